@@ -1,0 +1,128 @@
+"""Strict JSON in, RFC 8785 canonical JSON out (DESIGN.md §3).
+
+Everything hotline signs is a JSON value holding only strings, integers within ±(2^53-1),
+booleans, null, arrays and objects. Parsing refuses what could make two readers disagree about a
+signed document: duplicate keys, floats, NaN/Infinity, out-of-range integers, lone surrogates and
+excessive nesting. Canonical bytes come from the ``rfc8785`` package.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import rfc8785
+
+from hotline.errors import WireError
+
+MAX_SAFE_INT = 2**53 - 1
+MAX_DEPTH = 32
+
+JSONValue = Any  # str | int | bool | None | list[JSONValue] | dict[str, JSONValue]
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise WireError(f"duplicate key {key!r} in JSON object", code="frame.duplicate_key")
+        obj[key] = value
+    return obj
+
+
+def _refuse_float(text: str) -> Any:
+    raise WireError(f"floating-point number {text} is not allowed; use a string or an integer",
+                    code="frame.float")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise WireError(f"{name} is not valid JSON", code="frame.malformed")
+
+
+def _check_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_SAFE_INT:
+        raise WireError(f"integer {text[:30]} is outside ±(2^53-1)", code="frame.int_range")
+    return value
+
+
+def check_value(value: Any, *, where: str = "$", depth: int = 0) -> None:
+    """Raise WireError unless ``value`` is within hotline's signed-JSON subset."""
+    if depth > MAX_DEPTH:
+        raise WireError(f"{where}: nesting deeper than {MAX_DEPTH}", code="frame.malformed")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INT:
+            raise WireError(f"{where}: integer outside ±(2^53-1)", code="frame.int_range")
+        return
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise WireError(f"{where}: string holds a lone surrogate", code="frame.malformed") from exc
+        return
+    if isinstance(value, float):
+        raise WireError(f"{where}: floating-point numbers are not allowed", code="frame.float")
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            check_value(item, where=f"{where}[{i}]", depth=depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise WireError(f"{where}: object key {key!r} is not a string", code="frame.malformed")
+            check_value(item, where=f"{where}.{key}", depth=depth + 1)
+        return
+    raise WireError(f"{where}: {type(value).__name__} is not a JSON value", code="frame.malformed")
+
+
+def parse(data: str | bytes, *, max_bytes: int | None = None) -> JSONValue:
+    """Parse one strict JSON document.
+
+    Args:
+        data: the document, text or UTF-8 bytes.
+        max_bytes: refuse documents longer than this (UTF-8 bytes), before parsing.
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        WireError: ``frame.too_large``, ``frame.duplicate_key``, ``frame.float``,
+            ``frame.int_range`` or ``frame.malformed``.
+    """
+    if max_bytes is not None:
+        size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
+        if size > max_bytes:
+            raise WireError(f"document of {size} bytes exceeds the limit of {max_bytes}",
+                            code="frame.too_large")
+    try:
+        value = json.loads(
+            data,
+            object_pairs_hook=_refuse_duplicates,
+            parse_float=_refuse_float,
+            parse_int=_check_int,
+            parse_constant=_refuse_constant,
+        )
+    except WireError:
+        raise
+    except RecursionError as exc:
+        raise WireError("JSON nested too deeply", code="frame.malformed") from exc
+    except (ValueError, TypeError) as exc:
+        raise WireError(f"not valid JSON: {exc}", code="frame.malformed") from exc
+    check_value(value)
+    return value
+
+
+def canonical_bytes(value: JSONValue) -> bytes:
+    """RFC 8785 (JCS) encoding of ``value``; raises WireError for values outside the subset."""
+    check_value(value)
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:
+        raise WireError(f"cannot canonicalize: {exc}", code="frame.malformed") from exc
+
+
+def dumps(value: JSONValue) -> str:
+    """Compact JSON text for frames (not canonical: frames are not signed as a whole)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,272 @@
+"""The ``hotline`` command (DESIGN.md §12). Exit codes: 0 ok, 1 refused (typed error printed),
+2 usage error."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hotline.canonical import parse
+from hotline.client.connection import Client, ConnectError, Delivered
+from hotline.client.profile import Profile
+from hotline.config import load_config
+from hotline.envelope import AckKind, Kind, Precedence
+from hotline.errors import HotlineError
+from hotline.roster import Roster
+
+T = TypeVar("T")
+CONTEXT = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "HOTLINE",
+           "max_content_width": 100}
+
+
+def _home(ctx: click.Context) -> Path:
+    return Path(ctx.obj["home"])
+
+
+def _run(coro: Awaitable[T]) -> T:
+    """Run a command's coroutine; a typed error is printed and exits 1."""
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except HotlineError as exc:
+        click.echo(exc.diagnostics() + (f" (ref {exc.ref})" if exc.ref else ""), err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default="hotline-data",
+              show_default=True, envvar="HOTLINE_HOME",
+              help="Deployment folder: hotline.toml, keys/, roster/, profiles/, the database.")
+@click.version_option(package_name="hotline")
+@click.pass_context
+def main(ctx: click.Context, home: Path) -> None:
+    """hotline: signed, logged, agreement-enforced channels between parties to a crisis.
+
+    Start with `hotline init`, then `hotline serve`; liaisons use `send`, `listen` and `ack`.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+@main.command()
+@click.option("--parties", default="north,south,mediator", show_default=True,
+              help="Comma-separated party ids; all join the channel north-south.")
+@click.option("--heartbeat-interval", type=click.IntRange(1, 86400), default=10, show_default=True,
+              help="Seconds between agent heartbeats, written into the agreement.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8470, show_default=True,
+              help="Port the server will listen on (written to hotline.toml and the profiles).")
+@click.option("--origin", default="hotline.local", show_default=True,
+              help="Name of this deployment; clients refuse a server presenting another one.")
+@click.option("--force", is_flag=True, help="Replace an existing deployment in --home (deletes it).")
+@click.pass_context
+def init(ctx: click.Context, parties: str, heartbeat_interval: int, port: int, origin: str,
+         force: bool) -> None:
+    """Create a complete demo deployment: keys, enrollments, an agreement, profiles, config."""
+    from hotline.deployment import CHANNEL, init_deployment
+    home = _home(ctx)
+    try:
+        deployment = init_deployment(home, parties=[p.strip() for p in parties.split(",") if p.strip()],
+                                     heartbeat_interval=heartbeat_interval, port=port,
+                                     origin=origin, force=force)
+    except HotlineError as exc:
+        click.echo(exc.diagnostics(), err=True)
+        sys.exit(1)
+    click.echo(f"Deployment created in {home}/ (channel {CHANNEL}, server port {port}).")
+    click.echo("Members:")
+    for name, (party, role) in deployment.members.items():
+        click.echo(f"  {name:<16} {role.value:<8} of {party}")
+    h = f" --home {home}" if str(home) != "hotline-data" else ""
+    click.echo("\nNext:")
+    click.echo(f"  hotline{h} serve")
+    click.echo(f"  hotline{h} listen --as bob")
+    click.echo(f"  hotline{h} send --as alice --channel {CHANNEL} --template message "
+               "--field text='Test message'")
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file (default: HOME/hotline.toml; built-in defaults if absent).")
+@click.option("--host", help="Listen address (overrides the config).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Listen port (overrides the config).")
+@click.pass_context
+def serve(ctx: click.Context, config_path: Path | None, host: str | None, port: int | None) -> None:
+    """Run the hotline server on the deployment's config until interrupted."""
+    import dataclasses
+
+    from hotline.logs import configure
+    from hotline.server.app import serve_forever
+    home = _home(ctx)
+    try:
+        config = load_config(config_path or home / "hotline.toml", home=home)
+    except HotlineError as exc:
+        click.echo(exc.diagnostics(), err=True)
+        sys.exit(1)
+    if host is not None or port is not None:
+        server = dataclasses.replace(config.server, host=host or config.server.host,
+                                     port=config.server.port if port is None else port)
+        config = dataclasses.replace(config, server=server)
+    configure(level=config.log.level, fmt=config.log.format)
+    _run(serve_forever(config))
+
+
+# -- member commands -------------------------------------------------------------------------
+
+def as_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--as NAME`` and ``--server URL``, shared by every member command."""
+    command = click.option("--server", "servers", multiple=True, envvar="HOTLINE_SERVER",
+                           help="Server WebSocket URL, overriding the profile's list; repeat "
+                                "for failover.")(command)
+    return click.option("--as", "name", required=True, envvar="HOTLINE_AS",
+                        help="Member profile to act as (HOME/profiles/NAME.toml).")(command)
+
+
+async def _connected(home: Path, name: str, servers: tuple[str, ...],
+                     body: Callable[[Client], Awaitable[T]]) -> T:
+    """Connect as ``name`` to the first reachable server, run ``body``, close."""
+    profile = Profile.load(home, name)
+    key = profile.signing_key()
+    errors = []
+    for url in servers or profile.servers:
+        client = Client(key=key, origin=profile.origin, roster=Roster(profile.authorities))
+        try:
+            await client.connect(url)
+        except ConnectError as exc:
+            errors.append(exc.message)
+            continue
+        try:
+            return await body(client)
+        finally:
+            await client.close()
+    raise ConnectError("; ".join(errors))
+
+
+def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any]:
+    if body is not None and fields:
+        raise click.UsageError("give --body or --field, not both")
+    if body is not None:
+        try:
+            value = parse(body)
+        except HotlineError as exc:
+            raise click.BadParameter(exc.message, param_hint="--body") from exc
+        if not isinstance(value, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--body")
+        return value
+    out: dict[str, Any] = {}
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--field")
+        out[key] = value
+    return out
+
+
+@main.command()
+@as_option
+@click.option("--channel", required=True, help="Channel to send on.")
+@click.option("--template", default="message", show_default=True, help="Template id of the body.")
+@click.option("--body", help="Body as a JSON object.")
+@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
+              help="Body field (string value); repeat for several.")
+@click.option("--precedence", type=click.Choice([p.value for p in Precedence], case_sensitive=False),
+              default="ROUTINE", show_default=True)
+@click.pass_context
+def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, template: str, body: str | None,
+         fields: tuple[str, ...], precedence: str) -> None:
+    """Sign and send a message; prints the log index once the server has durably accepted it."""
+    content = _parse_fields(body, fields)
+
+    async def go(client: Client) -> None:
+        accepted = await client.send(channel=channel, template=template, body=content,
+                                     precedence=precedence.upper())
+        click.echo(f"accepted index={accepted['index']} id={accepted['id']}"
+                   + (" (already accepted earlier)" if accepted.get("duplicate") else ""))
+
+    _run(_connected(_home(ctx), name, servers, go))
+
+
+def _render(item: Delivered) -> str:
+    env = item.envelope
+    if env.kind is Kind.ACK:
+        what = f"ack {env.body['ack']} of {env.reply_to}"
+    else:
+        what = json.dumps(env.body, ensure_ascii=False)
+    return (f"[{item.index}] {env.created} {env.channel} {env.sender}({item.entry.get('party')}) "
+            f"{env.precedence.value} {env.template}: {what}  [signature verified]")
+
+
+@main.command()
+@as_option
+@click.option("--channel", help="Only this channel (default: all of the member's channels).")
+@click.option("--after", type=click.IntRange(min=-1),
+              help="First replay every entry after this log index (-1: from the start).")
+@click.option("--count", type=click.IntRange(min=1), help="Exit after printing this many entries.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--no-ack", is_flag=True, help="Do not send automatic 'received' acks.")
+@click.option("--all", "show_all", is_flag=True, help="Also show heartbeats and echoes.")
+@click.pass_context
+def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str | None, after: int | None,
+           count: int | None, as_json: bool, no_ack: bool, show_all: bool) -> None:
+    """Print delivered entries, each signature-verified; acks 'received' automatically."""
+
+    async def go(client: Client) -> None:
+        channels = [channel] if channel else list(client.welcome["channels"])
+        if after is not None:
+            for ch in channels:
+                await client.resume(ch, after)
+        printed = 0
+        async for item in client.deliveries_verified():
+            if not isinstance(item, Delivered) or (channel and item.envelope.channel != channel):
+                continue
+            env = item.envelope
+            if env.kind in (Kind.HEARTBEAT, Kind.ECHO) and not show_all:
+                continue
+            click.echo(json.dumps(item.summary(), ensure_ascii=False) if as_json else _render(item))
+            if (env.kind is Kind.MESSAGE and env.sender != client.member and not no_ack
+                    and client.welcome["role"] != "auditor"):
+                await _ack_quietly(client, item, AckKind.RECEIVED)
+            printed += 1
+            if count is not None and printed >= count:
+                return
+
+    _run(_connected(_home(ctx), name, servers, go))
+
+
+async def _ack_quietly(client: Client, item: Delivered, kind: AckKind) -> dict[str, Any] | None:
+    try:
+        return await client.ack(item, kind)
+    except HotlineError as exc:
+        if exc.code == "envelope.id_conflict":  # acked before (e.g. on an earlier replay)
+            return None
+        raise
+
+
+@main.command()
+@as_option
+@click.option("--index", type=click.IntRange(min=0), required=True, help="Log index of the message.")
+@click.option("--kind", type=click.Choice([k.value for k in AckKind]), default="understood",
+              show_default=True)
+@click.pass_context
+def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kind: str) -> None:
+    """Acknowledge a delivered message by its log index."""
+
+    async def go(client: Client) -> None:
+        item = await client.fetch(index)
+        accepted = await _ack_quietly(client, item, AckKind(kind))
+        if accepted is None:
+            click.echo(f"message {index} was already acknowledged {kind}")
+        else:
+            click.echo(f"accepted index={accepted['index']} id={accepted['id']} "
+                       f"({kind} ack of {index})")
+
+    _run(_connected(_home(ctx), name, servers, go))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""The client's connection to a hotline server, used by ``send``/``listen``/``ack`` and, later, the
+console and the agent.
+
+One reader task drains the socket (websockets stops answering pings if nobody reads) and routes
+frames: ``accepted``/``error`` to the submission waiting on that envelope id, ``resumed`` and
+fetch answers to their waiters, ``roster`` into the local roster, ``deliver`` into a queue.
+Every delivered envelope is checked against the roster built from the authorities this member
+pinned, so the server is never trusted for authenticity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
+from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, WireError
+from hotline.keys import SigningKey
+from hotline.roster import Roster
+from hotline.session import Challenge, ClientSession, encode
+
+
+class ConnectError(HotlineError):
+    code = "connect.failed"
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A delivered entry whose envelope signature and sender enrollment were checked here."""
+
+    index: int
+    entry: dict[str, Any]
+    envelope: Envelope
+
+    def summary(self) -> dict[str, Any]:
+        env = self.envelope
+        out: dict[str, Any] = {"index": self.index, "channel": env.channel, "sender": env.sender,
+                               "party": self.entry.get("party"), "kind": env.kind.value,
+                               "template": env.template, "precedence": env.precedence.value,
+                               "id": env.id, "created": env.created, "logged": self.entry.get("time"),
+                               "body": env.body, "verified": True}
+        if env.reply_to is not None:
+            out["reply_to"] = env.reply_to
+        return out
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Client:
+    def __init__(self, *, key: SigningKey, origin: str, roster: Roster) -> None:
+        self.key = key
+        self.session = ClientSession(key=key, origin=origin)
+        self.roster = roster
+        self.ws: ClientConnection | None = None
+        self.welcome: dict[str, Any] = {}
+        self.deliveries: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._submits: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._waiters: list[tuple[str, Any, asyncio.Future[dict[str, Any]]]] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._roster_ready = asyncio.Event()
+        self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @property
+    def member(self) -> str:
+        return str(self.welcome["member"])
+
+    async def connect(self, url: str, *, open_timeout: float = 10.0) -> None:
+        """Open the socket and run the handshake; raises ConnectError or AuthError."""
+        try:
+            self.ws = await connect(url, proxy=None, compression=None, open_timeout=open_timeout,
+                                    max_size=16 * 1024 * 1024, max_queue=64)
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            raise ConnectError(f"cannot connect to {url}: {exc}") from exc
+        try:
+            first = self.session.receive(await self.ws.recv())
+            assert isinstance(first, Challenge)
+            await self.ws.send(encode(self.session.auth_frame(first, now=now_utc())))
+            self.session.receive(await self.ws.recv())
+        except ConnectionClosed as exc:
+            raise ConnectError(f"server closed the connection during the handshake: {exc}") from exc
+        except (AuthError, WireError):
+            await self.ws.close()
+            raise
+        assert self.session.welcome is not None
+        self.welcome = self.session.welcome
+        self._reader = asyncio.create_task(self._read_loop(), name="client-reader")
+        await self._roster_ready.wait()
+
+    async def _read_loop(self) -> None:
+        assert self.ws is not None
+        reason = "closed"
+        try:
+            async for text in self.ws:
+                frame = self.session.receive(text).frame
+                self._route(frame)
+        except ConnectionClosed as exc:
+            reason = f"connection closed ({exc})"
+        except HotlineError as exc:
+            reason = f"server sent a bad frame: {exc.message}"
+        finally:
+            rc = self.ws.close_code
+            reason = f"{reason} code={rc}" if rc is not None else reason
+            error = ConnectError(f"connection lost: {reason}")
+            for future in [*self._submits.values(), *(w[2] for w in self._waiters)]:
+                if not future.done():
+                    future.set_exception(error)
+            self._roster_ready.set()
+            if not self.closed.done():
+                self.closed.set_result(reason)
+
+    def _route(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "roster":
+            for signed in frame["documents"]:
+                with contextlib.suppress(HotlineError):  # what our pinned authorities refuse
+                    self.roster.add(signed)
+            self._roster_ready.set()
+        elif kind in ("accepted", "error") and frame.get("ref", frame.get("id")) in self._submits:
+            future = self._submits.pop(frame.get("ref", frame.get("id")))
+            if not future.done():
+                future.set_result(frame)
+        elif kind in ("resumed", "deliver", "error", "pong") and self._resolve(kind, frame):
+            return
+        elif kind == "deliver":
+            self.deliveries.put_nowait(frame)
+
+    def _resolve(self, kind: str, frame: dict[str, Any]) -> bool:
+        for i, (wanted, key, future) in enumerate(self._waiters):
+            match = (kind == "error" or (kind == wanted and (
+                (kind == "resumed" and frame["channel"] == key)
+                or (kind == "deliver" and frame["index"] == key) or kind == "pong")))
+            if match:
+                del self._waiters[i]
+                if not future.done():
+                    future.set_result(frame)
+                return True
+        return False
+
+    async def _request(self, frame: dict[str, Any], wanted: str, key: Any) -> dict[str, Any]:
+        assert self.ws is not None
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.append((wanted, key, future))
+        await self.ws.send(encode(frame))
+        answer = await future
+        if answer["type"] == "error":
+            raise ProtocolViolation(answer["message"], code=answer["code"])
+        return answer
+
+    # -- requests ----------------------------------------------------------------------------
+
+    async def submit_envelope(self, envelope: Envelope) -> dict[str, Any]:
+        """Sign, send and wait for ``accepted``; a typed error frame is raised as HotlineError."""
+        assert self.ws is not None
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._submits[envelope.id] = future
+        await self.ws.send(encode({"type": "submit", "envelope": envelope.to_json(),
+                                   "sig": envelope.sign(self.key)}))
+        answer = await future
+        if answer["type"] == "error":
+            raise ProtocolViolation(answer["message"], code=answer["code"], ref=envelope.id)
+        return answer
+
+    def envelope(self, *, channel: str, template: str, body: dict[str, Any],
+                 precedence: Precedence | str = Precedence.ROUTINE, kind: Kind = Kind.MESSAGE,
+                 reply_to: str | None = None, id: str | None = None) -> Envelope:
+        return Envelope.build(id=id or new_envelope_id(os.urandom(16)), kind=kind, channel=channel,
+                              sender=self.member, template=template, precedence=precedence,
+                              created=now_utc(), body=body, reply_to=reply_to)
+
+    async def send(self, *, channel: str, template: str, body: dict[str, Any],
+                   precedence: Precedence | str = Precedence.ROUTINE) -> dict[str, Any]:
+        return await self.submit_envelope(self.envelope(channel=channel, template=template,
+                                                        body=body, precedence=precedence))
+
+    async def ack(self, delivered: Delivered, kind: AckKind) -> dict[str, Any]:
+        """Acknowledge a message. The ack id is derived from (member, message, kind), so acking
+        twice is a resend; ``envelope.id_conflict`` then means it was acked before."""
+        env = delivered.envelope
+        ack = self.envelope(channel=env.channel, template=env.template, kind=Kind.ACK,
+                            body={"ack": kind.value}, precedence=env.precedence, reply_to=env.id,
+                            id=ack_id(member=self.member, reply_to=env.id, ack=kind))
+        return await self.submit_envelope(ack)
+
+    async def resume(self, channel: str, after: int) -> int:
+        """Ask for every entry of ``channel`` after ``after``; they arrive in ``deliveries``
+        before this returns the last index replayed."""
+        answer = await self._request({"type": "resume", "channel": channel, "after": after},
+                                     "resumed", channel)
+        return int(answer["index"])
+
+    async def fetch(self, index: int) -> Delivered:
+        answer = await self._request({"type": "fetch", "index": index}, "deliver", index)
+        return self.verify(answer)
+
+    async def deliveries_verified(self) -> AsyncIterator[Delivered | dict[str, Any]]:
+        """Delivered frames: envelope entries as verified ``Delivered``, other entries as is.
+        Raises CryptoError for an entry whose signature or sender does not check out."""
+        while True:
+            getter = asyncio.ensure_future(self.deliveries.get())
+            done, _ = await asyncio.wait({getter, self.closed}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                raise ConnectError(f"connection lost: {self.closed.result()}")
+            frame = getter.result()
+            if frame["entry"].get("kind") == "envelope":
+                yield self.verify(frame)
+            else:
+                yield frame
+
+    def verify(self, frame: dict[str, Any]) -> Delivered:
+        """Check a delivered envelope entry against the locally built roster.
+
+        Raises:
+            CryptoError: bad signature, unknown or invalid sender key, or entry/envelope mismatch.
+        """
+        entry, index = frame["entry"], frame["index"]
+        if entry.get("index") != index or entry.get("kind") != "envelope":
+            raise CryptoError(f"entry {index} is not an envelope entry", code="verify.failed")
+        try:
+            envelope = Envelope.from_json(entry.get("envelope"))
+            sig = entry.get("sig")
+            key_id = sig.get("key") if isinstance(sig, dict) else None
+            member = self.roster.member_for_key(str(key_id), at=envelope.created_at)
+        except (WireError, AuthError) as exc:
+            raise CryptoError(f"entry {index}: {exc.message}", code="verify.failed") from exc
+        if (member.member, member.party) != (envelope.sender, entry.get("party")):
+            raise CryptoError(f"entry {index}: signed by {member.member} ({member.party}) but "
+                              f"claims {envelope.sender} ({entry.get('party')})", code="verify.failed")
+        if envelope.channel != entry.get("channel"):
+            raise CryptoError(f"entry {index}: envelope channel differs from entry channel",
+                              code="verify.failed")
+        envelope.verify(self.roster.public_key(member.key_id), sig)
+        return Delivered(index, entry, envelope)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader

@@ -1,0 +1,78 @@
+"""A member's profile in the deployment folder: ``profiles/NAME.toml``.
+
+It names the member, its key file, the server endpoints (failover order) and the authority keys
+the member pinned out of band: the client trusts those, never what the server says.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotline.errors import ConfigError, CryptoError
+from hotline.keys import PublicKey, SigningKey
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    member: str
+    party: str
+    role: str
+    key_file: Path
+    servers: tuple[str, ...]
+    origin: str
+    authorities: dict[str, PublicKey]
+    path: Path
+
+    @classmethod
+    def load(cls, home: Path, name: str) -> Profile:
+        path = home / "profiles" / f"{name}.toml"
+        if not path.is_file():
+            known = sorted(p.stem for p in (home / "profiles").glob("*.toml"))
+            hint = f" (known: {', '.join(known)})" if known else " (run `hotline init` first)"
+            raise ConfigError(f"no profile {name!r} in {home}{hint}", file=str(path))
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(exc), file=str(path)) from exc
+        try:
+            servers = data["servers"]
+            if not isinstance(servers, list) or not servers or not all(isinstance(s, str) for s in servers):
+                raise ConfigError("must be a non-empty list of ws:// or wss:// URLs",
+                                  path=("servers",), file=str(path))
+            authorities = {party: PublicKey.from_text(text)
+                           for party, text in dict(data["authorities"]).items()}
+            key_file = Path(data["key"])
+            return cls(name=name, member=str(data["member"]), party=str(data["party"]),
+                       role=str(data["role"]), key_file=key_file if key_file.is_absolute()
+                       else home / key_file, servers=tuple(servers), origin=str(data["origin"]),
+                       authorities=authorities, path=path)
+        except KeyError as exc:
+            raise ConfigError("missing setting", path=(str(exc.args[0]),), file=str(path)) from exc
+        except CryptoError as exc:
+            raise ConfigError(exc.message, path=("authorities",), file=str(path)) from exc
+
+    def signing_key(self) -> SigningKey:
+        """Load the member's private key (passphrase from ``HOTLINE_PASSPHRASE`` if set)."""
+        passphrase = os.environ.get("HOTLINE_PASSPHRASE")
+        return load_private_key(self.key_file, passphrase.encode() if passphrase else None)
+
+
+def save_private_key(path: Path, key: SigningKey, passphrase: bytes | None = None) -> None:
+    """Write a PKCS#8 PEM readable by the owner only (created 0600, never world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.to_pem(passphrase))
+    os.chmod(path, 0o600)
+
+
+def load_private_key(path: Path, passphrase: bytes | None = None) -> SigningKey:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file: {exc.strerror}", file=str(path)) from exc
+    return SigningKey.from_pem(data, passphrase)

@@ -1,0 +1,483 @@
+"""Server configuration: a TOML file (stdlib ``tomllib``) -> frozen dataclasses.
+
+Theory of operation:
+- Sources, later wins: the dataclass defaults, the file, then environment variables named
+  ``HOTLINE_<SECTION>_<KEY>`` (``HOTLINE_SERVER_PORT=9000``). Other ``HOTLINE_*`` variables
+  (``HOTLINE_HOME``, ``HOTLINE_AS``, ...) belong to the CLI and are ignored here.
+- Fail closed: an unknown section or key is refused, not ignored, because a misspelt setting
+  (``max_conections``) would otherwise silently keep its default.
+- Every error is a ``ConfigError`` naming where the value came from (the file, or the environment
+  variable) and its dotted key.
+- ``parse_config`` is pure; ``load_config`` and ``write_deployment_config`` do the file I/O.
+- Paths stay as written and are resolved against the home folder by ``Config`` properties, so the
+  parsed object never depends on the current directory.
+- Authority keys are pinned as ``party = "ed25519:BASE64"``. They grant nothing by themselves:
+  agreements name each party's key (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+from hotline.envelope import NAME
+from hotline.errors import ConfigError, CryptoError
+from hotline.keys import ALG_ED25519, PublicKey, b64decode, b64encode
+
+ENV_PREFIX: Final = "HOTLINE_"
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+LOG_FORMATS: Final = ("json", "console")
+DEFAULTS_LABEL: Final = "<defaults>"
+
+
+class _Invalid(Exception):
+    """A value's problem, raised before we know which file or variable to blame."""
+
+    def __init__(self, message: str, *, sub: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.sub = sub  # path below the key, e.g. the party inside roster.authorities
+
+
+_EXPECTED: Final[dict[type, str]] = {str: "a string", int: "an integer", float: "a number"}
+_ACCEPTS: Final[dict[type, tuple[type, ...]]] = {str: (str,), int: (int,), float: (int, float)}
+
+
+def _describe(value: object) -> str:
+    """Name a parsed value by its TOML type, for "expected X, got Y" messages."""
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    for kind, name in ((int, "integer"), (float, "float"), (str, "string")):
+        if isinstance(value, kind):
+            return f"{name} {value!r}"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """Type and range of one scalar setting."""
+
+    kind: type  # str, int or float
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+    low: int | None = None  # inclusive bounds (ints)
+    high: int | None = None
+    positive: bool = False
+    note: str = ""
+
+    def check(self, value: Any) -> Any:
+        """Return ``value`` (an int widened to float for float settings), or raise ``_Invalid``."""
+        if value is None and self.optional:
+            return None
+        # bool is a subclass of int, but `port = true` is a mistake, not 1.
+        if isinstance(value, bool) or not isinstance(value, _ACCEPTS[self.kind]):
+            raise _Invalid(f"expected {_EXPECTED[self.kind]}, got {_describe(value)}")
+        if self.kind is float and isinstance(value, (int, float)):
+            value = float(value)
+            if not math.isfinite(value):
+                raise _Invalid(f"must be a finite number, got {value}")
+        if self.kind is str:
+            if not value:
+                raise _Invalid("must not be empty")
+            if self.choices and value not in self.choices:
+                raise _Invalid(f"must be one of {', '.join(self.choices)}; got {value!r}")
+        if self.positive and not value > 0:
+            raise _Invalid(f"must be positive, got {value}")
+        if self.low is not None and self.high is not None and not self.low <= value <= self.high:
+            raise _Invalid(f"must be between {self.low} and {self.high}{self.note}, got {value}")
+        return value
+
+    def from_env(self, text: str) -> Any:
+        """Convert an environment variable's text to this setting's type (not yet range-checked)."""
+        if self.kind in (int, float):
+            try:
+                return self.kind(text.strip())
+            except ValueError:
+                raise _Invalid(f"expected {_EXPECTED[self.kind]}, got {text!r}") from None
+        # An empty variable unsets an optional setting (e.g. turn TLS off for one run).
+        if self.optional and text == "":
+            return None
+        return text
+
+
+_POSITIVE_INT = _Spec(int, positive=True)
+_POSITIVE_FLOAT = _Spec(float, positive=True)
+
+# Every scalar setting; the keys must match the section dataclasses' fields (a unit test checks).
+_SPECS: Final[dict[str, dict[str, _Spec]]] = {
+    "server": {
+        "host": _Spec(str),
+        "origin": _Spec(str),
+        "port": _Spec(int, low=0, high=65535, note=" (0 picks any free port)"),
+        "tls_cert": _Spec(str, optional=True),
+        "tls_key": _Spec(str, optional=True),
+    },
+    "store": {"path": _Spec(str)},
+    "roster": {"dir": _Spec(str)},
+    "limits": {
+        "max_frame_bytes": _POSITIVE_INT,
+        "send_queue": _POSITIVE_INT,
+        "handshake_timeout": _POSITIVE_FLOAT,
+        "clock_skew": _POSITIVE_FLOAT,
+        "max_connections": _POSITIVE_INT,
+        "commit_batch": _POSITIVE_INT,
+    },
+    "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
+}
+# Keys holding a table rather than a scalar; not overridable from the environment.
+_TABLES: Final[dict[str, tuple[str, ...]]] = {"roster": ("authorities",)}
+
+
+def parse_authority_key(text: str) -> PublicKey:
+    """Parse a pinned authority key written as ``ed25519:BASE64``.
+
+    Raises:
+        CryptoError: the text is not that form, or not a 32-byte Ed25519 key.
+    """
+    alg, sep, b64 = text.partition(":")
+    if not sep or alg != ALG_ED25519:
+        raise CryptoError('an authority key is written "ed25519:BASE64"')
+    return PublicKey(b64decode(b64, what="authority key"))
+
+
+def format_authority_key(key: PublicKey) -> str:
+    """The ``ed25519:BASE64`` text of an authority key, as ``parse_authority_key`` reads it."""
+    return f"{ALG_ED25519}:{b64encode(key.raw)}"
+
+
+def _check_authorities(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise _Invalid(f'expected a table of party = "ed25519:BASE64", got {_describe(value)}')
+    checked: dict[str, str] = {}
+    for party, key in value.items():
+        if not isinstance(party, str) or not NAME.fullmatch(party):
+            raise _Invalid(f"party name must match {NAME.pattern}", sub=(str(party),))
+        if not isinstance(key, str):
+            raise _Invalid(f'expected an "ed25519:BASE64" string, got {_describe(key)}', sub=(party,))
+        try:
+            parse_authority_key(key)
+        except CryptoError as exc:
+            raise _Invalid(exc.message, sub=(party,)) from exc
+        checked[party] = key
+    return checked
+
+
+def _tls_problem(cert: str | None, key: str | None) -> tuple[str, str] | None:
+    """(missing key, message) when only one of the TLS files is set."""
+    if (cert is None) == (key is None):
+        return None
+    missing = "tls_key" if key is None else "tls_cert"
+    present = "tls_cert" if key is None else "tls_key"
+    return missing, f"must be set together with {present} (set both, or neither to serve without TLS)"
+
+
+def _validate_section(obj: Any, section: str) -> None:
+    """Check (and normalize) a section built directly in code, as the parser does for files."""
+    for f in fields(obj):
+        spec = _SPECS[section].get(f.name)
+        if spec is None:
+            continue
+        try:
+            value = spec.check(getattr(obj, f.name))
+        except _Invalid as exc:
+            raise ConfigError(exc.message, path=(section, f.name)) from exc
+        object.__setattr__(obj, f.name, value)
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    """Where the server listens, and its TLS files (both or neither)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8470
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    origin: str = "hotline.local"
+
+    def __post_init__(self) -> None:
+        _validate_section(self, "server")
+        problem = _tls_problem(self.tls_cert, self.tls_key)
+        if problem is not None:
+            raise ConfigError(problem[1], path=("server", problem[0]))
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    """The SQLite database; a relative path is relative to the home folder."""
+
+    path: str = "hotline.db"
+
+    def __post_init__(self) -> None:
+        _validate_section(self, "store")
+
+
+def _no_authorities() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class RosterSection:
+    """Signed roster documents and the pinned authority key of each party."""
+
+    dir: str = "roster"
+    # party -> "ed25519:BASE64"; a read-only view of a private copy, so the section stays immutable.
+    # Left out of the hash (mappings are unhashable) but not out of equality.
+    authorities: Mapping[str, str] = field(default_factory=_no_authorities, hash=False)
+
+    def __post_init__(self) -> None:
+        _validate_section(self, "roster")
+        try:
+            checked = _check_authorities(self.authorities)
+        except _Invalid as exc:
+            raise ConfigError(exc.message, path=("roster", "authorities", *exc.sub)) from exc
+        object.__setattr__(self, "authorities", MappingProxyType(checked))
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    """Resource limits and timeouts (sizes in bytes, times in seconds)."""
+
+    max_frame_bytes: int = 131072
+    send_queue: int = 1024
+    handshake_timeout: float = 10.0
+    clock_skew: float = 300.0
+    max_connections: int = 1000
+    commit_batch: int = 512
+
+    def __post_init__(self) -> None:
+        _validate_section(self, "limits")
+
+
+@dataclass(frozen=True)
+class LogSection:
+    """Log verbosity (debug|info|warning|error) and format (json|console)."""
+
+    level: str = "info"
+    format: str = "json"
+
+    def __post_init__(self) -> None:
+        _validate_section(self, "log")
+
+
+_SECTION_TYPES: Final[dict[str, type]] = {
+    "server": ServerSection,
+    "store": StoreSection,
+    "roster": RosterSection,
+    "limits": LimitsSection,
+    "log": LogSection,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole server configuration; paths resolve against ``home``."""
+
+    home: Path
+    server: ServerSection = field(default_factory=ServerSection)
+    store: StoreSection = field(default_factory=StoreSection)
+    roster: RosterSection = field(default_factory=RosterSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    log: LogSection = field(default_factory=LogSection)
+
+    def _resolve(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else self.home / p
+
+    @property
+    def db_path(self) -> Path:
+        return self._resolve(self.store.path)
+
+    @property
+    def roster_dir(self) -> Path:
+        return self._resolve(self.roster.dir)
+
+    @property
+    def tls_cert(self) -> Path | None:
+        return None if self.server.tls_cert is None else self._resolve(self.server.tls_cert)
+
+    @property
+    def tls_key(self) -> Path | None:
+        return None if self.server.tls_key is None else self._resolve(self.server.tls_key)
+
+
+def _suggestion(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_shape(doc: dict[str, Any], file: str) -> None:
+    """Refuse unknown sections and keys, suggesting the closest valid name."""
+    for section, table in doc.items():
+        if section not in _SPECS:
+            # `port = 1` at top level: point at the section that holds that key.
+            homes = [f"{s}.{section}" for s, specs in _SPECS.items() if section in specs]
+            hint = f"; did you mean {homes[0]!r}?" if homes else _suggestion(section, list(_SPECS))
+            raise ConfigError(f"unknown section (sections: {', '.join(_SPECS)}){hint}",
+                              path=(section,), file=file)
+        if not isinstance(table, dict):
+            raise ConfigError(f"expected a table [{section}], got {_describe(table)}",
+                              path=(section,), file=file)
+        valid = [*_SPECS[section], *_TABLES.get(section, ())]
+        for key in table:
+            if key not in valid:
+                hint = _suggestion(key, valid) or f" (valid keys: {', '.join(valid)})"
+                raise ConfigError(f"unknown key{hint}", path=(section, key), file=file)
+
+
+def parse_config(text: str, *, file: str, home: Path, env: Mapping[str, str]) -> Config:
+    """Build a ``Config`` from TOML text and environment overrides. Pure: no I/O.
+
+    Args:
+        text: the TOML document ("" means all defaults).
+        file: the name errors give for the text's origin (usually its path).
+        home: the folder relative paths resolve against.
+        env: environment; only ``HOTLINE_<SECTION>_<KEY>`` names of real settings are read.
+
+    Raises:
+        ConfigError: invalid TOML, an unknown section or key, or a bad value; the message names
+            the file (or environment variable) and the dotted key.
+    """
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", file=file) from exc
+    _check_shape(doc, file)
+
+    values: dict[str, dict[str, Any]] = {s: dict(doc.get(s, {})) for s in _SPECS}
+    origins: dict[tuple[str, str], str] = {}
+    for section, specs in _SPECS.items():
+        for key, spec in specs.items():
+            var = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+            if var not in env:
+                continue
+            origin = f"environment variable {var}"
+            try:
+                values[section][key] = spec.from_env(env[var])
+            except _Invalid as exc:
+                raise ConfigError(exc.message, path=(section, key), file=origin) from exc
+            origins[section, key] = origin
+
+    for section, specs in _SPECS.items():
+        for key, spec in specs.items():
+            if key in values[section]:
+                try:
+                    values[section][key] = spec.check(values[section][key])
+                except _Invalid as exc:
+                    raise ConfigError(exc.message, path=(section, key),
+                                      file=origins.get((section, key), file)) from exc
+    if "authorities" in values["roster"]:
+        try:
+            values["roster"]["authorities"] = _check_authorities(values["roster"]["authorities"])
+        except _Invalid as exc:
+            raise ConfigError(exc.message, path=("roster", "authorities", *exc.sub),
+                              file=file) from exc
+    server = values["server"]
+    problem = _tls_problem(server.get("tls_cert"), server.get("tls_key"))
+    if problem is not None:
+        present = "tls_cert" if problem[0] == "tls_key" else "tls_key"
+        raise ConfigError(problem[1], path=("server", problem[0]),
+                          file=origins.get(("server", present), file))
+
+    # Values are checked above, so the sections' own checks pass here.
+    sections = {name: cls(**values[name]) for name, cls in _SECTION_TYPES.items()}
+    return Config(home=home, **sections)
+
+
+def load_config(path: Path | None, *, home: Path,
+                env: Mapping[str, str] = os.environ) -> Config:
+    """Read the config file at ``path`` (defaults when ``None`` or missing) and apply ``env``.
+
+    A missing file is not an error: a fresh home folder runs on the defaults.
+
+    Raises:
+        ConfigError: the file is unreadable, not UTF-8, or invalid (see ``parse_config``).
+    """
+    if path is None:
+        return parse_config("", file=DEFAULTS_LABEL, home=home, env=env)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return parse_config("", file=str(path), home=home, env=env)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                          file=str(path)) from exc
+    return parse_config(text, file=str(path), home=home, env=env)
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string (quotes, backslashes and control characters escaped)."""
+    escaped = []
+    for ch in text:
+        if ch in '"\\':
+            escaped.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            escaped.append(f"\\u{ord(ch):04X}")
+        else:
+            escaped.append(ch)
+    return '"' + "".join(escaped) + '"'
+
+
+def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, str],
+                            origin: str = "hotline.local") -> None:
+    """Write the small, commented config of a demo deployment (loopback, no TLS).
+
+    Args:
+        path: the file to write (replaced if present).
+        port: the listen port (0 picks any free port).
+        origin: the deployment's name, which clients check in the handshake.
+        authorities: party -> ``ed25519:BASE64`` authority key.
+
+    Raises:
+        ConfigError: a bad port or authority; nothing is written then.
+    """
+    try:
+        # Checked before rendering: `port = True` would otherwise surface as a TOML syntax error.
+        _SPECS["server"]["port"].check(port)
+    except _Invalid as exc:
+        raise ConfigError(exc.message, path=("server", "port"), file=str(path)) from exc
+    defaults = Config(home=path.parent)
+    lines = [
+        "# hotline server config for a demo deployment (written by `hotline init`).",
+        "# Every setting, with its default, is documented in config/hotline.toml.",
+        "# Relative paths are relative to the home folder.",
+        "",
+        "[server]",
+        "# Listen address: loopback only, plain WebSocket (no TLS) for the demo.",
+        f"host = {_toml_string(defaults.server.host)}",
+        f"port = {port}",
+        "# Name of this deployment, presented in every handshake; clients refuse another.",
+        f"origin = {_toml_string(origin)}",
+        "",
+        "[store]",
+        "# SQLite database where the server keeps its log.",
+        f"path = {_toml_string(defaults.store.path)}",
+        "",
+        "[roster]",
+        "# Folder of signed enrollments and agreements.",
+        f"dir = {_toml_string(defaults.roster.dir)}",
+        "",
+        "[roster.authorities]",
+        "# party = its authority's public key. Pinning a key grants nothing by itself:",
+        "# only agreements that every party signed open channels.",
+        *(f"{_toml_string(party)} = {_toml_string(key)}" for party, key in sorted(authorities.items())),
+        "",
+    ]
+    text = "\n".join(lines)
+    # Validate by parsing exactly what we are about to write: we never write a file we would refuse.
+    parse_config(text, file=str(path), home=path.parent, env={})
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,111 @@
+"""``hotline init``: a complete demo deployment in one folder (DESIGN.md §12).
+
+Every party gets an authority key, a liaison, an agent; the mediator (or the first party) also
+enrolls the auditor. The channel ``north-south`` runs under an agreement every authority signed.
+The signed documents land in ``roster/``, which the server logs at start: the operator's config
+only says which authority key belongs to which party, and grants nothing by itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hotline.canonical import dumps
+from hotline.client.profile import save_private_key
+from hotline.config import write_deployment_config
+from hotline.errors import ConfigError
+from hotline.keys import Domain, SigningKey
+from hotline.protocols.builtin import DEFINITIONS, template_ref
+from hotline.roster import Role, enrollment, sign_document
+from hotline.times import format_time
+
+LIAISONS = {"north": "alice", "south": "bob", "mediator": "carol"}
+AUDITOR = "audrey"
+CHANNEL = "north-south"
+
+
+@dataclass
+class Deployment:
+    home: Path
+    port: int
+    origin: str
+    members: dict[str, tuple[str, Role]] = field(default_factory=dict)  # name -> (party, role)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dumps(value) + "\n")
+
+
+def write_profile(home: Path, *, name: str, party: str, role: Role, servers: list[str],
+                  origin: str, authorities: dict[str, str]) -> Path:
+    path = home / "profiles" / f"{name}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Profile of {name}, {role.value} of {party}. Written by `hotline init`.",
+             f'member = "{name}"', f'party = "{party}"', f'role = "{role.value}"',
+             f'key = "keys/{name}.pem"',
+             "# Server endpoints, tried in order (failover).",
+             "servers = [" + ", ".join(f'"{s}"' for s in servers) + "]",
+             f'origin = "{origin}"',
+             "", "# Authority keys pinned out of band: the only keys this member trusts.",
+             "[authorities]"]
+    lines += [f'{party_id} = "{key}"' for party_id, key in authorities.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, port: int,
+                    origin: str, force: bool, now: datetime | None = None) -> Deployment:
+    """Create keys, signed enrollments, the signed agreement, profiles and the server config."""
+    if len(parties) < 2 or len(set(parties)) != len(parties):
+        raise ConfigError("--parties needs at least two distinct party names")
+    if (home / "hotline.toml").exists():
+        if not force:
+            raise ConfigError(f"{home} already holds a deployment; use --force to replace it",
+                              file=str(home / "hotline.toml"))
+        for sub in ("keys", "roster", "profiles"):
+            shutil.rmtree(home / sub, ignore_errors=True)
+        for db in home.glob("hotline.db*"):
+            db.unlink()
+    now = now or datetime.now(UTC)
+    not_before, not_after = now - timedelta(minutes=5), now + timedelta(days=365)
+    home.mkdir(parents=True, exist_ok=True)
+    deployment = Deployment(home, port, origin)
+    authorities: dict[str, SigningKey] = {}
+    for party in parties:
+        authorities[party] = SigningKey.generate()
+        save_private_key(home / "keys" / f"authority-{party}.pem", authorities[party])
+    auditor_party = "mediator" if "mediator" in parties else parties[0]
+    for party in parties:
+        deployment.members[LIAISONS.get(party, f"{party}-liaison")] = (party, Role.LIAISON)
+        deployment.members[f"{party}-agent"] = (party, Role.AGENT)
+    deployment.members[AUDITOR] = (auditor_party, Role.AUDITOR)
+
+    pinned = {party: key.public_key.to_text() for party, key in authorities.items()}
+    servers = [f"ws://127.0.0.1:{port}/v1/ws"]
+    for n, (name, (party, role)) in enumerate(deployment.members.items(), start=1):
+        key = SigningKey.generate()
+        save_private_key(home / "keys" / f"{name}.pem", key)
+        doc = enrollment(party=party, member=name, role=role, key=key.public_key,
+                         not_before=not_before, not_after=not_after)
+        _write_json(home / "roster" / f"{n:02d}-enroll-{name}.json",
+                    sign_document(doc, authorities[party]))
+        write_profile(home, name=name, party=party, role=role, servers=servers, origin=origin,
+                      authorities=pinned)
+
+    agreement = {
+        "type": "agreement", "channel": CHANNEL, "version": 1,
+        "parties": [{"id": p, "authority": authorities[p].key_id} for p in parties],
+        "templates": [template_ref(t) for t in DEFINITIONS],
+        "heartbeat": {"interval": heartbeat_interval, "grace": heartbeat_interval},
+        "auditors": [AUDITOR], "effective": format_time(now),
+    }
+    signed = {"document": agreement,
+              "sigs": [authorities[p].sign(domain=Domain.AGREEMENT, obj=agreement) for p in parties]}
+    _write_json(home / "roster" / f"90-agreement-{CHANNEL}-v1.json", signed)
+    write_deployment_config(home / "hotline.toml", port=port, origin=origin, authorities=pinned)
+    return deployment

@@ -1,0 +1,169 @@
+"""Signed envelopes: build, sign, verify (DESIGN.md §5). Pure: ids and times come in as arguments.
+
+An envelope is ``{v, id, kind, channel, sender, template, precedence, created, reply_to?, body}``;
+its sender signs it in the ``hotline/v1/envelope`` domain and the signature travels beside it, never
+inside it. ``id`` is 128 random bits (base64url) chosen by the sender, which makes a resend
+idempotent: the server answers a known id with the original ``accepted``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from hotline.canonical import canonical_bytes, check_value
+from hotline.errors import CryptoError, WireError
+from hotline.keys import Domain, PublicKey, SigningKey, b64url
+from hotline.times import format_time, parse_time
+
+VERSION = 1
+MAX_ENVELOPE_BYTES = 64 * 1024
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+ENVELOPE_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+class Kind(StrEnum):
+    MESSAGE = "message"
+    ACK = "ack"
+    HEARTBEAT = "heartbeat"
+    ECHO = "echo"
+
+
+class Precedence(StrEnum):
+    FLASH = "FLASH"
+    IMMEDIATE = "IMMEDIATE"
+    PRIORITY = "PRIORITY"
+    ROUTINE = "ROUTINE"
+
+
+class AckKind(StrEnum):
+    RECEIVED = "received"
+    UNDERSTOOD = "understood"
+
+
+_REQUIRED = ("v", "id", "kind", "channel", "sender", "template", "precedence", "created", "body")
+_ALLOWED = frozenset(_REQUIRED) | {"reply_to"}
+
+
+def check_name(value: Any, *, field_name: str) -> str:
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise WireError(f"{field_name} must match [a-z0-9][a-z0-9._-]{{0,63}}", code="envelope.invalid")
+    return value
+
+
+def new_envelope_id(random16: bytes) -> str:
+    """Envelope id from 16 random bytes (the caller draws them: this module reads no randomness)."""
+    if len(random16) != 16:
+        raise WireError("an envelope id is 16 random bytes", code="envelope.invalid")
+    return b64url(random16)
+
+
+def ack_id(*, member: str, reply_to: str, ack: AckKind) -> str:
+    """Deterministic id for an ack, so that re-acking (after a replay) is an idempotent resend."""
+    digest = hashlib.sha256(f"hotline/v1/ack-id\n{member}\n{reply_to}\n{ack.value}".encode()).digest()
+    return b64url(digest[:16])
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: str
+    kind: Kind
+    channel: str
+    sender: str
+    template: str
+    precedence: Precedence
+    created: str
+    body: dict[str, Any] = field(default_factory=dict)
+    reply_to: str | None = None
+    v: int = VERSION
+
+    @classmethod
+    def build(cls, *, id: str, kind: Kind | str, channel: str, sender: str, template: str,
+              precedence: Precedence | str, created: datetime, body: dict[str, Any],
+              reply_to: str | None = None) -> Envelope:
+        return cls.from_json({
+            "v": VERSION, "id": id, "kind": str(kind), "channel": channel, "sender": sender,
+            "template": template, "precedence": str(precedence), "created": format_time(created),
+            "body": body, **({"reply_to": reply_to} if reply_to is not None else {}),
+        })
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Envelope:
+        """Validate an envelope object; WireError (``envelope.invalid``) names the field."""
+        if not isinstance(obj, dict):
+            raise WireError("envelope must be an object", code="envelope.invalid")
+        missing = [k for k in _REQUIRED if k not in obj]
+        if missing:
+            raise WireError(f"envelope is missing {', '.join(missing)}", code="envelope.invalid")
+        extra = sorted(set(obj) - _ALLOWED)
+        if extra:
+            raise WireError(f"envelope has unknown field(s) {', '.join(extra)}", code="envelope.invalid")
+        if obj["v"] != VERSION or isinstance(obj["v"], bool):
+            raise WireError(f"envelope.v must be {VERSION}", code="envelope.invalid")
+        if not isinstance(obj["id"], str) or not ENVELOPE_ID.fullmatch(obj["id"]):
+            raise WireError("envelope.id must be 22 base64url characters (128 bits)",
+                            code="envelope.invalid")
+        try:
+            kind = Kind(obj["kind"])
+        except ValueError:
+            raise WireError(f"envelope.kind must be one of {', '.join(Kind)}",
+                            code="envelope.invalid") from None
+        try:
+            precedence = Precedence(obj["precedence"])
+        except ValueError:
+            raise WireError(f"envelope.precedence must be one of {', '.join(Precedence)}",
+                            code="envelope.invalid") from None
+        check_name(obj["channel"], field_name="envelope.channel")
+        check_name(obj["sender"], field_name="envelope.sender")
+        check_name(obj["template"], field_name="envelope.template")
+        parse_time(obj["created"], field="envelope.created")
+        if not isinstance(obj["body"], dict):
+            raise WireError("envelope.body must be an object", code="envelope.invalid")
+        reply_to = obj.get("reply_to")
+        if reply_to is not None and (not isinstance(reply_to, str) or not ENVELOPE_ID.fullmatch(reply_to)):
+            raise WireError("envelope.reply_to must be an envelope id", code="envelope.invalid")
+        if kind in (Kind.ACK, Kind.ECHO) and reply_to is None:
+            raise WireError(f"an {kind} envelope needs reply_to", code="envelope.invalid")
+        if kind is Kind.ACK:
+            ack = obj["body"].get("ack")
+            if set(obj["body"]) != {"ack"} or ack not in set(AckKind):
+                raise WireError('ack body must be {"ack": "received" | "understood"}',
+                                code="envelope.invalid")
+        check_value(obj, where="envelope")
+        env = cls(id=obj["id"], kind=kind, channel=obj["channel"], sender=obj["sender"],
+                  template=obj["template"], precedence=precedence, created=obj["created"],
+                  body=obj["body"], reply_to=reply_to)
+        size = len(canonical_bytes(env.to_json()))
+        if size > MAX_ENVELOPE_BYTES:
+            raise WireError(f"envelope of {size} bytes exceeds {MAX_ENVELOPE_BYTES}",
+                            code="frame.too_large")
+        return env
+
+    def to_json(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "v": self.v, "id": self.id, "kind": self.kind.value, "channel": self.channel,
+            "sender": self.sender, "template": self.template, "precedence": self.precedence.value,
+            "created": self.created, "body": self.body,
+        }
+        if self.reply_to is not None:
+            obj["reply_to"] = self.reply_to
+        return obj
+
+    @property
+    def created_at(self) -> datetime:
+        return parse_time(self.created, field="envelope.created")
+
+    def sign(self, key: SigningKey) -> dict[str, str]:
+        return key.sign(domain=Domain.ENVELOPE, obj=self.to_json())
+
+    def verify(self, key: PublicKey, sig: Any) -> None:
+        """Raise CryptoError unless ``sig`` is ``key``'s envelope signature over this envelope."""
+        try:
+            key.verify(domain=Domain.ENVELOPE, obj=self.to_json(), signature=sig)
+        except CryptoError as exc:
+            exc.ref = self.id
+            raise

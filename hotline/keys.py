@@ -1,0 +1,204 @@
+"""Keys, fingerprints and domain-separated signatures (DESIGN.md §3). Pure: no files, no clock.
+
+Theory of operation:
+- A public key travels as ``{"alg": "ed25519", "pub": BASE64}``. Its KEY_ID is the unpadded
+  base64url SHA-256 of that object's RFC 8785 bytes, so a later hybrid key (Ed25519 + ML-DSA) gets
+  its own id from the same rule without a format break.
+- Every signature is over ``DOMAIN || 0x0A || JCS(object)``, with one DOMAIN per kind of object, so
+  a signature made for one purpose can never be replayed as another.
+- A signature travels as ``{"alg": "ed25519", "key": KEY_ID, "sig": BASE64}``.
+- The safety number is a digest of one or more KEY_IDs shown as groups of five digits, for people
+  to compare out of band (as Signal's safety numbers are).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from hotline.canonical import canonical_bytes
+from hotline.errors import CryptoError
+
+ALG_ED25519 = "ed25519"
+
+
+class Domain(StrEnum):
+    """Signature domains: one per kind of signed object."""
+
+    ENVELOPE = "hotline/v1/envelope"
+    AUTH = "hotline/v1/auth"
+    ENROLLMENT = "hotline/v1/enrollment"
+    REVOCATION = "hotline/v1/revocation"
+    AGREEMENT = "hotline/v1/agreement"
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: Any, *, what: str) -> bytes:
+    """Strict standard base64 (padding required, no stray characters)."""
+    if not isinstance(text, str):
+        raise CryptoError(f"{what} must be a base64 string")
+    try:
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise CryptoError(f"{what} is not valid base64") from exc
+    if b64encode(data) != text:
+        raise CryptoError(f"{what} is not canonical base64")
+    return data
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def signed_bytes(domain: Domain, obj: Any) -> bytes:
+    return domain.value.encode("ascii") + b"\n" + canonical_bytes(obj)
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """An Ed25519 public key with its KEY_ID."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.raw) != 32:
+            raise CryptoError("an Ed25519 public key is 32 bytes")
+
+    @classmethod
+    def from_json(cls, obj: Any) -> PublicKey:
+        if not isinstance(obj, dict) or set(obj) != {"alg", "pub"}:
+            raise CryptoError('a public key is {"alg", "pub"}')
+        if obj["alg"] != ALG_ED25519:
+            raise CryptoError(f"unsupported key algorithm {obj['alg']!r}", code="crypto.unsupported_alg")
+        return cls(b64decode(obj["pub"], what="public key"))
+
+    def to_json(self) -> dict[str, str]:
+        return {"alg": ALG_ED25519, "pub": b64encode(self.raw)}
+
+    @classmethod
+    def from_text(cls, text: Any) -> PublicKey:
+        """Parse the config/profile form ``ed25519:BASE64``."""
+        if not isinstance(text, str) or ":" not in text:
+            raise CryptoError("a public key is written ed25519:BASE64")
+        alg, _, pub = text.partition(":")
+        return cls.from_json({"alg": alg, "pub": pub})
+
+    def to_text(self) -> str:
+        return f"{ALG_ED25519}:{b64encode(self.raw)}"
+
+    @property
+    def key_id(self) -> str:
+        return b64url(hashlib.sha256(canonical_bytes(self.to_json())).digest())
+
+    def verify(self, *, domain: Domain, obj: Any, signature: Any) -> None:
+        """Check ``signature`` over ``obj`` in ``domain``.
+
+        Raises:
+            CryptoError: ``auth.bad_signature`` when it does not verify, ``crypto.invalid`` when
+                the signature object is malformed or names another key.
+        """
+        sig = Signature.from_json(signature)
+        if sig.key != self.key_id:
+            raise CryptoError(f"signature names key {sig.key}, expected {self.key_id}",
+                              code="auth.wrong_key")
+        try:
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(sig.sig, signed_bytes(domain, obj))
+        except InvalidSignature as exc:
+            raise CryptoError(f"{domain.value} signature does not verify",
+                              code="auth.bad_signature") from exc
+
+
+@dataclass(frozen=True)
+class Signature:
+    alg: str
+    key: str
+    sig: bytes
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Signature:
+        if not isinstance(obj, dict) or set(obj) != {"alg", "key", "sig"}:
+            raise CryptoError('a signature is {"alg", "key", "sig"}')
+        if obj["alg"] != ALG_ED25519:
+            raise CryptoError(f"unsupported signature algorithm {obj['alg']!r}",
+                              code="crypto.unsupported_alg")
+        if not isinstance(obj["key"], str) or not obj["key"]:
+            raise CryptoError("signature key id must be a non-empty string")
+        raw = b64decode(obj["sig"], what="signature")
+        if len(raw) != 64:
+            raise CryptoError("an Ed25519 signature is 64 bytes")
+        return cls(obj["alg"], obj["key"], raw)
+
+    def to_json(self) -> dict[str, str]:
+        return {"alg": self.alg, "key": self.key, "sig": b64encode(self.sig)}
+
+
+class SigningKey:
+    """An Ed25519 private key. Serialize with ``to_pem``; generate with ``generate``."""
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        raw = private.public_key().public_bytes(serialization.Encoding.Raw,
+                                                serialization.PublicFormat.Raw)
+        self.public_key = PublicKey(raw)
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> SigningKey:
+        """Deterministic key for test vectors only."""
+        try:
+            return cls(Ed25519PrivateKey.from_private_bytes(seed))
+        except ValueError as exc:
+            raise CryptoError("an Ed25519 seed is 32 bytes") from exc
+
+    @classmethod
+    def from_pem(cls, data: bytes, passphrase: bytes | None = None) -> SigningKey:
+        try:
+            key = serialization.load_pem_private_key(data, password=passphrase)
+        except (ValueError, TypeError) as exc:
+            raise CryptoError(f"cannot load private key: {exc}", code="crypto.bad_key_file") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise CryptoError("private key is not Ed25519", code="crypto.unsupported_alg")
+        return cls(key)
+
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase) if passphrase
+            else serialization.NoEncryption())
+        return self._private.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8, encryption)
+
+    @property
+    def key_id(self) -> str:
+        return self.public_key.key_id
+
+    def sign(self, *, domain: Domain, obj: Any) -> dict[str, str]:
+        """Signature object over ``obj`` (which must not contain its own signature)."""
+        raw = self._private.sign(signed_bytes(domain, obj))
+        return Signature(ALG_ED25519, self.key_id, raw).to_json()
+
+
+def safety_number(*key_ids: str) -> str:
+    """Human-comparable digits for one or more key ids, independent of their order.
+
+    Two people compare it over a trusted channel (voice, in person) to confirm they hold the same
+    keys. 12 groups of 5 digits, each from 5 bytes of SHA-512 reduced mod 100000.
+    """
+    if not key_ids:
+        raise CryptoError("a safety number needs at least one key id")
+    digest = hashlib.sha512(b"hotline/v1/safety-number\n" + "\n".join(sorted(key_ids)).encode()).digest()
+    groups = [int.from_bytes(digest[i * 5:(i + 1) * 5], "big") % 100000 for i in range(12)]
+    return " ".join(f"{g:05d}" for g in groups)

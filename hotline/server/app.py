@@ -1,0 +1,194 @@
+"""The aiohttp application: WebSocket sessions at ``/v1/ws``, roster submission, ``/healthz``.
+
+Handlers stay thin: frames go through the sans-IO session, requests through ``Hotline``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import ssl
+import weakref
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from hotline.canonical import parse
+from hotline.config import Config
+from hotline.errors import AuthError, ConfigError, HotlineError, WireError
+from hotline.keys import PublicKey, b64url
+from hotline.server.hub import Connection
+from hotline.server.service import Hotline
+from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
+from hotline.store import Store
+
+log = structlog.get_logger("hotline.server")
+
+CLOSE_AUTH_FAILED = 4001
+HOTLINE = web.AppKey("hotline", Hotline)
+CONFIG = web.AppKey("config", Config)
+SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+    app[CONFIG] = config
+    app[SOCKETS] = weakref.WeakSet()
+    app.router.add_get("/v1/ws", ws_handler)
+    app.router.add_post("/v1/roster", roster_handler)
+    app.router.add_get("/healthz", healthz_handler)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        store = await Store.open(config.db_path, batch=config.limits.commit_batch)
+        authorities = {party: PublicKey.from_text(text)
+                       for party, text in config.roster.authorities.items()}
+        hotline = Hotline(store=store, authorities=authorities, clock=clock,
+                          clock_skew=timedelta(seconds=config.limits.clock_skew))
+        await hotline.load()
+        added = await hotline.import_dir(config.roster_dir)
+        app[HOTLINE] = hotline
+        log.info("server.ready", db=str(config.db_path), log_size=await store.size(),
+                 roster_imported=added, members=len(hotline.roster.enrollments),
+                 channels=sorted(hotline.roster.agreements))
+        yield
+        await hotline.drain()
+        await store.close()
+        log.info("server.stopped")
+
+    async def close_sockets(app: web.Application) -> None:
+        for ws in list(app[SOCKETS]):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(close_sockets)
+    return app
+
+
+async def healthz_handler(request: web.Request) -> web.Response:
+    hotline = request.app[HOTLINE]
+    return web.json_response({"status": "ok", "log_size": await hotline.store.size(),
+                              "connections": len(hotline.hub.all)})
+
+
+async def roster_handler(request: web.Request) -> web.Response:
+    """Submit a signed enrollment, revocation or agreement. Open to anyone: the authorities'
+    signatures, not the caller, decide whether it counts."""
+    hotline = request.app[HOTLINE]
+    try:
+        signed = parse(await request.read(), max_bytes=1024 * 1024)
+        appended = await hotline.add_document(signed)
+    except HotlineError as exc:
+        return web.json_response({"code": exc.code, "message": exc.message}, status=400)
+    return web.json_response({"index": appended.entry.index, "duplicate": appended.duplicate})
+
+
+async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+    config, hotline = request.app[CONFIG], request.app[HOTLINE]
+    limits = config.limits
+    # aiohttp's own limit only stops abuse; frames over max_frame_bytes get a typed error instead.
+    ws = web.WebSocketResponse(max_msg_size=max(4 * limits.max_frame_bytes, 1024 * 1024),
+                               compress=False, heartbeat=30.0)
+    await ws.prepare(request)
+    if len(hotline.hub.all) >= limits.max_connections:
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many connections")
+        return ws
+    request.app[SOCKETS].add(ws)
+    session = ServerSession(origin=config.server.origin, nonce=b64url(os.urandom(32)),
+                            now=hotline.clock(), clock_skew=timedelta(seconds=limits.clock_skew),
+                            max_frame_bytes=limits.max_frame_bytes)
+    await ws.send_str(encode(session.challenge()))
+    peer = request.remote
+    try:
+        try:
+            msg = await ws.receive(timeout=limits.handshake_timeout)
+        except TimeoutError:
+            raise AuthError("no auth frame within the handshake timeout", code="auth.timeout") from None
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return ws
+        event = session.receive(msg.data, now=hotline.clock())
+        assert isinstance(event, Authenticated)
+        member = hotline.authenticate(event.key)
+    except AuthError as exc:
+        log.warning("session.auth_failed", peer=peer, code=exc.code, reason=exc.message)
+        await ws.send_str(encode(exc.to_frame()))
+        await ws.close(code=CLOSE_AUTH_FAILED, message=exc.code.encode())
+        return ws
+
+    conn = Connection(ws, member, limits.send_queue)
+    conn.start()
+    channels = hotline.roster.channels_of(member)
+    conn.send(session.welcome(member=member.member, party=member.party, role=member.role.value,
+                              channels=channels, log_size=await hotline.store.size()))
+    conn.send({"type": "roster", "documents": hotline.documents})
+    hotline.hub.join(conn, channels)
+    structlog.contextvars.bind_contextvars(member=member.member, party=member.party)
+    log.info("session.welcome", peer=peer, role=member.role.value, channels=channels)
+    try:
+        async for msg in ws:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            try:
+                event = session.receive(msg.data, now=hotline.clock())
+                if isinstance(event, Submit):
+                    await hotline.submit(conn, event)
+                elif isinstance(event, Resume):
+                    conn.send(await hotline.resume(conn, event.channel, event.after))
+                elif isinstance(event, Fetch):
+                    conn.send(await hotline.fetch(conn, event.index))
+                elif isinstance(event, Ping):
+                    conn.send({"type": "pong", **({"data": event.data} if event.data else {})})
+            except HotlineError as exc:
+                if not isinstance(exc, WireError):
+                    log.info("session.refused", code=exc.code, reason=exc.message, ref=exc.ref)
+                conn.send(exc.to_frame())
+    finally:
+        hotline.hub.leave(conn)
+        await conn.stop()
+        log.info("session.closed", close_code=ws.close_code)
+        structlog.contextvars.unbind_contextvars("member", "party")
+    return ws
+
+
+async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> tuple[web.AppRunner, str]:
+    """Start serving; returns the runner (``await runner.cleanup()`` stops it) and the WebSocket
+    URL actually bound (port 0 in the config picks a free port)."""
+    ssl_context = None
+    if config.tls_cert is not None and config.tls_key is not None:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+    runner = web.AppRunner(create_app(config, clock=clock), handle_signals=False,
+                           shutdown_timeout=5.0, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ssl_context)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"cannot listen on {config.server.host}:{config.server.port}: "
+                          f"{exc.strerror}", path=("server", "port")) from exc
+    host, port = runner.addresses[0][:2]
+    url = f"{'wss' if ssl_context else 'ws'}://{host}:{port}/v1/ws"
+    return runner, url
+
+
+async def serve_forever(config: Config) -> None:
+    """``hotline serve``: run until SIGINT or SIGTERM, then close sessions and the store."""
+    runner, url = await start(config)
+    log.info("server.listening", url=url, tls=url.startswith("wss"))
+    print(f"hotline server listening on {url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("server.stopping")
+        await runner.cleanup()

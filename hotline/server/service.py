@@ -1,0 +1,264 @@
+"""The hotline service: what the server does with an authenticated member's requests.
+
+Between the WebSocket handler (bytes in, frames out) and the store: it checks each submission
+against the roster and the channel's agreement, commits it, and fans it out. One instance per
+server process; it owns the in-memory roster, rebuilt from the log at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from hotline.canonical import canonical_bytes, parse
+from hotline.envelope import Kind
+from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation
+from hotline.keys import PublicKey
+from hotline.protocols.agreement import Agreement
+from hotline.protocols.builtin import check_body
+from hotline.roster import Member, Roster
+from hotline.server.hub import Connection, Hub
+from hotline.session import Submit, encode
+from hotline.store import Appended, Store, StoredEntry
+from hotline.times import format_time
+
+log = structlog.get_logger("hotline.server")
+
+_KIND_TEMPLATES = {Kind.HEARTBEAT: "heartbeat", Kind.ECHO: "echo"}
+
+
+def document_id(signed: Any) -> str:
+    """Dedup key for a roster document: the same signed document is logged once."""
+    return "doc:" + hashlib.sha256(canonical_bytes(signed)).hexdigest()
+
+
+class Hotline:
+    def __init__(self, *, store: Store, authorities: dict[str, PublicKey],
+                 clock: Callable[[], datetime], clock_skew: timedelta) -> None:
+        self.store = store
+        self.roster = Roster(authorities)
+        self.hub = Hub()
+        self.clock = clock
+        self.clock_skew = clock_skew
+        self.documents: list[dict[str, Any]] = []  # signed roster documents, in log order
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def load(self) -> None:
+        """Rebuild the roster from the log; a document the current authorities refuse is skipped."""
+        for stored in await self.store.roster_entries():
+            entry = stored.entry
+            signed = {"document": entry["document"], "sigs": entry["sigs"]}
+            try:
+                self.roster.add(signed)
+                self.documents.append(signed)
+            except HotlineError as exc:
+                log.warning("roster.skipped", index=stored.index, code=exc.code, reason=exc.message)
+
+    async def import_dir(self, folder: Path) -> int:
+        """Log every signed roster document in ``folder`` (``*.json``) not logged yet."""
+        added = 0
+        if not folder.is_dir():
+            return 0
+        for path in sorted(folder.glob("*.json")):
+            try:
+                signed = parse(path.read_bytes(), max_bytes=1024 * 1024)
+                appended = await self.add_document(signed)
+            except HotlineError as exc:
+                log.error("roster.file_refused", file=str(path), code=exc.code, reason=exc.message)
+                continue
+            added += not appended.duplicate
+        return added
+
+    async def add_document(self, signed: Any) -> Appended:
+        """Verify a signed enrollment, revocation or agreement and log it (idempotent)."""
+        doc_id = document_id(signed) if isinstance(signed, dict) else ""
+        existing = await self.store.by_envelope_id(doc_id) if doc_id else None
+        if existing is not None:
+            return Appended(existing, duplicate=True)
+        kind = self.roster.check(signed)
+        doc = signed["document"]
+        entry = {"time": format_time(self.clock()), "kind": kind, "document": doc,
+                 "sigs": signed["sigs"]}
+        if kind == "agreement":
+            entry["channel"] = doc["channel"]
+        appended = await self.store.append(entry, envelope_id=doc_id)
+        if not appended.duplicate:
+            self.roster.add(signed)
+            self.documents.append(signed)
+            log.info("roster.added", index=appended.entry.index, kind=kind,
+                     party=doc.get("party"), member=doc.get("member"), channel=doc.get("channel"))
+            self.hub.broadcast({"type": "roster", "documents": [signed]})
+            self._refresh_channels()
+        return appended
+
+    def _refresh_channels(self) -> None:
+        """After an agreement or revocation: fix each live connection's channel subscriptions."""
+        now = self.clock()
+        for conn in list(self.hub.all):
+            try:
+                self.roster.member_for_key(conn.member.key_id, at=now)
+                channels = self.roster.channels_of(conn.member)
+            except AuthError:
+                channels = []
+            self.hub.leave(conn)
+            conn.channels.clear()
+            self.hub.join(conn, channels)
+
+    def authenticate(self, key: PublicKey) -> Member:
+        return self.roster.member_for_key(key.key_id, at=self.clock())
+
+    async def submit(self, conn: Connection, submit: Submit) -> None:
+        """Check one envelope and queue it for commit, in the order this connection sent it.
+
+        The member gets ``accepted`` (or a typed ``error``) once the commit is durable; the wait
+        runs in a task of its own so that one connection's pipelined submissions share group
+        commits. An authenticated sender's refused attempt is logged as a ``rejected`` entry.
+        """
+        envelope = submit.envelope
+        try:
+            now = self.clock()
+            self._check(conn.member, submit)
+            if envelope.kind in (Kind.ACK, Kind.ECHO):
+                await self._check_reply(envelope.channel, envelope.reply_to, envelope.kind)
+        except HotlineError as exc:
+            exc.ref = envelope.id
+            existing = await self.store.by_envelope_id(envelope.id)
+            if existing is not None:  # a resend of an accepted envelope is not a new attempt
+                conn.send(self._resend(existing, envelope.to_json(), submit.sig))
+                return
+            await self._reject(conn.member, envelope.channel, envelope.template, exc)
+            conn.send(exc.to_frame())
+            return
+        entry = {"time": format_time(now), "kind": "envelope", "channel": envelope.channel,
+                 "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig}
+        future = self.store.enqueue(entry, envelope_id=envelope.id)
+        task = asyncio.create_task(self._commit(conn, submit, future))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _check(self, member: Member, submit: Submit) -> Agreement:
+        envelope = submit.envelope
+        if envelope.sender != member.member:
+            raise ProtocolViolation(f"envelope.sender is {envelope.sender!r} but this session is "
+                                    f"{member.member!r}", code="auth.sender_mismatch")
+        if submit.sig.get("key") != member.key_id:
+            raise CryptoError("sig.key is not the key this session authenticated with",
+                              code="auth.wrong_key")
+        now = self.clock()
+        self.roster.member_for_key(member.key_id, at=now)
+        agreement = self.roster.check_send(member, envelope.channel, envelope.kind)
+        created = envelope.created_at
+        if created - now > self.clock_skew:
+            raise ProtocolViolation("envelope.created is in the future beyond the allowed clock "
+                                    "skew", code="envelope.clock_skew")
+        self.roster.member_for_key(member.key_id, at=created)
+        envelope.verify(self.roster.public_key(member.key_id), submit.sig)
+        expected = _KIND_TEMPLATES.get(envelope.kind)
+        if (envelope.template != expected if expected is not None
+                else envelope.template in _KIND_TEMPLATES.values()):
+            raise ProtocolViolation(f"a {envelope.kind} envelope cannot use template "
+                                    f"{envelope.template!r}", code="template.invalid")
+        check_body(agreement, envelope.template, envelope.kind, envelope.body)
+        return agreement
+
+    async def _commit(self, conn: Connection, submit: Submit,
+                      future: asyncio.Future[Appended]) -> None:
+        envelope = submit.envelope
+        try:
+            appended = await future
+        except HotlineError as exc:
+            exc.ref = envelope.id
+            log.error("envelope.commit_failed", id=envelope.id, code=exc.code, reason=exc.message)
+            conn.send(exc.to_frame())
+            return
+        if appended.duplicate:
+            try:
+                conn.send(self._resend(appended.entry, envelope.to_json(), submit.sig))
+            except HotlineError as exc:
+                conn.send(exc.to_frame())
+            return
+        index = appended.entry.index
+        log.info("envelope.accepted", index=index, id=envelope.id, channel=envelope.channel,
+                 sender=conn.member.member, party=conn.member.party, kind=envelope.kind.value,
+                 template=envelope.template, precedence=envelope.precedence.value)
+        conn.send({"type": "accepted", "id": envelope.id, "index": index})
+        self.hub.publish(envelope.channel, index,
+                         {"type": "deliver", "index": index, "entry": appended.entry.entry},
+                         skip=conn)
+
+    async def drain(self) -> None:
+        """Wait for every queued commit to be answered (shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _resend(self, stored: StoredEntry, envelope: dict[str, Any], sig: dict[str, Any]) -> dict[str, Any]:
+        entry = stored.entry
+        if entry.get("envelope") != envelope or entry.get("sig") != sig:
+            raise ProtocolViolation("an envelope with this id but other content is already "
+                                    "logged; a new message needs a new id",
+                                    code="envelope.id_conflict", ref=envelope["id"])
+        return {"type": "accepted", "id": envelope["id"], "index": stored.index, "duplicate": True}
+
+    async def _check_reply(self, channel: str, reply_to: str | None, kind: Kind) -> None:
+        target = await self.store.by_envelope_id(reply_to) if reply_to else None
+        entry = target.entry if target is not None else {}
+        wanted = Kind.HEARTBEAT if kind is Kind.ECHO else Kind.MESSAGE
+        if (entry.get("kind") != "envelope" or entry.get("channel") != channel
+                or entry["envelope"]["kind"] != wanted.value):
+            raise ProtocolViolation(f"reply_to {reply_to} is not a {wanted} on channel {channel}",
+                                    code=f"{kind.value}.unknown_ref")
+
+    async def _reject(self, member: Member, channel: str, template: str, exc: HotlineError) -> None:
+        """Log an authenticated sender's refused attempt (never the refused body)."""
+        visible = channel if channel in self.roster.channels_of(member) else None
+        entry: dict[str, Any] = {"time": format_time(self.clock()), "kind": "rejected",
+                                 "party": member.party, "member": member.member,
+                                 "template": template, "code": exc.code, "reason": exc.message}
+        if exc.ref is not None:
+            entry["ref"] = exc.ref
+        if visible is not None:
+            entry["channel"] = visible
+        appended = await self.store.append(entry)
+        log.warning("submit.rejected", index=appended.entry.index, member=member.member,
+                    party=member.party, code=exc.code, reason=exc.message, ref=exc.ref)
+
+    async def resume(self, conn: Connection, channel: str, after: int) -> dict[str, Any]:
+        """Queue every entry of ``channel`` after ``after``, then the live ones, in index order."""
+        self.roster.check_channel(conn.member, channel)
+        if channel not in conn.channels:
+            raise ProtocolViolation(f"channel {channel} is not open on this session",
+                                    code="channel.not_member")
+        conn.replaying[channel] = []
+        last = after
+        try:
+            while True:
+                page = await self.store.entries(channel=channel, after=last, limit=500)
+                for stored in page:
+                    await conn.queue.put(_deliver_text(stored))
+                    last = stored.index
+                if len(page) < 500:
+                    break
+        finally:
+            for index, text in conn.replaying.pop(channel):
+                if index > last:
+                    conn.send_text(text)
+                    last = index
+        return {"type": "resumed", "channel": channel, "index": last}
+
+    async def fetch(self, conn: Connection, index: int) -> dict[str, Any]:
+        stored = await self.store.entry(index)
+        channel = stored.entry.get("channel") if stored is not None else None
+        if stored is None or channel not in conn.channels:
+            raise ProtocolViolation(f"no entry {index} on this session's channels",
+                                    code="log.no_entry")
+        return {"type": "deliver", "index": index, "entry": stored.entry}
+
+
+def _deliver_text(stored: StoredEntry) -> str:
+    return encode({"type": "deliver", "index": stored.index, "entry": stored.entry})

@@ -1,0 +1,255 @@
+"""SQLite store: one sequencer thread with group commit, append-only entries (DESIGN.md §10).
+
+Theory of operation:
+- One thread owns the only write connection (sqlite3 connections refuse other threads). Callers
+  ``await append(...)``; a writer task collects every append waiting at that moment into one
+  transaction, so a burst costs one fsync (``synchronous=FULL``: a commit returns only once the
+  WAL is on disk). Futures resolve after COMMIT: ``accepted`` is never sent for an entry that a
+  crash could lose.
+- The sequencer assigns indexes 0, 1, 2, ... in commit order and writes the leaf bytes
+  ``JCS(entry)`` with the index inside. An envelope id is UNIQUE: a resend returns the stored entry
+  with ``duplicate=True`` instead of a second row.
+- Triggers refuse UPDATE and DELETE, and refuse any INSERT whose index is not exactly the next one
+  (which also stops ``INSERT OR REPLACE`` overwriting a row). They stop accidents; the signed
+  Merkle log is what stops an attacker holding the file.
+- Reads use a second thread with its own read-only connection, so they never queue behind fsyncs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from hotline.canonical import canonical_bytes
+from hotline.errors import StoreError
+
+ROSTER_KINDS = ("enrollment", "revocation", "agreement")
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS entries (
+        idx INTEGER PRIMARY KEY,
+        time TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        channel TEXT,
+        envelope_id TEXT UNIQUE,
+        leaf BLOB NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS entries_channel ON entries (channel, idx)",
+    "CREATE INDEX IF NOT EXISTS entries_kind ON entries (kind, idx)",
+    """CREATE TRIGGER IF NOT EXISTS entries_no_update BEFORE UPDATE ON entries
+        BEGIN SELECT RAISE(ABORT, 'entries are append-only: UPDATE refused'); END""",
+    """CREATE TRIGGER IF NOT EXISTS entries_no_delete BEFORE DELETE ON entries
+        BEGIN SELECT RAISE(ABORT, 'entries are append-only: DELETE refused'); END""",
+    """CREATE TRIGGER IF NOT EXISTS entries_next_index BEFORE INSERT ON entries
+        WHEN NEW.idx IS NOT (SELECT COUNT(*) FROM entries)
+        BEGIN SELECT RAISE(ABORT, 'entries are append-only: index must be the next one'); END""",
+]
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    index: int
+    leaf: bytes
+
+    @property
+    def entry(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.leaf)
+        return value
+
+
+@dataclass(frozen=True)
+class Appended:
+    entry: StoredEntry
+    duplicate: bool
+
+
+@dataclass
+class _Pending:
+    entry: dict[str, Any]
+    envelope_id: str | None
+    future: asyncio.Future[Appended]
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def _init_txn(db: sqlite_utils.Database) -> None:
+    for statement in _SCHEMA:
+        db.execute(statement)
+
+
+def _append_txn(conn: sqlite3.Connection, batch: list[_Pending]) -> list[Appended]:
+    """Commit a batch in one transaction; returns one result per pending append, in order."""
+    results: list[Appended] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (size,) = conn.execute("SELECT COUNT(*) FROM entries").fetchone()
+        for item in batch:
+            if item.envelope_id is not None:
+                row = conn.execute("SELECT idx, leaf FROM entries WHERE envelope_id = ?",
+                                   (item.envelope_id,)).fetchone()
+                if row is not None:
+                    results.append(Appended(StoredEntry(row[0], bytes(row[1])), duplicate=True))
+                    continue
+            entry = {"index": size, **item.entry}
+            leaf = canonical_bytes(entry)
+            conn.execute("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         (size, entry["time"], entry["kind"], entry.get("channel"),
+                          item.envelope_id, leaf))
+            results.append(Appended(StoredEntry(size, leaf), duplicate=False))
+            size += 1
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return results
+
+
+class Store:
+    """The narrow store interface the server uses (DESIGN.md §11: a PostgreSQL backend would
+    implement these same coroutines)."""
+
+    def __init__(self, path: Path, *, batch: int = 512) -> None:
+        self.path = path
+        self._batch = batch
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-reader")
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+        self._queue: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path, *, batch: int = 512) -> Store:
+        store = cls(path, batch=batch)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(store._writer, store._open_writer)
+            await loop.run_in_executor(store._reader, store._open_reader)
+        except sqlite3.Error as exc:
+            store._shutdown_threads()
+            raise StoreError(f"cannot open database {path}: {exc}", code="store.open_failed") from exc
+        store._task = asyncio.create_task(store._sequencer(), name="store-sequencer")
+        return store
+
+    def _open_writer(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._wconn = _connect(self.path, readonly=False)
+        _init_txn(sqlite_utils.Database(self._wconn, execute_plugins=False))
+
+    def _open_reader(self) -> None:
+        self._rconn = _connect(self.path, readonly=True)
+
+    def enqueue(self, entry: dict[str, Any], *, envelope_id: str | None = None) -> asyncio.Future[Appended]:
+        """Queue ``entry`` (without ``index``: the sequencer assigns it, in enqueue order).
+
+        The future resolves only after COMMIT. With ``envelope_id`` already stored it resolves to
+        the stored entry with ``duplicate=True`` and nothing is written.
+        """
+        if self._closed:
+            raise StoreError("store is closed", code="store.closed")
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(entry, envelope_id, future))
+        self._wakeup.set()
+        return future
+
+    async def append(self, entry: dict[str, Any], *, envelope_id: str | None = None) -> Appended:
+        """``enqueue`` and wait for the commit."""
+        return await self.enqueue(entry, envelope_id=envelope_id)
+
+    async def _sequencer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:self._batch], self._queue[self._batch:]
+                try:
+                    results = await loop.run_in_executor(self._writer, _append_txn, self._wconn, batch)
+                except Exception as exc:  # fail every caller of this batch, keep serving
+                    error = StoreError(f"commit failed: {exc}", code="store.commit_failed")
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(error)
+                    continue
+                for item, result in zip(batch, results, strict=True):
+                    if not item.future.done():
+                        item.future.set_result(result)
+            if self._closed:
+                return
+
+    async def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
+            assert self._rconn is not None
+            return list(self._rconn.execute(sql, tuple(params)).fetchall())
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._reader, run)
+        except sqlite3.Error as exc:
+            raise StoreError(f"read failed: {exc}", code="store.read_failed") from exc
+
+    async def size(self) -> int:
+        rows = await self._read("SELECT COUNT(*) FROM entries")
+        return int(rows[0][0])
+
+    async def entries(self, *, channel: str | None = None, after: int = -1,
+                      limit: int = 1000) -> list[StoredEntry]:
+        """Entries with index > ``after`` in index order, of one channel or of all."""
+        if channel is None:
+            rows = await self._read("SELECT idx, leaf FROM entries WHERE idx > ? ORDER BY idx LIMIT ?",
+                                    (after, limit))
+        else:
+            rows = await self._read("SELECT idx, leaf FROM entries WHERE channel = ? AND idx > ? "
+                                    "ORDER BY idx LIMIT ?", (channel, after, limit))
+        return [StoredEntry(r[0], bytes(r[1])) for r in rows]
+
+    async def entry(self, index: int) -> StoredEntry | None:
+        rows = await self._read("SELECT idx, leaf FROM entries WHERE idx = ?", (index,))
+        return StoredEntry(rows[0][0], bytes(rows[0][1])) if rows else None
+
+    async def by_envelope_id(self, envelope_id: str) -> StoredEntry | None:
+        rows = await self._read("SELECT idx, leaf FROM entries WHERE envelope_id = ?", (envelope_id,))
+        return StoredEntry(rows[0][0], bytes(rows[0][1])) if rows else None
+
+    async def roster_entries(self) -> list[StoredEntry]:
+        marks = ",".join("?" for _ in ROSTER_KINDS)
+        rows = await self._read(f"SELECT idx, leaf FROM entries WHERE kind IN ({marks}) ORDER BY idx",
+                                ROSTER_KINDS)
+        return [StoredEntry(r[0], bytes(r[1])) for r in rows]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:  # the sequencer commits what is queued, then returns
+            self._wakeup.set()
+            await self._task
+        loop = asyncio.get_running_loop()
+        if self._wconn is not None:
+            await loop.run_in_executor(self._writer, self._wconn.close)
+        if self._rconn is not None:
+            await loop.run_in_executor(self._reader, self._rconn.close)
+        self._shutdown_threads()
+
+    def _shutdown_threads(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)

@@ -1,0 +1,120 @@
+"""Shared fixtures: a real demo deployment on disk, a real server on a free loopback port, real
+clients. Nothing of ours is mocked."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hotline.client.connection import Client
+from hotline.client.profile import Profile
+from hotline.config import load_config
+from hotline.deployment import init_deployment
+from hotline.roster import Roster
+from hotline.server.app import start
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A fresh demo deployment (north, south, mediator; alice, bob, carol, agents, audrey)."""
+    path = tmp_path / "home"
+    init_deployment(path, parties=["north", "south", "mediator"], heartbeat_interval=10, port=0,
+                    origin="hotline.test", force=False)
+    return path
+
+
+@dataclass
+class Running:
+    home: Path
+    url: str
+    opened: list[Client] = field(default_factory=list)
+
+    async def client(self, name: str) -> Client:
+        """A connected client of ``name``'s profile, closed when the test ends."""
+        profile = Profile.load(self.home, name)
+        client = Client(key=profile.signing_key(), origin=profile.origin,
+                        roster=Roster(profile.authorities))
+        await client.connect(self.url)
+        self.opened.append(client)
+        return client
+
+
+@contextlib.asynccontextmanager
+async def running_server(home: Path, **env: str) -> AsyncIterator[Running]:
+    """The real aiohttp server of ``home`` on 127.0.0.1 with a free port, on the current loop;
+    ``env`` holds HOTLINE_* setting overrides."""
+    config = load_config(home / "hotline.toml", home=home, env=env)
+    runner, url = await start(config)
+    running = Running(home, url)
+    try:
+        yield running
+    finally:
+        for client in running.opened:
+            await client.close()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def server(home: Path) -> AsyncIterator[Running]:
+    async with running_server(home) as running:
+        yield running
+
+
+class ServerProcess:
+    """``hotline serve`` in a child process, stopped (or killed) by the test."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        env = {**os.environ, "HOTLINE_SERVER_PORT": "0", "HOTLINE_LOG_LEVEL": "warning"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotline.cli", "--home", str(self.home), "serve"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # blocks until the server prints its URL (or exits)
+        if "listening on " not in line:
+            self.stop()
+            raise RuntimeError(f"server did not start: {line!r}")
+        self.url = line.rsplit(" ", 1)[1].strip()
+        return self.url
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def server_process(home: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(home)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def hotline_cli(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the ``hotline`` command as a user would."""
+    return subprocess.run([sys.executable, "-m", "hotline.cli", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,117 @@
+"""Acceptance 2: liaisons of different parties exchange signed messages and acks on north-south;
+each delivered entry is verified by its receiver; a party outside the agreement is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from hotline.canonical import dumps
+from hotline.client.connection import Client, Delivered
+from hotline.client.profile import save_private_key
+from hotline.envelope import AckKind, Kind
+from hotline.errors import CryptoError, HotlineError
+from hotline.keys import SigningKey
+from hotline.roster import Role, enrollment, sign_document
+
+from tests.conftest import Running, running_server
+
+WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
+
+
+async def next_delivered(client: Client) -> Delivered:
+    frame = await asyncio.wait_for(client.deliveries.get(), WAIT)
+    return client.verify(frame)
+
+
+async def test_message_and_acks_between_parties(server: Running) -> None:
+    alice, bob = await server.client("alice"), await server.client("bob")
+    assert alice.welcome["channels"] == ["north-south"]
+    assert (bob.welcome["member"], bob.welcome["party"]) == ("bob", "south")
+
+    accepted = await alice.send(channel="north-south", template="message",
+                                body={"text": "Request consultation at 0900Z", "lang": "en"},
+                                precedence="IMMEDIATE")
+    got = await next_delivered(bob)
+    assert got.index == accepted["index"]
+    assert got.envelope.sender == "alice" and got.entry["party"] == "north"
+    assert got.envelope.body["text"] == "Request consultation at 0900Z"
+    assert got.envelope.precedence.value == "IMMEDIATE"
+
+    received = await bob.ack(got, AckKind.RECEIVED)
+    understood = await bob.ack(got, AckKind.UNDERSTOOD)
+    acks = [await next_delivered(alice), await next_delivered(alice)]
+    assert [a.index for a in acks] == [received["index"], understood["index"]]
+    assert all(a.envelope.kind is Kind.ACK and a.envelope.reply_to == got.envelope.id for a in acks)
+    assert [a.envelope.body["ack"] for a in acks] == ["received", "understood"]
+    assert all(a.envelope.sender == "bob" for a in acks)
+
+    # Acking again is an idempotent resend of the same ack id: refused as a conflict, not stored.
+    with pytest.raises(HotlineError) as info:
+        await bob.ack(got, AckKind.RECEIVED)
+    assert info.value.code == "envelope.id_conflict"
+
+
+async def test_receiver_refuses_a_forged_delivery(server: Running) -> None:
+    """The receiver checks signatures itself: an entry the host altered does not verify."""
+    alice, bob = await server.client("alice"), await server.client("bob")
+    await alice.send(channel="north-south", template="message", body={"text": "original"})
+    frame = await asyncio.wait_for(bob.deliveries.get(), WAIT)
+    bob.verify(frame)
+    forged = json.loads(json.dumps(frame))
+    forged["entry"]["envelope"]["body"]["text"] = "altered by the host"
+    with pytest.raises(CryptoError) as info:
+        bob.verify(forged)
+    assert info.value.code == "auth.bad_signature"
+    impostor = json.loads(json.dumps(frame))
+    impostor["entry"]["party"] = "mediator"
+    with pytest.raises(CryptoError):
+        bob.verify(impostor)
+
+
+async def test_third_party_and_auditor_see_the_channel(server: Running) -> None:
+    alice, carol, audrey = [await server.client(n) for n in ("alice", "carol", "audrey")]
+    await alice.send(channel="north-south", template="message", body={"text": "to all parties"})
+    assert (await next_delivered(carol)).envelope.body["text"] == "to all parties"
+    assert (await next_delivered(audrey)).envelope.sender == "alice"
+    with pytest.raises(HotlineError) as info:  # auditors read, never send
+        await audrey.send(channel="north-south", template="message", body={"text": "hi"})
+    assert info.value.code == "norm.sender_not_allowed"
+
+
+async def test_member_of_a_party_outside_the_agreement_is_refused(home: Path) -> None:
+    """The operator pins a new party 'west', which enrolls walt: walt may log in, but no channel
+    opens to him, because the agreement the parties signed does not name west."""
+    west, walt_key = SigningKey.generate(), SigningKey.generate()
+    config = home / "hotline.toml"
+    config.write_text(config.read_text() + f'"west" = "{west.public_key.to_text()}"\n')
+    save_private_key(home / "keys" / "walt.pem", walt_key)
+    alice_profile = (home / "profiles" / "alice.toml").read_text()
+    (home / "profiles" / "walt.toml").write_text(
+        alice_profile.replace('"alice"', '"walt"').replace('"north"', '"west"')
+        .replace("keys/alice.pem", "keys/walt.pem") + f'west = "{west.public_key.to_text()}"\n')
+    now = datetime.now(UTC)
+    doc = enrollment(party="west", member="walt", role=Role.LIAISON, key=walt_key.public_key,
+                     not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
+    async with running_server(home) as server:
+        status, answer = await post_roster(server, sign_document(doc, west))
+        assert status == 200, answer
+        walt = await server.client("walt")
+        assert walt.welcome["channels"] == []
+        with pytest.raises(HotlineError) as info:
+            await walt.send(channel="north-south", template="message", body={"text": "let me in"})
+        assert info.value.code == "channel.not_member"
+        with pytest.raises(HotlineError) as info:
+            await walt.resume("north-south", -1)
+        assert info.value.code == "channel.not_member"
+
+
+async def post_roster(server: Running, signed: dict[str, object]) -> tuple[int, dict[str, object]]:
+    url = server.url.replace("ws://", "http://").replace("/v1/ws", "/v1/roster")
+    async with aiohttp.ClientSession() as http, http.post(url, data=dumps(signed)) as response:
+        return response.status, await response.json()

@@ -20,14 +20,13 @@ from hotline.canonical import parse
 from hotline.config import Config
 from hotline.errors import AuthError, ConfigError, HotlineError, WireError
 from hotline.keys import PublicKey, b64url
-from hotline.server.hub import Connection
+from hotline.server.hub import CLOSE_AUTH_FAILED, Connection
 from hotline.server.service import Hotline
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
 from hotline.store import Store
 
 log = structlog.get_logger("hotline.server")
 
-CLOSE_AUTH_FAILED = 4001
 HOTLINE = web.AppKey("hotline", Hotline)
 CONFIG = web.AppKey("config", Config)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -15,6 +15,7 @@ from aiohttp import web
 from hotline.roster import Member
 from hotline.session import encode
 
+CLOSE_AUTH_FAILED = 4001  # authentication failed or the key was revoked
 CLOSE_OVERFLOW = 4008  # the member read too slowly; it reconnects and resumes
 
 
@@ -27,6 +28,7 @@ class Connection:
     queue: asyncio.Queue[str] = field(init=False)
     replaying: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     _sender: asyncio.Task[None] | None = None
+    closing: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.queue_size)
@@ -41,6 +43,8 @@ class Connection:
                 await self.ws.send_str(text)
             except (ConnectionResetError, RuntimeError):
                 return
+            finally:
+                self.queue.task_done()
 
     def send(self, frame: dict[str, Any]) -> None:
         self.send_text(encode(frame))
@@ -50,8 +54,17 @@ class Connection:
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
-            asyncio.get_running_loop().create_task(
-                self.ws.close(code=CLOSE_OVERFLOW, message=b"send queue overflow; resume"))
+            self.close(CLOSE_OVERFLOW, "send queue overflow; resume")
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after the frames already queued have been sent."""
+        self.closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        if code != CLOSE_OVERFLOW:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.queue.join(), 5.0)
+        await self.ws.close(code=code, message=reason.encode())
 
     def offer(self, channel: str, index: int, frame: dict[str, Any]) -> None:
         """A live entry of ``channel``: buffered while that channel is being replayed."""
@@ -62,10 +75,11 @@ class Connection:
             self.send(frame)
 
     async def stop(self) -> None:
-        if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+        for task in (self._sender, self.closing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 class Hub:

@@ -23,7 +23,7 @@ from hotline.keys import PublicKey
 from hotline.protocols.agreement import Agreement
 from hotline.protocols.builtin import check_body
 from hotline.roster import Member, Roster
-from hotline.server.hub import Connection, Hub
+from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, Hub
 from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
 from hotline.times import format_time
@@ -98,17 +98,20 @@ class Hotline:
         return appended
 
     def _refresh_channels(self) -> None:
-        """After an agreement or revocation: fix each live connection's channel subscriptions."""
+        """After an agreement or revocation: fix each live connection's channels, and end the
+        sessions of keys no longer valid (an authentication failure always closes)."""
         now = self.clock()
         for conn in list(self.hub.all):
-            try:
-                self.roster.member_for_key(conn.member.key_id, at=now)
-                channels = self.roster.channels_of(conn.member)
-            except AuthError:
-                channels = []
             self.hub.leave(conn)
             conn.channels.clear()
-            self.hub.join(conn, channels)
+            try:
+                self.roster.member_for_key(conn.member.key_id, at=now)
+            except AuthError as exc:
+                log.warning("session.ended", member=conn.member.member, code=exc.code)
+                conn.send(exc.to_frame())
+                conn.close(CLOSE_AUTH_FAILED, exc.code)
+                continue
+            self.hub.join(conn, self.roster.channels_of(conn.member))
 
     def authenticate(self, key: PublicKey) -> Member:
         return self.roster.member_for_key(key.key_id, at=self.clock())

@@ -1,0 +1,65 @@
+"""The scriptable commands of DESIGN.md §12, run as a user runs them, against a server process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import ServerProcess, hotline_cli
+
+
+def test_send_listen_ack_round_trip(server_process: ServerProcess) -> None:
+    url = server_process.start()
+    home = server_process.home
+    sent = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel", "north-south",
+                       "--field", "text=Unusual activity near the border", "--precedence", "flash")
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.startswith("accepted index=8 ")
+
+    heard = hotline_cli(home, "listen", "--as", "bob", "--server", url, "--after", "-1",
+                        "--count", "1", "--json")
+    assert heard.returncode == 0, heard.stderr
+    line = json.loads(heard.stdout)
+    assert line["index"] == 8 and line["verified"] is True
+    assert (line["sender"], line["party"], line["precedence"]) == ("alice", "north", "FLASH")
+    assert line["body"] == {"text": "Unusual activity near the border"}
+
+    acked = hotline_cli(home, "ack", "--as", "bob", "--server", url, "--index", "8")
+    assert acked.returncode == 0, acked.stderr
+    assert "understood ack of 8" in acked.stdout
+
+    # alice sees bob's automatic 'received' ack (sent by listen) and the 'understood' one.
+    acks = hotline_cli(home, "listen", "--as", "alice", "--server", url, "--after", "8",
+                       "--count", "2")
+    assert acks.returncode == 0, acks.stderr
+    assert "ack received of" in acks.stdout and "ack understood of" in acks.stdout
+    assert acks.stdout.count("[signature verified]") == 2
+
+
+def test_refusals_exit_1_with_the_typed_error(server_process: ServerProcess) -> None:
+    url = server_process.start()
+    home = server_process.home
+    refused = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel", "north-south",
+                          "--template", "launch-notification", "--body", '{"window": "soon"}')
+    assert refused.returncode == 1
+    assert "template.unknown" in refused.stderr
+    not_member = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel", "elsewhere",
+                             "--field", "text=hi")
+    assert not_member.returncode == 1 and "channel.unknown" in not_member.stderr
+    float_body = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel",
+                             "north-south", "--body", '{"text": "x", "lat": 1.5}')
+    assert float_body.returncode == 2 and "floating-point" in float_body.stderr
+
+
+def test_usage_and_setup_errors(tmp_path: Path, home: Path) -> None:
+    assert hotline_cli(home, "send", "--channel", "north-south").returncode == 2  # no --as
+    unknown = hotline_cli(home, "send", "--as", "zed", "--channel", "north-south", "--field", "text=x")
+    assert unknown.returncode == 1 and "no profile 'zed'" in unknown.stderr
+    again = hotline_cli(home, "init")
+    assert again.returncode == 1 and "--force" in again.stderr
+    down = hotline_cli(home, "send", "--as", "alice", "--server", "ws://127.0.0.1:9/v1/ws",
+                       "--channel", "north-south", "--field", "text=x")
+    assert down.returncode == 1 and "connect.failed" in down.stderr
+    fresh = hotline_cli(tmp_path / "new", "init", "--port", "0")
+    assert fresh.returncode == 0 and "hotline --home" in fresh.stdout
+    assert (tmp_path / "new" / "keys" / "alice.pem").stat().st_mode & 0o777 == 0o600

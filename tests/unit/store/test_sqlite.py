@@ -1,0 +1,85 @@
+"""The store on a real SQLite file: append-only (acceptance 5), group commit, idempotent ids."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hotline.store import Store
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "hotline.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def entry(n: int) -> dict[str, object]:
+    return {"time": "2026-11-27T00:00:00.000Z", "kind": "envelope", "channel": "c", "n": n}
+
+
+async def test_indexes_are_consecutive_and_leaves_hold_them(store: Store) -> None:
+    results = await asyncio.gather(*(store.append(entry(n)) for n in range(100)))
+    assert [r.entry.index for r in results] == list(range(100))
+    assert all(r.entry.entry["index"] == r.entry.index for r in results)
+    assert results[5].entry.leaf == b'{"channel":"c","index":5,"kind":"envelope","n":5,' \
+                                    b'"time":"2026-11-27T00:00:00.000Z"}'
+    assert await store.size() == 100
+    assert [e.index for e in await store.entries(channel="c", after=97)] == [98, 99]
+
+
+async def test_same_envelope_id_is_stored_once(store: Store) -> None:
+    first, again, concurrent = await asyncio.gather(
+        store.append(entry(1), envelope_id="A" * 22), store.append(entry(2), envelope_id="A" * 22),
+        store.append(entry(3), envelope_id="A" * 22))
+    assert not first.duplicate and again.duplicate and concurrent.duplicate
+    assert again.entry == first.entry == concurrent.entry
+    assert await store.size() == 1
+    assert (await store.by_envelope_id("A" * 22)) == first.entry
+
+
+async def test_entries_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "hotline.db"
+    store = await Store.open(path)
+    await store.append(entry(1))
+    await store.close()
+    store = await Store.open(path)
+    try:
+        assert (await store.entry(0)).entry["n"] == 1  # type: ignore[union-attr]
+        assert (await store.append(entry(2))).entry.index == 1
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE entries SET leaf = x'00' WHERE idx = 0",
+    "DELETE FROM entries WHERE idx = 0",
+    "DELETE FROM entries",
+    "INSERT OR REPLACE INTO entries (idx, time, kind, leaf) VALUES (0, 't', 'k', x'00')",
+    "INSERT INTO entries (idx, time, kind, leaf) VALUES (5, 't', 'k', x'00')",
+])
+async def test_entries_table_is_append_only(store: Store, statement: str) -> None:
+    await store.append(entry(1))
+    conn = sqlite3.connect(store.path)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(statement)
+    finally:
+        conn.close()
+    assert (await store.entry(0)).entry["n"] == 1  # type: ignore[union-attr]
+    assert await store.size() == 1
+
+
+async def test_durability_settings(store: Store) -> None:
+    conn = sqlite3.connect(store.path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()

@@ -40,6 +40,8 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _check_int(text: str) -> int:
+    if len(text.lstrip("-")) > 16:  # 2^53 has 16 digits; also spares int() a huge conversion
+        raise WireError(f"integer {text[:30]} is outside ±(2^53-1)", code="frame.int_range")
     value = int(text)
     if abs(value) > MAX_SAFE_INT:
         raise WireError(f"integer {text[:30]} is outside ±(2^53-1)", code="frame.int_range")
@@ -72,6 +74,7 @@ def check_value(value: Any, *, where: str = "$", depth: int = 0) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise WireError(f"{where}: object key {key!r} is not a string", code="frame.malformed")
+            check_value(key, where=f"{where} (a key)", depth=depth + 1)
             check_value(item, where=f"{where}.{key}", depth=depth + 1)
         return
     raise WireError(f"{where}: {type(value).__name__} is not a JSON value", code="frame.malformed")
@@ -96,6 +99,12 @@ def parse(data: str | bytes, *, max_bytes: int | None = None) -> JSONValue:
         if size > max_bytes:
             raise WireError(f"document of {size} bytes exceeds the limit of {max_bytes}",
                             code="frame.too_large")
+    if isinstance(data, bytes):  # UTF-8 only: json.loads would also guess UTF-16/32 and a BOM
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WireError(f"not UTF-8: {exc.reason} at byte {exc.start}",
+                            code="frame.malformed") from exc
     try:
         value = json.loads(
             data,

@@ -177,8 +177,8 @@ def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--precedence", type=click.Choice([p.value for p in Precedence], case_sensitive=False),
               default="ROUTINE", show_default=True)
 @click.pass_context
-def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, template: str, body: str | None,
-         fields: tuple[str, ...], precedence: str) -> None:
+def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, template: str,
+         body: str | None, fields: tuple[str, ...], precedence: str) -> None:
     """Sign and send a message; prints the log index once the server has durably accepted it."""
     content = _parse_fields(body, fields)
 

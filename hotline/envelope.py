@@ -130,7 +130,7 @@ class Envelope:
             raise WireError(f"an {kind} envelope needs reply_to", code="envelope.invalid")
         if kind is Kind.ACK:
             ack = obj["body"].get("ack")
-            if set(obj["body"]) != {"ack"} or ack not in set(AckKind):
+            if set(obj["body"]) != {"ack"} or not isinstance(ack, str) or ack not in set(AckKind):
                 raise WireError('ack body must be {"ack": "received" | "understood"}',
                                 code="envelope.invalid")
         check_value(obj, where="envelope")

@@ -167,7 +167,7 @@ class SigningKey:
     @classmethod
     def from_pem(cls, data: bytes, passphrase: bytes | None = None) -> SigningKey:
         try:
-            key = serialization.load_pem_private_key(data, password=passphrase)
+            key = serialization.load_pem_private_key(data, password=passphrase or None)
         except (ValueError, TypeError) as exc:
             raise CryptoError(f"cannot load private key: {exc}", code="crypto.bad_key_file") from exc
         if not isinstance(key, Ed25519PrivateKey):

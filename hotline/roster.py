@@ -214,27 +214,28 @@ class Roster:
     def _agree(self, signed: dict[str, Any], commit: bool) -> None:
         agreement = Agreement.from_json(signed["document"])
         previous = self.agreements.get(agreement.channel)
-        required = dict(agreement.parties)
+        for party, key_id in agreement.parties.items():
+            if self._authority(party).key_id != key_id:
+                raise ProtocolViolation(f"agreement names {key_id} as {party}'s authority, which "
+                                        "is not the authority key known here",
+                                        code="roster.bad_signature")
+        required = set(agreement.parties)
         if previous is not None:
             if agreement.version <= previous.version:
                 raise ProtocolViolation(
                     f"agreement for {agreement.channel} version {agreement.version} does not "
                     f"supersede version {previous.version}", code="roster.conflict")
-            required.update(previous.parties)
+            required |= set(previous.parties)  # a party can be dropped only with its consent
         by_key = {}
-        for party, key_id in required.items():
+        for party in required:
             authority = self._authority(party)
-            if authority.key_id != key_id:
-                raise ProtocolViolation(f"agreement names {key_id} as {party}'s authority, which "
-                                        "is not the authority key known here",
-                                        code="roster.bad_signature")
-            by_key[key_id] = (party, authority)
+            by_key[authority.key_id] = (party, authority)
         signed_by = set()
         for sig in signed["sigs"]:
-            key_id = sig.get("key") if isinstance(sig, dict) else None
-            if key_id not in by_key:
-                raise _invalid(f"agreement signature by {key_id!r}, which is no party's authority")
-            party, authority = by_key[key_id]
+            signer = sig.get("key") if isinstance(sig, dict) else None
+            if not isinstance(signer, str) or signer not in by_key:
+                raise _invalid(f"agreement signature by {signer!r}, which is no party's authority")
+            party, authority = by_key[signer]
             try:
                 authority.verify(domain=Domain.AGREEMENT, obj=agreement.document, signature=sig)
             except CryptoError as exc:

@@ -25,7 +25,7 @@ from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_en
 from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, WireError
 from hotline.keys import SigningKey
 from hotline.roster import Roster
-from hotline.session import Challenge, ClientSession, encode
+from hotline.session import Challenge, ClientSession, ServerFrame, encode
 
 
 class ConnectError(HotlineError):
@@ -101,8 +101,9 @@ class Client:
         reason = "closed"
         try:
             async for text in self.ws:
-                frame = self.session.receive(text).frame
-                self._route(frame)
+                decoded = self.session.receive(text)
+                assert isinstance(decoded, ServerFrame)  # the challenge came before welcome
+                self._route(decoded.frame)
         except ConnectionClosed as exc:
             reason = f"connection closed ({exc})"
         except HotlineError as exc:
@@ -125,8 +126,8 @@ class Client:
                 with contextlib.suppress(HotlineError):  # what our pinned authorities refuse
                     self.roster.add(signed)
             self._roster_ready.set()
-        elif kind in ("accepted", "error") and frame.get("ref", frame.get("id")) in self._submits:
-            future = self._submits.pop(frame.get("ref", frame.get("id")))
+        elif kind in ("accepted", "error") and (ref := frame.get("ref", frame.get("id"))) in self._submits:
+            future = self._submits.pop(ref)
             if not future.done():
                 future.set_result(frame)
         elif kind in ("resumed", "deliver", "error", "pong") and self._resolve(kind, frame):
@@ -207,7 +208,8 @@ class Client:
         Raises CryptoError for an entry whose signature or sender does not check out."""
         while True:
             getter = asyncio.ensure_future(self.deliveries.get())
-            done, _ = await asyncio.wait({getter, self.closed}, return_when=asyncio.FIRST_COMPLETED)
+            waited: set[asyncio.Future[Any]] = {getter, self.closed}
+            done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
                 getter.cancel()
                 raise ConnectError(f"connection lost: {self.closed.result()}")

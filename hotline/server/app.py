@@ -29,7 +29,7 @@ log = structlog.get_logger("hotline.server")
 
 HOTLINE = web.AppKey("hotline", Hotline)
 CONFIG = web.AppKey("config", Config)
-SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
+SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 
 
 def utc_now() -> datetime:
@@ -62,7 +62,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
         log.info("server.stopped")
 
     async def close_sockets(app: web.Application) -> None:
-        for ws in list(app[SOCKETS]):
+        sockets = app[SOCKETS]
+        for ws in list(sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
     app.cleanup_ctx.append(lifecycle)

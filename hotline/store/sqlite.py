@@ -184,6 +184,7 @@ class Store:
             self._wakeup.clear()
             while self._queue:
                 batch, self._queue = self._queue[:self._batch], self._queue[self._batch:]
+                assert self._wconn is not None
                 try:
                     results = await loop.run_in_executor(self._writer, _append_txn, self._wconn, batch)
                 except Exception as exc:  # fail every caller of this batch, keep serving

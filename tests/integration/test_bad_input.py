@@ -18,12 +18,10 @@ from websockets.exceptions import ConnectionClosed
 
 from hotline.client.profile import Profile
 from hotline.envelope import Envelope, new_envelope_id
-from hotline.errors import HotlineError
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, revocation, sign_document
 from hotline.session import Challenge, ClientSession, encode
 from hotline.store import Store
-
 from tests.conftest import Running, running_server
 from tests.integration.test_exchange import post_roster
 

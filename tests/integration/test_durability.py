@@ -11,7 +11,6 @@ from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.envelope import Envelope
 from hotline.roster import Roster
-
 from tests.conftest import ServerProcess, hotline_cli
 
 

@@ -18,7 +18,6 @@ from hotline.envelope import AckKind, Kind
 from hotline.errors import CryptoError, HotlineError
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, sign_document
-
 from tests.conftest import Running, running_server
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation

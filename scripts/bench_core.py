@@ -1,0 +1,768 @@
+#!/usr/bin/env python3
+"""Benchmark of hotline's core path: send -> durable accept -> verified delivery.
+
+A benchmark, not a test: it prints figures and never fails on them. What it measures, per run:
+
+1. **Latency**: alice sends ``--latency-samples`` messages one at a time (after ``--warmup``);
+   each sample is the time from just before ``submit`` until alice holds ``accepted`` (the entry
+   is committed with ``synchronous=FULL``) *and* bob has received the ``deliver`` frame and
+   verified it (signature + roster) with his own pinned authorities.
+2. **Throughput**: ``--messages`` messages with ``--window`` of them in flight end to end (a
+   slot frees when its message is both accepted and verified at bob); msg/s = messages / time
+   until the last one is accepted and delivered.
+3. **Baseline A**: raw Ed25519 verifications per second (``cryptography``, one core, this
+   process) over the signed bytes of the same kind of envelope.
+4. **Baseline B**: a bare aiohttp WebSocket echo server in a child process, driven by a
+   ``websockets`` client exactly like hotline's: sequential round trips (p50/p99) and pipelined
+   frames/s with the same window and the same frame size as a hotline ``submit`` frame.
+Extra figures (not baselines of the aim, but they explain it): one SQLite commit in WAL mode
+with ``synchronous=FULL`` in the same folder (the fsync floor of any durable latency), the rate
+of hotline's own verification paths, and the CPU share of the server and of the client process
+during the throughput phase (which side saturates).
+
+Topology: the real server (``python -m hotline.cli serve``) and the echo server each run in a
+child process; alice and bob share this process's event loop. Everything is on 127.0.0.1. Each
+run makes a fresh deployment in a temporary folder (removed at the end) and fresh children
+(stopped in ``finally``). With ``--runs K`` every figure is the median of K runs.
+
+    .venv/bin/python scripts/bench_core.py                 # table, defaults (~30 s)
+    .venv/bin/python scripts/bench_core.py --json          # machine-readable
+    .venv/bin/python scripts/bench_core.py --profile-server /tmp/server.prof   # cProfile stats
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import json
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hotline.client.connection import Client
+from hotline.client.profile import Profile
+from hotline.deployment import CHANNEL, init_deployment
+from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
+from hotline.keys import Domain, SigningKey, signed_bytes
+from hotline.roster import Roster
+from hotline.session import encode
+
+HOST = "127.0.0.1"
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+AIM_MSGS_PER_S = 2000.0
+AIM_P50_MS = 2.0
+ECHO_READY = "echo server listening on "
+HOTLINE_READY = "hotline server listening on "
+
+
+# -- small helpers -------------------------------------------------------------------------------
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolation percentile (q in 0..100) of a non-empty list."""
+    data = sorted(values)
+    if len(data) == 1:
+        return data[0]
+    pos = (len(data) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def message_text(i: int, size: int) -> str:
+    head = f"benchmark message {i}: "
+    return (head + "x" * max(0, size - len(head)))[:max(size, len(head))]
+
+
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (all its threads), from /proc; None elsewhere."""
+    try:
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[float, float, float] | None:
+    """(busy, steal, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    ticks = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
+    hz = os.sysconf("SC_CLK_TCK")
+    idle, steal = ticks[3] + ticks[4], ticks[7]
+    return (sum(ticks) - idle - steal) / hz, steal / hz, sum(ticks) / hz
+
+
+def filesystem_of(path: Path) -> str:
+    """Filesystem type and device holding ``path`` (longest mount-point prefix in /proc/mounts)."""
+    best, answer = -1, "unknown"
+    target = str(path.resolve())
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/mounts").read_text().splitlines():
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            device, mount, fstype = parts[0], parts[1].replace("\\040", " "), parts[2]
+            if (target == mount or target.startswith(mount.rstrip("/") + "/")) and len(mount) > best:
+                best, answer = len(mount), f"{fstype} on {device}"
+    return answer
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def version_of(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+# -- child processes -----------------------------------------------------------------------------
+
+@dataclass
+class Child:
+    """A server in a child process: started, waited for, always stopped."""
+
+    name: str
+    argv: list[str]
+    ready_prefix: str
+    log_path: Path
+    cwd: Path
+    proc: asyncio.subprocess.Process | None = None
+    url: str = ""
+    _log: Any = None
+
+    async def start(self) -> str:
+        self._log = self.log_path.open("wb")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        for var in ("all_proxy", "ALL_PROXY", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+            env.pop(var, None)
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=self._log, cwd=self.cwd, env=env)
+        assert self.proc.stdout is not None
+        deadline = time.perf_counter() + READY_TIMEOUT
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                raise RuntimeError(f"{self.name}: not ready within {READY_TIMEOUT:.0f} s; "
+                                   f"log: {self.tail()}")
+            try:
+                line = await asyncio.wait_for(self.proc.stdout.readline(), remaining)
+            except TimeoutError:
+                continue
+            if not line:
+                await self.proc.wait()
+                raise RuntimeError(f"{self.name}: exited with {self.proc.returncode} before it "
+                                   f"was ready; log: {self.tail()}")
+            text = line.decode(errors="replace").strip()
+            if text.startswith(self.ready_prefix):
+                self.url = text[len(self.ready_prefix):].strip()
+                return self.url
+
+    def tail(self, limit: int = 1500) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_bytes()[-limit:].decode(errors="replace")
+        return ""
+
+    async def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit code."""
+        proc = self.proc
+        try:
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    await proc.wait()
+            return proc.returncode if proc is not None else None
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+
+def log_problems(path: Path) -> dict[str, int]:
+    """Count warning/error lines and tracebacks in a child's stderr log (structlog JSON lines)."""
+    counts = {"warning": 0, "error": 0, "traceback": 0}
+    with contextlib.suppress(OSError):
+        for line in path.read_text(errors="replace").splitlines():
+            if '"level": "warning"' in line:
+                counts["warning"] += 1
+            elif '"level": "error"' in line or '"level": "critical"' in line:
+                counts["error"] += 1
+            if "Traceback" in line or '"exception"' in line:
+                counts["traceback"] += 1
+    return counts
+
+
+# -- echo server (child mode) --------------------------------------------------------------------
+
+def echo_server_main() -> None:
+    """``--echo-server``: a bare aiohttp WebSocket echo, settings as hotline's (no compression)."""
+    from aiohttp import WSMsgType, web
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False, max_msg_size=4 * 1024 * 1024)
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await ws.send_str(msg.data)
+        return ws
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/echo", handler)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, HOST, 0).start()
+        host, port = runner.addresses[0][:2]
+        print(f"{ECHO_READY}ws://{host}:{port}/echo", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+
+
+# -- measurements --------------------------------------------------------------------------------
+
+@dataclass
+class Params:
+    messages: int
+    latency_samples: int
+    warmup: int
+    window: int
+    text_bytes: int
+    runs: int
+    crypto_seconds: float
+    sqlite_commits: int
+
+
+@dataclass
+class RunResult:
+    figures: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def typical_envelope(sender: str, text: str, key: SigningKey) -> tuple[Envelope, dict[str, str]]:
+    env = Envelope.build(id=new_envelope_id(os.urandom(16)), kind=Kind.MESSAGE, channel=CHANNEL,
+                         sender=sender, template="message", precedence=Precedence.ROUTINE,
+                         created=datetime.now(UTC), body={"text": text})
+    return env, env.sign(key)
+
+
+async def measure_hotline(url: str, home: Path, params: Params, server: Child, result: RunResult,
+                          client_profile: cProfile.Profile | None) -> int:
+    """Latency then throughput against the running server; returns the submit frame size."""
+    loop = asyncio.get_running_loop()
+    clients: list[Client] = []
+    for name in ("alice", "bob"):
+        profile = Profile.load(home, name)
+        client = Client(key=profile.signing_key(), origin=profile.origin,
+                        roster=Roster(profile.authorities))
+        await client.connect(url)
+        clients.append(client)
+    alice, bob = clients
+    waiting: dict[str, asyncio.Future[float]] = {}
+    verify_failures = 0
+
+    async def bob_reader() -> None:
+        nonlocal verify_failures
+        while True:
+            frame = await bob.deliveries.get()
+            if frame["entry"].get("kind") != "envelope":
+                continue
+            try:
+                delivered = bob.verify(frame)
+            except Exception as exc:  # reported, and the sample is dropped
+                verify_failures += 1
+                result.notes.append(f"bob could not verify index {frame.get('index')}: {exc!r}")
+                continue
+            future = waiting.pop(delivered.envelope.id, None)
+            if future is not None and not future.done():
+                future.set_result(time.perf_counter())
+
+    reader = asyncio.create_task(bob_reader(), name="bench-bob")
+
+    def guard(awaitable: Awaitable[Any]) -> Awaitable[Any]:
+        """Fail fast if either connection drops instead of waiting forever."""
+        async def run() -> Any:
+            task = asyncio.ensure_future(awaitable)
+            watch = {task, alice.closed, bob.closed, reader}
+            done, _ = await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                return task.result()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            who = "alice" if alice.closed.done() else "bob" if bob.closed.done() else "reader"
+            detail = (alice.closed.result() if who == "alice" else bob.closed.result()
+                      if who == "bob" else repr(reader.exception()))
+            raise RuntimeError(f"{who} failed during the benchmark: {detail}")
+        return run()
+
+    async def one(i: int) -> tuple[float, float, float]:
+        env = alice.envelope(channel=CHANNEL, template="message",
+                             body={"text": message_text(i, params.text_bytes)})
+        future: asyncio.Future[float] = loop.create_future()
+        waiting[env.id] = future
+        t0 = time.perf_counter()
+        answer = await alice.submit_envelope(env)  # raises the typed error if refused
+        t_accepted = time.perf_counter()
+        if answer.get("type") != "accepted":
+            raise RuntimeError(f"submit answered {answer}")
+        t_delivered = await future
+        return t0, t_accepted, t_delivered
+
+    try:
+        env, sig = typical_envelope(alice.member, message_text(0, params.text_bytes), alice.key)
+        frame_size = len(encode({"type": "submit", "envelope": env.to_json(), "sig": sig})
+                         .encode())
+
+        # 1. sequential latency
+        samples, accepted_only = [], []
+        for i in range(params.warmup + params.latency_samples):
+            t0, t_acc, t_del = await guard(one(i))
+            if i >= params.warmup:
+                samples.append((max(t_acc, t_del) - t0) * 1000)
+                accepted_only.append((t_acc - t0) * 1000)
+        result.figures["hotline_p50_ms"] = percentile(samples, 50)
+        result.figures["hotline_p99_ms"] = percentile(samples, 99)
+        result.figures["hotline_accepted_p50_ms"] = percentile(accepted_only, 50)
+
+        # 2. pipelined throughput: `window` workers, one message in flight each, end to end
+        base = params.warmup + params.latency_samples
+        counter = iter(range(base, base + params.messages))
+        under_load: list[float] = []
+
+        async def worker() -> None:
+            for i in counter:
+                t0, t_acc, t_del = await one(i)
+                under_load.append((max(t_acc, t_del) - t0) * 1000)
+
+        assert server.proc is not None
+        server_cpu0 = proc_cpu_seconds(server.proc.pid)
+        client_cpu0 = time.process_time()
+        machine0 = machine_cpu()
+        if client_profile is not None:
+            client_profile.enable()
+        start = time.perf_counter()
+        try:
+            await guard(asyncio.gather(*(worker() for _ in range(params.window))))
+        finally:
+            if client_profile is not None:
+                client_profile.disable()
+        elapsed = time.perf_counter() - start
+        client_cpu = time.process_time() - client_cpu0
+        server_cpu1 = proc_cpu_seconds(server.proc.pid)
+        machine1 = machine_cpu()
+        result.figures["hotline_msgs_per_s"] = params.messages / elapsed
+        result.figures["hotline_load_p50_ms"] = percentile(under_load, 50)
+        result.figures["hotline_load_p99_ms"] = percentile(under_load, 99)
+        result.figures["client_cpu_pct"] = 100 * client_cpu / elapsed
+        if server_cpu0 is not None and server_cpu1 is not None:
+            result.figures["server_cpu_pct"] = 100 * (server_cpu1 - server_cpu0) / elapsed
+            if machine0 is not None and machine1 is not None:
+                # CPU used by anything else on the machine (other jobs would skew the figures)
+                others = (machine1[0] - machine0[0]) - client_cpu - (server_cpu1 - server_cpu0)
+                result.figures["other_cpu_pct"] = max(0.0, 100 * others / elapsed)
+                result.figures["steal_pct"] = 100 * (machine1[1] - machine0[1]) / elapsed
+        if verify_failures:
+            result.notes.append(f"{verify_failures} deliveries failed verification at bob")
+        return frame_size
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
+async def measure_echo(url: str, params: Params, frame_size: int, result: RunResult) -> None:
+    """Sequential round trips and pipelined frames/s against the bare echo server."""
+    from websockets.asyncio.client import connect
+
+    # Same client settings as hotline.client.connection.Client.
+    ws = await connect(url, proxy=None, compression=None, max_size=16 * 1024 * 1024, max_queue=64)
+    pad = "x" * max(0, frame_size - 10)
+
+    def frame(i: int) -> str:
+        return f"{i:09d}:{pad}"
+
+    try:
+        rtts = []
+        for i in range(params.warmup + params.latency_samples):
+            t0 = time.perf_counter()
+            await ws.send(frame(i))
+            echoed = await ws.recv()
+            t1 = time.perf_counter()
+            if echoed[:9] != f"{i:09d}":
+                raise RuntimeError("echo out of order")
+            if i >= params.warmup:
+                rtts.append((t1 - t0) * 1000)
+        result.figures["echo_p50_ms"] = percentile(rtts, 50)
+        result.figures["echo_p99_ms"] = percentile(rtts, 99)
+
+        loop = asyncio.get_running_loop()
+        waiting: dict[int, asyncio.Future[None]] = {}
+
+        async def reader() -> None:
+            async for text in ws:
+                future = waiting.pop(int(text[:9]), None)
+                if future is not None:
+                    future.set_result(None)
+
+        counter = iter(range(params.messages))
+
+        async def worker() -> None:
+            for i in counter:
+                future = loop.create_future()
+                waiting[i] = future
+                await ws.send(frame(i))
+                await future
+
+        read_task = asyncio.create_task(reader())
+        start = time.perf_counter()
+        try:
+            workers = asyncio.gather(*(worker() for _ in range(params.window)))
+            done, _ = await asyncio.wait({workers, read_task}, return_when=asyncio.FIRST_COMPLETED)
+            if workers not in done:
+                workers.cancel()
+                raise RuntimeError(f"echo connection ended early: {read_task.exception()!r}")
+            workers.result()
+            result.figures["echo_frames_per_s"] = params.messages / (time.perf_counter() - start)
+        finally:
+            read_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await read_task
+    finally:
+        await ws.close()
+
+
+def rate(fn: Callable[[], object], seconds: float) -> float:
+    """Calls per second of ``fn`` over about ``seconds`` of wall time (batches of 200)."""
+    for _ in range(50):
+        fn()
+    calls, start = 0, time.perf_counter()
+    while True:
+        for _ in range(200):
+            fn()
+        calls += 200
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return calls / elapsed
+
+
+def measure_crypto(params: Params, result: RunResult) -> None:
+    """Baseline A (raw Ed25519 verify) and, for context, hotline's own verification paths."""
+    key = SigningKey.generate()
+    env, sig = typical_envelope("alice", message_text(0, params.text_bytes), key)
+    data = signed_bytes(Domain.ENVELOPE, env.to_json())
+    private = Ed25519PrivateKey.generate()
+    raw_sig = private.sign(data)
+    public = private.public_key()
+    result.figures["ed25519_verify_per_s"] = rate(lambda: public.verify(raw_sig, data),
+                                                  params.crypto_seconds)
+    result.figures["ed25519_sign_per_s"] = rate(lambda: private.sign(data), params.crypto_seconds / 2)
+    pub = key.public_key
+    result.figures["envelope_verify_per_s"] = rate(lambda: env.verify(pub, sig),
+                                                   params.crypto_seconds / 2)
+    as_json = env.to_json()
+    result.figures["envelope_from_json_per_s"] = rate(lambda: Envelope.from_json(as_json),
+                                                      params.crypto_seconds / 2)
+
+
+def measure_sqlite(folder: Path, params: Params, result: RunResult) -> None:
+    """The durability floor: one-row commits in WAL mode with synchronous=FULL, same folder."""
+    path = folder / "fsync-floor.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("CREATE TABLE t (i INTEGER PRIMARY KEY, leaf BLOB)")
+        leaf = b"x" * 700
+        times = []
+        for i in range(params.sqlite_commits + 10):
+            t0 = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t VALUES (?, ?)", (i, leaf))
+            conn.execute("COMMIT")
+            if i >= 10:
+                times.append((time.perf_counter() - t0) * 1000)
+        result.figures["sqlite_commit_p50_ms"] = percentile(times, 50)
+        result.figures["sqlite_commit_p99_ms"] = percentile(times, 99)
+    finally:
+        conn.close()
+
+
+async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
+                  server_profile: Path | None, client_profile: Path | None) -> RunResult:
+    result = RunResult()
+    workdir = Path(tempfile.mkdtemp(prefix="hotline-bench-", dir=base_dir))
+    home = workdir / "home"
+    init_deployment(home, parties=["north", "south", "mediator"], heartbeat_interval=10, port=0,
+                    origin="bench.hotline.local", force=False)
+    serve = [sys.executable]
+    if server_profile is not None:
+        out = server_profile if params.runs == 1 else server_profile.with_name(
+            f"{server_profile.name}.run{k}")
+        serve += ["-m", "cProfile", "-o", str(out.resolve())]
+        result.notes.append(f"server ran under cProfile (slower); stats in {out}")
+    serve += ["-m", "hotline.cli", "--home", str(home), "serve"]
+    server = Child("hotline server", serve, HOTLINE_READY, workdir / "server.log", workdir)
+    echo = Child("echo server", [sys.executable, str(Path(__file__).resolve()), "--echo-server"],
+                 ECHO_READY, workdir / "echo.log", workdir)
+    profiler = cProfile.Profile() if client_profile is not None else None
+    try:
+        url, echo_url = await asyncio.gather(server.start(), echo.start())
+        frame_size = await measure_hotline(url, home, params, server, result, profiler)
+        await measure_echo(echo_url, params, frame_size, result)
+        result.figures["submit_frame_bytes"] = frame_size
+        measure_crypto(params, result)
+        measure_sqlite(workdir, params, result)
+        result.figures["db_bytes"] = sum(p.stat().st_size for p in home.glob("hotline.db*"))
+    finally:
+        codes = {}
+        for child in (server, echo):
+            try:
+                codes[child.name] = await child.stop()
+            except Exception as exc:  # keep stopping the others
+                result.notes.append(f"could not stop {child.name}: {exc!r}")
+        problems = log_problems(server.log_path)
+        if any(problems.values()):
+            result.notes.append(f"server log: {problems['error']} error, {problems['warning']} "
+                                f"warning line(s), {problems['traceback']} traceback(s) "
+                                f"(last lines: {server.tail(600)!r})")
+        if codes.get("hotline server") not in (0, None):
+            result.notes.append(f"server exited with {codes['hotline server']} on SIGTERM")
+        if profiler is not None and client_profile is not None:
+            out = client_profile if params.runs == 1 else client_profile.with_name(
+                f"{client_profile.name}.run{k}")
+            profiler.dump_stats(out)
+            result.notes.append(f"client throughput phase profiled; stats in {out}")
+        if keep:
+            result.notes.append(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+# -- report --------------------------------------------------------------------------------------
+
+def median_figures(runs: list[RunResult]) -> dict[str, float]:
+    keys = sorted({k for r in runs for k in r.figures})
+    return {k: statistics.median(r.figures[k] for r in runs if k in r.figures) for k in keys}
+
+
+def machine_info(folder: Path) -> dict[str, Any]:
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "filesystem": filesystem_of(folder),
+        "folder": str(folder),
+        "event_loop": type(asyncio.new_event_loop()).__name__,
+        "versions": {p: version_of(p) for p in ("aiohttp", "websockets", "cryptography",
+                                                 "sqlite-utils", "rfc8785", "structlog")}
+                    | {"sqlite": sqlite3.sqlite_version},
+    }
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    if unit == "%":
+        return f"{value:.0f} %"
+    return f"{value:,.0f}{unit}"
+
+
+def render(params: Params, med: dict[str, float], runs: list[RunResult],
+           machine: dict[str, Any], command: str) -> str:
+    g = med.get
+
+    def ratio(a: str, b: str) -> str:
+        if g(a) is None or not g(b):
+            return "n/a"
+        return f"{g(a) / g(b):.2f}×"
+
+    rows = [
+        ("send→verified delivery p50", fmt(g("hotline_p50_ms"), "ms"),
+         f"WS echo RTT p50 {fmt(g('echo_p50_ms'), 'ms')}", ratio("hotline_p50_ms", "echo_p50_ms")),
+        ("send→verified delivery p99", fmt(g("hotline_p99_ms"), "ms"),
+         f"WS echo RTT p99 {fmt(g('echo_p99_ms'), 'ms')}", ratio("hotline_p99_ms", "echo_p99_ms")),
+        ("send→accepted (durable) p50", fmt(g("hotline_accepted_p50_ms"), "ms"),
+         f"SQLite FULL commit p50 {fmt(g('sqlite_commit_p50_ms'), 'ms')}",
+         ratio("hotline_accepted_p50_ms", "sqlite_commit_p50_ms")),
+        ("accepted+delivered msg/s", fmt(g("hotline_msgs_per_s"), " msg/s"),
+         f"WS echo {fmt(g('echo_frames_per_s'), ' frames/s')}",
+         ratio("hotline_msgs_per_s", "echo_frames_per_s")),
+        ("accepted+delivered msg/s", fmt(g("hotline_msgs_per_s"), " msg/s"),
+         f"Ed25519 verify {fmt(g('ed25519_verify_per_s'), '/s')}",
+         ratio("hotline_msgs_per_s", "ed25519_verify_per_s")),
+    ]
+    out = [f"# hotline core benchmark — median of {params.runs} run(s)", "",
+           "| metric | hotline | baseline | ratio |", "|---|---|---|---|"]
+    out += [f"| {m} | {h} | {b} | {r} |" for m, h, b, r in rows]
+    out += ["", "Context (medians):", "",
+            "| figure | value |", "|---|---|",
+            f"| latency under load p50 / p99 (window {params.window}) | "
+            f"{fmt(g('hotline_load_p50_ms'), 'ms')} / {fmt(g('hotline_load_p99_ms'), 'ms')} |",
+            f"| server process CPU during throughput | {fmt(g('server_cpu_pct'), '%')} of one core |",
+            f"| bench process CPU (alice + bob) during throughput | "
+            f"{fmt(g('client_cpu_pct'), '%')} of one core |",
+            f"| other processes' CPU / VM steal during throughput | "
+            f"{fmt(g('other_cpu_pct'), '%')} / {fmt(g('steal_pct'), '%')} |",
+            f"| SQLite FULL commit p99 | {fmt(g('sqlite_commit_p99_ms'), 'ms')} |",
+            f"| Ed25519 sign/s (raw) | {fmt(g('ed25519_sign_per_s'), '')} |",
+            f"| hotline `Envelope.verify`/s (JCS + verify) | {fmt(g('envelope_verify_per_s'), '')} |",
+            f"| hotline `Envelope.from_json`/s (validation) | "
+            f"{fmt(g('envelope_from_json_per_s'), '')} |",
+            f"| submit frame size | {fmt(g('submit_frame_bytes'), ' B')} |",
+            f"| database after a run | {fmt(g('db_bytes'), ' B')} |"]
+    p50, tput = g("hotline_p50_ms"), g("hotline_msgs_per_s")
+    out += ["", "Aim: "
+            + (f"≥ {AIM_MSGS_PER_S:,.0f} msg/s durable and delivered: "
+               f"{'met' if tput and tput >= AIM_MSGS_PER_S else 'NOT met'}; ")
+            + f"p50 ≤ {AIM_P50_MS:g} ms: {'met' if p50 and p50 <= AIM_P50_MS else 'NOT met'}."]
+    out += ["", f"Command: `{command}`",
+            f"Parameters: messages={params.messages}, latency samples={params.latency_samples} "
+            f"(after {params.warmup} warm-up), window={params.window}, text={params.text_bytes} "
+            f"chars, runs={params.runs}.",
+            "Topology: hotline server and echo server each in a child process "
+            "(`python -m hotline.cli serve`, aiohttp); alice and bob (websockets clients) share "
+            "the benchmark process's event loop; all on 127.0.0.1, no TLS. Latency = just before "
+            "alice's submit until alice has `accepted` and bob has received and verified the "
+            "delivery. Ratio = hotline ÷ baseline.",
+            f"Machine: {machine['cpu']}, {machine['cpus']} CPU(s), {machine['platform']}, "
+            f"{machine['python']} ({machine['event_loop']}), 1-min load before/after "
+            f"{machine['load_before']:.2f}/{machine['load_after']:.2f}; "
+            f"database on {machine['filesystem']} ({machine['folder']}). Versions: "
+            + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()) + "."]
+    notes = [f"run {i + 1}: {n}" for i, r in enumerate(runs) for n in r.notes]
+    if notes:
+        out += ["", "Notes:"] + [f"- {n}" for n in notes]
+    return "\n".join(out)
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark hotline's send -> durable accept -> verified delivery path "
+                    "against raw Ed25519 and a bare aiohttp WebSocket echo.")
+    parser.add_argument("--messages", type=int, default=5000,
+                        help="messages in the throughput phase (default 5000)")
+    parser.add_argument("--latency-samples", type=int, default=300,
+                        help="sequential messages timed for p50/p99 (default 300)")
+    parser.add_argument("--warmup", type=int, default=50,
+                        help="sequential messages sent first and not timed (default 50)")
+    parser.add_argument("--window", type=int, default=64,
+                        help="messages in flight in the throughput phase (default 64)")
+    parser.add_argument("--text-bytes", type=int, default=200,
+                        help="characters of message text (default 200)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="repeat everything K times, report medians (default 3)")
+    parser.add_argument("--crypto-seconds", type=float, default=0.5,
+                        help="seconds spent on the raw Ed25519 verify baseline (default 0.5)")
+    parser.add_argument("--sqlite-commits", type=int, default=200,
+                        help="single-row commits timed for the fsync floor (default 200)")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="where the temporary deployments go (default: the system temp "
+                             "dir); the disk under it sets the fsync cost")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--profile-server", type=Path, metavar="FILE",
+                        help="run the server under cProfile and write pstats to FILE")
+    parser.add_argument("--profile-client", type=Path, metavar="FILE",
+                        help="cProfile this process during the throughput phase, to FILE")
+    parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    for name in ("messages", "latency_samples", "window", "text_bytes", "runs", "sqlite_commits"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.warmup < 0 or args.crypto_seconds <= 0:
+        parser.error("--warmup must be >= 0 and --crypto-seconds > 0")
+    return args
+
+
+async def amain(args: argparse.Namespace, command: str) -> int:
+    params = Params(messages=args.messages, latency_samples=args.latency_samples,
+                    warmup=args.warmup, window=args.window, text_bytes=args.text_bytes,
+                    runs=args.runs, crypto_seconds=args.crypto_seconds,
+                    sqlite_commits=args.sqlite_commits)
+    runs: list[RunResult] = []
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    for k in range(1, params.runs + 1):
+        result = await one_run(k, params, args.dir, args.keep, args.profile_server,
+                               args.profile_client)
+        runs.append(result)
+        print(f"run {k}/{params.runs}: {result.figures.get('hotline_msgs_per_s', 0):,.0f} msg/s, "
+              f"p50 {result.figures.get('hotline_p50_ms', 0):.2f} ms, "
+              f"p99 {result.figures.get('hotline_p99_ms', 0):.2f} ms "
+              f"({time.perf_counter() - started:.0f} s elapsed)", file=sys.stderr, flush=True)
+    med = median_figures(runs)
+    machine = machine_info(args.dir or Path(tempfile.gettempdir()))
+    machine.update(load_before=load_before, load_after=os.getloadavg()[0])
+    if args.json:
+        print(json.dumps({"params": vars(params), "median": med,
+                          "runs": [{"figures": r.figures, "notes": r.notes} for r in runs],
+                          "machine": machine, "command": command,
+                          "aim": {"msgs_per_s": AIM_MSGS_PER_S, "p50_ms": AIM_P50_MS,
+                                  "msgs_per_s_met": med.get("hotline_msgs_per_s", 0) >= AIM_MSGS_PER_S,
+                                  "p50_met": med.get("hotline_p50_ms", 1e9) <= AIM_P50_MS}},
+                         indent=2))
+    else:
+        print(render(params, med, runs, machine, command))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.echo_server:
+        echo_server_main()
+        return 0
+    command = "python scripts/bench_core.py" + "".join(
+        f" {a}" for a in (sys.argv[1:] if argv is None else argv))
+    return asyncio.run(amain(args, command))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The pure core does no I/O (DESIGN.md §2): no sockets, event loop, database or clock imports;
+and clients never import the server or the store (an auditor or liaison verifies from what it
+receives, not from the host's internals)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "hotline"
+PURE = ["canonical.py", "errors.py", "keys.py", "times.py", "envelope.py", "roster.py",
+        "session.py", *(f"protocols/{p.name}" for p in (PACKAGE / "protocols").glob("*.py"))]
+FORBIDDEN_IN_PURE = {"aiohttp", "websockets", "sqlite3", "sqlite_utils", "asyncio", "socket",
+                     "os", "time", "random", "secrets", "subprocess", "hotline.server",
+                     "hotline.store", "hotline.client"}
+
+
+def imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def offending(names: set[str], forbidden: set[str]) -> set[str]:
+    return {n for n in names if any(n == f or n.startswith(f + ".") for f in forbidden)}
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_do_no_io(module: str) -> None:
+    assert not offending(imports(PACKAGE / module), FORBIDDEN_IN_PURE)
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "client").glob("*.py")), ids=lambda p: p.name)
+def test_client_does_not_reach_into_the_server(path: Path) -> None:
+    assert not offending(imports(path), {"hotline.server", "hotline.store"})
+
+
+def test_pure_modules_read_no_clock() -> None:
+    for module in PURE:
+        text = (PACKAGE / module).read_text()
+        assert "datetime.now(" not in text and ".utcnow(" not in text, module

@@ -136,7 +136,8 @@ async def _connected(home: Path, name: str, servers: tuple[str, ...],
     for url in servers or profile.servers:
         client = Client(key=key, origin=profile.origin, roster=Roster(profile.authorities))
         try:
-            await client.connect(url)
+            await client.connect(url, ssl_context=profile.ssl_context() if url.startswith("wss:")
+                                 else None)
         except ConnectError as exc:
             errors.append(exc.message)
             continue

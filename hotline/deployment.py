@@ -51,6 +51,8 @@ def write_profile(home: Path, *, name: str, party: str, role: Role, servers: lis
              "# Server endpoints, tried in order (failover).",
              "servers = [" + ", ".join(f'"{s}"' for s in servers) + "]",
              f'origin = "{origin}"',
+             "# For wss:// servers whose certificate a private CA issued:",
+             '# tls_ca = "tls/ca.pem"',
              "", "# Authority keys pinned out of band: the only keys this member trusts.",
              "[authorities]"]
     lines += [f'{party_id} = "{key}"' for party_id, key in authorities.items()]

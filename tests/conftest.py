@@ -42,7 +42,7 @@ class Running:
         profile = Profile.load(self.home, name)
         client = Client(key=profile.signing_key(), origin=profile.origin,
                         roster=Roster(profile.authorities))
-        await client.connect(self.url)
+        await client.connect(self.url, ssl_context=profile.ssl_context())
         self.opened.append(client)
         return client
 
@@ -75,12 +75,14 @@ class ServerProcess:
         self.home = home
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
+        self.log = home / "server.log"  # the server's stderr: JSON log lines
 
     def start(self) -> str:
-        env = {**os.environ, "HOTLINE_SERVER_PORT": "0", "HOTLINE_LOG_LEVEL": "warning"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hotline.cli", "--home", str(self.home), "serve"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        env = {**os.environ, "HOTLINE_SERVER_PORT": "0"}
+        with self.log.open("a") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hotline.cli", "--home", str(self.home), "serve"],
+                stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until the server prints its URL (or exits)
         if "listening on " not in line:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,11 +75,17 @@ class Client:
     def member(self) -> str:
         return str(self.welcome["member"])
 
-    async def connect(self, url: str, *, open_timeout: float = 10.0) -> None:
-        """Open the socket and run the handshake; raises ConnectError or AuthError."""
+    async def connect(self, url: str, *, ssl_context: ssl.SSLContext | None = None,
+                      open_timeout: float = 10.0) -> None:
+        """Open the socket and run the handshake; raises ConnectError or AuthError.
+
+        ``ssl_context`` is used for ``wss://`` URLs (default: the system's CAs).
+        """
+        tls = {"ssl": ssl_context} if url.startswith("wss://") and ssl_context is not None else {}
         try:
+            # compression off: compressing secrets next to attacker-chosen text leaks (CRIME)
             self.ws = await connect(url, proxy=None, compression=None, open_timeout=open_timeout,
-                                    max_size=16 * 1024 * 1024, max_queue=64)
+                                    max_size=16 * 1024 * 1024, max_queue=64, **tls)
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise ConnectError(f"cannot connect to {url}: {exc}") from exc
         try:

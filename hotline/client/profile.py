@@ -7,6 +7,7 @@ the member pinned out of band: the client trusts those, never what the server sa
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ class Profile:
     origin: str
     authorities: dict[str, PublicKey]
     path: Path
+    tls_ca: Path | None = None  # CA bundle for wss:// servers; None: the system's
 
     @classmethod
     def load(cls, home: Path, name: str) -> Profile:
@@ -46,14 +48,24 @@ class Profile:
             authorities = {party: PublicKey.from_text(text)
                            for party, text in dict(data["authorities"]).items()}
             key_file = Path(data["key"])
+            tls_ca = Path(data["tls_ca"]) if "tls_ca" in data else None
+            if tls_ca is not None and not tls_ca.is_absolute():
+                tls_ca = home / tls_ca
             return cls(name=name, member=str(data["member"]), party=str(data["party"]),
                        role=str(data["role"]), key_file=key_file if key_file.is_absolute()
                        else home / key_file, servers=tuple(servers), origin=str(data["origin"]),
-                       authorities=authorities, path=path)
+                       authorities=authorities, path=path, tls_ca=tls_ca)
         except KeyError as exc:
             raise ConfigError("missing setting", path=(str(exc.args[0]),), file=str(path)) from exc
         except CryptoError as exc:
             raise ConfigError(exc.message, path=("authorities",), file=str(path)) from exc
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Context for wss:// endpoints: the system's CAs, or only ``tls_ca`` when set."""
+        try:
+            return ssl.create_default_context(cafile=self.tls_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load tls_ca: {exc}", path=("tls_ca",), file=str(self.path)) from exc
 
     def signing_key(self) -> SigningKey:
         """Load the member's private key (passphrase from ``HOTLINE_PASSPHRASE`` if set)."""

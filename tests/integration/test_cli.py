@@ -63,3 +63,18 @@ def test_usage_and_setup_errors(tmp_path: Path, home: Path) -> None:
     fresh = hotline_cli(tmp_path / "new", "init", "--port", "0")
     assert fresh.returncode == 0 and "hotline --home" in fresh.stdout
     assert (tmp_path / "new" / "keys" / "alice.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_operator_log_is_json_lines_without_secrets(server_process: ServerProcess) -> None:
+    url = server_process.start()
+    sent = hotline_cli(server_process.home, "send", "--as", "alice", "--server", url,
+                       "--channel", "north-south", "--field", "text=Secret coordinates 4512N")
+    assert sent.returncode == 0, sent.stderr
+    server_process.stop()
+    lines = [json.loads(line) for line in server_process.log.read_text().splitlines()]
+    assert all({"event", "level", "timestamp"} <= line.keys() for line in lines)
+    events = [line["event"] for line in lines]
+    assert events[-1] == "server.stopped" and "server.listening" in events
+    accepted = next(line for line in lines if line["event"] == "envelope.accepted")
+    assert (accepted["index"], accepted["sender"], accepted["member"]) == (8, "alice", "alice")
+    assert "Secret coordinates" not in server_process.log.read_text()

@@ -114,3 +114,12 @@ async def post_roster(server: Running, signed: dict[str, object]) -> tuple[int, 
     url = server.url.replace("ws://", "http://").replace("/v1/ws", "/v1/roster")
     async with aiohttp.ClientSession() as http, http.post(url, data=dumps(signed)) as response:
         return response.status, await response.json()
+
+
+async def test_healthz(server: Running) -> None:
+    await (await server.client("alice")).send(channel="north-south", template="message",
+                                               body={"text": "x"})
+    url = server.url.replace("ws://", "http://").replace("/v1/ws", "/healthz")
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200
+        assert await response.json() == {"status": "ok", "log_size": 9, "connections": 1}

@@ -81,7 +81,7 @@ class Client:
 
         ``ssl_context`` is used for ``wss://`` URLs (default: the system's CAs).
         """
-        tls = {"ssl": ssl_context} if url.startswith("wss://") and ssl_context is not None else {}
+        tls: dict[str, Any] = {"ssl": ssl_context} if url.startswith("wss:") and ssl_context else {}
         try:
             # compression off: compressing secrets next to attacker-chosen text leaks (CRIME)
             self.ws = await connect(url, proxy=None, compression=None, open_timeout=open_timeout,

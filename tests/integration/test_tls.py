@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from hotline.client.connection import ConnectError
-
 from tests.conftest import running_server
 
 

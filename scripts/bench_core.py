@@ -46,7 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -289,12 +289,18 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
     """Latency then throughput against the running server; returns the submit frame size."""
     loop = asyncio.get_running_loop()
     clients: list[Client] = []
-    for name in ("alice", "bob"):
-        profile = Profile.load(home, name)
-        client = Client(key=profile.signing_key(), origin=profile.origin,
-                        roster=Roster(profile.authorities))
-        await client.connect(url)
-        clients.append(client)
+    try:
+        for name in ("alice", "bob"):
+            profile = Profile.load(home, name)
+            client = Client(key=profile.signing_key(), origin=profile.origin,
+                            roster=Roster(profile.authorities))
+            await client.connect(url)
+            clients.append(client)
+    except BaseException:
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+        raise
     alice, bob = clients
     waiting: dict[str, asyncio.Future[float]] = {}
     verify_failures = 0
@@ -307,9 +313,15 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
                 continue
             try:
                 delivered = bob.verify(frame)
-            except Exception as exc:  # reported, and the sample is dropped
+            except Exception as exc:  # a delivery that does not verify fails its message
                 verify_failures += 1
-                result.notes.append(f"bob could not verify index {frame.get('index')}: {exc!r}")
+                envelope = frame["entry"].get("envelope")
+                sent = waiting.pop(str(envelope.get("id")), None) if isinstance(envelope, dict) else None
+                failure = RuntimeError(f"bob could not verify index {frame.get('index')}: {exc!r}")
+                if sent is not None and not sent.done():
+                    sent.set_exception(failure)
+                else:
+                    result.notes.append(str(failure))
                 continue
             future = waiting.pop(delivered.envelope.id, None)
             if future is not None and not future.done():
@@ -381,7 +393,7 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
             client_profile.enable()
         start = time.perf_counter()
         try:
-            await guard(asyncio.gather(*(worker() for _ in range(params.window))))
+            await guard(run_workers(worker, params.window))
         finally:
             if client_profile is not None:
                 client_profile.disable()
@@ -458,7 +470,7 @@ async def measure_echo(url: str, params: Params, frame_size: int, result: RunRes
         read_task = asyncio.create_task(reader())
         start = time.perf_counter()
         try:
-            workers = asyncio.gather(*(worker() for _ in range(params.window)))
+            workers = asyncio.ensure_future(run_workers(worker, params.window))
             done, _ = await asyncio.wait({workers, read_task}, return_when=asyncio.FIRST_COMPLETED)
             if workers not in done:
                 workers.cancel()
@@ -471,6 +483,16 @@ async def measure_echo(url: str, params: Params, frame_size: int, result: RunRes
                 await read_task
     finally:
         await ws.close()
+
+
+async def run_workers(worker: Callable[[], Coroutine[Any, Any, None]], count: int) -> None:
+    """Run ``count`` workers; the first failure cancels the others (no stray sends)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(count):
+                group.create_task(worker())
+    except BaseExceptionGroup as group_exc:
+        raise group_exc.exceptions[0] from None
 
 
 def rate(fn: Callable[[], object], seconds: float) -> float:
@@ -547,6 +569,7 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
     echo = Child("echo server", [sys.executable, str(Path(__file__).resolve()), "--echo-server"],
                  ECHO_READY, workdir / "echo.log", workdir)
     profiler = cProfile.Profile() if client_profile is not None else None
+    failed = False
     try:
         url, echo_url = await asyncio.gather(server.start(), echo.start())
         frame_size = await measure_hotline(url, home, params, server, result, profiler)
@@ -555,6 +578,9 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
         measure_crypto(params, result)
         measure_sqlite(workdir, params, result)
         result.figures["db_bytes"] = sum(p.stat().st_size for p in home.glob("hotline.db*"))
+    except Exception:
+        failed = True
+        raise
     finally:
         codes = {}
         for child in (server, echo):
@@ -563,7 +589,10 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
             except Exception as exc:  # keep stopping the others
                 result.notes.append(f"could not stop {child.name}: {exc!r}")
         problems = log_problems(server.log_path)
-        if any(problems.values()):
+        if failed:
+            print(f"run {k} failed; server exit code {codes.get('hotline server')}, last lines "
+                  f"of its log:\n{server.tail(1500)}", file=sys.stderr)
+        elif any(problems.values()):
             result.notes.append(f"server log: {problems['error']} error, {problems['warning']} "
                                 f"warning line(s), {problems['traceback']} traceback(s) "
                                 f"(last lines: {server.tail(600)!r})")
@@ -618,9 +647,10 @@ def render(params: Params, med: dict[str, float], runs: list[RunResult],
     g = med.get
 
     def ratio(a: str, b: str) -> str:
-        if g(a) is None or not g(b):
+        top, bottom = g(a), g(b)
+        if top is None or not bottom:
             return "n/a"
-        return f"{g(a) / g(b):.2f}×"
+        return f"{top / bottom:.2f}×"
 
     rows = [
         ("send→verified delivery p50", fmt(g("hotline_p50_ms"), "ms"),
@@ -656,6 +686,14 @@ def render(params: Params, med: dict[str, float], runs: list[RunResult],
             f"{fmt(g('envelope_from_json_per_s'), '')} |",
             f"| submit frame size | {fmt(g('submit_frame_bytes'), ' B')} |",
             f"| database after a run | {fmt(g('db_bytes'), ' B')} |"]
+    if len(runs) > 1:
+        def each(key: str, spec: str) -> str:
+            return " / ".join(format(r.figures[key], spec) if key in r.figures else "n/a"
+                              for r in runs)
+        out += ["", f"Per run: msg/s {each('hotline_msgs_per_s', ',.0f')}; p50 ms "
+                f"{each('hotline_p50_ms', '.2f')}; p99 ms {each('hotline_p99_ms', '.2f')}; "
+                f"Ed25519 verify/s {each('ed25519_verify_per_s', ',.0f')}; echo frames/s "
+                f"{each('echo_frames_per_s', ',.0f')}."]
     p50, tput = g("hotline_p50_ms"), g("hotline_msgs_per_s")
     out += ["", "Aim: "
             + (f"≥ {AIM_MSGS_PER_S:,.0f} msg/s durable and delivered: "
@@ -761,7 +799,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command = "python scripts/bench_core.py" + "".join(
         f" {a}" for a in (sys.argv[1:] if argv is None else argv))
-    return asyncio.run(amain(args, command))
+    try:
+        return asyncio.run(amain(args, command))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a failed run: one line, not a traceback
+        print(f"bench_core: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

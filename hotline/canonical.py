@@ -48,9 +48,52 @@ def _check_int(text: str) -> int:
     return value
 
 
+def _scan(value: Any) -> bool | None:
+    """One iterative pass over ``value``: None if it is outside the subset (``check_value`` then
+    finds and names the fault), else whether every object key is ASCII."""
+    ascii_keys = True
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate
+                    return None
+        elif kind is int:
+            if not -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
+                return None
+        elif kind is dict:
+            if depth >= MAX_DEPTH:
+                return None
+            for key, child in item.items():
+                if type(key) is not str:
+                    return None
+                if not key.isascii():
+                    ascii_keys = False
+                    stack.append((key, depth + 1))
+                stack.append((child, depth + 1))
+        elif kind is list:
+            if depth >= MAX_DEPTH:
+                return None
+            stack.extend((child, depth + 1) for child in item)
+        elif item is not None and kind is not bool:
+            return None
+    return ascii_keys
+
+
 def check_value(value: Any, *, where: str = "$", depth: int = 0) -> None:
     """Raise WireError unless ``value`` is within hotline's signed-JSON subset."""
-    if depth > MAX_DEPTH:
+    if depth == 0 and _scan(value) is not None:
+        return  # the common case: one fast pass, no error text built
+    _explain(value, where=where, depth=depth)
+
+
+def _explain(value: Any, *, where: str, depth: int) -> None:
+    """The slow walk that names the first fault."""
+    if depth >= MAX_DEPTH and isinstance(value, (list, dict)):
         raise WireError(f"{where}: nesting deeper than {MAX_DEPTH}", code="frame.malformed")
     if value is None or isinstance(value, bool):
         return
@@ -68,14 +111,14 @@ def check_value(value: Any, *, where: str = "$", depth: int = 0) -> None:
         raise WireError(f"{where}: floating-point numbers are not allowed", code="frame.float")
     if isinstance(value, list):
         for i, item in enumerate(value):
-            check_value(item, where=f"{where}[{i}]", depth=depth + 1)
+            _explain(item, where=f"{where}[{i}]", depth=depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise WireError(f"{where}: object key {key!r} is not a string", code="frame.malformed")
-            check_value(key, where=f"{where} (a key)", depth=depth + 1)
-            check_value(item, where=f"{where}.{key}", depth=depth + 1)
+            _explain(key, where=f"{where} (a key)", depth=depth + 1)
+            _explain(item, where=f"{where}.{key}", depth=depth + 1)
         return
     raise WireError(f"{where}: {type(value).__name__} is not a JSON value", code="frame.malformed")
 
@@ -125,7 +168,17 @@ def parse(data: str | bytes, *, max_bytes: int | None = None) -> JSONValue:
 
 def canonical_bytes(value: JSONValue) -> bytes:
     """RFC 8785 (JCS) encoding of ``value``; raises WireError for values outside the subset."""
-    check_value(value)
+    ascii_keys = _scan(value)
+    if ascii_keys is None:
+        _explain(value, where="$", depth=0)  # raises, naming the fault (or finds a str subclass)
+    if ascii_keys:
+        # For this subset (no floats, safe integers, well-formed strings) with ASCII keys, the
+        # standard library's sorted compact encoding is byte-identical to RFC 8785: JCS sorts
+        # keys by UTF-16 code units, which differs from code-point order only for non-ASCII keys,
+        # and both escape exactly '"', '\\' and U+0000..U+001F, the same way (checked for every
+        # code point, and by a property test against rfc8785). About 4x faster on the hot path.
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True,
+                          allow_nan=False).encode("utf-8")
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:

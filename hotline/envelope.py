@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from hotline.canonical import canonical_bytes, check_value
+from hotline.canonical import canonical_bytes
 from hotline.errors import CryptoError, WireError
 from hotline.keys import Domain, PublicKey, SigningKey, b64url
 from hotline.times import format_time, parse_time
@@ -80,6 +80,7 @@ class Envelope:
     body: dict[str, Any] = field(default_factory=dict)
     reply_to: str | None = None
     v: int = VERSION
+    canonical: bytes = field(default=b"", compare=False, repr=False)  # set by from_json
 
     @classmethod
     def build(cls, *, id: str, kind: Kind | str, channel: str, sender: str, template: str,
@@ -102,6 +103,8 @@ class Envelope:
         extra = sorted(set(obj) - _ALLOWED)
         if extra:
             raise WireError(f"envelope has unknown field(s) {', '.join(extra)}", code="envelope.invalid")
+        if isinstance(obj["v"], float):
+            raise WireError("envelope.v: floating-point numbers are not allowed", code="frame.float")
         if obj["v"] != VERSION or isinstance(obj["v"], bool):
             raise WireError(f"envelope.v must be {VERSION}", code="envelope.invalid")
         if not isinstance(obj["id"], str) or not ENVELOPE_ID.fullmatch(obj["id"]):
@@ -133,14 +136,15 @@ class Envelope:
             if set(obj["body"]) != {"ack"} or not isinstance(ack, str) or ack not in set(AckKind):
                 raise WireError('ack body must be {"ack": "received" | "understood"}',
                                 code="envelope.invalid")
-        check_value(obj, where="envelope")
         env = cls(id=obj["id"], kind=kind, channel=obj["channel"], sender=obj["sender"],
                   template=obj["template"], precedence=precedence, created=obj["created"],
                   body=obj["body"], reply_to=reply_to)
-        size = len(canonical_bytes(env.to_json()))
-        if size > MAX_ENVELOPE_BYTES:
-            raise WireError(f"envelope of {size} bytes exceeds {MAX_ENVELOPE_BYTES}",
+        # Encoded once: the size limit, the signature and the log entry all use these bytes.
+        canonical = canonical_bytes(env.to_json())
+        if len(canonical) > MAX_ENVELOPE_BYTES:
+            raise WireError(f"envelope of {len(canonical)} bytes exceeds {MAX_ENVELOPE_BYTES}",
                             code="frame.too_large")
+        object.__setattr__(env, "canonical", canonical)
         return env
 
     def to_json(self) -> dict[str, Any]:
@@ -157,13 +161,16 @@ class Envelope:
     def created_at(self) -> datetime:
         return parse_time(self.created, field="envelope.created")
 
+    def _canonical(self) -> bytes:
+        return self.canonical or canonical_bytes(self.to_json())
+
     def sign(self, key: SigningKey) -> dict[str, str]:
-        return key.sign(domain=Domain.ENVELOPE, obj=self.to_json())
+        return key.sign_canonical(domain=Domain.ENVELOPE, canonical=self._canonical())
 
     def verify(self, key: PublicKey, sig: Any) -> None:
         """Raise CryptoError unless ``sig`` is ``key``'s envelope signature over this envelope."""
         try:
-            key.verify(domain=Domain.ENVELOPE, obj=self.to_json(), signature=sig)
+            key.verify_canonical(domain=Domain.ENVELOPE, canonical=self._canonical(), signature=sig)
         except CryptoError as exc:
             exc.ref = self.id
             raise

@@ -18,6 +18,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -62,7 +63,12 @@ def b64url(data: bytes) -> str:
 
 
 def signed_bytes(domain: Domain, obj: Any) -> bytes:
-    return domain.value.encode("ascii") + b"\n" + canonical_bytes(obj)
+    return domain_bytes(domain, canonical_bytes(obj))
+
+
+def domain_bytes(domain: Domain, canonical: bytes) -> bytes:
+    """What is signed: ``DOMAIN || 0x0A || JCS(object)``."""
+    return domain.value.encode("ascii") + b"\n" + canonical
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ class PublicKey:
     def to_text(self) -> str:
         return f"{ALG_ED25519}:{b64encode(self.raw)}"
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         return b64url(hashlib.sha256(canonical_bytes(self.to_json())).digest())
 
@@ -108,12 +114,16 @@ class PublicKey:
             CryptoError: ``auth.bad_signature`` when it does not verify, ``crypto.invalid`` when
                 the signature object is malformed or names another key.
         """
+        self.verify_canonical(domain=domain, canonical=canonical_bytes(obj), signature=signature)
+
+    def verify_canonical(self, *, domain: Domain, canonical: bytes, signature: Any) -> None:
+        """``verify`` for an object already encoded with RFC 8785 (same errors)."""
         sig = Signature.from_json(signature)
         if sig.key != self.key_id:
             raise CryptoError(f"signature names key {sig.key}, expected {self.key_id}",
                               code="auth.wrong_key")
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(sig.sig, signed_bytes(domain, obj))
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(sig.sig, domain_bytes(domain, canonical))
         except InvalidSignature as exc:
             raise CryptoError(f"{domain.value} signature does not verify",
                               code="auth.bad_signature") from exc
@@ -187,7 +197,11 @@ class SigningKey:
 
     def sign(self, *, domain: Domain, obj: Any) -> dict[str, str]:
         """Signature object over ``obj`` (which must not contain its own signature)."""
-        raw = self._private.sign(signed_bytes(domain, obj))
+        return self.sign_canonical(domain=domain, canonical=canonical_bytes(obj))
+
+    def sign_canonical(self, *, domain: Domain, canonical: bytes) -> dict[str, str]:
+        """``sign`` for an object already encoded with RFC 8785."""
+        raw = self._private.sign(domain_bytes(domain, canonical))
         return Signature(ALG_ED25519, self.key_id, raw).to_json()
 
 

@@ -4,6 +4,7 @@ pins, so a changed definition no longer matches the agreements signed over it. P
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -26,11 +27,15 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
 }
 
 
+@functools.cache
+def _sha256(template_id: str) -> str:
+    return hashlib.sha256(canonical_bytes(DEFINITIONS[template_id])).hexdigest()
+
+
 def template_ref(template_id: str) -> dict[str, Any]:
     """``{id, version, sha256}`` as an agreement lists it."""
-    definition = DEFINITIONS[template_id]
-    return {"id": template_id, "version": definition["version"],
-            "sha256": hashlib.sha256(canonical_bytes(definition)).hexdigest()}
+    return {"id": template_id, "version": DEFINITIONS[template_id]["version"],
+            "sha256": _sha256(template_id)}
 
 
 def _invalid(template: str, message: str) -> ProtocolViolation:
@@ -47,7 +52,7 @@ def check_body(agreement: Agreement, template: str, kind: str, body: dict[str, A
     if ref is None or template not in DEFINITIONS:
         raise ProtocolViolation(f"template {template!r} is not agreed on channel {agreement.channel}",
                                 code="template.unknown")
-    if ref.sha256 != template_ref(template)["sha256"]:
+    if ref.sha256 != _sha256(template):
         raise ProtocolViolation(f"template {template!r} differs from the version the agreement "
                                 "pins", code="template.mismatch")
     if kind == "ack":

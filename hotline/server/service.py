@@ -187,13 +187,13 @@ class Hotline:
                 conn.send(exc.to_frame())
             return
         index = appended.entry.index
-        log.info("envelope.accepted", index=index, id=envelope.id, channel=envelope.channel,
-                 sender=conn.member.member, party=conn.member.party, kind=envelope.kind.value,
-                 template=envelope.template, precedence=envelope.precedence.value)
         conn.send({"type": "accepted", "id": envelope.id, "index": index})
         self.hub.publish(envelope.channel, index,
                          {"type": "deliver", "index": index, "entry": appended.entry.entry},
                          skip=conn)
+        log.info("envelope.accepted", index=index, id=envelope.id, channel=envelope.channel,
+                 sender=conn.member.member, party=conn.member.party, kind=envelope.kind.value,
+                 template=envelope.template, precedence=envelope.precedence.value)
 
     async def drain(self) -> None:
         """Wait for every queued commit to be answered (shutdown)."""

@@ -22,7 +22,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ _SCHEMA = [
     """CREATE TRIGGER IF NOT EXISTS entries_no_delete BEFORE DELETE ON entries
         BEGIN SELECT RAISE(ABORT, 'entries are append-only: DELETE refused'); END""",
     """CREATE TRIGGER IF NOT EXISTS entries_next_index BEFORE INSERT ON entries
-        WHEN NEW.idx IS NOT (SELECT COUNT(*) FROM entries)
+        WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)
         BEGIN SELECT RAISE(ABORT, 'entries are append-only: index must be the next one'); END""",
 ]
 
@@ -58,9 +58,13 @@ _SCHEMA = [
 class StoredEntry:
     index: int
     leaf: bytes
+    parsed: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def entry(self) -> dict[str, Any]:
+        """The entry object (the leaf bytes are its RFC 8785 encoding)."""
+        if self.parsed is not None:
+            return self.parsed
         value: dict[str, Any] = json.loads(self.leaf)
         return value
 
@@ -95,12 +99,17 @@ def _init_txn(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+def _next_index(conn: sqlite3.Connection) -> int:
+    (last,) = conn.execute("SELECT MAX(idx) FROM entries").fetchone()  # O(log n): the rowid
+    return 0 if last is None else int(last) + 1
+
+
 def _append_txn(conn: sqlite3.Connection, batch: list[_Pending]) -> list[Appended]:
     """Commit a batch in one transaction; returns one result per pending append, in order."""
     results: list[Appended] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
-        (size,) = conn.execute("SELECT COUNT(*) FROM entries").fetchone()
+        size = _next_index(conn)
         for item in batch:
             if item.envelope_id is not None:
                 row = conn.execute("SELECT idx, leaf FROM entries WHERE envelope_id = ?",
@@ -114,7 +123,7 @@ def _append_txn(conn: sqlite3.Connection, batch: list[_Pending]) -> list[Appende
                          "VALUES (?, ?, ?, ?, ?, ?)",
                          (size, entry["time"], entry["kind"], entry.get("channel"),
                           item.envelope_id, leaf))
-            results.append(Appended(StoredEntry(size, leaf), duplicate=False))
+            results.append(Appended(StoredEntry(size, leaf, entry), duplicate=False))
             size += 1
         conn.execute("COMMIT")
     except BaseException:
@@ -138,6 +147,7 @@ class Store:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._size = 0  # committed entries; only the sequencer advances it
 
     @classmethod
     async def open(cls, path: Path, *, batch: int = 512) -> Store:
@@ -156,6 +166,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._wconn = _connect(self.path, readonly=False)
         _init_txn(sqlite_utils.Database(self._wconn, execute_plugins=False))
+        self._size = _next_index(self._wconn)
 
     def _open_reader(self) -> None:
         self._rconn = _connect(self.path, readonly=True)
@@ -193,6 +204,7 @@ class Store:
                         if not item.future.done():
                             item.future.set_exception(error)
                     continue
+                self._size = max([self._size, *(r.entry.index + 1 for r in results)])
                 for item, result in zip(batch, results, strict=True):
                     if not item.future.done():
                         item.future.set_result(result)
@@ -209,8 +221,8 @@ class Store:
             raise StoreError(f"read failed: {exc}", code="store.read_failed") from exc
 
     async def size(self) -> int:
-        rows = await self._read("SELECT COUNT(*) FROM entries")
-        return int(rows[0][0])
+        """Number of committed entries (kept in memory: no query)."""
+        return self._size
 
     async def entries(self, *, channel: str | None = None, after: int = -1,
                       limit: int = 1000) -> list[StoredEntry]:

@@ -329,3 +329,33 @@ def test_json_shaped_noise_yields_value_or_wire_error(data: str) -> None:
                 max_size=40))
 def test_token_soup_yields_value_or_wire_error(tokens: list[str]) -> None:
     _parse_or_wire_error("".join(tokens))
+
+
+# Strings that stress the fast path: controls, escapes, BMP private use (sorts after surrogate
+# pairs in UTF-16 order) and supplementary characters (sorts before them).
+tricky_text = st.text(alphabet=st.sampled_from(
+    ["a", "Z", "0", '"', "\\", "\n", "\x00", "\x1f", "\x7f", "\u00e9", "\u2028", "\ue000",
+     "\uffff", "\U0001f600", "\U00010000", " ", "/"]) | st.characters(exclude_categories=["Cs"]),
+    max_size=8)
+tricky_values = st.recursive(
+    st.none() | st.booleans() | safe_ints | tricky_text,
+    lambda children: (st.lists(children, max_size=4)
+                      | st.dictionaries(tricky_text, children, max_size=5)),
+    max_leaves=20,
+)
+
+
+@FAST
+@given(tricky_values)
+def test_canonical_bytes_equals_the_rfc8785_package(value: Any) -> None:
+    """Our fast path (stdlib json for ASCII keys) must be byte-identical to rfc8785."""
+    import rfc8785
+    assume(depth_of(value) <= MAX_DEPTH)
+    assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+def test_every_code_point_encodes_as_rfc8785_does() -> None:
+    import rfc8785
+    for start in range(0, 0x110000, 0x1000):
+        text = "".join(chr(c) for c in range(start, start + 0x1000) if not 0xD800 <= c <= 0xDFFF)
+        assert canonical_bytes({"k": text}) == rfc8785.dumps({"k": text})

@@ -11,14 +11,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import structlog
 
+from hotline.audit.commands import audit
 from hotline.canonical import parse
 from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.profile import Profile
+from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.config import load_config
 from hotline.envelope import AckKind, Kind, Precedence
-from hotline.errors import HotlineError
+from hotline.errors import ConfigError, HotlineError
 from hotline.roster import Roster
+from hotline.tlog import verify_checkpoint
 
 T = TypeVar("T")
 CONTEXT = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "HOTLINE",
@@ -177,17 +181,27 @@ def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any]:
               help="Body field (string value); repeat for several.")
 @click.option("--precedence", type=click.Choice([p.value for p in Precedence], case_sensitive=False),
               default="ROUTINE", show_default=True)
+@click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Wait for the signed inclusion receipt and save it here (C2SP tlog-proof); "
+                   "check it later with `hotline audit receipt`.")
 @click.pass_context
 def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, template: str,
-         body: str | None, fields: tuple[str, ...], precedence: str) -> None:
+         body: str | None, fields: tuple[str, ...], precedence: str, receipt_file: Path | None) -> None:
     """Sign and send a message; prints the log index once the server has durably accepted it."""
     content = _parse_fields(body, fields)
+    profile = Profile.load(_home(ctx), name)
 
     async def go(client: Client) -> None:
         accepted = await client.send(channel=channel, template=template, body=content,
                                      precedence=precedence.upper())
         click.echo(f"accepted index={accepted['index']} id={accepted['id']}"
                    + (" (already accepted earlier)" if accepted.get("duplicate") else ""))
+        if receipt_file is not None and not accepted.get("duplicate"):
+            text = bundle_from_frame(await client.receipt(accepted["index"])).to_text()
+            if profile.log_key is not None:
+                verify_receipt(text, profile.log_key)  # never save a receipt that does not verify
+            receipt_file.write_text(text)
+            click.echo(f"receipt saved to {receipt_file}")
 
     _run(_connected(_home(ctx), name, servers, go))
 
@@ -267,6 +281,75 @@ def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kin
                        f"({kind} ack of {index})")
 
     _run(_connected(_home(ctx), name, servers, go))
+
+
+@main.command()
+@as_option
+@click.option("--once", is_flag=True, help="Check and cosign the current checkpoint, then exit.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds between checks when running continuously.")
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
+              help="Last cosigned checkpoint (default HOME/state/NAME.witness.json).")
+@click.pass_context
+def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, interval: float,
+            state: Path | None) -> None:
+    """Witness the log as a party's agent: cosign each new checkpoint after proving it extends
+    the last one cosigned. A rollback, split view or inconsistency is refused and exits 1."""
+    import time
+
+    from hotline.agent.witness import WitnessAlarm, WitnessState, check_and_cosign
+    from hotline.audit.remote import LogClient, http_base
+    from hotline.keys import b64decode
+    from hotline.logs import configure
+
+    configure(fmt="console" if sys.stderr.isatty() else "json")
+    log = structlog.get_logger("hotline.witness")
+    home = _home(ctx)
+    try:
+        profile = Profile.load(home, name)
+        if profile.log_key is None:
+            raise ConfigError("the profile pins no log_key", file=str(profile.path))
+        key = profile.signing_key()
+    except HotlineError as exc:
+        click.echo(exc.diagnostics(), err=True)
+        sys.exit(1)
+    state_path = state or home / "state" / f"{name}.witness.json"
+    url = (servers or profile.servers)[0]
+    client = LogClient(http_base(url), ssl_context=profile.ssl_context() if url.startswith("wss:") else None)
+    while True:
+        try:
+            previous = WitnessState.load(state_path)
+            note = client.checkpoint()
+            size = verify_checkpoint(note, profile.log_key).size
+            proof = None
+            if previous is not None and 0 < previous.size < size:
+                proof = [b64decode(h, what="proof hash") for h in client.consistency(previous.size, size)]
+            decided = check_and_cosign(note=note, consistency=proof, state=previous,
+                                       log_key=profile.log_key, name=profile.member, key=key,
+                                       timestamp=int(time.time()))
+            if decided is not None:
+                line, new_state = decided
+                client.post_cosignature(new_state.size, line)
+                new_state.save(state_path)
+                log.info("witness.cosigned", size=new_state.size)
+            else:
+                log.debug("witness.unchanged", size=size)
+        except WitnessAlarm as exc:
+            log.critical("witness.alarm", reason=exc.message)
+            click.echo(f"ALARM: {exc.message}", err=True)
+            if once:
+                sys.exit(1)
+        except HotlineError as exc:
+            log.error("witness.failed", code=exc.code, reason=exc.message)
+            if once:
+                click.echo(exc.diagnostics(), err=True)
+                sys.exit(1)
+        if once:
+            return
+        time.sleep(interval)
+
+
+main.add_command(audit)
 
 
 if __name__ == "__main__":

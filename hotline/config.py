@@ -134,6 +134,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "commit_batch": _POSITIVE_INT,
     },
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
+    "tlog": {"key": _Spec(str), "checkpoint_delay": _POSITIVE_FLOAT},
 }
 # Keys holding a table rather than a scalar; not overridable from the environment.
 _TABLES: Final[dict[str, tuple[str, ...]]] = {"roster": ("authorities",)}
@@ -270,12 +271,25 @@ class LogSection:
         _validate_section(self, "log")
 
 
+@dataclass(frozen=True)
+class TlogSection:
+    """The transparency log: the key that signs checkpoints (its name is ``server.origin``) and
+    the longest a commit waits for a checkpoint covering it, in seconds."""
+
+    key: str = "keys/log.pem"
+    checkpoint_delay: float = 1.0
+
+    def __post_init__(self) -> None:
+        _validate_section(self, "tlog")
+
+
 _SECTION_TYPES: Final[dict[str, type]] = {
     "server": ServerSection,
     "store": StoreSection,
     "roster": RosterSection,
     "limits": LimitsSection,
     "log": LogSection,
+    "tlog": TlogSection,
 }
 
 
@@ -289,10 +303,15 @@ class Config:
     roster: RosterSection = field(default_factory=RosterSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     log: LogSection = field(default_factory=LogSection)
+    tlog: TlogSection = field(default_factory=TlogSection)
 
     def _resolve(self, path: str) -> Path:
         p = Path(path)
         return p if p.is_absolute() else self.home / p
+
+    @property
+    def log_key_path(self) -> Path:
+        return self._resolve(self.tlog.key)
 
     @property
     def db_path(self) -> Path:

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from hotline.canonical import dumps
-from hotline.client.profile import save_private_key
 from hotline.config import write_deployment_config
 from hotline.errors import ConfigError
+from hotline.keyfiles import save_private_key
 from hotline.keys import Domain, SigningKey
 from hotline.protocols.builtin import DEFINITIONS, template_ref
 from hotline.roster import Role, enrollment, sign_document
 from hotline.times import format_time
+from hotline.tlog.note import NoteVerifier
 
 LIAISONS = {"north": "alice", "south": "bob", "mediator": "carol"}
 AUDITOR = "audrey"
@@ -42,7 +43,7 @@ def _write_json(path: Path, value: Any) -> None:
 
 
 def write_profile(home: Path, *, name: str, party: str, role: Role, servers: list[str],
-                  origin: str, authorities: dict[str, str]) -> Path:
+                  origin: str, authorities: dict[str, str], log_key: str) -> Path:
     path = home / "profiles" / f"{name}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"# Profile of {name}, {role.value} of {party}. Written by `hotline init`.",
@@ -51,6 +52,8 @@ def write_profile(home: Path, *, name: str, party: str, role: Role, servers: lis
              "# Server endpoints, tried in order (failover).",
              "servers = [" + ", ".join(f'"{s}"' for s in servers) + "]",
              f'origin = "{origin}"',
+             "# The transparency log's checkpoint key (C2SP note verifier key), pinned out of band.",
+             f'log_key = "{log_key}"',
              "# For wss:// servers whose certificate a private CA issued:",
              '# tls_ca = "tls/ca.pem"',
              "", "# Authority keys pinned out of band: the only keys this member trusts.",
@@ -88,6 +91,9 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
     deployment.members[AUDITOR] = (auditor_party, Role.AUDITOR)
 
     pinned = {party: key.public_key.to_text() for party, key in authorities.items()}
+    log_key = SigningKey.generate()
+    save_private_key(home / "keys" / "log.pem", log_key)
+    log_verifier = NoteVerifier(name=origin, public_key=log_key.public_key.raw).to_text()
     servers = [f"ws://127.0.0.1:{port}/v1/ws"]
     for n, (name, (party, role)) in enumerate(deployment.members.items(), start=1):
         key = SigningKey.generate()
@@ -97,7 +103,7 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
         _write_json(home / "roster" / f"{n:02d}-enroll-{name}.json",
                     sign_document(doc, authorities[party]))
         write_profile(home, name=name, party=party, role=role, servers=servers, origin=origin,
-                      authorities=pinned)
+                      authorities=pinned, log_key=log_verifier)
 
     agreement = {
         "type": "agreement", "channel": CHANNEL, "version": 1,

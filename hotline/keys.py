@@ -39,6 +39,7 @@ class Domain(StrEnum):
     ENROLLMENT = "hotline/v1/enrollment"
     REVOCATION = "hotline/v1/revocation"
     AGREEMENT = "hotline/v1/agreement"
+    HTTP = "hotline/v1/http"
 
 
 def b64encode(data: bytes) -> str:

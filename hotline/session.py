@@ -48,6 +48,9 @@ _SPEC: dict[str, dict[str, tuple[type, bool]]] = {
     "resumed": {"channel": (str, True), "index": (_INT, True)},
     "error": {"code": (str, True), "message": (str, True), "ref": (str, False)},
     "pong": {"data": (str, False)},
+    "checkpoint": {"note": (str, True)},
+    "receipt": {"index": (_INT, True), "size": (_INT, True), "proof": (list, True),
+                "checkpoint": (str, True), "leaf": (str, True)},
 }
 CLIENT_FRAMES = frozenset({"auth", "submit", "resume", "fetch", "ping"})
 SERVER_FRAMES = frozenset(_SPEC) - CLIENT_FRAMES

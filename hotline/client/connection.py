@@ -69,6 +69,9 @@ class Client:
         self._waiters: list[tuple[str, Any, asyncio.Future[dict[str, Any]]]] = []
         self._reader: asyncio.Task[None] | None = None
         self._roster_ready = asyncio.Event()
+        self.checkpoint = ""  # the latest signed checkpoint the server pushed
+        self.receipts: dict[int, dict[str, Any]] = {}  # index -> receipt frame
+        self._receipt_arrived = asyncio.Event()
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     @property
@@ -141,6 +144,11 @@ class Client:
             return
         elif kind == "deliver":
             self.deliveries.put_nowait(frame)
+        elif kind == "checkpoint":
+            self.checkpoint = frame["note"]
+        elif kind == "receipt":
+            self.receipts[frame["index"]] = frame
+            self._receipt_arrived.set()
 
     def _resolve(self, kind: str, frame: dict[str, Any]) -> bool:
         for i, (wanted, key, future) in enumerate(self._waiters):
@@ -198,6 +206,21 @@ class Client:
                             body={"ack": kind.value}, precedence=env.precedence, reply_to=env.id,
                             id=ack_id(member=self.member, reply_to=env.id, ack=kind))
         return await self.submit_envelope(ack)
+
+    async def receipt(self, index: int) -> dict[str, Any]:
+        """Wait for the inclusion receipt of our entry ``index`` (sent once a checkpoint covers
+        it, within the server's checkpoint delay)."""
+        while index not in self.receipts:
+            self._receipt_arrived.clear()
+            waited: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._receipt_arrived.wait()),
+                                                self.closed}
+            done, pending = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+            for future in pending:
+                if future is not self.closed:
+                    future.cancel()
+            if self.closed in done and index not in self.receipts:
+                raise ConnectError(f"connection lost before the receipt: {self.closed.result()}")
+        return self.receipts[index]
 
     async def resume(self, channel: str, after: int) -> int:
         """Ask for every entry of ``channel`` after ``after``; they arrive in ``deliveries``

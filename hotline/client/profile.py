@@ -12,8 +12,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.errors import ConfigError, CryptoError
+from hotline.errors import ConfigError, CryptoError, LogError
+from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, SigningKey
+from hotline.tlog.note import NoteVerifier
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Profile:
     authorities: dict[str, PublicKey]
     path: Path
     tls_ca: Path | None = None  # CA bundle for wss:// servers; None: the system's
+    log_key: NoteVerifier | None = None  # the transparency log's pinned checkpoint key
 
     @classmethod
     def load(cls, home: Path, name: str) -> Profile:
@@ -49,16 +52,19 @@ class Profile:
                            for party, text in dict(data["authorities"]).items()}
             key_file = Path(data["key"])
             tls_ca = Path(data["tls_ca"]) if "tls_ca" in data else None
+            log_key = NoteVerifier.from_text(data["log_key"]) if "log_key" in data else None
             if tls_ca is not None and not tls_ca.is_absolute():
                 tls_ca = home / tls_ca
             return cls(name=name, member=str(data["member"]), party=str(data["party"]),
                        role=str(data["role"]), key_file=key_file if key_file.is_absolute()
                        else home / key_file, servers=tuple(servers), origin=str(data["origin"]),
-                       authorities=authorities, path=path, tls_ca=tls_ca)
+                       authorities=authorities, path=path, tls_ca=tls_ca, log_key=log_key)
         except KeyError as exc:
             raise ConfigError("missing setting", path=(str(exc.args[0]),), file=str(path)) from exc
         except CryptoError as exc:
             raise ConfigError(exc.message, path=("authorities",), file=str(path)) from exc
+        except LogError as exc:
+            raise ConfigError(exc.message, path=("log_key",), file=str(path)) from exc
 
     def ssl_context(self) -> ssl.SSLContext:
         """Context for wss:// endpoints: the system's CAs, or only ``tls_ca`` when set."""
@@ -71,20 +77,3 @@ class Profile:
         """Load the member's private key (passphrase from ``HOTLINE_PASSPHRASE`` if set)."""
         passphrase = os.environ.get("HOTLINE_PASSPHRASE")
         return load_private_key(self.key_file, passphrase.encode() if passphrase else None)
-
-
-def save_private_key(path: Path, key: SigningKey, passphrase: bytes | None = None) -> None:
-    """Write a PKCS#8 PEM readable by the owner only (created 0600, never world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.to_pem(passphrase))
-    os.chmod(path, 0o600)
-
-
-def load_private_key(path: Path, passphrase: bytes | None = None) -> SigningKey:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read key file: {exc.strerror}", file=str(path)) from exc
-    return SigningKey.from_pem(data, passphrase)

@@ -6,6 +6,7 @@ Handlers stay thin: frames go through the sans-IO session, requests through ``Ho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import ssl
@@ -19,8 +20,11 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from hotline.canonical import parse
 from hotline.config import Config
 from hotline.errors import AuthError, ConfigError, HotlineError, WireError
+from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, b64url
+from hotline.server.checkpoints import Checkpointer
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection
+from hotline.server.logapi import add_log_routes
 from hotline.server.service import Hotline
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
 from hotline.store import Store
@@ -36,6 +40,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _passphrase() -> bytes | None:
+    value = os.environ.get("HOTLINE_LOG_KEY_PASSPHRASE")
+    return value.encode() if value else None
+
+
 def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[CONFIG] = config
@@ -43,6 +52,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
     app.router.add_get("/v1/ws", ws_handler)
     app.router.add_post("/v1/roster", roster_handler)
     app.router.add_get("/healthz", healthz_handler)
+    add_log_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         store = await Store.open(config.db_path, batch=config.limits.commit_batch)
@@ -52,12 +62,25 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
                           clock_skew=timedelta(seconds=config.limits.clock_skew))
         await hotline.load()
         added = await hotline.import_dir(config.roster_dir)
+        if not config.log_key_path.is_file():
+            await store.close()
+            raise ConfigError(f"no log key at {config.log_key_path}; `hotline init` makes one",
+                              path=("tlog", "key"))
+        hotline.checkpointer = Checkpointer(
+            store=store, hub=hotline.hub, roster=hotline.roster,
+            key=load_private_key(config.log_key_path, _passphrase()), origin=config.server.origin,
+            delay=config.tlog.checkpoint_delay, clock=clock)
+        await hotline.checkpointer.load()
+        checkpoints = asyncio.create_task(hotline.checkpointer.run(), name="checkpointer")
         app[HOTLINE] = hotline
         log.info("server.ready", db=str(config.db_path), log_size=await store.size(),
                  roster_imported=added, members=len(hotline.roster.enrollments),
                  channels=sorted(hotline.roster.agreements))
         yield
         await hotline.drain()
+        checkpoints.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checkpoints
         await store.close()
         log.info("server.stopped")
 

@@ -23,6 +23,7 @@ from hotline.keys import PublicKey
 from hotline.protocols.agreement import Agreement
 from hotline.protocols.builtin import check_body
 from hotline.roster import Member, Roster
+from hotline.server.checkpoints import Checkpointer
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, Hub
 from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
@@ -48,6 +49,7 @@ class Hotline:
         self.clock_skew = clock_skew
         self.documents: list[dict[str, Any]] = []  # signed roster documents, in log order
         self._tasks: set[asyncio.Task[None]] = set()
+        self.checkpointer: Checkpointer | None = None  # set by the app once the log key is loaded
 
     async def load(self) -> None:
         """Rebuild the roster from the log; a document the current authorities refuse is skipped."""
@@ -114,7 +116,10 @@ class Hotline:
             self.hub.join(conn, self.roster.channels_of(conn.member))
 
     def authenticate(self, key: PublicKey) -> Member:
-        return self.roster.member_for_key(key.key_id, at=self.clock())
+        return self.authenticate_key_id(key.key_id)
+
+    def authenticate_key_id(self, key_id: str) -> Member:
+        return self.roster.member_for_key(key_id, at=self.clock())
 
     async def submit(self, conn: Connection, submit: Submit) -> None:
         """Check one envelope and queue it for commit, in the order this connection sent it.
@@ -188,6 +193,8 @@ class Hotline:
             return
         index = appended.entry.index
         conn.send({"type": "accepted", "id": envelope.id, "index": index})
+        if self.checkpointer is not None:
+            self.checkpointer.want_receipt(conn, index)
         self.hub.publish(envelope.channel, index,
                          {"type": "deliver", "index": index, "entry": appended.entry.entry},
                          skip=conn)

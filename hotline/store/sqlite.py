@@ -29,7 +29,18 @@ from typing import Any
 import sqlite_utils
 
 from hotline.canonical import canonical_bytes
-from hotline.errors import StoreError
+from hotline.errors import LogError, StoreError
+from hotline.tlog.merkle import (
+    EMPTY_ROOT,
+    Frontier,
+    Node,
+    consistency_nodes,
+    consistency_proof,
+    frontier_nodes,
+    inclusion_nodes,
+    inclusion_proof,
+    leaf_hash,
+)
 
 ROSTER_KINDS = ("enrollment", "revocation", "agreement")
 
@@ -51,6 +62,20 @@ _SCHEMA = [
     """CREATE TRIGGER IF NOT EXISTS entries_next_index BEFORE INSERT ON entries
         WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)
         BEGIN SELECT RAISE(ABORT, 'entries are append-only: index must be the next one'); END""",
+    # Merkle tree: the hash of every complete subtree (level, index), so a proof costs O(log n)
+    # reads (hotline.tlog.merkle). Written in the same transaction as the leaves.
+    """CREATE TABLE IF NOT EXISTS nodes (
+        level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)) WITHOUT ROWID""",
+    # Signed checkpoints, oldest first, and the witnesses' cosignature lines for them.
+    """CREATE TABLE IF NOT EXISTS checkpoints (
+        size INTEGER PRIMARY KEY, time TEXT NOT NULL, note TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS cosignatures (
+        size INTEGER NOT NULL, witness TEXT NOT NULL, line TEXT NOT NULL,
+        PRIMARY KEY (size, witness))""",
+    *(f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table}
+        BEGIN SELECT RAISE(ABORT, '{table} are append-only: {verb} refused'); END"""
+      for table in ("nodes", "checkpoints", "cosignatures") for verb in ("UPDATE", "DELETE")),
 ]
 
 
@@ -104,8 +129,35 @@ def _next_index(conn: sqlite3.Connection) -> int:
     return 0 if last is None else int(last) + 1
 
 
-def _append_txn(conn: sqlite3.Connection, batch: list[_Pending]) -> list[Appended]:
-    """Commit a batch in one transaction; returns one result per pending append, in order."""
+def _insert_nodes(conn: sqlite3.Connection, frontier: Frontier, leaf: bytes) -> None:
+    conn.executemany("INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)",
+                     frontier.append(leaf_hash(leaf)))
+
+
+def _load_frontier(conn: sqlite3.Connection, size: int) -> Frontier:
+    """The tree's right border; leaves logged before the tree existed are hashed in now."""
+    (leaves,) = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM nodes WHERE level = 0").fetchone()
+
+    def get(level: int, index: int) -> bytes:
+        row = conn.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)).fetchone()
+        if row is None:
+            raise KeyError((level, index))
+        return bytes(row[0])
+
+    frontier = Frontier.from_nodes(int(leaves), get)
+    if leaves < size:
+        conn.execute("BEGIN IMMEDIATE")
+        for (leaf,) in conn.execute("SELECT leaf FROM entries WHERE idx >= ? ORDER BY idx",
+                                    (leaves,)).fetchall():
+            _insert_nodes(conn, frontier, bytes(leaf))
+        conn.execute("COMMIT")
+    return frontier
+
+
+def _append_txn(conn: sqlite3.Connection, frontier: Frontier,
+                batch: list[_Pending]) -> tuple[list[Appended], bytes]:
+    """Commit a batch in one transaction; returns one result per pending append, in order, and
+    the tree root after the batch. On failure the caller reloads the frontier (it has moved)."""
     results: list[Appended] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -123,13 +175,14 @@ def _append_txn(conn: sqlite3.Connection, batch: list[_Pending]) -> list[Appende
                          "VALUES (?, ?, ?, ?, ?, ?)",
                          (size, entry["time"], entry["kind"], entry.get("channel"),
                           item.envelope_id, leaf))
+            _insert_nodes(conn, frontier, leaf)
             results.append(Appended(StoredEntry(size, leaf, entry), duplicate=False))
             size += 1
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return results
+    return results, frontier.root()
 
 
 class Store:
@@ -148,6 +201,9 @@ class Store:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._size = 0  # committed entries; only the sequencer advances it
+        self._frontier = Frontier()  # owned by the writer thread
+        self._root = EMPTY_ROOT  # tree root at self._size
+        self.committed = asyncio.Event()  # set after every commit (the checkpointer waits on it)
 
     @classmethod
     async def open(cls, path: Path, *, batch: int = 512) -> Store:
@@ -167,6 +223,8 @@ class Store:
         self._wconn = _connect(self.path, readonly=False)
         _init_txn(sqlite_utils.Database(self._wconn, execute_plugins=False))
         self._size = _next_index(self._wconn)
+        self._frontier = _load_frontier(self._wconn, self._size)
+        self._root = self._frontier.root()
 
     def _open_reader(self) -> None:
         self._rconn = _connect(self.path, readonly=True)
@@ -197,14 +255,18 @@ class Store:
                 batch, self._queue = self._queue[:self._batch], self._queue[self._batch:]
                 assert self._wconn is not None
                 try:
-                    results = await loop.run_in_executor(self._writer, _append_txn, self._wconn, batch)
+                    results, root = await loop.run_in_executor(
+                        self._writer, _append_txn, self._wconn, self._frontier, batch)
                 except Exception as exc:  # fail every caller of this batch, keep serving
+                    self._frontier = await loop.run_in_executor(
+                        self._writer, _load_frontier, self._wconn, self._size)
                     error = StoreError(f"commit failed: {exc}", code="store.commit_failed")
                     for item in batch:
                         if not item.future.done():
                             item.future.set_exception(error)
                     continue
-                self._size = max([self._size, *(r.entry.index + 1 for r in results)])
+                self._size, self._root = max([self._size, *(r.entry.index + 1 for r in results)]), root
+                self.committed.set()
                 for item, result in zip(batch, results, strict=True):
                     if not item.future.done():
                         item.future.set_result(result)
@@ -223,6 +285,78 @@ class Store:
     async def size(self) -> int:
         """Number of committed entries (kept in memory: no query)."""
         return self._size
+
+    def tree_head(self) -> tuple[int, bytes]:
+        """``(size, root)`` of everything committed so far."""
+        return self._size, self._root
+
+    async def _nodes(self, wanted: list[Node]) -> dict[Node, bytes]:
+        if not wanted:
+            return {}
+        values = ",".join("(?, ?)" for _ in wanted)
+        rows = await self._read(f"SELECT level, idx, hash FROM nodes WHERE (level, idx) IN "
+                                f"(VALUES {values})", [n for node in wanted for n in node])
+        return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+
+    async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` (O(log n) reads).
+
+        Raises:
+            LogError: ``size`` beyond the committed tree, or ``index`` not below ``size``.
+        """
+        self._check_size(size)
+        wanted = inclusion_nodes(index, size)
+        return inclusion_proof(index, size, await self._nodes(wanted))
+
+    async def consistency_proof(self, old: int, size: int) -> list[bytes]:
+        self._check_size(size)
+        wanted = consistency_nodes(old, size)
+        return consistency_proof(old, size, await self._nodes(wanted))
+
+    async def root_at(self, size: int) -> bytes:
+        """Tree root at an earlier ``size`` (from its O(log n) complete subtrees)."""
+        self._check_size(size)
+        nodes = await self._nodes(frontier_nodes(size))
+        return Frontier.from_nodes(size, lambda level, index: nodes[level, index]).root()
+
+    def _check_size(self, size: int) -> None:
+        if size > self._size:
+            raise LogError(f"size {size} is beyond the log's {self._size} entries", code="log.bad_range")
+
+    async def add_checkpoint(self, size: int, time: str, note: str) -> None:
+        await self._write("INSERT INTO checkpoints (size, time, note) VALUES (?, ?, ?)", (size, time, note))
+
+    async def checkpoints(self, *, since: int = -1) -> list[tuple[int, str, str]]:
+        """``(size, time, note)`` of every checkpoint larger than ``since``, oldest first."""
+        rows = await self._read("SELECT size, time, note FROM checkpoints WHERE size > ? ORDER BY size",
+                                (since,))
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    async def add_cosignature(self, size: int, witness: str, line: str) -> bool:
+        """Store a witness's cosignature line; False if it had already cosigned that size."""
+        try:
+            await self._write("INSERT INTO cosignatures (size, witness, line) VALUES (?, ?, ?)",
+                              (size, witness, line))
+        except StoreError as exc:
+            if "UNIQUE" in exc.message:
+                return False
+            raise
+        return True
+
+    async def cosignatures(self, size: int) -> list[tuple[str, str]]:
+        rows = await self._read("SELECT witness, line FROM cosignatures WHERE size = ? ORDER BY witness",
+                                (size,))
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def _write(self, sql: str, params: Iterable[Any]) -> None:
+        """A small write outside the entry sequence, on the writer thread (durable on return)."""
+        def run() -> None:
+            assert self._wconn is not None
+            self._wconn.execute(sql, tuple(params))
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer, run)
+        except sqlite3.Error as exc:
+            raise StoreError(f"write failed: {exc}", code="store.write_failed") from exc
 
     async def entries(self, *, channel: str | None = None, after: int = -1,
                       limit: int = 1000) -> list[StoredEntry]:

@@ -13,9 +13,9 @@ import pytest
 
 from hotline.canonical import dumps
 from hotline.client.connection import Client, Delivered
-from hotline.client.profile import save_private_key
 from hotline.envelope import AckKind, Kind
 from hotline.errors import CryptoError, HotlineError
+from hotline.keyfiles import save_private_key
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, sign_document
 from tests.conftest import Running, running_server

@@ -1,0 +1,89 @@
+"""A party's witness (run by its agent): cosign each new checkpoint after proving it consistent
+with the last one this witness cosigned, whose size and root it keeps in its own state file.
+
+A smaller checkpoint (rollback), another root at a size already cosigned (split view) or a failed
+consistency proof is refused: the witness raises ``WitnessAlarm``, never cosigns, and keeps its
+state, so the alarm repeats until a person looks.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotline.errors import LogError
+from hotline.keys import SigningKey
+from hotline.tlog import NoteVerifier, cosign, verify_checkpoint, verify_consistency
+from hotline.tlog.note import parse_note
+
+
+class WitnessAlarm(LogError):
+    """The log showed this witness something inconsistent with what it cosigned before."""
+
+    code = "witness.alarm"
+
+
+@dataclass(frozen=True)
+class WitnessState:
+    size: int
+    root: bytes
+
+    @classmethod
+    def load(cls, path: Path) -> WitnessState | None:
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            return cls(int(data["size"]), base64.b64decode(data["root"], validate=True))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LogError(f"witness state {path} is unreadable: {exc}", code="witness.bad_state") from exc
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a crash leaves the old state or the new one, never half of one."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"size": self.size, "root": base64.b64encode(self.root).decode()}))
+        os.replace(tmp, path)
+
+
+def check_and_cosign(*, note: str, consistency: list[bytes] | None, state: WitnessState | None,
+                     log_key: NoteVerifier, name: str, key: SigningKey,
+                     timestamp: int) -> tuple[str, WitnessState] | None:
+    """Decide on one checkpoint (pure: the caller fetched ``note`` and, when needed, the
+    consistency proof from ``state.size``).
+
+    Returns:
+        ``(cosignature line, new state)``, or None when there is nothing new to cosign.
+
+    Raises:
+        WitnessAlarm: rollback, split view or inconsistency.
+        LogError: a checkpoint not signed by the pinned log key.
+    """
+    checkpoint = verify_checkpoint(note, log_key)
+    if state is not None:
+        if checkpoint.size < state.size:
+            raise WitnessAlarm(f"rollback: the log presents a checkpoint of size {checkpoint.size}, "
+                               f"smaller than size {state.size} which {name} cosigned")
+        if checkpoint.size == state.size:
+            if checkpoint.root_hash != state.root:
+                raise WitnessAlarm(f"split view: the log presents another root for size "
+                                   f"{checkpoint.size}, which {name} cosigned with a different root")
+            return None
+        if state.size > 0:
+            if consistency is None:
+                raise WitnessAlarm("no consistency proof")
+            try:
+                verify_consistency(old_size=state.size, new_size=checkpoint.size,
+                                   old_root=state.root, new_root=checkpoint.root_hash,
+                                   proof=consistency)
+            except LogError as exc:
+                raise WitnessAlarm(f"inconsistent: checkpoint {checkpoint.size} does not extend "
+                                   f"checkpoint {state.size} which {name} cosigned "
+                                   f"({exc.message})") from exc
+    line = cosign(parse_note(note).body, name=name, key=key, timestamp=timestamp)
+    return line, WitnessState(checkpoint.size, checkpoint.root_hash)
+
+

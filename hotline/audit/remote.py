@@ -1,0 +1,94 @@
+"""What the auditor reads from a server: the public log API and, signed with its own key, the
+entries it may see. Plain HTTP(S) with the standard library; nothing here trusts the answers —
+``hotline.audit.verify`` checks them."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from hotline.errors import HotlineError
+from hotline.httpauth import sign_request
+from hotline.keys import SigningKey
+
+PAGE = 1000
+
+
+class RemoteError(HotlineError):
+    code = "connect.failed"
+
+
+def http_base(ws_url: str) -> str:
+    """``ws://host:port/v1/ws`` -> ``http://host:port``."""
+    parts = urllib.parse.urlsplit(ws_url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return f"{scheme}://{parts.netloc}"
+
+
+class LogClient:
+    def __init__(self, base: str, *, key: SigningKey | None = None, origin: str = "",
+                 ssl_context: ssl.SSLContext | None = None, timeout: float = 30.0) -> None:
+        self.base, self.key, self.origin = base.rstrip("/"), key, origin
+        self.ssl, self.timeout = ssl_context, timeout
+
+    def _get(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False) -> bytes:
+        query_string = urllib.parse.urlencode(query or {})
+        request = urllib.request.Request(f"{self.base}{path}" + (f"?{query_string}" if query_string else ""))
+        if signed:
+            assert self.key is not None
+            request.add_header("Authorization", sign_request(
+                self.key, method="GET", path=path, query=query_string, origin=self.origin,
+                now=datetime.now(UTC)))
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl) as response:
+                body: bytes = response.read()
+                return body
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:300]
+            raise RemoteError(f"GET {path}: HTTP {exc.code}: {detail}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise RemoteError(f"GET {self.base}{path}: {exc}") from exc
+
+    def key_text(self) -> str:
+        return self._get("/v1/log/key").decode().strip()
+
+    def checkpoint(self) -> str:
+        return self._get("/v1/log/checkpoint").decode()
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        value: list[dict[str, Any]] = json.loads(self._get("/v1/log/checkpoints"))
+        return value
+
+    def consistency(self, old: int, size: int) -> list[str]:
+        value: list[str] = json.loads(self._get("/v1/log/proof/consistency",
+                                                {"old": old, "size": size}))["proof"]
+        return value
+
+    def entries(self, size: int) -> Iterator[dict[str, Any]]:
+        """Entries 0..size-1 in pages, as the caller may see them."""
+        for start in range(0, size, PAGE):
+            page: list[dict[str, Any]] = json.loads(self._get(
+                "/v1/log/entries", {"start": start, "end": min(start + PAGE, size)}, signed=True))
+            yield from page
+            if not page:
+                return
+
+    def post_cosignature(self, size: int, line: str) -> dict[str, Any]:
+        request = urllib.request.Request(f"{self.base}/v1/log/cosignature", method="POST",
+                                         data=json.dumps({"size": size, "cosignature": line}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl) as response:
+                value: dict[str, Any] = json.loads(response.read())
+                return value
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:300]
+            raise RemoteError(f"POST /v1/log/cosignature: HTTP {exc.code}: {detail}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise RemoteError(f"POST {self.base}/v1/log/cosignature: {exc}") from exc

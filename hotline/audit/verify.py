@@ -1,0 +1,202 @@
+"""The auditor's verifier (DESIGN.md §8). Pure: records in, a report or the first failure out.
+
+Theory of operation: the auditor trusts only keys it pinned itself — the log's checkpoint key and
+the parties' authority keys. It takes checkpoints first (each must carry the log's signature;
+two of one size must agree), then every entry in index order:
+- the leaf bytes are re-hashed into its own Merkle tree; whenever the tree reaches a
+  checkpoint's size, the roots must be equal (so a modified, deleted, inserted or reordered entry
+  is caught at the first checkpoint after it, and named when its own checks fail first);
+- entries it may read are checked for what they claim: the entry is the leaf, its index is its
+  position, roster documents verify against the pinned authorities (rebuilding the roster as of
+  that entry), and every envelope verifies against its sender's key as enrolled, unrevoked and
+  valid both when it was created and when it was logged;
+- entries it may not read arrive as leaf hashes only: they still count in the tree.
+At the end, a checkpoint larger than the log is a truncation or rollback; cosignatures of
+enrolled agents (the parties' witnesses) are verified and counted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from hotline.canonical import parse
+from hotline.envelope import Envelope
+from hotline.errors import HotlineError, LogError
+from hotline.keys import PublicKey
+from hotline.roster import Role, Roster
+from hotline.times import parse_time
+from hotline.tlog import (
+    Checkpoint,
+    CosignatureVerifier,
+    Frontier,
+    NoteVerifier,
+    leaf_hash,
+    verify_checkpoint,
+    verify_cosignatures,
+)
+
+ROSTER_KINDS = frozenset({"enrollment", "revocation", "agreement"})
+
+
+class AuditFailure(LogError):
+    """The log failed an audit; the message names the entry or checkpoint and why."""
+
+    code = "audit.failed"
+
+
+@dataclass
+class Report:
+    origin: str
+    size: int = 0
+    readable: int = 0
+    hidden: int = 0
+    envelopes: int = 0
+    roster_documents: int = 0
+    rejected: int = 0
+    checkpoints: int = 0
+    largest_checkpoint: int = 0
+    cosignatures: dict[str, int] = field(default_factory=dict)  # witness -> checkpoints cosigned
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _b64(text: Any, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise AuditFailure(f"{what} is not base64 text")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise AuditFailure(f"{what} is not base64") from exc
+
+
+class Auditor:
+    def __init__(self, *, log_key: NoteVerifier, authorities: dict[str, PublicKey],
+                 clock_skew: timedelta = timedelta(minutes=5)) -> None:
+        self.log_key = log_key
+        self.roster = Roster(dict(authorities))
+        self.skew = clock_skew
+        self.frontier = Frontier()
+        self.checkpoints: dict[int, tuple[Checkpoint, str, str]] = {}  # size -> (cp, note, source)
+        self.report = Report(origin=log_key.name)
+
+    def add_checkpoint(self, note: str, *, source: str) -> Checkpoint:
+        """A signed checkpoint from ``source`` (the server, an export, a witness, our state)."""
+        try:
+            checkpoint = verify_checkpoint(note, self.log_key)
+        except LogError as exc:
+            raise AuditFailure(f"checkpoint from {source}: {exc.message}") from exc
+        seen = self.checkpoints.get(checkpoint.size)
+        if seen is not None and seen[0].root_hash != checkpoint.root_hash:
+            raise AuditFailure(f"split view: checkpoint of size {checkpoint.size} from {source} has "
+                               f"another root than the one from {seen[2]}: the log showed two "
+                               "different histories")
+        if seen is None:
+            if checkpoint.size < self.frontier.size:
+                raise AuditFailure(f"checkpoint of size {checkpoint.size} from {source} arrived "
+                                   "after its entries; give checkpoints first")
+            self.checkpoints[checkpoint.size] = (checkpoint, note, source)
+            self._check_root()
+        return checkpoint
+
+    def add_entry(self, record: Any) -> None:
+        """The next entry: ``{"index", "leaf", "entry"}`` or, when hidden, ``{"index", "hash"}``."""
+        expected = self.frontier.size
+        if not isinstance(record, dict) or not isinstance(record.get("index"), int):
+            raise AuditFailure(f"entry {expected}: malformed record")
+        index = record["index"]
+        if index != expected:
+            what = "missing" if index > expected else "repeated or out of order"
+            raise AuditFailure(f"entry {expected}: {what} (the next record is entry {index})")
+        if "leaf" in record:
+            leaf = _b64(record["leaf"], f"entry {index} leaf")
+            self._check_entry(index, leaf, record.get("entry"))
+            digest = leaf_hash(leaf)
+            self.report.readable += 1
+        else:
+            digest = _b64(record.get("hash"), f"entry {index} hash")
+            if len(digest) != 32:
+                raise AuditFailure(f"entry {index}: a leaf hash is 32 bytes")
+            self.report.hidden += 1
+        self.frontier.append(digest)
+        self.report.size = self.frontier.size
+        self._check_root()
+
+    def _check_root(self) -> None:
+        size = self.frontier.size
+        found = self.checkpoints.get(size)
+        if found is not None and found[0].root_hash != self.frontier.root():
+            earlier = max((s for s in self.checkpoints if s < size), default=0)
+            raise AuditFailure(f"checkpoint {size} (from {found[2]}): its root does not match "
+                               f"entries {earlier}..{size - 1}; one of them was modified, "
+                               "inserted, deleted or reordered since it was signed")
+
+    def _check_entry(self, index: int, leaf: bytes, claimed: Any) -> None:
+        try:
+            entry = parse(leaf)
+        except HotlineError as exc:
+            raise AuditFailure(f"entry {index}: leaf is not strict JSON ({exc.message})") from exc
+        if claimed is not None and claimed != entry:
+            raise AuditFailure(f"entry {index}: the entry object differs from its leaf bytes")
+        if not isinstance(entry, dict) or entry.get("index") != index:
+            held = entry.get("index") if isinstance(entry, dict) else None
+            raise AuditFailure(f"entry {index}: its leaf holds index {held!r}")
+        kind = entry.get("kind")
+        try:
+            if kind in ROSTER_KINDS:
+                self.roster.add({"document": entry.get("document"), "sigs": entry.get("sigs")})
+                self.report.roster_documents += 1
+            elif kind == "envelope":
+                self._check_envelope(entry)
+                self.report.envelopes += 1
+            elif kind == "rejected":
+                self.report.rejected += 1
+            else:
+                raise AuditFailure(f"unknown entry kind {kind!r}")
+        except HotlineError as exc:
+            raise AuditFailure(f"entry {index} ({kind}): {exc.message}") from exc
+
+    def _check_envelope(self, entry: dict[str, Any]) -> None:
+        envelope = Envelope.from_json(entry.get("envelope"))
+        sig = entry.get("sig")
+        key_id = sig.get("key") if isinstance(sig, dict) else None
+        logged = parse_time(entry.get("time"), field="time")
+        member = self.roster.member_for_key(str(key_id), at=envelope.created_at)
+        self.roster.member_for_key(str(key_id), at=logged)  # revoked before it was logged?
+        if envelope.created_at - logged > self.skew:
+            raise AuditFailure(f"envelope {envelope.id} was created after it was logged")
+        if (member.member, member.party) != (envelope.sender, entry.get("party")):
+            raise AuditFailure(f"envelope {envelope.id} is signed by {member.member} "
+                               f"({member.party}) but names {envelope.sender} ({entry.get('party')})")
+        if envelope.channel != entry.get("channel"):
+            raise AuditFailure(f"envelope {envelope.id}: channel differs from the entry's")
+        self.roster.check_send(member, envelope.channel, envelope.kind)
+        envelope.verify(self.roster.public_key(member.key_id), sig)
+
+    def finish(self, *, now: datetime | None = None) -> Report:
+        """After the last entry: no checkpoint may be larger than the log; cosignatures check."""
+        size = self.frontier.size
+        beyond = sorted((s, src) for s, (_, _, src) in self.checkpoints.items() if s > size)
+        if beyond:
+            s, source = beyond[-1]
+            raise AuditFailure(f"checkpoint of size {s} (from {source}) was signed, but the log "
+                               f"now has {size} entries: it was truncated or rolled back")
+        witnesses = self._witnesses()
+        for checkpoint_size, (_, note, source) in sorted(self.checkpoints.items()):
+            try:
+                for name in verify_cosignatures(note, witnesses):
+                    self.report.cosignatures[name] = self.report.cosignatures.get(name, 0) + 1
+            except LogError as exc:
+                raise AuditFailure(f"checkpoint {checkpoint_size} (from {source}): cosignature "
+                                   f"{exc.message}") from exc
+        self.report.checkpoints = len(self.checkpoints)
+        self.report.largest_checkpoint = max(self.checkpoints, default=0)
+        return self.report
+
+    def _witnesses(self) -> list[CosignatureVerifier]:
+        return [CosignatureVerifier(name=e.member, public_key=e.key.raw)
+                for e in self.roster.enrollments.values() if e.role is Role.AGENT]

@@ -1,0 +1,26 @@
+"""Private key files: PKCS#8 PEM, mode 0600, passphrase-encrypted when a passphrase is given."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hotline.errors import ConfigError
+from hotline.keys import SigningKey
+
+
+def save_private_key(path: Path, key: SigningKey, passphrase: bytes | None = None) -> None:
+    """Write a PKCS#8 PEM readable by the owner only (created 0600, never world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.to_pem(passphrase))
+    os.chmod(path, 0o600)
+
+
+def load_private_key(path: Path, passphrase: bytes | None = None) -> SigningKey:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file: {exc.strerror}", file=str(path)) from exc
+    return SigningKey.from_pem(data, passphrase)

@@ -1,0 +1,152 @@
+"""The log's checkpointer: signs a C2SP checkpoint within ``checkpoint_delay`` of any commit,
+stores it, pushes it to every connected member, sends senders their inclusion receipts, and
+accepts the witnesses' cosignatures.
+
+It never signs two inconsistent checkpoints: before signing size N it proves, from the stored
+tree, that the new root is consistent with the last checkpoint it signed, and refuses otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from hotline.errors import HotlineError, LogError, ProtocolViolation
+from hotline.keys import SigningKey, b64encode
+from hotline.roster import Role, Roster
+from hotline.server.hub import Connection, Hub
+from hotline.store import Store
+from hotline.times import format_time
+from hotline.tlog import (
+    Checkpoint,
+    CosignatureVerifier,
+    NoteVerifier,
+    add_cosignatures,
+    sign_checkpoint,
+    verify_consistency,
+    verify_cosignature,
+)
+from hotline.tlog.note import NoteSignature, parse_note
+
+log = structlog.get_logger("hotline.server")
+
+
+class Checkpointer:
+    def __init__(self, *, store: Store, hub: Hub, roster: Roster, key: SigningKey, origin: str,
+                 delay: float, clock: Callable[[], datetime]) -> None:
+        self.store, self.hub, self.roster = store, hub, roster
+        self.key, self.origin, self.delay, self.clock = key, origin, delay, clock
+        self.verifier = NoteVerifier(name=origin, public_key=key.public_key.raw)
+        self.latest: Checkpoint | None = None
+        self.latest_note = ""
+        self._receipts: list[tuple[Connection, int]] = []
+
+    async def load(self) -> None:
+        history = await self.store.checkpoints()
+        if history:
+            note = history[-1][2]
+            self.latest, self.latest_note = Checkpoint.from_body(parse_note(note).body), note
+        await self.sign()
+
+    async def run(self) -> None:
+        """Background loop: one checkpoint per burst of commits, at most ``delay`` after it."""
+        while True:
+            await self.store.committed.wait()
+            await asyncio.sleep(self.delay)  # gather the burst: one signature covers it all
+            self.store.committed.clear()
+            try:
+                await self.sign()
+            except HotlineError as exc:
+                log.critical("checkpoint.refused", code=exc.code, reason=exc.message)
+
+    def want_receipt(self, conn: Connection, index: int) -> None:
+        self._receipts.append((conn, index))
+
+    async def sign(self) -> None:
+        """Sign the current tree head if it is new and consistent with the last one signed."""
+        size, root = self.store.tree_head()
+        if self.latest is not None:
+            if size == self.latest.size:
+                return
+            if size < self.latest.size:
+                raise LogError(f"tree of {size} entries is smaller than the last checkpoint "
+                               f"({self.latest.size})", code="log.inconsistent")
+            if self.latest.size:
+                proof = await self.store.consistency_proof(self.latest.size, size)
+                verify_consistency(old_size=self.latest.size, new_size=size,
+                                   old_root=self.latest.root_hash, new_root=root, proof=proof)
+        checkpoint = Checkpoint(self.origin, size, root)
+        note = sign_checkpoint(checkpoint, self.key)
+        await self.store.add_checkpoint(size, format_time(self.clock()), note)
+        self.latest, self.latest_note = checkpoint, note
+        log.info("checkpoint.signed", size=size, root=b64encode(root))
+        self.hub.broadcast({"type": "checkpoint", "note": note})
+        await self._send_receipts(size, note)
+
+    async def _send_receipts(self, size: int, note: str) -> None:
+        due = [(c, i) for c, i in self._receipts if i < size]
+        self._receipts = [(c, i) for c, i in self._receipts if i >= size]
+        for conn, index in due:
+            if conn.ws.closed:
+                continue
+            proof = await self.store.inclusion_proof(index, size)
+            stored = await self.store.entry(index)
+            assert stored is not None
+            conn.send({"type": "receipt", "index": index, "size": size, "leaf": b64encode(stored.leaf),
+                       "proof": [b64encode(h) for h in proof], "checkpoint": note})
+
+    async def note_with_cosignatures(self, size: int | None = None) -> str:
+        """The signed checkpoint (latest, or of ``size``) with every stored cosignature line."""
+        if size is None or (self.latest is not None and size == self.latest.size):
+            size, note = (self.latest.size if self.latest else 0), self.latest_note
+        else:
+            found = [n for s, _, n in await self.store.checkpoints(since=size - 1) if s == size]
+            if not found:
+                raise LogError(f"no checkpoint of size {size}", code="log.no_checkpoint")
+            note = found[0]
+        lines = [line for _, line in await self.store.cosignatures(size)]
+        return add_cosignatures(note, lines) if lines else note
+
+    async def add_cosignature(self, size: Any, line: Any) -> bool:
+        """Verify a witness's cosignature line for the checkpoint of ``size`` and store it.
+
+        The witness is an enrolled agent whose key name is its member name; its cosignature key
+        is the Ed25519 key its party's authority enrolled.
+        """
+        if not isinstance(size, int) or isinstance(size, bool) or not isinstance(line, str):
+            raise ProtocolViolation('a cosignature is {"size": int, "cosignature": line}',
+                                    code="log.bad_cosignature")
+        try:
+            witness = NoteSignature.from_line(line).name
+        except LogError as exc:
+            raise ProtocolViolation(exc.message, code="log.bad_cosignature") from exc
+        verifier = self.witness_verifier(witness)
+        found = [n for s, _, n in await self.store.checkpoints(since=size - 1) if s == size]
+        if not found:
+            raise ProtocolViolation(f"no checkpoint of size {size}", code="log.no_checkpoint")
+        body = parse_note(found[0]).body
+        try:
+            verify_cosignature(line, body, verifier)
+        except LogError as exc:
+            raise ProtocolViolation(f"cosignature of {witness}: {exc.message}",
+                                    code="log.bad_cosignature") from exc
+        added = await self.store.add_cosignature(size, witness, line)
+        if added:
+            log.info("checkpoint.cosigned", size=size, witness=witness)
+        return added
+
+    def witness_verifier(self, witness: str) -> CosignatureVerifier:
+        now = self.clock()
+        for key_id, enrolled in self.roster.enrollments.items():
+            if enrolled.member == witness and enrolled.role is Role.AGENT:
+                try:
+                    self.roster.member_for_key(key_id, at=now)
+                except HotlineError:
+                    continue
+                return CosignatureVerifier(name=witness, public_key=enrolled.key.raw)
+        raise ProtocolViolation(f"{witness!r} is not an enrolled, valid agent (witness)",
+                                code="log.unknown_witness")

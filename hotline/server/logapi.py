@@ -1,0 +1,153 @@
+"""The transparency log's HTTP API (DESIGN.md §8).
+
+Public, hashes only: ``GET /v1/log/checkpoint`` (the latest signed checkpoint with its
+cosignatures, text/plain), ``/v1/log/checkpoints?since=S`` (history, JSON), ``/v1/log/key`` (the
+note verifier key), ``/v1/log/proof/inclusion?index=I&size=N`` and
+``/v1/log/proof/consistency?old=M&size=N``. ``POST /v1/log/cosignature`` takes a witness's
+cosignature (self-authenticating: it verifies only with an enrolled agent's key).
+Authenticated (``Authorization: Hotline ...``, see ``hotline.httpauth``): ``/v1/log/entries``,
+which gives the entries the caller may read and only the leaf hash of the others, so a caller can
+still check every checkpoint's root.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from hotline.canonical import parse
+from hotline.errors import HotlineError, ProtocolViolation
+from hotline.httpauth import parse_header, verify_request
+from hotline.keys import b64encode
+from hotline.server.service import Hotline
+from hotline.store import StoredEntry
+from hotline.store.sqlite import ROSTER_KINDS
+from hotline.tlog import leaf_hash
+
+MAX_ENTRIES = 1000
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def add_log_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/log/checkpoint", checkpoint_handler)
+    app.router.add_get("/v1/log/checkpoints", checkpoints_handler)
+    app.router.add_get("/v1/log/key", key_handler)
+    app.router.add_get("/v1/log/proof/inclusion", inclusion_handler)
+    app.router.add_get("/v1/log/proof/consistency", consistency_handler)
+    app.router.add_get("/v1/log/entries", entries_handler)
+    app.router.add_post("/v1/log/cosignature", cosignature_handler)
+
+
+def _hotline(request: web.Request) -> Hotline:
+    from hotline.server.app import HOTLINE
+    return request.app[HOTLINE]
+
+
+def _error(exc: HotlineError, status: int = 400) -> web.Response:
+    return web.json_response({"code": exc.code, "message": exc.message}, status=status)
+
+
+def _int(request: web.Request, name: str) -> int:
+    text = request.query.get(name)
+    if text is None or not _DECIMAL.fullmatch(text):
+        raise ProtocolViolation(f"query parameter {name} must be a decimal integer",
+                                code="http.bad_parameter")
+    return int(text)
+
+
+async def checkpoint_handler(request: web.Request) -> web.Response:
+    checkpointer = _hotline(request).checkpointer
+    assert checkpointer is not None
+    return web.Response(text=await checkpointer.note_with_cosignatures(), content_type="text/plain")
+
+
+async def checkpoints_handler(request: web.Request) -> web.Response:
+    hotline = _hotline(request)
+    assert hotline.checkpointer is not None
+    try:
+        since = _int(request, "since") if "since" in request.query else -1
+    except HotlineError as exc:
+        return _error(exc)
+    history = []
+    for size, time, _ in (await hotline.store.checkpoints(since=since))[:MAX_ENTRIES]:
+        history.append({"size": size, "time": time,
+                        "note": await hotline.checkpointer.note_with_cosignatures(size)})
+    return web.json_response(history)
+
+
+async def key_handler(request: web.Request) -> web.Response:
+    checkpointer = _hotline(request).checkpointer
+    assert checkpointer is not None
+    return web.Response(text=checkpointer.verifier.to_text() + "\n", content_type="text/plain")
+
+
+async def inclusion_handler(request: web.Request) -> web.Response:
+    store = _hotline(request).store
+    try:
+        index, size = _int(request, "index"), _int(request, "size")
+        proof = await store.inclusion_proof(index, size)
+    except HotlineError as exc:
+        return _error(exc)
+    return web.json_response({"index": index, "size": size, "proof": [b64encode(h) for h in proof]})
+
+
+async def consistency_handler(request: web.Request) -> web.Response:
+    store = _hotline(request).store
+    try:
+        old, size = _int(request, "old"), _int(request, "size")
+        proof = await store.consistency_proof(old, size)
+    except HotlineError as exc:
+        return _error(exc)
+    return web.json_response({"old": old, "size": size, "proof": [b64encode(h) for h in proof]})
+
+
+async def entries_handler(request: web.Request) -> web.Response:
+    hotline = _hotline(request)
+    header = request.headers.get("Authorization")
+    try:
+        key_id, _, _ = parse_header(header)
+        member = hotline.authenticate_key_id(key_id)
+        verify_request(header, key=hotline.roster.public_key(key_id), method=request.method,
+                       path=request.path, query=request.query_string,
+                       origin=_origin(request), now=hotline.clock(), skew=hotline.clock_skew)
+    except HotlineError as exc:
+        return _error(exc, status=401)
+    try:
+        start, end = _int(request, "start"), _int(request, "end")
+        if end < start or end - start > MAX_ENTRIES:
+            raise ProtocolViolation(f"end must be from start to start+{MAX_ENTRIES}",
+                                    code="http.bad_parameter")
+    except HotlineError as exc:
+        return _error(exc)
+    readable = set(hotline.roster.channels_of(member))
+    entries = await hotline.store.entries(after=start - 1, limit=end - start)
+    return web.json_response([_visible(e, readable) for e in entries])
+
+
+def _visible(stored: StoredEntry, readable: set[str]) -> dict[str, Any]:
+    entry = stored.entry
+    channel = entry.get("channel")
+    if channel in readable or (channel is None and entry.get("kind") in ROSTER_KINDS):
+        return {"index": stored.index, "leaf": b64encode(stored.leaf), "entry": entry}
+    return {"index": stored.index, "hash": b64encode(leaf_hash(stored.leaf))}
+
+
+def _origin(request: web.Request) -> str:
+    from hotline.server.app import CONFIG
+    return request.app[CONFIG].server.origin
+
+
+async def cosignature_handler(request: web.Request) -> web.Response:
+    hotline = _hotline(request)
+    assert hotline.checkpointer is not None
+    try:
+        body = parse(await request.read(), max_bytes=16 * 1024)
+        if not isinstance(body, dict) or set(body) != {"size", "cosignature"}:
+            raise ProtocolViolation('body must be {"size": int, "cosignature": line}',
+                                    code="log.bad_cosignature")
+        added = await hotline.checkpointer.add_cosignature(body["size"], body["cosignature"])
+    except HotlineError as exc:
+        return _error(exc)
+    return web.json_response({"added": added})

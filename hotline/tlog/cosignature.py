@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -31,14 +32,13 @@ from hotline.tlog.note import (
     Ed25519Key,
     Note,
     NoteSignature,
+    TypedKey,
     check_key_name,
     key_id,
     parse_note,
-    parse_vkey,
     private_key,
     public_bytes,
     verified_signatures,
-    vkey_text,
 )
 
 COSIGNATURE_TYPE = 0x04
@@ -60,34 +60,11 @@ def cosigned_message(checkpoint_body: str, timestamp: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class CosignatureVerifier:
+class CosignatureVerifier(TypedKey):
     """A trusted witness key (signature type 0x04)."""
 
-    name: str
-    public_key: bytes
-    key_id: bytes = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        check_key_name(self.name, code=BAD_KEY)
-        if not isinstance(self.public_key, bytes) or len(self.public_key) != 32:
-            raise LogError("an Ed25519 public key is 32 bytes", code=BAD_KEY)
-        object.__setattr__(self, "key_id", key_id(self.name, COSIGNATURE_TYPE, self.public_key))
-
-    @classmethod
-    def from_text(cls, vkey: str) -> CosignatureVerifier:
-        """Parse ``<name>+<hex key ID>+<base64(0x04 || public key)>``.
-
-        Raises:
-            LogError: ``log.bad_key`` if malformed, of another type, or the key ID does not match.
-        """
-        name, sig_type, material = parse_vkey(vkey)
-        if sig_type != COSIGNATURE_TYPE:
-            raise LogError(f"verifier key type 0x{sig_type:02x} is not a cosignature key (0x04)",
-                           code=BAD_KEY)
-        return cls(name, material)
-
-    def to_text(self) -> str:
-        return vkey_text(self.name, self.key_id, COSIGNATURE_TYPE, self.public_key)
+    SIG_TYPE: ClassVar[int] = COSIGNATURE_TYPE
+    KIND: ClassVar[str] = "cosignature"
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """``hotline.tlog.note.Verifier``: ``message`` is the checkpoint body, ``signature`` the

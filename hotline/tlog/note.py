@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -108,8 +108,14 @@ class Note:
 
 
 @dataclass(frozen=True)
-class NoteVerifier:
-    """A trusted Ed25519 note key (signature type 0x01)."""
+class TypedKey:
+    """A named Ed25519 public key of one C2SP signature type; its key ID binds name, type and key.
+
+    Subclasses fix ``SIG_TYPE`` (0x01 note keys, 0x04 cosignature keys) and ``verify``.
+    """
+
+    SIG_TYPE: ClassVar[int]
+    KIND: ClassVar[str]
 
     name: str
     public_key: bytes
@@ -119,24 +125,32 @@ class NoteVerifier:
         check_key_name(self.name, code=BAD_KEY)
         if not isinstance(self.public_key, bytes) or len(self.public_key) != 32:
             raise LogError("an Ed25519 public key is 32 bytes", code=BAD_KEY)
-        object.__setattr__(self, "key_id", key_id(self.name, ED25519_TYPE, self.public_key))
+        object.__setattr__(self, "key_id", key_id(self.name, self.SIG_TYPE, self.public_key))
 
     @classmethod
-    def from_text(cls, vkey: str) -> NoteVerifier:
-        """Parse a verifier key ``<name>+<hex key ID>+<base64(0x01 || public key)>``.
+    def from_text(cls, vkey: str) -> Self:
+        """Parse a verifier key ``<name>+<hex key ID>+<base64(type || public key)>``.
 
         Raises:
             LogError: ``log.bad_key`` if it is malformed, of another signature type, or its key
                 ID does not match.
         """
         name, sig_type, material = parse_vkey(vkey)
-        if sig_type != ED25519_TYPE:
-            raise LogError(f"verifier key type 0x{sig_type:02x} is not a note key (0x01)",
-                           code=BAD_KEY)
+        if sig_type != cls.SIG_TYPE:
+            raise LogError(f"verifier key type 0x{sig_type:02x} is not a {cls.KIND} key "
+                           f"(0x{cls.SIG_TYPE:02x})", code=BAD_KEY)
         return cls(name, material)
 
     def to_text(self) -> str:
-        return vkey_text(self.name, self.key_id, ED25519_TYPE, self.public_key)
+        return vkey_text(self.name, self.key_id, self.SIG_TYPE, self.public_key)
+
+
+@dataclass(frozen=True)
+class NoteVerifier(TypedKey):
+    """A trusted Ed25519 note key (signature type 0x01)."""
+
+    SIG_TYPE: ClassVar[int] = ED25519_TYPE
+    KIND: ClassVar[str] = "note"
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Check an Ed25519 signature over ``message`` (the note text).

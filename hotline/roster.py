@@ -9,8 +9,8 @@ Rule 1: a member's key counts only inside an enrollment its party's authority si
 Rule 2: a channel exists only under an agreement whose every named party's authority signed it; a
 newer version replaces it only when every party of both versions signed the newer one.
 Rule 3: a member may use a channel only if its party is named in the agreement *with the same
-authority key that enrolled it*; liaisons send messages and acks, agents heartbeats, echoes and
-acks, auditors only read.
+authority key that enrolled it*, or it is an auditor the agreement names; liaisons send messages
+and acks, agents heartbeats, echoes and acks, auditors only read.
 
 A signed document travels as ``{"document": {...}, "sigs": [signature, ...]}``.
 """
@@ -282,6 +282,8 @@ class Roster:
         enrolled = self.enrollments.get(member.key_id)
         if enrolled is None:
             return False
+        if member.role is Role.AUDITOR and member.member in agreement.auditors:
+            return True  # an auditor the parties named, whichever (pinned) authority enrolled it
         authority = self.authorities.get(member.party)
         return (authority is not None and agreement.parties.get(member.party) == authority.key_id)
 

@@ -62,8 +62,15 @@ class LogClient:
         return self._get("/v1/log/checkpoint").decode()
 
     def checkpoints(self) -> list[dict[str, Any]]:
-        value: list[dict[str, Any]] = json.loads(self._get("/v1/log/checkpoints"))
-        return value
+        """Every signed checkpoint, oldest first (the server answers in pages)."""
+        history: list[dict[str, Any]] = []
+        while True:
+            since = history[-1]["size"] if history else -1
+            page: list[dict[str, Any]] = json.loads(
+                self._get("/v1/log/checkpoints", {"since": since} if since >= 0 else None))
+            history += page
+            if not page:
+                return history
 
     def consistency(self, old: int, size: int) -> list[str]:
         value: list[str] = json.loads(self._get("/v1/log/proof/consistency",

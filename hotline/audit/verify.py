@@ -10,6 +10,8 @@ two of one size must agree), then every entry in index order:
   position, roster documents verify against the pinned authorities (rebuilding the roster as of
   that entry), and every envelope verifies against its sender's key as enrolled, unrevoked and
   valid both when it was created and when it was logged;
+- log times never decrease and an envelope id appears once, so the host can neither slip a
+  revoked key's message behind its revocation by backdating it nor replay a signed message;
 - entries it may not read arrive as leaf hashes only: they still count in the tree.
 At the end, a checkpoint larger than the log is a truncation or rollback; cosignatures of
 enrolled agents (the parties' witnesses) are verified and counted.
@@ -83,6 +85,8 @@ class Auditor:
         self.frontier = Frontier()
         self.checkpoints: dict[int, tuple[Checkpoint, str, str]] = {}  # size -> (cp, note, source)
         self.report = Report(origin=log_key.name)
+        self._last_time = ""  # the server's log times never decrease (RFC 3339, fixed width)
+        self._envelope_ids: set[str] = set()  # an envelope is logged once (a resend is not stored)
 
     def add_checkpoint(self, note: str, *, source: str) -> Checkpoint:
         """A signed checkpoint from ``source`` (the server, an export, a witness, our state)."""
@@ -146,6 +150,11 @@ class Auditor:
             held = entry.get("index") if isinstance(entry, dict) else None
             raise AuditFailure(f"entry {index}: its leaf holds index {held!r}")
         kind = entry.get("kind")
+        time = entry.get("time")
+        if not isinstance(time, str) or time < self._last_time:
+            raise AuditFailure(f"entry {index}: logged at {time!r}, before the entry before it "
+                               f"({self._last_time}): log times never go back")
+        self._last_time = time
         try:
             if kind in ROSTER_KINDS:
                 self.roster.add({"document": entry.get("document"), "sigs": entry.get("sigs")})
@@ -162,6 +171,9 @@ class Auditor:
 
     def _check_envelope(self, entry: dict[str, Any]) -> None:
         envelope = Envelope.from_json(entry.get("envelope"))
+        if envelope.id in self._envelope_ids:
+            raise AuditFailure(f"envelope {envelope.id} is logged a second time (a replay)")
+        self._envelope_ids.add(envelope.id)
         sig = entry.get("sig")
         key_id = sig.get("key") if isinstance(sig, dict) else None
         logged = parse_time(entry.get("time"), field="time")

@@ -56,26 +56,16 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         store = await Store.open(config.db_path, batch=config.limits.commit_batch)
-        authorities = {party: PublicKey.from_text(text)
-                       for party, text in config.roster.authorities.items()}
-        hotline = Hotline(store=store, authorities=authorities, clock=clock,
-                          clock_skew=timedelta(seconds=config.limits.clock_skew))
-        await hotline.load()
-        added = await hotline.import_dir(config.roster_dir)
-        if not config.log_key_path.is_file():
+        try:
+            hotline = await _start_service(config, store, clock)
+        except BaseException:
             await store.close()
-            raise ConfigError(f"no log key at {config.log_key_path}; `hotline init` makes one",
-                              path=("tlog", "key"))
-        hotline.checkpointer = Checkpointer(
-            store=store, hub=hotline.hub, roster=hotline.roster,
-            key=load_private_key(config.log_key_path, _passphrase()), origin=config.server.origin,
-            delay=config.tlog.checkpoint_delay, clock=clock)
-        await hotline.checkpointer.load()
+            raise
+        assert hotline.checkpointer is not None
         checkpoints = asyncio.create_task(hotline.checkpointer.run(), name="checkpointer")
         app[HOTLINE] = hotline
         log.info("server.ready", db=str(config.db_path), log_size=await store.size(),
-                 roster_imported=added, members=len(hotline.roster.enrollments),
-                 channels=sorted(hotline.roster.agreements))
+                 members=len(hotline.roster.enrollments), channels=sorted(hotline.roster.agreements))
         yield
         await hotline.drain()
         checkpoints.cancel()
@@ -92,6 +82,27 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(close_sockets)
     return app
+
+
+async def _start_service(config: Config, store: Store, clock: Callable[[], datetime]) -> Hotline:
+    """The service on an open store: the roster from the log and the roster folder, then the
+    checkpointer with the log key."""
+    authorities = {party: PublicKey.from_text(text) for party, text in config.roster.authorities.items()}
+    hotline = Hotline(store=store, authorities=authorities, clock=clock,
+                      clock_skew=timedelta(seconds=config.limits.clock_skew))
+    await hotline.load()
+    added = await hotline.import_dir(config.roster_dir)
+    if added:
+        log.info("roster.imported", documents=added, folder=str(config.roster_dir))
+    if not config.log_key_path.is_file():
+        raise ConfigError(f"no log key at {config.log_key_path}; `hotline init` makes one",
+                          path=("tlog", "key"))
+    hotline.checkpointer = Checkpointer(
+        store=store, hub=hotline.hub, roster=hotline.roster,
+        key=load_private_key(config.log_key_path, _passphrase()), origin=config.server.origin,
+        delay=config.tlog.checkpoint_delay, clock=clock)
+    await hotline.checkpointer.load()
+    return hotline
 
 
 async def healthz_handler(request: web.Request) -> web.Response:

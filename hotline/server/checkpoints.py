@@ -35,6 +35,10 @@ from hotline.tlog.note import NoteSignature, parse_note
 log = structlog.get_logger("hotline.server")
 
 
+def cosigned(note: str, lines: list[str]) -> str:
+    return add_cosignatures(note, lines) if lines else note
+
+
 class Checkpointer:
     def __init__(self, *, store: Store, hub: Hub, roster: Roster, key: SigningKey, origin: str,
                  delay: float, clock: Callable[[], datetime]) -> None:
@@ -99,17 +103,10 @@ class Checkpointer:
             conn.send({"type": "receipt", "index": index, "size": size, "leaf": b64encode(stored.leaf),
                        "proof": [b64encode(h) for h in proof], "checkpoint": note})
 
-    async def note_with_cosignatures(self, size: int | None = None) -> str:
-        """The signed checkpoint (latest, or of ``size``) with every stored cosignature line."""
-        if size is None or (self.latest is not None and size == self.latest.size):
-            size, note = (self.latest.size if self.latest else 0), self.latest_note
-        else:
-            found = [n for s, _, n in await self.store.checkpoints(since=size - 1) if s == size]
-            if not found:
-                raise LogError(f"no checkpoint of size {size}", code="log.no_checkpoint")
-            note = found[0]
-        lines = [line for _, line in await self.store.cosignatures(size)]
-        return add_cosignatures(note, lines) if lines else note
+    async def note_with_cosignatures(self) -> str:
+        """The latest signed checkpoint with every stored cosignature line."""
+        size = self.latest.size if self.latest else 0
+        return cosigned(self.latest_note, (await self.store.cosignatures(size)).get(size, []))
 
     async def add_cosignature(self, size: Any, line: Any) -> bool:
         """Verify a witness's cosignature line for the checkpoint of ``size`` and store it.
@@ -125,10 +122,10 @@ class Checkpointer:
         except LogError as exc:
             raise ProtocolViolation(exc.message, code="log.bad_cosignature") from exc
         verifier = self.witness_verifier(witness)
-        found = [n for s, _, n in await self.store.checkpoints(since=size - 1) if s == size]
-        if not found:
+        note = await self.store.checkpoint(size)
+        if note is None:
             raise ProtocolViolation(f"no checkpoint of size {size}", code="log.no_checkpoint")
-        body = parse_note(found[0]).body
+        body = parse_note(note).body
         try:
             verify_cosignature(line, body, verifier)
         except LogError as exc:

@@ -21,6 +21,8 @@ from hotline.canonical import parse
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.httpauth import parse_header, verify_request
 from hotline.keys import b64encode
+from hotline.roster import Role
+from hotline.server.checkpoints import cosigned
 from hotline.server.service import Hotline
 from hotline.store import StoredEntry
 from hotline.store.sqlite import ROSTER_KINDS
@@ -70,11 +72,10 @@ async def checkpoints_handler(request: web.Request) -> web.Response:
         since = _int(request, "since") if "since" in request.query else -1
     except HotlineError as exc:
         return _error(exc)
-    history = []
-    for size, time, _ in (await hotline.store.checkpoints(since=since))[:MAX_ENTRIES]:
-        history.append({"size": size, "time": time,
-                        "note": await hotline.checkpointer.note_with_cosignatures(size)})
-    return web.json_response(history)
+    page = await hotline.store.checkpoints(since=since, limit=MAX_ENTRIES)
+    lines = await hotline.store.cosignatures(page[0][0], page[-1][0]) if page else {}
+    return web.json_response([{"size": size, "time": time, "note": cosigned(note, lines.get(size, []))}
+                              for size, time, note in page])
 
 
 async def key_handler(request: web.Request) -> web.Response:
@@ -122,14 +123,18 @@ async def entries_handler(request: web.Request) -> web.Response:
     except HotlineError as exc:
         return _error(exc)
     readable = set(hotline.roster.channels_of(member))
+    auditor = member.role is Role.AUDITOR
     entries = await hotline.store.entries(after=start - 1, limit=end - start)
-    return web.json_response([_visible(e, readable) for e in entries])
+    return web.json_response([_visible(e, readable, auditor=auditor) for e in entries])
 
 
-def _visible(stored: StoredEntry, readable: set[str]) -> dict[str, Any]:
+def _visible(stored: StoredEntry, readable: set[str], *, auditor: bool) -> dict[str, Any]:
+    """Entries of the caller's channels and the roster in full; to auditors also the refused
+    attempts on no channel of theirs (who tried what, never a body); else the leaf hash."""
     entry = stored.entry
-    channel = entry.get("channel")
-    if channel in readable or (channel is None and entry.get("kind") in ROSTER_KINDS):
+    channel, kind = entry.get("channel"), entry.get("kind")
+    if channel in readable or (channel is None and (kind in ROSTER_KINDS
+                                                    or (auditor and kind == "rejected"))):
         return {"index": stored.index, "leaf": b64encode(stored.leaf), "entry": entry}
     return {"index": stored.index, "hash": b64encode(leaf_hash(stored.leaf))}
 

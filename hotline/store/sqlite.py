@@ -162,6 +162,8 @@ def _append_txn(conn: sqlite3.Connection, frontier: Frontier,
     conn.execute("BEGIN IMMEDIATE")
     try:
         size = _next_index(conn)
+        row = conn.execute("SELECT time FROM entries WHERE idx = ?", (size - 1,)).fetchone()
+        last_time = str(row[0]) if row else ""
         for item in batch:
             if item.envelope_id is not None:
                 row = conn.execute("SELECT idx, leaf FROM entries WHERE envelope_id = ?",
@@ -170,6 +172,9 @@ def _append_txn(conn: sqlite3.Connection, frontier: Frontier,
                     results.append(Appended(StoredEntry(row[0], bytes(row[1])), duplicate=True))
                     continue
             entry = {"index": size, **item.entry}
+            # Log times never go back (auditors check it): a caller that read the clock before
+            # an await may come after one that read it later.
+            entry["time"] = last_time = max(entry["time"], last_time)
             leaf = canonical_bytes(entry)
             conn.execute("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf) "
                          "VALUES (?, ?, ?, ?, ?, ?)",
@@ -326,11 +331,15 @@ class Store:
     async def add_checkpoint(self, size: int, time: str, note: str) -> None:
         await self._write("INSERT INTO checkpoints (size, time, note) VALUES (?, ?, ?)", (size, time, note))
 
-    async def checkpoints(self, *, since: int = -1) -> list[tuple[int, str, str]]:
-        """``(size, time, note)`` of every checkpoint larger than ``since``, oldest first."""
-        rows = await self._read("SELECT size, time, note FROM checkpoints WHERE size > ? ORDER BY size",
-                                (since,))
+    async def checkpoints(self, *, since: int = -1, limit: int = -1) -> list[tuple[int, str, str]]:
+        """``(size, time, note)`` of the checkpoints larger than ``since``, oldest first."""
+        rows = await self._read("SELECT size, time, note FROM checkpoints WHERE size > ? ORDER BY size "
+                                "LIMIT ?", (since, limit))
         return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    async def checkpoint(self, size: int) -> str | None:
+        rows = await self._read("SELECT note FROM checkpoints WHERE size = ?", (size,))
+        return str(rows[0][0]) if rows else None
 
     async def add_cosignature(self, size: int, witness: str, line: str) -> bool:
         """Store a witness's cosignature line; False if it had already cosigned that size."""
@@ -343,10 +352,14 @@ class Store:
             raise
         return True
 
-    async def cosignatures(self, size: int) -> list[tuple[str, str]]:
-        rows = await self._read("SELECT witness, line FROM cosignatures WHERE size = ? ORDER BY witness",
-                                (size,))
-        return [(str(r[0]), str(r[1])) for r in rows]
+    async def cosignatures(self, low: int, high: int | None = None) -> dict[int, list[str]]:
+        """Cosignature lines of the checkpoints of sizes ``low..high`` (just ``low`` by default)."""
+        rows = await self._read("SELECT size, line FROM cosignatures WHERE size BETWEEN ? AND ? "
+                                "ORDER BY size, witness", (low, low if high is None else high))
+        found: dict[int, list[str]] = {}
+        for size, line in rows:
+            found.setdefault(int(size), []).append(str(line))
+        return found
 
     async def _write(self, sql: str, params: Iterable[Any]) -> None:
         """A small write outside the entry sequence, on the writer thread (durable on return)."""

@@ -490,6 +490,10 @@ def test_newer_version_needs_old_and_new_parties(roster: Roster) -> None:
     roster.add(agreed(doc, by=("north", "south", "mediator", "west")))
     assert roster.agreements[CHANNEL].version == 2
     assert roster.channels_of(member(roster, "wendy")) == [CHANNEL]
+    # The observer (mediator's auditor) keeps access: v2 still names it among the auditors.
+    assert roster.channels_of(member(roster, "observer")) == [CHANNEL]
+    roster.add(agreed(agreement_doc(version=3, parties=("north", "south", "west"), auditors=[]),
+                      by=("north", "south", "west")))
     assert roster.channels_of(member(roster, "observer")) == []
 
 

@@ -1,0 +1,519 @@
+"""Acceptance 3: tampering with a real log is caught by `hotline audit verify`, which exits 1
+naming the entry or checkpoint at fault.
+
+One log is built once per module (a real server, alice's messages and bob's acks, a checkpoint
+covering them, a witness's cosignature, an auditor's export); each test tampers with its own
+copy of that deployment, the way whoever holds the disk would: plain ``sqlite3`` on the server's
+database file with the append-only triggers dropped, or an edited export file, and, where the
+attack needs it, the log key the host holds. The live log is checked through a restarted
+server; exports with ``--export``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hotline.canonical import canonical_bytes, dumps
+from hotline.client.profile import Profile
+from hotline.deployment import init_deployment
+from hotline.envelope import AckKind, Envelope, new_envelope_id
+from hotline.errors import LogError
+from hotline.keyfiles import load_private_key
+from hotline.keys import SigningKey
+from hotline.roster import revocation, sign_document
+from hotline.store import Store
+from hotline.times import format_time, parse_time
+from hotline.tlog import Checkpoint, Frontier, leaf_hash, sign_checkpoint
+from tests.conftest import Running, hotline_cli, running_server
+
+WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
+FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
+ORIGIN = "hotline.test"
+SIZE = 18  # 8 roster entries, then alice's messages at 8, 10, 12, 14, 16 and bob's acks after each
+ROOT_MISMATCH = re.compile(r"checkpoint (\d+) \(from the log\): its root does not match entries "
+                           r"(\d+)\.\.(\d+); one of them was modified, inserted, deleted or reordered")
+
+
+# -- the log, built once -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Log:
+    home: Path
+    export: Path
+
+
+async def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(hotline_cli, home, *args)
+
+
+async def _build(home: Path, export: Path) -> None:
+    async with running_server(home, **FAST) as server:
+        alice, bob = await server.client("alice"), await server.client("bob")
+        last = -1
+        for n in range(5):
+            await alice.send(channel="north-south", template="message", body={"text": f"message {n}"})
+            delivered = bob.verify(await asyncio.wait_for(bob.deliveries.get(), WAIT))
+            last = (await bob.ack(delivered, AckKind.RECEIVED))["index"]
+        assert last == SIZE - 1
+        await asyncio.wait_for(bob.receipt(last), WAIT)  # a signed checkpoint covers everything
+        cosigned = await cli(home, "witness", "--as", "north-agent", "--once", "--server", server.url)
+        assert cosigned.returncode == 0, cosigned.stderr
+        exported = await cli(home, "audit", "export", "--as", "audrey", "--server", server.url,
+                             "--out", str(export))
+        assert exported.returncode == 0, exported.stderr
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Log:
+    base = tmp_path_factory.mktemp("tamper")
+    log = Log(base / "home", base / "export.jsonl")
+    init_deployment(log.home, parties=["north", "south", "mediator"], heartbeat_interval=10, port=0,
+                    origin=ORIGIN, force=False)
+    asyncio.run(_build(log.home, log.export))
+    return log
+
+
+@pytest.fixture
+def log(built: Log, tmp_path: Path) -> Log:
+    """This test's own copy of the deployment and its export."""
+    copy = Log(tmp_path / "home", tmp_path / "export.jsonl")
+    shutil.copytree(built.home, copy.home)
+    shutil.copy2(built.export, copy.export)
+    return copy
+
+
+# -- tampering helpers ----------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def attacker_db(home: Path) -> Iterator[sqlite3.Connection]:
+    """The server's database opened with plain sqlite3 (server stopped), triggers dropped, one
+    transaction."""
+    db = sqlite3.connect(home / "hotline.db", isolation_level=None)
+    try:
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            db.execute(f"DROP TRIGGER {name}")
+        db.execute("BEGIN")
+        yield db
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+def read_entry(db: sqlite3.Connection, index: int) -> dict[str, Any]:
+    (leaf,) = db.execute("SELECT leaf FROM entries WHERE idx = ?", (index,)).fetchone()
+    value: dict[str, Any] = json.loads(leaf)
+    return value
+
+
+def write_entry(db: sqlite3.Connection, entry: dict[str, Any], *, at: int | None = None) -> None:
+    """Overwrite the leaf of row ``at`` (default: the entry's own index)."""
+    db.execute("UPDATE entries SET leaf = ? WHERE idx = ?",
+               (canonical_bytes(entry), entry["index"] if at is None else at))
+
+
+def insert_entry(db: sqlite3.Connection, entry: dict[str, Any]) -> None:
+    envelope_id = entry["envelope"]["id"] if entry["kind"] == "envelope" else None
+    db.execute("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf) VALUES (?, ?, ?, ?, ?, ?)",
+               (entry["index"], entry["time"], entry["kind"], entry.get("channel"), envelope_id,
+                canonical_bytes(entry)))
+
+
+def forget_tree_from(db: sqlite3.Connection, index: int) -> None:
+    """Delete every stored tree node covering leaf ``index`` or later, and every checkpoint (and
+    cosignature) larger than ``index``: the server then rebuilds the tree from the entries."""
+    db.execute("DELETE FROM nodes WHERE ((idx + 1) << level) > ?", (index,))
+    db.execute("DELETE FROM checkpoints WHERE size > ?", (index,))
+    db.execute("DELETE FROM cosignatures WHERE size > ?", (index,))
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy the database files of a stopped server."""
+    for old in target.glob("hotline.db*"):
+        old.unlink()
+    for path in source.glob("hotline.db*"):
+        shutil.copy2(path, target / path.name)
+
+
+def load_export(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def save_export(path: Path, records: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
+                            for r in records))
+
+
+def entry_record(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "entry", "index": entry["index"],
+            "leaf": base64.b64encode(canonical_bytes(entry)).decode(), "entry": entry}
+
+
+def edit_export(path: Path, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    """Apply ``edit`` to the export's entries (as entry objects, in order); the leaves follow."""
+    records = load_export(path)
+    head = [r for r in records if r["type"] != "entry"]
+    entries = [r["entry"] for r in records if r["type"] == "entry"]
+    save_export(path, head + [entry_record(e) for e in edit(entries)])
+
+
+def renumbered(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each entry its position as index, as a careful forger would."""
+    return [{**e, "index": n} for n, e in enumerate(entries)]
+
+
+def later(time: str, **delta: float) -> str:
+    return format_time(parse_time(time) + timedelta(**delta))
+
+
+def fabricated_rejection(index: int, time: str) -> dict[str, Any]:
+    """A 'rejected' entry needs nobody's signature: the host could invent one blaming bob."""
+    return {"index": index, "time": time, "kind": "rejected", "party": "south", "member": "bob",
+            "template": "message", "code": "norm.sender_not_allowed",
+            "reason": "bob tried to send a launch notification", "channel": "north-south"}
+
+
+# -- running the auditor ----------------------------------------------------------------------------
+
+async def verify_live(home: Path, server: Running, *extra: str) -> subprocess.CompletedProcess[str]:
+    return await cli(home, "audit", "verify", "--as", "audrey", "--server", server.url, *extra)
+
+
+async def verify_export(home: Path, export: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return await cli(home, "audit", "verify", "--as", "audrey", "--export", str(export), *extra)
+
+
+def failure(result: subprocess.CompletedProcess[str]) -> str:
+    """The auditor's one-line verdict: exit 1, ``FAILED: ...``, no crash."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("FAILED: ") and result.stderr.count("\n") == 1, result.stderr
+    return result.stderr.strip()
+
+
+def root_mismatch_covering(message: str, index: int) -> int:
+    """Assert ``message`` names a checkpoint whose root no longer matches the entries around
+    ``index``; returns that checkpoint's size."""
+    match = ROOT_MISMATCH.search(message)
+    assert match, message
+    size, first, last = (int(g) for g in match.groups())
+    assert first <= index <= last == size - 1, message
+    return size
+
+
+# -- the tests ------------------------------------------------------------------------------------
+
+async def test_untampered_log_and_export_verify(log: Log, tmp_path: Path) -> None:
+    async with running_server(log.home, **FAST) as server:
+        live, exported = await asyncio.gather(
+            verify_live(log.home, server),
+            verify_export(log.home, log.export, "--state", str(tmp_path / "fresh.json")))
+    for result in (live, exported):
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert re.fullmatch(rf"OK: log {ORIGIN}: {SIZE} entries verified against \d+ signed "
+                            rf"checkpoints \(largest {SIZE}\)", lines[0]), lines
+        assert lines[1].strip() == ("readable 18 (envelopes 10, roster documents 8, rejected attempts 0); "
+                                    "hidden from this auditor 0 (hash only)")
+        assert lines[2].strip() == "cosignatures by witnesses: north-agent 1"
+    state = json.loads((log.home / "state" / "audrey.audit.json").read_text())
+    assert f"\n{SIZE}\n" in state["checkpoints"][-1]  # the auditor remembers what it verified
+
+
+async def test_modified_entry(log: Log) -> None:
+    with attacker_db(log.home) as db:  # a message's text rewritten in its leaf bytes
+        entry = read_entry(db, 10)
+        entry["envelope"]["body"]["text"] = "message 1, says the host"
+        write_entry(db, entry)
+
+    def retimed(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        entries[12]["time"] = later(entries[12]["time"], milliseconds=1)  # no sender signed it
+        return entries
+    edit_export(log.export, retimed)
+
+    async with running_server(log.home, **FAST) as server:
+        live, exported = await asyncio.gather(verify_live(log.home, server),
+                                              verify_export(log.home, log.export))
+    message = failure(live)
+    assert message.startswith("FAILED: entry 10 (envelope): ") and "signature" in message, message
+    root_mismatch_covering(failure(exported), 12)
+
+
+async def test_deleted_entry(log: Log) -> None:
+    with attacker_db(log.home) as db:
+        db.execute("DELETE FROM entries WHERE idx = 12")
+    edit_export(log.export, lambda entries: renumbered(entries[:12] + entries[13:]))
+
+    async with running_server(log.home, **FAST) as server:
+        live, exported = await asyncio.gather(verify_live(log.home, server),
+                                              verify_export(log.home, log.export))
+    assert failure(live) == "FAILED: entry 12: missing (the next record is entry 13)"
+    message = failure(exported)  # renumbered: the signed roots give it away
+    if "truncated" not in message:
+        root_mismatch_covering(message, 12)
+    else:
+        assert f"checkpoint of size {SIZE} (from the log) was signed" in message
+
+
+async def test_swapped_entries(log: Log) -> None:
+    with attacker_db(log.home) as db:
+        first, second = read_entry(db, 10), read_entry(db, 12)
+        write_entry(db, second, at=10)
+        write_entry(db, first, at=12)
+
+    def swapped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        entries[10], entries[12] = entries[12], entries[10]
+        return renumbered(entries)
+    edit_export(log.export, swapped)
+
+    async with running_server(log.home, **FAST) as server:
+        live, exported = await asyncio.gather(verify_live(log.home, server),
+                                              verify_export(log.home, log.export))
+    assert failure(live) == "FAILED: entry 10: its leaf holds index 12"
+    message = failure(exported)  # renumbered: caught by the times going back, or by the root
+    if "log times never go back" in message:
+        assert re.match(r"FAILED: entry 1[0-2]: logged at ", message), message
+    else:
+        root_mismatch_covering(message, 10)
+
+
+async def test_inserted_entry(log: Log) -> None:
+    with attacker_db(log.home) as db:  # a fabricated refusal slipped in before entry 12
+        for (index,) in db.execute("SELECT idx FROM entries WHERE idx >= 12 ORDER BY idx DESC").fetchall():
+            moved = read_entry(db, index)
+            db.execute("UPDATE entries SET idx = ? WHERE idx = ?", (index + 1, index))
+            write_entry(db, {**moved, "index": index + 1})
+        insert_entry(db, fabricated_rejection(12, read_entry(db, 11)["time"]))
+
+    def replayed(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        copy = {**entries[10], "time": entries[13]["time"]}  # alice's genuine, signed envelope again
+        return renumbered([*entries[:14], copy, *entries[14:]])
+    edit_export(log.export, replayed)
+
+    async with running_server(log.home, **FAST) as server:
+        live, exported = await asyncio.gather(verify_live(log.home, server),
+                                              verify_export(log.home, log.export))
+    root_mismatch_covering(failure(live), 12)
+    message = failure(exported)  # the copy is caught as a replay before the root is compared
+    assert message.startswith("FAILED: entry 14 (envelope): envelope ") and "a replay" in message, message
+
+
+async def test_truncated_log(log: Log) -> None:
+    truncated = SIZE - 3
+    edit_export(log.export, lambda entries: entries[:truncated])
+    assert failure(await verify_export(log.home, log.export)) == (
+        f"FAILED: checkpoint of size {SIZE} (from the log) was signed, but the log now has "
+        f"{truncated} entries: it was truncated or rolled back")
+
+    async with running_server(log.home, **FAST) as server:
+        assert (await verify_live(log.home, server)).returncode == 0  # audrey remembers 18
+    with attacker_db(log.home) as db:  # entries removed, and the checkpoints that covered them
+        db.execute("DELETE FROM entries WHERE idx >= ?", (truncated,))
+        forget_tree_from(db, truncated)
+    async with running_server(log.home, **FAST) as server:  # the host re-signs at 15
+        async with aiohttp.ClientSession() as http, \
+                http.get(server.url.replace("ws://", "http://").replace("/v1/ws", "/v1/log/checkpoint")) as r:
+            assert f"\n{truncated}\n" in await r.text()
+        live = await verify_live(log.home, server)
+    assert failure(live) == (
+        f"FAILED: checkpoint of size {SIZE} (from this auditor's state (seen before)) was signed, "
+        f"but the log now has {truncated} entries: it was truncated or rolled back")
+
+
+async def test_truncated_database_with_its_checkpoints_left_is_refused_by_the_server(log: Log) -> None:
+    with attacker_db(log.home) as db:
+        db.execute("DELETE FROM entries WHERE idx >= ?", (SIZE - 3,))
+    with pytest.raises(LogError, match=f"smaller than the last checkpoint \\({SIZE}\\)"):
+        async with running_server(log.home, **FAST):
+            pass
+
+
+async def test_forged_envelope_signature(log: Log) -> None:
+    with attacker_db(log.home) as db:  # appended after the last checkpoint, with a copied signature
+        forged = read_entry(db, 16)
+        forged["index"] = SIZE
+        forged["time"] = later(forged["time"], seconds=1)
+        forged["envelope"] = {**forged["envelope"], "id": new_envelope_id(b"\x01" * 16),
+                              "body": {"text": "Stand down all units"}}
+        insert_entry(db, forged)
+
+    def bad_signature(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        sig = entries[14]["sig"]["sig"]
+        entries[14]["sig"] = {**entries[14]["sig"], "sig": ("B" if sig[0] == "A" else "A") + sig[1:]}
+        return entries
+    edit_export(log.export, bad_signature)
+
+    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 19
+        live, exported = await asyncio.gather(verify_live(log.home, server),
+                                              verify_export(log.home, log.export))
+    for result, index in ((live, SIZE), (exported, 14)):
+        message = failure(result)
+        assert message.startswith(f"FAILED: entry {index} (envelope): "), message
+        assert "signature" in message, message
+
+
+async def revoke_bob(home: Path) -> tuple[SigningKey, datetime]:
+    """South's authority revokes bob (entry 18, logged by the server); returns bob's key and the
+    revocation time."""
+    bob = Profile.load(home, "bob").signing_key()
+    south = load_private_key(home / "keys" / "authority-south.pem")
+    revoked_at = datetime.now(UTC)
+    async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
+        doc = revocation(party="south", member="bob", key_id=bob.key_id, revoked_at=revoked_at)
+        url = server.url.replace("ws://", "http://").replace("/v1/ws", "/v1/roster")
+        async with http.post(url, data=dumps(sign_document(doc, south))) as response:
+            assert (response.status, (await response.json())["index"]) == (200, SIZE)
+    return bob, revoked_at
+
+
+def signed_by_bob(bob: SigningKey, *, index: int, created: datetime, logged: datetime) -> dict[str, Any]:
+    """An entry holding a message bob really signed (his key, not the host's)."""
+    envelope = Envelope.build(id=new_envelope_id(b"\x02" * 16), kind="message", channel="north-south",
+                              sender="bob", template="message", precedence="FLASH", created=created,
+                              body={"text": "South accepts the terms"})
+    return {"index": index, "time": format_time(logged), "kind": "envelope", "channel": "north-south",
+            "party": "south", "envelope": envelope.to_json(), "sig": envelope.sign(bob)}
+
+
+async def test_message_from_a_revoked_key(log: Log, tmp_path: Path) -> None:
+    bob, revoked_at = await revoke_bob(log.home)
+    with attacker_db(log.home) as db:  # the server would refuse it: written straight to the file
+        insert_entry(db, signed_by_bob(bob, index=SIZE + 1, created=revoked_at + timedelta(seconds=1),
+                                       logged=revoked_at + timedelta(seconds=2)))
+    backdated = tmp_path / "backdated.jsonl"
+    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 20
+        exported = await cli(log.home, "audit", "export", "--as", "audrey", "--server", server.url,
+                             "--out", str(backdated))
+        assert exported.returncode == 0, exported.stderr
+        # Signed by bob as if before the revocation, but logged after it.
+        edit_export(backdated, lambda entries: [*entries[:-1], signed_by_bob(
+            bob, index=SIZE + 1, created=revoked_at - timedelta(seconds=1),
+            logged=revoked_at + timedelta(seconds=2))])
+        live, backdated_result = await asyncio.gather(verify_live(log.home, server),
+                                                      verify_export(log.home, backdated))
+    for result in (live, backdated_result):
+        message = failure(result)
+        assert message.startswith(f"FAILED: entry {SIZE + 1} (envelope): key {bob.key_id} of bob "
+                                  "(south): revoked at "), message
+
+
+async def test_message_from_a_revoked_key_backdated_behind_the_revocation(log: Log) -> None:
+    bob, revoked_at = await revoke_bob(log.home)
+    with attacker_db(log.home) as db:  # after entry 18 (the revocation), dated before it
+        insert_entry(db, signed_by_bob(bob, index=SIZE + 1, created=revoked_at - timedelta(seconds=2),
+                                       logged=revoked_at - timedelta(seconds=1)))
+    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 20
+        message = failure(await verify_live(log.home, server))
+    assert message.startswith(f"FAILED: entry {SIZE + 1}: logged at "), message  # behind entry 18
+    assert "log times never go back" in message, message
+
+
+async def test_replayed_envelope(log: Log) -> None:
+    with attacker_db(log.home) as db:
+        replay = {**read_entry(db, 16), "index": SIZE}  # alice's message 4, signature and all
+        replay["time"] = later(replay["time"], seconds=30)
+        db.execute("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf) "
+                   "VALUES (?, ?, 'envelope', 'north-south', NULL, ?)",
+                   (SIZE, replay["time"], canonical_bytes(replay)))
+    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 19
+        message = failure(await verify_live(log.home, server))
+    assert message.startswith(f"FAILED: entry {SIZE}"), message
+
+
+async def test_rolled_back_log(log: Log, tmp_path: Path) -> None:
+    older = tmp_path / "older"
+    older.mkdir()
+    copy_database(log.home, older)  # the host keeps a copy of the database as it is now (18)
+    async with running_server(log.home, **FAST) as server:
+        alice = await server.client("alice")
+        for n in range(2):
+            accepted = await alice.send(channel="north-south", template="message",
+                                        body={"text": f"later {n}"})
+        await asyncio.wait_for(alice.receipt(accepted["index"]), WAIT)
+        seen = await verify_live(log.home, server)
+        assert seen.returncode == 0 and f"(largest {SIZE + 2})" in seen.stdout, seen.stderr
+
+    copy_database(older, log.home)
+    async with running_server(log.home, **FAST) as server:
+        live, exported = await asyncio.gather(verify_live(log.home, server),
+                                              verify_export(log.home, log.export))
+    for result in (live, exported):
+        assert failure(result) == (
+            f"FAILED: checkpoint of size {SIZE + 2} (from this auditor's state (seen before)) was "
+            f"signed, but the log now has {SIZE} entries: it was truncated or rolled back")
+
+
+async def test_split_view(log: Log) -> None:
+    async with running_server(log.home, **FAST) as server:
+        assert (await verify_live(log.home, server)).returncode == 0  # audrey remembers 18
+
+    # Another history of the same size, every leaf valid, signed with the key the host holds.
+    log_key = load_private_key(log.home / "keys" / "log.pem")
+    records = load_export(log.export)
+    entries = [r["entry"] for r in records if r["type"] == "entry"]
+    entries[-1] = fabricated_rejection(SIZE - 1, entries[-1]["time"])
+    frontier = Frontier()
+    for entry in entries:
+        frontier.append(leaf_hash(canonical_bytes(entry)))
+    other = sign_checkpoint(Checkpoint(ORIGIN, SIZE, frontier.root()), log_key)
+    head = [{**r, "note": other} if r["type"] == "checkpoint" and r["size"] == SIZE else r
+            for r in records if r["type"] != "entry"]
+    save_export(log.export, head + [entry_record(e) for e in entries])
+
+    with attacker_db(log.home) as db:  # the same other history on the live server
+        write_entry(db, entries[-1])
+        forget_tree_from(db, SIZE - 1)
+    async with running_server(log.home, **FAST) as server:
+        live, exported = await asyncio.gather(verify_live(log.home, server),
+                                              verify_export(log.home, log.export))
+    for result in (live, exported):
+        assert failure(result) == (
+            f"FAILED: split view: checkpoint of size {SIZE} from the log has another root than the "
+            "one from this auditor's state (seen before): the log showed two different histories")
+
+
+async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) -> None:
+    """A server signing one checkpoint per commit (default delay 1 s) passes 1000 checkpoints
+    in under 20 minutes of traffic; the auditor must still verify up to the latest one."""
+    async with running_server(home):
+        pass  # roster logged, checkpoint 8 signed
+    store = await Store.open(home / "hotline.db")
+    try:  # 1001 refused attempts, as the server logs them
+        await asyncio.gather(*(store.enqueue(
+            {"time": format_time(datetime.now(UTC)), "kind": "rejected", "party": "north",
+             "member": "alice", "template": "message", "code": "norm.rate_limited",
+             "reason": f"attempt {n}", "channel": "north-south"}) for n in range(1001)))
+    finally:
+        await store.close()
+    key = load_private_key(home / "keys" / "log.pem")
+    with attacker_db(home) as db:  # the checkpoints a long-running server signs, one per size
+        leaves = [bytes(leaf) for (leaf,) in db.execute("SELECT leaf FROM entries ORDER BY idx")]
+        frontier, notes = Frontier(), []
+        for leaf in leaves:
+            frontier.append(leaf_hash(leaf))
+            if frontier.size > 8:
+                note = sign_checkpoint(Checkpoint(ORIGIN, frontier.size, frontier.root()), key)
+                notes.append((frontier.size, format_time(datetime.now(UTC)), note))
+        db.executemany("INSERT INTO checkpoints (size, time, note) VALUES (?, ?, ?)", notes)
+        last = read_entry(db, len(leaves) - 1)  # then the host rewrites the newest entry
+        write_entry(db, {**last, "reason": "rewritten"})
+    async with running_server(home) as server:
+        result = await verify_live(home, server)
+    message = failure(result)
+    assert message == (f"FAILED: checkpoint {len(leaves)} (from the log): its root does not match "
+                       f"entries {len(leaves) - 1}..{len(leaves) - 1}; one of them was modified, "
+                       "inserted, deleted or reordered since it was signed")

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from hotline.canonical import canonical_bytes
@@ -123,7 +124,7 @@ class Envelope:
         check_name(obj["channel"], field_name="envelope.channel")
         check_name(obj["sender"], field_name="envelope.sender")
         check_name(obj["template"], field_name="envelope.template")
-        parse_time(obj["created"], field="envelope.created")
+        created_at = parse_time(obj["created"], field="envelope.created")
         if not isinstance(obj["body"], dict):
             raise WireError("envelope.body must be an object", code="envelope.invalid")
         reply_to = obj.get("reply_to")
@@ -145,6 +146,7 @@ class Envelope:
             raise WireError(f"envelope of {len(canonical)} bytes exceeds {MAX_ENVELOPE_BYTES}",
                             code="frame.too_large")
         object.__setattr__(env, "canonical", canonical)
+        env.__dict__["created_at"] = created_at  # the cached_property, already parsed
         return env
 
     def to_json(self) -> dict[str, Any]:
@@ -157,7 +159,7 @@ class Envelope:
             obj["reply_to"] = self.reply_to
         return obj
 
-    @property
+    @cached_property
     def created_at(self) -> datetime:
         return parse_time(self.created, field="envelope.created")
 

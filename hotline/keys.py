@@ -105,6 +105,10 @@ class PublicKey:
         return f"{ALG_ED25519}:{b64encode(self.raw)}"
 
     @cached_property
+    def _ed25519(self) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(self.raw)
+
+    @cached_property
     def key_id(self) -> str:
         return b64url(hashlib.sha256(canonical_bytes(self.to_json())).digest())
 
@@ -124,7 +128,7 @@ class PublicKey:
             raise CryptoError(f"signature names key {sig.key}, expected {self.key_id}",
                               code="auth.wrong_key")
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(sig.sig, domain_bytes(domain, canonical))
+            self._ed25519.verify(sig.sig, domain_bytes(domain, canonical))
         except InvalidSignature as exc:
             raise CryptoError(f"{domain.value} signature does not verify",
                               code="auth.bad_signature") from exc

@@ -299,8 +299,11 @@ class Store:
         if not wanted:
             return {}
         values = ",".join("(?, ?)" for _ in wanted)
-        rows = await self._read(f"SELECT level, idx, hash FROM nodes WHERE (level, idx) IN "
-                                f"(VALUES {values})", [n for node in wanted for n in node])
+        # A join, not a row-value IN: SQLite 3.40 plans ``(level, idx) IN (VALUES ...)`` as a
+        # full scan of the node table (0.3 s at 10^6 entries); the join uses the primary key.
+        rows = await self._read(f"WITH wanted(l, i) AS (VALUES {values}) SELECT n.level, n.idx, "
+                                "n.hash FROM wanted JOIN nodes n ON n.level = wanted.l AND "
+                                "n.idx = wanted.i", [n for node in wanted for n in node])
         return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
 
     async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
@@ -404,10 +407,12 @@ class Store:
             self._wakeup.set()
             await self._task
         loop = asyncio.get_running_loop()
-        if self._wconn is not None:
-            await loop.run_in_executor(self._writer, self._wconn.close)
+        # Reader first: the last connection to close folds the WAL back into the database,
+        # and a read-only one cannot.
         if self._rconn is not None:
             await loop.run_in_executor(self._reader, self._rconn.close)
+        if self._wconn is not None:
+            await loop.run_in_executor(self._writer, self._wconn.close)
         self._shutdown_threads()
 
     def _shutdown_threads(self) -> None:

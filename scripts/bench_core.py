@@ -42,17 +42,16 @@ import platform
 import shutil
 import signal
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchlib import cpu_model, filesystem_of, median_figures, percentile, rate, version_of
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hotline.client.connection import Client
@@ -74,15 +73,6 @@ HOTLINE_READY = "hotline server listening on "
 
 # -- small helpers -------------------------------------------------------------------------------
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolation percentile (q in 0..100) of a non-empty list."""
-    data = sorted(values)
-    if len(data) == 1:
-        return data[0]
-    pos = (len(data) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
 
 
 def message_text(i: int, size: int) -> str:
@@ -111,34 +101,10 @@ def machine_cpu() -> tuple[float, float, float] | None:
     return (sum(ticks) - idle - steal) / hz, steal / hz, sum(ticks) / hz
 
 
-def filesystem_of(path: Path) -> str:
-    """Filesystem type and device holding ``path`` (longest mount-point prefix in /proc/mounts)."""
-    best, answer = -1, "unknown"
-    target = str(path.resolve())
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            parts = line.split()
-            if len(parts) < 3:
-                continue
-            device, mount, fstype = parts[0], parts[1].replace("\\040", " "), parts[2]
-            if (target == mount or target.startswith(mount.rstrip("/") + "/")) and len(mount) > best:
-                best, answer = len(mount), f"{fstype} on {device}"
-    return answer
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
-def version_of(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
 
 
 # -- child processes -----------------------------------------------------------------------------
@@ -495,18 +461,6 @@ async def run_workers(worker: Callable[[], Coroutine[Any, Any, None]], count: in
         raise group_exc.exceptions[0] from None
 
 
-def rate(fn: Callable[[], object], seconds: float) -> float:
-    """Calls per second of ``fn`` over about ``seconds`` of wall time (batches of 200)."""
-    for _ in range(50):
-        fn()
-    calls, start = 0, time.perf_counter()
-    while True:
-        for _ in range(200):
-            fn()
-        calls += 200
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return calls / elapsed
 
 
 def measure_crypto(params: Params, result: RunResult) -> None:
@@ -612,9 +566,6 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
 
 # -- report --------------------------------------------------------------------------------------
 
-def median_figures(runs: list[RunResult]) -> dict[str, float]:
-    keys = sorted({k for r in runs for k in r.figures})
-    return {k: statistics.median(r.figures[k] for r in runs if k in r.figures) for k in keys}
 
 
 def machine_info(folder: Path) -> dict[str, Any]:

@@ -74,10 +74,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchlib import cpu_model, filesystem_of, median_figures, percentile, rate, version_of
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hotline.audit.commands import run_audit
@@ -120,45 +120,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # -- small helpers -------------------------------------------------------------------------------
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolation percentile (q in 0..100) of a non-empty list."""
-    data = sorted(values)
-    if len(data) == 1:
-        return data[0]
-    pos = (len(data) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
-def filesystem_of(path: Path) -> str:
-    """Filesystem type and device holding ``path`` (longest mount-point prefix in /proc/mounts)."""
-    best, answer = -1, "unknown"
-    target = str(path.resolve())
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            parts = line.split()
-            if len(parts) < 3:
-                continue
-            device, mount, fstype = parts[0], parts[1].replace("\\040", " "), parts[2]
-            if (target == mount or target.startswith(mount.rstrip("/") + "/")) and len(mount) > best:
-                best, answer = len(mount), f"{fstype} on {device}"
-    return answer
 
 
-def version_of(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
 
 
 def db_files(path: Path) -> list[Path]:
@@ -183,18 +150,6 @@ def text_of(j: int, size: int) -> str:
     return (head + "x" * max(0, size - len(head)))[:max(size, len(head))]
 
 
-def rate(fn: Callable[[], object], seconds: float) -> float:
-    """Calls per second of ``fn`` over about ``seconds`` of wall time (batches of 200)."""
-    for _ in range(50):
-        fn()
-    calls, start = 0, time.perf_counter()
-    while True:
-        for _ in range(200):
-            fn()
-        calls += 200
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return calls / elapsed
 
 
 def progress(message: str) -> None:
@@ -455,22 +410,23 @@ class RunResult:
 
 
 def nodes_sql(conn: sqlite3.Connection, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The query ``Store._nodes`` runs (a row-value ``IN (VALUES ...)``), in this thread."""
-    if not wanted:
-        return {}
-    values = ",".join("(?, ?)" for _ in wanted)
-    rows = conn.execute(f"SELECT level, idx, hash FROM nodes WHERE (level, idx) IN (VALUES {values})",
-                        [n for node in wanted for n in node]).fetchall()
-    return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
-
-
-def nodes_join(conn: sqlite3.Connection, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The same nodes with a join on a VALUES table: one primary-key search per node (reference)."""
+    """The query ``Store._nodes`` runs (a join on a VALUES table), in this thread."""
     if not wanted:
         return {}
     values = ",".join("(?, ?)" for _ in wanted)
     rows = conn.execute(f"WITH w(l, i) AS (VALUES {values}) SELECT n.level, n.idx, n.hash FROM w "
                         "JOIN nodes n ON n.level = w.l AND n.idx = w.i",
+                        [n for node in wanted for n in node]).fetchall()
+    return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+
+
+def nodes_join(conn: sqlite3.Connection, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The same nodes by a row-value ``IN (VALUES ...)``, which SQLite 3.40 plans as a full scan
+    of the node table (the store's query before it became a join; kept as a reference)."""
+    if not wanted:
+        return {}
+    values = ",".join("(?, ?)" for _ in wanted)
+    rows = conn.execute(f"SELECT level, idx, hash FROM nodes WHERE (level, idx) IN (VALUES {values})",
                         [n for node in wanted for n in node]).fetchall()
     return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
 
@@ -821,9 +777,6 @@ def measure_breakdown(db: Path, fixture: Fixture, count: int, rounds: int,
 
 # -- report --------------------------------------------------------------------------------------
 
-def median_figures(runs: list[RunResult]) -> dict[str, float]:
-    keys = sorted({k for r in runs for k in r.figures})
-    return {k: statistics.median(r.figures[k] for r in runs if k in r.figures) for k in keys}
 
 
 def median_breakdown(runs: list[RunResult]) -> dict[str, float]:
@@ -903,7 +856,7 @@ def render(args: argparse.Namespace, info: BuildInfo, med: dict[str, float],
             f"| inclusion proof split: the store's SQL query alone p50 / computation alone p50 / "
             f"empty executor round trip p50 | {fmt_ms(g('inclusion_sql_p50_ms'))} / "
             f"{fmt_ms(g('inclusion_compute_p50_ms'))} / {fmt_ms(g('executor_hop_p50_ms'))} |",
-            f"| reference: the same nodes by `WITH w(l, i) AS (VALUES …) … JOIN nodes` p50 | "
+            f"| reference: the same nodes by a row-value `IN (VALUES …)` (full scan; the old query) p50 | "
             f"{fmt_ms(g('inclusion_join_p50_ms'))} |",
             f"| consistency proof: computation alone p50 / max | "
             f"{fmt_ms(g('consistency_compute_p50_ms'))} / {fmt_ms(g('consistency_max_ms'))} |",

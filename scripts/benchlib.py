@@ -1,0 +1,73 @@
+"""Helpers shared by the benchmarks in this folder (run them as ``python scripts/bench_*.py``)."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolation percentile (q in 0..100) of a non-empty list."""
+    data = sorted(values)
+    if len(data) == 1:
+        return data[0]
+    pos = (len(data) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def rate(fn: Callable[[], object], seconds: float) -> float:
+    """Calls per second of ``fn`` over about ``seconds`` of wall time (batches of 200)."""
+    for _ in range(50):
+        fn()
+    calls, start = 0, time.perf_counter()
+    while True:
+        for _ in range(200):
+            fn()
+        calls += 200
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return calls / elapsed
+
+
+def median_figures(runs: Sequence[Any]) -> dict[str, float]:
+    """Per figure, the median over runs (objects with a ``figures`` dict) that measured it."""
+    keys = sorted({k for r in runs for k in r.figures})
+    return {k: statistics.median(r.figures[k] for r in runs if k in r.figures) for k in keys}
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def version_of(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def filesystem_of(path: Path) -> str:
+    """Filesystem type and device holding ``path`` (longest mount-point prefix in /proc/mounts)."""
+    best, answer = -1, "unknown"
+    target = str(path.resolve())
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/mounts").read_text().splitlines():
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            device, mount, fstype = parts[0], parts[1].replace("\\040", " "), parts[2]
+            if (target == mount or target.startswith(mount.rstrip("/") + "/")) and len(mount) > best:
+                best, answer = len(mount), f"{fstype} on {device}"
+    return answer

@@ -38,7 +38,6 @@ import contextlib
 import cProfile
 import json
 import os
-import platform
 import shutil
 import signal
 import sqlite3
@@ -51,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchlib import cpu_model, filesystem_of, median_figures, percentile, rate, version_of
+from benchlib import machine_info, median_figures, percentile, rate
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hotline.client.connection import Client
@@ -568,19 +567,6 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
 
 
 
-def machine_info(folder: Path) -> dict[str, Any]:
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpus": os.cpu_count(),
-        "filesystem": filesystem_of(folder),
-        "folder": str(folder),
-        "event_loop": type(asyncio.new_event_loop()).__name__,
-        "versions": {p: version_of(p) for p in ("aiohttp", "websockets", "cryptography",
-                                                 "sqlite-utils", "rfc8785", "structlog")}
-                    | {"sqlite": sqlite3.sqlite_version},
-    }
 
 
 def fmt(value: float | None, unit: str) -> str:
@@ -728,7 +714,9 @@ async def amain(args: argparse.Namespace, command: str) -> int:
               f"p99 {result.figures.get('hotline_p99_ms', 0):.2f} ms "
               f"({time.perf_counter() - started:.0f} s elapsed)", file=sys.stderr, flush=True)
     med = median_figures(runs)
-    machine = machine_info(args.dir or Path(tempfile.gettempdir()))
+    machine = machine_info(args.dir or Path(tempfile.gettempdir()),
+                           ("aiohttp", "websockets", "cryptography", "sqlite-utils", "rfc8785", "structlog"),
+                           event_loop=type(asyncio.get_running_loop()).__name__)
     machine.update(load_before=load_before, load_after=os.getloadavg()[0])
     if args.json:
         print(json.dumps({"params": vars(params), "median": med,

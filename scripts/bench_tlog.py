@@ -61,7 +61,6 @@ import io
 import itertools
 import json
 import os
-import platform
 import pstats
 import random
 import shutil
@@ -77,7 +76,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import cpu_model, filesystem_of, median_figures, percentile, rate, version_of
+from benchlib import machine_info, median_figures, percentile, rate
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hotline.audit.commands import run_audit
@@ -784,17 +783,6 @@ def median_breakdown(runs: list[RunResult]) -> dict[str, float]:
     return {k: statistics.median(r.breakdown[k] for r in runs if k in r.breakdown) for k in keys}
 
 
-def machine_info(folder: Path) -> dict[str, Any]:
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpus": os.cpu_count(),
-        "filesystem": filesystem_of(folder),
-        "folder": str(folder),
-        "versions": {p: version_of(p) for p in ("cryptography", "sqlite-utils", "rfc8785")}
-                    | {"sqlite": sqlite3.sqlite_version, "openssl": openssl_version()},
-    }
 
 
 def openssl_version() -> str:
@@ -1063,7 +1051,8 @@ async def amain(args: argparse.Namespace, command: str) -> int:
                                  "which takes several minutes)")
         med = median_figures(runs)
         breakdown = median_breakdown(runs)
-        machine = machine_info(db.parent)
+        machine = machine_info(db.parent, ("cryptography", "sqlite-utils", "rfc8785"))
+        machine["versions"]["openssl"] = openssl_version()
         machine.update(load_before=load_before, load_after=os.getloadavg()[0])
         if args.json:
             print(json.dumps({"params": {k: str(v) if isinstance(v, Path) else v

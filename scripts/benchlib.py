@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
+import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -71,3 +73,17 @@ def filesystem_of(path: Path) -> str:
             if (target == mount or target.startswith(mount.rstrip("/") + "/")) and len(mount) > best:
                 best, answer = len(mount), f"{fstype} on {device}"
     return answer
+
+
+def machine_info(folder: Path, packages: Sequence[str], **extra: Any) -> dict[str, Any]:
+    """What a benchmark ran on: interpreter, CPU, the filesystem of ``folder``, package versions."""
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "filesystem": filesystem_of(folder),
+        "folder": str(folder),
+        **extra,
+        "versions": {p: version_of(p) for p in packages} | {"sqlite": sqlite3.sqlite_version},
+    }

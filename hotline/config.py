@@ -135,6 +135,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
     },
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
     "tlog": {"key": _Spec(str), "checkpoint_delay": _POSITIVE_FLOAT},
+    "protocols": {"dir": _Spec(str), "deadline_sweep": _POSITIVE_FLOAT},
 }
 # Keys holding a table rather than a scalar; not overridable from the environment.
 _TABLES: Final[dict[str, tuple[str, ...]]] = {"roster": ("authorities",)}
@@ -283,6 +284,18 @@ class TlogSection:
         _validate_section(self, "tlog")
 
 
+@dataclass(frozen=True)
+class ProtocolsSection:
+    """The protocol templates this server holds (agreements pin them by SHA-256), and how often,
+    in seconds, it looks for acknowledgements past their deadline."""
+
+    dir: str = "protocols"
+    deadline_sweep: float = 1.0
+
+    def __post_init__(self) -> None:
+        _validate_section(self, "protocols")
+
+
 _SECTION_TYPES: Final[dict[str, type]] = {
     "server": ServerSection,
     "store": StoreSection,
@@ -290,6 +303,7 @@ _SECTION_TYPES: Final[dict[str, type]] = {
     "limits": LimitsSection,
     "log": LogSection,
     "tlog": TlogSection,
+    "protocols": ProtocolsSection,
 }
 
 
@@ -304,6 +318,7 @@ class Config:
     limits: LimitsSection = field(default_factory=LimitsSection)
     log: LogSection = field(default_factory=LogSection)
     tlog: TlogSection = field(default_factory=TlogSection)
+    protocols: ProtocolsSection = field(default_factory=ProtocolsSection)
 
     def _resolve(self, path: str) -> Path:
         p = Path(path)
@@ -316,6 +331,10 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self._resolve(self.store.path)
+
+    @property
+    def protocols_dir(self) -> Path:
+        return self._resolve(self.protocols.dir)
 
     @property
     def roster_dir(self) -> Path:
@@ -489,6 +508,10 @@ def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, 
         "[roster]",
         "# Folder of signed enrollments and agreements.",
         f"dir = {_toml_string(defaults.roster.dir)}",
+        "",
+        "[protocols]",
+        "# Folder of protocol templates (*.yaml); agreements pin each file by its SHA-256.",
+        f"dir = {_toml_string(defaults.protocols.dir)}",
         "",
         "[roster.authorities]",
         "# party = its authority's public key. Pinning a key grants nothing by itself:",

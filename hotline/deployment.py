@@ -19,14 +19,46 @@ from hotline.config import write_deployment_config
 from hotline.errors import ConfigError
 from hotline.keyfiles import save_private_key
 from hotline.keys import Domain, SigningKey
-from hotline.protocols.builtin import DEFINITIONS, template_ref
+from hotline.protocols.registry import TemplateSet
 from hotline.roster import Role, enrollment, sign_document
+from hotline.templates import TEMPLATE_SUFFIXES, load_templates, shipped_dir
 from hotline.times import format_time
 from hotline.tlog.note import NoteVerifier
 
 LIAISONS = {"north": "alice", "south": "bob", "mediator": "carol"}
 AUDITOR = "audrey"
 CHANNEL = "north-south"
+
+# The demo agreement's pre-agreed messages (the ``preagreed`` template): code word, number and the
+# text in each party's language, in the manner of the 1976 protocol on pre-arranged hotline
+# messages under the 1971 US-USSR "Accidents Measures" Agreement (arts. 2-4: accidental or
+# unexplained incidents, warning-system anomalies, planned launches).
+DEMO_CATALOGUE: list[dict[str, Any]] = [
+    {"number": 1, "code": "TEST", "text": {
+        "en": "This is a test of the pre-agreed message system. No action is required.",
+        "ru": "Это проверка системы заранее согласованных сообщений. Никаких действий не требуется."}},
+    {"number": 2, "code": "ACCIDENT", "text": {
+        "en": "An accidental or unauthorized incident involving a possible detonation of a nuclear "
+              "weapon has occurred on our side. Details follow.",
+        "ru": "На нашей стороне произошёл случайный или несанкционированный инцидент, который может "
+              "привести к взрыву ядерного оружия. Подробности следуют."}},
+    {"number": 3, "code": "UNEXPLAINED", "text": {
+        "en": "Our missile warning systems show unidentified objects or signs of interference. "
+              "We request immediate clarification.",
+        "ru": "Наши системы предупреждения о ракетном нападении обнаружили неопознанные объекты "
+              "или признаки помех. Просим немедленных разъяснений."}},
+    {"number": 4, "code": "LAUNCH-PLANNED", "text": {
+        "en": "A planned missile launch extending beyond our national territory in your direction "
+              "will take place. A launch notification follows.",
+        "ru": "Состоится плановый пуск ракеты за пределы нашей национальной территории в вашем "
+              "направлении. Уведомление о пуске следует."}},
+    {"number": 5, "code": "FALSE-ALARM", "text": {
+        "en": "Our previous warning was a false alarm. No launch has taken place.",
+        "ru": "Наше предыдущее предупреждение было ложной тревогой. Пуска не было."}},
+    {"number": 6, "code": "STANDBY", "text": {
+        "en": "Stand by for an urgent message from our head of government.",
+        "ru": "Ожидайте срочного сообщения от главы нашего правительства."}},
+]
 
 
 @dataclass
@@ -63,6 +95,15 @@ def write_profile(home: Path, *, name: str, party: str, role: Role, servers: lis
     return path
 
 
+def install_templates(folder: Path) -> TemplateSet:
+    """Copy the shipped templates into a deployment's ``protocols/`` and load them from there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(shipped_dir().iterdir()):
+        if path.suffix in TEMPLATE_SUFFIXES:
+            shutil.copyfile(path, folder / path.name)
+    return load_templates(folder)
+
+
 def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, port: int,
                     origin: str, force: bool, now: datetime | None = None) -> Deployment:
     """Create keys, signed enrollments, the signed agreement, profiles and the server config."""
@@ -72,7 +113,7 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
         if not force:
             raise ConfigError(f"{home} already holds a deployment; use --force to replace it",
                               file=str(home / "hotline.toml"))
-        for sub in ("keys", "roster", "profiles"):
+        for sub in ("keys", "roster", "profiles", "protocols"):
             shutil.rmtree(home / sub, ignore_errors=True)
         for db in home.glob("hotline.db*"):
             db.unlink()
@@ -105,12 +146,13 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
         write_profile(home, name=name, party=party, role=role, servers=servers, origin=origin,
                       authorities=pinned, log_key=log_verifier)
 
+    templates = install_templates(home / "protocols")
     agreement = {
         "type": "agreement", "channel": CHANNEL, "version": 1,
         "parties": [{"id": p, "authority": authorities[p].key_id} for p in parties],
-        "templates": [template_ref(t) for t in DEFINITIONS],
+        "templates": [t.ref() for t in sorted(templates, key=lambda t: t.id)],
         "heartbeat": {"interval": heartbeat_interval, "grace": heartbeat_interval},
-        "auditors": [AUDITOR], "effective": format_time(now),
+        "auditors": [AUDITOR], "effective": format_time(now), "catalogue": DEMO_CATALOGUE,
     }
     signed = {"document": agreement,
               "sigs": [authorities[p].sign(domain=Domain.AGREEMENT, obj=agreement) for p in parties]}

@@ -85,9 +85,9 @@ from hotline.canonical import canonical_bytes, parse
 from hotline.deployment import AUDITOR, CHANNEL, LIAISONS
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keys import Domain, PublicKey, SigningKey, b64encode, domain_bytes
-from hotline.protocols.builtin import DEFINITIONS, template_ref
 from hotline.roster import Role, Roster, enrollment, sign_document
 from hotline.store import Store
+from hotline.templates import load_templates, shipped_dir
 from hotline.times import format_time, parse_time
 from hotline.tlog import (
     Checkpoint,
@@ -195,7 +195,7 @@ class Fixture:
         agreement = {
             "type": "agreement", "channel": CHANNEL, "version": 1,
             "parties": [{"id": p, "authority": self.authorities[p].key_id} for p in PARTIES],
-            "templates": [template_ref(t) for t in DEFINITIONS],
+            "templates": [t.ref() for t in load_templates(shipped_dir())],
             "heartbeat": {"interval": 30, "grace": 30},
             "auditors": [AUDITOR], "effective": format_time(BASE_TIME - timedelta(days=1)),
         }

@@ -1,9 +1,13 @@
 """Channel agreements (DESIGN.md §4): the document every party's authority signs. Pure.
 
 ``{type: "agreement", channel, version, parties: [{id, authority}], templates: [{id, version,
-sha256}], heartbeat: {interval, grace}, auditors, effective}``. ``authority`` is the KEY_ID of the
+sha256}], heartbeat: {interval, grace}, auditors, effective, catalogue?}``. ``authority`` is the KEY_ID of the
 party's authority key: naming it here is what gives that key, and no other, power over the channel.
 The signatures travel beside the document as a list, one per named party.
+
+``catalogue`` (optional) is the pre-agreed message list of the 1976 hotline practice: ``[{number,
+code, text: {lang: text}}]``, each message stored in every party's language, so that a ``preagreed``
+message carries only its number and code word and each receiver reads the text in its own language.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from hotline.times import parse_time
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _FIELDS = {"type", "channel", "version", "parties", "templates", "heartbeat", "auditors", "effective"}
+_LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
 
 def _violation(message: str) -> ProtocolViolation:
@@ -42,13 +47,15 @@ class Agreement:
     auditors: tuple[str, ...]
     effective: str
     document: dict[str, Any]
+    catalogue: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_json(cls, doc: Any) -> Agreement:
         if not isinstance(doc, dict) or doc.get("type") != "agreement":
             raise _violation('an agreement document has "type": "agreement"')
-        if set(doc) != _FIELDS:
-            raise _violation(f"agreement fields must be exactly {', '.join(sorted(_FIELDS))}")
+        if not _FIELDS <= set(doc) <= _FIELDS | {"catalogue"}:
+            raise _violation(f"agreement fields must be exactly {', '.join(sorted(_FIELDS))} "
+                             "and optionally catalogue")
         try:
             channel = check_name(doc["channel"], field_name="agreement.channel")
             effective = doc["effective"]
@@ -96,7 +103,31 @@ class Agreement:
             raise _violation("agreement.auditors must be a list of member names")
         return cls(channel=channel, version=version, parties=parties, templates=tuple(templates),
                    heartbeat_interval=hb["interval"], heartbeat_grace=hb["grace"],
-                   auditors=tuple(auditors), effective=effective, document=doc)
+                   auditors=tuple(auditors), effective=effective, document=doc,
+                   catalogue=_catalogue(doc.get("catalogue", [])))
 
     def template_ids(self) -> frozenset[str]:
         return frozenset(t.id for t in self.templates)
+
+
+def _catalogue(items: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(items, list):
+        raise _violation("agreement.catalogue must be a list of {number, code, text}")
+    numbers: set[int] = set()
+    for i, item in enumerate(items):
+        where = f"agreement.catalogue[{i}]"
+        if not isinstance(item, dict) or set(item) != {"number", "code", "text"}:
+            raise _violation(f"{where} must be {{number, code, text}}")
+        number, code, text = item["number"], item["code"], item["text"]
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 9999:
+            raise _violation(f"{where}.number must be an integer 1..9999")
+        if number in numbers:
+            raise _violation(f"{where}.number {number} appears twice")
+        numbers.add(number)
+        if not isinstance(code, str) or not re.fullmatch(r"[A-Z][A-Z0-9-]{1,31}", code):
+            raise _violation(f"{where}.code must be an upper-case code word")
+        if (not isinstance(text, dict) or not text
+                or not all(isinstance(k, str) and _LANG.fullmatch(k) and isinstance(v, str) and v
+                           for k, v in text.items())):
+            raise _violation(f"{where}.text must map language tags to the message text")
+    return tuple(items)

@@ -28,6 +28,7 @@ from hotline.server.logapi import add_log_routes
 from hotline.server.service import Hotline
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
 from hotline.store import Store
+from hotline.templates import load_templates
 
 log = structlog.get_logger("hotline.server")
 
@@ -63,14 +64,17 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
             raise
         assert hotline.checkpointer is not None
         checkpoints = asyncio.create_task(hotline.checkpointer.run(), name="checkpointer")
+        deadlines = asyncio.create_task(hotline.run_deadlines(config.protocols.deadline_sweep),
+                                        name="deadlines")
         app[HOTLINE] = hotline
         log.info("server.ready", db=str(config.db_path), log_size=await store.size(),
                  members=len(hotline.roster.enrollments), channels=sorted(hotline.roster.agreements))
         yield
         await hotline.drain()
-        checkpoints.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await checkpoints
+        for task in (checkpoints, deadlines):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await store.close()
         log.info("server.stopped")
 
@@ -88,7 +92,10 @@ async def _start_service(config: Config, store: Store, clock: Callable[[], datet
     """The service on an open store: the roster from the log and the roster folder, then the
     checkpointer with the log key."""
     authorities = {party: PublicKey.from_text(text) for party, text in config.roster.authorities.items()}
-    hotline = Hotline(store=store, authorities=authorities, clock=clock,
+    templates = load_templates(config.protocols_dir)
+    log.info("templates.loaded", folder=str(config.protocols_dir), count=len(templates),
+             templates=sorted(f"{t.id}@{t.version}" for t in templates))
+    hotline = Hotline(store=store, authorities=authorities, templates=templates, clock=clock,
                       clock_skew=timedelta(seconds=config.limits.clock_skew))
     await hotline.load()
     added = await hotline.import_dir(config.roster_dir)

@@ -1,8 +1,9 @@
 """The hotline service: what the server does with an authenticated member's requests.
 
 Between the WebSocket handler (bytes in, frames out) and the store: it checks each submission
-against the roster and the channel's agreement, commits it, and fans it out. One instance per
-server process; it owns the in-memory roster, rebuilt from the log at start.
+against the roster and the channel's agreement and templates, commits it, and fans it out; it
+watches acknowledgement deadlines and logs what is overdue. One instance per server process; it
+owns the in-memory roster, deadlines and rate windows, rebuilt from the log at start.
 """
 
 from __future__ import annotations
@@ -17,21 +18,23 @@ from typing import Any
 import structlog
 
 from hotline.canonical import canonical_bytes, parse
-from hotline.envelope import Kind
+from hotline.envelope import Envelope, Kind
 from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation
 from hotline.keys import PublicKey
 from hotline.protocols.agreement import Agreement
-from hotline.protocols.builtin import check_body
+from hotline.protocols.duration import describe_duration
+from hotline.protocols.obligations import Deadlines, RateLimits, lateness
+from hotline.protocols.registry import TemplateSet
+from hotline.protocols.rules import Context, Replied
+from hotline.protocols.template import Template
 from hotline.roster import Member, Roster
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, Hub
 from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
-from hotline.times import format_time
+from hotline.times import format_time, parse_time
 
 log = structlog.get_logger("hotline.server")
-
-_KIND_TEMPLATES = {Kind.HEARTBEAT: "heartbeat", Kind.ECHO: "echo"}
 
 
 def document_id(signed: Any) -> str:
@@ -40,10 +43,13 @@ def document_id(signed: Any) -> str:
 
 
 class Hotline:
-    def __init__(self, *, store: Store, authorities: dict[str, PublicKey],
+    def __init__(self, *, store: Store, authorities: dict[str, PublicKey], templates: TemplateSet,
                  clock: Callable[[], datetime], clock_skew: timedelta) -> None:
         self.store = store
         self.roster = Roster(authorities)
+        self.templates = templates
+        self.deadlines = Deadlines()
+        self.rates = RateLimits()
         self.hub = Hub()
         self.clock = clock
         self.clock_skew = clock_skew
@@ -61,6 +67,41 @@ class Hotline:
                 self.documents.append(signed)
             except HotlineError as exc:
                 log.warning("roster.skipped", index=stored.index, code=exc.code, reason=exc.message)
+        await self._replay_obligations()
+
+    async def _replay_obligations(self) -> None:
+        """Rebuild deadlines and rate windows from the log's recent window: every entry logged
+        within the longest ack deadline or rate period before the last entry (log times never go
+        back, so that window holds every message whose obligation may still be open)."""
+        size = await self.store.size()
+        last = await self.store.entry(size - 1) if size else None
+        spans = [t.rate.per for t in self.templates if t.rate is not None]
+        spans += [t.ack_deadline(p) or timedelta(0) for t in self.templates for p in t.allowed_precedence]
+        if last is None or not spans:
+            return
+        since = parse_time(last.entry["time"]) - max(spans)
+        after = await self.store.first_index_at(format_time(since)) - 1
+        while True:
+            page = await self.store.entries(after=after, limit=1000)
+            for stored in page:
+                self._observe(stored.entry)
+                after = stored.index
+            if len(page) < 1000:
+                break
+        log.info("obligations.replayed", since=format_time(since), pending_acks=len(self.deadlines))
+
+    def _observe(self, entry: dict[str, Any]) -> None:
+        self.deadlines.observe(entry)
+        if entry.get("kind") == "envelope":
+            template = self._agreed_template(entry["channel"], entry["envelope"]["template"])
+            self.rates.observe(entry, template.rate if template is not None else None)
+
+    def _agreed_template(self, channel: str, template_id: str) -> Template | None:
+        agreement = self.roster.agreements.get(channel)
+        try:
+            return self.templates.resolve(agreement, template_id) if agreement else None
+        except HotlineError:
+            return None
 
     async def import_dir(self, folder: Path) -> int:
         """Log every signed roster document in ``folder`` (``*.json``) not logged yet."""
@@ -131,9 +172,8 @@ class Hotline:
         envelope = submit.envelope
         try:
             now = self.clock()
-            self._check(conn.member, submit)
-            if envelope.kind in (Kind.ACK, Kind.ECHO):
-                await self._check_reply(envelope.channel, envelope.reply_to, envelope.kind)
+            agreement = self._check(conn.member, submit)
+            added = await self._check_norms(conn.member, envelope, agreement, now)
         except HotlineError as exc:
             exc.ref = envelope.id
             existing = await self.store.by_envelope_id(envelope.id)
@@ -144,13 +184,15 @@ class Hotline:
             conn.send(exc.to_frame())
             return
         entry = {"time": format_time(now), "kind": "envelope", "channel": envelope.channel,
-                 "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig}
+                 "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig,
+                 **added}
         future = self.store.enqueue(entry, envelope_id=envelope.id)
         task = asyncio.create_task(self._commit(conn, submit, future))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _check(self, member: Member, submit: Submit) -> Agreement:
+        """Identity, signature and channel membership; the agreement the envelope falls under."""
         envelope = submit.envelope
         if envelope.sender != member.member:
             raise ProtocolViolation(f"envelope.sender is {envelope.sender!r} but this session is "
@@ -167,13 +209,49 @@ class Hotline:
                                     "skew", code="envelope.clock_skew")
         self.roster.member_for_key(member.key_id, at=created)
         envelope.verify(self.roster.public_key(member.key_id), submit.sig)
-        expected = _KIND_TEMPLATES.get(envelope.kind)
-        if (envelope.template != expected if expected is not None
-                else envelope.template in _KIND_TEMPLATES.values()):
-            raise ProtocolViolation(f"a {envelope.kind} envelope cannot use template "
-                                    f"{envelope.template!r}", code="template.invalid")
-        check_body(agreement, envelope.template, envelope.kind, envelope.body)
         return agreement
+
+    async def _check_norms(self, member: Member, envelope: Envelope, agreement: Agreement,
+                           now: datetime) -> dict[str, Any]:
+        """The agreed template, its rules and rate (DESIGN.md §6). Returns what the server adds
+        to the entry: ``expects`` (the acknowledgement owed, and by when) and ``late``."""
+        template = self.templates.resolve(agreement, envelope.template)
+        target = await self._reply_target(envelope)
+        added: dict[str, Any] = {}
+        if envelope.kind is Kind.ACK:
+            if target is not None and target["envelope"]["template"] != envelope.template:
+                raise ProtocolViolation("an ack carries the template of the message it acknowledges "
+                                        f"({target['envelope']['template']})", code="template.invalid")
+        else:
+            replied = (Replied(template=target["envelope"]["template"], party=target["party"],
+                               kind=target["envelope"]["kind"]) if target is not None else None)
+            template.check(envelope, Context(agreement=agreement, party=member.party,
+                                             role=member.role.value, replied=replied))
+            if template.rate is not None:
+                await self._check_rate(template, member, envelope, now)
+            deadline = template.ack_deadline(envelope.precedence)
+            parties = template.recipients(agreement, member.party, envelope.body)
+            if deadline is not None and parties and template.ack is not None:
+                added["expects"] = {"ack": template.ack.kind.value, "from": parties,
+                                    "due": format_time(now + deadline)}
+        if target is not None and "expects" in target:
+            if lateness(target["expects"], party=member.party, envelope=envelope.to_json(), at=now):
+                added["late"] = True
+        return added
+
+    async def _check_rate(self, template: Template, member: Member, envelope: Envelope,
+                          now: datetime) -> None:
+        assert template.rate is not None
+        if await self.store.by_envelope_id(envelope.id) is not None:
+            return  # a resend: counted when it was accepted
+        key = (envelope.channel, member.party, template.id)
+        until = self.rates.check(key, template.rate, now)
+        if until is not None:
+            raise ProtocolViolation(
+                f"{template.id}: the agreement allows {member.party} at most {template.rate.max} "
+                f"per {describe_duration(template.rate.per)} on channel {envelope.channel}; the "
+                f"next one is allowed at {format_time(until)}", code="norm.rate_limited")
+        self.rates.record(key, now)
 
     async def _commit(self, conn: Connection, submit: Submit,
                       future: asyncio.Future[Appended]) -> None:
@@ -192,6 +270,7 @@ class Hotline:
                 conn.send(exc.to_frame())
             return
         index = appended.entry.index
+        self.deadlines.observe(appended.entry.entry)
         conn.send({"type": "accepted", "id": envelope.id, "index": index})
         if self.checkpointer is not None:
             self.checkpointer.want_receipt(conn, index)
@@ -215,14 +294,37 @@ class Hotline:
                                     code="envelope.id_conflict", ref=envelope["id"])
         return {"type": "accepted", "id": envelope["id"], "index": stored.index, "duplicate": True}
 
-    async def _check_reply(self, channel: str, reply_to: str | None, kind: Kind) -> None:
-        target = await self.store.by_envelope_id(reply_to) if reply_to else None
+    async def _reply_target(self, envelope: Envelope) -> dict[str, Any] | None:
+        """The logged envelope entry ``reply_to`` names: an ack or a reply answers a message on
+        the same channel, an echo a heartbeat."""
+        if envelope.reply_to is None:
+            return None
+        wanted = Kind.HEARTBEAT if envelope.kind is Kind.ECHO else Kind.MESSAGE
+        if envelope.kind is Kind.HEARTBEAT:
+            raise ProtocolViolation("a heartbeat answers nothing: no reply_to",
+                                    code="envelope.invalid")
+        target = await self.store.by_envelope_id(envelope.reply_to)
         entry = target.entry if target is not None else {}
-        wanted = Kind.HEARTBEAT if kind is Kind.ECHO else Kind.MESSAGE
-        if (entry.get("kind") != "envelope" or entry.get("channel") != channel
+        if (entry.get("kind") != "envelope" or entry.get("channel") != envelope.channel
                 or entry["envelope"]["kind"] != wanted.value):
-            raise ProtocolViolation(f"reply_to {reply_to} is not a {wanted} on channel {channel}",
-                                    code=f"{kind.value}.unknown_ref")
+            raise ProtocolViolation(f"reply_to {envelope.reply_to} is not a {wanted} on channel "
+                                    f"{envelope.channel}", code=f"{envelope.kind.value}.unknown_ref")
+        return entry
+
+    async def run_deadlines(self, interval: float) -> None:
+        """Every ``interval`` seconds: log an ``overdue`` entry for each message whose deadline
+        passed without every recipient's acknowledgement, and deliver it to the channel."""
+        while True:
+            now = self.clock()
+            for item in self.deadlines.overdue(now):
+                appended = await self.store.append(item.overdue_entry(time=format_time(now)))
+                index = appended.entry.index
+                self.hub.publish(item.channel, index,
+                                 {"type": "deliver", "index": index, "entry": appended.entry.entry})
+                log.warning("ack.overdue", index=index, message=item.index, channel=item.channel,
+                            template=item.template, precedence=item.precedence,
+                            missing=sorted(item.missing), due=format_time(item.due))
+            await asyncio.sleep(interval)
 
     async def _reject(self, member: Member, channel: str, template: str, exc: HotlineError) -> None:
         """Log an authenticated sender's refused attempt (never the refused body)."""

@@ -385,6 +385,19 @@ class Store:
                                     "ORDER BY idx LIMIT ?", (channel, after, limit))
         return [StoredEntry(r[0], bytes(r[1])) for r in rows]
 
+    async def first_index_at(self, time: str) -> int:
+        """The first index logged at or after ``time`` (the size if none): a binary search, since
+        log times never go back (the sequencer keeps them monotonic)."""
+        low, high = 0, self._size
+        while low < high:
+            mid = (low + high) // 2
+            rows = await self._read("SELECT time FROM entries WHERE idx = ?", (mid,))
+            if rows[0][0] < time:
+                low = mid + 1
+            else:
+                high = mid
+        return low
+
     async def entry(self, index: int) -> StoredEntry | None:
         rows = await self._read("SELECT idx, leaf FROM entries WHERE idx = ?", (index,))
         return StoredEntry(rows[0][0], bytes(rows[0][1])) if rows else None

@@ -33,7 +33,7 @@ from hotline.errors import LogError
 from hotline.httpauth import sign_request
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, SigningKey
-from hotline.protocols.builtin import template_ref
+from hotline.templates import load_templates
 from hotline.times import format_time
 from hotline.tlog import (
     CosignatureVerifier,
@@ -402,10 +402,12 @@ def north_mediator_agreement(home: Path) -> dict[str, Any]:
     """A second channel that north and mediator agree on, and south is not part of."""
     north = load_private_key(home / "keys" / "authority-north.pem")
     mediator = load_private_key(home / "keys" / "authority-mediator.pem")
+    message = load_templates(home / "protocols").latest("message")
+    assert message is not None
     doc = {"type": "agreement", "channel": "north-mediator", "version": 1,
            "parties": [{"id": "north", "authority": north.key_id},
                        {"id": "mediator", "authority": mediator.key_id}],
-           "templates": [template_ref("message")], "heartbeat": {"interval": 10, "grace": 10},
+           "templates": [message.ref()], "heartbeat": {"interval": 10, "grace": 10},
            "auditors": ["audrey"], "effective": format_time(datetime.now(UTC))}
     return {"document": doc, "sigs": [k.sign(domain=Domain.AGREEMENT, obj=doc) for k in (north, mediator)]}
 

@@ -1,0 +1,139 @@
+"""What the agreed norms oblige over time: acknowledgement deadlines and rate limits. Pure.
+
+Theory of operation: both are derived from log entries alone, fed in log order through
+``observe(entry)``, live after each commit and at start from a recent window of the log, so a
+restart forgets nothing that still matters. Time is always an argument.
+
+- ``Deadlines``: a message whose template requires an acknowledgement is logged with
+  ``expects: {ack, from, due}``. Acks (or replies) from those parties satisfy it; ``overdue(now)``
+  hands out, once, each message still missing parties at its due time. A later ack is still
+  accepted; ``lateness`` tells the server to mark it late.
+- ``RateLimits``: a sliding window per (channel, party, template) of accepted messages; a
+  submission beyond ``rate.max`` within ``rate.per`` is refused. Refused attempts do not count.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hotline.errors import HotlineError
+from hotline.protocols.template import AckRequirement, Rate
+from hotline.times import format_time, parse_time
+
+
+def satisfies(required: str, *, envelope: Mapping[str, Any]) -> bool:
+    """Whether ``envelope`` (an ack, or a message replying) meets an ``expects.ack`` requirement."""
+    kind = envelope.get("kind")
+    if required == AckRequirement.REPLY:
+        return kind == "message"
+    if kind != "ack":
+        return False
+    ack = envelope.get("body", {}).get("ack")
+    return ack == "understood" or (required == AckRequirement.RECEIVED and ack == "received")
+
+
+def lateness(expects: Mapping[str, Any], *, party: str, envelope: Mapping[str, Any],
+             at: datetime) -> bool | None:
+    """For an ack/reply to a message logged with ``expects``: ``True`` if it fulfils ``party``'s
+    obligation after the due time, ``False`` if in time, ``None`` if it fulfils none."""
+    if party not in expects.get("from", ()) or not satisfies(str(expects.get("ack")), envelope=envelope):
+        return None
+    return at > parse_time(expects["due"], field="expects.due")
+
+
+@dataclass(order=True)
+class Pending:
+    due: datetime
+    envelope_id: str = field(compare=False)
+    index: int = field(compare=False)
+    channel: str = field(compare=False)
+    template: str = field(compare=False)
+    precedence: str = field(compare=False)
+    ack: str = field(compare=False)
+    missing: set[str] = field(compare=False)
+
+    def overdue_entry(self, *, time: str) -> dict[str, Any]:
+        """The ``overdue`` log entry (without index) announcing this missed deadline."""
+        return {"time": time, "kind": "overdue", "channel": self.channel, "ref": self.envelope_id,
+                "entry": self.index, "template": self.template, "precedence": self.precedence,
+                "due": format_time(self.due), "ack": self.ack, "missing": sorted(self.missing)}
+
+
+class Deadlines:
+    def __init__(self) -> None:
+        self._pending: dict[str, Pending] = {}
+        self._heap: list[Pending] = []
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def pending(self, envelope_id: str) -> Pending | None:
+        return self._pending.get(envelope_id)
+
+    def observe(self, entry: Mapping[str, Any]) -> None:
+        """Account for one committed log entry (any kind; the irrelevant ones are ignored)."""
+        kind = entry.get("kind")
+        if kind == "overdue":
+            self._pending.pop(str(entry.get("ref")), None)
+            return
+        if kind != "envelope":
+            return
+        envelope = entry["envelope"]
+        expects = entry.get("expects")
+        if isinstance(expects, Mapping):
+            try:
+                due = parse_time(expects.get("due"), field="expects.due")
+            except HotlineError:
+                return
+            item = Pending(due=due, envelope_id=envelope["id"], index=int(entry["index"]),
+                           channel=entry["channel"], template=envelope["template"],
+                           precedence=envelope["precedence"], ack=str(expects.get("ack")),
+                           missing=set(expects.get("from", ())))
+            if item.missing:
+                self._pending[item.envelope_id] = item
+                heapq.heappush(self._heap, item)
+        reply_to = envelope.get("reply_to")
+        target = self._pending.get(reply_to) if reply_to else None
+        if target is not None and satisfies(target.ack, envelope=envelope):
+            target.missing.discard(entry.get("party", ""))
+            if not target.missing:
+                del self._pending[target.envelope_id]
+
+    def overdue(self, now: datetime) -> list[Pending]:
+        """Each message past its due time with parties still missing, once; oldest first."""
+        found: list[Pending] = []
+        while self._heap and self._heap[0].due <= now:
+            item = heapq.heappop(self._heap)
+            if self._pending.get(item.envelope_id) is item:
+                del self._pending[item.envelope_id]
+                found.append(item)
+        return found
+
+
+class RateLimits:
+    def __init__(self) -> None:
+        self._sent: dict[tuple[str, str, str], deque[datetime]] = {}
+
+    def check(self, key: tuple[str, str, str], rate: Rate, now: datetime) -> datetime | None:
+        """``None`` if one more is allowed now, else the time the oldest one leaves the window."""
+        sent = self._sent.get(key)
+        if sent is None:
+            return None
+        while sent and sent[0] <= now - rate.per:
+            sent.popleft()
+        return sent[0] + rate.per if len(sent) >= rate.max else None
+
+    def record(self, key: tuple[str, str, str], now: datetime) -> None:
+        self._sent.setdefault(key, deque()).append(now)
+
+    def observe(self, entry: Mapping[str, Any], rate: Rate | None) -> None:
+        """Count an accepted message from the log (start-up replay of the recent window), if its
+        template (whose ``rate`` the caller looked up) is limited at all."""
+        if rate is not None and entry.get("kind") == "envelope" and entry["envelope"]["kind"] == "message":
+            key = (entry["channel"], entry["party"], entry["envelope"]["template"])
+            self.record(key, parse_time(entry["time"]))

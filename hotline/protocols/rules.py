@@ -1,0 +1,297 @@
+"""Cross-field norms a JSON Schema cannot say (DESIGN.md §6 ``rules``). Pure.
+
+Each rule is a small object with ``check(envelope, ctx)`` that returns ``None`` or raises a
+``ProtocolViolation`` with the rule's own code, naming the rule and the field. A template lists
+them under ``rules:`` and all of them must hold. Field paths are dotted (``window.start``); ``[]``
+steps into every item of a list (``tables[].lines``). A rule skips a field that is absent: whether
+a field is required is the schema's business, not the rule's.
+
+====================  ==============================================  =========================
+rule                  holds when                                      code
+====================  ==============================================  =========================
+``min_notice``        ``field`` (a time) is at least ``at_least``      ``norm.late_notice``
+                      after the envelope was created
+``ordered``           the ``fields`` (times or dates) never go back;   ``norm.order``
+                      optionally span at most ``max_span``
+``sequential``        each list at ``field`` numbers its items by      ``norm.sequence``
+                      ``key`` 1, 2, 3, ... with no gap
+``reply_to``          the envelope answers a message of one of          ``norm.reply_to``
+                      ``templates`` sent by another party
+``catalogue``         ``number`` (and ``code``) name an entry of the    ``norm.catalogue``
+                      agreement's pre-agreed catalogue
+``precedence_floor``  precedence is at least what ``field``'s value     ``norm.precedence_too_low``
+                      implies (``floor: {value: precedence}``)
+====================  ==============================================  =========================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from typing import Any, Protocol
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from hotline.envelope import Envelope, Precedence
+from hotline.errors import ConfigError, HotlineError, ProtocolViolation
+from hotline.protocols.agreement import Agreement
+from hotline.protocols.duration import describe_duration, parse_duration
+from hotline.times import parse_time
+
+PRECEDENCE_RANK = {Precedence.ROUTINE: 0, Precedence.PRIORITY: 1, Precedence.IMMEDIATE: 2,
+                   Precedence.FLASH: 3}
+
+
+@dataclass(frozen=True)
+class Replied:
+    """The message an envelope's ``reply_to`` names, as the server found it in the log."""
+
+    template: str
+    party: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule may know beyond the envelope: the channel's agreement and the sender."""
+
+    agreement: Agreement
+    party: str
+    role: str
+    replied: Replied | None = None
+
+
+class Rule(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    def check(self, envelope: Envelope, ctx: Context) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+def values_at(body: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """Every ``(concrete path, value)`` at a rule path; absent steps yield nothing."""
+    head, _, rest = path.partition(".")
+    many = head.endswith("[]")
+    key = head[:-2] if many else head
+    if not isinstance(body, dict) or key not in body:
+        return
+    value = body[key]
+    items = list(enumerate(value)) if many and isinstance(value, list) else [(None, value)]
+    if many and not isinstance(value, list):
+        return
+    for i, item in items:
+        here = f"{key}[{i}]" if i is not None else key
+        if rest:
+            yield from ((f"{here}.{p}", v) for p, v in values_at(item, rest))
+        else:
+            yield here, item
+
+
+def _moment(value: Any, field: str) -> datetime:
+    """A date-time, or a date (midnight UTC); the schema already checked the form."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+        except ValueError:
+            pass
+    try:
+        return parse_time(value, field=f"body.{field}")
+    except HotlineError as exc:
+        raise ProtocolViolation(exc.message, code="template.invalid") from None
+
+
+@dataclass(frozen=True)
+class MinNotice:
+    id: str
+    field: str
+    at_least: timedelta
+    message: str
+
+    def check(self, envelope: Envelope, ctx: Context) -> None:
+        for path, value in values_at(envelope.body, self.field):
+            notice = _moment(value, path) - envelope.created_at
+            if notice < self.at_least:
+                given = (f"{describe_duration(notice)} ahead" if notice.total_seconds() >= 0
+                         else f"{describe_duration(-notice)} after it")
+                raise ProtocolViolation(
+                    f"rule {self.id}: body.{path} is {value}, notice given {given}; at least "
+                    f"{describe_duration(self.at_least)} ahead is required. {self.message}".strip(),
+                    code="norm.late_notice")
+
+    def describe(self) -> str:
+        return f"{self.field} at least {describe_duration(self.at_least)} after sending"
+
+
+@dataclass(frozen=True)
+class Ordered:
+    id: str
+    fields: tuple[str, ...]
+    max_span: timedelta | None
+    message: str
+
+    def check(self, envelope: Envelope, ctx: Context) -> None:
+        found = [(path, _moment(value, path))
+                 for f in self.fields for path, value in values_at(envelope.body, f)]
+        for (p1, t1), (p2, t2) in pairwise(found):
+            if t2 < t1:
+                raise ProtocolViolation(f"rule {self.id}: body.{p2} is before body.{p1}. "
+                                        f"{self.message}".strip(), code="norm.order")
+        if self.max_span is not None and len(found) >= 2 and found[-1][1] - found[0][1] > self.max_span:
+            raise ProtocolViolation(
+                f"rule {self.id}: body.{found[0][0]} to body.{found[-1][0]} spans more than "
+                f"{describe_duration(self.max_span)}. {self.message}".strip(), code="norm.order")
+
+    def describe(self) -> str:
+        span = f", within {describe_duration(self.max_span)}" if self.max_span else ""
+        return " <= ".join(self.fields) + span
+
+
+@dataclass(frozen=True)
+class Sequential:
+    id: str
+    field: str
+    key: str
+    message: str
+
+    def check(self, envelope: Envelope, ctx: Context) -> None:
+        for path, items in values_at(envelope.body, self.field):
+            if not isinstance(items, list):
+                continue
+            for n, item in enumerate(items, start=1):
+                got = item.get(self.key) if isinstance(item, dict) else None
+                if got != n:
+                    raise ProtocolViolation(
+                        f"rule {self.id}: body.{path}[{n - 1}].{self.key} is {got!r}, expected {n} "
+                        f"(lines are numbered 1, 2, 3, ... without gaps). {self.message}".strip(),
+                        code="norm.sequence")
+
+    def describe(self) -> str:
+        return f"{self.field}: {self.key} numbered 1, 2, 3, ..."
+
+
+@dataclass(frozen=True)
+class ReplyTo:
+    id: str
+    templates: tuple[str, ...]
+    message: str
+
+    def check(self, envelope: Envelope, ctx: Context) -> None:
+        replied = ctx.replied
+        wanted = " or ".join(self.templates)
+        if envelope.reply_to is None or replied is None:
+            raise ProtocolViolation(f"rule {self.id}: it must answer a {wanted} (reply_to its id). "
+                                    f"{self.message}".strip(), code="norm.reply_to")
+        if replied.template not in self.templates or replied.kind != "message":
+            raise ProtocolViolation(f"rule {self.id}: reply_to names a {replied.template}, not a "
+                                    f"{wanted}. {self.message}".strip(), code="norm.reply_to")
+        if replied.party == ctx.party:
+            raise ProtocolViolation(f"rule {self.id}: {ctx.party} cannot answer its own "
+                                    f"{replied.template}. {self.message}".strip(), code="norm.reply_to")
+
+    def describe(self) -> str:
+        return "answers a " + " or ".join(self.templates) + " of another party"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    id: str
+    message: str
+
+    def check(self, envelope: Envelope, ctx: Context) -> None:
+        number = envelope.body.get("number")
+        entries = {e["number"]: e for e in ctx.agreement.catalogue}
+        entry = entries.get(number)
+        if entry is None:
+            known = ", ".join(str(n) for n in sorted(entries)) or "none"
+            raise ProtocolViolation(f"rule {self.id}: body.number {number!r} is not in the "
+                                    f"catalogue of channel {ctx.agreement.channel} (numbers: {known})",
+                                    code="norm.catalogue")
+        code = envelope.body.get("code")
+        if code is not None and code != entry["code"]:
+            raise ProtocolViolation(f"rule {self.id}: body.code {code!r} does not match message "
+                                    f"{number}, whose code word is {entry['code']!r}",
+                                    code="norm.catalogue")
+
+    def describe(self) -> str:
+        return "number from the agreement's catalogue"
+
+
+@dataclass(frozen=True)
+class PrecedenceFloor:
+    id: str
+    field: str
+    floor: Mapping[str, Precedence]
+    message: str
+
+    def check(self, envelope: Envelope, ctx: Context) -> None:
+        for path, value in values_at(envelope.body, self.field):
+            needed = self.floor.get(value) if isinstance(value, str) else None
+            if needed is not None and PRECEDENCE_RANK[envelope.precedence] < PRECEDENCE_RANK[needed]:
+                raise ProtocolViolation(
+                    f"rule {self.id}: body.{path} {value!r} implies precedence {needed} or higher, "
+                    f"not {envelope.precedence}. {self.message}".strip(),
+                    code="norm.precedence_too_low")
+
+    def describe(self) -> str:
+        return f"{self.field} implies " + ", ".join(f"{k}: {v}+" for k, v in self.floor.items())
+
+
+_STR = {"type": "string", "minLength": 1}
+_COMMON = {"rule": {"type": "string"}, "id": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$"},
+           "message": {"type": "string"}}
+RULE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "min_notice": {"required": ["field", "at_least"], "properties": {"field": _STR, "at_least": _STR}},
+    "ordered": {"required": ["fields"], "properties": {
+        "fields": {"type": "array", "minItems": 2, "items": _STR}, "max_span": _STR}},
+    "sequential": {"required": ["field", "key"], "properties": {"field": _STR, "key": _STR}},
+    "reply_to": {"required": ["templates"], "properties": {
+        "templates": {"type": "array", "minItems": 1, "items": _STR}}},
+    "catalogue": {"properties": {}},
+    "precedence_floor": {"required": ["field", "floor"], "properties": {
+        "field": _STR, "floor": {"type": "object", "minProperties": 1,
+                                 "additionalProperties": {"enum": [p.value for p in Precedence]}}}},
+}
+_VALIDATORS = {name: jsonschema.Draft202012Validator(
+    {"type": "object", "additionalProperties": False, **schema,
+     "properties": {**_COMMON, **schema["properties"]}}) for name, schema in RULE_SCHEMAS.items()}
+
+
+def rule_from_json(doc: Any, *, source: str, path: tuple[str, ...]) -> Rule:
+    """One ``rules:`` item; ConfigError names the file and the key."""
+    name = doc.get("rule") if isinstance(doc, dict) else None
+    validator = _VALIDATORS.get(name) if isinstance(name, str) else None
+    if validator is None or not isinstance(name, str):
+        raise ConfigError(f"rule must be one of {', '.join(RULE_SCHEMAS)}", file=source,
+                          path=(*path, "rule"))
+    error = best_match(validator.iter_errors(doc))
+    if error is not None:
+        raise ConfigError(error.message, file=source, path=(*path, *map(str, error.absolute_path)))
+    rule_id = doc.get("id", name.replace("_", "-"))
+    message = doc.get("message", "").strip()
+
+    def duration(key: str) -> timedelta:
+        try:
+            return parse_duration(doc[key])
+        except ValueError as exc:
+            raise ConfigError(str(exc), file=source, path=(*path, key)) from None
+
+    match name:
+        case "min_notice":
+            return MinNotice(rule_id, doc["field"], duration("at_least"), message)
+        case "ordered":
+            return Ordered(rule_id, tuple(doc["fields"]),
+                           duration("max_span") if "max_span" in doc else None, message)
+        case "sequential":
+            return Sequential(rule_id, doc["field"], doc["key"], message)
+        case "reply_to":
+            return ReplyTo(rule_id, tuple(doc["templates"]), message)
+        case "catalogue":
+            return Catalogue(rule_id, message)
+        case _:
+            return PrecedenceFloor(rule_id, doc["field"],
+                                   {k: Precedence(v) for k, v in doc["floor"].items()}, message)

@@ -1,0 +1,391 @@
+"""Protocol templates (DESIGN.md §6): the agreed form of one kind of message. Pure.
+
+Theory of operation:
+
+- A template is one YAML file in ``protocols/``. ``Template.from_text(data, source=...)`` parses
+  and checks it; any fault is a ``ConfigError`` naming the file, the key and what is wrong. Its
+  identity is ``{id, version, sha256}``, where ``sha256`` is the digest of the file's bytes: an
+  agreement pins exactly that, so a file edited after the parties signed no longer matches.
+- ``Template.check(envelope, ctx)`` is what the server runs on every submission, in a fixed order,
+  each failure a ``ProtocolViolation`` with its own code:
+
+  ===  ==========================================  ================================
+  1    envelope kind is the template's kind        ``template.invalid``
+  2    sender's role and party allowed             ``norm.sender_not_allowed``
+  3    precedence allowed                          ``norm.precedence_not_allowed``
+  4    body valid against ``fields`` (JSON Schema)  ``template.invalid``
+  5    addressed parties are parties of the channel ``norm.audience``
+  6    every rule holds (``hotline.protocols.rules``) ``norm.<rule>``
+  ===  ==========================================  ================================
+
+  The rate limit is state, not form: the server keeps it (``Rate`` says how much).
+- The acknowledgement a template requires (``ack``) and its deadline: the template's own
+  ``deadline`` when it names one (its basis fixes it), else the precedence's default from
+  military message-handling practice (FLASH 10 min, IMMEDIATE 30 min, PRIORITY 3 h, ROUTINE 6 h).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import best_match
+
+from hotline.envelope import Envelope, Kind, Precedence
+from hotline.errors import ConfigError, ProtocolViolation, WireError
+from hotline.protocols.agreement import Agreement
+from hotline.protocols.duration import parse_duration
+from hotline.protocols.rules import Context, Rule, rule_from_json
+from hotline.times import parse_time
+
+FORMAT = 1
+MAX_TEMPLATE_BYTES = 256 * 1024
+
+DEFAULT_ACK_DEADLINE: Mapping[Precedence, timedelta] = {
+    Precedence.FLASH: timedelta(minutes=10),
+    Precedence.IMMEDIATE: timedelta(minutes=30),
+    Precedence.PRIORITY: timedelta(hours=3),
+    Precedence.ROUTINE: timedelta(hours=6),
+}
+
+
+class AckRequirement(StrEnum):
+    RECEIVED = "received"      # any ack (received or understood) from each recipient party
+    UNDERSTOOD = "understood"  # an officer's explicit "understood"
+    REPLY = "reply"            # a message answering it (reply_to), e.g. a Vienna Document reply
+
+
+class Audience(StrEnum):
+    ALL = "all"              # every party of the channel other than the sender's must ack
+    ADDRESSED = "addressed"  # the parties the body's ``to`` lists must ack (all still receive it)
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NAME = "^[a-z0-9][a-z0-9._-]{0,63}$"
+_PRECEDENCES = [p.value for p in Precedence]
+TEMPLATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["format", "id", "version", "title", "basis", "senders", "precedence", "ack",
+                 "audience", "fields"],
+    "additionalProperties": False,
+    "properties": {
+        "format": {"const": FORMAT},
+        "id": {"type": "string", "pattern": _NAME},
+        "version": {"type": "integer", "minimum": 1},
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "basis": {"type": "string", "minLength": 20},
+        "kind": {"enum": ["message", "heartbeat", "echo"]},
+        "senders": {
+            "type": "object", "required": ["roles"], "additionalProperties": False,
+            "properties": {
+                "roles": {"type": "array", "minItems": 1, "uniqueItems": True,
+                          "items": {"enum": ["liaison", "agent"]}},
+                "parties": {"type": "array", "uniqueItems": True,
+                            "items": {"type": "string", "pattern": _NAME}},
+            },
+        },
+        "precedence": {
+            "type": "object", "required": ["default", "allowed"], "additionalProperties": False,
+            "properties": {
+                "default": {"enum": _PRECEDENCES},
+                "allowed": {"type": "array", "minItems": 1, "uniqueItems": True,
+                            "items": {"enum": _PRECEDENCES}},
+            },
+        },
+        "ack": {"oneOf": [
+            {"const": "none"},
+            {"type": "object", "required": ["kind"], "additionalProperties": False,
+             "properties": {"kind": {"enum": [a.value for a in AckRequirement]},
+                            "deadline": {"type": "string"}}},
+        ]},
+        "rate": {"type": "object", "required": ["max", "per"], "additionalProperties": False,
+                 "properties": {"max": {"type": "integer", "minimum": 1},
+                                "per": {"type": "string"}}},
+        "audience": {"enum": [a.value for a in Audience]},
+        "rules": {"type": "array", "items": {"type": "object", "required": ["rule"]}},
+        "fields": {"type": "object"},
+    },
+}
+_TEMPLATE_VALIDATOR = jsonschema.Draft202012Validator(TEMPLATE_SCHEMA)
+
+
+def _check_time(value: object) -> bool:
+    if isinstance(value, str):
+        parse_time(value)  # raises WireError, which the format checker reports
+    return True
+
+
+def _check_date(value: object) -> bool:
+    if isinstance(value, str):
+        if not _DATE.fullmatch(value):
+            raise ValueError("a date is YYYY-MM-DD")
+        date.fromisoformat(value)
+    return True
+
+
+# jsonschema checks formats only through a checker; ours knows the two the templates use.
+FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+FORMAT_CHECKER.checks("date-time", raises=(WireError,))(_check_time)
+FORMAT_CHECKER.checks("date", raises=(ValueError,))(_check_date)
+
+
+@dataclass(frozen=True)
+class Rate:
+    max: int
+    per: timedelta
+
+
+@dataclass(frozen=True)
+class Ack:
+    kind: AckRequirement
+    deadline: timedelta | None  # None: the precedence's default
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    version: int
+    title: str
+    basis: str
+    kind: Kind
+    roles: frozenset[str]
+    parties: frozenset[str]  # empty: any party of the channel
+    default_precedence: Precedence
+    allowed_precedence: tuple[Precedence, ...]
+    ack: Ack | None
+    rate: Rate | None
+    audience: Audience
+    rules: tuple[Rule, ...]
+    fields: dict[str, Any]
+    sha256: str
+    source: str
+    _validator: jsonschema.Draft202012Validator = field(repr=False, compare=False)
+
+    @classmethod
+    def from_text(cls, data: bytes | str, *, source: str) -> Template:
+        """Parse and check one template file's bytes. ``source`` names it in errors.
+
+        Raises:
+            ConfigError: naming ``source``, the key at fault and what is wrong.
+        """
+        raw = data.encode() if isinstance(data, str) else data
+        if len(raw) > MAX_TEMPLATE_BYTES:
+            raise ConfigError(f"a template file is at most {MAX_TEMPLATE_BYTES} bytes", file=source)
+        doc = load_yaml(raw, source=source)
+        error = best_match(_TEMPLATE_VALIDATOR.iter_errors(doc))
+        if error is not None:
+            raise ConfigError(error.message, file=source, path=_path(error.absolute_path))
+        try:
+            jsonschema.Draft202012Validator.check_schema(doc["fields"])
+        except jsonschema.SchemaError as exc:
+            raise ConfigError(f"not a JSON Schema (draft 2020-12): {exc.message}", file=source,
+                              path=("fields", *_path(exc.absolute_path))) from None
+        _require_closed_objects(doc["fields"], source, ("fields",))
+        if doc["fields"].get("type") != "object":
+            raise ConfigError('the body is an object: "type: object"', file=source,
+                              path=("fields", "type"))
+        kind = Kind(doc.get("kind", "message"))
+        precedence = doc["precedence"]
+        allowed = tuple(Precedence(p) for p in precedence["allowed"])
+        default = Precedence(precedence["default"])
+        if default not in allowed:
+            raise ConfigError(f"{default} is not among the allowed precedences",
+                              file=source, path=("precedence", "default"))
+        ack = None
+        if doc["ack"] != "none":
+            if kind is not Kind.MESSAGE:
+                raise ConfigError("only message templates can require an acknowledgement",
+                                  file=source, path=("ack",))
+            deadline = doc["ack"].get("deadline")
+            ack = Ack(AckRequirement(doc["ack"]["kind"]),
+                      _duration(deadline, source, ("ack", "deadline")) if deadline else None)
+        rate = None
+        if "rate" in doc:
+            rate = Rate(doc["rate"]["max"], _duration(doc["rate"]["per"], source, ("rate", "per")))
+        audience = Audience(doc["audience"])
+        if audience is Audience.ADDRESSED and "to" not in doc["fields"].get("required", []):
+            raise ConfigError('an addressed template requires a body field "to" (the parties '
+                              "addressed)", file=source, path=("audience",))
+        rules = tuple(rule_from_json(rule, source=source, path=("rules", str(i)))
+                      for i, rule in enumerate(doc.get("rules", [])))
+        return cls(
+            id=doc["id"], version=doc["version"], title=doc["title"], basis=doc["basis"].strip(),
+            kind=kind, roles=frozenset(doc["senders"]["roles"]),
+            parties=frozenset(doc["senders"].get("parties", [])),
+            default_precedence=default, allowed_precedence=allowed, ack=ack, rate=rate,
+            audience=audience, rules=rules, fields=doc["fields"],
+            sha256=hashlib.sha256(raw).hexdigest(), source=source,
+            _validator=jsonschema.Draft202012Validator(doc["fields"], format_checker=FORMAT_CHECKER),
+        )
+
+    def ref(self) -> dict[str, Any]:
+        """``{id, version, sha256}`` as an agreement pins it."""
+        return {"id": self.id, "version": self.version, "sha256": self.sha256}
+
+    def ack_deadline(self, precedence: Precedence) -> timedelta | None:
+        """How long the recipients have to acknowledge a message of this template, if at all."""
+        if self.ack is None:
+            return None
+        return self.ack.deadline or DEFAULT_ACK_DEADLINE[precedence]
+
+    def recipients(self, agreement: Agreement, sender_party: str, body: Mapping[str, Any]) -> list[str]:
+        """The parties that must acknowledge: all others, or those the body addresses."""
+        if self.audience is Audience.ADDRESSED:
+            return sorted(set(body.get("to", [])))
+        return sorted(p for p in agreement.parties if p != sender_party)
+
+    def check_body(self, body: Any) -> None:
+        """Raise ProtocolViolation (``template.invalid``) naming the first field at fault."""
+        error = best_match(self._validator.iter_errors(body))
+        if error is not None:
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+            raise ProtocolViolation(f"{self.id}: body{where}: {_describe(error)}",
+                                    code="template.invalid")
+
+    def check(self, envelope: Envelope, ctx: Context) -> None:
+        """Everything the form of ``envelope`` must satisfy under this template (see module doc)."""
+        if envelope.kind is not self.kind:
+            raise ProtocolViolation(f"a {envelope.kind} envelope cannot use template {self.id!r} "
+                                    f"(a {self.kind} template)", code="template.invalid")
+        if ctx.role not in self.roles or (self.parties and ctx.party not in self.parties):
+            who = " or ".join(f"{r}s" for r in sorted(self.roles))
+            if self.parties:
+                who += " of " + ", ".join(sorted(self.parties))
+            raise ProtocolViolation(f"{self.id}: only {who} may send it; {envelope.sender} is "
+                                    f"a {ctx.role} of {ctx.party}", code="norm.sender_not_allowed")
+        if envelope.precedence not in self.allowed_precedence:
+            raise ProtocolViolation(
+                f"{self.id}: precedence {envelope.precedence} is not allowed; the agreement allows "
+                f"{', '.join(self.allowed_precedence)}", code="norm.precedence_not_allowed")
+        self.check_body(envelope.body)
+        if self.audience is Audience.ADDRESSED:
+            others = set(ctx.agreement.parties) - {ctx.party}
+            strangers = sorted(set(envelope.body["to"]) - others)
+            if strangers:
+                raise ProtocolViolation(f"{self.id}: body.to names {', '.join(strangers)}, not another "
+                                        f"party of channel {ctx.agreement.channel}",
+                                        code="norm.audience")
+        for rule in self.rules:
+            rule.check(envelope, ctx)
+
+    def field_specs(self) -> list[FieldSpec]:
+        """The body's fields, flattened (``window.start``), in schema order: for forms and help."""
+        return list(_field_specs(self.fields, prefix="", required=True))
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    path: str
+    type: str  # JSON Schema type, "array of <type>" for arrays
+    required: bool
+    description: str = ""
+    enum: tuple[Any, ...] = ()
+    format: str | None = None
+    schema: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def _field_specs(schema: dict[str, Any], *, prefix: str, required: bool) -> Iterator[FieldSpec]:
+    needed = set(schema.get("required", []))
+    for name, sub in schema.get("properties", {}).items():
+        path = f"{prefix}{name}"
+        kind = sub.get("type", "any")
+        if kind == "object" and "properties" in sub:
+            yield from _field_specs(sub, prefix=path + ".", required=required and name in needed)
+            continue
+        if kind == "array":
+            items = sub.get("items", {})
+            kind = f"array of {items.get('type', 'any')}"
+        yield FieldSpec(path=path, type=str(kind), required=required and name in needed,
+                        description=str(sub.get("description", "")).strip(),
+                        enum=tuple(sub.get("enum", ())), format=sub.get("format"), schema=sub)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    if error.validator == "format":
+        return f"{error.instance!r} is not a valid {error.validator_value}"
+    if error.validator == "enum":
+        return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+    return str(error.message)
+
+
+def _path(parts: Any) -> tuple[str, ...]:
+    return tuple(str(p) for p in parts)
+
+
+def _duration(text: str, source: str, path: tuple[str, ...]) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=source, path=path) from None
+
+
+def _require_closed_objects(schema: Any, source: str, path: tuple[str, ...]) -> None:
+    """Every object schema with properties says ``additionalProperties: false``: a body may carry
+    only what the parties agreed, never an extra field the receiver's form would not show."""
+    if isinstance(schema, dict):
+        if "properties" in schema and schema.get("additionalProperties") is not False:
+            raise ConfigError("an object with properties must say additionalProperties: false",
+                              file=source, path=path)
+        for key, value in schema.items():
+            _require_closed_objects(value, source, (*path, key))
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            _require_closed_objects(value, source, (*path, str(i)))
+
+
+class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """YAML 1.2-like: no implicit dates (``2026-01-01`` stays text), no ``yes``/``no`` booleans
+    (Norway's ``NO`` is not false), no duplicate keys, no floats (the wire has none)."""
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers
+            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _first in "tTfF":
+    _StrictLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        [_first])
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    result: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        result[key] = loader.construct_object(value_node, deep=True)
+    return result
+
+
+def _no_float(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None, None, f"{node.value!r}: floating-point numbers are not allowed (write a string or "
+        "a scaled integer)", node.start_mark)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _no_float)
+
+
+def load_yaml(raw: bytes, *, source: str) -> Any:
+    """Strict YAML (see ``_StrictLoader``); ConfigError names the file, line and problem."""
+    try:
+        return yaml.load(raw.decode("utf-8"), Loader=_StrictLoader)
+    except UnicodeDecodeError:
+        raise ConfigError("a template file is UTF-8 text", file=source) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}{problem}", file=source) from None

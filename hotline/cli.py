@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 import structlog
 
+from hotline.agreement_cli import agreement, templates
 from hotline.audit.commands import audit
 from hotline.canonical import parse
 from hotline.client.connection import Client, ConnectError, Delivered
@@ -20,8 +21,12 @@ from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.config import load_config
 from hotline.envelope import AckKind, Kind, Precedence
-from hotline.errors import ConfigError, HotlineError
+from hotline.errors import ConfigError, HotlineError, ProtocolViolation
+from hotline.protocols.forms import body_from_fields, describe_fields, missing_fields
+from hotline.protocols.registry import TemplateSet
+from hotline.protocols.template import Template
 from hotline.roster import Roster
+from hotline.templates import load_templates
 from hotline.tlog import verify_checkpoint
 
 T = TypeVar("T")
@@ -152,7 +157,8 @@ async def _connected(home: Path, name: str, servers: tuple[str, ...],
     raise ConnectError("; ".join(errors))
 
 
-def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any]:
+def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any] | dict[str, str]:
+    """``--body`` as a JSON object, or the ``--field`` pairs as text (typed later by the template)."""
     if body is not None and fields:
         raise click.UsageError("give --body or --field, not both")
     if body is not None:
@@ -163,7 +169,7 @@ def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise click.BadParameter("must be a JSON object", param_hint="--body")
         return value
-    out: dict[str, Any] = {}
+    out: dict[str, str] = {}
     for item in fields:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -172,28 +178,74 @@ def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def _templates(profile: Profile) -> TemplateSet:
+    try:
+        return load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
+    except HotlineError as exc:
+        click.echo(exc.diagnostics(), err=True)
+        sys.exit(1)
+
+
+def _compose(template: Template, body: str | None, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The body, typed by the template's schema and checked as the server will check it; a
+    missing field shows the template's fields (usage error)."""
+    given = _parse_fields(body, fields)
+    try:
+        content = given if body is not None else body_from_fields(template, given)
+    except HotlineError as exc:
+        raise click.UsageError(f"{exc.message}\n\n{describe_fields(template)}") from None
+    missing = missing_fields(template, content)
+    if missing:
+        names = ", ".join(spec.path for spec in missing)
+        raise click.UsageError(f"{template.id}: missing required field(s) {names}\n\n"
+                               f"{describe_fields(template)}")
+    return content
+
+
 @main.command()
 @as_option
 @click.option("--channel", required=True, help="Channel to send on.")
-@click.option("--template", default="message", show_default=True, help="Template id of the body.")
+@click.option("--template", default="message", show_default=True,
+              help="Template id (see `hotline templates`); the body must fit its fields.")
 @click.option("--body", help="Body as a JSON object.")
 @click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
-              help="Body field (string value); repeat for several.")
+              help="Body field, typed by the template (window.start=..., count=3, tags=a,b); "
+                   "repeat for several.")
 @click.option("--precedence", type=click.Choice([p.value for p in Precedence], case_sensitive=False),
-              default="ROUTINE", show_default=True)
+              help="FLASH, IMMEDIATE, PRIORITY or ROUTINE (default: the template's).")
+@click.option("--reply-to", help="Envelope id of the message this one answers.")
 @click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Wait for the signed inclusion receipt and save it here (C2SP tlog-proof); "
                    "check it later with `hotline audit receipt`.")
 @click.pass_context
 def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, template: str,
-         body: str | None, fields: tuple[str, ...], precedence: str, receipt_file: Path | None) -> None:
-    """Sign and send a message; prints the log index once the server has durably accepted it."""
-    content = _parse_fields(body, fields)
+         body: str | None, fields: tuple[str, ...], precedence: str | None, reply_to: str | None,
+         receipt_file: Path | None) -> None:
+    """Sign and send a message; prints the log index once the server has durably accepted it.
+
+    The body is checked against the template before it leaves (the same check the server runs),
+    so a missing or mistyped field is named here, with the template's fields.
+    """
     profile = Profile.load(_home(ctx), name)
+    templates = _templates(profile)
+    local = templates.latest(template)
+    if local is None:
+        raise click.BadParameter(f"no template {template!r} here (known: "
+                                 f"{', '.join(sorted({t.id for t in templates}))})",
+                                 param_hint="--template")
+    content = _compose(local, body, fields)
 
     async def go(client: Client) -> None:
-        accepted = await client.send(channel=channel, template=template, body=content,
-                                     precedence=precedence.upper())
+        agreement = client.roster.agreements.get(channel)
+        if agreement is None:
+            raise ProtocolViolation(f"no channel {channel!r} under an agreement you can see",
+                                    code="channel.unknown")
+        agreed = templates.resolve(agreement, template)
+        agreed.check_body(content)
+        chosen = Precedence(precedence.upper()) if precedence else agreed.default_precedence
+        envelope = client.envelope(channel=channel, template=template, body=content,
+                                   precedence=chosen, reply_to=reply_to)
+        accepted = await client.submit_envelope(envelope)
         click.echo(f"accepted index={accepted['index']} id={accepted['id']}"
                    + (" (already accepted earlier)" if accepted.get("duplicate") else ""))
         if receipt_file is not None and not accepted.get("duplicate"):
@@ -206,12 +258,27 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
     _run(_connected(_home(ctx), name, servers, go))
 
 
-def _render(item: Delivered) -> str:
+def _render_notice(frame: dict[str, Any]) -> str | None:
+    entry = frame["entry"]
+    if entry.get("kind") == "overdue":
+        return (f"[{frame['index']}] OVERDUE {entry['precedence']} {entry['template']} message "
+                f"[{entry['entry']}] was due {entry['due']}: no {entry['ack']} from "
+                f"{', '.join(entry['missing'])}")
+    return None
+
+
+def _render(item: Delivered, catalogue_text: Callable[[Delivered], str | None]) -> str:
     env = item.envelope
     if env.kind is Kind.ACK:
-        what = f"ack {env.body['ack']} of {env.reply_to}"
+        what = f"ack {env.body['ack']} of {env.reply_to}" + (" (LATE)" if item.entry.get("late") else "")
     else:
         what = json.dumps(env.body, ensure_ascii=False)
+        text = catalogue_text(item)
+        if text is not None:
+            what += f" = {text}"
+    owed = item.entry.get("expects")
+    if owed:
+        what += f"  [{owed['ack']} due {owed['due']} from {', '.join(owed['from'])}]"
     return (f"[{item.index}] {env.created} {env.channel} {env.sender}({item.entry.get('party')}) "
             f"{env.precedence.value} {env.template}: {what}  [signature verified]")
 
@@ -225,24 +292,54 @@ def _render(item: Delivered) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--no-ack", is_flag=True, help="Do not send automatic 'received' acks.")
 @click.option("--all", "show_all", is_flag=True, help="Also show heartbeats and echoes.")
+@click.option("--lang", default="en", show_default=True,
+              help="Language in which pre-agreed catalogue messages are shown.")
 @click.pass_context
 def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str | None, after: int | None,
-           count: int | None, as_json: bool, no_ack: bool, show_all: bool) -> None:
-    """Print delivered entries, each signature-verified; acks 'received' automatically."""
+           count: int | None, as_json: bool, no_ack: bool, show_all: bool, lang: str) -> None:
+    """Print delivered entries, each signature-verified; acks 'received' automatically.
+
+    Overdue acknowledgements the server announces are printed as OVERDUE lines; a pre-agreed
+    message is shown with its catalogue text in --lang.
+    """
 
     async def go(client: Client) -> None:
+        def catalogue_text(item: Delivered) -> str | None:
+            agreement = client.roster.agreements.get(item.envelope.channel)
+            if item.envelope.template != "preagreed" or agreement is None:
+                return None
+            entry = next((e for e in agreement.catalogue
+                          if e["number"] == item.envelope.body.get("number")), None)
+            if entry is None:
+                return None
+            return str(entry["text"].get(lang) or next(iter(entry["text"].values())))
+
         channels = [channel] if channel else list(client.welcome["channels"])
         if after is not None:
             for ch in channels:
                 await client.resume(ch, after)
         printed = 0
         async for item in client.deliveries_verified():
-            if not isinstance(item, Delivered) or (channel and item.envelope.channel != channel):
+            if not isinstance(item, Delivered):
+                notice = _render_notice(item)
+                if notice is not None and (not channel or item["entry"].get("channel") == channel):
+                    click.echo(json.dumps({"index": item["index"], **item["entry"]}, ensure_ascii=False)
+                               if as_json else notice)
+                    printed += 1
+                    if count is not None and printed >= count:
+                        return
+                continue
+            if channel and item.envelope.channel != channel:
                 continue
             env = item.envelope
             if env.kind in (Kind.HEARTBEAT, Kind.ECHO) and not show_all:
                 continue
-            click.echo(json.dumps(item.summary(), ensure_ascii=False) if as_json else _render(item))
+            summary = item.summary()
+            text = catalogue_text(item)
+            if text is not None:
+                summary["text"] = text
+            click.echo(json.dumps(summary, ensure_ascii=False) if as_json
+                       else _render(item, catalogue_text))
             if (env.kind is Kind.MESSAGE and env.sender != client.member and not no_ack
                     and client.welcome["role"] != "auditor"):
                 await _ack_quietly(client, item, AckKind.RECEIVED)
@@ -350,6 +447,8 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
 
 
 main.add_command(audit)
+main.add_command(agreement)
+main.add_command(templates)
 
 
 if __name__ == "__main__":

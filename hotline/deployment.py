@@ -86,6 +86,8 @@ def write_profile(home: Path, *, name: str, party: str, role: Role, servers: lis
              f'origin = "{origin}"',
              "# The transparency log's checkpoint key (C2SP note verifier key), pinned out of band.",
              f'log_key = "{log_key}"',
+             "# Protocol templates held by this member: forms and checks before sending.",
+             'protocols = "protocols"',
              "# For wss:// servers whose certificate a private CA issued:",
              '# tls_ca = "tls/ca.pem"',
              "", "# Authority keys pinned out of band: the only keys this member trusts.",

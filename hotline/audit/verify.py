@@ -29,6 +29,7 @@ from hotline.canonical import parse
 from hotline.envelope import Envelope
 from hotline.errors import HotlineError, LogError
 from hotline.keys import PublicKey
+from hotline.protocols.obligations import Deadlines, lateness
 from hotline.roster import Role, Roster
 from hotline.times import parse_time
 from hotline.tlog import (
@@ -59,6 +60,7 @@ class Report:
     envelopes: int = 0
     roster_documents: int = 0
     rejected: int = 0
+    overdue: int = 0
     checkpoints: int = 0
     largest_checkpoint: int = 0
     cosignatures: dict[str, int] = field(default_factory=dict)  # witness -> checkpoints cosigned
@@ -87,6 +89,8 @@ class Auditor:
         self.report = Report(origin=log_key.name)
         self._last_time = ""  # the server's log times never decrease (RFC 3339, fixed width)
         self._envelope_ids: set[str] = set()  # an envelope is logged once (a resend is not stored)
+        self._expects: dict[str, dict[str, Any]] = {}  # envelope id -> the ack it owes
+        self._deadlines = Deadlines()
 
     def add_checkpoint(self, note: str, *, source: str) -> Checkpoint:
         """A signed checkpoint from ``source`` (the server, an export, a witness, our state)."""
@@ -164,6 +168,9 @@ class Auditor:
                 self.report.envelopes += 1
             elif kind == "rejected":
                 self.report.rejected += 1
+            elif kind == "overdue":
+                self._check_overdue(entry)
+                self.report.overdue += 1
             else:
                 raise AuditFailure(f"unknown entry kind {kind!r}")
         except HotlineError as exc:
@@ -188,6 +195,38 @@ class Auditor:
             raise AuditFailure(f"envelope {envelope.id}: channel differs from the entry's")
         self.roster.check_send(member, envelope.channel, envelope.kind)
         envelope.verify(self.roster.public_key(member.key_id), sig)
+        self._check_obligations(entry, envelope, logged)
+
+    def _check_obligations(self, entry: dict[str, Any], envelope: Envelope, logged: datetime) -> None:
+        """The server's own additions: ``late`` is true exactly when an ack or reply fulfilled a
+        party's obligation after its due time."""
+        expects = self._expects.get(envelope.reply_to) if envelope.reply_to else None
+        late = (lateness(expects, party=entry["party"], envelope=entry["envelope"], at=logged)
+                if expects is not None else None)
+        if bool(late) != (entry.get("late") is True) or entry.get("late") not in (None, True):
+            raise AuditFailure(f"envelope {envelope.id}: marked late={entry.get('late')!r} but it "
+                               f"was {'late' if late else 'not late'} against its due time")
+        if isinstance(entry.get("expects"), dict):
+            self._expects[envelope.id] = entry["expects"]
+        self._deadlines.observe(entry)
+
+    def _check_overdue(self, entry: dict[str, Any]) -> None:
+        """An overdue notice names a message still owed an ack, after its due time, with exactly
+        the parties that had not answered."""
+        pending = self._deadlines.pending(str(entry.get("ref")))
+        if pending is None:
+            raise AuditFailure(f"overdue notice for {entry.get('ref')!r}: no logged message owes "
+                               "an acknowledgement under that id (or it was already answered)")
+        logged = parse_time(entry.get("time"), field="time")
+        if (entry.get("due") != self._expects[pending.envelope_id]["due"] or logged < pending.due
+                or entry.get("entry") != pending.index or entry.get("channel") != pending.channel):
+            raise AuditFailure(f"overdue notice for message {pending.index}: its due time, index "
+                               "or channel differs from the message's, or it precedes the due time")
+        if sorted(pending.missing) != entry.get("missing"):
+            raise AuditFailure(f"overdue notice for message {pending.index} names "
+                               f"{entry.get('missing')} as missing, but the log shows "
+                               f"{sorted(pending.missing)} had not acknowledged")
+        self._deadlines.observe(entry)
 
     def finish(self, *, now: datetime | None = None) -> Report:
         """After the last entry: no checkpoint may be larger than the log; cosignatures check."""

@@ -50,6 +50,9 @@ class Delivered:
                                "body": env.body, "verified": True}
         if env.reply_to is not None:
             out["reply_to"] = env.reply_to
+        for added in ("expects", "late"):  # the server's own additions: the ack owed, lateness
+            if added in self.entry:
+                out[added] = self.entry[added]
         return out
 
 

@@ -31,6 +31,7 @@ class Profile:
     path: Path
     tls_ca: Path | None = None  # CA bundle for wss:// servers; None: the system's
     log_key: NoteVerifier | None = None  # the transparency log's pinned checkpoint key
+    protocols_dir: Path | None = None  # the protocol templates this member holds (forms, checks)
 
     @classmethod
     def load(cls, home: Path, name: str) -> Profile:
@@ -55,10 +56,13 @@ class Profile:
             log_key = NoteVerifier.from_text(data["log_key"]) if "log_key" in data else None
             if tls_ca is not None and not tls_ca.is_absolute():
                 tls_ca = home / tls_ca
+            protocols = Path(str(data.get("protocols", "protocols")))
+            protocols = protocols if protocols.is_absolute() else home / protocols
             return cls(name=name, member=str(data["member"]), party=str(data["party"]),
                        role=str(data["role"]), key_file=key_file if key_file.is_absolute()
                        else home / key_file, servers=tuple(servers), origin=str(data["origin"]),
-                       authorities=authorities, path=path, tls_ca=tls_ca, log_key=log_key)
+                       authorities=authorities, path=path, tls_ca=tls_ca, log_key=log_key,
+                       protocols_dir=protocols)
         except KeyError as exc:
             raise ConfigError("missing setting", path=(str(exc.args[0]),), file=str(path)) from exc
         except CryptoError as exc:

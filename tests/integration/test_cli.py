@@ -39,10 +39,14 @@ def test_send_listen_ack_round_trip(server_process: ServerProcess) -> None:
 def test_refusals_exit_1_with_the_typed_error(server_process: ServerProcess) -> None:
     url = server_process.start()
     home = server_process.home
-    refused = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel", "north-south",
-                          "--template", "launch-notification", "--body", '{"window": "soon"}')
-    assert refused.returncode == 1
-    assert "template.unknown" in refused.stderr
+    incomplete = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel",
+                             "north-south", "--template", "launch-notification", "--body",
+                             '{"missile_class": "icbm"}')
+    assert incomplete.returncode == 2  # refused before sending, with the template's fields
+    assert "missing required field(s)" in incomplete.stderr and "fields (* required)" in incomplete.stderr
+    unknown = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel", "north-south",
+                          "--template", "no-such-template", "--field", "text=x")
+    assert unknown.returncode == 2 and "no template 'no-such-template'" in unknown.stderr
     not_member = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel", "elsewhere",
                              "--field", "text=hi")
     assert not_member.returncode == 1 and "channel.unknown" in not_member.stderr

@@ -1,0 +1,212 @@
+"""``hotline agreement draft|sign|submit|show`` and ``hotline templates``: the ceremony by which
+parties change what a channel allows (DESIGN.md §4, §12).
+
+A draft is a signed-document file ``{"document": {...}, "sigs": []}``. Each party's authority
+adds its signature with ``sign`` (offline, on its own machine); ``submit`` hands the file to the
+server, which logs it only when every party the agreement names (and every party of the version
+it replaces) signed. Until then the channel keeps running under the old version.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hotline.audit.remote import http_base
+from hotline.canonical import dumps, parse
+from hotline.client.profile import Profile
+from hotline.config import load_config
+from hotline.errors import HotlineError, ProtocolViolation
+from hotline.keyfiles import load_private_key
+from hotline.keys import Domain, PublicKey
+from hotline.protocols.agreement import Agreement
+from hotline.protocols.duration import describe_duration
+from hotline.protocols.forms import describe_fields
+from hotline.templates import load_templates
+from hotline.times import format_time
+
+
+def _fail(exc: HotlineError) -> None:
+    click.echo(exc.diagnostics(), err=True)
+    sys.exit(1)
+
+
+def _read_signed(path: Path) -> dict[str, Any]:
+    try:
+        signed = parse(path.read_bytes(), max_bytes=1024 * 1024)
+    except HotlineError as exc:
+        raise click.BadParameter(f"{path}: {exc.message}") from None
+    if not isinstance(signed, dict) or set(signed) != {"document", "sigs"}:
+        raise click.BadParameter(f'{path}: a signed document is {{"document": {{...}}, "sigs": [...]}}')
+    return signed
+
+
+def _write(path: Path, signed: dict[str, Any]) -> None:
+    path.write_text(dumps(signed) + "\n")
+
+
+@click.group()
+def agreement() -> None:
+    """Draft, sign and submit a channel agreement (the templates every party signed)."""
+
+
+@agreement.command()
+@click.option("--channel", required=True, help="Channel the agreement governs.")
+@click.option("--parties", help="Comma-separated party ids (default: those of --based-on).")
+@click.option("--templates", "template_ids", default="all", show_default=True,
+              help="Comma-separated template ids from the home's protocols/ folder, or 'all'.")
+@click.option("--based-on", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The agreement (file) this one replaces: its fields are the defaults and the "
+                   "version is one more.")
+@click.option("--heartbeat-interval", type=click.IntRange(1, 86400), help="Seconds (default 10).")
+@click.option("--grace", type=click.IntRange(1, 86400), help="Seconds late before DEGRADED.")
+@click.option("--auditor", "auditors", multiple=True, help="Auditor member who may read the channel.")
+@click.option("--catalogue", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON file: the pre-agreed message catalogue [{number, code, text: {lang: ...}}].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Draft file to write (unsigned).")
+@click.pass_context
+def draft(ctx: click.Context, channel: str, parties: str | None, template_ids: str,
+          based_on: Path | None, heartbeat_interval: int | None, grace: int | None,
+          auditors: tuple[str, ...], catalogue: Path | None, out: Path) -> None:
+    """Write an unsigned agreement naming each party's pinned authority key and each template's
+    id, version and SHA-256 (from HOME/protocols)."""
+    home: Path = ctx.obj["home"]
+    try:
+        config = load_config(home / "hotline.toml", home=home)
+        base: dict[str, Any] = _read_signed(based_on)["document"] if based_on else {}
+        names = [p.strip() for p in parties.split(",") if p.strip()] if parties else \
+            [p["id"] for p in base.get("parties", [])]
+        if len(names) < 2:
+            raise click.BadParameter("at least two parties", param_hint="--parties")
+        pinned = config.roster.authorities
+        unknown = [p for p in names if p not in pinned]
+        if unknown:
+            raise click.BadParameter(f"no pinned authority key for {', '.join(unknown)} in "
+                                     f"{home / 'hotline.toml'}", param_hint="--parties")
+        held = load_templates(config.protocols_dir)
+        wanted = sorted({t.id for t in held}) if template_ids == "all" else \
+            [t.strip() for t in template_ids.split(",") if t.strip()]
+        refs = []
+        for template_id in wanted:
+            template = held.latest(template_id)
+            if template is None:
+                raise click.BadParameter(f"no template {template_id!r} in {config.protocols_dir}",
+                                         param_hint="--templates")
+            refs.append(template.ref())
+        heartbeat = dict(base.get("heartbeat", {"interval": 10, "grace": 10}))
+        if heartbeat_interval is not None:
+            heartbeat["interval"] = heartbeat_interval
+        if grace is not None:
+            heartbeat["grace"] = grace
+        doc: dict[str, Any] = {
+            "type": "agreement", "channel": channel, "version": int(base.get("version", 0)) + 1,
+            "parties": [{"id": p, "authority": PublicKey.from_text(pinned[p]).key_id} for p in names],
+            "templates": refs, "heartbeat": heartbeat,
+            "auditors": list(auditors) if auditors else list(base.get("auditors", [])),
+            "effective": format_time(datetime.now(UTC)),
+        }
+        if catalogue is not None:
+            doc["catalogue"] = parse(catalogue.read_bytes())
+        elif "catalogue" in base:
+            doc["catalogue"] = base["catalogue"]
+        Agreement.from_json(doc)  # never write a draft the server would refuse on its form
+    except HotlineError as exc:
+        _fail(exc)
+        return
+    _write(out, {"document": doc, "sigs": []})
+    click.echo(f"draft of {channel} version {doc['version']} written to {out}: "
+               f"{len(refs)} templates, parties {', '.join(names)}")
+    click.echo("next: each party's authority runs `hotline agreement sign " f"{out} --key KEYFILE`")
+
+
+@agreement.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="The signing party's authority key (PEM).")
+def sign(file: Path, key_file: Path) -> None:
+    """Add one party authority's signature to an agreement file (in place)."""
+    import os
+    signed = _read_signed(file)
+    try:
+        passphrase = os.environ.get("HOTLINE_PASSPHRASE")
+        key = load_private_key(key_file, passphrase.encode() if passphrase else None)
+        doc = Agreement.from_json(signed["document"])
+        party = next((p for p, k in doc.parties.items() if k == key.key_id), None)
+        if party is None:
+            raise ProtocolViolation(f"key {key.key_id} is not the authority of any party the "
+                                    f"agreement names ({', '.join(doc.parties)})",
+                                    code="roster.bad_signature")
+    except HotlineError as exc:
+        _fail(exc)
+        return
+    sigs = [s for s in signed["sigs"] if not (isinstance(s, dict) and s.get("key") == key.key_id)]
+    sigs.append(key.sign(domain=Domain.AGREEMENT, obj=signed["document"]))
+    signed["sigs"] = sigs
+    _write(file, signed)
+    missing = sorted(set(doc.parties.values()) - {s.get("key") for s in sigs if isinstance(s, dict)})
+    click.echo(f"signed as {party}'s authority; "
+               + ("all parties have signed: submit it with `hotline agreement submit`" if not missing
+                  else f"{len(missing)} more signature(s) needed"))
+
+
+@agreement.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "name", envvar="HOTLINE_AS", help="Profile whose server list is used.")
+@click.option("--server", help="Server URL (ws://, wss://, http:// or https://).")
+@click.pass_context
+def submit(ctx: click.Context, file: Path, name: str | None, server: str | None) -> None:
+    """Submit a signed agreement (or any signed roster document) to the server. It takes effect
+    only once every party's authority signed; the server says what is missing."""
+    signed = _read_signed(file)
+    if server is None:
+        if name is None:
+            raise click.UsageError("give --server URL or --as NAME")
+        server = Profile.load(ctx.obj["home"], name).servers[0]
+    request = urllib.request.Request(http_base(server) + "/v1/roster", data=dumps(signed).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+        click.echo(f"error: {body.get('code', exc.code)}: {body.get('message', exc.reason)}", err=True)
+        sys.exit(1)
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"error: connect.failed: {server}: {exc}", err=True)
+        sys.exit(1)
+    doc = signed["document"]
+    click.echo(f"{doc.get('type')} {doc.get('channel', '')} version {doc.get('version', '')} logged "
+               f"at index {answer['index']}" + (" (already logged)" if answer.get("duplicate") else ""))
+
+
+@click.command()
+@click.argument("template_id", required=False)
+@click.pass_context
+def templates(ctx: click.Context, template_id: str | None) -> None:
+    """List the protocol templates in HOME/protocols, or show one template's fields."""
+    home: Path = ctx.obj["home"]
+    try:
+        config = load_config(home / "hotline.toml", home=home)
+        held = load_templates(config.protocols_dir)
+    except HotlineError as exc:
+        _fail(exc)
+        return
+    if template_id is not None:
+        template = held.latest(template_id)
+        if template is None:
+            raise click.BadParameter(f"no template {template_id!r}", param_hint="TEMPLATE_ID")
+        click.echo(describe_fields(template))
+        return
+    for t in sorted(held, key=lambda t: (t.id, t.version)):
+        ack = "no ack" if t.ack is None else f"{t.ack.kind}" + (
+            f" within {describe_duration(t.ack.deadline)}" if t.ack.deadline else "")
+        rate = f"max {t.rate.max}/{describe_duration(t.rate.per)}" if t.rate else "no rate limit"
+        click.echo(f"{t.id:<24} v{t.version}  {t.sha256[:12]}  {t.title}  [{ack}; {rate}]")

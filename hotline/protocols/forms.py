@@ -1,0 +1,109 @@
+"""Typing a templated message by hand: ``window.start=...`` pairs -> a body of the schema's types.
+Pure; used by ``hotline send --field`` and the console's forms.
+
+A value is converted by its field's JSON Schema type: ``integer`` and ``boolean`` parse, an
+array takes comma-separated items (``a, b``) or a JSON array, an object (or an array of
+objects) takes JSON. Dotted paths build nested objects. What remains wrong after conversion is
+for the template's own validator to name (``Template.check_body``), so the client refuses exactly
+what the server would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hotline.canonical import parse
+from hotline.errors import HotlineError, ProtocolViolation
+from hotline.protocols.duration import describe_duration
+from hotline.protocols.template import FieldSpec, Template
+
+_TRUE = {"true", "yes", "y", "1"}
+_FALSE = {"false", "no", "n", "0"}
+
+
+def _invalid(message: str) -> ProtocolViolation:
+    return ProtocolViolation(message, code="template.invalid")
+
+
+def _scalar(kind: str, text: str, path: str) -> Any:
+    if kind == "integer":
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise _invalid(f"{path}: {text!r} is not an integer") from None
+    if kind == "boolean":
+        lowered = text.strip().lower()
+        if lowered in _TRUE | _FALSE:
+            return lowered in _TRUE
+        raise _invalid(f"{path}: {text!r} is not true or false")
+    if kind in ("object", "any") or (kind == "array" and text.lstrip().startswith("[")):
+        try:
+            return parse(text)
+        except HotlineError as exc:
+            raise _invalid(f"{path}: {kind} values are written as JSON ({exc.message})") from None
+    return text
+
+
+def convert(spec: FieldSpec, text: str) -> Any:
+    """One field's text as its schema type."""
+    if not spec.type.startswith("array"):
+        return _scalar(spec.type, text, spec.path)
+    if text.lstrip().startswith("["):
+        return _scalar("array", text, spec.path)
+    item_type = spec.type.removeprefix("array of ")
+    if item_type in ("object", "any"):
+        raise _invalid(f"{spec.path}: a list of objects is written as a JSON array")
+    return [_scalar(item_type, part.strip(), spec.path) for part in text.split(",") if part.strip()]
+
+
+def body_from_fields(template: Template, fields: dict[str, str]) -> dict[str, Any]:
+    """Build a body from ``{dotted path: text}``.
+
+    Raises:
+        ProtocolViolation: ``template.invalid`` for an unknown field or a value of the wrong type.
+    """
+    specs = {spec.path: spec for spec in template.field_specs()}
+    body: dict[str, Any] = {}
+    for path, text in fields.items():
+        spec = specs.get(path)
+        if spec is None:
+            raise _invalid(f"{template.id} has no field {path!r}; its fields: {', '.join(specs)}")
+        target = body
+        *parents, leaf = path.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = convert(spec, text)
+    return body
+
+
+def missing_fields(template: Template, body: dict[str, Any]) -> list[FieldSpec]:
+    """Required fields (including those of a present optional object) absent from ``body``."""
+    missing = []
+    for spec in template.field_specs():
+        if not spec.required:
+            continue
+        node: Any = body
+        for part in spec.path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            missing.append(spec)
+    return missing
+
+
+def describe_fields(template: Template) -> str:
+    """The template's fields for a person at a terminal: ``*`` marks the required ones."""
+    lines = [f"{template.id} v{template.version}: {template.title}", f"basis: {template.basis}"]
+    if template.ack is not None:
+        deadline = template.ack.deadline
+        lines.append(f"acknowledgement: {template.ack.kind}"
+                     + (f" within {describe_duration(deadline)}" if deadline
+                        else " within the precedence's deadline (FLASH 10 min ... ROUTINE 6 h)"))
+    lines.append("fields (* required):")
+    width = max((len(s.path) for s in template.field_specs()), default=0)
+    for spec in template.field_specs():
+        kind = spec.type + (f", {spec.format}" if spec.format else "")
+        if spec.enum:
+            kind += ": " + " | ".join(map(str, spec.enum))
+        lines.append(f"  {'*' if spec.required else ' '} {spec.path:<{width}}  {kind}"
+                     + (f" — {spec.description}" if spec.description else ""))
+    return "\n".join(lines)

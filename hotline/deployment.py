@@ -29,35 +29,42 @@ LIAISONS = {"north": "alice", "south": "bob", "mediator": "carol"}
 AUDITOR = "audrey"
 CHANNEL = "north-south"
 
-# The demo agreement's pre-agreed messages (the ``preagreed`` template): code word, number and the
-# text in each party's language, in the manner of the 1976 protocol on pre-arranged hotline
-# messages under the 1971 US-USSR "Accidents Measures" Agreement (arts. 2-4: accidental or
-# unexplained incidents, warning-system anomalies, planned launches).
+# The demo agreement's pre-agreed messages (the ``preagreed`` template) in the spirit of the
+# 1976 US-USSR protocol to the 1971 "Accidents Measures" Agreement: short messages whose full texts
+# both sides keep, so that only the number and code word travel. The protocol's real texts were
+# never published; these paraphrase situations of the 1971 agreement (Art. 2: an unexplained
+# incident involving a possible nuclear detonation; Art. 3: missile warning systems) plus a test.
 DEMO_CATALOGUE: list[dict[str, Any]] = [
-    {"number": 1, "code": "TEST", "text": {
-        "en": "This is a test of the pre-agreed message system. No action is required.",
-        "ru": "Это проверка системы заранее согласованных сообщений. Никаких действий не требуется."}},
-    {"number": 2, "code": "ACCIDENT", "text": {
-        "en": "An accidental or unauthorized incident involving a possible detonation of a nuclear "
-              "weapon has occurred on our side. Details follow.",
-        "ru": "На нашей стороне произошёл случайный или несанкционированный инцидент, который может "
-              "привести к взрыву ядерного оружия. Подробности следуют."}},
-    {"number": 3, "code": "UNEXPLAINED", "text": {
-        "en": "Our missile warning systems show unidentified objects or signs of interference. "
-              "We request immediate clarification.",
-        "ru": "Наши системы предупреждения о ракетном нападении обнаружили неопознанные объекты "
-              "или признаки помех. Просим немедленных разъяснений."}},
-    {"number": 4, "code": "LAUNCH-PLANNED", "text": {
-        "en": "A planned missile launch extending beyond our national territory in your direction "
-              "will take place. A launch notification follows.",
-        "ru": "Состоится плановый пуск ракеты за пределы нашей национальной территории в вашем "
-              "направлении. Уведомление о пуске следует."}},
-    {"number": 5, "code": "FALSE-ALARM", "text": {
-        "en": "Our previous warning was a false alarm. No launch has taken place.",
-        "ru": "Наше предыдущее предупреждение было ложной тревогой. Пуска не было."}},
-    {"number": 6, "code": "STANDBY", "text": {
-        "en": "Stand by for an urgent message from our head of government.",
-        "ru": "Ожидайте срочного сообщения от главы нашего правительства."}},
+    {"number": 1, "code": "NUDET-INCIDENT", "text": {
+        "en": "An accidental, unauthorized or other unexplained incident involving a possible "
+              "detonation of one of our nuclear weapons has occurred. We are taking every measure "
+              "to render the weapon harmless. Details will follow.",
+        "ru": "Произошёл случайный, несанкционированный или иной необъяснимый инцидент, связанный "
+              "с возможным взрывом одного из наших ядерных боеприпасов. Мы принимаем все меры, "
+              "чтобы обезвредить боеприпас. Подробности последуют."}},
+    {"number": 2, "code": "UNIDENTIFIED-OBJECTS", "text": {
+        "en": "Our missile warning systems have detected unidentified objects. We request "
+              "immediate clarification.",
+        "ru": "Наши системы предупреждения о ракетном нападении обнаружили неопознанные объекты. "
+              "Просим незамедлительных разъяснений."}},
+    {"number": 3, "code": "WARNING-INTERFERENCE", "text": {
+        "en": "We have detected signs of interference with our missile warning systems or with "
+              "related communications facilities.",
+        "ru": "Нами обнаружены признаки помех нашим системам предупреждения о ракетном нападении "
+              "или связанным с ними средствам связи."}},
+    {"number": 4, "code": "FALSE-ALARM", "text": {
+        "en": "A missile attack warning on our systems has been determined to be false. No action "
+              "is being taken on it.",
+        "ru": "Сигнал о ракетном нападении в наших системах признан ложным. Никаких действий по "
+              "нему не предпринимается."}},
+    {"number": 5, "code": "UNPLANNED-LAUNCH", "text": {
+        "en": "A missile launch from our territory was neither planned nor authorized. It is not an "
+              "attack. Details will follow.",
+        "ru": "Пуск ракеты с нашей территории не был ни запланирован, ни санкционирован. Это не "
+              "нападение. Подробности последуют."}},
+    {"number": 6, "code": "LINK-TEST", "text": {
+        "en": "Test message. No action is required.",
+        "ru": "Проверочное сообщение. Никаких действий не требуется."}},
 ]
 
 

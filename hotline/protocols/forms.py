@@ -36,6 +36,8 @@ def _scalar(kind: str, text: str, path: str) -> Any:
         if lowered in _TRUE | _FALSE:
             return lowered in _TRUE
         raise _invalid(f"{path}: {text!r} is not true or false")
+    if kind == "any" and not text.lstrip().startswith(("[", "{")):
+        return text
     if kind in ("object", "any") or (kind == "array" and text.lstrip().startswith("[")):
         try:
             return parse(text)
@@ -45,7 +47,10 @@ def _scalar(kind: str, text: str, path: str) -> Any:
 
 
 def convert(spec: FieldSpec, text: str) -> Any:
-    """One field's text as its schema type."""
+    """One field's text as its schema type (an enum member as itself)."""
+    for member in spec.enum:
+        if str(member) == text.strip():
+            return member
     if not spec.type.startswith("array"):
         return _scalar(spec.type, text, spec.path)
     if text.lstrip().startswith("["):

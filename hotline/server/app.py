@@ -95,7 +95,8 @@ async def _start_service(config: Config, store: Store, clock: Callable[[], datet
     templates = load_templates(config.protocols_dir)
     log.info("templates.loaded", folder=str(config.protocols_dir), count=len(templates),
              templates=sorted(f"{t.id}@{t.version}" for t in templates))
-    hotline = Hotline(store=store, authorities=authorities, templates=templates, clock=clock,
+    hotline = Hotline(store=store, authorities=authorities, templates=templates,
+                      templates_dir=config.protocols_dir, clock=clock,
                       clock_skew=timedelta(seconds=config.limits.clock_skew))
     await hotline.load()
     added = await hotline.import_dir(config.roster_dir)

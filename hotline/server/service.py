@@ -32,6 +32,7 @@ from hotline.server.checkpoints import Checkpointer
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, Hub
 from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
+from hotline.templates import load_templates
 from hotline.times import format_time, parse_time
 
 log = structlog.get_logger("hotline.server")
@@ -44,10 +45,12 @@ def document_id(signed: Any) -> str:
 
 class Hotline:
     def __init__(self, *, store: Store, authorities: dict[str, PublicKey], templates: TemplateSet,
-                 clock: Callable[[], datetime], clock_skew: timedelta) -> None:
+                 clock: Callable[[], datetime], clock_skew: timedelta,
+                 templates_dir: Path | None = None) -> None:
         self.store = store
         self.roster = Roster(authorities)
         self.templates = templates
+        self.templates_dir = templates_dir
         self.deadlines = Deadlines()
         self.rates = RateLimits()
         self.hub = Hub()
@@ -103,6 +106,17 @@ class Hotline:
         except HotlineError:
             return None
 
+    def _load_new_templates(self) -> None:
+        """A new agreement may pin templates the operator installed after the server started:
+        pick up new files (a malformed one is logged and skipped, the held set stays)."""
+        if self.templates_dir is None:
+            return
+        try:
+            for template in load_templates(self.templates_dir):
+                self.templates.add(template)
+        except HotlineError as exc:
+            log.error("templates.reload_failed", code=exc.code, reason=exc.message)
+
     async def import_dir(self, folder: Path) -> int:
         """Log every signed roster document in ``folder`` (``*.json``) not logged yet."""
         added = 0
@@ -132,6 +146,8 @@ class Hotline:
             entry["channel"] = doc["channel"]
         appended = await self.store.append(entry, envelope_id=doc_id)
         if not appended.duplicate:
+            if kind == "agreement":
+                self._load_new_templates()
             self.roster.add(signed)
             self.documents.append(signed)
             log.info("roster.added", index=appended.entry.index, kind=kind,

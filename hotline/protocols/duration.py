@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+MAX_DURATION = timedelta(days=3653)
 _DURATION = re.compile(
     r"P(?:(?P<weeks>\d+)W|(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?"
     r"(?:(?P<seconds>\d+)S)?)?)")
@@ -22,7 +23,13 @@ def parse_duration(text: object) -> timedelta:
         raise ValueError(f"{text!r} is not an ISO 8601 duration in weeks, days, hours, minutes or "
                          "seconds (for example PT10M, PT48H, P3D)")
     parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
-    return timedelta(**parts)
+    try:
+        delta = timedelta(**parts)
+    except OverflowError:
+        delta = MAX_DURATION * 2
+    if delta > MAX_DURATION:
+        raise ValueError(f"{text!r} is longer than the longest duration accepted (10 years)")
+    return delta
 
 
 def format_duration(delta: timedelta) -> str:

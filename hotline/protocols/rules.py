@@ -26,7 +26,7 @@ rule                  holds when                                      code
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -295,3 +295,65 @@ def rule_from_json(doc: Any, *, source: str, path: tuple[str, ...]) -> Rule:
         case _:
             return PrecedenceFloor(rule_id, doc["field"],
                                    {k: Precedence(v) for k, v in doc["floor"].items()}, message)
+
+
+TIME_FORMATS = ("date-time", "date")
+
+
+def schema_at(schema: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The subschema of a rule path (``tables[].lines``), or None if the schema has no such field."""
+    node: Any = schema
+    for part in path.split("."):
+        many = part.endswith("[]")
+        props = node.get("properties", {}) if isinstance(node, dict) else {}
+        node = props.get(part[:-2] if many else part)
+        if many:
+            node = node.get("items") if isinstance(node, dict) and node.get("type") == "array" else None
+        if not isinstance(node, dict):
+            return None
+    return node if isinstance(node, dict) else None
+
+
+def check_rule_fields(rule: Rule, fields: dict[str, Any], allowed: Iterable[Precedence], *,
+                      source: str, path: tuple[str, ...]) -> None:
+    """At load: a rule names fields the schema has, of the kind it needs. A typo such as
+    ``window.strat`` would otherwise load and then never apply."""
+
+    def field(name: str, key: str) -> dict[str, Any]:
+        sub = schema_at(fields, name)
+        if sub is None:
+            raise ConfigError(f"{name!r} is not a field of this template", file=source,
+                              path=(*path, key))
+        return sub
+
+    def timed(name: str, key: str) -> None:
+        if field(name, key).get("format") not in TIME_FORMATS:
+            raise ConfigError(f"{name!r} must be a date-time or date field for this rule",
+                              file=source, path=(*path, key))
+
+    match rule:
+        case MinNotice():
+            timed(rule.field, "field")
+        case Ordered():
+            for name in rule.fields:
+                timed(name, "fields")
+        case Sequential():
+            items = field(rule.field, "field")
+            key_schema = items.get("items", {}).get("properties", {}).get(rule.key, {})
+            if items.get("type") != "array" or key_schema.get("type") != "integer":
+                raise ConfigError(f"{rule.field!r} must be a list of objects with an integer "
+                                  f"{rule.key!r}", file=source, path=(*path, "key"))
+        case PrecedenceFloor():
+            enum = field(rule.field, "field").get("enum")
+            strangers = sorted(set(rule.floor) - set(enum)) if enum is not None else []
+            if strangers:
+                raise ConfigError(f"{', '.join(strangers)} is not a value of {rule.field!r}",
+                                  file=source, path=(*path, "floor"))
+            barred = sorted({p.value for p in rule.floor.values()} - {p.value for p in allowed})
+            if barred:
+                raise ConfigError(f"precedence {', '.join(barred)} is not allowed by this template",
+                                  file=source, path=(*path, "floor"))
+        case Catalogue():
+            field("number", "rule")
+        case _:
+            pass

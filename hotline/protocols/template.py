@@ -42,7 +42,7 @@ from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import ConfigError, ProtocolViolation, WireError
 from hotline.protocols.agreement import Agreement
 from hotline.protocols.duration import parse_duration
-from hotline.protocols.rules import Context, Rule, rule_from_json
+from hotline.protocols.rules import Context, Rule, check_rule_fields, rule_from_json
 from hotline.times import parse_time
 
 FORMAT = 1
@@ -187,7 +187,7 @@ class Template:
         except jsonschema.SchemaError as exc:
             raise ConfigError(f"not a JSON Schema (draft 2020-12): {exc.message}", file=source,
                               path=("fields", *_path(exc.absolute_path))) from None
-        _require_closed_objects(doc["fields"], source, ("fields",))
+        _check_fields(doc["fields"], source)
         if doc["fields"].get("type") != "object":
             raise ConfigError('the body is an object: "type: object"', file=source,
                               path=("fields", "type"))
@@ -205,16 +205,22 @@ class Template:
                                   file=source, path=("ack",))
             deadline = doc["ack"].get("deadline")
             ack = Ack(AckRequirement(doc["ack"]["kind"]),
-                      _duration(deadline, source, ("ack", "deadline")) if deadline else None)
+                      _duration(deadline, source, ("ack", "deadline")) if deadline is not None
+                      else None)
         rate = None
         if "rate" in doc:
             rate = Rate(doc["rate"]["max"], _duration(doc["rate"]["per"], source, ("rate", "per")))
         audience = Audience(doc["audience"])
-        if audience is Audience.ADDRESSED and "to" not in doc["fields"].get("required", []):
-            raise ConfigError('an addressed template requires a body field "to" (the parties '
-                              "addressed)", file=source, path=("audience",))
+        to = doc["fields"].get("properties", {}).get("to", {})
+        if audience is Audience.ADDRESSED and (
+                "to" not in doc["fields"].get("required", []) or to.get("type") != "array"
+                or to.get("items", {}).get("type") != "string"):
+            raise ConfigError('an addressed template requires a body field "to": an array of '
+                              "party ids (the parties addressed)", file=source, path=("audience",))
         rules = tuple(rule_from_json(rule, source=source, path=("rules", str(i)))
                       for i, rule in enumerate(doc.get("rules", [])))
+        for i, rule in enumerate(rules):
+            check_rule_fields(rule, doc["fields"], allowed, source=source, path=("rules", str(i)))
         return cls(
             id=doc["id"], version=doc["version"], title=doc["title"], basis=doc["basis"].strip(),
             kind=kind, roles=frozenset(doc["senders"]["roles"]),
@@ -233,7 +239,7 @@ class Template:
         """How long the recipients have to acknowledge a message of this template, if at all."""
         if self.ack is None:
             return None
-        return self.ack.deadline or DEFAULT_ACK_DEADLINE[precedence]
+        return self.ack.deadline if self.ack.deadline is not None else DEFAULT_ACK_DEADLINE[precedence]
 
     def recipients(self, agreement: Agreement, sender_party: str, body: Mapping[str, Any]) -> list[str]:
         """The parties that must acknowledge: all others, or those the body addresses."""
@@ -252,14 +258,16 @@ class Template:
     def check(self, envelope: Envelope, ctx: Context) -> None:
         """Everything the form of ``envelope`` must satisfy under this template (see module doc)."""
         if envelope.kind is not self.kind:
-            raise ProtocolViolation(f"a {envelope.kind} envelope cannot use template {self.id!r} "
-                                    f"(a {self.kind} template)", code="template.invalid")
+            raise ProtocolViolation(f"{_article(envelope.kind)} {envelope.kind} envelope cannot use "
+                                    f"template {self.id!r} (a template for {self.kind} envelopes)",
+                                    code="template.invalid")
         if ctx.role not in self.roles or (self.parties and ctx.party not in self.parties):
             who = " or ".join(f"{r}s" for r in sorted(self.roles))
             if self.parties:
                 who += " of " + ", ".join(sorted(self.parties))
             raise ProtocolViolation(f"{self.id}: only {who} may send it; {envelope.sender} is "
-                                    f"a {ctx.role} of {ctx.party}", code="norm.sender_not_allowed")
+                                    f"{_article(ctx.role)} {ctx.role} of {ctx.party}",
+                                    code="norm.sender_not_allowed")
         if envelope.precedence not in self.allowed_precedence:
             raise ProtocolViolation(
                 f"{self.id}: precedence {envelope.precedence} is not allowed; the agreement allows "
@@ -307,7 +315,13 @@ def _field_specs(schema: dict[str, Any], *, prefix: str, required: bool) -> Iter
                         enum=tuple(sub.get("enum", ())), format=sub.get("format"), schema=sub)
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
+    if error.validator in ("oneOf", "anyOf"):
+        return f"matches {'none' if error.validator == 'anyOf' else 'not exactly one'} of the agreed forms"
     if error.validator == "format":
         return f"{error.instance!r} is not a valid {error.validator_value}"
     if error.validator == "enum":
@@ -321,35 +335,67 @@ def _path(parts: Any) -> tuple[str, ...]:
 
 def _duration(text: str, source: str, path: tuple[str, ...]) -> timedelta:
     try:
-        return parse_duration(text)
+        delta = parse_duration(text)
     except ValueError as exc:
         raise ConfigError(str(exc), file=source, path=path) from None
+    if not delta:
+        raise ConfigError("a deadline or period must be longer than zero", file=source, path=path)
+    return delta
 
 
-def _require_closed_objects(schema: Any, source: str, path: tuple[str, ...]) -> None:
-    """Every object schema with properties says ``additionalProperties: false``: a body may carry
-    only what the parties agreed, never an extra field the receiver's form would not show."""
-    if isinstance(schema, dict):
-        if "properties" in schema and schema.get("additionalProperties") is not False:
-            raise ConfigError("an object with properties must say additionalProperties: false",
-                              file=source, path=path)
-        for key, value in schema.items():
-            _require_closed_objects(value, source, (*path, key))
-    elif isinstance(schema, list):
-        for i, value in enumerate(schema):
-            _require_closed_objects(value, source, (*path, str(i)))
+_SCHEMA_MAPS = ("properties", "$defs", "patternProperties", "dependentSchemas")
+_SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
+               "propertyNames", "unevaluatedItems", "unevaluatedProperties")
+_SCHEMA_LIST = ("allOf", "anyOf", "oneOf", "prefixItems")
+KNOWN_FORMATS = ("date-time", "date")
+
+
+def _walk_schema(schema: Any, path: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
+    """Every subschema of a JSON Schema (not the property-name maps themselves), with its path."""
+    if not isinstance(schema, dict):
+        return
+    yield schema, path
+    for key, value in schema.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            for name, sub in value.items():
+                yield from _walk_schema(sub, (*path, key, name))
+        elif key in _SCHEMA_ONE:
+            yield from _walk_schema(value, (*path, key))
+        elif key in _SCHEMA_LIST and isinstance(value, list):
+            for i, sub in enumerate(value):
+                yield from _walk_schema(sub, (*path, key, str(i)))
+
+
+def _check_fields(schema: dict[str, Any], source: str) -> None:
+    """Every object is closed (``additionalProperties: false``): a body carries only what the
+    parties agreed, never an extra field the receiver's form would not show. Every ``format`` is
+    one the server checks: an unknown one would silently check nothing."""
+    for sub, path in _walk_schema(schema, ("fields",)):
+        closed = sub.get("additionalProperties") is False
+        if (sub.get("type") == "object" or "properties" in sub) and not closed:
+            raise ConfigError("an object must say additionalProperties: false (and list its "
+                              "properties)", file=source, path=path)
+        if "format" in sub and sub["format"] not in KNOWN_FORMATS:
+            raise ConfigError(f"format {sub['format']!r} is not checked here; use one of "
+                              f"{', '.join(KNOWN_FORMATS)} or a pattern", file=source,
+                              path=(*path, "format"))
 
 
 class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
     """YAML 1.2-like: no implicit dates (``2026-01-01`` stays text), no ``yes``/``no`` booleans
-    (Norway's ``NO`` is not false), no duplicate keys, no floats (the wire has none)."""
+    (Norway's ``NO`` is not false), decimal integers only (``0755`` and ``12:30`` stay text), no
+    duplicate keys (so no merge-key overrides either), no floats (the wire has none)."""
 
 
 _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers
-            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool",
+                           "tag:yaml.org,2002:int")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+for _first in "-+0123456789":  # decimal integers only: no 0755 octal, no 12:30 sexagesimal
+    _StrictLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), [_first])
 for _first in "tTfF":
     _StrictLoader.add_implicit_resolver(
         "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),

@@ -3,9 +3,11 @@ keys). Reads only what the HTTP API and exports give: never the server's databas
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -13,10 +15,13 @@ from typing import Any, TextIO
 import click
 
 from hotline.audit.remote import LogClient, http_base
+from hotline.audit.report import ReportBuilder, render_text
 from hotline.audit.verify import AuditFailure, Auditor, Report
+from hotline.canonical import parse
 from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
-from hotline.errors import ConfigError, HotlineError, LogError
+from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
+from hotline.roster import Member, Roster
 from hotline.times import format_time
 from hotline.tlog import NoteVerifier
 
@@ -148,6 +153,43 @@ def run_audit(auditor: Auditor, *, checkpoints: Iterable[dict[str, Any]], entrie
     return auditor.finish()
 
 
+def _audited(home: Path, name: str, servers: tuple[str, ...], export_file: Path | None,
+             state_path: Path, *, accepted: Callable[[dict[str, Any]], None] | None = None,
+             ) -> tuple[Profile, Auditor, Report]:
+    """Audit the live log (or ``export_file``) as ``name``, against the checkpoints remembered in
+    ``state_path``. ``accepted`` gets each record once the auditor has checked it. Raises
+    AuditFailure (or another HotlineError) as ``run_audit`` does."""
+    profile, log_key = _profile(home, name)
+    remembered = json.loads(state_path.read_text())["checkpoints"] if state_path.is_file() else []
+    if export_file is not None:
+        checkpoints, entries = _read_export(export_file)
+    else:
+        checkpoints, _, entries = _records(_client(profile, servers))
+    if accepted is not None:
+        entries = _after_each(entries, accepted)
+    auditor = Auditor(log_key=log_key, authorities=profile.authorities)
+    size_hint = max((c["size"] for c in checkpoints), default=0)
+    report = run_audit(auditor, checkpoints=checkpoints, entries=entries,
+                       remembered=remembered, size_hint=size_hint)
+    return profile, auditor, report
+
+
+def _after_each(records: Iterable[dict[str, Any]],
+                then: Callable[[dict[str, Any]], None]) -> Iterator[dict[str, Any]]:
+    """Yield each record, then call ``then`` with it when the consumer (the auditor, which has
+    checked it without raising) asks for the next one."""
+    for record in records:
+        yield record
+        then(record)
+
+
+def _remember(state_path: Path, auditor: Auditor) -> None:
+    """Keep the newest checkpoints the auditor accepted, for the next run's rollback checks."""
+    newest = [note for _, (_, note, _) in sorted(auditor.checkpoints.items())][-STATE_KEEP:]
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path.write_text(json.dumps({"checkpoints": newest}))
+
+
 @audit.command()
 @_member_options
 @click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -164,24 +206,13 @@ def verify(ctx: click.Context, name: str, servers: tuple[str, ...], export_file:
     home: Path = ctx.obj["home"]
     state_path = _state_path(home, name, state)
     try:
-        profile, log_key = _profile(home, name)
-        remembered = json.loads(state_path.read_text())["checkpoints"] if state_path.is_file() else []
-        if export_file is not None:
-            checkpoints, entries = _read_export(export_file)
-        else:
-            checkpoints, _, entries = _records(_client(profile, servers))
-        auditor = Auditor(log_key=log_key, authorities=profile.authorities)
-        size_hint = max((c["size"] for c in checkpoints), default=0)
-        report = run_audit(auditor, checkpoints=checkpoints, entries=entries,
-                           remembered=remembered, size_hint=size_hint)
+        _, auditor, report = _audited(home, name, servers, export_file, state_path)
     except AuditFailure as exc:
         click.echo(f"FAILED: {exc.message}", err=True)
         sys.exit(1)
     except HotlineError as exc:
         _fail(exc)
-    newest = [note for _, (_, note, _) in sorted(auditor.checkpoints.items())][-STATE_KEEP:]
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    state_path.write_text(json.dumps({"checkpoints": newest}))
+    _remember(state_path, auditor)
     if as_json:
         click.echo(json.dumps({"ok": True, **report.to_json()}))
         return
@@ -219,3 +250,109 @@ def receipt(ctx: click.Context, receipt_file: Path, name: str | None, log_key: s
                f"{envelope.get('sender')}, logged {entry.get('time')}) is in log {checkpoint.origin} "
                f"at its signed checkpoint of size {checkpoint.size}")
 
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """Option callback: an RFC 3339 time (``2026-11-27T21:00:00Z``, ``...T23:00:00+02:00``) or
+    a bare date (``2026-11-27``: midnight UTC), as an aware UTC datetime; else a usage error."""
+    if value is None:
+        return None
+    text = value.strip().upper()
+    if _DATE.fullmatch(text):
+        text += "T00:00:00Z"
+    if _RFC3339.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError as exc:
+            raise click.BadParameter(f"{value!r} is not a valid time: {exc}") from exc
+    raise click.BadParameter(f"{value!r} is not an RFC 3339 time like 2026-11-27T21:00:00Z or a "
+                             "date like 2026-11-27")
+
+
+def _report_entry(builder: ReportBuilder, record: dict[str, Any]) -> None:
+    """Feed a checked record's entry to the report; hidden records (hash only) carry none."""
+    entry = record.get("entry")
+    if entry is None and "leaf" in record:
+        entry = parse(base64.b64decode(record["leaf"]))  # already decoded once by the auditor
+    if isinstance(entry, dict):
+        builder.add(entry)
+
+
+def _check_readable(roster: Roster, profile: Profile, channel: str) -> None:
+    """Refuse a report that would count nothing: the channel must exist in the log's roster and
+    ``profile``'s member must be able to read it (else its entries came as hashes only)."""
+    if channel not in roster.agreements:
+        known = ", ".join(sorted(roster.agreements)) or "none"
+        raise ProtocolViolation(f"no channel {channel!r} under an agreement in this log "
+                                f"(channels: {known})", code="channel.unknown")
+    for key_id, enrolled in roster.enrollments.items():
+        if enrolled.member == profile.member:
+            roster.check_channel(Member(enrolled.party, enrolled.member, enrolled.role, key_id),
+                                 channel)
+            return
+    raise ProtocolViolation(f"{profile.member} is not enrolled in this log, so it reads no "
+                            "channel", code="channel.not_member")
+
+
+@audit.command()
+@_member_options
+@click.option("--channel", required=True, help="Channel to report on.")
+@click.option("--since", callback=_moment, metavar="TIME",
+              help="Report entries logged at or after this time (RFC 3339, or YYYY-MM-DD for "
+                   "midnight UTC). Default: the start of the log.")
+@click.option("--until", callback=_moment, metavar="TIME",
+              help="Report entries logged before this time (same forms). Default: now.")
+@click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Report from this export (`hotline audit export`) instead of the live server.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.pass_context
+def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str,
+           since: datetime | None, until: datetime | None, export_file: Path | None,
+           as_json: bool) -> None:
+    """Compliance report of one channel, from a log that verified.
+
+    First verifies the whole log exactly as `hotline audit verify` does (and updates the same
+    state file, HOME/state/NAME.audit.json); a failure prints FAILED and the reason, exits 1,
+    and no report is printed. Then reports, for the channel and the period:
+
+    \b
+    - messages by template and precedence; acks, heartbeats and echoes;
+    - acknowledgements owed (one per party a message's template obliges to
+      ack): on time, late, missing (past due) or pending (not yet due at
+      --until or now, whichever is earlier), by template and by party, each
+      late, missing and pending one listed;
+    - the overdue notices the server logged;
+    - refused attempts (rejected entries) by party and by code.
+
+    Messages are selected by their log time (--since <= time < --until); their acks count when
+    logged before --until. Exits 0 with the report, 1 if the log fails verification or the
+    channel is unknown or not readable by NAME, 2 on a usage error.
+
+    \b
+    Examples:
+      hotline audit report --as audrey --channel north-south --since 2026-11-27
+      hotline audit report --as audrey --channel north-south --export log.jsonl --json
+    """
+    if since is not None and until is not None and since >= until:
+        raise click.BadParameter("must be later than --since", param_hint="'--until'")
+    home: Path = ctx.obj["home"]
+    state_path = _state_path(home, name, None)
+    builder = ReportBuilder(channel=channel, since=since, until=until)
+    try:
+        profile, auditor, _ = _audited(home, name, servers, export_file, state_path,
+                                       accepted=lambda record: _report_entry(builder, record))
+        _check_readable(auditor.roster, profile, channel)
+        compliance = builder.finish(now=datetime.now(UTC))
+    except AuditFailure as exc:
+        click.echo(f"FAILED: {exc.message}", err=True)
+        sys.exit(1)
+    except HotlineError as exc:
+        _fail(exc)
+    _remember(state_path, auditor)
+    if as_json:
+        click.echo(json.dumps(compliance.to_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_text(compliance), nl=False)

@@ -1,0 +1,724 @@
+"""Compliance report of one channel, from the log alone (``hotline audit report``). Pure: log
+entries, a period and ``now`` in; a frozen :class:`ComplianceReport` out. No I/O, no clock.
+
+Theory of operation: the report is built in one pass over the entries in index order
+(:class:`ReportBuilder`), keeping only what the channel needs, so memory grows with the channel's
+messages in the period, not with the log. It trusts nothing but the entries; run it on entries
+the :class:`hotline.audit.verify.Auditor` has accepted.
+
+- Rule 1, the window: an entry counts when ``since <= time < until`` (its log time; either bound
+  may be open). A message is selected by its own time; an answer to it (ack or reply) counts
+  when it was logged before ``until``, even after the last selected message.
+- Rule 2, requirements: a selected message whose entry carries ``expects: {ack, from, due}``
+  makes one requirement per party in ``from``. The party meets it with its earliest answer, by
+  the entry's ``party`` (the server's attribution after authenticating the sender):
+  ``received`` by an ack ``received`` or ``understood``; ``understood`` by an ack
+  ``understood``; ``reply`` by a ``message`` envelope whose ``reply_to`` is the message's id.
+- Rule 3, status: answered at or before ``due`` is *on time*, after it *late*. Unanswered, with
+  ``cutoff = min(now, until)``: *missing* when ``due < cutoff``, else *pending* (not yet due).
+  The ``late`` flag the server writes is not read: lateness is recomputed from the log times.
+- Rule 4, notices and refusals: ``overdue`` and ``rejected`` entries count by their own time. A
+  ``rejected`` entry names a channel only when the sender may use it; those naming none are
+  counted as ``no_channel`` and not attributed to any channel.
+- Everything else (roster documents, health, other channels, unknown kinds) is skipped. A field
+  the report needs that is missing or malformed raises :class:`ReportError` naming the entry:
+  a compliance report never guesses.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from hotline.envelope import Precedence
+from hotline.errors import LogError, WireError
+from hotline.times import format_time, parse_time
+
+FORMAT_VERSION = 1  # ComplianceReport.to_json()["version"]; bumped if a key changes meaning
+PRECEDENCES: tuple[str, ...] = tuple(p.value for p in Precedence)  # FLASH first
+ACK_KINDS = ("received", "understood", "reply")
+_SATISFIED_BY = {"received": frozenset({"received", "understood"}),
+                 "understood": frozenset({"understood"}), "reply": frozenset({"reply"})}
+WIDTH = 100  # render_text never writes a longer line
+
+
+class ReportError(LogError):
+    """An entry the report reads is malformed or out of order, or the period is invalid."""
+
+    code = "report.invalid"
+
+
+class Status(StrEnum):
+    """Outcome of one party's acknowledgement requirement (Rule 3)."""
+
+    ON_TIME = "on_time"
+    LATE = "late"
+    MISSING = "missing"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Requirements counted by status; ``required`` is their sum."""
+
+    on_time: int = 0
+    late: int = 0
+    missing: int = 0
+    pending: int = 0
+
+    @property
+    def required(self) -> int:
+        return self.on_time + self.late + self.missing + self.pending
+
+    def plus(self, status: Status) -> Tally:
+        """This tally with one more requirement of ``status``."""
+        return replace(self, **{status.value: getattr(self, status.value) + 1})
+
+    def to_json(self) -> dict[str, int]:
+        return {"required": self.required, "on_time": self.on_time, "late": self.late,
+                "missing": self.missing, "pending": self.pending}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One party's acknowledgement of one message, and how it went.
+
+    ``delay`` is how late the answer came (late), or how long past due it is at the cutoff
+    (missing); None when on time or pending.
+    """
+
+    index: int  # the message's log index
+    id: str  # the message's envelope id
+    template: str
+    precedence: str
+    party: str
+    ack: str  # what was required: received, understood or reply
+    due: datetime
+    status: Status
+    answered: datetime | None = None  # log time of the earliest answer that meets it
+    answer_index: int | None = None
+    delay: timedelta | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "id": self.id, "template": self.template,
+                "precedence": self.precedence, "party": self.party, "ack": self.ack,
+                "due": format_time(self.due), "status": self.status.value,
+                "answered": _time_or_none(self.answered), "answer_index": self.answer_index,
+                "delay_ms": None if self.delay is None else _milliseconds(self.delay)}
+
+
+@dataclass(frozen=True)
+class OverdueNotice:
+    """An ``overdue`` entry: the server noted that a deadline passed with parties missing."""
+
+    index: int
+    time: datetime
+    ref: str  # the message's envelope id
+    entry: int  # the message's log index
+    template: str
+    precedence: str
+    due: datetime
+    ack: str
+    missing: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "time": format_time(self.time), "ref": self.ref,
+                "entry": self.entry, "template": self.template, "precedence": self.precedence,
+                "due": format_time(self.due), "ack": self.ack, "missing": list(self.missing)}
+
+
+@dataclass(frozen=True)
+class CodeCount:
+    """Refused attempts with one error code, and the reason the first of them gave."""
+
+    code: str
+    count: int
+    example: str
+
+
+@dataclass(frozen=True)
+class Rejections:
+    """Refused attempts on the channel (``rejected`` entries), by party and by code."""
+
+    by_party: Mapping[str, int] = field(default_factory=dict)
+    by_code: Mapping[str, CodeCount] = field(default_factory=dict)
+    no_channel: int = 0  # refused attempts in the period naming no channel (Rule 4)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_party.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "by_party": dict(self.by_party),
+                "by_code": {c.code: {"count": c.count, "example": c.example}
+                            for c in self.by_code.values()},
+                "no_channel": self.no_channel}
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Envelopes other than messages on the channel in the period."""
+
+    acks: int = 0
+    heartbeats: int = 0
+    echoes: int = 0
+
+
+@dataclass(frozen=True)
+class Period:
+    """The window asked for, the moment the report was made, and the entries found in it.
+
+    ``first_index``/``last_index``/``entries`` cover the channel's entries counted in the window
+    (envelopes, overdue notices, rejected attempts naming the channel); None/0 when there are none.
+    """
+
+    since: datetime | None
+    until: datetime | None
+    now: datetime
+    first_index: int | None = None
+    last_index: int | None = None
+    first_time: datetime | None = None
+    last_time: datetime | None = None
+    entries: int = 0
+
+    @property
+    def cutoff(self) -> datetime:
+        """The moment deciding missing against pending: ``min(now, until)``."""
+        return self.now if self.until is None else min(self.now, self.until)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"since": _time_or_none(self.since), "until": _time_or_none(self.until),
+                "now": format_time(self.now), "cutoff": format_time(self.cutoff),
+                "first_index": self.first_index, "last_index": self.last_index,
+                "first_time": _time_or_none(self.first_time),
+                "last_time": _time_or_none(self.last_time), "entries": self.entries}
+
+
+@dataclass(frozen=True)
+class ComplianceReport:
+    """What happened on one channel in one period, by the log.
+
+    ``messages`` maps template -> precedence -> count with every precedence present;
+    ``requirements`` holds every requirement in (message index, party order of ``from``) order;
+    ``by_template``, ``by_party`` and ``total`` tally them.
+    """
+
+    channel: str
+    period: Period
+    messages: Mapping[str, Mapping[str, int]]
+    traffic: Traffic
+    requirements: tuple[Requirement, ...]
+    by_template: Mapping[str, Tally]
+    by_party: Mapping[str, Tally]
+    total: Tally
+    overdue: tuple[OverdueNotice, ...]
+    rejected: Rejections
+
+    @property
+    def message_count(self) -> int:
+        return sum(sum(row.values()) for row in self.messages.values())
+
+    def with_status(self, status: Status) -> tuple[Requirement, ...]:
+        """The requirements of one status, in message order."""
+        return tuple(r for r in self.requirements if r.status is status)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as a JSON object with stable keys (all times RFC 3339 UTC strings).
+
+        Returns:
+            ``{"version": 1, "channel",
+            "period": {"since", "until", "now", "cutoff", "first_index", "last_index",
+            "first_time", "last_time", "entries"},
+            "messages": {"total", "by_template": {TEMPLATE: {"FLASH", "IMMEDIATE", "PRIORITY",
+            "ROUTINE", "total"}}, "by_precedence": {"FLASH", ..., "ROUTINE"}},
+            "traffic": {"acks", "heartbeats", "echoes"},
+            "compliance": {"total": TALLY, "by_template": {TEMPLATE: TALLY},
+            "by_party": {PARTY: TALLY}, "late": [REQ], "missing": [REQ], "pending": [REQ]},
+            "overdue": {"count", "notices": [{"index", "time", "ref", "entry", "template",
+            "precedence", "due", "ack", "missing": [PARTY]}]},
+            "rejected": {"total", "by_party": {PARTY: n}, "by_code": {CODE: {"count",
+            "example"}}, "no_channel"}}``
+            where TALLY is ``{"required", "on_time", "late", "missing", "pending"}`` and REQ is
+            ``{"index", "id", "template", "precedence", "party", "ack", "due", "status",
+            "answered" (time or null), "answer_index" (int or null), "delay_ms" (int or null)}``.
+            Mappings are sorted by key; null marks an open bound or an absent value.
+        """
+        by_precedence = {p: sum(row[p] for row in self.messages.values()) for p in PRECEDENCES}
+        return {
+            "version": FORMAT_VERSION,
+            "channel": self.channel,
+            "period": self.period.to_json(),
+            "messages": {"total": self.message_count,
+                         "by_template": {t: {**row, "total": sum(row.values())}
+                                         for t, row in self.messages.items()},
+                         "by_precedence": by_precedence},
+            "traffic": {"acks": self.traffic.acks, "heartbeats": self.traffic.heartbeats,
+                        "echoes": self.traffic.echoes},
+            "compliance": {
+                "total": self.total.to_json(),
+                "by_template": {t: tally.to_json() for t, tally in self.by_template.items()},
+                "by_party": {p: tally.to_json() for p, tally in self.by_party.items()},
+                **{status.value: [r.to_json() for r in self.with_status(status)]
+                   for status in (Status.LATE, Status.MISSING, Status.PENDING)},
+            },
+            "overdue": {"count": len(self.overdue), "notices": [n.to_json() for n in self.overdue]},
+            "rejected": self.rejected.to_json(),
+        }
+
+
+# -- building ------------------------------------------------------------------------------------
+
+@dataclass
+class _Open:
+    """A selected message that expects answers, while the log is read."""
+
+    index: int
+    id: str
+    template: str
+    precedence: str
+    ack: str
+    parties: tuple[str, ...]
+    due: datetime
+    answers: dict[str, tuple[datetime, int]] = field(default_factory=dict)  # party -> (time, index)
+
+
+class ReportBuilder:
+    """Builds a :class:`ComplianceReport` from entries given one at a time, in index order.
+
+    :func:`build_report` is the one-call form; the builder lets a caller feed entries while it
+    verifies them (``hotline audit report``) without holding the log in memory.
+    """
+
+    def __init__(self, *, channel: str, since: datetime | None, until: datetime | None) -> None:
+        """Start an empty report.
+
+        Args:
+            channel: the channel reported on.
+            since: first moment of the window (inclusive), or None for the start of the log.
+            until: end of the window (exclusive), or None for no end.
+
+        Raises:
+            ReportError: a datetime is naive, or ``since`` is not before ``until``.
+        """
+        for name, moment in (("since", since), ("until", until)):
+            _check_aware(name, moment)
+        if since is not None and until is not None and since >= until:
+            raise ReportError(f"since ({format_time(since)}) must be before until "
+                              f"({format_time(until)})", code="report.bad_period")
+        self.channel = channel
+        self.since, self.until = since, until
+        self._last_index: int | None = None
+        self._first: tuple[int, datetime] | None = None
+        self._latest: tuple[int, datetime] | None = None
+        self._entries = 0
+        self._messages: dict[str, Counter[str]] = {}
+        self._traffic: Counter[str] = Counter()
+        self._open: dict[str, _Open] = {}  # by envelope id
+        self._overdue: list[OverdueNotice] = []
+        self._rejected_by_party: Counter[str] = Counter()
+        self._rejected_by_code: dict[str, CodeCount] = {}
+        self._no_channel = 0
+
+    def add(self, entry: Mapping[str, Any]) -> None:
+        """Take the next log entry (any kind; those the report does not read are skipped).
+
+        Args:
+            entry: a log entry ``{"index", "time", "kind", ...}``, after the previous one.
+
+        Raises:
+            ReportError: the entry is out of order, or a field the report reads is malformed.
+        """
+        if not isinstance(entry, Mapping):
+            raise ReportError("a log entry must be an object", code="report.bad_entry")
+        index = entry.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise ReportError(f"log entry with index {index!r}: an index is an integer >= 0",
+                              code="report.bad_entry")
+        if self._last_index is not None and index <= self._last_index:
+            raise ReportError(f"entry {index} comes after entry {self._last_index}: give the "
+                              "entries in index order", code="report.bad_entry")
+        self._last_index = index
+        kind = entry.get("kind")
+        if kind == "envelope" and entry.get("channel") == self.channel:
+            self._envelope(_Fields(entry, index, "envelope"))
+        elif kind == "overdue" and entry.get("channel") == self.channel:
+            self._overdue_notice(_Fields(entry, index, "overdue"))
+        elif kind == "rejected":
+            self._rejection(_Fields(entry, index, "rejected"))
+
+    def _in_window(self, time: datetime) -> bool:
+        return (self.since is None or self.since <= time) and self._before_until(time)
+
+    def _before_until(self, time: datetime) -> bool:
+        return self.until is None or time < self.until
+
+    def _count(self, index: int, time: datetime) -> None:
+        if self._first is None:
+            self._first = (index, time)
+        self._latest = (index, time)
+        self._entries += 1
+
+    def _envelope(self, fields: _Fields) -> None:
+        time = fields.time("time")
+        envelope = fields.nested("envelope")
+        kind = envelope.text("kind")
+        in_window = self._in_window(time)
+        if kind == "message":
+            reply_to = envelope.get("reply_to")
+            if reply_to is not None and self._before_until(time):
+                self._answer(envelope.text("reply_to"), "reply", fields.text("party"), time,
+                             fields.index)
+            if not in_window:
+                return
+            self._count(fields.index, time)
+            template, precedence = envelope.text("template"), envelope.choice("precedence", PRECEDENCES)
+            self._messages.setdefault(template, Counter())[precedence] += 1
+            if fields.get("expects") is not None:
+                self._expect(fields, envelope, template, precedence)
+        elif kind == "ack":
+            answer = envelope.nested("body").choice("ack", ACK_KINDS[:2])
+            if self._before_until(time):
+                self._answer(envelope.text("reply_to"), answer, fields.text("party"), time,
+                             fields.index)
+            if in_window:
+                self._count(fields.index, time)
+                self._traffic["acks"] += 1
+        elif kind in ("heartbeat", "echo"):
+            if in_window:
+                self._count(fields.index, time)
+                self._traffic["heartbeats" if kind == "heartbeat" else "echoes"] += 1
+        else:
+            raise fields.error(f"envelope.kind {kind!r} is not message, ack, heartbeat or echo")
+
+    def _expect(self, fields: _Fields, envelope: _Fields, template: str, precedence: str) -> None:
+        expects = fields.nested("expects")
+        parties = expects.get("from")
+        if not isinstance(parties, list) or not all(isinstance(p, str) for p in parties):
+            raise fields.error("expects.from must be a list of party names")
+        message_id = envelope.text("id")
+        if message_id in self._open:
+            raise fields.error(f"envelope {message_id} was logged before")
+        self._open[message_id] = _Open(
+            index=fields.index, id=message_id, template=template, precedence=precedence,
+            ack=expects.choice("ack", ACK_KINDS), parties=tuple(dict.fromkeys(parties)),
+            due=expects.time("due"))
+
+    def _answer(self, ref: str, answer: str, party: str, time: datetime, index: int) -> None:
+        message = self._open.get(ref)
+        if (message is None or party not in message.parties
+                or answer not in _SATISFIED_BY[message.ack]):
+            return
+        earlier = message.answers.get(party)
+        if earlier is None or time < earlier[0]:
+            message.answers[party] = (time, index)
+
+    def _overdue_notice(self, fields: _Fields) -> None:
+        time = fields.time("time")
+        if not self._in_window(time):
+            return
+        missing = fields.get("missing")
+        if not isinstance(missing, list) or not all(isinstance(p, str) for p in missing):
+            raise fields.error("missing must be a list of party names")
+        self._count(fields.index, time)
+        self._overdue.append(OverdueNotice(
+            index=fields.index, time=time, ref=fields.text("ref"), entry=fields.integer("entry"),
+            template=fields.text("template"), precedence=fields.choice("precedence", PRECEDENCES),
+            due=fields.time("due"), ack=fields.choice("ack", ACK_KINDS), missing=tuple(missing)))
+
+    def _rejection(self, fields: _Fields) -> None:
+        channel = fields.get("channel")
+        if channel is not None and channel != self.channel:
+            return
+        time = fields.time("time")
+        if not self._in_window(time):
+            return
+        if channel is None:
+            self._no_channel += 1
+            return
+        party, code, reason = fields.text("party"), fields.text("code"), fields.text("reason")
+        self._count(fields.index, time)
+        self._rejected_by_party[party] += 1
+        seen = self._rejected_by_code.get(code)
+        self._rejected_by_code[code] = (CodeCount(code, 1, reason) if seen is None
+                                        else CodeCount(code, seen.count + 1, seen.example))
+
+    def finish(self, *, now: datetime) -> ComplianceReport:
+        """The report of every entry given so far, judged as of ``now``.
+
+        Args:
+            now: the moment the report is made (aware); an unanswered requirement is missing
+                when its due time is before ``min(now, until)``, else pending.
+
+        Returns:
+            The frozen report; the builder may take more entries and finish again.
+
+        Raises:
+            ReportError: ``now`` is naive.
+        """
+        _check_aware("now", now)
+        first, latest = self._first, self._latest
+        period = Period(since=self.since, until=self.until, now=now,
+                        first_index=first[0] if first else None,
+                        last_index=latest[0] if latest else None,
+                        first_time=first[1] if first else None,
+                        last_time=latest[1] if latest else None, entries=self._entries)
+        cutoff = period.cutoff
+        requirements = tuple(_judge(message, party, cutoff)
+                             for message in self._open.values() for party in message.parties)
+        by_template: dict[str, Tally] = {}
+        by_party: dict[str, Tally] = {}
+        total = Tally()
+        for requirement in requirements:
+            by_template[requirement.template] = by_template.get(requirement.template,
+                                                                Tally()).plus(requirement.status)
+            by_party[requirement.party] = by_party.get(requirement.party,
+                                                       Tally()).plus(requirement.status)
+            total = total.plus(requirement.status)
+        return ComplianceReport(
+            channel=self.channel, period=period,
+            messages={t: {p: row[p] for p in PRECEDENCES} for t, row in sorted(self._messages.items())},
+            traffic=Traffic(acks=self._traffic["acks"], heartbeats=self._traffic["heartbeats"],
+                            echoes=self._traffic["echoes"]),
+            requirements=requirements, by_template=dict(sorted(by_template.items())),
+            by_party=dict(sorted(by_party.items())), total=total, overdue=tuple(self._overdue),
+            rejected=Rejections(by_party=dict(sorted(self._rejected_by_party.items())),
+                                by_code=dict(sorted(self._rejected_by_code.items())),
+                                no_channel=self._no_channel))
+
+
+def _judge(message: _Open, party: str, cutoff: datetime) -> Requirement:
+    """Rule 3 for one party of one message."""
+    unanswered = Requirement(index=message.index, id=message.id, template=message.template,
+                             precedence=message.precedence, party=party, ack=message.ack,
+                             due=message.due, status=Status.PENDING)
+    answer = message.answers.get(party)
+    if answer is not None:
+        answered, answer_index = answer
+        late = answered > message.due
+        return replace(unanswered, status=Status.LATE if late else Status.ON_TIME,
+                       answered=answered, answer_index=answer_index,
+                       delay=answered - message.due if late else None)
+    if message.due < cutoff:
+        return replace(unanswered, status=Status.MISSING, delay=cutoff - message.due)
+    return unanswered
+
+
+def build_report(entries: Iterable[Mapping[str, Any]], *, channel: str, since: datetime | None,
+                 until: datetime | None, now: datetime) -> ComplianceReport:
+    """Build the compliance report of ``channel`` from log entries (see the module docstring).
+
+    Args:
+        entries: log entries in index order, any kinds (only the channel's are read).
+        channel: the channel reported on.
+        since: first moment of the window (inclusive), or None for the start of the log.
+        until: end of the window (exclusive), or None for no end.
+        now: the moment the report is made (aware); an unanswered requirement is missing when
+            its due time is before ``min(now, until)``, else pending.
+
+    Returns:
+        The frozen report.
+
+    Raises:
+        ReportError: a naive datetime, ``since >= until``, entries out of index order, or a
+            malformed field in an entry the report reads (the message names the entry).
+    """
+    builder = ReportBuilder(channel=channel, since=since, until=until)
+    for entry in entries:
+        builder.add(entry)
+    return builder.finish(now=now)
+
+
+def _check_aware(name: str, moment: datetime | None) -> None:
+    if moment is not None and moment.utcoffset() is None:
+        raise ReportError(f"{name} must be timezone-aware", code="report.bad_period")
+
+
+class _Fields:
+    """Typed reads of one entry (or one object inside it) that name the entry when they fail."""
+
+    def __init__(self, value: Any, index: int, where: str) -> None:
+        self.value, self.index, self.where = value, index, where
+
+    def error(self, message: str) -> ReportError:
+        return ReportError(f"entry {self.index} ({self.where}): {message}", code="report.bad_entry")
+
+    def get(self, key: str) -> Any:
+        return self.value.get(key)
+
+    def text(self, key: str) -> str:
+        value = self.value.get(key)
+        if not isinstance(value, str):
+            raise self.error(f"{key} must be text")
+        return value
+
+    def integer(self, key: str) -> int:
+        value = self.value.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.error(f"{key} must be an integer")
+        return value
+
+    def choice(self, key: str, allowed: Sequence[str]) -> str:
+        value = self.value.get(key)
+        if value not in allowed:
+            raise self.error(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
+        return str(value)
+
+    def time(self, key: str) -> datetime:
+        try:
+            return parse_time(self.value.get(key), field=key)
+        except WireError as exc:
+            raise self.error(exc.message) from exc
+
+    def nested(self, key: str) -> _Fields:
+        value = self.value.get(key)
+        if not isinstance(value, Mapping):
+            raise self.error(f"{key} must be an object")
+        return _Fields(value, self.index, f"{self.where}.{key}")
+
+
+def _time_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else format_time(moment)
+
+
+def _milliseconds(delta: timedelta) -> int:
+    return delta // timedelta(milliseconds=1)
+
+
+# -- text ----------------------------------------------------------------------------------------
+
+class _Column(NamedTuple):
+    header: str
+    right: bool = False  # right-aligned (numbers)
+    shrink: bool = False  # may be cut (with a trailing "~") to keep the table within WIDTH
+
+
+def _table(columns: Sequence[_Column], rows: Sequence[Sequence[str]], *, indent: int = 2) -> list[str]:
+    """Fixed-width columns two spaces apart, no line over WIDTH (shrinkable columns are cut)."""
+    widths = [max([len(c.header), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
+    while indent + sum(widths) + 2 * (len(widths) - 1) > WIDTH:
+        candidates = [i for i, c in enumerate(columns) if c.shrink and widths[i] > max(len(c.header), 4)]
+        if not candidates:
+            break
+        widest = max(candidates, key=lambda i: widths[i])
+        widths[widest] -= 1
+
+    def line(cells: Sequence[str]) -> str:
+        out = []
+        for cell, width, column in zip(cells, widths, columns, strict=True):
+            if len(cell) > width:
+                cell = cell[:width - 1] + "~"
+            out.append(cell.rjust(width) if column.right else cell.ljust(width))
+        return (" " * indent + "  ".join(out)).rstrip()
+
+    return [line([c.header for c in columns]), *(line(row) for row in rows)]
+
+
+def _clock(moment: datetime | None, absent: str = "none") -> str:
+    return absent if moment is None else format_time(moment)[:19].replace("T", " ")
+
+
+def _duration(delta: timedelta) -> str:
+    """``850ms``, ``45s``, ``2m05s``, ``1h02m``, ``3d04h``."""
+    ms = _milliseconds(delta)
+    if ms < 1000:
+        return f"{ms}ms"
+    seconds = ms // 1000
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def _tally_rows(tallies: Mapping[str, Tally]) -> list[list[str]]:
+    return [[name, *(str(n) for n in tally.to_json().values())] for name, tally in tallies.items()]
+
+
+def _requirement_table(requirements: Sequence[Requirement]) -> list[str]:
+    columns = [_Column("index", right=True), _Column("template", shrink=True), _Column("precedence"),
+               _Column("party", shrink=True), _Column("needs"), _Column("due"),
+               _Column("answered"), _Column("delay", right=True)]
+    return _table(columns, [[str(r.index), r.template, r.precedence, r.party, r.ack, _clock(r.due),
+                             _clock(r.answered), "-" if r.delay is None else _duration(r.delay)]
+                            for r in requirements])
+
+
+def render_text(report: ComplianceReport) -> str:
+    """The report as a plain-text page: fixed-width tables, at most 100 columns, no colours.
+
+    Args:
+        report: a report from :func:`build_report`.
+
+    Returns:
+        The text, ending with a newline. Times are UTC, shown to the second (the JSON form has
+        milliseconds).
+    """
+    period = report.period
+    lines = [f"Compliance report for channel {report.channel}",
+             f"Period    {_clock(period.since, 'start of the log')} to {_clock(period.until, 'now')}"
+             " (all times UTC)",
+             f"As of     {_clock(period.cutoff)} (acknowledgements not due by then are pending)"]
+    if period.entries:
+        lines += [f"Log       index {period.first_index} to {period.last_index}: {period.entries} "
+                  "entries of this channel",
+                  f"          first logged {_clock(period.first_time)}, last "
+                  f"{_clock(period.last_time)}"]
+    else:
+        lines.append("Log       no entries of this channel in the period")
+
+    lines += ["", f"Messages: {report.message_count}"]
+    if report.messages:
+        rows = [[t, *(str(row[p]) for p in PRECEDENCES), str(sum(row.values()))]
+                for t, row in report.messages.items()]
+        rows.append(["total", *(str(sum(row[p] for row in report.messages.values()))
+                                for p in PRECEDENCES), str(report.message_count)])
+        lines += _table([_Column("template", shrink=True),
+                         *(_Column(p, right=True) for p in PRECEDENCES), _Column("total", right=True)],
+                        rows)
+    traffic = report.traffic
+    lines.append(f"Other traffic: acks {traffic.acks}; agent traffic: heartbeats "
+                 f"{traffic.heartbeats}, echoes {traffic.echoes}")
+
+    lines += ["", f"Acknowledgements required: {report.total.required} (one per required party "
+                  "of each message)"]
+    if report.total.required:
+        counts = [_Column(h, right=True) for h in ("required", "on time", "late", "missing", "pending")]
+        lines += _table([_Column("template", shrink=True), *counts],
+                        [*_tally_rows(report.by_template), *_tally_rows({"total": report.total})])
+        lines += _table([_Column("party", shrink=True), *counts], _tally_rows(report.by_party))
+    for status, title in ((Status.LATE, "Late acknowledgements"),
+                          (Status.MISSING, f"Missing acknowledgements as of {_clock(period.cutoff)}"),
+                          (Status.PENDING, "Pending acknowledgements (not yet due)")):
+        chosen = report.with_status(status)
+        if chosen:
+            lines += ["", f"{title}: {len(chosen)}", *_requirement_table(chosen)]
+
+    lines += ["", f"Overdue notices logged by the server: {len(report.overdue)}"]
+    if report.overdue:
+        lines += _table([_Column("index", right=True), _Column("message", right=True),
+                         _Column("template", shrink=True), _Column("precedence"), _Column("needs"),
+                         _Column("due"), _Column("missing", shrink=True)],
+                        [[str(n.index), str(n.entry), n.template, n.precedence, n.ack, _clock(n.due),
+                          ", ".join(n.missing)] for n in report.overdue])
+
+    rejected = report.rejected
+    lines += ["", f"Rejected attempts: {rejected.total}"]
+    if rejected.total:
+        lines += _table([_Column("party", shrink=True), _Column("attempts", right=True)],
+                        [[p, str(n)] for p, n in rejected.by_party.items()])
+        lines += _table([_Column("code", shrink=True), _Column("attempts", right=True),
+                         _Column("example reason", shrink=True)],
+                        [[c.code, str(c.count), c.example] for c in rejected.by_code.values()])
+    if rejected.no_channel:
+        lines.append(f"  not counted: {rejected.no_channel} in the period naming no channel (on a "
+                     "channel the sender may not use)")
+    return "\n".join(lines) + "\n"

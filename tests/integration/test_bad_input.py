@@ -164,7 +164,7 @@ async def test_sender_other_than_the_session(alice: Raw) -> None:
 
 
 @pytest.mark.parametrize(("over", "code"), [
-    ({"template": "launch-notification"}, "template.unknown"),
+    ({"template": "no-such-template"}, "template.unknown"),
     ({"body": {"text": ""}}, "template.invalid"),
     ({"body": {"text": "hi", "colour": "red"}}, "template.invalid"),
     ({"body": {"text": "hi", "lang": "not a tag!"}}, "template.invalid"),
@@ -201,7 +201,7 @@ async def test_auth_frame_after_welcome(alice: Raw) -> None:
 
 
 async def test_refusals_of_authenticated_senders_are_logged(server: Running, alice: Raw) -> None:
-    await alice.send(alice.submit(alice.envelope(template="launch-notification")))
+    await alice.send(alice.submit(alice.envelope(template="no-such-template")))
     assert (await alice.answer())["code"] == "template.unknown"
     async with _store(server.home) as store:
         last = (await store.entries(after=(await store.size()) - 2))[-1].entry

@@ -1,0 +1,227 @@
+"""Issue 4, acceptance 2 and 3: the server enforces the agreed norms. Each violation is refused
+with its own code and logged as a ``rejected`` entry; a missed acknowledgement deadline becomes an
+``overdue`` entry that connected members receive, a late ack is still accepted and marked late,
+and the compliance report lists it. Real server, real sockets, real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotline.audit.report import build_report
+from hotline.canonical import dumps, parse
+from hotline.client.connection import Client
+from hotline.config import load_config
+from hotline.envelope import AckKind
+from hotline.errors import ProtocolViolation
+from hotline.keyfiles import load_private_key
+from hotline.roster import sign_document
+from hotline.server.app import start
+from hotline.templates import load_templates
+from tests.conftest import Running
+from tests.template_examples import EXAMPLES, Bad, Case
+
+WAIT = 10
+PARTIES = ("north", "south", "mediator")
+
+# A template only these tests use: north's liaisons only, two precedences, three per hour, and an
+# 'understood' ack due one second after sending (the shortened deadline of acceptance 3).
+DRILL = """\
+format: 1
+id: drill
+version: 1
+title: Communication drill (test fixture)
+basis: >-
+  Test fixture, not shipped: an exercise message in the manner of the 1963 hotline's test
+  traffic, with a deadline short enough for a test.
+senders:
+  roles: [liaison]
+  parties: [north]
+precedence:
+  default: ROUTINE
+  allowed: [ROUTINE, PRIORITY]
+ack:
+  kind: understood
+  deadline: PT1S
+rate:
+  max: 3
+  per: PT1H
+audience: all
+fields:
+  type: object
+  additionalProperties: false
+  required: [text]
+  properties:
+    text: {type: string, minLength: 1, description: What to drill.}
+"""
+
+
+class Clock:
+    """The server's clock: real time plus an offset the test moves forward (never back)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def add_drill_agreement(home: Path) -> None:
+    """Install the drill template and a version 2 of the channel's agreement that adds it,
+    signed by every party's authority (the server logs it at start)."""
+    (home / "protocols" / "drill.yaml").write_text(DRILL)
+    templates = load_templates(home / "protocols")
+    # held by the server, but in no agreement
+    (home / "protocols" / "orphan.yaml").write_text(DRILL.replace("id: drill", "id: orphan"))
+    signed = parse((home / "roster" / "90-agreement-north-south-v1.json").read_bytes())
+    doc = dict(signed["document"], version=2, templates=[t.ref() for t in templates])
+    keys = [load_private_key(home / "keys" / f"authority-{p}.pem") for p in PARTIES]
+    (home / "roster" / "91-agreement-north-south-v2.json").write_text(dumps(sign_document(doc, *keys)))
+
+
+def logged(home: Path) -> list[dict[str, Any]]:
+    """Every entry of the log, read from the SQLite file the server wrote."""
+    with sqlite3.connect(f"file:{home / 'hotline.db'}?mode=ro", uri=True) as db:
+        return [parse(leaf) for (leaf,) in db.execute("SELECT leaf FROM entries ORDER BY idx")]
+
+
+@asynccontextmanager
+async def serving(home: Path, clock: Clock | None = None, **env: str) -> AsyncIterator[Running]:
+    config = load_config(home / "hotline.toml", home=home,
+                         env={"HOTLINE_PROTOCOLS_DEADLINE_SWEEP": "0.05", **env})
+    runner, url = await start(config, clock=clock or Clock())
+    running = Running(home, url)
+    try:
+        yield running
+    finally:
+        for client in running.opened:
+            await client.close()
+        await runner.cleanup()
+
+
+async def refused(client: Client, code: str, *, template: str, body: dict[str, Any],
+                  precedence: str = "ROUTINE", reply_to: str | None = None) -> str:
+    envelope = client.envelope(channel="north-south", template=template, body=body,
+                               precedence=precedence, reply_to=reply_to)
+    with pytest.raises(ProtocolViolation) as caught:
+        await client.submit_envelope(envelope)
+    assert caught.value.code == code, caught.value.message
+    return envelope.id
+
+
+def example(template: str, code: str | None = None) -> Case | Bad:
+    """A shipped template's example from tests/template_examples.py: valid, or refused with ``code``."""
+    for case in EXAMPLES[template](datetime.now(UTC)):
+        if (code is None and isinstance(case, Case)) or (isinstance(case, Bad) and case.code == code):
+            return case
+    raise LookupError((template, code))
+
+
+async def test_each_violation_is_refused_with_its_own_code_and_logged(home: Path) -> None:
+    add_drill_agreement(home)
+    async with serving(home) as server:
+        alice, bob = await server.client("alice"), await server.client("bob")
+        agent = await server.client("north-agent")
+        refusals = [
+            # a notice later than the agreed minimum ahead of the launch window
+            await refused(alice, "norm.late_notice", template="launch-notification", precedence="IMMEDIATE",
+                          body=example("launch-notification", "norm.late_notice").body),
+            # a sender of the wrong party (drill is north's), and of the wrong role
+            await refused(bob, "norm.sender_not_allowed", template="drill", body={"text": "x"}),
+            await refused(agent, "norm.sender_not_allowed", template="message", body={"text": "x"}),
+            # a precedence the template does not allow
+            await refused(alice, "norm.precedence_not_allowed", template="drill", precedence="FLASH",
+                          body={"text": "x"}),
+        ]
+        query = await alice.send(channel="north-south", template="unusual-activity-query",
+                                 precedence="PRIORITY", body=example("unusual-activity-query").body)
+        # a reply with a required field missing
+        refusals.append(await refused(bob, "template.invalid", template="unusual-activity-reply",
+                                      precedence="PRIORITY", reply_to=query["id"],
+                                      body={"objectives": "exercise"}))
+        # a rate flood: three drills an hour are agreed; the fourth is refused
+        for n in range(3):
+            await alice.send(channel="north-south", template="drill", body={"text": f"drill {n}"})
+        refusals.append(await refused(alice, "norm.rate_limited", template="drill",
+                                      body={"text": "drill 3"}))
+        # a template the agreement does not name
+        refusals.append(await refused(alice, "template.unknown", template="orphan", body={"text": "x"}))
+    # a template file edited after the parties signed it
+    message = home / "protocols" / "message.yaml"
+    message.write_text(message.read_text().replace("maxLength: 16000", "maxLength: 160000"))
+    async with serving(home) as server:
+        alice = await server.client("alice")
+        refusals.append(await refused(alice, "template.mismatch", template="message",
+                                      body={"text": "x"}))
+
+    rejected = [e for e in logged(home) if e["kind"] == "rejected"]
+    assert [e["code"] for e in rejected] == [
+        "norm.late_notice", "norm.sender_not_allowed", "norm.sender_not_allowed",
+        "norm.precedence_not_allowed", "template.invalid", "norm.rate_limited",
+        "template.unknown", "template.mismatch"]
+    assert [e["ref"] for e in rejected] == refusals
+    for entry in rejected:  # the refusal names what was wrong, never the refused body
+        assert entry["reason"] and "body" not in entry and entry["party"] in PARTIES
+
+
+async def next_entry(client: Client, kind: str) -> dict[str, Any]:
+    """The next delivered entry of ``kind`` (the alert a member's screen would show)."""
+    async def wait() -> dict[str, Any]:
+        while True:
+            frame = await client.deliveries.get()
+            if frame["entry"]["kind"] == kind:
+                return dict(frame["entry"])
+    return await asyncio.wait_for(wait(), WAIT)
+
+
+async def test_missed_deadline_is_logged_alerted_and_reported(home: Path) -> None:
+    add_drill_agreement(home)
+    clock = Clock()
+    async with serving(home, clock) as server:
+        alice, bob, carol = [await server.client(n) for n in ("alice", "bob", "carol")]
+        sent = await alice.send(channel="north-south", template="drill", body={"text": "drill"})
+        delivered = await next_entry(bob, "envelope")
+        assert delivered["expects"]["ack"] == "understood"
+        assert delivered["expects"]["from"] == ["mediator", "south"]
+        # the mediator answers in time; south does not
+        await carol.ack(carol.verify({"index": sent["index"], "entry": delivered}), AckKind.UNDERSTOOD)
+        clock.offset += timedelta(seconds=2)  # past the one-second deadline
+        alerts = [await next_entry(c, "overdue") for c in (alice, bob, carol)]
+        assert all(a == alerts[0] for a in alerts)  # every connected member gets the alert
+        overdue = alerts[0]
+        assert overdue["entry"] == sent["index"] and overdue["ref"] == sent["id"]
+        assert overdue["missing"] == ["south"] and overdue["template"] == "drill"
+        assert overdue["due"] == delivered["expects"]["due"]
+        # a late ack is still accepted, and marked late
+        late = await bob.ack(bob.verify({"index": sent["index"], "entry": delivered}),
+                             AckKind.UNDERSTOOD)
+    entries = logged(home)
+    assert entries[late["index"]].get("late") is True
+    in_time = [e for e in entries if e["kind"] == "envelope" and e["party"] == "mediator"]
+    assert len(in_time) == 1 and "late" not in in_time[0]
+    assert sum(e["kind"] == "overdue" for e in entries) == 1  # once, not at every sweep
+    report = build_report(entries, channel="north-south", since=None, until=None,
+                          now=clock()).to_json()
+    assert report["overdue"]["count"] == 1
+
+
+async def test_deadlines_survive_a_restart(home: Path) -> None:
+    """A deadline that passes while the server is down is still noticed after the restart."""
+    add_drill_agreement(home)
+    clock = Clock()
+    async with serving(home, clock) as server:
+        alice = await server.client("alice")
+        sent = await alice.send(channel="north-south", template="drill", body={"text": "drill"})
+    clock.offset += timedelta(seconds=5)
+    async with serving(home, clock) as server:
+        bob = await server.client("bob")
+        await bob.resume("north-south", sent["index"])
+        overdue = await next_entry(bob, "overdue")
+        assert overdue["entry"] == sent["index"] and overdue["missing"] == ["mediator", "south"]

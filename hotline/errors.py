@@ -81,5 +81,10 @@ class ConfigError(HotlineError):
         where = ".".join(path)
         prefix = f"{file}: " if file else ""
         super().__init__(f"{prefix}{where + ': ' if where else ''}{message}")
+        self.detail = message
         self.path = path
         self.file = file
+
+    def in_file(self, file: str) -> ConfigError:
+        """The same error, naming ``file``."""
+        return ConfigError(self.detail, path=self.path, file=file)

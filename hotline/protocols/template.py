@@ -26,6 +26,8 @@ Theory of operation:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
@@ -176,6 +178,15 @@ class Template:
             ConfigError: naming ``source``, the key at fault and what is wrong.
         """
         raw = data.encode() if isinstance(data, str) else data
+        try:
+            parsed = _parse(raw)
+        except ConfigError as exc:
+            raise exc.in_file(source) from None
+        return dataclasses.replace(parsed, source=source)
+
+    @classmethod
+    def _from_bytes(cls, raw: bytes) -> Template:
+        source = ""  # errors name no file here: from_text adds it
         if len(raw) > MAX_TEMPLATE_BYTES:
             raise ConfigError(f"a template file is at most {MAX_TEMPLATE_BYTES} bytes", file=source)
         doc = load_yaml(raw, source=source)
@@ -288,6 +299,13 @@ class Template:
         return list(_field_specs(self.fields, prefix="", required=True))
 
 
+@functools.lru_cache(maxsize=256)
+def _parse(raw: bytes) -> Template:
+    """Parsing and checking a file is costly (YAML, two JSON Schema passes); the same bytes always
+    give the same template, so a process does it once per distinct file."""
+    return Template._from_bytes(raw)
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     path: str
@@ -381,7 +399,11 @@ def _check_fields(schema: dict[str, Any], source: str) -> None:
                               path=(*path, "format"))
 
 
-class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
+# libyaml's parser where it is built (much faster); the resolvers and constructors below are ours.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     """YAML 1.2-like: no implicit dates (``2026-01-01`` stays text), no ``yes``/``no`` booleans
     (Norway's ``NO`` is not false), decimal integers only (``0755`` and ``12:30`` stay text), no
     duplicate keys (so no merge-key overrides either), no floats (the wire has none)."""
@@ -391,7 +413,7 @@ _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers
             if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool",
                            "tag:yaml.org,2002:int")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
 for _first in "-+0123456789":  # decimal integers only: no 0755 octal, no 12:30 sexagesimal
     _StrictLoader.add_implicit_resolver(

@@ -225,3 +225,18 @@ async def test_deadlines_survive_a_restart(home: Path) -> None:
         await bob.resume("north-south", sent["index"])
         overdue = await next_entry(bob, "overdue")
         assert overdue["entry"] == sent["index"] and overdue["missing"] == ["mediator", "south"]
+
+
+async def test_humanitarian_notices_are_never_refused_for_rate(home: Path) -> None:
+    """Every other liaison template has a rate; humanitarian notices have none, whatever the flood."""
+    templates = load_templates(home / "protocols")
+    assert templates.latest("humanitarian-notice").rate is None  # type: ignore[union-attr]
+    limited = [t for t in templates if t.rate is not None]
+    busiest = max(t.rate.max for t in limited if t.rate is not None)
+    body = example("humanitarian-notice").body
+    async with serving(home) as server:
+        alice = await server.client("alice")
+        for _ in range(busiest + 5):
+            await alice.send(channel="north-south", template="humanitarian-notice", body=body,
+                             precedence="IMMEDIATE")
+    assert not [e for e in logged(home) if e["kind"] == "rejected"]

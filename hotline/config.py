@@ -136,6 +136,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
     "tlog": {"key": _Spec(str), "checkpoint_delay": _POSITIVE_FLOAT},
     "protocols": {"dir": _Spec(str), "deadline_sweep": _POSITIVE_FLOAT},
+    "health": {"sweep": _POSITIVE_FLOAT, "missed": _POSITIVE_INT},
 }
 # Keys holding a table rather than a scalar; not overridable from the environment.
 _TABLES: Final[dict[str, tuple[str, ...]]] = {"roster": ("authorities",)}
@@ -296,6 +297,18 @@ class ProtocolsSection:
         _validate_section(self, "protocols")
 
 
+@dataclass(frozen=True)
+class HealthSection:
+    """Channel health (DESIGN.md §9): seconds between two health sweeps, and how many heartbeat
+    intervals a party may miss before its channel is DOWN."""
+
+    sweep: float = 1.0
+    missed: int = 3
+
+    def __post_init__(self) -> None:
+        _validate_section(self, "health")
+
+
 _SECTION_TYPES: Final[dict[str, type]] = {
     "server": ServerSection,
     "store": StoreSection,
@@ -304,6 +317,7 @@ _SECTION_TYPES: Final[dict[str, type]] = {
     "log": LogSection,
     "tlog": TlogSection,
     "protocols": ProtocolsSection,
+    "health": HealthSection,
 }
 
 
@@ -319,6 +333,7 @@ class Config:
     log: LogSection = field(default_factory=LogSection)
     tlog: TlogSection = field(default_factory=TlogSection)
     protocols: ProtocolsSection = field(default_factory=ProtocolsSection)
+    health: HealthSection = field(default_factory=HealthSection)
 
     def _resolve(self, path: str) -> Path:
         p = Path(path)

@@ -51,6 +51,8 @@ _SPEC: dict[str, dict[str, tuple[type, bool]]] = {
     "checkpoint": {"note": (str, True)},
     "receipt": {"index": (_INT, True), "size": (_INT, True), "proof": (list, True),
                 "checkpoint": (str, True), "leaf": (str, True)},
+    "health": {"channel": (str, True), "state": (str, True), "since": (str, True),
+               "interval": (_INT, True), "parties": (dict, True)},
 }
 CLIENT_FRAMES = frozenset({"auth", "submit", "resume", "fetch", "ping"})
 SERVER_FRAMES = frozenset(_SPEC) - CLIENT_FRAMES

@@ -61,6 +61,7 @@ class Report:
     roster_documents: int = 0
     rejected: int = 0
     overdue: int = 0
+    health: int = 0
     checkpoints: int = 0
     largest_checkpoint: int = 0
     cosignatures: dict[str, int] = field(default_factory=dict)  # witness -> checkpoints cosigned
@@ -91,6 +92,7 @@ class Auditor:
         self._envelope_ids: set[str] = set()  # an envelope is logged once (a resend is not stored)
         self._expects: dict[str, dict[str, Any]] = {}  # envelope id -> the ack it owes
         self._deadlines = Deadlines()
+        self._health: dict[str, str] = {}  # channel -> its last logged health state
 
     def add_checkpoint(self, note: str, *, source: str) -> Checkpoint:
         """A signed checkpoint from ``source`` (the server, an export, a witness, our state)."""
@@ -171,6 +173,9 @@ class Auditor:
             elif kind == "overdue":
                 self._check_overdue(entry)
                 self.report.overdue += 1
+            elif kind == "health":
+                self._check_health(entry)
+                self.report.health += 1
             else:
                 raise AuditFailure(f"unknown entry kind {kind!r}")
         except HotlineError as exc:
@@ -209,6 +214,22 @@ class Auditor:
         if isinstance(entry.get("expects"), dict):
             self._expects[envelope.id] = entry["expects"]
         self._deadlines.observe(entry)
+
+    def _check_health(self, entry: dict[str, Any]) -> None:
+        """Health transitions of a channel form one chain: each starts where the last ended,
+        changes the state, and dates its start no later than it was logged."""
+        channel = entry.get("channel")
+        previous = self._health.get(str(channel), "UNKNOWN")
+        if channel not in self.roster.agreements:
+            raise AuditFailure(f"health of {channel!r}, a channel under no agreement")
+        if entry.get("from") != previous or entry.get("to") == previous:
+            raise AuditFailure(f"health of {channel} goes from {entry.get('from')!r} to "
+                               f"{entry.get('to')!r}, but its last logged state was {previous}")
+        if entry.get("to") not in ("UP", "DEGRADED", "DOWN", "UNKNOWN"):
+            raise AuditFailure(f"health of {channel}: unknown state {entry.get('to')!r}")
+        if parse_time(entry.get("since"), field="since") > parse_time(entry.get("time")):
+            raise AuditFailure(f"health of {channel}: a state that begins after it was logged")
+        self._health[str(channel)] = str(entry["to"])
 
     def _check_overdue(self, entry: dict[str, Any]) -> None:
         """An overdue notice names a message still owed an ack, after its due time, with exactly

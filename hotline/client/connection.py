@@ -75,6 +75,8 @@ class Client:
         self.checkpoint = ""  # the latest signed checkpoint the server pushed
         self.receipts: dict[int, dict[str, Any]] = {}  # index -> receipt frame
         self._receipt_arrived = asyncio.Event()
+        self.health: dict[str, dict[str, Any]] = {}  # channel -> the server's latest health frame
+        self.health_changed = asyncio.Event()
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     @property
@@ -152,6 +154,9 @@ class Client:
         elif kind == "receipt":
             self.receipts[frame["index"]] = frame
             self._receipt_arrived.set()
+        elif kind == "health":
+            self.health[frame["channel"]] = frame
+            self.health_changed.set()
 
     def _resolve(self, kind: str, frame: dict[str, Any]) -> bool:
         for i, (wanted, key, future) in enumerate(self._waiters):
@@ -167,6 +172,8 @@ class Client:
 
     async def _request(self, frame: dict[str, Any], wanted: str, key: Any) -> dict[str, Any]:
         assert self.ws is not None
+        if self.closed.done():
+            raise ConnectError(f"connection lost: {self.closed.result()}")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters.append((wanted, key, future))
         await self.ws.send(encode(frame))
@@ -180,6 +187,8 @@ class Client:
     async def submit_envelope(self, envelope: Envelope) -> dict[str, Any]:
         """Sign, send and wait for ``accepted``; a typed error frame is raised as HotlineError."""
         assert self.ws is not None
+        if self.closed.done():
+            raise ConnectError(f"connection lost: {self.closed.result()}")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._submits[envelope.id] = future
         await self.ws.send(encode({"type": "submit", "envelope": envelope.to_json(),

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline.canonical import parse
 from hotline.config import Config
@@ -24,7 +25,8 @@ from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, b64url
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection
-from hotline.server.logapi import add_log_routes
+from hotline.server.logapi import add_log_routes, authenticate_request
+from hotline.server.monitor import HealthMonitor
 from hotline.server.service import Hotline
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
 from hotline.store import Store
@@ -53,6 +55,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
     app.router.add_get("/v1/ws", ws_handler)
     app.router.add_post("/v1/roster", roster_handler)
     app.router.add_get("/healthz", healthz_handler)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/v1/channels/{channel}/health", channel_health_handler)
     add_log_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -66,12 +70,14 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
         checkpoints = asyncio.create_task(hotline.checkpointer.run(), name="checkpointer")
         deadlines = asyncio.create_task(hotline.run_deadlines(config.protocols.deadline_sweep),
                                         name="deadlines")
+        assert hotline.monitor is not None
+        health = asyncio.create_task(hotline.monitor.run(config.health.sweep), name="health")
         app[HOTLINE] = hotline
         log.info("server.ready", db=str(config.db_path), log_size=await store.size(),
                  members=len(hotline.roster.enrollments), channels=sorted(hotline.roster.agreements))
         yield
         await hotline.drain()
-        for task in (checkpoints, deadlines):
+        for task in (checkpoints, deadlines, health):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -110,6 +116,9 @@ async def _start_service(config: Config, store: Store, clock: Callable[[], datet
         key=load_private_key(config.log_key_path, _passphrase()), origin=config.server.origin,
         delay=config.tlog.checkpoint_delay, clock=clock)
     await hotline.checkpointer.load()
+    hotline.monitor = HealthMonitor(hotline=hotline, metrics=hotline.metrics,
+                                    missed=config.health.missed, clock=clock)
+    await hotline.monitor.load()
     return hotline
 
 
@@ -117,6 +126,32 @@ async def healthz_handler(request: web.Request) -> web.Response:
     hotline = request.app[HOTLINE]
     return web.json_response({"status": "ok", "log_size": await hotline.store.size(),
                               "connections": len(hotline.hub.all)})
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """Prometheus text format, from this app's own registry."""
+    hotline = request.app[HOTLINE]
+    hotline.metrics.connected.set(len(hotline.hub.all))
+    hotline.metrics.log_size.set(await hotline.store.size())
+    body = generate_latest(hotline.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def channel_health_handler(request: web.Request) -> web.Response:
+    """A channel's live health, for its members and auditors (signed request, like the log's
+    ``/v1/log/entries``)."""
+    hotline = request.app[HOTLINE]
+    try:
+        member = authenticate_request(request, hotline, request.app[CONFIG].server.origin)
+    except HotlineError as exc:
+        return web.json_response({"code": exc.code, "message": exc.message}, status=401)
+    channel = request.match_info["channel"]
+    try:
+        hotline.roster.check_channel(member, channel)
+    except HotlineError as exc:
+        return web.json_response({"code": exc.code, "message": exc.message}, status=403)
+    assert hotline.monitor is not None
+    return web.json_response(hotline.monitor.frame(channel))
 
 
 async def roster_handler(request: web.Request) -> web.Response:
@@ -170,6 +205,10 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
                               channels=channels, log_size=await hotline.store.size()))
     conn.send({"type": "roster", "documents": hotline.documents})
     hotline.hub.join(conn, channels)
+    if hotline.monitor is not None:  # the state of each line at a glance, from the first moment
+        for channel in channels:
+            if channel in hotline.monitor.channels:
+                conn.send(hotline.monitor.frame(channel))
     structlog.contextvars.bind_contextvars(member=member.member, party=member.party)
     log.info("session.welcome", peer=peer, role=member.role.value, channels=channels)
     try:

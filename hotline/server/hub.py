@@ -104,6 +104,11 @@ class Hub:
             if conn is not skip:
                 conn.offer(channel, index, frame)
 
+    def notify(self, channel: str, frame: dict[str, Any]) -> None:
+        """A live status frame (not a log entry) to every member connected to ``channel``."""
+        for conn in list(self.by_channel.get(channel, ())):
+            conn.send(frame)
+
     def broadcast(self, frame: dict[str, Any]) -> None:
         for conn in list(self.all):
             conn.send(frame)

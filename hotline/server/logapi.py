@@ -21,7 +21,7 @@ from hotline.canonical import parse
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.httpauth import parse_header, verify_request
 from hotline.keys import b64encode
-from hotline.roster import Role
+from hotline.roster import Member, Role
 from hotline.server.checkpoints import cosigned
 from hotline.server.service import Hotline
 from hotline.store import StoredEntry
@@ -104,15 +104,21 @@ async def consistency_handler(request: web.Request) -> web.Response:
     return web.json_response({"old": old, "size": size, "proof": [b64encode(h) for h in proof]})
 
 
+def authenticate_request(request: web.Request, hotline: Hotline, origin: str) -> Member:
+    """The member whose signed ``Authorization: Hotline ...`` header this request carries."""
+    header = request.headers.get("Authorization")
+    key_id, _, _ = parse_header(header)
+    member = hotline.authenticate_key_id(key_id)
+    verify_request(header, key=hotline.roster.public_key(key_id), method=request.method,
+                   path=request.path, query=request.query_string,
+                   origin=origin, now=hotline.clock(), skew=hotline.clock_skew)
+    return member
+
+
 async def entries_handler(request: web.Request) -> web.Response:
     hotline = _hotline(request)
-    header = request.headers.get("Authorization")
     try:
-        key_id, _, _ = parse_header(header)
-        member = hotline.authenticate_key_id(key_id)
-        verify_request(header, key=hotline.roster.public_key(key_id), method=request.method,
-                       path=request.path, query=request.query_string,
-                       origin=_origin(request), now=hotline.clock(), skew=hotline.clock_skew)
+        member = authenticate_request(request, hotline, _origin(request))
     except HotlineError as exc:
         return _error(exc, status=401)
     try:

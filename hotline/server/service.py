@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from hotline.protocols.template import Template
 from hotline.roster import Member, Roster
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, Hub
+from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
 from hotline.templates import load_templates
@@ -53,6 +55,8 @@ class Hotline:
         self.templates_dir = templates_dir
         self.deadlines = Deadlines()
         self.rates = RateLimits()
+        self.metrics = Metrics()
+        self.monitor: HealthMonitor | None = None  # set by the app after the roster is loaded
         self.hub = Hub()
         self.clock = clock
         self.clock_skew = clock_skew
@@ -150,6 +154,8 @@ class Hotline:
                 self._load_new_templates()
             self.roster.add(signed)
             self.documents.append(signed)
+            if kind == "agreement" and self.monitor is not None:
+                self.monitor.sync_agreements()
             log.info("roster.added", index=appended.entry.index, kind=kind,
                      party=doc.get("party"), member=doc.get("member"), channel=doc.get("channel"))
             self.hub.broadcast({"type": "roster", "documents": [signed]})
@@ -203,7 +209,7 @@ class Hotline:
                  "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig,
                  **added}
         future = self.store.enqueue(entry, envelope_id=envelope.id)
-        task = asyncio.create_task(self._commit(conn, submit, future))
+        task = asyncio.create_task(self._commit(conn, submit, future, time.perf_counter()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -269,11 +275,12 @@ class Hotline:
                 f"next one is allowed at {format_time(until)}", code="norm.rate_limited")
         self.rates.record(key, now)
 
-    async def _commit(self, conn: Connection, submit: Submit,
-                      future: asyncio.Future[Appended]) -> None:
+    async def _commit(self, conn: Connection, submit: Submit, future: asyncio.Future[Appended],
+                      queued: float) -> None:
         envelope = submit.envelope
         try:
             appended = await future
+            self.metrics.commit_seconds.observe(time.perf_counter() - queued)
         except HotlineError as exc:
             exc.ref = envelope.id
             log.error("envelope.commit_failed", id=envelope.id, code=exc.code, reason=exc.message)
@@ -287,6 +294,9 @@ class Hotline:
             return
         index = appended.entry.index
         self.deadlines.observe(appended.entry.entry)
+        self.metrics.accepted.labels(envelope.kind.value).inc()
+        if self.monitor is not None:
+            self.monitor.observe(appended.entry.entry)
         conn.send({"type": "accepted", "id": envelope.id, "index": index})
         if self.checkpointer is not None:
             self.checkpointer.want_receipt(conn, index)
@@ -353,6 +363,7 @@ class Hotline:
         if visible is not None:
             entry["channel"] = visible
         appended = await self.store.append(entry)
+        self.metrics.rejected.labels(exc.code).inc()
         log.warning("submit.rejected", index=appended.entry.index, member=member.member,
                     party=member.party, code=exc.code, reason=exc.message, ref=exc.ref)
 

@@ -385,6 +385,12 @@ class Store:
                                     "ORDER BY idx LIMIT ?", (channel, after, limit))
         return [StoredEntry(r[0], bytes(r[1])) for r in rows]
 
+    async def last_of_kind(self, kind: str) -> list[StoredEntry]:
+        """The last entry of ``kind`` of each channel (e.g. each channel's latest health state)."""
+        rows = await self._read("SELECT idx, leaf FROM entries WHERE idx IN (SELECT max(idx) FROM "
+                                "entries WHERE kind = ? GROUP BY channel) ORDER BY idx", (kind,))
+        return [StoredEntry(r[0], bytes(r[1])) for r in rows]
+
     async def first_index_at(self, time: str) -> int:
         """The first index logged at or after ``time`` (the size if none): a binary search, since
         log times never go back (the sequencer keeps them monotonic)."""

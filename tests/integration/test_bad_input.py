@@ -57,10 +57,10 @@ class Raw:
         await self.ws.send(frame if isinstance(frame, str) else encode(frame))
 
     async def answer(self) -> dict[str, Any]:
-        """Next frame that is not a live delivery."""
+        """Next frame that is not a live delivery or status."""
         while True:
             frame = await recv(self.ws)
-            if frame["type"] != "deliver":
+            if frame["type"] not in ("deliver", "health"):
                 return frame
 
     async def still_open(self) -> None:

@@ -1,0 +1,154 @@
+"""Channel health on the server (DESIGN.md §9) and what an operator scrapes.
+
+``HealthMonitor`` keeps one ``hotline.health.ChannelHealth`` per agreed channel, fed with every
+committed heartbeat and echo, and sweeps them on a timer: each change of a channel's state is
+logged as a ``health`` entry (so availability is provable from the log alone), delivered to the
+channel's members like any entry, and pushed to them as a live ``health`` frame; DOWN is logged
+as an alert. At start it restores each channel's last logged state and replays the recent window
+of heartbeats, so an outage across a restart is dated from the agents' last heartbeats.
+
+``Metrics`` is one prometheus-client registry per app (the global one would collide across the
+apps of a test run), served at ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
+
+from hotline.health import ChannelHealth, Policy, State
+from hotline.times import format_time, parse_time
+
+if TYPE_CHECKING:
+    from hotline.server.service import Hotline
+
+log = structlog.get_logger("hotline.server")
+
+RTT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.channel_state = Enum("hotline_channel_state", "Health of each channel (DESIGN.md §9)",
+                                  ["channel"], states=[s.value for s in State], registry=r)
+        self.heartbeat_age = Gauge("hotline_heartbeat_age_seconds",
+                                   "Seconds since the last heartbeat of each party on each channel",
+                                   ["channel", "party"], registry=r)
+        self.echo_rtt = Histogram("hotline_echo_rtt_seconds",
+                                  "Heartbeat to echo delay, as the server logged them",
+                                  ["channel"], buckets=RTT_BUCKETS, registry=r)
+        self.connected = Gauge("hotline_connected_members", "Authenticated WebSocket sessions",
+                               registry=r)
+        self.accepted = Counter("hotline_entries_accepted", "Envelopes accepted and logged",
+                                ["kind"], registry=r)
+        self.rejected = Counter("hotline_rejected", "Refused submissions, by error code",
+                                ["code"], registry=r)
+        self.commit_seconds = Histogram("hotline_commit_seconds",
+                                        "From a submission's queueing to its durable commit",
+                                        registry=r)
+        self.log_size = Gauge("hotline_log_entries", "Entries in the transparency log", registry=r)
+
+
+class HealthMonitor:
+    def __init__(self, *, hotline: Hotline, metrics: Metrics, missed: int,
+                 clock: Callable[[], datetime]) -> None:
+        self.hotline = hotline
+        self.metrics = metrics
+        self.missed = missed
+        self.clock = clock
+        self.channels: dict[str, ChannelHealth] = {}
+        self.started = clock()
+        self._beats: OrderedDict[str, str] = OrderedDict()  # heartbeat id -> log time (RTT metric)
+
+    def sync_agreements(self) -> None:
+        """One ChannelHealth per agreed channel; a new agreement version reconfigures it."""
+        for channel, agreement in self.hotline.roster.agreements.items():
+            policy = Policy.of(interval=agreement.heartbeat_interval,
+                               grace=agreement.heartbeat_grace, missed=self.missed)
+            health = self.channels.get(channel)
+            if health is None:
+                self.channels[channel] = ChannelHealth(channel, agreement.parties, policy,
+                                                       started=self.started)
+            else:
+                health.reconfigure(agreement.parties, policy)
+
+    async def load(self) -> None:
+        """Restore each channel's last logged state, then replay the recent heartbeats: every
+        entry within ``missed + 1`` of the longest interval before the log's last entry."""
+        self.sync_agreements()
+        store = self.hotline.store
+        for stored in await store.last_of_kind("health"):
+            health = self.channels.get(stored.entry.get("channel", ""))
+            if health is not None:
+                health.observe(stored.entry)
+        size = await store.size()
+        last = await store.entry(size - 1) if size else None
+        if last is None or not self.channels:
+            return
+        window = max(h.policy.interval for h in self.channels.values()) * (self.missed + 1)
+        after = await store.first_index_at(format_time(parse_time(last.entry["time"]) - window)) - 1
+        while True:
+            page = await store.entries(after=after, limit=1000)
+            for stored in page:
+                self.observe(stored.entry, replay=True)
+                after = stored.index
+            if len(page) < 1000:
+                break
+
+    def observe(self, entry: dict[str, Any], *, replay: bool = False) -> None:
+        health = self.channels.get(entry.get("channel", ""))
+        if health is None or entry.get("kind") != "envelope":
+            return
+        health.observe(entry)
+        envelope = entry["envelope"]
+        if envelope["kind"] == "heartbeat":
+            self._beats[envelope["id"]] = entry["time"]
+            while len(self._beats) > 4096:
+                self._beats.popitem(last=False)
+        elif envelope["kind"] == "echo" and not replay:
+            sent = self._beats.get(envelope.get("reply_to", ""))
+            if sent is not None:
+                rtt = parse_time(entry["time"]) - parse_time(sent)
+                self.metrics.echo_rtt.labels(health.channel).observe(rtt.total_seconds())
+
+    async def sweep(self) -> None:
+        """Judge every channel now; log and announce each change of state."""
+        now = self.clock()
+        for channel, health in list(self.channels.items()):
+            transition = health.evaluate(now)
+            for party, state in health.party_health(now).items():
+                if state.last_heartbeat is not None:
+                    age = (now - state.last_heartbeat).total_seconds()
+                    self.metrics.heartbeat_age.labels(channel, party).set(age)
+            self.metrics.channel_state.labels(channel).state(health.state.value)
+            if transition is None:
+                continue
+            appended = await self.hotline.store.append(transition.entry(time=now))
+            index = appended.entry.index
+            self.hotline.hub.publish(channel, index, {"type": "deliver", "index": index,
+                                                      "entry": appended.entry.entry})
+            self.hotline.hub.notify(channel, self.frame(channel))
+            event = log.warning if transition.new in (State.DOWN, State.DEGRADED) else log.info
+            event("channel.down" if transition.new is State.DOWN else "channel.health",
+                  channel=channel, index=index, old=transition.old.value, new=transition.new.value,
+                  since=format_time(transition.since), reason=transition.reason)
+
+    def frame(self, channel: str) -> dict[str, Any]:
+        """The live ``health`` frame of one channel."""
+        return {"type": "health", **self.channels[channel].snapshot(self.clock())}
+
+    async def run(self, interval: float) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # one bad sweep (e.g. a full disk) must not end health watching
+                log.exception("health.sweep_failed")
+            await asyncio.sleep(interval)

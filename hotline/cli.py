@@ -446,6 +446,43 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
         time.sleep(interval)
 
 
+@main.command()
+@as_option
+@click.option("--once", is_flag=True,
+              help="One round: a heartbeat on every channel, then wait one interval for every "
+                   "other party's echo; exit 0 if all echoed, 1 if not (for scripts and monitoring).")
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
+              help="Heartbeat counters kept across restarts (default HOME/state/NAME.agent.json).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+@click.pass_context
+def agent(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, state: Path | None,
+          log_level: str) -> None:
+    """Run a party's heartbeat agent: on every channel, a signed heartbeat each interval of the
+    channel's agreement, and a signed echo of every other party's heartbeat. Reconnects by itself
+    (backoff with jitter, across the profile's servers); logs JSON lines on stderr. Exits 1 if
+    its key is refused (revoked or expired)."""
+    from hotline.agent.heartbeat import AgentState, HeartbeatAgent, default_state_path
+    from hotline.logs import configure
+    home = _home(ctx)
+    configure(level=log_level)
+    profile = Profile.load(home, name)
+    if profile.role != "agent":
+        raise click.BadParameter(f"{name} is a {profile.role}, not an agent", param_hint="--as")
+    runner = HeartbeatAgent(profile, state=AgentState.load(state or default_state_path(home, name)),
+                            servers=servers)
+    if not once:
+        _run(runner.run())
+        return
+    result = _run(runner.run_once())
+    for channel, outcome in result.items():
+        line = f"{channel}: heartbeat echoed by {', '.join(outcome['echoed_by']) or 'nobody'}"
+        if outcome["missing"]:
+            line += f"; NO ECHO from {', '.join(outcome['missing'])}"
+        click.echo(line)
+    sys.exit(1 if any(o["missing"] for o in result.values()) else 0)
+
+
 main.add_command(audit)
 main.add_command(agreement)
 main.add_command(templates)

@@ -77,8 +77,10 @@ class ServerProcess:
         self.url = ""
         self.log = home / "server.log"  # the server's stderr: JSON log lines
 
-    def start(self) -> str:
-        env = {**os.environ, "HOTLINE_SERVER_PORT": "0"}
+    def start(self, *, port: int = 0, **settings: str) -> str:
+        """Start ``hotline serve`` (``port`` 0: the OS picks one; ``settings``: HOTLINE_* overrides)
+        and return its WebSocket URL once it listens."""
+        env = {**os.environ, "HOTLINE_SERVER_PORT": str(port), **settings}
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hotline.cli", "--home", str(self.home), "serve"],

@@ -1,0 +1,241 @@
+"""``hotline agent``: a party's unattended heartbeat agent (DESIGN.md §9).
+
+Per channel it is a member of, every ``interval`` of that channel's agreement it submits a signed
+``heartbeat`` ``{seq, sent}``; it answers every other party's heartbeat with a signed ``echo``
+``{received}`` naming it (``reply_to``). The server judges the channel's health from what it logs.
+
+It runs unattended: a lost connection is retried with exponential backoff and full jitter, trying
+the profile's server endpoints in turn (failover); the heartbeat counter of each channel is kept in
+a state file (written atomically before each heartbeat), so ``seq`` never repeats across restarts.
+An authentication failure (a revoked or expired key) ends it: retrying cannot help, and the
+operator must see it. ``run_once`` is one round for scripts and monitoring: a heartbeat on every
+channel, then the echoes of every other party within one interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from hotline.client.connection import Client, ConnectError, Delivered
+from hotline.client.profile import Profile
+from hotline.envelope import Kind, Precedence
+from hotline.errors import AuthError, HotlineError
+from hotline.roster import Roster
+from hotline.times import format_time
+
+log = structlog.get_logger("hotline.agent")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class AgentState:
+    """The next heartbeat number of each channel, kept across restarts."""
+
+    path: Path
+    seq: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> AgentState:
+        if not path.is_file():
+            return cls(path)
+        try:
+            data = json.loads(path.read_text())
+            seq = {str(k): int(v) for k, v in data["seq"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConnectError(f"agent state file {path} is unreadable ({exc}); move it aside "
+                               "to start counting afresh") from exc
+        return cls(path, seq)
+
+    def next(self, channel: str) -> int:
+        """Take the next number for ``channel`` and persist the state before it is used."""
+        seq = self.seq.get(channel, 0)
+        self.seq[channel] = seq + 1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w") as handle:
+            json.dump({"seq": self.seq}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        return seq
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter: wait a random time up to ``base * 2**n``, capped."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    attempt: int = 0
+    rng: Callable[[], float] = random.random
+
+    def next_delay(self) -> float:
+        delay = min(self.cap, self.base * 2 ** self.attempt) * (0.5 + self.rng() / 2)
+        self.attempt += 1
+        return float(delay)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class HeartbeatAgent:
+    def __init__(self, profile: Profile, *, state: AgentState, servers: tuple[str, ...] = (),
+                 backoff: Backoff | None = None) -> None:
+        self.profile = profile
+        self.state = state
+        self.servers = servers or profile.servers
+        self.backoff = backoff or Backoff()
+        self.key = profile.signing_key()
+
+    async def _connect(self) -> Client:
+        """The first endpoint that answers, in profile order."""
+        errors = []
+        for url in self.servers:
+            client = Client(key=self.key, origin=self.profile.origin,
+                            roster=Roster(self.profile.authorities))
+            try:
+                await client.connect(url, ssl_context=self.profile.ssl_context()
+                                     if url.startswith("wss:") else None)
+            except ConnectError as exc:
+                errors.append(exc.message)
+                continue
+            log.info("agent.connected", server=url, channels=client.welcome["channels"])
+            return client
+        raise ConnectError("; ".join(errors))
+
+    async def run(self) -> None:
+        """Beat and echo until cancelled; reconnect whenever the line drops."""
+        while True:
+            try:
+                client = await self._connect()
+            except AuthError:
+                raise
+            except ConnectError as exc:
+                delay = self.backoff.next_delay()
+                log.warning("agent.unreachable", reason=exc.message, retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                continue
+            self.backoff.reset()
+            try:
+                await self._serve(client)
+            except ConnectError as exc:
+                log.warning("agent.disconnected", reason=exc.message)
+            finally:
+                await client.close()
+
+    async def _serve(self, client: Client) -> None:
+        tasks = [asyncio.create_task(self._beat(client, channel), name=f"beat-{channel}")
+                 for channel in client.welcome["channels"]]
+        tasks.append(asyncio.create_task(self._answer(client), name="echo"))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _interval(self, client: Client, channel: str) -> float:
+        agreement = client.roster.agreements.get(channel)
+        return float(agreement.heartbeat_interval) if agreement is not None else 60.0
+
+    async def heartbeat(self, client: Client, channel: str) -> str:
+        """Submit one heartbeat; returns its envelope id once the server accepted it."""
+        seq = self.state.next(channel)
+        envelope = client.envelope(channel=channel, template="heartbeat", kind=Kind.HEARTBEAT,
+                                   precedence=Precedence.ROUTINE,
+                                   body={"seq": seq, "sent": format_time(utc_now())})
+        accepted = await client.submit_envelope(envelope)
+        log.info("agent.heartbeat", channel=channel, seq=seq, index=accepted["index"])
+        return envelope.id
+
+    async def _beat(self, client: Client, channel: str) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await self.heartbeat(client, channel)
+            except ConnectError:
+                raise
+            except HotlineError as exc:  # refused: say so, keep beating (the server logs it)
+                log.error("agent.heartbeat_refused", channel=channel, code=exc.code,
+                          reason=exc.message)
+            await asyncio.sleep(max(0.0, self._interval(client, channel) - (loop.time() - started)))
+
+    async def echo(self, client: Client, item: Delivered) -> None:
+        env = item.envelope
+        echo = client.envelope(channel=env.channel, template="echo", kind=Kind.ECHO,
+                               precedence=Precedence.ROUTINE, reply_to=env.id,
+                               body={"received": format_time(utc_now())})
+        try:
+            accepted = await client.submit_envelope(echo)
+        except ConnectError:
+            raise
+        except HotlineError as exc:
+            log.error("agent.echo_refused", channel=env.channel, code=exc.code, reason=exc.message)
+            return
+        log.debug("agent.echo", channel=env.channel, of=env.sender, index=accepted["index"])
+
+    def _foreign_heartbeat(self, client: Client, item: Any) -> Delivered | None:
+        if (isinstance(item, Delivered) and item.envelope.kind is Kind.HEARTBEAT
+                and item.entry.get("party") != client.welcome["party"]):
+            return item
+        return None
+
+    async def _answer(self, client: Client) -> None:
+        pending: set[asyncio.Task[None]] = set()
+        async for item in client.deliveries_verified():
+            if (beat := self._foreign_heartbeat(client, item)) is not None:
+                task = asyncio.create_task(self.echo(client, beat))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+
+    async def run_once(self) -> dict[str, dict[str, Any]]:
+        """One round: a heartbeat per channel, echoing others meanwhile, and the echoes of our
+        own heartbeats from every other party within one interval. Returns, per channel,
+        ``{"heartbeat": id, "echoed_by": [parties], "missing": [parties]}``."""
+        client = await self._connect()
+        try:
+            channels = list(client.welcome["channels"])
+            ours = {channel: await self.heartbeat(client, channel) for channel in channels}
+            wanted = {c: set(client.roster.agreements[c].parties) - {client.welcome["party"]}
+                      for c in channels if c in client.roster.agreements}
+            echoed: dict[str, set[str]] = {c: set() for c in channels}
+            by_id = {hb: c for c, hb in ours.items()}
+
+            async def collect() -> None:
+                async for item in client.deliveries_verified():
+                    if (beat := self._foreign_heartbeat(client, item)) is not None:
+                        await self.echo(client, beat)
+                    elif (isinstance(item, Delivered) and item.envelope.kind is Kind.ECHO
+                          and item.envelope.reply_to in by_id):
+                        echoed[by_id[item.envelope.reply_to]].add(str(item.entry.get("party")))
+                        if all(wanted.get(c, set()) <= echoed[c] for c in channels):
+                            return
+
+            wait = max((self._interval(client, c) for c in channels), default=0.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(collect(), wait)
+            return {c: {"heartbeat": ours[c], "echoed_by": sorted(echoed[c]),
+                        "missing": sorted(wanted.get(c, set()) - echoed[c])} for c in channels}
+        finally:
+            await client.close()
+
+
+def default_state_path(home: Path, name: str) -> Path:
+    return home / "state" / f"{name}.agent.json"

@@ -27,7 +27,6 @@ from hotline.protocols.registry import TemplateSet
 from hotline.protocols.template import Template
 from hotline.roster import Roster
 from hotline.templates import load_templates
-from hotline.tlog import verify_checkpoint
 
 T = TypeVar("T")
 CONTEXT = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "HOTLINE",
@@ -394,9 +393,8 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
     the last one cosigned. A rollback, split view or inconsistency is refused and exits 1."""
     import time
 
-    from hotline.agent.witness import WitnessAlarm, WitnessState, check_and_cosign
+    from hotline.agent.witness import WitnessAlarm, witness_round
     from hotline.audit.remote import LogClient, http_base
-    from hotline.keys import b64decode
     from hotline.logs import configure
 
     configure(fmt="console" if sys.stderr.isatty() else "json")
@@ -415,22 +413,12 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
     client = LogClient(http_base(url), ssl_context=profile.ssl_context() if url.startswith("wss:") else None)
     while True:
         try:
-            previous = WitnessState.load(state_path)
-            note = client.checkpoint()
-            size = verify_checkpoint(note, profile.log_key).size
-            proof = None
-            if previous is not None and 0 < previous.size < size:
-                proof = [b64decode(h, what="proof hash") for h in client.consistency(previous.size, size)]
-            decided = check_and_cosign(note=note, consistency=proof, state=previous,
-                                       log_key=profile.log_key, name=profile.member, key=key,
-                                       timestamp=int(time.time()))
-            if decided is not None:
-                line, new_state = decided
-                client.post_cosignature(new_state.size, line)
-                new_state.save(state_path)
-                log.info("witness.cosigned", size=new_state.size)
+            size = witness_round(client, state_path=state_path, log_key=profile.log_key,
+                                 name=profile.member, key=key, timestamp=int(time.time()))
+            if size is not None:
+                log.info("witness.cosigned", size=size)
             else:
-                log.debug("witness.unchanged", size=size)
+                log.debug("witness.unchanged")
         except WitnessAlarm as exc:
             log.critical("witness.alarm", reason=exc.message)
             click.echo(f"ALARM: {exc.message}", err=True)
@@ -453,15 +441,18 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
                    "other party's echo; exit 0 if all echoed, 1 if not (for scripts and monitoring).")
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
               help="Heartbeat counters kept across restarts (default HOME/state/NAME.agent.json).")
+@click.option("--witness-every", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Seconds between two witness rounds (cosign the log's new checkpoint after a "
+                   "consistency proof); 0 turns the witness off.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 @click.pass_context
 def agent(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, state: Path | None,
-          log_level: str) -> None:
+          witness_every: float, log_level: str) -> None:
     """Run a party's heartbeat agent: on every channel, a signed heartbeat each interval of the
-    channel's agreement, and a signed echo of every other party's heartbeat. Reconnects by itself
-    (backoff with jitter, across the profile's servers); logs JSON lines on stderr. Exits 1 if
-    its key is refused (revoked or expired)."""
+    channel's agreement, and a signed echo of every other party's heartbeat; and the party's log
+    witness. Reconnects by itself (backoff with jitter, across the profile's servers); logs JSON
+    lines on stderr. Exits 1 if its key is refused (revoked or expired)."""
     from hotline.agent.heartbeat import AgentState, HeartbeatAgent, default_state_path
     from hotline.logs import configure
     home = _home(ctx)
@@ -470,7 +461,8 @@ def agent(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, s
     if profile.role != "agent":
         raise click.BadParameter(f"{name} is a {profile.role}, not an agent", param_hint="--as")
     runner = HeartbeatAgent(profile, state=AgentState.load(state or default_state_path(home, name)),
-                            servers=servers)
+                            servers=servers, witness_every=witness_every or None,
+                            witness_state=home / "state" / f"{name}.witness.json")
     if not once:
         _run(runner.run())
         return

@@ -8,8 +8,10 @@ It runs unattended: a lost connection is retried with exponential backoff and fu
 the profile's server endpoints in turn (failover); the heartbeat counter of each channel is kept in
 a state file (written atomically before each heartbeat), so ``seq`` never repeats across restarts.
 An authentication failure (a revoked or expired key) ends it: retrying cannot help, and the
-operator must see it. ``run_once`` is one round for scripts and monitoring: a heartbeat on every
-channel, then the echoes of every other party within one interval.
+operator must see it. It is also its party's log witness (``hotline.agent.witness``), cosigning
+each new checkpoint every ``witness_every`` seconds. ``run_once`` is one round for scripts and
+monitoring: a heartbeat on every channel, then the echoes of every other party within one
+interval.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 import json
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +30,8 @@ from typing import Any
 
 import structlog
 
+from hotline.agent.witness import WitnessAlarm, witness_round
+from hotline.audit.remote import LogClient, http_base
 from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.profile import Profile
 from hotline.envelope import Kind, Precedence
@@ -94,12 +99,16 @@ class Backoff:
 
 class HeartbeatAgent:
     def __init__(self, profile: Profile, *, state: AgentState, servers: tuple[str, ...] = (),
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, witness_every: float | None = None,
+                 witness_state: Path | None = None) -> None:
         self.profile = profile
         self.state = state
         self.servers = servers or profile.servers
         self.backoff = backoff or Backoff()
         self.key = profile.signing_key()
+        self.witness_every = witness_every if profile.log_key is not None else None
+        self.witness_state = witness_state
+        self.url = ""
 
     async def _connect(self) -> Client:
         """The first endpoint that answers, in profile order."""
@@ -114,6 +123,7 @@ class HeartbeatAgent:
                 errors.append(exc.message)
                 continue
             log.info("agent.connected", server=url, channels=client.welcome["channels"])
+            self.url = url
             return client
         raise ConnectError("; ".join(errors))
 
@@ -141,6 +151,9 @@ class HeartbeatAgent:
         tasks = [asyncio.create_task(self._beat(client, channel), name=f"beat-{channel}")
                  for channel in client.welcome["channels"]]
         tasks.append(asyncio.create_task(self._answer(client), name="echo"))
+        if self.witness_every is not None and self.witness_state is not None:
+            tasks.append(asyncio.create_task(self._witness(self.witness_every, self.witness_state),
+                                             name="witness"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -204,6 +217,26 @@ class HeartbeatAgent:
                 task = asyncio.create_task(self.echo(client, beat))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
+
+    async def _witness(self, every: float, state_path: Path) -> None:
+        """The party's witness, in the same process: cosign each new checkpoint after a
+        consistency proof from the last one cosigned. An alarm is logged as critical and repeats
+        each round (the state is kept) until a person looks; heartbeats go on."""
+        assert self.profile.log_key is not None
+        log_client = LogClient(http_base(self.url), ssl_context=self.profile.ssl_context()
+                               if self.url.startswith("wss:") else None)
+        while True:
+            try:
+                size = await asyncio.to_thread(
+                    witness_round, log_client, state_path=state_path, log_key=self.profile.log_key,
+                    name=self.profile.member, key=self.key, timestamp=int(time.time()))
+                if size is not None:
+                    log.info("witness.cosigned", size=size)
+            except WitnessAlarm as exc:
+                log.critical("witness.alarm", reason=exc.message)
+            except HotlineError as exc:
+                log.warning("witness.failed", code=exc.code, reason=exc.message)
+            await asyncio.sleep(every)
 
     async def run_once(self) -> dict[str, dict[str, Any]]:
         """One round: a heartbeat per channel, echoing others meanwhile, and the echoes of our

@@ -14,8 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline.audit.remote import LogClient
 from hotline.errors import LogError
-from hotline.keys import SigningKey
+from hotline.keys import SigningKey, b64decode
 from hotline.tlog import NoteVerifier, cosign, verify_checkpoint, verify_consistency
 from hotline.tlog.note import parse_note
 
@@ -87,3 +88,31 @@ def check_and_cosign(*, note: str, consistency: list[bytes] | None, state: Witne
     return line, WitnessState(checkpoint.size, checkpoint.root_hash)
 
 
+
+
+def witness_round(client: LogClient, *, state_path: Path, log_key: NoteVerifier, name: str,
+                  key: SigningKey, timestamp: int) -> int | None:
+    """Fetch the log's checkpoint (and the consistency proof from the last one cosigned), decide,
+    and post the cosignature. Blocking I/O (run it in a thread from async code).
+
+    Returns:
+        The size cosigned, or None when there was nothing new.
+
+    Raises:
+        WitnessAlarm: rollback, split view or inconsistency.
+        HotlineError: the log could not be reached or answered badly.
+    """
+    previous = WitnessState.load(state_path)
+    note = client.checkpoint()
+    size = verify_checkpoint(note, log_key).size
+    proof = None
+    if previous is not None and 0 < previous.size < size:
+        proof = [b64decode(h, what="proof hash") for h in client.consistency(previous.size, size)]
+    decided = check_and_cosign(note=note, consistency=proof, state=previous, log_key=log_key,
+                               name=name, key=key, timestamp=timestamp)
+    if decided is None:
+        return None
+    line, new_state = decided
+    client.post_cosignature(new_state.size, line)
+    new_state.save(state_path)
+    return new_state.size

@@ -56,7 +56,8 @@ class AgentProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hotline.cli", "--home", str(self.home), "agent",
-                 "--as", self.name, "--server", url], stdout=subprocess.DEVNULL, stderr=log)
+                 "--as", self.name, "--server", url, "--witness-every", "0.5"],
+                stdout=subprocess.DEVNULL, stderr=log)
 
     def events(self, event: str) -> list[dict[str, Any]]:
         lines = self.log.read_text().splitlines() if self.log.exists() else []
@@ -170,6 +171,12 @@ async def test_two_agents_bring_the_channel_up_and_members_see_it(
     assert 'hotline_heartbeat_age_seconds{channel="north-south",party="south"}' in scraped
     assert 'hotline_echo_rtt_seconds_count{channel="north-south"}' in scraped
     assert 'hotline_entries_accepted_total{kind="heartbeat"}' in scraped
+    # each agent is also its party's witness: the server holds both parties' cosignatures
+    for agent in agents.values():
+        await agent.wait_for("witness.cosigned")
+    with sqlite3.connect(f"file:{home / 'hotline.db'}?mode=ro", uri=True) as db:
+        witnesses = {w for (w,) in db.execute("SELECT witness FROM cosignatures")}
+    assert witnesses == {"north-agent", "south-agent"}
 
 
 async def test_killed_agent_takes_the_channel_down_and_back_up(

@@ -96,6 +96,9 @@ def init(ctx: click.Context, parties: str, heartbeat_interval: int, port: int, o
     click.echo(f"  hotline{h} listen --as bob")
     click.echo(f"  hotline{h} send --as alice --channel {CHANNEL} --template message "
                "--field text='Test message'")
+    click.echo(f"  hotline{h} agent --as {next(iter(deployment.members.values()))[0]}-agent"
+               "   # one per party: heartbeats, echoes, witness")
+    click.echo(f"  hotline{h} templates   # what the agreement allows")
 
 
 @main.command()

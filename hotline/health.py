@@ -271,7 +271,7 @@ class ChannelHealth:
             since = max((t for s in self._seen.values() for t in (s.heartbeat, s.echo)
                          if t is not None), default=now)
         else:  # worse: began when its cause did
-            since = min(h.since for h in worst)
+            since = min((h.since for h in worst), default=now)  # no parties: UNKNOWN from now
         if new is State.UP:
             reason = "every party beats and answers: " + ", ".join(sorted(parties))
         else:

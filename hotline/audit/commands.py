@@ -1,5 +1,6 @@
-"""``hotline audit``: export, verify and receipt, for auditors (and anyone holding the pinned
-keys). Reads only what the HTTP API and exports give: never the server's database."""
+"""``hotline audit``: export, verify, receipt, report and availability, for auditors (and anyone
+holding the pinned keys). Reads only what the HTTP API and exports give: never the server's
+database."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Any, TextIO
 
 import click
 
+from hotline.audit import availability as availability_report
+from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.remote import LogClient, http_base
 from hotline.audit.report import ReportBuilder, render_text
 from hotline.audit.verify import AuditFailure, Auditor, Report
@@ -272,8 +275,8 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> da
                              "date like 2026-11-27")
 
 
-def _report_entry(builder: ReportBuilder, record: dict[str, Any]) -> None:
-    """Feed a checked record's entry to the report; hidden records (hash only) carry none."""
+def _report_entry(builder: ReportBuilder | AvailabilityBuilder, record: dict[str, Any]) -> None:
+    """Feed a checked record's entry to a report; hidden records (hash only) carry none."""
     entry = record.get("entry")
     if entry is None and "leaf" in record:
         entry = parse(base64.b64decode(record["leaf"]))  # already decoded once by the auditor
@@ -356,3 +359,65 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
         click.echo(json.dumps(compliance.to_json(), ensure_ascii=False, indent=2))
     else:
         click.echo(render_text(compliance), nl=False)
+
+
+@audit.command()
+@_member_options
+@click.option("--channel", required=True, help="Channel to report on.")
+@click.option("--since", callback=_moment, metavar="TIME",
+              help="Start of the period (RFC 3339, or YYYY-MM-DD for midnight UTC). Default: the "
+                   "channel's first entry (its agreement).")
+@click.option("--until", callback=_moment, metavar="TIME",
+              help="End of the period, exclusive (same forms). Default: the log's last entry, "
+                   "or now if earlier.")
+@click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Report from this export (`hotline audit export`) instead of the live server.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.pass_context
+def availability(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str,
+                 since: datetime | None, until: datetime | None, export_file: Path | None,
+                 as_json: bool) -> None:
+    """Availability of one channel, from a log that verified.
+
+    First verifies the whole log exactly as `hotline audit verify` does (and updates the same
+    state file, HOME/state/NAME.audit.json); a failure prints FAILED and the reason, exits 1,
+    and no report is printed. Then reports, for the channel and the period, from the health
+    transitions the server logged (each state dated from when it began by the evidence) and the
+    agents' heartbeats and echoes:
+
+    \b
+    - the time UP, DEGRADED, DOWN and UNKNOWN, and their shares;
+    - every outage (a DOWN period): start, end or ongoing, duration, cause;
+    - the timeline of states;
+    - heartbeats and echoes per party, and the longest gap between two
+      heartbeats of one party (a server outage is a gap in every party's);
+    - heartbeat -> echo round trips: p50, p90, p99 and max.
+
+    Exits 0 with the report, 1 if the log fails verification or the channel is unknown or not
+    readable by NAME, 2 on a usage error.
+
+    \b
+    Examples:
+      hotline audit availability --as audrey --channel north-south --since 2026-11-27
+      hotline audit availability --as audrey --channel north-south --export log.jsonl --json
+    """
+    if since is not None and until is not None and since >= until:
+        raise click.BadParameter("must be later than --since", param_hint="'--until'")
+    home: Path = ctx.obj["home"]
+    state_path = _state_path(home, name, None)
+    builder = AvailabilityBuilder(channel=channel, since=since, until=until)
+    try:
+        profile, auditor, _ = _audited(home, name, servers, export_file, state_path,
+                                       accepted=lambda record: _report_entry(builder, record))
+        _check_readable(auditor.roster, profile, channel)
+        report = builder.finish(now=datetime.now(UTC))
+    except AuditFailure as exc:
+        click.echo(f"FAILED: {exc.message}", err=True)
+        sys.exit(1)
+    except HotlineError as exc:
+        _fail(exc)
+    _remember(state_path, auditor)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(availability_report.render_text(report), nl=False)

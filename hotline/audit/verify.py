@@ -93,6 +93,7 @@ class Auditor:
         self._expects: dict[str, dict[str, Any]] = {}  # envelope id -> the ack it owes
         self._deadlines = Deadlines()
         self._health: dict[str, str] = {}  # channel -> its last logged health state
+        self._health_since: dict[str, datetime] = {}  # ... and when that state began
 
     def add_checkpoint(self, note: str, *, source: str) -> Checkpoint:
         """A signed checkpoint from ``source`` (the server, an export, a witness, our state)."""
@@ -227,9 +228,14 @@ class Auditor:
                                f"{entry.get('to')!r}, but its last logged state was {previous}")
         if entry.get("to") not in ("UP", "DEGRADED", "DOWN", "UNKNOWN"):
             raise AuditFailure(f"health of {channel}: unknown state {entry.get('to')!r}")
-        if parse_time(entry.get("since"), field="since") > parse_time(entry.get("time")):
+        since = parse_time(entry.get("since"), field="since")
+        if since > parse_time(entry.get("time")):
             raise AuditFailure(f"health of {channel}: a state that begins after it was logged")
+        began = self._health_since.get(str(channel))
+        if began is not None and since < began:
+            raise AuditFailure(f"health of {channel}: a state dated before the one it ends")
         self._health[str(channel)] = str(entry["to"])
+        self._health_since[str(channel)] = since
 
     def _check_overdue(self, entry: dict[str, Any]) -> None:
         """An overdue notice names a message still owed an ack, after its due time, with exactly

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from hotline.audit.availability import build_availability
 from hotline.canonical import dumps, parse
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
@@ -234,11 +235,15 @@ async def test_server_restart_under_the_agents(home: Path, server: ServerProcess
     entries = logged(home)
     after = transitions(entries)[before:]
     assert [t["to"] for t in after][-1] == "UP" and "DOWN" in [t["to"] for t in after]
-    # the outage, as logged, matches the heartbeats' own gap within one interval
-    outage = parse_time(after[-1]["since"]) - parse_time(after[0]["since"])
+    # the availability report, from the log alone, shows the outage with the heartbeats' own gap
+    # (from the last heartbeat before the stop to the first of both after it) within one interval
+    report = build_availability(entries, channel="north-south", since=None, until=None,
+                                now=datetime.now(UTC))
+    outage = report.outages[-1]
+    assert outage.end is not None and "silent" in outage.cause
     last_before = max(t for p in ("north", "south") for t in heartbeats(entries, p) if t < stopped)
     back = max(min(t for t in heartbeats(entries, p) if t > stopped) for p in ("north", "south"))
-    assert abs(outage - (back - last_before)) <= INTERVAL
+    assert abs(outage.length - (back - last_before)) <= INTERVAL
 
 
 async def test_revoked_agent_cannot_beat_and_its_party_falls_silent(

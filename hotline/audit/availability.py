@@ -1,0 +1,668 @@
+"""Availability of one channel, from the log alone (``hotline audit availability``). Pure: log
+entries, a period and ``now`` in; a frozen :class:`AvailabilityReport` out. No I/O, no clock.
+
+Theory of operation: the report is built in one pass over the entries in index order
+(:class:`AvailabilityBuilder`), so a caller can feed entries while it verifies them. Memory grows
+with the channel's health transitions and parties and with the distinct round-trip times in
+milliseconds, plus a bounded window of recent heartbeat ids; not with the log. It trusts nothing
+but the entries; run it on entries the :class:`hotline.audit.verify.Auditor` has accepted.
+
+- Rule 1, the window ``[since, until)``: by default from the channel's first entry (its
+  agreement) to the log's last entry, or ``now`` if that is earlier. Heartbeats, echoes and
+  ``health`` entries count when their log time is in the window (with no ``until`` given, every
+  entry read counts).
+- Rule 2, the timeline: the channel is UNKNOWN until its first ``health`` entry; each ``health``
+  entry (what :meth:`hotline.health.Transition.entry` logs) puts the channel in state ``to``
+  from its ``since`` (when the state began by the evidence, not when the sweep logged it) until
+  the next one's ``since``. A state change counts by its ``since`` even when logged after
+  ``until``. The time in each state is summed over the window, so UP, DEGRADED, DOWN and UNKNOWN
+  add up to the window's length.
+- Rule 3, outages: every DOWN period that overlaps the window, with its real start and end (the
+  next transition's ``since``; none yet: ongoing) and its cause, the DOWN entry's ``reason``.
+- Rule 4, heartbeats: per party, the heartbeats and echoes logged in the window, and the longest
+  gap between two consecutive heartbeats of that party overlapping the window (from the log
+  times; a server outage shows as a gap in every party's heartbeats, and as DOWN only if a sweep
+  ran before the agents were back).
+- Rule 5, round trips: an echo logged in the window names a heartbeat (``reply_to``) of another
+  party logged among the last ``KEEP_HEARTBEATS``; its round trip is the echo's log time minus
+  the heartbeat's. Percentiles are nearest-rank over milliseconds.
+- Rule 6, the interval: the channel's latest ``agreement`` entry read (``heartbeat: {interval,
+  grace}``, seconds) gives the interval and grace shown, and its parties are listed even when
+  they never beat.
+
+Everything else (messages, acks, roster documents other than the channel's agreements, other
+channels, unknown kinds) is skipped. A field the report reads that is missing or malformed, or a
+``health`` entry whose state begins after it was logged or before the state it ends, raises
+:class:`hotline.audit.report.ReportError` naming the entry: an availability report never
+guesses.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from hotline.audit.report import (  # the compliance report's field readers and text tables
+    WIDTH,
+    ReportError,
+    _check_aware,
+    _clock,
+    _Column,
+    _duration,
+    _Fields,
+    _milliseconds,
+    _table,
+    _time_or_none,
+)
+from hotline.errors import WireError
+from hotline.health import State
+from hotline.times import format_time, parse_time
+
+FORMAT_VERSION = 1  # AvailabilityReport.to_json()["version"]; bumped if a key changes meaning
+KEEP_HEARTBEATS = 100_000  # heartbeats remembered for pairing echoes (Rule 5), newest kept
+ORDER = (State.UP, State.DEGRADED, State.DOWN, State.UNKNOWN)  # as reports list the states
+PERCENTILES = (50, 90, 99)
+STATES = tuple(s.value for s in State)
+
+
+@dataclass(frozen=True)
+class Period:
+    """The window reported on (Rule 1) and the moment the report was made.
+
+    ``since``/``until`` are the window actually used (None when the channel has no entries);
+    ``channel_start`` is the channel's first entry, ``log_end`` the log's last entry.
+    """
+
+    since: datetime | None
+    until: datetime | None
+    now: datetime
+    channel_start: datetime | None = None
+    log_end: datetime | None = None
+
+    @property
+    def length(self) -> timedelta:
+        if self.since is None or self.until is None or self.until <= self.since:
+            return timedelta(0)
+        return self.until - self.since
+
+    def to_json(self) -> dict[str, Any]:
+        return {"since": _time_or_none(self.since), "until": _time_or_none(self.until),
+                "now": format_time(self.now), "length_ms": _milliseconds(self.length),
+                "channel_start": _time_or_none(self.channel_start),
+                "log_end": _time_or_none(self.log_end)}
+
+
+@dataclass(frozen=True)
+class Span:
+    """One stretch of the timeline, cut to the window: the channel in ``state`` from ``start``
+    to ``end``; ``index`` and ``reason`` are the ``health`` entry's (None before the first)."""
+
+    start: datetime
+    end: datetime
+    state: State
+    index: int | None
+    reason: str | None
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": format_time(self.start), "end": format_time(self.end),
+                "state": self.state.value, "length_ms": _milliseconds(self.length),
+                "index": self.index, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A DOWN period (Rule 3): from ``start`` to ``end`` (None: still DOWN at the last entry
+    read), as the ``health`` entries ``index`` and ``end_index`` date them."""
+
+    start: datetime
+    end: datetime | None
+    length: timedelta  # to ``end``, or to the end of the window when ongoing
+    cause: str
+    index: int
+    end_index: int | None
+
+    @property
+    def ongoing(self) -> bool:
+        return self.end is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": format_time(self.start), "end": _time_or_none(self.end),
+                "ongoing": self.ongoing, "length_ms": _milliseconds(self.length),
+                "cause": self.cause, "index": self.index, "end_index": self.end_index}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Two consecutive heartbeats of one party, ``start`` and ``end`` their log times."""
+
+    party: str
+    start: datetime
+    end: datetime
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+    def to_json(self) -> dict[str, Any]:
+        return {"party": self.party, "from": format_time(self.start), "to": format_time(self.end),
+                "length_ms": _milliseconds(self.length)}
+
+
+@dataclass(frozen=True)
+class PartyTraffic:
+    """One party's heartbeats and echoes in the window, and its longest heartbeat gap."""
+
+    party: str
+    heartbeats: int = 0
+    echoes: int = 0
+    longest_gap: Gap | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"heartbeats": self.heartbeats, "echoes": self.echoes,
+                "longest_gap": None if self.longest_gap is None else self.longest_gap.to_json()}
+
+
+@dataclass(frozen=True)
+class RoundTrips:
+    """Heartbeat -> echo round trips (Rule 5): how many, and nearest-rank percentiles."""
+
+    count: int = 0
+    p50: timedelta | None = None
+    p90: timedelta | None = None
+    p99: timedelta | None = None
+    max: timedelta | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        def ms(value: timedelta | None) -> int | None:
+            return None if value is None else _milliseconds(value)
+        return {"count": self.count, "p50_ms": ms(self.p50), "p90_ms": ms(self.p90),
+                "p99_ms": ms(self.p99), "max_ms": ms(self.max)}
+
+
+@dataclass(frozen=True)
+class AvailabilityReport:
+    """How available one channel was in one period, by the log.
+
+    ``time_in`` holds every state (summing to the window's length); ``timeline`` covers the
+    window without holes; ``parties`` is sorted by name.
+    """
+
+    channel: str
+    period: Period
+    interval: timedelta | None  # from the channel's latest agreement read; None if none
+    grace: timedelta | None
+    time_in: Mapping[State, timedelta]
+    timeline: tuple[Span, ...]
+    outages: tuple[Outage, ...]
+    transitions: int  # health entries logged in the window
+    parties: Mapping[str, PartyTraffic]
+    longest_gap: Gap | None
+    round_trips: RoundTrips
+
+    def percent(self, state: State) -> float | None:
+        """Share of the window spent in ``state``, in percent; None for an empty window."""
+        length = self.period.length
+        return None if not length else 100 * (self.time_in[state] / length)
+
+    @property
+    def heartbeats(self) -> int:
+        return sum(p.heartbeats for p in self.parties.values())
+
+    @property
+    def echoes(self) -> int:
+        return sum(p.echoes for p in self.parties.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as a JSON object with stable keys (all times RFC 3339 UTC strings).
+
+        Returns:
+            ``{"version": 1, "channel",
+            "period": {"since", "until", "now", "length_ms", "channel_start", "log_end"},
+            "heartbeat": {"interval_s", "grace_s"},
+            "states": {"UP", "DEGRADED", "DOWN", "UNKNOWN": {"ms", "percent"}},
+            "outages": [{"start", "end", "ongoing", "length_ms", "cause", "index", "end_index"}],
+            "timeline": [{"start", "end", "state", "length_ms", "index", "reason"}],
+            "transitions",
+            "traffic": {"heartbeats", "echoes", "by_party": {PARTY: {"heartbeats", "echoes",
+            "longest_gap": GAP}}, "longest_gap": GAP},
+            "round_trip": {"count", "p50_ms", "p90_ms", "p99_ms", "max_ms"}}``
+            where GAP is ``{"party", "from", "to", "length_ms"}`` or null. ``percent`` is a number
+            rounded to 3 decimals (null for an empty window); every other number is an integer;
+            null marks an absent value (an ongoing outage's ``end``, the timeline's stretch
+            before the first ``health`` entry's ``index`` and ``reason``).
+        """
+        def percent(state: State) -> float | None:
+            value = self.percent(state)
+            return None if value is None else round(value, 3)
+        return {
+            "version": FORMAT_VERSION,
+            "channel": self.channel,
+            "period": self.period.to_json(),
+            "heartbeat": {"interval_s": _seconds(self.interval), "grace_s": _seconds(self.grace)},
+            "states": {s.value: {"ms": _milliseconds(self.time_in[s]), "percent": percent(s)}
+                       for s in ORDER},
+            "outages": [o.to_json() for o in self.outages],
+            "timeline": [s.to_json() for s in self.timeline],
+            "transitions": self.transitions,
+            "traffic": {"heartbeats": self.heartbeats, "echoes": self.echoes,
+                        "by_party": {p: t.to_json() for p, t in self.parties.items()},
+                        "longest_gap": None if self.longest_gap is None
+                        else self.longest_gap.to_json()},
+            "round_trip": self.round_trips.to_json(),
+        }
+
+
+def _seconds(delta: timedelta | None) -> int | None:
+    return None if delta is None else int(delta.total_seconds())
+
+
+# -- building ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Change:
+    """A logged state change: the channel in ``state`` from ``start`` (its ``since``)."""
+
+    start: datetime
+    state: State
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Stretch:
+    """The channel in one state from ``start`` (None: the log's start) to ``end`` (None: still),
+    begun by ``change`` (None before the first) and ended by ``ended_by``."""
+
+    start: datetime | None
+    end: datetime | None
+    state: State
+    change: _Change | None
+    ended_by: _Change | None
+
+
+@dataclass
+class _Party:
+    heartbeats: int = 0
+    echoes: int = 0
+    last_beat: datetime | None = None
+    longest: Gap | None = None
+
+
+class AvailabilityBuilder:
+    """Builds an :class:`AvailabilityReport` from entries given one at a time, in index order.
+
+    :func:`build_availability` is the one-call form; the builder lets a caller feed entries
+    while it verifies them (``hotline audit availability``) without holding the log in memory.
+    """
+
+    def __init__(self, *, channel: str, since: datetime | None, until: datetime | None) -> None:
+        """Start an empty report.
+
+        Args:
+            channel: the channel reported on.
+            since: first moment of the window (inclusive), or None for the channel's first entry.
+            until: end of the window (exclusive), or None for the log's last entry (or ``now``,
+                if earlier).
+
+        Raises:
+            ReportError: a datetime is naive, or ``since`` is not before ``until``.
+        """
+        for name, moment in (("since", since), ("until", until)):
+            _check_aware(name, moment)
+        if since is not None and until is not None and since >= until:
+            raise ReportError(f"since ({format_time(since)}) must be before until "
+                              f"({format_time(until)})", code="report.bad_period")
+        self.channel = channel
+        self.since, self.until = since, until
+        self._last_index: int | None = None
+        self._channel_start: datetime | None = None
+        self._log_end: datetime | None = None
+        self._policy: tuple[timedelta, timedelta] | None = None
+        self._changes: list[_Change] = []
+        self._transitions = 0
+        self._parties: dict[str, _Party] = {}
+        self._beats: OrderedDict[str, tuple[str, datetime]] = OrderedDict()  # id -> (party, time)
+        self._round_trips: Counter[int] = Counter()  # milliseconds -> echoes
+
+    def add(self, entry: Mapping[str, Any]) -> None:
+        """Take the next log entry (any kind; those the report does not read are skipped).
+
+        Args:
+            entry: a log entry ``{"index", "time", "kind", ...}``, after the previous one.
+
+        Raises:
+            ReportError: the entry is out of order, or a field the report reads is malformed.
+        """
+        if not isinstance(entry, Mapping):
+            raise ReportError("a log entry must be an object", code="report.bad_entry")
+        index = entry.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise ReportError(f"log entry with index {index!r}: an index is an integer >= 0",
+                              code="report.bad_entry")
+        if self._last_index is not None and index <= self._last_index:
+            raise ReportError(f"entry {index} comes after entry {self._last_index}: give the "
+                              "entries in index order", code="report.bad_entry")
+        self._last_index = index
+        time = _optional_time(entry.get("time"))  # read for every kind: the log's end
+        if time is not None:
+            self._log_end = time
+        if entry.get("channel") != self.channel:
+            return
+        if time is not None and self._channel_start is None:
+            self._channel_start = time
+        kind = entry.get("kind")
+        fields = _Fields(entry, index, str(kind))
+        if kind == "health":
+            self._health(fields)
+        elif kind == "envelope":
+            self._envelope(fields)
+        elif kind == "agreement":
+            self._agreement(fields)
+
+    def _in_window(self, time: datetime) -> bool:
+        return ((self.since is None or self.since <= time)
+                and (self.until is None or time < self.until))
+
+    def _agreement(self, fields: _Fields) -> None:
+        time = fields.time("time")
+        if self.until is not None and time >= self.until:
+            return
+        document = fields.nested("document")
+        heartbeat = document.nested("heartbeat")
+        interval, grace = heartbeat.integer("interval"), heartbeat.integer("grace")
+        parties = document.get("parties")
+        if not isinstance(parties, list) or not all(
+                isinstance(p, Mapping) and isinstance(p.get("id"), str) for p in parties):
+            raise fields.error("document.parties must be a list of {\"id\": party}")
+        self._policy = (timedelta(seconds=interval), timedelta(seconds=grace))
+        for party in parties:
+            self._parties.setdefault(party["id"], _Party())
+
+    def _health(self, fields: _Fields) -> None:
+        time, since = fields.time("time"), fields.time("since")
+        fields.choice("from", STATES)
+        state = State(fields.choice("to", STATES))
+        reason = fields.text("reason")
+        if since > time:
+            raise fields.error(f"since {format_time(since)} is after the entry was logged "
+                               f"({format_time(time)})")
+        last = self._changes[-1] if self._changes else None
+        if last is not None and since < last.start:
+            raise fields.error(f"since {format_time(since)} is before the start of the state it "
+                               f"ends ({format_time(last.start)}, entry {last.index})")
+        if self._in_window(time):
+            self._transitions += 1
+        if last is None or last.state is not state:
+            self._changes.append(_Change(since, state, fields.index, reason))
+
+    def _envelope(self, fields: _Fields) -> None:
+        envelope = fields.nested("envelope")
+        kind = envelope.get("kind")
+        if kind not in ("heartbeat", "echo"):
+            return  # messages and acks: the compliance report's
+        time, party = fields.time("time"), fields.text("party")
+        counts = self._parties.setdefault(party, _Party())
+        in_window = self._in_window(time)
+        if kind == "heartbeat":
+            beat_id = envelope.text("id")
+            self._heartbeat(party, counts, time, in_window)
+            self._beats[beat_id] = (party, time)
+            while len(self._beats) > KEEP_HEARTBEATS:
+                self._beats.popitem(last=False)
+            return
+        reply_to = envelope.text("reply_to")
+        if not in_window:
+            return
+        counts.echoes += 1
+        beat = self._beats.get(reply_to)
+        if beat is not None and beat[0] != party:
+            self._round_trips[_milliseconds(time - beat[1])] += 1
+
+    def _heartbeat(self, party: str, counts: _Party, time: datetime, in_window: bool) -> None:
+        previous, counts.last_beat = counts.last_beat, time
+        if in_window:
+            counts.heartbeats += 1
+        if previous is None:
+            return
+        overlaps = ((self.since is None or time > self.since)
+                    and (self.until is None or previous < self.until))
+        if overlaps and (counts.longest is None or time - previous > counts.longest.length):
+            counts.longest = Gap(party, previous, time)
+
+    def finish(self, *, now: datetime) -> AvailabilityReport:
+        """The report of every entry given so far, as of ``now``.
+
+        Args:
+            now: the moment the report is made (aware); with no ``until``, the window ends at
+                the log's last entry or at ``now``, whichever is earlier.
+
+        Returns:
+            The frozen report; the builder may take more entries and finish again.
+
+        Raises:
+            ReportError: ``now`` is naive.
+        """
+        _check_aware("now", now)
+        since = self.since if self.since is not None else self._channel_start
+        until = self.until
+        if until is None and self._log_end is not None:
+            until = min(now, self._log_end)
+        if since is not None and until is not None and until < since:
+            until = since  # the clock is behind the log: an empty window
+        period = Period(since=since, until=until, now=now, channel_start=self._channel_start,
+                        log_end=self._log_end)
+        timeline = self._timeline(period)
+        time_in = {state: sum((s.length for s in timeline if s.state is state), timedelta(0))
+                   for state in ORDER}
+        parties = {p: PartyTraffic(p, c.heartbeats, c.echoes, c.longest)
+                   for p, c in sorted(self._parties.items())}
+        gaps = [c.longest for c in self._parties.values() if c.longest is not None]
+        longest = max(gaps, key=lambda g: (g.length, -g.start.timestamp()), default=None)
+        interval, grace = self._policy if self._policy is not None else (None, None)
+        return AvailabilityReport(
+            channel=self.channel, period=period, interval=interval, grace=grace, time_in=time_in,
+            timeline=timeline, outages=self._outages(period), transitions=self._transitions,
+            parties=parties, longest_gap=longest, round_trips=_round_trips(self._round_trips))
+
+    def _stretches(self) -> list[_Stretch]:
+        """The log's history of states, from before the first change (UNKNOWN) to after the
+        last; a state that lasted no time is dropped, and the stretches around it, if of one
+        state, are one."""
+        changes = self._changes
+        merged: list[_Stretch] = []
+        for n in range(len(changes) + 1):
+            change = changes[n - 1] if n else None
+            ended_by = changes[n] if n < len(changes) else None
+            start = None if change is None else change.start
+            end = None if ended_by is None else ended_by.start
+            if start is not None and start == end:
+                continue
+            state = State.UNKNOWN if change is None else change.state
+            if merged and merged[-1].state is state:
+                merged[-1] = replace(merged[-1], end=end, ended_by=ended_by)
+            else:
+                merged.append(_Stretch(start, end, state, change, ended_by))
+        return merged
+
+    def _timeline(self, period: Period) -> tuple[Span, ...]:
+        if not period.length:
+            return ()
+        assert period.since is not None and period.until is not None
+        spans = []
+        for stretch in self._stretches():
+            low = period.since if stretch.start is None else max(stretch.start, period.since)
+            high = period.until if stretch.end is None else min(stretch.end, period.until)
+            if low < high:
+                change = stretch.change
+                spans.append(Span(low, high, stretch.state, None if change is None else change.index,
+                                  None if change is None else change.reason))
+        return tuple(spans)
+
+    def _outages(self, period: Period) -> tuple[Outage, ...]:
+        if not period.length:
+            return ()
+        assert period.since is not None and period.until is not None
+        outages = []
+        for stretch in self._stretches():
+            start, end, change = stretch.start, stretch.end, stretch.change
+            if stretch.state is not State.DOWN or change is None or start is None:
+                continue
+            if start < period.until and (end is None or end > period.since):
+                outages.append(Outage(
+                    start=start, end=end, length=(period.until if end is None else end) - start,
+                    cause=change.reason, index=change.index,
+                    end_index=None if stretch.ended_by is None else stretch.ended_by.index))
+        return tuple(outages)
+
+
+def _optional_time(value: Any) -> datetime | None:
+    try:
+        return parse_time(value)
+    except WireError:
+        return None
+
+
+def _round_trips(histogram: Counter[int]) -> RoundTrips:
+    """Nearest-rank percentiles of a histogram of milliseconds."""
+    count = sum(histogram.values())
+    if not count:
+        return RoundTrips()
+    values = sorted(histogram.items())
+
+    def rank(percent: int) -> timedelta:
+        wanted = -(-percent * count // 100)  # ceil(percent / 100 * count), at least 1
+        seen = 0
+        for ms, n in values:
+            seen += n
+            if seen >= wanted:
+                return timedelta(milliseconds=ms)
+        return timedelta(milliseconds=values[-1][0])  # pragma: no cover - seen reaches count
+
+    p50, p90, p99 = (rank(p) for p in PERCENTILES)
+    return RoundTrips(count=count, p50=p50, p90=p90, p99=p99,
+                      max=timedelta(milliseconds=values[-1][0]))
+
+
+def build_availability(entries: Iterable[Mapping[str, Any]], *, channel: str,
+                       since: datetime | None, until: datetime | None,
+                       now: datetime) -> AvailabilityReport:
+    """Build the availability report of ``channel`` from log entries (see the module docstring).
+
+    Args:
+        entries: log entries in index order, from the start of the log, any kinds.
+        channel: the channel reported on.
+        since: first moment of the window (inclusive), or None for the channel's first entry.
+        until: end of the window (exclusive), or None for the log's last entry (or ``now``, if
+            earlier).
+        now: the moment the report is made (aware).
+
+    Returns:
+        The frozen report.
+
+    Raises:
+        ReportError: a naive datetime, ``since >= until``, entries out of index order, or a
+            malformed field in an entry the report reads (the message names the entry).
+    """
+    builder = AvailabilityBuilder(channel=channel, since=since, until=until)
+    for entry in entries:
+        builder.add(entry)
+    return builder.finish(now=now)
+
+
+# -- text ----------------------------------------------------------------------------------------
+
+def _percent(report: AvailabilityReport, state: State) -> str:
+    value = report.percent(state)
+    return "-" if value is None else f"{value:.3f}%"
+
+
+def _fit(line: str) -> str:
+    """A line of free text cut (visibly, with "~") to WIDTH."""
+    return line if len(line) <= WIDTH else line[:WIDTH - 1] + "~"
+
+
+def _policy_line(report: AvailabilityReport) -> str:
+    parties = ", ".join(report.parties) or "none"
+    if report.interval is None:
+        return _fit(f"Agents    no agreement of this channel read; parties {parties}")
+    grace = _duration(report.grace) if report.grace is not None else "-"
+    return _fit(f"Agents    heartbeat every {_duration(report.interval)}, grace {grace}; "
+                f"parties {parties}")
+
+
+def render_text(report: AvailabilityReport) -> str:
+    """The report as a plain-text page: fixed-width tables, at most 100 columns, no colours.
+
+    Args:
+        report: a report from :func:`build_availability`.
+
+    Returns:
+        The text, ending with a newline. Times are UTC, shown to the second (the JSON form has
+        milliseconds).
+    """
+    period = report.period
+    lines = [_fit(f"Availability report for channel {report.channel}")]
+    if period.since is None or period.until is None:
+        lines.append("Period    no entries of this channel in the log")
+    else:
+        lines.append(f"Period    {_clock(period.since)} to {_clock(period.until)} "
+                     f"({_duration(period.length)}, all times UTC)")
+    lines += [f"As of     {_clock(period.now)}", _policy_line(report)]
+
+    lines += ["", f"Time by state ({report.transitions} health transitions logged in the period)"]
+    lines += _table([_Column("state"), _Column("time", right=True), _Column("share", right=True)],
+                    [[s.value, _duration(report.time_in[s]), _percent(report, s)] for s in ORDER])
+
+    lines += ["", f"Outages (DOWN): {len(report.outages)}"]
+    if report.outages:
+        table = _table([_Column("#", right=True), _Column("start"), _Column("end"),
+                        _Column("duration", right=True), _Column("entries")],
+                       [[str(n), _clock(o.start), "ongoing" if o.ongoing else _clock(o.end),
+                         _duration(o.length) + ("+" if o.ongoing else ""),
+                         f"{o.index}-{'' if o.end_index is None else o.end_index}"]
+                        for n, o in enumerate(report.outages, start=1)])
+        lines.append(table[0])
+        for row, outage in zip(table[1:], report.outages, strict=True):
+            lines += [row, *textwrap.wrap(f"cause: {outage.cause}", WIDTH, initial_indent=" " * 5,
+                                          subsequent_indent=" " * 12, break_on_hyphens=False)]
+
+    lines += ["", f"Timeline: {len(report.timeline)} periods"]
+    if report.timeline:
+        lines += _table([_Column("from"), _Column("to"), _Column("state"),
+                         _Column("duration", right=True), _Column("entry", right=True),
+                         _Column("reason", shrink=True)],
+                        [[_clock(s.start), _clock(s.end), s.state.value, _duration(s.length),
+                          "-" if s.index is None else str(s.index), s.reason or "no health entry yet"]
+                         for s in report.timeline])
+
+    lines += ["", f"Heartbeats: {report.heartbeats}, echoes: {report.echoes}"]
+    if report.parties:
+        lines += _table([_Column("party", shrink=True), _Column("heartbeats", right=True),
+                         _Column("echoes", right=True), _Column("longest gap", right=True),
+                         _Column("from"), _Column("to")],
+                        [[p.party, str(p.heartbeats), str(p.echoes),
+                          *(("-", "-", "-") if p.longest_gap is None else
+                            (_duration(p.longest_gap.length), _clock(p.longest_gap.start),
+                             _clock(p.longest_gap.end)))]
+                         for p in report.parties.values()])
+    gap = report.longest_gap
+    if gap is not None:
+        lines += [_fit(f"Longest gap between two heartbeats of one party: {_duration(gap.length)}, "
+                       f"{gap.party}"),
+                  "  (a server outage shows as a gap in every party's heartbeats)"]
+
+    trips = report.round_trips
+    lines += ["", f"Round trips heartbeat -> echo: {trips.count}"]
+    if trips.count:
+        lines += _table([_Column(h, right=True) for h in ("p50", "p90", "p99", "max")],
+                        [[_duration(v) for v in (trips.p50, trips.p90, trips.p99, trips.max)
+                          if v is not None]])
+    return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.config import load_config
+from hotline.console.command import client
 from hotline.envelope import AckKind, Kind, Precedence
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation
 from hotline.protocols.forms import body_from_fields, describe_fields, missing_fields
@@ -478,6 +479,7 @@ def agent(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, s
     sys.exit(1 if any(o["missing"] for o in result.values()) else 0)
 
 
+main.add_command(client)
 main.add_command(audit)
 main.add_command(agreement)
 main.add_command(templates)

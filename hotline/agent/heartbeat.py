@@ -216,7 +216,7 @@ class HeartbeatAgent:
             if (beat := self._foreign_heartbeat(client, item)) is not None:
                 task = asyncio.create_task(self.echo(client, beat))
                 pending.add(task)
-                task.add_done_callback(pending.discard)
+                task.add_done_callback(self._echo_done(pending))
 
     async def _witness(self, every: float, state_path: Path) -> None:
         """The party's witness, in the same process: cosign each new checkpoint after a
@@ -237,6 +237,14 @@ class HeartbeatAgent:
             except HotlineError as exc:
                 log.warning("witness.failed", code=exc.code, reason=exc.message)
             await asyncio.sleep(every)
+
+    @staticmethod
+    def _echo_done(pending: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+        def done(task: asyncio.Task[None]) -> None:
+            pending.discard(task)
+            if not task.cancelled() and task.exception() is not None:  # the line dropped: the
+                log.debug("agent.echo_lost", reason=str(task.exception()))  # session ends anyway
+        return done
 
     async def run_once(self) -> dict[str, dict[str, Any]]:
         """One round: a heartbeat per channel, echoing others meanwhile, and the echoes of our

@@ -251,9 +251,12 @@ class Client:
         while True:
             getter = asyncio.ensure_future(self.deliveries.get())
             waited: set[asyncio.Future[Any]] = {getter, self.closed}
-            done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # cancelled, or the line dropped: never leave the get pending
+                if not getter.done():
+                    getter.cancel()
             if getter not in done:
-                getter.cancel()
                 raise ConnectError(f"connection lost: {self.closed.result()}")
             frame = getter.result()
             if frame["entry"].get("kind") == "envelope":

@@ -7,6 +7,7 @@ the member pinned out of band: the client trusts those, never what the server sa
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import tomllib
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from hotline.errors import ConfigError, CryptoError, LogError
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, SigningKey
 from hotline.tlog.note import NoteVerifier
+
+_LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Profile:
     tls_ca: Path | None = None  # CA bundle for wss:// servers; None: the system's
     log_key: NoteVerifier | None = None  # the transparency log's pinned checkpoint key
     protocols_dir: Path | None = None  # the protocol templates this member holds (forms, checks)
+    lang: str = "en"  # the officer's language: pre-agreed messages are shown in it
 
     @classmethod
     def load(cls, home: Path, name: str) -> Profile:
@@ -58,11 +62,15 @@ class Profile:
                 tls_ca = home / tls_ca
             protocols = Path(str(data.get("protocols", "protocols")))
             protocols = protocols if protocols.is_absolute() else home / protocols
+            lang = data.get("lang", "en")
+            if not isinstance(lang, str) or not _LANG.fullmatch(lang):
+                raise ConfigError("must be a BCP 47 language tag such as en, ru or zh-Hans",
+                                  path=("lang",), file=str(path))
             return cls(name=name, member=str(data["member"]), party=str(data["party"]),
                        role=str(data["role"]), key_file=key_file if key_file.is_absolute()
                        else home / key_file, servers=tuple(servers), origin=str(data["origin"]),
                        authorities=authorities, path=path, tls_ca=tls_ca, log_key=log_key,
-                       protocols_dir=protocols)
+                       protocols_dir=protocols, lang=lang)
         except KeyError as exc:
             raise ConfigError("missing setting", path=(str(exc.args[0]),), file=str(path)) from exc
         except CryptoError as exc:

@@ -1,0 +1,217 @@
+"""The liaison's outbox: every envelope it composes, kept on disk until the server accepted it
+(DESIGN.md §10: "nothing typed is lost across a crash or reconnect").
+
+Theory of operation:
+
+- ``put`` stores the signed envelope (its canonical JSON and its signature) in one durable
+  transaction (WAL, ``synchronous=FULL``) *before* anything is sent. Its state is ``pending``.
+- A pending envelope is (re)sent as is, by its id, on every connection until the server answers:
+  ``accepted`` (also for a resend of an envelope it already logged: the server answers a known id
+  with the original ``accepted``, so an envelope is logged exactly once) makes it ``accepted``
+  with its log index; a typed refusal makes it ``refused`` with the code and reason (kept, shown
+  to the officer, never resent). Nothing is ever deleted: the file is also the officer's record.
+- Ed25519 signatures are deterministic, so the client's fresh signature on a resend is the stored
+  one byte for byte, and the server's idempotency check (same id, same content) holds.
+- ``see(channel, index)`` records the last log index the console has shown of each channel;
+  after a reconnect (or a restart) history resumes after it. It only moves forward.
+- One connection, used from one thread (the console's event loop); each call is one short
+  transaction. sqlite3 refuses use from another thread, which keeps that honest.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from hotline.canonical import canonical_bytes, parse
+from hotline.envelope import Envelope
+from hotline.errors import HotlineError, StoreError
+from hotline.times import format_time
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    id        TEXT NOT NULL UNIQUE,
+    channel   TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    envelope  TEXT NOT NULL,
+    sig       TEXT NOT NULL,
+    state     TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'refused')),
+    log_index INTEGER,
+    code      TEXT,
+    reason    TEXT,
+    stored    TEXT NOT NULL,
+    settled   TEXT
+);
+CREATE TABLE IF NOT EXISTS cursor (
+    channel    TEXT PRIMARY KEY,
+    last_index INTEGER NOT NULL
+);
+"""
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"    # stored, not yet accepted: sent again on every (re)connection
+    ACCEPTED = "accepted"  # durably logged by the server at ``index``
+    REFUSED = "refused"    # the server refused it with a typed error; never resent
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One stored envelope and what became of it."""
+
+    seq: int
+    envelope: Envelope
+    sig: dict[str, Any]
+    state: OutboxState
+    index: int | None
+    code: str | None
+    reason: str | None
+    stored: str
+
+    @property
+    def id(self) -> str:
+        return self.envelope.id
+
+
+class Outbox:
+    """The SQLite outbox file of one member (default ``HOME/state/NAME.outbox.db``)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Outbox:
+        """Open (creating it and its folder if needed) the outbox at ``path``.
+
+        Raises:
+            StoreError: the file cannot be opened or is not an outbox.
+        """
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the outbox {path}: {exc}", code="store.outbox") from exc
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> int:
+        try:
+            with self._conn:  # one transaction, committed (fsync'd) before returning
+                self._conn.execute("BEGIN IMMEDIATE")
+                cursor = self._conn.execute(sql, args)
+                return cursor.rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"outbox {self.path}: {exc}", code="store.outbox") from exc
+
+    # -- envelopes -------------------------------------------------------------------------------
+
+    def put(self, envelope: Envelope, sig: dict[str, Any], *, now: datetime) -> OutboxItem:
+        """Store a signed envelope as ``pending``, durably, before it is sent.
+
+        Storing the same envelope again returns the stored item (a no-op).
+
+        Raises:
+            StoreError: ``store.outbox_conflict`` if another envelope already has this id.
+        """
+        text = (envelope.canonical or canonical_bytes(envelope.to_json())).decode()
+        sig_text = canonical_bytes(sig).decode()
+        existing = self.get(envelope.id)
+        if existing is not None:
+            if existing.envelope.canonical.decode() != text or existing.sig != sig:
+                raise StoreError(f"the outbox already holds another envelope with id {envelope.id}",
+                                 code="store.outbox_conflict")
+            return existing
+        self._write("INSERT INTO outbox (id, channel, kind, envelope, sig, state, stored) "
+                    "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                    (envelope.id, envelope.channel, envelope.kind.value, text, sig_text,
+                     format_time(now)))
+        item = self.get(envelope.id)
+        assert item is not None
+        return item
+
+    def get(self, envelope_id: str) -> OutboxItem | None:
+        row = self._conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (envelope_id,)).fetchone()
+        return None if row is None else _item(row)
+
+    def pending(self) -> list[OutboxItem]:
+        """The envelopes still to be accepted, in the order they were composed."""
+        rows = self._conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY seq")
+        return [_item(row) for row in rows]
+
+    def items(self, channel: str | None = None) -> list[OutboxItem]:
+        """Every stored envelope (of ``channel``), in the order composed."""
+        if channel is None:
+            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY seq")
+        else:
+            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE channel = ? ORDER BY seq",
+                                      (channel,))
+        return [_item(row) for row in rows]
+
+    def mark_accepted(self, envelope_id: str, index: int, *, now: datetime) -> None:
+        """The server logged it at ``index``. Idempotent; a refused item stays refused.
+
+        Raises:
+            StoreError: ``store.outbox_unknown`` for an id never stored here,
+                ``store.outbox_conflict`` if it was accepted before at another index.
+        """
+        item = self._known(envelope_id)
+        if item.state is OutboxState.ACCEPTED:
+            if item.index != index:
+                raise StoreError(f"envelope {envelope_id} was accepted at index {item.index}, "
+                                 f"now reported at {index}", code="store.outbox_conflict")
+            return
+        self._write("UPDATE outbox SET state = 'accepted', log_index = ?, settled = ? "
+                    "WHERE id = ? AND state = 'pending'", (index, format_time(now), envelope_id))
+
+    def mark_refused(self, envelope_id: str, code: str, reason: str, *, now: datetime) -> None:
+        """The server refused it (typed error): keep it, never resend it."""
+        self._known(envelope_id)
+        self._write("UPDATE outbox SET state = 'refused', code = ?, reason = ?, settled = ? "
+                    "WHERE id = ? AND state = 'pending'", (code, reason, format_time(now), envelope_id))
+
+    def _known(self, envelope_id: str) -> OutboxItem:
+        item = self.get(envelope_id)
+        if item is None:
+            raise StoreError(f"no envelope {envelope_id} in the outbox", code="store.outbox_unknown")
+        return item
+
+    # -- where history resumes -------------------------------------------------------------------
+
+    def see(self, channel: str, index: int) -> None:
+        """Record that entries of ``channel`` up to ``index`` were shown (never moves back)."""
+        self._write("INSERT INTO cursor (channel, last_index) VALUES (?, ?) ON CONFLICT(channel) "
+                    "DO UPDATE SET last_index = max(last_index, excluded.last_index)", (channel, index))
+
+    def last_seen(self, channel: str) -> int | None:
+        """The last log index of ``channel`` shown, or None if never."""
+        row = self._conn.execute("SELECT last_index FROM cursor WHERE channel = ?", (channel,)).fetchone()
+        return None if row is None else int(row[0])
+
+
+_COLUMNS = "seq, envelope, sig, state, log_index, code, reason, stored"
+
+
+def _item(row: tuple[Any, ...]) -> OutboxItem:
+    seq, envelope, sig, state, index, code, reason, stored = row
+    try:
+        parsed = Envelope.from_json(parse(envelope))
+        signature = parse(sig)
+    except HotlineError as exc:
+        raise StoreError(f"outbox row {seq} is unreadable: {exc}", code="store.outbox") from exc
+    if not isinstance(signature, dict):
+        raise StoreError(f"outbox row {seq}: the signature is not an object", code="store.outbox")
+    return OutboxItem(seq=int(seq), envelope=parsed, sig=signature, state=OutboxState(state),
+                      index=None if index is None else int(index), code=code, reason=reason,
+                      stored=str(stored))

@@ -1,0 +1,585 @@
+"""The liaison console: a Textual application for a duty officer (``hotline client --as NAME``).
+
+Theory of operation:
+
+- ``Link`` (``hotline.console.link``) keeps the connection up in a worker on the app's own event
+  loop and reports everything as events; ``on_link_event`` folds each into the pure view-model
+  (``hotline.console.state``) and redraws what changed. The UI never waits on the network.
+- Screen, top to bottom: the alert line (channel DOWN, overdue, refused, unverified; ``x``
+  dismisses), then the channel list (health and heartbeat age, unread and owed counts) beside the
+  selected channel's messages (newest at the bottom; the line above them names the next
+  acknowledgement owed with its countdown), the status bar (line state, endpoint, own identity,
+  safety number, outbox) and the footer with every key.
+- Every received message gets an automatic ``received`` ack (once: ack ids are derived, and the
+  outbox remembers them); ``u`` sends ``understood``. During a replay the automatic acks wait for
+  the replay's end, so an ack already in the log is not sent again.
+- A second of ``tick`` redraws countdowns and heartbeat ages; the clock is injectable for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from hotline.audit.remote import http_base
+from hotline.client.outbox import Outbox, OutboxItem, OutboxState
+from hotline.client.profile import Profile
+from hotline.console import render
+from hotline.console.forms import Form, build_form, envelope_from_form
+from hotline.console.link import (
+    Backoff,
+    EntryEvent,
+    Event,
+    HealthEvent,
+    Link,
+    LinkState,
+    LinkStatus,
+    OutboxEvent,
+    ReceiptEvent,
+    ResumedEvent,
+    Welcomed,
+)
+from hotline.console.proofs import check_entry, witnesses_of
+from hotline.console.screens import ComposeScreen, TemplatePicker, TextScreen, details_text
+from hotline.console.state import ConsoleState, Delivery, Message, both_times
+from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id
+from hotline.errors import HotlineError
+from hotline.keys import SigningKey, safety_number
+from hotline.protocols.registry import TemplateSet
+from hotline.protocols.rules import Context, Replied
+from hotline.protocols.template import Template
+
+HELP = """\
+Keys (the bar at the bottom lists them too):
+  n          compose a free-text message
+  t          compose any agreed template (its form)
+  p          send a pre-agreed message from the catalogue
+  r          reply to the selected message
+  u          acknowledge the selected message 'understood'
+  d, Enter   details: envelope, signature, log index, proof, cosignatures
+  a          go to the next acknowledgement you owe
+  s          safety numbers, to compare keys out of band
+  x          dismiss the alerts
+  ?          this help
+  q          quit (the outbox is kept; pending messages go on the next run)
+  Tab        between the channel list and the messages; arrows choose
+In a form: Tab moves between fields, ctrl+s sends, Esc cancels;
+* marks a required field. A refused value is named before anything is sent.
+
+Marks (none depends on colour):
+  ‼FLASH‼ !IMMEDIATE! PRIORITY ROUTINE   the precedence
+  ● UP ▲ DEGRADED ✖ DOWN ? UNKNOWN       the channel's health (server's view)
+  ? NO LINK      your own line is down: the health shown is not current
+  hb 4s          age of the last heartbeat seen on the channel
+  sig✓           signature verified against the sender's enrollment
+  logged rcpt✓   in the log; our signed inclusion receipt verified
+  incl✓ wit 2/3  inclusion proof verified; witnesses that cosigned (d)
+  PENDING ⧗      stored here, not yet accepted: resent when the line returns
+  REFUSED ✖      refused by the server (its code and reason follow)
+  ✓received ✓understood …waiting ✖OVERDUE   each party's acknowledgement
+  ▶ YOU OWE      your party owes an ack: countdown to the deadline
+  ▶▶ OVERDUE     that deadline has passed
+"""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _key(name: str) -> str:
+    return {"question_mark": "?"}.get(name, name)
+
+
+class ConsoleApp(App[None]):
+    """The liaison console for one member's profile."""
+
+    TITLE = "hotline console"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    Screen { layout: vertical; }
+    #alert { height: auto; max-height: 2; display: none; }
+    #alert.-shown { display: block; }
+    #main { height: 1fr; }
+    #channels { width: 24; height: 100%; border: none; border-right: solid $panel; }
+    #right { width: 1fr; }
+    #owed { height: auto; max-height: 2; display: none; }
+    #owed.-shown { display: block; }
+    #messages { height: 1fr; border: none; }
+    #status { height: auto; max-height: 2; background: $panel; }
+    #keys { height: auto; max-height: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "compose('message')", "Msg"),
+        Binding("t", "compose_any", "Form"),
+        Binding("p", "compose('preagreed')", "Preagreed"),
+        Binding("r", "reply", "Reply"),
+        Binding("u", "understood", "Understood"),
+        Binding("d", "details", "Details"),
+        Binding("a", "next_owed", "Owed"),
+        Binding("s", "safety", "Safety"),
+        Binding("x", "dismiss_alerts", "Dismiss"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, *, profile: Profile, key: SigningKey, outbox: Outbox, templates: TemplateSet,
+                 servers: tuple[str, ...] = (), lang: str | None = None,
+                 backoff: Backoff | None = None, clock: Callable[[], datetime] = utc_now,
+                 local_tz: tzinfo | None = None, tick: float = 1.0) -> None:
+        super().__init__()
+        self.profile, self.key, self.outbox, self.templates = profile, key, outbox, templates
+        self.clock, self.tick_seconds = clock, tick
+        self.local_tz = local_tz if local_tz is not None else datetime.now().astimezone().tzinfo
+        self.state = ConsoleState(member=profile.member, party=profile.party, role=profile.role,
+                                  lang=lang or profile.lang)
+        self.link = Link(profile=profile, key=key, outbox=outbox, emit=self.on_link_event,
+                         servers=servers, backoff=backoff, clock=clock)
+        self.safety = safety_number(key.key_id)
+        self.link_status = LinkStatus(LinkState.CONNECTING, None, "starting")
+        self.pending_count = len(outbox.pending())
+        self._replaying: set[str] = set()
+        self._ack_later: dict[str, list[str]] = {}
+        self._message_ids: list[str] = []
+        self._channel_names: list[str] = []
+        self._details: tuple[TextScreen, str] | None = None
+        self._widgets_ready = False  # mounted: the widgets exist
+        for item in outbox.items():  # what an earlier run left unsent or saw refused
+            if item.state is not OutboxState.ACCEPTED:
+                self._outbox_item(item, alert=False)
+
+    # -- layout ----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="alert")
+        with Horizontal(id="main"):
+            yield OptionList(id="channels")
+            with Vertical(id="right"):
+                yield Static("", id="owed")
+                yield OptionList(id="messages")
+        yield Static("", id="status")
+        yield Static("", id="keys")
+
+    def on_mount(self) -> None:
+        self.run_worker(self.link.run(), name="link", group="link", exit_on_error=False)
+        self.set_interval(self.tick_seconds, self.refresh_view)
+        self.query_one("#messages", OptionList).focus()
+        self._widgets_ready = True
+        self.refresh_view()
+
+    def on_resize(self) -> None:
+        self.refresh_view()
+
+    # -- events from the line --------------------------------------------------------------------
+
+    def on_link_event(self, event: Event) -> None:
+        """Fold one event of the line into the view-model and redraw."""
+        now = self.clock()
+        match event:
+            case LinkStatus():
+                self.link_status = event
+                self.state.link_up = event.state is LinkState.UP
+            case Welcomed():
+                self.state.set_channels(event.welcome.get("channels", []))
+                for name, agreement in event.roster.agreements.items():
+                    if name in self.state.channels:
+                        self.state.set_catalogue(name, agreement.catalogue)
+                self._replaying = set(event.welcome.get("channels", []))
+            case EntryEvent():
+                self._entry(event, now)
+            case HealthEvent():
+                alert = self.state.apply_health(event.frame, now=now)
+                if alert is not None:
+                    self.bell()
+                    self.notify(alert.text, title="ALERT", severity="error", timeout=30)
+            case OutboxEvent():
+                self._outbox_item(event.item)
+                self.pending_count = len(self.outbox.pending())
+            case ReceiptEvent():
+                if event.ok:
+                    self.state.receipt(event.index)
+            case ResumedEvent():
+                self._replaying.discard(event.channel)
+                for message_id in self._ack_later.pop(event.channel, []):
+                    message = self.state.find(message_id)
+                    if message is not None:
+                        self._auto_ack(message)
+        self.refresh_view()
+
+    def _entry(self, event: EntryEvent, now: datetime) -> None:
+        channel = event.entry.get("channel")
+        seen_before = self.link.previously_seen.get(str(channel), -1)
+        envelope_entry = event.entry.get("kind") == "envelope"
+        message = self.state.add_entry(event.index, event.entry,
+                                       verified=event.delivered is not None or not envelope_entry,
+                                       error=event.error, now=now, unread=event.index > seen_before)
+        if message is None:
+            return
+        if (message.precedence is Precedence.FLASH and message.sender != self.state.member
+                and event.index > seen_before):
+            self.bell()
+        if str(channel) in self._replaying:
+            self._ack_later.setdefault(str(channel), []).append(message.id)
+        else:
+            self._auto_ack(message)
+
+    def _auto_ack(self, message: Message) -> None:
+        if not self.state.needs_received_ack(message) or message.envelope is None:
+            return
+        for kind in AckKind:  # acknowledged from this outbox before (e.g. an earlier run)
+            if self.outbox.get(ack_id(member=self.state.member, reply_to=message.id, ack=kind)):
+                return
+        self._acknowledge(message, AckKind.RECEIVED)
+
+    def _acknowledge(self, message: Message, kind: AckKind) -> None:
+        assert message.envelope is not None
+        try:
+            self.link.acknowledge(Envelope.from_json(message.envelope), kind)
+        except HotlineError as exc:
+            self.notify(f"ack not stored: {exc.message}", severity="error")
+
+    def _outbox_item(self, item: OutboxItem, *, alert: bool = True) -> None:
+        env = item.envelope
+        if env.kind is Kind.MESSAGE:
+            accepted = item.state is OutboxState.ACCEPTED
+            self.state.add_outbox(env, item.sig, Delivery.ACCEPTED if accepted else Delivery.PENDING,
+                                  index=item.index)
+            if item.state is OutboxState.REFUSED:
+                self.state.refused(env.id, str(item.code), str(item.reason), now=self.clock(),
+                                   alert=alert)
+        elif env.kind is Kind.ACK and env.reply_to is not None:
+            pending = item.state is OutboxState.PENDING
+            self.state.ack_pending(env.reply_to, str(env.body.get("ack")) if pending else None)
+
+    # -- drawing ---------------------------------------------------------------------------------
+
+    def refresh_view(self) -> None:
+        """Redraw everything from the view-model (cheap: a few hundred lines at most)."""
+        if not self._widgets_ready:
+            return
+        now = self.clock()
+        self._draw_channels(now)
+        self._draw_messages(now)
+        alert = self.query_one("#alert", Static)
+        alert.update(render.alert_text(self.state.alerts))
+        alert.set_class(bool(self.state.alerts), "-shown")
+        owed = self.state.awaiting_me(now)
+        bar = self.query_one("#owed", Static)
+        bar.update(render.owed_bar(owed))
+        bar.set_class(bool(owed), "-shown")
+        self.query_one("#keys", Static).update(render.key_bar(
+            [(b.key_display or _key(b.key), b.description) for b in self.BINDINGS
+             if isinstance(b, Binding)], self.size.width))
+        status = self.link_status
+        self.query_one("#status", Static).update(render.status_text(
+            link=status.state.value, url=status.url or self.link.url, detail=status.detail,
+            member=self.profile.member, party=self.profile.party, role=self.profile.role,
+            safety=self.safety, pending=self.pending_count, retry_in=status.retry_in))
+
+    def _draw_channels(self, now: datetime) -> None:
+        widget = self.query_one("#channels", OptionList)
+        names = sorted(self.state.channels)
+        prompts = [render.channel_prompt(self.state.channels[n], self.state, now) for n in names]
+        if names != self._channel_names:
+            widget.clear_options()
+            widget.add_options([Option(p, id=n) for n, p in zip(names, prompts, strict=True)])
+            self._channel_names = names
+            if self.state.selected in names:
+                widget.highlighted = names.index(self.state.selected)
+        else:
+            for i, prompt in enumerate(prompts):
+                widget.replace_option_prompt_at_index(i, prompt)
+
+    def _draw_messages(self, now: datetime) -> None:
+        widget = self.query_one("#messages", OptionList)
+        channel = self.state.channels.get(self.state.selected or "")
+        messages = channel.ordered() if channel else []
+        ids = [m.id for m in messages]
+        current = self.selected_message()
+        following = widget.highlighted is None or widget.highlighted >= len(self._message_ids) - 1
+        if ids != self._message_ids and ids:  # where the selection goes: it stays, or follows
+            chosen = ids.index(current.id) if current is not None and current.id in ids and \
+                not following else len(ids) - 1
+        else:
+            chosen = widget.highlighted if widget.highlighted is not None else len(ids) - 1
+        prompts = [render.message_prompt(m, self.state, now, self.local_tz, selected=i == chosen)
+                   for i, m in enumerate(messages)]
+        if ids != self._message_ids:
+            widget.clear_options()
+            widget.add_options([Option(p, id=i) for i, p in zip(ids, prompts, strict=True)])
+            self._message_ids = ids
+            if ids:
+                widget.highlighted = chosen
+        else:
+            for i, prompt in enumerate(prompts):
+                widget.replace_option_prompt_at_index(i, prompt)
+        if ids and following and chosen == len(ids) - 1:
+            widget.scroll_end(animate=False)  # newest at the bottom, all of it in view
+
+    def selected_message(self) -> Message | None:
+        widget = self.query_one("#messages", OptionList)
+        if widget.highlighted is None or widget.highlighted >= len(self._message_ids):
+            return None
+        return self.state.find(self._message_ids[widget.highlighted])
+
+    @on(OptionList.OptionHighlighted, "#channels")
+    def channel_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id is not None and event.option.id != self.state.selected:
+            self.state.select(event.option.id)
+            self.refresh_view()
+
+    @on(OptionList.OptionSelected, "#channels")
+    def channel_selected(self) -> None:
+        self.query_one("#messages", OptionList).focus()
+
+    @on(OptionList.OptionSelected, "#messages")
+    def message_selected(self) -> None:
+        self.action_details()
+
+    @on(OptionList.OptionHighlighted, "#messages")
+    def message_highlighted(self) -> None:
+        self._draw_messages(self.clock())  # move the ▶ mark: it shows without colour too
+
+    # -- composing -------------------------------------------------------------------------------
+
+    def _composable(self, channel: str) -> list[Template]:
+        """The channel's agreed message templates this member may send."""
+        roster = self.link.roster
+        agreement = roster.agreements.get(channel) if roster is not None else None
+        if agreement is None:
+            return []
+        return [t for t in self.templates.agreed(agreement) if t.kind is Kind.MESSAGE
+                and self.profile.role in t.roles and (not t.parties or self.profile.party in t.parties)]
+
+    def action_compose(self, template_id: str, reply_to: Message | None = None) -> None:
+        """Open the form of ``template_id`` on the selected channel."""
+        channel = self.state.selected
+        roster = self.link.roster
+        agreement = roster.agreements.get(channel) if roster is not None and channel else None
+        if channel is None or agreement is None:
+            self.notify("no channel agreement known yet: the console has not been connected",
+                        severity="error")
+            return
+        try:
+            template = self.templates.resolve(agreement, template_id)
+        except HotlineError as exc:
+            self.notify(f"{exc.code}: {exc.message}", severity="error")
+            return
+        form = build_form(template, catalogue=agreement.catalogue, lang=self.state.lang)
+        replied = None if reply_to is None else Replied(template=reply_to.template, party=reply_to.party,
+                                                        kind="message")
+        ctx = Context(agreement=agreement, party=self.profile.party, role=self.profile.role,
+                      replied=replied)
+        reply_id = reply_to.id if reply_to is not None else None
+
+        def check(values: dict[str, str], precedence: Precedence) -> Envelope:
+            return envelope_from_form(form, values, precedence=precedence, ctx=ctx, build=lambda body, p: (
+                self.link.build(channel=channel, template=template.id, body=body, precedence=p,
+                                reply_to=reply_id)))
+
+        self.push_screen(ComposeScreen(form, channel=channel, check=check, reply_to=reply_id,
+                                       link_up=self.state.link_up), self._on_composed)
+
+    def _on_composed(self, envelope: Envelope | None) -> None:
+        if envelope is None:
+            return
+        try:
+            item = self.link.store(envelope)
+        except HotlineError as exc:
+            self.notify(f"NOT STORED, NOT SENT: {exc.message}", severity="error")
+            return
+        self.link.send(item)
+        if not self.state.link_up:
+            self.notify("line down: the message is kept in the outbox, PENDING, and sent when "
+                        "the line returns", severity="warning")
+
+    def action_compose_any(self, reply_to: Message | None = None) -> None:
+        """Pick any agreed template, then its form."""
+        channel = self.state.selected
+        templates = self._composable(channel) if channel else []
+        if not templates:
+            self.notify("no agreed templates known for this channel yet", severity="error")
+            return
+
+        def picked(template: Template | None) -> None:
+            if template is not None:
+                self.action_compose(template.id, reply_to)
+
+        title = (f"Reply to [{reply_to.index}] with which template?" if reply_to
+                 else f"Compose on {channel}: which agreed template?")
+        self.push_screen(TemplatePicker(templates, title=title), picked)
+
+    def action_reply(self) -> None:
+        message = self.selected_message()
+        if message is None or message.index is None:
+            self.notify("select a logged message to reply to", severity="warning")
+            return
+        self.action_compose_any(reply_to=message)
+
+    # -- acknowledging ---------------------------------------------------------------------------
+
+    def action_understood(self) -> None:
+        """Send the 'understood' ack of the selected message."""
+        message = self.selected_message()
+        if message is None or message.index is None or message.envelope is None:
+            self.notify("select a received message first", severity="warning")
+            return
+        if message.party == self.state.party:
+            self.notify("a message of your own party needs no acknowledgement from you",
+                        severity="warning")
+            return
+        if not message.verified:
+            self.notify("this message did NOT verify: not acknowledging it", severity="error")
+            return
+        done = self.outbox.get(ack_id(member=self.state.member, reply_to=message.id,
+                                      ack=AckKind.UNDERSTOOD))
+        if done is not None and done.state is not OutboxState.PENDING:
+            self.notify(f"[{message.index}] was already acknowledged 'understood'")
+            return
+        self._acknowledge(message, AckKind.UNDERSTOOD)
+        self.refresh_view()
+
+    def action_next_owed(self) -> None:
+        """Select the message whose acknowledgement is due soonest."""
+        owed = self.state.awaiting_me(self.clock())
+        if not owed:
+            self.notify("you owe no acknowledgement")
+            return
+        message = owed[0][0]
+        self.state.select(message.channel)
+        self.refresh_view()
+        widget = self.query_one("#messages", OptionList)
+        if message.id in self._message_ids:
+            widget.highlighted = self._message_ids.index(message.id)
+        widget.focus()
+
+    # -- views -----------------------------------------------------------------------------------
+
+    def action_details(self) -> None:
+        """Envelope, signature check, log index, inclusion proof and cosignatures."""
+        message = self.selected_message()
+        if message is None:
+            self.notify("no message selected", severity="warning")
+            return
+        screen = TextScreen(f"[{message.index if message.index is not None else '—'}] "
+                            f"{message.template} from {message.sender}", self._details_text(message),
+                            screen_id="details")
+        self._details = (screen, message.id)
+        self.push_screen(screen)
+        if message.index is not None and message.entry is not None and self.link.url:
+            self.run_worker(self._prove(message), group="proof")
+
+    def _details_text(self, message: Message) -> Text:
+        lines = [("channel", message.channel),
+                 ("sender", f"{message.sender} ({message.party})"),
+                 ("template", f"{message.template}, precedence {message.precedence}"),
+                 ("created", both_times(message.created, self.local_tz) + " " +
+                  message.created.isoformat())]
+        if message.verified is None:
+            lines.append(("signature", "signed here with your key"))
+        elif message.verified:
+            key = (message.sig or {}).get("key", "?")
+            lines.append(("signature", f"VERIFIED: key {key}, enrolled for {message.sender} by "
+                          f"{message.party}'s authority (pinned in your profile)"))
+        else:
+            lines.append(("signature", f"FAILED: {message.verify_error}"))
+        if message.delivery is not None:
+            lines.append(("delivery", message.delivery.value + (f" — {message.refusal}"
+                                                                if message.refusal else "")))
+        lines.append(("log index", str(message.index) if message.index is not None else "not logged yet"))
+        if message.logged is not None:
+            lines.append(("logged", message.logged.isoformat()))
+        if message.receipt:
+            lines.append(("receipt", "inclusion receipt verified against the pinned log key"))
+        if message.expects is not None:
+            lines.append(("expects", f"{message.expects.ack} from {', '.join(message.expects.parties)} "
+                          f"by {message.expects.due.isoformat()}"))
+        for ack in self.state.ack_states(message, self.clock()):
+            records = message.acks.get(ack.party, {})
+            got = ", ".join(f"{k} by {r.member} [{r.index}]" + (" LATE" if r.late else "")
+                            for k, r in records.items()) or "none"
+            lines.append((f"ack {ack.party}", f"{ack.mark.value} ({got})"))
+        text = self.state.catalogue_text(message)
+        if text:
+            lines.append((f"catalogue ({self.state.lang})", text))
+        if message.proof is None:
+            lines.append(("log proof", "checking…" if message.index is not None else "—"))
+        else:
+            for i, line in enumerate(message.proof.lines()):
+                lines.append(("log proof" if i == 0 else "", line))
+        return details_text(lines, message.envelope)
+
+    async def _prove(self, message: Message) -> None:
+        assert message.index is not None and message.entry is not None and self.link.url
+        roster = self.link.roster
+        agreement = roster.agreements.get(message.channel) if roster is not None else None
+        witnesses = witnesses_of(roster, list(agreement.parties)) if roster and agreement else []
+        url = self.link.url
+        report = await asyncio.to_thread(
+            check_entry, base=http_base(url), index=message.index, entry=message.entry,
+            log_key=self.profile.log_key, witnesses=witnesses,
+            ssl_context=self.profile.ssl_context() if url.startswith("wss:") else None)
+        message.proof = report
+        if self._details is not None and self._details[1] == message.id:
+            screen = self._details[0]
+            if screen.is_mounted:
+                screen.update(self._details_text(message))
+        self.refresh_view()
+
+    def action_safety(self) -> None:
+        """Safety numbers to compare, out of band, with the other parties."""
+        self.push_screen(TextScreen("Verify safety numbers", self._safety_text(), screen_id="safety"))
+
+    def _safety_text(self) -> Text:
+        out = Text()
+        out.append(f"Your key ({self.profile.member}, {self.profile.role} of {self.profile.party}):\n",
+                   style="bold")
+        out.append(f"  {self.key.key_id}\n  {self.safety}\n\n")
+        out.append("Read the numbers aloud with the other party over a trusted channel (voice, "
+                   "in person). If they differ, the key is not the one its authority enrolled "
+                   "for you: do not trust the line.\n\n")
+        roster = self.link.roster
+        if roster is None:
+            out.append("(the other members appear once the console has connected and verified "
+                       "the roster)\n")
+        order = {"liaison": 0, "auditor": 1, "agent": 2}
+        others = sorted((e for e in (roster.enrollments.values() if roster else ())
+                         if e.party != self.profile.party and e.revoked_at is None),
+                        key=lambda e: (order.get(e.role.value, 3), e.party, e.member))
+        for enrollment in others:
+            kid = enrollment.key.key_id
+            out.append(f"{enrollment.member} ({enrollment.role.value} of {enrollment.party}), "
+                       "you and them:\n", style="bold")
+            out.append(f"  {safety_number(self.key.key_id, kid)}\n")
+        out.append("\nAuthority keys you pinned (profile), each alone:\n", style="bold")
+        for party, key in sorted(self.profile.authorities.items()):
+            out.append(f"  {party}\n  {safety_number(key.key_id)}\n")
+        if self.profile.log_key is not None:
+            out.append(f"\nLog key: {self.profile.log_key.to_text()}\n")
+        return out
+
+    def action_help(self) -> None:
+        self.push_screen(TextScreen("Help", Text(HELP), screen_id="help"))
+
+    def action_dismiss_alerts(self) -> None:
+        self.state.dismiss_alerts()
+        self.refresh_view()
+
+    # -- for tests and scripts -------------------------------------------------------------------
+
+    def form_for(self, template_id: str) -> Form | None:
+        roster = self.link.roster
+        agreement = roster.agreements.get(self.state.selected or "") if roster else None
+        if agreement is None:
+            return None
+        return build_form(self.templates.resolve(agreement, template_id), catalogue=agreement.catalogue,
+                          lang=self.state.lang)

@@ -1,0 +1,50 @@
+"""``hotline client --as NAME``: the liaison console (DESIGN.md §12).
+
+Registered in ``hotline/cli.py`` with ``main.add_command(client)``; reads HOME from
+``ctx.obj["home"]`` like every member command.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hotline.client.outbox import Outbox
+from hotline.client.profile import Profile
+from hotline.errors import HotlineError
+from hotline.templates import load_templates
+
+
+@click.command("client")
+@click.option("--as", "name", required=True, envvar="HOTLINE_AS",
+              help="Member profile to act as (HOME/profiles/NAME.toml).")
+@click.option("--server", "servers", multiple=True, envvar="HOTLINE_SERVER",
+              help="Server WebSocket URL, overriding the profile's list; repeat for failover.")
+@click.option("--outbox", "outbox_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The outbox file: every composed message is kept here until the server "
+                   "accepted it (default HOME/state/NAME.outbox.db).")
+@click.option("--lang", help="Language of pre-agreed messages (default: the profile's, else en).")
+@click.pass_context
+def client(ctx: click.Context, name: str, servers: tuple[str, ...], outbox_path: Path | None,
+           lang: str | None) -> None:
+    """The liaison console: channels with their health, messages with their verification and
+    acknowledgements, forms for every agreed template, an outbox that survives a lost line.
+    Press ? in it for the keys."""
+    from hotline.console.app import ConsoleApp  # Textual loads only for this command
+
+    home = Path(ctx.obj["home"])
+    try:
+        profile = Profile.load(home, name)
+        key = profile.signing_key()
+        templates = load_templates(profile.protocols_dir or home / "protocols")
+        outbox = Outbox.open(outbox_path or home / "state" / f"{name}.outbox.db")
+    except HotlineError as exc:
+        click.echo(exc.diagnostics(), err=True)
+        sys.exit(1)
+    try:
+        ConsoleApp(profile=profile, key=key, outbox=outbox, templates=templates, servers=servers,
+                   lang=lang).run()
+    finally:
+        outbox.close()

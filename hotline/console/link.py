@@ -1,0 +1,402 @@
+"""The console's line to the server: one ``Client`` at a time, kept up across failures.
+
+Theory of operation:
+
+- ``run`` connects to the first endpoint that answers (``--server`` or the profile's list, in
+  order: failover), and after a failed round waits with exponential backoff and full jitter
+  before the next. An authentication failure (revoked or expired key) ends it: retrying cannot
+  help and the officer must see it.
+- On each connection, before anything else, one reader task drains ``client.deliveries`` (a
+  client that stops reading is disconnected), verifying each envelope entry against the roster
+  built from the authorities the member pinned; an entry that does not verify is still shown,
+  marked as such, never dropped. Then each channel resumes after the last index seen (kept in the
+  outbox file) and every pending outbox envelope is resent by id, in the order composed.
+- Composing stores the signed envelope in the outbox *before* sending (``store``); sending while
+  the line is down leaves it pending until the next connection. The server answers a resent,
+  already logged id with its original ``accepted``, so a message is logged exactly once however
+  often the line breaks. An envelope is never submitted twice on one connection at once (the
+  client keys its waiters by id).
+- Everything observed goes to ``emit`` as an ``Event`` (plain dataclasses), on the event loop's
+  thread: the Textual app folds them into its view-model. Nothing here knows about Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from hotline.client.connection import Client, ConnectError, Delivered
+from hotline.client.outbox import Outbox, OutboxItem, OutboxState
+from hotline.client.profile import Profile
+from hotline.client.receipts import bundle_from_frame, verify_receipt
+from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
+from hotline.errors import AuthError, CryptoError, HotlineError
+from hotline.keys import SigningKey
+from hotline.roster import Roster
+
+HISTORY = 5000  # on a first start, resume this many log indexes back (not the whole log)
+_CURSOR_EVERY = 200  # persist the resume cursor at least every so many entries
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LinkState(StrEnum):
+    CONNECTING = "CONNECTING"
+    UP = "UP"
+    DOWN = "DOWN"        # lost or unreachable; retrying
+    REFUSED = "REFUSED"  # the server refused our key: no retry
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    state: LinkState
+    url: str | None
+    detail: str = ""
+    retry_in: float | None = None
+
+
+@dataclass(frozen=True)
+class Welcomed:
+    """A session opened: who we are to the server, our channels, the roster we verified."""
+
+    welcome: dict[str, Any]
+    roster: Roster
+    url: str
+
+
+@dataclass(frozen=True)
+class EntryEvent:
+    """A delivered log entry; ``delivered`` is set for an envelope entry that verified,
+    ``error`` for one that did not."""
+
+    index: int
+    entry: dict[str, Any]
+    delivered: Delivered | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthEvent:
+    frame: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """An outbox envelope was stored, accepted or refused (``item`` is its new state)."""
+
+    item: OutboxItem
+
+
+@dataclass(frozen=True)
+class ReceiptEvent:
+    index: int
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ResumedEvent:
+    channel: str
+    index: int
+
+
+Event = LinkStatus | Welcomed | EntryEvent | HealthEvent | OutboxEvent | ReceiptEvent | ResumedEvent
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter: a random wait up to ``base * 2**n``, capped."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    attempt: int = 0
+    rng: Callable[[], float] = random.random
+
+    def next_delay(self) -> float:
+        delay = min(self.cap, self.base * 2 ** self.attempt) * (0.5 + self.rng() / 2)
+        self.attempt += 1
+        return float(delay)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Link:
+    """Keeps one member's connection up and its outbox flowing."""
+
+    def __init__(self, *, profile: Profile, key: SigningKey, outbox: Outbox,
+                 emit: Callable[[Event], None], servers: tuple[str, ...] = (),
+                 backoff: Backoff | None = None, history: int = HISTORY,
+                 clock: Callable[[], datetime] = utc_now, open_timeout: float = 10.0) -> None:
+        self.profile, self.key, self.outbox, self.emit = profile, key, outbox, emit
+        self.servers = servers or profile.servers
+        self.backoff = backoff or Backoff()
+        self.history, self.clock, self.open_timeout = history, clock, open_timeout
+        self.state = LinkState.CONNECTING
+        self.url: str | None = None
+        self.client: Client | None = None
+        self.roster: Roster | None = None  # the last one verified: kept while the line is down
+        self.welcome: dict[str, Any] = {}
+        self._inflight: set[str] = set()
+        self._seen: dict[str, int] = {}  # shown, not yet written to the outbox file
+        self._last: dict[str, int] = {}  # the last index shown per channel, this process
+        self._progress = asyncio.Event()
+        self.previously_seen: dict[str, int] = {}  # the last index shown by an earlier run
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def member(self) -> str:
+        return self.profile.member
+
+    # -- the connection loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, serve, reconnect, until cancelled or the server refuses our key."""
+        try:
+            while True:
+                try:
+                    client = await self._connect()
+                except AuthError as exc:
+                    self._status(LinkState.REFUSED, None, f"the server refused this key: {exc.message}")
+                    return
+                except HotlineError as exc:
+                    delay = self.backoff.next_delay()
+                    self._status(LinkState.DOWN, None, exc.message, retry_in=delay)
+                    await asyncio.sleep(delay)
+                    continue
+                self.backoff.reset()
+                try:
+                    await self._serve(client)
+                finally:
+                    self.client = None
+                    await client.close()
+                delay = self.backoff.next_delay()
+                reason = client.closed.result() if client.closed.done() else "closed"
+                self._status(LinkState.DOWN, self.url, f"line lost: {reason}", retry_in=delay)
+                await asyncio.sleep(delay)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            if self.client is not None:
+                await self.client.close()
+
+    async def _connect(self) -> Client:
+        errors = []
+        for url in self.servers:
+            self._status(LinkState.CONNECTING, url, f"connecting to {url}")
+            client = Client(key=self.key, origin=self.profile.origin,
+                            roster=Roster(self.profile.authorities))
+            try:
+                await client.connect(url, ssl_context=self.profile.ssl_context()
+                                     if url.startswith("wss:") else None,
+                                     open_timeout=self.open_timeout)
+            except AuthError:
+                raise
+            except HotlineError as exc:
+                errors.append(exc.message)
+                continue
+            self.url = url
+            return client
+        raise ConnectError("; ".join(errors) or "no server endpoint configured")
+
+    async def _serve(self, client: Client) -> None:
+        self.client, self.roster, self.welcome = client, client.roster, dict(client.welcome)
+        self._inflight.clear()
+        drain = asyncio.create_task(self._drain(client), name="console-drain")
+        health = asyncio.create_task(self._watch_health(client), name="console-health")
+        self._status(LinkState.UP, self.url, f"connected to {self.url}")
+        assert self.url is not None
+        self.emit(Welcomed(dict(client.welcome), client.roster, self.url))
+        try:
+            log_size = int(client.welcome.get("log_size", 0))
+            for channel in client.welcome["channels"]:
+                after = self._resume_after(channel, log_size)
+                try:
+                    index = await client.resume(channel, after)
+                except (ConnectError, ConnectionClosed):
+                    raise
+                except HotlineError as exc:  # one channel refused: the others go on
+                    self._status(LinkState.UP, self.url, f"{channel}: {exc.code}: {exc.message}")
+                    index = after
+                if index > after:
+                    await self._caught_up(client, channel, index)
+                self.emit(ResumedEvent(channel, index))
+            for item in self.outbox.pending():
+                await self._submit(client, item)
+            await client.closed
+        except (ConnectError, ConnectionClosed):
+            pass  # the line dropped: run() reconnects
+        finally:
+            health.cancel()
+            drain.cancel()
+            for task in (health, drain):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            while not client.deliveries.empty():  # nothing delivered is lost
+                self._entry(client, client.deliveries.get_nowait())
+            self._save_cursor()
+
+    def _resume_after(self, channel: str, log_size: int) -> int:
+        """Where history resumes: after the last entry this process showed; on the first
+        connection, ``history`` indexes before the last one shown in an earlier run (so the
+        screen has context; replays change nothing), or before the log's end."""
+        if channel in self._last:
+            return self._last[channel]
+        stored = self.outbox.last_seen(channel)
+        self.previously_seen[channel] = -1 if stored is None else stored
+        start = stored if stored is not None else log_size - 1
+        return max(-1, start - self.history)
+
+    async def _caught_up(self, client: Client, channel: str, index: int) -> None:
+        """Wait until the reader has shown every replayed entry of ``channel`` (up to ``index``):
+        they were queued before the ``resumed`` answer."""
+        while self._last.get(channel, -1) < index:
+            self._progress.clear()
+            progress = asyncio.ensure_future(self._progress.wait())
+            waited: set[asyncio.Future[Any]] = {progress, client.closed}
+            await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+            if not progress.done():
+                progress.cancel()
+                raise ConnectError("connection lost during the replay")
+
+    async def _drain(self, client: Client) -> None:
+        count = 0
+        while True:
+            frame = await client.deliveries.get()
+            self._entry(client, frame)
+            count += 1
+            if client.deliveries.empty() or count % _CURSOR_EVERY == 0:
+                self._save_cursor()
+
+    def _entry(self, client: Client, frame: dict[str, Any]) -> None:
+        index, entry = int(frame["index"]), dict(frame["entry"])
+        if entry.get("kind") == "envelope":
+            try:
+                self.emit(EntryEvent(index, entry, delivered=client.verify(frame)))
+            except CryptoError as exc:
+                self.emit(EntryEvent(index, entry, error=exc.message))
+        else:
+            self.emit(EntryEvent(index, entry))
+        channel = entry.get("channel")
+        if isinstance(channel, str):
+            self._seen[channel] = max(index, self._seen.get(channel, -1))
+            self._last[channel] = max(index, self._last.get(channel, -1))
+        self._progress.set()
+
+    def _save_cursor(self) -> None:
+        for channel, index in self._seen.items():
+            self.outbox.see(channel, index)
+        self._seen.clear()
+
+    async def _watch_health(self, client: Client) -> None:
+        while True:
+            client.health_changed.clear()
+            for frame in list(client.health.values()):
+                self.emit(HealthEvent(dict(frame)))
+            await client.health_changed.wait()
+
+    def _status(self, state: LinkState, url: str | None, detail: str, *,
+                retry_in: float | None = None) -> None:
+        self.state = state
+        self.emit(LinkStatus(state, url, detail, retry_in))
+
+    # -- composing and sending -------------------------------------------------------------------
+
+    def build(self, *, channel: str, template: str, body: dict[str, Any],
+              precedence: Precedence | str, kind: Kind = Kind.MESSAGE, reply_to: str | None = None,
+              id: str | None = None) -> Envelope:
+        """An envelope from this member, created now (not yet signed or stored)."""
+        return Envelope.build(id=id or new_envelope_id(os.urandom(16)), kind=kind, channel=channel,
+                              sender=self.member, template=template, precedence=precedence,
+                              created=self.clock(), body=body, reply_to=reply_to)
+
+    def store(self, envelope: Envelope) -> OutboxItem:
+        """Sign ``envelope`` and store it in the outbox (durably) as pending; nothing is sent."""
+        item = self.outbox.put(envelope, envelope.sign(self.key), now=self.clock())
+        self.emit(OutboxEvent(item))
+        return item
+
+    def send(self, item: OutboxItem) -> None:
+        """Send a stored envelope now if the line is up (else it waits for the next connection)."""
+        client = self.client
+        if client is not None and self.state is LinkState.UP:
+            self._spawn(self._submit(client, item))
+
+    def acknowledge(self, message: Envelope, kind: AckKind) -> OutboxItem:
+        """Store (once) and send our ack of ``message``; an ack's id is derived from (member,
+        message, kind), so acknowledging again changes nothing."""
+        ident = ack_id(member=self.member, reply_to=message.id, ack=kind)
+        item = self.outbox.get(ident)
+        if item is None:
+            item = self.store(self.build(channel=message.channel, template=message.template,
+                                         body={"ack": kind.value}, precedence=message.precedence,
+                                         kind=Kind.ACK, reply_to=message.id, id=ident))
+        if item.state is OutboxState.PENDING:
+            self.send(item)
+        return item
+
+    async def _submit(self, client: Client, item: OutboxItem) -> None:
+        if item.id in self._inflight or client is not self.client:
+            return
+        self._inflight.add(item.id)
+        try:
+            answer = await client.submit_envelope(item.envelope)
+        except (ConnectError, ConnectionClosed):
+            return  # stays pending: resent on the next connection
+        except HotlineError as exc:
+            self.outbox.mark_refused(item.id, exc.code, exc.message, now=self.clock())
+            self._changed(item.id)
+            return
+        finally:
+            self._inflight.discard(item.id)
+        index = int(answer["index"])
+        self.outbox.mark_accepted(item.id, index, now=self.clock())
+        self._changed(item.id)
+        receipt = item.envelope.kind is Kind.MESSAGE and not answer.get("duplicate")
+        self._spawn(self._follow(client, index, receipt=receipt))
+
+    def _changed(self, envelope_id: str) -> None:
+        item = self.outbox.get(envelope_id)
+        if item is not None:
+            self.emit(OutboxEvent(item))
+
+    async def _follow(self, client: Client, index: int, *, receipt: bool) -> None:
+        """Our accepted envelope as logged (the server's ``expects`` or ``late``: the server does
+        not deliver our own entries back to us), then a message's signed receipt (sent once a
+        checkpoint covers it; not again for a resend the server had logged)."""
+        try:
+            delivered = await client.fetch(index)
+            self.emit(EntryEvent(index, dict(delivered.entry), delivered=delivered))
+            if not receipt:
+                return
+            frame = await client.receipt(index)
+        except (ConnectError, ConnectionClosed):
+            return
+        except HotlineError as exc:
+            self.emit(ReceiptEvent(index, False, exc.message))
+            return
+        if self.profile.log_key is None:
+            self.emit(ReceiptEvent(index, False, "receipt not checked: the profile pins no log key"))
+            return
+        try:
+            verify_receipt(bundle_from_frame(frame).to_text(), self.profile.log_key)
+        except HotlineError as exc:
+            self.emit(ReceiptEvent(index, False, f"receipt does NOT verify: {exc.message}"))
+            return
+        self.emit(ReceiptEvent(index, True, "inclusion receipt verified against the pinned log key"))
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,214 @@
+"""Rich text for every line of the console, from the view-model.
+
+Colour is never the only carrier of meaning: every state is also a word or a mark that a
+monochrome terminal shows (``‼FLASH‼``, ``✖ DOWN``, ``PENDING``, ``OVERDUE``). Remote text is
+always added as plain text, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from rich.text import Text
+
+from hotline.console.state import (
+    AckMark,
+    Alert,
+    Channel,
+    ConsoleState,
+    Delivery,
+    Message,
+    Obligation,
+    age,
+    body_text,
+    both_times,
+    countdown,
+)
+from hotline.envelope import Precedence
+
+PRECEDENCE = {
+    Precedence.FLASH: ("‼FLASH‼", "bold reverse red"),
+    Precedence.IMMEDIATE: ("!IMMEDIATE!", "bold yellow"),
+    Precedence.PRIORITY: ("PRIORITY", "bold"),
+    Precedence.ROUTINE: ("ROUTINE", "dim"),
+}
+HEALTH = {
+    "UP": ("● UP", "bold green"),
+    "DEGRADED": ("▲ DEGRADED", "bold yellow"),
+    "DOWN": ("✖ DOWN", "bold reverse red"),
+    "UNKNOWN": ("? UNKNOWN", "dim"),
+}
+ACK = {
+    AckMark.UNDERSTOOD: ("✓understood", "green"),
+    AckMark.RECEIVED: ("✓received", "green"),
+    AckMark.REPLIED: ("✓replied", "green"),
+    AckMark.WAITING: ("…waiting", "yellow"),
+    AckMark.OVERDUE: ("✖OVERDUE", "bold reverse red"),
+}
+
+
+def precedence(value: Precedence) -> Text:
+    label, style = PRECEDENCE[value]
+    return Text(label, style=style)
+
+
+def health(channel: Channel, *, link_up: bool, now: datetime) -> Text:
+    """``● UP hb 4s``; ``? NO LINK (was UP)`` while our own line is down."""
+    state = channel.health.state if channel.health is not None else "UNKNOWN"
+    if not link_up:
+        return Text(f"? NO LINK (was {state})", style="bold yellow")
+    label, style = HEALTH.get(state, (state, "bold"))
+    out = Text(label, style=style)
+    stalest = channel.stalest()
+    if stalest is not None:
+        party, beat = stalest
+        when = f"hb {age(now - beat)}" if beat else "hb never"
+        # the weakest party's last heartbeat; named when it is what keeps the line from UP
+        out.append(f" {when}" if state == "UP" else f" {party} {when}",
+                   style="dim" if state == "UP" else "bold")
+    return out
+
+
+def channel_prompt(channel: Channel, state: ConsoleState, now: datetime) -> Text:
+    """Two lines: the name (``▶`` when selected) with unread and owed counts; its health."""
+    owed = sum(1 for m in channel.messages.values() if state.obligation(m, now) is not None)
+    out = Text("▶ " if channel.name == state.selected else "  ", style="bold")
+    out.append(channel.name, style="bold")
+    if channel.unread:
+        out.append(f" ({channel.unread} new)", style="bold cyan")
+    if owed:
+        out.append(f" ACK×{owed}", style="bold reverse yellow")
+    out.append("\n  ")
+    out.append_text(health(channel, link_up=state.link_up, now=now))
+    return out
+
+
+def message_prompt(message: Message, state: ConsoleState, now: datetime, local: tzinfo | None, *,
+                   selected: bool = False) -> Text:
+    """A message: header (``▶`` when selected, index, precedence, time, sender), template and
+    body, verification and acknowledgements, and what this officer owes on it."""
+    out = Text("▶" if selected else " ", style="bold")
+    if message.index is not None:
+        out.append(f"[{message.index}] ", style="bold")
+    else:
+        out.append("[—] ", style="bold")
+    out.append_text(precedence(message.precedence))
+    out.append(f" {both_times(message.created, local)} ")
+    out.append(f"{message.sender}@{message.party}", style="bold")
+    out.append(f"\n    {message.template}: ", style="italic")
+    out.append(body_text(message, state.catalogue_text(message)))
+    out.append("\n    ")
+    out.append_text(verification(message))
+    acks = state.ack_states(message, now)
+    if acks:
+        out.append(" │ acks: ")
+        for i, ack in enumerate(acks):
+            if i:
+                out.append(" · ")
+            label, style = ACK[ack.mark]
+            if ack.mark is AckMark.WAITING and ack.received:
+                label, style = "✓received …understood", "yellow"
+            out.append(f"{ack.party} ")
+            out.append(label + (" LATE" if ack.late else ""), style=style)
+        if message.expects is not None and any(not a.satisfied for a in acks):
+            out.append(f" (due {message.expects.due.strftime('%H:%M:%SZ')})", style="dim")
+    owed = state.obligation(message, now)
+    if owed is not None:
+        out.append("\n    ")
+        out.append_text(obligation(owed, message))
+    return out
+
+
+def verification(message: Message) -> Text:
+    """Signature, log, receipt, proof: what was checked about this message."""
+    out = Text()
+    if message.delivery is Delivery.PENDING:
+        out.append("PENDING ⧗ not yet accepted", style="bold reverse yellow")
+        return out
+    if message.delivery is Delivery.REFUSED:
+        out.append(f"REFUSED ✖ {message.refusal or ''}", style="bold reverse red")
+        return out
+    if message.verified is False:
+        out.append("SIGNATURE ✖ FAILED", style="bold reverse red")
+        return out
+    out.append("sig✓" if message.verified else "signed here", style="green")
+    if message.index is not None:
+        out.append(" logged", style="green")
+    if message.receipt:
+        out.append(" rcpt✓", style="green")
+    if message.proof is not None:
+        out.append(" incl✓" if message.proof.included else " incl?",
+                   style="green" if message.proof.included else "yellow")
+        if message.proof.witnesses:
+            got = len(set(message.proof.cosigned_by) & set(message.proof.witnesses))
+            out.append(f" wit {got}/{len(message.proof.witnesses)}",
+                       style="green" if message.proof.all_witnessed else "yellow")
+    if message.my_ack_pending:
+        out.append(f" {message.my_ack_pending} ack PENDING", style="bold yellow")
+    return out
+
+
+def obligation(owed: Obligation, message: Message) -> Text:
+    if owed.overdue:
+        return Text(f"▶▶ OVERDUE {countdown(owed.remaining)}: you owe '{owed.ack}' — press u",
+                    style="bold reverse red")
+    key = "u" if owed.ack != "reply" else "r"
+    return Text(f"▶ YOU OWE '{owed.ack}': {countdown(owed.remaining)} left — press {key}",
+                style="bold reverse yellow" if message.urgent else "bold yellow")
+
+
+def owed_bar(pairs: list[tuple[Message, Obligation]]) -> Text:
+    """The line above the messages: how many acks this officer owes, the most urgent first."""
+    if not pairs:
+        return Text("")
+    message, owed = pairs[0]
+    overdue = sum(1 for _, o in pairs if o.overdue)
+    style = "bold reverse red" if overdue else "bold reverse yellow"
+    head = f"ACK OWED ×{len(pairs)}" + (f" ({overdue} OVERDUE)" if overdue else "")
+    when = (f"OVERDUE {countdown(owed.remaining)}" if owed.overdue
+            else f"{countdown(owed.remaining)} left")
+    return Text(f"{head}: next [{message.index}] {message.precedence} {message.template} from "
+                f"{message.sender}, '{owed.ack}' {when} — a: go", style=style)
+
+
+def alert_text(alerts: list[Alert]) -> Text:
+    if not alerts:
+        return Text("")
+    latest = alerts[-1]
+    more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
+    return Text(f"‼ ALERT {latest.at.strftime('%H:%M:%SZ')}: {latest.text}{more} — x: dismiss",
+                style="bold reverse red")
+
+
+def status_text(*, link: str, url: str | None, detail: str, member: str, party: str, role: str,
+                safety: str, pending: int, retry_in: float | None) -> Text:
+    """The status bar: line state, outbox, own identity, safety number, server endpoint."""
+    out = Text()
+    style = {"UP": "bold reverse green", "DOWN": "bold reverse red",
+             "REFUSED": "bold reverse red"}.get(link, "bold reverse yellow")
+    out.append(f" LINK {link} ", style=style)
+    if link == "DOWN" and retry_in is not None:
+        out.append(f" retry in {retry_in:.1f}s", style="bold")
+    elif link == "REFUSED":
+        out.append(f" {detail}", style="bold")
+    out.append(" │ ")
+    out.append(f"outbox: {pending} PENDING" if pending else "outbox: 0 pending",
+               style="bold reverse yellow" if pending else "")
+    out.append(f" │ {member}@{party} {role} │ SN {safety[:17]}… │ {url or '—'}")
+    return out
+
+
+def key_bar(bindings: list[tuple[str, str]], width: int) -> Text:
+    """Every key of the main screen and what it does, packed into lines of ``width`` without
+    splitting a key from its description: all of them always show, even at 80 columns."""
+    out = Text()
+    used = 0
+    for key, description in bindings:
+        size = len(key) + len(description) + 3
+        if used and used + size > width:
+            out.append("\n")
+            used = 0
+        out.append(f" {key} ", style="bold reverse")
+        out.append(f"{description} ")
+        used += size
+    return out

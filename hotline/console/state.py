@@ -1,0 +1,627 @@
+"""The console's view-model: everything the officer sees, as plain data. Pure: no Textual, no I/O,
+no clock (``now`` is an argument), so every rule here is unit-tested.
+
+Theory of operation:
+
+- A ``Channel`` holds its ``Message`` s (acks are folded into the message they acknowledge), its
+  unread count, the server's latest health frame and the last heartbeat seen per party.
+- A message enters either from the log (``add_entry``: a delivered, verified entry) or from the
+  outbox (``add_outbox``: composed here, signed, maybe not yet accepted). Both are keyed by
+  envelope id, so the delivered entry of one of our own messages completes the outbox one instead
+  of appearing twice, and a replayed entry changes nothing.
+- Acknowledgement state per recipient party, from the server's ``expects`` (which kind, from
+  whom, by when) and the acks, replies and ``overdue`` notices seen:
+
+  =============  =====================================================================
+  ``understood``  an ``understood`` ack from the party
+  ``received``    a ``received`` ack (satisfies ``expects.ack == received`` only)
+  ``replied``     a message of the party answering it (satisfies ``reply``)
+  ``waiting``     nothing yet, deadline ahead
+  ``OVERDUE``     nothing sufficient and the deadline passed (or the server said so)
+  =============  =====================================================================
+
+- What this officer owes (``obligation``): a message whose ``expects.from`` names our party and
+  that our party has not yet answered as required; it carries a countdown to ``due`` that turns
+  into an overdue time.
+- Alerts: a channel going DOWN (health frame), an overdue notice naming our party, a refused
+  message of ours, a signature that does not verify. They stay until the officer dismisses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from enum import StrEnum
+from typing import Any
+
+from hotline.envelope import Envelope, Kind, Precedence
+from hotline.errors import WireError
+from hotline.times import parse_time
+
+URGENT = (Precedence.FLASH, Precedence.IMMEDIATE)
+
+
+class Delivery(StrEnum):
+    """Where one of our own messages is (the outbox's state, as shown)."""
+
+    PENDING = "PENDING"    # stored and signed here, not yet accepted by the server
+    ACCEPTED = "ACCEPTED"  # durably logged at its index
+    REFUSED = "REFUSED"    # the server refused it with a typed error
+
+
+class AckMark(StrEnum):
+    UNDERSTOOD = "understood"
+    RECEIVED = "received"
+    REPLIED = "replied"
+    WAITING = "waiting"
+    OVERDUE = "OVERDUE"
+
+
+@dataclass(frozen=True)
+class AckRecord:
+    member: str
+    index: int
+    late: bool
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The server's ``expects``: the ack owed, by which parties, by when."""
+
+    ack: str  # received, understood or reply
+    parties: tuple[str, ...]
+    due: datetime
+
+    @classmethod
+    def from_entry(cls, value: Any) -> Expectation | None:
+        if not isinstance(value, dict):
+            return None
+        try:
+            return cls(str(value["ack"]), tuple(str(p) for p in value["from"]),
+                       parse_time(value["due"], field="expects.due"))
+        except (KeyError, TypeError, WireError):
+            return None
+
+
+@dataclass(frozen=True)
+class PartyAck:
+    """One recipient party's acknowledgement of one message."""
+
+    party: str
+    mark: AckMark
+    late: bool = False
+    received: bool = False  # a received ack arrived (shown while understanding is awaited)
+
+    @property
+    def satisfied(self) -> bool:
+        return self.mark in (AckMark.UNDERSTOOD, AckMark.RECEIVED, AckMark.REPLIED)
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """What this officer's party owes on a message, and the time left."""
+
+    ack: str
+    due: datetime
+    remaining: timedelta  # negative once overdue
+
+    @property
+    def overdue(self) -> bool:
+        return self.remaining < timedelta(0)
+
+
+@dataclass
+class ProofReport:
+    """What could be established about one entry in the log; ``problems`` says what could not."""
+
+    index: int
+    checkpoint_size: int | None = None
+    included: bool = False
+    cosigned_by: dict[str, int] = field(default_factory=dict)  # witness -> timestamp
+    witnesses: list[str] = field(default_factory=list)  # the channel's parties' witnesses
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def all_witnessed(self) -> bool:
+        return bool(self.witnesses) and set(self.witnesses) <= set(self.cosigned_by)
+
+    def lines(self) -> list[str]:
+        """The report, one statement a line, for the details view."""
+        out = []
+        if self.checkpoint_size is not None:
+            out.append(f"checkpoint: tree size {self.checkpoint_size}, log signature verified")
+        out.append(f"inclusion proof: {'VERIFIED' if self.included else 'NOT VERIFIED'}"
+                   + (f" (entry {self.index} in the tree of {self.checkpoint_size})"
+                      if self.included else ""))
+        if self.witnesses:
+            got = sorted(set(self.cosigned_by) & set(self.witnesses))
+            missing = sorted(set(self.witnesses) - set(self.cosigned_by))
+            out.append(f"cosignatures: {len(got)} of {len(self.witnesses)} witnesses "
+                       f"({', '.join(got) or 'none'})"
+                       + (f"; missing {', '.join(missing)}" if missing else " — ALL WITNESSES"))
+        out += [f"problem: {p}" for p in self.problems]
+        return out
+
+
+@dataclass
+class Message:
+    """A message (``kind: message``) of a channel, with everything shown about it."""
+
+    id: str
+    channel: str
+    sender: str
+    party: str
+    template: str
+    precedence: Precedence
+    created: datetime
+    body: dict[str, Any]
+    reply_to: str | None = None
+    index: int | None = None
+    logged: datetime | None = None
+    verified: bool | None = None  # True: signature checked on delivery; None: our own, signed here
+    verify_error: str | None = None
+    expects: Expectation | None = None
+    acks: dict[str, dict[str, AckRecord]] = field(default_factory=dict)  # party -> kind -> ack
+    replies: dict[str, int] = field(default_factory=dict)  # party -> index of its reply
+    overdue_notice: set[str] = field(default_factory=set)  # parties an overdue entry named
+    delivery: Delivery | None = None  # our own messages only
+    refusal: str | None = None  # "code: reason" when refused
+    receipt: bool = False  # our own: a signed inclusion receipt arrived and verified
+    entry: dict[str, Any] | None = None  # the log entry as delivered (details view)
+    envelope: dict[str, Any] | None = None
+    sig: dict[str, Any] | None = None
+    proof: ProofReport | None = None  # inclusion proof and cosignatures, once checked
+    my_ack_pending: str | None = None  # our ack of it, stored but not yet accepted
+
+    @property
+    def urgent(self) -> bool:
+        return self.precedence in URGENT
+
+    def key(self) -> tuple[int, int, datetime]:
+        """Log order; messages not yet logged come last, in the order composed."""
+        return (0, self.index, self.created) if self.index is not None else (1, 0, self.created)
+
+
+@dataclass(frozen=True)
+class PartyHealth:
+    state: str
+    condition: str
+    last_heartbeat: datetime | None
+
+
+@dataclass(frozen=True)
+class Health:
+    """The server's latest ``health`` frame for a channel."""
+
+    state: str
+    since: datetime | None
+    interval: int | None
+    parties: dict[str, PartyHealth]
+
+    @classmethod
+    def from_frame(cls, frame: Mapping[str, Any]) -> Health:
+        parties = {}
+        for party, value in dict(frame.get("parties") or {}).items():
+            value = value if isinstance(value, dict) else {}
+            parties[str(party)] = PartyHealth(str(value.get("state", "UNKNOWN")),
+                                              str(value.get("condition", "")),
+                                              _time(value.get("last_heartbeat")))
+        interval = frame.get("interval")
+        return cls(state=str(frame.get("state", "UNKNOWN")), since=_time(frame.get("since")),
+                   interval=interval if isinstance(interval, int) else None, parties=parties)
+
+
+@dataclass(frozen=True)
+class Alert:
+    channel: str
+    kind: str  # down, overdue, refused, unverified
+    text: str
+    at: datetime
+
+
+@dataclass
+class Channel:
+    name: str
+    messages: dict[str, Message] = field(default_factory=dict)  # by envelope id
+    unread: int = 0
+    health: Health | None = None
+    heartbeats: dict[str, datetime] = field(default_factory=dict)  # party -> last heartbeat seen
+    last_index: int = -1
+    catalogue: tuple[dict[str, Any], ...] = ()
+
+    def ordered(self) -> list[Message]:
+        """Oldest first, newest at the bottom; messages not yet logged last."""
+        return sorted(self.messages.values(), key=Message.key)
+
+    def party_heartbeats(self) -> dict[str, datetime | None]:
+        """Each party's last heartbeat, from the entries seen and the health frame (None: never
+        heard)."""
+        out: dict[str, datetime | None] = dict(self.heartbeats)
+        for party, health in (self.health.parties.items() if self.health is not None else ()):
+            seen = out.get(party)
+            beat = health.last_heartbeat
+            out[party] = max(seen, beat) if seen and beat else (seen or beat)
+        return out
+
+    def stalest(self) -> tuple[str, datetime | None] | None:
+        """The party whose last heartbeat is oldest (never heard first): the line is only as
+        good as its weakest party."""
+        beats = self.party_heartbeats()
+        if not beats:
+            return None
+        oldest = datetime.min.replace(tzinfo=UTC)
+        party = min(beats, key=lambda p: (beats[p] is not None, beats[p] or oldest, p))
+        return party, beats[party]
+
+
+class ConsoleState:
+    """The whole console's view-model for one member."""
+
+    def __init__(self, *, member: str, party: str, role: str, lang: str = "en") -> None:
+        self.member, self.party, self.role, self.lang = member, party, role, lang
+        self.channels: dict[str, Channel] = {}
+        self.selected: str | None = None
+        self.alerts: list[Alert] = []
+        self.link_up = False
+        self._orphans: dict[str, list[tuple[str, int, dict[str, Any]]]] = {}  # reply_to -> acks
+
+    # -- channels --------------------------------------------------------------------------------
+
+    def set_channels(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.channels.setdefault(name, Channel(name))
+        if self.selected is None and self.channels:
+            self.select(sorted(self.channels)[0])
+
+    def set_catalogue(self, channel: str, catalogue: tuple[dict[str, Any], ...]) -> None:
+        self.channels.setdefault(channel, Channel(channel)).catalogue = catalogue
+
+    def select(self, channel: str) -> None:
+        self.selected = channel
+        self.channels.setdefault(channel, Channel(channel)).unread = 0
+
+    def channel(self, name: str) -> Channel:
+        return self.channels.setdefault(name, Channel(name))
+
+    def find(self, envelope_id: str) -> Message | None:
+        for channel in self.channels.values():
+            if envelope_id in channel.messages:
+                return channel.messages[envelope_id]
+        return None
+
+    # -- entries from the log --------------------------------------------------------------------
+
+    def add_entry(self, index: int, entry: Mapping[str, Any], *, verified: bool,
+                  error: str | None = None, now: datetime, unread: bool = True) -> Message | None:
+        """Fold one delivered entry in. Returns the message it created (None for acks, notices,
+        heartbeats and replays of entries already shown). ``unread=False`` for history the
+        officer saw in an earlier run."""
+        name = entry.get("channel")
+        if not isinstance(name, str):
+            return None
+        channel = self.channel(name)
+        channel.last_index = max(channel.last_index, index)
+        kind = entry.get("kind")
+        if kind == "overdue":
+            self._overdue(channel, entry, now)
+            return None
+        if kind == "health":
+            return None  # the live health frame carries the same change (apply_health)
+        if kind == "rejected":
+            self._rejected(entry, now)
+            return None
+        if kind != "envelope":
+            return None
+        env = entry.get("envelope")
+        if not isinstance(env, dict):
+            return None
+        env_kind = env.get("kind")
+        party = str(entry.get("party", "?"))
+        logged = _time(entry.get("time"))
+        if env_kind == Kind.HEARTBEAT and verified and logged is not None:
+            previous = channel.heartbeats.get(party)
+            channel.heartbeats[party] = max(logged, previous) if previous else logged
+            return None
+        if env_kind == Kind.ECHO:
+            return None
+        if env_kind == Kind.ACK:
+            if verified:
+                self._ack(str(env.get("reply_to")), party, index, entry)
+            return None
+        return self._message(channel, index, entry, env, verified=verified, error=error, now=now,
+                             unread=unread)
+
+    def _message(self, channel: Channel, index: int, entry: Mapping[str, Any], env: dict[str, Any], *,
+                 verified: bool, error: str | None, now: datetime, unread: bool) -> Message | None:
+        envelope_id = str(env.get("id"))
+        known = channel.messages.get(envelope_id)
+        if known is not None and known.entry is not None:
+            return None  # a replay
+        message = known or _message_from(env, str(entry.get("party", "?")))
+        if message is None:
+            return None
+        message.index, message.logged = index, _time(entry.get("time"))
+        message.entry, message.envelope, message.sig = dict(entry), env, _dict(entry.get("sig"))
+        message.expects = Expectation.from_entry(entry.get("expects"))
+        message.verified, message.verify_error = verified, error
+        if message.sender == self.member:
+            message.delivery, message.refusal = Delivery.ACCEPTED, None
+        channel.messages[envelope_id] = message
+        if known is None and unread and message.sender != self.member and channel.name != self.selected:
+            channel.unread += 1
+        if not verified:
+            self.alerts.append(Alert(channel.name, "unverified", f"entry {index} does NOT verify: "
+                                     f"{error or 'signature check failed'}", now))
+        if message.reply_to is not None and verified:
+            target = channel.messages.get(message.reply_to)
+            if target is not None and message.party != target.party:
+                target.replies.setdefault(message.party, index)
+        for party, ack_index, ack_entry in self._orphans.pop(envelope_id, []):
+            self._ack(envelope_id, party, ack_index, ack_entry)
+        return None if known is not None else message
+
+    def _ack(self, reply_to: str, party: str, index: int, entry: Mapping[str, Any]) -> None:
+        target = self.find(reply_to)
+        env = entry.get("envelope") or {}
+        if target is None:
+            self._orphans.setdefault(reply_to, []).append((party, index, dict(entry)))
+            return
+        kind = str((env.get("body") or {}).get("ack", "received"))
+        target.acks.setdefault(party, {})[kind] = AckRecord(str(env.get("sender")), index,
+                                                             bool(entry.get("late")))
+
+    def _overdue(self, channel: Channel, entry: Mapping[str, Any], now: datetime) -> None:
+        missing = [str(p) for p in entry.get("missing") or []]
+        target = self.find(str(entry.get("ref"))) if entry.get("ref") else None
+        if target is not None:
+            target.overdue_notice.update(missing)
+        if self.party in missing:
+            what = f"[{entry.get('entry')}]" if target is None else f"[{target.index}] {target.template}"
+            due = _time(entry.get("due"))
+            self.alerts.append(Alert(channel.name, "overdue", f"OVERDUE: {entry.get('precedence')} "
+                                     f"{what} was due {clock(due)}; {self.party} has not sent "
+                                     f"{entry.get('ack')}", now))
+
+    def _rejected(self, entry: Mapping[str, Any], now: datetime) -> None:
+        ref = entry.get("ref")
+        if entry.get("member") != self.member or not isinstance(ref, str):
+            return
+        self.refused(ref, str(entry.get("code")), str(entry.get("reason")), now=now)
+
+    # -- our own messages (the outbox) ----------------------------------------------------------
+
+    def add_outbox(self, envelope: Envelope, sig: Mapping[str, Any], delivery: Delivery, *,
+                   index: int | None = None) -> Message | None:
+        """Show a message composed here (from the outbox); its log entry completes it later.
+        A message never goes back: ACCEPTED and REFUSED are final (see ``refused``)."""
+        if envelope.kind is not Kind.MESSAGE:
+            return None
+        channel = self.channel(envelope.channel)
+        message = channel.messages.get(envelope.id)
+        if message is None:
+            message = _message_from(envelope.to_json(), self.party)
+            if message is None:
+                return None
+            message.envelope, message.sig = envelope.to_json(), dict(sig)
+            channel.messages[envelope.id] = message
+        if message.index is None:
+            message.index = index
+        if message.index is not None:
+            message.delivery, message.refusal = Delivery.ACCEPTED, None
+        elif message.delivery in (None, Delivery.PENDING):
+            message.delivery = delivery
+        return message
+
+    def accepted(self, envelope_id: str, index: int) -> None:
+        message = self.find(envelope_id)
+        if message is not None:
+            message.delivery, message.refusal = Delivery.ACCEPTED, None
+            if message.index is None:
+                message.index = index
+
+    def refused(self, envelope_id: str, code: str, reason: str, *, now: datetime,
+                alert: bool = True) -> None:
+        """The server refused one of our messages; ``alert`` once (not for an earlier run's)."""
+        message = self.find(envelope_id)
+        if message is None or message.delivery is Delivery.REFUSED:
+            return
+        message.delivery, message.refusal = Delivery.REFUSED, f"{code}: {reason}"
+        if alert:
+            self.alerts.append(Alert(message.channel, "refused", f"REFUSED by the server: "
+                                     f"{message.template} — {code}: {reason}", now))
+
+    def ack_pending(self, envelope_id: str, kind: str | None) -> None:
+        """Our own ack of a message is stored but not yet accepted (``kind``), or no longer."""
+        message = self.find(envelope_id)
+        if message is not None:
+            message.my_ack_pending = kind
+
+    def receipt(self, index: int) -> None:
+        for channel in self.channels.values():
+            for message in channel.messages.values():
+                if message.index == index:
+                    message.receipt = True
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def apply_health(self, frame: Mapping[str, Any], *, now: datetime) -> Alert | None:
+        """The server's live health frame; a change to DOWN raises an alert (returned)."""
+        name = frame.get("channel")
+        if not isinstance(name, str):
+            return None
+        channel = self.channel(name)
+        before = channel.health.state if channel.health is not None else None
+        channel.health = Health.from_frame(frame)
+        if channel.health.state == "DOWN" and before != "DOWN":
+            silent = sorted(p for p, h in channel.health.parties.items() if h.state == "DOWN")
+            since = f" since {clock(channel.health.since)}" if channel.health.since else ""
+            alert = Alert(name, "down", f"CHANNEL {name} DOWN{since}"
+                          + (f": {', '.join(silent)} silent" if silent else ""), now)
+            self.alerts.append(alert)
+            return alert
+        if before == "DOWN" and channel.health.state != "DOWN":
+            self.alerts = [a for a in self.alerts if not (a.channel == name and a.kind == "down")]
+        return None
+
+    def dismiss_alerts(self) -> None:
+        self.alerts.clear()
+
+    # -- acknowledgement state -------------------------------------------------------------------
+
+    def ack_states(self, message: Message, now: datetime) -> list[PartyAck]:
+        """Each recipient party's acknowledgement of ``message`` (those ``expects`` names; else
+        every party that acked)."""
+        owed = message.expects
+        parties = list(owed.parties) if owed else sorted(set(message.acks) | set(message.replies))
+        states = []
+        for party in parties:
+            got = message.acks.get(party, {})
+            late = any(a.late for a in got.values())
+            received = bool(got)
+            if "understood" in got:
+                mark = AckMark.UNDERSTOOD
+            elif party in message.replies:
+                mark = AckMark.REPLIED
+            elif "received" in got:
+                mark = AckMark.RECEIVED
+            else:
+                mark = AckMark.WAITING
+            if owed is not None and not _satisfies(owed.ack, mark):
+                overdue = party in message.overdue_notice or now > owed.due
+                mark = AckMark.OVERDUE if overdue else AckMark.WAITING
+            states.append(PartyAck(party, mark, late=late, received=received))
+        return states
+
+    def obligation(self, message: Message, now: datetime) -> Obligation | None:
+        """What our party still owes on ``message``, with the time left (None: nothing)."""
+        owed = message.expects
+        if owed is None or self.party not in owed.parties or message.party == self.party:
+            return None
+        state = next(s for s in self.ack_states(message, now) if s.party == self.party)
+        if state.satisfied:
+            return None
+        return Obligation(owed.ack, owed.due, owed.due - now)
+
+    def awaiting_me(self, now: datetime) -> list[tuple[Message, Obligation]]:
+        """Every message our party still owes an acknowledgement on, soonest due first."""
+        out = [(m, o) for c in self.channels.values() for m in c.messages.values()
+               if (o := self.obligation(m, now)) is not None]
+        return sorted(out, key=lambda pair: pair[1].due)
+
+    def needs_received_ack(self, message: Message) -> bool:
+        """Whether the console should send its automatic ``received`` ack for ``message``."""
+        if self.role == "auditor" or message.sender == self.member or message.index is None:
+            return False
+        if not message.verified:
+            return False  # never acknowledge what did not verify
+        return not any(a.member == self.member for a in message.acks.get(self.party, {}).values())
+
+    def catalogue_text(self, message: Message) -> str | None:
+        """A pre-agreed message's text in the officer's language (else the first one held)."""
+        if message.template != "preagreed":
+            return None
+        channel = self.channels.get(message.channel)
+        number = message.body.get("number")
+        item = next((c for c in (channel.catalogue if channel else ()) if c.get("number") == number),
+                    None)
+        if item is None:
+            return None
+        texts = item.get("text") or {}
+        return str(texts.get(self.lang) or next(iter(texts.values()), "")) or None
+
+
+def _satisfies(required: str, mark: AckMark) -> bool:
+    if required == "understood":
+        return mark is AckMark.UNDERSTOOD
+    if required == "reply":
+        return mark is AckMark.REPLIED
+    return mark in (AckMark.UNDERSTOOD, AckMark.RECEIVED, AckMark.REPLIED)
+
+
+def _message_from(env: Mapping[str, Any], party: str) -> Message | None:
+    try:
+        precedence = Precedence(str(env.get("precedence")))
+        created = parse_time(env.get("created"), field="envelope.created")
+    except (ValueError, WireError):
+        return None
+    body = env.get("body")
+    reply_to = env.get("reply_to")
+    return Message(id=str(env.get("id")), channel=str(env.get("channel")), sender=str(env.get("sender")),
+                   party=party, template=str(env.get("template")), precedence=precedence,
+                   created=created, body=dict(body) if isinstance(body, dict) else {},
+                   reply_to=reply_to if isinstance(reply_to, str) else None)
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return parse_time(value) if value is not None else None
+    except WireError:
+        return None
+
+
+def _dict(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, dict) else None
+
+
+# -- formatting (pure: time zone and now are arguments) ---------------------------------------------
+
+def clock(moment: datetime | None) -> str:
+    """``21:04:05Z``."""
+    return "—" if moment is None else moment.strftime("%H:%M:%SZ")
+
+
+def both_times(moment: datetime, local: tzinfo | None) -> str:
+    """``21:04:05Z (22:04 local)``; the local part is left out where local time is UTC."""
+    utc = moment.strftime("%H:%M:%SZ")
+    if local is None:
+        return utc
+    here = moment.astimezone(local)
+    if here.utcoffset() == timedelta(0):
+        return utc
+    return f"{utc} ({here.strftime('%H:%M')} local)"
+
+
+def countdown(delta: timedelta) -> str:
+    """``04:59`` left, or ``+00:12`` overdue; hours when needed (``2:59:59``)."""
+    seconds = int(abs(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+    return ("+" + text) if delta < timedelta(0) else text
+
+
+def age(delta: timedelta) -> str:
+    """A heartbeat's age, short: ``4s``, ``3m``, ``2h``, ``5d``."""
+    seconds = max(0, int(delta.total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def body_text(message: Message, catalogue: str | None) -> str:
+    """A message's content on one line: the text, the catalogue text, or ``field=value`` pairs."""
+    body = message.body
+    if message.template == "message" and isinstance(body.get("text"), str):
+        return str(body["text"])
+    if message.template == "preagreed":
+        head = f"#{body.get('number')}" + (f" {body['code']}" if body.get("code") else "")
+        return f"{head}: {catalogue}" if catalogue else head
+    return "; ".join(f"{k}={_short(v)}" for k, v in _flatten(body))
+
+
+def _flatten(value: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, item in value.items():
+        if isinstance(item, dict):
+            out += _flatten(item, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", item))
+    return out
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(_short(v) for v in value)
+    return str(value)

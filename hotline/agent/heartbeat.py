@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import structlog
 
 from hotline.agent.witness import WitnessAlarm, witness_round
 from hotline.audit.remote import LogClient, http_base
+from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.profile import Profile
 from hotline.envelope import Kind, Precedence
@@ -77,24 +77,6 @@ class AgentState:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
         return seq
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter: wait a random time up to ``base * 2**n``, capped."""
-
-    base: float = 0.5
-    cap: float = 30.0
-    attempt: int = 0
-    rng: Callable[[], float] = random.random
-
-    def next_delay(self) -> float:
-        delay = min(self.cap, self.base * 2 ** self.attempt) * (0.5 + self.rng() / 2)
-        self.attempt += 1
-        return float(delay)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class HeartbeatAgent:

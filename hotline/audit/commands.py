@@ -339,26 +339,10 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
       hotline audit report --as audrey --channel north-south --since 2026-11-27
       hotline audit report --as audrey --channel north-south --export log.jsonl --json
     """
-    if since is not None and until is not None and since >= until:
-        raise click.BadParameter("must be later than --since", param_hint="'--until'")
-    home: Path = ctx.obj["home"]
-    state_path = _state_path(home, name, None)
+    _check_period(since, until)
     builder = ReportBuilder(channel=channel, since=since, until=until)
-    try:
-        profile, auditor, _ = _audited(home, name, servers, export_file, state_path,
-                                       accepted=lambda record: _report_entry(builder, record))
-        _check_readable(auditor.roster, profile, channel)
-        compliance = builder.finish(now=datetime.now(UTC))
-    except AuditFailure as exc:
-        click.echo(f"FAILED: {exc.message}", err=True)
-        sys.exit(1)
-    except HotlineError as exc:
-        _fail(exc)
-    _remember(state_path, auditor)
-    if as_json:
-        click.echo(json.dumps(compliance.to_json(), ensure_ascii=False, indent=2))
-    else:
-        click.echo(render_text(compliance), nl=False)
+    _channel_report(ctx, name, servers, export_file, channel, builder,
+                    lambda r: r.to_json(), render_text, as_json)
 
 
 @audit.command()
@@ -401,11 +385,25 @@ def availability(ctx: click.Context, name: str, servers: tuple[str, ...], channe
       hotline audit availability --as audrey --channel north-south --since 2026-11-27
       hotline audit availability --as audrey --channel north-south --export log.jsonl --json
     """
+    _check_period(since, until)
+    builder = AvailabilityBuilder(channel=channel, since=since, until=until)
+    _channel_report(ctx, name, servers, export_file, channel, builder,
+                    lambda r: r.to_json(), availability_report.render_text, as_json)
+
+
+def _check_period(since: datetime | None, until: datetime | None) -> None:
     if since is not None and until is not None and since >= until:
         raise click.BadParameter("must be later than --since", param_hint="'--until'")
+
+
+def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
+                    export_file: Path | None, channel: str, builder: Any,
+                    to_json: Callable[[Any], Any],
+                    render: Callable[[Any], str], as_json: bool) -> None:
+    """Verify the log as ``name`` while feeding each verified entry to ``builder``; then print
+    the channel's report (text, or JSON). A log that fails verification gets no report."""
     home: Path = ctx.obj["home"]
     state_path = _state_path(home, name, None)
-    builder = AvailabilityBuilder(channel=channel, since=since, until=until)
     try:
         profile, auditor, _ = _audited(home, name, servers, export_file, state_path,
                                        accepted=lambda record: _report_entry(builder, record))
@@ -418,6 +416,6 @@ def availability(ctx: click.Context, name: str, servers: tuple[str, ...], channe
         _fail(exc)
     _remember(state_path, auditor)
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(to_json(report), ensure_ascii=False, indent=2))
     else:
-        click.echo(availability_report.render_text(report), nl=False)
+        click.echo(render(report), nl=False)

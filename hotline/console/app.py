@@ -32,12 +32,12 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from hotline.audit.remote import http_base
+from hotline.client.backoff import Backoff
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
 from hotline.console import render
 from hotline.console.forms import Form, build_form, envelope_from_form
 from hotline.console.link import (
-    Backoff,
     EntryEvent,
     Event,
     HealthEvent,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
@@ -112,24 +112,6 @@ class ResumedEvent:
 
 
 Event = LinkStatus | Welcomed | EntryEvent | HealthEvent | OutboxEvent | ReceiptEvent | ResumedEvent
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter: a random wait up to ``base * 2**n``, capped."""
-
-    base: float = 0.5
-    cap: float = 30.0
-    attempt: int = 0
-    rng: Callable[[], float] = random.random
-
-    def next_delay(self) -> float:
-        delay = min(self.cap, self.base * 2 ** self.attempt) * (0.5 + self.rng() / 2)
-        self.attempt += 1
-        return float(delay)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class Link:

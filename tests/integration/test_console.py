@@ -24,14 +24,13 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select
 
 from hotline.agent.heartbeat import AgentState, HeartbeatAgent
-from hotline.agent.heartbeat import Backoff as AgentBackoff
 from hotline.canonical import parse
+from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, Delivered
 from hotline.client.outbox import Outbox, OutboxState
 from hotline.client.profile import Profile
 from hotline.config import load_config
 from hotline.console.app import ConsoleApp
-from hotline.console.link import Backoff
 from hotline.console.screens import ComposeScreen, TemplatePicker
 from hotline.deployment import init_deployment
 from hotline.envelope import AckKind, Kind
@@ -331,7 +330,7 @@ async def agents(home: Path, url: str, **kwargs: Any) -> AsyncIterator[dict[str,
         name = f"{party}-agent"
         runner = HeartbeatAgent(Profile.load(home, name), servers=(url,),
                                 state=AgentState(home / "state" / f"{name}.agent.json"),
-                                backoff=AgentBackoff(base=0.05, cap=0.3),
+                                backoff=Backoff(base=0.05, cap=0.3),
                                 witness_state=home / "state" / f"{name}.witness.json", **kwargs)
         tasks[party] = asyncio.create_task(runner.run(), name=name)
     try:

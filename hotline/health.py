@@ -218,12 +218,11 @@ class ChannelHealth:
         restored: list[tuple[_Seen, str, datetime]] = []
         for party, snapshot in entry.get("parties", {}).items():
             seen = self._seen.get(party)
-            if seen is None:
-                continue
             for attr, key in (("heartbeat", "last_heartbeat"), ("echo", "last_echo")):
                 value = snapshot.get(key)
-                if value is not None:
-                    restored.append((seen, attr, parse_time(value)))
+                moment = parse_time(value) if value is not None else None  # checked even for a
+                if seen is not None and moment is not None:  # party no longer on the channel
+                    restored.append((seen, attr, moment))
         self.state, self.since = state, since
         for seen, attr, moment in restored:
             current = getattr(seen, attr)

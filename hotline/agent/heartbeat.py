@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,12 +47,22 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+SEQ_BLOCK = 64  # heartbeat numbers reserved per write of the state file
+
+
 @dataclass
 class AgentState:
-    """The next heartbeat number of each channel, kept across restarts."""
+    """The next heartbeat number of each channel, kept across restarts.
+
+    The file holds, per channel, a number no heartbeat has used yet: numbers are reserved in
+    blocks of ``SEQ_BLOCK``, so the file is written once per block, not per heartbeat (with a
+    thousand channels, rewriting it on every heartbeat cost the agent most of its time). After a
+    restart counting resumes at the reserved mark: ``seq`` may skip, it never repeats.
+    """
 
     path: Path
     seq: dict[str, int] = field(default_factory=dict)
+    reserved: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> AgentState:
@@ -63,20 +74,25 @@ class AgentState:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConnectError(f"agent state file {path} is unreadable ({exc}); move it aside "
                                "to start counting afresh") from exc
-        return cls(path, seq)
+        return cls(path, seq, dict(seq))
 
     def next(self, channel: str) -> int:
-        """Take the next number for ``channel`` and persist the state before it is used."""
+        """Take the next number for ``channel``; the file covers it before it is used."""
         seq = self.seq.get(channel, 0)
+        if seq >= self.reserved.get(channel, 0):
+            self.reserved[channel] = seq + SEQ_BLOCK
+            self._save()
         self.seq[channel] = seq + 1
+        return seq
+
+    def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("w") as handle:
-            json.dump({"seq": self.seq}, handle)
+            handle.write(json.dumps({"seq": self.reserved}))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
-        return seq
 
 
 class HeartbeatAgent:
@@ -161,6 +177,9 @@ class HeartbeatAgent:
 
     async def _beat(self, client: Client, channel: str) -> None:
         loop = asyncio.get_running_loop()
+        # Spread the channels over the interval: started together, N channels' heartbeats would
+        # all arrive in one burst every interval.
+        await asyncio.sleep(random.random() * self._interval(client, channel))
         while True:
             started = loop.time()
             try:

@@ -28,6 +28,8 @@ from hotline.keys import SigningKey
 from hotline.roster import Roster
 from hotline.session import Challenge, ClientSession, ServerFrame, encode
 
+MAX_RECEIPTS = 4096  # receipts kept for ``receipt()`` waiters; older ones are dropped
+
 
 class ConnectError(HotlineError):
     code = "connect.failed"
@@ -153,6 +155,8 @@ class Client:
             self.checkpoint = frame["note"]
         elif kind == "receipt":
             self.receipts[frame["index"]] = frame
+            while len(self.receipts) > MAX_RECEIPTS:  # a long-running member keeps the latest
+                del self.receipts[next(iter(self.receipts))]
             self._receipt_arrived.set()
         elif kind == "health":
             self.health[frame["channel"]] = frame

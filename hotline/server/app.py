@@ -133,7 +133,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
     hotline = request.app[HOTLINE]
     hotline.metrics.connected.set(len(hotline.hub.all))
     hotline.metrics.log_size.set(await hotline.store.size())
-    body = generate_latest(hotline.metrics.registry)
+    # off the event loop: with a thousand channels rendering takes most of a second
+    body = await asyncio.to_thread(generate_latest, hotline.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

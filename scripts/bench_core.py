@@ -53,13 +53,16 @@ from typing import Any
 from benchlib import machine_info, median_figures, percentile, rate
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hotline.canonical import dumps
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.deployment import CHANNEL, init_deployment
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
+from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, SigningKey, signed_bytes
-from hotline.roster import Roster
+from hotline.roster import Roster, sign_document
 from hotline.session import encode
+from hotline.templates import load_templates
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 30.0
@@ -504,6 +507,22 @@ def measure_sqlite(folder: Path, params: Params, result: RunResult) -> None:
         conn.close()
 
 
+def without_rate_limit(home: Path) -> None:
+    """The benchmark sends thousands of messages an hour; the shipped `message` template agrees
+    120. Its parties agree an unlimited copy instead (same template, `rate` removed, re-signed
+    agreement), so the path measured is the same one, minus the refusal."""
+    path = home / "protocols" / "message.yaml"
+    text = path.read_text()
+    start = text.index("\nrate:\n")
+    end = text.index("\naudience:", start)
+    path.write_text(text[:start] + text[end:])
+    refs = [t.ref() for t in sorted(load_templates(home / "protocols"), key=lambda t: t.id)]
+    file = home / "roster" / f"90-agreement-{CHANNEL}-v1.json"
+    doc = dict(json.loads(file.read_text())["document"], templates=refs)
+    keys = [load_private_key(home / "keys" / f"authority-{p}.pem") for p in ("north", "south", "mediator")]
+    file.write_text(dumps(sign_document(doc, *keys)))
+
+
 async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
                   server_profile: Path | None, client_profile: Path | None) -> RunResult:
     result = RunResult()
@@ -511,6 +530,7 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
     home = workdir / "home"
     init_deployment(home, parties=["north", "south", "mediator"], heartbeat_interval=10, port=0,
                     origin="bench.hotline.local", force=False)
+    without_rate_limit(home)
     serve = [sys.executable]
     if server_profile is not None:
         out = server_profile if params.runs == 1 else server_profile.with_name(

@@ -87,3 +87,33 @@ def machine_info(folder: Path, packages: Sequence[str], **extra: Any) -> dict[st
         **extra,
         "versions": {p: version_of(p) for p in packages} | {"sqlite": sqlite3.sqlite_version},
     }
+
+
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (all its threads), from /proc; None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_bytes(pid: int) -> int | None:
+    """Resident set size of a process, from /proc; None elsewhere."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def machine_cpu() -> tuple[float, float, float] | None:
+    """(busy, steal, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    ticks = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
+    hz = os.sysconf("SC_CLK_TCK")
+    idle, steal = ticks[3] + ticks[4], ticks[7]
+    return (sum(ticks) - idle - steal) / hz, steal / hz, sum(ticks) / hz

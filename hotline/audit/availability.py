@@ -57,6 +57,7 @@ from hotline.audit.report import (  # the compliance report's field readers and 
     _milliseconds,
     _table,
     _time_or_none,
+    next_index,
 )
 from hotline.errors import WireError
 from hotline.health import State
@@ -341,16 +342,7 @@ class AvailabilityBuilder:
         Raises:
             ReportError: the entry is out of order, or a field the report reads is malformed.
         """
-        if not isinstance(entry, Mapping):
-            raise ReportError("a log entry must be an object", code="report.bad_entry")
-        index = entry.get("index")
-        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-            raise ReportError(f"log entry with index {index!r}: an index is an integer >= 0",
-                              code="report.bad_entry")
-        if self._last_index is not None and index <= self._last_index:
-            raise ReportError(f"entry {index} comes after entry {self._last_index}: give the "
-                              "entries in index order", code="report.bad_entry")
-        self._last_index = index
+        index = self._last_index = next_index(entry, self._last_index)
         time = _optional_time(entry.get("time"))  # read for every kind: the log's end
         if time is not None:
             self._log_end = time

@@ -286,6 +286,24 @@ class _Open:
     answers: dict[str, tuple[datetime, int]] = field(default_factory=dict)  # party -> (time, index)
 
 
+def next_index(entry: Any, last: int | None) -> int:
+    """The index of ``entry``, which must be an object coming after entry ``last``.
+
+    Raises:
+        ReportError: not an object, no valid index, or out of index order.
+    """
+    if not isinstance(entry, Mapping):
+        raise ReportError("a log entry must be an object", code="report.bad_entry")
+    index = entry.get("index")
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise ReportError(f"log entry with index {index!r}: an index is an integer >= 0",
+                          code="report.bad_entry")
+    if last is not None and index <= last:
+        raise ReportError(f"entry {index} comes after entry {last}: give the entries in index "
+                          "order", code="report.bad_entry")
+    return index
+
+
 class ReportBuilder:
     """Builds a :class:`ComplianceReport` from entries given one at a time, in index order.
 
@@ -332,16 +350,7 @@ class ReportBuilder:
         Raises:
             ReportError: the entry is out of order, or a field the report reads is malformed.
         """
-        if not isinstance(entry, Mapping):
-            raise ReportError("a log entry must be an object", code="report.bad_entry")
-        index = entry.get("index")
-        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-            raise ReportError(f"log entry with index {index!r}: an index is an integer >= 0",
-                              code="report.bad_entry")
-        if self._last_index is not None and index <= self._last_index:
-            raise ReportError(f"entry {index} comes after entry {self._last_index}: give the "
-                              "entries in index order", code="report.bad_entry")
-        self._last_index = index
+        index = self._last_index = next_index(entry, self._last_index)
         kind = entry.get("kind")
         if kind == "envelope" and entry.get("channel") == self.channel:
             self._envelope(_Fields(entry, index, "envelope"))

@@ -65,7 +65,6 @@ class HealthMonitor:
         self.missed = missed
         self.clock = clock
         self.channels: dict[str, ChannelHealth] = {}
-        self.started = clock()
         self._beats: OrderedDict[str, str] = OrderedDict()  # heartbeat id -> log time (RTT metric)
 
     def sync_agreements(self) -> None:
@@ -75,8 +74,9 @@ class HealthMonitor:
                                grace=agreement.heartbeat_grace, missed=self.missed)
             health = self.channels.get(channel)
             if health is None:
+                # a channel opened while the server runs gets its own K intervals to come up
                 self.channels[channel] = ChannelHealth(channel, agreement.parties, policy,
-                                                       started=self.started)
+                                                       started=self.clock())
             else:
                 health.reconfigure(agreement.parties, policy)
 

@@ -81,6 +81,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await hotline.checkpointer.stop()
         await store.close()
         log.info("server.stopped")
 

@@ -48,6 +48,7 @@ class Checkpointer:
         self.latest: Checkpoint | None = None
         self.latest_note = ""
         self._receipts: list[tuple[Connection, int]] = []
+        self._sending: asyncio.Task[None] | None = None
 
     async def load(self) -> None:
         history = await self.store.checkpoints()
@@ -66,6 +67,11 @@ class Checkpointer:
                 await self.sign()
             except HotlineError as exc:
                 log.critical("checkpoint.refused", code=exc.code, reason=exc.message)
+
+    async def stop(self) -> None:
+        """Let the receipts already under way finish (shutdown, before the store closes)."""
+        if self._sending is not None:
+            await asyncio.gather(self._sending, return_exceptions=True)
 
     def want_receipt(self, conn: Connection, index: int) -> None:
         self._receipts.append((conn, index))
@@ -89,11 +95,18 @@ class Checkpointer:
         self.latest, self.latest_note = checkpoint, note
         log.info("checkpoint.signed", size=size, root=b64encode(root))
         self.hub.broadcast({"type": "checkpoint", "note": note})
-        await self._send_receipts(size, note)
-
-    async def _send_receipts(self, size: int, note: str) -> None:
         due = [(c, i) for c, i in self._receipts if i < size]
         self._receipts = [(c, i) for c, i in self._receipts if i >= size]
+        if due:
+            # Receipts (a proof each) go out in the background, in checkpoint order: under load
+            # they may lag, but the next checkpoint is still signed within its delay.
+            previous = self._sending
+            self._sending = asyncio.create_task(self._send_receipts(previous, size, note, due))
+
+    async def _send_receipts(self, previous: asyncio.Task[None] | None, size: int, note: str,
+                             due: list[tuple[Connection, int]]) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
         for conn, index in due:
             if conn.ws.closed:
                 continue

@@ -298,7 +298,10 @@ class Hotline:
         if self.monitor is not None:
             self.monitor.observe(appended.entry.entry)
         conn.send({"type": "accepted", "id": envelope.id, "index": index})
-        if self.checkpointer is not None:
+        # Liaisons get a receipt for every message and ack; agents' heartbeats and echoes get
+        # none (their agent is the party's witness, and a proof per heartbeat would double the
+        # server's work at a thousand channels).
+        if self.checkpointer is not None and envelope.kind in (Kind.MESSAGE, Kind.ACK):
             self.checkpointer.want_receipt(conn, index)
         self.hub.publish(envelope.channel, index,
                          {"type": "deliver", "index": index, "entry": appended.entry.entry},

@@ -342,7 +342,7 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
     _check_period(since, until)
     builder = ReportBuilder(channel=channel, since=since, until=until)
     _channel_report(ctx, name, servers, export_file, channel, builder,
-                    lambda r: r.to_json(), render_text, as_json)
+                    render_text, as_json)
 
 
 @audit.command()
@@ -388,7 +388,7 @@ def availability(ctx: click.Context, name: str, servers: tuple[str, ...], channe
     _check_period(since, until)
     builder = AvailabilityBuilder(channel=channel, since=since, until=until)
     _channel_report(ctx, name, servers, export_file, channel, builder,
-                    lambda r: r.to_json(), availability_report.render_text, as_json)
+                    availability_report.render_text, as_json)
 
 
 def _check_period(since: datetime | None, until: datetime | None) -> None:
@@ -398,7 +398,6 @@ def _check_period(since: datetime | None, until: datetime | None) -> None:
 
 def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
                     export_file: Path | None, channel: str, builder: Any,
-                    to_json: Callable[[Any], Any],
                     render: Callable[[Any], str], as_json: bool) -> None:
     """Verify the log as ``name`` while feeding each verified entry to ``builder``; then print
     the channel's report (text, or JSON). A log that fails verification gets no report."""
@@ -416,6 +415,6 @@ def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
         _fail(exc)
     _remember(state_path, auditor)
     if as_json:
-        click.echo(json.dumps(to_json(report), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
         click.echo(render(report), nl=False)

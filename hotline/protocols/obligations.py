@@ -131,6 +131,12 @@ class RateLimits:
     def record(self, key: tuple[str, str, str], now: datetime) -> None:
         self._sent.setdefault(key, deque()).append(now)
 
+    def forget(self, key: tuple[str, str, str], at: datetime) -> None:
+        """Take back a ``record`` whose message was not logged after all (a resend, a failure)."""
+        sent = self._sent.get(key)
+        if sent is not None and at in sent:
+            sent.remove(at)
+
     def observe(self, entry: Mapping[str, Any], rate: Rate | None) -> None:
         """Count an accepted message from the log (start-up replay of the recent window), if its
         template (whose ``rate`` the caller looked up) is limited at all."""

@@ -209,7 +209,7 @@ class Hotline:
                  "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig,
                  **added}
         future = self.store.enqueue(entry, envelope_id=envelope.id)
-        task = asyncio.create_task(self._commit(conn, submit, future, time.perf_counter()))
+        task = asyncio.create_task(self._commit(conn, submit, future, now, time.perf_counter()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -250,7 +250,7 @@ class Hotline:
             template.check(envelope, Context(agreement=agreement, party=member.party,
                                              role=member.role.value, replied=replied))
             if template.rate is not None:
-                await self._check_rate(template, member, envelope, now)
+                self._check_rate(template, member, envelope, now)
             deadline = template.ack_deadline(envelope.precedence)
             parties = template.recipients(agreement, member.party, envelope.body)
             if deadline is not None and parties and template.ack is not None:
@@ -261,11 +261,9 @@ class Hotline:
                 added["late"] = True
         return added
 
-    async def _check_rate(self, template: Template, member: Member, envelope: Envelope,
-                          now: datetime) -> None:
+    def _check_rate(self, template: Template, member: Member, envelope: Envelope,
+                    now: datetime) -> None:
         assert template.rate is not None
-        if await self.store.by_envelope_id(envelope.id) is not None:
-            return  # a resend: counted when it was accepted
         key = (envelope.channel, member.party, template.id)
         until = self.rates.check(key, template.rate, now)
         if until is not None:
@@ -273,20 +271,22 @@ class Hotline:
                 f"{template.id}: the agreement allows {member.party} at most {template.rate.max} "
                 f"per {describe_duration(template.rate.per)} on channel {envelope.channel}; the "
                 f"next one is allowed at {format_time(until)}", code="norm.rate_limited")
-        self.rates.record(key, now)
+        self.rates.record(key, now)  # counted now, so that pipelined submissions count too
 
     async def _commit(self, conn: Connection, submit: Submit, future: asyncio.Future[Appended],
-                      queued: float) -> None:
+                      now: datetime, queued: float) -> None:
         envelope = submit.envelope
         try:
             appended = await future
             self.metrics.commit_seconds.observe(time.perf_counter() - queued)
         except HotlineError as exc:
+            self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
             exc.ref = envelope.id
             log.error("envelope.commit_failed", id=envelope.id, code=exc.code, reason=exc.message)
             conn.send(exc.to_frame())
             return
-        if appended.duplicate:
+        if appended.duplicate:  # a resend: it was counted when first accepted
+            self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
             try:
                 conn.send(self._resend(appended.entry, envelope.to_json(), submit.sig))
             except HotlineError as exc:

@@ -240,3 +240,17 @@ async def test_humanitarian_notices_are_never_refused_for_rate(home: Path) -> No
             await alice.send(channel="north-south", template="humanitarian-notice", body=body,
                              precedence="IMMEDIATE")
     assert not [e for e in logged(home) if e["kind"] == "rejected"]
+
+
+async def test_a_resend_does_not_count_against_the_rate(home: Path) -> None:
+    """Three drills an hour are agreed: resending one (after a lost `accepted`) is not a fourth."""
+    add_drill_agreement(home)
+    async with serving(home) as server:
+        alice = await server.client("alice")
+        first = alice.envelope(channel="north-south", template="drill", body={"text": "drill 0"})
+        original = await alice.submit_envelope(first)
+        again = await alice.submit_envelope(first)
+        assert again["index"] == original["index"] and again.get("duplicate") is True
+        for n in (1, 2):
+            await alice.send(channel="north-south", template="drill", body={"text": f"drill {n}"})
+        await refused(alice, "norm.rate_limited", template="drill", body={"text": "drill 3"})

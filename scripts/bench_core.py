@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchlib import machine_info, median_figures, percentile, rate
+from benchlib import machine_info, median_figures, percentile, rate, run_bench
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hotline.canonical import dumps
@@ -756,15 +756,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.echo_server:
         echo_server_main()
         return 0
-    command = "python scripts/bench_core.py" + "".join(
-        f" {a}" for a in (sys.argv[1:] if argv is None else argv))
-    try:
-        return asyncio.run(amain(args, command))
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a failed run: one line, not a traceback
-        print(f"bench_core: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    return run_bench("bench_core", amain, args, argv)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ from benchlib import (
     proc_cpu_seconds,
     proc_rss_bytes,
     rate,
+    run_bench,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -958,17 +959,7 @@ async def amain(args: argparse.Namespace, command: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python scripts/bench_heartbeat.py" + "".join(
-        f" {a}" for a in (sys.argv[1:] if argv is None else argv))
-    try:
-        return asyncio.run(amain(args, command))
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a failed run: one line, not a traceback
-        print(f"bench_heartbeat: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        if os.environ.get("BENCH_TRACEBACK"):
-            raise
-        return 1
+    return run_bench("bench_heartbeat", amain, args, argv)
 
 
 if __name__ == "__main__":

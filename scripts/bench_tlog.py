@@ -76,7 +76,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import machine_info, median_figures, percentile, rate
+from benchlib import machine_info, median_figures, percentile, rate, run_bench
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hotline.audit.commands import run_audit
@@ -1077,17 +1077,7 @@ async def amain(args: argparse.Namespace, command: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python scripts/bench_tlog.py" + "".join(
-        f" {a}" for a in (sys.argv[1:] if argv is None else argv))
-    try:
-        return asyncio.run(amain(args, command))
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a failed run: one line, not a traceback
-        print(f"bench_tlog: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        if os.environ.get("BENCH_TRACEBACK"):
-            raise
-        return 1
+    return run_bench("bench_tlog", amain, args, argv)
 
 
 if __name__ == "__main__":

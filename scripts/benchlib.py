@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import platform
 import sqlite3
 import statistics
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -117,3 +119,20 @@ def machine_cpu() -> tuple[float, float, float] | None:
     hz = os.sysconf("SC_CLK_TCK")
     idle, steal = ticks[3] + ticks[4], ticks[7]
     return (sum(ticks) - idle - steal) / hz, steal / hz, sum(ticks) / hz
+
+
+def run_bench(name: str, amain: Callable[[Any, str], Coroutine[Any, Any, int]], args: Any,
+              argv: list[str] | None) -> int:
+    """Run a benchmark's ``amain(args, command)``; a failure is one line on stderr (a traceback
+    with BENCH_TRACEBACK=1) and exit 1, Ctrl-C exits 130."""
+    command = f"python scripts/{name}.py" + "".join(
+        f" {a}" for a in (sys.argv[1:] if argv is None else argv))
+    try:
+        return asyncio.run(amain(args, command))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a failed run: one line, not a traceback
+        print(f"{name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if os.environ.get("BENCH_TRACEBACK"):
+            raise
+        return 1

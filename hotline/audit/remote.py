@@ -72,6 +72,16 @@ class LogClient:
             if not page:
                 return history
 
+    def witnessed(self) -> list[dict[str, Any]]:
+        """The latest checkpoint each witness cosigned: ``[{"size", "note"}]`` (unverified)."""
+        value: list[dict[str, Any]] = json.loads(self._get("/v1/log/witnessed"))
+        return value
+
+    def inclusion(self, index: int, size: int) -> list[str]:
+        value: list[str] = json.loads(self._get("/v1/log/proof/inclusion",
+                                                {"index": index, "size": size}))["proof"]
+        return value
+
     def consistency(self, old: int, size: int) -> list[str]:
         value: list[str] = json.loads(self._get("/v1/log/proof/consistency",
                                                 {"old": old, "size": size}))["proof"]

@@ -49,12 +49,14 @@ class Checkpointer:
         self.latest_note = ""
         self._receipts: list[tuple[Connection, int]] = []
         self._sending: asyncio.Task[None] | None = None
+        self.witnessed: dict[str, int] = {}  # witness -> the largest checkpoint size it cosigned
 
     async def load(self) -> None:
         history = await self.store.checkpoints()
         if history:
             note = history[-1][2]
             self.latest, self.latest_note = Checkpoint.from_body(parse_note(note).body), note
+        self.witnessed = await self.store.witnessed()
         await self.sign()
 
     async def run(self) -> None:
@@ -147,7 +149,20 @@ class Checkpointer:
         added = await self.store.add_cosignature(size, witness, line)
         if added:
             log.info("checkpoint.cosigned", size=size, witness=witness)
+            self.witnessed[witness] = max(size, self.witnessed.get(witness, 0))
         return added
+
+    async def witnessed_notes(self) -> list[dict[str, Any]]:
+        """The latest checkpoint each witness cosigned, with all its cosignatures, by size: what
+        a member needs to know which entries every witness has seen (a witness cosigning size N
+        vouches for every entry below N)."""
+        out = []
+        for size in sorted(set(self.witnessed.values())):
+            note = await self.store.checkpoint(size)
+            if note is not None:
+                out.append({"size": size, "note": cosigned(note, (await self.store.cosignatures(size))
+                                                           .get(size, []))})
+        return out
 
     def witness_verifier(self, witness: str) -> CosignatureVerifier:
         now = self.clock()

@@ -35,6 +35,7 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 def add_log_routes(app: web.Application) -> None:
     app.router.add_get("/v1/log/checkpoint", checkpoint_handler)
     app.router.add_get("/v1/log/checkpoints", checkpoints_handler)
+    app.router.add_get("/v1/log/witnessed", witnessed_handler)
     app.router.add_get("/v1/log/key", key_handler)
     app.router.add_get("/v1/log/proof/inclusion", inclusion_handler)
     app.router.add_get("/v1/log/proof/consistency", consistency_handler)
@@ -76,6 +77,12 @@ async def checkpoints_handler(request: web.Request) -> web.Response:
     lines = await hotline.store.cosignatures(page[0][0], page[-1][0]) if page else {}
     return web.json_response([{"size": size, "time": time, "note": cosigned(note, lines.get(size, []))}
                               for size, time, note in page])
+
+
+async def witnessed_handler(request: web.Request) -> web.Response:
+    checkpointer = _hotline(request).checkpointer
+    assert checkpointer is not None
+    return web.json_response(await checkpointer.witnessed_notes())
 
 
 async def key_handler(request: web.Request) -> web.Response:

@@ -364,6 +364,11 @@ class Store:
             found.setdefault(int(size), []).append(str(line))
         return found
 
+    async def witnessed(self) -> dict[str, int]:
+        """Each witness's largest cosigned checkpoint size (read once at start: O(cosignatures))."""
+        rows = await self._read("SELECT witness, MAX(size) FROM cosignatures GROUP BY witness", ())
+        return {str(witness): int(size) for witness, size in rows}
+
     async def _write(self, sql: str, params: Iterable[Any]) -> None:
         """A small write outside the entry sequence, on the writer thread (durable on return)."""
         def run() -> None:

@@ -604,6 +604,28 @@ async def test_witness_cosigns_each_new_checkpoint(home: Path) -> None:
         assert "cosignatures by witnesses: north-agent 2, south-agent 1" in audit.stdout
 
 
+async def test_witnessed_gives_the_latest_checkpoint_each_witness_cosigned(home: Path) -> None:
+    """What a member's console needs to tell which entries every witness has seen, without
+    paging through the checkpoint history; it survives a restart."""
+    verifiers = [witness_verifier(home, n) for n in ("north-agent", "south-agent", "mediator-agent")]
+
+    def seen(answer: list[dict[str, Any]]) -> dict[int, set[str]]:
+        return {item["size"]: set(verify_cosignatures(item["note"], verifiers)) for item in answer
+                if verify_checkpoint(item["note"], log_key(home)).size == item["size"]}
+
+    async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
+        assert await get_json(http, server, "/v1/log/witnessed") == []
+        assert (await witness(home, server)).returncode == 0
+        alice = await server.client("alice")
+        last = (await send_messages(alice, 2))[-1]
+        await covered(alice, last)
+        assert (await witness(home, server, "south-agent")).returncode == 0
+        expected = {ROSTER: {"north-agent"}, last + 1: {"south-agent"}}
+        assert seen(await get_json(http, server, "/v1/log/witnessed")) == expected
+    async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
+        assert seen(await get_json(http, server, "/v1/log/witnessed")) == expected
+
+
 def copy_database(source: Path, target: Path) -> None:
     """Copy the database files of a stopped server (what someone holding the disk would do)."""
     for old in target.glob("hotline.db*"):

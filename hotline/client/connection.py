@@ -74,6 +74,7 @@ class Client:
         self._waiters: list[tuple[str, Any, asyncio.Future[dict[str, Any]]]] = []
         self._reader: asyncio.Task[None] | None = None
         self._roster_ready = asyncio.Event()
+        self.documents: list[dict[str, Any]] = []  # the signed roster documents ``roster`` took
         self.checkpoint = ""  # the latest signed checkpoint the server pushed
         self.receipts: dict[int, dict[str, Any]] = {}  # index -> receipt frame
         self._receipt_arrived = asyncio.Event()
@@ -142,6 +143,7 @@ class Client:
             for signed in frame["documents"]:
                 with contextlib.suppress(HotlineError):  # what our pinned authorities refuse
                     self.roster.add(signed)
+                    self.documents.append(signed)
             self._roster_ready.set()
         elif kind in ("accepted", "error") and (ref := frame.get("ref", frame.get("id"))) in self._submits:
             future = self._submits.pop(ref)

@@ -14,6 +14,8 @@ Theory of operation:
   one byte for byte, and the server's idempotency check (same id, same content) holds.
 - ``see(channel, index)`` records the last log index the console has shown of each channel;
   after a reconnect (or a restart) history resumes after it. It only moves forward.
+- ``remember(name, value)`` keeps small JSON state for the next run (the last roster verified,
+  the log head): a cache, each value checked again by its reader before it is trusted.
 - One connection, used from one thread (the console's event loop); each call is one short
   transaction. sqlite3 refuses use from another thread, which keeps that honest.
 """
@@ -50,6 +52,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS cursor (
     channel    TEXT PRIMARY KEY,
     last_index INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memo (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -198,6 +204,23 @@ class Outbox:
         """The last log index of ``channel`` shown, or None if never."""
         row = self._conn.execute("SELECT last_index FROM cursor WHERE channel = ?", (channel,)).fetchone()
         return None if row is None else int(row[0])
+
+
+    # -- what the next run starts from ------------------------------------------------------------
+
+    def remember(self, name: str, value: Any) -> None:
+        self._write("INSERT INTO memo (name, value) VALUES (?, ?) ON CONFLICT(name) "
+                    "DO UPDATE SET value = excluded.value", (name, canonical_bytes(value).decode()))
+
+    def recall(self, name: str) -> Any:
+        """The value last remembered under ``name``, or None (also if it is unreadable)."""
+        row = self._conn.execute("SELECT value FROM memo WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return parse(row[0])
+        except HotlineError:
+            return None
 
 
 _COLUMNS = "seq, envelope, sig, state, log_index, code, reason, stored"

@@ -5,7 +5,7 @@ Theory of operation:
 - ``Link`` (``hotline.console.link``) keeps the connection up in a worker on the app's own event
   loop and reports everything as events; ``on_link_event`` folds each into the pure view-model
   (``hotline.console.state``) and redraws what changed. The UI never waits on the network.
-- Screen, top to bottom: the alert line (channel DOWN, overdue, refused, unverified; ``x``
+- Screen, top to bottom: the alert line (channel DOWN, overdue, refused, unverified, log; ``x``
   dismisses), then the channel list (health and heartbeat age, unread and owed counts) beside the
   selected channel's messages (newest at the bottom; the line above them names the next
   acknowledgement owed with its countdown), the status bar (line state, endpoint, own identity,
@@ -14,14 +14,18 @@ Theory of operation:
   outbox remembers them); ``u`` sends ``understood``. During a replay the automatic acks wait for
   the replay's end, so an ack already in the log is not sent again.
 - A second of ``tick`` redraws countdowns and heartbeat ages; the clock is injectable for tests.
+- Every ``prove_every`` seconds, while some logged message is not yet proven in the log and seen
+  by every witness, one round of the log watch runs (``hotline.console.proofs``, newest messages
+  of the selected channel first); the verified head is remembered in the outbox file.
+- Before the first connection, the roster an earlier run verified (``Link``) gives the channels,
+  their catalogues and forms, so the officer can compose with the line down.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -31,7 +35,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from hotline.audit.remote import http_base
+from hotline.audit.remote import LogClient, http_base
 from hotline.client.backoff import Backoff
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
@@ -49,7 +53,8 @@ from hotline.console.link import (
     ResumedEvent,
     Welcomed,
 )
-from hotline.console.proofs import check_entry, witnesses_of
+from hotline.console.logwatch import Head, LogWatch
+from hotline.console.proofs import prove_round, witnesses_of
 from hotline.console.screens import ComposeScreen, TemplatePicker, TextScreen, details_text
 from hotline.console.state import ConsoleState, Delivery, Message, both_times
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id
@@ -58,6 +63,7 @@ from hotline.keys import SigningKey, safety_number
 from hotline.protocols.registry import TemplateSet
 from hotline.protocols.rules import Context, Replied
 from hotline.protocols.template import Template
+from hotline.roster import Roster
 
 HELP = """\
 Keys (the bar at the bottom lists them too):
@@ -83,13 +89,19 @@ Marks (none depends on colour):
   hb 4s          age of the last heartbeat seen on the channel
   sig✓           signature verified against the sender's enrollment
   logged rcpt✓   in the log; our signed inclusion receipt verified
-  incl✓ wit 2/3  inclusion proof verified; witnesses that cosigned (d)
+  incl✓          in the log: this console's own inclusion proof verified
+  wit 2/3        the channel's witnesses that cosigned a tree holding it (d)
+  INCLUSION ✖    delivered otherwise than logged: the proof failed
   PENDING ⧗      stored here, not yet accepted: resent when the line returns
   REFUSED ✖      refused by the server (its code and reason follow)
   ✓received ✓understood …waiting ✖OVERDUE   each party's acknowledgement
   ▶ YOU OWE      your party owes an ack: countdown to the deadline
   ▶▶ OVERDUE     that deadline has passed
 """
+
+
+PROVE_EVERY = 2.0  # seconds between log-watch rounds, while some message is not fully proven
+LOG_HEAD_MEMO = "log_head"  # outbox memo: the largest checkpoint this console verified
 
 
 def utc_now() -> datetime:
@@ -135,7 +147,8 @@ class ConsoleApp(App[None]):
     def __init__(self, *, profile: Profile, key: SigningKey, outbox: Outbox, templates: TemplateSet,
                  servers: tuple[str, ...] = (), lang: str | None = None,
                  backoff: Backoff | None = None, clock: Callable[[], datetime] = utc_now,
-                 local_tz: tzinfo | None = None, tick: float = 1.0) -> None:
+                 local_tz: tzinfo | None = None, tick: float = 1.0,
+                 prove_every: float = PROVE_EVERY) -> None:
         super().__init__()
         self.profile, self.key, self.outbox, self.templates = profile, key, outbox, templates
         self.clock, self.tick_seconds = clock, tick
@@ -153,6 +166,11 @@ class ConsoleApp(App[None]):
         self._channel_names: list[str] = []
         self._details: tuple[TextScreen, str] | None = None
         self._widgets_ready = False  # mounted: the widgets exist
+        self.state.log = LogWatch(profile.log_key, Head.from_json(outbox.recall(LOG_HEAD_MEMO)))
+        self.prove_every = prove_every
+        self._proving = False
+        if self.link.roster is not None:  # an earlier run's: compose offline until connected
+            self._adopt(self.link.channels, self.link.roster)
         for item in outbox.items():  # what an earlier run left unsent or saw refused
             if item.state is not OutboxState.ACCEPTED:
                 self._outbox_item(item, alert=False)
@@ -172,6 +190,7 @@ class ConsoleApp(App[None]):
     def on_mount(self) -> None:
         self.run_worker(self.link.run(), name="link", group="link", exit_on_error=False)
         self.set_interval(self.tick_seconds, self.refresh_view)
+        self.set_interval(self.prove_every, self.prove_soon)
         self.query_one("#messages", OptionList).focus()
         self._widgets_ready = True
         self.refresh_view()
@@ -189,10 +208,7 @@ class ConsoleApp(App[None]):
                 self.link_status = event
                 self.state.link_up = event.state is LinkState.UP
             case Welcomed():
-                self.state.set_channels(event.welcome.get("channels", []))
-                for name, agreement in event.roster.agreements.items():
-                    if name in self.state.channels:
-                        self.state.set_catalogue(name, agreement.catalogue)
+                self._adopt(event.welcome.get("channels", []), event.roster)
                 self._replaying = set(event.welcome.get("channels", []))
             case EntryEvent():
                 self._entry(event, now)
@@ -214,6 +230,16 @@ class ConsoleApp(App[None]):
                     if message is not None:
                         self._auto_ack(message)
         self.refresh_view()
+
+    def _adopt(self, channels: list[str], roster: Roster) -> None:
+        """The member's channels, their catalogues and witnesses, from a verified roster."""
+        self.state.set_channels(channels)
+        for name in channels:
+            agreement = roster.agreements.get(name)
+            if agreement is not None:
+                self.state.set_catalogue(name, agreement.catalogue)
+                self.state.witnesses[name] = sorted(
+                    w.name for w in witnesses_of(roster, list(agreement.parties)))
 
     def _entry(self, event: EntryEvent, now: datetime) -> None:
         channel = event.entry.get("channel")
@@ -475,8 +501,7 @@ class ConsoleApp(App[None]):
                             screen_id="details")
         self._details = (screen, message.id)
         self.push_screen(screen)
-        if message.index is not None and message.entry is not None and self.link.url:
-            self.run_worker(self._prove(message), group="proof")
+        self.prove_soon()
 
     def _details_text(self, message: Message) -> Text:
         lines = [("channel", message.channel),
@@ -511,27 +536,60 @@ class ConsoleApp(App[None]):
         text = self.state.catalogue_text(message)
         if text:
             lines.append((f"catalogue ({self.state.lang})", text))
-        if message.proof is None:
-            lines.append(("log proof", "checking…" if message.index is not None else "—"))
-        else:
-            for i, line in enumerate(message.proof.lines()):
-                lines.append(("log proof" if i == 0 else "", line))
+        proof = self.state.proof(message)
+        for i, line in enumerate(proof.lines() if proof is not None else ["not logged yet"]):
+            lines.append(("log proof" if i == 0 else "", line))
         return details_text(lines, message.envelope)
 
-    async def _prove(self, message: Message) -> None:
-        assert message.index is not None and message.entry is not None and self.link.url
-        roster = self.link.roster
-        agreement = roster.agreements.get(message.channel) if roster is not None else None
-        witnesses = witnesses_of(roster, list(agreement.parties)) if roster and agreement else []
+    # -- the log watch ---------------------------------------------------------------------------
+
+    def prove_soon(self) -> None:
+        """Start a round of the log watch if the line is up, none is running and some logged
+        message is not yet proven and seen by every witness."""
         url = self.link.url
-        report = await asyncio.to_thread(
-            check_entry, base=http_base(url), index=message.index, entry=message.entry,
-            log_key=self.profile.log_key, witnesses=witnesses,
-            ssl_context=self.profile.ssl_context() if url.startswith("wss:") else None)
-        message.proof = report
-        if self._details is not None and self._details[1] == message.id:
-            screen = self._details[0]
-            if screen.is_mounted:
+        if (self._proving or not self.state.link_up or url is None or self.link.roster is None
+                or self.state.log.log_key is None):
+            return
+        entries = self._unproven()
+        if not entries:
+            return
+        self._proving = True
+        self.run_worker(self._prove(url, self.link.roster, entries), group="proof",
+                        exit_on_error=False)
+
+    def _unproven(self) -> list[tuple[int, dict[str, Any]]]:
+        """``(index, entry)`` of the logged messages not yet fully proven: the selected
+        channel's first, newest first."""
+        order = sorted(self.state.channels.values(), key=lambda c: c.name != self.state.selected)
+        out = []
+        for channel in order:
+            for message in reversed(channel.ordered()):
+                proof = self.state.proof(message)
+                if (proof is not None and message.entry is not None and proof.failed is None
+                        and not proof.all_witnessed):
+                    out.append((proof.index, message.entry))
+        return out
+
+    async def _prove(self, url: str, roster: Roster,
+                     entries: list[tuple[int, dict[str, Any]]]) -> None:
+        watch = self.state.log
+        before = watch.head
+        parties = {p for name in self.state.channels if (a := roster.agreements.get(name))
+                   for p in a.parties}
+        client = LogClient(http_base(url), ssl_context=self.profile.ssl_context()
+                           if url.startswith("wss:") else None, timeout=10.0)
+        try:
+            await prove_round(watch, client, verifiers=witnesses_of(roster, sorted(parties)),
+                              entries=entries)
+        finally:
+            self._proving = False
+        if watch.head is not None and watch.head != before and watch.alarm is None:
+            self.outbox.remember(LOG_HEAD_MEMO, watch.head.to_json())
+        self.state.log_alarm(self.clock())
+        if self._details is not None:
+            screen, message_id = self._details
+            message = self.state.find(message_id)
+            if screen.is_mounted and message is not None:
                 screen.update(self._details_text(message))
         self.refresh_view()
 

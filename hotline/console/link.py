@@ -16,6 +16,10 @@ Theory of operation:
   already logged id with its original ``accepted``, so a message is logged exactly once however
   often the line breaks. An envelope is never submitted twice on one connection at once (the
   client keys its waiters by id).
+- The roster verified on the last connection (its signed documents) and the channel list are
+  kept in the outbox file, and read back at start (each document verified again against the
+  pinned authorities): before the first connection the console already knows its channels and
+  their agreements, so forms open and messages can be composed, signed and queued offline.
 - Everything observed goes to ``emit`` as an ``Event`` (plain dataclasses), on the event loop's
   thread: the Textual app folds them into its view-model. Nothing here knows about Textual.
 """
@@ -45,6 +49,7 @@ from hotline.roster import Roster
 
 HISTORY = 5000  # on a first start, resume this many log indexes back (not the whole log)
 _CURSOR_EVERY = 200  # persist the resume cursor at least every so many entries
+ROSTER_MEMO = "roster"  # outbox memo: the last roster verified and the member's channels
 
 
 def utc_now() -> datetime:
@@ -128,7 +133,8 @@ class Link:
         self.state = LinkState.CONNECTING
         self.url: str | None = None
         self.client: Client | None = None
-        self.roster: Roster | None = None  # the last one verified: kept while the line is down
+        # the last roster verified (kept while the line is down; from an earlier run at start)
+        self.roster, self.channels = self._remembered()
         self.welcome: dict[str, Any] = {}
         self._inflight: set[str] = set()
         self._seen: dict[str, int] = {}  # shown, not yet written to the outbox file
@@ -140,6 +146,18 @@ class Link:
     @property
     def member(self) -> str:
         return self.profile.member
+
+    def _remembered(self) -> tuple[Roster | None, list[str]]:
+        """The roster and channels an earlier run verified, verified again (None if none)."""
+        memo = self.outbox.recall(ROSTER_MEMO)
+        if not isinstance(memo, dict) or not isinstance(memo.get("documents"), list):
+            return None, []
+        roster = Roster(self.profile.authorities)
+        for signed in memo["documents"]:
+            with contextlib.suppress(HotlineError):  # what our pinned authorities refuse
+                roster.add(signed)
+        channels = [c for c in memo.get("channels", []) if isinstance(c, str) and c in roster.agreements]
+        return roster, channels
 
     # -- the connection loop ---------------------------------------------------------------------
 
@@ -194,6 +212,8 @@ class Link:
 
     async def _serve(self, client: Client) -> None:
         self.client, self.roster, self.welcome = client, client.roster, dict(client.welcome)
+        self.channels = list(client.welcome["channels"])
+        self.outbox.remember(ROSTER_MEMO, {"channels": self.channels, "documents": client.documents})
         self._inflight.clear()
         drain = asyncio.create_task(self._drain(client), name="console-drain")
         health = asyncio.create_task(self._watch_health(client), name="console-health")

@@ -1,75 +1,76 @@
-"""Is this entry in the log, and who witnessed it? Checked on demand for the details view.
+"""Is each message in the log, and have the witnesses seen it? The I/O half of the console's
+log watch: it fetches from the server's public log API (``LogClient``, blocking, so each call
+runs in a thread) and hands every answer to the pure ``LogWatch``, which trusts none of them.
 
-The console asks the server's public log API for its latest checkpoint and for an inclusion
-proof of the entry, and trusts neither answer: the checkpoint must carry the log key's signature
-(the key the member pinned in its profile), the proof must lead from the entry's own leaf hash
-(RFC 8785 bytes of the entry as delivered) to that checkpoint's root, and each witness
-cosignature must verify against the key the witness's party enrolled. Plain blocking HTTP: run
-``check_entry`` in a thread (``asyncio.to_thread``).
+One round: the latest checkpoint (joined to the console's chain by a consistency proof), then the
+latest checkpoint each witness cosigned (``/v1/log/witnessed``, each joined the same way, its
+cosignatures checked against the keys the parties' authorities enrolled for their agents), then
+an inclusion proof for each message the head covers that has none yet (newest first, at most
+``limit`` a round, so a long history is proven over several rounds without stalling the line).
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import ssl
-import urllib.error
-import urllib.parse
-import urllib.request
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from hotline.canonical import canonical_bytes
-from hotline.console.state import ProofReport
-from hotline.errors import HotlineError
+from hotline.audit.remote import LogClient
+from hotline.console.logwatch import LogWatch
+from hotline.errors import HotlineError, LogError
+from hotline.keys import b64decode
 from hotline.roster import Role, Roster
-from hotline.tlog import CosignatureVerifier, NoteVerifier, leaf_hash, verify_checkpoint, verify_cosignatures
-from hotline.tlog import verify_inclusion as verify_proof
+from hotline.tlog import Checkpoint, CosignatureVerifier
+
+T = TypeVar("T")
+ROUND_LIMIT = 100  # inclusion proofs fetched per round at most
 
 
-def witnesses_of(roster: Roster, parties: list[str]) -> list[CosignatureVerifier]:
+def witnesses_of(roster: Roster, parties: Sequence[str]) -> list[CosignatureVerifier]:
     """The witness keys (the parties' agents, as their authorities enrolled them)."""
     return [CosignatureVerifier(name=e.member, public_key=e.key.raw)
             for e in roster.enrollments.values()
             if e.role is Role.AGENT and e.party in parties and e.revoked_at is None]
 
 
-def check_entry(*, base: str, index: int, entry: dict[str, Any], log_key: NoteVerifier | None,
-                witnesses: list[CosignatureVerifier], ssl_context: ssl.SSLContext | None = None,
-                timeout: float = 10.0) -> ProofReport:
-    """Fetch the latest checkpoint and the inclusion proof of entry ``index`` from ``base``
-    (``http://host:port``) and verify both. Never raises: failures are in ``problems``."""
-    report = ProofReport(index, witnesses=sorted({w.name for w in witnesses}))
-    if log_key is None:
-        report.problems.append("the profile pins no log key: nothing can be verified")
-        return report
+async def _fetch(call: Callable[..., T], *args: Any) -> T:
+    return await asyncio.to_thread(call, *args)
+
+
+async def _join(watch: LogWatch, client: LogClient, note: str, *, latest: bool = False) -> Checkpoint:
+    checkpoint = watch.checkpoint(note)
+    needed = watch.consistency_needed(checkpoint, latest=latest)
+    proof = None
+    if needed is not None:
+        proof = [b64decode(h, what="proof hash") for h in await _fetch(client.consistency, *needed)]
+    watch.join(checkpoint, proof, latest=latest)
+    return checkpoint
+
+
+async def prove_round(watch: LogWatch, client: LogClient, *,
+                      verifiers: Sequence[CosignatureVerifier],
+                      entries: Sequence[tuple[int, dict[str, Any]]],
+                      limit: int = ROUND_LIMIT) -> None:
+    """One round (see the module docstring). ``entries`` are ``(index, entry as delivered)``,
+    most wanted first. Never raises for the log's answers: a failure to fetch is kept in
+    ``watch.problem``, an inconsistency in ``watch.alarm``."""
     try:
-        note = _get(base, "/v1/log/checkpoint", {}, ssl_context, timeout).decode()
-        checkpoint = verify_checkpoint(note, log_key)
-        report.checkpoint_size = checkpoint.size
-        if index >= checkpoint.size:
-            report.problems.append(f"the latest checkpoint (size {checkpoint.size}) does not cover "
-                                   "this entry yet; look again in a moment")
-            return report
-        answer = json.loads(_get(base, "/v1/log/proof/inclusion",
-                                 {"index": index, "size": checkpoint.size}, ssl_context, timeout))
-        proof = [base64.b64decode(h, validate=True) for h in answer["proof"]]
-        verify_proof(leaf_hash=leaf_hash(canonical_bytes(entry)), index=index, size=checkpoint.size,
-                     proof=proof, root=checkpoint.root_hash)
-        report.included = True
-        report.cosigned_by = verify_cosignatures(note, witnesses) if witnesses else {}
+        await _join(watch, client, await _fetch(client.checkpoint), latest=True)
+        for item in await _fetch(client.witnessed):
+            note = str(item["note"]) if isinstance(item, dict) else ""
+            watch.witnessed(note, await _join(watch, client, note), verifiers)
+        wanted = set(watch.wanted(i for i, _ in entries))
+        head = watch.head
+        assert head is not None or not wanted
+        for index, entry in [(i, e) for i, e in entries if i in wanted][:limit]:
+            assert head is not None
+            proof = await _fetch(client.inclusion, index, head.size)
+            with contextlib.suppress(LogError):  # kept in watch.failed, shown with the entry
+                watch.include(index, entry, head.size, [b64decode(h, what="proof hash") for h in proof])
+        watch.problem = None
     except HotlineError as exc:
-        report.problems.append(exc.message)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        report.problems.append(f"{type(exc).__name__}: {exc}")
-    return report
-
-
-def _get(base: str, path: str, query: dict[str, int], context: ssl.SSLContext | None,
-         timeout: float) -> bytes:
-    url = base.rstrip("/") + path + (("?" + urllib.parse.urlencode(query)) if query else "")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-            data: bytes = response.read()
-            return data
-    except urllib.error.HTTPError as exc:
-        raise OSError(f"GET {path}: HTTP {exc.code}") from exc
+        if watch.alarm is None:
+            watch.problem = exc.message
+    except (ValueError, KeyError, TypeError) as exc:  # an answer of the wrong shape
+        watch.problem = f"the log API answered badly: {type(exc).__name__}: {exc}"

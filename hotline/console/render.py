@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 
 from rich.text import Text
 
+from hotline.console.logwatch import ProofReport
 from hotline.console.state import (
     AckMark,
     Alert,
@@ -98,7 +99,7 @@ def message_prompt(message: Message, state: ConsoleState, now: datetime, local: 
     out.append(f"\n    {message.template}: ", style="italic")
     out.append(body_text(message, state.catalogue_text(message)))
     out.append("\n    ")
-    out.append_text(verification(message))
+    out.append_text(verification(message, state.proof(message)))
     acks = state.ack_states(message, now)
     if acks:
         out.append(" │ acks: ")
@@ -119,8 +120,8 @@ def message_prompt(message: Message, state: ConsoleState, now: datetime, local: 
     return out
 
 
-def verification(message: Message) -> Text:
-    """Signature, log, receipt, proof: what was checked about this message."""
+def verification(message: Message, proof: ProofReport | None) -> Text:
+    """Signature, log, receipt, inclusion proof, witnesses: what was checked about this message."""
     out = Text()
     if message.delivery is Delivery.PENDING:
         out.append("PENDING ⧗ not yet accepted", style="bold reverse yellow")
@@ -136,13 +137,16 @@ def verification(message: Message) -> Text:
         out.append(" logged", style="green")
     if message.receipt:
         out.append(" rcpt✓", style="green")
-    if message.proof is not None:
-        out.append(" incl✓" if message.proof.included else " incl?",
-                   style="green" if message.proof.included else "yellow")
-        if message.proof.witnesses:
-            got = len(set(message.proof.cosigned_by) & set(message.proof.witnesses))
-            out.append(f" wit {got}/{len(message.proof.witnesses)}",
-                       style="green" if message.proof.all_witnessed else "yellow")
+    if proof is not None:
+        if proof.failed is not None:
+            out.append(" INCLUSION ✖ FAILED", style="bold reverse red")
+        else:
+            out.append(" incl✓" if proof.included else " incl…",
+                       style="green" if proof.included else "yellow")
+        if proof.witnesses and proof.included:
+            got = len(set(proof.seen_by) & set(proof.witnesses))
+            out.append(f" wit {got}/{len(proof.witnesses)}",
+                       style="green" if proof.all_witnessed else "yellow")
     if message.my_ack_pending:
         out.append(f" {message.my_ack_pending} ack PENDING", style="bold yellow")
     return out

@@ -24,7 +24,10 @@ Theory of operation:
   that our party has not yet answered as required; it carries a countdown to ``due`` that turns
   into an overdue time.
 - Alerts: a channel going DOWN (health frame), an overdue notice naming our party, a refused
-  message of ours, a signature that does not verify. They stay until the officer dismisses them.
+  message of ours, a signature that does not verify, the log showing two histories
+  (``hotline.console.logwatch``). They stay until the officer dismisses them.
+- Verification per message: the signature (checked on delivery), the receipt (our own), and what
+  the log watch proved: inclusion in a checkpoint, and which witnesses have seen it (``proof``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
+from hotline.console.logwatch import LogWatch, ProofReport
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import WireError
 from hotline.times import parse_time
@@ -112,39 +116,6 @@ class Obligation:
 
 
 @dataclass
-class ProofReport:
-    """What could be established about one entry in the log; ``problems`` says what could not."""
-
-    index: int
-    checkpoint_size: int | None = None
-    included: bool = False
-    cosigned_by: dict[str, int] = field(default_factory=dict)  # witness -> timestamp
-    witnesses: list[str] = field(default_factory=list)  # the channel's parties' witnesses
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def all_witnessed(self) -> bool:
-        return bool(self.witnesses) and set(self.witnesses) <= set(self.cosigned_by)
-
-    def lines(self) -> list[str]:
-        """The report, one statement a line, for the details view."""
-        out = []
-        if self.checkpoint_size is not None:
-            out.append(f"checkpoint: tree size {self.checkpoint_size}, log signature verified")
-        out.append(f"inclusion proof: {'VERIFIED' if self.included else 'NOT VERIFIED'}"
-                   + (f" (entry {self.index} in the tree of {self.checkpoint_size})"
-                      if self.included else ""))
-        if self.witnesses:
-            got = sorted(set(self.cosigned_by) & set(self.witnesses))
-            missing = sorted(set(self.witnesses) - set(self.cosigned_by))
-            out.append(f"cosignatures: {len(got)} of {len(self.witnesses)} witnesses "
-                       f"({', '.join(got) or 'none'})"
-                       + (f"; missing {', '.join(missing)}" if missing else " — ALL WITNESSES"))
-        out += [f"problem: {p}" for p in self.problems]
-        return out
-
-
-@dataclass
 class Message:
     """A message (``kind: message``) of a channel, with everything shown about it."""
 
@@ -171,7 +142,6 @@ class Message:
     entry: dict[str, Any] | None = None  # the log entry as delivered (details view)
     envelope: dict[str, Any] | None = None
     sig: dict[str, Any] | None = None
-    proof: ProofReport | None = None  # inclusion proof and cosignatures, once checked
     my_ack_pending: str | None = None  # our ack of it, stored but not yet accepted
 
     @property
@@ -215,7 +185,7 @@ class Health:
 @dataclass(frozen=True)
 class Alert:
     channel: str
-    kind: str  # down, overdue, refused, unverified
+    kind: str  # down, overdue, refused, unverified, log
     text: str
     at: datetime
 
@@ -264,6 +234,9 @@ class ConsoleState:
         self.selected: str | None = None
         self.alerts: list[Alert] = []
         self.link_up = False
+        self.log = LogWatch(None)  # what this console verified about the log (set by the app)
+        self.witnesses: dict[str, list[str]] = {}  # channel -> its parties' witnesses
+        self._log_alarmed = False
         self._orphans: dict[str, list[tuple[str, int, dict[str, Any]]]] = {}  # reply_to -> acks
 
     # -- channels --------------------------------------------------------------------------------
@@ -444,6 +417,18 @@ class ConsoleState:
                     message.receipt = True
 
     # -- health ----------------------------------------------------------------------------------
+
+    def proof(self, message: Message) -> ProofReport | None:
+        """What the log watch established about a logged message (None: not logged yet)."""
+        if message.index is None:
+            return None
+        return self.log.report(message.index, self.witnesses.get(message.channel, []))
+
+    def log_alarm(self, now: datetime) -> None:
+        """Raise the log watch's alarm, once."""
+        if self.log.alarm is not None and not self._log_alarmed:
+            self._log_alarmed = True
+            self.alerts.append(Alert("*", "log", self.log.alarm, now))
 
     def apply_health(self, frame: Mapping[str, Any], *, now: datetime) -> Alert | None:
         """The server's live health frame; a change to DOWN raises an alert (returned)."""

@@ -152,7 +152,7 @@ class ConsoleApp(App[None]):
         super().__init__()
         self.profile, self.key, self.outbox, self.templates = profile, key, outbox, templates
         self.clock, self.tick_seconds = clock, tick
-        self.local_tz = local_tz if local_tz is not None else datetime.now().astimezone().tzinfo
+        self.local_tz = local_tz  # None: the system's zone, at each moment shown
         self.state = ConsoleState(member=profile.member, party=profile.party, role=profile.role,
                                   lang=lang or profile.lang)
         self.link = Link(profile=profile, key=key, outbox=outbox, emit=self.on_link_event,

@@ -557,14 +557,17 @@ def clock(moment: datetime | None) -> str:
 
 
 def both_times(moment: datetime, local: tzinfo | None) -> str:
-    """``21:04:05Z (22:04 local)``; the local part is left out where local time is UTC."""
+    """``21:04:05Z (22:04 local)``, with ``+1d``/``-1d`` when the local date is another day;
+    the local part is left out where local time is UTC. ``local=None`` is the system's zone at
+    that moment (so a summer-time change during a long shift is followed)."""
+    moment = moment.astimezone(UTC)
     utc = moment.strftime("%H:%M:%SZ")
-    if local is None:
-        return utc
     here = moment.astimezone(local)
     if here.utcoffset() == timedelta(0):
         return utc
-    return f"{utc} ({here.strftime('%H:%M')} local)"
+    days = (here.date() - moment.date()).days
+    shift = f"{days:+d}d" if days else ""
+    return f"{utc} ({here.strftime('%H:%M')}{shift} local)"
 
 
 def countdown(delta: timedelta) -> str:

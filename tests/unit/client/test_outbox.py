@@ -146,3 +146,20 @@ def test_a_file_that_is_not_an_outbox_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError):
         Outbox.open(path)
+
+
+def test_memos_are_kept_across_reopening_and_an_unreadable_one_is_none(tmp_path: Path) -> None:
+    path = tmp_path / "alice.outbox.db"
+    box = Outbox.open(path)
+    assert box.recall("log_head") is None
+    box.remember("log_head", {"size": 8, "root": "ab"})
+    box.remember("log_head", {"size": 9, "root": "cd"})  # replaced, not added
+    box.close()
+    box = Outbox.open(path)
+    assert box.recall("log_head") == {"size": 9, "root": "cd"}
+    box.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE memo SET value = '{not json' WHERE name = 'log_head'")
+    box = Outbox.open(path)
+    assert box.recall("log_head") is None  # a cache: its reader starts afresh
+    box.close()

@@ -240,3 +240,8 @@ def test_formatting() -> None:
     moment = datetime(2026, 11, 27, 21, 4, 5, tzinfo=UTC)
     assert both_times(moment, UTC) == "21:04:05Z"
     assert both_times(moment, timezone(timedelta(hours=1))) == "21:04:05Z (22:04 local)"
+    # another calendar day locally is said; a moment given in another zone is shown in UTC
+    assert both_times(moment, timezone(timedelta(hours=5, minutes=30))) == "21:04:05Z (02:34+1d local)"
+    early = datetime(2026, 11, 28, 3, 0, tzinfo=timezone(timedelta(hours=3)))  # 00:00Z
+    assert both_times(early, timezone(timedelta(hours=-5))) == "00:00:00Z (19:00-1d local)"
+    assert both_times(early, UTC) == "00:00:00Z"

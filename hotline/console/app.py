@@ -23,10 +23,12 @@ Theory of operation:
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any, ClassVar
 
+from rich.console import Console
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
@@ -290,8 +292,8 @@ class ConsoleApp(App[None]):
 
     def refresh_view(self) -> None:
         """Redraw everything from the view-model (cheap: a few hundred lines at most)."""
-        if not self._widgets_ready:
-            return
+        if not self._widgets_ready or not self.is_running:
+            return  # not mounted yet, or shutting down (Textual removes screens before timers)
         now = self.clock()
         self._draw_channels(now)
         self._draw_messages(now)
@@ -633,6 +635,20 @@ class ConsoleApp(App[None]):
         self.refresh_view()
 
     # -- for tests and scripts -------------------------------------------------------------------
+
+    @property
+    def replaying(self) -> bool:
+        """A channel's history is still being replayed after a (re)connection."""
+        return bool(self._replaying)
+
+    def plain_text(self) -> str:
+        """The screen as a monochrome terminal shows it (no colour, no style): what the officer
+        reads, for headless tests and the screenshot script."""
+        out = Console(width=self.size.width, height=self.size.height, file=io.StringIO(),
+                      record=True, color_system=None, legacy_windows=False, safe_box=False)
+        out.print(self.screen._compositor.render_update(full=True,
+                                                        screen_stack=self._background_screens))
+        return out.export_text()
 
     def form_for(self, template_id: str) -> Form | None:
         roster = self.link.roster

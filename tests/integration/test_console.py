@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select
 
@@ -99,10 +97,7 @@ def console(home: Path, url: str, name: str, **kwargs: Any) -> ConsoleApp:
 
 def screen_text(app: ConsoleApp) -> str:
     """The screen as a monochrome terminal shows it (no colour, no style): what the officer reads."""
-    out = Console(width=app.size.width, height=app.size.height, file=io.StringIO(), record=True,
-                  color_system=None, legacy_windows=False, safe_box=False)
-    out.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return out.export_text()
+    return app.plain_text()
 
 
 async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str,
@@ -128,7 +123,7 @@ def channels_text(app: ConsoleApp) -> str:
 
 async def connected(pilot: Pilot[None], app: ConsoleApp) -> None:
     await until(pilot, lambda: "LINK UP" in screen_text(app) and "north-south" in channels_text(app)
-                and not app._replaying, "the console to connect and replay")
+                and not app.replaying, "the console to connect and replay")
 
 
 async def next_envelope(client: Client, kind: Kind, template: str | None = None) -> Delivered:

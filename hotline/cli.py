@@ -26,7 +26,6 @@ from hotline.errors import ConfigError, HotlineError, ProtocolViolation
 from hotline.protocols.forms import body_from_fields, describe_fields, missing_fields
 from hotline.protocols.registry import TemplateSet
 from hotline.protocols.template import Template
-from hotline.roster import Roster
 from hotline.templates import load_templates
 
 T = TypeVar("T")
@@ -146,7 +145,7 @@ async def _connected(home: Path, name: str, servers: tuple[str, ...],
     key = profile.signing_key()
     errors = []
     for url in servers or profile.servers:
-        client = Client(key=key, origin=profile.origin, roster=Roster(profile.authorities))
+        client = Client.for_profile(profile, key)
         try:
             await client.connect(url, ssl_context=profile.ssl_context() if url.startswith("wss:")
                                  else None)

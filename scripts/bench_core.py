@@ -60,7 +60,7 @@ from hotline.deployment import CHANNEL, init_deployment
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, SigningKey, signed_bytes
-from hotline.roster import Roster, sign_document
+from hotline.roster import sign_document
 from hotline.session import encode
 from hotline.templates import load_templates
 
@@ -260,8 +260,7 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
     try:
         for name in ("alice", "bob"):
             profile = Profile.load(home, name)
-            client = Client(key=profile.signing_key(), origin=profile.origin,
-                            roster=Roster(profile.authorities))
+            client = Client.for_profile(profile)
             await client.connect(url)
             clients.append(client)
     except BaseException:

@@ -42,7 +42,6 @@ from hotline.client.profile import Profile
 from hotline.config import load_config
 from hotline.console.app import ConsoleApp
 from hotline.deployment import CHANNEL, init_deployment
-from hotline.roster import Roster
 from hotline.server.app import start
 from hotline.templates import load_templates
 from hotline.times import format_time
@@ -99,8 +98,7 @@ async def agents(home: Path, url: str) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def client(home: Path, url: str, name: str) -> AsyncIterator[Client]:
-    profile = Profile.load(home, name)
-    member = Client(key=profile.signing_key(), origin=profile.origin, roster=Roster(profile.authorities))
+    member = Client.for_profile(Profile.load(home, name))
     await member.connect(url)
     try:
         yield member

@@ -18,7 +18,6 @@ from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.config import load_config
 from hotline.deployment import init_deployment
-from hotline.roster import Roster
 from hotline.server.app import start
 
 
@@ -40,8 +39,7 @@ class Running:
     async def client(self, name: str) -> Client:
         """A connected client of ``name``'s profile, closed when the test ends."""
         profile = Profile.load(self.home, name)
-        client = Client(key=profile.signing_key(), origin=profile.origin,
-                        roster=Roster(profile.authorities))
+        client = Client.for_profile(profile)
         await client.connect(self.url, ssl_context=profile.ssl_context())
         self.opened.append(client)
         return client

@@ -37,7 +37,6 @@ from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.profile import Profile
 from hotline.envelope import Kind, Precedence
 from hotline.errors import AuthError, HotlineError
-from hotline.roster import Roster
 from hotline.times import format_time
 
 log = structlog.get_logger("hotline.agent")
@@ -112,8 +111,7 @@ class HeartbeatAgent:
         """The first endpoint that answers, in profile order."""
         errors = []
         for url in self.servers:
-            client = Client(key=self.key, origin=self.profile.origin,
-                            roster=Roster(self.profile.authorities))
+            client = Client.for_profile(self.profile, self.key)
             try:
                 await client.connect(url, ssl_context=self.profile.ssl_context()
                                      if url.startswith("wss:") else None)

@@ -22,6 +22,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from hotline.client.profile import Profile
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, WireError
 from hotline.keys import SigningKey
@@ -81,6 +82,13 @@ class Client:
         self.health: dict[str, dict[str, Any]] = {}  # channel -> the server's latest health frame
         self.health_changed = asyncio.Event()
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    def for_profile(cls, profile: Profile, key: SigningKey | None = None) -> Client:
+        """A client of ``profile``'s member that trusts only the authorities it pinned (``key``:
+        the member's key if already loaded)."""
+        return cls(key=key or profile.signing_key(), origin=profile.origin,
+                   roster=Roster(profile.authorities))
 
     @property
     def member(self) -> str:

@@ -168,7 +168,7 @@ class ConsoleApp(App[None]):
         self._channel_names: list[str] = []
         self._details: tuple[TextScreen, str] | None = None
         self._widgets_ready = False  # mounted: the widgets exist
-        self.state.log = LogWatch(profile.log_key, Head.from_json(outbox.recall(LOG_HEAD_MEMO)))
+        self.state.log = LogWatch(profile.log_key, self._remembered_head())
         self.prove_every = prove_every
         self._proving = False
         if self.link.roster is not None:  # an earlier run's: compose offline until connected
@@ -545,6 +545,15 @@ class ConsoleApp(App[None]):
 
     # -- the log watch ---------------------------------------------------------------------------
 
+    def _remembered_head(self) -> Head | None:
+        """The head an earlier run verified, if it was of the log whose key the profile pins
+        (a profile re-pinned to another log starts a new chain)."""
+        memo = self.outbox.recall(LOG_HEAD_MEMO)
+        key = self.profile.log_key
+        if not isinstance(memo, dict) or key is None or memo.get("log") != key.to_text():
+            return None
+        return Head.from_json(memo)
+
     def prove_soon(self) -> None:
         """Start a round of the log watch if the line is up, none is running and some logged
         message is not yet proven and seen by every witness."""
@@ -586,7 +595,9 @@ class ConsoleApp(App[None]):
         finally:
             self._proving = False
         if watch.head is not None and watch.head != before and watch.alarm is None:
-            self.outbox.remember(LOG_HEAD_MEMO, watch.head.to_json())
+            assert self.profile.log_key is not None
+            self.outbox.remember(LOG_HEAD_MEMO, {"log": self.profile.log_key.to_text(),
+                                                 **watch.head.to_json()})
         self.state.log_alarm(self.clock())
         if self._details is not None:
             screen, message_id = self._details

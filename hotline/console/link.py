@@ -195,8 +195,7 @@ class Link:
         errors = []
         for url in self.servers:
             self._status(LinkState.CONNECTING, url, f"connecting to {url}")
-            client = Client(key=self.key, origin=self.profile.origin,
-                            roster=Roster(self.profile.authorities))
+            client = Client.for_profile(self.profile, self.key)
             try:
                 await client.connect(url, ssl_context=self.profile.ssl_context()
                                      if url.startswith("wss:") else None,

@@ -32,7 +32,6 @@ from hotline.console.app import ConsoleApp
 from hotline.console.screens import ComposeScreen, TemplatePicker
 from hotline.deployment import init_deployment
 from hotline.envelope import AckKind, Kind
-from hotline.roster import Roster
 from hotline.server.app import start
 from hotline.templates import load_templates
 from hotline.times import format_time, parse_time
@@ -78,8 +77,7 @@ async def serving(home: Path, **env: str) -> AsyncIterator[Server]:
 @contextlib.asynccontextmanager
 async def member(home: Path, url: str, name: str) -> AsyncIterator[Client]:
     """A plain client (the other liaison), closed at the end."""
-    profile = Profile.load(home, name)
-    client = Client(key=profile.signing_key(), origin=profile.origin, roster=Roster(profile.authorities))
+    client = Client.for_profile(Profile.load(home, name))
     await client.connect(url)
     try:
         yield client

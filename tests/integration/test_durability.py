@@ -10,14 +10,11 @@ import json
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.envelope import Envelope
-from hotline.roster import Roster
 from tests.conftest import ServerProcess, hotline_cli
 
 
 async def connect(process: ServerProcess, name: str) -> Client:
-    profile = Profile.load(process.home, name)
-    client = Client(key=profile.signing_key(), origin=profile.origin,
-                    roster=Roster(profile.authorities))
+    client = Client.for_profile(Profile.load(process.home, name))
     await client.connect(process.url)
     return client
 

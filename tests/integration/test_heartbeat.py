@@ -25,7 +25,7 @@ from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
 from hotline.keyfiles import load_private_key
-from hotline.roster import Roster, revocation, sign_document
+from hotline.roster import revocation, sign_document
 from hotline.times import parse_time
 from tests.conftest import ServerProcess
 
@@ -106,8 +106,7 @@ def server(home: Path) -> Iterator[ServerProcess]:
 
 
 async def member(home: Path, url: str, name: str = "alice") -> Client:
-    profile = Profile.load(home, name)
-    client = Client(key=profile.signing_key(), origin=profile.origin, roster=Roster(profile.authorities))
+    client = Client.for_profile(Profile.load(home, name))
     await client.connect(url)
     return client
 

@@ -15,8 +15,9 @@ Theory of operation:
   the replay's end, so an ack already in the log is not sent again.
 - A second of ``tick`` redraws countdowns and heartbeat ages; the clock is injectable for tests.
 - Every ``prove_every`` seconds, while some logged message is not yet proven in the log and seen
-  by every witness, one round of the log watch runs (``hotline.console.proofs``, newest messages
-  of the selected channel first); the verified head is remembered in the outbox file.
+  by every witness (else every ``WATCH_IDLE``), one round of the log watch runs
+  (``hotline.console.proofs``, newest messages of the selected channel first); the verified head
+  is remembered in the outbox file.
 - Before the first connection, the roster an earlier run verified (``Link``) gives the channels,
   their catalogues and forms, so the officer can compose with the line down.
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 
 from rich.console import Console
@@ -103,6 +104,7 @@ Marks (none depends on colour):
 
 
 PROVE_EVERY = 2.0  # seconds between log-watch rounds, while some message is not fully proven
+WATCH_IDLE = 30.0  # seconds between rounds when all is proven: the chain is still followed
 LOG_HEAD_MEMO = "log_head"  # outbox memo: the largest checkpoint this console verified
 
 
@@ -171,6 +173,7 @@ class ConsoleApp(App[None]):
         self.state.log = LogWatch(profile.log_key, self._remembered_head())
         self.prove_every = prove_every
         self._proving = False
+        self._last_round: datetime | None = None
         if self.link.roster is not None:  # an earlier run's: compose offline until connected
             self._adopt(self.link.channels, self.link.roster)
         for item in outbox.items():  # what an earlier run left unsent or saw refused
@@ -555,16 +558,19 @@ class ConsoleApp(App[None]):
         return Head.from_json(memo)
 
     def prove_soon(self) -> None:
-        """Start a round of the log watch if the line is up, none is running and some logged
-        message is not yet proven and seen by every witness."""
+        """Start a round of the log watch if the line is up, none is running, and some logged
+        message is not yet proven and seen by every witness or ``WATCH_IDLE`` has passed (the
+        chain is followed even when all is proven, so a fork is seen while the console is idle)."""
         url = self.link.url
         if (self._proving or not self.state.link_up or url is None or self.link.roster is None
                 or self.state.log.log_key is None):
             return
         entries = self._unproven()
-        if not entries:
+        now = self.clock()
+        if not entries and (self._last_round is not None
+                            and now - self._last_round < timedelta(seconds=WATCH_IDLE)):
             return
-        self._proving = True
+        self._proving, self._last_round = True, now
         self.run_worker(self._prove(url, self.link.roster, entries), group="proof",
                         exit_on_error=False)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +51,8 @@ _SCHEMA = [
         kind TEXT NOT NULL,
         channel TEXT,
         envelope_id TEXT UNIQUE,
-        leaf BLOB NOT NULL
+        leaf BLOB NOT NULL,
+        envelope_kind TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS entries_channel ON entries (channel, idx)",
     "CREATE INDEX IF NOT EXISTS entries_kind ON entries (kind, idx)",
@@ -122,6 +123,12 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
 def _init_txn(db: sqlite_utils.Database) -> None:
     for statement in _SCHEMA:
         db.execute(statement)
+    # The envelope's kind, so a start-up replay reads messages and acks without the heartbeats
+    # around them. A log created before the column gets it empty for its older rows (append-only:
+    # never filled in), and readers count an empty one as any envelope kind.
+    if "envelope_kind" not in {row[1] for row in db.execute("PRAGMA table_info(entries)").fetchall()}:
+        db.execute("ALTER TABLE entries ADD COLUMN envelope_kind TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS entries_envelope_kind ON entries (envelope_kind, idx)")
 
 
 def _next_index(conn: sqlite3.Connection) -> int:
@@ -176,10 +183,11 @@ def _append_txn(conn: sqlite3.Connection, frontier: Frontier,
             # an await may come after one that read it later.
             entry["time"] = last_time = max(entry["time"], last_time)
             leaf = canonical_bytes(entry)
-            conn.execute("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf) "
-                         "VALUES (?, ?, ?, ?, ?, ?)",
+            envelope = entry.get("envelope") if entry["kind"] == "envelope" else None
+            conn.execute("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf, "
+                         "envelope_kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (size, entry["time"], entry["kind"], entry.get("channel"),
-                          item.envelope_id, leaf))
+                          item.envelope_id, leaf, envelope["kind"] if envelope else None))
             _insert_nodes(conn, frontier, leaf)
             results.append(Appended(StoredEntry(size, leaf, entry), duplicate=False))
             size += 1
@@ -389,6 +397,25 @@ class Store:
             rows = await self._read("SELECT idx, leaf FROM entries WHERE channel = ? AND idx > ? "
                                     "ORDER BY idx LIMIT ?", (channel, after, limit))
         return [StoredEntry(r[0], bytes(r[1])) for r in rows]
+
+    async def selected(self, *, after: int, envelope_kinds: Sequence[str],
+                       kinds: Sequence[str] = ()) -> AsyncIterator[StoredEntry]:
+        """Entries with index > ``after``, in index order, that are envelopes of
+        ``envelope_kinds`` or entries of ``kinds``: found by index, so the entries around them
+        (e.g. heartbeats) are never read. Envelopes logged before their kind was recorded are
+        all included."""
+        env_marks, kind_marks = ",".join("?" * len(envelope_kinds)), ",".join("?" * len(kinds))
+        rows = await self._read(
+            f"SELECT idx FROM entries WHERE envelope_kind IN ({env_marks}) AND idx > ? UNION ALL "
+            f"SELECT idx FROM entries WHERE envelope_kind IS NULL AND kind IN ('envelope', "
+            f"{kind_marks or 'NULL'}) AND idx > ?", (*envelope_kinds, after, *kinds, after))
+        indexes = sorted(int(r[0]) for r in rows)
+        for start in range(0, len(indexes), 500):
+            chunk = indexes[start:start + 500]
+            found = await self._read(f"SELECT idx, leaf FROM entries WHERE idx IN "
+                                     f"({','.join('?' * len(chunk))}) ORDER BY idx", chunk)
+            for index, leaf in found:
+                yield StoredEntry(int(index), bytes(leaf))
 
     async def last_of_kind(self, kind: str) -> list[StoredEntry]:
         """The last entry of ``kind`` of each channel (e.g. each channel's latest health state)."""

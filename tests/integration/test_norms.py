@@ -19,12 +19,13 @@ from hotline.audit.report import build_report
 from hotline.canonical import dumps, parse
 from hotline.client.connection import Client
 from hotline.config import load_config
-from hotline.envelope import AckKind
+from hotline.envelope import AckKind, Kind
 from hotline.errors import ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.roster import sign_document
 from hotline.server.app import start
 from hotline.templates import load_templates
+from hotline.times import format_time
 from tests.conftest import Running
 from tests.template_examples import EXAMPLES, Bad, Case
 
@@ -217,14 +218,27 @@ async def test_deadlines_survive_a_restart(home: Path) -> None:
     add_drill_agreement(home)
     clock = Clock()
     async with serving(home, clock) as server:
-        alice = await server.client("alice")
-        sent = await alice.send(channel="north-south", template="drill", body={"text": "drill"})
+        alice, agent = await server.client("alice"), await server.client("north-agent")
+        answered = await alice.send(channel="north-south", template="drill", body={"text": "drill 1"})
+        for name in ("bob", "carol"):  # answered in full before the restart: never overdue
+            member = await server.client(name)
+            await member.ack(await member.fetch(answered["index"]), AckKind.UNDERSTOOD)
+        for seq in range(20):  # heartbeats between: the replay passes them by
+            await agent.submit_envelope(agent.envelope(
+                channel="north-south", template="heartbeat", kind=Kind.HEARTBEAT,
+                body={"seq": seq, "sent": format_time(clock())}))
+        sent = await alice.send(channel="north-south", template="drill", body={"text": "drill 2"})
     clock.offset += timedelta(seconds=5)
     async with serving(home, clock) as server:
         bob = await server.client("bob")
         await bob.resume("north-south", sent["index"])
         overdue = await next_entry(bob, "overdue")
         assert overdue["entry"] == sent["index"] and overdue["missing"] == ["mediator", "south"]
+        # the rate window came back too: 3 drills an hour, two sent before the restart
+        alice = await server.client("alice")
+        await alice.send(channel="north-south", template="drill", body={"text": "drill 3"})
+        await refused(alice, "norm.rate_limited", template="drill", body={"text": "drill 4"})
+    assert [e["entry"] for e in logged(home) if e["kind"] == "overdue"] == [sent["index"]]
 
 
 async def test_humanitarian_notices_are_never_refused_for_rate(home: Path) -> None:

@@ -115,3 +115,41 @@ async def test_tree_is_rebuilt_for_leaves_logged_before_it(tmp_path: Path) -> No
         assert store.tree_head() == (5, root_of([leaf_hash(leaf) for leaf in leaves]))
     finally:
         await store.close()
+
+
+def envelope_entry(n: int, kind: str) -> dict[str, object]:
+    return {"time": "2026-11-27T00:00:00.000Z", "kind": "envelope", "channel": "c",
+            "envelope": {"kind": kind, "n": n}}
+
+
+async def test_selected_reads_only_the_kinds_asked_for_in_order(tmp_path: Path) -> None:
+    """A start-up replay reads messages, acks and notices by index, never the heartbeats
+    between them; a log written before envelope kinds were recorded still gives all its envelopes."""
+    path = tmp_path / "hotline.db"
+    store = await Store.open(path)
+    kinds = ["heartbeat", "message", "echo", "ack", "heartbeat"]
+    for n, kind in enumerate(kinds):
+        await store.append(envelope_entry(n, kind))
+    await store.append({"time": "2026-11-27T00:00:00.000Z", "kind": "overdue", "channel": "c"})
+    await store.append({"time": "2026-11-27T00:00:00.000Z", "kind": "health", "channel": "c"})
+
+    async def picked(after: int = -1) -> list[int]:
+        return [e.index async for e in store.selected(after=after, envelope_kinds=("ack", "message"),
+                                                      kinds=("overdue",))]
+    assert await picked() == [1, 3, 5]
+    assert await picked(after=1) == [3, 5]
+    await store.close()
+
+    # as if the first two entries had been logged by a release without the column
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX entries_envelope_kind")
+    conn.execute("ALTER TABLE entries DROP COLUMN envelope_kind")
+    conn.close()
+    store = await Store.open(path)  # adds the column back; the older rows have it empty
+    try:
+        assert await picked() == [0, 1, 2, 3, 4, 5]
+        await store.append(envelope_entry(7, "heartbeat"))
+        await store.append(envelope_entry(8, "message"))
+        assert await picked(after=5) == [8]
+    finally:
+        await store.close()

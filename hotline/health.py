@@ -230,6 +230,10 @@ class ChannelHealth:
                 setattr(seen, attr, moment)
         self._latest = time if self._latest is None else max(self._latest, time)
 
+    def last_heartbeats(self) -> dict[str, datetime | None]:
+        """Each party's last heartbeat (None: never heard), without judging anything."""
+        return {party: seen.heartbeat for party, seen in self._seen.items()}
+
     def party_health(self, now: datetime) -> dict[str, PartyHealth]:
         return {party: self._judge(party, seen, now) for party, seen in self._seen.items()}
 

@@ -124,10 +124,9 @@ class HealthMonitor:
         now = self.clock()
         for channel, health in list(self.channels.items()):
             transition = health.evaluate(now)
-            for party, state in health.party_health(now).items():
-                if state.last_heartbeat is not None:
-                    age = (now - state.last_heartbeat).total_seconds()
-                    self.metrics.heartbeat_age.labels(channel, party).set(age)
+            for party, beat in health.last_heartbeats().items():
+                if beat is not None:
+                    self.metrics.heartbeat_age.labels(channel, party).set((now - beat).total_seconds())
             self.metrics.channel_state.labels(channel).state(health.state.value)
             if transition is None:
                 continue

@@ -330,6 +330,7 @@ def test_restore_from_a_health_entry_after_a_restart() -> None:
     judged = after.party_health(at(100))
     assert judged["north"].last_heartbeat == at(0) and judged["north"].last_echo == at(0.3)
     assert judged["south"].last_heartbeat == at(0.1) and judged["south"].last_echo == at(0.2)
+    assert after.last_heartbeats() == {"north": at(0), "south": at(0.1)}  # what /metrics shows
     transition = after.evaluate(at(100))  # the outage is dated from the last heartbeats before it
     assert transition is not None and summary([transition]) == [(UP, DOWN, 10)]
 

@@ -205,7 +205,6 @@ class Outbox:
         row = self._conn.execute("SELECT last_index FROM cursor WHERE channel = ?", (channel,)).fetchone()
         return None if row is None else int(row[0])
 
-
     # -- what the next run starts from ------------------------------------------------------------
 
     def remember(self, name: str, value: Any) -> None:

@@ -416,7 +416,7 @@ class ConsoleState:
                 if message.index == index:
                     message.receipt = True
 
-    # -- health ----------------------------------------------------------------------------------
+    # -- the log watch ---------------------------------------------------------------------------
 
     def proof(self, message: Message) -> ProofReport | None:
         """What the log watch established about a logged message (None: not logged yet)."""
@@ -429,6 +429,8 @@ class ConsoleState:
         if self.log.alarm is not None and not self._log_alarmed:
             self._log_alarmed = True
             self.alerts.append(Alert("*", "log", self.log.alarm, now))
+
+    # -- health ----------------------------------------------------------------------------------
 
     def apply_health(self, frame: Mapping[str, Any], *, now: datetime) -> Alert | None:
         """The server's live health frame; a change to DOWN raises an alert (returned)."""

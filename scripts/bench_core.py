@@ -50,7 +50,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchlib import machine_info, median_figures, percentile, rate, run_bench
+from benchlib import (
+    footer,
+    machine_cpu,
+    machine_info,
+    median_figures,
+    percentile,
+    proc_cpu_seconds,
+    rate,
+    run_bench,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hotline.canonical import dumps
@@ -82,25 +91,6 @@ def message_text(i: int, size: int) -> str:
     return (head + "x" * max(0, size - len(head)))[:max(size, len(head))]
 
 
-def proc_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process (all its threads), from /proc; None elsewhere."""
-    try:
-        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu() -> tuple[float, float, float] | None:
-    """(busy, steal, total) CPU seconds of the whole machine so far, from /proc/stat."""
-    try:
-        first = Path("/proc/stat").read_text().splitlines()[0].split()
-    except (OSError, IndexError):
-        return None
-    ticks = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
-    hz = os.sysconf("SC_CLK_TCK")
-    idle, steal = ticks[3] + ticks[4], ticks[7]
-    return (sum(ticks) - idle - steal) / hz, steal / hz, sum(ticks) / hz
 
 
 
@@ -664,14 +654,7 @@ def render(params: Params, med: dict[str, float], runs: list[RunResult],
             "the benchmark process's event loop; all on 127.0.0.1, no TLS. Latency = just before "
             "alice's submit until alice has `accepted` and bob has received and verified the "
             "delivery. Ratio = hotline ÷ baseline.",
-            f"Machine: {machine['cpu']}, {machine['cpus']} CPU(s), {machine['platform']}, "
-            f"{machine['python']} ({machine['event_loop']}), 1-min load before/after "
-            f"{machine['load_before']:.2f}/{machine['load_after']:.2f}; "
-            f"database on {machine['filesystem']} ({machine['folder']}). Versions: "
-            + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()) + "."]
-    notes = [f"run {i + 1}: {n}" for i, r in enumerate(runs) for n in r.notes]
-    if notes:
-        out += ["", "Notes:"] + [f"- {n}" for n in notes]
+            *footer(machine, runs)]
     return "\n".join(out)
 
 

@@ -78,6 +78,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from benchlib import (
+    footer,
     machine_cpu,
     machine_info,
     median_figures,
@@ -443,12 +444,12 @@ async def measure_sweep(documents: list[dict[str, Any]], rounds: int = 7) -> tup
     now = datetime.now(UTC)
     stub: Any = SimpleNamespace(roster=SimpleNamespace(agreements=agreements), store=None, hub=None)
     monitor = HealthMonitor(hotline=stub, metrics=Metrics(), missed=3, clock=lambda: now)
-    monitor.started = now - timedelta(seconds=5)
+    started = now - timedelta(seconds=5)
     monitor.sync_agreements()
     index = 0
     beat_at, echo_at = format_time(now - timedelta(seconds=2)), format_time(now - timedelta(seconds=1))
     for channel, health in monitor.channels.items():
-        health.started = monitor.started
+        health.started = started
         for party in PARTIES:
             index += 1
             health.observe({"channel": channel, "kind": "envelope", "party": party, "index": index,
@@ -869,13 +870,7 @@ def render(args: argparse.Namespace, med: dict[str, float], runs: list[RunResult
             "(both stamped by the server when it takes the submission, ms resolution). CPU = "
             "utime + stime from /proc over the window ÷ its wall time. Storage = growth of "
             "`page_count × page_size` over the window ÷ entries logged in it.",
-            f"Machine: {machine['cpu']}, {machine['cpus']} CPU(s), {machine['platform']}, "
-            f"{machine['python']}, 1-min load before/after {machine['load_before']:.2f}/"
-            f"{machine['load_after']:.2f}; database on {machine['filesystem']}. Versions: "
-            + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()) + "."]
-    notes = [f"run {i + 1}: {note}" for i, r in enumerate(runs) for note in r.notes]
-    if notes:
-        out += ["", "Notes:"] + [f"- {note}" for note in notes]
+            *footer(machine, runs)]
     return "\n".join(out)
 
 

@@ -76,7 +76,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import machine_info, median_figures, percentile, rate, run_bench
+from benchlib import footer, machine_info, median_figures, percentile, rate, run_bench
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hotline.audit.commands import run_audit
@@ -916,13 +916,7 @@ def render(args: argparse.Namespace, info: BuildInfo, med: dict[str, float],
              + (f"; signing took {info.sign_cpu_seconds:.0f} CPU s in worker processes, "
                 "overlapped" if info.sign_cpu_seconds else "")
              + ")" + (" — cached, not rebuilt this time" if info.cached else "") + "."),
-            f"Machine: {machine['cpu']}, {machine['cpus']} CPU(s), {machine['platform']}, "
-            f"{machine['python']}, 1-min load before/after {machine['load_before']:.2f}/"
-            f"{machine['load_after']:.2f}; database on {machine['filesystem']}. Versions: "
-            + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()) + "."]
-    notes = [f"run {i + 1}: {n}" for i, r in enumerate(runs) for n in r.notes]
-    if notes:
-        out += ["", "Notes:"] + [f"- {n}" for n in notes]
+            *footer(machine, runs)]
     return "\n".join(out)
 
 

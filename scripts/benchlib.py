@@ -91,6 +91,18 @@ def machine_info(folder: Path, packages: Sequence[str], **extra: Any) -> dict[st
     }
 
 
+def footer(machine: dict[str, Any], runs: Sequence[Any]) -> list[str]:
+    """The report's last lines: what it ran on (``machine_info`` with ``load_before`` and
+    ``load_after``; ``event_loop`` if given), then each run's notes (objects with ``notes``)."""
+    loop = f" ({machine['event_loop']})" if "event_loop" in machine else ""
+    out = [f"Machine: {machine['cpu']}, {machine['cpus']} CPU(s), {machine['platform']}, "
+           f"{machine['python']}{loop}, 1-min load before/after {machine['load_before']:.2f}/"
+           f"{machine['load_after']:.2f}; database on {machine['filesystem']} ({machine['folder']}). "
+           "Versions: " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()) + "."]
+    notes = [f"run {i + 1}: {note}" for i, r in enumerate(runs) for note in r.notes]
+    return out + (["", "Notes:", *(f"- {note}" for note in notes)] if notes else [])
+
+
 def proc_cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of a process (all its threads), from /proc; None elsewhere."""
     try:

@@ -48,7 +48,6 @@ from typing import Any
 
 from hotline.audit.report import (  # the compliance report's field readers and text tables
     WIDTH,
-    ReportError,
     _check_aware,
     _clock,
     _Column,
@@ -57,6 +56,7 @@ from hotline.audit.report import (  # the compliance report's field readers and 
     _milliseconds,
     _table,
     _time_or_none,
+    check_period,
     next_index,
 )
 from hotline.errors import WireError
@@ -316,11 +316,7 @@ class AvailabilityBuilder:
         Raises:
             ReportError: a datetime is naive, or ``since`` is not before ``until``.
         """
-        for name, moment in (("since", since), ("until", until)):
-            _check_aware(name, moment)
-        if since is not None and until is not None and since >= until:
-            raise ReportError(f"since ({format_time(since)}) must be before until "
-                              f"({format_time(until)})", code="report.bad_period")
+        check_period(since, until)
         self.channel = channel
         self.since, self.until = since, until
         self._last_index: int | None = None

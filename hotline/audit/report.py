@@ -322,11 +322,7 @@ class ReportBuilder:
         Raises:
             ReportError: a datetime is naive, or ``since`` is not before ``until``.
         """
-        for name, moment in (("since", since), ("until", until)):
-            _check_aware(name, moment)
-        if since is not None and until is not None and since >= until:
-            raise ReportError(f"since ({format_time(since)}) must be before until "
-                              f"({format_time(until)})", code="report.bad_period")
+        check_period(since, until)
         self.channel = channel
         self.since, self.until = since, until
         self._last_index: int | None = None
@@ -539,6 +535,15 @@ def build_report(entries: Iterable[Mapping[str, Any]], *, channel: str, since: d
     for entry in entries:
         builder.add(entry)
     return builder.finish(now=now)
+
+
+def check_period(since: datetime | None, until: datetime | None) -> None:
+    """A report's window: aware datetimes, ``since`` before ``until`` (ReportError otherwise)."""
+    for name, moment in (("since", since), ("until", until)):
+        _check_aware(name, moment)
+    if since is not None and until is not None and since >= until:
+        raise ReportError(f"since ({format_time(since)}) must be before until "
+                          f"({format_time(until)})", code="report.bad_period")
 
 
 def _check_aware(name: str, moment: datetime | None) -> None:

@@ -598,14 +598,15 @@ def body_text(message: Message, catalogue: str | None) -> str:
     if message.template == "preagreed":
         head = f"#{body.get('number')}" + (f" {body['code']}" if body.get("code") else "")
         return f"{head}: {catalogue}" if catalogue else head
-    return "; ".join(f"{k}={_short(v)}" for k, v in _flatten(body))
+    return "; ".join(f"{k}={_short(v)}" for k, v in flatten(body))
 
 
-def _flatten(value: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+def flatten(value: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """A body's leaves as ``(dotted path, value)``, the paths a form's fields have."""
     out: list[tuple[str, Any]] = []
     for key, item in value.items():
         if isinstance(item, dict):
-            out += _flatten(item, f"{prefix}{key}.")
+            out += flatten(item, f"{prefix}{key}.")
         else:
             out.append((f"{prefix}{key}", item))
     return out

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from hotline.console.forms import FormError, body_from_form, build_form, deadline_text, envelope_from_form
+from hotline.console.state import flatten
 from hotline.envelope import Envelope, Precedence, new_envelope_id
 from hotline.protocols.agreement import Agreement
 from hotline.protocols.rules import Context
@@ -83,7 +84,7 @@ def test_every_shipped_example_body_passes_the_form() -> None:
     """A valid example of each liaison template, written as text fields, gives the same body."""
     for template_id in ("message", "risk-assessment", "humanitarian-notice", "consultation-request"):
         case = next(c for c in EXAMPLES[template_id](NOW) if isinstance(c, Case))
-        values = {path: _text(value) for path, value in _flatten(case.body)}
+        values = {path: _text(value) for path, value in flatten(case.body)}
         envelope = send(template_id, values, case.precedence)
         assert envelope.body == case.body, template_id
 
@@ -120,7 +121,7 @@ def test_a_refusal_names_the_field_and_the_servers_code(template: str, values: d
 
 def test_a_precedence_the_template_does_not_allow_is_refused() -> None:
     case = next(c for c in EXAMPLES["data-exchange"](NOW) if isinstance(c, Case))
-    values = {path: _text(value) for path, value in _flatten(case.body)}
+    values = {path: _text(value) for path, value in flatten(case.body)}
     error = refusal("data-exchange", values, Precedence.FLASH)
     assert (error.code, error.field) == ("norm.precedence_not_allowed", None)
 
@@ -133,16 +134,6 @@ def test_deadline_text_follows_the_precedence_or_the_templates_own() -> None:
     notice = TEMPLATES["humanitarian-notice"]
     assert "15 min (the template's own deadline)" in deadline_text(notice, Precedence.ROUTINE)
     assert deadline_text(TEMPLATES["heartbeat"], Precedence.ROUTINE) == "no acknowledgement owed"
-
-
-def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, item in value.items():
-        if isinstance(item, dict):
-            out += _flatten(item, f"{prefix}{key}.")
-        else:
-            out.append((f"{prefix}{key}", item))
-    return out
 
 
 def _text(value: Any) -> str:

@@ -67,6 +67,17 @@ def _member_options(command: Any) -> Any:
                         help="Auditor (or member) profile whose keys are used and trusted.")(command)
 
 
+def _report_options(command: Any) -> Any:
+    """The channel a report is on, where its log comes from, and its form."""
+    command = click.option("--json", "as_json", is_flag=True,
+                           help="Print the report as one JSON object.")(command)
+    command = click.option("--export", "export_file",
+                           type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                           help="Report from this export (`hotline audit export`) instead of the "
+                                "live server.")(command)
+    return click.option("--channel", required=True, help="Channel to report on.")(command)
+
+
 @audit.command()
 @_member_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -302,15 +313,12 @@ def _check_readable(roster: Roster, profile: Profile, channel: str) -> None:
 
 @audit.command()
 @_member_options
-@click.option("--channel", required=True, help="Channel to report on.")
 @click.option("--since", callback=_moment, metavar="TIME",
               help="Report entries logged at or after this time (RFC 3339, or YYYY-MM-DD for "
                    "midnight UTC). Default: the start of the log.")
 @click.option("--until", callback=_moment, metavar="TIME",
               help="Report entries logged before this time (same forms). Default: now.")
-@click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Report from this export (`hotline audit export`) instead of the live server.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@_report_options
 @click.pass_context
 def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str,
            since: datetime | None, until: datetime | None, export_file: Path | None,
@@ -347,16 +355,13 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
 
 @audit.command()
 @_member_options
-@click.option("--channel", required=True, help="Channel to report on.")
 @click.option("--since", callback=_moment, metavar="TIME",
               help="Start of the period (RFC 3339, or YYYY-MM-DD for midnight UTC). Default: the "
                    "channel's first entry (its agreement).")
 @click.option("--until", callback=_moment, metavar="TIME",
               help="End of the period, exclusive (same forms). Default: the log's last entry, "
                    "or now if earlier.")
-@click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Report from this export (`hotline audit export`) instead of the live server.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@_report_options
 @click.pass_context
 def availability(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str,
                  since: datetime | None, until: datetime | None, export_file: Path | None,

@@ -68,6 +68,9 @@ class Rule(Protocol):
     @property
     def id(self) -> str: ...
 
+    @property
+    def message(self) -> str: ...  # the agreement's own words, added to every refusal
+
     def check(self, envelope: Envelope, ctx: Context) -> None: ...
 
     def describe(self) -> str: ...
@@ -105,6 +108,11 @@ def _moment(value: Any, field: str) -> datetime:
         raise ProtocolViolation(exc.message, code="template.invalid") from None
 
 
+def _broken(rule: Rule, detail: str, code: str) -> ProtocolViolation:
+    """A rule's refusal: which rule, what is wrong, then the agreement's own words for it."""
+    return ProtocolViolation(f"rule {rule.id}: {detail}. {rule.message}".strip(), code=code)
+
+
 @dataclass(frozen=True)
 class MinNotice:
     id: str
@@ -118,10 +126,8 @@ class MinNotice:
             if notice < self.at_least:
                 given = (f"{describe_duration(notice)} ahead" if notice.total_seconds() >= 0
                          else f"{describe_duration(-notice)} after it")
-                raise ProtocolViolation(
-                    f"rule {self.id}: body.{path} is {value}, notice given {given}; at least "
-                    f"{describe_duration(self.at_least)} ahead is required. {self.message}".strip(),
-                    code="norm.late_notice")
+                raise _broken(self, f"body.{path} is {value}, notice given {given}; at least "
+                              f"{describe_duration(self.at_least)} ahead is required", "norm.late_notice")
 
     def describe(self) -> str:
         return f"{self.field} at least {describe_duration(self.at_least)} after sending"
@@ -139,12 +145,10 @@ class Ordered:
                  for f in self.fields for path, value in values_at(envelope.body, f)]
         for (p1, t1), (p2, t2) in pairwise(found):
             if t2 < t1:
-                raise ProtocolViolation(f"rule {self.id}: body.{p2} is before body.{p1}. "
-                                        f"{self.message}".strip(), code="norm.order")
+                raise _broken(self, f"body.{p2} is before body.{p1}", "norm.order")
         if self.max_span is not None and len(found) >= 2 and found[-1][1] - found[0][1] > self.max_span:
-            raise ProtocolViolation(
-                f"rule {self.id}: body.{found[0][0]} to body.{found[-1][0]} spans more than "
-                f"{describe_duration(self.max_span)}. {self.message}".strip(), code="norm.order")
+            raise _broken(self, f"body.{found[0][0]} to body.{found[-1][0]} spans more than "
+                                f"{describe_duration(self.max_span)}", "norm.order")
 
     def describe(self) -> str:
         span = f", within {describe_duration(self.max_span)}" if self.max_span else ""
@@ -165,10 +169,8 @@ class Sequential:
             for n, item in enumerate(items, start=1):
                 got = item.get(self.key) if isinstance(item, dict) else None
                 if got != n:
-                    raise ProtocolViolation(
-                        f"rule {self.id}: body.{path}[{n - 1}].{self.key} is {got!r}, expected {n} "
-                        f"(lines are numbered 1, 2, 3, ... without gaps). {self.message}".strip(),
-                        code="norm.sequence")
+                    raise _broken(self, f"body.{path}[{n - 1}].{self.key} is {got!r}, expected {n} "
+                                        "(lines are numbered 1, 2, 3, ... without gaps)", "norm.sequence")
 
     def describe(self) -> str:
         return f"{self.field}: {self.key} numbered 1, 2, 3, ..."
@@ -184,14 +186,11 @@ class ReplyTo:
         replied = ctx.replied
         wanted = " or ".join(self.templates)
         if envelope.reply_to is None or replied is None:
-            raise ProtocolViolation(f"rule {self.id}: it must answer a {wanted} (reply_to its id). "
-                                    f"{self.message}".strip(), code="norm.reply_to")
+            raise _broken(self, f"it must answer a {wanted} (reply_to its id)", "norm.reply_to")
         if replied.template not in self.templates or replied.kind != "message":
-            raise ProtocolViolation(f"rule {self.id}: reply_to names a {replied.template}, not a "
-                                    f"{wanted}. {self.message}".strip(), code="norm.reply_to")
+            raise _broken(self, f"reply_to names a {replied.template}, not a {wanted}", "norm.reply_to")
         if replied.party == ctx.party:
-            raise ProtocolViolation(f"rule {self.id}: {ctx.party} cannot answer its own "
-                                    f"{replied.template}. {self.message}".strip(), code="norm.reply_to")
+            raise _broken(self, f"{ctx.party} cannot answer its own {replied.template}", "norm.reply_to")
 
     def describe(self) -> str:
         return "answers a " + " or ".join(self.templates) + " of another party"
@@ -232,10 +231,8 @@ class PrecedenceFloor:
         for path, value in values_at(envelope.body, self.field):
             needed = self.floor.get(value) if isinstance(value, str) else None
             if needed is not None and PRECEDENCE_RANK[envelope.precedence] < PRECEDENCE_RANK[needed]:
-                raise ProtocolViolation(
-                    f"rule {self.id}: body.{path} {value!r} implies precedence {needed} or higher, "
-                    f"not {envelope.precedence}. {self.message}".strip(),
-                    code="norm.precedence_too_low")
+                raise _broken(self, f"body.{path} {value!r} implies precedence {needed} or higher, "
+                                    f"not {envelope.precedence}", "norm.precedence_too_low")
 
     def describe(self) -> str:
         return f"{self.field} implies " + ", ".join(f"{k}: {v}+" for k, v in self.floor.items())

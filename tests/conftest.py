@@ -8,8 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,12 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running_server(home: Path, **env: str) -> AsyncIterator[Running]:
+async def running_server(home: Path, clock: Callable[[], datetime] | None = None,
+                         **env: str) -> AsyncIterator[Running]:
     """The real aiohttp server of ``home`` on 127.0.0.1 with a free port, on the current loop;
-    ``env`` holds HOTLINE_* setting overrides."""
+    ``env`` holds HOTLINE_* setting overrides, ``clock`` stands in for the server's clock."""
     config = load_config(home / "hotline.toml", home=home, env=env)
-    runner, url = await start(config)
+    runner, url = await (start(config) if clock is None else start(config, clock=clock))
     running = Running(home, url)
     try:
         yield running

@@ -18,15 +18,13 @@ import pytest
 from hotline.audit.report import build_report
 from hotline.canonical import dumps, parse
 from hotline.client.connection import Client
-from hotline.config import load_config
 from hotline.envelope import AckKind, Kind
 from hotline.errors import ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.roster import sign_document
-from hotline.server.app import start
 from hotline.templates import load_templates
 from hotline.times import format_time
-from tests.conftest import Running
+from tests.conftest import Running, running_server
 from tests.template_examples import EXAMPLES, Bad, Case
 
 WAIT = 10
@@ -95,16 +93,10 @@ def logged(home: Path) -> list[dict[str, Any]]:
 
 @asynccontextmanager
 async def serving(home: Path, clock: Clock | None = None, **env: str) -> AsyncIterator[Running]:
-    config = load_config(home / "hotline.toml", home=home,
-                         env={"HOTLINE_PROTOCOLS_DEADLINE_SWEEP": "0.05", **env})
-    runner, url = await start(config, clock=clock or Clock())
-    running = Running(home, url)
-    try:
+    """The server with a fast deadline sweep, on ``clock`` (real time by default)."""
+    async with running_server(home, clock or Clock(),
+                              **{"HOTLINE_PROTOCOLS_DEADLINE_SWEEP": "0.05", **env}) as running:
         yield running
-    finally:
-        for client in running.opened:
-            await client.close()
-        await runner.cleanup()
 
 
 async def refused(client: Client, code: str, *, template: str, body: dict[str, Any],

@@ -96,15 +96,6 @@ def agents(home: Path) -> Iterator[dict[str, AgentProcess]]:
             agent.stop()
 
 
-@pytest.fixture
-def server(home: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(home)
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
 async def member(home: Path, url: str, name: str = "alice") -> Client:
     client = Client.for_profile(Profile.load(home, name))
     await client.connect(url)
@@ -150,9 +141,9 @@ async def liaisons() -> AsyncIterator[list[Client]]:
 
 
 async def test_two_agents_bring_the_channel_up_and_members_see_it(
-        home: Path, server: ServerProcess, agents: dict[str, AgentProcess],
+        home: Path, server_process: ServerProcess, agents: dict[str, AgentProcess],
         liaisons: list[Client]) -> None:
-    url = server.start(**FAST)
+    url = server_process.start(**FAST)
     alice = await member(home, url)
     liaisons.append(alice)
     for agent in agents.values():
@@ -180,9 +171,9 @@ async def test_two_agents_bring_the_channel_up_and_members_see_it(
 
 
 async def test_killed_agent_takes_the_channel_down_and_back_up(
-        home: Path, server: ServerProcess, agents: dict[str, AgentProcess],
+        home: Path, server_process: ServerProcess, agents: dict[str, AgentProcess],
         liaisons: list[Client]) -> None:
-    url = server.start(**FAST)
+    url = server_process.start(**FAST)
     alice = await member(home, url)
     liaisons.append(alice)
     for agent in agents.values():
@@ -205,10 +196,10 @@ async def test_killed_agent_takes_the_channel_down_and_back_up(
     assert (back["from"], back["to"]) == ("DOWN", "UP")
 
 
-async def test_server_restart_under_the_agents(home: Path, server: ServerProcess,
+async def test_server_restart_under_the_agents(home: Path, server_process: ServerProcess,
                                                agents: dict[str, AgentProcess],
                                                liaisons: list[Client]) -> None:
-    url = server.start(**FAST)
+    url = server_process.start(**FAST)
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     alice = await member(home, url)
     for agent in agents.values():
@@ -216,7 +207,7 @@ async def test_server_restart_under_the_agents(home: Path, server: ServerProcess
     await state_becomes(alice, "UP")
     await alice.close()
     before = len(transitions(logged(home)))
-    server.stop()
+    server_process.stop()
     stopped = datetime.now(UTC)
     # The outage lasts until every agent has retried past K + 1 intervals (their own retries are
     # the events waited for): long enough for the channel to be DOWN, not merely late.
@@ -225,7 +216,7 @@ async def test_server_restart_under_the_agents(home: Path, server: ServerProcess
         retries += 1
         for agent in agents.values():
             await agent.wait_for("agent.unreachable", count=retries)
-    assert server.start(port=port, **FAST) == url
+    assert server_process.start(port=port, **FAST) == url
     alice = await member(home, url)
     liaisons.append(alice)
     await state_becomes(alice, "UP")
@@ -246,9 +237,9 @@ async def test_server_restart_under_the_agents(home: Path, server: ServerProcess
 
 
 async def test_revoked_agent_cannot_beat_and_its_party_falls_silent(
-        home: Path, server: ServerProcess, agents: dict[str, AgentProcess],
+        home: Path, server_process: ServerProcess, agents: dict[str, AgentProcess],
         liaisons: list[Client]) -> None:
-    url = server.start(**FAST)
+    url = server_process.start(**FAST)
     alice = await member(home, url)
     liaisons.append(alice)
     for agent in agents.values():

@@ -34,6 +34,7 @@ from hotline.keys import ALG_ED25519, PublicKey, b64decode, b64encode
 ENV_PREFIX: Final = "HOTLINE_"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 LOG_FORMATS: Final = ("json", "console")
+METRICS_ACCESS: Final = ("loopback", "signed", "open")
 DEFAULTS_LABEL: Final = "<defaults>"
 
 
@@ -122,6 +123,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "port": _Spec(int, low=0, high=65535, note=" (0 picks any free port)"),
         "tls_cert": _Spec(str, optional=True),
         "tls_key": _Spec(str, optional=True),
+        "metrics": _Spec(str, choices=METRICS_ACCESS),
     },
     "store": {"path": _Spec(str)},
     "roster": {"dir": _Spec(str)},
@@ -132,6 +134,16 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "clock_skew": _POSITIVE_FLOAT,
         "max_connections": _POSITIVE_INT,
         "commit_batch": _POSITIVE_INT,
+        "max_anonymous": _POSITIVE_INT,
+        "max_anonymous_per_address": _POSITIVE_INT,
+        "request_timeout": _POSITIVE_FLOAT,
+        "send_timeout": _POSITIVE_FLOAT,
+        "send_queue_bytes": _POSITIVE_INT,
+        "member_queue": _POSITIVE_INT,
+        "member_rate": _POSITIVE_FLOAT,
+        "member_burst": _POSITIVE_INT,
+        "rejections_logged": _POSITIVE_INT,
+        "rejection_summary": _POSITIVE_FLOAT,
     },
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
     "tlog": {"key": _Spec(str), "checkpoint_delay": _POSITIVE_FLOAT},
@@ -207,6 +219,7 @@ class ServerSection:
     tls_cert: str | None = None
     tls_key: str | None = None
     origin: str = "hotline.local"
+    metrics: str = "loopback"  # who may read /metrics: loopback peers, signed requests, anyone
 
     def __post_init__(self) -> None:
         _validate_section(self, "server")
@@ -257,6 +270,19 @@ class LimitsSection:
     clock_skew: float = 300.0
     max_connections: int = 1000
     commit_batch: int = 512
+    # Connections not (yet) authenticated as a member: WebSocket handshakes and HTTP requests.
+    max_anonymous: int = 256
+    max_anonymous_per_address: int = 16
+    request_timeout: float = 10.0
+    # A frame a member does not read within send_timeout ends its session (it resumes).
+    send_timeout: float = 30.0
+    send_queue_bytes: int = 4 * 1024 * 1024
+    # Fair scheduling and per-member ceilings on submissions and on logged refusals.
+    member_queue: int = 64
+    member_rate: float = 500.0
+    member_burst: int = 2000
+    rejections_logged: int = 60
+    rejection_summary: float = 60.0
 
     def __post_init__(self) -> None:
         _validate_section(self, "limits")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import signal
 import ssl
@@ -23,11 +24,13 @@ from hotline.config import Config
 from hotline.errors import AuthError, ConfigError, HotlineError, WireError
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, b64url
+from hotline.roster import Member
 from hotline.server.checkpoints import Checkpointer
+from hotline.server.gate import FD_RESERVE, Gate, GatedSite, gate_middleware, raise_fd_limit
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection
 from hotline.server.logapi import add_log_routes, authenticate_request
 from hotline.server.monitor import HealthMonitor
-from hotline.server.service import Hotline
+from hotline.server.service import Hotline, Sharing
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
 from hotline.store import Store
 from hotline.templates import load_templates
@@ -37,6 +40,7 @@ log = structlog.get_logger("hotline.server")
 HOTLINE = web.AppKey("hotline", Hotline)
 CONFIG = web.AppKey("config", Config)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
+GATE = web.AppKey("gate", Gate)
 
 
 def utc_now() -> datetime:
@@ -49,8 +53,13 @@ def _passphrase() -> bytes | None:
 
 
 def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    limits = config.limits
+    gate = Gate(max_members=limits.max_connections, max_anonymous=limits.max_anonymous,
+                max_per_address=limits.max_anonymous_per_address,
+                request_timeout=limits.request_timeout)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[gate_middleware(gate)])
     app[CONFIG] = config
+    app[GATE] = gate
     app[SOCKETS] = weakref.WeakSet()
     app.router.add_get("/v1/ws", ws_handler)
     app.router.add_post("/v1/roster", roster_handler)
@@ -72,10 +81,14 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
                                         name="deadlines")
         assert hotline.monitor is not None
         health = asyncio.create_task(hotline.monitor.run(config.health.sweep), name="health")
+        turns = asyncio.create_task(hotline.run_turns(), name="submission-turns")
         app[HOTLINE] = hotline
         log.info("server.ready", db=str(config.db_path), log_size=await store.size(),
                  members=len(hotline.roster.enrollments), channels=sorted(hotline.roster.agreements))
         yield
+        turns.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await turns
         await hotline.drain()
         for task in (checkpoints, deadlines, health):
             task.cancel()
@@ -102,9 +115,13 @@ async def _start_service(config: Config, store: Store, clock: Callable[[], datet
     templates = load_templates(config.protocols_dir)
     log.info("templates.loaded", folder=str(config.protocols_dir), count=len(templates),
              templates=sorted(f"{t.id}@{t.version}" for t in templates))
+    limits = config.limits
+    sharing = Sharing(member_queue=limits.member_queue, member_rate=limits.member_rate,
+                      member_burst=limits.member_burst, rejections_logged=limits.rejections_logged,
+                      rejection_window=timedelta(seconds=limits.rejection_summary))
     hotline = Hotline(store=store, authorities=authorities, templates=templates,
                       templates_dir=config.protocols_dir, clock=clock,
-                      clock_skew=timedelta(seconds=config.limits.clock_skew))
+                      clock_skew=timedelta(seconds=limits.clock_skew), sharing=sharing)
     await hotline.load()
     added = await hotline.import_dir(config.roster_dir)
     if added:
@@ -130,13 +147,31 @@ async def healthz_handler(request: web.Request) -> web.Response:
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    """Prometheus text format, from this app's own registry."""
-    hotline = request.app[HOTLINE]
+    """Prometheus text format, from this app's own registry. Channel names and states are not
+    for everyone: by default only loopback peers may read them (``server.metrics``)."""
+    hotline, access = request.app[HOTLINE], request.app[CONFIG].server.metrics
+    if access == "loopback" and not _loopback(request.remote):
+        return web.json_response({"code": "http.forbidden", "message": "/metrics is served to "
+                                  "loopback peers only (server.metrics = \"loopback\")"}, status=403)
+    if access == "signed":
+        try:
+            authenticate_request(request, hotline, request.app[CONFIG].server.origin)
+        except HotlineError as exc:
+            return web.json_response({"code": exc.code, "message": exc.message}, status=401)
     hotline.metrics.connected.set(len(hotline.hub.all))
     hotline.metrics.log_size.set(await hotline.store.size())
     # off the event loop: with a thousand channels rendering takes most of a second
     body = await asyncio.to_thread(generate_latest, hotline.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _loopback(remote: str | None) -> bool:
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return False
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return (mapped or address).is_loopback
 
 
 async def channel_health_handler(request: web.Request) -> web.Response:
@@ -169,44 +204,41 @@ async def roster_handler(request: web.Request) -> web.Response:
 
 
 async def ws_handler(request: web.Request) -> web.WebSocketResponse:
-    config, hotline = request.app[CONFIG], request.app[HOTLINE]
+    config, hotline, gate = request.app[CONFIG], request.app[HOTLINE], request.app[GATE]
     limits = config.limits
     # aiohttp's own limit only stops abuse; frames over max_frame_bytes get a typed error instead.
     ws = web.WebSocketResponse(max_msg_size=max(4 * limits.max_frame_bytes, 1024 * 1024),
                                compress=False, heartbeat=30.0)
-    await ws.prepare(request)
-    if len(hotline.hub.all) >= limits.max_connections:
-        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many connections")
-        return ws
-    request.app[SOCKETS].add(ws)
-    session = ServerSession(origin=config.server.origin, nonce=b64url(os.urandom(32)),
-                            now=hotline.clock(), clock_skew=timedelta(seconds=limits.clock_skew),
-                            max_frame_bytes=limits.max_frame_bytes)
-    await ws.send_str(encode(session.challenge()))
     peer = request.remote
     try:
-        try:
-            msg = await ws.receive(timeout=limits.handshake_timeout)
-        except TimeoutError:
-            raise AuthError("no auth frame within the handshake timeout", code="auth.timeout") from None
-        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            return ws
-        event = session.receive(msg.data, now=hotline.clock())
-        assert isinstance(event, Authenticated)
-        member = hotline.authenticate(event.key)
+        # One absolute deadline for the whole handshake: pings and partial frames extend nothing.
+        async with asyncio.timeout(limits.handshake_timeout):
+            await ws.prepare(request)
+            request.app[SOCKETS].add(ws)
+            shaken = await _handshake(ws, config, hotline)
+    except TimeoutError:
+        await _refuse_auth(ws, AuthError("no auth frame within the handshake timeout",
+                                         code="auth.timeout"), peer)
+        return ws
     except AuthError as exc:
-        log.warning("session.auth_failed", peer=peer, code=exc.code, reason=exc.message)
-        await ws.send_str(encode(exc.to_frame()))
-        await ws.close(code=CLOSE_AUTH_FAILED, message=exc.code.encode())
+        await _refuse_auth(ws, exc, peer)
+        return ws
+    if shaken is None:  # the peer left during the handshake
+        return ws
+    session, member = shaken
+    if not gate.promote(request.transport):
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many connections")
         return ws
 
-    conn = Connection(ws, member, limits.send_queue)
+    conn = Connection(ws, member, limits.send_queue, queue_bytes=limits.send_queue_bytes,
+                      send_timeout=limits.send_timeout, transport=request.transport)
     conn.start()
     channels = hotline.roster.channels_of(member)
     conn.send(session.welcome(member=member.member, party=member.party, role=member.role.value,
                               channels=channels, log_size=await hotline.store.size()))
     conn.send({"type": "roster", "documents": hotline.documents})
-    hotline.hub.join(conn, channels)
+    if hotline.watch_validity(conn):
+        hotline.hub.join(conn, channels)
     if hotline.monitor is not None:  # the state of each line at a glance, from the first moment
         for channel in channels:
             if channel in hotline.monitor.channels:
@@ -214,29 +246,67 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     structlog.contextvars.bind_contextvars(member=member.member, party=member.party)
     log.info("session.welcome", peer=peer, role=member.role.value, channels=channels)
     try:
+        # This loop only reads: every request that waits (a submission's turn, a replay) waits
+        # in the session's own tasks or races the connection's death, so a dead connection is
+        # always seen here and cleaned up.
         async for msg in ws:
+            if conn.closing is not None:
+                break
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
             try:
                 event = session.receive(msg.data, now=hotline.clock())
                 if isinstance(event, Submit):
-                    await hotline.submit(conn, event)
+                    await hotline.queue_submit(conn, event)
                 elif isinstance(event, Resume):
-                    conn.send(await hotline.resume(conn, event.channel, event.after))
+                    await hotline.resume(conn, event.channel, event.after)
                 elif isinstance(event, Fetch):
                     conn.send(await hotline.fetch(conn, event.index))
                 elif isinstance(event, Ping):
                     conn.send({"type": "pong", **({"data": event.data} if event.data else {})})
+            except AuthError:
+                break  # the key stopped being valid: check_key sent the error and closes (4001)
             except HotlineError as exc:
                 if not isinstance(exc, WireError):
                     log.info("session.refused", code=exc.code, reason=exc.message, ref=exc.ref)
                 conn.send(exc.to_frame())
     finally:
         hotline.hub.leave(conn)
+        if conn.closing is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(conn.closing)
         await conn.stop()
         log.info("session.closed", close_code=ws.close_code)
         structlog.contextvars.unbind_contextvars("member", "party")
     return ws
+
+
+async def _handshake(ws: web.WebSocketResponse, config: Config,
+                     hotline: Hotline) -> tuple[ServerSession, Member] | None:
+    """Challenge, then the first data frame must be a valid ``auth`` of an enrolled key (None:
+    the peer left first)."""
+    limits = config.limits
+    session = ServerSession(origin=config.server.origin, nonce=b64url(os.urandom(32)),
+                            now=hotline.clock(), clock_skew=timedelta(seconds=limits.clock_skew),
+                            max_frame_bytes=limits.max_frame_bytes)
+    await ws.send_str(encode(session.challenge()))
+    msg = await ws.receive()
+    if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+        return None
+    event = session.receive(msg.data, now=hotline.clock())
+    assert isinstance(event, Authenticated)
+    return session, hotline.authenticate(event.key)
+
+
+async def _refuse_auth(ws: web.WebSocketResponse, exc: AuthError, peer: str | None) -> None:
+    """Tell the peer why (when the socket is still open) and close with 4001, within bounds."""
+    log.warning("session.auth_failed", peer=peer, code=exc.code, reason=exc.message)
+    if not ws.prepared or ws.closed:
+        return
+    with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
+        async with asyncio.timeout(5.0):
+            await ws.send_str(encode(exc.to_frame()))
+            await ws.close(code=CLOSE_AUTH_FAILED, message=exc.code.encode())
 
 
 async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> tuple[web.AppRunner, str]:
@@ -246,10 +316,16 @@ async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> t
     if config.tls_cert is not None and config.tls_key is not None:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
-    runner = web.AppRunner(create_app(config, clock=clock), handle_signals=False,
-                           shutdown_timeout=5.0, access_log=None)
+    app = create_app(config, clock=clock)
+    _fit_fd_limit(app[GATE])
+    limits = config.limits
+    # aiohttp closes an idle keep-alive connection after the request timeout (the gate cuts one
+    # that sends a request too slowly).
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0, access_log=None,
+                           keepalive_timeout=limits.request_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ssl_context)
+    site = GatedSite(runner, config.server.host, config.server.port, gate=app[GATE],
+                     ssl_context=ssl_context, ssl_handshake_timeout=limits.request_timeout)
     try:
         await site.start()
     except OSError as exc:
@@ -259,6 +335,21 @@ async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> t
     host, port = runner.addresses[0][:2]
     url = f"{'wss' if ssl_context else 'ws'}://{host}:{port}/v1/ws"
     return runner, url
+
+
+def _fit_fd_limit(gate: Gate) -> None:
+    """Every connection the gate may admit needs a file descriptor: raise the process's limit
+    to fit them, or shrink the anonymous cap (members keep theirs) to fit the limit."""
+    wanted = gate.max_members + gate.max_anonymous + FD_RESERVE
+    limit = raise_fd_limit(wanted)
+    if limit < wanted:
+        gate.max_anonymous = max(8, limit - gate.max_members - FD_RESERVE)
+        gate.max_members = min(gate.max_members, max(8, limit - gate.max_anonymous - FD_RESERVE))
+        log.warning("server.fd_limit_low", fd_limit=limit, wanted=wanted,
+                    max_connections=gate.max_members, max_anonymous=gate.max_anonymous,
+                    fix="raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower the limits")
+    log.info("server.limits", fd_limit=limit, max_connections=gate.max_members,
+             max_anonymous=gate.max_anonymous, max_anonymous_per_address=gate.max_per_address)
 
 
 async def serve_forever(config: Config) -> None:

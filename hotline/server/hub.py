@@ -1,13 +1,30 @@
-"""Fan-out: each connection has a bounded queue and its own sender task (a slow member never
-blocks the others), and a per-channel replay buffer so that ``resume`` interleaves correctly with
-live traffic."""
+"""Fan-out and the life of a member's session.
+
+Theory of operation:
+- Each connection has a bounded outgoing queue (``send_queue`` frames and ``send_queue_bytes``)
+  drained by its own sender task, so a slow member never blocks the others. Live frames are
+  queued without waiting (``send``): a full queue means the member is not reading, and it is
+  disconnected (4008) to resume later. Frames the session produces on request (replay, fetch) are
+  queued with ``put``, which waits for room: the member's reading paces them.
+- Rule 1: nothing a session does can outlive its connection. Every wait (``put``) is raced with
+  ``dead``, which is set the moment the sender fails, a frame stays unread for ``send_timeout``,
+  the session is closed, or the handler ends; ``stop`` then cancels every task of the session.
+- Rule 2: a replay (``resume``) never buffers live entries. While a channel is replayed, live
+  entries of it are only noted (``missed``); the replay reads on from the store until it has
+  passed every one of them, then the channel goes live. The store holds every entry before it is
+  published, so none is lost and none is sent twice.
+- Rule 3: a session ends when its key stops being valid (expiry, revocation taking effect): a
+  timer fires at that moment, and every delivery checks it too.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -15,8 +32,63 @@ from aiohttp import web
 from hotline.roster import Member
 from hotline.session import encode
 
-CLOSE_AUTH_FAILED = 4001  # authentication failed or the key was revoked
+CLOSE_AUTH_FAILED = 4001  # authentication failed or the key was revoked or expired
 CLOSE_OVERFLOW = 4008  # the member read too slowly; it reconnects and resumes
+
+
+class ConnectionGone(Exception):
+    """The session's connection died while something waited to send on it."""
+
+
+class SendQueue:
+    """Frames waiting to be sent, bounded in count and in bytes."""
+
+    def __init__(self, *, frames: int, size: int) -> None:
+        self.frames, self.size = frames, size
+        self._items: deque[str] = deque()
+        self._bytes = 0
+        self._unsent = 0  # queued, or popped and still being sent
+        self._readable = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self.drained = asyncio.Event()  # every queued frame has been sent
+        self.drained.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def full(self, text: str) -> bool:
+        # one frame always fits an empty queue, however large
+        return bool(self._items) and (len(self._items) >= self.frames
+                                      or self._bytes + len(text) > self.size)
+
+    def push(self, text: str) -> None:
+        self._items.append(text)
+        self._bytes += len(text)
+        self._unsent += 1
+        self.drained.clear()
+        self._readable.set()
+        if self.full(""):
+            self._room.clear()
+
+    async def pop(self) -> str:
+        while not self._items:
+            self._readable.clear()
+            await self._readable.wait()
+        text = self._items.popleft()
+        self._bytes -= len(text)
+        if not self.full(""):
+            self._room.set()
+        return text
+
+    def sent(self) -> None:
+        """The frame last popped has been written (or given up)."""
+        self._unsent -= 1
+        if not self._unsent:
+            self.drained.set()
+
+    async def room(self) -> None:
+        await self._room.wait()
 
 
 @dataclass(eq=False)
@@ -24,91 +96,175 @@ class Connection:
     ws: web.WebSocketResponse
     member: Member
     queue_size: int
+    queue_bytes: int = 4 * 1024 * 1024
+    send_timeout: float = 30.0
+    transport: asyncio.BaseTransport | None = None  # aborted if a close cannot complete
     channels: set[str] = field(default_factory=set)
-    queue: asyncio.Queue[str] = field(init=False)
-    replaying: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    valid_until: datetime | None = None  # when the member's key stops being valid
+    queue: SendQueue = field(init=False)
+    dead: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    replaying: dict[str, int] = field(default_factory=dict)  # channel -> highest live index missed
+    live_after: dict[str, int] = field(default_factory=dict)  # channel -> last index its replay sent
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _sender: asyncio.Task[None] | None = None
+    _expiry: asyncio.TimerHandle | None = None
     closing: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(maxsize=self.queue_size)
+        self.queue = SendQueue(frames=self.queue_size, size=self.queue_bytes)
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name=f"send-{self.member.member}")
 
     async def _send_loop(self) -> None:
-        while True:
-            text = await self.queue.get()
-            try:
-                await self.ws.send_str(text)
-            except (ConnectionResetError, RuntimeError):
-                return
-            finally:
-                self.queue.task_done()
+        try:
+            while True:
+                text = await self.queue.pop()
+                try:
+                    async with asyncio.timeout(self.send_timeout):
+                        await self.ws.send_str(text)
+                except TimeoutError:
+                    self.close(CLOSE_OVERFLOW, "frames left unread; reconnect and resume")
+                    return
+                finally:
+                    self.queue.sent()
+        except (ConnectionError, RuntimeError):
+            return  # the connection is gone
+        finally:
+            self.dead.set()
 
     def send(self, frame: dict[str, Any]) -> None:
         self.send_text(encode(frame))
 
     def send_text(self, text: str) -> None:
-        """Queue a frame; a full queue means the member is not reading: drop the connection."""
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
+        """Queue a live frame; a full queue means the member is not reading: drop the connection."""
+        if self.dead.is_set():
+            return
+        if self.queue.full(text):
             self.close(CLOSE_OVERFLOW, "send queue overflow; resume")
+            return
+        self.queue.push(text)
+
+    async def put(self, text: str) -> None:
+        """Queue a frame once there is room (the member's reading paces the caller).
+
+        Raises:
+            ConnectionGone: the connection died first.
+        """
+        while self.queue.full(text):
+            if self.dead.is_set():
+                raise ConnectionGone
+            room = asyncio.ensure_future(self.queue.room())
+            died = asyncio.ensure_future(self.dead.wait())
+            try:
+                await asyncio.wait({room, died}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                room.cancel()
+                died.cancel()
+        if self.dead.is_set():
+            raise ConnectionGone
+        self.queue.push(text)
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """A task of this session: cancelled by ``stop``."""
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
 
     def close(self, code: int, reason: str) -> None:
-        """Close after the frames already queued have been sent."""
+        """Close after the frames already queued have been sent (at most 5 s)."""
+        if self.closing is not None:
+            return
         self.closing = asyncio.get_running_loop().create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         if code != CLOSE_OVERFLOW:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.queue.join(), 5.0)
-        await self.ws.close(code=code, message=reason.encode())
+            drained = asyncio.ensure_future(self.queue.drained.wait())
+            died = asyncio.ensure_future(self.dead.wait())
+            await asyncio.wait({drained, died}, timeout=5.0, return_when=asyncio.FIRST_COMPLETED)
+            drained.cancel()
+            died.cancel()
+        self.dead.set()
+        try:
+            async with asyncio.timeout(5.0):
+                await self.ws.close(code=code, message=reason.encode())
+        except (TimeoutError, ConnectionError, RuntimeError):
+            if self.transport is not None:  # a peer that reads nothing cannot be told: cut
+                self.transport.abort()  # type: ignore[attr-defined]
+
+    def expire_at(self, delay: float | None, expire: Callable[[], object]) -> None:
+        """Call ``expire`` after ``delay`` seconds (None: the key never expires)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry = (asyncio.get_running_loop().call_later(max(delay, 0.0), expire)
+                        if delay is not None else None)
 
     def offer(self, channel: str, index: int, frame: dict[str, Any]) -> None:
-        """A live entry of ``channel``: buffered while that channel is being replayed."""
-        buffer = self.replaying.get(channel)
-        if buffer is not None:
-            buffer.append((index, encode(frame)))
-        else:
+        """A live entry of ``channel``: while that channel is being replayed, only noted (the
+        replay reads it from the store)."""
+        missed = self.replaying.get(channel)
+        if missed is not None:
+            self.replaying[channel] = max(missed, index)
+        elif index > self.live_after.get(channel, -1):  # the replay may have sent it already
             self.send(frame)
 
     async def stop(self) -> None:
-        for task in (self._sender, self.closing):
-            if task is not None:
+        """End every task of the session (the handler is done with it)."""
+        self.dead.set()
+        if self._expiry is not None:
+            self._expiry.cancel()
+        tasks = [t for t in (self._sender, self.closing, *self.tasks) if t is not None]
+        for task in tasks:
+            if task is not asyncio.current_task():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+        for task in tasks:
+            if task is not asyncio.current_task():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.clock = clock
         self.by_channel: dict[str, set[Connection]] = defaultdict(set)
         self.all: set[Connection] = set()
+        self.changed = asyncio.Event()  # set whenever a session joins or leaves (tests, metrics)
 
     def join(self, conn: Connection, channels: list[str]) -> None:
         self.all.add(conn)
         conn.channels.update(channels)
         for channel in channels:
             self.by_channel[channel].add(conn)
+        self.changed.set()
 
     def leave(self, conn: Connection) -> None:
         self.all.discard(conn)
         for channel in conn.channels:
             self.by_channel[channel].discard(conn)
+        self.changed.set()
 
     def publish(self, channel: str, index: int, frame: dict[str, Any], *,
                 skip: Connection | None = None) -> None:
+        now = self.clock()
         for conn in list(self.by_channel.get(channel, ())):
-            if conn is not skip:
+            if conn is not skip and _valid(conn, now):
                 conn.offer(channel, index, frame)
 
     def notify(self, channel: str, frame: dict[str, Any]) -> None:
         """A live status frame (not a log entry) to every member connected to ``channel``."""
+        now = self.clock()
         for conn in list(self.by_channel.get(channel, ())):
-            conn.send(frame)
+            if _valid(conn, now):
+                conn.send(frame)
 
     def broadcast(self, frame: dict[str, Any]) -> None:
+        now = self.clock()
         for conn in list(self.all):
-            conn.send(frame)
+            if _valid(conn, now):
+                conn.send(frame)
+
+
+def _valid(conn: Connection, now: datetime) -> bool:
+    """Rule 3 at every delivery; the session's expiry timer closes it."""
+    return conn.valid_until is None or now < conn.valid_until

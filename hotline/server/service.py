@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from hotline.protocols.rules import Context, Replied
 from hotline.protocols.template import Template
 from hotline.roster import Member, Roster
 from hotline.server.checkpoints import Checkpointer
-from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, Hub
+from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
+from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hub
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
@@ -45,10 +47,21 @@ def document_id(signed: Any) -> str:
     return "doc:" + hashlib.sha256(canonical_bytes(signed)).hexdigest()
 
 
+@dataclass(frozen=True)
+class Sharing:
+    """How members share the server (``hotline.server.fairness``)."""
+
+    member_queue: int = 64
+    member_rate: float = 500.0
+    member_burst: int = 2000
+    rejections_logged: int = 60
+    rejection_window: timedelta = timedelta(seconds=60)
+
+
 class Hotline:
     def __init__(self, *, store: Store, authorities: dict[str, PublicKey], templates: TemplateSet,
                  clock: Callable[[], datetime], clock_skew: timedelta,
-                 templates_dir: Path | None = None) -> None:
+                 templates_dir: Path | None = None, sharing: Sharing = Sharing()) -> None:
         self.store = store
         self.roster = Roster(authorities)
         self.templates = templates
@@ -57,7 +70,12 @@ class Hotline:
         self.rates = RateLimits()
         self.metrics = Metrics()
         self.monitor: HealthMonitor | None = None  # set by the app after the roster is loaded
-        self.hub = Hub()
+        self.hub = Hub(clock)
+        self.sharing = sharing
+        self.turns: FairQueue[tuple[Connection, Submit]] = FairQueue(per_member=sharing.member_queue)
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self.rejections = RejectionBudget(limit=sharing.rejections_logged,
+                                          window=sharing.rejection_window)
         self.clock = clock
         self.clock_skew = clock_skew
         self.documents: list[dict[str, Any]] = []  # signed roster documents, in log order
@@ -165,26 +183,85 @@ class Hotline:
         return appended
 
     def _refresh_channels(self) -> None:
-        """After an agreement or revocation: fix each live connection's channels, and end the
-        sessions of keys no longer valid (an authentication failure always closes)."""
-        now = self.clock()
+        """After an agreement or revocation: fix each live connection's channels and key
+        validity (a revocation may take effect now or later), ending the sessions of keys no
+        longer valid (an authentication failure always closes)."""
         for conn in list(self.hub.all):
             self.hub.leave(conn)
             conn.channels.clear()
-            try:
-                self.roster.member_for_key(conn.member.key_id, at=now)
-            except AuthError as exc:
+            if self.watch_validity(conn):
+                self.hub.join(conn, self.roster.channels_of(conn.member))
+
+    def watch_validity(self, conn: Connection) -> bool:
+        """Arm ``conn``'s expiry at the moment its key stops being valid; False (and the session
+        closed with 4001) if it is not valid now."""
+        try:
+            self.check_key(conn)
+        except AuthError:
+            return False
+        enrolled = self.roster.enrollments[conn.member.key_id]
+        ends = [t for t in (enrolled.not_after, enrolled.revoked_at) if t is not None]
+        conn.valid_until = min(ends) if ends else None
+        delay = (conn.valid_until - self.clock()).total_seconds() if conn.valid_until else None
+        conn.expire_at(delay, lambda: self.watch_validity(conn))
+        return True
+
+    def check_key(self, conn: Connection) -> None:
+        """Rule 3 of ``hotline.server.hub``: the session's key must be valid now, at every use.
+
+        Raises:
+            AuthError: it is not (the session has been sent the error and is closing, 4001).
+        """
+        try:
+            self.roster.member_for_key(conn.member.key_id, at=self.clock())
+        except AuthError as exc:
+            if conn.closing is None:
                 log.warning("session.ended", member=conn.member.member, code=exc.code)
                 conn.send(exc.to_frame())
                 conn.close(CLOSE_AUTH_FAILED, exc.code)
-                continue
-            self.hub.join(conn, self.roster.channels_of(conn.member))
+            raise
 
     def authenticate(self, key: PublicKey) -> Member:
         return self.authenticate_key_id(key.key_id)
 
     def authenticate_key_id(self, key_id: str) -> Member:
         return self.roster.member_for_key(key_id, at=self.clock())
+
+    async def queue_submit(self, conn: Connection, submit: Submit) -> None:
+        """Take a submission from a member's connection: refused at once beyond the member's
+        ceiling, else queued for its fair turn (waits while the member's queue is full, which
+        stops reading its connection)."""
+        who = (conn.member.party, conn.member.member)
+        bucket = self._buckets.get(who)
+        if bucket is None:
+            bucket = self._buckets[who] = TokenBucket(self.sharing.member_rate,
+                                                      self.sharing.member_burst)
+        if not bucket.take():
+            envelope = submit.envelope
+            self.refuse(conn, envelope.channel, envelope.template, ProtocolViolation(
+                f"{conn.member.member} submits faster than this server allows one member "
+                f"({self.sharing.member_rate:g}/s, bursts of {self.sharing.member_burst}); slow "
+                "down and resend", code="submit.rate_limited", ref=envelope.id))
+            return
+        await self.turns.put(who, (conn, submit), dead=conn.dead)
+
+    async def run_turns(self) -> None:
+        """The submissions worker: every member's queued submissions, in fair turns."""
+        async def work(job: tuple[Connection, Submit]) -> None:
+            conn, submit = job
+            if conn.dead.is_set():
+                return
+            try:
+                with structlog.contextvars.bound_contextvars(member=conn.member.member,
+                                                             party=conn.member.party):
+                    await self.submit(conn, submit)
+            except AuthError:
+                pass  # check_key has closed the session
+            except HotlineError as exc:
+                conn.send(exc.to_frame())
+            except Exception:  # one submission's bug must not stop everyone's turns
+                log.exception("submit.failed", id=submit.envelope.id)
+        await self.turns.run(work)
 
     async def submit(self, conn: Connection, submit: Submit) -> None:
         """Check one envelope and queue it for commit, in the order this connection sent it.
@@ -194,6 +271,7 @@ class Hotline:
         commits. An authenticated sender's refused attempt is logged as a ``rejected`` entry.
         """
         envelope = submit.envelope
+        self.check_key(conn)
         try:
             now = self.clock()
             agreement = self._check(conn.member, submit)
@@ -204,8 +282,7 @@ class Hotline:
             if existing is not None:  # a resend of an accepted envelope is not a new attempt
                 conn.send(self._resend(existing, envelope.to_json(), submit.sig))
                 return
-            await self._reject(conn.member, envelope.channel, envelope.template, exc)
-            conn.send(exc.to_frame())
+            self.refuse(conn, envelope.channel, envelope.template, exc)
             return
         entry = {"time": format_time(now), "kind": "envelope", "channel": envelope.channel,
                  "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig,
@@ -355,10 +432,18 @@ class Hotline:
                 log.warning("ack.overdue", index=index, message=item.index, channel=item.channel,
                             template=item.template, precedence=item.precedence,
                             missing=sorted(item.missing), due=format_time(item.due))
+            await self.log_rejection_summaries()
             await asyncio.sleep(interval)
 
-    async def _reject(self, member: Member, channel: str, template: str, exc: HotlineError) -> None:
-        """Log an authenticated sender's refused attempt (never the refused body)."""
+    def refuse(self, conn: Connection, channel: str, template: str, exc: HotlineError) -> None:
+        """Answer an authenticated member's refused submission, and record it: one ``rejected``
+        entry each while the member's budget lasts (answered once it is durable), then counted
+        for the window's ``rejections`` summary (``hotline.server.fairness``). Never the body."""
+        self.metrics.rejected.labels(exc.code).inc()
+        member = conn.member
+        if not self.rejections.allow((member.party, member.member), exc.code, self.clock()):
+            conn.send(exc.to_frame())
+            return
         visible = channel if channel in self.roster.channels_of(member) else None
         entry: dict[str, Any] = {"time": format_time(self.clock()), "kind": "rejected",
                                  "party": member.party, "member": member.member,
@@ -367,35 +452,71 @@ class Hotline:
             entry["ref"] = exc.ref
         if visible is not None:
             entry["channel"] = visible
-        appended = await self.store.append(entry)
-        self.metrics.rejected.labels(exc.code).inc()
-        log.warning("submit.rejected", index=appended.entry.index, member=member.member,
-                    party=member.party, code=exc.code, reason=exc.message, ref=exc.ref)
+        log.warning("submit.rejected", member=member.member, party=member.party, code=exc.code,
+                    reason=exc.message, ref=exc.ref)
+        frame = exc.to_frame()
 
-    async def resume(self, conn: Connection, channel: str, after: int) -> dict[str, Any]:
-        """Queue every entry of ``channel`` after ``after``, then the live ones, in index order."""
+        def answer(future: asyncio.Future[Appended]) -> None:
+            # the submissions worker goes on meanwhile: it never waits for a refusal's commit
+            if not future.cancelled() and future.exception() is not None:
+                log.error("store.append_failed", kind="rejected", error=str(future.exception()))
+            conn.send(frame)
+        self.store.enqueue(entry).add_done_callback(answer)
+
+    async def log_rejection_summaries(self) -> None:
+        """Log the summary of each member's refusal window that has ended."""
+        for entry in self.rejections.due(self.clock()):
+            appended = await self.store.append(entry)
+            log.warning("submit.rejections_summarized", index=appended.entry.index,
+                        member=entry["member"], party=entry["party"], count=entry["count"])
+
+    async def resume(self, conn: Connection, channel: str, after: int) -> None:
+        """Replay every entry of ``channel`` after ``after``, then the live ones, in index order,
+        in a task of the session paced by the member's reading; ``resumed`` follows the replay.
+        Rule 2 of ``hotline.server.hub``."""
+        self.check_key(conn)
         self.roster.check_channel(conn.member, channel)
         if channel not in conn.channels:
             raise ProtocolViolation(f"channel {channel} is not open on this session",
                                     code="channel.not_member")
-        conn.replaying[channel] = []
+        if channel in conn.replaying:
+            raise ProtocolViolation(f"a replay of channel {channel} is already running on this "
+                                    "session; wait for its resumed", code="frame.out_of_order")
+        conn.replaying[channel] = -1
+        conn.spawn(self._replay(conn, channel, after), name=f"replay-{conn.member.member}-{channel}")
+
+    async def _replay(self, conn: Connection, channel: str, after: int) -> None:
         last = after
         try:
             while True:
-                page = await self.store.entries(channel=channel, after=last, limit=500)
+                page = await self.store.entries(channel=channel, after=last, limit=REPLAY_PAGE)
                 for stored in page:
-                    await conn.queue.put(_deliver_text(stored))
+                    if not self._still_valid(conn):
+                        return
+                    await conn.put(_deliver_text(stored))
                     last = stored.index
-                if len(page) < 500:
+                # read on while the page was full or live entries were noted past it; else no
+                # await separates the last read from going live
+                if len(page) < REPLAY_PAGE and conn.replaying[channel] <= last:
                     break
-        finally:
-            for index, text in conn.replaying.pop(channel):
-                if index > last:
-                    conn.send_text(text)
-                    last = index
-        return {"type": "resumed", "channel": channel, "index": last}
+            del conn.replaying[channel]
+            conn.live_after[channel] = last
+            await conn.put(encode({"type": "resumed", "channel": channel, "index": last}))
+        except ConnectionGone:
+            return
+        except HotlineError as exc:
+            conn.replaying.pop(channel, None)
+            conn.send(exc.to_frame())
+
+    def _still_valid(self, conn: Connection) -> bool:
+        try:
+            self.check_key(conn)
+        except AuthError:
+            return False
+        return True
 
     async def fetch(self, conn: Connection, index: int) -> dict[str, Any]:
+        self.check_key(conn)
         stored = await self.store.entry(index)
         channel = stored.entry.get("channel") if stored is not None else None
         if stored is None or channel not in conn.channels:
@@ -403,6 +524,8 @@ class Hotline:
                                     code="log.no_entry")
         return {"type": "deliver", "index": index, "entry": stored.entry}
 
+
+REPLAY_PAGE = 500
 
 def _deliver_text(stored: StoredEntry) -> str:
     return encode({"type": "deliver", "index": stored.index, "entry": stored.entry})

@@ -149,7 +149,7 @@ def test_env_names_that_are_not_settings_are_ignored() -> None:
 
 
 def test_every_scalar_setting_has_an_env_name() -> None:
-    special = {"log.level": "debug", "log.format": "console"}
+    special = {"log.level": "debug", "log.format": "console", "server.metrics": "open"}
     defaults = parse("")
     for section, keys in cfg._SPECS.items():
         for key, spec in keys.items():

@@ -1,0 +1,252 @@
+"""The connection gate: what an unauthenticated peer can hold, and for how long.
+
+Theory of operation: every TCP connection passes through the gate before aiohttp sees a byte.
+- A connection is *anonymous* until its WebSocket session authenticates a member
+  (``promote``); anonymous connections are capped in total (``max_anonymous``) and per source
+  address (``max_anonymous_per_address``, an IPv6 /64 counting as one address). One over a cap is
+  closed at once, before any parsing.
+- Members have their own cap (``max_connections``), so no number of anonymous sockets can take a
+  member's place: capacity for members is reserved.
+- An anonymous connection must deliver a complete HTTP request head within ``request_timeout``
+  of opening, or of the first byte of its next request (slow headers are cut; an idle keep-alive
+  is closed by aiohttp's keep-alive timeout, set to the same value); a request's body must arrive
+  within ``request_timeout`` too (``gate_middleware``). These deadlines are absolute: no later
+  byte or partial header extends them. The WebSocket handshake has its own absolute deadline in
+  the handler.
+- The caps sit below the process's file-descriptor limit, which ``raise_fd_limit`` raises at start
+  (and reports), so an accept never fails with ``EMFILE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import resource
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from aiohttp.web_protocol import RequestHandler
+
+log = structlog.get_logger("hotline.server")
+
+FD_RESERVE = 128  # the store's files, logs, the listening socket, the runtime's own
+
+
+def address_key(host: str) -> str:
+    """The source an anonymous-connection cap counts: the IPv4 address, or the IPv6 /64."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+@dataclass(eq=False)
+class Gated:
+    """One admitted connection."""
+
+    source: str
+    transport: asyncio.BaseTransport
+    member: bool = False
+    handling: bool = False  # a request handler runs (its head has arrived)
+    deadline: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+class Gate:
+    def __init__(self, *, max_members: int, max_anonymous: int, max_per_address: int,
+                 request_timeout: float) -> None:
+        self.max_members, self.max_anonymous = max_members, max_anonymous
+        self.max_per_address, self.request_timeout = max_per_address, request_timeout
+        self.anonymous: Counter[str] = Counter()  # source -> open anonymous connections
+        self.members = 0
+        self._open: dict[asyncio.BaseTransport, Gated] = {}
+        self.refused: Counter[str] = Counter()  # reason -> connections refused or cut
+
+    @property
+    def anonymous_total(self) -> int:
+        return sum(self.anonymous.values())
+
+    def admit(self, transport: asyncio.BaseTransport) -> Gated | None:
+        peer = transport.get_extra_info("peername")
+        source = address_key(str(peer[0])) if isinstance(peer, tuple) and peer else "unknown"
+        reason = None
+        if self.anonymous_total >= self.max_anonymous:
+            reason = "too many unauthenticated connections"
+        elif self.anonymous[source] >= self.max_per_address:
+            reason = "too many unauthenticated connections from this address"
+        if reason is not None:
+            self._refuse(reason, source)
+            return None
+        gated = Gated(source, transport)
+        self._open[transport] = gated
+        self.anonymous[source] += 1
+        self.arm(gated)
+        return gated
+
+    def _refuse(self, reason: str, source: str) -> None:
+        self.refused[reason] += 1
+        log.warning("connection.refused", reason=reason, source=source,
+                    refused_total=self.refused[reason])
+
+    def release(self, gated: Gated) -> None:
+        self._disarm(gated)
+        if self._open.pop(gated.transport, None) is None:
+            return
+        if gated.member:
+            self.members -= 1
+        else:
+            self.anonymous[gated.source] -= 1
+            if not self.anonymous[gated.source]:
+                del self.anonymous[gated.source]
+
+    def arm(self, gated: Gated) -> None:
+        """The connection must deliver a complete request head within the request timeout."""
+        if gated.member or gated.handling or gated.deadline is not None:
+            return
+        gated.deadline = asyncio.get_running_loop().call_later(
+            self.request_timeout, self._cut, gated, "no complete request within the request timeout")
+
+    def request_started(self, transport: asyncio.BaseTransport) -> None:
+        gated = self._open.get(transport)
+        if gated is not None:
+            gated.handling = True
+            self._disarm(gated)
+
+    def request_finished(self, transport: asyncio.BaseTransport) -> None:
+        gated = self._open.get(transport)
+        if gated is not None:
+            gated.handling = False
+
+    @staticmethod
+    def _disarm(gated: Gated) -> None:
+        if gated.deadline is not None:
+            gated.deadline.cancel()
+            gated.deadline = None
+
+    def _cut(self, gated: Gated, reason: str) -> None:
+        gated.deadline = None
+        self.refused[reason] += 1
+        log.info("connection.cut", reason=reason, source=gated.source)
+        gated.transport.abort()  # type: ignore[attr-defined]
+
+    def promote(self, transport: asyncio.BaseTransport | None) -> bool:
+        """An authenticated member's connection leaves the anonymous pool; False when the
+        members' cap is reached."""
+        gated = self._open.get(transport) if transport is not None else None
+        if gated is None:
+            return False
+        if gated.member:
+            return True
+        if self.members >= self.max_members:
+            self._refuse("member connection limit reached", gated.source)
+            return False
+        self._disarm(gated)
+        self.anonymous[gated.source] -= 1
+        if not self.anonymous[gated.source]:
+            del self.anonymous[gated.source]
+        gated.member = True
+        self.members += 1
+        return True
+
+
+class _GatedProtocol(asyncio.Protocol):
+    """Passes a connection to aiohttp's handler only if the gate admits it."""
+
+    def __init__(self, gate: Gate, inner: RequestHandler) -> None:
+        self.gate, self.inner = gate, inner
+        self.gated: Gated | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.gated = self.gate.admit(transport)
+        if self.gated is None:
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.gated is not None:
+            self.gate.arm(self.gated)  # the first byte of a request starts its clock
+        self.inner.data_received(data)
+
+    def eof_received(self) -> None:
+        if self.gated is not None:
+            self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.gated is not None:
+            self.gate.release(self.gated)
+            self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class GatedSite(web.TCPSite):
+    """aiohttp's TCP site with every connection passing the gate first."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, gate: Gate,
+                 ssl_context: object = None, ssl_handshake_timeout: float = 10.0) -> None:
+        super().__init__(runner, host, port, ssl_context=ssl_context)  # type: ignore[arg-type]
+        self.gate = gate
+        self.ssl_handshake_timeout = ssl_handshake_timeout
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with its runner
+        server = self._runner.server
+        assert server is not None
+        factory: Callable[[], asyncio.Protocol] = lambda: _GatedProtocol(self.gate, server())  # noqa: E731
+        self._server = await asyncio.get_running_loop().create_server(
+            factory, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
+            ssl_handshake_timeout=self.ssl_handshake_timeout if self._ssl_context else None)
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+
+
+def gate_middleware(gate: Gate) -> Middleware:
+    """A request's head has arrived: its connection's deadline stops while it is handled; its
+    body must still arrive within the request timeout."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            gate.request_started(transport)
+        try:
+            if request.can_read_body:
+                try:
+                    async with asyncio.timeout(gate.request_timeout):
+                        await request.read()
+                except TimeoutError:
+                    gate.refused["request body not sent within the request timeout"] += 1
+                    raise web.HTTPRequestTimeout(text="request body not sent in time\n") from None
+            return await handler(request)
+        finally:
+            if transport is not None:
+                gate.request_finished(transport)
+
+    return middleware
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft file-descriptor limit towards ``wanted`` (at most the hard limit);
+    returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft if soft != resource.RLIM_INFINITY else wanted

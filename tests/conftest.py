@@ -14,12 +14,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.config import load_config
 from hotline.deployment import init_deployment
-from hotline.server.app import start
+from hotline.server.app import HOTLINE, start
+from hotline.server.service import Hotline
 
 
 @pytest.fixture
@@ -35,7 +37,13 @@ def home(tmp_path: Path) -> Path:
 class Running:
     home: Path
     url: str
+    app: web.Application
     opened: list[Client] = field(default_factory=list)
+
+    @property
+    def hotline(self) -> Hotline:
+        """The running service itself (the tests look at its sessions, never change them)."""
+        return self.app[HOTLINE]
 
     async def client(self, name: str) -> Client:
         """A connected client of ``name``'s profile, closed when the test ends."""
@@ -53,7 +61,7 @@ async def running_server(home: Path, clock: Callable[[], datetime] | None = None
     ``env`` holds HOTLINE_* setting overrides, ``clock`` stands in for the server's clock."""
     config = load_config(home / "hotline.toml", home=home, env=env)
     runner, url = await (start(config) if clock is None else start(config, clock=clock))
-    running = Running(home, url)
+    running = Running(home, url, runner.app)
     try:
         yield running
     finally:

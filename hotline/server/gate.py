@@ -3,10 +3,12 @@
 Theory of operation: every TCP connection passes through the gate before aiohttp sees a byte.
 - A connection is *anonymous* until its WebSocket session authenticates a member
   (``promote``); anonymous connections are capped in total (``max_anonymous``) and per source
-  address (``max_anonymous_per_address``, an IPv6 /64 counting as one address). One over a cap is
-  closed at once, before any parsing.
+  address (``max_anonymous_per_address``, an IPv6 /64 counting as one address). A new connection
+  is never refused: at a cap, the oldest anonymous connection of its own address is closed (at
+  the total cap, the oldest of the most crowded address). A flood thus only displaces itself, and
+  a member's new connection always gets its turn to authenticate.
 - Members have their own cap (``max_connections``), so no number of anonymous sockets can take a
-  member's place: capacity for members is reserved.
+  member's place once it has authenticated.
 - An anonymous connection must deliver a complete HTTP request head within ``request_timeout``
   of opening, or of the first byte of its next request (slow headers are cut; an idle keep-alive
   is closed by aiohttp's keep-alive timeout, set to the same value); a request's body must arrive
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import resource
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -65,47 +67,60 @@ class Gate:
                  request_timeout: float) -> None:
         self.max_members, self.max_anonymous = max_members, max_anonymous
         self.max_per_address, self.request_timeout = max_per_address, request_timeout
-        self.anonymous: Counter[str] = Counter()  # source -> open anonymous connections
+        # source -> its open anonymous connections, oldest first
+        self._anonymous: dict[str, OrderedDict[asyncio.BaseTransport, Gated]] = {}
+        self.anonymous_total = 0
         self.members = 0
         self._open: dict[asyncio.BaseTransport, Gated] = {}
         self.refused: Counter[str] = Counter()  # reason -> connections refused or cut
 
-    @property
-    def anonymous_total(self) -> int:
-        return sum(self.anonymous.values())
+    def anonymous(self, source: str) -> int:
+        return len(self._anonymous.get(source, ()))
 
-    def admit(self, transport: asyncio.BaseTransport) -> Gated | None:
+    def admit(self, transport: asyncio.BaseTransport) -> Gated:
+        """Admit a new connection, making room if a cap is reached: the oldest anonymous
+        connection of its own address goes, or, when the total is reached, the oldest of the
+        address holding the most. A flood from one address only ever pushes out its own sockets,
+        and a member's new connection always gets its turn to authenticate."""
         peer = transport.get_extra_info("peername")
         source = address_key(str(peer[0])) if isinstance(peer, tuple) and peer else "unknown"
-        reason = None
-        if self.anonymous_total >= self.max_anonymous:
-            reason = "too many unauthenticated connections"
-        elif self.anonymous[source] >= self.max_per_address:
-            reason = "too many unauthenticated connections from this address"
-        if reason is not None:
-            self._refuse(reason, source)
-            return None
+        if self.anonymous(source) >= self.max_per_address:
+            self._evict(source, "too many unauthenticated connections from one address")
+        elif self.anonymous_total >= self.max_anonymous:
+            crowded = max(self._anonymous, key=lambda s: len(self._anonymous[s]))
+            self._evict(crowded, "too many unauthenticated connections")
         gated = Gated(source, transport)
         self._open[transport] = gated
-        self.anonymous[source] += 1
+        self._anonymous.setdefault(source, OrderedDict())[transport] = gated
+        self.anonymous_total += 1
         self.arm(gated)
         return gated
 
-    def _refuse(self, reason: str, source: str) -> None:
+    def _evict(self, source: str, reason: str) -> None:
+        _, oldest = next(iter(self._anonymous[source].items()))
+        self._forget(oldest)
+        self._disarm(oldest)
         self.refused[reason] += 1
-        log.warning("connection.refused", reason=reason, source=source,
-                    refused_total=self.refused[reason])
+        log.warning("connection.evicted", reason=reason, source=source,
+                    evicted_total=self.refused[reason])
+        oldest.transport.abort()  # type: ignore[attr-defined]
 
-    def release(self, gated: Gated) -> None:
-        self._disarm(gated)
+    def _forget(self, gated: Gated) -> None:
+        """Take ``gated`` out of every count (once; its connection_lost may come later)."""
         if self._open.pop(gated.transport, None) is None:
             return
         if gated.member:
             self.members -= 1
-        else:
-            self.anonymous[gated.source] -= 1
-            if not self.anonymous[gated.source]:
-                del self.anonymous[gated.source]
+            return
+        pool = self._anonymous[gated.source]
+        del pool[gated.transport]
+        if not pool:
+            del self._anonymous[gated.source]
+        self.anonymous_total -= 1
+
+    def release(self, gated: Gated) -> None:
+        self._disarm(gated)
+        self._forget(gated)
 
     def arm(self, gated: Gated) -> None:
         """The connection must deliver a complete request head within the request timeout."""
@@ -139,26 +154,27 @@ class Gate:
 
     def promote(self, transport: asyncio.BaseTransport | None) -> bool:
         """An authenticated member's connection leaves the anonymous pool; False when the
-        members' cap is reached."""
+        members' cap is reached (or the connection is already gone)."""
         gated = self._open.get(transport) if transport is not None else None
         if gated is None:
             return False
         if gated.member:
             return True
         if self.members >= self.max_members:
-            self._refuse("member connection limit reached", gated.source)
+            self.refused["member connection limit reached"] += 1
+            log.warning("connection.refused", reason="member connection limit reached",
+                        source=gated.source)
             return False
         self._disarm(gated)
-        self.anonymous[gated.source] -= 1
-        if not self.anonymous[gated.source]:
-            del self.anonymous[gated.source]
+        self._forget(gated)
+        self._open[transport] = gated  # type: ignore[index]
         gated.member = True
         self.members += 1
         return True
 
 
 class _GatedProtocol(asyncio.Protocol):
-    """Passes a connection to aiohttp's handler only if the gate admits it."""
+    """Registers every connection with the gate before aiohttp's handler sees it."""
 
     def __init__(self, gate: Gate, inner: RequestHandler) -> None:
         self.gate, self.inner = gate, inner
@@ -166,24 +182,20 @@ class _GatedProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.gated = self.gate.admit(transport)
-        if self.gated is None:
-            transport.abort()  # type: ignore[attr-defined]
-            return
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if self.gated is not None:
-            self.gate.arm(self.gated)  # the first byte of a request starts its clock
+        assert self.gated is not None
+        self.gate.arm(self.gated)  # the first byte of a request starts its clock
         self.inner.data_received(data)
 
     def eof_received(self) -> None:
-        if self.gated is not None:
-            self.inner.eof_received()
+        self.inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.gated is not None:
-            self.gate.release(self.gated)
-            self.inner.connection_lost(exc)
+        assert self.gated is not None
+        self.gate.release(self.gated)
+        self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
         self.inner.pause_writing()

@@ -408,7 +408,9 @@ def north_mediator_agreement(home: Path) -> dict[str, Any]:
            "parties": [{"id": "north", "authority": north.key_id},
                        {"id": "mediator", "authority": mediator.key_id}],
            "templates": [message.ref()], "heartbeat": {"interval": 10, "grace": 10},
-           "auditors": ["audrey"], "effective": format_time(datetime.now(UTC))}
+           "auditors": [{"id": "audrey", "authority": mediator.key_id}],
+           "witnesses": [{"id": "north-agent", "authority": north.key_id}],
+           "effective": format_time(datetime.now(UTC))}
     return {"document": doc, "sigs": [k.sign(domain=Domain.AGREEMENT, obj=doc) for k in (north, mediator)]}
 
 

@@ -39,7 +39,7 @@ from hotline.roster import revocation, sign_document
 from hotline.store import Store
 from hotline.times import format_time, parse_time
 from hotline.tlog import Checkpoint, Frontier, leaf_hash, sign_checkpoint
-from tests.conftest import Running, hotline_cli, running_server
+from tests.conftest import Running, hotline_cli, running_server, witness_all
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -73,6 +73,7 @@ async def _build(home: Path, export: Path) -> None:
         await asyncio.wait_for(bob.receipt(last), WAIT)  # a signed checkpoint covers everything
         cosigned = await cli(home, "witness", "--as", "north-agent", "--once", "--server", server.url)
         assert cosigned.returncode == 0, cosigned.stderr
+        await witness_all(home, server.url, ("south-agent", "mediator-agent"))  # every named one
         exported = await cli(home, "audit", "export", "--as", "audrey", "--server", server.url,
                              "--out", str(export))
         assert exported.returncode == 0, exported.stderr
@@ -229,7 +230,13 @@ async def test_untampered_log_and_export_verify(log: Log, tmp_path: Path) -> Non
                             rf"checkpoints \(largest {SIZE}\)", lines[0]), lines
         assert lines[1].strip() == ("readable 18 (envelopes 10, roster documents 8, rejected attempts 0); "
                                     "hidden from this auditor 0 (hash only)")
-        assert lines[2].strip() == "cosignatures by witnesses: north-agent 1"
+        assert lines[2].strip() == (f"witnessed: entries 0..{SIZE - 1} (checkpoint {SIZE}), cosigned "
+                                    "by all 3 named witnesses")
+        assert lines[3].strip() == (
+            f"witnesses (largest checkpoint cosigned): mediator/mediator-agent up to {SIZE} "
+            f"(1 checkpoint), north/north-agent up to {SIZE} (1 checkpoint), "
+            f"south/south-agent up to {SIZE} (1 checkpoint)")
+        assert len(lines) == 4  # every entry is witnessed
     state = json.loads((log.home / "state" / "audrey.audit.json").read_text())
     assert f"\n{SIZE}\n" in state["checkpoints"][-1]  # the auditor remembers what it verified
 

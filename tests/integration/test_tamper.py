@@ -524,3 +524,35 @@ async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) ->
     assert message == (f"FAILED: checkpoint {len(leaves)} (from the log): its root does not match "
                        f"entries {len(leaves) - 1}..{len(leaves) - 1}; one of them was modified, "
                        "inserted, deleted or reordered since it was signed")
+
+
+async def test_export_rows_are_parsed_strictly(log: Log, tmp_path: Path) -> None:
+    """Defect 14: strict integers everywhere. A row whose index is 9.0 (or a checkpoint whose
+    size is a float), a duplicate key, a line that is not JSON: each is one FAILED naming the
+    line, never accepted and never a traceback."""
+    lines = log.export.read_text().splitlines()
+    entry_line = next(n for n, line in enumerate(lines) if json.loads(line).get("index") == 9)
+    checkpoint_line = next(n for n, line in enumerate(lines) if json.loads(line)["type"] == "checkpoint")
+    cases = {
+        "float index": (entry_line, lambda text: text.replace('"index":9,', '"index":9.0,', 1)),
+        "float size": (checkpoint_line, lambda text: re.sub(r'"size":(\d+)', r'"size":\1.0', text, count=1)),
+        "duplicate key": (entry_line, lambda text: text.replace('"index":9,', '"index":9,"index":9,', 1)),
+        "not JSON": (entry_line, lambda text: text[:-5]),
+        "true as index": (entry_line, lambda text: text.replace('"index":9,', '"index":true,', 1)),
+    }
+    results = {}
+    for what, (number, edit) in cases.items():
+        edited = list(lines)
+        edited[number] = edit(edited[number])
+        assert edited[number] != lines[number], what
+        path = tmp_path / f"{what.replace(' ', '-')}.jsonl"
+        path.write_text("\n".join(edited) + "\n")
+        results[what] = (number + 1, await verify_export(log.home, path, "--state",
+                                                         str(tmp_path / "fresh.json")))
+    for what, (number, result) in results.items():
+        message = failure(result)
+        if what == "true as index":  # well-formed JSON, but not an integer index
+            assert message == "FAILED: entry 9: malformed record", (what, message)
+        else:
+            assert message.startswith(f"FAILED: export {what.replace(' ', '-')}.jsonl line "
+                                      f"{number}: "), (what, message)

@@ -111,16 +111,18 @@ class Checkpointer:
         """The keys of the witnesses the current agreements name (witness policy, defect 11)."""
         return witness_keys(self.roster, named_witnesses(self.roster))
 
-    def cosigned(self, note: str, lines: list[str]) -> str:
-        """``note`` with the stored cosignature ``lines`` of the witnesses the agreements name,
-        one per witness, as many as a note may carry: serving never fails, whatever the
-        cosignatures table holds."""
-        return servable(note, lines, self.policy()) if lines else note
+    def cosigner(self) -> Callable[[str, list[str]], str]:
+        """A function giving a note with the stored cosignature lines of the witnesses the
+        agreements name, one per witness, as many as a note may carry: serving never fails,
+        whatever the cosignatures table holds. (The policy is read once: call it per request.)"""
+        slots = self.policy()
+        return lambda note, lines: servable(note, lines, slots) if lines else note
 
     async def note_with_cosignatures(self) -> str:
         """The latest signed checkpoint with the named witnesses' cosignature lines."""
         size = self.latest.size if self.latest else 0
-        return self.cosigned(self.latest_note, (await self.store.cosignatures(size)).get(size, []))
+        lines = (await self.store.cosignatures(size)).get(size, [])
+        return self.cosigner()(self.latest_note, lines)
 
     async def add_cosignature(self, size: Any, line: Any) -> bool:
         """Verify a witness's cosignature line for the checkpoint of ``size`` and store it; False

@@ -74,7 +74,7 @@ async def checkpoints_handler(request: web.Request) -> web.Response:
         return _error(exc)
     page = await hotline.store.checkpoints(since=since, limit=MAX_ENTRIES)
     lines = await hotline.store.cosignatures(page[0][0], page[-1][0]) if page else {}
-    cosigned = hotline.checkpointer.cosigned
+    cosigned = hotline.checkpointer.cosigner()
     return web.json_response([{"size": size, "time": time, "note": cosigned(note, lines.get(size, []))}
                               for size, time, note in page])
 

@@ -13,6 +13,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,13 @@ def agreement() -> None:
                    "version is one more.")
 @click.option("--heartbeat-interval", type=click.IntRange(1, 86400), help="Seconds (default 10).")
 @click.option("--grace", type=click.IntRange(1, 86400), help="Seconds late before DEGRADED.")
-@click.option("--auditor", "auditors", multiple=True, help="Auditor member who may read the channel.")
+@click.option("--auditor", "auditors", multiple=True, metavar="PARTY:NAME",
+              help="Auditor who may read the channel, and the party whose pinned authority may "
+                   "enroll it (repeatable; default: those of --based-on).")
+@click.option("--witness", "witnesses", multiple=True, metavar="PARTY:AGENT",
+              help="Agent whose cosignatures of the log the parties require, and the party whose "
+                   "pinned authority enrolls it (repeatable, at least one; default: those of "
+                   "--based-on).")
 @click.option("--catalogue", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON file: the pre-agreed message catalogue [{number, code, text: {lang: ...}}].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -75,9 +82,18 @@ def agreement() -> None:
 @click.pass_context
 def draft(ctx: click.Context, channel: str, parties: str | None, template_ids: str,
           based_on: Path | None, heartbeat_interval: int | None, grace: int | None,
-          auditors: tuple[str, ...], catalogue: Path | None, out: Path) -> None:
-    """Write an unsigned agreement naming each party's pinned authority key and each template's
-    id, version and SHA-256 (from HOME/protocols)."""
+          auditors: tuple[str, ...], witnesses: tuple[str, ...], catalogue: Path | None,
+          out: Path) -> None:
+    """Write an unsigned agreement naming each party's pinned authority key, each template's id,
+    version and SHA-256 (from HOME/protocols), and each auditor and witness with the authority
+    key that may enroll it.
+
+    \b
+    Example:
+      hotline agreement draft --channel north-south --parties north,south,mediator \\
+          --auditor mediator:audrey --witness north:north-agent --witness south:south-agent \\
+          --out v1.json
+    """
     home: Path = ctx.obj["home"]
     try:
         config = load_config(home / "hotline.toml", home=home)
@@ -110,9 +126,15 @@ def draft(ctx: click.Context, channel: str, parties: str | None, template_ids: s
             "type": "agreement", "channel": channel, "version": int(base.get("version", 0)) + 1,
             "parties": [{"id": p, "authority": PublicKey.from_text(pinned[p]).key_id} for p in names],
             "templates": refs, "heartbeat": heartbeat,
-            "auditors": list(auditors) if auditors else list(base.get("auditors", [])),
+            "auditors": _named(auditors, pinned, "--auditor") if auditors
+            else list(base.get("auditors", [])),
+            "witnesses": _named(witnesses, pinned, "--witness") if witnesses
+            else list(base.get("witnesses", [])),
             "effective": format_time(datetime.now(UTC)),
         }
+        if not doc["witnesses"]:
+            raise click.BadParameter("name at least one witness whose cosignatures the parties "
+                                     "require", param_hint="--witness PARTY:AGENT")
         if catalogue is not None:
             doc["catalogue"] = parse(catalogue.read_bytes())
         elif "catalogue" in base:
@@ -125,6 +147,21 @@ def draft(ctx: click.Context, channel: str, parties: str | None, template_ids: s
     click.echo(f"draft of {channel} version {doc['version']} written to {out}: "
                f"{len(refs)} templates, parties {', '.join(names)}")
     click.echo("next: each party's authority runs `hotline agreement sign " f"{out} --key KEYFILE`")
+
+
+def _named(values: tuple[str, ...], pinned: Mapping[str, str], option: str) -> list[dict[str, str]]:
+    """``PARTY:NAME`` values -> ``[{"id": NAME, "authority": KEY_ID of PARTY's pinned key}]``."""
+    named = []
+    for value in values:
+        party, colon, name = value.partition(":")
+        if not colon or not party or not name:
+            raise click.BadParameter(f"{value!r}: give PARTY:NAME, the party whose authority may "
+                                     "enroll NAME", param_hint=option)
+        if party not in pinned:
+            raise click.BadParameter(f"{value!r}: no pinned authority key for {party}",
+                                     param_hint=option)
+        named.append({"id": name, "authority": PublicKey.from_text(pinned[party]).key_id})
+    return named
 
 
 @agreement.command()

@@ -76,13 +76,20 @@ def main(ctx: click.Context, home: Path) -> None:
 @click.pass_context
 def init(ctx: click.Context, parties: str, heartbeat_interval: int, port: int, origin: str,
          force: bool) -> None:
-    """Create a complete demo deployment: keys, enrollments, an agreement, profiles, config."""
-    from hotline.deployment import CHANNEL, init_deployment
+    """Create a complete demo deployment: keys, enrollments, an agreement, profiles, config.
+
+    Private keys are encrypted with HOTLINE_PASSPHRASE when it is set (the log key with
+    HOTLINE_LOG_KEY_PASSPHRASE if that is set); the server and every member command then need
+    the same variable.
+    """
+    from hotline.deployment import CHANNEL, env_passphrase, init_deployment
     home = _home(ctx)
     try:
         deployment = init_deployment(home, parties=[p.strip() for p in parties.split(",") if p.strip()],
                                      heartbeat_interval=heartbeat_interval, port=port,
-                                     origin=origin, force=force)
+                                     origin=origin, force=force,
+                                     passphrase=env_passphrase("HOTLINE_PASSPHRASE"),
+                                     log_passphrase=env_passphrase("HOTLINE_LOG_KEY_PASSPHRASE"))
     except HotlineError as exc:
         click.echo(exc.diagnostics(), err=True)
         sys.exit(1)

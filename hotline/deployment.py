@@ -1,13 +1,17 @@
 """``hotline init``: a complete demo deployment in one folder (DESIGN.md §12).
 
 Every party gets an authority key, a liaison, an agent; the mediator (or the first party) also
-enrolls the auditor. The channel ``north-south`` runs under an agreement every authority signed.
+enrolls the auditor. The channel ``north-south`` runs under an agreement every authority signed,
+which names every party's agent as a witness and the auditor, each with the authority that
+enrolls it. Private keys are encrypted when a passphrase is given (``HOTLINE_PASSPHRASE``; the
+log key's ``HOTLINE_LOG_KEY_PASSPHRASE`` if set).
 The signed documents land in ``roster/``, which the server logs at start: the operator's config
 only says which authority key belongs to which party, and grants nothing by itself.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -113,9 +117,21 @@ def install_templates(folder: Path) -> TemplateSet:
     return load_templates(folder)
 
 
+def env_passphrase(variable: str) -> bytes | None:
+    """The passphrase in environment variable ``variable``, if set and not empty."""
+    value = os.environ.get(variable)
+    return value.encode() if value else None
+
+
 def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, port: int,
-                    origin: str, force: bool, now: datetime | None = None) -> Deployment:
-    """Create keys, signed enrollments, the signed agreement, profiles and the server config."""
+                    origin: str, force: bool, now: datetime | None = None,
+                    passphrase: bytes | None = None,
+                    log_passphrase: bytes | None = None) -> Deployment:
+    """Create keys, signed enrollments, the signed agreement, profiles and the server config.
+
+    Every private key is encrypted with ``passphrase`` when given; the log key with
+    ``log_passphrase``, or else ``passphrase``.
+    """
     if len(parties) < 2 or len(set(parties)) != len(parties):
         raise ConfigError("--parties needs at least two distinct party names")
     if (home / "hotline.toml").exists():
@@ -133,7 +149,7 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
     authorities: dict[str, SigningKey] = {}
     for party in parties:
         authorities[party] = SigningKey.generate()
-        save_private_key(home / "keys" / f"authority-{party}.pem", authorities[party])
+        save_private_key(home / "keys" / f"authority-{party}.pem", authorities[party], passphrase)
     auditor_party = "mediator" if "mediator" in parties else parties[0]
     for party in parties:
         deployment.members[LIAISONS.get(party, f"{party}-liaison")] = (party, Role.LIAISON)
@@ -142,12 +158,12 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
 
     pinned = {party: key.public_key.to_text() for party, key in authorities.items()}
     log_key = SigningKey.generate()
-    save_private_key(home / "keys" / "log.pem", log_key)
+    save_private_key(home / "keys" / "log.pem", log_key, log_passphrase or passphrase)
     log_verifier = NoteVerifier(name=origin, public_key=log_key.public_key.raw).to_text()
     servers = [f"ws://127.0.0.1:{port}/v1/ws"]
     for n, (name, (party, role)) in enumerate(deployment.members.items(), start=1):
         key = SigningKey.generate()
-        save_private_key(home / "keys" / f"{name}.pem", key)
+        save_private_key(home / "keys" / f"{name}.pem", key, passphrase)
         doc = enrollment(party=party, member=name, role=role, key=key.public_key,
                          not_before=not_before, not_after=not_after)
         _write_json(home / "roster" / f"{n:02d}-enroll-{name}.json",
@@ -161,7 +177,9 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
         "parties": [{"id": p, "authority": authorities[p].key_id} for p in parties],
         "templates": [t.ref() for t in sorted(templates, key=lambda t: t.id)],
         "heartbeat": {"interval": heartbeat_interval, "grace": heartbeat_interval},
-        "auditors": [AUDITOR], "effective": format_time(now), "catalogue": DEMO_CATALOGUE,
+        "auditors": [{"id": AUDITOR, "authority": authorities[auditor_party].key_id}],
+        "witnesses": [{"id": f"{p}-agent", "authority": authorities[p].key_id} for p in parties],
+        "effective": format_time(now), "catalogue": DEMO_CATALOGUE,
     }
     signed = {"document": agreement,
               "sigs": [authorities[p].sign(domain=Domain.AGREEMENT, obj=agreement) for p in parties]}

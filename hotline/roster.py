@@ -9,8 +9,11 @@ Rule 1: a member's key counts only inside an enrollment its party's authority si
 Rule 2: a channel exists only under an agreement whose every named party's authority signed it; a
 newer version replaces it only when every party of both versions signed the newer one.
 Rule 3: a member may use a channel only if its party is named in the agreement *with the same
-authority key that enrolled it*, or it is an auditor the agreement names; liaisons send messages
-and acks, agents heartbeats, echoes and acks, auditors only read.
+authority key that enrolled it*, or it is an auditor the agreement names *together with that
+authority key*; liaisons send messages and acks, agents heartbeats, echoes and acks, auditors only
+read.
+Rule 4: a member is (party, member name): names are scoped per party, so no authority can claim or
+block a name another authority may enroll; a key belongs to exactly one (party, member).
 
 A signed document travels as ``{"document": {...}, "sigs": [signature, ...]}``.
 """
@@ -104,7 +107,6 @@ class Roster:
     authorities: Mapping[str, PublicKey]
     enrollments: dict[str, Enrollment] = field(default_factory=dict)  # by key id
     agreements: dict[str, Agreement] = field(default_factory=dict)  # by channel
-    owners: dict[str, str] = field(default_factory=dict)  # member name -> party
 
     def _authority(self, party: Any) -> PublicKey:
         if not isinstance(party, str) or party not in self.authorities:
@@ -182,16 +184,11 @@ class Roster:
         if not_after <= not_before:
             raise _invalid("enrollment.not_after must be later than not_before")
         self._verify_single(signed, party)
-        owner = self.owners.get(member)
-        if owner is not None and owner != party:
-            raise ProtocolViolation(f"member name {member} already belongs to party {owner}",
-                                    code="roster.conflict")
         existing = self.enrollments.get(key.key_id)
         if existing is not None and (existing.party, existing.member) != (party, member):
-            raise ProtocolViolation(f"key {key.key_id} is already enrolled for {existing.member}",
-                                    code="roster.conflict")
+            raise ProtocolViolation(f"key {key.key_id} is already enrolled for {existing.member} "
+                                    f"({existing.party})", code="roster.conflict")
         if commit:
-            self.owners[member] = party
             revoked = existing.revoked_at if existing else None
             self.enrollments[key.key_id] = Enrollment(party, member, role, key, not_before,
                                                       not_after, revoked)
@@ -280,12 +277,18 @@ class Roster:
 
     def _in_agreement(self, member: Member, agreement: Agreement) -> bool:
         enrolled = self.enrollments.get(member.key_id)
-        if enrolled is None:
-            return False
-        if member.role is Role.AUDITOR and member.member in agreement.auditors:
-            return True  # an auditor the parties named, whichever (pinned) authority enrolled it
         authority = self.authorities.get(member.party)
-        return (authority is not None and agreement.parties.get(member.party) == authority.key_id)
+        if enrolled is None or authority is None:
+            return False
+        if agreement.parties.get(member.party) == authority.key_id:
+            return True
+        # An auditor the parties named, enrolled by the very authority they named for it.
+        return member.role is Role.AUDITOR and agreement.auditors.get(member.member) == authority.key_id
+
+    def authority_key_id(self, party: str) -> str | None:
+        """The KEY_ID of ``party``'s pinned authority, if this roster pins one."""
+        authority = self.authorities.get(party)
+        return None if authority is None else authority.key_id
 
     def check_channel(self, member: Member, channel: str) -> Agreement:
         """The channel's agreement if ``member`` may read it; else ProtocolViolation."""

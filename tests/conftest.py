@@ -3,11 +3,13 @@ clients. Nothing of ours is mocked."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +18,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from hotline.agent.witness import witness_round
+from hotline.audit.remote import LogClient, http_base
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.config import load_config
@@ -139,3 +143,23 @@ def hotline_cli(home: Path, *args: str, timeout: float = 60) -> subprocess.Compl
     """Run the ``hotline`` command as a user would."""
     return subprocess.run([sys.executable, "-m", "hotline.cli", "--home", str(home), *args],
                           capture_output=True, text=True, timeout=timeout)
+
+
+WITNESSES = ("north-agent", "south-agent", "mediator-agent")  # those the demo agreement names
+
+
+def witness_once(home: Path, url: str, name: str) -> int | None:
+    """One round of ``name``'s witness against the server at ``url``, in this process, as
+    `hotline witness --once` runs it: the size it cosigned, or None if nothing was new."""
+    profile = Profile.load(home, name)
+    assert profile.log_key is not None
+    return witness_round(LogClient(http_base(url)), state_path=home / "state" / f"{name}.witness.json",
+                         log_key=profile.log_key, name=name, key=profile.signing_key(),
+                         timestamp=int(time.time()))
+
+
+async def witness_all(home: Path, url: str, names: tuple[str, ...] = WITNESSES) -> None:
+    """Every named witness of the demo deployment cosigns the log's current checkpoint (the
+    default audit policy requires all of them)."""
+    for name in names:
+        await asyncio.to_thread(witness_once, home, url, name)

@@ -9,6 +9,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -49,10 +50,52 @@ def _client(profile: Profile, servers: tuple[str, ...]) -> LogClient:
                      ssl_context=profile.ssl_context() if url.startswith("wss:") else None)
 
 
-def _records(client: LogClient) -> tuple[list[dict[str, Any]], int, Iterator[dict[str, Any]]]:
+@dataclass
+class Records:
+    """What an audit reads: the witnesses' latest cosigned checkpoints, the log's checkpoint
+    history, and the entries up to its largest checkpoint (lazily)."""
+
+    witnessed: list[dict[str, Any]]
+    checkpoints: list[dict[str, Any]]
+    size: int
+    entries: Iterator[dict[str, Any]]
+
+
+def _records(client: LogClient) -> Records:
+    # The witnessed checkpoints first: each was signed before the history is read, so the
+    # history covers it and a live log never looks rolled back.
+    witnessed = client.witnessed()
     checkpoints = client.checkpoints()
-    size = max((c["size"] for c in checkpoints), default=0)
-    return checkpoints, size, client.entries(size)
+    size = max((_size(c, "checkpoint") for c in checkpoints), default=0)
+    return Records(witnessed, checkpoints, size, client.entries(size))
+
+
+def _size(record: Any, what: str) -> int:
+    """A record's ``size``: a non-negative integer (never a float or a bool), else FAILED."""
+    size = record.get("size") if isinstance(record, dict) else None
+    if type(size) is not int or size < 0 or not isinstance(record.get("note"), str):
+        raise AuditFailure(f"a {what} record is not {{\"size\": integer, \"note\": text}}")
+    return size
+
+
+def _witness_policy(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
+    """Option callback: ``all`` (None) or a number of witnesses, 0 or more."""
+    text = value.strip().lower()
+    if text == "all":
+        return None
+    if text.isdigit() and len(text) <= 4:
+        return int(text)
+    raise click.BadParameter(f"{value!r}: give a number of witnesses (0 or more) or 'all'")
+
+
+def _policy_option(command: Any) -> Any:
+    return click.option(
+        "--require-witnesses", "require_witnesses", default="all", show_default=True,
+        metavar="N|all", callback=_witness_policy,
+        help="Witnesses (of those the log's agreements name) that must have cosigned a "
+             "checkpoint for the verdict to cover it: the verdict ends at the largest checkpoint "
+             "cosigned by that many; if none is, FAILED naming those that did not. 0 requires "
+             "none (nothing then shows that others see the same log).")(command)
 
 
 @click.group()
@@ -71,6 +114,7 @@ def _report_options(command: Any) -> Any:
     """The channel a report is on, where its log comes from, and its form."""
     command = click.option("--json", "as_json", is_flag=True,
                            help="Print the report as one JSON object.")(command)
+    command = _policy_option(command)
     command = click.option("--export", "export_file",
                            type=click.Path(exists=True, dir_okay=False, path_type=Path),
                            help="Report from this export (`hotline audit export`) instead of the "
@@ -84,19 +128,23 @@ def _report_options(command: Any) -> Any:
               help="File to write (JSON lines).")
 @click.pass_context
 def export(ctx: click.Context, name: str, servers: tuple[str, ...], out: Path) -> None:
-    """Export the log as JSON lines: a header, every signed checkpoint (with cosignatures), then
-    every entry up to the largest checkpoint (leaf and entry where readable, else leaf hash)."""
+    """Export the log as JSON lines: a header, every signed checkpoint (with cosignatures), the
+    witnesses' latest cosigned checkpoints, then every entry up to the largest checkpoint (leaf
+    and entry where readable, else leaf hash)."""
     try:
         profile, _ = _profile(ctx.obj["home"], name)
         client = _client(profile, servers)
-        checkpoints, size, entries = _records(client)
+        records = _records(client)
+        checkpoints, size = records.checkpoints, records.size
         with out.open("w") as handle:
             _line(handle, {"type": "log", "origin": profile.origin, "key": client.key_text(),
                            "exported": format_time(datetime.now(UTC)), "size": size})
             for checkpoint in checkpoints:
                 _line(handle, {"type": "checkpoint", **checkpoint})
+            for witnessed in records.witnessed:
+                _line(handle, {"type": "witnessed", **witnessed})
             with _progress(size, "exporting") as bar:
-                for n, record in enumerate(entries, start=1):
+                for n, record in enumerate(records.entries, start=1):
                     _line(handle, {"type": "entry", **record})
                     if n % 1000 == 0:  # a bar update per entry costs more than the entry
                         bar.update(1000)
@@ -125,66 +173,110 @@ class _NoBar:
         return None
 
 
-def _read_export(path: Path) -> tuple[list[dict[str, Any]], Iterator[dict[str, Any]]]:
-    handle = path.open()
-    header = json.loads(handle.readline() or "{}")
-    if header.get("type") != "log":
+def _export_line(path: Path, number: int, text: bytes) -> dict[str, Any]:
+    """One export line, parsed strictly (no floats, no duplicate keys): a JSON object with a
+    ``type``; anything else is a FAILED naming the line."""
+    try:
+        record = parse(text)
+    except HotlineError as exc:
+        raise AuditFailure(f"export {path.name} line {number}: {exc.message}") from exc
+    if not isinstance(record, dict) or not isinstance(record.get("type"), str):
+        raise AuditFailure(f"export {path.name} line {number}: not a record with a type")
+    return record
+
+
+def _read_export(path: Path) -> Records:
+    handle = path.open("rb")
+    lines = enumerate(handle, start=1)
+    first = next(lines, None)
+    try:
+        header = parse(first[1]) if first is not None else None
+    except HotlineError:
+        header = None
+    if not isinstance(header, dict) or header.get("type") != "log":
+        handle.close()
         raise LogError(f"{path} is not a hotline log export (no header line)", code="audit.bad_export")
-    checkpoints: list[dict[str, Any]] = []
+    records = Records([], [], 0, iter(()))
     first_entry: dict[str, Any] | None = None
-    for text in handle:
-        record = json.loads(text)
-        if record.get("type") == "checkpoint":
-            checkpoints.append(record)
+    for number, text in lines:
+        record = _export_line(path, number, text)
+        kind = record["type"]
+        if kind in ("checkpoint", "witnessed"):
+            try:
+                _size(record, kind)
+            except AuditFailure as exc:
+                raise AuditFailure(f"export {path.name} line {number}: {exc.message}") from None
+            (records.checkpoints if kind == "checkpoint" else records.witnessed).append(record)
         else:
             first_entry = record
             break
+    records.size = max((c["size"] for c in records.checkpoints), default=0)
 
     def entries() -> Iterator[dict[str, Any]]:
         with handle:
             if first_entry is not None:
                 yield first_entry
-            for text in handle:
-                yield json.loads(text)
-    return checkpoints, entries()
+            for number, text in lines:
+                record = _export_line(path, number, text)
+                if record["type"] != "entry":
+                    raise AuditFailure(f"export {path.name} line {number}: a {record['type']} "
+                                       "record among the entries")
+                yield record
+    records.entries = entries()
+    return records
 
 
 def _state_path(home: Path, name: str, given: Path | None) -> Path:
     return given or home / "state" / f"{name}.audit.json"
 
 
+WITNESSED = "the witnesses' latest cosigned checkpoints"
+
+
 def run_audit(auditor: Auditor, *, checkpoints: Iterable[dict[str, Any]], entries: Iterable[dict[str, Any]],
-              remembered: Iterable[str], size_hint: int) -> Report:
+              remembered: Iterable[str], size_hint: int, witnessed: Iterable[dict[str, Any]] = (),
+              require_witnesses: int | None = None) -> Report:
+    """Feed the auditor what it compares (its remembered checkpoints, the log's history, the
+    witnesses' latest cosigned checkpoints), then every entry; then its verdict under the witness
+    policy (``require_witnesses``: None for all named witnesses)."""
     for note in remembered:
         auditor.add_checkpoint(note, source="this auditor's state (seen before)")
     for checkpoint in checkpoints:
         auditor.add_checkpoint(checkpoint["note"], source="the log")
+    for item in witnessed:
+        cosigned = item.get("note") if isinstance(item, dict) else None
+        if not isinstance(cosigned, str):
+            raise AuditFailure(f"{WITNESSED}: a record is not {{\"size\", \"note\"}}")
+        auditor.add_checkpoint(cosigned, source=WITNESSED)
     with _progress(size_hint, "verifying") as bar:
         for n, record in enumerate(entries, start=1):
             auditor.add_entry(record)
             if n % 1000 == 0:
                 bar.update(1000)
-    return auditor.finish()
+    return auditor.finish(require_witnesses=require_witnesses)
 
 
 def _audited(home: Path, name: str, servers: tuple[str, ...], export_file: Path | None,
-             state_path: Path, *, accepted: Callable[[dict[str, Any]], None] | None = None,
+             state_path: Path, *, require_witnesses: int | None,
+             accepted: Callable[[dict[str, Any]], None] | None = None,
              ) -> tuple[Profile, Auditor, Report]:
     """Audit the live log (or ``export_file``) as ``name``, against the checkpoints remembered in
-    ``state_path``. ``accepted`` gets each record once the auditor has checked it. Raises
-    AuditFailure (or another HotlineError) as ``run_audit`` does."""
+    ``state_path`` and the witnesses' latest cosigned checkpoints, under the witness policy.
+    ``accepted`` gets each record once the auditor has checked it. Raises AuditFailure (or
+    another HotlineError) as ``run_audit`` does."""
     profile, log_key = _profile(home, name)
     remembered = json.loads(state_path.read_text())["checkpoints"] if state_path.is_file() else []
     if export_file is not None:
-        checkpoints, entries = _read_export(export_file)
+        records = _read_export(export_file)
     else:
-        checkpoints, _, entries = _records(_client(profile, servers))
+        records = _records(_client(profile, servers))
+    entries = records.entries
     if accepted is not None:
         entries = _after_each(entries, accepted)
     auditor = Auditor(log_key=log_key, authorities=profile.authorities)
-    size_hint = max((c["size"] for c in checkpoints), default=0)
-    report = run_audit(auditor, checkpoints=checkpoints, entries=entries,
-                       remembered=remembered, size_hint=size_hint)
+    report = run_audit(auditor, checkpoints=records.checkpoints, entries=entries,
+                       remembered=remembered, size_hint=records.size, witnessed=records.witnessed,
+                       require_witnesses=require_witnesses)
     return profile, auditor, report
 
 
@@ -210,17 +302,26 @@ def _remember(state_path: Path, auditor: Auditor) -> None:
               help="Verify this export instead of the live server.")
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoints seen before (default HOME/state/NAME.audit.json); updated on success.")
+@_policy_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def verify(ctx: click.Context, name: str, servers: tuple[str, ...], export_file: Path | None,
-           state: Path | None, as_json: bool) -> None:
+           state: Path | None, require_witnesses: int | None, as_json: bool) -> None:
     """Check every leaf against signed checkpoints, every signature against pinned keys, the
-    roster rules, cosignatures, and consistency with every checkpoint seen before. Exits 1
-    naming the first bad entry or checkpoint."""
+    roster rules, cosignatures, and consistency with every checkpoint seen before and with the
+    latest checkpoint each witness cosigned (a larger one is a rollback, another root a split
+    view). Exits 1 naming the first bad entry or checkpoint.
+
+    The verdict covers the log up to the largest checkpoint cosigned by the witnesses the
+    agreements name (--require-witnesses: all of them by default); entries after it are verified
+    and counted as not yet cosigned. If no checkpoint is cosigned by the required witnesses, it
+    fails naming those that did not cosign.
+    """
     home: Path = ctx.obj["home"]
     state_path = _state_path(home, name, state)
     try:
-        _, auditor, report = _audited(home, name, servers, export_file, state_path)
+        _, auditor, report = _audited(home, name, servers, export_file, state_path,
+                                      require_witnesses=require_witnesses)
     except AuditFailure as exc:
         click.echo(f"FAILED: {exc.message}", err=True)
         sys.exit(1)
@@ -235,8 +336,32 @@ def verify(ctx: click.Context, name: str, servers: tuple[str, ...], export_file:
     click.echo(f"  readable {report.readable} (envelopes {report.envelopes}, roster documents "
                f"{report.roster_documents}, rejected attempts {report.rejected}); "
                f"hidden from this auditor {report.hidden} (hash only)")
-    witnessed = ", ".join(f"{w} {n}" for w, n in sorted(report.cosignatures.items())) or "none"
-    click.echo(f"  cosignatures by witnesses: {witnessed}")
+    for line in witness_lines(report, require_witnesses):
+        click.echo(f"  {line}")
+
+
+def witness_lines(report: Report, required: int | None) -> list[str]:
+    """The verdict's witnessed range, each named witness's latest cosigned checkpoint, and the
+    entries not yet cosigned by the required witnesses."""
+    size, witnessed = report.size, report.witnessed_size
+    named = len(report.witnesses)
+    if required == 0:
+        policy = "no witness required (--require-witnesses 0): nothing shows others see this log"
+    else:
+        policy = ("cosigned by all " if required is None else f"cosigned by {required} of the ") + \
+            f"{named} named witnesses"
+    lines = [f"witnessed: entries 0..{witnessed - 1} (checkpoint {witnessed}), {policy}"
+             if witnessed else f"witnessed: no entries, {policy}"]
+    counts = {w: report.cosignatures.get(w, 0) for w in report.witnesses}
+    each = ", ".join(f"{w} " + (f"up to {s} ({counts[w]} checkpoint{'' if counts[w] == 1 else 's'})"
+                                if s is not None else "none")
+                     for w, s in report.witnesses.items())
+    lines.append(f"witnesses (largest checkpoint cosigned): {each or 'none named'}")
+    if report.unwitnessed:
+        who = "every witness" if required is None else f"{required} witnesses"
+        lines.append(f"not yet cosigned by {who}: entries {witnessed}..{size - 1} "
+                     f"({report.unwitnessed}; verified, but outside the witnessed range)")
+    return lines
 
 
 @audit.command()
@@ -302,13 +427,18 @@ def _check_readable(roster: Roster, profile: Profile, channel: str) -> None:
         known = ", ".join(sorted(roster.agreements)) or "none"
         raise ProtocolViolation(f"no channel {channel!r} under an agreement in this log "
                                 f"(channels: {known})", code="channel.unknown")
-    for key_id, enrolled in roster.enrollments.items():
-        if enrolled.member == profile.member:
-            roster.check_channel(Member(enrolled.party, enrolled.member, enrolled.role, key_id),
-                                 channel)
-            return
-    raise ProtocolViolation(f"{profile.member} is not enrolled in this log, so it reads no "
-                            "channel", code="channel.not_member")
+    refusal: ProtocolViolation | None = None
+    for key_id, enrolled in roster.enrollments.items():  # names are per party: match both
+        if (enrolled.party, enrolled.member) == (profile.party, profile.member):
+            try:
+                roster.check_channel(Member(enrolled.party, enrolled.member, enrolled.role, key_id),
+                                     channel)
+                return
+            except ProtocolViolation as exc:
+                refusal = exc
+    raise refusal or ProtocolViolation(f"{profile.member} ({profile.party}) is not enrolled in "
+                                       "this log, so it reads no channel",
+                                       code="channel.not_member")
 
 
 @audit.command()
@@ -322,7 +452,7 @@ def _check_readable(roster: Roster, profile: Profile, channel: str) -> None:
 @click.pass_context
 def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str,
            since: datetime | None, until: datetime | None, export_file: Path | None,
-           as_json: bool) -> None:
+           require_witnesses: int | None, as_json: bool) -> None:
     """Compliance report of one channel, from a log that verified.
 
     First verifies the whole log exactly as `hotline audit verify` does (and updates the same
@@ -350,7 +480,7 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
     _check_period(since, until)
     builder = ReportBuilder(channel=channel, since=since, until=until)
     _channel_report(ctx, name, servers, export_file, channel, builder,
-                    render_text, as_json)
+                    render_text, as_json, require_witnesses)
 
 
 @audit.command()
@@ -365,7 +495,7 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
 @click.pass_context
 def availability(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str,
                  since: datetime | None, until: datetime | None, export_file: Path | None,
-                 as_json: bool) -> None:
+                 require_witnesses: int | None, as_json: bool) -> None:
     """Availability of one channel, from a log that verified.
 
     First verifies the whole log exactly as `hotline audit verify` does (and updates the same
@@ -393,7 +523,7 @@ def availability(ctx: click.Context, name: str, servers: tuple[str, ...], channe
     _check_period(since, until)
     builder = AvailabilityBuilder(channel=channel, since=since, until=until)
     _channel_report(ctx, name, servers, export_file, channel, builder,
-                    availability_report.render_text, as_json)
+                    availability_report.render_text, as_json, require_witnesses)
 
 
 def _check_period(since: datetime | None, until: datetime | None) -> None:
@@ -403,14 +533,17 @@ def _check_period(since: datetime | None, until: datetime | None) -> None:
 
 def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
                     export_file: Path | None, channel: str, builder: Any,
-                    render: Callable[[Any], str], as_json: bool) -> None:
+                    render: Callable[[Any], str], as_json: bool,
+                    require_witnesses: int | None) -> None:
     """Verify the log as ``name`` while feeding each verified entry to ``builder``; then print
-    the channel's report (text, or JSON). A log that fails verification gets no report."""
+    the channel's report (text, or JSON). A log that fails verification gets no report; entries
+    not yet cosigned by the required witnesses are reported, with a note on stderr."""
     home: Path = ctx.obj["home"]
     state_path = _state_path(home, name, None)
     try:
-        profile, auditor, _ = _audited(home, name, servers, export_file, state_path,
-                                       accepted=lambda record: _report_entry(builder, record))
+        profile, auditor, verdict = _audited(home, name, servers, export_file, state_path,
+                                             require_witnesses=require_witnesses,
+                                             accepted=lambda record: _report_entry(builder, record))
         _check_readable(auditor.roster, profile, channel)
         report = builder.finish(now=datetime.now(UTC))
     except AuditFailure as exc:
@@ -419,6 +552,8 @@ def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
     except HotlineError as exc:
         _fail(exc)
     _remember(state_path, auditor)
+    if verdict.unwitnessed:
+        click.echo(f"note: {witness_lines(verdict, require_witnesses)[-1]}", err=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:

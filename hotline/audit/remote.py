@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from hotline.errors import HotlineError
+from hotline.canonical import parse
+from hotline.errors import HotlineError, WireError
 from hotline.httpauth import sign_request
 from hotline.keys import SigningKey
 
@@ -61,21 +62,35 @@ class LogClient:
     def checkpoint(self) -> str:
         return self._get("/v1/log/checkpoint").decode()
 
+    def _records(self, path: str, query: dict[str, int] | None = None, *,
+                 signed: bool = False) -> list[dict[str, Any]]:
+        """A JSON list of records, parsed strictly (no floats, no duplicate keys), each an
+        object with an integer ``size`` or ``index``; anything else is a RemoteError."""
+        try:
+            value = parse(self._get(path, query, signed=signed))
+        except WireError as exc:
+            raise RemoteError(f"GET {path}: the answer is not strict JSON: {exc.message}") from exc
+        if not isinstance(value, list) or not all(
+                isinstance(r, dict) and any(type(r.get(k)) is int for k in ("size", "index"))
+                for r in value):
+            raise RemoteError(f"GET {path}: the answer is not a list of records")
+        return value
+
     def checkpoints(self) -> list[dict[str, Any]]:
         """Every signed checkpoint, oldest first (the server answers in pages)."""
         history: list[dict[str, Any]] = []
         while True:
             since = history[-1]["size"] if history else -1
-            page: list[dict[str, Any]] = json.loads(
-                self._get("/v1/log/checkpoints", {"since": since} if since >= 0 else None))
+            page = self._records("/v1/log/checkpoints", {"since": since} if since >= 0 else None)
+            if page and page[0]["size"] <= since:
+                raise RemoteError("GET /v1/log/checkpoints: a page does not move forward")
             history += page
             if not page:
                 return history
 
     def witnessed(self) -> list[dict[str, Any]]:
         """The latest checkpoint each witness cosigned: ``[{"size", "note"}]`` (unverified)."""
-        value: list[dict[str, Any]] = json.loads(self._get("/v1/log/witnessed"))
-        return value
+        return self._records("/v1/log/witnessed")
 
     def inclusion(self, index: int, size: int) -> list[str]:
         value: list[str] = json.loads(self._get("/v1/log/proof/inclusion",
@@ -90,8 +105,8 @@ class LogClient:
     def entries(self, size: int) -> Iterator[dict[str, Any]]:
         """Entries 0..size-1 in pages, as the caller may see them."""
         for start in range(0, size, PAGE):
-            page: list[dict[str, Any]] = json.loads(self._get(
-                "/v1/log/entries", {"start": start, "end": min(start + PAGE, size)}, signed=True))
+            page = self._records("/v1/log/entries", {"start": start, "end": min(start + PAGE, size)},
+                                 signed=True)
             yield from page
             if not page:
                 return

@@ -13,8 +13,15 @@ two of one size must agree), then every entry in index order:
 - log times never decrease and an envelope id appears once, so the host can neither slip a
   revoked key's message behind its revocation by backdating it nor replay a signed message;
 - entries it may not read arrive as leaf hashes only: they still count in the tree.
-At the end, a checkpoint larger than the log is a truncation or rollback; cosignatures of
-enrolled agents (the parties' witnesses) are verified and counted.
+At the end, a checkpoint larger than the log (from the log's history, the witnesses' latest
+cosigned checkpoints, or this auditor's state) is a truncation or rollback. Then the witness
+policy (fail closed): the witnesses are those the channels' current agreements name
+(``hotline.witnesses``); each one's cosignatures are verified with the keys its named authority
+enrolled, and the verdict covers the log up to the largest checkpoint cosigned by the required
+number of them (all, by default) — a witness that cosigned size N vouches that N extends all it
+saw before, and the auditor checked every checkpoint against its own tree. Entries after that
+checkpoint were verified but are not yet witnessed; if no checkpoint has the required
+cosignatures, the audit fails naming the witnesses that did not cosign.
 """
 
 from __future__ import annotations
@@ -30,17 +37,11 @@ from hotline.envelope import Envelope
 from hotline.errors import HotlineError, LogError
 from hotline.keys import PublicKey
 from hotline.protocols.obligations import Deadlines, lateness
-from hotline.roster import Role, Roster
+from hotline.roster import Roster
 from hotline.times import parse_time
-from hotline.tlog import (
-    Checkpoint,
-    CosignatureVerifier,
-    Frontier,
-    NoteVerifier,
-    leaf_hash,
-    verify_checkpoint,
-    verify_cosignatures,
-)
+from hotline.tlog import Checkpoint, Frontier, NoteVerifier, leaf_hash, verify_checkpoint
+from hotline.tlog.note import parse_note
+from hotline.witnesses import Slots, named_witnesses, slot_of, verify_line, witness_keys
 
 ROSTER_KINDS = frozenset({"enrollment", "revocation", "agreement"})
 
@@ -65,6 +66,10 @@ class Report:
     checkpoints: int = 0
     largest_checkpoint: int = 0
     cosignatures: dict[str, int] = field(default_factory=dict)  # witness -> checkpoints cosigned
+    witnesses: dict[str, int | None] = field(default_factory=dict)  # named -> largest cosigned
+    required_witnesses: int = 0  # how many of them the policy required
+    witnessed_size: int = 0  # the verdict covers entries 0..witnessed_size-1
+    unwitnessed: int = 0  # entries verified after the witnessed checkpoint
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -87,6 +92,7 @@ class Auditor:
         self.skew = clock_skew
         self.frontier = Frontier()
         self.checkpoints: dict[int, tuple[Checkpoint, str, str]] = {}  # size -> (cp, note, source)
+        self._notes: dict[int, dict[str, str]] = {}  # size -> every note of it seen -> its source
         self.report = Report(origin=log_key.name)
         self._last_time = ""  # the server's log times never decrease (RFC 3339, fixed width)
         self._envelope_ids: set[str] = set()  # an envelope is logged once (a resend is not stored)
@@ -112,12 +118,13 @@ class Auditor:
                                    "after its entries; give checkpoints first")
             self.checkpoints[checkpoint.size] = (checkpoint, note, source)
             self._check_root()
+        self._notes.setdefault(checkpoint.size, {}).setdefault(note, source)  # its cosignatures
         return checkpoint
 
     def add_entry(self, record: Any) -> None:
         """The next entry: ``{"index", "leaf", "entry"}`` or, when hidden, ``{"index", "hash"}``."""
         expected = self.frontier.size
-        if not isinstance(record, dict) or not isinstance(record.get("index"), int):
+        if not isinstance(record, dict) or type(record.get("index")) is not int:  # not a bool
             raise AuditFailure(f"entry {expected}: malformed record")
         index = record["index"]
         if index != expected:
@@ -255,26 +262,88 @@ class Auditor:
                                f"{sorted(pending.missing)} had not acknowledged")
         self._deadlines.observe(entry)
 
-    def finish(self, *, now: datetime | None = None) -> Report:
-        """After the last entry: no checkpoint may be larger than the log; cosignatures check."""
+    def finish(self, *, require_witnesses: int | None = None) -> Report:
+        """After the last entry: no checkpoint may be larger than the log; then the witness
+        policy (see the module docstring).
+
+        Args:
+            require_witnesses: how many named witnesses must have cosigned a checkpoint for the
+                verdict to cover it; None means every one the agreements name; 0 requires none.
+
+        Raises:
+            AuditFailure: a rollback, a cosignature of a named witness that does not verify, or
+                no checkpoint cosigned by the required witnesses.
+        """
         size = self.frontier.size
         beyond = sorted((s, src) for s, (_, _, src) in self.checkpoints.items() if s > size)
         if beyond:
             s, source = beyond[-1]
             raise AuditFailure(f"checkpoint of size {s} (from {source}) was signed, but the log "
                                f"now has {size} entries: it was truncated or rolled back")
-        witnesses = self._witnesses()
-        for checkpoint_size, (_, note, source) in sorted(self.checkpoints.items()):
-            try:
-                for name in verify_cosignatures(note, witnesses):
-                    self.report.cosignatures[name] = self.report.cosignatures.get(name, 0) + 1
-            except LogError as exc:
-                raise AuditFailure(f"checkpoint {checkpoint_size} (from {source}): cosignature "
-                                   f"{exc.message}") from exc
+        named = named_witnesses(self.roster)
+        latest = self._count_cosignatures(witness_keys(self.roster, named))
+        self.report.witnesses = {w.label: latest.get(w.label) for w in named}
         self.report.checkpoints = len(self.checkpoints)
         self.report.largest_checkpoint = max(self.checkpoints, default=0)
+        self.report.required_witnesses = len(named) if require_witnesses is None else require_witnesses
+        self.report.witnessed_size = _witnessed_size(self.report.witnesses, size,
+                                                     required=require_witnesses)
+        self.report.unwitnessed = size - self.report.witnessed_size
         return self.report
 
-    def _witnesses(self) -> list[CosignatureVerifier]:
-        return [CosignatureVerifier(name=e.member, public_key=e.key.raw)
-                for e in self.roster.enrollments.values() if e.role is Role.AGENT]
+    def _count_cosignatures(self, slots: Slots) -> dict[str, int]:
+        """Verify every named witness's cosignature on every checkpoint seen; count them in the
+        report and return each witness's largest cosigned checkpoint."""
+        latest: dict[str, int] = {}
+        for checkpoint_size, notes in sorted(self._notes.items()):
+            cosigners: set[str] = set()
+            for note, source in notes.items():
+                parsed = parse_note(note)  # verified when it was added
+                for signature in parsed.signatures:
+                    labels = sorted({k.witness.label for k in slots.get(slot_of(signature), ())})
+                    try:
+                        found = verify_line(signature, parsed.body, slots)
+                    except LogError as exc:
+                        raise AuditFailure(
+                            f"checkpoint {checkpoint_size} (from {source}): the cosignature of "
+                            f"{' or '.join(labels)} does not verify ({exc.message}): that witness "
+                            "signed another checkpoint of this size (a split view), or the line "
+                            "is forged") from exc
+                    if found is not None:
+                        cosigners.add(found[0].witness.label)
+            for label in cosigners:
+                self.report.cosignatures[label] = self.report.cosignatures.get(label, 0) + 1
+                latest[label] = max(checkpoint_size, latest.get(label, 0))
+        return latest
+
+
+def _witnessed_size(witnesses: dict[str, int | None], size: int, *, required: int | None) -> int:
+    """The largest checkpoint cosigned by the required number of named witnesses: the
+    ``required``-th largest of their latest cosigned sizes (each vouches for every size below).
+
+    Raises:
+        AuditFailure: the policy cannot be met; the message names every witness that did not
+            cosign and the latest size each of the others did.
+    """
+    count = len(witnesses) if required is None else required
+    if required == 0:
+        return size
+    policy = (f"all {len(witnesses)} named witnesses" if required is None
+              else f"{required} of the {len(witnesses)} named witnesses")
+    if not witnesses:
+        raise AuditFailure("no agreement in this log names a witness, so nothing shows that "
+                           "others see this same log (--require-witnesses 0 verifies without "
+                           "witnesses)")
+    if count > len(witnesses):
+        raise AuditFailure(f"the policy requires {count} witnesses, but the agreements name only "
+                           f"{len(witnesses)}: {', '.join(witnesses)}")
+    sizes = sorted((s for s in witnesses.values() if s is not None), reverse=True)
+    if len(sizes) < count:
+        missing = [w for w, s in witnesses.items() if s is None]
+        others = [f"{w} up to {s}" for w, s in witnesses.items() if s is not None]
+        raise AuditFailure(f"no checkpoint is cosigned by {policy}: "
+                           f"{', '.join(missing)} cosigned none"
+                           + (f" (cosigned: {', '.join(others)})" if others else "")
+                           + "; a log rolled back or forked behind the witnesses' backs shows no "
+                           "cosignature of theirs, or they have not run yet")
+    return sizes[count - 1]

@@ -243,8 +243,7 @@ class ConsoleApp(App[None]):
             agreement = roster.agreements.get(name)
             if agreement is not None:
                 self.state.set_catalogue(name, agreement.catalogue)
-                self.state.witnesses[name] = sorted(
-                    w.name for w in witnesses_of(roster, list(agreement.parties)))
+                self.state.witnesses[name] = sorted({label for label, _ in witnesses_of(roster, [name])})
 
     def _entry(self, event: EntryEvent, now: datetime) -> None:
         channel = event.entry.get("channel")
@@ -591,12 +590,10 @@ class ConsoleApp(App[None]):
                      entries: list[tuple[int, dict[str, Any]]]) -> None:
         watch = self.state.log
         before = watch.head
-        parties = {p for name in self.state.channels if (a := roster.agreements.get(name))
-                   for p in a.parties}
         client = LogClient(http_base(url), ssl_context=self.profile.ssl_context()
                            if url.startswith("wss:") else None, timeout=10.0)
         try:
-            await prove_round(watch, client, verifiers=witnesses_of(roster, sorted(parties)),
+            await prove_round(watch, client, verifiers=witnesses_of(roster, list(self.state.channels)),
                               entries=entries)
         finally:
             self._proving = False

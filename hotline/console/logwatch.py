@@ -10,7 +10,8 @@ Theory of operation:
 - An entry is *included* once an inclusion proof leads from its own leaf hash (RFC 8785 bytes of
   the entry as delivered) to the root of a checkpoint on the chain; by consistency it is then in
   every later checkpoint too.
-- A witness has *seen* every entry below the largest checkpoint on the chain that it cosigned:
+- A witness (named by the channel's agreement, known by its label ``party/member``: names are
+  per party) has *seen* every entry below the largest checkpoint on the chain that it cosigned:
   that witness checked that checkpoint's consistency with everything it cosigned before, and
   the console checked it against its own chain. "Cosigned by all witnesses" for an entry means
   every witness of its channel has seen it.
@@ -34,9 +35,11 @@ from hotline.tlog import (
     leaf_hash,
     verify_checkpoint,
     verify_consistency,
-    verify_cosignatures,
     verify_inclusion,
 )
+from hotline.tlog.note import parse_note, verified_signatures
+
+Witness = tuple[str, CosignatureVerifier]  # (label ``party/member``, one of its keys)
 
 
 class LogAlarm(LogError):
@@ -172,13 +175,18 @@ class LogWatch:
             self.head = Head(checkpoint.size, checkpoint.root_hash)
 
     def witnessed(self, note: str, checkpoint: Checkpoint,
-                  verifiers: Iterable[CosignatureVerifier]) -> list[str]:
-        """Record the cosignatures (of known witnesses) on a checkpoint already joined to the
-        chain; returns the witnesses whose cosignature verified."""
-        names = list(verify_cosignatures(note, list(verifiers)))
-        for name in names:
-            self.seen_by[name] = max(checkpoint.size, self.seen_by.get(name, 0))
-        return names
+                  witnesses: Iterable[Witness]) -> list[str]:
+        """Record the cosignatures (of known witnesses: ``(label, key)``) on a checkpoint already
+        joined to the chain; returns the labels of the witnesses whose cosignature verified.
+        Each line is matched to its key by key name and key hash, so two parties' agents of
+        one name never count for each other."""
+        by_slot = {(v.name, v.key_id): label for label, v in witnesses}
+        verifiers = [v for _, v in witnesses]
+        labels = [by_slot[(sig.name, sig.key_id)]
+                  for sig in verified_signatures(parse_note(note), verifiers)]
+        for label in labels:
+            self.seen_by[label] = max(checkpoint.size, self.seen_by.get(label, 0))
+        return labels
 
     def _alarm(self, reason: str) -> None:
         self.alarm = (f"LOG INCONSISTENT: {reason}. The server has shown this console two "

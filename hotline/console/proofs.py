@@ -4,7 +4,8 @@ runs in a thread) and hands every answer to the pure ``LogWatch``, which trusts 
 
 One round: the latest checkpoint (joined to the console's chain by a consistency proof), then the
 latest checkpoint each witness cosigned (``/v1/log/witnessed``, each joined the same way, its
-cosignatures checked against the keys the parties' authorities enrolled for their agents), then
+cosignatures checked against the keys of the witnesses the agreements name, as their named
+authorities enrolled them: ``hotline.witnesses``), then
 an inclusion proof for each message the head covers that has none yet (newest first, at most
 ``limit`` a round, so a long history is proven over several rounds without stalling the line).
 """
@@ -17,21 +18,23 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from hotline.audit.remote import LogClient
-from hotline.console.logwatch import LogWatch
+from hotline.console.logwatch import LogWatch, Witness
 from hotline.errors import HotlineError, LogError
 from hotline.keys import b64decode
-from hotline.roster import Role, Roster
-from hotline.tlog import Checkpoint, CosignatureVerifier
+from hotline.roster import Roster
+from hotline.tlog import Checkpoint
+from hotline.witnesses import named_witnesses, witness_keys
 
 T = TypeVar("T")
 ROUND_LIMIT = 100  # inclusion proofs fetched per round at most
 
 
-def witnesses_of(roster: Roster, parties: Sequence[str]) -> list[CosignatureVerifier]:
-    """The witness keys (the parties' agents, as their authorities enrolled them)."""
-    return [CosignatureVerifier(name=e.member, public_key=e.key.raw)
-            for e in roster.enrollments.values()
-            if e.role is Role.AGENT and e.party in parties and e.revoked_at is None]
+def witnesses_of(roster: Roster, channels: Sequence[str]) -> list[Witness]:
+    """The keys of the witnesses the agreements of ``channels`` name, each with its label
+    (``party/member``: names are per party), unrevoked."""
+    slots = witness_keys(roster, named_witnesses(roster, channels))
+    return [(key.witness.label, key.verifier) for keys in slots.values() for key in keys
+            if key.enrollment.revoked_at is None]
 
 
 async def _fetch(call: Callable[..., T], *args: Any) -> T:
@@ -49,7 +52,7 @@ async def _join(watch: LogWatch, client: LogClient, note: str, *, latest: bool =
 
 
 async def prove_round(watch: LogWatch, client: LogClient, *,
-                      verifiers: Sequence[CosignatureVerifier],
+                      verifiers: Sequence[Witness],
                       entries: Sequence[tuple[int, dict[str, Any]]],
                       limit: int = ROUND_LIMIT) -> None:
     """One round (see the module docstring). ``entries`` are ``(index, entry as delivered)``,

@@ -1,8 +1,12 @@
 """Channel agreements (DESIGN.md §4): the document every party's authority signs. Pure.
 
 ``{type: "agreement", channel, version, parties: [{id, authority}], templates: [{id, version,
-sha256}], heartbeat: {interval, grace}, auditors, effective, catalogue?}``. ``authority`` is the KEY_ID of the
-party's authority key: naming it here is what gives that key, and no other, power over the channel.
+sha256}], heartbeat: {interval, grace}, auditors: [{id, authority}], witnesses: [{id, authority}],
+effective, catalogue?}``. ``authority`` is the KEY_ID of an authority key: naming it beside a party
+is what gives that key, and no other, power over the channel; naming it beside an auditor or a
+witness (a member name) says which authority may enroll that member for this channel, so that no
+other authority can claim the name. Witnesses are agents whose cosignatures of the log's
+checkpoints the parties require (at least one, at most ``MAX_NAMED``); auditors read the channel.
 The signatures travel beside the document as a list, one per named party.
 
 ``catalogue`` (optional) is the pre-agreed message list of the 1976 hotline practice: ``[{number,
@@ -13,7 +17,9 @@ message carries only its number and code word and each receiver reads the text i
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from hotline.envelope import check_name
@@ -21,7 +27,9 @@ from hotline.errors import ProtocolViolation, WireError
 from hotline.times import parse_time
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_FIELDS = {"type", "channel", "version", "parties", "templates", "heartbeat", "auditors", "effective"}
+_FIELDS = {"type", "channel", "version", "parties", "templates", "heartbeat", "auditors", "witnesses",
+           "effective"}
+MAX_NAMED = 16  # auditors, and witnesses, one agreement may name
 _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
 
@@ -44,7 +52,8 @@ class Agreement:
     templates: tuple[TemplateRef, ...]
     heartbeat_interval: int
     heartbeat_grace: int
-    auditors: tuple[str, ...]
+    auditors: Mapping[str, str]  # auditor member name -> KEY_ID of the authority that may enroll it
+    witnesses: Mapping[str, str]  # witness (agent) member name -> KEY_ID of its enrolling authority
     effective: str
     document: dict[str, Any]
     catalogue: tuple[dict[str, Any], ...] = ()
@@ -53,6 +62,10 @@ class Agreement:
     def from_json(cls, doc: Any) -> Agreement:
         if not isinstance(doc, dict) or doc.get("type") != "agreement":
             raise _violation('an agreement document has "type": "agreement"')
+        if "witnesses" not in doc and _FIELDS - {"witnesses"} <= set(doc):
+            raise _violation('agreement.witnesses is required: the agents whose cosignatures the '
+                             'parties require, as [{"id": AGENT, "authority": KEY_ID}]; auditors '
+                             'are named the same way')
         if not _FIELDS <= set(doc) <= _FIELDS | {"catalogue"}:
             raise _violation(f"agreement fields must be exactly {', '.join(sorted(_FIELDS))} "
                              "and optionally catalogue")
@@ -98,16 +111,42 @@ class Agreement:
                 or not all(isinstance(hb[k], int) and not isinstance(hb[k], bool) and hb[k] > 0
                            for k in ("interval", "grace"))):
             raise _violation('agreement.heartbeat must be {"interval": seconds, "grace": seconds}')
-        auditors = doc["auditors"]
-        if not isinstance(auditors, list) or not all(isinstance(a, str) for a in auditors):
-            raise _violation("agreement.auditors must be a list of member names")
         return cls(channel=channel, version=version, parties=parties, templates=tuple(templates),
                    heartbeat_interval=hb["interval"], heartbeat_grace=hb["grace"],
-                   auditors=tuple(auditors), effective=effective, document=doc,
+                   auditors=_named(doc["auditors"], "auditors", least=0),
+                   witnesses=_named(doc["witnesses"], "witnesses", least=1),
+                   effective=effective, document=doc,
                    catalogue=_catalogue(doc.get("catalogue", [])))
 
     def template_ids(self) -> frozenset[str]:
         return frozenset(t.id for t in self.templates)
+
+
+def _named(items: Any, what: str, *, least: int) -> Mapping[str, str]:
+    """``[{"id": MEMBER, "authority": KEY_ID}]`` -> ``{MEMBER: KEY_ID}`` (``least``..MAX_NAMED
+    entries, each name once)."""
+    form = '{"id": MEMBER, "authority": KEY_ID}'
+    if not isinstance(items, list):
+        raise _violation(f"agreement.{what} must be a list of {form}")
+    if not least <= len(items) <= MAX_NAMED:
+        raise _violation(f"agreement.{what} must name {least} to {MAX_NAMED} members")
+    named: dict[str, str] = {}
+    for i, entry in enumerate(items):
+        if isinstance(entry, str):
+            raise _violation(f"agreement.{what}[{i}] is a bare name, a form no longer accepted: "
+                             f"name each as {form}, the authority that may enroll it")
+        if not isinstance(entry, dict) or set(entry) != {"id", "authority"}:
+            raise _violation(f"agreement.{what}[{i}] must be {form}")
+        try:
+            name = check_name(entry["id"], field_name=f"agreement.{what}[{i}].id")
+        except WireError as exc:
+            raise _violation(exc.message) from exc
+        if name in named:
+            raise _violation(f"agreement.{what} names {name} twice")
+        if not isinstance(entry["authority"], str) or not entry["authority"]:
+            raise _violation(f"agreement.{what}[{i}].authority must be a key id")
+        named[name] = entry["authority"]
+    return MappingProxyType(named)
 
 
 def _catalogue(items: Any) -> tuple[dict[str, Any], ...]:

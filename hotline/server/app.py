@@ -48,7 +48,7 @@ def utc_now() -> datetime:
 
 
 def _passphrase() -> bytes | None:
-    value = os.environ.get("HOTLINE_LOG_KEY_PASSPHRASE")
+    value = os.environ.get("HOTLINE_LOG_KEY_PASSPHRASE") or os.environ.get("HOTLINE_PASSPHRASE")
     return value.encode() if value else None
 
 

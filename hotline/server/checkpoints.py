@@ -1,6 +1,6 @@
 """The log's checkpointer: signs a C2SP checkpoint within ``checkpoint_delay`` of any commit,
 stores it, pushes it to every connected member, sends senders their inclusion receipts, and
-accepts the witnesses' cosignatures.
+accepts the cosignatures of the witnesses the agreements name (and no one else's).
 
 It never signs two inconsistent checkpoints: before signing size N it proves, from the stored
 tree, that the new root is consistent with the last checkpoint it signed, and refuses otherwise.
@@ -17,26 +17,15 @@ import structlog
 
 from hotline.errors import HotlineError, LogError, ProtocolViolation
 from hotline.keys import SigningKey, b64encode
-from hotline.roster import Role, Roster
+from hotline.roster import Roster
 from hotline.server.hub import Connection, Hub
 from hotline.store import Store
 from hotline.times import format_time
-from hotline.tlog import (
-    Checkpoint,
-    CosignatureVerifier,
-    NoteVerifier,
-    add_cosignatures,
-    sign_checkpoint,
-    verify_consistency,
-    verify_cosignature,
-)
+from hotline.tlog import Checkpoint, NoteVerifier, sign_checkpoint, verify_consistency
 from hotline.tlog.note import NoteSignature, parse_note
+from hotline.witnesses import WitnessKey, named_witnesses, servable, verify_line, witness_keys
 
 log = structlog.get_logger("hotline.server")
-
-
-def cosigned(note: str, lines: list[str]) -> str:
-    return add_cosignatures(note, lines) if lines else note
 
 
 class Checkpointer:
@@ -49,7 +38,7 @@ class Checkpointer:
         self.latest_note = ""
         self._receipts: list[tuple[Connection, int]] = []
         self._sending: asyncio.Task[None] | None = None
-        self.witnessed: dict[str, int] = {}  # witness -> the largest checkpoint size it cosigned
+        self.witnessed: dict[str, int] = {}  # witness label -> largest checkpoint size it cosigned
 
     async def load(self) -> None:
         history = await self.store.checkpoints()
@@ -118,60 +107,76 @@ class Checkpointer:
             conn.send({"type": "receipt", "index": index, "size": size, "leaf": b64encode(stored.leaf),
                        "proof": [b64encode(h) for h in proof], "checkpoint": note})
 
+    def policy(self) -> dict[tuple[str, bytes], list[WitnessKey]]:
+        """The keys of the witnesses the current agreements name (witness policy, defect 11)."""
+        return witness_keys(self.roster, named_witnesses(self.roster))
+
+    def cosigner(self) -> Callable[[str, list[str]], str]:
+        """A function giving a note with the stored cosignature lines of the witnesses the
+        agreements name, one per witness, as many as a note may carry: serving never fails,
+        whatever the cosignatures table holds. (The policy is read once: call it per request.)"""
+        slots = self.policy()
+        return lambda note, lines: servable(note, lines, slots) if lines else note
+
     async def note_with_cosignatures(self) -> str:
-        """The latest signed checkpoint with every stored cosignature line."""
+        """The latest signed checkpoint with the named witnesses' cosignature lines."""
         size = self.latest.size if self.latest else 0
-        return cosigned(self.latest_note, (await self.store.cosignatures(size)).get(size, []))
+        lines = (await self.store.cosignatures(size)).get(size, [])
+        return self.cosigner()(self.latest_note, lines)
 
     async def add_cosignature(self, size: Any, line: Any) -> bool:
-        """Verify a witness's cosignature line for the checkpoint of ``size`` and store it.
+        """Verify a witness's cosignature line for the checkpoint of ``size`` and store it; False
+        if that witness had already cosigned that checkpoint (at most one each).
 
-        The witness is an enrolled agent whose key name is its member name; its cosignature key
-        is the Ed25519 key its party's authority enrolled.
+        Only a witness that a current agreement names is heard: the line's key name (its member
+        name) and key hash must match a key that the named authority's party enrolled for that
+        agent and that is valid now.
+
+        Raises:
+            ProtocolViolation: ``log.bad_cosignature``, ``log.unknown_witness``,
+                ``log.no_checkpoint``.
         """
         if not isinstance(size, int) or isinstance(size, bool) or not isinstance(line, str):
             raise ProtocolViolation('a cosignature is {"size": int, "cosignature": line}',
                                     code="log.bad_cosignature")
         try:
-            witness = NoteSignature.from_line(line).name
+            signature = NoteSignature.from_line(line)
         except LogError as exc:
             raise ProtocolViolation(exc.message, code="log.bad_cosignature") from exc
-        verifier = self.witness_verifier(witness)
+        slots = self.policy()
+        if not slots.get((signature.name, signature.key_id)):
+            raise ProtocolViolation(f"{signature.name!r} (key hash {signature.key_id.hex()}) is not "
+                                    "a key of a witness that any agreement names",
+                                    code="log.unknown_witness")
         note = await self.store.checkpoint(size)
         if note is None:
             raise ProtocolViolation(f"no checkpoint of size {size}", code="log.no_checkpoint")
-        body = parse_note(note).body
         try:
-            verify_cosignature(line, body, verifier)
+            found = verify_line(signature, parse_note(note).body, slots, valid_at=self.clock())
         except LogError as exc:
-            raise ProtocolViolation(f"cosignature of {witness}: {exc.message}",
+            raise ProtocolViolation(f"cosignature of {signature.name}: {exc.message}",
                                     code="log.bad_cosignature") from exc
-        added = await self.store.add_cosignature(size, witness, line)
+        if found is None:
+            raise ProtocolViolation(f"the key of witness {signature.name} that made this "
+                                    "cosignature is not valid now", code="log.unknown_witness")
+        label = found[0].witness.label
+        added = await self.store.add_cosignature(size, label, signature.line())
         if added:
-            log.info("checkpoint.cosigned", size=size, witness=witness)
-            self.witnessed[witness] = max(size, self.witnessed.get(witness, 0))
+            log.info("checkpoint.cosigned", size=size, witness=label)
+            self.witnessed[label] = max(size, self.witnessed.get(label, 0))
         return added
 
     async def witnessed_notes(self) -> list[dict[str, Any]]:
-        """The latest checkpoint each witness cosigned, with all its cosignatures, by size: what
-        a member needs to know which entries every witness has seen (a witness cosigning size N
-        vouches for every entry below N)."""
+        """The latest checkpoint each named witness cosigned, with its named witnesses'
+        cosignatures, by size: what a member needs to know which entries every witness has seen
+        (a witness cosigning size N vouches for every entry below N). One note per named witness
+        at most, whatever the table holds."""
+        slots = self.policy()
+        labels = {key.witness.label for keys in slots.values() for key in keys}
         out = []
-        for size in sorted(set(self.witnessed.values())):
+        for size in sorted({self.witnessed[w] for w in labels if w in self.witnessed}):
             note = await self.store.checkpoint(size)
             if note is not None:
-                out.append({"size": size, "note": cosigned(note, (await self.store.cosignatures(size))
-                                                           .get(size, []))})
+                lines = (await self.store.cosignatures(size)).get(size, [])
+                out.append({"size": size, "note": servable(note, lines, slots) if lines else note})
         return out
-
-    def witness_verifier(self, witness: str) -> CosignatureVerifier:
-        now = self.clock()
-        for key_id, enrolled in self.roster.enrollments.items():
-            if enrolled.member == witness and enrolled.role is Role.AGENT:
-                try:
-                    self.roster.member_for_key(key_id, at=now)
-                except HotlineError:
-                    continue
-                return CosignatureVerifier(name=witness, public_key=enrolled.key.raw)
-        raise ProtocolViolation(f"{witness!r} is not an enrolled, valid agent (witness)",
-                                code="log.unknown_witness")

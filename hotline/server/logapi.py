@@ -4,7 +4,7 @@ Public, hashes only: ``GET /v1/log/checkpoint`` (the latest signed checkpoint wi
 cosignatures, text/plain), ``/v1/log/checkpoints?since=S`` (history, JSON), ``/v1/log/key`` (the
 note verifier key), ``/v1/log/proof/inclusion?index=I&size=N`` and
 ``/v1/log/proof/consistency?old=M&size=N``. ``POST /v1/log/cosignature`` takes a witness's
-cosignature (self-authenticating: it verifies only with an enrolled agent's key).
+cosignature (self-authenticating: it verifies only with the key of a witness an agreement names).
 Authenticated (``Authorization: Hotline ...``, see ``hotline.httpauth``): ``/v1/log/entries``,
 which gives the entries the caller may read and only the leaf hash of the others, so a caller can
 still check every checkpoint's root.
@@ -22,7 +22,6 @@ from hotline.errors import HotlineError, ProtocolViolation
 from hotline.httpauth import parse_header, verify_request
 from hotline.keys import b64encode
 from hotline.roster import Member, Role
-from hotline.server.checkpoints import cosigned
 from hotline.server.service import Hotline
 from hotline.store import StoredEntry
 from hotline.store.sqlite import ROSTER_KINDS
@@ -75,6 +74,7 @@ async def checkpoints_handler(request: web.Request) -> web.Response:
         return _error(exc)
     page = await hotline.store.checkpoints(since=since, limit=MAX_ENTRIES)
     lines = await hotline.store.cosignatures(page[0][0], page[-1][0]) if page else {}
+    cosigned = hotline.checkpointer.cosigner()
     return web.json_response([{"size": size, "time": time, "note": cosigned(note, lines.get(size, []))}
                               for size, time, note in page])
 

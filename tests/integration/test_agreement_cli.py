@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hotline.keyfiles import load_private_key
 from hotline.templates import load_templates
 from tests.conftest import ServerProcess, hotline_cli
 from tests.integration.test_norms import DRILL
@@ -69,7 +70,29 @@ def test_draft_refuses_what_the_server_would(home: Path) -> None:
     missing = hotline_cli(home, "agreement", "draft", "--channel", "north-south", "--parties",
                           "north,south", "--templates", "message,telepathy", "--out", out)
     assert missing.returncode == 2 and "no template 'telepathy'" in missing.stderr
+    draft = ["agreement", "draft", "--channel", "north-south", "--parties", "north,south", "--out", out]
+    no_witness = hotline_cli(home, *draft)
+    assert no_witness.returncode == 2 and "name at least one witness" in no_witness.stderr
+    bare = hotline_cli(home, *draft, "--witness", "north:north-agent", "--auditor", "audrey")
+    assert bare.returncode == 2 and "give PARTY:NAME" in bare.stderr
+    foreign = hotline_cli(home, *draft, "--witness", "west:west-agent")
+    assert foreign.returncode == 2 and "no pinned authority key for west" in foreign.stderr
     assert not Path(out).exists()
+
+
+def test_draft_names_auditors_and_witnesses_with_their_authority(home: Path) -> None:
+    """Defect 6: an auditor or witness is named with the authority that may enroll it."""
+    out = home / "draft.json"
+    made = hotline_cli(home, "agreement", "draft", "--channel", "north-south", "--parties",
+                       "north,south", "--auditor", "mediator:audrey", "--witness",
+                       "north:north-agent", "--witness", "south:south-agent", "--out", str(out))
+    assert made.returncode == 0, made.stderr
+    doc = json.loads(out.read_text())["document"]
+    authority = {p: load_private_key(home / "keys" / f"authority-{p}.pem").key_id
+                 for p in ("north", "south", "mediator")}
+    assert doc["auditors"] == [{"id": "audrey", "authority": authority["mediator"]}]
+    assert doc["witnesses"] == [{"id": "north-agent", "authority": authority["north"]},
+                                {"id": "south-agent", "authority": authority["south"]}]
 
 
 def test_templates_lists_and_describes(home: Path) -> None:

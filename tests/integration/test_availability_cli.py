@@ -32,7 +32,7 @@ from hotline.health import ChannelHealth, Policy
 from hotline.server.service import document_id
 from hotline.store import Store
 from hotline.times import format_time, parse_time
-from tests.conftest import Running, hotline_cli, running_server
+from tests.conftest import Running, hotline_cli, running_server, witness_all
 
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
@@ -139,6 +139,7 @@ async def test_availability_reports_the_injected_outages_live_and_from_an_export
     home, start = history
     report = ["audit", "availability", "--as", "audrey", "--channel", CHANNEL]
     async with running_server(home, **FAST) as server:
+        await witness_all(home, server.url)
         text = await run_ok(home, *report, "--server", server.url)
         live = json.loads(await run_ok(home, *report, "--server", server.url, "--json"))
         window = json.loads(await run_ok(
@@ -243,6 +244,7 @@ async def covered(server: Running, index: int) -> None:
 async def test_availability_counts_live_heartbeats_and_echoes(home: Path) -> None:
     async with running_server(home, **FAST) as server:
         await beat_and_echo(server, rounds=3)
+        await witness_all(home, server.url)
         doc = json.loads(await run_ok(home, "audit", "availability", "--as", "audrey",
                                       "--server", server.url, "--channel", CHANNEL, "--json"))
     traffic = doc["traffic"]
@@ -255,6 +257,7 @@ async def test_availability_counts_live_heartbeats_and_echoes(home: Path) -> Non
 
 async def test_availability_refusals(home: Path) -> None:
     async with running_server(home, **FAST) as server:
+        await witness_all(home, server.url)
         report = ["audit", "availability", "--as", "audrey", "--server", server.url]
         unknown = await cli(home, *report, "--channel", "north-east")
         assert unknown.returncode == 1 and unknown.stdout == ""

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from hotline.errors import HotlineError
+from hotline.keyfiles import load_private_key
 from tests.conftest import ServerProcess, hotline_cli
 
 
@@ -82,3 +86,37 @@ def test_operator_log_is_json_lines_without_secrets(server_process: ServerProces
     accepted = next(line for line in lines if line["event"] == "envelope.accepted")
     assert (accepted["index"], accepted["sender"], accepted["member"]) == (8, "alice", "alice")
     assert "Secret coordinates" not in server_process.log.read_text()
+
+
+def test_init_encrypts_every_key_with_the_passphrase(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 14: `hotline init` honours HOTLINE_PASSPHRASE (the log key: its own
+    HOTLINE_LOG_KEY_PASSPHRASE if set); the server and member commands then run with it."""
+    monkeypatch.setenv("HOTLINE_PASSPHRASE", "correct horse battery staple")
+    home = tmp_path / "home"
+    made = hotline_cli(home, "init", "--port", "0", "--origin", "hotline.test")
+    assert made.returncode == 0, made.stderr
+    keys = sorted((home / "keys").glob("*.pem"))
+    assert len(keys) == 11  # 3 authorities, 3 liaisons, 3 agents, the auditor, the log key
+    for path in keys:
+        assert path.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----"), path.name
+        with pytest.raises(HotlineError):
+            load_private_key(path)  # useless without the passphrase
+    server = ServerProcess(home)
+    try:
+        url = server.start()  # the log key: HOTLINE_PASSPHRASE, as no log key passphrase is set
+        sent = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel",
+                           "north-south", "--field", "text=encrypted keys")
+        assert sent.returncode == 0, sent.stderr
+        cosigned = hotline_cli(home, "witness", "--as", "north-agent", "--once", "--server", url)
+        assert cosigned.returncode == 0, cosigned.stderr
+    finally:
+        server.stop()
+
+    monkeypatch.setenv("HOTLINE_LOG_KEY_PASSPHRASE", "the operator's own")
+    other = tmp_path / "other"
+    assert hotline_cli(other, "init", "--port", "0").returncode == 0
+    load_private_key(other / "keys" / "log.pem", b"the operator's own")
+    load_private_key(other / "keys" / "alice.pem", b"correct horse battery staple")
+    with pytest.raises(HotlineError):
+        load_private_key(other / "keys" / "log.pem", b"correct horse battery staple")

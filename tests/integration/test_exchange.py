@@ -7,14 +7,17 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from hotline.canonical import dumps
 from hotline.client.connection import Client, Delivered
+from hotline.client.profile import Profile
 from hotline.envelope import AckKind, Kind
 from hotline.errors import CryptoError, HotlineError
+from hotline.httpauth import sign_request
 from hotline.keyfiles import save_private_key
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, sign_document
@@ -123,3 +126,64 @@ async def test_healthz(server: Running) -> None:
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         assert response.status == 200
         assert await response.json() == {"status": "ok", "log_size": 9, "connections": 1}
+
+
+async def signed_get(server: Running, name: str, path: str, query: str = "") -> tuple[int, Any]:
+    """GET ``path`` signed with ``name``'s key, as `hotline audit` does."""
+    profile = Profile.load(server.home, name)
+    header = sign_request(profile.signing_key(), method="GET", path=path, query=query,
+                          origin=profile.origin, now=datetime.now(UTC))
+    url = server.url.replace("ws://", "http://").replace("/v1/ws", path) + (f"?{query}" if query else "")
+    async with aiohttp.ClientSession() as http, \
+            http.get(url, headers={"Authorization": header}) as response:
+        return response.status, await response.json()
+
+
+async def test_auditor_name_squatted_by_a_pinned_outsider(home: Path) -> None:
+    """Defect 6: 'west', an authority the operator pinned but party to no channel, enrolls the
+    name of north-south's auditor (audrey, whom the agreement names with mediator's authority)
+    before mediator does. West's audrey reads nothing; mediator's audrey still enrolls and reads."""
+    west, squatter_key = SigningKey.generate(), SigningKey.generate()
+    config = home / "hotline.toml"
+    config.write_text(config.read_text() + f'"west" = "{west.public_key.to_text()}"\n')
+    save_private_key(home / "keys" / "west-audrey.pem", squatter_key)
+    audrey_profile = (home / "profiles" / "audrey.toml").read_text()
+    (home / "profiles" / "west-audrey.toml").write_text(
+        audrey_profile.replace('party = "mediator"', 'party = "west"')
+        .replace("keys/audrey.pem", "keys/west-audrey.pem") + f'west = "{west.public_key.to_text()}"\n')
+    # mediator's enrollment of audrey is held back: it arrives after west's
+    (real_file,) = (home / "roster").glob("*-enroll-audrey.json")
+    real = json.loads(real_file.read_text())
+    real_file.unlink()
+    now = datetime.now(UTC)
+    squat = enrollment(party="west", member="audrey", role=Role.AUDITOR, key=squatter_key.public_key,
+                       not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
+    async with running_server(home) as server:
+        status, answer = await post_roster(server, sign_document(squat, west))
+        assert status == 200, answer  # west may enroll its own "audrey": names are per party
+        alice = await server.client("alice")
+        await alice.send(channel="north-south", template="message", body={"text": "not for west"})
+
+        squatter = await server.client("west-audrey")
+        assert (squatter.welcome["party"], squatter.welcome["channels"]) == ("west", [])
+        with pytest.raises(HotlineError) as info:
+            await squatter.resume("north-south", -1)
+        assert info.value.code == "channel.not_member"
+        size = squatter.welcome["log_size"]
+        status, records = await signed_get(server, "west-audrey", "/v1/log/entries", f"start=0&end={size}")
+        assert status == 200
+        assert not [r for r in records if "entry" in r and r["entry"].get("channel") == "north-south"]
+        assert any("hash" in r for r in records)  # the channel's entries: leaf hashes only
+        status, refusal = await signed_get(server, "west-audrey", "/v1/channels/north-south/health")
+        assert (status, refusal["code"]) == (403, "channel.not_member")
+
+        status, answer = await post_roster(server, real)
+        assert status == 200, answer  # the real auditor is not blocked by the squatter
+        audrey = await server.client("audrey")
+        assert (audrey.welcome["party"], audrey.welcome["channels"]) == ("mediator", ["north-south"])
+        status, records = await signed_get(server, "audrey", "/v1/log/entries", f"start=0&end={size}")
+        assert status == 200 and all("entry" in r for r in records)
+        assert any(r["entry"].get("envelope", {}).get("body") == {"text": "not for west"}
+                   for r in records)
+        status, health = await signed_get(server, "audrey", "/v1/channels/north-south/health")
+        assert status == 200 and health["channel"] == "north-south"

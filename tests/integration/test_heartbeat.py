@@ -167,7 +167,7 @@ async def test_two_agents_bring_the_channel_up_and_members_see_it(
         await agent.wait_for("witness.cosigned")
     with sqlite3.connect(f"file:{home / 'hotline.db'}?mode=ro", uri=True) as db:
         witnesses = {w for (w,) in db.execute("SELECT witness FROM cosignatures")}
-    assert witnesses == {"north-agent", "south-agent"}
+    assert witnesses == {"north/north-agent", "south/south-agent"}  # stored as party/member
 
 
 async def test_killed_agent_takes_the_channel_down_and_back_up(

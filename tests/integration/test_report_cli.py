@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from hotline.errors import ProtocolViolation
-from tests.conftest import Running, hotline_cli, running_server
+from tests.conftest import Running, hotline_cli, running_server, witness_all
 
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 
@@ -90,6 +90,7 @@ def check_counts(doc: dict[str, Any]) -> None:
 async def test_audit_report_live_and_from_an_export(home: Path, tmp_path: Path) -> None:
     async with running_server(home, **FAST) as server:
         await exchange(home, server, tmp_path)
+        await witness_all(home, server.url)
         report = ["audit", "report", "--as", "audrey", "--server", server.url, "--channel",
                   "north-south"]
 
@@ -145,6 +146,7 @@ async def test_audit_report_live_and_from_an_export(home: Path, tmp_path: Path) 
 
 async def test_audit_report_refusals(home: Path, tmp_path: Path) -> None:
     async with running_server(home, **FAST) as server:
+        await witness_all(home, server.url)
         report = ["audit", "report", "--as", "audrey", "--server", server.url]
         unknown = await cli(home, *report, "--channel", "north-east")
         assert unknown.returncode == 1 and unknown.stdout == ""

@@ -39,7 +39,7 @@ from hotline.roster import revocation, sign_document
 from hotline.store import Store
 from hotline.times import format_time, parse_time
 from hotline.tlog import Checkpoint, Frontier, leaf_hash, sign_checkpoint
-from tests.conftest import Running, hotline_cli, running_server
+from tests.conftest import Running, hotline_cli, running_server, witness_all
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -73,6 +73,7 @@ async def _build(home: Path, export: Path) -> None:
         await asyncio.wait_for(bob.receipt(last), WAIT)  # a signed checkpoint covers everything
         cosigned = await cli(home, "witness", "--as", "north-agent", "--once", "--server", server.url)
         assert cosigned.returncode == 0, cosigned.stderr
+        await witness_all(home, server.url, ("south-agent", "mediator-agent"))  # every named one
         exported = await cli(home, "audit", "export", "--as", "audrey", "--server", server.url,
                              "--out", str(export))
         assert exported.returncode == 0, exported.stderr
@@ -229,7 +230,13 @@ async def test_untampered_log_and_export_verify(log: Log, tmp_path: Path) -> Non
                             rf"checkpoints \(largest {SIZE}\)", lines[0]), lines
         assert lines[1].strip() == ("readable 18 (envelopes 10, roster documents 8, rejected attempts 0); "
                                     "hidden from this auditor 0 (hash only)")
-        assert lines[2].strip() == "cosignatures by witnesses: north-agent 1"
+        assert lines[2].strip() == (f"witnessed: entries 0..{SIZE - 1} (checkpoint {SIZE}), cosigned "
+                                    "by all 3 named witnesses")
+        assert lines[3].strip() == (
+            f"witnesses (largest checkpoint cosigned): mediator/mediator-agent up to {SIZE} "
+            f"(1 checkpoint), north/north-agent up to {SIZE} (1 checkpoint), "
+            f"south/south-agent up to {SIZE} (1 checkpoint)")
+        assert len(lines) == 4  # every entry is witnessed
     state = json.loads((log.home / "state" / "audrey.audit.json").read_text())
     assert f"\n{SIZE}\n" in state["checkpoints"][-1]  # the auditor remembers what it verified
 
@@ -517,3 +524,35 @@ async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) ->
     assert message == (f"FAILED: checkpoint {len(leaves)} (from the log): its root does not match "
                        f"entries {len(leaves) - 1}..{len(leaves) - 1}; one of them was modified, "
                        "inserted, deleted or reordered since it was signed")
+
+
+async def test_export_rows_are_parsed_strictly(log: Log, tmp_path: Path) -> None:
+    """Defect 14: strict integers everywhere. A row whose index is 9.0 (or a checkpoint whose
+    size is a float), a duplicate key, a line that is not JSON: each is one FAILED naming the
+    line, never accepted and never a traceback."""
+    lines = log.export.read_text().splitlines()
+    entry_line = next(n for n, line in enumerate(lines) if json.loads(line).get("index") == 9)
+    checkpoint_line = next(n for n, line in enumerate(lines) if json.loads(line)["type"] == "checkpoint")
+    cases = {
+        "float index": (entry_line, lambda text: text.replace('"index":9,', '"index":9.0,', 1)),
+        "float size": (checkpoint_line, lambda text: re.sub(r'"size":(\d+)', r'"size":\1.0', text, count=1)),
+        "duplicate key": (entry_line, lambda text: text.replace('"index":9,', '"index":9,"index":9,', 1)),
+        "not JSON": (entry_line, lambda text: text[:-5]),
+        "true as index": (entry_line, lambda text: text.replace('"index":9,', '"index":true,', 1)),
+    }
+    results = {}
+    for what, (number, edit) in cases.items():
+        edited = list(lines)
+        edited[number] = edit(edited[number])
+        assert edited[number] != lines[number], what
+        path = tmp_path / f"{what.replace(' ', '-')}.jsonl"
+        path.write_text("\n".join(edited) + "\n")
+        results[what] = (number + 1, await verify_export(log.home, path, "--state",
+                                                         str(tmp_path / "fresh.json")))
+    for what, (number, result) in results.items():
+        message = failure(result)
+        if what == "true as index":  # well-formed JSON, but not an integer index
+            assert message == "FAILED: entry 9: malformed record", (what, message)
+        else:
+            assert message.startswith(f"FAILED: export {what.replace(' ', '-')}.jsonl line "
+                                      f"{number}: "), (what, message)

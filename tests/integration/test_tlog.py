@@ -48,7 +48,7 @@ from hotline.tlog import (
     verify_cosignatures,
     verify_inclusion,
 )
-from tests.conftest import Running, hotline_cli, running_server
+from tests.conftest import Running, hotline_cli, running_server, witness_all
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -408,7 +408,9 @@ def north_mediator_agreement(home: Path) -> dict[str, Any]:
            "parties": [{"id": "north", "authority": north.key_id},
                        {"id": "mediator", "authority": mediator.key_id}],
            "templates": [message.ref()], "heartbeat": {"interval": 10, "grace": 10},
-           "auditors": ["audrey"], "effective": format_time(datetime.now(UTC))}
+           "auditors": [{"id": "audrey", "authority": mediator.key_id}],
+           "witnesses": [{"id": "north-agent", "authority": north.key_id}],
+           "effective": format_time(datetime.now(UTC))}
     return {"document": doc, "sigs": [k.sign(domain=Domain.AGREEMENT, obj=doc) for k in (north, mediator)]}
 
 
@@ -445,11 +447,16 @@ async def test_members_read_their_channels_and_only_hashes_of_others(home: Path)
         assert checkpoint.size == size
         assert rfc_mth(hashes_of(seen_by_bob)) == checkpoint.root_hash
 
+        await witness_all(home, server.url)
         result = await cli(home, "audit", "verify", "--as", "bob", "--server", server.url, "--json")
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
         assert (report["ok"], report["size"]) == (True, size)
         assert (report["hidden"], report["readable"]) == (2, size - 2)
+        assert (report["witnessed_size"], report["unwitnessed"], report["required_witnesses"]) == (
+            size, 0, 3)
+        assert report["witnesses"] == {w: size for w in ("mediator/mediator-agent",
+                                                         "north/north-agent", "south/south-agent")}
 
 
 # -- 2. receipts -------------------------------------------------------------------------------------
@@ -598,10 +605,21 @@ async def test_witness_cosigns_each_new_checkpoint(home: Path) -> None:
         history = {h["size"]: h["note"] for h in await get_json(http, server, "/v1/log/checkpoints")}
         assert set(verify_cosignatures(history[ROSTER], verifiers)) == {"north-agent"}
 
+        # The agreement names three witnesses; mediator's has not cosigned: by default (all) the
+        # audit fails saying so, with two of three it passes.
         audit = await cli(home, "audit", "verify", "--as", "audrey", "--server", server.url)
+        assert refused(audit) and audit.stderr == (
+            "FAILED: no checkpoint is cosigned by all 3 named witnesses: mediator/mediator-agent "
+            f"cosigned none (cosigned: north/north-agent up to {last + 1}, south/south-agent up to "
+            f"{last + 1}); a log rolled back or forked behind the witnesses' backs shows no "
+            "cosignature of theirs, or they have not run yet\n")
+        audit = await cli(home, "audit", "verify", "--as", "audrey", "--server", server.url,
+                          "--require-witnesses", "2")
         assert audit.returncode == 0, audit.stderr
         assert f"OK: log {ORIGIN}: {last + 1} entries verified" in audit.stdout
-        assert "cosignatures by witnesses: north-agent 2, south-agent 1" in audit.stdout
+        assert (f"witnesses (largest checkpoint cosigned): mediator/mediator-agent none, "
+                f"north/north-agent up to {last + 1} (2 checkpoints), south/south-agent up to "
+                f"{last + 1} (1 checkpoint)") in audit.stdout
 
 
 async def test_witnessed_gives_the_latest_checkpoint_each_witness_cosigned(home: Path) -> None:
@@ -677,7 +695,15 @@ async def test_witness_alarms_on_rollback_split_view_and_fork(home: Path, tmp_pa
         assert "north-agent" not in note
 
 
-async def test_cosignature_by_anyone_but_an_enrolled_agent_is_refused(home: Path) -> None:
+def forged(line: str) -> str:
+    """The same cosignature line with its last signature byte changed."""
+    name, encoded = line.removesuffix("\n").removeprefix("\u2014 ").split(" ")
+    raw = bytearray(base64.b64decode(encoded))
+    raw[-1] ^= 1
+    return f"\u2014 {name} {base64.b64encode(bytes(raw)).decode()}\n"
+
+
+async def test_cosignature_by_anyone_but_a_named_witness_is_refused(home: Path) -> None:
     async with running_server(home) as server, aiohttp.ClientSession() as http:
         note = (await get(http, server, "/v1/log/checkpoint"))[2]
         body = parse_note(note).body
@@ -699,10 +725,14 @@ async def test_cosignature_by_anyone_but_an_enrolled_agent_is_refused(home: Path
                           "log.unknown_witness"),
             "a stranger": (cosign(body, name="mallory", key=impostor, timestamp=now),
                            "log.unknown_witness"),
+            # The key name and key hash pick the witness's key: another key is no witness's.
             "a stranger using an agent's name": (
-                cosign(body, name="north-agent", key=impostor, timestamp=now), "log.bad_cosignature"),
+                cosign(body, name="north-agent", key=impostor, timestamp=now), "log.unknown_witness"),
             "an agent's key under another agent's name": (
                 cosign(body, name="south-agent", key=key("north-agent"), timestamp=now),
+                "log.unknown_witness"),
+            "a witness's key name and hash on a forged signature": (
+                forged(cosign(body, name="north-agent", key=key("north-agent"), timestamp=now)),
                 "log.bad_cosignature"),
             "not a signature line": ("north-agent says ok", "log.bad_cosignature"),
         }

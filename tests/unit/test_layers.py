@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "hotline"
-PURE = ["canonical.py", "errors.py", "keys.py", "times.py", "envelope.py", "roster.py",
+PURE = ["canonical.py", "errors.py", "keys.py", "times.py", "envelope.py", "roster.py", "witnesses.py",
         "session.py", "httpauth.py", *(f"protocols/{p.name}" for p in (PACKAGE / "protocols").glob("*.py")),
         *(f"tlog/{p.name}" for p in (PACKAGE / "tlog").glob("*.py"))]
 FORBIDDEN_IN_PURE = {"aiohttp", "websockets", "sqlite3", "sqlite_utils", "asyncio", "socket",

@@ -86,7 +86,8 @@ def agreement_doc(*, version: int = 1, parties: tuple[str, ...] = ("north", "sou
         "parties": [{"id": p, "authority": named[p]} for p in parties],
         "templates": [{"id": "incident-report", "version": 1, "sha256": TEMPLATE_SHA}],
         "heartbeat": {"interval": 30, "grace": 90},
-        "auditors": ["observer"],
+        "auditors": [{"id": "observer", "authority": AUTH["mediator"].key_id}],
+        "witnesses": [{"id": "north-relay", "authority": AUTH["north"].key_id}],
         "effective": format_time(T0),
     }
     doc.update(overrides)
@@ -107,13 +108,13 @@ def sign_as(domain: Domain, doc: dict[str, Any], *parties: str) -> dict[str, Any
 
 def refused(roster: Roster, signed: Any, code: str) -> ProtocolViolation:
     """``check`` and ``add`` both refuse ``signed`` with ``code`` and leave the roster as it was."""
-    before = (copy.copy(roster.enrollments), copy.copy(roster.agreements), dict(roster.owners),
+    before = (copy.copy(roster.enrollments), copy.copy(roster.agreements),
               {k: e.revoked_at for k, e in roster.enrollments.items()})
     for method in (roster.check, roster.add):
         with pytest.raises(ProtocolViolation) as info:
             method(signed)
         assert info.value.code == code, info.value.message
-    after = (copy.copy(roster.enrollments), copy.copy(roster.agreements), dict(roster.owners),
+    after = (copy.copy(roster.enrollments), copy.copy(roster.agreements),
              {k: e.revoked_at for k, e in roster.enrollments.items()})
     assert after == before
     return info.value
@@ -285,11 +286,17 @@ def test_enrollment_interval_must_be_positive(empty: Roster) -> None:
     refused(empty, enrolled("alice", not_after=T0 - MS), "roster.invalid")
 
 
-def test_member_name_reused_by_another_party(roster: Roster) -> None:
-    signed = enrolled("alice", party="south", key=fixed_key("member/other-alice"))
-    err = refused(roster, signed, "roster.conflict")
-    assert "north" in err.message
+def test_member_names_are_scoped_per_party(roster: Roster) -> None:
+    """Rule 4: south may enroll its own "alice"; it is (south, alice), not north's alice, and
+    neither claims nor blocks the other."""
+    other = fixed_key("member/other-alice")
+    roster.add(enrolled("alice", party="south", key=other))
     assert member(roster, "alice").party == "north"
+    south_alice = roster.member_for_key(other.key_id, at=NOW)
+    assert (south_alice.party, south_alice.member) == ("south", "alice")
+    roster.add(enrolled("alice", key=fixed_key("member/alice-2")))  # north still enrolls its own
+    # A key stays bound to one (party, member): south cannot take north's alice key.
+    refused(roster, enrolled("alice", party="south", key=KEYS["alice"]), "roster.conflict")
 
 
 def test_key_enrolled_for_another_member(roster: Roster) -> None:
@@ -314,15 +321,14 @@ def test_check_does_not_enroll_and_add_does(empty: Roster) -> None:
     signed = enrolled("alice")
     assert empty.check(signed) == "enrollment"
     assert auth_code(empty, KEYS["alice"].key_id, NOW) == "auth.unknown_key"
-    assert empty.owners == {} and empty.enrollments == {}
+    assert empty.enrollments == {}
     assert empty.add(signed) == "enrollment"
     assert member(empty, "alice").party == "north"
-    assert empty.owners == {"alice": "north"}
 
 
 def test_check_sees_conflicts_against_applied_state(roster: Roster) -> None:
-    # check() verifies against the roster as it is: a name conflict shows without applying.
-    signed = enrolled("alice", party="south", key=fixed_key("member/other-alice"))
+    # check() verifies against the roster as it is: a key conflict shows without applying.
+    signed = enrolled("alicia", party="south", key=KEYS["alice"])
     with pytest.raises(ProtocolViolation) as info:
         roster.check(signed)
     assert info.value.code == "roster.conflict"
@@ -384,7 +390,8 @@ def test_agreement_applied(roster: Roster) -> None:
     assert agreement.templates == (TemplateRef("incident-report", 1, TEMPLATE_SHA),)
     assert agreement.template_ids() == frozenset({"incident-report"})
     assert (agreement.heartbeat_interval, agreement.heartbeat_grace) == (30, 90)
-    assert agreement.auditors == ("observer",)
+    assert agreement.auditors == {"observer": AUTH["mediator"].key_id}
+    assert agreement.witnesses == {"north-relay": AUTH["north"].key_id}
 
 
 def test_agreement_signature_order_does_not_matter(empty: Roster) -> None:
@@ -505,7 +512,7 @@ def test_newer_version_replaces(roster: Roster) -> None:
 
 def test_same_version_refused(roster: Roster) -> None:
     refused(roster, agreed(agreement_doc(version=1, auditors=[])), "roster.conflict")
-    assert roster.agreements[CHANNEL].auditors == ("observer",)
+    assert roster.agreements[CHANNEL].auditors == {"observer": AUTH["mediator"].key_id}
 
 
 def test_downgrade_after_upgrade_refused(roster: Roster) -> None:
@@ -569,6 +576,19 @@ AGREEMENT_BAD = [
     ("heartbeat", 30),
     ("auditors", "observer"),
     ("auditors", [1]),
+    ("auditors", ["observer"]),  # the old form: a bare name, with no authority
+    ("auditors", [{"id": "observer"}]),
+    ("auditors", [{"id": "Observer", "authority": "k"}]),
+    ("auditors", [{"id": "observer", "authority": ""}]),
+    ("auditors", [{"id": "observer", "authority": "k"}, {"id": "observer", "authority": "j"}]),
+    ("auditors", [{"id": f"a{n}", "authority": "k"} for n in range(17)]),
+    ("witnesses", []),
+    ("witnesses", ["north-relay"]),
+    ("witnesses", {"north-relay": "k"}),
+    ("witnesses", [{"id": "north-relay", "authority": None}]),
+    ("witnesses", [{"id": "north-relay", "authority": "k", "party": "north"}]),
+    ("witnesses", [{"id": "w", "authority": "k"}, {"id": "w", "authority": "k"}]),
+    ("witnesses", [{"id": f"w{n}", "authority": "k"} for n in range(17)]),
     ("effective", "2026-01-01"),
     ("effective", None),
 ]
@@ -584,11 +604,13 @@ def test_malformed_agreement(empty: Roster, field: str, value: Any) -> None:
     refused(empty, sign_as(Domain.AGREEMENT, doc, "north", "south", "mediator"), "roster.invalid")
 
 
-@pytest.mark.parametrize("change", ["missing", "extra"])
+@pytest.mark.parametrize("change", ["missing", "no-witnesses", "extra"])
 def test_agreement_fields_are_exact(change: str) -> None:
     doc = agreement_doc()
     if change == "missing":
         del doc["auditors"]
+    elif change == "no-witnesses":
+        del doc["witnesses"]
     else:
         doc["sigs"] = []
     with pytest.raises(ProtocolViolation) as info:
@@ -608,6 +630,34 @@ def test_agreement_not_an_object(doc: Any) -> None:
 def test_parties_members_may_read(roster: Roster, name: str) -> None:
     assert roster.check_channel(member(roster, name), CHANNEL).channel == CHANNEL
     assert roster.channels_of(member(roster, name)) == [CHANNEL]
+
+
+def test_bare_auditor_names_are_refused_with_the_new_form(empty: Roster) -> None:
+    doc = agreement_doc(auditors=["observer"])
+    err = refused(empty, agreed(doc), "roster.invalid")
+    assert "bare name" in err.message and '{"id": MEMBER, "authority": KEY_ID}' in err.message
+    del doc["witnesses"]
+    err = refused(empty, agreed(doc), "roster.invalid")
+    assert "agreement.witnesses is required" in err.message
+
+
+def test_auditor_name_squatted_by_another_authority(empty: Roster) -> None:
+    """Defect 6: west (pinned here, party to no channel) enrolls the auditor name the agreement
+    gives mediator first; it reads nothing, and mediator's auditor still enrolls and reads."""
+    empty.add(agreed(agreement_doc(parties=("north", "south"))))  # observer: mediator's auditor
+    squatter_key = fixed_key("member/west-observer")
+    empty.add(enrolled("observer", party="west", role=Role.AUDITOR, key=squatter_key))
+    squatter = empty.member_for_key(squatter_key.key_id, at=NOW)
+    assert empty.channels_of(squatter) == []
+    with pytest.raises(ProtocolViolation) as info:
+        empty.check_channel(squatter, CHANNEL)
+    assert info.value.code == "channel.not_member"
+    empty.add(enrolled("observer"))  # by mediator, the authority the agreement names
+    assert empty.channels_of(member(empty, "observer")) == [CHANNEL]
+    # The name counts only for an auditor: a liaison key mediator enrolls as "observer" reads nothing.
+    liaison_key = fixed_key("member/observer-as-liaison")
+    empty.add(enrolled("observer", role=Role.LIAISON, key=liaison_key))
+    assert empty.channels_of(empty.member_for_key(liaison_key.key_id, at=NOW)) == []
 
 
 def test_member_of_a_party_not_in_the_agreement(roster: Roster) -> None:

@@ -25,7 +25,9 @@ AGREEMENT = Agreement.from_json({
     "type": "agreement", "channel": "north-south", "version": 1,
     "parties": [{"id": p, "authority": f"authority-key-of-{p}"} for p in PARTIES],
     "templates": [t.ref() for t in TEMPLATES.values()],
-    "heartbeat": {"interval": 30, "grace": 90}, "auditors": ["audrey"],
+    "heartbeat": {"interval": 30, "grace": 90},
+    "auditors": [{"id": "audrey", "authority": "authority-key-of-mediator"}],
+    "witnesses": [{"id": f"{p}-agent", "authority": f"authority-key-of-{p}"} for p in PARTIES],
     "effective": format_time(NOW - timedelta(days=30)), "catalogue": DEMO_CATALOGUE})
 CTX = Context(agreement=AGREEMENT, party="north", role="liaison")
 

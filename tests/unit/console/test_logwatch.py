@@ -26,8 +26,8 @@ ORIGIN = "hotline.test"
 LOG = SigningKey.from_seed(bytes([21]) * 32)
 LOG_KEY = NoteVerifier(ORIGIN, LOG.public_key.raw)
 NORTH, SOUTH = SigningKey.from_seed(bytes([22]) * 32), SigningKey.from_seed(bytes([23]) * 32)
-WITNESSES = [CosignatureVerifier("north-agent", NORTH.public_key.raw),
-             CosignatureVerifier("south-agent", SOUTH.public_key.raw)]
+WITNESSES = [("north/north-agent", CosignatureVerifier("north-agent", NORTH.public_key.raw)),
+             ("south/south-agent", CosignatureVerifier("south-agent", SOUTH.public_key.raw))]
 
 
 class Log:
@@ -88,17 +88,17 @@ def test_inclusion_and_witnesses_on_a_growing_chain() -> None:
     # north cosigned the old head, south the new one; the new head joins by a consistency proof
     north = log.note(5, ("north-agent", NORTH))
     south = log.note(8, ("south-agent", SOUTH))
-    assert watch.witnessed(north, joined(watch, log, north), WITNESSES) == ["north-agent"]
-    assert watch.witnessed(south, joined(watch, log, south), WITNESSES) == ["south-agent"]
+    assert watch.witnessed(north, joined(watch, log, north), WITNESSES) == ["north/north-agent"]
+    assert watch.witnessed(south, joined(watch, log, south), WITNESSES) == ["south/south-agent"]
     assert watch.head == Head(8, log.roots[8])
     assert watch.wanted(range(9)) == [5, 6, 7]  # 8 is beyond the head
     watch.include(6, log.entries[6], 8, log.inclusion(6, 8))
 
-    names = ["north-agent", "south-agent"]
+    names = ["north/north-agent", "south/south-agent"]
     early, late, ahead = watch.report(3, names), watch.report(6, names), watch.report(8, names)
     assert early.included_in == 5 and early.all_witnessed and early.seen_by == names
-    assert late.included_in == 8 and late.seen_by == ["south-agent"] and not late.all_witnessed
-    assert any("not yet north-agent" in line for line in late.lines())
+    assert late.included_in == 8 and late.seen_by == ["south/south-agent"] and not late.all_witnessed
+    assert any("not yet north/north-agent" in line for line in late.lines())
     assert not ahead.included and "does not cover this entry yet" in ahead.problems[0]
     # an older checkpoint, cosigned later by north, joins backwards (proof from it to the head)
     older = log.note(7, ("north-agent", NORTH))
@@ -175,3 +175,19 @@ def test_a_remembered_head_that_is_unreadable_is_none() -> None:
     assert Head.from_json(None) is None
     assert Head.from_json({"size": 3, "root": "zz"}) is None
     assert Head.from_json({"size": 3}) is None
+
+
+def test_two_parties_witnesses_of_one_name_count_apart() -> None:
+    """Names are per party: north's and south's "relay" are two witnesses; each line counts for
+    the key its key hash names, never for the other."""
+    log = Log(entries(4))
+    relays = [("north/relay", CosignatureVerifier("relay", NORTH.public_key.raw)),
+              ("south/relay", CosignatureVerifier("relay", SOUTH.public_key.raw))]
+    watch = LogWatch(LOG_KEY)
+    one = log.note(4, ("relay", SOUTH))
+    assert watch.witnessed(one, joined(watch, log, one), relays) == ["south/relay"]
+    watch.include(1, log.entries[1], 4, log.inclusion(1, 4))
+    assert not watch.report(1, ["north/relay", "south/relay"]).all_witnessed
+    both = log.note(4, ("relay", NORTH), ("relay", SOUTH))
+    assert watch.witnessed(both, joined(watch, log, both), relays) == ["north/relay", "south/relay"]
+    assert watch.report(1, ["north/relay", "south/relay"]).all_witnessed

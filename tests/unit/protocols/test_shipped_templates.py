@@ -45,7 +45,8 @@ def agreement(catalogue: list[dict[str, Any]] | None = None) -> Agreement:
         "parties": [{"id": p, "authority": f"authority-key-of-{p}"} for p in PARTIES],
         "templates": [t.ref() for t in TEMPLATES.values()],
         "heartbeat": {"interval": 30, "grace": 90},
-        "auditors": ["audrey"],
+        "auditors": [{"id": "audrey", "authority": "authority-key-of-mediator"}],
+        "witnesses": [{"id": f"{p}-agent", "authority": f"authority-key-of-{p}"} for p in PARTIES],
         "effective": format_time(NOW - timedelta(days=30)),
         "catalogue": DEMO_CATALOGUE if catalogue is None else catalogue,
     })

@@ -171,6 +171,7 @@ def agreement_pinning(*templates: Template) -> Agreement:
         "parties": [{"id": "north", "authority": "k1"}, {"id": "south", "authority": "k2"}],
         "templates": [t.ref() for t in templates],
         "heartbeat": {"interval": 30, "grace": 90}, "auditors": [],
+        "witnesses": [{"id": "north-agent", "authority": "k1"}],
         "effective": format_time(datetime(2026, 1, 1, tzinfo=UTC)),
     })
 

@@ -132,6 +132,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "clock_skew": _POSITIVE_FLOAT,
         "max_connections": _POSITIVE_INT,
         "commit_batch": _POSITIVE_INT,
+        "entries_page_bytes": _POSITIVE_INT,
     },
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
     "tlog": {"key": _Spec(str), "checkpoint_delay": _POSITIVE_FLOAT},
@@ -257,6 +258,7 @@ class LimitsSection:
     clock_skew: float = 300.0
     max_connections: int = 1000
     commit_batch: int = 512
+    entries_page_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         _validate_section(self, "limits")

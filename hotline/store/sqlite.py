@@ -137,7 +137,8 @@ def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
     except sqlite3.DatabaseError as exc:
         found = [str(exc)]
     if found != ["ok"]:
-        raise StoreError(f"PRAGMA quick_check found damage in {path}: {'; '.join(found)[:500]}. "
+        said = " ".join("; ".join(found).split())[:500]  # one line
+        raise StoreError(f"PRAGMA quick_check found damage in {path}: {said}. "
                          "Restore the database together with its -wal from a backup taken after "
                          "the latest checkpoint (see its .checkpoint file)", code="store.damaged")
 

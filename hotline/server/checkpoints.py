@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from hotline.errors import HotlineError, LogError, ProtocolViolation
+from hotline.errors import HotlineError, LogError, ProtocolViolation, StoreError
 from hotline.keys import SigningKey, b64encode
 from hotline.roster import Role, Roster
 from hotline.server.hub import Connection, Hub
@@ -114,8 +114,12 @@ class Checkpointer:
         time = format_time(self.clock())
         # On disk outside the database before anyone can see it: a database that later loses
         # entries under it is then caught at start (hotline.store.integrity).
-        await asyncio.to_thread(write_checkpoint_file, self.checkpoint_file,
-                                SavedCheckpoint(size, time, note))
+        try:
+            await asyncio.to_thread(write_checkpoint_file, self.checkpoint_file,
+                                    SavedCheckpoint(size, time, note))
+        except StoreError as exc:  # unpublished; the next commit tries again
+            self.store.note_failure(exc)
+            raise
         await self.store.add_checkpoint(size, time, note)
         self.latest, self.latest_note = checkpoint, note
         log.info("checkpoint.signed", size=size, root=b64encode(root))

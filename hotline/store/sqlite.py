@@ -353,14 +353,14 @@ class Store:
                         self._writer, _append_txn, self._wconn, self._frontier, batch, self._mac_key)
                 except Exception as exc:  # fail every caller of this batch, keep serving
                     if isinstance(exc, sqlite3.Error):
-                        self._note_failure(exc)
+                        self.note_failure(exc)
                     if self._broken is None:
                         try:  # the failed batch moved the in-memory frontier: reload it
                             self._frontier = await loop.run_in_executor(
                                 self._writer, _load_frontier, self._wconn, self._size)
                         except (sqlite3.Error, StoreError) as reload:
                             # without a frontier no commit can be right: refuse them all
-                            self._note_failure(reload)
+                            self.note_failure(reload)
                             self._broken = StoreError(f"the log's tree cannot be reloaded: {reload}",
                                                       code="store.damaged")
                     error = StoreError(f"commit failed: {exc}", code="store.commit_failed")
@@ -376,11 +376,12 @@ class Store:
             if self._closed:
                 return
 
-    def _note_failure(self, exc: Exception) -> None:
-        """Remember the first sign of damage or of a failing disk (``/healthz`` reports it)."""
+    def note_failure(self, exc: Exception) -> None:
+        """Remember the first sign of damage or of a failing disk (``/healthz`` reports it):
+        also called for the storage beside the database (the checkpoint file)."""
         if self.problem is not None:
             return
-        if isinstance(exc, StoreError) and exc.code == "store.damaged":
+        if isinstance(exc, StoreError) and exc.code in ("store.damaged", "store.checkpoint_write_failed"):
             self.problem = exc.message
         elif isinstance(exc, sqlite3.Error) and _is_damage(exc):
             self.problem = f"{self.path}: {exc}"
@@ -390,10 +391,10 @@ class Store:
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, fn)
         except sqlite3.Error as exc:
-            self._note_failure(exc)
+            self.note_failure(exc)
             raise StoreError(f"read failed: {exc}", code="store.read_failed") from exc
         except StoreError as exc:
-            self._note_failure(exc)
+            self.note_failure(exc)
             raise
 
     async def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
@@ -431,7 +432,7 @@ class Store:
         if missing:
             error = StoreError(f"the log's tree has no node {missing[0]} (level, index)",
                                code="store.damaged")
-            self._note_failure(error)
+            self.note_failure(error)
             raise error
         return found
 
@@ -555,7 +556,7 @@ class Store:
         try:
             await asyncio.get_running_loop().run_in_executor(self._writer, run)
         except sqlite3.Error as exc:
-            self._note_failure(exc)
+            self.note_failure(exc)
             raise StoreError(f"write failed: {exc}", code="store.write_failed") from exc
 
     async def entries(self, *, channel: str | None = None, after: int = -1,
@@ -644,7 +645,7 @@ class Store:
             rows = await self._read("SELECT time FROM entries WHERE idx = ?", (mid,))
             if not rows:
                 error = damaged(mid, "it is missing")
-                self._note_failure(error)
+                self.note_failure(error)
                 raise error
             if rows[0][0] < time:
                 low = mid + 1

@@ -144,6 +144,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "member_burst": _POSITIVE_INT,
         "rejections_logged": _POSITIVE_INT,
         "rejection_summary": _POSITIVE_FLOAT,
+        "entries_page_bytes": _POSITIVE_INT,
     },
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
     "tlog": {"key": _Spec(str), "checkpoint_delay": _POSITIVE_FLOAT},
@@ -283,6 +284,7 @@ class LimitsSection:
     member_burst: int = 2000
     rejections_logged: int = 60
     rejection_summary: float = 60.0
+    entries_page_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         _validate_section(self, "limits")

@@ -30,6 +30,8 @@ from benchlib import run_bench
 
 from hotline.store import Store
 
+MAC_KEY = bytes(32)  # row-MAC key of this synthetic log (a server derives it from its log key)
+
 KINDS = ("message", "ack")
 
 
@@ -38,14 +40,17 @@ def envelope_kind(n: int) -> str:
 
 
 async def build(path: Path, entries: int, pad: int) -> None:
-    store = await Store.open(path)
+    store = await Store.open(path, mac_key=MAC_KEY)
     try:
         size = await store.size()
         pending = []
         for n in range(size, entries):
+            kind = envelope_kind(n)
             pending.append(store.enqueue({"time": "2026-11-27T00:00:00.000Z", "kind": "envelope",
-                                          "channel": f"channel-{n % 1000}",
-                                          "envelope": {"kind": envelope_kind(n), "n": n, "pad": "x" * pad}}))
+                                          "channel": f"channel-{n % 1000}", "party": "p", "sig": {},
+                                          "envelope": {"id": f"e{n}", "kind": kind, "template": kind,
+                                                       "precedence": "ROUTINE", "n": n,
+                                                       "pad": "x" * pad}}))
             if len(pending) == 2000:  # a progress line every 2,000 entries
                 await asyncio.gather(*pending)
                 pending = []

@@ -86,7 +86,7 @@ from hotline.deployment import AUDITOR, CHANNEL, LIAISONS
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keys import Domain, PublicKey, SigningKey, b64encode, domain_bytes
 from hotline.roster import Role, Roster, enrollment, sign_document
-from hotline.store import Store
+from hotline.store import Store, row_mac_key
 from hotline.templates import load_templates, shipped_dir
 from hotline.times import format_time, parse_time
 from hotline.tlog import (
@@ -324,7 +324,7 @@ async def build(db: Path, args: argparse.Namespace) -> BuildInfo:
 
     loop = asyncio.get_running_loop()
     fixture = Fixture(text_bytes=args.text_bytes)
-    store = await Store.open(partial, batch=args.commit_batch)
+    store = await Store.open(partial, batch=args.commit_batch, mac_key=row_mac_key(fixture.log_key))
     signer = ProcessPoolExecutor(max_workers=args.sign_workers, initializer=_worker_init,
                                  initargs=(args.text_bytes,))
     try:

@@ -103,13 +103,26 @@ class LogClient:
         return value
 
     def entries(self, size: int) -> Iterator[dict[str, Any]]:
-        """Entries 0..size-1 in pages, as the caller may see them."""
-        for start in range(0, size, PAGE):
-            page = self._records("/v1/log/entries", {"start": start, "end": min(start + PAGE, size)},
-                                 signed=True)
-            yield from page
+        """Entries 0..size-1, as the caller may see them, page by page: the server bounds each
+        page in entries and in bytes, so each request goes on from the last index received.
+
+        Raises:
+            RemoteError: ``log.bad_page`` if a page is empty before ``size`` or does not go
+                forward (a page's content is checked by the auditor, not here).
+        """
+        start = 0
+        while start < size:
+            end = min(start + PAGE, size)
+            page = self._records("/v1/log/entries", {"start": start, "end": end}, signed=True)
             if not page:
-                return
+                raise RemoteError(f"GET /v1/log/entries?start={start}&end={end}: no entries, but "
+                                  f"the log has {size}", code="log.bad_page")
+            last = page[-1].get("index")
+            if type(last) is not int or not start <= last < end or len(page) > end - start:
+                raise RemoteError(f"GET /v1/log/entries?start={start}&end={end}: the page does not "
+                                  f"end at an index from {start} to {end - 1}", code="log.bad_page")
+            yield from page
+            start = last + 1
 
     def post_cosignature(self, size: int, line: str) -> dict[str, Any]:
         request = urllib.request.Request(f"{self.base}/v1/log/cosignature", method="POST",

@@ -61,6 +61,7 @@ class Report:
     envelopes: int = 0
     roster_documents: int = 0
     rejected: int = 0
+    rejections_summarized: int = 0  # refusals beyond a member's budget, counted in summaries
     overdue: int = 0
     health: int = 0
     checkpoints: int = 0
@@ -178,6 +179,8 @@ class Auditor:
                 self.report.envelopes += 1
             elif kind == "rejected":
                 self.report.rejected += 1
+            elif kind == "rejections":
+                self.report.rejections_summarized += _summary_count(entry)
             elif kind == "overdue":
                 self._check_overdue(entry)
                 self.report.overdue += 1
@@ -347,3 +350,14 @@ def _witnessed_size(witnesses: dict[str, int | None], size: int, *, required: in
                            + "; a log rolled back or forked behind the witnesses' backs shows no "
                            "cosignature of theirs, or they have not run yet")
     return sizes[count - 1]
+
+
+def _summary_count(entry: dict[str, Any]) -> int:
+    """A ``rejections`` summary: its count is the sum of its per-code counts."""
+    count, codes = entry.get("count"), entry.get("codes")
+    if (type(count) is not int or not isinstance(codes, dict)
+            or not all(type(n) is int and n > 0 for n in codes.values())
+            or sum(codes.values()) != count or count < 1):
+        raise AuditFailure(f"a rejections summary whose count {count!r} is not the sum of its "
+                           "codes' counts")
+    return count

@@ -32,6 +32,7 @@ from typing import Any
 from hotline.canonical import canonical_bytes, parse
 from hotline.envelope import Envelope
 from hotline.errors import HotlineError, StoreError
+from hotline.privatefiles import private_database
 from hotline.times import format_time
 
 _SCHEMA = """
@@ -93,13 +94,15 @@ class Outbox:
 
     @classmethod
     def open(cls, path: Path) -> Outbox:
-        """Open (creating it and its folder if needed) the outbox at ``path``.
+        """Open (creating it and its folder if needed, readable by the owner only) the outbox
+        at ``path``.
 
         Raises:
             StoreError: the file cannot be opened or is not an outbox.
         """
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # 0600 in a 0700 folder before SQLite opens it: its -wal and -shm take the same mode
+            private_database(path)
             conn = sqlite3.connect(path, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")

@@ -23,7 +23,7 @@ from hotline.canonical import parse
 from hotline.config import Config
 from hotline.errors import AuthError, ConfigError, HotlineError, WireError
 from hotline.keyfiles import load_private_key
-from hotline.keys import PublicKey, b64url
+from hotline.keys import PublicKey, SigningKey, b64url
 from hotline.roster import Member
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.gate import FD_RESERVE, Gate, GatedSite, gate_middleware, raise_fd_limit
@@ -32,7 +32,8 @@ from hotline.server.logapi import add_log_routes, authenticate_request
 from hotline.server.monitor import HealthMonitor
 from hotline.server.service import Hotline, Sharing
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
-from hotline.store import Store
+from hotline.store import Store, row_mac_key
+from hotline.store.checkpointfile import checkpoint_path
 from hotline.templates import load_templates
 
 log = structlog.get_logger("hotline.server")
@@ -69,9 +70,13 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
     add_log_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        store = await Store.open(config.db_path, batch=config.limits.commit_batch)
+        # The log key first: the store authenticates every row it writes with a key derived
+        # from it, and start-up checks the rows beyond the last checkpoint with that key.
+        key = _load_log_key(config)
+        store = await Store.open(config.db_path, batch=config.limits.commit_batch,
+                                 mac_key=row_mac_key(key))
         try:
-            hotline = await _start_service(config, store, clock)
+            hotline = await _start_service(config, store, key, clock)
         except BaseException:
             await store.close()
             raise
@@ -108,9 +113,19 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
     return app
 
 
-async def _start_service(config: Config, store: Store, clock: Callable[[], datetime]) -> Hotline:
-    """The service on an open store: the roster from the log and the roster folder, then the
-    checkpointer with the log key."""
+def _load_log_key(config: Config) -> SigningKey:
+    if not config.log_key_path.is_file():
+        raise ConfigError(f"no log key at {config.log_key_path}; `hotline init` makes one",
+                          path=("tlog", "key"))
+    return load_private_key(config.log_key_path, _passphrase())
+
+
+async def _start_service(config: Config, store: Store, key: SigningKey,
+                         clock: Callable[[], datetime]) -> Hotline:
+    """The service on an open store, in this order: the checkpointer checks the database against
+    every checkpoint the log published (refusing to start on a loss, a change, or rows the server
+    did not write); only then is anything read from the log (the roster, obligations) or appended
+    to it (the roster folder); then the tree head is signed and health restored."""
     authorities = {party: PublicKey.from_text(text) for party, text in config.roster.authorities.items()}
     templates = load_templates(config.protocols_dir)
     log.info("templates.loaded", folder=str(config.protocols_dir), count=len(templates),
@@ -122,18 +137,16 @@ async def _start_service(config: Config, store: Store, clock: Callable[[], datet
     hotline = Hotline(store=store, authorities=authorities, templates=templates,
                       templates_dir=config.protocols_dir, clock=clock,
                       clock_skew=timedelta(seconds=limits.clock_skew), sharing=sharing)
+    hotline.checkpointer = Checkpointer(
+        store=store, hub=hotline.hub, roster=hotline.roster, key=key, origin=config.server.origin,
+        delay=config.tlog.checkpoint_delay, clock=clock,
+        checkpoint_file=checkpoint_path(config.db_path))
+    await hotline.checkpointer.load()
     await hotline.load()
     added = await hotline.import_dir(config.roster_dir)
     if added:
         log.info("roster.imported", documents=added, folder=str(config.roster_dir))
-    if not config.log_key_path.is_file():
-        raise ConfigError(f"no log key at {config.log_key_path}; `hotline init` makes one",
-                          path=("tlog", "key"))
-    hotline.checkpointer = Checkpointer(
-        store=store, hub=hotline.hub, roster=hotline.roster,
-        key=load_private_key(config.log_key_path, _passphrase()), origin=config.server.origin,
-        delay=config.tlog.checkpoint_delay, clock=clock)
-    await hotline.checkpointer.load()
+    await hotline.checkpointer.sign()
     hotline.monitor = HealthMonitor(hotline=hotline, metrics=hotline.metrics,
                                     missed=config.health.missed, clock=clock)
     await hotline.monitor.load()
@@ -141,9 +154,15 @@ async def _start_service(config: Config, store: Store, clock: Callable[[], datet
 
 
 async def healthz_handler(request: web.Request) -> web.Response:
+    """Liveness and storage health: 503 ``failing`` once a read or write found the database
+    damaged or the disk failing (the first such problem is named)."""
     hotline = request.app[HOTLINE]
-    return web.json_response({"status": "ok", "log_size": await hotline.store.size(),
-                              "connections": len(hotline.hub.all)})
+    store = hotline.store
+    body = {"status": "ok", "storage": "ok", "log_size": await store.size(),
+            "connections": len(hotline.hub.all)}
+    if store.problem is not None:
+        return web.json_response({**body, "status": "failing", "storage": store.problem}, status=503)
+    return web.json_response(body)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

@@ -4,6 +4,9 @@ accepts the cosignatures of the witnesses the agreements name (and no one else's
 
 It never signs two inconsistent checkpoints: before signing size N it proves, from the stored
 tree, that the new root is consistent with the last checkpoint it signed, and refuses otherwise.
+At start it first checks the database against every checkpoint the log published
+(``hotline.store.integrity``); each new checkpoint is written to the checkpoint file, fsynced,
+before it is stored, broadcast or served.
 """
 
 from __future__ import annotations
@@ -11,15 +14,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
 
-from hotline.errors import HotlineError, LogError, ProtocolViolation
+from hotline.errors import HotlineError, LogError, ProtocolViolation, StoreError
 from hotline.keys import SigningKey, b64encode
 from hotline.roster import Roster
 from hotline.server.hub import Connection, Hub
 from hotline.store import Store
+from hotline.store.checkpointfile import SavedCheckpoint, read_checkpoint_file, write_checkpoint_file
+from hotline.store.integrity import verify_store
 from hotline.times import format_time
 from hotline.tlog import Checkpoint, NoteVerifier, sign_checkpoint, verify_consistency
 from hotline.tlog.note import NoteSignature, parse_note
@@ -30,8 +36,9 @@ log = structlog.get_logger("hotline.server")
 
 class Checkpointer:
     def __init__(self, *, store: Store, hub: Hub, roster: Roster, key: SigningKey, origin: str,
-                 delay: float, clock: Callable[[], datetime]) -> None:
+                 delay: float, clock: Callable[[], datetime], checkpoint_file: Path) -> None:
         self.store, self.hub, self.roster = store, hub, roster
+        self.checkpoint_file = checkpoint_file
         self.key, self.origin, self.delay, self.clock = key, origin, delay, clock
         self.verifier = NoteVerifier(name=origin, public_key=key.public_key.raw)
         self.latest: Checkpoint | None = None
@@ -41,12 +48,23 @@ class Checkpointer:
         self.witnessed: dict[str, int] = {}  # witness label -> largest checkpoint size it cosigned
 
     async def load(self) -> None:
-        history = await self.store.checkpoints()
-        if history:
-            note = history[-1][2]
-            self.latest, self.latest_note = Checkpoint.from_body(parse_note(note).body), note
+        """Check the database against every checkpoint published (refusing to start on a loss,
+        a change or rows the server did not write); the caller then signs the tree head
+        (``sign``) once the roster folder is imported.
+
+        Raises:
+            StoreError: from ``hotline.store.integrity.verify_store``.
+        """
+        trusted = await verify_store(self.store, file=self.checkpoint_file, verifier=self.verifier)
+        if trusted is not None:
+            self.latest, self.latest_note = trusted.checkpoint, trusted.note
+            saved = SavedCheckpoint(trusted.size, trusted.time, trusted.note)
+            on_file = await asyncio.to_thread(read_checkpoint_file, self.checkpoint_file)
+            if on_file is None or on_file.size < trusted.size:
+                await asyncio.to_thread(write_checkpoint_file, self.checkpoint_file, saved)
+            if await self.store.checkpoint(trusted.size) is None:  # signed, not yet stored
+                await self.store.add_checkpoint(trusted.size, trusted.time, trusted.note)
         self.witnessed = await self.store.witnessed()
-        await self.sign()
 
     async def run(self) -> None:
         """Background loop: one checkpoint per burst of commits, at most ``delay`` after it."""
@@ -82,7 +100,16 @@ class Checkpointer:
                                    old_root=self.latest.root_hash, new_root=root, proof=proof)
         checkpoint = Checkpoint(self.origin, size, root)
         note = sign_checkpoint(checkpoint, self.key)
-        await self.store.add_checkpoint(size, format_time(self.clock()), note)
+        time = format_time(self.clock())
+        # On disk outside the database before anyone can see it: a database that later loses
+        # entries under it is then caught at start (hotline.store.integrity).
+        try:
+            await asyncio.to_thread(write_checkpoint_file, self.checkpoint_file,
+                                    SavedCheckpoint(size, time, note))
+        except StoreError as exc:  # unpublished; the next commit tries again
+            self.store.note_failure(exc)
+            raise
+        await self.store.add_checkpoint(size, time, note)
         self.latest, self.latest_note = checkpoint, note
         log.info("checkpoint.signed", size=size, root=b64encode(root))
         self.hub.broadcast({"type": "checkpoint", "note": note})

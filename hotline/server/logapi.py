@@ -8,27 +8,40 @@ cosignature (self-authenticating: it verifies only with the key of a witness an 
 Authenticated (``Authorization: Hotline ...``, see ``hotline.httpauth``): ``/v1/log/entries``,
 which gives the entries the caller may read and only the leaf hash of the others, so a caller can
 still check every checkpoint's root.
+
+``/v1/log/entries`` answers at most ``MAX_ENTRIES`` rows and ``limits.entries_page_bytes`` bytes
+of leaves (at least one row); the caller pages on from the last index it received. A page is
+built without parsing an entry: the store's ``kind`` and ``channel`` columns decide visibility,
+and the leaf bytes, the entry's canonical JSON, are spliced in as ``entry``. Reading and encoding
+run off the event loop, at most ``HEAVY`` pages at a time, so large requests cannot take the
+server's memory or starve the members' sessions.
+
+Errors are typed JSON ``{"code", "message"}``: 400 for a bad request (``http.bad_parameter`` for
+any integer parameter that is not a decimal from 0 to 2^53-1), 401 unauthenticated, 503 when the
+store cannot read (``store.*``), never 500.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import re
-from typing import Any
 
 from aiohttp import web
 
-from hotline.canonical import parse
-from hotline.errors import HotlineError, ProtocolViolation
+from hotline.canonical import MAX_SAFE_INT, parse
+from hotline.errors import HotlineError, ProtocolViolation, StoreError
 from hotline.httpauth import parse_header, verify_request
 from hotline.keys import b64encode
 from hotline.roster import Member, Role
 from hotline.server.service import Hotline
-from hotline.store import StoredEntry
-from hotline.store.sqlite import ROSTER_KINDS
-from hotline.tlog import leaf_hash
+from hotline.store import PageRow
+from hotline.store.records import ROSTER_KINDS
 
 MAX_ENTRIES = 1000
-_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+HEAVY = 2  # /v1/log/entries pages read and encoded at once; the others wait their turn
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,15}")  # 2^53 - 1 has 16 digits
+PAGES = web.AppKey("log_pages", asyncio.Semaphore)
 
 
 def add_log_routes(app: web.Application) -> None:
@@ -40,6 +53,7 @@ def add_log_routes(app: web.Application) -> None:
     app.router.add_get("/v1/log/proof/consistency", consistency_handler)
     app.router.add_get("/v1/log/entries", entries_handler)
     app.router.add_post("/v1/log/cosignature", cosignature_handler)
+    app[PAGES] = asyncio.Semaphore(HEAVY)
 
 
 def _hotline(request: web.Request) -> Hotline:
@@ -48,21 +62,28 @@ def _hotline(request: web.Request) -> Hotline:
 
 
 def _error(exc: HotlineError, status: int = 400) -> web.Response:
+    """A typed error; a store that cannot read is the server's fault (503), not the caller's."""
+    if isinstance(exc, StoreError):
+        status = 503
     return web.json_response({"code": exc.code, "message": exc.message}, status=status)
 
 
 def _int(request: web.Request, name: str) -> int:
     text = request.query.get(name)
-    if text is None or not _DECIMAL.fullmatch(text):
-        raise ProtocolViolation(f"query parameter {name} must be a decimal integer",
-                                code="http.bad_parameter")
+    if text is None or not _DECIMAL.fullmatch(text) or int(text) > MAX_SAFE_INT:
+        raise ProtocolViolation(f"query parameter {name} must be a decimal integer from 0 to "
+                                "2^53-1", code="http.bad_parameter")
     return int(text)
 
 
 async def checkpoint_handler(request: web.Request) -> web.Response:
     checkpointer = _hotline(request).checkpointer
     assert checkpointer is not None
-    return web.Response(text=await checkpointer.note_with_cosignatures(), content_type="text/plain")
+    try:
+        note = await checkpointer.note_with_cosignatures()
+    except HotlineError as exc:
+        return _error(exc)
+    return web.Response(text=note, content_type="text/plain")
 
 
 async def checkpoints_handler(request: web.Request) -> web.Response:
@@ -70,10 +91,10 @@ async def checkpoints_handler(request: web.Request) -> web.Response:
     assert hotline.checkpointer is not None
     try:
         since = _int(request, "since") if "since" in request.query else -1
+        page = await hotline.store.checkpoints(since=since, limit=MAX_ENTRIES)
+        lines = await hotline.store.cosignatures(page[0][0], page[-1][0]) if page else {}
     except HotlineError as exc:
         return _error(exc)
-    page = await hotline.store.checkpoints(since=since, limit=MAX_ENTRIES)
-    lines = await hotline.store.cosignatures(page[0][0], page[-1][0]) if page else {}
     cosigned = hotline.checkpointer.cosigner()
     return web.json_response([{"size": size, "time": time, "note": cosigned(note, lines.get(size, []))}
                               for size, time, note in page])
@@ -82,7 +103,11 @@ async def checkpoints_handler(request: web.Request) -> web.Response:
 async def witnessed_handler(request: web.Request) -> web.Response:
     checkpointer = _hotline(request).checkpointer
     assert checkpointer is not None
-    return web.json_response(await checkpointer.witnessed_notes())
+    try:
+        notes = await checkpointer.witnessed_notes()
+    except HotlineError as exc:
+        return _error(exc)
+    return web.json_response(notes)
 
 
 async def key_handler(request: web.Request) -> web.Response:
@@ -135,21 +160,42 @@ async def entries_handler(request: web.Request) -> web.Response:
                                     code="http.bad_parameter")
     except HotlineError as exc:
         return _error(exc)
-    readable = set(hotline.roster.channels_of(member))
+    readable = frozenset(hotline.roster.channels_of(member))
     auditor = member.role is Role.AUDITOR
-    entries = await hotline.store.entries(after=start - 1, limit=end - start)
-    return web.json_response([_visible(e, readable, auditor=auditor) for e in entries])
+
+    def visible(kind: str, channel: str | None) -> bool:
+        """Entries of the caller's channels and the roster in full; to auditors also the
+        refused attempts on no channel of theirs and the refusal summaries (who tried what,
+        never a body)."""
+        return channel in readable or (channel is None and (
+            kind in ROSTER_KINDS or (auditor and kind in ("rejected", "rejections"))))
+
+    async with request.app[PAGES]:
+        try:
+            rows = await hotline.store.page(start=start, end=end, wanted=visible,
+                                            max_bytes=_page_bytes(request))
+        except HotlineError as exc:
+            return _error(exc)
+        body = await asyncio.to_thread(_encode_page, rows)
+    return web.Response(body=body, content_type="application/json")
 
 
-def _visible(stored: StoredEntry, readable: set[str], *, auditor: bool) -> dict[str, Any]:
-    """Entries of the caller's channels and the roster in full; to auditors also the refused
-    attempts on no channel of theirs (who tried what, never a body); else the leaf hash."""
-    entry = stored.entry
-    channel, kind = entry.get("channel"), entry.get("kind")
-    if channel in readable or (channel is None and (kind in ROSTER_KINDS
-                                                    or (auditor and kind == "rejected"))):
-        return {"index": stored.index, "leaf": b64encode(stored.leaf), "entry": entry}
-    return {"index": stored.index, "hash": b64encode(leaf_hash(stored.leaf))}
+def _encode_page(rows: list[PageRow]) -> bytes:
+    """The JSON page: ``{"index", "leaf", "entry"}`` for a readable entry (its leaf bytes, its
+    canonical JSON, are the entry), ``{"index", "hash"}`` (the leaf hash) for the others."""
+    parts = []
+    for row in rows:
+        if row.leaf is not None:
+            parts.append(b'{"index":%d,"leaf":"%s","entry":%s}'
+                         % (row.index, base64.b64encode(row.leaf), row.leaf))
+        else:
+            parts.append(b'{"index":%d,"hash":"%s"}' % (row.index, base64.b64encode(row.hash)))
+    return b"[" + b",".join(parts) + b"]"
+
+
+def _page_bytes(request: web.Request) -> int:
+    from hotline.server.app import CONFIG
+    return request.app[CONFIG].limits.entries_page_bytes
 
 
 def _origin(request: web.Request) -> str:

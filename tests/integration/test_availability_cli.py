@@ -29,8 +29,9 @@ from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
 from hotline.envelope import Envelope, Kind, new_envelope_id
 from hotline.health import ChannelHealth, Policy
+from hotline.keyfiles import load_private_key
 from hotline.server.service import document_id
-from hotline.store import Store
+from hotline.store import Store, row_mac_key
 from hotline.times import format_time, parse_time
 from tests.conftest import Running, hotline_cli, running_server, witness_all
 
@@ -60,7 +61,9 @@ async def write_history(home: Path, start: datetime) -> None:
     """The roster documents at ``start``, then half an hour of heartbeats (every INTERVAL, party
     n at +0.1 n s) echoed 50-70 ms later by the other agents, south silent in SOUTH_SILENT,
     every agent silent from ALL_SILENT, and the health sweep every second."""
-    store = await Store.open(home / "hotline.db")
+    # as the server writes it: each row authenticated with the key derived from the log key
+    store = await Store.open(home / "hotline.db",
+                             mac_key=row_mac_key(load_private_key(home / "keys" / "log.pem")))
     try:
         for n, path in enumerate(sorted((home / "roster").glob("*.json"))):
             signed = parse(path.read_bytes())

@@ -125,7 +125,8 @@ async def test_healthz(server: Running) -> None:
     url = server.url.replace("ws://", "http://").replace("/v1/ws", "/healthz")
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         assert response.status == 200
-        assert await response.json() == {"status": "ok", "log_size": 9, "connections": 1}
+        assert await response.json() == {"status": "ok", "storage": "ok", "log_size": 9,
+                                         "connections": 1}
 
 
 async def signed_get(server: Running, name: str, path: str, query: str = "") -> tuple[int, Any]:

@@ -7,6 +7,10 @@ copy of that deployment, the way whoever holds the disk would: plain ``sqlite3``
 database file with the append-only triggers dropped, or an edited export file, and, where the
 attack needs it, the log key the host holds. The live log is checked through a restarted
 server; exports with ``--export``.
+
+The server's own start-up checks (``hotline.store.integrity``) refuse a database edited by anyone
+without the log key; the host holds it, so before restarting its server it also does what the
+key allows (``host_passes_server_checks``). Against the key holder, the auditor is the check.
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ from hotline.canonical import canonical_bytes, dumps
 from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
 from hotline.envelope import AckKind, Envelope, new_envelope_id
-from hotline.errors import LogError
+from hotline.errors import StoreError
 from hotline.keyfiles import load_private_key
 from hotline.keys import SigningKey
 from hotline.roster import revocation, sign_document
-from hotline.store import Store
+from hotline.store import Store, row_mac_key
+from hotline.store.checkpointfile import SavedCheckpoint, checkpoint_path, write_checkpoint_file
+from hotline.store.rowmac import row_mac
 from hotline.times import format_time, parse_time
 from hotline.tlog import Checkpoint, Frontier, leaf_hash, sign_checkpoint
 from tests.conftest import Running, hotline_cli, running_server, witness_all
@@ -113,6 +119,22 @@ def attacker_db(home: Path) -> Iterator[sqlite3.Connection]:
         db.execute("COMMIT")
     finally:
         db.close()
+
+
+def host_passes_server_checks(home: Path) -> None:
+    """What the host, holding the log key, adds to its edit (server stopped) so that its own
+    server starts on it: each leaf's hash in its level-0 tree node (the nodes above, and so the
+    signed roots, stay as they are), a row MAC on every row, and the checkpoint file set to the
+    latest checkpoint left in the database."""
+    key = row_mac_key(load_private_key(home / "keys" / "log.pem"))
+    with attacker_db(home) as db:
+        for index, leaf in db.execute("SELECT idx, leaf FROM entries").fetchall():
+            db.execute("UPDATE nodes SET hash = ? WHERE level = 0 AND idx = ?",
+                       (leaf_hash(bytes(leaf)), index))
+            db.execute("UPDATE entries SET mac = ? WHERE idx = ?", (row_mac(key, index, bytes(leaf)), index))
+        size, time, note = db.execute("SELECT size, time, note FROM checkpoints ORDER BY size DESC "
+                                      "LIMIT 1").fetchone()
+    write_checkpoint_file(checkpoint_path(home / "hotline.db"), SavedCheckpoint(size, time, note))
 
 
 def read_entry(db: sqlite3.Connection, index: int) -> dict[str, Any]:
@@ -252,6 +274,7 @@ async def test_modified_entry(log: Log) -> None:
         return entries
     edit_export(log.export, retimed)
 
+    host_passes_server_checks(log.home)
     async with running_server(log.home, **FAST) as server:
         live, exported = await asyncio.gather(verify_live(log.home, server),
                                               verify_export(log.home, log.export))
@@ -276,21 +299,32 @@ async def test_deleted_entry(log: Log) -> None:
         assert f"checkpoint of size {SIZE} (from the log) was signed" in message
 
 
-async def test_swapped_entries(log: Log) -> None:
+async def test_swapped_entries(log: Log, tmp_path: Path) -> None:
     with attacker_db(log.home) as db:
         first, second = read_entry(db, 10), read_entry(db, 12)
         write_entry(db, second, at=10)
         write_entry(db, first, at=12)
+    records = load_export(log.export)  # the same swap in an export: rows 10 and 12 trade leaves
+    rows = {r["index"]: r for r in records if r["type"] == "entry"}
+    rows[10], rows[12] = {**rows[12], "index": 10}, {**rows[10], "index": 12}
+    in_place = tmp_path / "in-place.jsonl"
+    save_export(in_place, [r for r in records if r["type"] != "entry"] + list(rows.values()))
 
     def swapped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entries[10], entries[12] = entries[12], entries[10]
         return renumbered(entries)
     edit_export(log.export, swapped)
 
-    async with running_server(log.home, **FAST) as server:
-        live, exported = await asyncio.gather(verify_live(log.home, server),
-                                              verify_export(log.home, log.export))
-    assert failure(live) == "FAILED: entry 10: its leaf holds index 12"
+    # Even the key holder's server refuses it: it decodes the recent entries at start, and a
+    # leaf holding another index is damage.
+    host_passes_server_checks(log.home)
+    with pytest.raises(StoreError, match="entry 10 in the database is damaged: its leaf holds "
+                                         "another index"):
+        async with running_server(log.home, **FAST):
+            pass
+    moved, exported = await asyncio.gather(verify_export(log.home, in_place),
+                                           verify_export(log.home, log.export))
+    assert failure(moved) == "FAILED: entry 10: its leaf holds index 12"
     message = failure(exported)  # renumbered: caught by the times going back, or by the root
     if "log times never go back" in message:
         assert re.match(r"FAILED: entry 1[0-2]: logged at ", message), message
@@ -311,6 +345,7 @@ async def test_inserted_entry(log: Log) -> None:
         return renumbered([*entries[:14], copy, *entries[14:]])
     edit_export(log.export, replayed)
 
+    host_passes_server_checks(log.home)
     async with running_server(log.home, **FAST) as server:
         live, exported = await asyncio.gather(verify_live(log.home, server),
                                               verify_export(log.home, log.export))
@@ -331,6 +366,7 @@ async def test_truncated_log(log: Log) -> None:
     with attacker_db(log.home) as db:  # entries removed, and the checkpoints that covered them
         db.execute("DELETE FROM entries WHERE idx >= ?", (truncated,))
         forget_tree_from(db, truncated)
+    host_passes_server_checks(log.home)
     async with running_server(log.home, **FAST) as server:  # the host re-signs at 15
         async with aiohttp.ClientSession() as http, \
                 http.get(server.url.replace("ws://", "http://").replace("/v1/ws", "/v1/log/checkpoint")) as r:
@@ -344,9 +380,11 @@ async def test_truncated_log(log: Log) -> None:
 async def test_truncated_database_with_its_checkpoints_left_is_refused_by_the_server(log: Log) -> None:
     with attacker_db(log.home) as db:
         db.execute("DELETE FROM entries WHERE idx >= ?", (SIZE - 3,))
-    with pytest.raises(LogError, match=f"smaller than the last checkpoint \\({SIZE}\\)"):
+    with pytest.raises(StoreError, match=f"the log's tree holds {SIZE} leaves but the database "
+                       f"only {SIZE - 3} entries: entries were lost or removed") as refused:
         async with running_server(log.home, **FAST):
             pass
+    assert refused.value.code == "store.damaged"
 
 
 async def test_forged_envelope_signature(log: Log) -> None:
@@ -364,6 +402,7 @@ async def test_forged_envelope_signature(log: Log) -> None:
         return entries
     edit_export(log.export, bad_signature)
 
+    host_passes_server_checks(log.home)
     async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 19
         live, exported = await asyncio.gather(verify_live(log.home, server),
                                               verify_export(log.home, log.export))
@@ -402,6 +441,7 @@ async def test_message_from_a_revoked_key(log: Log, tmp_path: Path) -> None:
         insert_entry(db, signed_by_bob(bob, index=SIZE + 1, created=revoked_at + timedelta(seconds=1),
                                        logged=revoked_at + timedelta(seconds=2)))
     backdated = tmp_path / "backdated.jsonl"
+    host_passes_server_checks(log.home)
     async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 20
         exported = await cli(log.home, "audit", "export", "--as", "audrey", "--server", server.url,
                              "--out", str(backdated))
@@ -423,6 +463,7 @@ async def test_message_from_a_revoked_key_backdated_behind_the_revocation(log: L
     with attacker_db(log.home) as db:  # after entry 18 (the revocation), dated before it
         insert_entry(db, signed_by_bob(bob, index=SIZE + 1, created=revoked_at - timedelta(seconds=2),
                                        logged=revoked_at - timedelta(seconds=1)))
+    host_passes_server_checks(log.home)
     async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 20
         message = failure(await verify_live(log.home, server))
     assert message.startswith(f"FAILED: entry {SIZE + 1}: logged at "), message  # behind entry 18
@@ -436,6 +477,7 @@ async def test_replayed_envelope(log: Log) -> None:
         db.execute("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf) "
                    "VALUES (?, ?, 'envelope', 'north-south', NULL, ?)",
                    (SIZE, replay["time"], canonical_bytes(replay)))
+    host_passes_server_checks(log.home)
     async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 19
         message = failure(await verify_live(log.home, server))
     assert message.startswith(f"FAILED: entry {SIZE}"), message
@@ -484,6 +526,7 @@ async def test_split_view(log: Log) -> None:
     with attacker_db(log.home) as db:  # the same other history on the live server
         write_entry(db, entries[-1])
         forget_tree_from(db, SIZE - 1)
+    host_passes_server_checks(log.home)
     async with running_server(log.home, **FAST) as server:
         live, exported = await asyncio.gather(verify_live(log.home, server),
                                               verify_export(log.home, log.export))
@@ -498,7 +541,8 @@ async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) ->
     in under 20 minutes of traffic; the auditor must still verify up to the latest one."""
     async with running_server(home):
         pass  # roster logged, checkpoint 8 signed
-    store = await Store.open(home / "hotline.db")
+    key = load_private_key(home / "keys" / "log.pem")
+    store = await Store.open(home / "hotline.db", mac_key=row_mac_key(key))
     try:  # 1001 refused attempts, as the server logs them
         await asyncio.gather(*(store.enqueue(
             {"time": format_time(datetime.now(UTC)), "kind": "rejected", "party": "north",
@@ -506,7 +550,6 @@ async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) ->
              "reason": f"attempt {n}", "channel": "north-south"}) for n in range(1001)))
     finally:
         await store.close()
-    key = load_private_key(home / "keys" / "log.pem")
     with attacker_db(home) as db:  # the checkpoints a long-running server signs, one per size
         leaves = [bytes(leaf) for (leaf,) in db.execute("SELECT leaf FROM entries ORDER BY idx")]
         frontier, notes = Frontier(), []
@@ -516,14 +559,17 @@ async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) ->
                 note = sign_checkpoint(Checkpoint(ORIGIN, frontier.size, frontier.root()), key)
                 notes.append((frontier.size, format_time(datetime.now(UTC)), note))
         db.executemany("INSERT INTO checkpoints (size, time, note) VALUES (?, ?, ?)", notes)
-        last = read_entry(db, len(leaves) - 1)  # then the host rewrites the newest entry
+        # then the host rewrites one of the newest entries (the one before the last: its
+        # level-0 node is under the latest checkpoints' roots, not one of them)
+        last = read_entry(db, len(leaves) - 2)
         write_entry(db, {**last, "reason": "rewritten"})
+    host_passes_server_checks(home)
     async with running_server(home) as server:
         result = await verify_live(home, server)
     message = failure(result)
-    assert message == (f"FAILED: checkpoint {len(leaves)} (from the log): its root does not match "
-                       f"entries {len(leaves) - 1}..{len(leaves) - 1}; one of them was modified, "
-                       "inserted, deleted or reordered since it was signed")
+    assert message == (f"FAILED: checkpoint {len(leaves) - 1} (from the log): its root does not "
+                       f"match entries {len(leaves) - 2}..{len(leaves) - 2}; one of them was "
+                       "modified, inserted, deleted or reordered since it was signed")
 
 
 async def test_export_rows_are_parsed_strictly(log: Log, tmp_path: Path) -> None:

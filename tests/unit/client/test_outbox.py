@@ -4,7 +4,9 @@ the resume cursor only moves forward."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,3 +165,27 @@ def test_memos_are_kept_across_reopening_and_an_unreadable_one_is_none(tmp_path:
     box = Outbox.open(path)
     assert box.recall("log_head") is None  # a cache: its reader starts afresh
     box.close()
+
+
+def test_outbox_files_are_private(tmp_path: Path) -> None:
+    """Issue 11, defect 14: the outbox holds every envelope the officer wrote. It and its -wal
+    and -shm are 0600 in a 0700 folder whatever the umask, and an outbox made world-readable
+    by an earlier release is tightened when opened."""
+    old_umask = os.umask(0o022)
+    try:
+        path = tmp_path / "home" / "state" / "alice.outbox.db"
+        box = Outbox.open(path)
+        env = envelope(1)
+        box.put(env, env.sign(KEY), now=NOW)  # a write: the -wal and -shm exist while open
+        files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+        assert [stat.S_IMODE(f.stat().st_mode) for f in files] == [0o600] * 3
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        box.close()
+
+        older = tmp_path / "older.outbox.db"
+        older.touch(mode=0o644)
+        os.chmod(older, 0o644)
+        Outbox.open(older).close()
+        assert stat.S_IMODE(older.stat().st_mode) == 0o600
+    finally:
+        os.umask(old_umask)

@@ -11,10 +11,12 @@ import pytest
 
 from hotline.store import Store
 
+KEY = bytes(range(32))  # the row-MAC key (the server derives it from the log key)
+
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "hotline.db")
+    opened = await Store.open(tmp_path / "hotline.db", mac_key=KEY)
     try:
         yield opened
     finally:
@@ -22,14 +24,14 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 def entry(n: int) -> dict[str, object]:
-    return {"time": "2026-11-27T00:00:00.000Z", "kind": "envelope", "channel": "c", "n": n}
+    return {"time": "2026-11-27T00:00:00.000Z", "kind": "rejected", "channel": "c", "n": n}
 
 
 async def test_indexes_are_consecutive_and_leaves_hold_them(store: Store) -> None:
     results = await asyncio.gather(*(store.append(entry(n)) for n in range(100)))
     assert [r.entry.index for r in results] == list(range(100))
     assert all(r.entry.entry["index"] == r.entry.index for r in results)
-    assert results[5].entry.leaf == b'{"channel":"c","index":5,"kind":"envelope","n":5,' \
+    assert results[5].entry.leaf == b'{"channel":"c","index":5,"kind":"rejected","n":5,' \
                                     b'"time":"2026-11-27T00:00:00.000Z"}'
     assert await store.size() == 100
     assert [e.index for e in await store.entries(channel="c", after=97)] == [98, 99]
@@ -47,10 +49,10 @@ async def test_same_envelope_id_is_stored_once(store: Store) -> None:
 
 async def test_entries_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "hotline.db"
-    store = await Store.open(path)
+    store = await Store.open(path, mac_key=KEY)
     await store.append(entry(1))
     await store.close()
-    store = await Store.open(path)
+    store = await Store.open(path, mac_key=KEY)
     try:
         assert (await store.entry(0)).entry["n"] == 1  # type: ignore[union-attr]
         assert (await store.append(entry(2))).entry.index == 1
@@ -104,13 +106,13 @@ async def test_tree_is_rebuilt_for_leaves_logged_before_it(tmp_path: Path) -> No
     """A database from before the tree existed gets its nodes at the next open."""
     from hotline.tlog import leaf_hash, root_of
     path = tmp_path / "hotline.db"
-    store = await Store.open(path)
+    store = await Store.open(path, mac_key=KEY)
     leaves = [(await store.append(entry(n))).entry.leaf for n in range(5)]
     await store.close()
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE nodes")  # as if written by the first release
     conn.close()
-    store = await Store.open(path)
+    store = await Store.open(path, mac_key=KEY)
     try:
         assert store.tree_head() == (5, root_of([leaf_hash(leaf) for leaf in leaves]))
     finally:
@@ -118,15 +120,16 @@ async def test_tree_is_rebuilt_for_leaves_logged_before_it(tmp_path: Path) -> No
 
 
 def envelope_entry(n: int, kind: str) -> dict[str, object]:
-    return {"time": "2026-11-27T00:00:00.000Z", "kind": "envelope", "channel": "c",
-            "envelope": {"kind": kind, "n": n}}
+    return {"time": "2026-11-27T00:00:00.000Z", "kind": "envelope", "channel": "c", "party": "p",
+            "sig": {}, "envelope": {"id": f"e{n}", "kind": kind, "template": kind,
+                                    "precedence": "ROUTINE", "n": n}}
 
 
 async def test_selected_reads_only_the_kinds_asked_for_in_order(tmp_path: Path) -> None:
     """A start-up replay reads messages, acks and notices by index, never the heartbeats
     between them; a log written before envelope kinds were recorded still gives all its envelopes."""
     path = tmp_path / "hotline.db"
-    store = await Store.open(path)
+    store = await Store.open(path, mac_key=KEY)
     kinds = ["heartbeat", "message", "echo", "ack", "heartbeat"]
     for n, kind in enumerate(kinds):
         await store.append(envelope_entry(n, kind))
@@ -145,7 +148,7 @@ async def test_selected_reads_only_the_kinds_asked_for_in_order(tmp_path: Path) 
     conn.execute("DROP INDEX entries_envelope_kind")
     conn.execute("ALTER TABLE entries DROP COLUMN envelope_kind")
     conn.close()
-    store = await Store.open(path)  # adds the column back; the older rows have it empty
+    store = await Store.open(path, mac_key=KEY)  # adds the column back; the older rows have it empty
     try:
         assert await picked() == [0, 1, 2, 3, 4, 5]
         await store.append(envelope_entry(7, "heartbeat"))

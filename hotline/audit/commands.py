@@ -25,6 +25,7 @@ from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
 from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
 from hotline.roster import Member, Roster
+from hotline.templates import load_templates
 from hotline.times import format_time
 from hotline.tlog import NoteVerifier
 
@@ -181,7 +182,8 @@ def _audited(home: Path, name: str, servers: tuple[str, ...], export_file: Path 
         checkpoints, _, entries = _records(_client(profile, servers))
     if accepted is not None:
         entries = _after_each(entries, accepted)
-    auditor = Auditor(log_key=log_key, authorities=profile.authorities)
+    templates = load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
+    auditor = Auditor(log_key=log_key, authorities=profile.authorities, templates=templates)
     size_hint = max((c["size"] for c in checkpoints), default=0)
     report = run_audit(auditor, checkpoints=checkpoints, entries=entries,
                        remembered=remembered, size_hint=size_hint)

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from hotline.canonical import canonical_bytes, parse
-from hotline.envelope import Envelope, Kind
+from hotline.envelope import Envelope, Kind, check_ack_id
 from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation
 from hotline.keys import PublicKey
 from hotline.protocols.agreement import Agreement
@@ -200,7 +200,7 @@ class Hotline:
             added = await self._check_norms(conn.member, envelope, agreement, now)
         except HotlineError as exc:
             exc.ref = envelope.id
-            existing = await self.store.by_envelope_id(envelope.id)
+            existing = await self.store.by_envelope_id(envelope.store_key)
             if existing is not None:  # a resend of an accepted envelope is not a new attempt
                 conn.send(self._resend(existing, envelope.to_json(), submit.sig))
                 return
@@ -210,7 +210,7 @@ class Hotline:
         entry = {"time": format_time(now), "kind": "envelope", "channel": envelope.channel,
                  "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig,
                  **added}
-        future = self.store.enqueue(entry, envelope_id=envelope.id)
+        future = self.store.enqueue(entry, envelope_id=envelope.store_key)
         task = asyncio.create_task(self._commit(conn, submit, future, now, time.perf_counter()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -233,6 +233,7 @@ class Hotline:
                                     "skew", code="envelope.clock_skew")
         self.roster.member_for_key(member.key_id, at=created)
         envelope.verify(self.roster.public_key(member.key_id), submit.sig)
+        check_ack_id(envelope, party=member.party)  # an ack's id is its sender's, no one else's
         return agreement
 
     async def _check_norms(self, member: Member, envelope: Envelope, agreement: Agreement,
@@ -250,7 +251,7 @@ class Hotline:
             replied = (Replied(template=target["envelope"]["template"], party=target["party"],
                                kind=target["envelope"]["kind"]) if target is not None else None)
             template.check(envelope, Context(agreement=agreement, party=member.party,
-                                             role=member.role.value, replied=replied))
+                                             role=member.role.value, logged=now, replied=replied))
             if template.rate is not None:
                 self._check_rate(template, member, envelope, now)
             deadline = template.ack_deadline(envelope.precedence)
@@ -318,8 +319,19 @@ class Hotline:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _resend(self, stored: StoredEntry, envelope: dict[str, Any], sig: dict[str, Any]) -> dict[str, Any]:
+        """The answer to an envelope whose dedup key is already logged: the original ``accepted``
+        for a resend of the same envelope, or for the same acknowledgement sent again (an ack's
+        id is derived from its sender, message and kind, checked before: another ``created`` is
+        still that ack); ``envelope.id_conflict`` for anything else."""
         entry = stored.entry
-        if entry.get("envelope") != envelope or entry.get("sig") != sig:
+        logged = entry.get("envelope")
+        same = logged == envelope and entry.get("sig") == sig
+        same_ack = (envelope["kind"] == Kind.ACK.value and isinstance(logged, dict)
+                    and logged.get("kind") == Kind.ACK.value and logged.get("id") == envelope["id"]
+                    and logged.get("sender") == envelope["sender"]
+                    and logged.get("reply_to") == envelope.get("reply_to")
+                    and logged.get("body") == envelope["body"])
+        if not (same or same_ack):
             raise ProtocolViolation("an envelope with this id but other content is already "
                                     "logged; a new message needs a new id",
                                     code="envelope.id_conflict", ref=envelope["id"])

@@ -27,7 +27,7 @@ AGREEMENT = Agreement.from_json({
     "templates": [t.ref() for t in TEMPLATES.values()],
     "heartbeat": {"interval": 30, "grace": 90}, "auditors": ["audrey"],
     "effective": format_time(NOW - timedelta(days=30)), "catalogue": DEMO_CATALOGUE})
-CTX = Context(agreement=AGREEMENT, party="north", role="liaison")
+CTX = Context(agreement=AGREEMENT, party="north", role="liaison", logged=NOW)
 
 
 def build(template: str) -> Any:

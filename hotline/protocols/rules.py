@@ -240,8 +240,7 @@ class PrecedenceFloor:
             needed = self.floor.get(value) if isinstance(value, str) else None
             if needed is not None and PRECEDENCE_RANK[envelope.precedence] < PRECEDENCE_RANK[needed]:
                 raise _broken(self, f"body.{path} calls for a higher precedence than "
-                                    f"{envelope.precedence} ({self.describe()})",
-                              "norm.precedence_too_low")
+                                    f"{envelope.precedence}", "norm.precedence_too_low")
 
     def describe(self) -> str:
         return f"{self.field} implies " + ", ".join(f"{k}: {v}+" for k, v in self.floor.items())

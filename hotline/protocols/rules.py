@@ -137,7 +137,8 @@ class MinNotice:
             if _moment(value, path) - ctx.logged < self.at_least:
                 raise _broken(self, f"body.{path} must be at least "
                               f"{describe_duration(self.at_least)} after the time the server logs "
-                              "the notice", "norm.late_notice")
+                              "the envelope (not the time it says it was created)",
+                              "norm.late_notice")
 
     def describe(self) -> str:
         return f"{self.field} at least {describe_duration(self.at_least)} after sending"

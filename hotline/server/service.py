@@ -201,8 +201,8 @@ class Hotline:
         except HotlineError as exc:
             exc.ref = envelope.id
             existing = await self.store.by_envelope_id(envelope.store_key)
-            if existing is not None:  # a resend of an accepted envelope is not a new attempt
-                conn.send(self._resend(existing, envelope.to_json(), submit.sig))
+            if existing is not None and self._same(existing, envelope.to_json(), submit.sig):
+                conn.send(self._duplicate(existing))  # a resend is not a new attempt
                 return
             await self._reject(conn.member, envelope.channel, envelope.template, exc)
             conn.send(exc.to_frame())
@@ -290,10 +290,12 @@ class Hotline:
             return
         if appended.duplicate:  # a resend: it was counted when first accepted
             self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
-            try:
-                conn.send(self._resend(appended.entry, envelope.to_json(), submit.sig))
-            except HotlineError as exc:
-                conn.send(exc.to_frame())
+            if self._same(appended.entry, envelope.to_json(), submit.sig, checked=True):
+                conn.send(self._duplicate(appended.entry))
+            else:
+                conn.send(ProtocolViolation("an envelope with this id but other content is already "
+                                            "logged; a new message needs a new id",
+                                            code="envelope.id_conflict", ref=envelope.id).to_frame())
             return
         index = appended.entry.index
         self.deadlines.observe(appended.entry.entry)
@@ -318,24 +320,29 @@ class Hotline:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _resend(self, stored: StoredEntry, envelope: dict[str, Any], sig: dict[str, Any]) -> dict[str, Any]:
-        """The answer to an envelope whose dedup key is already logged: the original ``accepted``
-        for a resend of the same envelope, or for the same acknowledgement sent again (an ack's
-        id is derived from its sender, message and kind, checked before: another ``created`` is
-        still that ack); ``envelope.id_conflict`` for anything else."""
+    @staticmethod
+    def _same(stored: StoredEntry, envelope: dict[str, Any], sig: dict[str, Any], *,
+              checked: bool = False) -> bool:
+        """Whether an envelope whose dedup key is already logged is the logged one again: the
+        same signed envelope; or, once it passed every check for this session (``checked``: its
+        derived id is this sender's), the same acknowledgement, whatever its ``created``.
+        Unchecked, only the exact signed bytes count, so that a refused attempt is answered with
+        its own refusal and nobody learns of another member's ack by guessing its id."""
         entry = stored.entry
         logged = entry.get("envelope")
-        same = logged == envelope and entry.get("sig") == sig
-        same_ack = (envelope["kind"] == Kind.ACK.value and isinstance(logged, dict)
-                    and logged.get("kind") == Kind.ACK.value and logged.get("id") == envelope["id"]
-                    and logged.get("sender") == envelope["sender"]
-                    and logged.get("reply_to") == envelope.get("reply_to")
-                    and logged.get("body") == envelope["body"])
-        if not (same or same_ack):
-            raise ProtocolViolation("an envelope with this id but other content is already "
-                                    "logged; a new message needs a new id",
-                                    code="envelope.id_conflict", ref=envelope["id"])
-        return {"type": "accepted", "id": envelope["id"], "index": stored.index, "duplicate": True}
+        if logged == envelope and entry.get("sig") == sig:
+            return True
+        return (checked and envelope["kind"] == Kind.ACK.value and isinstance(logged, dict)
+                and logged.get("kind") == Kind.ACK.value and logged.get("id") == envelope["id"]
+                and logged.get("sender") == envelope["sender"]
+                and logged.get("reply_to") == envelope.get("reply_to")
+                and logged.get("body") == envelope["body"])
+
+    @staticmethod
+    def _duplicate(stored: StoredEntry) -> dict[str, Any]:
+        """The original ``accepted`` of a logged envelope (``duplicate: true``)."""
+        return {"type": "accepted", "id": stored.entry["envelope"]["id"], "index": stored.index,
+                "duplicate": True}
 
     async def _reply_target(self, envelope: Envelope) -> dict[str, Any] | None:
         """The logged envelope entry ``reply_to`` names: an ack or a reply answers a message on

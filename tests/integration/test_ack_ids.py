@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.envelope import AckKind, Kind, ack_id, new_envelope_id
+from hotline.envelope import AckKind, Envelope, Kind, ack_id, new_envelope_id
 from hotline.errors import ProtocolViolation
 from tests.conftest import Running, hotline_cli, running_server
 from tests.integration.test_norms import add_drill_agreement, logged, next_entry
@@ -111,6 +111,15 @@ async def test_an_ack_under_any_other_id_is_refused(home: Path) -> None:
                 reply_to=sent["id"], id=own))
         assert refused.value.code == "envelope.invalid"
         assert (await bob.ack(message, AckKind.RECEIVED))["id"] == own
+        # once bob's ack is logged, an ack claiming to be his, sent by alice, is not "the same
+        # ack": it is refused, and tells her nothing about his
+        posing = Envelope.build(id=own, kind=Kind.ACK, channel=CHANNEL, sender="bob",
+                                template="message", precedence=message.envelope.precedence,
+                                created=datetime.now(UTC), reply_to=sent["id"],
+                                body={"ack": "received"})
+        with pytest.raises(ProtocolViolation) as refused:
+            await alice.submit_envelope(posing)
+        assert refused.value.code == "auth.sender_mismatch"
 
 
 async def test_a_refused_ack_is_an_error(home: Path) -> None:
@@ -126,3 +135,18 @@ async def test_a_refused_ack_is_an_error(home: Path) -> None:
     assert result.returncode == 1, result.stdout
     assert result.stdout == ""
     assert result.stderr.startswith("error: ack.unknown_ref: "), result.stderr
+
+
+async def test_other_content_under_a_logged_id_is_still_a_conflict(home: Path) -> None:
+    """Only an ack sent again is 'the same' by its id; a message is the same only byte for byte."""
+    clock = FrozenClock()
+    async with serving(home, clock) as server:
+        alice = await server.client("alice")
+        first = alice.envelope(channel=CHANNEL, template="message", body={"text": "first"})
+        accepted = await alice.submit_envelope(first)
+        again = await alice.submit_envelope(first)  # a resend after a lost `accepted`
+        assert (again["index"], again.get("duplicate")) == (accepted["index"], True)
+        with pytest.raises(ProtocolViolation) as refused:
+            await alice.submit_envelope(alice.envelope(
+                channel=CHANNEL, template="message", body={"text": "other"}, id=first.id))
+        assert refused.value.code == "envelope.id_conflict"

@@ -30,8 +30,8 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def _refuse_float(text: str) -> Any:
-    raise WireError(f"floating-point number {text} is not allowed; use a string or an integer",
+def _refuse_float(text: str) -> Any:  # never the number itself: errors name, not quote
+    raise WireError("a floating-point number is not allowed; use a string or an integer",
                     code="frame.float")
 
 
@@ -41,10 +41,10 @@ def _refuse_constant(name: str) -> Any:
 
 def _check_int(text: str) -> int:
     if len(text.lstrip("-")) > 16:  # 2^53 has 16 digits; also spares int() a huge conversion
-        raise WireError(f"integer {text[:30]} is outside ±(2^53-1)", code="frame.int_range")
+        raise WireError("an integer is outside ±(2^53-1)", code="frame.int_range")
     value = int(text)
     if abs(value) > MAX_SAFE_INT:
-        raise WireError(f"integer {text[:30]} is outside ±(2^53-1)", code="frame.int_range")
+        raise WireError("an integer is outside ±(2^53-1)", code="frame.int_range")
     return value
 
 

@@ -16,7 +16,7 @@ import structlog
 from hotline.agreement_cli import agreement, templates
 from hotline.audit.commands import audit
 from hotline.canonical import parse
-from hotline.client.connection import Client, ConnectError, Delivered
+from hotline.client.connection import Client, ConnectError, Delivered, Refused
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.config import load_config
@@ -276,6 +276,14 @@ def _render_notice(frame: dict[str, Any]) -> str | None:
     return None
 
 
+def _render_refused(item: Refused) -> str:
+    # Nothing of a refused entry is the sender's word: only what the check found is printed.
+    channel = json.dumps(item.entry.get("channel"))[:66]
+    reason = "".join(c if c.isprintable() else repr(c)[1:-1] for c in item.reason)
+    return (f"[{item.index}] REFUSED on {channel}: {item.code}: {reason}  "
+            "[did NOT verify: not shown]")
+
+
 def _render(item: Delivered, catalogue_text: Callable[[Delivered], str | None]) -> str:
     env = item.envelope
     if env.kind is Kind.ACK:
@@ -329,29 +337,32 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
                 await client.resume(ch, after)
         printed = 0
         async for item in client.deliveries_verified():
-            if not isinstance(item, Delivered):
+            if isinstance(item, Refused):  # shown as refused, never as the sender's word
+                if channel and item.entry.get("channel") != channel:
+                    continue
+                click.echo(json.dumps(item.summary(), ensure_ascii=False) if as_json
+                           else _render_refused(item))
+            elif not isinstance(item, Delivered):
                 notice = _render_notice(item)
-                if notice is not None and (not channel or item["entry"].get("channel") == channel):
-                    click.echo(json.dumps({"index": item["index"], **item["entry"]}, ensure_ascii=False)
-                               if as_json else notice)
-                    printed += 1
-                    if count is not None and printed >= count:
-                        return
-                continue
-            if channel and item.envelope.channel != channel:
-                continue
-            env = item.envelope
-            if env.kind in (Kind.HEARTBEAT, Kind.ECHO) and not show_all:
-                continue
-            summary = item.summary()
-            text = catalogue_text(item)
-            if text is not None:
-                summary["text"] = text
-            click.echo(json.dumps(summary, ensure_ascii=False) if as_json
-                       else _render(item, catalogue_text))
-            if (env.kind is Kind.MESSAGE and env.sender != client.member and not no_ack
-                    and client.welcome["role"] != "auditor"):
-                await _ack_quietly(client, item, AckKind.RECEIVED)
+                if notice is None or (channel and item["entry"].get("channel") != channel):
+                    continue
+                click.echo(json.dumps({"index": item["index"], **item["entry"]}, ensure_ascii=False)
+                           if as_json else notice)
+            else:
+                if channel and item.envelope.channel != channel:
+                    continue
+                env = item.envelope
+                if env.kind in (Kind.HEARTBEAT, Kind.ECHO) and not show_all:
+                    continue
+                summary = item.summary()
+                text = catalogue_text(item)
+                if text is not None:
+                    summary["text"] = text
+                click.echo(json.dumps(summary, ensure_ascii=False) if as_json
+                           else _render(item, catalogue_text))
+                if (env.kind is Kind.MESSAGE and env.sender != client.member and not no_ack
+                        and client.welcome["role"] != "auditor"):
+                    await _auto_ack(client, item)
             printed += 1
             if count is not None and printed >= count:
                 return
@@ -359,13 +370,16 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
     _run(_connected(_home(ctx), name, servers, go))
 
 
-async def _ack_quietly(client: Client, item: Delivered, kind: AckKind) -> dict[str, Any] | None:
+async def _auto_ack(client: Client, item: Delivered) -> None:
+    """Ack 'received' while listening; a refusal is said on stderr (never taken for an ack) and
+    listening goes on. Acking again after a replay is the same ack: the server says duplicate."""
     try:
-        return await client.ack(item, kind)
-    except HotlineError as exc:
-        if exc.code == "envelope.id_conflict":  # acked before (e.g. on an earlier replay)
-            return None
+        await client.ack(item, AckKind.RECEIVED)
+    except ConnectError:  # the line dropped: listening ends with that error
         raise
+    except HotlineError as exc:
+        click.echo(f"[{item.index}] NOT ACKNOWLEDGED: the server refused the received ack: "
+                   f"{exc.code}: {exc.message}", err=True)
 
 
 @main.command()
@@ -375,13 +389,15 @@ async def _ack_quietly(client: Client, item: Delivered, kind: AckKind) -> dict[s
               show_default=True)
 @click.pass_context
 def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kind: str) -> None:
-    """Acknowledge a delivered message by its log index."""
+    """Acknowledge a delivered message by its log index. Exits 0 only once the ack is logged
+    (now, or already before: the same ack); a refusal is printed and exits 1."""
 
     async def go(client: Client) -> None:
         item = await client.fetch(index)
-        accepted = await _ack_quietly(client, item, AckKind(kind))
-        if accepted is None:
-            click.echo(f"message {index} was already acknowledged {kind}")
+        accepted = await client.ack(item, AckKind(kind))
+        if accepted.get("duplicate"):
+            click.echo(f"message {index} was already acknowledged {kind}: ack index="
+                       f"{accepted['index']} id={accepted['id']}")
         else:
             click.echo(f"accepted index={accepted['index']} id={accepted['id']} "
                        f"({kind} ack of {index})")

@@ -3,7 +3,8 @@
 An envelope is ``{v, id, kind, channel, sender, template, precedence, created, reply_to?, body}``;
 its sender signs it in the ``hotline/v1/envelope`` domain and the signature travels beside it, never
 inside it. ``id`` is 128 random bits (base64url) chosen by the sender, which makes a resend
-idempotent: the server answers a known id with the original ``accepted``.
+idempotent: the server answers a known id with the original ``accepted``. An ack's id is not
+chosen: it is ``ack_id`` of its sender, message and kind (see there).
 """
 
 from __future__ import annotations
@@ -63,10 +64,29 @@ def new_envelope_id(random16: bytes) -> str:
     return b64url(random16)
 
 
-def ack_id(*, member: str, reply_to: str, ack: AckKind) -> str:
-    """Deterministic id for an ack, so that re-acking (after a replay) is an idempotent resend."""
-    digest = hashlib.sha256(f"hotline/v1/ack-id\n{member}\n{reply_to}\n{ack.value}".encode()).digest()
-    return b64url(digest[:16])
+def ack_id(*, party: str, member: str, reply_to: str, ack: AckKind) -> str:
+    """The one id an ack of ``reply_to`` by ``member`` of ``party`` may have.
+
+    Deterministic, so that re-acking (after a replay) is an idempotent resend; bound to the
+    sender, so that nobody else can use it: the server refuses an ack whose id is not this
+    derivation for its authenticated sender, and logs acks under their own dedup key
+    (``store_key``), so no message can take an ack's id first. Names cannot hold a newline, so
+    the encoding is unambiguous.
+    """
+    text = f"hotline/v1/ack-id\n{party}\n{member}\n{reply_to}\n{ack.value}"
+    return b64url(hashlib.sha256(text.encode()).digest()[:16])
+
+
+def check_ack_id(envelope: Envelope, *, party: str) -> None:
+    """Raise WireError (``envelope.invalid``) unless an ack's id is ``ack_id`` of its sender."""
+    if envelope.kind is not Kind.ACK or envelope.reply_to is None:
+        return
+    wanted = ack_id(party=party, member=envelope.sender, reply_to=envelope.reply_to,
+                    ack=AckKind(envelope.body["ack"]))
+    if envelope.id != wanted:
+        raise WireError(f"an ack's id is derived from its sender, the message and the ack kind: "
+                        f"this ack of {envelope.reply_to} by {envelope.sender} ({party}) must have "
+                        f"id {wanted}", code="envelope.invalid", ref=envelope.id)
 
 
 @dataclass(frozen=True)
@@ -148,6 +168,13 @@ class Envelope:
         object.__setattr__(env, "canonical", canonical)
         env.__dict__["created_at"] = created_at  # the cached_property, already parsed
         return env
+
+    @property
+    def store_key(self) -> str:
+        """The log's dedup key: the id, in a namespace of its own for acks (``ack:<id>``), so that
+        a message, heartbeat or echo can never pre-empt an ack's (predictable) id, and a
+        ``reply_to`` lookup by plain id only ever finds what is not an ack."""
+        return f"ack:{self.id}" if self.kind is Kind.ACK else self.id
 
     def to_json(self) -> dict[str, Any]:
         obj: dict[str, Any] = {

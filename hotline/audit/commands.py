@@ -26,6 +26,7 @@ from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
 from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
 from hotline.roster import Member, Roster
+from hotline.templates import load_templates
 from hotline.times import format_time
 from hotline.tlog import NoteVerifier
 
@@ -273,7 +274,8 @@ def _audited(home: Path, name: str, servers: tuple[str, ...], export_file: Path 
     entries = records.entries
     if accepted is not None:
         entries = _after_each(entries, accepted)
-    auditor = Auditor(log_key=log_key, authorities=profile.authorities)
+    templates = load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
+    auditor = Auditor(log_key=log_key, authorities=profile.authorities, templates=templates)
     report = run_audit(auditor, checkpoints=records.checkpoints, entries=entries,
                        remembered=remembered, size_hint=records.size, witnessed=records.witnessed,
                        require_witnesses=require_witnesses)

@@ -8,10 +8,14 @@ two of one size must agree), then every entry in index order:
   is caught at the first checkpoint after it, and named when its own checks fail first);
 - entries it may read are checked for what they claim: the entry is the leaf, its index is its
   position, roster documents verify against the pinned authorities (rebuilding the roster as of
-  that entry), and every envelope verifies against its sender's key as enrolled, unrevoked and
-  valid both when it was created and when it was logged;
-- log times never decrease and an envelope id appears once, so the host can neither slip a
-  revoked key's message behind its revocation by backdating it nor replay a signed message;
+  that entry), and every envelope passes ``verify_envelope_entry`` (hotline.verification: the
+  same check every client runs: its sender's key as enrolled, unrevoked and valid both when it
+  was created and when it was logged, the sender's role, the signature, an ack's derived id);
+- given the templates, every envelope is checked against its agreed template at its log time,
+  as the server did (a notice backdated by its sender does not pass a minimum-notice rule);
+- log times never decrease and an envelope id appears once (acks in their own namespace), so the
+  host can neither slip a revoked key's message behind its revocation by backdating it nor
+  replay a signed message;
 - entries it may not read arrive as leaf hashes only: they still count in the tree.
 At the end, a checkpoint larger than the log (from the log's history, the witnesses' latest
 cosigned checkpoints, or this auditor's state) is a truncation or rollback. Then the witness
@@ -33,14 +37,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hotline.canonical import parse
-from hotline.envelope import Envelope
+from hotline.envelope import Envelope, Kind
 from hotline.errors import HotlineError, LogError
 from hotline.keys import PublicKey
 from hotline.protocols.obligations import Deadlines, lateness
+from hotline.protocols.registry import TemplateSet
+from hotline.protocols.rules import Context, Replied
 from hotline.roster import Roster
 from hotline.times import parse_time
 from hotline.tlog import Checkpoint, Frontier, NoteVerifier, leaf_hash, verify_checkpoint
 from hotline.tlog.note import parse_note
+from hotline.verification import DEFAULT_SKEW, EntryRefused, Verified, verify_envelope_entry
 from hotline.witnesses import Slots, named_witnesses, slot_of, verify_line, witness_keys
 
 ROSTER_KINDS = frozenset({"enrollment", "revocation", "agreement"})
@@ -87,16 +94,25 @@ def _b64(text: Any, what: str) -> bytes:
 
 class Auditor:
     def __init__(self, *, log_key: NoteVerifier, authorities: dict[str, PublicKey],
-                 clock_skew: timedelta = timedelta(minutes=5)) -> None:
+                 clock_skew: timedelta = DEFAULT_SKEW, templates: TemplateSet | None = None) -> None:
+        """``templates``: the protocol templates the auditor holds; with them, every logged
+        envelope is also checked against its agreed template at its log time (``_check_norms``),
+        and an agreed template not held here fails the audit. Without, only signatures, roster
+        and obligations are checked."""
         self.log_key = log_key
         self.roster = Roster(dict(authorities))
         self.skew = clock_skew
+        self.templates = templates
         self.frontier = Frontier()
         self.checkpoints: dict[int, tuple[Checkpoint, str, str]] = {}  # size -> (cp, note, source)
         self._notes: dict[int, dict[str, str]] = {}  # size -> every note of it seen -> its source
         self.report = Report(origin=log_key.name)
         self._last_time = ""  # the server's log times never decrease (RFC 3339, fixed width)
-        self._envelope_ids: set[str] = set()  # an envelope is logged once (a resend is not stored)
+        # each envelope's dedup key (``Envelope.store_key``: acks apart) is logged once (a resend
+        # is not stored); for all but acks, what a reply_to may need: (channel, kind, template,
+        # party)
+        self._logged: dict[str, tuple[str, str, str, str] | None] = {}
+        self._shapes: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
         self._expects: dict[str, dict[str, Any]] = {}  # envelope id -> the ack it owes
         self._deadlines = Deadlines()
         self._health: dict[str, str] = {}  # channel -> its last logged health state
@@ -175,7 +191,7 @@ class Auditor:
                 self.roster.add({"document": entry.get("document"), "sigs": entry.get("sigs")})
                 self.report.roster_documents += 1
             elif kind == "envelope":
-                self._check_envelope(entry)
+                self._check_envelope(entry, index)
                 self.report.envelopes += 1
             elif kind == "rejected":
                 self.report.rejected += 1
@@ -192,26 +208,52 @@ class Auditor:
         except HotlineError as exc:
             raise AuditFailure(f"entry {index} ({kind}): {exc.message}") from exc
 
-    def _check_envelope(self, entry: dict[str, Any]) -> None:
-        envelope = Envelope.from_json(entry.get("envelope"))
-        if envelope.id in self._envelope_ids:
+    def _check_envelope(self, entry: dict[str, Any], index: int) -> None:
+        try:
+            verified = verify_envelope_entry(self.roster, entry, index=index, skew=self.skew)
+        except EntryRefused as exc:  # the one check every receiver runs (hotline.verification)
+            raise AuditFailure(exc.reason) from exc
+        envelope = verified.envelope
+        if envelope.store_key in self._logged:  # unique per namespace: acks have their own
             raise AuditFailure(f"envelope {envelope.id} is logged a second time (a replay)")
-        self._envelope_ids.add(envelope.id)
-        sig = entry.get("sig")
-        key_id = sig.get("key") if isinstance(sig, dict) else None
-        logged = parse_time(entry.get("time"), field="time")
-        member = self.roster.member_for_key(str(key_id), at=envelope.created_at)
-        self.roster.member_for_key(str(key_id), at=logged)  # revoked before it was logged?
-        if envelope.created_at - logged > self.skew:
-            raise AuditFailure(f"envelope {envelope.id} was created after it was logged")
-        if (member.member, member.party) != (envelope.sender, entry.get("party")):
-            raise AuditFailure(f"envelope {envelope.id} is signed by {member.member} "
-                               f"({member.party}) but names {envelope.sender} ({entry.get('party')})")
-        if envelope.channel != entry.get("channel"):
-            raise AuditFailure(f"envelope {envelope.id}: channel differs from the entry's")
-        self.roster.check_send(member, envelope.channel, envelope.kind)
-        envelope.verify(self.roster.public_key(member.key_id), sig)
-        self._check_obligations(entry, envelope, logged)
+        if self.templates is not None:
+            self._check_norms(verified)
+        self._logged[envelope.store_key] = None if envelope.kind is Kind.ACK else self._shape(
+            (envelope.channel, envelope.kind.value, envelope.template, verified.member.party))
+        self._check_obligations(entry, envelope, verified.logged)
+
+    def _shape(self, shape: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
+        """One shared tuple per (channel, kind, template, party): a log of millions of heartbeats
+        holds a handful of these, not one per entry."""
+        return self._shapes.setdefault(shape, shape)
+
+    def _check_norms(self, verified: Verified) -> None:
+        """The agreed template's check, as the server ran it when it logged the envelope: at the
+        entry's log time (never the sender's ``created``), against the agreement and roster of
+        that moment and the logged envelope ``reply_to`` names. Only the rate limit is left out
+        (the server's window state)."""
+        assert self.templates is not None
+        envelope, member = verified.envelope, verified.member
+        agreement = self.roster.agreements[envelope.channel]  # check_send found it
+        template = self.templates.resolve(agreement, envelope.template)
+        replied = None
+        if envelope.reply_to is not None:
+            wanted = {Kind.ACK: Kind.MESSAGE, Kind.MESSAGE: Kind.MESSAGE, Kind.ECHO: Kind.HEARTBEAT}
+            target = self._logged.get(envelope.reply_to)
+            if (envelope.kind not in wanted or target is None or target[0] != envelope.channel
+                    or target[1] != wanted[envelope.kind].value):
+                raise AuditFailure(f"envelope {envelope.id}: reply_to {envelope.reply_to} names no "
+                                   f"earlier {wanted.get(envelope.kind, 'envelope')} on channel "
+                                   f"{envelope.channel}")
+            replied = Replied(template=target[2], party=target[3], kind=target[1])
+        if envelope.kind is Kind.ACK:
+            if replied is None or replied.template != envelope.template:
+                raise AuditFailure(f"envelope {envelope.id}: an ack carries the template of the "
+                                   "message it acknowledges")
+            return
+        template.check(envelope, Context(agreement=agreement, party=member.party,
+                                         role=member.role.value, logged=verified.logged,
+                                         replied=replied))
 
     def _check_obligations(self, entry: dict[str, Any], envelope: Envelope, logged: datetime) -> None:
         """The server's own additions: ``late`` is true exactly when an ack or reply fulfilled a

@@ -24,10 +24,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from hotline.client.profile import Profile
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
-from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, WireError
+from hotline.errors import AuthError, HotlineError, ProtocolViolation, WireError
 from hotline.keys import SigningKey
 from hotline.roster import Roster
 from hotline.session import Challenge, ClientSession, ServerFrame, encode
+from hotline.verification import EntryRefused, verify_envelope_entry
 
 MAX_RECEIPTS = 4096  # receipts kept for ``receipt()`` waiters; older ones are dropped
 
@@ -38,7 +39,7 @@ class ConnectError(HotlineError):
 
 @dataclass(frozen=True)
 class Delivered:
-    """A delivered entry whose envelope signature and sender enrollment were checked here."""
+    """A delivered envelope entry that verified here (``hotline.verification``)."""
 
     index: int
     entry: dict[str, Any]
@@ -57,6 +58,20 @@ class Delivered:
             if added in self.entry:
                 out[added] = self.entry[added]
         return out
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A delivered envelope entry that did NOT verify here: never shown as the sender's word."""
+
+    index: int
+    entry: dict[str, Any]
+    reason: str
+    code: str = EntryRefused.code
+
+    def summary(self) -> dict[str, Any]:
+        return {"index": self.index, "channel": self.entry.get("channel"), "verified": False,
+                "refused": True, "code": self.code, "reason": self.reason}
 
 
 def now_utc() -> datetime:
@@ -93,6 +108,10 @@ class Client:
     @property
     def member(self) -> str:
         return str(self.welcome["member"])
+
+    @property
+    def party(self) -> str:
+        return str(self.welcome["party"])
 
     async def connect(self, url: str, *, ssl_context: ssl.SSLContext | None = None,
                       open_timeout: float = 10.0) -> None:
@@ -225,12 +244,14 @@ class Client:
                                                         body=body, precedence=precedence))
 
     async def ack(self, delivered: Delivered, kind: AckKind) -> dict[str, Any]:
-        """Acknowledge a message. The ack id is derived from (member, message, kind), so acking
-        twice is a resend; ``envelope.id_conflict`` then means it was acked before."""
+        """Acknowledge a message. The ack id is derived from (party, member, message, kind), so
+        acking twice is the same acknowledgement: the server answers ``accepted`` with
+        ``duplicate: true`` and the index of the ack it logged first."""
         env = delivered.envelope
         ack = self.envelope(channel=env.channel, template=env.template, kind=Kind.ACK,
                             body={"ack": kind.value}, precedence=env.precedence, reply_to=env.id,
-                            id=ack_id(member=self.member, reply_to=env.id, ack=kind))
+                            id=ack_id(party=self.party, member=self.member, reply_to=env.id,
+                                      ack=kind))
         return await self.submit_envelope(ack)
 
     async def receipt(self, index: int) -> dict[str, Any]:
@@ -259,9 +280,9 @@ class Client:
         answer = await self._request({"type": "fetch", "index": index}, "deliver", index)
         return self.verify(answer)
 
-    async def deliveries_verified(self) -> AsyncIterator[Delivered | dict[str, Any]]:
-        """Delivered frames: envelope entries as verified ``Delivered``, other entries as is.
-        Raises CryptoError for an entry whose signature or sender does not check out."""
+    async def deliveries_verified(self) -> AsyncIterator[Delivered | Refused | dict[str, Any]]:
+        """Delivered frames: envelope entries as verified ``Delivered``, or as ``Refused`` when
+        they do not verify (shown as such; the replay goes on), other entries as is."""
         while True:
             getter = asyncio.ensure_future(self.deliveries.get())
             waited: set[asyncio.Future[Any]] = {getter, self.closed}
@@ -274,34 +295,22 @@ class Client:
                 raise ConnectError(f"connection lost: {self.closed.result()}")
             frame = getter.result()
             if frame["entry"].get("kind") == "envelope":
-                yield self.verify(frame)
+                try:
+                    yield self.verify(frame)
+                except EntryRefused as exc:
+                    yield Refused(frame["index"], frame["entry"], exc.reason)
             else:
                 yield frame
 
     def verify(self, frame: dict[str, Any]) -> Delivered:
-        """Check a delivered envelope entry against the locally built roster.
+        """Check a delivered envelope entry against the locally built roster, with the one check
+        the console and the auditor run too (``hotline.verification``).
 
         Raises:
-            CryptoError: bad signature, unknown or invalid sender key, or entry/envelope mismatch.
+            EntryRefused: ``verify.failed``, naming the entry and what does not check out.
         """
-        entry, index = frame["entry"], frame["index"]
-        if entry.get("index") != index or entry.get("kind") != "envelope":
-            raise CryptoError(f"entry {index} is not an envelope entry", code="verify.failed")
-        try:
-            envelope = Envelope.from_json(entry.get("envelope"))
-            sig = entry.get("sig")
-            key_id = sig.get("key") if isinstance(sig, dict) else None
-            member = self.roster.member_for_key(str(key_id), at=envelope.created_at)
-        except (WireError, AuthError) as exc:
-            raise CryptoError(f"entry {index}: {exc.message}", code="verify.failed") from exc
-        if (member.member, member.party) != (envelope.sender, entry.get("party")):
-            raise CryptoError(f"entry {index}: signed by {member.member} ({member.party}) but "
-                              f"claims {envelope.sender} ({entry.get('party')})", code="verify.failed")
-        if envelope.channel != entry.get("channel"):
-            raise CryptoError(f"entry {index}: envelope channel differs from entry channel",
-                              code="verify.failed")
-        envelope.verify(self.roster.public_key(member.key_id), sig)
-        return Delivered(index, entry, envelope)
+        verified = verify_envelope_entry(self.roster, frame.get("entry"), index=frame.get("index", -1))
+        return Delivered(verified.index, verified.entry, verified.envelope)
 
     async def close(self) -> None:
         if self.ws is not None:

@@ -266,7 +266,8 @@ class ConsoleApp(App[None]):
         if not self.state.needs_received_ack(message) or message.envelope is None:
             return
         for kind in AckKind:  # acknowledged from this outbox before (e.g. an earlier run)
-            if self.outbox.get(ack_id(member=self.state.member, reply_to=message.id, ack=kind)):
+            if self.outbox.get(ack_id(party=self.state.party, member=self.state.member,
+                                      reply_to=message.id, ack=kind)):
                 return
         self._acknowledge(message, AckKind.RECEIVED)
 
@@ -407,11 +408,12 @@ class ConsoleApp(App[None]):
         form = build_form(template, catalogue=agreement.catalogue, lang=self.state.lang)
         replied = None if reply_to is None else Replied(template=reply_to.template, party=reply_to.party,
                                                         kind="message")
-        ctx = Context(agreement=agreement, party=self.profile.party, role=self.profile.role,
-                      replied=replied)
         reply_id = reply_to.id if reply_to is not None else None
 
         def check(values: dict[str, str], precedence: Precedence) -> Envelope:
+            # norms are judged as the server will: at the time it logs it, about now
+            ctx = Context(agreement=agreement, party=self.profile.party, role=self.profile.role,
+                          logged=self.clock(), replied=replied)
             return envelope_from_form(form, values, precedence=precedence, ctx=ctx, build=lambda body, p: (
                 self.link.build(channel=channel, template=template.id, body=body, precedence=p,
                                 reply_to=reply_id)))
@@ -470,8 +472,8 @@ class ConsoleApp(App[None]):
         if not message.verified:
             self.notify("this message did NOT verify: not acknowledging it", severity="error")
             return
-        done = self.outbox.get(ack_id(member=self.state.member, reply_to=message.id,
-                                      ack=AckKind.UNDERSTOOD))
+        done = self.outbox.get(ack_id(party=self.state.party, member=self.state.member,
+                                      reply_to=message.id, ack=AckKind.UNDERSTOOD))
         if done is not None and done.state is not OutboxState.PENDING:
             self.notify(f"[{message.index}] was already acknowledged 'understood'")
             return

@@ -335,9 +335,9 @@ class Link:
             self._spawn(self._submit(client, item))
 
     def acknowledge(self, message: Envelope, kind: AckKind) -> OutboxItem:
-        """Store (once) and send our ack of ``message``; an ack's id is derived from (member,
-        message, kind), so acknowledging again changes nothing."""
-        ident = ack_id(member=self.member, reply_to=message.id, ack=kind)
+        """Store (once) and send our ack of ``message``; an ack's id is derived from (party,
+        member, message, kind), so acknowledging again changes nothing."""
+        ident = ack_id(party=self.profile.party, member=self.member, reply_to=message.id, ack=kind)
         item = self.outbox.get(ident)
         if item is None:
             item = self.store(self.build(channel=message.channel, template=message.template,

@@ -10,7 +10,7 @@ a field is required is the schema's business, not the rule's.
 rule                  holds when                                      code
 ====================  ==============================================  =========================
 ``min_notice``        ``field`` (a time) is at least ``at_least``      ``norm.late_notice``
-                      after the envelope was created
+                      after the server logged the envelope
 ``ordered``           the ``fields`` (times or dates) never go back;   ``norm.order``
                       optionally span at most ``max_span``
 ``sequential``        each list at ``field`` numbers its items by      ``norm.sequence``
@@ -54,13 +54,21 @@ class Replied:
     kind: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Context:
-    """What a rule may know beyond the envelope: the channel's agreement and the sender."""
+    """What a rule may know beyond the envelope: the channel's agreement, the sender, and when
+    the envelope counts as sent.
+
+    ``logged`` is the server's log time (the moment it checks the envelope; the auditor passes
+    the entry's ``time``; a client checking before it sends passes its own clock). Every
+    time-based norm is measured from it, never from the sender's own ``created``, which the
+    sender chooses: a notice backdated by two days would otherwise pass a 24-hour minimum.
+    """
 
     agreement: Agreement
     party: str
     role: str
+    logged: datetime
     replied: Replied | None = None
 
 
@@ -104,12 +112,16 @@ def _moment(value: Any, field: str) -> datetime:
             pass
     try:
         return parse_time(value, field=f"body.{field}")
-    except HotlineError as exc:
-        raise ProtocolViolation(exc.message, code="template.invalid") from None
+    except HotlineError:  # never the value: the reason names the field
+        raise ProtocolViolation(f"body.{field} is not an RFC 3339 UTC time or a date",
+                                code="template.invalid") from None
 
 
 def _broken(rule: Rule, detail: str, code: str) -> ProtocolViolation:
-    """A rule's refusal: which rule, what is wrong, then the agreement's own words for it."""
+    """A rule's refusal: which rule, what is wrong, then the agreement's own words for it.
+
+    ``detail`` names fields and what the rule needs, never a body value: refusals are logged as
+    ``rejected`` entries that other parties read."""
     return ProtocolViolation(f"rule {rule.id}: {detail}. {rule.message}".strip(), code=code)
 
 
@@ -122,12 +134,11 @@ class MinNotice:
 
     def check(self, envelope: Envelope, ctx: Context) -> None:
         for path, value in values_at(envelope.body, self.field):
-            notice = _moment(value, path) - envelope.created_at
-            if notice < self.at_least:
-                given = (f"{describe_duration(notice)} ahead" if notice.total_seconds() >= 0
-                         else f"{describe_duration(-notice)} after it")
-                raise _broken(self, f"body.{path} is {value}, notice given {given}; at least "
-                              f"{describe_duration(self.at_least)} ahead is required", "norm.late_notice")
+            if _moment(value, path) - ctx.logged < self.at_least:
+                raise _broken(self, f"body.{path} must be at least "
+                              f"{describe_duration(self.at_least)} after the time the server logs "
+                              "the envelope (not the time it says it was created)",
+                              "norm.late_notice")
 
     def describe(self) -> str:
         return f"{self.field} at least {describe_duration(self.at_least)} after sending"
@@ -168,9 +179,9 @@ class Sequential:
                 continue
             for n, item in enumerate(items, start=1):
                 got = item.get(self.key) if isinstance(item, dict) else None
-                if got != n:
-                    raise _broken(self, f"body.{path}[{n - 1}].{self.key} is {got!r}, expected {n} "
-                                        "(lines are numbered 1, 2, 3, ... without gaps)", "norm.sequence")
+                if got != n or isinstance(got, bool):
+                    raise _broken(self, f"body.{path}[{n - 1}].{self.key} must be {n} (items are "
+                                        "numbered 1, 2, 3, ... without gaps)", "norm.sequence")
 
     def describe(self) -> str:
         return f"{self.field}: {self.key} numbered 1, 2, 3, ..."
@@ -204,17 +215,15 @@ class Catalogue:
     def check(self, envelope: Envelope, ctx: Context) -> None:
         number = envelope.body.get("number")
         entries = {e["number"]: e for e in ctx.agreement.catalogue}
-        entry = entries.get(number)
+        entry = entries.get(number) if isinstance(number, int) and not isinstance(number, bool) else None
         if entry is None:
             known = ", ".join(str(n) for n in sorted(entries)) or "none"
-            raise ProtocolViolation(f"rule {self.id}: body.number {number!r} is not in the "
-                                    f"catalogue of channel {ctx.agreement.channel} (numbers: {known})",
-                                    code="norm.catalogue")
+            raise _broken(self, f"body.number must be a number of the catalogue of channel "
+                                f"{ctx.agreement.channel} (numbers: {known})", "norm.catalogue")
         code = envelope.body.get("code")
         if code is not None and code != entry["code"]:
-            raise ProtocolViolation(f"rule {self.id}: body.code {code!r} does not match message "
-                                    f"{number}, whose code word is {entry['code']!r}",
-                                    code="norm.catalogue")
+            raise _broken(self, "body.code must be the code word of the catalogue message that "
+                                "body.number names", "norm.catalogue")
 
     def describe(self) -> str:
         return "number from the agreement's catalogue"
@@ -231,8 +240,8 @@ class PrecedenceFloor:
         for path, value in values_at(envelope.body, self.field):
             needed = self.floor.get(value) if isinstance(value, str) else None
             if needed is not None and PRECEDENCE_RANK[envelope.precedence] < PRECEDENCE_RANK[needed]:
-                raise _broken(self, f"body.{path} {value!r} implies precedence {needed} or higher, "
-                                    f"not {envelope.precedence}", "norm.precedence_too_low")
+                raise _broken(self, f"body.{path} calls for a higher precedence than "
+                                    f"{envelope.precedence}", "norm.precedence_too_low")
 
     def describe(self) -> str:
         return f"{self.field} implies " + ", ".join(f"{k}: {v}+" for k, v in self.floor.items())

@@ -259,12 +259,11 @@ class Template:
         return sorted(p for p in agreement.parties if p != sender_party)
 
     def check_body(self, body: Any) -> None:
-        """Raise ProtocolViolation (``template.invalid``) naming the first field at fault."""
+        """Raise ProtocolViolation (``template.invalid``) naming the first field at fault and the
+        schema rule it breaks, never its value (see ``describe_error``)."""
         error = best_match(self._validator.iter_errors(body))
         if error is not None:
-            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-            raise ProtocolViolation(f"{self.id}: body{where}: {_describe(error)}",
-                                    code="template.invalid")
+            raise ProtocolViolation(f"{self.id}: {describe_error(error)}", code="template.invalid")
 
     def check(self, envelope: Envelope, ctx: Context) -> None:
         """Everything the form of ``envelope`` must satisfy under this template (see module doc)."""
@@ -288,8 +287,8 @@ class Template:
             others = set(ctx.agreement.parties) - {ctx.party}
             strangers = sorted(set(envelope.body["to"]) - others)
             if strangers:
-                raise ProtocolViolation(f"{self.id}: body.to names {', '.join(strangers)}, not another "
-                                        f"party of channel {ctx.agreement.channel}",
+                raise ProtocolViolation(f"{self.id}: body.to must name only other parties of channel "
+                                        f"{ctx.agreement.channel} ({', '.join(sorted(others))})",
                                         code="norm.audience")
         for rule in self.rules:
             rule.check(envelope, ctx)
@@ -337,14 +336,92 @@ def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    if error.validator in ("oneOf", "anyOf"):
-        return f"matches {'none' if error.validator == 'anyOf' else 'not exactly one'} of the agreed forms"
-    if error.validator == "format":
-        return f"{error.instance!r} is not a valid {error.validator_value}"
-    if error.validator == "enum":
-        return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
-    return str(error.message)
+_BOUNDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
+           "exclusiveMaximum": "less than"}
+_COUNTS = {"minLength": ("at least", "character"), "maxLength": ("at most", "character"),
+           "minItems": ("at least", "item"), "maxItems": ("at most", "item"),
+           "minProperties": ("at least", "field"), "maxProperties": ("at most", "field"),
+           "minContains": ("at least", "matching item"), "maxContains": ("at most", "matching item")}
+
+
+def describe_error(error: jsonschema.ValidationError) -> str:
+    """``body.<field>: <the rule it breaks>``, built from the schema alone.
+
+    jsonschema's own ``error.message`` quotes the offending value (``'xyz' is not one of ...``),
+    and a refusal is logged where other parties read it: so the field is named by its path (a key
+    the schema does not define only if it looks like a field name: see ``_key``)
+    and the rule by the schema keyword and the schema's value, never the instance's.
+    """
+    return f"{_field_path(error)}: {_rule_text(error)}"
+
+
+def _field_path(error: jsonschema.ValidationError) -> str:
+    schema_path = list(error.absolute_schema_path)
+    defined = {schema_path[i + 1] for i, part in enumerate(schema_path[:-1]) if part == "properties"}
+    if error.validator == "required":
+        defined.update(p for p in error.validator_value if isinstance(p, str))
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{_key(p, defined)}"
+                    for p in error.absolute_path)
+    return f"body{where}"
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _key(name: Any, defined: set[Any]) -> str:
+    """A field name as a refusal may show it: one the schema defines, or one shaped like a field
+    name (a typo such as ``colour``); any other key is the sender's text, shown as ``<key>``."""
+    return str(name) if name in defined or (isinstance(name, str) and _IDENTIFIER.fullmatch(name)) \
+        else "<key>"
+
+
+def _rule_text(error: jsonschema.ValidationError) -> str:
+    keyword, want = str(error.validator), error.validator_value
+    instance = error.instance
+    match keyword:
+        case "required":
+            have = instance if isinstance(instance, dict) else {}
+            missing = [str(p) for p in want if p not in have]
+            return f"missing required field(s) {', '.join(missing)}"
+        case "additionalProperties" | "unevaluatedProperties":
+            known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+            extra = sorted(_key(k, set()) for k in instance if k not in known) \
+                if isinstance(instance, dict) else []
+            return (f"has field(s) {', '.join(extra)} that the agreed form does not define (its "
+                    f"fields: {', '.join(sorted(known)) or 'none'})")
+        case "type":
+            types = want if isinstance(want, list) else [want]
+            return "must be " + " or ".join(f"{_article(str(t))} {t}" for t in types)
+        case "enum":
+            return f"must be one of {', '.join(map(str, want))}"
+        case "const":
+            return f"must be {want}"
+        case "format":
+            return f"must be a valid {want}"
+        case "pattern":
+            return f"must match the pattern {want}"
+        case "multipleOf":
+            return f"must be a multiple of {want}"
+        case "uniqueItems":
+            return "must not list the same item twice"
+        case "oneOf" | "anyOf":
+            return f"matches {'none' if keyword == 'anyOf' else 'not exactly one'} of the agreed forms"
+        case "not":
+            return "has a form the template excludes"
+        case "dependentRequired":
+            return "misses a field that another field it has requires"
+        case "propertyNames":
+            return "has a field name the template does not allow"
+        case "contains":
+            return "has no item of the required form"
+        case "None":  # a false schema
+            return "is not allowed here"
+    if keyword in _BOUNDS:
+        return f"must be {_BOUNDS[keyword]} {want}"
+    if keyword in _COUNTS:
+        bound, unit = _COUNTS[keyword]
+        return f"must have {bound} {want} {unit}{'' if want == 1 else 's'}"
+    return f"breaks the schema rule {keyword!r}"
 
 
 def _path(parts: Any) -> tuple[str, ...]:

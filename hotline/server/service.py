@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from hotline.canonical import canonical_bytes, parse
-from hotline.envelope import Envelope, Kind
+from hotline.envelope import Envelope, Kind, check_ack_id
 from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation
 from hotline.keys import PublicKey
 from hotline.protocols.agreement import Agreement
@@ -278,16 +278,16 @@ class Hotline:
             added = await self._check_norms(conn.member, envelope, agreement, now)
         except HotlineError as exc:
             exc.ref = envelope.id
-            existing = await self.store.by_envelope_id(envelope.id)
-            if existing is not None:  # a resend of an accepted envelope is not a new attempt
-                conn.send(self._resend(existing, envelope.to_json(), submit.sig))
+            existing = await self.store.by_envelope_id(envelope.store_key)
+            if existing is not None and self._same(existing, envelope.to_json(), submit.sig):
+                conn.send(self._duplicate(existing))  # a resend is not a new attempt
                 return
             self.refuse(conn, envelope.channel, envelope.template, exc)
             return
         entry = {"time": format_time(now), "kind": "envelope", "channel": envelope.channel,
                  "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig,
                  **added}
-        future = self.store.enqueue(entry, envelope_id=envelope.id)
+        future = self.store.enqueue(entry, envelope_id=envelope.store_key)
         task = asyncio.create_task(self._commit(conn, submit, future, now, time.perf_counter()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -310,6 +310,7 @@ class Hotline:
                                     "skew", code="envelope.clock_skew")
         self.roster.member_for_key(member.key_id, at=created)
         envelope.verify(self.roster.public_key(member.key_id), submit.sig)
+        check_ack_id(envelope, party=member.party)  # an ack's id is its sender's, no one else's
         return agreement
 
     async def _check_norms(self, member: Member, envelope: Envelope, agreement: Agreement,
@@ -327,7 +328,7 @@ class Hotline:
             replied = (Replied(template=target["envelope"]["template"], party=target["party"],
                                kind=target["envelope"]["kind"]) if target is not None else None)
             template.check(envelope, Context(agreement=agreement, party=member.party,
-                                             role=member.role.value, replied=replied))
+                                             role=member.role.value, logged=now, replied=replied))
             if template.rate is not None:
                 self._check_rate(template, member, envelope, now)
             deadline = template.ack_deadline(envelope.precedence)
@@ -366,10 +367,12 @@ class Hotline:
             return
         if appended.duplicate:  # a resend: it was counted when first accepted
             self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
-            try:
-                conn.send(self._resend(appended.entry, envelope.to_json(), submit.sig))
-            except HotlineError as exc:
-                conn.send(exc.to_frame())
+            if self._same(appended.entry, envelope.to_json(), submit.sig, checked=True):
+                conn.send(self._duplicate(appended.entry))
+            else:
+                conn.send(ProtocolViolation("an envelope with this id but other content is already "
+                                            "logged; a new message needs a new id",
+                                            code="envelope.id_conflict", ref=envelope.id).to_frame())
             return
         index = appended.entry.index
         self.deadlines.observe(appended.entry.entry)
@@ -394,13 +397,29 @@ class Hotline:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _resend(self, stored: StoredEntry, envelope: dict[str, Any], sig: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _same(stored: StoredEntry, envelope: dict[str, Any], sig: dict[str, Any], *,
+              checked: bool = False) -> bool:
+        """Whether an envelope whose dedup key is already logged is the logged one again: the
+        same signed envelope; or, once it passed every check for this session (``checked``: its
+        derived id is this sender's), the same acknowledgement, whatever its ``created``.
+        Unchecked, only the exact signed bytes count, so that a refused attempt is answered with
+        its own refusal and nobody learns of another member's ack by guessing its id."""
         entry = stored.entry
-        if entry.get("envelope") != envelope or entry.get("sig") != sig:
-            raise ProtocolViolation("an envelope with this id but other content is already "
-                                    "logged; a new message needs a new id",
-                                    code="envelope.id_conflict", ref=envelope["id"])
-        return {"type": "accepted", "id": envelope["id"], "index": stored.index, "duplicate": True}
+        logged = entry.get("envelope")
+        if logged == envelope and entry.get("sig") == sig:
+            return True
+        return (checked and envelope["kind"] == Kind.ACK.value and isinstance(logged, dict)
+                and logged.get("kind") == Kind.ACK.value and logged.get("id") == envelope["id"]
+                and logged.get("sender") == envelope["sender"]
+                and logged.get("reply_to") == envelope.get("reply_to")
+                and logged.get("body") == envelope["body"])
+
+    @staticmethod
+    def _duplicate(stored: StoredEntry) -> dict[str, Any]:
+        """The original ``accepted`` of a logged envelope (``duplicate: true``)."""
+        return {"type": "accepted", "id": stored.entry["envelope"]["id"], "index": stored.index,
+                "duplicate": True}
 
     async def _reply_target(self, envelope: Envelope) -> dict[str, Any] | None:
         """The logged envelope entry ``reply_to`` names: an ack or a reply answers a message on

@@ -14,7 +14,7 @@ import json
 import resource
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -425,7 +425,7 @@ async def test_a_liaison_connects_and_sends_within_a_second_under_attack(
         pingers.append(ws)
     sockets = []
     for n in range(900):
-        reader, writer = await idle_socket(url, f"127.0.0.{n % 50 + 1}")
+        _, writer = await idle_socket(url, f"127.0.0.{n % 50 + 1}")
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: hotline\r\nX-Never: ends")
         sockets.append(writer)
     for ws in pingers:
@@ -451,7 +451,3 @@ async def test_a_liaison_connects_and_sends_within_a_second_under_attack(
                                                         .replace("/v1/ws", "/healthz")) as response:
         assert response.status == 200
 
-
-@contextlib.asynccontextmanager
-async def _nothing() -> AsyncIterator[None]:
-    yield

@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from hotline.client.profile import Profile
-from hotline.envelope import Envelope, new_envelope_id
+from hotline.envelope import AckKind, Envelope, ack_id, new_envelope_id
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, revocation, sign_document
 from hotline.session import Challenge, ClientSession, encode
@@ -169,7 +169,10 @@ async def test_sender_other_than_the_session(alice: Raw) -> None:
     ({"body": {"text": "hi", "colour": "red"}}, "template.invalid"),
     ({"body": {"text": "hi", "lang": "not a tag!"}}, "template.invalid"),
     ({"template": "heartbeat"}, "template.invalid"),
-    ({"kind": "ack", "body": {"ack": "received"}, "reply_to": "A" * 22}, "ack.unknown_ref"),
+    ({"kind": "ack", "body": {"ack": "received"}, "reply_to": "A" * 22,
+      "id": ack_id(party="north", member="alice", reply_to="A" * 22, ack=AckKind.RECEIVED)},
+     "ack.unknown_ref"),
+    ({"kind": "ack", "body": {"ack": "received"}, "reply_to": "A" * 22}, "envelope.invalid"),
     ({"kind": "heartbeat", "template": "heartbeat", "body": {}}, "norm.sender_not_allowed"),
 ])
 async def test_refused_envelopes(alice: Raw, over: dict[str, Any], code: str) -> None:

@@ -27,6 +27,7 @@ from hotline.envelope import (
     Kind,
     Precedence,
     ack_id,
+    check_ack_id,
     check_name,
     new_envelope_id,
 )
@@ -424,24 +425,49 @@ def test_new_envelope_ids_are_valid_and_injective(raw: bytes) -> None:
 
 
 def test_ack_id_is_deterministic() -> None:
-    first = ack_id(member="bob", reply_to=ID_A, ack=AckKind.RECEIVED)
-    assert first == ack_id(member="bob", reply_to=ID_A, ack=AckKind.RECEIVED)
+    first = ack_id(party="south", member="bob", reply_to=ID_A, ack=AckKind.RECEIVED)
+    assert first == ack_id(party="south", member="bob", reply_to=ID_A, ack=AckKind.RECEIVED)
     assert ENVELOPE_ID.fullmatch(first)
     # Usable as the id of the ack envelope itself.
     Envelope.from_json(good(id=first, kind="ack", reply_to=ID_A, body={"ack": "received"}))
 
 
 def test_ack_id_vector() -> None:
-    # b64url(SHA-256("hotline/v1/ack-id\nbob\n<reply_to>\nunderstood")[:16]); see the vectors file.
-    assert ack_id(member="bob", reply_to=ID_A, ack=AckKind.UNDERSTOOD) == "-U1Z4WprF6FDUv2B5jstGg"
+    # b64url(SHA-256("hotline/v1/ack-id\nsouth\nbob\n<reply_to>\nunderstood")[:16]); see the vectors.
+    assert ack_id(party="south", member="bob", reply_to=ID_A,
+                  ack=AckKind.UNDERSTOOD) == "RJesXWu3JcYeyOYrcLt4tg"
 
 
 def test_ack_ids_are_distinct() -> None:
-    ids = {ack_id(member=m, reply_to=r, ack=a)
+    """Bound to the sender's party as well as its name: two parties may have a "bob"."""
+    ids = {ack_id(party=p, member=m, reply_to=r, ack=a)
+           for p in ("north", "south")
            for m in ("alice", "bob", "north-relay")
            for r in (ID_A, ID_B)
            for a in AckKind}
-    assert len(ids) == 3 * 2 * len(AckKind)
+    assert len(ids) == 2 * 3 * 2 * len(AckKind)
+
+
+def test_an_ack_id_must_be_its_senders_derivation() -> None:
+    own = ack_id(party="north", member="alice", reply_to=ID_A, ack=AckKind.RECEIVED)
+    check_ack_id(Envelope.from_json(good(id=own, kind="ack", reply_to=ID_A,
+                                         body={"ack": "received"})), party="north")
+    squatted = [ack_id(party="south", member="alice", reply_to=ID_A, ack=AckKind.RECEIVED),
+                ack_id(party="north", member="alice", reply_to=ID_A, ack=AckKind.UNDERSTOOD),
+                ack_id(party="north", member="alice", reply_to=ID_B, ack=AckKind.RECEIVED), ID_B]
+    for other in squatted:
+        ack = Envelope.from_json(good(id=other, kind="ack", reply_to=ID_A, body={"ack": "received"}))
+        with pytest.raises(WireError) as info:
+            check_ack_id(ack, party="north")
+        assert info.value.code == "envelope.invalid" and own in info.value.message
+    check_ack_id(Envelope.from_json(good(id=ID_B)), party="north")  # a message's id is its own
+
+
+def test_acks_have_their_own_dedup_namespace() -> None:
+    own = ack_id(party="north", member="alice", reply_to=ID_A, ack=AckKind.RECEIVED)
+    ack = Envelope.from_json(good(id=own, kind="ack", reply_to=ID_A, body={"ack": "received"}))
+    message = Envelope.from_json(good(id=own))  # a message that took the ack's id
+    assert ack.store_key == f"ack:{own}" and message.store_key == own
 
 
 # -- times ------------------------------------------------------------------------------------

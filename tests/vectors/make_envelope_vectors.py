@@ -68,7 +68,7 @@ def build() -> dict[str, Any]:
         ),
         _case(
             "ack-understood", bytes([0x42]) * 32,
-            id=ack_id(member="bob", reply_to=first_id, ack=AckKind.UNDERSTOOD),
+            id=ack_id(party="south", member="bob", reply_to=first_id, ack=AckKind.UNDERSTOOD),
             kind=Kind.ACK, channel="north-south", sender="bob", template="incident-report",
             precedence=Precedence.FLASH,
             created=datetime(2026, 11, 27, 21, 0, 7, 999999, tzinfo=UTC),

@@ -107,7 +107,7 @@ def test_putting_the_same_envelope_twice_is_a_no_op_but_another_with_its_id_is_r
 
 def test_an_ack_is_found_by_its_derived_id(outbox: Outbox) -> None:
     message = envelope(1)
-    ident = ack_id(member="alice", reply_to=message.id, ack=AckKind.RECEIVED)
+    ident = ack_id(party="north", member="alice", reply_to=message.id, ack=AckKind.RECEIVED)
     ack = envelope(2, kind=Kind.ACK, reply_to=message.id, id=ident)
     outbox.put(ack, ack.sign(KEY), now=NOW)
     found = outbox.get(ident)

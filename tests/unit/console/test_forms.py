@@ -29,7 +29,7 @@ AGREEMENT = Agreement.from_json({
     "auditors": [{"id": "audrey", "authority": "authority-key-of-mediator"}],
     "witnesses": [{"id": f"{p}-agent", "authority": f"authority-key-of-{p}"} for p in PARTIES],
     "effective": format_time(NOW - timedelta(days=30)), "catalogue": DEMO_CATALOGUE})
-CTX = Context(agreement=AGREEMENT, party="north", role="liaison")
+CTX = Context(agreement=AGREEMENT, party="north", role="liaison", logged=NOW)
 
 
 def build(template: str) -> Any:

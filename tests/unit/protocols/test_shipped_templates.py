@@ -67,7 +67,8 @@ def envelope_and_context(template: Template, example: Example, now: datetime) ->
                          channel=CHANNEL, sender="alice", template=template.id,
                          precedence=example.precedence, created=now, body=example.body,
                          reply_to=reply_to)
-    return env, Context(agreement=AGREEMENT, party=SENDER_PARTY, role=role, replied=replied)
+    return env, Context(agreement=AGREEMENT, party=SENDER_PARTY, role=role, logged=now,
+                        replied=replied)
 
 
 def all_examples() -> Iterator[Any]:
@@ -272,7 +273,7 @@ def test_reply_to_own_query_is_refused() -> None:
     reply = TEMPLATES["unusual-activity-reply"]
     case = next(e for e in EXAMPLES["unusual-activity-reply"](NOW) if isinstance(e, Case))
     env, ctx = envelope_and_context(reply, case, NOW)
-    own = Context(agreement=AGREEMENT, party=SENDER_PARTY, role="liaison",
+    own = Context(agreement=AGREEMENT, party=SENDER_PARTY, role="liaison", logged=NOW,
                   replied=Replied(template="unusual-activity-query", party=SENDER_PARTY, kind="message"))
     with pytest.raises(ProtocolViolation) as info:
         reply.check(env, own)
@@ -284,7 +285,7 @@ def test_preagreed_needs_the_agreements_catalogue() -> None:
     preagreed = TEMPLATES["preagreed"]
     case = next(e for e in EXAMPLES["preagreed"](NOW) if isinstance(e, Case))
     env, _ = envelope_and_context(preagreed, case, NOW)
-    bare = Context(agreement=agreement(catalogue=[]), party=SENDER_PARTY, role="liaison")
+    bare = Context(agreement=agreement(catalogue=[]), party=SENDER_PARTY, role="liaison", logged=NOW)
     with pytest.raises(ProtocolViolation) as info:
         preagreed.check(env, bare)
     assert info.value.code == "norm.catalogue" and "none" in info.value.message

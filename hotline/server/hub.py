@@ -186,11 +186,17 @@ class Connection:
             drained.cancel()
             died.cancel()
         self.dead.set()
+        closed = False
         try:
             async with asyncio.timeout(5.0):
                 await self.ws.close(code=code, message=reason.encode())
+            closed = True
         except (TimeoutError, ConnectionError, RuntimeError):
-            if self.transport is not None:  # a peer that reads nothing cannot be told: cut
+            pass
+        finally:
+            # a peer that reads nothing cannot be told (and aiohttp's graceful close would wait
+            # for it to read): cut the connection, so that the handler sees it end
+            if not closed and self.transport is not None:
                 self.transport.abort()  # type: ignore[attr-defined]
 
     def expire_at(self, delay: float | None, expire: Callable[[], object]) -> None:

@@ -123,8 +123,10 @@ async def test_phantom_resumes_are_released_when_their_connection_dies(home: Pat
     """A member resumes a long channel from the start, never reads, and drops TCP; five times.
     Each session is gone (every task of it too) once its connection is, and a member can still
     connect and replay the whole channel."""
-    async with running_server(home, HOTLINE_LIMITS_SEND_QUEUE="8") as server:
+    async with running_server(home) as server:
         await heartbeats(await server.client("north-agent"), 300)
+    async with running_server(home, HOTLINE_LIMITS_SEND_QUEUE="8") as server:
+        await server.client("north-agent")
         hub = server.hotline.hub
         for _ in range(5):
             phantom = await login(server.url, key_of(home, "alice"))
@@ -152,7 +154,9 @@ async def test_a_member_that_stops_reading_is_dropped_within_the_send_timeout(ho
         hub = server.hotline.hub
         await until(lambda: sessions_left(hub, "bob") == 1, hub.changed)
         alice = await server.client("alice")
-        for chunk in range(4):  # ~2 MB of notices, bob reading none of them
+        for chunk in range(20):  # up to 10 MB of notices, bob reading none of them
+            if not sessions_left(hub, "bob"):
+                break
             await asyncio.gather(*(alice.submit_envelope(e)
                                    for e in notices(alice, 60, f"chunk {chunk} " + "x" * 7900)))
         await until(lambda: sessions_left(hub, "bob") == 0, hub.changed)
@@ -216,7 +220,9 @@ async def test_a_request_sent_a_byte_at_a_time_is_cut_off(home: Path) -> None:
         assert answer.startswith(b"HTTP/1.1 408") and not slow.done()
         slow.cancel()
         writer.close()
-        assert server.app[GATE].refused["no complete request within the request timeout"] == 1
+        refused = server.app[GATE].refused
+        assert refused["no complete request within the request timeout"] >= 1
+        assert refused["request body not sent within the request timeout"] == 1
 
 
 async def test_anonymous_sockets_never_lock_a_member_out(home: Path) -> None:
@@ -308,6 +314,10 @@ async def test_a_member_s_submissions_and_logged_refusals_are_bounded(home: Path
         (summary,) = summaries
         assert (summary["member"], summary["count"]) == ("alice", len(refused) - 5)
         assert summary["codes"] == {"submit.rate_limited": len(refused) - 5}
+        checkpointer = server.hotline.checkpointer
+        assert checkpointer is not None
+        size = await store.size()
+        await until(lambda: checkpointer.latest is not None and checkpointer.latest.size == size)
         await witness_all(home, server.url)
         audit = await asyncio.to_thread(hotline_cli, home, "audit", "verify", "--as", "audrey",
                                         "--server", server.url, "--json")

@@ -62,18 +62,20 @@ class LogClient:
     def checkpoint(self) -> str:
         return self._get("/v1/log/checkpoint").decode()
 
-    def _records(self, path: str, query: dict[str, int] | None = None, *,
-                 signed: bool = False) -> list[dict[str, Any]]:
+    def _records(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False,
+                 code: str = RemoteError.code) -> list[dict[str, Any]]:
         """A JSON list of records, parsed strictly (no floats, no duplicate keys), each an
-        object with an integer ``size`` or ``index``; anything else is a RemoteError."""
+        object with an integer ``size`` or ``index``; anything else is a RemoteError with
+        ``code``."""
         try:
             value = parse(self._get(path, query, signed=signed))
         except WireError as exc:
-            raise RemoteError(f"GET {path}: the answer is not strict JSON: {exc.message}") from exc
+            raise RemoteError(f"GET {path}: the answer is not strict JSON: {exc.message}",
+                              code=code) from exc
         if not isinstance(value, list) or not all(
                 isinstance(r, dict) and any(type(r.get(k)) is int for k in ("size", "index"))
                 for r in value):
-            raise RemoteError(f"GET {path}: the answer is not a list of records")
+            raise RemoteError(f"GET {path}: the answer is not a list of records", code=code)
         return value
 
     def checkpoints(self) -> list[dict[str, Any]]:
@@ -113,7 +115,8 @@ class LogClient:
         start = 0
         while start < size:
             end = min(start + PAGE, size)
-            page = self._records("/v1/log/entries", {"start": start, "end": end}, signed=True)
+            page = self._records("/v1/log/entries", {"start": start, "end": end}, signed=True,
+                                 code="log.bad_page")
             if not page:
                 raise RemoteError(f"GET /v1/log/entries?start={start}&end={end}: no entries, but "
                                   f"the log has {size}", code="log.bad_page")

@@ -27,6 +27,7 @@ from hotline.agent.witness import WitnessAlarm
 from hotline.canonical import canonical_bytes
 from hotline.client.connection import Client
 from hotline.keyfiles import load_private_key
+from hotline.store.checkpointfile import SavedCheckpoint, checkpoint_path, write_checkpoint_file
 from hotline.times import format_time, parse_time
 from hotline.tlog import Checkpoint, Frontier, leaf_hash, sign_checkpoint
 from tests.conftest import WITNESSES, Running, hotline_cli, running_server, witness_all, witness_once
@@ -117,8 +118,9 @@ async def test_fresh_auditor_refuses_a_rolled_back_log(home: Path, tmp_path: Pat
 
 def rewrite_history(home: Path, index: int) -> None:
     """The host moves the last entry's log time by a millisecond (no sender signs it) and, with
-    the log key it holds, re-signs every checkpoint after it over the new tree; the cosignature
-    rows stay. The server rebuilds its tree from the entries at the next start."""
+    the log key it holds, re-signs every checkpoint after it over the new tree, and the record
+    of the latest one beside the database; the cosignature rows stay. The server rebuilds its
+    tree from the entries at the next start."""
     key = load_private_key(home / "keys" / "log.pem")
     db = sqlite3.connect(home / "hotline.db", isolation_level=None)
     try:
@@ -137,10 +139,13 @@ def rewrite_history(home: Path, index: int) -> None:
             db.execute("UPDATE checkpoints SET note = ? WHERE size = ?",
                        (sign_checkpoint(Checkpoint(ORIGIN, size, roots[size]), key), size))
         db.execute("DELETE FROM nodes WHERE ((idx + 1) << level) > ?", (index,))
+        latest = db.execute("SELECT size, time, note FROM checkpoints ORDER BY size DESC "
+                            "LIMIT 1").fetchone()
         db.execute("COMMIT")
     finally:
         db.close()
-    drop_records_beside_the_database(home)
+    # and the record of the latest checkpoint the server keeps beside the database, re-signed too
+    write_checkpoint_file(checkpoint_path(home / "hotline.db"), SavedCheckpoint(*latest))
 
 
 async def test_fresh_auditor_refuses_a_split_view(home: Path, tmp_path: Path) -> None:

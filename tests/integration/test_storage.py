@@ -34,7 +34,7 @@ from hotline.client.profile import Profile
 from hotline.httpauth import sign_request
 from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file
 from hotline.tlog import Frontier, leaf_hash
-from tests.conftest import Running, ServerProcess, hotline_cli, running_server
+from tests.conftest import Running, ServerProcess, hotline_cli, running_server, witness_all
 
 WAIT = 30  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -258,6 +258,7 @@ async def test_a_row_appended_to_the_file_is_refused(home: Path, tmp_path: Path)
 
     copy_database(backup, home)  # the untouched log starts, and its audit passes
     async with running_server(home, **FAST) as server:
+        await witness_all(home, server.url)
         audit = await asyncio.to_thread(hotline_cli, home, "audit", "verify", "--as", "audrey",
                                         "--server", server.url)
     assert audit.returncode == 0, audit.stderr
@@ -344,6 +345,7 @@ async def test_concurrent_large_reads_stay_bounded_and_do_not_stall_a_member(
 
     server_process.stop()  # the auditor verifies such a log end to end with short pages
     url = server_process.start(HOTLINE_LIMITS_ENTRIES_PAGE_BYTES="150000")
+    await witness_all(home, url)
     audit = await asyncio.to_thread(hotline_cli, home, "audit", "verify", "--as", "audrey",
                                     "--server", url)
     assert audit.returncode == 0, audit.stderr

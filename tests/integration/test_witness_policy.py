@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from hotline.canonical import dumps
 from hotline.client.profile import Profile
+from hotline.errors import StoreError
 from hotline.keyfiles import load_private_key
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, sign_document
@@ -125,8 +127,9 @@ async def test_only_named_witnesses_are_heard(home: Path, tmp_path: Path) -> Non
 async def test_serving_survives_a_flooded_cosignatures_table(home: Path, tmp_path: Path) -> None:
     """Rows written straight into the table of a stopped server (no policy ever checked them):
     more lines than a note may carry, unnamed agents' genuine cosignatures, garbage, copies of a
-    named witness's line, cosignatures of sizes never signed. Every endpoint still answers 200
-    with notes that parse, at most one line per named witness; the audit passes."""
+    named witness's line. Every endpoint still answers 200 with notes that parse, at most one
+    line per named witness; the audit passes. A row cosigning a checkpoint the database never
+    held is a database that went back or was edited: the server refuses to start on it."""
     keys = agents(home)
     async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
         await enroll(http, server, home, keys)
@@ -141,7 +144,6 @@ async def test_serving_survives_a_flooded_cosignatures_table(home: Path, tmp_pat
             for name, key in keys.items()]
     rows += [(size, f"junk-{n}", f"junk line {n}") for n in range(100)]
     rows += [(size, f"copy-{n}", genuine[n % 3]) for n in range(100)]
-    rows += [(size + 1000 + n, f"north/{name}", line) for n, (_, name, line) in enumerate(rows[:50])]
     db = sqlite3.connect(home / "hotline.db")
     try:
         for (trigger,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
@@ -163,3 +165,15 @@ async def test_serving_survives_a_flooded_cosignatures_table(home: Path, tmp_pat
                 assert {NoteSignature.line(s) for s in parse_note(served).signatures[1:]} == set(genuine)
         stdout = await audit(home, server, tmp_path / "fresh.json")
         assert f"witnessed: entries 0..{size - 1} (checkpoint {size}), cosigned by all 3" in stdout
+
+    db = sqlite3.connect(home / "hotline.db")
+    try:
+        db.execute("INSERT INTO cosignatures (size, witness, line) VALUES (?, ?, ?)",
+                   (size + 1000, "north/north-agent", genuine[0]))
+        db.commit()
+    finally:
+        db.close()
+    with pytest.raises(StoreError) as refused:
+        async with running_server(home, **FAST):
+            pass
+    assert refused.value.code == "store.inconsistent"

@@ -23,6 +23,7 @@ from hotline.config import write_deployment_config
 from hotline.errors import ConfigError
 from hotline.keyfiles import save_private_key
 from hotline.keys import Domain, SigningKey
+from hotline.privatefiles import private_folder
 from hotline.protocols.registry import TemplateSet
 from hotline.roster import Role, enrollment, sign_document
 from hotline.templates import TEMPLATE_SUFFIXES, load_templates, shipped_dir
@@ -144,7 +145,8 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
             db.unlink()
     now = now or datetime.now(UTC)
     not_before, not_after = now - timedelta(minutes=5), now + timedelta(days=365)
-    home.mkdir(parents=True, exist_ok=True)
+    private_folder(home)
+    os.chmod(home, 0o700)  # keys, the database and the outboxes live here: the owner's only
     deployment = Deployment(home, port, origin)
     authorities: dict[str, SigningKey] = {}
     for party in parties:

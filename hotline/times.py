@@ -26,4 +26,4 @@ def parse_time(text: object, *, field: str = "time") -> datetime:
     try:
         return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     except ValueError as exc:
-        raise WireError(f"{field} is not a valid date: {exc}", code="frame.bad_time") from exc
+        raise WireError(f"{field} names no such date or time", code="frame.bad_time") from exc

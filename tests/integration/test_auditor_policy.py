@@ -79,12 +79,6 @@ def copy_database(source: Path, target: Path) -> None:
         shutil.copy2(path, target / path.name)
 
 
-def drop_records_beside_the_database(home: Path) -> None:
-    for path in home.glob("hotline.db?*"):
-        if path.name not in ("hotline.db-wal", "hotline.db-shm"):
-            path.unlink()
-
-
 async def test_fresh_auditor_refuses_a_rolled_back_log(home: Path, tmp_path: Path) -> None:
     older = tmp_path / "older"
     older.mkdir()

@@ -385,6 +385,7 @@ def mode(path: Path) -> int:
 
 
 async def test_database_and_checkpoint_files_are_private(home: Path, umask: None) -> None:
+    assert mode(home) == 0o700  # `hotline init` made the deployment's folder the owner's only
     store = {"HOTLINE_STORE_PATH": "data/hotline.db"}  # a folder the server creates
     db = home / "data" / "hotline.db"
     async with running_server(home, **FAST, **store) as server:

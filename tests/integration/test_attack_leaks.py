@@ -1,0 +1,127 @@
+"""Issue 11, defect 12: no body value ever reaches a log line or a ``rejected`` entry.
+
+A marker value is sent in refused bodies (every kind of refusal a body can earn: an enum, a
+pattern, a length, a rule, an envelope field, a frame too large) and in an accepted one, while a
+receiver's connection is cut under a delivery (the path that once logged a traceback with the
+frame's locals). Then the server's stderr, every file beside the database, and every table of
+the database are searched: the refused marker is nowhere, the accepted one only in the entries
+table (the log itself).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from hotline.client.connection import Client
+from hotline.client.profile import Profile
+from hotline.envelope import Precedence
+from hotline.errors import HotlineError
+from tests.conftest import ServerProcess
+from tests.integration.test_attack_line import login
+
+REFUSED = "QZXREFUSEDMARKERQZX"
+ACCEPTED = "QZXACCEPTEDMARKERQZX"
+CHANNEL = "north-south"
+
+# body -> the template it is refused by; the marker is the offending value each time
+REFUSED_BODIES = [
+    ("launch-notification", {"missile_class": REFUSED, "window": {"start": "2030-01-01T00:00:00Z",
+                                                                  "end": "2030-01-01T01:00:00Z"},
+                             "launch_area": "a", "impact_area": "b"}),
+    ("humanitarian-notice", {"category": "humanitarian_movement", "nature": "notification",
+                             "location": {"name": "x", "latitude": REFUSED}, "details": "y"}),
+    ("message", {"text": REFUSED * 1000}),  # too long
+    ("preagreed", {"number": 6, "code": REFUSED}),
+    ("message", {"text": "ok", "lang": REFUSED}),
+    ("no-such-template", {"text": REFUSED}),
+]
+
+
+def marker_free(text: str, *markers: str) -> bool:
+    return not any(marker in text for marker in markers)
+
+
+async def test_no_body_value_reaches_a_log_line_or_a_rejected_entry(
+        server_process: ServerProcess) -> None:
+    url = server_process.start()
+    home = server_process.home
+    alice = Client.for_profile(Profile.load(home, "alice"))
+    await alice.connect(url)
+    bob = await login(url, Profile.load(home, "bob").signing_key())
+    try:
+        codes = []
+        for template, body in REFUSED_BODIES:
+            try:
+                await alice.send(channel=CHANNEL, template=template, body=body,
+                                 precedence=Precedence.IMMEDIATE)
+            except HotlineError as exc:
+                codes.append(exc.code)
+                assert marker_free(exc.message, REFUSED), exc.message
+        assert len(codes) == len(REFUSED_BODIES), codes
+        envelope = alice.envelope(channel=CHANNEL, template="message", body={"text": "x"})
+        raw = alice.ws
+        assert raw is not None
+        frame = {"type": "submit", "envelope": {**envelope.to_json(), "created": REFUSED},
+                 "sig": envelope.sign(alice.key)}
+        await raw.send(json.dumps(frame))
+        await raw.send('{"type": "submit", "envelope": {"body": "' + REFUSED * 10_000 + '"}}')
+        bob.ws.transport.abort()  # cut under the delivery of the accepted message
+        accepted = await alice.send(channel=CHANNEL, template="message",
+                                    body={"text": f"coordinates {ACCEPTED}"})
+        assert accepted["index"] > 0
+    finally:
+        await alice.close()
+    server_process.stop()
+
+    log = server_process.log.read_text()
+    assert "submit.rejected" in log and "envelope.accepted" in log
+    assert marker_free(log, REFUSED, ACCEPTED)
+    for path in home.rglob("*"):
+        if path.is_file() and not path.name.startswith("hotline.db"):
+            assert marker_free(path.read_bytes().decode("latin-1"), REFUSED, ACCEPTED), path
+    for path in home.glob("hotline.db*"):  # no page, free or in use, ever held a refused value
+        assert REFUSED.encode() not in path.read_bytes(), path
+
+    db = sqlite3.connect(home / "hotline.db")
+    try:
+        found = []
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+            for column in columns:
+                (hits,) = db.execute(f"SELECT COUNT(*) FROM {table} WHERE CAST({column} AS TEXT) "
+                                     "LIKE ?", (f"%{ACCEPTED}%",)).fetchone()
+                if hits:
+                    found.append((table, column, hits))
+        assert found == [("entries", "leaf", 1)]
+        rejected = [leaf for (leaf,) in db.execute("SELECT leaf FROM entries WHERE kind = 'rejected'")]
+        assert len(rejected) == len(REFUSED_BODIES)
+    finally:
+        db.close()
+
+
+def test_tracebacks_are_logged_without_their_frames_locals(tmp_path: Path) -> None:
+    """The log configuration every command uses renders an exception's frames, never their
+    local variables (where bodies and signatures live), in both formats."""
+    script = f"""
+import logging, structlog
+from hotline.logs import configure
+def deliver(body):
+    raise ConnectionResetError("peer gone")
+for fmt in ("json", "console"):
+    configure(fmt=fmt)
+    try:
+        deliver({{"text": "{ACCEPTED}"}})
+    except ConnectionError:
+        structlog.get_logger("hotline.server").exception("send.failed")
+        logging.getLogger("aiohttp.server").exception("Error handling request")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("ConnectionResetError") >= 4, result.stderr
+    assert marker_free(result.stderr, ACCEPTED), result.stderr

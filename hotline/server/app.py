@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import signal
 import ssl
@@ -26,7 +25,14 @@ from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, SigningKey, b64url
 from hotline.roster import Member
 from hotline.server.checkpoints import Checkpointer
-from hotline.server.gate import FD_RESERVE, Gate, GatedSite, gate_middleware, raise_fd_limit
+from hotline.server.gate import (
+    FD_RESERVE,
+    Gate,
+    GatedSite,
+    gate_middleware,
+    is_loopback,
+    raise_fd_limit,
+)
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection
 from hotline.server.logapi import add_log_routes, authenticate_request
 from hotline.server.monitor import HealthMonitor
@@ -169,7 +175,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     """Prometheus text format, from this app's own registry. Channel names and states are not
     for everyone: by default only loopback peers may read them (``server.metrics``)."""
     hotline, access = request.app[HOTLINE], request.app[CONFIG].server.metrics
-    if access == "loopback" and not _loopback(request.remote):
+    if access == "loopback" and not is_loopback(request.remote):
         return web.json_response({"code": "http.forbidden", "message": "/metrics is served to "
                                   "loopback peers only (server.metrics = \"loopback\")"}, status=403)
     if access == "signed":
@@ -182,15 +188,6 @@ async def metrics_handler(request: web.Request) -> web.Response:
     # off the event loop: with a thousand channels rendering takes most of a second
     body = await asyncio.to_thread(generate_latest, hotline.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-def _loopback(remote: str | None) -> bool:
-    try:
-        address = ipaddress.ip_address(remote or "")
-    except ValueError:
-        return False
-    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-    return (mapped or address).is_loopback
 
 
 async def channel_health_handler(request: web.Request) -> web.Response:

@@ -51,6 +51,16 @@ def address_key(host: str) -> str:
     return str(address)
 
 
+def is_loopback(host: str | None) -> bool:
+    """Whether a peer address is this machine's own (an IPv4-mapped one included)."""
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return (mapped or address).is_loopback
+
+
 @dataclass(eq=False)
 class Gated:
     """One admitted connection."""

@@ -14,14 +14,19 @@ import json
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+
+import aiohttp
 
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.envelope import Precedence
 from hotline.errors import HotlineError
-from tests.conftest import ServerProcess
-from tests.integration.test_attack_line import login
+from hotline.httpauth import sign_request
+from hotline.server.gate import is_loopback
+from tests.conftest import ServerProcess, running_server
+from tests.integration.test_attack_line import http_url, login
 
 REFUSED = "QZXREFUSEDMARKERQZX"
 ACCEPTED = "QZXACCEPTEDMARKERQZX"
@@ -125,3 +130,25 @@ for fmt in ("json", "console"):
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("ConnectionResetError") >= 4, result.stderr
     assert marker_free(result.stderr, ACCEPTED), result.stderr
+
+
+async def test_metrics_are_not_for_everyone(home: Path) -> None:
+    """Defect 14: /metrics names channels and their states. By default only loopback peers read
+    it; with `server.metrics = "signed"` only a member's signed request does."""
+    assert [is_loopback(a) for a in ("127.0.0.1", "::1", "::ffff:127.0.0.1")] == [True] * 3
+    assert [is_loopback(a) for a in ("10.0.0.7", "2001:db8::1", "::ffff:10.0.0.7", None, "x")] == \
+        [False] * 5
+    async with running_server(home) as server, aiohttp.ClientSession() as http:
+        async with http.get(http_url(server.url, "/metrics")) as response:
+            assert response.status == 200  # the test runs on the server's machine
+    async with running_server(home, HOTLINE_SERVER_METRICS="signed") as server, \
+            aiohttp.ClientSession() as http:
+        async with http.get(http_url(server.url, "/metrics")) as response:
+            assert (response.status, (await response.json())["code"]) == (401, "auth.missing")
+        profile = Profile.load(home, "audrey")
+        header = sign_request(profile.signing_key(), method="GET", path="/metrics", query="",
+                              origin=profile.origin, now=datetime.now(UTC))
+        async with http.get(http_url(server.url, "/metrics"),
+                            headers={"Authorization": header}) as response:
+            assert response.status == 200
+            assert 'hotline_channel_state{channel="north-south"' in await response.text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,6 +138,17 @@ def server_process(home: Path) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Replace ``target``'s database files with ``source``'s, as someone holding the disk of a
+    stopped server would: every ``hotline.db*`` file (the database, its WAL, and the checkpoint
+    record the server keeps beside it)."""
+    target.mkdir(exist_ok=True)
+    for old in target.glob("hotline.db*"):
+        old.unlink()
+    for path in source.glob("hotline.db*"):
+        shutil.copy2(path, target / path.name)
 
 
 def hotline_cli(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

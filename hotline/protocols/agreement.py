@@ -29,6 +29,7 @@ from hotline.times import parse_time
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _FIELDS = {"type", "channel", "version", "parties", "templates", "heartbeat", "auditors", "witnesses",
            "effective"}
+MAX_PARTIES = 64  # an agreement among every OSCE state would name 57
 MAX_NAMED = 16  # auditors, and witnesses, one agreement may name
 _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
@@ -78,21 +79,7 @@ class Agreement:
         version = doc["version"]
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise _violation("agreement.version must be a positive integer")
-        parties: dict[str, str] = {}
-        if not isinstance(doc["parties"], list) or len(doc["parties"]) < 2:
-            raise _violation("agreement.parties must list at least two parties")
-        for i, entry in enumerate(doc["parties"]):
-            if not isinstance(entry, dict) or set(entry) != {"id", "authority"}:
-                raise _violation(f'agreement.parties[{i}] must be {{"id", "authority"}}')
-            try:
-                party = check_name(entry["id"], field_name=f"agreement.parties[{i}].id")
-            except WireError as exc:
-                raise _violation(exc.message) from exc
-            if party in parties:
-                raise _violation(f"agreement.parties names {party} twice")
-            if not isinstance(entry["authority"], str) or not entry["authority"]:
-                raise _violation(f"agreement.parties[{i}].authority must be a key id")
-            parties[party] = entry["authority"]
+        parties = dict(_named(doc["parties"], "parties", least=2, most=MAX_PARTIES))
         templates: list[TemplateRef] = []
         if not isinstance(doc["templates"], list) or not doc["templates"]:
             raise _violation("agreement.templates must list at least one template")
@@ -122,19 +109,20 @@ class Agreement:
         return frozenset(t.id for t in self.templates)
 
 
-def _named(items: Any, what: str, *, least: int) -> Mapping[str, str]:
-    """``[{"id": MEMBER, "authority": KEY_ID}]`` -> ``{MEMBER: KEY_ID}`` (``least``..MAX_NAMED
-    entries, each name once)."""
-    form = '{"id": MEMBER, "authority": KEY_ID}'
+def _named(items: Any, what: str, *, least: int, most: int = MAX_NAMED) -> Mapping[str, str]:
+    """``[{"id": NAME, "authority": KEY_ID}]`` -> ``{NAME: KEY_ID}`` (``least``..``most``
+    entries, each name once): the parties, and the auditors and witnesses, each with the
+    authority key that gives it its place."""
+    form = '{"id": NAME, "authority": KEY_ID}'
     if not isinstance(items, list):
         raise _violation(f"agreement.{what} must be a list of {form}")
-    if not least <= len(items) <= MAX_NAMED:
-        raise _violation(f"agreement.{what} must name {least} to {MAX_NAMED} members")
+    if not least <= len(items) <= most:
+        raise _violation(f"agreement.{what} must name {least} to {most} entries")
     named: dict[str, str] = {}
     for i, entry in enumerate(items):
         if isinstance(entry, str):
-            raise _violation(f"agreement.{what}[{i}] is a bare name, a form no longer accepted: "
-                             f"name each as {form}, the authority that may enroll it")
+            raise _violation(f"agreement.{what}[{i}] is a bare name: name each as {form}, with "
+                             "the authority key that may enroll it")
         if not isinstance(entry, dict) or set(entry) != {"id", "authority"}:
             raise _violation(f"agreement.{what}[{i}] must be {form}")
         try:

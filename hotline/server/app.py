@@ -93,13 +93,15 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
         assert hotline.monitor is not None
         health = asyncio.create_task(hotline.monitor.run(config.health.sweep), name="health")
         turns = asyncio.create_task(hotline.run_turns(), name="submission-turns")
+        stalled = asyncio.create_task(hotline.hub.watch_stalled(), name="stalled-sessions")
         app[HOTLINE] = hotline
         log.info("server.ready", db=str(config.db_path), log_size=await store.size(),
                  members=len(hotline.roster.enrollments), channels=sorted(hotline.roster.agreements))
         yield
-        turns.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await turns
+        for task in (turns, stalled):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await hotline.drain()
         for task in (checkpoints, deadlines, health):
             task.cancel()

@@ -5,7 +5,8 @@ Theory of operation:
   worker takes one submission from each member with work in turn, and yields to the event loop
   between two. However fast one member pipelines, another member's submission waits for at most
   one turn of each active member, and the flooder's connection is simply no longer read while its
-  queue is full (TCP backpressure), so its frames never pile up in memory.
+  queue is full (TCP backpressure), so its frames never pile up in memory. The worker yields to
+  the event loop every couple of milliseconds of work.
 - Rule 2 (ceiling): each member may submit at most ``rate`` per second, with bursts of ``burst``
   (``TokenBucket``); beyond it a submission is refused ``submit.rate_limited``. This is the
   server's own protection, beside the agreements' template rates (a humanitarian notice, which no
@@ -80,16 +81,22 @@ class FairQueue(Generic[Job]):
                 del self._room[member]
         return job
 
-    async def run(self, work: Callable[[Job], Awaitable[None]]) -> None:
-        """Forever: one job of the next member in turn; ``work`` must not raise."""
+    async def run(self, work: Callable[[Job], Awaitable[None]], *, budget: float = 0.002) -> None:
+        """Forever: one job of the next member in turn; ``work`` must not raise. After
+        ``budget`` seconds of jobs the worker yields, so reads, pings and deliveries go on."""
+        clock = time.perf_counter
+        since = clock()
         while True:
             job = self._next()
             if job is None:
                 self._ready.clear()
                 await self._ready.wait()
+                since = clock()
                 continue
             await work(job)
-            await asyncio.sleep(0)  # let reads, pings and deliveries in between two turns
+            if clock() - since >= budget:
+                await asyncio.sleep(0)
+                since = clock()
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Theory of operation:
 - Each connection has a bounded outgoing queue (``send_queue`` frames and ``send_queue_bytes``)
-  drained by its own sender task, so a slow member never blocks the others. Live frames are
+  drained by its own sender task, so a slow member never blocks the others; a frame left unread
+  for ``send_timeout`` ends the session (``Hub.watch_stalled``). Live frames are
   queued without waiting (``send``): a full queue means the member is not reading, and it is
   disconnected (4008) to resume later. Frames the session produces on request (replay, fetch) are
   queued with ``put``, which waits for room: the member's reading paces them.
@@ -106,6 +107,7 @@ class Connection:
     replaying: dict[str, int] = field(default_factory=dict)  # channel -> highest live index missed
     live_after: dict[str, int] = field(default_factory=dict)  # channel -> last index its replay sent
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    sending_since: float | None = None  # loop time the frame being sent started
     _sender: asyncio.Task[None] | None = None
     _expiry: asyncio.TimerHandle | None = None
     closing: asyncio.Task[None] | None = None
@@ -117,21 +119,24 @@ class Connection:
         self._sender = asyncio.create_task(self._send_loop(), name=f"send-{self.member.member}")
 
     async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 text = await self.queue.pop()
+                self.sending_since = loop.time()  # Hub.watch_stalled reads it
                 try:
-                    async with asyncio.timeout(self.send_timeout):
-                        await self.ws.send_str(text)
-                except TimeoutError:
-                    self.close(CLOSE_OVERFLOW, "frames left unread; reconnect and resume")
-                    return
+                    await self.ws.send_str(text)
                 finally:
+                    self.sending_since = None
                     self.queue.sent()
         except (ConnectionError, RuntimeError):
             return  # the connection is gone
         finally:
             self.dead.set()
+
+    def stalled(self, now: float) -> bool:
+        """A frame has waited for the member to read it for longer than the send timeout."""
+        return self.sending_since is not None and now - self.sending_since > self.send_timeout
 
     def send(self, frame: dict[str, Any]) -> None:
         self.send_text(encode(frame))
@@ -236,6 +241,17 @@ class Hub:
         self.by_channel: dict[str, set[Connection]] = defaultdict(set)
         self.all: set[Connection] = set()
         self.changed = asyncio.Event()  # set whenever a session joins or leaves (tests, metrics)
+
+    async def watch_stalled(self, every: float = 1.0) -> None:
+        """Forever: close (4008) each session whose member has left a frame unread for longer
+        than its send timeout (one sweep for all, not a timer per frame)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(every)
+            now = loop.time()
+            for conn in list(self.all):
+                if conn.stalled(now):
+                    conn.close(CLOSE_OVERFLOW, "frames left unread; reconnect and resume")
 
     def join(self, conn: Connection, channels: list[str]) -> None:
         self.all.add(conn)

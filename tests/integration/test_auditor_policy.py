@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import sqlite3
 import subprocess
 from datetime import timedelta
@@ -30,7 +29,15 @@ from hotline.keyfiles import load_private_key
 from hotline.store.checkpointfile import SavedCheckpoint, checkpoint_path, write_checkpoint_file
 from hotline.times import format_time, parse_time
 from hotline.tlog import Checkpoint, Frontier, leaf_hash, sign_checkpoint
-from tests.conftest import WITNESSES, Running, hotline_cli, running_server, witness_all, witness_once
+from tests.conftest import (
+    WITNESSES,
+    Running,
+    copy_database,
+    hotline_cli,
+    running_server,
+    witness_all,
+    witness_once,
+)
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -68,15 +75,6 @@ def failed(result: subprocess.CompletedProcess[str]) -> str:
 def ok(result: subprocess.CompletedProcess[str]) -> list[str]:
     assert result.returncode == 0, result.stderr
     return [line.strip() for line in result.stdout.splitlines()]
-
-
-def copy_database(source: Path, target: Path) -> None:
-    """Replace ``target``'s database files with ``source``'s: every ``hotline.db*`` file there
-    goes (the database, its WAL, and any record the server keeps beside it)."""
-    for old in target.glob("hotline.db*"):
-        old.unlink()
-    for path in source.glob("hotline.db*"):
-        shutil.copy2(path, target / path.name)
 
 
 async def test_fresh_auditor_refuses_a_rolled_back_log(home: Path, tmp_path: Path) -> None:

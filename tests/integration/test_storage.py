@@ -14,7 +14,6 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import sqlite3
 import stat
 import subprocess
@@ -34,7 +33,7 @@ from hotline.client.profile import Profile
 from hotline.httpauth import sign_request
 from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file
 from hotline.tlog import Frontier, leaf_hash
-from tests.conftest import Running, ServerProcess, hotline_cli, running_server, witness_all
+from tests.conftest import Running, ServerProcess, copy_database, hotline_cli, running_server, witness_all
 
 WAIT = 30  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -99,15 +98,6 @@ async def send_messages(client: Client, count: int, text: str = "message") -> li
                                      body={"text": f"{text} {n}"})
         indexes.append(int(accepted["index"]))
     return indexes
-
-
-def copy_database(source: Path, target: Path) -> None:
-    """The database files of a stopped server (and the checkpoint file beside them)."""
-    target.mkdir(exist_ok=True)
-    for old in target.glob("hotline.db*"):
-        old.unlink()
-    for path in source.glob("hotline.db*"):
-        shutil.copy2(path, target / path.name)
 
 
 @pytest.fixture

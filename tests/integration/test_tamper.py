@@ -45,7 +45,7 @@ from hotline.store.checkpointfile import SavedCheckpoint, checkpoint_path, write
 from hotline.store.rowmac import row_mac
 from hotline.times import format_time, parse_time
 from hotline.tlog import Checkpoint, Frontier, leaf_hash, sign_checkpoint
-from tests.conftest import Running, hotline_cli, running_server, witness_all
+from tests.conftest import Running, copy_database, hotline_cli, running_server, witness_all
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -162,14 +162,6 @@ def forget_tree_from(db: sqlite3.Connection, index: int) -> None:
     db.execute("DELETE FROM nodes WHERE ((idx + 1) << level) > ?", (index,))
     db.execute("DELETE FROM checkpoints WHERE size > ?", (index,))
     db.execute("DELETE FROM cosignatures WHERE size > ?", (index,))
-
-
-def copy_database(source: Path, target: Path) -> None:
-    """Copy the database files of a stopped server."""
-    for old in target.glob("hotline.db*"):
-        old.unlink()
-    for path in source.glob("hotline.db*"):
-        shutil.copy2(path, target / path.name)
 
 
 def load_export(path: Path) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ import base64
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -48,7 +47,7 @@ from hotline.tlog import (
     verify_cosignatures,
     verify_inclusion,
 )
-from tests.conftest import Running, hotline_cli, running_server, witness_all
+from tests.conftest import Running, copy_database, hotline_cli, running_server, witness_all
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -642,14 +641,6 @@ async def test_witnessed_gives_the_latest_checkpoint_each_witness_cosigned(home:
         assert seen(await get_json(http, server, "/v1/log/witnessed")) == expected
     async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
         assert seen(await get_json(http, server, "/v1/log/witnessed")) == expected
-
-
-def copy_database(source: Path, target: Path) -> None:
-    """Copy the database files of a stopped server (what someone holding the disk would do)."""
-    for old in target.glob("hotline.db*"):
-        old.unlink()
-    for path in source.glob("hotline.db*"):
-        shutil.copy2(path, target / path.name)
 
 
 async def test_witness_alarms_on_rollback_split_view_and_fork(home: Path, tmp_path: Path) -> None:

@@ -635,7 +635,7 @@ def test_parties_members_may_read(roster: Roster, name: str) -> None:
 def test_bare_auditor_names_are_refused_with_the_new_form(empty: Roster) -> None:
     doc = agreement_doc(auditors=["observer"])
     err = refused(empty, agreed(doc), "roster.invalid")
-    assert "bare name" in err.message and '{"id": MEMBER, "authority": KEY_ID}' in err.message
+    assert "bare name" in err.message and '{"id": NAME, "authority": KEY_ID}' in err.message
     del doc["witnesses"]
     err = refused(empty, agreed(doc), "roster.invalid")
     assert "agreement.witnesses is required" in err.message

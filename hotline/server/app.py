@@ -36,7 +36,7 @@ from hotline.server.gate import (
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection
 from hotline.server.logapi import add_log_routes, authenticate_request
 from hotline.server.monitor import HealthMonitor
-from hotline.server.service import Hotline, Sharing
+from hotline.server.service import Hotline
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
 from hotline.store import Store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path
@@ -139,12 +139,9 @@ async def _start_service(config: Config, store: Store, key: SigningKey,
     log.info("templates.loaded", folder=str(config.protocols_dir), count=len(templates),
              templates=sorted(f"{t.id}@{t.version}" for t in templates))
     limits = config.limits
-    sharing = Sharing(member_queue=limits.member_queue, member_rate=limits.member_rate,
-                      member_burst=limits.member_burst, rejections_logged=limits.rejections_logged,
-                      rejection_window=timedelta(seconds=limits.rejection_summary))
     hotline = Hotline(store=store, authorities=authorities, templates=templates,
                       templates_dir=config.protocols_dir, clock=clock,
-                      clock_skew=timedelta(seconds=limits.clock_skew), sharing=sharing)
+                      clock_skew=timedelta(seconds=limits.clock_skew), limits=limits)
     hotline.checkpointer = Checkpointer(
         store=store, hub=hotline.hub, roster=hotline.roster, key=key, origin=config.server.origin,
         delay=config.tlog.checkpoint_delay, clock=clock,

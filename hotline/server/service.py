@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import structlog
 
 from hotline.canonical import canonical_bytes, parse
+from hotline.config import LimitsSection
 from hotline.envelope import Envelope, Kind, check_ack_id
 from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation
 from hotline.keys import PublicKey
@@ -47,21 +47,10 @@ def document_id(signed: Any) -> str:
     return "doc:" + hashlib.sha256(canonical_bytes(signed)).hexdigest()
 
 
-@dataclass(frozen=True)
-class Sharing:
-    """How members share the server (``hotline.server.fairness``)."""
-
-    member_queue: int = 64
-    member_rate: float = 500.0
-    member_burst: int = 2000
-    rejections_logged: int = 60
-    rejection_window: timedelta = timedelta(seconds=60)
-
-
 class Hotline:
     def __init__(self, *, store: Store, authorities: dict[str, PublicKey], templates: TemplateSet,
                  clock: Callable[[], datetime], clock_skew: timedelta,
-                 templates_dir: Path | None = None, sharing: Sharing = Sharing()) -> None:
+                 templates_dir: Path | None = None, limits: LimitsSection | None = None) -> None:
         self.store = store
         self.roster = Roster(authorities)
         self.templates = templates
@@ -71,11 +60,11 @@ class Hotline:
         self.metrics = Metrics()
         self.monitor: HealthMonitor | None = None  # set by the app after the roster is loaded
         self.hub = Hub(clock)
-        self.sharing = sharing
-        self.turns: FairQueue[tuple[Connection, Submit]] = FairQueue(per_member=sharing.member_queue)
+        self.limits = limits = limits or LimitsSection()  # how members share the server
+        self.turns: FairQueue[tuple[Connection, Submit]] = FairQueue(per_member=limits.member_queue)
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
-        self.rejections = RejectionBudget(limit=sharing.rejections_logged,
-                                          window=sharing.rejection_window)
+        self.rejections = RejectionBudget(limit=limits.rejections_logged,
+                                          window=timedelta(seconds=limits.rejection_summary))
         self.clock = clock
         self.clock_skew = clock_skew
         self.documents: list[dict[str, Any]] = []  # signed roster documents, in log order
@@ -234,13 +223,13 @@ class Hotline:
         who = (conn.member.party, conn.member.member)
         bucket = self._buckets.get(who)
         if bucket is None:
-            bucket = self._buckets[who] = TokenBucket(self.sharing.member_rate,
-                                                      self.sharing.member_burst)
+            bucket = self._buckets[who] = TokenBucket(self.limits.member_rate,
+                                                      self.limits.member_burst)
         if not bucket.take():
             envelope = submit.envelope
             self.refuse(conn, envelope.channel, envelope.template, ProtocolViolation(
                 f"{conn.member.member} submits faster than this server allows one member "
-                f"({self.sharing.member_rate:g}/s, bursts of {self.sharing.member_burst}); slow "
+                f"({self.limits.member_rate:g}/s, bursts of {self.limits.member_burst}); slow "
                 "down and resend", code="submit.rate_limited", ref=envelope.id))
             return
         await self.turns.put(who, (conn, submit), dead=conn.dead)

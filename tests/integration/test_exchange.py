@@ -87,17 +87,28 @@ async def test_third_party_and_auditor_see_the_channel(server: Running) -> None:
     assert info.value.code == "norm.sender_not_allowed"
 
 
+def pin_west(home: Path, profile: str, *, like: str, member: str | None = None
+             ) -> tuple[SigningKey, SigningKey]:
+    """The operator pins a new party 'west' (its authority key), and a member of west gets a
+    key and a profile ``profile`` made from ``like``'s (as ``member``, by default the profile's
+    name). Returns west's authority key and the member's key; nothing is enrolled yet."""
+    west, key = SigningKey.generate(), SigningKey.generate()
+    config = home / "hotline.toml"
+    config.write_text(config.read_text() + f'"west" = "{west.public_key.to_text()}"\n')
+    save_private_key(home / "keys" / f"{profile}.pem", key)
+    text = (home / "profiles" / f"{like}.toml").read_text()
+    party = Profile.load(home, like).party
+    (home / "profiles" / f"{profile}.toml").write_text(
+        text.replace(f'member = "{like}"', f'member = "{member or profile}"')
+        .replace(f'party = "{party}"', 'party = "west"')
+        .replace(f"keys/{like}.pem", f"keys/{profile}.pem") + f'west = "{west.public_key.to_text()}"\n')
+    return west, key
+
+
 async def test_member_of_a_party_outside_the_agreement_is_refused(home: Path) -> None:
     """The operator pins a new party 'west', which enrolls walt: walt may log in, but no channel
     opens to him, because the agreement the parties signed does not name west."""
-    west, walt_key = SigningKey.generate(), SigningKey.generate()
-    config = home / "hotline.toml"
-    config.write_text(config.read_text() + f'"west" = "{west.public_key.to_text()}"\n')
-    save_private_key(home / "keys" / "walt.pem", walt_key)
-    alice_profile = (home / "profiles" / "alice.toml").read_text()
-    (home / "profiles" / "walt.toml").write_text(
-        alice_profile.replace('"alice"', '"walt"').replace('"north"', '"west"')
-        .replace("keys/alice.pem", "keys/walt.pem") + f'west = "{west.public_key.to_text()}"\n')
+    west, walt_key = pin_west(home, "walt", like="alice")
     now = datetime.now(UTC)
     doc = enrollment(party="west", member="walt", role=Role.LIAISON, key=walt_key.public_key,
                      not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
@@ -145,14 +156,7 @@ async def test_auditor_name_squatted_by_a_pinned_outsider(home: Path) -> None:
     """Defect 6: 'west', an authority the operator pinned but party to no channel, enrolls the
     name of north-south's auditor (audrey, whom the agreement names with mediator's authority)
     before mediator does. West's audrey reads nothing; mediator's audrey still enrolls and reads."""
-    west, squatter_key = SigningKey.generate(), SigningKey.generate()
-    config = home / "hotline.toml"
-    config.write_text(config.read_text() + f'"west" = "{west.public_key.to_text()}"\n')
-    save_private_key(home / "keys" / "west-audrey.pem", squatter_key)
-    audrey_profile = (home / "profiles" / "audrey.toml").read_text()
-    (home / "profiles" / "west-audrey.toml").write_text(
-        audrey_profile.replace('party = "mediator"', 'party = "west"')
-        .replace("keys/audrey.pem", "keys/west-audrey.pem") + f'west = "{west.public_key.to_text()}"\n')
+    west, squatter_key = pin_west(home, "west-audrey", like="audrey", member="audrey")
     # mediator's enrollment of audrey is held back: it arrives after west's
     (real_file,) = (home / "roster").glob("*-enroll-audrey.json")
     real = json.loads(real_file.read_text())

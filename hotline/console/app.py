@@ -60,6 +60,7 @@ from hotline.console.logwatch import Head, LogWatch
 from hotline.console.proofs import prove_round, witnesses_of
 from hotline.console.screens import ComposeScreen, TemplatePicker, TextScreen, details_text
 from hotline.console.state import ConsoleState, Delivery, Message, both_times
+from hotline.display import shown
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id
 from hotline.errors import HotlineError
 from hotline.keys import SigningKey, safety_number
@@ -221,7 +222,8 @@ class ConsoleApp(App[None]):
                 alert = self.state.apply_health(event.frame, now=now)
                 if alert is not None:
                     self.bell()
-                    self.notify(alert.text, title="ALERT", severity="error", timeout=30)
+                    self.notify(shown(alert.text, limit=300), title="ALERT", severity="error", timeout=30,
+                                markup=False)
             case OutboxEvent():
                 self._outbox_item(event.item)
                 self.pending_count = len(self.outbox.pending())
@@ -276,7 +278,8 @@ class ConsoleApp(App[None]):
         try:
             self.link.acknowledge(Envelope.from_json(message.envelope), kind)
         except HotlineError as exc:
-            self.notify(f"ack not stored: {exc.message}", severity="error")
+            self.notify(shown(f"ack not stored: {exc.message}", limit=300), severity="error",
+                        markup=False)
 
     def _outbox_item(self, item: OutboxItem, *, alert: bool = True) -> None:
         env = item.envelope
@@ -342,8 +345,10 @@ class ConsoleApp(App[None]):
                 not following else len(ids) - 1
         else:
             chosen = widget.highlighted if widget.highlighted is not None else len(ids) - 1
-        prompts = [render.message_prompt(m, self.state, now, self.local_tz, selected=i == chosen)
-                   for i, m in enumerate(messages)]
+        # less the scrollbar's two columns, which appear once the list outgrows the screen
+        width = widget.scrollable_content_region.width - 2 if widget.size.width else render.WIDTH
+        prompts = [render.message_prompt(m, self.state, now, self.local_tz, selected=i == chosen,
+                                         width=width) for i, m in enumerate(messages)]
         if ids != self._message_ids:
             widget.clear_options()
             widget.add_options([Option(p, id=i) for i, p in zip(ids, prompts, strict=True)])
@@ -403,7 +408,7 @@ class ConsoleApp(App[None]):
         try:
             template = self.templates.resolve(agreement, template_id)
         except HotlineError as exc:
-            self.notify(f"{exc.code}: {exc.message}", severity="error")
+            self.notify(shown(f"{exc.code}: {exc.message}", limit=300), severity="error", markup=False)
             return
         form = build_form(template, catalogue=agreement.catalogue, lang=self.state.lang)
         replied = None if reply_to is None else Replied(template=reply_to.template, party=reply_to.party,
@@ -427,7 +432,8 @@ class ConsoleApp(App[None]):
         try:
             item = self.link.store(envelope)
         except HotlineError as exc:
-            self.notify(f"NOT STORED, NOT SENT: {exc.message}", severity="error")
+            self.notify(shown(f"NOT STORED, NOT SENT: {exc.message}", limit=300), severity="error",
+                        markup=False)
             return
         self.link.send(item)
         if not self.state.link_up:
@@ -475,7 +481,7 @@ class ConsoleApp(App[None]):
         done = self.outbox.get(ack_id(party=self.state.party, member=self.state.member,
                                       reply_to=message.id, ack=AckKind.UNDERSTOOD))
         if done is not None and done.state is not OutboxState.PENDING:
-            self.notify(f"[{message.index}] was already acknowledged 'understood'")
+            self.notify(f"[{message.index}] was already acknowledged 'understood'", markup=False)
             return
         self._acknowledge(message, AckKind.UNDERSTOOD)
         self.refresh_view()
@@ -510,42 +516,50 @@ class ConsoleApp(App[None]):
         self.prove_soon()
 
     def _details_text(self, message: Message) -> Text:
-        lines = [("channel", message.channel),
-                 ("sender", f"{message.sender} ({message.party})"),
-                 ("template", f"{message.template}, precedence {message.precedence}"),
-                 ("created", both_times(message.created, self.local_tz) + " " +
-                  message.created.isoformat())]
+        """What the sender signed, what this console checked, and what the server says, each
+        under its own heading: the server's statements are never shown as verified."""
+        signed = [("channel", message.channel),
+                  ("sender", f"{message.sender} ({message.party})"),
+                  ("template", f"{message.template}, precedence {message.precedence}"),
+                  ("created", both_times(message.created, self.local_tz) + " " +
+                   message.created.isoformat())]
+        text = self.state.catalogue_text(message)
+        if text:
+            signed.append((f"catalogue ({self.state.lang})", text))
+        checked = []
         if message.verified is None:
-            lines.append(("signature", "signed here with your key"))
+            checked.append(("signature", "signed here with your key"))
         elif message.verified:
             key = (message.sig or {}).get("key", "?")
-            lines.append(("signature", f"VERIFIED: key {key}, enrolled for {message.sender} by "
-                          f"{message.party}'s authority (pinned in your profile)"))
+            checked.append(("signature", f"VERIFIED: key {key}, enrolled for {message.sender} by "
+                            f"{message.party}'s authority (pinned in your profile)"))
         else:
-            lines.append(("signature", f"FAILED: {message.verify_error}"))
-        if message.delivery is not None:
-            lines.append(("delivery", message.delivery.value + (f" — {message.refusal}"
-                                                                if message.refusal else "")))
-        lines.append(("log index", str(message.index) if message.index is not None else "not logged yet"))
-        if message.logged is not None:
-            lines.append(("logged", message.logged.isoformat()))
+            checked.append(("signature", f"FAILED: {message.verify_error}"))
         if message.receipt:
-            lines.append(("receipt", "inclusion receipt verified against the pinned log key"))
-        if message.expects is not None:
-            lines.append(("expects", f"{message.expects.ack} from {', '.join(message.expects.parties)} "
-                          f"by {message.expects.due.isoformat()}"))
+            checked.append(("receipt", "inclusion receipt verified against the pinned log key"))
+        proof = self.state.proof(message)
+        for i, line in enumerate(proof.lines() if proof is not None else ["not logged yet"]):
+            checked.append(("log proof" if i == 0 else "", line))
+        acks = []
         for ack in self.state.ack_states(message, self.clock()):
             records = message.acks.get(ack.party, {})
             got = ", ".join(f"{k} by {r.member} [{r.index}]" + (" LATE" if r.late else "")
                             for k, r in records.items()) or "none"
-            lines.append((f"ack {ack.party}", f"{ack.mark.value} ({got})"))
-        text = self.state.catalogue_text(message)
-        if text:
-            lines.append((f"catalogue ({self.state.lang})", text))
-        proof = self.state.proof(message)
-        for i, line in enumerate(proof.lines() if proof is not None else ["not logged yet"]):
-            lines.append(("log proof" if i == 0 else "", line))
-        return details_text(lines, message.envelope)
+            acks.append((f"ack {ack.party}", f"{ack.mark.value} ({got})"))
+        server = []
+        if message.delivery is not None:
+            server.append(("delivery", message.delivery.value + (f" — {message.refusal}"
+                                                                 if message.refusal else "")))
+        server.append(("log index", str(message.index) if message.index is not None
+                       else "not logged yet"))
+        if message.logged is not None:
+            server.append(("logged", message.logged.isoformat()))
+        if message.expects is not None:
+            server.append(("expects", f"{message.expects.ack} from "
+                           f"{', '.join(message.expects.parties)} by {message.expects.due.isoformat()}"))
+        return details_text([("signed by the sender", signed), ("checked by this console", checked),
+                             ("acknowledgements (each a signed entry; LATE is the server's word)", acks),
+                             ("stated by the server (not signed)", server)], message.envelope)
 
     # -- the log watch ---------------------------------------------------------------------------
 

@@ -1,14 +1,21 @@
 """Rich text for every line of the console, from the view-model.
 
 Colour is never the only carrier of meaning: every state is also a word or a mark that a
-monochrome terminal shows (``‼FLASH‼``, ``✖ DOWN``, ``PENDING``, ``OVERDUE``). Remote text is
-always added as plain text, never parsed as markup.
+monochrome terminal shows (``‼FLASH‼``, ``✖ DOWN``, ``PENDING``, ``OVERDUE``).
+
+Text from elsewhere (bodies, names, template titles, catalogue texts, reasons, the server's
+statements) is added as plain text, never parsed as markup, and always through
+``hotline.display.shown``: no control sequence reaches the terminal. A body is wrapped here, each
+continuation line marked ``┆``, so no body can draw a line that looks like the console's own; what
+the server states (deadlines, lateness) is never on the line of what this console verified.
 """
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, tzinfo
 
+from rich.console import Console
 from rich.text import Text
 
 from hotline.console.logwatch import ProofReport
@@ -25,7 +32,13 @@ from hotline.console.state import (
     both_times,
     countdown,
 )
+from hotline.display import shown
 from hotline.envelope import Precedence
+
+WIDTH = 76  # a message's width when the list's is not known yet (80 columns less the frame)
+BODY_LINES = 2  # a body's lines in the list; the details view shows all of it
+QUOTE = "    ┆ "  # the mark of a body's continuation lines
+_MEASURE = Console(file=io.StringIO(), width=1000)  # only for Text.wrap's cell widths
 
 PRECEDENCE = {
     Precedence.FLASH: ("‼FLASH‼", "bold reverse red"),
@@ -55,7 +68,7 @@ def precedence(value: Precedence) -> Text:
 
 def health(channel: Channel, *, link_up: bool, now: datetime) -> Text:
     """``● UP hb 4s``; ``? NO LINK (was UP)`` while our own line is down."""
-    state = channel.health.state if channel.health is not None else "UNKNOWN"
+    state = shown(channel.health.state, limit=20) if channel.health is not None else "UNKNOWN"
     if not link_up:
         return Text(f"? NO LINK (was {state})", style="bold yellow")
     label, style = HEALTH.get(state, (state, "bold"))
@@ -65,7 +78,7 @@ def health(channel: Channel, *, link_up: bool, now: datetime) -> Text:
         party, beat = stalest
         when = f"hb {age(now - beat)}" if beat else "hb never"
         # the weakest party's last heartbeat; named when it is what keeps the line from UP
-        out.append(f" {when}" if state == "UP" else f" {party} {when}",
+        out.append(f" {when}" if state == "UP" else f" {shown(party, limit=64)} {when}",
                    style="dim" if state == "UP" else "bold")
     return out
 
@@ -74,7 +87,7 @@ def channel_prompt(channel: Channel, state: ConsoleState, now: datetime) -> Text
     """Two lines: the name (``▶`` when selected) with unread and owed counts; its health."""
     owed = sum(1 for m in channel.messages.values() if state.obligation(m, now) is not None)
     out = Text("▶ " if channel.name == state.selected else "  ", style="bold")
-    out.append(channel.name, style="bold")
+    out.append(shown(channel.name, limit=64), style="bold")
     if channel.unread:
         out.append(f" ({channel.unread} new)", style="bold cyan")
     if owed:
@@ -85,9 +98,11 @@ def channel_prompt(channel: Channel, state: ConsoleState, now: datetime) -> Text
 
 
 def message_prompt(message: Message, state: ConsoleState, now: datetime, local: tzinfo | None, *,
-                   selected: bool = False) -> Text:
-    """A message: header (``▶`` when selected, index, precedence, time, sender), template and
-    body, verification and acknowledgements, and what this officer owes on it."""
+                   selected: bool = False, width: int = WIDTH) -> Text:
+    """A message in a list ``width`` cells wide: header (``▶`` when selected, index,
+    precedence, time, sender), template and body (wrapped, continuations marked ``┆``), what this
+    console verified, the acknowledgements with the server's deadline, and what this officer owes.
+    """
     out = Text("▶" if selected else " ", style="bold")
     if message.index is not None:
         out.append(f"[{message.index}] ", style="bold")
@@ -95,28 +110,55 @@ def message_prompt(message: Message, state: ConsoleState, now: datetime, local: 
         out.append("[—] ", style="bold")
     out.append_text(precedence(message.precedence))
     out.append(f" {both_times(message.created, local)} ")
-    out.append(f"{message.sender}@{message.party}", style="bold")
-    out.append(f"\n    {message.template}: ", style="italic")
-    out.append(body_text(message, state.catalogue_text(message)))
+    out.append(f"{shown(message.sender, limit=64)}@{shown(message.party, limit=64)}", style="bold")
+    out.append("\n")
+    out.append_text(quoted(f"{shown(message.template, limit=64)}: ",
+                           body_text(message, state.catalogue_text(message)), width))
     out.append("\n    ")
     out.append_text(verification(message, state.proof(message)))
     acks = state.ack_states(message, now)
     if acks:
-        out.append(" │ acks: ")
+        # acks are signed entries of their own; whom they are owed by and when, the server says
+        out.append("\n    acks: ")
         for i, ack in enumerate(acks):
             if i:
                 out.append(" · ")
             label, style = ACK[ack.mark]
             if ack.mark is AckMark.WAITING and ack.received:
                 label, style = "✓received …understood", "yellow"
-            out.append(f"{ack.party} ")
+            out.append(f"{shown(ack.party, limit=64)} ")
             out.append(label + (" LATE" if ack.late else ""), style=style)
         if message.expects is not None and any(not a.satisfied for a in acks):
-            out.append(f" (due {message.expects.due.strftime('%H:%M:%SZ')})", style="dim")
+            out.append(f" · due {message.expects.due.strftime('%H:%MZ')} (server)", style="dim")
     owed = state.obligation(message, now)
     if owed is not None:
         out.append("\n    ")
         out.append_text(obligation(owed, message))
+    return out
+
+
+def quoted(label: str, body: str, width: int, *, lines: int = BODY_LINES) -> Text:
+    """``    label: body``, the body sanitized and wrapped to ``width`` cells with every
+    continuation line marked ``┆``; at most ``lines`` lines, the last one ending with a mark of
+    what is left out (the details view shows all of it)."""
+    first = f"    {label}"
+    room = max(20, width - len(QUOTE))
+    pad = len(first) - len(QUOTE)  # the first line starts after the label, the others after ┆
+    if pad > room // 2:  # a long label: the body starts on the next line
+        first, pad = first.rstrip() + "\n" + QUOTE, 0
+    wrapped = Text(" " * pad + shown(body, limit=room * lines * 2)).wrap(_MEASURE, room)
+    shown_lines = [line[pad:] if i == 0 else line for i, line in enumerate(wrapped[:lines])]
+    if len(wrapped) > lines:
+        mark = f" …[+{len(wrapped) - lines} lines: d]"
+        last = shown_lines[-1]
+        last.rstrip()
+        last.truncate(room - (pad if lines == 1 else 0) - len(mark))
+        last.append(mark, style="dim")
+    out = Text(first, style="italic")
+    for i, line in enumerate(shown_lines):
+        if i:
+            out.append("\n" + QUOTE, style="dim")
+        out.append_text(line)
     return out
 
 
@@ -127,7 +169,7 @@ def verification(message: Message, proof: ProofReport | None) -> Text:
         out.append("PENDING ⧗ not yet accepted", style="bold reverse yellow")
         return out
     if message.delivery is Delivery.REFUSED:
-        out.append(f"REFUSED ✖ {message.refusal or ''}", style="bold reverse red")
+        out.append(f"REFUSED ✖ {shown(message.refusal or '', limit=200)}", style="bold reverse red")
         return out
     if message.verified is False:
         out.append("SIGNATURE ✖ FAILED", style="bold reverse red")
@@ -171,8 +213,9 @@ def owed_bar(pairs: list[tuple[Message, Obligation]]) -> Text:
     head = f"ACK OWED ×{len(pairs)}" + (f" ({overdue} OVERDUE)" if overdue else "")
     when = (f"OVERDUE {countdown(owed.remaining)}" if owed.overdue
             else f"{countdown(owed.remaining)} left")
-    return Text(f"{head}: next [{message.index}] {message.precedence} {message.template} from "
-                f"{message.sender}, '{owed.ack}' {when} — a: go", style=style)
+    return Text(f"{head}: next [{message.index}] {message.precedence} {shown(message.template, limit=64)}"
+                f" from {shown(message.sender, limit=64)}, '{shown(owed.ack, limit=20)}' {when} — a: go",
+                style=style)
 
 
 def alert_text(alerts: list[Alert]) -> Text:
@@ -180,7 +223,8 @@ def alert_text(alerts: list[Alert]) -> Text:
         return Text("")
     latest = alerts[-1]
     more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
-    return Text(f"‼ ALERT {latest.at.strftime('%H:%M:%SZ')}: {latest.text}{more} — x: dismiss",
+    return Text(f"‼ ALERT {latest.at.strftime('%H:%M:%SZ')}: {shown(latest.text, limit=300)}{more}"
+                " — x: dismiss",
                 style="bold reverse red")
 
 
@@ -194,11 +238,12 @@ def status_text(*, link: str, url: str | None, detail: str, member: str, party: 
     if link == "DOWN" and retry_in is not None:
         out.append(f" retry in {retry_in:.1f}s", style="bold")
     elif link == "REFUSED":
-        out.append(f" {detail}", style="bold")
+        out.append(f" {shown(detail, limit=200)}", style="bold")
     out.append(" │ ")
     out.append(f"outbox: {pending} PENDING" if pending else "outbox: 0 pending",
                style="bold reverse yellow" if pending else "")
-    out.append(f" │ {member}@{party} {role} │ SN {safety[:17]}… │ {url or '—'}")
+    out.append(f" │ {shown(member)}@{shown(party)} {shown(role)} │ SN {safety[:17]}… │ "
+               f"{shown(url or '—', limit=100)}")
     return out
 
 

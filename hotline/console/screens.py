@@ -17,6 +17,7 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, Select, St
 from textual.widgets.option_list import Option
 
 from hotline.console.forms import Form, FormError, deadline_text
+from hotline.display import shown
 from hotline.envelope import Envelope, Precedence
 from hotline.protocols.template import Template
 
@@ -44,8 +45,9 @@ class TemplatePicker(ModalScreen[Template | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.heading, classes="title")
-            yield OptionList(*[Option(Text(f"{t.id}: {t.title} [{t.default_precedence}]"), id=t.id)
+            yield Label(Text(shown(self.heading)), classes="title")
+            yield OptionList(*[Option(Text(f"{shown(t.id)}: {shown(t.title, limit=120)} "
+                                           f"[{t.default_precedence}]"), id=t.id)
                                for t in self.templates], id="templates")
             yield Label("↑↓ choose · Enter compose · Esc cancel", classes="hint")
         yield Footer()
@@ -83,10 +85,11 @@ class ComposeScreen(ModalScreen[Envelope | None]):
     def compose(self) -> ComposeResult:
         template = self.form.template
         with Vertical(classes="dialog"):
-            yield Label(Text(f"{template.title} ({template.id} v{template.version}) on {self.channel}"
-                             + (f", replying to {self.reply_to}" if self.reply_to else "")),
+            yield Label(Text(shown(f"{template.title} ({template.id} v{template.version}) on "
+                                   f"{self.channel}" + (f", replying to {self.reply_to}"
+                                                        if self.reply_to else ""), limit=200)),
                         classes="title")
-            yield Static(Text(f"basis: {_clip(template.basis, 150)}"), classes="hint", id="basis")
+            yield Static(Text(f"basis: {shown(template.basis, limit=150)}"), classes="hint", id="basis")
             yield Static(Text(deadline_text(template, template.default_precedence)), id="deadline")
             if not self.link_up:
                 yield Static(Text("LINK DOWN: the message is kept in the outbox and sent, marked "
@@ -97,18 +100,20 @@ class ComposeScreen(ModalScreen[Envelope | None]):
                              prompt="precedence")
             with VerticalScroll(id="fields"):
                 for i, field in enumerate(self.form.fields):
-                    yield Label(Text(field.label + ("" if field.required else " (optional)")),
+                    yield Label(Text(shown(field.label, limit=200)
+                                     + ("" if field.required else " (optional)")),
                                 classes="title")
                     if field.kind == "choice":
                         # a required choice starts blank unless the template gives a default:
                         # nothing is chosen for the officer
-                        yield Select([(label, value) for label, value in field.choices],
+                        yield Select([(Text(shown(label, limit=200)), value)
+                                      for label, value in field.choices],
                                      allow_blank=not (field.required and field.default),
                                      value=field.default if field.default else Select.NULL,
                                      id=f"field-{i}", prompt=field.path)
                     else:
                         yield Input(value=field.default, placeholder=field.path, id=f"field-{i}")
-                    yield Static(Text(field.hint), classes="hint")
+                    yield Static(Text(shown(field.hint, limit=500)), classes="hint")
             yield Static("", classes="error", id="error")
             with Horizontal(id="buttons"):
                 yield Button("Send (ctrl+s)", variant="primary", id="send")
@@ -150,7 +155,8 @@ class ComposeScreen(ModalScreen[Envelope | None]):
 
     def show_error(self, exc: FormError) -> None:
         where = f"{exc.field}: " if exc.field else ""
-        self.query_one("#error", Static).update(Text(f"✖ NOT SENT — {where}{exc.code}: {exc.message}"))
+        self.query_one("#error", Static).update(Text(shown(f"✖ NOT SENT — {where}{exc.code}: "
+                                                           f"{exc.message}", limit=500)))
         if exc.field is not None:
             index = next((i for i, f in enumerate(self.form.fields) if f.path == exc.field), None)
             if index is not None:
@@ -175,7 +181,7 @@ class TextScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.heading, classes="title")
+            yield Label(Text(shown(self.heading, limit=200)), classes="title")
             with VerticalScroll(id="body"):
                 yield Static(self.text, id="text")
         yield Footer()
@@ -188,17 +194,20 @@ class TextScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-def details_text(lines: list[tuple[str, str]], envelope: dict[str, Any] | None) -> Text:
-    """``label: value`` lines, then the envelope as JSON."""
+def details_text(sections: list[tuple[str, list[tuple[str, str]]]],
+                 envelope: dict[str, Any] | None) -> Text:
+    """Headed sections of ``label: value`` lines (a section without lines is left out), then the
+    envelope as JSON; every value sanitized, so no value can draw a line of its own."""
     out = Text()
-    for label, value in lines:
-        out.append(f"{label}: " if label else "  ", style="bold")
-        out.append(value + "\n")
+    for heading, lines in sections:
+        if not lines:
+            continue
+        out.append(f"{heading}\n", style="bold underline")
+        for label, value in lines:
+            out.append(f"  {shown(label, limit=80)}: " if label else "    ", style="bold")
+            out.append(shown(value, limit=None) + "\n")
     if envelope is not None:
-        out.append("\nenvelope (as signed):\n", style="bold")
-        out.append(json.dumps(envelope, indent=2, ensure_ascii=False))
+        out.append("envelope (as signed):\n", style="bold underline")
+        for line in json.dumps(envelope, indent=2, ensure_ascii=False).splitlines():
+            out.append(shown(line, limit=None) + "\n")
     return out
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

@@ -41,6 +41,7 @@ from typing import Any
 from hotline.console.logwatch import LogWatch, ProofReport
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import WireError
+from hotline.protocols.template import AckRequirement
 from hotline.times import parse_time
 
 URGENT = (Precedence.FLASH, Precedence.IMMEDIATE)
@@ -81,10 +82,11 @@ class Expectation:
     def from_entry(cls, value: Any) -> Expectation | None:
         if not isinstance(value, dict):
             return None
-        try:
-            return cls(str(value["ack"]), tuple(str(p) for p in value["from"]),
+        try:  # the server's word: only a known requirement, never its text, is kept
+            ack = AckRequirement(value["ack"])
+            return cls(ack.value, tuple(str(p) for p in value["from"]),
                        parse_time(value["due"], field="expects.due"))
-        except (KeyError, TypeError, WireError):
+        except (KeyError, TypeError, ValueError, WireError):
             return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from hotline.client.outbox import Outbox, OutboxState
 from hotline.client.profile import Profile
 from hotline.config import load_config
 from hotline.console.app import ConsoleApp
+from hotline.console.render import QUOTE
 from hotline.console.screens import ComposeScreen, TemplatePicker
 from hotline.deployment import init_deployment
 from hotline.envelope import AckKind, Kind
@@ -109,9 +111,10 @@ async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str,
 
 
 def messages_text(app: ConsoleApp) -> list[str]:
-    """The selected channel's messages as listed, oldest first."""
+    """The selected channel's messages as listed, oldest first (a wrapped body joined again)."""
     widget = app.query_one("#messages", OptionList)
-    return [str(widget.get_option_at_index(i).prompt) for i in range(widget.option_count)]
+    return [re.sub(r" *\n" + re.escape(QUOTE), " ", str(widget.get_option_at_index(i).prompt))
+            for i in range(widget.option_count)]
 
 
 def channels_text(app: ConsoleApp) -> str:

@@ -6,15 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hotline.display import shown, unsafe
-
-# every C0/C1 control, ESC sequences, bidi controls and zero-width characters, mixed with text
-CONTROLS = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]]
-BIDI_AND_ZERO_WIDTH = ["\u061c", "\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u202a",
-                       "\u202b", "\u202c", "\u202d", "\u202e", "\u2060", "\u2066", "\u2067",
-                       "\u2068", "\u2069", "\ufeff", "\u2028", "\u2029"]
-SEQUENCES = ["\x1b[2J", "\x1b[H", "\x1b]0;pwned\x07", "\x1b]8;;http://x\x1b\\", "\x9b31m", "\x1bc"]
-hostile = st.lists(st.one_of(st.text(), st.sampled_from(CONTROLS + BIDI_AND_ZERO_WIDTH + SEQUENCES)),
-                   max_size=20).map("".join)
+from tests.hostile_text import hostile_text as hostile
 
 
 @given(hostile)

@@ -6,6 +6,8 @@ change meaning. Pure modules raise only these; a stray ``ValueError`` escaping o
 
 from __future__ import annotations
 
+from hotline.display import shown
+
 
 class HotlineError(Exception):
     """Root of every error hotline raises on purpose.
@@ -32,8 +34,9 @@ class HotlineError(Exception):
         return frame
 
     def diagnostics(self) -> str:
-        """One line for a person at a terminal."""
-        return f"error: {self.code}: {self.message}"
+        """One line for a person at a terminal (a message may quote a peer or the host: it is
+        sanitized like every other text from elsewhere)."""
+        return shown(f"error: {self.code}: {self.message}")
 
 
 class WireError(HotlineError):

@@ -26,12 +26,23 @@ from typing import Any
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 
+from hotline.display import shown
+
 _REDACT = frozenset({"body", "sig", "sigs", "signature", "text", "passphrase", "token"})
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in _REDACT & event.keys():
         event[key] = "[redacted]"
+    return event
+
+
+def _visible(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """For the plain-text renderer: a value may quote a peer or the host, and that text reaches
+    the operator's terminal raw (JSON lines are escaped by the encoder already)."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = "\n".join(shown(line, limit=None) for line in value.split("\n"))
     return event
 
 
@@ -101,8 +112,9 @@ def configure(*, level: str = "info", fmt: str = "json") -> None:
                      else structlog.dev.ConsoleRenderer(colors=False,
                                                         exception_formatter=structlog.dev.plain_traceback))
     exceptions = [no_locals] if fmt == "json" else []  # the console renderer formats its own
+    visible = [] if fmt == "json" else [structlog.processors.format_exc_info, _visible]
     structlog.configure(
-        processors=[*shared, *exceptions, renderer],
+        processors=[*shared, *visible, *exceptions, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
@@ -113,7 +125,8 @@ def configure(*, level: str = "info", fmt: str = "json") -> None:
         foreign_pre_chain=[structlog.contextvars.merge_contextvars, structlog.stdlib.add_logger_name,
                            structlog.processors.add_log_level,
                            structlog.stdlib.ExtraAdder(allow=["suppressed"]),
-                           structlog.processors.TimeStamper(fmt="iso", utc=True), _redact],
+                           structlog.processors.TimeStamper(fmt="iso", utc=True), _redact,
+                           *visible],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *exceptions,
                     renderer]))
     root = logging.getLogger()

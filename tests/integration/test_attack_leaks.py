@@ -21,6 +21,7 @@ import aiohttp
 
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
+from hotline.display import unsafe
 from hotline.envelope import Precedence
 from hotline.errors import HotlineError
 from hotline.httpauth import sign_request
@@ -152,3 +153,25 @@ async def test_metrics_are_not_for_everyone(home: Path) -> None:
                             headers={"Authorization": header}) as response:
             assert response.status == 200
             assert 'hotline_channel_state{channel="north-south"' in await response.text()
+
+
+def test_a_log_line_never_carries_a_terminal_control(tmp_path: Path) -> None:
+    """A logged value or exception may quote a peer or the host; in both formats what reaches
+    the operator's terminal holds no control sequence (issue 20, defect 1, for the logs)."""
+    script = """
+import logging, structlog
+from hotline.logs import configure
+for fmt in ("json", "console"):
+    configure(fmt=fmt)
+    structlog.get_logger("hotline.agent").warning("host.refused", reason="\\x1b[2J\\x1b]0;x\\x07\\u202e")
+    try:
+        raise ValueError("host said \\x1b[31m\\x9b")
+    except ValueError:
+        structlog.get_logger("hotline.agent").exception("round.failed")
+        logging.getLogger("websockets").exception("\\x1bc reset")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("host.refused") == 2 and result.stderr.count("ValueError") >= 4
+    assert [c for c in result.stderr if unsafe(c) and c != "\n"] == [], result.stderr

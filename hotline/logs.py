@@ -112,7 +112,7 @@ def configure(*, level: str = "info", fmt: str = "json") -> None:
                      else structlog.dev.ConsoleRenderer(colors=False,
                                                         exception_formatter=structlog.dev.plain_traceback))
     exceptions = [no_locals] if fmt == "json" else []  # the console renderer formats its own
-    visible = [] if fmt == "json" else [structlog.processors.format_exc_info, _visible]
+    visible: list[Any] = [] if fmt == "json" else [structlog.processors.format_exc_info, _visible]
     structlog.configure(
         processors=[*shared, *visible, *exceptions, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),

@@ -24,6 +24,7 @@ from hotline.audit.remote import http_base
 from hotline.canonical import dumps, parse
 from hotline.client.profile import Profile
 from hotline.config import load_config
+from hotline.display import shown
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, PublicKey
@@ -32,6 +33,8 @@ from hotline.protocols.duration import describe_duration
 from hotline.protocols.forms import describe_fields
 from hotline.templates import load_templates
 from hotline.times import format_time
+
+MAX_ANSWER = 1 << 20  # bytes of the host's answer read: it says an index or an error
 
 
 def _fail(exc: HotlineError) -> None:
@@ -211,17 +214,32 @@ def submit(ctx: click.Context, file: Path, name: str | None, server: str | None)
                                      method="POST", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())
+            answer = _json_object(response.read(MAX_ANSWER))
     except urllib.error.HTTPError as exc:
-        body = json.loads(exc.read() or b"{}")
-        click.echo(f"error: {body.get('code', exc.code)}: {body.get('message', exc.reason)}", err=True)
+        body = _json_object(exc.read(MAX_ANSWER))
+        click.echo(shown(f"error: {body.get('code', exc.code)}: {body.get('message', exc.reason)}"),
+                   err=True)
         sys.exit(1)
     except (urllib.error.URLError, OSError) as exc:
-        click.echo(f"error: connect.failed: {server}: {exc}", err=True)
+        click.echo(shown(f"error: connect.failed: {server}: {exc}"), err=True)
+        sys.exit(1)
+    index = answer.get("index")
+    if not isinstance(index, int) or isinstance(index, bool):
+        click.echo(shown(f"error: server.bad_answer: {server} answered without a log index: "
+                         f"{str(answer)[:200]}"), err=True)
         sys.exit(1)
     doc = signed["document"]
-    click.echo(f"{doc.get('type')} {doc.get('channel', '')} version {doc.get('version', '')} logged "
-               f"at index {answer['index']}" + (" (already logged)" if answer.get("duplicate") else ""))
+    click.echo(shown(f"{doc.get('type')} {doc.get('channel', '')} version {doc.get('version', '')} "
+                     f"logged at index {index}" + (" (already logged)" if answer.get("duplicate") else "")))
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    """The host's answer as a JSON object, or an empty one (what it said is then not shown)."""
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @click.command()
@@ -246,4 +264,4 @@ def templates(ctx: click.Context, template_id: str | None) -> None:
         ack = "no ack" if t.ack is None else f"{t.ack.kind}" + (
             f" within {describe_duration(t.ack.deadline)}" if t.ack.deadline else "")
         rate = f"max {t.rate.max}/{describe_duration(t.rate.per)}" if t.rate else "no rate limit"
-        click.echo(f"{t.id:<24} v{t.version}  {t.sha256[:12]}  {t.title}  [{ack}; {rate}]")
+        click.echo(f"{t.id:<24} v{t.version}  {t.sha256[:12]}  {shown(t.title, limit=80)}  [{ack}; {rate}]")

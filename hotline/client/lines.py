@@ -88,7 +88,7 @@ def delivered_json(item: Delivered, catalogue: str | None) -> str:
 def refused_line(item: Refused) -> str:
     # Nothing of a refused entry is the sender's word: only what the check found is printed.
     channel = shown(json.dumps(item.entry.get("channel"), ensure_ascii=True), limit=CHANNEL_LIMIT)
-    return (f"[{item.index}] REFUSED on {channel}: {item.code}: {shown(item.reason)}  "
+    return (f"[{item.index}] REFUSED on {channel}: {shown(item.code, limit=64)}: {shown(item.reason)}  "
             "[did NOT verify: not shown]")
 
 

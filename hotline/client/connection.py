@@ -47,6 +47,9 @@ from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
 from hotline.verification import EntryRefused, verify_envelope_entry
 
 MAX_RECEIPTS = 4096  # receipts kept for ``receipt()`` waiters; older ones are dropped
+MAX_SHOWN = 1 << 16  # envelope ids remembered as shown (a long-running member forgets the oldest)
+# What a hostile frame can make routing raise, beyond our typed errors: reported, never fatal.
+_BAD_FRAME = (HotlineError, KeyError, TypeError, ValueError, AttributeError)
 
 
 class ConnectError(HotlineError):
@@ -186,8 +189,9 @@ class Client:
                     decoded = self.session.receive(text)
                     assert isinstance(decoded, ServerFrame)  # the challenge came before welcome
                     self._route(decoded.frame)
-                except HotlineError as exc:  # reported and skipped: the next frame may be fine
-                    self.deliveries.put_nowait(HostProblem(f"the host sent a bad frame: {exc.message}"))
+                except _BAD_FRAME as exc:  # reported and skipped: the next frame may be fine
+                    detail = exc.message if isinstance(exc, HotlineError) else type(exc).__name__
+                    self.deliveries.put_nowait(HostProblem(f"the host sent a bad frame: {detail}"))
         except ConnectionClosed as exc:
             reason = f"connection closed ({exc})"
         finally:
@@ -205,7 +209,7 @@ class Client:
         kind = frame["type"]
         if kind == "roster":
             for signed in frame["documents"]:
-                with contextlib.suppress(HotlineError):  # what our pinned authorities refuse
+                with contextlib.suppress(*_BAD_FRAME):  # what our pinned authorities refuse
                     self.roster.add(signed)
                     self.documents.append(signed)
             self._roster_ready.set()
@@ -408,6 +412,8 @@ class Client:
         if problem is not None:
             raise EntryRefused(f"delivered {problem}", index=index, ref=envelope.id)
         first = self._shown.setdefault(envelope.id, index)
+        if len(self._shown) > MAX_SHOWN:
+            del self._shown[next(iter(self._shown))]
         if first != index:
             raise EntryRefused(f"envelope {envelope.id} was delivered before as entry {first}; "
                                "the host delivered it again under another index", index=index,

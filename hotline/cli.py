@@ -224,12 +224,10 @@ def proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
                              "answer ('NOT yet proven').")(command)
 
 
-async def _proven(client: Client, profile: Profile, claim: str, index: Any, envelope_id: str, *,
+async def _proven(client: Client, profile: Profile, claim: str, index: int, envelope_id: str, *,
                   no_wait: bool, wait: float) -> Proof | None:
     """Print the host's ``accepted`` as proven (or, with ``no_wait``, as NOT yet proven); raise
     ``log.unproven`` (exit 1) if its claim does not hold."""
-    if not isinstance(index, int) or isinstance(index, bool):
-        raise ProtocolViolation("the host's accepted frame has no log index", code="frame.malformed")
     if no_wait:
         click.echo(f"{claim}: NOT yet proven (the host's word; not waited for the log's proof)")
         return None

@@ -1,5 +1,5 @@
-"""The console's log watch is the client's (``hotline.logwatch``): re-exported for its modules."""
+"""The console's log watch is every client's (``hotline.logwatch``), re-exported for its modules."""
 
-from hotline.logwatch import Head, LogAlarm, LogWatch, ProofReport, Witness
+from hotline.logwatch import Head, LogWatch, ProofReport
 
-__all__ = ["Head", "LogAlarm", "LogWatch", "ProofReport", "Witness"]
+__all__ = ["Head", "LogWatch", "ProofReport"]

@@ -1,5 +1,5 @@
-"""The console proves entries as every client does (``hotline.client.proofs``): re-exported."""
+"""The console proves entries as every client does (``hotline.client.proofs``), re-exported."""
 
-from hotline.client.proofs import ROUND_LIMIT, prove_round, witnesses_of
+from hotline.client.proofs import prove_round, witnesses_of
 
-__all__ = ["ROUND_LIMIT", "prove_round", "witnesses_of"]
+__all__ = ["prove_round", "witnesses_of"]

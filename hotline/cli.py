@@ -26,7 +26,6 @@ from hotline.console.command import client
 from hotline.display import shown
 from hotline.envelope import AckKind, Kind, Precedence
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation
-from hotline.logwatch import LogWatch
 from hotline.protocols.forms import body_from_fields, describe_fields, missing_fields
 from hotline.protocols.registry import TemplateSet
 from hotline.protocols.template import Template
@@ -342,7 +341,7 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
             click.echo(lines.proof_json(index, size=size, failed=failed) if as_json
                        else lines.proof_line(index, size=size, failed=failed))
 
-        prover = Prover(client, LogWatch(profile.log_key), proven)
+        prover = Prover(client, profile.log_key, _home(ctx) / "state" / f"{name}.listen.json", proven)
         proving = asyncio.create_task(prover.run(), name="listen-prover")
         try:
             channels = [channel] if channel else list(client.welcome["channels"])

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hotline.audit.remote import LogClient, http_base
 from hotline.client.connection import Client
 from hotline.errors import HotlineError, LogError
 from hotline.keys import b64decode
-from hotline.logwatch import LogWatch, Witness
+from hotline.logwatch import Head, LogWatch, Witness
+from hotline.privatefiles import write_private_atomically
 from hotline.roster import Roster
-from hotline.tlog import Checkpoint
+from hotline.tlog import Checkpoint, NoteVerifier
 from hotline.witnesses import named_witnesses, witness_keys
 
 T = TypeVar("T")
@@ -82,15 +85,25 @@ async def prove_round(watch: LogWatch, client: LogClient, *,
         watch.problem = f"the log API answered badly: {type(exc).__name__}: {exc}"
 
 
+def load_head(path: Path) -> Head | None:
+    """The chain head a client remembered in ``path`` (None if there is none to read)."""
+    try:
+        return Head.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
 class Prover:
     """Proves each entry a client shows included in a checkpoint that extends its chain
     (``hotline listen``): a round after each new entry and each checkpoint the host pushes;
     ``report(index, size, failed)`` is called once per entry, with the checkpoint size it was
-    proven in or why it was not."""
+    proven in or why it was not. The chain's head is kept in ``state`` across runs, so a log
+    that shows a shorter or other history on a later run is caught too."""
 
-    def __init__(self, client: Client, watch: LogWatch,
+    def __init__(self, client: Client, log_key: NoteVerifier | None, state: Path,
                  report: Callable[[int, int | None, str | None], None]) -> None:
-        self.client, self.watch, self.report = client, watch, report
+        self.client, self.state, self.report = client, state, report
+        self.watch = LogWatch(log_key, load_head(state))
         self.log = LogClient(http_base(client.url), ssl_context=client.ssl_context)
         self.pending: dict[int, dict[str, Any]] = {}
         self._wake = asyncio.Event()
@@ -120,7 +133,10 @@ class Prover:
     async def _round(self) -> bool:
         """One round over the pending entries; whether it settled any."""
         entries = sorted(self.pending.items(), reverse=True)
+        before = self.watch.head
         await prove_round(self.watch, self.log, verifiers=[], entries=entries, cosigned=False)
+        if self.watch.head is not None and self.watch.head != before and self.watch.alarm is None:
+            write_private_atomically(self.state, json.dumps(self.watch.head.to_json()).encode())
         settled = 0
         for index in list(self.pending):
             failed = self.watch.alarm or self.watch.failed.get(index)

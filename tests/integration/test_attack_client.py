@@ -18,7 +18,7 @@ from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.display import unsafe
 from hotline.verification import EntryRefused
-from tests.conftest import Running, hotline_cli, running_server
+from tests.conftest import Running, copy_database, hotline_cli, running_server
 from tests.hostile_relay import Frame, hostile_relay
 from tests.integration.test_exchange import post_roster
 from tests.integration.test_tlog import north_mediator_agreement
@@ -212,6 +212,25 @@ async def test_replayed_and_reordered_deliveries_are_flagged_and_shown_once(home
     assert len(replays) == 2 and all("HOST PROBLEM" in r and "went backwards" in r for r in replays)
     assert f"[{a}] proven in the log" in text.stdout and f"[{b}] proven in the log" in text.stdout
     assert f"[{d}] NOT PROVEN in the log: the entry as delivered is NOT the one logged" in text.stdout
+
+
+async def test_a_log_rolled_back_between_two_listens_is_caught(home: Path, tmp_path: Path) -> None:
+    """The chain a listener verified is remembered: a host that swaps in an older copy of its
+    database shows the next run a log its chain does not extend, and nothing is proven."""
+    older = tmp_path / "older"
+    async with running_server(home, **FAST) as server:
+        [first] = await sent(await server.client("alice"), "before the copy")
+    copy_database(home, older)
+    async with running_server(home, **FAST) as server:
+        [second] = await sent(await server.client("alice"), "after the copy")
+        seen = await cli(home, *listen(server.url, "--after", str(first), "--count", "1"))
+    assert seen.returncode == 0 and f"[{second}] proven in the log" in seen.stdout, seen.stderr
+    copy_database(older, home)
+    async with running_server(home, **FAST) as server:
+        again = await cli(home, *listen(server.url, "--after", str(first - 1), "--count", "1"))
+    assert again.returncode == 1, again.stderr
+    clean(again)
+    assert f"[{first}] NOT PROVEN in the log: LOG INCONSISTENT: rollback" in again.stdout
 
 
 async def test_an_envelope_delivered_again_under_a_new_index_is_not_shown_again(home: Path) -> None:

@@ -20,19 +20,15 @@ from hotline.errors import WireError
 _ENTRY = {"index": int, "time": str, "kind": str, "channel": str}  # every channel entry's own fields
 
 
-def _fields(value: Any, table: dict[str, type], what: str, *, optional: frozenset[str] = frozenset(),
-            exact: bool = True) -> dict[str, Any]:
-    """``value`` as an object with exactly the fields of ``table`` (each of its type; ``optional``
-    ones may be absent; ``exact``: no other field)."""
+def _fields(value: Any, table: dict[str, type], what: str) -> dict[str, Any]:
+    """``value`` as an object with exactly the fields of ``table``, each of its type."""
     if not isinstance(value, dict):
         raise WireError(f"{what} is not an object", code="frame.malformed")
     extra = sorted(set(value) - set(table))
-    if exact and extra:
+    if extra:
         raise WireError(f"{what} has unknown field(s) {', '.join(extra)}", code="frame.malformed")
     for name, typ in table.items():
         if name not in value:
-            if name in optional:
-                continue
             raise WireError(f"{what} is missing {name!r}", code="frame.malformed")
         item = value[name]
         if not isinstance(item, typ) or (typ is int and isinstance(item, bool)):

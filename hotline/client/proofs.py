@@ -111,6 +111,9 @@ class Prover:
         self._settled.set()
 
     def add(self, index: int, entry: dict[str, Any]) -> None:
+        if self.watch.log_key is None:
+            self.report(index, None, "the profile pins no log key: nothing can be proven")
+            return
         self.pending[index] = entry
         self._settled.clear()
         self._wake.set()

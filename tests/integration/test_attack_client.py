@@ -236,6 +236,7 @@ async def test_a_log_rolled_back_between_two_listens_is_caught(home: Path, tmp_p
 async def test_an_envelope_delivered_again_under_a_new_index_is_not_shown_again(home: Path) -> None:
     async with running_server(home, **FAST) as server:
         a, b = await sent(await server.client("alice"), "once", "twice")
+        saved: list[Frame] = []
 
         def down(frame: Frame) -> list[Frame | str]:
             if delivered(frame, b):  # a's envelope again, under b's index: forward, in order
@@ -244,9 +245,9 @@ async def test_an_envelope_delivered_again_under_a_new_index_is_not_shown_again(
                 saved.append(frame)
             return [frame]
 
-        saved: list[Frame] = []
         async with hostile_relay(server.url, down=down) as relay:
             text = await cli(home, *listen(relay.url, "--after", str(a - 1), "--count", "2"))
+    assert text.returncode == 0, text.stderr  # what was shown as verified is proven
     clean(text)
     lines = text.stdout.splitlines()
     assert sum(line.endswith(VERIFIED) for line in lines) == 1

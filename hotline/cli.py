@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,11 +16,14 @@ import structlog
 from hotline.agreement_cli import agreement, templates
 from hotline.audit.commands import audit
 from hotline.canonical import parse
-from hotline.client.connection import Client, ConnectError, Delivered, Refused
+from hotline.client import lines
+from hotline.client.connection import Client, ConnectError, Delivered, Proof, Refused
+from hotline.client.frames import HostProblem, Overdue
 from hotline.client.profile import Profile
-from hotline.client.receipts import bundle_from_frame, verify_receipt
+from hotline.client.proofs import Prover
 from hotline.config import load_config
 from hotline.console.command import client
+from hotline.display import shown
 from hotline.envelope import AckKind, Kind, Precedence
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation
 from hotline.protocols.forms import body_from_fields, describe_fields, missing_fields
@@ -41,8 +44,8 @@ def _run(coro: Awaitable[T]) -> T:
     """Run a command's coroutine; a typed error is printed and exits 1."""
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
-    except HotlineError as exc:
-        click.echo(exc.diagnostics() + (f" (ref {exc.ref})" if exc.ref else ""), err=True)
+    except HotlineError as exc:  # its message may quote the host: shown, never obeyed
+        click.echo(shown(exc.diagnostics() + (f" (ref {exc.ref})" if exc.ref else "")), err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -211,6 +214,27 @@ def _compose(template: Template, body: str | None, fields: tuple[str, ...]) -> d
     return content
 
 
+def proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--no-wait`` and ``--wait S``, shared by ``send`` and ``ack``."""
+    command = click.option("--wait", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+                           help="Seconds to wait for the log's proof of the entry.")(command)
+    return click.option("--no-wait", is_flag=True,
+                        help="Do not wait for the log's proof: print the host's unproven "
+                             "answer ('NOT yet proven').")(command)
+
+
+async def _proven(client: Client, profile: Profile, claim: str, index: int, envelope_id: str, *,
+                  no_wait: bool, wait: float) -> Proof | None:
+    """Print the host's ``accepted`` as proven (or, with ``no_wait``, as NOT yet proven); raise
+    ``log.unproven`` (exit 1) if its claim does not hold."""
+    if no_wait:
+        click.echo(f"{claim}: NOT yet proven (the host's word; not waited for the log's proof)")
+        return None
+    proof = await client.prove(index, envelope_id, profile.log_key, timeout=wait)
+    click.echo(f"{claim}: proven, included in checkpoint {proof.size} signed by the pinned log key")
+    return proof
+
+
 @main.command()
 @as_option
 @click.option("--channel", required=True, help="Channel to send on.")
@@ -224,16 +248,19 @@ def _compose(template: Template, body: str | None, fields: tuple[str, ...]) -> d
               help="FLASH, IMMEDIATE, PRIORITY or ROUTINE (default: the template's).")
 @click.option("--reply-to", help="Envelope id of the message this one answers.")
 @click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Wait for the signed inclusion receipt and save it here (C2SP tlog-proof); "
-                   "check it later with `hotline audit receipt`.")
+              help="Save the signed inclusion receipt here (C2SP tlog-proof); check it later "
+                   "with `hotline audit receipt`.")
+@proof_options
 @click.pass_context
 def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, template: str,
          body: str | None, fields: tuple[str, ...], precedence: str | None, reply_to: str | None,
-         receipt_file: Path | None) -> None:
-    """Sign and send a message; prints the log index once the server has durably accepted it.
+         receipt_file: Path | None, no_wait: bool, wait: float) -> None:
+    """Sign and send a message; prints the log index once the server has accepted it and the
+    log has proven it (a signed checkpoint and an inclusion proof of this very message).
 
     The body is checked against the template before it leaves (the same check the server runs),
-    so a missing or mistyped field is named here, with the template's fields.
+    so a missing or mistyped field is named here, with the template's fields. Exits 1 if the
+    host's answer cannot be proven within --wait seconds.
     """
     profile = Profile.load(_home(ctx), name)
     templates = _templates(profile)
@@ -255,49 +282,15 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
         envelope = client.envelope(channel=channel, template=template, body=content,
                                    precedence=chosen, reply_to=reply_to)
         accepted = await client.submit_envelope(envelope)
-        click.echo(f"accepted index={accepted['index']} id={accepted['id']}"
-                   + (" (already accepted earlier)" if accepted.get("duplicate") else ""))
-        if receipt_file is not None and not accepted.get("duplicate"):
-            text = bundle_from_frame(await client.receipt(accepted["index"])).to_text()
-            if profile.log_key is not None:
-                verify_receipt(text, profile.log_key)  # never save a receipt that does not verify
-            receipt_file.write_text(text)
+        claim = (f"accepted index={accepted['index']} id={envelope.id}"
+                 + (" (already accepted earlier)" if accepted.get("duplicate") else ""))
+        proof = await _proven(client, profile, claim, accepted["index"], envelope.id,
+                              no_wait=no_wait, wait=wait)
+        if receipt_file is not None and proof is not None:
+            receipt_file.write_text(proof.receipt)  # it verified: ``prove`` checked it
             click.echo(f"receipt saved to {receipt_file}")
 
     _run(_connected(_home(ctx), name, servers, go))
-
-
-def _render_notice(frame: dict[str, Any]) -> str | None:
-    entry = frame["entry"]
-    if entry.get("kind") == "overdue":
-        return (f"[{frame['index']}] OVERDUE {entry['precedence']} {entry['template']} message "
-                f"[{entry['entry']}] was due {entry['due']}: no {entry['ack']} from "
-                f"{', '.join(entry['missing'])}")
-    return None
-
-
-def _render_refused(item: Refused) -> str:
-    # Nothing of a refused entry is the sender's word: only what the check found is printed.
-    channel = json.dumps(item.entry.get("channel"))[:66]
-    reason = "".join(c if c.isprintable() else repr(c)[1:-1] for c in item.reason)
-    return (f"[{item.index}] REFUSED on {channel}: {item.code}: {reason}  "
-            "[did NOT verify: not shown]")
-
-
-def _render(item: Delivered, catalogue_text: Callable[[Delivered], str | None]) -> str:
-    env = item.envelope
-    if env.kind is Kind.ACK:
-        what = f"ack {env.body['ack']} of {env.reply_to}" + (" (LATE)" if item.entry.get("late") else "")
-    else:
-        what = json.dumps(env.body, ensure_ascii=False)
-        text = catalogue_text(item)
-        if text is not None:
-            what += f" = {text}"
-    owed = item.entry.get("expects")
-    if owed:
-        what += f"  [{owed['ack']} due {owed['due']} from {', '.join(owed['from'])}]"
-    return (f"[{item.index}] {env.created} {env.channel} {env.sender}({item.entry.get('party')}) "
-            f"{env.precedence.value} {env.template}: {what}  [signature verified]")
 
 
 @main.command()
@@ -305,22 +298,31 @@ def _render(item: Delivered, catalogue_text: Callable[[Delivered], str | None]) 
 @click.option("--channel", help="Only this channel (default: all of the member's channels).")
 @click.option("--after", type=click.IntRange(min=-1),
               help="First replay every entry after this log index (-1: from the start).")
-@click.option("--count", type=click.IntRange(min=1), help="Exit after printing this many entries.")
+@click.option("--count", type=click.IntRange(min=1),
+              help="Exit after printing this many entries, once their inclusion proofs are in.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--no-ack", is_flag=True, help="Do not send automatic 'received' acks.")
 @click.option("--all", "show_all", is_flag=True, help="Also show heartbeats and echoes.")
 @click.option("--lang", default="en", show_default=True,
               help="Language in which pre-agreed catalogue messages are shown.")
+@click.option("--wait", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="With --count: seconds to wait for the last entries' inclusion proofs.")
 @click.pass_context
 def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str | None, after: int | None,
-           count: int | None, as_json: bool, no_ack: bool, show_all: bool, lang: str) -> None:
-    """Print delivered entries, each signature-verified; acks 'received' automatically.
+           count: int | None, as_json: bool, no_ack: bool, show_all: bool, lang: str,
+           wait: float) -> None:
+    """Print delivered entries, each signature-verified, then each proven in the log; acks
+    'received' automatically.
 
-    Overdue acknowledgements the server announces are printed as OVERDUE lines; a pre-agreed
-    message is shown with its catalogue text in --lang.
+    A line ending [signature verified] holds only what the sender signed; what the host adds
+    (the ack it says is owed, lateness, OVERDUE notices, a refused frame) is on its own line
+    marked [host, unsigned]. Each shown entry is then proven included in a checkpoint signed by
+    the pinned log key that extends every checkpoint seen before ('proven in the log'), or
+    flagged ('NOT PROVEN'). Exits 1 if any shown entry was not proven. A pre-agreed message is
+    shown with its catalogue text in --lang.
     """
 
-    async def go(client: Client) -> None:
+    async def go(client: Client) -> int:
         def catalogue_text(item: Delivered) -> str | None:
             agreement = client.roster.agreements.get(item.envelope.channel)
             if item.envelope.template != "preagreed" or agreement is None:
@@ -331,43 +333,79 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
                 return None
             return str(entry["text"].get(lang) or next(iter(entry["text"].values())))
 
-        channels = [channel] if channel else list(client.welcome["channels"])
-        if after is not None:
-            for ch in channels:
-                await client.resume(ch, after)
-        printed = 0
-        async for item in client.deliveries_verified():
-            if isinstance(item, Refused):  # shown as refused, never as the sender's word
-                if channel and item.entry.get("channel") != channel:
-                    continue
-                click.echo(json.dumps(item.summary(), ensure_ascii=False) if as_json
-                           else _render_refused(item))
-            elif not isinstance(item, Delivered):
-                notice = _render_notice(item)
-                if notice is None or (channel and item["entry"].get("channel") != channel):
-                    continue
-                click.echo(json.dumps({"index": item["index"], **item["entry"]}, ensure_ascii=False)
-                           if as_json else notice)
-            else:
-                if channel and item.envelope.channel != channel:
-                    continue
-                env = item.envelope
-                if env.kind in (Kind.HEARTBEAT, Kind.ECHO) and not show_all:
-                    continue
-                summary = item.summary()
-                text = catalogue_text(item)
-                if text is not None:
-                    summary["text"] = text
-                click.echo(json.dumps(summary, ensure_ascii=False) if as_json
-                           else _render(item, catalogue_text))
-                if (env.kind is Kind.MESSAGE and env.sender != client.member and not no_ack
-                        and client.welcome["role"] != "auditor"):
-                    await _auto_ack(client, item)
-            printed += 1
-            if count is not None and printed >= count:
-                return
+        failures = 0
 
-    _run(_connected(_home(ctx), name, servers, go))
+        def proven(index: int, size: int | None, failed: str | None) -> None:
+            nonlocal failures
+            failures += size is None
+            click.echo(lines.proof_json(index, size=size, failed=failed) if as_json
+                       else lines.proof_line(index, size=size, failed=failed))
+
+        prover = Prover(client, profile.log_key, _home(ctx) / "state" / f"{name}.listen.json", proven)
+        proving = asyncio.create_task(prover.run(), name="listen-prover")
+        try:
+            channels = [channel] if channel else list(client.welcome["channels"])
+            if after is not None:
+                for ch in channels:
+                    await client.resume(ch, after)
+            printed = 0
+            async for item in client.deliveries_verified():
+                if not await _show(client, item, channel=channel, as_json=as_json,
+                                   show_all=show_all, no_ack=no_ack, catalogue=catalogue_text,
+                                   prover=prover):
+                    continue
+                printed += 1
+                if count is not None and printed >= count:
+                    await prover.settle(wait)
+                    return failures
+            return failures
+        finally:
+            proving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await proving
+
+    profile = Profile.load(_home(ctx), name)
+    if _run(_connected(_home(ctx), name, servers, go)):
+        sys.exit(1)
+
+
+def _channel_of(item: Any) -> str | None:
+    if isinstance(item, Delivered):
+        return item.envelope.channel
+    if isinstance(item, Refused):
+        return item.entry.get("channel")
+    if isinstance(item, Overdue | HostProblem):
+        return item.channel
+    return None
+
+
+async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool, show_all: bool,
+                no_ack: bool, catalogue: Callable[[Delivered], str | None], prover: Prover) -> bool:
+    """Print one delivered item as ``listen`` shows it (whether it was shown); a shown entry is
+    handed to ``prover``; a message from another member is acked 'received'."""
+    if channel and _channel_of(item) not in (channel, None):
+        return False
+    if isinstance(item, Refused):  # shown as refused, never as the sender's word
+        click.echo(lines.refused_json(item) if as_json else lines.refused_line(item))
+    elif isinstance(item, HostProblem):
+        click.echo(lines.problem_json(item) if as_json else lines.problem_line(item))
+    elif isinstance(item, Overdue):
+        click.echo(lines.overdue_json(item) if as_json else lines.overdue_line(item))
+        prover.add(item.index, item.raw)
+    elif isinstance(item, Delivered):
+        env = item.envelope
+        if env.kind in (Kind.HEARTBEAT, Kind.ECHO) and not show_all:
+            return False
+        text = catalogue(item)
+        click.echo(lines.delivered_json(item, text) if as_json
+                   else "\n".join(lines.delivered_lines(item, text)))
+        prover.add(item.index, item.entry)
+        if (env.kind is Kind.MESSAGE and env.sender != client.member and not no_ack
+                and client.welcome["role"] != "auditor"):
+            await _auto_ack(client, item)
+    else:
+        return False  # other entries (health, rejected): not shown
+    return True
 
 
 async def _auto_ack(client: Client, item: Delivered) -> None:
@@ -379,7 +417,7 @@ async def _auto_ack(client: Client, item: Delivered) -> None:
         raise
     except HotlineError as exc:
         click.echo(f"[{item.index}] NOT ACKNOWLEDGED: the server refused the received ack: "
-                   f"{exc.code}: {exc.message}", err=True)
+                   f"{shown(exc.code, limit=64)}: {shown(exc.message)}", err=True)
 
 
 @main.command()
@@ -387,20 +425,22 @@ async def _auto_ack(client: Client, item: Delivered) -> None:
 @click.option("--index", type=click.IntRange(min=0), required=True, help="Log index of the message.")
 @click.option("--kind", type=click.Choice([k.value for k in AckKind]), default="understood",
               show_default=True)
+@proof_options
 @click.pass_context
-def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kind: str) -> None:
+def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kind: str,
+        no_wait: bool, wait: float) -> None:
     """Acknowledge a delivered message by its log index. Exits 0 only once the ack is logged
-    (now, or already before: the same ack); a refusal is printed and exits 1."""
+    (now, or already before: the same ack) and the log has proven it; a refusal, or a host
+    answer that cannot be proven within --wait seconds, is printed and exits 1."""
 
     async def go(client: Client) -> None:
-        item = await client.fetch(index)
-        accepted = await client.ack(item, AckKind(kind))
-        if accepted.get("duplicate"):
-            click.echo(f"message {index} was already acknowledged {kind}: ack index="
-                       f"{accepted['index']} id={accepted['id']}")
-        else:
-            click.echo(f"accepted index={accepted['index']} id={accepted['id']} "
-                       f"({kind} ack of {index})")
+        envelope = client.ack_envelope(await client.fetch(index), AckKind(kind))
+        accepted = await client.submit_envelope(envelope)
+        claim = (f"message {index} was already acknowledged {kind}: ack index={accepted['index']} "
+                 f"id={envelope.id}" if accepted.get("duplicate") else
+                 f"accepted index={accepted['index']} id={envelope.id} ({kind} ack of {index})")
+        await _proven(client, Profile.load(_home(ctx), name), claim, accepted["index"], envelope.id,
+                      no_wait=no_wait, wait=wait)
 
     _run(_connected(_home(ctx), name, servers, go))
 

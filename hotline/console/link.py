@@ -39,6 +39,7 @@ from websockets.exceptions import ConnectionClosed
 
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
+from hotline.client.frames import HostProblem
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
@@ -280,7 +281,11 @@ class Link:
             if client.deliveries.empty() or count % _CURSOR_EVERY == 0:
                 self._save_cursor()
 
-    def _entry(self, client: Client, frame: dict[str, Any]) -> None:
+    def _entry(self, client: Client, frame: dict[str, Any] | HostProblem) -> None:
+        if isinstance(frame, HostProblem):  # refused by the client (malformed, out of order)
+            where = f"[{frame.index}] " if frame.index is not None else ""
+            self._status(self.state, self.url, f"host problem: {where}{frame.problem}")
+            return
         index, entry = int(frame["index"]), dict(frame["entry"])
         if entry.get("kind") == "envelope":
             try:

@@ -70,8 +70,9 @@ async def test_a_squatted_ack_id_does_not_silence_the_ack(home: Path) -> None:
         again = await cli(home, "ack", "--as", "bob", "--server", server.url,
                           "--index", str(drill["index"]))
         assert again.returncode == 0, again.stderr
-        assert again.stdout.strip() == (f"message {drill['index']} was already acknowledged "
-                                        f"understood: ack index={ack_index} id={bobs}")
+        assert again.stdout.startswith(f"message {drill['index']} was already acknowledged "
+                                       f"understood: ack index={ack_index} id={bobs}: proven, "
+                                       "included in checkpoint ")
 
         # past the deadline: a second drill, which nobody acks, shows the sweep ran after both
         unanswered = await alice.send(channel=CHANNEL, template="drill", body={"text": "drill 2"})

@@ -111,7 +111,8 @@ def test_send_types_fields_by_the_schema(server_process: ServerProcess) -> None:
     assert sent.returncode == 0, sent.stderr
     heard = hotline_cli(home, "listen", "--as", "bob", "--server", url, "--after", "-1",
                         "--count", "1", "--json", "--lang", "ru")
-    line = json.loads(heard.stdout)
+    line, proof = (json.loads(text) for text in heard.stdout.splitlines())
+    assert proof == {"index": line["index"], "proof": "included", "checkpoint": proof["checkpoint"]}
     assert line["body"] == {"number": 6, "code": "LINK-TEST"}  # an integer, typed by the schema
     assert line["text"].startswith("Проверочное сообщение")  # shown in the receiver's language
     preagreed = load_templates(home / "protocols").latest("preagreed")

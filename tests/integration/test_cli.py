@@ -19,18 +19,21 @@ def test_send_listen_ack_round_trip(server_process: ServerProcess) -> None:
                        "--field", "text=Unusual activity near the border", "--precedence", "flash")
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.startswith("accepted index=8 ")
+    assert ": proven, included in checkpoint " in sent.stdout  # the log proved it, not the host
 
     heard = hotline_cli(home, "listen", "--as", "bob", "--server", url, "--after", "-1",
                         "--count", "1", "--json")
     assert heard.returncode == 0, heard.stderr
-    line = json.loads(heard.stdout)
+    line, proof = (json.loads(text) for text in heard.stdout.splitlines())
     assert line["index"] == 8 and line["verified"] is True
+    assert (proof["index"], proof["proof"]) == (8, "included") and proof["checkpoint"] > 8
+    assert line["server"]["expects"]["ack"] == "received"  # the host's word, apart
     assert (line["sender"], line["party"], line["precedence"]) == ("alice", "north", "FLASH")
     assert line["body"] == {"text": "Unusual activity near the border"}
 
     acked = hotline_cli(home, "ack", "--as", "bob", "--server", url, "--index", "8")
     assert acked.returncode == 0, acked.stderr
-    assert "understood ack of 8" in acked.stdout
+    assert "understood ack of 8" in acked.stdout and ": proven, included in checkpoint " in acked.stdout
 
     # alice sees bob's automatic 'received' ack (sent by listen) and the 'understood' one.
     acks = hotline_cli(home, "listen", "--as", "alice", "--server", url, "--after", "8",
@@ -38,6 +41,7 @@ def test_send_listen_ack_round_trip(server_process: ServerProcess) -> None:
     assert acks.returncode == 0, acks.stderr
     assert "ack received of" in acks.stdout and "ack understood of" in acks.stdout
     assert acks.stdout.count("[signature verified]") == 2
+    assert acks.stdout.count("proven in the log: included in checkpoint") == 2
 
 
 def test_refusals_exit_1_with_the_typed_error(server_process: ServerProcess) -> None:

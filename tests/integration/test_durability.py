@@ -42,8 +42,11 @@ async def test_sigkill_after_accepted_loses_nothing(server_process: ServerProces
         hotline_cli, server_process.home, "listen", "--as", "bob", "--server", server_process.url,
         "--after", "-1", "--count", str(len(sent)), "--json", "--no-ack")
     assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = [x for x in records if "proof" not in x]
+    proven = {x["index"] for x in records if x.get("proof") == "included"}
     by_index = sorted(sent, key=lambda pair: pair[1]["index"])
+    assert proven == {a["index"] for _, a in sent}  # each in the log after the restart too
     assert [(x["index"], x["id"]) for x in lines] == [(a["index"], e.id) for e, a in by_index]
     assert all(x["verified"] and x["sender"] == "alice" for x in lines)
 

@@ -87,16 +87,21 @@ async def test_a_backdated_revocation_shows_refused_entries_and_the_replay_goes_
             for extra in ((), ("--json",))))
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
-    assert len(lines) == 3, lines
+    assert len(lines) == 5, lines  # two refused, one verified with the host's line, its proof
     for line, index in zip(lines[:2], (first["index"], second["index"]), strict=True):
         assert line.startswith(f'[{index}] REFUSED on "north-south": verify.failed: key '), line
         assert "of bob (south): revoked at " in line and "[did NOT verify: not shown]" in line
         assert "dated" not in line  # nothing of a refused entry is shown as the sender's word
     assert lines[2].startswith(f"[{after['index']}] ") and '"after it"' in lines[2]
     assert lines[2].endswith("[signature verified]")
+    assert lines[3].startswith("  [host, unsigned] received ack owed by mediator, south, due ")
+    assert lines[4].startswith(f"[{after['index']}] proven in the log: included in checkpoint ")
 
     assert as_json.returncode == 0, as_json.stderr
     records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    proof = records.pop()
+    assert (proof["index"], proof["proof"]) == (after["index"], "included")
+    assert proof["checkpoint"] > after["index"]
     assert [r["index"] for r in records] == [first["index"], second["index"], after["index"]]
     for record in records[:2]:
         assert {k: record[k] for k in ("channel", "verified", "refused", "code")} == {

@@ -1,4 +1,4 @@
-"""hotline.console.logwatch: the console's own chain of checkpoints, inclusion proofs of the
+"""hotline.logwatch: a client's own chain of checkpoints, inclusion proofs of the
 entries it was delivered, and which witnesses have seen each. Real trees, real signatures."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from hotline.canonical import canonical_bytes
-from hotline.console.logwatch import Head, LogAlarm, LogWatch
 from hotline.errors import LogError
 from hotline.keys import SigningKey
+from hotline.logwatch import Head, LogAlarm, LogWatch
 from hotline.tlog import (
     Checkpoint,
     CosignatureVerifier,

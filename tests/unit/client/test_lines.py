@@ -1,0 +1,89 @@
+"""hotline.client.lines: whatever a peer or the host put in any field, the rendered ``listen``
+line holds no character a terminal obeys (or that hides text) and no line break; what the host
+wrote is never on the line marked verified (issue 20, acceptance 2 and defect 2)."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hotline.client.connection import Delivered, Refused
+from hotline.client.frames import Expects, HostNotes, HostProblem, Overdue
+from hotline.client.lines import (
+    HOST,
+    VERIFIED,
+    delivered_json,
+    delivered_lines,
+    overdue_json,
+    overdue_line,
+    problem_json,
+    problem_line,
+    proof_json,
+    proof_line,
+    refused_json,
+    refused_line,
+)
+from hotline.display import unsafe
+from hotline.envelope import Envelope, Kind, Precedence
+from tests.unit.test_display import BIDI_AND_ZERO_WIDTH, CONTROLS, SEQUENCES
+
+hostile = st.lists(st.one_of(st.text(), st.sampled_from(CONTROLS + BIDI_AND_ZERO_WIDTH + SEQUENCES)),
+                   max_size=12).map("".join)
+names = st.lists(hostile, max_size=3).map(tuple)
+
+
+def safe(line: str) -> bool:
+    return unsafe(line) == [] and "\n" not in line
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> Delivered:
+    kind = draw(st.sampled_from([Kind.MESSAGE, Kind.ACK]))
+    envelope = Envelope(id=draw(hostile), kind=kind, channel=draw(hostile), sender=draw(hostile),
+                        template=draw(hostile), precedence=draw(st.sampled_from(list(Precedence))),
+                        created=draw(hostile), body={draw(hostile): draw(hostile), "ack": draw(hostile)},
+                        reply_to=draw(hostile))
+    expects = draw(st.none() | st.builds(Expects, hostile, names, hostile))
+    notes = draw(st.none() | st.builds(HostNotes, hostile, st.just(expects), st.booleans()))
+    return Delivered(draw(st.integers(0, 2**53)), {"party": draw(hostile)}, envelope, notes,
+                     draw(st.none() | hostile))
+
+
+@given(deliveries(), st.none() | hostile)
+def test_a_delivered_entry_renders_inert_and_the_host_apart(item: Delivered,
+                                                            catalogue: str | None) -> None:
+    head, *host = delivered_lines(item, catalogue)
+    assert safe(head) and head.startswith(f"[{item.index}] ") and head.endswith(VERIFIED)
+    assert all(safe(line) and line.startswith(f"  {HOST} ") for line in host)
+    assert len(host) == (item.notes_problem is not None or (
+        item.notes is not None and (item.notes.expects is not None or item.notes.late)))
+    record = delivered_json(item, catalogue)
+    assert record.isascii() and safe(record)
+    assert set(json.loads(record)["server"]) <= {"logged", "expects", "late", "malformed"}
+
+
+@given(st.integers(0, 2**53), hostile, hostile, st.dictionaries(hostile, hostile, max_size=3))
+def test_refusals_problems_and_proofs_render_inert(index: int, reason: str, text: str,
+                                                   entry: dict[str, str]) -> None:
+    refused = Refused(index, {"channel": text, **entry}, reason, code=text)
+    problem = HostProblem(reason, index, text)
+    lines = [refused_line(refused), problem_line(problem), proof_line(index, failed=reason),
+             proof_line(index, size=index + 1), problem_line(HostProblem(reason))]
+    assert all(safe(line) for line in lines)
+    assert all(line.startswith(f"[{index}] ") for line in lines[:-1])
+    assert lines[-1].startswith(f"{HOST} HOST PROBLEM: ") and lines[1].startswith(f"[{index}] {HOST} ")
+    for record in (refused_json(refused), problem_json(problem), proof_json(index, failed=reason)):
+        assert record.isascii() and safe(record)
+
+
+@given(st.integers(0, 2**53), *(hostile for _ in range(7)), names)
+def test_an_overdue_notice_is_the_hosts_and_renders_inert(
+        index: int, channel: str, logged: str, ref: str, template: str, precedence: str, due: str,
+        ack: str, missing: tuple[str, ...]) -> None:
+    notice = Overdue(index, channel, logged, ref, index, template, precedence, due, ack, missing)
+    line = overdue_line(notice)
+    assert safe(line) and line.startswith(f"[{index}] {HOST} OVERDUE ")
+    record = overdue_json(notice)
+    assert record.isascii() and safe(record) and json.loads(record)["verified"] is False

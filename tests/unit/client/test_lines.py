@@ -27,10 +27,8 @@ from hotline.client.lines import (
 )
 from hotline.display import unsafe
 from hotline.envelope import Envelope, Kind, Precedence
-from tests.unit.test_display import BIDI_AND_ZERO_WIDTH, CONTROLS, SEQUENCES
+from tests.hostile_text import hostile_text as hostile
 
-hostile = st.lists(st.one_of(st.text(), st.sampled_from(CONTROLS + BIDI_AND_ZERO_WIDTH + SEQUENCES)),
-                   max_size=12).map("".join)
 names = st.lists(hostile, max_size=3).map(tuple)
 
 

@@ -114,29 +114,44 @@ _WALKS_VALUE = frozenset({"enum", "required", "dependentRequired"})
 _WALKS_ITEMS = frozenset({"additionalProperties"})
 
 Keyword = Callable[[Any, Any, Any, Any], Iterable[ValidationError] | None]
+Cost = Callable[[Any, Any], int]
 
 
-def _cost(name: str, value: Any, instance: Any) -> int:
-    """The steps ``name`` takes on ``instance`` before any error it reports."""
-    items = len(instance) if isinstance(instance, (list, dict)) else 0
+def _items(instance: Any) -> int:
+    return len(instance) if isinstance(instance, (list, dict)) else 0
+
+
+def _cost(name: str) -> Cost:
+    """The steps keyword ``name`` takes on an instance before any error it reports."""
     if name in _DESCENDS_PER_VALUE:
-        return 1 + _DESCENT * _width(value)
+        return lambda value, instance: 1 + _DESCENT * _width(value)
     if name in _DESCENDS_PER_ITEM:
-        return 1 + _DESCENT * items
+        return lambda value, instance: 1 + _DESCENT * _items(instance)
     if name in _WALKS_VALUE:
-        return 1 + _width(value)
+        return lambda value, instance: 1 + _width(value)
     if name in _WALKS_ITEMS:
-        return 1 + items
-    if name == "format" and isinstance(instance, str):
-        return 1 + len(instance) // 256
-    return 1 + _DESCENT * _DESCENDS_ONCE.get(name, 0)
+        return lambda value, instance: 1 + _items(instance)
+    if name == "format":
+        return lambda value, instance: 1 + (len(instance) // 256 if isinstance(instance, str) else 0)
+    steps = 1 + _DESCENT * _DESCENDS_ONCE.get(name, 0)
+    return lambda value, instance: steps
 
 
 def _metered(name: str, keyword: Keyword) -> Keyword:
+    cost = _cost(name)
+
     def run(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
-        _spend(_cost(name, value, instance))
+        left = _budget.get()
+        if left is None:  # outside first_error: unmetered
+            yield from keyword(validator, value, instance, schema) or ()
+            return
+        left[0] -= cost(value, instance)
+        if left[0] < 0:
+            raise OutOfSteps
         for error in keyword(validator, value, instance, schema) or ():
-            _spend(_ERROR + len(error.message) // 64)  # a message may quote the instance
+            left[0] -= _ERROR + len(error.message) // 64  # a message may quote the instance
+            if left[0] < 0:
+                raise OutOfSteps
             yield error
 
     return run

@@ -36,7 +36,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from hotline.errors import ConfigError, WireError
-from hotline.protocols.patterns import compile_pattern
+from hotline.protocols.patterns import Pattern, compile_pattern
 from hotline.times import parse_time
 
 MAX_CHECK_STEPS = 200_000  # at most about 0.2 s here; the fullest shipped body (60 KB) takes 41,000
@@ -50,6 +50,7 @@ KEYWORDS = frozenset({
 ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment", "deprecated",
                          "readOnly", "writeOnly"})
 KNOWN_FORMATS = ("date-time", "date")
+MAX_PATTERNS = 256  # per template; a shipped one holds at most 11
 
 _SCHEMA_MAPS = ("properties", "dependentSchemas")
 _SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
@@ -157,12 +158,16 @@ def _metered(name: str, keyword: Keyword) -> Keyword:
     return run
 
 
-def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
-    if isinstance(instance, str):
-        compiled = compile_pattern(pattern)  # cached; the template was refused if it fails
-        _spend(compiled.cost(instance))
-        if not compiled.search(instance):
-            yield ValidationError(f"does not match {pattern!r}")
+def _pattern_keyword(patterns: dict[str, Pattern]) -> Keyword:
+    """``pattern`` on RE2, with the template's own compiled patterns (a process-wide cache could
+    be made to recompile them at every check)."""
+    def pattern(validator: Any, source: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+        if isinstance(instance, str):
+            compiled = patterns.get(source) or compile_pattern(source)
+            _spend(compiled.cost(instance))
+            if not compiled.search(instance):
+                yield ValidationError(f"does not match {source!r}")
+    return pattern
 
 
 def _json_key(value: Any, size: list[int]) -> Any:
@@ -199,14 +204,18 @@ def _unique_items(validator: Any, unique: Any, instance: Any,
 
 _Base = jsonschema.Draft202012Validator
 _BodyValidator = jsonschema.validators.extend(_Base, validators={
-    name: _metered(name, _pattern if name == "pattern" else
-                   _unique_items if name == "uniqueItems" else _Base.VALIDATORS[name])
-    for name in KEYWORDS if name in _Base.VALIDATORS})
+    name: _metered(name, _unique_items if name == "uniqueItems" else _Base.VALIDATORS[name])
+    for name in KEYWORDS if name in _Base.VALIDATORS and name != "pattern"})
 
 
 def body_validator(schema: dict[str, Any]) -> Any:
-    """The validator for a ``fields`` schema that passed ``check_fields``."""
-    return _BodyValidator(schema, format_checker=FORMAT_CHECKER)
+    """The validator for a ``fields`` schema that passed ``check_fields``: one class per
+    template, holding its compiled patterns."""
+    patterns = {sub["pattern"]: compile_pattern(sub["pattern"]) for sub, _ in walk_schema(schema, ())
+                if isinstance(sub, dict) and isinstance(sub.get("pattern"), str)}
+    validator = jsonschema.validators.extend(_BodyValidator, validators={
+        "pattern": _metered("pattern", _pattern_keyword(patterns))})
+    return validator(schema, format_checker=FORMAT_CHECKER)
 
 
 def first_error(validator: Any, body: Any) -> ValidationError | None:
@@ -255,6 +264,7 @@ def check_fields(schema: Any) -> None:
     except jsonschema.SchemaError as exc:
         raise ConfigError(f"not a JSON Schema (draft 2020-12): {exc.message}",
                           path=("fields", *map(str, exc.absolute_path))) from None
+    patterns = 0
     for sub, path in walk_schema(schema, ("fields",)):
         if not isinstance(sub, dict):
             if sub is False and path[-1] == "additionalProperties":
@@ -267,6 +277,9 @@ def check_fields(schema: Any) -> None:
                                   "patternProperties or unevaluated*; a misspelt keyword would "
                                   "silently check nothing)", path=(*path, key))
         _check_subschema(sub, path)
+        patterns += "pattern" in sub
+        if patterns > MAX_PATTERNS:
+            raise ConfigError(f"more than {MAX_PATTERNS} patterns in one template", path=path)
 
 
 def _check_subschema(sub: dict[str, Any], path: tuple[str, ...]) -> None:

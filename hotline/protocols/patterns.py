@@ -36,6 +36,11 @@ def _options() -> re2.Options:
     options = re2.Options()
     options.log_errors = False  # a refused pattern is our ConfigError, not a line on stderr
     options.never_capture = True  # a body check asks only whether the text matches
+    # Memory for the compiled program and its DFA's cache. Past it RE2 simulates the program
+    # instead (a few ns per character and instruction: what Pattern.cost charges), so that a
+    # template's patterns hold at most 256 x 256 KiB (bodyschema.MAX_PATTERNS) however a
+    # sender probes them.
+    options.max_mem = 256 * 1024
     return options
 
 
@@ -110,7 +115,7 @@ def _ecma(pattern: str) -> str:
     return "".join(out)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def compile_pattern(pattern: str) -> Pattern:
     """Compile a template's pattern for RE2.
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from hotline.canonical import dumps
 from hotline.errors import ConfigError, ProtocolViolation
-from hotline.protocols.bodyschema import MAX_CHECK_STEPS
+from hotline.protocols.bodyschema import MAX_CHECK_STEPS, MAX_PATTERNS
 from hotline.protocols.patterns import MAX_PATTERN_CHARS, compile_pattern
 from hotline.protocols.template import Template
 from hotline.templates import load_templates, shipped_dir
@@ -90,6 +90,16 @@ def test_a_pattern_re2_cannot_run_linearly_is_refused_at_load(pattern: str, said
         text_form(f"{{type: string, pattern: '{quoted}'}}")
     assert info.value.message.startswith(f"{FILE}: fields.properties.text.pattern: ")
     assert said in info.value.message
+
+
+def test_a_template_holds_a_bounded_number_of_patterns() -> None:
+    """Each compiled pattern may hold up to 256 KiB for its DFA: a template holds at most
+    MAX_PATTERNS of them."""
+    props = "".join(f"  p{i}: {{type: string, pattern: '^{i}$'}}\n" for i in range(MAX_PATTERNS + 1))
+    fields = f"type: object\nadditionalProperties: false\nproperties:\n{props}"
+    with pytest.raises(ConfigError, match=f"more than {MAX_PATTERNS} patterns"):
+        Template.from_text(form(fields), source=FILE)
+    Template.from_text(form(fields.rsplit("  p", 1)[0] + "\n"), source=FILE)
 
 
 def test_patterns_under_property_names_are_checked_too() -> None:

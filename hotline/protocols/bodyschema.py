@@ -13,11 +13,12 @@ rules keep that bounded:
    null); ``format`` one the server checks; every ``pattern`` one that RE2 runs in linear time
    (``hotline.protocols.patterns``). The file itself is bounded in bytes, depth and values
    (``hotline.protocols.plainyaml``).
-2. **What one body check may cost**: every keyword the validator applies is charged against a
-   budget of ``MAX_CHECK_STEPS``, a step being about a microsecond of work: one per keyword, plus
-   the length of the list or map it walks (``enum``, ``properties``, ``items`` over a long
-   array...), plus the size of a search (``Pattern.cost``), plus the length of each error it
-   reports. A check that runs out is refused (``template.too_costly``) at once. Steps are counted,
+2. **What one check may cost**: every keyword the validator applies is charged against a budget
+   of ``MAX_CHECK_STEPS``, a step being about a microsecond of work: one per keyword, plus the
+   length of the list or map it walks (``enum``, ``properties``, ``items`` over a long array...),
+   plus the size of a search (``Pattern.cost``), plus the length of each error it reports; the
+   template's rules (``hotline.protocols.rules``) charge the same budget for the values they
+   visit. A check that runs out is refused (``template.too_costly``) at once. Steps are counted,
    not timed: a server, a client and an auditor on any machine reach the same verdict.
 
 ``uniqueItems`` is ours: jsonschema compares unhashable items pairwise (quadratic); here each item
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
 from typing import Any
@@ -65,12 +67,31 @@ class OutOfSteps(Exception):
 _budget: ContextVar[list[int] | None] = ContextVar("hotline_schema_budget", default=None)
 
 
-def _spend(steps: int) -> None:
+def spend(steps: int) -> None:
+    """Charge ``steps`` to the running check's budget (none outside a check).
+
+    Raises:
+        OutOfSteps: the budget is used up.
+    """
     left = _budget.get()
     if left is not None:
         left[0] -= steps
         if left[0] < 0:
             raise OutOfSteps
+
+
+@contextmanager
+def budget() -> Iterator[None]:
+    """Run a check on ``MAX_CHECK_STEPS`` (within an enclosing check: on the enclosing one's, so
+    that the schema and the rules of one envelope share one budget)."""
+    if _budget.get() is not None:
+        yield
+        return
+    token = _budget.set([MAX_CHECK_STEPS])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
 
 
 # -- formats: jsonschema checks them only through a checker; ours knows the two templates use ---
@@ -164,7 +185,7 @@ def _pattern_keyword(patterns: dict[str, Pattern]) -> Keyword:
     def pattern(validator: Any, source: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
         if isinstance(instance, str):
             compiled = patterns.get(source) or compile_pattern(source)
-            _spend(compiled.cost(instance))
+            spend(compiled.cost(instance))
             if not compiled.search(instance):
                 yield ValidationError(f"does not match {source!r}")
     return pattern
@@ -195,7 +216,7 @@ def _unique_items(validator: Any, unique: Any, instance: Any,
     for item in instance:
         size = [0]
         key = _json_key(item, size)
-        _spend(size[0])
+        spend(size[0])
         if key in seen:
             yield ValidationError("has non-unique elements")
             return
@@ -224,11 +245,8 @@ def first_error(validator: Any, body: Any) -> ValidationError | None:
     Raises:
         OutOfSteps: the check would cost more than ``MAX_CHECK_STEPS``.
     """
-    token = _budget.set([MAX_CHECK_STEPS])
-    try:
+    with budget():
         return best_match(validator.iter_errors(body))
-    finally:
-        _budget.reset(token)
 
 
 # -- what a schema may declare (at load) --------------------------------------------------------

@@ -49,6 +49,7 @@ from hotline.protocols.bodyschema import (
     MAX_CHECK_STEPS,
     OutOfSteps,
     body_validator,
+    budget,
     check_fields,
     first_error,
 )
@@ -246,15 +247,26 @@ class Template:
         try:
             error = first_error(self._validator, body)
         except OutOfSteps:
-            raise ProtocolViolation(
-                f"{self.id}: checking this body against the template takes more than "
-                f"{MAX_CHECK_STEPS} steps; the agreed form (or the body) is too large to check",
-                code="template.too_costly") from None
+            raise self._too_costly() from None
         if error is not None:
             raise ProtocolViolation(f"{self.id}: {describe_error(error)}", code="template.invalid")
 
+    def _too_costly(self) -> ProtocolViolation:
+        return ProtocolViolation(
+            f"{self.id}: checking this body against the template takes more than "
+            f"{MAX_CHECK_STEPS} steps; the agreed form (or the body) is too large to check",
+            code="template.too_costly")
+
     def check(self, envelope: Envelope, ctx: Context) -> None:
-        """Everything the form of ``envelope`` must satisfy under this template (see module doc)."""
+        """Everything the form of ``envelope`` must satisfy under this template (see module doc),
+        the schema and the rules on one budget."""
+        try:
+            with budget():
+                self._check(envelope, ctx)
+        except OutOfSteps:
+            raise self._too_costly() from None
+
+    def _check(self, envelope: Envelope, ctx: Context) -> None:
         if envelope.kind is not self.kind:
             raise ProtocolViolation(f"{_article(envelope.kind)} {envelope.kind} envelope cannot use "
                                     f"template {self.id!r} (a template for {self.kind} envelopes)",

@@ -17,12 +17,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline.canonical import dumps
+from hotline.envelope import Envelope, Kind, new_envelope_id
 from hotline.errors import ConfigError, ProtocolViolation
 from hotline.protocols.bodyschema import MAX_CHECK_STEPS, MAX_PATTERNS
 from hotline.protocols.patterns import MAX_PATTERN_CHARS, compile_pattern
+from hotline.protocols.rules import Context
 from hotline.protocols.template import Template
 from hotline.templates import load_templates, shipped_dir
+from hotline.times import format_time
 from tests.template_examples import EXAMPLES, Case
+from tests.unit.protocols.test_shipped_templates import AGREEMENT
 
 FAST = settings(derandomize=True, database=None, deadline=None, max_examples=300)
 FILE = "protocols/hostile.yaml"
@@ -230,6 +234,33 @@ def test_the_fullest_shipped_body_is_well_within_the_budget() -> None:
     template.check_body(body)
     lines[-1]["personnel"] = "many"
     assert refusal(template, body).message.startswith("data-exchange: body.tables[0].lines[")
+
+
+def test_rules_share_the_checks_budget() -> None:
+    """300 rules each walking a list of 2,400 times (about six seconds of parsing unmetered):
+    the schema and the rules of one envelope draw on one budget."""
+    rules = "".join(f"  - {{rule: ordered, id: r{i}, fields: ['at[]', 'at[]']}}\n" for i in range(300))
+    text = form("""\
+        type: object
+        additionalProperties: false
+        properties:
+          at: {type: array, items: {type: string, format: date-time}}
+        """).replace("fields:\n", "rules:\n" + rules + "fields:\n")
+    template = Template.from_text(text, source=FILE)
+    now = datetime.now(UTC)
+
+    def check(times: int) -> None:
+        envelope = Envelope.build(id=new_envelope_id(bytes(16)), kind=Kind.MESSAGE,
+                                  channel="north-south", sender="alice", template="hostile",
+                                  precedence="ROUTINE", created=now,
+                                  body={"at": [format_time(now)] * times})
+        template.check(envelope, Context(agreement=AGREEMENT, party="north", role="liaison",
+                                         logged=now))
+
+    check(3)
+    with pytest.raises(ProtocolViolation) as info:
+        check(2400)
+    assert info.value.code == "template.too_costly"
 
 
 def test_unique_items_is_linear_with_json_equality() -> None:

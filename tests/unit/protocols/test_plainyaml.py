@@ -188,3 +188,29 @@ def test_an_anchor_or_tag_anywhere_is_refused(value: Any, mark: str, data: st.Da
     with pytest.raises(ConfigError) as info:
         load_yaml(marked.encode(), source=FILE)
     assert ("anchors (&x)" if mark == "&x " else "tags (") in info.value.message
+
+
+@FAST
+@given(st.integers(1, 3 * MAX_DEPTH), st.sampled_from(["flow list", "flow map", "block map"]),
+       st.integers(0, 64))
+def test_depth_and_size_are_bounded_exactly(depth: int, style: str, padding: int) -> None:
+    """Nested ``depth`` deep (the top mapping included): loaded up to MAX_DEPTH, refused past
+    it; padded to just under or over MAX_BYTES: loaded or refused by size first."""
+    inner = depth - 1
+    match style:
+        case "flow list":
+            text = "a: " + "[" * inner + "]" * inner + "\n"
+        case "flow map":
+            text = "a: " + "{b: " * inner + "1" + "}" * inner + "\n"
+        case _:
+            text = "".join("  " * i + f"k{i}:\n" for i in range(inner)) + "  " * inner + "x: 1\n"
+    if inner == 0:
+        text = "a: 1\n"
+    size = MAX_BYTES - len(text.encode()) - 32 + padding
+    data = (text + "#" * max(size - 1, 0) + "\n").encode() if size > 0 else text.encode()
+    if len(data) > MAX_BYTES:
+        assert f"at most {MAX_BYTES} bytes" in refused(data)
+    elif depth > MAX_DEPTH:
+        assert "nested deeper" in refused(data)
+    else:
+        assert isinstance(load_yaml(data, source=FILE), dict)

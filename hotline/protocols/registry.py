@@ -72,7 +72,8 @@ class TemplateSet:
                 f"sha256 {held[0].sha256[:16]}…; the file was changed after the parties signed",
                 code="template.mismatch")
         raise ProtocolViolation(f"template {template_id} version {ref.version} (sha256 "
-                                f"{ref.sha256[:16]}…) is not installed here", code="template.mismatch")
+                                f"{ref.sha256[:16]}…) is not installed here (no valid template file "
+                                "has that digest)", code="template.mismatch")
 
     def agreed(self, agreement: Agreement) -> list[Template]:
         """The templates of ``agreement`` held here with the pinned digest, in agreement order."""

@@ -4,7 +4,9 @@ Each rule is a small object with ``check(envelope, ctx)`` that returns ``None`` 
 ``ProtocolViolation`` with the rule's own code, naming the rule and the field. A template lists
 them under ``rules:`` and all of them must hold. Field paths are dotted (``window.start``); ``[]``
 steps into every item of a list (``tables[].lines``). A rule skips a field that is absent: whether
-a field is required is the schema's business, not the rule's.
+a field is required is the schema's business, not the rule's. The values a rule visits are
+steps of the envelope's check budget (``hotline.protocols.bodyschema``), so that no number of
+rules over however long a list can stall a check.
 
 ====================  ==============================================  =========================
 rule                  holds when                                      code
@@ -38,6 +40,7 @@ from jsonschema.exceptions import best_match
 from hotline.envelope import Envelope, Precedence
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation
 from hotline.protocols.agreement import Agreement
+from hotline.protocols.bodyschema import spend
 from hotline.protocols.duration import describe_duration, parse_duration
 from hotline.times import parse_time
 
@@ -85,7 +88,9 @@ class Rule(Protocol):
 
 
 def values_at(body: Any, path: str) -> Iterator[tuple[str, Any]]:
-    """Every ``(concrete path, value)`` at a rule path; absent steps yield nothing."""
+    """Every ``(concrete path, value)`` at a rule path; absent steps yield nothing. Each value
+    visited is a step of the running check's budget (``bodyschema.spend``)."""
+    spend(1)
     head, _, rest = path.partition(".")
     many = head.endswith("[]")
     key = head[:-2] if many else head
@@ -105,6 +110,7 @@ def values_at(body: Any, path: str) -> Iterator[tuple[str, Any]]:
 
 def _moment(value: Any, field: str) -> datetime:
     """A date-time, or a date (midnight UTC); the schema already checked the form."""
+    spend(4)  # a parse: a few microseconds
     if isinstance(value, str) and len(value) == 10:
         try:
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
@@ -178,6 +184,7 @@ class Sequential:
             if not isinstance(items, list):
                 continue
             for n, item in enumerate(items, start=1):
+                spend(1)
                 got = item.get(self.key) if isinstance(item, dict) else None
                 if got != n or isinstance(got, bool):
                     raise _broken(self, f"body.{path}[{n - 1}].{self.key} must be {n} (items are "
@@ -214,6 +221,7 @@ class Catalogue:
 
     def check(self, envelope: Envelope, ctx: Context) -> None:
         number = envelope.body.get("number")
+        spend(1 + len(ctx.agreement.catalogue))
         entries = {e["number"]: e for e in ctx.agreement.catalogue}
         entry = entries.get(number) if isinstance(number, int) and not isinstance(number, bool) else None
         if entry is None:

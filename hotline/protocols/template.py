@@ -3,7 +3,9 @@
 Theory of operation:
 
 - A template is one YAML file in ``protocols/``. ``Template.from_text(data, source=...)`` parses
-  and checks it; any fault is a ``ConfigError`` naming the file, the key and what is wrong. Its
+  and checks it; any fault is a ``ConfigError`` naming the file, the key and what is wrong. The
+  file is plain, bounded YAML (``plainyaml``: no anchors, aliases or tags) and its body schema
+  declares only what can be checked in bounded time (``bodyschema``; patterns run on RE2). Its
   identity is ``{id, version, sha256}``, where ``sha256`` is the digest of the file's bytes: an
   agreement pins exactly that, so a file edited after the parties signed no longer matches.
 - ``Template.check(envelope, ctx)`` is what the server runs on every submission, in a fixed order,
@@ -13,7 +15,8 @@ Theory of operation:
   1    envelope kind is the template's kind        ``template.invalid``
   2    sender's role and party allowed             ``norm.sender_not_allowed``
   3    precedence allowed                          ``norm.precedence_not_allowed``
-  4    body valid against ``fields`` (JSON Schema)  ``template.invalid``
+  4    body valid against ``fields`` (JSON Schema)  ``template.invalid``; past the
+                                                  check's budget ``template.too_costly``
   5    addressed parties are parties of the channel ``norm.audience``
   6    every rule holds (``hotline.protocols.rules``) ``norm.<rule>``
   ===  ==========================================  ================================
@@ -32,23 +35,30 @@ import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 import jsonschema
-import yaml
 from jsonschema.exceptions import best_match
 
 from hotline.envelope import Envelope, Kind, Precedence
-from hotline.errors import ConfigError, ProtocolViolation, WireError
+from hotline.errors import ConfigError, ProtocolViolation
 from hotline.protocols.agreement import Agreement
+from hotline.protocols.bodyschema import (
+    MAX_CHECK_STEPS,
+    OutOfSteps,
+    body_validator,
+    budget,
+    check_fields,
+    first_error,
+)
 from hotline.protocols.duration import parse_duration
+from hotline.protocols.plainyaml import MAX_BYTES, load_yaml
 from hotline.protocols.rules import Context, Rule, check_rule_fields, rule_from_json
-from hotline.times import parse_time
 
 FORMAT = 1
-MAX_TEMPLATE_BYTES = 256 * 1024
+MAX_TEMPLATE_BYTES = MAX_BYTES
 
 DEFAULT_ACK_DEADLINE: Mapping[Precedence, timedelta] = {
     Precedence.FLASH: timedelta(minutes=10),
@@ -69,7 +79,6 @@ class Audience(StrEnum):
     ADDRESSED = "addressed"  # the parties the body's ``to`` lists must ack (all still receive it)
 
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NAME = "^[a-z0-9][a-z0-9._-]{0,63}$"
 _PRECEDENCES = [p.value for p in Precedence]
 TEMPLATE_SCHEMA: dict[str, Any] = {
@@ -118,26 +127,6 @@ TEMPLATE_SCHEMA: dict[str, Any] = {
 _TEMPLATE_VALIDATOR = jsonschema.Draft202012Validator(TEMPLATE_SCHEMA)
 
 
-def _check_time(value: object) -> bool:
-    if isinstance(value, str):
-        parse_time(value)  # raises WireError, which the format checker reports
-    return True
-
-
-def _check_date(value: object) -> bool:
-    if isinstance(value, str):
-        if not _DATE.fullmatch(value):
-            raise ValueError("a date is YYYY-MM-DD")
-        date.fromisoformat(value)
-    return True
-
-
-# jsonschema checks formats only through a checker; ours knows the two the templates use.
-FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
-FORMAT_CHECKER.checks("date-time", raises=(WireError,))(_check_time)
-FORMAT_CHECKER.checks("date", raises=(ValueError,))(_check_date)
-
-
 @dataclass(frozen=True)
 class Rate:
     max: int
@@ -168,7 +157,7 @@ class Template:
     fields: dict[str, Any]
     sha256: str
     source: str
-    _validator: jsonschema.Draft202012Validator = field(repr=False, compare=False)
+    _validator: Any = field(repr=False, compare=False)  # bodyschema.body_validator
 
     @classmethod
     def from_text(cls, data: bytes | str, *, source: str) -> Template:
@@ -187,18 +176,11 @@ class Template:
     @classmethod
     def _from_bytes(cls, raw: bytes) -> Template:
         source = ""  # errors name no file here: from_text adds it
-        if len(raw) > MAX_TEMPLATE_BYTES:
-            raise ConfigError(f"a template file is at most {MAX_TEMPLATE_BYTES} bytes", file=source)
-        doc = load_yaml(raw, source=source)
+        doc = load_yaml(raw, source=source)  # bounded plain YAML: no aliases, tags or bombs
         error = best_match(_TEMPLATE_VALIDATOR.iter_errors(doc))
         if error is not None:
             raise ConfigError(error.message, file=source, path=_path(error.absolute_path))
-        try:
-            jsonschema.Draft202012Validator.check_schema(doc["fields"])
-        except jsonschema.SchemaError as exc:
-            raise ConfigError(f"not a JSON Schema (draft 2020-12): {exc.message}", file=source,
-                              path=("fields", *_path(exc.absolute_path))) from None
-        _check_fields(doc["fields"], source)
+        check_fields(doc["fields"])  # what a body schema may declare (bodyschema, rule 1)
         if doc["fields"].get("type") != "object":
             raise ConfigError('the body is an object: "type: object"', file=source,
                               path=("fields", "type"))
@@ -239,7 +221,7 @@ class Template:
             default_precedence=default, allowed_precedence=allowed, ack=ack, rate=rate,
             audience=audience, rules=rules, fields=doc["fields"],
             sha256=hashlib.sha256(raw).hexdigest(), source=source,
-            _validator=jsonschema.Draft202012Validator(doc["fields"], format_checker=FORMAT_CHECKER),
+            _validator=body_validator(doc["fields"]),
         )
 
     def ref(self) -> dict[str, Any]:
@@ -260,13 +242,31 @@ class Template:
 
     def check_body(self, body: Any) -> None:
         """Raise ProtocolViolation (``template.invalid``) naming the first field at fault and the
-        schema rule it breaks, never its value (see ``describe_error``)."""
-        error = best_match(self._validator.iter_errors(body))
+        schema rule it breaks, never its value (see ``describe_error``); ``template.too_costly``
+        if checking it would take more than the budget (``bodyschema``, rule 2)."""
+        try:
+            error = first_error(self._validator, body)
+        except OutOfSteps:
+            raise self._too_costly() from None
         if error is not None:
             raise ProtocolViolation(f"{self.id}: {describe_error(error)}", code="template.invalid")
 
+    def _too_costly(self) -> ProtocolViolation:
+        return ProtocolViolation(
+            f"{self.id}: checking this body against the template takes more than "
+            f"{MAX_CHECK_STEPS} steps; the agreed form (or the body) is too large to check",
+            code="template.too_costly")
+
     def check(self, envelope: Envelope, ctx: Context) -> None:
-        """Everything the form of ``envelope`` must satisfy under this template (see module doc)."""
+        """Everything the form of ``envelope`` must satisfy under this template (see module doc),
+        the schema and the rules on one budget."""
+        try:
+            with budget():
+                self._check(envelope, ctx)
+        except OutOfSteps:
+            raise self._too_costly() from None
+
+    def _check(self, envelope: Envelope, ctx: Context) -> None:
         if envelope.kind is not self.kind:
             raise ProtocolViolation(f"{_article(envelope.kind)} {envelope.kind} envelope cannot use "
                                     f"template {self.id!r} (a template for {self.kind} envelopes)",
@@ -436,101 +436,3 @@ def _duration(text: str, source: str, path: tuple[str, ...]) -> timedelta:
     if not delta:
         raise ConfigError("a deadline or period must be longer than zero", file=source, path=path)
     return delta
-
-
-_SCHEMA_MAPS = ("properties", "$defs", "patternProperties", "dependentSchemas")
-_SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
-               "propertyNames", "unevaluatedItems", "unevaluatedProperties")
-_SCHEMA_LIST = ("allOf", "anyOf", "oneOf", "prefixItems")
-KNOWN_FORMATS = ("date-time", "date")
-
-
-def _walk_schema(schema: Any, path: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
-    """Every subschema of a JSON Schema (not the property-name maps themselves), with its path."""
-    if not isinstance(schema, dict):
-        return
-    yield schema, path
-    for key, value in schema.items():
-        if key in _SCHEMA_MAPS and isinstance(value, dict):
-            for name, sub in value.items():
-                yield from _walk_schema(sub, (*path, key, name))
-        elif key in _SCHEMA_ONE:
-            yield from _walk_schema(value, (*path, key))
-        elif key in _SCHEMA_LIST and isinstance(value, list):
-            for i, sub in enumerate(value):
-                yield from _walk_schema(sub, (*path, key, str(i)))
-
-
-def _check_fields(schema: dict[str, Any], source: str) -> None:
-    """Every object is closed (``additionalProperties: false``): a body carries only what the
-    parties agreed, never an extra field the receiver's form would not show. Every ``format`` is
-    one the server checks: an unknown one would silently check nothing."""
-    for sub, path in _walk_schema(schema, ("fields",)):
-        closed = sub.get("additionalProperties") is False
-        if (sub.get("type") == "object" or "properties" in sub) and not closed:
-            raise ConfigError("an object must say additionalProperties: false (and list its "
-                              "properties)", file=source, path=path)
-        if "format" in sub and sub["format"] not in KNOWN_FORMATS:
-            raise ConfigError(f"format {sub['format']!r} is not checked here; use one of "
-                              f"{', '.join(KNOWN_FORMATS)} or a pattern", file=source,
-                              path=(*path, "format"))
-
-
-# libyaml's parser where it is built (much faster); the resolvers and constructors below are ours.
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """YAML 1.2-like: no implicit dates (``2026-01-01`` stays text), no ``yes``/``no`` booleans
-    (Norway's ``NO`` is not false), decimal integers only (``0755`` and ``12:30`` stay text), no
-    duplicate keys (so no merge-key overrides either), no floats (the wire has none)."""
-
-
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers
-            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool",
-                           "tag:yaml.org,2002:int")]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
-for _first in "-+0123456789":  # decimal integers only: no 0755 octal, no 12:30 sexagesimal
-    _StrictLoader.add_implicit_resolver(
-        "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), [_first])
-for _first in "tTfF":
-    _StrictLoader.add_implicit_resolver(
-        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-        [_first])
-
-
-def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    result: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        result[key] = loader.construct_object(value_node, deep=True)
-    return result
-
-
-def _no_float(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
-    raise yaml.constructor.ConstructorError(
-        None, None, f"{node.value!r}: floating-point numbers are not allowed (write a string or "
-        "a scaled integer)", node.start_mark)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-_StrictLoader.add_constructor("tag:yaml.org,2002:float", _no_float)
-
-
-def load_yaml(raw: bytes, *, source: str) -> Any:
-    """Strict YAML (see ``_StrictLoader``); ConfigError names the file, line and problem."""
-    try:
-        return yaml.load(raw.decode("utf-8"), Loader=_StrictLoader)
-    except UnicodeDecodeError:
-        raise ConfigError("a template file is UTF-8 text", file=source) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}{problem}", file=source) from None

@@ -40,7 +40,6 @@ from hotline.server.service import Hotline
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
 from hotline.store import Store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path
-from hotline.templates import load_templates
 
 log = structlog.get_logger("hotline.server")
 
@@ -132,16 +131,16 @@ async def _start_service(config: Config, store: Store, key: SigningKey,
                          clock: Callable[[], datetime]) -> Hotline:
     """The service on an open store, in this order: the checkpointer checks the database against
     every checkpoint the log published (refusing to start on a loss, a change, or rows the server
-    did not write); only then is anything read from the log (the roster, obligations) or appended
-    to it (the roster folder); then the tree head is signed and health restored."""
+    did not write); only then is anything read from the log (the roster, the templates its
+    agreements pin, obligations) or appended to it (the roster folder); then the tree head is
+    signed and health restored."""
     authorities = {party: PublicKey.from_text(text) for party, text in config.roster.authorities.items()}
-    templates = load_templates(config.protocols_dir)
-    log.info("templates.loaded", folder=str(config.protocols_dir), count=len(templates),
-             templates=sorted(f"{t.id}@{t.version}" for t in templates))
+    if not config.protocols_dir.is_dir():
+        raise ConfigError("the protocol templates folder does not exist",
+                          file=str(config.protocols_dir))
     limits = config.limits
-    hotline = Hotline(store=store, authorities=authorities, templates=templates,
-                      templates_dir=config.protocols_dir, clock=clock,
-                      clock_skew=timedelta(seconds=limits.clock_skew), limits=limits)
+    hotline = Hotline(store=store, authorities=authorities, templates_dir=config.protocols_dir,
+                      clock=clock, clock_skew=timedelta(seconds=limits.clock_skew), limits=limits)
     hotline.checkpointer = Checkpointer(
         store=store, hub=hotline.hub, roster=hotline.roster, key=key, origin=config.server.origin,
         delay=config.tlog.checkpoint_delay, clock=clock,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import structlog
 from hotline.canonical import canonical_bytes, parse
 from hotline.config import LimitsSection
 from hotline.envelope import Envelope, Kind, check_ack_id
-from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation
+from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation
 from hotline.keys import PublicKey
 from hotline.protocols.agreement import Agreement
 from hotline.protocols.duration import describe_duration
@@ -36,7 +36,7 @@ from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hu
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
-from hotline.templates import load_templates
+from hotline.templates import load_pinned
 from hotline.times import format_time, parse_time
 
 log = structlog.get_logger("hotline.server")
@@ -48,12 +48,13 @@ def document_id(signed: Any) -> str:
 
 
 class Hotline:
-    def __init__(self, *, store: Store, authorities: dict[str, PublicKey], templates: TemplateSet,
+    def __init__(self, *, store: Store, authorities: dict[str, PublicKey],
                  clock: Callable[[], datetime], clock_skew: timedelta,
-                 templates_dir: Path | None = None, limits: LimitsSection | None = None) -> None:
+                 templates: TemplateSet | None = None, templates_dir: Path | None = None,
+                 limits: LimitsSection | None = None) -> None:
         self.store = store
         self.roster = Roster(authorities)
-        self.templates = templates
+        self.templates = templates if templates is not None else TemplateSet()
         self.templates_dir = templates_dir
         self.deadlines = Deadlines()
         self.rates = RateLimits()
@@ -72,7 +73,8 @@ class Hotline:
         self.checkpointer: Checkpointer | None = None  # set by the app once the log key is loaded
 
     async def load(self) -> None:
-        """Rebuild the roster from the log; a document the current authorities refuse is skipped."""
+        """Rebuild the roster from the log (a document the current authorities refuse is
+        skipped), then load the templates its agreements pin."""
         for stored in await self.store.roster_entries():
             entry = stored.entry
             signed = {"document": entry["document"], "sigs": entry["sigs"]}
@@ -81,6 +83,7 @@ class Hotline:
                 self.documents.append(signed)
             except HotlineError as exc:
                 log.warning("roster.skipped", index=stored.index, code=exc.code, reason=exc.message)
+        await self.load_pinned_templates(self.roster.agreements.values())
         await self._replay_obligations()
 
     async def _replay_obligations(self) -> None:
@@ -119,16 +122,26 @@ class Hotline:
         except HotlineError:
             return None
 
-    def _load_new_templates(self) -> None:
-        """A new agreement may pin templates the operator installed after the server started:
-        pick up new files (a malformed one is logged and skipped, the held set stays)."""
-        if self.templates_dir is None:
+    async def load_pinned_templates(self, agreements: Iterable[Agreement]) -> None:
+        """Load the template files ``agreements`` pin that this server does not hold yet (the
+        operator may install them after the server started), in a worker thread: files are
+        hashed first and only pinned ones parsed (``hotline.templates.load_pinned``). A pinned
+        file that is not a valid template is logged and skipped; envelopes under it are then
+        refused (``template.mismatch``) and the held set stays."""
+        wanted = {ref.sha256 for agreement in agreements for ref in agreement.templates}
+        wanted -= {template.sha256 for template in self.templates}
+        if not wanted or self.templates_dir is None:
             return
-        try:
-            for template in load_templates(self.templates_dir):
+        found, refused = await asyncio.to_thread(load_pinned, self.templates_dir, wanted)
+        for exc in refused:
+            log.error("templates.refused", code=exc.code, reason=exc.message)
+        for template in found:
+            try:
                 self.templates.add(template)
-        except HotlineError as exc:
-            log.error("templates.reload_failed", code=exc.code, reason=exc.message)
+            except ConfigError as exc:
+                log.error("templates.refused", code=exc.code, reason=exc.message)
+        log.info("templates.loaded", folder=str(self.templates_dir), held=len(self.templates),
+                 templates=sorted(f"{t.id}@{t.version}" for t in found))
 
     async def import_dir(self, folder: Path) -> int:
         """Log every signed roster document in ``folder`` (``*.json``) not logged yet."""
@@ -160,7 +173,7 @@ class Hotline:
         appended = await self.store.append(entry, envelope_id=doc_id)
         if not appended.duplicate:
             if kind == "agreement":
-                self._load_new_templates()
+                await self.load_pinned_templates([Agreement.from_json(doc)])
             self.roster.add(signed)
             self.documents.append(signed)
             if kind == "agreement" and self.monitor is not None:

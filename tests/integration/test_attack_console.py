@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hotline.console.render import QUOTE
+from hotline.console.screens import TextScreen
 from hotline.display import unsafe
 from tests.hostile_text import FORGED
 from tests.integration.test_console import connected, console, member, serving, until
@@ -41,10 +42,12 @@ async def test_escape_sequences_in_a_body_are_shown_not_obeyed(home: Path) -> No
 
             await pilot.press("d")
             await until(pilot, lambda: "signed by the sender" in screen(app), "the details")
-            details = screen(app)
+            assert all(unsafe(line) == [] for line in screen(app).split("\n")), screen(app)
+            assert isinstance(app.screen, TextScreen)
+            details = app.screen.text.plain  # all of it, also what is scrolled out of view
             assert all(unsafe(line) == [] for line in details.split("\n")), details
             checked = details.split("checked by this console")[1].split("stated by the server")[0]
             server_says = details.split("stated by the server (not signed)")[1]
             assert "VERIFIED" in checked and "expects" not in checked
-            assert "expects: received from" in server_says and "south" in server_says
+            assert "expects: received from" in server_says and "south" in server_says, details
             await pilot.press("escape")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
 from hotline.config import load_config
 from hotline.console.command import client
-from hotline.display import shown
+from hotline.display import folded, shown
 from hotline.envelope import AckKind, Kind, Precedence
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation
 from hotline.protocols.forms import body_from_fields, describe_fields, missing_fields
@@ -338,8 +339,8 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
         def proven(index: int, size: int | None, failed: str | None) -> None:
             nonlocal failures
             failures += size is None
-            click.echo(lines.proof_json(index, size=size, failed=failed) if as_json
-                       else lines.proof_line(index, size=size, failed=failed))
+            _say(lines.proof_json(index, size=size, failed=failed) if as_json
+                 else lines.proof_line(index, size=size, failed=failed), as_json=as_json)
 
         prover = Prover(client, profile.log_key, _home(ctx) / "state" / f"{name}.listen.json", proven)
         proving = asyncio.create_task(prover.run(), name="listen-prover")
@@ -379,6 +380,16 @@ def _channel_of(item: Any) -> str | None:
     return None
 
 
+def _say(text: str, *, as_json: bool) -> None:
+    """Print what ``listen`` shows. On a terminal a text line is folded at its width here, each
+    continuation marked (``hotline.display.folded``): a body sized to wrap there would otherwise
+    start a screen line that looks like one of ours. JSON lines are for programs: never folded."""
+    if not as_json and sys.stdout.isatty():
+        width = shutil.get_terminal_size().columns
+        text = "\n".join(piece for line in text.split("\n") for piece in folded(line, width))
+    click.echo(text)
+
+
 async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool, show_all: bool,
                 no_ack: bool, catalogue: Callable[[Delivered], str | None], prover: Prover) -> bool:
     """Print one delivered item as ``listen`` shows it (whether it was shown); a shown entry is
@@ -386,19 +397,19 @@ async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool
     if channel and _channel_of(item) not in (channel, None):
         return False
     if isinstance(item, Refused):  # shown as refused, never as the sender's word
-        click.echo(lines.refused_json(item) if as_json else lines.refused_line(item))
+        _say(lines.refused_json(item) if as_json else lines.refused_line(item), as_json=as_json)
     elif isinstance(item, HostProblem):
-        click.echo(lines.problem_json(item) if as_json else lines.problem_line(item))
+        _say(lines.problem_json(item) if as_json else lines.problem_line(item), as_json=as_json)
     elif isinstance(item, Overdue):
-        click.echo(lines.overdue_json(item) if as_json else lines.overdue_line(item))
+        _say(lines.overdue_json(item) if as_json else lines.overdue_line(item), as_json=as_json)
         prover.add(item.index, item.raw)
     elif isinstance(item, Delivered):
         env = item.envelope
         if env.kind in (Kind.HEARTBEAT, Kind.ECHO) and not show_all:
             return False
         text = catalogue(item)
-        click.echo(lines.delivered_json(item, text) if as_json
-                   else "\n".join(lines.delivered_lines(item, text)))
+        _say(lines.delivered_json(item, text) if as_json
+             else "\n".join(lines.delivered_lines(item, text)), as_json=as_json)
         prover.add(item.index, item.entry)
         if (env.kind is Kind.MESSAGE and env.sender != client.member and not no_ack
                 and client.welcome["role"] != "auditor"):

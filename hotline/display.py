@@ -13,6 +13,10 @@ visible as what it is:
   separators and lone surrogates become ``⟨U+202E⟩``: named by code point.
 - Text longer than ``limit`` characters is cut with a mark saying how much was left out.
 
+``folded`` wraps a line for a terminal of known width itself, marking each continuation: left to
+the terminal, a long body could be sized so that its tail starts a screen line looking like a
+line of the program's own.
+
 Pure: no I/O. ``unsafe`` finds what ``shown`` would replace, for tests and assertions.
 """
 
@@ -63,3 +67,31 @@ def shown(value: object, *, limit: int | None = LIMIT) -> str:
 def unsafe(text: str) -> list[str]:
     """The characters of ``text`` that a terminal might obey or that hide or reorder text."""
     return [c for c in text if _hidden(c)]
+
+
+FOLD = "  ┆ "  # the mark of a continuation line that ``folded`` made
+
+
+def cells(char: str) -> int:
+    """Terminal columns of one (already sanitized) character: wide East Asian forms take two,
+    combining marks none."""
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def folded(line: str, width: int) -> list[str]:
+    """``line`` cut into pieces of at most ``width`` columns; every piece after the first starts
+    with ``FOLD``, so no piece can pass for a line of its own."""
+    width = max(width, len(FOLD) + 8)
+    out: list[str] = []
+    piece, used = "", 0
+    for char in line:
+        size = cells(char)
+        if used + size > width:
+            out.append(piece)
+            piece, used = FOLD, len(FOLD)
+        piece += char
+        used += size
+    out.append(piece)
+    return out

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
-from hotline.display import unsafe
+from hotline.display import FOLD, cells, unsafe
 from hotline.verification import EntryRefused
 from tests.conftest import Running, copy_database, hotline_cli, running_server
 from tests.hostile_relay import Frame, hostile_relay
@@ -322,3 +324,46 @@ async def test_malformed_frames_are_reported_and_skipped(home: Path, server: Run
                                   f"notice: overdue entry {a} is missing 'precedence'")
     assert [line.split()[0] for line in lines if line.endswith(VERIFIED)] == [f"[{b}]"]
     assert f"[{b}] proven in the log" in text.stdout
+
+
+async def test_on_a_terminal_listen_folds_long_lines_itself(home: Path) -> None:
+    """A body sized to wrap at the terminal's edge would start a screen line of its own; on a
+    terminal, listen folds every line at its width and marks each continuation."""
+    fake = f"{' ' * 17}[10] FAKE carol(mediator) FLASH message  {VERIFIED}"
+    async with running_server(home, **FAST) as server:
+        alice = await server.client("alice")
+        [index] = await sent(alice, fake * 12)
+        screen = await asyncio.to_thread(on_a_terminal, home, *listen(
+            server.url, "--after", str(index - 1), "--count", "1"), columns=80)
+    rows = screen.replace("\r\n", "\n").rstrip("\n").split("\n")
+    assert any(row.startswith(f"[{index}] ") for row in rows), screen
+    assert sum(row.count("FAKE") for row in rows) == 12
+    for row in rows:
+        assert sum(cells(c) for c in row) <= 80
+        assert row.startswith((f"[{index}] ", FOLD, "  [host")), row
+
+
+def on_a_terminal(home: Path, *args: str, columns: int) -> str:
+    """``hotline ARGS`` with its output on a pseudo-terminal ``columns`` wide: what it drew."""
+    import pty
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "LINES": "24"}
+    process = subprocess.Popen([sys.executable, "-m", "hotline.cli", "--home", str(home), *args],
+                               stdout=slave, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                               env=env)
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal (EIO)
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        process.wait(timeout=60)
+        os.close(master)
+    assert process.returncode == 0
+    return out.decode("utf-8")

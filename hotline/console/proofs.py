@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 from hotline.audit.remote import LogClient
 from hotline.console.logwatch import LogWatch, Witness
 from hotline.errors import HotlineError, LogError
-from hotline.keys import b64decode
 from hotline.roster import Roster
 from hotline.tlog import Checkpoint
 from hotline.witnesses import named_witnesses, witness_keys
@@ -46,7 +45,7 @@ async def _join(watch: LogWatch, client: LogClient, note: str, *, latest: bool =
     needed = watch.consistency_needed(checkpoint, latest=latest)
     proof = None
     if needed is not None:
-        proof = [b64decode(h, what="proof hash") for h in await _fetch(client.consistency, *needed)]
+        proof = await _fetch(client.consistency, *needed)
     watch.join(checkpoint, proof, latest=latest)
     return checkpoint
 
@@ -61,8 +60,7 @@ async def prove_round(watch: LogWatch, client: LogClient, *,
     try:
         await _join(watch, client, await _fetch(client.checkpoint), latest=True)
         for item in await _fetch(client.witnessed):
-            note = str(item["note"]) if isinstance(item, dict) else ""
-            watch.witnessed(note, await _join(watch, client, note), verifiers)
+            watch.witnessed(item.note, await _join(watch, client, item.note), verifiers)
         wanted = set(watch.wanted(i for i, _ in entries))
         head = watch.head
         assert head is not None or not wanted
@@ -70,7 +68,7 @@ async def prove_round(watch: LogWatch, client: LogClient, *,
             assert head is not None
             proof = await _fetch(client.inclusion, index, head.size)
             with contextlib.suppress(LogError):  # kept in watch.failed, shown with the entry
-                watch.include(index, entry, head.size, [b64decode(h, what="proof hash") for h in proof])
+                watch.include(index, entry, head.size, proof)
         watch.problem = None
     except HotlineError as exc:
         if watch.alarm is None:

@@ -221,8 +221,8 @@ class LogClient:
             yield from page
             start = last + 1
 
-    def post_cosignature(self, size: int, line: str) -> dict[str, Any]:
-        """Hand the server a cosignature; its answer, a JSON object (what it says it did)."""
+    def post_cosignature(self, size: int, line: str) -> bool:
+        """Hand the server a cosignature; whether it says it added it (``{"added": bool}``)."""
         path = "/v1/log/cosignature"
         request = urllib.request.Request(f"{self.base}{path}", method="POST",
                                          data=json.dumps({"size": size, "cosignature": line}).encode(),
@@ -231,6 +231,6 @@ class LogClient:
             value = parse(self._request(request, accept=JSON, limit=SMALL_ANSWER))
         except WireError as exc:
             raise self._bad(f"POST {path}", f"what is not strict JSON ({exc.message})") from exc
-        if not isinstance(value, dict):
-            raise self._bad(f"POST {path}", "JSON that is not an object")
-        return value
+        if not isinstance(value, dict) or set(value) != {"added"} or type(value["added"]) is not bool:
+            raise self._bad(f"POST {path}", 'what is not {"added": true or false}')
+        return value["added"]

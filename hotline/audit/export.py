@@ -7,8 +7,8 @@ is read up to ``MAX_LINE`` bytes and no further, parsed as strict JSON at one po
 (``hotline.canonical.parse``: nesting and numbers bounded, a ``RecursionError`` typed) and
 decoded into a record of ``hotline.audit.records``. Anything else — a line that is not JSON, a
 list where an object belongs, a missing or mistyped field, a record out of place, a last line
-cut short — is an ``ExportError``: one line naming the file and the line. What the records claim
-(signatures, leaves, indexes in order, the log's size) is then the auditor's to check.
+cut short, an entry out of index order — is an ``ExportError``: one line naming the file and the
+line. What the records claim (signatures, leaves, the log's size) is then the auditor's to check.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class _Lines:
                 raise self.fail(f"longer than {MAX_LINE} bytes")
             raise self.fail("the file ends in the middle of this line (truncated)")
         try:
-            value = parse(text)
+            value = parse(text[:-1])  # without its newline: JSON's "line 1 column N" is right
         except HotlineError as exc:
             raise self.fail(exc.message) from exc
         kind = value.get("type") if isinstance(value, dict) else None
@@ -97,9 +97,10 @@ def read_export(path: Path) -> Records:
 
 def _header(lines: _Lines) -> Header:
     line = lines.next()
-    if line is None or line[0] != "log":
-        raise ExportError(f"{lines.path.name} is not a hotline log export: its first line is not "
-                          "a header ({\"type\": \"log\", ...})")
+    if line is None:
+        raise ExportError(f"export {lines.path.name}: the file is empty, not a hotline log export")
+    if line[0] != "log":
+        raise lines.fail('not a header ({"type": "log", ...}): the file is not a hotline log export')
     try:
         return decode_header(line[1])
     except RecordError as exc:
@@ -125,14 +126,23 @@ def _checkpoints(lines: _Lines, records: Records) -> EntryRecord | None:
 
 
 def _entries(lines: _Lines, first: EntryRecord | None) -> Iterator[EntryRecord]:
+    """The entries, each on the line after the one before it (index 0, 1, 2, ...)."""
     with lines.handle:
-        if first is not None:
-            yield first
-        while (line := lines.next()) is not None:
+        record = first
+        expected = 0
+        while record is not None:
+            if record.index != expected:
+                what = "a repeat or out of order" if record.index < expected else "entries are missing"
+                raise lines.fail(f"entry {record.index} where entry {expected} belongs ({what})")
+            yield record
+            expected += 1
+            line = lines.next()
+            if line is None:
+                return
             kind, value = line
             if kind != "entry":
                 raise lines.fail(f"a {shown(kind, limit=40)!r} record among the entries")
             try:
-                yield decode_entry(value)
+                record = decode_entry(value)
             except RecordError as exc:
                 raise lines.fail(f"an entry record is malformed: {exc.message}") from exc

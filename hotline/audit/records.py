@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotline.canonical import MAX_SAFE_INT
+from hotline.display import shown
 from hotline.errors import WireError
 
 CHECKPOINT_FIELDS = frozenset({"size", "note", "time"})
@@ -92,7 +93,7 @@ def _object(value: Any, allowed: frozenset[str]) -> dict[str, Any]:
         raise RecordError(f"not an object but {_kind(value)}")
     unknown = sorted(set(value) - allowed)
     if unknown:
-        raise RecordError(f"unknown field {unknown[0]!r}")
+        raise RecordError(f"unknown field {shown(unknown[0], limit=40)!r}")
     return value
 
 
@@ -101,8 +102,10 @@ def _count(value: dict[str, Any], name: str) -> int:
     if name not in value:
         raise RecordError(f"no {name!r}")
     number = value[name]
-    if type(number) is not int or not 0 <= number <= MAX_SAFE_INT:
+    if type(number) is not int:
         raise RecordError(f"{name!r} is {_kind(number)}, not an integer from 0 to 2^53-1")
+    if not 0 <= number <= MAX_SAFE_INT:
+        raise RecordError(f"{name!r} is {number}, not an integer from 0 to 2^53-1")
     return number
 
 

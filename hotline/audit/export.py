@@ -47,11 +47,9 @@ class _Lines:
     def __init__(self, path: Path, handle: IO[bytes]) -> None:
         self.path, self.handle, self.number = path, handle, 0
 
-    def where(self, number: int | None = None) -> str:
-        return f"export {self.path.name} line {self.number if number is None else number}"
-
     def fail(self, what: str) -> ExportError:
-        return ExportError(f"{self.where()}: {what}")
+        """``what`` is wrong with the line just read."""
+        return ExportError(f"export {self.path.name} line {self.number}: {what}")
 
     def next(self) -> tuple[str, dict[str, Any]] | None:
         """The next line's ``type`` and the rest of its object; None at the end of the file."""

@@ -467,11 +467,13 @@ def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kin
 def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, interval: float,
             state: Path | None) -> None:
     """Witness the log as a party's agent: cosign each new checkpoint after proving it extends
-    the last one cosigned. A rollback, split view or inconsistency is refused and exits 1."""
+    the last one cosigned. A rollback, split view or inconsistency is refused (ALARM; with
+    --once, exit 1). A log out of reach, or a host answering what the log API never sends (logged
+    as witness.host_misbehaving), is logged and tried again next round."""
     import time
 
     from hotline.agent.witness import WitnessAlarm, witness_round
-    from hotline.audit.remote import LogClient, http_base
+    from hotline.audit.remote import BadAnswer, LogClient, http_base
     from hotline.logs import configure
 
     configure(fmt="console" if sys.stderr.isatty() else "json")
@@ -501,8 +503,9 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
             click.echo(f"ALARM: {exc.message}", err=True)
             if once:
                 sys.exit(1)
-        except HotlineError as exc:
-            log.error("witness.failed", code=exc.code, reason=exc.message)
+        except HotlineError as exc:  # tried again next round, whatever the host answered
+            event = "witness.host_misbehaving" if isinstance(exc, BadAnswer) else "witness.failed"
+            log.error(event, code=exc.code, reason=exc.message)
             if once:
                 click.echo(exc.diagnostics(), err=True)
                 sys.exit(1)

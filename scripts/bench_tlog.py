@@ -80,6 +80,7 @@ from benchlib import footer, machine_info, median_figures, percentile, rate, run
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hotline.audit.commands import run_audit
+from hotline.audit.records import CheckpointRecord, EntryRecord
 from hotline.audit.verify import Auditor
 from hotline.canonical import canonical_bytes, parse
 from hotline.deployment import AUDITOR, CHANNEL, LIAISONS
@@ -617,7 +618,7 @@ class RawVerifier:
 
 
 def audit_records(db: Path, limit: int, timer: list[float], baseline: RawVerifier,
-                  every: int, slice_n: int) -> Iterator[dict[str, Any]]:
+                  every: int, slice_n: int) -> Iterator[EntryRecord]:
     """Records as ``GET /v1/log/entries`` gives them to an auditor who may read everything, read
     straight from SQLite in pages; the time spent making them is added to ``timer[0]``. Every
     ``every`` pages, ``slice_n`` raw Ed25519 verifications run (timed by ``baseline``)."""
@@ -631,8 +632,7 @@ def audit_records(db: Path, limit: int, timer: list[float], baseline: RawVerifie
             pages += 1
             t0 = time.perf_counter()
             rows = cursor.fetchmany(PAGE)
-            page = [{"index": idx, "leaf": b64encode(leaf), "entry": json.loads(leaf)}
-                    for idx, leaf in rows]
+            page = [EntryRecord(idx, b64encode(leaf), json.loads(leaf)) for idx, leaf in rows]
             timer[0] += time.perf_counter() - t0
             if not page:
                 return
@@ -667,8 +667,8 @@ def measure_audit(db: Path, fixture: Fixture, note: str, count: int, args: argpa
         profiler.enable()
     try:
         # size_hint 0: never a progress bar; no witness ran on this synthetic log
-        report = run_audit(auditor, checkpoints=[{"note": note}], entries=records, remembered=[],
-                           size_hint=0, require_witnesses=0)
+        report = run_audit(auditor, checkpoints=[CheckpointRecord(count, note, "the log")],
+                           entries=records, remembered=[], size_hint=0, require_witnesses=0)
     finally:
         if profiler is not None:
             profiler.disable()

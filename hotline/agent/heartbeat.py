@@ -31,7 +31,7 @@ from typing import Any
 import structlog
 
 from hotline.agent.witness import WitnessAlarm, witness_round
-from hotline.audit.remote import LogClient, http_base
+from hotline.audit.remote import BadAnswer, LogClient, http_base
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.profile import Profile
@@ -220,7 +220,9 @@ class HeartbeatAgent:
     async def _witness(self, every: float, state_path: Path) -> None:
         """The party's witness, in the same process: cosign each new checkpoint after a
         consistency proof from the last one cosigned. An alarm is logged as critical and repeats
-        each round (the state is kept) until a person looks; heartbeats go on."""
+        each round (the state is kept) until a person looks; an answer the log API never sends
+        is logged as an error (the host misbehaving), a log out of reach as a warning; whatever
+        the host answers, the witness tries again next round and heartbeats go on."""
         assert self.profile.log_key is not None
         log_client = LogClient(http_base(self.url), ssl_context=self.profile.ssl_context()
                                if self.url.startswith("wss:") else None)
@@ -233,6 +235,8 @@ class HeartbeatAgent:
                     log.info("witness.cosigned", size=size)
             except WitnessAlarm as exc:
                 log.critical("witness.alarm", reason=exc.message)
+            except BadAnswer as exc:  # the host broke the log API: misbehaviour, not an outage
+                log.error("witness.host_misbehaving", code=exc.code, reason=exc.message)
             except HotlineError as exc:
                 log.warning("witness.failed", code=exc.code, reason=exc.message)
             await asyncio.sleep(every)

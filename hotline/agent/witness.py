@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hotline.audit.remote import LogClient
 from hotline.errors import LogError
-from hotline.keys import SigningKey, b64decode
+from hotline.keys import SigningKey
 from hotline.tlog import NoteVerifier, cosign, verify_checkpoint, verify_consistency
 from hotline.tlog.note import parse_note
 
@@ -100,14 +100,15 @@ def witness_round(client: LogClient, *, state_path: Path, log_key: NoteVerifier,
 
     Raises:
         WitnessAlarm: rollback, split view or inconsistency.
-        HotlineError: the log could not be reached or answered badly.
+        BadAnswer: the host answered what the log API never sends (misbehaviour).
+        HotlineError: the log could not be reached (``RemoteError``), or another failure.
     """
     previous = WitnessState.load(state_path)
     note = client.checkpoint()
     size = verify_checkpoint(note, log_key).size
     proof = None
     if previous is not None and 0 < previous.size < size:
-        proof = [b64decode(h, what="proof hash") for h in client.consistency(previous.size, size)]
+        proof = client.consistency(previous.size, size)
     decided = check_and_cosign(note=note, consistency=proof, state=previous, log_key=log_key,
                                name=name, key=key, timestamp=timestamp)
     if decided is None:

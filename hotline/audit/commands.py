@@ -9,7 +9,6 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,12 +17,15 @@ import click
 
 from hotline.audit import availability as availability_report
 from hotline.audit.availability import AvailabilityBuilder
+from hotline.audit.export import read_export
+from hotline.audit.records import CheckpointRecord, EntryRecord, Records
 from hotline.audit.remote import LogClient, http_base
 from hotline.audit.report import ReportBuilder, render_text
 from hotline.audit.verify import AuditFailure, Auditor, Report
 from hotline.canonical import parse
 from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
+from hotline.display import shown
 from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
 from hotline.roster import Member, Roster
 from hotline.templates import load_templates
@@ -51,32 +53,13 @@ def _client(profile: Profile, servers: tuple[str, ...]) -> LogClient:
                      ssl_context=profile.ssl_context() if url.startswith("wss:") else None)
 
 
-@dataclass
-class Records:
-    """What an audit reads: the witnesses' latest cosigned checkpoints, the log's checkpoint
-    history, and the entries up to its largest checkpoint (lazily)."""
-
-    witnessed: list[dict[str, Any]]
-    checkpoints: list[dict[str, Any]]
-    size: int
-    entries: Iterator[dict[str, Any]]
-
-
 def _records(client: LogClient) -> Records:
     # The witnessed checkpoints first: each was signed before the history is read, so the
     # history covers it and a live log never looks rolled back.
     witnessed = client.witnessed()
     checkpoints = client.checkpoints()
-    size = max((_size(c, "checkpoint") for c in checkpoints), default=0)
+    size = max((c.size for c in checkpoints), default=0)
     return Records(witnessed, checkpoints, size, client.entries(size))
-
-
-def _size(record: Any, what: str) -> int:
-    """A record's ``size``: a non-negative integer (never a float or a bool), else FAILED."""
-    size = record.get("size") if isinstance(record, dict) else None
-    if type(size) is not int or size < 0 or not isinstance(record.get("note"), str):
-        raise AuditFailure(f"a {what} record is not {{\"size\": integer, \"note\": text}}")
-    return size
 
 
 def _witness_policy(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
@@ -141,12 +124,12 @@ def export(ctx: click.Context, name: str, servers: tuple[str, ...], out: Path) -
             _line(handle, {"type": "log", "origin": profile.origin, "key": client.key_text(),
                            "exported": format_time(datetime.now(UTC)), "size": size})
             for checkpoint in checkpoints:
-                _line(handle, {"type": "checkpoint", **checkpoint})
+                _line(handle, {"type": "checkpoint", **checkpoint.as_record()})
             for witnessed in records.witnessed:
-                _line(handle, {"type": "witnessed", **witnessed})
+                _line(handle, {"type": "witnessed", **witnessed.as_record()})
             with _progress(size, "exporting") as bar:
                 for n, record in enumerate(records.entries, start=1):
-                    _line(handle, {"type": "entry", **record})
+                    _line(handle, {"type": "entry", **record.as_record()})
                     if n % 1000 == 0:  # a bar update per entry costs more than the entry
                         bar.update(1000)
     except HotlineError as exc:
@@ -174,84 +157,24 @@ class _NoBar:
         return None
 
 
-def _export_line(path: Path, number: int, text: bytes) -> dict[str, Any]:
-    """One export line, parsed strictly (no floats, no duplicate keys): a JSON object with a
-    ``type``; anything else is a FAILED naming the line."""
-    try:
-        record = parse(text)
-    except HotlineError as exc:
-        raise AuditFailure(f"export {path.name} line {number}: {exc.message}") from exc
-    if not isinstance(record, dict) or not isinstance(record.get("type"), str):
-        raise AuditFailure(f"export {path.name} line {number}: not a record with a type")
-    return record
-
-
-def _read_export(path: Path) -> Records:
-    handle = path.open("rb")
-    lines = enumerate(handle, start=1)
-    first = next(lines, None)
-    try:
-        header = parse(first[1]) if first is not None else None
-    except HotlineError:
-        header = None
-    if not isinstance(header, dict) or header.get("type") != "log":
-        handle.close()
-        raise LogError(f"{path} is not a hotline log export (no header line)", code="audit.bad_export")
-    records = Records([], [], 0, iter(()))
-    first_entry: dict[str, Any] | None = None
-    for number, text in lines:
-        record = _export_line(path, number, text)
-        kind = record["type"]
-        if kind in ("checkpoint", "witnessed"):
-            try:
-                _size(record, kind)
-            except AuditFailure as exc:
-                raise AuditFailure(f"export {path.name} line {number}: {exc.message}") from None
-            (records.checkpoints if kind == "checkpoint" else records.witnessed).append(record)
-        else:
-            first_entry = record
-            break
-    records.size = max((c["size"] for c in records.checkpoints), default=0)
-
-    def entries() -> Iterator[dict[str, Any]]:
-        with handle:
-            if first_entry is not None:
-                yield first_entry
-            for number, text in lines:
-                record = _export_line(path, number, text)
-                if record["type"] != "entry":
-                    raise AuditFailure(f"export {path.name} line {number}: a {record['type']} "
-                                       "record among the entries")
-                yield record
-    records.entries = entries()
-    return records
-
-
 def _state_path(home: Path, name: str, given: Path | None) -> Path:
     return given or home / "state" / f"{name}.audit.json"
 
 
-WITNESSED = "the witnesses' latest cosigned checkpoints"
-
-
-def run_audit(auditor: Auditor, *, checkpoints: Iterable[dict[str, Any]], entries: Iterable[dict[str, Any]],
-              remembered: Iterable[str], size_hint: int, witnessed: Iterable[dict[str, Any]] = (),
+def run_audit(auditor: Auditor, *, checkpoints: Iterable[CheckpointRecord],
+              entries: Iterable[EntryRecord], remembered: Iterable[str], size_hint: int,
+              witnessed: Iterable[CheckpointRecord] = (),
               require_witnesses: int | None = None) -> Report:
     """Feed the auditor what it compares (its remembered checkpoints, the log's history, the
     witnesses' latest cosigned checkpoints), then every entry; then its verdict under the witness
     policy (``require_witnesses``: None for all named witnesses)."""
     for note in remembered:
         auditor.add_checkpoint(note, source="this auditor's state (seen before)")
-    for checkpoint in checkpoints:
-        auditor.add_checkpoint(checkpoint["note"], source="the log")
-    for item in witnessed:
-        cosigned = item.get("note") if isinstance(item, dict) else None
-        if not isinstance(cosigned, str):
-            raise AuditFailure(f"{WITNESSED}: a record is not {{\"size\", \"note\"}}")
-        auditor.add_checkpoint(cosigned, source=WITNESSED)
+    for checkpoint in (*checkpoints, *witnessed):
+        auditor.add_checkpoint(checkpoint.note, source=checkpoint.source)
     with _progress(size_hint, "verifying") as bar:
         for n, record in enumerate(entries, start=1):
-            auditor.add_entry(record)
+            auditor.add_entry(record.as_record())
             if n % 1000 == 0:
                 bar.update(1000)
     return auditor.finish(require_witnesses=require_witnesses)
@@ -259,7 +182,7 @@ def run_audit(auditor: Auditor, *, checkpoints: Iterable[dict[str, Any]], entrie
 
 def _audited(home: Path, name: str, servers: tuple[str, ...], export_file: Path | None,
              state_path: Path, *, require_witnesses: int | None,
-             accepted: Callable[[dict[str, Any]], None] | None = None,
+             accepted: Callable[[EntryRecord], None] | None = None,
              ) -> tuple[Profile, Auditor, Report]:
     """Audit the live log (or ``export_file``) as ``name``, against the checkpoints remembered in
     ``state_path`` and the witnesses' latest cosigned checkpoints, under the witness policy.
@@ -268,7 +191,7 @@ def _audited(home: Path, name: str, servers: tuple[str, ...], export_file: Path 
     profile, log_key = _profile(home, name)
     remembered = json.loads(state_path.read_text())["checkpoints"] if state_path.is_file() else []
     if export_file is not None:
-        records = _read_export(export_file)
+        records = read_export(export_file)
     else:
         records = _records(_client(profile, servers))
     entries = records.entries
@@ -282,8 +205,8 @@ def _audited(home: Path, name: str, servers: tuple[str, ...], export_file: Path 
     return profile, auditor, report
 
 
-def _after_each(records: Iterable[dict[str, Any]],
-                then: Callable[[dict[str, Any]], None]) -> Iterator[dict[str, Any]]:
+def _after_each(records: Iterable[EntryRecord],
+                then: Callable[[EntryRecord], None]) -> Iterator[EntryRecord]:
     """Yield each record, then call ``then`` with it when the consumer (the auditor, which has
     checked it without raising) asks for the next one."""
     for record in records:
@@ -325,7 +248,7 @@ def verify(ctx: click.Context, name: str, servers: tuple[str, ...], export_file:
         _, auditor, report = _audited(home, name, servers, export_file, state_path,
                                       require_witnesses=require_witnesses)
     except AuditFailure as exc:
-        click.echo(f"FAILED: {exc.message}", err=True)
+        click.echo(f"FAILED: {shown(exc.message)}", err=True)
         sys.exit(1)
     except HotlineError as exc:
         _fail(exc)
@@ -382,7 +305,7 @@ def receipt(ctx: click.Context, receipt_file: Path, name: str | None, log_key: s
             raise click.UsageError("give --as NAME or --log-key KEY")
         checkpoint, entry = verify_receipt(receipt_file.read_bytes(), verifier)
     except LogError as exc:
-        click.echo(f"FAILED: {exc.message}", err=True)
+        click.echo(f"FAILED: {shown(exc.message)}", err=True)
         sys.exit(1)
     except HotlineError as exc:
         _fail(exc)
@@ -413,11 +336,11 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> da
                              "date like 2026-11-27")
 
 
-def _report_entry(builder: ReportBuilder | AvailabilityBuilder, record: dict[str, Any]) -> None:
+def _report_entry(builder: ReportBuilder | AvailabilityBuilder, record: EntryRecord) -> None:
     """Feed a checked record's entry to a report; hidden records (hash only) carry none."""
-    entry = record.get("entry")
-    if entry is None and "leaf" in record:
-        entry = parse(base64.b64decode(record["leaf"]))  # already decoded once by the auditor
+    entry: Any = record.entry
+    if entry is None and record.leaf is not None:
+        entry = parse(base64.b64decode(record.leaf))  # already decoded once by the auditor
     if isinstance(entry, dict):
         builder.add(entry)
 
@@ -549,7 +472,7 @@ def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
         _check_readable(auditor.roster, profile, channel)
         report = builder.finish(now=datetime.now(UTC))
     except AuditFailure as exc:
-        click.echo(f"FAILED: {exc.message}", err=True)
+        click.echo(f"FAILED: {shown(exc.message)}", err=True)
         sys.exit(1)
     except HotlineError as exc:
         _fail(exc)

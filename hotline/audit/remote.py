@@ -1,9 +1,17 @@
-"""What the auditor reads from a server: the public log API and, signed with its own key, the
-entries it may see. Plain HTTP(S) with the standard library; nothing here trusts the answers —
-``hotline.audit.verify`` checks them."""
+"""What the auditor, the witness and the console read from a server: the public log API and,
+signed with its own key, the entries it may see. Plain HTTP(S) with the standard library.
+
+The host is not trusted, so neither are its answers: each is read up to a bound, must carry the
+content type its endpoint declares, and is decoded strictly (``hotline.canonical.parse``, then
+``hotline.audit.records``) into typed values. Anything else is a ``BadAnswer`` naming the host
+and the request — a host misbehaving, not a line down (``RemoteError``); no answer ever escapes
+as a ``JSONDecodeError`` or a ``KeyError``. Paging must go forward and ends within a bound, so a
+host cannot keep a caller reading forever. Whether the answers are *true* (signatures, proofs,
+leaves) is checked by their callers: ``hotline.audit.verify``, the witness, the console."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
 import urllib.error
@@ -13,16 +21,39 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from hotline.audit.records import (
+    WITNESSED,
+    CheckpointRecord,
+    EntryRecord,
+    RecordError,
+    decode_checkpoint,
+    decode_entry,
+)
 from hotline.canonical import parse
-from hotline.errors import HotlineError, WireError
+from hotline.display import shown
+from hotline.errors import CryptoError, HotlineError, WireError
 from hotline.httpauth import sign_request
-from hotline.keys import SigningKey
+from hotline.keys import SigningKey, b64decode
 
 PAGE = 1000
+SMALL_ANSWER = 1 << 20  # bytes: a checkpoint, a key, a proof, a cosignature's receipt
+PAGE_ANSWER = 64 << 20  # bytes: a page (the server's default entries page is 4 MiB of leaves)
+MAX_CHECKPOINTS = 1_000_000  # a history longer than this is refused, not read into memory
+MAX_PROOF = 128  # hashes: a proof in a tree of 2^53 entries has fewer than 110
+JSON, TEXT = "application/json", "text/plain"
 
 
 class RemoteError(HotlineError):
+    """The server could not be reached or refused the request (HTTP error status)."""
+
     code = "connect.failed"
+
+
+class BadAnswer(RemoteError):
+    """The host answered with something the log API never sends: the wrong content type, too
+    many bytes, not strict JSON, JSON of the wrong shape, a page that does not go forward."""
+
+    code = "log.bad_answer"
 
 
 def http_base(ws_url: str) -> str:
@@ -34,11 +65,39 @@ def http_base(ws_url: str) -> str:
 
 class LogClient:
     def __init__(self, base: str, *, key: SigningKey | None = None, origin: str = "",
-                 ssl_context: ssl.SSLContext | None = None, timeout: float = 30.0) -> None:
+                 ssl_context: ssl.SSLContext | None = None, timeout: float = 30.0,
+                 max_checkpoints: int = MAX_CHECKPOINTS) -> None:
         self.base, self.key, self.origin = base.rstrip("/"), key, origin
         self.ssl, self.timeout = ssl_context, timeout
+        self.max_checkpoints = max_checkpoints
 
-    def _get(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False) -> bytes:
+    def _bad(self, request: str, what: str, code: str = BadAnswer.code) -> BadAnswer:
+        return BadAnswer(f"the host {self.base} answered {request} with {what}", code=code)
+
+    def _request(self, request: urllib.request.Request, *, accept: str, limit: int) -> bytes:
+        """Send ``request``; its answer's body, at most ``limit`` bytes of type ``accept``."""
+        what = f"{request.get_method()} {urllib.parse.urlsplit(request.full_url).path}"
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl) as response:
+                declared = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                if declared != accept:
+                    raise self._bad(what, f"content type {shown(declared or 'none', limit=60)}, "
+                                          f"not {accept}")
+                length = response.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) > limit:
+                    raise self._bad(what, f"an answer of more than {limit} bytes")
+                body: bytes = response.read(limit + 1)
+                if len(body) > limit:
+                    raise self._bad(what, f"an answer of more than {limit} bytes")
+                return body
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(300).decode("utf-8", "replace")
+            raise RemoteError(f"{what}: HTTP {exc.code}: {shown(detail, limit=300)}") from exc
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # cut, garbled
+            raise RemoteError(f"{what} at {self.base}: {shown(exc, limit=300)}") from exc
+
+    def _get(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False,
+             accept: str = JSON, limit: int = SMALL_ANSWER) -> bytes:
         query_string = urllib.parse.urlencode(query or {})
         request = urllib.request.Request(f"{self.base}{path}" + (f"?{query_string}" if query_string else ""))
         if signed:
@@ -46,97 +105,132 @@ class LogClient:
             request.add_header("Authorization", sign_request(
                 self.key, method="GET", path=path, query=query_string, origin=self.origin,
                 now=datetime.now(UTC)))
+        return self._request(request, accept=accept, limit=limit)
+
+    def _text(self, path: str) -> str:
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl) as response:
-                body: bytes = response.read()
-                return body
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:300]
-            raise RemoteError(f"GET {path}: HTTP {exc.code}: {detail}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise RemoteError(f"GET {self.base}{path}: {exc}") from exc
+            return self._get(path, accept=TEXT).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._bad(f"GET {path}", "text that is not UTF-8") from exc
+
+    def _json(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False,
+              limit: int = SMALL_ANSWER, code: str = BadAnswer.code) -> Any:
+        try:
+            return parse(self._get(path, query, signed=signed, limit=limit))
+        except WireError as exc:
+            raise self._bad(f"GET {path}", f"what is not strict JSON ({exc.message})", code) from exc
+
+    def _list(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False,
+              code: str = BadAnswer.code) -> list[Any]:
+        value = self._json(path, query, signed=signed, limit=PAGE_ANSWER, code=code)
+        if not isinstance(value, list):
+            raise self._bad(f"GET {path}", "JSON that is not a list", code)
+        return value
 
     def key_text(self) -> str:
-        return self._get("/v1/log/key").decode().strip()
+        return self._text("/v1/log/key").strip()
 
     def checkpoint(self) -> str:
-        return self._get("/v1/log/checkpoint").decode()
+        """The latest signed checkpoint note, with its cosignatures (unverified)."""
+        return self._text("/v1/log/checkpoint")
 
-    def _records(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False,
-                 code: str = RemoteError.code) -> list[dict[str, Any]]:
-        """A JSON list of records, parsed strictly (no floats, no duplicate keys), each an
-        object with an integer ``size`` or ``index``; anything else is a RemoteError with
-        ``code``."""
+    def _checkpoint_records(self, path: str, values: list[Any], source: str) -> list[CheckpointRecord]:
         try:
-            value = parse(self._get(path, query, signed=signed))
-        except WireError as exc:
-            raise RemoteError(f"GET {path}: the answer is not strict JSON: {exc.message}",
-                              code=code) from exc
-        if not isinstance(value, list) or not all(
-                isinstance(r, dict) and any(type(r.get(k)) is int for k in ("size", "index"))
-                for r in value):
-            raise RemoteError(f"GET {path}: the answer is not a list of records", code=code)
-        return value
+            return [decode_checkpoint(value, source=source) for value in values]
+        except RecordError as exc:
+            raise self._bad(f"GET {path}", f"a checkpoint record that is malformed ({exc.message})") from exc
 
-    def checkpoints(self) -> list[dict[str, Any]]:
-        """Every signed checkpoint, oldest first (the server answers in pages)."""
-        history: list[dict[str, Any]] = []
+    def checkpoints(self) -> list[CheckpointRecord]:
+        """Every signed checkpoint, oldest first. The server answers in pages, each going on
+        from the last size received: sizes must strictly increase, and at most
+        ``max_checkpoints`` are read.
+
+        Raises:
+            BadAnswer: ``log.bad_page`` if a page does not go forward or the history is longer
+                than the bound; ``log.bad_answer`` if an answer is malformed.
+        """
+        path, since = "/v1/log/checkpoints", -1
+        history: list[CheckpointRecord] = []
         while True:
-            since = history[-1]["size"] if history else -1
-            page = self._records("/v1/log/checkpoints", {"since": since} if since >= 0 else None)
-            if page and page[0]["size"] <= since:
-                raise RemoteError("GET /v1/log/checkpoints: a page does not move forward")
-            history += page
+            query = {"since": since} if since >= 0 else None
+            request = f"GET {path}" + (f"?since={since}" if query else "")
+            page = self._checkpoint_records(path, self._list(path, query), "the log")
             if not page:
                 return history
+            for record in page:
+                if record.size <= since:
+                    raise self._bad(request, f"a checkpoint of size {record.size} after size "
+                                             f"{since}: checkpoint pages must go forward",
+                                    code="log.bad_page")
+                since = record.size
+            history += page
+            if len(history) > self.max_checkpoints:
+                raise self._bad(request, f"more than {self.max_checkpoints} checkpoints: a "
+                                         "history this long is not read", code="log.bad_page")
 
-    def witnessed(self) -> list[dict[str, Any]]:
-        """The latest checkpoint each witness cosigned: ``[{"size", "note"}]`` (unverified)."""
-        return self._records("/v1/log/witnessed")
+    def witnessed(self) -> list[CheckpointRecord]:
+        """The latest checkpoint each witness cosigned, with the cosignatures (unverified)."""
+        path = "/v1/log/witnessed"
+        return self._checkpoint_records(path, self._list(path), WITNESSED)
 
-    def inclusion(self, index: int, size: int) -> list[str]:
-        value: list[str] = json.loads(self._get("/v1/log/proof/inclusion",
-                                                {"index": index, "size": size}))["proof"]
-        return value
+    def _proof(self, path: str, query: dict[str, int]) -> list[bytes]:
+        """A proof's hashes, ``{"proof": [base64 of 32 bytes, ...]}``, decoded (not verified)."""
+        value = self._json(path, query)
+        proof = value.get("proof") if isinstance(value, dict) else None
+        if not isinstance(proof, list) or len(proof) > MAX_PROOF:
+            raise self._bad(f"GET {path}", f"what is not {{\"proof\": [at most {MAX_PROOF} hashes]}}")
+        try:
+            hashes = [b64decode(h, what="a proof hash") for h in proof]
+        except CryptoError as exc:
+            raise self._bad(f"GET {path}", exc.message) from exc
+        if any(len(h) != 32 for h in hashes):
+            raise self._bad(f"GET {path}", "a proof hash that is not 32 bytes")
+        return hashes
 
-    def consistency(self, old: int, size: int) -> list[str]:
-        value: list[str] = json.loads(self._get("/v1/log/proof/consistency",
-                                                {"old": old, "size": size}))["proof"]
-        return value
+    def inclusion(self, index: int, size: int) -> list[bytes]:
+        return self._proof("/v1/log/proof/inclusion", {"index": index, "size": size})
 
-    def entries(self, size: int) -> Iterator[dict[str, Any]]:
+    def consistency(self, old: int, size: int) -> list[bytes]:
+        return self._proof("/v1/log/proof/consistency", {"old": old, "size": size})
+
+    def entries(self, size: int) -> Iterator[EntryRecord]:
         """Entries 0..size-1, as the caller may see them, page by page: the server bounds each
         page in entries and in bytes, so each request goes on from the last index received.
 
         Raises:
-            RemoteError: ``log.bad_page`` if a page is empty before ``size`` or does not go
-                forward (a page's content is checked by the auditor, not here).
+            BadAnswer: ``log.bad_page`` if a page is malformed, empty before ``size`` or does
+                not go forward (what an entry claims is checked by the auditor, not here).
         """
         start = 0
         while start < size:
             end = min(start + PAGE, size)
-            page = self._records("/v1/log/entries", {"start": start, "end": end}, signed=True,
-                                 code="log.bad_page")
+            request = f"GET /v1/log/entries?start={start}&end={end}"
+            values = self._list("/v1/log/entries", {"start": start, "end": end}, signed=True,
+                                code="log.bad_page")
+            try:
+                page = [decode_entry(value) for value in values]
+            except RecordError as exc:
+                raise self._bad(request, f"an entry record that is malformed ({exc.message})",
+                                "log.bad_page") from exc
             if not page:
-                raise RemoteError(f"GET /v1/log/entries?start={start}&end={end}: no entries, but "
-                                  f"the log has {size}", code="log.bad_page")
-            last = page[-1].get("index")
-            if type(last) is not int or not start <= last < end or len(page) > end - start:
-                raise RemoteError(f"GET /v1/log/entries?start={start}&end={end}: the page does not "
-                                  f"end at an index from {start} to {end - 1}", code="log.bad_page")
+                raise self._bad(request, f"no entries, but the log has {size}", "log.bad_page")
+            last = page[-1].index
+            if not start <= last < end or len(page) > end - start:
+                raise self._bad(request, f"a page that does not end at an index from {start} to "
+                                         f"{end - 1}", "log.bad_page")
             yield from page
             start = last + 1
 
-    def post_cosignature(self, size: int, line: str) -> dict[str, Any]:
-        request = urllib.request.Request(f"{self.base}/v1/log/cosignature", method="POST",
+    def post_cosignature(self, size: int, line: str) -> bool:
+        """Hand the server a cosignature; whether it says it added it (``{"added": bool}``)."""
+        path = "/v1/log/cosignature"
+        request = urllib.request.Request(f"{self.base}{path}", method="POST",
                                          data=json.dumps({"size": size, "cosignature": line}).encode(),
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": JSON})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl) as response:
-                value: dict[str, Any] = json.loads(response.read())
-                return value
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:300]
-            raise RemoteError(f"POST /v1/log/cosignature: HTTP {exc.code}: {detail}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise RemoteError(f"POST {self.base}/v1/log/cosignature: {exc}") from exc
+            value = parse(self._request(request, accept=JSON, limit=SMALL_ANSWER))
+        except WireError as exc:
+            raise self._bad(f"POST {path}", f"what is not strict JSON ({exc.message})") from exc
+        if not isinstance(value, dict) or set(value) != {"added"} or type(value["added"]) is not bool:
+            raise self._bad(f"POST {path}", 'what is not {"added": true or false}')
+        return value["added"]

@@ -59,12 +59,12 @@ def client(base: str) -> LogClient:
 
 
 def rows(start: int, end: int) -> list[dict[str, object]]:
-    return [{"index": i, "hash": "AA=="} for i in range(start, end)]
+    return [{"index": i, "hash": "A" * 43 + "="} for i in range(start, end)]  # 32 bytes
 
 
 def test_short_pages_are_followed_from_the_last_index(serve: Serve) -> None:
     base, asked = serve(lambda start, end: rows(start, min(end, start + 3)))  # 3 a page
-    got = [r["index"] for r in client(base).entries(10)]
+    got = [r.index for r in client(base).entries(10)]
     assert got == list(range(10))
     assert asked == [(0, 10), (3, 10), (6, 10), (9, 10)]
 

@@ -40,7 +40,7 @@ from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.client.streams import Arrival, Streams
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errors import AuthError, HotlineError, LogError, ProtocolViolation, WireError
-from hotline.keys import SigningKey, b64decode
+from hotline.keys import SigningKey
 from hotline.roster import Member, Roster
 from hotline.session import Challenge, ClientSession, ServerFrame, encode
 from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
@@ -485,7 +485,7 @@ class Client:
         if size <= index:
             return None
         hashes = await asyncio.to_thread(log.inclusion, index, size)
-        return ProofBundle(index=index, proof=tuple(b64decode(h, what="proof hash") for h in hashes),
+        return ProofBundle(index=index, proof=tuple(hashes),
                            checkpoint_note=note, extra=canonical_bytes(entry)).to_text()
 
     async def _next_proof_event(self) -> None:

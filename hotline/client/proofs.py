@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 from hotline.audit.remote import LogClient, http_base
 from hotline.client.connection import Client
 from hotline.errors import HotlineError, LogError
-from hotline.keys import b64decode
 from hotline.logwatch import Head, LogWatch, Witness
 from hotline.privatefiles import write_private_atomically
 from hotline.roster import Roster
@@ -51,7 +50,7 @@ async def _join(watch: LogWatch, client: LogClient, note: str, *, latest: bool =
     needed = watch.consistency_needed(checkpoint, latest=latest)
     proof = None
     if needed is not None:
-        proof = [b64decode(h, what="proof hash") for h in await _fetch(client.consistency, *needed)]
+        proof = await _fetch(client.consistency, *needed)
     watch.join(checkpoint, proof, latest=latest)
     return checkpoint
 
@@ -67,7 +66,7 @@ async def prove_round(watch: LogWatch, client: LogClient, *,
     try:
         await _join(watch, client, await _fetch(client.checkpoint), latest=True)
         for item in await _fetch(client.witnessed) if cosigned else []:
-            note = str(item["note"]) if isinstance(item, dict) else ""
+            note = item.note
             watch.witnessed(note, await _join(watch, client, note), verifiers)
         wanted = set(watch.wanted(i for i, _ in entries))
         head = watch.head
@@ -76,7 +75,7 @@ async def prove_round(watch: LogWatch, client: LogClient, *,
             assert head is not None
             proof = await _fetch(client.inclusion, index, head.size)
             with contextlib.suppress(LogError):  # kept in watch.failed, shown with the entry
-                watch.include(index, entry, head.size, [b64decode(h, what="proof hash") for h in proof])
+                watch.include(index, entry, head.size, proof)
         watch.problem = None
     except HotlineError as exc:
         if watch.alarm is None:

@@ -64,6 +64,12 @@ def shown(value: object, *, limit: int | None = LIMIT) -> str:
     return f"{out}…[+{cut} chars]" if cut else out
 
 
+def shown_lines(text: str) -> str:
+    """A text of several lines (a report, a traceback), each line ``shown`` in full: its own line
+    breaks kept, nothing else a terminal obeys."""
+    return "\n".join(shown(line, limit=None) for line in text.split("\n"))
+
+
 def unsafe(text: str) -> list[str]:
     """The characters of ``text`` that a terminal might obey or that hide or reorder text."""
     return [c for c in text if _hidden(c)]

@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 
-from hotline.display import shown
+from hotline.display import shown_lines
 
 _REDACT = frozenset({"body", "sig", "sigs", "signature", "text", "passphrase", "token"})
 
@@ -42,7 +42,7 @@ def _visible(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping
     the operator's terminal raw (JSON lines are escaped by the encoder already)."""
     for key, value in event.items():
         if isinstance(value, str):
-            event[key] = "\n".join(shown(line, limit=None) for line in value.split("\n"))
+            event[key] = shown_lines(value)
     return event
 
 

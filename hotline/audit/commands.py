@@ -25,7 +25,7 @@ from hotline.audit.verify import AuditFailure, Auditor, Report
 from hotline.canonical import parse
 from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
-from hotline.display import shown
+from hotline.display import shown, shown_lines
 from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
 from hotline.roster import Member, Roster
 from hotline.templates import load_templates
@@ -256,13 +256,13 @@ def verify(ctx: click.Context, name: str, servers: tuple[str, ...], export_file:
     if as_json:
         click.echo(json.dumps({"ok": True, **report.to_json()}))
         return
-    click.echo(f"OK: log {report.origin}: {report.size} entries verified against "
+    click.echo(f"OK: log {shown(report.origin)}: {report.size} entries verified against "
                f"{report.checkpoints} signed checkpoints (largest {report.largest_checkpoint})")
     click.echo(f"  readable {report.readable} (envelopes {report.envelopes}, roster documents "
                f"{report.roster_documents}, rejected attempts {report.rejected}); "
                f"hidden from this auditor {report.hidden} (hash only)")
     for line in witness_lines(report, require_witnesses):
-        click.echo(f"  {line}")
+        click.echo(f"  {shown(line)}")
 
 
 def witness_lines(report: Report, required: int | None) -> list[str]:
@@ -310,9 +310,9 @@ def receipt(ctx: click.Context, receipt_file: Path, name: str | None, log_key: s
     except HotlineError as exc:
         _fail(exc)
     envelope = entry.get("envelope", {})
-    click.echo(f"OK: entry {entry['index']} ({entry.get('kind')}, id {envelope.get('id')}, sender "
-               f"{envelope.get('sender')}, logged {entry.get('time')}) is in log {checkpoint.origin} "
-               f"at its signed checkpoint of size {checkpoint.size}")
+    click.echo(shown(f"OK: entry {entry['index']} ({entry.get('kind')}, id {envelope.get('id')}, "
+                     f"sender {envelope.get('sender')}, logged {entry.get('time')}) is in log "
+                     f"{checkpoint.origin} at its signed checkpoint of size {checkpoint.size}"))
 
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
@@ -480,6 +480,6 @@ def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
     if verdict.unwitnessed:
         click.echo(f"note: {witness_lines(verdict, require_witnesses)[-1]}", err=True)
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(report.to_json(), indent=2))  # ASCII-escaped: inert, lossless
     else:
-        click.echo(render(report), nl=False)
+        click.echo(shown_lines(render(report)), nl=False)  # names and texts from the log

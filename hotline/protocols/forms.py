@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from hotline.canonical import parse
-from hotline.display import shown
+from hotline.display import shown_lines
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.protocols.duration import describe_duration
 from hotline.protocols.template import FieldSpec, Template
@@ -112,4 +112,4 @@ def describe_fields(template: Template) -> str:
             kind += ": " + " | ".join(map(str, spec.enum))
         lines.append(f"  {'*' if spec.required else ' '} {spec.path:<{width}}  {kind}"
                      + (f" — {spec.description}" if spec.description else ""))
-    return "\n".join(shown(line, limit=None) for line in lines)  # titles and texts are a party's
+    return shown_lines("\n".join(lines))  # titles and texts are a party's

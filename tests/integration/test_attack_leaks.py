@@ -110,6 +110,14 @@ async def test_no_body_value_reaches_a_log_line_or_a_rejected_entry(
         db.close()
 
 
+def logged_by(script: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter (the log configuration is process-wide)."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def test_tracebacks_are_logged_without_their_frames_locals(tmp_path: Path) -> None:
     """The log configuration every command uses renders an exception's frames, never their
     local variables (where bodies and signatures live), in both formats."""
@@ -126,9 +134,7 @@ for fmt in ("json", "console"):
         structlog.get_logger("hotline.server").exception("send.failed")
         logging.getLogger("aiohttp.server").exception("Error handling request")
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    result = logged_by(script, tmp_path)
     assert result.stderr.count("ConnectionResetError") >= 4, result.stderr
     assert marker_free(result.stderr, ACCEPTED), result.stderr
 
@@ -170,8 +176,6 @@ for fmt in ("json", "console"):
         structlog.get_logger("hotline.agent").exception("round.failed")
         logging.getLogger("websockets").exception("\\x1bc reset")
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    result = logged_by(script, tmp_path)
     assert result.stderr.count("host.refused") == 2 and result.stderr.count("ValueError") >= 4
     assert [c for c in result.stderr if unsafe(c) and c != "\n"] == [], result.stderr

@@ -1,11 +1,16 @@
 """Claims of SECURITY.md that no other test showed: what a party outside a channel cannot do over
-the wire. Real server, real sockets, members' real keys, frames written by hand.
+the wire, and two things a hostile host can do today (known gaps, performed so that their extent
+is evidence, not opinion). Real server, real sockets, members' real keys.
+
+A gap test asserts the attack succeeds. When a change closes the gap it fails: then turn it into
+a test that the attack is refused, and move its claim in SECURITY.md from *Can* to *Cannot*.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,8 +20,16 @@ from hotline.canonical import dumps
 from hotline.client.profile import Profile
 from hotline.envelope import Envelope, new_envelope_id
 from hotline.session import encode
-from tests.conftest import Running
+from tests.conftest import Running, running_server, witness_all
+from tests.hostile_relay import Frame, hostile_relay
+from tests.integration.test_attack_client import FAST, cli, delivered, listen, sent
 from tests.integration.test_bad_input import Raw, recv
+from tests.integration.test_tamper import (
+    attacker_db,
+    fabricated_rejection,
+    host_passes_server_checks,
+    insert_entry,
+)
 from tests.integration.test_tlog import http_url, north_mediator_agreement
 
 
@@ -68,3 +81,40 @@ async def test_a_party_not_on_a_channel_gets_none_of_its_messages_over_the_wire(
     finally:
         await bob.ws.close()
 
+
+
+async def test_a_host_can_withhold_a_delivery_and_listen_does_not_notice(home: Path) -> None:
+    """Known gap: the host leaves one of three messages out of bob's stream. `listen` shows the
+    other two, verified and proven, and reports no problem: log indexes count every channel, so
+    a missing one is no gap to a member."""
+    async with running_server(home, **FAST) as server:
+        first, withheld, last = await sent(await server.client("alice"), "one", "two", "three")
+
+        def down(frame: Frame) -> list[Frame | str]:
+            return [] if delivered(frame, withheld) else [frame]
+
+        async with hostile_relay(server.url, down=down) as relay:
+            result = await cli(home, *listen(relay.url, "--after", str(first - 1), "--count", "2"))
+    assert result.returncode == 0, result.stderr
+    assert f"[{first}] proven in the log" in result.stdout, result.stdout
+    assert f"[{last}] proven in the log" in result.stdout, result.stdout
+    assert '"two"' not in result.stdout and "HOST PROBLEM" not in result.stdout, result.stdout
+
+
+async def test_a_host_can_log_a_refusal_nobody_made_and_the_audit_passes(home: Path) -> None:
+    """Known gap: `rejected` entries carry no member's signature. The host appends one blaming
+    bob for an attempt he never made, with the log key its server holds; the witnesses cosign
+    it and `hotline audit verify` passes, counting it."""
+    async with running_server(home, **FAST) as server:
+        await (await server.client("alice")).send(channel="north-south", template="message",
+                                                  body={"text": "real"})
+    with attacker_db(home) as db:
+        size, time = db.execute("SELECT COUNT(*), MAX(time) FROM entries").fetchone()
+        insert_entry(db, fabricated_rejection(size, time))
+    host_passes_server_checks(home)
+    async with running_server(home, **FAST) as server:  # it signs a checkpoint covering the entry
+        await witness_all(home, server.url)
+        verified = await cli(home, "audit", "verify", "--as", "audrey", "--server", server.url)
+    assert verified.returncode == 0, verified.stderr
+    assert "rejected attempts 1)" in verified.stdout, verified.stdout
+    assert f"witnessed: entries 0..{size} (checkpoint {size + 1})" in verified.stdout, verified.stdout

@@ -12,7 +12,9 @@ agreed by all three authorities. Each round:
    the rounds take every point in turn, then a round of no point (a purely random kill time).
 2. alice, bob and carol (real ``hotline.client`` clients, real keys) send humanitarian notices
    on both channels, several submissions in flight each (pipelined), while the checkpoints the
-   server pushes and those ``/v1/log/checkpoint`` serves are collected.
+   server pushes and those ``/v1/log/checkpoint`` serves are collected. Once it is dead, its
+   checkpoint file must hold a checkpoint at least as large as any of them (a checkpoint is
+   written there before it is published).
 3. The server dies: SIGKILLed by its armed crash point, or by the harness at a random moment
    (also when the armed point was not reached within ``--armed-wait`` seconds).
 4. It is started again (nothing armed) and checked:
@@ -72,6 +74,7 @@ from hotline.envelope import Envelope, new_envelope_id
 from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain
+from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file
 from hotline.tlog import EMPTY_ROOT, NoteVerifier, verify_checkpoint, verify_consistency
 
 SENDERS = ("alice", "bob", "carol")
@@ -234,6 +237,7 @@ class Checkpoints:
         self.by_source: dict[str, set[tuple[int, bytes]]] = {}  # "pushed", "polled", "history"
         self.proven: set[tuple[int, bytes]] = set()
         self.head: tuple[int, bytes] | None = None
+        self.published = 0  # the largest size pushed to a member or served by the log API
 
     def add(self, note: str, source: str) -> None:
         try:
@@ -241,6 +245,8 @@ class Checkpoints:
         except HotlineError as exc:
             raise Failure(f"a checkpoint from {source} does not verify: {exc.code}") from exc
         key = (checkpoint.size, checkpoint.root_hash)
+        if source != "history":
+            self.published = max(self.published, checkpoint.size)
         self.seen.setdefault(key, source)
         if key not in self.by_source.setdefault(source, set()):
             self.by_source[source].add(key)
@@ -520,6 +526,13 @@ async def crash_round(server: Server, home: Path, point: str, round_no: int, led
         await collector
         for client in clients:
             await client.close()
+    # The checkpoint file is written before a checkpoint is published: whatever the kill
+    # interrupted, it holds the largest one anybody saw.
+    saved = read_checkpoint_file(checkpoint_path(home / "hotline.db"))
+    if saved is None or saved.size < book.published:
+        book.summary.failures.append(
+            f"round {round_no}: a checkpoint of size {book.published} was published, but the "
+            f"checkpoint file holds {saved.size if saved else 'none'} after the kill")
     fired = fired_points(server.log, offset)
     if fired:
         return fired[0]

@@ -328,7 +328,7 @@ async def send_until_cut(client: Client, name: str, ledger: dict[str, Sent], rng
     counter = iter(range(1 << 30))
 
     async def lane() -> None:
-        while True:
+        while not client.closed.done():
             n = next(counter)
             envelope = client.envelope(
                 channel=CHANNELS[n % len(CHANNELS)], template=TEMPLATE,

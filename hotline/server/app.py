@@ -18,6 +18,7 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from hotline import crashpoints
 from hotline.canonical import parse
 from hotline.config import Config
 from hotline.errors import AuthError, ConfigError, HotlineError, WireError
@@ -326,6 +327,8 @@ async def _refuse_auth(ws: web.WebSocketResponse, exc: AuthError, peer: str | No
 async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> tuple[web.AppRunner, str]:
     """Start serving; returns the runner (``await runner.cleanup()`` stops it) and the WebSocket
     URL actually bound (port 0 in the config picks a free port)."""
+    if crashpoints.PROBLEM is not None:  # HOTLINE_CRASHPOINTS is set but malformed
+        raise crashpoints.PROBLEM
     ssl_context = None
     if config.tls_cert is not None and config.tls_key is not None:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

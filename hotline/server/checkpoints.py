@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from hotline.crashpoints import crashpoint
 from hotline.errors import HotlineError, LogError, ProtocolViolation, StoreError
 from hotline.keys import SigningKey, b64encode
 from hotline.roster import Roster
@@ -101,6 +102,7 @@ class Checkpointer:
         checkpoint = Checkpoint(self.origin, size, root)
         note = sign_checkpoint(checkpoint, self.key)
         time = format_time(self.clock())
+        crashpoint("checkpoint.signed")  # testing aid (hotline.crashpoints): no-op unless armed
         # On disk outside the database before anyone can see it: a database that later loses
         # entries under it is then caught at start (hotline.store.integrity).
         try:
@@ -109,7 +111,9 @@ class Checkpointer:
         except StoreError as exc:  # unpublished; the next commit tries again
             self.store.note_failure(exc)
             raise
+        crashpoint("checkpoint.filed")
         await self.store.add_checkpoint(size, time, note)
+        crashpoint("checkpoint.stored")
         self.latest, self.latest_note = checkpoint, note
         log.info("checkpoint.signed", size=size, root=b64encode(root))
         self.hub.broadcast({"type": "checkpoint", "note": note})

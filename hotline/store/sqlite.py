@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from hotline.canonical import canonical_bytes
+from hotline.crashpoints import crashpoint
 from hotline.errors import LogError, StoreError
 from hotline.privatefiles import private_database
 from hotline.store.records import ROSTER_KINDS, Appended, StoredEntry, damaged
@@ -242,7 +243,9 @@ def _append_txn(conn: sqlite3.Connection, frontier: Frontier, batch: list[_Pendi
             _insert_nodes(conn, frontier, leaf)
             results.append(Appended(StoredEntry(size, leaf, entry), duplicate=False))
             size += 1
+        crashpoint("commit.before")  # testing aid (hotline.crashpoints): no-op unless armed
         conn.execute("COMMIT")
+        crashpoint("commit.after")
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -26,10 +26,11 @@ from typing import Any
 from hotline.audit.records import decode_checkpoint, decode_entry, decode_header
 from hotline.canonical import canonical_bytes, parse
 from hotline.client.frames import entry_channel, host_notes, overdue
+from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.envelope import Envelope, Kind
 from hotline.errors import CODE_FORM, HotlineError
 from hotline.httpauth import parse_header, sign_request, verify_request
-from hotline.keys import PublicKey, Signature, SigningKey
+from hotline.keys import PublicKey, Signature, SigningKey, b64encode
 from hotline.protocols.agreement import Agreement
 from hotline.roster import Role, Roster, enrollment, revocation, sign_document
 from hotline.server.logapi import query_int
@@ -124,8 +125,10 @@ class World:
                           timestamp=int(NOW.timestamp()))
         self.cosignature = cosigned
         self.cosigned = add_cosignatures(self.note, [cosigned])
-        self.bundle = ProofBundle(1, tuple(inclusion_proof(1, frontier.size, nodes)),
-                                  self.cosigned, extra=b"envelope id").to_text()
+        proof = tuple(inclusion_proof(1, frontier.size, nodes))
+        self.bundle = ProofBundle(1, proof, self.cosigned, extra=b"envelope id").to_text()
+        self.receipt = {"index": 1, "size": frontier.size, "proof": [b64encode(h) for h in proof],
+                        "checkpoint": self.cosigned, "leaf": b64encode(self.leaf)}
 
     def roster_copy(self) -> Roster:
         """A roster holding the deployment that a document may change without changing this
@@ -208,6 +211,10 @@ def _client_route(w: World, frame: dict[str, Any]) -> None:
         _typed(verify_envelope_entry, w.roster, entry, index=index)
     elif frame["type"] == "checkpoint":
         _typed(verify_checkpoint, frame["note"], LOG_VERIFIER)
+    elif frame["type"] == "receipt":
+        bundle = _typed(bundle_from_frame, frame)
+        if isinstance(bundle, ProofBundle):
+            _typed(verify_receipt, bundle.to_text(), LOG_VERIFIER)
 
 
 def target_roster(data: bytes) -> None:
@@ -333,8 +340,7 @@ def seeds(target: str) -> list[bytes]:
             {"type": "deliver", "index": 2, "entry": w.overdue},
             {"type": "roster", "documents": [*w.enrollments, w.agreed, w.revoked]},
             {"type": "accepted", "id": w.message.id, "index": 0, "duplicate": False},
-            {"type": "receipt", "index": 1, "size": 3, "proof": [], "checkpoint": w.note,
-             "leaf": "eA=="},
+            {"type": "receipt", **w.receipt},
             {"type": "checkpoint", "note": w.cosigned},
             {"type": "error", "code": "frame.malformed", "message": "m", "ref": w.message.id},
             {"type": "health", "channel": CHANNEL, "state": "ok", "since": format_now(),

@@ -17,12 +17,14 @@ import base64
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hotline.audit.records import decode_checkpoint, decode_entry, decode_header
 from hotline.canonical import canonical_bytes, check_value, parse
 from hotline.client.frames import entry_channel, host_notes, overdue
+from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.envelope import Envelope
 from hotline.errors import HotlineError, WireError
 from hotline.httpauth import parse_header, verify_request
@@ -40,6 +42,8 @@ from hotline.session import (
     decode,
     encode,
 )
+from hotline.store.checkpointfile import read_checkpoint_file
+from hotline.store.records import decode_leaf
 from hotline.tlog.checkpoint import Checkpoint, verify_checkpoint
 from hotline.tlog.cosignature import (
     CosignatureVerifier,
@@ -61,7 +65,8 @@ from tests.fuzzing import (
     with_duplicate_key,
 )
 
-FAST = settings(derandomize=True, database=None, deadline=None, max_examples=150,
+# A guard in every run of the suite; the volume (millions of inputs) is scripts/fuzz.py's.
+FAST = settings(derandomize=True, database=None, deadline=None, max_examples=60,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 T = load_targets()
 W = T.world()
@@ -334,3 +339,39 @@ def test_log_api_records_yield_a_record_or_a_typed_error(value: Any) -> None:
     answer(decode_entry, value)
     answer(decode_header, value)
     answer(decode_checkpoint, value, source="the host")
+
+
+# -- what the host hands a client as a receipt, and what the disk hands the server ------------------
+
+@FAST
+@given(mutated({"type": "receipt", **W.receipt}))
+def test_receipt_frames_yield_a_bundle_or_a_typed_error(frame: Any) -> None:
+    event = answer(_client(True).receive, json_text(frame))
+    if isinstance(event, ServerFrame):
+        bundle = answer(bundle_from_frame, event.frame)
+        if isinstance(bundle, ProofBundle):
+            answer(verify_receipt, bundle.to_text(), LOG_KEY)
+
+
+@FAST
+@given(st.sampled_from([*W.entries, W.overdue, *(s["document"] for s in ROSTER)]).flatmap(mutated),
+       st.integers(-1, 3), st.binary(max_size=3))
+def test_stored_leaves_yield_an_entry_or_store_damaged(entry: Any, index: int, raw: bytes) -> None:
+    """A leaf read back from the database (a damaged page, an edited file) is hostile too."""
+    for leaf in (json_text(entry).encode("utf-8", "surrogatepass"), raw + json_text(entry).encode()):
+        decoded = answer(decode_leaf, index, leaf)
+        if isinstance(decoded, HotlineError):
+            assert decoded.code == "store.damaged"
+
+
+@FAST
+@given(value=mutated({"size": 3, "time": T.format_now(), "note": W.note}) | hostile,
+       raw=st.binary(max_size=3))
+def test_checkpoint_files_yield_a_checkpoint_or_a_typed_error(tmp_path_factory: pytest.TempPathFactory,
+                                                             value: Any, raw: bytes) -> None:
+    path = tmp_path_factory.mktemp("checkpoint") / "hotline.checkpoint"
+    for data in (json_text(value).encode("utf-8", "surrogatepass"), raw + json_text(value).encode()):
+        path.write_bytes(data)
+        saved = answer(read_checkpoint_file, path)
+        if isinstance(saved, HotlineError):
+            assert saved.code == "store.checkpoint_file"

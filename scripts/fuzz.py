@@ -78,17 +78,19 @@ class Stats:
         traceback.print_exception(exc, file=sys.stdout)
 
 
-def checked(target: Callable[[bytes], None], stats: Stats,
-            errors: type[BaseException]) -> Callable[[bytes], None]:
-    """``target`` counting its answers: a typed error (``errors``) is an answer, anything else
-    a crash."""
+def checked(target: Callable[[bytes], None], stats: Stats, errors: type[BaseException],
+            check: Callable[[BaseException], None]) -> Callable[[bytes], None]:
+    """``target`` counting its answers: a typed error (``errors``, which ``check`` accepts: it has
+    a dotted code) is an answer, anything else a crash."""
 
     def one(data: bytes) -> None:
         stats.inputs += 1
         try:
-            target(data)
-        except errors:
-            stats.typed += 1
+            try:
+                target(data)
+            except errors as exc:
+                check(exc)
+                stats.typed += 1
         except Exception as exc:  # the defect this harness looks for
             stats.crash(data, exc)
         stats.tick()
@@ -126,7 +128,7 @@ def run_atheris(args: argparse.Namespace) -> None:
     corpus = Path(tempfile.mkdtemp(prefix="hotline-fuzz-")) if temporary else args.corpus / stats.target
     longest = write_corpus(module, stats.target, corpus)
     args.crashes.mkdir(parents=True, exist_ok=True)  # libFuzzer's own artifacts (timeouts) too
-    one = checked(module.TARGETS[stats.target], stats, module.HotlineError)
+    one = checked(module.TARGETS[stats.target], stats, module.HotlineError, module.check_typed)
 
     def counted(data: bytes) -> None:
         one(data)
@@ -161,7 +163,7 @@ def run_random(args: argparse.Namespace) -> int:
     module = load_targets(instrument=False)
     stats = Stats(args.target[0], args.crashes, args.progress)
     seeds = module.seeds(stats.target)
-    one = checked(module.TARGETS[stats.target], stats, module.HotlineError)
+    one = checked(module.TARGETS[stats.target], stats, module.HotlineError, module.check_typed)
     rng = random.Random(args.seed)
     structured = stats.target in module.JSON_TARGETS
     for _ in range(args.runs if args.runs is not None else 1_000_000):

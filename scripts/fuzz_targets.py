@@ -35,6 +35,7 @@ from hotline.protocols.agreement import Agreement
 from hotline.roster import Role, Roster, enrollment, revocation, sign_document
 from hotline.server.logapi import query_int
 from hotline.session import Challenge, ClientSession, ServerFrame, ServerSession, ServerState, encode
+from hotline.times import format_time
 from hotline.tlog.checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
 from hotline.tlog.cosignature import (
     CosignatureVerifier,
@@ -49,6 +50,7 @@ from hotline.tlog.proof_bundle import ProofBundle, verify_bundle
 from hotline.verification import verify_envelope_entry
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+NOW_TEXT = format_time(NOW)
 ORIGIN = "hotline.test"
 NONCE = "bm9uY2Utb2YtdGhlLWZ1enplcg"
 CHANNEL = "north-south"
@@ -121,10 +123,9 @@ class World:
         self.leaf = leaves[1]
         self.checkpoint = Checkpoint(ORIGIN, frontier.size, frontier.root(), ("ext line",))
         self.note = sign_checkpoint(self.checkpoint, LOG)
-        cosigned = cosign(self.checkpoint.body(), name="north-agent", key=KEYS["north-agent"],
-                          timestamp=int(NOW.timestamp()))
-        self.cosignature = cosigned
-        self.cosigned = add_cosignatures(self.note, [cosigned])
+        self.cosignature = cosign(self.checkpoint.body(), name="north-agent",
+                                  key=KEYS["north-agent"], timestamp=int(NOW.timestamp()))
+        self.cosigned = add_cosignatures(self.note, [self.cosignature])
         proof = tuple(inclusion_proof(1, frontier.size, nodes))
         self.bundle = ProofBundle(1, proof, self.cosigned, extra=b"envelope id").to_text()
         self.receipt = {"index": 1, "size": frontier.size, "proof": [b64encode(h) for h in proof],
@@ -139,12 +140,8 @@ class World:
 
     @staticmethod
     def _entry(index: int, envelope: Envelope, party: str, signer: SigningKey) -> dict[str, Any]:
-        return {"index": index, "time": format_now(), "kind": "envelope", "channel": CHANNEL,
+        return {"index": index, "time": NOW_TEXT, "kind": "envelope", "channel": CHANNEL,
                 "party": party, "envelope": envelope.to_json(), "sig": envelope.sign(signer)}
-
-
-def format_now() -> str:
-    return NOW.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 @cache
@@ -184,7 +181,7 @@ def target_frames(data: bytes) -> None:
         client = ClientSession(key=KEYS["alice"], origin=ORIGIN, max_frame_bytes=MAX_FRAME)
         if state == "ready":
             client.receive(encode({"type": "challenge", "nonce": NONCE, "origin": ORIGIN,
-                                   "server_time": format_now()}))
+                                   "server_time": NOW_TEXT}))
             client.receive(encode({"type": "welcome", "member": "alice", "party": "north",
                                    "role": "liaison", "channels": [CHANNEL], "log_size": 3}))
         event = _typed(client.receive, text)
@@ -313,10 +310,12 @@ def _typed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return exc
 
 
-def check_typed(exc: HotlineError) -> None:
-    """A typed error carries a dotted code and a text message."""
-    if not isinstance(exc.code, str) or not CODE_FORM.fullmatch(exc.code) or not isinstance(exc.message, str):
-        raise AssertionError(f"typed error without a dotted code: {type(exc).__name__} {exc.code!r}")
+def check_typed(exc: BaseException) -> None:
+    """A typed error is a ``HotlineError`` with a dotted code and a text message."""
+    code = getattr(exc, "code", None)
+    if (not isinstance(exc, HotlineError) or not isinstance(code, str) or not CODE_FORM.fullmatch(code)
+            or not isinstance(exc.message, str)):
+        raise AssertionError(f"typed error without a dotted code: {type(exc).__name__} {code!r}")
 
 
 # -- seeds --------------------------------------------------------------------------------------
@@ -334,7 +333,7 @@ def seeds(target: str) -> list[bytes]:
             auth, {"type": "submit", "envelope": w.message.to_json(), "sig": message_sig},
             {"type": "resume", "channel": CHANNEL, "after": -1}, {"type": "fetch", "index": 0},
             {"type": "ping", "data": "x"}, {"type": "challenge", "nonce": NONCE, "origin": ORIGIN,
-                                            "server_time": format_now()},
+                                            "server_time": NOW_TEXT},
             {"type": "deliver", "index": 0, "entry": entry},
             {"type": "deliver", "index": 1, "entry": w.entries[1]},
             {"type": "deliver", "index": 2, "entry": w.overdue},
@@ -343,7 +342,7 @@ def seeds(target: str) -> list[bytes]:
             {"type": "receipt", **w.receipt},
             {"type": "checkpoint", "note": w.cosigned},
             {"type": "error", "code": "frame.malformed", "message": "m", "ref": w.message.id},
-            {"type": "health", "channel": CHANNEL, "state": "ok", "since": format_now(),
+            {"type": "health", "channel": CHANNEL, "state": "ok", "since": NOW_TEXT,
              "interval": 30, "parties": {"north": "ok"}},
         ],
         "roster": [*w.enrollments, w.agreed, w.agreed_v2, w.revoked,
@@ -361,8 +360,8 @@ def seeds(target: str) -> list[bytes]:
             KEYS["audrey"], method="GET", path="/v1/log/entries", query="start=0&end=2",
             origin=ORIGIN, now=NOW),
             {"index": 0, "leaf": "eA==", "entry": {}}, {"index": 1, "hash": "A" * 43 + "="},
-            {"origin": ORIGIN, "key": LOG_VERIFIER.to_text(), "exported": format_now(), "size": 3},
-            {"size": 3, "note": w.note, "time": format_now()}],
+            {"origin": ORIGIN, "key": LOG_VERIFIER.to_text(), "exported": NOW_TEXT, "size": 3},
+            {"size": 3, "note": w.note, "time": NOW_TEXT}],
     }
     out = []
     for item in corpus[target]:
@@ -374,7 +373,7 @@ def seeds(target: str) -> list[bytes]:
 def _challenge() -> Challenge:
     client = ClientSession(key=KEYS["alice"], origin=ORIGIN)
     challenge = client.receive(encode({"type": "challenge", "nonce": NONCE, "origin": ORIGIN,
-                                       "server_time": format_now()}))
+                                       "server_time": NOW_TEXT}))
     assert isinstance(challenge, Challenge)
     return challenge
 

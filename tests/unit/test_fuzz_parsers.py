@@ -136,7 +136,7 @@ def _client(ready: bool) -> ClientSession:
     session = ClientSession(key=T.KEYS["alice"], origin=T.ORIGIN)
     if ready:
         session.receive(encode({"type": "challenge", "nonce": T.NONCE, "origin": T.ORIGIN,
-                                "server_time": T.format_now()}))
+                                "server_time": T.NOW_TEXT}))
         session.receive(encode({"type": "welcome", "member": "alice", "party": "north",
                                 "role": "liaison", "channels": [T.CHANNEL], "log_size": 3}))
     return session
@@ -329,8 +329,8 @@ def test_authorization_headers_yield_a_member_or_a_typed_error(header: str) -> N
 
 RECORDS = [{"index": 0, "leaf": base64.b64encode(W.leaf).decode(), "entry": W.entries[1]},
            {"index": 1, "hash": "A" * 43 + "="},
-           {"origin": T.ORIGIN, "key": LOG_KEY.to_text(), "exported": T.format_now(), "size": 3},
-           {"size": 3, "note": W.note, "time": T.format_now()}]
+           {"origin": T.ORIGIN, "key": LOG_KEY.to_text(), "exported": T.NOW_TEXT, "size": 3},
+           {"size": 3, "note": W.note, "time": T.NOW_TEXT}]
 
 
 @FAST
@@ -365,7 +365,7 @@ def test_stored_leaves_yield_an_entry_or_store_damaged(entry: Any, index: int, r
 
 
 @FAST
-@given(value=mutated({"size": 3, "time": T.format_now(), "note": W.note}) | hostile,
+@given(value=mutated({"size": 3, "time": T.NOW_TEXT, "note": W.note}) | hostile,
        raw=st.binary(max_size=3))
 def test_checkpoint_files_yield_a_checkpoint_or_a_typed_error(tmp_path_factory: pytest.TempPathFactory,
                                                              value: Any, raw: bytes) -> None:

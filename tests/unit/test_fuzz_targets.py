@@ -67,15 +67,17 @@ def test_an_untyped_exception_is_a_crash_whose_input_is_saved(tmp_path: Path) ->
             raise WireError("refused", code="frame.malformed")
         if data.startswith(b"bad"):
             raise KeyError("the defect")
+        if data == b"uncoded":
+            raise WireError("refused", code="Not A Code")
 
     stats = FUZZ.Stats("demo", tmp_path / "crashes", progress=3600)
-    one = FUZZ.checked(target, stats, HotlineError)
-    for data in (b"fine", b"typed", b"bad 1", b"bad 2"):
+    one = FUZZ.checked(target, stats, HotlineError, T.check_typed)
+    for data in (b"fine", b"typed", b"bad 1", b"bad 2", b"uncoded"):
         one(data)
-    assert (stats.inputs, stats.typed, stats.crashes) == (4, 1, 2)
-    saved = list((tmp_path / "crashes").iterdir())
-    assert [p.read_bytes() for p in saved] == [b"bad 1"]  # one file per distinct crash
-    assert re.fullmatch(r"fuzz demo: 4 inputs in [0-9.]+ s \([0-9]+/s\): 1 typed errors, 2 crashes",
+    assert (stats.inputs, stats.typed, stats.crashes) == (5, 1, 3)
+    saved = sorted(p.read_bytes() for p in (tmp_path / "crashes").iterdir())
+    assert saved == [b"bad 1", b"uncoded"]  # one file per distinct crash
+    assert re.fullmatch(r"fuzz demo: 5 inputs in [0-9.]+ s \([0-9]+/s\): 1 typed errors, 3 crashes",
                         stats.line())
 
 

@@ -6,7 +6,13 @@ change meaning. Pure modules raise only these; a stray ``ValueError`` escaping o
 
 from __future__ import annotations
 
+import re
+
 from hotline.display import shown
+
+CODE_FORM = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
+"""Every code's form, ``family.reason`` (lower-case ASCII): what a peer's error frame must match."""
+MAX_CODE = 64
 
 
 class HotlineError(Exception):

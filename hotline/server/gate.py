@@ -252,6 +252,11 @@ def gate_middleware(gate: Gate) -> Middleware:
                 except TimeoutError:
                     gate.refused["request body not sent within the request timeout"] += 1
                     raise web.HTTPRequestTimeout(text="request body not sent in time\n") from None
+                except web.HTTPRequestEntityTooLarge:  # typed, like every refusal of a request
+                    return web.json_response(
+                        {"code": "frame.too_large",
+                         "message": f"request body exceeds {request.client_max_size} bytes"},
+                        status=413)
             return await handler(request)
         finally:
             if transport is not None:

@@ -69,7 +69,12 @@ def _error(exc: HotlineError, status: int = 400) -> web.Response:
 
 
 def _int(request: web.Request, name: str) -> int:
-    text = request.query.get(name)
+    return query_int(request.query.get(name), name)
+
+
+def query_int(text: str | None, name: str) -> int:
+    """The integer query parameter ``name`` holds (``text``, None if absent): a decimal from 0
+    to 2^53-1 without leading zeros, else ProtocolViolation ``http.bad_parameter``."""
     if text is None or not _DECIMAL.fullmatch(text) or int(text) > MAX_SAFE_INT:
         raise ProtocolViolation(f"query parameter {name} must be a decimal integer from 0 to "
                                 "2^53-1", code="http.bad_parameter")

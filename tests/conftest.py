@@ -54,7 +54,7 @@ class Running:
         """A connected client of ``name``'s profile, closed when the test ends."""
         profile = Profile.load(self.home, name)
         client = Client.for_profile(profile)
-        await client.connect(self.url, ssl_context=profile.ssl_context())
+        await client.connect(self.url, ssl_context=profile.tls_for(self.url))
         self.opened.append(client)
         return client
 
@@ -165,7 +165,8 @@ def witness_once(home: Path, url: str, name: str) -> int | None:
     `hotline witness --once` runs it: the size it cosigned, or None if nothing was new."""
     profile = Profile.load(home, name)
     assert profile.log_key is not None
-    return witness_round(LogClient(http_base(url)), state_path=home / "state" / f"{name}.witness.json",
+    return witness_round(LogClient(http_base(url), ssl_context=profile.tls_for(url)),
+                         state_path=home / "state" / f"{name}.witness.json",
                          log_key=profile.log_key, name=name, key=profile.signing_key(),
                          timestamp=int(time.time()))
 

@@ -155,6 +155,13 @@ def _covered(name: Name, subtrees: list[x509.GeneralName]) -> bool:
     return False
 
 
+def _shown_subtree(tree: x509.GeneralName) -> str:
+    value = tree.value
+    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network) and value.num_addresses == 1:
+        return str(value.network_address)
+    return str(value)
+
+
 def check_ca(ca: Pair) -> None:
     """That ``ca`` is a CA certificate with its own key, able to sign certificates.
 
@@ -193,7 +200,7 @@ def issue_server(ca: Pair, *, names: list[Name], now: datetime,
     subtrees = permitted(ca.cert)
     outside = [str(n) for n in names if subtrees is not None and not _covered(n, subtrees)]
     if outside:
-        allowed = ", ".join(str(t.value) for t in subtrees or [])
+        allowed = ", ".join(_shown_subtree(t) for t in subtrees or [])
         raise TlsError(f"the deployment CA may vouch only for {allowed} (its name constraints), "
                        f"not for {', '.join(outside)}: name the server by one of those, or make "
                        "the deployment with that name (`hotline init --tls --tls-name NAME`; a "
@@ -208,7 +215,7 @@ def issue_server(ca: Pair, *, names: list[Name], now: datetime,
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hotline server")])
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(max(now - SKEW, ca.cert.not_valid_before_utc)).not_valid_after(end)
+            .not_valid_before(now - SKEW).not_valid_after(end)
             .add_extension(x509.SubjectAlternativeName([_general(n) for n in names]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,

@@ -90,13 +90,13 @@ class ServerProcess:
         self.url = ""
         self.log = home / "server.log"  # the server's stderr: JSON log lines
 
-    def start(self, *, port: int = 0, **settings: str) -> str:
-        """Start ``hotline serve`` (``port`` 0: the OS picks one; ``settings``: HOTLINE_* overrides)
-        and return its WebSocket URL once it listens."""
+    def start(self, *args: str, port: int = 0, **settings: str) -> str:
+        """Start ``hotline serve`` (``args``: its options; ``port`` 0: the OS picks one;
+        ``settings``: HOTLINE_* overrides) and return its WebSocket URL once it listens."""
         env = {**os.environ, "HOTLINE_SERVER_PORT": str(port), **settings}
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hotline.cli", "--home", str(self.home), "serve"],
+                [sys.executable, "-m", "hotline.cli", "--home", str(self.home), "serve", *args],
                 stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until the server prints its URL (or exits)

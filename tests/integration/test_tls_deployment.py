@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from hotline.agent.heartbeat import AgentState, HeartbeatAgent
 from hotline.audit.remote import LogClient, RemoteError, http_base
@@ -294,9 +295,9 @@ def hostile_tls(home: Path, cert_pem: bytes, key_pem: bytes) -> Iterator[str]:
 async def test_an_expired_server_certificate_is_refused(tls_home: Path) -> None:
     """A certificate the pinned CA issued, for the right name, but expired (an old key that
     leaked): the client refuses it; and the server will not start on an expired one."""
-    from cryptography.hazmat.primitives import serialization
     ca = load_ca(tls_home / CA_CERT, tls_home / CA_KEY, None)
-    old = issue_server(ca, names=parse_names(["127.0.0.1"]), now=datetime.now(UTC) - timedelta(days=3), days=1)
+    three_days_ago = datetime.now(UTC) - timedelta(days=3)
+    old = issue_server(ca, names=parse_names(["127.0.0.1"]), now=three_days_ago, days=1)
     cert_pem = old.cert.public_bytes(serialization.Encoding.PEM)
     key_pem = old.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())

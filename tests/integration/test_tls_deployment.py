@@ -400,3 +400,26 @@ async def test_insecure_serves_off_loopback_when_told_and_loopback_needs_nothing
     warnings = [json.loads(line) for line in server_process.log.read_text().splitlines()
                 if "server.insecure_listen" in line]
     assert len(warnings) == 2 and all(w["level"] == "warning" and w["host"] == name for w in warnings)
+
+
+async def test_the_ca_key_is_encrypted_with_the_passphrase_and_may_live_offline(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    made = await cli(home, "init", "--tls", "--port", "0", HOTLINE_PASSPHRASE="correct horse")
+    assert made.returncode == 0, made.stderr
+    assert b"ENCRYPTED PRIVATE KEY" in (home / CA_KEY).read_bytes()
+    assert b"ENCRYPTED" not in (home / SERVER_KEY).read_bytes()  # the server reads it at each start
+    offline = tmp_path / "usb" / "ca.key"
+    offline.parent.mkdir()
+    (home / CA_KEY).rename(offline)
+    missing = await cli(home, "tls", "server-cert", HOTLINE_PASSPHRASE="correct horse")
+    assert refused(missing, "config.tls") and "hotline init --tls" in missing.stderr
+    for passphrase in ("", "wrong"):
+        wrong = await cli(home, "tls", "server-cert", "--ca-key", str(offline),
+                          HOTLINE_PASSPHRASE=passphrase)
+        assert refused(wrong, "config.tls") and "HOTLINE_PASSPHRASE" in wrong.stderr, wrong.stderr
+    before = (home / SERVER_CERT).read_bytes()
+    renewed = await cli(home, "tls", "server-cert", "--ca-key", str(offline),
+                        HOTLINE_PASSPHRASE="correct horse")
+    assert renewed.returncode == 0, renewed.stderr
+    assert (home / SERVER_CERT).read_bytes() != before
+    assert (home / SERVER_KEY).stat().st_mode & 0o777 == 0o600

@@ -48,13 +48,13 @@ def test_the_ca_is_a_name_constrained_p256_ca_for_five_years(ca: Pair) -> None:
     assert isinstance(ca.key.curve, ec.SECP256R1)
     assert isinstance(cert.signature_hash_algorithm, hashes.SHA256)
     basic = ext(cert, x509.BasicConstraints)
-    assert basic.critical and basic.value.ca and basic.value.path_length == 0  # type: ignore[attr-defined]
+    assert basic.critical and basic.value.ca and basic.value.path_length == 0
     usage = ext(cert, x509.KeyUsage)
-    assert usage.critical and usage.value.key_cert_sign and usage.value.crl_sign  # type: ignore[attr-defined]
-    assert not usage.value.digital_signature  # type: ignore[attr-defined]
+    assert usage.critical and usage.value.key_cert_sign and usage.value.crl_sign
+    assert not usage.value.digital_signature
     constraints = ext(cert, x509.NameConstraints)
     assert constraints.critical
-    assert constraints.value.permitted_subtrees == [  # type: ignore[attr-defined]
+    assert constraints.value.permitted_subtrees == [
         x509.IPAddress(ipaddress.ip_network("127.0.0.1/32")), x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.ip_network("::1/128"))]
     assert cert.not_valid_after_utc - NOW == timedelta(days=CA_DAYS)
@@ -67,12 +67,12 @@ def test_the_server_certificate_names_the_server_for_serverauth_only(ca: Pair) -
     cert = server.cert
     cert.verify_directly_issued_by(ca.cert)
     assert names_of(cert) == ["hub.localhost", "127.0.0.1"]
-    assert ext(cert, x509.BasicConstraints).value.ca is False  # type: ignore[attr-defined]
+    assert ext(cert, x509.BasicConstraints).value.ca is False
     usage = ext(cert, x509.KeyUsage).value
-    assert usage.digital_signature and not usage.key_cert_sign  # type: ignore[attr-defined]
-    assert list(ext(cert, x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]  # type: ignore[call-overload]
-    assert (ext(cert, x509.AuthorityKeyIdentifier).value.key_identifier  # type: ignore[attr-defined]
-            == ext(ca.cert, x509.SubjectKeyIdentifier).value.digest)  # type: ignore[attr-defined]
+    assert usage.digital_signature and not usage.key_cert_sign
+    assert list(ext(cert, x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    assert (ext(cert, x509.AuthorityKeyIdentifier).value.key_identifier
+            == ext(ca.cert, x509.SubjectKeyIdentifier).value.digest)
     assert cert.not_valid_after_utc - NOW == timedelta(days=SERVER_DAYS)
 
 

@@ -192,10 +192,13 @@ async def test_a_client_refuses_another_deployments_certificate(tls_home: Path, 
         log = LogClient(http_base(impostor.url), ssl_context=profile.tls_for(impostor.url))
         with pytest.raises(RemoteError, match="CERTIFICATE_VERIFY_FAILED"):
             await asyncio.to_thread(log.checkpoint)
+        # even when the system's trust store holds the impostor's CA: the pin is the only trust
+        system = {"SSL_CERT_FILE": str(other / CA_CERT)}
         sent = await cli(tls_home, "send", "--as", "alice", "--server", impostor.url,
-                         "--channel", "north-south", "--field", "text=x")
+                         "--channel", "north-south", "--field", "text=x", **system)
         assert refused(sent, "connect.failed") and "CERTIFICATE_VERIFY_FAILED" in sent.stderr
-        audit = await cli(tls_home, "audit", "verify", "--as", "audrey", "--server", impostor.url)
+        audit = await cli(tls_home, "audit", "verify", "--as", "audrey", "--server", impostor.url,
+                          **system)
         assert refused(audit, "connect.failed") and "CERTIFICATE_VERIFY_FAILED" in audit.stderr
         # the other deployment's own members connect: the refusal is the pin, not a broken server
         await impostor.client("alice")

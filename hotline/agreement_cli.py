@@ -10,6 +10,7 @@ it replaces) signed. Until then the channel keeps running under the old version.
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -199,21 +200,32 @@ def sign(file: Path, key_file: Path) -> None:
 
 @agreement.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--as", "name", envvar="HOTLINE_AS", help="Profile whose server list is used.")
-@click.option("--server", help="Server URL (ws://, wss://, http:// or https://).")
+@click.option("--as", "name", envvar="HOTLINE_AS",
+              help="Profile whose server list, and pinned TLS CA (tls_ca), are used.")
+@click.option("--server", help="Server URL (ws://, wss://, http:// or https://); with --as, "
+                                "checked against the profile (only wss:// or https:// if it pins "
+                                "a CA). Without --as, https:// trusts the system's CAs.")
 @click.pass_context
 def submit(ctx: click.Context, file: Path, name: str | None, server: str | None) -> None:
     """Submit a signed agreement (or any signed roster document) to the server. It takes effect
     only once every party's authority signed; the server says what is missing."""
     signed = _read_signed(file)
-    if server is None:
-        if name is None:
-            raise click.UsageError("give --server URL or --as NAME")
-        server = Profile.load(ctx.obj["home"], name).servers[0]
+    if server is None and name is None:
+        raise click.UsageError("give --server URL or --as NAME")
+    tls: ssl.SSLContext | None = None
+    if name is not None:
+        try:
+            profile = Profile.load(ctx.obj["home"], name)
+            server = profile.endpoints((server,) if server else ())[0]
+            tls = profile.tls_for(server)
+        except HotlineError as exc:
+            click.echo(exc.diagnostics(), err=True)
+            sys.exit(1)
+    assert server is not None
     request = urllib.request.Request(http_base(server) + "/v1/roster", data=dumps(signed).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=tls) as response:
             answer = _json_object(response.read(MAX_ANSWER))
     except urllib.error.HTTPError as exc:
         body = _json_object(exc.read(MAX_ANSWER))

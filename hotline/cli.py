@@ -31,6 +31,7 @@ from hotline.protocols.forms import body_from_fields, describe_fields, missing_f
 from hotline.protocols.registry import TemplateSet
 from hotline.protocols.template import Template
 from hotline.templates import load_templates
+from hotline.tls_cli import tls
 
 T = TypeVar("T")
 CONTEXT = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "HOTLINE",
@@ -77,27 +78,48 @@ def main(ctx: click.Context, home: Path) -> None:
 @click.option("--origin", default="hotline.local", show_default=True,
               help="Name of this deployment; clients refuse a server presenting another one.")
 @click.option("--force", is_flag=True, help="Replace an existing deployment in --home (deletes it).")
+@click.option("--tls", "use_tls", is_flag=True,
+              help="Serve wss:// only: make a deployment CA and a server certificate in HOME/tls; "
+                   "every profile pins the CA (tls_ca) and refuses plain ws://.")
+@click.option("--tls-name", "tls_names", multiple=True, metavar="NAME",
+              help="With --tls: a DNS name or IP address clients reach the server by; repeat for "
+                   "each (the first is the one profiles use). The CA may vouch for these only "
+                   "(a DNS name with its subdomains). Default: 127.0.0.1, localhost, ::1.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Listen address written to hotline.toml; off loopback (0.0.0.0, ::, a real "
+                   "address or name) only with --tls.")
 @click.pass_context
 def init(ctx: click.Context, parties: str, heartbeat_interval: int, port: int, origin: str,
-         force: bool) -> None:
+         force: bool, use_tls: bool, tls_names: tuple[str, ...], host: str) -> None:
     """Create a complete demo deployment: keys, enrollments, an agreement, profiles, config.
 
     Private keys are encrypted with HOTLINE_PASSPHRASE when it is set (the log key with
     HOTLINE_LOG_KEY_PASSPHRASE if that is set); the server and every member command then need
-    the same variable.
+    the same variable. With --tls the deployment serves wss:// (`hotline tls --help`).
     """
     from hotline.deployment import CHANNEL, env_passphrase, init_deployment
+    from hotline.tlsca import DEFAULT_NAMES
+    if tls_names and not use_tls:
+        raise click.UsageError("--tls-name needs --tls")
     home = _home(ctx)
     try:
         deployment = init_deployment(home, parties=[p.strip() for p in parties.split(",") if p.strip()],
                                      heartbeat_interval=heartbeat_interval, port=port,
                                      origin=origin, force=force,
                                      passphrase=env_passphrase("HOTLINE_PASSPHRASE"),
-                                     log_passphrase=env_passphrase("HOTLINE_LOG_KEY_PASSPHRASE"))
+                                     log_passphrase=env_passphrase("HOTLINE_LOG_KEY_PASSPHRASE"),
+                                     host=host,
+                                     tls_names=list(tls_names or DEFAULT_NAMES) if use_tls else None)
     except HotlineError as exc:
         click.echo(exc.diagnostics(), err=True)
         sys.exit(1)
     click.echo(f"Deployment created in {home}/ (channel {CHANNEL}, server port {port}).")
+    if deployment.tls_ca is not None:
+        from hotline.tls_cli import fingerprint
+        click.echo(shown(f"TLS: deployment CA {home}/tls/ca.pem, SHA-256 "
+                         f"{fingerprint(deployment.tls_ca)}, pinned by every profile; server "
+                         f"certificate for {', '.join(deployment.tls_names)}; profiles connect "
+                         f"to {deployment.servers[0]}"))
     click.echo("Members:")
     for name, (party, role) in deployment.members.items():
         click.echo(f"  {name:<16} {role.value:<8} of {party}")
@@ -117,9 +139,17 @@ def init(ctx: click.Context, parties: str, heartbeat_interval: int, port: int, o
               help="Config file (default: HOME/hotline.toml; built-in defaults if absent).")
 @click.option("--host", help="Listen address (overrides the config).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Listen port (overrides the config).")
+@click.option("--insecure", is_flag=True,
+              help="Listen off loopback without TLS anyway (server.insecure): only where the "
+                   "network is protected otherwise. Without it, a non-loopback host needs TLS.")
 @click.pass_context
-def serve(ctx: click.Context, config_path: Path | None, host: str | None, port: int | None) -> None:
-    """Run the hotline server on the deployment's config until interrupted."""
+def serve(ctx: click.Context, config_path: Path | None, host: str | None, port: int | None,
+          insecure: bool) -> None:
+    """Run the hotline server on the deployment's config until interrupted.
+
+    Off loopback (anything but 127.0.0.0/8, ::1 and localhost) it serves only with TLS
+    (`hotline init --tls`, or server.tls_cert and server.tls_key), unless --insecure.
+    """
     import dataclasses
 
     from hotline.logs import configure
@@ -130,9 +160,10 @@ def serve(ctx: click.Context, config_path: Path | None, host: str | None, port: 
     except HotlineError as exc:
         click.echo(exc.diagnostics(), err=True)
         sys.exit(1)
-    if host is not None or port is not None:
+    if host is not None or port is not None or insecure:
         server = dataclasses.replace(config.server, host=host or config.server.host,
-                                     port=config.server.port if port is None else port)
+                                     port=config.server.port if port is None else port,
+                                     insecure=insecure or config.server.insecure)
         config = dataclasses.replace(config, server=server)
     configure(level=config.log.level, fmt=config.log.format)
     _run(serve_forever(config))
@@ -144,7 +175,8 @@ def as_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--as NAME`` and ``--server URL``, shared by every member command."""
     command = click.option("--server", "servers", multiple=True, envvar="HOTLINE_SERVER",
                            help="Server WebSocket URL, overriding the profile's list; repeat "
-                                "for failover.")(command)
+                                "for failover. A profile that pins a CA (tls_ca) takes only "
+                                "wss://.")(command)
     return click.option("--as", "name", required=True, envvar="HOTLINE_AS",
                         help="Member profile to act as (HOME/profiles/NAME.toml).")(command)
 
@@ -155,11 +187,10 @@ async def _connected(home: Path, name: str, servers: tuple[str, ...],
     profile = Profile.load(home, name)
     key = profile.signing_key()
     errors = []
-    for url in servers or profile.servers:
+    for url in profile.endpoints(servers):
         client = Client.for_profile(profile, key)
         try:
-            await client.connect(url, ssl_context=profile.ssl_context() if url.startswith("wss:")
-                                 else None)
+            await client.connect(url, ssl_context=profile.tls_for(url))
         except ConnectError as exc:
             errors.append(exc.message)
             continue
@@ -484,12 +515,12 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
         if profile.log_key is None:
             raise ConfigError("the profile pins no log_key", file=str(profile.path))
         key = profile.signing_key()
+        url = profile.endpoints(servers)[0]
+        client = LogClient(http_base(url), ssl_context=profile.tls_for(url))
     except HotlineError as exc:
         click.echo(exc.diagnostics(), err=True)
         sys.exit(1)
     state_path = state or home / "state" / f"{name}.witness.json"
-    url = (servers or profile.servers)[0]
-    client = LogClient(http_base(url), ssl_context=profile.ssl_context() if url.startswith("wss:") else None)
     while True:
         try:
             size = witness_round(client, state_path=state_path, log_key=profile.log_key,
@@ -537,12 +568,16 @@ def agent(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, s
     from hotline.logs import configure
     home = _home(ctx)
     configure(level=log_level)
-    profile = Profile.load(home, name)
-    if profile.role != "agent":
-        raise click.BadParameter(f"{name} is a {profile.role}, not an agent", param_hint="--as")
-    runner = HeartbeatAgent(profile, state=AgentState.load(state or default_state_path(home, name)),
-                            servers=servers, witness_every=witness_every or None,
-                            witness_state=home / "state" / f"{name}.witness.json")
+    try:
+        profile = Profile.load(home, name)
+        if profile.role != "agent":
+            raise click.BadParameter(f"{name} is a {profile.role}, not an agent", param_hint="--as")
+        runner = HeartbeatAgent(profile, state=AgentState.load(state or default_state_path(home, name)),
+                                servers=servers, witness_every=witness_every or None,
+                                witness_state=home / "state" / f"{name}.witness.json")
+    except HotlineError as exc:
+        click.echo(exc.diagnostics(), err=True)
+        sys.exit(1)
     if not once:
         _run(runner.run())
         return
@@ -559,6 +594,7 @@ main.add_command(client)
 main.add_command(audit)
 main.add_command(agreement)
 main.add_command(templates)
+main.add_command(tls)
 
 
 if __name__ == "__main__":

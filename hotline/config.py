@@ -18,6 +18,7 @@ Theory of operation:
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
 import tomllib
@@ -47,8 +48,11 @@ class _Invalid(Exception):
         self.sub = sub  # path below the key, e.g. the party inside roster.authorities
 
 
-_EXPECTED: Final[dict[type, str]] = {str: "a string", int: "an integer", float: "a number"}
-_ACCEPTS: Final[dict[type, tuple[type, ...]]] = {str: (str,), int: (int,), float: (int, float)}
+_EXPECTED: Final[dict[type, str]] = {str: "a string", int: "an integer", float: "a number",
+                                     bool: "true or false"}
+_ACCEPTS: Final[dict[type, tuple[type, ...]]] = {str: (str,), int: (int,), float: (int, float),
+                                                 bool: (bool,)}
+_ENV_BOOLS: Final = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _describe(value: object) -> str:
@@ -69,7 +73,7 @@ def _describe(value: object) -> str:
 class _Spec:
     """Type and range of one scalar setting."""
 
-    kind: type  # str, int or float
+    kind: type  # str, int, float or bool
     optional: bool = False
     choices: tuple[str, ...] = ()
     low: int | None = None  # inclusive bounds (ints)
@@ -82,7 +86,7 @@ class _Spec:
         if value is None and self.optional:
             return None
         # bool is a subclass of int, but `port = true` is a mistake, not 1.
-        if isinstance(value, bool) or not isinstance(value, _ACCEPTS[self.kind]):
+        if isinstance(value, bool) is not (self.kind is bool) or not isinstance(value, _ACCEPTS[self.kind]):
             raise _Invalid(f"expected {_EXPECTED[self.kind]}, got {_describe(value)}")
         if self.kind is float and isinstance(value, (int, float)):
             value = float(value)
@@ -101,6 +105,11 @@ class _Spec:
 
     def from_env(self, text: str) -> Any:
         """Convert an environment variable's text to this setting's type (not yet range-checked)."""
+        if self.kind is bool:
+            flag = _ENV_BOOLS.get(text.strip().lower())
+            if flag is None:
+                raise _Invalid(f"expected true or false, got {text!r}")
+            return flag
         if self.kind in (int, float):
             try:
                 return self.kind(text.strip())
@@ -123,6 +132,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "port": _Spec(int, low=0, high=65535, note=" (0 picks any free port)"),
         "tls_cert": _Spec(str, optional=True),
         "tls_key": _Spec(str, optional=True),
+        "insecure": _Spec(bool),
         "metrics": _Spec(str, choices=METRICS_ACCESS),
     },
     "store": {"path": _Spec(str)},
@@ -219,6 +229,7 @@ class ServerSection:
     port: int = 8470
     tls_cert: str | None = None
     tls_key: str | None = None
+    insecure: bool = False  # listen off loopback without TLS (see ``check_listen``)
     origin: str = "hotline.local"
     metrics: str = "loopback"  # who may read /metrics: loopback peers, signed requests, anyone
 
@@ -227,6 +238,45 @@ class ServerSection:
         problem = _tls_problem(self.tls_cert, self.tls_key)
         if problem is not None:
             raise ConfigError(problem[1], path=("server", problem[0]))
+
+
+class InsecureListen(ConfigError):
+    """The server would listen off loopback without TLS, and was not told ``--insecure``."""
+
+    code = "config.insecure_listen"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` reaches this machine only: 127.0.0.0/8, ::1 (also IPv4-mapped) or
+    ``localhost``. ``0.0.0.0`` and ``::`` are every interface; any other name may resolve to
+    anything, so it counts as off loopback."""
+    text = host.strip().lower()
+    if text in ("localhost", "localhost."):
+        return True
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def check_listen(server: ServerSection) -> None:
+    """Refuse to listen off loopback in plain text unless told so (``server.insecure``).
+
+    Raises:
+        InsecureListen: ``server.host`` is not loopback, no TLS is set and ``insecure`` is off.
+    """
+    if server.tls_cert is not None or server.insecure or is_loopback_host(server.host):
+        return
+    raise InsecureListen(
+        f"{server.host!r} is not a loopback address, and without TLS every frame would cross the "
+        "network in the clear, to anyone who can listen or pass for the server. Serve with TLS "
+        "(`hotline init --tls` makes a deployment CA and server certificate; or set "
+        "server.tls_cert and server.tls_key), listen on 127.0.0.1 behind a TLS proxy, or, if the "
+        "network itself is protected, say so with `hotline serve --insecure` "
+        "(server.insecure = true)", path=("server", "host"))
 
 
 @dataclass(frozen=True)
@@ -514,17 +564,21 @@ def _toml_string(text: str) -> str:
 
 
 def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, str],
-                            origin: str = "hotline.local") -> None:
-    """Write the small, commented config of a demo deployment (loopback, no TLS).
+                            origin: str = "hotline.local", host: str = ServerSection.host,
+                            tls: tuple[str, str] | None = None) -> None:
+    """Write the small, commented config of a deployment (by default loopback, no TLS).
 
     Args:
         path: the file to write (replaced if present).
         port: the listen port (0 picks any free port).
         origin: the deployment's name, which clients check in the handshake.
         authorities: party -> ``ed25519:BASE64`` authority key.
+        host: the listen address.
+        tls: the server's certificate and key files (relative to the home folder), if any.
 
     Raises:
-        ConfigError: a bad port or authority; nothing is written then.
+        ConfigError: a bad port, host or authority, or a host off loopback without TLS
+            (``InsecureListen``); nothing is written then.
     """
     try:
         # Checked before rendering: `port = True` would otherwise surface as a TOML syntax error.
@@ -532,14 +586,19 @@ def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, 
     except _Invalid as exc:
         raise ConfigError(exc.message, path=("server", "port"), file=str(path)) from exc
     defaults = Config(home=path.parent)
+    listen = (["# Listen address: loopback only, plain WebSocket (no TLS).", f"host = {_toml_string(host)}"]
+              if tls is None else
+              ["# Listen address, and the server's TLS certificate and key (`hotline init --tls`;",
+               "# a new certificate from the deployment CA: `hotline tls server-cert`).",
+               f"host = {_toml_string(host)}", f"tls_cert = {_toml_string(tls[0])}",
+               f"tls_key = {_toml_string(tls[1])}"])
     lines = [
         "# hotline server config for a demo deployment (written by `hotline init`).",
         "# Every setting, with its default, is documented in config/hotline.toml.",
         "# Relative paths are relative to the home folder.",
         "",
         "[server]",
-        "# Listen address: loopback only, plain WebSocket (no TLS) for the demo.",
-        f"host = {_toml_string(defaults.server.host)}",
+        *listen,
         f"port = {port}",
         "# Name of this deployment, presented in every handshake; clients refuse another.",
         f"origin = {_toml_string(origin)}",
@@ -564,5 +623,5 @@ def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, 
     ]
     text = "\n".join(lines)
     # Validate by parsing exactly what we are about to write: we never write a file we would refuse.
-    parse_config(text, file=str(path), home=path.parent, env={})
+    check_listen(parse_config(text, file=str(path), home=path.parent, env={}).server)
     path.write_text(text, encoding="utf-8")

@@ -18,8 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
+from hotline import tlsfiles
 from hotline.canonical import dumps
-from hotline.config import write_deployment_config
+from hotline.config import ServerSection, check_listen, write_deployment_config
 from hotline.errors import ConfigError
 from hotline.keyfiles import save_private_key
 from hotline.keys import Domain, SigningKey
@@ -29,6 +32,7 @@ from hotline.roster import Role, enrollment, sign_document
 from hotline.templates import TEMPLATE_SUFFIXES, load_templates, shipped_dir
 from hotline.times import format_time
 from hotline.tlog.note import NoteVerifier
+from hotline.tlsca import parse_names, url_host
 
 LIAISONS = {"north": "alice", "south": "bob", "mediator": "carol"}
 AUDITOR = "audrey"
@@ -79,6 +83,9 @@ class Deployment:
     port: int
     origin: str
     members: dict[str, tuple[str, Role]] = field(default_factory=dict)  # name -> (party, role)
+    servers: list[str] = field(default_factory=list)  # the profiles' server URLs
+    tls_ca: x509.Certificate | None = None  # the deployment CA, with --tls
+    tls_names: list[str] = field(default_factory=list)  # what the server certificate names
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -87,7 +94,8 @@ def _write_json(path: Path, value: Any) -> None:
 
 
 def write_profile(home: Path, *, name: str, party: str, role: Role, servers: list[str],
-                  origin: str, authorities: dict[str, str], log_key: str) -> Path:
+                  origin: str, authorities: dict[str, str], log_key: str,
+                  tls_ca: str | None = None) -> Path:
     path = home / "profiles" / f"{name}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"# Profile of {name}, {role.value} of {party}. Written by `hotline init`.",
@@ -100,8 +108,11 @@ def write_profile(home: Path, *, name: str, party: str, role: Role, servers: lis
              f'log_key = "{log_key}"',
              "# Protocol templates held by this member: forms and checks before sending.",
              'protocols = "protocols"',
-             "# For wss:// servers whose certificate a private CA issued:",
-             '# tls_ca = "tls/ca.pem"',
+             *(["# For wss:// servers whose certificate a private CA issued:",
+                '# tls_ca = "tls/ca.pem"'] if tls_ca is None else
+               ["# The deployment CA, pinned: only a server certificate it issued is trusted (not",
+                "# the system's CAs), and plain ws:// or http:// URLs are refused.",
+                f'tls_ca = "{tls_ca}"']),
              "", "# Authority keys pinned out of band: the only keys this member trusts.",
              "[authorities]"]
     lines += [f'{party_id} = "{key}"' for party_id, key in authorities.items()]
@@ -126,20 +137,35 @@ def env_passphrase(variable: str) -> bytes | None:
 
 def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, port: int,
                     origin: str, force: bool, now: datetime | None = None,
-                    passphrase: bytes | None = None,
-                    log_passphrase: bytes | None = None) -> Deployment:
+                    passphrase: bytes | None = None, log_passphrase: bytes | None = None,
+                    host: str = "127.0.0.1", tls_names: list[str] | None = None) -> Deployment:
     """Create keys, signed enrollments, the signed agreement, profiles and the server config.
 
     Every private key is encrypted with ``passphrase`` when given; the log key with
-    ``log_passphrase``, or else ``passphrase``.
+    ``log_passphrase``, or else ``passphrase`` (the TLS CA's key with ``passphrase``; the
+    server's TLS key never: the server reads it at each start).
+
+    With ``tls_names``, a deployment CA and a server certificate for those names (the first is
+    the one the profiles connect to) are made under ``HOME/tls``; the server serves wss://, and
+    every profile pins the CA. Without, the server listens on ``host`` in plain text, which must
+    then be loopback.
+
+    Raises:
+        ConfigError: bad parties, an existing deployment without ``force``, a bad TLS name
+            (``TlsError``) or a host off loopback without TLS (``InsecureListen``); each before
+            anything is written.
     """
     if len(parties) < 2 or len(set(parties)) != len(parties):
         raise ConfigError("--parties needs at least two distinct party names")
+    names = parse_names(tls_names) if tls_names is not None else None
+    tls = (tlsfiles.SERVER_CERT, tlsfiles.SERVER_KEY) if names is not None else None
+    tls_cert, tls_key = tls or (None, None)
+    check_listen(ServerSection(host=host, port=port, tls_cert=tls_cert, tls_key=tls_key))
     if (home / "hotline.toml").exists():
         if not force:
             raise ConfigError(f"{home} already holds a deployment; use --force to replace it",
                               file=str(home / "hotline.toml"))
-        for sub in ("keys", "roster", "profiles", "protocols"):
+        for sub in ("keys", "roster", "profiles", "protocols", "tls"):
             shutil.rmtree(home / sub, ignore_errors=True)
         for db in home.glob("hotline.db*"):
             db.unlink()
@@ -162,7 +188,13 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
     log_key = SigningKey.generate()
     save_private_key(home / "keys" / "log.pem", log_key, log_passphrase or passphrase)
     log_verifier = NoteVerifier(name=origin, public_key=log_key.public_key.raw).to_text()
-    servers = [f"ws://127.0.0.1:{port}/v1/ws"]
+    if names is None:
+        servers = [f"ws://127.0.0.1:{port}/v1/ws"]
+    else:
+        ca = tlsfiles.create(home, origin=origin, names=names, now=now, passphrase=passphrase)
+        servers = [f"wss://{url_host(names[0])}:{port}/v1/ws"]
+        deployment.tls_ca, deployment.tls_names = ca.cert, [str(n) for n in names]
+    deployment.servers = servers
     for n, (name, (party, role)) in enumerate(deployment.members.items(), start=1):
         key = SigningKey.generate()
         save_private_key(home / "keys" / f"{name}.pem", key, passphrase)
@@ -171,7 +203,8 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
         _write_json(home / "roster" / f"{n:02d}-enroll-{name}.json",
                     sign_document(doc, authorities[party]))
         write_profile(home, name=name, party=party, role=role, servers=servers, origin=origin,
-                      authorities=pinned, log_key=log_verifier)
+                      authorities=pinned, log_key=log_verifier,
+                      tls_ca=tlsfiles.CA_CERT if names is not None else None)
 
     templates = install_templates(home / "protocols")
     agreement = {
@@ -186,5 +219,6 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
     signed = {"document": agreement,
               "sigs": [authorities[p].sign(domain=Domain.AGREEMENT, obj=agreement) for p in parties]}
     _write_json(home / "roster" / f"90-agreement-{CHANNEL}-v1.json", signed)
-    write_deployment_config(home / "hotline.toml", port=port, origin=origin, authorities=pinned)
+    write_deployment_config(home / "hotline.toml", port=port, origin=origin, authorities=pinned,
+                            host=host, tls=tls)
     return deployment

@@ -54,7 +54,7 @@ class Running:
         """A connected client of ``name``'s profile, closed when the test ends."""
         profile = Profile.load(self.home, name)
         client = Client.for_profile(profile)
-        await client.connect(self.url, ssl_context=profile.ssl_context())
+        await client.connect(self.url, ssl_context=profile.tls_for(self.url))
         self.opened.append(client)
         return client
 
@@ -90,13 +90,13 @@ class ServerProcess:
         self.url = ""
         self.log = home / "server.log"  # the server's stderr: JSON log lines
 
-    def start(self, *, port: int = 0, **settings: str) -> str:
-        """Start ``hotline serve`` (``port`` 0: the OS picks one; ``settings``: HOTLINE_* overrides)
-        and return its WebSocket URL once it listens."""
+    def start(self, *args: str, port: int = 0, **settings: str) -> str:
+        """Start ``hotline serve`` (``args``: its options; ``port`` 0: the OS picks one;
+        ``settings``: HOTLINE_* overrides) and return its WebSocket URL once it listens."""
         env = {**os.environ, "HOTLINE_SERVER_PORT": str(port), **settings}
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hotline.cli", "--home", str(self.home), "serve"],
+                [sys.executable, "-m", "hotline.cli", "--home", str(self.home), "serve", *args],
                 stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until the server prints its URL (or exits)
@@ -165,7 +165,8 @@ def witness_once(home: Path, url: str, name: str) -> int | None:
     `hotline witness --once` runs it: the size it cosigned, or None if nothing was new."""
     profile = Profile.load(home, name)
     assert profile.log_key is not None
-    return witness_round(LogClient(http_base(url)), state_path=home / "state" / f"{name}.witness.json",
+    return witness_round(LogClient(http_base(url), ssl_context=profile.tls_for(url)),
+                         state_path=home / "state" / f"{name}.witness.json",
                          log_key=profile.log_key, name=name, key=profile.signing_key(),
                          timestamp=int(time.time()))
 

@@ -100,7 +100,7 @@ class HeartbeatAgent:
                  witness_state: Path | None = None) -> None:
         self.profile = profile
         self.state = state
-        self.servers = servers or profile.servers
+        self.servers = profile.endpoints(servers)  # refuses ws:// when the profile pins a CA
         self.backoff = backoff or Backoff()
         self.key = profile.signing_key()
         self.witness_every = witness_every if profile.log_key is not None else None
@@ -113,8 +113,7 @@ class HeartbeatAgent:
         for url in self.servers:
             client = Client.for_profile(self.profile, self.key)
             try:
-                await client.connect(url, ssl_context=self.profile.ssl_context()
-                                     if url.startswith("wss:") else None)
+                await client.connect(url, ssl_context=self.profile.tls_for(url))
             except ConnectError as exc:
                 errors.append(exc.message)
                 continue
@@ -224,8 +223,7 @@ class HeartbeatAgent:
         is logged as an error (the host misbehaving), a log out of reach as a warning; whatever
         the host answers, the witness tries again next round and heartbeats go on."""
         assert self.profile.log_key is not None
-        log_client = LogClient(http_base(self.url), ssl_context=self.profile.ssl_context()
-                               if self.url.startswith("wss:") else None)
+        log_client = LogClient(http_base(self.url), ssl_context=self.profile.tls_for(self.url))
         while True:
             try:
                 size = await asyncio.to_thread(

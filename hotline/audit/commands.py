@@ -48,9 +48,9 @@ def _profile(home: Path, name: str) -> tuple[Profile, NoteVerifier]:
 
 
 def _client(profile: Profile, servers: tuple[str, ...]) -> LogClient:
-    url = (servers or profile.servers)[0]
+    url = profile.endpoints(servers)[0]
     return LogClient(http_base(url), key=profile.signing_key(), origin=profile.origin,
-                     ssl_context=profile.ssl_context() if url.startswith("wss:") else None)
+                     ssl_context=profile.tls_for(url))
 
 
 def _records(client: LogClient) -> Records:
@@ -89,7 +89,9 @@ def audit() -> None:
 
 def _member_options(command: Any) -> Any:
     command = click.option("--server", "servers", multiple=True, envvar="HOTLINE_SERVER",
-                           help="Server URL (ws:// or http://), overriding the profile's.")(command)
+                           help="Server URL (ws://, wss://, http:// or https://), overriding the "
+                                "profile's; a profile that pins a CA (tls_ca) takes only wss:// "
+                                "and https://.")(command)
     return click.option("--as", "name", required=True, envvar="HOTLINE_AS",
                         help="Auditor (or member) profile whose keys are used and trusted.")(command)
 

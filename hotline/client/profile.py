@@ -2,6 +2,11 @@
 
 It names the member, its key file, the server endpoints (failover order) and the authority keys
 the member pinned out of band: the client trusts those, never what the server says.
+
+A profile with ``tls_ca`` pins the deployment's CA: every connection it makes (WebSocket or the
+log API over HTTPS) trusts that CA alone, never the system's, and a plain ``ws://`` or
+``http://`` URL is refused (``TlsRequired``), wherever it comes from (the profile, ``--server``,
+``HOTLINE_SERVER``): a downgrade would hand the session to whoever sits on the network.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import os
 import re
 import ssl
 import tomllib
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +25,18 @@ from hotline.keys import PublicKey, SigningKey
 from hotline.tlog.note import NoteVerifier
 
 _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
+_TLS_SCHEMES = ("wss", "https")
+_SCHEMES = ("ws", "http", *_TLS_SCHEMES)
+
+
+class TlsRequired(ConfigError):
+    """A plain (or unknown) URL given to a profile that pins a TLS CA."""
+
+    code = "config.tls_required"
+
+
+def _scheme(url: str) -> str:
+    return urllib.parse.urlsplit(url).scheme.lower()
 
 
 @dataclass(frozen=True)
@@ -66,11 +84,14 @@ class Profile:
             if not isinstance(lang, str) or not _LANG.fullmatch(lang):
                 raise ConfigError("must be a BCP 47 language tag such as en, ru or zh-Hans",
                                   path=("lang",), file=str(path))
-            return cls(name=name, member=str(data["member"]), party=str(data["party"]),
-                       role=str(data["role"]), key_file=key_file if key_file.is_absolute()
-                       else home / key_file, servers=tuple(servers), origin=str(data["origin"]),
-                       authorities=authorities, path=path, tls_ca=tls_ca, log_key=log_key,
-                       protocols_dir=protocols, lang=lang)
+            profile = cls(name=name, member=str(data["member"]), party=str(data["party"]),
+                          role=str(data["role"]), key_file=key_file if key_file.is_absolute()
+                          else home / key_file, servers=tuple(servers), origin=str(data["origin"]),
+                          authorities=authorities, path=path, tls_ca=tls_ca, log_key=log_key,
+                          protocols_dir=protocols, lang=lang)
+            for url in profile.servers:
+                profile.check_url(url)
+            return profile
         except KeyError as exc:
             raise ConfigError("missing setting", path=(str(exc.args[0]),), file=str(path)) from exc
         except CryptoError as exc:
@@ -78,12 +99,59 @@ class Profile:
         except LogError as exc:
             raise ConfigError(exc.message, path=("log_key",), file=str(path)) from exc
 
-    def ssl_context(self) -> ssl.SSLContext:
-        """Context for wss:// endpoints: the system's CAs, or only ``tls_ca`` when set."""
+    def endpoints(self, overrides: tuple[str, ...]) -> tuple[str, ...]:
+        """The server URLs to try: ``overrides`` (``--server``, ``HOTLINE_SERVER``) if any, else
+        the profile's; each checked, and the pinned CA loaded, by ``tls_for``, so a command
+        fails at once rather than at its first connection.
+
+        Raises:
+            TlsRequired: one is not a TLS URL and the profile pins a CA.
+            ConfigError: an unknown scheme, or the pinned CA cannot be loaded.
+        """
+        urls = overrides or self.servers
+        for url in urls:
+            self.tls_for(url)
+        return urls
+
+    def check_url(self, url: str) -> None:
+        """Refuse a URL this profile must not use: with ``tls_ca``, anything but wss:// or
+        https://; without, anything but those and ws:// or http://.
+
+        Raises:
+            TlsRequired: with ``tls_ca``, a plain or unknown URL.
+            ConfigError: without, an unknown scheme.
+        """
+        scheme = _scheme(url)
+        if self.tls_ca is not None and scheme not in _TLS_SCHEMES:
+            raise TlsRequired(
+                f"{url!r} is not a TLS URL, and this profile pins the deployment CA "
+                f"(tls_ca = {str(self.tls_ca)!r}): it connects only over TLS. Use the wss:// URL "
+                "(check --server and HOTLINE_SERVER); if the deployment really has no TLS, remove "
+                "tls_ca from the profile", path=("servers",), file=str(self.path))
+        if scheme not in _SCHEMES:
+            raise ConfigError(f"{url!r} is not a ws://, wss://, http:// or https:// URL",
+                              path=("servers",), file=str(self.path))
+
+    def tls_for(self, url: str) -> ssl.SSLContext | None:
+        """The TLS context to reach ``url`` with (None for a plain URL): only the pinned CA when
+        the profile has ``tls_ca``, else the system's CAs.
+
+        Raises:
+            TlsRequired: a plain URL while the profile pins a CA (``check_url``).
+            ConfigError: the pinned CA file cannot be read or holds no certificate.
+        """
+        self.check_url(url)
+        if _scheme(url) not in _TLS_SCHEMES:
+            return None
         try:
-            return ssl.create_default_context(cafile=self.tls_ca)
+            context = ssl.create_default_context(cafile=self.tls_ca)
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"cannot load tls_ca: {exc}", path=("tls_ca",), file=str(self.path)) from exc
+            raise ConfigError(f"cannot load the pinned CA {str(self.tls_ca)!r} ({exc}): give the "
+                              "deployment's CA certificate (tls/ca.pem of `hotline init --tls`)",
+                              path=("tls_ca",), file=str(self.path)) from exc
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.verify_flags |= ssl.VERIFY_X509_STRICT
+        return context
 
     def signing_key(self) -> SigningKey:
         """Load the member's private key (passphrase from ``HOTLINE_PASSPHRASE`` if set)."""

@@ -606,8 +606,7 @@ class ConsoleApp(App[None]):
                      entries: list[tuple[int, dict[str, Any]]]) -> None:
         watch = self.state.log
         before = watch.head
-        client = LogClient(http_base(url), ssl_context=self.profile.ssl_context()
-                           if url.startswith("wss:") else None, timeout=10.0)
+        client = LogClient(http_base(url), ssl_context=self.profile.tls_for(url), timeout=10.0)
         try:
             await prove_round(watch, client, verifiers=witnesses_of(roster, list(self.state.channels)),
                               entries=entries)

@@ -21,7 +21,8 @@ from hotline.templates import load_templates
 @click.option("--as", "name", required=True, envvar="HOTLINE_AS",
               help="Member profile to act as (HOME/profiles/NAME.toml).")
 @click.option("--server", "servers", multiple=True, envvar="HOTLINE_SERVER",
-              help="Server WebSocket URL, overriding the profile's list; repeat for failover.")
+              help="Server WebSocket URL, overriding the profile's list; repeat for failover. "
+                   "A profile that pins a CA (tls_ca) takes only wss://.")
 @click.option("--outbox", "outbox_path", type=click.Path(dir_okay=False, path_type=Path),
               help="The outbox file: every composed message is kept here until the server "
                    "accepted it (default HOME/state/NAME.outbox.db).")
@@ -37,6 +38,7 @@ def client(ctx: click.Context, name: str, servers: tuple[str, ...], outbox_path:
     home = Path(ctx.obj["home"])
     try:
         profile = Profile.load(home, name)
+        profile.endpoints(servers)  # a plain URL to a profile that pins a CA: refused here
         key = profile.signing_key()
         templates = load_templates(profile.protocols_dir or home / "protocols")
         outbox = Outbox.open(outbox_path or home / "state" / f"{name}.outbox.db")

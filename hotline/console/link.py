@@ -44,7 +44,7 @@ from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
-from hotline.errors import AuthError, CryptoError, HotlineError
+from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError
 from hotline.keys import SigningKey
 from hotline.roster import Roster
 
@@ -128,7 +128,7 @@ class Link:
                  backoff: Backoff | None = None, history: int = HISTORY,
                  clock: Callable[[], datetime] = utc_now, open_timeout: float = 10.0) -> None:
         self.profile, self.key, self.outbox, self.emit = profile, key, outbox, emit
-        self.servers = servers or profile.servers
+        self.servers = profile.endpoints(servers)  # refuses ws:// when the profile pins a CA
         self.backoff = backoff or Backoff()
         self.history, self.clock, self.open_timeout = history, clock, open_timeout
         self.state = LinkState.CONNECTING
@@ -171,6 +171,9 @@ class Link:
                 except AuthError as exc:
                     self._status(LinkState.REFUSED, None, f"the server refused this key: {exc.message}")
                     return
+                except ConfigError as exc:  # the profile's own fault (its pinned CA): no retry mends it
+                    self._status(LinkState.REFUSED, None, exc.message)
+                    return
                 except HotlineError as exc:
                     delay = self.backoff.next_delay()
                     self._status(LinkState.DOWN, None, exc.message, retry_in=delay)
@@ -198,10 +201,9 @@ class Link:
             self._status(LinkState.CONNECTING, url, f"connecting to {url}")
             client = Client.for_profile(self.profile, self.key)
             try:
-                await client.connect(url, ssl_context=self.profile.ssl_context()
-                                     if url.startswith("wss:") else None,
+                await client.connect(url, ssl_context=self.profile.tls_for(url),
                                      open_timeout=self.open_timeout)
-            except AuthError:
+            except (AuthError, ConfigError):
                 raise
             except HotlineError as exc:
                 errors.append(exc.message)

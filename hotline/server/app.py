@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import ssl
 import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline import crashpoints
 from hotline.canonical import parse
-from hotline.config import Config
+from hotline.config import Config, check_listen, is_loopback_host
 from hotline.errors import AuthError, ConfigError, HotlineError, WireError
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, SigningKey, b64url
@@ -41,6 +40,7 @@ from hotline.server.service import Hotline
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
 from hotline.store import Store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path
+from hotline.tlsfiles import RENEW_ADVICE, RENEW_BEFORE, server_context
 
 log = structlog.get_logger("hotline.server")
 
@@ -326,13 +326,27 @@ async def _refuse_auth(ws: web.WebSocketResponse, exc: AuthError, peer: str | No
 
 async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> tuple[web.AppRunner, str]:
     """Start serving; returns the runner (``await runner.cleanup()`` stops it) and the WebSocket
-    URL actually bound (port 0 in the config picks a free port)."""
+    URL actually bound (port 0 in the config picks a free port).
+
+    Raises:
+        InsecureListen: the host is off loopback, without TLS and not ``server.insecure``.
+        TlsError: the TLS certificate or key cannot serve (unreadable, mismatched, expired).
+        ConfigError: the address cannot be bound.
+    """
     if crashpoints.PROBLEM is not None:  # HOTLINE_CRASHPOINTS is set but malformed
         raise crashpoints.PROBLEM
+    check_listen(config.server)
     ssl_context = None
     if config.tls_cert is not None and config.tls_key is not None:
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+        ssl_context, until = server_context(config.tls_cert, config.tls_key, now=clock())
+        if until - clock() < RENEW_BEFORE:
+            log.warning("server.tls_cert_expiring", cert=str(config.tls_cert), until=until.isoformat(),
+                        fix=RENEW_ADVICE)
+    elif not is_loopback_host(config.server.host):
+        log.warning("server.insecure_listen", host=config.server.host,
+                    risk="no TLS off loopback: frames and authentication cross the network in the "
+                         "clear, and anyone on the path can pass for this server",
+                    fix="hotline init --tls, or set server.tls_cert and server.tls_key")
     app = create_app(config, clock=clock)
     _fit_fd_limit(app[GATE])
     limits = config.limits

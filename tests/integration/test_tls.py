@@ -46,7 +46,9 @@ async def test_wss_with_the_deployment_ca(home: Path) -> None:
         assert server.url.startswith("wss://127.0.0.1:")
         with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             await server.client("alice")  # system CAs only: the self-signed cert is refused
-        profile.write_text(profile.read_text().replace('# tls_ca = "tls/ca.pem"', 'tls_ca = "tls/cert.pem"'))
+        # pinning a CA takes wss:// servers: a profile pinning one next to ws:// does not load
+        profile.write_text(profile.read_text().replace('# tls_ca = "tls/ca.pem"', 'tls_ca = "tls/cert.pem"')
+                           .replace("ws://", "wss://"))
         alice = await server.client("alice")
         accepted = await alice.send(channel="north-south", template="message", body={"text": "over TLS"})
         assert accepted["index"] == 8

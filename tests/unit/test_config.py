@@ -149,7 +149,8 @@ def test_env_names_that_are_not_settings_are_ignored() -> None:
 
 
 def test_every_scalar_setting_has_an_env_name() -> None:
-    special = {"log.level": "debug", "log.format": "console", "server.metrics": "open"}
+    special = {"log.level": "debug", "log.format": "console", "server.metrics": "open",
+               "server.insecure": "true"}
     defaults = parse("")
     for section, keys in cfg._SPECS.items():
         for key, spec in keys.items():
@@ -355,4 +356,49 @@ def test_deployment_config_refuses_bad_input_and_writes_nothing(
     path = tmp_path / "hotline.toml"
     with pytest.raises(ConfigError, match=re.escape(expected)):
         write_deployment_config(path, port=port, authorities=authorities)
+    assert not path.exists()
+
+
+# --- listening off loopback (issue 12) ---------------------------------------------------------
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "localhost", "LOCALHOST",
+                                  "localhost.", "::ffff:127.0.0.1"])
+def test_loopback_hosts_need_no_tls(host: str) -> None:
+    assert cfg.is_loopback_host(host)
+    cfg.check_listen(ServerSection(host=host))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7", "2001:db8::1", "::ffff:192.0.2.7",
+                                  "hotline.example.org", "localhost.example.org", "[::1]",
+                                  "127.0.0.1.nip.io"])
+def test_other_hosts_need_tls_or_insecure(host: str) -> None:
+    assert not cfg.is_loopback_host(host)
+    with pytest.raises(cfg.InsecureListen) as info:
+        cfg.check_listen(ServerSection(host=host))
+    assert info.value.code == "config.insecure_listen" and info.value.path == ("server", "host")
+    assert "hotline init --tls" in info.value.message and "--insecure" in info.value.message
+    cfg.check_listen(ServerSection(host=host, tls_cert="c.pem", tls_key="k.pem"))
+    cfg.check_listen(ServerSection(host=host, insecure=True))
+
+
+def test_insecure_is_a_boolean_from_file_and_environment() -> None:
+    assert parse("").server.insecure is False
+    assert parse("[server]\ninsecure = true").server.insecure is True
+    assert parse("", {"HOTLINE_SERVER_INSECURE": "yes"}).server.insecure is True
+    assert parse("[server]\ninsecure = true", {"HOTLINE_SERVER_INSECURE": "0"}).server.insecure is False
+    for text in ('[server]\ninsecure = "true"', "[server]\ninsecure = 1"):
+        assert "expected true or false" in refused(text).detail
+    assert "expected true or false" in refused("", {"HOTLINE_SERVER_INSECURE": "maybe"}).detail
+    assert "expected an integer, got boolean true" in refused("[server]\nport = true").detail
+
+
+def test_deployment_config_with_tls_and_refused_off_loopback_without(tmp_path: Path) -> None:
+    path = tmp_path / "hotline.toml"
+    write_deployment_config(path, port=0, authorities={"north": NORTH}, host="0.0.0.0",
+                            tls=("tls/server.pem", "tls/server.key"))
+    written = load_config(path, home=tmp_path, env={})
+    assert written.server.host == "0.0.0.0" and written.tls_cert == tmp_path / "tls" / "server.pem"
+    path.unlink()
+    with pytest.raises(cfg.InsecureListen):
+        write_deployment_config(path, port=0, authorities={"north": NORTH}, host="0.0.0.0")
     assert not path.exists()

@@ -228,7 +228,7 @@ def _header(block: bytes, expected: str, remaining: int) -> int:
         raise bad(f"the archive ends before member {expected}")
     if not block.strip(b"\0"):
         raise bad(f"the archive ends (zero block) before member {expected}")
-    stored = _octal(block[148:156], "header checksum")
+    stored = _octal(block[148:156], f"header checksum of member {expected}")
     if stored != sum(block[:148]) + 8 * 32 + sum(block[156:]):
         raise bad(f"the header of member {expected} has a wrong checksum (damaged or altered)")
     if block[257:265] not in (b"ustar\x0000", b"ustar  \x00"):

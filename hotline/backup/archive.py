@@ -291,7 +291,8 @@ def read_archive(path: Path, into: Path) -> Extracted:
 
     Raises:
         BackupError: ``restore.bad_archive`` (its structure, names, kinds or sizes),
-            ``restore.hash_mismatch`` (a member's SHA-256 is not the manifest's).
+            ``restore.hash_mismatch`` (a member's SHA-256 is not the manifest's),
+            ``restore.failed`` (it cannot be read, or written out).
     """
     try:
         with path.open("rb") as handle:
@@ -316,5 +317,6 @@ def read_archive(path: Path, into: Path) -> Extracted:
                 raise bad(f"the archive holds more after member {DATABASE} (a backup holds "
                           f"{', '.join(MEMBERS)} and nothing else)")
     except OSError as exc:
-        raise BackupError(f"cannot read {path}: {exc.strerror}", code="restore.bad_archive") from exc
+        raise BackupError(f"cannot extract {path}: {exc.strerror} ({exc.filename})",
+                          code="restore.failed") from exc
     return extracted

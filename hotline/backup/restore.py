@@ -42,7 +42,7 @@ from hotline.canonical import parse
 from hotline.display import shown
 from hotline.errors import BackupError, HotlineError, LogError
 from hotline.keys import PublicKey, SigningKey, b64encode
-from hotline.privatefiles import SQLITE_SIDE_FILES
+from hotline.privatefiles import SQLITE_SIDE_FILES, private_folder
 from hotline.store import Store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file
 from hotline.store.integrity import verify_store
@@ -282,7 +282,8 @@ async def restore(archive: Path, *, database: Path, origin: str, key: SigningKey
     Raises:
         BackupError: ``restore.server_running``, ``restore.bad_archive``,
             ``restore.hash_mismatch``, ``restore.wrong_log``, ``restore.bad_log``,
-            ``restore.bad_published``, ``restore.inconsistent``, ``restore.rolls_back``.
+            ``restore.bad_published``, ``restore.inconsistent``, ``restore.rolls_back``,
+            ``restore.failed`` (a file could not be read, written or moved: says which).
     """
     check_stopped(database)
     verifier = NoteVerifier(name=origin, public_key=key.public_key.raw)
@@ -292,40 +293,59 @@ async def restore(archive: Path, *, database: Path, origin: str, key: SigningKey
         published += read_published(current, verifier, source=f"the checkpoint file {current}")
     for path in published_files:
         published += read_published(path, verifier)
-    folder = Path(tempfile.mkdtemp(prefix=f".{database.name}.restoring-", dir=database.parent))
     try:
-        extracted = read_archive(archive, folder)
-        own = _own_checkpoint(extracted, origin, verifier)
-        audited, checkpoints, within, beyond = await _verify(
-            extracted, own, key=key, verifier=verifier, authorities=authorities, published=published)
-        result = Restored(extracted.manifest, audited, checkpoints, within)
-        if beyond:
-            latest = max(beyond, key=lambda p: p.size)
-            result.loss = Loss(audited, latest.size - 1, extracted.manifest.taken, latest)
-            if not force:
-                raise _error(
-                    f"restoring would roll the log back: the backup holds {audited} entries, but "
-                    f"{result.loss.describe()}. Those entries would be lost. Restore a backup taken "
-                    "after that checkpoint; or, if none exists, restore this one with --force, "
-                    "accepting the loss (witnesses will then flag this log as rolled back: start "
-                    "a new log under a new key and origin instead, and keep this one for audit)",
-                    "restore.rolls_back")
-        check_stopped(database)  # again: it may have been started meanwhile
-        stamp = format_time(clock()).replace("-", "").replace(":", "").replace(".", "")
-        _aside(database, stamp, result.kept)
-        if result.loss is not None:  # it holds what this database no longer can
-            _aside(current, stamp, result.kept)
-        os.replace(extracted.database, database)
-        if not current.exists():
-            os.replace(extracted.checkpoint, current)
-        fsync_folder(database.parent)
-        append_restore(restores_path(database), {
-            "restored": format_time(clock()), "archive": str(archive),
-            "backup_taken": extracted.manifest.taken, "log_size": audited,
-            "checkpoint": own.size, "lost": None if result.loss is None else result.loss.record(),
-            "kept": {str(old): str(new) for old, new in result.kept}})
-        return result
+        private_folder(database.parent)
+        folder = Path(tempfile.mkdtemp(prefix=f".{database.name}.restoring-", dir=database.parent))
+    except OSError as exc:
+        raise _error(f"cannot write in {database.parent}: {exc.strerror}", "restore.failed") from exc
+    kept: list[tuple[Path, Path]] = []
+    try:
+        return await _restore(archive, folder, database=database, origin=origin, key=key,
+                              verifier=verifier, authorities=authorities, published=published,
+                              force=force, clock=clock, kept=kept)
+    except OSError as exc:
+        moved = "; ".join(f"{old} -> {new}" for old, new in kept) or "none"
+        raise _error(f"restore stopped: {exc.strerror} ({exc.filename}); files moved aside so "
+                     f"far: {moved}", "restore.failed") from exc
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(folder)  # our own temporary extraction
+
+
+async def _restore(archive: Path, folder: Path, *, database: Path, origin: str, key: SigningKey,
+                   verifier: NoteVerifier, authorities: dict[str, PublicKey],
+                   published: list[Published], force: bool, clock: Callable[[], datetime],
+                   kept: list[tuple[Path, Path]]) -> Restored:
+    current = checkpoint_path(database)
+    extracted = read_archive(archive, folder)
+    own = _own_checkpoint(extracted, origin, verifier)
+    audited, checkpoints, within, beyond = await _verify(
+        extracted, own, key=key, verifier=verifier, authorities=authorities, published=published)
+    result = Restored(extracted.manifest, audited, checkpoints, within, kept=kept)
+    if beyond:
+        latest = max(beyond, key=lambda p: p.size)
+        result.loss = Loss(audited, latest.size - 1, extracted.manifest.taken, latest)
+        if not force:
+            raise _error(
+                f"restoring would roll the log back: the backup holds {audited} entries, but "
+                f"{result.loss.describe()}. Those entries would be lost. Restore a backup taken "
+                "after that checkpoint; or, if none exists, restore this one with --force, "
+                "accepting the loss (witnesses will then flag this log as rolled back: start "
+                "a new log under a new key and origin instead, and keep this one for audit)",
+                "restore.rolls_back")
+    check_stopped(database)  # again: it may have been started meanwhile
+    stamp = format_time(clock()).replace("-", "").replace(":", "").replace(".", "")
+    _aside(database, stamp, result.kept)
+    if result.loss is not None:  # it holds what this database no longer can
+        _aside(current, stamp, result.kept)
+    os.replace(extracted.database, database)
+    if not current.exists():
+        os.replace(extracted.checkpoint, current)
+    fsync_folder(database.parent)
+    append_restore(restores_path(database), {
+        "restored": format_time(clock()), "archive": str(archive),
+        "backup_taken": extracted.manifest.taken, "log_size": audited,
+        "checkpoint": own.size, "lost": None if result.loss is None else result.loss.record(),
+        "kept": {str(old): str(new) for old, new in result.kept}})
+    return result
 

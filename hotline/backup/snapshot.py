@@ -130,7 +130,11 @@ async def take_backup(target: Path, *, database: Path, origin: str, key: Signing
     if saved is None:
         raise BackupError(f"there is no checkpoint file beside {database}: the server signs one "
                           "at its first start; start it once, then back up", code="backup.no_checkpoint")
-    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise BackupError(f"cannot write in {target.parent}: {exc.strerror}",
+                          code="backup.failed") from exc
     try:
         copy, checkpoint = folder / DATABASE, folder / CHECKPOINT
         write_checkpoint_file(checkpoint, saved)
@@ -152,6 +156,9 @@ async def take_backup(target: Path, *, database: Path, origin: str, key: Signing
                             checkpoint_time=saved.time, members=members)
         written = await asyncio.to_thread(write_archive, target, manifest=manifest,
                                           checkpoint=checkpoint, database=copy, force=force)
+    except OSError as exc:
+        raise BackupError(f"backup stopped: {exc.strerror} ({exc.filename})",
+                          code="backup.failed") from exc
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(folder)  # our own temporary copy

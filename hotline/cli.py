@@ -16,6 +16,7 @@ import structlog
 
 from hotline.agreement_cli import agreement, templates
 from hotline.audit.commands import audit
+from hotline.backup.commands import backup, restore_command
 from hotline.canonical import parse
 from hotline.client import lines
 from hotline.client.connection import Client, ConnectError, Delivered, Proof, Refused
@@ -595,6 +596,8 @@ main.add_command(audit)
 main.add_command(agreement)
 main.add_command(templates)
 main.add_command(tls)
+main.add_command(backup)
+main.add_command(restore_command)
 
 
 if __name__ == "__main__":

@@ -97,3 +97,10 @@ class ConfigError(HotlineError):
     def in_file(self, file: str) -> ConfigError:
         """The same error, naming ``file``."""
         return ConfigError(self.detail, path=self.path, file=file)
+
+
+class BackupError(HotlineError):
+    """A backup could not be taken, or an archive cannot be restored (``backup.*``,
+    ``restore.*``): the message says what was found and what to do."""
+
+    code = "backup.failed"

@@ -40,6 +40,7 @@ from hotline.server.service import Hotline
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
 from hotline.store import Store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path
+from hotline.store.restores import read_restores, restores_path
 from hotline.tlsfiles import RENEW_ADVICE, RENEW_BEFORE, server_context
 
 log = structlog.get_logger("hotline.server")
@@ -147,6 +148,7 @@ async def _start_service(config: Config, store: Store, key: SigningKey,
         delay=config.tlog.checkpoint_delay, clock=clock,
         checkpoint_file=checkpoint_path(config.db_path))
     await hotline.checkpointer.load()
+    _log_restores(config)
     await hotline.load()
     added = await hotline.import_dir(config.roster_dir)
     if added:
@@ -156,6 +158,23 @@ async def _start_service(config: Config, store: Store, key: SigningKey,
                                     missed=config.health.missed, clock=clock)
     await hotline.monitor.load()
     return hotline
+
+
+def _log_restores(config: Config) -> None:
+    """A forced restore lost entries the log had published: said at every start, never silent
+    (``hotline.store.restores``)."""
+    try:
+        records = read_restores(restores_path(config.db_path))
+    except HotlineError as exc:
+        log.warning("store.restores_unreadable", reason=exc.message)
+        return
+    for record in records:
+        lost = record.get("lost")
+        if isinstance(lost, dict):
+            covered = lost.get("checkpoint")
+            log.warning("store.restored_with_loss", restored=record.get("restored"),
+                        first=lost.get("first"), last=lost.get("last"), count=lost.get("count"),
+                        checkpoint=covered.get("size") if isinstance(covered, dict) else None)
 
 
 async def healthz_handler(request: web.Request) -> web.Response:

@@ -308,9 +308,12 @@ async def test_concurrent_large_reads_stay_bounded_and_do_not_stall_a_member(
     url = server_process.start(**FAST)
     alice, bob, carol = [await connect(url, home, n) for n in ("alice", "bob", "carol")]
     try:
-        await asyncio.gather(*(member.send(channel="north-south", template="message",
-                                           body={"text": BIG})
-                               for member in (alice, bob) for _ in range(100)))
+        # Ten big envelopes in flight at a time: each is delivered to alice and bob, and a
+        # burst of 200 would outgrow a reader's send queue on a loaded machine (4008).
+        for _ in range(20):
+            await asyncio.gather(*(member.send(channel="north-south", template="message",
+                                               body={"text": BIG})
+                                   for member in (alice, bob) for _ in range(5)))
         size = ROSTER + 200
         pages: list[tuple[int, int, int]] = []
         rtts: list[float] = []

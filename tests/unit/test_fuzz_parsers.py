@@ -26,7 +26,7 @@ from hotline.canonical import canonical_bytes, check_value, parse
 from hotline.client.frames import entry_channel, host_notes, overdue
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.envelope import Envelope
-from hotline.errors import HotlineError, WireError
+from hotline.errors import CODE_FORM, HotlineError, WireError
 from hotline.httpauth import parse_header, verify_request
 from hotline.keys import PublicKey, Signature
 from hotline.protocols.agreement import Agreement
@@ -164,19 +164,22 @@ def test_arbitrary_text_frames_yield_an_event_or_a_typed_error(text: str) -> Non
 
 
 @FAST
-@given(st.text(max_size=80) | st.sampled_from(["", "frame", "Frame.Malformed", "frame.", ".x",
-                                               "frame.malformed\n", "a" * 65 + ".b"]))
+@given(st.text(max_size=80) | st.sampled_from(["", "a.0", "auth.revoked", "frame", "Frame.Malformed",
+                                               "frame.", ".x", "frame.malformed\n", "a" * 65 + ".b"]))
 def test_a_hosts_error_code_is_taken_only_in_the_form_of_a_code(code: str) -> None:
     """Defect found by the fuzzer: the client raised the host's error frame with whatever code
     it carried (``AuthError(code="frame.malfo/med")``), so a host chose the code of an error
     raised inside the client. Only a ``family.reason`` code of at most 64 characters is taken;
     anything else is a malformed frame."""
     frame = encode({"type": "error", "code": code, "message": "m"})
+    well_formed = len(code) <= 64 and CODE_FORM.fullmatch(code) is not None
     for ready in (False, True):
-        error = answer(_client(ready).receive, frame)
-        assert isinstance(error, HotlineError)
-        if error.code != code:
-            assert error.code == "frame.malformed"
+        answered = answer(_client(ready).receive, frame)
+        if ready and well_formed:  # a session's error goes to its waiter, code as sent
+            assert isinstance(answered, ServerFrame) and answered.frame["code"] == code
+        else:
+            assert isinstance(answered, HotlineError)
+            assert answered.code == (code if well_formed else "frame.malformed")
 
 
 # -- what a client decodes from a delivered entry ---------------------------------------------------

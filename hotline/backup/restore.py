@@ -87,7 +87,9 @@ class Loss:
     def describe(self) -> str:
         before = (f"and {self.covered_by.time}" if self.covered_by.time
                   else "and the signing of that checkpoint")
-        return (f"entries {self.first}..{self.last} ({self.count} entries), accepted between "
+        span = (f"entry {self.first} (1 entry)" if self.count == 1
+                else f"entries {self.first}..{self.last} ({self.count} entries)")
+        return (f"{span}, accepted between "
                 f"{self.after} (when the backup was taken) {before} — covered by checkpoint "
                 f"{self.covered_by.size} {self.covered_by.signed()} ({self.covered_by.source})")
 

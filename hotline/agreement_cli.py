@@ -23,6 +23,8 @@ import click
 
 from hotline.audit.remote import http_base
 from hotline.canonical import dumps, parse
+from hotline.cli_options import member_options
+from hotline.client.connection import unreachable
 from hotline.client.profile import Profile
 from hotline.config import load_config
 from hotline.display import shown
@@ -36,11 +38,6 @@ from hotline.templates import load_templates
 from hotline.times import format_time
 
 MAX_ANSWER = 1 << 20  # bytes of the host's answer read: it says an index or an error
-
-
-def _fail(exc: HotlineError) -> None:
-    click.echo(exc.diagnostics(), err=True)
-    sys.exit(1)
 
 
 def _read_signed(path: Path) -> dict[str, Any]:
@@ -99,54 +96,50 @@ def draft(ctx: click.Context, channel: str, parties: str | None, template_ids: s
           --out v1.json
     """
     home: Path = ctx.obj["home"]
-    try:
-        config = load_config(home / "hotline.toml", home=home)
-        base: dict[str, Any] = _read_signed(based_on)["document"] if based_on else {}
-        names = [p.strip() for p in parties.split(",") if p.strip()] if parties else \
-            [p["id"] for p in base.get("parties", [])]
-        if len(names) < 2:
-            raise click.BadParameter("at least two parties", param_hint="--parties")
-        pinned = config.roster.authorities
-        unknown = [p for p in names if p not in pinned]
-        if unknown:
-            raise click.BadParameter(f"no pinned authority key for {', '.join(unknown)} in "
-                                     f"{home / 'hotline.toml'}", param_hint="--parties")
-        held = load_templates(config.protocols_dir)
-        wanted = sorted({t.id for t in held}) if template_ids == "all" else \
-            [t.strip() for t in template_ids.split(",") if t.strip()]
-        refs = []
-        for template_id in wanted:
-            template = held.latest(template_id)
-            if template is None:
-                raise click.BadParameter(f"no template {template_id!r} in {config.protocols_dir}",
-                                         param_hint="--templates")
-            refs.append(template.ref())
-        heartbeat = dict(base.get("heartbeat", {"interval": 10, "grace": 10}))
-        if heartbeat_interval is not None:
-            heartbeat["interval"] = heartbeat_interval
-        if grace is not None:
-            heartbeat["grace"] = grace
-        doc: dict[str, Any] = {
-            "type": "agreement", "channel": channel, "version": int(base.get("version", 0)) + 1,
-            "parties": [{"id": p, "authority": PublicKey.from_text(pinned[p]).key_id} for p in names],
-            "templates": refs, "heartbeat": heartbeat,
-            "auditors": _named(auditors, pinned, "--auditor") if auditors
-            else list(base.get("auditors", [])),
-            "witnesses": _named(witnesses, pinned, "--witness") if witnesses
-            else list(base.get("witnesses", [])),
-            "effective": format_time(datetime.now(UTC)),
-        }
-        if not doc["witnesses"]:
-            raise click.BadParameter("name at least one witness whose cosignatures the parties "
-                                     "require", param_hint="--witness PARTY:AGENT")
-        if catalogue is not None:
-            doc["catalogue"] = parse(catalogue.read_bytes())
-        elif "catalogue" in base:
-            doc["catalogue"] = base["catalogue"]
-        Agreement.from_json(doc)  # never write a draft the server would refuse on its form
-    except HotlineError as exc:
-        _fail(exc)
-        return
+    config = load_config(home / "hotline.toml", home=home)
+    base: dict[str, Any] = _read_signed(based_on)["document"] if based_on else {}
+    names = [p.strip() for p in parties.split(",") if p.strip()] if parties else \
+        [p["id"] for p in base.get("parties", [])]
+    if len(names) < 2:
+        raise click.BadParameter("at least two parties", param_hint="--parties")
+    pinned = config.roster.authorities
+    unknown = [p for p in names if p not in pinned]
+    if unknown:
+        raise click.BadParameter(f"no pinned authority key for {', '.join(unknown)} in "
+                                 f"{home / 'hotline.toml'}", param_hint="--parties")
+    held = load_templates(config.protocols_dir)
+    wanted = sorted({t.id for t in held}) if template_ids == "all" else \
+        [t.strip() for t in template_ids.split(",") if t.strip()]
+    refs = []
+    for template_id in wanted:
+        template = held.latest(template_id)
+        if template is None:
+            raise click.BadParameter(f"no template {template_id!r} in {config.protocols_dir}",
+                                     param_hint="--templates")
+        refs.append(template.ref())
+    heartbeat = dict(base.get("heartbeat", {"interval": 10, "grace": 10}))
+    if heartbeat_interval is not None:
+        heartbeat["interval"] = heartbeat_interval
+    if grace is not None:
+        heartbeat["grace"] = grace
+    doc: dict[str, Any] = {
+        "type": "agreement", "channel": channel, "version": int(base.get("version", 0)) + 1,
+        "parties": [{"id": p, "authority": PublicKey.from_text(pinned[p]).key_id} for p in names],
+        "templates": refs, "heartbeat": heartbeat,
+        "auditors": _named(auditors, pinned, "--auditor") if auditors
+        else list(base.get("auditors", [])),
+        "witnesses": _named(witnesses, pinned, "--witness") if witnesses
+        else list(base.get("witnesses", [])),
+        "effective": format_time(datetime.now(UTC)),
+    }
+    if not doc["witnesses"]:
+        raise click.BadParameter("name at least one witness whose cosignatures the parties "
+                                 "require", param_hint="--witness PARTY:AGENT")
+    if catalogue is not None:
+        doc["catalogue"] = parse(catalogue.read_bytes())
+    elif "catalogue" in base:
+        doc["catalogue"] = base["catalogue"]
+    Agreement.from_json(doc)  # never write a draft the server would refuse on its form
     _write(out, {"document": doc, "sigs": []})
     click.echo(f"draft of {channel} version {doc['version']} written to {out}: "
                f"{len(refs)} templates, parties {', '.join(names)}")
@@ -176,18 +169,14 @@ def sign(file: Path, key_file: Path) -> None:
     """Add one party authority's signature to an agreement file (in place)."""
     import os
     signed = _read_signed(file)
-    try:
-        passphrase = os.environ.get("HOTLINE_PASSPHRASE")
-        key = load_private_key(key_file, passphrase.encode() if passphrase else None)
-        doc = Agreement.from_json(signed["document"])
-        party = next((p for p, k in doc.parties.items() if k == key.key_id), None)
-        if party is None:
-            raise ProtocolViolation(f"key {key.key_id} is not the authority of any party the "
-                                    f"agreement names ({', '.join(doc.parties)})",
-                                    code="roster.bad_signature")
-    except HotlineError as exc:
-        _fail(exc)
-        return
+    passphrase = os.environ.get("HOTLINE_PASSPHRASE")
+    key = load_private_key(key_file, passphrase.encode() if passphrase else None)
+    doc = Agreement.from_json(signed["document"])
+    party = next((p for p, k in doc.parties.items() if k == key.key_id), None)
+    if party is None:
+        raise ProtocolViolation(f"key {key.key_id} is not the authority of any party the "
+                                f"agreement names ({', '.join(doc.parties)})",
+                                code="roster.bad_signature")
     sigs = [s for s in signed["sigs"] if not (isinstance(s, dict) and s.get("key") == key.key_id)]
     sigs.append(key.sign(domain=Domain.AGREEMENT, obj=signed["document"]))
     signed["sigs"] = sigs
@@ -200,41 +189,51 @@ def sign(file: Path, key_file: Path) -> None:
 
 @agreement.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--as", "name", envvar="HOTLINE_AS",
-              help="Profile whose server list, and pinned TLS CA (tls_ca), are used.")
-@click.option("--server", help="Server URL (ws://, wss://, http:// or https://); with --as, "
-                                "checked against the profile (only wss:// or https:// if it pins "
-                                "a CA). Without --as, https:// trusts the system's CAs.")
+@member_options(websocket=False, required=False,
+                as_help="Profile whose server list, and pinned TLS CA (tls_ca), are used; "
+                        "without it, https:// trusts the system's CAs.")
 @click.pass_context
-def submit(ctx: click.Context, file: Path, name: str | None, server: str | None) -> None:
+def submit(ctx: click.Context, file: Path, name: str | None, servers: tuple[str, ...]) -> None:
     """Submit a signed agreement (or any signed roster document) to the server. It takes effect
-    only once every party's authority signed; the server says what is missing."""
+    only once every party's authority signed; the server says what is missing. The server is
+    found as by every member command: --server, else HOTLINE_SERVER, else the --as profile's."""
     signed = _read_signed(file)
-    if server is None and name is None:
-        raise click.UsageError("give --server URL or --as NAME")
-    tls: ssl.SSLContext | None = None
-    if name is not None:
+    if not servers and name is None:
+        raise click.UsageError("give --server URL (or HOTLINE_SERVER) or --as NAME")
+    profile = Profile.load(ctx.obj["home"], name) if name is not None else None
+    urls = profile.endpoints(servers) if profile is not None else servers
+    errors = []
+    for server in urls:  # failover: the next one only if this one did not answer
+        tls = profile.tls_for(server) if profile is not None else None
         try:
-            profile = Profile.load(ctx.obj["home"], name)
-            server = profile.endpoints((server,) if server else ())[0]
-            tls = profile.tls_for(server)
-        except HotlineError as exc:
-            click.echo(exc.diagnostics(), err=True)
-            sys.exit(1)
-    assert server is not None
+            answer = _post(server, signed, tls)
+        except OSError as exc:  # refused, unreachable, reset, timed out (a refusal exits in _post)
+            errors.append(shown(f"{server}: {getattr(exc, 'reason', exc)}"))
+            continue
+        _print_logged(server, signed, answer)
+        return
+    raise unreachable(errors, profile=profile.path if profile is not None and not servers else None)
+
+
+def _post(server: str, signed: dict[str, Any], tls: ssl.SSLContext | None) -> dict[str, Any]:
+    """POST ``signed`` to ``server``'s roster endpoint; its answer (the host's refusal exits 1).
+
+    Raises:
+        OSError: the server did not answer (``urllib.error.URLError`` and the like).
+    """
     request = urllib.request.Request(http_base(server) + "/v1/roster", data=dumps(signed).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30, context=tls) as response:
-            answer = _json_object(response.read(MAX_ANSWER))
+            return _json_object(response.read(MAX_ANSWER))
     except urllib.error.HTTPError as exc:
         body = _json_object(exc.read(MAX_ANSWER))
         click.echo(shown(f"error: {body.get('code', exc.code)}: {body.get('message', exc.reason)}"),
                    err=True)
         sys.exit(1)
-    except (urllib.error.URLError, OSError) as exc:
-        click.echo(shown(f"error: connect.failed: {server}: {exc}"), err=True)
-        sys.exit(1)
+
+
+def _print_logged(server: str, signed: dict[str, Any], answer: dict[str, Any]) -> None:
     index = answer.get("index")
     if not isinstance(index, int) or isinstance(index, bool):
         click.echo(shown(f"error: server.bad_answer: {server} answered without a log index: "
@@ -260,12 +259,8 @@ def _json_object(data: bytes) -> dict[str, Any]:
 def templates(ctx: click.Context, template_id: str | None) -> None:
     """List the protocol templates in HOME/protocols, or show one template's fields."""
     home: Path = ctx.obj["home"]
-    try:
-        config = load_config(home / "hotline.toml", home=home)
-        held = load_templates(config.protocols_dir)
-    except HotlineError as exc:
-        _fail(exc)
-        return
+    config = load_config(home / "hotline.toml", home=home)
+    held = load_templates(config.protocols_dir)
     if template_id is not None:
         template = held.latest(template_id)
         if template is None:

@@ -18,16 +18,24 @@ from hotline.agreement_cli import agreement, templates
 from hotline.audit.commands import audit
 from hotline.backup.commands import backup, restore_command
 from hotline.canonical import parse
+from hotline.cli_options import member_options
 from hotline.client import lines
-from hotline.client.connection import Client, ConnectError, Delivered, Proof, Refused
+from hotline.client.connection import (
+    Client,
+    ConnectError,
+    Delivered,
+    Proof,
+    Refused,
+    unreachable,
+)
 from hotline.client.frames import HostProblem, Overdue
 from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
 from hotline.config import load_config
 from hotline.console.command import client
-from hotline.display import folded, shown
+from hotline.display import article, folded, shown
 from hotline.envelope import AckKind, Kind, Precedence
-from hotline.errors import ConfigError, HotlineError, ProtocolViolation
+from hotline.errors import ConfigError, HotlineError, ProtocolViolation, UsageProblem
 from hotline.protocols.forms import body_from_fields, describe_fields, missing_fields
 from hotline.protocols.registry import TemplateSet
 from hotline.protocols.template import Template
@@ -44,17 +52,46 @@ def _home(ctx: click.Context) -> Path:
 
 
 def _run(coro: Awaitable[T]) -> T:
-    """Run a command's coroutine; a typed error is printed and exits 1."""
+    """Run a command's coroutine (a typed error escapes to ``Commands``)."""
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
-    except HotlineError as exc:  # its message may quote the host: shown, never obeyed
-        click.echo(shown(exc.diagnostics() + (f" (ref {exc.ref})" if exc.ref else "")), err=True)
-        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
 
 
-@click.group(context_settings=CONTEXT)
+class Failed(click.ClickException):
+    """A typed error that escaped a command, as the terminal shows it: ``error: CODE: message``
+    (sanitized: it may quote the host); exit 1, a refusal."""
+
+    exit_code = 1
+
+    def __init__(self, error: HotlineError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+    def show(self, file: Any = None) -> None:
+        ref = f" (ref {self.error.ref})" if self.error.ref else ""
+        click.echo(self.error.diagnostics() + shown(ref), err=True)
+
+
+class FailedUsage(Failed):
+    """A ``UsageProblem`` (an unknown profile, a malformed URL): exit 2, like click's usage errors."""
+
+    exit_code = 2
+
+
+class Commands(click.Group):
+    """The root group: every subcommand, nested groups included, runs inside its ``invoke``,
+    so a ``HotlineError`` escaping any of them ends as ``Failed``, never as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HotlineError as exc:
+            raise (FailedUsage if isinstance(exc, UsageProblem) else Failed)(exc) from None
+
+
+@click.group(cls=Commands, context_settings=CONTEXT)
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default="hotline-data",
               show_default=True, envvar="HOTLINE_HOME",
               help="Deployment folder: hotline.toml, keys/, roster/, profiles/, the database.")
@@ -103,17 +140,13 @@ def init(ctx: click.Context, parties: str, heartbeat_interval: int, port: int, o
     if tls_names and not use_tls:
         raise click.UsageError("--tls-name needs --tls")
     home = _home(ctx)
-    try:
-        deployment = init_deployment(home, parties=[p.strip() for p in parties.split(",") if p.strip()],
-                                     heartbeat_interval=heartbeat_interval, port=port,
-                                     origin=origin, force=force,
-                                     passphrase=env_passphrase("HOTLINE_PASSPHRASE"),
-                                     log_passphrase=env_passphrase("HOTLINE_LOG_KEY_PASSPHRASE"),
-                                     host=host,
-                                     tls_names=list(tls_names or DEFAULT_NAMES) if use_tls else None)
-    except HotlineError as exc:
-        click.echo(exc.diagnostics(), err=True)
-        sys.exit(1)
+    deployment = init_deployment(home, parties=[p.strip() for p in parties.split(",") if p.strip()],
+                                 heartbeat_interval=heartbeat_interval, port=port,
+                                 origin=origin, force=force,
+                                 passphrase=env_passphrase("HOTLINE_PASSPHRASE"),
+                                 log_passphrase=env_passphrase("HOTLINE_LOG_KEY_PASSPHRASE"),
+                                 host=host,
+                                 tls_names=list(tls_names or DEFAULT_NAMES) if use_tls else None)
     click.echo(f"Deployment created in {home}/ (channel {CHANNEL}, server port {port}).")
     if deployment.tls_ca is not None:
         from hotline.tls_cli import fingerprint
@@ -137,7 +170,8 @@ def init(ctx: click.Context, parties: str, heartbeat_interval: int, port: int, o
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Config file (default: HOME/hotline.toml; built-in defaults if absent).")
+              help="Config file (default: HOME/hotline.toml, which `hotline init` writes; a "
+                   "setting it leaves out takes the built-in default).")
 @click.option("--host", help="Listen address (overrides the config).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Listen port (overrides the config).")
 @click.option("--insecure", is_flag=True,
@@ -153,33 +187,30 @@ def serve(ctx: click.Context, config_path: Path | None, host: str | None, port: 
     """
     import dataclasses
 
+    from hotline.deployment import check_config_file
     from hotline.logs import configure
     from hotline.server.app import serve_forever
     home = _home(ctx)
-    try:
-        config = load_config(config_path or home / "hotline.toml", home=home)
-    except HotlineError as exc:
-        click.echo(exc.diagnostics(), err=True)
-        sys.exit(1)
+    check_config_file(home, config_path or home / "hotline.toml")
+    config = load_config(config_path or home / "hotline.toml", home=home)
+    configured = config.server.port
     if host is not None or port is not None or insecure:
         server = dataclasses.replace(config.server, host=host or config.server.host,
                                      port=config.server.port if port is None else port,
                                      insecure=insecure or config.server.insecure)
         config = dataclasses.replace(config, server=server)
     configure(level=config.log.level, fmt=config.log.format)
+    if port and port != configured:  # the profiles `init` wrote name the configured port
+        structlog.get_logger("hotline.server").warning(
+            "server.port_overridden", port=port, configured=configured,
+            fix=f"members reach this server with --server ws://HOST:{port}/v1/ws (or "
+                "HOTLINE_SERVER); or set server.port in hotline.toml and the profiles' servers")
     _run(serve_forever(config))
 
 
 # -- member commands -------------------------------------------------------------------------
 
-def as_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--as NAME`` and ``--server URL``, shared by every member command."""
-    command = click.option("--server", "servers", multiple=True, envvar="HOTLINE_SERVER",
-                           help="Server WebSocket URL, overriding the profile's list; repeat "
-                                "for failover. A profile that pins a CA (tls_ca) takes only "
-                                "wss://.")(command)
-    return click.option("--as", "name", required=True, envvar="HOTLINE_AS",
-                        help="Member profile to act as (HOME/profiles/NAME.toml).")(command)
+as_option = member_options()  # ``--as NAME`` and ``--server URL`` (WebSocket), every member command
 
 
 async def _connected(home: Path, name: str, servers: tuple[str, ...],
@@ -199,7 +230,7 @@ async def _connected(home: Path, name: str, servers: tuple[str, ...],
             return await body(client)
         finally:
             await client.close()
-    raise ConnectError("; ".join(errors))
+    raise unreachable(errors, profile=None if servers else profile.path)
 
 
 def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any] | dict[str, str]:
@@ -219,16 +250,16 @@ def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any] |
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--field")
+        if key in out:  # keeping either one would send what the officer did not mean
+            raise click.BadParameter(f"{key!r} is given twice ({key}={out[key]!r} and "
+                                     f"{key}={value!r}): give each field once",
+                                     param_hint="--field")
         out[key] = value
     return out
 
 
 def _templates(profile: Profile) -> TemplateSet:
-    try:
-        return load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
-    except HotlineError as exc:
-        click.echo(exc.diagnostics(), err=True)
-        sys.exit(1)
+    return load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
 
 
 def _compose(template: Template, body: str | None, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -377,7 +408,11 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
         prover = Prover(client, profile.log_key, _home(ctx) / "state" / f"{name}.listen.json", proven)
         proving = asyncio.create_task(prover.run(), name="listen-prover")
         try:
-            channels = [channel] if channel else list(client.welcome["channels"])
+            mine = list(client.welcome["channels"])
+            if channel is not None and channel not in mine:  # else it would wait forever
+                raise ProtocolViolation(f"{name} is a member of no channel {channel!r} (channels: "
+                                        f"{', '.join(mine) or 'none'})", code="channel.unknown")
+            channels = [channel] if channel else mine
             if after is not None:
                 for ch in channels:
                     await client.resume(ch, after)
@@ -467,7 +502,10 @@ async def _auto_ack(client: Client, item: Delivered) -> None:
 @as_option
 @click.option("--index", type=click.IntRange(min=0), required=True, help="Log index of the message.")
 @click.option("--kind", type=click.Choice([k.value for k in AckKind]), default="understood",
-              show_default=True)
+              show_default=True,
+              help="received: the message arrived (`listen` sends this one by itself); "
+                   "understood: a person read and understood it. A template may oblige a party "
+                   "to one of them within a deadline (`hotline templates` shows which).")
 @proof_options
 @click.pass_context
 def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kind: str,
@@ -488,8 +526,18 @@ def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kin
     _run(_connected(_home(ctx), name, servers, go))
 
 
+def _agent_profile(home: Path, name: str, doing: str) -> Profile:
+    """``name``'s profile, which must be a party's agent (usage error otherwise)."""
+    profile = Profile.load(home, name)
+    if profile.role != "agent":
+        raise click.BadParameter(f"{name} is {article(profile.role)}, not an agent: only a "
+                                 f"party's agent {doing} (e.g. {profile.party}-agent)",
+                                 param_hint="--as")
+    return profile
+
+
 @main.command()
-@as_option
+@member_options(websocket=False)
 @click.option("--once", is_flag=True, help="Check and cosign the current checkpoint, then exit.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds between checks when running continuously.")
@@ -501,7 +549,8 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
     """Witness the log as a party's agent: cosign each new checkpoint after proving it extends
     the last one cosigned. A rollback, split view or inconsistency is refused (ALARM; with
     --once, exit 1). A log out of reach, or a host answering what the log API never sends (logged
-    as witness.host_misbehaving), is logged and tried again next round."""
+    as witness.host_misbehaving), is logged and tried again next round. NAME must be an agent
+    that the log's agreements name as a witness (exit 1 if the server says it is not)."""
     import time
 
     from hotline.agent.witness import WitnessAlarm, witness_round
@@ -511,16 +560,12 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
     configure(fmt="console" if sys.stderr.isatty() else "json")
     log = structlog.get_logger("hotline.witness")
     home = _home(ctx)
-    try:
-        profile = Profile.load(home, name)
-        if profile.log_key is None:
-            raise ConfigError("the profile pins no log_key", file=str(profile.path))
-        key = profile.signing_key()
-        url = profile.endpoints(servers)[0]
-        client = LogClient(http_base(url), ssl_context=profile.tls_for(url))
-    except HotlineError as exc:
-        click.echo(exc.diagnostics(), err=True)
-        sys.exit(1)
+    profile = _agent_profile(home, name, "witnesses the log")
+    if profile.log_key is None:
+        raise ConfigError("the profile pins no log_key", file=str(profile.path))
+    key = profile.signing_key()
+    url = profile.endpoints(servers)[0]
+    client = LogClient(http_base(url), ssl_context=profile.tls_for(url))
     state_path = state or home / "state" / f"{name}.witness.json"
     while True:
         try:
@@ -536,6 +581,12 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
             if once:
                 sys.exit(1)
         except HotlineError as exc:  # tried again next round, whatever the host answered
+            if exc.code == "log.unknown_witness":  # retrying cannot help: a person must act
+                raise ProtocolViolation(
+                    f"{profile.member} ({profile.party}) is not a witness the log's agreements "
+                    f"name, so the server refuses its cosignatures: {exc.message}. Run the "
+                    "witness as an agent the agreement names (its witnesses)",
+                    code="log.unknown_witness") from None
             event = "witness.host_misbehaving" if isinstance(exc, BadAnswer) else "witness.failed"
             log.error(event, code=exc.code, reason=exc.message)
             if once:
@@ -565,24 +616,20 @@ def agent(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, s
     channel's agreement, and a signed echo of every other party's heartbeat; and the party's log
     witness. Reconnects by itself (backoff with jitter, across the profile's servers); logs JSON
     lines on stderr. Exits 1 if its key is refused (revoked or expired)."""
-    from hotline.agent.heartbeat import AgentState, HeartbeatAgent, default_state_path
+    from hotline.agent.heartbeat import AgentState, HeartbeatAgent, default_state_path, lock_state
     from hotline.logs import configure
     home = _home(ctx)
     configure(level=log_level)
-    try:
-        profile = Profile.load(home, name)
-        if profile.role != "agent":
-            raise click.BadParameter(f"{name} is a {profile.role}, not an agent", param_hint="--as")
-        runner = HeartbeatAgent(profile, state=AgentState.load(state or default_state_path(home, name)),
-                                servers=servers, witness_every=witness_every or None,
+    profile = _agent_profile(home, name, "sends heartbeats")
+    state_path = state or default_state_path(home, name)
+    with lock_state(state_path, name):  # one agent per state file, for its whole life
+        runner = HeartbeatAgent(profile, state=AgentState.load(state_path), servers=servers,
+                                witness_every=witness_every or None,
                                 witness_state=home / "state" / f"{name}.witness.json")
-    except HotlineError as exc:
-        click.echo(exc.diagnostics(), err=True)
-        sys.exit(1)
-    if not once:
-        _run(runner.run())
-        return
-    result = _run(runner.run_once())
+        if not once:
+            _run(runner.run())
+            return
+        result = _run(runner.run_once())
     for channel, outcome in result.items():
         line = f"{channel}: heartbeat echoed by {', '.join(outcome['echoed_by']) or 'nobody'}"
         if outcome["missing"]:

@@ -77,6 +77,30 @@ DEMO_CATALOGUE: list[dict[str, Any]] = [
 ]
 
 
+class NoDeployment(ConfigError):
+    """The home holds no deployment (no config file): nothing is created there by the server."""
+
+    code = "config.no_deployment"
+
+
+def check_config_file(home: Path, path: Path) -> None:
+    """Refuse to serve without the deployment's config file (``hotline init`` writes it): a
+    server started on a wrong or empty home must say so, not create a database there.
+
+    Raises:
+        NoDeployment: ``path`` is not a file.
+    """
+    if path.is_file():
+        return
+    flag = f" --home {home}" if str(home) != "hotline-data" else ""
+    if path == home / "hotline.toml":
+        raise NoDeployment(f"no deployment in {home}/ (no hotline.toml): make one with `hotline"
+                           f"{flag} init`, or give --home (HOTLINE_HOME) the folder that has one",
+                           file=str(path))
+    raise NoDeployment("no such config file (`hotline init` writes HOME/hotline.toml)",
+                       file=str(path))
+
+
 @dataclass
 class Deployment:
     home: Path

@@ -101,3 +101,9 @@ def folded(line: str, width: int) -> list[str]:
         used += size
     out.append(piece)
     return out
+
+
+def article(word: str) -> str:
+    """``word`` with its indefinite article: "an auditor", "a liaison", "an enrollment". By the
+    first letter (the roles, kinds and document types named in messages all follow it)."""
+    return f"{'an' if word[:1].lower() in 'aeiou' and word else 'a'} {word}"

@@ -99,6 +99,14 @@ class ConfigError(HotlineError):
         return ConfigError(self.detail, path=self.path, file=file)
 
 
+class UsageProblem(HotlineError):
+    """The command line named what cannot be used (an unknown profile, a malformed server URL):
+    a usage error, on which the ``hotline`` command exits 2, not a refusal (exit 1). Mixed into
+    the family it belongs to (``class UnknownProfile(ConfigError, UsageProblem)``)."""
+
+    code = "usage.invalid"
+
+
 class BackupError(HotlineError):
     """A backup could not be taken, or an archive cannot be restored (``backup.*``,
     ``restore.*``): the message says what was found and what to do."""

@@ -26,6 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from hotline.display import article
 from hotline.envelope import Kind, check_name
 from hotline.errors import AuthError, CryptoError, ProtocolViolation, WireError
 from hotline.keys import Domain, PublicKey, SigningKey
@@ -117,7 +118,7 @@ class Roster:
     def _verify_single(self, signed: dict[str, Any], party: str) -> None:
         sigs = signed["sigs"]
         if len(sigs) != 1:
-            raise _invalid(f"a {signed['document']['type']} carries exactly one signature")
+            raise _invalid(f"{article(signed['document']['type'])} carries exactly one signature")
         try:
             self._authority(party).verify(domain=_DOMAINS[signed["document"]["type"]],
                                           obj=signed["document"], signature=sigs[0])
@@ -305,6 +306,6 @@ class Roster:
         """The channel's agreement if ``member`` may send ``kind`` on it."""
         agreement = self.check_channel(member, channel)
         if kind not in SENDABLE[member.role]:
-            raise ProtocolViolation(f"a {member.role} may not send {kind} envelopes",
+            raise ProtocolViolation(f"{article(member.role)} may not send {kind} envelopes",
                                     code="norm.sender_not_allowed")
         return agreement

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from cryptography.hazmat.primitives import hashes
 from hotline import tlsfiles
 from hotline.deployment import env_passphrase
 from hotline.display import shown
-from hotline.errors import HotlineError
 from hotline.tlsca import SERVER_DAYS, TlsError, names_of, parse_names
 
 
@@ -58,13 +56,9 @@ def server_cert(ctx: click.Context, names: tuple[str, ...], days: int, ca_key: P
     the names it covers) into HOME/tls/server.pem and server.key. Profiles need no change: they
     pin the CA, not the certificate. Restart the server to serve it."""
     home = Path(ctx.obj["home"])
-    try:
-        chosen = parse_names(list(names) or _current_names(home))
-        server = tlsfiles.renew_server(home, names=chosen, now=datetime.now(UTC), days=days,
-                                       ca_key=ca_key, passphrase=env_passphrase("HOTLINE_PASSPHRASE"))
-    except HotlineError as exc:
-        click.echo(exc.diagnostics(), err=True)
-        sys.exit(1)
+    chosen = parse_names(list(names) or _current_names(home))
+    server = tlsfiles.renew_server(home, names=chosen, now=datetime.now(UTC), days=days,
+                                   ca_key=ca_key, passphrase=env_passphrase("HOTLINE_PASSPHRASE"))
     click.echo(shown(f"server certificate {home / tlsfiles.SERVER_CERT} (key "
                      f"{home / tlsfiles.SERVER_KEY}) for {', '.join(map(str, chosen))}, valid "
                      f"until {server.cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"))

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.profile import Profile
 from hotline.envelope import Kind, Precedence
-from hotline.errors import AuthError, HotlineError
+from hotline.errors import AuthError, HotlineError, ProtocolViolation
 from hotline.times import format_time
 
 log = structlog.get_logger("hotline.agent")
@@ -281,3 +282,31 @@ class HeartbeatAgent:
 
 def default_state_path(home: Path, name: str) -> Path:
     return home / "state" / f"{name}.agent.json"
+
+
+@contextlib.contextmanager
+def lock_state(path: Path, name: str) -> Iterator[None]:
+    """Hold an exclusive lock on the state file ``path`` (on ``PATH.lock`` beside it) while the
+    agent runs: a second agent on the same file would interleave heartbeat numbers. The OS
+    releases it when the process ends, however it ends, so a crash leaves no stale lock.
+
+    Raises:
+        ProtocolViolation: ``agent.already_running``, another process holds it.
+    """
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            raise ProtocolViolation(
+                f"another agent is already running as {name} (process {holder or 'unknown'}): it "
+                f"holds {lock}. One agent per party: stop that one first",
+                code="agent.already_running") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)  # who holds it, for the next one's message
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import click
 
@@ -23,6 +23,7 @@ from hotline.audit.remote import LogClient, http_base
 from hotline.audit.report import ReportBuilder, render_text
 from hotline.audit.verify import AuditFailure, Auditor, Report
 from hotline.canonical import parse
+from hotline.cli_options import member_options
 from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
 from hotline.display import shown, shown_lines
@@ -35,9 +36,8 @@ from hotline.tlog import NoteVerifier
 STATE_KEEP = 16  # checkpoints remembered per auditor: enough to catch a rollback or a fork
 
 
-def _fail(exc: HotlineError) -> None:
-    click.echo(exc.diagnostics(), err=True)
-    sys.exit(1)
+def _fail(exc: HotlineError) -> NoReturn:
+    raise exc  # the ``hotline`` command prints it, with its exit code (``hotline.cli.Commands``)
 
 
 def _profile(home: Path, name: str) -> tuple[Profile, NoteVerifier]:
@@ -87,13 +87,8 @@ def audit() -> None:
     """Verify the transparency log with no trust in the host."""
 
 
-def _member_options(command: Any) -> Any:
-    command = click.option("--server", "servers", multiple=True, envvar="HOTLINE_SERVER",
-                           help="Server URL (ws://, wss://, http:// or https://), overriding the "
-                                "profile's; a profile that pins a CA (tls_ca) takes only wss:// "
-                                "and https://.")(command)
-    return click.option("--as", "name", required=True, envvar="HOTLINE_AS",
-                        help="Auditor (or member) profile whose keys are used and trusted.")(command)
+_member_options = member_options(
+    websocket=False, as_help="Auditor (or member) profile whose keys are used and trusted.")
 
 
 def _report_options(command: Any) -> Any:

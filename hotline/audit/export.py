@@ -29,7 +29,7 @@ from hotline.audit.records import (
 )
 from hotline.audit.verify import AuditFailure
 from hotline.canonical import parse
-from hotline.display import shown
+from hotline.display import article, shown
 from hotline.errors import HotlineError
 
 MAX_LINE = 16 << 20  # bytes: an entry line holds its leaf twice (base64 and JSON); frames are far smaller
@@ -119,7 +119,7 @@ def _checkpoints(lines: _Lines, records: Records) -> EntryRecord | None:
             else:
                 raise lines.fail(f"a record of unknown type {shown(kind, limit=40)!r}")
         except RecordError as exc:
-            raise lines.fail(f"a {kind} record is malformed: {exc.message}") from exc
+            raise lines.fail(f"{article(kind)} record is malformed: {exc.message}") from exc
     return None
 
 

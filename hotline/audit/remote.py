@@ -31,7 +31,7 @@ from hotline.audit.records import (
 )
 from hotline.canonical import parse
 from hotline.display import shown
-from hotline.errors import CryptoError, HotlineError, WireError
+from hotline.errors import CODE_FORM, MAX_CODE, CryptoError, HotlineError, WireError
 from hotline.httpauth import sign_request
 from hotline.keys import SigningKey, b64decode
 
@@ -54,6 +54,26 @@ class BadAnswer(RemoteError):
     many bytes, not strict JSON, JSON of the wrong shape, a page that does not go forward."""
 
     code = "log.bad_answer"
+
+
+class HostRefused(RemoteError):
+    """The server refused the request with a typed error (``{"code", "message"}``): its code,
+    e.g. ``log.unknown_witness``, is this error's (the host's word, shown sanitized)."""
+
+    code = "server.refused"
+
+
+def refusal(what: str, status: int, detail: str) -> RemoteError:
+    """The error for an HTTP error status: the server's own typed error when its body is one."""
+    try:
+        body = json.loads(detail)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("code"), str) \
+            and CODE_FORM.fullmatch(body["code"]) and len(body["code"]) <= MAX_CODE:
+        return HostRefused(f"{what}: HTTP {status}: {shown(body.get('message', ''), limit=300)}",
+                           code=body["code"])
+    return RemoteError(f"{what}: HTTP {status}: {shown(detail, limit=300)}")
 
 
 def http_base(ws_url: str) -> str:
@@ -92,8 +112,12 @@ class LogClient:
                 return body
         except urllib.error.HTTPError as exc:
             detail = exc.read(300).decode("utf-8", "replace")
-            raise RemoteError(f"{what}: HTTP {exc.code}: {shown(detail, limit=300)}") from exc
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # cut, garbled
+            raise refusal(what, exc.code, detail) from exc
+        except urllib.error.URLError as exc:  # nobody answered: say what to try
+            raise RemoteError(f"{what} at {self.base}: {shown(exc.reason, limit=300)}. Is the "
+                              "server running (`hotline serve`)? Give its URL with --server URL "
+                              "or HOTLINE_SERVER=URL") from exc
+        except (OSError, http.client.HTTPException) as exc:  # cut, garbled
             raise RemoteError(f"{what} at {self.base}: {shown(exc, limit=300)}") from exc
 
     def _get(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False,

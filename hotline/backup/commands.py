@@ -8,7 +8,6 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
@@ -16,7 +15,6 @@ from hotline.backup.restore import Restored, restore
 from hotline.backup.snapshot import Taken, take_backup
 from hotline.config import Config, load_config
 from hotline.display import shown
-from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, SigningKey
 
@@ -30,11 +28,6 @@ def _deployment(home: Path) -> tuple[Config, SigningKey]:
     config = load_config(home / "hotline.toml", home=home)
     passphrase = os.environ.get("HOTLINE_LOG_KEY_PASSPHRASE") or os.environ.get("HOTLINE_PASSPHRASE")
     return config, load_private_key(config.log_key_path, passphrase.encode() if passphrase else None)
-
-
-def _fail(exc: HotlineError) -> NoReturn:
-    click.echo(exc.diagnostics(), err=True)
-    sys.exit(1)
 
 
 def _progress(copied: int, total: int) -> None:
@@ -57,12 +50,9 @@ def backup(ctx: click.Context, file: Path, force: bool) -> None:
     hotline.db.checkpoint and hotline.db. It holds no key. Exits 1 if FILE exists (without
     --force) or the copy does not verify.
     """
-    try:
-        config, key = _deployment(Path(ctx.obj["home"]))
-        taken = asyncio.run(take_backup(file, database=config.db_path, origin=config.server.origin,
-                                        key=key, force=force, clock=_now, progress=_progress))
-    except HotlineError as exc:
-        _fail(exc)
+    config, key = _deployment(Path(ctx.obj["home"]))
+    taken = asyncio.run(take_backup(file, database=config.db_path, origin=config.server.origin,
+                                    key=key, force=force, clock=_now, progress=_progress))
     _print_backup(taken)
 
 
@@ -104,15 +94,12 @@ def restore_command(ctx: click.Context, archive: Path, published: tuple[Path, ..
     (restore.inconsistent). The replaced database is renamed aside, never deleted.
     """
     home = Path(ctx.obj["home"])
-    try:
-        config, key = _deployment(home)
-        authorities = {party: PublicKey.from_text(text)
-                       for party, text in config.roster.authorities.items()}
-        done = asyncio.run(restore(archive, database=config.db_path, origin=config.server.origin,
-                                   key=key, authorities=authorities, published_files=list(published),
-                                   force=force, clock=_now))
-    except HotlineError as exc:
-        _fail(exc)
+    config, key = _deployment(home)
+    authorities = {party: PublicKey.from_text(text)
+                   for party, text in config.roster.authorities.items()}
+    done = asyncio.run(restore(archive, database=config.db_path, origin=config.server.origin,
+                               key=key, authorities=authorities, published_files=list(published),
+                               force=force, clock=_now))
     _print_restore(done, archive, config.db_path, home)
 
 

@@ -27,6 +27,7 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -38,6 +39,7 @@ from hotline.client.frames import HostNotes, HostProblem, Overdue, entry_channel
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.client.streams import Arrival, Streams
+from hotline.display import article
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errors import AuthError, HotlineError, LogError, ProtocolViolation, WireError
 from hotline.keys import SigningKey
@@ -54,6 +56,20 @@ _BAD_FRAME = (HotlineError, KeyError, TypeError, ValueError, AttributeError)
 
 class ConnectError(HotlineError):
     code = "connect.failed"
+
+
+def try_hint(profile: Path | None = None) -> str:
+    """What to try when no server answered (``profile``: the file whose servers were tried)."""
+    where = f" in {profile}" if profile is not None else ""
+    return ("Is the server running (`hotline serve`, on the port these URLs name)? The URLs are "
+            f"--server's, else HOTLINE_SERVER's, else the profile's `servers`{where}; give the "
+            "server's with --server URL or HOTLINE_SERVER=URL")
+
+
+def unreachable(errors: list[str], *, profile: Path | None = None) -> ConnectError:
+    """No server answered: each URL tried and why (``errors``), then what to try."""
+    return ConnectError(f"no server answered: {'; '.join(errors) or 'no URL to try'}. "
+                        f"{try_hint(profile)}.")
 
 
 class Unproven(LogError):
@@ -375,7 +391,7 @@ class Client:
                 return Refused(index, entry, exc.reason)
         channel = entry.get("channel")
         if isinstance(channel, str) and (problem := self._not_ours(channel)) is not None:
-            return HostProblem(f"a {entry.get('kind')} entry {problem}", index, channel)
+            return HostProblem(f"{article(str(entry.get('kind')))} entry {problem}", index, channel)
         if entry.get("kind") == "overdue":
             try:
                 return overdue(index, entry)

@@ -19,7 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.errors import ConfigError, CryptoError, LogError
+from hotline.errors import ConfigError, CryptoError, LogError, UsageProblem
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, SigningKey
 from hotline.tlog.note import NoteVerifier
@@ -33,6 +33,12 @@ class TlsRequired(ConfigError):
     """A plain (or unknown) URL given to a profile that pins a TLS CA."""
 
     code = "config.tls_required"
+
+
+class UnknownProfile(ConfigError, UsageProblem):
+    """``--as NAME`` (or ``HOTLINE_AS``) names no profile in the home: a usage error."""
+
+    code = "config.unknown_profile"
 
 
 def _scheme(url: str) -> str:
@@ -61,7 +67,7 @@ class Profile:
         if not path.is_file():
             known = sorted(p.stem for p in (home / "profiles").glob("*.toml"))
             hint = f" (known: {', '.join(known)})" if known else " (run `hotline init` first)"
-            raise ConfigError(f"no profile {name!r} in {home}{hint}", file=str(path))
+            raise UnknownProfile(f"no profile {name!r} in {home}{hint}", file=str(path))
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:

@@ -6,23 +6,18 @@ Registered in ``hotline/cli.py`` with ``main.add_command(client)``; reads HOME f
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
+from hotline.cli_options import member_options
 from hotline.client.outbox import Outbox
 from hotline.client.profile import Profile
-from hotline.errors import HotlineError
 from hotline.templates import load_templates
 
 
 @click.command("client")
-@click.option("--as", "name", required=True, envvar="HOTLINE_AS",
-              help="Member profile to act as (HOME/profiles/NAME.toml).")
-@click.option("--server", "servers", multiple=True, envvar="HOTLINE_SERVER",
-              help="Server WebSocket URL, overriding the profile's list; repeat for failover. "
-                   "A profile that pins a CA (tls_ca) takes only wss://.")
+@member_options()
 @click.option("--outbox", "outbox_path", type=click.Path(dir_okay=False, path_type=Path),
               help="The outbox file: every composed message is kept here until the server "
                    "accepted it (default HOME/state/NAME.outbox.db).")
@@ -36,15 +31,11 @@ def client(ctx: click.Context, name: str, servers: tuple[str, ...], outbox_path:
     from hotline.console.app import ConsoleApp  # Textual loads only for this command
 
     home = Path(ctx.obj["home"])
-    try:
-        profile = Profile.load(home, name)
-        profile.endpoints(servers)  # a plain URL to a profile that pins a CA: refused here
-        key = profile.signing_key()
-        templates = load_templates(profile.protocols_dir or home / "protocols")
-        outbox = Outbox.open(outbox_path or home / "state" / f"{name}.outbox.db")
-    except HotlineError as exc:
-        click.echo(exc.diagnostics(), err=True)
-        sys.exit(1)
+    profile = Profile.load(home, name)
+    profile.endpoints(servers)  # a plain URL to a profile that pins a CA: refused here
+    key = profile.signing_key()
+    templates = load_templates(profile.protocols_dir or home / "protocols")
+    outbox = Outbox.open(outbox_path or home / "state" / f"{name}.outbox.db")
     try:
         ConsoleApp(profile=profile, key=key, outbox=outbox, templates=templates, servers=servers,
                    lang=lang).run()

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from hotline.display import article
 from hotline.envelope import Envelope, Precedence
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation
 from hotline.protocols.agreement import Agreement
@@ -204,9 +205,10 @@ class ReplyTo:
         replied = ctx.replied
         wanted = " or ".join(self.templates)
         if envelope.reply_to is None or replied is None:
-            raise _broken(self, f"it must answer a {wanted} (reply_to its id)", "norm.reply_to")
+            raise _broken(self, f"it must answer {article(wanted)} (reply_to its id)", "norm.reply_to")
         if replied.template not in self.templates or replied.kind != "message":
-            raise _broken(self, f"reply_to names a {replied.template}, not a {wanted}", "norm.reply_to")
+            raise _broken(self, f"reply_to names {article(replied.template)}, not {article(wanted)}",
+                          "norm.reply_to")
         if replied.party == ctx.party:
             raise _broken(self, f"{ctx.party} cannot answer its own {replied.template}", "norm.reply_to")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import weakref
@@ -29,6 +30,7 @@ from hotline.server.gate import (
     FD_RESERVE,
     Gate,
     GatedSite,
+    Listener,
     gate_middleware,
     is_loopback,
     raise_fd_limit,
@@ -123,10 +125,36 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
 
 
 def _load_log_key(config: Config) -> SigningKey:
+    _check_home(config)
+    return load_private_key(config.log_key_path, _passphrase())
+
+
+def _check_home(config: Config) -> None:
+    """What the server needs from its home before it creates anything there (the database):
+    the log key and the protocol templates folder."""
     if not config.log_key_path.is_file():
         raise ConfigError(f"no log key at {config.log_key_path}; `hotline init` makes one",
                           path=("tlog", "key"))
-    return load_private_key(config.log_key_path, _passphrase())
+    if not config.protocols_dir.is_dir():
+        raise ConfigError("the protocol templates folder does not exist; `hotline init` makes it",
+                          file=str(config.protocols_dir))
+
+
+class ListenError(HotlineError):
+    """The server cannot listen on its address (``server.port_in_use``, ``server.cannot_listen``)."""
+
+    code = "server.cannot_listen"
+
+
+def _cannot_listen(config: Config, exc: OSError) -> ListenError:
+    host, port = config.server.host, config.server.port
+    if exc.errno == errno.EADDRINUSE:
+        return ListenError(f"port {port} on {host} is in use: another server (a `hotline serve` "
+                           "already running?) listens there. Stop it, or serve on another port "
+                           "(--port, or server.port in hotline.toml) and give members that URL "
+                           "(--server, HOTLINE_SERVER)", code="server.port_in_use")
+    return ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (server.host, "
+                       "server.port in hotline.toml; --host, --port)")
 
 
 async def _start_service(config: Config, store: Store, key: SigningKey,
@@ -137,9 +165,6 @@ async def _start_service(config: Config, store: Store, key: SigningKey,
     agreements pin, obligations) or appended to it (the roster folder); then the tree head is
     signed and health restored."""
     authorities = {party: PublicKey.from_text(text) for party, text in config.roster.authorities.items()}
-    if not config.protocols_dir.is_dir():
-        raise ConfigError("the protocol templates folder does not exist",
-                          file=str(config.protocols_dir))
     limits = config.limits
     hotline = Hotline(store=store, authorities=authorities, templates_dir=config.protocols_dir,
                       clock=clock, clock_skew=timedelta(seconds=limits.clock_skew), limits=limits)
@@ -350,11 +375,14 @@ async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> t
     Raises:
         InsecureListen: the host is off loopback, without TLS and not ``server.insecure``.
         TlsError: the TLS certificate or key cannot serve (unreadable, mismatched, expired).
-        ConfigError: the address cannot be bound.
+        ConfigError: no log key or no templates folder (checked before anything is created).
+        ListenError: the address cannot be bound (``server.port_in_use``), checked before the
+            database is opened.
     """
     if crashpoints.PROBLEM is not None:  # HOTLINE_CRASHPOINTS is set but malformed
         raise crashpoints.PROBLEM
     check_listen(config.server)
+    _check_home(config)
     ssl_context = None
     if config.tls_cert is not None and config.tls_key is not None:
         ssl_context, until = server_context(config.tls_cert, config.tls_key, now=clock())
@@ -369,19 +397,24 @@ async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> t
     app = create_app(config, clock=clock)
     _fit_fd_limit(app[GATE])
     limits = config.limits
+    listener = Listener(app[GATE])  # the port first: a busy one fails before the database opens
+    try:
+        await listener.bind(config.server.host, config.server.port, ssl_context=ssl_context,
+                            ssl_handshake_timeout=limits.request_timeout)
+    except OSError as exc:
+        raise _cannot_listen(config, exc) from exc
     # aiohttp closes an idle keep-alive connection after the request timeout (the gate cuts one
     # that sends a request too slowly).
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0, access_log=None,
                            keepalive_timeout=limits.request_timeout)
-    await runner.setup()
-    site = GatedSite(runner, config.server.host, config.server.port, gate=app[GATE],
-                     ssl_context=ssl_context, ssl_handshake_timeout=limits.request_timeout)
     try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError(f"cannot listen on {config.server.host}:{config.server.port}: "
-                          f"{exc.strerror}", path=("server", "port")) from exc
+        await runner.setup()  # opens the store (``lifecycle``)
+    except BaseException:
+        listener.close()
+        raise
+    site = GatedSite(runner, config.server.host, config.server.port, listener=listener,
+                     ssl_context=ssl_context)
+    await site.start()
     host, port = runner.addresses[0][:2]
     url = f"{'wss' if ssl_context else 'ws'}://{host}:{port}/v1/ws"
     return runner, url

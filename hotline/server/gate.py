@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import resource
+import ssl
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -214,24 +215,47 @@ class _GatedProtocol(asyncio.Protocol):
         self.inner.resume_writing()
 
 
-class GatedSite(web.TCPSite):
-    """aiohttp's TCP site with every connection passing the gate first."""
+class Listener:
+    """The server's listening sockets, bound before anything else starts: a busy port then fails
+    before the database is opened. Connections are accepted only once ``GatedSite`` starts it
+    (until then the sockets are bound but not listening), each passing the gate first."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, gate: Gate,
-                 ssl_context: object = None, ssl_handshake_timeout: float = 10.0) -> None:
-        super().__init__(runner, host, port, ssl_context=ssl_context)  # type: ignore[arg-type]
+    def __init__(self, gate: Gate) -> None:
         self.gate = gate
-        self.ssl_handshake_timeout = ssl_handshake_timeout
+        self.handler: Callable[[], RequestHandler] | None = None  # aiohttp's, once set up
+        self.server: asyncio.Server | None = None
+
+    async def bind(self, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
+                   ssl_handshake_timeout: float = 10.0) -> None:
+        """Bind ``host``:``port`` (raises OSError, e.g. EADDRINUSE)."""
+        def factory() -> asyncio.Protocol:
+            assert self.handler is not None  # not serving before the site starts
+            return _GatedProtocol(self.gate, self.handler())
+        self.server = await asyncio.get_running_loop().create_server(
+            factory, host, port, ssl=ssl_context, backlog=128, start_serving=False,
+            ssl_handshake_timeout=ssl_handshake_timeout if ssl_context else None)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+class GatedSite(web.TCPSite):
+    """aiohttp's TCP site serving on a ``Listener``'s sockets."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, *,
+                 listener: Listener, ssl_context: object = None) -> None:
+        super().__init__(runner, host, port, ssl_context=ssl_context)  # type: ignore[arg-type]
+        self.listener = listener
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with its runner
-        server = self._runner.server
-        assert server is not None
-        factory: Callable[[], asyncio.Protocol] = lambda: _GatedProtocol(self.gate, server())  # noqa: E731
-        self._server = await asyncio.get_running_loop().create_server(
-            factory, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
-            ssl_handshake_timeout=self.ssl_handshake_timeout if self._ssl_context else None)
-        sockets = self._server.sockets
+        server = self.listener.server
+        assert server is not None and self._runner.server is not None
+        self.listener.handler = self._runner.server
+        self._server = server
+        await server.start_serving()
+        sockets = server.sockets
         self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
 
 

@@ -20,6 +20,7 @@ import structlog
 
 from hotline.canonical import canonical_bytes, parse
 from hotline.config import LimitsSection
+from hotline.display import article
 from hotline.envelope import Envelope, Kind, check_ack_id
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation
 from hotline.keys import PublicKey
@@ -436,7 +437,7 @@ class Hotline:
         entry = target.entry if target is not None else {}
         if (entry.get("kind") != "envelope" or entry.get("channel") != envelope.channel
                 or entry["envelope"]["kind"] != wanted.value):
-            raise ProtocolViolation(f"reply_to {envelope.reply_to} is not a {wanted} on channel "
+            raise ProtocolViolation(f"reply_to {envelope.reply_to} is not {article(wanted)} on channel "
                                     f"{envelope.channel}", code=f"{envelope.kind.value}.unknown_ref")
         return entry
 

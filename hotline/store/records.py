@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotline.canonical import parse
+from hotline.display import article
 from hotline.errors import HotlineError, StoreError
 
 ROSTER_KINDS = ("enrollment", "revocation", "agreement")
@@ -35,7 +36,7 @@ def _check_fields(index: int, obj: dict[str, Any], fields: dict[str, type], wher
     for name, kind in fields.items():
         value = obj.get(name)
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise damaged(index, f"{where}{name} is missing or not a {kind.__name__}")
+            raise damaged(index, f"{where}{name} is missing or not {article(kind.__name__)}")
 
 
 def decode_leaf(index: int, leaf: bytes) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def test_refusals_exit_1_with_the_typed_error(server_process: ServerProcess) -> 
 def test_usage_and_setup_errors(tmp_path: Path, home: Path) -> None:
     assert hotline_cli(home, "send", "--channel", "north-south").returncode == 2  # no --as
     unknown = hotline_cli(home, "send", "--as", "zed", "--channel", "north-south", "--field", "text=x")
-    assert unknown.returncode == 1 and "no profile 'zed'" in unknown.stderr
+    assert unknown.returncode == 2 and "no profile 'zed'" in unknown.stderr  # usage: exit 2
     again = hotline_cli(home, "init")
     assert again.returncode == 1 and "--force" in again.stderr
     down = hotline_cli(home, "send", "--as", "alice", "--server", "ws://127.0.0.1:9/v1/ws",

@@ -142,7 +142,7 @@ async def test_the_client_checks_what_the_auditor_checks(home: Path) -> None:
     agents = logged_as(genuine.entry, envelope("north-agent", revoked_at), "north-agent", home,
                        party="north", time=revoked_at + timedelta(seconds=1))
     for forged, reason in ((bobs, "of bob (south): revoked at "),
-                           (agents, "a agent may not send message envelopes")):
+                           (agents, "an agent may not send message envelopes")):
         try:
             carol.verify({"index": sent["index"], "entry": forged})
         except EntryRefused as exc:

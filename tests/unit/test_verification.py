@@ -101,7 +101,7 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("signed by another member", entry("alice", signer="bob"), "signed by bob (south) but names alice"),
     ("entry names another party", {**entry(), "party": "south"}, "but names alice (south)"),
     ("logged on another channel", {**entry(), "channel": "east-west"}, "was logged on east-west"),
-    ("a message signed by an agent", entry("north-relay"), "a agent may not send message"),
+    ("a message signed by an agent", entry("north-relay"), "an agent may not send message"),
     ("an ack sent by an auditor", entry("observer", kind=Kind.ACK), "may not send ack"),
     ("a sender outside the channel", entry("wendy"), "not a member of channel"),
     ("a signature over other content", changed(entry(), lambda e: e["envelope"]["body"].update(

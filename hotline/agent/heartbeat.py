@@ -34,7 +34,7 @@ import structlog
 from hotline.agent.witness import WitnessAlarm, witness_round
 from hotline.audit.remote import BadAnswer, LogClient, http_base
 from hotline.client.backoff import Backoff
-from hotline.client.connection import Client, ConnectError, Delivered
+from hotline.client.connection import Client, ConnectError, Delivered, unreachable
 from hotline.client.profile import Profile
 from hotline.envelope import Kind, Precedence
 from hotline.errors import AuthError, HotlineError, ProtocolViolation
@@ -121,7 +121,7 @@ class HeartbeatAgent:
             log.info("agent.connected", server=url, channels=client.welcome["channels"])
             self.url = url
             return client
-        raise ConnectError("; ".join(errors))
+        raise unreachable(errors, profile=self.profile.path)
 
     async def run(self) -> None:
         """Beat and echo until cancelled; reconnect whenever the line drops."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from hotline.cli import main
 from hotline.console.command import client
 
 
@@ -16,7 +17,9 @@ def test_help_names_every_option() -> None:
         assert option in result.output
 
 
-def test_an_unknown_member_is_refused_with_exit_1(tmp_path: Path) -> None:
-    result = CliRunner().invoke(client, ["--as", "nobody"], obj={"home": str(tmp_path)})
-    assert result.exit_code == 1
-    assert "no profile 'nobody'" in result.output
+def test_an_unknown_member_is_a_usage_error(tmp_path: Path) -> None:
+    """Through the ``hotline`` command, as a user runs it: `error: CODE: message`, exit 2."""
+    result = CliRunner().invoke(main, ["--home", str(tmp_path), "client", "--as", "nobody"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: config.unknown_profile: ")
+    assert "no profile 'nobody'" in result.stderr

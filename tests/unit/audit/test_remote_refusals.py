@@ -1,0 +1,75 @@
+"""An HTTP refusal from the log API reaches the user as the server's typed error (issue 13,
+item 14: `witness --as` a key no agreement names said `connect.failed`): its code when the body
+is ``{"code", "message"}`` with a well-formed code, else the plain ``connect.failed``; the host's
+text is sanitized either way. The server is a real HTTP server on a free loopback port that
+answers the status and body each case gives."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from hotline.audit.remote import HostRefused, LogClient, RemoteError
+from hotline.display import unsafe
+
+Refuse = Callable[[int, bytes], LogClient]  # (status, body) -> a client of a server answering it
+
+
+@pytest.fixture
+def refusing() -> Iterator[Refuse]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(status: int, body: bytes) -> LogClient:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        return LogClient(f"http://127.0.0.1:{server.server_address[1]}", timeout=10)
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_typed_refusal_keeps_the_servers_code(refusing: Refuse) -> None:
+    client = refusing(400, b'{"code": "log.unknown_witness", "message": "rogue is not named"}')
+    with pytest.raises(HostRefused) as caught:
+        client.post_cosignature(9, "line")
+    assert caught.value.code == "log.unknown_witness"
+    assert "HTTP 400: rogue is not named" in caught.value.message
+
+
+@pytest.mark.parametrize("body", [
+    b'{"code": "\\u001b[2J.evil", "message": "x"}',  # not a code's form
+    b'{"code": "' + b"a.b" * 40 + b'", "message": "x"}',  # longer than a code may be
+    b"<html>Bad Request</html>",  # not JSON
+    b'["log.unknown_witness"]',  # not an error object
+], ids=["control-characters", "too-long", "not-json", "not-an-object"])
+def test_anything_else_is_connect_failed(refusing: Refuse, body: bytes) -> None:
+    with pytest.raises(RemoteError) as caught:
+        refusing(400, body).post_cosignature(9, "line")
+    assert type(caught.value) is RemoteError and caught.value.code == "connect.failed"
+    assert not unsafe(caught.value.message)
+
+
+def test_the_servers_message_is_sanitized(refusing: Refuse) -> None:
+    client = refusing(403, b'{"code": "log.unknown_witness", "message": "\\u001b]0;owned\\u0007"}')
+    with pytest.raises(HostRefused) as caught:
+        client.post_cosignature(9, "line")
+    assert not unsafe(caught.value.message) and "\x1b" not in caught.value.diagnostics()

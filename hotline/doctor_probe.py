@@ -27,6 +27,7 @@ from hotline.audit.remote import LogClient, http_base
 from hotline.canonical import parse
 from hotline.client.connection import Client, ConnectError
 from hotline.client.profile import Profile
+from hotline.display import shown
 from hotline.doctor import (
     EndpointFacts,
     Enrolled,
@@ -53,7 +54,7 @@ HEALTHZ_BYTES = 64 * 1024
 
 def doctor(home: Path, name: str, servers: tuple[str, ...], *, wait: float, fancy: bool) -> tuple[int, str]:
     """Check everything ``name`` needs; the exit status (0: all ✔) and the report."""
-    header = f"hotline doctor: member profile {name!r} in {home}"
+    header = shown(f"hotline doctor: member profile {name!r} in {home}")
     try:
         profile = Profile.load(home, name)
     except HotlineError as exc:
@@ -66,7 +67,7 @@ def doctor(home: Path, name: str, servers: tuple[str, ...], *, wait: float, fanc
                     tls_ca=profile.tls_ca, servers=profile.servers, overridden=bool(servers))
         sections = [(None, profile_lines(pins, None, key_facts))]
         for facts in asyncio.run(_probe_all(profile, key, servers or profile.servers, wait)):
-            sections.append((f"server {facts.url}", endpoint_lines(pins, facts)))
+            sections.append((shown(f"server {facts.url}"), endpoint_lines(pins, facts)))
     status, closing = verdict(sections)
     return status, render(header, sections, fancy=fancy) + "\n" + closing
 

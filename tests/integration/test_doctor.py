@@ -12,14 +12,18 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from hotline.agent.heartbeat import AgentState, HeartbeatAgent
+from hotline.canonical import dumps
 from hotline.client.backoff import Backoff
 from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
+from hotline.keyfiles import load_private_key
+from hotline.roster import revocation, sign_document
 from tests.conftest import ServerProcess, running_server
 
 FAST = {"HOTLINE_HEALTH_SWEEP": "0.1", "HOTLINE_TLOG_CHECKPOINT_DELAY": "0.2"}
@@ -183,3 +187,46 @@ async def test_a_terminal_that_cannot_show_the_marks_gets_ascii(home: Path) -> N
     assert "[ok] origin hotline.test, as the profile pins" in result.stdout
     assert "[FAIL] north-south: UNKNOWN" in result.stdout
     assert "-> start the heartbeat agent of each party not beating" in result.stdout
+
+
+async def test_tls_with_the_pinned_ca_and_a_server_of_another_ca(tmp_path: Path) -> None:
+    """A `hotline init --tls` deployment: the certificate verifies against the pinned CA (its
+    fingerprint shown); another deployment's server, with a valid certificate for the same
+    127.0.0.1 from its own CA, is a ✖ on the TLS line and nothing after it is asked."""
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    for path in (ours, theirs):
+        made = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "hotline.cli", "--home", str(path), "init", "--tls", "--port", "0",
+            "--origin", ORIGIN], capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+    async with running_server(ours, **FAST) as server, running_server(theirs, **FAST) as other:
+        good = await asyncio.to_thread(doctor, ours, "--as", "alice", "--server", server.url)
+        bad = await asyncio.to_thread(doctor, ours, "--as", "alice", "--server", other.url)
+    ok, _ = marks(good.stdout)
+    tls = next(line for line in ok if line.startswith("TLS: "))
+    assert re.fullmatch(rf"TLS: the certificate verifies against the pinned CA {ours}/tls/ca\.pem "
+                        r"\(SHA-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}\)", tls), tls
+    assert "origin hotline.test, as the profile pins" in ok
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    ok, failed = marks(bad.stdout)
+    assert len(failed) == 1 and failed[0].startswith(
+        f"TLS: the server's certificate does not verify against the pinned CA {ours}/tls/ca.pem"), \
+        bad.stdout
+    assert "certificate verify failed" in failed[0]
+    assert not any(line.startswith(("origin", "log key", "enrolled")) for line in ok)
+
+
+async def test_a_revoked_member_is_told_who_can_enroll_it_again(home: Path) -> None:
+    key_id = Profile.load(home, "bob").signing_key().key_id
+    doc = revocation(party="south", member="bob", key_id=key_id, revoked_at=datetime.now(UTC))
+    signed = sign_document(doc, load_private_key(home / "keys" / "authority-south.pem"))
+    (home / "roster" / "95-revoke-bob.json").write_text(dumps(signed))  # imported at start
+    async with running_server(home, **FAST) as server:
+        result = await asyncio.to_thread(doctor, home, "--as", "bob", "--server", server.url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    ok, failed = marks(result.stdout)
+    assert len(failed) == 1 and failed[0].startswith(
+        "enrolled: the server refuses this key: auth.revoked: "), result.stdout
+    assert "→ this key was revoked: ask south's authority to enroll a new key" in result.stdout
+    assert "origin hotline.test, as the profile pins" in ok
+    assert any(line.startswith("clock: ") for line in ok)

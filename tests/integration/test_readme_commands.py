@@ -187,7 +187,7 @@ def clone(tmp: Path) -> Path:
     """The repository's tracked files (linked, not copied) and a ``.venv`` that is this
     interpreter, marked installed for this pyproject.toml so ``scripts/setup`` installs nothing."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
+                             check=True).stdout.splitlines()
     where = tmp / "clone"
     where.mkdir()
     for top in sorted({path.split("/")[0] for path in tracked}):
@@ -195,7 +195,9 @@ def clone(tmp: Path) -> Path:
     bin_dir = where / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     for name, run in (("python", f'exec {shlex.quote(sys.executable)} "$@"'),
-                      ("hotline", f'exec {shlex.quote(sys.executable)} -m hotline.cli "$@"')):
+                      ("hotline", f"exec {shlex.quote(sys.executable)} -c "  # as the entry point
+                                  "\"import sys; sys.argv[0] = 'hotline'; from hotline.cli import main; "
+                                  'main()" "$@"')):
         (bin_dir / name).write_text(f"#!/bin/sh\n{run}\n")
         (bin_dir / name).chmod(0o755)
     stamp = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
@@ -312,6 +314,7 @@ def test_markers_are_read_as_documented() -> None:
         blocks("<!-- readme-test: skip -->\n```sh\nls\n```")
 
 
+@pytest.mark.slow
 def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     readme = blocks(README.read_text())
     steps = [(command, directive) for block in readme for command, directive in plan(block)]

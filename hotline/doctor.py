@@ -172,8 +172,9 @@ def _tls_lines(pins: Pins, facts: EndpointFacts, host: str) -> list[Line]:
         if pins.tls_ca is None:
             return [Line(True, "TLS: the certificate verifies against the system's CAs (the "
                                "profile pins no CA)")]
-        return [Line(True, f"TLS: the certificate verifies against the pinned CA {pins.tls_ca} "
-                           f"(SHA-256 {facts.ca_fingerprint})")]
+        fingerprint = f" (SHA-256 {facts.ca_fingerprint})" if facts.ca_fingerprint else ""
+        return [Line(True, f"TLS: the certificate verifies against the pinned CA {pins.tls_ca}"
+                           + fingerprint)]
     if is_loopback_host(host):
         return [Line(True, "TLS: none, plain ws:// on loopback (nothing leaves this machine)")]
     return [Line(False, f"TLS: none, plain {scheme}:// to {host}: the line is not encrypted",

@@ -638,6 +638,24 @@ def agent(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, s
     sys.exit(1 if any(o["missing"] for o in result.values()) else 0)
 
 
+@main.command()
+@as_option
+@click.option("--wait", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds to wait for every channel to be UP before judging (0: judge now).")
+@click.pass_context
+def doctor(ctx: click.Context, name: str, servers: tuple[str, ...], wait: float) -> None:
+    """Check a member's setup for the first minutes of a deployment: each line passes or fails,
+    and a failed one says what to do. The profile and key; for each server URL, that it is
+    reachable (TLS with the pinned CA), that its origin and log key are the pinned ones and its
+    latest checkpoint verifies, the clock skew, the member's enrollment, its channels and their
+    health. Exits 0 if every line passes, 1 if not."""
+    from hotline.doctor import can_show
+    from hotline.doctor_probe import doctor as check
+    status, report = check(_home(ctx), name, servers, wait=wait, fancy=can_show(sys.stdout.encoding))
+    click.echo(report)
+    sys.exit(status)
+
+
 main.add_command(client)
 main.add_command(audit)
 main.add_command(agreement)

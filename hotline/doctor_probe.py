@@ -26,7 +26,7 @@ from cryptography import x509
 from hotline.audit.remote import LogClient, http_base
 from hotline.canonical import parse
 from hotline.client.connection import Client, ConnectError
-from hotline.client.profile import Profile
+from hotline.client.profile import Profile, UnknownProfile
 from hotline.display import shown
 from hotline.doctor import (
     EndpointFacts,
@@ -57,6 +57,8 @@ def doctor(home: Path, name: str, servers: tuple[str, ...], *, wait: float, fanc
     header = shown(f"hotline doctor: member profile {name!r} in {home}")
     try:
         profile = Profile.load(home, name)
+    except UnknownProfile:
+        raise  # a wrong --as is a usage mistake, as for every command (exit 2, known profiles named)
     except HotlineError as exc:
         sections: list[tuple[str | None, list[Line]]] = [(None, profile_lines(None, exc.message, None))]
     else:

@@ -315,7 +315,8 @@ async def _reply_target(client: Client, channel: str, reply_to: str | None) -> s
                    "envelope id (id=... in `listen`).")
 @click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the signed inclusion receipt here (C2SP tlog-proof); check it later "
-                   "with `hotline audit receipt`.")
+                   "with `hotline audit receipt`. Its checkpoint is the first that covers the "
+                   "message: the witnesses cosign later ones (the output says which did).")
 @proof_options
 @click.pass_context
 def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, template: str,
@@ -371,7 +372,9 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
 @click.option("--after", type=click.IntRange(min=-1),
               help="First replay every entry after this log index (-1: from the start).")
 @click.option("--count", type=click.IntRange(min=1),
-              help="Exit after printing this many entries, once their inclusion proofs are in.")
+              help="Exit after printing this many entries (messages, acks, OVERDUE and HEALTH "
+                   "entries; with --all heartbeats and echoes too), once their inclusion proofs "
+                   "are in.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--no-ack", is_flag=True, help="Do not send automatic 'received' acks.")
 @click.option("--all", "show_all", is_flag=True, help="Also show heartbeats and echoes.")

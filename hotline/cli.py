@@ -372,9 +372,9 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
 @click.option("--after", type=click.IntRange(min=-1),
               help="First replay every entry after this log index (-1: from the start).")
 @click.option("--count", type=click.IntRange(min=1),
-              help="Exit after printing this many entries (messages, acks, OVERDUE and HEALTH "
-                   "entries; with --all heartbeats and echoes too), once their inclusion proofs "
-                   "are in.")
+              help="Exit after printing this many entries (messages, acks, OVERDUE notices; with "
+                   "--all heartbeats and echoes too: HEALTH changes are shown, not counted), once "
+                   "the inclusion proofs of all shown are in.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--no-ack", is_flag=True, help="Do not send automatic 'received' acks.")
 @click.option("--all", "show_all", is_flag=True, help="Also show heartbeats and echoes.")
@@ -471,8 +471,9 @@ def _say(text: str, *, as_json: bool) -> None:
 
 async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool, show_all: bool,
                 no_ack: bool, catalogue: Callable[[Delivered], str | None], prover: Prover) -> bool:
-    """Print one delivered item as ``listen`` shows it (whether it was shown); a shown entry is
-    handed to ``prover``; a message from another member is acked 'received'."""
+    """Print one delivered item as ``listen`` shows it; a shown entry is handed to ``prover``;
+    a message of another party is acked 'received'. Whether it counts for ``--count``: a HEALTH
+    change is shown but not counted (it says how the line is, whatever traffic a script awaits)."""
     if channel and _channel_of(item) not in (channel, None):
         return False
     if isinstance(item, Refused):  # shown as refused, never as the sender's word
@@ -485,6 +486,7 @@ async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool
     elif isinstance(item, HealthChange):  # every change the host logged, live or replayed
         _say(lines.health_json(item) if as_json else lines.health_line(item), as_json=as_json)
         prover.add(item.index, item.raw)
+        return False
     elif isinstance(item, Delivered):
         env = item.envelope
         if env.kind in (Kind.HEARTBEAT, Kind.ECHO) and not show_all:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -132,28 +132,25 @@ def changes(home: Path) -> list[dict[str, Any]]:
     return [e for e in logged(home) if e["kind"] == "health"]
 
 
-@pytest.fixture
-def agents_of() -> Iterator[list[Agents]]:
-    made: list[Agents] = []
-    yield made
-    for agents in made:  # a failed test stops its agents too
-        for task in agents.tasks.values():
-            task.cancel()
-
-
-async def test_listen_shows_the_channel_going_down_and_up_live_and_on_replay(
-        home: Path, agents_of: list[Agents]) -> None:
+async def test_listen_shows_the_channel_going_down_and_up_live_and_on_replay(home: Path) -> None:
     clock = Clock()
     async with running_server(home, clock, **FAST) as server:
-        await go_down_and_up(server, home, clock, agents_of)
+        agents = Agents(home, server.url)
+        try:
+            await go_down_and_up(server, home, clock, agents)
+        finally:
+            await agents.stop_all()
         # The clock stands still: no change after these. Replayed from the start, the same four
-        # changes, each proven in the log (--count 4 counts them: heartbeats and echoes are not
-        # shown without --all).
+        # changes, each proven in the log, before the message alice sends now (--count 1 counts
+        # the message: a HEALTH change is shown, not counted; heartbeats and echoes are not shown
+        # without --all).
         logged_changes = changes(home)
         assert [(e["from"], e["to"]) for e in logged_changes] == [
             ("UNKNOWN", "DOWN"), ("DOWN", "UP"), ("UP", "DOWN"), ("DOWN", "UP")]
+        alice = await server.client("alice")
+        await alice.send(channel=CHANNEL, template="message", body={"text": "back up"})
         text = await asyncio.to_thread(hotline_cli, home, "listen", "--as", "bob", "--server",
-                                       server.url, "--no-ack", "--after", "-1", "--count", "4")
+                                       server.url, "--no-ack", "--after", "-1", "--count", "1")
         assert text.returncode == 0, text.stderr
         shown = [line for line in text.stdout.splitlines() if "HEALTH" in line]
         assert [line.split("] ", 1)[0] + "]" for line in shown] == [
@@ -162,8 +159,11 @@ async def test_listen_shows_the_channel_going_down_and_up_live_and_on_replay(
             assert line == (f"[{entry['index']}] {HOST} HEALTH {CHANNEL} {entry['to']} since "
                             f"{entry['since']} (was {entry['from']}): {entry['reason']}")
             assert f"[{entry['index']}] proven in the log" in text.stdout
+        out = text.stdout.splitlines()
+        message = next(i for i, line in enumerate(out) if '"back up"' in line)
+        assert message > max(out.index(line) for line in shown)  # in log order
         records = await asyncio.to_thread(hotline_cli, home, "listen", "--as", "bob", "--server",
-                                          server.url, "--no-ack", "--after", "-1", "--count", "4",
+                                          server.url, "--no-ack", "--after", "-1", "--count", "1",
                                           "--json")
         assert records.returncode == 0, records.stderr
         health = [r for r in map(json.loads, records.stdout.splitlines()) if r.get("kind") == "health"]
@@ -176,17 +176,18 @@ async def test_listen_shows_the_channel_going_down_and_up_live_and_on_replay(
         # --all: the heartbeats and echoes too, the changes among them in log order
         shown_all = [e for e in logged(home) if e.get("channel") == CHANNEL
                      and e["kind"] in ("envelope", "health")]
+        counted = sum(e["kind"] == "envelope" for e in shown_all)
         every = await asyncio.to_thread(hotline_cli, home, "listen", "--as", "bob", "--server",
                                         server.url, "--no-ack", "--after", "-1", "--all",
-                                        "--count", str(len(shown_all)))
+                                        "--count", str(counted))
         assert every.returncode == 0, every.stderr
-        heads = [line for line in every.stdout.splitlines() if " proven in the log" not in line]
+        heads = [line for line in every.stdout.splitlines()  # each entry's own line
+                 if " proven in the log" not in line and not line.startswith("  ")]
         assert [h.split("] ", 1)[0] + "]" for h in heads] == [f"[{e['index']}]" for e in shown_all]
         assert [h for h in heads if "HEALTH" in h] == shown
 
 
-async def go_down_and_up(server: Running, home: Path, clock: Clock,
-                         agents_of: list[Agents]) -> None:
+async def go_down_and_up(server: Running, home: Path, clock: Clock, agents: Agents) -> None:
     alice = await server.client("alice")  # watches the live health frames, as the test's eyes
     clock.now += timedelta(seconds=4)  # nobody was ever heard: DOWN after three intervals
     await state_becomes(alice, "DOWN")
@@ -200,8 +201,6 @@ async def go_down_and_up(server: Running, home: Path, clock: Clock,
         assert (record["kind"], record["channel"], record["server"]["state"]) == (
             "health_now", CHANNEL, "DOWN")
 
-        agents = Agents(home, server.url)
-        agents_of.append(agents)
         for party in ("north", "south", "mediator"):
             agents.start(party)
         await state_becomes(alice, "UP")

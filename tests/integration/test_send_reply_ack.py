@@ -21,12 +21,11 @@ from tests.conftest import Running, hotline_cli, running_server, witness_all
 from tests.integration.test_norms import logged
 
 CHANNEL = "north-south"
-FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 
 
 @asynccontextmanager
 async def serving(home: Path) -> AsyncIterator[Running]:
-    async with running_server(home, **FAST) as running:
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as running:
         yield running
 
 

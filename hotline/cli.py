@@ -275,7 +275,7 @@ async def _proven(client: Client, profile: Profile, claim: str, index: int, enve
     return proof
 
 
-_INDEX = re.compile(r"[0-9]{1,16}")  # a log index; an envelope id is 22 characters
+_INDEX = re.compile(r"[0-9]{1,15}")  # a log index (below 2^53); an envelope id has 22 characters
 
 
 async def _reply_target(client: Client, channel: str, reply_to: str | None) -> str | None:

@@ -4,9 +4,9 @@ Two rules. What the sender signed and what the host says are never on one line: 
 ends ``[signature verified]`` holds only signed content (and the party and catalogue text the
 pinned roster vouches for); what the host added (the ack it says is owed, its lateness verdict,
 its overdue notices, its verdicts on the channel's health, its misbehaviour) is on its own line
-marked ``[host, unsigned]``. And every
-string from a peer or the host goes through ``hotline.display.shown`` (text) or is escaped to
-ASCII (JSON), so no byte of it reaches the terminal as a control sequence or a line break.
+marked ``[host, unsigned]``. And every string from a peer or the host goes through
+``hotline.display.shown`` (text) or is escaped to ASCII (JSON), so no byte of it reaches the
+terminal as a control sequence or a line break.
 """
 
 from __future__ import annotations

@@ -48,9 +48,9 @@ def own_party_ack(*, party: str, message_party: object) -> bool:
 def check_ack_party(*, party: str, message_party: object, message: str) -> None:
     """Refuse (``ack.own_party``) an ack by ``party`` of ``message``, its own party's message."""
     if own_party_ack(party=party, message_party=message_party):
-        raise ProtocolViolation(f"{message} is a message of {party}, your own party: a party "
-                                "acknowledges only the other parties' messages (none owes an "
-                                "ack for its own)", code="ack.own_party")
+        raise ProtocolViolation(f"{message} is {party}'s own: a party acknowledges only the "
+                                "other parties' messages (none owes an ack for its own)",
+                                code="ack.own_party")
 
 
 def lateness(expects: Mapping[str, Any], *, party: str, envelope: Mapping[str, Any],

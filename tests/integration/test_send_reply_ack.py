@@ -46,8 +46,9 @@ async def test_an_ack_of_ones_own_partys_message_is_refused_and_never_logged(hom
         own = await cli(home, "ack", "--as", "alice", "--server", server.url,
                         "--index", str(sent["index"]))
         assert own.returncode == 1, own.stdout
-        assert own.stderr.startswith(f"error: ack.own_party: message {sent['index']} is a message "
-                                     "of north, your own party"), own.stderr
+        assert own.stderr.startswith(f"error: ack.own_party: message {sent['index']} is north's "
+                                     "own: a party acknowledges only the other parties' "
+                                     "messages"), own.stderr
         assert len(logged(home)) == before  # refused before anything was sent: nothing logged
 
         # The server holds the same rule for a client that sends the ack anyway: refused with

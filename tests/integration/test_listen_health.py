@@ -28,7 +28,7 @@ from hotline.client.lines import HOST
 from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
 from tests.conftest import Running, hotline_cli, running_server
-from tests.integration.test_norms import logged
+from tests.integration.test_norms import add_drill_agreement, logged
 
 CHANNEL = "north-south"
 WAIT = 30.0
@@ -86,16 +86,20 @@ class Listener:
         self.process = process
         self.lines: list[str] = []
 
-    async def health(self) -> str:
-        """The next line that speaks of the channel's health (proof lines are skipped)."""
+    async def next(self, *wanted: str) -> str:
+        """The next line holding one of ``wanted`` (the lines before it are kept)."""
         assert self.process.stdout is not None
         while True:
             raw = await asyncio.wait_for(self.process.stdout.readline(), WAIT)
             assert raw, f"listen ended: {self.lines}"
             line = raw.decode().rstrip("\n")
             self.lines.append(line)
-            if "HEALTH" in line or '"health' in line:
+            if any(w in line for w in wanted):
                 return line
+
+    async def health(self) -> str:
+        """The next line that speaks of the channel's health (text or JSON)."""
+        return await self.next("HEALTH", '"kind": "health')
 
     async def rest(self) -> list[str]:
         """Stop listening; every line it printed, the last ones included."""
@@ -228,3 +232,32 @@ async def go_down_and_up(server: Running, home: Path, clock: Clock, agents: Agen
         # each change was printed once: no line for the frames that follow each change
         assert sum("HEALTH" in line for line in await text.rest()) == 4
         assert sum('"health' in line for line in await js.rest()) == 4
+
+
+async def test_listen_shows_an_overdue_notice_live_and_on_replay(home: Path) -> None:
+    """A drill owes an 'understood' ack within a second; nobody acks it (--no-ack): the host's
+    overdue notice is shown on its own marked line, live and replayed, text and JSON."""
+    add_drill_agreement(home)
+    clock = Clock()
+    async with running_server(home, clock, HOTLINE_PROTOCOLS_DEADLINE_SWEEP="0.05",
+                              **FAST) as server:
+        alice = await server.client("alice")
+        before = len(logged(home)) - 1
+        async with listening(home, server.url, "--after", str(before)) as text, \
+                listening(home, server.url, "--after", str(before), "--json") as js:
+            drill = await alice.send(channel=CHANNEL, template="drill", body={"text": "drill"})
+            # each listener shows the drill (replayed or live): it is listening
+            assert (await text.next(" drill id=")).startswith(f"[{drill['index']}] ")
+            assert json.loads(await js.next('"template": "drill"'))["index"] == drill["index"]
+            clock.now += timedelta(seconds=2)  # the deadline passes
+            notice = await text.next("OVERDUE")
+            assert notice.startswith(f"[{drill['index'] + 1}] {HOST} OVERDUE ROUTINE drill "
+                                     f"message [{drill['index']}] was due "), notice
+            assert notice.endswith(": no understood from mediator, south")
+            record = json.loads(await js.next('"kind": "overdue"'))
+            assert record["verified"] is False and record["server"]["missing"] == ["mediator", "south"]
+        replay = await asyncio.to_thread(hotline_cli, home, "listen", "--as", "bob", "--server",
+                                         server.url, "--no-ack", "--after", str(before),
+                                         "--count", "2")
+        assert replay.returncode == 0, replay.stderr
+        assert notice in replay.stdout.splitlines()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
 import sys
 from collections.abc import Awaitable, Callable
@@ -28,19 +29,22 @@ from hotline.client.connection import (
     Refused,
     unreachable,
 )
-from hotline.client.frames import HostProblem, Overdue
+from hotline.client.frames import HealthChange, HostProblem, Overdue, health_now
 from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
+from hotline.client.receipts import cosigners
 from hotline.config import load_config
 from hotline.console.command import client
 from hotline.display import article, folded, shown
-from hotline.envelope import AckKind, Kind, Precedence
-from hotline.errors import ConfigError, HotlineError, ProtocolViolation, UsageProblem
+from hotline.envelope import ENVELOPE_ID, AckKind, Kind, Precedence
+from hotline.errors import ConfigError, HotlineError, ProtocolViolation, UsageProblem, WireError
 from hotline.protocols.forms import body_from_fields, describe_fields, missing_fields
+from hotline.protocols.obligations import check_ack_party, own_party_ack
 from hotline.protocols.registry import TemplateSet
 from hotline.protocols.template import Template
 from hotline.templates import load_templates
 from hotline.tls_cli import tls
+from hotline.verification import EntryRefused
 
 T = TypeVar("T")
 CONTEXT = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "HOTLINE",
@@ -288,15 +292,42 @@ def proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 async def _proven(client: Client, profile: Profile, claim: str, index: int, envelope_id: str, *,
-                  no_wait: bool, wait: float) -> Proof | None:
-    """Print the host's ``accepted`` as proven (or, with ``no_wait``, as NOT yet proven); raise
-    ``log.unproven`` (exit 1) if its claim does not hold."""
+                  channel: str, no_wait: bool, wait: float) -> Proof | None:
+    """Print the host's ``accepted`` as proven (or, with ``no_wait``, as NOT yet proven), and
+    which of ``channel``'s witnesses cosigned the checkpoint proving it (a fresh one: usually
+    none yet); raise ``log.unproven`` (exit 1) if its claim does not hold."""
     if no_wait:
         click.echo(f"{claim}: NOT yet proven (the host's word; not waited for the log's proof)")
         return None
     proof = await client.prove(index, envelope_id, profile.log_key, timeout=wait)
-    click.echo(f"{claim}: proven, included in checkpoint {proof.size} signed by the pinned log key")
+    witnessed = cosigners(proof.receipt, client.roster, channel).describe()
+    click.echo(shown(f"{claim}: proven, included in checkpoint {proof.size} signed by the pinned "
+                     f"log key; {witnessed}"))
     return proof
+
+
+_INDEX = re.compile(r"[0-9]{1,15}")  # a log index (below 2^53); an envelope id has 22 characters
+
+
+async def _reply_target(client: Client, channel: str, reply_to: str | None) -> str | None:
+    """The envelope id ``--reply-to`` names: an id as given; a log index, the id of the message
+    logged there, fetched and verified like every entry ``listen`` shows, and refused
+    (``message.unknown_ref``, as the server refuses an unknown id) unless it is a message on
+    ``channel``."""
+    if reply_to is None or not _INDEX.fullmatch(reply_to):
+        return reply_to
+    index = int(reply_to)
+    try:
+        target = await client.fetch(index)
+    except (EntryRefused, ProtocolViolation) as exc:
+        raise ProtocolViolation(f"--reply-to {index}: entry {index} is no message you can answer: "
+                                f"{exc.message}", code="message.unknown_ref") from None
+    env = target.envelope
+    if env.kind is not Kind.MESSAGE or env.channel != channel:
+        raise ProtocolViolation(f"--reply-to {index}: entry {index} ({env.kind.value} on channel "
+                                f"{env.channel}) is not a message on {channel}",
+                                code="message.unknown_ref")
+    return env.id
 
 
 @main.command()
@@ -310,10 +341,13 @@ async def _proven(client: Client, profile: Profile, claim: str, index: int, enve
                    "repeat for several.")
 @click.option("--precedence", type=click.Choice([p.value for p in Precedence], case_sensitive=False),
               help="FLASH, IMMEDIATE, PRIORITY or ROUTINE (default: the template's).")
-@click.option("--reply-to", help="Envelope id of the message this one answers.")
+@click.option("--reply-to", metavar="INDEX|ID",
+              help="The message this one answers: its log index (the [N] `listen` shows) or its "
+                   "envelope id (id=... in `listen`).")
 @click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the signed inclusion receipt here (C2SP tlog-proof); check it later "
-                   "with `hotline audit receipt`.")
+                   "with `hotline audit receipt`. Its checkpoint is the first that covers the "
+                   "message: the witnesses cosign later ones (the output says which did).")
 @proof_options
 @click.pass_context
 def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, template: str,
@@ -334,6 +368,10 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
                                  f"{', '.join(sorted({t.id for t in templates}))})",
                                  param_hint="--template")
     content = _compose(local, body, fields)
+    if reply_to is not None and not (_INDEX.fullmatch(reply_to) or ENVELOPE_ID.fullmatch(reply_to)):
+        raise click.BadParameter("give the log index of the message ([N] in `hotline listen`) "
+                                 "or its envelope id (22 characters, id=... in `hotline listen`)",
+                                 param_hint="--reply-to")
 
     async def go(client: Client) -> None:
         agreement = client.roster.agreements.get(channel)
@@ -344,15 +382,17 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
         agreed.check_body(content)
         chosen = Precedence(precedence.upper()) if precedence else agreed.default_precedence
         envelope = client.envelope(channel=channel, template=template, body=content,
-                                   precedence=chosen, reply_to=reply_to)
+                                   precedence=chosen,
+                                   reply_to=await _reply_target(client, channel, reply_to))
         accepted = await client.submit_envelope(envelope)
         claim = (f"accepted index={accepted['index']} id={envelope.id}"
                  + (" (already accepted earlier)" if accepted.get("duplicate") else ""))
         proof = await _proven(client, profile, claim, accepted["index"], envelope.id,
-                              no_wait=no_wait, wait=wait)
+                              channel=channel, no_wait=no_wait, wait=wait)
         if receipt_file is not None and proof is not None:
             receipt_file.write_text(proof.receipt)  # it verified: ``prove`` checked it
-            click.echo(f"receipt saved to {receipt_file}")
+            click.echo(f"receipt saved to {receipt_file} (checkpoint {proof.size}, cosigned as "
+                       "said above)")
 
     _run(_connected(_home(ctx), name, servers, go))
 
@@ -363,7 +403,9 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
 @click.option("--after", type=click.IntRange(min=-1),
               help="First replay every entry after this log index (-1: from the start).")
 @click.option("--count", type=click.IntRange(min=1),
-              help="Exit after printing this many entries, once their inclusion proofs are in.")
+              help="Exit after printing this many entries (messages, acks, OVERDUE notices; with "
+                   "--all heartbeats and echoes too: HEALTH changes are shown, not counted), once "
+                   "the inclusion proofs of all shown are in.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--no-ack", is_flag=True, help="Do not send automatic 'received' acks.")
 @click.option("--all", "show_all", is_flag=True, help="Also show heartbeats and echoes.")
@@ -378,9 +420,11 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
     """Print delivered entries, each signature-verified, then each proven in the log; acks
     'received' automatically.
 
-    A line ending [signature verified] holds only what the sender signed; what the host adds
-    (the ack it says is owed, lateness, OVERDUE notices, a refused frame) is on its own line
-    marked [host, unsigned]. Each shown entry is then proven included in a checkpoint signed by
+    A line ending [signature verified] holds only what the sender signed (a message's id=...
+    and [N] are what `send --reply-to` and `ack --index` take); what the host adds (the ack it
+    says is owed, lateness, OVERDUE notices, the channel's HEALTH changes, a refused frame) is on
+    its own line marked [host, unsigned]; a channel DEGRADED or DOWN when listening starts is
+    said at once. Each shown entry is then proven included in a checkpoint signed by
     the pinned log key that extends every checkpoint seen before ('proven in the log'), or
     flagged ('NOT PROVEN'). Exits 1 if any shown entry was not proven. A pre-agreed message is
     shown with its catalogue text in --lang.
@@ -407,6 +451,8 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
 
         prover = Prover(client, profile.log_key, _home(ctx) / "state" / f"{name}.listen.json", proven)
         proving = asyncio.create_task(prover.run(), name="listen-prover")
+        failing = asyncio.create_task(_failing_now(client, channel, as_json=as_json),
+                                      name="listen-health")
         try:
             mine = list(client.welcome["channels"])
             if channel is not None and channel not in mine:  # else it would wait forever
@@ -428,9 +474,10 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
                     return failures
             return failures
         finally:
-            proving.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await proving
+            for task in (proving, failing):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     profile = Profile.load(_home(ctx), name)
     if _run(_connected(_home(ctx), name, servers, go)):
@@ -442,7 +489,7 @@ def _channel_of(item: Any) -> str | None:
         return item.envelope.channel
     if isinstance(item, Refused):
         return item.entry.get("channel")
-    if isinstance(item, Overdue | HostProblem):
+    if isinstance(item, Overdue | HealthChange | HostProblem):
         return item.channel
     return None
 
@@ -459,8 +506,9 @@ def _say(text: str, *, as_json: bool) -> None:
 
 async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool, show_all: bool,
                 no_ack: bool, catalogue: Callable[[Delivered], str | None], prover: Prover) -> bool:
-    """Print one delivered item as ``listen`` shows it (whether it was shown); a shown entry is
-    handed to ``prover``; a message from another member is acked 'received'."""
+    """Print one delivered item as ``listen`` shows it; a shown entry is handed to ``prover``;
+    a message of another party is acked 'received'. Whether it counts for ``--count``: a HEALTH
+    change is shown but not counted (it says how the line is, whatever traffic a script awaits)."""
     if channel and _channel_of(item) not in (channel, None):
         return False
     if isinstance(item, Refused):  # shown as refused, never as the sender's word
@@ -470,6 +518,10 @@ async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool
     elif isinstance(item, Overdue):
         _say(lines.overdue_json(item) if as_json else lines.overdue_line(item), as_json=as_json)
         prover.add(item.index, item.raw)
+    elif isinstance(item, HealthChange):  # every change the host logged, live or replayed
+        _say(lines.health_json(item) if as_json else lines.health_line(item), as_json=as_json)
+        prover.add(item.index, item.raw)
+        return False
     elif isinstance(item, Delivered):
         env = item.envelope
         if env.kind in (Kind.HEARTBEAT, Kind.ECHO) and not show_all:
@@ -478,12 +530,36 @@ async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool
         _say(lines.delivered_json(item, text) if as_json
              else "\n".join(lines.delivered_lines(item, text)), as_json=as_json)
         prover.add(item.index, item.entry)
-        if (env.kind is Kind.MESSAGE and env.sender != client.member and not no_ack
-                and client.welcome["role"] != "auditor"):
+        if (env.kind is Kind.MESSAGE and not no_ack and client.welcome["role"] != "auditor"
+                and not own_party_ack(party=client.party, message_party=item.entry.get("party"))):
             await _auto_ack(client, item)
     else:
-        return False  # other entries (health, rejected): not shown
+        return False  # other entries (rejected attempts): not shown
     return True
+
+
+async def _failing_now(client: Client, channel: str | None, *, as_json: bool) -> None:
+    """Say once, for each channel DEGRADED or DOWN when ``listen`` connected, that it is failing
+    now (the host's live ``health`` frame). Every later change is a logged ``health`` entry,
+    shown as it is delivered; the frames that repeat it are not shown again."""
+    seen: set[str] = set()
+    while True:
+        client.health_changed.clear()
+        for name, frame in list(client.health.items()):
+            if name in seen or (channel and name != channel):
+                continue
+            seen.add(name)
+            try:
+                now = health_now(frame)
+            except WireError as exc:
+                problem = HostProblem(f"a malformed health frame: {exc.message}", channel=name)
+                _say(lines.problem_json(problem) if as_json else lines.problem_line(problem),
+                     as_json=as_json)
+                continue
+            if now.state in ("DEGRADED", "DOWN"):
+                _say(lines.health_now_json(now) if as_json else lines.health_now_line(now),
+                     as_json=as_json)
+        await client.health_changed.wait()
 
 
 async def _auto_ack(client: Client, item: Delivered) -> None:
@@ -515,13 +591,16 @@ def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kin
     answer that cannot be proven within --wait seconds, is printed and exits 1."""
 
     async def go(client: Client) -> None:
-        envelope = client.ack_envelope(await client.fetch(index), AckKind(kind))
+        message = await client.fetch(index)
+        check_ack_party(party=client.party, message_party=message.entry.get("party"),
+                        message=f"message {index}")  # the rule the server enforces too
+        envelope = client.ack_envelope(message, AckKind(kind))
         accepted = await client.submit_envelope(envelope)
         claim = (f"message {index} was already acknowledged {kind}: ack index={accepted['index']} "
                  f"id={envelope.id}" if accepted.get("duplicate") else
                  f"accepted index={accepted['index']} id={envelope.id} ({kind} ack of {index})")
         await _proven(client, Profile.load(_home(ctx), name), claim, accepted["index"], envelope.id,
-                      no_wait=no_wait, wait=wait)
+                      channel=message.envelope.channel, no_wait=no_wait, wait=wait)
 
     _run(_connected(_home(ctx), name, servers, go))
 

@@ -35,7 +35,16 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from hotline.audit.remote import LogClient, http_base
 from hotline.canonical import canonical_bytes
-from hotline.client.frames import HostNotes, HostProblem, Overdue, entry_channel, host_notes, overdue
+from hotline.client.frames import (
+    HealthChange,
+    HostNotes,
+    HostProblem,
+    Overdue,
+    entry_channel,
+    health_change,
+    host_notes,
+    overdue,
+)
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.client.streams import Arrival, Streams
@@ -110,7 +119,7 @@ class Proof:
     receipt: str
 
 
-Item = Delivered | Refused | Overdue | HostProblem | dict[str, Any]
+Item = Delivered | Refused | Overdue | HealthChange | HostProblem | dict[str, Any]
 
 
 def now_utc() -> datetime:
@@ -364,9 +373,10 @@ class Client:
 
     async def deliveries_verified(self) -> AsyncIterator[Item]:
         """Delivered entries: envelope entries as verified ``Delivered``, or as ``Refused`` when
-        they do not verify (shown as such; the replay goes on); ``overdue`` notices decoded
-        (``Overdue``); what the host sent that was refused as ``HostProblem``; other entries as
-        is. Entries of a channel this member is not in are a ``HostProblem``."""
+        they do not verify (shown as such; the replay goes on); ``overdue`` notices and ``health``
+        changes decoded (``Overdue``, ``HealthChange``); what the host sent that was refused as
+        ``HostProblem``; other entries as is. Entries of a channel this member is not in are a
+        ``HostProblem``."""
         while True:
             getter = asyncio.ensure_future(self.deliveries.get())
             waited: set[asyncio.Future[Any]] = {getter, self.closed}
@@ -397,7 +407,12 @@ class Client:
                 return overdue(index, entry)
             except WireError as exc:
                 return HostProblem(f"a malformed overdue notice: {exc.message}", index)
-        return frame  # another entry (health, rejected, ...): as it came
+        if entry.get("kind") == "health":
+            try:
+                return health_change(index, entry)
+            except WireError as exc:
+                return HostProblem(f"a malformed health entry: {exc.message}", index)
+        return frame  # another entry (rejected, ...): as it came
 
     def _not_ours(self, channel: str) -> str | None:
         """Why ``channel`` is not one of this member's, by its own roster (None if it is)."""

@@ -6,8 +6,9 @@ the host's word too, and what the sender did not sign is decoded here into small
 returns a value of exactly the documented shape or raises ``WireError`` (``frame.malformed``)
 naming the field: a malformed notice is reported and skipped, never a ``KeyError`` in a reader.
 
-Nothing decoded here is the sender's word: ``Expects``, ``late`` and ``Overdue`` are statements
-of the host, shown apart from what a signature covers.
+Nothing decoded here is the sender's word: ``Expects``, ``late``, ``Overdue`` and the channel's
+health (``HealthChange`` logged, ``HealthNow`` live) are statements of the host, shown apart from
+what a signature covers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotline.errors import WireError
+from hotline.health import State
 
 _ENTRY = {"index": int, "time": str, "kind": str, "channel": str}  # every channel entry's own fields
 
@@ -129,3 +131,69 @@ class HostProblem:
     problem: str
     index: int | None = None
     channel: str | None = None
+
+
+STATES = frozenset(state.value for state in State)
+_HEALTH = {**_ENTRY, "from": str, "to": str, "since": str, "reason": str, "parties": dict,
+           "evidence": list}
+
+
+def _state(value: str, what: str) -> str:
+    if value not in STATES:
+        raise WireError(f"{what} must be one of {', '.join(sorted(STATES))}", code="frame.malformed")
+    return value
+
+
+@dataclass(frozen=True)
+class HealthChange:
+    """A change of a channel's health, as the host judged it from the heartbeats and logged it
+    (a ``health`` entry: written by the host, nobody signed it)."""
+
+    index: int
+    channel: str
+    logged: str
+    old: str
+    new: str
+    since: str
+    reason: str
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)  # as delivered
+
+
+def health_change(index: int, entry: Any) -> HealthChange:
+    """Decode a delivered ``health`` entry at ``index``; WireError names what is malformed."""
+    raw = _fields(entry, _HEALTH, f"health entry {index}")
+    if raw["index"] != index:
+        raise WireError(f"health entry delivered as {index} says it is entry {raw['index']}",
+                        code="frame.malformed")
+    return HealthChange(index, raw["channel"], raw["time"],
+                        _state(raw["from"], f"health entry {index}.from"),
+                        _state(raw["to"], f"health entry {index}.to"), raw["since"],
+                        raw["reason"], raw)
+
+
+@dataclass(frozen=True)
+class HealthNow:
+    """A channel's health as the host's live ``health`` frame says it is now (unsigned, not
+    logged): its state, since when, and why, from the parties not UP."""
+
+    channel: str
+    state: str
+    since: str
+    reasons: tuple[str, ...]
+
+
+def health_now(frame: dict[str, Any]) -> HealthNow:
+    """Decode a ``health`` frame (its own fields are checked by ``hotline.session``); the reason
+    of every party whose state is not UP, in party order."""
+    channel, state = frame["channel"], _state(frame["state"], "health.state")
+    reasons = []
+    for party, value in sorted(frame["parties"].items()):
+        if not isinstance(value, dict):
+            raise WireError(f"health.parties.{party} is not an object", code="frame.malformed")
+        party_state, reason = value.get("state"), value.get("reason")
+        if not isinstance(party_state, str) or not isinstance(reason, str):
+            raise WireError(f"health.parties.{party} needs a string state and reason",
+                            code="frame.malformed")
+        if _state(party_state, f"health.parties.{party}.state") != State.UP.value:
+            reasons.append(reason)
+    return HealthNow(channel, state, frame["since"], tuple(reasons))

@@ -3,9 +3,10 @@
 Two rules. What the sender signed and what the host says are never on one line: the line that
 ends ``[signature verified]`` holds only signed content (and the party and catalogue text the
 pinned roster vouches for); what the host added (the ack it says is owed, its lateness verdict,
-its overdue notices, its misbehaviour) is on its own line marked ``[host, unsigned]``. And every
-string from a peer or the host goes through ``hotline.display.shown`` (text) or is escaped to
-ASCII (JSON), so no byte of it reaches the terminal as a control sequence or a line break.
+its overdue notices, its verdicts on the channel's health, its misbehaviour) is on its own line
+marked ``[host, unsigned]``. And every string from a peer or the host goes through
+``hotline.display.shown`` (text) or is escaped to ASCII (JSON), so no byte of it reaches the
+terminal as a control sequence or a line break.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from typing import Any
 
 from hotline.client.connection import Delivered, Refused
-from hotline.client.frames import HostNotes, HostProblem, Overdue
+from hotline.client.frames import HealthChange, HealthNow, HostNotes, HostProblem, Overdue
 from hotline.display import shown
 from hotline.envelope import Kind
 
@@ -45,6 +46,16 @@ def _host_says(notes: HostNotes | None, problem: str | None) -> str | None:
     return f"  {HOST} " + "; ".join(said)
 
 
+def _ids(item: Delivered) -> str:
+    """A message's envelope id (what ``send --reply-to`` and the acks name) and the id of the
+    message it answers; an ack names the message it acknowledges in its own words."""
+    env = item.envelope
+    if env.kind is not Kind.MESSAGE:
+        return ""
+    answers = f" re={shown(env.reply_to, limit=64)}" if env.reply_to is not None else ""
+    return f" id={shown(env.id, limit=64)}{answers}"
+
+
 def delivered_lines(item: Delivered, catalogue: str | None) -> list[str]:
     """The verified line, and the host's line if it added anything."""
     env = item.envelope
@@ -56,7 +67,7 @@ def delivered_lines(item: Delivered, catalogue: str | None) -> list[str]:
             what += f" = {shown(catalogue)}"
     head = (f"[{item.index}] {shown(env.created, limit=64)} {shown(env.channel, limit=64)} "
             f"{shown(env.sender, limit=64)}({shown(item.entry.get('party'), limit=64)}) "
-            f"{env.precedence.value} {shown(env.template, limit=64)}: {what}  {VERIFIED}")
+            f"{env.precedence.value} {shown(env.template, limit=64)}{_ids(item)}: {what}  {VERIFIED}")
     host = _host_says(item.notes, item.notes_problem)
     return [head] if host is None else [head, host]
 
@@ -108,6 +119,33 @@ def overdue_json(item: Overdue) -> str:
                   "server": {"logged": item.logged, "ref": item.ref, "entry": item.entry,
                              "template": item.template, "precedence": item.precedence,
                              "due": item.due, "ack": item.ack, "missing": list(item.missing)}})
+
+
+def health_line(item: HealthChange) -> str:
+    """A change of the channel's health the host logged: the new state first, then why."""
+    return (f"[{item.index}] {HOST} HEALTH {shown(item.channel, limit=CHANNEL_LIMIT)} "
+            f"{shown(item.new, limit=16)} since {shown(item.since, limit=64)} "
+            f"(was {shown(item.old, limit=16)}): {shown(item.reason)}")
+
+
+def health_json(item: HealthChange) -> str:
+    return _json({"index": item.index, "channel": item.channel, "kind": "health", "verified": False,
+                  "server": {"logged": item.logged, "from": item.old, "to": item.new,
+                             "since": item.since, "reason": item.reason}})
+
+
+def health_now_line(item: HealthNow) -> str:
+    """The channel's health when ``listen`` connected (the host's live word; not a log entry)."""
+    why = "; ".join(shown(reason) for reason in item.reasons)
+    return (f"{HOST} HEALTH {shown(item.channel, limit=CHANNEL_LIMIT)} is "
+            f"{shown(item.state, limit=16)} now, since {shown(item.since, limit=64)}"
+            + (f": {why}" if why else ""))
+
+
+def health_now_json(item: HealthNow) -> str:
+    return _json({"channel": item.channel, "kind": "health_now", "verified": False,
+                  "server": {"state": item.state, "since": item.since,
+                             "reasons": list(item.reasons)}})
 
 
 def problem_line(item: HostProblem) -> str:

@@ -1,15 +1,23 @@
 """Offline receipts: a C2SP tlog-proof bundle whose ``extra`` carries the entry's leaf bytes, so
 one file proves "this exact entry is in the log at that signed checkpoint" to anyone holding the
-log's verifier key. The leaf is authenticated by the inclusion proof, not by ``extra``."""
+log's verifier key. The leaf is authenticated by the inclusion proof, not by ``extra``.
+
+The server pushes a receipt as soon as a checkpoint covers the entry, before any witness could
+cosign that checkpoint: ``cosigners`` says which named witnesses did, so no output calls a
+receipt cosigned that is not."""
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 from hotline.canonical import parse
 from hotline.errors import LogError, WireError
+from hotline.roster import Roster
 from hotline.tlog import Checkpoint, NoteVerifier, ProofBundle, verify_bundle
+from hotline.tlog.note import parse_note
+from hotline.witnesses import named_witnesses, verify_line, witness_keys
 
 
 def bundle_from_frame(frame: dict[str, Any]) -> ProofBundle:
@@ -43,3 +51,39 @@ def verify_receipt(text: str | bytes, log_key: NoteVerifier) -> tuple[Checkpoint
     if not isinstance(entry, dict) or entry.get("index") != bundle.index:
         raise LogError("the proven leaf's index differs from the bundle's", code="log.bad_bundle")
     return checkpoint, entry
+
+
+@dataclass(frozen=True)
+class Cosigned:
+    """Which of the witnesses the agreements name cosigned a receipt's checkpoint."""
+
+    by: tuple[str, ...]  # labels (party/member) of the named witnesses whose line verified
+    named: tuple[str, ...]  # labels of every witness the channel's agreement names
+
+    def describe(self) -> str:
+        """In words, for the line that reports the proof."""
+        if not self.named:
+            return "no witness is named by the agreement"
+        if not self.by:
+            return (f"NOT cosigned yet by any of the {len(self.named)} witnesses the agreement "
+                    "names (they cosign later checkpoints; `hotline audit verify` checks them)")
+        return (f"cosigned by {len(self.by)} of the {len(self.named)} witnesses the agreement "
+                f"names ({', '.join(self.by)})")
+
+
+def cosigners(receipt: str, roster: Roster, channel: str) -> Cosigned:
+    """The named witnesses (of ``channel``'s agreement, as ``roster`` built from the pinned
+    authorities knows their keys) whose cosignature on the receipt's checkpoint verifies. A
+    line that does not verify counts for nobody."""
+    named = named_witnesses(roster, [channel])
+    slots = witness_keys(roster, named)
+    note = parse_note(ProofBundle.from_text(receipt).checkpoint_note)
+    by: set[str] = set()
+    for signature in note.signatures:
+        try:
+            found = verify_line(signature, note.body, slots)
+        except LogError:
+            continue
+        if found is not None:
+            by.add(found[0].witness.label)
+    return Cosigned(tuple(sorted(by)), tuple(w.label for w in named))

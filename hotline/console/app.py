@@ -64,6 +64,7 @@ from hotline.display import shown
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id
 from hotline.errors import HotlineError
 from hotline.keys import SigningKey, safety_number
+from hotline.protocols.obligations import own_party_ack
 from hotline.protocols.registry import TemplateSet
 from hotline.protocols.rules import Context, Replied
 from hotline.protocols.template import Template
@@ -471,7 +472,7 @@ class ConsoleApp(App[None]):
         if message is None or message.index is None or message.envelope is None:
             self.notify("select a received message first", severity="warning")
             return
-        if message.party == self.state.party:
+        if own_party_ack(party=self.state.party, message_party=message.party):
             self.notify("a message of your own party needs no acknowledgement from you",
                         severity="warning")
             return

@@ -41,6 +41,7 @@ from typing import Any
 from hotline.console.logwatch import LogWatch, ProofReport
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import WireError
+from hotline.protocols.obligations import own_party_ack
 from hotline.protocols.template import AckRequirement
 from hotline.times import parse_time
 
@@ -500,7 +501,8 @@ class ConsoleState:
 
     def needs_received_ack(self, message: Message) -> bool:
         """Whether the console should send its automatic ``received`` ack for ``message``."""
-        if self.role == "auditor" or message.sender == self.member or message.index is None:
+        if (self.role == "auditor" or message.index is None
+                or own_party_ack(party=self.party, message_party=message.party)):
             return False
         if not message.verified:
             return False  # never acknowledge what did not verify

@@ -10,6 +10,9 @@ restart forgets nothing that still matters. Time is always an argument.
   accepted; ``lateness`` tells the server to mark it late.
 - ``RateLimits``: a sliding window per (channel, party, template) of accepted messages; a
   submission beyond ``rate.max`` within ``rate.per`` is refused. Refused attempts do not count.
+- ``check_ack_party``: an acknowledgement is owed only by the other parties (``expects.from``
+  never names the sender's party), so an ack of one's own party's message means nothing; the
+  server refuses it (``ack.own_party``) and the clients do not send it: one rule for all.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hotline.errors import HotlineError
+from hotline.errors import HotlineError, ProtocolViolation
 from hotline.protocols.template import AckRequirement, Rate
 from hotline.times import format_time, parse_time
 
@@ -35,6 +38,19 @@ def satisfies(required: str, *, envelope: Mapping[str, Any]) -> bool:
         return False
     ack = envelope.get("body", {}).get("ack")
     return ack == "understood" or (required == AckRequirement.RECEIVED and ack == "received")
+
+
+def own_party_ack(*, party: str, message_party: object) -> bool:
+    """Whether an ack by ``party`` would acknowledge a message of its own party."""
+    return party == message_party
+
+
+def check_ack_party(*, party: str, message_party: object, message: str) -> None:
+    """Refuse (``ack.own_party``) an ack by ``party`` of ``message``, its own party's message."""
+    if own_party_ack(party=party, message_party=message_party):
+        raise ProtocolViolation(f"{message} is {party}'s own: a party acknowledges only the "
+                                "other parties' messages (none owes an ack for its own)",
+                                code="ack.own_party")
 
 
 def lateness(expects: Mapping[str, Any], *, party: str, envelope: Mapping[str, Any],

@@ -26,7 +26,7 @@ from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, Pr
 from hotline.keys import PublicKey
 from hotline.protocols.agreement import Agreement
 from hotline.protocols.duration import describe_duration
-from hotline.protocols.obligations import Deadlines, RateLimits, lateness
+from hotline.protocols.obligations import Deadlines, RateLimits, check_ack_party, lateness
 from hotline.protocols.registry import TemplateSet
 from hotline.protocols.rules import Context, Replied
 from hotline.protocols.template import Template
@@ -324,6 +324,9 @@ class Hotline:
         target = await self._reply_target(envelope)
         added: dict[str, Any] = {}
         if envelope.kind is Kind.ACK:
+            if target is not None:  # no party owes an ack of its own message: none is logged
+                check_ack_party(party=member.party, message_party=target.get("party"),
+                                message=f"message {target.get('index')}")
             if target is not None and target["envelope"]["template"] != envelope.template:
                 raise ProtocolViolation("an ack carries the template of the message it acknowledges "
                                         f"({target['envelope']['template']})", code="template.invalid")

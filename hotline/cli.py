@@ -302,7 +302,7 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
     log has proven it (a signed checkpoint and an inclusion proof of this very message).
 
     The body is checked against the template before it leaves (the same check the server runs),
-    so a missing or mistyped field is named here, with the template's fields. Exits 1 if the
+    so a missing or mistyped field is named here, with the template's fields (exit 2). Exits 1 if the
     host's answer cannot be proven within --wait seconds.
     """
     profile = Profile.load(_home(ctx), name)

@@ -279,7 +279,17 @@ def _compose(template: Template, body: str | None, fields: tuple[str, ...]) -> d
         names = ", ".join(spec.path for spec in missing)
         raise click.UsageError(f"{template.id}: missing required field(s) {names}\n\n"
                                f"{describe_fields(template)}")
+    _checked(template, content)
     return content
+
+
+def _checked(template: Template, content: dict[str, Any]) -> None:
+    """The server's own check of the body, run here first: a body that fails it is the sender's
+    usage error (exit 2), said in the template's words with its fields."""
+    try:
+        template.check_body(content)
+    except ProtocolViolation as exc:
+        raise click.UsageError(f"{exc.code}: {exc.message}\n\n{describe_fields(template)}") from None
 
 
 def proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -357,7 +367,7 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
     log has proven it (a signed checkpoint and an inclusion proof of this very message).
 
     The body is checked against the template before it leaves (the same check the server runs),
-    so a missing or mistyped field is named here, with the template's fields. Exits 1 if the
+    so a missing or mistyped field is named here, with the template's fields (exit 2). Exits 1 if the
     host's answer cannot be proven within --wait seconds.
     """
     profile = Profile.load(_home(ctx), name)
@@ -379,7 +389,7 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
             raise ProtocolViolation(f"no channel {channel!r} under an agreement you can see",
                                     code="channel.unknown")
         agreed = templates.resolve(agreement, template)
-        agreed.check_body(content)
+        _checked(agreed, content)
         chosen = Precedence(precedence.upper()) if precedence else agreed.default_precedence
         envelope = client.envelope(channel=channel, template=template, body=content,
                                    precedence=chosen,
@@ -441,6 +451,14 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
                 return None
             return str(entry["text"].get(lang) or next(iter(entry["text"].values())))
 
+        def body_schema(item: Delivered) -> dict[str, Any] | None:
+            """The fields schema of the agreed template, for the body's order and titles."""
+            agreement = client.roster.agreements.get(item.envelope.channel)
+            try:
+                return held.resolve(agreement, item.envelope.template).fields if agreement else None
+            except HotlineError:
+                return None  # not held here: the body is shown by its own keys
+
         failures = 0
 
         def proven(index: int, size: int | None, failed: str | None) -> None:
@@ -466,7 +484,7 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
             async for item in client.deliveries_verified():
                 if not await _show(client, item, channel=channel, as_json=as_json,
                                    show_all=show_all, no_ack=no_ack, catalogue=catalogue_text,
-                                   prover=prover):
+                                   prover=prover, schema=body_schema):
                     continue
                 printed += 1
                 if count is not None and printed >= count:
@@ -480,6 +498,10 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
                     await task
 
     profile = Profile.load(_home(ctx), name)
+    try:  # only for showing bodies by their titles: listening goes on without them
+        held = load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
+    except HotlineError:
+        held = TemplateSet()
     if _run(_connected(_home(ctx), name, servers, go)):
         sys.exit(1)
 
@@ -505,7 +527,8 @@ def _say(text: str, *, as_json: bool) -> None:
 
 
 async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool, show_all: bool,
-                no_ack: bool, catalogue: Callable[[Delivered], str | None], prover: Prover) -> bool:
+                no_ack: bool, catalogue: Callable[[Delivered], str | None], prover: Prover,
+                schema: Callable[[Delivered], dict[str, Any] | None] = lambda item: None) -> bool:
     """Print one delivered item as ``listen`` shows it; a shown entry is handed to ``prover``;
     a message of another party is acked 'received'. Whether it counts for ``--count``: a HEALTH
     change is shown but not counted (it says how the line is, whatever traffic a script awaits)."""
@@ -528,7 +551,7 @@ async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool
             return False
         text = catalogue(item)
         _say(lines.delivered_json(item, text) if as_json
-             else "\n".join(lines.delivered_lines(item, text)), as_json=as_json)
+             else "\n".join(lines.delivered_lines(item, text, schema(item))), as_json=as_json)
         prover.add(item.index, item.entry)
         if (env.kind is Kind.MESSAGE and not no_ack and client.welcome["role"] != "auditor"
                 and not own_party_ack(party=client.party, message_party=item.entry.get("party"))):

@@ -1,5 +1,9 @@
 """How ``hotline listen`` shows what it received: one line per item, text or JSON. Pure.
 
+A body is shown readably (``hotline.protocols.bodytext``: ``Title: value`` in the template's
+order); one with nested objects or lists of objects continues on lines marked ``┆`` under its
+verified line. JSON output keeps the body as JSON.
+
 Two rules. What the sender signed and what the host says are never on one line: the line that
 ends ``[signature verified]`` holds only signed content (and the party and catalogue text the
 pinned roster vouches for); what the host added (the ack it says is owed, its lateness verdict,
@@ -12,14 +16,17 @@ terminal as a control sequence or a line break.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from hotline.client.connection import Delivered, Refused
 from hotline.client.frames import HealthChange, HealthNow, HostNotes, HostProblem, Overdue
 from hotline.display import shown
 from hotline.envelope import Kind
+from hotline.protocols.bodytext import body_line, body_lines, is_flat
 
 VERIFIED = "[signature verified]"
+BODY = "    ┆ "  # the mark of a signed body's lines under its verified line
 HOST = "[host, unsigned]"
 CHANNEL_LIMIT = 64
 
@@ -56,20 +63,27 @@ def _ids(item: Delivered) -> str:
     return f" id={shown(env.id, limit=64)}{answers}"
 
 
-def delivered_lines(item: Delivered, catalogue: str | None) -> list[str]:
-    """The verified line, and the host's line if it added anything."""
+def delivered_lines(item: Delivered, catalogue: str | None,
+                    schema: Mapping[str, Any] | None = None) -> list[str]:
+    """The verified line (a body with nested objects or lists of objects continues on lines
+    marked ``BODY``, in ``schema``'s order and titles: ``hotline.protocols.bodytext``), then the
+    host's line if it added anything."""
     env = item.envelope
+    more: list[str] = []
     if env.kind is Kind.ACK:
         what = f"ack {shown(env.body.get('ack'), limit=64)} of {shown(env.reply_to, limit=64)}"
+    elif is_flat(env.body):
+        what = body_line(env.body, schema)
     else:
-        what = shown(json.dumps(env.body, ensure_ascii=False))
-        if catalogue is not None:
-            what += f" = {shown(catalogue)}"
+        what = "(below)"
+        more = [BODY + line for line in body_lines(env.body, schema)]
+    if catalogue is not None and env.kind is not Kind.ACK:
+        what += f" = {shown(catalogue)}"
     head = (f"[{item.index}] {shown(env.created, limit=64)} {shown(env.channel, limit=64)} "
             f"{shown(env.sender, limit=64)}({shown(item.entry.get('party'), limit=64)}) "
             f"{env.precedence.value} {shown(env.template, limit=64)}{_ids(item)}: {what}  {VERIFIED}")
     host = _host_says(item.notes, item.notes_problem)
-    return [head] if host is None else [head, host]
+    return [head, *more] if host is None else [head, *more, host]
 
 
 def delivered_json(item: Delivered, catalogue: str | None) -> str:

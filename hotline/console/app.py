@@ -246,6 +246,7 @@ class ConsoleApp(App[None]):
             agreement = roster.agreements.get(name)
             if agreement is not None:
                 self.state.set_catalogue(name, agreement.catalogue)
+                self.state.set_schemas(name, {t.id: t.fields for t in self.templates.agreed(agreement)})
                 self.state.witnesses[name] = sorted({label for label, _ in witnesses_of(roster, [name])})
 
     def _entry(self, event: EntryEvent, now: datetime) -> None:

@@ -113,7 +113,8 @@ def message_prompt(message: Message, state: ConsoleState, now: datetime, local: 
     out.append(f"{shown(message.sender, limit=64)}@{shown(message.party, limit=64)}", style="bold")
     out.append("\n")
     out.append_text(quoted(f"{shown(message.template, limit=64)}: ",
-                           body_text(message, state.catalogue_text(message)), width))
+                           body_text(message, state.catalogue_text(message),
+                                     state.body_schema(message)), width))
     out.append("\n    ")
     out.append_text(verification(message, state.proof(message)))
     acks = state.ack_states(message, now)

@@ -41,6 +41,7 @@ from typing import Any
 from hotline.console.logwatch import LogWatch, ProofReport
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import WireError
+from hotline.protocols.bodytext import body_line
 from hotline.protocols.obligations import own_party_ack
 from hotline.protocols.template import AckRequirement
 from hotline.times import parse_time
@@ -202,6 +203,7 @@ class Channel:
     heartbeats: dict[str, datetime] = field(default_factory=dict)  # party -> last heartbeat seen
     last_index: int = -1
     catalogue: tuple[dict[str, Any], ...] = ()
+    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # agreed template id -> fields
 
     def ordered(self) -> list[Message]:
         """Oldest first, newest at the bottom; messages not yet logged last."""
@@ -252,6 +254,14 @@ class ConsoleState:
 
     def set_catalogue(self, channel: str, catalogue: tuple[dict[str, Any], ...]) -> None:
         self.channels.setdefault(channel, Channel(channel)).catalogue = catalogue
+
+    def set_schemas(self, channel: str, schemas: Mapping[str, dict[str, Any]]) -> None:
+        """The body schemas of the channel's agreed templates, for showing bodies by their titles."""
+        self.channels.setdefault(channel, Channel(channel)).schemas = dict(schemas)
+
+    def body_schema(self, message: Message) -> dict[str, Any] | None:
+        channel = self.channels.get(message.channel)
+        return channel.schemas.get(message.template) if channel is not None else None
 
     def select(self, channel: str) -> None:
         self.selected = channel
@@ -594,15 +604,17 @@ def age(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
-def body_text(message: Message, catalogue: str | None) -> str:
-    """A message's content on one line: the text, the catalogue text, or ``field=value`` pairs."""
+def body_text(message: Message, catalogue: str | None,
+              schema: Mapping[str, Any] | None = None) -> str:
+    """A message's content on one line: the text, the catalogue text, or the body as
+    ``Title: value`` in the template's order (``hotline.protocols.bodytext``)."""
     body = message.body
     if message.template == "message" and isinstance(body.get("text"), str):
         return str(body["text"])
     if message.template == "preagreed":
         head = f"#{body.get('number')}" + (f" {body['code']}" if body.get("code") else "")
         return f"{head}: {catalogue}" if catalogue else head
-    return "; ".join(f"{k}={_short(v)}" for k, v in flatten(body))
+    return body_line(body, schema)
 
 
 def flatten(value: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -615,8 +627,3 @@ def flatten(value: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]
             out.append((f"{prefix}{key}", item))
     return out
 
-
-def _short(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(_short(v) for v in value)
-    return str(value)

@@ -224,7 +224,8 @@ def _unique_items(validator: Any, unique: Any, instance: Any,
 
 
 _Base = jsonschema.Draft202012Validator
-_BodyValidator = jsonschema.validators.extend(_Base, validators={
+_extend: Any = jsonschema.validators.extend  # untyped in some jsonschema releases
+_BodyValidator = _extend(_Base, validators={
     name: _metered(name, _unique_items if name == "uniqueItems" else _Base.VALIDATORS[name])
     for name in KEYWORDS if name in _Base.VALIDATORS and name != "pattern"})
 
@@ -234,7 +235,7 @@ def body_validator(schema: dict[str, Any]) -> Any:
     template, holding its compiled patterns."""
     patterns = {sub["pattern"]: compile_pattern(sub["pattern"]) for sub, _ in walk_schema(schema, ())
                 if isinstance(sub, dict) and isinstance(sub.get("pattern"), str)}
-    validator = jsonschema.validators.extend(_BodyValidator, validators={
+    validator = _extend(_BodyValidator, validators={
         "pattern": _metered("pattern", _pattern_keyword(patterns))})
     return validator(schema, format_checker=FORMAT_CHECKER)
 
@@ -246,7 +247,8 @@ def first_error(validator: Any, body: Any) -> ValidationError | None:
         OutOfSteps: the check would cost more than ``MAX_CHECK_STEPS``.
     """
     with budget():
-        return best_match(validator.iter_errors(body))
+        found: ValidationError | None = best_match(validator.iter_errors(body))
+    return found
 
 
 # -- what a schema may declare (at load) --------------------------------------------------------
@@ -278,7 +280,8 @@ def check_fields(schema: Any) -> None:
         ConfigError: naming the key at fault (the caller adds the file).
     """
     try:
-        _Base.check_schema(schema, format_checker=None)  # patterns are RE2's, checked below
+        no_formats: Any = None  # patterns are RE2's, checked below
+        _Base.check_schema(schema, format_checker=no_formats)
     except jsonschema.SchemaError as exc:
         raise ConfigError(f"not a JSON Schema (draft 2020-12): {exc.message}",
                           path=("fields", *map(str, exc.absolute_path))) from None

@@ -10,12 +10,14 @@ what the server would.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from hotline.canonical import parse
 from hotline.display import shown_lines
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.protocols.duration import describe_duration
+from hotline.protocols.schemawords import alternative, help_text, is_record, kind
 from hotline.protocols.template import FieldSpec, Template
 
 _TRUE = {"true", "yes", "y", "1"}
@@ -97,7 +99,10 @@ def missing_fields(template: Template, body: dict[str, Any]) -> list[FieldSpec]:
 
 
 def describe_fields(template: Template) -> str:
-    """The template's fields for a person at a terminal: ``*`` marks the required ones."""
+    """The template's fields for a person at a terminal, from its schema: each field's path (as
+    ``--field`` takes it), what it takes in words, its title and description; ``*`` marks the
+    required ones; the fields of a list's objects are shown under it, and each form a
+    ``oneOf``/``anyOf`` offers with the fields it requires."""
     lines = [f"{template.id} v{template.version}: {template.title}", f"basis: {template.basis}"]
     if template.ack is not None:
         deadline = template.ack.deadline
@@ -105,11 +110,49 @@ def describe_fields(template: Template) -> str:
                      + (f" within {describe_duration(deadline)}" if deadline
                         else " within the precedence's deadline (FLASH 10 min ... ROUTINE 6 h)"))
     lines.append("fields (* required):")
-    width = max((len(s.path) for s in template.field_specs()), default=0)
-    for spec in template.field_specs():
-        kind = spec.type + (f", {spec.format}" if spec.format else "")
-        if spec.enum:
-            kind += ": " + " | ".join(map(str, spec.enum))
-        lines.append(f"  {'*' if spec.required else ' '} {spec.path:<{width}}  {kind}"
-                     + (f" — {spec.description}" if spec.description else ""))
+    rows: list[_Row] = []
+    _rows(template.fields, prefix="", indent=0, required=True, rows=rows)
+    width = max((r.indent + len(r.name) for r in rows if r.kind is not None), default=0)
+    for row in rows:
+        pad = " " * row.indent
+        if row.kind is None:  # a line of its own: the forms an object offers
+            lines.append(f"    {pad}{row.name}")
+            continue
+        name = f"{row.name:<{width - row.indent}}"
+        text = f" — {row.help}" if row.help else ""
+        lines.append(f"  {pad}{'*' if row.required else ' '} {name}  {row.kind}{text}".rstrip())
     return shown_lines("\n".join(lines))  # titles and texts are a party's
+
+
+@dataclass(frozen=True)
+class _Row:
+    indent: int
+    name: str
+    required: bool = False
+    kind: str | None = None  # None: ``name`` is a whole line (an alternative)
+    help: str = ""
+
+
+def _rows(schema: dict[str, Any], *, prefix: str, indent: int, required: bool,
+          rows: list[_Row]) -> None:
+    """``schema``'s fields as rows: dotted paths for nested objects, indented keys for the
+    objects of a list (typed as JSON, so their keys are what the sender writes)."""
+    needed = set(schema.get("required", []))
+    where = prefix.rstrip(".") or "the body"
+    for keyword, how in (("oneOf", "exactly one"), ("anyOf", "at least one")):
+        if isinstance(schema.get(keyword), list):
+            rows.append(_Row(indent, f"{where} takes {how} of these forms:"))
+            for i, sub in enumerate(schema[keyword]):
+                rows.append(_Row(indent, f"  - {alternative(sub, prefix, i + 1)}"))
+    for name, sub in schema.get("properties", {}).items():
+        path = f"{prefix}{name}"
+        needs = required and name in needed
+        if is_record(sub):
+            if help_text(sub) or any(k in sub for k in ("oneOf", "anyOf")):
+                rows.append(_Row(indent, path, needs, kind(sub), help_text(sub)))
+            _rows(sub, prefix=f"{path}.", indent=indent, required=needs, rows=rows)
+            continue
+        rows.append(_Row(indent, path, needs, kind(sub), help_text(sub)))
+        items = sub.get("items") if sub.get("type") == "array" else None
+        if isinstance(items, dict) and is_record(items):
+            _rows(items, prefix="", indent=indent + 4, required=True, rows=rows)

@@ -56,6 +56,15 @@ from hotline.protocols.bodyschema import (
 from hotline.protocols.duration import parse_duration
 from hotline.protocols.plainyaml import MAX_BYTES, load_yaml
 from hotline.protocols.rules import Context, Rule, check_rule_fields, rule_from_json
+from hotline.protocols.schemawords import (
+    FORMATS,
+    alternatives,
+    choices,
+    examples,
+    expected,
+    label,
+    listing,
+)
 
 FORMAT = 1
 MAX_TEMPLATE_BYTES = MAX_BYTES
@@ -314,22 +323,38 @@ class FieldSpec:
     enum: tuple[Any, ...] = ()
     format: str | None = None
     schema: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    title: str = ""  # the schema's title, else the key made readable (schemawords.label)
+    examples: tuple[str, ...] = ()
+
+
+def _type(schema: Any) -> str:
+    """A subschema's JSON type; an enum without one takes its members' (all text: ``string``)."""
+    if not isinstance(schema, dict):
+        return "any"
+    if "type" in schema:
+        return str(schema["type"])
+    members = schema.get("enum", [schema["const"]] if "const" in schema else [])
+    for name, test in (("string", str), ("boolean", bool), ("integer", int)):
+        if members and all(isinstance(m, test) and (test is bool or not isinstance(m, bool))
+                           for m in members):
+            return name
+    return "any"
 
 
 def _field_specs(schema: dict[str, Any], *, prefix: str, required: bool) -> Iterator[FieldSpec]:
     needed = set(schema.get("required", []))
     for name, sub in schema.get("properties", {}).items():
         path = f"{prefix}{name}"
-        kind = sub.get("type", "any")
+        kind = _type(sub)
         if kind == "object" and "properties" in sub:
             yield from _field_specs(sub, prefix=path + ".", required=required and name in needed)
             continue
         if kind == "array":
-            items = sub.get("items", {})
-            kind = f"array of {items.get('type', 'any')}"
-        yield FieldSpec(path=path, type=str(kind), required=required and name in needed,
+            kind = f"array of {_type(sub.get('items', {}))}"
+        yield FieldSpec(path=path, type=kind, required=required and name in needed,
                         description=str(sub.get("description", "")).strip(),
-                        enum=tuple(sub.get("enum", ())), format=sub.get("format"), schema=sub)
+                        enum=tuple(sub.get("enum", ())), format=sub.get("format"), schema=sub,
+                        title=label(name, sub), examples=tuple(examples(sub)))
 
 
 def _article(word: str) -> str:
@@ -358,8 +383,9 @@ def describe_error(error: jsonschema.ValidationError) -> str:
 def _field_path(error: jsonschema.ValidationError) -> str:
     schema_path = list(error.absolute_schema_path)
     defined = {schema_path[i + 1] for i, part in enumerate(schema_path[:-1]) if part == "properties"}
+    value: Any = error.validator_value
     if error.validator == "required":
-        defined.update(p for p in error.validator_value if isinstance(p, str))
+        defined.update(p for p in value if isinstance(p, str))
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{_key(p, defined)}"
                     for p in error.absolute_path)
     return f"body{where}"
@@ -376,7 +402,8 @@ def _key(name: Any, defined: set[Any]) -> str:
 
 
 def _rule_text(error: jsonschema.ValidationError) -> str:
-    keyword, want = str(error.validator), error.validator_value
+    keyword = str(error.validator)
+    want: Any = error.validator_value
     instance = error.instance
     match keyword:
         case "required":
@@ -393,22 +420,27 @@ def _rule_text(error: jsonschema.ValidationError) -> str:
             types = want if isinstance(want, list) else [want]
             return "must be " + " or ".join(f"{_article(str(t))} {t}" for t in types)
         case "enum":
-            return f"must be one of {', '.join(map(str, want))}"
+            return f"must be {choices(want)}"
         case "const":
             return f"must be {want}"
         case "format":
-            return f"must be a valid {want}"
+            return f"must be a valid {want}" + (f": {FORMATS[want]}" if want in FORMATS else "")
         case "pattern":
-            return f"must match the pattern {want}"
+            return _pattern_text(error)
         case "multipleOf":
             return f"must be a multiple of {want}"
         case "uniqueItems":
             return "must not list the same item twice"
         case "oneOf" | "anyOf":
-            return f"matches {'none' if keyword == 'anyOf' else 'not exactly one'} of the agreed forms"
+            return _alternatives_text(error)
         case "not":
             return "has a form the template excludes"
         case "dependentRequired":
+            have = instance if isinstance(instance, dict) else {}
+            for name, needs in (want.items() if isinstance(want, dict) else ()):
+                lacking = [str(n) for n in needs if n not in have]
+                if name in have and lacking:
+                    return f"has {name}, which needs {listing(lacking, 'and')} too"
             return "misses a field that another field it has requires"
         case "propertyNames":
             return "has a field name the template does not allow"
@@ -422,6 +454,28 @@ def _rule_text(error: jsonschema.ValidationError) -> str:
         bound, unit = _COUNTS[keyword]
         return f"must have {bound} {want} {unit}{'' if want == 1 else 's'}"
     return f"breaks the schema rule {keyword!r}"
+
+
+def _pattern_text(error: jsonschema.ValidationError) -> str:
+    """A pattern in words (``must be a language tag such as en or ru``), never the expression:
+    blank text is named as blank; otherwise the schema's title and examples say what it takes."""
+    if isinstance(error.instance, str) and not error.instance.strip():
+        return "must not be blank"
+    words = expected(error.schema) if isinstance(error.schema, dict) else None
+    return f"must be {words}" if words else "is not in the form the agreed template defines"
+
+
+def _alternatives_text(error: jsonschema.ValidationError) -> str:
+    """Which forms a oneOf/anyOf offers, each with the fields it requires, and whether the body
+    has none of them or (oneOf) several."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    keyword = str(error.validator)
+    forms = alternatives(schema, keyword, "")
+    if keyword == "anyOf":
+        return f"must be at least one of: {forms}; it is none of them"
+    several = not error.context  # jsonschema gives no sub-errors when more than one form fits
+    return (f"must be exactly one of: {forms}; it "
+            + ("fits more than one" if several else "is none of them"))
 
 
 def _path(parts: Any) -> tuple[str, ...]:

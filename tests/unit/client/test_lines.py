@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hotline.client.connection import Delivered, Refused
 from hotline.client.frames import Expects, HostNotes, HostProblem, Overdue
 from hotline.client.lines import (
+    BODY,
     HOST,
     VERIFIED,
     delivered_json,
@@ -27,6 +28,7 @@ from hotline.client.lines import (
 )
 from hotline.display import unsafe
 from hotline.envelope import Envelope, Kind, Precedence
+from hotline.templates import load_templates, shipped_dir
 from tests.hostile_text import hostile_text as hostile
 
 names = st.lists(hostile, max_size=3).map(tuple)
@@ -85,3 +87,44 @@ def test_an_overdue_notice_is_the_hosts_and_renders_inert(
     assert safe(line) and line.startswith(f"[{index}] {HOST} OVERDUE ")
     record = overdue_json(notice)
     assert record.isascii() and safe(record) and json.loads(record)["verified"] is False
+
+
+INCIDENT = load_templates(shipped_dir()).latest("incident-at-sea")
+
+
+def incident(body: dict[str, object], notes: HostNotes | None = None) -> Delivered:
+    envelope = Envelope(id="e1", kind=Kind.MESSAGE, channel="north-south", sender="alice",
+                        template="incident-at-sea", precedence=Precedence.IMMEDIATE,
+                        created="2026-12-01T08:00:00.000Z", body=body, reply_to=None)
+    return Delivered(12, {"party": "north"}, envelope, notes, None)
+
+
+def test_a_units_body_reads_as_titled_lines_under_its_verified_line() -> None:
+    """Issue 13, item 8: no Python repr or JSON; the template's order and titles."""
+    assert INCIDENT is not None
+    body = {"units": [{"name": "Steadfast", "party": "north", "kind": "surface_ship"}],
+            "narrative": "Low passes.", "time": "2026-12-01T06:00:00.000Z"}
+    owed = HostNotes("2026-12-01T08:00:01.000Z", Expects("understood", ("south",), "soon"), False)
+    assert delivered_lines(incident(body, owed), None, INCIDENT.fields) == [
+        "[12] 2026-12-01T08:00:00.000Z north-south alice(north) IMMEDIATE incident-at-sea: (below)"
+        f"  {VERIFIED}",
+        f"{BODY}Time: 2026-12-01T06:00:00.000Z",
+        f"{BODY}Units:",
+        f"{BODY}  1. Party id: north",
+        f"{BODY}     Kind: surface_ship",
+        f"{BODY}     Name: Steadfast",
+        f"{BODY}Narrative: Low passes.",
+        f"  {HOST} understood ack owed by south, due soon",
+    ]
+    flat = delivered_lines(incident({"narrative": "Low passes.", "lang": "en"}), None, INCIDENT.fields)
+    assert flat == ["[12] 2026-12-01T08:00:00.000Z north-south alice(north) IMMEDIATE "
+                    f"incident-at-sea: Narrative: Low passes.; Language tag: en  {VERIFIED}"]
+
+
+@given(st.dictionaries(hostile, st.lists(st.dictionaries(hostile, hostile, max_size=2), max_size=2)
+                       | st.dictionaries(hostile, hostile, max_size=2), max_size=3))
+def test_a_nested_body_renders_inert_and_apart_from_the_host(body: dict[str, object]) -> None:
+    item = incident(body, HostNotes("t", None, True))
+    head, *rest = delivered_lines(item, None, INCIDENT.fields if INCIDENT else None)
+    assert head.endswith(VERIFIED) and rest[-1].startswith(f"  {HOST} ")
+    assert all(safe(line) and line.startswith(BODY) for line in rest[:-1])

@@ -103,8 +103,8 @@ class ProofReport:
         if self.witnesses:
             got = sorted(set(self.seen_by) & set(self.witnesses))
             missing = sorted(set(self.witnesses) - set(self.seen_by))
-            out.append(f"cosignatures: {len(got)} of {len(self.witnesses)} witnesses cosigned a "
-                       f"tree holding it ({', '.join(got) or 'none'})"
+            out.append(f"cosignatures: {len(got)} of {len(self.witnesses)} witnesses "
+                       f"({', '.join(got) or 'none'})"
                        + (f"; not yet {', '.join(missing)}" if missing else " — ALL WITNESSES"))
         out += [f"problem: {p}" for p in self.problems]
         return out

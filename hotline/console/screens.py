@@ -149,8 +149,8 @@ class ComposeScreen(Modal[Envelope | None]):
     DEFAULT_CSS = MODAL_CSS + """
     ComposeScreen .dialog { height: 100%; max-width: 120; border: none; padding: 0; }
     ComposeScreen .title { background: $accent; color: $text; padding: 0 1; }
-    ComposeScreen #basis, ComposeScreen #deadline, ComposeScreen #linkdown { padding: 0 1;
-        height: 1; }
+    ComposeScreen #basis, ComposeScreen #deadline { padding: 0 1; height: 1; }
+    ComposeScreen #linkdown { padding: 0 1; height: auto; }
     ComposeScreen #error { height: auto; max-height: 3; padding: 0 1; display: none; }
     ComposeScreen #error.-shown { display: block; }
     ComposeScreen #fields { height: 1fr; padding: 0 1; }
@@ -192,8 +192,8 @@ class ComposeScreen(Modal[Envelope | None]):
             yield Static(Text(f"basis: {shown(template.basis, limit=300)}"), id="basis")
             yield Static(Text(deadline_text(template, template.default_precedence)), id="deadline")
             if not self.link_up:
-                yield Static(Text("LINK DOWN: kept in the outbox, sent (PENDING) when the line "
-                                  "returns"), classes="error", id="linkdown")
+                yield Static(Text("LINK DOWN: the message is kept in the outbox and sent, marked "
+                                  "PENDING, when the line returns"), classes="error", id="linkdown")
             yield Static("", classes="error", id="error")
             with VerticalScroll(id="fields"):
                 yield from self._row("* precedence", ChoiceInput(

@@ -6,10 +6,11 @@ Theory of operation:
   loop and reports everything as events; ``on_link_event`` folds each into the pure view-model
   (``hotline.console.state``) and redraws what changed. The UI never waits on the network.
 - Screen, top to bottom: the alert line (channel DOWN, overdue, refused, unverified, log; ``x``
-  dismisses), then the channel list (health and heartbeat age, unread and owed counts) beside the
-  selected channel's messages (newest at the bottom; the line above them names the next
-  acknowledgement owed with its countdown), the status bar (line state, endpoint, own identity,
-  safety number, outbox) and the footer with every key.
+  dismisses; nothing is ever shown as a toast over the screen), then the channel list (health
+  and heartbeat age, unread and owed counts) beside the selected channel's messages (newest at
+  the bottom; the line above them names the next acknowledgement owed with its countdown), the
+  notice line (the answer to the last key), the status bar (line state, endpoint, own identity,
+  safety number, outbox) and the key bar, one line fitted to the width.
 - Every received message gets an automatic ``received`` ack (once: ack ids are derived, and the
   outbox remembers them); ``u`` sends ``understood``. During a replay the automatic acks wait for
   the replay's end, so an ack already in the log is not sent again.
@@ -90,12 +91,14 @@ Keys (the bar at the bottom lists them too):
   d, Enter   details: envelope, signature, log index, proof, cosignatures
   a          go to the next acknowledgement you owe
   s          safety numbers, to compare keys out of band
-  x          dismiss the alerts
+  x          dismiss the alerts and clear the notice line
   ?          this help
   q          quit (the outbox is kept; pending messages go on the next run)
   Tab        between the channel list and the messages; arrows choose
-In a form: Tab moves between fields, ctrl+s sends, Esc cancels;
-* marks a required field. A refused value is named before anything is sent.
+In a form: Tab / shift+Tab move between fields, ↑↓ step through a field's
+values where it has a fixed set (→ takes a completion), ctrl+s sends, Esc
+cancels; * marks a required field. A refused value is named, under its field,
+before anything is sent.
 
 Marks (none depends on colour):
   ‼FLASH‼ !IMMEDIATE! PRIORITY ROUTINE   the precedence

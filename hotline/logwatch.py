@@ -87,17 +87,19 @@ class ProofReport:
         return self.included and bool(self.witnesses) and set(self.witnesses) <= set(self.seen_by)
 
     def lines(self) -> list[str]:
-        """The report, one statement a line, for the details view."""
+        """The report, one statement a line, for the details view. The checkpoint named is the
+        one the inclusion proof is against (the verified head until there is a proof): one
+        tree size, not the head's beside the proof's."""
         out = []
-        if self.head is not None:
-            out.append(f"checkpoint: tree size {self.head}, signed by the log key, consistent "
+        size = self.included_in if self.included else self.head
+        if size is not None:
+            out.append(f"checkpoint: tree size {size}, signed by the log key, consistent "
                        "with every one this client saw before")
         if self.failed is not None:
             out.append(f"inclusion proof: FAILED: {self.failed}")
         else:
-            out.append("inclusion proof: " + (f"VERIFIED (entry {self.index} in the tree of "
-                                              f"{self.included_in})" if self.included
-                                              else "NOT VERIFIED yet"))
+            out.append("inclusion proof: " + (f"VERIFIED: entry {self.index} is in that tree"
+                                              if self.included else "NOT VERIFIED yet"))
         if self.witnesses:
             got = sorted(set(self.seen_by) & set(self.witnesses))
             missing = sorted(set(self.witnesses) - set(self.seen_by))

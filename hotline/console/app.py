@@ -6,10 +6,11 @@ Theory of operation:
   loop and reports everything as events; ``on_link_event`` folds each into the pure view-model
   (``hotline.console.state``) and redraws what changed. The UI never waits on the network.
 - Screen, top to bottom: the alert line (channel DOWN, overdue, refused, unverified, log; ``x``
-  dismisses), then the channel list (health and heartbeat age, unread and owed counts) beside the
-  selected channel's messages (newest at the bottom; the line above them names the next
-  acknowledgement owed with its countdown), the status bar (line state, endpoint, own identity,
-  safety number, outbox) and the footer with every key.
+  dismisses; nothing is ever shown as a toast over the screen), then the channel list (health
+  and heartbeat age, unread and owed counts) beside the selected channel's messages (newest at
+  the bottom; the line above them names the next acknowledgement owed with its countdown), the
+  notice line (the answer to the last key), the status bar (line state, endpoint, own identity,
+  safety number, outbox) and the key bar, one line fitted to the width.
 - Every received message gets an automatic ``received`` ack (once: ack ids are derived, and the
   outbox remembers them); ``u`` sends ``understood``. During a replay the automatic acks wait for
   the replay's end, so an ack already in the log is not sent again.
@@ -27,14 +28,19 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.console import Console
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -58,7 +64,13 @@ from hotline.console.link import (
 )
 from hotline.console.logwatch import Head, LogWatch
 from hotline.console.proofs import prove_round, witnesses_of
-from hotline.console.screens import ComposeScreen, TemplatePicker, TextScreen, details_text
+from hotline.console.screens import (
+    ComposeScreen,
+    ScreenReady,
+    TemplatePicker,
+    TextScreen,
+    details_text,
+)
 from hotline.console.state import ConsoleState, Delivery, Message, both_times
 from hotline.display import shown
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id
@@ -80,12 +92,14 @@ Keys (the bar at the bottom lists them too):
   d, Enter   details: envelope, signature, log index, proof, cosignatures
   a          go to the next acknowledgement you owe
   s          safety numbers, to compare keys out of band
-  x          dismiss the alerts
+  x          dismiss the alerts and clear the notice line
   ?          this help
   q          quit (the outbox is kept; pending messages go on the next run)
   Tab        between the channel list and the messages; arrows choose
-In a form: Tab moves between fields, ctrl+s sends, Esc cancels;
-* marks a required field. A refused value is named before anything is sent.
+In a form: Tab / shift+Tab move between fields, ↑↓ step through a field's
+values where it has a fixed set (→ takes a completion), ctrl+s sends, Esc
+cancels; * marks a required field. A refused value is named, under its field,
+before anything is sent.
 
 Marks (none depends on colour):
   ‼FLASH‼ !IMMEDIATE! PRIORITY ROUTINE   the precedence
@@ -105,6 +119,8 @@ Marks (none depends on colour):
 """
 
 
+NOTICE_SECONDS = 15.0  # a notice (the answer to a key) stays this long, or until x or the next one
+KEY_STUCK = 2.0  # seconds after which a key not seen through is let go (a safety valve only)
 PROVE_EVERY = 2.0  # seconds between log-watch rounds, while some message is not fully proven
 WATCH_IDLE = 30.0  # seconds between rounds when all is proven: the chain is still followed
 LOG_HEAD_MEMO = "log_head"  # outbox memo: the largest checkpoint this console verified
@@ -116,6 +132,17 @@ def utc_now() -> datetime:
 
 def _key(name: str) -> str:
     return {"question_mark": "?"}.get(name, name)
+
+
+class KeyBar(Widget):
+    """The key bar, fitted to its own width each time it is drawn (``render.key_bar``)."""
+
+    def __init__(self, keys: list[tuple[str, str, str, int]], *, id: str) -> None:
+        super().__init__(id=id)
+        self.keys = keys
+
+    def render(self) -> Text:
+        return render.key_bar(self.keys, self.size.width)
 
 
 class ConsoleApp(App[None]):
@@ -133,21 +160,33 @@ class ConsoleApp(App[None]):
     #owed { height: auto; max-height: 2; display: none; }
     #owed.-shown { display: block; }
     #messages { height: 1fr; border: none; }
+    #notice { height: auto; max-height: 2; display: none; }
+    #notice.-shown { display: block; }
     #status { height: auto; max-height: 2; background: $panel; }
-    #keys { height: auto; max-height: 2; }
+    #keys { height: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "compose('message')", "Msg"),
+        Binding("n", "compose('message')", "Message"),
         Binding("t", "compose_any", "Form"),
-        Binding("p", "compose('preagreed')", "Preagreed"),
+        Binding("p", "compose('preagreed')", "Pre-agreed"),
         Binding("r", "reply", "Reply"),
         Binding("u", "understood", "Understood"),
         Binding("d", "details", "Details"),
-        Binding("a", "next_owed", "Owed"),
-        Binding("s", "safety", "Safety"),
+        Binding("a", "next_owed", "Next owed"),
+        Binding("s", "safety", "Safety numbers"),
         Binding("x", "dismiss_alerts", "Dismiss"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        # the details open as Enter is read, so the keys after it go to them
+        Binding("enter", "open_selected", "Details", show=False, priority=True),
+    ]
+    # the key bar: (key, name, short name, rank), rank 0 always shown, the highest left out
+    # first when even the short names do not fit on one line (? lists them all)
+    KEY_BAR: ClassVar[list[tuple[str, str, str, int]]] = [
+        ("n", "Message", "Msg", 1), ("t", "Form", "Form", 3), ("p", "Pre-agreed", "Pre", 4),
+        ("r", "Reply", "Reply", 2), ("u", "Understood", "Ack", 1), ("d", "Details", "Info", 3),
+        ("a", "Next owed", "Owed", 1), ("s", "Safety numbers", "Safety", 5),
+        ("x", "Dismiss", "Clear", 2), ("?", "Help", "Help", 0), ("q", "Quit", "Quit", 0),
     ]
 
     def __init__(self, *, profile: Profile, key: SigningKey, outbox: Outbox, templates: TemplateSet,
@@ -172,6 +211,10 @@ class ConsoleApp(App[None]):
         self._channel_names: list[str] = []
         self._details: tuple[TextScreen, str] | None = None
         self._widgets_ready = False  # mounted: the widgets exist
+        self._notice: tuple[str, str, datetime] | None = None  # text, severity, since
+        self._holding = False  # keys wait while a screen opens (open_screen)
+        self._held: list[events.Key] = []  # keys not yet routed, oldest first
+        self._in_flight: events.Key | None = None  # routed, not yet done
         self.state.log = LogWatch(profile.log_key, self._remembered_head())
         self.prove_every = prove_every
         self._proving = False
@@ -191,8 +234,9 @@ class ConsoleApp(App[None]):
             with Vertical(id="right"):
                 yield Static("", id="owed")
                 yield OptionList(id="messages")
+        yield Static("", id="notice")
         yield Static("", id="status")
-        yield Static("", id="keys")
+        yield KeyBar(self.KEY_BAR, id="keys")
 
     def on_mount(self) -> None:
         self.run_worker(self.link.run(), name="link", group="link", exit_on_error=False)
@@ -204,6 +248,65 @@ class ConsoleApp(App[None]):
 
     def on_resize(self) -> None:
         self.refresh_view()
+
+    # -- keys: one at a time, none lost while a screen opens ----------------------------------------
+    # Textual hands a key to the focused widget's queue and runs the bindings only when the key
+    # has bubbled back to the app, while it already routes the next key: typed fast, a key could
+    # land before the effect of the one typed before it (a field's Tab, a screen's opening). So
+    # each key is routed only once the one before has done all it does (``_after_key`` follows
+    # it up the DOM to the app), and keys typed while a screen opens wait for it (``open_screen``).
+
+    def open_screen(self, screen: Screen[Any], callback: Callable[[Any], None] | None = None) -> None:
+        """Push ``screen``; the keys typed before it has focused its first widget wait for it
+        (``ScreenReady``), so none goes to the screen underneath or is dropped."""
+        self._holding = True
+        self.push_screen(screen, callback)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._held.append(event)
+            await self._route_held()
+            return
+        await super().on_event(event)
+
+    async def _route_held(self) -> None:
+        while self._held and self._in_flight is None and not self._holding:
+            event = self._held.pop(0)
+            target = self.focused or self.screen  # where Textual forwards it, if no binding takes it
+            self._in_flight = event
+            await super().on_event(event)
+            if not event.is_forwarded:  # a priority binding took it, here and now
+                self._in_flight = None
+            elif not target.call_later(self._after_key, target, event):
+                self._in_flight = None
+            else:  # never wait for ever on a key (a widget closed under it): a safety valve only
+                self.set_timer(KEY_STUCK, partial(self._key_done, event))
+
+    def _after_key(self, node: DOMNode, event: events.Key) -> None:
+        """Runs in ``node`` once it has handled ``event``: on to its parent (which has the key
+        already, if it bubbled), until the app has run its bindings."""
+        parent = None if node is self else node.parent
+        if parent is None or not parent.call_later(self._after_key, parent, event):
+            self._key_done(event)
+
+    def _key_done(self, event: events.Key) -> None:
+        if event is self._in_flight:
+            self._in_flight = None
+            self.call_later(self._route_held)
+
+    @on(ScreenReady)
+    async def screen_ready(self) -> None:
+        """The screen opened has its focus: the keys held for it go, in the order they came."""
+        self._holding = False
+        await self._route_held()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_selected":  # Enter on the messages: only where it means details
+            return len(self.screen_stack) == 1 and self.focused is self.query_one("#messages")
+        return True
+
+    def action_open_selected(self) -> None:
+        self.action_details()
 
     # -- events from the line --------------------------------------------------------------------
 
@@ -221,10 +324,8 @@ class ConsoleApp(App[None]):
                 self._entry(event, now)
             case HealthEvent():
                 alert = self.state.apply_health(event.frame, now=now)
-                if alert is not None:
+                if alert is not None:  # shown on the alert line (refresh_view), never over the keys
                     self.bell()
-                    self.notify(shown(alert.text, limit=300), title="ALERT", severity="error", timeout=30,
-                                markup=False)
             case OutboxEvent():
                 self._outbox_item(event.item)
                 self.pending_count = len(self.outbox.pending())
@@ -312,9 +413,11 @@ class ConsoleApp(App[None]):
         bar = self.query_one("#owed", Static)
         bar.update(render.owed_bar(owed))
         bar.set_class(bool(owed), "-shown")
-        self.query_one("#keys", Static).update(render.key_bar(
-            [(b.key_display or _key(b.key), b.description) for b in self.BINDINGS
-             if isinstance(b, Binding)], self.size.width))
+        if self._notice is not None and now - self._notice[2] > timedelta(seconds=NOTICE_SECONDS):
+            self._notice = None
+        notice = self.query_one("#notice", Static)
+        notice.update(render.notice_text(*self._notice[:2]) if self._notice else "")
+        notice.set_class(self._notice is not None, "-shown")
         status = self.link_status
         self.query_one("#status", Static).update(render.status_text(
             link=status.state.value, url=status.url or self.link.url, detail=status.detail,
@@ -335,13 +438,18 @@ class ConsoleApp(App[None]):
             for i, prompt in enumerate(prompts):
                 widget.replace_option_prompt_at_index(i, prompt)
 
-    def _draw_messages(self, now: datetime) -> None:
+    def _draw_messages(self, now: datetime, *, reveal: bool = False) -> None:
+        """Redraw the selected channel's messages. The selection stays on its message, or follows
+        the newest one when it was on the newest; it is scrolled into view (its header first)
+        when it moved, when the list changed, when ``reveal`` asks, and whenever it was in view
+        before, so an ack line coming or going never pushes it off the screen."""
         widget = self.query_one("#messages", OptionList)
         channel = self.state.channels.get(self.state.selected or "")
         messages = channel.ordered() if channel else []
         ids = [m.id for m in messages]
         current = self.selected_message()
         following = widget.highlighted is None or widget.highlighted >= len(self._message_ids) - 1
+        reveal = reveal or self._selection_in_view(widget)
         if ids != self._message_ids and ids:  # where the selection goes: it stays, or follows
             chosen = ids.index(current.id) if current is not None and current.id in ids and \
                 not following else len(ids) - 1
@@ -357,11 +465,22 @@ class ConsoleApp(App[None]):
             self._message_ids = ids
             if ids:
                 widget.highlighted = chosen
+            reveal = True
         else:
             for i, prompt in enumerate(prompts):
                 widget.replace_option_prompt_at_index(i, prompt)
-        if ids and following and chosen == len(ids) - 1:
-            widget.scroll_end(animate=False)  # newest at the bottom, all of it in view
+        if ids and reveal:
+            widget.scroll_to_highlight()  # immediate; a taller-than-the-list message: its top
+
+    @staticmethod
+    def _selection_in_view(widget: OptionList) -> bool:
+        """The selected message's header line is inside the list's window."""
+        if widget.highlighted is None or not widget.size.height:
+            return False
+        widget._update_lines()  # Textual's own map of the options' lines
+        line = widget._index_to_line.get(widget.highlighted)
+        return line is not None and widget.scroll_y <= line < widget.scroll_y + \
+            widget.scrollable_content_region.height
 
     def selected_message(self) -> Message | None:
         widget = self.query_one("#messages", OptionList)
@@ -385,7 +504,8 @@ class ConsoleApp(App[None]):
 
     @on(OptionList.OptionHighlighted, "#messages")
     def message_highlighted(self) -> None:
-        self._draw_messages(self.clock())  # move the ▶ mark: it shows without colour too
+        if self._widgets_ready and self.is_running:
+            self._draw_messages(self.clock(), reveal=True)  # move the ▶ mark: it shows without colour
 
     # -- composing -------------------------------------------------------------------------------
 
@@ -425,7 +545,7 @@ class ConsoleApp(App[None]):
                 self.link.build(channel=channel, template=template.id, body=body, precedence=p,
                                 reply_to=reply_id)))
 
-        self.push_screen(ComposeScreen(form, channel=channel, check=check, reply_to=reply_id,
+        self.open_screen(ComposeScreen(form, channel=channel, check=check, reply_to=reply_id,
                                        link_up=self.state.link_up), self._on_composed)
 
     def _on_composed(self, envelope: Envelope | None) -> None:
@@ -450,13 +570,12 @@ class ConsoleApp(App[None]):
             self.notify("no agreed templates known for this channel yet", severity="error")
             return
 
-        def picked(template: Template | None) -> None:
-            if template is not None:
-                self.action_compose(template.id, reply_to)
+        def picked(template: Template) -> None:
+            self.action_compose(template.id, reply_to)
 
         title = (f"Reply to [{reply_to.index}] with which template?" if reply_to
                  else f"Compose on {channel}: which agreed template?")
-        self.push_screen(TemplatePicker(templates, title=title), picked)
+        self.open_screen(TemplatePicker(templates, title=title, on_pick=picked))
 
     def action_reply(self) -> None:
         message = self.selected_message()
@@ -514,7 +633,7 @@ class ConsoleApp(App[None]):
                             f"{message.template} from {message.sender}", self._details_text(message),
                             screen_id="details")
         self._details = (screen, message.id)
-        self.push_screen(screen)
+        self.open_screen(screen)
         self.prove_soon()
 
     def _details_text(self, message: Message) -> Text:
@@ -628,7 +747,7 @@ class ConsoleApp(App[None]):
 
     def action_safety(self) -> None:
         """Safety numbers to compare, out of band, with the other parties."""
-        self.push_screen(TextScreen("Verify safety numbers", self._safety_text(), screen_id="safety"))
+        self.open_screen(TextScreen("Verify safety numbers", self._safety_text(), screen_id="safety"))
 
     def _safety_text(self) -> Text:
         out = Text()
@@ -659,10 +778,19 @@ class ConsoleApp(App[None]):
         return out
 
     def action_help(self) -> None:
-        self.push_screen(TextScreen("Help", Text(HELP), screen_id="help"))
+        self.open_screen(TextScreen("Help", Text(HELP), screen_id="help"))
 
     def action_dismiss_alerts(self) -> None:
         self.state.dismiss_alerts()
+        self._notice = None
+        self.refresh_view()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notice goes to the notice line above the status bar, never to a toast over the
+        messages and the keys; it stays until the next notice, ``x``, or NOTICE_SECONDS. The
+        text is shown as it is (never parsed as markup)."""
+        self._notice = (f"{title}: {message}" if title else message, severity, self.clock())
         self.refresh_view()
 
     # -- for tests and scripts -------------------------------------------------------------------

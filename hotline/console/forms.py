@@ -90,12 +90,14 @@ def build_form(template: Template, *, catalogue: tuple[dict[str, Any], ...] = ()
 
 def _field(spec: FieldSpec, lang: str) -> FormField:
     hint = spec.type + (f", {spec.format}" if spec.format else "")
-    if spec.type.startswith("array") and spec.type not in ("array of object", "array of any"):
+    if spec.enum:  # the choices say it all (listed by the form)
+        hint = ""
+    elif spec.type.startswith("array") and spec.type not in ("array of object", "array of any"):
         hint += " (comma-separated)"
     elif spec.type in ("object", "array of object", "any", "array of any"):
         hint += " (JSON)"
     if spec.description:
-        hint += f" — {spec.description}"
+        hint += f" — {spec.description}" if hint else spec.description
     default = spec.schema.get("default")
     default_text = "" if default is None else str(default)
     if spec.path == "lang" and spec.type == "string":

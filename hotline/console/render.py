@@ -13,8 +13,10 @@ the server states (deadlines, lateness) is never on the line of what this consol
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
@@ -248,17 +250,30 @@ def status_text(*, link: str, url: str | None, detail: str, member: str, party: 
     return out
 
 
-def key_bar(bindings: list[tuple[str, str]], width: int) -> Text:
-    """Every key of the main screen and what it does, packed into lines of ``width`` without
-    splitting a key from its description: all of them always show, even at 80 columns."""
-    out = Text()
-    used = 0
-    for key, description in bindings:
-        size = len(key) + len(description) + 3
-        if used and used + size > width:
-            out.append("\n")
-            used = 0
+def notice_text(text: str, severity: str) -> Text:
+    """The notice line: the answer to the officer's last key (a warning, an error, a note)."""
+    mark, style = {"error": ("✖", "bold red"), "warning": ("!", "bold yellow")}.get(
+        severity, ("·", "bold"))
+    return Text(f"{mark} {shown(text, limit=300)} — x: clear", style=style)
+
+
+def key_bar(keys: Sequence[tuple[str, str, str, int]], width: int) -> Text:
+    """The keys of the main screen on one line of ``width`` cells, never wrapped: each
+    ``(key, name, short name, rank)`` with its full name if all of them fit, else with the short
+    one, else the keys of the highest rank left out until the rest fit (rank 0 always stays;
+    ``?`` lists every key)."""
+    def size(entries: Sequence[tuple[str, str, str, int]], short: bool) -> int:
+        return sum(cell_len(key) + cell_len(brief if short else name) + 3
+                   for key, name, brief, _ in entries)
+
+    shown_keys = list(keys)
+    short = size(shown_keys, False) > width
+    while size(shown_keys, short) > width and any(rank for *_, rank in shown_keys):
+        worst = max(rank for *_, rank in shown_keys)
+        del shown_keys[max(i for i, entry in enumerate(shown_keys) if entry[3] == worst)]
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for key, name, brief, _ in shown_keys:
         out.append(f" {key} ", style="bold reverse")
-        out.append(f"{description} ")
-        used += size
+        out.append(f"{brief if short else name} ")
+    out.truncate(width)
     return out

@@ -1,22 +1,35 @@
 """The console's modal screens: pick a template, fill its form, look at an entry's details, compare
-safety numbers, read the help. Each closes with Escape; none talks to the network itself."""
+safety numbers, read the help. Each closes with Escape; none talks to the network itself.
+
+No keystroke is lost or lands in the wrong place, however fast it is typed: each screen focuses
+its first widget while it mounts (``Modal``) and then posts ``ScreenReady``, and the app holds
+the keys typed meanwhile until then (``ConsoleApp.open_screen``); what moves the focus or leaves
+a screen (Tab, shift+Tab, Enter in the picker) is a priority binding, run by the app in the
+order the keys came, before the next key is routed.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import Any, ClassVar, TypeVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
+from textual.events import DescendantFocus
+from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
+from textual.suggester import SuggestFromList
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from hotline.console.forms import Form, FormError, deadline_text
+from hotline.console.forms import Form, FormError, FormField, deadline_text
 from hotline.display import shown
 from hotline.envelope import Envelope, Precedence
 from hotline.protocols.template import Template
@@ -31,16 +44,42 @@ ModalScreen { align: center middle; }
 .-invalid { border: tall $error; }
 """
 
+R = TypeVar("R")
 
-class TemplatePicker(ModalScreen[Template | None]):
-    """Choose which agreed template to compose."""
+
+class ScreenReady(Message):
+    """A screen has mounted and focused its first widget: the keys held for it may go."""
+
+
+class Modal(ModalScreen[R]):
+    """A modal screen that focuses ``first_focus()`` as it mounts (not later, as ``focus()``
+    would) and then tells the app so (``ScreenReady``)."""
+
+    def first_focus(self) -> Widget | None:
+        return None
+
+    def on_mount(self) -> None:
+        with suppress(NoMatches):  # none: a screen closed as it opened (the app quitting)
+            widget = self.first_focus()
+            if widget is not None:
+                self.set_focus(widget)
+        self.app.post_message(ScreenReady())
+
+
+class TemplatePicker(Modal[None]):
+    """Choose which agreed template to compose: ``on_pick(template)`` is called as the picker
+    closes, in the same step, so the form opens before the next key is routed."""
 
     DEFAULT_CSS = MODAL_CSS
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss_none", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss_none", "Cancel"),
+        Binding("enter", "pick", "Compose", priority=True),
+    ]
 
-    def __init__(self, templates: list[Template], *, title: str) -> None:
+    def __init__(self, templates: list[Template], *, title: str,
+                 on_pick: Callable[[Template], None]) -> None:
         super().__init__()
-        self.templates = templates
+        self.templates, self.on_pick = templates, on_pick
         self.heading = title
 
     def compose(self) -> ComposeResult:
@@ -52,28 +91,88 @@ class TemplatePicker(ModalScreen[Template | None]):
             yield Label("↑↓ choose · Enter compose · Esc cancel", classes="hint")
         yield Footer()
 
+    def first_focus(self) -> Widget | None:
+        return self.query_one("#templates", OptionList)
+
+    def action_pick(self) -> None:
+        option = self.query_one("#templates", OptionList).highlighted_option
+        if option is not None:
+            self._pick(option.id)
+
     @on(OptionList.OptionSelected)
-    def chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(next(t for t in self.templates if t.id == event.option.id))
+    def chosen(self, event: OptionList.OptionSelected) -> None:  # a click
+        self._pick(event.option.id)
+
+    def _pick(self, template_id: str | None) -> None:
+        template = next(t for t in self.templates if t.id == template_id)
+        self.dismiss(None)
+        self.on_pick(template)
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
 
 
-class ComposeScreen(ModalScreen[Envelope | None]):
-    """A template's form. ``check(values, precedence)`` types and checks the values exactly as the
-    server will (``hotline.console.forms``) and returns the envelope, or raises FormError; a
-    refusal is shown with the field named, and nothing is sent."""
+class ChoiceInput(Input):
+    """A field with a fixed set of values: typed (completed as it is typed; → takes the
+    completion) or stepped through with ↑↓. A value outside the set is refused on sending."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("up", "step(-1)", show=False),
+                                             Binding("down", "step(1)", show=False)]
+
+    def __init__(self, choices: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(suggester=SuggestFromList(choices, case_sensitive=False), **kwargs)
+        self.choices = list(choices)
+
+    def action_step(self, by: int) -> None:
+        if not self.choices:
+            return
+        at = self.choices.index(self.value) if self.value in self.choices else (
+            -1 if by > 0 else len(self.choices))
+        self.value = self.choices[(at + by) % len(self.choices)]
+        self.cursor_position = len(self.value)
+
+
+def choices_hint(field: FormField) -> str:
+    """The values a choice field takes, for its hint (a catalogue's messages one a line)."""
+    if all(label == value for label, value in field.choices):
+        return "one of: " + " | ".join(value for _, value in field.choices) + "  (↑↓ to choose)"
+    return "↑↓ to choose, or type the number:\n" + "\n".join(label for label, _ in field.choices)
+
+
+class ComposeScreen(Modal[Envelope | None]):
+    """A template's form: every field on a line of its own (label, input), its hint and its error
+    below it, so an 80x24 screen shows several fields at once; the form scrolls. ``check(values,
+    precedence)`` types and checks the values exactly as the server will
+    (``hotline.console.forms``) and returns the envelope, or raises FormError; a refusal is shown
+    under the field it names (and above the form), and nothing is sent."""
 
     DEFAULT_CSS = MODAL_CSS + """
-    ComposeScreen .dialog { height: 100%; }
-    ComposeScreen #fields { height: 1fr; }
-    ComposeScreen Input, ComposeScreen Select { margin: 0; }
-    ComposeScreen #buttons { height: auto; }
+    ComposeScreen .dialog { height: 100%; max-width: 120; border: none; padding: 0; }
+    ComposeScreen .title { background: $accent; color: $text; padding: 0 1; }
+    ComposeScreen #basis, ComposeScreen #deadline { padding: 0 1; height: 1; }
+    ComposeScreen #linkdown { padding: 0 1; height: auto; }
+    ComposeScreen #error { height: auto; max-height: 3; padding: 0 1; display: none; }
+    ComposeScreen #error.-shown { display: block; }
+    ComposeScreen #fields { height: 1fr; padding: 0 1; }
+    ComposeScreen .row { height: 1; }
+    ComposeScreen .label { width: 26; height: 1; text-style: bold; }
+    ComposeScreen .row Input { width: 1fr; }
+    ComposeScreen .hint, ComposeScreen #basis { padding-left: 2; text-wrap: nowrap;
+        text-overflow: ellipsis; }
+    ComposeScreen .hint.-full { text-wrap: wrap; }
+    ComposeScreen .field-error { padding-left: 2; display: none; }
+    ComposeScreen .field-error.-shown { display: block; }
+    ComposeScreen Input.-invalid { border: none; background: $error 30%; }
+    ComposeScreen #buttons { height: 1; padding: 0 1; }
+    ComposeScreen #buttons Button { margin-right: 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", priority=True),
         Binding("escape", "dismiss_none", "Cancel"),
+        # the focus moves when Tab is read, not when the field it leaves gets to it: what is
+        # typed next goes to the next field however fast it follows
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, form: Form, *, channel: str, check: Callable[[dict[str, str], Precedence], Envelope],
@@ -81,6 +180,7 @@ class ComposeScreen(ModalScreen[Envelope | None]):
         super().__init__()
         self.form, self.channel, self.check = form, channel, check
         self.reply_to, self.link_up = reply_to, link_up
+        self._hints: dict[str, tuple[Text, Text]] = {}  # field suffix: (first line, all of it)
 
     def compose(self) -> ComposeResult:
         template = self.form.template
@@ -89,63 +189,96 @@ class ComposeScreen(ModalScreen[Envelope | None]):
                                    f"{self.channel}" + (f", replying to {self.reply_to}"
                                                         if self.reply_to else ""), limit=200)),
                         classes="title")
-            yield Static(Text(f"basis: {shown(template.basis, limit=150)}"), classes="hint", id="basis")
+            yield Static(Text(f"basis: {shown(template.basis, limit=300)}"), id="basis")
             yield Static(Text(deadline_text(template, template.default_precedence)), id="deadline")
             if not self.link_up:
                 yield Static(Text("LINK DOWN: the message is kept in the outbox and sent, marked "
-                                  "PENDING, when the line returns"), classes="error")
-            with Horizontal(id="precedence-row"):
-                yield Select([(p.value, p.value) for p in self.form.precedences], allow_blank=False,
-                             value=template.default_precedence.value, id="precedence",
-                             prompt="precedence")
-            with VerticalScroll(id="fields"):
-                for i, field in enumerate(self.form.fields):
-                    yield Label(Text(shown(field.label, limit=200)
-                                     + ("" if field.required else " (optional)")),
-                                classes="title")
-                    if field.kind == "choice":
-                        # a required choice starts blank unless the template gives a default:
-                        # nothing is chosen for the officer
-                        yield Select([(Text(shown(label, limit=200)), value)
-                                      for label, value in field.choices],
-                                     allow_blank=not (field.required and field.default),
-                                     value=field.default if field.default else Select.NULL,
-                                     id=f"field-{i}", prompt=field.path)
-                    else:
-                        yield Input(value=field.default, placeholder=field.path, id=f"field-{i}")
-                    yield Static(Text(shown(field.hint, limit=500)), classes="hint")
+                                  "PENDING, when the line returns"), classes="error", id="linkdown")
             yield Static("", classes="error", id="error")
+            with VerticalScroll(id="fields"):
+                yield from self._row("* precedence", ChoiceInput(
+                    [p.value for p in self.form.precedences], value=template.default_precedence.value,
+                    id="precedence", compact=True, select_on_focus=True))
+                yield self._hint("precedence", "one of: " + " | ".join(
+                    p.value for p in self.form.precedences) + "  (↑↓ to choose; sets the deadline)")
+                yield Static("", classes="field-error error", id="error-precedence")
+                for i, field in enumerate(self.form.fields):
+                    yield from self._row(field.label, self._input(i, field))
+                    hint = field.hint + ("\n" + choices_hint(field) if field.kind == "choice" else "")
+                    yield self._hint(str(i), ("" if field.required else "(optional) ") + hint)
+                    yield Static("", classes="field-error error", id=f"error-{i}")
             with Horizontal(id="buttons"):
-                yield Button("Send (ctrl+s)", variant="primary", id="send")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Send (ctrl+s)", variant="primary", id="send", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
         yield Footer()
 
-    def on_mount(self) -> None:
-        if self.form.fields:  # the first field, not the precedence: typing starts the message
-            self.query_one("#field-0").focus()
+    def _hint(self, suffix: str, hint: str) -> Static:
+        """A field's hint: its first line while another field has the focus, all of it while
+        this one has (``hint_for``)."""
+        full = Text("\n".join(shown(line, limit=1000) for line in hint.split("\n")))
+        brief = Text(shown(hint.split("\n")[0], limit=200) + (" …" if "\n" in hint else ""))
+        self._hints[suffix] = (brief, full)
+        return Static(brief, classes="hint", id=f"hint-{suffix}")
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        suffix = (event.widget.id or "").removeprefix("field-")
+        for key, (brief, full) in self._hints.items():
+            hint = self.query_one(f"#hint-{key}", Static)
+            hint.update(full if key == suffix else brief)
+            hint.set_class(key == suffix, "-full")
+
+    @staticmethod
+    def _row(label: str, widget: Input) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label(Text(shown(label, limit=60), no_wrap=True, overflow="ellipsis"),
+                        classes="label")
+            yield widget
+
+    @staticmethod
+    def _input(i: int, field: FormField) -> Input:
+        if field.kind == "choice":
+            # a required choice starts blank unless the template gives a default: nothing is
+            # chosen for the officer
+            return ChoiceInput([value for _, value in field.choices], value=field.default,
+                               placeholder="choose: ↑↓", id=f"field-{i}", compact=True)
+        return Input(value=field.default, placeholder=field.path, id=f"field-{i}", compact=True)
+
+    def first_focus(self) -> Widget | None:
+        # the first field, not the precedence: typing starts the message
+        return self.query_one("#field-0", Input) if self.form.fields else \
+            self.query_one("#precedence", Input)
 
     def values(self) -> dict[str, str]:
-        out = {}
-        for i, field in enumerate(self.form.fields):
-            widget = self.query_one(f"#field-{i}")
-            if isinstance(widget, Select):
-                out[field.path] = "" if widget.value is Select.NULL else str(widget.value)
-            elif isinstance(widget, Input):
-                out[field.path] = widget.value
-        return out
+        return {field.path: self.query_one(f"#field-{i}", Input).value
+                for i, field in enumerate(self.form.fields)}
 
     def precedence(self) -> Precedence:
-        value = self.query_one("#precedence", Select).value
-        return Precedence(str(value)) if value is not Select.NULL else self.form.template.default_precedence
+        """The chosen precedence.
 
-    @on(Select.Changed, "#precedence")
+        Raises:
+            FormError: not one the template allows.
+        """
+        value = self.query_one("#precedence", Input).value.strip().upper()
+        if value not in {p.value for p in self.form.precedences}:
+            raise FormError("precedence: choose one of " + ", ".join(p.value for p in self.form.precedences),
+                            field="precedence")
+        return Precedence(value)
+
+    @on(Input.Changed, "#precedence")
     def precedence_changed(self) -> None:
-        self.query_one("#deadline", Static).update(Text(deadline_text(self.form.template, self.precedence())))
+        try:
+            text = deadline_text(self.form.template, self.precedence())
+        except FormError:
+            text = "precedence: " + ", ".join(p.value for p in self.form.precedences)
+        self.query_one("#deadline", Static).update(Text(text))
 
     @on(Button.Pressed, "#send")
     def action_send(self) -> None:
         for widget in self.query(".-invalid"):
             widget.remove_class("-invalid")
+        for widget in self.query(".field-error"):
+            widget.remove_class("-shown")
+        self.query_one("#error", Static).remove_class("-shown")
         try:
             envelope = self.check(self.values(), self.precedence())
         except FormError as exc:
@@ -154,22 +287,32 @@ class ComposeScreen(ModalScreen[Envelope | None]):
         self.dismiss(envelope)
 
     def show_error(self, exc: FormError) -> None:
+        """The refusal above the form, and under the field it names, which takes the focus."""
         where = f"{exc.field}: " if exc.field else ""
-        self.query_one("#error", Static).update(Text(shown(f"✖ NOT SENT — {where}{exc.code}: "
-                                                           f"{exc.message}", limit=500)))
-        if exc.field is not None:
-            index = next((i for i, f in enumerate(self.form.fields) if f.path == exc.field), None)
-            if index is not None:
-                widget = self.query_one(f"#field-{index}")
-                widget.add_class("-invalid")
-                widget.focus()
+        text = Text(shown(f"✖ NOT SENT — {where}{exc.code}: {exc.message}", limit=500))
+        error = self.query_one("#error", Static)
+        error.update(text)
+        error.add_class("-shown")
+        if exc.field is None:
+            return
+        index = next((i for i, f in enumerate(self.form.fields) if f.path == exc.field), None)
+        suffix = "precedence" if exc.field == "precedence" else None if index is None else str(index)
+        if suffix is None:
+            return
+        widget = self.query_one(f"#{'precedence' if suffix == 'precedence' else 'field-' + suffix}",
+                                Input)
+        widget.add_class("-invalid")
+        below = self.query_one(f"#error-{suffix}", Static)
+        below.update(Text(shown(f"✖ {exc.code}: {exc.message}", limit=500)))
+        below.add_class("-shown")
+        self.set_focus(widget)
 
     @on(Button.Pressed, "#cancel")
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
 
 
-class TextScreen(ModalScreen[None]):
+class TextScreen(Modal[None]):
     """A scrollable text (details, safety numbers, help); ``update`` replaces it."""
 
     DEFAULT_CSS = MODAL_CSS + "TextScreen .dialog { height: 100%; } TextScreen #body { height: 1fr; }"
@@ -185,6 +328,9 @@ class TextScreen(ModalScreen[None]):
             with VerticalScroll(id="body"):
                 yield Static(self.text, id="text")
         yield Footer()
+
+    def first_focus(self) -> Widget | None:
+        return self.query_one("#body", VerticalScroll)
 
     def update(self, text: Text) -> None:
         self.text = text

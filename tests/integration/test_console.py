@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList, Select
+from textual.widgets import Input, OptionList
 
 from hotline.agent.heartbeat import AgentState, HeartbeatAgent
 from hotline.canonical import parse
@@ -230,7 +230,7 @@ async def test_templated_form_refuses_a_bad_field_before_sending_then_sends(home
 
             now = datetime.now(UTC)
             paths = [f.path for f in form.form.fields]
-            form.query_one(f"#field-{paths.index('threat_level')}", Select).value = "elevated"
+            form.query_one(f"#field-{paths.index('threat_level')}", Input).value = "elevated"
             values = {"area": "Baltic Sea", "assessment": "Exercise traffic near the boundary",
                       "indicators": "AIS gaps, radar tracks",
                       "valid_from": format_time(now + timedelta(hours=1)),
@@ -387,8 +387,8 @@ async def test_every_message_is_proven_in_the_log_and_witnessed_and_details_say_
             await until(pilot, lambda: isinstance(app.screen, ComposeScreen), "the pre-agreed form")
             form = app.screen
             assert isinstance(form, ComposeScreen) and "FLASH" in screen_text(app)
-            await pilot.press("enter", "down", "down", "enter")  # open the list, take message 2
-            assert form.query_one("#field-0", Select).value == "2"
+            await pilot.press("down", "down")  # step through the catalogue to message 2
+            assert form.query_one("#field-0", Input).value == "2"
             await pilot.press("ctrl+s")
             got = await next_envelope(bob, Kind.MESSAGE, "preagreed")
             assert got.envelope.body == {"number": 2, "code": "UNIDENTIFIED-OBJECTS"}
@@ -403,7 +403,8 @@ async def test_every_message_is_proven_in_the_log_and_witnessed_and_details_say_
                         "bob's reply proven and witnessed in the list too")
 
             await pilot.press("up", "d")  # the details of our own message
-            await until(pilot, lambda: "inclusion proof:" in screen_text(app), "the details")
+            await until(pilot, lambda: "inclusion proof:" in screen_text(app)
+                        and "ALL WITNESSES" in screen_text(app), "the details, redrawn as proven")
             shown = screen_text(app)
             assert "signature: VERIFIED: key" in shown and f"log index: {got.index}" in shown
             assert "signed by the log key" in shown

@@ -48,4 +48,4 @@ async def test_the_script_makes_the_console_screenshot_the_readme_shows(tmp_path
     assert "✓received" in screen and "✓understood" in screen  # acknowledgement state
     assert "YOU OWE 'understood'" in screen and "ACK OWED ×1" in screen
     assert "LINK UP" in screen and "bob@south liaison" in screen  # the status bar
-    assert "u Understood" in screen  # the key bar
+    assert " u Ack " in screen and "? Help" in screen  # the key bar, one line at 80 columns

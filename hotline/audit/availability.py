@@ -23,7 +23,8 @@ but the entries; run it on entries the :class:`hotline.audit.verify.Auditor` has
   the DEGRADED time shown live would be reported as none.) A state change counts by its start
   even when logged after ``until``. The time in each state is summed over the window, so UP,
   DEGRADED, DOWN and UNKNOWN add up to the window's length.
-- Rule 3, outages: every DOWN period that overlaps the window, with its start and end as the
+- Rule 3, outages: every DOWN period that overlaps the window (or, still on, begins at its
+  end: the window ended by the DOWN entry itself), with its start and end as the
   timeline has them (none yet: ongoing), when its cause began (the DOWN entry's ``since``: the
   first missed heartbeat, earlier than the start when the channel was DEGRADED first) and its
   cause: the DOWN entry's ``reason``, and whose fault it was. An outage in which every party of
@@ -193,10 +194,13 @@ class PartyTraffic:
     heartbeats: int = 0
     echoes: int = 0
     longest_gap: Gap | None = None
+    silences: tuple[Gap, ...] = ()  # gaps longer than interval + grace overlapping the window,
+    # the last one to the end of the window if the party is silent then
 
     def to_json(self) -> dict[str, Any]:
         return {"heartbeats": self.heartbeats, "echoes": self.echoes,
-                "longest_gap": None if self.longest_gap is None else self.longest_gap.to_json()}
+                "longest_gap": None if self.longest_gap is None else self.longest_gap.to_json(),
+                "silences": [g.to_json() for g in self.silences]}
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,7 @@ class RoundTrips:
     p90: timedelta | None = None
     p99: timedelta | None = None
     max: timedelta | None = None
+    histogram: tuple[tuple[int, int], ...] = ()  # (milliseconds, echoes), ascending; not in JSON
 
     def to_json(self) -> dict[str, Any]:
         def ms(value: timedelta | None) -> int | None:
@@ -493,7 +498,8 @@ class AvailabilityBuilder:
         timeline = self._timeline(period)
         time_in = {state: sum((s.length for s in timeline if s.state is state), timedelta(0))
                    for state in ORDER}
-        parties = {p: PartyTraffic(p, c.heartbeats, c.echoes, c.longest)
+        parties = {p: PartyTraffic(p, c.heartbeats, c.echoes, c.longest,
+                                   self._silences_in(p, c, period))
                    for p, c in sorted(self._parties.items())}
         gaps = [c.longest for c in self._parties.values() if c.longest is not None]
         longest = max(gaps, key=lambda g: (g.length, -g.start.timestamp()), default=None)
@@ -547,7 +553,9 @@ class AvailabilityBuilder:
             start, end, change = stretch.start, stretch.end, stretch.change
             if stretch.state is not State.DOWN or change is None or start is None:
                 continue
-            if start < period.until and (end is None or end > period.since):
+            # an outage still on at the end of the window counts even if logged at its very end
+            if ((start < period.until or (end is None and start == period.until))
+                    and (end is None or end > period.since)):
                 silent = self._silent_at(change.since, log_end)
                 outages.append(Outage(
                     start=start, end=end, length=(period.until if end is None else end) - start,
@@ -555,6 +563,18 @@ class AvailabilityBuilder:
                     end_index=None if stretch.ended_by is None else stretch.ended_by.index,
                     began=change.since, attribution=HOST if silent else PARTY, silent=silent))
         return tuple(outages)
+
+    def _silences_in(self, party: str, counts: _Party, period: Period) -> tuple[Gap, ...]:
+        """A party's silences overlapping the window, cut to it; after its last heartbeat too."""
+        if period.since is None or period.until is None or not period.length:
+            return ()
+        gaps = list(counts.silences)
+        last = counts.last_beat
+        if (self._policy is not None and last is not None
+                and period.until - last > sum(self._policy, timedelta(0))):
+            gaps.append(Gap(party, last, period.until))
+        return tuple(Gap(g.party, max(g.start, period.since), min(g.end, period.until))
+                     for g in gaps if g.start < period.until and g.end > period.since)
 
     def _silent_at(self, moment: datetime, log_end: datetime | None) -> tuple[str, ...]:
         """Every party of the channel, if each was in a silence (a gap of more than interval +
@@ -596,7 +616,7 @@ def _round_trips(histogram: Counter[int]) -> RoundTrips:
 
     p50, p90, p99 = (rank(p) for p in PERCENTILES)
     return RoundTrips(count=count, p50=p50, p90=p90, p99=p99,
-                      max=timedelta(milliseconds=values[-1][0]))
+                      max=timedelta(milliseconds=values[-1][0]), histogram=tuple(values))
 
 
 def build_availability(entries: Iterable[Mapping[str, Any]], *, channel: str,
@@ -737,12 +757,13 @@ def render_text(report: AvailabilityReport) -> str:
     lines += ["", f"Timeline: {len(report.timeline)} periods"]
     if report.timeline:
         lines += timeline_bar(report)
-        lines += _table([_Column("from"), _Column("to"), _Column("state"),
-                         _Column("duration", right=True), _Column("entry", right=True),
-                         _Column("reason", wrap=True)],
-                        [[_clock(s.start), _clock(s.end), s.state.value, _duration(s.length),
-                          "-" if s.index is None else str(s.index), s.reason or "no health entry yet"]
-                         for s in report.timeline])
+        table = _table([_Column("from"), _Column("to"), _Column("state"),
+                        _Column("duration", right=True), _Column("entry", right=True)],
+                       [[_clock(s.start), _clock(s.end), s.state.value, _duration(s.length),
+                         "-" if s.index is None else str(s.index)] for s in report.timeline])
+        lines.append(table[0])
+        for row, span in zip(table[1:], report.timeline, strict=True):  # reasons wrap, whole
+            lines += [row, _wrapped("reason", span.reason or "no health entry yet")]
 
     lines += ["", f"Heartbeats: {report.heartbeats}, echoes: {report.echoes}"]
     if report.parties:

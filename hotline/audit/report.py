@@ -27,7 +27,6 @@ the :class:`hotline.audit.verify.Auditor` has accepted.
 
 from __future__ import annotations
 
-import textwrap
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -609,44 +608,27 @@ class _Column(NamedTuple):
     header: str
     right: bool = False  # right-aligned (numbers)
     shrink: bool = False  # may be cut (with a trailing "~") to keep the table within WIDTH
-    wrap: bool = False  # free text: may narrow to keep the table within WIDTH, and then wraps
-    # onto continuation lines (never cut)
-
-
-WRAP_MIN = 24  # a wrapping column narrows no further: its words stay readable
 
 
 def _table(columns: Sequence[_Column], rows: Sequence[Sequence[str]], *, indent: int = 2) -> list[str]:
-    """Fixed-width columns two spaces apart, no line over WIDTH (shrinkable columns are cut,
-    wrapping ones continue on the next lines)."""
+    """Fixed-width columns two spaces apart, no line over WIDTH (shrinkable columns are cut)."""
     widths = [max([len(c.header), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
     while indent + sum(widths) + 2 * (len(widths) - 1) > WIDTH:
-        candidates = [i for i, c in enumerate(columns)
-                      if (c.shrink and widths[i] > max(len(c.header), 4))
-                      or (c.wrap and widths[i] > max(len(c.header), WRAP_MIN))]
+        candidates = [i for i, c in enumerate(columns) if c.shrink and widths[i] > max(len(c.header), 4)]
         if not candidates:
             break
         widest = max(candidates, key=lambda i: widths[i])
         widths[widest] -= 1
 
-    def lines(cells: Sequence[str]) -> list[str]:
-        stacked = []
-        for cell, width, column in zip(cells, widths, columns, strict=True):
-            if len(cell) <= width:
-                stacked.append([cell])
-            elif column.wrap:
-                stacked.append(textwrap.wrap(cell, width, break_on_hyphens=False) or [""])
-            else:
-                stacked.append([cell[:width - 1] + "~"])
+    def line(cells: Sequence[str]) -> str:
         out = []
-        for n in range(max(len(parts) for parts in stacked)):
-            row = [(parts[n] if n < len(parts) else "") for parts in stacked]
-            out.append((" " * indent + "  ".join(
-                cell.rjust(width) if column.right else cell.ljust(width)
-                for cell, width, column in zip(row, widths, columns, strict=True))).rstrip())
-        return out
+        for cell, width, column in zip(cells, widths, columns, strict=True):
+            if len(cell) > width:
+                cell = cell[:width - 1] + "~"
+            out.append(cell.rjust(width) if column.right else cell.ljust(width))
+        return (" " * indent + "  ".join(out)).rstrip()
 
-    return [*lines([c.header for c in columns]), *(line for row in rows for line in lines(row))]
+    return [line([c.header for c in columns]), *(line(row) for row in rows)]
 
 
 def _clock(moment: datetime | None, absent: str = "none") -> str:

@@ -425,7 +425,9 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
 
     First verifies the whole log exactly as `hotline audit verify` does (and updates the same
     state file, HOME/state/NAME.audit.json); a failure prints FAILED and the reason, exits 1,
-    and no report is printed. Then reports, for the channel and the period:
+    and no report is printed. Its first line says what the report stands on: the checkpoint
+    every entry was checked against (size, root) and the one the witnesses cosigned (how many
+    of the named witnesses, and which). Then reports, for the channel and the period:
 
     \b
     - messages by template and precedence; acks, heartbeats and echoes;
@@ -473,14 +475,18 @@ def availability(ctx: click.Context, name: str, servers: tuple[str, ...], channe
 
     First verifies the whole log exactly as `hotline audit verify` does (and updates the same
     state file, HOME/state/NAME.audit.json); a failure prints FAILED and the reason, exits 1,
-    and no report is printed. Then reports, for the channel and the period, from the health
-    transitions the server logged (each state dated from when it began by the evidence) and the
-    agents' heartbeats and echoes:
+    and no report is printed. Its first line says what the report stands on (the checkpoints
+    and their cosignatures, as `hotline audit report` does). Then reports, for the channel and
+    the period, from the health transitions the server logged (every one, in order: a state
+    dated from when it began by the evidence, a fault lasting until the entry ending it was
+    logged, as the live view showed it) and the agents' heartbeats and echoes:
 
     \b
     - the time UP, DEGRADED, DOWN and UNKNOWN, and their shares;
-    - every outage (a DOWN period): start, end or ongoing, duration, cause;
-    - the timeline of states;
+    - every outage (a DOWN period): start, end or ongoing, duration, when
+      its cause began, the cause, and the host's fault when every party
+      fell silent at once;
+    - the timeline of states: a one-line bar, then each period;
     - heartbeats and echoes per party, and the longest gap between two
       heartbeats of one party (a server outage is a gap in every party's);
     - heartbeat -> echo round trips: p50, p90, p99 and max.

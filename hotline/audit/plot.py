@@ -127,10 +127,10 @@ def _clock(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _minutes(report: AvailabilityReport, moment: datetime) -> float:
-    """Minutes from the start of the period: the shared x axis."""
-    assert report.period.since is not None
-    return (moment - report.period.since) / timedelta(minutes=1)
+def _minutes(report: AvailabilityReport, moment: datetime | None) -> float:
+    """Minutes from the start of the period: the shared x axis (0 with no period)."""
+    since = report.period.since
+    return 0.0 if since is None or moment is None else (moment - since) / timedelta(minutes=1)
 
 
 def _states(ax: Any, report: AvailabilityReport) -> None:
@@ -139,8 +139,11 @@ def _states(ax: Any, report: AvailabilityReport) -> None:
     ax.set_title("Channel state (health transitions logged by the server)", loc="left")
     ax.set_yticks([])
     ax.set_ylim(0, 1.45)
-    length = _minutes(report, report.period.until) if report.period.until is not None else 0.0
-    ax.set_xlim(0, max(length, 1e-6))
+    length = _minutes(report, report.period.until)
+    ax.set_xlim(0, length or 1.0)
+    if not report.timeline:
+        ax.text(0.5, 0.5, "no time in the period", ha="center", va="center",
+                transform=ax.transAxes)
     for n, span in enumerate(report.timeline):
         start = _minutes(report, span.start)
         rect = Rectangle((start, 0.1), _minutes(report, span.end) - start, 0.8,

@@ -3,9 +3,10 @@ entries, a period and ``now`` in; a frozen :class:`AvailabilityReport` out. No I
 
 Theory of operation: the report is built in one pass over the entries in index order
 (:class:`AvailabilityBuilder`), so a caller can feed entries while it verifies them. Memory grows
-with the channel's health transitions and parties and with the distinct round-trip times in
-milliseconds, plus a bounded window of recent heartbeat ids; not with the log. It trusts nothing
-but the entries; run it on entries the :class:`hotline.audit.verify.Auditor` has accepted.
+with the channel's health transitions, parties and their silences, and with the distinct
+round-trip times in milliseconds, plus a bounded window of recent heartbeat ids; not with the log.
+It trusts nothing but the entries; run it on entries the :class:`hotline.audit.verify.Auditor`
+has accepted.
 
 - Rule 1, the window ``[since, until)``: by default from the channel's first entry (its
   agreement) to the log's last entry, or ``now`` if that is earlier. Heartbeats, echoes and
@@ -32,10 +33,11 @@ but the entries; run it on entries the :class:`hotline.audit.verify.Auditor` has
   two heartbeats or after its last one, that spans the moment the cause began) is the server's
   or its host's (or the network's to it), not one party's: the party a sweep names is only the
   one whose agent came back last.
-- Rule 4, heartbeats: per party, the heartbeats and echoes logged in the window, and the longest
+- Rule 4, heartbeats: per party, the heartbeats and echoes logged in the window, the longest
   gap between two consecutive heartbeats of that party overlapping the window (from the log
   times; a server outage shows as a gap in every party's heartbeats, and as DOWN only if a sweep
-  ran before the agents were back).
+  ran before the agents were back), and its silences (gaps longer than interval + grace, and
+  the time after its last heartbeat if that long) cut to the window.
 - Rule 5, round trips: an echo logged in the window names a heartbeat (``reply_to``) of another
   party logged among the last ``KEEP_HEARTBEATS``; its round trip is the echo's log time minus
   the heartbeat's. Percentiles are nearest-rank over milliseconds.

@@ -294,7 +294,8 @@ def verified_summary(auditor: Auditor, report: Report) -> dict[str, Any]:
 
 
 def verified_line(summary: dict[str, Any]) -> str:
-    """``log verified: ORIGIN, all N entries, against checkpoint N (root ...); witnessed ...``"""
+    """``Log verified: ORIGIN, all N entries, against its checkpoint N (root ...); witnessed up
+    to checkpoint W (root ...), cosigned by K of M named witnesses (...)``"""
     def root(checkpoint: dict[str, Any]) -> str:
         return "" if checkpoint["root"] is None else f" (root {checkpoint['root'][:12]}...)"
 

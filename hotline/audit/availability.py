@@ -3,26 +3,41 @@ entries, a period and ``now`` in; a frozen :class:`AvailabilityReport` out. No I
 
 Theory of operation: the report is built in one pass over the entries in index order
 (:class:`AvailabilityBuilder`), so a caller can feed entries while it verifies them. Memory grows
-with the channel's health transitions and parties and with the distinct round-trip times in
-milliseconds, plus a bounded window of recent heartbeat ids; not with the log. It trusts nothing
-but the entries; run it on entries the :class:`hotline.audit.verify.Auditor` has accepted.
+with the channel's health transitions, parties and their silences, and with the distinct
+round-trip times in milliseconds, plus a bounded window of recent heartbeat ids; not with the log.
+It trusts nothing but the entries; run it on entries the :class:`hotline.audit.verify.Auditor`
+has accepted.
 
 - Rule 1, the window ``[since, until)``: by default from the channel's first entry (its
   agreement) to the log's last entry, or ``now`` if that is earlier. Heartbeats, echoes and
   ``health`` entries count when their log time is in the window (with no ``until`` given, every
   entry read counts).
-- Rule 2, the timeline: the channel is UNKNOWN until its first ``health`` entry; each ``health``
-  entry (what :meth:`hotline.health.Transition.entry` logs) puts the channel in state ``to``
-  from its ``since`` (when the state began by the evidence, not when the sweep logged it) until
-  the next one's ``since``. A state change counts by its ``since`` even when logged after
-  ``until``. The time in each state is summed over the window, so UP, DEGRADED, DOWN and UNKNOWN
-  add up to the window's length.
-- Rule 3, outages: every DOWN period that overlaps the window, with its real start and end (the
-  next transition's ``since``; none yet: ongoing) and its cause, the DOWN entry's ``reason``.
-- Rule 4, heartbeats: per party, the heartbeats and echoes logged in the window, and the longest
+- Rule 2, the timeline: the channel is UNKNOWN until its first ``health`` entry; then each
+  ``health`` entry (what :meth:`hotline.health.Transition.entry` logs) puts the channel in state
+  ``to`` until the next one begins: the timeline is the sequence of logged transitions, none
+  folded into another. A state begins at its entry's ``since`` (when it began by the evidence,
+  not when the sweep logged it), with two bounds that keep what the live view (console,
+  ``/metrics``) showed: it never begins before the previous entry was logged (a later entry does
+  not rewrite a moment an earlier one spoke for), and a fault (DEGRADED or DOWN) lasts until the
+  entry that ends it was logged, so the state after a fault begins when it was logged. (The sweep
+  dates a DOWN that follows a DEGRADED from the same missed heartbeat; without the second bound
+  the DEGRADED time shown live would be reported as none.) A state change counts by its start
+  even when logged after ``until``. The time in each state is summed over the window, so UP,
+  DEGRADED, DOWN and UNKNOWN add up to the window's length.
+- Rule 3, outages: every DOWN period that overlaps the window (or, still on, begins at its
+  end: the window ended by the DOWN entry itself), with its start and end as the
+  timeline has them (none yet: ongoing), when its cause began (the DOWN entry's ``since``: the
+  first missed heartbeat, earlier than the start when the channel was DEGRADED first) and its
+  cause: the DOWN entry's ``reason``, and whose fault it was. An outage in which every party of
+  the channel was silent at once (each in a silence, a gap of more than interval + grace between
+  two heartbeats or after its last one, that spans the moment the cause began) is the server's
+  or its host's (or the network's to it), not one party's: the party a sweep names is only the
+  one whose agent came back last.
+- Rule 4, heartbeats: per party, the heartbeats and echoes logged in the window, the longest
   gap between two consecutive heartbeats of that party overlapping the window (from the log
   times; a server outage shows as a gap in every party's heartbeats, and as DOWN only if a sweep
-  ran before the agents were back).
+  ran before the agents were back), and its silences (gaps longer than interval + grace, and
+  the time after its last heartbeat if that long) cut to the window.
 - Rule 5, round trips: an echo logged in the window names a heartbeat (``reply_to``) of another
   party logged among the last ``KEEP_HEARTBEATS``; its round trip is the echo's log time minus
   the heartbeat's. Percentiles are nearest-rank over milliseconds.
@@ -42,7 +57,7 @@ from __future__ import annotations
 import textwrap
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,11 +78,16 @@ from hotline.errors import WireError
 from hotline.health import State
 from hotline.times import format_time, parse_time
 
-FORMAT_VERSION = 1  # AvailabilityReport.to_json()["version"]; bumped if a key changes meaning
+FORMAT_VERSION = 2  # AvailabilityReport.to_json()["version"]; bumped if a key changes meaning
+# (2: the timeline keeps every logged transition, so a DOWN after a DEGRADED starts when logged)
 KEEP_HEARTBEATS = 100_000  # heartbeats remembered for pairing echoes (Rule 5), newest kept
 ORDER = (State.UP, State.DEGRADED, State.DOWN, State.UNKNOWN)  # as reports list the states
 PERCENTILES = (50, 90, 99)
 STATES = tuple(s.value for s in State)
+FAULTS = frozenset({State.DEGRADED, State.DOWN})
+SEVERITY = {State.UP: 0, State.UNKNOWN: 1, State.DEGRADED: 2, State.DOWN: 3}  # as hotline.health
+HOST = "host"  # Outage.attribution: every party silent at once
+PARTY = "party"
 
 
 @dataclass(frozen=True)
@@ -121,7 +141,9 @@ class Span:
 @dataclass(frozen=True)
 class Outage:
     """A DOWN period (Rule 3): from ``start`` to ``end`` (None: still DOWN at the last entry
-    read), as the ``health`` entries ``index`` and ``end_index`` date them."""
+    read), as the ``health`` entries ``index`` and ``end_index`` date them; its cause began at
+    ``began``. ``attribution`` is HOST when every party was silent at once (``silent`` names
+    them), else PARTY (``cause`` names the party)."""
 
     start: datetime
     end: datetime | None
@@ -129,15 +151,24 @@ class Outage:
     cause: str
     index: int
     end_index: int | None
+    began: datetime | None = None  # the DOWN entry's since; None: as ``start``
+    attribution: str = PARTY
+    silent: tuple[str, ...] = ()
 
     @property
     def ongoing(self) -> bool:
         return self.end is None
 
+    @property
+    def host(self) -> bool:
+        return self.attribution == HOST
+
     def to_json(self) -> dict[str, Any]:
         return {"start": format_time(self.start), "end": _time_or_none(self.end),
                 "ongoing": self.ongoing, "length_ms": _milliseconds(self.length),
-                "cause": self.cause, "index": self.index, "end_index": self.end_index}
+                "began": format_time(self.began or self.start), "cause": self.cause,
+                "attribution": self.attribution, "silent": list(self.silent),
+                "index": self.index, "end_index": self.end_index}
 
 
 @dataclass(frozen=True)
@@ -165,10 +196,13 @@ class PartyTraffic:
     heartbeats: int = 0
     echoes: int = 0
     longest_gap: Gap | None = None
+    silences: tuple[Gap, ...] = ()  # gaps longer than interval + grace overlapping the window,
+    # the last one to the end of the window if the party is silent then
 
     def to_json(self) -> dict[str, Any]:
         return {"heartbeats": self.heartbeats, "echoes": self.echoes,
-                "longest_gap": None if self.longest_gap is None else self.longest_gap.to_json()}
+                "longest_gap": None if self.longest_gap is None else self.longest_gap.to_json(),
+                "silences": [g.to_json() for g in self.silences]}
 
 
 @dataclass(frozen=True)
@@ -180,6 +214,7 @@ class RoundTrips:
     p90: timedelta | None = None
     p99: timedelta | None = None
     max: timedelta | None = None
+    histogram: tuple[tuple[int, int], ...] = ()  # (milliseconds, echoes), ascending; not in JSON
 
     def to_json(self) -> dict[str, Any]:
         def ms(value: timedelta | None) -> int | None:
@@ -229,7 +264,8 @@ class AvailabilityReport:
             "period": {"since", "until", "now", "length_ms", "channel_start", "log_end"},
             "heartbeat": {"interval_s", "grace_s"},
             "states": {"UP", "DEGRADED", "DOWN", "UNKNOWN": {"ms", "percent"}},
-            "outages": [{"start", "end", "ongoing", "length_ms", "cause", "index", "end_index"}],
+            "outages": [{"start", "end", "ongoing", "length_ms", "began", "cause",
+            "attribution", "silent", "index", "end_index"}],
             "timeline": [{"start", "end", "state", "length_ms", "index", "reason"}],
             "transitions",
             "traffic": {"heartbeats", "echoes", "by_party": {PARTY: {"heartbeats", "echoes",
@@ -237,6 +273,8 @@ class AvailabilityReport:
             "round_trip": {"count", "p50_ms", "p90_ms", "p99_ms", "max_ms"}}``
             where GAP is ``{"party", "from", "to", "length_ms"}`` or null. ``percent`` is a number
             rounded to 3 decimals (null for an empty window); every other number is an integer;
+            an outage's ``attribution`` is ``"host"`` (every party silent at once, ``silent``
+            lists them) or ``"party"`` (``silent`` is empty);
             null marks an absent value (an ongoing outage's ``end``, the timeline's stretch
             before the first ``health`` entry's ``index`` and ``reason``).
         """
@@ -269,12 +307,15 @@ def _seconds(delta: timedelta | None) -> int | None:
 
 @dataclass(frozen=True)
 class _Change:
-    """A logged state change: the channel in ``state`` from ``start`` (its ``since``)."""
+    """A logged state change: the channel in ``state`` from ``start`` (Rule 2, from its
+    ``since`` and when it and the previous one were ``logged``)."""
 
     start: datetime
     state: State
     index: int
     reason: str
+    since: datetime
+    logged: datetime
 
 
 @dataclass(frozen=True)
@@ -295,6 +336,7 @@ class _Party:
     echoes: int = 0
     last_beat: datetime | None = None
     longest: Gap | None = None
+    silences: list[Gap] = field(default_factory=list)  # gaps longer than interval + grace
 
 
 class AvailabilityBuilder:
@@ -383,13 +425,19 @@ class AvailabilityBuilder:
             raise fields.error(f"since {format_time(since)} is after the entry was logged "
                                f"({format_time(time)})")
         last = self._changes[-1] if self._changes else None
-        if last is not None and since < last.start:
+        if last is not None and since < last.since:
             raise fields.error(f"since {format_time(since)} is before the start of the state it "
-                               f"ends ({format_time(last.start)}, entry {last.index})")
+                               f"ends ({format_time(last.since)}, entry {last.index})")
         if self._in_window(time):
             self._transitions += 1
+        if last is None:
+            start = since
+        elif last.state in FAULTS:  # a fault lasts until the entry ending it was logged
+            start = time
+        else:  # never before a moment the previous entry spoke for
+            start = max(since, last.logged)
         if last is None or last.state is not state:
-            self._changes.append(_Change(since, state, fields.index, reason))
+            self._changes.append(_Change(start, state, fields.index, reason, since, time))
 
     def _envelope(self, fields: _Fields) -> None:
         envelope = fields.nested("envelope")
@@ -420,6 +468,8 @@ class AvailabilityBuilder:
             counts.heartbeats += 1
         if previous is None:
             return
+        if self._policy is not None and time - previous > sum(self._policy, timedelta(0)):
+            counts.silences.append(Gap(party, previous, time))
         overlaps = ((self.since is None or time > self.since)
                     and (self.until is None or previous < self.until))
         if overlaps and (counts.longest is None or time - previous > counts.longest.length):
@@ -450,14 +500,16 @@ class AvailabilityBuilder:
         timeline = self._timeline(period)
         time_in = {state: sum((s.length for s in timeline if s.state is state), timedelta(0))
                    for state in ORDER}
-        parties = {p: PartyTraffic(p, c.heartbeats, c.echoes, c.longest)
+        parties = {p: PartyTraffic(p, c.heartbeats, c.echoes, c.longest,
+                                   self._silences_in(p, c, period))
                    for p, c in sorted(self._parties.items())}
         gaps = [c.longest for c in self._parties.values() if c.longest is not None]
         longest = max(gaps, key=lambda g: (g.length, -g.start.timestamp()), default=None)
         interval, grace = self._policy if self._policy is not None else (None, None)
         return AvailabilityReport(
             channel=self.channel, period=period, interval=interval, grace=grace, time_in=time_in,
-            timeline=timeline, outages=self._outages(period), transitions=self._transitions,
+            timeline=timeline, outages=self._outages(period, self._log_end),
+            transitions=self._transitions,
             parties=parties, longest_gap=longest, round_trips=_round_trips(self._round_trips))
 
     def _stretches(self) -> list[_Stretch]:
@@ -494,7 +546,7 @@ class AvailabilityBuilder:
                                   None if change is None else change.reason))
         return tuple(spans)
 
-    def _outages(self, period: Period) -> tuple[Outage, ...]:
+    def _outages(self, period: Period, log_end: datetime | None) -> tuple[Outage, ...]:
         if not period.length:
             return ()
         assert period.since is not None and period.until is not None
@@ -503,12 +555,42 @@ class AvailabilityBuilder:
             start, end, change = stretch.start, stretch.end, stretch.change
             if stretch.state is not State.DOWN or change is None or start is None:
                 continue
-            if start < period.until and (end is None or end > period.since):
+            # an outage still on at the end of the window counts even if logged at its very end
+            if ((start < period.until or (end is None and start == period.until))
+                    and (end is None or end > period.since)):
+                silent = self._silent_at(change.since, log_end)
                 outages.append(Outage(
                     start=start, end=end, length=(period.until if end is None else end) - start,
                     cause=change.reason, index=change.index,
-                    end_index=None if stretch.ended_by is None else stretch.ended_by.index))
+                    end_index=None if stretch.ended_by is None else stretch.ended_by.index,
+                    began=change.since, attribution=HOST if silent else PARTY, silent=silent))
         return tuple(outages)
+
+    def _silences_in(self, party: str, counts: _Party, period: Period) -> tuple[Gap, ...]:
+        """A party's silences overlapping the window, cut to it; after its last heartbeat too."""
+        if period.since is None or period.until is None or not period.length:
+            return ()
+        gaps = list(counts.silences)
+        last = counts.last_beat
+        if (self._policy is not None and last is not None
+                and period.until - last > sum(self._policy, timedelta(0))):
+            gaps.append(Gap(party, last, period.until))
+        return tuple(Gap(g.party, max(g.start, period.since), min(g.end, period.until))
+                     for g in gaps if g.start < period.until and g.end > period.since)
+
+    def _silent_at(self, moment: datetime, log_end: datetime | None) -> tuple[str, ...]:
+        """Every party of the channel, if each was in a silence (a gap of more than interval +
+        grace between two heartbeats, or after its last one) at ``moment``; else ()."""
+        if self._policy is None or len(self._parties) < 2:
+            return ()
+        for counts in self._parties.values():
+            last = counts.last_beat
+            if last is None:
+                return ()  # never heard: nothing shows it fell silent with the others
+            after_last = last <= moment and (log_end is None or log_end > last)
+            if not after_last and not any(g.start <= moment < g.end for g in counts.silences):
+                return ()
+        return tuple(sorted(self._parties))
 
 
 def _optional_time(value: Any) -> datetime | None:
@@ -536,7 +618,7 @@ def _round_trips(histogram: Counter[int]) -> RoundTrips:
 
     p50, p90, p99 = (rank(p) for p in PERCENTILES)
     return RoundTrips(count=count, p50=p50, p90=p90, p99=p99,
-                      max=timedelta(milliseconds=values[-1][0]))
+                      max=timedelta(milliseconds=values[-1][0]), histogram=tuple(values))
 
 
 def build_availability(entries: Iterable[Mapping[str, Any]], *, channel: str,
@@ -570,6 +652,59 @@ def build_availability(entries: Iterable[Mapping[str, Any]], *, channel: str,
 def _percent(report: AvailabilityReport, state: State) -> str:
     value = report.percent(state)
     return "-" if value is None else f"{value:.3f}%"
+
+
+def _wrapped(label: str, text: str) -> str:
+    """``label: text`` under an outage's row, wrapped to WIDTH (never cut)."""
+    return "\n".join(textwrap.wrap(f"{label}: {text}", WIDTH, initial_indent=" " * 5,
+                                   subsequent_indent=" " * 12, break_on_hyphens=False))
+
+
+def _outage_notes(outage: Outage) -> list[tuple[str, str]]:
+    notes = []
+    if outage.host:
+        notes.append(("fault", f"the server or its host (or the network to it): every party "
+                               f"fell silent at once ({', '.join(outage.silent)})"))
+    if outage.began is not None and outage.began < outage.start:
+        notes.append(("began", f"{_clock(outage.began)}, the first missed heartbeat; the channel "
+                               f"was DEGRADED until this DOWN was logged"))
+    notes.append(("cause", outage.cause if not outage.host else
+                  f"{outage.cause} (the sweep names whoever was still silent when it ran)"))
+    return notes
+
+
+BAR = {State.UP: "=", State.DEGRADED: "~", State.DOWN: "#", State.UNKNOWN: "?"}
+BAR_WIDTH = WIDTH - 4  # "  [" + bar + "]"
+
+
+def timeline_bar(report: AvailabilityReport, width: int = BAR_WIDTH) -> list[str]:
+    """The timeline as one line of ``width`` characters, each 1/width of the period showing the
+    worst state in it (so no fault, however short, disappears), and its legend.
+
+    Returns:
+        ``["  [===~~##==]", "  = UP  ~ DEGRADED  # DOWN  ? UNKNOWN  (one character: 6s)"]``, or
+        ``[]`` for an empty window.
+    """
+    period = report.period
+    if not report.timeline or not period.length or period.since is None:
+        return []
+    cells = [State.UP] * width
+    worst = [-1] * width
+    length = _microseconds(period.length)  # whole numbers: cell n is [n, n+1) * length / width
+    for span in report.timeline:
+        first = _microseconds(span.start - period.since) * width // length
+        last = max(first, -(-_microseconds(span.end - period.since) * width // length) - 1)
+        for n in range(max(first, 0), min(last, width - 1) + 1):
+            if SEVERITY[span.state] > worst[n]:
+                worst[n], cells[n] = SEVERITY[span.state], span.state
+    legend = "  ".join(f"{BAR[s]} {s.value}" for s in ORDER)
+    return [f"  [{''.join(BAR[c] for c in cells)}]",
+            f"  {legend}  (one character: {_duration(period.length / width)}, the worst state "
+            "in it)"]
+
+
+def _microseconds(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _fit(line: str) -> str:
@@ -619,17 +754,18 @@ def render_text(report: AvailabilityReport) -> str:
                         for n, o in enumerate(report.outages, start=1)])
         lines.append(table[0])
         for row, outage in zip(table[1:], report.outages, strict=True):
-            lines += [row, *textwrap.wrap(f"cause: {outage.cause}", WIDTH, initial_indent=" " * 5,
-                                          subsequent_indent=" " * 12, break_on_hyphens=False)]
+            lines += [row, *(_wrapped(label, text) for label, text in _outage_notes(outage))]
 
     lines += ["", f"Timeline: {len(report.timeline)} periods"]
     if report.timeline:
-        lines += _table([_Column("from"), _Column("to"), _Column("state"),
-                         _Column("duration", right=True), _Column("entry", right=True),
-                         _Column("reason", shrink=True)],
-                        [[_clock(s.start), _clock(s.end), s.state.value, _duration(s.length),
-                          "-" if s.index is None else str(s.index), s.reason or "no health entry yet"]
-                         for s in report.timeline])
+        lines += timeline_bar(report)
+        table = _table([_Column("from"), _Column("to"), _Column("state"),
+                        _Column("duration", right=True), _Column("entry", right=True)],
+                       [[_clock(s.start), _clock(s.end), s.state.value, _duration(s.length),
+                         "-" if s.index is None else str(s.index)] for s in report.timeline])
+        lines.append(table[0])
+        for row, span in zip(table[1:], report.timeline, strict=True):  # reasons wrap, whole
+            lines += [row, _wrapped("reason", span.reason or "no health entry yet")]
 
     lines += ["", f"Heartbeats: {report.heartbeats}, echoes: {report.echoes}"]
     if report.parties:

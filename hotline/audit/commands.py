@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +19,10 @@ import click
 from hotline.audit import availability as availability_report
 from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
+from hotline.audit.plot import PlotError, plotter
 from hotline.audit.records import CheckpointRecord, EntryRecord, Records
 from hotline.audit.remote import LogClient, http_base
-from hotline.audit.report import ReportBuilder, render_text
+from hotline.audit.report import WIDTH, ReportBuilder, render_text
 from hotline.audit.verify import AuditFailure, Auditor, Report
 from hotline.canonical import parse
 from hotline.cli_options import member_options
@@ -255,11 +257,51 @@ def verify(ctx: click.Context, name: str, servers: tuple[str, ...], export_file:
         return
     click.echo(f"OK: log {shown(report.origin)}: {report.size} entries verified against "
                f"{report.checkpoints} signed checkpoints (largest {report.largest_checkpoint})")
-    click.echo(f"  readable {report.readable} (envelopes {report.envelopes}, roster documents "
-               f"{report.roster_documents}, rejected attempts {report.rejected}); "
-               f"hidden from this auditor {report.hidden} (hash only)")
+    click.echo(f"  {kinds_line(report)}")
     for line in witness_lines(report, require_witnesses):
         click.echo(f"  {shown(line)}")
+
+
+def kinds_line(report: Report) -> str:
+    """The entries verified by kind, every kind named, so that the parts add up to the whole."""
+    parts = ", ".join(f"{label} {count}" for label, count in report.kinds())
+    if report.rejection_summaries:
+        parts += f" (counting {report.rejections_summarized} more refused attempts)"
+    return (f"readable {report.readable} ({parts}); hidden from this auditor {report.hidden} "
+            f"(hash only); {report.size} in all")
+
+
+def verified_summary(auditor: Auditor, report: Report) -> dict[str, Any]:
+    """What a report stands on: the checkpoint every entry was checked against (size, root), and
+    the one the verdict's witnessed range ends at with the named witnesses that cosigned it (a
+    witness that cosigned a larger checkpoint vouches for it too)."""
+    def checkpoint(size: int) -> dict[str, Any]:
+        found = auditor.checkpoints.get(size)
+        return {"size": size,
+                "root": None if found is None else base64.b64encode(found[0].root_hash).decode()}
+
+    witnessed = report.witnessed_size
+    cosigned = sorted(w for w, s in report.witnesses.items() if s is not None and s >= witnessed)
+    return {"origin": report.origin, "entries": report.size,
+            "checkpoint": checkpoint(report.size),
+            "witnessed": {**checkpoint(witnessed), "cosigned_by": cosigned,
+                          "named_witnesses": len(report.witnesses)}}
+
+
+def verified_line(summary: dict[str, Any]) -> str:
+    """``Log verified: ORIGIN, all N entries, against its checkpoint N (root ...); witnessed up
+    to checkpoint W (root ...), cosigned by K of M named witnesses (...)``"""
+    def root(checkpoint: dict[str, Any]) -> str:
+        return "" if checkpoint["root"] is None else f" (root {checkpoint['root'][:12]}...)"
+
+    top, witnessed = summary["checkpoint"], summary["witnessed"]
+    who = witnessed["cosigned_by"]
+    line = (f"Log verified: {summary['origin']}, all {summary['entries']} entries, against its "
+            f"checkpoint {top['size']}{root(top)}; ")
+    line += ("witnessed: that checkpoint" if witnessed["size"] == top["size"] else
+             f"witnessed up to checkpoint {witnessed['size']}{root(witnessed)}")
+    return (line + f", cosigned by {len(who)} of {witnessed['named_witnesses']} named witnesses"
+            + (f" ({', '.join(who)})" if who else ""))
 
 
 def witness_lines(report: Report, required: int | None) -> list[str]:
@@ -379,7 +421,9 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
 
     First verifies the whole log exactly as `hotline audit verify` does (and updates the same
     state file, HOME/state/NAME.audit.json); a failure prints FAILED and the reason, exits 1,
-    and no report is printed. Then reports, for the channel and the period:
+    and no report is printed. Its first line says what the report stands on: the checkpoint
+    every entry was checked against (size, root) and the one the witnesses cosigned (how many
+    of the named witnesses, and which). Then reports, for the channel and the period:
 
     \b
     - messages by template and precedence; acks, heartbeats and echoes;
@@ -414,38 +458,60 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
               help="End of the period, exclusive (same forms). Default: the log's last entry, "
                    "or now if earlier.")
 @_report_options
+@click.option("--plot", "plot_file", metavar="FILE.svg|FILE.png",
+              type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Also draw the report into FILE (SVG or PNG, by its suffix): the states over "
+                   "time, each party's heartbeat gaps, the outages, the round trips. Needs "
+                   "matplotlib: pip install 'hotline[plot]'.")
 @click.pass_context
 def availability(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str,
                  since: datetime | None, until: datetime | None, export_file: Path | None,
-                 require_witnesses: int | None, as_json: bool) -> None:
+                 require_witnesses: int | None, as_json: bool, plot_file: Path | None) -> None:
     """Availability of one channel, from a log that verified.
 
     First verifies the whole log exactly as `hotline audit verify` does (and updates the same
     state file, HOME/state/NAME.audit.json); a failure prints FAILED and the reason, exits 1,
-    and no report is printed. Then reports, for the channel and the period, from the health
-    transitions the server logged (each state dated from when it began by the evidence) and the
-    agents' heartbeats and echoes:
+    and no report is printed. Its first line says what the report stands on (the checkpoints
+    and their cosignatures, as `hotline audit report` does). Then reports, for the channel and
+    the period, from the health transitions the server logged (every one, in order: a state
+    dated from when it began by the evidence, a fault lasting until the entry ending it was
+    logged, as the live view showed it) and the agents' heartbeats and echoes:
 
     \b
     - the time UP, DEGRADED, DOWN and UNKNOWN, and their shares;
-    - every outage (a DOWN period): start, end or ongoing, duration, cause;
-    - the timeline of states;
+    - every outage (a DOWN period): start, end or ongoing, duration, when
+      its cause began, the cause, and the host's fault when every party
+      fell silent at once;
+    - the timeline of states: a one-line bar, then each period;
     - heartbeats and echoes per party, and the longest gap between two
       heartbeats of one party (a server outage is a gap in every party's);
     - heartbeat -> echo round trips: p50, p90, p99 and max.
 
+    With --plot FILE the same report is drawn into FILE (.svg or .png), from the same verified
+    log.
+
     Exits 0 with the report, 1 if the log fails verification or the channel is unknown or not
-    readable by NAME, 2 on a usage error.
+    readable by NAME, or the plot cannot be drawn (matplotlib not installed: the message says
+    how to install it) or written; 2 on a usage error (a --plot FILE not ending in .svg or .png).
 
     \b
     Examples:
       hotline audit availability --as audrey --channel north-south --since 2026-11-27
       hotline audit availability --as audrey --channel north-south --export log.jsonl --json
+      hotline audit availability --as audrey --channel north-south --plot availability.svg
     """
     _check_period(since, until)
+    draw = None
+    if plot_file is not None:
+        try:  # before the audit: a wrong suffix or a missing extra fails at once
+            draw = plotter(plot_file)
+        except PlotError as exc:
+            if exc.code == "plot.bad_format":
+                raise click.BadParameter(exc.message, param_hint="'--plot'") from exc
+            _fail(exc)
     builder = AvailabilityBuilder(channel=channel, since=since, until=until)
     _channel_report(ctx, name, servers, export_file, channel, builder,
-                    availability_report.render_text, as_json, require_witnesses)
+                    availability_report.render_text, as_json, require_witnesses, draw)
 
 
 def _check_period(since: datetime | None, until: datetime | None) -> None:
@@ -456,10 +522,13 @@ def _check_period(since: datetime | None, until: datetime | None) -> None:
 def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
                     export_file: Path | None, channel: str, builder: Any,
                     render: Callable[[Any], str], as_json: bool,
-                    require_witnesses: int | None) -> None:
+                    require_witnesses: int | None,
+                    plot: Callable[[Any], None] | None = None) -> None:
     """Verify the log as ``name`` while feeding each verified entry to ``builder``; then print
-    the channel's report (text, or JSON). A log that fails verification gets no report; entries
-    not yet cosigned by the required witnesses are reported, with a note on stderr."""
+    the channel's report (text, or JSON), after a line saying what it stands on (the checkpoint
+    the verdict ends at and its cosignatures; in JSON, ``verified``). A log that fails
+    verification gets no report; entries not yet cosigned by the required witnesses are
+    reported, with a note on stderr. ``plot``, if given, draws the report first."""
     home: Path = ctx.obj["home"]
     state_path = _state_path(home, name, None)
     try:
@@ -476,7 +545,15 @@ def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
     _remember(state_path, auditor)
     if verdict.unwitnessed:
         click.echo(f"note: {witness_lines(verdict, require_witnesses)[-1]}", err=True)
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))  # ASCII-escaped: inert, lossless
-    else:
-        click.echo(shown_lines(render(report)), nl=False)  # names and texts from the log
+    summary = verified_summary(auditor, verdict)
+    if plot is not None:
+        try:
+            plot(report)
+        except HotlineError as exc:
+            _fail(exc)
+    if as_json:  # ASCII-escaped: inert, lossless
+        click.echo(json.dumps({"verified": summary, **report.to_json()}, indent=2))
+    else:  # first what the report stands on, then the report (names and texts from the log)
+        click.echo(shown_lines(textwrap.fill(verified_line(summary), WIDTH,
+                                             subsequent_indent="  ", break_on_hyphens=False)))
+        click.echo(shown_lines(render(report)), nl=False)

@@ -68,7 +68,8 @@ class Report:
     envelopes: int = 0
     roster_documents: int = 0
     rejected: int = 0
-    rejections_summarized: int = 0  # refusals beyond a member's budget, counted in summaries
+    rejection_summaries: int = 0  # ``rejections`` entries ...
+    rejections_summarized: int = 0  # ... and the refusals beyond a member's budget they count
     overdue: int = 0
     health: int = 0
     checkpoints: int = 0
@@ -81,6 +82,14 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def kinds(self) -> list[tuple[str, int]]:
+        """The readable entries by kind, every kind named: the counts add up to ``readable``
+        (and with ``hidden``, to ``size``), as :meth:`Auditor.add_entry` counts each entry once."""
+        return [("envelopes", self.envelopes), ("roster documents", self.roster_documents),
+                ("health transitions", self.health), ("overdue notices", self.overdue),
+                ("rejected attempts", self.rejected),
+                ("rejection summaries", self.rejection_summaries)]
 
 
 def _b64(text: Any, what: str) -> bytes:
@@ -197,6 +206,7 @@ class Auditor:
                 self.report.rejected += 1
             elif kind == "rejections":
                 self.report.rejections_summarized += _summary_count(entry)
+                self.report.rejection_summaries += 1
             elif kind == "overdue":
                 self._check_overdue(entry)
                 self.report.overdue += 1

@@ -156,13 +156,21 @@ async def test_availability_reports_the_injected_outages_live_and_from_an_export
     outages = live["outages"]
     assert len(outages) == 2, outages
     south, final = outages
-    assert near(south["start"], start, SOUTH_SILENT[0]) and near(south["end"], start, SOUTH_SILENT[1])
+    assert near(south["began"], start, SOUTH_SILENT[0]) and near(south["end"], start, SOUTH_SILENT[1])
     assert "south silent" in south["cause"] and not south["ongoing"]
-    assert near(final["start"], start, ALL_SILENT) and final["ongoing"] and final["end"] is None
+    assert south["attribution"] == "party" and south["silent"] == []
+    assert near(final["began"], start, ALL_SILENT) and final["ongoing"] and final["end"] is None
     assert all(f"{p} silent" in final["cause"] for p in PARTIES)
+    # every agent fell silent at once: not one party's fault but the server's, its host's or
+    # the network's to it
+    assert final["attribution"] == "host" and final["silent"] == sorted(PARTIES)
     states = live["states"]
     assert sum(s["ms"] for s in states.values()) == live["period"]["length_ms"]
-    assert states["UNKNOWN"]["ms"] < 1000 and states["DEGRADED"]["ms"] == 0
+    # each outage was DEGRADED (late) first, from its first missed heartbeat until DOWN was logged
+    assert states["UNKNOWN"]["ms"] < 1000 and states["DEGRADED"]["ms"] > 0
+    for outage in (south, final):
+        degraded = next(s for s in live["timeline"] if s["end"] == outage["start"])
+        assert degraded["state"] == "DEGRADED" and degraded["start"] == outage["began"]
     assert live["heartbeat"] == {"interval_s": INTERVAL, "grace_s": INTERVAL}
     by_party = live["traffic"]["by_party"]
     assert list(by_party) == ["mediator", "north", "south"]
@@ -175,9 +183,11 @@ async def test_availability_reports_the_injected_outages_live_and_from_an_export
     agreement = start + timedelta(milliseconds=7)  # the eighth roster document
     assert live["period"]["since"] == format_time(agreement)  # the channel's first entry
 
-    assert text.startswith(f"Availability report for channel {CHANNEL}\n")
+    assert text.startswith("Log verified: hotline.test, all ")
+    assert f"\nAvailability report for channel {CHANNEL}\n" in text
     assert "Outages (DOWN): 2\n" in text and "ongoing" in text
     assert "cause: south silent: no heartbeat since" in text
+    assert "fault: the server or its host (or the network to it): every party fell silent" in text
     assert max(len(line) for line in text.splitlines()) <= 100
 
     # Windows: one between the outages; one that ends during south's (its real end is shown).

@@ -231,6 +231,8 @@ async def test_server_restart_under_the_agents(home: Path, server_process: Serve
                                 now=datetime.now(UTC))
     outage = report.outages[-1]
     assert outage.end is not None and "silent" in outage.cause
+    # both parties fell silent at once: the server's (its host's) outage, not one party's
+    assert outage.host and outage.silent == ("north", "south")
     last_before = max(t for p in ("north", "south") for t in heartbeats(entries, p) if t < stopped)
     back = max(min(t for t in heartbeats(entries, p) if t > stopped) for p in ("north", "south"))
     assert abs(outage.length - (back - last_before)) <= INTERVAL

@@ -95,7 +95,8 @@ async def test_audit_report_live_and_from_an_export(home: Path, tmp_path: Path) 
                   "north-south"]
 
         text = await run_ok(home, *report)
-        assert text.startswith("Compliance report for channel north-south\n")
+        assert text.startswith("Log verified: hotline.test, all ")  # what it stands on first
+        assert "\nCompliance report for channel north-south\n" in text
         assert "Period    start of the log to now (all times UTC)" in text
         assert "Log       index 8 to 14: 6 entries of this channel" in text
         assert "Messages: 4\n" in text

@@ -116,5 +116,5 @@ async def test_a_host_can_log_a_refusal_nobody_made_and_the_audit_passes(home: P
         await witness_all(home, server.url)
         verified = await cli(home, "audit", "verify", "--as", "audrey", "--server", server.url)
     assert verified.returncode == 0, verified.stderr
-    assert "rejected attempts 1)" in verified.stdout, verified.stdout
+    assert "rejected attempts 1, " in verified.stdout, verified.stdout
     assert f"witnessed: entries 0..{size} (checkpoint {size + 1})" in verified.stdout, verified.stdout

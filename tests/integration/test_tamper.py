@@ -242,8 +242,10 @@ async def test_untampered_log_and_export_verify(log: Log, tmp_path: Path) -> Non
         lines = result.stdout.splitlines()
         assert re.fullmatch(rf"OK: log {ORIGIN}: {SIZE} entries verified against \d+ signed "
                             rf"checkpoints \(largest {SIZE}\)", lines[0]), lines
-        assert lines[1].strip() == ("readable 18 (envelopes 10, roster documents 8, rejected attempts 0); "
-                                    "hidden from this auditor 0 (hash only)")
+        assert lines[1].strip() == (
+            "readable 18 (envelopes 10, roster documents 8, health transitions 0, overdue "
+            "notices 0, rejected attempts 0, rejection summaries 0); hidden from this auditor 0 "
+            "(hash only); 18 in all")
         assert lines[2].strip() == (f"witnessed: entries 0..{SIZE - 1} (checkpoint {SIZE}), cosigned "
                                     "by all 3 named witnesses")
         assert lines[3].strip() == (

@@ -31,6 +31,7 @@ from hotline.audit.availability import (
     Span,
     build_availability,
     render_text,
+    timeline_bar,
 )
 from hotline.audit.report import WIDTH, ReportError
 from hotline.health import ChannelHealth, Policy, State
@@ -144,23 +145,30 @@ CASES = {
     "no health entry: UNKNOWN throughout": Case((), zero(UNKNOWN=100), timeline=((0, 100, UNKNOWN),)),
     "UNKNOWN until the first state's since": Case(
         ((12, UP, 10),), zero(UNKNOWN=10, UP=90), timeline=((0, 10, UNKNOWN), (10, 100, UP))),
-    "an outage, from its since to the next since": Case(
-        ((1, UP, 1), (42, DOWN, 30), (61.5, UP, 60.3)), zero(UNKNOWN=1, UP=68.7, DOWN=30.3),
-        outages=((30, 60.3),)),
+    "an outage, from its since until its end was logged (as the live view showed it)": Case(
+        ((1, UP, 1), (42, DOWN, 30), (61.5, UP, 60.3)), zero(UNKNOWN=1, UP=67.5, DOWN=31.5),
+        outages=((30, 61.5),)),
     "still DOWN at the end: ongoing": Case(
         ((1, UP, 1), (42, DOWN, 30)), zero(UNKNOWN=1, UP=29, DOWN=70), outages=((30, None),)),
-    "DEGRADED, then DOWN from the same moment: no DEGRADED time": Case(
-        ((1, UP, 1), (21, DEGRADED, 10), (31, DOWN, 10), (50, UP, 49)),
-        zero(UNKNOWN=1, UP=60, DOWN=39), outages=((10, 49),),
-        timeline=((0, 1, UNKNOWN), (1, 10, UP), (10, 49, DOWN), (49, 100, UP))),
-    "DEGRADED, then UP: degraded time, no outage": Case(
-        ((1, UP, 1), (21, DEGRADED, 10), (25, UP, 24)), zero(UNKNOWN=1, UP=85, DEGRADED=14)),
+    "DEGRADED, then DOWN dated from the same missed heartbeat: DEGRADED until DOWN was logged":
+    Case(((1, UP, 1), (21, DEGRADED, 10), (31, DOWN, 10), (50, UP, 49)),
+         zero(UNKNOWN=1, UP=59, DEGRADED=21, DOWN=19), outages=((31, 50),),
+         timeline=((0, 1, UNKNOWN), (1, 10, UP), (10, 31, DEGRADED), (31, 50, DOWN),
+                   (50, 100, UP))),
+    "DEGRADED, then UP: degraded time until UP was logged, no outage": Case(
+        ((1, UP, 1), (21, DEGRADED, 10), (25, UP, 24)), zero(UNKNOWN=1, UP=84, DEGRADED=15)),
+    "DOWN logged at the end of the window: an outage still on, of no time yet": Case(
+        ((1, UP, 1), (20, DEGRADED, 10), (30, DOWN, 10)), zero(UNKNOWN=1, UP=9, DEGRADED=20),
+        outages=((30, None),), end=30),
+    "a state never begins before the previous entry was logged": Case(
+        ((12, UP, 5), (30, DOWN, 8)), zero(UNKNOWN=5, UP=7, DOWN=88), outages=((12, None),),
+        timeline=((0, 5, UNKNOWN), (5, 12, UP), (12, 100, DOWN))),
     "an outage begun before since: its real start, the window's time": Case(
-        ((1, UP, 1), (42, DOWN, 30), (61, UP, 60)), zero(DOWN=10, UP=40), outages=((30, 60),),
+        ((1, UP, 1), (42, DOWN, 30), (61, UP, 60)), zero(DOWN=11, UP=39), outages=((30, 61),),
         since=50),
     "an outage ending after until: its real end, the window's time": Case(
         ((1, UP, 1), (42, DOWN, 30), (81, UP, 80)), zero(UNKNOWN=1, UP=29, DOWN=20),
-        outages=((30, 80),), until=50),
+        outages=((30, 81),), until=50),
     "an outage before the window is not listed": Case(
         ((1, UP, 1), (42, DOWN, 30), (61, UP, 60)), zero(UP=30), since=70),
     "an outage after the window is not listed": Case(
@@ -170,7 +178,7 @@ CASES = {
         until=50),
     "two outages": Case(
         ((1, UP, 1), (40, DOWN, 30), (50, UP, 45), (80, DOWN, 70), (95, UP, 90)),
-        zero(UNKNOWN=1, UP=64, DOWN=35), outages=((30, 45), (70, 90))),
+        zero(UNKNOWN=1, UP=54, DOWN=45), outages=((30, 50), (70, 95))),
     "now before the last entry ends the default window": Case(
         ((1, UP, 1), (42, DOWN, 30)), zero(UNKNOWN=1, UP=29, DOWN=10), outages=((30, None),),
         now=at(40)),
@@ -193,7 +201,8 @@ def test_time_in_each_state_and_outages(case: Case) -> None:
     assert sum(report.time_in.values(), timedelta(0)) == report.period.length
     assert [(secs(o.start), secs_or_none(o.end)) for o in report.outages] == list(case.outages)
     for outage in report.outages:
-        assert (outage.index, outage.cause) == logged[secs(outage.start)]
+        assert outage.began is not None
+        assert (outage.index, outage.cause) == logged[secs(outage.began)]
         end = outage.end if outage.end is not None else report.period.until
         assert end is not None and outage.length == end - outage.start
     if case.timeline is not None:
@@ -211,8 +220,9 @@ def test_outage_names_its_entries_and_cause() -> None:
     down = log.health(42, DOWN, since=30, reason="south silent: no heartbeat since ...")
     up = log.health(61, UP, since=60)
     (outage,) = log.report().outages
-    assert outage == Outage(start=at(30), end=at(60), length=timedelta(seconds=30),
-                            cause="south silent: no heartbeat since ...", index=down, end_index=up)
+    assert outage == Outage(start=at(30), end=at(61), length=timedelta(seconds=31),
+                            cause="south silent: no heartbeat since ...", index=down, end_index=up,
+                            began=at(30))
     assert not outage.ongoing
     assert log.report().timeline[1] == Span(at(0.5), at(30), UP, 9,
                                             "every party beats and answers: north, south")
@@ -434,22 +444,26 @@ class OutageCase:
 
 OUTAGE_CASES = {
     "one party's agent stopped for 5 minutes": OutageCase(
-        Injected(silent={"south": ((300, 600),)}), ((300, 600),)),
+        Injected(silent={"south": ((300, 600),)}), ((300, 600),), degraded=True),
     "three outages, three parties": OutageCase(
         Injected(silent={"north": ((200, 320),), "south": ((700, 1000),),
                          "mediator": ((1400, 1465),)}),
-        ((200, 320), (700, 1000), (1400, 1465))),
+        ((200, 320), (700, 1000), (1400, 1465)), degraded=True),
     "overlapping silences of two parties: one outage": OutageCase(
-        Injected(silent={"north": ((400, 600),), "mediator": ((500, 800),)}), ((400, 800),)),
+        Injected(silent={"north": ((400, 600),), "mediator": ((500, 800),)}), ((400, 800),),
+        degraded=True),
     "the server down for 5 minutes": OutageCase(
         Injected(server_down=((900, 1200),)), ((900, 1200),)),
     "a server outage and an agent's": OutageCase(
         Injected(silent={"north": ((300, 400),)}, server_down=((1000, 1130),)),
-        ((300, 400), (1000, 1130))),
+        ((300, 400), (1000, 1130)), degraded=True),
     "two parties, an agent back between heartbeats (it owes no echo for its silence)": OutageCase(
-        Injected(silent={"south": ((300, 605),)}, parties=("north", "south")), ((300, 605),)),
+        Injected(silent={"south": ((300, 605),)}, parties=("north", "south")), ((300, 605),),
+        degraded=True),
     "still down at the end of the log": OutageCase(
-        Injected(silent={"south": ((1500, 1800),)}), ((1500, 1800),)),
+        Injected(silent={"south": ((1500, 1800),)}), ((1500, 1800),), degraded=True),
+    "every agent stopped at once, the server up: the host's (or the network's)": OutageCase(
+        Injected(silent={p: ((600, 900),) for p in PARTIES}), ((600, 900),), degraded=True),
     "a silence shorter than missed intervals is no outage": OutageCase(
         Injected(silent={"south": ((300, 315),)}), (), degraded=True),
     "a one-way line is degraded, not down": OutageCase(
@@ -465,15 +479,23 @@ def test_injected_outages_are_reported_within_one_interval(case: OutageCase) -> 
     assert len(report.outages) == len(case.outages), [(secs(o.start), secs_or_none(o.end))
                                                       for o in report.outages]
     for outage, (start, end) in zip(report.outages, case.outages, strict=True):
-        assert abs(outage.start - at(start)) <= timedelta(seconds=tolerance), (outage, start)
+        assert outage.began is not None  # the cause, dated from the first missed heartbeat
+        assert abs(outage.began - at(start)) <= timedelta(seconds=tolerance), (outage, start)
+        # every party silent at once (the server down, or every agent): the host's fault
+        everyone = (start, end) in case.injected.server_down or all(
+            (start, end) in case.injected.silent.get(p, ()) for p in case.injected.parties)
+        assert outage.host == everyone, outage
+        assert outage.silent == (tuple(sorted(case.injected.parties)) if everyone else ())
         if end >= case.injected.length:
             assert outage.ongoing and outage.end is None
         else:
             assert outage.end is not None
             assert abs(outage.end - at(end)) <= timedelta(seconds=tolerance), (outage, end)
         assert "silent" in outage.cause
+    # an agent's silence is DEGRADED (late) first, then DOWN: together, the injected outage
     down = sum((min(e, case.injected.length) - s for s, e in case.outages), 0.0)
-    assert abs(report.time_in[DOWN].total_seconds() - down) <= 2 * tolerance * len(case.outages)
+    faulty = report.time_in[DOWN] + (report.time_in[DEGRADED] if case.outages else timedelta(0))
+    assert abs(faulty.total_seconds() - down) <= 2 * tolerance * len(case.outages)
     assert (report.time_in[DEGRADED] > timedelta(0)) == case.degraded
     assert report.time_in[UNKNOWN] < timedelta(seconds=1)  # UP within the first sweep
     text = render_text(report)
@@ -523,26 +545,38 @@ Agents    heartbeat every 10s, grace 10s; parties mediator, north, south
 
 Time by state (5 health transitions logged in the period)
   state      time    share
-  UP        1m09s  46.533%
-  DEGRADED    0ms   0.000%
-  DOWN      1m19s  53.300%
+  UP        1m09s  46.367%
+  DEGRADED    20s  13.933%
+  DOWN        59s  39.533%
   UNKNOWN   250ms   0.167%
 
 Outages (DOWN): 2
   #  start                end                  duration  entries
-  1  2026-11-27 21:00:50  2026-11-27 21:01:40       50s  30-31
+  1  2026-11-27 21:01:11  2026-11-27 21:01:40       29s  30-31
+     began: 2026-11-27 21:00:50, the first missed heartbeat; the channel was DEGRADED until this
+            DOWN was logged
      cause: north silent: no heartbeat since 2026-11-27T21:00:40.100Z (3 intervals of 10 s missed);
             south silent: no heartbeat since 2026-11-27T21:00:40.200Z (3 intervals of 10 s missed)
   2  2026-11-27 21:02:00  ongoing                  29s+  32-
      cause: south silent
 
-Timeline: 5 periods
-  from                 to                   state    duration  entry  reason
-  2026-11-27 21:00:00  2026-11-27 21:00:00  UNKNOWN     250ms      -  no health entry yet
-  2026-11-27 21:00:00  2026-11-27 21:00:50  UP            49s     18  every party beats and answers~
-  2026-11-27 21:00:50  2026-11-27 21:01:40  DOWN          50s     30  north silent: no heartbeat si~
-  2026-11-27 21:01:40  2026-11-27 21:02:00  UP            19s     31  up at 100.5
-  2026-11-27 21:02:00  2026-11-27 21:02:30  DOWN          29s     32  south silent
+Timeline: 6 periods
+  [?===============================~~~~~~~~~~~~~####################===========####################]
+  = UP  ~ DEGRADED  # DOWN  ? UNKNOWN  (one character: 1s, the worst state in it)
+  from                 to                   state     duration  entry
+  2026-11-27 21:00:00  2026-11-27 21:00:00  UNKNOWN      250ms      -
+     reason: no health entry yet
+  2026-11-27 21:00:00  2026-11-27 21:00:50  UP             49s     18
+     reason: every party beats and answers: north, south
+  2026-11-27 21:00:50  2026-11-27 21:01:11  DEGRADED       20s     29
+     reason: north late: last heartbeat 20 s ago
+  2026-11-27 21:01:11  2026-11-27 21:01:40  DOWN           29s     30
+     reason: north silent: no heartbeat since 2026-11-27T21:00:40.100Z (3 intervals of 10 s missed);
+            south silent: no heartbeat since 2026-11-27T21:00:40.200Z (3 intervals of 10 s missed)
+  2026-11-27 21:01:40  2026-11-27 21:02:00  UP             19s     31
+     reason: up at 100.5
+  2026-11-27 21:02:00  2026-11-27 21:02:30  DOWN           29s     32
+     reason: south silent
 
 Heartbeats: 12, echoes: 7
   party     heartbeats  echoes  longest gap  from                 to
@@ -581,20 +615,21 @@ def test_to_json_keys_are_stable() -> None:
     assert json.loads(json.dumps(doc)) == doc
     assert set(doc) == {"version", "channel", "period", "heartbeat", "states", "outages",
                         "timeline", "transitions", "traffic", "round_trip"}
-    assert doc["version"] == 1 and doc["channel"] == CHANNEL and doc["transitions"] == 5
+    assert doc["version"] == 2 and doc["channel"] == CHANNEL and doc["transitions"] == 5
     assert doc["period"] == {"since": "2026-11-27T21:00:00.000Z", "until": "2026-11-27T21:02:30.000Z",
                              "now": "2026-11-27T22:00:00.000Z", "length_ms": 150_000,
                              "channel_start": "2026-11-27T21:00:00.000Z",
                              "log_end": "2026-11-27T21:02:20.000Z"}
     assert doc["heartbeat"] == {"interval_s": 10, "grace_s": 10}
-    assert doc["states"] == {"UP": {"ms": 69_800, "percent": 46.533},
-                             "DEGRADED": {"ms": 0, "percent": 0.0},
-                             "DOWN": {"ms": 79_950, "percent": 53.3},
+    assert doc["states"] == {"UP": {"ms": 69_550, "percent": 46.367},
+                             "DEGRADED": {"ms": 20_900, "percent": 13.933},
+                             "DOWN": {"ms": 59_300, "percent": 39.533},
                              "UNKNOWN": {"ms": 250, "percent": 0.167}}
     assert list(doc["states"]) == ["UP", "DEGRADED", "DOWN", "UNKNOWN"]
     first, second = doc["outages"]
-    assert first == {"start": "2026-11-27T21:00:50.100Z", "end": "2026-11-27T21:01:40.250Z",
-                     "ongoing": False, "length_ms": 50_150, "cause": first["cause"],
+    assert first == {"start": "2026-11-27T21:01:11.000Z", "end": "2026-11-27T21:01:40.500Z",
+                     "ongoing": False, "length_ms": 29_500, "began": "2026-11-27T21:00:50.100Z",
+                     "cause": first["cause"], "attribution": "party", "silent": [],
                      "index": 30, "end_index": 31}
     assert (second["end"], second["ongoing"], second["end_index"]) == (None, True, None)
     assert second["length_ms"] == 29_800 and second["cause"] == "south silent"
@@ -605,7 +640,13 @@ def test_to_json_keys_are_stable() -> None:
                for s in doc["timeline"])
     traffic = doc["traffic"]
     assert (traffic["heartbeats"], traffic["echoes"]) == (12, 7)
-    assert traffic["by_party"]["mediator"] == {"heartbeats": 0, "echoes": 0, "longest_gap": None}
+    assert traffic["by_party"]["mediator"] == {"heartbeats": 0, "echoes": 0, "longest_gap": None,
+                                               "silences": []}
+    assert traffic["by_party"]["north"]["silences"] == [  # gaps over interval + grace, cut
+        {"party": "north", "from": "2026-11-27T21:00:40.100Z", "to": "2026-11-27T21:01:40.100Z",
+         "length_ms": 60_000},
+        {"party": "north", "from": "2026-11-27T21:01:50.100Z", "to": "2026-11-27T21:02:30.000Z",
+         "length_ms": 39_900}]
     assert traffic["longest_gap"] == {"party": "north", "from": "2026-11-27T21:00:40.100Z",
                                       "to": "2026-11-27T21:01:40.100Z", "length_ms": 60_000}
     assert set(traffic["by_party"]["north"]["longest_gap"]) == GAP_KEYS
@@ -753,7 +794,9 @@ def test_time_adds_up_and_outages_are_the_down_stretches(
     else:
         assert spans == ()
     downs = [s for s in spans if s.state is DOWN]  # each outage, cut to the window
-    for outage, span in zip(report.outages, downs, strict=True):
+    listed = [o for o in report.outages  # but one logged at the very end of the window
+              if not (o.ongoing and o.start == report.period.until)]
+    for outage, span in zip(listed, downs, strict=True):
         assert outage.start <= span.start and (outage.end is None or span.end <= outage.end)
         assert outage.start == span.start or span.start == report.period.since
         assert outage.end == span.end or span.end == report.period.until
@@ -763,3 +806,76 @@ def test_time_adds_up_and_outages_are_the_down_stretches(
     if report.period.length:
         assert abs(sum(percents) - 100) < 0.01
     assert max(len(line) for line in render_text(report).splitlines()) <= WIDTH
+
+
+# -- issue 13: honest accounting -----------------------------------------------------------------
+
+def test_a_server_restart_is_the_hosts_outage_though_one_agent_came_back_first() -> None:
+    """As seen: the server restarted, north's agent reconnected and beat before the first sweep,
+    which logged DOWN naming south alone. Both had fallen silent at once: the host's outage."""
+    log = Log()
+    log.agreement(0)
+    for second in range(0, 101, 10):
+        log.heartbeat(second, "north")
+        log.heartbeat(second + 0.2, "south")
+        if second == 0:
+            log.health(0.5, UP, since=0.2)
+    log.heartbeat(200.2, "north")  # the server is back at 200; north first
+    down = log.health(200.5, DOWN, since=110.2, reason="south silent: no heartbeat since ...")
+    log.heartbeat(205, "south")
+    log.health(205.5, UP, since=205)
+    (outage,) = log.report().outages
+    assert (outage.index, outage.host, outage.silent) == (down, True, ("north", "south"))
+    assert outage.cause == "south silent: no heartbeat since ..."
+    assert outage.to_json()["attribution"] == "host"
+    text = render_text(log.report())
+    assert ("fault: the server or its host (or the network to it): every party fell silent at "
+            "once (north, south)") in " ".join(text.split())
+
+
+def test_one_party_silent_is_that_partys_outage() -> None:
+    log = Log()
+    log.agreement(0)
+    for second in range(0, 200, 10):
+        log.heartbeat(second, "north")
+        if not 60 < second < 150:
+            log.heartbeat(second + 0.2, "south")
+    log.health(0.5, UP, since=0.2)
+    log.health(80.5, DEGRADED, since=70.2, reason="south late")
+    log.health(90.5, DOWN, since=70.2, reason="south silent")
+    log.health(150.5, UP, since=150.2)
+    (outage,) = log.report().outages
+    assert (outage.host, outage.silent, outage.began) == (False, (), at(70.2))
+    assert (outage.start, outage.end) == (at(90.5), at(150.5))
+    assert log.report().time_in[DEGRADED] == timedelta(seconds=20.3)
+    assert "fault:" not in render_text(log.report())
+
+
+def test_timeline_reasons_wrap_in_full() -> None:
+    log = Log()
+    log.agreement(0)
+    reason = " ".join(f"north{n} silent: no heartbeat since 2026-11-27T21:00:40.100Z" for n in range(6))
+    log.health(2, DOWN, since=1, reason=reason)
+    text = render_text(log.report())
+    table = text[text.index("  from "):text.index("\nHeartbeats")]
+    assert "~" not in table and max(len(line) for line in text.splitlines()) <= WIDTH
+    wrapped = table.split("reason: ")[-1]  # the DOWN's, under its row, then continued
+    assert " ".join(line.strip() for line in wrapped.splitlines()) == reason
+
+
+def test_the_timeline_bar_is_proportional_and_shows_every_fault() -> None:
+    log = Log()
+    log.agreement(0)
+    log.health(0, UP, since=0)
+    log.health(50, DOWN, since=50)
+    log.health(99.9, UP, since=99.9)  # a fault shorter than a character still shows
+    log.health(99.95, DOWN, since=99.95)
+    log.health(99.99, UP, since=99.99)
+    log.add({"time": stamp(100), "kind": "rejected", "party": "north", "code": "x"})
+    bar, legend = timeline_bar(log.report())
+    assert len(bar) == WIDTH and bar.startswith("  [") and bar.endswith("]")
+    assert bar[3:-1] == "=" * 48 + "#" * 48
+    assert legend.startswith("  = UP  ~ DEGRADED  # DOWN  ? UNKNOWN")
+    log.add({"time": stamp(200), "kind": "rejected", "party": "north", "code": "x"})
+    cells = timeline_bar(log.report())[0][3:-1]
+    assert cells == "=" * 24 + "#" * 24 + "=" * 48  # the blips fall in the DOWN's last cell

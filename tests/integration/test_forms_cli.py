@@ -62,7 +62,7 @@ def test_listen_shows_a_units_body_readably(server_process: ServerProcess) -> No
                         "--count", "1", "--no-ack")
     assert heard.returncode == 0, heard.stderr
     lines = heard.stdout.splitlines()
-    head = next(i for i, line in enumerate(lines) if "incident-at-sea: (below)" in line)
+    head = next(i for i, line in enumerate(lines) if " incident-at-sea id=" in line and ": (below)" in line)
     assert lines[head].endswith("[signature verified]")
     assert lines[head + 1:head + 5] == ["    ┆ Time: " + body["time"], "    ┆ Position:",
                                         "    ┆   Latitude: 43.1050", "    ┆   Longitude: 34.2100"]

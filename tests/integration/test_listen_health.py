@@ -164,7 +164,7 @@ async def test_listen_shows_the_channel_going_down_and_up_live_and_on_replay(hom
                             f"{entry['since']} (was {entry['from']}): {entry['reason']}")
             assert f"[{entry['index']}] proven in the log" in text.stdout
         out = text.stdout.splitlines()
-        message = next(i for i, line in enumerate(out) if '"back up"' in line)
+        message = next(i for i, line in enumerate(out) if "Text: back up " in line)
         assert message > max(out.index(line) for line in shown)  # in log order
         records = await asyncio.to_thread(hotline_cli, home, "listen", "--as", "bob", "--server",
                                           server.url, "--no-ack", "--after", "-1", "--count", "1",

@@ -106,7 +106,7 @@ def test_a_units_body_reads_as_titled_lines_under_its_verified_line() -> None:
             "narrative": "Low passes.", "time": "2026-12-01T06:00:00.000Z"}
     owed = HostNotes("2026-12-01T08:00:01.000Z", Expects("understood", ("south",), "soon"), False)
     assert delivered_lines(incident(body, owed), None, INCIDENT.fields) == [
-        "[12] 2026-12-01T08:00:00.000Z north-south alice(north) IMMEDIATE incident-at-sea: (below)"
+        "[12] 2026-12-01T08:00:00.000Z north-south alice(north) IMMEDIATE incident-at-sea id=e1: (below)"
         f"  {VERIFIED}",
         f"{BODY}Time: 2026-12-01T06:00:00.000Z",
         f"{BODY}Units:",
@@ -118,7 +118,7 @@ def test_a_units_body_reads_as_titled_lines_under_its_verified_line() -> None:
     ]
     flat = delivered_lines(incident({"narrative": "Low passes.", "lang": "en"}), None, INCIDENT.fields)
     assert flat == ["[12] 2026-12-01T08:00:00.000Z north-south alice(north) IMMEDIATE "
-                    f"incident-at-sea: Narrative: Low passes.; Language tag: en  {VERIFIED}"]
+                    f"incident-at-sea id=e1: Narrative: Low passes.; Language tag: en  {VERIFIED}"]
 
 
 @given(st.dictionaries(hostile, st.lists(st.dictionaries(hostile, hostile, max_size=2), max_size=2)

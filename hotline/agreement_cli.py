@@ -31,10 +31,10 @@ from hotline.display import shown
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, PublicKey
-from hotline.protocols.agreement import Agreement
-from hotline.protocols.duration import describe_duration
-from hotline.protocols.forms import describe_fields
-from hotline.templates import load_templates
+from hotline.norms.agreement import Agreement
+from hotline.norms.duration import describe_duration
+from hotline.norms.files import load_templates
+from hotline.norms.forms import describe_fields
 from hotline.times import format_time
 
 MAX_ANSWER = 1 << 20  # bytes of the host's answer read: it says an index or an error

@@ -38,11 +38,11 @@ from hotline.console.command import client
 from hotline.display import article, folded, shown
 from hotline.envelope import ENVELOPE_ID, AckKind, Kind, Precedence
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation, UsageProblem, WireError
-from hotline.protocols.forms import body_from_fields, describe_fields, missing_fields
-from hotline.protocols.obligations import check_ack_party, own_party_ack
-from hotline.protocols.registry import TemplateSet
-from hotline.protocols.template import Template
-from hotline.templates import load_templates
+from hotline.norms.files import load_templates
+from hotline.norms.forms import body_from_fields, describe_fields, missing_fields
+from hotline.norms.obligations import check_ack_party, own_party_ack
+from hotline.norms.template import Template
+from hotline.norms.templateset import TemplateSet
 from hotline.tls_cli import tls
 from hotline.verification import EntryRefused
 
@@ -192,7 +192,7 @@ def serve(ctx: click.Context, config_path: Path | None, host: str | None, port: 
     import dataclasses
 
     from hotline.deployment import check_config_file
-    from hotline.logs import configure
+    from hotline.operator_log import configure
     from hotline.server.app import serve_forever
     home = _home(ctx)
     check_config_file(home, config_path or home / "hotline.toml")
@@ -657,7 +657,7 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
 
     from hotline.agent.witness import WitnessAlarm, witness_round
     from hotline.audit.remote import BadAnswer, LogClient, http_base
-    from hotline.logs import configure
+    from hotline.operator_log import configure
 
     configure(fmt="console" if sys.stderr.isatty() else "json")
     log = structlog.get_logger("hotline.witness")
@@ -719,7 +719,7 @@ def agent(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, s
     witness. Reconnects by itself (backoff with jitter, across the profile's servers); logs JSON
     lines on stderr. Exits 1 if its key is refused (revoked or expired)."""
     from hotline.agent.heartbeat import AgentState, HeartbeatAgent, default_state_path, lock_state
-    from hotline.logs import configure
+    from hotline.operator_log import configure
     home = _home(ctx)
     configure(level=log_level)
     profile = _agent_profile(home, name, "sends heartbeats")

@@ -26,10 +26,10 @@ from hotline.config import ServerSection, check_listen, write_deployment_config
 from hotline.errors import ConfigError
 from hotline.keyfiles import save_private_key
 from hotline.keys import Domain, SigningKey
+from hotline.norms.files import TEMPLATE_SUFFIXES, load_templates, shipped_dir
+from hotline.norms.templateset import TemplateSet
 from hotline.privatefiles import private_folder
-from hotline.protocols.registry import TemplateSet
 from hotline.roster import Role, enrollment, sign_document
-from hotline.templates import TEMPLATE_SUFFIXES, load_templates, shipped_dir
 from hotline.times import format_time
 from hotline.tlog.note import NoteVerifier
 from hotline.tlsca import parse_names, url_host

@@ -30,7 +30,7 @@ from hotline.display import article
 from hotline.envelope import Kind, check_name
 from hotline.errors import AuthError, CryptoError, ProtocolViolation, WireError
 from hotline.keys import Domain, PublicKey, SigningKey
-from hotline.protocols.agreement import Agreement
+from hotline.norms.agreement import Agreement
 from hotline.times import format_time, parse_time
 
 

@@ -69,9 +69,9 @@ from hotline.deployment import CHANNEL, init_deployment
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, SigningKey, signed_bytes
+from hotline.norms.files import load_templates
 from hotline.roster import sign_document
 from hotline.session import encode
-from hotline.templates import load_templates
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 30.0

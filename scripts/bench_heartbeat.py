@@ -96,7 +96,7 @@ from hotline.deployment import CHANNEL, init_deployment
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, signed_bytes
-from hotline.protocols.agreement import Agreement
+from hotline.norms.agreement import Agreement
 from hotline.roster import sign_document
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.session import encode

@@ -24,9 +24,9 @@ from jsonschema.exceptions import best_match
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hotline.canonical import dumps
-from hotline.protocols.bodyschema import FORMAT_CHECKER
-from hotline.protocols.template import Template
-from hotline.templates import load_templates, shipped_dir
+from hotline.norms.bodyschema import FORMAT_CHECKER
+from hotline.norms.files import load_templates, shipped_dir
+from hotline.norms.template import Template
 from tests.template_examples import EXAMPLES, Case
 
 

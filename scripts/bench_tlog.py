@@ -86,9 +86,9 @@ from hotline.canonical import canonical_bytes, parse
 from hotline.deployment import AUDITOR, CHANNEL, LIAISONS
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keys import Domain, PublicKey, SigningKey, b64encode, domain_bytes
+from hotline.norms.files import load_templates, shipped_dir
 from hotline.roster import Role, Roster, enrollment, sign_document
 from hotline.store import Store, row_mac_key
-from hotline.templates import load_templates, shipped_dir
 from hotline.times import format_time, parse_time
 from hotline.tlog import (
     Checkpoint,

@@ -33,7 +33,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import OptionList
 
-from hotline import logs
+from hotline import operator_log as logs
 from hotline.agent.heartbeat import AgentState, HeartbeatAgent
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client
@@ -42,8 +42,8 @@ from hotline.client.profile import Profile
 from hotline.config import load_config
 from hotline.console.app import ConsoleApp
 from hotline.deployment import CHANNEL, init_deployment
+from hotline.norms.files import load_templates
 from hotline.server.app import start
-from hotline.templates import load_templates
 from hotline.times import format_time
 
 TITLE = "hotline console"

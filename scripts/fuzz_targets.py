@@ -31,7 +31,7 @@ from hotline.envelope import Envelope, Kind
 from hotline.errors import CODE_FORM, HotlineError
 from hotline.httpauth import parse_header, sign_request, verify_request
 from hotline.keys import PublicKey, Signature, SigningKey, b64encode
-from hotline.protocols.agreement import Agreement
+from hotline.norms.agreement import Agreement
 from hotline.roster import Role, Roster, enrollment, revocation, sign_document
 from hotline.server.logapi import query_int
 from hotline.session import Challenge, ClientSession, ServerFrame, ServerSession, ServerState, encode

@@ -1,6 +1,6 @@
 """Valid and invalid bodies for every shipped protocol template (DESIGN.md §13), as plain data.
 
-The unit tests (``tests/unit/protocols/test_shipped_templates.py``) run each example through
+The unit tests (``tests/unit/norms/test_shipped_templates.py``) run each example through
 ``Template.check``; an end-to-end test can send the same examples over a real server. Both read:
 
 - ``EXAMPLES[template_id](now)``: a list of ``Case`` (must be accepted) and ``Bad`` (must be

@@ -30,8 +30,8 @@ from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
 from hotline.display import shown, shown_lines
 from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
+from hotline.norms.files import load_templates
 from hotline.roster import Member, Roster
-from hotline.templates import load_templates
 from hotline.times import format_time
 from hotline.tlog import NoteVerifier
 

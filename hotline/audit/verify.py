@@ -40,9 +40,9 @@ from hotline.canonical import parse
 from hotline.envelope import Envelope, Kind
 from hotline.errors import HotlineError, LogError
 from hotline.keys import PublicKey
-from hotline.protocols.obligations import Deadlines, lateness
-from hotline.protocols.registry import TemplateSet
-from hotline.protocols.rules import Context, Replied
+from hotline.norms.obligations import Deadlines, lateness
+from hotline.norms.rules import Context, Replied
+from hotline.norms.templateset import TemplateSet
 from hotline.roster import Roster
 from hotline.times import parse_time
 from hotline.tlog import Checkpoint, Frontier, NoteVerifier, leaf_hash, verify_checkpoint

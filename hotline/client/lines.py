@@ -1,6 +1,6 @@
 """How ``hotline listen`` shows what it received: one line per item, text or JSON. Pure.
 
-A body is shown readably (``hotline.protocols.bodytext``: ``Title: value`` in the template's
+A body is shown readably (``hotline.norms.bodytext``: ``Title: value`` in the template's
 order); one with nested objects or lists of objects continues on lines marked ``┆`` under its
 verified line. JSON output keeps the body as JSON.
 
@@ -23,7 +23,7 @@ from hotline.client.connection import Delivered, Refused
 from hotline.client.frames import HealthChange, HealthNow, HostNotes, HostProblem, Overdue
 from hotline.display import shown
 from hotline.envelope import Kind
-from hotline.protocols.bodytext import body_line, body_lines, is_flat
+from hotline.norms.bodytext import body_line, body_lines, is_flat
 
 VERIFIED = "[signature verified]"
 BODY = "    ┆ "  # the mark of a signed body's lines under its verified line
@@ -66,7 +66,7 @@ def _ids(item: Delivered) -> str:
 def delivered_lines(item: Delivered, catalogue: str | None,
                     schema: Mapping[str, Any] | None = None) -> list[str]:
     """The verified line (a body with nested objects or lists of objects continues on lines
-    marked ``BODY``, in ``schema``'s order and titles: ``hotline.protocols.bodytext``), then the
+    marked ``BODY``, in ``schema``'s order and titles: ``hotline.norms.bodytext``), then the
     host's line if it added anything."""
     env = item.envelope
     more: list[str] = []

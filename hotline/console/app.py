@@ -17,7 +17,7 @@ Theory of operation:
 - A second of ``tick`` redraws countdowns and heartbeat ages; the clock is injectable for tests.
 - Every ``prove_every`` seconds, while some logged message is not yet proven in the log and seen
   by every witness (else every ``WATCH_IDLE``), one round of the log watch runs
-  (``hotline.console.proofs``, newest messages of the selected channel first); the verified head
+  (``hotline.client.proofs``, newest messages of the selected channel first); the verified head
   is remembered in the outbox file.
 - Before the first connection, the roster an earlier run verified (``Link``) gives the channels,
   their catalogues and forms, so the officer can compose with the line down.
@@ -48,6 +48,7 @@ from hotline.audit.remote import LogClient, http_base
 from hotline.client.backoff import Backoff
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
+from hotline.client.proofs import prove_round, witnesses_of
 from hotline.console import render
 from hotline.console.forms import Form, build_form, envelope_from_form
 from hotline.console.link import (
@@ -62,8 +63,6 @@ from hotline.console.link import (
     ResumedEvent,
     Welcomed,
 )
-from hotline.console.logwatch import Head, LogWatch
-from hotline.console.proofs import prove_round, witnesses_of
 from hotline.console.screens import (
     ComposeScreen,
     ScreenReady,
@@ -76,10 +75,11 @@ from hotline.display import shown
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id
 from hotline.errors import HotlineError
 from hotline.keys import SigningKey, safety_number
-from hotline.protocols.obligations import own_party_ack
-from hotline.protocols.registry import TemplateSet
-from hotline.protocols.rules import Context, Replied
-from hotline.protocols.template import Template
+from hotline.logwatch import Head, LogWatch
+from hotline.norms.obligations import own_party_ack
+from hotline.norms.rules import Context, Replied
+from hotline.norms.template import Template
+from hotline.norms.templateset import TemplateSet
 from hotline.roster import Roster
 
 HELP = """\

@@ -13,7 +13,7 @@ import click
 from hotline.cli_options import member_options
 from hotline.client.outbox import Outbox
 from hotline.client.profile import Profile
-from hotline.templates import load_templates
+from hotline.norms.files import load_templates
 
 
 @click.command("client")

@@ -7,7 +7,7 @@ Theory of operation:
   ``*``, enums and booleans as choices, the type and description as a hint. For ``preagreed``
   with a catalogue in the channel's agreement, the number is a choice among the catalogue's
   messages (shown in the officer's language) and the code word is filled in from it.
-- ``envelope_from_form`` types the values with ``hotline.protocols.forms.body_from_fields`` (the
+- ``envelope_from_form`` types the values with ``hotline.norms.forms.body_from_fields`` (the
   same conversion as ``hotline send --field``), names every missing required field, then runs the
   template's own ``check`` (kind, sender, precedence, JSON Schema, audience, rules) on the very
   envelope about to be signed: the console refuses what the server would refuse, before sending,
@@ -23,10 +23,10 @@ from typing import Any
 
 from hotline.envelope import Envelope, Precedence
 from hotline.errors import HotlineError, ProtocolViolation
-from hotline.protocols.duration import describe_duration
-from hotline.protocols.forms import body_from_fields, missing_fields
-from hotline.protocols.rules import Context
-from hotline.protocols.template import FieldSpec, Template
+from hotline.norms.duration import describe_duration
+from hotline.norms.forms import body_from_fields, missing_fields
+from hotline.norms.rules import Context
+from hotline.norms.template import FieldSpec, Template
 
 _BODY_PATH = re.compile(r"body((?:\.[A-Za-z0-9_-]+|\[\d+\])+)")
 

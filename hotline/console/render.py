@@ -20,7 +20,6 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from hotline.console.logwatch import ProofReport
 from hotline.console.state import (
     AckMark,
     Alert,
@@ -36,6 +35,7 @@ from hotline.console.state import (
 )
 from hotline.display import shown
 from hotline.envelope import Precedence
+from hotline.logwatch import ProofReport
 
 WIDTH = 76  # a message's width when the list's is not known yet (80 columns less the frame)
 BODY_LINES = 2  # a body's lines in the list; the details view shows all of it

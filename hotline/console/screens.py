@@ -32,7 +32,7 @@ from textual.widgets.option_list import Option
 from hotline.console.forms import Form, FormError, FormField, deadline_text
 from hotline.display import shown
 from hotline.envelope import Envelope, Precedence
-from hotline.protocols.template import Template
+from hotline.norms.template import Template
 
 MODAL_CSS = """
 ModalScreen { align: center middle; }

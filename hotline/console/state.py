@@ -25,7 +25,7 @@ Theory of operation:
   into an overdue time.
 - Alerts: a channel going DOWN (health frame), an overdue notice naming our party, a refused
   message of ours, a signature that does not verify, the log showing two histories
-  (``hotline.console.logwatch``). They stay until the officer dismisses them.
+  (``hotline.logwatch``). They stay until the officer dismisses them.
 - Verification per message: the signature (checked on delivery), the receipt (our own), and what
   the log watch proved: inclusion in a checkpoint, and which witnesses have seen it (``proof``).
 """
@@ -38,12 +38,12 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from hotline.console.logwatch import LogWatch, ProofReport
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import WireError
-from hotline.protocols.bodytext import body_line
-from hotline.protocols.obligations import own_party_ack
-from hotline.protocols.template import AckRequirement
+from hotline.logwatch import LogWatch, ProofReport
+from hotline.norms.bodytext import body_line
+from hotline.norms.obligations import own_party_ack
+from hotline.norms.template import AckRequirement
 from hotline.times import parse_time
 
 URGENT = (Precedence.FLASH, Precedence.IMMEDIATE)
@@ -607,7 +607,7 @@ def age(delta: timedelta) -> str:
 def body_text(message: Message, catalogue: str | None,
               schema: Mapping[str, Any] | None = None) -> str:
     """A message's content on one line: the text, the catalogue text, or the body as
-    ``Title: value`` in the template's order (``hotline.protocols.bodytext``)."""
+    ``Title: value`` in the template's order (``hotline.norms.bodytext``)."""
     body = message.body
     if message.template == "message" and isinstance(body.get("text"), str):
         return str(body["text"])

@@ -24,12 +24,13 @@ from hotline.display import article
 from hotline.envelope import Envelope, Kind, check_ack_id
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation
 from hotline.keys import PublicKey
-from hotline.protocols.agreement import Agreement
-from hotline.protocols.duration import describe_duration
-from hotline.protocols.obligations import Deadlines, RateLimits, check_ack_party, lateness
-from hotline.protocols.registry import TemplateSet
-from hotline.protocols.rules import Context, Replied
-from hotline.protocols.template import Template
+from hotline.norms.agreement import Agreement
+from hotline.norms.duration import describe_duration
+from hotline.norms.files import load_pinned
+from hotline.norms.obligations import Deadlines, RateLimits, check_ack_party, lateness
+from hotline.norms.rules import Context, Replied
+from hotline.norms.template import Template
+from hotline.norms.templateset import TemplateSet
 from hotline.roster import Member, Roster
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
@@ -37,7 +38,6 @@ from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hu
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
-from hotline.templates import load_pinned
 from hotline.times import format_time, parse_time
 
 log = structlog.get_logger("hotline.server")
@@ -126,7 +126,7 @@ class Hotline:
     async def load_pinned_templates(self, agreements: Iterable[Agreement]) -> None:
         """Load the template files ``agreements`` pin that this server does not hold yet (the
         operator may install them after the server started), in a worker thread: files are
-        hashed first and only pinned ones parsed (``hotline.templates.load_pinned``). A pinned
+        hashed first and only pinned ones parsed (``hotline.norms.files.load_pinned``). A pinned
         file that is not a valid template is logged and skipped; envelopes under it are then
         refused (``template.mismatch``) and the held set stays."""
         wanted = {ref.sha256 for agreement in agreements for ref in agreement.templates}

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from hotline.keyfiles import load_private_key
-from hotline.templates import load_templates
+from hotline.norms.files import load_templates
 from tests.conftest import ServerProcess, hotline_cli
 from tests.integration.test_norms import DRILL
 

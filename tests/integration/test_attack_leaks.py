@@ -123,7 +123,7 @@ def test_tracebacks_are_logged_without_their_frames_locals(tmp_path: Path) -> No
     local variables (where bodies and signatures live), in both formats."""
     script = f"""
 import logging, structlog
-from hotline.logs import configure
+from hotline.operator_log import configure
 def deliver(body):
     raise ConnectionResetError("peer gone")
 for fmt in ("json", "console"):
@@ -166,7 +166,7 @@ def test_a_log_line_never_carries_a_terminal_control(tmp_path: Path) -> None:
     the operator's terminal holds no control sequence (issue 20, defect 1, for the logs)."""
     script = """
 import logging, structlog
-from hotline.logs import configure
+from hotline.operator_log import configure
 for fmt in ("json", "console"):
     configure(fmt=fmt)
     structlog.get_logger("hotline.agent").warning("host.refused", reason="\\x1b[2J\\x1b]0;x\\x07\\u202e")

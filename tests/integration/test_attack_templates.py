@@ -37,8 +37,8 @@ from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.errors import ProtocolViolation
 from hotline.keyfiles import load_private_key
+from hotline.norms.files import load_templates
 from hotline.roster import sign_document
-from hotline.templates import load_templates
 from tests.conftest import Running, ServerProcess, hotline_cli, running_server
 from tests.integration.test_exchange import post_roster
 from tests.integration.test_norms import logged
@@ -151,7 +151,7 @@ async def test_a_catastrophic_pattern_cannot_stall_the_server(home: Path) -> Non
         # and everyone was answered throughout: bob got alice's message, the server is healthy
         await delivered(bob, accepted["id"])
         assert (await healthz(server.url))["status"] == "ok"
-        held = {t.id for t in server.hotline.templates}
+        held = {t.id for t in server.hotline.norms.files}
         assert {"pattern-bomb", "costly"} <= held and "backreference" not in held
     rejected = [(e["template"], e["code"]) for e in logged(home) if e["kind"] == "rejected"]
     assert rejected == [("pattern-bomb", "template.invalid"), ("backreference", "template.mismatch"),

@@ -23,7 +23,7 @@ from hotline.client.profile import Profile
 from hotline.envelope import Envelope, Kind, new_envelope_id
 from hotline.errors import ProtocolViolation
 from hotline.keyfiles import load_private_key
-from hotline.templates import load_templates
+from hotline.norms.files import load_templates
 from hotline.times import format_time, parse_time
 from hotline.tlog import Checkpoint, Frontier, leaf_hash, sign_checkpoint
 from tests.conftest import hotline_cli, running_server

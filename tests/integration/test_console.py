@@ -34,8 +34,8 @@ from hotline.console.render import QUOTE
 from hotline.console.screens import ComposeScreen, TemplatePicker
 from hotline.deployment import init_deployment
 from hotline.envelope import AckKind, Kind
+from hotline.norms.files import load_templates
 from hotline.server.app import start
-from hotline.templates import load_templates
 from hotline.times import format_time, parse_time
 
 WAIT = 20.0

@@ -21,8 +21,8 @@ from hotline.client.connection import Client
 from hotline.envelope import AckKind, Kind
 from hotline.errors import ProtocolViolation
 from hotline.keyfiles import load_private_key
+from hotline.norms.files import load_templates
 from hotline.roster import sign_document
-from hotline.templates import load_templates
 from hotline.times import format_time
 from tests.conftest import Running, running_server
 from tests.template_examples import EXAMPLES, Bad, Case

@@ -13,7 +13,7 @@ import pytest
 from hotline.client.connection import Client, Delivered
 from hotline.envelope import Kind
 from hotline.errors import ProtocolViolation
-from hotline.templates import load_templates, shipped_dir
+from hotline.norms.files import load_templates, shipped_dir
 from hotline.times import format_time
 from tests.integration.test_norms import logged, serving
 from tests.template_examples import EXAMPLES, SENDER_PARTY, TEMPLATE_IDS, Bad, Case

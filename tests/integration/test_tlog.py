@@ -32,7 +32,7 @@ from hotline.errors import LogError
 from hotline.httpauth import sign_request
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, SigningKey
-from hotline.templates import load_templates
+from hotline.norms.files import load_templates
 from hotline.times import format_time
 from hotline.tlog import (
     CosignatureVerifier,

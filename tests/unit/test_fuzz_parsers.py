@@ -29,7 +29,7 @@ from hotline.envelope import Envelope
 from hotline.errors import CODE_FORM, HotlineError, WireError
 from hotline.httpauth import parse_header, verify_request
 from hotline.keys import PublicKey, Signature
-from hotline.protocols.agreement import Agreement
+from hotline.norms.agreement import Agreement
 from hotline.roster import sign_document
 from hotline.server.logapi import query_int
 from hotline.session import (

@@ -1,4 +1,4 @@
-"""hotline.roster and hotline.protocols.agreement: who may do what (DESIGN.md §4, Rules 1-3).
+"""hotline.roster and hotline.norms.agreement: who may do what (DESIGN.md §4, Rules 1-3).
 
 A small deployment with fixed keys: authorities for north, south, mediator and west; alice (north
 liaison), bob (south liaison), north-relay (north agent), observer (mediator auditor) and wendy
@@ -20,7 +20,7 @@ from hotline.canonical import check_value
 from hotline.envelope import Kind
 from hotline.errors import AuthError, ProtocolViolation, WireError
 from hotline.keys import Domain, SigningKey
-from hotline.protocols.agreement import Agreement, TemplateRef
+from hotline.norms.agreement import Agreement, TemplateRef
 from hotline.roster import (
     SENDABLE,
     Enrollment,

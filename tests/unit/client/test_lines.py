@@ -28,7 +28,7 @@ from hotline.client.lines import (
 )
 from hotline.display import unsafe
 from hotline.envelope import Envelope, Kind, Precedence
-from hotline.templates import load_templates, shipped_dir
+from hotline.norms.files import load_templates, shipped_dir
 from tests.hostile_text import hostile_text as hostile
 
 names = st.lists(hostile, max_size=3).map(tuple)

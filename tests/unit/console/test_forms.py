@@ -13,9 +13,9 @@ import pytest
 from hotline.console.forms import FormError, body_from_form, build_form, deadline_text, envelope_from_form
 from hotline.console.state import flatten
 from hotline.envelope import Envelope, Precedence, new_envelope_id
-from hotline.protocols.agreement import Agreement
-from hotline.protocols.rules import Context
-from hotline.templates import load_templates, shipped_dir
+from hotline.norms.agreement import Agreement
+from hotline.norms.files import load_templates, shipped_dir
+from hotline.norms.rules import Context
 from hotline.times import format_time
 from tests.template_examples import DEMO_CATALOGUE, EXAMPLES, PARTIES, Case
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.test_layers import PACKAGE, imports, offending
 
-PURE = ["state.py", "forms.py", "logwatch.py"]
+PURE = ["state.py", "forms.py"]
 FORBIDDEN_IN_PURE = {"textual", "rich", "aiohttp", "websockets", "sqlite3", "asyncio", "socket", "os",
                      "time", "random", "urllib", "hotline.server", "hotline.store", "hotline.client"}
 

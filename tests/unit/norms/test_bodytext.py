@@ -1,4 +1,4 @@
-"""hotline.protocols.bodytext: a body reads as ``Title: value`` in the template's order, never as
+"""hotline.norms.bodytext: a body reads as ``Title: value`` in the template's order, never as
 Python or JSON (issue 13, item 8); whatever a peer put in it renders inert."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hotline.display import unsafe
-from hotline.protocols.bodytext import body_line, body_lines, is_flat
-from hotline.templates import load_templates, shipped_dir
+from hotline.norms.bodytext import body_line, body_lines, is_flat
+from hotline.norms.files import load_templates, shipped_dir
 from tests.hostile_text import hostile_text as hostile
 from tests.template_examples import incident_at_sea
 

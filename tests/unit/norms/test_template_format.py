@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline.errors import ConfigError, ProtocolViolation
-from hotline.protocols.agreement import Agreement
-from hotline.protocols.duration import MAX_DURATION, describe_duration, format_duration, parse_duration
-from hotline.protocols.registry import TemplateSet
-from hotline.protocols.template import Template
-from hotline.templates import load_templates
+from hotline.norms.agreement import Agreement
+from hotline.norms.duration import MAX_DURATION, describe_duration, format_duration, parse_duration
+from hotline.norms.files import load_templates
+from hotline.norms.template import Template
+from hotline.norms.templateset import TemplateSet
 from hotline.times import format_time
 
 FAST = settings(derandomize=True, database=None, deadline=None, max_examples=200)

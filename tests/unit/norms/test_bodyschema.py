@@ -19,14 +19,14 @@ from hypothesis import strategies as st
 from hotline.canonical import dumps
 from hotline.envelope import Envelope, Kind, new_envelope_id
 from hotline.errors import ConfigError, ProtocolViolation
-from hotline.protocols.bodyschema import MAX_CHECK_STEPS, MAX_PATTERNS
-from hotline.protocols.patterns import MAX_PATTERN_CHARS, compile_pattern
-from hotline.protocols.rules import Context
-from hotline.protocols.template import Template
-from hotline.templates import load_templates, shipped_dir
+from hotline.norms.bodyschema import MAX_CHECK_STEPS, MAX_PATTERNS
+from hotline.norms.files import load_templates, shipped_dir
+from hotline.norms.patterns import MAX_PATTERN_CHARS, compile_pattern
+from hotline.norms.rules import Context
+from hotline.norms.template import Template
 from hotline.times import format_time
 from tests.template_examples import EXAMPLES, Case
-from tests.unit.protocols.test_shipped_templates import AGREEMENT
+from tests.unit.norms.test_shipped_templates import AGREEMENT
 
 FAST = settings(derandomize=True, database=None, deadline=None, max_examples=300)
 FILE = "protocols/hostile.yaml"

@@ -16,9 +16,9 @@ from typing import Any
 from hotline.canonical import parse
 from hotline.display import shown_lines
 from hotline.errors import HotlineError, ProtocolViolation
-from hotline.protocols.duration import describe_duration
-from hotline.protocols.schemawords import alternative, help_text, is_record, kind
-from hotline.protocols.template import FieldSpec, Template
+from hotline.norms.duration import describe_duration
+from hotline.norms.schemawords import alternative, help_text, is_record, kind
+from hotline.norms.template import FieldSpec, Template
 
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}

@@ -5,7 +5,7 @@ Each rule is a small object with ``check(envelope, ctx)`` that returns ``None`` 
 them under ``rules:`` and all of them must hold. Field paths are dotted (``window.start``); ``[]``
 steps into every item of a list (``tables[].lines``). A rule skips a field that is absent: whether
 a field is required is the schema's business, not the rule's. The values a rule visits are
-steps of the envelope's check budget (``hotline.protocols.bodyschema``), so that no number of
+steps of the envelope's check budget (``hotline.norms.bodyschema``), so that no number of
 rules over however long a list can stall a check.
 
 ====================  ==============================================  =========================
@@ -40,9 +40,9 @@ from jsonschema.exceptions import best_match
 from hotline.display import article
 from hotline.envelope import Envelope, Precedence
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation
-from hotline.protocols.agreement import Agreement
-from hotline.protocols.bodyschema import spend
-from hotline.protocols.duration import describe_duration, parse_duration
+from hotline.norms.agreement import Agreement
+from hotline.norms.bodyschema import spend
+from hotline.norms.duration import describe_duration, parse_duration
 from hotline.times import parse_time
 
 PRECEDENCE_RANK = {Precedence.ROUTINE: 0, Precedence.PRIORITY: 1, Precedence.IMMEDIATE: 2,

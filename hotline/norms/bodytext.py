@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hotline.display import shown
-from hotline.protocols.schemawords import label
+from hotline.norms.schemawords import label
 
 LABEL_LIMIT = 80
 

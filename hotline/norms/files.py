@@ -1,6 +1,6 @@
 """Template files on disk: the shipped set and a deployment's ``protocols/`` folder.
 
-The pure parsing is ``hotline.protocols``; this module only reads files, each at most
+The pure parsing is ``hotline.norms``; this module only reads files, each at most
 ``MAX_TEMPLATE_BYTES`` and only if it is a regular file (a FIFO or a device would block a
 reader or never end). Two ways in:
 
@@ -20,8 +20,8 @@ from collections.abc import Collection
 from pathlib import Path
 
 from hotline.errors import ConfigError
-from hotline.protocols.registry import TemplateSet
-from hotline.protocols.template import MAX_TEMPLATE_BYTES, Template
+from hotline.norms.template import MAX_TEMPLATE_BYTES, Template
+from hotline.norms.templateset import TemplateSet
 
 TEMPLATE_SUFFIXES = (".yaml", ".yml")
 
@@ -29,7 +29,7 @@ TEMPLATE_SUFFIXES = (".yaml", ".yml")
 def shipped_dir() -> Path:
     """The templates this release ships (DESIGN.md §13): ``protocols/`` beside the package in a
     checkout or editable install, or ``hotline/_protocols`` inside a built wheel."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # hotline/
     for candidate in (package / "_protocols", package.parent / "protocols"):
         if candidate.is_dir():
             return candidate

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from hotline.errors import HotlineError, ProtocolViolation
-from hotline.protocols.template import AckRequirement, Rate
+from hotline.norms.template import AckRequirement, Rate
 from hotline.times import format_time, parse_time
 
 

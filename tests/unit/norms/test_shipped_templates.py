@@ -13,11 +13,11 @@ import pytest
 
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.errors import ProtocolViolation
-from hotline.protocols.agreement import Agreement
-from hotline.protocols.duration import parse_duration
-from hotline.protocols.rules import Context, Replied
-from hotline.protocols.template import AckRequirement, Audience, Template
-from hotline.templates import load_templates, shipped_dir
+from hotline.norms.agreement import Agreement
+from hotline.norms.duration import parse_duration
+from hotline.norms.files import load_templates, shipped_dir
+from hotline.norms.rules import Context, Replied
+from hotline.norms.template import AckRequirement, Audience, Template
 from hotline.times import format_time
 from tests.template_examples import (
     DEMO_CATALOGUE,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 
 from hotline.errors import ConfigError, ProtocolViolation
-from hotline.protocols.agreement import Agreement
-from hotline.protocols.template import Template
+from hotline.norms.agreement import Agreement
+from hotline.norms.template import Template
 
 
 class TemplateSet:

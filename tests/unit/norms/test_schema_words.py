@@ -13,11 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hotline.errors import ProtocolViolation
-from hotline.protocols.bodyschema import walk_schema
-from hotline.protocols.forms import describe_fields
-from hotline.protocols.schemawords import expected, kind, label, listing
-from hotline.protocols.template import Template
-from hotline.templates import load_templates, shipped_dir
+from hotline.norms.bodyschema import walk_schema
+from hotline.norms.files import load_templates, shipped_dir
+from hotline.norms.forms import describe_fields
+from hotline.norms.schemawords import expected, kind, label, listing
+from hotline.norms.template import Template
 from tests.template_examples import launch_notification
 
 SHIPPED = load_templates(shipped_dir())

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline.errors import ConfigError
-from hotline.protocols.plainyaml import MAX_BYTES, MAX_DEPTH, MAX_INT, MAX_NODES, load_yaml
-from hotline.protocols.template import Template
-from tests.unit.protocols.test_template_format import GOOD, edited
+from hotline.norms.plainyaml import MAX_BYTES, MAX_DEPTH, MAX_INT, MAX_NODES, load_yaml
+from hotline.norms.template import Template
+from tests.unit.norms.test_template_format import GOOD, edited
 
 FAST = settings(derandomize=True, database=None, deadline=None, max_examples=300)
 FILE = "protocols/hostile.yaml"
@@ -105,7 +105,7 @@ def test_plain_data_loads_as_before() -> None:
 
 
 def test_the_shipped_templates_are_plain_yaml() -> None:
-    Template.from_text(GOOD, source=FILE)  # and tests/unit/protocols/test_shipped_templates.py
+    Template.from_text(GOOD, source=FILE)  # and tests/unit/norms/test_shipped_templates.py
 
 
 # -- property: any input is plain data or a ConfigError -----------------------------------------

@@ -11,13 +11,13 @@ rules keep that bounded:
    with ``additionalProperties: false``; subschemas are objects (``false`` only as
    ``additionalProperties``); ``enum`` and ``const`` hold plain values (text, integers, booleans,
    null); ``format`` one the server checks; every ``pattern`` one that RE2 runs in linear time
-   (``hotline.protocols.patterns``). The file itself is bounded in bytes, depth and values
-   (``hotline.protocols.plainyaml``).
+   (``hotline.norms.patterns``). The file itself is bounded in bytes, depth and values
+   (``hotline.norms.plainyaml``).
 2. **What one check may cost**: every keyword the validator applies is charged against a budget
    of ``MAX_CHECK_STEPS``, a step being about a microsecond of work: one per keyword, plus the
    length of the list or map it walks (``enum``, ``properties``, ``items`` over a long array...),
    plus the size of a search (``Pattern.cost``), plus the length of each error it reports; the
-   template's rules (``hotline.protocols.rules``) charge the same budget for the values they
+   template's rules (``hotline.norms.rules``) charge the same budget for the values they
    visit. A check that runs out is refused (``template.too_costly``) at once. Steps are counted,
    not timed: a server, a client and an auditor on any machine reach the same verdict.
 
@@ -38,7 +38,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from hotline.errors import ConfigError, WireError
-from hotline.protocols.patterns import Pattern, compile_pattern
+from hotline.norms.patterns import Pattern, compile_pattern
 from hotline.times import parse_time
 
 MAX_CHECK_STEPS = 200_000  # at most about 0.2 s here; the fullest shipped body (60 KB) takes 41,000

@@ -18,7 +18,7 @@ Theory of operation:
   4    body valid against ``fields`` (JSON Schema)  ``template.invalid``; past the
                                                   check's budget ``template.too_costly``
   5    addressed parties are parties of the channel ``norm.audience``
-  6    every rule holds (``hotline.protocols.rules``) ``norm.<rule>``
+  6    every rule holds (``hotline.norms.rules``) ``norm.<rule>``
   ===  ==========================================  ================================
 
   The rate limit is state, not form: the server keeps it (``Rate`` says how much).
@@ -44,8 +44,8 @@ from jsonschema.exceptions import best_match
 
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import ConfigError, ProtocolViolation
-from hotline.protocols.agreement import Agreement
-from hotline.protocols.bodyschema import (
+from hotline.norms.agreement import Agreement
+from hotline.norms.bodyschema import (
     MAX_CHECK_STEPS,
     OutOfSteps,
     body_validator,
@@ -53,10 +53,10 @@ from hotline.protocols.bodyschema import (
     check_fields,
     first_error,
 )
-from hotline.protocols.duration import parse_duration
-from hotline.protocols.plainyaml import MAX_BYTES, load_yaml
-from hotline.protocols.rules import Context, Rule, check_rule_fields, rule_from_json
-from hotline.protocols.schemawords import (
+from hotline.norms.duration import parse_duration
+from hotline.norms.plainyaml import MAX_BYTES, load_yaml
+from hotline.norms.rules import Context, Rule, check_rule_fields, rule_from_json
+from hotline.norms.schemawords import (
     FORMATS,
     alternatives,
     choices,

@@ -23,11 +23,11 @@ import pytest
 
 from hotline.envelope import Envelope, Precedence, new_envelope_id
 from hotline.errors import ProtocolViolation
-from hotline.protocols.rules import Context, Replied
-from hotline.protocols.template import Template
+from hotline.norms.rules import Context, Replied
+from hotline.norms.template import Template
 from hotline.times import format_time
 from tests.template_examples import EXAMPLES, SENDER_PARTY, TEMPLATE_IDS, Bad
-from tests.unit.protocols.test_shipped_templates import (
+from tests.unit.norms.test_shipped_templates import (
     AGREEMENT,
     NOWS,
     TEMPLATES,

@@ -11,21 +11,26 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
 
 from hotline.canonical import canonical_bytes
 from hotline.errors import CryptoError, WireError
 from hotline.keys import Domain, PublicKey, SigningKey, b64url
 from hotline.times import format_time, parse_time
+from hotline.typed import words
 
 VERSION = 1
 MAX_ENVELOPE_BYTES = 64 * 1024
-NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-ENVELOPE_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}\Z"
+ENVELOPE_ID_PATTERN = r"^[A-Za-z0-9_-]{22}\Z"
+NAME = re.compile(NAME_PATTERN[1:-2])
+ENVELOPE_ID = re.compile(ENVELOPE_ID_PATTERN[1:-2])
 
 
 class Kind(StrEnum):
@@ -45,10 +50,6 @@ class Precedence(StrEnum):
 class AckKind(StrEnum):
     RECEIVED = "received"
     UNDERSTOOD = "understood"
-
-
-_REQUIRED = ("v", "id", "kind", "channel", "sender", "template", "precedence", "created", "body")
-_ALLOWED = frozenset(_REQUIRED) | {"reply_to"}
 
 
 def check_name(value: Any, *, field_name: str) -> str:
@@ -89,19 +90,24 @@ def check_ack_id(envelope: Envelope, *, party: str) -> None:
                         f"id {wanted}", code="envelope.invalid", ref=envelope.id)
 
 
-@dataclass(frozen=True)
-class Envelope:
-    id: str
+Name = Annotated[str, Meta(pattern=NAME_PATTERN)]
+EnvelopeId = Annotated[str, Meta(pattern=ENVELOPE_ID_PATTERN)]
+
+
+class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, dict=True,
+               omit_defaults=True):
+    """A signed envelope's content; decoded strictly by ``from_json`` (``hotline.typed``)."""
+
+    v: int
+    id: EnvelopeId
     kind: Kind
-    channel: str
-    sender: str
-    template: str
+    channel: Name
+    sender: Name
+    template: Name
     precedence: Precedence
     created: str
-    body: dict[str, Any] = field(default_factory=dict)
-    reply_to: str | None = None
-    v: int = VERSION
-    canonical: bytes = field(default=b"", compare=False, repr=False)  # set by from_json
+    body: dict[str, Any]
+    reply_to: EnvelopeId | None = None
 
     @classmethod
     def build(cls, *, id: str, kind: Kind | str, channel: str, sender: str, template: str,
@@ -116,57 +122,35 @@ class Envelope:
     @classmethod
     def from_json(cls, obj: Any) -> Envelope:
         """Validate an envelope object; WireError (``envelope.invalid``) names the field."""
-        if not isinstance(obj, dict):
-            raise WireError("envelope must be an object", code="envelope.invalid")
-        missing = [k for k in _REQUIRED if k not in obj]
-        if missing:
-            raise WireError(f"envelope is missing {', '.join(missing)}", code="envelope.invalid")
-        extra = sorted(set(obj) - _ALLOWED)
-        if extra:
-            raise WireError(f"envelope has unknown field(s) {', '.join(extra)}", code="envelope.invalid")
-        if isinstance(obj["v"], float):
+        if isinstance(obj, dict) and isinstance(obj.get("v"), float):
             raise WireError("envelope.v: floating-point numbers are not allowed", code="frame.float")
-        if obj["v"] != VERSION or isinstance(obj["v"], bool):
+        try:
+            env = msgspec.convert(obj, cls, strict=True)
+        except msgspec.ValidationError as exc:
+            raise WireError(words(exc, "envelope"), code="envelope.invalid") from None
+        return env.checked()
+
+    def checked(self) -> Envelope:
+        """This envelope, once the rules beyond its fields' shapes hold (its version, its time,
+        an ack's body, its size); a decoder that built it from JSON (``from_json``, an entry's
+        decoder) calls this once. Raises WireError naming the rule."""
+        env = self
+        if env.v != VERSION:
             raise WireError(f"envelope.v must be {VERSION}", code="envelope.invalid")
-        if not isinstance(obj["id"], str) or not ENVELOPE_ID.fullmatch(obj["id"]):
-            raise WireError("envelope.id must be 22 base64url characters (128 bits)",
-                            code="envelope.invalid")
-        try:
-            kind = Kind(obj["kind"])
-        except ValueError:
-            raise WireError(f"envelope.kind must be one of {', '.join(Kind)}",
-                            code="envelope.invalid") from None
-        try:
-            precedence = Precedence(obj["precedence"])
-        except ValueError:
-            raise WireError(f"envelope.precedence must be one of {', '.join(Precedence)}",
-                            code="envelope.invalid") from None
-        check_name(obj["channel"], field_name="envelope.channel")
-        check_name(obj["sender"], field_name="envelope.sender")
-        check_name(obj["template"], field_name="envelope.template")
-        created_at = parse_time(obj["created"], field="envelope.created")
-        if not isinstance(obj["body"], dict):
-            raise WireError("envelope.body must be an object", code="envelope.invalid")
-        reply_to = obj.get("reply_to")
-        if reply_to is not None and (not isinstance(reply_to, str) or not ENVELOPE_ID.fullmatch(reply_to)):
-            raise WireError("envelope.reply_to must be an envelope id", code="envelope.invalid")
-        if kind in (Kind.ACK, Kind.ECHO) and reply_to is None:
-            raise WireError(f"an {kind} envelope needs reply_to", code="envelope.invalid")
-        if kind is Kind.ACK:
-            ack = obj["body"].get("ack")
-            if set(obj["body"]) != {"ack"} or not isinstance(ack, str) or ack not in set(AckKind):
+        env.__dict__["created_at"] = parse_time(env.created, field="envelope.created")
+        if env.kind in (Kind.ACK, Kind.ECHO) and env.reply_to is None:
+            raise WireError(f"an {env.kind} envelope needs reply_to", code="envelope.invalid")
+        if env.kind is Kind.ACK:
+            ack = env.body.get("ack")
+            if set(env.body) != {"ack"} or not isinstance(ack, str) or ack not in set(AckKind):
                 raise WireError('ack body must be {"ack": "received" | "understood"}',
                                 code="envelope.invalid")
-        env = cls(id=obj["id"], kind=kind, channel=obj["channel"], sender=obj["sender"],
-                  template=obj["template"], precedence=precedence, created=obj["created"],
-                  body=obj["body"], reply_to=reply_to)
         # Encoded once: the size limit, the signature and the log entry all use these bytes.
         canonical = canonical_bytes(env.to_json())
         if len(canonical) > MAX_ENVELOPE_BYTES:
             raise WireError(f"envelope of {len(canonical)} bytes exceeds {MAX_ENVELOPE_BYTES}",
                             code="frame.too_large")
-        object.__setattr__(env, "canonical", canonical)
-        env.__dict__["created_at"] = created_at  # the cached_property, already parsed
+        env.__dict__["canonical"] = canonical
         return env
 
     @property
@@ -177,6 +161,7 @@ class Envelope:
         return f"ack:{self.id}" if self.kind is Kind.ACK else self.id
 
     def to_json(self) -> dict[str, Any]:
+        """The envelope object as signed (``reply_to`` only when set; the body as given)."""
         obj: dict[str, Any] = {
             "v": self.v, "id": self.id, "kind": self.kind.value, "channel": self.channel,
             "sender": self.sender, "template": self.template, "precedence": self.precedence.value,
@@ -190,16 +175,18 @@ class Envelope:
     def created_at(self) -> datetime:
         return parse_time(self.created, field="envelope.created")
 
-    def _canonical(self) -> bytes:
-        return self.canonical or canonical_bytes(self.to_json())
+    @cached_property
+    def canonical(self) -> bytes:
+        """The RFC 8785 bytes the sender signs (set once by ``from_json``)."""
+        return canonical_bytes(self.to_json())
 
     def sign(self, key: SigningKey) -> dict[str, str]:
-        return key.sign_canonical(domain=Domain.ENVELOPE, canonical=self._canonical())
+        return key.sign_canonical(domain=Domain.ENVELOPE, canonical=self.canonical)
 
     def verify(self, key: PublicKey, sig: Any) -> None:
         """Raise CryptoError unless ``sig`` is ``key``'s envelope signature over this envelope."""
         try:
-            key.verify_canonical(domain=Domain.ENVELOPE, canonical=self._canonical(), signature=sig)
+            key.verify_canonical(domain=Domain.ENVELOPE, canonical=self.canonical, signature=sig)
         except CryptoError as exc:
             exc.ref = self.id
             raise

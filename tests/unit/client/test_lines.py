@@ -41,7 +41,7 @@ def safe(line: str) -> bool:
 @st.composite
 def deliveries(draw: st.DrawFn) -> Delivered:
     kind = draw(st.sampled_from([Kind.MESSAGE, Kind.ACK]))
-    envelope = Envelope(id=draw(hostile), kind=kind, channel=draw(hostile), sender=draw(hostile),
+    envelope = Envelope(v=1, id=draw(hostile), kind=kind, channel=draw(hostile), sender=draw(hostile),
                         template=draw(hostile), precedence=draw(st.sampled_from(list(Precedence))),
                         created=draw(hostile), body={draw(hostile): draw(hostile), "ack": draw(hostile)},
                         reply_to=draw(hostile))
@@ -93,7 +93,7 @@ INCIDENT = load_templates(shipped_dir()).latest("incident-at-sea")
 
 
 def incident(body: dict[str, object], notes: HostNotes | None = None) -> Delivered:
-    envelope = Envelope(id="e1", kind=Kind.MESSAGE, channel="north-south", sender="alice",
+    envelope = Envelope(v=1, id="e1", kind=Kind.MESSAGE, channel="north-south", sender="alice",
                         template="incident-at-sea", precedence=Precedence.IMMEDIATE,
                         created="2026-12-01T08:00:00.000Z", body=body, reply_to=None)
     return Delivered(12, {"party": "north"}, envelope, notes, None)

@@ -75,7 +75,7 @@ MEMBER_COMMANDS = sorted(" ".join(path) for path, command in leaves(main) if tak
 
 def test_the_walk_finds_every_member_command() -> None:
     """The walk below reaches nested groups: a new command is covered without listing it."""
-    assert {"send", "listen", "ack", "agent", "witness", "client", "audit verify",
+    assert {"send", "listen", "ack", "agent", "witness", "console", "client", "audit verify",
             "audit report", "audit availability", "audit export", "audit receipt",
             "agreement submit"} <= set(MEMBER_COMMANDS)
 

@@ -222,7 +222,7 @@ async def test_a_plain_url_to_a_tls_deployment_is_refused_on_every_path(tls_home
             cli(home, "audit", "verify", "--as", "audrey", "--server", http),
             cli(home, "agreement", "submit", "--as", "carol", "--server", http,
                 str(home / "roster" / "90-agreement-north-south-v1.json")),
-            cli(home, "client", "--as", "alice", "--server", plain))
+            cli(home, "console", "--as", "alice", "--server", plain))
         for run in runs:
             assert refused(run, "config.tls_required"), (run.args, run.stderr)
             assert "Use the wss:// URL (check --server and HOTLINE_SERVER)" in run.stderr

@@ -1,4 +1,5 @@
-"""The ``hotline`` command (DESIGN.md §12). Exit codes: 0 ok, 1 refused (typed error printed),
+"""The ``hotline`` command (docs/ARCHITECTURE.md "Command line"). Exit codes: 0 ok, 1 refused (typed error
+printed),
 2 usage error."""
 
 from __future__ import annotations

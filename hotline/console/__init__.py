@@ -1,4 +1,5 @@
-"""The liaison console (DESIGN.md §12, ``hotline console --as NAME``): a Textual terminal client for a
+"""The liaison console (docs/ARCHITECTURE.md "Command line", ``hotline console --as NAME``): a Textual
+terminal client for a
 duty officer.
 
 Modules, from the pure core outwards:

@@ -1,4 +1,4 @@
-"""``hotline console --as NAME``: the liaison console (DESIGN.md §12).
+"""``hotline console --as NAME``: the liaison console (docs/ARCHITECTURE.md "Command line").
 
 Registered in ``hotline/cli.py`` with ``main.add_command``; reads HOME from ``ctx.obj["home"]``
 like every member command. ``hotline client`` is the same command under its old name, hidden from

@@ -1,4 +1,5 @@
-"""The scriptable commands of DESIGN.md §12, run as a user runs them, against a server process."""
+"""The scriptable commands of docs/ARCHITECTURE.md "Command line", run as a user runs them, against a server
+process."""
 
 from __future__ import annotations
 

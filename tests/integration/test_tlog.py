@@ -1,4 +1,5 @@
-"""The transparency log as others see it (DESIGN.md §8): the HTTP API's exact formats, proofs
+"""The transparency log as others see it (docs/ARCHITECTURE.md "Transparency log"): the HTTP API's exact
+formats, proofs
 that an independent RFC 9162 verifier accepts, offline receipts, and the parties' witnesses.
 
 Everything runs against the real server on a free loopback port with its real SQLite store and

@@ -12,6 +12,8 @@ from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
 from tests.conftest import ServerProcess, hotline_cli
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 
 def test_send_listen_ack_round_trip(server_process: ServerProcess) -> None:
     url = server_process.start()

@@ -36,6 +36,8 @@ from hotline.tlsfiles import CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY, load_ca, 
 from tests.conftest import ServerProcess, hotline_cli, running_server, witness_all
 from tests.integration.test_console import connected, console, messages_text, until
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 ORIGIN = "hotline.test"
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.2"}
 WAIT = 20.0

@@ -252,6 +252,7 @@ async def test_anonymous_sockets_never_lock_a_member_out(home: Path) -> None:
             writer.close()
 
 
+@pytest.mark.slow
 async def test_a_flood_of_connections_costs_a_few_log_lines_and_the_fd_limit_is_reported(
         server_process: ServerProcess) -> None:
     """300 sockets from one address against a cap of 2: 298 evictions, logged as at most a

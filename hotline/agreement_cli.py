@@ -1,5 +1,6 @@
 """``hotline agreement draft|sign|submit|show`` and ``hotline templates``: the ceremony by which
-parties change what a channel allows (DESIGN.md §4, §12).
+parties change what a channel allows (docs/ARCHITECTURE.md "Roster: enrollments and agreements", "Command
+line").
 
 A draft is a signed-document file ``{"document": {...}, "sigs": []}``. Each party's authority
 adds its signature with ``sign`` (offline, on its own machine); ``submit`` hands the file to the

@@ -1,4 +1,4 @@
-"""Strict JSON in, RFC 8785 canonical JSON out (DESIGN.md §3).
+"""Strict JSON in, RFC 8785 canonical JSON out (docs/ARCHITECTURE.md "Canonical JSON").
 
 Everything hotline signs is a JSON value holding only strings, integers within ±(2^53-1),
 booleans, null, arrays and objects. Parsing refuses what could make two readers disagree about a

@@ -1,4 +1,5 @@
-"""The ``hotline`` command (DESIGN.md §12). Exit codes: 0 ok, 1 refused (typed error printed),
+"""The ``hotline`` command (docs/ARCHITECTURE.md "Command line"). Exit codes: 0 ok, 1 refused (typed error
+printed),
 2 usage error."""
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
 from hotline.client.receipts import cosigners
 from hotline.config import load_config
-from hotline.console.command import client
+from hotline.console.command import client_alias, console
 from hotline.display import article, folded, shown
 from hotline.envelope import ENVELOPE_ID, AckKind, Kind, Precedence
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation, UsageProblem, WireError
@@ -758,7 +759,8 @@ def doctor(ctx: click.Context, name: str, servers: tuple[str, ...], wait: float)
     sys.exit(status)
 
 
-main.add_command(client)
+main.add_command(console)
+main.add_command(client_alias)
 main.add_command(audit)
 main.add_command(agreement)
 main.add_command(templates)

@@ -12,7 +12,7 @@ Theory of operation:
 - Paths stay as written and are resolved against the home folder by ``Config`` properties, so the
   parsed object never depends on the current directory.
 - Authority keys are pinned as ``party = "ed25519:BASE64"``. They grant nothing by themselves:
-  agreements name each party's key (DESIGN.md §4).
+  agreements name each party's key (docs/ARCHITECTURE.md "Roster: enrollments and agreements").
 """
 
 from __future__ import annotations
@@ -377,7 +377,8 @@ class ProtocolsSection:
 
 @dataclass(frozen=True)
 class HealthSection:
-    """Channel health (DESIGN.md §9): seconds between two health sweeps, and how many heartbeat
+    """Channel health (docs/ARCHITECTURE.md "Heartbeats and health"): seconds between two health sweeps, and
+    how many heartbeat
     intervals a party may miss before its channel is DOWN."""
 
     sweep: float = 1.0

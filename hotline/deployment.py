@@ -1,4 +1,4 @@
-"""``hotline init``: a complete demo deployment in one folder (DESIGN.md §12).
+"""``hotline init``: a complete demo deployment in one folder (docs/ARCHITECTURE.md "Command line").
 
 Every party gets an authority key, a liaison, an agent; the mediator (or the first party) also
 enrolls the auditor. The channel ``north-south`` runs under an agreement every authority signed,

@@ -1,4 +1,5 @@
-"""Signed envelopes: build, sign, verify (DESIGN.md §5). Pure: ids and times come in as arguments.
+"""Signed envelopes: build, sign, verify (docs/ARCHITECTURE.md "Envelope"). Pure: ids and times come in as
+arguments.
 
 An envelope is ``{v, id, kind, channel, sender, template, precedence, created, reply_to?, body}``;
 its sender signs it in the ``hotline/v1/envelope`` domain and the signature travels beside it, never

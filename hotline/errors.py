@@ -1,6 +1,7 @@
 """One root error, one family per layer, each error with a stable dotted wire code.
 
-Codes are part of the wire contract (DESIGN.md §5): clients and tests match on them, so they never
+Codes are part of the wire contract (docs/ARCHITECTURE.md "Error codes"): clients and tests match on them, so
+they never
 change meaning. Pure modules raise only these; a stray ``ValueError`` escaping one is a bug.
 """
 

@@ -1,4 +1,5 @@
-"""Channel health from signed heartbeats and echoes (DESIGN.md §9). Pure: time is an argument.
+"""Channel health from signed heartbeats and echoes (docs/ARCHITECTURE.md "Heartbeats and health"). Pure: time
+is an argument.
 
 Theory of operation:
 
@@ -51,7 +52,9 @@ from typing import Any
 from hotline.errors import HotlineError
 from hotline.times import format_time, parse_time
 
-MISSED = 3  # intervals without a heartbeat before a party is DOWN (the K of DESIGN.md §9)
+# intervals without a heartbeat before a party is DOWN (the K of docs/ARCHITECTURE.md
+# "Heartbeats and health")
+MISSED = 3
 _KEEP_HEARTBEATS = 64  # per channel: enough to pair every echo of the last few rounds
 
 

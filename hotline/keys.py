@@ -1,4 +1,5 @@
-"""Keys, fingerprints and domain-separated signatures (DESIGN.md §3). Pure: no files, no clock.
+"""Keys, fingerprints and domain-separated signatures (docs/ARCHITECTURE.md "Keys and signatures"). Pure: no
+files, no clock.
 
 Theory of operation:
 - A public key travels as ``{"alg": "ed25519", "pub": BASE64}``. Its KEY_ID is the unpadded

@@ -1,6 +1,7 @@
 """Who may do what: enrollments, revocations and agreements, checked against party authorities.
 
-Pure (DESIGN.md §4). The server and every client build the same ``Roster`` from the same signed
+Pure (docs/ARCHITECTURE.md "Roster: enrollments and agreements"). The server and every client build the same
+``Roster`` from the same signed
 documents, each trusting only the authority keys it pinned itself; so the host cannot enroll
 anyone, and a client can check any sender without trusting the host.
 

@@ -1,4 +1,5 @@
-"""Sans-IO session: the handshake and the frames of one WebSocket connection (DESIGN.md §5).
+"""Sans-IO session: the handshake and the frames of one WebSocket connection (docs/ARCHITECTURE.md "Wire
+protocol").
 
 Theory of operation: the server and the client each hold one session object per connection and
 feed it every text frame they receive; it returns a typed event or raises a typed error. It never

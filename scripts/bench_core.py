@@ -28,6 +28,14 @@ run makes a fresh deployment in a temporary folder (removed at the end) and fres
     .venv/bin/python scripts/bench_core.py                 # table, defaults (~30 s)
     .venv/bin/python scripts/bench_core.py --json          # machine-readable
     .venv/bin/python scripts/bench_core.py --profile-server /tmp/server.prof   # cProfile stats
+    .venv/bin/python scripts/bench_core.py --baseline-ref main   # before/after, this machine
+
+**Before/after** (``--baseline-ref REF``): REF is checked out in a temporary ``git worktree``
+(removed at the end) and each run measures two servers in turn, one whose ``hotline`` package
+comes from REF and one from this working tree (``PYTHONPATH``), the order alternating between
+runs; alice, bob and the deployment are this tree's for both. It prints both medians and their
+ratio for every figure that depends on the server. The in-process figures (Ed25519,
+``Envelope`` paths, echo, SQLite) do not depend on REF and are not measured in this mode.
 """
 
 from __future__ import annotations
@@ -41,10 +49,11 @@ import os
 import shutil
 import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +89,7 @@ AIM_MSGS_PER_S = 2000.0
 AIM_P50_MS = 2.0
 ECHO_READY = "echo server listening on "
 HOTLINE_READY = "hotline server listening on "
+REPO = Path(__file__).resolve().parent.parent
 
 
 # -- small helpers -------------------------------------------------------------------------------
@@ -110,6 +120,7 @@ class Child:
     ready_prefix: str
     log_path: Path
     cwd: Path
+    pythonpath: Path | None = None  # where the child imports ``hotline`` from (None: inherited)
     proc: asyncio.subprocess.Process | None = None
     url: str = ""
     _log: Any = None
@@ -117,6 +128,8 @@ class Child:
     async def start(self) -> str:
         self._log = self.log_path.open("wb")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if self.pythonpath is not None:
+            env["PYTHONPATH"] = str(self.pythonpath)
         for var in ("all_proxy", "ALL_PROXY", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
             env.pop(var, None)
         self.proc = await asyncio.create_subprocess_exec(
@@ -364,6 +377,7 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
         result.figures["client_cpu_pct"] = 100 * client_cpu / elapsed
         if server_cpu0 is not None and server_cpu1 is not None:
             result.figures["server_cpu_pct"] = 100 * (server_cpu1 - server_cpu0) / elapsed
+            result.figures["server_cpu_us_per_msg"] = 1e6 * (server_cpu1 - server_cpu0) / params.messages
             if machine0 is not None and machine1 is not None:
                 # CPU used by anything else on the machine (other jobs would skew the figures)
                 others = (machine1[0] - machine0[0]) - client_cpu - (server_cpu1 - server_cpu0)
@@ -516,7 +530,10 @@ def without_rate_limit(home: Path) -> None:
 
 
 async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
-                  server_profile: Path | None, client_profile: Path | None) -> RunResult:
+                  server_profile: Path | None, client_profile: Path | None,
+                  server_code: Path | None = None) -> RunResult:
+    """One run. ``server_code``: the server's ``hotline`` comes from there, and only the figures
+    that depend on the server are measured (``--baseline-ref``)."""
     result = RunResult()
     workdir = Path(tempfile.mkdtemp(prefix="hotline-bench-", dir=base_dir))
     home = workdir / "home"
@@ -530,18 +547,23 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
         serve += ["-m", "cProfile", "-o", str(out.resolve())]
         result.notes.append(f"server ran under cProfile (slower); stats in {out}")
     serve += ["-m", "hotline.cli", "--home", str(home), "serve"]
-    server = Child("hotline server", serve, HOTLINE_READY, workdir / "server.log", workdir)
+    server = Child("hotline server", serve, HOTLINE_READY, workdir / "server.log", workdir,
+                   pythonpath=server_code)
     echo = Child("echo server", [sys.executable, str(Path(__file__).resolve()), "--echo-server"],
                  ECHO_READY, workdir / "echo.log", workdir)
     profiler = cProfile.Profile() if client_profile is not None else None
     failed = False
     try:
-        url, echo_url = await asyncio.gather(server.start(), echo.start())
-        frame_size = await measure_hotline(url, home, params, server, result, profiler)
-        await measure_echo(echo_url, params, frame_size, result)
-        result.figures["submit_frame_bytes"] = frame_size
-        measure_crypto(params, result)
-        measure_sqlite(workdir, params, result)
+        if server_code is not None:
+            url = await server.start()
+            await measure_hotline(url, home, params, server, result, profiler)
+        else:
+            url, echo_url = await asyncio.gather(server.start(), echo.start())
+            frame_size = await measure_hotline(url, home, params, server, result, profiler)
+            await measure_echo(echo_url, params, frame_size, result)
+            result.figures["submit_frame_bytes"] = frame_size
+            measure_crypto(params, result)
+            measure_sqlite(workdir, params, result)
         result.figures["db_bytes"] = sum(p.stat().st_size for p in home.glob("hotline.db*"))
     except Exception:
         failed = True
@@ -661,6 +683,114 @@ def render(params: Params, med: dict[str, float], runs: list[RunResult],
     return "\n".join(out)
 
 
+# -- before/after --------------------------------------------------------------------------------
+
+# The figures that depend on the server, with their unit and which way is better.
+COMPARED = (("hotline_p50_ms", "send→verified delivery p50", "ms", "lower"),
+            ("hotline_p99_ms", "send→verified delivery p99", "ms", "lower"),
+            ("hotline_accepted_p50_ms", "send→accepted (durable) p50", "ms", "lower"),
+            ("hotline_msgs_per_s", "accepted+delivered msg/s", " msg/s", "higher"),
+            ("hotline_load_p50_ms", "latency under load p50", "ms", "lower"),
+            ("hotline_load_p99_ms", "latency under load p99", "ms", "lower"),
+            ("server_cpu_us_per_msg", "server CPU per message", " µs", "lower"),
+            ("server_cpu_pct", "server CPU during throughput", "%", "context"),
+            ("db_bytes", "database after a run", " B", "context"))
+
+
+@contextlib.contextmanager
+def baseline_tree(ref: str, base_dir: Path | None) -> Iterator[tuple[Path, str]]:
+    """REF checked out (detached) in a temporary git worktree; yields (its folder, its commit).
+    The worktree is removed however the benchmark ends."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"git {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--verify", f"{ref}^{{commit}}")
+    parent = Path(tempfile.mkdtemp(prefix="hotline-baseline-", dir=base_dir))
+    tree = parent / "tree"
+    try:
+        git("worktree", "add", "--detach", str(tree), commit)
+        yield tree, commit
+    finally:
+        with contextlib.suppress(RuntimeError):
+            git("worktree", "remove", "--force", str(tree))
+        shutil.rmtree(parent, ignore_errors=True)
+        with contextlib.suppress(RuntimeError):
+            git("worktree", "prune")
+
+
+def imported_from(folder: Path) -> None:
+    """Check that a child given ``PYTHONPATH=folder`` imports ``hotline`` from there (and not,
+    say, from an editable install elsewhere)."""
+    done = subprocess.run([sys.executable, "-c", "import hotline; print(hotline.__file__)"],
+                          env=dict(os.environ, PYTHONPATH=str(folder)), capture_output=True,
+                          text=True, cwd=tempfile.gettempdir())
+    where = Path(done.stdout.strip() or "?").resolve()
+    if done.returncode or not where.is_relative_to(folder.resolve()):
+        raise RuntimeError(f"with PYTHONPATH={folder}, hotline comes from {where}: {done.stderr}")
+
+
+def render_comparison(params: Params, ref: str, commit: str, before: dict[str, float],
+                      after: dict[str, float], runs: int, machine: dict[str, Any],
+                      command: str, all_runs: list[RunResult]) -> str:
+    out = [f"# hotline core benchmark, before/after — median of {runs} run(s) each", "",
+           f"| metric | {ref} ({commit[:9]}) | working tree | ratio | better |",
+           "|---|---|---|---|---|"]
+    for key, label, unit, better in COMPARED:
+        old, new = before.get(key), after.get(key)
+        ratio = f"{new / old:.2f}×" if old and new is not None else "n/a"
+        out.append(f"| {label} | {fmt(old, unit)} | {fmt(new, unit)} | {ratio} | {better} |")
+    out += ["", f"Command: `{command}`",
+            f"Parameters: messages={params.messages}, latency samples={params.latency_samples} "
+            f"(after {params.warmup} warm-up), window={params.window}, text={params.text_bytes} "
+            f"chars, runs={runs} per side, alternating which side goes first.",
+            "Both servers serve the same kind of fresh deployment, made by this tree; alice and "
+            "bob are this tree's clients. Ratio = working tree ÷ baseline.",
+            *footer(machine, all_runs)]
+    return "\n".join(out)
+
+
+async def compare(args: argparse.Namespace, params: Params, command: str) -> int:
+    """``--baseline-ref``: the server from REF and from this tree, alternately, ``--runs`` each."""
+    load_before = os.getloadavg()[0]
+    with baseline_tree(args.baseline_ref, args.dir) as (tree, commit):
+        sides: dict[str, list[RunResult]] = {"baseline": [], "tree": []}
+        code = {"baseline": tree, "tree": REPO}
+        for folder in code.values():
+            imported_from(folder)
+        started = time.perf_counter()
+        for k in range(1, params.runs + 1):
+            order = ("baseline", "tree") if k % 2 else ("tree", "baseline")
+            for side in order:
+                result = await one_run(k, params, args.dir, args.keep, None, None,
+                                       server_code=code[side])
+                sides[side].append(result)
+                print(f"run {k}/{params.runs} {side}: "
+                      f"{result.figures.get('hotline_msgs_per_s', 0):,.0f} msg/s, "
+                      f"p50 {result.figures.get('hotline_p50_ms', 0):.2f} ms "
+                      f"({time.perf_counter() - started:.0f} s elapsed)", file=sys.stderr, flush=True)
+        before, after = median_figures(sides["baseline"]), median_figures(sides["tree"])
+        machine = machine_info(args.dir or Path(tempfile.gettempdir()),
+                               ("aiohttp", "websockets", "cryptography", "msgspec"),
+                               event_loop=type(asyncio.get_running_loop()).__name__)
+        machine.update(load_before=load_before, load_after=os.getloadavg()[0])
+        all_runs = sides["baseline"] + sides["tree"]
+        if args.json:
+            print(json.dumps({"params": vars(params), "baseline_ref": args.baseline_ref,
+                              "baseline_commit": commit, "baseline": before, "tree": after,
+                              "ratio": {k: after[k] / before[k] for k in after
+                                        if before.get(k)},
+                              "runs": {side: [{"figures": r.figures, "notes": r.notes} for r in rs]
+                                       for side, rs in sides.items()},
+                              "machine": machine, "command": command}, indent=2))
+        else:
+            print(render_comparison(params, args.baseline_ref, commit, before, after, params.runs,
+                                    machine, command, all_runs))
+    return 0
+
+
 # -- main ----------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -692,6 +822,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run the server under cProfile and write pstats to FILE")
     parser.add_argument("--profile-client", type=Path, metavar="FILE",
                         help="cProfile this process during the throughput phase, to FILE")
+    parser.add_argument("--baseline-ref", metavar="REF",
+                        help="before/after: also run the server from git REF (a temporary "
+                             "worktree), alternating with this tree's; print both and the ratio")
     parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("messages", "latency_samples", "window", "text_bytes", "runs", "sqlite_commits"):
@@ -699,6 +832,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup < 0 or args.crypto_seconds <= 0:
         parser.error("--warmup must be >= 0 and --crypto-seconds > 0")
+    if args.baseline_ref and (args.profile_server or args.profile_client):
+        parser.error("--baseline-ref measures without the profilers")
     return args
 
 
@@ -707,6 +842,8 @@ async def amain(args: argparse.Namespace, command: str) -> int:
                     warmup=args.warmup, window=args.window, text_bytes=args.text_bytes,
                     runs=args.runs, crypto_seconds=args.crypto_seconds,
                     sqlite_commits=args.sqlite_commits)
+    if args.baseline_ref:
+        return await compare(args, params, command)
     runs: list[RunResult] = []
     load_before = os.getloadavg()[0]
     started = time.perf_counter()

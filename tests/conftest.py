@@ -176,3 +176,11 @@ async def witness_all(home: Path, url: str, names: tuple[str, ...] = WITNESSES) 
     default audit policy requires all of them)."""
     for name in names:
         await asyncio.to_thread(witness_once, home, url, name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts a server process is slow (README, "Tests"): the fast inner loop
+    (``-m "not slow"``) must not grow one by accident."""
+    for item in items:
+        if "server_process" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("slow"):
+            raise pytest.UsageError(f"{item.nodeid} starts a server process: mark it @pytest.mark.slow")

@@ -1,4 +1,5 @@
-"""Valid and invalid bodies for every shipped protocol template (DESIGN.md §13), as plain data.
+"""Valid and invalid bodies for every shipped protocol template (docs/ARCHITECTURE.md "Shipped templates"), as
+plain data.
 
 The unit tests (``tests/unit/norms/test_shipped_templates.py``) run each example through
 ``Template.check``; an end-to-end test can send the same examples over a real server. Both read:
@@ -33,7 +34,7 @@ FLASH, IMMEDIATE, PRIORITY, ROUTINE = (Precedence.FLASH, Precedence.IMMEDIATE, P
 SENDER_PARTY = "north"
 PARTIES = ("north", "south", "mediator")
 
-# The shipped template ids, exactly as DESIGN.md §13 lists them.
+# The shipped template ids, exactly as docs/ARCHITECTURE.md "Shipped templates" lists them.
 TEMPLATE_IDS = ("message", "preagreed", "risk-assessment", "launch-notification",
                 "unusual-activity-query", "unusual-activity-reply", "incident-at-sea",
                 "data-exchange", "consultation-request", "humanitarian-notice", "heartbeat", "echo")

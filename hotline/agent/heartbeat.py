@@ -1,4 +1,4 @@
-"""``hotline agent``: a party's unattended heartbeat agent (DESIGN.md §9).
+"""``hotline agent``: a party's unattended heartbeat agent (docs/ARCHITECTURE.md "Heartbeats and health").
 
 Per channel it is a member of, every ``interval`` of that channel's agreement it submits a signed
 ``heartbeat`` ``{seq, sent}``; it answers every other party's heartbeat with a signed ``echo``

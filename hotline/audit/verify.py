@@ -1,4 +1,5 @@
-"""The auditor's verifier (DESIGN.md §8). Pure: records in, a report or the first failure out.
+"""The auditor's verifier (docs/ARCHITECTURE.md "Transparency log"). Pure: records in, a report or the first
+failure out.
 
 Theory of operation: the auditor trusts only keys it pinned itself — the log's checkpoint key and
 the parties' authority keys. It takes checkpoints first (each must carry the log's signature;

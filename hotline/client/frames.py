@@ -1,4 +1,5 @@
-"""What the host writes, decoded strictly in one place (the client side of DESIGN.md §5). Pure.
+"""What the host writes, decoded strictly in one place (the client side of docs/ARCHITECTURE.md "Wire
+protocol"). Pure.
 
 ``hotline.session`` checks each frame's own fields; the entries a ``deliver`` frame carries are
 the host's word too, and what the sender did not sign is decoded here into small frozen values

@@ -1,5 +1,5 @@
 """The liaison's outbox: every envelope it composes, kept on disk until the server accepted it
-(DESIGN.md §10: "nothing typed is lost across a crash or reconnect").
+(docs/ARCHITECTURE.md "Storage": nothing typed is lost across a crash or reconnect).
 
 Theory of operation:
 

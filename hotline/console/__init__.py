@@ -1,4 +1,5 @@
-"""The liaison console (DESIGN.md §12, ``hotline client --as NAME``): a Textual terminal client for a
+"""The liaison console (docs/ARCHITECTURE.md "Command line", ``hotline console --as NAME``): a Textual
+terminal client for a
 duty officer.
 
 Modules, from the pure core outwards:
@@ -12,5 +13,5 @@ Modules, from the pure core outwards:
 - ``proofs``: the inclusion proof and cosignatures of one entry, fetched and checked on demand.
 - ``render``: rich text for each line of the screen (marks that survive a monochrome terminal).
 - ``screens`` (the modal views: template list, form, details, safety numbers, help) and ``app``:
-  the Textual application; ``command``: the click command ``hotline client``.
+  the Textual application; ``command``: the click command ``hotline console``.
 """

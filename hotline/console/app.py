@@ -1,4 +1,4 @@
-"""The liaison console: a Textual application for a duty officer (``hotline client --as NAME``).
+"""The liaison console: a Textual application for a duty officer (``hotline console --as NAME``).
 
 Theory of operation:
 

@@ -1,11 +1,14 @@
-"""``hotline client --as NAME``: the liaison console (DESIGN.md §12).
+"""``hotline console --as NAME``: the liaison console (docs/ARCHITECTURE.md "Command line").
 
-Registered in ``hotline/cli.py`` with ``main.add_command(client)``; reads HOME from
-``ctx.obj["home"]`` like every member command.
+Registered in ``hotline/cli.py`` with ``main.add_command``; reads HOME from ``ctx.obj["home"]``
+like every member command. ``hotline client`` is the same command under its old name, hidden from
+the help, so that scripts written before the rename keep working (the console is not
+``hotline.client``, the library every member command uses).
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import click
@@ -16,14 +19,14 @@ from hotline.client.profile import Profile
 from hotline.norms.files import load_templates
 
 
-@click.command("client")
+@click.command("console")
 @member_options()
 @click.option("--outbox", "outbox_path", type=click.Path(dir_okay=False, path_type=Path),
               help="The outbox file: every composed message is kept here until the server "
                    "accepted it (default HOME/state/NAME.outbox.db).")
 @click.option("--lang", help="Language of pre-agreed messages (default: the profile's, else en).")
 @click.pass_context
-def client(ctx: click.Context, name: str, servers: tuple[str, ...], outbox_path: Path | None,
+def console(ctx: click.Context, name: str, servers: tuple[str, ...], outbox_path: Path | None,
            lang: str | None) -> None:
     """The liaison console: channels with their health, messages with their verification and
     acknowledgements, forms for every agreed template, an outbox that survives a lost line.
@@ -41,3 +44,8 @@ def client(ctx: click.Context, name: str, servers: tuple[str, ...], outbox_path:
                    lang=lang).run()
     finally:
         outbox.close()
+
+
+# The old name: the same callback and options, not listed in ``hotline --help``.
+client_alias = copy.copy(console)
+client_alias.name, client_alias.hidden = "client", True

@@ -1,4 +1,5 @@
-"""Channel agreements (DESIGN.md §4): the document every party's authority signs. Pure.
+"""Channel agreements (docs/ARCHITECTURE.md "Roster: enrollments and agreements"): the document every party's
+authority signs. Pure.
 
 ``{type: "agreement", channel, version, parties: [{id, authority}], templates: [{id, version,
 sha256}], heartbeat: {interval, grace}, auditors: [{id, authority}], witnesses: [{id, authority}],

@@ -27,7 +27,8 @@ TEMPLATE_SUFFIXES = (".yaml", ".yml")
 
 
 def shipped_dir() -> Path:
-    """The templates this release ships (DESIGN.md §13): ``protocols/`` beside the package in a
+    """The templates this release ships (docs/ARCHITECTURE.md "Shipped templates"): ``protocols/`` beside the
+    package in a
     checkout or editable install, or ``hotline/_protocols`` inside a built wheel."""
     package = Path(__file__).resolve().parent.parent  # hotline/
     for candidate in (package / "_protocols", package.parent / "protocols"):

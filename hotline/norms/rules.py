@@ -1,4 +1,4 @@
-"""Cross-field norms a JSON Schema cannot say (DESIGN.md §6 ``rules``). Pure.
+"""Cross-field norms a JSON Schema cannot say (``rules`` in docs/ARCHITECTURE.md "Protocol templates"). Pure.
 
 Each rule is a small object with ``check(envelope, ctx)`` that returns ``None`` or raises a
 ``ProtocolViolation`` with the rule's own code, naming the rule and the field. A template lists

@@ -1,4 +1,5 @@
-"""Protocol templates (DESIGN.md §6): the agreed form of one kind of message. Pure.
+"""Protocol templates (docs/ARCHITECTURE.md "Protocol templates"): the agreed form of one kind of message.
+Pure.
 
 Theory of operation:
 

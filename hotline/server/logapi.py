@@ -1,4 +1,4 @@
-"""The transparency log's HTTP API (DESIGN.md §8).
+"""The transparency log's HTTP API (docs/ARCHITECTURE.md "Transparency log").
 
 Public, hashes only: ``GET /v1/log/checkpoint`` (the latest signed checkpoint with its
 cosignatures, text/plain), ``/v1/log/checkpoints?since=S`` (history, JSON), ``/v1/log/key`` (the

@@ -1,4 +1,4 @@
-"""Channel health on the server (DESIGN.md §9) and what an operator scrapes.
+"""Channel health on the server (docs/ARCHITECTURE.md "Heartbeats and health") and what an operator scrapes.
 
 ``HealthMonitor`` keeps one ``hotline.health.ChannelHealth`` per agreed channel, fed with every
 committed heartbeat and echo, and sweeps them on a timer: each change of a channel's state is
@@ -37,7 +37,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.channel_state = Enum("hotline_channel_state", "Health of each channel (DESIGN.md §9)",
+        self.channel_state = Enum("hotline_channel_state", "Health of each channel",
                                   ["channel"], states=[s.value for s in State], registry=r)
         self.heartbeat_age = Gauge("hotline_heartbeat_age_seconds",
                                    "Seconds since the last heartbeat of each party on each channel",

@@ -318,7 +318,8 @@ class Hotline:
 
     async def _check_norms(self, member: Member, envelope: Envelope, agreement: Agreement,
                            now: datetime) -> dict[str, Any]:
-        """The agreed template, its rules and rate (DESIGN.md §6). Returns what the server adds
+        """The agreed template, its rules and rate (docs/ARCHITECTURE.md "Protocol templates"). Returns what
+        the server adds
         to the entry: ``expects`` (the acknowledgement owed, and by when) and ``late``."""
         template = self.templates.resolve(agreement, envelope.template)
         target = await self._reply_target(envelope)

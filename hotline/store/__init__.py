@@ -1,4 +1,4 @@
-"""Storage behind one narrow interface (DESIGN.md §10–11)."""
+"""Storage behind one narrow interface (docs/ARCHITECTURE.md "Storage", "Scale-out path")."""
 
 from hotline.store.records import Appended, StoredEntry
 from hotline.store.rowmac import row_mac_key

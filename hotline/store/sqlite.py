@@ -1,4 +1,4 @@
-"""SQLite store: one sequencer thread with group commit, append-only entries (DESIGN.md §10).
+"""SQLite store: one sequencer thread with group commit, append-only entries (docs/ARCHITECTURE.md "Storage").
 
 Theory of operation:
 - One thread owns the only write connection (sqlite3 connections refuse other threads). Callers
@@ -253,7 +253,8 @@ def _append_txn(conn: sqlite3.Connection, frontier: Frontier, batch: list[_Pendi
 
 
 class Store:
-    """The narrow store interface the server uses (DESIGN.md §11: a PostgreSQL backend would
+    """The narrow store interface the server uses (docs/ARCHITECTURE.md "Scale-out path": a PostgreSQL backend
+    would
     implement these same coroutines)."""
 
     def __init__(self, path: Path, *, batch: int = 512, mac_key: bytes | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The transparency log's pure core (DESIGN.md §8): hashes, proofs, signed notes, checkpoints,
+"""The transparency log's pure core (docs/ARCHITECTURE.md "Transparency log"): hashes, proofs, signed notes,
+checkpoints,
 cosignatures and offline receipts. No I/O, no clock (times are arguments), no randomness.
 
 Theory of operation:

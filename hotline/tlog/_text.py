@@ -1,7 +1,7 @@
 """Strict text codecs shared by the note, checkpoint and proof-bundle parsers.
 
 Each accepts only the one canonical spelling of a value, so every parsed object re-encodes to the
-exact input bytes (STYLE.md §2), and each raises ``LogError`` with the caller's code, never a stray
+exact input bytes, and each raises ``LogError`` with the caller's code, never a stray
 ``ValueError`` or ``binascii.Error``.
 """
 

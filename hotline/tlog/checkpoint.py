@@ -3,7 +3,7 @@
 The note body is three or more non-empty lines: the origin (the log's identity), the tree size in
 decimal without leading zeros, the base64 RFC 9162 root hash, then optional opaque extension
 lines. The log signs it as a signed note with its Ed25519 key, whose key name is the origin
-(DESIGN.md §8); witnesses add cosignatures (``hotline.tlog.cosignature``).
+(docs/ARCHITECTURE.md "Transparency log"); witnesses add cosignatures (``hotline.tlog.cosignature``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Stable ``LogError`` codes raised by ``hotline.tlog``.
 
-They are part of the wire contract (DESIGN.md §5): clients, auditors and tests match on them.
+They are part of the wire contract (docs/ARCHITECTURE.md "Error codes"): clients, auditors and tests match on
+them.
 """
 
 from __future__ import annotations

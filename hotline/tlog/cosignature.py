@@ -184,7 +184,8 @@ def add_cosignatures(note_text: str | bytes, lines: Iterable[str]) -> str:
 def split_cosignatures(note_text: str | bytes) -> tuple[str, tuple[str, ...]]:
     """Split a cosigned checkpoint into the log-signed note and the other signature lines.
 
-    The log's lines are those whose key name is the checkpoint origin (DESIGN.md §8).
+    The log's lines are those whose key name is the checkpoint origin (docs/ARCHITECTURE.md "Transparency
+    log").
 
     Returns:
         The note with only the origin's signature lines, and the other lines (each ending in a

@@ -15,7 +15,8 @@ Theory of operation:
   one store query.
 - The ``Frontier`` is that split of ``[0, size)``: one node per set bit of ``size``, O(log n).
 - Verifiers follow RFC 9162 §2.1.3.2 and §2.1.4.2, after checking the proof length the sizes
-  imply, so a proof that does not fit its sizes fails before any hashing. Per DESIGN.md §8, a
+  imply, so a proof that does not fit its sizes fails before any hashing. Per docs/ARCHITECTURE.md
+  "Transparency log", a
   consistency proof from size 0 is refused (RFC 9162 would accept any empty proof for it).
 """
 
@@ -192,7 +193,7 @@ def consistency_proof(old_size: int, new_size: int, nodes: Mapping[Node, bytes])
     """The RFC 9162 §2.1.4.1 consistency proof (``PROOF``) from ``old_size`` to ``new_size``.
 
     Args:
-        old_size: the earlier tree size, at least 1 (DESIGN.md §8).
+        old_size: the earlier tree size, at least 1 (docs/ARCHITECTURE.md "Transparency log").
         new_size: the later tree size (at most the stored size).
         nodes: stored complete nodes, holding at least ``consistency_nodes(old_size, new_size)``.
 
@@ -212,7 +213,8 @@ def verify_inclusion(*, leaf_hash: bytes, index: int, size: int, proof: Sequence
     """Check that ``leaf_hash`` is leaf ``index`` of the tree of ``size`` with ``root``.
 
     RFC 9162 §2.1.3.2, after checking the proof has the length ``index`` and ``size`` imply.
-    Take ``size`` and ``root`` only from a checkpoint whose signature you verified (DESIGN.md §8).
+    Take ``size`` and ``root`` only from a checkpoint whose signature you verified (docs/ARCHITECTURE.md
+    "Transparency log").
 
     Raises:
         LogError: ``log.bad_range`` unless ``0 <= index < size``; ``log.bad_proof`` for a hash that
@@ -244,11 +246,12 @@ def verify_consistency(*, old_size: int, new_size: int, old_root: bytes, new_roo
 
     RFC 9162 §2.1.4.2, after checking the proof has the length the sizes imply. Equal sizes need
     an empty proof and equal roots. Take sizes and roots only from checkpoints whose signatures
-    you verified (DESIGN.md §8).
+    you verified (docs/ARCHITECTURE.md "Transparency log").
 
     Raises:
         LogError: ``log.bad_range`` unless ``0 < old_size <= new_size`` (a proof from size 0 is
-            refused, DESIGN.md §8); ``log.bad_proof`` for a hash that is not 32 bytes or a proof
+            refused, docs/ARCHITECTURE.md "Transparency log"); ``log.bad_proof`` for a hash that is not 32
+            bytes or a proof
             of the wrong length; ``log.inconsistent`` if the proof does not yield both roots.
     """
     _check_sizes(old_size, new_size)
@@ -390,7 +393,8 @@ def _check_index(index: Any, size: Any) -> None:
 
 
 def _check_sizes(old_size: Any, new_size: Any) -> None:
-    _check_size(old_size, "old size", allow_zero=False)  # DESIGN.md §8: no proofs from size 0
+    # docs/ARCHITECTURE.md "Transparency log": no proofs from size 0
+    _check_size(old_size, "old size", allow_zero=False)
     _check_size(new_size, "new size", allow_zero=False)
     if old_size > new_size:
         raise LogError(f"old size {old_size} is larger than new size {new_size}", code=BAD_RANGE)

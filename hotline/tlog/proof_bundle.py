@@ -111,7 +111,8 @@ def verify_bundle(text: str | bytes, *, leaf: bytes, log_verifier: NoteVerifier)
 
     Args:
         text: the ``.tlog-proof`` text.
-        leaf: the leaf bytes (DESIGN.md §8: JCS of the entry); hashed here with ``leaf_hash``.
+        leaf: the leaf bytes (docs/ARCHITECTURE.md "Log entries": JCS of the entry); hashed here with
+            ``leaf_hash``.
         log_verifier: the log's key; its name must be the checkpoint origin.
 
     Returns:

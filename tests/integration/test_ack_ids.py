@@ -47,6 +47,7 @@ async def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(hotline_cli, home, *args)
 
 
+@pytest.mark.slow
 async def test_a_squatted_ack_id_does_not_silence_the_ack(home: Path) -> None:
     add_drill_agreement(home)  # 'drill': north's, an 'understood' ack due within one second
     clock = FrozenClock()

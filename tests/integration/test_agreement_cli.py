@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from hotline.keyfiles import load_private_key
 from hotline.norms.files import load_templates
 from tests.conftest import ServerProcess, hotline_cli
 from tests.integration.test_norms import DRILL
+
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
 
 V1 = "roster/90-agreement-north-south-v1.json"
 

@@ -15,6 +15,8 @@ from hotline.display import unsafe
 from tests.conftest import hotline_cli
 from tests.integration.test_agreement_cli import V1
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 ANSWERS = {  # what the host says, as (status, body)
     "not json": (500, b"<html>\x1b[2J oops</html>"),
     "a list": (200, b"[1, 2, 3]"),

@@ -139,6 +139,7 @@ async def test_host_statements_are_never_on_a_verified_line(home: Path) -> None:
 
 # -- defect 8: accepted taken on faith --------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_send_and_ack_report_success_only_with_the_logs_proof(home: Path) -> None:
     async with running_server(home, **FAST) as server:
         [message] = await sent(await server.client("alice"), "Please acknowledge")
@@ -216,6 +217,7 @@ async def test_replayed_and_reordered_deliveries_are_flagged_and_shown_once(home
     assert f"[{d}] NOT PROVEN in the log: the entry as delivered is NOT the one logged" in text.stdout
 
 
+@pytest.mark.slow
 async def test_a_log_rolled_back_between_two_listens_is_caught(home: Path, tmp_path: Path) -> None:
     """The chain a listener verified is remembered: a host that swaps in an older copy of its
     database shows the next run a log its chain does not extend, and nothing is proven."""
@@ -299,6 +301,7 @@ async def client_through(url: str, home: Path, name: str) -> Client:
 
 # -- defect 11: malformed frames ---------------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_malformed_frames_are_reported_and_skipped(home: Path, server: Running) -> None:
     a, b = await sent(await server.client("alice"), "before", "after")
     overdue = {"index": a, "time": "2026-12-01T00:00:00Z", "kind": "overdue", "channel": CHANNEL,

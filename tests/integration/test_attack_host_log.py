@@ -108,6 +108,7 @@ def calls(client: LogClient, size: int, line: str) -> dict[str, tuple[str, Calla
     }
 
 
+@pytest.mark.slow
 async def test_every_answer_of_a_lying_host_is_a_typed_error_naming_it(
         home: Path, served: tuple[Running, HostileRelay]) -> None:
     """Defect 5, for every LogClient method: each lie is a BadAnswer naming the host and the
@@ -177,6 +178,7 @@ def not_json(request: web.Request, real: Answer) -> web.Response:
     return answer("<html>502 Bad Gateway</html>")
 
 
+@pytest.mark.slow
 async def test_agent_keeps_beating_when_the_host_answers_its_witness_with_garbage(
         home: Path, served: tuple[Running, HostileRelay], processes: list[Logged]) -> None:
     """Defect 5 as found: the host answers the agent's witness a consistency proof that is not
@@ -204,6 +206,7 @@ async def test_agent_keeps_beating_when_the_host_answers_its_witness_with_garbag
     assert "Traceback" not in agent.text() and '"exception"' not in agent.text()
 
 
+@pytest.mark.slow
 async def test_witness_logs_a_lying_host_and_cosigns_once_it_answers_honestly(
         home: Path, served: tuple[Running, HostileRelay], processes: list[Logged]) -> None:
     """Defect 5, `hotline witness`: the same lie, then the truth."""
@@ -224,6 +227,7 @@ async def test_witness_logs_a_lying_host_and_cosigns_once_it_answers_honestly(
 
 # -- defect 6: checkpoint pages that never go forward --------------------------------------------------
 
+@pytest.mark.slow
 async def test_audit_verify_stops_a_host_that_answers_the_same_checkpoint_page_forever(
         home: Path, served: tuple[Running, HostileRelay]) -> None:
     """Defect 6 as found: every request for checkpoints gets the first page again. `hotline

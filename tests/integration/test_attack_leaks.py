@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
@@ -51,6 +52,7 @@ def marker_free(text: str, *markers: str) -> bool:
     return not any(marker in text for marker in markers)
 
 
+@pytest.mark.slow
 async def test_no_body_value_reaches_a_log_line_or_a_rejected_entry(
         server_process: ServerProcess) -> None:
     url = server_process.start()

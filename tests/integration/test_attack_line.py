@@ -141,6 +141,7 @@ async def test_phantom_resumes_are_released_when_their_connection_dies(home: Pat
         assert last == await server.hotline.store.size() - 1
 
 
+@pytest.mark.slow
 async def test_a_member_that_stops_reading_is_dropped_within_the_send_timeout(home: Path) -> None:
     """A member connects, then reads nothing more while the channel carries megabytes (its
     socket buffers are small). Its session ends (every frame it owes waits at most
@@ -166,6 +167,7 @@ async def test_a_member_that_stops_reading_is_dropped_within_the_send_timeout(ho
 
 # -- defect 2: pre-authentication connections ----------------------------------------------------
 
+@pytest.mark.slow
 async def test_pings_do_not_extend_the_handshake_deadline(home: Path) -> None:
     """A socket that pings every 100 ms and never authenticates is closed at the handshake
     deadline (1 s here) with auth.timeout and 4001."""
@@ -191,6 +193,7 @@ async def test_pings_do_not_extend_the_handshake_deadline(home: Path) -> None:
         assert ws.close_code == 4001
 
 
+@pytest.mark.slow
 async def test_a_request_sent_a_byte_at_a_time_is_cut_off(home: Path) -> None:
     """Slowloris: request headers (then a body) trickling in a byte every 100 ms. The server
     cuts the connection at the request timeout (1 s here) instead of holding it for minutes."""
@@ -249,6 +252,7 @@ async def test_anonymous_sockets_never_lock_a_member_out(home: Path) -> None:
             writer.close()
 
 
+@pytest.mark.slow
 async def test_a_flood_of_connections_costs_a_few_log_lines_and_the_fd_limit_is_reported(
         server_process: ServerProcess) -> None:
     """300 sockets from one address against a cap of 2: 298 evictions, logged as at most a
@@ -285,6 +289,7 @@ async def test_a_flooding_member_does_not_delay_another(home: Path) -> None:
         assert bobs["index"] < max(indexes) - 200, (bobs["index"], max(indexes))
 
 
+@pytest.mark.slow
 async def test_a_member_s_submissions_and_logged_refusals_are_bounded(home: Path) -> None:
     """Beyond a member's ceiling (a burst of 50 here) submissions are refused
     submit.rate_limited; only 5 refusals per window are logged one by one, the others are
@@ -347,6 +352,7 @@ async def frames_until_closed(raw: Raw) -> list[dict[str, Any]]:
     return frames
 
 
+@pytest.mark.slow
 async def test_a_session_ends_the_moment_its_key_expires(home: Path) -> None:
     async with running_server(home) as server:
         not_after = datetime.now(UTC) + timedelta(seconds=2)
@@ -358,6 +364,7 @@ async def test_a_session_ends_the_moment_its_key_expires(home: Path) -> None:
         assert dave.ws.close_code == 4001
 
 
+@pytest.mark.slow
 async def test_a_revocation_that_takes_effect_later_ends_the_session_then(home: Path) -> None:
     async with running_server(home) as server:
         key = await _enroll_dave(server, not_after=datetime.now(UTC) + timedelta(days=1))
@@ -407,6 +414,7 @@ async def test_a_key_past_its_validity_is_refused_and_closed_at_every_use(home: 
 
 # -- acceptance 2 --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_a_liaison_connects_and_sends_within_a_second_under_attack(
         server_process: ServerProcess) -> None:
     """With every limit at its default: 1,000 unauthenticated sockets open (100 of them

@@ -77,6 +77,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line.strip() for line in result.stdout.splitlines()]
 
 
+@pytest.mark.slow
 async def test_fresh_auditor_refuses_a_rolled_back_log(home: Path, tmp_path: Path) -> None:
     older = tmp_path / "older"
     older.mkdir()
@@ -154,6 +155,7 @@ async def test_fresh_auditor_refuses_a_split_view(home: Path, tmp_path: Path) ->
         r"forged", message), message
 
 
+@pytest.mark.slow
 async def test_fresh_auditor_refuses_a_missing_witness(home: Path, tmp_path: Path) -> None:
     async with running_server(home, **FAST) as server:
         size = await send(await server.client("alice"), 2)
@@ -178,6 +180,7 @@ async def test_fresh_auditor_refuses_a_missing_witness(home: Path, tmp_path: Pat
         assert bad.returncode == 2 and "give a number of witnesses" in bad.stderr
 
 
+@pytest.mark.slow
 async def test_verdict_ends_at_the_checkpoint_every_witness_cosigned(home: Path, tmp_path: Path) -> None:
     """A live log grows between the witnesses' rounds: the entries after the witnessed
     checkpoint are verified but reported as not yet cosigned; an export carries the witnessed

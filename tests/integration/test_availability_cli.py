@@ -35,6 +35,8 @@ from hotline.store import Store, row_mac_key
 from hotline.times import format_time, parse_time
 from tests.conftest import Running, hotline_cli, running_server, witness_all
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 CHANNEL = "north-south"

@@ -32,6 +32,8 @@ from hotline.health import State
 from tests.conftest import Running, hotline_cli, running_server, witness_all
 from tests.integration.test_availability_cli import covered
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 CHANNEL = "north-south"
 PARTIES = ("north", "south", "mediator")
 # heartbeats every second, grace 1 s: late (DEGRADED) after 2 s, DOWN after 5 missed: the sweep

@@ -116,6 +116,7 @@ def audited(home: Path, export: Path) -> Auditor:
     return auditor
 
 
+@pytest.mark.slow
 async def test_the_auditor_flags_a_backdated_notice_in_the_log(home: Path, tmp_path: Path) -> None:
     export = tmp_path / "export.jsonl"
     async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:

@@ -41,6 +41,8 @@ from tests.conftest import (
     witness_once,
 )
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 WAIT = 30  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 LOAD = {**FAST, "HOTLINE_LIMITS_MEMBER_RATE": "100000"}  # senders as fast as the server goes

@@ -1,4 +1,5 @@
-"""The scriptable commands of DESIGN.md §12, run as a user runs them, against a server process."""
+"""The scriptable commands of docs/ARCHITECTURE.md "Command line", run as a user runs them, against a server
+process."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
 from tests.conftest import ServerProcess, hotline_cli
+
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
 
 
 def test_send_listen_ack_round_trip(server_process: ServerProcess) -> None:

@@ -75,11 +75,12 @@ MEMBER_COMMANDS = sorted(" ".join(path) for path, command in leaves(main) if tak
 
 def test_the_walk_finds_every_member_command() -> None:
     """The walk below reaches nested groups: a new command is covered without listing it."""
-    assert {"send", "listen", "ack", "agent", "witness", "client", "audit verify",
+    assert {"send", "listen", "ack", "agent", "witness", "console", "client", "audit verify",
             "audit report", "audit availability", "audit export", "audit receipt",
             "agreement submit"} <= set(MEMBER_COMMANDS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", MEMBER_COMMANDS)
 def test_every_command_with_an_unknown_profile_says_so_and_exits_2(
         command: str, home: Path, tmp_path: Path) -> None:
@@ -100,6 +101,7 @@ def test_every_command_with_an_unknown_profile_says_so_and_exits_2(
     assert "no profile 'alicia'" in errors[0] and "(known: alice, audrey, bob, carol" in errors[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", sorted(" ".join(path) for path, command in leaves(main)
                                            if not takes_as(command) and path != ("init",)))
 def test_every_other_command_on_a_missing_home_fails_without_a_traceback(
@@ -119,6 +121,7 @@ def test_every_other_command_on_a_missing_home_fails_without_a_traceback(
     assert not missing.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ("send", "--as", "alicia", "--channel", "north-south", "--field", "text=hi"),
     ("agent", "--as", "alicia"),
@@ -130,6 +133,7 @@ def test_send_and_agent_with_an_unknown_profile_as_in_the_issue(home: Path,
     assert done.stderr.startswith("error: config.unknown_profile: ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("url", ["http://", "ws://", "ftp://host/", "ws://host:99999/v1/ws",
                                  "http://127.0.0.1:8470"])
 def test_a_malformed_server_url_is_a_usage_error(home: Path, url: str) -> None:
@@ -144,6 +148,7 @@ def test_a_malformed_server_url_is_a_usage_error(home: Path, url: str) -> None:
         assert "Invalid value for '--server'" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_duplicate_field_is_refused_naming_it(server_process: ServerProcess) -> None:
     """Item 10: `--field text=a --field text=b` silently kept the last one. It is a usage error
     (exit 2) naming the field and both values, and nothing is sent."""
@@ -157,6 +162,7 @@ def test_a_duplicate_field_is_refused_naming_it(server_process: ServerProcess) -
         assert json.load(answer)["log_size"] == 8  # the roster `hotline init` wrote: nothing sent
 
 
+@pytest.mark.slow
 def test_listen_on_an_unknown_channel_exits_1_naming_the_channels(
         server_process: ServerProcess) -> None:
     """Item 5: `hotline listen --channel nope` waited forever. It checks the channel against the
@@ -169,6 +175,7 @@ def test_listen_on_an_unknown_channel_exits_1_naming_the_channels(
                                   "(channels: north-south)")
 
 
+@pytest.mark.slow
 def test_agreement_submit_reads_hotline_server(server_process: ServerProcess) -> None:
     """Item 4: `hotline agreement submit` ignored HOTLINE_SERVER. With only the variable set (no
     --server, no --as) it reaches the server, as every member command does."""
@@ -188,6 +195,7 @@ def test_agreement_submit_reads_hotline_server(server_process: ServerProcess) ->
     assert "Is the server running (`hotline serve`" in nobody.stderr
 
 
+@pytest.mark.slow
 def test_a_liaison_is_told_she_is_not_a_witness(server_process: ServerProcess) -> None:
     """Item 14: `hotline witness --as carol` (a liaison) said connect.failed. Her profile is not
     an agent's: a usage error saying so. An agent profile whose key no agreement names as a
@@ -215,6 +223,7 @@ def test_a_liaison_is_told_she_is_not_a_witness(server_process: ServerProcess) -
     assert "connect.failed" not in refused.stderr
 
 
+@pytest.mark.slow
 def test_an_auditor_is_an_auditor(server_process: ServerProcess) -> None:
     """Item 15: "a auditor". The server's refusal of an auditor's message says "an auditor"."""
     url = server_process.start()
@@ -225,6 +234,7 @@ def test_an_auditor_is_an_auditor(server_process: ServerProcess) -> None:
     assert "a auditor" not in done.stderr
 
 
+@pytest.mark.slow
 def test_ack_kind_is_explained(home: Path) -> None:
     """Item 15: `ack --kind` had no help text."""
     shown = hotline_cli(home, "ack", "--help")

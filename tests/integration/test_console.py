@@ -151,6 +151,7 @@ async def type_into(pilot: Pilot[None], text: str) -> None:
 
 # -- acceptance 1: compose, send, receive, acknowledge ---------------------------------------------
 
+@pytest.mark.slow
 async def test_free_text_sent_received_and_understood(home: Path) -> None:
     async with serving(home) as server, member(home, server.url, "bob") as bob:
         app = console(home, server.url, "alice")
@@ -205,6 +206,7 @@ async def test_flash_preagreed_marked_acked_received_then_understood(home: Path)
             assert "ACK OWED" not in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_templated_form_refuses_a_bad_field_before_sending_then_sends(home: Path) -> None:
     async with serving(home) as server, member(home, server.url, "bob") as bob:
         app = console(home, server.url, "alice")
@@ -261,6 +263,7 @@ async def test_templated_form_refuses_a_bad_field_before_sending_then_sends(home
 
 # -- acceptance 2: the line is cut while a message is typed and sent --------------------------------
 
+@pytest.mark.slow
 async def test_message_typed_while_the_line_is_down_is_pending_then_delivered_once(home: Path) -> None:
     server = Server(home)
     await server.start()
@@ -340,6 +343,7 @@ async def agents(home: Path, url: str, **kwargs: Any) -> AsyncIterator[dict[str,
                 await task
 
 
+@pytest.mark.slow
 async def test_channel_going_down_changes_the_list_and_alerts_within_one_sweep(fast_home: Path) -> None:
     sweep = 0.1
     async with serving(fast_home, HOTLINE_HEALTH_SWEEP=str(sweep)) as server, \
@@ -373,6 +377,7 @@ async def test_channel_going_down_changes_the_list_and_alerts_within_one_sweep(f
 
 # -- the details view, the safety numbers, failover, a restart with messages pending ----------------
 
+@pytest.mark.slow
 async def test_every_message_is_proven_in_the_log_and_witnessed_and_details_say_how(
         fast_home: Path) -> None:
     """Acceptance (layout): each message's verification state in the list — signature checked,
@@ -417,6 +422,7 @@ async def test_every_message_is_proven_in_the_log_and_witnessed_and_details_say_
         assert head["size"] > int(answer["index"])
 
 
+@pytest.mark.slow
 async def test_a_log_rewritten_by_the_host_between_two_runs_raises_the_alarm(home: Path) -> None:
     """The host wipes its log and starts again: the console's remembered head is not part of
     the new history, and the console says so, on screen, without the auditors."""
@@ -462,6 +468,7 @@ async def test_a_log_rewritten_by_the_host_between_two_runs_raises_the_alarm(hom
         await server.stop()
 
 
+@pytest.mark.slow
 async def test_safety_numbers_and_help(home: Path) -> None:
     from hotline.keys import safety_number
     async with serving(home) as server:
@@ -526,6 +533,7 @@ async def test_a_message_left_pending_is_sent_by_the_next_run(home: Path) -> Non
         await server.stop()
 
 
+@pytest.mark.slow
 async def test_after_one_connection_the_officer_can_compose_offline(home: Path) -> None:
     """The roster verified on the last connection is kept (and verified again at start): a
     console started while the line is down still lists its channels and opens every agreed
@@ -562,6 +570,7 @@ async def test_after_one_connection_the_officer_can_compose_offline(home: Path) 
         await server.stop()
 
 
+@pytest.mark.slow
 async def test_a_message_the_server_refuses_is_marked_and_alerts(home: Path) -> None:
     """A refusal the console could not foresee (here: the rate, which only the server counts):
     the message stays on screen, marked REFUSED with the code, and an alert says so."""
@@ -588,6 +597,7 @@ async def test_a_message_the_server_refuses_is_marked_and_alerts(home: Path) -> 
 
 # -- an acknowledgement owed: the countdown, then the escalation ------------------------------------
 
+@pytest.mark.slow
 async def test_owed_ack_counts_down_then_escalates_when_overdue(home: Path) -> None:
     from tests.integration.test_norms import add_drill_agreement  # 'understood' owed within 1 s
 

@@ -65,6 +65,7 @@ def key_bar_is_whole(app: ConsoleApp) -> bool:
 
 # -- alerts never hide the key bar or the messages; x clears them -----------------------------------
 
+@pytest.mark.slow
 async def test_an_alert_and_a_notice_cover_nothing_and_x_clears_them(fast_home: Path) -> None:
     async with serving(fast_home, HOTLINE_HEALTH_SWEEP="0.1") as server, \
             agents(fast_home, server.url) as running:
@@ -136,6 +137,7 @@ async def test_a_form_shows_several_fields_with_labels_hints_and_errors(home: Pa
 
 # -- every action keeps the selection in view --------------------------------------------------------
 
+@pytest.mark.slow
 async def test_next_owed_scrolls_the_owed_message_header_into_view(home: Path) -> None:
     async with serving(home) as server, member(home, server.url, "alice") as alice:
         app = console(home, server.url, "bob")
@@ -178,6 +180,7 @@ async def test_the_key_bar_is_one_line_at_80_and_100_columns(home: Path) -> None
 
 # -- keys typed without pauses reach the right fields ----------------------------------------------
 
+@pytest.mark.slow
 async def test_keys_typed_without_a_pause_reach_the_right_fields(home: Path) -> None:
     async with serving(home) as server, member(home, server.url, "bob") as bob:
         app = console(home, server.url, "alice")
@@ -210,6 +213,7 @@ async def test_keys_typed_without_a_pause_reach_the_right_fields(home: Path) -> 
 
 # -- item 15: the details name the one checkpoint the inclusion proof is against ---------------------
 
+@pytest.mark.slow
 async def test_details_name_the_checkpoint_the_proof_is_against(fast_home: Path) -> None:
     async with serving(fast_home) as server, agents(fast_home, server.url, witness_every=0.2), \
             member(fast_home, server.url, "bob") as bob:

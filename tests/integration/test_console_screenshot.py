@@ -14,6 +14,10 @@ import re
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "console_screenshot.py"
 
 

@@ -72,6 +72,7 @@ async def agents(home: Path, url: str) -> AsyncIterator[None]:
                 await task
 
 
+@pytest.mark.slow
 async def test_a_healthy_deployment_is_all_ticks(home: Path) -> None:
     async with running_server(home, **FAST) as server, agents(home, server.url):
         result = await asyncio.to_thread(doctor, home, "--as", "alice", "--server", server.url,
@@ -97,6 +98,7 @@ async def test_a_healthy_deployment_is_all_ticks(home: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 async def test_a_stopped_server_is_a_cross_with_what_to_do(home: Path) -> None:
     process = ServerProcess(home)
     url = process.start()
@@ -123,6 +125,7 @@ def repin(home: Path, name: str, setting: str, value: str) -> None:
     path.write_text(text)
 
 
+@pytest.mark.slow
 async def test_a_profile_pinning_another_log_key_is_named(home: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     init_deployment(other, parties=["north", "south", "mediator"], heartbeat_interval=1, port=0,
@@ -144,6 +147,7 @@ async def test_a_profile_pinning_another_log_key_is_named(home: Path, tmp_path: 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 async def test_a_profile_pinning_another_origin_is_named(home: Path) -> None:
     repin(home, "alice", "origin", "elsewhere.test")
     async with running_server(home, **FAST) as server:
@@ -157,6 +161,7 @@ async def test_a_profile_pinning_another_origin_is_named(home: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 async def test_an_unknown_profile_and_an_encrypted_key_without_passphrase(home: Path,
                                                                          tmp_path: Path) -> None:
     result = await asyncio.to_thread(doctor, home, "--as", "alicia")  # a usage mistake, as everywhere
@@ -178,6 +183,7 @@ async def test_an_unknown_profile_and_an_encrypted_key_without_passphrase(home: 
     assert any("is encrypted and HOTLINE_PASSPHRASE is not set" in line for line in failed)
 
 
+@pytest.mark.slow
 async def test_a_terminal_that_cannot_show_the_marks_gets_ascii(home: Path) -> None:
     async with running_server(home, **FAST) as server:
         result = await asyncio.to_thread(doctor, home, "--as", "carol", "--server", server.url,
@@ -189,6 +195,7 @@ async def test_a_terminal_that_cannot_show_the_marks_gets_ascii(home: Path) -> N
     assert "-> start the heartbeat agent of each party not beating" in result.stdout
 
 
+@pytest.mark.slow
 async def test_tls_with_the_pinned_ca_and_a_server_of_another_ca(tmp_path: Path) -> None:
     """A `hotline init --tls` deployment: the certificate verifies against the pinned CA (its
     fingerprint shown); another deployment's server, with a valid certificate for the same

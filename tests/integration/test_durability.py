@@ -7,10 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.envelope import Envelope
 from tests.conftest import ServerProcess, hotline_cli
+
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
 
 
 async def connect(process: ServerProcess, name: str) -> Client:

@@ -20,6 +20,8 @@ from hotline.agent.heartbeat import lock_state
 from hotline.deployment import init_deployment
 from tests.conftest import ServerProcess, hotline_cli
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 REPO = Path(__file__).resolve().parents[2]
 
 

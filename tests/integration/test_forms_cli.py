@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ServerProcess, hotline_cli
 from tests.template_examples import incident_at_sea
 
@@ -22,6 +24,7 @@ def send(home: Path, *args: str) -> tuple[int, str]:
     return done.returncode, done.stderr
 
 
+@pytest.mark.slow
 def test_templates_shows_each_form_of_impact_area_with_its_fields(home: Path) -> None:
     shown = hotline_cli(home, "templates", "launch-notification")
     assert shown.returncode == 0, shown.stderr
@@ -51,6 +54,7 @@ def test_a_bad_language_tag_is_said_in_words_not_as_a_regex(home: Path) -> None:
     assert "^[A-Za-z]" not in err and "{2,8}" not in err
 
 
+@pytest.mark.slow
 def test_listen_shows_a_units_body_readably(server_process: ServerProcess) -> None:
     url = server_process.start()
     home = server_process.home

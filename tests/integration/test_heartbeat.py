@@ -29,6 +29,8 @@ from hotline.roster import revocation, sign_document
 from hotline.times import parse_time
 from tests.conftest import ServerProcess
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 INTERVAL = timedelta(seconds=1)
 MISSED = 3
 SWEEP = timedelta(seconds=0.1)

@@ -30,6 +30,8 @@ from hotline.deployment import init_deployment
 from tests.conftest import Running, hotline_cli, running_server
 from tests.integration.test_norms import add_drill_agreement, logged
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 CHANNEL = "north-south"
 WAIT = 30.0
 FAST = {"HOTLINE_HEALTH_SWEEP": "0.05", "HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}

@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hotline.client.connection import Client, Delivered, Refused
 from hotline.client.profile import Profile
 from hotline.envelope import Envelope, Kind, new_envelope_id
@@ -57,6 +59,7 @@ async def replay(client: Client, after: int, count: int) -> list[Delivered | Ref
     return got
 
 
+@pytest.mark.slow
 async def test_a_backdated_revocation_shows_refused_entries_and_the_replay_goes_on(home: Path) -> None:
     async with running_server(home) as server:
         alice, bob = await server.client("alice"), await server.client("bob")

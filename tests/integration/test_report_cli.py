@@ -20,6 +20,8 @@ import pytest
 from hotline.errors import ProtocolViolation
 from tests.conftest import Running, hotline_cli, running_server, witness_all
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 
 

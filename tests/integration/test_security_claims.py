@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from websockets.asyncio.client import connect
 
 from hotline.canonical import dumps
@@ -83,6 +84,7 @@ async def test_a_party_not_on_a_channel_gets_none_of_its_messages_over_the_wire(
 
 
 
+@pytest.mark.slow
 async def test_a_host_can_withhold_a_delivery_and_listen_does_not_notice(home: Path) -> None:
     """Known gap: the host leaves one of three messages out of bob's stream. `listen` shows the
     other two, verified and proven, and reports no problem: log indexes count every channel, so
@@ -101,6 +103,7 @@ async def test_a_host_can_withhold_a_delivery_and_listen_does_not_notice(home: P
     assert "Text: two " not in result.stdout and "HOST PROBLEM" not in result.stdout, result.stdout
 
 
+@pytest.mark.slow
 async def test_a_host_can_log_a_refusal_nobody_made_and_the_audit_passes(home: Path) -> None:
     """Known gap: `rejected` entries carry no member's signature. The host appends one blaming
     bob for an attempt he never made, with the log key its server holds; the witnesses cosign

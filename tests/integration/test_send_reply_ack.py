@@ -20,6 +20,8 @@ from hotline.errors import ProtocolViolation
 from tests.conftest import Running, hotline_cli, running_server, witness_all
 from tests.integration.test_norms import logged
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 CHANNEL = "north-south"
 
 

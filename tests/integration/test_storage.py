@@ -112,6 +112,7 @@ def umask() -> Iterator[None]:
 
 # -- defect 9: the log never goes back --------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_a_truncated_wal_under_a_published_checkpoint_is_refused(
         server_process: ServerProcess) -> None:
     """Truncating the WAL drops committed transactions silently (SQLite cannot know). The server
@@ -144,6 +145,7 @@ async def test_a_truncated_wal_under_a_published_checkpoint_is_refused(
     assert read_checkpoint_file(checkpoint_path(database(home))) == published
 
 
+@pytest.mark.slow
 async def test_a_deleted_checkpoint_file_is_refused(home: Path) -> None:
     async with running_server(home, **FAST) as server:
         await send_messages(await server.client("alice"), 2)
@@ -163,6 +165,7 @@ def overflow_page_of(data: bytes, marker: bytes) -> int:
     raise AssertionError("no overflow page of the marker")
 
 
+@pytest.mark.slow
 async def test_a_damaged_page_fails_health_and_reads_while_running_and_start_after(
         home: Path) -> None:
     marker = "Q" * 15000  # a leaf over three pages long: its text fills whole overflow pages
@@ -193,6 +196,7 @@ async def test_a_damaged_page_fails_health_and_reads_while_running_and_start_aft
     assert "Restore the database together with its -wal from a backup" in line, line
 
 
+@pytest.mark.slow
 async def test_a_one_byte_edit_of_a_leaf_is_named_at_start(home: Path) -> None:
     async with running_server(home, **FAST):
         pass
@@ -227,6 +231,7 @@ def append_row(home: Path, entry: dict[str, Any]) -> int:
     return int(size)
 
 
+@pytest.mark.slow
 async def test_a_row_appended_to_the_file_is_refused(home: Path, tmp_path: Path) -> None:
     async with running_server(home, **FAST) as server:
         alice = await server.client("alice")
@@ -255,6 +260,7 @@ async def test_a_row_appended_to_the_file_is_refused(home: Path, tmp_path: Path)
     assert audit.stdout.startswith(f"OK: log {ORIGIN}: {ROSTER + 2} entries verified"), audit.stdout
 
 
+@pytest.mark.slow
 async def test_rows_committed_after_the_last_checkpoint_survive_a_crash(
         server_process: ServerProcess) -> None:
     """Entries committed (and acknowledged) but not yet checkpointed when the server dies are
@@ -302,6 +308,7 @@ async def read_everything(http: aiohttp.ClientSession, url: str, home: Path, siz
         start = page[-1]["index"] + 1
 
 
+@pytest.mark.slow
 async def test_concurrent_large_reads_stay_bounded_and_do_not_stall_a_member(
         server_process: ServerProcess) -> None:
     home = server_process.home

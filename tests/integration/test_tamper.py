@@ -232,6 +232,7 @@ def root_mismatch_covering(message: str, index: int) -> int:
 
 # -- the tests ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_untampered_log_and_export_verify(log: Log, tmp_path: Path) -> None:
     async with running_server(log.home, **FAST) as server:
         live, exported = await asyncio.gather(
@@ -257,6 +258,7 @@ async def test_untampered_log_and_export_verify(log: Log, tmp_path: Path) -> Non
     assert f"\n{SIZE}\n" in state["checkpoints"][-1]  # the auditor remembers what it verified
 
 
+@pytest.mark.slow
 async def test_modified_entry(log: Log) -> None:
     with attacker_db(log.home) as db:  # a message's text rewritten in its leaf bytes
         entry = read_entry(db, 10)
@@ -277,6 +279,7 @@ async def test_modified_entry(log: Log) -> None:
     root_mismatch_covering(failure(exported), 12)
 
 
+@pytest.mark.slow
 async def test_deleted_entry(log: Log) -> None:
     with attacker_db(log.home) as db:
         db.execute("DELETE FROM entries WHERE idx = 12")
@@ -295,6 +298,7 @@ async def test_deleted_entry(log: Log) -> None:
         assert f"checkpoint of size {SIZE} (from the log) was signed" in message
 
 
+@pytest.mark.slow
 async def test_swapped_entries(log: Log, tmp_path: Path) -> None:
     with attacker_db(log.home) as db:
         first, second = read_entry(db, 10), read_entry(db, 12)
@@ -328,6 +332,7 @@ async def test_swapped_entries(log: Log, tmp_path: Path) -> None:
         root_mismatch_covering(message, 10)
 
 
+@pytest.mark.slow
 async def test_inserted_entry(log: Log) -> None:
     with attacker_db(log.home) as db:  # a fabricated refusal slipped in before entry 12
         for (index,) in db.execute("SELECT idx FROM entries WHERE idx >= 12 ORDER BY idx DESC").fetchall():
@@ -350,6 +355,7 @@ async def test_inserted_entry(log: Log) -> None:
     assert message.startswith("FAILED: entry 14 (envelope): envelope ") and "a replay" in message, message
 
 
+@pytest.mark.slow
 async def test_truncated_log(log: Log) -> None:
     truncated = SIZE - 3
     edit_export(log.export, lambda entries: entries[:truncated])
@@ -383,6 +389,7 @@ async def test_truncated_database_with_its_checkpoints_left_is_refused_by_the_se
     assert refused.value.code == "store.damaged"
 
 
+@pytest.mark.slow
 async def test_forged_envelope_signature(log: Log) -> None:
     with attacker_db(log.home) as db:  # appended after the last checkpoint, with a copied signature
         forged = read_entry(db, 16)
@@ -431,6 +438,7 @@ def signed_by_bob(bob: SigningKey, *, index: int, created: datetime, logged: dat
             "party": "south", "envelope": envelope.to_json(), "sig": envelope.sign(bob)}
 
 
+@pytest.mark.slow
 async def test_message_from_a_revoked_key(log: Log, tmp_path: Path) -> None:
     bob, revoked_at = await revoke_bob(log.home)
     with attacker_db(log.home) as db:  # the server would refuse it: written straight to the file
@@ -454,6 +462,7 @@ async def test_message_from_a_revoked_key(log: Log, tmp_path: Path) -> None:
                                   "(south): revoked at "), message
 
 
+@pytest.mark.slow
 async def test_message_from_a_revoked_key_backdated_behind_the_revocation(log: Log) -> None:
     bob, revoked_at = await revoke_bob(log.home)
     with attacker_db(log.home) as db:  # after entry 18 (the revocation), dated before it
@@ -466,6 +475,7 @@ async def test_message_from_a_revoked_key_backdated_behind_the_revocation(log: L
     assert "log times never go back" in message, message
 
 
+@pytest.mark.slow
 async def test_replayed_envelope(log: Log) -> None:
     with attacker_db(log.home) as db:
         replay = {**read_entry(db, 16), "index": SIZE}  # alice's message 4, signature and all
@@ -479,6 +489,7 @@ async def test_replayed_envelope(log: Log) -> None:
     assert message.startswith(f"FAILED: entry {SIZE}"), message
 
 
+@pytest.mark.slow
 async def test_rolled_back_log(log: Log, tmp_path: Path) -> None:
     older = tmp_path / "older"
     older.mkdir()
@@ -502,6 +513,7 @@ async def test_rolled_back_log(log: Log, tmp_path: Path) -> None:
             f"signed, but the log now has {SIZE} entries: it was truncated or rolled back")
 
 
+@pytest.mark.slow
 async def test_split_view(log: Log) -> None:
     async with running_server(log.home, **FAST) as server:
         assert (await verify_live(log.home, server)).returncode == 0  # audrey remembers 18
@@ -532,6 +544,7 @@ async def test_split_view(log: Log) -> None:
             "one from this auditor's state (seen before): the log showed two different histories")
 
 
+@pytest.mark.slow
 async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) -> None:
     """A server signing one checkpoint per commit (default delay 1 s) passes 1000 checkpoints
     in under 20 minutes of traffic; the auditor must still verify up to the latest one."""
@@ -568,6 +581,7 @@ async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) ->
                        "modified, inserted, deleted or reordered since it was signed")
 
 
+@pytest.mark.slow
 async def test_export_rows_are_parsed_strictly(log: Log, tmp_path: Path) -> None:
     """Defect 14: strict integers everywhere. A row whose index is 9.0 (or a checkpoint whose
     size is a float), a duplicate key, a line that is not JSON: each is one FAILED naming the

@@ -1,4 +1,5 @@
-"""The transparency log as others see it (DESIGN.md §8): the HTTP API's exact formats, proofs
+"""The transparency log as others see it (docs/ARCHITECTURE.md "Transparency log"): the HTTP API's exact
+formats, proofs
 that an independent RFC 9162 verifier accepts, offline receipts, and the parties' witnesses.
 
 Everything runs against the real server on a free loopback port with its real SQLite store and
@@ -413,6 +414,7 @@ def north_mediator_agreement(home: Path) -> dict[str, Any]:
     return {"document": doc, "sigs": [k.sign(domain=Domain.AGREEMENT, obj=doc) for k in (north, mediator)]}
 
 
+@pytest.mark.slow
 async def test_members_read_their_channels_and_only_hashes_of_others(home: Path) -> None:
     async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
         async with http.post(http_url(server, "/v1/roster"),
@@ -466,6 +468,7 @@ def altered(raw: bytes, position: int) -> bytes:
     return raw[:position] + replacement + raw[position + 1:]
 
 
+@pytest.mark.slow
 async def test_receipt_verifies_offline_and_every_altered_byte_is_refused(home: Path) -> None:
     async with running_server(home, **FAST) as server:
         alice = await server.client("alice")
@@ -513,6 +516,7 @@ def alter_line(text: str, line_number: int, column: int) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 async def test_send_receipt_and_audit_receipt_cli(home: Path, tmp_path: Path) -> None:
     receipt = tmp_path / "sent.tlog-proof"
     async with running_server(home, **FAST) as server:
@@ -571,6 +575,7 @@ async def witness(home: Path, server: Running, name: str = "north-agent") -> sub
     return await cli(home, "witness", "--as", name, "--once", "--server", server.url)
 
 
+@pytest.mark.slow
 async def test_witness_cosigns_each_new_checkpoint(home: Path) -> None:
     state = home / "state" / "north-agent.witness.json"
     async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
@@ -621,6 +626,7 @@ async def test_witness_cosigns_each_new_checkpoint(home: Path) -> None:
                 f"{last + 1} (1 checkpoint)") in audit.stdout
 
 
+@pytest.mark.slow
 async def test_witnessed_gives_the_latest_checkpoint_each_witness_cosigned(home: Path) -> None:
     """What a member's console needs to tell which entries every witness has seen, without
     paging through the checkpoint history; it survives a restart."""
@@ -643,6 +649,7 @@ async def test_witnessed_gives_the_latest_checkpoint_each_witness_cosigned(home:
         assert seen(await get_json(http, server, "/v1/log/witnessed")) == expected
 
 
+@pytest.mark.slow
 async def test_witness_alarms_on_rollback_split_view_and_fork(home: Path, tmp_path: Path) -> None:
     saved = tmp_path / "saved"
     saved.mkdir()

@@ -36,6 +36,8 @@ from hotline.tlsfiles import CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY, load_ca, 
 from tests.conftest import ServerProcess, hotline_cli, running_server, witness_all
 from tests.integration.test_console import connected, console, messages_text, until
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 ORIGIN = "hotline.test"
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.2"}
 WAIT = 20.0
@@ -222,7 +224,7 @@ async def test_a_plain_url_to_a_tls_deployment_is_refused_on_every_path(tls_home
             cli(home, "audit", "verify", "--as", "audrey", "--server", http),
             cli(home, "agreement", "submit", "--as", "carol", "--server", http,
                 str(home / "roster" / "90-agreement-north-south-v1.json")),
-            cli(home, "client", "--as", "alice", "--server", plain))
+            cli(home, "console", "--as", "alice", "--server", plain))
         for run in runs:
             assert refused(run, "config.tls_required"), (run.args, run.stderr)
             assert "Use the wss:// URL (check --server and HOTLINE_SERVER)" in run.stderr

@@ -29,6 +29,8 @@ from hotline.tlog import cosign, parse_note, verify_checkpoint
 from hotline.tlog.note import MAX_SIGNATURES, NoteSignature
 from tests.conftest import Running, hotline_cli, running_server, witness_all
 
+pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 AGENTS = 100
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation

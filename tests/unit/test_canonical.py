@@ -1,7 +1,7 @@
-"""hotline.canonical: strict JSON in, RFC 8785 (JCS) bytes out (DESIGN.md §3).
+"""hotline.canonical: strict JSON in, RFC 8785 (JCS) bytes out (docs/ARCHITECTURE.md "Canonical JSON").
 
-Every refusal is a ``WireError`` with a stable code; a stray ``ValueError``/``TypeError`` is a bug
-(STYLE.md §3), so the fuzz properties at the end feed arbitrary text and bytes to ``parse``.
+Every refusal is a ``WireError`` with a stable code; a stray ``ValueError``/``TypeError`` is a bug,
+so the fuzz properties at the end feed arbitrary text and bytes to ``parse``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""hotline.envelope and hotline.times: build, validate, sign, verify (DESIGN.md §5).
+"""hotline.envelope and hotline.times: build, validate, sign, verify (docs/ARCHITECTURE.md "Envelope").
 
 The vector test reads tests/vectors/envelope_vectors.json (written by make_envelope_vectors.py
 beside it) and recomputes every byte: a change to the signed format fails it.

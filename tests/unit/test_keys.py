@@ -1,6 +1,6 @@
 """hotline.keys: key ids, domain-separated Ed25519 signatures, PEM files, safety numbers.
 
-DESIGN.md §3.
+docs/ARCHITECTURE.md "Keys and signatures".
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The pure core does no I/O (DESIGN.md §2): no sockets, event loop, database or clock imports;
+"""The pure core does no I/O (docs/ARCHITECTURE.md "Layers"): no sockets, event loop, database or clock
+imports;
 and clients never import the server or the store (an auditor or liaison verifies from what it
 receives, not from the host's internals)."""
 

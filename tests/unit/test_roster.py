@@ -1,4 +1,5 @@
-"""hotline.roster and hotline.norms.agreement: who may do what (DESIGN.md §4, Rules 1-3).
+"""hotline.roster and hotline.norms.agreement: who may do what (docs/ARCHITECTURE.md "Roster: enrollments and
+agreements"; Rules 1-3).
 
 A small deployment with fixed keys: authorities for north, south, mediator and west; alice (north
 liaison), bob (south liaison), north-relay (north agent), observer (mediator auditor) and wendy

@@ -1,4 +1,5 @@
-"""The client's outbox (DESIGN.md §10): an envelope is stored signed before it is sent, kept until
+"""The client's outbox (docs/ARCHITECTURE.md "Storage"): an envelope is stored signed before it is sent, kept
+until
 the server accepted it, and survives closing the file; refused ones are kept but never resent;
 the resume cursor only moves forward."""
 

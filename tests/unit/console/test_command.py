@@ -1,25 +1,41 @@
-"""``hotline client``: its options, and a refusal before any terminal UI starts."""
+"""``hotline console`` (and its old name ``hotline client``): its options, and a refusal before
+any terminal UI starts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import click
+import pytest
 from click.testing import CliRunner
 
 from hotline.cli import main
-from hotline.console.command import client
+from hotline.console.command import client_alias, console
 
 
-def test_help_names_every_option() -> None:
-    result = CliRunner().invoke(client, ["--help"], obj={"home": "."})
+@pytest.mark.parametrize("command", [console, client_alias], ids=["console", "client"])
+def test_help_names_every_option(command: click.Command) -> None:
+    result = CliRunner().invoke(command, ["--help"], obj={"home": "."})
     assert result.exit_code == 0
     for option in ("--as", "--server", "--outbox", "--lang"):
         assert option in result.output
 
 
-def test_an_unknown_member_is_a_usage_error(tmp_path: Path) -> None:
-    """Through the ``hotline`` command, as a user runs it: `error: CODE: message`, exit 2."""
-    result = CliRunner().invoke(main, ["--home", str(tmp_path), "client", "--as", "nobody"])
+@pytest.mark.parametrize("name", ["console", "client"])
+def test_an_unknown_member_is_a_usage_error(tmp_path: Path, name: str) -> None:
+    """Through the ``hotline`` command, as a user runs it, by either name: `error: CODE:
+    message`, exit 2."""
+    result = CliRunner().invoke(main, ["--home", str(tmp_path), name, "--as", "nobody"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: config.unknown_profile: ")
     assert "no profile 'nobody'" in result.stderr
+
+
+def test_the_help_lists_console_and_hides_the_old_name() -> None:
+    """``hotline client`` was the console before ``hotline.client`` named the member library:
+    the old name still runs the console but is no longer offered."""
+    listed = CliRunner().invoke(main, ["--help"]).output
+    assert "  console " in listed
+    assert "  client " not in listed
+    assert main.commands["client"].callback is main.commands["console"].callback
+    assert main.commands["client"].params is main.commands["console"].params

@@ -1,4 +1,5 @@
-"""The shipped protocol templates (DESIGN.md §6, §13): they load, their ids are the contract's, their
+"""The shipped protocol templates (docs/ARCHITECTURE.md "Protocol templates", "Shipped templates"): they load,
+their ids are the contract's, their
 form is complete, and every example of ``tests.template_examples`` is accepted or refused by
 ``Template.check`` exactly as it says."""
 

@@ -1,4 +1,5 @@
-"""The template file format (DESIGN.md §6): what the loader refuses and how it says so, the strict
+"""The template file format (docs/ARCHITECTURE.md "Protocol templates"): what the loader refuses and how it
+says so, the strict
 YAML it reads, the digest an agreement pins, and the ISO 8601 durations templates write."""
 
 from __future__ import annotations

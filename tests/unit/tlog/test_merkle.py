@@ -1,4 +1,4 @@
-"""hotline.tlog.merkle against RFC 9162 §2.1, DESIGN.md §8.
+"""hotline.tlog.merkle against RFC 9162 §2.1, docs/ARCHITECTURE.md "Transparency log".
 
 Every tree size 1..64 (all indexes, all old/new pairs) is checked against a recursive reference
 written from the RFC's MTH, PATH and PROOF/SUBPROOF definitions, with the proofs built the way the
@@ -306,7 +306,8 @@ def test_consistency_edge_cases() -> None:
            proof=[])
     raises(codes.BAD_PROOF, verify_consistency, old_size=3, new_size=3, old_root=a, new_root=a,
            proof=[a])
-    # DESIGN.md §8: a consistency proof from size 0 is refused, even the RFC's empty one.
+    # docs/ARCHITECTURE.md "Transparency log": a consistency proof from size 0 is refused, even the RFC's
+    # empty one.
     raises(codes.BAD_RANGE, verify_consistency, old_size=0, new_size=3, old_root=EMPTY_ROOT,
            new_root=a, proof=[])
     raises(codes.BAD_RANGE, verify_consistency, old_size=0, new_size=0, old_root=EMPTY_ROOT,

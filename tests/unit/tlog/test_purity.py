@@ -1,4 +1,4 @@
-"""hotline.tlog is pure (DESIGN.md §2, STYLE.md §1): no I/O, clock or randomness, and it imports
+"""hotline.tlog is pure (docs/ARCHITECTURE.md "Layers"): no I/O, clock or randomness, and it imports
 only layers below it (errors, keys) and ``cryptography``. tests/unit/test_layers.py predates this
 package, so the same rules are applied here."""
 

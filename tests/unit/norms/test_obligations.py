@@ -1,0 +1,184 @@
+"""hotline.norms.obligations: acknowledgement deadlines and rate windows, derived from log entries
+fed in log order, with time as an argument."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hotline.errors import ProtocolViolation
+from hotline.norms.obligations import (
+    Deadlines,
+    RateLimits,
+    check_ack_party,
+    lateness,
+    own_party_ack,
+    satisfies,
+)
+from hotline.norms.template import AckRequirement, Rate
+from hotline.times import format_time
+
+T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+PARTIES = ("south", "mediator", "east")
+
+
+# Log entries as the server logs them; built in this one place.
+def message(index: int, msg_id: str, *, party: str = "north", due: datetime | None = None,
+            ack: str = "understood", owed_by: tuple[str, ...] = ("south", "mediator"),
+            template: str = "launch-notification", at: datetime = T0) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "index": index, "time": format_time(at), "kind": "envelope", "channel": "north-south",
+        "party": party, "sig": {},
+        "envelope": {"id": msg_id, "kind": "message", "template": template, "precedence": "FLASH",
+                     "channel": "north-south", "body": {}}}
+    if due is not None:
+        entry["expects"] = {"ack": ack, "from": list(owed_by), "due": format_time(due)}
+    return entry
+
+
+def ack(index: int, of: str, *, party: str, kind: str = "understood") -> dict[str, Any]:
+    return {"index": index, "time": format_time(T0), "kind": "envelope", "channel": "north-south",
+            "party": party, "sig": {},
+            "envelope": {"id": f"ack-{index}", "kind": "ack", "template": "launch-notification",
+                         "precedence": "FLASH", "reply_to": of, "body": {"ack": kind}}}
+
+
+@pytest.mark.parametrize(("required", "kind", "body", "meets"), [
+    (AckRequirement.RECEIVED, "ack", {"ack": "received"}, True),
+    (AckRequirement.RECEIVED, "ack", {"ack": "understood"}, True),
+    (AckRequirement.UNDERSTOOD, "ack", {"ack": "understood"}, True),
+    (AckRequirement.UNDERSTOOD, "ack", {"ack": "received"}, False),
+    (AckRequirement.UNDERSTOOD, "message", {"text": "ok"}, False),
+    (AckRequirement.REPLY, "message", {"text": "here is why"}, True),
+    (AckRequirement.REPLY, "ack", {"ack": "understood"}, False),
+    (AckRequirement.RECEIVED, "heartbeat", {}, False),
+])
+def test_what_satisfies_each_requirement(required: AckRequirement, kind: str, body: dict[str, Any],
+                                         meets: bool) -> None:
+    assert satisfies(required, envelope={"kind": kind, "body": body}) is meets
+
+
+def test_a_party_never_owes_an_ack_of_its_own_message() -> None:
+    assert own_party_ack(party="north", message_party="north")
+    assert not own_party_ack(party="south", message_party="north")
+    check_ack_party(party="south", message_party="north", message="message 3")
+    with pytest.raises(ProtocolViolation) as caught:
+        check_ack_party(party="north", message_party="north", message="message 3")
+    assert caught.value.code == "ack.own_party" and "message 3 is north's own" in caught.value.message
+
+
+def test_lateness_of_an_ack_against_what_the_message_expects() -> None:
+    expects = {"ack": "understood", "from": ["south"], "due": format_time(T0)}
+    understood = {"kind": "ack", "body": {"ack": "understood"}}
+    assert lateness(expects, party="south", envelope=understood, at=T0) is False  # due is in time
+    assert lateness(expects, party="south", envelope=understood, at=T0 + timedelta(milliseconds=1))
+    assert lateness(expects, party="mediator", envelope=understood, at=T0) is None  # owes nothing
+    received = {"kind": "ack", "body": {"ack": "received"}}
+    assert lateness(expects, party="south", envelope=received, at=T0) is None  # not what was asked
+
+
+def test_a_missed_deadline_is_handed_out_once_naming_the_parties_still_missing() -> None:
+    deadlines = Deadlines()
+    due = T0 + timedelta(minutes=5)
+    deadlines.observe(message(7, "m1", due=due))
+    deadlines.observe(ack(8, "m1", party="south"))
+    pending = deadlines.pending("m1")
+    assert pending is not None and pending.missing == {"mediator"}
+    assert deadlines.overdue(due - timedelta(milliseconds=1)) == []
+    (item,) = deadlines.overdue(due)
+    assert (item.envelope_id, item.index, item.missing) == ("m1", 7, {"mediator"})
+    assert deadlines.overdue(due + timedelta(hours=1)) == [] and len(deadlines) == 0
+    assert item.overdue_entry(time=format_time(due)) == {
+        "time": format_time(due), "kind": "overdue", "channel": "north-south", "ref": "m1",
+        "entry": 7, "template": "launch-notification", "precedence": "FLASH",
+        "due": format_time(due), "ack": "understood", "missing": ["mediator"]}
+
+
+def test_a_fully_acknowledged_message_is_never_overdue() -> None:
+    deadlines = Deadlines()
+    deadlines.observe(message(1, "m1", due=T0))
+    deadlines.observe(ack(2, "m1", party="south"))
+    deadlines.observe(ack(3, "m1", party="mediator", kind="received"))  # not what was asked
+    assert deadlines.pending("m1") is not None
+    deadlines.observe(ack(4, "m1", party="mediator"))
+    assert deadlines.pending("m1") is None and deadlines.overdue(T0 + timedelta(days=1)) == []
+
+
+def test_a_logged_overdue_notice_replayed_at_start_is_not_announced_again() -> None:
+    deadlines = Deadlines()
+    deadlines.observe(message(1, "m1", due=T0))
+    deadlines.observe({"index": 2, "time": format_time(T0), "kind": "overdue", "ref": "m1"})
+    assert deadlines.overdue(T0 + timedelta(days=1)) == []
+
+
+def test_entries_that_oblige_nothing_are_ignored() -> None:
+    deadlines = Deadlines()
+    deadlines.observe(message(1, "m1"))  # no expects
+    deadlines.observe(message(2, "m2", due=T0, owed_by=()))  # owed by no one
+    deadlines.observe({"index": 3, "time": format_time(T0), "kind": "health", "channel": "north-south"})
+    deadlines.observe(message(4, "m4", due=T0) | {"expects": {"ack": "understood", "from": ["south"],
+                                                              "due": "not a time"}})
+    assert len(deadlines) == 0
+
+
+@given(st.lists(st.tuples(st.integers(0, 600), st.sets(st.sampled_from(PARTIES))), max_size=20))
+def test_overdue_hands_out_exactly_the_unanswered_messages_oldest_first(
+        messages: list[tuple[int, set[str]]]) -> None:
+    """Whatever the deadlines and whoever answers in time: after every due time, ``overdue``
+    returns each message some owing party left unanswered, once, in due order."""
+    deadlines = Deadlines()
+    index = 0
+    for n, (seconds, answered) in enumerate(messages):
+        deadlines.observe(message(index, f"m{n}", due=T0 + timedelta(seconds=seconds), owed_by=PARTIES))
+        index += 1
+        for party in sorted(answered):
+            deadlines.observe(ack(index, f"m{n}", party=party))
+            index += 1
+    found = deadlines.overdue(T0 + timedelta(seconds=600))
+    expected = [(f"m{n}", set(PARTIES) - answered) for n, (_, answered) in enumerate(messages)
+                if answered != set(PARTIES)]
+    assert sorted((item.envelope_id, item.missing) for item in found) == sorted(expected, key=lambda e: e[0])
+    assert [item.due for item in found] == sorted(item.due for item in found)
+    assert deadlines.overdue(T0 + timedelta(days=1)) == [] and len(deadlines) == 0
+
+
+def test_a_rate_window_slides_and_refused_attempts_do_not_count() -> None:
+    limits = RateLimits()
+    rate = Rate(max=2, per=timedelta(minutes=10))
+    key = ("north-south", "north", "message")
+    for minute in (0, 3):
+        assert limits.check(key, rate, T0 + timedelta(minutes=minute)) is None
+        limits.record(key, T0 + timedelta(minutes=minute))
+    # a third within the window: refused until the oldest leaves it (and a refusal is not recorded)
+    assert limits.check(key, rate, T0 + timedelta(minutes=9)) == T0 + timedelta(minutes=10)
+    assert limits.check(key, rate, T0 + timedelta(minutes=9, seconds=59)) == T0 + timedelta(minutes=10)
+    assert limits.check(key, rate, T0 + timedelta(minutes=10)) is None
+    assert limits.check(("north-south", "south", "message"), rate, T0) is None  # per party
+
+
+def test_a_message_not_logged_after_all_is_taken_back() -> None:
+    limits = RateLimits()
+    rate = Rate(max=1, per=timedelta(hours=1))
+    key = ("north-south", "north", "message")
+    limits.record(key, T0)
+    assert limits.check(key, rate, T0) is not None
+    limits.forget(key, T0 + timedelta(seconds=1))  # not a recorded time: nothing to take back
+    assert limits.check(key, rate, T0) is not None
+    limits.forget(key, T0)
+    assert limits.check(key, rate, T0) is None
+    limits.forget(("other", "x", "y"), T0)  # never recorded: no error
+
+
+def test_start_up_replay_counts_only_accepted_messages_of_limited_templates() -> None:
+    limits = RateLimits()
+    rate = Rate(max=1, per=timedelta(hours=1))
+    key = ("north-south", "north", "launch-notification")
+    limits.observe(ack(1, "m0", party="north"), rate)  # an ack is not a message
+    limits.observe(message(2, "m2"), None)  # its template is not limited
+    assert limits.check(key, rate, T0) is None
+    limits.observe(message(3, "m3"), rate)
+    assert limits.check(key, rate, T0 + timedelta(minutes=1)) == T0 + timedelta(hours=1)

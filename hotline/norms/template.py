@@ -44,7 +44,7 @@ from jsonschema.exceptions import best_match
 
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import ConfigError, ProtocolViolation
-from hotline.norms.agreement import Agreement
+from hotline.norms.agreement import Agreement, TemplateRef
 from hotline.norms.bodyschema import (
     MAX_CHECK_STEPS,
     OutOfSteps,
@@ -233,9 +233,9 @@ class Template:
             _validator=body_validator(doc["fields"]),
         )
 
-    def ref(self) -> dict[str, Any]:
+    def ref(self) -> TemplateRef:
         """``{id, version, sha256}`` as an agreement pins it."""
-        return {"id": self.id, "version": self.version, "sha256": self.sha256}
+        return TemplateRef(self.id, self.version, self.sha256)
 
     def ack_deadline(self, precedence: Precedence) -> timedelta | None:
         """How long the recipients have to acknowledge a message of this template, if at all."""

@@ -33,7 +33,7 @@ from hotline.display import article
 from hotline.envelope import Kind, Name
 from hotline.errors import AuthError, CryptoError, ProtocolViolation, WireError
 from hotline.keys import Domain, PublicKey, SignatureJSON, SigningKey
-from hotline.norms.agreement import Agreement, AgreementDocument, decode_document
+from hotline.norms.agreement import Agreement, AgreementDocument, decode_agreement
 from hotline.times import format_time, parse_time
 from hotline.typed import words
 
@@ -121,16 +121,24 @@ class SignedDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
         if (not isinstance(value, dict) or set(value) != {"document", "sigs"}
                 or not isinstance(value["document"], dict) or not isinstance(value["sigs"], list)):
             raise _invalid(_SIGNED_FORM)
-        doc = value["document"]
-        kind = doc.get("type")
-        if not isinstance(kind, str) or kind not in DOCUMENT_TYPES:
-            raise _invalid(f"unknown roster document type {kind!r}")
-        document: RosterDocument = (decode_document(doc) if kind == "agreement"
-                                    else _convert(doc, RosterDocument, "roster.invalid", str(kind)))
+        document = decode_document(value["document"])
+        kind = type_of(document)
         sigs = _convert(value["sigs"], list[SignatureJSON],
                         "roster.invalid" if kind == "agreement" else "roster.bad_signature",
                         f"{kind} signature")
         return cls(document=document, sigs=sigs)
+
+
+def decode_document(value: Any) -> RosterDocument:
+    """An enrollment, revocation or agreement document (parsed JSON), its fields' shapes
+    checked; else ProtocolViolation (``roster.invalid``) naming the field."""
+    kind = value.get("type") if isinstance(value, dict) else None
+    if not isinstance(kind, str) or kind not in DOCUMENT_TYPES:
+        raise _invalid(f"unknown roster document type {kind!r}")
+    if kind == "agreement":
+        return decode_agreement(value)
+    document: RosterDocument = _convert(value, RosterDocument, "roster.invalid", kind)
+    return document
 
 
 def _convert(value: Any, kind: Any, code: str, what: str) -> Any:

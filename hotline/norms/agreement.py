@@ -110,7 +110,7 @@ class Agreement:
     @classmethod
     def from_json(cls, doc: Any) -> Agreement:
         """Decode and check an agreement document; ProtocolViolation (``roster.invalid``)."""
-        return cls.of(decode_document(doc))
+        return cls.of(decode_agreement(doc))
 
     @classmethod
     def of(cls, doc: AgreementDocument) -> Agreement:
@@ -138,7 +138,7 @@ class Agreement:
         return frozenset(t.id for t in self.templates)
 
 
-def decode_document(doc: Any) -> AgreementDocument:
+def decode_agreement(doc: Any) -> AgreementDocument:
     """The agreement document ``doc`` (parsed JSON), its fields' shapes checked; else
     ProtocolViolation (``roster.invalid``) naming the field."""
     if not isinstance(doc, dict) or doc.get("type") != "agreement":

@@ -197,10 +197,10 @@ def submit(ctx: click.Context, file: Path, name: str | None, servers: tuple[str,
     """Submit a signed agreement (or any signed roster document) to the server. It takes effect
     only once every party's authority signed; the server says what is missing. The server is
     found as by every member command: --server, else HOTLINE_SERVER, else the --as profile's."""
-    signed = _read_signed(file)
     if not servers and name is None:
         raise click.UsageError("give --server URL (or HOTLINE_SERVER) or --as NAME")
     profile = Profile.load(ctx.obj["home"], name) if name is not None else None
+    signed = _read_signed(file)
     urls = profile.endpoints(servers) if profile is not None else servers
     errors = []
     for server in urls:  # failover: the next one only if this one did not answer

@@ -28,31 +28,36 @@ from hotline.cli_options import member_options
 from hotline.client.connection import unreachable
 from hotline.client.profile import Profile
 from hotline.config import load_config
-from hotline.display import shown
+from hotline.display import article, shown
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.keyfiles import load_private_key
-from hotline.keys import Domain, PublicKey
-from hotline.norms.agreement import Agreement
+from hotline.keys import PublicKey
+from hotline.norms.agreement import Agreement, AgreementDocument, Heartbeat, Named
 from hotline.norms.duration import describe_duration
 from hotline.norms.files import load_templates
 from hotline.norms.forms import describe_fields
+from hotline.roster import SignedDocument, sign_document, type_of
 from hotline.times import format_time
 
 MAX_ANSWER = 1 << 20  # bytes of the host's answer read: it says an index or an error
 
 
-def _read_signed(path: Path) -> dict[str, Any]:
+def _read_signed(path: Path) -> SignedDocument:
     try:
-        signed = parse(path.read_bytes(), max_bytes=1024 * 1024)
+        return SignedDocument.from_json(parse(path.read_bytes(), max_bytes=1024 * 1024))
     except HotlineError as exc:
         raise click.BadParameter(f"{path}: {exc.message}") from None
-    if not isinstance(signed, dict) or set(signed) != {"document", "sigs"}:
-        raise click.BadParameter(f'{path}: a signed document is {{"document": {{...}}, "sigs": [...]}}')
-    return signed
 
 
-def _write(path: Path, signed: dict[str, Any]) -> None:
-    path.write_text(dumps(signed) + "\n")
+def _read_agreement(path: Path) -> AgreementDocument:
+    document = _read_signed(path).document
+    if not isinstance(document, AgreementDocument):
+        raise click.BadParameter(f"{path}: holds {article(type_of(document))}, not an agreement")
+    return document
+
+
+def _write(path: Path, signed: SignedDocument) -> None:
+    path.write_text(dumps(signed.to_json()) + "\n")
 
 
 @click.group()
@@ -98,9 +103,9 @@ def draft(ctx: click.Context, channel: str, parties: str | None, template_ids: s
     """
     home: Path = ctx.obj["home"]
     config = load_config(home / "hotline.toml", home=home)
-    base: dict[str, Any] = _read_signed(based_on)["document"] if based_on else {}
+    base = _read_agreement(based_on) if based_on else None
     names = [p.strip() for p in parties.split(",") if p.strip()] if parties else \
-        [p["id"] for p in base.get("parties", [])]
+        [p.id for p in (base.parties if base else [])]
     if len(names) < 2:
         raise click.BadParameter("at least two parties", param_hint="--parties")
     pinned = config.roster.authorities
@@ -118,36 +123,32 @@ def draft(ctx: click.Context, channel: str, parties: str | None, template_ids: s
             raise click.BadParameter(f"no template {template_id!r} in {config.protocols_dir}",
                                      param_hint="--templates")
         refs.append(template.ref())
-    heartbeat = dict(base.get("heartbeat", {"interval": 10, "grace": 10}))
-    if heartbeat_interval is not None:
-        heartbeat["interval"] = heartbeat_interval
-    if grace is not None:
-        heartbeat["grace"] = grace
-    doc: dict[str, Any] = {
-        "type": "agreement", "channel": channel, "version": int(base.get("version", 0)) + 1,
-        "parties": [{"id": p, "authority": PublicKey.from_text(pinned[p]).key_id} for p in names],
-        "templates": refs, "heartbeat": heartbeat,
-        "auditors": _named(auditors, pinned, "--auditor") if auditors
-        else list(base.get("auditors", [])),
-        "witnesses": _named(witnesses, pinned, "--witness") if witnesses
-        else list(base.get("witnesses", [])),
-        "effective": format_time(datetime.now(UTC)),
-    }
-    if not doc["witnesses"]:
+    heartbeat = base.heartbeat if base else Heartbeat(interval=10, grace=10)
+    heartbeat = Heartbeat(interval=heartbeat.interval if heartbeat_interval is None else heartbeat_interval,
+                          grace=heartbeat.grace if grace is None else grace)
+    named = {"auditors": _named(auditors, pinned, "--auditor") if auditors
+             else list(base.auditors if base else []),
+             "witnesses": _named(witnesses, pinned, "--witness") if witnesses
+             else list(base.witnesses if base else [])}
+    if not named["witnesses"]:
         raise click.BadParameter("name at least one witness whose cosignatures the parties "
                                  "require", param_hint="--witness PARTY:AGENT")
-    if catalogue is not None:
-        doc["catalogue"] = parse(catalogue.read_bytes())
-    elif "catalogue" in base:
-        doc["catalogue"] = base["catalogue"]
-    Agreement.from_json(doc)  # never write a draft the server would refuse on its form
-    _write(out, {"document": doc, "sigs": []})
-    click.echo(f"draft of {channel} version {doc['version']} written to {out}: "
+    doc = {  # as read from a file: checked like one, so no draft the server would refuse is written
+        "type": "agreement", "channel": channel, "version": (base.version if base else 0) + 1,
+        "parties": [Named(p, PublicKey.from_text(pinned[p]).key_id) for p in names],
+        "templates": refs, "heartbeat": heartbeat, **named,
+        "effective": format_time(datetime.now(UTC)),
+        **({"catalogue": parse(catalogue.read_bytes())} if catalogue is not None
+           else {"catalogue": base.catalogue} if base and base.catalogue else {}),
+    }
+    agreement = Agreement.from_json(doc)
+    _write(out, SignedDocument(document=agreement.document, sigs=[]))
+    click.echo(f"draft of {channel} version {agreement.version} written to {out}: "
                f"{len(refs)} templates, parties {', '.join(names)}")
     click.echo("next: each party's authority runs `hotline agreement sign " f"{out} --key KEYFILE`")
 
 
-def _named(values: tuple[str, ...], pinned: Mapping[str, str], option: str) -> list[dict[str, str]]:
+def _named(values: tuple[str, ...], pinned: Mapping[str, str], option: str) -> list[Named]:
     """``PARTY:NAME`` values -> ``[{"id": NAME, "authority": KEY_ID of PARTY's pinned key}]``."""
     named = []
     for value in values:
@@ -158,7 +159,7 @@ def _named(values: tuple[str, ...], pinned: Mapping[str, str], option: str) -> l
         if party not in pinned:
             raise click.BadParameter(f"{value!r}: no pinned authority key for {party}",
                                      param_hint=option)
-        named.append({"id": name, "authority": PublicKey.from_text(pinned[party]).key_id})
+        named.append(Named(name, PublicKey.from_text(pinned[party]).key_id))
     return named
 
 
@@ -172,17 +173,16 @@ def sign(file: Path, key_file: Path) -> None:
     signed = _read_signed(file)
     passphrase = os.environ.get("HOTLINE_PASSPHRASE")
     key = load_private_key(key_file, passphrase.encode() if passphrase else None)
-    doc = Agreement.from_json(signed["document"])
+    doc = Agreement.of(_read_agreement(file))
     party = next((p for p, k in doc.parties.items() if k == key.key_id), None)
     if party is None:
         raise ProtocolViolation(f"key {key.key_id} is not the authority of any party the "
                                 f"agreement names ({', '.join(doc.parties)})",
                                 code="roster.bad_signature")
-    sigs = [s for s in signed["sigs"] if not (isinstance(s, dict) and s.get("key") == key.key_id)]
-    sigs.append(key.sign(domain=Domain.AGREEMENT, obj=signed["document"]))
-    signed["sigs"] = sigs
-    _write(file, signed)
-    missing = sorted(set(doc.parties.values()) - {s.get("key") for s in sigs if isinstance(s, dict)})
+    mine = sign_document(doc.document, key).sigs
+    sigs = [s for s in signed.sigs if s.get("key") != key.key_id] + mine
+    _write(file, SignedDocument(document=doc.document, sigs=sigs))
+    missing = sorted(set(doc.parties.values()) - {s.get("key") for s in sigs})
     click.echo(f"signed as {party}'s authority; "
                + ("all parties have signed: submit it with `hotline agreement submit`" if not missing
                   else f"{len(missing)} more signature(s) needed"))
@@ -198,10 +198,10 @@ def submit(ctx: click.Context, file: Path, name: str | None, servers: tuple[str,
     """Submit a signed agreement (or any signed roster document) to the server. It takes effect
     only once every party's authority signed; the server says what is missing. The server is
     found as by every member command: --server, else HOTLINE_SERVER, else the --as profile's."""
-    signed = _read_signed(file)
     if not servers and name is None:
         raise click.UsageError("give --server URL (or HOTLINE_SERVER) or --as NAME")
     profile = Profile.load(ctx.obj["home"], name) if name is not None else None
+    signed = _read_signed(file)
     urls = profile.endpoints(servers) if profile is not None else servers
     errors = []
     for server in urls:  # failover: the next one only if this one did not answer
@@ -216,13 +216,13 @@ def submit(ctx: click.Context, file: Path, name: str | None, servers: tuple[str,
     raise unreachable(errors, profile=profile.path if profile is not None and not servers else None)
 
 
-def _post(server: str, signed: dict[str, Any], tls: ssl.SSLContext | None) -> dict[str, Any]:
+def _post(server: str, signed: SignedDocument, tls: ssl.SSLContext | None) -> dict[str, Any]:
     """POST ``signed`` to ``server``'s roster endpoint; its answer (the host's refusal exits 1).
 
     Raises:
         OSError: the server did not answer (``urllib.error.URLError`` and the like).
     """
-    request = urllib.request.Request(http_base(server) + "/v1/roster", data=dumps(signed).encode(),
+    request = urllib.request.Request(http_base(server) + "/v1/roster", data=dumps(signed.to_json()).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30, context=tls) as response:
@@ -234,15 +234,17 @@ def _post(server: str, signed: dict[str, Any], tls: ssl.SSLContext | None) -> di
         sys.exit(1)
 
 
-def _print_logged(server: str, signed: dict[str, Any], answer: dict[str, Any]) -> None:
+def _print_logged(server: str, signed: SignedDocument, answer: dict[str, Any]) -> None:
     index = answer.get("index")
     if not isinstance(index, int) or isinstance(index, bool):
         click.echo(shown(f"error: server.bad_answer: {server} answered without a log index: "
                          f"{str(answer)[:200]}"), err=True)
         sys.exit(1)
-    doc = signed["document"]
-    click.echo(shown(f"{doc.get('type')} {doc.get('channel', '')} version {doc.get('version', '')} "
-                     f"logged at index {index}" + (" (already logged)" if answer.get("duplicate") else "")))
+    doc = signed.document
+    what = (f"agreement {doc.channel} version {doc.version}" if isinstance(doc, AgreementDocument)
+            else f"{signed.type} of {doc.member} ({doc.party})")
+    click.echo(shown(f"{what} logged at index {index}"
+                     + (" (already logged)" if answer.get("duplicate") else "")))
 
 
 def _json_object(data: bytes) -> dict[str, Any]:

@@ -19,10 +19,13 @@ MAX_SAFE_INT = 2**53 - 1
 MAX_DEPTH = 32
 
 JSONValue = Any  # str | int | bool | None | list[JSONValue] | dict[str, JSONValue]
+JSONObject = dict[str, JSONValue]
+"""A JSON object of no fixed shape: a message body, a JSON Schema, a YAML mapping. Data with a
+fixed shape (documents, entries, frames) is a typed record instead (``hotline.typed``)."""
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
+def _refuse_duplicates(pairs: list[tuple[str, JSONValue]]) -> JSONObject:
+    obj: JSONObject = {}
     for key, value in pairs:
         if key in obj:
             raise WireError(f"duplicate key {key!r} in JSON object", code="frame.duplicate_key")

@@ -447,10 +447,8 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
             if item.envelope.template != "preagreed" or agreement is None:
                 return None
             entry = next((e for e in agreement.catalogue
-                          if e["number"] == item.envelope.body.get("number")), None)
-            if entry is None:
-                return None
-            return str(entry["text"].get(lang) or next(iter(entry["text"].values())))
+                          if e.number == item.envelope.body.get("number")), None)
+            return None if entry is None else entry.text_in(lang)
 
         def body_schema(item: Delivered) -> dict[str, Any] | None:
             """The fields schema of the agreed template, for the body's order and titles."""

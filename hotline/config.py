@@ -448,7 +448,7 @@ def _suggestion(name: str, candidates: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _check_shape(doc: dict[str, Any], file: str) -> None:
+def _check_shape(doc: Mapping[str, object], file: str) -> None:
     """Refuse unknown sections and keys, suggesting the closest valid name."""
     for section, table in doc.items():
         if section not in _SPECS:

@@ -16,7 +16,6 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 
@@ -25,11 +24,12 @@ from hotline.canonical import dumps
 from hotline.config import ServerSection, check_listen, write_deployment_config
 from hotline.errors import ConfigError
 from hotline.keyfiles import save_private_key
-from hotline.keys import Domain, SigningKey
+from hotline.keys import SigningKey
+from hotline.norms.agreement import AgreementDocument, CatalogueItem, Heartbeat, Named
 from hotline.norms.files import TEMPLATE_SUFFIXES, load_templates, shipped_dir
 from hotline.norms.templateset import TemplateSet
 from hotline.privatefiles import private_folder
-from hotline.roster import Role, enrollment, sign_document
+from hotline.roster import Role, SignedDocument, enrollment, sign_document
 from hotline.times import format_time
 from hotline.tlog.note import NoteVerifier
 from hotline.tlsca import parse_names, url_host
@@ -43,38 +43,38 @@ CHANNEL = "north-south"
 # both sides keep, so that only the number and code word travel. The protocol's real texts were
 # never published; these paraphrase situations of the 1971 agreement (Art. 2: an unexplained
 # incident involving a possible nuclear detonation; Art. 3: missile warning systems) plus a test.
-DEMO_CATALOGUE: list[dict[str, Any]] = [
-    {"number": 1, "code": "NUDET-INCIDENT", "text": {
+DEMO_CATALOGUE: tuple[CatalogueItem, ...] = (
+    CatalogueItem(number=1, code="NUDET-INCIDENT", text={
         "en": "An accidental, unauthorized or other unexplained incident involving a possible "
               "detonation of one of our nuclear weapons has occurred. We are taking every measure "
               "to render the weapon harmless. Details will follow.",
         "ru": "Произошёл случайный, несанкционированный или иной необъяснимый инцидент, связанный "
               "с возможным взрывом одного из наших ядерных боеприпасов. Мы принимаем все меры, "
-              "чтобы обезвредить боеприпас. Подробности последуют."}},
-    {"number": 2, "code": "UNIDENTIFIED-OBJECTS", "text": {
+              "чтобы обезвредить боеприпас. Подробности последуют."}),
+    CatalogueItem(number=2, code="UNIDENTIFIED-OBJECTS", text={
         "en": "Our missile warning systems have detected unidentified objects. We request "
               "immediate clarification.",
         "ru": "Наши системы предупреждения о ракетном нападении обнаружили неопознанные объекты. "
-              "Просим незамедлительных разъяснений."}},
-    {"number": 3, "code": "WARNING-INTERFERENCE", "text": {
+              "Просим незамедлительных разъяснений."}),
+    CatalogueItem(number=3, code="WARNING-INTERFERENCE", text={
         "en": "We have detected signs of interference with our missile warning systems or with "
               "related communications facilities.",
         "ru": "Нами обнаружены признаки помех нашим системам предупреждения о ракетном нападении "
-              "или связанным с ними средствам связи."}},
-    {"number": 4, "code": "FALSE-ALARM", "text": {
+              "или связанным с ними средствам связи."}),
+    CatalogueItem(number=4, code="FALSE-ALARM", text={
         "en": "A missile attack warning on our systems has been determined to be false. No action "
               "is being taken on it.",
         "ru": "Сигнал о ракетном нападении в наших системах признан ложным. Никаких действий по "
-              "нему не предпринимается."}},
-    {"number": 5, "code": "UNPLANNED-LAUNCH", "text": {
+              "нему не предпринимается."}),
+    CatalogueItem(number=5, code="UNPLANNED-LAUNCH", text={
         "en": "A missile launch from our territory was neither planned nor authorized. It is not an "
               "attack. Details will follow.",
         "ru": "Пуск ракеты с нашей территории не был ни запланирован, ни санкционирован. Это не "
-              "нападение. Подробности последуют."}},
-    {"number": 6, "code": "LINK-TEST", "text": {
+              "нападение. Подробности последуют."}),
+    CatalogueItem(number=6, code="LINK-TEST", text={
         "en": "Test message. No action is required.",
-        "ru": "Проверочное сообщение. Никаких действий не требуется."}},
-]
+        "ru": "Проверочное сообщение. Никаких действий не требуется."}),
+)
 
 
 class NoDeployment(ConfigError):
@@ -112,9 +112,9 @@ class Deployment:
     tls_names: list[str] = field(default_factory=list)  # what the server certificate names
 
 
-def _write_json(path: Path, value: Any) -> None:
+def _write_signed(path: Path, signed: SignedDocument) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps(value) + "\n")
+    path.write_text(dumps(signed.to_json()) + "\n")
 
 
 def write_profile(home: Path, *, name: str, party: str, role: Role, servers: list[str],
@@ -224,25 +224,23 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
         save_private_key(home / "keys" / f"{name}.pem", key, passphrase)
         doc = enrollment(party=party, member=name, role=role, key=key.public_key,
                          not_before=not_before, not_after=not_after)
-        _write_json(home / "roster" / f"{n:02d}-enroll-{name}.json",
+        _write_signed(home / "roster" / f"{n:02d}-enroll-{name}.json",
                     sign_document(doc, authorities[party]))
         write_profile(home, name=name, party=party, role=role, servers=servers, origin=origin,
                       authorities=pinned, log_key=log_verifier,
                       tls_ca=tlsfiles.CA_CERT if names is not None else None)
 
     templates = install_templates(home / "protocols")
-    agreement = {
-        "type": "agreement", "channel": CHANNEL, "version": 1,
-        "parties": [{"id": p, "authority": authorities[p].key_id} for p in parties],
-        "templates": [t.ref() for t in sorted(templates, key=lambda t: t.id)],
-        "heartbeat": {"interval": heartbeat_interval, "grace": heartbeat_interval},
-        "auditors": [{"id": AUDITOR, "authority": authorities[auditor_party].key_id}],
-        "witnesses": [{"id": f"{p}-agent", "authority": authorities[p].key_id} for p in parties],
-        "effective": format_time(now), "catalogue": DEMO_CATALOGUE,
-    }
-    signed = {"document": agreement,
-              "sigs": [authorities[p].sign(domain=Domain.AGREEMENT, obj=agreement) for p in parties]}
-    _write_json(home / "roster" / f"90-agreement-{CHANNEL}-v1.json", signed)
+    agreement = AgreementDocument(
+        channel=CHANNEL, version=1,
+        parties=[Named(p, authorities[p].key_id) for p in parties],
+        templates=[t.ref() for t in sorted(templates, key=lambda t: t.id)],
+        heartbeat=Heartbeat(interval=heartbeat_interval, grace=heartbeat_interval),
+        auditors=[Named(AUDITOR, authorities[auditor_party].key_id)],
+        witnesses=[Named(f"{p}-agent", authorities[p].key_id) for p in parties],
+        effective=format_time(now), catalogue=list(DEMO_CATALOGUE))
+    signed = sign_document(agreement, *(authorities[p] for p in parties))
+    _write_signed(home / "roster" / f"90-agreement-{CHANNEL}-v1.json", signed)
     write_deployment_config(home / "hotline.toml", port=port, origin=origin, authorities=pinned,
                             host=host, tls=tls)
     return deployment

@@ -53,12 +53,6 @@ class AckKind(StrEnum):
     UNDERSTOOD = "understood"
 
 
-def check_name(value: Any, *, field_name: str) -> str:
-    if not isinstance(value, str) or not NAME.fullmatch(value):
-        raise WireError(f"{field_name} must match [a-z0-9][a-z0-9._-]{{0,63}}", code="envelope.invalid")
-    return value
-
-
 def new_envelope_id(random16: bytes) -> str:
     """Envelope id from 16 random bytes (the caller draws them: this module reads no randomness)."""
     if len(random16) != 16:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any
 
 from hotline.errors import AuthError, CryptoError, WireError
 from hotline.keys import Domain, PublicKey, SigningKey
@@ -23,7 +22,7 @@ _HEADER = re.compile(
     r'Hotline key="([A-Za-z0-9_-]{1,64})", time="([^"]{1,40})", sig="([A-Za-z0-9+/=]{1,200})"')
 
 
-def _payload(*, method: str, path: str, query: str, origin: str, time: str, key: str) -> dict[str, Any]:
+def _payload(*, method: str, path: str, query: str, origin: str, time: str, key: str) -> dict[str, str]:
     return {"method": method.upper(), "path": path, "query": query, "origin": origin, "time": time,
             "key": key}
 

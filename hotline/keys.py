@@ -31,6 +31,9 @@ from hotline.errors import CryptoError
 
 ALG_ED25519 = "ed25519"
 
+SignatureJSON = dict[str, str]
+"""A signature's JSON form, ``{"alg", "key", "sig"}`` (decoded by ``Signature.from_json``)."""
+
 
 class Domain(StrEnum):
     """Signature domains: one per kind of signed object."""
@@ -155,7 +158,7 @@ class Signature:
             raise CryptoError("an Ed25519 signature is 64 bytes")
         return cls(obj["alg"], obj["key"], raw)
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> SignatureJSON:
         return {"alg": self.alg, "key": self.key, "sig": b64encode(self.sig)}
 
 
@@ -201,11 +204,11 @@ class SigningKey:
     def key_id(self) -> str:
         return self.public_key.key_id
 
-    def sign(self, *, domain: Domain, obj: Any) -> dict[str, str]:
+    def sign(self, *, domain: Domain, obj: Any) -> SignatureJSON:
         """Signature object over ``obj`` (which must not contain its own signature)."""
         return self.sign_canonical(domain=domain, canonical=canonical_bytes(obj))
 
-    def sign_canonical(self, *, domain: Domain, canonical: bytes) -> dict[str, str]:
+    def sign_canonical(self, *, domain: Domain, canonical: bytes) -> SignatureJSON:
         """``sign`` for an object already encoded with RFC 8785."""
         raw = self._private.sign(domain_bytes(domain, canonical))
         return Signature(ALG_ED25519, self.key_id, raw).to_json()

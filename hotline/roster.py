@@ -27,12 +27,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
+from hotline.canonical import canonical_bytes
 from hotline.display import article
-from hotline.envelope import Kind, check_name
+from hotline.envelope import Kind, Name
 from hotline.errors import AuthError, CryptoError, ProtocolViolation, WireError
-from hotline.keys import Domain, PublicKey, SigningKey
-from hotline.norms.agreement import Agreement
+from hotline.keys import Domain, PublicKey, SignatureJSON, SigningKey
+from hotline.norms.agreement import Agreement, AgreementDocument, decode_agreement
 from hotline.times import format_time, parse_time
+from hotline.typed import words
 
 
 class Role(StrEnum):
@@ -47,30 +51,127 @@ SENDABLE: dict[Role, frozenset[Kind]] = {
     Role.AUDITOR: frozenset(),
 }
 
-_DOMAINS = {"enrollment": Domain.ENROLLMENT, "revocation": Domain.REVOCATION,
-            "agreement": Domain.AGREEMENT}
-
 
 def _invalid(message: str) -> ProtocolViolation:
     return ProtocolViolation(message, code="roster.invalid")
 
 
-def sign_document(doc: dict[str, Any], *keys: SigningKey) -> dict[str, Any]:
-    """Wrap ``doc`` with one signature per key, in its type's domain."""
-    domain = _DOMAINS[doc["type"]]
-    return {"document": doc, "sigs": [k.sign(domain=domain, obj=doc) for k in keys]}
+class EnrollmentDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True,
+                         tag_field="type", tag="enrollment"):
+    """A party's authority vouches for one member's key, for an interval."""
+
+    party: Name
+    member: Name
+    role: Role
+    keys: list[dict[str, str]]  # exactly one public key's JSON form (``PublicKey.from_json``)
+    not_before: str
+    not_after: str
+
+
+class RevocationDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True,
+                         tag_field="type", tag="revocation"):
+    """A party's authority withdraws one member's key from a moment on."""
+
+    party: Name
+    member: str
+    key: str  # the KEY_ID
+    revoked_at: str
+
+
+RosterDocument = EnrollmentDocument | RevocationDocument | AgreementDocument
+DOCUMENT_TYPES = {"enrollment": Domain.ENROLLMENT, "revocation": Domain.REVOCATION,
+                  "agreement": Domain.AGREEMENT}  # each type's signature domain
+_SIGNED_FORM = 'a signed roster document is {"document": {...}, "sigs": [...]}'
+
+
+def type_of(doc: RosterDocument) -> str:
+    """The document's ``type`` as it is written."""
+    tag = doc.__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
+
+
+def document_bytes(doc: RosterDocument) -> bytes:
+    """The RFC 8785 bytes the authorities sign: those of the object ``doc`` was decoded from."""
+    return canonical_bytes(msgspec.to_builtins(doc))
+
+
+class SignedDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A roster document with its authorities' signatures beside it, as it travels and is logged."""
+
+    document: RosterDocument
+    sigs: list[SignatureJSON]
+
+    @property
+    def type(self) -> str:
+        return type_of(self.document)
+
+    def to_json(self) -> Any:
+        """The ``{"document", "sigs"}`` object, as sent and logged."""
+        return msgspec.to_builtins(self)
+
+    @classmethod
+    def from_json(cls, value: Any) -> SignedDocument:
+        """Decode a signed document; ProtocolViolation (``roster.invalid``) names the field.
+
+        A signature not of a signature's form is, on an enrollment or a revocation, a signature
+        that does not verify (``roster.bad_signature``), as one naming another key would be.
+        """
+        if isinstance(value, SignedDocument):
+            return value
+        if (not isinstance(value, dict) or set(value) != {"document", "sigs"}
+                or not isinstance(value["document"], dict) or not isinstance(value["sigs"], list)):
+            raise _invalid(_SIGNED_FORM)
+        document = decode_document(value["document"])
+        kind = type_of(document)
+        sigs = _convert(value["sigs"], list[SignatureJSON],
+                        "roster.invalid" if kind == "agreement" else "roster.bad_signature",
+                        f"{kind} signature")
+        return cls(document=document, sigs=sigs)
+
+
+def decode_document(value: Any) -> RosterDocument:
+    """An enrollment, revocation or agreement document (parsed JSON), its fields' shapes
+    checked; else ProtocolViolation (``roster.invalid``) naming the field."""
+    kind = value.get("type") if isinstance(value, dict) else None
+    if not isinstance(kind, str) or kind not in DOCUMENT_TYPES:
+        raise _invalid(f"unknown roster document type {kind!r}")
+    if kind == "agreement":
+        return decode_agreement(value)
+    document: RosterDocument = _convert(value, RosterDocument, "roster.invalid", kind)
+    return document
+
+
+def _convert(value: Any, kind: Any, code: str, what: str) -> Any:
+    try:
+        return msgspec.convert(value, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ProtocolViolation(words(exc, what), code=code) from None
+
+
+def sign_document(doc: RosterDocument, *keys: SigningKey) -> SignedDocument:
+    """``doc`` with one signature per key, in its type's domain."""
+    domain, canonical = DOCUMENT_TYPES[type_of(doc)], document_bytes(doc)
+    return SignedDocument(document=doc,
+                          sigs=[k.sign_canonical(domain=domain, canonical=canonical) for k in keys])
 
 
 def enrollment(*, party: str, member: str, role: Role | str, key: PublicKey, not_before: datetime,
-               not_after: datetime) -> dict[str, Any]:
-    return {"type": "enrollment", "party": party, "member": member, "role": str(role),
-            "keys": [key.to_json()], "not_before": format_time(not_before),
-            "not_after": format_time(not_after)}
+               not_after: datetime) -> EnrollmentDocument:
+    return EnrollmentDocument(party=party, member=member, role=Role(role), keys=[key.to_json()],
+                              not_before=format_time(not_before), not_after=format_time(not_after))
 
 
-def revocation(*, party: str, member: str, key_id: str, revoked_at: datetime) -> dict[str, Any]:
-    return {"type": "revocation", "party": party, "member": member, "key": key_id,
-            "revoked_at": format_time(revoked_at)}
+def revocation(*, party: str, member: str, key_id: str, revoked_at: datetime) -> RevocationDocument:
+    return RevocationDocument(party=party, member=member, key=key_id,
+                              revoked_at=format_time(revoked_at))
+
+
+def _moment(text: str, field: str) -> datetime:
+    try:
+        return parse_time(text, field=field)
+    except WireError as exc:
+        raise _invalid(exc.message) from None
 
 
 @dataclass
@@ -116,20 +217,21 @@ class Roster:
                                     code="roster.unknown_party")
         return self.authorities[party]
 
-    def _verify_single(self, signed: dict[str, Any], party: str) -> None:
-        sigs = signed["sigs"]
-        if len(sigs) != 1:
-            raise _invalid(f"{article(signed['document']['type'])} carries exactly one signature")
+    def _verify_single(self, signed: SignedDocument, party: str) -> None:
+        kind = signed.type
+        if len(signed.sigs) != 1:
+            raise _invalid(f"{article(kind)} carries exactly one signature")
         try:
-            self._authority(party).verify(domain=_DOMAINS[signed["document"]["type"]],
-                                          obj=signed["document"], signature=sigs[0])
+            self._authority(party).verify_canonical(domain=DOCUMENT_TYPES[kind],
+                                                    canonical=document_bytes(signed.document),
+                                                    signature=signed.sigs[0])
         except CryptoError as exc:
-            raise ProtocolViolation(f"{signed['document']['type']} for {party}: not signed by "
-                                    f"{party}'s authority ({exc.message})",
-                                    code="roster.bad_signature") from exc
+            raise ProtocolViolation(f"{kind} for {party}: not signed by {party}'s authority "
+                                    f"({exc.message})", code="roster.bad_signature") from exc
 
-    def check(self, signed: Any) -> str:
-        """Verify a signed document against the roster as it is, without applying it.
+    def check(self, signed: SignedDocument | Any) -> str:
+        """Verify a signed document (or its JSON form) against the roster as it is, without
+        applying it.
 
         Returns:
             The document type.
@@ -138,80 +240,55 @@ class Roster:
             ProtocolViolation: ``roster.invalid``, ``roster.bad_signature``,
                 ``roster.unknown_party``, ``roster.conflict``.
         """
-        self._apply(signed, commit=False)
-        return str(signed["document"]["type"])
+        return self._apply(SignedDocument.from_json(signed), commit=False)
 
-    def add(self, signed: Any) -> str:
+    def add(self, signed: SignedDocument | Any) -> str:
         """Verify and apply a signed document (same errors as ``check``)."""
-        self._apply(signed, commit=True)
-        return str(signed["document"]["type"])
+        return self._apply(SignedDocument.from_json(signed), commit=True)
 
-    def _apply(self, signed: Any, *, commit: bool) -> None:
-        if (not isinstance(signed, dict) or set(signed) != {"document", "sigs"}
-                or not isinstance(signed["document"], dict) or not isinstance(signed["sigs"], list)):
-            raise _invalid('a signed roster document is {"document": {...}, "sigs": [...]}')
-        doc = signed["document"]
-        kind = doc.get("type")
-        try:
-            if kind == "enrollment":
-                self._enroll(signed, commit)
-            elif kind == "revocation":
-                self._revoke(signed, commit)
-            elif kind == "agreement":
-                self._agree(signed, commit)
-            else:
-                raise _invalid(f"unknown roster document type {kind!r}")
-        except WireError as exc:
-            raise _invalid(exc.message) from exc
+    def _apply(self, signed: SignedDocument, *, commit: bool) -> str:
+        doc = signed.document
+        if isinstance(doc, EnrollmentDocument):
+            self._enroll(doc, signed, commit)
+        elif isinstance(doc, RevocationDocument):
+            self._revoke(doc, signed, commit)
+        else:
+            self._agree(Agreement.of(doc), signed, commit)
+        return signed.type
 
-    def _enroll(self, signed: dict[str, Any], commit: bool) -> None:
-        doc = signed["document"]
-        fields = {"type", "party", "member", "role", "keys", "not_before", "not_after"}
-        if set(doc) != fields:
-            raise _invalid(f"enrollment fields must be exactly {', '.join(sorted(fields))}")
-        party = check_name(doc["party"], field_name="enrollment.party")
-        member = check_name(doc["member"], field_name="enrollment.member")
-        try:
-            role = Role(doc["role"])
-        except ValueError:
-            raise _invalid(f"enrollment.role must be one of {', '.join(Role)}") from None
-        if not isinstance(doc["keys"], list) or len(doc["keys"]) != 1:
+    def _enroll(self, doc: EnrollmentDocument, signed: SignedDocument, commit: bool) -> None:
+        if len(doc.keys) != 1:
             raise _invalid("enrollment.keys must hold exactly one key")
         try:
-            key = PublicKey.from_json(doc["keys"][0])
+            key = PublicKey.from_json(doc.keys[0])
         except CryptoError as exc:
             raise _invalid(f"enrollment.keys[0]: {exc.message}") from exc
-        not_before = parse_time(doc["not_before"], field="enrollment.not_before")
-        not_after = parse_time(doc["not_after"], field="enrollment.not_after")
+        not_before = _moment(doc.not_before, "enrollment.not_before")
+        not_after = _moment(doc.not_after, "enrollment.not_after")
         if not_after <= not_before:
             raise _invalid("enrollment.not_after must be later than not_before")
-        self._verify_single(signed, party)
+        self._verify_single(signed, doc.party)
         existing = self.enrollments.get(key.key_id)
-        if existing is not None and (existing.party, existing.member) != (party, member):
+        if existing is not None and (existing.party, existing.member) != (doc.party, doc.member):
             raise ProtocolViolation(f"key {key.key_id} is already enrolled for {existing.member} "
                                     f"({existing.party})", code="roster.conflict")
         if commit:
             revoked = existing.revoked_at if existing else None
-            self.enrollments[key.key_id] = Enrollment(party, member, role, key, not_before,
-                                                      not_after, revoked)
+            self.enrollments[key.key_id] = Enrollment(doc.party, doc.member, doc.role, key,
+                                                      not_before, not_after, revoked)
 
-    def _revoke(self, signed: dict[str, Any], commit: bool) -> None:
-        doc = signed["document"]
-        fields = {"type", "party", "member", "key", "revoked_at"}
-        if set(doc) != fields:
-            raise _invalid(f"revocation fields must be exactly {', '.join(sorted(fields))}")
-        party = check_name(doc["party"], field_name="revocation.party")
-        revoked_at = parse_time(doc["revoked_at"], field="revocation.revoked_at")
+    def _revoke(self, doc: RevocationDocument, signed: SignedDocument, commit: bool) -> None:
+        party = doc.party
+        revoked_at = _moment(doc.revoked_at, "revocation.revoked_at")
         self._verify_single(signed, party)
-        enrolled = self.enrollments.get(doc["key"]) if isinstance(doc["key"], str) else None
-        if enrolled is None or enrolled.party != party or enrolled.member != doc["member"]:
-            raise _invalid(f"revocation names key {doc['key']!r} that {party} has not enrolled "
-                           f"for {doc['member']!r}")
+        enrolled = self.enrollments.get(doc.key)
+        if enrolled is None or enrolled.party != party or enrolled.member != doc.member:
+            raise _invalid(f"revocation names key {doc.key!r} that {party} has not enrolled "
+                           f"for {doc.member!r}")
         if commit and (enrolled.revoked_at is None or revoked_at < enrolled.revoked_at):
             enrolled.revoked_at = revoked_at
 
-    def _agree(self, signed: dict[str, Any], commit: bool) -> None:
-        agreement = Agreement.from_json(signed["document"])
+    def _agree(self, agreement: Agreement, signed: SignedDocument, commit: bool) -> None:
         previous = self.agreements.get(agreement.channel)
         for party, key_id in agreement.parties.items():
             if self._authority(party).key_id != key_id:
@@ -229,14 +306,16 @@ class Roster:
         for party in required:
             authority = self._authority(party)
             by_key[authority.key_id] = (party, authority)
+        canonical = document_bytes(signed.document)
         signed_by = set()
-        for sig in signed["sigs"]:
-            signer = sig.get("key") if isinstance(sig, dict) else None
-            if not isinstance(signer, str) or signer not in by_key:
+        for sig in signed.sigs:
+            signer = sig.get("key")
+            if signer not in by_key:
                 raise _invalid(f"agreement signature by {signer!r}, which is no party's authority")
             party, authority = by_key[signer]
             try:
-                authority.verify(domain=Domain.AGREEMENT, obj=agreement.document, signature=sig)
+                authority.verify_canonical(domain=Domain.AGREEMENT, canonical=canonical,
+                                           signature=sig)
             except CryptoError as exc:
                 raise ProtocolViolation(f"agreement signature of {party} does not verify",
                                         code="roster.bad_signature") from exc

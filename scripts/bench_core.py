@@ -79,7 +79,7 @@ from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, SigningKey, signed_bytes
 from hotline.norms.files import load_templates
-from hotline.roster import sign_document
+from hotline.roster import decode_document, sign_document
 from hotline.session import encode
 
 HOST = "127.0.0.1"
@@ -526,7 +526,7 @@ def without_rate_limit(home: Path) -> None:
     file = home / "roster" / f"90-agreement-{CHANNEL}-v1.json"
     doc = dict(json.loads(file.read_text())["document"], templates=refs)
     keys = [load_private_key(home / "keys" / f"authority-{p}.pem") for p in ("north", "south", "mediator")]
-    file.write_text(dumps(sign_document(doc, *keys)))
+    file.write_text(dumps(sign_document(decode_document(doc), *keys).to_json()))
 
 
 async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,

@@ -97,7 +97,7 @@ from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, signed_bytes
 from hotline.norms.agreement import Agreement
-from hotline.roster import sign_document
+from hotline.roster import decode_document, sign_document
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.session import encode
 from hotline.times import format_time, parse_time
@@ -138,8 +138,8 @@ def build_deployment(home: Path, channels: int, interval: int) -> list[dict[str,
     demo = parse((roster / f"90-agreement-{CHANNEL}-v1.json").read_bytes())
     authorities = [load_private_key(home / "keys" / f"authority-{p}.pem") for p in PARTIES]
     for name in channel_names(channels)[1:]:
-        signed = sign_document(dict(demo["document"], channel=name), *authorities)
-        (roster / f"91-agreement-{name}-v1.json").write_text(dumps(signed) + "\n")
+        signed = sign_document(decode_document(dict(demo["document"], channel=name)), *authorities)
+        (roster / f"91-agreement-{name}-v1.json").write_text(dumps(signed.to_json()) + "\n")
     return [parse(p.read_bytes()) for p in sorted(roster.glob("*.json"))]
 
 

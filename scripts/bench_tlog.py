@@ -87,7 +87,7 @@ from hotline.deployment import AUDITOR, CHANNEL, LIAISONS
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keys import Domain, PublicKey, SigningKey, b64encode, domain_bytes
 from hotline.norms.files import load_templates, shipped_dir
-from hotline.roster import Role, Roster, enrollment, sign_document
+from hotline.roster import Role, Roster, decode_document, enrollment, sign_document
 from hotline.store import Store, row_mac_key
 from hotline.times import format_time, parse_time
 from hotline.tlog import (
@@ -192,7 +192,7 @@ class Fixture:
         for name, (party, role, key) in self.members.items():
             doc = enrollment(party=party, member=name, role=role, key=key.public_key,
                              not_before=not_before, not_after=not_after)
-            self.documents.append(sign_document(doc, self.authorities[party]))
+            self.documents.append(sign_document(doc, self.authorities[party]).to_json())
         agreement = {
             "type": "agreement", "channel": CHANNEL, "version": 1,
             "parties": [{"id": p, "authority": self.authorities[p].key_id} for p in PARTIES],
@@ -203,7 +203,8 @@ class Fixture:
                           for p in PARTIES],
             "effective": format_time(BASE_TIME - timedelta(days=1)),
         }
-        self.documents.append(sign_document(agreement, *self.authorities.values()))
+        self.documents.append(sign_document(decode_document(agreement),
+                                            *self.authorities.values()).to_json())
         self.roster_count = len(self.documents)
 
     @property

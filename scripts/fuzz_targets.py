@@ -32,7 +32,15 @@ from hotline.errors import CODE_FORM, HotlineError
 from hotline.httpauth import parse_header, sign_request, verify_request
 from hotline.keys import PublicKey, Signature, SigningKey, b64encode
 from hotline.norms.agreement import Agreement
-from hotline.roster import Role, Roster, enrollment, revocation, sign_document
+from hotline.roster import (
+    DOCUMENT_TYPES,
+    Role,
+    Roster,
+    decode_document,
+    enrollment,
+    revocation,
+    sign_document,
+)
 from hotline.server.logapi import query_int
 from hotline.session import Challenge, ClientSession, ServerFrame, ServerSession, ServerState, encode
 from hotline.times import format_time
@@ -80,7 +88,8 @@ class World:
         t0 = NOW - timedelta(days=30)
         self.enrollments = [
             sign_document(enrollment(party=party, member=m, role=role, key=KEYS[m].public_key,
-                                     not_before=t0, not_after=t0 + timedelta(days=365)), AUTH[party])
+                                     not_before=t0, not_after=t0 + timedelta(days=365)),
+                          AUTH[party]).to_json()
             for m, (party, role) in MEMBERS.items()]
         self.agreement = {
             "type": "agreement", "channel": CHANNEL, "version": 1,
@@ -92,10 +101,11 @@ class World:
             "effective": "2026-11-01T00:00:00.000Z",
             "catalogue": [{"number": 1, "code": "CALM", "text": {"en": "Stand down", "ru": "Отбой"}}],
         }
-        self.agreed = sign_document(self.agreement, *AUTH.values())
-        self.agreed_v2 = sign_document({**self.agreement, "version": 2}, *AUTH.values())
-        self.revoked = sign_document(revocation(party="south", member="bob",
-                                                key_id=KEYS["bob"].key_id, revoked_at=NOW), AUTH["south"])
+        self.agreed = sign_document(decode_document(self.agreement), *AUTH.values()).to_json()
+        self.agreed_v2 = sign_document(decode_document({**self.agreement, "version": 2}),
+                                       *AUTH.values()).to_json()
+        self.revoked = sign_document(revocation(party="south", member="bob", key_id=KEYS["bob"].key_id,
+                                                revoked_at=NOW), AUTH["south"]).to_json()
         self.roster = Roster(authorities={p: k.public_key for p, k in AUTH.items()})
         for signed in [*self.enrollments, self.agreed]:
             self.roster.add(signed)
@@ -237,7 +247,8 @@ def _signed(value: Any) -> Any:
     party = doc.get("party")
     signers = [AUTH[party]] if isinstance(party, str) and party in AUTH else list(AUTH.values())
     try:
-        return sign_document(doc, *signers)
+        return {"document": doc, "sigs": [k.sign(domain=DOCUMENT_TYPES[doc["type"]], obj=doc)
+                                          for k in signers]}
     except HotlineError:  # not signable JSON (a float, a lone surrogate): checked as it came
         return value
 

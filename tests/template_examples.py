@@ -28,6 +28,7 @@ from typing import Any
 from hotline import deployment
 from hotline.envelope import Precedence
 from hotline.times import format_time
+from hotline.typed import to_json
 
 FLASH, IMMEDIATE, PRIORITY, ROUTINE = (Precedence.FLASH, Precedence.IMMEDIATE, Precedence.PRIORITY,
                                        Precedence.ROUTINE)
@@ -65,7 +66,7 @@ class Bad:
 Example = Case | Bad
 
 # The demo agreement's pre-agreed catalogue (``preagreed`` examples pick from it).
-DEMO_CATALOGUE = deployment.DEMO_CATALOGUE
+DEMO_CATALOGUE = to_json(deployment.DEMO_CATALOGUE)  # as an agreement file holds it
 
 
 def _at(now: datetime, **delta: float) -> str:

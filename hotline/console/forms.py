@@ -23,6 +23,7 @@ from typing import Any
 
 from hotline.envelope import Envelope, Precedence
 from hotline.errors import HotlineError, ProtocolViolation
+from hotline.norms.agreement import CatalogueItem
 from hotline.norms.duration import describe_duration
 from hotline.norms.forms import body_from_fields, missing_fields
 from hotline.norms.rules import Context
@@ -61,7 +62,7 @@ class FormField:
 class Form:
     template: Template
     fields: tuple[FormField, ...]
-    catalogue: tuple[dict[str, Any], ...] = ()
+    catalogue: tuple[CatalogueItem, ...] = ()
 
     @property
     def precedences(self) -> tuple[Precedence, ...]:
@@ -71,7 +72,7 @@ class Form:
         return next((f for f in self.fields if f.path == path), None)
 
 
-def build_form(template: Template, *, catalogue: tuple[dict[str, Any], ...] = (),
+def build_form(template: Template, *, catalogue: tuple[CatalogueItem, ...] = (),
                lang: str = "en") -> Form:
     """The form for ``template``; ``catalogue`` is the channel agreement's pre-agreed messages."""
     fields = []
@@ -79,7 +80,7 @@ def build_form(template: Template, *, catalogue: tuple[dict[str, Any], ...] = ()
         if template.id == "preagreed" and catalogue and spec.path == "code":
             continue  # filled in from the chosen catalogue entry
         if template.id == "preagreed" and catalogue and spec.path == "number":
-            choices = tuple((f"{c['number']} {c['code']}: {_text(c, lang)}", str(c["number"]))
+            choices = tuple((f"{c.number} {c.code}: {c.text_in(lang)}", str(c.number))
                             for c in catalogue)
             fields.append(FormField("number", True, "choice", "the pre-agreed message to send "
                                     "(the receiver reads it in its own language)", choices))
@@ -111,11 +112,6 @@ def _field(spec: FieldSpec, lang: str) -> FormField:
     return FormField(spec.path, spec.required, "text", hint, (), default_text)
 
 
-def _text(entry: Mapping[str, Any], lang: str) -> str:
-    texts = entry.get("text") or {}
-    return str(texts.get(lang) or next(iter(texts.values()), ""))
-
-
 def deadline_text(template: Template, precedence: Precedence) -> str:
     """What the recipients owe and how fast, for the form's header."""
     if template.ack is None:
@@ -139,9 +135,9 @@ def body_from_form(form: Form, values: Mapping[str, str]) -> dict[str, Any]:
     except HotlineError as exc:
         raise FormError(exc.message, field=_field_in(exc.message, form, prefix=True)) from None
     if form.template.id == "preagreed" and form.catalogue and "number" in body and "code" not in body:
-        entry = next((c for c in form.catalogue if c["number"] == body["number"]), None)
+        entry = next((c for c in form.catalogue if c.number == body["number"]), None)
         if entry is not None:
-            body["code"] = entry["code"]
+            body["code"] = entry.code
     missing = missing_fields(form.template, body)
     if missing:
         names = ", ".join(spec.path for spec in missing)

@@ -41,6 +41,7 @@ from typing import Any
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import WireError
 from hotline.logwatch import LogWatch, ProofReport
+from hotline.norms.agreement import CatalogueItem
 from hotline.norms.bodytext import body_line
 from hotline.norms.obligations import own_party_ack
 from hotline.norms.template import AckRequirement
@@ -202,7 +203,7 @@ class Channel:
     health: Health | None = None
     heartbeats: dict[str, datetime] = field(default_factory=dict)  # party -> last heartbeat seen
     last_index: int = -1
-    catalogue: tuple[dict[str, Any], ...] = ()
+    catalogue: tuple[CatalogueItem, ...] = ()
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # agreed template id -> fields
 
     def ordered(self) -> list[Message]:
@@ -252,7 +253,7 @@ class ConsoleState:
         if self.selected is None and self.channels:
             self.select(sorted(self.channels)[0])
 
-    def set_catalogue(self, channel: str, catalogue: tuple[dict[str, Any], ...]) -> None:
+    def set_catalogue(self, channel: str, catalogue: tuple[CatalogueItem, ...]) -> None:
         self.channels.setdefault(channel, Channel(channel)).catalogue = catalogue
 
     def set_schemas(self, channel: str, schemas: Mapping[str, dict[str, Any]]) -> None:
@@ -524,12 +525,8 @@ class ConsoleState:
             return None
         channel = self.channels.get(message.channel)
         number = message.body.get("number")
-        item = next((c for c in (channel.catalogue if channel else ()) if c.get("number") == number),
-                    None)
-        if item is None:
-            return None
-        texts = item.get("text") or {}
-        return str(texts.get(self.lang) or next(iter(texts.values()), "")) or None
+        item = next((c for c in (channel.catalogue if channel else ()) if c.number == number), None)
+        return None if item is None else item.text_in(self.lang)
 
 
 def _satisfies(required: str, mark: AckMark) -> bool:

@@ -13,37 +13,85 @@ The signatures travel beside the document as a list, one per named party.
 ``catalogue`` (optional) is the pre-agreed message list of the 1976 hotline practice: ``[{number,
 code, text: {lang: text}}]``, each message stored in every party's language, so that a ``preagreed``
 message carries only its number and code word and each receiver reads the text in its own language.
+
+``AgreementDocument`` is the document as signed (decoded strictly, re-encoded to the same bytes);
+``Agreement`` is what it means once the rules beyond field shapes hold (counts, unique names).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
-from hotline.envelope import check_name
+import msgspec
+from msgspec import Meta
+
+from hotline.envelope import Name
 from hotline.errors import ProtocolViolation, WireError
 from hotline.times import parse_time
+from hotline.typed import words
 
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_FIELDS = {"type", "channel", "version", "parties", "templates", "heartbeat", "auditors", "witnesses",
-           "effective"}
 MAX_PARTIES = 64  # an agreement among every OSCE state would name 57
 MAX_NAMED = 16  # auditors, and witnesses, one agreement may name
-_LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
+_NAMED_FORM = '{"id": NAME, "authority": KEY_ID}'
 
 
 def _violation(message: str) -> ProtocolViolation:
     return ProtocolViolation(message, code="roster.invalid")
 
 
-@dataclass(frozen=True)
-class TemplateRef:
-    id: str
+class _Part(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class Named(_Part, frozen=True):
+    """A party, auditor or witness with the KEY_ID of the authority that gives it its place."""
+
+    id: Name
+    authority: Annotated[str, Meta(min_length=1)]
+
+
+class TemplateRef(_Part, frozen=True):
+    """A template the parties agreed to, pinned by its SHA-256."""
+
+    id: Name
     version: int
-    sha256: str
+    sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
+
+
+class Heartbeat(_Part, frozen=True, kw_only=True):
+    interval: Annotated[int, Meta(gt=0)]  # seconds
+    grace: Annotated[int, Meta(gt=0)]
+
+
+class CatalogueItem(_Part, frozen=True, kw_only=True):
+    """A pre-agreed message: its number, its code word, its text in each party's language."""
+
+    number: Annotated[int, Meta(ge=1, le=9999)]
+    code: Annotated[str, Meta(pattern=r"^[A-Z][A-Z0-9-]{1,31}\Z")]
+    text: Annotated[dict[Annotated[str, Meta(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*\Z")],
+                         Annotated[str, Meta(min_length=1)]], Meta(min_length=1)]
+
+    def text_in(self, lang: str) -> str:
+        """The text in ``lang``, else in the first language it is written in."""
+        return self.text.get(lang) or next(iter(self.text.values()))
+
+
+class AgreementDocument(_Part, frozen=True, kw_only=True, tag_field="type", tag="agreement"):
+    """The agreement as its parties sign it: what ``msgspec.to_builtins`` gives back is the
+    object it was decoded from, so its RFC 8785 bytes are the signed bytes."""
+
+    channel: Name
+    version: Annotated[int, Meta(ge=1)]
+    parties: list[Named]
+    templates: list[TemplateRef]
+    heartbeat: Heartbeat
+    auditors: list[Named]
+    witnesses: list[Named]
+    effective: str
+    catalogue: list[CatalogueItem] | msgspec.UnsetType = msgspec.UNSET
 
 
 @dataclass(frozen=True)
@@ -57,105 +105,70 @@ class Agreement:
     auditors: Mapping[str, str]  # auditor member name -> KEY_ID of the authority that may enroll it
     witnesses: Mapping[str, str]  # witness (agent) member name -> KEY_ID of its enrolling authority
     effective: str
-    document: dict[str, Any]
-    catalogue: tuple[dict[str, Any], ...] = ()
+    document: AgreementDocument
+    catalogue: tuple[CatalogueItem, ...] = ()
 
     @classmethod
     def from_json(cls, doc: Any) -> Agreement:
-        if not isinstance(doc, dict) or doc.get("type") != "agreement":
-            raise _violation('an agreement document has "type": "agreement"')
-        if "witnesses" not in doc and _FIELDS - {"witnesses"} <= set(doc):
-            raise _violation('agreement.witnesses is required: the agents whose cosignatures the '
-                             'parties require, as [{"id": AGENT, "authority": KEY_ID}]; auditors '
-                             'are named the same way')
-        if not _FIELDS <= set(doc) <= _FIELDS | {"catalogue"}:
-            raise _violation(f"agreement fields must be exactly {', '.join(sorted(_FIELDS))} "
-                             "and optionally catalogue")
+        """Decode and check an agreement document; ProtocolViolation (``roster.invalid``)."""
+        return cls.of(decode_agreement(doc))
+
+    @classmethod
+    def of(cls, doc: AgreementDocument) -> Agreement:
+        """The agreement ``doc`` states, once the rules beyond its fields' shapes hold."""
         try:
-            channel = check_name(doc["channel"], field_name="agreement.channel")
-            effective = doc["effective"]
-            parse_time(effective, field="agreement.effective")
+            parse_time(doc.effective, field="agreement.effective")
         except WireError as exc:
             raise _violation(exc.message) from exc
-        version = doc["version"]
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise _violation("agreement.version must be a positive integer")
-        parties = dict(_named(doc["parties"], "parties", least=2, most=MAX_PARTIES))
-        templates: list[TemplateRef] = []
-        if not isinstance(doc["templates"], list) or not doc["templates"]:
+        if not doc.templates:
             raise _violation("agreement.templates must list at least one template")
-        for i, ref in enumerate(doc["templates"]):
-            if (not isinstance(ref, dict) or set(ref) != {"id", "version", "sha256"}
-                    or not isinstance(ref["version"], int) or isinstance(ref["version"], bool)
-                    or not isinstance(ref["sha256"], str) or not _SHA256_HEX.fullmatch(ref["sha256"])):
-                raise _violation(f'agreement.templates[{i}] must be {{"id", "version": int, "sha256": hex}}')
-            try:
-                check_name(ref["id"], field_name=f"agreement.templates[{i}].id")
-            except WireError as exc:
-                raise _violation(exc.message) from exc
-            templates.append(TemplateRef(ref["id"], ref["version"], ref["sha256"]))
-        hb = doc["heartbeat"]
-        if (not isinstance(hb, dict) or set(hb) != {"interval", "grace"}
-                or not all(isinstance(hb[k], int) and not isinstance(hb[k], bool) and hb[k] > 0
-                           for k in ("interval", "grace"))):
-            raise _violation('agreement.heartbeat must be {"interval": seconds, "grace": seconds}')
-        return cls(channel=channel, version=version, parties=parties, templates=tuple(templates),
-                   heartbeat_interval=hb["interval"], heartbeat_grace=hb["grace"],
-                   auditors=_named(doc["auditors"], "auditors", least=0),
-                   witnesses=_named(doc["witnesses"], "witnesses", least=1),
-                   effective=effective, document=doc,
-                   catalogue=_catalogue(doc.get("catalogue", [])))
+        catalogue = () if isinstance(doc.catalogue, msgspec.UnsetType) else tuple(doc.catalogue)
+        numbers = [item.number for item in catalogue]
+        for i, number in enumerate(numbers):
+            if number in numbers[:i]:
+                raise _violation(f"agreement.catalogue[{i}].number {number} appears twice")
+        return cls(channel=doc.channel, version=doc.version,
+                   parties=dict(_named(doc.parties, "parties", least=2, most=MAX_PARTIES)),
+                   templates=tuple(doc.templates), heartbeat_interval=doc.heartbeat.interval,
+                   heartbeat_grace=doc.heartbeat.grace,
+                   auditors=_named(doc.auditors, "auditors", least=0),
+                   witnesses=_named(doc.witnesses, "witnesses", least=1),
+                   effective=doc.effective, document=doc, catalogue=catalogue)
 
     def template_ids(self) -> frozenset[str]:
         return frozenset(t.id for t in self.templates)
 
 
-def _named(items: Any, what: str, *, least: int, most: int = MAX_NAMED) -> Mapping[str, str]:
+def decode_agreement(doc: Any) -> AgreementDocument:
+    """The agreement document ``doc`` (parsed JSON), its fields' shapes checked; else
+    ProtocolViolation (``roster.invalid``) naming the field."""
+    if not isinstance(doc, dict) or doc.get("type") != "agreement":
+        raise _violation('an agreement document has "type": "agreement"')
+    if "witnesses" not in doc and {"parties", "auditors", "templates", "heartbeat"} <= set(doc):
+        raise _violation(f"agreement.witnesses is required: the agents whose cosignatures the "
+                         f"parties require, as [{_NAMED_FORM}]; auditors are named the same way")
+    for what in ("parties", "auditors", "witnesses"):
+        items = doc.get(what)
+        bare = next((i for i, e in enumerate(items) if isinstance(e, str)), None) \
+            if isinstance(items, list) else None
+        if bare is not None:  # the old form, which named no authority
+            raise _violation(f"agreement.{what}[{bare}] is a bare name: name each as "
+                             f"{_NAMED_FORM}, with the authority key that may enroll it")
+    try:
+        return msgspec.convert(doc, AgreementDocument, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _violation(words(exc, "agreement")) from None
+
+
+def _named(items: Sequence[Named], what: str, *, least: int,
+           most: int = MAX_NAMED) -> Mapping[str, str]:
     """``[{"id": NAME, "authority": KEY_ID}]`` -> ``{NAME: KEY_ID}`` (``least``..``most``
-    entries, each name once): the parties, and the auditors and witnesses, each with the
-    authority key that gives it its place."""
-    form = '{"id": NAME, "authority": KEY_ID}'
-    if not isinstance(items, list):
-        raise _violation(f"agreement.{what} must be a list of {form}")
+    entries, each name once)."""
     if not least <= len(items) <= most:
         raise _violation(f"agreement.{what} must name {least} to {most} entries")
     named: dict[str, str] = {}
-    for i, entry in enumerate(items):
-        if isinstance(entry, str):
-            raise _violation(f"agreement.{what}[{i}] is a bare name: name each as {form}, with "
-                             "the authority key that may enroll it")
-        if not isinstance(entry, dict) or set(entry) != {"id", "authority"}:
-            raise _violation(f"agreement.{what}[{i}] must be {form}")
-        try:
-            name = check_name(entry["id"], field_name=f"agreement.{what}[{i}].id")
-        except WireError as exc:
-            raise _violation(exc.message) from exc
-        if name in named:
-            raise _violation(f"agreement.{what} names {name} twice")
-        if not isinstance(entry["authority"], str) or not entry["authority"]:
-            raise _violation(f"agreement.{what}[{i}].authority must be a key id")
-        named[name] = entry["authority"]
+    for entry in items:
+        if entry.id in named:
+            raise _violation(f"agreement.{what} names {entry.id} twice")
+        named[entry.id] = entry.authority
     return MappingProxyType(named)
-
-
-def _catalogue(items: Any) -> tuple[dict[str, Any], ...]:
-    if not isinstance(items, list):
-        raise _violation("agreement.catalogue must be a list of {number, code, text}")
-    numbers: set[int] = set()
-    for i, item in enumerate(items):
-        where = f"agreement.catalogue[{i}]"
-        if not isinstance(item, dict) or set(item) != {"number", "code", "text"}:
-            raise _violation(f"{where} must be {{number, code, text}}")
-        number, code, text = item["number"], item["code"], item["text"]
-        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 9999:
-            raise _violation(f"{where}.number must be an integer 1..9999")
-        if number in numbers:
-            raise _violation(f"{where}.number {number} appears twice")
-        numbers.add(number)
-        if not isinstance(code, str) or not re.fullmatch(r"[A-Z][A-Z0-9-]{1,31}", code):
-            raise _violation(f"{where}.code must be an upper-case code word")
-        if (not isinstance(text, dict) or not text
-                or not all(isinstance(k, str) and _LANG.fullmatch(k) and isinstance(v, str) and v
-                           for k, v in text.items())):
-            raise _violation(f"{where}.text must map language tags to the message text")
-    return tuple(items)

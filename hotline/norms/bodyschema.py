@@ -37,6 +37,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
+from hotline.canonical import JSONObject
 from hotline.errors import ConfigError, WireError
 from hotline.norms.patterns import Pattern, compile_pattern
 from hotline.times import parse_time
@@ -230,7 +231,7 @@ _BodyValidator = _extend(_Base, validators={
     for name in KEYWORDS if name in _Base.VALIDATORS and name != "pattern"})
 
 
-def body_validator(schema: dict[str, Any]) -> Any:
+def body_validator(schema: JSONObject) -> Any:
     """The validator for a ``fields`` schema that passed ``check_fields``: one class per
     template, holding its compiled patterns."""
     patterns = {sub["pattern"]: compile_pattern(sub["pattern"]) for sub, _ in walk_schema(schema, ())
@@ -303,7 +304,7 @@ def check_fields(schema: Any) -> None:
             raise ConfigError(f"more than {MAX_PATTERNS} patterns in one template", path=path)
 
 
-def _check_subschema(sub: dict[str, Any], path: tuple[str, ...]) -> None:
+def _check_subschema(sub: JSONObject, path: tuple[str, ...]) -> None:
     if (sub.get("type") == "object" or "properties" in sub) and sub.get("additionalProperties") \
             is not False:
         raise ConfigError("an object must say additionalProperties: false (and list its "

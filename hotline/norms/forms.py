@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hotline.canonical import parse
+from hotline.canonical import JSONObject, parse
 from hotline.display import shown_lines
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.norms.duration import describe_duration
@@ -64,14 +64,14 @@ def convert(spec: FieldSpec, text: str) -> Any:
     return [_scalar(item_type, part.strip(), spec.path) for part in text.split(",") if part.strip()]
 
 
-def body_from_fields(template: Template, fields: dict[str, str]) -> dict[str, Any]:
+def body_from_fields(template: Template, fields: dict[str, str]) -> JSONObject:
     """Build a body from ``{dotted path: text}``.
 
     Raises:
         ProtocolViolation: ``template.invalid`` for an unknown field or a value of the wrong type.
     """
     specs = {spec.path: spec for spec in template.field_specs()}
-    body: dict[str, Any] = {}
+    body: JSONObject = {}
     for path, text in fields.items():
         spec = specs.get(path)
         if spec is None:
@@ -84,7 +84,7 @@ def body_from_fields(template: Template, fields: dict[str, str]) -> dict[str, An
     return body
 
 
-def missing_fields(template: Template, body: dict[str, Any]) -> list[FieldSpec]:
+def missing_fields(template: Template, body: JSONObject) -> list[FieldSpec]:
     """Required fields (including those of a present optional object) absent from ``body``."""
     missing = []
     for spec in template.field_specs():
@@ -133,7 +133,7 @@ class _Row:
     help: str = ""
 
 
-def _rows(schema: dict[str, Any], *, prefix: str, indent: int, required: bool,
+def _rows(schema: JSONObject, *, prefix: str, indent: int, required: bool,
           rows: list[_Row]) -> None:
     """``schema``'s fields as rows: dotted paths for nested objects, indented keys for the
     objects of a list (typed as JSON, so their keys are what the sender writes)."""

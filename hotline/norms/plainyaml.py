@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from hotline.canonical import JSONObject
 from hotline.errors import ConfigError
 
 MAX_BYTES = 256 * 1024
@@ -59,8 +60,8 @@ def _refuse(node: yaml.Node, problem: str) -> yaml.constructor.ConstructorError:
     return yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
 
 
-def _mapping(loader: _PlainLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+def _mapping(loader: _PlainLoader, node: yaml.MappingNode) -> JSONObject:
+    result: JSONObject = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from hotline.canonical import JSONObject
 from hotline.display import article
 from hotline.envelope import Envelope, Precedence
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation
@@ -224,14 +225,14 @@ class Catalogue:
     def check(self, envelope: Envelope, ctx: Context) -> None:
         number = envelope.body.get("number")
         spend(1 + len(ctx.agreement.catalogue))
-        entries = {e["number"]: e for e in ctx.agreement.catalogue}
+        entries = {e.number: e for e in ctx.agreement.catalogue}
         entry = entries.get(number) if isinstance(number, int) and not isinstance(number, bool) else None
         if entry is None:
             known = ", ".join(str(n) for n in sorted(entries)) or "none"
             raise _broken(self, f"body.number must be a number of the catalogue of channel "
                                 f"{ctx.agreement.channel} (numbers: {known})", "norm.catalogue")
         code = envelope.body.get("code")
-        if code is not None and code != entry["code"]:
+        if code is not None and code != entry.code:
             raise _broken(self, "body.code must be the code word of the catalogue message that "
                                 "body.number names", "norm.catalogue")
 
@@ -260,7 +261,7 @@ class PrecedenceFloor:
 _STR = {"type": "string", "minLength": 1}
 _COMMON = {"rule": {"type": "string"}, "id": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$"},
            "message": {"type": "string"}}
-RULE_SCHEMAS: dict[str, dict[str, Any]] = {
+RULE_SCHEMAS: dict[str, JSONObject] = {
     "min_notice": {"required": ["field", "at_least"], "properties": {"field": _STR, "at_least": _STR}},
     "ordered": {"required": ["fields"], "properties": {
         "fields": {"type": "array", "minItems": 2, "items": _STR}, "max_span": _STR}},
@@ -316,7 +317,7 @@ def rule_from_json(doc: Any, *, source: str, path: tuple[str, ...]) -> Rule:
 TIME_FORMATS = ("date-time", "date")
 
 
-def schema_at(schema: dict[str, Any], path: str) -> dict[str, Any] | None:
+def schema_at(schema: JSONObject, path: str) -> JSONObject | None:
     """The subschema of a rule path (``tables[].lines``), or None if the schema has no such field."""
     node: Any = schema
     for part in path.split("."):
@@ -330,12 +331,12 @@ def schema_at(schema: dict[str, Any], path: str) -> dict[str, Any] | None:
     return node if isinstance(node, dict) else None
 
 
-def check_rule_fields(rule: Rule, fields: dict[str, Any], allowed: Iterable[Precedence], *,
+def check_rule_fields(rule: Rule, fields: JSONObject, allowed: Iterable[Precedence], *,
                       source: str, path: tuple[str, ...]) -> None:
     """At load: a rule names fields the schema has, of the kind it needs. A typo such as
     ``window.strat`` would otherwise load and then never apply."""
 
-    def field(name: str, key: str) -> dict[str, Any]:
+    def field(name: str, key: str) -> JSONObject:
         sub = schema_at(fields, name)
         if sub is None:
             raise ConfigError(f"{name!r} is not a field of this template", file=source,

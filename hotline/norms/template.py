@@ -43,9 +43,10 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from hotline.canonical import JSONObject
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import ConfigError, ProtocolViolation
-from hotline.norms.agreement import Agreement
+from hotline.norms.agreement import Agreement, TemplateRef
 from hotline.norms.bodyschema import (
     MAX_CHECK_STEPS,
     OutOfSteps,
@@ -91,7 +92,7 @@ class Audience(StrEnum):
 
 _NAME = "^[a-z0-9][a-z0-9._-]{0,63}$"
 _PRECEDENCES = [p.value for p in Precedence]
-TEMPLATE_SCHEMA: dict[str, Any] = {
+TEMPLATE_SCHEMA: JSONObject = {
     "type": "object",
     "required": ["format", "id", "version", "title", "basis", "senders", "precedence", "ack",
                  "audience", "fields"],
@@ -164,7 +165,7 @@ class Template:
     rate: Rate | None
     audience: Audience
     rules: tuple[Rule, ...]
-    fields: dict[str, Any]
+    fields: JSONObject
     sha256: str
     source: str
     _validator: Any = field(repr=False, compare=False)  # bodyschema.body_validator
@@ -234,9 +235,9 @@ class Template:
             _validator=body_validator(doc["fields"]),
         )
 
-    def ref(self) -> dict[str, Any]:
+    def ref(self) -> TemplateRef:
         """``{id, version, sha256}`` as an agreement pins it."""
-        return {"id": self.id, "version": self.version, "sha256": self.sha256}
+        return TemplateRef(self.id, self.version, self.sha256)
 
     def ack_deadline(self, precedence: Precedence) -> timedelta | None:
         """How long the recipients have to acknowledge a message of this template, if at all."""
@@ -323,7 +324,7 @@ class FieldSpec:
     description: str = ""
     enum: tuple[Any, ...] = ()
     format: str | None = None
-    schema: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    schema: JSONObject = field(default_factory=dict, compare=False, repr=False)
     title: str = ""  # the schema's title, else the key made readable (schemawords.label)
     examples: tuple[str, ...] = ()
 
@@ -342,7 +343,7 @@ def _type(schema: Any) -> str:
     return "any"
 
 
-def _field_specs(schema: dict[str, Any], *, prefix: str, required: bool) -> Iterator[FieldSpec]:
+def _field_specs(schema: JSONObject, *, prefix: str, required: bool) -> Iterator[FieldSpec]:
     needed = set(schema.get("required", []))
     for name, sub in schema.get("properties", {}).items():
         path = f"{prefix}{name}"

@@ -338,7 +338,7 @@ async def _enroll_dave(server: Running, *, not_after: datetime) -> SigningKey:
     dave = SigningKey.generate()
     doc = enrollment(party="north", member="dave", role=Role.LIAISON, key=dave.public_key,
                      not_before=datetime.now(UTC) - timedelta(minutes=1), not_after=not_after)
-    status, answer = await post_roster(server, sign_document(doc, north))
+    status, answer = await post_roster(server, sign_document(doc, north).to_json())
     assert status == 200, answer
     return dave
 
@@ -372,7 +372,7 @@ async def test_a_revocation_that_takes_effect_later_ends_the_session_then(home: 
         effective = datetime.now(UTC) + timedelta(seconds=2)
         north = load_private_key(server.home / "keys" / "authority-north.pem")
         doc = revocation(party="north", member="dave", key_id=key.key_id, revoked_at=effective)
-        status, answer = await post_roster(server, sign_document(doc, north))
+        status, answer = await post_roster(server, sign_document(doc, north).to_json())
         assert status == 200, answer
         frames = await frames_until_closed(dave)
         assert datetime.now(UTC) >= effective

@@ -38,7 +38,7 @@ from hotline.client.profile import Profile
 from hotline.errors import ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.norms.files import load_templates
-from hotline.roster import sign_document
+from hotline.roster import decode_document, sign_document
 from tests.conftest import Running, ServerProcess, hotline_cli, running_server
 from tests.integration.test_exchange import post_roster
 from tests.integration.test_norms import logged
@@ -100,7 +100,8 @@ def sign_hostile_agreement(home: Path, files: dict[str, bytes]) -> dict[str, Any
         refs.append({"id": Path(name).stem, "version": 1, "sha256": hashlib.sha256(data).hexdigest()})
     doc = dict(parse((home / V1).read_bytes())["document"], version=2, templates=refs)
     keys = [load_private_key(home / "keys" / f"authority-{p}.pem") for p in ("north", "south", "mediator")]
-    return sign_document(doc, *keys)
+    signed: dict[str, Any] = sign_document(decode_document(doc), *keys).to_json()
+    return signed
 
 
 async def healthz(url: str) -> dict[str, Any]:

@@ -281,7 +281,7 @@ async def test_enrollment_not_signed_by_the_party_authority_cannot_log_in(server
     now = datetime.now(UTC)
     doc = enrollment(party="north", member="mallory", role=Role.LIAISON, key=intruder.public_key,
                      not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
-    status, answer = await post_roster(server, sign_document(doc, operator_key))
+    status, answer = await post_roster(server, sign_document(doc, operator_key).to_json())
     assert (status, answer["code"]) == (400, "roster.bad_signature")
     async with connect(server.url, proxy=None, compression=None) as ws:
         raw = Raw(ws, intruder, "hotline.test")
@@ -295,7 +295,7 @@ async def test_enrollment_file_forged_by_the_operator_is_not_imported(home: Path
     doc = enrollment(party="south", member="mallory", role=Role.LIAISON, key=intruder.public_key,
                      not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
     (home / "roster" / "50-enroll-mallory.json").write_text(
-        json.dumps(sign_document(doc, SigningKey.generate())))
+        json.dumps(sign_document(doc, SigningKey.generate()).to_json()))
     async with running_server(home) as server, connect(server.url, proxy=None) as ws:
         raw = Raw(ws, intruder, "hotline.test")
         await raw.send(raw.session.auth_frame(await raw.challenge(), now=datetime.now(UTC)))
@@ -308,7 +308,7 @@ async def test_revoked_member_cannot_log_in(server: Running) -> None:
     bob_client = await server.client("bob")  # logged in before the revocation
     doc = revocation(party="south", member="bob", key_id=bob.signing_key().key_id,
                      revoked_at=datetime.now(UTC) - timedelta(seconds=1))
-    status, answer = await post_roster(server, sign_document(doc, south))
+    status, answer = await post_roster(server, sign_document(doc, south).to_json())
     assert status == 200, answer
     reason = await asyncio.wait_for(bob_client.closed, WAIT)  # the open session is ended too
     assert "code=4001" in reason

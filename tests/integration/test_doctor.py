@@ -227,7 +227,7 @@ async def test_a_revoked_member_is_told_who_can_enroll_it_again(home: Path) -> N
     key_id = Profile.load(home, "bob").signing_key().key_id
     doc = revocation(party="south", member="bob", key_id=key_id, revoked_at=datetime.now(UTC))
     signed = sign_document(doc, load_private_key(home / "keys" / "authority-south.pem"))
-    (home / "roster" / "95-revoke-bob.json").write_text(dumps(signed))  # imported at start
+    (home / "roster" / "95-revoke-bob.json").write_text(dumps(signed.to_json()))  # imported at start
     async with running_server(home, **FAST) as server:
         result = await asyncio.to_thread(doctor, home, "--as", "bob", "--server", server.url)
     assert result.returncode == 1 and "Traceback" not in result.stderr

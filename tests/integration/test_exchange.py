@@ -113,7 +113,7 @@ async def test_member_of_a_party_outside_the_agreement_is_refused(home: Path) ->
     doc = enrollment(party="west", member="walt", role=Role.LIAISON, key=walt_key.public_key,
                      not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
     async with running_server(home) as server:
-        status, answer = await post_roster(server, sign_document(doc, west))
+        status, answer = await post_roster(server, sign_document(doc, west).to_json())
         assert status == 200, answer
         walt = await server.client("walt")
         assert walt.welcome["channels"] == []
@@ -165,7 +165,7 @@ async def test_auditor_name_squatted_by_a_pinned_outsider(home: Path) -> None:
     squat = enrollment(party="west", member="audrey", role=Role.AUDITOR, key=squatter_key.public_key,
                        not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
     async with running_server(home) as server:
-        status, answer = await post_roster(server, sign_document(squat, west))
+        status, answer = await post_roster(server, sign_document(squat, west).to_json())
         assert status == 200, answer  # west may enroll its own "audrey": names are per party
         alice = await server.client("alice")
         await alice.send(channel="north-south", template="message", body={"text": "not for west"})

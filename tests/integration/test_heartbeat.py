@@ -254,7 +254,7 @@ async def test_revoked_agent_cannot_beat_and_its_party_falls_silent(
                      revoked_at=datetime.now(UTC))
     signed = sign_document(doc, load_private_key(home / "keys" / "authority-south.pem"))
     request = urllib.request.Request(url.replace("ws://", "http://").removesuffix("/v1/ws")
-                                     + "/v1/roster", data=dumps(signed).encode(), method="POST")
+                                     + "/v1/roster", data=dumps(signed.to_json()).encode(), method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
     down = await state_becomes(alice, "DOWN")

@@ -22,7 +22,7 @@ from hotline.envelope import AckKind, Kind
 from hotline.errors import ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.norms.files import load_templates
-from hotline.roster import sign_document
+from hotline.roster import decode_document, sign_document
 from hotline.times import format_time
 from tests.conftest import Running, running_server
 from tests.template_examples import EXAMPLES, Bad, Case
@@ -82,7 +82,8 @@ def add_drill_agreement(home: Path) -> None:
     signed = parse((home / "roster" / "90-agreement-north-south-v1.json").read_bytes())
     doc = dict(signed["document"], version=2, templates=[t.ref() for t in templates])
     keys = [load_private_key(home / "keys" / f"authority-{p}.pem") for p in PARTIES]
-    (home / "roster" / "91-agreement-north-south-v2.json").write_text(dumps(sign_document(doc, *keys)))
+    signed_v2 = sign_document(decode_document(doc), *keys)
+    (home / "roster" / "91-agreement-north-south-v2.json").write_text(dumps(signed_v2.to_json()))
 
 
 def logged(home: Path) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ async def revoke(server: Running, home: Path, member: str, party: str, *, at: da
     key = Profile.load(home, member).signing_key()
     authority = load_private_key(home / "keys" / f"authority-{party}.pem")
     doc = revocation(party=party, member=member, key_id=key.key_id, revoked_at=at)
-    status, _ = await post_roster(server, sign_document(doc, authority))
+    status, _ = await post_roster(server, sign_document(doc, authority).to_json())
     assert status == 200
 
 

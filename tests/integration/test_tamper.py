@@ -424,7 +424,7 @@ async def revoke_bob(home: Path) -> tuple[SigningKey, datetime]:
     async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
         doc = revocation(party="south", member="bob", key_id=bob.key_id, revoked_at=revoked_at)
         url = server.url.replace("ws://", "http://").replace("/v1/ws", "/v1/roster")
-        async with http.post(url, data=dumps(sign_document(doc, south))) as response:
+        async with http.post(url, data=dumps(sign_document(doc, south).to_json())) as response:
             assert (response.status, (await response.json())["index"]) == (200, SIZE)
     return bob, revoked_at
 

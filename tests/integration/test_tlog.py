@@ -48,6 +48,7 @@ from hotline.tlog import (
     verify_cosignatures,
     verify_inclusion,
 )
+from hotline.typed import to_json
 from tests.conftest import Running, copy_database, hotline_cli, running_server, witness_all
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
@@ -407,7 +408,7 @@ def north_mediator_agreement(home: Path) -> dict[str, Any]:
     doc = {"type": "agreement", "channel": "north-mediator", "version": 1,
            "parties": [{"id": "north", "authority": north.key_id},
                        {"id": "mediator", "authority": mediator.key_id}],
-           "templates": [message.ref()], "heartbeat": {"interval": 10, "grace": 10},
+           "templates": [to_json(message.ref())], "heartbeat": {"interval": 10, "grace": 10},
            "auditors": [{"id": "audrey", "authority": mediator.key_id}],
            "witnesses": [{"id": "north-agent", "authority": north.key_id}],
            "effective": format_time(datetime.now(UTC))}

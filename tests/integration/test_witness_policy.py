@@ -78,7 +78,7 @@ async def enroll(http: aiohttp.ClientSession, server: Running, home: Path,
     for name, key in keys.items():
         doc = enrollment(party="north", member=name, role=Role.AGENT, key=key.public_key,
                          not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
-        status, answer = await post(http, server, "/v1/roster", sign_document(doc, north))
+        status, answer = await post(http, server, "/v1/roster", sign_document(doc, north).to_json())
         assert status == 200, answer
     alice = await server.client("alice")  # then a checkpoint covers them all: alice's receipt
     accepted = await alice.send(channel="north-south", template="message", body={"text": "now"})

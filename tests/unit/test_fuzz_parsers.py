@@ -244,7 +244,7 @@ def test_roster_documents_yield_a_result_or_a_typed_error(signed: Any, resign: b
 def test_agreements_yield_an_agreement_or_a_typed_error(doc: Any) -> None:
     agreement = answer(Agreement.from_json, doc)
     if isinstance(agreement, Agreement):
-        signed = answer(sign_document, doc, *T.AUTH.values())
+        signed = answer(sign_document, agreement.document, *T.AUTH.values())
         if not isinstance(signed, HotlineError):
             answer(W.roster.check, signed)
 

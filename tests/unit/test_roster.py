@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,16 +24,20 @@ from hotline.errors import AuthError, ProtocolViolation, WireError
 from hotline.keys import Domain, SigningKey
 from hotline.norms.agreement import Agreement, TemplateRef
 from hotline.roster import (
+    DOCUMENT_TYPES,
     SENDABLE,
     Enrollment,
     Member,
     Role,
     Roster,
+    SignedDocument,
+    document_bytes,
     enrollment,
     revocation,
     sign_document,
 )
 from hotline.times import format_time
+from hotline.typed import to_json
 
 FAST = settings(derandomize=True, database=None, deadline=None, max_examples=100)
 
@@ -67,14 +72,14 @@ def enroll_doc(member: str, *, party: str | None = None, role: Role | None = Non
                key: SigningKey | None = None, not_before: datetime = T0,
                not_after: datetime = NOT_AFTER) -> dict[str, Any]:
     default_party, default_role = PEOPLE.get(member, ("north", Role.LIAISON))
-    return enrollment(party=party or default_party, member=member, role=role or default_role,
-                      key=(key or KEYS[member]).public_key, not_before=not_before,
-                      not_after=not_after)
+    return to_json(enrollment(party=party or default_party, member=member,
+                              role=role or default_role, key=(key or KEYS[member]).public_key,
+                              not_before=not_before, not_after=not_after))
 
 
 def enrolled(member: str, *, signer: str | None = None, **kwargs: Any) -> dict[str, Any]:
     doc = enroll_doc(member, **kwargs)
-    return sign_document(doc, AUTH[signer or doc["party"]])
+    return sign_json(doc, AUTH[signer or doc["party"]])
 
 
 def agreement_doc(*, version: int = 1, parties: tuple[str, ...] = ("north", "south", "mediator"),
@@ -99,11 +104,19 @@ def agreed(doc: dict[str, Any] | None = None, *,
            by: tuple[str, ...] | None = None) -> dict[str, Any]:
     doc = doc or agreement_doc()
     signers = by if by is not None else tuple(p["id"] for p in doc["parties"])
-    return sign_document(doc, *(AUTH[p] for p in signers))
+    return sign_json(doc, *(AUTH[p] for p in signers))
+
+
+def sign_json(doc: Any, *keys: SigningKey) -> dict[str, Any]:
+    """``doc`` (a roster document or its JSON form, perhaps malformed) signed by ``keys`` in the
+    domain of its type, as JSON: what a peer may send."""
+    obj = to_json(doc)
+    return {"document": obj, "sigs": [k.sign(domain=DOCUMENT_TYPES[obj["type"]], obj=obj)
+                                        for k in keys]}
 
 
 def sign_as(domain: Domain, doc: dict[str, Any], *parties: str) -> dict[str, Any]:
-    """Like ``sign_document``, for documents whose ``type`` is not a roster type."""
+    """Like ``sign_json``, for documents whose ``type`` is not a roster type."""
     return {"document": doc, "sigs": [AUTH[p].sign(domain=domain, obj=doc) for p in parties]}
 
 
@@ -166,7 +179,7 @@ def test_enrollment_signed_by_wrong_authority(empty: Roster) -> None:
 
 
 def test_enrollment_signed_by_the_member_itself(empty: Roster) -> None:
-    signed = sign_document(enroll_doc("alice"), KEYS["alice"])
+    signed = sign_json(enroll_doc("alice"), KEYS["alice"])
     refused(empty, signed, "roster.bad_signature")
 
 
@@ -198,13 +211,13 @@ def test_enrollment_malformed_signature(empty: Roster, sig: Any) -> None:
 
 def test_unknown_party(empty: Roster) -> None:
     east = fixed_key("authority/east")
-    signed = sign_document(enroll_doc("eve", party="east", key=fixed_key("member/eve")), east)
+    signed = sign_json(enroll_doc("eve", party="east", key=fixed_key("member/eve")), east)
     refused(empty, signed, "roster.unknown_party")
 
 
 def test_revocation(roster: Roster) -> None:
     revoked_at = NOW
-    signed = sign_document(revocation(party="north", member="alice", key_id=KEYS["alice"].key_id,
+    signed = sign_json(revocation(party="north", member="alice", key_id=KEYS["alice"].key_id,
                                       revoked_at=revoked_at), AUTH["north"])
     assert roster.add(signed) == "revocation"
     assert member(roster, "alice", revoked_at - MS).member == "alice"
@@ -221,7 +234,7 @@ def _revoke(name: str, at: datetime, *, party: str | None = None,
             signer: str | None = None, key_id: str | None = None) -> dict[str, Any]:
     party = party or PEOPLE[name][0]
     doc = revocation(party=party, member=name, key_id=key_id or KEYS[name].key_id, revoked_at=at)
-    return sign_document(doc, AUTH[signer or party])
+    return sign_json(doc, AUTH[signer or party])
 
 
 def test_earliest_revocation_wins(roster: Roster) -> None:
@@ -255,7 +268,7 @@ def test_revocation_of_unknown_key(roster: Roster) -> None:
 def test_revocation_naming_the_wrong_member(roster: Roster) -> None:
     doc = revocation(party="north", member="north-relay", key_id=KEYS["alice"].key_id,
                      revoked_at=NOW)
-    refused(roster, sign_document(doc, AUTH["north"]), "roster.invalid")
+    refused(roster, sign_json(doc, AUTH["north"]), "roster.invalid")
 
 
 def test_check_does_not_revoke(roster: Roster) -> None:
@@ -348,25 +361,25 @@ ENROLL_FIELDS = ["type", "party", "member", "role", "keys", "not_before", "not_a
 def test_malformed_enrollment(empty: Roster, field: str, value: Any) -> None:
     doc = enroll_doc("alice")
     doc[field] = value
-    refused(empty, sign_document(doc, AUTH["north"]), "roster.invalid")
+    refused(empty, sign_json(doc, AUTH["north"]), "roster.invalid")
 
 
 def test_enrollment_with_two_keys(empty: Roster) -> None:
     doc = enroll_doc("alice")
     doc["keys"] = doc["keys"] + [fixed_key("member/alice-2").public_key.to_json()]
-    refused(empty, sign_document(doc, AUTH["north"]), "roster.invalid")
+    refused(empty, sign_json(doc, AUTH["north"]), "roster.invalid")
 
 
 @pytest.mark.parametrize("field", ENROLL_FIELDS[1:])
 def test_enrollment_missing_field(empty: Roster, field: str) -> None:
     doc = enroll_doc("alice")
     del doc[field]
-    refused(empty, sign_document(doc, AUTH["north"]), "roster.invalid")
+    refused(empty, sign_json(doc, AUTH["north"]), "roster.invalid")
 
 
 def test_enrollment_extra_field(empty: Roster) -> None:
     doc = {**enroll_doc("alice"), "admin": True}
-    refused(empty, sign_document(doc, AUTH["north"]), "roster.invalid")
+    refused(empty, sign_json(doc, AUTH["north"]), "roster.invalid")
 
 
 @pytest.mark.parametrize("signed", [
@@ -417,14 +430,14 @@ def test_agreement_naming_a_different_authority_key(empty: Roster) -> None:
     impostor = fixed_key("authority/impostor")
     doc = agreement_doc(authorities={"north": impostor.key_id})
     # Signed by the key it names, or by the real authority: refused either way.
-    refused(empty, sign_document(doc, impostor, AUTH["south"], AUTH["mediator"]),
+    refused(empty, sign_json(doc, impostor, AUTH["south"], AUTH["mediator"]),
             "roster.bad_signature")
     refused(empty, agreed(doc), "roster.bad_signature")
 
 
 def test_agreement_naming_another_partys_authority(empty: Roster) -> None:
     doc = agreement_doc(authorities={"north": AUTH["west"].key_id})
-    refused(empty, sign_document(doc, AUTH["west"], AUTH["south"], AUTH["mediator"]),
+    refused(empty, sign_json(doc, AUTH["west"], AUTH["south"], AUTH["mediator"]),
             "roster.bad_signature")
 
 
@@ -432,12 +445,12 @@ def test_agreement_party_without_a_known_authority(empty: Roster) -> None:
     east = fixed_key("authority/east")
     doc = agreement_doc(parties=("north", "south"))
     doc["parties"].append({"id": "east", "authority": east.key_id})
-    refused(empty, sign_document(doc, AUTH["north"], AUTH["south"], east), "roster.unknown_party")
+    refused(empty, sign_json(doc, AUTH["north"], AUTH["south"], east), "roster.unknown_party")
 
 
 def test_agreement_signed_by_an_outsider(empty: Roster) -> None:
     doc = agreement_doc()
-    signed = sign_document(doc, AUTH["north"], AUTH["south"], AUTH["mediator"], AUTH["west"])
+    signed = sign_json(doc, AUTH["north"], AUTH["south"], AUTH["mediator"], AUTH["west"])
     refused(empty, signed, "roster.invalid")
 
 
@@ -742,8 +755,8 @@ def _template(kind: str) -> dict[str, Any]:
     if kind == "enrollment":
         return enroll_doc("alice", key=fixed_key("member/alice-2"))
     if kind == "revocation":
-        return revocation(party="north", member="alice", key_id=KEYS["alice"].key_id,
-                          revoked_at=NOW)
+        return to_json(revocation(party="north", member="alice", key_id=KEYS["alice"].key_id,
+                                  revoked_at=NOW))
     return agreement_doc(version=2)
 
 
@@ -769,3 +782,52 @@ def test_mutated_documents_yield_result_or_protocol_violation(kind: str, data: A
     except ProtocolViolation:
         return
     assert roster.add(signed) == doc["type"]
+
+
+# -- decoding keeps the signed bytes ----------------------------------------------------------
+
+names = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,12}", fullmatch=True)
+texts = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12)
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+                       timezones=st.just(UTC)).map(format_time)
+named = st.lists(st.fixed_dictionaries({"id": names, "authority": texts}), max_size=3)
+documents = st.one_of(
+    st.builds(lambda party, member, role, key, start, end: to_json(enrollment(
+        party=party, member=member, role=role, key=fixed_key(key).public_key,
+        not_before=T0, not_after=NOT_AFTER)) | {"not_before": start, "not_after": end},
+        names, names, st.sampled_from(Role), texts, moments, moments),
+    st.fixed_dictionaries({"type": st.just("revocation"), "party": names, "member": texts,
+                           "key": texts, "revoked_at": moments}),
+    st.fixed_dictionaries({
+        "type": st.just("agreement"), "channel": names, "version": st.integers(1, 2**53 - 1),
+        "parties": named, "auditors": named, "witnesses": named, "effective": moments,
+        "templates": st.lists(st.fixed_dictionaries({
+            "id": names, "version": st.integers(-(2**53 - 1), 2**53 - 1),
+            "sha256": st.from_regex(r"[0-9a-f]{64}", fullmatch=True)}), max_size=2),
+        "heartbeat": st.fixed_dictionaries({"interval": st.integers(1, 2**53 - 1),
+                                            "grace": st.integers(1, 2**53 - 1)})},
+        optional={"catalogue": st.lists(st.fixed_dictionaries({
+            "number": st.integers(1, 9999), "code": st.from_regex(r"[A-Z][A-Z0-9-]{1,8}", fullmatch=True),
+            "text": st.dictionaries(st.from_regex(r"[a-z]{2}(-[A-Z]{2})?", fullmatch=True), texts,
+                                    min_size=1, max_size=2)}), max_size=2)}),
+)
+
+
+@FAST
+@given(documents, st.lists(st.sampled_from(sorted(AUTH)), max_size=3))
+def test_decoding_then_encoding_gives_the_signed_bytes(doc: dict[str, Any], signers: list[str]) -> None:
+    """A document's signatures cover the RFC 8785 bytes of what was received: the typed record
+    it decodes to encodes back to exactly those bytes (and signing the record signs them)."""
+    signed = sign_json(doc, *(AUTH[p] for p in signers))
+    decoded = SignedDocument.from_json(signed)
+    assert document_bytes(decoded.document) == rfc8785.dumps(doc)
+    assert rfc8785.dumps(decoded.to_json()) == rfc8785.dumps(signed)
+    assert sign_document(decoded.document, *(AUTH[p] for p in signers)) == decoded
+
+
+def test_sign_document_signs_what_the_roster_verifies(empty: Roster) -> None:
+    doc = enrollment(party="north", member="alice", role=Role.LIAISON, key=KEYS["alice"].public_key,
+                     not_before=T0, not_after=NOT_AFTER)
+    assert empty.add(sign_document(doc, AUTH["north"])) == "enrollment"
+    assert empty.add(sign_document(doc, AUTH["north"]).to_json()) == "enrollment"
+    assert member(empty, "alice").role is Role.LIAISON

@@ -18,7 +18,7 @@ import pytest
 from hotline.audit.verify import AuditFailure, Auditor
 from hotline.canonical import canonical_bytes
 from hotline.keys import SigningKey
-from hotline.roster import Role, Roster, enrollment, sign_document
+from hotline.roster import Role, Roster, decode_document, enrollment, sign_document
 from hotline.times import format_time
 from hotline.tlog import Checkpoint, Frontier, NoteVerifier, cosign, leaf_hash, sign_checkpoint
 from hotline.tlog.note import MAX_SIGNATURES, parse_note
@@ -48,7 +48,7 @@ def roster_entries() -> list[dict[str, Any]]:
     for (party, member), role in MEMBERS.items():
         doc = enrollment(party=party, member=member, role=role, key=KEYS[party, member].public_key,
                          not_before=T0, not_after=T0 + timedelta(days=365))
-        entries.append({"kind": "enrollment", **sign_document(doc, AUTH[party])})
+        entries.append({"kind": "enrollment", **sign_document(doc, AUTH[party]).to_json()})
     agreement = {
         "type": "agreement", "channel": "north-south", "version": 1,
         "parties": [{"id": p, "authority": AUTH[p].key_id} for p in ("north", "south")],
@@ -59,7 +59,7 @@ def roster_entries() -> list[dict[str, Any]]:
                       {"id": "mediator-agent", "authority": AUTH["mediator"].key_id}],
         "effective": format_time(T0)}
     entries.append({"kind": "agreement", "channel": "north-south",
-                    **sign_document(agreement, AUTH["north"], AUTH["south"])})
+                    **sign_document(decode_document(agreement), AUTH["north"], AUTH["south"]).to_json()})
     return [{"index": n, "time": format_time(T0 + timedelta(seconds=n)), **e}
             for n, e in enumerate(entries)]
 

@@ -22,6 +22,7 @@ from hotline.console.render import (
 from hotline.console.screens import details_text
 from hotline.console.state import Alert, Delivery
 from hotline.display import unsafe
+from hotline.norms.agreement import CatalogueItem
 from tests.hostile_text import FORGED, hostile_text
 from tests.unit.console.test_state import CHANNEL, NOW, bob, entry, env, expects
 
@@ -51,7 +52,7 @@ def check_structure(text: str, template: str) -> None:
 @given(body=hostile_text, other=hostile_text, width=st.integers(min_value=20, max_value=200))
 def test_no_field_reaches_the_terminal_as_a_control(body: str, other: str, width: int) -> None:
     state = bob()
-    state.set_catalogue(CHANNEL, ({"number": 2, "code": "X", "text": {"en": other}},))
+    state.set_catalogue(CHANNEL, (CatalogueItem(number=2, code="XY", text={"en": other}),))
     text = state.add_entry(8, entry(8, env("alice", body={"text": body}), "north",
                                     expects=expects("received", "south")), verified=True, now=NOW)
     form = state.add_entry(9, entry(9, env("alice", template="risk", body={other: body, "n": {other: 1}}),

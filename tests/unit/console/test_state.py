@@ -16,6 +16,7 @@ from hotline.console.state import (
     countdown,
 )
 from hotline.envelope import Envelope, new_envelope_id
+from hotline.norms.agreement import CatalogueItem
 from hotline.times import format_time
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
@@ -225,7 +226,7 @@ def test_heartbeat_entries_keep_the_last_heartbeat_of_each_party() -> None:
 
 def test_catalogue_text_in_the_officers_language() -> None:
     state = ConsoleState(member="bob", party="south", role="liaison", lang="ru")
-    catalogue = ({"number": 2, "code": "X-Y", "text": {"en": "Objects", "ru": "Объекты"}},)
+    catalogue = (CatalogueItem(number=2, code="X-Y", text={"en": "Objects", "ru": "Объекты"}),)
     state.set_catalogue(CHANNEL, catalogue)
     shown = state.add_entry(3, entry(3, env("alice", template="preagreed", body={"number": 2}), "north"),
                             verified=True, now=NOW)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hotline import deployment
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.errors import ProtocolViolation
 from hotline.norms.agreement import Agreement
@@ -224,7 +225,7 @@ def test_the_demo_catalogue_is_bilingual_and_agreeable() -> None:
     for entry in DEMO_CATALOGUE:
         assert set(entry["text"]) == {"en", "ru"}
         assert re.search("[а-яА-Я]", entry["text"]["ru"]) and not re.search("[а-яА-Я]", entry["text"]["en"])
-    assert AGREEMENT.catalogue == tuple(DEMO_CATALOGUE)
+    assert AGREEMENT.catalogue == deployment.DEMO_CATALOGUE
     code = TEMPLATES["preagreed"].fields["properties"]["code"]["pattern"]
     assert all(re.fullmatch(code, e["code"]) for e in DEMO_CATALOGUE)
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline.errors import ConfigError, ProtocolViolation
-from hotline.norms.agreement import Agreement
+from hotline.norms.agreement import Agreement, TemplateRef
 from hotline.norms.duration import MAX_DURATION, describe_duration, format_duration, parse_duration
 from hotline.norms.files import load_templates
 from hotline.norms.template import Template
@@ -163,7 +163,7 @@ def test_the_digest_is_the_files_bytes() -> None:
     assert template.sha256 == hashlib.sha256(GOOD.encode()).hexdigest()
     # A comment is part of the signed file too: any byte changed is another template.
     assert load(GOOD + "# note\n").sha256 != template.sha256
-    assert template.ref() == {"id": "probe", "version": 1, "sha256": template.sha256}
+    assert template.ref() == TemplateRef("probe", 1, template.sha256)
 
 
 def agreement_pinning(*templates: Template) -> Agreement:

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from hotline.errors import LogError, ProtocolViolation
 from hotline.keys import SigningKey
-from hotline.roster import Member, Role, Roster, enrollment, sign_document
+from hotline.roster import Member, Role, Roster, decode_document, enrollment, sign_document
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.hub import Connection, Hub
 from hotline.store import Store
@@ -49,7 +49,7 @@ AGENTS = {p: key(f"agent/{p}") for p in AUTH}
 def roster_documents() -> list[dict[str, Any]]:
     docs = [{"kind": "enrollment", **sign_document(
         enrollment(party=p, member="relay", role=Role.AGENT, key=AGENTS[p].public_key,
-                   not_before=T0 - timedelta(days=1), not_after=T0 + timedelta(days=1)), AUTH[p])}
+                   not_before=T0 - timedelta(days=1), not_after=T0 + timedelta(days=1)), AUTH[p]).to_json()}
         for p in AUTH]
     agreement = {
         "type": "agreement", "channel": "north-south", "version": 1,
@@ -58,7 +58,7 @@ def roster_documents() -> list[dict[str, Any]]:
         "heartbeat": {"interval": 10, "grace": 10}, "auditors": [],
         "witnesses": [{"id": "relay", "authority": AUTH["north"].key_id}],
         "effective": format_time(T0 - timedelta(days=1))}
-    docs.append({"kind": "agreement", "channel": "north-south", **sign_document(agreement, *AUTH.values())})
+    docs.append({"kind": "agreement", "channel": "north-south", **sign_document(decode_document(agreement), *AUTH.values()).to_json()})
     return docs
 
 

@@ -58,7 +58,8 @@ def roster_documents() -> list[dict[str, Any]]:
         "heartbeat": {"interval": 10, "grace": 10}, "auditors": [],
         "witnesses": [{"id": "relay", "authority": AUTH["north"].key_id}],
         "effective": format_time(T0 - timedelta(days=1))}
-    docs.append({"kind": "agreement", "channel": "north-south", **sign_document(decode_document(agreement), *AUTH.values()).to_json()})
+    signed = sign_document(decode_document(agreement), *AUTH.values())
+    docs.append({"kind": "agreement", "channel": "north-south", **signed.to_json()})
     return docs
 
 

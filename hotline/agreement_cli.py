@@ -15,7 +15,6 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from hotline.canonical import dumps, parse
 from hotline.cli_options import member_options
 from hotline.client.connection import unreachable
 from hotline.client.profile import Profile
+from hotline.clock import utc_now
 from hotline.config import load_config
 from hotline.display import shown
 from hotline.errors import HotlineError, ProtocolViolation
@@ -130,7 +130,7 @@ def draft(ctx: click.Context, channel: str, parties: str | None, template_ids: s
         else list(base.get("auditors", [])),
         "witnesses": _named(witnesses, pinned, "--witness") if witnesses
         else list(base.get("witnesses", [])),
-        "effective": format_time(datetime.now(UTC)),
+        "effective": format_time(utc_now()),
     }
     if not doc["witnesses"]:
         raise click.BadParameter("name at least one witness whose cosignatures the parties "

@@ -17,7 +17,6 @@ import os
 import ssl
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from hotline.audit.remote import LogClient, http_base
 from hotline.canonical import parse
 from hotline.client.connection import Client, ConnectError
 from hotline.client.profile import Profile, UnknownProfile
+from hotline.clock import utc_now
 from hotline.display import shown
 from hotline.doctor import (
     EndpointFacts,
@@ -187,7 +187,7 @@ class _Watched(ClientSession):
             with contextlib.suppress(HotlineError):
                 frame = decode(text, allowed=SERVER_FRAMES, max_bytes=self._max)
                 if frame["type"] == "challenge":
-                    arrived = datetime.now(UTC)
+                    arrived = utc_now()
                     self.facts.server_origin = frame["origin"]
                     self.facts.skew = (parse_time(frame["server_time"]) - arrived).total_seconds()
         return super().receive(text)
@@ -212,7 +212,7 @@ async def _session_facts(facts: EndpointFacts, profile: Profile, key: SigningKey
         channels = [str(c) for c in client.welcome.get("channels", [])]
         await _health(client, channels, wait)
         facts.health = dict(client.health)
-        facts.now = datetime.now(UTC)
+        facts.now = utc_now()
     finally:
         await client.close()
 

@@ -25,7 +25,6 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +35,12 @@ from hotline.audit.remote import BadAnswer, LogClient, http_base
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered, unreachable
 from hotline.client.profile import Profile
+from hotline.clock import utc_now
 from hotline.envelope import Kind, Precedence
 from hotline.errors import AuthError, HotlineError, ProtocolViolation
 from hotline.times import format_time
 
 log = structlog.get_logger("hotline.agent")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 SEQ_BLOCK = 64  # heartbeat numbers reserved per write of the state file

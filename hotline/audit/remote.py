@@ -18,7 +18,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from hotline.audit.records import (
@@ -30,6 +29,7 @@ from hotline.audit.records import (
     decode_entry,
 )
 from hotline.canonical import parse
+from hotline.clock import utc_now
 from hotline.display import shown
 from hotline.errors import CODE_FORM, MAX_CODE, CryptoError, HotlineError, WireError
 from hotline.httpauth import sign_request
@@ -128,7 +128,7 @@ class LogClient:
             assert self.key is not None
             request.add_header("Authorization", sign_request(
                 self.key, method="GET", path=path, query=query_string, origin=self.origin,
-                now=datetime.now(UTC)))
+                now=utc_now()))
         return self._request(request, accept=accept, limit=limit)
 
     def _text(self, path: str) -> str:

@@ -31,7 +31,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -43,6 +43,7 @@ from hotline.client.frames import HostProblem
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
+from hotline.clock import utc_now
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError
 from hotline.keys import SigningKey
@@ -51,10 +52,6 @@ from hotline.roster import Roster
 HISTORY = 5000  # on a first start, resume this many log indexes back (not the whole log)
 _CURSOR_EVERY = 200  # persist the resume cursor at least every so many entries
 ROSTER_MEMO = "roster"  # outbox memo: the last roster verified and the member's channels
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class LinkState(StrEnum):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -15,15 +14,14 @@ from hotline.backup.snapshot import Taken, take_backup
 from hotline.clock import utc_now
 from hotline.config import Config, load_config
 from hotline.display import shown
-from hotline.keyfiles import load_private_key
+from hotline.keyfiles import load_log_key
 from hotline.keys import PublicKey, SigningKey
 
 
 def _deployment(home: Path) -> tuple[Config, SigningKey]:
     """The config and the log key (with the server's passphrase variables)."""
     config = load_config(home / "hotline.toml", home=home)
-    passphrase = os.environ.get("HOTLINE_LOG_KEY_PASSPHRASE") or os.environ.get("HOTLINE_PASSPHRASE")
-    return config, load_private_key(config.log_key_path, passphrase.encode() if passphrase else None)
+    return config, load_log_key(config.log_key_path)
 
 
 def _progress(copied: int, total: int) -> None:

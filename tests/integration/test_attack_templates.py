@@ -151,7 +151,7 @@ async def test_a_catastrophic_pattern_cannot_stall_the_server(home: Path) -> Non
         # and everyone was answered throughout: bob got alice's message, the server is healthy
         await delivered(bob, accepted["id"])
         assert (await healthz(server.url))["status"] == "ok"
-        held = {t.id for t in server.hotline.norms.files}
+        held = {t.id for t in server.hotline.templates}
         assert {"pattern-bomb", "costly"} <= held and "backreference" not in held
     rejected = [(e["template"], e["code"]) for e in logged(home) if e["kind"] == "rejected"]
     assert rejected == [("pattern-bomb", "template.invalid"), ("backreference", "template.mismatch"),

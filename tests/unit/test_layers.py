@@ -47,8 +47,10 @@ def test_pure_modules_do_no_io(module: str) -> None:
     assert not offending(imports(PACKAGE / module), FORBIDDEN_IN_PURE)
 
 
-@pytest.mark.parametrize("path", sorted([*(PACKAGE / "audit").glob("*.py"), *(PACKAGE / "agent").glob("*.py")]),
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
+OUTSIDERS = sorted([*(PACKAGE / "audit").glob("*.py"), *(PACKAGE / "agent").glob("*.py")])
+
+
+@pytest.mark.parametrize("path", OUTSIDERS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_auditor_and_agent_do_not_reach_into_the_server(path: Path) -> None:
     """They check the log from outside, as any party could: from its API, never the host's
     internals."""

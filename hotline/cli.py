@@ -656,7 +656,7 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
     import time
 
     from hotline.agent.witness import WitnessAlarm, witness_round
-    from hotline.audit.remote import BadAnswer, LogClient, http_base
+    from hotline.client.logapi import BadAnswer, LogClient, http_base
     from hotline.operator_log import configure
 
     configure(fmt="console" if sys.stderr.isatty() else "json")

@@ -22,9 +22,9 @@ from typing import Any
 
 from cryptography import x509
 
-from hotline.audit.remote import LogClient, http_base
 from hotline.canonical import parse
 from hotline.client.connection import Client, ConnectError
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile, UnknownProfile
 from hotline.clock import utc_now
 from hotline.display import shown

@@ -20,8 +20,8 @@ import pytest
 from aiohttp import web
 
 from hotline.agent.witness import witness_round
-from hotline.audit.remote import LogClient, http_base
 from hotline.client.connection import Client
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.config import load_config
 from hotline.deployment import init_deployment

@@ -31,9 +31,9 @@ from typing import Any
 import structlog
 
 from hotline.agent.witness import WitnessAlarm, witness_round
-from hotline.audit.remote import BadAnswer, LogClient, http_base
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered, unreachable
+from hotline.client.logapi import BadAnswer, LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.clock import utc_now
 from hotline.envelope import Kind, Precedence

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.audit.remote import LogClient
+from hotline.client.logapi import LogClient
 from hotline.errors import LogError
 from hotline.keys import SigningKey
 from hotline.tlog import NoteVerifier, cosign, verify_checkpoint, verify_consistency

@@ -21,11 +21,11 @@ from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
 from hotline.audit.plot import PlotError, plotter
 from hotline.audit.records import CheckpointRecord, EntryRecord, Records
-from hotline.audit.remote import LogClient, http_base
 from hotline.audit.report import WIDTH, ReportBuilder, render_text
 from hotline.audit.verify import AuditFailure, Auditor, Report
 from hotline.canonical import parse
 from hotline.cli_options import member_options
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
 from hotline.clock import utc_now

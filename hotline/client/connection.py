@@ -32,7 +32,6 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from hotline.audit.remote import LogClient, http_base
 from hotline.canonical import canonical_bytes
 from hotline.client.frames import (
     HealthChange,
@@ -44,6 +43,7 @@ from hotline.client.frames import (
     host_notes,
     overdue,
 )
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.client.streams import Arrival, Streams

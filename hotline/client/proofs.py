@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hotline.audit.remote import LogClient, http_base
 from hotline.client.connection import Client
+from hotline.client.logapi import LogClient, http_base
 from hotline.errors import HotlineError, LogError
 from hotline.logwatch import Head, LogWatch, Witness
 from hotline.privatefiles import write_private_atomically

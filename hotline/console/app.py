@@ -44,8 +44,8 @@ from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from hotline.audit.remote import LogClient, http_base
 from hotline.client.backoff import Backoff
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
 from hotline.client.proofs import prove_round, witnesses_of

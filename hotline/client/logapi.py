@@ -1,5 +1,7 @@
-"""What the auditor, the witness and the console read from a server: the public log API and,
-signed with its own key, the entries it may see. Plain HTTP(S) with the standard library.
+"""The client of a server's HTTP API, for everyone who reads or feeds the log over HTTP (the
+auditor, the witness, the console, ``hotline listen``, ``hotline agreement submit``): the public
+log API, the entries the caller's key may see (signed requests), cosignatures and roster
+documents handed in. Plain HTTP(S) with the standard library.
 
 The host is not trusted, so neither are its answers: each is read up to a bound, must carry the
 content type its endpoint declares, and is decoded strictly (``hotline.canonical.parse``, then
@@ -18,6 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from hotline.audit.records import (
@@ -74,6 +77,14 @@ def refusal(what: str, status: int, detail: str) -> RemoteError:
         return HostRefused(f"{what}: HTTP {status}: {shown(body.get('message', ''), limit=300)}",
                            code=body["code"])
     return RemoteError(f"{what}: HTTP {status}: {shown(detail, limit=300)}")
+
+
+@dataclass(frozen=True)
+class Logged:
+    """The server's answer to a roster document: where it is logged, and whether it already was."""
+
+    index: int
+    duplicate: bool
 
 
 def http_base(ws_url: str) -> str:
@@ -245,16 +256,35 @@ class LogClient:
             yield from page
             start = last + 1
 
+    def _post(self, path: str, body: Any) -> Any:
+        """POST ``body`` as JSON; the strict JSON answer."""
+        request = urllib.request.Request(f"{self.base}{path}", method="POST",
+                                         data=json.dumps(body).encode(),
+                                         headers={"Content-Type": JSON})
+        try:
+            return parse(self._request(request, accept=JSON, limit=SMALL_ANSWER))
+        except WireError as exc:
+            raise self._bad(f"POST {path}", f"what is not strict JSON ({exc.message})") from exc
+
+    def submit_roster(self, signed: dict[str, Any]) -> Logged:
+        """Hand the server a signed enrollment, revocation or agreement (``POST /v1/roster``).
+
+        Raises:
+            HostRefused: the server refused it (``roster.unsigned``, ``roster.bad_signature``...).
+            BadAnswer: the answer is not ``{"index": int, "duplicate": bool}``.
+            RemoteError: no answer.
+        """
+        path = "/v1/roster"
+        value = self._post(path, signed)
+        if (not isinstance(value, dict) or set(value) != {"index", "duplicate"}
+                or type(value["index"]) is not int or type(value["duplicate"]) is not bool):
+            raise self._bad(f"POST {path}", 'what is not {"index": N, "duplicate": true or false}')
+        return Logged(value["index"], value["duplicate"])
+
     def post_cosignature(self, size: int, line: str) -> bool:
         """Hand the server a cosignature; whether it says it added it (``{"added": bool}``)."""
         path = "/v1/log/cosignature"
-        request = urllib.request.Request(f"{self.base}{path}", method="POST",
-                                         data=json.dumps({"size": size, "cosignature": line}).encode(),
-                                         headers={"Content-Type": JSON})
-        try:
-            value = parse(self._request(request, accept=JSON, limit=SMALL_ANSWER))
-        except WireError as exc:
-            raise self._bad(f"POST {path}", f"what is not strict JSON ({exc.message})") from exc
+        value = self._post(path, {"size": size, "cosignature": line})
         if not isinstance(value, dict) or set(value) != {"added"} or type(value["added"]) is not bool:
             raise self._bad(f"POST {path}", 'what is not {"added": true or false}')
         return value["added"]

@@ -27,8 +27,8 @@ from hotline.client.connection import (
     Delivered,
     Proof,
     Refused,
-    unreachable,
 )
+from hotline.client.failover import Failover
 from hotline.client.frames import HealthChange, HostProblem, Overdue, health_now
 from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
@@ -220,21 +220,11 @@ as_option = member_options()  # ``--as NAME`` and ``--server URL`` (WebSocket), 
 async def _connected(home: Path, name: str, servers: tuple[str, ...],
                      body: Callable[[Client], Awaitable[T]]) -> T:
     """Connect as ``name`` to the first reachable server, run ``body``, close."""
-    profile = Profile.load(home, name)
-    key = profile.signing_key()
-    errors = []
-    for url in profile.endpoints(servers):
-        client = Client.for_profile(profile, key)
-        try:
-            await client.connect(url, ssl_context=profile.tls_for(url))
-        except ConnectError as exc:
-            errors.append(exc.message)
-            continue
-        try:
-            return await body(client)
-        finally:
-            await client.close()
-    raise unreachable(errors, profile=None if servers else profile.path)
+    client = await Failover(Profile.load(home, name), servers=servers).connect()
+    try:
+        return await body(client)
+    finally:
+        await client.close()
 
 
 def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any] | dict[str, str]:

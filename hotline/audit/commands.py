@@ -21,7 +21,8 @@ from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
 from hotline.audit.plot import PlotError, plotter
 from hotline.audit.records import CheckpointRecord, EntryRecord, Records
-from hotline.audit.report import WIDTH, ReportBuilder, render_text
+from hotline.audit.report import ReportBuilder, render_text
+from hotline.audit.text import WIDTH
 from hotline.audit.verify import AuditFailure, Auditor, Report
 from hotline.canonical import parse
 from hotline.cli_options import member_options

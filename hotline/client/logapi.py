@@ -105,23 +105,17 @@ class LogClient:
     def _bad(self, request: str, what: str, code: str = BadAnswer.code) -> BadAnswer:
         return BadAnswer(f"the host {self.base} answered {request} with {what}", code=code)
 
-    def _request(self, request: urllib.request.Request, *, accept: str, limit: int) -> bytes:
-        """Send ``request``; its answer's body, at most ``limit`` bytes of type ``accept``."""
+    def _request(self, request: urllib.request.Request, *, accept: str, limit: int,
+                 answers: frozenset[int] = frozenset()) -> bytes:
+        """Send ``request``; its answer's body, at most ``limit`` bytes of type ``accept``
+        (``answers``: error statuses whose body is the answer too, ``/healthz``'s 503)."""
         what = f"{request.get_method()} {urllib.parse.urlsplit(request.full_url).path}"
         try:
             with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl) as response:
-                declared = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                if declared != accept:
-                    raise self._bad(what, f"content type {shown(declared or 'none', limit=60)}, "
-                                          f"not {accept}")
-                length = response.headers.get("Content-Length", "")
-                if length.isdigit() and int(length) > limit:
-                    raise self._bad(what, f"an answer of more than {limit} bytes")
-                body: bytes = response.read(limit + 1)
-                if len(body) > limit:
-                    raise self._bad(what, f"an answer of more than {limit} bytes")
-                return body
+                return self._body(response, what, accept=accept, limit=limit)
         except urllib.error.HTTPError as exc:
+            if exc.code in answers:
+                return self._body(exc, what, accept=accept, limit=limit)
             detail = exc.read(300).decode("utf-8", "replace")
             raise refusal(what, exc.code, detail) from exc
         except urllib.error.URLError as exc:  # nobody answered: say what to try
@@ -130,6 +124,19 @@ class LogClient:
                               "or HOTLINE_SERVER=URL") from exc
         except (OSError, http.client.HTTPException) as exc:  # cut, garbled
             raise RemoteError(f"{what} at {self.base}: {shown(exc, limit=300)}") from exc
+
+    def _body(self, response: http.client.HTTPResponse | urllib.error.HTTPError, what: str, *,
+              accept: str, limit: int) -> bytes:
+        declared = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if declared != accept:
+            raise self._bad(what, f"content type {shown(declared or 'none', limit=60)}, not {accept}")
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            raise self._bad(what, f"an answer of more than {limit} bytes")
+        body: bytes = response.read(limit + 1)
+        if len(body) > limit:
+            raise self._bad(what, f"an answer of more than {limit} bytes")
+        return body
 
     def _get(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False,
              accept: str = JSON, limit: int = SMALL_ANSWER) -> bytes:
@@ -160,6 +167,20 @@ class LogClient:
         value = self._json(path, query, signed=signed, limit=PAGE_ANSWER, code=code)
         if not isinstance(value, list):
             raise self._bad(f"GET {path}", "JSON that is not a list", code)
+        return value
+
+    def healthz(self) -> dict[str, Any]:
+        """The server's ``/healthz`` object: liveness and storage health (its 503 ``failing``
+        answer is one too)."""
+        path = "/healthz"
+        request = urllib.request.Request(f"{self.base}{path}")
+        try:
+            value = parse(self._request(request, accept=JSON, limit=SMALL_ANSWER,
+                                        answers=frozenset({503})))
+        except WireError as exc:
+            raise self._bad(f"GET {path}", f"what is not strict JSON ({exc.message})") from exc
+        if not isinstance(value, dict):
+            raise self._bad(f"GET {path}", "JSON that is not an object")
         return value
 
     def key_text(self) -> str:

@@ -10,23 +10,17 @@ it replaces) signed. Until then the channel keeps running under the old version.
 
 from __future__ import annotations
 
-import json
-import ssl
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
-from hotline.audit.remote import http_base
 from hotline.canonical import dumps, parse
 from hotline.cli_options import member_options
 from hotline.client.connection import unreachable
+from hotline.client.logapi import BadAnswer, HostRefused, LogClient, RemoteError, http_base
 from hotline.client.profile import Profile
+from hotline.clock import utc_now
 from hotline.config import load_config
 from hotline.display import article, shown
 from hotline.errors import HotlineError, ProtocolViolation
@@ -38,8 +32,6 @@ from hotline.norms.files import load_templates
 from hotline.norms.forms import describe_fields
 from hotline.roster import SignedDocument, sign_document, type_of
 from hotline.times import format_time
-
-MAX_ANSWER = 1 << 20  # bytes of the host's answer read: it says an index or an error
 
 
 def _read_signed(path: Path) -> SignedDocument:
@@ -137,7 +129,7 @@ def draft(ctx: click.Context, channel: str, parties: str | None, template_ids: s
         "type": "agreement", "channel": channel, "version": (base.version if base else 0) + 1,
         "parties": [Named(p, PublicKey.from_text(pinned[p]).key_id) for p in names],
         "templates": refs, "heartbeat": heartbeat, **named,
-        "effective": format_time(datetime.now(UTC)),
+        "effective": format_time(utc_now()),
         **({"catalogue": parse(catalogue.read_bytes())} if catalogue is not None
            else {"catalogue": base.catalogue} if base and base.catalogue else {}),
     }
@@ -207,53 +199,19 @@ def submit(ctx: click.Context, file: Path, name: str | None, servers: tuple[str,
     for server in urls:  # failover: the next one only if this one did not answer
         tls = profile.tls_for(server) if profile is not None else None
         try:
-            answer = _post(server, signed, tls)
-        except OSError as exc:  # refused, unreachable, reset, timed out (a refusal exits in _post)
-            errors.append(shown(f"{server}: {getattr(exc, 'reason', exc)}"))
+            logged = LogClient(http_base(server), ssl_context=tls).submit_roster(signed.to_json())
+        except (HostRefused, BadAnswer):
+            raise  # the server answered: its word, not a reason to try another
+        except RemoteError as exc:
+            errors.append(exc.message)
             continue
-        _print_logged(server, signed, answer)
+        doc = signed.document
+        what = (f"agreement {doc.channel} version {doc.version}" if isinstance(doc, AgreementDocument)
+                else f"{signed.type} of {doc.member} ({doc.party})")
+        click.echo(shown(f"{what} logged at index {logged.index}"
+                         + (" (already logged)" if logged.duplicate else "")))
         return
     raise unreachable(errors, profile=profile.path if profile is not None and not servers else None)
-
-
-def _post(server: str, signed: SignedDocument, tls: ssl.SSLContext | None) -> dict[str, Any]:
-    """POST ``signed`` to ``server``'s roster endpoint; its answer (the host's refusal exits 1).
-
-    Raises:
-        OSError: the server did not answer (``urllib.error.URLError`` and the like).
-    """
-    request = urllib.request.Request(http_base(server) + "/v1/roster", data=dumps(signed.to_json()).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30, context=tls) as response:
-            return _json_object(response.read(MAX_ANSWER))
-    except urllib.error.HTTPError as exc:
-        body = _json_object(exc.read(MAX_ANSWER))
-        click.echo(shown(f"error: {body.get('code', exc.code)}: {body.get('message', exc.reason)}"),
-                   err=True)
-        sys.exit(1)
-
-
-def _print_logged(server: str, signed: SignedDocument, answer: dict[str, Any]) -> None:
-    index = answer.get("index")
-    if not isinstance(index, int) or isinstance(index, bool):
-        click.echo(shown(f"error: server.bad_answer: {server} answered without a log index: "
-                         f"{str(answer)[:200]}"), err=True)
-        sys.exit(1)
-    doc = signed.document
-    what = (f"agreement {doc.channel} version {doc.version}" if isinstance(doc, AgreementDocument)
-            else f"{signed.type} of {doc.member} ({doc.party})")
-    click.echo(shown(f"{what} logged at index {index}"
-                     + (" (already logged)" if answer.get("duplicate") else "")))
-
-
-def _json_object(data: bytes) -> dict[str, Any]:
-    """The host's answer as a JSON object, or an empty one (what it said is then not shown)."""
-    try:
-        value = json.loads(data)
-    except (ValueError, RecursionError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 @click.command()

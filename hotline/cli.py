@@ -28,8 +28,8 @@ from hotline.client.connection import (
     Delivered,
     Proof,
     Refused,
-    unreachable,
 )
+from hotline.client.failover import Failover
 from hotline.client.frames import HealthChange, HostProblem, Overdue, health_now
 from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
@@ -221,21 +221,11 @@ as_option = member_options()  # ``--as NAME`` and ``--server URL`` (WebSocket), 
 async def _connected(home: Path, name: str, servers: tuple[str, ...],
                      body: Callable[[Client], Awaitable[T]]) -> T:
     """Connect as ``name`` to the first reachable server, run ``body``, close."""
-    profile = Profile.load(home, name)
-    key = profile.signing_key()
-    errors = []
-    for url in profile.endpoints(servers):
-        client = Client.for_profile(profile, key)
-        try:
-            await client.connect(url, ssl_context=profile.tls_for(url))
-        except ConnectError as exc:
-            errors.append(exc.message)
-            continue
-        try:
-            return await body(client)
-        finally:
-            await client.close()
-    raise unreachable(errors, profile=None if servers else profile.path)
+    client = await Failover(Profile.load(home, name), servers=servers).connect()
+    try:
+        return await body(client)
+    finally:
+        await client.close()
 
 
 def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any] | dict[str, str]:
@@ -655,7 +645,7 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
     import time
 
     from hotline.agent.witness import WitnessAlarm, witness_round
-    from hotline.audit.remote import BadAnswer, LogClient, http_base
+    from hotline.client.logapi import BadAnswer, LogClient, http_base
     from hotline.operator_log import configure
 
     configure(fmt="console" if sys.stderr.isatty() else "json")

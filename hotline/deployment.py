@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
 
 from hotline import tlsfiles
 from hotline.canonical import dumps
+from hotline.clock import utc_now
 from hotline.config import ServerSection, check_listen, write_deployment_config
 from hotline.errors import ConfigError
 from hotline.keyfiles import save_private_key
@@ -193,7 +194,7 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
             shutil.rmtree(home / sub, ignore_errors=True)
         for db in home.glob("hotline.db*"):
             db.unlink()
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     not_before, not_after = now - timedelta(minutes=5), now + timedelta(days=365)
     private_folder(home)
     os.chmod(home, 0o700)  # keys, the database and the outboxes live here: the owner's only

@@ -15,18 +15,15 @@ import asyncio
 import contextlib
 import os
 import ssl
-import urllib.error
-import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
-from hotline.audit.remote import LogClient, http_base
-from hotline.canonical import parse
 from hotline.client.connection import Client, ConnectError
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile, UnknownProfile
+from hotline.clock import utc_now
 from hotline.display import shown
 from hotline.doctor import (
     EndpointFacts,
@@ -49,7 +46,6 @@ from hotline.tlog import verify_checkpoint
 from hotline.tls_cli import fingerprint
 
 TIMEOUT = 5.0  # seconds for each connection step and for the first health frames
-HEALTHZ_BYTES = 64 * 1024
 
 
 def doctor(home: Path, name: str, servers: tuple[str, ...], *, wait: float, fancy: bool) -> tuple[int, str]:
@@ -135,13 +131,12 @@ async def _open_and_close(host: str, port: int, context: ssl.SSLContext | None) 
 
 
 def _http_facts(facts: EndpointFacts, profile: Profile, context: ssl.SSLContext | None) -> None:
-    """``/healthz``, the log key served and the latest checkpoint (in a thread: urllib)."""
-    base = http_base(facts.url)
+    """``/healthz``, the log key served and the latest checkpoint (in a thread: blocking HTTP)."""
+    log = LogClient(http_base(facts.url), ssl_context=context, timeout=TIMEOUT)
     try:
-        facts.healthz = _healthz(base, context)
-    except (OSError, HotlineError, ValueError) as exc:
-        facts.healthz_error = f"GET /healthz at {base}: {_reason(exc)}"
-    log = LogClient(base, ssl_context=context, timeout=TIMEOUT)
+        facts.healthz = log.healthz()
+    except HotlineError as exc:
+        facts.healthz_error = exc.message
     try:
         facts.served_log_key = log.key_text()
     except HotlineError as exc:
@@ -153,25 +148,6 @@ def _http_facts(facts: EndpointFacts, profile: Profile, context: ssl.SSLContext 
         facts.checkpoint_size = verify_checkpoint(log.checkpoint(), profile.log_key).size
     except HotlineError as exc:
         facts.checkpoint_error = exc.message
-
-
-def _healthz(base: str, context: ssl.SSLContext | None) -> dict[str, Any]:
-    """The server's ``/healthz`` object (its 503 ``failing`` answer included)."""
-    try:
-        with urllib.request.urlopen(f"{base}/healthz", timeout=TIMEOUT, context=context) as answer:
-            body = answer.read(HEALTHZ_BYTES)
-    except urllib.error.HTTPError as exc:
-        if exc.code != 503:
-            raise
-        body = exc.read(HEALTHZ_BYTES)
-    value = parse(body)
-    if not isinstance(value, dict):
-        raise ValueError("the answer is not a JSON object")
-    return value
-
-
-def _reason(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, HotlineError) else str(exc) or type(exc).__name__
 
 
 class _Watched(ClientSession):
@@ -187,7 +163,7 @@ class _Watched(ClientSession):
             with contextlib.suppress(HotlineError):
                 frame = decode(text, allowed=SERVER_FRAMES, max_bytes=self._max)
                 if frame["type"] == "challenge":
-                    arrived = datetime.now(UTC)
+                    arrived = utc_now()
                     self.facts.server_origin = frame["origin"]
                     self.facts.skew = (parse_time(frame["server_time"]) - arrived).total_seconds()
         return super().receive(text)
@@ -212,7 +188,7 @@ async def _session_facts(facts: EndpointFacts, profile: Profile, key: SigningKey
         channels = [str(c) for c in client.welcome.get("channels", [])]
         await _health(client, channels, wait)
         facts.health = dict(client.health)
-        facts.now = datetime.now(UTC)
+        facts.now = utc_now()
     finally:
         await client.close()
 

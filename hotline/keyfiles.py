@@ -24,3 +24,10 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> SigningKey:
     except OSError as exc:
         raise ConfigError(f"cannot read key file: {exc.strerror}", file=str(path)) from exc
     return SigningKey.from_pem(data, passphrase)
+
+
+def load_log_key(path: Path) -> SigningKey:
+    """The log key, opened with ``HOTLINE_LOG_KEY_PASSPHRASE`` if set, else ``HOTLINE_PASSPHRASE``
+    (the server, backup and restore all read it so)."""
+    value = os.environ.get("HOTLINE_LOG_KEY_PASSPHRASE") or os.environ.get("HOTLINE_PASSPHRASE")
+    return load_private_key(path, value.encode() if value else None)

@@ -22,6 +22,8 @@ Theory of operation:
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,7 @@ from typing import Any
 from hotline.canonical import canonical_bytes
 from hotline.errors import LogError
 from hotline.tlog import (
+    HASH_SIZE,
     Checkpoint,
     CosignatureVerifier,
     NoteVerifier,
@@ -50,20 +53,31 @@ class LogAlarm(LogError):
 
 @dataclass(frozen=True)
 class Head:
-    """The chain's head: the largest checkpoint the client verified, as remembered."""
+    """A log head remembered across runs: the largest checkpoint a client verified (the head of
+    its chain: the console, ``hotline listen``) or a witness cosigned. Kept as
+    ``{"size": N, "root": base64 of the 32-byte root}`` (``hotline.client.loghead`` reads and
+    writes the file); a root in hex, as the console and ``listen`` wrote it before, reads too."""
 
     size: int
     root: bytes
 
     def to_json(self) -> dict[str, Any]:
-        return {"size": self.size, "root": self.root.hex()}
+        return {"size": self.size, "root": base64.b64encode(self.root).decode("ascii")}
 
     @classmethod
     def from_json(cls, value: Any) -> Head | None:
-        try:
-            return cls(int(value["size"]), bytes.fromhex(value["root"]))
-        except (KeyError, TypeError, ValueError):
+        """The head ``value`` holds, or None if it holds none."""
+        if not isinstance(value, dict):
             return None
+        size, text = value.get("size"), value.get("root")
+        if type(size) is not int or size < 0 or not isinstance(text, str):
+            return None
+        try:
+            root = (bytes.fromhex(text) if len(text) == 2 * HASH_SIZE
+                    else base64.b64decode(text, validate=True))
+        except (ValueError, binascii.Error):
+            return None
+        return cls(size, root) if len(root) == HASH_SIZE else None
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -10,6 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from hotline import tlsfiles
+from hotline.clock import utc_now
 from hotline.deployment import env_passphrase
 from hotline.display import shown
 from hotline.tlsca import SERVER_DAYS, TlsError, names_of, parse_names
@@ -57,7 +57,7 @@ def server_cert(ctx: click.Context, names: tuple[str, ...], days: int, ca_key: P
     pin the CA, not the certificate. Restart the server to serve it."""
     home = Path(ctx.obj["home"])
     chosen = parse_names(list(names) or _current_names(home))
-    server = tlsfiles.renew_server(home, names=chosen, now=datetime.now(UTC), days=days,
+    server = tlsfiles.renew_server(home, names=chosen, now=utc_now(), days=days,
                                    ca_key=ca_key, passphrase=env_passphrase("HOTLINE_PASSPHRASE"))
     click.echo(shown(f"server certificate {home / tlsfiles.SERVER_CERT} (key "
                      f"{home / tlsfiles.SERVER_KEY}) for {', '.join(map(str, chosen))}, valid "

@@ -442,8 +442,10 @@ async def measure_sweep(documents: list[dict[str, Any]], rounds: int = 7) -> tup
             agreement = Agreement.from_json(signed["document"])
             agreements[agreement.channel] = agreement
     now = datetime.now(UTC)
-    stub: Any = SimpleNamespace(roster=SimpleNamespace(agreements=agreements), store=None, hub=None)
-    monitor = HealthMonitor(hotline=stub, metrics=Metrics(), missed=3, clock=lambda: now)
+    roster: Any = SimpleNamespace(agreements=agreements)
+    unused: Any = None  # no transition is logged: the store and the hub are never reached
+    monitor = HealthMonitor(store=unused, hub=unused, roster=roster, metrics=Metrics(), missed=3,
+                            clock=lambda: now)
     started = now - timedelta(seconds=5)
     monitor.sync_agreements()
     index = 0

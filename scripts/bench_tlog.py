@@ -114,7 +114,7 @@ BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 AIM_PROOF_MS = 1.0
 AIM_AUDIT_RATIO = 0.80
 DEFAULT_AUDIT_CAP = 100_000  # audited entries unless --audit-entries: 10^6 takes ~6 min here
-PAGE = 1000  # records per page, as hotline.audit.remote.LogClient reads them
+PAGE = 1000  # records per page, as hotline.client.logapi.LogClient reads them
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -64,9 +64,9 @@ from websockets.exceptions import ConnectionClosed
 
 import hotline
 from hotline.agent.witness import witness_round
-from hotline.audit.remote import LogClient, http_base
 from hotline.canonical import parse
 from hotline.client.connection import Client
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.crashpoints import POINTS
 from hotline.deployment import CHANNEL, init_deployment

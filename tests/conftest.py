@@ -20,12 +20,13 @@ import pytest
 from aiohttp import web
 
 from hotline.agent.witness import witness_round
-from hotline.audit.remote import LogClient, http_base
 from hotline.client.connection import Client
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.config import load_config
 from hotline.deployment import init_deployment
-from hotline.server.app import HOTLINE, start
+from hotline.server.app import start
+from hotline.server.appkeys import SERVER
 from hotline.server.service import Hotline
 
 
@@ -48,7 +49,7 @@ class Running:
     @property
     def hotline(self) -> Hotline:
         """The running service itself (the tests look at its sessions, never change them)."""
-        return self.app[HOTLINE]
+        return self.app[SERVER].service
 
     async def client(self, name: str) -> Client:
         """A connected client of ``name``'s profile, closed when the test ends."""

@@ -25,26 +25,23 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from hotline.agent.witness import WitnessAlarm, witness_round
-from hotline.audit.remote import BadAnswer, LogClient, http_base
 from hotline.client.backoff import Backoff
-from hotline.client.connection import Client, ConnectError, Delivered, unreachable
+from hotline.client.connection import Client, ConnectError, Delivered
+from hotline.client.failover import Failover
+from hotline.client.logapi import BadAnswer, LogClient, http_base
 from hotline.client.profile import Profile
+from hotline.clock import utc_now
 from hotline.envelope import Kind, Precedence
-from hotline.errors import AuthError, HotlineError, ProtocolViolation
+from hotline.errors import HotlineError, ProtocolViolation
 from hotline.times import format_time
 
 log = structlog.get_logger("hotline.agent")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 SEQ_BLOCK = 64  # heartbeat numbers reserved per write of the state file
@@ -101,47 +98,31 @@ class HeartbeatAgent:
                  witness_state: Path | None = None) -> None:
         self.profile = profile
         self.state = state
-        self.servers = profile.endpoints(servers)  # refuses ws:// when the profile pins a CA
-        self.backoff = backoff or Backoff()
-        self.key = profile.signing_key()
+        self.failover = Failover(profile, servers=servers, backoff=backoff)
         self.witness_every = witness_every if profile.log_key is not None else None
         self.witness_state = witness_state
-        self.url = ""
+
+    @property
+    def url(self) -> str:
+        """The server of the current (or last) session."""
+        return self.failover.url or ""
 
     async def _connect(self) -> Client:
-        """The first endpoint that answers, in profile order."""
-        errors = []
-        for url in self.servers:
-            client = Client.for_profile(self.profile, self.key)
-            try:
-                await client.connect(url, ssl_context=self.profile.tls_for(url))
-            except ConnectError as exc:
-                errors.append(exc.message)
-                continue
-            log.info("agent.connected", server=url, channels=client.welcome["channels"])
-            self.url = url
-            return client
-        raise unreachable(errors, profile=self.profile.path)
+        client = await self.failover.connect()
+        log.info("agent.connected", server=self.url, channels=client.welcome["channels"])
+        return client
 
     async def run(self) -> None:
         """Beat and echo until cancelled; reconnect whenever the line drops."""
-        while True:
-            try:
-                client = await self._connect()
-            except AuthError:
-                raise
-            except ConnectError as exc:
-                delay = self.backoff.next_delay()
-                log.warning("agent.unreachable", reason=exc.message, retry_in=round(delay, 2))
-                await asyncio.sleep(delay)
-                continue
-            self.backoff.reset()
-            try:
-                await self._serve(client)
-            except ConnectError as exc:
-                log.warning("agent.disconnected", reason=exc.message)
-            finally:
-                await client.close()
+        def down(url: str | None, reason: str, delay: float) -> None:
+            log.warning("agent.unreachable" if url is None else "agent.disconnected",
+                        reason=reason, retry_in=round(delay, 2))
+
+        async def serve(client: Client) -> None:
+            log.info("agent.connected", server=self.url, channels=client.welcome["channels"])
+            await self._serve(client)
+
+        await self.failover.stay_connected(serve, down)
 
     async def _serve(self, client: Client) -> None:
         tasks = [asyncio.create_task(self._beat(client, channel), name=f"beat-{channel}")
@@ -229,7 +210,7 @@ class HeartbeatAgent:
             try:
                 size = await asyncio.to_thread(
                     witness_round, log_client, state_path=state_path, log_key=self.profile.log_key,
-                    name=self.profile.member, key=self.key, timestamp=int(time.time()))
+                    name=self.profile.member, key=self.failover.key, timestamp=int(time.time()))
                 if size is not None:
                     log.info("witness.cosigned", size=size)
             except WitnessAlarm as exc:

@@ -1,5 +1,6 @@
 """A party's witness (run by its agent): cosign each new checkpoint after proving it consistent
-with the last one this witness cosigned, whose size and root it keeps in its own state file.
+with the last one this witness cosigned, whose size and root it keeps in its own state file
+(a ``hotline.logwatch.Head``, in ``hotline.client.loghead``'s file).
 
 A smaller checkpoint (rollback), another root at a size already cosigned (split view) or a failed
 consistency proof is refused: the witness raises ``WitnessAlarm``, never cosigns, and keeps its
@@ -8,15 +9,13 @@ state, so the alarm repeats until a person looks.
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.audit.remote import LogClient
+from hotline.client.logapi import LogClient
+from hotline.client.loghead import read_head, write_head
 from hotline.errors import LogError
 from hotline.keys import SigningKey
+from hotline.logwatch import Head
 from hotline.tlog import NoteVerifier, cosign, verify_checkpoint, verify_consistency
 from hotline.tlog.note import parse_note
 
@@ -27,32 +26,9 @@ class WitnessAlarm(LogError):
     code = "witness.alarm"
 
 
-@dataclass(frozen=True)
-class WitnessState:
-    size: int
-    root: bytes
-
-    @classmethod
-    def load(cls, path: Path) -> WitnessState | None:
-        if not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text())
-            return cls(int(data["size"]), base64.b64decode(data["root"], validate=True))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise LogError(f"witness state {path} is unreadable: {exc}", code="witness.bad_state") from exc
-
-    def save(self, path: Path) -> None:
-        """Write atomically: a crash leaves the old state or the new one, never half of one."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"size": self.size, "root": base64.b64encode(self.root).decode()}))
-        os.replace(tmp, path)
-
-
-def check_and_cosign(*, note: str, consistency: list[bytes] | None, state: WitnessState | None,
+def check_and_cosign(*, note: str, consistency: list[bytes] | None, state: Head | None,
                      log_key: NoteVerifier, name: str, key: SigningKey,
-                     timestamp: int) -> tuple[str, WitnessState] | None:
+                     timestamp: int) -> tuple[str, Head] | None:
     """Decide on one checkpoint (pure: the caller fetched ``note`` and, when needed, the
     consistency proof from ``state.size``).
 
@@ -85,7 +61,7 @@ def check_and_cosign(*, note: str, consistency: list[bytes] | None, state: Witne
                                    f"checkpoint {state.size} which {name} cosigned "
                                    f"({exc.message})") from exc
     line = cosign(parse_note(note).body, name=name, key=key, timestamp=timestamp)
-    return line, WitnessState(checkpoint.size, checkpoint.root_hash)
+    return line, Head(checkpoint.size, checkpoint.root_hash)
 
 
 
@@ -103,7 +79,7 @@ def witness_round(client: LogClient, *, state_path: Path, log_key: NoteVerifier,
         BadAnswer: the host answered what the log API never sends (misbehaviour).
         HotlineError: the log could not be reached (``RemoteError``), or another failure.
     """
-    previous = WitnessState.load(state_path)
+    previous = read_head(state_path)
     note = client.checkpoint()
     size = verify_checkpoint(note, log_key).size
     proof = None
@@ -115,5 +91,5 @@ def witness_round(client: LogClient, *, state_path: Path, log_key: NoteVerifier,
         return None
     line, new_state = decided
     client.post_cosignature(new_state.size, line)
-    new_state.save(state_path)
+    write_head(state_path, new_state)
     return new_state.size

@@ -61,18 +61,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from hotline.audit.report import (  # the compliance report's field readers and text tables
+from hotline.audit.report import _Fields, check_aware, check_period, next_index
+from hotline.audit.text import (
     WIDTH,
-    _check_aware,
-    _clock,
-    _Column,
-    _duration,
-    _Fields,
-    _milliseconds,
-    _table,
-    _time_or_none,
-    check_period,
-    next_index,
+    Column,
+    duration_text,
+    milliseconds,
+    moment_text,
+    table,
+    time_or_none,
 )
 from hotline.errors import WireError
 from hotline.health import State
@@ -111,10 +108,10 @@ class Period:
         return self.until - self.since
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": _time_or_none(self.since), "until": _time_or_none(self.until),
-                "now": format_time(self.now), "length_ms": _milliseconds(self.length),
-                "channel_start": _time_or_none(self.channel_start),
-                "log_end": _time_or_none(self.log_end)}
+        return {"since": time_or_none(self.since), "until": time_or_none(self.until),
+                "now": format_time(self.now), "length_ms": milliseconds(self.length),
+                "channel_start": time_or_none(self.channel_start),
+                "log_end": time_or_none(self.log_end)}
 
 
 @dataclass(frozen=True)
@@ -134,7 +131,7 @@ class Span:
 
     def to_json(self) -> dict[str, Any]:
         return {"start": format_time(self.start), "end": format_time(self.end),
-                "state": self.state.value, "length_ms": _milliseconds(self.length),
+                "state": self.state.value, "length_ms": milliseconds(self.length),
                 "index": self.index, "reason": self.reason}
 
 
@@ -164,8 +161,8 @@ class Outage:
         return self.attribution == HOST
 
     def to_json(self) -> dict[str, Any]:
-        return {"start": format_time(self.start), "end": _time_or_none(self.end),
-                "ongoing": self.ongoing, "length_ms": _milliseconds(self.length),
+        return {"start": format_time(self.start), "end": time_or_none(self.end),
+                "ongoing": self.ongoing, "length_ms": milliseconds(self.length),
                 "began": format_time(self.began or self.start), "cause": self.cause,
                 "attribution": self.attribution, "silent": list(self.silent),
                 "index": self.index, "end_index": self.end_index}
@@ -185,7 +182,7 @@ class Gap:
 
     def to_json(self) -> dict[str, Any]:
         return {"party": self.party, "from": format_time(self.start), "to": format_time(self.end),
-                "length_ms": _milliseconds(self.length)}
+                "length_ms": milliseconds(self.length)}
 
 
 @dataclass(frozen=True)
@@ -218,7 +215,7 @@ class RoundTrips:
 
     def to_json(self) -> dict[str, Any]:
         def ms(value: timedelta | None) -> int | None:
-            return None if value is None else _milliseconds(value)
+            return None if value is None else milliseconds(value)
         return {"count": self.count, "p50_ms": ms(self.p50), "p90_ms": ms(self.p90),
                 "p99_ms": ms(self.p99), "max_ms": ms(self.max)}
 
@@ -286,7 +283,7 @@ class AvailabilityReport:
             "channel": self.channel,
             "period": self.period.to_json(),
             "heartbeat": {"interval_s": _seconds(self.interval), "grace_s": _seconds(self.grace)},
-            "states": {s.value: {"ms": _milliseconds(self.time_in[s]), "percent": percent(s)}
+            "states": {s.value: {"ms": milliseconds(self.time_in[s]), "percent": percent(s)}
                        for s in ORDER},
             "outages": [o.to_json() for o in self.outages],
             "timeline": [s.to_json() for s in self.timeline],
@@ -460,7 +457,7 @@ class AvailabilityBuilder:
         counts.echoes += 1
         beat = self._beats.get(reply_to)
         if beat is not None and beat[0] != party:
-            self._round_trips[_milliseconds(time - beat[1])] += 1
+            self._round_trips[milliseconds(time - beat[1])] += 1
 
     def _heartbeat(self, party: str, counts: _Party, time: datetime, in_window: bool) -> None:
         previous, counts.last_beat = counts.last_beat, time
@@ -488,7 +485,7 @@ class AvailabilityBuilder:
         Raises:
             ReportError: ``now`` is naive.
         """
-        _check_aware("now", now)
+        check_aware("now", now)
         since = self.since if self.since is not None else self._channel_start
         until = self.until
         if until is None and self._log_end is not None:
@@ -666,7 +663,7 @@ def _outage_notes(outage: Outage) -> list[tuple[str, str]]:
         notes.append(("fault", f"the server or its host (or the network to it): every party "
                                f"fell silent at once ({', '.join(outage.silent)})"))
     if outage.began is not None and outage.began < outage.start:
-        notes.append(("began", f"{_clock(outage.began)}, the first missed heartbeat; the channel "
+        notes.append(("began", f"{moment_text(outage.began)}, the first missed heartbeat; the channel "
                                f"was DEGRADED until this DOWN was logged"))
     notes.append(("cause", outage.cause if not outage.host else
                   f"{outage.cause} (the sweep names whoever was still silent when it ran)"))
@@ -699,7 +696,7 @@ def timeline_bar(report: AvailabilityReport, width: int = BAR_WIDTH) -> list[str
                 worst[n], cells[n] = SEVERITY[span.state], span.state
     legend = "  ".join(f"{BAR[s]} {s.value}" for s in ORDER)
     return [f"  [{''.join(BAR[c] for c in cells)}]",
-            f"  {legend}  (one character: {_duration(period.length / width)}, the worst state "
+            f"  {legend}  (one character: {duration_text(period.length / width)}, the worst state "
             "in it)"]
 
 
@@ -716,8 +713,8 @@ def _policy_line(report: AvailabilityReport) -> str:
     parties = ", ".join(report.parties) or "none"
     if report.interval is None:
         return _fit(f"Agents    no agreement of this channel read; parties {parties}")
-    grace = _duration(report.grace) if report.grace is not None else "-"
-    return _fit(f"Agents    heartbeat every {_duration(report.interval)}, grace {grace}; "
+    grace = duration_text(report.grace) if report.grace is not None else "-"
+    return _fit(f"Agents    heartbeat every {duration_text(report.interval)}, grace {grace}; "
                 f"parties {parties}")
 
 
@@ -736,57 +733,57 @@ def render_text(report: AvailabilityReport) -> str:
     if period.since is None or period.until is None:
         lines.append("Period    no entries of this channel in the log")
     else:
-        lines.append(f"Period    {_clock(period.since)} to {_clock(period.until)} "
-                     f"({_duration(period.length)}, all times UTC)")
-    lines += [f"As of     {_clock(period.now)}", _policy_line(report)]
+        lines.append(f"Period    {moment_text(period.since)} to {moment_text(period.until)} "
+                     f"({duration_text(period.length)}, all times UTC)")
+    lines += [f"As of     {moment_text(period.now)}", _policy_line(report)]
 
     lines += ["", f"Time by state ({report.transitions} health transitions logged in the period)"]
-    lines += _table([_Column("state"), _Column("time", right=True), _Column("share", right=True)],
-                    [[s.value, _duration(report.time_in[s]), _percent(report, s)] for s in ORDER])
+    lines += table([Column("state"), Column("time", right=True), Column("share", right=True)],
+                    [[s.value, duration_text(report.time_in[s]), _percent(report, s)] for s in ORDER])
 
     lines += ["", f"Outages (DOWN): {len(report.outages)}"]
     if report.outages:
-        table = _table([_Column("#", right=True), _Column("start"), _Column("end"),
-                        _Column("duration", right=True), _Column("entries")],
-                       [[str(n), _clock(o.start), "ongoing" if o.ongoing else _clock(o.end),
-                         _duration(o.length) + ("+" if o.ongoing else ""),
+        rows = table([Column("#", right=True), Column("start"), Column("end"),
+                        Column("duration", right=True), Column("entries")],
+                       [[str(n), moment_text(o.start), "ongoing" if o.ongoing else moment_text(o.end),
+                         duration_text(o.length) + ("+" if o.ongoing else ""),
                          f"{o.index}-{'' if o.end_index is None else o.end_index}"]
                         for n, o in enumerate(report.outages, start=1)])
-        lines.append(table[0])
-        for row, outage in zip(table[1:], report.outages, strict=True):
+        lines.append(rows[0])
+        for row, outage in zip(rows[1:], report.outages, strict=True):
             lines += [row, *(_wrapped(label, text) for label, text in _outage_notes(outage))]
 
     lines += ["", f"Timeline: {len(report.timeline)} periods"]
     if report.timeline:
         lines += timeline_bar(report)
-        table = _table([_Column("from"), _Column("to"), _Column("state"),
-                        _Column("duration", right=True), _Column("entry", right=True)],
-                       [[_clock(s.start), _clock(s.end), s.state.value, _duration(s.length),
+        rows = table([Column("from"), Column("to"), Column("state"),
+                        Column("duration", right=True), Column("entry", right=True)],
+                       [[moment_text(s.start), moment_text(s.end), s.state.value, duration_text(s.length),
                          "-" if s.index is None else str(s.index)] for s in report.timeline])
-        lines.append(table[0])
-        for row, span in zip(table[1:], report.timeline, strict=True):  # reasons wrap, whole
+        lines.append(rows[0])
+        for row, span in zip(rows[1:], report.timeline, strict=True):  # reasons wrap, whole
             lines += [row, _wrapped("reason", span.reason or "no health entry yet")]
 
     lines += ["", f"Heartbeats: {report.heartbeats}, echoes: {report.echoes}"]
     if report.parties:
-        lines += _table([_Column("party", shrink=True), _Column("heartbeats", right=True),
-                         _Column("echoes", right=True), _Column("longest gap", right=True),
-                         _Column("from"), _Column("to")],
+        lines += table([Column("party", shrink=True), Column("heartbeats", right=True),
+                         Column("echoes", right=True), Column("longest gap", right=True),
+                         Column("from"), Column("to")],
                         [[p.party, str(p.heartbeats), str(p.echoes),
                           *(("-", "-", "-") if p.longest_gap is None else
-                            (_duration(p.longest_gap.length), _clock(p.longest_gap.start),
-                             _clock(p.longest_gap.end)))]
+                            (duration_text(p.longest_gap.length), moment_text(p.longest_gap.start),
+                             moment_text(p.longest_gap.end)))]
                          for p in report.parties.values()])
     gap = report.longest_gap
     if gap is not None:
-        lines += [_fit(f"Longest gap between two heartbeats of one party: {_duration(gap.length)}, "
+        lines += [_fit(f"Longest gap between two heartbeats of one party: {duration_text(gap.length)}, "
                        f"{gap.party}"),
                   "  (a server outage shows as a gap in every party's heartbeats)"]
 
     trips = report.round_trips
     lines += ["", f"Round trips heartbeat -> echo: {trips.count}"]
     if trips.count:
-        lines += _table([_Column(h, right=True) for h in ("p50", "p90", "p99", "max")],
-                        [[_duration(v) for v in (trips.p50, trips.p90, trips.p99, trips.max)
+        lines += table([Column(h, right=True) for h in ("p50", "p90", "p99", "max")],
+                        [[duration_text(v) for v in (trips.p50, trips.p90, trips.p99, trips.max)
                           if v is not None]])
     return "\n".join(lines) + "\n"

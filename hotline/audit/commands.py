@@ -21,13 +21,15 @@ from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
 from hotline.audit.plot import PlotError, plotter
 from hotline.audit.records import CheckpointRecord, EntryRecord, Records
-from hotline.audit.remote import LogClient, http_base
-from hotline.audit.report import WIDTH, ReportBuilder, render_text
+from hotline.audit.report import ReportBuilder, render_text
+from hotline.audit.text import WIDTH
 from hotline.audit.verify import AuditFailure, Auditor, Report
 from hotline.canonical import parse
 from hotline.cli_options import member_options
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
+from hotline.clock import utc_now
 from hotline.display import shown, shown_lines
 from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
 from hotline.norms.files import load_templates
@@ -121,7 +123,7 @@ def export(ctx: click.Context, name: str, servers: tuple[str, ...], out: Path) -
         checkpoints, size = records.checkpoints, records.size
         with out.open("w") as handle:
             _line(handle, {"type": "log", "origin": profile.origin, "key": client.key_text(),
-                           "exported": format_time(datetime.now(UTC)), "size": size})
+                           "exported": format_time(utc_now()), "size": size})
             for checkpoint in checkpoints:
                 _line(handle, {"type": "checkpoint", **checkpoint.as_record()})
             for witnessed in records.witnessed:
@@ -536,7 +538,7 @@ def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
                                              require_witnesses=require_witnesses,
                                              accepted=lambda record: _report_entry(builder, record))
         _check_readable(auditor.roster, profile, channel)
-        report = builder.finish(now=datetime.now(UTC))
+        report = builder.finish(now=utc_now())
     except AuditFailure as exc:
         click.echo(f"FAILED: {shown(exc.message)}", err=True)
         sys.exit(1)

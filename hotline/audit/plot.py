@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline.audit.availability import ORDER, AvailabilityReport
-from hotline.audit.report import _duration
+from hotline.audit.text import duration_text, moment_text
 from hotline.errors import HotlineError
 from hotline.health import State
 
@@ -119,12 +119,8 @@ def _title(report: AvailabilityReport) -> str:
                         if (p := report.percent(s)) is not None and report.time_in[s])
     if period.since is None or period.until is None:
         return f"Channel {report.channel}: no entries in the log"
-    return (f"Channel {report.channel}, {_clock(period.since)} to {_clock(period.until)} UTC\n"
+    return (f"Channel {report.channel}, {moment_text(period.since)} to {moment_text(period.until)} UTC\n"
             f"{shares}   outages: {len(report.outages)}")
-
-
-def _clock(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _minutes(report: AvailabilityReport, moment: datetime | None) -> float:
@@ -159,7 +155,7 @@ def _states(ax: Any, report: AvailabilityReport) -> None:
         ax.add_patch(marker)
         who = "host" if outage.host else "party"
         ongoing = "+" if outage.ongoing else ""
-        ax.annotate(f"outage {n}: {_duration(outage.length)}{ongoing} ({who})",
+        ax.annotate(f"outage {n}: {duration_text(outage.length)}{ongoing} ({who})",
                     xy=(start, 1.1), fontsize=8, va="bottom", annotation_clip=False)
     ax.legend(handles=[Patch(facecolor=COLOURS[s], label=s.value) for s in ORDER],
               loc="upper right", ncols=4, fontsize=8, frameon=False, bbox_to_anchor=(1, 1.32))

@@ -3,7 +3,7 @@ place into frozen records.
 
 Every value here came from the host (or from a file anyone could have edited): a value of the
 wrong shape or type is a ``RecordError`` saying what is wrong, never a ``KeyError`` three calls
-later. The caller names where the value came from (``hotline.audit.remote``: the host and the
+later. The caller names where the value came from (``hotline.client.logapi``: the host and the
 request; ``hotline.audit.export``: the file and line). What the records *claim* (a signature, a
 leaf, an index in its place) is for ``hotline.audit.verify`` to check. (The typed-model issue
 will fold these into the system's typed log entries.)

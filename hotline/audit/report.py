@@ -32,8 +32,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
+from hotline.audit.text import (
+    Column,
+    duration_text,
+    milliseconds,
+    moment_text,
+    table,
+    time_or_none,
+)
 from hotline.envelope import Precedence
 from hotline.errors import LogError, WireError
 from hotline.times import format_time, parse_time
@@ -43,7 +51,6 @@ PRECEDENCES: tuple[str, ...] = tuple(p.value for p in Precedence)  # FLASH first
 ACK_KINDS = ("received", "understood", "reply")
 _SATISFIED_BY = {"received": frozenset({"received", "understood"}),
                  "understood": frozenset({"understood"}), "reply": frozenset({"reply"})}
-WIDTH = 100  # render_text never writes a longer line
 
 
 class ReportError(LogError):
@@ -107,8 +114,8 @@ class Requirement:
         return {"index": self.index, "id": self.id, "template": self.template,
                 "precedence": self.precedence, "party": self.party, "ack": self.ack,
                 "due": format_time(self.due), "status": self.status.value,
-                "answered": _time_or_none(self.answered), "answer_index": self.answer_index,
-                "delay_ms": None if self.delay is None else _milliseconds(self.delay)}
+                "answered": time_or_none(self.answered), "answer_index": self.answer_index,
+                "delay_ms": None if self.delay is None else milliseconds(self.delay)}
 
 
 @dataclass(frozen=True)
@@ -191,11 +198,11 @@ class Period:
         return self.now if self.until is None else min(self.now, self.until)
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": _time_or_none(self.since), "until": _time_or_none(self.until),
+        return {"since": time_or_none(self.since), "until": time_or_none(self.until),
                 "now": format_time(self.now), "cutoff": format_time(self.cutoff),
                 "first_index": self.first_index, "last_index": self.last_index,
-                "first_time": _time_or_none(self.first_time),
-                "last_time": _time_or_none(self.last_time), "entries": self.entries}
+                "first_time": time_or_none(self.first_time),
+                "last_time": time_or_none(self.last_time), "entries": self.entries}
 
 
 @dataclass(frozen=True)
@@ -464,7 +471,7 @@ class ReportBuilder:
         Raises:
             ReportError: ``now`` is naive.
         """
-        _check_aware("now", now)
+        check_aware("now", now)
         first, latest = self._first, self._latest
         period = Period(since=self.since, until=self.until, now=now,
                         first_index=first[0] if first else None,
@@ -540,13 +547,13 @@ def build_report(entries: Iterable[Mapping[str, Any]], *, channel: str, since: d
 def check_period(since: datetime | None, until: datetime | None) -> None:
     """A report's window: aware datetimes, ``since`` before ``until`` (ReportError otherwise)."""
     for name, moment in (("since", since), ("until", until)):
-        _check_aware(name, moment)
+        check_aware(name, moment)
     if since is not None and until is not None and since >= until:
         raise ReportError(f"since ({format_time(since)}) must be before until "
                           f"({format_time(until)})", code="report.bad_period")
 
 
-def _check_aware(name: str, moment: datetime | None) -> None:
+def check_aware(name: str, moment: datetime | None) -> None:
     if moment is not None and moment.utcoffset() is None:
         raise ReportError(f"{name} must be timezone-aware", code="report.bad_period")
 
@@ -594,75 +601,16 @@ class _Fields:
         return _Fields(value, self.index, f"{self.where}.{key}")
 
 
-def _time_or_none(moment: datetime | None) -> str | None:
-    return None if moment is None else format_time(moment)
-
-
-def _milliseconds(delta: timedelta) -> int:
-    return delta // timedelta(milliseconds=1)
-
-
-# -- text ----------------------------------------------------------------------------------------
-
-class _Column(NamedTuple):
-    header: str
-    right: bool = False  # right-aligned (numbers)
-    shrink: bool = False  # may be cut (with a trailing "~") to keep the table within WIDTH
-
-
-def _table(columns: Sequence[_Column], rows: Sequence[Sequence[str]], *, indent: int = 2) -> list[str]:
-    """Fixed-width columns two spaces apart, no line over WIDTH (shrinkable columns are cut)."""
-    widths = [max([len(c.header), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
-    while indent + sum(widths) + 2 * (len(widths) - 1) > WIDTH:
-        candidates = [i for i, c in enumerate(columns) if c.shrink and widths[i] > max(len(c.header), 4)]
-        if not candidates:
-            break
-        widest = max(candidates, key=lambda i: widths[i])
-        widths[widest] -= 1
-
-    def line(cells: Sequence[str]) -> str:
-        out = []
-        for cell, width, column in zip(cells, widths, columns, strict=True):
-            if len(cell) > width:
-                cell = cell[:width - 1] + "~"
-            out.append(cell.rjust(width) if column.right else cell.ljust(width))
-        return (" " * indent + "  ".join(out)).rstrip()
-
-    return [line([c.header for c in columns]), *(line(row) for row in rows)]
-
-
-def _clock(moment: datetime | None, absent: str = "none") -> str:
-    return absent if moment is None else format_time(moment)[:19].replace("T", " ")
-
-
-def _duration(delta: timedelta) -> str:
-    """``850ms``, ``45s``, ``2m05s``, ``1h02m``, ``3d04h``."""
-    ms = _milliseconds(delta)
-    if ms < 1000:
-        return f"{ms}ms"
-    seconds = ms // 1000
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
-
-
 def _tally_rows(tallies: Mapping[str, Tally]) -> list[list[str]]:
     return [[name, *(str(n) for n in tally.to_json().values())] for name, tally in tallies.items()]
 
 
 def _requirement_table(requirements: Sequence[Requirement]) -> list[str]:
-    columns = [_Column("index", right=True), _Column("template", shrink=True), _Column("precedence"),
-               _Column("party", shrink=True), _Column("needs"), _Column("due"),
-               _Column("answered"), _Column("delay", right=True)]
-    return _table(columns, [[str(r.index), r.template, r.precedence, r.party, r.ack, _clock(r.due),
-                             _clock(r.answered), "-" if r.delay is None else _duration(r.delay)]
+    columns = [Column("index", right=True), Column("template", shrink=True), Column("precedence"),
+               Column("party", shrink=True), Column("needs"), Column("due"),
+               Column("answered"), Column("delay", right=True)]
+    return table(columns, [[str(r.index), r.template, r.precedence, r.party, r.ack, moment_text(r.due),
+                             moment_text(r.answered), "-" if r.delay is None else duration_text(r.delay)]
                             for r in requirements])
 
 
@@ -678,14 +626,14 @@ def render_text(report: ComplianceReport) -> str:
     """
     period = report.period
     lines = [f"Compliance report for channel {report.channel}",
-             f"Period    {_clock(period.since, 'start of the log')} to {_clock(period.until, 'now')}"
-             " (all times UTC)",
-             f"As of     {_clock(period.cutoff)} (acknowledgements not due by then are pending)"]
+             f"Period    {moment_text(period.since, 'start of the log')} to "
+             f"{moment_text(period.until, 'now')} (all times UTC)",
+             f"As of     {moment_text(period.cutoff)} (acknowledgements not due by then are pending)"]
     if period.entries:
         lines += [f"Log       index {period.first_index} to {period.last_index}: {period.entries} "
                   "entries of this channel",
-                  f"          first logged {_clock(period.first_time)}, last "
-                  f"{_clock(period.last_time)}"]
+                  f"          first logged {moment_text(period.first_time)}, last "
+                  f"{moment_text(period.last_time)}"]
     else:
         lines.append("Log       no entries of this channel in the period")
 
@@ -695,8 +643,8 @@ def render_text(report: ComplianceReport) -> str:
                 for t, row in report.messages.items()]
         rows.append(["total", *(str(sum(row[p] for row in report.messages.values()))
                                 for p in PRECEDENCES), str(report.message_count)])
-        lines += _table([_Column("template", shrink=True),
-                         *(_Column(p, right=True) for p in PRECEDENCES), _Column("total", right=True)],
+        lines += table([Column("template", shrink=True),
+                         *(Column(p, right=True) for p in PRECEDENCES), Column("total", right=True)],
                         rows)
     traffic = report.traffic
     lines.append(f"Other traffic: acks {traffic.acks}; agent traffic: heartbeats "
@@ -705,12 +653,12 @@ def render_text(report: ComplianceReport) -> str:
     lines += ["", f"Acknowledgements required: {report.total.required} (one per required party "
                   "of each message)"]
     if report.total.required:
-        counts = [_Column(h, right=True) for h in ("required", "on time", "late", "missing", "pending")]
-        lines += _table([_Column("template", shrink=True), *counts],
+        counts = [Column(h, right=True) for h in ("required", "on time", "late", "missing", "pending")]
+        lines += table([Column("template", shrink=True), *counts],
                         [*_tally_rows(report.by_template), *_tally_rows({"total": report.total})])
-        lines += _table([_Column("party", shrink=True), *counts], _tally_rows(report.by_party))
+        lines += table([Column("party", shrink=True), *counts], _tally_rows(report.by_party))
     for status, title in ((Status.LATE, "Late acknowledgements"),
-                          (Status.MISSING, f"Missing acknowledgements as of {_clock(period.cutoff)}"),
+                          (Status.MISSING, f"Missing acknowledgements as of {moment_text(period.cutoff)}"),
                           (Status.PENDING, "Pending acknowledgements (not yet due)")):
         chosen = report.with_status(status)
         if chosen:
@@ -718,19 +666,19 @@ def render_text(report: ComplianceReport) -> str:
 
     lines += ["", f"Overdue notices logged by the server: {len(report.overdue)}"]
     if report.overdue:
-        lines += _table([_Column("index", right=True), _Column("message", right=True),
-                         _Column("template", shrink=True), _Column("precedence"), _Column("needs"),
-                         _Column("due"), _Column("missing", shrink=True)],
-                        [[str(n.index), str(n.entry), n.template, n.precedence, n.ack, _clock(n.due),
+        lines += table([Column("index", right=True), Column("message", right=True),
+                         Column("template", shrink=True), Column("precedence"), Column("needs"),
+                         Column("due"), Column("missing", shrink=True)],
+                        [[str(n.index), str(n.entry), n.template, n.precedence, n.ack, moment_text(n.due),
                           ", ".join(n.missing)] for n in report.overdue])
 
     rejected = report.rejected
     lines += ["", f"Rejected attempts: {rejected.total}"]
     if rejected.total:
-        lines += _table([_Column("party", shrink=True), _Column("attempts", right=True)],
+        lines += table([Column("party", shrink=True), Column("attempts", right=True)],
                         [[p, str(n)] for p, n in rejected.by_party.items()])
-        lines += _table([_Column("code", shrink=True), _Column("attempts", right=True),
-                         _Column("example reason", shrink=True)],
+        lines += table([Column("code", shrink=True), Column("attempts", right=True),
+                         Column("example reason", shrink=True)],
                         [[c.code, str(c.count), c.example] for c in rejected.by_code.values()])
     if rejected.no_channel:
         lines.append(f"  not counted: {rejected.no_channel} in the period naming no channel (on a "

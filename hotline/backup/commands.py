@@ -4,30 +4,24 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from hotline.backup.restore import Restored, restore
 from hotline.backup.snapshot import Taken, take_backup
+from hotline.clock import utc_now
 from hotline.config import Config, load_config
 from hotline.display import shown
-from hotline.keyfiles import load_private_key
+from hotline.keyfiles import load_log_key
 from hotline.keys import PublicKey, SigningKey
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _deployment(home: Path) -> tuple[Config, SigningKey]:
     """The config and the log key (with the server's passphrase variables)."""
     config = load_config(home / "hotline.toml", home=home)
-    passphrase = os.environ.get("HOTLINE_LOG_KEY_PASSPHRASE") or os.environ.get("HOTLINE_PASSPHRASE")
-    return config, load_private_key(config.log_key_path, passphrase.encode() if passphrase else None)
+    return config, load_log_key(config.log_key_path)
 
 
 def _progress(copied: int, total: int) -> None:
@@ -52,7 +46,7 @@ def backup(ctx: click.Context, file: Path, force: bool) -> None:
     """
     config, key = _deployment(Path(ctx.obj["home"]))
     taken = asyncio.run(take_backup(file, database=config.db_path, origin=config.server.origin,
-                                    key=key, force=force, clock=_now, progress=_progress))
+                                    key=key, force=force, clock=utc_now, progress=_progress))
     _print_backup(taken)
 
 
@@ -99,7 +93,7 @@ def restore_command(ctx: click.Context, archive: Path, published: tuple[Path, ..
                    for party, text in config.roster.authorities.items()}
     done = asyncio.run(restore(archive, database=config.db_path, origin=config.server.origin,
                                key=key, authorities=authorities, published_files=list(published),
-                               force=force, clock=_now))
+                               force=force, clock=utc_now))
     _print_restore(done, archive, config.db_path, home)
 
 

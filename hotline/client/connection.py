@@ -26,14 +26,12 @@ import os
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from hotline.audit.remote import LogClient, http_base
 from hotline.canonical import canonical_bytes
 from hotline.client.frames import (
     HealthChange,
@@ -45,9 +43,11 @@ from hotline.client.frames import (
     host_notes,
     overdue,
 )
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.client.streams import Arrival, Streams
+from hotline.clock import utc_now
 from hotline.display import article
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errors import AuthError, HotlineError, LogError, ProtocolViolation, WireError
@@ -122,10 +122,6 @@ class Proof:
 Item = Delivered | Refused | Overdue | HealthChange | HostProblem | dict[str, Any]
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
 class Client:
     def __init__(self, *, key: SigningKey, origin: str, roster: Roster) -> None:
         self.key = key
@@ -193,7 +189,7 @@ class Client:
         try:
             first = self.session.receive(await self.ws.recv())
             assert isinstance(first, Challenge)
-            await self.ws.send(encode(self.session.auth_frame(first, now=now_utc())))
+            await self.ws.send(encode(self.session.auth_frame(first, now=utc_now())))
             self.session.receive(await self.ws.recv())
         except ConnectionClosed as exc:
             raise ConnectError(f"server closed the connection during the handshake: {exc}") from exc
@@ -319,7 +315,7 @@ class Client:
                  reply_to: str | None = None, id: str | None = None) -> Envelope:
         return Envelope.build(id=id or new_envelope_id(os.urandom(16)), kind=kind, channel=channel,
                               sender=self.member, template=template, precedence=precedence,
-                              created=now_utc(), body=body, reply_to=reply_to)
+                              created=utc_now(), body=body, reply_to=reply_to)
 
     async def send(self, *, channel: str, template: str, body: dict[str, Any],
                    precedence: Precedence | str = Precedence.ROUTINE) -> dict[str, Any]:

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hotline.audit.remote import LogClient, http_base
 from hotline.client.connection import Client
+from hotline.client.logapi import LogClient, http_base
+from hotline.client.loghead import read_head, write_head
 from hotline.errors import HotlineError, LogError
 from hotline.logwatch import Head, LogWatch, Witness
-from hotline.privatefiles import write_private_atomically
 from hotline.roster import Roster
 from hotline.tlog import Checkpoint, NoteVerifier
 from hotline.witnesses import named_witnesses, witness_keys
@@ -85,10 +84,11 @@ async def prove_round(watch: LogWatch, client: LogClient, *,
 
 
 def load_head(path: Path) -> Head | None:
-    """The chain head a client remembered in ``path`` (None if there is none to read)."""
+    """The chain head a client remembered in ``path`` (None if there is none to read: a new
+    chain starts)."""
     try:
-        return Head.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError):
+        return read_head(path)
+    except LogError:
         return None
 
 
@@ -138,7 +138,7 @@ class Prover:
         before = self.watch.head
         await prove_round(self.watch, self.log, verifiers=[], entries=entries, cosigned=False)
         if self.watch.head is not None and self.watch.head != before and self.watch.alarm is None:
-            write_private_atomically(self.state, json.dumps(self.watch.head.to_json()).encode())
+            write_head(self.state, self.watch.head)
         settled = 0
         for index in list(self.pending):
             failed = self.watch.alarm or self.watch.failed.get(index)

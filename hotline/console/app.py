@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import partial
 from typing import Any, ClassVar
 
@@ -44,11 +44,12 @@ from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from hotline.audit.remote import LogClient, http_base
 from hotline.client.backoff import Backoff
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
 from hotline.client.proofs import prove_round, witnesses_of
+from hotline.clock import utc_now
 from hotline.console import render
 from hotline.console.forms import Form, build_form, envelope_from_form
 from hotline.console.link import (
@@ -124,10 +125,6 @@ KEY_STUCK = 2.0  # seconds after which a key not seen through is let go (a safet
 PROVE_EVERY = 2.0  # seconds between log-watch rounds, while some message is not fully proven
 WATCH_IDLE = 30.0  # seconds between rounds when all is proven: the chain is still followed
 LOG_HEAD_MEMO = "log_head"  # outbox memo: the largest checkpoint this console verified
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _key(name: str) -> str:

@@ -31,7 +31,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -39,10 +39,12 @@ from websockets.exceptions import ConnectionClosed
 
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
+from hotline.client.failover import Failover
 from hotline.client.frames import HostProblem
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
+from hotline.clock import utc_now
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError
 from hotline.keys import SigningKey
@@ -51,10 +53,6 @@ from hotline.roster import Roster
 HISTORY = 5000  # on a first start, resume this many log indexes back (not the whole log)
 _CURSOR_EVERY = 200  # persist the resume cursor at least every so many entries
 ROSTER_MEMO = "roster"  # outbox memo: the last roster verified and the member's channels
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class LinkState(StrEnum):
@@ -128,11 +126,10 @@ class Link:
                  backoff: Backoff | None = None, history: int = HISTORY,
                  clock: Callable[[], datetime] = utc_now, open_timeout: float = 10.0) -> None:
         self.profile, self.key, self.outbox, self.emit = profile, key, outbox, emit
-        self.servers = profile.endpoints(servers)  # refuses ws:// when the profile pins a CA
-        self.backoff = backoff or Backoff()
-        self.history, self.clock, self.open_timeout = history, clock, open_timeout
+        self.failover = Failover(profile, servers=servers, key=key, backoff=backoff,
+                                 open_timeout=open_timeout, trying=self._trying)
+        self.history, self.clock = history, clock
         self.state = LinkState.CONNECTING
-        self.url: str | None = None
         self.client: Client | None = None
         # the last roster verified (kept while the line is down; from an earlier run at start)
         self.roster, self.channels = self._remembered()
@@ -147,6 +144,11 @@ class Link:
     @property
     def member(self) -> str:
         return self.profile.member
+
+    @property
+    def url(self) -> str | None:
+        """The server of the current (or last) session."""
+        return self.failover.url
 
     def _remembered(self) -> tuple[Roster | None, list[str]]:
         """The roster and channels an earlier run verified, verified again (None if none)."""
@@ -165,52 +167,29 @@ class Link:
     async def run(self) -> None:
         """Connect, serve, reconnect, until cancelled or the server refuses our key."""
         try:
-            while True:
-                try:
-                    client = await self._connect()
-                except AuthError as exc:
-                    self._status(LinkState.REFUSED, None, f"the server refused this key: {exc.message}")
-                    return
-                except ConfigError as exc:  # the profile's own fault (its pinned CA): no retry mends it
-                    self._status(LinkState.REFUSED, None, exc.message)
-                    return
-                except HotlineError as exc:
-                    delay = self.backoff.next_delay()
-                    self._status(LinkState.DOWN, None, exc.message, retry_in=delay)
-                    await asyncio.sleep(delay)
-                    continue
-                self.backoff.reset()
-                try:
-                    await self._serve(client)
-                finally:
-                    self.client = None
-                    await client.close()
-                delay = self.backoff.next_delay()
-                reason = client.closed.result() if client.closed.done() else "closed"
-                self._status(LinkState.DOWN, self.url, f"line lost: {reason}", retry_in=delay)
-                await asyncio.sleep(delay)
+            await self.failover.stay_connected(self._serve_line, self._down)
+        except AuthError as exc:
+            self._status(LinkState.REFUSED, None, f"the server refused this key: {exc.message}")
+        except ConfigError as exc:  # the profile's own fault (its pinned CA): no retry mends it
+            self._status(LinkState.REFUSED, None, exc.message)
         finally:
             for task in list(self._tasks):
                 task.cancel()
             if self.client is not None:
                 await self.client.close()
 
-    async def _connect(self) -> Client:
-        errors = []
-        for url in self.servers:
-            self._status(LinkState.CONNECTING, url, f"connecting to {url}")
-            client = Client.for_profile(self.profile, self.key)
-            try:
-                await client.connect(url, ssl_context=self.profile.tls_for(url),
-                                     open_timeout=self.open_timeout)
-            except (AuthError, ConfigError):
-                raise
-            except HotlineError as exc:
-                errors.append(exc.message)
-                continue
-            self.url = url
-            return client
-        raise ConnectError("; ".join(errors) or "no server endpoint configured")
+    def _trying(self, url: str) -> None:
+        self._status(LinkState.CONNECTING, url, f"connecting to {url}")
+
+    def _down(self, url: str | None, reason: str, retry_in: float) -> None:
+        self._status(LinkState.DOWN, url, reason if url is None else f"line lost: {reason}",
+                     retry_in=retry_in)
+
+    async def _serve_line(self, client: Client) -> None:
+        try:
+            await self._serve(client)
+        finally:
+            self.client = None
 
     async def _serve(self, client: Client) -> None:
         self.client, self.roster, self.welcome = client, client.roster, dict(client.welcome)

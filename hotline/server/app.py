@@ -12,7 +12,7 @@ import os
 import signal
 import weakref
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -20,12 +20,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline import crashpoints
 from hotline.canonical import parse
+from hotline.clock import utc_now
 from hotline.config import Config, check_listen, is_loopback_host
-from hotline.errors import AuthError, ConfigError, HotlineError, WireError
-from hotline.keyfiles import load_private_key
-from hotline.keys import PublicKey, SigningKey, b64url
+from hotline.errors import AuthError, HotlineError, WireError
+from hotline.keys import b64url
 from hotline.roster import Member
-from hotline.server.checkpoints import Checkpointer
+from hotline.server.appkeys import GATE, SERVER, SOCKETS
+from hotline.server.compose import Server, build_server, check_home
 from hotline.server.gate import (
     FD_RESERVE,
     Gate,
@@ -37,38 +38,21 @@ from hotline.server.gate import (
 )
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection
 from hotline.server.logapi import add_log_routes, authenticate_request
-from hotline.server.monitor import HealthMonitor
 from hotline.server.service import Hotline
 from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
-from hotline.store import Store, row_mac_key
-from hotline.store.checkpointfile import checkpoint_path
-from hotline.store.restores import read_restores, restores_path
+from hotline.store import Store
 from hotline.tlsfiles import RENEW_ADVICE, RENEW_BEFORE, server_context
 
 log = structlog.get_logger("hotline.server")
 
-HOTLINE = web.AppKey("hotline", Hotline)
-CONFIG = web.AppKey("config", Config)
-SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
-GATE = web.AppKey("gate", Gate)
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _passphrase() -> bytes | None:
-    value = os.environ.get("HOTLINE_LOG_KEY_PASSPHRASE") or os.environ.get("HOTLINE_PASSPHRASE")
-    return value.encode() if value else None
-
-
-def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
-    limits = config.limits
-    gate = Gate(max_members=limits.max_connections, max_anonymous=limits.max_anonymous,
-                max_per_address=limits.max_anonymous_per_address,
-                request_timeout=limits.request_timeout)
+def create_app(server: Server, *, gate: Gate | None = None) -> web.Application:
+    """The HTTP application serving ``server`` (built by ``hotline.server.compose.build_server``);
+    its background tasks run while the app runs, and the store is closed when it stops."""
+    if gate is None:
+        gate = make_gate(server.config)
     app = web.Application(client_max_size=1024 * 1024, middlewares=[gate_middleware(gate)])
-    app[CONFIG] = config
+    app[SERVER] = server
     app[GATE] = gate
     app[SOCKETS] = weakref.WeakSet()
     app.router.add_get("/v1/ws", ws_handler)
@@ -79,40 +63,12 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
     add_log_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        # The log key first: the store authenticates every row it writes with a key derived
-        # from it, and start-up checks the rows beyond the last checkpoint with that key.
-        key = _load_log_key(config)
-        store = await Store.open(config.db_path, batch=config.limits.commit_batch,
-                                 mac_key=row_mac_key(key))
         try:
-            hotline = await _start_service(config, store, key, clock)
-        except BaseException:
-            await store.close()
-            raise
-        assert hotline.checkpointer is not None
-        checkpoints = asyncio.create_task(hotline.checkpointer.run(), name="checkpointer")
-        deadlines = asyncio.create_task(hotline.run_deadlines(config.protocols.deadline_sweep),
-                                        name="deadlines")
-        assert hotline.monitor is not None
-        health = asyncio.create_task(hotline.monitor.run(config.health.sweep), name="health")
-        turns = asyncio.create_task(hotline.run_turns(), name="submission-turns")
-        stalled = asyncio.create_task(hotline.hub.watch_stalled(), name="stalled-sessions")
-        app[HOTLINE] = hotline
-        log.info("server.ready", db=str(config.db_path), log_size=await store.size(),
-                 members=len(hotline.roster.enrollments), channels=sorted(hotline.roster.agreements))
-        yield
-        for task in (turns, stalled):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await hotline.drain()
-        for task in (checkpoints, deadlines, health):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await hotline.checkpointer.stop()
-        await store.close()
-        log.info("server.stopped")
+            async with server.running():
+                yield
+        finally:
+            await server.close()
+            log.info("server.stopped")
 
     async def close_sockets(app: web.Application) -> None:
         sockets = app[SOCKETS]
@@ -124,20 +80,11 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
     return app
 
 
-def _load_log_key(config: Config) -> SigningKey:
-    _check_home(config)
-    return load_private_key(config.log_key_path, _passphrase())
-
-
-def _check_home(config: Config) -> None:
-    """What the server needs from its home before it creates anything there (the database):
-    the log key and the protocol templates folder."""
-    if not config.log_key_path.is_file():
-        raise ConfigError(f"no log key at {config.log_key_path}; `hotline init` makes one",
-                          path=("tlog", "key"))
-    if not config.protocols_dir.is_dir():
-        raise ConfigError("the protocol templates folder does not exist; `hotline init` makes it",
-                          file=str(config.protocols_dir))
+def make_gate(config: Config) -> Gate:
+    limits = config.limits
+    return Gate(max_members=limits.max_connections, max_anonymous=limits.max_anonymous,
+                max_per_address=limits.max_anonymous_per_address,
+                request_timeout=limits.request_timeout)
 
 
 class ListenError(HotlineError):
@@ -157,58 +104,13 @@ def _cannot_listen(config: Config, exc: OSError) -> ListenError:
                        "server.port in hotline.toml; --host, --port)")
 
 
-async def _start_service(config: Config, store: Store, key: SigningKey,
-                         clock: Callable[[], datetime]) -> Hotline:
-    """The service on an open store, in this order: the checkpointer checks the database against
-    every checkpoint the log published (refusing to start on a loss, a change, or rows the server
-    did not write); only then is anything read from the log (the roster, the templates its
-    agreements pin, obligations) or appended to it (the roster folder); then the tree head is
-    signed and health restored."""
-    authorities = {party: PublicKey.from_text(text) for party, text in config.roster.authorities.items()}
-    limits = config.limits
-    hotline = Hotline(store=store, authorities=authorities, templates_dir=config.protocols_dir,
-                      clock=clock, clock_skew=timedelta(seconds=limits.clock_skew), limits=limits)
-    hotline.checkpointer = Checkpointer(
-        store=store, hub=hotline.hub, roster=hotline.roster, key=key, origin=config.server.origin,
-        delay=config.tlog.checkpoint_delay, clock=clock,
-        checkpoint_file=checkpoint_path(config.db_path))
-    await hotline.checkpointer.load()
-    _log_restores(config)
-    await hotline.load()
-    added = await hotline.import_dir(config.roster_dir)
-    if added:
-        log.info("roster.imported", documents=added, folder=str(config.roster_dir))
-    await hotline.checkpointer.sign()
-    hotline.monitor = HealthMonitor(hotline=hotline, metrics=hotline.metrics,
-                                    missed=config.health.missed, clock=clock)
-    await hotline.monitor.load()
-    return hotline
-
-
-def _log_restores(config: Config) -> None:
-    """A forced restore lost entries the log had published: said at every start, never silent
-    (``hotline.store.restores``)."""
-    try:
-        records = read_restores(restores_path(config.db_path))
-    except HotlineError as exc:
-        log.warning("store.restores_unreadable", reason=exc.message)
-        return
-    for record in records:
-        lost = record.get("lost")
-        if isinstance(lost, dict):
-            covered = lost.get("checkpoint")
-            log.warning("store.restored_with_loss", restored=record.get("restored"),
-                        first=lost.get("first"), last=lost.get("last"), count=lost.get("count"),
-                        checkpoint=covered.get("size") if isinstance(covered, dict) else None)
-
-
 async def healthz_handler(request: web.Request) -> web.Response:
     """Liveness and storage health: 503 ``failing`` once a read or write found the database
     damaged or the disk failing (the first such problem is named)."""
-    hotline = request.app[HOTLINE]
-    store = hotline.store
+    server = request.app[SERVER]
+    store = server.store
     body = {"status": "ok", "storage": "ok", "log_size": await store.size(),
-            "connections": len(hotline.hub.all)}
+            "connections": len(server.hub.all)}
     if store.problem is not None:
         return web.json_response({**body, "status": "failing", "storage": store.problem}, status=503)
     return web.json_response(body)
@@ -217,43 +119,43 @@ async def healthz_handler(request: web.Request) -> web.Response:
 async def metrics_handler(request: web.Request) -> web.Response:
     """Prometheus text format, from this app's own registry. Channel names and states are not
     for everyone: by default only loopback peers may read them (``server.metrics``)."""
-    hotline, access = request.app[HOTLINE], request.app[CONFIG].server.metrics
+    server = request.app[SERVER]
+    access = server.config.server.metrics
     if access == "loopback" and not is_loopback(request.remote):
         return web.json_response({"code": "http.forbidden", "message": "/metrics is served to "
                                   "loopback peers only (server.metrics = \"loopback\")"}, status=403)
     if access == "signed":
         try:
-            authenticate_request(request, hotline, request.app[CONFIG].server.origin)
+            authenticate_request(request, server)
         except HotlineError as exc:
             return web.json_response({"code": exc.code, "message": exc.message}, status=401)
-    hotline.metrics.connected.set(len(hotline.hub.all))
-    hotline.metrics.log_size.set(await hotline.store.size())
+    server.metrics.connected.set(len(server.hub.all))
+    server.metrics.log_size.set(await server.store.size())
     # off the event loop: with a thousand channels rendering takes most of a second
-    body = await asyncio.to_thread(generate_latest, hotline.metrics.registry)
+    body = await asyncio.to_thread(generate_latest, server.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def channel_health_handler(request: web.Request) -> web.Response:
     """A channel's live health, for its members and auditors (signed request, like the log's
     ``/v1/log/entries``)."""
-    hotline = request.app[HOTLINE]
+    server = request.app[SERVER]
     try:
-        member = authenticate_request(request, hotline, request.app[CONFIG].server.origin)
+        member = authenticate_request(request, server)
     except HotlineError as exc:
         return web.json_response({"code": exc.code, "message": exc.message}, status=401)
     channel = request.match_info["channel"]
     try:
-        hotline.roster.check_channel(member, channel)
+        server.roster.check_channel(member, channel)
     except HotlineError as exc:
         return web.json_response({"code": exc.code, "message": exc.message}, status=403)
-    assert hotline.monitor is not None
-    return web.json_response(hotline.monitor.frame(channel))
+    return web.json_response(server.monitor.frame(channel))
 
 
 async def roster_handler(request: web.Request) -> web.Response:
     """Submit a signed enrollment, revocation or agreement. Open to anyone: the authorities'
     signatures, not the caller, decide whether it counts."""
-    hotline = request.app[HOTLINE]
+    hotline = request.app[SERVER].service
     try:
         signed = parse(await request.read(), max_bytes=1024 * 1024)
         appended = await hotline.add_document(signed)
@@ -263,7 +165,8 @@ async def roster_handler(request: web.Request) -> web.Response:
 
 
 async def ws_handler(request: web.Request) -> web.WebSocketResponse:
-    config, hotline, gate = request.app[CONFIG], request.app[HOTLINE], request.app[GATE]
+    server, gate = request.app[SERVER], request.app[GATE]
+    config, hotline = server.config, server.service
     limits = config.limits
     # aiohttp's own limit only stops abuse; frames over max_frame_bytes get a typed error instead.
     ws = web.WebSocketResponse(max_msg_size=max(4 * limits.max_frame_bytes, 1024 * 1024),
@@ -298,10 +201,9 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     conn.send({"type": "roster", "documents": hotline.documents})
     if hotline.watch_validity(conn):
         hotline.hub.join(conn, channels)
-    if hotline.monitor is not None:  # the state of each line at a glance, from the first moment
-        for channel in channels:
-            if channel in hotline.monitor.channels:
-                conn.send(hotline.monitor.frame(channel))
+    for channel in channels:  # the state of each line at a glance, from the first moment
+        if channel in server.monitor.channels:
+            conn.send(server.monitor.frame(channel))
     structlog.contextvars.bind_contextvars(member=member.member, party=member.party)
     log.info("session.welcome", peer=peer, role=member.role.value, channels=channels)
     try:
@@ -368,9 +270,11 @@ async def _refuse_auth(ws: web.WebSocketResponse, exc: AuthError, peer: str | No
             await ws.close(code=CLOSE_AUTH_FAILED, message=exc.code.encode())
 
 
-async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> tuple[web.AppRunner, str]:
+async def start(config: Config, *, clock: Callable[[], datetime] = utc_now,
+                store: Store | None = None) -> tuple[web.AppRunner, str]:
     """Start serving; returns the runner (``await runner.cleanup()`` stops it) and the WebSocket
-    URL actually bound (port 0 in the config picks a free port).
+    URL actually bound (port 0 in the config picks a free port). ``clock`` and ``store`` go to
+    ``hotline.server.compose.build_server``.
 
     Raises:
         InsecureListen: the host is off loopback, without TLS and not ``server.insecure``.
@@ -382,7 +286,7 @@ async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> t
     if crashpoints.PROBLEM is not None:  # HOTLINE_CRASHPOINTS is set but malformed
         raise crashpoints.PROBLEM
     check_listen(config.server)
-    _check_home(config)
+    check_home(config)
     ssl_context = None
     if config.tls_cert is not None and config.tls_key is not None:
         ssl_context, until = server_context(config.tls_cert, config.tls_key, now=clock())
@@ -394,23 +298,30 @@ async def start(config: Config, *, clock: Callable[[], datetime] = utc_now) -> t
                     risk="no TLS off loopback: frames and authentication cross the network in the "
                          "clear, and anyone on the path can pass for this server",
                     fix="hotline init --tls, or set server.tls_cert and server.tls_key")
-    app = create_app(config, clock=clock)
-    _fit_fd_limit(app[GATE])
+    gate = make_gate(config)
+    _fit_fd_limit(gate)
     limits = config.limits
-    listener = Listener(app[GATE])  # the port first: a busy one fails before the database opens
+    listener = Listener(gate)  # the port first: a busy one fails before the database opens
     try:
         await listener.bind(config.server.host, config.server.port, ssl_context=ssl_context,
                             ssl_handshake_timeout=limits.request_timeout)
     except OSError as exc:
         raise _cannot_listen(config, exc) from exc
-    # aiohttp closes an idle keep-alive connection after the request timeout (the gate cuts one
-    # that sends a request too slowly).
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0, access_log=None,
-                           keepalive_timeout=limits.request_timeout)
     try:
-        await runner.setup()  # opens the store (``lifecycle``)
+        server = await build_server(config, store=store, clock=clock)
     except BaseException:
         listener.close()
+        raise
+    # aiohttp closes an idle keep-alive connection after the request timeout (the gate cuts one
+    # that sends a request too slowly).
+    runner = web.AppRunner(create_app(server, gate=gate), handle_signals=False,
+                           shutdown_timeout=5.0, access_log=None,
+                           keepalive_timeout=limits.request_timeout)
+    try:
+        await runner.setup()  # starts the background tasks (``create_app``'s lifecycle)
+    except BaseException:
+        listener.close()
+        await server.close()
         raise
     site = GatedSite(runner, config.server.host, config.server.port, listener=listener,
                      ssl_context=ssl_context)

@@ -34,14 +34,14 @@ from hotline.errors import HotlineError, ProtocolViolation, StoreError
 from hotline.httpauth import parse_header, verify_request
 from hotline.keys import b64encode
 from hotline.roster import Member, Role
-from hotline.server.service import Hotline
+from hotline.server.appkeys import LOG_PAGES, SERVER
+from hotline.server.compose import Server
 from hotline.store import PageRow
 from hotline.store.records import ROSTER_KINDS
 
 MAX_ENTRIES = 1000
 HEAVY = 2  # /v1/log/entries pages read and encoded at once; the others wait their turn
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,15}")  # 2^53 - 1 has 16 digits
-PAGES = web.AppKey("log_pages", asyncio.Semaphore)
 
 
 def add_log_routes(app: web.Application) -> None:
@@ -53,12 +53,7 @@ def add_log_routes(app: web.Application) -> None:
     app.router.add_get("/v1/log/proof/consistency", consistency_handler)
     app.router.add_get("/v1/log/entries", entries_handler)
     app.router.add_post("/v1/log/cosignature", cosignature_handler)
-    app[PAGES] = asyncio.Semaphore(HEAVY)
-
-
-def _hotline(request: web.Request) -> Hotline:
-    from hotline.server.app import HOTLINE
-    return request.app[HOTLINE]
+    app[LOG_PAGES] = asyncio.Semaphore(HEAVY)
 
 
 def _error(exc: HotlineError, status: int = 400) -> web.Response:
@@ -82,47 +77,41 @@ def query_int(text: str | None, name: str) -> int:
 
 
 async def checkpoint_handler(request: web.Request) -> web.Response:
-    checkpointer = _hotline(request).checkpointer
-    assert checkpointer is not None
     try:
-        note = await checkpointer.note_with_cosignatures()
+        note = await request.app[SERVER].checkpointer.note_with_cosignatures()
     except HotlineError as exc:
         return _error(exc)
     return web.Response(text=note, content_type="text/plain")
 
 
 async def checkpoints_handler(request: web.Request) -> web.Response:
-    hotline = _hotline(request)
-    assert hotline.checkpointer is not None
+    server = request.app[SERVER]
     try:
         since = _int(request, "since") if "since" in request.query else -1
-        page = await hotline.store.checkpoints(since=since, limit=MAX_ENTRIES)
-        lines = await hotline.store.cosignatures(page[0][0], page[-1][0]) if page else {}
+        page = await server.store.checkpoints(since=since, limit=MAX_ENTRIES)
+        lines = await server.store.cosignatures(page[0][0], page[-1][0]) if page else {}
     except HotlineError as exc:
         return _error(exc)
-    cosigned = hotline.checkpointer.cosigner()
+    cosigned = server.checkpointer.cosigner()
     return web.json_response([{"size": size, "time": time, "note": cosigned(note, lines.get(size, []))}
                               for size, time, note in page])
 
 
 async def witnessed_handler(request: web.Request) -> web.Response:
-    checkpointer = _hotline(request).checkpointer
-    assert checkpointer is not None
     try:
-        notes = await checkpointer.witnessed_notes()
+        notes = await request.app[SERVER].checkpointer.witnessed_notes()
     except HotlineError as exc:
         return _error(exc)
     return web.json_response(notes)
 
 
 async def key_handler(request: web.Request) -> web.Response:
-    checkpointer = _hotline(request).checkpointer
-    assert checkpointer is not None
+    checkpointer = request.app[SERVER].checkpointer
     return web.Response(text=checkpointer.verifier.to_text() + "\n", content_type="text/plain")
 
 
 async def inclusion_handler(request: web.Request) -> web.Response:
-    store = _hotline(request).store
+    store = request.app[SERVER].store
     try:
         index, size = _int(request, "index"), _int(request, "size")
         proof = await store.inclusion_proof(index, size)
@@ -132,7 +121,7 @@ async def inclusion_handler(request: web.Request) -> web.Response:
 
 
 async def consistency_handler(request: web.Request) -> web.Response:
-    store = _hotline(request).store
+    store = request.app[SERVER].store
     try:
         old, size = _int(request, "old"), _int(request, "size")
         proof = await store.consistency_proof(old, size)
@@ -141,21 +130,22 @@ async def consistency_handler(request: web.Request) -> web.Response:
     return web.json_response({"old": old, "size": size, "proof": [b64encode(h) for h in proof]})
 
 
-def authenticate_request(request: web.Request, hotline: Hotline, origin: str) -> Member:
+def authenticate_request(request: web.Request, server: Server) -> Member:
     """The member whose signed ``Authorization: Hotline ...`` header this request carries."""
     header = request.headers.get("Authorization")
     key_id, _, _ = parse_header(header)
-    member = hotline.authenticate_key_id(key_id)
-    verify_request(header, key=hotline.roster.public_key(key_id), method=request.method,
+    member = server.service.authenticate_key_id(key_id)
+    verify_request(header, key=server.roster.public_key(key_id), method=request.method,
                    path=request.path, query=request.query_string,
-                   origin=origin, now=hotline.clock(), skew=hotline.clock_skew)
+                   origin=server.config.server.origin, now=server.clock(),
+                   skew=server.service.clock_skew)
     return member
 
 
 async def entries_handler(request: web.Request) -> web.Response:
-    hotline = _hotline(request)
+    server = request.app[SERVER]
     try:
-        member = authenticate_request(request, hotline, _origin(request))
+        member = authenticate_request(request, server)
     except HotlineError as exc:
         return _error(exc, status=401)
     try:
@@ -165,7 +155,7 @@ async def entries_handler(request: web.Request) -> web.Response:
                                     code="http.bad_parameter")
     except HotlineError as exc:
         return _error(exc)
-    readable = frozenset(hotline.roster.channels_of(member))
+    readable = frozenset(server.roster.channels_of(member))
     auditor = member.role is Role.AUDITOR
 
     def visible(kind: str, channel: str | None) -> bool:
@@ -175,10 +165,10 @@ async def entries_handler(request: web.Request) -> web.Response:
         return channel in readable or (channel is None and (
             kind in ROSTER_KINDS or (auditor and kind in ("rejected", "rejections"))))
 
-    async with request.app[PAGES]:
+    async with request.app[LOG_PAGES]:
         try:
-            rows = await hotline.store.page(start=start, end=end, wanted=visible,
-                                            max_bytes=_page_bytes(request))
+            rows = await server.store.page(start=start, end=end, wanted=visible,
+                                           max_bytes=server.config.limits.entries_page_bytes)
         except HotlineError as exc:
             return _error(exc)
         body = await asyncio.to_thread(_encode_page, rows)
@@ -198,25 +188,14 @@ def _encode_page(rows: list[PageRow]) -> bytes:
     return b"[" + b",".join(parts) + b"]"
 
 
-def _page_bytes(request: web.Request) -> int:
-    from hotline.server.app import CONFIG
-    return request.app[CONFIG].limits.entries_page_bytes
-
-
-def _origin(request: web.Request) -> str:
-    from hotline.server.app import CONFIG
-    return request.app[CONFIG].server.origin
-
-
 async def cosignature_handler(request: web.Request) -> web.Response:
-    hotline = _hotline(request)
-    assert hotline.checkpointer is not None
+    checkpointer = request.app[SERVER].checkpointer
     try:
         body = parse(await request.read(), max_bytes=16 * 1024)
         if not isinstance(body, dict) or set(body) != {"size", "cosignature"}:
             raise ProtocolViolation('body must be {"size": int, "cosignature": line}',
                                     code="log.bad_cosignature")
-        added = await hotline.checkpointer.add_cosignature(body["size"], body["cosignature"])
+        added = await checkpointer.add_cosignature(body["size"], body["cosignature"])
     except HotlineError as exc:
         return _error(exc)
     return web.json_response({"added": added})

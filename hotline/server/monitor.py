@@ -17,16 +17,16 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
 from hotline.health import ChannelHealth, Policy, State
+from hotline.roster import Roster
+from hotline.server.hub import Hub
+from hotline.store import Store
 from hotline.times import format_time, parse_time
-
-if TYPE_CHECKING:
-    from hotline.server.service import Hotline
 
 log = structlog.get_logger("hotline.server")
 
@@ -58,9 +58,9 @@ class Metrics:
 
 
 class HealthMonitor:
-    def __init__(self, *, hotline: Hotline, metrics: Metrics, missed: int,
+    def __init__(self, *, store: Store, hub: Hub, roster: Roster, metrics: Metrics, missed: int,
                  clock: Callable[[], datetime]) -> None:
-        self.hotline = hotline
+        self.store, self.hub, self.roster = store, hub, roster
         self.metrics = metrics
         self.missed = missed
         self.clock = clock
@@ -69,7 +69,7 @@ class HealthMonitor:
 
     def sync_agreements(self) -> None:
         """One ChannelHealth per agreed channel; a new agreement version reconfigures it."""
-        for channel, agreement in self.hotline.roster.agreements.items():
+        for channel, agreement in self.roster.agreements.items():
             policy = Policy.of(interval=agreement.heartbeat_interval,
                                grace=agreement.heartbeat_grace, missed=self.missed)
             health = self.channels.get(channel)
@@ -84,7 +84,7 @@ class HealthMonitor:
         """Restore each channel's last logged state, then replay the recent heartbeats: every
         entry within ``missed + 1`` of the longest interval before the log's last entry."""
         self.sync_agreements()
-        store = self.hotline.store
+        store = self.store
         for stored in await store.last_of_kind("health"):
             health = self.channels.get(stored.entry.get("channel", ""))
             if health is not None:
@@ -130,11 +130,11 @@ class HealthMonitor:
             self.metrics.channel_state.labels(channel).state(health.state.value)
             if transition is None:
                 continue
-            appended = await self.hotline.store.append(transition.entry(time=now))
+            appended = await self.store.append(transition.entry(time=now))
             index = appended.entry.index
-            self.hotline.hub.publish(channel, index, {"type": "deliver", "index": index,
-                                                      "entry": appended.entry.entry})
-            self.hotline.hub.notify(channel, self.frame(channel))
+            self.hub.publish(channel, index, {"type": "deliver", "index": index,
+                                              "entry": appended.entry.entry})
+            self.hub.notify(channel, self.frame(channel))
             event = log.warning if transition.new in (State.DOWN, State.DEGRADED) else log.info
             event("channel.down" if transition.new is State.DOWN else "channel.health",
                   channel=channel, index=index, old=transition.old.value, new=transition.new.value,

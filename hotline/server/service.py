@@ -49,20 +49,24 @@ def document_id(signed: Any) -> str:
 
 
 class Hotline:
-    def __init__(self, *, store: Store, authorities: dict[str, PublicKey],
-                 clock: Callable[[], datetime], clock_skew: timedelta,
-                 templates: TemplateSet | None = None, templates_dir: Path | None = None,
-                 limits: LimitsSection | None = None) -> None:
+    """Built by ``hotline.server.compose.build_server`` from the parts it shares with the rest
+    of the server (the store, roster, hub, metrics, health monitor and checkpointer)."""
+
+    def __init__(self, *, store: Store, roster: Roster, templates: TemplateSet,
+                 templates_dir: Path | None, hub: Hub, metrics: Metrics, monitor: HealthMonitor,
+                 checkpointer: Checkpointer, clock: Callable[[], datetime],
+                 clock_skew: timedelta, limits: LimitsSection) -> None:
         self.store = store
-        self.roster = Roster(authorities)
-        self.templates = templates if templates is not None else TemplateSet()
+        self.roster = roster
+        self.templates = templates
         self.templates_dir = templates_dir
         self.deadlines = Deadlines()
         self.rates = RateLimits()
-        self.metrics = Metrics()
-        self.monitor: HealthMonitor | None = None  # set by the app after the roster is loaded
-        self.hub = Hub(clock)
-        self.limits = limits = limits or LimitsSection()  # how members share the server
+        self.metrics = metrics
+        self.monitor = monitor
+        self.checkpointer = checkpointer
+        self.hub = hub
+        self.limits = limits  # how members share the server
         self.turns: FairQueue[tuple[Connection, Submit]] = FairQueue(per_member=limits.member_queue)
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self.rejections = RejectionBudget(limit=limits.rejections_logged,
@@ -71,7 +75,6 @@ class Hotline:
         self.clock_skew = clock_skew
         self.documents: list[dict[str, Any]] = []  # signed roster documents, in log order
         self._tasks: set[asyncio.Task[None]] = set()
-        self.checkpointer: Checkpointer | None = None  # set by the app once the log key is loaded
 
     async def load(self) -> None:
         """Rebuild the roster from the log (a document the current authorities refuse is
@@ -177,7 +180,7 @@ class Hotline:
                 await self.load_pinned_templates([Agreement.from_json(doc)])
             self.roster.add(signed)
             self.documents.append(signed)
-            if kind == "agreement" and self.monitor is not None:
+            if kind == "agreement":
                 self.monitor.sync_agreements()
             log.info("roster.added", index=appended.entry.index, kind=kind,
                      party=doc.get("party"), member=doc.get("member"), channel=doc.get("channel"))
@@ -384,13 +387,12 @@ class Hotline:
         index = appended.entry.index
         self.deadlines.observe(appended.entry.entry)
         self.metrics.accepted.labels(envelope.kind.value).inc()
-        if self.monitor is not None:
-            self.monitor.observe(appended.entry.entry)
+        self.monitor.observe(appended.entry.entry)
         conn.send({"type": "accepted", "id": envelope.id, "index": index})
         # Liaisons get a receipt for every message and ack; agents' heartbeats and echoes get
         # none (their agent is the party's witness, and a proof per heartbeat would double the
         # server's work at a thousand channels).
-        if self.checkpointer is not None and envelope.kind in (Kind.MESSAGE, Kind.ACK):
+        if envelope.kind in (Kind.MESSAGE, Kind.ACK):
             self.checkpointer.want_receipt(conn, index)
         self.hub.publish(envelope.channel, index,
                          {"type": "deliver", "index": index, "entry": appended.entry.entry},

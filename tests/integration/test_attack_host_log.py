@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from hotline.audit.remote import PAGE_ANSWER, SMALL_ANSWER, BadAnswer, LogClient
+from hotline.client.logapi import PAGE_ANSWER, SMALL_ANSWER, BadAnswer, LogClient
 from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
 from hotline.tlog import cosign

@@ -31,7 +31,7 @@ from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, revocation, sign_document
-from hotline.server.app import GATE
+from hotline.server.appkeys import GATE
 from hotline.server.hub import Hub
 from hotline.times import format_time
 from tests.conftest import Running, ServerProcess, hotline_cli, running_server, witness_all

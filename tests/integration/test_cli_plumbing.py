@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 import pytest
 
-from hotline.audit.remote import http_base
 from hotline.cli import main
+from hotline.client.logapi import http_base
 from tests.conftest import ServerProcess, hotline_cli
 
 TIMEOUT = 60  # seconds: a command that hangs fails the test instead of the suite

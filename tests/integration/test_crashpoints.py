@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.audit.remote import LogClient, http_base
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.store.checkpointfile import read_checkpoint_file
 from hotline.tlog import verify_checkpoint

@@ -25,8 +25,10 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from hotline.agent.witness import WitnessAlarm
 from hotline.canonical import canonical_bytes, dumps
 from hotline.client.connection import Client
+from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.errors import LogError
@@ -49,7 +51,14 @@ from hotline.tlog import (
     verify_inclusion,
 )
 from hotline.typed import to_json
-from tests.conftest import Running, copy_database, hotline_cli, running_server, witness_all
+from tests.conftest import (
+    Running,
+    copy_database,
+    hotline_cli,
+    running_server,
+    witness_all,
+    witness_once,
+)
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -749,3 +758,26 @@ async def test_cosignature_by_anyone_but_a_named_witness_is_refused(home: Path) 
         note = (await get(http, server, "/v1/log/checkpoint"))[2]
         signers = [line.split(" ")[1] for line in note.split("\n") if line.startswith("\u2014 ")]
         assert signers == [ORIGIN, "north-agent"]
+
+
+async def test_a_witness_state_left_by_the_earlier_release_is_honoured(home: Path) -> None:
+    """The upgrade keeps a deployed witness's memory: a state file in the format the earlier
+    release wrote is read, the next checkpoint is proven consistent with it and cosigned, and
+    a state naming another root at that size is a split view, never forgotten."""
+    state = home / "state" / "north-agent.witness.json"
+    async with running_server(home, **FAST) as server:
+        log = LogClient(http_base(server.url))
+        first = verify_checkpoint(await asyncio.to_thread(log.checkpoint), log_key(home))
+        earlier = {"size": first.size, "root": base64.b64encode(first.root_hash).decode()}
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps(earlier))  # as WitnessState.save wrote it
+        alice = await server.client("alice")
+        last = (await send_messages(alice, 2))[-1]
+        await covered(alice, last)
+        assert await asyncio.to_thread(witness_once, home, server.url, "north-agent") == last + 1
+
+        forged = {"size": last + 1, "root": base64.b64encode(bytes(32)).decode()}
+        state.write_text(json.dumps(forged))
+        with pytest.raises(WitnessAlarm, match="split view"):
+            await asyncio.to_thread(witness_once, home, server.url, "north-agent")
+        assert json.loads(state.read_text()) == forged  # the alarm keeps the state

@@ -26,9 +26,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from hotline.agent.heartbeat import AgentState, HeartbeatAgent
-from hotline.audit.remote import LogClient, RemoteError, http_base
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError
+from hotline.client.logapi import LogClient, RemoteError, http_base
 from hotline.client.profile import Profile, TlsRequired
 from hotline.errors import ConfigError
 from hotline.tlsca import TlsError, issue_server, names_of, parse_names

@@ -33,7 +33,8 @@ from hotline.audit.availability import (
     render_text,
     timeline_bar,
 )
-from hotline.audit.report import WIDTH, ReportError
+from hotline.audit.report import ReportError
+from hotline.audit.text import WIDTH
 from hotline.health import ChannelHealth, Policy, State
 from hotline.times import format_time, parse_time
 from tests.unit.test_layers import FORBIDDEN_IN_PURE, imports, offending
@@ -753,7 +754,8 @@ def test_availability_module_is_pure() -> None:
     names = imports(MODULE)
     assert not offending(names, FORBIDDEN_IN_PURE)
     assert {n for n in names if n.startswith("hotline")} <= {
-        "hotline.audit.report", "hotline.errors", "hotline.health", "hotline.times"}
+        "hotline.audit.report", "hotline.audit.text", "hotline.errors", "hotline.health",
+        "hotline.times"}
     text = MODULE.read_text()
     assert "datetime.now(" not in text and ".utcnow(" not in text and "open(" not in text
 

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from hotline.audit.report import (
     PRECEDENCES,
-    WIDTH,
     ComplianceReport,
     ReportBuilder,
     ReportError,
@@ -28,6 +27,7 @@ from hotline.audit.report import (
     build_report,
     render_text,
 )
+from hotline.audit.text import WIDTH
 from hotline.envelope import new_envelope_id
 from hotline.times import format_time
 from tests.unit.test_layers import FORBIDDEN_IN_PURE, imports, offending
@@ -528,7 +528,7 @@ def test_report_module_is_pure() -> None:
     names = imports(MODULE)
     assert not offending(names, FORBIDDEN_IN_PURE)
     assert {n for n in names if n.startswith("hotline")} <= {
-        "hotline.envelope", "hotline.errors", "hotline.times"}
+        "hotline.audit.text", "hotline.envelope", "hotline.errors", "hotline.times"}
     text = MODULE.read_text()
     assert "datetime.now(" not in text and ".utcnow(" not in text and "open(" not in text
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hotline.audit.remote import LogClient, RemoteError
+from hotline.client.logapi import LogClient, RemoteError
 from hotline.keys import SigningKey
 
 Pager = Callable[[int, int], object]  # (start, end) -> the JSON page answered

@@ -1,5 +1,7 @@
-"""What the auditor, the witness and the console read from a server: the public log API and,
-signed with its own key, the entries it may see. Plain HTTP(S) with the standard library.
+"""The client of a server's HTTP API, for everyone who reads or feeds the log over HTTP (the
+auditor, the witness, the console, ``hotline listen``, ``hotline agreement submit``): the public
+log API, the entries the caller's key may see (signed requests), cosignatures and roster
+documents handed in. Plain HTTP(S) with the standard library.
 
 The host is not trusted, so neither are its answers: each is read up to a bound, must carry the
 content type its endpoint declares, and is decoded strictly (``hotline.canonical.parse``, then
@@ -18,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from hotline.audit.records import (
@@ -30,6 +32,7 @@ from hotline.audit.records import (
     decode_entry,
 )
 from hotline.canonical import parse
+from hotline.clock import utc_now
 from hotline.display import shown
 from hotline.errors import CODE_FORM, MAX_CODE, CryptoError, HotlineError, WireError
 from hotline.httpauth import sign_request
@@ -76,6 +79,14 @@ def refusal(what: str, status: int, detail: str) -> RemoteError:
     return RemoteError(f"{what}: HTTP {status}: {shown(detail, limit=300)}")
 
 
+@dataclass(frozen=True)
+class Logged:
+    """The server's answer to a roster document: where it is logged, and whether it already was."""
+
+    index: int
+    duplicate: bool
+
+
 def http_base(ws_url: str) -> str:
     """``ws://host:port/v1/ws`` -> ``http://host:port``."""
     parts = urllib.parse.urlsplit(ws_url)
@@ -94,23 +105,17 @@ class LogClient:
     def _bad(self, request: str, what: str, code: str = BadAnswer.code) -> BadAnswer:
         return BadAnswer(f"the host {self.base} answered {request} with {what}", code=code)
 
-    def _request(self, request: urllib.request.Request, *, accept: str, limit: int) -> bytes:
-        """Send ``request``; its answer's body, at most ``limit`` bytes of type ``accept``."""
+    def _request(self, request: urllib.request.Request, *, accept: str, limit: int,
+                 answers: frozenset[int] = frozenset()) -> bytes:
+        """Send ``request``; its answer's body, at most ``limit`` bytes of type ``accept``
+        (``answers``: error statuses whose body is the answer too, ``/healthz``'s 503)."""
         what = f"{request.get_method()} {urllib.parse.urlsplit(request.full_url).path}"
         try:
             with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl) as response:
-                declared = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                if declared != accept:
-                    raise self._bad(what, f"content type {shown(declared or 'none', limit=60)}, "
-                                          f"not {accept}")
-                length = response.headers.get("Content-Length", "")
-                if length.isdigit() and int(length) > limit:
-                    raise self._bad(what, f"an answer of more than {limit} bytes")
-                body: bytes = response.read(limit + 1)
-                if len(body) > limit:
-                    raise self._bad(what, f"an answer of more than {limit} bytes")
-                return body
+                return self._body(response, what, accept=accept, limit=limit)
         except urllib.error.HTTPError as exc:
+            if exc.code in answers:
+                return self._body(exc, what, accept=accept, limit=limit)
             detail = exc.read(300).decode("utf-8", "replace")
             raise refusal(what, exc.code, detail) from exc
         except urllib.error.URLError as exc:  # nobody answered: say what to try
@@ -120,6 +125,19 @@ class LogClient:
         except (OSError, http.client.HTTPException) as exc:  # cut, garbled
             raise RemoteError(f"{what} at {self.base}: {shown(exc, limit=300)}") from exc
 
+    def _body(self, response: http.client.HTTPResponse | urllib.error.HTTPError, what: str, *,
+              accept: str, limit: int) -> bytes:
+        declared = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if declared != accept:
+            raise self._bad(what, f"content type {shown(declared or 'none', limit=60)}, not {accept}")
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            raise self._bad(what, f"an answer of more than {limit} bytes")
+        body: bytes = response.read(limit + 1)
+        if len(body) > limit:
+            raise self._bad(what, f"an answer of more than {limit} bytes")
+        return body
+
     def _get(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False,
              accept: str = JSON, limit: int = SMALL_ANSWER) -> bytes:
         query_string = urllib.parse.urlencode(query or {})
@@ -128,7 +146,7 @@ class LogClient:
             assert self.key is not None
             request.add_header("Authorization", sign_request(
                 self.key, method="GET", path=path, query=query_string, origin=self.origin,
-                now=datetime.now(UTC)))
+                now=utc_now()))
         return self._request(request, accept=accept, limit=limit)
 
     def _text(self, path: str) -> str:
@@ -149,6 +167,20 @@ class LogClient:
         value = self._json(path, query, signed=signed, limit=PAGE_ANSWER, code=code)
         if not isinstance(value, list):
             raise self._bad(f"GET {path}", "JSON that is not a list", code)
+        return value
+
+    def healthz(self) -> dict[str, Any]:
+        """The server's ``/healthz`` object: liveness and storage health (its 503 ``failing``
+        answer is one too)."""
+        path = "/healthz"
+        request = urllib.request.Request(f"{self.base}{path}")
+        try:
+            value = parse(self._request(request, accept=JSON, limit=SMALL_ANSWER,
+                                        answers=frozenset({503})))
+        except WireError as exc:
+            raise self._bad(f"GET {path}", f"what is not strict JSON ({exc.message})") from exc
+        if not isinstance(value, dict):
+            raise self._bad(f"GET {path}", "JSON that is not an object")
         return value
 
     def key_text(self) -> str:
@@ -245,16 +277,35 @@ class LogClient:
             yield from page
             start = last + 1
 
+    def _post(self, path: str, body: Any) -> Any:
+        """POST ``body`` as JSON; the strict JSON answer."""
+        request = urllib.request.Request(f"{self.base}{path}", method="POST",
+                                         data=json.dumps(body).encode(),
+                                         headers={"Content-Type": JSON})
+        try:
+            return parse(self._request(request, accept=JSON, limit=SMALL_ANSWER))
+        except WireError as exc:
+            raise self._bad(f"POST {path}", f"what is not strict JSON ({exc.message})") from exc
+
+    def submit_roster(self, signed: dict[str, Any]) -> Logged:
+        """Hand the server a signed enrollment, revocation or agreement (``POST /v1/roster``).
+
+        Raises:
+            HostRefused: the server refused it (``roster.unsigned``, ``roster.bad_signature``...).
+            BadAnswer: the answer is not ``{"index": int, "duplicate": bool}``.
+            RemoteError: no answer.
+        """
+        path = "/v1/roster"
+        value = self._post(path, signed)
+        if (not isinstance(value, dict) or set(value) != {"index", "duplicate"}
+                or type(value["index"]) is not int or type(value["duplicate"]) is not bool):
+            raise self._bad(f"POST {path}", 'what is not {"index": N, "duplicate": true or false}')
+        return Logged(value["index"], value["duplicate"])
+
     def post_cosignature(self, size: int, line: str) -> bool:
         """Hand the server a cosignature; whether it says it added it (``{"added": bool}``)."""
         path = "/v1/log/cosignature"
-        request = urllib.request.Request(f"{self.base}{path}", method="POST",
-                                         data=json.dumps({"size": size, "cosignature": line}).encode(),
-                                         headers={"Content-Type": JSON})
-        try:
-            value = parse(self._request(request, accept=JSON, limit=SMALL_ANSWER))
-        except WireError as exc:
-            raise self._bad(f"POST {path}", f"what is not strict JSON ({exc.message})") from exc
+        value = self._post(path, {"size": size, "cosignature": line})
         if not isinstance(value, dict) or set(value) != {"added"} or type(value["added"]) is not bool:
             raise self._bad(f"POST {path}", 'what is not {"added": true or false}')
         return value["added"]

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hotline.audit.remote import HostRefused, LogClient, RemoteError
+from hotline.client.logapi import HostRefused, LogClient, RemoteError
 from hotline.display import unsafe
 
 Refuse = Callable[[int, bytes], LogClient]  # (status, body) -> a client of a server answering it
@@ -73,3 +73,20 @@ def test_the_servers_message_is_sanitized(refusing: Refuse) -> None:
     with pytest.raises(HostRefused) as caught:
         client.post_cosignature(9, "line")
     assert not unsafe(caught.value.message) and "\x1b" not in caught.value.diagnostics()
+
+
+def test_a_roster_submission_is_answered_with_where_it_is_logged(refusing: Refuse) -> None:
+    logged = refusing(200, b'{"index": 7, "duplicate": false}').submit_roster({"document": {}})
+    assert (logged.index, logged.duplicate) == (7, False)
+    refused = refusing(400, b'{"code": "roster.unsigned", "message": "mediator has not signed"}')
+    with pytest.raises(HostRefused) as caught:
+        refused.submit_roster({"document": {}})
+    assert caught.value.code == "roster.unsigned"
+
+
+@pytest.mark.parametrize("body", [b'{"index": true, "duplicate": false}', b'{"index": 7}',
+                                  b"[7]", b'{"index": 7, "duplicate": false, "more": 1}'])
+def test_a_roster_answer_of_another_shape_is_a_bad_answer(refusing: Refuse, body: bytes) -> None:
+    with pytest.raises(RemoteError) as caught:
+        refusing(200, body).submit_roster({"document": {}})
+    assert caught.value.code == "log.bad_answer"

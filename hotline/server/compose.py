@@ -1,0 +1,178 @@
+"""The composition root: ``build_server`` builds the server's parts from its config, each from
+the ones it needs and nothing assigned afterwards, then loads them from the log in the one order
+that is safe. The HTTP application (``hotline.server.app.create_app``) serves what it built.
+
+Parts, in dependency order: the store (opened with the row-MAC key derived from the log key,
+unless the caller hands one in); the roster of the configured authorities; the hub of live
+sessions; the metrics registry; the checkpointer and the health monitor (each on the store, hub
+and roster); and the service (``Hotline``) that uses them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from hotline.clock import utc_now
+from hotline.config import Config
+from hotline.errors import ConfigError, HotlineError
+from hotline.keyfiles import load_log_key
+from hotline.keys import PublicKey, SigningKey
+from hotline.norms.templateset import TemplateSet
+from hotline.roster import Roster
+from hotline.server.checkpoints import Checkpointer
+from hotline.server.hub import Hub
+from hotline.server.monitor import HealthMonitor, Metrics
+from hotline.server.service import Hotline
+from hotline.store import Store, row_mac_key
+from hotline.store.checkpointfile import checkpoint_path
+from hotline.store.restores import read_restores, restores_path
+
+log = structlog.get_logger("hotline.server")
+
+
+@dataclass(frozen=True)
+class Server:
+    """The server's parts, built and loaded; ``running`` runs their background tasks."""
+
+    config: Config
+    store: Store
+    roster: Roster
+    hub: Hub
+    metrics: Metrics
+    checkpointer: Checkpointer
+    monitor: HealthMonitor
+    service: Hotline
+    clock: Callable[[], datetime]
+    owns_store: bool  # opened by build_server, so closed by ``close``
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The background tasks while the context lasts; on exit the submissions already
+        queued are answered before the checkpointer's last checkpoint."""
+        service = self.service
+        tasks = [asyncio.create_task(self.checkpointer.run(), name="checkpointer"),
+                 asyncio.create_task(service.run_deadlines(self.config.protocols.deadline_sweep),
+                                     name="deadlines"),
+                 asyncio.create_task(self.monitor.run(self.config.health.sweep), name="health")]
+        intake = [asyncio.create_task(service.run_turns(), name="submission-turns"),
+                  asyncio.create_task(self.hub.watch_stalled(), name="stalled-sessions")]
+        try:
+            yield
+        finally:
+            await _cancel(intake)
+            await service.drain()
+            await _cancel(tasks)
+            await self.checkpointer.stop()
+
+    async def close(self) -> None:
+        if self.owns_store:
+            await self.store.close()
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def check_home(config: Config) -> None:
+    """What the server needs from its home before it creates anything there (the database):
+    the log key and the protocol templates folder."""
+    if not config.log_key_path.is_file():
+        raise ConfigError(f"no log key at {config.log_key_path}; `hotline init` makes one",
+                          path=("tlog", "key"))
+    if not config.protocols_dir.is_dir():
+        raise ConfigError("the protocol templates folder does not exist; `hotline init` makes it",
+                          file=str(config.protocols_dir))
+
+
+async def build_server(config: Config, *, store: Store | None = None,
+                       clock: Callable[[], datetime] = utc_now) -> Server:
+    """Build and load the server of ``config`` (``store``: an open store to serve instead of
+    the configured database; the caller keeps it and closes it).
+
+    Raises:
+        ConfigError: no log key or no templates folder, or a key that does not open.
+        StoreError: the database fails its check against the published checkpoints.
+    """
+    check_home(config)
+    key = load_log_key(config.log_key_path)
+    owns_store = store is None
+    if store is None:
+        # The store authenticates every row it writes with a key derived from the log key, and
+        # start-up checks the rows beyond the last checkpoint with that key.
+        store = await Store.open(config.db_path, batch=config.limits.commit_batch,
+                                 mac_key=row_mac_key(key))
+    try:
+        server = _parts(config, store, key, clock, owns_store=owns_store)
+        await _load(server)
+    except BaseException:
+        if owns_store:
+            await store.close()
+        raise
+    log.info("server.ready", db=str(config.db_path), log_size=await store.size(),
+             members=len(server.roster.enrollments), channels=sorted(server.roster.agreements))
+    return server
+
+
+def _parts(config: Config, store: Store, key: SigningKey, clock: Callable[[], datetime], *,
+           owns_store: bool) -> Server:
+    limits = config.limits
+    roster = Roster({party: PublicKey.from_text(text)
+                     for party, text in config.roster.authorities.items()})
+    hub = Hub(clock)
+    metrics = Metrics()
+    checkpointer = Checkpointer(store=store, hub=hub, roster=roster, key=key,
+                                origin=config.server.origin, delay=config.tlog.checkpoint_delay,
+                                clock=clock, checkpoint_file=checkpoint_path(config.db_path))
+    monitor = HealthMonitor(store=store, hub=hub, roster=roster, metrics=metrics,
+                            missed=config.health.missed, clock=clock)
+    service = Hotline(store=store, roster=roster, templates=TemplateSet(),
+                      templates_dir=config.protocols_dir, hub=hub, metrics=metrics,
+                      monitor=monitor, checkpointer=checkpointer, clock=clock,
+                      clock_skew=timedelta(seconds=limits.clock_skew), limits=limits)
+    return Server(config=config, store=store, roster=roster, hub=hub, metrics=metrics,
+                  checkpointer=checkpointer, monitor=monitor, service=service, clock=clock,
+                  owns_store=owns_store)
+
+
+async def _load(server: Server) -> None:
+    """In this order: the checkpointer checks the database against every checkpoint the log
+    published (refusing to start on a loss, a change, or rows the server did not write); only
+    then is anything read from the log (the roster, the templates its agreements pin,
+    obligations) or appended to it (the roster folder); then the tree head is signed and health
+    restored."""
+    config = server.config
+    await server.checkpointer.load()
+    _log_restores(config)
+    await server.service.load()
+    added = await server.service.import_dir(config.roster_dir)
+    if added:
+        log.info("roster.imported", documents=added, folder=str(config.roster_dir))
+    await server.checkpointer.sign()
+    await server.monitor.load()
+
+
+def _log_restores(config: Config) -> None:
+    """A forced restore lost entries the log had published: said at every start, never silent
+    (``hotline.store.restores``)."""
+    try:
+        records = read_restores(restores_path(config.db_path))
+    except HotlineError as exc:
+        log.warning("store.restores_unreadable", reason=exc.message)
+        return
+    for record in records:
+        lost = record.get("lost")
+        if isinstance(lost, dict):
+            covered = lost.get("checkpoint")
+            log.warning("store.restored_with_loss", restored=record.get("restored"),
+                        first=lost.get("first"), last=lost.get("last"), count=lost.get("count"),
+                        checkpoint=covered.get("size") if isinstance(covered, dict) else None)

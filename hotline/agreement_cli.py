@@ -28,6 +28,7 @@ from hotline.client.connection import unreachable
 from hotline.client.profile import Profile
 from hotline.config import load_config
 from hotline.display import shown
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, PublicKey
@@ -176,7 +177,7 @@ def sign(file: Path, key_file: Path) -> None:
     if party is None:
         raise ProtocolViolation(f"key {key.key_id} is not the authority of any party the "
                                 f"agreement names ({', '.join(doc.parties)})",
-                                code="roster.bad_signature")
+                                code=Code.ROSTER_BAD_SIGNATURE)
     sigs = [s for s in signed["sigs"] if not (isinstance(s, dict) and s.get("key") == key.key_id)]
     sigs.append(key.sign(domain=Domain.AGREEMENT, obj=signed["document"]))
     signed["sigs"] = sigs

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from hotline.canonical import canonical_bytes
+from hotline.errorcodes import Code
 from hotline.errors import CryptoError, WireError
 from hotline.keys import Domain, PublicKey, SigningKey, b64url
 from hotline.times import format_time, parse_time
@@ -53,14 +54,14 @@ _ALLOWED = frozenset(_REQUIRED) | {"reply_to"}
 
 def check_name(value: Any, *, field_name: str) -> str:
     if not isinstance(value, str) or not NAME.fullmatch(value):
-        raise WireError(f"{field_name} must match [a-z0-9][a-z0-9._-]{{0,63}}", code="envelope.invalid")
+        raise WireError(f"{field_name} must match [a-z0-9][a-z0-9._-]{{0,63}}", code=Code.ENVELOPE_INVALID)
     return value
 
 
 def new_envelope_id(random16: bytes) -> str:
     """Envelope id from 16 random bytes (the caller draws them: this module reads no randomness)."""
     if len(random16) != 16:
-        raise WireError("an envelope id is 16 random bytes", code="envelope.invalid")
+        raise WireError("an envelope id is 16 random bytes", code=Code.ENVELOPE_INVALID)
     return b64url(random16)
 
 
@@ -86,7 +87,7 @@ def check_ack_id(envelope: Envelope, *, party: str) -> None:
     if envelope.id != wanted:
         raise WireError(f"an ack's id is derived from its sender, the message and the ack kind: "
                         f"this ack of {envelope.reply_to} by {envelope.sender} ({party}) must have "
-                        f"id {wanted}", code="envelope.invalid", ref=envelope.id)
+                        f"id {wanted}", code=Code.ENVELOPE_INVALID, ref=envelope.id)
 
 
 @dataclass(frozen=True)
@@ -117,46 +118,46 @@ class Envelope:
     def from_json(cls, obj: Any) -> Envelope:
         """Validate an envelope object; WireError (``envelope.invalid``) names the field."""
         if not isinstance(obj, dict):
-            raise WireError("envelope must be an object", code="envelope.invalid")
+            raise WireError("envelope must be an object", code=Code.ENVELOPE_INVALID)
         missing = [k for k in _REQUIRED if k not in obj]
         if missing:
-            raise WireError(f"envelope is missing {', '.join(missing)}", code="envelope.invalid")
+            raise WireError(f"envelope is missing {', '.join(missing)}", code=Code.ENVELOPE_INVALID)
         extra = sorted(set(obj) - _ALLOWED)
         if extra:
-            raise WireError(f"envelope has unknown field(s) {', '.join(extra)}", code="envelope.invalid")
+            raise WireError(f"envelope has unknown field(s) {', '.join(extra)}", code=Code.ENVELOPE_INVALID)
         if isinstance(obj["v"], float):
-            raise WireError("envelope.v: floating-point numbers are not allowed", code="frame.float")
+            raise WireError("envelope.v: floating-point numbers are not allowed", code=Code.FRAME_FLOAT)
         if obj["v"] != VERSION or isinstance(obj["v"], bool):
-            raise WireError(f"envelope.v must be {VERSION}", code="envelope.invalid")
+            raise WireError(f"envelope.v must be {VERSION}", code=Code.ENVELOPE_INVALID)
         if not isinstance(obj["id"], str) or not ENVELOPE_ID.fullmatch(obj["id"]):
             raise WireError("envelope.id must be 22 base64url characters (128 bits)",
-                            code="envelope.invalid")
+                            code=Code.ENVELOPE_INVALID)
         try:
             kind = Kind(obj["kind"])
         except ValueError:
             raise WireError(f"envelope.kind must be one of {', '.join(Kind)}",
-                            code="envelope.invalid") from None
+                            code=Code.ENVELOPE_INVALID) from None
         try:
             precedence = Precedence(obj["precedence"])
         except ValueError:
             raise WireError(f"envelope.precedence must be one of {', '.join(Precedence)}",
-                            code="envelope.invalid") from None
+                            code=Code.ENVELOPE_INVALID) from None
         check_name(obj["channel"], field_name="envelope.channel")
         check_name(obj["sender"], field_name="envelope.sender")
         check_name(obj["template"], field_name="envelope.template")
         created_at = parse_time(obj["created"], field="envelope.created")
         if not isinstance(obj["body"], dict):
-            raise WireError("envelope.body must be an object", code="envelope.invalid")
+            raise WireError("envelope.body must be an object", code=Code.ENVELOPE_INVALID)
         reply_to = obj.get("reply_to")
         if reply_to is not None and (not isinstance(reply_to, str) or not ENVELOPE_ID.fullmatch(reply_to)):
-            raise WireError("envelope.reply_to must be an envelope id", code="envelope.invalid")
+            raise WireError("envelope.reply_to must be an envelope id", code=Code.ENVELOPE_INVALID)
         if kind in (Kind.ACK, Kind.ECHO) and reply_to is None:
-            raise WireError(f"an {kind} envelope needs reply_to", code="envelope.invalid")
+            raise WireError(f"an {kind} envelope needs reply_to", code=Code.ENVELOPE_INVALID)
         if kind is Kind.ACK:
             ack = obj["body"].get("ack")
             if set(obj["body"]) != {"ack"} or not isinstance(ack, str) or ack not in set(AckKind):
                 raise WireError('ack body must be {"ack": "received" | "understood"}',
-                                code="envelope.invalid")
+                                code=Code.ENVELOPE_INVALID)
         env = cls(id=obj["id"], kind=kind, channel=obj["channel"], sender=obj["sender"],
                   template=obj["template"], precedence=precedence, created=obj["created"],
                   body=obj["body"], reply_to=reply_to)
@@ -164,7 +165,7 @@ class Envelope:
         canonical = canonical_bytes(env.to_json())
         if len(canonical) > MAX_ENVELOPE_BYTES:
             raise WireError(f"envelope of {len(canonical)} bytes exceeds {MAX_ENVELOPE_BYTES}",
-                            code="frame.too_large")
+                            code=Code.FRAME_TOO_LARGE)
         object.__setattr__(env, "canonical", canonical)
         env.__dict__["created_at"] = created_at  # the cached_property, already parsed
         return env
@@ -201,5 +202,4 @@ class Envelope:
         try:
             key.verify_canonical(domain=Domain.ENVELOPE, canonical=self._canonical(), signature=sig)
         except CryptoError as exc:
-            exc.ref = self.id
-            raise
+            raise exc.with_ref(self.id) from exc

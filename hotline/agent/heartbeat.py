@@ -37,6 +37,7 @@ from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered, unreachable
 from hotline.client.profile import Profile
 from hotline.envelope import Kind, Precedence
+from hotline.errorcodes import Code
 from hotline.errors import AuthError, HotlineError, ProtocolViolation
 from hotline.times import format_time
 
@@ -304,7 +305,7 @@ def lock_state(path: Path, name: str) -> Iterator[None]:
             raise ProtocolViolation(
                 f"another agent is already running as {name} (process {holder or 'unknown'}): it "
                 f"holds {lock}. One agent per party: stop that one first",
-                code="agent.already_running") from None
+                code=Code.AGENT_ALREADY_RUNNING) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)  # who holds it, for the next one's message
         yield

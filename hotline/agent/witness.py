@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.audit.remote import LogClient
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.keys import SigningKey
 from hotline.tlog import NoteVerifier, cosign, verify_checkpoint, verify_consistency
@@ -24,7 +25,7 @@ from hotline.tlog.note import parse_note
 class WitnessAlarm(LogError):
     """The log showed this witness something inconsistent with what it cosigned before."""
 
-    code = "witness.alarm"
+    code = Code.WITNESS_ALARM
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class WitnessState:
             data = json.loads(path.read_text())
             return cls(int(data["size"]), base64.b64decode(data["root"], validate=True))
         except (ValueError, KeyError, TypeError) as exc:
-            raise LogError(f"witness state {path} is unreadable: {exc}", code="witness.bad_state") from exc
+            raise LogError(f"witness state {path} is unreadable: {exc}", code=Code.WITNESS_BAD_STATE) from exc
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the old state or the new one, never half of one."""

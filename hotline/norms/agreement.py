@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hotline.envelope import check_name
+from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation, WireError
 from hotline.times import parse_time
 
@@ -35,7 +36,7 @@ _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
 
 def _violation(message: str) -> ProtocolViolation:
-    return ProtocolViolation(message, code="roster.invalid")
+    return ProtocolViolation(message, code=Code.ROSTER_INVALID)
 
 
 @dataclass(frozen=True)

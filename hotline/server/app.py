@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hotline import crashpoints
 from hotline.canonical import parse
 from hotline.config import Config, check_listen, is_loopback_host
+from hotline.errorcodes import Code
 from hotline.errors import AuthError, ConfigError, HotlineError, WireError
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, SigningKey, b64url
@@ -143,7 +144,7 @@ def _check_home(config: Config) -> None:
 class ListenError(HotlineError):
     """The server cannot listen on its address (``server.port_in_use``, ``server.cannot_listen``)."""
 
-    code = "server.cannot_listen"
+    code = Code.SERVER_CANNOT_LISTEN
 
 
 def _cannot_listen(config: Config, exc: OSError) -> ListenError:
@@ -152,7 +153,7 @@ def _cannot_listen(config: Config, exc: OSError) -> ListenError:
         return ListenError(f"port {port} on {host} is in use: another server (a `hotline serve` "
                            "already running?) listens there. Stop it, or serve on another port "
                            "(--port, or server.port in hotline.toml) and give members that URL "
-                           "(--server, HOTLINE_SERVER)", code="server.port_in_use")
+                           "(--server, HOTLINE_SERVER)", code=Code.SERVER_PORT_IN_USE)
     return ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (server.host, "
                        "server.port in hotline.toml; --host, --port)")
 
@@ -219,7 +220,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     for everyone: by default only loopback peers may read them (``server.metrics``)."""
     hotline, access = request.app[HOTLINE], request.app[CONFIG].server.metrics
     if access == "loopback" and not is_loopback(request.remote):
-        return web.json_response({"code": "http.forbidden", "message": "/metrics is served to "
+        return web.json_response({"code": Code.HTTP_FORBIDDEN, "message": "/metrics is served to "
                                   "loopback peers only (server.metrics = \"loopback\")"}, status=403)
     if access == "signed":
         try:
@@ -277,7 +278,7 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
             shaken = await _handshake(ws, config, hotline)
     except TimeoutError:
         await _refuse_auth(ws, AuthError("no auth frame within the handshake timeout",
-                                         code="auth.timeout"), peer)
+                                         code=Code.AUTH_TIMEOUT), peer)
         return ws
     except AuthError as exc:
         await _refuse_auth(ws, exc, peer)

@@ -66,7 +66,8 @@ class Code(StrEnum):
     FRAME_MALFORMED = "frame.malformed", "WireError", "a frame or JSON document is malformed"
     FRAME_UNKNOWN_TYPE = "frame.unknown_type", "WireError", "a frame of an unknown type"
     FRAME_OUT_OF_ORDER = ("frame.out_of_order", "WireError",
-                          "a frame came when the session does not expect it")
+                          "a frame came when the session does not expect it (also a second "
+                          "resume of a channel whose replay is running)")
     FRAME_TOO_LARGE = "frame.too_large", "WireError", "a frame or envelope exceeds the size limit"
     FRAME_DUPLICATE_KEY = ("frame.duplicate_key", "WireError",
                            "a JSON object names the same key twice")
@@ -121,19 +122,22 @@ class Code(StrEnum):
     NORM_PRECEDENCE_NOT_ALLOWED = ("norm.precedence_not_allowed", "ProtocolViolation",
                                    "the template does not allow this precedence")
     NORM_PRECEDENCE_TOO_LOW = ("norm.precedence_too_low", "ProtocolViolation",
-                               "the message needs a higher precedence")
-    NORM_AUDIENCE = "norm.audience", "ProtocolViolation", "the message's audience is not allowed"
+                               "the body calls for a higher precedence than the message has")
+    NORM_AUDIENCE = ("norm.audience", "ProtocolViolation",
+                     "the message is addressed to a party that is not on the channel")
     NORM_RATE_LIMITED = ("norm.rate_limited", "ProtocolViolation",
                          "the agreement's rate limit for this template is reached: wait")
     NORM_CATALOGUE = ("norm.catalogue", "ProtocolViolation",
-                      "the body names no message of the agreement's catalogue")
+                      "the body names no message of the agreement's catalogue, or the wrong "
+                      "code word")
     NORM_LATE_NOTICE = ("norm.late_notice", "ProtocolViolation",
-                        "the notice comes later than the agreement allows")
-    NORM_ORDER = "norm.order", "ProtocolViolation", "the message breaks the agreed order"
+                        "a time in the body is sooner after logging than the agreement allows")
+    NORM_ORDER = ("norm.order", "ProtocolViolation",
+                  "the body's times are out of order, or span more than the agreement allows")
     NORM_REPLY_TO = ("norm.reply_to", "ProtocolViolation",
-                     "the message answers what the agreement does not let it answer")
+                     "the message does not answer what the agreement says it must answer")
     NORM_SEQUENCE = ("norm.sequence", "ProtocolViolation",
-                     "the message's sequence number is not the next one")
+                     "the body's items are not numbered 1, 2, 3, ... without gaps")
     AGENT_ALREADY_RUNNING = ("agent.already_running", "ProtocolViolation",
                              "an agent already runs for this profile")
 
@@ -174,7 +178,7 @@ class Code(StrEnum):
                      "a witness saw the log contradict itself: alert the parties")
     WITNESS_BAD_STATE = "witness.bad_state", "LogError", "a witness's state file is unreadable"
     VERIFY_FAILED = ("verify.failed", "EntryRefused",
-                     "an entry's signature or contents do not verify")
+                     "a delivered or logged entry does not verify for its receiver or auditor")
     RECORD_MALFORMED = "record.malformed", "RecordError", "a log entry record is malformed"
 
     # -- keys ----------------------------------------------------------------------------------
@@ -207,7 +211,8 @@ class Code(StrEnum):
     STORE_CHECKPOINT_WRITE_FAILED = ("store.checkpoint_write_failed", "StoreError",
                                      "the .checkpoint file cannot be written")
     STORE_RESTORES_UNREADABLE = ("store.restores_unreadable", "StoreError",
-                                 "the record of past restores is unreadable")
+                                 "the record of past restores is unreadable (logged; the server "
+                                 "still starts)")
     STORE_OUTBOX = "store.outbox", "StoreError", "the client's outbox is unreadable"
     STORE_OUTBOX_CONFLICT = ("store.outbox_conflict", "StoreError",
                              "the outbox disagrees with what the server reported")

@@ -25,7 +25,7 @@ from typing import Any
 from hotline.canonical import dumps, parse
 from hotline.envelope import Envelope
 from hotline.errorcodes import Code
-from hotline.errors import CODE_FORM, MAX_CODE, AuthError, CryptoError, HotlineError, PeerCode, WireError
+from hotline.errors import AuthError, CryptoError, HotlineError, PeerCode, WireError
 from hotline.keys import Domain, PublicKey, SigningKey
 from hotline.times import format_time, parse_time
 
@@ -87,7 +87,7 @@ def decode(text: str | bytes, *, allowed: frozenset[str], max_bytes: int) -> dic
         value = frame[name]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
             raise WireError(f"{kind}.{name} must be {typ.__name__}", code=Code.FRAME_MALFORMED)
-    if kind == "error" and (len(frame["code"]) > MAX_CODE or not CODE_FORM.fullmatch(frame["code"])):
+    if kind == "error" and not PeerCode.accepts(frame["code"]):
         # A peer's code becomes the code of the error raised here: only a code's form is taken.
         raise WireError("error.code must be a code like family.reason", code=Code.FRAME_MALFORMED)
     return frame

@@ -468,15 +468,16 @@ class Hotline:
         """Answer an authenticated member's refused submission, and record it: one ``rejected``
         entry each while the member's budget lasts (answered once it is durable), then counted
         for the window's ``rejections`` summary (``hotline.server.fairness``). Never the body."""
-        self.metrics.rejected.labels(exc.code).inc()
+        code = str(exc.code)  # entries hold plain JSON strings
+        self.metrics.rejected.labels(code).inc()
         member = conn.member
-        if not self.rejections.allow((member.party, member.member), exc.code, self.clock()):
+        if not self.rejections.allow((member.party, member.member), code, self.clock()):
             conn.send(exc.to_frame())
             return
         visible = channel if channel in self.roster.channels_of(member) else None
         entry: dict[str, Any] = {"time": format_time(self.clock()), "kind": "rejected",
                                  "party": member.party, "member": member.member,
-                                 "template": template, "code": str(exc.code), "reason": exc.message}
+                                 "template": template, "code": code, "reason": exc.message}
         if exc.ref is not None:
             entry["ref"] = exc.ref
         if visible is not None:

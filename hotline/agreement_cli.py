@@ -23,6 +23,7 @@ from hotline.client.profile import Profile
 from hotline.clock import utc_now
 from hotline.config import load_config
 from hotline.display import article, shown
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey
@@ -170,7 +171,7 @@ def sign(file: Path, key_file: Path) -> None:
     if party is None:
         raise ProtocolViolation(f"key {key.key_id} is not the authority of any party the "
                                 f"agreement names ({', '.join(doc.parties)})",
-                                code="roster.bad_signature")
+                                code=Code.ROSTER_BAD_SIGNATURE)
     mine = sign_document(doc.document, key).sigs
     sigs = [s for s in signed.sigs if s.get("key") != key.key_id] + mine
     _write(file, SignedDocument(document=doc.document, sigs=sigs))

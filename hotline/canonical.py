@@ -13,6 +13,7 @@ from typing import Any
 
 import rfc8785
 
+from hotline.errorcodes import Code
 from hotline.errors import WireError
 
 MAX_SAFE_INT = 2**53 - 1
@@ -28,26 +29,26 @@ def _refuse_duplicates(pairs: list[tuple[str, JSONValue]]) -> JSONObject:
     obj: JSONObject = {}
     for key, value in pairs:
         if key in obj:
-            raise WireError(f"duplicate key {key!r} in JSON object", code="frame.duplicate_key")
+            raise WireError(f"duplicate key {key!r} in JSON object", code=Code.FRAME_DUPLICATE_KEY)
         obj[key] = value
     return obj
 
 
 def _refuse_float(text: str) -> Any:  # never the number itself: errors name, not quote
     raise WireError("a floating-point number is not allowed; use a string or an integer",
-                    code="frame.float")
+                    code=Code.FRAME_FLOAT)
 
 
 def _refuse_constant(name: str) -> Any:
-    raise WireError(f"{name} is not valid JSON", code="frame.malformed")
+    raise WireError(f"{name} is not valid JSON", code=Code.FRAME_MALFORMED)
 
 
 def _check_int(text: str) -> int:
     if len(text.lstrip("-")) > 16:  # 2^53 has 16 digits; also spares int() a huge conversion
-        raise WireError("an integer is outside ±(2^53-1)", code="frame.int_range")
+        raise WireError("an integer is outside ±(2^53-1)", code=Code.FRAME_INT_RANGE)
     value = int(text)
     if abs(value) > MAX_SAFE_INT:
-        raise WireError("an integer is outside ±(2^53-1)", code="frame.int_range")
+        raise WireError("an integer is outside ±(2^53-1)", code=Code.FRAME_INT_RANGE)
     return value
 
 
@@ -97,21 +98,21 @@ def check_value(value: Any, *, where: str = "$", depth: int = 0) -> None:
 def _explain(value: Any, *, where: str, depth: int) -> None:
     """The slow walk that names the first fault."""
     if depth >= MAX_DEPTH and isinstance(value, (list, dict)):
-        raise WireError(f"{where}: nesting deeper than {MAX_DEPTH}", code="frame.malformed")
+        raise WireError(f"{where}: nesting deeper than {MAX_DEPTH}", code=Code.FRAME_MALFORMED)
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INT:
-            raise WireError(f"{where}: integer outside ±(2^53-1)", code="frame.int_range")
+            raise WireError(f"{where}: integer outside ±(2^53-1)", code=Code.FRAME_INT_RANGE)
         return
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise WireError(f"{where}: string holds a lone surrogate", code="frame.malformed") from exc
+            raise WireError(f"{where}: string holds a lone surrogate", code=Code.FRAME_MALFORMED) from exc
         return
     if isinstance(value, float):
-        raise WireError(f"{where}: floating-point numbers are not allowed", code="frame.float")
+        raise WireError(f"{where}: floating-point numbers are not allowed", code=Code.FRAME_FLOAT)
     if isinstance(value, list):
         for i, item in enumerate(value):
             _explain(item, where=f"{where}[{i}]", depth=depth + 1)
@@ -119,11 +120,11 @@ def _explain(value: Any, *, where: str, depth: int) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise WireError(f"{where}: object key {key!r} is not a string", code="frame.malformed")
+                raise WireError(f"{where}: object key {key!r} is not a string", code=Code.FRAME_MALFORMED)
             _explain(key, where=f"{where} (a key)", depth=depth + 1)
             _explain(item, where=f"{where}.{key}", depth=depth + 1)
         return
-    raise WireError(f"{where}: {type(value).__name__} is not a JSON value", code="frame.malformed")
+    raise WireError(f"{where}: {type(value).__name__} is not a JSON value", code=Code.FRAME_MALFORMED)
 
 
 def parse(data: str | bytes, *, max_bytes: int | None = None) -> JSONValue:
@@ -144,13 +145,13 @@ def parse(data: str | bytes, *, max_bytes: int | None = None) -> JSONValue:
         size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
         if size > max_bytes:
             raise WireError(f"document of {size} bytes exceeds the limit of {max_bytes}",
-                            code="frame.too_large")
+                            code=Code.FRAME_TOO_LARGE)
     if isinstance(data, bytes):  # UTF-8 only: json.loads would also guess UTF-16/32 and a BOM
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise WireError(f"not UTF-8: {exc.reason} at byte {exc.start}",
-                            code="frame.malformed") from exc
+                            code=Code.FRAME_MALFORMED) from exc
     try:
         value = json.loads(
             data,
@@ -162,9 +163,9 @@ def parse(data: str | bytes, *, max_bytes: int | None = None) -> JSONValue:
     except WireError:
         raise
     except RecursionError as exc:
-        raise WireError("JSON nested too deeply", code="frame.malformed") from exc
+        raise WireError("JSON nested too deeply", code=Code.FRAME_MALFORMED) from exc
     except (ValueError, TypeError) as exc:
-        raise WireError(f"not valid JSON: {exc}", code="frame.malformed") from exc
+        raise WireError(f"not valid JSON: {exc}", code=Code.FRAME_MALFORMED) from exc
     check_value(value)
     return value
 
@@ -185,7 +186,7 @@ def canonical_bytes(value: JSONValue) -> bytes:
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:
-        raise WireError(f"cannot canonicalize: {exc}", code="frame.malformed") from exc
+        raise WireError(f"cannot canonicalize: {exc}", code=Code.FRAME_MALFORMED) from exc
 
 
 def dumps(value: JSONValue) -> str:

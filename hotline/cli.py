@@ -38,6 +38,7 @@ from hotline.config import load_config
 from hotline.console.command import client_alias, console
 from hotline.display import article, folded, shown
 from hotline.envelope import ENVELOPE_ID, AckKind, Kind, Precedence
+from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation, UsageProblem, WireError
 from hotline.norms.files import load_templates
 from hotline.norms.forms import body_from_fields, describe_fields, missing_fields
@@ -322,12 +323,12 @@ async def _reply_target(client: Client, channel: str, reply_to: str | None) -> s
         target = await client.fetch(index)
     except (EntryRefused, ProtocolViolation) as exc:
         raise ProtocolViolation(f"--reply-to {index}: entry {index} is no message you can answer: "
-                                f"{exc.message}", code="message.unknown_ref") from None
+                                f"{exc.message}", code=Code.MESSAGE_UNKNOWN_REF) from None
     env = target.envelope
     if env.kind is not Kind.MESSAGE or env.channel != channel:
         raise ProtocolViolation(f"--reply-to {index}: entry {index} ({env.kind.value} on channel "
                                 f"{env.channel}) is not a message on {channel}",
-                                code="message.unknown_ref")
+                                code=Code.MESSAGE_UNKNOWN_REF)
     return env.id
 
 
@@ -378,7 +379,7 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
         agreement = client.roster.agreements.get(channel)
         if agreement is None:
             raise ProtocolViolation(f"no channel {channel!r} under an agreement you can see",
-                                    code="channel.unknown")
+                                    code=Code.CHANNEL_UNKNOWN)
         agreed = templates.resolve(agreement, template)
         _checked(agreed, content)
         chosen = Precedence(precedence.upper()) if precedence else agreed.default_precedence
@@ -464,7 +465,7 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
             mine = list(client.welcome["channels"])
             if channel is not None and channel not in mine:  # else it would wait forever
                 raise ProtocolViolation(f"{name} is a member of no channel {channel!r} (channels: "
-                                        f"{', '.join(mine) or 'none'})", code="channel.unknown")
+                                        f"{', '.join(mine) or 'none'})", code=Code.CHANNEL_UNKNOWN)
             channels = [channel] if channel else mine
             if after is not None:
                 for ch in channels:
@@ -672,12 +673,12 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
             if once:
                 sys.exit(1)
         except HotlineError as exc:  # tried again next round, whatever the host answered
-            if exc.code == "log.unknown_witness":  # retrying cannot help: a person must act
+            if exc.code == Code.LOG_UNKNOWN_WITNESS:  # retrying cannot help: a person must act
                 raise ProtocolViolation(
                     f"{profile.member} ({profile.party}) is not a witness the log's agreements "
                     f"name, so the server refuses its cosignatures: {exc.message}. Run the "
                     "witness as an agent the agreement names (its witnesses)",
-                    code="log.unknown_witness") from None
+                    code=Code.LOG_UNKNOWN_WITNESS) from None
             event = "witness.host_misbehaving" if isinstance(exc, BadAnswer) else "witness.failed"
             log.error(event, code=exc.code, reason=exc.message)
             if once:

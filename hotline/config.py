@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from hotline.envelope import NAME
+from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError
 from hotline.keys import ALG_ED25519, PublicKey, b64decode, b64encode
 
@@ -243,7 +244,7 @@ class ServerSection:
 class InsecureListen(ConfigError):
     """The server would listen off loopback without TLS, and was not told ``--insecure``."""
 
-    code = "config.insecure_listen"
+    code = Code.CONFIG_INSECURE_LISTEN
 
 
 def is_loopback_host(host: str) -> bool:

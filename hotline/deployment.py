@@ -23,6 +23,7 @@ from hotline import tlsfiles
 from hotline.canonical import dumps
 from hotline.clock import utc_now
 from hotline.config import ServerSection, check_listen, write_deployment_config
+from hotline.errorcodes import Code
 from hotline.errors import ConfigError
 from hotline.keyfiles import save_private_key
 from hotline.keys import SigningKey
@@ -81,7 +82,7 @@ DEMO_CATALOGUE: tuple[CatalogueItem, ...] = (
 class NoDeployment(ConfigError):
     """The home holds no deployment (no config file): nothing is created there by the server."""
 
-    code = "config.no_deployment"
+    code = Code.CONFIG_NO_DEPLOYMENT
 
 
 def check_config_file(home: Path, path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from hotline.config import is_loopback_host
 from hotline.display import shown
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError
 from hotline.times import format_time, parse_time
 
@@ -252,25 +253,25 @@ def _clock_line(facts: EndpointFacts) -> Line:
     side = "behind" if skew > 0 else "ahead of"
     within = f" (to within {facts.rtt * 1000:.0f} ms)" if facts.rtt is not None else ""
     text = f"clock: this machine is {abs(skew):.1f} s {side} the server{within}"
-    if facts.auth_code == "auth.clock_skew" or abs(skew) > MAX_SKEW:
+    if facts.auth_code == Code.AUTH_CLOCK_SKEW or abs(skew) > MAX_SKEW:
         return Line(False, text, "set this machine's clock (NTP, e.g. `timedatectl set-ntp true`): "
                                  "deadlines and heartbeats are judged on the server's clock, and "
                                  "past limits.clock_skew (300 s) it refuses to authenticate")
     return Line(True, text)
 
 
-_AUTH_FIX = {
-    "auth.unknown_key": "ask {party}'s authority to enroll key {key} for {member} (a signed "
+_AUTH_FIX: dict[str, str] = {
+    Code.AUTH_UNKNOWN_KEY: "ask {party}'s authority to enroll key {key} for {member} (a signed "
                         "enrollment in the server's roster/ folder, or POSTed to /v1/roster)",
-    "auth.revoked": "this key was revoked: ask {party}'s authority to enroll a new key",
-    "auth.expired": "the enrollment has expired: ask {party}'s authority for a new one",
-    "auth.not_yet_valid": "the enrollment is not valid yet: wait for it, or check this machine's "
+    Code.AUTH_REVOKED: "this key was revoked: ask {party}'s authority to enroll a new key",
+    Code.AUTH_EXPIRED: "the enrollment has expired: ask {party}'s authority for a new one",
+    Code.AUTH_NOT_YET_VALID: "the enrollment is not valid yet: wait for it, or check this machine's "
                           "clock",
 }
 
 
 def _member_lines(pins: Pins, facts: EndpointFacts) -> list[Line]:
-    if facts.auth_code is not None and facts.auth_code not in ("auth.clock_skew", "auth.wrong_origin"):
+    if facts.auth_code is not None and facts.auth_code not in (Code.AUTH_CLOCK_SKEW, Code.AUTH_WRONG_ORIGIN):
         fix = _AUTH_FIX.get(facts.auth_code, "read the server's log for this refusal")
         key = facts.enrolled.key_id if facts.enrolled else "of this profile"
         return [Line(False, f"enrolled: the server refuses this key: {shown(facts.auth_code)}: "

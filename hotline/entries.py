@@ -26,6 +26,7 @@ import msgspec
 
 from hotline.canonical import canonical_bytes, parse
 from hotline.envelope import Envelope
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, WireError
 from hotline.times import parse_time
 from hotline.typed import words
@@ -37,7 +38,7 @@ PENDING = -1
 class EntryError(WireError):
     """A log entry of the wrong shape: the message names the entry's index and the field."""
 
-    code = "entry.malformed"
+    code = Code.ENTRY_MALFORMED
 
 
 class HealthState(StrEnum):
@@ -204,7 +205,7 @@ def to_json(entry: Entry) -> dict[str, Any]:
 def leaf_bytes(entry: Entry) -> bytes:
     """The leaf: RFC 8785 bytes of the entry, what the log's Merkle tree hashes."""
     if entry.index < 0:
-        raise HotlineError("an entry is encoded once it has its index", code="internal.state")
+        raise HotlineError("an entry is encoded once it has its index", code=Code.INTERNAL_STATE)
     return canonical_bytes(to_json(entry))
 
 
@@ -214,7 +215,7 @@ def decode(value: Any, *, what: str = "entry") -> Entry:
     if isinstance(value, dict):
         kind = value.get("kind")
         if kind not in KINDS:
-            raise EntryError(f"{what} is of no known kind", code="entry.unknown_kind")
+            raise EntryError(f"{what} is of no known kind", code=Code.ENTRY_UNKNOWN_KIND)
     try:
         entry: Entry = msgspec.convert(value, Entry, strict=True)
     except msgspec.ValidationError as exc:

@@ -21,6 +21,7 @@ import msgspec
 from msgspec import Meta
 
 from hotline.canonical import canonical_bytes
+from hotline.errorcodes import Code
 from hotline.errors import CryptoError, WireError
 from hotline.keys import Domain, PublicKey, SigningKey, b64url
 from hotline.times import format_time, parse_time
@@ -56,7 +57,7 @@ class AckKind(StrEnum):
 def new_envelope_id(random16: bytes) -> str:
     """Envelope id from 16 random bytes (the caller draws them: this module reads no randomness)."""
     if len(random16) != 16:
-        raise WireError("an envelope id is 16 random bytes", code="envelope.invalid")
+        raise WireError("an envelope id is 16 random bytes", code=Code.ENVELOPE_INVALID)
     return b64url(random16)
 
 
@@ -82,7 +83,7 @@ def check_ack_id(envelope: Envelope, *, party: str) -> None:
     if envelope.id != wanted:
         raise WireError(f"an ack's id is derived from its sender, the message and the ack kind: "
                         f"this ack of {envelope.reply_to} by {envelope.sender} ({party}) must have "
-                        f"id {wanted}", code="envelope.invalid", ref=envelope.id)
+                        f"id {wanted}", code=Code.ENVELOPE_INVALID, ref=envelope.id)
 
 
 Name = Annotated[str, Meta(pattern=NAME_PATTERN)]
@@ -118,11 +119,11 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     def from_json(cls, obj: Any) -> Envelope:
         """Validate an envelope object; WireError (``envelope.invalid``) names the field."""
         if isinstance(obj, dict) and isinstance(obj.get("v"), float):
-            raise WireError("envelope.v: floating-point numbers are not allowed", code="frame.float")
+            raise WireError("envelope.v: floating-point numbers are not allowed", code=Code.FRAME_FLOAT)
         try:
             env = msgspec.convert(obj, cls, strict=True)
         except msgspec.ValidationError as exc:
-            raise WireError(words(exc, "envelope"), code="envelope.invalid") from None
+            raise WireError(words(exc, "envelope"), code=Code.ENVELOPE_INVALID) from None
         return env.checked()
 
     def checked(self) -> Envelope:
@@ -131,20 +132,20 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         decoder) calls this once. Raises WireError naming the rule."""
         env = self
         if env.v != VERSION:
-            raise WireError(f"envelope.v must be {VERSION}", code="envelope.invalid")
+            raise WireError(f"envelope.v must be {VERSION}", code=Code.ENVELOPE_INVALID)
         env.__dict__["created_at"] = parse_time(env.created, field="envelope.created")
         if env.kind in (Kind.ACK, Kind.ECHO) and env.reply_to is None:
-            raise WireError(f"an {env.kind} envelope needs reply_to", code="envelope.invalid")
+            raise WireError(f"an {env.kind} envelope needs reply_to", code=Code.ENVELOPE_INVALID)
         if env.kind is Kind.ACK:
             ack = env.body.get("ack")
             if set(env.body) != {"ack"} or not isinstance(ack, str) or ack not in set(AckKind):
                 raise WireError('ack body must be {"ack": "received" | "understood"}',
-                                code="envelope.invalid")
+                                code=Code.ENVELOPE_INVALID)
         # Encoded once: the size limit, the signature and the log entry all use these bytes.
         canonical = canonical_bytes(env.to_json())
         if len(canonical) > MAX_ENVELOPE_BYTES:
             raise WireError(f"envelope of {len(canonical)} bytes exceeds {MAX_ENVELOPE_BYTES}",
-                            code="frame.too_large")
+                            code=Code.FRAME_TOO_LARGE)
         env.__dict__["canonical"] = canonical
         return env
 
@@ -183,5 +184,4 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         try:
             key.verify_canonical(domain=Domain.ENVELOPE, canonical=self.canonical, signature=sig)
         except CryptoError as exc:
-            exc.ref = self.id
-            raise
+            raise exc.with_ref(self.id) from exc

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from hotline.errorcodes import Code
 from hotline.errors import AuthError, CryptoError, WireError
 from hotline.keys import Domain, PublicKey, SigningKey
 from hotline.times import format_time, parse_time
@@ -40,11 +41,11 @@ def sign_request(key: SigningKey, *, method: str, path: str, query: str, origin:
 def parse_header(header: str | None) -> tuple[str, str, str]:
     """``(key_id, time, sig)``; AuthError ``auth.missing`` / ``auth.malformed``."""
     if not header:
-        raise AuthError('this endpoint needs an "Authorization: Hotline ..." header', code="auth.missing")
+        raise AuthError('this endpoint needs an "Authorization: Hotline ..." header', code=Code.AUTH_MISSING)
     match = _HEADER.fullmatch(header.strip())
     if match is None:
         raise AuthError('Authorization must be: Hotline key="KEY_ID", time="RFC3339", sig="BASE64"',
-                        code="auth.malformed")
+                        code=Code.AUTH_MALFORMED)
     return match.group(1), match.group(2), match.group(3)
 
 
@@ -59,12 +60,12 @@ def verify_request(header: str | None, *, key: PublicKey, method: str, path: str
     try:
         moment = parse_time(time, field="Authorization time")
     except WireError as exc:
-        raise AuthError(exc.message, code="auth.malformed") from exc
+        raise AuthError(exc.message, code=Code.AUTH_MALFORMED) from exc
     if abs(moment - now) > skew:
-        raise AuthError("Authorization time is outside the allowed clock skew", code="auth.clock_skew")
+        raise AuthError("Authorization time is outside the allowed clock skew", code=Code.AUTH_CLOCK_SKEW)
     payload = _payload(method=method, path=path, query=query, origin=origin, time=time, key=key_id)
     try:
         key.verify(domain=Domain.HTTP, obj=payload,
                    signature={"alg": "ed25519", "key": key_id, "sig": sig})
     except CryptoError as exc:
-        raise AuthError(f"Authorization: {exc.message}", code="auth.bad_signature") from exc
+        raise AuthError(f"Authorization: {exc.message}", code=Code.AUTH_BAD_SIGNATURE) from exc

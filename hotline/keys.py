@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from hotline.canonical import canonical_bytes
+from hotline.errorcodes import Code
 from hotline.errors import CryptoError
 
 ALG_ED25519 = "ed25519"
@@ -91,7 +92,7 @@ class PublicKey:
         if not isinstance(obj, dict) or set(obj) != {"alg", "pub"}:
             raise CryptoError('a public key is {"alg", "pub"}')
         if obj["alg"] != ALG_ED25519:
-            raise CryptoError(f"unsupported key algorithm {obj['alg']!r}", code="crypto.unsupported_alg")
+            raise CryptoError(f"unsupported key algorithm {obj['alg']!r}", code=Code.CRYPTO_UNSUPPORTED_ALG)
         return cls(b64decode(obj["pub"], what="public key"))
 
     def to_json(self) -> dict[str, str]:
@@ -130,12 +131,12 @@ class PublicKey:
         sig = Signature.from_json(signature)
         if sig.key != self.key_id:
             raise CryptoError(f"signature names key {sig.key}, expected {self.key_id}",
-                              code="auth.wrong_key")
+                              code=Code.AUTH_WRONG_KEY)
         try:
             self._ed25519.verify(sig.sig, domain_bytes(domain, canonical))
         except InvalidSignature as exc:
             raise CryptoError(f"{domain.value} signature does not verify",
-                              code="auth.bad_signature") from exc
+                              code=Code.AUTH_BAD_SIGNATURE) from exc
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class Signature:
             raise CryptoError('a signature is {"alg", "key", "sig"}')
         if obj["alg"] != ALG_ED25519:
             raise CryptoError(f"unsupported signature algorithm {obj['alg']!r}",
-                              code="crypto.unsupported_alg")
+                              code=Code.CRYPTO_UNSUPPORTED_ALG)
         if not isinstance(obj["key"], str) or not obj["key"]:
             raise CryptoError("signature key id must be a non-empty string")
         raw = b64decode(obj["sig"], what="signature")
@@ -188,9 +189,9 @@ class SigningKey:
         try:
             key = serialization.load_pem_private_key(data, password=passphrase or None)
         except (ValueError, TypeError) as exc:
-            raise CryptoError(f"cannot load private key: {exc}", code="crypto.bad_key_file") from exc
+            raise CryptoError(f"cannot load private key: {exc}", code=Code.CRYPTO_BAD_KEY_FILE) from exc
         if not isinstance(key, Ed25519PrivateKey):
-            raise CryptoError("private key is not Ed25519", code="crypto.unsupported_alg")
+            raise CryptoError("private key is not Ed25519", code=Code.CRYPTO_UNSUPPORTED_ALG)
         return cls(key)
 
     def to_pem(self, passphrase: bytes | None = None) -> bytes:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotline.canonical import canonical_bytes
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.tlog import (
     HASH_SIZE,
@@ -48,7 +49,7 @@ Witness = tuple[str, CosignatureVerifier]  # (label ``party/member``, one of its
 class LogAlarm(LogError):
     """The log showed this client a history inconsistent with one it showed before."""
 
-    code = "log.inconsistent"
+    code = Code.LOG_INCONSISTENT
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class LogWatch:
     def checkpoint(self, note: str) -> Checkpoint:
         """The checkpoint of ``note``, its log signature verified (LogError if it fails)."""
         if self.log_key is None:
-            raise LogError("the profile pins no log key: nothing can be verified", code="log.no_key")
+            raise LogError("the profile pins no log key: nothing can be verified", code=Code.LOG_NO_KEY)
         return verify_checkpoint(note, self.log_key)
 
     def consistency_needed(self, checkpoint: Checkpoint, *,
@@ -226,7 +227,7 @@ class LogWatch:
             LogError: the proof fails, or ``size`` is not the head's.
         """
         if self.head is None or size != self.head.size:
-            raise LogError(f"proof against tree {size}, not the verified head", code="log.bad_proof")
+            raise LogError(f"proof against tree {size}, not the verified head", code=Code.LOG_BAD_PROOF)
         try:
             verify_inclusion(leaf_hash=leaf_hash(canonical_bytes(entry)), index=index, size=size,
                              proof=list(proof), root=self.head.root)

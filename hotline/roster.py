@@ -32,6 +32,7 @@ import msgspec
 from hotline.canonical import canonical_bytes
 from hotline.display import article
 from hotline.envelope import Kind, Name
+from hotline.errorcodes import Code
 from hotline.errors import AuthError, CryptoError, ProtocolViolation, WireError
 from hotline.keys import Domain, PublicKey, SignatureJSON, SigningKey
 from hotline.norms.agreement import Agreement, AgreementDocument, decode_agreement
@@ -53,7 +54,7 @@ SENDABLE: dict[Role, frozenset[Kind]] = {
 
 
 def _invalid(message: str) -> ProtocolViolation:
-    return ProtocolViolation(message, code="roster.invalid")
+    return ProtocolViolation(message, code=Code.ROSTER_INVALID)
 
 
 class EnrollmentDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True,
@@ -125,7 +126,7 @@ class SignedDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
         document = decode_document(value["document"])
         kind = type_of(document)
         sigs = _convert(value["sigs"], list[SignatureJSON],
-                        "roster.invalid" if kind == "agreement" else "roster.bad_signature",
+                        Code.ROSTER_INVALID if kind == "agreement" else Code.ROSTER_BAD_SIGNATURE,
                         f"{kind} signature")
         return cls(document=document, sigs=sigs)
 
@@ -138,11 +139,11 @@ def decode_document(value: Any) -> RosterDocument:
         raise _invalid(f"unknown roster document type {kind!r}")
     if kind == "agreement":
         return decode_agreement(value)
-    document: RosterDocument = _convert(value, RosterDocument, "roster.invalid", kind)
+    document: RosterDocument = _convert(value, RosterDocument, Code.ROSTER_INVALID, kind)
     return document
 
 
-def _convert(value: Any, kind: Any, code: str, what: str) -> Any:
+def _convert(value: Any, kind: Any, code: Code, what: str) -> Any:
     try:
         return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as exc:
@@ -184,14 +185,14 @@ class Enrollment:
     not_after: datetime
     revoked_at: datetime | None = None
 
-    def state_at(self, moment: datetime) -> str | None:
+    def state_at(self, moment: datetime) -> Code | None:
         """None if valid at ``moment``, else the reason code."""
         if self.revoked_at is not None and moment >= self.revoked_at:
-            return "auth.revoked"
+            return Code.AUTH_REVOKED
         if moment < self.not_before:
-            return "auth.not_yet_valid"
+            return Code.AUTH_NOT_YET_VALID
         if moment >= self.not_after:
-            return "auth.expired"
+            return Code.AUTH_EXPIRED
         return None
 
 
@@ -214,7 +215,7 @@ class Roster:
     def _authority(self, party: Any) -> PublicKey:
         if not isinstance(party, str) or party not in self.authorities:
             raise ProtocolViolation(f"party {party!r} has no authority key known here",
-                                    code="roster.unknown_party")
+                                    code=Code.ROSTER_UNKNOWN_PARTY)
         return self.authorities[party]
 
     def _verify_single(self, signed: SignedDocument, party: str) -> None:
@@ -227,7 +228,7 @@ class Roster:
                                                     signature=signed.sigs[0])
         except CryptoError as exc:
             raise ProtocolViolation(f"{kind} for {party}: not signed by {party}'s authority "
-                                    f"({exc.message})", code="roster.bad_signature") from exc
+                                    f"({exc.message})", code=Code.ROSTER_BAD_SIGNATURE) from exc
 
     def check(self, signed: SignedDocument | Any) -> str:
         """Verify a signed document (or its JSON form) against the roster as it is, without
@@ -271,7 +272,7 @@ class Roster:
         existing = self.enrollments.get(key.key_id)
         if existing is not None and (existing.party, existing.member) != (doc.party, doc.member):
             raise ProtocolViolation(f"key {key.key_id} is already enrolled for {existing.member} "
-                                    f"({existing.party})", code="roster.conflict")
+                                    f"({existing.party})", code=Code.ROSTER_CONFLICT)
         if commit:
             revoked = existing.revoked_at if existing else None
             self.enrollments[key.key_id] = Enrollment(doc.party, doc.member, doc.role, key,
@@ -294,13 +295,13 @@ class Roster:
             if self._authority(party).key_id != key_id:
                 raise ProtocolViolation(f"agreement names {key_id} as {party}'s authority, which "
                                         "is not the authority key known here",
-                                        code="roster.bad_signature")
+                                        code=Code.ROSTER_BAD_SIGNATURE)
         required = set(agreement.parties)
         if previous is not None:
             if agreement.version <= previous.version:
                 raise ProtocolViolation(
                     f"agreement for {agreement.channel} version {agreement.version} does not "
-                    f"supersede version {previous.version}", code="roster.conflict")
+                    f"supersede version {previous.version}", code=Code.ROSTER_CONFLICT)
             required |= set(previous.parties)  # a party can be dropped only with its consent
         by_key = {}
         for party in required:
@@ -318,12 +319,12 @@ class Roster:
                                            signature=sig)
             except CryptoError as exc:
                 raise ProtocolViolation(f"agreement signature of {party} does not verify",
-                                        code="roster.bad_signature") from exc
+                                        code=Code.ROSTER_BAD_SIGNATURE) from exc
             signed_by.add(party)
         unsigned = sorted(set(required) - signed_by)
         if unsigned:
             raise ProtocolViolation(f"agreement for {agreement.channel} lacks the signature of "
-                                    f"{', '.join(unsigned)}", code="roster.unsigned")
+                                    f"{', '.join(unsigned)}", code=Code.ROSTER_UNSIGNED)
         if commit:
             self.agreements[agreement.channel] = agreement
 
@@ -338,7 +339,7 @@ class Roster:
         """
         enrolled = self.enrollments.get(key_id)
         if enrolled is None:
-            raise AuthError(f"key {key_id} is not enrolled by any party", code="auth.unknown_key")
+            raise AuthError(f"key {key_id} is not enrolled by any party", code=Code.AUTH_UNKNOWN_KEY)
         reason = enrolled.state_at(at)
         if reason is not None:
             raise AuthError(f"key {key_id} of {enrolled.member} ({enrolled.party}): "
@@ -349,7 +350,7 @@ class Roster:
     def public_key(self, key_id: str) -> PublicKey:
         enrolled = self.enrollments.get(key_id)
         if enrolled is None:
-            raise AuthError(f"key {key_id} is not enrolled by any party", code="auth.unknown_key")
+            raise AuthError(f"key {key_id} is not enrolled by any party", code=Code.AUTH_UNKNOWN_KEY)
         return enrolled.key
 
     def channels_of(self, member: Member) -> list[str]:
@@ -376,10 +377,10 @@ class Roster:
         agreement = self.agreements.get(channel)
         if agreement is None:
             raise ProtocolViolation(f"no channel {channel!r} exists under an agreement",
-                                    code="channel.unknown")
+                                    code=Code.CHANNEL_UNKNOWN)
         if not self._in_agreement(member, agreement):
             raise ProtocolViolation(f"{member.member} ({member.party}) is not a member of "
-                                    f"channel {channel}", code="channel.not_member")
+                                    f"channel {channel}", code=Code.CHANNEL_NOT_MEMBER)
         return agreement
 
     def check_send(self, member: Member, channel: str, kind: Kind) -> Agreement:
@@ -387,5 +388,5 @@ class Roster:
         agreement = self.check_channel(member, channel)
         if kind not in SENDABLE[member.role]:
             raise ProtocolViolation(f"{article(member.role)} may not send {kind} envelopes",
-                                    code="norm.sender_not_allowed")
+                                    code=Code.NORM_SENDER_NOT_ALLOWED)
         return agreement

@@ -25,7 +25,8 @@ from typing import Any
 
 from hotline.canonical import dumps, parse
 from hotline.envelope import Envelope
-from hotline.errors import CODE_FORM, MAX_CODE, AuthError, CryptoError, HotlineError, WireError
+from hotline.errorcodes import Code
+from hotline.errors import AuthError, CryptoError, HotlineError, PeerCode, WireError
 from hotline.keys import Domain, PublicKey, SigningKey
 from hotline.times import format_time, parse_time
 
@@ -66,30 +67,30 @@ def encode(frame: dict[str, Any]) -> str:
 def decode(text: str | bytes, *, allowed: frozenset[str], max_bytes: int) -> dict[str, Any]:
     """Parse and shape-check one frame; WireError names the field at fault."""
     if isinstance(text, bytes):
-        raise WireError("binary frames are not accepted; send JSON text", code="frame.malformed")
+        raise WireError("binary frames are not accepted; send JSON text", code=Code.FRAME_MALFORMED)
     frame = parse(text, max_bytes=max_bytes)
     if not isinstance(frame, dict):
-        raise WireError("a frame is a JSON object", code="frame.malformed")
+        raise WireError("a frame is a JSON object", code=Code.FRAME_MALFORMED)
     kind = frame.get("type")
     if not isinstance(kind, str):
-        raise WireError('a frame needs a string "type"', code="frame.malformed")
+        raise WireError('a frame needs a string "type"', code=Code.FRAME_MALFORMED)
     if kind not in allowed:
-        raise WireError(f"unknown frame type {kind!r}", code="frame.unknown_type")
+        raise WireError(f"unknown frame type {kind!r}", code=Code.FRAME_UNKNOWN_TYPE)
     spec = _SPEC[kind]
     extra = sorted(set(frame) - set(spec) - {"type"})
     if extra:
-        raise WireError(f"{kind} frame has unknown field(s) {', '.join(extra)}", code="frame.malformed")
+        raise WireError(f"{kind} frame has unknown field(s) {', '.join(extra)}", code=Code.FRAME_MALFORMED)
     for name, (typ, required) in spec.items():
         if name not in frame:
             if required:
-                raise WireError(f"{kind} frame is missing {name!r}", code="frame.malformed")
+                raise WireError(f"{kind} frame is missing {name!r}", code=Code.FRAME_MALFORMED)
             continue
         value = frame[name]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise WireError(f"{kind}.{name} must be {typ.__name__}", code="frame.malformed")
-    if kind == "error" and (len(frame["code"]) > MAX_CODE or not CODE_FORM.fullmatch(frame["code"])):
+            raise WireError(f"{kind}.{name} must be {typ.__name__}", code=Code.FRAME_MALFORMED)
+    if kind == "error" and not PeerCode.accepts(frame["code"]):
         # A peer's code becomes the code of the error raised here: only a code's form is taken.
-        raise WireError("error.code must be a code like family.reason", code="frame.malformed")
+        raise WireError("error.code must be a code like family.reason", code=Code.FRAME_MALFORMED)
     return frame
 
 
@@ -164,7 +165,7 @@ class ServerSession:
         frame = decode(text, allowed=CLIENT_FRAMES, max_bytes=self._max)
         kind = frame["type"]
         if kind == "auth":
-            raise WireError("already authenticated", code="frame.out_of_order")
+            raise WireError("already authenticated", code=Code.FRAME_OUT_OF_ORDER)
         if kind == "submit":
             try:
                 envelope = Envelope.from_json(frame["envelope"])
@@ -175,30 +176,30 @@ class ServerSession:
             return Submit(envelope, frame["sig"])
         if kind == "resume":
             if frame["after"] < -1:
-                raise WireError("resume.after must be -1 or a log index", code="frame.malformed")
+                raise WireError("resume.after must be -1 or a log index", code=Code.FRAME_MALFORMED)
             return Resume(frame["channel"], frame["after"])
         if kind == "fetch":
             if frame["index"] < 0:
-                raise WireError("fetch.index must be a log index", code="frame.malformed")
+                raise WireError("fetch.index must be a log index", code=Code.FRAME_MALFORMED)
             return Fetch(frame["index"])
         return Ping(frame.get("data"))
 
     def _receive_auth(self, text: str | bytes, now: datetime) -> Authenticated:
         if self.state is ServerState.AUTHENTICATED:
-            raise AuthError("wait for welcome before sending", code="frame.out_of_order")
+            raise AuthError("wait for welcome before sending", code=Code.FRAME_OUT_OF_ORDER)
         try:
             frame = decode(text, allowed=CLIENT_FRAMES, max_bytes=self._max)
         except WireError as exc:
             raise AuthError(exc.message, code=exc.code) from exc
         if frame["type"] != "auth":
             raise AuthError(f"{frame['type']} before authentication; send auth first",
-                            code="frame.out_of_order")
+                            code=Code.FRAME_OUT_OF_ORDER)
         if frame["nonce"] != self.nonce:
             raise AuthError("auth.nonce is not this connection's challenge (replayed or stale)",
-                            code="auth.bad_nonce")
+                            code=Code.AUTH_BAD_NONCE)
         if frame["origin"] != self.origin:
             raise AuthError(f"auth.origin {frame['origin']!r} is not this server ({self.origin!r})",
-                            code="auth.wrong_origin")
+                            code=Code.AUTH_WRONG_ORIGIN)
         try:
             client_time = parse_time(frame["client_time"], field="auth.client_time")
             key = PublicKey.from_json(frame["key"])
@@ -206,19 +207,20 @@ class ServerSession:
                                    client_time=frame["client_time"])
             key.verify(domain=Domain.AUTH, obj=payload, signature=frame["sig"])
         except (WireError, CryptoError) as exc:
-            code = exc.code if exc.code.startswith("auth.") else "auth.bad_signature"
+            # the key named another key, or anything else about the key, time or signature is wrong
+            code = Code.AUTH_WRONG_KEY if exc.code is Code.AUTH_WRONG_KEY else Code.AUTH_BAD_SIGNATURE
             raise AuthError(exc.message, code=code) from exc
         if abs(client_time - now) > self._skew:
             raise AuthError(f"auth.client_time is {abs(client_time - now).total_seconds():.0f} s "
                             f"from server time; at most {self._skew.total_seconds():.0f} s allowed",
-                            code="auth.clock_skew")
+                            code=Code.AUTH_CLOCK_SKEW)
         self.state = ServerState.AUTHENTICATED
         return Authenticated(key)
 
     def welcome(self, *, member: str, party: str, role: str, channels: list[str],
                 log_size: int) -> dict[str, Any]:
         if self.state is not ServerState.AUTHENTICATED:
-            raise HotlineError("welcome before authentication", code="internal.state")
+            raise HotlineError("welcome before authentication", code=Code.INTERNAL_STATE)
         self.state = ServerState.READY
         return {"type": "welcome", "member": member, "party": party, "role": role,
                 "channels": channels, "log_size": log_size}
@@ -277,21 +279,21 @@ class ClientSession:
         kind = frame["type"]
         if self.state is ClientState.START:
             if kind == "error":
-                raise AuthError(frame["message"], code=frame["code"])
+                raise AuthError(frame["message"], code=PeerCode(frame["code"]))
             if kind != "challenge":
-                raise AuthError(f"server sent {kind} before challenge", code="frame.out_of_order")
+                raise AuthError(f"server sent {kind} before challenge", code=Code.FRAME_OUT_OF_ORDER)
             if frame["origin"] != self.origin:
                 raise AuthError(f"server origin {frame['origin']!r} is not the expected "
-                                f"{self.origin!r}; refusing to authenticate", code="auth.wrong_origin")
+                                f"{self.origin!r}; refusing to authenticate", code=Code.AUTH_WRONG_ORIGIN)
             self.state = ClientState.AUTHENTICATING
             return Challenge(frame["nonce"], frame["origin"], frame["server_time"])
         if self.state is ClientState.AUTHENTICATING:
             if kind == "error":
-                raise AuthError(frame["message"], code=frame["code"])
+                raise AuthError(frame["message"], code=PeerCode(frame["code"]))
             if kind != "welcome":
-                raise AuthError(f"server sent {kind} before welcome", code="frame.out_of_order")
+                raise AuthError(f"server sent {kind} before welcome", code=Code.FRAME_OUT_OF_ORDER)
             self.state = ClientState.READY
             self.welcome = frame
         elif kind in ("challenge", "welcome"):
-            raise WireError(f"server sent {kind} after the handshake", code="frame.out_of_order")
+            raise WireError(f"server sent {kind} after the handshake", code=Code.FRAME_OUT_OF_ORDER)
         return ServerFrame(frame)

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hotline.errorcodes import Code
 from hotline.errors import ConfigError
 
 CA_DAYS: Final = 5 * 365 + 1
@@ -43,7 +44,7 @@ Name = ipaddress.IPv4Address | ipaddress.IPv6Address | str  # an IP address or a
 class TlsError(ConfigError):
     """A TLS name, certificate or key that cannot serve; the message says what to do."""
 
-    code = "config.tls"
+    code = Code.CONFIG_TLS
 
 
 @dataclass(frozen=True)

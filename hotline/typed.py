@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from hotline.display import shown
+from hotline.errorcodes import Code
 from hotline.errors import WireError
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ _TYPE_WORDS = {"str": "text", "int": "an integer", "bool": "true or false", "obj
                "array": "a list", "null": "null"}
 
 
-def convert(value: Any, kind: type[T], *, what: str, code: str = "frame.malformed",
+def convert(value: Any, kind: type[T], *, what: str, code: Code = Code.FRAME_MALFORMED,
             error: type[WireError] = WireError) -> T:
     """``value`` (parsed JSON) as a ``kind`` record, or ``error(code)`` naming the field."""
     try:

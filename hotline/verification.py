@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hotline.envelope import Envelope, check_ack_id
+from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError
 from hotline.roster import Member, Roster
 from hotline.times import parse_time
@@ -42,7 +43,7 @@ DEFAULT_SKEW = timedelta(minutes=5)  # the server's default ``clock_skew``
 class EntryRefused(CryptoError):
     """A logged envelope entry does not verify. ``reason`` is the message without the index."""
 
-    code = "verify.failed"
+    code = Code.VERIFY_FAILED
 
     def __init__(self, reason: str, *, index: int, ref: str | None = None) -> None:
         super().__init__(f"entry {index}: {reason}", ref=ref)

@@ -71,6 +71,7 @@ from hotline.client.profile import Profile
 from hotline.crashpoints import POINTS
 from hotline.deployment import CHANNEL, init_deployment
 from hotline.envelope import Envelope, new_envelope_id
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain
@@ -315,7 +316,7 @@ async def submit(client: Client, sent: Sent) -> dict[str, Any] | None:
     try:
         return await client.submit_envelope(sent.envelope)
     except HotlineError as exc:
-        if exc.code == "connect.failed":
+        if exc.code == Code.CONNECT_FAILED:
             return None
         return {"type": "error", "code": exc.code, "message": exc.message}
     except (ConnectionClosed, OSError):
@@ -398,7 +399,7 @@ async def id_conflict(client: Client, logged: Sent) -> list[str]:
     other = Envelope.from_json({**logged.envelope.to_json(),
                                 "body": {**logged.envelope.body, "details": "other content"}})
     answer = await submit(client, Sent(other, logged.sender))
-    if answer is None or answer.get("code") != "envelope.id_conflict":
+    if answer is None or answer.get("code") != Code.ENVELOPE_ID_CONFLICT:
         return [f"another content under the logged id {logged.envelope.id} was answered {answer}"]
     return []
 

@@ -28,6 +28,7 @@ from hotline.canonical import canonical_bytes, parse
 from hotline.client.frames import entry_channel, host_notes, overdue
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.envelope import Envelope, Kind
+from hotline.errorcodes import Code
 from hotline.errors import CODE_FORM, HotlineError
 from hotline.httpauth import parse_header, sign_request, verify_request
 from hotline.keys import PublicKey, Signature, SigningKey, b64encode
@@ -352,7 +353,7 @@ def seeds(target: str) -> list[bytes]:
             {"type": "accepted", "id": w.message.id, "index": 0, "duplicate": False},
             {"type": "receipt", **w.receipt},
             {"type": "checkpoint", "note": w.cosigned},
-            {"type": "error", "code": "frame.malformed", "message": "m", "ref": w.message.id},
+            {"type": "error", "code": Code.FRAME_MALFORMED, "message": "m", "ref": w.message.id},
             {"type": "health", "channel": CHANNEL, "state": "ok", "since": NOW_TEXT,
              "interval": 30, "parties": {"north": "ok"}},
         ],

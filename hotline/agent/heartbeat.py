@@ -38,6 +38,7 @@ from hotline.client.logapi import BadAnswer, LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.clock import utc_now
 from hotline.envelope import Kind, Precedence
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.times import format_time
 
@@ -285,7 +286,7 @@ def lock_state(path: Path, name: str) -> Iterator[None]:
             raise ProtocolViolation(
                 f"another agent is already running as {name} (process {holder or 'unknown'}): it "
                 f"holds {lock}. One agent per party: stop that one first",
-                code="agent.already_running") from None
+                code=Code.AGENT_ALREADY_RUNNING) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)  # who holds it, for the next one's message
         yield

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hotline.client.logapi import LogClient
 from hotline.client.loghead import read_head, write_head
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.keys import SigningKey
 from hotline.logwatch import Head
@@ -23,7 +24,7 @@ from hotline.tlog.note import parse_note
 class WitnessAlarm(LogError):
     """The log showed this witness something inconsistent with what it cosigned before."""
 
-    code = "witness.alarm"
+    code = Code.WITNESS_ALARM
 
 
 def check_and_cosign(*, note: str, consistency: list[bytes] | None, state: Head | None,

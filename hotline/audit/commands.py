@@ -31,6 +31,7 @@ from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
 from hotline.clock import utc_now
 from hotline.display import shown, shown_lines
+from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
 from hotline.norms.files import load_templates
 from hotline.roster import Member, Roster
@@ -392,7 +393,7 @@ def _check_readable(roster: Roster, profile: Profile, channel: str) -> None:
     if channel not in roster.agreements:
         known = ", ".join(sorted(roster.agreements)) or "none"
         raise ProtocolViolation(f"no channel {channel!r} under an agreement in this log "
-                                f"(channels: {known})", code="channel.unknown")
+                                f"(channels: {known})", code=Code.CHANNEL_UNKNOWN)
     refusal: ProtocolViolation | None = None
     for key_id, enrolled in roster.enrollments.items():  # names are per party: match both
         if (enrolled.party, enrolled.member) == (profile.party, profile.member):
@@ -404,7 +405,7 @@ def _check_readable(roster: Roster, profile: Profile, channel: str) -> None:
                 refusal = exc
     raise refusal or ProtocolViolation(f"{profile.member} ({profile.party}) is not enrolled in "
                                        "this log, so it reads no channel",
-                                       code="channel.not_member")
+                                       code=Code.CHANNEL_NOT_MEMBER)
 
 
 @audit.command()
@@ -508,7 +509,7 @@ def availability(ctx: click.Context, name: str, servers: tuple[str, ...], channe
         try:  # before the audit: a wrong suffix or a missing extra fails at once
             draw = plotter(plot_file)
         except PlotError as exc:
-            if exc.code == "plot.bad_format":
+            if exc.code == Code.PLOT_BAD_FORMAT:
                 raise click.BadParameter(exc.message, param_hint="'--plot'") from exc
             _fail(exc)
     builder = AvailabilityBuilder(channel=channel, since=since, until=until)

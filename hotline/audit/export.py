@@ -30,6 +30,7 @@ from hotline.audit.records import (
 from hotline.audit.verify import AuditFailure
 from hotline.canonical import parse
 from hotline.display import article, shown
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError
 
 MAX_LINE = 16 << 20  # bytes: an entry line holds its leaf twice (base64 and JSON); frames are far smaller
@@ -38,7 +39,7 @@ MAX_LINE = 16 << 20  # bytes: an entry line holds its leaf twice (base64 and JSO
 class ExportError(AuditFailure):
     """A line of an export that is not what ``hotline audit export`` writes."""
 
-    code = "audit.bad_export"
+    code = Code.AUDIT_BAD_EXPORT
 
 
 class _Lines:

@@ -24,6 +24,7 @@ from typing import Any
 
 from hotline.audit.availability import ORDER, AvailabilityReport
 from hotline.audit.text import duration_text, moment_text
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError
 from hotline.health import State
 
@@ -41,13 +42,13 @@ DPI = 100
 class PlotError(HotlineError):
     """The plot cannot be drawn or written."""
 
-    code = "plot.failed"
+    code = Code.PLOT_FAILED
 
 
 class PlotUnavailable(PlotError):
     """matplotlib is not installed."""
 
-    code = "plot.unavailable"
+    code = Code.PLOT_UNAVAILABLE
 
 
 def check_format(path: Path) -> str:
@@ -58,7 +59,7 @@ def check_format(path: Path) -> str:
     """
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise PlotError(f"{path.name}: give a file ending in .svg or .png", code="plot.bad_format")
+        raise PlotError(f"{path.name}: give a file ending in .svg or .png", code=Code.PLOT_BAD_FORMAT)
     return fmt
 
 
@@ -98,7 +99,7 @@ def write(report: AvailabilityReport, path: Path, fmt: str) -> None:
             figure.savefig(path, format=fmt, metadata=metadata)
         except OSError as exc:
             raise PlotError(f"cannot write {path}: {exc.strerror or exc}",
-                            code="plot.write_failed") from exc
+                            code=Code.PLOT_WRITE_FAILED) from exc
 
 
 def draw(figure: Any, report: AvailabilityReport) -> None:

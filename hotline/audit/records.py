@@ -18,6 +18,7 @@ from typing import Any
 
 from hotline.canonical import MAX_SAFE_INT
 from hotline.display import shown
+from hotline.errorcodes import Code
 from hotline.errors import WireError
 
 CHECKPOINT_FIELDS = frozenset({"size", "note", "time"})
@@ -29,7 +30,7 @@ WITNESSED = "the witnesses' latest cosigned checkpoints"
 class RecordError(WireError):
     """A record of the wrong shape: the message says which field and what is wrong with it."""
 
-    code = "record.malformed"
+    code = Code.RECORD_MALFORMED
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from hotline.audit.text import (
     time_or_none,
 )
 from hotline.envelope import Precedence
+from hotline.errorcodes import Code
 from hotline.errors import LogError, WireError
 from hotline.times import format_time, parse_time
 
@@ -56,7 +57,7 @@ _SATISFIED_BY = {"received": frozenset({"received", "understood"}),
 class ReportError(LogError):
     """An entry the report reads is malformed or out of order, or the period is invalid."""
 
-    code = "report.invalid"
+    code = Code.REPORT_INVALID
 
 
 class Status(StrEnum):
@@ -300,14 +301,14 @@ def next_index(entry: Any, last: int | None) -> int:
         ReportError: not an object, no valid index, or out of index order.
     """
     if not isinstance(entry, Mapping):
-        raise ReportError("a log entry must be an object", code="report.bad_entry")
+        raise ReportError("a log entry must be an object", code=Code.REPORT_BAD_ENTRY)
     index = entry.get("index")
     if not isinstance(index, int) or isinstance(index, bool) or index < 0:
         raise ReportError(f"log entry with index {index!r}: an index is an integer >= 0",
-                          code="report.bad_entry")
+                          code=Code.REPORT_BAD_ENTRY)
     if last is not None and index <= last:
         raise ReportError(f"entry {index} comes after entry {last}: give the entries in index "
-                          "order", code="report.bad_entry")
+                          "order", code=Code.REPORT_BAD_ENTRY)
     return index
 
 
@@ -550,12 +551,12 @@ def check_period(since: datetime | None, until: datetime | None) -> None:
         check_aware(name, moment)
     if since is not None and until is not None and since >= until:
         raise ReportError(f"since ({format_time(since)}) must be before until "
-                          f"({format_time(until)})", code="report.bad_period")
+                          f"({format_time(until)})", code=Code.REPORT_BAD_PERIOD)
 
 
 def check_aware(name: str, moment: datetime | None) -> None:
     if moment is not None and moment.utcoffset() is None:
-        raise ReportError(f"{name} must be timezone-aware", code="report.bad_period")
+        raise ReportError(f"{name} must be timezone-aware", code=Code.REPORT_BAD_PERIOD)
 
 
 class _Fields:
@@ -565,7 +566,7 @@ class _Fields:
         self.value, self.index, self.where = value, index, where
 
     def error(self, message: str) -> ReportError:
-        return ReportError(f"entry {self.index} ({self.where}): {message}", code="report.bad_entry")
+        return ReportError(f"entry {self.index} ({self.where}): {message}", code=Code.REPORT_BAD_ENTRY)
 
     def get(self, key: str) -> Any:
         return self.value.get(key)

@@ -39,6 +39,7 @@ from typing import Any
 
 from hotline.canonical import parse
 from hotline.envelope import Envelope, Kind
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, LogError
 from hotline.keys import PublicKey
 from hotline.norms.obligations import Deadlines, lateness
@@ -57,7 +58,7 @@ ROSTER_KINDS = frozenset({"enrollment", "revocation", "agreement"})
 class AuditFailure(LogError):
     """The log failed an audit; the message names the entry or checkpoint and why."""
 
-    code = "audit.failed"
+    code = Code.AUDIT_FAILED
 
 
 @dataclass

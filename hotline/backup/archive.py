@@ -32,6 +32,7 @@ from typing import IO, Any, BinaryIO
 
 from hotline.canonical import canonical_bytes, parse
 from hotline.display import shown
+from hotline.errorcodes import Code
 from hotline.errors import BackupError, HotlineError
 from hotline.store.checkpointfile import MAX_BYTES as CHECKPOINT_MAX_BYTES
 
@@ -75,7 +76,7 @@ class Manifest:
 
 
 def bad(message: str) -> BackupError:
-    return BackupError(message, code="restore.bad_archive")
+    return BackupError(message, code=Code.RESTORE_BAD_ARCHIVE)
 
 
 def _fields(value: Any, names: set[str], what: str) -> dict[str, Any]:
@@ -172,9 +173,9 @@ def write_archive(target: Path, *, manifest: Manifest, checkpoint: Path, databas
         fsync_folder(target.parent)
     except FileExistsError as exc:
         raise BackupError(f"{target} already exists: give another file, or --force to replace it",
-                          code="backup.exists") from exc
+                          code=Code.BACKUP_EXISTS) from exc
     except OSError as exc:
-        raise BackupError(f"cannot write {target}: {exc.strerror}", code="backup.failed") from exc
+        raise BackupError(f"cannot write {target}: {exc.strerror}", code=Code.BACKUP_FAILED) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -282,7 +283,7 @@ def _check(name: str, found: Member, manifest: Manifest) -> None:
     if found.sha256 != listed.sha256:
         raise BackupError(f"member {name} does not have the SHA-256 the manifest gives (the "
                           "archive was damaged or altered after it was written)",
-                          code="restore.hash_mismatch")
+                          code=Code.RESTORE_HASH_MISMATCH)
 
 
 def read_archive(path: Path, into: Path) -> Extracted:
@@ -318,5 +319,5 @@ def read_archive(path: Path, into: Path) -> Extracted:
                           f"{', '.join(MEMBERS)} and nothing else)")
     except OSError as exc:
         raise BackupError(f"cannot extract {path}: {exc.strerror} ({exc.filename})",
-                          code="restore.failed") from exc
+                          code=Code.RESTORE_FAILED) from exc
     return extracted

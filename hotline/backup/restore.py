@@ -40,6 +40,7 @@ from hotline.audit.verify import Auditor
 from hotline.backup.archive import Extracted, Manifest, fsync_folder, read_archive
 from hotline.canonical import parse
 from hotline.display import shown
+from hotline.errorcodes import Code
 from hotline.errors import BackupError, HotlineError, LogError
 from hotline.keys import PublicKey, SigningKey, b64encode
 from hotline.privatefiles import SQLITE_SIDE_FILES, private_folder
@@ -109,7 +110,7 @@ class Restored:
     kept: list[tuple[Path, Path]] = field(default_factory=list)  # (moved, to)
 
 
-def _error(message: str, code: str) -> BackupError:
+def _error(message: str, code: Code) -> BackupError:
     return BackupError(message, code=code)
 
 
@@ -132,7 +133,7 @@ def check_stopped(database: Path) -> None:
         if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
             raise _error(f"{database} is open in another process: stop `hotline serve` (and "
                          "anything else using the database), then run restore again",
-                         "restore.server_running") from exc
+                         Code.RESTORE_SERVER_RUNNING) from exc
         # any other error: the database is damaged, which is why it is being replaced
     finally:
         conn.close()
@@ -145,11 +146,11 @@ def _notes(data: bytes, source: str) -> list[tuple[str, str | None]]:
         try:
             return [(data.decode("utf-8"), None)]
         except UnicodeDecodeError as exc:
-            raise _error(f"{source} is neither a signed note nor JSON", "restore.bad_published") from exc
+            raise _error(f"{source} is neither a signed note nor JSON", Code.RESTORE_BAD_PUBLISHED) from exc
     try:
         value = parse(data.strip(), max_bytes=PUBLISHED_MAX_BYTES)
     except HotlineError as exc:
-        raise _error(f"{source} is not JSON: {exc.message}", "restore.bad_published") from exc
+        raise _error(f"{source} is not JSON: {exc.message}", Code.RESTORE_BAD_PUBLISHED) from exc
     if isinstance(value, dict) and isinstance(value.get("note"), str):
         time = value.get("time")
         return [(value["note"], time if isinstance(time, str) else None)]
@@ -157,7 +158,7 @@ def _notes(data: bytes, source: str) -> list[tuple[str, str | None]]:
             and all(isinstance(n, str) for n in value["checkpoints"])):
         return [(note, None) for note in value["checkpoints"]]
     raise _error(f'{source} holds no checkpoint: expected a signed note, {{"size", "time", '
-                 '"note"}} or {"checkpoints": [note, ...]}', "restore.bad_published")
+                 '"note"}} or {"checkpoints": [note, ...]}', Code.RESTORE_BAD_PUBLISHED)
 
 
 def read_published(path: Path, verifier: NoteVerifier, *, source: str | None = None) -> list[Published]:
@@ -171,16 +172,16 @@ def read_published(path: Path, verifier: NoteVerifier, *, source: str | None = N
         with path.open("rb") as handle:
             data = handle.read(PUBLISHED_MAX_BYTES + 1)
     except OSError as exc:
-        raise _error(f"cannot read {source}: {exc.strerror}", "restore.bad_published") from exc
+        raise _error(f"cannot read {source}: {exc.strerror}", Code.RESTORE_BAD_PUBLISHED) from exc
     if len(data) > PUBLISHED_MAX_BYTES:
-        raise _error(f"{source} is larger than {PUBLISHED_MAX_BYTES} bytes", "restore.bad_published")
+        raise _error(f"{source} is larger than {PUBLISHED_MAX_BYTES} bytes", Code.RESTORE_BAD_PUBLISHED)
     found = []
     for note, time in _notes(data, source):
         try:
             found.append(Published(verify_checkpoint(note, verifier), note, time, source))
         except LogError as exc:
             raise _error(f"{source}: not a checkpoint signed by this log's key: {exc.message}",
-                         "restore.bad_published") from exc
+                         Code.RESTORE_BAD_PUBLISHED) from exc
     return found
 
 
@@ -188,20 +189,20 @@ def _own_checkpoint(extracted: Extracted, origin: str, verifier: NoteVerifier) -
     manifest = extracted.manifest
     if manifest.origin != origin:
         raise _error(f"the backup is of log {shown(manifest.origin, limit=64)!r}, not of this "
-                     f"deployment's {origin!r}", "restore.wrong_log")
+                     f"deployment's {origin!r}", Code.RESTORE_WRONG_LOG)
     try:
         saved = read_checkpoint_file(extracted.checkpoint)
     except HotlineError as exc:
-        raise _error(f"its checkpoint file: {exc.message}", "restore.bad_archive") from exc
+        raise _error(f"its checkpoint file: {exc.message}", Code.RESTORE_BAD_ARCHIVE) from exc
     if saved is None or (saved.size, saved.time) != (manifest.checkpoint_size, manifest.checkpoint_time):
-        raise _error("its checkpoint file is not the one the manifest names", "restore.bad_archive")
+        raise _error("its checkpoint file is not the one the manifest names", Code.RESTORE_BAD_ARCHIVE)
     try:
         checkpoint = verify_checkpoint(saved.note, verifier)
     except LogError as exc:
         raise _error("the backup's checkpoint is not signed by this deployment's log key (a backup "
-                     f"of another deployment, or altered): {exc.message}", "restore.wrong_log") from exc
+                     f"of another deployment, or altered): {exc.message}", Code.RESTORE_WRONG_LOG) from exc
     if checkpoint.size != saved.size:
-        raise _error("its checkpoint file gives another size than its note", "restore.bad_archive")
+        raise _error("its checkpoint file gives another size than its note", Code.RESTORE_BAD_ARCHIVE)
     return Published(checkpoint, saved.note, saved.time, "the backup's checkpoint file")
 
 
@@ -231,20 +232,20 @@ async def _verify(extracted: Extracted, own: Published, *, key: SigningKey, veri
         store = await Store.open(extracted.database, mac_key=row_mac_key(key))
     except HotlineError as exc:
         raise _error(f"the backup's database does not open ({exc.code}): {exc.message}",
-                     "restore.bad_log") from exc
+                     Code.RESTORE_BAD_LOG) from exc
     try:
         try:
             await verify_store(store, file=extracted.checkpoint, verifier=verifier)
             size = await store.size()
             if size != extracted.manifest.log_size:
                 raise _error(f"the backup's database holds {size} entries, the manifest says "
-                             f"{extracted.manifest.log_size}", "restore.bad_archive")
+                             f"{extracted.manifest.log_size}", Code.RESTORE_BAD_ARCHIVE)
             audited, checkpoints = await _audit(store, own, verifier, authorities)
         except BackupError:
             raise
         except HotlineError as exc:
             raise _error(f"the backup's log does not verify ({exc.code}): {exc.message}",
-                         "restore.bad_log") from exc
+                         Code.RESTORE_BAD_LOG) from exc
         within = [p for p in published if p.size <= size]
         for item in within:
             if await store.root_at(item.size) != item.checkpoint.root_hash:
@@ -252,7 +253,7 @@ async def _verify(extracted: Extracted, own: Published, *, key: SigningKey, veri
                     f"checkpoint {item.size} {item.signed()} ({item.source}) has another root than "
                     f"the backup's log at that size: the backup is of another history than the one "
                     "this log published (altered, or of another log under the same key); it "
-                    "cannot be restored, even with --force", "restore.inconsistent")
+                    "cannot be restored, even with --force", Code.RESTORE_INCONSISTENT)
         return audited, checkpoints, within, [p for p in published if p.size > size]
     finally:
         await store.close()
@@ -299,7 +300,7 @@ async def restore(archive: Path, *, database: Path, origin: str, key: SigningKey
         private_folder(database.parent)
         folder = Path(tempfile.mkdtemp(prefix=f".{database.name}.restoring-", dir=database.parent))
     except OSError as exc:
-        raise _error(f"cannot write in {database.parent}: {exc.strerror}", "restore.failed") from exc
+        raise _error(f"cannot write in {database.parent}: {exc.strerror}", Code.RESTORE_FAILED) from exc
     kept: list[tuple[Path, Path]] = []
     try:
         return await _restore(archive, folder, database=database, origin=origin, key=key,
@@ -308,7 +309,7 @@ async def restore(archive: Path, *, database: Path, origin: str, key: SigningKey
     except OSError as exc:
         moved = "; ".join(f"{old} -> {new}" for old, new in kept) or "none"
         raise _error(f"restore stopped: {exc.strerror} ({exc.filename}); files moved aside so "
-                     f"far: {moved}", "restore.failed") from exc
+                     f"far: {moved}", Code.RESTORE_FAILED) from exc
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(folder)  # our own temporary extraction
@@ -334,7 +335,7 @@ async def _restore(archive: Path, folder: Path, *, database: Path, origin: str, 
                 "after that checkpoint; or, if none exists, restore this one with --force, "
                 "accepting the loss (witnesses will then flag this log as rolled back: start "
                 "a new log under a new key and origin instead, and keep this one for audit)",
-                "restore.rolls_back")
+                Code.RESTORE_ROLLS_BACK)
     check_stopped(database)  # again: it may have been started meanwhile
     stamp = format_time(clock()).replace("-", "").replace(":", "").replace(".", "")
     _aside(database, stamp, result.kept)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from hotline.backup.archive import CHECKPOINT, DATABASE, Manifest, digest_of, write_archive
 from hotline.canonical import parse
+from hotline.errorcodes import Code
 from hotline.errors import BackupError, HotlineError
 from hotline.keys import SigningKey
 from hotline.store import Store, row_mac_key
@@ -85,7 +86,7 @@ def integrity_check(database: Path) -> None:
         conn.close()
     if found != ["ok"]:
         raise BackupError(f"PRAGMA integrity_check of the copy found: {'; '.join(found)[:500]}",
-                          code="backup.unverified")
+                          code=Code.BACKUP_UNVERIFIED)
 
 
 async def _verified_copy(copy: Path, checkpoint: Path, *, key: SigningKey,
@@ -123,18 +124,18 @@ async def take_backup(target: Path, *, database: Path, origin: str, key: Signing
     """
     if target.exists() and not force:
         raise BackupError(f"{target} already exists: give another file, or --force to replace it",
-                          code="backup.exists")
+                          code=Code.BACKUP_EXISTS)
     if not database.is_file():
-        raise BackupError(f"there is no database at {database}", code="backup.failed")
+        raise BackupError(f"there is no database at {database}", code=Code.BACKUP_FAILED)
     saved = read_checkpoint_file(checkpoint_path(database))  # first: the copy then holds it
     if saved is None:
         raise BackupError(f"there is no checkpoint file beside {database}: the server signs one "
-                          "at its first start; start it once, then back up", code="backup.no_checkpoint")
+                          "at its first start; start it once, then back up", code=Code.BACKUP_NO_CHECKPOINT)
     try:
         folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     except OSError as exc:
         raise BackupError(f"cannot write in {target.parent}: {exc.strerror}",
-                          code="backup.failed") from exc
+                          code=Code.BACKUP_FAILED) from exc
     try:
         copy, checkpoint = folder / DATABASE, folder / CHECKPOINT
         write_checkpoint_file(checkpoint, saved)
@@ -142,12 +143,12 @@ async def take_backup(target: Path, *, database: Path, origin: str, key: Signing
         try:
             await asyncio.to_thread(online_copy, database, copy, progress)
         except sqlite3.Error as exc:
-            raise BackupError(f"cannot copy {database}: {exc}", code="backup.failed") from exc
+            raise BackupError(f"cannot copy {database}: {exc}", code=Code.BACKUP_FAILED) from exc
         try:
             size, last = await _verified_copy(copy, checkpoint, key=key, origin=origin)
         except HotlineError as exc:
             raise BackupError(f"the copy of {database} does not verify ({exc.code}): {exc.message}",
-                              code="backup.unverified") from exc
+                              code=Code.BACKUP_UNVERIFIED) from exc
         await asyncio.to_thread(integrity_check, copy)
         members = {name: await asyncio.to_thread(digest_of, path)
                    for name, path in ((CHECKPOINT, checkpoint), (DATABASE, copy))}
@@ -158,7 +159,7 @@ async def take_backup(target: Path, *, database: Path, origin: str, key: Signing
                                           checkpoint=checkpoint, database=copy, force=force)
     except OSError as exc:
         raise BackupError(f"backup stopped: {exc.strerror} ({exc.filename})",
-                          code="backup.failed") from exc
+                          code=Code.BACKUP_FAILED) from exc
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(folder)  # our own temporary copy

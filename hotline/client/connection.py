@@ -50,7 +50,8 @@ from hotline.client.streams import Arrival, Streams
 from hotline.clock import utc_now
 from hotline.display import article
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
-from hotline.errors import AuthError, HotlineError, LogError, ProtocolViolation, WireError
+from hotline.errorcodes import Code
+from hotline.errors import AuthError, HotlineError, LogError, PeerCode, ProtocolViolation, WireError
 from hotline.keys import SigningKey
 from hotline.roster import Member, Roster
 from hotline.session import Challenge, ClientSession, ServerFrame, encode
@@ -64,7 +65,7 @@ _BAD_FRAME = (HotlineError, KeyError, TypeError, ValueError, AttributeError)
 
 
 class ConnectError(HotlineError):
-    code = "connect.failed"
+    code = Code.CONNECT_FAILED
 
 
 def try_hint(profile: Path | None = None) -> str:
@@ -84,7 +85,7 @@ def unreachable(errors: list[str], *, profile: Path | None = None) -> ConnectErr
 class Unproven(LogError):
     """The host's claim that an entry is logged could not be proven (or was disproven)."""
 
-    code = "log.unproven"
+    code = Code.LOG_UNPROVEN
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,7 @@ class Client:
         await self.ws.send(encode(frame))
         answer = await future
         if answer["type"] == "error":
-            raise ProtocolViolation(answer["message"], code=answer["code"])
+            raise ProtocolViolation(answer["message"], code=PeerCode(answer["code"]))
         return answer
 
     # -- requests ----------------------------------------------------------------------------
@@ -307,7 +308,7 @@ class Client:
                                    "sig": envelope.sign(self.key)}))
         answer = await future
         if answer["type"] == "error":
-            raise ProtocolViolation(answer["message"], code=answer["code"], ref=envelope.id)
+            raise ProtocolViolation(answer["message"], code=PeerCode(answer["code"]), ref=envelope.id)
         return answer
 
     def envelope(self, *, channel: str, template: str, body: dict[str, Any],

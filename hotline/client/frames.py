@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hotline.errorcodes import Code
 from hotline.errors import WireError
 from hotline.health import State
 
@@ -26,22 +27,22 @@ _ENTRY = {"index": int, "time": str, "kind": str, "channel": str}  # every chann
 def _fields(value: Any, table: dict[str, type], what: str) -> dict[str, Any]:
     """``value`` as an object with exactly the fields of ``table``, each of its type."""
     if not isinstance(value, dict):
-        raise WireError(f"{what} is not an object", code="frame.malformed")
+        raise WireError(f"{what} is not an object", code=Code.FRAME_MALFORMED)
     extra = sorted(set(value) - set(table))
     if extra:
-        raise WireError(f"{what} has unknown field(s) {', '.join(extra)}", code="frame.malformed")
+        raise WireError(f"{what} has unknown field(s) {', '.join(extra)}", code=Code.FRAME_MALFORMED)
     for name, typ in table.items():
         if name not in value:
-            raise WireError(f"{what} is missing {name!r}", code="frame.malformed")
+            raise WireError(f"{what} is missing {name!r}", code=Code.FRAME_MALFORMED)
         item = value[name]
         if not isinstance(item, typ) or (typ is int and isinstance(item, bool)):
-            raise WireError(f"{what}.{name} must be {typ.__name__}", code="frame.malformed")
+            raise WireError(f"{what}.{name} must be {typ.__name__}", code=Code.FRAME_MALFORMED)
     return value
 
 
 def _names(value: list[Any], what: str) -> tuple[str, ...]:
     if not all(isinstance(item, str) for item in value):
-        raise WireError(f"{what} must be a list of strings", code="frame.malformed")
+        raise WireError(f"{what} must be a list of strings", code=Code.FRAME_MALFORMED)
     return tuple(value)
 
 
@@ -68,14 +69,14 @@ def host_notes(entry: dict[str, Any]) -> HostNotes:
     """The host's additions to an envelope entry (its signed part is checked elsewhere)."""
     logged = entry.get("time")
     if not isinstance(logged, str):
-        raise WireError("entry.time must be str", code="frame.malformed")
+        raise WireError("entry.time must be str", code=Code.FRAME_MALFORMED)
     expects = None
     if "expects" in entry:
         raw = _fields(entry["expects"], {"ack": str, "from": list, "due": str}, "entry.expects")
         expects = Expects(raw["ack"], _names(raw["from"], "entry.expects.from"), raw["due"])
     late = entry.get("late", False)
     if late is not False and late is not True:
-        raise WireError("entry.late must be true when present", code="frame.malformed")
+        raise WireError("entry.late must be true when present", code=Code.FRAME_MALFORMED)
     return HostNotes(logged, expects, late)
 
 
@@ -106,7 +107,7 @@ def overdue(index: int, entry: Any) -> Overdue:
     raw = _fields(entry, _OVERDUE, f"overdue entry {index}")
     if raw["index"] != index:
         raise WireError(f"overdue entry delivered as {index} says it is entry {raw['index']}",
-                        code="frame.malformed")
+                        code=Code.FRAME_MALFORMED)
     return Overdue(index, raw["channel"], raw["time"], raw["ref"], raw["entry"], raw["template"],
                    raw["precedence"], raw["due"], raw["ack"],
                    _names(raw["missing"], f"overdue entry {index}.missing"), raw)
@@ -117,10 +118,10 @@ def entry_channel(index: int, entry: dict[str, Any]) -> str | None:
     string and the entry's ``index`` to be the one it was delivered at."""
     if entry.get("index") != index or isinstance(entry.get("index"), bool):
         raise WireError(f"entry delivered as {index} says it is entry {entry.get('index')!r}",
-                        code="frame.malformed")
+                        code=Code.FRAME_MALFORMED)
     channel = entry.get("channel")
     if channel is not None and not isinstance(channel, str):
-        raise WireError(f"entry {index}.channel must be str", code="frame.malformed")
+        raise WireError(f"entry {index}.channel must be str", code=Code.FRAME_MALFORMED)
     return channel
 
 
@@ -141,7 +142,7 @@ _HEALTH = {**_ENTRY, "from": str, "to": str, "since": str, "reason": str, "parti
 
 def _state(value: str, what: str) -> str:
     if value not in STATES:
-        raise WireError(f"{what} must be one of {', '.join(sorted(STATES))}", code="frame.malformed")
+        raise WireError(f"{what} must be one of {', '.join(sorted(STATES))}", code=Code.FRAME_MALFORMED)
     return value
 
 
@@ -165,7 +166,7 @@ def health_change(index: int, entry: Any) -> HealthChange:
     raw = _fields(entry, _HEALTH, f"health entry {index}")
     if raw["index"] != index:
         raise WireError(f"health entry delivered as {index} says it is entry {raw['index']}",
-                        code="frame.malformed")
+                        code=Code.FRAME_MALFORMED)
     return HealthChange(index, raw["channel"], raw["time"],
                         _state(raw["from"], f"health entry {index}.from"),
                         _state(raw["to"], f"health entry {index}.to"), raw["since"],
@@ -190,11 +191,11 @@ def health_now(frame: dict[str, Any]) -> HealthNow:
     reasons = []
     for party, value in sorted(frame["parties"].items()):
         if not isinstance(value, dict):
-            raise WireError(f"health.parties.{party} is not an object", code="frame.malformed")
+            raise WireError(f"health.parties.{party} is not an object", code=Code.FRAME_MALFORMED)
         party_state, reason = value.get("state"), value.get("reason")
         if not isinstance(party_state, str) or not isinstance(reason, str):
             raise WireError(f"health.parties.{party} needs a string state and reason",
-                            code="frame.malformed")
+                            code=Code.FRAME_MALFORMED)
         if _state(party_state, f"health.parties.{party}.state") != State.UP.value:
             reasons.append(reason)
     return HealthNow(channel, state, frame["since"], tuple(reasons))

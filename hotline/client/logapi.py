@@ -34,7 +34,8 @@ from hotline.audit.records import (
 from hotline.canonical import parse
 from hotline.clock import utc_now
 from hotline.display import shown
-from hotline.errors import CODE_FORM, MAX_CODE, CryptoError, HotlineError, WireError
+from hotline.errorcodes import Code
+from hotline.errors import CryptoError, HotlineError, PeerCode, WireError
 from hotline.httpauth import sign_request
 from hotline.keys import SigningKey, b64decode
 
@@ -49,21 +50,21 @@ JSON, TEXT = "application/json", "text/plain"
 class RemoteError(HotlineError):
     """The server could not be reached or refused the request (HTTP error status)."""
 
-    code = "connect.failed"
+    code = Code.CONNECT_FAILED
 
 
 class BadAnswer(RemoteError):
     """The host answered with something the log API never sends: the wrong content type, too
     many bytes, not strict JSON, JSON of the wrong shape, a page that does not go forward."""
 
-    code = "log.bad_answer"
+    code = Code.LOG_BAD_ANSWER
 
 
 class HostRefused(RemoteError):
     """The server refused the request with a typed error (``{"code", "message"}``): its code,
     e.g. ``log.unknown_witness``, is this error's (the host's word, shown sanitized)."""
 
-    code = "server.refused"
+    code = Code.SERVER_REFUSED
 
 
 def refusal(what: str, status: int, detail: str) -> RemoteError:
@@ -72,10 +73,9 @@ def refusal(what: str, status: int, detail: str) -> RemoteError:
         body = json.loads(detail)
     except ValueError:
         body = None
-    if isinstance(body, dict) and isinstance(body.get("code"), str) \
-            and CODE_FORM.fullmatch(body["code"]) and len(body["code"]) <= MAX_CODE:
+    if isinstance(body, dict) and isinstance(body.get("code"), str) and PeerCode.accepts(body["code"]):
         return HostRefused(f"{what}: HTTP {status}: {shown(body.get('message', ''), limit=300)}",
-                           code=body["code"])
+                           code=PeerCode(body["code"]))
     return RemoteError(f"{what}: HTTP {status}: {shown(detail, limit=300)}")
 
 
@@ -102,7 +102,7 @@ class LogClient:
         self.ssl, self.timeout = ssl_context, timeout
         self.max_checkpoints = max_checkpoints
 
-    def _bad(self, request: str, what: str, code: str = BadAnswer.code) -> BadAnswer:
+    def _bad(self, request: str, what: str, code: Code = Code.LOG_BAD_ANSWER) -> BadAnswer:
         return BadAnswer(f"the host {self.base} answered {request} with {what}", code=code)
 
     def _request(self, request: urllib.request.Request, *, accept: str, limit: int,
@@ -156,14 +156,14 @@ class LogClient:
             raise self._bad(f"GET {path}", "text that is not UTF-8") from exc
 
     def _json(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False,
-              limit: int = SMALL_ANSWER, code: str = BadAnswer.code) -> Any:
+              limit: int = SMALL_ANSWER, code: Code = Code.LOG_BAD_ANSWER) -> Any:
         try:
             return parse(self._get(path, query, signed=signed, limit=limit))
         except WireError as exc:
             raise self._bad(f"GET {path}", f"what is not strict JSON ({exc.message})", code) from exc
 
     def _list(self, path: str, query: dict[str, int] | None = None, *, signed: bool = False,
-              code: str = BadAnswer.code) -> list[Any]:
+              code: Code = Code.LOG_BAD_ANSWER) -> list[Any]:
         value = self._json(path, query, signed=signed, limit=PAGE_ANSWER, code=code)
         if not isinstance(value, list):
             raise self._bad(f"GET {path}", "JSON that is not a list", code)
@@ -217,12 +217,12 @@ class LogClient:
                 if record.size <= since:
                     raise self._bad(request, f"a checkpoint of size {record.size} after size "
                                              f"{since}: checkpoint pages must go forward",
-                                    code="log.bad_page")
+                                    code=Code.LOG_BAD_PAGE)
                 since = record.size
             history += page
             if len(history) > self.max_checkpoints:
                 raise self._bad(request, f"more than {self.max_checkpoints} checkpoints: a "
-                                         "history this long is not read", code="log.bad_page")
+                                         "history this long is not read", code=Code.LOG_BAD_PAGE)
 
     def witnessed(self) -> list[CheckpointRecord]:
         """The latest checkpoint each witness cosigned, with the cosignatures (unverified)."""
@@ -262,18 +262,18 @@ class LogClient:
             end = min(start + PAGE, size)
             request = f"GET /v1/log/entries?start={start}&end={end}"
             values = self._list("/v1/log/entries", {"start": start, "end": end}, signed=True,
-                                code="log.bad_page")
+                                code=Code.LOG_BAD_PAGE)
             try:
                 page = [decode_entry(value) for value in values]
             except RecordError as exc:
                 raise self._bad(request, f"an entry record that is malformed ({exc.message})",
-                                "log.bad_page") from exc
+                                Code.LOG_BAD_PAGE) from exc
             if not page:
-                raise self._bad(request, f"no entries, but the log has {size}", "log.bad_page")
+                raise self._bad(request, f"no entries, but the log has {size}", Code.LOG_BAD_PAGE)
             last = page[-1].index
             if not start <= last < end or len(page) > end - start:
                 raise self._bad(request, f"a page that does not end at an index from {start} to "
-                                         f"{end - 1}", "log.bad_page")
+                                         f"{end - 1}", Code.LOG_BAD_PAGE)
             yield from page
             start = last + 1
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.logwatch import Head
 from hotline.privatefiles import write_private_atomically
@@ -24,14 +25,14 @@ def read_head(path: Path) -> Head | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise LogError(f"log head {path} is unreadable: {exc.strerror}", code="log.bad_head") from exc
+        raise LogError(f"log head {path} is unreadable: {exc.strerror}", code=Code.LOG_BAD_HEAD) from exc
     try:
         head = Head.from_json(json.loads(text))
     except (ValueError, RecursionError):
         head = None
     if head is None:
         raise LogError(f"log head {path} holds no {{\"size\", \"root\"}} of a checkpoint",
-                       code="log.bad_head")
+                       code=Code.LOG_BAD_HEAD)
     return head
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from hotline.canonical import canonical_bytes, parse
 from hotline.envelope import Envelope
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, StoreError
 from hotline.privatefiles import private_database
 from hotline.times import format_time
@@ -109,7 +110,7 @@ class Outbox:
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the outbox {path}: {exc}", code="store.outbox") from exc
+            raise StoreError(f"cannot open the outbox {path}: {exc}", code=Code.STORE_OUTBOX) from exc
         return cls(conn, path)
 
     def close(self) -> None:
@@ -122,7 +123,7 @@ class Outbox:
                 cursor = self._conn.execute(sql, args)
                 return cursor.rowcount
         except sqlite3.Error as exc:
-            raise StoreError(f"outbox {self.path}: {exc}", code="store.outbox") from exc
+            raise StoreError(f"outbox {self.path}: {exc}", code=Code.STORE_OUTBOX) from exc
 
     # -- envelopes -------------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class Outbox:
         if existing is not None:
             if existing.envelope.canonical.decode() != text or existing.sig != sig:
                 raise StoreError(f"the outbox already holds another envelope with id {envelope.id}",
-                                 code="store.outbox_conflict")
+                                 code=Code.STORE_OUTBOX_CONFLICT)
             return existing
         self._write("INSERT INTO outbox (id, channel, kind, envelope, sig, state, stored) "
                     "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
@@ -179,7 +180,7 @@ class Outbox:
         if item.state is OutboxState.ACCEPTED:
             if item.index != index:
                 raise StoreError(f"envelope {envelope_id} was accepted at index {item.index}, "
-                                 f"now reported at {index}", code="store.outbox_conflict")
+                                 f"now reported at {index}", code=Code.STORE_OUTBOX_CONFLICT)
             return
         self._write("UPDATE outbox SET state = 'accepted', log_index = ?, settled = ? "
                     "WHERE id = ? AND state = 'pending'", (index, format_time(now), envelope_id))
@@ -193,7 +194,7 @@ class Outbox:
     def _known(self, envelope_id: str) -> OutboxItem:
         item = self.get(envelope_id)
         if item is None:
-            raise StoreError(f"no envelope {envelope_id} in the outbox", code="store.outbox_unknown")
+            raise StoreError(f"no envelope {envelope_id} in the outbox", code=Code.STORE_OUTBOX_UNKNOWN)
         return item
 
     # -- where history resumes -------------------------------------------------------------------
@@ -234,9 +235,9 @@ def _item(row: tuple[Any, ...]) -> OutboxItem:
         parsed = Envelope.from_json(parse(envelope))
         signature = parse(sig)
     except HotlineError as exc:
-        raise StoreError(f"outbox row {seq} is unreadable: {exc}", code="store.outbox") from exc
+        raise StoreError(f"outbox row {seq} is unreadable: {exc}", code=Code.STORE_OUTBOX) from exc
     if not isinstance(signature, dict):
-        raise StoreError(f"outbox row {seq}: the signature is not an object", code="store.outbox")
+        raise StoreError(f"outbox row {seq}: the signature is not an object", code=Code.STORE_OUTBOX)
     return OutboxItem(seq=int(seq), envelope=parsed, sig=signature, state=OutboxState(state),
                       index=None if index is None else int(index), code=code, reason=reason,
                       stored=str(stored))

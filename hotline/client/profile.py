@@ -19,6 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError, LogError, UsageProblem
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, SigningKey
@@ -32,13 +33,13 @@ _SCHEMES = ("ws", "http", *_TLS_SCHEMES)
 class TlsRequired(ConfigError):
     """A plain (or unknown) URL given to a profile that pins a TLS CA."""
 
-    code = "config.tls_required"
+    code = Code.CONFIG_TLS_REQUIRED
 
 
 class UnknownProfile(ConfigError, UsageProblem):
     """``--as NAME`` (or ``HOTLINE_AS``) names no profile in the home: a usage error."""
 
-    code = "config.unknown_profile"
+    code = Code.CONFIG_UNKNOWN_PROFILE
 
 
 def _scheme(url: str) -> str:

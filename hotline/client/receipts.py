@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotline.canonical import parse
+from hotline.errorcodes import Code
 from hotline.errors import LogError, WireError
 from hotline.roster import Roster
 from hotline.tlog import Checkpoint, NoteVerifier, ProofBundle, verify_bundle
@@ -26,7 +27,7 @@ def bundle_from_frame(frame: dict[str, Any]) -> ProofBundle:
         proof = tuple(base64.b64decode(h, validate=True) for h in frame["proof"])
         leaf = base64.b64decode(frame["leaf"], validate=True)
     except (ValueError, TypeError) as exc:
-        raise LogError(f"receipt frame is malformed: {exc}", code="log.bad_bundle") from exc
+        raise LogError(f"receipt frame is malformed: {exc}", code=Code.LOG_BAD_BUNDLE) from exc
     return ProofBundle(index=frame["index"], proof=proof, checkpoint_note=frame["checkpoint"],
                        extra=leaf)
 
@@ -42,14 +43,14 @@ def verify_receipt(text: str | bytes, log_key: NoteVerifier) -> tuple[Checkpoint
     """
     bundle = ProofBundle.from_text(text)
     if bundle.extra is None:
-        raise LogError("this receipt carries no entry (no extra line)", code="log.bad_bundle")
+        raise LogError("this receipt carries no entry (no extra line)", code=Code.LOG_BAD_BUNDLE)
     checkpoint = verify_bundle(text, leaf=bundle.extra, log_verifier=log_key)
     try:
         entry = parse(bundle.extra)
     except WireError as exc:
-        raise LogError(f"the proven leaf is not an entry: {exc.message}", code="log.bad_bundle") from exc
+        raise LogError(f"the proven leaf is not an entry: {exc.message}", code=Code.LOG_BAD_BUNDLE) from exc
     if not isinstance(entry, dict) or entry.get("index") != bundle.index:
-        raise LogError("the proven leaf's index differs from the bundle's", code="log.bad_bundle")
+        raise LogError("the proven leaf's index differs from the bundle's", code=Code.LOG_BAD_BUNDLE)
     return checkpoint, entry
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotline.envelope import Envelope, Precedence
-from hotline.errors import HotlineError, ProtocolViolation
+from hotline.errorcodes import Code
+from hotline.errors import HotlineError, PeerCode, ProtocolViolation
 from hotline.norms.agreement import CatalogueItem
 from hotline.norms.duration import describe_duration
 from hotline.norms.forms import body_from_fields, missing_fields
@@ -35,9 +36,10 @@ _BODY_PATH = re.compile(r"body((?:\.[A-Za-z0-9_-]+|\[\d+\])+)")
 class FormError(ProtocolViolation):
     """A form refused before sending; ``field`` is the form field at fault, if one is."""
 
-    code = "template.invalid"
+    code = Code.TEMPLATE_INVALID
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+    def __init__(self, message: str, *, code: Code | PeerCode | None = None,
+                 field: str | None = None) -> None:
         super().__init__(message, code=code)
         self.field = field
 

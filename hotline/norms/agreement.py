@@ -29,6 +29,7 @@ import msgspec
 from msgspec import Meta
 
 from hotline.envelope import Name
+from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation, WireError
 from hotline.times import parse_time
 from hotline.typed import words
@@ -39,7 +40,7 @@ _NAMED_FORM = '{"id": NAME, "authority": KEY_ID}'
 
 
 def _violation(message: str) -> ProtocolViolation:
-    return ProtocolViolation(message, code="roster.invalid")
+    return ProtocolViolation(message, code=Code.ROSTER_INVALID)
 
 
 class _Part(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -15,6 +15,7 @@ from typing import Any
 
 from hotline.canonical import JSONObject, parse
 from hotline.display import shown_lines
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.norms.duration import describe_duration
 from hotline.norms.schemawords import alternative, help_text, is_record, kind
@@ -25,7 +26,7 @@ _FALSE = {"false", "no", "n", "0"}
 
 
 def _invalid(message: str) -> ProtocolViolation:
-    return ProtocolViolation(message, code="template.invalid")
+    return ProtocolViolation(message, code=Code.TEMPLATE_INVALID)
 
 
 def _scalar(kind: str, text: str, path: str) -> Any:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.norms.template import AckRequirement, Rate
 from hotline.times import format_time, parse_time
@@ -50,7 +51,7 @@ def check_ack_party(*, party: str, message_party: object, message: str) -> None:
     if own_party_ack(party=party, message_party=message_party):
         raise ProtocolViolation(f"{message} is {party}'s own: a party acknowledges only the "
                                 "other parties' messages (none owes an ack for its own)",
-                                code="ack.own_party")
+                                code=Code.ACK_OWN_PARTY)
 
 
 def lateness(expects: Mapping[str, Any], *, party: str, envelope: Mapping[str, Any],

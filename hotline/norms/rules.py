@@ -40,6 +40,7 @@ from jsonschema.exceptions import best_match
 from hotline.canonical import JSONObject
 from hotline.display import article
 from hotline.envelope import Envelope, Precedence
+from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation
 from hotline.norms.agreement import Agreement
 from hotline.norms.bodyschema import spend
@@ -122,10 +123,10 @@ def _moment(value: Any, field: str) -> datetime:
         return parse_time(value, field=f"body.{field}")
     except HotlineError:  # never the value: the reason names the field
         raise ProtocolViolation(f"body.{field} is not an RFC 3339 UTC time or a date",
-                                code="template.invalid") from None
+                                code=Code.TEMPLATE_INVALID) from None
 
 
-def _broken(rule: Rule, detail: str, code: str) -> ProtocolViolation:
+def _broken(rule: Rule, detail: str, code: Code) -> ProtocolViolation:
     """A rule's refusal: which rule, what is wrong, then the agreement's own words for it.
 
     ``detail`` names fields and what the rule needs, never a body value: refusals are logged as
@@ -146,7 +147,7 @@ class MinNotice:
                 raise _broken(self, f"body.{path} must be at least "
                               f"{describe_duration(self.at_least)} after the time the server logs "
                               "the envelope (not the time it says it was created)",
-                              "norm.late_notice")
+                              Code.NORM_LATE_NOTICE)
 
     def describe(self) -> str:
         return f"{self.field} at least {describe_duration(self.at_least)} after sending"
@@ -164,10 +165,10 @@ class Ordered:
                  for f in self.fields for path, value in values_at(envelope.body, f)]
         for (p1, t1), (p2, t2) in pairwise(found):
             if t2 < t1:
-                raise _broken(self, f"body.{p2} is before body.{p1}", "norm.order")
+                raise _broken(self, f"body.{p2} is before body.{p1}", Code.NORM_ORDER)
         if self.max_span is not None and len(found) >= 2 and found[-1][1] - found[0][1] > self.max_span:
             raise _broken(self, f"body.{found[0][0]} to body.{found[-1][0]} spans more than "
-                                f"{describe_duration(self.max_span)}", "norm.order")
+                                f"{describe_duration(self.max_span)}", Code.NORM_ORDER)
 
     def describe(self) -> str:
         span = f", within {describe_duration(self.max_span)}" if self.max_span else ""
@@ -190,7 +191,7 @@ class Sequential:
                 got = item.get(self.key) if isinstance(item, dict) else None
                 if got != n or isinstance(got, bool):
                     raise _broken(self, f"body.{path}[{n - 1}].{self.key} must be {n} (items are "
-                                        "numbered 1, 2, 3, ... without gaps)", "norm.sequence")
+                                        "numbered 1, 2, 3, ... without gaps)", Code.NORM_SEQUENCE)
 
     def describe(self) -> str:
         return f"{self.field}: {self.key} numbered 1, 2, 3, ..."
@@ -206,12 +207,12 @@ class ReplyTo:
         replied = ctx.replied
         wanted = " or ".join(self.templates)
         if envelope.reply_to is None or replied is None:
-            raise _broken(self, f"it must answer {article(wanted)} (reply_to its id)", "norm.reply_to")
+            raise _broken(self, f"it must answer {article(wanted)} (reply_to its id)", Code.NORM_REPLY_TO)
         if replied.template not in self.templates or replied.kind != "message":
             raise _broken(self, f"reply_to names {article(replied.template)}, not {article(wanted)}",
-                          "norm.reply_to")
+                          Code.NORM_REPLY_TO)
         if replied.party == ctx.party:
-            raise _broken(self, f"{ctx.party} cannot answer its own {replied.template}", "norm.reply_to")
+            raise _broken(self, f"{ctx.party} cannot answer its own {replied.template}", Code.NORM_REPLY_TO)
 
     def describe(self) -> str:
         return "answers a " + " or ".join(self.templates) + " of another party"
@@ -230,11 +231,11 @@ class Catalogue:
         if entry is None:
             known = ", ".join(str(n) for n in sorted(entries)) or "none"
             raise _broken(self, f"body.number must be a number of the catalogue of channel "
-                                f"{ctx.agreement.channel} (numbers: {known})", "norm.catalogue")
+                                f"{ctx.agreement.channel} (numbers: {known})", Code.NORM_CATALOGUE)
         code = envelope.body.get("code")
         if code is not None and code != entry.code:
             raise _broken(self, "body.code must be the code word of the catalogue message that "
-                                "body.number names", "norm.catalogue")
+                                "body.number names", Code.NORM_CATALOGUE)
 
     def describe(self) -> str:
         return "number from the agreement's catalogue"
@@ -252,7 +253,7 @@ class PrecedenceFloor:
             needed = self.floor.get(value) if isinstance(value, str) else None
             if needed is not None and PRECEDENCE_RANK[envelope.precedence] < PRECEDENCE_RANK[needed]:
                 raise _broken(self, f"body.{path} calls for a higher precedence than "
-                                    f"{envelope.precedence}", "norm.precedence_too_low")
+                                    f"{envelope.precedence}", Code.NORM_PRECEDENCE_TOO_LOW)
 
     def describe(self) -> str:
         return f"{self.field} implies " + ", ".join(f"{k}: {v}+" for k, v in self.floor.items())

@@ -45,6 +45,7 @@ from jsonschema.exceptions import best_match
 
 from hotline.canonical import JSONObject
 from hotline.envelope import Envelope, Kind, Precedence
+from hotline.errorcodes import Code
 from hotline.errors import ConfigError, ProtocolViolation
 from hotline.norms.agreement import Agreement, TemplateRef
 from hotline.norms.bodyschema import (
@@ -260,13 +261,13 @@ class Template:
         except OutOfSteps:
             raise self._too_costly() from None
         if error is not None:
-            raise ProtocolViolation(f"{self.id}: {describe_error(error)}", code="template.invalid")
+            raise ProtocolViolation(f"{self.id}: {describe_error(error)}", code=Code.TEMPLATE_INVALID)
 
     def _too_costly(self) -> ProtocolViolation:
         return ProtocolViolation(
             f"{self.id}: checking this body against the template takes more than "
             f"{MAX_CHECK_STEPS} steps; the agreed form (or the body) is too large to check",
-            code="template.too_costly")
+            code=Code.TEMPLATE_TOO_COSTLY)
 
     def check(self, envelope: Envelope, ctx: Context) -> None:
         """Everything the form of ``envelope`` must satisfy under this template (see module doc),
@@ -281,18 +282,18 @@ class Template:
         if envelope.kind is not self.kind:
             raise ProtocolViolation(f"{_article(envelope.kind)} {envelope.kind} envelope cannot use "
                                     f"template {self.id!r} (a template for {self.kind} envelopes)",
-                                    code="template.invalid")
+                                    code=Code.TEMPLATE_INVALID)
         if ctx.role not in self.roles or (self.parties and ctx.party not in self.parties):
             who = " or ".join(f"{r}s" for r in sorted(self.roles))
             if self.parties:
                 who += " of " + ", ".join(sorted(self.parties))
             raise ProtocolViolation(f"{self.id}: only {who} may send it; {envelope.sender} is "
                                     f"{_article(ctx.role)} {ctx.role} of {ctx.party}",
-                                    code="norm.sender_not_allowed")
+                                    code=Code.NORM_SENDER_NOT_ALLOWED)
         if envelope.precedence not in self.allowed_precedence:
             raise ProtocolViolation(
                 f"{self.id}: precedence {envelope.precedence} is not allowed; the agreement allows "
-                f"{', '.join(self.allowed_precedence)}", code="norm.precedence_not_allowed")
+                f"{', '.join(self.allowed_precedence)}", code=Code.NORM_PRECEDENCE_NOT_ALLOWED)
         self.check_body(envelope.body)
         if self.audience is Audience.ADDRESSED:
             others = set(ctx.agreement.parties) - {ctx.party}
@@ -300,7 +301,7 @@ class Template:
             if strangers:
                 raise ProtocolViolation(f"{self.id}: body.to must name only other parties of channel "
                                         f"{ctx.agreement.channel} ({', '.join(sorted(others))})",
-                                        code="norm.audience")
+                                        code=Code.NORM_AUDIENCE)
         for rule in self.rules:
             rule.check(envelope, ctx)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
+from hotline.errorcodes import Code
 from hotline.errors import ConfigError, ProtocolViolation
 from hotline.norms.agreement import Agreement
 from hotline.norms.template import Template
@@ -60,7 +61,7 @@ class TemplateSet:
         if ref is None:
             agreed = ", ".join(sorted(t.id for t in agreement.templates))
             raise ProtocolViolation(f"template {template_id!r} is not in the agreement of channel "
-                                    f"{agreement.channel} (agreed: {agreed})", code="template.unknown")
+                                    f"{agreement.channel} (agreed: {agreed})", code=Code.TEMPLATE_UNKNOWN)
         template = self._by_digest.get(ref.sha256)
         if template is not None and template.id == ref.id and template.version == ref.version:
             return template
@@ -70,10 +71,10 @@ class TemplateSet:
                 f"template {template_id} version {ref.version}: the agreement of channel "
                 f"{agreement.channel} pins sha256 {ref.sha256[:16]}…, but {held[0].source} has "
                 f"sha256 {held[0].sha256[:16]}…; the file was changed after the parties signed",
-                code="template.mismatch")
+                code=Code.TEMPLATE_MISMATCH)
         raise ProtocolViolation(f"template {template_id} version {ref.version} (sha256 "
                                 f"{ref.sha256[:16]}…) is not installed here (no valid template file "
-                                "has that digest)", code="template.mismatch")
+                                "has that digest)", code=Code.TEMPLATE_MISMATCH)
 
     def agreed(self, agreement: Agreement) -> list[Template]:
         """The templates of ``agreement`` held here with the pinned digest, in agreement order."""

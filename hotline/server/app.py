@@ -22,6 +22,7 @@ from hotline import crashpoints
 from hotline.canonical import parse
 from hotline.clock import utc_now
 from hotline.config import Config, check_listen, is_loopback_host
+from hotline.errorcodes import Code
 from hotline.errors import AuthError, HotlineError, WireError
 from hotline.keys import b64url
 from hotline.roster import Member
@@ -90,7 +91,7 @@ def make_gate(config: Config) -> Gate:
 class ListenError(HotlineError):
     """The server cannot listen on its address (``server.port_in_use``, ``server.cannot_listen``)."""
 
-    code = "server.cannot_listen"
+    code = Code.SERVER_CANNOT_LISTEN
 
 
 def _cannot_listen(config: Config, exc: OSError) -> ListenError:
@@ -99,7 +100,7 @@ def _cannot_listen(config: Config, exc: OSError) -> ListenError:
         return ListenError(f"port {port} on {host} is in use: another server (a `hotline serve` "
                            "already running?) listens there. Stop it, or serve on another port "
                            "(--port, or server.port in hotline.toml) and give members that URL "
-                           "(--server, HOTLINE_SERVER)", code="server.port_in_use")
+                           "(--server, HOTLINE_SERVER)", code=Code.SERVER_PORT_IN_USE)
     return ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (server.host, "
                        "server.port in hotline.toml; --host, --port)")
 
@@ -122,7 +123,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     server = request.app[SERVER]
     access = server.config.server.metrics
     if access == "loopback" and not is_loopback(request.remote):
-        return web.json_response({"code": "http.forbidden", "message": "/metrics is served to "
+        return web.json_response({"code": Code.HTTP_FORBIDDEN, "message": "/metrics is served to "
                                   "loopback peers only (server.metrics = \"loopback\")"}, status=403)
     if access == "signed":
         try:
@@ -180,7 +181,7 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
             shaken = await _handshake(ws, config, hotline)
     except TimeoutError:
         await _refuse_auth(ws, AuthError("no auth frame within the handshake timeout",
-                                         code="auth.timeout"), peer)
+                                         code=Code.AUTH_TIMEOUT), peer)
         return ws
     except AuthError as exc:
         await _refuse_auth(ws, exc, peer)

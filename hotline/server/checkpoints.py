@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from hotline.crashpoints import crashpoint
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, LogError, ProtocolViolation, StoreError
 from hotline.keys import SigningKey, b64encode
 from hotline.roster import Roster
@@ -94,7 +95,7 @@ class Checkpointer:
                 return
             if size < self.latest.size:
                 raise LogError(f"tree of {size} entries is smaller than the last checkpoint "
-                               f"({self.latest.size})", code="log.inconsistent")
+                               f"({self.latest.size})", code=Code.LOG_INCONSISTENT)
             if self.latest.size:
                 proof = await self.store.consistency_proof(self.latest.size, size)
                 verify_consistency(old_size=self.latest.size, new_size=size,
@@ -164,32 +165,32 @@ class Checkpointer:
         agent and that is valid now.
 
         Raises:
-            ProtocolViolation: ``log.bad_cosignature``, ``log.unknown_witness``,
-                ``log.no_checkpoint``.
+            LogError: ``log.bad_cosignature``.
+            ProtocolViolation: ``log.unknown_witness``, ``log.no_checkpoint``.
         """
         if not isinstance(size, int) or isinstance(size, bool) or not isinstance(line, str):
-            raise ProtocolViolation('a cosignature is {"size": int, "cosignature": line}',
-                                    code="log.bad_cosignature")
+            raise LogError('a cosignature is {"size": int, "cosignature": line}',
+                           code=Code.LOG_BAD_COSIGNATURE)
         try:
             signature = NoteSignature.from_line(line)
         except LogError as exc:
-            raise ProtocolViolation(exc.message, code="log.bad_cosignature") from exc
+            raise LogError(exc.message, code=Code.LOG_BAD_COSIGNATURE) from exc
         slots = self.policy()
         if not slots.get((signature.name, signature.key_id)):
             raise ProtocolViolation(f"{signature.name!r} (key hash {signature.key_id.hex()}) is not "
                                     "a key of a witness that any agreement names",
-                                    code="log.unknown_witness")
+                                    code=Code.LOG_UNKNOWN_WITNESS)
         note = await self.store.checkpoint(size)
         if note is None:
-            raise ProtocolViolation(f"no checkpoint of size {size}", code="log.no_checkpoint")
+            raise ProtocolViolation(f"no checkpoint of size {size}", code=Code.LOG_NO_CHECKPOINT)
         try:
             found = verify_line(signature, parse_note(note).body, slots, valid_at=self.clock())
         except LogError as exc:
-            raise ProtocolViolation(f"cosignature of {signature.name}: {exc.message}",
-                                    code="log.bad_cosignature") from exc
+            raise LogError(f"cosignature of {signature.name}: {exc.message}",
+                           code=Code.LOG_BAD_COSIGNATURE) from exc
         if found is None:
             raise ProtocolViolation(f"the key of witness {signature.name} that made this "
-                                    "cosignature is not valid now", code="log.unknown_witness")
+                                    "cosignature is not valid now", code=Code.LOG_UNKNOWN_WITNESS)
         label = found[0].witness.label
         added = await self.store.add_cosignature(size, label, signature.line())
         if added:

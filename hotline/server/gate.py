@@ -34,6 +34,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_protocol import RequestHandler
 
+from hotline.errorcodes import Code
+
 log = structlog.get_logger("hotline.server")
 
 FD_RESERVE = 128  # the store's files, logs, the listening socket, the runtime's own
@@ -278,7 +280,7 @@ def gate_middleware(gate: Gate) -> Middleware:
                     raise web.HTTPRequestTimeout(text="request body not sent in time\n") from None
                 except web.HTTPRequestEntityTooLarge:  # typed, like every refusal of a request
                     return web.json_response(
-                        {"code": "frame.too_large",
+                        {"code": Code.FRAME_TOO_LARGE,
                          "message": f"request body exceeds {request.client_max_size} bytes"},
                         status=413)
             return await handler(request)

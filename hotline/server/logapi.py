@@ -30,7 +30,8 @@ import re
 from aiohttp import web
 
 from hotline.canonical import MAX_SAFE_INT, parse
-from hotline.errors import HotlineError, ProtocolViolation, StoreError
+from hotline.errorcodes import Code
+from hotline.errors import HotlineError, LogError, ProtocolViolation, StoreError
 from hotline.httpauth import parse_header, verify_request
 from hotline.keys import b64encode
 from hotline.roster import Member, Role
@@ -72,7 +73,7 @@ def query_int(text: str | None, name: str) -> int:
     to 2^53-1 without leading zeros, else ProtocolViolation ``http.bad_parameter``."""
     if text is None or not _DECIMAL.fullmatch(text) or int(text) > MAX_SAFE_INT:
         raise ProtocolViolation(f"query parameter {name} must be a decimal integer from 0 to "
-                                "2^53-1", code="http.bad_parameter")
+                                "2^53-1", code=Code.HTTP_BAD_PARAMETER)
     return int(text)
 
 
@@ -152,7 +153,7 @@ async def entries_handler(request: web.Request) -> web.Response:
         start, end = _int(request, "start"), _int(request, "end")
         if end < start or end - start > MAX_ENTRIES:
             raise ProtocolViolation(f"end must be from start to start+{MAX_ENTRIES}",
-                                    code="http.bad_parameter")
+                                    code=Code.HTTP_BAD_PARAMETER)
     except HotlineError as exc:
         return _error(exc)
     readable = frozenset(server.roster.channels_of(member))
@@ -193,8 +194,8 @@ async def cosignature_handler(request: web.Request) -> web.Response:
     try:
         body = parse(await request.read(), max_bytes=16 * 1024)
         if not isinstance(body, dict) or set(body) != {"size", "cosignature"}:
-            raise ProtocolViolation('body must be {"size": int, "cosignature": line}',
-                                    code="log.bad_cosignature")
+            raise LogError('body must be {"size": int, "cosignature": line}',
+                           code=Code.LOG_BAD_COSIGNATURE)
         added = await checkpointer.add_cosignature(body["size"], body["cosignature"])
     except HotlineError as exc:
         return _error(exc)

@@ -22,7 +22,8 @@ from hotline.canonical import canonical_bytes, parse
 from hotline.config import LimitsSection
 from hotline.display import article
 from hotline.envelope import Envelope, Kind, check_ack_id
-from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation
+from hotline.errorcodes import Code
+from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation, WireError
 from hotline.keys import PublicKey
 from hotline.norms.agreement import Agreement
 from hotline.norms.duration import describe_duration
@@ -41,6 +42,10 @@ from hotline.store import Appended, Store, StoredEntry
 from hotline.times import format_time, parse_time
 
 log = structlog.get_logger("hotline.server")
+
+UNKNOWN_REF = {Kind.MESSAGE: Code.MESSAGE_UNKNOWN_REF, Kind.ACK: Code.ACK_UNKNOWN_REF,
+               Kind.ECHO: Code.ECHO_UNKNOWN_REF}
+"""The code refusing an envelope whose ``reply_to`` names nothing it may answer, by its kind."""
 
 
 def document_id(signed: Any) -> str:
@@ -247,7 +252,7 @@ class Hotline:
             self.refuse(conn, envelope.channel, envelope.template, ProtocolViolation(
                 f"{conn.member.member} submits faster than this server allows one member "
                 f"({self.limits.member_rate:g}/s, bursts of {self.limits.member_burst}); slow "
-                "down and resend", code="submit.rate_limited", ref=envelope.id))
+                "down and resend", code=Code.SUBMIT_RATE_LIMITED, ref=envelope.id))
             return
         await self.turns.put(who, (conn, submit), dead=conn.dead)
 
@@ -282,8 +287,8 @@ class Hotline:
             now = self.clock()
             agreement = self._check(conn.member, submit)
             added = await self._check_norms(conn.member, envelope, agreement, now)
-        except HotlineError as exc:
-            exc.ref = envelope.id
+        except HotlineError as refused:
+            exc = refused.with_ref(envelope.id)
             existing = await self.store.by_envelope_id(envelope.store_key)
             if existing is not None and self._same(existing, envelope.to_json(), submit.sig):
                 conn.send(self._duplicate(existing))  # a resend is not a new attempt
@@ -303,17 +308,17 @@ class Hotline:
         envelope = submit.envelope
         if envelope.sender != member.member:
             raise ProtocolViolation(f"envelope.sender is {envelope.sender!r} but this session is "
-                                    f"{member.member!r}", code="auth.sender_mismatch")
+                                    f"{member.member!r}", code=Code.AUTH_SENDER_MISMATCH)
         if submit.sig.get("key") != member.key_id:
             raise CryptoError("sig.key is not the key this session authenticated with",
-                              code="auth.wrong_key")
+                              code=Code.AUTH_WRONG_KEY)
         now = self.clock()
         self.roster.member_for_key(member.key_id, at=now)
         agreement = self.roster.check_send(member, envelope.channel, envelope.kind)
         created = envelope.created_at
         if created - now > self.clock_skew:
             raise ProtocolViolation("envelope.created is in the future beyond the allowed clock "
-                                    "skew", code="envelope.clock_skew")
+                                    "skew", code=Code.ENVELOPE_CLOCK_SKEW)
         self.roster.member_for_key(member.key_id, at=created)
         envelope.verify(self.roster.public_key(member.key_id), submit.sig)
         check_ack_id(envelope, party=member.party)  # an ack's id is its sender's, no one else's
@@ -333,7 +338,7 @@ class Hotline:
                                 message=f"message {target.get('index')}")
             if target is not None and target["envelope"]["template"] != envelope.template:
                 raise ProtocolViolation("an ack carries the template of the message it acknowledges "
-                                        f"({target['envelope']['template']})", code="template.invalid")
+                                        f"({target['envelope']['template']})", code=Code.TEMPLATE_INVALID)
         else:
             replied = (Replied(template=target["envelope"]["template"], party=target["party"],
                                kind=target["envelope"]["kind"]) if target is not None else None)
@@ -360,7 +365,7 @@ class Hotline:
             raise ProtocolViolation(
                 f"{template.id}: the agreement allows {member.party} at most {template.rate.max} "
                 f"per {describe_duration(template.rate.per)} on channel {envelope.channel}; the "
-                f"next one is allowed at {format_time(until)}", code="norm.rate_limited")
+                f"next one is allowed at {format_time(until)}", code=Code.NORM_RATE_LIMITED)
         self.rates.record(key, now)  # counted now, so that pipelined submissions count too
 
     async def _commit(self, conn: Connection, submit: Submit, future: asyncio.Future[Appended],
@@ -371,7 +376,7 @@ class Hotline:
             self.metrics.commit_seconds.observe(time.perf_counter() - queued)
         except HotlineError as exc:
             self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
-            exc.ref = envelope.id
+            exc = exc.with_ref(envelope.id)
             log.error("envelope.commit_failed", id=envelope.id, code=exc.code, reason=exc.message)
             conn.send(exc.to_frame())
             return
@@ -382,7 +387,7 @@ class Hotline:
             else:
                 conn.send(ProtocolViolation("an envelope with this id but other content is already "
                                             "logged; a new message needs a new id",
-                                            code="envelope.id_conflict", ref=envelope.id).to_frame())
+                                            code=Code.ENVELOPE_ID_CONFLICT, ref=envelope.id).to_frame())
             return
         index = appended.entry.index
         self.deadlines.observe(appended.entry.entry)
@@ -437,14 +442,13 @@ class Hotline:
             return None
         wanted = Kind.HEARTBEAT if envelope.kind is Kind.ECHO else Kind.MESSAGE
         if envelope.kind is Kind.HEARTBEAT:
-            raise ProtocolViolation("a heartbeat answers nothing: no reply_to",
-                                    code="envelope.invalid")
+            raise WireError("a heartbeat answers nothing: no reply_to", code=Code.ENVELOPE_INVALID)
         target = await self.store.by_envelope_id(envelope.reply_to)
         entry = target.entry if target is not None else {}
         if (entry.get("kind") != "envelope" or entry.get("channel") != envelope.channel
                 or entry["envelope"]["kind"] != wanted.value):
             raise ProtocolViolation(f"reply_to {envelope.reply_to} is not {article(wanted)} on channel "
-                                    f"{envelope.channel}", code=f"{envelope.kind.value}.unknown_ref")
+                                    f"{envelope.channel}", code=UNKNOWN_REF[envelope.kind])
         return entry
 
     async def run_deadlines(self, interval: float) -> None:
@@ -467,15 +471,16 @@ class Hotline:
         """Answer an authenticated member's refused submission, and record it: one ``rejected``
         entry each while the member's budget lasts (answered once it is durable), then counted
         for the window's ``rejections`` summary (``hotline.server.fairness``). Never the body."""
-        self.metrics.rejected.labels(exc.code).inc()
+        code = str(exc.code)  # entries hold plain JSON strings
+        self.metrics.rejected.labels(code).inc()
         member = conn.member
-        if not self.rejections.allow((member.party, member.member), exc.code, self.clock()):
+        if not self.rejections.allow((member.party, member.member), code, self.clock()):
             conn.send(exc.to_frame())
             return
         visible = channel if channel in self.roster.channels_of(member) else None
         entry: dict[str, Any] = {"time": format_time(self.clock()), "kind": "rejected",
                                  "party": member.party, "member": member.member,
-                                 "template": template, "code": exc.code, "reason": exc.message}
+                                 "template": template, "code": code, "reason": exc.message}
         if exc.ref is not None:
             entry["ref"] = exc.ref
         if visible is not None:
@@ -506,10 +511,10 @@ class Hotline:
         self.roster.check_channel(conn.member, channel)
         if channel not in conn.channels:
             raise ProtocolViolation(f"channel {channel} is not open on this session",
-                                    code="channel.not_member")
+                                    code=Code.CHANNEL_NOT_MEMBER)
         if channel in conn.replaying:
-            raise ProtocolViolation(f"a replay of channel {channel} is already running on this "
-                                    "session; wait for its resumed", code="frame.out_of_order")
+            raise WireError(f"a replay of channel {channel} is already running on this session; "
+                            "wait for its resumed", code=Code.FRAME_OUT_OF_ORDER)
         conn.replaying[channel] = -1
         conn.spawn(self._replay(conn, channel, after), name=f"replay-{conn.member.member}-{channel}")
 
@@ -549,7 +554,7 @@ class Hotline:
         channel = stored.entry.get("channel") if stored is not None else None
         if stored is None or channel not in conn.channels:
             raise ProtocolViolation(f"no entry {index} on this session's channels",
-                                    code="log.no_entry")
+                                    code=Code.LOG_NO_ENTRY)
         return {"type": "deliver", "index": index, "entry": stored.entry}
 
 

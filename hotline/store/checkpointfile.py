@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.canonical import canonical_bytes, parse
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, StoreError
 from hotline.privatefiles import write_private_atomically
 
@@ -45,18 +46,18 @@ def read_checkpoint_file(path: Path) -> SavedCheckpoint | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror}", code="store.checkpoint_file") from exc
+        raise StoreError(f"cannot read {path}: {exc.strerror}", code=Code.STORE_CHECKPOINT_FILE) from exc
     try:
         value = parse(data, max_bytes=MAX_BYTES)
     except HotlineError as exc:
         raise StoreError(f"{path} is not a saved checkpoint: {exc.message}",
-                         code="store.checkpoint_file") from exc
+                         code=Code.STORE_CHECKPOINT_FILE) from exc
     if (not isinstance(value, dict) or set(value) != {"size", "time", "note"}
             or not isinstance(value["size"], int) or isinstance(value["size"], bool)
             or value["size"] < 0 or not isinstance(value["time"], str)
             or not isinstance(value["note"], str)):
         raise StoreError(f'{path} is not a saved checkpoint {{"size", "time", "note"}}',
-                         code="store.checkpoint_file")
+                         code=Code.STORE_CHECKPOINT_FILE)
     return SavedCheckpoint(value["size"], value["time"], value["note"])
 
 
@@ -71,4 +72,4 @@ def write_checkpoint_file(path: Path, saved: SavedCheckpoint) -> None:
         write_private_atomically(path, data)
     except OSError as exc:
         raise StoreError(f"cannot write {path}: {exc.strerror}",
-                         code="store.checkpoint_write_failed") from exc
+                         code=Code.STORE_CHECKPOINT_WRITE_FAILED) from exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError, StoreError
 from hotline.store.checkpointfile import read_checkpoint_file
 from hotline.store.sqlite import Store
@@ -47,7 +48,7 @@ def _restore(store: Store, file: Path) -> str:
             "log published")
 
 
-def _published(note: str, time: str, source: str, verifier: NoteVerifier, *, code: str) -> Published:
+def _published(note: str, time: str, source: str, verifier: NoteVerifier, *, code: Code) -> Published:
     try:
         checkpoint = verify_checkpoint(note, verifier)
     except LogError as exc:
@@ -74,28 +75,28 @@ async def verify_store(store: Store, *, file: Path, verifier: NoteVerifier) -> P
     saved = read_checkpoint_file(file)
     if saved is not None:
         found = _published(saved.note, saved.time, f"the checkpoint file {file}", verifier,
-                           code="store.checkpoint_file")
+                           code=Code.STORE_CHECKPOINT_FILE)
         if found.size != saved.size:
             raise StoreError(f"{file} says size {saved.size} but its note is of size {found.size}",
-                             code="store.checkpoint_file")
+                             code=Code.STORE_CHECKPOINT_FILE)
         published.append(found)
     latest = await store.latest_checkpoint()
     if latest is not None:
         published.append(_published(latest[2], latest[1], "the database's latest checkpoint",
-                                    verifier, code="store.damaged"))
+                                    verifier, code=Code.STORE_DAMAGED))
         if saved is None and not store.upgraded:
             raise StoreError(
                 f"{file} is missing, but the database holds signed checkpoints (the latest: "
                 f"{latest[0]} entries, signed at {latest[1]}): without that file a rolled-back "
                 f"database cannot be told from a good one. Restore it from the backup taken with "
-                f"{store.path}", code="store.checkpoint_missing")
+                f"{store.path}", code=Code.STORE_CHECKPOINT_MISSING)
     for witness, cosigned in sorted((await store.witnessed()).items()):
         rows = await store.checkpoints(since=cosigned - 1, limit=1)
         if not rows or rows[0][0] != cosigned:
             raise StoreError(f"witness {witness} cosigned checkpoint {cosigned}, which the database "
-                             f"does not hold. {_restore(store, file)}", code="store.inconsistent")
+                             f"does not hold. {_restore(store, file)}", code=Code.STORE_INCONSISTENT)
         published.append(_published(rows[0][2], rows[0][1], f"cosigned by witness {witness}",
-                                    verifier, code="store.damaged"))
+                                    verifier, code=Code.STORE_DAMAGED))
 
     # the rows of a release without row MACs are covered by the checkpoint signed at this start
     legacy = store.upgraded and saved is None
@@ -107,13 +108,13 @@ async def verify_store(store: Store, *, file: Path, verifier: NoteVerifier) -> P
         raise StoreError(
             f"the database holds {size} entries but checkpoint {largest.size} was signed and "
             f"published at {largest.time} ({largest.source}): {largest.size - size} accepted "
-            f"entries are missing. {_restore(store, file)}", code="store.rolled_back")
+            f"entries are missing. {_restore(store, file)}", code=Code.STORE_ROLLED_BACK)
     for item in published:
         if await store.root_at(item.size) != item.checkpoint.root_hash:
             raise StoreError(
                 f"the database's tree at size {item.size} is not the one checkpoint {item.size} "
                 f"published at {item.time} ({item.source}): entries below {item.size} were "
                 f"changed or the tree is damaged. {_restore(store, file)}",
-                code="store.inconsistent")
+                code=Code.STORE_INCONSISTENT)
     await store.verify_tail(size if legacy else largest.size)
     return largest

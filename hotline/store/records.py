@@ -12,6 +12,7 @@ from typing import Any
 
 from hotline.canonical import parse
 from hotline.display import article
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, StoreError
 
 ROSTER_KINDS = ("enrollment", "revocation", "agreement")
@@ -29,7 +30,7 @@ _ENVELOPE_FIELDS: dict[str, type] = {"id": str, "kind": str, "template": str, "p
 
 
 def damaged(index: int, what: str) -> StoreError:
-    return StoreError(f"entry {index} in the database is damaged: {what}", code="store.damaged")
+    return StoreError(f"entry {index} in the database is damaged: {what}", code=Code.STORE_DAMAGED)
 
 
 def _check_fields(index: int, obj: dict[str, Any], fields: dict[str, type], where: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline.canonical import canonical_bytes, parse
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, StoreError
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -45,17 +46,17 @@ def read_restores(path: Path) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror}", code="store.restores_unreadable") from exc
+        raise StoreError(f"cannot read {path}: {exc.strerror}", code=Code.STORE_RESTORES_UNREADABLE) from exc
     if len(data) > MAX_BYTES:
-        raise StoreError(f"{path} is larger than {MAX_BYTES} bytes", code="store.restores_unreadable")
+        raise StoreError(f"{path} is larger than {MAX_BYTES} bytes", code=Code.STORE_RESTORES_UNREADABLE)
     records = []
     for number, line in enumerate(data.splitlines(), start=1):
         try:
             value = parse(line)
         except HotlineError as exc:
             raise StoreError(f"{path} line {number}: {exc.message}",
-                             code="store.restores_unreadable") from exc
+                             code=Code.STORE_RESTORES_UNREADABLE) from exc
         if not isinstance(value, dict):
-            raise StoreError(f"{path} line {number}: not an object", code="store.restores_unreadable")
+            raise StoreError(f"{path} line {number}: not an object", code=Code.STORE_RESTORES_UNREADABLE)
         records.append(value)
     return records

@@ -37,6 +37,7 @@ import sqlite_utils
 
 from hotline.canonical import canonical_bytes
 from hotline.crashpoints import crashpoint
+from hotline.errorcodes import Code
 from hotline.errors import LogError, StoreError
 from hotline.privatefiles import private_database
 from hotline.store.records import ROSTER_KINDS, Appended, StoredEntry, damaged
@@ -141,7 +142,7 @@ def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
         said = " ".join("; ".join(found).split())[:500]  # one line
         raise StoreError(f"PRAGMA quick_check found damage in {path}: {said}. "
                          "Restore the database together with its -wal from a backup taken after "
-                         "the latest checkpoint (see its .checkpoint file)", code="store.damaged")
+                         "the latest checkpoint (see its .checkpoint file)", code=Code.STORE_DAMAGED)
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -191,7 +192,7 @@ def _load_frontier(conn: sqlite3.Connection, size: int) -> Frontier:
         raise StoreError(f"the log's tree holds {leaves} leaves but the database only {size} "
                          "entries: entries were lost or removed. Restore the database together "
                          "with its -wal from a backup taken after the latest checkpoint (see its "
-                         ".checkpoint file)", code="store.damaged")
+                         ".checkpoint file)", code=Code.STORE_DAMAGED)
 
     def get(level: int, index: int) -> bytes:
         row = conn.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)).fetchone()
@@ -202,7 +203,7 @@ def _load_frontier(conn: sqlite3.Connection, size: int) -> Frontier:
     try:
         frontier = Frontier.from_nodes(int(leaves), get)
     except LogError as exc:
-        raise StoreError(f"the log's tree is damaged: {exc.message}", code="store.damaged") from exc
+        raise StoreError(f"the log's tree is damaged: {exc.message}", code=Code.STORE_DAMAGED) from exc
     if leaves < size:
         conn.execute("BEGIN IMMEDIATE")
         for (leaf,) in conn.execute("SELECT leaf FROM entries WHERE idx >= ? ORDER BY idx",
@@ -301,7 +302,7 @@ class Store:
             await loop.run_in_executor(store._bulk, store._open_bulk)
         except (sqlite3.Error, OSError) as exc:
             await store._close_connections()
-            raise StoreError(f"cannot open database {path}: {exc}", code="store.open_failed") from exc
+            raise StoreError(f"cannot open database {path}: {exc}", code=Code.STORE_OPEN_FAILED) from exc
         except BaseException:
             await store._close_connections()
             raise
@@ -330,9 +331,9 @@ class Store:
         the stored entry with ``duplicate=True`` and nothing is written.
         """
         if self._closed:
-            raise StoreError("store is closed", code="store.closed")
+            raise StoreError("store is closed", code=Code.STORE_CLOSED)
         if self._mac_key is None:
-            raise StoreError("store opened without the row-MAC key: read only", code="store.read_only")
+            raise StoreError("store opened without the row-MAC key: read only", code=Code.STORE_READ_ONLY)
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(entry, envelope_id, future))
         self._wakeup.set()
@@ -366,8 +367,8 @@ class Store:
                             # without a frontier no commit can be right: refuse them all
                             self.note_failure(reload)
                             self._broken = StoreError(f"the log's tree cannot be reloaded: {reload}",
-                                                      code="store.damaged")
-                    error = StoreError(f"commit failed: {exc}", code="store.commit_failed")
+                                                      code=Code.STORE_DAMAGED)
+                    error = StoreError(f"commit failed: {exc}", code=Code.STORE_COMMIT_FAILED)
                     for item in batch:
                         if not item.future.done():
                             item.future.set_exception(error)
@@ -385,7 +386,8 @@ class Store:
         also called for the storage beside the database (the checkpoint file)."""
         if self.problem is not None:
             return
-        if isinstance(exc, StoreError) and exc.code in ("store.damaged", "store.checkpoint_write_failed"):
+        if isinstance(exc, StoreError) and exc.code in (Code.STORE_DAMAGED,
+                                                        Code.STORE_CHECKPOINT_WRITE_FAILED):
             self.problem = exc.message
         elif isinstance(exc, sqlite3.Error) and _is_damage(exc):
             self.problem = f"{self.path}: {exc}"
@@ -396,7 +398,7 @@ class Store:
             return await asyncio.get_running_loop().run_in_executor(executor, fn)
         except sqlite3.Error as exc:
             self.note_failure(exc)
-            raise StoreError(f"read failed: {exc}", code="store.read_failed") from exc
+            raise StoreError(f"read failed: {exc}", code=Code.STORE_READ_FAILED) from exc
         except StoreError as exc:
             self.note_failure(exc)
             raise
@@ -435,7 +437,7 @@ class Store:
         missing = [node for node in wanted if node not in found]
         if missing:
             error = StoreError(f"the log's tree has no node {missing[0]} (level, index)",
-                               code="store.damaged")
+                               code=Code.STORE_DAMAGED)
             self.note_failure(error)
             raise error
         return found
@@ -462,11 +464,11 @@ class Store:
         try:
             return Frontier.from_nodes(size, lambda level, index: nodes[level, index]).root()
         except LogError as exc:
-            raise StoreError(f"the log's tree is damaged: {exc.message}", code="store.damaged") from exc
+            raise StoreError(f"the log's tree is damaged: {exc.message}", code=Code.STORE_DAMAGED) from exc
 
     def _check_size(self, size: int) -> None:
         if size > self._size:
-            raise LogError(f"size {size} is beyond the log's {self._size} entries", code="log.bad_range")
+            raise LogError(f"size {size} is beyond the log's {self._size} entries", code=Code.LOG_BAD_RANGE)
 
     async def verify_tail(self, boundary: int) -> None:
         """Check the rows from ``boundary`` on (beyond the last signed checkpoint): each must be
@@ -499,7 +501,7 @@ class Store:
                         f"but does not carry this server's row MAC: it was not written by this "
                         f"server (entries {index}..{size - 1} are suspect). Find out who wrote to "
                         f"{self.path}, and restore it together with its -wal from a backup",
-                        code="store.unauthenticated_rows")
+                        code=Code.STORE_UNAUTHENTICATED_ROWS)
                 frontier.append(leaf_hash(leaf))
                 expected += 1
             if expected != size:
@@ -507,7 +509,7 @@ class Store:
             return frontier.root()
         if await self._run(self._reader, run) != root:
             raise StoreError(f"the log's tree over entries {boundary}..{size - 1} does not match "
-                             "their leaves", code="store.damaged")
+                             "their leaves", code=Code.STORE_DAMAGED)
 
     async def add_checkpoint(self, size: int, time: str, note: str) -> None:
         await self._write("INSERT INTO checkpoints (size, time, note) VALUES (?, ?, ?)", (size, time, note))
@@ -561,7 +563,7 @@ class Store:
             await asyncio.get_running_loop().run_in_executor(self._writer, run)
         except sqlite3.Error as exc:
             self.note_failure(exc)
-            raise StoreError(f"write failed: {exc}", code="store.write_failed") from exc
+            raise StoreError(f"write failed: {exc}", code=Code.STORE_WRITE_FAILED) from exc
 
     async def entries(self, *, channel: str | None = None, after: int = -1,
                       limit: int = 1000) -> list[StoredEntry]:

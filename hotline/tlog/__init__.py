@@ -14,8 +14,8 @@ Theory of operation:
 - A sender's offline receipt is a C2SP tlog-proof bundle (``proof_bundle``): index, inclusion
   proof and the cosigned checkpoint, checkable with the log's key alone.
 - Verifiers take sizes and roots only from checkpoints whose signature they verified; they return
-  None and raise ``hotline.errors.LogError`` (codes in ``hotline.tlog.codes``) on any failure or
-  malformed input, never another exception.
+  None and raise ``hotline.errors.LogError`` (codes ``Code.LOG_*`` of ``hotline.errorcodes``) on
+  any failure or malformed input, never another exception.
 
 Specifications:
 - RFC 9162 §2.1 (Merkle trees, inclusion and consistency proofs):

@@ -11,6 +11,7 @@ import base64
 import binascii
 import re
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 
 MAX_UINT64 = 2**64 - 1
@@ -25,7 +26,7 @@ def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def b64decode(text: str, *, what: str, code: str) -> bytes:
+def b64decode(text: str, *, what: str, code: Code) -> bytes:
     """Standard base64 (RFC 4648 §4) with padding, no stray characters and zero trailing bits."""
     try:
         data = base64.b64decode(text.encode("ascii"), validate=True)
@@ -36,7 +37,7 @@ def b64decode(text: str, *, what: str, code: str) -> bytes:
     return data
 
 
-def parse_decimal(text: str, *, what: str, code: str, limit: int = MAX_UINT64) -> int:
+def parse_decimal(text: str, *, what: str, code: Code, limit: int = MAX_UINT64) -> int:
     """ASCII decimal with no leading zeros (except ``0`` itself), at most ``limit``."""
     if not _DECIMAL.fullmatch(text):
         raise LogError(f"{what} must be a decimal number without leading zeros", code=code)
@@ -46,7 +47,7 @@ def parse_decimal(text: str, *, what: str, code: str, limit: int = MAX_UINT64) -
     return value
 
 
-def decode_text(data: str | bytes, *, what: str, code: str, max_bytes: int) -> str:
+def decode_text(data: str | bytes, *, what: str, code: Code, max_bytes: int) -> str:
     """Return ``data`` as ``str`` once it is valid UTF-8 within ``max_bytes``, free of control
     characters other than newline (so CR, and thus CRLF line endings, are refused)."""
     if isinstance(data, str):
@@ -71,7 +72,7 @@ def decode_text(data: str | bytes, *, what: str, code: str, max_bytes: int) -> s
     return text
 
 
-def check_no_controls(text: str, *, what: str, code: str) -> None:
+def check_no_controls(text: str, *, what: str, code: Code) -> None:
     match = _CONTROL.search(text)
     if match:
         raise LogError(f"{what} contains control character U+{ord(match.group()):04X}", code=code)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.tlog._text import b64decode, b64encode, check_no_controls, decode_text, parse_decimal
-from hotline.tlog.codes import BAD_CHECKPOINT, WRONG_ORIGIN
 from hotline.tlog.merkle import HASH_SIZE, MAX_SIZE
 from hotline.tlog.note import MAX_NOTE_BYTES, Ed25519Key, NoteVerifier, open_note, sign_note
 
@@ -32,16 +32,17 @@ class Checkpoint:
 
     def __post_init__(self) -> None:
         if not isinstance(self.extensions, tuple):
-            raise LogError("checkpoint extensions are a tuple of lines", code=BAD_CHECKPOINT)
+            raise LogError("checkpoint extensions are a tuple of lines", code=Code.LOG_BAD_CHECKPOINT)
         for what, line in (("origin", self.origin), *(("extension", e) for e in self.extensions)):
             if not isinstance(line, str) or not line or "\n" in line:
-                raise LogError(f"checkpoint {what} must be a non-empty line", code=BAD_CHECKPOINT)
-            check_no_controls(line, what=f"checkpoint {what}", code=BAD_CHECKPOINT)
+                raise LogError(f"checkpoint {what} must be a non-empty line", code=Code.LOG_BAD_CHECKPOINT)
+            check_no_controls(line, what=f"checkpoint {what}", code=Code.LOG_BAD_CHECKPOINT)
         size = self.size
         if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
-            raise LogError("checkpoint size must be an integer from 0 to 2^64-1", code=BAD_CHECKPOINT)
+            raise LogError("checkpoint size must be an integer from 0 to 2^64-1",
+                           code=Code.LOG_BAD_CHECKPOINT)
         if not isinstance(self.root_hash, bytes) or len(self.root_hash) != HASH_SIZE:
-            raise LogError(f"checkpoint root hash must be {HASH_SIZE} bytes", code=BAD_CHECKPOINT)
+            raise LogError(f"checkpoint root hash must be {HASH_SIZE} bytes", code=Code.LOG_BAD_CHECKPOINT)
 
     def body(self) -> str:
         """The note text: origin, size, base64 root hash, extensions; each line ends in "\\n"."""
@@ -55,22 +56,22 @@ class Checkpoint:
         Raises:
             LogError: ``log.bad_checkpoint`` for anything but a canonical checkpoint body.
         """
-        text = decode_text(text, what="checkpoint", code=BAD_CHECKPOINT, max_bytes=MAX_NOTE_BYTES)
+        text = decode_text(text, what="checkpoint", code=Code.LOG_BAD_CHECKPOINT, max_bytes=MAX_NOTE_BYTES)
         if not text.endswith("\n"):
-            raise LogError("checkpoint body must end with a newline", code=BAD_CHECKPOINT)
+            raise LogError("checkpoint body must end with a newline", code=Code.LOG_BAD_CHECKPOINT)
         lines = text[:-1].split("\n")
         if len(lines) < 3:
             raise LogError("a checkpoint has an origin, a size and a root hash line",
-                           code=BAD_CHECKPOINT)
+                           code=Code.LOG_BAD_CHECKPOINT)
         origin, size, root, *extensions = lines
         checkpoint = cls(
             origin=origin,
-            size=parse_decimal(size, what="checkpoint size", code=BAD_CHECKPOINT),
-            root_hash=b64decode(root, what="checkpoint root hash", code=BAD_CHECKPOINT),
+            size=parse_decimal(size, what="checkpoint size", code=Code.LOG_BAD_CHECKPOINT),
+            root_hash=b64decode(root, what="checkpoint root hash", code=Code.LOG_BAD_CHECKPOINT),
             extensions=tuple(extensions),
         )
         if checkpoint.body() != text:  # the parse is strict, so this cannot fail; kept as a guard
-            raise LogError("checkpoint body is not canonical", code=BAD_CHECKPOINT)
+            raise LogError("checkpoint body is not canonical", code=Code.LOG_BAD_CHECKPOINT)
         return checkpoint
 
 
@@ -105,5 +106,5 @@ def verify_checkpoint(text: str | bytes, log_verifier: NoteVerifier) -> Checkpoi
     checkpoint = Checkpoint.from_body(body)
     if checkpoint.origin != log_verifier.name:
         raise LogError(f"checkpoint origin {checkpoint.origin!r} is not the log key name "
-                       f"{log_verifier.name!r}", code=WRONG_ORIGIN)
+                       f"{log_verifier.name!r}", code=Code.LOG_WRONG_ORIGIN)
     return checkpoint

@@ -24,9 +24,9 @@ from typing import ClassVar
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.tlog.checkpoint import Checkpoint
-from hotline.tlog.codes import BAD_COSIGNATURE, BAD_KEY, BAD_NOTE, BAD_SIGNATURE, UNKNOWN_KEY
 from hotline.tlog.note import (
     MAX_SIGNATURES,
     Ed25519Key,
@@ -85,18 +85,18 @@ class CosignatureVerifier(TypedKey):
         """
         if len(signature) != SIGNATURE_SIZE:
             raise LogError(f"a cosignature is {SIGNATURE_SIZE} bytes, not {len(signature)}",
-                           code=BAD_COSIGNATURE)
+                           code=Code.LOG_BAD_COSIGNATURE)
         (timestamp,) = struct.unpack(">Q", signature[:8])
         try:
             body = checkpoint_body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise LogError("checkpoint is not valid UTF-8", code=BAD_COSIGNATURE) from exc
+            raise LogError("checkpoint is not valid UTF-8", code=Code.LOG_BAD_COSIGNATURE) from exc
         message = cosigned_message(body, timestamp)
         try:
             Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature[8:], message)
         except InvalidSignature as exc:
             raise LogError(f"cosignature by {self.name}+{self.key_id.hex()} does not verify",
-                           code=BAD_SIGNATURE) from exc
+                           code=Code.LOG_BAD_SIGNATURE) from exc
         return int(timestamp)
 
 
@@ -116,7 +116,7 @@ def cosign(checkpoint_body: str, *, name: str, key: Ed25519Key, timestamp: int) 
     Raises:
         LogError: ``log.bad_checkpoint``, ``log.bad_cosignature`` (timestamp) or ``log.bad_key``.
     """
-    check_key_name(name, code=BAD_KEY)
+    check_key_name(name, code=Code.LOG_BAD_KEY)
     private = private_key(key)
     message = cosigned_message(checkpoint_body, timestamp)
     signature = struct.pack(">Q", timestamp) + private.sign(message)
@@ -138,9 +138,9 @@ def verify_cosignature(line: str, checkpoint_body: str, verifier: CosignatureVer
     sig = NoteSignature.from_line(line)
     if (sig.name, sig.key_id) != (verifier.name, verifier.key_id):
         raise LogError(f"cosignature is by {sig.name}+{sig.key_id.hex()}, not by "
-                       f"{verifier.name}+{verifier.key_id.hex()}", code=UNKNOWN_KEY)
+                       f"{verifier.name}+{verifier.key_id.hex()}", code=Code.LOG_UNKNOWN_KEY)
     if not isinstance(checkpoint_body, str):
-        raise LogError("a checkpoint body is text", code=BAD_COSIGNATURE)
+        raise LogError("a checkpoint body is text", code=Code.LOG_BAD_COSIGNATURE)
     return verifier.verify_timestamped(checkpoint_body.encode("utf-8"), sig.signature)
 
 
@@ -177,7 +177,7 @@ def add_cosignatures(note_text: str | bytes, lines: Iterable[str]) -> str:
     replaced = {(sig.name, sig.key_id) for sig in added}
     kept = [sig for sig in note.signatures if (sig.name, sig.key_id) not in replaced]
     if len(kept) + len(added) > MAX_SIGNATURES:
-        raise LogError(f"note would have more than {MAX_SIGNATURES} signatures", code=BAD_NOTE)
+        raise LogError(f"note would have more than {MAX_SIGNATURES} signatures", code=Code.LOG_BAD_NOTE)
     return Note(note.body, (*kept, *added)).text()
 
 
@@ -199,7 +199,7 @@ def split_cosignatures(note_text: str | bytes) -> tuple[str, tuple[str, ...]]:
     origin = Checkpoint.from_body(note.body).origin
     own = tuple(sig for sig in note.signatures if sig.name == origin)
     if not own:
-        raise LogError(f"no signature line is named by the origin {origin!r}", code=BAD_NOTE)
+        raise LogError(f"no signature line is named by the origin {origin!r}", code=Code.LOG_BAD_NOTE)
     others = tuple(sig.line() for sig in note.signatures if sig.name != origin)
     return Note(note.body, own).text(), others
 
@@ -208,4 +208,4 @@ def _check_timestamp(timestamp: object) -> None:
     if (not isinstance(timestamp, int) or isinstance(timestamp, bool)
             or not 0 <= timestamp <= MAX_TIMESTAMP):
         raise LogError("a cosignature timestamp is an integer from 0 to 2^63-1",
-                       code=BAD_COSIGNATURE)
+                       code=Code.LOG_BAD_COSIGNATURE)

@@ -26,8 +26,8 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
-from hotline.tlog.codes import BAD_NODE, BAD_PROOF, BAD_RANGE, INCONSISTENT
 
 HASH_SIZE = 32
 MAX_SIZE = 2**64 - 1  # tree sizes and indexes are uint64 (RFC 9162 §2.1.1)
@@ -44,7 +44,7 @@ def leaf_hash(leaf: bytes) -> bytes:
         LogError: ``log.bad_proof`` if ``leaf`` is not bytes.
     """
     if not isinstance(leaf, bytes):
-        raise LogError("a leaf is bytes", code=BAD_PROOF)
+        raise LogError("a leaf is bytes", code=Code.LOG_BAD_PROOF)
     return hashlib.sha256(b"\x00" + leaf).digest()
 
 
@@ -91,7 +91,7 @@ class Frontier:
             try:
                 value = get(level, index)
             except KeyError as exc:
-                raise LogError(f"stored tree has no node {(level, index)}", code=BAD_NODE) from exc
+                raise LogError(f"stored tree has no node {(level, index)}", code=Code.LOG_BAD_NODE) from exc
             frontier._nodes.append((level, _stored(value, (level, index))))
         frontier._size = size
         return frontier
@@ -109,7 +109,7 @@ class Frontier:
         """
         _check_hash(leaf_hash, "leaf hash")
         if self._size == MAX_SIZE:
-            raise LogError("the tree is full", code=BAD_RANGE)
+            raise LogError("the tree is full", code=Code.LOG_BAD_RANGE)
         self._size += 1
         level, value = 0, leaf_hash
         created = [(0, self._size - 1, value)]
@@ -227,7 +227,7 @@ def verify_inclusion(*, leaf_hash: bytes, index: int, size: int, proof: Sequence
     fn, sn, value = index, size - 1, leaf_hash
     for p in path:
         if sn == 0:  # unreachable once the length matched; kept from the RFC as a guard
-            raise LogError("inclusion proof is too long", code=BAD_PROOF)
+            raise LogError("inclusion proof is too long", code=Code.LOG_BAD_PROOF)
         if fn & 1 or fn == sn:
             value = node_hash(p, value)
             while fn and not fn & 1:
@@ -237,7 +237,7 @@ def verify_inclusion(*, leaf_hash: bytes, index: int, size: int, proof: Sequence
         fn, sn = fn >> 1, sn >> 1
     if sn != 0 or value != root:
         raise LogError(f"inclusion proof for leaf {index} does not lead to the root of tree "
-                       f"size {size}", code=BAD_PROOF)
+                       f"size {size}", code=Code.LOG_BAD_PROOF)
 
 
 def verify_consistency(*, old_size: int, new_size: int, old_root: bytes, new_root: bytes,
@@ -260,7 +260,7 @@ def verify_consistency(*, old_size: int, new_size: int, old_root: bytes, new_roo
     if old_size == new_size:
         _check_proof(proof, 0)
         if old_root != new_root:
-            raise LogError(f"two different roots for tree size {old_size}", code=INCONSISTENT)
+            raise LogError(f"two different roots for tree size {old_size}", code=Code.LOG_INCONSISTENT)
         return
     path = _check_proof(proof, _consistency_length(old_size, new_size))
     if old_size & (old_size - 1) == 0:  # old tree is a complete subtree: the RFC's step 2
@@ -271,7 +271,7 @@ def verify_consistency(*, old_size: int, new_size: int, old_root: bytes, new_roo
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:  # unreachable once the length matched; kept from the RFC as a guard
-            raise LogError("consistency proof is too long", code=BAD_PROOF)
+            raise LogError("consistency proof is too long", code=Code.LOG_BAD_PROOF)
         if fn & 1 or fn == sn:
             fr, sr = node_hash(c, fr), node_hash(c, sr)
             while fn and not fn & 1:
@@ -281,7 +281,7 @@ def verify_consistency(*, old_size: int, new_size: int, old_root: bytes, new_roo
         fn, sn = fn >> 1, sn >> 1
     if sn != 0 or fr != old_root or sr != new_root:
         raise LogError(f"consistency proof from size {old_size} to {new_size} does not match "
-                       "the roots", code=INCONSISTENT)
+                       "the roots", code=Code.LOG_INCONSISTENT)
 
 
 # --- ranges -------------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ def _range_hash(lo: int, hi: int, nodes: Mapping[Node, bytes]) -> bytes:
         try:
             value = nodes[node]
         except KeyError as exc:
-            raise LogError(f"stored tree has no node {node}", code=BAD_NODE) from exc
+            raise LogError(f"stored tree has no node {node}", code=Code.LOG_BAD_NODE) from exc
         hashes.append(_stored(value, node))
     return _fold(hashes)
 
@@ -383,13 +383,13 @@ def _check_size(value: Any, what: str, *, allow_zero: bool) -> None:
     if not _is_int(value) or not (0 if allow_zero else 1) <= value <= MAX_SIZE:
         low = "0" if allow_zero else "1"
         raise LogError(f"{what} must be an integer from {low} to 2^64-1, not {value!r}",
-                       code=BAD_RANGE)
+                       code=Code.LOG_BAD_RANGE)
 
 
 def _check_index(index: Any, size: Any) -> None:
     _check_size(size, "tree size", allow_zero=False)
     if not _is_int(index) or not 0 <= index < size:
-        raise LogError(f"leaf index {index!r} is not in a tree of size {size}", code=BAD_RANGE)
+        raise LogError(f"leaf index {index!r} is not in a tree of size {size}", code=Code.LOG_BAD_RANGE)
 
 
 def _check_sizes(old_size: Any, new_size: Any) -> None:
@@ -397,19 +397,19 @@ def _check_sizes(old_size: Any, new_size: Any) -> None:
     _check_size(old_size, "old size", allow_zero=False)
     _check_size(new_size, "new size", allow_zero=False)
     if old_size > new_size:
-        raise LogError(f"old size {old_size} is larger than new size {new_size}", code=BAD_RANGE)
+        raise LogError(f"old size {old_size} is larger than new size {new_size}", code=Code.LOG_BAD_RANGE)
 
 
 def _check_hash(value: Any, what: str) -> None:
     if not isinstance(value, bytes) or len(value) != HASH_SIZE:
-        raise LogError(f"{what} must be a {HASH_SIZE}-byte hash", code=BAD_PROOF)
+        raise LogError(f"{what} must be a {HASH_SIZE}-byte hash", code=Code.LOG_BAD_PROOF)
 
 
 def _check_proof(proof: Any, length: int) -> list[bytes]:
     if not isinstance(proof, Sequence) or isinstance(proof, (str, bytes, bytearray)):
-        raise LogError("a proof is a list of hashes", code=BAD_PROOF)
+        raise LogError("a proof is a list of hashes", code=Code.LOG_BAD_PROOF)
     if len(proof) != length:
-        raise LogError(f"proof has {len(proof)} hashes, the sizes need {length}", code=BAD_PROOF)
+        raise LogError(f"proof has {len(proof)} hashes, the sizes need {length}", code=Code.LOG_BAD_PROOF)
     for value in proof:
         _check_hash(value, "proof hash")
     return list(proof)
@@ -417,5 +417,5 @@ def _check_proof(proof: Any, length: int) -> list[bytes]:
 
 def _stored(value: Any, node: Node) -> bytes:
     if not isinstance(value, bytes) or len(value) != HASH_SIZE:
-        raise LogError(f"stored node {node} is not a {HASH_SIZE}-byte hash", code=BAD_NODE)
+        raise LogError(f"stored node {node} is not a {HASH_SIZE}-byte hash", code=Code.LOG_BAD_NODE)
     return value

@@ -28,10 +28,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.keys import SigningKey
 from hotline.tlog._text import b64decode, b64encode, check_no_controls, decode_text
-from hotline.tlog.codes import BAD_KEY, BAD_NOTE, BAD_SIGNATURE, UNKNOWN_KEY
 
 ED25519_TYPE = 0x01
 SIGNATURE_PREFIX = "— "  # U+2014 EM DASH, U+0020 SPACE
@@ -80,18 +80,18 @@ class NoteSignature:
             LogError: ``log.bad_note`` for a line that breaks the signed-note grammar.
         """
         if not isinstance(line, str):
-            raise LogError("a signature line is text", code=BAD_NOTE)
+            raise LogError("a signature line is text", code=Code.LOG_BAD_NOTE)
         line = line.removesuffix("\n")
-        check_no_controls(line, what="signature line", code=BAD_NOTE)  # also refuses inner "\n"
+        check_no_controls(line, what="signature line", code=Code.LOG_BAD_NOTE)  # also refuses inner "\n"
         if not line.startswith(SIGNATURE_PREFIX):
-            raise LogError("a signature line starts with an em dash and a space", code=BAD_NOTE)
+            raise LogError("a signature line starts with an em dash and a space", code=Code.LOG_BAD_NOTE)
         name, space, encoded = line[len(SIGNATURE_PREFIX):].partition(" ")
         if not space:
-            raise LogError("a signature line is '— NAME BASE64'", code=BAD_NOTE)
-        check_key_name(name, code=BAD_NOTE)
-        raw = b64decode(encoded, what=f"signature by {name}", code=BAD_NOTE)
+            raise LogError("a signature line is '— NAME BASE64'", code=Code.LOG_BAD_NOTE)
+        check_key_name(name, code=Code.LOG_BAD_NOTE)
+        raw = b64decode(encoded, what=f"signature by {name}", code=Code.LOG_BAD_NOTE)
         if len(raw) < 5:  # a 4-byte key ID and a non-empty signature
-            raise LogError(f"signature by {name} is too short", code=BAD_NOTE)
+            raise LogError(f"signature by {name} is too short", code=Code.LOG_BAD_NOTE)
         return cls(name, raw[:4], raw[4:])
 
 
@@ -122,9 +122,9 @@ class TypedKey:
     key_id: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        check_key_name(self.name, code=BAD_KEY)
+        check_key_name(self.name, code=Code.LOG_BAD_KEY)
         if not isinstance(self.public_key, bytes) or len(self.public_key) != 32:
-            raise LogError("an Ed25519 public key is 32 bytes", code=BAD_KEY)
+            raise LogError("an Ed25519 public key is 32 bytes", code=Code.LOG_BAD_KEY)
         object.__setattr__(self, "key_id", key_id(self.name, self.SIG_TYPE, self.public_key))
 
     @classmethod
@@ -138,7 +138,7 @@ class TypedKey:
         name, sig_type, material = parse_vkey(vkey)
         if sig_type != cls.SIG_TYPE:
             raise LogError(f"verifier key type 0x{sig_type:02x} is not a {cls.KIND} key "
-                           f"(0x{cls.SIG_TYPE:02x})", code=BAD_KEY)
+                           f"(0x{cls.SIG_TYPE:02x})", code=Code.LOG_BAD_KEY)
         return cls(name, material)
 
     def to_text(self) -> str:
@@ -162,14 +162,14 @@ class NoteVerifier(TypedKey):
             Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
         except InvalidSignature as exc:
             raise LogError(f"signature by {self.name}+{self.key_id.hex()} does not verify",
-                           code=BAD_SIGNATURE) from exc
+                           code=Code.LOG_BAD_SIGNATURE) from exc
 
 
 class NoteSigner:
     """An Ed25519 note signing key with its name (signature type 0x01)."""
 
     def __init__(self, *, name: str, key: Ed25519Key) -> None:
-        check_key_name(name, code=BAD_KEY)
+        check_key_name(name, code=Code.LOG_BAD_KEY)
         self.name = name
         self._key = private_key(key)
         self.verifier = NoteVerifier(name, public_bytes(self._key))
@@ -190,15 +190,15 @@ class NoteSigner:
                 key derived from the seed.
         """
         if not isinstance(skey, str) or not skey.startswith("PRIVATE+KEY+"):
-            raise LogError("a signer key starts with PRIVATE+KEY+", code=BAD_KEY)
+            raise LogError("a signer key starts with PRIVATE+KEY+", code=Code.LOG_BAD_KEY)
         if len(skey) > MAX_KEY_TEXT:
-            raise LogError("signer key is too long", code=BAD_KEY)
+            raise LogError("signer key is too long", code=Code.LOG_BAD_KEY)
         name, hex_id, material = _split_key_text(skey.removeprefix("PRIVATE+KEY+"))
         if len(material) != 33 or material[0] != ED25519_TYPE:
-            raise LogError("a signer key holds 0x01 and a 32-byte Ed25519 seed", code=BAD_KEY)
+            raise LogError("a signer key holds 0x01 and a 32-byte Ed25519 seed", code=Code.LOG_BAD_KEY)
         signer = cls(name=name, key=Ed25519PrivateKey.from_private_bytes(material[1:]))
         if signer.key_id.hex() != hex_id:
-            raise LogError("signer key ID does not match its key", code=BAD_KEY)
+            raise LogError("signer key ID does not match its key", code=Code.LOG_BAD_KEY)
         return signer
 
     def to_text(self) -> str:
@@ -240,16 +240,16 @@ def parse_note(text: str | bytes) -> Note:
     Raises:
         LogError: ``log.bad_note`` for anything but a well-formed signed note.
     """
-    text = decode_text(text, what="note", code=BAD_NOTE, max_bytes=MAX_NOTE_BYTES)
+    text = decode_text(text, what="note", code=Code.LOG_BAD_NOTE, max_bytes=MAX_NOTE_BYTES)
     split = text.rfind("\n\n")
     if split < 0:
-        raise LogError("note has no empty line before its signatures", code=BAD_NOTE)
+        raise LogError("note has no empty line before its signatures", code=Code.LOG_BAD_NOTE)
     body, block = text[:split + 1], text[split + 2:]
     if not block.endswith("\n"):
-        raise LogError("note must end with a signature line and a newline", code=BAD_NOTE)
+        raise LogError("note must end with a signature line and a newline", code=Code.LOG_BAD_NOTE)
     lines = block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
-        raise LogError(f"note has more than {MAX_SIGNATURES} signatures", code=BAD_NOTE)
+        raise LogError(f"note has more than {MAX_SIGNATURES} signatures", code=Code.LOG_BAD_NOTE)
     return Note(body, tuple(NoteSignature.from_line(line) for line in lines))
 
 
@@ -271,7 +271,7 @@ def verified_signatures(note: Note, verifiers: Sequence[Verifier]) -> list[NoteS
         slot = (verifier.name, verifier.key_id)
         if slot in known and known[slot] != verifier:
             raise LogError(f"two verifiers for {verifier.name}+{verifier.key_id.hex()}",
-                           code=BAD_KEY)
+                           code=Code.LOG_BAD_KEY)
         known[slot] = verifier
     message = note.body.encode("utf-8")
     verified: list[NoteSignature] = []
@@ -301,7 +301,7 @@ def open_note(text: str | bytes, verifiers: Sequence[Verifier]) -> tuple[str, li
     note = parse_note(text)
     verified = verified_signatures(note, verifiers)
     if not verified:
-        raise LogError("note has no signature from a trusted key", code=UNKNOWN_KEY)
+        raise LogError("note has no signature from a trusted key", code=Code.LOG_UNKNOWN_KEY)
     return note.body, [sig.name for sig in verified]
 
 
@@ -312,7 +312,7 @@ def key_id(name: str, sig_type: int, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([sig_type]) + public_key).digest()[:4]
 
 
-def check_key_name(name: object, *, code: str) -> None:
+def check_key_name(name: object, *, code: Code) -> None:
     """A key name is non-empty with no Unicode space and no ``+`` (signed-note §Format).
 
     Raises:
@@ -340,10 +340,10 @@ def parse_vkey(vkey: str) -> tuple[str, int, bytes]:
         LogError: ``log.bad_key`` if it is malformed or the key ID does not match.
     """
     if not isinstance(vkey, str) or len(vkey) > MAX_KEY_TEXT:
-        raise LogError("a verifier key is a string of at most 1024 characters", code=BAD_KEY)
+        raise LogError("a verifier key is a string of at most 1024 characters", code=Code.LOG_BAD_KEY)
     name, hex_id, material = _split_key_text(vkey)
     if key_id(name, material[0], material[1:]).hex() != hex_id:
-        raise LogError(f"verifier key ID {hex_id} does not match its key", code=BAD_KEY)
+        raise LogError(f"verifier key ID {hex_id} does not match its key", code=Code.LOG_BAD_KEY)
     return name, material[0], material[1:]
 
 
@@ -361,7 +361,7 @@ def private_key(key: Ed25519Key) -> Ed25519PrivateKey:
         return key
     if isinstance(key, SigningKey):
         return key._private
-    raise LogError("a signing key is a hotline SigningKey or an Ed25519PrivateKey", code=BAD_KEY)
+    raise LogError("a signing key is a hotline SigningKey or an Ed25519PrivateKey", code=Code.LOG_BAD_KEY)
 
 
 def public_bytes(key: Ed25519PrivateKey) -> bytes:
@@ -371,18 +371,18 @@ def public_bytes(key: Ed25519PrivateKey) -> bytes:
 def check_body(body: object) -> None:
     """A note text is non-empty, ends in a newline and has no control character but newline."""
     if not isinstance(body, str) or not body.endswith("\n"):
-        raise LogError("a note body is text ending in a newline", code=BAD_NOTE)
-    decode_text(body, what="note body", code=BAD_NOTE, max_bytes=MAX_NOTE_BYTES)
+        raise LogError("a note body is text ending in a newline", code=Code.LOG_BAD_NOTE)
+    decode_text(body, what="note body", code=Code.LOG_BAD_NOTE, max_bytes=MAX_NOTE_BYTES)
 
 
 def _split_key_text(text: str) -> tuple[str, str, bytes]:
     # The base64 part may itself contain "+", so split off only the first two fields.
     name, _, rest = text.partition("+")
     hex_id, _, encoded = rest.partition("+")
-    check_key_name(name, code=BAD_KEY)
+    check_key_name(name, code=Code.LOG_BAD_KEY)
     if not _HEX8.fullmatch(hex_id):
-        raise LogError("a key ID is 8 lowercase hex digits", code=BAD_KEY)
-    material = b64decode(encoded, what="key", code=BAD_KEY)
+        raise LogError("a key ID is 8 lowercase hex digits", code=Code.LOG_BAD_KEY)
+    material = b64decode(encoded, what="key", code=Code.LOG_BAD_KEY)
     if not material:
-        raise LogError("key material is empty", code=BAD_KEY)
+        raise LogError("key material is empty", code=Code.LOG_BAD_KEY)
     return name, hex_id, material

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.tlog._text import b64decode, b64encode, decode_text, parse_decimal
 from hotline.tlog.checkpoint import Checkpoint, verify_checkpoint
-from hotline.tlog.codes import BAD_BUNDLE
 from hotline.tlog.merkle import HASH_SIZE, leaf_hash, verify_inclusion
 from hotline.tlog.note import MAX_NOTE_BYTES, NoteVerifier, parse_note
 
@@ -47,21 +47,21 @@ class ProofBundle:
 
     def __post_init__(self) -> None:
         if not isinstance(self.index, int) or isinstance(self.index, bool) or not 0 <= self.index < 2**64:
-            raise LogError("bundle index must be an integer from 0 to 2^64-1", code=BAD_BUNDLE)
+            raise LogError("bundle index must be an integer from 0 to 2^64-1", code=Code.LOG_BAD_BUNDLE)
         if not isinstance(self.proof, tuple) or len(self.proof) > MAX_PROOF_HASHES:
             raise LogError(f"a bundle proof is a tuple of at most {MAX_PROOF_HASHES} hashes",
-                           code=BAD_BUNDLE)
+                           code=Code.LOG_BAD_BUNDLE)
         if not all(isinstance(h, bytes) and len(h) == HASH_SIZE for h in self.proof):
-            raise LogError(f"bundle proof hashes are {HASH_SIZE} bytes", code=BAD_BUNDLE)
+            raise LogError(f"bundle proof hashes are {HASH_SIZE} bytes", code=Code.LOG_BAD_BUNDLE)
         if self.extra is not None and (not isinstance(self.extra, bytes)
                                        or len(self.extra) > MAX_EXTRA_BYTES):
-            raise LogError(f"bundle extra data is at most {MAX_EXTRA_BYTES} bytes", code=BAD_BUNDLE)
+            raise LogError(f"bundle extra data is at most {MAX_EXTRA_BYTES} bytes", code=Code.LOG_BAD_BUNDLE)
         if not isinstance(self.checkpoint_note, str):
-            raise LogError("a bundle's checkpoint is a signed note", code=BAD_BUNDLE)
+            raise LogError("a bundle's checkpoint is a signed note", code=Code.LOG_BAD_BUNDLE)
         try:
             Checkpoint.from_body(parse_note(self.checkpoint_note).body)
         except LogError as exc:
-            raise LogError(f"bundle checkpoint: {exc.message}", code=BAD_BUNDLE) from exc
+            raise LogError(f"bundle checkpoint: {exc.message}", code=Code.LOG_BAD_BUNDLE) from exc
 
     def to_text(self) -> str:
         """The ``.tlog-proof`` text."""
@@ -79,30 +79,30 @@ class ProofBundle:
         Raises:
             LogError: ``log.bad_bundle`` for anything but a canonical bundle.
         """
-        text = decode_text(text, what="proof bundle", code=BAD_BUNDLE, max_bytes=MAX_BUNDLE_BYTES)
+        text = decode_text(text, what="proof bundle", code=Code.LOG_BAD_BUNDLE, max_bytes=MAX_BUNDLE_BYTES)
         # Every header and proof line is non-empty, so the first empty line ends them; the
         # checkpoint note after it has its own empty line before its signatures.
         split = text.find("\n\n")
         if split < 0:
-            raise LogError("proof bundle has no empty line before its checkpoint", code=BAD_BUNDLE)
+            raise LogError("proof bundle has no empty line before its checkpoint", code=Code.LOG_BAD_BUNDLE)
         lines, note = text[:split].split("\n"), text[split + 2:]
         if lines[0] != HEADER:
-            raise LogError(f"proof bundle must start with {HEADER}", code=BAD_BUNDLE)
+            raise LogError(f"proof bundle must start with {HEADER}", code=Code.LOG_BAD_BUNDLE)
         rest = lines[1:]
         extra = None
         if rest and rest[0].startswith("extra "):
             extra = b64decode(rest.pop(0).removeprefix("extra "), what="bundle extra data",
-                              code=BAD_BUNDLE)
+                              code=Code.LOG_BAD_BUNDLE)
         if not rest or not rest[0].startswith("index "):
-            raise LogError("proof bundle has no index line", code=BAD_BUNDLE)
+            raise LogError("proof bundle has no index line", code=Code.LOG_BAD_BUNDLE)
         index = parse_decimal(rest.pop(0).removeprefix("index "), what="bundle index",
-                              code=BAD_BUNDLE)
+                              code=Code.LOG_BAD_BUNDLE)
         if len(rest) > MAX_PROOF_HASHES:
-            raise LogError(f"proof bundle has more than {MAX_PROOF_HASHES} hashes", code=BAD_BUNDLE)
-        proof = tuple(b64decode(line, what="bundle proof hash", code=BAD_BUNDLE) for line in rest)
+            raise LogError(f"proof bundle has more than {MAX_PROOF_HASHES} hashes", code=Code.LOG_BAD_BUNDLE)
+        proof = tuple(b64decode(line, what="bundle proof hash", code=Code.LOG_BAD_BUNDLE) for line in rest)
         bundle = cls(index=index, proof=proof, checkpoint_note=note, extra=extra)
         if bundle.to_text() != text:  # the parse is strict, so this cannot fail; kept as a guard
-            raise LogError("proof bundle is not canonical", code=BAD_BUNDLE)
+            raise LogError("proof bundle is not canonical", code=Code.LOG_BAD_BUNDLE)
         return bundle
 
 

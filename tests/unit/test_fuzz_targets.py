@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 
+from hotline.errorcodes import Code
 from hotline.errors import HotlineError, WireError
 from tests.fuzzing import SCRIPTS, answer, load_targets
 
@@ -64,7 +65,7 @@ def test_every_target_survives_mutations_of_its_seeds(target: str) -> None:
 def test_an_untyped_exception_is_a_crash_whose_input_is_saved(tmp_path: Path) -> None:
     def target(data: bytes) -> None:
         if data == b"typed":
-            raise WireError("refused", code="frame.malformed")
+            raise WireError("refused", code=Code.FRAME_MALFORMED)
         if data.startswith(b"bad"):
             raise KeyError("the defect")
         if data == b"uncoded":

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.keys import SigningKey
-from hotline.tlog import codes
 from hotline.tlog.checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
 from hotline.tlog.merkle import EMPTY_ROOT
 from hotline.tlog.note import NoteVerifier, sign_note
@@ -68,7 +68,7 @@ def test_spec_example_parses(external: dict[str, Any]) -> None:
 def test_malformed_bodies_are_refused(body: str) -> None:
     with pytest.raises(LogError) as info:
         Checkpoint.from_body(body)
-    assert info.value.code == codes.BAD_CHECKPOINT
+    assert info.value.code == Code.LOG_BAD_CHECKPOINT
 
 
 def test_largest_size_parses() -> None:
@@ -85,7 +85,7 @@ def test_constructor_refuses_bad_fields(fields: dict[str, Any]) -> None:
     args: dict[str, Any] = {"origin": ORIGIN, "size": 7, "root_hash": ROOT, **fields}
     with pytest.raises(LogError) as info:
         Checkpoint(**args)
-    assert info.value.code == codes.BAD_CHECKPOINT
+    assert info.value.code == Code.LOG_BAD_CHECKPOINT
 
 
 def test_sign_and_verify() -> None:
@@ -100,21 +100,21 @@ def test_verify_requires_the_log_signature_and_origin() -> None:
     other = SigningKey.from_seed(bytes([4]) * 32)
     with pytest.raises(LogError) as info:
         verify_checkpoint(sign_checkpoint(cp, other), LOG_KEY)
-    assert info.value.code == codes.UNKNOWN_KEY
+    assert info.value.code == Code.LOG_UNKNOWN_KEY
     # Signed by the log key, but under a name that is not the origin.
     misnamed_key = NoteVerifier("another.log", LOG.public_key.raw)
     note = sign_note(cp.body(), name="another.log", key=LOG)
     with pytest.raises(LogError) as info:
         verify_checkpoint(note, misnamed_key)
-    assert info.value.code == codes.WRONG_ORIGIN
+    assert info.value.code == Code.LOG_WRONG_ORIGIN
     # A signed note that is not a checkpoint.
     with pytest.raises(LogError) as info:
         verify_checkpoint(sign_note("hello\n", name=ORIGIN, key=LOG), LOG_KEY)
-    assert info.value.code == codes.BAD_CHECKPOINT
+    assert info.value.code == Code.LOG_BAD_CHECKPOINT
     # An origin that cannot be a key name cannot be signed as one.
     with pytest.raises(LogError) as info:
         sign_checkpoint(Checkpoint("has space", 1, ROOT), LOG)
-    assert info.value.code == codes.BAD_KEY
+    assert info.value.code == Code.LOG_BAD_KEY
 
 
 def test_tampered_checkpoint_is_refused() -> None:
@@ -122,7 +122,7 @@ def test_tampered_checkpoint_is_refused() -> None:
     for edited in (note.replace("\n7\n", "\n8\n"), note.replace(ROOT_B64, "B" + ROOT_B64[1:])):
         with pytest.raises(LogError) as info:
             verify_checkpoint(edited, LOG_KEY)
-        assert info.value.code == codes.BAD_SIGNATURE
+        assert info.value.code == Code.LOG_BAD_SIGNATURE
 
 
 @FAST

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.keys import SigningKey
-from hotline.tlog import codes
 from hotline.tlog.checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
 from hotline.tlog.cosignature import (
     MAX_TIMESTAMP,
@@ -83,28 +83,28 @@ def test_wrong_timestamp_body_or_key_is_refused() -> None:
     line = cosign(BODY, name="witness/north", key=NORTH, timestamp=T)
     sig = NoteSignature.from_line(line)
     later = NoteSignature(sig.name, sig.key_id, (T + 1).to_bytes(8, "big") + sig.signature[8:])
-    assert code_of(verify_cosignature, later.line(), BODY, NORTH_KEY) == codes.BAD_SIGNATURE
+    assert code_of(verify_cosignature, later.line(), BODY, NORTH_KEY) == Code.LOG_BAD_SIGNATURE
     other_body = Checkpoint(ORIGIN, 10, bytes(range(32))).body()
-    assert code_of(verify_cosignature, line, other_body, NORTH_KEY) == codes.BAD_SIGNATURE
+    assert code_of(verify_cosignature, line, other_body, NORTH_KEY) == Code.LOG_BAD_SIGNATURE
     extended = Checkpoint(ORIGIN, 9, bytes(range(32)), ("ext",)).body()
-    assert code_of(verify_cosignature, line, extended, NORTH_KEY) == codes.BAD_SIGNATURE
-    assert code_of(verify_cosignature, line, BODY, SOUTH_KEY) == codes.UNKNOWN_KEY
+    assert code_of(verify_cosignature, line, extended, NORTH_KEY) == Code.LOG_BAD_SIGNATURE
+    assert code_of(verify_cosignature, line, BODY, SOUTH_KEY) == Code.LOG_UNKNOWN_KEY
     impostor = CosignatureVerifier("witness/north", SOUTH.public_key.raw)
-    assert code_of(verify_cosignature, line, BODY, impostor) == codes.UNKNOWN_KEY  # key ID differs
+    assert code_of(verify_cosignature, line, BODY, impostor) == Code.LOG_UNKNOWN_KEY  # key ID differs
     huge = NoteSignature(sig.name, sig.key_id, (2**63).to_bytes(8, "big") + sig.signature[8:])
-    assert code_of(verify_cosignature, huge.line(), BODY, NORTH_KEY) == codes.BAD_COSIGNATURE
+    assert code_of(verify_cosignature, huge.line(), BODY, NORTH_KEY) == Code.LOG_BAD_COSIGNATURE
     short = NoteSignature(sig.name, sig.key_id, sig.signature[:-1])
-    assert code_of(verify_cosignature, short.line(), BODY, NORTH_KEY) == codes.BAD_COSIGNATURE
-    assert code_of(verify_cosignature, "— witness/north\n", BODY, NORTH_KEY) == codes.BAD_NOTE
-    assert code_of(verify_cosignature, line + line, BODY, NORTH_KEY) == codes.BAD_NOTE
+    assert code_of(verify_cosignature, short.line(), BODY, NORTH_KEY) == Code.LOG_BAD_COSIGNATURE
+    assert code_of(verify_cosignature, "— witness/north\n", BODY, NORTH_KEY) == Code.LOG_BAD_NOTE
+    assert code_of(verify_cosignature, line + line, BODY, NORTH_KEY) == Code.LOG_BAD_NOTE
 
 
 def test_cosign_refuses_bad_input() -> None:
     for t in (-1, MAX_TIMESTAMP + 1, True, 1.5, "1"):
-        assert code_of(cosign, BODY, name="w", key=NORTH, timestamp=t) == codes.BAD_COSIGNATURE
+        assert code_of(cosign, BODY, name="w", key=NORTH, timestamp=t) == Code.LOG_BAD_COSIGNATURE
     assert code_of(cosign, "not a checkpoint\n", name="w", key=NORTH, timestamp=T) == \
-        codes.BAD_CHECKPOINT
-    assert code_of(cosign, BODY, name="w w", key=NORTH, timestamp=T) == codes.BAD_KEY
+        Code.LOG_BAD_CHECKPOINT
+    assert code_of(cosign, BODY, name="w w", key=NORTH, timestamp=T) == Code.LOG_BAD_KEY
 
 
 def test_verifier_keys_are_typed() -> None:
@@ -114,8 +114,8 @@ def test_verifier_keys_are_typed() -> None:
     assert base64.b64decode(encoded) == b"\x04" + NORTH.public_key.raw
     assert CosignatureVerifier.from_text(vkey) == NORTH_KEY
     note_vkey = NoteVerifier("witness/north", NORTH.public_key.raw).to_text()
-    assert code_of(CosignatureVerifier.from_text, note_vkey) == codes.BAD_KEY
-    assert code_of(NoteVerifier.from_text, vkey) == codes.BAD_KEY
+    assert code_of(CosignatureVerifier.from_text, note_vkey) == Code.LOG_BAD_KEY
+    assert code_of(NoteVerifier.from_text, vkey) == Code.LOG_BAD_KEY
     assert NoteVerifier("w", NORTH.public_key.raw).key_id != CosignatureVerifier(
         "w", NORTH.public_key.raw).key_id
 
@@ -156,15 +156,15 @@ def test_a_bad_cosignature_from_a_known_witness_is_refused() -> None:
     note = cosigned_note()
     other = Checkpoint(ORIGIN, 10, bytes(range(32))).body()
     forged = add_cosignatures(note, [cosign(other, name="witness/north", key=NORTH, timestamp=T)])
-    assert code_of(verify_cosignatures, forged, [NORTH_KEY]) == codes.BAD_SIGNATURE
+    assert code_of(verify_cosignatures, forged, [NORTH_KEY]) == Code.LOG_BAD_SIGNATURE
     assert verify_cosignatures(forged, [SOUTH_KEY]) == {"witness/south": T + 5}
 
 
 def test_split_needs_the_log_line() -> None:
     only_witness = BODY + "\n" + cosign(BODY, name="witness/north", key=NORTH, timestamp=T)
-    assert code_of(split_cosignatures, only_witness) == codes.BAD_NOTE
-    assert code_of(add_cosignatures, "not a note", []) == codes.BAD_NOTE
-    assert code_of(add_cosignatures, sign_checkpoint(CP, LOG), ["garbage"]) == codes.BAD_NOTE
+    assert code_of(split_cosignatures, only_witness) == Code.LOG_BAD_NOTE
+    assert code_of(add_cosignatures, "not a note", []) == Code.LOG_BAD_NOTE
+    assert code_of(add_cosignatures, sign_checkpoint(CP, LOG), ["garbage"]) == Code.LOG_BAD_NOTE
 
 
 @FAST

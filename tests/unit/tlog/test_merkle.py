@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
-from hotline.tlog import codes
 from hotline.tlog.merkle import (
     EMPTY_ROOT,
     MAX_SIZE,
@@ -218,27 +218,27 @@ def test_inclusion_rejects_corruption(size: int) -> None:
                 "root": root}
         for i in range(len(proof)):
             for at in (0, 31):
-                raises(codes.BAD_PROOF, verify_inclusion, **{**good, "proof": flipped(proof, i, at)})
+                raises(Code.LOG_BAD_PROOF, verify_inclusion, **{**good, "proof": flipped(proof, i, at)})
         if size > 1:
-            raises(codes.BAD_PROOF, verify_inclusion, **{**good, "leaf_hash": LEAVES[index - 1]})
-        raises(codes.BAD_PROOF, verify_inclusion, **{**good, "root": mth(0, size - 1)})
-        raises(codes.BAD_PROOF, verify_inclusion, **{**good, "proof": [*proof, root]})
-        raises(codes.BAD_PROOF, verify_inclusion, **{**good, "proof": [root, *proof]})
+            raises(Code.LOG_BAD_PROOF, verify_inclusion, **{**good, "leaf_hash": LEAVES[index - 1]})
+        raises(Code.LOG_BAD_PROOF, verify_inclusion, **{**good, "root": mth(0, size - 1)})
+        raises(Code.LOG_BAD_PROOF, verify_inclusion, **{**good, "proof": [*proof, root]})
+        raises(Code.LOG_BAD_PROOF, verify_inclusion, **{**good, "proof": [root, *proof]})
         if proof:
-            raises(codes.BAD_PROOF, verify_inclusion, **{**good, "proof": proof[:-1]})
-            raises(codes.BAD_PROOF, verify_inclusion, **{**good, "proof": proof[1:]})
-            raises(codes.BAD_PROOF, verify_inclusion, **{**good, "proof": [proof[0][:31], *proof[1:]]})
+            raises(Code.LOG_BAD_PROOF, verify_inclusion, **{**good, "proof": proof[:-1]})
+            raises(Code.LOG_BAD_PROOF, verify_inclusion, **{**good, "proof": proof[1:]})
+            raises(Code.LOG_BAD_PROOF, verify_inclusion, **{**good, "proof": [proof[0][:31], *proof[1:]]})
         for wrong in {index - 1, index + 1, index ^ 2} - {index}:
             if 0 <= wrong < size:
-                raises(codes.BAD_PROOF, verify_inclusion, **{**good, "index": wrong})
+                raises(Code.LOG_BAD_PROOF, verify_inclusion, **{**good, "index": wrong})
             else:
-                raises(codes.BAD_RANGE, verify_inclusion, **{**good, "index": wrong})
+                raises(Code.LOG_BAD_RANGE, verify_inclusion, **{**good, "index": wrong})
         # A proof of (index, size) proves nothing about another size: with that size's own root
         # it fails unless it happens to be the very same proof (the size is not hashed in,
         # which is why sizes come only from signed checkpoints).
         for other in {size - 1, size + 1, size * 2, size // 2} - {size}:
             if other <= index:
-                raises(codes.BAD_RANGE, verify_inclusion, **{**good, "size": other})
+                raises(Code.LOG_BAD_RANGE, verify_inclusion, **{**good, "size": other})
             elif other <= 64 and ref_path(index, 0, other) != proof:
                 with pytest.raises(LogError):
                     verify_inclusion(**{**good, "size": other, "root": mth(0, other)})
@@ -247,21 +247,21 @@ def test_inclusion_rejects_corruption(size: int) -> None:
 def test_inclusion_edge_cases() -> None:
     leaf, root = LEAVES[0], LEAVES[0]
     verify_inclusion(leaf_hash=leaf, index=0, size=1, proof=[], root=root)
-    raises(codes.BAD_RANGE, verify_inclusion, leaf_hash=leaf, index=0, size=0, proof=[], root=EMPTY_ROOT)
-    raises(codes.BAD_RANGE, verify_inclusion, leaf_hash=leaf, index=1, size=1, proof=[], root=root)
-    raises(codes.BAD_RANGE, verify_inclusion, leaf_hash=leaf, index=-1, size=1, proof=[], root=root)
-    raises(codes.BAD_RANGE, verify_inclusion, leaf_hash=leaf, index=0, size=MAX_SIZE + 1, proof=[],
+    raises(Code.LOG_BAD_RANGE, verify_inclusion, leaf_hash=leaf, index=0, size=0, proof=[], root=EMPTY_ROOT)
+    raises(Code.LOG_BAD_RANGE, verify_inclusion, leaf_hash=leaf, index=1, size=1, proof=[], root=root)
+    raises(Code.LOG_BAD_RANGE, verify_inclusion, leaf_hash=leaf, index=-1, size=1, proof=[], root=root)
+    raises(Code.LOG_BAD_RANGE, verify_inclusion, leaf_hash=leaf, index=0, size=MAX_SIZE + 1, proof=[],
            root=root)
-    raises(codes.BAD_RANGE, verify_inclusion, leaf_hash=leaf, index=True, size=2, proof=[], root=root)
-    raises(codes.BAD_PROOF, verify_inclusion, leaf_hash=leaf[:31], index=0, size=1, proof=[], root=root)
-    raises(codes.BAD_PROOF, verify_inclusion, leaf_hash=leaf, index=0, size=1, proof=[], root=b"")
-    raises(codes.BAD_PROOF, verify_inclusion, leaf_hash=leaf, index=0, size=1, proof=[root], root=root)
-    raises(codes.BAD_PROOF, verify_inclusion, leaf_hash=leaf, index=0, size=2, proof="x" * 32,
+    raises(Code.LOG_BAD_RANGE, verify_inclusion, leaf_hash=leaf, index=True, size=2, proof=[], root=root)
+    raises(Code.LOG_BAD_PROOF, verify_inclusion, leaf_hash=leaf[:31], index=0, size=1, proof=[], root=root)
+    raises(Code.LOG_BAD_PROOF, verify_inclusion, leaf_hash=leaf, index=0, size=1, proof=[], root=b"")
+    raises(Code.LOG_BAD_PROOF, verify_inclusion, leaf_hash=leaf, index=0, size=1, proof=[root], root=root)
+    raises(Code.LOG_BAD_PROOF, verify_inclusion, leaf_hash=leaf, index=0, size=2, proof="x" * 32,
            root=root)
     # The largest tree: 64 hashes, each length-checked before any hashing.
-    raises(codes.BAD_PROOF, verify_inclusion, leaf_hash=leaf, index=MAX_SIZE - 1, size=MAX_SIZE,
+    raises(Code.LOG_BAD_PROOF, verify_inclusion, leaf_hash=leaf, index=MAX_SIZE - 1, size=MAX_SIZE,
            proof=[root] * 64, root=root)
-    raises(codes.BAD_PROOF, verify_inclusion, leaf_hash=leaf, index=MAX_SIZE - 1, size=MAX_SIZE,
+    raises(Code.LOG_BAD_PROOF, verify_inclusion, leaf_hash=leaf, index=MAX_SIZE - 1, size=MAX_SIZE,
            proof=[root] * 65, root=root)
 
 
@@ -274,18 +274,18 @@ def test_consistency_rejects_corruption(old: int, new: int) -> None:
             "proof": proof}
     for i in range(len(proof)):
         for at in (0, 31):
-            raises(codes.INCONSISTENT, verify_consistency, **{**good, "proof": flipped(proof, i, at)})
-    raises(codes.INCONSISTENT, verify_consistency, **{**good, "old_root": new_root, "new_root": old_root})
-    raises(codes.INCONSISTENT, verify_consistency, **{**good, "old_root": mth(0, old - 1)})
-    raises(codes.INCONSISTENT, verify_consistency, **{**good, "new_root": mth(0, new - 1)})
-    raises(codes.BAD_PROOF, verify_consistency, **{**good, "proof": []})
-    raises(codes.BAD_PROOF, verify_consistency, **{**good, "proof": [*proof, old_root]})
-    raises(codes.BAD_PROOF, verify_consistency, **{**good, "proof": [new_root, *proof]})
-    raises(codes.BAD_PROOF, verify_consistency, **{**good, "proof": proof[:-1]})
-    raises(codes.BAD_PROOF, verify_consistency, **{**good, "proof": [proof[0] + b"\x00", *proof[1:]]})
-    raises(codes.BAD_RANGE, verify_consistency, **{**good, "old_size": 0, "old_root": EMPTY_ROOT})
-    raises(codes.BAD_RANGE, verify_consistency, **{**good, "old_size": new + 1})
-    raises(codes.BAD_RANGE, verify_consistency, **{**good, "old_size": new, "new_size": old})
+            raises(Code.LOG_INCONSISTENT, verify_consistency, **{**good, "proof": flipped(proof, i, at)})
+    raises(Code.LOG_INCONSISTENT, verify_consistency, **{**good, "old_root": new_root, "new_root": old_root})
+    raises(Code.LOG_INCONSISTENT, verify_consistency, **{**good, "old_root": mth(0, old - 1)})
+    raises(Code.LOG_INCONSISTENT, verify_consistency, **{**good, "new_root": mth(0, new - 1)})
+    raises(Code.LOG_BAD_PROOF, verify_consistency, **{**good, "proof": []})
+    raises(Code.LOG_BAD_PROOF, verify_consistency, **{**good, "proof": [*proof, old_root]})
+    raises(Code.LOG_BAD_PROOF, verify_consistency, **{**good, "proof": [new_root, *proof]})
+    raises(Code.LOG_BAD_PROOF, verify_consistency, **{**good, "proof": proof[:-1]})
+    raises(Code.LOG_BAD_PROOF, verify_consistency, **{**good, "proof": [proof[0] + b"\x00", *proof[1:]]})
+    raises(Code.LOG_BAD_RANGE, verify_consistency, **{**good, "old_size": 0, "old_root": EMPTY_ROOT})
+    raises(Code.LOG_BAD_RANGE, verify_consistency, **{**good, "old_size": new + 1})
+    raises(Code.LOG_BAD_RANGE, verify_consistency, **{**good, "old_size": new, "new_size": old})
     for other_old, other_new in [(old - 1, new), (old + 1, new), (old ^ 2, new), (old, new - 1),
                                  (old, new + 1), (old, new * 2), (old, new // 2)]:
         if (other_old, other_new) == (old, new):
@@ -302,36 +302,36 @@ def test_consistency_rejects_corruption(old: int, new: int) -> None:
 def test_consistency_edge_cases() -> None:
     a, b = mth(0, 3), mth(0, 4)
     verify_consistency(old_size=3, new_size=3, old_root=a, new_root=a, proof=[])
-    raises(codes.INCONSISTENT, verify_consistency, old_size=3, new_size=3, old_root=a, new_root=b,
+    raises(Code.LOG_INCONSISTENT, verify_consistency, old_size=3, new_size=3, old_root=a, new_root=b,
            proof=[])
-    raises(codes.BAD_PROOF, verify_consistency, old_size=3, new_size=3, old_root=a, new_root=a,
+    raises(Code.LOG_BAD_PROOF, verify_consistency, old_size=3, new_size=3, old_root=a, new_root=a,
            proof=[a])
     # docs/ARCHITECTURE.md "Transparency log": a consistency proof from size 0 is refused, even the RFC's
     # empty one.
-    raises(codes.BAD_RANGE, verify_consistency, old_size=0, new_size=3, old_root=EMPTY_ROOT,
+    raises(Code.LOG_BAD_RANGE, verify_consistency, old_size=0, new_size=3, old_root=EMPTY_ROOT,
            new_root=a, proof=[])
-    raises(codes.BAD_RANGE, verify_consistency, old_size=0, new_size=0, old_root=EMPTY_ROOT,
+    raises(Code.LOG_BAD_RANGE, verify_consistency, old_size=0, new_size=0, old_root=EMPTY_ROOT,
            new_root=EMPTY_ROOT, proof=[])
-    raises(codes.BAD_RANGE, verify_consistency, old_size=4, new_size=3, old_root=b, new_root=a,
+    raises(Code.LOG_BAD_RANGE, verify_consistency, old_size=4, new_size=3, old_root=b, new_root=a,
            proof=[])
-    raises(codes.BAD_PROOF, verify_consistency, old_size=3, new_size=4, old_root=a[:16],
+    raises(Code.LOG_BAD_PROOF, verify_consistency, old_size=3, new_size=4, old_root=a[:16],
            new_root=b, proof=ref_proof(3, 4))
-    raises(codes.BAD_PROOF, verify_consistency, old_size=3, new_size=4, old_root=a, new_root=None,
+    raises(Code.LOG_BAD_PROOF, verify_consistency, old_size=3, new_size=4, old_root=a, new_root=None,
            proof=ref_proof(3, 4))
 
 
 def test_proof_generation_edge_cases() -> None:
-    raises(codes.BAD_RANGE, inclusion_nodes, index=0, size=0)
-    raises(codes.BAD_RANGE, inclusion_nodes, index=5, size=5)
-    raises(codes.BAD_RANGE, consistency_nodes, old_size=0, new_size=5)
-    raises(codes.BAD_RANGE, consistency_nodes, old_size=6, new_size=5)
-    raises(codes.BAD_RANGE, frontier_nodes, size=-1)
+    raises(Code.LOG_BAD_RANGE, inclusion_nodes, index=0, size=0)
+    raises(Code.LOG_BAD_RANGE, inclusion_nodes, index=5, size=5)
+    raises(Code.LOG_BAD_RANGE, consistency_nodes, old_size=0, new_size=5)
+    raises(Code.LOG_BAD_RANGE, consistency_nodes, old_size=6, new_size=5)
+    raises(Code.LOG_BAD_RANGE, frontier_nodes, size=-1)
     assert consistency_nodes(5, 5) == [] and consistency_proof(5, 5, {}) == []
-    raises(codes.BAD_NODE, inclusion_proof, index=3, size=65, nodes=STORE)  # beyond the store
-    raises(codes.BAD_NODE, inclusion_proof, index=0, size=2, nodes={**STORE, (0, 1): b"short"})
-    raises(codes.BAD_NODE, Frontier.from_nodes, size=3, get=lambda level, index: b"")
-    raises(codes.BAD_PROOF, Frontier().append, leaf_hash=b"x" * 31)
-    raises(codes.BAD_PROOF, leaf_hash, leaf="text")
+    raises(Code.LOG_BAD_NODE, inclusion_proof, index=3, size=65, nodes=STORE)  # beyond the store
+    raises(Code.LOG_BAD_NODE, inclusion_proof, index=0, size=2, nodes={**STORE, (0, 1): b"short"})
+    raises(Code.LOG_BAD_NODE, Frontier.from_nodes, size=3, get=lambda level, index: b"")
+    raises(Code.LOG_BAD_PROOF, Frontier().append, leaf_hash=b"x" * 31)
+    raises(Code.LOG_BAD_PROOF, leaf_hash, leaf="text")
 
 
 # -- properties over larger trees ---------------------------------------------------------------

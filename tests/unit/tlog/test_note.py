@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.keys import SigningKey
-from hotline.tlog import codes
 from hotline.tlog.note import (
     MAX_NOTE_BYTES,
     MAX_SIGNATURES,
@@ -65,13 +65,13 @@ def test_go_vector_open(external: dict[str, Any]) -> None:
     assert open_note(both, [peter]) == (go["text"], ["PeterNeumann"])
     assert open_note(both, [enoch]) == (go["text"], ["EnochRoot"])
     assert open_note(both.encode(), [enoch, peter]) == (go["text"], ["PeterNeumann", "EnochRoot"])
-    assert code_of(open_note, both, []) == codes.UNKNOWN_KEY
+    assert code_of(open_note, both, []) == Code.LOG_UNKNOWN_KEY
     # Repeated signatures by one key: the first counts, repeats are dropped (as in Go).
     twice = go["text"] + "\n" + go["peter_sig"] * 2 + go["enoch_sig"]
     assert open_note(twice, [peter]) == (go["text"], ["PeterNeumann"])
     # Go's "invalid signature" case: four characters spliced into the signature.
     bad = go["text"] + "\n" + go["peter_sig"][:60] + "ABCD" + go["peter_sig"][60:]
-    assert code_of(open_note, bad, [peter]) == codes.BAD_SIGNATURE
+    assert code_of(open_note, bad, [peter]) == Code.LOG_BAD_SIGNATURE
 
 
 def test_go_malformed_messages_are_refused(external: dict[str, Any]) -> None:
@@ -88,8 +88,8 @@ def test_go_malformed_messages_are_refused(external: dict[str, Any]) -> None:
         text + "\n" + sig * (MAX_SIGNATURES + 1),
     ]
     for message in bad:
-        assert code_of(open_note, message, [peter]) == codes.BAD_NOTE, message
-    assert code_of(open_note, b"\xff" + (text + "\n" + sig).encode(), [peter]) == codes.BAD_NOTE
+        assert code_of(open_note, message, [peter]) == Code.LOG_BAD_NOTE, message
+    assert code_of(open_note, b"\xff" + (text + "\n" + sig).encode(), [peter]) == Code.LOG_BAD_NOTE
 
 
 def test_go_verifier_key_manglings_are_refused(external: dict[str, Any]) -> None:
@@ -98,21 +98,21 @@ def test_go_verifier_key_manglings_are_refused(external: dict[str, Any]) -> None
     for i in range(len(vkey) + 1):
         for j in range(i + 1, len(vkey) + 1):
             if (i, j) != (0, len(vkey)):
-                assert code_of(NoteVerifier.from_text, vkey[i:j]) == codes.BAD_KEY
+                assert code_of(NoteVerifier.from_text, vkey[i:j]) == Code.LOG_BAD_KEY
     for i in range(len(vkey)):
         mangled = vkey[:i] + chr(ord(vkey[i]) + 1) + vkey[i + 1:]
-        assert code_of(NoteVerifier.from_text, mangled) == codes.BAD_KEY, mangled
+        assert code_of(NoteVerifier.from_text, mangled) == Code.LOG_BAD_KEY, mangled
     for bad in external["go_note"]["bad_vkeys"]:  # wrong key length; unknown algorithm
-        assert code_of(NoteVerifier.from_text, bad) == codes.BAD_KEY
+        assert code_of(NoteVerifier.from_text, bad) == Code.LOG_BAD_KEY
 
 
 def test_go_signer_key_manglings_are_refused(external: dict[str, Any]) -> None:
     skey = external["go_note"]["peter_skey"]
     for i in range(len(skey)):
         mangled = skey[:i] + chr(ord(skey[i]) + 1) + skey[i + 1:]
-        assert code_of(NoteSigner.from_text, mangled) == codes.BAD_KEY, mangled
+        assert code_of(NoteSigner.from_text, mangled) == Code.LOG_BAD_KEY, mangled
     for j in range(len(skey)):
-        assert code_of(NoteSigner.from_text, skey[:j]) == codes.BAD_KEY
+        assert code_of(NoteSigner.from_text, skey[:j]) == Code.LOG_BAD_KEY
 
 
 def test_c2sp_spec_example(external: dict[str, Any]) -> None:
@@ -134,9 +134,9 @@ def test_round_trip_and_unknown_signatures_are_ignored() -> None:
     stranger = NoteSignature("witness.example", b"\x00\x01\x02\x03", b"\x99" * 64).line()
     assert open_note(note + stranger, [verifier()]) == (BODY, ["hotline.test/log"])
     # Same name, other key (a different key ID): unknown, so not enough alone.
-    assert code_of(open_note, note, [verifier(OTHER)]) == codes.UNKNOWN_KEY
+    assert code_of(open_note, note, [verifier(OTHER)]) == Code.LOG_UNKNOWN_KEY
     # Same key, other name: unknown.
-    assert code_of(open_note, note, [verifier(name="other")]) == codes.UNKNOWN_KEY
+    assert code_of(open_note, note, [verifier(name="other")]) == Code.LOG_UNKNOWN_KEY
 
 
 def test_bodies_may_hold_empty_lines() -> None:
@@ -148,13 +148,13 @@ def test_bodies_may_hold_empty_lines() -> None:
 def test_bad_signature_from_a_known_key_rejects_the_note() -> None:
     note = sign_note(BODY, name="hotline.test/log", key=KEY)
     forged = BODY.replace("3", "4") + note[len(BODY):]
-    assert code_of(open_note, forged, [verifier()]) == codes.BAD_SIGNATURE
+    assert code_of(open_note, forged, [verifier()]) == Code.LOG_BAD_SIGNATURE
     # Even with another valid signature present (spec: SHOULD reject the whole note).
     good_other = NoteSigner(name="other", key=OTHER).sign(BODY.replace("3", "4")).line()
     assert code_of(open_note, forged + good_other,
-                   [verifier(), verifier(OTHER, "other")]) == codes.BAD_SIGNATURE
+                   [verifier(), verifier(OTHER, "other")]) == Code.LOG_BAD_SIGNATURE
     short = BODY + "\n" + NoteSignature("hotline.test/log", verifier().key_id, b"\x01" * 10).line()
-    assert code_of(open_note, short, [verifier()]) == codes.BAD_SIGNATURE
+    assert code_of(open_note, short, [verifier()]) == Code.LOG_BAD_SIGNATURE
 
 
 def test_every_truncation_is_refused() -> None:
@@ -174,17 +174,17 @@ def test_every_truncation_is_refused() -> None:
     "no newline at all",
 ])
 def test_notes_without_signatures_are_refused(text: str) -> None:
-    assert code_of(open_note, text, [verifier()]) == codes.BAD_NOTE
+    assert code_of(open_note, text, [verifier()]) == Code.LOG_BAD_NOTE
 
 
 def test_crlf_and_control_characters_are_refused() -> None:
     note = sign_note(BODY, name="hotline.test/log", key=KEY)
     for bad in (note.replace("\n", "\r\n"), note[:-1] + "\r\n", "\t" + note, note.replace("3", "\x00"),
                 note + "\x1b"):
-        assert code_of(open_note, bad, [verifier()]) == codes.BAD_NOTE
-    assert code_of(open_note, note.encode()[:-3] + b"\xc3\n", [verifier()]) == codes.BAD_NOTE
-    assert code_of(open_note, "\ud800" + note, [verifier()]) == codes.BAD_NOTE
-    assert code_of(open_note, 42, [verifier()]) == codes.BAD_NOTE
+        assert code_of(open_note, bad, [verifier()]) == Code.LOG_BAD_NOTE
+    assert code_of(open_note, note.encode()[:-3] + b"\xc3\n", [verifier()]) == Code.LOG_BAD_NOTE
+    assert code_of(open_note, "\ud800" + note, [verifier()]) == Code.LOG_BAD_NOTE
+    assert code_of(open_note, 42, [verifier()]) == Code.LOG_BAD_NOTE
 
 
 def test_signature_line_grammar() -> None:
@@ -203,29 +203,29 @@ def test_signature_line_grammar() -> None:
         "— a AAAA",  # too short for a key ID and a signature
         "— a",
     ):
-        assert code_of(NoteSignature.from_line, bad) == codes.BAD_NOTE, bad
-        assert code_of(open_note, BODY + "\n" + bad + "\n", [verifier(name="a")]) == codes.BAD_NOTE
+        assert code_of(NoteSignature.from_line, bad) == Code.LOG_BAD_NOTE, bad
+        assert code_of(open_note, BODY + "\n" + bad + "\n", [verifier(name="a")]) == Code.LOG_BAD_NOTE
 
 
 def test_size_limit() -> None:
     body = "x" * (MAX_NOTE_BYTES - 200) + "\n"
     note = sign_note(body, name="n", key=KEY)
     assert open_note(note, [verifier(name="n")])[0] == body
-    assert code_of(open_note, "y" * 300 + note, [verifier(name="n")]) == codes.BAD_NOTE
+    assert code_of(open_note, "y" * 300 + note, [verifier(name="n")]) == Code.LOG_BAD_NOTE
 
 
 def test_signing_refuses_bad_bodies_names_and_keys() -> None:
     for body in ("", "no newline", "a\r\n", "tab\there\n", "\ud800\n"):
         with pytest.raises(LogError) as info:
             sign_note(body, name="n", key=KEY)
-        assert info.value.code == codes.BAD_NOTE
+        assert info.value.code == Code.LOG_BAD_NOTE
     for name in ("", "a b", "a+b", "a\u2003b", "a\nb"):
         with pytest.raises(LogError) as info:
             sign_note(BODY, name=name, key=KEY)
-        assert info.value.code == codes.BAD_KEY
+        assert info.value.code == Code.LOG_BAD_KEY
     with pytest.raises(LogError) as info:
         sign_note(BODY, name="n", key="not a key")  # type: ignore[arg-type]
-    assert info.value.code == codes.BAD_KEY
+    assert info.value.code == Code.LOG_BAD_KEY
 
 
 def test_verifier_keys() -> None:
@@ -236,12 +236,12 @@ def test_verifier_keys() -> None:
         NoteVerifier("n", b"\x00" * 31)
     uppercase = key.to_text().replace(key.key_id.hex(), key.key_id.hex().upper())
     if uppercase != key.to_text():
-        assert code_of(NoteVerifier.from_text, uppercase) == codes.BAD_KEY
+        assert code_of(NoteVerifier.from_text, uppercase) == Code.LOG_BAD_KEY
     # Two different keys under one (name, key ID) cannot both be trusted.
     clash = NoteVerifier("hotline.test/log", OTHER.public_key.raw)
     object.__setattr__(clash, "key_id", key.key_id)
     note = sign_note(BODY, name="hotline.test/log", key=KEY)
-    assert code_of(open_note, note, [key, clash]) == codes.BAD_KEY
+    assert code_of(open_note, note, [key, clash]) == Code.LOG_BAD_KEY
 
 
 @FAST

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.keys import SigningKey
-from hotline.tlog import codes
 from hotline.tlog.checkpoint import Checkpoint, sign_checkpoint
 from hotline.tlog.cosignature import add_cosignatures, cosign
 from hotline.tlog.merkle import Frontier, Node, inclusion_proof, leaf_hash
@@ -83,13 +83,13 @@ def test_a_bundle_for_a_one_leaf_tree_has_no_proof_lines() -> None:
 
 def test_verification_failures() -> None:
     text = bundle(3).to_text()
-    assert code_of(verify_bundle, text, leaf=LEAVES[2], log_verifier=LOG_KEY) == codes.BAD_PROOF
+    assert code_of(verify_bundle, text, leaf=LEAVES[2], log_verifier=LOG_KEY) == Code.LOG_BAD_PROOF
     other = NoteVerifier(ORIGIN, WITNESS.public_key.raw)
-    assert code_of(verify_bundle, text, leaf=LEAVES[3], log_verifier=other) == codes.UNKNOWN_KEY
+    assert code_of(verify_bundle, text, leaf=LEAVES[3], log_verifier=other) == Code.LOG_UNKNOWN_KEY
     beyond = ProofBundle(6, bundle(3).proof, SIGNED).to_text()
-    assert code_of(verify_bundle, beyond, leaf=LEAVES[3], log_verifier=LOG_KEY) == codes.BAD_RANGE
+    assert code_of(verify_bundle, beyond, leaf=LEAVES[3], log_verifier=LOG_KEY) == Code.LOG_BAD_RANGE
     moved = ProofBundle(2, bundle(3).proof, SIGNED).to_text()
-    assert code_of(verify_bundle, moved, leaf=LEAVES[3], log_verifier=LOG_KEY) == codes.BAD_PROOF
+    assert code_of(verify_bundle, moved, leaf=LEAVES[3], log_verifier=LOG_KEY) == Code.LOG_BAD_PROOF
 
 
 @pytest.mark.parametrize("text", [
@@ -117,8 +117,8 @@ def test_verification_failures() -> None:
     f"{HEADER}\nindex 0\n\n\n{SIGNED}",
 ])
 def test_malformed_bundles_are_refused(text: str) -> None:
-    assert code_of(ProofBundle.from_text, text) == codes.BAD_BUNDLE
-    assert code_of(verify_bundle, text, leaf=LEAVES[0], log_verifier=LOG_KEY) == codes.BAD_BUNDLE
+    assert code_of(ProofBundle.from_text, text) == Code.LOG_BAD_BUNDLE
+    assert code_of(verify_bundle, text, leaf=LEAVES[0], log_verifier=LOG_KEY) == Code.LOG_BAD_BUNDLE
 
 
 def test_constructor_refuses_bad_fields() -> None:
@@ -126,7 +126,7 @@ def test_constructor_refuses_bad_fields() -> None:
     for args in [(-1, proof, SIGNED), (2**64, proof, SIGNED), (1, list(proof), SIGNED),
                  (1, (b"x",), SIGNED), (1, proof, "not a note"), (1, proof, SIGNED.encode()),
                  (1, (proof[0],) * 65, SIGNED), (1, proof, SIGNED, "extra")]:
-        assert code_of(ProofBundle, *args) == codes.BAD_BUNDLE
+        assert code_of(ProofBundle, *args) == Code.LOG_BAD_BUNDLE
 
 
 def test_every_one_byte_alteration_is_refused() -> None:

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
 from hotline.health import ChannelHealth, Policy, State
 from hotline.times import format_time, parse_time
+from hotline.wire.frames import Health
 
 if TYPE_CHECKING:
     from hotline.server.service import Hotline
@@ -132,17 +133,16 @@ class HealthMonitor:
                 continue
             appended = await self.hotline.store.append(transition.entry(time=now))
             index = appended.entry.index
-            self.hotline.hub.publish(channel, index, {"type": "deliver", "index": index,
-                                                      "entry": appended.entry.entry})
+            self.hotline.hub.publish(channel, index, appended.entry.leaf)
             self.hotline.hub.notify(channel, self.frame(channel))
             event = log.warning if transition.new in (State.DOWN, State.DEGRADED) else log.info
             event("channel.down" if transition.new is State.DOWN else "channel.health",
                   channel=channel, index=index, old=transition.old.value, new=transition.new.value,
                   since=format_time(transition.since), reason=transition.reason)
 
-    def frame(self, channel: str) -> dict[str, Any]:
+    def frame(self, channel: str) -> Health:
         """The live ``health`` frame of one channel."""
-        return {"type": "health", **self.channels[channel].snapshot(self.clock())}
+        return self.channels[channel].snapshot(self.clock())
 
     async def run(self, interval: float) -> None:
         while True:

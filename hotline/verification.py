@@ -80,6 +80,8 @@ def verify_envelope_entry(roster: Roster, entry: Entry | object, *, index: int,
         EntryRefused: ``verify.failed``, naming the entry and the first check that failed.
     """
     if not isinstance(entry, Entry):
+        if not isinstance(entry, dict) or entry.get("kind") != "envelope":
+            raise EntryRefused("not an envelope entry", index=index)
         try:
             entry = decode(entry, what="the entry")
         except EntryError as exc:

@@ -71,7 +71,7 @@ from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, SigningKey, signed_bytes
 from hotline.norms.files import load_templates
 from hotline.roster import sign_document
-from hotline.session import encode
+from hotline.wire.frames import Submit, encode
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 30.0
@@ -318,8 +318,7 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
 
     try:
         env, sig = typical_envelope(alice.member, message_text(0, params.text_bytes), alice.key)
-        frame_size = len(encode({"type": "submit", "envelope": env.to_json(), "sig": sig})
-                         .encode())
+        frame_size = len(encode(Submit(envelope=env, sig=sig)).encode())
 
         # 1. sequential latency
         samples, accepted_only = [], []

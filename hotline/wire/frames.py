@@ -203,14 +203,15 @@ class Receipt(_ServerFrame, frozen=True, tag="receipt"):
 
 
 class PartyHealthNow(msgspec.Struct, frozen=True, kw_only=True):
-    """One party's health in a live ``health`` frame (as a ``health`` entry records it)."""
+    """One party's health in a live ``health`` frame (the fields of a ``health`` entry's
+    parties); a reader needs only its state and the reason."""
 
     state: HealthState
-    condition: str
     reason: str
-    last_heartbeat: str | None
-    last_echo: str | None
-    rtt_ms: int | None
+    condition: str = ""
+    last_heartbeat: str | None = None
+    last_echo: str | None = None
+    rtt_ms: int | None = None
 
 
 class Health(_ServerFrame, frozen=True, tag="health"):

@@ -11,8 +11,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "hotline"
 PURE = ["canonical.py", "errors.py", "keys.py", "times.py", "envelope.py", "roster.py", "witnesses.py",
-        "session.py", "httpauth.py", "verification.py", "logwatch.py", "display.py",
-        "client/frames.py", "client/streams.py", "tlsca.py",
+        "wire/session.py", "wire/frames.py", "httpauth.py", "verification.py", "logwatch.py",
+        "display.py", "client/problems.py", "client/streams.py", "tlsca.py",
         *(f"protocols/{p.name}" for p in (PACKAGE / "protocols").glob("*.py")),
         *(f"tlog/{p.name}" for p in (PACKAGE / "tlog").glob("*.py"))]
 FORBIDDEN_IN_PURE = {"aiohttp", "websockets", "sqlite3", "sqlite_utils", "asyncio", "socket",

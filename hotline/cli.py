@@ -446,11 +446,11 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
             agreement = client.roster.agreements.get(item.envelope.channel)
             if item.envelope.template != "preagreed" or agreement is None:
                 return None
-            entry = next((e for e in agreement.catalogue
-                          if e["number"] == item.envelope.body.get("number")), None)
-            if entry is None:
+            listed = next((e for e in agreement.catalogue
+                           if e["number"] == item.envelope.body.get("number")), None)
+            if listed is None:
                 return None
-            return str(entry["text"].get(lang) or next(iter(entry["text"].values())))
+            return str(listed["text"].get(lang) or next(iter(listed["text"].values())))
 
         def body_schema(item: Delivered) -> dict[str, Any] | None:
             """The fields schema of the agreed template, for the body's order and titles."""

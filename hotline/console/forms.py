@@ -139,9 +139,9 @@ def body_from_form(form: Form, values: Mapping[str, str]) -> dict[str, Any]:
     except HotlineError as exc:
         raise FormError(exc.message, field=_field_in(exc.message, form, prefix=True)) from None
     if form.template.id == "preagreed" and form.catalogue and "number" in body and "code" not in body:
-        entry = next((c for c in form.catalogue if c["number"] == body["number"]), None)
-        if entry is not None:
-            body["code"] = entry["code"]
+        listed = next((c for c in form.catalogue if c["number"] == body["number"]), None)
+        if listed is not None:
+            body["code"] = listed["code"]
     missing = missing_fields(form.template, body)
     if missing:
         names = ", ".join(spec.path for spec in missing)

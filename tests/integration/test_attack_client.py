@@ -54,7 +54,7 @@ def records(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
 
 
 async def sent(alice: Client, *texts: str) -> list[int]:
-    return [(await alice.send(channel=CHANNEL, template="message", body={"text": text}))["index"]
+    return [(await alice.send(channel=CHANNEL, template="message", body={"text": text})).index
             for text in texts]
 
 
@@ -153,7 +153,7 @@ async def test_send_and_ack_report_success_only_with_the_logs_proof(home: Path) 
                     "--field", "text=Ceasefire holds"]
             lied, unwaited = await cli(home, *send), await cli(home, *send, "--no-wait")
             acked = await cli(home, "ack", "--as", "bob", "--server", relay.url, "--index", str(message))
-        size = (await server.client("carol")).welcome["log_size"]
+        size = (await server.client("carol")).welcome.log_size
 
         def elsewhere(frame: Frame) -> list[Frame | str]:
             if frame.get("type") == "accepted":  # a real acceptance, pointed at another entry
@@ -265,7 +265,7 @@ async def test_a_delivery_from_a_channel_the_member_is_not_in_is_refused(home: P
         assert status == 200
         alice = await server.client("alice")
         private = (await alice.send(channel="north-mediator", template="message",
-                                    body={"text": "north to mediator only"}))["index"]
+                                    body={"text": "north to mediator only"})).index
         foreign = {"type": "deliver", "index": private,
                    "entry": (await alice.fetch(private)).entry}  # properly signed, logged
         [public] = await sent(alice, "to both sides")

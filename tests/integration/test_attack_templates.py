@@ -149,7 +149,7 @@ async def test_a_catastrophic_pattern_cannot_stall_the_server(home: Path) -> Non
         await alice.send(channel="north-south", template="costly", body={"text": ["x1", "x2999"]})
 
         # and everyone was answered throughout: bob got alice's message, the server is healthy
-        await delivered(bob, accepted["id"])
+        await delivered(bob, accepted.id)
         assert (await healthz(server.url))["status"] == "ok"
         held = {t.id for t in server.hotline.norms.files}
         assert {"pattern-bomb", "costly"} <= held and "backreference" not in held
@@ -249,7 +249,7 @@ async def test_template_loading_never_runs_on_the_event_loop(home: Path) -> None
             assert (await healthz(server.url))["status"] == "ok"
             accepted = await alice.send(channel="north-south", template="message",
                                         body={"text": "while a template loads"})
-            await delivered(bob, accepted["id"])
+            await delivered(bob, accepted.id)
             assert not posting.done()
             gate.release.set()
             status, answer = await asyncio.wait_for(posting, WAIT)

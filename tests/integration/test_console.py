@@ -166,7 +166,7 @@ async def test_free_text_sent_received_and_understood(home: Path) -> None:
 
             got = await next_envelope(bob, Kind.MESSAGE)  # the second liaison receives it, verified
             assert got.envelope.body == {"text": "Request consultation at 0900Z", "lang": "en"}
-            assert got.envelope.sender == "alice" and got.entry["party"] == "north"
+            assert got.envelope.sender == "alice" and got.entry.party == "north"
             [shown] = [m for m in messages_text(app) if "Request consultation" in m]
             assert f"[{got.index}] ROUTINE" in shown and "alice@north" in shown
             assert "message: Request consultation" in shown
@@ -185,21 +185,21 @@ async def test_flash_preagreed_marked_acked_received_then_understood(home: Path)
             await connected(pilot, app)
             sent = await alice.send(channel="north-south", template="preagreed", precedence="FLASH",
                                     body={"number": 2, "code": "UNIDENTIFIED-OBJECTS"})
-            await until(pilot, lambda: f"[{sent['index']}]" in screen_text(app), "the FLASH message")
+            await until(pilot, lambda: f"[{sent.index}]" in screen_text(app), "the FLASH message")
             screen = screen_text(app)  # monochrome: the marks carry the meaning, not colours
-            assert f"[{sent['index']}] ‼FLASH‼" in screen
+            assert f"[{sent.index}] ‼FLASH‼" in screen
             assert "Наши системы предупреждения" in "".join(messages_text(app))  # bob reads Russian
             assert "▶ YOU OWE 'understood'" in screen and "ACK OWED ×1" in screen
 
             # the console acknowledged 'received' by itself
             auto = await next_envelope(alice, Kind.ACK)
-            assert (auto.envelope.reply_to, auto.envelope.body) == (sent["id"], {"ack": "received"})
+            assert (auto.envelope.reply_to, auto.envelope.body) == (sent.id, {"ack": "received"})
             assert auto.envelope.sender == "bob"
 
             await pilot.press("u")  # the newest message is selected: the officer acknowledges it
             understood = await next_envelope(alice, Kind.ACK)
             assert (understood.envelope.reply_to, understood.envelope.body) == (
-                sent["id"], {"ack": "understood"})
+                sent.id, {"ack": "understood"})
             await until(pilot, lambda: "YOU OWE" not in screen_text(app), "the obligation to clear")
             assert "south ✓understood" in "".join(messages_text(app))
             assert "ACK OWED" not in screen_text(app)
@@ -414,7 +414,7 @@ async def test_every_message_is_proven_in_the_log_and_witnessed_and_details_say_
             await pilot.press("escape")
         # the verified head is remembered for the next run, which will hold the log to it
         head = app.outbox.recall("log_head")
-        assert head["size"] > int(answer["index"])
+        assert head["size"] > int(answer.index)
 
 
 async def test_a_log_rewritten_by_the_host_between_two_runs_raises_the_alarm(home: Path) -> None:
@@ -606,7 +606,7 @@ async def test_owed_ack_counts_down_then_escalates_when_overdue(home: Path) -> N
             assert "ACK OWED ×1 (1 OVERDUE)" in screen_text(app)
             # ...and on the server's: its overdue notice raises an alert naming our party
             await until(pilot, lambda: "‼ ALERT" in screen_text(app), "the overdue alert")
-            assert f"OVERDUE: ROUTINE [{sent['index']}] drill" in screen_text(app)
+            assert f"OVERDUE: ROUTINE [{sent.index}] drill" in screen_text(app)
             assert "south has not sent understood" in app.state.alerts[-1].text
 
             await pilot.press("u")  # late, but still accepted, and marked late

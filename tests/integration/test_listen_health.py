@@ -248,7 +248,7 @@ async def test_listen_shows_an_overdue_notice_live_and_on_replay(home: Path) -> 
             drill = await alice.send(channel=CHANNEL, template="drill", body={"text": "drill"})
             # each listener shows the drill (replayed or live): it is listening
             assert (await text.next(" drill id=")).startswith(f"[{drill['index']}] ")
-            assert json.loads(await js.next('"template": "drill"'))["index"] == drill["index"]
+            assert json.loads(await js.next('"template": "drill"'))["index"] == drill.index
             clock.now += timedelta(seconds=2)  # the deadline passes
             notice = await text.next("OVERDUE")
             assert notice.startswith(f"[{drill['index'] + 1}] {HOST} OVERDUE ROUTINE drill "

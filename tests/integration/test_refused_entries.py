@@ -72,23 +72,23 @@ async def test_a_backdated_revocation_shows_refused_entries_and_the_replay_goes_
         after = await alice.send(channel=CHANNEL, template="message", body={"text": "after it"})
 
         carol = await server.client("carol")  # the roster she builds holds the revocation
-        items = await replay(carol, first["index"] - 1, 3)
+        items = await replay(carol, first.index - 1, 3)
         assert [type(i) for i in items] == [Refused, Refused, Delivered]
         assert [i.index for i in items if isinstance(i, Refused | Delivered)] == [
-            first["index"], second["index"], after["index"]]
+            first.index, second.index, after.index]
         for refused in items[:2]:
             assert isinstance(refused, Refused) and refused.code == "verify.failed"
             assert "of bob (south): revoked at " in refused.reason, refused.reason
-        assert (await carol.fetch(after["index"])).envelope.body == {"text": "after it"}
+        assert (await carol.fetch(after.index)).envelope.body == {"text": "after it"}
 
         text, as_json = await asyncio.gather(*(
             cli(home, "listen", "--as", "carol", "--server", server.url, "--after",
-                str(first["index"] - 1), "--count", "3", "--no-ack", *extra)
+                str(first.index - 1), "--count", "3", "--no-ack", *extra)
             for extra in ((), ("--json",))))
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     assert len(lines) == 5, lines  # two refused, one verified with the host's line, its proof
-    for line, index in zip(lines[:2], (first["index"], second["index"]), strict=True):
+    for line, index in zip(lines[:2], (first.index, second.index), strict=True):
         assert line.startswith(f'[{index}] REFUSED on "north-south": verify.failed: key '), line
         assert "of bob (south): revoked at " in line and "[did NOT verify: not shown]" in line
         assert "dated" not in line  # nothing of a refused entry is shown as the sender's word
@@ -100,9 +100,9 @@ async def test_a_backdated_revocation_shows_refused_entries_and_the_replay_goes_
     assert as_json.returncode == 0, as_json.stderr
     records = [json.loads(line) for line in as_json.stdout.splitlines()]
     proof = records.pop()
-    assert (proof["index"], proof["proof"]) == (after["index"], "included")
-    assert proof["checkpoint"] > after["index"]
-    assert [r["index"] for r in records] == [first["index"], second["index"], after["index"]]
+    assert (proof["index"], proof["proof"]) == (after.index, "included")
+    assert proof["checkpoint"] > after.index
+    assert [r["index"] for r in records] == [first.index, second.index, after.index]
     for record in records[:2]:
         assert {k: record[k] for k in ("channel", "verified", "refused", "code")} == {
             "channel": CHANNEL, "verified": False, "refused": True, "code": "verify.failed"}
@@ -125,7 +125,7 @@ async def test_the_client_checks_what_the_auditor_checks(home: Path) -> None:
     async with running_server(home) as server:
         alice, carol = await server.client("alice"), await server.client("carol")
         sent = await alice.send(channel=CHANNEL, template="message", body={"text": "genuine"})
-        genuine = await carol.fetch(sent["index"])
+        genuine = await carol.fetch(sent.index)
         revoked_at = datetime.now(UTC)
         await revoke(server, home, "bob", "south", at=revoked_at)
         carol = await server.client("carol")  # with the revocation in her roster
@@ -144,11 +144,11 @@ async def test_the_client_checks_what_the_auditor_checks(home: Path) -> None:
     for forged, reason in ((bobs, "of bob (south): revoked at "),
                            (agents, "an agent may not send message envelopes")):
         try:
-            carol.verify({"index": sent["index"], "entry": forged})
+            carol.verify({"index": sent.index, "entry": forged})
         except EntryRefused as exc:
             assert exc.code == "verify.failed" and reason in exc.reason, exc.reason
         else:
             raise AssertionError(f"accepted: {forged['envelope']}")
     # the same envelope of bob's, logged before the revocation, is his
     honest = {**bobs, "time": format_time(revoked_at - timedelta(seconds=1))}
-    assert carol.verify({"index": sent["index"], "entry": honest}).envelope.sender == "bob"
+    assert carol.verify({"index": sent.index, "entry": honest}).envelope.sender == "bob"

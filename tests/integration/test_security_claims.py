@@ -59,9 +59,9 @@ async def test_a_party_not_on_a_channel_gets_none_of_its_messages_over_the_wire(
         assert welcome["channels"] == ["north-south"]
         alice = await server.client("alice")
         private = (await alice.send(channel="north-mediator", template="message",
-                                    body={"text": "north to mediator only"}))["index"]
+                                    body={"text": "north to mediator only"})).index
         public = (await alice.send(channel="north-south", template="message",
-                                   body={"text": "to both sides"}))["index"]
+                                   body={"text": "to both sides"})).index
         seen: list[dict[str, Any]] = []
         while not seen or seen[-1]["index"] != public:
             frame = await recv(bob.ws)

@@ -96,7 +96,7 @@ async def send_messages(client: Client, count: int, text: str = "message") -> li
     for n in range(count):
         accepted = await client.send(channel="north-south", template="message",
                                      body={"text": f"{text} {n}"})
-        indexes.append(int(accepted["index"]))
+        indexes.append(int(accepted.index))
     return indexes
 
 
@@ -276,7 +276,7 @@ async def test_rows_committed_after_the_last_checkpoint_survive_a_crash(
     assert status == 200 and body.decode().split("\n")[1] == str(ROSTER + 5)
     bob = await connect(url, home, "bob")
     try:
-        assert bob.welcome["log_size"] == ROSTER + 5
+        assert bob.welcome.log_size == ROSTER + 5
         assert (await bob.fetch(sent[-1])).envelope.body == {"text": "message 4"}
     finally:
         await bob.close()

@@ -82,7 +82,7 @@ async def test_shipped_template_end_to_end(home: Path, template_id: str) -> None
                 accepted = await sender.submit_envelope(envelope)
                 receiver = parties.clients["south-agent" if template.kind is not Kind.MESSAGE else "bob"]
                 seen = await delivered_to(receiver, envelope.id)
-                assert seen.index == accepted["index"] and seen.envelope.body == case.body, case.name
+                assert seen.index == accepted.index and seen.envelope.body == case.body, case.name
             else:
                 with pytest.raises(ProtocolViolation) as caught:
                     await sender.submit_envelope(envelope)

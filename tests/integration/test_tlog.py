@@ -219,7 +219,7 @@ async def send_messages(client: Client, count: int, prefix: str = "message") -> 
     answers = await asyncio.gather(*(client.send(channel="north-south", template="message",
                                                  body={"text": f"{prefix} {n}"})
                                      for n in range(count)))
-    return sorted(a["index"] for a in answers)
+    return sorted(a.index for a in answers)
 
 
 async def covered(client: Client, index: int) -> dict[str, Any]:
@@ -423,9 +423,9 @@ async def test_members_read_their_channels_and_only_hashes_of_others(home: Path)
                                    body={"text": "north to mediator only"})
         public = await alice.send(channel="north-south", template="message",
                                   body={"text": "to both sides"})
-        assert (private["index"], public["index"]) == (9, 10)
-        await covered(alice, public["index"])
-        size = public["index"] + 1
+        assert (private.index, public.index) == (9, 10)
+        await covered(alice, public.index)
+        size = public.index + 1
 
         full = {name: await entries_as(http, server, name, 0, size)
                 for name in ("alice", "carol", "audrey", "bob")}
@@ -472,7 +472,7 @@ async def test_receipt_verifies_offline_and_every_altered_byte_is_refused(home: 
         await send_messages(alice, 4, prefix="before")
         accepted = await alice.send(channel="north-south", template="message",
                                     body={"text": "Receipt wanted", "lang": "en"}, precedence="FLASH")
-        frame = await covered(alice, accepted["index"])
+        frame = await covered(alice, accepted.index)
     assert set(frame) == {"type", "index", "size", "leaf", "proof", "checkpoint"}
     text = bundle_from_frame(frame).to_text()
     lines = text.split("\n")
@@ -482,14 +482,14 @@ async def test_receipt_verifies_offline_and_every_altered_byte_is_refused(home: 
     assert text.endswith("\n\n" + frame["checkpoint"])
 
     checkpoint, entry = verify_receipt(text, log_key(home))
-    assert (checkpoint.size, entry["index"]) == (frame["size"], accepted["index"])
-    assert entry["envelope"]["id"] == accepted["id"]
+    assert (checkpoint.size, entry["index"]) == (frame["size"], accepted.index)
+    assert entry["envelope"]["id"] == accepted.id
     assert entry["envelope"]["body"] == {"text": "Receipt wanted", "lang": "en"}
     # The independent verifier agrees, with the root from the independently checked note.
     _, size, root = independent_note_check(frame["checkpoint"], log_key(home).to_text())
     proof = [base64.b64decode(h) for h in frame["proof"]]
     leaf = base64.b64decode(frame["leaf"])
-    assert rfc_verify_inclusion(accepted["index"], size, leaf_hash(leaf), proof, root)
+    assert rfc_verify_inclusion(accepted.index, size, leaf_hash(leaf), proof, root)
 
     raw = text.encode()
     for position in range(len(raw)):
@@ -675,7 +675,7 @@ async def test_witness_alarms_on_rollback_split_view_and_fork(home: Path, tmp_pa
         assert "ALARM: split view" in split.stderr
 
         more = await alice.send(channel="north-south", template="message", body={"text": "fork"})
-        await covered(alice, more["index"])
+        await covered(alice, more.index)
         fork = await witness(home, server)
         assert refused(fork), fork.stderr
         assert "ALARM: inconsistent" in fork.stderr

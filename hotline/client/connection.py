@@ -39,15 +39,7 @@ from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.client.streams import Arrival, Streams
 from hotline.display import article
-from hotline.entries import (
-    EnvelopeEntry,
-    HealthEntry,
-    OverdueEntry,
-    RejectedEntry,
-    channel_of,
-    kind_of,
-    leaf_bytes,
-)
+from hotline.entries import Entry, EnvelopeEntry, channel_of, kind_of, leaf_bytes
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errors import AuthError, HotlineError, LogError, ProtocolViolation, WireError
 from hotline.keys import SigningKey
@@ -117,8 +109,9 @@ class Proof:
     receipt: str
 
 
-Item = Delivered | Refused | OverdueEntry | HealthEntry | RejectedEntry | HostProblem
-"""What ``deliveries_verified`` yields: the host's notices as their entries (unsigned)."""
+Item = Delivered | Refused | Entry | HostProblem
+"""What ``deliveries_verified`` yields: envelope entries checked, other entries (the host's
+notices, roster changes) as they came."""
 
 
 def now_utc() -> datetime:
@@ -368,10 +361,9 @@ class Client:
 
     async def deliveries_verified(self) -> AsyncIterator[Item]:
         """Delivered entries: envelope entries as verified ``Delivered``, or as ``Refused`` when
-        they do not verify (shown as such; the replay goes on); ``overdue`` notices and ``health``
-        changes decoded (``Overdue``, ``HealthChange``); what the host sent that was refused as
-        ``HostProblem``; other entries as is. Entries of a channel this member is not in are a
-        ``HostProblem``."""
+        they do not verify (shown as such; the replay goes on); what the host sent that was
+        refused as ``HostProblem``; other entries (``overdue`` notices, ``health`` changes, ...)
+        as they came, decoded. Entries of a channel this member is not in are a ``HostProblem``."""
         while True:
             getter = asyncio.ensure_future(self.deliveries.get())
             waited: set[asyncio.Future[Any]] = {getter, self.closed}
@@ -397,9 +389,7 @@ class Client:
         channel = channel_of(entry)
         if channel is not None and (problem := self._not_ours(channel)) is not None:
             return HostProblem(f"{article(kind_of(entry))} entry {problem}", index, channel)
-        if isinstance(entry, OverdueEntry | HealthEntry | RejectedEntry):
-            return entry
-        return HostProblem(f"{article(kind_of(entry))} entry is not delivered to members", index)
+        return entry  # the host's notices, roster changes: as they came
 
     def _not_ours(self, channel: str) -> str | None:
         """Why ``channel`` is not one of this member's, by its own roster (None if it is)."""

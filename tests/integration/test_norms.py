@@ -18,12 +18,14 @@ import pytest
 from hotline.audit.report import build_report
 from hotline.canonical import dumps, parse
 from hotline.client.connection import Client
+from hotline.entries import kind_of, to_json
 from hotline.envelope import AckKind, Kind
 from hotline.errors import ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.norms.files import load_templates
 from hotline.roster import sign_document
 from hotline.times import format_time
+from hotline.wire.frames import Deliver
 from tests.conftest import Running, running_server
 from tests.template_examples import EXAMPLES, Bad, Case
 
@@ -169,8 +171,8 @@ async def next_entry(client: Client, kind: str) -> dict[str, Any]:
     async def wait() -> dict[str, Any]:
         while True:
             frame = await client.deliveries.get()
-            if frame["entry"]["kind"] == kind:
-                return dict(frame["entry"])
+            if isinstance(frame, Deliver) and kind_of(frame.entry) == kind:
+                return to_json(frame.entry)
     return await asyncio.wait_for(wait(), WAIT)
 
 

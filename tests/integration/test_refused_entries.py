@@ -92,10 +92,10 @@ async def test_a_backdated_revocation_shows_refused_entries_and_the_replay_goes_
         assert line.startswith(f'[{index}] REFUSED on "north-south": verify.failed: key '), line
         assert "of bob (south): revoked at " in line and "[did NOT verify: not shown]" in line
         assert "dated" not in line  # nothing of a refused entry is shown as the sender's word
-    assert lines[2].startswith(f"[{after['index']}] ") and "Text: after it " in lines[2]
+    assert lines[2].startswith(f"[{after.index}] ") and "Text: after it " in lines[2]
     assert lines[2].endswith("[signature verified]")
     assert lines[3].startswith("  [host, unsigned] received ack owed by mediator, south, due ")
-    assert lines[4].startswith(f"[{after['index']}] proven in the log: included in checkpoint ")
+    assert lines[4].startswith(f"[{after.index}] proven in the log: included in checkpoint ")
 
     assert as_json.returncode == 0, as_json.stderr
     records = [json.loads(line) for line in as_json.stdout.splitlines()]

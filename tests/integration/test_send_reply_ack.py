@@ -46,7 +46,7 @@ async def test_an_ack_of_ones_own_partys_message_is_refused_and_never_logged(hom
         own = await cli(home, "ack", "--as", "alice", "--server", server.url,
                         "--index", str(sent.index))
         assert own.returncode == 1, own.stdout
-        assert own.stderr.startswith(f"error: ack.own_party: message {sent['index']} is north's "
+        assert own.stderr.startswith(f"error: ack.own_party: message {sent.index} is north's "
                                      "own: a party acknowledges only the other parties' "
                                      "messages"), own.stderr
         assert len(logged(home)) == before  # refused before anything was sent: nothing logged
@@ -79,7 +79,7 @@ async def test_reply_to_takes_the_index_listen_shows_or_the_id_it_shows(home: Pa
                           "--after", str(index - 1), "--count", "1")
         assert heard.returncode == 0, heard.stderr
         line = heard.stdout.splitlines()[0]
-        assert line.startswith(f"[{index}] ") and f" message id={sent['id']}: " in line
+        assert line.startswith(f"[{index}] ") and f" message id={sent.id}: " in line
 
         by_index = await cli(home, "send", "--as", "bob", "--server", server.url, "--channel",
                              CHANNEL, "--reply-to", str(index), "--field", "text=here")
@@ -99,7 +99,7 @@ async def test_reply_to_takes_the_index_listen_shows_or_the_id_it_shows(home: Pa
         assert (record["index"], record["reply_to"]) == (reply, sent.id)
         text = await cli(home, "listen", "--as", "alice", "--server", server.url, "--no-ack",
                          "--after", str(reply - 1), "--count", "1")
-        assert f" re={sent['id']}: " in text.stdout.splitlines()[0]
+        assert f" re={sent.id}: " in text.stdout.splitlines()[0]
 
         # an index that is no message on the channel: refused with the server's code, unsent
         bobs_ack = await cli(home, "ack", "--as", "bob", "--server", server.url, "--index", str(index))

@@ -477,7 +477,7 @@ async def test_receipt_verifies_offline_and_every_altered_byte_is_refused(home: 
     text = bundle_from_frame(frame).to_text()
     lines = text.split("\n")
     assert lines[0] == "c2sp.org/tlog-proof@v1"
-    assert lines[1] == f"extra {frame['leaf']}" and lines[2] == f"index {accepted['index']}"
+    assert lines[1] == f"extra {frame['leaf']}" and lines[2] == f"index {accepted.index}"
     assert lines[3:3 + len(frame["proof"])] == frame["proof"] and len(frame["proof"]) >= 2
     assert text.endswith("\n\n" + frame["checkpoint"])
 

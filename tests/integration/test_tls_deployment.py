@@ -151,7 +151,7 @@ async def test_full_exchange_over_tls_liaisons_agents_witnesses_auditor(tls_home
         await witness_all(home, url)
         audit = await cli(home, "audit", "verify", "--as", "audrey", "--server", url)
     assert audit.returncode == 0, audit.stderr
-    assert audit.stdout.startswith(f"OK: log {ORIGIN}: {last['index'] + 1} entries verified")
+    assert audit.stdout.startswith(f"OK: log {ORIGIN}: {last.index + 1} entries verified")
 
 
 async def until_file(path: Path) -> None:

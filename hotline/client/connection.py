@@ -132,6 +132,7 @@ class Client:
         self.streams = Streams()
         self._shown: dict[str, int] = {}  # envelope id -> the index it verified at
         self._pending: dict[int, tuple[Request, asyncio.Future[frames.Answer]]] = {}  # by req
+        self._session_error: frames.Error | None = None
         self._reader: asyncio.Task[None] | None = None
         self._roster_ready = asyncio.Event()
         self.documents: list[dict[str, Any]] = []  # the signed roster documents ``roster`` took
@@ -216,6 +217,8 @@ class Client:
         finally:
             rc = self.ws.close_code
             reason = f"{reason} code={rc}" if rc is not None else reason
+            if self._session_error is not None:
+                reason += f" after {self._session_error.code}: {self._session_error.message}"
             error = ConnectError(f"connection lost: {reason}")
             for _, future in self._pending.values():
                 if not future.done():
@@ -250,9 +253,12 @@ class Client:
 
     def _answer(self, frame: frames.Answer) -> None:
         """An answer to the request whose id it echoes; one that answers none of ours (no id,
-        or an id not pending) is dropped: it cannot be ours."""
+        or an id not pending) is dropped: it cannot be ours. An ``error`` of no request is the
+        session's (a key revoked mid-session): kept to say why the line then drops."""
         pending = self._pending.pop(frame.req, None) if isinstance(frame.req, int) else None
         if pending is None:
+            if isinstance(frame, frames.Error):
+                self._session_error = frame
             return
         request, future = pending
         if isinstance(frame, Resumed) and isinstance(request, frames.Resume):

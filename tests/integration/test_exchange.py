@@ -62,6 +62,13 @@ async def test_message_and_acks_between_parties(server: Running) -> None:
                                                                      received.id, True)
 
 
+def deliver_frame(index: int, entry: dict[str, Any]) -> Deliver:
+    """``entry`` delivered as ``index``, as a client decodes it (a hostile host's, say)."""
+    frame = decode_value({"type": "deliver", "index": index, "entry": entry}, allowed=SERVER_TYPES)
+    assert isinstance(frame, Deliver)
+    return frame
+
+
 async def test_receiver_refuses_a_forged_delivery(server: Running) -> None:
     """The receiver checks signatures itself: an entry the host altered does not verify."""
     alice, bob = await server.client("alice"), await server.client("bob")
@@ -71,11 +78,9 @@ async def test_receiver_refuses_a_forged_delivery(server: Running) -> None:
     bob.verify(frame)
 
     def altered(change: Callable[[dict[str, Any]], object]) -> Deliver:
-        value = json.loads(encode(frame))
-        change(value["entry"])
-        forged = decode_value(value, allowed=SERVER_TYPES)
-        assert isinstance(forged, Deliver)
-        return forged
+        entry = json.loads(encode(frame))["entry"]
+        change(entry)
+        return deliver_frame(frame.index, entry)
 
     with pytest.raises(CryptoError) as info:
         bob.verify(altered(lambda e: e["envelope"]["body"].update(text="altered by the host")))

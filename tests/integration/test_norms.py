@@ -27,6 +27,7 @@ from hotline.roster import sign_document
 from hotline.times import format_time
 from hotline.wire.frames import Deliver
 from tests.conftest import Running, running_server
+from tests.integration.test_exchange import deliver_frame
 from tests.template_examples import EXAMPLES, Bad, Case
 
 WAIT = 10
@@ -186,7 +187,7 @@ async def test_missed_deadline_is_logged_alerted_and_reported(home: Path) -> Non
         assert delivered["expects"]["ack"] == "understood"
         assert delivered["expects"]["from"] == ["mediator", "south"]
         # the mediator answers in time; south does not
-        await carol.ack(carol.verify({"index": sent.index, "entry": delivered}), AckKind.UNDERSTOOD)
+        await carol.ack(carol.verify(deliver_frame(sent.index, delivered)), AckKind.UNDERSTOOD)
         clock.offset += timedelta(seconds=2)  # past the one-second deadline
         alerts = [await next_entry(c, "overdue") for c in (alice, bob, carol)]
         assert all(a == alerts[0] for a in alerts)  # every connected member gets the alert
@@ -195,7 +196,7 @@ async def test_missed_deadline_is_logged_alerted_and_reported(home: Path) -> Non
         assert overdue["missing"] == ["south"] and overdue["template"] == "drill"
         assert overdue["due"] == delivered["expects"]["due"]
         # a late ack is still accepted, and marked late
-        late = await bob.ack(bob.verify({"index": sent.index, "entry": delivered}),
+        late = await bob.ack(bob.verify(deliver_frame(sent.index, delivered)),
                              AckKind.UNDERSTOOD)
     entries = logged(home)
     assert entries[late.index].get("late") is True

@@ -20,13 +20,14 @@ from typing import Any
 
 from hotline.client.connection import Client, Delivered, Refused
 from hotline.client.profile import Profile
+from hotline.entries import to_json
 from hotline.envelope import Envelope, Kind, new_envelope_id
 from hotline.keyfiles import load_private_key
 from hotline.roster import revocation, sign_document
 from hotline.times import format_time
 from hotline.verification import EntryRefused
 from tests.conftest import Running, hotline_cli, running_server
-from tests.integration.test_exchange import post_roster
+from tests.integration.test_exchange import deliver_frame, post_roster
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 CHANNEL = "north-south"
@@ -136,19 +137,19 @@ async def test_the_client_checks_what_the_auditor_checks(home: Path) -> None:
                               created=created, body={"text": "stand down"})
 
     # bob's key signs a message dated before its revocation; the host logs it after
-    bobs = logged_as(genuine.entry, envelope("bob", revoked_at - timedelta(seconds=5)), "bob", home,
+    bobs = logged_as(to_json(genuine.entry), envelope("bob", revoked_at - timedelta(seconds=5)), "bob", home,
                      party="south", time=revoked_at + timedelta(seconds=1))
     # north's agent signs a message (agents send heartbeats, echoes and acks)
-    agents = logged_as(genuine.entry, envelope("north-agent", revoked_at), "north-agent", home,
+    agents = logged_as(to_json(genuine.entry), envelope("north-agent", revoked_at), "north-agent", home,
                        party="north", time=revoked_at + timedelta(seconds=1))
     for forged, reason in ((bobs, "of bob (south): revoked at "),
                            (agents, "an agent may not send message envelopes")):
         try:
-            carol.verify({"index": sent.index, "entry": forged})
+            carol.verify(deliver_frame(sent.index, forged))
         except EntryRefused as exc:
             assert exc.code == "verify.failed" and reason in exc.reason, exc.reason
         else:
             raise AssertionError(f"accepted: {forged['envelope']}")
     # the same envelope of bob's, logged before the revocation, is his
     honest = {**bobs, "time": format_time(revoked_at - timedelta(seconds=1))}
-    assert carol.verify({"index": sent.index, "entry": honest}).envelope.sender == "bob"
+    assert carol.verify(deliver_frame(sent.index, honest)).envelope.sender == "bob"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -28,6 +29,7 @@ from hotline.canonical import canonical_bytes, dumps
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
+from hotline.entries import EnvelopeEntry
 from hotline.errors import LogError
 from hotline.httpauth import sign_request
 from hotline.keyfiles import load_private_key
@@ -47,6 +49,7 @@ from hotline.tlog import (
     verify_cosignatures,
     verify_inclusion,
 )
+from hotline.wire.frames import Receipt
 from tests.conftest import Running, copy_database, hotline_cli, running_server, witness_all
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
@@ -222,7 +225,7 @@ async def send_messages(client: Client, count: int, prefix: str = "message") -> 
     return sorted(a.index for a in answers)
 
 
-async def covered(client: Client, index: int) -> dict[str, Any]:
+async def covered(client: Client, index: int) -> Receipt:
     """Wait until a signed checkpoint covers ``index`` (sent by ``client``): its receipt frame."""
     return await asyncio.wait_for(client.receipt(index), WAIT)
 
@@ -472,9 +475,10 @@ async def test_receipt_verifies_offline_and_every_altered_byte_is_refused(home: 
         await send_messages(alice, 4, prefix="before")
         accepted = await alice.send(channel="north-south", template="message",
                                     body={"text": "Receipt wanted", "lang": "en"}, precedence="FLASH")
-        frame = await covered(alice, accepted.index)
+        received = await covered(alice, accepted.index)
+    frame = msgspec.to_builtins(received)
     assert set(frame) == {"type", "index", "size", "leaf", "proof", "checkpoint"}
-    text = bundle_from_frame(frame).to_text()
+    text = bundle_from_frame(received).to_text()
     lines = text.split("\n")
     assert lines[0] == "c2sp.org/tlog-proof@v1"
     assert lines[1] == f"extra {frame['leaf']}" and lines[2] == f"index {accepted.index}"
@@ -482,9 +486,10 @@ async def test_receipt_verifies_offline_and_every_altered_byte_is_refused(home: 
     assert text.endswith("\n\n" + frame["checkpoint"])
 
     checkpoint, entry = verify_receipt(text, log_key(home))
-    assert (checkpoint.size, entry["index"]) == (frame["size"], accepted.index)
-    assert entry["envelope"]["id"] == accepted.id
-    assert entry["envelope"]["body"] == {"text": "Receipt wanted", "lang": "en"}
+    assert isinstance(entry, EnvelopeEntry)
+    assert (checkpoint.size, entry.index) == (frame["size"], accepted.index)
+    assert entry.envelope.id == accepted.id
+    assert entry.envelope.body == {"text": "Receipt wanted", "lang": "en"}
     # The independent verifier agrees, with the root from the independently checked note.
     _, size, root = independent_note_check(frame["checkpoint"], log_key(home).to_text())
     proof = [base64.b64decode(h) for h in frame["proof"]]

@@ -314,11 +314,17 @@ def decode_value(value: Any, *, allowed: frozenset[str]) -> Frame:
     return result
 
 
-def decode(text: str | bytes, *, allowed: frozenset[str], max_bytes: int) -> Frame:
-    """Parse and decode one frame (``decode_value``); a binary frame is refused."""
+def parse_text(text: str | bytes, *, max_bytes: int) -> Any:
+    """The JSON value of one text frame (strict: ``hotline.canonical.parse``); a binary frame is
+    refused."""
     if isinstance(text, bytes):
         raise WireError("binary frames are not accepted; send JSON text", code="frame.malformed")
-    return decode_value(parse(text, max_bytes=max_bytes), allowed=allowed)
+    return parse(text, max_bytes=max_bytes)
+
+
+def decode(text: str | bytes, *, allowed: frozenset[str], max_bytes: int) -> Frame:
+    """Parse and decode one frame (``parse_text``, ``decode_value``)."""
+    return decode_value(parse_text(text, max_bytes=max_bytes), allowed=allowed)
 
 
 def _submit(frame: _SubmitWire) -> Submit:

@@ -25,7 +25,6 @@ from enum import Enum
 
 from msgspec import UNSET
 
-from hotline.canonical import parse
 from hotline.errors import AuthError, CryptoError, HotlineError, WireError
 from hotline.keys import Domain, PublicKey, SigningKey
 from hotline.times import format_time, parse_time
@@ -88,9 +87,7 @@ class ServerSession:
         if self.state is not ServerState.READY:
             return self._receive_auth(text, now)
         self.req = UNSET
-        if isinstance(text, bytes):
-            raise WireError("binary frames are not accepted; send JSON text", code="frame.malformed")
-        value = parse(text, max_bytes=self._max)
+        value = frames.parse_text(text, max_bytes=self._max)
         self.req = frames.peek_req(value)
         frame = frames.decode_value(value, allowed=CLIENT_TYPES)
         if isinstance(frame, Auth):

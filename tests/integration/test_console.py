@@ -33,10 +33,12 @@ from hotline.console.app import ConsoleApp
 from hotline.console.render import QUOTE
 from hotline.console.screens import ComposeScreen, TemplatePicker
 from hotline.deployment import init_deployment
+from hotline.entries import EnvelopeEntry
 from hotline.envelope import AckKind, Kind
 from hotline.norms.files import load_templates
 from hotline.server.app import start
 from hotline.times import format_time, parse_time
+from hotline.wire.frames import Deliver
 
 WAIT = 20.0
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.2", "HOTLINE_PROTOCOLS_DEADLINE_SWEEP": "0.1"}
@@ -132,7 +134,7 @@ async def next_envelope(client: Client, kind: Kind, template: str | None = None)
     async def wait() -> Delivered:
         while True:
             frame = await client.deliveries.get()
-            if frame["entry"].get("kind") != "envelope":
+            if not isinstance(frame, Deliver) or not isinstance(frame.entry, EnvelopeEntry):
                 continue
             item = client.verify(frame)
             if item.envelope.kind is kind and template in (None, item.envelope.template):
@@ -301,7 +303,7 @@ async def test_message_typed_while_the_line_is_down_is_pending_then_delivered_on
                 replayed = []
                 while not bob.deliveries.empty():
                     frame = bob.deliveries.get_nowait()
-                    if frame["entry"].get("kind") == "envelope":
+                    if isinstance(frame, Deliver) and isinstance(frame.entry, EnvelopeEntry):
                         replayed.append(bob.verify(frame).envelope.id)
                 assert replayed.count(stored.id) == 1 and last >= item.index
     finally:

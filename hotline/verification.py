@@ -79,11 +79,12 @@ def verify_envelope_entry(roster: Roster, entry: Entry | object, *, index: int,
     Raises:
         EntryRefused: ``verify.failed``, naming the entry and the first check that failed.
     """
-    if not isinstance(entry, Entry):
-        if not isinstance(entry, dict) or entry.get("kind") != "envelope":
+    if not isinstance(entry, Entry):  # parsed JSON (the auditor's): decoded here
+        value = entry
+        if not isinstance(value, dict) or value.get("kind") != "envelope":
             raise EntryRefused("not an envelope entry", index=index)
         try:
-            entry = decode(entry, what="the entry")
+            entry = decode(value, what="the entry")
         except EntryError as exc:
             raise EntryRefused(exc.message, index=index) from None
     if not isinstance(entry, EnvelopeEntry):

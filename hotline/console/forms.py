@@ -111,8 +111,8 @@ def _field(spec: FieldSpec, lang: str) -> FormField:
     return FormField(spec.path, spec.required, "text", hint, (), default_text)
 
 
-def _text(entry: Mapping[str, Any], lang: str) -> str:
-    texts = entry.get("text") or {}
+def _text(listed: Mapping[str, Any], lang: str) -> str:
+    texts = listed.get("text") or {}
     return str(texts.get(lang) or next(iter(texts.values()), ""))
 
 

@@ -359,6 +359,10 @@ class Client:
             raise
         return answer.index
 
+    async def ping(self) -> None:
+        """A round trip to the server (its answer is read by the same reader as everything)."""
+        await self._request(frames.Ping(req=self.session.next_req()), frames.Pong)
+
     async def fetch(self, index: int) -> Delivered:
         answer = await self._request(frames.Fetch(index=index, req=self.session.next_req()), Deliver)
         if answer.index != index:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec import UNSET
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
@@ -254,7 +255,7 @@ async def test_templated_form_refuses_a_bad_field_before_sending_then_sends(home
             got = await next_envelope(bob, Kind.MESSAGE, "risk-assessment")
             assert got.envelope.body["threat_level"] == "elevated"
             assert got.envelope.body["indicators"] == ["AIS gaps", "radar tracks"]
-            assert got.entry["expects"]["ack"] == "understood"
+            assert got.entry.expects is not UNSET and got.entry.expects.ack == "understood"
             await until(pilot, lambda: any("risk-assessment" in m and "logged" in m
                                            for m in messages_text(app)), "the assessment logged")
             [item] = app.outbox.items()
@@ -615,7 +616,7 @@ async def test_owed_ack_counts_down_then_escalates_when_overdue(home: Path) -> N
             late = await next_envelope(alice, Kind.ACK)
             while late.envelope.body != {"ack": "understood"}:
                 late = await next_envelope(alice, Kind.ACK)
-            assert late.entry.get("late") is True
+            assert late.entry.is_late
             await until(pilot, lambda: any("south ✓understood LATE" in m for m in messages_text(app)),
                         "the late ack")
             assert "YOU OWE" not in screen_text(app)

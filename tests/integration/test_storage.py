@@ -322,7 +322,7 @@ async def test_concurrent_large_reads_stay_bounded_and_do_not_stall_a_member(
                                        for _ in range(8)))
             while not readers.done() or len(rtts) < 5:  # carol pings all along
                 sent = time.perf_counter()
-                await carol._request({"type": "ping"}, "pong", None)
+                await carol.ping()
                 rtts.append(time.perf_counter() - sent)
             await readers
     finally:

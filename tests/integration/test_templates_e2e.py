@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from hotline.client.connection import Client, Delivered
+from hotline.entries import EnvelopeEntry
 from hotline.envelope import Kind
 from hotline.errors import ProtocolViolation
 from hotline.norms.files import load_templates, shipped_dir
 from hotline.times import format_time
+from hotline.wire.frames import Deliver
 from tests.integration.test_norms import logged, serving
 from tests.template_examples import EXAMPLES, SENDER_PARTY, TEMPLATE_IDS, Bad, Case
 
@@ -29,7 +31,8 @@ async def delivered_to(client: Client, envelope_id: str) -> Delivered:
     async def wait() -> Delivered:
         while True:
             frame = await client.deliveries.get()
-            if frame["entry"].get("envelope", {}).get("id") == envelope_id:
+            if (isinstance(frame, Deliver) and isinstance(frame.entry, EnvelopeEntry)
+                    and frame.entry.envelope.id == envelope_id):
                 return client.verify(frame)
     return await asyncio.wait_for(wait(), WAIT)
 

@@ -30,16 +30,17 @@ from hotline.client.connection import (
     Refused,
 )
 from hotline.client.failover import Failover
-from hotline.client.frames import HealthChange, HostProblem, Overdue, health_now
+from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
 from hotline.client.receipts import cosigners
 from hotline.config import load_config
 from hotline.console.command import client_alias, console
 from hotline.display import article, folded, shown
+from hotline.entries import HealthEntry, HealthState, OverdueEntry
 from hotline.envelope import ENVELOPE_ID, AckKind, Kind, Precedence
 from hotline.errorcodes import Code
-from hotline.errors import ConfigError, HotlineError, ProtocolViolation, UsageProblem, WireError
+from hotline.errors import ConfigError, HotlineError, ProtocolViolation, UsageProblem
 from hotline.norms.files import load_templates
 from hotline.norms.forms import body_from_fields, describe_fields, missing_fields
 from hotline.norms.obligations import check_ack_party, own_party_ack
@@ -387,9 +388,9 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
                                    precedence=chosen,
                                    reply_to=await _reply_target(client, channel, reply_to))
         accepted = await client.submit_envelope(envelope)
-        claim = (f"accepted index={accepted['index']} id={envelope.id}"
-                 + (" (already accepted earlier)" if accepted.get("duplicate") else ""))
-        proof = await _proven(client, profile, claim, accepted["index"], envelope.id,
+        claim = (f"accepted index={accepted.index} id={envelope.id}"
+                 + (" (already accepted earlier)" if accepted.is_duplicate else ""))
+        proof = await _proven(client, profile, claim, accepted.index, envelope.id,
                               channel=channel, no_wait=no_wait, wait=wait)
         if receipt_file is not None and proof is not None:
             receipt_file.write_text(proof.receipt)  # it verified: ``prove`` checked it
@@ -462,7 +463,7 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
         failing = asyncio.create_task(_failing_now(client, channel, as_json=as_json),
                                       name="listen-health")
         try:
-            mine = list(client.welcome["channels"])
+            mine = list(client.welcome.channels)
             if channel is not None and channel not in mine:  # else it would wait forever
                 raise ProtocolViolation(f"{name} is a member of no channel {channel!r} (channels: "
                                         f"{', '.join(mine) or 'none'})", code=Code.CHANNEL_UNKNOWN)
@@ -500,8 +501,8 @@ def _channel_of(item: Any) -> str | None:
     if isinstance(item, Delivered):
         return item.envelope.channel
     if isinstance(item, Refused):
-        return item.entry.get("channel")
-    if isinstance(item, Overdue | HealthChange | HostProblem):
+        return item.entry.channel
+    if isinstance(item, OverdueEntry | HealthEntry | HostProblem):
         return item.channel
     return None
 
@@ -528,12 +529,12 @@ async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool
         _say(lines.refused_json(item) if as_json else lines.refused_line(item), as_json=as_json)
     elif isinstance(item, HostProblem):
         _say(lines.problem_json(item) if as_json else lines.problem_line(item), as_json=as_json)
-    elif isinstance(item, Overdue):
+    elif isinstance(item, OverdueEntry):
         _say(lines.overdue_json(item) if as_json else lines.overdue_line(item), as_json=as_json)
-        prover.add(item.index, item.raw)
-    elif isinstance(item, HealthChange):  # every change the host logged, live or replayed
+        prover.add(item.index, item)
+    elif isinstance(item, HealthEntry):  # every change the host logged, live or replayed
         _say(lines.health_json(item) if as_json else lines.health_line(item), as_json=as_json)
-        prover.add(item.index, item.raw)
+        prover.add(item.index, item)
         return False
     elif isinstance(item, Delivered):
         env = item.envelope
@@ -543,8 +544,8 @@ async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool
         _say(lines.delivered_json(item, text) if as_json
              else "\n".join(lines.delivered_lines(item, text, schema(item))), as_json=as_json)
         prover.add(item.index, item.entry)
-        if (env.kind is Kind.MESSAGE and not no_ack and client.welcome["role"] != "auditor"
-                and not own_party_ack(party=client.party, message_party=item.entry.get("party"))):
+        if (env.kind is Kind.MESSAGE and not no_ack and client.welcome.role != "auditor"
+                and not own_party_ack(party=client.party, message_party=item.entry.party)):
             await _auto_ack(client, item)
     else:
         return False  # other entries (rejected attempts): not shown
@@ -558,18 +559,11 @@ async def _failing_now(client: Client, channel: str | None, *, as_json: bool) ->
     seen: set[str] = set()
     while True:
         client.health_changed.clear()
-        for name, frame in list(client.health.items()):
+        for name, now in list(client.health.items()):
             if name in seen or (channel and name != channel):
                 continue
             seen.add(name)
-            try:
-                now = health_now(frame)
-            except WireError as exc:
-                problem = HostProblem(f"a malformed health frame: {exc.message}", channel=name)
-                _say(lines.problem_json(problem) if as_json else lines.problem_line(problem),
-                     as_json=as_json)
-                continue
-            if now.state in ("DEGRADED", "DOWN"):
+            if now.state in (HealthState.DEGRADED, HealthState.DOWN):
                 _say(lines.health_now_json(now) if as_json else lines.health_now_line(now),
                      as_json=as_json)
         await client.health_changed.wait()
@@ -605,14 +599,14 @@ def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kin
 
     async def go(client: Client) -> None:
         message = await client.fetch(index)
-        check_ack_party(party=client.party, message_party=message.entry.get("party"),
+        check_ack_party(party=client.party, message_party=message.entry.party,
                         message=f"message {index}")  # the rule the server enforces too
         envelope = client.ack_envelope(message, AckKind(kind))
         accepted = await client.submit_envelope(envelope)
-        claim = (f"message {index} was already acknowledged {kind}: ack index={accepted['index']} "
-                 f"id={envelope.id}" if accepted.get("duplicate") else
-                 f"accepted index={accepted['index']} id={envelope.id} ({kind} ack of {index})")
-        await _proven(client, Profile.load(_home(ctx), name), claim, accepted["index"], envelope.id,
+        claim = (f"message {index} was already acknowledged {kind}: ack index={accepted.index} "
+                 f"id={envelope.id}" if accepted.is_duplicate else
+                 f"accepted index={accepted.index} id={envelope.id} ({kind} ack of {index})")
+        await _proven(client, Profile.load(_home(ctx), name), claim, accepted.index, envelope.id,
                       channel=message.envelope.channel, no_wait=no_wait, wait=wait)
 
     _run(_connected(_home(ctx), name, servers, go))

@@ -18,6 +18,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from cryptography import x509
 
 from hotline.client.connection import Client, ConnectError
@@ -37,13 +38,15 @@ from hotline.doctor import (
     render,
     verdict,
 )
+from hotline.entries import HealthState
 from hotline.errors import AuthError, HotlineError, WireError
 from hotline.keys import SigningKey
 from hotline.roster import Member, Role
-from hotline.session import SERVER_FRAMES, Challenge, ClientSession, ClientState, ServerFrame, decode
 from hotline.times import parse_time
 from hotline.tlog import verify_checkpoint
 from hotline.tls_cli import fingerprint
+from hotline.wire.frames import SERVER_TYPES, Challenge, ServerFrame, decode
+from hotline.wire.session import MAX_SERVER_FRAME, ClientSession, ClientState
 
 TIMEOUT = 5.0  # seconds for each connection step and for the first health frames
 
@@ -158,14 +161,14 @@ class _Watched(ClientSession):
         super().__init__(key=key, origin=origin)
         self.facts = facts
 
-    def receive(self, text: str | bytes) -> Challenge | ServerFrame:
+    def receive(self, text: str | bytes) -> ServerFrame:
         if self.state is ClientState.START:
             with contextlib.suppress(HotlineError):
-                frame = decode(text, allowed=SERVER_FRAMES, max_bytes=self._max)
-                if frame["type"] == "challenge":
+                frame = decode(text, allowed=SERVER_TYPES, max_bytes=MAX_SERVER_FRAME)
+                if isinstance(frame, Challenge):
                     arrived = utc_now()
-                    self.facts.server_origin = frame["origin"]
-                    self.facts.skew = (parse_time(frame["server_time"]) - arrived).total_seconds()
+                    self.facts.server_origin = frame.origin
+                    self.facts.skew = (parse_time(frame.server_time) - arrived).total_seconds()
         return super().receive(text)
 
 
@@ -182,12 +185,11 @@ async def _session_facts(facts: EndpointFacts, profile: Profile, key: SigningKey
         facts.handshake_error = exc.message
         return
     try:
-        facts.welcome = client.welcome
+        facts.welcome = msgspec.to_builtins(client.welcome)  # the report reads them as JSON
         facts.enrolled = _enrolled(client, key)
         facts.agents = _agents(client)
-        channels = [str(c) for c in client.welcome.get("channels", [])]
-        await _health(client, channels, wait)
-        facts.health = dict(client.health)
+        await _health(client, client.welcome.channels, wait)
+        facts.health = {c: msgspec.to_builtins(frame) for c, frame in client.health.items()}
         facts.now = utc_now()
     finally:
         await client.close()
@@ -217,7 +219,7 @@ async def _health(client: Client, channels: list[str], wait: float) -> None:
     roster), and with ``wait`` until every channel is UP, or the time is up."""
     def done() -> bool:
         frames = [client.health.get(c) for c in channels]
-        return all(f is not None and (not wait or f.get("state") == "UP") for f in frames)
+        return all(f is not None and (not wait or f.state is HealthState.UP) for f in frames)
 
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(max(wait, TIMEOUT)):

@@ -65,12 +65,6 @@ class HotlineError(Exception):
         error.ref = ref
         return error
 
-    def to_frame(self) -> dict[str, object]:
-        frame: dict[str, object] = {"type": "error", "code": str(self.code), "message": self.message}
-        if self.ref is not None:
-            frame["ref"] = self.ref
-        return frame
-
     def diagnostics(self) -> str:
         """One line for a person at a terminal (a message may quote a peer or the host: it is
         sanitized like every other text from elsewhere)."""

@@ -49,8 +49,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from hotline.entries import HealthState
 from hotline.errors import HotlineError
 from hotline.times import format_time, parse_time
+from hotline.typed import convert
+from hotline.wire.frames import Health, PartyHealthNow
 
 # intervals without a heartbeat before a party is DOWN (the K of docs/ARCHITECTURE.md
 # "Heartbeats and health")
@@ -290,11 +293,12 @@ class ChannelHealth:
         self.state, self.since = new, since
         return transition
 
-    def snapshot(self, now: datetime) -> dict[str, Any]:
+    def snapshot(self, now: datetime) -> Health:
         """The live view (``/v1/channels/{id}/health``, ``health`` frames)."""
-        return {"channel": self.channel, "state": self.state.value, "since": format_time(self.since),
-                "interval": int(self.policy.interval.total_seconds()),
-                "parties": {p: h.to_json() for p, h in sorted(self.party_health(now).items())}}
+        return Health(channel=self.channel, state=HealthState(self.state.value),
+                      since=format_time(self.since), interval=int(self.policy.interval.total_seconds()),
+                      parties={p: convert(h.to_json(), PartyHealthNow, what=f"parties.{p}")
+                               for p, h in sorted(self.party_health(now).items())})
 
 
 def _secs(delta: timedelta) -> str:

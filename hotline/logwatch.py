@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hotline.canonical import canonical_bytes
+from hotline.entries import Entry, leaf_bytes
 from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.tlog import (
@@ -219,7 +219,7 @@ class LogWatch:
         return [i for i in indexes if i < self.head.size and i not in self.included
                 and i not in self.failed]
 
-    def include(self, index: int, entry: dict[str, Any], size: int, proof: Sequence[bytes]) -> None:
+    def include(self, index: int, entry: Entry, size: int, proof: Sequence[bytes]) -> None:
         """Check an inclusion proof of ``entry`` at ``index`` in the head of ``size``. A proof that
         fails is kept in ``failed``: the entry as delivered is not what the log holds there.
 
@@ -229,7 +229,7 @@ class LogWatch:
         if self.head is None or size != self.head.size:
             raise LogError(f"proof against tree {size}, not the verified head", code=Code.LOG_BAD_PROOF)
         try:
-            verify_inclusion(leaf_hash=leaf_hash(canonical_bytes(entry)), index=index, size=size,
+            verify_inclusion(leaf_hash=leaf_hash(leaf_bytes(entry)), index=index, size=size,
                              proof=list(proof), root=self.head.root)
         except LogError as exc:
             self.failed[index] = (f"the entry as delivered is NOT the one logged at {index}: "

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
+from hotline.entries import Entry, EntryError, EnvelopeEntry, decode
 from hotline.envelope import Envelope, check_ack_id
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError
@@ -56,20 +56,21 @@ class Verified:
     """A logged envelope entry that verified: who signed it, and when it was logged."""
 
     index: int
-    entry: dict[str, Any]
+    entry: EnvelopeEntry
     envelope: Envelope
     member: Member
     logged: datetime
 
 
-def verify_envelope_entry(roster: Roster, entry: Any, *, index: int,
+def verify_envelope_entry(roster: Roster, entry: Entry | object, *, index: int,
                           skew: timedelta = DEFAULT_SKEW) -> Verified:
     """Check one logged envelope entry against ``roster`` (see the module doc).
 
     Args:
         roster: the roster built from the caller's pinned authorities (as of this entry, for an
             auditor replaying the log in order).
-        entry: the entry object as delivered or read from the log.
+        entry: the entry as delivered or read from the log: typed (``hotline.entries``), or its
+            parsed JSON, decoded here.
         index: the log index the entry was delivered or read at.
         skew: how much later than its log time an envelope may say it was created.
 
@@ -79,37 +80,40 @@ def verify_envelope_entry(roster: Roster, entry: Any, *, index: int,
     Raises:
         EntryRefused: ``verify.failed``, naming the entry and the first check that failed.
     """
-    if not isinstance(entry, dict) or entry.get("kind") != "envelope":
+    if not isinstance(entry, Entry):  # parsed JSON (the auditor's): decoded here
+        value = entry
+        if not isinstance(value, dict) or value.get("kind") != "envelope":
+            raise EntryRefused("not an envelope entry", index=index)
+        try:
+            entry = decode(value, what="the entry")
+        except EntryError as exc:
+            raise EntryRefused(exc.message, index=index) from None
+    if not isinstance(entry, EnvelopeEntry):
         raise EntryRefused("not an envelope entry", index=index)
-    if entry.get("index") != index or isinstance(entry.get("index"), bool):
-        raise EntryRefused(f"the entry says it is entry {entry.get('index')!r}", index=index)
-    if not isinstance(entry.get("channel"), str) or not isinstance(entry.get("party"), str):
-        raise EntryRefused("an envelope entry names its channel and the sender's party", index=index)
-    ref: str | None = None
+    if entry.index != index:
+        raise EntryRefused(f"the entry says it is entry {entry.index}", index=index)
+    envelope = entry.envelope
     try:
-        logged = parse_time(entry.get("time"), field="time")
-        envelope = Envelope.from_json(entry.get("envelope"))
-        ref = envelope.id
-        sig = entry.get("sig")
-        key_id = sig.get("key") if isinstance(sig, dict) else None
+        logged = parse_time(entry.time, field="time")
+        key_id = entry.sig.get("key")
         if not isinstance(key_id, str):
             raise CryptoError('sig is {"alg", "key", "sig"}')
         member = roster.member_for_key(key_id, at=envelope.created_at)
         roster.member_for_key(key_id, at=logged)  # revoked or expired before it was logged?
         if envelope.created_at - logged > skew:
             raise CryptoError(f"envelope {envelope.id} says it was created at {envelope.created}, "
-                              f"after it was logged ({entry['time']})")
-        if (member.member, member.party) != (envelope.sender, entry["party"]):
+                              f"after it was logged ({entry.time})")
+        if (member.member, member.party) != (envelope.sender, entry.party):
             raise CryptoError(f"envelope {envelope.id} is signed by {member.member} "
-                              f"({member.party}) but names {envelope.sender} ({entry['party']})")
-        if envelope.channel != entry["channel"]:
+                              f"({member.party}) but names {envelope.sender} ({entry.party})")
+        if envelope.channel != entry.channel:
             raise CryptoError(f"envelope {envelope.id} is for channel {envelope.channel}, but "
-                              f"was logged on {entry['channel']}")
+                              f"was logged on {entry.channel}")
         roster.check_send(member, envelope.channel, envelope.kind)
-        envelope.verify(roster.public_key(member.key_id), sig)
+        envelope.verify(roster.public_key(member.key_id), entry.sig)
         check_ack_id(envelope, party=member.party)
     except EntryRefused:
         raise
     except HotlineError as exc:
-        raise EntryRefused(exc.message, index=index, ref=ref) from exc
+        raise EntryRefused(exc.message, index=index, ref=envelope.id) from exc
     return Verified(index, entry, envelope, member, logged)

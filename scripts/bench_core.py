@@ -75,12 +75,13 @@ from hotline.canonical import dumps
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.deployment import CHANNEL, init_deployment
+from hotline.entries import EnvelopeEntry
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, SigningKey, signed_bytes
 from hotline.norms.files import load_templates
 from hotline.roster import decode_document, sign_document
-from hotline.session import encode
+from hotline.wire.frames import Deliver, Submit, encode
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 30.0
@@ -279,15 +280,14 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
         nonlocal verify_failures
         while True:
             frame = await bob.deliveries.get()
-            if frame["entry"].get("kind") != "envelope":
+            if not isinstance(frame, Deliver) or not isinstance(frame.entry, EnvelopeEntry):
                 continue
             try:
                 delivered = bob.verify(frame)
             except Exception as exc:  # a delivery that does not verify fails its message
                 verify_failures += 1
-                envelope = frame["entry"].get("envelope")
-                sent = waiting.pop(str(envelope.get("id")), None) if isinstance(envelope, dict) else None
-                failure = RuntimeError(f"bob could not verify index {frame.get('index')}: {exc!r}")
+                sent = waiting.pop(frame.entry.envelope.id, None)
+                failure = RuntimeError(f"bob could not verify index {frame.index}: {exc!r}")
                 if sent is not None and not sent.done():
                     sent.set_exception(failure)
                 else:
@@ -322,17 +322,14 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
         future: asyncio.Future[float] = loop.create_future()
         waiting[env.id] = future
         t0 = time.perf_counter()
-        answer = await alice.submit_envelope(env)  # raises the typed error if refused
+        await alice.submit_envelope(env)  # accepted, or the typed error raised
         t_accepted = time.perf_counter()
-        if answer.get("type") != "accepted":
-            raise RuntimeError(f"submit answered {answer}")
         t_delivered = await future
         return t0, t_accepted, t_delivered
 
     try:
         env, sig = typical_envelope(alice.member, message_text(0, params.text_bytes), alice.key)
-        frame_size = len(encode({"type": "submit", "envelope": env.to_json(), "sig": sig})
-                         .encode())
+        frame_size = len(encode(Submit(envelope=env, sig=sig)).encode())
 
         # 1. sequential latency
         samples, accepted_only = [], []

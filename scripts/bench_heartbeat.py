@@ -99,8 +99,8 @@ from hotline.keys import Domain, signed_bytes
 from hotline.norms.agreement import Agreement
 from hotline.roster import decode_document, sign_document
 from hotline.server.monitor import HealthMonitor, Metrics
-from hotline.session import encode
 from hotline.times import format_time, parse_time
+from hotline.wire.frames import Roster, encode
 
 PARTIES = ("north", "south", "mediator")
 STATES = ("UP", "DEGRADED", "DOWN", "UNKNOWN")
@@ -518,7 +518,7 @@ async def one_run(k: int, args: argparse.Namespace) -> RunResult:
     documents = build_deployment(home, args.channels, args.interval)
     fig["setup_s"] = time.perf_counter() - t_setup
     fig["roster_documents"] = len(documents)
-    fig["roster_frame_bytes"] = len(encode({"type": "roster", "documents": documents}).encode())
+    fig["roster_frame_bytes"] = len(encode(Roster(documents=documents)).encode())
     progress(f"run {k}: deployment with {args.channels:,} channels in {workdir} "
              f"({fig['setup_s']:.1f} s); measuring the in-process baselines…")
     fig["ed25519_before_per_s"] = measure_crypto(args.crypto_seconds)

@@ -122,7 +122,7 @@ async def session(home: Path, url: str, alice: Client, *, width: int, height: in
         except TimeoutError:
             raise NotReached(f"timed out after {WAIT:g}s waiting for alice's {template} to be "
                              "accepted") from None
-        return int(answer["index"])
+        return answer.index
 
     try:
         async with app.run_test(size=(width, height)) as pilot:

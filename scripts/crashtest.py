@@ -77,6 +77,7 @@ from hotline.keyfiles import load_private_key
 from hotline.keys import Domain
 from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file
 from hotline.tlog import EMPTY_ROOT, NoteVerifier, verify_checkpoint, verify_consistency
+from hotline.wire.frames import Accepted
 
 SENDERS = ("alice", "bob", "carol")
 WITNESSES = ("north-agent", "south-agent", "mediator-agent")
@@ -311,14 +312,12 @@ async def connect(server: Server, home: Path, name: str) -> Client | None:
     return client
 
 
-async def submit(client: Client, sent: Sent) -> dict[str, Any] | None:
-    """Send one envelope; the answer frame, or None if the connection was cut first."""
+async def submit(client: Client, sent: Sent) -> Accepted | HotlineError | None:
+    """Send one envelope; its acceptance, its refusal, or None if the connection was cut first."""
     try:
         return await client.submit_envelope(sent.envelope)
     except HotlineError as exc:
-        if exc.code == Code.CONNECT_FAILED:
-            return None
-        return {"type": "error", "code": exc.code, "message": exc.message}
+        return None if exc.code == Code.CONNECT_FAILED else exc
     except (ConnectionClosed, OSError):
         return None
 
@@ -346,13 +345,13 @@ async def send_until_cut(client: Client, name: str, ledger: dict[str, Sent], rng
     await asyncio.gather(*(lane() for _ in range(window)))
 
 
-def record(sent: Sent, answer: dict[str, Any]) -> None:
-    if answer["type"] == "accepted":
-        sent.status, sent.index = "accepted", int(answer["index"])
+def record(sent: Sent, answer: Accepted | HotlineError) -> None:
+    if isinstance(answer, Accepted):
+        sent.status, sent.index = "accepted", answer.index
     else:
         sent.status = "refused"
         raise Failure(f"{sent.sender}'s envelope {sent.envelope.id} was refused: "
-                      f"{answer.get('code')}: {answer.get('message')}")
+                      f"{answer.code}: {answer.message}")
 
 
 # -- the checks after a restart ----------------------------------------------------------------
@@ -376,13 +375,14 @@ async def resend(server: Server, home: Path, ledger: dict[str, Sent], rng: rando
                 if answer is None:
                     failures.append(f"{name}'s resend of {sent.envelope.id} got no answer")
                 elif sent.status == "accepted":
-                    if answer != {"type": "accepted", "id": sent.envelope.id, "index": sent.index,
-                                  "duplicate": True}:
+                    if not isinstance(answer, Accepted) or (
+                            answer.id, answer.index, answer.is_duplicate) != (
+                            sent.envelope.id, sent.index, True):
                         failures.append(f"{name}'s resend of accepted {sent.envelope.id} (index "
                                         f"{sent.index}) was answered {answer}")
                 else:
                     summary.resent += 1
-                    summary.resent_logged += bool(answer.get("duplicate"))
+                    summary.resent_logged += isinstance(answer, Accepted) and answer.is_duplicate
                     try:
                         record(sent, answer)
                     except Failure as exc:
@@ -399,7 +399,7 @@ async def id_conflict(client: Client, logged: Sent) -> list[str]:
     other = Envelope.from_json({**logged.envelope.to_json(),
                                 "body": {**logged.envelope.body, "details": "other content"}})
     answer = await submit(client, Sent(other, logged.sender))
-    if answer is None or answer.get("code") != Code.ENVELOPE_ID_CONFLICT:
+    if not isinstance(answer, HotlineError) or answer.code != Code.ENVELOPE_ID_CONFLICT:
         return [f"another content under the logged id {logged.envelope.id} was answered {answer}"]
     return []
 

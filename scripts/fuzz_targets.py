@@ -23,9 +23,10 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+import msgspec
+
 from hotline.audit.records import decode_checkpoint, decode_entry, decode_header
 from hotline.canonical import canonical_bytes, parse
-from hotline.client.frames import entry_channel, host_notes, overdue
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.envelope import Envelope, Kind
 from hotline.errorcodes import Code
@@ -43,7 +44,6 @@ from hotline.roster import (
     sign_document,
 )
 from hotline.server.logapi import query_int
-from hotline.session import Challenge, ClientSession, ServerFrame, ServerSession, ServerState, encode
 from hotline.times import format_time
 from hotline.tlog.checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
 from hotline.tlog.cosignature import (
@@ -57,6 +57,9 @@ from hotline.tlog.merkle import Frontier, inclusion_proof, leaf_hash
 from hotline.tlog.note import NoteSignature, NoteVerifier, parse_note, parse_vkey
 from hotline.tlog.proof_bundle import ProofBundle, verify_bundle
 from hotline.verification import verify_envelope_entry
+from hotline.wire import frames
+from hotline.wire.frames import Challenge, Welcome, encode
+from hotline.wire.session import ClientSession, ServerSession, ServerState
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 NOW_TEXT = format_time(NOW)
@@ -191,35 +194,29 @@ def target_frames(data: bytes) -> None:
     for state in ("start", "ready"):
         client = ClientSession(key=KEYS["alice"], origin=ORIGIN, max_frame_bytes=MAX_FRAME)
         if state == "ready":
-            client.receive(encode({"type": "challenge", "nonce": NONCE, "origin": ORIGIN,
-                                   "server_time": NOW_TEXT}))
-            client.receive(encode({"type": "welcome", "member": "alice", "party": "north",
-                                   "role": "liaison", "channels": [CHANNEL], "log_size": 3}))
+            client.receive(encode(Challenge(nonce=NONCE, origin=ORIGIN, server_time=NOW_TEXT)))
+            client.receive(encode(Welcome(member="alice", party="north", role="liaison",
+                                          channels=[CHANNEL], log_size=3)))
         event = _typed(client.receive, text)
-        if isinstance(event, ServerFrame):
-            _client_route(w, event.frame)
+        if state == "ready" and not isinstance(event, HotlineError):
+            _client_route(w, event)
     ready = ServerSession(origin=ORIGIN, nonce=NONCE, now=NOW, clock_skew=timedelta(seconds=60),
                           max_frame_bytes=MAX_FRAME)
     ready.state = ServerState.READY
     ready.receive(text, now=NOW)
 
 
-def _client_route(w: World, frame: dict[str, Any]) -> None:
+def _client_route(w: World, frame: Any) -> None:
     """What the client does with a decoded frame's content (hotline.client.connection)."""
-    if frame["type"] == "roster":
+    if isinstance(frame, frames.Roster):
         roster = w.roster_copy()
-        for signed in frame["documents"]:
+        for signed in frame.documents:
             _typed(roster.add, signed)
-    elif frame["type"] == "deliver":
-        index, entry = frame["index"], frame["entry"]
-        _typed(entry_channel, index, entry)
-        _typed(host_notes, entry)
-        if entry.get("kind") == "overdue":
-            _typed(overdue, index, entry)
-        _typed(verify_envelope_entry, w.roster, entry, index=index)
-    elif frame["type"] == "checkpoint":
-        _typed(verify_checkpoint, frame["note"], LOG_VERIFIER)
-    elif frame["type"] == "receipt":
+    elif isinstance(frame, frames.Deliver):
+        _typed(verify_envelope_entry, w.roster, frame.entry, index=frame.index)
+    elif isinstance(frame, frames.Checkpoint):
+        _typed(verify_checkpoint, frame.note, LOG_VERIFIER)
+    elif isinstance(frame, frames.Receipt):
         bundle = _typed(bundle_from_frame, frame)
         if isinstance(bundle, ProofBundle):
             _typed(verify_receipt, bundle.to_text(), LOG_VERIFIER)
@@ -335,22 +332,22 @@ def check_typed(exc: BaseException) -> None:
 def seeds(target: str) -> list[bytes]:
     """The seed corpus of ``target``: valid documents, and a few near misses."""
     w = world()
-    auth = ClientSession(key=KEYS["alice"], origin=ORIGIN).auth_frame(
-        _challenge(), now=NOW)
+    auth = msgspec.to_builtins(ClientSession(key=KEYS["alice"], origin=ORIGIN).auth_frame(
+        _challenge(), now=NOW))
     entry = {**w.entries[0], "expects": {"ack": "understood", "from": ["south"],
                                          "due": "2026-12-01T09:29:00.000Z"}}
     message_sig = w.message.sign(KEYS["alice"])
     corpus: dict[str, list[Any]] = {
         "frames": [
             auth, {"type": "submit", "envelope": w.message.to_json(), "sig": message_sig},
-            {"type": "resume", "channel": CHANNEL, "after": -1}, {"type": "fetch", "index": 0},
-            {"type": "ping", "data": "x"}, {"type": "challenge", "nonce": NONCE, "origin": ORIGIN,
-                                            "server_time": NOW_TEXT},
+            {"type": "resume", "channel": CHANNEL, "after": -1, "req": 1},
+            {"type": "fetch", "index": 0, "req": 2}, {"type": "ping", "data": "x"},
+            {"type": "challenge", "nonce": NONCE, "origin": ORIGIN, "server_time": NOW_TEXT},
             {"type": "deliver", "index": 0, "entry": entry},
             {"type": "deliver", "index": 1, "entry": w.entries[1]},
             {"type": "deliver", "index": 2, "entry": w.overdue},
             {"type": "roster", "documents": [*w.enrollments, w.agreed, w.revoked]},
-            {"type": "accepted", "id": w.message.id, "index": 0, "duplicate": False},
+            {"type": "accepted", "id": w.message.id, "index": 0, "duplicate": False, "req": 3},
             {"type": "receipt", **w.receipt},
             {"type": "checkpoint", "note": w.cosigned},
             {"type": "error", "code": Code.FRAME_MALFORMED, "message": "m", "ref": w.message.id},
@@ -384,8 +381,7 @@ def seeds(target: str) -> list[bytes]:
 
 def _challenge() -> Challenge:
     client = ClientSession(key=KEYS["alice"], origin=ORIGIN)
-    challenge = client.receive(encode({"type": "challenge", "nonce": NONCE, "origin": ORIGIN,
-                                       "server_time": NOW_TEXT}))
+    challenge = client.receive(encode(Challenge(nonce=NONCE, origin=ORIGIN, server_time=NOW_TEXT)))
     assert isinstance(challenge, Challenge)
     return challenge
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 
 from hotline.agent.witness import WitnessAlarm, witness_round
@@ -46,6 +47,10 @@ log = structlog.get_logger("hotline.agent")
 
 
 SEQ_BLOCK = 64  # heartbeat numbers reserved per write of the state file
+
+
+class _StateFile(msgspec.Struct, frozen=True):
+    seq: dict[str, int]
 
 
 @dataclass
@@ -67,9 +72,8 @@ class AgentState:
         if not path.is_file():
             return cls(path)
         try:
-            data = json.loads(path.read_text())
-            seq = {str(k): int(v) for k, v in data["seq"].items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            seq = msgspec.json.decode(path.read_bytes(), type=_StateFile, strict=True).seq
+        except (OSError, msgspec.MsgspecError) as exc:
             raise ConnectError(f"agent state file {path} is unreadable ({exc}); move it aside "
                                "to start counting afresh") from exc
         return cls(path, seq, dict(seq))
@@ -110,7 +114,7 @@ class HeartbeatAgent:
 
     async def _connect(self) -> Client:
         client = await self.failover.connect()
-        log.info("agent.connected", server=self.url, channels=client.welcome["channels"])
+        log.info("agent.connected", server=self.url, channels=client.welcome.channels)
         return client
 
     async def run(self) -> None:
@@ -120,14 +124,14 @@ class HeartbeatAgent:
                         reason=reason, retry_in=round(delay, 2))
 
         async def serve(client: Client) -> None:
-            log.info("agent.connected", server=self.url, channels=client.welcome["channels"])
+            log.info("agent.connected", server=self.url, channels=client.welcome.channels)
             await self._serve(client)
 
         await self.failover.stay_connected(serve, down)
 
     async def _serve(self, client: Client) -> None:
         tasks = [asyncio.create_task(self._beat(client, channel), name=f"beat-{channel}")
-                 for channel in client.welcome["channels"]]
+                 for channel in client.welcome.channels]
         tasks.append(asyncio.create_task(self._answer(client), name="echo"))
         if self.witness_every is not None and self.witness_state is not None:
             tasks.append(asyncio.create_task(self._witness(self.witness_every, self.witness_state),
@@ -152,7 +156,7 @@ class HeartbeatAgent:
                                    precedence=Precedence.ROUTINE,
                                    body={"seq": seq, "sent": format_time(utc_now())})
         accepted = await client.submit_envelope(envelope)
-        log.info("agent.heartbeat", channel=channel, seq=seq, index=accepted["index"])
+        log.info("agent.heartbeat", channel=channel, seq=seq, index=accepted.index)
         return envelope.id
 
     async def _beat(self, client: Client, channel: str) -> None:
@@ -183,11 +187,11 @@ class HeartbeatAgent:
         except HotlineError as exc:
             log.error("agent.echo_refused", channel=env.channel, code=exc.code, reason=exc.message)
             return
-        log.debug("agent.echo", channel=env.channel, of=env.sender, index=accepted["index"])
+        log.debug("agent.echo", channel=env.channel, of=env.sender, index=accepted.index)
 
     def _foreign_heartbeat(self, client: Client, item: Any) -> Delivered | None:
         if (isinstance(item, Delivered) and item.envelope.kind is Kind.HEARTBEAT
-                and item.entry.get("party") != client.welcome["party"]):
+                and item.entry.party != client.welcome.party):
             return item
         return None
 
@@ -236,9 +240,9 @@ class HeartbeatAgent:
         ``{"heartbeat": id, "echoed_by": [parties], "missing": [parties]}``."""
         client = await self._connect()
         try:
-            channels = list(client.welcome["channels"])
+            channels = list(client.welcome.channels)
             ours = {channel: await self.heartbeat(client, channel) for channel in channels}
-            wanted = {c: set(client.roster.agreements[c].parties) - {client.welcome["party"]}
+            wanted = {c: set(client.roster.agreements[c].parties) - {client.welcome.party}
                       for c in channels if c in client.roster.agreements}
             echoed: dict[str, set[str]] = {c: set() for c in channels}
             by_id = {hb: c for c, hb in ours.items()}
@@ -249,7 +253,7 @@ class HeartbeatAgent:
                         await self.echo(client, beat)
                     elif (isinstance(item, Delivered) and item.envelope.kind is Kind.ECHO
                           and item.envelope.reply_to in by_id):
-                        echoed[by_id[item.envelope.reply_to]].add(str(item.entry.get("party")))
+                        echoed[by_id[item.envelope.reply_to]].add(item.entry.party)
                         if all(wanted.get(c, set()) <= echoed[c] for c in channels):
                             return
 

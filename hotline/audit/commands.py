@@ -31,6 +31,7 @@ from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
 from hotline.clock import utc_now
 from hotline.display import shown, shown_lines
+from hotline.entries import EnvelopeEntry, kind_of
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
 from hotline.norms.files import load_templates
@@ -351,9 +352,9 @@ def receipt(ctx: click.Context, receipt_file: Path, name: str | None, log_key: s
         sys.exit(1)
     except HotlineError as exc:
         _fail(exc)
-    envelope = entry.get("envelope", {})
-    click.echo(shown(f"OK: entry {entry['index']} ({entry.get('kind')}, id {envelope.get('id')}, "
-                     f"sender {envelope.get('sender')}, logged {entry.get('time')}) is in log "
+    envelope = entry.envelope if isinstance(entry, EnvelopeEntry) else None
+    click.echo(shown(f"OK: entry {entry.index} ({kind_of(entry)}, id {envelope and envelope.id}, "
+                     f"sender {envelope and envelope.sender}, logged {entry.time}) is in log "
                      f"{checkpoint.origin} at its signed checkpoint of size {checkpoint.size}"))
 
 

@@ -2,12 +2,12 @@
 console and the agent.
 
 One reader task drains the socket (websockets stops answering pings if nobody reads) and routes
-frames: ``accepted``/``error`` to the submission waiting on that envelope id, ``resumed`` and
-fetch answers to their waiters, ``roster`` into the local roster, ``deliver`` into a queue.
-The host is trusted for nothing it cannot prove:
+frames: an answer (``accepted``, ``error``, ``resumed``, a fetch's ``deliver``) to the request
+whose id (``req``, ``hotline.wire.frames``) it echoes, ``roster`` into the local roster, live
+``deliver`` into a queue. The host is trusted for nothing it cannot prove:
 
-- every frame is decoded strictly (``hotline.session``, and ``hotline.client.frames`` for what the
-  host writes into entries); a malformed one is reported as a ``HostProblem`` and skipped;
+- every frame, and the entry it carries, is decoded strictly (``hotline.wire``,
+  ``hotline.entries``); a malformed one is reported as a ``HostProblem`` and skipped;
 - deliveries must come in order (``hotline.client.streams``): an index that goes backwards, or
   another entry under an index already delivered, is a ``HostProblem``, the same entry again is
   skipped;
@@ -27,41 +27,33 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from hotline.canonical import canonical_bytes
-from hotline.client.frames import (
-    HealthChange,
-    HostNotes,
-    HostProblem,
-    Overdue,
-    entry_channel,
-    health_change,
-    host_notes,
-    overdue,
-)
 from hotline.client.logapi import LogClient, http_base
+from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.client.streams import Arrival, Streams
 from hotline.clock import utc_now
 from hotline.display import article
+from hotline.entries import Entry, EnvelopeEntry, channel_of, kind_of, leaf_bytes
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, HotlineError, LogError, PeerCode, ProtocolViolation, WireError
 from hotline.keys import SigningKey
 from hotline.roster import Member, Roster
-from hotline.session import Challenge, ClientSession, ServerFrame, encode
 from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
 from hotline.verification import EntryRefused, verify_envelope_entry
+from hotline.wire import frames
+from hotline.wire.frames import Accepted, Deliver, Health, Receipt, Request, Resumed, Welcome, encode
+from hotline.wire.session import ClientSession
 
 MAX_RECEIPTS = 4096  # receipts kept for ``receipt()`` waiters; older ones are dropped
 MAX_SHOWN = 1 << 16  # envelope ids remembered as shown (a long-running member forgets the oldest)
-# What a hostile frame can make routing raise, beyond our typed errors: reported, never fatal.
-_BAD_FRAME = (HotlineError, KeyError, TypeError, ValueError, AttributeError)
+A = TypeVar("A", bound=frames.Answer)
 
 
 class ConnectError(HotlineError):
@@ -90,14 +82,12 @@ class Unproven(LogError):
 
 @dataclass(frozen=True)
 class Delivered:
-    """A delivered envelope entry that verified here (``hotline.verification``). ``notes`` is
-    what the host added to it (unsigned); None if that part was malformed (``notes_problem``)."""
+    """A delivered envelope entry that verified here (``hotline.verification``). What the host
+    added to it (``entry.time``, ``entry.expects``, ``entry.late``) is unsigned."""
 
     index: int
-    entry: dict[str, Any]
+    entry: EnvelopeEntry
     envelope: Envelope
-    notes: HostNotes | None = None
-    notes_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +95,7 @@ class Refused:
     """A delivered envelope entry that did NOT verify here: never shown as the sender's word."""
 
     index: int
-    entry: dict[str, Any]
+    entry: EnvelopeEntry
     reason: str
     code: str = EntryRefused.code
 
@@ -120,7 +110,9 @@ class Proof:
     receipt: str
 
 
-Item = Delivered | Refused | Overdue | HealthChange | HostProblem | dict[str, Any]
+Item = Delivered | Refused | Entry | HostProblem
+"""What ``deliveries_verified`` yields: envelope entries checked, other entries (the host's
+notices, roster changes) as they came."""
 
 
 class Client:
@@ -131,21 +123,21 @@ class Client:
         self.ws: ClientConnection | None = None
         self.url = ""
         self.ssl_context: ssl.SSLContext | None = None
-        self.welcome: dict[str, Any] = {}
+        self._welcome: Welcome | None = None
         # deliver frames in order, and what the host sent that was refused, in arrival order
-        self.deliveries: asyncio.Queue[dict[str, Any] | HostProblem] = asyncio.Queue()
+        self.deliveries: asyncio.Queue[Deliver | HostProblem] = asyncio.Queue()
         self.streams = Streams()
         self._shown: dict[str, int] = {}  # envelope id -> the index it verified at
-        self._submits: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._waiters: list[tuple[str, Any, asyncio.Future[dict[str, Any]]]] = []
+        self._pending: dict[int, tuple[Request, asyncio.Future[frames.Answer]]] = {}  # by req
+        self._session_error: frames.Error | None = None
         self._reader: asyncio.Task[None] | None = None
         self._roster_ready = asyncio.Event()
         self.documents: list[dict[str, Any]] = []  # the signed roster documents ``roster`` took
         self.checkpoint = ""  # the latest checkpoint the server pushed (unverified)
         self.checkpoint_arrived = asyncio.Event()
-        self.receipts: dict[int, dict[str, Any]] = {}  # index -> receipt frame
+        self.receipts: dict[int, Receipt] = {}  # index -> receipt frame
         self._receipt_arrived = asyncio.Event()
-        self.health: dict[str, dict[str, Any]] = {}  # channel -> the server's latest health frame
+        self.health: dict[str, Health] = {}  # channel -> the server's latest health frame
         self.health_changed = asyncio.Event()
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
@@ -157,12 +149,19 @@ class Client:
                    roster=Roster(profile.authorities))
 
     @property
+    def welcome(self) -> Welcome:
+        """The server's ``welcome`` (once connected)."""
+        if self._welcome is None:
+            raise ConnectError("not connected")
+        return self._welcome
+
+    @property
     def member(self) -> str:
-        return str(self.welcome["member"])
+        return self.welcome.member
 
     @property
     def party(self) -> str:
-        return str(self.welcome["party"])
+        return self.welcome.party
 
     @property
     def me(self) -> Member | None:
@@ -189,7 +188,7 @@ class Client:
             raise ConnectError(f"cannot connect to {url}: {exc}") from exc
         try:
             first = self.session.receive(await self.ws.recv())
-            assert isinstance(first, Challenge)
+            assert isinstance(first, frames.Challenge)
             await self.ws.send(encode(self.session.auth_frame(first, now=utc_now())))
             self.session.receive(await self.ws.recv())
         except ConnectionClosed as exc:
@@ -197,8 +196,7 @@ class Client:
         except (AuthError, WireError):
             await self.ws.close()
             raise
-        assert self.session.welcome is not None
-        self.welcome = self.session.welcome
+        self._welcome = self.session.welcome
         self._reader = asyncio.create_task(self._read_loop(), name="client-reader")
         await self._roster_ready.wait()
 
@@ -208,108 +206,102 @@ class Client:
         try:
             async for text in self.ws:
                 try:
-                    decoded = self.session.receive(text)
-                    assert isinstance(decoded, ServerFrame)  # the challenge came before welcome
-                    self._route(decoded.frame)
-                except _BAD_FRAME as exc:  # reported and skipped: the next frame may be fine
-                    detail = exc.message if isinstance(exc, HotlineError) else type(exc).__name__
-                    self.deliveries.put_nowait(HostProblem(f"the host sent a bad frame: {detail}"))
+                    self._route(self.session.receive(text))
+                except WireError as exc:  # reported and skipped: the next frame may be fine
+                    self.deliveries.put_nowait(HostProblem(f"the host sent a bad frame: {exc.message}"))
         except ConnectionClosed as exc:
             reason = f"connection closed ({exc})"
         finally:
             rc = self.ws.close_code
             reason = f"{reason} code={rc}" if rc is not None else reason
+            if self._session_error is not None:
+                reason += f" after {self._session_error.code}: {self._session_error.message}"
             error = ConnectError(f"connection lost: {reason}")
-            for future in [*self._submits.values(), *(w[2] for w in self._waiters)]:
+            for _, future in self._pending.values():
                 if not future.done():
                     future.set_exception(error)
             self._roster_ready.set()
             if not self.closed.done():
                 self.closed.set_result(reason)
 
-    def _route(self, frame: dict[str, Any]) -> None:
-        kind = frame["type"]
-        if kind == "roster":
-            for signed in frame["documents"]:
-                with contextlib.suppress(*_BAD_FRAME):  # what our pinned authorities refuse
+    def _route(self, frame: frames.ServerFrame) -> None:
+        if isinstance(frame, frames.Accepted | frames.Error | frames.Resumed | frames.Pong) or (
+                isinstance(frame, Deliver) and isinstance(frame.req, int)):
+            self._answer(frame)
+        elif isinstance(frame, Deliver):
+            self._arrive(frame)
+        elif isinstance(frame, frames.Roster):
+            for signed in frame.documents:
+                with contextlib.suppress(HotlineError):  # what our pinned authorities refuse
                     self.roster.add(signed)
                     self.documents.append(signed)
             self._roster_ready.set()
-        elif kind in ("accepted", "error") and (ref := frame.get("ref", frame.get("id"))) in self._submits:
-            future = self._submits.pop(ref)
-            if not future.done():
-                future.set_result(frame)
-        elif kind in ("resumed", "deliver", "error", "pong") and self._resolve(kind, frame):
-            return
-        elif kind == "deliver":
-            self._arrive(frame)
-        elif kind == "checkpoint":
-            self.checkpoint = frame["note"]
+        elif isinstance(frame, frames.Checkpoint):
+            self.checkpoint = frame.note
             self.checkpoint_arrived.set()
-        elif kind == "receipt":
-            self.receipts[frame["index"]] = frame
+        elif isinstance(frame, Receipt):
+            self.receipts[frame.index] = frame
             while len(self.receipts) > MAX_RECEIPTS:  # a long-running member keeps the latest
                 del self.receipts[next(iter(self.receipts))]
             self._receipt_arrived.set()
-        elif kind == "health":
-            self.health[frame["channel"]] = frame
+        elif isinstance(frame, Health):
+            self.health[frame.channel] = frame
             self.health_changed.set()
 
-    def _arrive(self, frame: dict[str, Any]) -> None:
-        """Queue a delivered entry if it comes in order (``hotline.client.streams``)."""
-        index, entry = frame["index"], frame["entry"]
-        try:
-            channel = entry_channel(index, entry)
-        except WireError as exc:
-            self.deliveries.put_nowait(HostProblem(exc.message, index))
+    def _answer(self, frame: frames.Answer) -> None:
+        """An answer to the request whose id it echoes; one that answers none of ours (no id,
+        or an id not pending) is dropped: it cannot be ours. An ``error`` of no request is the
+        session's (a key revoked mid-session): kept to say why the line then drops."""
+        pending = self._pending.pop(frame.req, None) if isinstance(frame.req, int) else None
+        if pending is None:
+            if isinstance(frame, frames.Error):
+                self._session_error = frame
             return
-        arrival = self.streams.arrive(index, channel, entry)
+        request, future = pending
+        if isinstance(frame, Resumed) and isinstance(request, frames.Resume):
+            self.streams.replayed(request.channel, frame.index)
+        if not future.done():
+            future.set_result(frame)
+
+    def _arrive(self, frame: Deliver) -> None:
+        """Queue a delivered entry if it comes in order (``hotline.client.streams``)."""
+        channel = channel_of(frame.entry)
+        arrival = self.streams.arrive(frame.index, channel, frame.entry)
         if arrival is Arrival.NEW:
             self.deliveries.put_nowait(frame)
         elif arrival is not Arrival.AGAIN:
-            self.deliveries.put_nowait(HostProblem(arrival, index, channel))
+            self.deliveries.put_nowait(HostProblem(arrival, frame.index, channel))
 
-    def _resolve(self, kind: str, frame: dict[str, Any]) -> bool:
-        for i, (wanted, key, future) in enumerate(self._waiters):
-            match = (kind == "error" or (kind == wanted and (
-                (kind == "resumed" and frame["channel"] == key)
-                or (kind == "deliver" and frame["index"] == key) or kind == "pong")))
-            if match:
-                if kind == "resumed":
-                    self.streams.replayed(key, frame["index"])
-                del self._waiters[i]
-                if not future.done():
-                    future.set_result(frame)
-                return True
-        return False
-
-    async def _request(self, frame: dict[str, Any], wanted: str, key: Any) -> dict[str, Any]:
-        assert self.ws is not None
+    async def _request(self, request: Request, answer: type[A]) -> A:
+        """Send ``request`` and wait for the frame that answers it (its ``req``); an ``error``
+        is raised as ``ProtocolViolation`` with its code."""
+        assert self.ws is not None and isinstance(request.req, int)
         if self.closed.done():
             raise ConnectError(f"connection lost: {self.closed.result()}")
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiters.append((wanted, key, future))
-        await self.ws.send(encode(frame))
-        answer = await future
-        if answer["type"] == "error":
-            raise ProtocolViolation(answer["message"], code=PeerCode(answer["code"]))
-        return answer
+        future: asyncio.Future[frames.Answer] = asyncio.get_running_loop().create_future()
+        self._pending[request.req] = (request, future)
+        try:
+            await self.ws.send(encode(request))
+            got = await future
+        finally:
+            self._pending.pop(request.req, None)
+        if isinstance(got, frames.Error):
+            raise ProtocolViolation(got.message, code=PeerCode(got.code), ref=got.ref_id)
+        if not isinstance(got, answer):
+            raise WireError(f"the host answered a {request.__struct_config__.tag} with "
+                            f"{got.__struct_config__.tag}", code=Code.FRAME_OUT_OF_ORDER)
+        return got
 
     # -- requests ----------------------------------------------------------------------------
 
-    async def submit_envelope(self, envelope: Envelope) -> dict[str, Any]:
+    async def submit_envelope(self, envelope: Envelope) -> Accepted:
         """Sign, send and wait for ``accepted``; a typed error frame is raised as HotlineError."""
-        assert self.ws is not None
-        if self.closed.done():
-            raise ConnectError(f"connection lost: {self.closed.result()}")
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._submits[envelope.id] = future
-        await self.ws.send(encode({"type": "submit", "envelope": envelope.to_json(),
-                                   "sig": envelope.sign(self.key)}))
-        answer = await future
-        if answer["type"] == "error":
-            raise ProtocolViolation(answer["message"], code=PeerCode(answer["code"]), ref=envelope.id)
-        return answer
+        request = frames.Submit(envelope=envelope, sig=envelope.sign(self.key),
+                                req=self.session.next_req())
+        try:
+            return await self._request(request, Accepted)
+        except ProtocolViolation as exc:
+            raise ProtocolViolation(exc.message, code=exc.code, ref=envelope.id) from None
 
     def envelope(self, *, channel: str, template: str, body: dict[str, Any],
                  precedence: Precedence | str = Precedence.ROUTINE, kind: Kind = Kind.MESSAGE,
@@ -319,7 +311,7 @@ class Client:
                               created=utc_now(), body=body, reply_to=reply_to)
 
     async def send(self, *, channel: str, template: str, body: dict[str, Any],
-                   precedence: Precedence | str = Precedence.ROUTINE) -> dict[str, Any]:
+                   precedence: Precedence | str = Precedence.ROUTINE) -> Accepted:
         return await self.submit_envelope(self.envelope(channel=channel, template=template,
                                                         body=body, precedence=precedence))
 
@@ -333,11 +325,11 @@ class Client:
                              id=ack_id(party=self.party, member=self.member, reply_to=env.id,
                                        ack=kind))
 
-    async def ack(self, delivered: Delivered, kind: AckKind) -> dict[str, Any]:
+    async def ack(self, delivered: Delivered, kind: AckKind) -> Accepted:
         """Acknowledge a message (``ack_envelope``) and wait for the host's answer."""
         return await self.submit_envelope(self.ack_envelope(delivered, kind))
 
-    async def receipt(self, index: int) -> dict[str, Any]:
+    async def receipt(self, index: int) -> Receipt:
         """Wait for the inclusion receipt of our entry ``index`` (sent once a checkpoint covers
         it, within the server's checkpoint delay)."""
         while index not in self.receipts:
@@ -356,24 +348,29 @@ class Client:
         """Ask for every entry of ``channel`` after ``after``; they arrive in ``deliveries``
         before this returns the last index replayed."""
         self.streams.replay(channel, after)
+        request = frames.Resume(channel=channel, after=after, req=self.session.next_req())
         try:
-            answer = await self._request({"type": "resume", "channel": channel, "after": after},
-                                         "resumed", channel)
+            answer = await self._request(request, Resumed)
         except HotlineError:
             self.streams.replayed(channel, -1)
             raise
-        return int(answer["index"])
+        return answer.index
+
+    async def ping(self) -> None:
+        """A round trip to the server (its answer is read by the same reader as everything)."""
+        await self._request(frames.Ping(req=self.session.next_req()), frames.Pong)
 
     async def fetch(self, index: int) -> Delivered:
-        answer = await self._request({"type": "fetch", "index": index}, "deliver", index)
+        answer = await self._request(frames.Fetch(index=index, req=self.session.next_req()), Deliver)
+        if answer.index != index:
+            raise EntryRefused(f"the host answered a fetch with entry {answer.index}", index=index)
         return self.verify(answer)
 
     async def deliveries_verified(self) -> AsyncIterator[Item]:
         """Delivered entries: envelope entries as verified ``Delivered``, or as ``Refused`` when
-        they do not verify (shown as such; the replay goes on); ``overdue`` notices and ``health``
-        changes decoded (``Overdue``, ``HealthChange``); what the host sent that was refused as
-        ``HostProblem``; other entries as is. Entries of a channel this member is not in are a
-        ``HostProblem``."""
+        they do not verify (shown as such; the replay goes on); what the host sent that was
+        refused as ``HostProblem``; other entries (``overdue`` notices, ``health`` changes, ...)
+        as they came, decoded. Entries of a channel this member is not in are a ``HostProblem``."""
         while True:
             getter = asyncio.ensure_future(self.deliveries.get())
             waited: set[asyncio.Future[Any]] = {getter, self.closed}
@@ -386,30 +383,20 @@ class Client:
                 raise ConnectError(f"connection lost: {self.closed.result()}")
             yield self.classify(getter.result())
 
-    def classify(self, frame: dict[str, Any] | HostProblem) -> Item:
+    def classify(self, frame: Deliver | HostProblem) -> Item:
         """One queued delivery as ``deliveries_verified`` yields it."""
         if isinstance(frame, HostProblem):
             return frame
-        index, entry = frame["index"], frame["entry"]
-        if entry.get("kind") == "envelope":
+        index, entry = frame.index, frame.entry
+        if isinstance(entry, EnvelopeEntry):
             try:
                 return self.verify(frame)
             except EntryRefused as exc:
                 return Refused(index, entry, exc.reason)
-        channel = entry.get("channel")
-        if isinstance(channel, str) and (problem := self._not_ours(channel)) is not None:
-            return HostProblem(f"{article(str(entry.get('kind')))} entry {problem}", index, channel)
-        if entry.get("kind") == "overdue":
-            try:
-                return overdue(index, entry)
-            except WireError as exc:
-                return HostProblem(f"a malformed overdue notice: {exc.message}", index)
-        if entry.get("kind") == "health":
-            try:
-                return health_change(index, entry)
-            except WireError as exc:
-                return HostProblem(f"a malformed health entry: {exc.message}", index)
-        return frame  # another entry (rejected, ...): as it came
+        channel = channel_of(entry)
+        if channel is not None and (problem := self._not_ours(channel)) is not None:
+            return HostProblem(f"{article(kind_of(entry))} entry {problem}", index, channel)
+        return entry  # the host's notices, roster changes: as they came
 
     def _not_ours(self, channel: str) -> str | None:
         """Why ``channel`` is not one of this member's, by its own roster (None if it is)."""
@@ -424,7 +411,7 @@ class Client:
                     f"pinned authorities signed ({exc.code})")
         return None
 
-    def verify(self, frame: dict[str, Any]) -> Delivered:
+    def verify(self, frame: Deliver) -> Delivered:
         """Check a delivered envelope entry against the locally built roster, with the one check
         the console and the auditor run too (``hotline.verification``); then that its channel is
         this member's (its pinned authorities signed the agreement and it names this member's
@@ -433,8 +420,8 @@ class Client:
         Raises:
             EntryRefused: ``verify.failed``, naming the entry and what does not check out.
         """
-        index = frame.get("index", -1)
-        verified = verify_envelope_entry(self.roster, frame.get("entry"), index=index)
+        index = frame.index
+        verified = verify_envelope_entry(self.roster, frame.entry, index=index)
         envelope = verified.envelope
         problem = self._not_ours(envelope.channel)
         if problem is not None:
@@ -446,11 +433,7 @@ class Client:
             raise EntryRefused(f"envelope {envelope.id} was delivered before as entry {first}; "
                                "the host delivered it again under another index", index=index,
                                ref=envelope.id)
-        try:
-            notes, problem = host_notes(verified.entry), None
-        except WireError as exc:
-            notes, problem = None, exc.message
-        return Delivered(verified.index, verified.entry, envelope, notes, problem)
+        return Delivered(verified.index, verified.entry, envelope)
 
     async def prove(self, index: int, envelope_id: str, log_key: NoteVerifier | None, *,
                     timeout: float) -> Proof:
@@ -470,7 +453,7 @@ class Client:
             logged = await self.fetch(index)
         except (EntryRefused, ProtocolViolation) as exc:
             raise Unproven(f"{claim}, but its entry {index} does not hold: {exc.message}") from exc
-        if logged.envelope.id != envelope_id or logged.entry["sig"]["key"] != self.key.public_key.key_id:
+        if logged.envelope.id != envelope_id or logged.entry.sig.get("key") != self.key.public_key.key_id:
             raise Unproven(f"{claim}, but entry {index} is envelope {logged.envelope.id} of "
                            f"{logged.envelope.sender}: not ours")
         try:
@@ -480,7 +463,7 @@ class Client:
             raise Unproven(f"{claim}, but no signed checkpoint proved it within {timeout:g} s: "
                            "NOT proven") from None
 
-    async def _proven(self, index: int, entry: dict[str, Any], log_key: NoteVerifier,
+    async def _proven(self, index: int, entry: EnvelopeEntry, log_key: NoteVerifier,
                       claim: str) -> Proof:
         log = LogClient(http_base(self.url), ssl_context=self.ssl_context)
         first = True
@@ -493,16 +476,15 @@ class Client:
                     await self._next_proof_event()
                     continue
                 checkpoint, proven = verify_receipt(text, log_key)
-            except (HotlineError, ValueError, KeyError, TypeError) as exc:
-                if isinstance(exc, ConnectError):
-                    raise
-                detail = exc.message if isinstance(exc, HotlineError) else f"{type(exc).__name__}: {exc}"
-                raise Unproven(f"{claim}, but its proof does not verify: {detail}") from exc
+            except ConnectError:
+                raise
+            except HotlineError as exc:
+                raise Unproven(f"{claim}, but its proof does not verify: {exc.message}") from exc
             if proven != entry:
                 raise Unproven(f"{claim}, but the proven entry {index} is not the one delivered")
             return Proof(index, checkpoint.size, text)
 
-    async def _receipt_text(self, log: LogClient, index: int, entry: dict[str, Any],
+    async def _receipt_text(self, log: LogClient, index: int, entry: EnvelopeEntry,
                             log_key: NoteVerifier, *, latest: bool) -> str | None:
         """The receipt of entry ``index``: the one pushed, or one built from the newest signed
         checkpoint (the log's ``latest``, else the one last pushed) if it covers the entry."""
@@ -514,7 +496,7 @@ class Client:
             return None
         hashes = await asyncio.to_thread(log.inclusion, index, size)
         return ProofBundle(index=index, proof=tuple(hashes),
-                           checkpoint_note=note, extra=canonical_bytes(entry)).to_text()
+                           checkpoint_note=note, extra=leaf_bytes(entry)).to_text()
 
     async def _next_proof_event(self) -> None:
         """Wait for a new checkpoint or receipt (or the line to drop)."""

@@ -19,11 +19,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from msgspec import UNSET
+
 from hotline.client.connection import Delivered, Refused
-from hotline.client.frames import HealthChange, HealthNow, HostNotes, HostProblem, Overdue
+from hotline.client.problems import HostProblem
 from hotline.display import shown
+from hotline.entries import EnvelopeEntry, HealthEntry, OverdueEntry
 from hotline.envelope import Kind
 from hotline.norms.bodytext import body_line, body_lines, is_flat
+from hotline.wire.frames import Health
 
 VERIFIED = "[signature verified]"
 BODY = "    ┆ "  # the mark of a signed body's lines under its verified line
@@ -35,22 +39,19 @@ def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=True)  # every non-ASCII character escaped: inert
 
 
-def _names(names: tuple[str, ...]) -> str:
+def _names(names: list[str]) -> str:
     return ", ".join(shown(n, limit=64) for n in names)
 
 
-def _host_says(notes: HostNotes | None, problem: str | None) -> str | None:
-    if problem is not None:
-        return f"  {HOST} its additions to this entry are malformed: {shown(problem)}"
-    if notes is None or (notes.expects is None and not notes.late):
-        return None
+def _host_says(entry: EnvelopeEntry) -> str | None:
+    """What the host added to a signed entry (the ack it says is owed, its lateness verdict)."""
     said = []
-    if notes.expects is not None:
-        said.append(f"{shown(notes.expects.ack, limit=64)} ack owed by "
-                    f"{_names(notes.expects.parties)}, due {shown(notes.expects.due, limit=64)}")
-    if notes.late:
+    if entry.expects is not UNSET:
+        said.append(f"{shown(entry.expects.ack, limit=64)} ack owed by "
+                    f"{_names(entry.expects.parties)}, due {shown(entry.expects.due, limit=64)}")
+    if entry.is_late:
         said.append("this ack was logged late")
-    return f"  {HOST} " + "; ".join(said)
+    return f"  {HOST} " + "; ".join(said) if said else None
 
 
 def _ids(item: Delivered) -> str:
@@ -80,86 +81,82 @@ def delivered_lines(item: Delivered, catalogue: str | None,
     if catalogue is not None and env.kind is not Kind.ACK:
         what += f" = {shown(catalogue)}"
     head = (f"[{item.index}] {shown(env.created, limit=64)} {shown(env.channel, limit=64)} "
-            f"{shown(env.sender, limit=64)}({shown(item.entry.get('party'), limit=64)}) "
+            f"{shown(env.sender, limit=64)}({shown(item.entry.party, limit=64)}) "
             f"{env.precedence.value} {shown(env.template, limit=64)}{_ids(item)}: {what}  {VERIFIED}")
-    host = _host_says(item.notes, item.notes_problem)
+    host = _host_says(item.entry)
     return [head, *more] if host is None else [head, *more, host]
 
 
 def delivered_json(item: Delivered, catalogue: str | None) -> str:
     env = item.envelope
     out: dict[str, Any] = {"index": item.index, "channel": env.channel, "sender": env.sender,
-                           "party": item.entry.get("party"), "kind": env.kind.value,
+                           "party": item.entry.party, "kind": env.kind.value,
                            "template": env.template, "precedence": env.precedence.value,
                            "id": env.id, "created": env.created, "body": env.body, "verified": True}
     if env.reply_to is not None:
         out["reply_to"] = env.reply_to
     if catalogue is not None:
         out["text"] = catalogue
-    server: dict[str, Any] = {}  # what the host says: not covered by the signature
-    if item.notes is not None:
-        server["logged"] = item.notes.logged
-        if item.notes.expects is not None:
-            owed = item.notes.expects
-            server["expects"] = {"ack": owed.ack, "from": list(owed.parties), "due": owed.due}
-        if item.notes.late:
-            server["late"] = True
-    if item.notes_problem is not None:
-        server["malformed"] = item.notes_problem
+    server: dict[str, Any] = {"logged": item.entry.time}  # the host's word: not signed
+    if item.entry.expects is not UNSET:
+        owed = item.entry.expects
+        server["expects"] = {"ack": owed.ack, "from": owed.parties, "due": owed.due}
+    if item.entry.is_late:
+        server["late"] = True
     out["server"] = server
     return _json(out)
 
 
 def refused_line(item: Refused) -> str:
     # Nothing of a refused entry is the sender's word: only what the check found is printed.
-    channel = shown(json.dumps(item.entry.get("channel"), ensure_ascii=True), limit=CHANNEL_LIMIT)
+    channel = shown(json.dumps(item.entry.channel, ensure_ascii=True), limit=CHANNEL_LIMIT)
     return (f"[{item.index}] REFUSED on {channel}: {shown(item.code, limit=64)}: {shown(item.reason)}  "
             "[did NOT verify: not shown]")
 
 
 def refused_json(item: Refused) -> str:
-    return _json({"index": item.index, "channel": item.entry.get("channel"), "verified": False,
+    return _json({"index": item.index, "channel": item.entry.channel, "verified": False,
                   "refused": True, "code": item.code, "reason": item.reason})
 
 
-def overdue_line(item: Overdue) -> str:
+def overdue_line(item: OverdueEntry) -> str:
     return (f"[{item.index}] {HOST} OVERDUE {shown(item.precedence, limit=64)} "
             f"{shown(item.template, limit=64)} message [{item.entry}] was due "
             f"{shown(item.due, limit=64)}: no {shown(item.ack, limit=64)} from {_names(item.missing)}")
 
 
-def overdue_json(item: Overdue) -> str:
+def overdue_json(item: OverdueEntry) -> str:
     return _json({"index": item.index, "channel": item.channel, "kind": "overdue", "verified": False,
-                  "server": {"logged": item.logged, "ref": item.ref, "entry": item.entry,
+                  "server": {"logged": item.time, "ref": item.ref, "entry": item.entry,
                              "template": item.template, "precedence": item.precedence,
-                             "due": item.due, "ack": item.ack, "missing": list(item.missing)}})
+                             "due": item.due, "ack": item.ack, "missing": item.missing}})
 
 
-def health_line(item: HealthChange) -> str:
+def health_line(item: HealthEntry) -> str:
     """A change of the channel's health the host logged: the new state first, then why."""
     return (f"[{item.index}] {HOST} HEALTH {shown(item.channel, limit=CHANNEL_LIMIT)} "
             f"{shown(item.new, limit=16)} since {shown(item.since, limit=64)} "
             f"(was {shown(item.old, limit=16)}): {shown(item.reason)}")
 
 
-def health_json(item: HealthChange) -> str:
+def health_json(item: HealthEntry) -> str:
     return _json({"index": item.index, "channel": item.channel, "kind": "health", "verified": False,
-                  "server": {"logged": item.logged, "from": item.old, "to": item.new,
+                  "server": {"logged": item.time, "from": item.old.value, "to": item.new.value,
                              "since": item.since, "reason": item.reason}})
 
 
-def health_now_line(item: HealthNow) -> str:
+def health_now_line(item: Health) -> str:
     """The channel's health when ``listen`` connected (the host's live word; not a log entry)."""
-    why = "; ".join(shown(reason) for reason in item.reasons)
+    why = "; ".join(shown(reason) for reason in item.reasons())
     return (f"{HOST} HEALTH {shown(item.channel, limit=CHANNEL_LIMIT)} is "
             f"{shown(item.state, limit=16)} now, since {shown(item.since, limit=64)}"
             + (f": {why}" if why else ""))
 
 
-def health_now_json(item: HealthNow) -> str:
+def health_now_json(item: Health) -> str:
     return _json({"channel": item.channel, "kind": "health_now", "verified": False,
-                  "server": {"state": item.state, "since": item.since,
-                             "reasons": list(item.reasons)}})
+                  "server": {"state": item.state.value, "since": item.since,
+                             "reasons": list(item.reasons())}})
 
 
 def problem_line(item: HostProblem) -> str:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from hotline.client.connection import Client
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.loghead import read_head, write_head
+from hotline.entries import Entry
 from hotline.errors import HotlineError, LogError
 from hotline.logwatch import Head, LogWatch, Witness
 from hotline.roster import Roster
@@ -56,7 +57,7 @@ async def _join(watch: LogWatch, client: LogClient, note: str, *, latest: bool =
 
 async def prove_round(watch: LogWatch, client: LogClient, *,
                       verifiers: Sequence[Witness],
-                      entries: Sequence[tuple[int, dict[str, Any]]],
+                      entries: Sequence[tuple[int, Entry]],
                       limit: int = ROUND_LIMIT, cosigned: bool = True) -> None:
     """One round (see the module docstring). ``entries`` are ``(index, entry as delivered)``,
     most wanted first; ``cosigned``: also the witnesses' checkpoints. Never raises for the log's
@@ -104,12 +105,12 @@ class Prover:
         self.client, self.state, self.report = client, state, report
         self.watch = LogWatch(log_key, load_head(state))
         self.log = LogClient(http_base(client.url), ssl_context=client.ssl_context)
-        self.pending: dict[int, dict[str, Any]] = {}
+        self.pending: dict[int, Entry] = {}
         self._wake = asyncio.Event()
         self._settled = asyncio.Event()
         self._settled.set()
 
-    def add(self, index: int, entry: dict[str, Any]) -> None:
+    def add(self, index: int, entry: Entry) -> None:
         if self.watch.log_key is None:
             self.report(index, None, "the profile pins no log key: nothing can be proven")
             return

@@ -10,29 +10,28 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
 
-from hotline.canonical import parse
+from hotline.entries import Entry, EntryError, decode_leaf
 from hotline.errorcodes import Code
-from hotline.errors import LogError, WireError
+from hotline.errors import LogError
 from hotline.roster import Roster
 from hotline.tlog import Checkpoint, NoteVerifier, ProofBundle, verify_bundle
 from hotline.tlog.note import parse_note
+from hotline.wire.frames import Receipt
 from hotline.witnesses import named_witnesses, verify_line, witness_keys
 
 
-def bundle_from_frame(frame: dict[str, Any]) -> ProofBundle:
+def bundle_from_frame(frame: Receipt) -> ProofBundle:
     """The tlog-proof bundle for a ``receipt`` frame."""
     try:
-        proof = tuple(base64.b64decode(h, validate=True) for h in frame["proof"])
-        leaf = base64.b64decode(frame["leaf"], validate=True)
-    except (ValueError, TypeError) as exc:
+        proof = tuple(base64.b64decode(h, validate=True) for h in frame.proof)
+        leaf = base64.b64decode(frame.leaf, validate=True)
+    except ValueError as exc:  # binascii.Error: not base64
         raise LogError(f"receipt frame is malformed: {exc}", code=Code.LOG_BAD_BUNDLE) from exc
-    return ProofBundle(index=frame["index"], proof=proof, checkpoint_note=frame["checkpoint"],
-                       extra=leaf)
+    return ProofBundle(index=frame.index, proof=proof, checkpoint_note=frame.checkpoint, extra=leaf)
 
 
-def verify_receipt(text: str | bytes, log_key: NoteVerifier) -> tuple[Checkpoint, dict[str, Any]]:
+def verify_receipt(text: str | bytes, log_key: NoteVerifier) -> tuple[Checkpoint, Entry]:
     """Check a saved receipt with only the log's key.
 
     Returns:
@@ -46,10 +45,10 @@ def verify_receipt(text: str | bytes, log_key: NoteVerifier) -> tuple[Checkpoint
         raise LogError("this receipt carries no entry (no extra line)", code=Code.LOG_BAD_BUNDLE)
     checkpoint = verify_bundle(text, leaf=bundle.extra, log_verifier=log_key)
     try:
-        entry = parse(bundle.extra)
-    except WireError as exc:
+        entry = decode_leaf(bundle.extra)
+    except EntryError as exc:
         raise LogError(f"the proven leaf is not an entry: {exc.message}", code=Code.LOG_BAD_BUNDLE) from exc
-    if not isinstance(entry, dict) or entry.get("index") != bundle.index:
+    if entry.index != bundle.index:
         raise LogError("the proven leaf's index differs from the bundle's", code=Code.LOG_BAD_BUNDLE)
     return checkpoint, entry
 

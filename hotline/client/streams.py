@@ -16,8 +16,7 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
 
-from hotline.canonical import canonical_bytes
-from hotline.errors import WireError
+from hotline.entries import Entry, leaf_bytes
 
 KEEP = 1 << 16  # indexes whose entry digest is remembered (a long-running client forgets the oldest)
 
@@ -49,12 +48,9 @@ class Streams:
         replay = self.replays.pop(channel, None)
         self.live[channel] = max(self.live.get(channel, -1), last, replay.last if replay else -1)
 
-    def arrive(self, index: int, channel: str | None, entry: object) -> Arrival | str:
+    def arrive(self, index: int, channel: str | None, entry: Entry) -> Arrival | str:
         """Classify one delivered entry: ``NEW``, ``AGAIN``, or what is wrong with it."""
-        try:
-            digest = hashlib.sha256(canonical_bytes(entry)).digest()
-        except WireError as exc:
-            return f"entry {index} is not canonical JSON: {exc.message}"
+        digest = hashlib.sha256(leaf_bytes(entry)).digest()
         seen = self.digests.get(index)
         if seen is not None:
             return Arrival.AGAIN if seen == digest else (

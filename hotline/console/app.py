@@ -73,6 +73,7 @@ from hotline.console.screens import (
 )
 from hotline.console.state import ConsoleState, Delivery, Message, both_times
 from hotline.display import shown
+from hotline.entries import Entry, EnvelopeEntry, channel_of
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id
 from hotline.errors import HotlineError
 from hotline.keys import SigningKey, safety_number
@@ -315,8 +316,8 @@ class ConsoleApp(App[None]):
                 self.link_status = event
                 self.state.link_up = event.state is LinkState.UP
             case Welcomed():
-                self._adopt(event.welcome.get("channels", []), event.roster)
-                self._replaying = set(event.welcome.get("channels", []))
+                self._adopt(event.welcome.channels, event.roster)
+                self._replaying = set(event.welcome.channels)
             case EntryEvent():
                 self._entry(event, now)
             case HealthEvent():
@@ -348,9 +349,9 @@ class ConsoleApp(App[None]):
                 self.state.witnesses[name] = sorted({label for label, _ in witnesses_of(roster, [name])})
 
     def _entry(self, event: EntryEvent, now: datetime) -> None:
-        channel = event.entry.get("channel")
+        channel = channel_of(event.entry)
         seen_before = self.link.previously_seen.get(str(channel), -1)
-        envelope_entry = event.entry.get("kind") == "envelope"
+        envelope_entry = isinstance(event.entry, EnvelopeEntry)
         message = self.state.add_entry(event.index, event.entry,
                                        verified=event.delivered is not None or not envelope_entry,
                                        error=event.error, now=now, unread=event.index > seen_before)
@@ -376,7 +377,7 @@ class ConsoleApp(App[None]):
     def _acknowledge(self, message: Message, kind: AckKind) -> None:
         assert message.envelope is not None
         try:
-            self.link.acknowledge(Envelope.from_json(message.envelope), kind)
+            self.link.acknowledge(message.envelope, kind)
         except HotlineError as exc:
             self.notify(shown(f"ack not stored: {exc.message}", limit=300), severity="error",
                         markup=False)
@@ -677,7 +678,8 @@ class ConsoleApp(App[None]):
                            f"{', '.join(message.expects.parties)} by {message.expects.due.isoformat()}"))
         return details_text([("signed by the sender", signed), ("checked by this console", checked),
                              ("acknowledgements (each a signed entry; LATE is the server's word)", acks),
-                             ("stated by the server (not signed)", server)], message.envelope)
+                             ("stated by the server (not signed)", server)],
+                            message.envelope.to_json() if message.envelope is not None else None)
 
     # -- the log watch ---------------------------------------------------------------------------
 
@@ -707,11 +709,11 @@ class ConsoleApp(App[None]):
         self.run_worker(self._prove(url, self.link.roster, entries), group="proof",
                         exit_on_error=False)
 
-    def _unproven(self) -> list[tuple[int, dict[str, Any]]]:
+    def _unproven(self) -> list[tuple[int, Entry]]:
         """``(index, entry)`` of the logged messages not yet fully proven: the selected
         channel's first, newest first."""
         order = sorted(self.state.channels.values(), key=lambda c: c.name != self.state.selected)
-        out = []
+        out: list[tuple[int, Entry]] = []
         for channel in order:
             for message in reversed(channel.ordered()):
                 proof = self.state.proof(message)
@@ -721,7 +723,7 @@ class ConsoleApp(App[None]):
         return out
 
     async def _prove(self, url: str, roster: Roster,
-                     entries: list[tuple[int, dict[str, Any]]]) -> None:
+                     entries: list[tuple[int, Entry]]) -> None:
         watch = self.state.log
         before = watch.head
         client = LogClient(http_base(url), ssl_context=self.profile.tls_for(url), timeout=10.0)

@@ -40,15 +40,17 @@ from websockets.exceptions import ConnectionClosed
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.failover import Failover
-from hotline.client.frames import HostProblem
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
+from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.clock import utc_now
+from hotline.entries import Entry, EnvelopeEntry, channel_of
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError
 from hotline.keys import SigningKey
 from hotline.roster import Roster
+from hotline.wire.frames import Deliver, Health, Welcome
 
 HISTORY = 5000  # on a first start, resume this many log indexes back (not the whole log)
 _CURSOR_EVERY = 200  # persist the resume cursor at least every so many entries
@@ -74,7 +76,7 @@ class LinkStatus:
 class Welcomed:
     """A session opened: who we are to the server, our channels, the roster we verified."""
 
-    welcome: dict[str, Any]
+    welcome: Welcome
     roster: Roster
     url: str
 
@@ -85,14 +87,14 @@ class EntryEvent:
     ``error`` for one that did not."""
 
     index: int
-    entry: dict[str, Any]
+    entry: Entry
     delivered: Delivered | None = None
     error: str | None = None
 
 
 @dataclass(frozen=True)
 class HealthEvent:
-    frame: dict[str, Any]
+    frame: Health
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ class Link:
         self.client: Client | None = None
         # the last roster verified (kept while the line is down; from an earlier run at start)
         self.roster, self.channels = self._remembered()
-        self.welcome: dict[str, Any] = {}
+        self.welcome: Welcome | None = None
         self._inflight: set[str] = set()
         self._seen: dict[str, int] = {}  # shown, not yet written to the outbox file
         self._last: dict[str, int] = {}  # the last index shown per channel, this process
@@ -192,18 +194,18 @@ class Link:
             self.client = None
 
     async def _serve(self, client: Client) -> None:
-        self.client, self.roster, self.welcome = client, client.roster, dict(client.welcome)
-        self.channels = list(client.welcome["channels"])
+        self.client, self.roster, self.welcome = client, client.roster, client.welcome
+        self.channels = list(client.welcome.channels)
         self.outbox.remember(ROSTER_MEMO, {"channels": self.channels, "documents": client.documents})
         self._inflight.clear()
         drain = asyncio.create_task(self._drain(client), name="console-drain")
         health = asyncio.create_task(self._watch_health(client), name="console-health")
         self._status(LinkState.UP, self.url, f"connected to {self.url}")
         assert self.url is not None
-        self.emit(Welcomed(dict(client.welcome), client.roster, self.url))
+        self.emit(Welcomed(client.welcome, client.roster, self.url))
         try:
-            log_size = int(client.welcome.get("log_size", 0))
-            for channel in client.welcome["channels"]:
+            log_size = client.welcome.log_size
+            for channel in client.welcome.channels:
                 after = self._resume_after(channel, log_size)
                 try:
                     index = await client.resume(channel, after)
@@ -262,21 +264,21 @@ class Link:
             if client.deliveries.empty() or count % _CURSOR_EVERY == 0:
                 self._save_cursor()
 
-    def _entry(self, client: Client, frame: dict[str, Any] | HostProblem) -> None:
+    def _entry(self, client: Client, frame: Deliver | HostProblem) -> None:
         if isinstance(frame, HostProblem):  # refused by the client (malformed, out of order)
             where = f"[{frame.index}] " if frame.index is not None else ""
             self._status(self.state, self.url, f"host problem: {where}{frame.problem}")
             return
-        index, entry = int(frame["index"]), dict(frame["entry"])
-        if entry.get("kind") == "envelope":
+        index, entry = frame.index, frame.entry
+        if isinstance(entry, EnvelopeEntry):
             try:
                 self.emit(EntryEvent(index, entry, delivered=client.verify(frame)))
             except CryptoError as exc:
                 self.emit(EntryEvent(index, entry, error=exc.message))
         else:
             self.emit(EntryEvent(index, entry))
-        channel = entry.get("channel")
-        if isinstance(channel, str):
+        channel = channel_of(entry)
+        if channel is not None:
             self._seen[channel] = max(index, self._seen.get(channel, -1))
             self._last[channel] = max(index, self._last.get(channel, -1))
         self._progress.set()
@@ -290,7 +292,7 @@ class Link:
         while True:
             client.health_changed.clear()
             for frame in list(client.health.values()):
-                self.emit(HealthEvent(dict(frame)))
+                self.emit(HealthEvent(frame))
             await client.health_changed.wait()
 
     def _status(self, state: LinkState, url: str | None, detail: str, *,
@@ -347,10 +349,10 @@ class Link:
             return
         finally:
             self._inflight.discard(item.id)
-        index = int(answer["index"])
+        index = answer.index
         self.outbox.mark_accepted(item.id, index, now=self.clock())
         self._changed(item.id)
-        receipt = item.envelope.kind is Kind.MESSAGE and not answer.get("duplicate")
+        receipt = item.envelope.kind is Kind.MESSAGE and not answer.is_duplicate
         self._spawn(self._follow(client, index, receipt=receipt))
 
     def _changed(self, envelope_id: str) -> None:
@@ -364,7 +366,7 @@ class Link:
         checkpoint covers it; not again for a resend the server had logged)."""
         try:
             delivered = await client.fetch(index)
-            self.emit(EntryEvent(index, dict(delivered.entry), delivered=delivered))
+            self.emit(EntryEvent(index, delivered.entry, delivered=delivered))
             if not receipt:
                 return
             frame = await client.receipt(index)

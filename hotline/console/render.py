@@ -270,7 +270,7 @@ def key_bar(keys: Sequence[tuple[str, str, str, int]], width: int) -> Text:
     short = size(shown_keys, False) > width
     while size(shown_keys, short) > width and any(rank for *_, rank in shown_keys):
         worst = max(rank for *_, rank in shown_keys)
-        del shown_keys[max(i for i, entry in enumerate(shown_keys) if entry[3] == worst)]
+        del shown_keys[max(i for i, key in enumerate(shown_keys) if key[3] == worst)]
     out = Text(no_wrap=True, overflow="ellipsis")
     for key, name, brief, _ in shown_keys:
         out.append(f" {key} ", style="bold reverse")

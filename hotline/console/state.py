@@ -38,6 +38,16 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
+from msgspec import UNSET, UnsetType
+
+from hotline.entries import (
+    Entry,
+    EnvelopeEntry,
+    Expects,
+    OverdueEntry,
+    RejectedEntry,
+    channel_of,
+)
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import WireError
 from hotline.logwatch import LogWatch, ProofReport
@@ -46,6 +56,7 @@ from hotline.norms.bodytext import body_line
 from hotline.norms.obligations import own_party_ack
 from hotline.norms.template import AckRequirement
 from hotline.times import parse_time
+from hotline.wire.frames import Health as HealthFrame
 
 URGENT = (Precedence.FLASH, Precedence.IMMEDIATE)
 
@@ -82,15 +93,11 @@ class Expectation:
     due: datetime
 
     @classmethod
-    def from_entry(cls, value: Any) -> Expectation | None:
-        if not isinstance(value, dict):
-            return None
-        try:  # the server's word: only a known requirement, never its text, is kept
-            ack = AckRequirement(value["ack"])
-            return cls(ack.value, tuple(str(p) for p in value["from"]),
-                       parse_time(value["due"], field="expects.due"))
-        except (KeyError, TypeError, ValueError, WireError):
-            return None
+    def from_entry(cls, value: Expects | UnsetType) -> Expectation | None:
+        if value is UNSET or value.ack not in set(AckRequirement):
+            return None  # the server's word: only a known requirement, never its text, is kept
+        due = _time(value.due)
+        return None if due is None else cls(value.ack, tuple(value.parties), due)
 
 
 @dataclass(frozen=True)
@@ -144,8 +151,8 @@ class Message:
     delivery: Delivery | None = None  # our own messages only
     refusal: str | None = None  # "code: reason" when refused
     receipt: bool = False  # our own: a signed inclusion receipt arrived and verified
-    entry: dict[str, Any] | None = None  # the log entry as delivered (details view)
-    envelope: dict[str, Any] | None = None
+    entry: EnvelopeEntry | None = None  # the log entry as delivered (details view)
+    envelope: Envelope | None = None
     sig: dict[str, Any] | None = None
     my_ack_pending: str | None = None  # our ack of it, stored but not yet accepted
 
@@ -175,16 +182,11 @@ class Health:
     parties: dict[str, PartyHealth]
 
     @classmethod
-    def from_frame(cls, frame: Mapping[str, Any]) -> Health:
-        parties = {}
-        for party, value in dict(frame.get("parties") or {}).items():
-            value = value if isinstance(value, dict) else {}
-            parties[str(party)] = PartyHealth(str(value.get("state", "UNKNOWN")),
-                                              str(value.get("condition", "")),
-                                              _time(value.get("last_heartbeat")))
-        interval = frame.get("interval")
-        return cls(state=str(frame.get("state", "UNKNOWN")), since=_time(frame.get("since")),
-                   interval=interval if isinstance(interval, int) else None, parties=parties)
+    def from_frame(cls, frame: HealthFrame) -> Health:
+        parties = {party: PartyHealth(value.state.value, value.condition, _time(value.last_heartbeat))
+                   for party, value in frame.parties.items()}
+        return cls(state=frame.state.value, since=_time(frame.since), interval=frame.interval,
+                   parties=parties)
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,7 @@ class ConsoleState:
         self.log = LogWatch(None)  # what this console verified about the log (set by the app)
         self.witnesses: dict[str, list[str]] = {}  # channel -> its parties' witnesses
         self._log_alarmed = False
-        self._orphans: dict[str, list[tuple[str, int, dict[str, Any]]]] = {}  # reply_to -> acks
+        self._orphans: dict[str, list[tuple[int, EnvelopeEntry]]] = {}  # reply_to -> acks
 
     # -- channels --------------------------------------------------------------------------------
 
@@ -279,62 +281,53 @@ class ConsoleState:
 
     # -- entries from the log --------------------------------------------------------------------
 
-    def add_entry(self, index: int, entry: Mapping[str, Any], *, verified: bool,
+    def add_entry(self, index: int, entry: Entry, *, verified: bool,
                   error: str | None = None, now: datetime, unread: bool = True) -> Message | None:
         """Fold one delivered entry in. Returns the message it created (None for acks, notices,
         heartbeats and replays of entries already shown). ``unread=False`` for history the
         officer saw in an earlier run."""
-        name = entry.get("channel")
-        if not isinstance(name, str):
+        name = channel_of(entry)
+        if name is None:
             return None
         channel = self.channel(name)
         channel.last_index = max(channel.last_index, index)
-        kind = entry.get("kind")
-        if kind == "overdue":
+        if isinstance(entry, OverdueEntry):
             self._overdue(channel, entry, now)
             return None
-        if kind == "health":
-            return None  # the live health frame carries the same change (apply_health)
-        if kind == "rejected":
+        if isinstance(entry, RejectedEntry):
             self._rejected(entry, now)
             return None
-        if kind != "envelope":
+        if not isinstance(entry, EnvelopeEntry):
+            return None  # a health entry: the live health frame carries the same change
+        env = entry.envelope
+        logged = _time(entry.time)
+        if env.kind is Kind.HEARTBEAT and verified and logged is not None:
+            previous = channel.heartbeats.get(entry.party)
+            channel.heartbeats[entry.party] = max(logged, previous) if previous else logged
             return None
-        env = entry.get("envelope")
-        if not isinstance(env, dict):
+        if env.kind is Kind.ECHO:
             return None
-        env_kind = env.get("kind")
-        party = str(entry.get("party", "?"))
-        logged = _time(entry.get("time"))
-        if env_kind == Kind.HEARTBEAT and verified and logged is not None:
-            previous = channel.heartbeats.get(party)
-            channel.heartbeats[party] = max(logged, previous) if previous else logged
+        if env.kind is Kind.ACK:
+            if verified and env.reply_to is not None:
+                self._ack(env.reply_to, index, entry)
             return None
-        if env_kind == Kind.ECHO:
-            return None
-        if env_kind == Kind.ACK:
-            if verified:
-                self._ack(str(env.get("reply_to")), party, index, entry)
-            return None
-        return self._message(channel, index, entry, env, verified=verified, error=error, now=now,
+        return self._message(channel, index, entry, verified=verified, error=error, now=now,
                              unread=unread)
 
-    def _message(self, channel: Channel, index: int, entry: Mapping[str, Any], env: dict[str, Any], *,
+    def _message(self, channel: Channel, index: int, entry: EnvelopeEntry, *,
                  verified: bool, error: str | None, now: datetime, unread: bool) -> Message | None:
-        envelope_id = str(env.get("id"))
-        known = channel.messages.get(envelope_id)
+        env = entry.envelope
+        known = channel.messages.get(env.id)
         if known is not None and known.entry is not None:
             return None  # a replay
-        message = known or _message_from(env, str(entry.get("party", "?")))
-        if message is None:
-            return None
-        message.index, message.logged = index, _time(entry.get("time"))
-        message.entry, message.envelope, message.sig = dict(entry), env, _dict(entry.get("sig"))
-        message.expects = Expectation.from_entry(entry.get("expects"))
+        message = known or _message_from(env, entry.party)
+        message.index, message.logged = index, _time(entry.time)
+        message.entry, message.envelope, message.sig = entry, env, dict(entry.sig)
+        message.expects = Expectation.from_entry(entry.expects)
         message.verified, message.verify_error = verified, error
         if message.sender == self.member:
             message.delivery, message.refusal = Delivery.ACCEPTED, None
-        channel.messages[envelope_id] = message
+        channel.messages[env.id] = message
         if known is None and unread and message.sender != self.member and channel.name != self.selected:
             channel.unread += 1
         if not verified:
@@ -344,37 +337,34 @@ class ConsoleState:
             target = channel.messages.get(message.reply_to)
             if target is not None and message.party != target.party:
                 target.replies.setdefault(message.party, index)
-        for party, ack_index, ack_entry in self._orphans.pop(envelope_id, []):
-            self._ack(envelope_id, party, ack_index, ack_entry)
+        for ack_index, ack_entry in self._orphans.pop(env.id, []):
+            self._ack(env.id, ack_index, ack_entry)
         return None if known is not None else message
 
-    def _ack(self, reply_to: str, party: str, index: int, entry: Mapping[str, Any]) -> None:
+    def _ack(self, reply_to: str, index: int, entry: EnvelopeEntry) -> None:
         target = self.find(reply_to)
-        env = entry.get("envelope") or {}
         if target is None:
-            self._orphans.setdefault(reply_to, []).append((party, index, dict(entry)))
+            self._orphans.setdefault(reply_to, []).append((index, entry))
             return
-        kind = str((env.get("body") or {}).get("ack", "received"))
-        target.acks.setdefault(party, {})[kind] = AckRecord(str(env.get("sender")), index,
-                                                             bool(entry.get("late")))
+        env = entry.envelope
+        kind = str(env.body.get("ack", "received"))  # an ack's body is checked on decoding
+        target.acks.setdefault(entry.party, {})[kind] = AckRecord(env.sender, index, entry.is_late)
 
-    def _overdue(self, channel: Channel, entry: Mapping[str, Any], now: datetime) -> None:
-        missing = [str(p) for p in entry.get("missing") or []]
-        target = self.find(str(entry.get("ref"))) if entry.get("ref") else None
+    def _overdue(self, channel: Channel, entry: OverdueEntry, now: datetime) -> None:
+        target = self.find(entry.ref)
         if target is not None:
-            target.overdue_notice.update(missing)
-        if self.party in missing:
-            what = f"[{entry.get('entry')}]" if target is None else f"[{target.index}] {target.template}"
-            due = _time(entry.get("due"))
-            self.alerts.append(Alert(channel.name, "overdue", f"OVERDUE: {entry.get('precedence')} "
+            target.overdue_notice.update(entry.missing)
+        if self.party in entry.missing:
+            what = f"[{entry.entry}]" if target is None else f"[{target.index}] {target.template}"
+            due = _time(entry.due)
+            self.alerts.append(Alert(channel.name, "overdue", f"OVERDUE: {entry.precedence} "
                                      f"{what} was due {clock(due)}; {self.party} has not sent "
-                                     f"{entry.get('ack')}", now))
+                                     f"{entry.ack}", now))
 
-    def _rejected(self, entry: Mapping[str, Any], now: datetime) -> None:
-        ref = entry.get("ref")
-        if entry.get("member") != self.member or not isinstance(ref, str):
+    def _rejected(self, entry: RejectedEntry, now: datetime) -> None:
+        if entry.member != self.member or not isinstance(entry.ref, str):
             return
-        self.refused(ref, str(entry.get("code")), str(entry.get("reason")), now=now)
+        self.refused(entry.ref, entry.code, entry.reason, now=now)
 
     # -- our own messages (the outbox) ----------------------------------------------------------
 
@@ -387,10 +377,8 @@ class ConsoleState:
         channel = self.channel(envelope.channel)
         message = channel.messages.get(envelope.id)
         if message is None:
-            message = _message_from(envelope.to_json(), self.party)
-            if message is None:
-                return None
-            message.envelope, message.sig = envelope.to_json(), dict(sig)
+            message = _message_from(envelope, self.party)
+            message.envelope, message.sig = envelope, dict(sig)
             channel.messages[envelope.id] = message
         if message.index is None:
             message.index = index
@@ -446,11 +434,9 @@ class ConsoleState:
 
     # -- health ----------------------------------------------------------------------------------
 
-    def apply_health(self, frame: Mapping[str, Any], *, now: datetime) -> Alert | None:
+    def apply_health(self, frame: HealthFrame, *, now: datetime) -> Alert | None:
         """The server's live health frame; a change to DOWN raises an alert (returned)."""
-        name = frame.get("channel")
-        if not isinstance(name, str):
-            return None
+        name = frame.channel
         channel = self.channel(name)
         before = channel.health.state if channel.health is not None else None
         channel.health = Health.from_frame(frame)
@@ -537,18 +523,10 @@ def _satisfies(required: str, mark: AckMark) -> bool:
     return mark in (AckMark.UNDERSTOOD, AckMark.RECEIVED, AckMark.REPLIED)
 
 
-def _message_from(env: Mapping[str, Any], party: str) -> Message | None:
-    try:
-        precedence = Precedence(str(env.get("precedence")))
-        created = parse_time(env.get("created"), field="envelope.created")
-    except (ValueError, WireError):
-        return None
-    body = env.get("body")
-    reply_to = env.get("reply_to")
-    return Message(id=str(env.get("id")), channel=str(env.get("channel")), sender=str(env.get("sender")),
-                   party=party, template=str(env.get("template")), precedence=precedence,
-                   created=created, body=dict(body) if isinstance(body, dict) else {},
-                   reply_to=reply_to if isinstance(reply_to, str) else None)
+def _message_from(env: Envelope, party: str) -> Message:
+    return Message(id=env.id, channel=env.channel, sender=env.sender, party=party,
+                   template=env.template, precedence=env.precedence, created=env.created_at,
+                   body=dict(env.body), reply_to=env.reply_to)
 
 
 def _time(value: Any) -> datetime | None:

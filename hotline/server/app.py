@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
+from msgspec import UNSET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline import crashpoints
@@ -40,9 +41,10 @@ from hotline.server.gate import (
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection
 from hotline.server.logapi import add_log_routes, authenticate_request
 from hotline.server.service import Hotline
-from hotline.session import Authenticated, Fetch, Ping, Resume, ServerSession, Submit, encode
 from hotline.store import Store
 from hotline.tlsfiles import RENEW_ADVICE, RENEW_BEFORE, server_context
+from hotline.wire import frames
+from hotline.wire.session import Authenticated, ServerSession
 
 log = structlog.get_logger("hotline.server")
 
@@ -150,7 +152,8 @@ async def channel_health_handler(request: web.Request) -> web.Response:
         server.roster.check_channel(member, channel)
     except HotlineError as exc:
         return web.json_response({"code": exc.code, "message": exc.message}, status=403)
-    return web.json_response(server.monitor.frame(channel))
+    return web.Response(text=frames.encode(server.monitor.frame(channel)),
+                        content_type="application/json")
 
 
 async def roster_handler(request: web.Request) -> web.Response:
@@ -199,7 +202,7 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     channels = hotline.roster.channels_of(member)
     conn.send(session.welcome(member=member.member, party=member.party, role=member.role.value,
                               channels=channels, log_size=await hotline.store.size()))
-    conn.send({"type": "roster", "documents": hotline.documents})
+    conn.send(frames.Roster(documents=hotline.documents))
     if hotline.watch_validity(conn):
         hotline.hub.join(conn, channels)
     for channel in channels:  # the state of each line at a glance, from the first moment
@@ -218,20 +221,20 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
                 continue
             try:
                 event = session.receive(msg.data, now=hotline.clock())
-                if isinstance(event, Submit):
+                if isinstance(event, frames.Submit):
                     await hotline.queue_submit(conn, event)
-                elif isinstance(event, Resume):
-                    await hotline.resume(conn, event.channel, event.after)
-                elif isinstance(event, Fetch):
-                    conn.send(await hotline.fetch(conn, event.index))
-                elif isinstance(event, Ping):
-                    conn.send({"type": "pong", **({"data": event.data} if event.data else {})})
+                elif isinstance(event, frames.Resume):
+                    await hotline.resume(conn, event.channel, event.after, req=event.req)
+                elif isinstance(event, frames.Fetch):
+                    conn.send_text(await hotline.fetch(conn, event.index, req=event.req))
+                elif isinstance(event, frames.Ping):
+                    conn.send(frames.Pong(data=event.data or UNSET, req=event.req))
             except AuthError:
                 break  # the key stopped being valid: check_key sent the error and closes (4001)
             except HotlineError as exc:
                 if not isinstance(exc, WireError):
                     log.info("session.refused", code=exc.code, reason=exc.message, ref=exc.ref)
-                conn.send(exc.to_frame())
+                conn.send(frames.error(exc, req=session.req))
     finally:
         hotline.hub.leave(conn)
         if conn.closing is not None:
@@ -251,7 +254,7 @@ async def _handshake(ws: web.WebSocketResponse, config: Config,
     session = ServerSession(origin=config.server.origin, nonce=b64url(os.urandom(32)),
                             now=hotline.clock(), clock_skew=timedelta(seconds=limits.clock_skew),
                             max_frame_bytes=limits.max_frame_bytes)
-    await ws.send_str(encode(session.challenge()))
+    await ws.send_str(frames.encode(session.challenge()))
     msg = await ws.receive()
     if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
         return None
@@ -267,7 +270,7 @@ async def _refuse_auth(ws: web.WebSocketResponse, exc: AuthError, peer: str | No
         return
     with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
         async with asyncio.timeout(5.0):
-            await ws.send_str(encode(exc.to_frame()))
+            await ws.send_str(frames.encode(frames.error(exc)))
             await ws.close(code=CLOSE_AUTH_FAILED, message=exc.code.encode())
 
 

@@ -31,6 +31,7 @@ from hotline.store.integrity import verify_store
 from hotline.times import format_time
 from hotline.tlog import Checkpoint, NoteVerifier, sign_checkpoint, verify_consistency
 from hotline.tlog.note import NoteSignature, parse_note
+from hotline.wire import frames
 from hotline.witnesses import WitnessKey, named_witnesses, servable, verify_line, witness_keys
 
 log = structlog.get_logger("hotline.server")
@@ -117,7 +118,7 @@ class Checkpointer:
         crashpoint("checkpoint.stored")
         self.latest, self.latest_note = checkpoint, note
         log.info("checkpoint.signed", size=size, root=b64encode(root))
-        self.hub.broadcast({"type": "checkpoint", "note": note})
+        self.hub.broadcast(frames.Checkpoint(note=note))
         due = [(c, i) for c, i in self._receipts if i < size]
         self._receipts = [(c, i) for c, i in self._receipts if i >= size]
         if due:
@@ -136,8 +137,8 @@ class Checkpointer:
             proof = await self.store.inclusion_proof(index, size)
             stored = await self.store.entry(index)
             assert stored is not None
-            conn.send({"type": "receipt", "index": index, "size": size, "leaf": b64encode(stored.leaf),
-                       "proof": [b64encode(h) for h in proof], "checkpoint": note})
+            conn.send(frames.Receipt(index=index, size=size, leaf=b64encode(stored.leaf),
+                                     proof=[b64encode(h) for h in proof], checkpoint=note))
 
     def policy(self) -> dict[tuple[str, bytes], list[WitnessKey]]:
         """The keys of the witnesses the current agreements name (witness policy, defect 11)."""

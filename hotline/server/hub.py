@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from hotline.roster import Member
-from hotline.session import encode
+from hotline.wire.frames import ServerFrame, deliver_text, encode
 
 CLOSE_AUTH_FAILED = 4001  # authentication failed or the key was revoked or expired
 CLOSE_OVERFLOW = 4008  # the member read too slowly; it reconnects and resumes
@@ -138,7 +138,7 @@ class Connection:
         """A frame has waited for the member to read it for longer than the send timeout."""
         return self.sending_since is not None and now - self.sending_since > self.send_timeout
 
-    def send(self, frame: dict[str, Any]) -> None:
+    def send(self, frame: ServerFrame) -> None:
         self.send_text(encode(frame))
 
     def send_text(self, text: str) -> None:
@@ -211,14 +211,14 @@ class Connection:
         self._expiry = (asyncio.get_running_loop().call_later(max(delay, 0.0), expire)
                         if delay is not None else None)
 
-    def offer(self, channel: str, index: int, frame: dict[str, Any]) -> None:
+    def offer(self, channel: str, index: int, text: str) -> None:
         """A live entry of ``channel``: while that channel is being replayed, only noted (the
         replay reads it from the store)."""
         missed = self.replaying.get(channel)
         if missed is not None:
             self.replaying[channel] = max(missed, index)
         elif index > self.live_after.get(channel, -1):  # the replay may have sent it already
-            self.send(frame)
+            self.send_text(text)
 
     async def stop(self) -> None:
         """End every task of the session (the handler is done with it)."""
@@ -266,25 +266,29 @@ class Hub:
             self.by_channel[channel].discard(conn)
         self.changed.set()
 
-    def publish(self, channel: str, index: int, frame: dict[str, Any], *,
+    def publish(self, channel: str, index: int, leaf: bytes, *,
                 skip: Connection | None = None) -> None:
+        """Log entry ``index`` of ``channel`` (its leaf bytes), live to every member on it."""
         now = self.clock()
+        text = deliver_text(index, leaf)  # encoded once for every member
         for conn in list(self.by_channel.get(channel, ())):
             if conn is not skip and _valid(conn, now):
-                conn.offer(channel, index, frame)
+                conn.offer(channel, index, text)
 
-    def notify(self, channel: str, frame: dict[str, Any]) -> None:
+    def notify(self, channel: str, frame: ServerFrame) -> None:
         """A live status frame (not a log entry) to every member connected to ``channel``."""
         now = self.clock()
+        text = encode(frame)
         for conn in list(self.by_channel.get(channel, ())):
             if _valid(conn, now):
-                conn.send(frame)
+                conn.send_text(text)
 
-    def broadcast(self, frame: dict[str, Any]) -> None:
+    def broadcast(self, frame: ServerFrame) -> None:
         now = self.clock()
+        text = encode(frame)
         for conn in list(self.all):
             if _valid(conn, now):
-                conn.send(frame)
+                conn.send_text(text)
 
 
 def _valid(conn: Connection, now: datetime) -> bool:

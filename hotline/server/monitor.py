@@ -27,6 +27,7 @@ from hotline.roster import Roster
 from hotline.server.hub import Hub
 from hotline.store import Store
 from hotline.times import format_time, parse_time
+from hotline.wire.frames import Health
 
 log = structlog.get_logger("hotline.server")
 
@@ -132,17 +133,16 @@ class HealthMonitor:
                 continue
             appended = await self.store.append(transition.entry(time=now))
             index = appended.entry.index
-            self.hub.publish(channel, index, {"type": "deliver", "index": index,
-                                              "entry": appended.entry.entry})
+            self.hub.publish(channel, index, appended.entry.leaf)
             self.hub.notify(channel, self.frame(channel))
             event = log.warning if transition.new in (State.DOWN, State.DEGRADED) else log.info
             event("channel.down" if transition.new is State.DOWN else "channel.health",
                   channel=channel, index=index, old=transition.old.value, new=transition.new.value,
                   since=format_time(transition.since), reason=transition.reason)
 
-    def frame(self, channel: str) -> dict[str, Any]:
+    def frame(self, channel: str) -> Health:
         """The live ``health`` frame of one channel."""
-        return {"type": "health", **self.channels[channel].snapshot(self.clock())}
+        return self.channels[channel].snapshot(self.clock())
 
     async def run(self, interval: float) -> None:
         while True:

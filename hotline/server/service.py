@@ -37,9 +37,10 @@ from hotline.server.checkpoints import Checkpointer
 from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hub
 from hotline.server.monitor import HealthMonitor, Metrics
-from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
 from hotline.times import format_time, parse_time
+from hotline.wire import frames
+from hotline.wire.frames import Submit
 
 log = structlog.get_logger("hotline.server")
 
@@ -189,7 +190,7 @@ class Hotline:
                 self.monitor.sync_agreements()
             log.info("roster.added", index=appended.entry.index, kind=kind,
                      party=doc.get("party"), member=doc.get("member"), channel=doc.get("channel"))
-            self.hub.broadcast({"type": "roster", "documents": [signed]})
+            self.hub.broadcast(frames.Roster(documents=[signed]))
             self._refresh_channels()
         return appended
 
@@ -228,7 +229,7 @@ class Hotline:
         except AuthError as exc:
             if conn.closing is None:
                 log.warning("session.ended", member=conn.member.member, code=exc.code)
-                conn.send(exc.to_frame())
+                conn.send(frames.error(exc))
                 conn.close(CLOSE_AUTH_FAILED, exc.code)
             raise
 
@@ -252,7 +253,7 @@ class Hotline:
             self.refuse(conn, envelope.channel, envelope.template, ProtocolViolation(
                 f"{conn.member.member} submits faster than this server allows one member "
                 f"({self.limits.member_rate:g}/s, bursts of {self.limits.member_burst}); slow "
-                "down and resend", code=Code.SUBMIT_RATE_LIMITED, ref=envelope.id))
+                "down and resend", code=Code.SUBMIT_RATE_LIMITED, ref=envelope.id), req=submit.req)
             return
         await self.turns.put(who, (conn, submit), dead=conn.dead)
 
@@ -269,7 +270,7 @@ class Hotline:
             except AuthError:
                 pass  # check_key has closed the session
             except HotlineError as exc:
-                conn.send(exc.to_frame())
+                conn.send(frames.error(exc, req=submit.req))
             except Exception:  # one submission's bug must not stop everyone's turns
                 log.exception("submit.failed", id=submit.envelope.id)
         await self.turns.run(work)
@@ -291,9 +292,9 @@ class Hotline:
             exc = refused.with_ref(envelope.id)
             existing = await self.store.by_envelope_id(envelope.store_key)
             if existing is not None and self._same(existing, envelope.to_json(), submit.sig):
-                conn.send(self._duplicate(existing))  # a resend is not a new attempt
+                conn.send(self._duplicate(existing, submit))  # a resend is not a new attempt
                 return
-            self.refuse(conn, envelope.channel, envelope.template, exc)
+            self.refuse(conn, envelope.channel, envelope.template, exc, req=submit.req)
             return
         entry = {"time": format_time(now), "kind": "envelope", "channel": envelope.channel,
                  "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig,
@@ -378,30 +379,28 @@ class Hotline:
             self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
             exc = exc.with_ref(envelope.id)
             log.error("envelope.commit_failed", id=envelope.id, code=exc.code, reason=exc.message)
-            conn.send(exc.to_frame())
+            conn.send(frames.error(exc, req=submit.req))
             return
         if appended.duplicate:  # a resend: it was counted when first accepted
             self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
             if self._same(appended.entry, envelope.to_json(), submit.sig, checked=True):
-                conn.send(self._duplicate(appended.entry))
+                conn.send(self._duplicate(appended.entry, submit))
             else:
-                conn.send(ProtocolViolation("an envelope with this id but other content is already "
-                                            "logged; a new message needs a new id",
-                                            code=Code.ENVELOPE_ID_CONFLICT, ref=envelope.id).to_frame())
+                conn.send(frames.error(ProtocolViolation(
+                    "an envelope with this id but other content is already logged; a new message "
+                    "needs a new id", code=Code.ENVELOPE_ID_CONFLICT, ref=envelope.id), req=submit.req))
             return
         index = appended.entry.index
         self.deadlines.observe(appended.entry.entry)
         self.metrics.accepted.labels(envelope.kind.value).inc()
         self.monitor.observe(appended.entry.entry)
-        conn.send({"type": "accepted", "id": envelope.id, "index": index})
+        conn.send(frames.Accepted(id=envelope.id, index=index, req=submit.req))
         # Liaisons get a receipt for every message and ack; agents' heartbeats and echoes get
         # none (their agent is the party's witness, and a proof per heartbeat would double the
         # server's work at a thousand channels).
         if envelope.kind in (Kind.MESSAGE, Kind.ACK):
             self.checkpointer.want_receipt(conn, index)
-        self.hub.publish(envelope.channel, index,
-                         {"type": "deliver", "index": index, "entry": appended.entry.entry},
-                         skip=conn)
+        self.hub.publish(envelope.channel, index, appended.entry.leaf, skip=conn)
         log.info("envelope.accepted", index=index, id=envelope.id, channel=envelope.channel,
                  sender=conn.member.member, party=conn.member.party, kind=envelope.kind.value,
                  template=envelope.template, precedence=envelope.precedence.value)
@@ -430,10 +429,11 @@ class Hotline:
                 and logged.get("body") == envelope["body"])
 
     @staticmethod
-    def _duplicate(stored: StoredEntry) -> dict[str, Any]:
-        """The original ``accepted`` of a logged envelope (``duplicate: true``)."""
-        return {"type": "accepted", "id": stored.entry["envelope"]["id"], "index": stored.index,
-                "duplicate": True}
+    def _duplicate(stored: StoredEntry, submit: Submit) -> frames.Accepted:
+        """The original ``accepted`` of a logged envelope (``duplicate: true``), answering
+        ``submit`` (a resend of it)."""
+        return frames.Accepted(id=submit.envelope.id, index=stored.index, duplicate=True,
+                               req=submit.req)
 
     async def _reply_target(self, envelope: Envelope) -> dict[str, Any] | None:
         """The logged envelope entry ``reply_to`` names: an ack or a reply answers a message on
@@ -459,15 +459,15 @@ class Hotline:
             for item in self.deadlines.overdue(now):
                 appended = await self.store.append(item.overdue_entry(time=format_time(now)))
                 index = appended.entry.index
-                self.hub.publish(item.channel, index,
-                                 {"type": "deliver", "index": index, "entry": appended.entry.entry})
+                self.hub.publish(item.channel, index, appended.entry.leaf)
                 log.warning("ack.overdue", index=index, message=item.index, channel=item.channel,
                             template=item.template, precedence=item.precedence,
                             missing=sorted(item.missing), due=format_time(item.due))
             await self.log_rejection_summaries()
             await asyncio.sleep(interval)
 
-    def refuse(self, conn: Connection, channel: str, template: str, exc: HotlineError) -> None:
+    def refuse(self, conn: Connection, channel: str, template: str, exc: HotlineError, *,
+               req: frames.Req) -> None:
         """Answer an authenticated member's refused submission, and record it: one ``rejected``
         entry each while the member's budget lasts (answered once it is durable), then counted
         for the window's ``rejections`` summary (``hotline.server.fairness``). Never the body."""
@@ -475,7 +475,7 @@ class Hotline:
         self.metrics.rejected.labels(code).inc()
         member = conn.member
         if not self.rejections.allow((member.party, member.member), code, self.clock()):
-            conn.send(exc.to_frame())
+            conn.send(frames.error(exc, req=req))
             return
         visible = channel if channel in self.roster.channels_of(member) else None
         entry: dict[str, Any] = {"time": format_time(self.clock()), "kind": "rejected",
@@ -487,7 +487,7 @@ class Hotline:
             entry["channel"] = visible
         log.warning("submit.rejected", member=member.member, party=member.party, code=exc.code,
                     reason=exc.message, ref=exc.ref)
-        frame = exc.to_frame()
+        frame = frames.error(exc, req=req)
 
         def answer(future: asyncio.Future[Appended]) -> None:
             # the submissions worker goes on meanwhile: it never waits for a refusal's commit
@@ -503,7 +503,7 @@ class Hotline:
             log.warning("submit.rejections_summarized", index=appended.entry.index,
                         member=entry["member"], party=entry["party"], count=entry["count"])
 
-    async def resume(self, conn: Connection, channel: str, after: int) -> None:
+    async def resume(self, conn: Connection, channel: str, after: int, *, req: frames.Req) -> None:
         """Replay every entry of ``channel`` after ``after``, then the live ones, in index order,
         in a task of the session paced by the member's reading; ``resumed`` follows the replay.
         Rule 2 of ``hotline.server.hub``."""
@@ -516,9 +516,9 @@ class Hotline:
             raise WireError(f"a replay of channel {channel} is already running on this session; "
                             "wait for its resumed", code=Code.FRAME_OUT_OF_ORDER)
         conn.replaying[channel] = -1
-        conn.spawn(self._replay(conn, channel, after), name=f"replay-{conn.member.member}-{channel}")
+        conn.spawn(self._replay(conn, channel, after, req), name=f"replay-{conn.member.member}-{channel}")
 
-    async def _replay(self, conn: Connection, channel: str, after: int) -> None:
+    async def _replay(self, conn: Connection, channel: str, after: int, req: frames.Req) -> None:
         last = after
         try:
             while True:
@@ -526,7 +526,7 @@ class Hotline:
                 for stored in page:
                     if not self._still_valid(conn):
                         return
-                    await conn.put(_deliver_text(stored))
+                    await conn.put(frames.deliver_text(stored.index, stored.leaf))
                     last = stored.index
                 # read on while the page was full or live entries were noted past it; else no
                 # await separates the last read from going live
@@ -534,12 +534,12 @@ class Hotline:
                     break
             del conn.replaying[channel]
             conn.live_after[channel] = last
-            await conn.put(encode({"type": "resumed", "channel": channel, "index": last}))
+            await conn.put(frames.encode(frames.Resumed(channel=channel, index=last, req=req)))
         except ConnectionGone:
             return
         except HotlineError as exc:
             conn.replaying.pop(channel, None)
-            conn.send(exc.to_frame())
+            conn.send(frames.error(exc, req=req))
 
     def _still_valid(self, conn: Connection) -> bool:
         try:
@@ -548,17 +548,15 @@ class Hotline:
             return False
         return True
 
-    async def fetch(self, conn: Connection, index: int) -> dict[str, Any]:
+    async def fetch(self, conn: Connection, index: int, *, req: frames.Req) -> str:
+        """The ``deliver`` frame (as sent) answering a fetch of entry ``index``."""
         self.check_key(conn)
         stored = await self.store.entry(index)
         channel = stored.entry.get("channel") if stored is not None else None
         if stored is None or channel not in conn.channels:
             raise ProtocolViolation(f"no entry {index} on this session's channels",
                                     code=Code.LOG_NO_ENTRY)
-        return {"type": "deliver", "index": index, "entry": stored.entry}
+        return frames.deliver_text(index, stored.leaf, req=req)
 
 
 REPLAY_PAGE = 500
-
-def _deliver_text(stored: StoredEntry) -> str:
-    return encode({"type": "deliver", "index": stored.index, "entry": stored.entry})

@@ -55,23 +55,23 @@ async def test_a_squatted_ack_id_does_not_silence_the_ack(home: Path) -> None:
         alice, carol = await server.client("alice"), await server.client("carol")
         drill = await alice.send(channel=CHANNEL, template="drill", body={"text": "drill"})
         # alice takes bob's future ack id first, with a message of her own
-        bobs = ack_id(party="south", member="bob", reply_to=drill["id"], ack=AckKind.UNDERSTOOD)
+        bobs = ack_id(party="south", member="bob", reply_to=drill.id, ack=AckKind.UNDERSTOOD)
         squat = await alice.submit_envelope(alice.envelope(
             channel=CHANNEL, template="message", body={"text": "taking bob's ack id"}, id=bobs))
-        assert squat["id"] == bobs  # message ids are the sender's own: logged, but harmless
-        await carol.ack(await carol.fetch(drill["index"]), AckKind.UNDERSTOOD)
+        assert squat.id == bobs  # message ids are the sender's own: logged, but harmless
+        await carol.ack(await carol.fetch(drill.index), AckKind.UNDERSTOOD)
 
         acked = await cli(home, "ack", "--as", "bob", "--server", server.url,
-                          "--index", str(drill["index"]))
+                          "--index", str(drill.index))
         assert acked.returncode == 0, acked.stderr
         assert acked.stdout.startswith("accepted index=") and f"id={bobs} " in acked.stdout
-        assert f"(understood ack of {drill['index']})" in acked.stdout
+        assert f"(understood ack of {drill.index})" in acked.stdout
         ack_index = int(acked.stdout.split("index=")[1].split()[0])
         # acking again is the same acknowledgement: reported with the index of the logged one
         again = await cli(home, "ack", "--as", "bob", "--server", server.url,
-                          "--index", str(drill["index"]))
+                          "--index", str(drill.index))
         assert again.returncode == 0, again.stderr
-        assert again.stdout.startswith(f"message {drill['index']} was already acknowledged "
+        assert again.stdout.startswith(f"message {drill.index} was already acknowledged "
                                        f"understood: ack index={ack_index} id={bobs}: proven, "
                                        "included in checkpoint ")
 
@@ -79,13 +79,13 @@ async def test_a_squatted_ack_id_does_not_silence_the_ack(home: Path) -> None:
         unanswered = await alice.send(channel=CHANNEL, template="drill", body={"text": "drill 2"})
         clock.now += timedelta(seconds=2)
         overdue = await next_entry(alice, "overdue")
-        assert overdue["entry"] == unanswered["index"]
+        assert overdue["entry"] == unanswered.index
     entries = logged(home)
     assert entries[ack_index]["kind"] == "envelope" and entries[ack_index]["party"] == "south"
     assert entries[ack_index]["envelope"]["kind"] == "ack"
-    assert entries[ack_index]["envelope"]["reply_to"] == drill["id"]
-    assert entries[squat["index"]]["envelope"]["kind"] == "message"
-    assert [e["entry"] for e in entries if e["kind"] == "overdue"] == [unanswered["index"]]
+    assert entries[ack_index]["envelope"]["reply_to"] == drill.id
+    assert entries[squat.index]["envelope"]["kind"] == "message"
+    assert [e["entry"] for e in entries if e["kind"] == "overdue"] == [unanswered.index]
     assert not [e for e in entries if e["kind"] == "rejected"]
 
 
@@ -94,30 +94,30 @@ async def test_an_ack_under_any_other_id_is_refused(home: Path) -> None:
     async with serving(home, clock) as server:
         alice, bob = await server.client("alice"), await server.client("bob")
         sent = await alice.send(channel=CHANNEL, template="message", body={"text": "hello"})
-        message = await bob.fetch(sent["index"])
-        own = ack_id(party="south", member="bob", reply_to=sent["id"], ack=AckKind.RECEIVED)
+        message = await bob.fetch(sent.index)
+        own = ack_id(party="south", member="bob", reply_to=sent.id, ack=AckKind.RECEIVED)
         forged = [new_envelope_id(b"\x05" * 16),  # any id of bob's choosing
-                  ack_id(party="north", member="alice", reply_to=sent["id"], ack=AckKind.RECEIVED),
-                  ack_id(party="south", member="bob", reply_to=sent["id"], ack=AckKind.UNDERSTOOD)]
+                  ack_id(party="north", member="alice", reply_to=sent.id, ack=AckKind.RECEIVED),
+                  ack_id(party="south", member="bob", reply_to=sent.id, ack=AckKind.UNDERSTOOD)]
         for ident in forged:
             with pytest.raises(ProtocolViolation) as refused:
                 await bob.submit_envelope(bob.envelope(
                     channel=CHANNEL, template="message", kind=Kind.ACK, body={"ack": "received"},
-                    precedence=message.envelope.precedence, reply_to=sent["id"], id=ident))
+                    precedence=message.envelope.precedence, reply_to=sent.id, id=ident))
             assert refused.value.code == "envelope.invalid"
             assert f"must have id {own}" in refused.value.message
         # alice cannot take bob's ack id with an ack of her own either
         with pytest.raises(ProtocolViolation) as refused:
             await alice.submit_envelope(alice.envelope(
                 channel=CHANNEL, template="message", kind=Kind.ACK, body={"ack": "received"},
-                reply_to=sent["id"], id=own))
+                reply_to=sent.id, id=own))
         assert refused.value.code == "envelope.invalid"
-        assert (await bob.ack(message, AckKind.RECEIVED))["id"] == own
+        assert (await bob.ack(message, AckKind.RECEIVED)).id == own
         # once bob's ack is logged, an ack claiming to be his, sent by alice, is not "the same
         # ack": it is refused, and tells her nothing about his
         posing = Envelope.build(id=own, kind=Kind.ACK, channel=CHANNEL, sender="bob",
                                 template="message", precedence=message.envelope.precedence,
-                                created=datetime.now(UTC), reply_to=sent["id"],
+                                created=datetime.now(UTC), reply_to=sent.id,
                                 body={"ack": "received"})
         with pytest.raises(ProtocolViolation) as refused:
             await alice.submit_envelope(posing)
@@ -131,9 +131,9 @@ async def test_a_refused_ack_is_an_error(home: Path) -> None:
     async with serving(home, clock) as server:
         alice, bob = await server.client("alice"), await server.client("bob")
         sent = await alice.send(channel=CHANNEL, template="message", body={"text": "hello"})
-        acked = await bob.ack(await bob.fetch(sent["index"]), AckKind.RECEIVED)
+        acked = await bob.ack(await bob.fetch(sent.index), AckKind.RECEIVED)
         result = await cli(home, "ack", "--as", "alice", "--server", server.url,
-                           "--index", str(acked["index"]))
+                           "--index", str(acked.index))
     assert result.returncode == 1, result.stdout
     assert result.stdout == ""
     assert result.stderr.startswith("error: ack.unknown_ref: "), result.stderr
@@ -147,7 +147,7 @@ async def test_other_content_under_a_logged_id_is_still_a_conflict(home: Path) -
         first = alice.envelope(channel=CHANNEL, template="message", body={"text": "first"})
         accepted = await alice.submit_envelope(first)
         again = await alice.submit_envelope(first)  # a resend after a lost `accepted`
-        assert (again["index"], again.get("duplicate")) == (accepted["index"], True)
+        assert (again.index, again.is_duplicate) == (accepted.index, True)
         with pytest.raises(ProtocolViolation) as refused:
             await alice.submit_envelope(alice.envelope(
                 channel=CHANNEL, template="message", body={"text": "other"}, id=first.id))

@@ -19,7 +19,9 @@ import pytest
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.display import FOLD, cells, unsafe
+from hotline.entries import to_json
 from hotline.verification import EntryRefused
+from hotline.wire.frames import Deliver
 from tests.conftest import Running, copy_database, hotline_cli, running_server
 from tests.hostile_relay import Frame, hostile_relay
 from tests.integration.test_exchange import post_roster
@@ -54,7 +56,7 @@ def records(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
 
 
 async def sent(alice: Client, *texts: str) -> list[int]:
-    return [(await alice.send(channel=CHANNEL, template="message", body={"text": text}))["index"]
+    return [(await alice.send(channel=CHANNEL, template="message", body={"text": text})).index
             for text in texts]
 
 
@@ -146,7 +148,8 @@ async def test_send_and_ack_report_success_only_with_the_logs_proof(home: Path) 
 
         def answer_itself(frame: Frame) -> tuple[list[Frame], list[Frame | str]]:
             if frame.get("type") == "submit":  # nothing reaches the server: nothing is logged
-                return [], [{"type": "accepted", "id": frame["envelope"]["id"], "index": 999999}]
+                return [], [{"type": "accepted", "id": frame["envelope"]["id"], "index": 999999,
+                             "req": frame["req"]}]  # the lie answers the very request
             return [frame], []
 
         async with hostile_relay(server.url, up=answer_itself) as relay:
@@ -154,7 +157,7 @@ async def test_send_and_ack_report_success_only_with_the_logs_proof(home: Path) 
                     "--field", "text=Ceasefire holds"]
             lied, unwaited = await cli(home, *send), await cli(home, *send, "--no-wait")
             acked = await cli(home, "ack", "--as", "bob", "--server", relay.url, "--index", str(message))
-        size = (await server.client("carol")).welcome["log_size"]
+        size = (await server.client("carol")).welcome.log_size
 
         def elsewhere(frame: Frame) -> list[Frame | str]:
             if frame.get("type") == "accepted":  # a real acceptance, pointed at another entry
@@ -267,9 +270,9 @@ async def test_a_delivery_from_a_channel_the_member_is_not_in_is_refused(home: P
         assert status == 200
         alice = await server.client("alice")
         private = (await alice.send(channel="north-mediator", template="message",
-                                    body={"text": "north to mediator only"}))["index"]
-        foreign = {"type": "deliver", "index": private,
-                   "entry": (await alice.fetch(private)).entry}  # properly signed, logged
+                                    body={"text": "north to mediator only"})).index
+        fetched = await alice.fetch(private)  # properly signed, logged
+        foreign = {"type": "deliver", "index": private, "entry": to_json(fetched.entry)}
         [public] = await sent(alice, "to both sides")
 
         def down(frame: Frame) -> list[Frame | str]:
@@ -280,7 +283,7 @@ async def test_a_delivery_from_a_channel_the_member_is_not_in_is_refused(home: P
             bob = await client_through(relay.url, home, "bob")
             try:
                 with pytest.raises(EntryRefused, match="not this member's"):
-                    bob.verify(foreign)  # the shared Client path: the console's check too
+                    bob.verify(Deliver(index=private, entry=fetched.entry))  # the console's too
             finally:
                 await bob.close()
     assert text.returncode == 0, text.stderr
@@ -323,8 +326,8 @@ async def test_malformed_frames_are_reported_and_skipped(home: Path, server: Run
     lines = text.stdout.splitlines()
     problems = [line for line in lines if "HOST PROBLEM" in line]
     assert len(problems) == 6, lines
-    assert problems[0].startswith(f"[{a}] [host, unsigned] HOST PROBLEM: a malformed overdue "
-                                  f"notice: overdue entry {a} is missing 'precedence'")
+    assert problems[0].startswith("[host, unsigned] HOST PROBLEM: the host sent a bad frame: "
+                                  f"entry {a} is missing precedence")
     assert [line.split()[0] for line in lines if line.endswith(VERIFIED)] == [f"[{b}]"]
     assert f"[{b}] proven in the log" in text.stdout
 

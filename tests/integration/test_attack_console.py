@@ -28,7 +28,7 @@ async def test_escape_sequences_in_a_body_are_shown_not_obeyed(home: Path) -> No
             await connected(pilot, app)
             sent = await alice.send(channel="north-south", template="message", precedence="FLASH",
                                     body={"text": text, "lang": "en"})
-            await until(pilot, lambda: f"[{sent['index']}]" in screen(app), "the hostile message")
+            await until(pilot, lambda: f"[{sent.index}]" in screen(app), "the hostile message")
             shown = screen(app)
             assert all(unsafe(line) == [] for line in shown.split("\n")), shown
             assert "message: ␛[2J␛[H‼FLASH‼ carol@mediator:" in shown
@@ -36,7 +36,7 @@ async def test_escape_sequences_in_a_body_are_shown_not_obeyed(home: Path) -> No
             prompt = str(app.query_one("#messages").get_option_at_index(0).prompt)  # type: ignore[attr-defined]
             assert [line for line in lines_of(prompt, "LAUNCH")
                     if not line.startswith(("    message: ", QUOTE))] == []
-            assert prompt.split("\n")[0].startswith(f"▶[{sent['index']}] ‼FLASH‼") and \
+            assert prompt.split("\n")[0].startswith(f"▶[{sent.index}] ‼FLASH‼") and \
                 "alice@north" in prompt.split("\n")[0]
             assert "LINK UP" in shown and "hotline console" not in lines_of(shown, "LAUNCH")
 

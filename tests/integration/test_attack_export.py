@@ -33,7 +33,7 @@ class Built:
 async def _build(home: Path, export: Path) -> None:
     async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
         alice = await server.client("alice")
-        index = (await alice.send(channel="north-south", template="message", body={"text": "hi"}))["index"]
+        index = (await alice.send(channel="north-south", template="message", body={"text": "hi"})).index
         await asyncio.wait_for(alice.receipt(index), WAIT)
         await witness_all(home, server.url)
         exported = await asyncio.to_thread(hotline_cli, home, "audit", "export", "--as", "audrey",

@@ -52,7 +52,7 @@ async def served(home: Path) -> AsyncIterator[tuple[Running, HostileRelay]]:
 async def grow(server: Running) -> int:
     """Alice sends a message; returns the log's size once a signed checkpoint covers it."""
     alice = await server.client("alice")
-    index = (await alice.send(channel="north-south", template="message", body={"text": "hi"}))["index"]
+    index = (await alice.send(channel="north-south", template="message", body={"text": "hi"})).index
     await asyncio.wait_for(alice.receipt(index), WAIT)
     return int(index) + 1
 

@@ -246,7 +246,7 @@ async def test_anonymous_sockets_never_lock_a_member_out(home: Path) -> None:
 
         alice = await server.client("alice")  # from 127.0.0.1, whose pool is full
         accepted = await alice.send(channel=CHANNEL, template="message", body={"text": "through"})
-        assert accepted["index"] > 0 and gate.members == 1
+        assert accepted.index > 0 and gate.members == 1
         assert gate.anonymous_total <= 8
         for _, writer in first + others:
             writer.close()
@@ -284,9 +284,9 @@ async def test_a_flooding_member_does_not_delay_another(home: Path) -> None:
         flood = [asyncio.ensure_future(alice.submit_envelope(e)) for e in notices(alice, 400)]
         await asyncio.wait(flood, return_when=asyncio.FIRST_COMPLETED)
         bobs = await bob.send(channel=CHANNEL, template="message", body={"text": "and me?"})
-        indexes = [accepted["index"] for accepted in await asyncio.gather(*flood)]
+        indexes = [accepted.index for accepted in await asyncio.gather(*flood)]
         assert len(indexes) == 400  # every notice accepted: the template is never rate-limited
-        assert bobs["index"] < max(indexes) - 200, (bobs["index"], max(indexes))
+        assert bobs.index < max(indexes) - 200, (bobs.index, max(indexes))
 
 
 @pytest.mark.slow
@@ -398,18 +398,18 @@ async def test_a_key_past_its_validity_is_refused_and_closed_at_every_use(home: 
         if use == "resume":
             await dave.send({"type": "resume", "channel": CHANNEL, "after": -1})
         elif use == "fetch":
-            await dave.send({"type": "fetch", "index": first["index"]})
+            await dave.send({"type": "fetch", "index": first.index})
         elif use == "submit":
             await dave.send(dave.submit(dave.envelope(sender="dave")))
         else:
             await alice.send(channel=CHANNEL, template="message", body={"text": "after"})
             await dave.send({"type": "ping", "data": "after alice's message"})
             while (frame := await recv(dave.ws))["type"] != "pong":
-                assert frame["type"] != "deliver" or frame["index"] <= first["index"], frame
-            await dave.send({"type": "fetch", "index": first["index"]})
+                assert frame["type"] != "deliver" or frame["index"] <= first.index, frame
+            await dave.send({"type": "fetch", "index": first.index})
         frames = await frames_until_closed(dave)
         assert frames[-1]["code"] == "auth.expired" and dave.ws.close_code == 4001
-        assert not [f for f in frames if f["type"] == "deliver" and f["index"] > first["index"]]
+        assert not [f for f in frames if f["type"] == "deliver" and f["index"] > first.index]
 
 
 # -- acceptance 2 --------------------------------------------------------------------------------
@@ -458,7 +458,7 @@ async def test_a_liaison_connects_and_sends_within_a_second_under_attack(
     finally:
         await alice.close()
     elapsed = time.perf_counter() - started
-    assert accepted["index"] > 1500
+    assert accepted.index > 1500
     assert elapsed < 1.0, f"connect and send took {elapsed:.2f} s"
 
     for writer in sockets:

@@ -42,6 +42,7 @@ from hotline.roster import decode_document, sign_document
 from tests.conftest import Running, ServerProcess, hotline_cli, running_server
 from tests.integration.test_exchange import post_roster
 from tests.integration.test_norms import logged
+from tests.integration.test_templates_e2e import delivered_to
 
 WAIT = 30
 V1 = "roster/90-agreement-north-south-v1.json"
@@ -119,13 +120,6 @@ async def refused(client: Client, template: str, body: dict[str, Any]) -> Protoc
     return caught.value
 
 
-async def delivered(client: Client, envelope_id: str) -> None:
-    async def wait() -> None:
-        while (await client.deliveries.get())["entry"].get("envelope", {}).get("id") != envelope_id:
-            pass
-    await asyncio.wait_for(wait(), WAIT)
-
-
 # -- defect 3: a catastrophic regex -------------------------------------------------------------
 
 @pytest.mark.slow
@@ -151,7 +145,7 @@ async def test_a_catastrophic_pattern_cannot_stall_the_server(home: Path) -> Non
         await alice.send(channel="north-south", template="costly", body={"text": ["x1", "x2999"]})
 
         # and everyone was answered throughout: bob got alice's message, the server is healthy
-        await delivered(bob, accepted["id"])
+        await delivered_to(bob, accepted.id)
         assert (await healthz(server.url))["status"] == "ok"
         held = {t.id for t in server.hotline.templates}
         assert {"pattern-bomb", "costly"} <= held and "backreference" not in held
@@ -252,7 +246,7 @@ async def test_template_loading_never_runs_on_the_event_loop(home: Path) -> None
             assert (await healthz(server.url))["status"] == "ok"
             accepted = await alice.send(channel="north-south", template="message",
                                         body={"text": "while a template loads"})
-            await delivered(bob, accepted["id"])
+            await delivered_to(bob, accepted.id)
             assert not posting.done()
             gate.release.set()
             status, answer = await asyncio.wait_for(posting, WAIT)

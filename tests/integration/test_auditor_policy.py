@@ -52,7 +52,7 @@ async def send(client: Client, count: int) -> int:
     last = -1
     for n in range(count):
         last = (await client.send(channel="north-south", template="message",
-                                  body={"text": f"message {n}"}))["index"]
+                                  body={"text": f"message {n}"})).index
     await asyncio.wait_for(client.receipt(last), WAIT)
     return last + 1
 

@@ -239,7 +239,7 @@ async def beat_and_echo(server: Running, rounds: int) -> int:
                     echo = answering.envelope(
                         channel=CHANNEL, template="echo", kind=Kind.ECHO, reply_to=beat.id,
                         body={"received": format_time(datetime.now(UTC))})
-                    last = (await answering.submit_envelope(echo))["index"]
+                    last = (await answering.submit_envelope(echo)).index
     await asyncio.wait_for(covered(server, last), WAIT)
     return last
 

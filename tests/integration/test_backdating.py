@@ -68,7 +68,7 @@ async def test_a_backdated_notice_is_measured_from_the_log_time(home: Path) -> N
     rejected = [e for e in entries if e["kind"] == "rejected"]
     assert [(e["code"], e["ref"]) for e in rejected] == [("norm.late_notice", late.id)]
     assert late.body["window"]["start"] not in rejected[0]["reason"]  # the field, not the value
-    assert entries[accepted["index"]]["envelope"]["id"] == timely.id
+    assert entries[accepted.index]["envelope"]["id"] == timely.id
 
 
 async def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -122,7 +122,7 @@ async def test_the_auditor_flags_a_backdated_notice_in_the_log(home: Path, tmp_p
     async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
         alice = await server.client("alice")
         sent = await alice.send(channel=CHANNEL, template="message", body={"text": "before"})
-        await asyncio.wait_for(alice.receipt(sent["index"]), WAIT)  # a checkpoint covers it
+        await asyncio.wait_for(alice.receipt(sent.index), WAIT)  # a checkpoint covers it
         exported = await cli(home, "audit", "export", "--as", "audrey", "--server", server.url,
                              "--out", str(export))
         assert exported.returncode == 0, exported.stderr
@@ -137,7 +137,7 @@ async def test_the_auditor_flags_a_backdated_notice_in_the_log(home: Path, tmp_p
     audited(home, honest)  # the same entry with 25 hours' notice from its log time passes
     with pytest.raises(AuditFailure) as caught:
         audited(home, backdated)
-    index = sent["index"] + 1
+    index = sent.index + 1
     assert caught.value.message.startswith(f"entry {index} (envelope): rule launch-notice-24h: "
                                            "body.window.start must be at least 1 d after the time the "
                                            "server logs the envelope"), \

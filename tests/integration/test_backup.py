@@ -94,7 +94,7 @@ async def send(client: Client, text: str, *, notice: bool = False) -> tuple[int,
                 client.envelope(channel="north-south", template="message", body={"text": text},
                                 precedence=Precedence.ROUTINE))
     accepted = await client.submit_envelope(envelope)
-    return int(accepted["index"]), envelope.id
+    return int(accepted.index), envelope.id
 
 
 async def backup_under_load(home: Path, archive: Path) -> tuple[list[tuple[int, str]], int]:

@@ -12,16 +12,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from hotline.canonical import dumps
 from hotline.client.profile import Profile
 from hotline.envelope import AckKind, Envelope, ack_id, new_envelope_id
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, revocation, sign_document
-from hotline.session import Challenge, ClientSession, encode
 from hotline.store import Store
+from hotline.wire.frames import Challenge, Frame, encode
+from hotline.wire.session import ClientSession
 from tests.conftest import Running, running_server
 from tests.integration.test_exchange import post_roster
 
@@ -53,7 +56,10 @@ class Raw:
         assert (await recv(self.ws))["type"] == "roster"
         return welcome
 
-    async def send(self, frame: dict[str, Any] | str) -> None:
+    async def send(self, frame: dict[str, Any] | Frame | str) -> None:
+        """Send a typed frame, or (a test's bad frames) a JSON object or text as is."""
+        if isinstance(frame, dict):
+            frame = dumps(frame)
         await self.ws.send(frame if isinstance(frame, str) else encode(frame))
 
     async def answer(self) -> dict[str, Any]:
@@ -222,8 +228,8 @@ async def test_frame_before_authentication(raw: Raw) -> None:
 
 async def test_bad_auth_signature(raw: Raw) -> None:
     challenge = await raw.challenge()
-    frame = raw.session.auth_frame(challenge, now=datetime.now(UTC))
-    frame["client_time"] = "2000-01-01T00:00:00.000Z"  # no longer what was signed
+    frame = msgspec.structs.replace(raw.session.auth_frame(challenge, now=datetime.now(UTC)),
+                                    client_time="2000-01-01T00:00:00.000Z")  # not what was signed
     await raw.send(frame)
     await raw.closed_with("auth.bad_signature")
 
@@ -240,7 +246,7 @@ async def test_replayed_auth_nonce(server: Running, raw: Raw) -> None:
 
 async def test_auth_for_another_origin(raw: Raw) -> None:
     challenge = await raw.challenge()
-    frame = raw.session.auth_frame(Challenge(challenge.nonce, "other.example", ""),
+    frame = raw.session.auth_frame(Challenge(nonce=challenge.nonce, origin="other.example", server_time=""),
                                    now=datetime.now(UTC))
     await raw.send(frame)
     await raw.closed_with("auth.wrong_origin")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec import UNSET
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
@@ -33,10 +34,12 @@ from hotline.console.app import ConsoleApp
 from hotline.console.render import QUOTE
 from hotline.console.screens import ComposeScreen, TemplatePicker
 from hotline.deployment import init_deployment
+from hotline.entries import EnvelopeEntry
 from hotline.envelope import AckKind, Kind
 from hotline.norms.files import load_templates
 from hotline.server.app import start
 from hotline.times import format_time, parse_time
+from hotline.wire.frames import Deliver
 
 WAIT = 20.0
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.2", "HOTLINE_PROTOCOLS_DEADLINE_SWEEP": "0.1"}
@@ -132,7 +135,7 @@ async def next_envelope(client: Client, kind: Kind, template: str | None = None)
     async def wait() -> Delivered:
         while True:
             frame = await client.deliveries.get()
-            if frame["entry"].get("kind") != "envelope":
+            if not isinstance(frame, Deliver) or not isinstance(frame.entry, EnvelopeEntry):
                 continue
             item = client.verify(frame)
             if item.envelope.kind is kind and template in (None, item.envelope.template):
@@ -167,7 +170,7 @@ async def test_free_text_sent_received_and_understood(home: Path) -> None:
 
             got = await next_envelope(bob, Kind.MESSAGE)  # the second liaison receives it, verified
             assert got.envelope.body == {"text": "Request consultation at 0900Z", "lang": "en"}
-            assert got.envelope.sender == "alice" and got.entry["party"] == "north"
+            assert got.envelope.sender == "alice" and got.entry.party == "north"
             [shown] = [m for m in messages_text(app) if "Request consultation" in m]
             assert f"[{got.index}] ROUTINE" in shown and "alice@north" in shown
             assert "message: Request consultation" in shown
@@ -186,21 +189,21 @@ async def test_flash_preagreed_marked_acked_received_then_understood(home: Path)
             await connected(pilot, app)
             sent = await alice.send(channel="north-south", template="preagreed", precedence="FLASH",
                                     body={"number": 2, "code": "UNIDENTIFIED-OBJECTS"})
-            await until(pilot, lambda: f"[{sent['index']}]" in screen_text(app), "the FLASH message")
+            await until(pilot, lambda: f"[{sent.index}]" in screen_text(app), "the FLASH message")
             screen = screen_text(app)  # monochrome: the marks carry the meaning, not colours
-            assert f"[{sent['index']}] ‼FLASH‼" in screen
+            assert f"[{sent.index}] ‼FLASH‼" in screen
             assert "Наши системы предупреждения" in "".join(messages_text(app))  # bob reads Russian
             assert "▶ YOU OWE 'understood'" in screen and "ACK OWED ×1" in screen
 
             # the console acknowledged 'received' by itself
             auto = await next_envelope(alice, Kind.ACK)
-            assert (auto.envelope.reply_to, auto.envelope.body) == (sent["id"], {"ack": "received"})
+            assert (auto.envelope.reply_to, auto.envelope.body) == (sent.id, {"ack": "received"})
             assert auto.envelope.sender == "bob"
 
             await pilot.press("u")  # the newest message is selected: the officer acknowledges it
             understood = await next_envelope(alice, Kind.ACK)
             assert (understood.envelope.reply_to, understood.envelope.body) == (
-                sent["id"], {"ack": "understood"})
+                sent.id, {"ack": "understood"})
             await until(pilot, lambda: "YOU OWE" not in screen_text(app), "the obligation to clear")
             assert "south ✓understood" in "".join(messages_text(app))
             assert "ACK OWED" not in screen_text(app)
@@ -254,7 +257,7 @@ async def test_templated_form_refuses_a_bad_field_before_sending_then_sends(home
             got = await next_envelope(bob, Kind.MESSAGE, "risk-assessment")
             assert got.envelope.body["threat_level"] == "elevated"
             assert got.envelope.body["indicators"] == ["AIS gaps", "radar tracks"]
-            assert got.entry["expects"]["ack"] == "understood"
+            assert got.entry.expects is not UNSET and got.entry.expects.ack == "understood"
             await until(pilot, lambda: any("risk-assessment" in m and "logged" in m
                                            for m in messages_text(app)), "the assessment logged")
             [item] = app.outbox.items()
@@ -304,7 +307,7 @@ async def test_message_typed_while_the_line_is_down_is_pending_then_delivered_on
                 replayed = []
                 while not bob.deliveries.empty():
                     frame = bob.deliveries.get_nowait()
-                    if frame["entry"].get("kind") == "envelope":
+                    if isinstance(frame, Deliver) and isinstance(frame.entry, EnvelopeEntry):
                         replayed.append(bob.verify(frame).envelope.id)
                 assert replayed.count(stored.id) == 1 and last >= item.index
     finally:
@@ -419,7 +422,7 @@ async def test_every_message_is_proven_in_the_log_and_witnessed_and_details_say_
             await pilot.press("escape")
         # the verified head is remembered for the next run, which will hold the log to it
         head = app.outbox.recall("log_head")
-        assert head["size"] > int(answer["index"])
+        assert head["size"] > int(answer.index)
 
 
 @pytest.mark.slow
@@ -616,14 +619,14 @@ async def test_owed_ack_counts_down_then_escalates_when_overdue(home: Path) -> N
             assert "ACK OWED ×1 (1 OVERDUE)" in screen_text(app)
             # ...and on the server's: its overdue notice raises an alert naming our party
             await until(pilot, lambda: "‼ ALERT" in screen_text(app), "the overdue alert")
-            assert f"OVERDUE: ROUTINE [{sent['index']}] drill" in screen_text(app)
+            assert f"OVERDUE: ROUTINE [{sent.index}] drill" in screen_text(app)
             assert "south has not sent understood" in app.state.alerts[-1].text
 
             await pilot.press("u")  # late, but still accepted, and marked late
             late = await next_envelope(alice, Kind.ACK)
             while late.envelope.body != {"ack": "understood"}:
                 late = await next_envelope(alice, Kind.ACK)
-            assert late.entry.get("late") is True
+            assert late.entry.is_late
             await until(pilot, lambda: any("south ✓understood LATE" in m for m in messages_text(app)),
                         "the late ack")
             assert "YOU OWE" not in screen_text(app)

@@ -148,7 +148,7 @@ async def test_next_owed_scrolls_the_owed_message_header_into_view(home: Path) -
             for n in range(6):
                 await alice.send(channel="north-south", template="message", body={"text": f"traffic {n}"})
             await until(pilot, lambda: "traffic 5" in screen_text(app), "the newest message")
-            header = f"[{flash['index']}] ‼FLASH‼"
+            header = f"[{flash.index}] ‼FLASH‼"
             assert header not in screen_text(app)  # scrolled off by the six after it
 
             await pilot.press("a")
@@ -227,10 +227,10 @@ async def test_details_name_the_checkpoint_the_proof_is_against(fast_home: Path)
             await until(pilot, lambda: proven("First"), "the first message proven and witnessed")
             await bob.send(channel="north-south", template="message", body={"text": "Second"})
             await until(pilot, lambda: proven("Second"), "the second one, on a larger tree")
-            proven_in = app.state.log.included[int(first["index"])]
+            proven_in = app.state.log.included[int(first.index)]
             assert app.state.log.head is not None and app.state.log.head.size > proven_in
 
-            while (selected := app.selected_message()) is None or selected.index != first["index"]:
+            while (selected := app.selected_message()) is None or selected.index != first.index:
                 await pilot.press("up")
             await pilot.press("d")
             await until(pilot, lambda: isinstance(app.screen, TextScreen), "the details")
@@ -238,4 +238,4 @@ async def test_details_name_the_checkpoint_the_proof_is_against(fast_home: Path)
             details = str(app.screen.text)
             proof = details[details.index("log proof"):details.index("stated by the server")]
             assert set(re.findall(r"tree (?:size|of) (\d+)", proof)) == {str(proven_in)}, proof
-            assert f"entry {first['index']} is in that tree" in proof
+            assert f"entry {first.index} is in that tree" in proof

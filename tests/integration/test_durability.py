@@ -40,7 +40,7 @@ async def test_sigkill_after_accepted_loses_nothing(server_process: ServerProces
     finally:
         await alice.close()
 
-    assert sorted(a["index"] for _, a in sent) == list(range(8, 8 + len(sent)))  # 0..7: roster
+    assert sorted(a.index for _, a in sent) == list(range(8, 8 + len(sent)))  # 0..7: roster
     server_process.start()
     result = await asyncio.to_thread(
         hotline_cli, server_process.home, "listen", "--as", "bob", "--server", server_process.url,
@@ -49,21 +49,21 @@ async def test_sigkill_after_accepted_loses_nothing(server_process: ServerProces
     records = [json.loads(line) for line in result.stdout.splitlines()]
     lines = [x for x in records if "proof" not in x]
     proven = {x["index"] for x in records if x.get("proof") == "included"}
-    by_index = sorted(sent, key=lambda pair: pair[1]["index"])
-    assert proven == {a["index"] for _, a in sent}  # each in the log after the restart too
-    assert [(x["index"], x["id"]) for x in lines] == [(a["index"], e.id) for e, a in by_index]
+    by_index = sorted(sent, key=lambda pair: pair[1].index)
+    assert proven == {a.index for _, a in sent}  # each in the log after the restart too
+    assert [(x["index"], x["id"]) for x in lines] == [(a.index, e.id) for e, a in by_index]
     assert all(x["verified"] and x["sender"] == "alice" for x in lines)
 
     alice = await connect(server_process, "alice")
     try:
         envelope, original = sent[3]
         again = await alice.submit_envelope(envelope)  # same id, same signature
-        assert (again["index"], again.get("duplicate")) == (original["index"], True)
-        assert alice.welcome["log_size"] == 8 + len(sent)
+        assert (again.index, again.is_duplicate) == (original.index, True)
+        assert alice.welcome.log_size == 8 + len(sent)
     finally:
         await alice.close()
     bob = await connect(server_process, "bob")
     try:
-        assert bob.welcome["log_size"] == 8 + len(sent)  # the resend stored nothing
+        assert bob.welcome.log_size == 8 + len(sent)  # the resend stored nothing
     finally:
         await bob.close()

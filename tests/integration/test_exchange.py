@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from hotline.httpauth import sign_request
 from hotline.keyfiles import save_private_key
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, sign_document
+from hotline.wire.frames import SERVER_TYPES, Deliver, decode_value, encode
 from tests.conftest import Running, running_server
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
@@ -33,22 +35,22 @@ async def next_delivered(client: Client) -> Delivered:
 
 async def test_message_and_acks_between_parties(server: Running) -> None:
     alice, bob = await server.client("alice"), await server.client("bob")
-    assert alice.welcome["channels"] == ["north-south"]
-    assert (bob.welcome["member"], bob.welcome["party"]) == ("bob", "south")
+    assert alice.welcome.channels == ["north-south"]
+    assert (bob.welcome.member, bob.welcome.party) == ("bob", "south")
 
     accepted = await alice.send(channel="north-south", template="message",
                                 body={"text": "Request consultation at 0900Z", "lang": "en"},
                                 precedence="IMMEDIATE")
     got = await next_delivered(bob)
-    assert got.index == accepted["index"]
-    assert got.envelope.sender == "alice" and got.entry["party"] == "north"
+    assert got.index == accepted.index
+    assert got.envelope.sender == "alice" and got.entry.party == "north"
     assert got.envelope.body["text"] == "Request consultation at 0900Z"
     assert got.envelope.precedence.value == "IMMEDIATE"
 
     received = await bob.ack(got, AckKind.RECEIVED)
     understood = await bob.ack(got, AckKind.UNDERSTOOD)
     acks = [await next_delivered(alice), await next_delivered(alice)]
-    assert [a.index for a in acks] == [received["index"], understood["index"]]
+    assert [a.index for a in acks] == [received.index, understood.index]
     assert all(a.envelope.kind is Kind.ACK and a.envelope.reply_to == got.envelope.id for a in acks)
     assert [a.envelope.body["ack"] for a in acks] == ["received", "understood"]
     assert all(a.envelope.sender == "bob" for a in acks)
@@ -56,8 +58,15 @@ async def test_message_and_acks_between_parties(server: Running) -> None:
     # Acking again (a new envelope: another ``created``) is the same acknowledgement, by its
     # derived id: answered with the ack logged first, and not stored again.
     again = await bob.ack(got, AckKind.RECEIVED)
-    assert (again["index"], again["id"], again.get("duplicate")) == (received["index"],
-                                                                     received["id"], True)
+    assert (again.index, again.id, again.is_duplicate) == (received.index,
+                                                                     received.id, True)
+
+
+def deliver_frame(index: int, entry: dict[str, Any]) -> Deliver:
+    """``entry`` delivered as ``index``, as a client decodes it (a hostile host's, say)."""
+    frame = decode_value({"type": "deliver", "index": index, "entry": entry}, allowed=SERVER_TYPES)
+    assert isinstance(frame, Deliver)
+    return frame
 
 
 async def test_receiver_refuses_a_forged_delivery(server: Running) -> None:
@@ -65,16 +74,19 @@ async def test_receiver_refuses_a_forged_delivery(server: Running) -> None:
     alice, bob = await server.client("alice"), await server.client("bob")
     await alice.send(channel="north-south", template="message", body={"text": "original"})
     frame = await asyncio.wait_for(bob.deliveries.get(), WAIT)
+    assert isinstance(frame, Deliver)
     bob.verify(frame)
-    forged = json.loads(json.dumps(frame))
-    forged["entry"]["envelope"]["body"]["text"] = "altered by the host"
+
+    def altered(change: Callable[[dict[str, Any]], object]) -> Deliver:
+        entry = json.loads(encode(frame))["entry"]
+        change(entry)
+        return deliver_frame(frame.index, entry)
+
     with pytest.raises(CryptoError) as info:
-        bob.verify(forged)
+        bob.verify(altered(lambda e: e["envelope"]["body"].update(text="altered by the host")))
     assert info.value.code == "verify.failed" and "signature does not verify" in info.value.message
-    impostor = json.loads(json.dumps(frame))
-    impostor["entry"]["party"] = "mediator"
     with pytest.raises(CryptoError):
-        bob.verify(impostor)
+        bob.verify(altered(lambda e: e.update(party="mediator")))
 
 
 async def test_third_party_and_auditor_see_the_channel(server: Running) -> None:
@@ -116,7 +128,7 @@ async def test_member_of_a_party_outside_the_agreement_is_refused(home: Path) ->
         status, answer = await post_roster(server, sign_document(doc, west).to_json())
         assert status == 200, answer
         walt = await server.client("walt")
-        assert walt.welcome["channels"] == []
+        assert walt.welcome.channels == []
         with pytest.raises(HotlineError) as info:
             await walt.send(channel="north-south", template="message", body={"text": "let me in"})
         assert info.value.code == "channel.not_member"
@@ -171,11 +183,11 @@ async def test_auditor_name_squatted_by_a_pinned_outsider(home: Path) -> None:
         await alice.send(channel="north-south", template="message", body={"text": "not for west"})
 
         squatter = await server.client("west-audrey")
-        assert (squatter.welcome["party"], squatter.welcome["channels"]) == ("west", [])
+        assert (squatter.welcome.party, squatter.welcome.channels) == ("west", [])
         with pytest.raises(HotlineError) as info:
             await squatter.resume("north-south", -1)
         assert info.value.code == "channel.not_member"
-        size = squatter.welcome["log_size"]
+        size = squatter.welcome.log_size
         status, records = await signed_get(server, "west-audrey", "/v1/log/entries", f"start=0&end={size}")
         assert status == 200
         assert not [r for r in records if "entry" in r and r["entry"].get("channel") == "north-south"]
@@ -186,7 +198,7 @@ async def test_auditor_name_squatted_by_a_pinned_outsider(home: Path) -> None:
         status, answer = await post_roster(server, real)
         assert status == 200, answer  # the real auditor is not blocked by the squatter
         audrey = await server.client("audrey")
-        assert (audrey.welcome["party"], audrey.welcome["channels"]) == ("mediator", ["north-south"])
+        assert (audrey.welcome.party, audrey.welcome.channels) == ("mediator", ["north-south"])
         status, records = await signed_get(server, "audrey", "/v1/log/entries", f"start=0&end={size}")
         assert status == 200 and all("entry" in r for r in records)
         assert any(r["entry"].get("envelope", {}).get("body") == {"text": "not for west"}

@@ -115,7 +115,7 @@ ANSWERS = {"error", "accepted", "resumed", "deliver", "health", "checkpoint", "r
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_hostile_frames_get_typed_answers_and_the_session_survives(server: Running,
                                                                         seed: int) -> None:
-    """Rule 2 of hotline.session under fuzzing: after welcome, no frame ends the session, and
+    """Rule 2 of hotline.wire.session under fuzzing: after welcome, no frame ends the session, and
     every answer is a frame of the protocol, errors with a ``family.reason`` code."""
     async with connect(server.url, proxy=None, compression=None, max_size=None) as ws:
         profile = Profile.load(server.home, "alice")

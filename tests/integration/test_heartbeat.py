@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from hotline.audit.availability import build_availability
@@ -105,12 +106,13 @@ async def member(home: Path, url: str, name: str = "alice") -> Client:
 
 
 async def state_becomes(client: Client, state: str) -> dict[str, Any]:
-    """The health frame of north-south once it says ``state``."""
+    """The health frame of north-south once it says ``state`` (as its JSON)."""
     async def wait() -> dict[str, Any]:
-        while client.health.get("north-south", {}).get("state") != state:
+        while (now := client.health.get("north-south")) is None or now.state != state:
             client.health_changed.clear()
             await client.health_changed.wait()
-        return client.health["north-south"]
+        frame: dict[str, Any] = msgspec.to_builtins(now)
+        return frame
     return await asyncio.wait_for(wait(), WAIT)
 
 

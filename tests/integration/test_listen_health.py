@@ -128,7 +128,7 @@ async def listening(home: Path, url: str, *args: str) -> AsyncIterator[Listener]
 async def state_becomes(client: Client, state: str) -> None:
     """Wait for the server's live health frame of the channel to say ``state``."""
     async def wait() -> None:
-        while client.health.get(CHANNEL, {}).get("state") != state:
+        while (now := client.health.get(CHANNEL)) is None or now.state != state:
             client.health_changed.clear()
             await client.health_changed.wait()
     await asyncio.wait_for(wait(), WAIT)
@@ -249,12 +249,12 @@ async def test_listen_shows_an_overdue_notice_live_and_on_replay(home: Path) -> 
                 listening(home, server.url, "--after", str(before), "--json") as js:
             drill = await alice.send(channel=CHANNEL, template="drill", body={"text": "drill"})
             # each listener shows the drill (replayed or live): it is listening
-            assert (await text.next(" drill id=")).startswith(f"[{drill['index']}] ")
-            assert json.loads(await js.next('"template": "drill"'))["index"] == drill["index"]
+            assert (await text.next(" drill id=")).startswith(f"[{drill.index}] ")
+            assert json.loads(await js.next('"template": "drill"'))["index"] == drill.index
             clock.now += timedelta(seconds=2)  # the deadline passes
             notice = await text.next("OVERDUE")
-            assert notice.startswith(f"[{drill['index'] + 1}] {HOST} OVERDUE ROUTINE drill "
-                                     f"message [{drill['index']}] was due "), notice
+            assert notice.startswith(f"[{drill.index + 1}] {HOST} OVERDUE ROUTINE drill "
+                                     f"message [{drill.index}] was due "), notice
             assert notice.endswith(": no understood from mediator, south")
             record = json.loads(await js.next('"kind": "overdue"'))
             assert record["verified"] is False and record["server"]["missing"] == ["mediator", "south"]

@@ -18,13 +18,16 @@ import pytest
 from hotline.audit.report import build_report
 from hotline.canonical import dumps, parse
 from hotline.client.connection import Client
+from hotline.entries import kind_of, to_json
 from hotline.envelope import AckKind, Kind
 from hotline.errors import ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.norms.files import load_templates
 from hotline.roster import decode_document, sign_document
 from hotline.times import format_time
+from hotline.wire.frames import Deliver
 from tests.conftest import Running, running_server
+from tests.integration.test_exchange import deliver_frame
 from tests.template_examples import EXAMPLES, Bad, Case
 
 WAIT = 10
@@ -138,7 +141,7 @@ async def test_each_violation_is_refused_with_its_own_code_and_logged(home: Path
                                  precedence="PRIORITY", body=example("unusual-activity-query").body)
         # a reply with a required field missing
         refusals.append(await refused(bob, "template.invalid", template="unusual-activity-reply",
-                                      precedence="PRIORITY", reply_to=query["id"],
+                                      precedence="PRIORITY", reply_to=query.id,
                                       body={"objectives": "exercise"}))
         # a rate flood: three drills an hour are agreed; the fourth is refused
         for n in range(3):
@@ -170,8 +173,8 @@ async def next_entry(client: Client, kind: str) -> dict[str, Any]:
     async def wait() -> dict[str, Any]:
         while True:
             frame = await client.deliveries.get()
-            if frame["entry"]["kind"] == kind:
-                return dict(frame["entry"])
+            if isinstance(frame, Deliver) and kind_of(frame.entry) == kind:
+                return to_json(frame.entry)
     return await asyncio.wait_for(wait(), WAIT)
 
 
@@ -185,19 +188,19 @@ async def test_missed_deadline_is_logged_alerted_and_reported(home: Path) -> Non
         assert delivered["expects"]["ack"] == "understood"
         assert delivered["expects"]["from"] == ["mediator", "south"]
         # the mediator answers in time; south does not
-        await carol.ack(carol.verify({"index": sent["index"], "entry": delivered}), AckKind.UNDERSTOOD)
+        await carol.ack(carol.verify(deliver_frame(sent.index, delivered)), AckKind.UNDERSTOOD)
         clock.offset += timedelta(seconds=2)  # past the one-second deadline
         alerts = [await next_entry(c, "overdue") for c in (alice, bob, carol)]
         assert all(a == alerts[0] for a in alerts)  # every connected member gets the alert
         overdue = alerts[0]
-        assert overdue["entry"] == sent["index"] and overdue["ref"] == sent["id"]
+        assert overdue["entry"] == sent.index and overdue["ref"] == sent.id
         assert overdue["missing"] == ["south"] and overdue["template"] == "drill"
         assert overdue["due"] == delivered["expects"]["due"]
         # a late ack is still accepted, and marked late
-        late = await bob.ack(bob.verify({"index": sent["index"], "entry": delivered}),
+        late = await bob.ack(bob.verify(deliver_frame(sent.index, delivered)),
                              AckKind.UNDERSTOOD)
     entries = logged(home)
-    assert entries[late["index"]].get("late") is True
+    assert entries[late.index].get("late") is True
     in_time = [e for e in entries if e["kind"] == "envelope" and e["party"] == "mediator"]
     assert len(in_time) == 1 and "late" not in in_time[0]
     assert sum(e["kind"] == "overdue" for e in entries) == 1  # once, not at every sweep
@@ -215,7 +218,7 @@ async def test_deadlines_survive_a_restart(home: Path) -> None:
         answered = await alice.send(channel="north-south", template="drill", body={"text": "drill 1"})
         for name in ("bob", "carol"):  # answered in full before the restart: never overdue
             member = await server.client(name)
-            await member.ack(await member.fetch(answered["index"]), AckKind.UNDERSTOOD)
+            await member.ack(await member.fetch(answered.index), AckKind.UNDERSTOOD)
         for seq in range(20):  # heartbeats between: the replay passes them by
             await agent.submit_envelope(agent.envelope(
                 channel="north-south", template="heartbeat", kind=Kind.HEARTBEAT,
@@ -224,14 +227,14 @@ async def test_deadlines_survive_a_restart(home: Path) -> None:
     clock.offset += timedelta(seconds=5)
     async with serving(home, clock) as server:
         bob = await server.client("bob")
-        await bob.resume("north-south", sent["index"])
+        await bob.resume("north-south", sent.index)
         overdue = await next_entry(bob, "overdue")
-        assert overdue["entry"] == sent["index"] and overdue["missing"] == ["mediator", "south"]
+        assert overdue["entry"] == sent.index and overdue["missing"] == ["mediator", "south"]
         # the rate window came back too: 3 drills an hour, two sent before the restart
         alice = await server.client("alice")
         await alice.send(channel="north-south", template="drill", body={"text": "drill 3"})
         await refused(alice, "norm.rate_limited", template="drill", body={"text": "drill 4"})
-    assert [e["entry"] for e in logged(home) if e["kind"] == "overdue"] == [sent["index"]]
+    assert [e["entry"] for e in logged(home) if e["kind"] == "overdue"] == [sent.index]
 
 
 async def test_humanitarian_notices_are_never_refused_for_rate(home: Path) -> None:
@@ -257,7 +260,7 @@ async def test_a_resend_does_not_count_against_the_rate(home: Path) -> None:
         first = alice.envelope(channel="north-south", template="drill", body={"text": "drill 0"})
         original = await alice.submit_envelope(first)
         again = await alice.submit_envelope(first)
-        assert again["index"] == original["index"] and again.get("duplicate") is True
+        assert again.index == original.index and again.is_duplicate is True
         for n in (1, 2):
             await alice.send(channel="north-south", template="drill", body={"text": f"drill {n}"})
         await refused(alice, "norm.rate_limited", template="drill", body={"text": "drill 3"})

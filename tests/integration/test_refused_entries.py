@@ -22,13 +22,14 @@ import pytest
 
 from hotline.client.connection import Client, Delivered, Refused
 from hotline.client.profile import Profile
+from hotline.entries import to_json
 from hotline.envelope import Envelope, Kind, new_envelope_id
 from hotline.keyfiles import load_private_key
 from hotline.roster import revocation, sign_document
 from hotline.times import format_time
 from hotline.verification import EntryRefused
 from tests.conftest import Running, hotline_cli, running_server
-from tests.integration.test_exchange import post_roster
+from tests.integration.test_exchange import deliver_frame, post_roster
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 CHANNEL = "north-south"
@@ -75,37 +76,37 @@ async def test_a_backdated_revocation_shows_refused_entries_and_the_replay_goes_
         after = await alice.send(channel=CHANNEL, template="message", body={"text": "after it"})
 
         carol = await server.client("carol")  # the roster she builds holds the revocation
-        items = await replay(carol, first["index"] - 1, 3)
+        items = await replay(carol, first.index - 1, 3)
         assert [type(i) for i in items] == [Refused, Refused, Delivered]
         assert [i.index for i in items if isinstance(i, Refused | Delivered)] == [
-            first["index"], second["index"], after["index"]]
+            first.index, second.index, after.index]
         for refused in items[:2]:
             assert isinstance(refused, Refused) and refused.code == "verify.failed"
             assert "of bob (south): revoked at " in refused.reason, refused.reason
-        assert (await carol.fetch(after["index"])).envelope.body == {"text": "after it"}
+        assert (await carol.fetch(after.index)).envelope.body == {"text": "after it"}
 
         text, as_json = await asyncio.gather(*(
             cli(home, "listen", "--as", "carol", "--server", server.url, "--after",
-                str(first["index"] - 1), "--count", "3", "--no-ack", *extra)
+                str(first.index - 1), "--count", "3", "--no-ack", *extra)
             for extra in ((), ("--json",))))
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     assert len(lines) == 5, lines  # two refused, one verified with the host's line, its proof
-    for line, index in zip(lines[:2], (first["index"], second["index"]), strict=True):
+    for line, index in zip(lines[:2], (first.index, second.index), strict=True):
         assert line.startswith(f'[{index}] REFUSED on "north-south": verify.failed: key '), line
         assert "of bob (south): revoked at " in line and "[did NOT verify: not shown]" in line
         assert "dated" not in line  # nothing of a refused entry is shown as the sender's word
-    assert lines[2].startswith(f"[{after['index']}] ") and "Text: after it " in lines[2]
+    assert lines[2].startswith(f"[{after.index}] ") and "Text: after it " in lines[2]
     assert lines[2].endswith("[signature verified]")
     assert lines[3].startswith("  [host, unsigned] received ack owed by mediator, south, due ")
-    assert lines[4].startswith(f"[{after['index']}] proven in the log: included in checkpoint ")
+    assert lines[4].startswith(f"[{after.index}] proven in the log: included in checkpoint ")
 
     assert as_json.returncode == 0, as_json.stderr
     records = [json.loads(line) for line in as_json.stdout.splitlines()]
     proof = records.pop()
-    assert (proof["index"], proof["proof"]) == (after["index"], "included")
-    assert proof["checkpoint"] > after["index"]
-    assert [r["index"] for r in records] == [first["index"], second["index"], after["index"]]
+    assert (proof["index"], proof["proof"]) == (after.index, "included")
+    assert proof["checkpoint"] > after.index
+    assert [r["index"] for r in records] == [first.index, second.index, after.index]
     for record in records[:2]:
         assert {k: record[k] for k in ("channel", "verified", "refused", "code")} == {
             "channel": CHANNEL, "verified": False, "refused": True, "code": "verify.failed"}
@@ -128,7 +129,7 @@ async def test_the_client_checks_what_the_auditor_checks(home: Path) -> None:
     async with running_server(home) as server:
         alice, carol = await server.client("alice"), await server.client("carol")
         sent = await alice.send(channel=CHANNEL, template="message", body={"text": "genuine"})
-        genuine = await carol.fetch(sent["index"])
+        genuine = await carol.fetch(sent.index)
         revoked_at = datetime.now(UTC)
         await revoke(server, home, "bob", "south", at=revoked_at)
         carol = await server.client("carol")  # with the revocation in her roster
@@ -139,19 +140,19 @@ async def test_the_client_checks_what_the_auditor_checks(home: Path) -> None:
                               created=created, body={"text": "stand down"})
 
     # bob's key signs a message dated before its revocation; the host logs it after
-    bobs = logged_as(genuine.entry, envelope("bob", revoked_at - timedelta(seconds=5)), "bob", home,
+    bobs = logged_as(to_json(genuine.entry), envelope("bob", revoked_at - timedelta(seconds=5)), "bob", home,
                      party="south", time=revoked_at + timedelta(seconds=1))
     # north's agent signs a message (agents send heartbeats, echoes and acks)
-    agents = logged_as(genuine.entry, envelope("north-agent", revoked_at), "north-agent", home,
+    agents = logged_as(to_json(genuine.entry), envelope("north-agent", revoked_at), "north-agent", home,
                        party="north", time=revoked_at + timedelta(seconds=1))
     for forged, reason in ((bobs, "of bob (south): revoked at "),
                            (agents, "an agent may not send message envelopes")):
         try:
-            carol.verify({"index": sent["index"], "entry": forged})
+            carol.verify(deliver_frame(sent.index, forged))
         except EntryRefused as exc:
             assert exc.code == "verify.failed" and reason in exc.reason, exc.reason
         else:
             raise AssertionError(f"accepted: {forged['envelope']}")
     # the same envelope of bob's, logged before the revocation, is his
     honest = {**bobs, "time": format_time(revoked_at - timedelta(seconds=1))}
-    assert carol.verify({"index": sent["index"], "entry": honest}).envelope.sender == "bob"
+    assert carol.verify(deliver_frame(sent.index, honest)).envelope.sender == "bob"

@@ -46,16 +46,16 @@ async def test_an_ack_of_ones_own_partys_message_is_refused_and_never_logged(hom
         before = len(logged(home))
 
         own = await cli(home, "ack", "--as", "alice", "--server", server.url,
-                        "--index", str(sent["index"]))
+                        "--index", str(sent.index))
         assert own.returncode == 1, own.stdout
-        assert own.stderr.startswith(f"error: ack.own_party: message {sent['index']} is north's "
+        assert own.stderr.startswith(f"error: ack.own_party: message {sent.index} is north's "
                                      "own: a party acknowledges only the other parties' "
                                      "messages"), own.stderr
         assert len(logged(home)) == before  # refused before anything was sent: nothing logged
 
         # The server holds the same rule for a client that sends the ack anyway: refused with
         # the same code, the attempt recorded as refused, no ack in the log.
-        message = await alice.fetch(sent["index"])
+        message = await alice.fetch(sent.index)
         with pytest.raises(ProtocolViolation) as refused:
             await alice.ack(message, AckKind.UNDERSTOOD)
         assert refused.value.code == "ack.own_party"
@@ -65,7 +65,7 @@ async def test_an_ack_of_ones_own_partys_message_is_refused_and_never_logged(hom
 
         # the other party's ack of the same message is what acks are for
         other = await cli(home, "ack", "--as", "bob", "--server", server.url,
-                          "--index", str(sent["index"]))
+                          "--index", str(sent.index))
         assert other.returncode == 0, other.stderr
 
 
@@ -75,33 +75,33 @@ async def test_reply_to_takes_the_index_listen_shows_or_the_id_it_shows(home: Pa
     async with serving(home) as server:
         alice = await server.client("alice")
         sent = await alice.send(channel=CHANNEL, template="message", body={"text": "are you there"})
-        index = sent["index"]
+        index = sent.index
 
         heard = await cli(home, "listen", "--as", "bob", "--server", server.url, "--no-ack",
                           "--after", str(index - 1), "--count", "1")
         assert heard.returncode == 0, heard.stderr
         line = heard.stdout.splitlines()[0]
-        assert line.startswith(f"[{index}] ") and f" message id={sent['id']}: " in line
+        assert line.startswith(f"[{index}] ") and f" message id={sent.id}: " in line
 
         by_index = await cli(home, "send", "--as", "bob", "--server", server.url, "--channel",
                              CHANNEL, "--reply-to", str(index), "--field", "text=here")
         assert by_index.returncode == 0, by_index.stderr
         reply = int(by_index.stdout.split("index=")[1].split()[0])
         by_id = await cli(home, "send", "--as", "bob", "--server", server.url, "--channel",
-                          CHANNEL, "--reply-to", sent["id"], "--field", "text=still here")
+                          CHANNEL, "--reply-to", sent.id, "--field", "text=still here")
         assert by_id.returncode == 0, by_id.stderr
         entries = logged(home)
-        assert entries[reply]["envelope"]["reply_to"] == sent["id"]
-        assert entries[reply + 1]["envelope"]["reply_to"] == sent["id"]
+        assert entries[reply]["envelope"]["reply_to"] == sent.id
+        assert entries[reply + 1]["envelope"]["reply_to"] == sent.id
 
         # listen shows what a reply answers, by the id of the message above it
         replies = await cli(home, "listen", "--as", "alice", "--server", server.url, "--no-ack",
                             "--after", str(reply - 1), "--count", "1", "--json")
         record = json.loads(replies.stdout.splitlines()[0])
-        assert (record["index"], record["reply_to"]) == (reply, sent["id"])
+        assert (record["index"], record["reply_to"]) == (reply, sent.id)
         text = await cli(home, "listen", "--as", "alice", "--server", server.url, "--no-ack",
                          "--after", str(reply - 1), "--count", "1")
-        assert f" re={sent['id']}: " in text.stdout.splitlines()[0]
+        assert f" re={sent.id}: " in text.stdout.splitlines()[0]
 
         # an index that is no message on the channel: refused with the server's code, unsent
         bobs_ack = await cli(home, "ack", "--as", "bob", "--server", server.url, "--index", str(index))

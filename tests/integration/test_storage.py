@@ -96,7 +96,7 @@ async def send_messages(client: Client, count: int, text: str = "message") -> li
     for n in range(count):
         accepted = await client.send(channel="north-south", template="message",
                                      body={"text": f"{text} {n}"})
-        indexes.append(int(accepted["index"]))
+        indexes.append(int(accepted.index))
     return indexes
 
 
@@ -282,7 +282,7 @@ async def test_rows_committed_after_the_last_checkpoint_survive_a_crash(
     assert status == 200 and body.decode().split("\n")[1] == str(ROSTER + 5)
     bob = await connect(url, home, "bob")
     try:
-        assert bob.welcome["log_size"] == ROSTER + 5
+        assert bob.welcome.log_size == ROSTER + 5
         assert (await bob.fetch(sent[-1])).envelope.body == {"text": "message 4"}
     finally:
         await bob.close()
@@ -329,7 +329,7 @@ async def test_concurrent_large_reads_stay_bounded_and_do_not_stall_a_member(
                                        for _ in range(8)))
             while not readers.done() or len(rtts) < 5:  # carol pings all along
                 sent = time.perf_counter()
-                await carol._request({"type": "ping"}, "pong", None)
+                await carol.ping()
                 rtts.append(time.perf_counter() - sent)
             await readers
     finally:

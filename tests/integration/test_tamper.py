@@ -74,7 +74,7 @@ async def _build(home: Path, export: Path) -> None:
         for n in range(5):
             await alice.send(channel="north-south", template="message", body={"text": f"message {n}"})
             delivered = bob.verify(await asyncio.wait_for(bob.deliveries.get(), WAIT))
-            last = (await bob.ack(delivered, AckKind.RECEIVED))["index"]
+            last = (await bob.ack(delivered, AckKind.RECEIVED)).index
         assert last == SIZE - 1
         await asyncio.wait_for(bob.receipt(last), WAIT)  # a signed checkpoint covers everything
         cosigned = await cli(home, "witness", "--as", "north-agent", "--once", "--server", server.url)
@@ -499,7 +499,7 @@ async def test_rolled_back_log(log: Log, tmp_path: Path) -> None:
         for n in range(2):
             accepted = await alice.send(channel="north-south", template="message",
                                         body={"text": f"later {n}"})
-        await asyncio.wait_for(alice.receipt(accepted["index"]), WAIT)
+        await asyncio.wait_for(alice.receipt(accepted.index), WAIT)
         seen = await verify_live(log.home, server)
         assert seen.returncode == 0 and f"(largest {SIZE + 2})" in seen.stdout, seen.stderr
 

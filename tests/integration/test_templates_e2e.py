@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from hotline.client.connection import Client, Delivered
+from hotline.entries import EnvelopeEntry
 from hotline.envelope import Kind
 from hotline.errors import ProtocolViolation
 from hotline.norms.files import load_templates, shipped_dir
 from hotline.times import format_time
+from hotline.wire.frames import Deliver
 from tests.integration.test_norms import logged, serving
 from tests.template_examples import EXAMPLES, SENDER_PARTY, TEMPLATE_IDS, Bad, Case
 
@@ -29,7 +31,8 @@ async def delivered_to(client: Client, envelope_id: str) -> Delivered:
     async def wait() -> Delivered:
         while True:
             frame = await client.deliveries.get()
-            if frame["entry"].get("envelope", {}).get("id") == envelope_id:
+            if (isinstance(frame, Deliver) and isinstance(frame.entry, EnvelopeEntry)
+                    and frame.entry.envelope.id == envelope_id):
                 return client.verify(frame)
     return await asyncio.wait_for(wait(), WAIT)
 
@@ -82,7 +85,7 @@ async def test_shipped_template_end_to_end(home: Path, template_id: str) -> None
                 accepted = await sender.submit_envelope(envelope)
                 receiver = parties.clients["south-agent" if template.kind is not Kind.MESSAGE else "bob"]
                 seen = await delivered_to(receiver, envelope.id)
-                assert seen.index == accepted["index"] and seen.envelope.body == case.body, case.name
+                assert seen.index == accepted.index and seen.envelope.body == case.body, case.name
             else:
                 with pytest.raises(ProtocolViolation) as caught:
                     await sender.submit_envelope(envelope)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -31,6 +32,7 @@ from hotline.client.connection import Client
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
+from hotline.entries import EnvelopeEntry
 from hotline.errors import LogError
 from hotline.httpauth import sign_request
 from hotline.keyfiles import load_private_key
@@ -51,6 +53,7 @@ from hotline.tlog import (
     verify_inclusion,
 )
 from hotline.typed import to_json
+from hotline.wire.frames import Receipt
 from tests.conftest import (
     Running,
     copy_database,
@@ -230,10 +233,10 @@ async def send_messages(client: Client, count: int, prefix: str = "message") -> 
     answers = await asyncio.gather(*(client.send(channel="north-south", template="message",
                                                  body={"text": f"{prefix} {n}"})
                                      for n in range(count)))
-    return sorted(a["index"] for a in answers)
+    return sorted(a.index for a in answers)
 
 
-async def covered(client: Client, index: int) -> dict[str, Any]:
+async def covered(client: Client, index: int) -> Receipt:
     """Wait until a signed checkpoint covers ``index`` (sent by ``client``): its receipt frame."""
     return await asyncio.wait_for(client.receipt(index), WAIT)
 
@@ -435,9 +438,9 @@ async def test_members_read_their_channels_and_only_hashes_of_others(home: Path)
                                    body={"text": "north to mediator only"})
         public = await alice.send(channel="north-south", template="message",
                                   body={"text": "to both sides"})
-        assert (private["index"], public["index"]) == (9, 10)
-        await covered(alice, public["index"])
-        size = public["index"] + 1
+        assert (private.index, public.index) == (9, 10)
+        await covered(alice, public.index)
+        size = public.index + 1
 
         full = {name: await entries_as(http, server, name, 0, size)
                 for name in ("alice", "carol", "audrey", "bob")}
@@ -485,24 +488,26 @@ async def test_receipt_verifies_offline_and_every_altered_byte_is_refused(home: 
         await send_messages(alice, 4, prefix="before")
         accepted = await alice.send(channel="north-south", template="message",
                                     body={"text": "Receipt wanted", "lang": "en"}, precedence="FLASH")
-        frame = await covered(alice, accepted["index"])
+        received = await covered(alice, accepted.index)
+    frame = msgspec.to_builtins(received)
     assert set(frame) == {"type", "index", "size", "leaf", "proof", "checkpoint"}
-    text = bundle_from_frame(frame).to_text()
+    text = bundle_from_frame(received).to_text()
     lines = text.split("\n")
     assert lines[0] == "c2sp.org/tlog-proof@v1"
-    assert lines[1] == f"extra {frame['leaf']}" and lines[2] == f"index {accepted['index']}"
+    assert lines[1] == f"extra {frame['leaf']}" and lines[2] == f"index {accepted.index}"
     assert lines[3:3 + len(frame["proof"])] == frame["proof"] and len(frame["proof"]) >= 2
     assert text.endswith("\n\n" + frame["checkpoint"])
 
     checkpoint, entry = verify_receipt(text, log_key(home))
-    assert (checkpoint.size, entry["index"]) == (frame["size"], accepted["index"])
-    assert entry["envelope"]["id"] == accepted["id"]
-    assert entry["envelope"]["body"] == {"text": "Receipt wanted", "lang": "en"}
+    assert isinstance(entry, EnvelopeEntry)
+    assert (checkpoint.size, entry.index) == (frame["size"], accepted.index)
+    assert entry.envelope.id == accepted.id
+    assert entry.envelope.body == {"text": "Receipt wanted", "lang": "en"}
     # The independent verifier agrees, with the root from the independently checked note.
     _, size, root = independent_note_check(frame["checkpoint"], log_key(home).to_text())
     proof = [base64.b64decode(h) for h in frame["proof"]]
     leaf = base64.b64decode(frame["leaf"])
-    assert rfc_verify_inclusion(accepted["index"], size, leaf_hash(leaf), proof, root)
+    assert rfc_verify_inclusion(accepted.index, size, leaf_hash(leaf), proof, root)
 
     raw = text.encode()
     for position in range(len(raw)):
@@ -692,7 +697,7 @@ async def test_witness_alarms_on_rollback_split_view_and_fork(home: Path, tmp_pa
         assert "ALARM: split view" in split.stderr
 
         more = await alice.send(channel="north-south", template="message", body={"text": "fork"})
-        await covered(alice, more["index"])
+        await covered(alice, more.index)
         fork = await witness(home, server)
         assert refused(fork), fork.stderr
         assert "ALARM: inconsistent" in fork.stderr

@@ -51,4 +51,4 @@ async def test_wss_with_the_deployment_ca(home: Path) -> None:
                            .replace("ws://", "wss://"))
         alice = await server.client("alice")
         accepted = await alice.send(channel="north-south", template="message", body={"text": "over TLS"})
-        assert accepted["index"] == 8
+        assert accepted.index == 8

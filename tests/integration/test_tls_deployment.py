@@ -147,13 +147,13 @@ async def test_full_exchange_over_tls_liaisons_agents_witnesses_auditor(tls_home
 
         alice = await server.client("alice")  # the last write: then the log stands still
         last = await alice.send(channel="north-south", template="message", body={"text": "end"})
-        await asyncio.wait_for(alice.receipt(last["index"]), WAIT)
+        await asyncio.wait_for(alice.receipt(last.index), WAIT)
         witnessed = await cli(home, "witness", "--as", "north-agent", "--once", "--server", url)
         assert witnessed.returncode == 0, witnessed.stderr
         await witness_all(home, url)
         audit = await cli(home, "audit", "verify", "--as", "audrey", "--server", url)
     assert audit.returncode == 0, audit.stderr
-    assert audit.stdout.startswith(f"OK: log {ORIGIN}: {last['index'] + 1} entries verified")
+    assert audit.stdout.startswith(f"OK: log {ORIGIN}: {last.index + 1} entries verified")
 
 
 async def until_file(path: Path) -> None:

@@ -82,7 +82,7 @@ async def enroll(http: aiohttp.ClientSession, server: Running, home: Path,
         assert status == 200, answer
     alice = await server.client("alice")  # then a checkpoint covers them all: alice's receipt
     accepted = await alice.send(channel="north-south", template="message", body={"text": "now"})
-    await asyncio.wait_for(alice.receipt(accepted["index"]), WAIT)
+    await asyncio.wait_for(alice.receipt(accepted.index), WAIT)
 
 
 async def audit(home: Path, server: Running, state: Path) -> str:

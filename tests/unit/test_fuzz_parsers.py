@@ -14,6 +14,7 @@ reach the rules behind it. ``tests/unit/test_canonical.py``, ``test_keys.py``, `
 from __future__ import annotations
 
 import base64
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +24,6 @@ from hypothesis import strategies as st
 
 from hotline.audit.records import decode_checkpoint, decode_entry, decode_header
 from hotline.canonical import canonical_bytes, check_value, parse
-from hotline.client.frames import entry_channel, host_notes, overdue
 from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.envelope import Envelope
 from hotline.errors import CODE_FORM, HotlineError, WireError
@@ -32,16 +32,6 @@ from hotline.keys import PublicKey, Signature
 from hotline.norms.agreement import Agreement
 from hotline.roster import sign_document
 from hotline.server.logapi import query_int
-from hotline.session import (
-    CLIENT_FRAMES,
-    SERVER_FRAMES,
-    ClientSession,
-    ServerFrame,
-    ServerSession,
-    ServerState,
-    decode,
-    encode,
-)
 from hotline.store.checkpointfile import read_checkpoint_file
 from hotline.store.records import decode_leaf
 from hotline.tlog.checkpoint import Checkpoint, verify_checkpoint
@@ -55,6 +45,9 @@ from hotline.tlog.cosignature import (
 from hotline.tlog.note import NoteSignature, NoteVerifier, open_note, parse_note, parse_vkey
 from hotline.tlog.proof_bundle import ProofBundle, verify_bundle
 from hotline.verification import verify_envelope_entry
+from hotline.wire import frames
+from hotline.wire.frames import CLIENT_TYPES, SERVER_TYPES, Challenge, Welcome, decode, encode
+from hotline.wire.session import ClientSession, ServerSession, ServerState
 from tests.fuzzing import (
     answer,
     hostile,
@@ -119,7 +112,7 @@ def test_canonical_parse_of_deep_nesting(depth: int, opener: str) -> None:
     assert isinstance(parsed, WireError) == (depth > 32)  # MAX_DEPTH levels are allowed
 
 
-# -- frames (hotline.session, both sides, every state) -------------------------------------------
+# -- frames (hotline.wire, both sides, every state) -------------------------------------------
 
 FRAMES = seeds_of("frames")
 
@@ -135,10 +128,9 @@ def _server(ready: bool) -> ServerSession:
 def _client(ready: bool) -> ClientSession:
     session = ClientSession(key=T.KEYS["alice"], origin=T.ORIGIN)
     if ready:
-        session.receive(encode({"type": "challenge", "nonce": T.NONCE, "origin": T.ORIGIN,
-                                "server_time": T.NOW_TEXT}))
-        session.receive(encode({"type": "welcome", "member": "alice", "party": "north",
-                                "role": "liaison", "channels": [T.CHANNEL], "log_size": 3}))
+        session.receive(encode(Challenge(nonce=T.NONCE, origin=T.ORIGIN, server_time=T.NOW_TEXT)))
+        session.receive(encode(Welcome(member="alice", party="north", role="liaison",
+                                       channels=[T.CHANNEL], log_size=3)))
     return session
 
 
@@ -147,12 +139,12 @@ def _client(ready: bool) -> ClientSession:
 def test_frames_from_a_peer_yield_an_event_or_a_typed_error(frame: Any, duplicate: bool,
                                                            raw: bytes) -> None:
     for text in as_peer_text(frame, duplicate, raw):
-        answer(decode, text, allowed=CLIENT_FRAMES | SERVER_FRAMES, max_bytes=64 * 1024)
+        answer(decode, text, allowed=CLIENT_TYPES | SERVER_TYPES, max_bytes=64 * 1024)
         for ready in (False, True):
             answer(_server(ready).receive, text, now=T.NOW)
             event = answer(_client(ready).receive, text)
-            if isinstance(event, ServerFrame):
-                T._client_route(W, event.frame)  # roster, deliver and checkpoint contents
+            if ready and not isinstance(event, HotlineError):
+                T._client_route(W, event)  # roster, deliver and checkpoint contents
 
 
 @FAST
@@ -171,12 +163,12 @@ def test_a_hosts_error_code_is_taken_only_in_the_form_of_a_code(code: str) -> No
     it carried (``AuthError(code="frame.malfo/med")``), so a host chose the code of an error
     raised inside the client. Only a ``family.reason`` code of at most 64 characters is taken;
     anything else is a malformed frame."""
-    frame = encode({"type": "error", "code": code, "message": "m"})
+    frame = json.dumps({"type": "error", "code": code, "message": "m"})
     well_formed = len(code) <= 64 and CODE_FORM.fullmatch(code) is not None
     for ready in (False, True):
         answered = answer(_client(ready).receive, frame)
         if ready and well_formed:  # a session's error goes to its waiter, code as sent
-            assert isinstance(answered, ServerFrame) and answered.frame["code"] == code
+            assert isinstance(answered, frames.Error) and answered.code == code
         else:
             assert isinstance(answered, HotlineError)
             assert answered.code == (code if well_formed else "frame.malformed")
@@ -191,12 +183,12 @@ ENTRIES = [W.entries[0], W.entries[1], W.overdue,
 
 @FAST
 @given(st.sampled_from(ENTRIES).flatmap(mutated), st.integers(-1, 3))
-def test_delivered_entries_yield_host_notes_or_a_typed_error(entry: Any, index: int) -> None:
-    if isinstance(entry, dict):  # the frame's shape check guarantees an object
-        answer(host_notes, entry)
-        answer(entry_channel, index, entry)
-        answer(verify_envelope_entry, W.roster, entry, index=index)
-    answer(overdue, index, entry)
+def test_delivered_entries_yield_an_entry_or_a_typed_error(entry: Any, index: int) -> None:
+    text = json.dumps({"type": "deliver", "index": index, "entry": entry}, ensure_ascii=False)
+    event = answer(_client(True).receive, text)
+    if isinstance(event, frames.Deliver):
+        answer(verify_envelope_entry, W.roster, event.entry, index=index)
+    answer(verify_envelope_entry, W.roster, entry, index=index)
 
 
 # -- envelopes and signatures -----------------------------------------------------------------------
@@ -350,8 +342,8 @@ def test_log_api_records_yield_a_record_or_a_typed_error(value: Any) -> None:
 @given(mutated({"type": "receipt", **W.receipt}))
 def test_receipt_frames_yield_a_bundle_or_a_typed_error(frame: Any) -> None:
     event = answer(_client(True).receive, json_text(frame))
-    if isinstance(event, ServerFrame):
-        bundle = answer(bundle_from_frame, event.frame)
+    if isinstance(event, frames.Receipt):
+        bundle = answer(bundle_from_frame, event)
         if isinstance(bundle, ProofBundle):
             answer(verify_receipt, bundle.to_text(), LOG_KEY)
 

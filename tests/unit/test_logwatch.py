@@ -3,11 +3,9 @@ entries it was delivered, and which witnesses have seen each. Real trees, real s
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from hotline.canonical import canonical_bytes
+from hotline.entries import Entry, RejectedEntry, leaf_bytes
 from hotline.errors import LogError
 from hotline.keys import SigningKey
 from hotline.logwatch import Head, LogAlarm, LogWatch
@@ -33,16 +31,16 @@ WITNESSES = [("north/north-agent", CosignatureVerifier("north-agent", NORTH.publ
 class Log:
     """An in-memory log of entries, as the server keeps it (leaf = RFC 8785 bytes)."""
 
-    def __init__(self, entries: list[dict[str, Any]]) -> None:
-        self.entries: list[dict[str, Any]] = []
+    def __init__(self, entries: list[Entry]) -> None:
+        self.entries: list[Entry] = []
         self.frontier, self.nodes = Frontier(), {}
         self.roots: dict[int, bytes] = {}
         for entry in entries:
             self.append(entry)
 
-    def append(self, entry: dict[str, Any]) -> None:
+    def append(self, entry: Entry) -> None:
         nodes: dict[Node, bytes] = {(lv, ix): h for lv, ix, h in
-                                    self.frontier.append(leaf_hash(canonical_bytes(entry)))}
+                                    self.frontier.append(leaf_hash(leaf_bytes(entry)))}
         self.nodes.update(nodes)
         self.entries.append(entry)
         self.roots[self.frontier.size] = self.frontier.root()
@@ -63,8 +61,13 @@ class Log:
         return consistency_proof(old, new, self.nodes)
 
 
-def entries(n: int, tag: str = "") -> list[dict[str, Any]]:
-    return [{"index": i, "kind": "envelope", "text": f"message {i}{tag}"} for i in range(n)]
+def entry(index: int, text: str) -> Entry:
+    return RejectedEntry(index=index, time="2026-12-01T08:00:00.000Z", party="north",
+                         member="alice", template="message", code="norm.rate_limited", reason=text)
+
+
+def entries(n: int, tag: str = "") -> list[Entry]:
+    return [entry(i, f"message {i}{tag}") for i in range(n)]
 
 
 def joined(watch: LogWatch, log: Log, note: str, *, latest: bool = False) -> Checkpoint:
@@ -142,7 +145,7 @@ def test_an_entry_delivered_otherwise_than_logged_fails_its_inclusion_proof() ->
     log = Log(entries(4))
     watch = LogWatch(LOG_KEY)
     joined(watch, log, log.note(4))
-    forged = {**log.entries[2], "text": "message 2, as the host showed it"}
+    forged = entry(2, "message 2, as the host showed it")
     with pytest.raises(LogError):
         watch.include(2, forged, 4, log.inclusion(2, 4))
     report = watch.report(2, [])

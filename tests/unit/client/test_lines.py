@@ -8,9 +8,9 @@ import json
 
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec import UNSET, UnsetType
 
 from hotline.client.connection import Delivered, Refused
-from hotline.client.frames import Expects, HostNotes, HostProblem, Overdue
 from hotline.client.lines import (
     BODY,
     HOST,
@@ -26,12 +26,14 @@ from hotline.client.lines import (
     refused_json,
     refused_line,
 )
+from hotline.client.problems import HostProblem
 from hotline.display import unsafe
+from hotline.entries import EnvelopeEntry, Expects, OverdueEntry
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.norms.files import load_templates, shipped_dir
 from tests.hostile_text import hostile_text as hostile
 
-names = st.lists(hostile, max_size=3).map(tuple)
+names = st.lists(hostile, max_size=3)
 
 
 def safe(line: str) -> bool:
@@ -45,10 +47,12 @@ def deliveries(draw: st.DrawFn) -> Delivered:
                         template=draw(hostile), precedence=draw(st.sampled_from(list(Precedence))),
                         created=draw(hostile), body={draw(hostile): draw(hostile), "ack": draw(hostile)},
                         reply_to=draw(hostile))
-    expects = draw(st.none() | st.builds(Expects, hostile, names, hostile))
-    notes = draw(st.none() | st.builds(HostNotes, hostile, st.just(expects), st.booleans()))
-    return Delivered(draw(st.integers(0, 2**53)), {"party": draw(hostile)}, envelope, notes,
-                     draw(st.none() | hostile))
+    expects = draw(st.just(UNSET) | st.builds(Expects, ack=hostile, parties=names, due=hostile))
+    index = draw(st.integers(0, 2**53))
+    entry = EnvelopeEntry(index=index, time=draw(hostile), channel=envelope.channel,
+                          party=draw(hostile), envelope=envelope, sig={}, expects=expects,
+                          late=draw(st.sampled_from([True, UNSET])))
+    return Delivered(index, entry, envelope)
 
 
 @given(deliveries(), st.none() | hostile)
@@ -57,17 +61,16 @@ def test_a_delivered_entry_renders_inert_and_the_host_apart(item: Delivered,
     head, *host = delivered_lines(item, catalogue)
     assert safe(head) and head.startswith(f"[{item.index}] ") and head.endswith(VERIFIED)
     assert all(safe(line) and line.startswith(f"  {HOST} ") for line in host)
-    assert len(host) == (item.notes_problem is not None or (
-        item.notes is not None and (item.notes.expects is not None or item.notes.late)))
+    assert len(host) == (item.entry.expects is not UNSET or item.entry.is_late)
     record = delivered_json(item, catalogue)
     assert record.isascii() and safe(record)
-    assert set(json.loads(record)["server"]) <= {"logged", "expects", "late", "malformed"}
+    assert set(json.loads(record)["server"]) <= {"logged", "expects", "late"}
 
 
-@given(st.integers(0, 2**53), hostile, hostile, st.dictionaries(hostile, hostile, max_size=3))
-def test_refusals_problems_and_proofs_render_inert(index: int, reason: str, text: str,
-                                                   entry: dict[str, str]) -> None:
-    refused = Refused(index, {"channel": text, **entry}, reason, code=text)
+@given(deliveries(), hostile, hostile)
+def test_refusals_problems_and_proofs_render_inert(item: Delivered, reason: str, text: str) -> None:
+    index = item.index
+    refused = Refused(index, item.entry, reason, code=text)
     problem = HostProblem(reason, index, text)
     lines = [refused_line(refused), problem_line(problem), proof_line(index, failed=reason),
              proof_line(index, size=index + 1), problem_line(HostProblem(reason))]
@@ -81,8 +84,10 @@ def test_refusals_problems_and_proofs_render_inert(index: int, reason: str, text
 @given(st.integers(0, 2**53), *(hostile for _ in range(7)), names)
 def test_an_overdue_notice_is_the_hosts_and_renders_inert(
         index: int, channel: str, logged: str, ref: str, template: str, precedence: str, due: str,
-        ack: str, missing: tuple[str, ...]) -> None:
-    notice = Overdue(index, channel, logged, ref, index, template, precedence, due, ack, missing)
+        ack: str, missing: list[str]) -> None:
+    notice = OverdueEntry(index=index, channel=channel, time=logged, ref=ref, entry=index,
+                          template=template, precedence=precedence, due=due, ack=ack,
+                          missing=missing)
     line = overdue_line(notice)
     assert safe(line) and line.startswith(f"[{index}] {HOST} OVERDUE ")
     record = overdue_json(notice)
@@ -92,11 +97,15 @@ def test_an_overdue_notice_is_the_hosts_and_renders_inert(
 INCIDENT = load_templates(shipped_dir()).latest("incident-at-sea")
 
 
-def incident(body: dict[str, object], notes: HostNotes | None = None) -> Delivered:
+def incident(body: dict[str, object], expects: Expects | UnsetType = UNSET,
+             late: bool = False) -> Delivered:
     envelope = Envelope(v=1, id="e1", kind=Kind.MESSAGE, channel="north-south", sender="alice",
                         template="incident-at-sea", precedence=Precedence.IMMEDIATE,
                         created="2026-12-01T08:00:00.000Z", body=body, reply_to=None)
-    return Delivered(12, {"party": "north"}, envelope, notes, None)
+    entry = EnvelopeEntry(index=12, time="2026-12-01T08:00:01.000Z", channel="north-south",
+                          party="north", envelope=envelope, sig={}, expects=expects,
+                          late=True if late else UNSET)
+    return Delivered(12, entry, envelope)
 
 
 def test_a_units_body_reads_as_titled_lines_under_its_verified_line() -> None:
@@ -104,7 +113,7 @@ def test_a_units_body_reads_as_titled_lines_under_its_verified_line() -> None:
     assert INCIDENT is not None
     body = {"units": [{"name": "Steadfast", "party": "north", "kind": "surface_ship"}],
             "narrative": "Low passes.", "time": "2026-12-01T06:00:00.000Z"}
-    owed = HostNotes("2026-12-01T08:00:01.000Z", Expects("understood", ("south",), "soon"), False)
+    owed = Expects(ack="understood", parties=["south"], due="soon")
     assert delivered_lines(incident(body, owed), None, INCIDENT.fields) == [
         "[12] 2026-12-01T08:00:00.000Z north-south alice(north) IMMEDIATE incident-at-sea id=e1: (below)"
         f"  {VERIFIED}",
@@ -124,7 +133,7 @@ def test_a_units_body_reads_as_titled_lines_under_its_verified_line() -> None:
 @given(st.dictionaries(hostile, st.lists(st.dictionaries(hostile, hostile, max_size=2), max_size=2)
                        | st.dictionaries(hostile, hostile, max_size=2), max_size=3))
 def test_a_nested_body_renders_inert_and_apart_from_the_host(body: dict[str, object]) -> None:
-    item = incident(body, HostNotes("t", None, True))
+    item = incident(body, late=True)
     head, *rest = delivered_lines(item, None, INCIDENT.fields if INCIDENT else None)
     assert head.endswith(VERIFIED) and rest[-1].startswith(f"  {HOST} ")
     assert all(safe(line) and line.startswith(BODY) for line in rest[:-1])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from hotline.client.streams import Arrival, Streams
+from hotline.entries import OverdueEntry
 
 CHANNEL = "north-south"
 
 
-def entry(index: int, text: str = "x") -> dict[str, object]:
-    return {"index": index, "channel": CHANNEL, "text": text}
+def entry(index: int, text: str = "x") -> OverdueEntry:
+    return OverdueEntry(index=index, time="2026-12-01T08:00:00.000Z", channel=CHANNEL, ref=text,
+                        entry=0, template="message", precedence="FLASH",
+                        due="2026-12-01T08:00:00.000Z", ack="received", missing=[])
 
 
 def test_live_entries_increase_and_backwards_or_rewritten_ones_are_refused() -> None:

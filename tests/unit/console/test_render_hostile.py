@@ -22,7 +22,9 @@ from hotline.console.render import (
 from hotline.console.screens import details_text
 from hotline.console.state import Alert, Delivery
 from hotline.display import unsafe
+from hotline.entries import HealthState
 from hotline.norms.agreement import CatalogueItem
+from hotline.wire.frames import Health, PartyHealthNow
 from tests.hostile_text import FORGED, hostile_text
 from tests.unit.console.test_state import CHANNEL, NOW, bob, entry, env, expects
 
@@ -64,8 +66,9 @@ def test_no_field_reaches_the_terminal_as_a_control(body: str, other: str, width
     forged = dataclasses.replace(text, sender=other, party=body, template="message",
                                  delivery=Delivery.REFUSED, refusal=other)
     state.alerts.append(Alert(CHANNEL, "down", other + body, NOW))
-    state.apply_health({"channel": CHANNEL, "state": other, "parties": {body: {"state": "DOWN"}}},
-                       now=NOW)
+    state.apply_health(Health(channel=CHANNEL, state=HealthState.DOWN, since=other, interval=1,
+                              parties={body: PartyHealthNow(state=HealthState.DOWN, reason=other,
+                                                            last_heartbeat=body)}), now=NOW)
 
     for message, template in ((text, "message"), (form, "risk"), (pre, "preagreed"),
                               (forged, "message")):

@@ -15,9 +15,11 @@ from hotline.console.state import (
     both_times,
     countdown,
 )
+from hotline.entries import Entry, decode
 from hotline.envelope import Envelope, new_envelope_id
 from hotline.norms.agreement import CatalogueItem
 from hotline.times import format_time
+from hotline.wire.frames import SERVER_TYPES, Health, decode_value
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 CHANNEL = "north-south"
@@ -35,10 +37,10 @@ def env(sender: str = "alice", *, kind: str = "message", template: str = "messag
     return out
 
 
-def entry(index: int, envelope: dict[str, Any], party: str, **extra: Any) -> dict[str, Any]:
-    return {"index": index, "time": format_time(NOW), "kind": "envelope", "channel": CHANNEL,
-            "party": party, "envelope": envelope, "sig": {"alg": "ed25519", "key": "k", "sig": "s"},
-            **extra}
+def entry(index: int, envelope: dict[str, Any], party: str, **extra: Any) -> Entry:
+    return decode({"index": index, "time": format_time(NOW), "kind": "envelope",
+                   "channel": CHANNEL, "party": party, "envelope": envelope,
+                   "sig": {"alg": "ed25519", "key": "k", "sig": "s"}, **extra})
 
 
 def expects(ack: str, *parties: str, due: datetime = NOW + timedelta(minutes=10)) -> dict[str, Any]:
@@ -46,7 +48,7 @@ def expects(ack: str, *parties: str, due: datetime = NOW + timedelta(minutes=10)
 
 
 def ack(index: int, of: dict[str, Any], sender: str, party: str, kind: str = "received",
-        late: bool = False) -> dict[str, Any]:
+        late: bool = False) -> Entry:
     body = {"ack": kind}
     extra = {"late": True} if late else {}
     return entry(index, env(sender, kind="ack", body=body, reply_to=of["id"]), party, **extra)
@@ -102,7 +104,7 @@ def test_overdue_by_the_clock_and_by_the_servers_notice() -> None:
               "ref": message["id"], "entry": 3, "template": "message", "precedence": "ROUTINE",
               "due": format_time(NOW + timedelta(minutes=10)), "ack": "received",
               "missing": ["mediator", "south"]}
-    state.add_entry(4, notice, verified=True, now=later)
+    state.add_entry(4, decode(notice), verified=True, now=later)
     # the server's word counts even if our clock were behind
     assert {a.mark for a in state.ack_states(shown, NOW)} == {AckMark.OVERDUE}
     assert [a.kind for a in state.alerts] == ["overdue"] and "OVERDUE" in state.alerts[0].text
@@ -201,17 +203,24 @@ def test_automatic_received_ack_only_once_and_never_for_our_own() -> None:
     assert seen is not None and not auditor.needs_received_ack(seen)
 
 
+def health(frame: dict[str, Any]) -> Health:
+    decoded = decode_value(frame, allowed=SERVER_TYPES)
+    assert isinstance(decoded, Health)
+    return decoded
+
+
 def test_health_down_alerts_once_and_clears_when_the_channel_recovers() -> None:
     state = bob()
     beat = format_time(NOW - timedelta(seconds=40))
     frame = {"type": "health", "channel": CHANNEL, "state": "DOWN", "since": format_time(NOW),
-             "interval": 10, "parties": {"north": {"state": "UP", "last_heartbeat": format_time(NOW)},
-                                         "south": {"state": "DOWN", "last_heartbeat": beat}}}
-    alert = state.apply_health(frame, now=NOW)
+             "interval": 10, "parties": {
+                 "north": {"state": "UP", "reason": "up", "last_heartbeat": format_time(NOW)},
+                 "south": {"state": "DOWN", "reason": "silent", "last_heartbeat": beat}}}
+    alert = state.apply_health(health(frame), now=NOW)
     assert alert is not None and "CHANNEL north-south DOWN" in alert.text and "south silent" in alert.text
-    assert state.apply_health(frame, now=NOW) is None  # still down: no second alert
+    assert state.apply_health(health(frame), now=NOW) is None  # still down: no second alert
     assert state.channels[CHANNEL].stalest() == ("south", NOW - timedelta(seconds=40))
-    state.apply_health({**frame, "state": "UP"}, now=NOW)
+    state.apply_health(health({**frame, "state": "UP"}), now=NOW)
     assert state.alerts == []
 
 

@@ -10,7 +10,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import aiohttp
 import pytest
@@ -25,6 +24,8 @@ from hotline.server.hub import (
     Hub,
     SendQueue,
 )
+from hotline.wire import frames
+from hotline.wire.frames import deliver_text
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -39,8 +40,18 @@ def unconnected(name: str = "alice", *, frames: int = 8, size: int = 1 << 20) ->
                       queue_bytes=size)
 
 
-def deliver(index: int) -> dict[str, Any]:
-    return {"type": "deliver", "index": index, "entry": {"index": index}}
+def leaf(index: int) -> bytes:
+    """A stand-in leaf: the hub splices leaf bytes into ``deliver`` frames unread."""
+    return b'{"index":%d}' % index
+
+
+def deliver(index: int) -> str:
+    return deliver_text(index, leaf(index))
+
+
+def status(index: int) -> frames.Resumed:
+    """A live frame that is not a log entry (what ``notify`` and ``broadcast`` send)."""
+    return frames.Resumed(channel="north-south", index=index)
 
 
 async def queued(conn: Connection) -> list[int]:
@@ -125,13 +136,13 @@ async def test_publish_reaches_the_channels_members_whose_keys_are_valid_but_not
     hub.join(carol, ["east-west"])
     hub.join(dave, ["north-south"])
     dave.valid_until = T0 + timedelta(seconds=1)  # Rule 3: checked at every delivery
-    hub.publish("north-south", 1, deliver(1), skip=alice)
+    hub.publish("north-south", 1, leaf(1), skip=alice)
     now[0] = T0 + timedelta(seconds=1)
-    hub.publish("north-south", 2, deliver(2), skip=alice)
+    hub.publish("north-south", 2, leaf(2), skip=alice)
     assert (await queued(alice), await queued(bob), await queued(carol), await queued(dave)) == \
         ([], [1, 2], [], [1])
-    hub.notify("east-west", deliver(3))
-    hub.broadcast(deliver(4))
+    hub.notify("east-west", status(3))
+    hub.broadcast(status(4))
     assert (await queued(alice), await queued(bob), await queued(carol), await queued(dave)) == \
         ([4], [3, 4], [3, 4], [])
     hub.leave(bob)
@@ -196,7 +207,7 @@ async def test_frames_reach_the_member_in_order_then_the_close_after_them(
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         conn = await pending
         for index in range(5):
-            conn.send(deliver(index))
+            conn.send_text(deliver(index))
         conn.close(CLOSE_AUTH_FAILED, "key revoked")
         got = [json.loads((await ws.receive()).data)["index"] for _ in range(5)]
         closing = await ws.receive()

@@ -31,11 +31,11 @@ run makes a fresh deployment in a temporary folder (removed at the end) and fres
     .venv/bin/python scripts/bench_core.py --baseline-ref main   # before/after, this machine
 
 **Before/after** (``--baseline-ref REF``): REF is checked out in a temporary ``git worktree``
-(removed at the end) and each run measures two servers in turn, one whose ``hotline`` package
-comes from REF and one from this working tree (``PYTHONPATH``), the order alternating between
-runs; alice, bob and the deployment are this tree's for both. It prints both medians and their
-ratio for every figure that depends on the server. The in-process figures (Ed25519,
-``Envelope`` paths, echo, SQLite) do not depend on REF and are not measured in this mode.
+(removed at the end) and each run is REF's own benchmark and this tree's, in turn, each in a
+child process with ``PYTHONPATH`` at its tree (its deployment, its alice and bob, its server: a
+wire change between the two cannot break the comparison), the order alternating between runs.
+It prints both medians and their ratio for every figure that depends on the server, and the
+in-process figures both measured.
 """
 
 from __future__ import annotations
@@ -121,7 +121,6 @@ class Child:
     ready_prefix: str
     log_path: Path
     cwd: Path
-    pythonpath: Path | None = None  # where the child imports ``hotline`` from (None: inherited)
     proc: asyncio.subprocess.Process | None = None
     url: str = ""
     _log: Any = None
@@ -129,8 +128,6 @@ class Child:
     async def start(self) -> str:
         self._log = self.log_path.open("wb")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if self.pythonpath is not None:
-            env["PYTHONPATH"] = str(self.pythonpath)
         for var in ("all_proxy", "ALL_PROXY", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
             env.pop(var, None)
         self.proc = await asyncio.create_subprocess_exec(
@@ -527,10 +524,8 @@ def without_rate_limit(home: Path) -> None:
 
 
 async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
-                  server_profile: Path | None, client_profile: Path | None,
-                  server_code: Path | None = None) -> RunResult:
-    """One run. ``server_code``: the server's ``hotline`` comes from there, and only the figures
-    that depend on the server are measured (``--baseline-ref``)."""
+                  server_profile: Path | None, client_profile: Path | None) -> RunResult:
+    """One run: every figure, in this process and its two children."""
     result = RunResult()
     workdir = Path(tempfile.mkdtemp(prefix="hotline-bench-", dir=base_dir))
     home = workdir / "home"
@@ -544,23 +539,18 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
         serve += ["-m", "cProfile", "-o", str(out.resolve())]
         result.notes.append(f"server ran under cProfile (slower); stats in {out}")
     serve += ["-m", "hotline.cli", "--home", str(home), "serve"]
-    server = Child("hotline server", serve, HOTLINE_READY, workdir / "server.log", workdir,
-                   pythonpath=server_code)
+    server = Child("hotline server", serve, HOTLINE_READY, workdir / "server.log", workdir)
     echo = Child("echo server", [sys.executable, str(Path(__file__).resolve()), "--echo-server"],
                  ECHO_READY, workdir / "echo.log", workdir)
     profiler = cProfile.Profile() if client_profile is not None else None
     failed = False
     try:
-        if server_code is not None:
-            url = await server.start()
-            await measure_hotline(url, home, params, server, result, profiler)
-        else:
-            url, echo_url = await asyncio.gather(server.start(), echo.start())
-            frame_size = await measure_hotline(url, home, params, server, result, profiler)
-            await measure_echo(echo_url, params, frame_size, result)
-            result.figures["submit_frame_bytes"] = frame_size
-            measure_crypto(params, result)
-            measure_sqlite(workdir, params, result)
+        url, echo_url = await asyncio.gather(server.start(), echo.start())
+        frame_size = await measure_hotline(url, home, params, server, result, profiler)
+        await measure_echo(echo_url, params, frame_size, result)
+        result.figures["submit_frame_bytes"] = frame_size
+        measure_crypto(params, result)
+        measure_sqlite(workdir, params, result)
         result.figures["db_bytes"] = sum(p.stat().st_size for p in home.glob("hotline.db*"))
     except Exception:
         failed = True
@@ -743,14 +733,37 @@ def render_comparison(params: Params, ref: str, commit: str, before: dict[str, f
             f"Parameters: messages={params.messages}, latency samples={params.latency_samples} "
             f"(after {params.warmup} warm-up), window={params.window}, text={params.text_bytes} "
             f"chars, runs={runs} per side, alternating which side goes first.",
-            "Both servers serve the same kind of fresh deployment, made by this tree; alice and "
-            "bob are this tree's clients. Ratio = working tree ÷ baseline.",
+            "Each side is its own tree's benchmark end to end (its deployment, its alice and "
+            "bob, its server): a wire change between the two cannot break it. "
+            "Ratio = working tree ÷ baseline.",
             *footer(machine, all_runs)]
     return "\n".join(out)
 
 
+def side_run(folder: Path, params: Params, base_dir: Path | None) -> RunResult:
+    """One whole run of ``folder``'s own benchmark (its clients and its server, ``PYTHONPATH``
+    at ``folder``): each side speaks its own protocol, so a wire change between the two (the
+    request ids of issue 14, say) cannot break the comparison."""
+    argv = [sys.executable, str(folder / "scripts" / "bench_core.py"), "--json", "--runs", "1",
+            "--messages", str(params.messages), "--latency-samples", str(params.latency_samples),
+            "--warmup", str(params.warmup), "--window", str(params.window),
+            "--text-bytes", str(params.text_bytes), "--crypto-seconds", str(params.crypto_seconds),
+            "--sqlite-commits", str(params.sqlite_commits)]
+    if base_dir is not None:
+        argv += ["--dir", str(base_dir)]
+    done = subprocess.run(argv, env=dict(os.environ, PYTHONPATH=str(folder)), cwd=folder,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"the benchmark of {folder} failed:\n{done.stderr[-2000:]}")
+    report = json.loads(done.stdout)
+    result = RunResult()
+    result.figures.update({k: float(v) for k, v in report["median"].items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return result
+
+
 async def compare(args: argparse.Namespace, params: Params, command: str) -> int:
-    """``--baseline-ref``: the server from REF and from this tree, alternately, ``--runs`` each."""
+    """``--baseline-ref``: REF's benchmark and this tree's, alternately, ``--runs`` each."""
     load_before = os.getloadavg()[0]
     with baseline_tree(args.baseline_ref, args.dir) as (tree, commit):
         sides: dict[str, list[RunResult]] = {"baseline": [], "tree": []}
@@ -761,8 +774,7 @@ async def compare(args: argparse.Namespace, params: Params, command: str) -> int
         for k in range(1, params.runs + 1):
             order = ("baseline", "tree") if k % 2 else ("tree", "baseline")
             for side in order:
-                result = await one_run(k, params, args.dir, args.keep, None, None,
-                                       server_code=code[side])
+                result = await asyncio.to_thread(side_run, code[side], params, args.dir)
                 sides[side].append(result)
                 print(f"run {k}/{params.runs} {side}: "
                       f"{result.figures.get('hotline_msgs_per_s', 0):,.0f} msg/s, "

@@ -91,6 +91,11 @@ class _RosterEntry(_Entry, frozen=True):
     document: dict[str, Any]  # checked against its signatures by ``hotline.roster``
     sigs: list[dict[str, str]]
 
+    @property
+    def signed(self) -> dict[str, Any]:
+        """The signed document, as ``hotline.roster`` takes it."""
+        return {"document": self.document, "sigs": self.sigs}
+
 
 class EnrollmentEntry(_RosterEntry, frozen=True, tag="enrollment"):
     pass
@@ -174,6 +179,21 @@ ROSTER_KINDS = ("enrollment", "revocation", "agreement")
 KINDS = tuple(sorted(cls.__struct_config__.tag for cls in Entry.__args__))
 
 
+def roster_entry(signed: dict[str, Any], *, time: str) -> RosterEntry:
+    """The entry (not yet in the log) logging a signed roster document that ``hotline.roster``
+    has checked: ``{"document": {"type", ...}, "sigs": [...]}``."""
+    document, sigs = signed["document"], signed["sigs"]
+    kind = document["type"]
+    if kind == "agreement":
+        return AgreementEntry(index=PENDING, time=time, document=document, sigs=sigs,
+                              channel=document["channel"])
+    if kind == "enrollment":
+        return EnrollmentEntry(index=PENDING, time=time, document=document, sigs=sigs)
+    if kind == "revocation":
+        return RevocationEntry(index=PENDING, time=time, document=document, sigs=sigs)
+    raise EntryError("a roster document of no known type", code="entry.unknown_kind")
+
+
 def kind_of(entry: Entry) -> str:
     """The entry's ``kind`` as the log spells it."""
     tag = entry.__struct_config__.tag
@@ -188,9 +208,12 @@ def channel_of(entry: Entry) -> str | None:
     return channel if isinstance(channel, str) else None
 
 
-def with_index(entry: Entry, index: int) -> Entry:
-    """The same entry at log index ``index``."""
-    return msgspec.structs.replace(entry, index=index)
+def with_index(entry: Entry, index: int, *, time: str | None = None) -> Entry:
+    """The same entry at log index ``index`` (and log ``time``, when given: the store keeps log
+    times from going back)."""
+    if time is None:
+        return msgspec.structs.replace(entry, index=index)
+    return msgspec.structs.replace(entry, index=index, time=time)
 
 
 def to_json(entry: Entry) -> dict[str, Any]:

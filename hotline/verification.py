@@ -5,9 +5,10 @@ auditor (``Auditor._check_envelope``) call the same ``verify_envelope_entry``, s
 never accept what the auditor refuses, or the reverse. It trusts only ``roster``, built from the
 authority keys the caller pinned itself. An entry holds when, in this order:
 
-1. it is an envelope entry of the form the server writes (its ``index``, a log ``time``, its
-   ``channel``, the sender's ``party``, the ``envelope`` and its ``sig``);
-2. the envelope parses (``Envelope.from_json``: every field, size and form);
+1. it is an envelope entry of the form the server writes (``hotline.entries``: its ``index``, a
+   log ``time``, its ``channel``, the sender's ``party``, the ``envelope`` and its ``sig``), at
+   the index it was delivered or read at;
+2. the envelope holds (every field, size and form) and its log time is a time;
 3. the signing key is enrolled and valid both when the envelope was created and when it was
    logged: a key revoked (or expired) before the server logged the envelope does not count, even
    for an envelope dated before that;
@@ -31,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hotline import entries
+from hotline.entries import EntryError, EnvelopeEntry
 from hotline.envelope import Envelope, check_ack_id
 from hotline.errors import CryptoError, HotlineError
 from hotline.roster import Member, Roster
@@ -55,7 +58,7 @@ class Verified:
     """A logged envelope entry that verified: who signed it, and when it was logged."""
 
     index: int
-    entry: dict[str, Any]
+    entry: EnvelopeEntry
     envelope: Envelope
     member: Member
     logged: datetime
@@ -68,7 +71,7 @@ def verify_envelope_entry(roster: Roster, entry: Any, *, index: int,
     Args:
         roster: the roster built from the caller's pinned authorities (as of this entry, for an
             auditor replaying the log in order).
-        entry: the entry object as delivered or read from the log.
+        entry: the entry, typed, or its JSON object as delivered (decoded here).
         index: the log index the entry was delivered or read at.
         skew: how much later than its log time an envelope may say it was created.
 
@@ -78,37 +81,35 @@ def verify_envelope_entry(roster: Roster, entry: Any, *, index: int,
     Raises:
         EntryRefused: ``verify.failed``, naming the entry and the first check that failed.
     """
-    if not isinstance(entry, dict) or entry.get("kind") != "envelope":
+    if not isinstance(entry, entries.Entry):
+        try:
+            entry = entries.decode(entry)
+        except EntryError as exc:
+            raise EntryRefused(exc.message, index=index) from None
+    if not isinstance(entry, EnvelopeEntry):
         raise EntryRefused("not an envelope entry", index=index)
-    if entry.get("index") != index or isinstance(entry.get("index"), bool):
-        raise EntryRefused(f"the entry says it is entry {entry.get('index')!r}", index=index)
-    if not isinstance(entry.get("channel"), str) or not isinstance(entry.get("party"), str):
-        raise EntryRefused("an envelope entry names its channel and the sender's party", index=index)
-    ref: str | None = None
+    if entry.index != index:
+        raise EntryRefused(f"the entry says it is entry {entry.index}", index=index)
+    envelope = entry.envelope
     try:
-        logged = parse_time(entry.get("time"), field="time")
-        envelope = Envelope.from_json(entry.get("envelope"))
-        ref = envelope.id
-        sig = entry.get("sig")
-        key_id = sig.get("key") if isinstance(sig, dict) else None
-        if not isinstance(key_id, str):
+        logged = parse_time(entry.time, field="time")
+        key_id = entry.sig.get("key")
+        if key_id is None:
             raise CryptoError('sig is {"alg", "key", "sig"}')
         member = roster.member_for_key(key_id, at=envelope.created_at)
         roster.member_for_key(key_id, at=logged)  # revoked or expired before it was logged?
         if envelope.created_at - logged > skew:
             raise CryptoError(f"envelope {envelope.id} says it was created at {envelope.created}, "
-                              f"after it was logged ({entry['time']})")
-        if (member.member, member.party) != (envelope.sender, entry["party"]):
+                              f"after it was logged ({entry.time})")
+        if (member.member, member.party) != (envelope.sender, entry.party):
             raise CryptoError(f"envelope {envelope.id} is signed by {member.member} "
-                              f"({member.party}) but names {envelope.sender} ({entry['party']})")
-        if envelope.channel != entry["channel"]:
+                              f"({member.party}) but names {envelope.sender} ({entry.party})")
+        if envelope.channel != entry.channel:
             raise CryptoError(f"envelope {envelope.id} is for channel {envelope.channel}, but "
-                              f"was logged on {entry['channel']}")
+                              f"was logged on {entry.channel}")
         roster.check_send(member, envelope.channel, envelope.kind)
-        envelope.verify(roster.public_key(member.key_id), sig)
+        envelope.verify(roster.public_key(member.key_id), entry.sig)
         check_ack_id(envelope, party=member.party)
-    except EntryRefused:
-        raise
     except HotlineError as exc:
-        raise EntryRefused(exc.message, index=index, ref=ref) from exc
+        raise EntryRefused(exc.message, index=index, ref=envelope.id) from exc
     return Verified(index, entry, envelope, member, logged)

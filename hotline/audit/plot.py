@@ -24,8 +24,8 @@ from typing import Any
 
 from hotline.audit.availability import ORDER, AvailabilityReport
 from hotline.audit.report import _duration
+from hotline.entries import HealthState as State
 from hotline.errors import HotlineError
-from hotline.health import State
 
 INSTALL = "pip install 'hotline[plot]'"
 FORMATS = {".svg": "svg", ".png": "png"}

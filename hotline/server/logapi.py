@@ -30,13 +30,13 @@ import re
 from aiohttp import web
 
 from hotline.canonical import MAX_SAFE_INT, parse
+from hotline.entries import ROSTER_KINDS
 from hotline.errors import HotlineError, ProtocolViolation, StoreError
 from hotline.httpauth import parse_header, verify_request
 from hotline.keys import b64encode
 from hotline.roster import Member, Role
 from hotline.server.service import Hotline
 from hotline.store import PageRow
-from hotline.store.records import ROSTER_KINDS
 
 MAX_ENTRIES = 1000
 HEAVY = 2  # /v1/log/entries pages read and encoded at once; the others wait their turn

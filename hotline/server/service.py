@@ -16,11 +16,23 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 
 from hotline.canonical import canonical_bytes, parse
 from hotline.config import LimitsSection
 from hotline.display import article
+from hotline.entries import (
+    PENDING,
+    Entry,
+    EnvelopeEntry,
+    Expects,
+    RejectedEntry,
+    RosterEntry,
+    channel_of,
+    roster_entry,
+    to_json,
+)
 from hotline.envelope import Envelope, Kind, check_ack_id
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation
 from hotline.keys import PublicKey
@@ -38,7 +50,7 @@ from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hu
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
-from hotline.times import format_time, parse_time
+from hotline.times import format_time
 
 log = structlog.get_logger("hotline.server")
 
@@ -78,7 +90,8 @@ class Hotline:
         skipped), then load the templates its agreements pin."""
         for stored in await self.store.roster_entries():
             entry = stored.entry
-            signed = {"document": entry["document"], "sigs": entry["sigs"]}
+            assert isinstance(entry, RosterEntry)  # the store selected them by kind
+            signed = entry.signed
             try:
                 self.roster.add(signed)
                 self.documents.append(signed)
@@ -97,7 +110,7 @@ class Hotline:
         spans += [t.ack_deadline(p) or timedelta(0) for t in self.templates for p in t.allowed_precedence]
         if last is None or not spans:
             return
-        since = parse_time(last.entry["time"]) - max(spans)
+        since = last.entry.time_at - max(spans)
         after = await self.store.first_index_at(format_time(since)) - 1
         replayed = 0
         # only the kinds that owe, answer or are counted (heartbeats and echoes, most of a busy
@@ -110,10 +123,10 @@ class Hotline:
         log.info("obligations.replayed", since=format_time(since), entries=replayed,
                  pending_acks=len(self.deadlines))
 
-    def _observe(self, entry: dict[str, Any]) -> None:
+    def _observe(self, entry: Entry) -> None:
         self.deadlines.observe(entry)
-        if entry.get("kind") == "envelope":
-            template = self._agreed_template(entry["channel"], entry["envelope"]["template"])
+        if isinstance(entry, EnvelopeEntry):
+            template = self._agreed_template(entry.channel, entry.envelope.template)
             self.rates.observe(entry, template.rate if template is not None else None)
 
     def _agreed_template(self, channel: str, template_id: str) -> Template | None:
@@ -167,11 +180,8 @@ class Hotline:
             return Appended(existing, duplicate=True)
         kind = self.roster.check(signed)
         doc = signed["document"]
-        entry = {"time": format_time(self.clock()), "kind": kind, "document": doc,
-                 "sigs": signed["sigs"]}
-        if kind == "agreement":
-            entry["channel"] = doc["channel"]
-        appended = await self.store.append(entry, envelope_id=doc_id)
+        appended = await self.store.append(roster_entry(signed, time=format_time(self.clock())),
+                                           envelope_id=doc_id)
         if not appended.duplicate:
             if kind == "agreement":
                 await self.load_pinned_templates([Agreement.from_json(doc)])
@@ -179,7 +189,7 @@ class Hotline:
             self.documents.append(signed)
             if kind == "agreement" and self.monitor is not None:
                 self.monitor.sync_agreements()
-            log.info("roster.added", index=appended.entry.index, kind=kind,
+            log.info("roster.added", index=appended.stored.index, kind=kind,
                      party=doc.get("party"), member=doc.get("member"), channel=doc.get("channel"))
             self.hub.broadcast({"type": "roster", "documents": [signed]})
             self._refresh_channels()
@@ -278,18 +288,18 @@ class Hotline:
         try:
             now = self.clock()
             agreement = self._check(conn.member, submit)
-            added = await self._check_norms(conn.member, envelope, agreement, now)
+            expects, late = await self._check_norms(conn.member, envelope, agreement, now)
         except HotlineError as exc:
             exc.ref = envelope.id
             existing = await self.store.by_envelope_id(envelope.store_key)
-            if existing is not None and self._same(existing, envelope.to_json(), submit.sig):
-                conn.send(self._duplicate(existing))  # a resend is not a new attempt
+            if existing is not None and self._same(existing, envelope, submit.sig):
+                conn.send(self._duplicate(existing, envelope))  # a resend is not a new attempt
                 return
             self.refuse(conn, envelope.channel, envelope.template, exc)
             return
-        entry = {"time": format_time(now), "kind": "envelope", "channel": envelope.channel,
-                 "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig,
-                 **added}
+        entry = EnvelopeEntry(index=PENDING, time=format_time(now), channel=envelope.channel,
+                              party=conn.member.party, envelope=envelope, sig=submit.sig,
+                              expects=expects or msgspec.UNSET, late=True if late else msgspec.UNSET)
         future = self.store.enqueue(entry, envelope_id=envelope.store_key)
         task = asyncio.create_task(self._commit(conn, submit, future, now, time.perf_counter()))
         self._tasks.add(task)
@@ -317,22 +327,22 @@ class Hotline:
         return agreement
 
     async def _check_norms(self, member: Member, envelope: Envelope, agreement: Agreement,
-                           now: datetime) -> dict[str, Any]:
+                           now: datetime) -> tuple[Expects | None, bool]:
         """The agreed template, its rules and rate (DESIGN.md §6). Returns what the server adds
         to the entry: ``expects`` (the acknowledgement owed, and by when) and ``late``."""
         template = self.templates.resolve(agreement, envelope.template)
         target = await self._reply_target(envelope)
-        added: dict[str, Any] = {}
+        expects: Expects | None = None
         if envelope.kind is Kind.ACK:
             if target is not None:  # no party owes an ack of its own message: none is logged
-                check_ack_party(party=member.party, message_party=target.get("party"),
-                                message=f"message {target.get('index')}")
-            if target is not None and target["envelope"]["template"] != envelope.template:
+                check_ack_party(party=member.party, message_party=target.party,
+                                message=f"message {target.index}")
+            if target is not None and target.envelope.template != envelope.template:
                 raise ProtocolViolation("an ack carries the template of the message it acknowledges "
-                                        f"({target['envelope']['template']})", code="template.invalid")
+                                        f"({target.envelope.template})", code="template.invalid")
         else:
-            replied = (Replied(template=target["envelope"]["template"], party=target["party"],
-                               kind=target["envelope"]["kind"]) if target is not None else None)
+            replied = (Replied(template=target.envelope.template, party=target.party,
+                               kind=target.envelope.kind.value) if target is not None else None)
             template.check(envelope, Context(agreement=agreement, party=member.party,
                                              role=member.role.value, logged=now, replied=replied))
             if template.rate is not None:
@@ -340,12 +350,11 @@ class Hotline:
             deadline = template.ack_deadline(envelope.precedence)
             parties = template.recipients(agreement, member.party, envelope.body)
             if deadline is not None and parties and template.ack is not None:
-                added["expects"] = {"ack": template.ack.kind.value, "from": parties,
-                                    "due": format_time(now + deadline)}
-        if target is not None and "expects" in target:
-            if lateness(target["expects"], party=member.party, envelope=envelope.to_json(), at=now):
-                added["late"] = True
-        return added
+                expects = Expects(ack=template.ack.kind.value, parties=parties,
+                                  due=format_time(now + deadline))
+        late = (target is not None and isinstance(target.expects, Expects)
+                and lateness(target.expects, party=member.party, envelope=envelope, at=now) is True)
+        return expects, late
 
     def _check_rate(self, template: Template, member: Member, envelope: Envelope,
                     now: datetime) -> None:
@@ -373,18 +382,18 @@ class Hotline:
             return
         if appended.duplicate:  # a resend: it was counted when first accepted
             self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
-            if self._same(appended.entry, envelope.to_json(), submit.sig, checked=True):
-                conn.send(self._duplicate(appended.entry))
+            if self._same(appended.stored, envelope, submit.sig, checked=True):
+                conn.send(self._duplicate(appended.stored, envelope))
             else:
                 conn.send(ProtocolViolation("an envelope with this id but other content is already "
                                             "logged; a new message needs a new id",
                                             code="envelope.id_conflict", ref=envelope.id).to_frame())
             return
-        index = appended.entry.index
-        self.deadlines.observe(appended.entry.entry)
+        index, entry = appended.stored.index, appended.stored.entry
+        self.deadlines.observe(entry)
         self.metrics.accepted.labels(envelope.kind.value).inc()
         if self.monitor is not None:
-            self.monitor.observe(appended.entry.entry)
+            self.monitor.observe(entry)
         conn.send({"type": "accepted", "id": envelope.id, "index": index})
         # Liaisons get a receipt for every message and ack; agents' heartbeats and echoes get
         # none (their agent is the party's witness, and a proof per heartbeat would double the
@@ -392,8 +401,7 @@ class Hotline:
         if self.checkpointer is not None and envelope.kind in (Kind.MESSAGE, Kind.ACK):
             self.checkpointer.want_receipt(conn, index)
         self.hub.publish(envelope.channel, index,
-                         {"type": "deliver", "index": index, "entry": appended.entry.entry},
-                         skip=conn)
+                         {"type": "deliver", "index": index, "entry": to_json(entry)}, skip=conn)
         log.info("envelope.accepted", index=index, id=envelope.id, channel=envelope.channel,
                  sender=conn.member.member, party=conn.member.party, kind=envelope.kind.value,
                  template=envelope.template, precedence=envelope.precedence.value)
@@ -404,7 +412,7 @@ class Hotline:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     @staticmethod
-    def _same(stored: StoredEntry, envelope: dict[str, Any], sig: dict[str, Any], *,
+    def _same(stored: StoredEntry, envelope: Envelope, sig: dict[str, Any], *,
               checked: bool = False) -> bool:
         """Whether an envelope whose dedup key is already logged is the logged one again: the
         same signed envelope; or, once it passed every check for this session (``checked``: its
@@ -412,22 +420,22 @@ class Hotline:
         Unchecked, only the exact signed bytes count, so that a refused attempt is answered with
         its own refusal and nobody learns of another member's ack by guessing its id."""
         entry = stored.entry
-        logged = entry.get("envelope")
-        if logged == envelope and entry.get("sig") == sig:
+        if not isinstance(entry, EnvelopeEntry):
+            return False
+        logged = entry.envelope
+        if logged == envelope and entry.sig == sig:
             return True
-        return (checked and envelope["kind"] == Kind.ACK.value and isinstance(logged, dict)
-                and logged.get("kind") == Kind.ACK.value and logged.get("id") == envelope["id"]
-                and logged.get("sender") == envelope["sender"]
-                and logged.get("reply_to") == envelope.get("reply_to")
-                and logged.get("body") == envelope["body"])
+        return (checked and envelope.kind is Kind.ACK and logged.kind is Kind.ACK
+                and logged.id == envelope.id and logged.sender == envelope.sender
+                and logged.reply_to == envelope.reply_to and logged.body == envelope.body)
 
     @staticmethod
-    def _duplicate(stored: StoredEntry) -> dict[str, Any]:
-        """The original ``accepted`` of a logged envelope (``duplicate: true``)."""
-        return {"type": "accepted", "id": stored.entry["envelope"]["id"], "index": stored.index,
-                "duplicate": True}
+    def _duplicate(stored: StoredEntry, envelope: Envelope) -> dict[str, Any]:
+        """The original ``accepted`` of a logged envelope (``duplicate: true``): ``_same`` found
+        ``envelope`` logged as ``stored``."""
+        return {"type": "accepted", "id": envelope.id, "index": stored.index, "duplicate": True}
 
-    async def _reply_target(self, envelope: Envelope) -> dict[str, Any] | None:
+    async def _reply_target(self, envelope: Envelope) -> EnvelopeEntry | None:
         """The logged envelope entry ``reply_to`` names: an ack or a reply answers a message on
         the same channel, an echo a heartbeat."""
         if envelope.reply_to is None:
@@ -437,9 +445,9 @@ class Hotline:
             raise ProtocolViolation("a heartbeat answers nothing: no reply_to",
                                     code="envelope.invalid")
         target = await self.store.by_envelope_id(envelope.reply_to)
-        entry = target.entry if target is not None else {}
-        if (entry.get("kind") != "envelope" or entry.get("channel") != envelope.channel
-                or entry["envelope"]["kind"] != wanted.value):
+        entry = target.entry if target is not None else None
+        if (not isinstance(entry, EnvelopeEntry) or entry.channel != envelope.channel
+                or entry.envelope.kind is not wanted):
             raise ProtocolViolation(f"reply_to {envelope.reply_to} is not {article(wanted)} on channel "
                                     f"{envelope.channel}", code=f"{envelope.kind.value}.unknown_ref")
         return entry
@@ -451,9 +459,9 @@ class Hotline:
             now = self.clock()
             for item in self.deadlines.overdue(now):
                 appended = await self.store.append(item.overdue_entry(time=format_time(now)))
-                index = appended.entry.index
-                self.hub.publish(item.channel, index,
-                                 {"type": "deliver", "index": index, "entry": appended.entry.entry})
+                index = appended.stored.index
+                self.hub.publish(item.channel, index, {"type": "deliver", "index": index,
+                                                       "entry": to_json(appended.stored.entry)})
                 log.warning("ack.overdue", index=index, message=item.index, channel=item.channel,
                             template=item.template, precedence=item.precedence,
                             missing=sorted(item.missing), due=format_time(item.due))
@@ -470,13 +478,11 @@ class Hotline:
             conn.send(exc.to_frame())
             return
         visible = channel if channel in self.roster.channels_of(member) else None
-        entry: dict[str, Any] = {"time": format_time(self.clock()), "kind": "rejected",
-                                 "party": member.party, "member": member.member,
-                                 "template": template, "code": exc.code, "reason": exc.message}
-        if exc.ref is not None:
-            entry["ref"] = exc.ref
-        if visible is not None:
-            entry["channel"] = visible
+        entry = RejectedEntry(index=PENDING, time=format_time(self.clock()), party=member.party,
+                              member=member.member, template=template, code=exc.code,
+                              reason=exc.message,
+                              ref=exc.ref if exc.ref is not None else msgspec.UNSET,
+                              channel=visible if visible is not None else msgspec.UNSET)
         log.warning("submit.rejected", member=member.member, party=member.party, code=exc.code,
                     reason=exc.message, ref=exc.ref)
         frame = exc.to_frame()
@@ -492,8 +498,8 @@ class Hotline:
         """Log the summary of each member's refusal window that has ended."""
         for entry in self.rejections.due(self.clock()):
             appended = await self.store.append(entry)
-            log.warning("submit.rejections_summarized", index=appended.entry.index,
-                        member=entry["member"], party=entry["party"], count=entry["count"])
+            log.warning("submit.rejections_summarized", index=appended.stored.index,
+                        member=entry.member, party=entry.party, count=entry.count)
 
     async def resume(self, conn: Connection, channel: str, after: int) -> None:
         """Replay every entry of ``channel`` after ``after``, then the live ones, in index order,
@@ -543,14 +549,17 @@ class Hotline:
     async def fetch(self, conn: Connection, index: int) -> dict[str, Any]:
         self.check_key(conn)
         stored = await self.store.entry(index)
-        channel = stored.entry.get("channel") if stored is not None else None
+        channel = channel_of(stored.entry) if stored is not None else None
         if stored is None or channel not in conn.channels:
             raise ProtocolViolation(f"no entry {index} on this session's channels",
                                     code="log.no_entry")
-        return {"type": "deliver", "index": index, "entry": stored.entry}
+        return {"type": "deliver", "index": index, "entry": to_json(stored.entry)}
 
 
 REPLAY_PAGE = 500
 
 def _deliver_text(stored: StoredEntry) -> str:
-    return encode({"type": "deliver", "index": stored.index, "entry": stored.entry})
+    """A ``deliver`` frame of a logged entry, its leaf as is (the entry's JSON, decoded first so
+    a damaged one is refused): no re-encoding per replayed entry."""
+    _ = stored.entry  # a damaged leaf is store.damaged, never sent
+    return f'{{"type":"deliver","index":{stored.index},"entry":{stored.leaf.decode()}}}'

@@ -119,21 +119,21 @@ def _named(items: Any, what: str, *, least: int, most: int = MAX_NAMED) -> Mappi
     if not least <= len(items) <= most:
         raise _violation(f"agreement.{what} must name {least} to {most} entries")
     named: dict[str, str] = {}
-    for i, entry in enumerate(items):
-        if isinstance(entry, str):
+    for i, item in enumerate(items):
+        if isinstance(item, str):
             raise _violation(f"agreement.{what}[{i}] is a bare name: name each as {form}, with "
                              "the authority key that may enroll it")
-        if not isinstance(entry, dict) or set(entry) != {"id", "authority"}:
+        if not isinstance(item, dict) or set(item) != {"id", "authority"}:
             raise _violation(f"agreement.{what}[{i}] must be {form}")
         try:
-            name = check_name(entry["id"], field_name=f"agreement.{what}[{i}].id")
+            name = check_name(item["id"], field_name=f"agreement.{what}[{i}].id")
         except WireError as exc:
             raise _violation(exc.message) from exc
         if name in named:
             raise _violation(f"agreement.{what} names {name} twice")
-        if not isinstance(entry["authority"], str) or not entry["authority"]:
+        if not isinstance(item["authority"], str) or not item["authority"]:
             raise _violation(f"agreement.{what}[{i}].authority must be a key id")
-        named[name] = entry["authority"]
+        named[name] = item["authority"]
     return MappingProxyType(named)
 
 

@@ -224,14 +224,14 @@ class Catalogue:
     def check(self, envelope: Envelope, ctx: Context) -> None:
         number = envelope.body.get("number")
         spend(1 + len(ctx.agreement.catalogue))
-        entries = {e["number"]: e for e in ctx.agreement.catalogue}
-        entry = entries.get(number) if isinstance(number, int) and not isinstance(number, bool) else None
-        if entry is None:
-            known = ", ".join(str(n) for n in sorted(entries)) or "none"
+        items = {e["number"]: e for e in ctx.agreement.catalogue}
+        item = items.get(number) if isinstance(number, int) and not isinstance(number, bool) else None
+        if item is None:
+            known = ", ".join(str(n) for n in sorted(items)) or "none"
             raise _broken(self, f"body.number must be a number of the catalogue of channel "
                                 f"{ctx.agreement.channel} (numbers: {known})", "norm.catalogue")
         code = envelope.body.get("code")
-        if code is not None and code != entry["code"]:
+        if code is not None and code != item["code"]:
             raise _broken(self, "body.code must be the code word of the catalogue message that "
                                 "body.number names", "norm.catalogue")
 

@@ -449,11 +449,12 @@ class Client:
             raise EntryRefused(f"envelope {envelope.id} was delivered before as entry {first}; "
                                "the host delivered it again under another index", index=index,
                                ref=envelope.id)
+        delivered = frame["entry"]  # bridge until the frames slice reads the typed verified.entry
         try:
-            notes, problem = host_notes(verified.entry), None
+            notes, problem = host_notes(delivered), None
         except WireError as exc:
             notes, problem = None, exc.message
-        return Delivered(verified.index, verified.entry, envelope, notes, problem)
+        return Delivered(verified.index, delivered, envelope, notes, problem)
 
     async def prove(self, index: int, envelope_id: str, log_key: NoteVerifier | None, *,
                     timeout: float) -> Proof:

@@ -50,6 +50,7 @@ from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hu
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.session import Submit, encode
 from hotline.store import Appended, Store, StoredEntry
+from hotline.store.records import damaged
 from hotline.times import format_time
 
 log = structlog.get_logger("hotline.server")
@@ -90,7 +91,8 @@ class Hotline:
         skipped), then load the templates its agreements pin."""
         for stored in await self.store.roster_entries():
             entry = stored.entry
-            assert isinstance(entry, RosterEntry)  # the store selected them by kind
+            if not isinstance(entry, RosterEntry):  # the store selected them by kind
+                raise damaged(stored.index, "its kind is not the one its row names")
             signed = entry.signed
             try:
                 self.roster.add(signed)
@@ -299,7 +301,8 @@ class Hotline:
             return
         entry = EnvelopeEntry(index=PENDING, time=format_time(now), channel=envelope.channel,
                               party=conn.member.party, envelope=envelope, sig=submit.sig,
-                              expects=expects or msgspec.UNSET, late=True if late else msgspec.UNSET)
+                              expects=msgspec.UNSET if expects is None else expects,
+                              late=True if late else msgspec.UNSET)
         future = self.store.enqueue(entry, envelope_id=envelope.store_key)
         task = asyncio.create_task(self._commit(conn, submit, future, now, time.perf_counter()))
         self._tasks.add(task)

@@ -176,7 +176,7 @@ def run_audit(auditor: Auditor, *, checkpoints: Iterable[CheckpointRecord],
         auditor.add_checkpoint(checkpoint.note, source=checkpoint.source)
     with _progress(size_hint, "verifying") as bar:
         for n, record in enumerate(entries, start=1):
-            entry = auditor.add_entry(record.as_record())
+            entry = auditor.add_entry(record)
             if entry is not None and accepted is not None:
                 accepted(entry)
             if n % 1000 == 0:

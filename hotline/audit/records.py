@@ -62,7 +62,7 @@ class EntryRecord:
     hash: str | None = None
 
     def as_record(self) -> dict[str, Any]:
-        """The record as the log API gives it (and ``Auditor.add_entry`` takes it)."""
+        """The record as the log API gives it (and an export writes it)."""
         if self.leaf is None:
             return {"index": self.index, "hash": self.hash}
         record = {"index": self.index, "leaf": self.leaf}

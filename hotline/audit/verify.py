@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hotline import entries
+from hotline.audit.records import EntryRecord
 from hotline.canonical import parse
 from hotline.entries import (
     Entry,
@@ -103,7 +104,7 @@ class Report:
                 ("rejection summaries", self.rejection_summaries)]
 
 
-def _b64(text: Any, what: str) -> bytes:
+def _b64(text: str | None, what: str) -> bytes:
     if not isinstance(text, str):
         raise AuditFailure(f"{what} is not base64 text")
     try:
@@ -158,24 +159,21 @@ class Auditor:
         self._notes.setdefault(checkpoint.size, {}).setdefault(note, source)  # its cosignatures
         return checkpoint
 
-    def add_entry(self, record: Any) -> Entry | None:
-        """The next entry: ``{"index", "leaf", "entry"}`` or, when hidden, ``{"index", "hash"}``.
-        Returns the entry once checked (None for a hidden one)."""
-        expected = self.frontier.size
-        if not isinstance(record, dict) or type(record.get("index")) is not int:  # not a bool
-            raise AuditFailure(f"entry {expected}: malformed record")
-        index = record["index"]
+    def add_entry(self, record: EntryRecord) -> Entry | None:
+        """The next entry: its leaf (with the entry the host claims it holds) or, when hidden,
+        its leaf hash. Returns the entry once checked (None for a hidden one)."""
+        expected, index = self.frontier.size, record.index
         if index != expected:
             what = "missing" if index > expected else "repeated or out of order"
             raise AuditFailure(f"entry {expected}: {what} (the next record is entry {index})")
         entry: Entry | None = None
-        if "leaf" in record:
-            leaf = _b64(record["leaf"], f"entry {index} leaf")
-            entry = self._check_entry(index, leaf, record.get("entry"))
+        if record.leaf is not None:
+            leaf = _b64(record.leaf, f"entry {index} leaf")
+            entry = self._check_entry(index, leaf, record.entry)
             digest = leaf_hash(leaf)
             self.report.readable += 1
         else:
-            digest = _b64(record.get("hash"), f"entry {index} hash")
+            digest = _b64(record.hash, f"entry {index} hash")
             if len(digest) != 32:
                 raise AuditFailure(f"entry {index}: a leaf hash is 32 bytes")
             self.report.hidden += 1

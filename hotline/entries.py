@@ -92,6 +92,11 @@ class _RosterEntry(_Entry, frozen=True):
     document: dict[str, Any]  # checked against its signatures by ``hotline.roster``
     sigs: list[dict[str, str]]
 
+    @property
+    def signed(self) -> dict[str, Any]:
+        """The signed document, as ``hotline.roster`` takes it."""
+        return {"document": self.document, "sigs": self.sigs}
+
 
 class EnrollmentEntry(_RosterEntry, frozen=True, tag="enrollment"):
     pass
@@ -172,7 +177,23 @@ Entry = (EnvelopeEntry | EnrollmentEntry | RevocationEntry | AgreementEntry | He
 RosterEntry = EnrollmentEntry | RevocationEntry | AgreementEntry
 ChannelEntry = EnvelopeEntry | AgreementEntry | HealthEntry | OverdueEntry
 ROSTER_KINDS = ("enrollment", "revocation", "agreement")
-KINDS = tuple(sorted(cls.__struct_config__.tag for cls in Entry.__args__))
+_BY_KIND: dict[str, type[Entry]] = {cls.__struct_config__.tag: cls for cls in Entry.__args__}
+KINDS = tuple(sorted(_BY_KIND))
+
+
+def roster_entry(signed: dict[str, Any], *, time: str) -> RosterEntry:
+    """The entry (not yet in the log) logging a signed roster document that ``hotline.roster``
+    has checked: ``{"document": {"type", ...}, "sigs": [...]}``."""
+    document, sigs = signed["document"], signed["sigs"]
+    kind = document["type"]
+    if kind == "agreement":
+        return AgreementEntry(index=PENDING, time=time, document=document, sigs=sigs,
+                              channel=document["channel"])
+    if kind == "enrollment":
+        return EnrollmentEntry(index=PENDING, time=time, document=document, sigs=sigs)
+    if kind == "revocation":
+        return RevocationEntry(index=PENDING, time=time, document=document, sigs=sigs)
+    raise EntryError("a roster document of no known type", code=Code.ENTRY_UNKNOWN_KIND)
 
 
 def kind_of(entry: Entry) -> str:
@@ -189,9 +210,12 @@ def channel_of(entry: Entry) -> str | None:
     return channel if isinstance(channel, str) else None
 
 
-def with_index(entry: Entry, index: int) -> Entry:
-    """The same entry at log index ``index``."""
-    return msgspec.structs.replace(entry, index=index)
+def with_index(entry: Entry, index: int, *, time: str | None = None) -> Entry:
+    """The same entry at log index ``index`` (and log ``time``, when given: the store keeps log
+    times from going back)."""
+    if time is None:
+        return msgspec.structs.replace(entry, index=index)
+    return msgspec.structs.replace(entry, index=index, time=time)
 
 
 def to_json(entry: Entry) -> dict[str, Any]:
@@ -212,12 +236,16 @@ def leaf_bytes(entry: Entry) -> bytes:
 def decode(value: Any, *, what: str = "entry") -> Entry:
     """A parsed JSON value as an entry; ``EntryError`` names the field at fault (``what`` is
     how the message names the entry, e.g. ``"entry 7"``)."""
+    # By its kind, to that kind's record: msgspec caches a Struct's type information but not a
+    # union's, which it would rebuild at every call (four times the cost of the conversion).
+    kind: type[Entry] | Any = Entry
     if isinstance(value, dict):
-        kind = value.get("kind")
-        if kind not in KINDS:
+        tag = value.get("kind")
+        kind = _BY_KIND.get(tag) if isinstance(tag, str) else None
+        if kind is None:
             raise EntryError(f"{what} is of no known kind", code=Code.ENTRY_UNKNOWN_KIND)
     try:
-        entry: Entry = msgspec.convert(value, Entry, strict=True)
+        entry: Entry = msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as exc:
         raise EntryError(words(exc, what)) from None
     if isinstance(entry, EnvelopeEntry):

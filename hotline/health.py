@@ -43,16 +43,16 @@ Theory of operation:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from hotline.entries import HealthState
+from hotline.entries import PENDING, Entry, EnvelopeEntry, HealthEntry, HealthState, PartyHealthRecord
+from hotline.envelope import Kind
 from hotline.errors import HotlineError
 from hotline.times import format_time, parse_time
-from hotline.typed import convert
+from hotline.typed import convert, to_json
 from hotline.wire.frames import Health, PartyHealthNow
 
 # intervals without a heartbeat before a party is DOWN (the K of docs/ARCHITECTURE.md
@@ -61,12 +61,7 @@ MISSED = 3
 _KEEP_HEARTBEATS = 64  # per channel: enough to pair every echo of the last few rounds
 
 
-class State(StrEnum):
-    UNKNOWN = "UNKNOWN"
-    UP = "UP"
-    DEGRADED = "DEGRADED"
-    DOWN = "DOWN"
-
+State = HealthState  # the one enum, named as this module has always named it
 
 SEVERITY = {State.UP: 0, State.UNKNOWN: 1, State.DEGRADED: 2, State.DOWN: 3}
 
@@ -94,10 +89,16 @@ class PartyHealth:
     rtt: timedelta | None  # last heartbeat -> echo delay on this party's heartbeats
     since: datetime  # when this condition began, by the evidence
 
+    def record(self) -> PartyHealthRecord:
+        """As a ``health`` entry records it."""
+        return PartyHealthRecord(
+            state=self.state, condition=self.condition, reason=self.reason,
+            last_heartbeat=_t(self.last_heartbeat), last_echo=_t(self.last_echo),
+            rtt_ms=None if self.rtt is None else round(self.rtt.total_seconds() * 1000))
+
     def to_json(self) -> dict[str, Any]:
-        return {"state": self.state.value, "condition": self.condition, "reason": self.reason,
-                "last_heartbeat": _t(self.last_heartbeat), "last_echo": _t(self.last_echo),
-                "rtt_ms": None if self.rtt is None else round(self.rtt.total_seconds() * 1000)}
+        json: dict[str, Any] = to_json(self.record())
+        return json
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,13 @@ class Transition:
     parties: dict[str, PartyHealth]
     evidence: tuple[int, ...]  # log indexes of the heartbeats and echoes it rests on
 
-    def entry(self, *, time: datetime) -> dict[str, Any]:
-        """The ``health`` log entry (without index)."""
-        return {"time": format_time(time), "kind": "health", "channel": self.channel,
-                "from": self.old.value, "to": self.new.value, "since": format_time(self.since),
-                "reason": self.reason,
-                "parties": {p: h.to_json() for p, h in sorted(self.parties.items())},
-                "evidence": list(self.evidence)}
+    def entry(self, *, time: datetime) -> HealthEntry:
+        """The ``health`` log entry (not yet in the log)."""
+        return HealthEntry(index=PENDING, time=format_time(time), channel=self.channel,
+                           old=self.old, new=self.new, since=format_time(self.since),
+                           reason=self.reason,
+                           parties={p: h.record() for p, h in sorted(self.parties.items())},
+                           evidence=list(self.evidence))
 
 
 def _t(moment: datetime | None) -> str | None:
@@ -132,12 +133,6 @@ class _Seen:
     rtt: timedelta | None = None
     unanswered: datetime | None = None  # first heartbeat of another party it has not echoed since
     added: datetime | None = None  # when a new agreement added the party (None: from the start)
-
-
-def _index(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError("a log index is an integer")
-    return value
 
 
 class ChannelHealth:
@@ -164,36 +159,32 @@ class ChannelHealth:
         self.policy = policy
         self._seen = {p: self._seen.get(p) or _Seen(added=added) for p in parties}
 
-    def observe(self, entry: Mapping[str, Any]) -> None:
-        """Account for one log entry of this channel; others are ignored. Malformed fields are
-        ignored too: the server only logs what it checked, and this must never stop a sweep."""
-        if entry.get("channel") != self.channel:
-            return
+    def observe(self, entry: Entry) -> None:
+        """Account for one log entry of this channel; others are ignored. A log time that does
+        not parse is ignored too: the server only logs what it checked, and this must never stop
+        a sweep."""
         try:
-            if entry.get("kind") == "health":
+            if isinstance(entry, HealthEntry) and entry.channel == self.channel:
                 self._restore(entry)
-            elif entry.get("kind") == "envelope":
+            elif isinstance(entry, EnvelopeEntry) and entry.channel == self.channel:
                 self._envelope(entry)
-        except (HotlineError, KeyError, TypeError, ValueError, AttributeError):
+        except HotlineError:
             return
 
-    def _envelope(self, entry: Mapping[str, Any]) -> None:
+    def _envelope(self, entry: EnvelopeEntry) -> None:
         # Every field is read before anything changes: a malformed entry changes nothing.
-        party, envelope = entry["party"], entry["envelope"]
+        party, envelope = entry.party, entry.envelope
         seen = self._seen.get(party)
         if seen is None:
             return
-        at, index, kind = parse_time(entry["time"]), _index(entry["index"]), envelope["kind"]
-        if kind == "heartbeat":
-            beat_id = envelope["id"]
-            if not isinstance(beat_id, str):
-                raise TypeError("an envelope id is text")
+        at, index = entry.time_at, entry.index
+        if envelope.kind is Kind.HEARTBEAT:
             self._heartbeat(party, seen, at, index)
-            self._beats[beat_id] = (party, at)
+            self._beats[envelope.id] = (party, at)
             while len(self._beats) > _KEEP_HEARTBEATS:
                 self._beats.popitem(last=False)
-        elif kind == "echo":
-            beat = self._beats.get(envelope.get("reply_to", ""))
+        elif envelope.kind is Kind.ECHO:
+            beat = self._beats.get(envelope.reply_to or "")
             if beat is None or beat[0] == party:
                 return
             seen.echo, seen.echo_index, seen.unanswered = at, index, None
@@ -216,16 +207,15 @@ class ChannelHealth:
                     and at - them.heartbeat <= window):
                 them.unanswered = at
 
-    def _restore(self, entry: Mapping[str, Any]) -> None:
+    def _restore(self, entry: HealthEntry) -> None:
         # Every field is read before anything changes: a malformed entry changes nothing.
-        state, since, time = State(entry["to"]), parse_time(entry["since"]), parse_time(entry["time"])
+        state, since, time = entry.new, parse_time(entry.since), entry.time_at
         if since > time:
-            raise ValueError("a state cannot begin after the entry that logs it")
+            return  # a state cannot begin after the entry that logs it
         restored: list[tuple[_Seen, str, datetime]] = []
-        for party, snapshot in entry.get("parties", {}).items():
+        for party, snapshot in entry.parties.items():
             seen = self._seen.get(party)
-            for attr, key in (("heartbeat", "last_heartbeat"), ("echo", "last_echo")):
-                value = snapshot.get(key)
+            for attr, value in (("heartbeat", snapshot.last_heartbeat), ("echo", snapshot.last_echo)):
                 moment = parse_time(value) if value is not None else None  # checked even for a
                 if seen is not None and moment is not None:  # party no longer on the channel
                     restored.append((seen, attr, moment))

@@ -5,9 +5,10 @@ auditor (``Auditor._check_envelope``) call the same ``verify_envelope_entry``, s
 never accept what the auditor refuses, or the reverse. It trusts only ``roster``, built from the
 authority keys the caller pinned itself. An entry holds when, in this order:
 
-1. it is an envelope entry of the form the server writes (its ``index``, a log ``time``, its
-   ``channel``, the sender's ``party``, the ``envelope`` and its ``sig``);
-2. the envelope parses (``Envelope.from_json``: every field, size and form);
+1. it is an envelope entry of the form the server writes (``hotline.entries``: its ``index``, a
+   log ``time``, its ``channel``, the sender's ``party``, the ``envelope`` and its ``sig``), at
+   the index it was delivered or read at;
+2. the envelope holds (every field, size and form) and its log time is a time;
 3. the signing key is enrolled and valid both when the envelope was created and when it was
    logged: a key revoked (or expired) before the server logged the envelope does not count, even
    for an envelope dated before that;
@@ -30,7 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hotline.entries import Entry, EntryError, EnvelopeEntry, decode
+from hotline import entries
+from hotline.entries import EntryError, EnvelopeEntry
 from hotline.envelope import Envelope, check_ack_id
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError
@@ -62,15 +64,14 @@ class Verified:
     logged: datetime
 
 
-def verify_envelope_entry(roster: Roster, entry: Entry | object, *, index: int,
+def verify_envelope_entry(roster: Roster, entry: entries.Entry | object, *, index: int,
                           skew: timedelta = DEFAULT_SKEW) -> Verified:
     """Check one logged envelope entry against ``roster`` (see the module doc).
 
     Args:
         roster: the roster built from the caller's pinned authorities (as of this entry, for an
             auditor replaying the log in order).
-        entry: the entry as delivered or read from the log: typed (``hotline.entries``), or its
-            parsed JSON, decoded here.
+        entry: the entry, typed, or its JSON object as delivered (decoded here).
         index: the log index the entry was delivered or read at.
         skew: how much later than its log time an envelope may say it was created.
 
@@ -80,12 +81,9 @@ def verify_envelope_entry(roster: Roster, entry: Entry | object, *, index: int,
     Raises:
         EntryRefused: ``verify.failed``, naming the entry and the first check that failed.
     """
-    if not isinstance(entry, Entry):  # parsed JSON (the auditor's): decoded here
-        value = entry
-        if not isinstance(value, dict) or value.get("kind") != "envelope":
-            raise EntryRefused("not an envelope entry", index=index)
+    if not isinstance(entry, entries.Entry):
         try:
-            entry = decode(value, what="the entry")
+            entry = entries.decode(entry)
         except EntryError as exc:
             raise EntryRefused(exc.message, index=index) from None
     if not isinstance(entry, EnvelopeEntry):
@@ -96,7 +94,7 @@ def verify_envelope_entry(roster: Roster, entry: Entry | object, *, index: int,
     try:
         logged = parse_time(entry.time, field="time")
         key_id = entry.sig.get("key")
-        if not isinstance(key_id, str):
+        if key_id is None:
             raise CryptoError('sig is {"alg", "key", "sig"}')
         member = roster.member_for_key(key_id, at=envelope.created_at)
         roster.member_for_key(key_id, at=logged)  # revoked or expired before it was logged?
@@ -112,8 +110,6 @@ def verify_envelope_entry(roster: Roster, entry: Entry | object, *, index: int,
         roster.check_send(member, envelope.channel, envelope.kind)
         envelope.verify(roster.public_key(member.key_id), entry.sig)
         check_ack_id(envelope, party=member.party)
-    except EntryRefused:
-        raise
     except HotlineError as exc:
         raise EntryRefused(exc.message, index=index, ref=envelope.id) from exc
     return Verified(index, entry, envelope, member, logged)

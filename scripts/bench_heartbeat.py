@@ -59,6 +59,7 @@ import asyncio
 import bisect
 import collections
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -93,6 +94,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hotline.agent.heartbeat import AgentState
 from hotline.canonical import dumps, parse
 from hotline.deployment import CHANNEL, init_deployment
+from hotline.entries import PENDING, EnvelopeEntry, HealthEntry, decode_leaf, kind_of, with_index
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, signed_bytes
@@ -307,24 +309,23 @@ def analyse_log(path: Path, first: int, end: int, interval: float, result: RunRe
         rows = conn.execute("SELECT leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
                             (first, end))
         for (leaf,) in rows:
-            entry = json.loads(leaf)
-            at = parse_time(entry["time"])
+            entry = decode_leaf(bytes(leaf))
+            at = entry.time_at
             last_time = at
             logged.append(at)
-            kind = entry["kind"]
-            if kind == "envelope":
-                envelope = entry["envelope"]
-                kind = envelope["kind"]
+            kind = kind_of(entry)
+            if isinstance(entry, EnvelopeEntry):
+                envelope = entry.envelope
+                kind = envelope.kind.value
                 per_second[int(at.timestamp())] += 1
-                if kind == "heartbeat":
-                    heartbeats[envelope["id"]] = (at, entry["party"])
-                    beats_of[(entry["channel"], entry["party"])].append(at)
-                    created = parse_time(envelope["created"])
-                    ingress_ms.append((at - created).total_seconds() * 1000)
-                elif kind == "echo":
-                    echoes.append((envelope["reply_to"], at, entry["party"]))
-            elif kind == "health":
-                health_to[entry["to"]] += 1
+                if envelope.kind is Kind.HEARTBEAT:
+                    heartbeats[envelope.id] = (at, entry.party)
+                    beats_of[(entry.channel, entry.party)].append(at)
+                    ingress_ms.append((at - envelope.created_at).total_seconds() * 1000)
+                elif envelope.kind is Kind.ECHO and envelope.reply_to is not None:
+                    echoes.append((envelope.reply_to, at, entry.party))
+            elif isinstance(entry, HealthEntry):
+                health_to[entry.new.value] += 1
             kinds[kind] += 1
             leaf_bytes[kind] += len(leaf)
 
@@ -423,6 +424,23 @@ def measure_crypto(seconds: float) -> float:
     return rate(lambda: public.verify(sig, data), seconds)
 
 
+def _beat_id(channel: str, name: str) -> str:
+    return new_envelope_id(hashlib.sha256(f"{channel}/{name}".encode()).digest()[:16])
+
+
+def _logged(index: int, time: str, channel: str, party: str, kind: Kind, envelope_id: str, *,
+            reply_to: str | None = None) -> EnvelopeEntry:
+    """A heartbeat or an echo as logged (unsigned: the health sweep reads no signature)."""
+    env = Envelope.build(id=envelope_id, kind=kind, channel=channel, sender=f"{party}-agent",
+                         template=kind.value, precedence=Precedence.ROUTINE,
+                         created=parse_time(time), body={}, reply_to=reply_to)
+    entry = EnvelopeEntry(index=PENDING, time=time, channel=channel, party=party, envelope=env,
+                          sig={"alg": "ed25519"})
+    logged = with_index(entry, index)
+    assert isinstance(logged, EnvelopeEntry)
+    return logged
+
+
 def measure_agent_state(folder: Path, channels: list[str], calls: int = 200) -> float:
     """µs per ``AgentState.next`` with every channel's counter in the file (median of calls)."""
     state = AgentState(folder / "agent-state-probe.json", {c: 1000 for c in channels})
@@ -454,15 +472,15 @@ async def measure_sweep(documents: list[dict[str, Any]], rounds: int = 7) -> tup
         health.started = started
         for party in PARTIES:
             index += 1
-            health.observe({"channel": channel, "kind": "envelope", "party": party, "index": index,
-                            "time": beat_at, "envelope": {"kind": "heartbeat", "id": f"{channel}/{party}"}})
+            health.observe(_logged(index, beat_at, channel, party, Kind.HEARTBEAT,
+                                   _beat_id(channel, party)))
         for party in PARTIES:
             for other in PARTIES:
                 if other != party:
                     index += 1
-                    health.observe({"channel": channel, "kind": "envelope", "party": party,
-                                    "index": index, "time": echo_at,
-                                    "envelope": {"kind": "echo", "reply_to": f"{channel}/{other}"}})
+                    health.observe(_logged(index, echo_at, channel, party, Kind.ECHO,
+                                           _beat_id(channel, f"{party}>{other}"),
+                                           reply_to=_beat_id(channel, other)))
         health.evaluate(now)
     up = sum(h.state.value == "UP" for h in monitor.channels.values())
     times = []

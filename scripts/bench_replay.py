@@ -28,6 +28,7 @@ from typing import Any
 
 from benchlib import run_bench
 
+from hotline.entries import EnvelopeEntry
 from hotline.store import Store
 
 MAC_KEY = bytes(32)  # row-MAC key of this synthetic log (a server derives it from its log key)
@@ -68,7 +69,7 @@ async def every_entry(store: Store) -> int:
         page = await store.entries(after=after, limit=1000)
         for stored in page:
             after = stored.index
-            found += stored.entry["envelope"]["kind"] in KINDS
+            found += isinstance(entry := stored.entry, EnvelopeEntry) and entry.envelope.kind in KINDS
         if len(page) < 1000:
             return found
 
@@ -77,7 +78,7 @@ async def selected(store: Store) -> int:
     """What the replay does: only the kinds that matter, by index."""
     found = 0
     async for stored in store.selected(after=-1, envelope_kinds=KINDS, kinds=("overdue",)):
-        found += stored.entry["envelope"]["kind"] in KINDS
+        found += isinstance(entry := stored.entry, EnvelopeEntry) and entry.envelope.kind in KINDS
     return found
 
 

@@ -84,6 +84,8 @@ from hotline.audit.records import CheckpointRecord, EntryRecord
 from hotline.audit.verify import Auditor
 from hotline.canonical import canonical_bytes, parse
 from hotline.deployment import AUDITOR, CHANNEL, LIAISONS
+from hotline.entries import PENDING, Entry, EnvelopeEntry, roster_entry
+from hotline.entries import decode as decode_entry
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keys import Domain, PublicKey, SigningKey, b64encode, domain_bytes
 from hotline.norms.files import load_templates, shipped_dir
@@ -231,21 +233,17 @@ class Fixture:
         return Signed(env, env.sign(key), party, self.publics[sender],
                       domain_bytes(Domain.ENVELOPE, env.canonical))
 
-    def entry(self, i: int) -> tuple[dict[str, Any], str]:
-        """Entry ``i`` as the server enqueues it (without ``index``: the store adds it) and its
+    def entry(self, i: int) -> tuple[Entry, str]:
+        """Entry ``i`` as the server enqueues it (at index ``PENDING``: the store sets it) and its
         ``envelope_id`` (the dedup key: the envelope id, or ``doc:`` + SHA-256 for the roster)."""
         logged = format_time(BASE_TIME + timedelta(milliseconds=i))
         if i < self.roster_count:
             signed = self.documents[i]
-            doc = signed["document"]
-            entry = {"time": logged, "kind": doc["type"], "document": doc, "sigs": signed["sigs"]}
-            if doc["type"] == "agreement":
-                entry["channel"] = doc["channel"]
-            return entry, "doc:" + hashlib.sha256(canonical_bytes(signed)).hexdigest()
+            return (roster_entry(signed, time=logged),
+                    "doc:" + hashlib.sha256(canonical_bytes(signed)).hexdigest())
         item = self.signed(i)
-        entry = {"time": logged, "kind": "envelope", "channel": CHANNEL, "party": item.party,
-                 "envelope": item.envelope.to_json(), "sig": item.sig}
-        return entry, item.envelope.id
+        return (EnvelopeEntry(index=PENDING, time=logged, channel=CHANNEL, party=item.party,
+                              envelope=item.envelope, sig=item.sig), item.envelope.id)
 
     @functools.cached_property
     def sample(self) -> list[Signed]:
@@ -261,7 +259,7 @@ def _worker_init(text_bytes: int) -> None:
     _WORKER = Fixture(text_bytes=text_bytes)
 
 
-def _worker_entries(lo: int, hi: int) -> tuple[list[tuple[dict[str, Any], str]], float]:
+def _worker_entries(lo: int, hi: int) -> tuple[list[tuple[Entry, str]], float]:
     """Entries ``lo..hi-1``, signed in a worker process, and the CPU seconds it took."""
     assert _WORKER is not None
     start = time.process_time()
@@ -352,7 +350,7 @@ async def build(db: Path, args: argparse.Namespace) -> BuildInfo:
         async def committed(lo: int, futures: list[asyncio.Future[Any]]) -> None:
             results = await asyncio.gather(*futures)
             hi = lo + len(results)
-            if results[0].entry.index != lo or results[-1].entry.index != hi - 1 or any(
+            if results[0].stored.index != lo or results[-1].stored.index != hi - 1 or any(
                     r.duplicate for r in results):
                 raise RuntimeError(f"store assigned unexpected indexes in {lo}..{hi - 1}")
 
@@ -723,22 +721,22 @@ def measure_breakdown(db: Path, fixture: Fixture, count: int, rounds: int,
         steps.setdefault(name, []).append((time.perf_counter() - t0) / n * 1e6)
         return out
 
-    def times(entries: list[Any], envelopes: list[Envelope]) -> list[tuple[datetime, datetime]]:
+    def times(entries: list[EnvelopeEntry], envelopes: list[Envelope]) -> list[tuple[datetime, datetime]]:
         out = []
         for e, env in zip(entries, envelopes, strict=True):
-            logged = parse_time(e["time"], field="time")
+            logged = parse_time(e.time, field="time")
             out.append((logged, env.created_at))
             env.created_at  # noqa: B018 - the auditor reads the property twice
         return out
 
-    def roster_checks(entries: list[Any], envelopes: list[Envelope],
+    def roster_checks(entries: list[EnvelopeEntry], envelopes: list[Envelope],
                       moments: list[tuple[datetime, datetime]]) -> list[PublicKey]:
         out = []
         for e, env, (logged, created) in zip(entries, envelopes, moments, strict=True):
-            key_id = str(e["sig"].get("key"))
+            key_id = str(e.sig.get("key"))
             member = roster.member_for_key(key_id, at=created)
             roster.member_for_key(key_id, at=logged)
-            _ = (member.member, member.party) != (env.sender, e.get("party"))
+            _ = (member.member, member.party) != (env.sender, e.party)
             roster.check_send(member, env.channel, env.kind)
             out.append(roster.public_key(member.key_id))
         return out
@@ -753,22 +751,23 @@ def measure_breakdown(db: Path, fixture: Fixture, count: int, rounds: int,
     def one_round() -> None:
         leaves = stage("leaf base64 decode (_b64)",
                        lambda: [base64.b64decode(r["leaf"], validate=True) for r in records])
-        entries = stage("strict JSON parse of the leaf (canonical.parse)",
-                        lambda: [parse(leaf) for leaf in leaves])
+        values = stage("strict JSON parse of the leaf (canonical.parse)",
+                       lambda: [parse(leaf) for leaf in leaves])
         stage("record entry == parsed leaf (dict compare)",
-              lambda: [r["entry"] != e for r, e in zip(records, entries, strict=True)])
-        envelopes = stage("Envelope.from_json (validation + JCS re-encoding)",
-                          lambda: [Envelope.from_json(e["envelope"]) for e in entries])
+              lambda: [r["entry"] != v for r, v in zip(records, values, strict=True)])
+        entries = stage("entries.decode (typed validation + envelope JCS re-encoding)",
+                        lambda: [_envelope_entry(v) for v in values])
+        envelopes = [e.envelope for e in entries]
         moments = stage("time parsing (entry.time, envelope.created_at x2)",
                         lambda: times(entries, envelopes))
         keys = stage("roster checks (member_for_key x2, check_send)",
                      lambda: roster_checks(entries, envelopes, moments))
         raw_keys = {k.raw: Ed25519PublicKey.from_public_bytes(k.raw) for k in keys}
-        prepared = [(raw_keys[k.raw], base64.b64decode(e["sig"]["sig"]),
+        prepared = [(raw_keys[k.raw], base64.b64decode(e.sig["sig"]),
                      domain_bytes(Domain.ENVELOPE, env.canonical))
                     for k, e, env in zip(keys, entries, envelopes, strict=True)]
         stage("Envelope.verify (sig parse, key load, domain bytes, Ed25519)",
-              lambda: [env.verify(k, e["sig"])
+              lambda: [env.verify(k, e.sig)
                        for env, k, e in zip(envelopes, keys, entries, strict=True)])
         stage("  of which Ed25519 verify itself (raw, key object reused)",
               lambda: [pub.verify(sig, data) for pub, sig, data in prepared])
@@ -777,6 +776,12 @@ def measure_breakdown(db: Path, fixture: Fixture, count: int, rounds: int,
     for _ in range(rounds):
         one_round()
     result.breakdown = {name: statistics.median(values) for name, values in steps.items()}
+
+
+def _envelope_entry(value: Any) -> EnvelopeEntry:
+    entry = decode_entry(value)
+    assert isinstance(entry, EnvelopeEntry)
+    return entry
 
 
 # -- report --------------------------------------------------------------------------------------

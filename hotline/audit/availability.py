@@ -61,7 +61,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from hotline.audit.report import _Fields, check_aware, check_period, next_index
+from hotline.audit.report import check_aware, check_period, entry_error, entry_time, next_index
 from hotline.audit.text import (
     WIDTH,
     Column,
@@ -71,8 +71,10 @@ from hotline.audit.text import (
     table,
     time_or_none,
 )
+from hotline.entries import AgreementEntry, Entry, EnvelopeEntry, HealthEntry, channel_of
+from hotline.entries import HealthState as State
+from hotline.envelope import Kind
 from hotline.errors import WireError
-from hotline.health import State
 from hotline.times import format_time, parse_time
 
 FORMAT_VERSION = 2  # AvailabilityReport.to_json()["version"]; bumped if a key changes meaning
@@ -368,63 +370,55 @@ class AvailabilityBuilder:
         self._beats: OrderedDict[str, tuple[str, datetime]] = OrderedDict()  # id -> (party, time)
         self._round_trips: Counter[int] = Counter()  # milliseconds -> echoes
 
-    def add(self, entry: Mapping[str, Any]) -> None:
+    def add(self, entry: Entry) -> None:
         """Take the next log entry (any kind; those the report does not read are skipped).
 
         Args:
-            entry: a log entry ``{"index", "time", "kind", ...}``, after the previous one.
+            entry: a log entry, after the previous one.
 
         Raises:
-            ReportError: the entry is out of order, or a field the report reads is malformed.
+            ReportError: the entry is out of order, or a value the report reads is malformed.
         """
-        index = self._last_index = next_index(entry, self._last_index)
-        time = _optional_time(entry.get("time"))  # read for every kind: the log's end
+        self._last_index = next_index(entry, self._last_index)
+        time = _optional_time(entry.time)  # read for every kind: the log's end
         if time is not None:
             self._log_end = time
-        if entry.get("channel") != self.channel:
+        if channel_of(entry) != self.channel:
             return
         if time is not None and self._channel_start is None:
             self._channel_start = time
-        kind = entry.get("kind")
-        fields = _Fields(entry, index, str(kind))
-        if kind == "health":
-            self._health(fields)
-        elif kind == "envelope":
-            self._envelope(fields)
-        elif kind == "agreement":
-            self._agreement(fields)
+        if isinstance(entry, HealthEntry):
+            self._health(entry)
+        elif isinstance(entry, EnvelopeEntry):
+            self._envelope(entry)
+        elif isinstance(entry, AgreementEntry):
+            self._agreement(entry)
 
     def _in_window(self, time: datetime) -> bool:
         return ((self.since is None or self.since <= time)
                 and (self.until is None or time < self.until))
 
-    def _agreement(self, fields: _Fields) -> None:
-        time = fields.time("time")
+    def _agreement(self, entry: AgreementEntry) -> None:
+        time = entry_time(entry.index, "agreement", "time", entry.time)
         if self.until is not None and time >= self.until:
             return
-        document = fields.nested("document")
-        heartbeat = document.nested("heartbeat")
-        interval, grace = heartbeat.integer("interval"), heartbeat.integer("grace")
-        parties = document.get("parties")
-        if not isinstance(parties, list) or not all(
-                isinstance(p, Mapping) and isinstance(p.get("id"), str) for p in parties):
-            raise fields.error("document.parties must be a list of {\"id\": party}")
+        interval, grace, parties = _heartbeat_policy(entry)
         self._policy = (timedelta(seconds=interval), timedelta(seconds=grace))
         for party in parties:
-            self._parties.setdefault(party["id"], _Party())
+            self._parties.setdefault(party, _Party())
 
-    def _health(self, fields: _Fields) -> None:
-        time, since = fields.time("time"), fields.time("since")
-        fields.choice("from", STATES)
-        state = State(fields.choice("to", STATES))
-        reason = fields.text("reason")
+    def _health(self, entry: HealthEntry) -> None:
+        index, where = entry.index, "health"
+        time = entry_time(index, where, "time", entry.time)
+        since = entry_time(index, where, "since", entry.since)
+        state, reason = entry.new, entry.reason
         if since > time:
-            raise fields.error(f"since {format_time(since)} is after the entry was logged "
-                               f"({format_time(time)})")
+            raise entry_error(index, where, f"since {format_time(since)} is after the entry was "
+                              f"logged ({format_time(time)})")
         last = self._changes[-1] if self._changes else None
         if last is not None and since < last.since:
-            raise fields.error(f"since {format_time(since)} is before the start of the state it "
-                               f"ends ({format_time(last.since)}, entry {last.index})")
+            raise entry_error(index, where, f"since {format_time(since)} is before the start of "
+                              f"the state it ends ({format_time(last.since)}, entry {last.index})")
         if self._in_window(time):
             self._transitions += 1
         if last is None:
@@ -434,24 +428,22 @@ class AvailabilityBuilder:
         else:  # never before a moment the previous entry spoke for
             start = max(since, last.logged)
         if last is None or last.state is not state:
-            self._changes.append(_Change(start, state, fields.index, reason, since, time))
+            self._changes.append(_Change(start, state, index, reason, since, time))
 
-    def _envelope(self, fields: _Fields) -> None:
-        envelope = fields.nested("envelope")
-        kind = envelope.get("kind")
-        if kind not in ("heartbeat", "echo"):
+    def _envelope(self, entry: EnvelopeEntry) -> None:
+        envelope = entry.envelope
+        if envelope.kind not in (Kind.HEARTBEAT, Kind.ECHO):
             return  # messages and acks: the compliance report's
-        time, party = fields.time("time"), fields.text("party")
+        time, party = entry_time(entry.index, "envelope", "time", entry.time), entry.party
         counts = self._parties.setdefault(party, _Party())
         in_window = self._in_window(time)
-        if kind == "heartbeat":
-            beat_id = envelope.text("id")
+        if envelope.kind is Kind.HEARTBEAT:
             self._heartbeat(party, counts, time, in_window)
-            self._beats[beat_id] = (party, time)
+            self._beats[envelope.id] = (party, time)
             while len(self._beats) > KEEP_HEARTBEATS:
                 self._beats.popitem(last=False)
             return
-        reply_to = envelope.text("reply_to")
+        reply_to = envelope.reply_to or ""  # an echo's is checked
         if not in_window:
             return
         counts.echoes += 1
@@ -590,7 +582,27 @@ class AvailabilityBuilder:
         return tuple(sorted(self._parties))
 
 
-def _optional_time(value: Any) -> datetime | None:
+def _heartbeat_policy(entry: AgreementEntry) -> tuple[int, int, list[str]]:
+    """The agreement's heartbeat interval and grace (seconds) and its parties, from its signed
+    document (``hotline.roster`` checked the signature; this reads only what the report needs)."""
+    document = entry.document
+    heartbeat = document.get("heartbeat")
+    if not isinstance(heartbeat, dict):
+        raise entry_error(entry.index, "agreement", "document.heartbeat must be an object")
+    numbers: list[int] = []
+    for key in ("interval", "grace"):
+        number = heartbeat.get(key)
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise entry_error(entry.index, "agreement.document.heartbeat", f"{key} must be an integer")
+        numbers.append(number)
+    parties = document.get("parties")
+    if not isinstance(parties, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("id"), str) for p in parties):
+        raise entry_error(entry.index, "agreement", "document.parties must be a list of {\"id\": party}")
+    return numbers[0], numbers[1], [p["id"] for p in parties]
+
+
+def _optional_time(value: str) -> datetime | None:
     try:
         return parse_time(value)
     except WireError:
@@ -618,7 +630,7 @@ def _round_trips(histogram: Counter[int]) -> RoundTrips:
                       max=timedelta(milliseconds=values[-1][0]), histogram=tuple(values))
 
 
-def build_availability(entries: Iterable[Mapping[str, Any]], *, channel: str,
+def build_availability(entries: Iterable[Entry], *, channel: str,
                        since: datetime | None, until: datetime | None,
                        now: datetime) -> AvailabilityReport:
     """Build the availability report of ``channel`` from log entries (see the module docstring).

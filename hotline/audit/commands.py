@@ -9,7 +9,7 @@ import json
 import re
 import sys
 import textwrap
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -24,14 +24,14 @@ from hotline.audit.records import CheckpointRecord, EntryRecord, Records
 from hotline.audit.report import ReportBuilder, render_text
 from hotline.audit.text import WIDTH
 from hotline.audit.verify import AuditFailure, Auditor, Report
-from hotline.canonical import parse
 from hotline.cli_options import member_options
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
 from hotline.clock import utc_now
 from hotline.display import shown, shown_lines
-from hotline.entries import EnvelopeEntry, kind_of
+from hotline.entries import Entry, EnvelopeEntry, kind_of
+from hotline.entries import decode as decode_entry
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
 from hotline.norms.files import load_templates
@@ -167,17 +167,21 @@ def _state_path(home: Path, name: str, given: Path | None) -> Path:
 def run_audit(auditor: Auditor, *, checkpoints: Iterable[CheckpointRecord],
               entries: Iterable[EntryRecord], remembered: Iterable[str], size_hint: int,
               witnessed: Iterable[CheckpointRecord] = (),
-              require_witnesses: int | None = None) -> Report:
+              require_witnesses: int | None = None,
+              accepted: Callable[[Entry], None] | None = None) -> Report:
     """Feed the auditor what it compares (its remembered checkpoints, the log's history, the
-    witnesses' latest cosigned checkpoints), then every entry; then its verdict under the witness
-    policy (``require_witnesses``: None for all named witnesses)."""
+    witnesses' latest cosigned checkpoints), then every entry (each readable one, once checked,
+    to ``accepted``); then its verdict under the witness policy (``require_witnesses``: None for
+    all named witnesses)."""
     for note in remembered:
         auditor.add_checkpoint(note, source="this auditor's state (seen before)")
     for checkpoint in (*checkpoints, *witnessed):
         auditor.add_checkpoint(checkpoint.note, source=checkpoint.source)
     with _progress(size_hint, "verifying") as bar:
         for n, record in enumerate(entries, start=1):
-            auditor.add_entry(record.as_record())
+            entry = auditor.add_entry(record)
+            if entry is not None and accepted is not None:
+                accepted(entry)
             if n % 1000 == 0:
                 bar.update(1000)
     return auditor.finish(require_witnesses=require_witnesses)
@@ -185,36 +189,24 @@ def run_audit(auditor: Auditor, *, checkpoints: Iterable[CheckpointRecord],
 
 def _audited(home: Path, name: str, servers: tuple[str, ...], export_file: Path | None,
              state_path: Path, *, require_witnesses: int | None,
-             accepted: Callable[[EntryRecord], None] | None = None,
+             accepted: Callable[[Entry], None] | None = None,
              ) -> tuple[Profile, Auditor, Report]:
     """Audit the live log (or ``export_file``) as ``name``, against the checkpoints remembered in
     ``state_path`` and the witnesses' latest cosigned checkpoints, under the witness policy.
-    ``accepted`` gets each record once the auditor has checked it. Raises AuditFailure (or
-    another HotlineError) as ``run_audit`` does."""
+    ``accepted`` gets each readable entry once the auditor has checked it. Raises AuditFailure
+    (or another HotlineError) as ``run_audit`` does."""
     profile, log_key = _profile(home, name)
     remembered = json.loads(state_path.read_text())["checkpoints"] if state_path.is_file() else []
     if export_file is not None:
         records = read_export(export_file)
     else:
         records = _records(_client(profile, servers))
-    entries = records.entries
-    if accepted is not None:
-        entries = _after_each(entries, accepted)
     templates = load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
     auditor = Auditor(log_key=log_key, authorities=profile.authorities, templates=templates)
-    report = run_audit(auditor, checkpoints=records.checkpoints, entries=entries,
+    report = run_audit(auditor, checkpoints=records.checkpoints, entries=records.entries,
                        remembered=remembered, size_hint=records.size, witnessed=records.witnessed,
-                       require_witnesses=require_witnesses)
+                       require_witnesses=require_witnesses, accepted=accepted)
     return profile, auditor, report
-
-
-def _after_each(records: Iterable[EntryRecord],
-                then: Callable[[EntryRecord], None]) -> Iterator[EntryRecord]:
-    """Yield each record, then call ``then`` with it when the consumer (the auditor, which has
-    checked it without raising) asks for the next one."""
-    for record in records:
-        yield record
-        then(record)
 
 
 def _remember(state_path: Path, auditor: Auditor) -> None:
@@ -346,7 +338,8 @@ def receipt(ctx: click.Context, receipt_file: Path, name: str | None, log_key: s
             _, verifier = _profile(ctx.obj["home"], name)
         else:
             raise click.UsageError("give --as NAME or --log-key KEY")
-        checkpoint, entry = verify_receipt(receipt_file.read_bytes(), verifier)
+        checkpoint, proven = verify_receipt(receipt_file.read_bytes(), verifier)
+        entry = decode_entry(proven, what="the proven entry")
     except LogError as exc:
         click.echo(f"FAILED: {shown(exc.message)}", err=True)
         sys.exit(1)
@@ -377,15 +370,6 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> da
             raise click.BadParameter(f"{value!r} is not a valid time: {exc}") from exc
     raise click.BadParameter(f"{value!r} is not an RFC 3339 time like 2026-11-27T21:00:00Z or a "
                              "date like 2026-11-27")
-
-
-def _report_entry(builder: ReportBuilder | AvailabilityBuilder, record: EntryRecord) -> None:
-    """Feed a checked record's entry to a report; hidden records (hash only) carry none."""
-    entry: Any = record.entry
-    if entry is None and record.leaf is not None:
-        entry = parse(base64.b64decode(record.leaf))  # already decoded once by the auditor
-    if isinstance(entry, dict):
-        builder.add(entry)
 
 
 def _check_readable(roster: Roster, profile: Profile, channel: str) -> None:
@@ -538,7 +522,7 @@ def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
     try:
         profile, auditor, verdict = _audited(home, name, servers, export_file, state_path,
                                              require_witnesses=require_witnesses,
-                                             accepted=lambda record: _report_entry(builder, record))
+                                             accepted=builder.add)
         _check_readable(auditor.roster, profile, channel)
         report = builder.finish(now=utc_now())
     except AuditFailure as exc:

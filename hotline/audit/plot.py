@@ -24,9 +24,9 @@ from typing import Any
 
 from hotline.audit.availability import ORDER, AvailabilityReport
 from hotline.audit.text import duration_text, moment_text
+from hotline.entries import HealthState as State
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError
-from hotline.health import State
 
 INSTALL = "pip install 'hotline[plot]'"
 FORMATS = {".svg": "svg", ".png": "png"}

@@ -5,8 +5,7 @@ Every value here came from the host (or from a file anyone could have edited): a
 wrong shape or type is a ``RecordError`` saying what is wrong, never a ``KeyError`` three calls
 later. The caller names where the value came from (``hotline.client.logapi``: the host and the
 request; ``hotline.audit.export``: the file and line). What the records *claim* (a signature, a
-leaf, an index in its place) is for ``hotline.audit.verify`` to check. (The typed-model issue
-will fold these into the system's typed log entries.)
+leaf, an index in its place, the entry a leaf holds) is for ``hotline.audit.verify`` to check.
 """
 
 from __future__ import annotations
@@ -52,15 +51,19 @@ class CheckpointRecord:
 @dataclass(frozen=True)
 class EntryRecord:
     """One log entry: readable (``leaf``: base64 of the leaf bytes, and the ``entry`` object the
-    host claims they hold) or hidden from the caller (``hash``: base64 of the leaf hash)."""
+    host claims they hold) or hidden from the caller (``hash``: base64 of the leaf hash).
+
+    The claimed ``entry`` is kept as the host gave it, untyped: the auditor decodes the leaf
+    (``hotline.entries``), the only thing the tree vouches for, and refuses a claim that is not
+    exactly the leaf's object; an export writes it back byte for byte."""
 
     index: int
     leaf: str | None = None
-    entry: dict[str, Any] | None = None
+    entry: object | None = None
     hash: str | None = None
 
     def as_record(self) -> dict[str, Any]:
-        """The record as the log API gives it (and ``Auditor.add_entry`` takes it)."""
+        """The record as the log API gives it (and an export writes it)."""
         if self.leaf is None:
             return {"index": self.index, "hash": self.hash}
         record = {"index": self.index, "leaf": self.leaf}

@@ -42,7 +42,8 @@ from hotline.audit.text import (
     table,
     time_or_none,
 )
-from hotline.envelope import Precedence
+from hotline.entries import Entry, EnvelopeEntry, Expects, OverdueEntry, RejectedEntry, channel_of
+from hotline.envelope import Kind, Precedence
 from hotline.errorcodes import Code
 from hotline.errors import LogError, WireError
 from hotline.times import format_time, parse_time
@@ -294,17 +295,15 @@ class _Open:
     answers: dict[str, tuple[datetime, int]] = field(default_factory=dict)  # party -> (time, index)
 
 
-def next_index(entry: Any, last: int | None) -> int:
-    """The index of ``entry``, which must be an object coming after entry ``last``.
+def next_index(entry: Entry, last: int | None) -> int:
+    """The index of ``entry``, which must come after entry ``last``.
 
     Raises:
-        ReportError: not an object, no valid index, or out of index order.
+        ReportError: an entry not in the log yet, or out of index order.
     """
-    if not isinstance(entry, Mapping):
-        raise ReportError("a log entry must be an object", code=Code.REPORT_BAD_ENTRY)
-    index = entry.get("index")
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-        raise ReportError(f"log entry with index {index!r}: an index is an integer >= 0",
+    index = entry.index
+    if index < 0:
+        raise ReportError(f"log entry with index {index}: an index is an integer >= 0",
                           code=Code.REPORT_BAD_ENTRY)
     if last is not None and index <= last:
         raise ReportError(f"entry {index} comes after entry {last}: give the entries in index "
@@ -345,23 +344,23 @@ class ReportBuilder:
         self._rejected_by_code: dict[str, CodeCount] = {}
         self._no_channel = 0
 
-    def add(self, entry: Mapping[str, Any]) -> None:
+    def add(self, entry: Entry) -> None:
         """Take the next log entry (any kind; those the report does not read are skipped).
 
         Args:
-            entry: a log entry ``{"index", "time", "kind", ...}``, after the previous one.
+            entry: a log entry, after the previous one.
 
         Raises:
-            ReportError: the entry is out of order, or a field the report reads is malformed.
+            ReportError: the entry is out of order, or a value the report reads is malformed
+                (a time, an ack kind, a precedence).
         """
-        index = self._last_index = next_index(entry, self._last_index)
-        kind = entry.get("kind")
-        if kind == "envelope" and entry.get("channel") == self.channel:
-            self._envelope(_Fields(entry, index, "envelope"))
-        elif kind == "overdue" and entry.get("channel") == self.channel:
-            self._overdue_notice(_Fields(entry, index, "overdue"))
-        elif kind == "rejected":
-            self._rejection(_Fields(entry, index, "rejected"))
+        self._last_index = next_index(entry, self._last_index)
+        if isinstance(entry, EnvelopeEntry) and entry.channel == self.channel:
+            self._envelope(entry)
+        elif isinstance(entry, OverdueEntry) and entry.channel == self.channel:
+            self._overdue_notice(entry)
+        elif isinstance(entry, RejectedEntry):
+            self._rejection(entry)
 
     def _in_window(self, time: datetime) -> bool:
         return (self.since is None or self.since <= time) and self._before_until(time)
@@ -375,50 +374,41 @@ class ReportBuilder:
         self._latest = (index, time)
         self._entries += 1
 
-    def _envelope(self, fields: _Fields) -> None:
-        time = fields.time("time")
-        envelope = fields.nested("envelope")
-        kind = envelope.text("kind")
+    def _envelope(self, entry: EnvelopeEntry) -> None:
+        index, time = entry.index, entry_time(entry.index, "envelope", "time", entry.time)
+        envelope = entry.envelope
         in_window = self._in_window(time)
-        if kind == "message":
-            reply_to = envelope.get("reply_to")
-            if reply_to is not None and self._before_until(time):
-                self._answer(envelope.text("reply_to"), "reply", fields.text("party"), time,
-                             fields.index)
+        if envelope.kind is Kind.MESSAGE:
+            if envelope.reply_to is not None and self._before_until(time):
+                self._answer(envelope.reply_to, "reply", entry.party, time, index)
             if not in_window:
                 return
-            self._count(fields.index, time)
-            template, precedence = envelope.text("template"), envelope.choice("precedence", PRECEDENCES)
+            self._count(index, time)
+            template, precedence = envelope.template, envelope.precedence.value
             self._messages.setdefault(template, Counter())[precedence] += 1
-            if fields.get("expects") is not None:
-                self._expect(fields, envelope, template, precedence)
-        elif kind == "ack":
-            answer = envelope.nested("body").choice("ack", ACK_KINDS[:2])
-            if self._before_until(time):
-                self._answer(envelope.text("reply_to"), answer, fields.text("party"), time,
-                             fields.index)
+            if isinstance(entry.expects, Expects):
+                self._expect(entry, entry.expects, template, precedence)
+        elif envelope.kind is Kind.ACK:
+            answer = str(envelope.body["ack"])  # an ack's body is checked: received | understood
+            if self._before_until(time) and envelope.reply_to is not None:
+                self._answer(envelope.reply_to, answer, entry.party, time, index)
             if in_window:
-                self._count(fields.index, time)
+                self._count(index, time)
                 self._traffic["acks"] += 1
-        elif kind in ("heartbeat", "echo"):
-            if in_window:
-                self._count(fields.index, time)
-                self._traffic["heartbeats" if kind == "heartbeat" else "echoes"] += 1
-        else:
-            raise fields.error(f"envelope.kind {kind!r} is not message, ack, heartbeat or echo")
+        elif in_window:  # a heartbeat or an echo
+            self._count(index, time)
+            self._traffic["heartbeats" if envelope.kind is Kind.HEARTBEAT else "echoes"] += 1
 
-    def _expect(self, fields: _Fields, envelope: _Fields, template: str, precedence: str) -> None:
-        expects = fields.nested("expects")
-        parties = expects.get("from")
-        if not isinstance(parties, list) or not all(isinstance(p, str) for p in parties):
-            raise fields.error("expects.from must be a list of party names")
-        message_id = envelope.text("id")
+    def _expect(self, entry: EnvelopeEntry, expects: Expects, template: str, precedence: str) -> None:
+        message_id = entry.envelope.id
         if message_id in self._open:
-            raise fields.error(f"envelope {message_id} was logged before")
+            raise entry_error(entry.index, "envelope", f"envelope {message_id} was logged before")
+        where = "envelope.expects"
         self._open[message_id] = _Open(
-            index=fields.index, id=message_id, template=template, precedence=precedence,
-            ack=expects.choice("ack", ACK_KINDS), parties=tuple(dict.fromkeys(parties)),
-            due=expects.time("due"))
+            index=entry.index, id=message_id, template=template, precedence=precedence,
+            ack=entry_choice(entry.index, where, "ack", expects.ack, ACK_KINDS),
+            parties=tuple(dict.fromkeys(expects.parties)),
+            due=entry_time(entry.index, where, "due", expects.due))
 
     def _answer(self, ref: str, answer: str, party: str, time: datetime, index: int) -> None:
         message = self._open.get(ref)
@@ -429,31 +419,30 @@ class ReportBuilder:
         if earlier is None or time < earlier[0]:
             message.answers[party] = (time, index)
 
-    def _overdue_notice(self, fields: _Fields) -> None:
-        time = fields.time("time")
+    def _overdue_notice(self, entry: OverdueEntry) -> None:
+        index, where = entry.index, "overdue"
+        time = entry_time(index, where, "time", entry.time)
         if not self._in_window(time):
             return
-        missing = fields.get("missing")
-        if not isinstance(missing, list) or not all(isinstance(p, str) for p in missing):
-            raise fields.error("missing must be a list of party names")
-        self._count(fields.index, time)
+        self._count(index, time)
         self._overdue.append(OverdueNotice(
-            index=fields.index, time=time, ref=fields.text("ref"), entry=fields.integer("entry"),
-            template=fields.text("template"), precedence=fields.choice("precedence", PRECEDENCES),
-            due=fields.time("due"), ack=fields.choice("ack", ACK_KINDS), missing=tuple(missing)))
+            index=index, time=time, ref=entry.ref, entry=entry.entry, template=entry.template,
+            precedence=entry_choice(index, where, "precedence", entry.precedence, PRECEDENCES),
+            due=entry_time(index, where, "due", entry.due),
+            ack=entry_choice(index, where, "ack", entry.ack, ACK_KINDS), missing=tuple(entry.missing)))
 
-    def _rejection(self, fields: _Fields) -> None:
-        channel = fields.get("channel")
+    def _rejection(self, entry: RejectedEntry) -> None:
+        channel = channel_of(entry)
         if channel is not None and channel != self.channel:
             return
-        time = fields.time("time")
+        time = entry_time(entry.index, "rejected", "time", entry.time)
         if not self._in_window(time):
             return
         if channel is None:
             self._no_channel += 1
             return
-        party, code, reason = fields.text("party"), fields.text("code"), fields.text("reason")
-        self._count(fields.index, time)
+        party, code, reason = entry.party, entry.code, entry.reason
+        self._count(entry.index, time)
         self._rejected_by_party[party] += 1
         seen = self._rejected_by_code.get(code)
         self._rejected_by_code[code] = (CodeCount(code, 1, reason) if seen is None
@@ -520,7 +509,7 @@ def _judge(message: _Open, party: str, cutoff: datetime) -> Requirement:
     return unanswered
 
 
-def build_report(entries: Iterable[Mapping[str, Any]], *, channel: str, since: datetime | None,
+def build_report(entries: Iterable[Entry], *, channel: str, since: datetime | None,
                  until: datetime | None, now: datetime) -> ComplianceReport:
     """Build the compliance report of ``channel`` from log entries (see the module docstring).
 
@@ -559,47 +548,24 @@ def check_aware(name: str, moment: datetime | None) -> None:
         raise ReportError(f"{name} must be timezone-aware", code=Code.REPORT_BAD_PERIOD)
 
 
-class _Fields:
-    """Typed reads of one entry (or one object inside it) that name the entry when they fail."""
+# The entries are typed (``hotline.entries``): what is left to check is what a type does not
+# say, a time that parses and a value among those the report knows, named by entry and field.
 
-    def __init__(self, value: Any, index: int, where: str) -> None:
-        self.value, self.index, self.where = value, index, where
+def entry_error(index: int, where: str, message: str) -> ReportError:
+    return ReportError(f"entry {index} ({where}): {message}", code=Code.REPORT_BAD_ENTRY)
 
-    def error(self, message: str) -> ReportError:
-        return ReportError(f"entry {self.index} ({self.where}): {message}", code=Code.REPORT_BAD_ENTRY)
 
-    def get(self, key: str) -> Any:
-        return self.value.get(key)
+def entry_choice(index: int, where: str, key: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise entry_error(index, where, f"{key} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
-    def text(self, key: str) -> str:
-        value = self.value.get(key)
-        if not isinstance(value, str):
-            raise self.error(f"{key} must be text")
-        return value
 
-    def integer(self, key: str) -> int:
-        value = self.value.get(key)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self.error(f"{key} must be an integer")
-        return value
-
-    def choice(self, key: str, allowed: Sequence[str]) -> str:
-        value = self.value.get(key)
-        if value not in allowed:
-            raise self.error(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
-        return str(value)
-
-    def time(self, key: str) -> datetime:
-        try:
-            return parse_time(self.value.get(key), field=key)
-        except WireError as exc:
-            raise self.error(exc.message) from exc
-
-    def nested(self, key: str) -> _Fields:
-        value = self.value.get(key)
-        if not isinstance(value, Mapping):
-            raise self.error(f"{key} must be an object")
-        return _Fields(value, self.index, f"{self.where}.{key}")
+def entry_time(index: int, where: str, key: str, value: str) -> datetime:
+    try:
+        return parse_time(value, field=key)
+    except WireError as exc:
+        raise entry_error(index, where, exc.message) from exc
 
 
 def _tally_rows(tallies: Mapping[str, Tally]) -> list[list[str]]:

@@ -37,7 +37,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hotline import entries
+from hotline.audit.records import EntryRecord
 from hotline.canonical import parse
+from hotline.entries import (
+    Entry,
+    EntryError,
+    EnvelopeEntry,
+    Expects,
+    HealthEntry,
+    HealthState,
+    OverdueEntry,
+    RejectedEntry,
+    RejectionsEntry,
+    RosterEntry,
+)
 from hotline.envelope import Envelope, Kind
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, LogError
@@ -51,8 +65,6 @@ from hotline.tlog import Checkpoint, Frontier, NoteVerifier, leaf_hash, verify_c
 from hotline.tlog.note import parse_note
 from hotline.verification import DEFAULT_SKEW, EntryRefused, Verified, verify_envelope_entry
 from hotline.witnesses import Slots, named_witnesses, slot_of, verify_line, witness_keys
-
-ROSTER_KINDS = frozenset({"enrollment", "revocation", "agreement"})
 
 
 class AuditFailure(LogError):
@@ -94,7 +106,7 @@ class Report:
                 ("rejection summaries", self.rejection_summaries)]
 
 
-def _b64(text: Any, what: str) -> bytes:
+def _b64(text: str | None, what: str) -> bytes:
     if not isinstance(text, str):
         raise AuditFailure(f"{what} is not base64 text")
     try:
@@ -124,9 +136,9 @@ class Auditor:
         # party)
         self._logged: dict[str, tuple[str, str, str, str] | None] = {}
         self._shapes: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
-        self._expects: dict[str, dict[str, Any]] = {}  # envelope id -> the ack it owes
+        self._expects: dict[str, Expects] = {}  # envelope id -> the ack it owes
         self._deadlines = Deadlines()
-        self._health: dict[str, str] = {}  # channel -> its last logged health state
+        self._health: dict[str, HealthState] = {}  # channel -> its last logged health state
         self._health_since: dict[str, datetime] = {}  # ... and when that state began
 
     def add_checkpoint(self, note: str, *, source: str) -> Checkpoint:
@@ -149,28 +161,28 @@ class Auditor:
         self._notes.setdefault(checkpoint.size, {}).setdefault(note, source)  # its cosignatures
         return checkpoint
 
-    def add_entry(self, record: Any) -> None:
-        """The next entry: ``{"index", "leaf", "entry"}`` or, when hidden, ``{"index", "hash"}``."""
-        expected = self.frontier.size
-        if not isinstance(record, dict) or type(record.get("index")) is not int:  # not a bool
-            raise AuditFailure(f"entry {expected}: malformed record")
-        index = record["index"]
+    def add_entry(self, record: EntryRecord) -> Entry | None:
+        """The next entry: its leaf (with the entry the host claims it holds) or, when hidden,
+        its leaf hash. Returns the entry once checked (None for a hidden one)."""
+        expected, index = self.frontier.size, record.index
         if index != expected:
             what = "missing" if index > expected else "repeated or out of order"
             raise AuditFailure(f"entry {expected}: {what} (the next record is entry {index})")
-        if "leaf" in record:
-            leaf = _b64(record["leaf"], f"entry {index} leaf")
-            self._check_entry(index, leaf, record.get("entry"))
+        entry: Entry | None = None
+        if record.leaf is not None:
+            leaf = _b64(record.leaf, f"entry {index} leaf")
+            entry = self._check_entry(index, leaf, record.entry)
             digest = leaf_hash(leaf)
             self.report.readable += 1
         else:
-            digest = _b64(record.get("hash"), f"entry {index} hash")
+            digest = _b64(record.hash, f"entry {index} hash")
             if len(digest) != 32:
                 raise AuditFailure(f"entry {index}: a leaf hash is 32 bytes")
             self.report.hidden += 1
         self.frontier.append(digest)
         self.report.size = self.frontier.size
         self._check_root()
+        return entry
 
     def _check_root(self) -> None:
         size = self.frontier.size
@@ -181,46 +193,49 @@ class Auditor:
                                f"entries {earlier}..{size - 1}; one of them was modified, "
                                "inserted, deleted or reordered since it was signed")
 
-    def _check_entry(self, index: int, leaf: bytes, claimed: Any) -> None:
+    def _check_entry(self, index: int, leaf: bytes, claimed: object) -> Entry:
+        """The entry the leaf holds, once checked: the host's claimed entry object (if given)
+        is the leaf's, the leaf the strict encoding of an entry at ``index``."""
         try:
-            entry = parse(leaf)
+            value = parse(leaf)
         except HotlineError as exc:
             raise AuditFailure(f"entry {index}: leaf is not strict JSON ({exc.message})") from exc
-        if claimed is not None and claimed != entry:
+        if claimed is not None and claimed != value:
             raise AuditFailure(f"entry {index}: the entry object differs from its leaf bytes")
-        if not isinstance(entry, dict) or entry.get("index") != index:
-            held = entry.get("index") if isinstance(entry, dict) else None
-            raise AuditFailure(f"entry {index}: its leaf holds index {held!r}")
-        kind = entry.get("kind")
-        time = entry.get("time")
-        if not isinstance(time, str) or time < self._last_time:
-            raise AuditFailure(f"entry {index}: logged at {time!r}, before the entry before it "
-                               f"({self._last_time}): log times never go back")
-        self._last_time = time
         try:
-            if kind in ROSTER_KINDS:
-                self.roster.add({"document": entry.get("document"), "sigs": entry.get("sigs")})
+            entry = entries.decode(value, what=f"entry {index}")
+        except EntryError as exc:
+            raise AuditFailure(exc.message) from exc
+        if entry.index != index:
+            raise AuditFailure(f"entry {index}: its leaf holds index {entry.index}")
+        kind = entries.kind_of(entry)
+        if entry.time < self._last_time:
+            raise AuditFailure(f"entry {index}: logged at {entry.time!r}, before the entry before "
+                               f"it ({self._last_time}): log times never go back")
+        self._last_time = entry.time
+        try:
+            if isinstance(entry, RosterEntry):
+                self.roster.add(entry.signed)
                 self.report.roster_documents += 1
-            elif kind == "envelope":
+            elif isinstance(entry, EnvelopeEntry):
                 self._check_envelope(entry, index)
                 self.report.envelopes += 1
-            elif kind == "rejected":
+            elif isinstance(entry, RejectedEntry):
                 self.report.rejected += 1
-            elif kind == "rejections":
+            elif isinstance(entry, RejectionsEntry):
                 self.report.rejections_summarized += _summary_count(entry)
                 self.report.rejection_summaries += 1
-            elif kind == "overdue":
+            elif isinstance(entry, OverdueEntry):
                 self._check_overdue(entry)
                 self.report.overdue += 1
-            elif kind == "health":
+            else:
                 self._check_health(entry)
                 self.report.health += 1
-            else:
-                raise AuditFailure(f"unknown entry kind {kind!r}")
         except HotlineError as exc:
             raise AuditFailure(f"entry {index} ({kind}): {exc.message}") from exc
+        return entry
 
-    def _check_envelope(self, entry: dict[str, Any], index: int) -> None:
+    def _check_envelope(self, entry: EnvelopeEntry, index: int) -> None:
         try:
             verified = verify_envelope_entry(self.roster, entry, index=index, skew=self.skew)
         except EntryRefused as exc:  # the one check every receiver runs (hotline.verification)
@@ -267,55 +282,53 @@ class Auditor:
                                          role=member.role.value, logged=verified.logged,
                                          replied=replied))
 
-    def _check_obligations(self, entry: dict[str, Any], envelope: Envelope, logged: datetime) -> None:
+    def _check_obligations(self, entry: EnvelopeEntry, envelope: Envelope, logged: datetime) -> None:
         """The server's own additions: ``late`` is true exactly when an ack or reply fulfilled a
         party's obligation after its due time."""
         expects = self._expects.get(envelope.reply_to) if envelope.reply_to else None
-        late = (lateness(expects, party=entry["party"], envelope=entry["envelope"], at=logged)
+        late = (lateness(expects, party=entry.party, envelope=envelope, at=logged)
                 if expects is not None else None)
-        if bool(late) != (entry.get("late") is True) or entry.get("late") not in (None, True):
-            raise AuditFailure(f"envelope {envelope.id}: marked late={entry.get('late')!r} but it "
-                               f"was {'late' if late else 'not late'} against its due time")
-        if isinstance(entry.get("expects"), dict):
-            self._expects[envelope.id] = entry["expects"]
+        if bool(late) != entry.is_late:
+            raise AuditFailure(f"envelope {envelope.id}: marked late={entry.is_late or None!r} "
+                               f"but it was {'late' if late else 'not late'} against its due time")
+        if isinstance(entry.expects, Expects):
+            self._expects[envelope.id] = entry.expects
         self._deadlines.observe(entry)
 
-    def _check_health(self, entry: dict[str, Any]) -> None:
+    def _check_health(self, entry: HealthEntry) -> None:
         """Health transitions of a channel form one chain: each starts where the last ended,
         changes the state, and dates its start no later than it was logged."""
-        channel = entry.get("channel")
-        previous = self._health.get(str(channel), "UNKNOWN")
+        channel = entry.channel
+        previous = self._health.get(channel, HealthState.UNKNOWN)
         if channel not in self.roster.agreements:
             raise AuditFailure(f"health of {channel!r}, a channel under no agreement")
-        if entry.get("from") != previous or entry.get("to") == previous:
-            raise AuditFailure(f"health of {channel} goes from {entry.get('from')!r} to "
-                               f"{entry.get('to')!r}, but its last logged state was {previous}")
-        if entry.get("to") not in ("UP", "DEGRADED", "DOWN", "UNKNOWN"):
-            raise AuditFailure(f"health of {channel}: unknown state {entry.get('to')!r}")
-        since = parse_time(entry.get("since"), field="since")
-        if since > parse_time(entry.get("time")):
+        if entry.old != previous or entry.new == previous:
+            raise AuditFailure(f"health of {channel} goes from {entry.old.value!r} to "
+                               f"{entry.new.value!r}, but its last logged state was {previous}")
+        since = parse_time(entry.since, field="since")
+        if since > entry.time_at:
             raise AuditFailure(f"health of {channel}: a state that begins after it was logged")
-        began = self._health_since.get(str(channel))
+        began = self._health_since.get(channel)
         if began is not None and since < began:
             raise AuditFailure(f"health of {channel}: a state dated before the one it ends")
-        self._health[str(channel)] = str(entry["to"])
-        self._health_since[str(channel)] = since
+        self._health[channel] = entry.new
+        self._health_since[channel] = since
 
-    def _check_overdue(self, entry: dict[str, Any]) -> None:
+    def _check_overdue(self, entry: OverdueEntry) -> None:
         """An overdue notice names a message still owed an ack, after its due time, with exactly
         the parties that had not answered."""
-        pending = self._deadlines.pending(str(entry.get("ref")))
+        pending = self._deadlines.pending(entry.ref)
         if pending is None:
-            raise AuditFailure(f"overdue notice for {entry.get('ref')!r}: no logged message owes "
+            raise AuditFailure(f"overdue notice for {entry.ref!r}: no logged message owes "
                                "an acknowledgement under that id (or it was already answered)")
-        logged = parse_time(entry.get("time"), field="time")
-        if (entry.get("due") != self._expects[pending.envelope_id]["due"] or logged < pending.due
-                or entry.get("entry") != pending.index or entry.get("channel") != pending.channel):
+        logged = parse_time(entry.time, field="time")
+        if (entry.due != self._expects[pending.envelope_id].due or logged < pending.due
+                or entry.entry != pending.index or entry.channel != pending.channel):
             raise AuditFailure(f"overdue notice for message {pending.index}: its due time, index "
                                "or channel differs from the message's, or it precedes the due time")
-        if sorted(pending.missing) != entry.get("missing"):
+        if sorted(pending.missing) != entry.missing:
             raise AuditFailure(f"overdue notice for message {pending.index} names "
-                               f"{entry.get('missing')} as missing, but the log shows "
+                               f"{entry.missing} as missing, but the log shows "
                                f"{sorted(pending.missing)} had not acknowledged")
         self._deadlines.observe(entry)
 
@@ -406,12 +419,10 @@ def _witnessed_size(witnesses: dict[str, int | None], size: int, *, required: in
     return sizes[count - 1]
 
 
-def _summary_count(entry: dict[str, Any]) -> int:
+def _summary_count(entry: RejectionsEntry) -> int:
     """A ``rejections`` summary: its count is the sum of its per-code counts."""
-    count, codes = entry.get("count"), entry.get("codes")
-    if (type(count) is not int or not isinstance(codes, dict)
-            or not all(type(n) is int and n > 0 for n in codes.values())
-            or sum(codes.values()) != count or count < 1):
+    count, codes = entry.count, entry.codes
+    if not all(n > 0 for n in codes.values()) or sum(codes.values()) != count or count < 1:
         raise AuditFailure(f"a rejections summary whose count {count!r} is not the sum of its "
                            "codes' counts")
     return count

@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hotline.audit.records import EntryRecord
 from hotline.audit.verify import Auditor
 from hotline.backup.archive import Extracted, Manifest, fsync_folder, read_archive
 from hotline.canonical import parse
@@ -217,7 +218,7 @@ async def _audit(store: Store, own: Published, verifier: NoteVerifier,
     after = -1
     while batch := await store.entries(after=after, limit=_PAGE):
         for stored in batch:
-            auditor.add_entry({"index": stored.index, "leaf": b64encode(stored.leaf)})
+            auditor.add_entry(EntryRecord(stored.index, leaf=b64encode(stored.leaf)))
         after = batch[-1].index
     report = auditor.finish(require_witnesses=0)
     return report.size, len(auditor.checkpoints)

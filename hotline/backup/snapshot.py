@@ -28,9 +28,8 @@ from datetime import datetime
 from pathlib import Path
 
 from hotline.backup.archive import CHECKPOINT, DATABASE, Manifest, digest_of, write_archive
-from hotline.canonical import parse
 from hotline.errorcodes import Code
-from hotline.errors import BackupError, HotlineError
+from hotline.errors import BackupError, HotlineError, StoreError
 from hotline.keys import SigningKey
 from hotline.store import Store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file, write_checkpoint_file
@@ -103,8 +102,10 @@ async def _verified_copy(copy: Path, checkpoint: Path, *, key: SigningKey,
         await store.close()
     if last is None:
         return size, None
-    entry = parse(last.leaf)
-    return size, entry.get("time") if isinstance(entry, dict) else None
+    try:
+        return size, last.entry.time
+    except StoreError:  # the tree holds it, but it is no entry: the archive names no time
+        return size, None
 
 
 async def take_backup(target: Path, *, database: Path, origin: str, key: SigningKey, force: bool,

@@ -19,26 +19,25 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from hotline.entries import PENDING, Entry, EnvelopeEntry, Expects, OverdueEntry
+from hotline.envelope import AckKind, Envelope, Kind
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.norms.template import AckRequirement, Rate
 from hotline.times import format_time, parse_time
 
 
-def satisfies(required: str, *, envelope: Mapping[str, Any]) -> bool:
+def satisfies(required: str, *, envelope: Envelope) -> bool:
     """Whether ``envelope`` (an ack, or a message replying) meets an ``expects.ack`` requirement."""
-    kind = envelope.get("kind")
     if required == AckRequirement.REPLY:
-        return kind == "message"
-    if kind != "ack":
+        return envelope.kind is Kind.MESSAGE
+    if envelope.kind is not Kind.ACK:
         return False
-    ack = envelope.get("body", {}).get("ack")
-    return ack == "understood" or (required == AckRequirement.RECEIVED and ack == "received")
+    ack = envelope.body.get("ack")  # an ack's body is checked: {"ack": received | understood}
+    return ack == AckKind.UNDERSTOOD or (required == AckRequirement.RECEIVED and ack == AckKind.RECEIVED)
 
 
 def own_party_ack(*, party: str, message_party: object) -> bool:
@@ -54,13 +53,12 @@ def check_ack_party(*, party: str, message_party: object, message: str) -> None:
                                 code=Code.ACK_OWN_PARTY)
 
 
-def lateness(expects: Mapping[str, Any], *, party: str, envelope: Mapping[str, Any],
-             at: datetime) -> bool | None:
+def lateness(expects: Expects, *, party: str, envelope: Envelope, at: datetime) -> bool | None:
     """For an ack/reply to a message logged with ``expects``: ``True`` if it fulfils ``party``'s
     obligation after the due time, ``False`` if in time, ``None`` if it fulfils none."""
-    if party not in expects.get("from", ()) or not satisfies(str(expects.get("ack")), envelope=envelope):
+    if party not in expects.parties or not satisfies(expects.ack, envelope=envelope):
         return None
-    return at > parse_time(expects["due"], field="expects.due")
+    return at > parse_time(expects.due, field="expects.due")
 
 
 @dataclass(order=True)
@@ -74,11 +72,11 @@ class Pending:
     ack: str = field(compare=False)
     missing: set[str] = field(compare=False)
 
-    def overdue_entry(self, *, time: str) -> dict[str, Any]:
-        """The ``overdue`` log entry (without index) announcing this missed deadline."""
-        return {"time": time, "kind": "overdue", "channel": self.channel, "ref": self.envelope_id,
-                "entry": self.index, "template": self.template, "precedence": self.precedence,
-                "due": format_time(self.due), "ack": self.ack, "missing": sorted(self.missing)}
+    def overdue_entry(self, *, time: str) -> OverdueEntry:
+        """The ``overdue`` log entry (not yet in the log) announcing this missed deadline."""
+        return OverdueEntry(index=PENDING, time=time, channel=self.channel, ref=self.envelope_id,
+                            entry=self.index, template=self.template, precedence=self.precedence,
+                            due=format_time(self.due), ack=self.ack, missing=sorted(self.missing))
 
 
 class Deadlines:
@@ -92,32 +90,29 @@ class Deadlines:
     def pending(self, envelope_id: str) -> Pending | None:
         return self._pending.get(envelope_id)
 
-    def observe(self, entry: Mapping[str, Any]) -> None:
+    def observe(self, entry: Entry) -> None:
         """Account for one committed log entry (any kind; the irrelevant ones are ignored)."""
-        kind = entry.get("kind")
-        if kind == "overdue":
-            self._pending.pop(str(entry.get("ref")), None)
+        if isinstance(entry, OverdueEntry):
+            self._pending.pop(entry.ref, None)
             return
-        if kind != "envelope":
+        if not isinstance(entry, EnvelopeEntry):
             return
-        envelope = entry["envelope"]
-        expects = entry.get("expects")
-        if isinstance(expects, Mapping):
+        envelope, expects = entry.envelope, entry.expects
+        if isinstance(expects, Expects):
             try:
-                due = parse_time(expects.get("due"), field="expects.due")
+                due = parse_time(expects.due, field="expects.due")
             except HotlineError:
                 return
-            item = Pending(due=due, envelope_id=envelope["id"], index=int(entry["index"]),
-                           channel=entry["channel"], template=envelope["template"],
-                           precedence=envelope["precedence"], ack=str(expects.get("ack")),
-                           missing=set(expects.get("from", ())))
+            item = Pending(due=due, envelope_id=envelope.id, index=entry.index,
+                           channel=entry.channel, template=envelope.template,
+                           precedence=envelope.precedence.value, ack=expects.ack,
+                           missing=set(expects.parties))
             if item.missing:
                 self._pending[item.envelope_id] = item
                 heapq.heappush(self._heap, item)
-        reply_to = envelope.get("reply_to")
-        target = self._pending.get(reply_to) if reply_to else None
+        target = self._pending.get(envelope.reply_to) if envelope.reply_to else None
         if target is not None and satisfies(target.ack, envelope=envelope):
-            target.missing.discard(entry.get("party", ""))
+            target.missing.discard(entry.party)
             if not target.missing:
                 del self._pending[target.envelope_id]
 
@@ -154,9 +149,8 @@ class RateLimits:
         if sent is not None and at in sent:
             sent.remove(at)
 
-    def observe(self, entry: Mapping[str, Any], rate: Rate | None) -> None:
+    def observe(self, entry: EnvelopeEntry, rate: Rate | None) -> None:
         """Count an accepted message from the log (start-up replay of the recent window), if its
         template (whose ``rate`` the caller looked up) is limited at all."""
-        if rate is not None and entry.get("kind") == "envelope" and entry["envelope"]["kind"] == "message":
-            key = (entry["channel"], entry["party"], entry["envelope"]["template"])
-            self.record(key, parse_time(entry["time"]))
+        if rate is not None and entry.envelope.kind is Kind.MESSAGE:
+            self.record((entry.channel, entry.party, entry.envelope.template), entry.time_at)

@@ -165,7 +165,7 @@ async def roster_handler(request: web.Request) -> web.Response:
         appended = await hotline.add_document(signed)
     except HotlineError as exc:
         return web.json_response({"code": exc.code, "message": exc.message}, status=400)
-    return web.json_response({"index": appended.entry.index, "duplicate": appended.duplicate})
+    return web.json_response({"index": appended.stored.index, "duplicate": appended.duplicate})
 
 
 async def ws_handler(request: web.Request) -> web.WebSocketResponse:

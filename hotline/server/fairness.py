@@ -25,8 +25,9 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
+from hotline.entries import PENDING, RejectionsEntry
 from hotline.times import format_time
 
 Job = TypeVar("Job")
@@ -148,8 +149,8 @@ class RejectionBudget:
         window.suppressed[code] += 1
         return False
 
-    def due(self, now: datetime) -> list[dict[str, Any]]:
-        """The summary entries (without index) of every window that has ended with refusals
+    def due(self, now: datetime) -> list[RejectionsEntry]:
+        """The summary entries (not yet in the log) of every window that has ended with refusals
         counted, oldest first; those windows are closed."""
         ended = [item for item in self._windows.items() if now >= item[1].start + self.window]
         for member, _ in ended:
@@ -160,8 +161,8 @@ class RejectionBudget:
         for (party, name), window in sorted(ended, key=lambda item: item[1].start):
             end = window.start + self.window
             if window.suppressed:
-                out.append({"time": format_time(now), "kind": "rejections", "party": party,
-                            "member": name, "since": format_time(window.start),
-                            "until": format_time(end), "count": sum(window.suppressed.values()),
-                            "codes": dict(sorted(window.suppressed.items()))})
+                out.append(RejectionsEntry(
+                    index=PENDING, time=format_time(now), party=party, member=name,
+                    since=format_time(window.start), until=format_time(end),
+                    count=sum(window.suppressed.values()), codes=dict(sorted(window.suppressed.items()))))
         return out

@@ -30,6 +30,7 @@ import re
 from aiohttp import web
 
 from hotline.canonical import MAX_SAFE_INT, parse
+from hotline.entries import ROSTER_KINDS
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, LogError, ProtocolViolation, StoreError
 from hotline.httpauth import parse_header, verify_request
@@ -38,7 +39,6 @@ from hotline.roster import Member, Role
 from hotline.server.appkeys import LOG_PAGES, SERVER
 from hotline.server.compose import Server
 from hotline.store import PageRow
-from hotline.store.records import ROSTER_KINDS
 
 MAX_ENTRIES = 1000
 HEAVY = 2  # /v1/log/entries pages read and encoded at once; the others wait their turn

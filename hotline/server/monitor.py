@@ -17,11 +17,12 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
+from hotline.entries import Entry, EnvelopeEntry, channel_of
+from hotline.envelope import Kind
 from hotline.health import ChannelHealth, Policy, State
 from hotline.roster import Roster
 from hotline.server.hub import Hub
@@ -87,7 +88,7 @@ class HealthMonitor:
         self.sync_agreements()
         store = self.store
         for stored in await store.last_of_kind("health"):
-            health = self.channels.get(stored.entry.get("channel", ""))
+            health = self.channels.get(channel_of(stored.entry) or "")
             if health is not None:
                 health.observe(stored.entry)
         size = await store.size()
@@ -95,7 +96,7 @@ class HealthMonitor:
         if last is None or not self.channels:
             return
         window = max(h.policy.interval for h in self.channels.values()) * (self.missed + 1)
-        after = await store.first_index_at(format_time(parse_time(last.entry["time"]) - window)) - 1
+        after = await store.first_index_at(format_time(last.entry.time_at - window)) - 1
         while True:
             page = await store.entries(after=after, limit=1000)
             for stored in page:
@@ -104,20 +105,22 @@ class HealthMonitor:
             if len(page) < 1000:
                 break
 
-    def observe(self, entry: dict[str, Any], *, replay: bool = False) -> None:
-        health = self.channels.get(entry.get("channel", ""))
-        if health is None or entry.get("kind") != "envelope":
+    def observe(self, entry: Entry, *, replay: bool = False) -> None:
+        if not isinstance(entry, EnvelopeEntry):
+            return
+        health = self.channels.get(entry.channel)
+        if health is None:
             return
         health.observe(entry)
-        envelope = entry["envelope"]
-        if envelope["kind"] == "heartbeat":
-            self._beats[envelope["id"]] = entry["time"]
+        envelope = entry.envelope
+        if envelope.kind is Kind.HEARTBEAT:
+            self._beats[envelope.id] = entry.time
             while len(self._beats) > 4096:
                 self._beats.popitem(last=False)
-        elif envelope["kind"] == "echo" and not replay:
-            sent = self._beats.get(envelope.get("reply_to", ""))
+        elif envelope.kind is Kind.ECHO and not replay:
+            sent = self._beats.get(envelope.reply_to or "")
             if sent is not None:
-                rtt = parse_time(entry["time"]) - parse_time(sent)
+                rtt = entry.time_at - parse_time(sent)
                 self.metrics.echo_rtt.labels(health.channel).observe(rtt.total_seconds())
 
     async def sweep(self) -> None:
@@ -132,8 +135,8 @@ class HealthMonitor:
             if transition is None:
                 continue
             appended = await self.store.append(transition.entry(time=now))
-            index = appended.entry.index
-            self.hub.publish(channel, index, appended.entry.leaf)
+            index = appended.stored.index
+            self.hub.publish(channel, index, appended.stored.leaf)
             self.hub.notify(channel, self.frame(channel))
             event = log.warning if transition.new in (State.DOWN, State.DEGRADED) else log.info
             event("channel.down" if transition.new is State.DOWN else "channel.health",

@@ -16,11 +16,22 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 
 from hotline.canonical import canonical_bytes, parse
 from hotline.config import LimitsSection
 from hotline.display import article
+from hotline.entries import (
+    PENDING,
+    Entry,
+    EnvelopeEntry,
+    Expects,
+    RejectedEntry,
+    RosterEntry,
+    channel_of,
+    roster_entry,
+)
 from hotline.envelope import Envelope, Kind, check_ack_id
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation, WireError
@@ -38,7 +49,8 @@ from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hub
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.store import Appended, Store, StoredEntry
-from hotline.times import format_time, parse_time
+from hotline.store.records import damaged
+from hotline.times import format_time
 from hotline.wire import frames
 from hotline.wire.frames import Submit
 
@@ -87,7 +99,9 @@ class Hotline:
         skipped), then load the templates its agreements pin."""
         for stored in await self.store.roster_entries():
             entry = stored.entry
-            signed = {"document": entry["document"], "sigs": entry["sigs"]}
+            if not isinstance(entry, RosterEntry):  # the store selected them by kind
+                raise damaged(stored.index, "its kind is not the one its row names")
+            signed = entry.signed
             try:
                 self.roster.add(signed)
                 self.documents.append(signed)
@@ -106,7 +120,7 @@ class Hotline:
         spans += [t.ack_deadline(p) or timedelta(0) for t in self.templates for p in t.allowed_precedence]
         if last is None or not spans:
             return
-        since = parse_time(last.entry["time"]) - max(spans)
+        since = last.entry.time_at - max(spans)
         after = await self.store.first_index_at(format_time(since)) - 1
         replayed = 0
         # only the kinds that owe, answer or are counted (heartbeats and echoes, most of a busy
@@ -119,10 +133,10 @@ class Hotline:
         log.info("obligations.replayed", since=format_time(since), entries=replayed,
                  pending_acks=len(self.deadlines))
 
-    def _observe(self, entry: dict[str, Any]) -> None:
+    def _observe(self, entry: Entry) -> None:
         self.deadlines.observe(entry)
-        if entry.get("kind") == "envelope":
-            template = self._agreed_template(entry["channel"], entry["envelope"]["template"])
+        if isinstance(entry, EnvelopeEntry):
+            template = self._agreed_template(entry.channel, entry.envelope.template)
             self.rates.observe(entry, template.rate if template is not None else None)
 
     def _agreed_template(self, channel: str, template_id: str) -> Template | None:
@@ -176,11 +190,8 @@ class Hotline:
             return Appended(existing, duplicate=True)
         kind = self.roster.check(signed)
         doc = signed["document"]
-        entry = {"time": format_time(self.clock()), "kind": kind, "document": doc,
-                 "sigs": signed["sigs"]}
-        if kind == "agreement":
-            entry["channel"] = doc["channel"]
-        appended = await self.store.append(entry, envelope_id=doc_id)
+        appended = await self.store.append(roster_entry(signed, time=format_time(self.clock())),
+                                           envelope_id=doc_id)
         if not appended.duplicate:
             if kind == "agreement":
                 await self.load_pinned_templates([Agreement.from_json(doc)])
@@ -188,7 +199,7 @@ class Hotline:
             self.documents.append(signed)
             if kind == "agreement":
                 self.monitor.sync_agreements()
-            log.info("roster.added", index=appended.entry.index, kind=kind,
+            log.info("roster.added", index=appended.stored.index, kind=kind,
                      party=doc.get("party"), member=doc.get("member"), channel=doc.get("channel"))
             self.hub.broadcast(frames.Roster(documents=[signed]))
             self._refresh_channels()
@@ -287,18 +298,19 @@ class Hotline:
         try:
             now = self.clock()
             agreement = self._check(conn.member, submit)
-            added = await self._check_norms(conn.member, envelope, agreement, now)
+            expects, late = await self._check_norms(conn.member, envelope, agreement, now)
         except HotlineError as refused:
             exc = refused.with_ref(envelope.id)
             existing = await self.store.by_envelope_id(envelope.store_key)
-            if existing is not None and self._same(existing, envelope.to_json(), submit.sig):
+            if existing is not None and self._same(existing, envelope, submit.sig):
                 conn.send(self._duplicate(existing, submit))  # a resend is not a new attempt
                 return
             self.refuse(conn, envelope.channel, envelope.template, exc, req=submit.req)
             return
-        entry = {"time": format_time(now), "kind": "envelope", "channel": envelope.channel,
-                 "party": conn.member.party, "envelope": envelope.to_json(), "sig": submit.sig,
-                 **added}
+        entry = EnvelopeEntry(index=PENDING, time=format_time(now), channel=envelope.channel,
+                              party=conn.member.party, envelope=envelope, sig=submit.sig,
+                              expects=msgspec.UNSET if expects is None else expects,
+                              late=True if late else msgspec.UNSET)
         future = self.store.enqueue(entry, envelope_id=envelope.store_key)
         task = asyncio.create_task(self._commit(conn, submit, future, now, time.perf_counter()))
         self._tasks.add(task)
@@ -326,23 +338,23 @@ class Hotline:
         return agreement
 
     async def _check_norms(self, member: Member, envelope: Envelope, agreement: Agreement,
-                           now: datetime) -> dict[str, Any]:
-        """The agreed template, its rules and rate (docs/ARCHITECTURE.md "Protocol templates"). Returns what
-        the server adds
+                           now: datetime) -> tuple[Expects | None, bool]:
+        """The agreed template, its rules and rate (docs/ARCHITECTURE.md "Protocol templates").
+        Returns what the server adds
         to the entry: ``expects`` (the acknowledgement owed, and by when) and ``late``."""
         template = self.templates.resolve(agreement, envelope.template)
         target = await self._reply_target(envelope)
-        added: dict[str, Any] = {}
+        expects: Expects | None = None
         if envelope.kind is Kind.ACK:
             if target is not None:  # no party owes an ack of its own message: none is logged
-                check_ack_party(party=member.party, message_party=target.get("party"),
-                                message=f"message {target.get('index')}")
-            if target is not None and target["envelope"]["template"] != envelope.template:
+                check_ack_party(party=member.party, message_party=target.party,
+                                message=f"message {target.index}")
+            if target is not None and target.envelope.template != envelope.template:
                 raise ProtocolViolation("an ack carries the template of the message it acknowledges "
-                                        f"({target['envelope']['template']})", code=Code.TEMPLATE_INVALID)
+                                        f"({target.envelope.template})", code=Code.TEMPLATE_INVALID)
         else:
-            replied = (Replied(template=target["envelope"]["template"], party=target["party"],
-                               kind=target["envelope"]["kind"]) if target is not None else None)
+            replied = (Replied(template=target.envelope.template, party=target.party,
+                               kind=target.envelope.kind.value) if target is not None else None)
             template.check(envelope, Context(agreement=agreement, party=member.party,
                                              role=member.role.value, logged=now, replied=replied))
             if template.rate is not None:
@@ -350,12 +362,11 @@ class Hotline:
             deadline = template.ack_deadline(envelope.precedence)
             parties = template.recipients(agreement, member.party, envelope.body)
             if deadline is not None and parties and template.ack is not None:
-                added["expects"] = {"ack": template.ack.kind.value, "from": parties,
-                                    "due": format_time(now + deadline)}
-        if target is not None and "expects" in target:
-            if lateness(target["expects"], party=member.party, envelope=envelope.to_json(), at=now):
-                added["late"] = True
-        return added
+                expects = Expects(ack=template.ack.kind.value, parties=parties,
+                                  due=format_time(now + deadline))
+        late = (target is not None and isinstance(target.expects, Expects)
+                and lateness(target.expects, party=member.party, envelope=envelope, at=now) is True)
+        return expects, late
 
     def _check_rate(self, template: Template, member: Member, envelope: Envelope,
                     now: datetime) -> None:
@@ -383,24 +394,24 @@ class Hotline:
             return
         if appended.duplicate:  # a resend: it was counted when first accepted
             self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
-            if self._same(appended.entry, envelope.to_json(), submit.sig, checked=True):
-                conn.send(self._duplicate(appended.entry, submit))
+            if self._same(appended.stored, envelope, submit.sig, checked=True):
+                conn.send(self._duplicate(appended.stored, submit))
             else:
                 conn.send(frames.error(ProtocolViolation(
                     "an envelope with this id but other content is already logged; a new message "
                     "needs a new id", code=Code.ENVELOPE_ID_CONFLICT, ref=envelope.id), req=submit.req))
             return
-        index = appended.entry.index
-        self.deadlines.observe(appended.entry.entry)
+        index, entry = appended.stored.index, appended.stored.entry
+        self.deadlines.observe(entry)
         self.metrics.accepted.labels(envelope.kind.value).inc()
-        self.monitor.observe(appended.entry.entry)
+        self.monitor.observe(entry)
         conn.send(frames.Accepted(id=envelope.id, index=index, req=submit.req))
         # Liaisons get a receipt for every message and ack; agents' heartbeats and echoes get
         # none (their agent is the party's witness, and a proof per heartbeat would double the
         # server's work at a thousand channels).
         if envelope.kind in (Kind.MESSAGE, Kind.ACK):
             self.checkpointer.want_receipt(conn, index)
-        self.hub.publish(envelope.channel, index, appended.entry.leaf, skip=conn)
+        self.hub.publish(envelope.channel, index, appended.stored.leaf, skip=conn)
         log.info("envelope.accepted", index=index, id=envelope.id, channel=envelope.channel,
                  sender=conn.member.member, party=conn.member.party, kind=envelope.kind.value,
                  template=envelope.template, precedence=envelope.precedence.value)
@@ -411,7 +422,7 @@ class Hotline:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     @staticmethod
-    def _same(stored: StoredEntry, envelope: dict[str, Any], sig: dict[str, Any], *,
+    def _same(stored: StoredEntry, envelope: Envelope, sig: dict[str, Any], *,
               checked: bool = False) -> bool:
         """Whether an envelope whose dedup key is already logged is the logged one again: the
         same signed envelope; or, once it passed every check for this session (``checked``: its
@@ -419,14 +430,14 @@ class Hotline:
         Unchecked, only the exact signed bytes count, so that a refused attempt is answered with
         its own refusal and nobody learns of another member's ack by guessing its id."""
         entry = stored.entry
-        logged = entry.get("envelope")
-        if logged == envelope and entry.get("sig") == sig:
+        if not isinstance(entry, EnvelopeEntry):
+            return False
+        logged = entry.envelope
+        if logged == envelope and entry.sig == sig:
             return True
-        return (checked and envelope["kind"] == Kind.ACK.value and isinstance(logged, dict)
-                and logged.get("kind") == Kind.ACK.value and logged.get("id") == envelope["id"]
-                and logged.get("sender") == envelope["sender"]
-                and logged.get("reply_to") == envelope.get("reply_to")
-                and logged.get("body") == envelope["body"])
+        return (checked and envelope.kind is Kind.ACK and logged.kind is Kind.ACK
+                and logged.id == envelope.id and logged.sender == envelope.sender
+                and logged.reply_to == envelope.reply_to and logged.body == envelope.body)
 
     @staticmethod
     def _duplicate(stored: StoredEntry, submit: Submit) -> frames.Accepted:
@@ -435,7 +446,7 @@ class Hotline:
         return frames.Accepted(id=submit.envelope.id, index=stored.index, duplicate=True,
                                req=submit.req)
 
-    async def _reply_target(self, envelope: Envelope) -> dict[str, Any] | None:
+    async def _reply_target(self, envelope: Envelope) -> EnvelopeEntry | None:
         """The logged envelope entry ``reply_to`` names: an ack or a reply answers a message on
         the same channel, an echo a heartbeat."""
         if envelope.reply_to is None:
@@ -444,9 +455,9 @@ class Hotline:
         if envelope.kind is Kind.HEARTBEAT:
             raise WireError("a heartbeat answers nothing: no reply_to", code=Code.ENVELOPE_INVALID)
         target = await self.store.by_envelope_id(envelope.reply_to)
-        entry = target.entry if target is not None else {}
-        if (entry.get("kind") != "envelope" or entry.get("channel") != envelope.channel
-                or entry["envelope"]["kind"] != wanted.value):
+        entry = target.entry if target is not None else None
+        if (not isinstance(entry, EnvelopeEntry) or entry.channel != envelope.channel
+                or entry.envelope.kind is not wanted):
             raise ProtocolViolation(f"reply_to {envelope.reply_to} is not {article(wanted)} on channel "
                                     f"{envelope.channel}", code=UNKNOWN_REF[envelope.kind])
         return entry
@@ -458,8 +469,8 @@ class Hotline:
             now = self.clock()
             for item in self.deadlines.overdue(now):
                 appended = await self.store.append(item.overdue_entry(time=format_time(now)))
-                index = appended.entry.index
-                self.hub.publish(item.channel, index, appended.entry.leaf)
+                index = appended.stored.index
+                self.hub.publish(item.channel, index, appended.stored.leaf)
                 log.warning("ack.overdue", index=index, message=item.index, channel=item.channel,
                             template=item.template, precedence=item.precedence,
                             missing=sorted(item.missing), due=format_time(item.due))
@@ -478,13 +489,11 @@ class Hotline:
             conn.send(frames.error(exc, req=req))
             return
         visible = channel if channel in self.roster.channels_of(member) else None
-        entry: dict[str, Any] = {"time": format_time(self.clock()), "kind": "rejected",
-                                 "party": member.party, "member": member.member,
-                                 "template": template, "code": code, "reason": exc.message}
-        if exc.ref is not None:
-            entry["ref"] = exc.ref
-        if visible is not None:
-            entry["channel"] = visible
+        entry = RejectedEntry(index=PENDING, time=format_time(self.clock()), party=member.party,
+                              member=member.member, template=template, code=code,
+                              reason=exc.message,
+                              ref=exc.ref if exc.ref is not None else msgspec.UNSET,
+                              channel=visible if visible is not None else msgspec.UNSET)
         log.warning("submit.rejected", member=member.member, party=member.party, code=exc.code,
                     reason=exc.message, ref=exc.ref)
         frame = frames.error(exc, req=req)
@@ -500,8 +509,8 @@ class Hotline:
         """Log the summary of each member's refusal window that has ended."""
         for entry in self.rejections.due(self.clock()):
             appended = await self.store.append(entry)
-            log.warning("submit.rejections_summarized", index=appended.entry.index,
-                        member=entry["member"], party=entry["party"], count=entry["count"])
+            log.warning("submit.rejections_summarized", index=appended.stored.index,
+                        member=entry.member, party=entry.party, count=entry.count)
 
     async def resume(self, conn: Connection, channel: str, after: int, *, req: frames.Req) -> None:
         """Replay every entry of ``channel`` after ``after``, then the live ones, in index order,
@@ -526,6 +535,7 @@ class Hotline:
                 for stored in page:
                     if not self._still_valid(conn):
                         return
+                    _ = stored.entry  # decoded first: a damaged leaf is store.damaged, never sent
                     await conn.put(frames.deliver_text(stored.index, stored.leaf))
                     last = stored.index
                 # read on while the page was full or live entries were noted past it; else no
@@ -552,7 +562,7 @@ class Hotline:
         """The ``deliver`` frame (as sent) answering a fetch of entry ``index``."""
         self.check_key(conn)
         stored = await self.store.entry(index)
-        channel = stored.entry.get("channel") if stored is not None else None
+        channel = channel_of(stored.entry) if stored is not None else None
         if stored is None or channel not in conn.channels:
             raise ProtocolViolation(f"no entry {index} on this session's channels",
                                     code=Code.LOG_NO_ENTRY)

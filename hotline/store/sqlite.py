@@ -35,12 +35,12 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from hotline.canonical import canonical_bytes
 from hotline.crashpoints import crashpoint
+from hotline.entries import ROSTER_KINDS, Entry, EnvelopeEntry, channel_of, kind_of, leaf_bytes, with_index
 from hotline.errorcodes import Code
 from hotline.errors import LogError, StoreError
 from hotline.privatefiles import private_database
-from hotline.store.records import ROSTER_KINDS, Appended, StoredEntry, damaged
+from hotline.store.records import Appended, StoredEntry, damaged
 from hotline.store.rowmac import row_mac, row_mac_valid
 from hotline.tlog.merkle import (
     EMPTY_ROOT,
@@ -54,7 +54,7 @@ from hotline.tlog.merkle import (
     leaf_hash,
 )
 
-__all__ = ["ROSTER_KINDS", "Appended", "PageRow", "Store", "StoredEntry"]
+__all__ = ["Appended", "PageRow", "Store", "StoredEntry"]
 
 T = TypeVar("T")
 
@@ -106,7 +106,7 @@ class PageRow:
 
 @dataclass
 class _Pending:
-    entry: dict[str, Any]
+    entry: Entry
     envelope_id: str | None
     future: asyncio.Future[Appended]
 
@@ -230,17 +230,16 @@ def _append_txn(conn: sqlite3.Connection, frontier: Frontier, batch: list[_Pendi
                 if known:
                     results.append(Appended(known[0], duplicate=True))
                     continue
-            entry = {"index": size, **item.entry}
             # Log times never go back (auditors check it): a caller that read the clock before
             # an await may come after one that read it later.
-            entry["time"] = last_time = max(entry["time"], last_time)
-            leaf = canonical_bytes(entry)
-            envelope = entry.get("envelope") if entry["kind"] == "envelope" else None
+            last_time = max(item.entry.time, last_time)
+            entry = with_index(item.entry, size, time=last_time)
+            leaf = leaf_bytes(entry)
+            envelope_kind = entry.envelope.kind.value if isinstance(entry, EnvelopeEntry) else None
             conn.execute("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf, "
                          "envelope_kind, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (size, entry["time"], entry["kind"], entry.get("channel"),
-                          item.envelope_id, leaf, envelope["kind"] if envelope else None,
-                          row_mac(mac_key, size, leaf)))
+                         (size, entry.time, kind_of(entry), channel_of(entry), item.envelope_id,
+                          leaf, envelope_kind, row_mac(mac_key, size, leaf)))
             _insert_nodes(conn, frontier, leaf)
             results.append(Appended(StoredEntry(size, leaf, entry), duplicate=False))
             size += 1
@@ -324,8 +323,8 @@ class Store:
     def _open_bulk(self) -> None:
         self._bconn = _connect(self.path, readonly=True)
 
-    def enqueue(self, entry: dict[str, Any], *, envelope_id: str | None = None) -> asyncio.Future[Appended]:
-        """Queue ``entry`` (without ``index``: the sequencer assigns it, in enqueue order).
+    def enqueue(self, entry: Entry, *, envelope_id: str | None = None) -> asyncio.Future[Appended]:
+        """Queue ``entry`` (at index ``PENDING``: the sequencer assigns it, in enqueue order).
 
         The future resolves only after COMMIT. With ``envelope_id`` already stored it resolves to
         the stored entry with ``duplicate=True`` and nothing is written.
@@ -339,7 +338,7 @@ class Store:
         self._wakeup.set()
         return future
 
-    async def append(self, entry: dict[str, Any], *, envelope_id: str | None = None) -> Appended:
+    async def append(self, entry: Entry, *, envelope_id: str | None = None) -> Appended:
         """``enqueue`` and wait for the commit."""
         return await self.enqueue(entry, envelope_id=envelope_id)
 
@@ -373,7 +372,7 @@ class Store:
                         if not item.future.done():
                             item.future.set_exception(error)
                     continue
-                self._size, self._root = max([self._size, *(r.entry.index + 1 for r in results)]), root
+                self._size, self._root = max([self._size, *(r.stored.index + 1 for r in results)]), root
                 self.committed.set()
                 for item, result in zip(batch, results, strict=True):
                     if not item.future.done():

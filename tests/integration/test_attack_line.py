@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
+from hotline.entries import Entry, RejectedEntry, RejectionsEntry
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
@@ -305,20 +306,20 @@ async def test_a_member_s_submissions_and_logged_refusals_are_bounded(home: Path
         assert {r.code for r in refused} == {"submit.rate_limited"}
         store = server.hotline.store
 
-        async def kinds() -> list[dict[str, Any]]:
+        async def kinds() -> list[Entry]:
             return [s.entry for s in await store.entries(after=-1, limit=10_000)
-                    if s.entry["kind"] in ("rejected", "rejections")]
+                    if isinstance(s.entry, RejectedEntry | RejectionsEntry)]
 
-        summaries: list[dict[str, Any]] = []
+        summaries: list[RejectionsEntry] = []
         async with asyncio.timeout(WAIT):
             while not summaries:
                 logged = await kinds()
-                summaries = [e for e in logged if e["kind"] == "rejections"]
+                summaries = [e for e in logged if isinstance(e, RejectionsEntry)]
                 await asyncio.sleep(0.1)
-        assert len([e for e in logged if e["kind"] == "rejected"]) == 5
+        assert len([e for e in logged if isinstance(e, RejectedEntry)]) == 5
         (summary,) = summaries
-        assert (summary["member"], summary["count"]) == ("alice", len(refused) - 5)
-        assert summary["codes"] == {"submit.rate_limited": len(refused) - 5}
+        assert (summary.member, summary.count) == ("alice", len(refused) - 5)
+        assert summary.codes == {"submit.rate_limited": len(refused) - 5}
         checkpointer = server.hotline.checkpointer
         assert checkpointer is not None
         size = await store.size()

@@ -27,6 +27,7 @@ import pytest
 from hotline.canonical import parse
 from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
+from hotline.entries import PENDING, EnvelopeEntry, roster_entry
 from hotline.envelope import Envelope, Kind, new_envelope_id
 from hotline.health import ChannelHealth, Policy
 from hotline.keyfiles import load_private_key
@@ -69,11 +70,7 @@ async def write_history(home: Path, start: datetime) -> None:
     try:
         for n, path in enumerate(sorted((home / "roster").glob("*.json"))):
             signed = parse(path.read_bytes())
-            document = signed["document"]
-            entry = {"time": format_time(start + timedelta(milliseconds=n)), "kind": document["type"],
-                     "document": document, "sigs": signed["sigs"]}
-            if document["type"] == "agreement":
-                entry["channel"] = document["channel"]
+            entry = roster_entry(signed, time=format_time(start + timedelta(milliseconds=n)))
             await store.append(entry, envelope_id=document_id(signed))
         keys = {p: Profile.load(home, f"{p}-agent").signing_key() for p in PARTIES}
         health = ChannelHealth(CHANNEL, PARTIES, Policy.of(interval=INTERVAL, grace=INTERVAL),
@@ -81,15 +78,16 @@ async def write_history(home: Path, start: datetime) -> None:
         made = 0
 
         async def envelope(at: datetime, party: str, kind: Kind, body: dict[str, Any],
-                           reply_to: str | None = None) -> dict[str, Any]:
+                           reply_to: str | None = None) -> EnvelopeEntry:
             nonlocal made
             made += 1
             env = Envelope.build(id=new_envelope_id(made.to_bytes(16, "big")), kind=kind,
                                  channel=CHANNEL, sender=f"{party}-agent", template=kind.value,
                                  precedence="ROUTINE", created=at, body=body, reply_to=reply_to)
-            entry = {"time": format_time(at), "kind": "envelope", "channel": CHANNEL,
-                     "party": party, "envelope": env.to_json(), "sig": env.sign(keys[party])}
-            logged = (await store.append(entry, envelope_id=env.id)).entry.entry
+            entry = EnvelopeEntry(index=PENDING, time=format_time(at), channel=CHANNEL, party=party,
+                                  envelope=env, sig=env.sign(keys[party]))
+            logged = (await store.append(entry, envelope_id=env.id)).stored.entry
+            assert isinstance(logged, EnvelopeEntry)
             health.observe(logged)
             return logged
 
@@ -112,7 +110,7 @@ async def write_history(home: Path, start: datetime) -> None:
                         if other != party and beating(other, second):
                             at = sent + timedelta(milliseconds=50 + 10 * m)
                             await envelope(at, other, Kind.ECHO, {"received": format_time(at)},
-                                           reply_to=beat["envelope"]["id"])
+                                           reply_to=beat.envelope.id)
             now = start + timedelta(seconds=second + 0.5)
             transition = health.evaluate(now)
             if transition is not None:

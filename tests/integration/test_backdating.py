@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from hotline.audit.records import decode_entry
 from hotline.audit.verify import AuditFailure, Auditor
 from hotline.canonical import canonical_bytes
 from hotline.client.profile import Profile
@@ -112,7 +113,7 @@ def audited(home: Path, export: Path) -> Auditor:
             auditor.add_checkpoint(record["note"], source="the log")
     for record in records:
         if record["type"] == "entry":
-            auditor.add_entry(record)
+            auditor.add_entry(decode_entry({k: v for k, v in record.items() if k != "type"}))
     return auditor
 
 

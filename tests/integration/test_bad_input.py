@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from hotline.canonical import dumps
 from hotline.client.profile import Profile
+from hotline.entries import RejectedEntry
 from hotline.envelope import AckKind, Envelope, ack_id, new_envelope_id
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, revocation, sign_document
@@ -214,8 +215,8 @@ async def test_refusals_of_authenticated_senders_are_logged(server: Running, ali
     assert (await alice.answer())["code"] == "template.unknown"
     async with _store(server.home) as store:
         last = (await store.entries(after=(await store.size()) - 2))[-1].entry
-    assert (last["kind"], last["member"], last["code"]) == ("rejected", "alice", "template.unknown")
-    assert "body" not in last and last["channel"] == "north-south"
+    assert isinstance(last, RejectedEntry)  # never the body: a refusal has no field for it
+    assert (last.member, last.code, last.channel) == ("alice", "template.unknown", "north-south")
 
 
 # -- before welcome: typed error, then the connection is closed ----------------------------------

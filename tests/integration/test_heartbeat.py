@@ -25,6 +25,7 @@ from hotline.canonical import dumps, parse
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
+from hotline.entries import decode
 from hotline.keyfiles import load_private_key
 from hotline.roster import revocation, sign_document
 from hotline.times import parse_time
@@ -231,7 +232,7 @@ async def test_server_restart_under_the_agents(home: Path, server_process: Serve
     assert [t["to"] for t in after][-1] == "UP" and "DOWN" in [t["to"] for t in after]
     # the availability report, from the log alone, shows the outage with the heartbeats' own gap
     # (from the last heartbeat before the stop to the first of both after it) within one interval
-    report = build_availability(entries, channel="north-south", since=None, until=None,
+    report = build_availability([decode(e) for e in entries], channel="north-south", since=None, until=None,
                                 now=datetime.now(UTC))
     outage = report.outages[-1]
     assert outage.end is not None and "silent" in outage.cause

@@ -18,7 +18,7 @@ import pytest
 from hotline.audit.report import build_report
 from hotline.canonical import dumps, parse
 from hotline.client.connection import Client
-from hotline.entries import kind_of, to_json
+from hotline.entries import decode, kind_of, to_json
 from hotline.envelope import AckKind, Kind
 from hotline.errors import ProtocolViolation
 from hotline.keyfiles import load_private_key
@@ -204,7 +204,7 @@ async def test_missed_deadline_is_logged_alerted_and_reported(home: Path) -> Non
     in_time = [e for e in entries if e["kind"] == "envelope" and e["party"] == "mediator"]
     assert len(in_time) == 1 and "late" not in in_time[0]
     assert sum(e["kind"] == "overdue" for e in entries) == 1  # once, not at every sweep
-    report = build_report(entries, channel="north-south", since=None, until=None,
+    report = build_report([decode(e) for e in entries], channel="north-south", since=None, until=None,
                           now=clock()).to_json()
     assert report["overdue"]["count"] == 1
 

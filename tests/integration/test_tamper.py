@@ -35,6 +35,7 @@ import pytest
 from hotline.canonical import canonical_bytes, dumps
 from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
+from hotline.entries import PENDING, RejectedEntry
 from hotline.envelope import AckKind, Envelope, new_envelope_id
 from hotline.errors import StoreError
 from hotline.keyfiles import load_private_key
@@ -553,10 +554,10 @@ async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) ->
     key = load_private_key(home / "keys" / "log.pem")
     store = await Store.open(home / "hotline.db", mac_key=row_mac_key(key))
     try:  # 1001 refused attempts, as the server logs them
-        await asyncio.gather(*(store.enqueue(
-            {"time": format_time(datetime.now(UTC)), "kind": "rejected", "party": "north",
-             "member": "alice", "template": "message", "code": "norm.rate_limited",
-             "reason": f"attempt {n}", "channel": "north-south"}) for n in range(1001)))
+        await asyncio.gather(*(store.enqueue(RejectedEntry(
+            index=PENDING, time=format_time(datetime.now(UTC)), party="north", member="alice",
+            template="message", code="norm.rate_limited", reason=f"attempt {n}",
+            channel="north-south")) for n in range(1001)))
     finally:
         await store.close()
     with attacker_db(home) as db:  # the checkpoints a long-running server signs, one per size

@@ -21,6 +21,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hotline.canonical import canonical_bytes, check_value, parse
+from hotline.entries import EntryError, decode, to_json, with_index
+from hotline.envelope import new_envelope_id
 from hotline.health import (
     MISSED,
     SEVERITY,
@@ -42,6 +44,16 @@ POLICY = Policy.of(interval=INTERVAL, grace=GRACE)
 PAIR = ("north", "south")
 UNKNOWN, UP, DEGRADED, DOWN = State.UNKNOWN, State.UP, State.DEGRADED, State.DOWN
 CONDITIONS = {"silent": DOWN, "waiting": UNKNOWN, "late": DEGRADED, "no_echo": DEGRADED, "ok": UP}
+
+
+def observe(health: ChannelHealth, entry: dict[str, Any]) -> None:
+    """Feed ``entry`` as the server reads it: decoded first (``hotline.entries``), so a
+    malformed one never reaches the health module."""
+    try:
+        typed = decode(entry)
+    except EntryError:
+        return
+    health.observe(typed)
 
 
 def at(seconds: float) -> datetime:
@@ -70,7 +82,8 @@ class Feed:
 
     def envelope(self, kind: str, party: str, second: float, *, reply_to: str | None = None,
                  channel: str = CHANNEL) -> dict[str, Any]:
-        envelope: dict[str, Any] = {"v": 1, "id": f"{kind}-{self.next_index}", "kind": kind,
+        envelope: dict[str, Any] = {"v": 1, "id": new_envelope_id(self.next_index.to_bytes(16, "big")),
+                                    "kind": kind,
                                     "channel": channel, "sender": f"{party}-agent",
                                     "template": kind, "precedence": "ROUTINE",
                                     "created": format_time(at(second)), "body": {}}
@@ -143,9 +156,9 @@ def run(script: list[Step], *, parties: tuple[str, ...] = PAIR, policy: Policy =
         match step:
             case ("hb", party, second):
                 feed.heartbeat(party, second)
-                health.observe(feed.entries[-1])
+                observe(health, feed.entries[-1])
             case ("echo", party, second, owner, beat):
-                health.observe(feed.echo(party, second, owner, beat))
+                observe(health, feed.echo(party, second, owner, beat))
             case ("eval", second):
                 transition = health.evaluate(at(second))
                 if transition is not None:
@@ -299,7 +312,7 @@ def test_a_state_never_begins_before_the_one_it_ends() -> None:
     restored.add({"time": format_time(at(25)), "kind": "health", "channel": CHANNEL, "from": "UP",
                   "to": "DEGRADED", "since": format_time(at(25)), "reason": "r", "parties": {},
                   "evidence": []})
-    health.observe(restored.entries[0])
+    observe(health, restored.entries[0])
     transition = health.evaluate(at(31))  # DOWN since 10 by the evidence, but DEGRADED since 25
     assert transition is not None and (transition.old, transition.new) == (DEGRADED, DOWN)
     assert transition.since == at(25) == health.since
@@ -319,14 +332,14 @@ def test_transition_reason_and_evidence() -> None:
 # -- restore, reconfigure --------------------------------------------------------------------------
 
 def logged(transition: Transition, *, second: float, index: int = 99) -> dict[str, Any]:
-    return {"index": index, **transition.entry(time=at(second))}
+    return to_json(with_index(transition.entry(time=at(second)), index))
 
 
 def test_restore_from_a_health_entry_after_a_restart() -> None:
     before = run([*STARTED])
     (up,) = before.transitions
     after = ChannelHealth(CHANNEL, PAIR, POLICY, started=at(100))  # the server restarted at 100
-    after.observe(logged(up, second=1))
+    observe(after, logged(up, second=1))
     assert (after.state, after.since) == (UP, at(0.3))
     judged = after.party_health(at(100))
     assert judged["north"].last_heartbeat == at(0) and judged["north"].last_echo == at(0.3)
@@ -339,10 +352,10 @@ def test_restore_from_a_health_entry_after_a_restart() -> None:
 def test_restore_keeps_later_evidence_and_a_replay_does_not_move_it_back() -> None:
     result = run([*STARTED, *rounds(10, 20)])
     (up,) = result.transitions
-    result.health.observe(logged(up, second=21))  # older last heartbeats than those seen
+    observe(result.health, logged(up, second=21))  # older last heartbeats than those seen
     judged = result.health.party_health(at(22))
     assert judged["north"].last_heartbeat == at(20)
-    result.health.observe(result.feed.entries[0])  # the heartbeat at 0, replayed
+    observe(result.health, result.feed.entries[0])  # the heartbeat at 0, replayed
     assert result.health.party_health(at(22))["north"].last_heartbeat == at(20)
     assert result.health.evaluate(at(22)) is None
 
@@ -374,7 +387,7 @@ BAD_HEALTH = {
 
 def test_a_valid_health_entry_restores() -> None:
     health = run([*rounds(0, 0)]).health
-    health.observe(health_entry())
+    observe(health, health_entry())
     assert (health.state, health.since) == (DOWN, at(40))
     assert health.party_health(at(46))["north"].last_heartbeat == at(45)
 
@@ -382,7 +395,7 @@ def test_a_valid_health_entry_restores() -> None:
 @pytest.mark.parametrize("entry", BAD_HEALTH.values(), ids=BAD_HEALTH.keys())
 def test_regression_a_malformed_health_entry_changes_nothing(entry: dict[str, Any]) -> None:
     health = run([*rounds(0, 0)]).health
-    health.observe(entry)
+    observe(health, entry)
     assert (health.state, health.since) == (UNKNOWN, T0)  # not half restored
     assert health.party_health(at(46))["north"].last_heartbeat == at(0)
 
@@ -457,7 +470,7 @@ def test_echoes_that_pair_with_no_heartbeat_are_ignored(name: str) -> None:
     UNPAIRED[name](feed)
     health = ChannelHealth(CHANNEL, PAIR, POLICY, started=T0)
     for entry in feed.entries:
-        health.observe(entry)
+        observe(health, entry)
     judged = health.party_health(at(2))
     assert all(h.last_echo is None and h.rtt is None for h in judged.values())
 
@@ -513,7 +526,7 @@ IGNORED = {
 def test_other_channels_kinds_and_malformed_entries_change_nothing(entry: dict[str, Any]) -> None:
     script = list(ordered(rounds(0, 40), sweep(1), sweep(45)))
     plain, twin = run(script), run(script)
-    twin.health.observe(entry)
+    observe(twin.health, entry)
     assert twin.health.snapshot(at(59)) == plain.health.snapshot(at(59))
     later = list(ordered(sweep(56), rounds(60, 60), sweep(61), sweep(95)))
     assert summary(run(later, health=twin.health).transitions) == summary(
@@ -535,12 +548,12 @@ def test_entry_and_snapshot_are_valid_log_json_without_floats() -> None:
     result = run([hb("north", 0), hb("south", 0.1), echo("south", 0.3456, "north", 0),
                   echo("north", 0.4567, "south", 0.1), sweep(1.2345), sweep(31.5)])
     for transition in result.transitions:
-        entry = transition.entry(time=at(31.9876))
+        entry = to_json(with_index(transition.entry(time=at(31.9876)), 12))
         check_value(entry)
-        assert parse(canonical_bytes({"index": 12, **entry})) == {"index": 12, **entry}
+        assert parse(canonical_bytes(entry)) == entry
         assert not any(isinstance(v, float) for v in walk(entry))
         assert entry["time"] == "2026-11-27T21:00:31.987Z" and entry["kind"] == "health"
-        assert set(entry) == {"time", "kind", "channel", "from", "to", "since", "reason",
+        assert set(entry) == {"index", "time", "kind", "channel", "from", "to", "since", "reason",
                               "parties", "evidence"}
         assert list(entry["parties"]) == ["north", "south"]
         for party in entry["parties"].values():
@@ -563,7 +576,7 @@ def test_health_module_is_pure() -> None:
     assert not offending(names, FORBIDDEN_IN_PURE)
     assert {n for n in names if n.startswith("hotline")} <= {
         "hotline.errorcodes", "hotline.errors", "hotline.times", "hotline.entries", "hotline.typed",
-        "hotline.wire.frames"}
+        "hotline.wire.frames", "hotline.envelope"}
     text = MODULE.read_text()
     assert "datetime.now(" not in text and ".utcnow(" not in text
 
@@ -633,20 +646,21 @@ def test_any_observations_give_valid_states_and_a_consistent_chain(
             case ("hb", party, gap):
                 clock += timedelta(milliseconds=gap)
                 beats.append(feed.heartbeat(party, seconds(clock)))
-                health.observe(feed.entries[-1])
+                observe(health, feed.entries[-1])
             case ("echo", party, gap, which):
                 clock += timedelta(milliseconds=gap)
                 ref = beats[which % len(beats)] if beats and which < 150 else "unknown"
-                health.observe(feed.envelope("echo", party, seconds(clock), reply_to=ref))
+                observe(health, feed.envelope("echo", party, seconds(clock), reply_to=ref))
             case ("bad", gap, which):
                 clock += timedelta(milliseconds=gap)
-                health.observe(malformed(clock)[which])
+                observe(health, malformed(clock)[which])
             case ("restore", gap, to, back, party, heard):
                 clock += timedelta(milliseconds=gap)
                 began = max(T0, clock - timedelta(milliseconds=back))
-                snapshot = {"last_heartbeat": format_time(max(T0, clock - timedelta(milliseconds=heard))),
+                snapshot = {"state": "UP", "condition": "ok", "reason": "r", "rtt_ms": None,
+                            "last_heartbeat": format_time(max(T0, clock - timedelta(milliseconds=heard))),
                             "last_echo": None}
-                health.observe(feed.add({"time": format_time(clock), "kind": "health",
+                observe(health, feed.add({"time": format_time(clock), "kind": "health",
                                          "channel": CHANNEL, "from": state.value, "to": to.value,
                                          "since": format_time(began), "reason": "restored",
                                          "parties": {party: snapshot}, "evidence": []}))
@@ -674,7 +688,7 @@ def test_any_observations_give_valid_states_and_a_consistent_chain(
                 assert transition.old is not transition.new
                 assert since <= transition.since <= clock
                 assert health.since == transition.since
-                entry = transition.entry(time=clock)
+                entry = to_json(with_index(transition.entry(time=clock), 0))
                 check_value(entry)
                 assert not any(isinstance(v, float) for v in walk(entry))
                 check_value(msgspec.to_builtins(health.snapshot(clock)))

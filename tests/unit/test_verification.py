@@ -80,16 +80,19 @@ REVOKED_AT = NOW + timedelta(minutes=10)
 
 # (name, entry, reason fragment): each refused with verify.failed naming that reason
 REFUSED: list[tuple[str, Any, str]] = [
-    ("not an entry", ["envelope"], "not an envelope entry"),
-    ("another kind of entry", {**entry(), "kind": "rejected"}, "not an envelope entry"),
+    ("not an entry", ["envelope"], "entry must be an object"),
+    ("another kind of entry", {"index": INDEX, "time": format_time(NOW), "kind": "rejected",
+                               "party": "north", "member": "alice", "template": "t", "code": "c",
+                               "reason": "r"}, "not an envelope entry"),
+    ("an entry of no known kind", {**entry(), "kind": "memo"}, "entry is of no known kind"),
     ("delivered under another index", {**entry(), "index": INDEX + 1}, "entry 43"),
-    ("index is a boolean", {**entry(), "index": True}, "index must be an integer, not bool"),
-    ("no channel", changed(entry(), lambda e: e.pop("channel")), "is missing channel"),
-    ("no log time", changed(entry(), lambda e: e.pop("time")), "is missing time"),
-    ("a log time of another form", {**entry(), "time": "yesterday"}, "time must be an RFC 3339"),
+    ("index is a boolean", {**entry(), "index": True}, "entry.index must be an integer, not bool"),
+    ("no channel", changed(entry(), lambda e: e.pop("channel")), "entry is missing channel"),
+    ("no log time", changed(entry(), lambda e: e.pop("time")), "entry is missing time"),
+    ("a log time not a time", {**entry(), "time": "yesterday"}, "time must be an RFC 3339"),
     ("malformed envelope", changed(entry(), lambda e: e["envelope"].pop("precedence")),
      "envelope is missing precedence"),
-    ("no signature", changed(entry(), lambda e: e.pop("sig")), "is missing sig"),
+    ("no signature", changed(entry(), lambda e: e.pop("sig")), "entry is missing sig"),
     ("a signature without its key", changed(entry(), lambda e: e["sig"].pop("key")), "sig is"),
     ("unknown key", changed(entry(), lambda e: e["sig"].update(key="ed25519:" + "A" * 16)),
      "is not enrolled"),
@@ -142,7 +145,7 @@ def test_verified(name: str, good: dict[str, Any]) -> None:
     verified = verify_envelope_entry(roster(revoked={"bob": REVOKED_AT}), good, index=INDEX)
     assert verified.index == INDEX and to_json(verified.entry) == good
     assert verify_envelope_entry(roster(revoked={"bob": REVOKED_AT}), verified.entry,
-                                 index=INDEX) == verified  # typed, as delivered
+                                 index=INDEX) == verified  # the typed entry, as the auditor has it
     assert verified.envelope.to_json() == good["envelope"]
     assert (verified.member.member, verified.member.party) == (good["envelope"]["sender"], good["party"])
     assert format_time(verified.logged) == good["time"]

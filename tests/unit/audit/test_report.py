@@ -28,6 +28,7 @@ from hotline.audit.report import (
     render_text,
 )
 from hotline.audit.text import WIDTH
+from hotline.entries import Entry, EntryError, decode
 from hotline.envelope import new_envelope_id
 from hotline.times import format_time
 from tests.unit.test_layers import FORBIDDEN_IN_PURE, imports, offending
@@ -47,6 +48,11 @@ def stamp(minutes: float) -> str:
     return format_time(at(minutes))
 
 
+def health_entry(minute: float) -> dict[str, Any]:
+    return {"time": stamp(minute), "kind": "health", "channel": "elsewhere", "from": "UNKNOWN",
+            "to": "UP", "since": stamp(minute), "reason": "r", "parties": {}, "evidence": []}
+
+
 def envelope_id(n: int) -> str:
     return new_envelope_id(bytes([n % 256, n // 256]) * 8)
 
@@ -62,6 +68,7 @@ class Log:
     def add(self, entry: dict[str, Any]) -> int:
         index = self.next_index
         self.entries.append({"index": index, **entry})
+        decode(self.entries[-1])  # as the server writes them: a valid entry
         self.next_index += 1
         return index
 
@@ -121,9 +128,13 @@ class Log:
             entry["channel"] = channel
         return self.add(entry)
 
+    def typed(self) -> list[Entry]:
+        """The entries as an auditor reads them (``hotline.entries``)."""
+        return [decode(entry) for entry in self.entries]
+
     def report(self, *, since: float | None = None, until: float | None = None,
                now: datetime = NOW, channel: str = CHANNEL) -> ComplianceReport:
-        return build_report(self.entries, channel=channel,
+        return build_report(self.typed(), channel=channel,
                             since=None if since is None else at(since),
                             until=None if until is None else at(until), now=now)
 
@@ -276,8 +287,9 @@ def test_window_selects_messages_by_their_own_time() -> None:
 def test_other_channels_and_kinds_are_skipped() -> None:
     log = Log()
     log.add({"time": stamp(0), "kind": "enrollment", "document": {}, "sigs": []})
-    log.add({"time": stamp(0), "kind": "health", "anything": ["goes"]})
-    log.add({"kind": "something-new"})  # not read at all: no time needed
+    log.add(health_entry(0))
+    log.add({"time": stamp(0), "kind": "rejections", "party": "north", "member": "alice",
+             "since": stamp(0), "until": stamp(0), "count": 1, "codes": {"x": 1}})
     elsewhere = log.message(1, channel="north-mediator", expects=("received", ["mediator"], 2))
     log.agent(2, channel="north-mediator")
     log.overdue(3, ref=elsewhere, entry=11, due=2, missing=["mediator"], channel="north-mediator")
@@ -320,11 +332,11 @@ def test_builder_gives_the_same_report_and_can_finish_twice() -> None:
     log = Log()
     ref = log.message(0, expects=("received", ["south"], 5))
     builder = ReportBuilder(channel=CHANNEL, since=None, until=None)
-    for entry in log.entries:
+    for entry in log.typed():
         builder.add(entry)
     assert builder.finish(now=at(3)).total == Tally(pending=1)
     log.ack(4, ref)
-    builder.add(log.entries[-1])
+    builder.add(log.typed()[-1])
     assert builder.finish(now=NOW) == log.report()
     assert builder.finish(now=NOW).total == Tally(on_time=1)
 
@@ -473,33 +485,53 @@ def _message_entry(**changes: Any) -> dict[str, Any]:
     return entry
 
 
-BAD_ENTRIES: dict[str, tuple[Any, str]] = {
+def _overdue(**changes: Any) -> dict[str, Any]:
+    log = Log()
+    log.overdue(1, ref=envelope_id(1), entry=7, due=0, missing=["south"])
+    return {**log.entries[0], **changes}
+
+
+# What a type says is the decoder's (``hotline.entries``): those entries never reach a report.
+UNDECODABLE: dict[str, tuple[Any, str]] = {
     "not an object": (["index", 8], "must be an object"),
-    "no index": ({"kind": "envelope"}, "an index is an integer"),
-    "boolean index": ({"index": True, "kind": "envelope"}, "an index is an integer"),
-    "bad time": (_message_entry(time="2026-11-27 21:00"), "entry 8 (envelope): time must be"),
-    "no envelope": (_message_entry(envelope=None), "entry 8 (envelope): envelope must be"),
-    "unknown envelope kind": (_message_entry(envelope__kind="memo"), "envelope.kind 'memo'"),
-    "bad precedence": (_message_entry(envelope__precedence="URGENT"), "precedence must be one of"),
+    "no index": ({"kind": "envelope"}, "is missing"),
+    "boolean index": (_message_entry(index=True), "index must be an integer"),
+    "no envelope": (_message_entry(envelope=None), "envelope must be an object"),
+    "unknown envelope kind": (_message_entry(envelope__kind="memo"), "not one of the allowed values"),
+    "bad precedence": (_message_entry(envelope__precedence="URGENT"), "not one of the allowed"),
     "template not text": (_message_entry(envelope__template=7), "template must be text"),
     "expects not an object": (_message_entry(expects="soon"), "expects must be an object"),
-    "unknown ack kind": (_message_entry(expects__ack="read"), "ack must be one of"),
     "from not a list": (_message_entry(expects__from="south"), "expects.from must be a list"),
-    "bad due": (_message_entry(expects__due=1_800_000_000), "due must be an RFC 3339"),
-    "ack body": ({"index": 9, "time": stamp(1), "kind": "envelope", "channel": CHANNEL,
-                  "party": "south", "envelope": {"kind": "ack", "body": {"ack": "yes"}}},
-                 "envelope.body): ack must be one of received, understood"),
-    "overdue without missing": ({"index": 9, "time": stamp(1), "kind": "overdue",
-                                 "channel": CHANNEL, "missing": "south"}, "missing must be a list"),
+    "ack body": (_message_entry(envelope__kind="ack", envelope__body={"ack": "yes"},
+                                envelope__reply_to=envelope_id(5)), "ack body must be"),
+    "overdue without missing": (_overdue(missing="south"), "missing must be a list"),
     "rejected without code": ({"index": 9, "time": stamp(1), "kind": "rejected", "party": "north",
-                               "reason": "r", "channel": CHANNEL}, "code must be text"),
+                               "member": "alice", "template": "t", "reason": "r",
+                               "channel": CHANNEL}, "is missing code"),
+}
+
+
+@pytest.mark.parametrize(("entry", "fragment"), UNDECODABLE.values(), ids=UNDECODABLE.keys())
+def test_malformed_entries_are_refused_by_the_decoder(entry: Any, fragment: str) -> None:
+    with pytest.raises(EntryError) as info:
+        decode(entry)
+    assert fragment in info.value.message, info.value.message
+
+
+# What a type does not say (a time, a value among those the report knows) the report refuses.
+BAD_ENTRIES: dict[str, tuple[Any, str]] = {
+    "bad time": (_message_entry(time="2026-11-27 21:00"), "entry 8 (envelope): time must be"),
+    "unknown ack kind": (_message_entry(expects__ack="read"), "ack must be one of"),
+    "bad due": (_message_entry(expects__due="soon"), "due must be an RFC 3339"),
+    "overdue: bad due": (_overdue(due="soon"), "entry 8 (overdue): due must be an RFC 3339"),
+    "overdue: unknown precedence": (_overdue(precedence="URGENT"), "precedence must be one of"),
 }
 
 
 @pytest.mark.parametrize(("entry", "fragment"), BAD_ENTRIES.values(), ids=BAD_ENTRIES.keys())
 def test_malformed_entries_are_refused_by_index(entry: Any, fragment: str) -> None:
     with pytest.raises(ReportError) as info:
-        build_report([entry], channel=CHANNEL, since=None, until=None, now=NOW)
+        build_report([decode(entry)], channel=CHANNEL, since=None, until=None, now=NOW)
     assert info.value.code == "report.bad_entry"
     assert fragment in info.value.message
 
@@ -509,9 +541,9 @@ def test_entries_out_of_order_are_refused() -> None:
     log.message(0)
     log.message(1)
     with pytest.raises(ReportError, match="entry 8 comes after entry 9"):
-        build_report(reversed(log.entries), channel=CHANNEL, since=None, until=None, now=NOW)
+        build_report(reversed(log.typed()), channel=CHANNEL, since=None, until=None, now=NOW)
     with pytest.raises(ReportError, match="entry 8 comes after entry 8"):
-        build_report([log.entries[0]] * 2, channel=CHANNEL, since=None, until=None, now=NOW)
+        build_report([log.typed()[0]] * 2, channel=CHANNEL, since=None, until=None, now=NOW)
 
 
 @pytest.mark.parametrize(("since", "until", "now"), [
@@ -528,8 +560,8 @@ def test_report_module_is_pure() -> None:
     names = imports(MODULE)
     assert not offending(names, FORBIDDEN_IN_PURE)
     assert {n for n in names if n.startswith("hotline")} <= {
-        "hotline.audit.text", "hotline.envelope", "hotline.errorcodes", "hotline.errors",
-        "hotline.times"}
+        "hotline.audit.text", "hotline.entries", "hotline.envelope", "hotline.errorcodes",
+        "hotline.errors", "hotline.times"}
     text = MODULE.read_text()
     assert "datetime.now(" not in text and ".utcnow(" not in text and "open(" not in text
 
@@ -591,7 +623,8 @@ def build_log(steps: list[tuple[int, tuple[Any, ...]]]) -> Log:
             case ("rejected", party, code, channel):
                 log.rejected(minute, party=party, code=code, channel=channel)
             case ("other", kind):
-                log.add({"time": stamp(minute), "kind": kind})
+                log.add(health_entry(minute) if kind == "health" else
+                        {"time": stamp(minute), "kind": kind, "document": {}, "sigs": []})
     return log
 
 

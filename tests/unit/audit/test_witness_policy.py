@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from hotline.audit.records import EntryRecord
 from hotline.audit.verify import AuditFailure, Auditor
 from hotline.canonical import canonical_bytes
 from hotline.keys import SigningKey
@@ -81,8 +82,8 @@ def cosigned(note: str, *who: tuple[str, str], signer: SigningKey | None = None)
                                  timestamp=STAMP) for party, member in who)
 
 
-def records(entries: list[dict[str, Any]] = ENTRIES) -> list[dict[str, Any]]:
-    return [{"index": e["index"], "leaf": base64.b64encode(canonical_bytes(e)).decode()}
+def records(entries: list[dict[str, Any]] = ENTRIES) -> list[EntryRecord]:
+    return [EntryRecord(e["index"], leaf=base64.b64encode(canonical_bytes(e)).decode())
             for e in entries]
 
 

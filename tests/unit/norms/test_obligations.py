@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hotline.entries import PENDING, EnvelopeEntry, Expects, OverdueEntry, RejectionsEntry, to_json
+from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import ProtocolViolation
 from hotline.norms.obligations import (
     Deadlines,
@@ -26,25 +29,26 @@ T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 PARTIES = ("south", "mediator", "east")
 
 
-# Log entries as the server logs them; built in this one place.
+# Log entries as the server logs them, typed; built in this one place.
+def envelope(kind: str, body: dict[str, Any], *, msg_id: str = "e1", template: str = "launch-notification",
+             reply_to: str | None = None, at: datetime = T0) -> Envelope:
+    return Envelope(v=1, id=msg_id, kind=Kind(kind), channel="north-south", sender="alice",
+                    template=template, precedence=Precedence.FLASH, created=format_time(at), body=body,
+                    reply_to=reply_to)
+
+
 def message(index: int, msg_id: str, *, party: str = "north", due: datetime | None = None,
             ack: str = "understood", owed_by: tuple[str, ...] = ("south", "mediator"),
-            template: str = "launch-notification", at: datetime = T0) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "index": index, "time": format_time(at), "kind": "envelope", "channel": "north-south",
-        "party": party, "sig": {},
-        "envelope": {"id": msg_id, "kind": "message", "template": template, "precedence": "FLASH",
-                     "channel": "north-south", "body": {}}}
-    if due is not None:
-        entry["expects"] = {"ack": ack, "from": list(owed_by), "due": format_time(due)}
-    return entry
+            template: str = "launch-notification", at: datetime = T0) -> EnvelopeEntry:
+    expects = msgspec.UNSET if due is None else Expects(ack=ack, parties=list(owed_by), due=format_time(due))
+    return EnvelopeEntry(index=index, time=format_time(at), channel="north-south", party=party, sig={},
+                         envelope=envelope("message", {}, msg_id=msg_id, template=template, at=at),
+                         expects=expects)
 
 
-def ack(index: int, of: str, *, party: str, kind: str = "understood") -> dict[str, Any]:
-    return {"index": index, "time": format_time(T0), "kind": "envelope", "channel": "north-south",
-            "party": party, "sig": {},
-            "envelope": {"id": f"ack-{index}", "kind": "ack", "template": "launch-notification",
-                         "precedence": "FLASH", "reply_to": of, "body": {"ack": kind}}}
+def ack(index: int, of: str, *, party: str, kind: str = "understood") -> EnvelopeEntry:
+    return EnvelopeEntry(index=index, time=format_time(T0), channel="north-south", party=party, sig={},
+                         envelope=envelope("ack", {"ack": kind}, msg_id=f"ack-{index}", reply_to=of))
 
 
 @pytest.mark.parametrize(("required", "kind", "body", "meets"), [
@@ -59,7 +63,7 @@ def ack(index: int, of: str, *, party: str, kind: str = "understood") -> dict[st
 ])
 def test_what_satisfies_each_requirement(required: AckRequirement, kind: str, body: dict[str, Any],
                                          meets: bool) -> None:
-    assert satisfies(required, envelope={"kind": kind, "body": body}) is meets
+    assert satisfies(required, envelope=envelope(kind, body)) is meets
 
 
 def test_a_party_never_owes_an_ack_of_its_own_message() -> None:
@@ -72,12 +76,12 @@ def test_a_party_never_owes_an_ack_of_its_own_message() -> None:
 
 
 def test_lateness_of_an_ack_against_what_the_message_expects() -> None:
-    expects = {"ack": "understood", "from": ["south"], "due": format_time(T0)}
-    understood = {"kind": "ack", "body": {"ack": "understood"}}
+    expects = Expects(ack="understood", parties=["south"], due=format_time(T0))
+    understood = envelope("ack", {"ack": "understood"})
     assert lateness(expects, party="south", envelope=understood, at=T0) is False  # due is in time
     assert lateness(expects, party="south", envelope=understood, at=T0 + timedelta(milliseconds=1))
     assert lateness(expects, party="mediator", envelope=understood, at=T0) is None  # owes nothing
-    received = {"kind": "ack", "body": {"ack": "received"}}
+    received = envelope("ack", {"ack": "received"})
     assert lateness(expects, party="south", envelope=received, at=T0) is None  # not what was asked
 
 
@@ -92,8 +96,8 @@ def test_a_missed_deadline_is_handed_out_once_naming_the_parties_still_missing()
     (item,) = deadlines.overdue(due)
     assert (item.envelope_id, item.index, item.missing) == ("m1", 7, {"mediator"})
     assert deadlines.overdue(due + timedelta(hours=1)) == [] and len(deadlines) == 0
-    assert item.overdue_entry(time=format_time(due)) == {
-        "time": format_time(due), "kind": "overdue", "channel": "north-south", "ref": "m1",
+    assert to_json(item.overdue_entry(time=format_time(due))) == {
+        "index": PENDING, "time": format_time(due), "kind": "overdue", "channel": "north-south", "ref": "m1",
         "entry": 7, "template": "launch-notification", "precedence": "FLASH",
         "due": format_time(due), "ack": "understood", "missing": ["mediator"]}
 
@@ -111,7 +115,9 @@ def test_a_fully_acknowledged_message_is_never_overdue() -> None:
 def test_a_logged_overdue_notice_replayed_at_start_is_not_announced_again() -> None:
     deadlines = Deadlines()
     deadlines.observe(message(1, "m1", due=T0))
-    deadlines.observe({"index": 2, "time": format_time(T0), "kind": "overdue", "ref": "m1"})
+    deadlines.observe(OverdueEntry(index=2, time=format_time(T0), channel="north-south", ref="m1",
+                                   entry=1, template="launch-notification", precedence="FLASH",
+                                   due=format_time(T0), ack="understood", missing=["south"]))
     assert deadlines.overdue(T0 + timedelta(days=1)) == []
 
 
@@ -119,9 +125,10 @@ def test_entries_that_oblige_nothing_are_ignored() -> None:
     deadlines = Deadlines()
     deadlines.observe(message(1, "m1"))  # no expects
     deadlines.observe(message(2, "m2", due=T0, owed_by=()))  # owed by no one
-    deadlines.observe({"index": 3, "time": format_time(T0), "kind": "health", "channel": "north-south"})
-    deadlines.observe(message(4, "m4", due=T0) | {"expects": {"ack": "understood", "from": ["south"],
-                                                              "due": "not a time"}})
+    deadlines.observe(RejectionsEntry(index=3, time=format_time(T0), party="north", member="alice",
+                                      since=format_time(T0), until=format_time(T0), count=1, codes={}))
+    deadlines.observe(msgspec.structs.replace(
+        message(4, "m4", due=T0), expects=Expects(ack="understood", parties=["south"], due="not a time")))
     assert len(deadlines) == 0
 
 

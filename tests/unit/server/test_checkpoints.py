@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from hotline.entries import RejectedEntry, roster_entry
 from hotline.errors import HotlineError, LogError
 from hotline.keys import SigningKey
 from hotline.roster import Member, Role, Roster, decode_document, enrollment, sign_document
@@ -73,8 +74,9 @@ class Log:
 
     async def append(self, count: int) -> None:
         for n in range(count):
-            await self.store.append({"time": format_time(self.now[0]), "kind": "rejected",
-                                     "channel": "north-south", "n": n})
+            await self.store.append(RejectedEntry(
+                time=format_time(self.now[0]), party="north", member="alice", template="message",
+                code="template.invalid", reason=f"attempt {n}", channel="north-south"))
 
     def checkpointer_again(self) -> Checkpointer:
         return make_checkpointer(self.store, self.hub, self.now, self.folder)
@@ -96,7 +98,7 @@ async def log(tmp_path: Path) -> AsyncIterator[Log]:
     checkpointer = make_checkpointer(store, hub, now, tmp_path)
     try:
         for doc in roster_documents():
-            await store.append({"time": format_time(T0), **doc})
+            await store.append(roster_entry(doc, time=format_time(T0)))
         await checkpointer.load()
         yield Log(store, hub, checkpointer, now, tmp_path)
     finally:

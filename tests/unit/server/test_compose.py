@@ -37,7 +37,7 @@ async def test_a_server_built_on_an_injected_store_and_clock(tmp_path: Path) -> 
         assert size > 0 and sorted(server.roster.agreements) == ["north-south"]
         assert server.monitor.channels.keys() == {"north-south"}
         first = await store.entry(0)
-        assert first is not None and first.entry["time"] == format_time(FIXED)
+        assert first is not None and first.entry.time == format_time(FIXED)
         assert server.checkpointer.latest is not None and server.checkpointer.latest.size == size
         async with server.running():
             pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from hotline.entries import to_json, with_index
 from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -58,10 +59,10 @@ def test_refusals_beyond_the_budget_are_summarized_once_per_window() -> None:
     budget.allow(alice, "template.invalid", T0 + timedelta(seconds=6))
     assert budget.due(T0 + timedelta(seconds=59)) == []  # the window is still open
     (summary,) = budget.due(T0 + timedelta(seconds=60))
-    assert summary == {"time": "2026-12-05T12:01:00.000Z", "kind": "rejections", "party": "north",
-                       "member": "alice", "since": "2026-12-05T12:00:00.000Z",
-                       "until": "2026-12-05T12:01:00.000Z", "count": 4,
-                       "codes": {"norm.order": 3, "template.invalid": 1}}
+    assert to_json(with_index(summary, 9)) == {
+        "index": 9, "time": "2026-12-05T12:01:00.000Z", "kind": "rejections", "party": "north",
+        "member": "alice", "since": "2026-12-05T12:00:00.000Z", "until": "2026-12-05T12:01:00.000Z",
+        "count": 4, "codes": {"norm.order": 3, "template.invalid": 1}}
     assert budget.due(T0 + timedelta(seconds=200)) == []
     assert budget.allow(alice, "norm.order", T0 + timedelta(seconds=200))  # a new window
 
@@ -72,4 +73,4 @@ def test_a_window_ended_by_the_next_refusal_is_still_summarized() -> None:
     assert budget.allow(bob, "x", T0) and not budget.allow(bob, "x", T0)
     assert budget.allow(bob, "x", T0 + timedelta(seconds=30))  # before any sweep: a new window
     (summary,) = budget.due(T0 + timedelta(seconds=31))
-    assert (summary["count"], summary["since"]) == (1, "2026-12-05T12:00:00.000Z")
+    assert (summary.count, summary.since) == (1, "2026-12-05T12:00:00.000Z")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hotline.entries import RejectedEntry
 from hotline.errors import StoreError
 from hotline.keys import SigningKey
 from hotline.store import Store, row_mac_key
@@ -21,6 +22,7 @@ from hotline.store.checkpointfile import (
 )
 from hotline.store.integrity import verify_store
 from hotline.tlog import Checkpoint, NoteVerifier, sign_checkpoint
+from tests.log_entries import rejected
 
 ORIGIN = "hotline.test"
 LOG_KEY = SigningKey.from_seed(bytes(range(32)))
@@ -28,8 +30,8 @@ VERIFIER = NoteVerifier(name=ORIGIN, public_key=LOG_KEY.public_key.raw)
 TIME = "2026-12-01T00:00:00.000Z"
 
 
-def entry(n: int) -> dict[str, object]:
-    return {"time": TIME, "kind": "rejected", "channel": "c", "n": n}
+def entry(n: int) -> RejectedEntry:
+    return rejected(n, time=TIME)
 
 
 async def open_store(path: Path, key: SigningKey = LOG_KEY) -> Store:

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from hotline.store import Store
+from tests.log_entries import envelope as envelope_entry
+from tests.log_entries import health, overdue
+from tests.log_entries import rejected as entry
 
 KEY = bytes(range(32))  # the row-MAC key (the server derives it from the log key)
 
@@ -23,16 +26,13 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await opened.close()
 
 
-def entry(n: int) -> dict[str, object]:
-    return {"time": "2026-11-27T00:00:00.000Z", "kind": "rejected", "channel": "c", "n": n}
-
-
 async def test_indexes_are_consecutive_and_leaves_hold_them(store: Store) -> None:
     results = await asyncio.gather(*(store.append(entry(n)) for n in range(100)))
-    assert [r.entry.index for r in results] == list(range(100))
-    assert all(r.entry.entry["index"] == r.entry.index for r in results)
-    assert results[5].entry.leaf == b'{"channel":"c","index":5,"kind":"rejected","n":5,' \
-                                    b'"time":"2026-11-27T00:00:00.000Z"}'
+    assert [r.stored.index for r in results] == list(range(100))
+    assert all(r.stored.entry.index == r.stored.index for r in results)
+    assert results[5].stored.leaf == (b'{"channel":"c","code":"template.invalid","index":5,'
+                                      b'"kind":"rejected","member":"m5","party":"p","reason":"r",'
+                                      b'"template":"t","time":"2026-11-27T00:00:00.000Z"}')
     assert await store.size() == 100
     assert [e.index for e in await store.entries(channel="c", after=97)] == [98, 99]
 
@@ -42,9 +42,9 @@ async def test_same_envelope_id_is_stored_once(store: Store) -> None:
         store.append(entry(1), envelope_id="A" * 22), store.append(entry(2), envelope_id="A" * 22),
         store.append(entry(3), envelope_id="A" * 22))
     assert not first.duplicate and again.duplicate and concurrent.duplicate
-    assert again.entry == first.entry == concurrent.entry
+    assert again.stored == first.stored == concurrent.stored
     assert await store.size() == 1
-    assert (await store.by_envelope_id("A" * 22)) == first.entry
+    assert (await store.by_envelope_id("A" * 22)) == first.stored
 
 
 async def test_entries_survive_reopening(tmp_path: Path) -> None:
@@ -54,8 +54,8 @@ async def test_entries_survive_reopening(tmp_path: Path) -> None:
     await store.close()
     store = await Store.open(path, mac_key=KEY)
     try:
-        assert (await store.entry(0)).entry["n"] == 1  # type: ignore[union-attr]
-        assert (await store.append(entry(2))).entry.index == 1
+        assert (await store.entry(0)).entry.member == "m1"  # type: ignore[union-attr]
+        assert (await store.append(entry(2))).stored.index == 1
     finally:
         await store.close()
 
@@ -75,7 +75,7 @@ async def test_entries_table_is_append_only(store: Store, statement: str) -> Non
             conn.execute(statement)
     finally:
         conn.close()
-    assert (await store.entry(0)).entry["n"] == 1  # type: ignore[union-attr]
+    assert (await store.entry(0)).entry.member == "m1"  # type: ignore[union-attr]
     assert await store.size() == 1
 
 
@@ -90,7 +90,7 @@ async def test_durability_settings(store: Store) -> None:
 async def test_tree_and_proofs_match_the_reference(store: Store) -> None:
     from hotline.tlog import leaf_hash, root_of, verify_consistency, verify_inclusion
     results = await asyncio.gather(*(store.append(entry(n)) for n in range(37)))
-    hashes = [leaf_hash(r.entry.leaf) for r in results]
+    hashes = [leaf_hash(r.stored.leaf) for r in results]
     size, root = store.tree_head()
     assert (size, root) == (37, root_of(hashes))
     assert await store.root_at(20) == root_of(hashes[:20])
@@ -107,7 +107,7 @@ async def test_tree_is_rebuilt_for_leaves_logged_before_it(tmp_path: Path) -> No
     from hotline.tlog import leaf_hash, root_of
     path = tmp_path / "hotline.db"
     store = await Store.open(path, mac_key=KEY)
-    leaves = [(await store.append(entry(n))).entry.leaf for n in range(5)]
+    leaves = [(await store.append(entry(n))).stored.leaf for n in range(5)]
     await store.close()
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE nodes")  # as if written by the first release
@@ -119,12 +119,6 @@ async def test_tree_is_rebuilt_for_leaves_logged_before_it(tmp_path: Path) -> No
         await store.close()
 
 
-def envelope_entry(n: int, kind: str) -> dict[str, object]:
-    return {"time": "2026-11-27T00:00:00.000Z", "kind": "envelope", "channel": "c", "party": "p",
-            "sig": {}, "envelope": {"id": f"e{n}", "kind": kind, "template": kind,
-                                    "precedence": "ROUTINE", "n": n}}
-
-
 async def test_selected_reads_only_the_kinds_asked_for_in_order(tmp_path: Path) -> None:
     """A start-up replay reads messages, acks and notices by index, never the heartbeats
     between them; a log written before envelope kinds were recorded still gives all its envelopes."""
@@ -133,8 +127,8 @@ async def test_selected_reads_only_the_kinds_asked_for_in_order(tmp_path: Path) 
     kinds = ["heartbeat", "message", "echo", "ack", "heartbeat"]
     for n, kind in enumerate(kinds):
         await store.append(envelope_entry(n, kind))
-    await store.append({"time": "2026-11-27T00:00:00.000Z", "kind": "overdue", "channel": "c"})
-    await store.append({"time": "2026-11-27T00:00:00.000Z", "kind": "health", "channel": "c"})
+    await store.append(overdue())
+    await store.append(health())
 
     async def picked(after: int = -1) -> list[int]:
         return [e.index async for e in store.selected(after=after, envelope_kinds=("ack", "message"),

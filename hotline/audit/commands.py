@@ -21,7 +21,7 @@ from hotline.audit import availability as availability_report
 from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
 from hotline.audit.plot import PlotError, plotter
-from hotline.audit.records import Checkpoint, CheckpointRecord, EntryRecord, Header, Records
+from hotline.audit.records import CheckpointNote, CheckpointRecord, EntryRecord, Header, Records
 from hotline.audit.report import ReportBuilder, render_text
 from hotline.audit.text import WIDTH
 from hotline.audit.verify import AuditFailure, Auditor, Report
@@ -142,7 +142,7 @@ def export(ctx: click.Context, name: str, servers: tuple[str, ...], out: Path) -
     click.echo(f"exported {size} entries and {len(checkpoints)} checkpoints to {out}")
 
 
-def _line(handle: TextIO, kind: str, record: Header | Checkpoint | EntryRecord) -> None:
+def _line(handle: TextIO, kind: str, record: Header | CheckpointNote | EntryRecord) -> None:
     """One line of an export: the record as the log API gives it, typed by ``kind``."""
     handle.write(json.dumps({"type": kind, **to_json(record)}, ensure_ascii=False,
                             separators=(",", ":")) + "\n")

@@ -38,7 +38,7 @@ class _Record(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     """A record as the log API gives it and an export writes it: absent fields left out."""
 
 
-class Checkpoint(_Record, frozen=True):
+class CheckpointNote(_Record, frozen=True):
     """``{"size", "note"[, "time"]}``: a checkpoint note as the host gave it (its signature is
     the auditor's to verify), the size the host claims for it, and when the server signed it, as
     it says."""
@@ -51,7 +51,7 @@ class Checkpoint(_Record, frozen=True):
 class CheckpointRecord(msgspec.Struct, frozen=True):
     """A checkpoint and where it came from (named in the auditor's messages)."""
 
-    checkpoint: Checkpoint
+    checkpoint: CheckpointNote
     source: str
 
     @property
@@ -101,7 +101,7 @@ class Records:
 def decode_checkpoint(value: Any, *, source: str) -> CheckpointRecord:
     """``{"size", "note"[, "time"]}`` (the log's history and the witnesses' latest cosigned
     checkpoints alike). Raises RecordError."""
-    checkpoint = convert(value, Checkpoint, what="checkpoint", code=Code.RECORD_MALFORMED,
+    checkpoint = convert(value, CheckpointNote, what="checkpoint", code=Code.RECORD_MALFORMED,
                          error=RecordError)
     return CheckpointRecord(checkpoint, source)
 

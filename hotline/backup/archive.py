@@ -64,7 +64,7 @@ class Member(_Strict, frozen=True):
     sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]  # hex
 
 
-class SavedCheckpoint(_Strict, frozen=True):
+class ManifestCheckpoint(_Strict, frozen=True):
     """The checkpoint file's checkpoint that the database copy holds."""
 
     size: Count
@@ -79,7 +79,7 @@ class Manifest(_Strict, frozen=True, kw_only=True):
     created: Text  # when the archive was written
     log_size: Count  # entries in the database copy
     last_entry: Text | None  # log time of its last entry
-    checkpoint: SavedCheckpoint
+    checkpoint: ManifestCheckpoint
     members: dict[str, Member]  # CHECKPOINT and DATABASE
     format: str = FORMAT
 

@@ -31,7 +31,7 @@ from hotline.backup.archive import (
     CHECKPOINT,
     DATABASE,
     Manifest,
-    SavedCheckpoint,
+    ManifestCheckpoint,
     digest_of,
     write_archive,
 )
@@ -162,7 +162,7 @@ async def take_backup(target: Path, *, database: Path, origin: str, key: Signing
                    for name, path in ((CHECKPOINT, checkpoint), (DATABASE, copy))}
         manifest = Manifest(origin=origin, taken=taken, created=format_time(clock()),
                             log_size=size, last_entry=last,
-                            checkpoint=SavedCheckpoint(saved.size, saved.time), members=members)
+                            checkpoint=ManifestCheckpoint(saved.size, saved.time), members=members)
         written = await asyncio.to_thread(write_archive, target, manifest=manifest,
                                           checkpoint=checkpoint, database=copy, force=force)
     except OSError as exc:

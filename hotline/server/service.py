@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -422,7 +422,7 @@ class Hotline:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     @staticmethod
-    def _same(stored: StoredEntry, envelope: Envelope, sig: dict[str, Any], *,
+    def _same(stored: StoredEntry, envelope: Envelope, sig: Mapping[str, object], *,
               checked: bool = False) -> bool:
         """Whether an envelope whose dedup key is already logged is the logged one again: the
         same signed envelope; or, once it passed every check for this session (``checked``: its

@@ -16,8 +16,8 @@ from hotline.backup.archive import (
     CHECKPOINT,
     DATABASE,
     Manifest,
+    ManifestCheckpoint,
     Member,
-    SavedCheckpoint,
     decode_manifest,
     read_archive,
     write_archive,
@@ -36,7 +36,7 @@ def member(data: bytes) -> Member:
 MANIFEST = Manifest(origin="hotline.test", taken="2026-12-05T10:00:00.000Z",
                     created="2026-12-05T10:00:01.000Z", log_size=3,
                     last_entry="2026-12-05T09:59:59.000Z",
-                    checkpoint=SavedCheckpoint(3, "2026-12-05T10:00:00.000Z"),
+                    checkpoint=ManifestCheckpoint(3, "2026-12-05T10:00:00.000Z"),
                     members={CHECKPOINT: member(CHECKPOINT_BYTES), DATABASE: member(DATABASE_BYTES)})
 
 

@@ -46,13 +46,11 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from hotline.entries import PENDING, Entry, EnvelopeEntry, HealthEntry, HealthState, PartyHealthRecord
 from hotline.envelope import Kind
 from hotline.errors import HotlineError
 from hotline.times import format_time, parse_time
-from hotline.typed import convert, to_json
 from hotline.wire.frames import Health, PartyHealthNow
 
 # intervals without a heartbeat before a party is DOWN (the K of docs/ARCHITECTURE.md
@@ -96,9 +94,11 @@ class PartyHealth:
             last_heartbeat=_t(self.last_heartbeat), last_echo=_t(self.last_echo),
             rtt_ms=None if self.rtt is None else round(self.rtt.total_seconds() * 1000))
 
-    def to_json(self) -> dict[str, Any]:
-        json: dict[str, Any] = to_json(self.record())
-        return json
+    def live(self) -> PartyHealthNow:
+        """As a live ``health`` frame gives it: what its entry would record."""
+        r = self.record()
+        return PartyHealthNow(state=r.state, reason=r.reason, condition=r.condition,
+                              last_heartbeat=r.last_heartbeat, last_echo=r.last_echo, rtt_ms=r.rtt_ms)
 
 
 @dataclass(frozen=True)
@@ -287,8 +287,7 @@ class ChannelHealth:
         """The live view (``/v1/channels/{id}/health``, ``health`` frames)."""
         return Health(channel=self.channel, state=HealthState(self.state.value),
                       since=format_time(self.since), interval=int(self.policy.interval.total_seconds()),
-                      parties={p: convert(h.to_json(), PartyHealthNow, what=f"parties.{p}")
-                               for p, h in sorted(self.party_health(now).items())})
+                      parties={p: h.live() for p, h in sorted(self.party_health(now).items())})
 
 
 def _secs(delta: timedelta) -> str:

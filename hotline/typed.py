@@ -45,9 +45,10 @@ def words(exc: msgspec.ValidationError, what: str) -> str:
         if _PATTERN.match(found["rest"] or ""):
             return f"{where} is not of the required form"
         if found["rest"].startswith(" <=") or found["rest"].startswith(" >="):
-            return f"{where} is out of range ({want}{found['rest'].strip()})"
+            return f"{where} is out of range ({found['rest'].strip()})"
         got = f", not {found['got']}" if found["got"] else ""
-        return f"{where} must be {_TYPE_WORDS.get(want, want)}{got}"
+        kinds = " or ".join(_TYPE_WORDS.get(one, one) for one in want.split(" | "))
+        return f"{where} must be {kinds}{got}"
     if text.startswith("Invalid enum value") or text.startswith("Invalid value"):
         return f"{where} is not one of the allowed values"
     return f"{where}: {shown(text, limit=120)}"

@@ -80,7 +80,7 @@ from benchlib import footer, machine_info, median_figures, percentile, rate, run
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hotline.audit.commands import run_audit
-from hotline.audit.records import CheckpointRecord, EntryRecord
+from hotline.audit.records import CheckpointNote, CheckpointRecord, EntryRecord
 from hotline.audit.verify import Auditor
 from hotline.canonical import canonical_bytes, parse
 from hotline.deployment import AUDITOR, CHANNEL, LIAISONS
@@ -666,7 +666,8 @@ def measure_audit(db: Path, fixture: Fixture, note: str, count: int, args: argpa
         profiler.enable()
     try:
         # size_hint 0: never a progress bar; no witness ran on this synthetic log
-        report = run_audit(auditor, checkpoints=[CheckpointRecord(count, note, "the log")],
+        checkpoint = CheckpointRecord(CheckpointNote(count, note), "the log")
+        report = run_audit(auditor, checkpoints=[checkpoint],
                            entries=records, remembered=[], size_hint=0, require_witnesses=0)
     finally:
         if profiler is not None:

@@ -59,7 +59,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+
+import msgspec
 
 from hotline.audit.report import check_aware, check_period, entry_error, entry_time, next_index
 from hotline.audit.text import (
@@ -71,11 +72,13 @@ from hotline.audit.text import (
     table,
     time_or_none,
 )
+from hotline.canonical import JSONObject
 from hotline.entries import AgreementEntry, Entry, EnvelopeEntry, HealthEntry, channel_of
 from hotline.entries import HealthState as State
 from hotline.envelope import Kind
 from hotline.errors import WireError
 from hotline.times import format_time, parse_time
+from hotline.typed import to_json
 
 FORMAT_VERSION = 2  # AvailabilityReport.to_json()["version"]; bumped if a key changes meaning
 # (2: the timeline keeps every logged transition, so a DOWN after a DEGRADED starts when logged)
@@ -109,11 +112,10 @@ class Period:
             return timedelta(0)
         return self.until - self.since
 
-    def to_json(self) -> dict[str, Any]:
-        return {"since": time_or_none(self.since), "until": time_or_none(self.until),
-                "now": format_time(self.now), "length_ms": milliseconds(self.length),
-                "channel_start": time_or_none(self.channel_start),
-                "log_end": time_or_none(self.log_end)}
+    def document(self) -> PeriodDoc:
+        return PeriodDoc(time_or_none(self.since), time_or_none(self.until), format_time(self.now),
+                         milliseconds(self.length), time_or_none(self.channel_start),
+                         time_or_none(self.log_end))
 
 
 @dataclass(frozen=True)
@@ -131,10 +133,9 @@ class Span:
     def length(self) -> timedelta:
         return self.end - self.start
 
-    def to_json(self) -> dict[str, Any]:
-        return {"start": format_time(self.start), "end": format_time(self.end),
-                "state": self.state.value, "length_ms": milliseconds(self.length),
-                "index": self.index, "reason": self.reason}
+    def document(self) -> SpanDoc:
+        return SpanDoc(format_time(self.start), format_time(self.end), self.state.value,
+                       milliseconds(self.length), self.index, self.reason)
 
 
 @dataclass(frozen=True)
@@ -162,12 +163,11 @@ class Outage:
     def host(self) -> bool:
         return self.attribution == HOST
 
-    def to_json(self) -> dict[str, Any]:
-        return {"start": format_time(self.start), "end": time_or_none(self.end),
-                "ongoing": self.ongoing, "length_ms": milliseconds(self.length),
-                "began": format_time(self.began or self.start), "cause": self.cause,
-                "attribution": self.attribution, "silent": list(self.silent),
-                "index": self.index, "end_index": self.end_index}
+    def document(self) -> OutageDoc:
+        return OutageDoc(format_time(self.start), time_or_none(self.end), self.ongoing,
+                         milliseconds(self.length), format_time(self.began or self.start),
+                         self.cause, self.attribution, list(self.silent), self.index,
+                         self.end_index)
 
 
 @dataclass(frozen=True)
@@ -182,9 +182,9 @@ class Gap:
     def length(self) -> timedelta:
         return self.end - self.start
 
-    def to_json(self) -> dict[str, Any]:
-        return {"party": self.party, "from": format_time(self.start), "to": format_time(self.end),
-                "length_ms": milliseconds(self.length)}
+    def document(self) -> GapDoc:
+        return GapDoc(self.party, format_time(self.start), format_time(self.end),
+                      milliseconds(self.length))
 
 
 @dataclass(frozen=True)
@@ -198,10 +198,9 @@ class PartyTraffic:
     silences: tuple[Gap, ...] = ()  # gaps longer than interval + grace overlapping the window,
     # the last one to the end of the window if the party is silent then
 
-    def to_json(self) -> dict[str, Any]:
-        return {"heartbeats": self.heartbeats, "echoes": self.echoes,
-                "longest_gap": None if self.longest_gap is None else self.longest_gap.to_json(),
-                "silences": [g.to_json() for g in self.silences]}
+    def document(self) -> PartyDoc:
+        return PartyDoc(self.heartbeats, self.echoes, _gap(self.longest_gap),
+                        [g.document() for g in self.silences])
 
 
 @dataclass(frozen=True)
@@ -215,11 +214,10 @@ class RoundTrips:
     max: timedelta | None = None
     histogram: tuple[tuple[int, int], ...] = ()  # (milliseconds, echoes), ascending; not in JSON
 
-    def to_json(self) -> dict[str, Any]:
+    def document(self) -> RoundTripsDoc:
         def ms(value: timedelta | None) -> int | None:
             return None if value is None else milliseconds(value)
-        return {"count": self.count, "p50_ms": ms(self.p50), "p90_ms": ms(self.p90),
-                "p99_ms": ms(self.p99), "max_ms": ms(self.max)}
+        return RoundTripsDoc(self.count, ms(self.p50), ms(self.p90), ms(self.p99), ms(self.max))
 
 
 @dataclass(frozen=True)
@@ -255,8 +253,9 @@ class AvailabilityReport:
     def echoes(self) -> int:
         return sum(p.echoes for p in self.parties.values())
 
-    def to_json(self) -> dict[str, Any]:
-        """The report as a JSON object with stable keys (all times RFC 3339 UTC strings).
+    def to_json(self) -> JSONObject:
+        """The report as a JSON object (:class:`AvailabilityDoc`) with stable keys (all times
+        RFC 3339 UTC strings).
 
         Returns:
             ``{"version": 1, "channel",
@@ -280,26 +279,109 @@ class AvailabilityReport:
         def percent(state: State) -> float | None:
             value = self.percent(state)
             return None if value is None else round(value, 3)
-        return {
-            "version": FORMAT_VERSION,
-            "channel": self.channel,
-            "period": self.period.to_json(),
-            "heartbeat": {"interval_s": _seconds(self.interval), "grace_s": _seconds(self.grace)},
-            "states": {s.value: {"ms": milliseconds(self.time_in[s]), "percent": percent(s)}
-                       for s in ORDER},
-            "outages": [o.to_json() for o in self.outages],
-            "timeline": [s.to_json() for s in self.timeline],
-            "transitions": self.transitions,
-            "traffic": {"heartbeats": self.heartbeats, "echoes": self.echoes,
-                        "by_party": {p: t.to_json() for p, t in self.parties.items()},
-                        "longest_gap": None if self.longest_gap is None
-                        else self.longest_gap.to_json()},
-            "round_trip": self.round_trips.to_json(),
-        }
+        doc: JSONObject = to_json(AvailabilityDoc(
+            FORMAT_VERSION, self.channel, self.period.document(),
+            HeartbeatDoc(_seconds(self.interval), _seconds(self.grace)),
+            {s.value: StateDoc(milliseconds(self.time_in[s]), percent(s)) for s in ORDER},
+            [o.document() for o in self.outages], [s.document() for s in self.timeline],
+            self.transitions,
+            TrafficDoc(self.heartbeats, self.echoes,
+                       {p: t.document() for p, t in self.parties.items()}, _gap(self.longest_gap)),
+            self.round_trips.document()))
+        return doc
 
 
 def _seconds(delta: timedelta | None) -> int | None:
     return None if delta is None else int(delta.total_seconds())
+
+
+def _gap(gap: Gap | None) -> GapDoc | None:
+    return None if gap is None else gap.document()
+
+
+# -- the JSON form (``AvailabilityReport.to_json()``): field order is key order -------------------
+
+class PeriodDoc(msgspec.Struct, frozen=True):
+    since: str | None
+    until: str | None
+    now: str
+    length_ms: int
+    channel_start: str | None
+    log_end: str | None
+
+
+class SpanDoc(msgspec.Struct, frozen=True):
+    start: str
+    end: str
+    state: str
+    length_ms: int
+    index: int | None
+    reason: str | None
+
+
+class OutageDoc(msgspec.Struct, frozen=True):
+    start: str
+    end: str | None
+    ongoing: bool
+    length_ms: int
+    began: str
+    cause: str
+    attribution: str
+    silent: list[str]
+    index: int
+    end_index: int | None
+
+
+class GapDoc(msgspec.Struct, frozen=True):
+    party: str
+    start: str = msgspec.field(name="from")
+    end: str = msgspec.field(name="to")
+    length_ms: int
+
+
+class PartyDoc(msgspec.Struct, frozen=True):
+    heartbeats: int
+    echoes: int
+    longest_gap: GapDoc | None
+    silences: list[GapDoc]
+
+
+class RoundTripsDoc(msgspec.Struct, frozen=True):
+    count: int
+    p50_ms: int | None
+    p90_ms: int | None
+    p99_ms: int | None
+    max_ms: int | None
+
+
+class HeartbeatDoc(msgspec.Struct, frozen=True):
+    interval_s: int | None
+    grace_s: int | None
+
+
+class StateDoc(msgspec.Struct, frozen=True):
+    ms: int
+    percent: float | None
+
+
+class TrafficDoc(msgspec.Struct, frozen=True):
+    heartbeats: int
+    echoes: int
+    by_party: dict[str, PartyDoc]
+    longest_gap: GapDoc | None
+
+
+class AvailabilityDoc(msgspec.Struct, frozen=True):
+    version: int
+    channel: str
+    period: PeriodDoc
+    heartbeat: HeartbeatDoc
+    states: dict[str, StateDoc]
+    outages: list[OutageDoc]
+    timeline: list[SpanDoc]
+    transitions: int
+    traffic: TrafficDoc
+    round_trip: RoundTripsDoc
 
 
 # -- building ------------------------------------------------------------------------------------

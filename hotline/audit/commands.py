@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import click
+import msgspec
 
 from hotline.audit import availability as availability_report
 from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
 from hotline.audit.plot import PlotError, plotter
-from hotline.audit.records import CheckpointRecord, EntryRecord, Records
+from hotline.audit.records import CheckpointNote, CheckpointRecord, EntryRecord, Header, Records
 from hotline.audit.report import ReportBuilder, render_text
 from hotline.audit.text import WIDTH
 from hotline.audit.verify import AuditFailure, Auditor, Report
@@ -38,6 +39,7 @@ from hotline.norms.files import load_templates
 from hotline.roster import Member, Roster
 from hotline.times import format_time
 from hotline.tlog import NoteVerifier
+from hotline.typed import to_json
 
 STATE_KEEP = 16  # checkpoints remembered per auditor: enough to catch a rollback or a fork
 
@@ -124,15 +126,15 @@ def export(ctx: click.Context, name: str, servers: tuple[str, ...], out: Path) -
         records = _records(client)
         checkpoints, size = records.checkpoints, records.size
         with out.open("w") as handle:
-            _line(handle, {"type": "log", "origin": profile.origin, "key": client.key_text(),
-                           "exported": format_time(utc_now()), "size": size})
+            _line(handle, "log", Header(profile.origin, client.key_text(), format_time(utc_now()),
+                                        size))
             for checkpoint in checkpoints:
-                _line(handle, {"type": "checkpoint", **checkpoint.as_record()})
+                _line(handle, "checkpoint", checkpoint.checkpoint)
             for witnessed in records.witnessed:
-                _line(handle, {"type": "witnessed", **witnessed.as_record()})
+                _line(handle, "witnessed", witnessed.checkpoint)
             with _progress(size, "exporting") as bar:
                 for n, record in enumerate(records.entries, start=1):
-                    _line(handle, {"type": "entry", **record.as_record()})
+                    _line(handle, "entry", record)
                     if n % 1000 == 0:  # a bar update per entry costs more than the entry
                         bar.update(1000)
     except HotlineError as exc:
@@ -140,8 +142,10 @@ def export(ctx: click.Context, name: str, servers: tuple[str, ...], out: Path) -
     click.echo(f"exported {size} entries and {len(checkpoints)} checkpoints to {out}")
 
 
-def _line(handle: TextIO, value: dict[str, Any]) -> None:
-    handle.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
+def _line(handle: TextIO, kind: str, record: Header | CheckpointNote | EntryRecord) -> None:
+    """One line of an export: the record as the log API gives it, typed by ``kind``."""
+    handle.write(json.dumps({"type": kind, **to_json(record)}, ensure_ascii=False,
+                            separators=(",", ":")) + "\n")
 
 
 def _progress(size: int, label: str) -> Any:
@@ -249,7 +253,7 @@ def verify(ctx: click.Context, name: str, servers: tuple[str, ...], export_file:
         _fail(exc)
     _remember(state_path, auditor)
     if as_json:
-        click.echo(json.dumps({"ok": True, **report.to_json()}))
+        click.echo(json.dumps({"ok": True, **to_json(report)}))
         return
     click.echo(f"OK: log {shown(report.origin)}: {report.size} entries verified against "
                f"{report.checkpoints} signed checkpoints (largest {report.largest_checkpoint})")
@@ -267,36 +271,58 @@ def kinds_line(report: Report) -> str:
             f"(hash only); {report.size} in all")
 
 
-def verified_summary(auditor: Auditor, report: Report) -> dict[str, Any]:
+class SummaryCheckpoint(msgspec.Struct, frozen=True):
+    """A checkpoint a report stands on: its size and root (base64; None if not seen)."""
+
+    size: int
+    root: str | None
+
+    @property
+    def root_text(self) -> str:
+        return "" if self.root is None else f" (root {self.root[:12]}...)"
+
+
+class WitnessedCheckpoint(SummaryCheckpoint, frozen=True):
+    """The checkpoint the witnessed range ends at, and the named witnesses that cosigned it."""
+
+    cosigned_by: list[str]
+    named_witnesses: int
+
+
+class VerifiedSummary(msgspec.Struct, frozen=True):
+    """What a report stands on (``"verified"`` in ``hotline audit report --json``)."""
+
+    origin: str
+    entries: int
+    checkpoint: SummaryCheckpoint
+    witnessed: WitnessedCheckpoint
+
+
+def verified_summary(auditor: Auditor, report: Report) -> VerifiedSummary:
     """What a report stands on: the checkpoint every entry was checked against (size, root), and
     the one the verdict's witnessed range ends at with the named witnesses that cosigned it (a
     witness that cosigned a larger checkpoint vouches for it too)."""
-    def checkpoint(size: int) -> dict[str, Any]:
+    def root(size: int) -> str | None:
         found = auditor.checkpoints.get(size)
-        return {"size": size,
-                "root": None if found is None else base64.b64encode(found[0].root_hash).decode()}
+        return None if found is None else base64.b64encode(found[0].root_hash).decode()
 
     witnessed = report.witnessed_size
     cosigned = sorted(w for w, s in report.witnesses.items() if s is not None and s >= witnessed)
-    return {"origin": report.origin, "entries": report.size,
-            "checkpoint": checkpoint(report.size),
-            "witnessed": {**checkpoint(witnessed), "cosigned_by": cosigned,
-                          "named_witnesses": len(report.witnesses)}}
+    return VerifiedSummary(report.origin, report.size, SummaryCheckpoint(report.size, root(report.size)),
+                           WitnessedCheckpoint(witnessed, root(witnessed), cosigned,
+                                               len(report.witnesses)))
 
 
-def verified_line(summary: dict[str, Any]) -> str:
+def verified_line(summary: VerifiedSummary) -> str:
     """``Log verified: ORIGIN, all N entries, against its checkpoint N (root ...); witnessed up
     to checkpoint W (root ...), cosigned by K of M named witnesses (...)``"""
-    def root(checkpoint: dict[str, Any]) -> str:
-        return "" if checkpoint["root"] is None else f" (root {checkpoint['root'][:12]}...)"
-
-    top, witnessed = summary["checkpoint"], summary["witnessed"]
-    who = witnessed["cosigned_by"]
-    line = (f"Log verified: {summary['origin']}, all {summary['entries']} entries, against its "
-            f"checkpoint {top['size']}{root(top)}; ")
-    line += ("witnessed: that checkpoint" if witnessed["size"] == top["size"] else
-             f"witnessed up to checkpoint {witnessed['size']}{root(witnessed)}")
-    return (line + f", cosigned by {len(who)} of {witnessed['named_witnesses']} named witnesses"
+    top, witnessed = summary.checkpoint, summary.witnessed
+    who = witnessed.cosigned_by
+    line = (f"Log verified: {summary.origin}, all {summary.entries} entries, against its "
+            f"checkpoint {top.size}{top.root_text}; ")
+    line += ("witnessed: that checkpoint" if witnessed.size == top.size else
+             f"witnessed up to checkpoint {witnessed.size}{witnessed.root_text}")
+    return (line + f", cosigned by {len(who)} of {witnessed.named_witnesses} named witnesses"
             + (f" ({', '.join(who)})" if who else ""))
 
 
@@ -540,7 +566,7 @@ def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
         except HotlineError as exc:
             _fail(exc)
     if as_json:  # ASCII-escaped: inert, lossless
-        click.echo(json.dumps({"verified": summary, **report.to_json()}, indent=2))
+        click.echo(json.dumps({"verified": to_json(summary), **report.to_json()}, indent=2))
     else:  # first what the report stands on, then the report (names and texts from the log)
         click.echo(shown_lines(textwrap.fill(verified_line(summary), WIDTH,
                                              subsequent_indent="  ", break_on_hyphens=False)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from hotline.audit.records import (
     WITNESSED,
@@ -28,7 +28,7 @@ from hotline.audit.records import (
     decode_header,
 )
 from hotline.audit.verify import AuditFailure
-from hotline.canonical import parse
+from hotline.canonical import JSONObject, parse
 from hotline.display import article, shown
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError
@@ -52,8 +52,9 @@ class _Lines:
         """``what`` is wrong with the line just read."""
         return ExportError(f"export {self.path.name} line {self.number}: {what}")
 
-    def next(self) -> tuple[str, dict[str, Any]] | None:
-        """The next line's ``type`` and the rest of its object; None at the end of the file."""
+    def next(self) -> tuple[str, JSONObject] | None:
+        """The next line's ``type`` and the rest of its object, not yet decoded; None at the end
+        of the file."""
         text = self.handle.readline(MAX_LINE + 1)
         if not text:
             return None

@@ -33,7 +33,7 @@ FORMATS = {".svg": "svg", ".png": "png"}
 COLOURS = {State.UP: "#2e9e44", State.DEGRADED: "#f0a202", State.DOWN: "#d62828",
            State.UNKNOWN: "#a0a0a0"}
 SILENCE = "#7a1f1f"
-RC: dict[str, Any] = {"svg.hashsalt": "hotline", "svg.fonttype": "none", "font.family": "DejaVu Sans",
+RC: dict[str, str | int] = {"svg.hashsalt": "hotline", "svg.fonttype": "none", "font.family": "DejaVu Sans",
       "font.size": 9, "axes.titlesize": 10}
 SIZE = (11.0, 6.4)  # inches
 DPI = 100
@@ -93,8 +93,8 @@ def write(report: AvailabilityReport, path: Path, fmt: str) -> None:
         figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
         FigureCanvasAgg(figure)
         draw(figure, report)
-        metadata: dict[str, Any] = ({"Date": None, "Creator": None} if fmt == "svg"
-                                    else {"Software": None})
+        metadata: dict[str, str | None] = ({"Date": None, "Creator": None} if fmt == "svg"
+                                           else {"Software": None})
         try:
             figure.savefig(path, format=fmt, metadata=metadata)
         except OSError as exc:

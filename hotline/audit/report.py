@@ -32,7 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+
+import msgspec
 
 from hotline.audit.text import (
     Column,
@@ -42,11 +43,13 @@ from hotline.audit.text import (
     table,
     time_or_none,
 )
+from hotline.canonical import JSONObject
 from hotline.entries import Entry, EnvelopeEntry, Expects, OverdueEntry, RejectedEntry, channel_of
 from hotline.envelope import Kind, Precedence
 from hotline.errorcodes import Code
 from hotline.errors import LogError, WireError
 from hotline.times import format_time, parse_time
+from hotline.typed import to_json
 
 FORMAT_VERSION = 1  # ComplianceReport.to_json()["version"]; bumped if a key changes meaning
 PRECEDENCES: tuple[str, ...] = tuple(p.value for p in Precedence)  # FLASH first
@@ -112,12 +115,11 @@ class Requirement:
     answer_index: int | None = None
     delay: timedelta | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "id": self.id, "template": self.template,
-                "precedence": self.precedence, "party": self.party, "ack": self.ack,
-                "due": format_time(self.due), "status": self.status.value,
-                "answered": time_or_none(self.answered), "answer_index": self.answer_index,
-                "delay_ms": None if self.delay is None else milliseconds(self.delay)}
+    def document(self) -> RequirementDoc:
+        return RequirementDoc(self.index, self.id, self.template, self.precedence, self.party,
+                              self.ack, format_time(self.due), self.status.value,
+                              time_or_none(self.answered), self.answer_index,
+                              None if self.delay is None else milliseconds(self.delay))
 
 
 @dataclass(frozen=True)
@@ -134,10 +136,9 @@ class OverdueNotice:
     ack: str
     missing: tuple[str, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "time": format_time(self.time), "ref": self.ref,
-                "entry": self.entry, "template": self.template, "precedence": self.precedence,
-                "due": format_time(self.due), "ack": self.ack, "missing": list(self.missing)}
+    def document(self) -> OverdueDoc:
+        return OverdueDoc(self.index, format_time(self.time), self.ref, self.entry, self.template,
+                          self.precedence, format_time(self.due), self.ack, list(self.missing))
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,10 @@ class Rejections:
     def total(self) -> int:
         return sum(self.by_party.values())
 
-    def to_json(self) -> dict[str, Any]:
-        return {"total": self.total, "by_party": dict(self.by_party),
-                "by_code": {c.code: {"count": c.count, "example": c.example}
-                            for c in self.by_code.values()},
-                "no_channel": self.no_channel}
+    def document(self) -> RejectionsDoc:
+        return RejectionsDoc(self.total, dict(self.by_party),
+                             {c.code: CodeDoc(c.count, c.example) for c in self.by_code.values()},
+                             self.no_channel)
 
 
 @dataclass(frozen=True)
@@ -199,12 +199,10 @@ class Period:
         """The moment deciding missing against pending: ``min(now, until)``."""
         return self.now if self.until is None else min(self.now, self.until)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"since": time_or_none(self.since), "until": time_or_none(self.until),
-                "now": format_time(self.now), "cutoff": format_time(self.cutoff),
-                "first_index": self.first_index, "last_index": self.last_index,
-                "first_time": time_or_none(self.first_time),
-                "last_time": time_or_none(self.last_time), "entries": self.entries}
+    def document(self) -> PeriodDoc:
+        return PeriodDoc(time_or_none(self.since), time_or_none(self.until), format_time(self.now),
+                         format_time(self.cutoff), self.first_index, self.last_index,
+                         time_or_none(self.first_time), time_or_none(self.last_time), self.entries)
 
 
 @dataclass(frozen=True)
@@ -235,8 +233,9 @@ class ComplianceReport:
         """The requirements of one status, in message order."""
         return tuple(r for r in self.requirements if r.status is status)
 
-    def to_json(self) -> dict[str, Any]:
-        """The report as a JSON object with stable keys (all times RFC 3339 UTC strings).
+    def to_json(self) -> JSONObject:
+        """The report as a JSON object (:class:`ReportDoc`) with stable keys (all times RFC 3339
+        UTC strings).
 
         Returns:
             ``{"version": 1, "channel",
@@ -257,26 +256,105 @@ class ComplianceReport:
             Mappings are sorted by key; null marks an open bound or an absent value.
         """
         by_precedence = {p: sum(row[p] for row in self.messages.values()) for p in PRECEDENCES}
-        return {
-            "version": FORMAT_VERSION,
-            "channel": self.channel,
-            "period": self.period.to_json(),
-            "messages": {"total": self.message_count,
-                         "by_template": {t: {**row, "total": sum(row.values())}
-                                         for t, row in self.messages.items()},
-                         "by_precedence": by_precedence},
-            "traffic": {"acks": self.traffic.acks, "heartbeats": self.traffic.heartbeats,
-                        "echoes": self.traffic.echoes},
-            "compliance": {
-                "total": self.total.to_json(),
-                "by_template": {t: tally.to_json() for t, tally in self.by_template.items()},
-                "by_party": {p: tally.to_json() for p, tally in self.by_party.items()},
-                **{status.value: [r.to_json() for r in self.with_status(status)]
-                   for status in (Status.LATE, Status.MISSING, Status.PENDING)},
-            },
-            "overdue": {"count": len(self.overdue), "notices": [n.to_json() for n in self.overdue]},
-            "rejected": self.rejected.to_json(),
-        }
+        def requirements(status: Status) -> list[RequirementDoc]:
+            return [r.document() for r in self.with_status(status)]
+        doc: JSONObject = to_json(ReportDoc(
+            FORMAT_VERSION, self.channel, self.period.document(),
+            MessagesDoc(self.message_count,
+                        {t: {**row, "total": sum(row.values())} for t, row in self.messages.items()},
+                        by_precedence),
+            self.traffic,
+            ComplianceDoc(self.total.to_json(),
+                          {t: tally.to_json() for t, tally in self.by_template.items()},
+                          {p: tally.to_json() for p, tally in self.by_party.items()},
+                          requirements(Status.LATE), requirements(Status.MISSING),
+                          requirements(Status.PENDING)),
+            OverdueListDoc(len(self.overdue), [n.document() for n in self.overdue]),
+            self.rejected.document()))
+        return doc
+
+
+# -- the JSON form (``ComplianceReport.to_json()``): field order is key order ---------------------
+
+class RequirementDoc(msgspec.Struct, frozen=True):
+    index: int
+    id: str
+    template: str
+    precedence: str
+    party: str
+    ack: str
+    due: str
+    status: str
+    answered: str | None
+    answer_index: int | None
+    delay_ms: int | None
+
+
+class OverdueDoc(msgspec.Struct, frozen=True):
+    index: int
+    time: str
+    ref: str
+    entry: int
+    template: str
+    precedence: str
+    due: str
+    ack: str
+    missing: list[str]
+
+
+class CodeDoc(msgspec.Struct, frozen=True):
+    count: int
+    example: str
+
+
+class RejectionsDoc(msgspec.Struct, frozen=True):
+    total: int
+    by_party: dict[str, int]
+    by_code: dict[str, CodeDoc]
+    no_channel: int
+
+
+class PeriodDoc(msgspec.Struct, frozen=True):
+    since: str | None
+    until: str | None
+    now: str
+    cutoff: str
+    first_index: int | None
+    last_index: int | None
+    first_time: str | None
+    last_time: str | None
+    entries: int
+
+
+class MessagesDoc(msgspec.Struct, frozen=True):
+    total: int
+    by_template: dict[str, dict[str, int]]  # template -> precedence (and "total") -> count
+    by_precedence: dict[str, int]
+
+
+class ComplianceDoc(msgspec.Struct, frozen=True):
+    total: dict[str, int]  # Tally.to_json()
+    by_template: dict[str, dict[str, int]]
+    by_party: dict[str, dict[str, int]]
+    late: list[RequirementDoc]
+    missing: list[RequirementDoc]
+    pending: list[RequirementDoc]
+
+
+class OverdueListDoc(msgspec.Struct, frozen=True):
+    count: int
+    notices: list[OverdueDoc]
+
+
+class ReportDoc(msgspec.Struct, frozen=True):
+    version: int
+    channel: str
+    period: PeriodDoc
+    messages: MessagesDoc
+    traffic: Traffic  # acks, heartbeats, echoes
+    compliance: ComplianceDoc
+    overdue: OverdueListDoc
+    rejected: RejectionsDoc
 
 
 # -- building ------------------------------------------------------------------------------------

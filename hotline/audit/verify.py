@@ -35,7 +35,6 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from hotline import entries
 from hotline.audit.records import EntryRecord
@@ -93,9 +92,6 @@ class Report:
     required_witnesses: int = 0  # how many of them the policy required
     witnessed_size: int = 0  # the verdict covers entries 0..witnessed_size-1
     unwitnessed: int = 0  # entries verified after the witnessed checkpoint
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
     def kinds(self) -> list[tuple[str, int]]:
         """The readable entries by kind, every kind named: the counts add up to ``readable``

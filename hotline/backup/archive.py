@@ -28,13 +28,16 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Annotated, BinaryIO
+
+import msgspec
 
 from hotline.canonical import canonical_bytes, parse
 from hotline.display import shown
 from hotline.errorcodes import Code
 from hotline.errors import BackupError, HotlineError
 from hotline.store.checkpointfile import MAX_BYTES as CHECKPOINT_MAX_BYTES
+from hotline.typed import convert, to_json
 
 FORMAT = "hotline-backup/1"
 MANIFEST = "manifest.json"
@@ -48,53 +51,44 @@ _CHUNK = 1024 * 1024
 _TRAILER_MAX = 64 * _BLOCK  # tar pads its end with zero blocks to a 10 KiB record
 
 
-@dataclass(frozen=True)
-class Member:
-    size: int
-    sha256: str  # hex
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]  # short, never empty
 
 
-@dataclass(frozen=True)
-class Manifest:
-    origin: str  # the log's name (server.origin)
-    taken: str  # when the database snapshot began: every later entry is not in it
-    created: str  # when the archive was written
-    log_size: int  # entries in the database copy
-    last_entry: str | None  # log time of its last entry
-    checkpoint_size: int
-    checkpoint_time: str
-    members: dict[str, Member]
+class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class Member(_Strict, frozen=True):
+    size: Count
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]  # hex
+
+
+class ManifestCheckpoint(_Strict, frozen=True):
+    """The checkpoint file's checkpoint that the database copy holds."""
+
+    size: Count
+    time: Text
+
+
+class Manifest(_Strict, frozen=True, kw_only=True):
+    """``manifest.json``, field for field."""
+
+    origin: Text  # the log's name (server.origin)
+    taken: Text  # when the database snapshot began: every later entry is not in it
+    created: Text  # when the archive was written
+    log_size: Count  # entries in the database copy
+    last_entry: Text | None  # log time of its last entry
+    checkpoint: ManifestCheckpoint
+    members: dict[str, Member]  # CHECKPOINT and DATABASE
+    format: str = FORMAT
 
     def to_bytes(self) -> bytes:
-        return canonical_bytes({
-            "format": FORMAT, "origin": self.origin, "taken": self.taken, "created": self.created,
-            "log_size": self.log_size, "last_entry": self.last_entry,
-            "checkpoint": {"size": self.checkpoint_size, "time": self.checkpoint_time},
-            "members": {name: {"size": m.size, "sha256": m.sha256}
-                        for name, m in self.members.items()},
-        }) + b"\n"
+        return canonical_bytes(to_json(self)) + b"\n"
 
 
 def bad(message: str) -> BackupError:
     return BackupError(message, code=Code.RESTORE_BAD_ARCHIVE)
-
-
-def _fields(value: Any, names: set[str], what: str) -> dict[str, Any]:
-    if not isinstance(value, dict) or set(value) != names:
-        raise bad(f"the manifest's {what} is not an object with exactly {sorted(names)}")
-    return value
-
-
-def _count(value: Any, what: str) -> int:
-    if type(value) is not int or value < 0:
-        raise bad(f"the manifest's {what} is not a count")
-    return value
-
-
-def _text(value: Any, what: str, *, limit: int = 256) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= limit:
-        raise bad(f"the manifest's {what} is not a short text")
-    return value
 
 
 def decode_manifest(data: bytes) -> Manifest:
@@ -107,28 +101,16 @@ def decode_manifest(data: bytes) -> Manifest:
         value = parse(data.removesuffix(b"\n"), max_bytes=MANIFEST_MAX_BYTES)
     except HotlineError as exc:
         raise bad(f"the manifest is not canonical JSON: {exc.message}") from exc
-    top = _fields(value, {"format", "origin", "taken", "created", "log_size", "last_entry",
-                          "checkpoint", "members"}, "top level")
-    if top["format"] != FORMAT:
-        raise bad(f"the manifest's format is {shown(repr(top['format']), limit=64)}, not "
+    try:
+        manifest = convert(value, Manifest, what="the manifest")
+    except HotlineError as exc:
+        raise bad(exc.message) from exc
+    if manifest.format != FORMAT:
+        raise bad(f"the manifest's format is {shown(repr(manifest.format), limit=64)}, not "
                   f"{FORMAT!r} (an archive of another tool or version)")
-    checkpoint = _fields(top["checkpoint"], {"size", "time"}, "checkpoint")
-    members = _fields(top["members"], {CHECKPOINT, DATABASE}, "members")
-    listed = {}
-    for name, item in members.items():
-        fields = _fields(item, {"size", "sha256"}, f"member {name}")
-        digest = fields["sha256"]
-        if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
-            raise bad(f"the manifest's sha256 of {name} is not 64 hex digits")
-        listed[name] = Member(_count(fields["size"], f"size of {name}"), digest)
-    last = top["last_entry"]
-    return Manifest(origin=_text(top["origin"], "origin"), taken=_text(top["taken"], "taken"),
-                    created=_text(top["created"], "created"),
-                    log_size=_count(top["log_size"], "log_size"),
-                    last_entry=None if last is None else _text(last, "last_entry"),
-                    checkpoint_size=_count(checkpoint["size"], "checkpoint size"),
-                    checkpoint_time=_text(checkpoint["time"], "checkpoint time"),
-                    members=listed)
+    if set(manifest.members) != {CHECKPOINT, DATABASE}:
+        raise bad(f"the manifest's members are not exactly {sorted({CHECKPOINT, DATABASE})}")
+    return manifest
 
 
 def digest_of(path: Path) -> Member:

@@ -56,9 +56,9 @@ def _print_backup(taken: Taken) -> None:
     click.echo(f"backup written to {taken.path} ({taken.bytes:,} bytes, 0600)")
     click.echo(f"  log {m.origin}: {m.log_size:,} entries (0..{m.log_size - 1}, the last logged "
                f"{m.last_entry}); snapshot taken {m.taken}")
-    beyond = (f"; entries {m.checkpoint_size}..{m.log_size - 1} beyond it carry the server's row "
-              "MAC" if m.log_size > m.checkpoint_size else "")
-    click.echo(f"  checkpoint {m.checkpoint_size:,} signed {m.checkpoint_time}: the copy holds it "
+    beyond = (f"; entries {m.checkpoint.size}..{m.log_size - 1} beyond it carry the server's row "
+              "MAC" if m.log_size > m.checkpoint.size else "")
+    click.echo(f"  checkpoint {m.checkpoint.size:,} signed {m.checkpoint.time}: the copy holds it "
                f"(same root, signed by the log key){beyond}; PRAGMA integrity_check ok")
     click.echo(f"  members: manifest.json, hotline.db.checkpoint, hotline.db ({database.size:,} "
                f"bytes, sha256 {database.sha256})")
@@ -100,7 +100,7 @@ def restore_command(ctx: click.Context, archive: Path, published: tuple[Path, ..
 def _print_restore(done: Restored, archive: Path, database: Path, home: Path) -> None:
     m = done.manifest
     click.echo(f"archive {archive}: backup of log {m.origin} taken {m.taken}: {m.log_size:,} "
-               f"entries, checkpoint {m.checkpoint_size:,} signed {m.checkpoint_time}; every "
+               f"entries, checkpoint {m.checkpoint.size:,} signed {m.checkpoint.time}; every "
                "member matches the manifest's SHA-256")
     click.echo(f"verified: the database holds its checkpoint (signed by this log's key) and only "
                f"rows the server wrote; {done.audited:,} entries audited against "

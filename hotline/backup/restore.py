@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from hotline.audit.records import EntryRecord
 from hotline.audit.verify import Auditor
@@ -48,7 +47,13 @@ from hotline.privatefiles import SQLITE_SIDE_FILES, private_folder
 from hotline.store import Store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file
 from hotline.store.integrity import verify_store
-from hotline.store.restores import append_restore, restores_path
+from hotline.store.restores import (
+    CoveringCheckpoint,
+    Lost,
+    RestoreRecord,
+    append_restore,
+    restores_path,
+)
 from hotline.times import format_time
 from hotline.tlog import Checkpoint, NoteVerifier, verify_checkpoint
 
@@ -95,10 +100,10 @@ class Loss:
                 f"{self.after} (when the backup was taken) {before} — covered by checkpoint "
                 f"{self.covered_by.size} {self.covered_by.signed()} ({self.covered_by.source})")
 
-    def record(self) -> dict[str, Any]:
-        return {"first": self.first, "last": self.last, "count": self.count, "after": self.after,
-                "checkpoint": {"size": self.covered_by.size, "time": self.covered_by.time,
-                               "source": self.covered_by.source, "note": self.covered_by.note}}
+    def record(self) -> Lost:
+        covered = self.covered_by
+        return Lost(self.first, self.last, self.count, self.after,
+                    CoveringCheckpoint(covered.size, covered.time, covered.source, covered.note))
 
 
 @dataclass
@@ -195,7 +200,7 @@ def _own_checkpoint(extracted: Extracted, origin: str, verifier: NoteVerifier) -
         saved = read_checkpoint_file(extracted.checkpoint)
     except HotlineError as exc:
         raise _error(f"its checkpoint file: {exc.message}", Code.RESTORE_BAD_ARCHIVE) from exc
-    if saved is None or (saved.size, saved.time) != (manifest.checkpoint_size, manifest.checkpoint_time):
+    if saved is None or (saved.size, saved.time) != (manifest.checkpoint.size, manifest.checkpoint.time):
         raise _error("its checkpoint file is not the one the manifest names", Code.RESTORE_BAD_ARCHIVE)
     try:
         checkpoint = verify_checkpoint(saved.note, verifier)
@@ -346,10 +351,10 @@ async def _restore(archive: Path, folder: Path, *, database: Path, origin: str, 
     if not current.exists():
         os.replace(extracted.checkpoint, current)
     fsync_folder(database.parent)
-    append_restore(restores_path(database), {
-        "restored": format_time(clock()), "archive": str(archive),
-        "backup_taken": extracted.manifest.taken, "log_size": audited,
-        "checkpoint": own.size, "lost": None if result.loss is None else result.loss.record(),
-        "kept": {str(old): str(new) for old, new in result.kept}})
+    append_restore(restores_path(database), RestoreRecord(
+        restored=format_time(clock()), archive=str(archive),
+        backup_taken=extracted.manifest.taken, log_size=audited, checkpoint=own.size,
+        lost=None if result.loss is None else result.loss.record(),
+        kept={str(old): str(new) for old, new in result.kept}))
     return result
 

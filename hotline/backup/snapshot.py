@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from hotline.backup.archive import CHECKPOINT, DATABASE, Manifest, digest_of, write_archive
+from hotline.backup.archive import (
+    CHECKPOINT,
+    DATABASE,
+    Manifest,
+    ManifestCheckpoint,
+    digest_of,
+    write_archive,
+)
 from hotline.errorcodes import Code
 from hotline.errors import BackupError, HotlineError, StoreError
 from hotline.keys import SigningKey
@@ -154,8 +161,8 @@ async def take_backup(target: Path, *, database: Path, origin: str, key: Signing
         members = {name: await asyncio.to_thread(digest_of, path)
                    for name, path in ((CHECKPOINT, checkpoint), (DATABASE, copy))}
         manifest = Manifest(origin=origin, taken=taken, created=format_time(clock()),
-                            log_size=size, last_entry=last, checkpoint_size=saved.size,
-                            checkpoint_time=saved.time, members=members)
+                            log_size=size, last_entry=last,
+                            checkpoint=ManifestCheckpoint(saved.size, saved.time), members=members)
         written = await asyncio.to_thread(write_archive, target, manifest=manifest,
                                           checkpoint=checkpoint, database=copy, force=force)
     except OSError as exc:

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from hotline.audit.records import CheckpointNote
 from hotline.crashpoints import crashpoint
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, LogError, ProtocolViolation, StoreError
@@ -199,7 +200,7 @@ class Checkpointer:
             self.witnessed[label] = max(size, self.witnessed.get(label, 0))
         return added
 
-    async def witnessed_notes(self) -> list[dict[str, Any]]:
+    async def witnessed_notes(self) -> list[CheckpointNote]:
         """The latest checkpoint each named witness cosigned, with its named witnesses'
         cosignatures, by size: what a member needs to know which entries every witness has seen
         (a witness cosigning size N vouches for every entry below N). One note per named witness
@@ -211,5 +212,5 @@ class Checkpointer:
             note = await self.store.checkpoint(size)
             if note is not None:
                 lines = (await self.store.cosignatures(size)).get(size, [])
-                out.append({"size": size, "note": servable(note, lines, slots) if lines else note})
+                out.append(CheckpointNote(size, servable(note, lines, slots) if lines else note))
         return out

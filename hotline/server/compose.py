@@ -170,9 +170,6 @@ def _log_restores(config: Config) -> None:
         log.warning("store.restores_unreadable", reason=exc.message)
         return
     for record in records:
-        lost = record.get("lost")
-        if isinstance(lost, dict):
-            covered = lost.get("checkpoint")
-            log.warning("store.restored_with_loss", restored=record.get("restored"),
-                        first=lost.get("first"), last=lost.get("last"), count=lost.get("count"),
-                        checkpoint=covered.get("size") if isinstance(covered, dict) else None)
+        if (lost := record.lost) is not None:
+            log.warning("store.restored_with_loss", restored=record.restored, first=lost.first,
+                        last=lost.last, count=lost.count, checkpoint=lost.checkpoint.size)

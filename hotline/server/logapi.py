@@ -39,6 +39,7 @@ from hotline.roster import Member, Role
 from hotline.server.appkeys import LOG_PAGES, SERVER
 from hotline.server.compose import Server
 from hotline.store import PageRow
+from hotline.typed import to_json
 
 MAX_ENTRIES = 1000
 HEAVY = 2  # /v1/log/entries pages read and encoded at once; the others wait their turn
@@ -103,7 +104,7 @@ async def witnessed_handler(request: web.Request) -> web.Response:
         notes = await request.app[SERVER].checkpointer.witnessed_notes()
     except HotlineError as exc:
         return _error(exc)
-    return web.json_response(notes)
+    return web.json_response(to_json(notes))
 
 
 async def key_handler(request: web.Request) -> web.Response:

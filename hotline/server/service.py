@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from hotline.norms.obligations import Deadlines, RateLimits, check_ack_party, la
 from hotline.norms.rules import Context, Replied
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
-from hotline.roster import Member, Roster
+from hotline.roster import Member, Roster, SignedDocument
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hub
@@ -91,7 +91,7 @@ class Hotline:
                                           window=timedelta(seconds=limits.rejection_summary))
         self.clock = clock
         self.clock_skew = clock_skew
-        self.documents: list[dict[str, Any]] = []  # signed roster documents, in log order
+        self.documents: list[SignedDocument] = []  # the roster's signed documents, in log order
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def load(self) -> None:
@@ -101,8 +101,8 @@ class Hotline:
             entry = stored.entry
             if not isinstance(entry, RosterEntry):  # the store selected them by kind
                 raise damaged(stored.index, "its kind is not the one its row names")
-            signed = entry.signed
             try:
+                signed = SignedDocument.from_json(entry.signed)
                 self.roster.add(signed)
                 self.documents.append(signed)
             except HotlineError as exc:
@@ -195,13 +195,14 @@ class Hotline:
         if not appended.duplicate:
             if kind == "agreement":
                 await self.load_pinned_templates([Agreement.from_json(doc)])
-            self.roster.add(signed)
-            self.documents.append(signed)
+            typed = SignedDocument.from_json(signed)
+            self.roster.add(typed)
+            self.documents.append(typed)
             if kind == "agreement":
                 self.monitor.sync_agreements()
             log.info("roster.added", index=appended.stored.index, kind=kind,
                      party=doc.get("party"), member=doc.get("member"), channel=doc.get("channel"))
-            self.hub.broadcast(frames.Roster(documents=[signed]))
+            self.hub.broadcast(frames.Roster(documents=[typed]))
             self._refresh_channels()
         return appended
 
@@ -422,7 +423,7 @@ class Hotline:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     @staticmethod
-    def _same(stored: StoredEntry, envelope: Envelope, sig: dict[str, Any], *,
+    def _same(stored: StoredEntry, envelope: Envelope, sig: Mapping[str, object], *,
               checked: bool = False) -> bool:
         """Whether an envelope whose dedup key is already logged is the logged one again: the
         same signed envelope; or, once it passed every check for this session (``checked``: its

@@ -226,8 +226,9 @@ async def test_restoring_an_older_backup_is_refused_and_forced_names_the_lost_ra
     restored = read_checkpoint_file(checkpoint_path(database(home)))
     assert restored is not None and restored.size == manifest["checkpoint"]["size"]
     (record,) = read_restores(home / "hotline.db.restores")
-    assert record["lost"]["first"] == size and record["lost"]["last"] == published.size - 1
-    assert record["lost"]["checkpoint"]["note"] == published.note
+    assert record.lost is not None
+    assert record.lost.first == size and record.lost.last == published.size - 1
+    assert record.lost.checkpoint.note == published.note
 
     process = ServerProcess(home)
     try:

@@ -611,4 +611,4 @@ async def test_export_rows_are_parsed_strictly(log: Log, tmp_path: Path) -> None
         assert message.startswith(f"FAILED: export {what.replace(' ', '-')}.jsonl line "
                                   f"{number}: "), (what, message)
         if what == "true as index":  # well-formed JSON, but not an integer index
-            assert message.endswith(": 'index' is a boolean, not an integer from 0 to 2^53-1")
+            assert message.endswith(": entry.index must be an integer, not bool")

@@ -21,7 +21,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hotline.canonical import canonical_bytes, check_value, parse
-from hotline.entries import EntryError, decode, to_json, with_index
+from hotline.entries import EntryError, PartyHealthRecord, decode, to_json, with_index
 from hotline.envelope import new_envelope_id
 from hotline.health import (
     MISSED,
@@ -435,11 +435,11 @@ def test_echoes_pair_with_heartbeats_for_the_round_trip() -> None:
     assert judged["north"].rtt == timedelta(seconds=0.345)  # on north's heartbeat, by south
     assert judged["south"].rtt == timedelta(seconds=2)
     assert judged["north"].last_echo == at(2.1) and judged["south"].last_echo == at(0.345)
-    assert judged["north"].to_json()["rtt_ms"] == 345 and judged["south"].to_json()["rtt_ms"] == 2000
-    assert judged["north"].to_json() == {
-        "state": "UP", "condition": "ok", "reason": "north up",
-        "last_heartbeat": "2026-11-27T21:00:00.000Z", "last_echo": "2026-11-27T21:00:02.100Z",
-        "rtt_ms": 345}
+    assert judged["north"].record().rtt_ms == 345 and judged["south"].record().rtt_ms == 2000
+    assert judged["north"].record() == PartyHealthRecord(
+        state=UP, condition="ok", reason="north up",
+        last_heartbeat="2026-11-27T21:00:00.000Z", last_echo="2026-11-27T21:00:02.100Z",
+        rtt_ms=345)
 
 
 def test_the_latest_echo_gives_the_round_trip() -> None:

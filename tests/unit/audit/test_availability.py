@@ -29,6 +29,7 @@ from hotline.audit.availability import (
     AvailabilityReport,
     Gap,
     Outage,
+    RoundTripsDoc,
     Span,
     build_availability,
     render_text,
@@ -322,8 +323,8 @@ def test_round_trip_percentiles_are_nearest_rank() -> None:
     trips = log.report().round_trips
     assert (trips.count, trips.p50, trips.p90, trips.p99, trips.max) == (
         100, *(timedelta(milliseconds=ms) for ms in (50, 90, 99, 100)))
-    assert log.report(since=96).round_trips.to_json() == {
-        "count": 5, "p50_ms": 98, "p90_ms": 100, "p99_ms": 100, "max_ms": 100}
+    assert log.report(since=96).round_trips.document() == RoundTripsDoc(
+        count=5, p50_ms=98, p90_ms=100, p99_ms=100, max_ms=100)
 
 
 def test_echoes_not_timed() -> None:
@@ -753,9 +754,9 @@ def test_availability_module_is_pure() -> None:
     names = imports(MODULE)
     assert not offending(names, FORBIDDEN_IN_PURE)
     assert {n for n in names if n.startswith("hotline")} <= {
-        "hotline.audit.report", "hotline.audit.text", "hotline.entries", "hotline.envelope",
-        "hotline.errorcodes", "hotline.errors", "hotline.health",
-        "hotline.times"}
+        "hotline.audit.report", "hotline.audit.text", "hotline.canonical", "hotline.entries",
+        "hotline.envelope", "hotline.errorcodes", "hotline.errors", "hotline.health",
+        "hotline.times", "hotline.typed"}
     text = MODULE.read_text()
     assert "datetime.now(" not in text and ".utcnow(" not in text and "open(" not in text
 
@@ -829,7 +830,7 @@ def test_a_server_restart_is_the_hosts_outage_though_one_agent_came_back_first()
     (outage,) = log.report().outages
     assert (outage.index, outage.host, outage.silent) == (down, True, ("north", "south"))
     assert outage.cause == "south silent: no heartbeat since ..."
-    assert outage.to_json()["attribution"] == "host"
+    assert outage.document().attribution == "host"
     text = render_text(log.report())
     assert ("fault: the server or its host (or the network to it): every party fell silent at "
             "once (north, south)") in " ".join(text.split())

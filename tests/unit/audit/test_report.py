@@ -560,8 +560,8 @@ def test_report_module_is_pure() -> None:
     names = imports(MODULE)
     assert not offending(names, FORBIDDEN_IN_PURE)
     assert {n for n in names if n.startswith("hotline")} <= {
-        "hotline.audit.text", "hotline.entries", "hotline.envelope", "hotline.errorcodes",
-        "hotline.errors", "hotline.times"}
+        "hotline.audit.text", "hotline.canonical", "hotline.entries", "hotline.envelope",
+        "hotline.errorcodes", "hotline.errors", "hotline.times", "hotline.typed"}
     text = MODULE.read_text()
     assert "datetime.now(" not in text and ".utcnow(" not in text and "open(" not in text
 

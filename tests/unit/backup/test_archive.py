@@ -16,6 +16,7 @@ from hotline.backup.archive import (
     CHECKPOINT,
     DATABASE,
     Manifest,
+    ManifestCheckpoint,
     Member,
     decode_manifest,
     read_archive,
@@ -34,8 +35,8 @@ def member(data: bytes) -> Member:
 
 MANIFEST = Manifest(origin="hotline.test", taken="2026-12-05T10:00:00.000Z",
                     created="2026-12-05T10:00:01.000Z", log_size=3,
-                    last_entry="2026-12-05T09:59:59.000Z", checkpoint_size=3,
-                    checkpoint_time="2026-12-05T10:00:00.000Z",
+                    last_entry="2026-12-05T09:59:59.000Z",
+                    checkpoint=ManifestCheckpoint(3, "2026-12-05T10:00:00.000Z"),
                     members={CHECKPOINT: member(CHECKPOINT_BYTES), DATABASE: member(DATABASE_BYTES)})
 
 

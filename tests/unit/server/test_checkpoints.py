@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from hotline.audit.records import CheckpointNote
 from hotline.entries import RejectedEntry, roster_entry
 from hotline.errors import HotlineError, LogError
 from hotline.keys import SigningKey
@@ -198,7 +199,7 @@ async def test_only_named_witnesses_are_heard_once_each(log: Log) -> None:
     assert log.checkpointer.witnessed == {"north/relay": size}
     assert (await log.checkpointer.note_with_cosignatures()) == log.checkpointer.latest_note + line
     assert await log.checkpointer.witnessed_notes() == [
-        {"size": size, "note": log.checkpointer.latest_note + line}]
+        CheckpointNote(size, log.checkpointer.latest_note + line)]
 
     stranger = cosign(body, name="relay", key=AGENTS["south"], timestamp=STAMP)  # not named
     refusals = [(size, stranger, "log.unknown_witness"), (size + 1, line, "log.no_checkpoint"),

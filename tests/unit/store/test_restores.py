@@ -9,20 +9,32 @@ from pathlib import Path
 import pytest
 
 from hotline.errors import StoreError
-from hotline.store.restores import append_restore, read_restores, restores_path
+from hotline.store.restores import (
+    CoveringCheckpoint,
+    Lost,
+    RestoreRecord,
+    append_restore,
+    read_restores,
+    restores_path,
+)
 
 
 def test_records_are_appended_and_read_back_in_order(tmp_path: Path) -> None:
     path = restores_path(tmp_path / "hotline.db")
     assert path.name == "hotline.db.restores" and read_restores(path) == []
-    append_restore(path, {"restored": "T1", "lost": None})
-    append_restore(path, {"restored": "T2", "lost": {"first": 9, "last": 11}})
-    assert read_restores(path) == [{"restored": "T1", "lost": None},
-                                   {"restored": "T2", "lost": {"first": 9, "last": 11}}]
+    clean = RestoreRecord(restored="T1", archive="a.tar", backup_taken="T0", log_size=9,
+                          checkpoint=9, lost=None, kept={})
+    lossy = RestoreRecord(restored="T2", archive="a.tar", backup_taken="T0", log_size=9,
+                          checkpoint=9, lost=Lost(9, 11, 3, "T0", CoveringCheckpoint(12, None, "x", "n")),
+                          kept={"hotline.db": "hotline.db.T2"})
+    append_restore(path, clean)
+    append_restore(path, lossy)
+    assert read_restores(path) == [clean, lossy]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-@pytest.mark.parametrize("data", [b"not json\n", b"[1]\n", b'{"a":1}\n{"a":\n', b"\xff\n"])
+@pytest.mark.parametrize("data", [b"not json\n", b"[1]\n", b'{"a":1}\n{"a":\n', b'{"restored": 1}\n',
+                                  b"\xff\n"])
 def test_a_damaged_record_is_a_typed_error(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "hotline.db.restores"
     path.write_bytes(data)

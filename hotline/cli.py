@@ -717,11 +717,11 @@ def agent(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, s
             return
         result = _run(runner.run_once())
     for channel, outcome in result.items():
-        line = f"{channel}: heartbeat echoed by {', '.join(outcome['echoed_by']) or 'nobody'}"
-        if outcome["missing"]:
-            line += f"; NO ECHO from {', '.join(outcome['missing'])}"
+        line = f"{channel}: heartbeat echoed by {', '.join(outcome.echoed_by) or 'nobody'}"
+        if outcome.missing:
+            line += f"; NO ECHO from {', '.join(outcome.missing)}"
         click.echo(line)
-    sys.exit(1 if any(o["missing"] for o in result.values()) else 0)
+    sys.exit(1 if any(o.missing for o in result.values()) else 0)
 
 
 @main.command()

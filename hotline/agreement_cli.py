@@ -200,7 +200,7 @@ def submit(ctx: click.Context, file: Path, name: str | None, servers: tuple[str,
     for server in urls:  # failover: the next one only if this one did not answer
         tls = profile.tls_for(server) if profile is not None else None
         try:
-            logged = LogClient(http_base(server), ssl_context=tls).submit_roster(signed.to_json())
+            logged = LogClient(http_base(server), ssl_context=tls).submit_roster(signed)
         except (HostRefused, BadAnswer):
             raise  # the server answered: its word, not a reason to try another
         except RemoteError as exc:

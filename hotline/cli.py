@@ -19,7 +19,7 @@ import structlog
 from hotline.agreement_cli import agreement, templates
 from hotline.audit.commands import audit
 from hotline.backup.commands import backup, restore_command
-from hotline.canonical import parse
+from hotline.canonical import JSONObject, parse
 from hotline.cli_options import member_options
 from hotline.client import lines
 from hotline.client.connection import (
@@ -230,7 +230,7 @@ async def _connected(home: Path, name: str, servers: tuple[str, ...],
         await client.close()
 
 
-def _parse_fields(body: str | None, fields: tuple[str, ...]) -> dict[str, Any] | dict[str, str]:
+def _parse_fields(body: str | None, fields: tuple[str, ...]) -> JSONObject | dict[str, str]:
     """``--body`` as a JSON object, or the ``--field`` pairs as text (typed later by the template)."""
     if body is not None and fields:
         raise click.UsageError("give --body or --field, not both")
@@ -259,7 +259,7 @@ def _templates(profile: Profile) -> TemplateSet:
     return load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
 
 
-def _compose(template: Template, body: str | None, fields: tuple[str, ...]) -> dict[str, Any]:
+def _compose(template: Template, body: str | None, fields: tuple[str, ...]) -> JSONObject:
     """The body, typed by the template's schema and checked as the server will check it; a
     missing field shows the template's fields (usage error)."""
     given = _parse_fields(body, fields)
@@ -276,7 +276,7 @@ def _compose(template: Template, body: str | None, fields: tuple[str, ...]) -> d
     return content
 
 
-def _checked(template: Template, content: dict[str, Any]) -> None:
+def _checked(template: Template, content: JSONObject) -> None:
     """The server's own check of the body, run here first: a body that fails it is the sender's
     usage error (exit 2), said in the template's words with its fields."""
     try:
@@ -442,7 +442,7 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
                           if e.number == item.envelope.body.get("number")), None)
             return None if entry is None else entry.text_in(lang)
 
-        def body_schema(item: Delivered) -> dict[str, Any] | None:
+        def body_schema(item: Delivered) -> JSONObject | None:
             """The fields schema of the agreed template, for the body's order and titles."""
             agreement = client.roster.agreements.get(item.envelope.channel)
             try:
@@ -519,7 +519,7 @@ def _say(text: str, *, as_json: bool) -> None:
 
 async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool, show_all: bool,
                 no_ack: bool, catalogue: Callable[[Delivered], str | None], prover: Prover,
-                schema: Callable[[Delivered], dict[str, Any] | None] = lambda item: None) -> bool:
+                schema: Callable[[Delivered], JSONObject | None] = lambda item: None) -> bool:
     """Print one delivered item as ``listen`` shows it; a shown entry is handed to ``prover``;
     a message of another party is acked 'received'. Whether it counts for ``--count``: a HEALTH
     change is shown but not counted (it says how the line is, whatever traffic a script awaits)."""
@@ -717,11 +717,11 @@ def agent(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool, s
             return
         result = _run(runner.run_once())
     for channel, outcome in result.items():
-        line = f"{channel}: heartbeat echoed by {', '.join(outcome['echoed_by']) or 'nobody'}"
-        if outcome["missing"]:
-            line += f"; NO ECHO from {', '.join(outcome['missing'])}"
+        line = f"{channel}: heartbeat echoed by {', '.join(outcome.echoed_by) or 'nobody'}"
+        if outcome.missing:
+            line += f"; NO ECHO from {', '.join(outcome.missing)}"
         click.echo(line)
-    sys.exit(1 if any(o["missing"] for o in result.values()) else 0)
+    sys.exit(1 if any(o.missing for o in result.values()) else 0)
 
 
 @main.command()

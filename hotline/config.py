@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+from hotline.canonical import JSONObject
 from hotline.envelope import NAME
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError
@@ -487,7 +488,8 @@ def parse_config(text: str, *, file: str, home: Path, env: Mapping[str, str]) ->
         raise ConfigError(f"invalid TOML: {exc}", file=file) from exc
     _check_shape(doc, file)
 
-    values: dict[str, dict[str, Any]] = {s: dict(doc.get(s, {})) for s in _SPECS}
+    # each section a TOML table, free-form until every key's spec checks it below
+    values: dict[str, JSONObject] = {s: dict(doc.get(s, {})) for s in _SPECS}
     origins: dict[tuple[str, str], str] = {}
     for section, specs in _SPECS.items():
         for key, spec in specs.items():

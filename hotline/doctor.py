@@ -14,13 +14,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hotline.config import is_loopback_host
 from hotline.display import shown
+from hotline.entries import HealthState
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError
 from hotline.times import format_time, parse_time
+from hotline.wire.frames import Health, Welcome
+
+if TYPE_CHECKING:
+    from hotline.client.logapi import Healthz  # the record only: this module does no I/O
 
 MAX_SKEW = 60.0  # seconds: beyond it deadlines and heartbeats are judged on a clock far from ours
 RENEW_SOON = 7  # days: an enrollment ending sooner is mentioned (still ✔: it works today)
@@ -82,7 +87,7 @@ class EndpointFacts:
     rtt: float | None = None  # seconds for the TCP connection: the clock's precision
     tls_error: str | None = None
     ca_fingerprint: str | None = None
-    healthz: Mapping[str, Any] | None = None
+    healthz: Healthz | None = None
     healthz_error: str | None = None
     served_log_key: str | None = None
     log_key_error: str | None = None
@@ -93,10 +98,10 @@ class EndpointFacts:
     handshake_error: str | None = None  # the WebSocket did not open (not a hotline server?)
     auth_code: str | None = None  # the server refused to authenticate this key
     auth_message: str = ""
-    welcome: Mapping[str, Any] | None = None
+    welcome: Welcome | None = None
     enrolled: Enrolled | None = None
     agents: Mapping[str, list[str]] = field(default_factory=dict)  # party -> its agents' names
-    health: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # channel -> frame
+    health: Mapping[str, Health] = field(default_factory=dict)  # channel -> its latest frame
     now: datetime | None = None
 
 
@@ -190,11 +195,11 @@ def _server_lines(pins: Pins, facts: EndpointFacts) -> list[Line]:
                           "is this a hotline server? Its URL is ws://HOST:PORT/v1/ws (or wss://)"))
     elif facts.healthz is not None:
         h = facts.healthz
-        if h.get("status") == "ok":
-            lines.append(Line(True, f"server health: storage ok, log of {shown(h.get('log_size'))} "
-                                    f"entries, {shown(h.get('connections'))} members connected"))
+        if h.status == "ok":
+            lines.append(Line(True, f"server health: storage ok, log of {h.log_size} "
+                                    f"entries, {h.connections} members connected"))
         else:
-            lines.append(Line(False, f"server health: storage {shown(h.get('storage'))}",
+            lines.append(Line(False, f"server health: storage {shown(h.storage)}",
                               "the server's database is damaged or its disk failing: read its "
                               "log, then restore a backup (`hotline restore`) and restart it"))
     if facts.server_origin is not None:
@@ -293,7 +298,7 @@ def _member_lines(pins: Pins, facts: EndpointFacts) -> list[Line]:
         lines.append(Line(True, f"enrolled: {shown(enrolled.member)}, {shown(enrolled.role)} of "
                                 f"{shown(enrolled.party)}, by its pinned authority; valid until "
                                 f"{format_time(enrolled.not_after)}{soon}"))
-    channels = [str(c) for c in welcome.get("channels", [])]
+    channels = welcome.channels
     if not channels:
         lines.append(Line(False, "channels: this member is on none",
                           f"an agreement naming {pins.party} must be signed by every party's "
@@ -313,22 +318,21 @@ def _member_lines(pins: Pins, facts: EndpointFacts) -> list[Line]:
     return lines
 
 
-def health_line(channel: str, frame: Mapping[str, Any] | None, agents: Mapping[str, list[str]],
+def health_line(channel: str, frame: Health | None, agents: Mapping[str, list[str]],
                 now: datetime | None) -> Line:
     """A channel's health from the server's ``health`` frame: ✔ only when UP."""
     name = shown(channel)
     if frame is None:
         return Line(False, f"{name}: the server sent no health for it",
                     "the server's health monitor is off or failing: read the server's log")
-    state = str(frame.get("state"))
-    parties: Mapping[str, Mapping[str, Any]] = frame.get("parties") or {}
-    heard = ", ".join(f"{shown(p)} {_ago(h.get('last_heartbeat'), now)}" for p, h in sorted(parties.items()))
-    if state == "UP":
+    parties = sorted(frame.parties.items())
+    heard = ", ".join(f"{shown(p)} {_ago(h.last_heartbeat, now)}" for p, h in parties)
+    if frame.state is HealthState.UP:
         return Line(True, f"{name}: UP, every party beats (last heartbeat: {heard})")
-    troubled = [(p, h) for p, h in sorted(parties.items()) if h.get("state") != "UP"]
-    reasons = "; ".join(shown(h.get("reason", "")) for _, h in troubled) or "no party judged yet"
-    silent = [p for p, h in troubled if h.get("condition") in ("silent", "waiting", "late")]
-    one_way = [p for p, h in troubled if h.get("condition") == "no_echo"]
+    troubled = [(p, h) for p, h in parties if h.state is not HealthState.UP]
+    reasons = "; ".join(shown(h.reason) for _, h in troubled) or "no party judged yet"
+    silent = [p for p, h in troubled if h.condition in ("silent", "waiting", "late")]
+    one_way = [p for p, h in troubled if h.condition == "no_echo"]
     fixes = []
     if silent:
         names = [n for p in silent for n in agents.get(p, [f"{p}-agent"])]
@@ -337,12 +341,12 @@ def health_line(channel: str, frame: Mapping[str, Any] | None, agents: Mapping[s
     if one_way:
         fixes.append(f"read the agent log of {', '.join(shown(p) for p in one_way)}: it beats but "
                      "answers no other party's heartbeat")
-    return Line(False, f"{name}: {shown(state)}: {reasons}",
+    return Line(False, f"{name}: {frame.state.value}: {reasons}",
                 "; ".join(fixes) or "read the server's log")
 
 
-def _ago(value: Any, now: datetime | None) -> str:
-    if not isinstance(value, str):
+def _ago(value: str | None, now: datetime | None) -> str:
+    if value is None:
         return "never"
     if now is None:
         return shown(value)

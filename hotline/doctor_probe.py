@@ -18,7 +18,6 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from cryptography import x509
 
 from hotline.client.connection import Client, ConnectError
@@ -185,11 +184,11 @@ async def _session_facts(facts: EndpointFacts, profile: Profile, key: SigningKey
         facts.handshake_error = exc.message
         return
     try:
-        facts.welcome = msgspec.to_builtins(client.welcome)  # the report reads them as JSON
+        facts.welcome = client.welcome
         facts.enrolled = _enrolled(client, key)
         facts.agents = _agents(client)
         await _health(client, client.welcome.channels, wait)
-        facts.health = {c: msgspec.to_builtins(frame) for c, frame in client.health.items()}
+        facts.health = dict(client.health)
         facts.now = utc_now()
     finally:
         await client.close()

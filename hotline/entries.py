@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from hotline.canonical import canonical_bytes, parse
+from hotline.canonical import JSONObject, canonical_bytes, parse
 from hotline.envelope import Envelope
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, WireError
@@ -218,9 +218,9 @@ def with_index(entry: Entry, index: int, *, time: str | None = None) -> Entry:
     return msgspec.structs.replace(entry, index=index, time=time)
 
 
-def to_json(entry: Entry) -> dict[str, Any]:
+def to_json(entry: Entry) -> JSONObject:
     """The entry as a JSON object (the leaf's object; a ``deliver`` frame's ``entry``)."""
-    obj: dict[str, Any] = msgspec.to_builtins(entry)
+    obj: JSONObject = msgspec.to_builtins(entry)
     if isinstance(entry, EnvelopeEntry):
         obj["envelope"] = entry.envelope.to_json()  # the body exactly as signed
     return obj

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from hotline.canonical import canonical_bytes
+from hotline.canonical import JSONObject, canonical_bytes
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, WireError
 from hotline.keys import Domain, PublicKey, SigningKey, b64url
@@ -102,12 +102,12 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     template: Name
     precedence: Precedence
     created: str
-    body: dict[str, Any]
+    body: JSONObject  # free-form: its template's schema checks it
     reply_to: EnvelopeId | None = None
 
     @classmethod
     def build(cls, *, id: str, kind: Kind | str, channel: str, sender: str, template: str,
-              precedence: Precedence | str, created: datetime, body: dict[str, Any],
+              precedence: Precedence | str, created: datetime, body: JSONObject,
               reply_to: str | None = None) -> Envelope:
         return cls.from_json({
             "v": VERSION, "id": id, "kind": str(kind), "channel": channel, "sender": sender,
@@ -156,9 +156,9 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         ``reply_to`` lookup by plain id only ever finds what is not an ack."""
         return f"ack:{self.id}" if self.kind is Kind.ACK else self.id
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """The envelope object as signed (``reply_to`` only when set; the body as given)."""
-        obj: dict[str, Any] = {
+        obj: JSONObject = {
             "v": self.v, "id": self.id, "kind": self.kind.value, "channel": self.channel,
             "sender": self.sender, "template": self.template, "precedence": self.precedence.value,
             "created": self.created, "body": self.body,

@@ -34,6 +34,8 @@ ALG_ED25519 = "ed25519"
 
 SignatureJSON = dict[str, str]
 """A signature's JSON form, ``{"alg", "key", "sig"}`` (decoded by ``Signature.from_json``)."""
+PublicKeyJSON = dict[str, str]
+"""A public key's JSON form, ``{"alg", "pub"}`` (decoded by ``PublicKey.from_json``)."""
 
 
 class Domain(StrEnum):
@@ -95,7 +97,7 @@ class PublicKey:
             raise CryptoError(f"unsupported key algorithm {obj['alg']!r}", code=Code.CRYPTO_UNSUPPORTED_ALG)
         return cls(b64decode(obj["pub"], what="public key"))
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> PublicKeyJSON:
         return {"alg": ALG_ED25519, "pub": b64encode(self.raw)}
 
     @classmethod

@@ -26,7 +26,7 @@ import base64
 import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from hotline.entries import Entry, leaf_bytes
 from hotline.errorcodes import Code
@@ -52,6 +52,13 @@ class LogAlarm(LogError):
     code = Code.LOG_INCONSISTENT
 
 
+class HeadJSON(TypedDict):
+    """A head as it is kept: its size and its root in base64."""
+
+    size: int
+    root: str
+
+
 @dataclass(frozen=True)
 class Head:
     """A log head remembered across runs: the largest checkpoint a client verified (the head of
@@ -62,7 +69,7 @@ class Head:
     size: int
     root: bytes
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> HeadJSON:
         return {"size": self.size, "root": base64.b64encode(self.root).decode("ascii")}
 
     @classmethod

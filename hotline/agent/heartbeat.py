@@ -49,6 +49,16 @@ log = structlog.get_logger("hotline.agent")
 SEQ_BLOCK = 64  # heartbeat numbers reserved per write of the state file
 
 
+@dataclass(frozen=True)
+class RoundOutcome:
+    """One channel's round (``run_once``): our heartbeat's envelope id, the parties that echoed
+    it, and those that did not within one interval."""
+
+    heartbeat: str
+    echoed_by: list[str]
+    missing: list[str]
+
+
 class _StateFile(msgspec.Struct, frozen=True):
     seq: dict[str, int]
 
@@ -234,10 +244,9 @@ class HeartbeatAgent:
                 log.debug("agent.echo_lost", reason=str(task.exception()))  # session ends anyway
         return done
 
-    async def run_once(self) -> dict[str, dict[str, Any]]:
+    async def run_once(self) -> dict[str, RoundOutcome]:
         """One round: a heartbeat per channel, echoing others meanwhile, and the echoes of our
-        own heartbeats from every other party within one interval. Returns, per channel,
-        ``{"heartbeat": id, "echoed_by": [parties], "missing": [parties]}``."""
+        own heartbeats from every other party within one interval; the outcome per channel."""
         client = await self._connect()
         try:
             channels = list(client.welcome.channels)
@@ -260,8 +269,9 @@ class HeartbeatAgent:
             wait = max((self._interval(client, c) for c in channels), default=0.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(collect(), wait)
-            return {c: {"heartbeat": ours[c], "echoed_by": sorted(echoed[c]),
-                        "missing": sorted(wanted.get(c, set()) - echoed[c])} for c in channels}
+            return {c: RoundOutcome(heartbeat=ours[c], echoed_by=sorted(echoed[c]),
+                                    missing=sorted(wanted.get(c, set()) - echoed[c]))
+                    for c in channels}
         finally:
             await client.close()
 

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from hotline.canonical import JSONObject
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
@@ -44,7 +45,7 @@ from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_en
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, HotlineError, LogError, PeerCode, ProtocolViolation, WireError
 from hotline.keys import SigningKey
-from hotline.roster import Member, Roster
+from hotline.roster import Member, Roster, SignedDocument
 from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
 from hotline.verification import EntryRefused, verify_envelope_entry
 from hotline.wire import frames
@@ -132,7 +133,7 @@ class Client:
         self._session_error: frames.Error | None = None
         self._reader: asyncio.Task[None] | None = None
         self._roster_ready = asyncio.Event()
-        self.documents: list[dict[str, Any]] = []  # the signed roster documents ``roster`` took
+        self.documents: list[SignedDocument] = []  # the signed roster documents ``roster`` took
         self.checkpoint = ""  # the latest checkpoint the server pushed (unverified)
         self.checkpoint_arrived = asyncio.Event()
         self.receipts: dict[int, Receipt] = {}  # index -> receipt frame
@@ -178,12 +179,13 @@ class Client:
 
         ``ssl_context`` is used for ``wss://`` URLs (default: the system's CAs).
         """
-        tls: dict[str, Any] = {"ssl": ssl_context} if url.startswith("wss:") and ssl_context else {}
+        # wss: our context, else the system's (True); ws: none
+        tls = (ssl_context or True) if url.startswith("wss:") else None
         self.url, self.ssl_context = url, ssl_context
         try:
             # compression off: compressing secrets next to attacker-chosen text leaks (CRIME)
             self.ws = await connect(url, proxy=None, compression=None, open_timeout=open_timeout,
-                                    max_size=16 * 1024 * 1024, max_queue=64, **tls)
+                                    max_size=16 * 1024 * 1024, max_queue=64, ssl=tls)
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise ConnectError(f"cannot connect to {url}: {exc}") from exc
         try:
@@ -231,8 +233,9 @@ class Client:
         elif isinstance(frame, Deliver):
             self._arrive(frame)
         elif isinstance(frame, frames.Roster):
-            for signed in frame.documents:
+            for value in frame.documents:
                 with contextlib.suppress(HotlineError):  # what our pinned authorities refuse
+                    signed = SignedDocument.from_json(value)
                     self.roster.add(signed)
                     self.documents.append(signed)
             self._roster_ready.set()
@@ -303,14 +306,14 @@ class Client:
         except ProtocolViolation as exc:
             raise ProtocolViolation(exc.message, code=exc.code, ref=envelope.id) from None
 
-    def envelope(self, *, channel: str, template: str, body: dict[str, Any],
+    def envelope(self, *, channel: str, template: str, body: JSONObject,
                  precedence: Precedence | str = Precedence.ROUTINE, kind: Kind = Kind.MESSAGE,
                  reply_to: str | None = None, id: str | None = None) -> Envelope:
         return Envelope.build(id=id or new_envelope_id(os.urandom(16)), kind=kind, channel=channel,
                               sender=self.member, template=template, precedence=precedence,
                               created=utc_now(), body=body, reply_to=reply_to)
 
-    async def send(self, *, channel: str, template: str, body: dict[str, Any],
+    async def send(self, *, channel: str, template: str, body: JSONObject,
                    precedence: Precedence | str = Precedence.ROUTINE) -> Accepted:
         return await self.submit_envelope(self.envelope(channel=channel, template=template,
                                                         body=body, precedence=precedence))

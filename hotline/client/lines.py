@@ -16,17 +16,17 @@ terminal as a control sequence or a line break.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
 from msgspec import UNSET
 
+from hotline.canonical import JSONObject
 from hotline.client.connection import Delivered, Refused
 from hotline.client.problems import HostProblem
 from hotline.display import shown
 from hotline.entries import EnvelopeEntry, HealthEntry, OverdueEntry
 from hotline.envelope import Kind
 from hotline.norms.bodytext import body_line, body_lines, is_flat
+from hotline.typed import to_json
 from hotline.wire.frames import Health
 
 VERIFIED = "[signature verified]"
@@ -35,7 +35,7 @@ HOST = "[host, unsigned]"
 CHANNEL_LIMIT = 64
 
 
-def _json(value: dict[str, Any]) -> str:
+def _json(value: JSONObject) -> str:
     return json.dumps(value, ensure_ascii=True)  # every non-ASCII character escaped: inert
 
 
@@ -65,7 +65,7 @@ def _ids(item: Delivered) -> str:
 
 
 def delivered_lines(item: Delivered, catalogue: str | None,
-                    schema: Mapping[str, Any] | None = None) -> list[str]:
+                    schema: JSONObject | None = None) -> list[str]:
     """The verified line (a body with nested objects or lists of objects continues on lines
     marked ``BODY``, in ``schema``'s order and titles: ``hotline.norms.bodytext``), then the
     host's line if it added anything."""
@@ -89,7 +89,7 @@ def delivered_lines(item: Delivered, catalogue: str | None,
 
 def delivered_json(item: Delivered, catalogue: str | None) -> str:
     env = item.envelope
-    out: dict[str, Any] = {"index": item.index, "channel": env.channel, "sender": env.sender,
+    out: JSONObject = {"index": item.index, "channel": env.channel, "sender": env.sender,
                            "party": item.entry.party, "kind": env.kind.value,
                            "template": env.template, "precedence": env.precedence.value,
                            "id": env.id, "created": env.created, "body": env.body, "verified": True}
@@ -97,10 +97,9 @@ def delivered_json(item: Delivered, catalogue: str | None) -> str:
         out["reply_to"] = env.reply_to
     if catalogue is not None:
         out["text"] = catalogue
-    server: dict[str, Any] = {"logged": item.entry.time}  # the host's word: not signed
+    server: JSONObject = {"logged": item.entry.time}  # the host's word: not signed
     if item.entry.expects is not UNSET:
-        owed = item.entry.expects
-        server["expects"] = {"ack": owed.ack, "from": owed.parties, "due": owed.due}
+        server["expects"] = to_json(item.entry.expects)  # {"ack", "from", "due"}, as logged
     if item.entry.is_late:
         server["late"] = True
     out["server"] = server

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from hotline.audit.records import (
     WITNESSED,
     CheckpointRecord,
@@ -38,6 +40,8 @@ from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError, PeerCode, WireError
 from hotline.httpauth import sign_request
 from hotline.keys import SigningKey, b64decode
+from hotline.roster import SignedDocument
+from hotline.typed import convert
 
 PAGE = 1000
 SMALL_ANSWER = 1 << 20  # bytes: a checkpoint, a key, a proof, a cosignature's receipt
@@ -85,6 +89,15 @@ class Logged:
 
     index: int
     duplicate: bool
+
+
+class Healthz(msgspec.Struct, frozen=True, kw_only=True):
+    """The server's ``/healthz`` answer (a newer server may add fields: they are ignored)."""
+
+    status: str  # "ok", or "failing" (answered with 503)
+    storage: str  # "ok", or the first storage problem, in words
+    log_size: int
+    connections: int  # members connected
 
 
 def http_base(ws_url: str) -> str:
@@ -169,7 +182,7 @@ class LogClient:
             raise self._bad(f"GET {path}", "JSON that is not a list", code)
         return value
 
-    def healthz(self) -> dict[str, Any]:
+    def healthz(self) -> Healthz:
         """The server's ``/healthz`` object: liveness and storage health (its 503 ``failing``
         answer is one too)."""
         path = "/healthz"
@@ -179,9 +192,10 @@ class LogClient:
                                         answers=frozenset({503})))
         except WireError as exc:
             raise self._bad(f"GET {path}", f"what is not strict JSON ({exc.message})") from exc
-        if not isinstance(value, dict):
-            raise self._bad(f"GET {path}", "JSON that is not an object")
-        return value
+        try:
+            return convert(value, Healthz, what="the answer")
+        except WireError as exc:
+            raise self._bad(f"GET {path}", f"what is not a health answer ({exc.message})") from exc
 
     def key_text(self) -> str:
         return self._text("/v1/log/key").strip()
@@ -287,7 +301,7 @@ class LogClient:
         except WireError as exc:
             raise self._bad(f"POST {path}", f"what is not strict JSON ({exc.message})") from exc
 
-    def submit_roster(self, signed: dict[str, Any]) -> Logged:
+    def submit_roster(self, signed: SignedDocument) -> Logged:
         """Hand the server a signed enrollment, revocation or agreement (``POST /v1/roster``).
 
         Raises:
@@ -296,7 +310,7 @@ class LogClient:
             RemoteError: no answer.
         """
         path = "/v1/roster"
-        value = self._post(path, signed)
+        value = self._post(path, signed.to_json())
         if (not isinstance(value, dict) or set(value) != {"index", "duplicate"}
                 or type(value["index"]) is not int or type(value["duplicate"]) is not bool):
             raise self._bad(f"POST {path}", 'what is not {"index": N, "duplicate": true or false}')

@@ -33,8 +33,10 @@ from hotline.canonical import canonical_bytes, parse
 from hotline.envelope import Envelope
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, StoreError
+from hotline.keys import SignatureJSON
 from hotline.privatefiles import private_database
 from hotline.times import format_time
+from hotline.typed import convert
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -74,7 +76,7 @@ class OutboxItem:
 
     seq: int
     envelope: Envelope
-    sig: dict[str, Any]
+    sig: SignatureJSON
     state: OutboxState
     index: int | None
     code: str | None
@@ -127,7 +129,7 @@ class Outbox:
 
     # -- envelopes -------------------------------------------------------------------------------
 
-    def put(self, envelope: Envelope, sig: dict[str, Any], *, now: datetime) -> OutboxItem:
+    def put(self, envelope: Envelope, sig: SignatureJSON, *, now: datetime) -> OutboxItem:
         """Store a signed envelope as ``pending``, durably, before it is sent.
 
         Storing the same envelope again returns the stored item (a no-op).
@@ -233,11 +235,9 @@ def _item(row: tuple[Any, ...]) -> OutboxItem:
     seq, envelope, sig, state, index, code, reason, stored = row
     try:
         parsed = Envelope.from_json(parse(envelope))
-        signature = parse(sig)
+        signature = convert(parse(sig), SignatureJSON, what="signature")
     except HotlineError as exc:
         raise StoreError(f"outbox row {seq} is unreadable: {exc}", code=Code.STORE_OUTBOX) from exc
-    if not isinstance(signature, dict):
-        raise StoreError(f"outbox row {seq}: the signature is not an object", code=Code.STORE_OUTBOX)
     return OutboxItem(seq=int(seq), envelope=parsed, sig=signature, state=OutboxState(state),
                       index=None if index is None else int(index), code=code, reason=reason,
                       stored=str(stored))

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from hotline.canonical import JSONObject
 from hotline.envelope import Envelope, Precedence
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, PeerCode, ProtocolViolation
@@ -125,7 +125,7 @@ def deadline_text(template: Template, precedence: Precedence) -> str:
         else f"recipients owe {owed}"
 
 
-def body_from_form(form: Form, values: Mapping[str, str]) -> dict[str, Any]:
+def body_from_form(form: Form, values: Mapping[str, str]) -> JSONObject:
     """The body the form's values describe (empty values are left out), typed by the schema.
 
     Raises:
@@ -160,7 +160,7 @@ def check_envelope(form: Form, envelope: Envelope, ctx: Context) -> None:
 
 
 def envelope_from_form(form: Form, values: Mapping[str, str], *, precedence: Precedence,
-                       ctx: Context, build: Callable[[dict[str, Any], Precedence], Envelope]) -> Envelope:
+                       ctx: Context, build: Callable[[JSONObject, Precedence], Envelope]) -> Envelope:
     """Type and check the values; ``build(body, precedence)`` makes the (unsigned) envelope.
 
     Raises:

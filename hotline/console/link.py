@@ -37,6 +37,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from hotline.canonical import JSONObject
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.failover import Failover
@@ -196,7 +197,8 @@ class Link:
     async def _serve(self, client: Client) -> None:
         self.client, self.roster, self.welcome = client, client.roster, client.welcome
         self.channels = list(client.welcome.channels)
-        self.outbox.remember(ROSTER_MEMO, {"channels": self.channels, "documents": client.documents})
+        self.outbox.remember(ROSTER_MEMO, {"channels": self.channels,
+                                           "documents": [d.to_json() for d in client.documents]})
         self._inflight.clear()
         drain = asyncio.create_task(self._drain(client), name="console-drain")
         health = asyncio.create_task(self._watch_health(client), name="console-health")
@@ -302,7 +304,7 @@ class Link:
 
     # -- composing and sending -------------------------------------------------------------------
 
-    def build(self, *, channel: str, template: str, body: dict[str, Any],
+    def build(self, *, channel: str, template: str, body: JSONObject,
               precedence: Precedence | str, kind: Kind = Kind.MESSAGE, reply_to: str | None = None,
               id: str | None = None) -> Envelope:
         """An envelope from this member, created now (not yet signed or stored)."""

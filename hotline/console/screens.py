@@ -29,6 +29,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from hotline.canonical import JSONObject
 from hotline.console.forms import Form, FormError, FormField, deadline_text
 from hotline.display import shown
 from hotline.envelope import Envelope, Precedence
@@ -341,7 +342,7 @@ class TextScreen(Modal[None]):
 
 
 def details_text(sections: list[tuple[str, list[tuple[str, str]]]],
-                 envelope: dict[str, Any] | None) -> Text:
+                 envelope: JSONObject | None) -> Text:
     """Headed sections of ``label: value`` lines (a section without lines is left out), then the
     envelope as JSON; every value sanitized, so no value can draw a line of its own."""
     out = Text()

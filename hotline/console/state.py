@@ -40,6 +40,7 @@ from typing import Any
 
 from msgspec import UNSET, UnsetType
 
+from hotline.canonical import JSONObject
 from hotline.entries import (
     Entry,
     EnvelopeEntry,
@@ -50,6 +51,7 @@ from hotline.entries import (
 )
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errors import WireError
+from hotline.keys import SignatureJSON
 from hotline.logwatch import LogWatch, ProofReport
 from hotline.norms.agreement import CatalogueItem
 from hotline.norms.bodytext import body_line
@@ -138,7 +140,7 @@ class Message:
     template: str
     precedence: Precedence
     created: datetime
-    body: dict[str, Any]
+    body: JSONObject
     reply_to: str | None = None
     index: int | None = None
     logged: datetime | None = None
@@ -153,7 +155,7 @@ class Message:
     receipt: bool = False  # our own: a signed inclusion receipt arrived and verified
     entry: EnvelopeEntry | None = None  # the log entry as delivered (details view)
     envelope: Envelope | None = None
-    sig: dict[str, Any] | None = None
+    sig: SignatureJSON | None = None
     my_ack_pending: str | None = None  # our ack of it, stored but not yet accepted
 
     @property
@@ -206,7 +208,7 @@ class Channel:
     heartbeats: dict[str, datetime] = field(default_factory=dict)  # party -> last heartbeat seen
     last_index: int = -1
     catalogue: tuple[CatalogueItem, ...] = ()
-    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # agreed template id -> fields
+    schemas: dict[str, JSONObject] = field(default_factory=dict)  # agreed template id -> fields
 
     def ordered(self) -> list[Message]:
         """Oldest first, newest at the bottom; messages not yet logged last."""
@@ -258,11 +260,11 @@ class ConsoleState:
     def set_catalogue(self, channel: str, catalogue: tuple[CatalogueItem, ...]) -> None:
         self.channels.setdefault(channel, Channel(channel)).catalogue = catalogue
 
-    def set_schemas(self, channel: str, schemas: Mapping[str, dict[str, Any]]) -> None:
+    def set_schemas(self, channel: str, schemas: Mapping[str, JSONObject]) -> None:
         """The body schemas of the channel's agreed templates, for showing bodies by their titles."""
         self.channels.setdefault(channel, Channel(channel)).schemas = dict(schemas)
 
-    def body_schema(self, message: Message) -> dict[str, Any] | None:
+    def body_schema(self, message: Message) -> JSONObject | None:
         channel = self.channels.get(message.channel)
         return channel.schemas.get(message.template) if channel is not None else None
 
@@ -368,7 +370,7 @@ class ConsoleState:
 
     # -- our own messages (the outbox) ----------------------------------------------------------
 
-    def add_outbox(self, envelope: Envelope, sig: Mapping[str, Any], delivery: Delivery, *,
+    def add_outbox(self, envelope: Envelope, sig: SignatureJSON, delivery: Delivery, *,
                    index: int | None = None) -> Message | None:
         """Show a message composed here (from the outbox); its log entry completes it later.
         A message never goes back: ACCEPTED and REFUSED are final (see ``refused``)."""
@@ -534,10 +536,6 @@ def _time(value: Any) -> datetime | None:
         return parse_time(value) if value is not None else None
     except WireError:
         return None
-
-
-def _dict(value: Any) -> dict[str, Any] | None:
-    return dict(value) if isinstance(value, dict) else None
 
 
 # -- formatting (pure: time zone and now are arguments) ---------------------------------------------

@@ -40,13 +40,14 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from hotline.canonical import parse
+from hotline.canonical import JSONObject, canonical_bytes, parse
 from hotline.display import shown
 from hotline.entries import Entry, HealthState, leaf_bytes
 from hotline.entries import decode as decode_entry
 from hotline.envelope import Envelope
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, PeerCode, WireError
+from hotline.keys import PublicKeyJSON, SignatureJSON
 from hotline.typed import convert
 
 Index = Annotated[int, Meta(ge=0)]
@@ -71,11 +72,11 @@ class Auth(_ClientFrame, frozen=True, tag="auth"):
 
     nonce: str
     origin: str
-    key: dict[str, Any]
+    key: PublicKeyJSON
     client_time: str
-    sig: dict[str, Any]
+    sig: SignatureJSON
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> AuthPayload:
         """The object signed in the ``hotline/v1/auth`` domain."""
         return auth_payload(nonce=self.nonce, origin=self.origin, key=self.key,
                             client_time=self.client_time)
@@ -85,7 +86,7 @@ class Submit(_ClientFrame, frozen=True, tag="submit"):
     """A signed envelope to log (decoded by ``Envelope.from_json``: every rule, not only shape)."""
 
     envelope: Envelope
-    sig: dict[str, Any]
+    sig: SignatureJSON
     req: _ReqField = UNSET
 
 
@@ -108,8 +109,8 @@ class Ping(_ClientFrame, frozen=True, tag="ping"):
 
 
 class _SubmitWire(_ClientFrame, frozen=True, tag="submit"):
-    envelope: dict[str, Any]
-    sig: dict[str, Any]
+    envelope: JSONObject  # decoded by ``Envelope.from_json``, which names its id in a refusal
+    sig: SignatureJSON
     req: _ReqField = UNSET
 
 
@@ -251,9 +252,23 @@ _WIRE: dict[str, type[Any]] = {
 }
 
 
-def auth_payload(*, nonce: str, origin: str, key: dict[str, Any], client_time: str) -> dict[str, Any]:
+class AuthPayload(msgspec.Struct, frozen=True, kw_only=True):
+    """The object a client signs in the ``hotline/v1/auth`` domain: the ``auth`` frame without
+    its ``type`` and ``sig``."""
+
+    nonce: str
+    origin: str
+    key: PublicKeyJSON
+    client_time: str
+
+    def signed_bytes(self) -> bytes:
+        """Its RFC 8785 bytes, what the signature covers (after the domain)."""
+        return canonical_bytes(msgspec.to_builtins(self))
+
+
+def auth_payload(*, nonce: str, origin: str, key: PublicKeyJSON, client_time: str) -> AuthPayload:
     """The object a client signs in the ``hotline/v1/auth`` domain."""
-    return {"nonce": nonce, "origin": origin, "key": key, "client_time": client_time}
+    return AuthPayload(nonce=nonce, origin=origin, key=key, client_time=client_time)
 
 
 def error(exc: HotlineError, *, req: Req = UNSET) -> Error:

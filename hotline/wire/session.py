@@ -115,7 +115,8 @@ class ServerSession:
         try:
             client_time = parse_time(frame.client_time, field="auth.client_time")
             key = PublicKey.from_json(frame.key)
-            key.verify(domain=Domain.AUTH, obj=frame.payload(), signature=frame.sig)
+            key.verify_canonical(domain=Domain.AUTH, canonical=frame.payload().signed_bytes(),
+                                 signature=frame.sig)
         except (WireError, CryptoError) as exc:
             # the key named another key, or anything else about the key, time or signature is wrong
             code = Code.AUTH_WRONG_KEY if exc.code is Code.AUTH_WRONG_KEY else Code.AUTH_BAD_SIGNATURE
@@ -163,9 +164,9 @@ class ClientSession:
     def auth_frame(self, challenge: Challenge, *, now: datetime) -> Auth:
         payload = frames.auth_payload(nonce=challenge.nonce, origin=challenge.origin,
                                       key=self.key.public_key.to_json(), client_time=format_time(now))
-        return Auth(nonce=challenge.nonce, origin=challenge.origin, key=payload["key"],
-                    client_time=payload["client_time"],
-                    sig=self.key.sign(domain=Domain.AUTH, obj=payload))
+        return Auth(nonce=payload.nonce, origin=payload.origin, key=payload.key,
+                    client_time=payload.client_time,
+                    sig=self.key.sign_canonical(domain=Domain.AUTH, canonical=payload.signed_bytes()))
 
     def receive(self, text: str | bytes) -> ServerFrame:
         """Decode one server frame.

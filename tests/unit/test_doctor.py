@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hotline.client.logapi import Healthz
 from hotline.doctor import (
     EndpointFacts,
     Enrolled,
@@ -17,6 +18,8 @@ from hotline.doctor import (
     render,
     verdict,
 )
+from hotline.entries import HealthState
+from hotline.wire.frames import Health, PartyHealthNow, Welcome
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 KEY = "hotline.test+1a2b3c4d+AQnJv9RAVcHxQYUwUctC8OsB5w11"
@@ -24,15 +27,25 @@ PINS = Pins(name="alice", member="alice", party="north", role="liaison", origin=
             log_key=KEY, tls_ca=None, servers=("ws://127.0.0.1:8470/v1/ws",), overridden=False)
 
 
+def welcome(channels: list[str]) -> Welcome:
+    return Welcome(member="alice", party="north", role="liaison", channels=channels, log_size=9)
+
+
+def health(state: HealthState, **parties: PartyHealthNow) -> Health:
+    return Health(channel="north-south", state=state, since="2026-12-06T08:00:00.000Z",
+                  interval=60, parties=parties)
+
+
 def reached(url: str = "ws://127.0.0.1:8470/v1/ws", **kw: object) -> EndpointFacts:
-    facts = EndpointFacts(url=url, rtt=0.001, healthz={"status": "ok", "storage": "ok",
-                                                       "log_size": 9, "connections": 1},
+    facts = EndpointFacts(url=url, rtt=0.001, healthz=Healthz(status="ok", storage="ok",
+                                                              log_size=9, connections=1),
                           served_log_key=KEY, checkpoint_size=9, server_origin="hotline.test",
-                          skew=0.2, welcome={"channels": ["north-south"]},
+                          skew=0.2, welcome=welcome(["north-south"]),
                           enrolled=Enrolled("north", "alice", "liaison", "k1", NOW + timedelta(days=300),
                                             ("north-south",)),
-                          health={"north-south": {"state": "UP", "parties": {
-                              "north": {"state": "UP", "last_heartbeat": "2026-12-06T08:59:58.000Z"}}}},
+                          health={"north-south": health(HealthState.UP, north=PartyHealthNow(
+                              state=HealthState.UP, reason="",
+                              last_heartbeat="2026-12-06T08:59:58.000Z"))},
                           now=NOW)
     for name, value in kw.items():
         setattr(facts, name, value)
@@ -67,10 +80,11 @@ def test_plain_ws_off_loopback_is_a_cross() -> None:
 
 
 def test_a_silent_party_is_told_to_start_its_agents() -> None:
-    frame = {"state": "DOWN", "parties": {
-        "north": {"state": "UP", "condition": "ok", "last_heartbeat": "2026-12-06T08:59:59.000Z"},
-        "south": {"state": "DOWN", "condition": "silent", "reason": "south silent: never heard",
-                  "last_heartbeat": None}}}
+    frame = health(HealthState.DOWN,
+                   north=PartyHealthNow(state=HealthState.UP, condition="ok", reason="",
+                                        last_heartbeat="2026-12-06T08:59:59.000Z"),
+                   south=PartyHealthNow(state=HealthState.DOWN, condition="silent",
+                                        reason="south silent: never heard"))
     line = health_line("north-south", frame, {"south": ["south-agent", "south-backup"]}, NOW)
     assert not line.ok and line.text == "north-south: DOWN: south silent: never heard"
     assert "`hotline agent --as south-agent`; `hotline agent --as south-backup`" in line.fix

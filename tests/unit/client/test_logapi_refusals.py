@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from hotline.client.logapi import HostRefused, LogClient, RemoteError
 from hotline.display import unsafe
+from hotline.keys import SigningKey
+from hotline.roster import revocation, sign_document
+
+SIGNED = sign_document(revocation(party="north", member="alice", key_id="k1",
+                                  revoked_at=datetime(2026, 12, 6, tzinfo=UTC)),
+                       SigningKey.from_seed(bytes(32)))
 
 Refuse = Callable[[int, bytes], LogClient]  # (status, body) -> a client of a server answering it
 
@@ -76,11 +83,11 @@ def test_the_servers_message_is_sanitized(refusing: Refuse) -> None:
 
 
 def test_a_roster_submission_is_answered_with_where_it_is_logged(refusing: Refuse) -> None:
-    logged = refusing(200, b'{"index": 7, "duplicate": false}').submit_roster({"document": {}})
+    logged = refusing(200, b'{"index": 7, "duplicate": false}').submit_roster(SIGNED)
     assert (logged.index, logged.duplicate) == (7, False)
     refused = refusing(400, b'{"code": "roster.unsigned", "message": "mediator has not signed"}')
     with pytest.raises(HostRefused) as caught:
-        refused.submit_roster({"document": {}})
+        refused.submit_roster(SIGNED)
     assert caught.value.code == "roster.unsigned"
 
 
@@ -88,5 +95,5 @@ def test_a_roster_submission_is_answered_with_where_it_is_logged(refusing: Refus
                                   b"[7]", b'{"index": 7, "duplicate": false, "more": 1}'])
 def test_a_roster_answer_of_another_shape_is_a_bad_answer(refusing: Refuse, body: bytes) -> None:
     with pytest.raises(RemoteError) as caught:
-        refusing(200, body).submit_roster({"document": {}})
+        refusing(200, body).submit_roster(SIGNED)
     assert caught.value.code == "log.bad_answer"

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
+from hotline.canonical import canonical_bytes
 from hotline.errors import AuthError, HotlineError, WireError
-from hotline.keys import SigningKey
+from hotline.keys import Domain, SigningKey
 from hotline.wire import frames
 from hotline.wire.frames import encode
 from hotline.wire.session import (
@@ -76,6 +77,24 @@ def test_each_handshake_refusal_has_its_code() -> None:
     challenge = late.receive(encode(server().challenge()))
     assert isinstance(challenge, frames.Challenge)
     assert auth_code(encode(late.auth_frame(challenge, now=NOW + timedelta(hours=1)))) == "auth.clock_skew"
+
+
+def test_the_auth_signature_covers_the_frames_four_fields_as_rfc_8785() -> None:
+    c = client()
+    challenge = c.receive(encode(server().challenge()))
+    assert isinstance(challenge, frames.Challenge)
+    frame = c.auth_frame(challenge, now=NOW)
+    as_sent = json.loads(encode(frame))
+    signed = {k: as_sent[k] for k in ("nonce", "origin", "key", "client_time")}
+    assert frame.payload().signed_bytes() == canonical_bytes(signed)
+    KEY.public_key.verify(domain=Domain.AUTH, obj=signed, signature=as_sent["sig"])
+
+
+def test_an_auth_key_or_signature_not_of_their_form_is_refused_as_a_frame() -> None:
+    sent = json.loads(auth())
+    for field in ("key", "sig"):
+        text = json.dumps({**sent, field: {**sent[field], "alg": 1}})
+        assert auth_code(text) == "frame.malformed"
 
 
 def test_nothing_but_welcome_follows_authentication() -> None:

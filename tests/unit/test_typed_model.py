@@ -7,14 +7,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[2] / "hotline"
 # The homes of the two kinds of central data: they alone read entries and frames by key.
-HOMES = {"entries.py", "session.py"}
+HOMES = {"entries.py"}
 HOME_PACKAGES = ("wire/",)
-# Packages whose modules already read entries typed only (the others are being moved).
-TYPED = ("server/", "store/", "audit/", "backup/", "norms/", "health.py", "verification.py")
 KEYED = re.compile(r"\b(?:entry|frame)(?:\[|\.get\()")
 UNTYPED = "dict[str, Any]"
 BASELINE = 198  # ``dict[str, Any]`` in hotline/ when the issue was filed
@@ -31,25 +27,17 @@ def modules() -> dict[str, str]:
     return found
 
 
-def keyed_reads(only: tuple[str, ...] = ()) -> list[str]:
+def keyed_reads() -> list[str]:
     """``path:line: text`` of each entry or frame read by string key."""
     return [f"{name}:{number}: {line.strip()}"
-            for name, text in modules().items() if not only or name.startswith(only)
+            for name, text in modules().items()
             for number, line in enumerate(text.splitlines(), start=1) if KEYED.search(line)]
 
 
-def test_modules_moved_to_the_typed_entries_read_none_by_key() -> None:
-    assert keyed_reads(TYPED) == []
-
-
-@pytest.mark.xfail(strict=False, reason="the client, console and agent move to the typed frames "
-                                         "and entries in parallel (issue 14); strict once merged")
 def test_no_module_reads_an_entry_or_a_frame_by_key() -> None:
     assert keyed_reads() == []
 
 
-@pytest.mark.xfail(strict=False, reason="every part of issue 14 reduces its own modules; strict "
-                                         "once they are merged")
 def test_dict_str_any_is_down_by_80_percent() -> None:
     count = sum(text.count(UNTYPED) for text in
                 (path.read_text() for path in PACKAGE.rglob("*.py")))

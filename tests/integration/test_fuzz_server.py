@@ -89,7 +89,7 @@ async def test_hostile_query_parameters_get_typed_refusals(home: Path) -> None:
 
 async def test_hostile_roster_and_cosignature_bodies_get_typed_refusals(home: Path) -> None:
     async with running_server(home) as server, aiohttp.ClientSession() as http:
-        documents = [json.dumps(d).encode() for d in (await server.client("alice")).documents]
+        documents = [json.dumps(d.to_json()).encode() for d in (await server.client("alice")).documents]
         assert documents
         rng = random.Random(12)
         for body in [*HOSTILE_BODIES, *mutations(documents, rng)]:

@@ -681,6 +681,10 @@ COMPARED = (("hotline_p50_ms", "send→verified delivery p50", "ms", "lower"),
             ("hotline_load_p99_ms", "latency under load p99", "ms", "lower"),
             ("server_cpu_us_per_msg", "server CPU per message", " µs", "lower"),
             ("server_cpu_pct", "server CPU during throughput", "%", "context"),
+            ("client_cpu_pct", "client CPU during throughput", "%", "context"),
+            ("envelope_from_json_per_s", "Envelope.from_json (strict decode), one core", "/s", "higher"),
+            ("envelope_verify_per_s", "envelope signature check, one core", "/s", "higher"),
+            ("submit_frame_bytes", "submit frame", " B", "context"),
             ("db_bytes", "database after a run", " B", "context"))
 
 

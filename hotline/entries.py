@@ -29,7 +29,7 @@ from hotline.envelope import Envelope
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, WireError
 from hotline.times import parse_time
-from hotline.typed import words
+from hotline.typed import convert
 
 PENDING = -1
 """The index of an entry not yet in the log (the store sets the real one)."""
@@ -244,10 +244,7 @@ def decode(value: Any, *, what: str = "entry") -> Entry:
         kind = _BY_KIND.get(tag) if isinstance(tag, str) else None
         if kind is None:
             raise EntryError(f"{what} is of no known kind", code=Code.ENTRY_UNKNOWN_KIND)
-    try:
-        entry: Entry = msgspec.convert(value, kind, strict=True)
-    except msgspec.ValidationError as exc:
-        raise EntryError(words(exc, what)) from None
+    entry: Entry = convert(value, kind, what=what, error=EntryError)
     if isinstance(entry, EnvelopeEntry):
         # the envelope's own rules (its id's form, an ack's body, its time), not only its shape
         try:

@@ -25,7 +25,7 @@ from hotline.errorcodes import Code
 from hotline.errors import CryptoError, WireError
 from hotline.keys import Domain, PublicKey, SigningKey, b64url
 from hotline.times import format_time, parse_time
-from hotline.typed import words
+from hotline.typed import convert
 
 VERSION = 1
 MAX_ENVELOPE_BYTES = 64 * 1024
@@ -120,11 +120,7 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         """Validate an envelope object; WireError (``envelope.invalid``) names the field."""
         if isinstance(obj, dict) and isinstance(obj.get("v"), float):
             raise WireError("envelope.v: floating-point numbers are not allowed", code=Code.FRAME_FLOAT)
-        try:
-            env = msgspec.convert(obj, cls, strict=True)
-        except msgspec.ValidationError as exc:
-            raise WireError(words(exc, "envelope"), code=Code.ENVELOPE_INVALID) from None
-        return env.checked()
+        return convert(obj, cls, what="envelope", code=Code.ENVELOPE_INVALID).checked()
 
     def checked(self) -> Envelope:
         """This envelope, once the rules beyond its fields' shapes hold (its version, its time,

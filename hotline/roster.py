@@ -37,7 +37,7 @@ from hotline.errors import AuthError, CryptoError, ProtocolViolation, WireError
 from hotline.keys import Domain, PublicKey, SignatureJSON, SigningKey
 from hotline.norms.agreement import Agreement, AgreementDocument, decode_agreement
 from hotline.times import format_time, parse_time
-from hotline.typed import words
+from hotline.typed import convert
 
 
 class Role(StrEnum):
@@ -125,9 +125,9 @@ class SignedDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             raise _invalid(_SIGNED_FORM)
         document = decode_document(value["document"])
         kind = type_of(document)
-        sigs = _convert(value["sigs"], list[SignatureJSON],
-                        Code.ROSTER_INVALID if kind == "agreement" else Code.ROSTER_BAD_SIGNATURE,
-                        f"{kind} signature")
+        sigs = convert(value["sigs"], list[SignatureJSON], what=f"{kind} signature",
+                       code=Code.ROSTER_INVALID if kind == "agreement" else Code.ROSTER_BAD_SIGNATURE,
+                       error=ProtocolViolation)
         return cls(document=document, sigs=sigs)
 
 
@@ -139,15 +139,9 @@ def decode_document(value: Any) -> RosterDocument:
         raise _invalid(f"unknown roster document type {kind!r}")
     if kind == "agreement":
         return decode_agreement(value)
-    document: RosterDocument = _convert(value, RosterDocument, Code.ROSTER_INVALID, kind)
+    document: RosterDocument = convert(value, RosterDocument, what=kind, code=Code.ROSTER_INVALID,
+                                       error=ProtocolViolation)
     return document
-
-
-def _convert(value: Any, kind: Any, code: Code, what: str) -> Any:
-    try:
-        return msgspec.convert(value, kind, strict=True)
-    except msgspec.ValidationError as exc:
-        raise ProtocolViolation(words(exc, what), code=code) from None
 
 
 def sign_document(doc: RosterDocument, *keys: SigningKey) -> SignedDocument:

@@ -12,13 +12,13 @@ at fault in words; it never quotes a value, which came from a peer, a host or a 
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import msgspec
 
 from hotline.display import shown
 from hotline.errorcodes import Code
-from hotline.errors import WireError
+from hotline.errors import HotlineError, WireError
 
 T = TypeVar("T")
 
@@ -58,9 +58,17 @@ _TYPE_WORDS = {"str": "text", "int": "an integer", "bool": "true or false", "obj
                "array": "a list", "null": "null"}
 
 
-def convert(value: Any, kind: type[T], *, what: str, code: Code = Code.FRAME_MALFORMED,
-            error: type[WireError] = WireError) -> T:
-    """``value`` (parsed JSON) as a ``kind`` record, or ``error(code)`` naming the field."""
+@overload
+def convert(value: Any, kind: type[T], *, what: str, code: Code | None = None,
+            error: type[HotlineError] = WireError) -> T: ...
+@overload
+def convert(value: Any, kind: Any, *, what: str, code: Code | None = None,
+            error: type[HotlineError] = WireError) -> Any: ...
+def convert(value: Any, kind: Any, *, what: str, code: Code | None = None,
+            error: type[HotlineError] = WireError) -> Any:
+    """``value`` (parsed JSON) as a ``kind`` record, or ``error`` (with ``code``, else the
+    class's own: ``frame.malformed`` for a ``WireError``) naming the field: the one strict
+    decoder of every typed record."""
     try:
         return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as exc:

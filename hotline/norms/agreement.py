@@ -32,7 +32,7 @@ from hotline.envelope import Name
 from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation, WireError
 from hotline.times import parse_time
-from hotline.typed import words
+from hotline.typed import convert
 
 MAX_PARTIES = 64  # an agreement among every OSCE state would name 57
 MAX_NAMED = 16  # auditors, and witnesses, one agreement may name
@@ -155,10 +155,8 @@ def decode_agreement(doc: Any) -> AgreementDocument:
         if bare is not None:  # the old form, which named no authority
             raise _violation(f"agreement.{what}[{bare}] is a bare name: name each as "
                              f"{_NAMED_FORM}, with the authority key that may enroll it")
-    try:
-        return msgspec.convert(doc, AgreementDocument, strict=True)
-    except msgspec.ValidationError as exc:
-        raise _violation(words(exc, "agreement")) from None
+    return convert(doc, AgreementDocument, what="agreement", code=Code.ROSTER_INVALID,
+                   error=ProtocolViolation)
 
 
 def _named(items: Sequence[Named], what: str, *, least: int,

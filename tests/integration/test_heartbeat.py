@@ -157,8 +157,12 @@ async def test_two_agents_bring_the_channel_up_and_members_see_it(
     assert set(frame["parties"]) == {"north", "south"}
     assert all(p["state"] == "UP" and p["last_heartbeat"] for p in frame["parties"].values())
     entries = logged(home)
-    up = transitions(entries)[0]
-    assert (up["from"], up["to"], up["channel"]) == ("UNKNOWN", "UP", "north-south")
+    changes = transitions(entries)
+    up = next(t for t in changes if t["to"] == "UP")
+    # On a loaded machine the agents may start after the channel's first `missed` intervals: it
+    # is then rightly DOWN (silent) first. Nothing else may come before UP.
+    assert all(t["to"] == "DOWN" and "silent" in t["reason"] for t in changes[:changes.index(up)])
+    assert up["from"] in ("UNKNOWN", "DOWN") and up["channel"] == "north-south"
     both_beating = max(heartbeats(entries, "north")[0], heartbeats(entries, "south")[0])
     assert parse_time(up["time"]) - both_beating <= 2 * INTERVAL  # UP within two intervals
     assert up["evidence"]  # the heartbeats and echoes it rests on, by log index

@@ -6,52 +6,35 @@ HTTP server on a free loopback port answering what each case needs."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 
 import pytest
 
 from hotline.client.logapi import LogClient, RemoteError
 from hotline.keys import SigningKey
+from tests.unit.client.conftest import Quiet
+from tests.unit.client.conftest import Serve as ServeHandler
 
 Pager = Callable[[int, int], object]  # (start, end) -> the JSON page answered
 Serve = Callable[[Pager], tuple[str, list[tuple[int, int]]]]  # -> base URL, the (start, end) asked
 
 
 @pytest.fixture
-def serve() -> Iterator[Serve]:
-    servers: list[ThreadingHTTPServer] = []
-
+def serve(http_server: ServeHandler) -> Serve:
     def start(pager: Pager) -> tuple[str, list[tuple[int, int]]]:
         asked: list[tuple[int, int]] = []
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def do_GET(self) -> None:
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 start, end = int(query["start"][0]), int(query["end"][0])
                 asked.append((start, end))
-                body = json.dumps(pager(start, end)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, json.dumps(pager(start, end)).encode())
 
-            def log_message(self, *args: object) -> None:
-                pass
+        return http_server(Handler), asked
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        servers.append(server)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        return f"http://127.0.0.1:{server.server_address[1]}", asked
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return start
 
 
 def client(base: str) -> LogClient:

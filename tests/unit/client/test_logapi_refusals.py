@@ -6,10 +6,8 @@ answers the status and body each case gives."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,6 +15,7 @@ from hotline.client.logapi import HostRefused, LogClient, RemoteError
 from hotline.display import unsafe
 from hotline.keys import SigningKey
 from hotline.roster import revocation, sign_document
+from tests.unit.client.conftest import Quiet, Serve
 
 SIGNED = sign_document(revocation(party="north", member="alice", key_id="k1",
                                   revoked_at=datetime(2026, 12, 6, tzinfo=UTC)),
@@ -26,32 +25,16 @@ Refuse = Callable[[int, bytes], LogClient]  # (status, body) -> a client of a se
 
 
 @pytest.fixture
-def refusing() -> Iterator[Refuse]:
-    servers: list[ThreadingHTTPServer] = []
-
+def refusing(http_server: Serve) -> Refuse:
     def start(status: int, body: bytes) -> LogClient:
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status, body)
 
-            def log_message(self, *args: object) -> None:
-                pass
+        return LogClient(http_server(Handler), timeout=10)
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        servers.append(server)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        return LogClient(f"http://127.0.0.1:{server.server_address[1]}", timeout=10)
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return start
 
 
 def test_a_typed_refusal_keeps_the_servers_code(refusing: Refuse) -> None:

@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hotline.canonical import parse
 from hotline.errorcodes import Code
-from hotline.errors import LogError
+from hotline.errors import LogError, WireError
 from hotline.logwatch import Head
 from hotline.privatefiles import write_private_atomically
+
+MAX_HEAD_BYTES = 4096  # a head is {"size", "root"}: some 80 bytes; a damaged file is not read whole
 
 
 def read_head(path: Path) -> Head | None:
@@ -21,14 +24,15 @@ def read_head(path: Path) -> Head | None:
             witness that forgot what it cosigned would cosign a log rolled back behind it.
     """
     try:
-        text = path.read_bytes()
+        with path.open("rb") as file:
+            text = file.read(MAX_HEAD_BYTES + 1)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise LogError(f"log head {path} is unreadable: {exc.strerror}", code=Code.LOG_BAD_HEAD) from exc
     try:
-        head = Head.from_json(json.loads(text))
-    except (ValueError, RecursionError):
+        head = Head.from_json(parse(text, max_bytes=MAX_HEAD_BYTES))
+    except WireError:  # not strict JSON, or larger than any head
         head = None
     if head is None:
         raise LogError(f"log head {path} holds no {{\"size\", \"root\"}} of a checkpoint",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.client.loghead import read_head, write_head
+from hotline.client.loghead import MAX_HEAD_BYTES, read_head, write_head
 from hotline.client.proofs import load_head
 from hotline.errors import LogError
 from hotline.logwatch import Head
@@ -59,3 +59,17 @@ def test_no_file_is_no_head_and_a_file_not_json_is_no_head_either(tmp_path: Path
     (tmp_path / "empty.json").write_text("")
     with pytest.raises(LogError):
         read_head(tmp_path / "empty.json")
+
+
+@pytest.mark.parametrize("data", [
+    b'{"size": 8, "size": 9, "root": "%s"}' % ROOT.hex().encode(),  # which size? neither
+    b'{"size": 8.0, "root": "%s"}' % ROOT.hex().encode(),
+    b'{"size": 8, "root": "%s", "pad": "%s"}' % (ROOT.hex().encode(), b"x" * MAX_HEAD_BYTES),
+])
+def test_a_damaged_or_oversized_head_file_is_refused_unread_past_its_bound(tmp_path: Path,
+                                                                          data: bytes) -> None:
+    path = tmp_path / "head.json"
+    path.write_bytes(data)
+    with pytest.raises(LogError) as caught:
+        read_head(path)
+    assert caught.value.code == "log.bad_head"

@@ -31,7 +31,7 @@ from hotline.norms.agreement import Agreement, AgreementDocument, Heartbeat, Nam
 from hotline.norms.duration import describe_duration
 from hotline.norms.files import load_templates
 from hotline.norms.forms import describe_fields
-from hotline.roster import SignedDocument, sign_document, type_of
+from hotline.roster import SignedDocument, describe, sign_document, type_of
 from hotline.times import format_time
 
 
@@ -206,10 +206,7 @@ def submit(ctx: click.Context, file: Path, name: str | None, servers: tuple[str,
         except RemoteError as exc:
             errors.append(exc.message)
             continue
-        doc = signed.document
-        what = (f"agreement {doc.channel} version {doc.version}" if isinstance(doc, AgreementDocument)
-                else f"{signed.type} of {doc.member} ({doc.party})")
-        click.echo(shown(f"{what} logged at index {logged.index}"
+        click.echo(shown(f"{describe(signed)} logged at index {logged.index}"
                          + (" (already logged)" if logged.duplicate else "")))
         return
     raise unreachable(errors, profile=profile.path if profile is not None and not servers else None)

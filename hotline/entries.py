@@ -110,6 +110,10 @@ class AgreementEntry(_RosterEntry, frozen=True, tag="agreement"):
     channel: str
 
 
+class HandoverEntry(_RosterEntry, frozen=True, tag="handover"):
+    pass
+
+
 # -- the host's notices ----------------------------------------------------------------------------
 
 class PartyHealthRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -172,11 +176,11 @@ class RejectionsEntry(_Entry, frozen=True, tag="rejections"):
     codes: dict[str, int]
 
 
-Entry = (EnvelopeEntry | EnrollmentEntry | RevocationEntry | AgreementEntry | HealthEntry
-         | OverdueEntry | RejectedEntry | RejectionsEntry)
-RosterEntry = EnrollmentEntry | RevocationEntry | AgreementEntry
+Entry = (EnvelopeEntry | EnrollmentEntry | RevocationEntry | AgreementEntry | HandoverEntry
+         | HealthEntry | OverdueEntry | RejectedEntry | RejectionsEntry)
+RosterEntry = EnrollmentEntry | RevocationEntry | AgreementEntry | HandoverEntry
 ChannelEntry = EnvelopeEntry | AgreementEntry | HealthEntry | OverdueEntry
-ROSTER_KINDS = ("enrollment", "revocation", "agreement")
+ROSTER_KINDS = ("enrollment", "revocation", "agreement", "handover")
 _BY_KIND: dict[str, type[Entry]] = {cls.__struct_config__.tag: cls for cls in Entry.__args__}
 KINDS = tuple(sorted(_BY_KIND))
 
@@ -193,6 +197,8 @@ def roster_entry(signed: dict[str, Any], *, time: str) -> RosterEntry:
         return EnrollmentEntry(index=PENDING, time=time, document=document, sigs=sigs)
     if kind == "revocation":
         return RevocationEntry(index=PENDING, time=time, document=document, sigs=sigs)
+    if kind == "handover":
+        return HandoverEntry(index=PENDING, time=time, document=document, sigs=sigs)
     raise EntryError("a roster document of no known type", code=Code.ENTRY_UNKNOWN_KIND)
 
 

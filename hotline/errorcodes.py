@@ -108,7 +108,11 @@ class Code(StrEnum):
     ROSTER_UNKNOWN_PARTY = ("roster.unknown_party", "ProtocolViolation",
                             "a roster document names a party the roster does not know")
     ROSTER_UNSIGNED = ("roster.unsigned", "ProtocolViolation",
-                       "an agreement lacks the signature of a party it binds")
+                       "an agreement lacks the signature of a party it binds, or a handover "
+                       "that of its old or new authority key")
+    ROSTER_RETIRED_AUTHORITY = ("roster.retired_authority", "ProtocolViolation",
+                                "a document is signed by an authority key its party handed "
+                                "over from: the current authority must sign it")
     CHANNEL_UNKNOWN = "channel.unknown", "ProtocolViolation", "no agreement sets up this channel"
     CHANNEL_NOT_MEMBER = ("channel.not_member", "ProtocolViolation",
                           "the member's party is not on this channel, or it is not open")
@@ -249,6 +253,8 @@ class Code(StrEnum):
 
     # -- configuration and the command line --------------------------------------------------------
     CONFIG_INVALID = "config.invalid", "ConfigError", "a configuration file or setting is invalid"
+    KEYS_BAD_PUBLIC_FILE = ("keys.bad_public_file", "BadPublicFile",
+                            "a file handed over is not the public key or signed document expected")
     CONFIG_INSECURE_LISTEN = ("config.insecure_listen", "InsecureListen",
                               "the server would listen on a public address without TLS")
     CONFIG_NO_DEPLOYMENT = ("config.no_deployment", "NoDeployment",

@@ -46,6 +46,7 @@ class Domain(StrEnum):
     ENROLLMENT = "hotline/v1/enrollment"
     REVOCATION = "hotline/v1/revocation"
     AGREEMENT = "hotline/v1/agreement"
+    HANDOVER = "hotline/v1/handover"
     HTTP = "hotline/v1/http"
 
 

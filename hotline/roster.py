@@ -25,9 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 from hotline.canonical import canonical_bytes
 from hotline.display import article
@@ -77,11 +78,24 @@ class RevocationDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     member: str
     key: str  # the KEY_ID
     revoked_at: str
+    reason: Annotated[str, Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET  # in words
 
 
-RosterDocument = EnrollmentDocument | RevocationDocument | AgreementDocument
+class HandoverDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True,
+                       tag_field="type", tag="handover"):
+    """A party's authority hands over to a new key: signed by both, the old (the party's current
+    authority) and the new, so neither alone can take over or be replaced."""
+
+    party: Name
+    old: str  # the KEY_ID of the authority key handing over
+    new: dict[str, str]  # the new authority's public key (``PublicKey.from_json``)
+    at: str  # when the handover was signed
+
+
+RosterDocument = EnrollmentDocument | RevocationDocument | AgreementDocument | HandoverDocument
 DOCUMENT_TYPES = {"enrollment": Domain.ENROLLMENT, "revocation": Domain.REVOCATION,
-                  "agreement": Domain.AGREEMENT}  # each type's signature domain
+                  "agreement": Domain.AGREEMENT,
+                  "handover": Domain.HANDOVER}  # each type's signature domain
 _SIGNED_FORM = 'a signed roster document is {"document": {...}, "sigs": [...]}'
 
 
@@ -90,6 +104,16 @@ def type_of(doc: RosterDocument) -> str:
     tag = doc.__struct_config__.tag
     assert isinstance(tag, str)
     return tag
+
+
+def describe(signed: SignedDocument | RosterDocument) -> str:
+    """A document in words: ``agreement north-south version 2``, ``enrollment of alice (north)``."""
+    doc = signed.document if isinstance(signed, SignedDocument) else signed
+    if isinstance(doc, AgreementDocument):
+        return f"agreement {doc.channel} version {doc.version}"
+    if isinstance(doc, HandoverDocument):
+        return f"handover of {doc.party}'s authority from {doc.old}"
+    return f"{type_of(doc)} of {doc.member} ({doc.party})"
 
 
 def document_bytes(doc: RosterDocument) -> bytes:
@@ -157,9 +181,18 @@ def enrollment(*, party: str, member: str, role: Role | str, key: PublicKey, not
                               not_before=format_time(not_before), not_after=format_time(not_after))
 
 
-def revocation(*, party: str, member: str, key_id: str, revoked_at: datetime) -> RevocationDocument:
+def revocation(*, party: str, member: str, key_id: str, revoked_at: datetime,
+               reason: str | None = None) -> RevocationDocument:
     return RevocationDocument(party=party, member=member, key=key_id,
-                              revoked_at=format_time(revoked_at))
+                              revoked_at=format_time(revoked_at),
+                              reason=msgspec.UNSET if reason is None else reason)
+
+
+def handover(*, party: str, old: PublicKey | str, new: PublicKey, at: datetime) -> HandoverDocument:
+    """The handover of ``party``'s authority from ``old`` (a key or its KEY_ID) to ``new``; sign
+    it with both keys (``sign_document(doc, old_key, new_key)``)."""
+    return HandoverDocument(party=party, old=old if isinstance(old, str) else old.key_id,
+                            new=new.to_json(), at=format_time(at))
 
 
 def _moment(text: str, field: str) -> datetime:
@@ -178,6 +211,8 @@ class Enrollment:
     not_before: datetime
     not_after: datetime
     revoked_at: datetime | None = None
+    authority: str = ""  # the KEY_ID of the authority key that signed the enrollment
+    reason: str | None = None  # the revocation's, in the authority's words
 
     def state_at(self, moment: datetime) -> Code | None:
         """None if valid at ``moment``, else the reason code."""
@@ -200,22 +235,56 @@ class Member:
     key_id: str
 
 
+@dataclass(frozen=True)
+class Retired:
+    """An authority key its party handed over from: what it signed before stays valid."""
+
+    party: str
+    key: PublicKey
+    at: datetime  # the handover's time
+    successor: str  # the KEY_ID it handed over to
+
+
 @dataclass
 class Roster:
+    """``authorities`` are the keys pinned out of band (each party's first); ``current`` follows
+    the handovers logged since, in log order."""
+
     authorities: Mapping[str, PublicKey]
     enrollments: dict[str, Enrollment] = field(default_factory=dict)  # by key id
     agreements: dict[str, Agreement] = field(default_factory=dict)  # by channel
+    current: dict[str, PublicKey] = field(default_factory=dict)  # party -> its authority now
+    retired: dict[str, Retired] = field(default_factory=dict)  # by key id
+
+    def __post_init__(self) -> None:
+        self.current = {**self.authorities, **self.current}
 
     def _authority(self, party: Any) -> PublicKey:
-        if not isinstance(party, str) or party not in self.authorities:
+        if not isinstance(party, str) or party not in self.current:
             raise ProtocolViolation(f"party {party!r} has no authority key known here",
                                     code=Code.ROSTER_UNKNOWN_PARTY)
-        return self.authorities[party]
+        return self.current[party]
+
+    def authority_keys(self, party: str) -> set[str]:
+        """The KEY_IDs ``party``'s authority has had: the pinned one, and each it handed over to."""
+        return {k for k, r in self.retired.items() if r.party == party} | (
+            {self.current[party].key_id} if party in self.current else set())
+
+    def _not_retired(self, key_id: object, what: str) -> None:
+        """Refuse a signature by a key its party handed over from: whatever time the document
+        claims, the handover came first in the log, so the old key now signs nothing."""
+        retired = self.retired.get(key_id) if isinstance(key_id, str) else None
+        if retired is not None:
+            raise ProtocolViolation(
+                f"{what} is signed by {retired.party}'s retired authority key {retired.key.key_id}, "
+                f"handed over to {retired.successor} at {format_time(retired.at)}: have the "
+                "current authority sign it", code=Code.ROSTER_RETIRED_AUTHORITY)
 
     def _verify_single(self, signed: SignedDocument, party: str) -> None:
         kind = signed.type
         if len(signed.sigs) != 1:
             raise _invalid(f"{article(kind)} carries exactly one signature")
+        self._not_retired(signed.sigs[0].get("key"), f"{article(kind)} for {party}")
         try:
             self._authority(party).verify_canonical(domain=DOCUMENT_TYPES[kind],
                                                     canonical=document_bytes(signed.document),
@@ -247,6 +316,8 @@ class Roster:
             self._enroll(doc, signed, commit)
         elif isinstance(doc, RevocationDocument):
             self._revoke(doc, signed, commit)
+        elif isinstance(doc, HandoverDocument):
+            self._hand_over(doc, signed, commit)
         else:
             self._agree(Agreement.of(doc), signed, commit)
         return signed.type
@@ -263,14 +334,18 @@ class Roster:
         if not_after <= not_before:
             raise _invalid("enrollment.not_after must be later than not_before")
         self._verify_single(signed, doc.party)
+        if key.key_id in self.retired or any(a.key_id == key.key_id for a in self.current.values()):
+            raise ProtocolViolation(f"key {key.key_id} is a party's authority key, which enrolls "
+                                    "members and is never one", code=Code.ROSTER_CONFLICT)
         existing = self.enrollments.get(key.key_id)
         if existing is not None and (existing.party, existing.member) != (doc.party, doc.member):
             raise ProtocolViolation(f"key {key.key_id} is already enrolled for {existing.member} "
                                     f"({existing.party})", code=Code.ROSTER_CONFLICT)
         if commit:
-            revoked = existing.revoked_at if existing else None
-            self.enrollments[key.key_id] = Enrollment(doc.party, doc.member, doc.role, key,
-                                                      not_before, not_after, revoked)
+            revoked, reason = (existing.revoked_at, existing.reason) if existing else (None, None)
+            self.enrollments[key.key_id] = Enrollment(
+                doc.party, doc.member, doc.role, key, not_before, not_after, revoked,
+                authority=self._authority(doc.party).key_id, reason=reason)
 
     def _revoke(self, doc: RevocationDocument, signed: SignedDocument, commit: bool) -> None:
         party = doc.party
@@ -282,6 +357,41 @@ class Roster:
                            f"for {doc.member!r}")
         if commit and (enrolled.revoked_at is None or revoked_at < enrolled.revoked_at):
             enrolled.revoked_at = revoked_at
+            enrolled.reason = doc.reason if isinstance(doc.reason, str) else None
+
+    def _hand_over(self, doc: HandoverDocument, signed: SignedDocument, commit: bool) -> None:
+        at = _moment(doc.at, "handover.at")
+        old = self._authority(doc.party)
+        self._not_retired(doc.old, f"the handover of {doc.party}")
+        if doc.old != old.key_id:
+            raise ProtocolViolation(f"the handover of {doc.party} is from key {doc.old}, which is "
+                                    f"not {doc.party}'s authority ({old.key_id})",
+                                    code=Code.ROSTER_BAD_SIGNATURE)
+        try:
+            new = PublicKey.from_json(doc.new)
+        except CryptoError as exc:
+            raise _invalid(f"handover.new: {exc.message}") from exc
+        if (new.key_id in self.retired or new.key_id in self.enrollments
+                or any(a.key_id == new.key_id for a in self.current.values())):
+            raise ProtocolViolation(f"the handover of {doc.party} is to key {new.key_id}, which "
+                                    "is already an authority's or a member's", code=Code.ROSTER_CONFLICT)
+        by_signer = {sig.get("key"): sig for sig in signed.sigs}
+        if len(signed.sigs) != 2 or set(by_signer) != {old.key_id, new.key_id}:
+            raise ProtocolViolation(f"the handover of {doc.party} must be signed by both the old "
+                                    "and the new authority key, and by nothing else",
+                                    code=Code.ROSTER_UNSIGNED)
+        canonical = document_bytes(doc)
+        for key, which in ((old, "old"), (new, "new")):
+            try:
+                key.verify_canonical(domain=Domain.HANDOVER, canonical=canonical,
+                                     signature=by_signer[key.key_id])
+            except CryptoError as exc:
+                raise ProtocolViolation(f"the handover of {doc.party}: the {which} key's signature "
+                                        f"does not verify ({exc.message})",
+                                        code=Code.ROSTER_BAD_SIGNATURE) from exc
+        if commit:
+            self.retired[old.key_id] = Retired(doc.party, old, at, new.key_id)
+            self.current[doc.party] = new
 
     def _agree(self, agreement: Agreement, signed: SignedDocument, commit: bool) -> None:
         previous = self.agreements.get(agreement.channel)
@@ -305,6 +415,7 @@ class Roster:
         signed_by = set()
         for sig in signed.sigs:
             signer = sig.get("key")
+            self._not_retired(signer, f"the agreement for {agreement.channel}")
             if signer not in by_key:
                 raise _invalid(f"agreement signature by {signer!r}, which is no party's authority")
             party, authority = by_key[signer]
@@ -353,17 +464,17 @@ class Roster:
 
     def _in_agreement(self, member: Member, agreement: Agreement) -> bool:
         enrolled = self.enrollments.get(member.key_id)
-        authority = self.authorities.get(member.party)
-        if enrolled is None or authority is None:
+        keys = self.authority_keys(member.party)  # an agreement signed before a handover holds
+        if enrolled is None or not keys:
             return False
-        if agreement.parties.get(member.party) == authority.key_id:
+        if agreement.parties.get(member.party) in keys:
             return True
         # An auditor the parties named, enrolled by the very authority they named for it.
-        return member.role is Role.AUDITOR and agreement.auditors.get(member.member) == authority.key_id
+        return member.role is Role.AUDITOR and agreement.auditors.get(member.member) in keys
 
     def authority_key_id(self, party: str) -> str | None:
-        """The KEY_ID of ``party``'s pinned authority, if this roster pins one."""
-        authority = self.authorities.get(party)
+        """The KEY_ID of ``party``'s current authority, if this roster knows one."""
+        authority = self.current.get(party)
         return None if authority is None else authority.key_id
 
     def check_channel(self, member: Member, channel: str) -> Agreement:

@@ -63,9 +63,8 @@ Slots = Mapping[tuple[str, bytes], Sequence[WitnessKey]]
 def named_witnesses(roster: Roster, channels: Iterable[str] | None = None) -> list[NamedWitness]:
     """The witnesses the current agreements (of ``channels``, default all) name, by label."""
     by_authority: dict[str, str] = {}
-    for party in roster.authorities:
-        kid = roster.authority_key_id(party)
-        if kid is not None:
+    for party in roster.current:
+        for kid in roster.authority_keys(party):  # a witness named before a handover stays named
             by_authority.setdefault(kid, party)
     wanted = roster.agreements if channels is None else \
         {c: roster.agreements[c] for c in channels if c in roster.agreements}

@@ -22,7 +22,7 @@ from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
 from hotline.audit.plot import PlotError, plotter
 from hotline.audit.records import CheckpointNote, CheckpointRecord, EntryRecord, Header, Records
-from hotline.audit.report import ReportBuilder, render_text
+from hotline.audit.report import ComplianceReport, ReportBuilder, render_text
 from hotline.audit.text import WIDTH
 from hotline.audit.verify import AuditFailure, Auditor, Report
 from hotline.cli_options import member_options
@@ -446,7 +446,9 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
       --until or now, whichever is earlier), by template and by party, each
       late, missing and pending one listed;
     - the overdue notices the server logged;
-    - refused attempts (rejected entries) by party and by code.
+    - refused attempts (rejected entries) by party and by code;
+    - the keys the history rests on: each party's authority keys (pinned, or
+      reached by a handover), every member key with its validity and revocation.
 
     Messages are selected by their log time (--since <= time < --until); their acks count when
     logged before --until. Exits 0 with the report, 1 if the log fails verification or the
@@ -551,6 +553,8 @@ def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
                                              accepted=builder.add)
         _check_readable(auditor.roster, profile, channel)
         report = builder.finish(now=utc_now())
+        if isinstance(report, ComplianceReport):  # it lists the keys the history rests on
+            report = report.with_keys(auditor.roster)
     except AuditFailure as exc:
         click.echo(f"FAILED: {shown(exc.message)}", err=True)
         sys.exit(1)

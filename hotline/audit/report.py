@@ -35,6 +35,13 @@ from enum import StrEnum
 
 import msgspec
 
+from hotline.audit.keys import (
+    AuthorityKeyDoc,
+    ChannelKeys,
+    MemberKeyDoc,
+    channel_keys,
+    render_keys,
+)
 from hotline.audit.text import (
     Column,
     duration_text,
@@ -48,6 +55,7 @@ from hotline.entries import Entry, EnvelopeEntry, Expects, OverdueEntry, Rejecte
 from hotline.envelope import Kind, Precedence
 from hotline.errorcodes import Code
 from hotline.errors import LogError, WireError
+from hotline.roster import Roster
 from hotline.times import format_time, parse_time
 from hotline.typed import to_json
 
@@ -224,6 +232,11 @@ class ComplianceReport:
     total: Tally
     overdue: tuple[OverdueNotice, ...]
     rejected: Rejections
+    keys: ChannelKeys = field(default_factory=lambda: ChannelKeys((), ()))  # ``with_keys``
+
+    def with_keys(self, roster: Roster) -> ComplianceReport:
+        """This report with the channel's keys as ``roster`` (the verified one) knows them."""
+        return replace(self, keys=channel_keys(roster, self.channel))
 
     @property
     def message_count(self) -> int:
@@ -270,7 +283,8 @@ class ComplianceReport:
                           requirements(Status.LATE), requirements(Status.MISSING),
                           requirements(Status.PENDING)),
             OverdueListDoc(len(self.overdue), [n.document() for n in self.overdue]),
-            self.rejected.document()))
+            self.rejected.document(),
+            KeysDoc(list(self.keys.authorities), list(self.keys.members))))
         return doc
 
 
@@ -346,6 +360,11 @@ class OverdueListDoc(msgspec.Struct, frozen=True):
     notices: list[OverdueDoc]
 
 
+class KeysDoc(msgspec.Struct, frozen=True):
+    authorities: list[AuthorityKeyDoc]
+    members: list[MemberKeyDoc]
+
+
 class ReportDoc(msgspec.Struct, frozen=True):
     version: int
     channel: str
@@ -355,6 +374,7 @@ class ReportDoc(msgspec.Struct, frozen=True):
     compliance: ComplianceDoc
     overdue: OverdueListDoc
     rejected: RejectionsDoc
+    keys: KeysDoc
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -728,4 +748,6 @@ def render_text(report: ComplianceReport) -> str:
     if rejected.no_channel:
         lines.append(f"  not counted: {rejected.no_channel} in the period naming no channel (on a "
                      "channel the sender may not use)")
+    if report.keys.authorities:
+        lines += render_keys(report.keys)
     return "\n".join(lines) + "\n"

@@ -110,6 +110,9 @@ class Code(StrEnum):
     ROSTER_UNSIGNED = ("roster.unsigned", "ProtocolViolation",
                        "an agreement lacks the signature of a party it binds, or a handover "
                        "that of its old or new authority key")
+    ROSTER_EXPIRED = ("roster.expired", "ProtocolViolation",
+                      "an enrollment submitted after it expired: the authority enrolls the key "
+                      "again")
     ROSTER_RETIRED_AUTHORITY = ("roster.retired_authority", "ProtocolViolation",
                                 "a document is signed by an authority key its party handed "
                                 "over from: the current authority must sign it")

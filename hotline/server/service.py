@@ -43,14 +43,14 @@ from hotline.norms.obligations import Deadlines, RateLimits, check_ack_party, la
 from hotline.norms.rules import Context, Replied
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
-from hotline.roster import Member, Roster, SignedDocument
+from hotline.roster import EnrollmentDocument, Member, Roster, SignedDocument, describe
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hub
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.store import Appended, Store, StoredEntry
 from hotline.store.records import damaged
-from hotline.times import format_time
+from hotline.times import format_time, parse_time
 from hotline.wire import frames
 from hotline.wire.frames import Submit
 
@@ -189,13 +189,19 @@ class Hotline:
         if existing is not None:
             return Appended(existing, duplicate=True)
         kind = self.roster.check(signed)
+        typed = SignedDocument.from_json(signed)
+        if isinstance(typed.document, EnrollmentDocument) and \
+                parse_time(typed.document.not_after) <= self.clock():
+            # valid in a replay of the past, but logging it now would enroll nobody
+            raise ProtocolViolation(f"{describe(typed)} expired at {typed.document.not_after}: "
+                                    "have the authority enroll the key again",
+                                    code=Code.ROSTER_EXPIRED)
         doc = signed["document"]
         appended = await self.store.append(roster_entry(signed, time=format_time(self.clock())),
                                            envelope_id=doc_id)
         if not appended.duplicate:
             if kind == "agreement":
                 await self.load_pinned_templates([Agreement.from_json(doc)])
-            typed = SignedDocument.from_json(signed)
             self.roster.add(typed)
             self.documents.append(typed)
             if kind == "agreement":

@@ -25,7 +25,7 @@ from hotline.errorcodes import Code
 from hotline.errors import HotlineError, ProtocolViolation, WireError
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey
-from hotline.norms.agreement import Agreement, AgreementDocument, Heartbeat, Named
+from hotline.norms.agreement import Agreement, AgreementDocument, Heartbeat, Named, TemplateRef
 from hotline.norms.duration import describe_duration
 from hotline.norms.files import load_templates, shipped_dir
 from hotline.norms.forms import describe_fields
@@ -96,8 +96,9 @@ CLOSE_NOTICE = timedelta(days=1)  # default time, after the draft, for the parti
                                                          path_type=Path),
               help="Folder of template files (default: the deployment's, else HOME/protocols, "
                    "else the shipped templates).")
-@click.option("--templates", "template_ids", default="all", show_default=True,
-              help="Comma-separated template ids from the protocols folder, or 'all'.")
+@click.option("--templates", "template_ids",
+              help="Comma-separated template ids from the protocols folder, or 'all' (the "
+                   "default; a closing keeps those of --based-on).")
 @click.option("--based-on", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The agreement (file) this one replaces: its fields are the defaults and the "
                    "version is one more.")
@@ -121,7 +122,7 @@ CLOSE_NOTICE = timedelta(days=1)  # default time, after the draft, for the parti
               help="Draft file to write (unsigned).")
 @click.pass_context
 def draft(ctx: click.Context, channel: str | None, parties: str | None,
-          authority_files: tuple[Path, ...], protocols: Path | None, template_ids: str,
+          authority_files: tuple[Path, ...], protocols: Path | None, template_ids: str | None,
           based_on: Path | None, close: bool, ends_at: str | None,
           heartbeat_interval: int | None, grace: int | None,
           auditors: tuple[str, ...], witnesses: tuple[str, ...], catalogue: Path | None,
@@ -140,12 +141,16 @@ def draft(ctx: click.Context, channel: str | None, parties: str | None,
       hotline agreement draft --based-on v1.json --close --at 2027-01-01T00:00:00Z --out v2.json
     """
     home: Path = ctx.obj["home"]
-    config = None if authority_files else load_config(home / "hotline.toml", home=home)
-    pinned = authority_pins(authority_files) if authority_files else \
-        {p: PublicKey.from_text(text) for p, text in config.roster.authorities.items()} \
-        if config is not None else {}
-    pins_from = "the --authority files" if authority_files else str(home / "hotline.toml")
+    config = None if authority_files or not (home / "hotline.toml").is_file() else \
+        load_config(home / "hotline.toml", home=home)
     base = _read_agreement(based_on) if based_on else None
+    # KEY_IDs by party: the --authority files, else the deployment's pins; a party of --based-on
+    # known neither way keeps the key that version names (its signature is checked on submit)
+    pinned = {p: k.key_id for p, k in authority_pins(authority_files).items()} if authority_files \
+        else {p: PublicKey.from_text(text).key_id for p, text in config.roster.authorities.items()} \
+        if config is not None else {}
+    pinned = {**{n.id: n.authority for n in (base.parties if base else [])}, **pinned}
+    pins_from = "the --authority files" if authority_files else str(home / "hotline.toml")
     if close and base is None:
         raise click.BadParameter("closing needs the agreement it ends", param_hint="--based-on")
     if ends_at is not None and not close:
@@ -165,17 +170,12 @@ def draft(ctx: click.Context, channel: str | None, parties: str | None,
     if unknown:
         raise click.BadParameter(f"no pinned authority key for {', '.join(unknown)} in {pins_from}",
                                  param_hint="--parties")
-    folder = protocols_folder(home, protocols, config.protocols_dir if config else None)
-    held = load_templates(folder)
-    wanted = sorted({t.id for t in held}) if template_ids == "all" else \
-        [t.strip() for t in template_ids.split(",") if t.strip()]
-    refs = []
-    for template_id in wanted:
-        template = held.latest(template_id)
-        if template is None:
-            raise click.BadParameter(f"no template {template_id!r} in {folder}",
-                                     param_hint="--templates")
-        refs.append(template.ref())
+    if close and base is not None and template_ids is None:
+        refs = list(base.templates)  # a closing changes nothing but the end
+    else:
+        refs = _template_refs(protocols_folder(home, protocols,
+                                               config.protocols_dir if config else None),
+                              template_ids)
     heartbeat = base.heartbeat if base else Heartbeat(interval=10, grace=10)
     heartbeat = Heartbeat(interval=heartbeat.interval if heartbeat_interval is None else heartbeat_interval,
                           grace=heartbeat.grace if grace is None else grace)
@@ -195,7 +195,7 @@ def draft(ctx: click.Context, channel: str | None, parties: str | None,
             raise click.BadParameter(exc.message, param_hint="--at") from None
     doc = {  # as read from a file: checked like one, so no draft the server would refuse is written
         "type": "agreement", "channel": channel, "version": (base.version if base else 0) + 1,
-        "parties": [Named(p, pinned[p].key_id) for p in names],
+        "parties": [Named(p, pinned[p]) for p in names],
         "templates": refs, "heartbeat": heartbeat, **named,
         "effective": format_time(now),
         **({"catalogue": parse(catalogue.read_bytes(), max_bytes=1024 * 1024)}
@@ -211,7 +211,22 @@ def draft(ctx: click.Context, channel: str | None, parties: str | None,
     click.echo("next: each party's authority runs `hotline agreement sign " f"{out} --key KEYFILE`")
 
 
-def _named(values: tuple[str, ...], pinned: Mapping[str, PublicKey], option: str) -> list[Named]:
+def _template_refs(folder: Path, template_ids: str | None) -> list[TemplateRef]:
+    """The templates ``template_ids`` names (comma-separated, or all) as held in ``folder``."""
+    held = load_templates(folder)
+    wanted = sorted({t.id for t in held}) if template_ids in (None, "all") else \
+        [t.strip() for t in (template_ids or "").split(",") if t.strip()]
+    refs = []
+    for template_id in wanted:
+        template = held.latest(template_id)
+        if template is None:
+            raise click.BadParameter(f"no template {template_id!r} in {folder}",
+                                     param_hint="--templates")
+        refs.append(template.ref())
+    return refs
+
+
+def _named(values: tuple[str, ...], pinned: Mapping[str, str], option: str) -> list[Named]:
     """``PARTY:NAME`` values -> ``[{"id": NAME, "authority": KEY_ID of PARTY's key}]``."""
     named = []
     for value in values:
@@ -222,7 +237,7 @@ def _named(values: tuple[str, ...], pinned: Mapping[str, PublicKey], option: str
         if party not in pinned:
             raise click.BadParameter(f"{value!r}: no pinned authority key for {party}",
                                      param_hint=option)
-        named.append(Named(name, pinned[party].key_id))
+        named.append(Named(name, pinned[party]))
     return named
 
 

@@ -66,13 +66,23 @@ def submit_files(home: Path, files: Sequence[Path], *, name: str | None,
         try:
             signed = read_signed(path)  # bounded, strict; its signatures are the server's to check
             logged = submit_signed(signed, profile=profile, servers=servers)
-        except (BadPublicFile, HostRefused, BadAnswer) as exc:  # this file's; no answer ends it
+        except BadPublicFile as exc:  # names the file already
             click.echo(exc.diagnostics(), err=True)
+            every = False
+            continue
+        except (HostRefused, BadAnswer) as exc:  # this file's refusal; no answer at all ends it
+            click.echo(refusal_line(path, exc), err=True)
             every = False
             continue
         click.echo(shown(f"{describe(signed)} logged at index {logged.index}"
                          + (" (already logged)" if logged.duplicate else "")))
     return every
+
+
+def refusal_line(path: Path, error: HotlineError) -> str:
+    """``error: CODE: FILE: message``, one line safe for a terminal (the message may be the
+    host's)."""
+    return shown(f"error: {error.code}: {path}: {error.message}")
 
 
 # -- the roster as a member verifies it ----------------------------------------------------------
@@ -198,7 +208,7 @@ def view_lines(view: RosterView) -> list[str]:
     total = sum(r.count for r in view.refused)
     lines += ["", f"refused documents: {total}"]
     lines += [f"  {r.count} {r.type}: {r.code}" for r in view.refused]
-    return [shown(line) for line in lines]
+    return [shown(line, limit=None) for line in lines]  # each bounded: names, keys, times
 
 
 async def _with_client(home: Path, name: str, servers: tuple[str, ...]) -> Client:
@@ -298,7 +308,8 @@ def check(ctx: click.Context, files: tuple[Path, ...], name: str, servers: tuple
     results = asyncio.run(_check(ctx.obj["home"], name, servers, files))
     for path, signed, error in results:
         if error is not None:
-            click.echo(shown(f"{path}: ") + error.diagnostics(), err=True)
+            click.echo(error.diagnostics() if isinstance(error, BadPublicFile)
+                       else refusal_line(path, error), err=True)
         else:
             assert signed is not None
             click.echo(shown(f"{path}: {describe(signed)} would be accepted"))

@@ -11,10 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from hotline.display import unsafe
+from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
 from hotline.keys import SigningKey
 from hotline.publicfiles import AuthorityKeyFile, write_public
-from hotline.roster import EnrollmentDocument, Role, enrollment, handover, sign_document
+from hotline.roster import (
+    EnrollmentDocument,
+    Role,
+    SignedDocument,
+    enrollment,
+    handover,
+    revocation,
+    sign_document,
+)
 from hotline.times import format_time
 from tests.conftest import Running, hotline_cli, running_server, witness_all
 
@@ -22,6 +32,7 @@ pytestmark = pytest.mark.slow  # every test runs the CLI as child processes
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 V1 = "roster/90-agreement-north-south-v1.json"
+HOSTILE = "lost laptop \x1b[2J\u202eevil\u200b"  # a reason that would rewrite a terminal
 
 
 async def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -72,7 +83,7 @@ async def test_submit_logs_good_documents_and_refuses_each_bad_one(server: Runni
     errors = several.stderr.strip().split("\n")
     assert [line.split(":")[1].strip() for line in errors] == [
         "keys.bad_public_file", "roster.bad_signature", "keys.bad_public_file"], several.stderr
-    assert "an authority's public key" not in errors[0] or "not" in errors[0]
+    assert str(not_a_document) in errors[0] and str(forged) in errors[1], several.stderr
     assert logged_members(server) >= {"dave"} and "eve" not in logged_members(server)
 
     again = await cli(home, "roster", "submit", str(good), "--as", "alice", "--server", server.url)
@@ -83,9 +94,23 @@ async def test_submit_logs_good_documents_and_refuses_each_bad_one(server: Runni
 
 async def test_show_lists_the_roster_against_the_members_own_pins(server: Running) -> None:
     home = server.home
+    dave = SigningKey.generate()
+    revoked = home / "revoke-dave.json"
+    write_public(revoked, sign_document(revocation(
+        party="north", member="dave", key_id=dave.public_key.key_id, revoked_at=datetime.now(UTC),
+        reason=HOSTILE), authority(home, "north")))
+    submitted = await cli(home, "roster", "submit", str(enroll(home, "dave", key=dave)),
+                          str(revoked), "--server", server.url)
+    assert submitted.returncode == 0, submitted.stderr
+    text = await cli(home, "roster", "show", "--as", "alice", "--server", server.url)
+    assert text.returncode == 0, text.stderr
+    assert unsafe(text.stdout.replace("\n", "")) == [] and "dave (north) liaison" in text.stdout
+    assert "REVOKED at" in text.stdout and "lost laptop" in text.stdout
     shown = await cli(home, "roster", "show", "--as", "alice", "--server", server.url, "--json")
     assert shown.returncode == 0, shown.stderr
+    assert unsafe(shown.stdout.replace("\n", "")) == []
     view = json.loads(shown.stdout)
+    assert next(m for m in view["members"] if m["member"] == "dave")["reason"] == HOSTILE
     assert [p["party"] for p in view["parties"]] == ["mediator", "north", "south"]
     assert all(p["verified"] and p["pinned"] == p["current"] for p in view["parties"])
     north = authority(home, "north").public_key.key_id
@@ -168,6 +193,20 @@ async def test_a_channel_closed_by_ceremony_refuses_sends_and_keeps_its_history(
             signed = await cli(home, "agreement", "sign", str(closing), "--key",
                                str(home / "keys" / f"authority-{party}.pem"))
             assert signed.returncode == 0, signed.stderr
+        # an end that has passed by the time the server sees it (every party signed it, but
+        # late): refused, nothing logged, since it would void what was logged since
+        version1 = json.loads((home / V1).read_text())["document"]
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        stale = {**version1, "version": 2, "effective": format_time(an_hour_ago),
+                 "ends": format_time(an_hour_ago + timedelta(minutes=59))}
+        late_file = tmp_path / "late.json"
+        late_file.write_text(json.dumps(sign_document(
+            SignedDocument.from_json({"document": stale, "sigs": []}).document,
+            *(authority(home, p) for p in ("north", "south", "mediator"))).to_json()))
+        late = await cli(home, "roster", "submit", str(late_file), "--server", server.url)
+        assert late.returncode == 1 and "error: roster.invalid: " in late.stderr, late.stderr
+        assert "already past" in late.stderr
+        assert server.hotline.roster.agreements["north-south"].version == 1
         submitted = await cli(home, "roster", "submit", str(closing), "--server", server.url)
         assert submitted.returncode == 0, submitted.stderr
         still = await alice.send(channel="north-south", template="message",
@@ -175,9 +214,9 @@ async def test_a_channel_closed_by_ceremony_refuses_sends_and_keeps_its_history(
         assert (await alice.fetch(still.index)).index == still.index
 
         offset[0] = timedelta(minutes=3)  # past the end (within the clocks' allowed skew)
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(HotlineError) as refused:
             await alice.send(channel="north-south", template="message", body={"text": "after"})
-        assert getattr(refused.value, "code", None) == "channel.closed", refused.value
+        assert refused.value.code == "channel.closed", refused.value
         # history stays readable, and verifies
         assert (await alice.fetch(before.index)).index == before.index
         bob = await server.client("bob")

@@ -217,6 +217,9 @@ async def test_a_channel_closed_by_ceremony_refuses_sends_and_keeps_its_history(
         with pytest.raises(HotlineError) as refused:
             await alice.send(channel="north-south", template="message", body={"text": "after"})
         assert refused.value.code == "channel.closed", refused.value
+        size = await server.hotline.store.size()
+        await server.hotline.monitor.sweep()  # a closed channel's silence is not DOWN
+        assert await server.hotline.store.size() == size
         # history stays readable, and verifies
         assert (await alice.fetch(before.index)).index == before.index
         bob = await server.client("bob")

@@ -136,7 +136,8 @@ def draft(ctx: click.Context, channel: str | None, parties: str | None,
     Example (a new channel, on an authority's machine):
       hotline agreement draft --channel north-mediator --parties north,mediator \\
           --authority north.pub.json --authority mediator.pub.json \\
-          --templates free_text --witness north:north-agent --out v1.json
+          --templates message,heartbeat,echo --witness north:north-agent \\
+          --witness mediator:mediator-agent --auditor mediator:audrey --out v1.json
     Closing it later:
       hotline agreement draft --based-on v1.json --close --at 2027-01-01T00:00:00Z --out v2.json
     """

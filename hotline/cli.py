@@ -46,6 +46,7 @@ from hotline.norms.forms import body_from_fields, describe_fields, missing_field
 from hotline.norms.obligations import check_ack_party, own_party_ack
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
+from hotline.roster_cli import roster
 from hotline.tls_cli import tls
 from hotline.verification import EntryRefused
 
@@ -746,6 +747,7 @@ main.add_command(console)
 main.add_command(client_alias)
 main.add_command(audit)
 main.add_command(agreement)
+main.add_command(roster)
 main.add_command(templates)
 main.add_command(tls)
 main.add_command(backup)

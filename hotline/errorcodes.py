@@ -119,6 +119,9 @@ class Code(StrEnum):
     CHANNEL_UNKNOWN = "channel.unknown", "ProtocolViolation", "no agreement sets up this channel"
     CHANNEL_NOT_MEMBER = ("channel.not_member", "ProtocolViolation",
                           "the member's party is not on this channel, or it is not open")
+    CHANNEL_CLOSED = ("channel.closed", "ProtocolViolation",
+                      "the channel's agreement ended it: nothing more is sent on it; its history "
+                      "stays readable")
     TEMPLATE_INVALID = ("template.invalid", "ProtocolViolation",
                         "a template, or a body against its template, is invalid")
     TEMPLATE_UNKNOWN = ("template.unknown", "ProtocolViolation",

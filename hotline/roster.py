@@ -34,7 +34,7 @@ from hotline.canonical import canonical_bytes
 from hotline.display import article
 from hotline.envelope import Kind, Name
 from hotline.errorcodes import Code
-from hotline.errors import AuthError, CryptoError, ProtocolViolation, WireError
+from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, WireError
 from hotline.keys import Domain, PublicKey, SignatureJSON, SigningKey
 from hotline.norms.agreement import Agreement, AgreementDocument, decode_agreement
 from hotline.times import format_time, parse_time
@@ -243,6 +243,31 @@ class Retired:
     key: PublicKey
     at: datetime  # the handover's time
     successor: str  # the KEY_ID it handed over to
+
+
+@dataclass(frozen=True)
+class RefusedDocument:
+    """A roster document a reader's roster refused, as it may be told: its type and the code,
+    never its content (the host sent it; nothing in it is vouched for). ``unpinned``: the
+    parties it names whose authority the reader did not pin (``roster.unknown_party``)."""
+
+    type: str  # "enrollment", "revocation", "agreement", "handover", or "unknown"
+    code: str
+    unpinned: tuple[str, ...] = ()
+
+
+def refused_document(value: Any, error: HotlineError, roster: Roster) -> RefusedDocument:
+    """What may be said of ``value`` (a signed document's JSON, or one), refused with ``error``."""
+    try:
+        doc: RosterDocument | None = SignedDocument.from_json(value).document
+    except HotlineError:
+        doc = None
+    if doc is None:
+        return RefusedDocument(type="unknown", code=str(error.code))
+    named = [p.id for p in doc.parties] if isinstance(doc, AgreementDocument) else [doc.party]
+    unpinned = tuple(sorted({p for p in named if p not in roster.current})) \
+        if error.code == Code.ROSTER_UNKNOWN_PARTY else ()
+    return RefusedDocument(type=type_of(doc), code=str(error.code), unpinned=unpinned)
 
 
 @dataclass
@@ -488,10 +513,18 @@ class Roster:
                                     f"channel {channel}", code=Code.CHANNEL_NOT_MEMBER)
         return agreement
 
-    def check_send(self, member: Member, channel: str, kind: Kind) -> Agreement:
-        """The channel's agreement if ``member`` may send ``kind`` on it."""
+    def check_send(self, member: Member, channel: str, kind: Kind, *, at: datetime) -> Agreement:
+        """The channel's agreement if ``member`` may send ``kind`` on it at ``at`` (the server:
+        now; a verifier: when the entry was logged). A channel whose agreement ``ends`` takes
+        nothing from then on (``channel.closed``); reading its history stays allowed
+        (``check_channel``)."""
         agreement = self.check_channel(member, channel)
         if kind not in SENDABLE[member.role]:
             raise ProtocolViolation(f"{article(member.role)} may not send {kind} envelopes",
                                     code=Code.NORM_SENDER_NOT_ALLOWED)
+        if agreement.closed_at(at):
+            assert agreement.ends is not None
+            raise ProtocolViolation(f"channel {channel} was closed at {format_time(agreement.ends)} "
+                                    f"by its agreement version {agreement.version}",
+                                    code=Code.CHANNEL_CLOSED)
         return agreement

@@ -17,7 +17,7 @@ authority keys the caller pinned itself. An entry holds when, in this order:
 6. the envelope's channel is the entry's;
 7. the signer's role may send that kind on that channel (``Roster.check_send``: a liaison sends
    messages and acks, an agent heartbeats, echoes and acks; a ``message`` signed by an agent is
-   refused);
+   refused), and the channel was not closed when it was logged (its agreement's ``ends``);
 8. the signature verifies;
 9. an ack's id is the one ``ack_id`` derives for its sender (nobody else could have used it).
 
@@ -107,7 +107,7 @@ def verify_envelope_entry(roster: Roster, entry: entries.Entry | object, *, inde
         if envelope.channel != entry.channel:
             raise CryptoError(f"envelope {envelope.id} is for channel {envelope.channel}, but "
                               f"was logged on {entry.channel}")
-        roster.check_send(member, envelope.channel, envelope.kind)
+        roster.check_send(member, envelope.channel, envelope.kind, at=logged)
         envelope.verify(roster.public_key(member.key_id), entry.sig)
         check_ack_id(envelope, party=member.party)
     except HotlineError as exc:

@@ -738,7 +738,7 @@ def measure_breakdown(db: Path, fixture: Fixture, count: int, rounds: int,
             member = roster.member_for_key(key_id, at=created)
             roster.member_for_key(key_id, at=logged)
             _ = (member.member, member.party) != (env.sender, e.party)
-            roster.check_send(member, env.channel, env.kind)
+            roster.check_send(member, env.channel, env.kind, at=logged)
             out.append(roster.public_key(member.key_id))
         return out
 

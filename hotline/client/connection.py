@@ -45,7 +45,7 @@ from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_en
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, HotlineError, LogError, PeerCode, ProtocolViolation, WireError
 from hotline.keys import SigningKey
-from hotline.roster import Member, Roster, SignedDocument
+from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, refused_document
 from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
 from hotline.verification import EntryRefused, verify_envelope_entry
 from hotline.wire import frames
@@ -134,6 +134,7 @@ class Client:
         self._reader: asyncio.Task[None] | None = None
         self._roster_ready = asyncio.Event()
         self.documents: list[SignedDocument] = []  # the signed roster documents ``roster`` took
+        self.refused_documents: list[RefusedDocument] = []  # those it refused (type and code)
         self.checkpoint = ""  # the latest checkpoint the server pushed (unverified)
         self.checkpoint_arrived = asyncio.Event()
         self.receipts: dict[int, Receipt] = {}  # index -> receipt frame
@@ -234,10 +235,13 @@ class Client:
             self._arrive(frame)
         elif isinstance(frame, frames.Roster):
             for value in frame.documents:
-                with contextlib.suppress(HotlineError):  # what our pinned authorities refuse
+                try:
                     signed = SignedDocument.from_json(value)
                     self.roster.add(signed)
-                    self.documents.append(signed)
+                except HotlineError as exc:  # what our pinned authorities refuse: its type, why
+                    self.refused_documents.append(refused_document(value, exc, self.roster))
+                    continue
+                self.documents.append(signed)
             self._roster_ready.set()
         elif isinstance(frame, frames.Checkpoint):
             self.checkpoint = frame.note

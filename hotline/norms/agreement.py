@@ -3,7 +3,7 @@ authority signs. Pure.
 
 ``{type: "agreement", channel, version, parties: [{id, authority}], templates: [{id, version,
 sha256}], heartbeat: {interval, grace}, auditors: [{id, authority}], witnesses: [{id, authority}],
-effective, catalogue?}``. ``authority`` is the KEY_ID of an authority key: naming it beside a party
+effective, catalogue?, ends?}``. ``authority`` is the KEY_ID of an authority key: naming it beside a party
 is what gives that key, and no other, power over the channel; naming it beside an auditor or a
 witness (a member name) says which authority may enroll that member for this channel, so that no
 other authority can claim the name. Witnesses are agents whose cosignatures of the log's
@@ -14,6 +14,10 @@ The signatures travel beside the document as a list, one per named party.
 code, text: {lang: text}}]``, each message stored in every party's language, so that a ``preagreed``
 message carries only its number and code word and each receiver reads the text in its own language.
 
+``ends`` (optional, RFC 3339) closes the channel by ceremony: from that moment nothing more is
+sent on it (``Roster.check_send``), while its history stays readable. Absent, the document's
+bytes are those of an agreement written before ``ends`` existed, so old signatures still verify.
+
 ``AgreementDocument`` is the document as signed (decoded strictly, re-encoded to the same bytes);
 ``Agreement`` is what it means once the rules beyond field shapes hold (counts, unique names).
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 from typing import Annotated, Any
 
@@ -93,6 +98,7 @@ class AgreementDocument(_Part, frozen=True, kw_only=True, tag_field="type", tag=
     witnesses: list[Named]
     effective: str
     catalogue: list[CatalogueItem] | msgspec.UnsetType = msgspec.UNSET
+    ends: str | msgspec.UnsetType = msgspec.UNSET  # the channel closes at this moment
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,11 @@ class Agreement:
     effective: str
     document: AgreementDocument
     catalogue: tuple[CatalogueItem, ...] = ()
+    ends: datetime | None = None  # from this moment the channel is closed
+
+    def closed_at(self, moment: datetime) -> bool:
+        """Whether the channel is closed at ``moment`` (its agreement ended it by then)."""
+        return self.ends is not None and moment >= self.ends
 
     @classmethod
     def from_json(cls, doc: Any) -> Agreement:
@@ -118,9 +129,13 @@ class Agreement:
     def of(cls, doc: AgreementDocument) -> Agreement:
         """The agreement ``doc`` states, once the rules beyond its fields' shapes hold."""
         try:
-            parse_time(doc.effective, field="agreement.effective")
+            effective = parse_time(doc.effective, field="agreement.effective")
+            ends = None if isinstance(doc.ends, msgspec.UnsetType) else \
+                parse_time(doc.ends, field="agreement.ends")
         except WireError as exc:
             raise _violation(exc.message) from exc
+        if ends is not None and ends < effective:
+            raise _violation("agreement.ends must not be earlier than agreement.effective")
         if not doc.templates:
             raise _violation("agreement.templates must list at least one template")
         catalogue = () if isinstance(doc.catalogue, msgspec.UnsetType) else tuple(doc.catalogue)
@@ -134,7 +149,7 @@ class Agreement:
                    heartbeat_grace=doc.heartbeat.grace,
                    auditors=_named(doc.auditors, "auditors", least=0),
                    witnesses=_named(doc.witnesses, "witnesses", least=1),
-                   effective=doc.effective, document=doc, catalogue=catalogue)
+                   effective=doc.effective, document=doc, catalogue=catalogue, ends=ends)
 
     def template_ids(self) -> frozenset[str]:
         return frozenset(t.id for t in self.templates)

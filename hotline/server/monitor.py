@@ -127,6 +127,9 @@ class HealthMonitor:
         """Judge every channel now; log and announce each change of state."""
         now = self.clock()
         for channel, health in list(self.channels.items()):
+            agreement = self.roster.agreements.get(channel)
+            if agreement is not None and agreement.closed_at(now):
+                continue  # closed by its agreement: its silence is no failure, nothing is logged
             transition = health.evaluate(now)
             for party, beat in health.last_heartbeats().items():
                 if beat is not None:

@@ -66,6 +66,16 @@ def document_id(signed: Any) -> str:
     return "doc:" + hashlib.sha256(canonical_bytes(signed)).hexdigest()
 
 
+def _not_ended_before(agreement: Agreement, now: datetime) -> None:
+    """An agreement may close its channel from now on, never before: an ``ends`` already past
+    would make the envelopes logged since refused by every verifier after the fact."""
+    if agreement.ends is not None and agreement.ends < now:
+        raise ProtocolViolation(
+            f"agreement {agreement.channel} version {agreement.version} ends at "
+            f"{format_time(agreement.ends)}, which is already past ({format_time(now)}): draft it "
+            "again with `--close --at` a time after it will be submitted", code=Code.ROSTER_INVALID)
+
+
 class Hotline:
     """Built by ``hotline.server.compose.build_server`` from the parts it shares with the rest
     of the server (the store, roster, hub, metrics, health monitor and checkpointer)."""
@@ -197,7 +207,10 @@ class Hotline:
                                     "have the authority enroll the key again",
                                     code=Code.ROSTER_EXPIRED)
         doc = signed["document"]
-        appended = await self.store.append(roster_entry(signed, time=format_time(self.clock())),
+        now = self.clock()
+        if kind == "agreement":
+            _not_ended_before(Agreement.from_json(doc), now)
+        appended = await self.store.append(roster_entry(signed, time=format_time(now)),
                                            envelope_id=doc_id)
         if not appended.duplicate:
             if kind == "agreement":
@@ -334,7 +347,7 @@ class Hotline:
                               code=Code.AUTH_WRONG_KEY)
         now = self.clock()
         self.roster.member_for_key(member.key_id, at=now)
-        agreement = self.roster.check_send(member, envelope.channel, envelope.kind)
+        agreement = self.roster.check_send(member, envelope.channel, envelope.kind, at=now)
         created = envelope.created_at
         if created - now > self.clock_skew:
             raise ProtocolViolation("envelope.created is in the future beyond the allowed clock "

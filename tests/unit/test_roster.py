@@ -680,7 +680,7 @@ def test_member_of_a_party_not_in_the_agreement(roster: Roster) -> None:
         roster.check_channel(wendy, CHANNEL)
     assert info.value.code == "channel.not_member"
     with pytest.raises(ProtocolViolation) as info:
-        roster.check_send(wendy, CHANNEL, Kind.MESSAGE)
+        roster.check_send(wendy, CHANNEL, Kind.MESSAGE, at=NOW)
     assert info.value.code == "channel.not_member"
     assert roster.channels_of(wendy) == []
 
@@ -714,10 +714,10 @@ SEND_TABLE = [
 def test_who_may_send_what(roster: Roster, name: str, kind: Kind, allowed: bool) -> None:
     who = member(roster, name)
     if allowed:
-        assert roster.check_send(who, CHANNEL, kind).channel == CHANNEL
+        assert roster.check_send(who, CHANNEL, kind, at=NOW).channel == CHANNEL
     else:
         with pytest.raises(ProtocolViolation) as info:
-            roster.check_send(who, CHANNEL, kind)
+            roster.check_send(who, CHANNEL, kind, at=NOW)
         assert info.value.code == "norm.sender_not_allowed"
 
 

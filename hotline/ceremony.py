@@ -120,41 +120,56 @@ def _refuse_existing(paths: KeyPaths, what: str) -> None:
                                 code=Code.CEREMONY_KEY_EXISTS)
 
 
-def create_private(path: Path, key: SigningKey, passphrase: bytes | None) -> None:
-    """Write ``key`` (PKCS#8 PEM, 0600) to ``path``, which must not exist: written to a temporary
-    file, synced, then linked into place (no half-written key, never one replaced)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _cannot_write(path: Path, exc: OSError) -> CeremonyError:
+    return CeremonyError(f"{path}: cannot write it: {exc.strerror or exc}",
+                         code=Code.CEREMONY_WRITE_FAILED)
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` holding ``data``, never replacing a file there: written to a temporary
+    file, synced, then linked into place, so no half-written file ever bears the name (where
+    the medium has no hard links, a FAT stick, it is created exclusively and written instead)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(key.to_pem(passphrase))
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp, 0o600)
+        os.chmod(temp, mode)
         try:
-            os.link(temp, path)  # fails if ``path`` exists: the key there stays
+            os.link(temp, path)  # fails if ``path`` exists: the file there stays
         except FileExistsError:
-            raise CeremonyError(f"{path} exists: a key is never replaced",
-                                code=Code.CEREMONY_KEY_EXISTS) from None
+            raise CeremonyError(f"{path} exists: it is never replaced (give another --out, or "
+                                "move it away yourself first)", code=Code.CEREMONY_KEY_EXISTS) from None
+        except OSError:  # no hard links here
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+    except FileExistsError:
+        raise CeremonyError(f"{path} exists: it is never replaced",
+                            code=Code.CEREMONY_KEY_EXISTS) from None
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(temp)
 
 
+def create_private(path: Path, key: SigningKey, passphrase: bytes | None) -> None:
+    """Write ``key`` (PKCS#8 PEM, mode 0600) to ``path``, which must not exist."""
+    _write_new(path, key.to_pem(passphrase), 0o600)
+
+
 def write_public_new(path: Path, record: PublicFile | SignedDocument) -> None:
-    """Write a public file that must not exist yet (created exclusively, then synced)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a public file (no secret: mode 0644) that must not exist yet."""
     value = record.to_json() if isinstance(record, SignedDocument) else to_json(record)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise CeremonyError(f"{path} exists: not replaced (give another --out, or move it away)",
-                            code=Code.CEREMONY_KEY_EXISTS) from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(dumps(value) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    _write_new(path, (dumps(value) + "\n").encode(), 0o644)
 
 
 def read_private(path: Path) -> bytes:
@@ -356,13 +371,22 @@ def rotate(home: Path, party: str, passphrase: bytes | None, now: datetime, *,
                             code=Code.CEREMONY_KEY_EXISTS)
     stem = f"{authority_name(party)}.next-{kid8(new.public_key)}"
     next_private, next_public = home / "keys" / f"{stem}.pem", home / "keys" / f"{stem}.pub.json"
-    create_private(next_private, new, passphrase)
-    write_public_new(next_public, AuthorityKeyFile(party=party, key=new.public_key.to_json()))
-    write_public_new(target, signed)
-    os.link(paths.private, retired)  # the old key is kept under its retired name first
-    os.chmod(retired, 0o600)
-    os.replace(next_private, paths.private)
-    os.replace(next_public, paths.public)
+    try:
+        create_private(next_private, new, passphrase)
+        write_public_new(next_public, AuthorityKeyFile(party=party, key=new.public_key.to_json()))
+        write_public_new(target, signed)
+    except CeremonyError:  # the handover never left: the new key signed nothing that counts
+        for path in (next_private, next_public):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+    # From here the handover exists: the new key must survive whatever happens.
+    _write_new(retired, read_private(paths.private), 0o600)  # the old key, kept first
+    try:
+        os.replace(next_private, paths.private)
+        os.replace(next_public, paths.public)
+    except OSError as exc:
+        raise _cannot_write(paths.private, exc) from None
     return Rotation(new, signed, target, retired)
 
 

@@ -265,6 +265,8 @@ class Code(StrEnum):
                                 "a key's safety number is not the one read out")
     CEREMONY_NO_KEY = ("ceremony.no_key", "CeremonyError",
                        "this home holds no such key (or several authority keys to choose from)")
+    CEREMONY_WRITE_FAILED = ("ceremony.write_failed", "CeremonyError",
+                             "a key or signed file could not be written (none is half-written)")
     CEREMONY_NO_PASSPHRASE = ("ceremony.no_passphrase", "CeremonyError",
                               "a private key needs a passphrase and none can be asked for")
     CONFIG_INSECURE_LISTEN = ("config.insecure_listen", "InsecureListen",

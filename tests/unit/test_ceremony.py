@@ -323,3 +323,28 @@ def test_an_existing_key_asks_only_if_it_is_encrypted(tmp_path: Path) -> None:
         existing_passphrase(locked, env={}, interactive=lambda: False)
     assert err.value.code == Code.CEREMONY_NO_PASSPHRASE
     assert os.access(locked, os.R_OK)
+
+
+def test_a_rotation_whose_handover_cannot_be_written_leaves_the_old_key_alone(
+        tmp_path: Path) -> None:
+    old, _, _ = new_authority(tmp_path, "north", None)
+    (tmp_path / "file").write_text("not a folder")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "keys").iterdir()}
+    with pytest.raises(CeremonyError) as err:
+        rotate(tmp_path, "north", None, NOW, out=tmp_path / "file" / "handover.json")
+    assert err.value.code == Code.CEREMONY_WRITE_FAILED
+    assert {p.name: p.read_bytes() for p in (tmp_path / "keys").iterdir()} == before
+    taken = tmp_path / "taken.json"
+    taken.write_text("{}")
+    with pytest.raises(CeremonyError) as err:
+        rotate(tmp_path, "north", None, NOW, out=taken)
+    assert err.value.code == Code.CEREMONY_KEY_EXISTS and taken.read_text() == "{}"
+    assert {p.name: p.read_bytes() for p in (tmp_path / "keys").iterdir()} == before
+    assert rotate(tmp_path, "north", None, NOW).key.key_id != old.key_id  # and it can go on
+
+
+def test_a_key_cannot_be_written_where_no_folder_can_be(tmp_path: Path) -> None:
+    (tmp_path / "keys").write_text("a file where the folder should be")
+    with pytest.raises(CeremonyError) as err:
+        new_member_key(tmp_path, "alice", None)
+    assert err.value.code == Code.CEREMONY_WRITE_FAILED

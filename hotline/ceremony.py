@@ -209,7 +209,11 @@ def _new_key(paths: KeyPaths, record_of: type[MemberKeyFile] | type[AuthorityKey
                           if record_of is MemberKeyFile
                           else AuthorityKeyFile(party=name, key=key.public_key.to_json()))
     create_private(paths.private, key, passphrase)  # first: a public file always has its key
-    write_public_new(paths.public, record)
+    try:
+        write_public_new(paths.public, record)
+    except CeremonyError:  # the key never left: take it back rather than leave half a ceremony
+        paths.private.unlink()
+        raise
     return key
 
 

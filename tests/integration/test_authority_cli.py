@@ -16,6 +16,8 @@ from click.testing import CliRunner
 
 from hotline.cli import main
 from hotline.clock import utc_now
+from hotline.errorcodes import Code
+from hotline.errors import ProtocolViolation
 from hotline.keyfiles import save_private_key
 from hotline.keys import SigningKey
 from hotline.publicfiles import fingerprint, read_authority_key, read_member_key, read_signed
@@ -281,9 +283,9 @@ def test_rotate_hands_over_and_the_old_key_signs_nothing_after(
                      "--key", str(thief / "mallory.pub.json"), "--out", str(thief / "f.json"),
                      passphrase="north pw")
     assert forged.code == 0, forged.err
-    with pytest.raises(Exception) as err:
+    with pytest.raises(ProtocolViolation) as err:
         roster.add(read_signed(thief / "f.json"))
-    assert getattr(err.value, "code", None) == "roster.retired_authority"
+    assert err.value.code == Code.ROSTER_RETIRED_AUTHORITY
 
     bob = tmp_path / "bob"
     hotline(bob, "keys", "new", "--as", "bob", "--no-passphrase")

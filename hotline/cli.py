@@ -18,6 +18,7 @@ import structlog
 
 from hotline.agreement_cli import agreement, templates
 from hotline.audit.commands import audit
+from hotline.authority_cli import authority
 from hotline.backup.commands import backup, restore_command
 from hotline.canonical import JSONObject, parse
 from hotline.cli_options import member_options
@@ -41,6 +42,7 @@ from hotline.entries import HealthEntry, HealthState, OverdueEntry
 from hotline.envelope import ENVELOPE_ID, AckKind, Kind, Precedence
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation, UsageProblem
+from hotline.keys_cli import keys
 from hotline.norms.files import load_templates
 from hotline.norms.forms import body_from_fields, describe_fields, missing_fields
 from hotline.norms.obligations import check_ack_party, own_party_ack
@@ -752,6 +754,8 @@ main.add_command(templates)
 main.add_command(tls)
 main.add_command(backup)
 main.add_command(restore_command)
+main.add_command(keys)
+main.add_command(authority)
 
 
 if __name__ == "__main__":

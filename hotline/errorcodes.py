@@ -261,6 +261,20 @@ class Code(StrEnum):
     CONFIG_INVALID = "config.invalid", "ConfigError", "a configuration file or setting is invalid"
     KEYS_BAD_PUBLIC_FILE = ("keys.bad_public_file", "BadPublicFile",
                             "a file handed over is not the public key or signed document expected")
+    CEREMONY_INVALID = ("ceremony.invalid", "CeremonyError",
+                        "a key ceremony was asked for what cannot be signed (a time, role or name)")
+    CEREMONY_KEY_EXISTS = ("ceremony.key_exists", "CeremonyError",
+                           "a key file of that name exists: a key is never replaced")
+    CEREMONY_NAME_MISMATCH = ("ceremony.name_mismatch", "CeremonyError",
+                              "the public key file names another member than the one enrolled")
+    CEREMONY_SAFETY_MISMATCH = ("ceremony.safety_mismatch", "CeremonyError",
+                                "a key's safety number is not the one read out")
+    CEREMONY_NO_KEY = ("ceremony.no_key", "CeremonyError",
+                       "this home holds no such key (or several authority keys to choose from)")
+    CEREMONY_WRITE_FAILED = ("ceremony.write_failed", "CeremonyError",
+                             "a key or signed file could not be written (none is half-written)")
+    CEREMONY_NO_PASSPHRASE = ("ceremony.no_passphrase", "CeremonyError",
+                              "a private key needs a passphrase and none can be asked for")
     CONFIG_INSECURE_LISTEN = ("config.insecure_listen", "InsecureListen",
                               "the server would listen on a public address without TLS")
     CONFIG_NO_DEPLOYMENT = ("config.no_deployment", "NoDeployment",

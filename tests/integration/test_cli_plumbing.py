@@ -70,7 +70,9 @@ def minimal_args(command: click.Command, tmp: Path, *, profile: str | None) -> l
     return args
 
 
-MEMBER_COMMANDS = sorted(" ".join(path) for path, command in leaves(main) if takes_as(command))
+# ``keys new|show --as NAME`` name a key file, not a profile: covered by test_authority_cli.py
+MEMBER_COMMANDS = sorted(" ".join(path) for path, command in leaves(main)
+                         if takes_as(command) and path[0] != "keys")
 
 
 def test_the_walk_finds_every_member_command() -> None:

@@ -444,10 +444,11 @@ async def test_bad_ceremony_input_is_refused_and_nothing_is_written(deployment: 
     expired = world.root / "expired.json"
     expired.write_text(dumps(lapsed.to_json()))
     refused(bob, "roster.expired", "roster", "submit", str(expired), "--server", world.url)
-    refused(south, "roster.expired", "authority", "enroll", "--party", "south", "--member",
-            "mallory", "--role", "liaison", "--key", str(mallory), "--not-before",
-            "2020-01-01T00:00:00Z", "--not-after", "2020-02-01T00:00:00Z",
-            "--out", str(world.root / "never.json"))
+    late = hotline(south, "authority", "enroll", "--party", "south", "--member", "mallory",
+                   "--role", "liaison", "--key", str(mallory), "--not-before",
+                   "2020-01-01T00:00:00Z", "--not-after", "2020-02-01T00:00:00Z",
+                   "--out", str(world.root / "never.json"), ok=False)
+    assert late.returncode == 2 and "ended already" in late.stderr, late.stderr
     assert not (world.root / "never.json").exists()
     # a handover not signed by both keys
     hotline(south, "authority", "rotate", "--party", "south")

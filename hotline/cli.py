@@ -46,6 +46,7 @@ from hotline.norms.forms import body_from_fields, describe_fields, missing_field
 from hotline.norms.obligations import check_ack_party, own_party_ack
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
+from hotline.server_cli import join, server
 from hotline.tls_cli import tls
 from hotline.verification import EntryRefused
 
@@ -750,6 +751,8 @@ main.add_command(templates)
 main.add_command(tls)
 main.add_command(backup)
 main.add_command(restore_command)
+main.add_command(server)
+main.add_command(join)
 
 
 if __name__ == "__main__":

@@ -163,9 +163,6 @@ def verify_descriptor(value: Any) -> Descriptor:
         verifier = record.log_verifier
     except LogError as exc:
         raise DescriptorError(f"log_key: {exc.message}") from None
-    if verifier.name != record.origin:
-        raise DescriptorError(f"log_key is named {verifier.name!r}, not the origin "
-                              f"{record.origin!r} (the server names its log key so)")
     try:
         PublicKey(verifier.public_key).verify(domain=Domain.DESCRIPTOR, obj=body,
                                               signature=_signature(sig))
@@ -175,6 +172,9 @@ def verify_descriptor(value: Any) -> Descriptor:
             "not signed by the log key it names: edited or forged; ask the operator for the "
             "descriptor again" if bad else f"sig: {exc.message}",
             code=Code.DESCRIPTOR_BAD_SIGNATURE if bad else Code.DESCRIPTOR_INVALID) from None
+    if verifier.name != record.origin:
+        raise DescriptorError(f"log_key is named {verifier.name!r}, not the origin "
+                              f"{record.origin!r} (the server names its log key so)")
     _check_fields(record)
     return record
 

@@ -49,6 +49,7 @@ from hotline.norms.obligations import check_ack_party, own_party_ack
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
 from hotline.roster_cli import roster
+from hotline.server_cli import join, server
 from hotline.tls_cli import tls
 from hotline.verification import EntryRefused
 
@@ -756,6 +757,8 @@ main.add_command(backup)
 main.add_command(restore_command)
 main.add_command(keys)
 main.add_command(authority)
+main.add_command(server)
+main.add_command(join)
 
 
 if __name__ == "__main__":

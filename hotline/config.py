@@ -21,9 +21,10 @@ import difflib
 import ipaddress
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
@@ -554,7 +555,7 @@ def load_config(path: Path | None, *, home: Path,
     return parse_config(text, file=str(path), home=home, env=env)
 
 
-def _toml_string(text: str) -> str:
+def toml_string(text: str) -> str:
     """A TOML basic string (quotes, backslashes and control characters escaped)."""
     escaped = []
     for ch in text:
@@ -590,12 +591,12 @@ def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, 
     except _Invalid as exc:
         raise ConfigError(exc.message, path=("server", "port"), file=str(path)) from exc
     defaults = Config(home=path.parent)
-    listen = (["# Listen address: loopback only, plain WebSocket (no TLS).", f"host = {_toml_string(host)}"]
+    listen = (["# Listen address: loopback only, plain WebSocket (no TLS).", f"host = {toml_string(host)}"]
               if tls is None else
               ["# Listen address, and the server's TLS certificate and key (`hotline init --tls`;",
                "# a new certificate from the deployment CA: `hotline tls server-cert`).",
-               f"host = {_toml_string(host)}", f"tls_cert = {_toml_string(tls[0])}",
-               f"tls_key = {_toml_string(tls[1])}"])
+               f"host = {toml_string(host)}", f"tls_cert = {toml_string(tls[0])}",
+               f"tls_key = {toml_string(tls[1])}"])
     lines = [
         "# hotline server config for a demo deployment (written by `hotline init`).",
         "# Every setting, with its default, is documented in config/hotline.toml.",
@@ -605,27 +606,81 @@ def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, 
         *listen,
         f"port = {port}",
         "# Name of this deployment, presented in every handshake; clients refuse another.",
-        f"origin = {_toml_string(origin)}",
+        f"origin = {toml_string(origin)}",
         "",
         "[store]",
         "# SQLite database where the server keeps its log.",
-        f"path = {_toml_string(defaults.store.path)}",
+        f"path = {toml_string(defaults.store.path)}",
         "",
         "[roster]",
         "# Folder of signed enrollments and agreements.",
-        f"dir = {_toml_string(defaults.roster.dir)}",
+        f"dir = {toml_string(defaults.roster.dir)}",
         "",
         "[protocols]",
         "# Folder of protocol templates (*.yaml); agreements pin each file by its SHA-256.",
-        f"dir = {_toml_string(defaults.protocols.dir)}",
+        f"dir = {toml_string(defaults.protocols.dir)}",
         "",
         "[roster.authorities]",
         "# party = its authority's public key. Pinning a key grants nothing by itself:",
         "# only agreements that every party signed open channels.",
-        *(f"{_toml_string(party)} = {_toml_string(key)}" for party, key in sorted(authorities.items())),
+        *(f"{toml_string(party)} = {toml_string(key)}" for party, key in sorted(authorities.items())),
         "",
     ]
     text = "\n".join(lines)
     # Validate by parsing exactly what we are about to write: we never write a file we would refuse.
     check_listen(parse_config(text, file=str(path), home=path.parent, env={}).server)
     path.write_text(text, encoding="utf-8")
+
+
+_TABLE_HEADER = re.compile(r"\s*\[\[?\s*([^\]]*?)\s*\]\]?\s*(#.*)?$")
+
+
+def _pin_key(line: str) -> str | None:
+    """The party a ``party = "..."`` line of [roster.authorities] pins (bare or quoted key)."""
+    try:
+        doc = tomllib.loads(line)
+    except tomllib.TOMLDecodeError:
+        return None
+    return next(iter(doc)) if len(doc) == 1 else None
+
+
+def with_authority_pin(text: str, *, party: str, key: PublicKey, file: str, home: Path) -> str:
+    """``text`` (a server config) with ``party`` pinned to ``key`` in [roster.authorities],
+    every other line kept: the line for ``party`` is replaced, or added to the table (the table
+    added at the end when absent). Pure.
+
+    Raises:
+        ConfigError: ``text`` is not a valid config, or the result would not parse to the same
+            config with exactly this pin changed (e.g. the pins are written as an inline table):
+            then pin by hand.
+    """
+    before = parse_config(text, file=file, home=home, env={})
+    if not NAME.fullmatch(party):
+        raise ConfigError(f"party name must match {NAME.pattern}", path=("roster", "authorities"))
+    pin = f"{toml_string(party)} = {toml_string(format_authority_key(key))}"
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines)
+                  if (m := _TABLE_HEADER.match(line)) and m[1] == "roster.authorities"), None)
+    if start is None:
+        lines += ["", "[roster.authorities]", pin]
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if _TABLE_HEADER.match(lines[i])),
+                   len(lines))
+        found = next((i for i in range(start + 1, end) if _pin_key(lines[i]) == party), None)
+        if found is not None:
+            lines[found] = pin
+        else:
+            last = max((i for i in range(start, end) if lines[i].strip()), default=start)
+            lines.insert(last + 1, pin)
+    result = "\n".join(lines) + "\n"
+    try:
+        after = parse_config(result, file=file, home=home, env={})
+    except ConfigError as exc:
+        raise ConfigError(f"cannot add the pin to this file by itself ({exc.message}): add "
+                          f"{pin} under [roster.authorities] by hand", file=file) from None
+    wanted = {**before.roster.authorities, party: format_authority_key(key)}
+    if dict(after.roster.authorities) != wanted or \
+            replace(after, roster=before.roster) != before:
+        raise ConfigError(f"cannot add the pin to this file by itself: add {pin} under "
+                          "[roster.authorities] by hand", file=file)
+    return result

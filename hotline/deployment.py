@@ -22,7 +22,7 @@ from cryptography import x509
 from hotline import tlsfiles
 from hotline.canonical import dumps
 from hotline.clock import utc_now
-from hotline.config import ServerSection, check_listen, write_deployment_config
+from hotline.config import ServerSection, check_listen, toml_string, write_deployment_config
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError
 from hotline.keyfiles import save_private_key
@@ -121,27 +121,30 @@ def _write_signed(path: Path, signed: SignedDocument) -> None:
 
 def write_profile(home: Path, *, name: str, party: str, role: Role, servers: list[str],
                   origin: str, authorities: dict[str, str], log_key: str,
-                  tls_ca: str | None = None) -> Path:
+                  tls_ca: str | None = None, written_by: str = "hotline init") -> Path:
+    """Write ``HOME/profiles/NAME.toml`` (every value TOML-escaped: ``hotline join`` writes
+    values from a descriptor handed over)."""
+    q = toml_string
     path = home / "profiles" / f"{name}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"# Profile of {name}, {role.value} of {party}. Written by `hotline init`.",
-             f'member = "{name}"', f'party = "{party}"', f'role = "{role.value}"',
-             f'key = "keys/{name}.pem"',
+    lines = [f"# Profile of {name}, {role.value} of {party}. Written by `{written_by}`.",
+             f"member = {q(name)}", f"party = {q(party)}", f"role = {q(role.value)}",
+             f"key = {q(f'keys/{name}.pem')}",
              "# Server endpoints, tried in order (failover).",
-             "servers = [" + ", ".join(f'"{s}"' for s in servers) + "]",
-             f'origin = "{origin}"',
+             "servers = [" + ", ".join(q(s) for s in servers) + "]",
+             f"origin = {q(origin)}",
              "# The transparency log's checkpoint key (C2SP note verifier key), pinned out of band.",
-             f'log_key = "{log_key}"',
+             f"log_key = {q(log_key)}",
              "# Protocol templates held by this member: forms and checks before sending.",
              'protocols = "protocols"',
              *(["# For wss:// servers whose certificate a private CA issued:",
                 '# tls_ca = "tls/ca.pem"'] if tls_ca is None else
                ["# The deployment CA, pinned: only a server certificate it issued is trusted (not",
                 "# the system's CAs), and plain ws:// or http:// URLs are refused.",
-                f'tls_ca = "{tls_ca}"']),
+                f"tls_ca = {q(tls_ca)}"]),
              "", "# Authority keys pinned out of band: the only keys this member trusts.",
              "[authorities]"]
-    lines += [f'{party_id} = "{key}"' for party_id, key in authorities.items()]
+    lines += [f"{q(party_id)} = {q(key)}" for party_id, key in authorities.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -284,6 +284,19 @@ class Code(StrEnum):
                            "the profile needs TLS (wss://) to reach this server")
     CONFIG_UNKNOWN_PROFILE = ("config.unknown_profile", "UnknownProfile",
                               "no profile of that name")
+    DESCRIPTOR_INVALID = ("descriptor.invalid", "DescriptorError",
+                          "a deployment descriptor is malformed, too large or names a bad key")
+    DESCRIPTOR_BAD_SIGNATURE = ("descriptor.bad_signature", "DescriptorError",
+                                "a deployment descriptor is not signed by the log key it names "
+                                "(edited, or forged)")
+    JOIN_FINGERPRINT_MISMATCH = ("join.fingerprint_mismatch", "JoinRefused",
+                                 "a fingerprint in the descriptor is not the one expected: "
+                                 "nothing was written")
+    JOIN_REFUSED = ("join.refused", "JoinRefused",
+                    "joining was not confirmed, or would overwrite or misuse a file")
+    SERVER_PIN_REFUSED = ("server.pin_refused", "PinRefused",
+                          "the authority key was not pinned (mismatch, unconfirmed, private "
+                          "key, or a different key already pinned)")
     USAGE_INVALID = "usage.invalid", "UsageProblem", "the command line names what cannot be used"
 
     # -- the auditor -------------------------------------------------------------------------

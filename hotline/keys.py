@@ -48,6 +48,7 @@ class Domain(StrEnum):
     AGREEMENT = "hotline/v1/agreement"
     HANDOVER = "hotline/v1/handover"
     HTTP = "hotline/v1/http"
+    DESCRIPTOR = "hotline/v1/descriptor"
 
 
 def b64encode(data: bytes) -> str:

@@ -20,10 +20,11 @@ from hotline.config import (
     load_config,
     parse_authority_key,
     parse_config,
+    with_authority_pin,
     write_deployment_config,
 )
 from hotline.errors import ConfigError, CryptoError, HotlineError
-from hotline.keys import PublicKey
+from hotline.keys import PublicKey, SigningKey
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "hotline.toml"
 # RFC 8032 test 1 public key, and a second distinct valid key.
@@ -402,3 +403,36 @@ def test_deployment_config_with_tls_and_refused_off_loopback_without(tmp_path: P
     with pytest.raises(cfg.InsecureListen):
         write_deployment_config(path, port=0, authorities={"north": NORTH}, host="0.0.0.0")
     assert not path.exists()
+
+
+# -- with_authority_pin: `hotline server pin` edits one line of the operator's file -----------
+
+def _pin_key() -> PublicKey:
+    return SigningKey.from_seed(bytes([7]) * 32).public_key
+
+
+def test_a_pin_is_added_and_every_other_line_kept(tmp_path: Path) -> None:
+    text = ('# mine\n[server]\nport = 9000\n\n[roster.authorities]\n# pins\n\n'
+            '[limits]\nmax_frame_bytes = 65536\n')
+    result = with_authority_pin(text, party="north", key=_pin_key(), file="f", home=tmp_path)
+    config = parse_config(result, file="f", home=tmp_path, env={})
+    assert dict(config.roster.authorities) == {"north": format_authority_key(_pin_key())}
+    assert config.server.port == 9000 and config.limits.max_frame_bytes == 65536
+    assert result.startswith("# mine\n") and "# pins" in result
+
+
+def test_a_pin_replaces_the_partys_line_and_a_missing_table_is_added(tmp_path: Path) -> None:
+    old = 'ed25519:' + 'A' * 43 + '='
+    text = f'[roster.authorities]\nnorth = "{old}"\n'
+    result = with_authority_pin(text, party="north", key=_pin_key(), file="f", home=tmp_path)
+    assert old not in result and result.count("north") == 1
+    added = with_authority_pin("[server]\nport = 1\n", party="south", key=_pin_key(), file="f",
+                               home=tmp_path)
+    assert parse_config(added, file="f", home=tmp_path, env={}).roster.authorities == {
+        "south": format_authority_key(_pin_key())}
+
+
+def test_pins_written_as_an_inline_table_are_left_to_the_operator(tmp_path: Path) -> None:
+    text = '[roster]\nauthorities = { south = "ed25519:' + 'A' * 43 + '=" }\n'
+    with pytest.raises(ConfigError, match="by hand"):
+        with_authority_pin(text, party="north", key=_pin_key(), file="f", home=tmp_path)

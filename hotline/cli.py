@@ -35,6 +35,7 @@ from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
 from hotline.client.receipts import cosigners
+from hotline.clock import utc_now
 from hotline.config import load_config
 from hotline.console.command import client_alias, console
 from hotline.display import article, folded, shown
@@ -381,10 +382,9 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
                                  param_hint="--reply-to")
 
     async def go(client: Client) -> None:
-        agreement = client.roster.agreements.get(channel)
-        if agreement is None:
-            raise ProtocolViolation(f"no channel {channel!r} under an agreement you can see",
-                                    code=Code.CHANNEL_UNKNOWN)
+        now = utc_now()  # may we send here at all, before what we may send here
+        me = client.roster.member_for_key(client.key.key_id, at=now)
+        agreement = client.roster.check_send(me, channel, Kind.MESSAGE, at=now)
         agreed = templates.resolve(agreement, template)
         _checked(agreed, content)
         chosen = Precedence(precedence.upper()) if precedence else agreed.default_precedence

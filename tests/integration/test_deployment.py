@@ -43,6 +43,7 @@ from hotline.clock import utc_now
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey
 from hotline.roster import Role, enrollment, sign_document
+from hotline.times import format_time
 from tests.conftest import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -87,6 +88,8 @@ def carry(file: Path, to: Path) -> Path:
     """Copy a public file to another machine's folder (email, USB, courier): never a private key."""
     text = file.read_text()
     assert "PRIVATE KEY" not in text, f"{file} holds a private key: it never leaves its machine"
+    if to.resolve() == file.parent.resolve():
+        return file  # already there
     to.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copyfile(file, to / file.name))
 
@@ -282,15 +285,19 @@ def send(world: Deployment, name: str, text: str, *, channel: str = "north-south
 
 
 def heard(world: Deployment, name: str, after: int, count: int) -> list[dict[str, Any]]:
+    """The signed entries ``listen`` shows (not its proof or health lines)."""
     out = hotline(world.member(name), "listen", "--as", name, "--after", str(after), "--count",
                   str(count), "--json", "--no-ack").stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line for line in lines if "sender" in line]
 
 
 # -- 1. the deployment ------------------------------------------------------------------------------
 
-async def test_a_deployment_by_ceremony_exchanges_verified_messages(deployment: Deployment) -> None:
+async def test_a_deployment_by_ceremony_exchanges_verified_messages(
+        deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
     world = deployment
+    monkeypatch.setenv("HOTLINE_PASSPHRASE", PASSPHRASE)  # alice's key, opened in this process
     first = send(world, "alice", "Request consultation at 0900Z")
     answer = send(world, "bob", "Agreed, 0900Z")
     for name, index, sender in (("bob", first, "alice"), ("alice", answer, "bob")):
@@ -327,7 +334,7 @@ async def test_a_lost_laptop_is_revoked_and_replaced(deployment: Deployment) -> 
     refused(world.member("bob"), "auth.revoked", "send", "--as", "bob", "--channel",
             "north-south", "--field", "text=from the stolen laptop")
     # what bob signed before the revocation still verifies, for alice and for the auditor
-    [message] = [m for m in heard(world, "alice", before - 1, 1) if m.get("kind") == "message"]
+    [message] = heard(world, "alice", before - 1, 1)
     assert (message["sender"], message["verified"]) == ("bob", True)
     # bob's new laptop: a new key, enrolled by south, joined with the descriptor
     new_home = world.root / "bob-new-laptop"
@@ -392,19 +399,21 @@ async def test_a_new_channel_is_opened_by_ceremony(deployment: Deployment) -> No
     pins = [a for p in ("north", "mediator") for a in ("--authority", str(carry(
         world.authority_files[p], mediator / "incoming")))]
     hotline(mediator, "agreement", "draft", "--channel", "north-mediator", "--parties",
-            "north,mediator", *pins, "--templates", "message", "--auditor", "mediator:audrey",
-            "--witness", "north:north-agent", "--witness", "mediator:mediator-agent",
+            "north,mediator", *pins, "--templates", "consultation-request",
+            "--auditor", "mediator:audrey", "--witness", "north:north-agent",
+            "--witness", "mediator:mediator-agent",
             "--out", str(mediator / "north-mediator-v1.json"))
     world.submit(mediator, world.sign_around(mediator / "north-mediator-v1.json",
                                              ("north", "mediator")))
-    send(world, "alice", "On the new channel", channel="north-mediator")
-    # its template set is its own: a template north-south agreed is refused here
-    sitrep = ["send", "--as", "alice", "--channel", "north-mediator", "--template", "preagreed",
-              "--field", "number=6"]
-    result = hotline(world.member("alice"), *sitrep, ok=False)
-    assert result.returncode != 0 and "template.unknown" in result.stderr, result.stderr
-    hotline(world.member("alice"), "send", "--as", "alice", "--channel", "north-south",
-            "--template", "preagreed", "--field", "number=6")
+    tomorrow = format_time(utc_now() + timedelta(days=1))
+    hotline(world.member("alice"), "send", "--as", "alice", "--channel", "north-mediator",
+            "--template", "consultation-request", "--field", "subject=Border incident",
+            "--field", "requested_level=minister", "--field", f"proposed_times={tomorrow}",
+            "--field", "urgency=urgent")
+    # its template set is its own: the free-text message north-south agreed is refused here
+    refused(world.member("alice"), "template.unknown", "send", "--as", "alice", "--channel",
+            "north-mediator", "--field", "text=not agreed here")
+    send(world, "alice", "agreed there", channel="north-south")
     # south is no party of it
     result = hotline(world.member("bob"), "send", "--as", "bob", "--channel", "north-mediator",
                      "--field", "text=let me in", ok=False)

@@ -1,4 +1,5 @@
-"""``hotline init``: a complete demo deployment in one folder (docs/ARCHITECTURE.md "Command line").
+"""``hotline init``: a complete demo deployment in one folder (docs/ARCHITECTURE.md "Command line"),
+made by the ceremonies of a real one (docs/deployment.md), every role played in the one folder.
 
 Every party gets an authority key, a liaison, an agent; the mediator (or the first party) also
 enrolls the auditor. The channel ``north-south`` runs under an agreement every authority signed,
@@ -21,20 +22,29 @@ from cryptography import x509
 
 from hotline import tlsfiles
 from hotline.canonical import dumps
+from hotline.ceremony import enroll, new_authority, new_member_key
 from hotline.clock import utc_now
-from hotline.config import ServerSection, check_listen, toml_string, write_deployment_config
+from hotline.config import ServerSection, check_listen
+from hotline.descriptor import verify_descriptor
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError
-from hotline.keyfiles import save_private_key
-from hotline.keys import SigningKey
+from hotline.join import join_profile
+from hotline.keyfiles import load_private_key
+from hotline.keys import SigningKey, safety_number
 from hotline.norms.agreement import AgreementDocument, CatalogueItem, Heartbeat, Named
-from hotline.norms.files import TEMPLATE_SUFFIXES, load_templates, shipped_dir
-from hotline.norms.templateset import TemplateSet
-from hotline.privatefiles import private_folder
-from hotline.roster import Role, SignedDocument, enrollment, sign_document
+from hotline.norms.files import load_templates
+from hotline.operator_home import (
+    LOG_KEY,
+    URLS_FILE,
+    home_descriptor,
+    new_server_home,
+    pin_authority,
+    read_pin_file,
+)
+from hotline.publicfiles import read_member_key
+from hotline.roster import Role, SignedDocument, sign_document
 from hotline.times import format_time
-from hotline.tlog.note import NoteVerifier
-from hotline.tlsca import parse_names, url_host
+from hotline.tlsca import parse_names
 
 LIAISONS = {"north": "alice", "south": "bob", "mediator": "carol"}
 AUDITOR = "audrey"
@@ -119,45 +129,6 @@ def _write_signed(path: Path, signed: SignedDocument) -> None:
     path.write_text(dumps(signed.to_json()) + "\n")
 
 
-def write_profile(home: Path, *, name: str, party: str, role: Role, servers: list[str],
-                  origin: str, authorities: dict[str, str], log_key: str,
-                  tls_ca: str | None = None, written_by: str = "hotline init") -> Path:
-    """Write ``HOME/profiles/NAME.toml`` (every value TOML-escaped: ``hotline join`` writes
-    values from a descriptor handed over)."""
-    q = toml_string
-    path = home / "profiles" / f"{name}.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"# Profile of {name}, {role.value} of {party}. Written by `{written_by}`.",
-             f"member = {q(name)}", f"party = {q(party)}", f"role = {q(role.value)}",
-             f"key = {q(f'keys/{name}.pem')}",
-             "# Server endpoints, tried in order (failover).",
-             "servers = [" + ", ".join(q(s) for s in servers) + "]",
-             f"origin = {q(origin)}",
-             "# The transparency log's checkpoint key (C2SP note verifier key), pinned out of band.",
-             f"log_key = {q(log_key)}",
-             "# Protocol templates held by this member: forms and checks before sending.",
-             'protocols = "protocols"',
-             *(["# For wss:// servers whose certificate a private CA issued:",
-                '# tls_ca = "tls/ca.pem"'] if tls_ca is None else
-               ["# The deployment CA, pinned: only a server certificate it issued is trusted (not",
-                "# the system's CAs), and plain ws:// or http:// URLs are refused.",
-                f"tls_ca = {q(tls_ca)}"]),
-             "", "# Authority keys pinned out of band: the only keys this member trusts.",
-             "[authorities]"]
-    lines += [f"{q(party_id)} = {q(key)}" for party_id, key in authorities.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def install_templates(folder: Path) -> TemplateSet:
-    """Copy the shipped templates into a deployment's ``protocols/`` and load them from there."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted(shipped_dir().iterdir()):
-        if path.suffix in TEMPLATE_SUFFIXES:
-            shutil.copyfile(path, folder / path.name)
-    return load_templates(folder)
-
-
 def env_passphrase(variable: str) -> bytes | None:
     """The passphrase in environment variable ``variable``, if set and not empty."""
     value = os.environ.get(variable)
@@ -168,7 +139,11 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
                     origin: str, force: bool, now: datetime | None = None,
                     passphrase: bytes | None = None, log_passphrase: bytes | None = None,
                     host: str = "127.0.0.1", tls_names: list[str] | None = None) -> Deployment:
-    """Create keys, signed enrollments, the signed agreement, profiles and the server config.
+    """The whole deployment in ``home``, made by the same ceremonies a real one takes, each
+    party, member and the operator playing its part in the one folder: ``server new``,
+    ``authority new`` and ``server pin`` (after comparing the safety number), ``keys new`` and
+    ``authority enroll`` for every member, ``server descriptor`` and ``join`` for every member
+    (comparing every fingerprint), and the agreement signed by every authority.
 
     Every private key is encrypted with ``passphrase`` when given; the log key with
     ``log_passphrase``, or else ``passphrase`` (the TLS CA's key with ``passphrase``; the
@@ -188,54 +163,50 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
         raise ConfigError("--parties needs at least two distinct party names")
     names = parse_names(tls_names) if tls_names is not None else None
     tls = (tlsfiles.SERVER_CERT, tlsfiles.SERVER_KEY) if names is not None else None
-    tls_cert, tls_key = tls or (None, None)
-    check_listen(ServerSection(host=host, port=port, tls_cert=tls_cert, tls_key=tls_key))
+    check_listen(ServerSection(host=host, port=port, tls_cert=tls[0] if tls else None,
+                               tls_key=tls[1] if tls else None))
     if (home / "hotline.toml").exists():
         if not force:
             raise ConfigError(f"{home} already holds a deployment; use --force to replace it",
                               file=str(home / "hotline.toml"))
         for sub in ("keys", "roster", "profiles", "protocols", "tls"):
             shutil.rmtree(home / sub, ignore_errors=True)
-        for db in home.glob("hotline.db*"):
-            db.unlink()
+        for old in (*home.glob("hotline.db*"), home / "hotline.toml", home / "descriptor.json",
+                    home / URLS_FILE):
+            old.unlink(missing_ok=True)
     now = now or utc_now()
     not_before, not_after = now - timedelta(minutes=5), now + timedelta(days=365)
-    private_folder(home)
-    os.chmod(home, 0o700)  # keys, the database and the outboxes live here: the owner's only
-    deployment = Deployment(home, port, origin)
+    server = new_server_home(home, origin=origin, host=host, port=port, tls_names=tls_names,
+                             urls=[], now=now, log_passphrase=log_passphrase or passphrase,
+                             tls_passphrase=passphrase)
+    deployment = Deployment(home, port, origin, servers=server.servers, tls_ca=server.tls_ca,
+                            tls_names=server.tls_names)
     authorities: dict[str, SigningKey] = {}
     for party in parties:
-        authorities[party] = SigningKey.generate()
-        save_private_key(home / "keys" / f"authority-{party}.pem", authorities[party], passphrase)
+        authorities[party], _, public = new_authority(home, party, passphrase)
+        pin_authority(home, party=party, key=read_pin_file(public, party=party),
+                      expect=safety_number(authorities[party].key_id))
     auditor_party = "mediator" if "mediator" in parties else parties[0]
     for party in parties:
         deployment.members[LIAISONS.get(party, f"{party}-liaison")] = (party, Role.LIAISON)
         deployment.members[f"{party}-agent"] = (party, Role.AGENT)
     deployment.members[AUDITOR] = (auditor_party, Role.AUDITOR)
-
-    pinned = {party: key.public_key.to_text() for party, key in authorities.items()}
-    log_key = SigningKey.generate()
-    save_private_key(home / "keys" / "log.pem", log_key, log_passphrase or passphrase)
-    log_verifier = NoteVerifier(name=origin, public_key=log_key.public_key.raw).to_text()
-    if names is None:
-        servers = [f"ws://127.0.0.1:{port}/v1/ws"]
-    else:
-        ca = tlsfiles.create(home, origin=origin, names=names, now=now, passphrase=passphrase)
-        servers = [f"wss://{url_host(names[0])}:{port}/v1/ws"]
-        deployment.tls_ca, deployment.tls_names = ca.cert, [str(n) for n in names]
-    deployment.servers = servers
     for n, (name, (party, role)) in enumerate(deployment.members.items(), start=1):
-        key = SigningKey.generate()
-        save_private_key(home / "keys" / f"{name}.pem", key, passphrase)
-        doc = enrollment(party=party, member=name, role=role, key=key.public_key,
-                         not_before=not_before, not_after=not_after)
-        _write_signed(home / "roster" / f"{n:02d}-enroll-{name}.json",
-                    sign_document(doc, authorities[party]))
-        write_profile(home, name=name, party=party, role=role, servers=servers, origin=origin,
-                      authorities=pinned, log_key=log_verifier,
-                      tls_ca=tlsfiles.CA_CERT if names is not None else None)
+        _, _, public = new_member_key(home, name, passphrase)
+        signed = enroll(authorities[party], party, name, role, read_member_key(public).public_key,
+                        not_before, not_after)
+        _write_signed(home / "roster" / f"{n:02d}-enroll-{name}.json", signed)
 
-    templates = install_templates(home / "protocols")
+    log_key = load_private_key(home / LOG_KEY, log_passphrase or passphrase)
+    published = home_descriptor(home, log_key=log_key, urls=[], now=now)
+    (home / "descriptor.json").write_text(dumps(published) + "\n", encoding="utf-8")
+    descriptor = verify_descriptor(published)
+    expect = {party: safety_number(key.key_id) for party, key in authorities.items()}
+    for name, (party, role) in deployment.members.items():
+        join_profile(home, descriptor=descriptor, name=name, party=party, role=role,
+                     passphrase=passphrase, expect=expect)
+
+    templates = load_templates(home / "protocols")
     agreement = AgreementDocument(
         channel=CHANNEL, version=1,
         parties=[Named(p, authorities[p].key_id) for p in parties],
@@ -244,8 +215,6 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
         auditors=[Named(AUDITOR, authorities[auditor_party].key_id)],
         witnesses=[Named(f"{p}-agent", authorities[p].key_id) for p in parties],
         effective=format_time(now), catalogue=list(DEMO_CATALOGUE))
-    signed = sign_document(agreement, *(authorities[p] for p in parties))
+    signed = sign_document(agreement, *(authorities[p] for p in parties))  # `agreement sign`, each
     _write_signed(home / "roster" / f"90-agreement-{CHANNEL}-v1.json", signed)
-    write_deployment_config(home / "hotline.toml", port=port, origin=origin, authorities=pinned,
-                            host=host, tls=tls)
     return deployment

@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.client.profile import Profile
-from hotline.deployment import install_templates, write_profile
+from hotline.client.profile import Profile, write_profile
 from hotline.descriptor import Descriptor, fingerprints
 from hotline.envelope import NAME
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
 from hotline.keys import safety_number
+from hotline.norms.files import install_templates
 from hotline.privatefiles import private_folder, write_private_atomically
 from hotline.roster import Role
 

@@ -30,12 +30,12 @@ from hotline.config import (
     with_authority_pin,
     write_deployment_config,
 )
-from hotline.deployment import install_templates
 from hotline.descriptor import make_descriptor
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError
 from hotline.keyfiles import save_private_key
 from hotline.keys import PublicKey, SigningKey, safety_number
+from hotline.norms.files import install_templates
 from hotline.privatefiles import private_folder
 from hotline.publicfiles import BadPublicFile, read_authority_key
 from hotline.tlog.note import NoteVerifier

@@ -19,10 +19,12 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline.config import toml_string
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError, LogError, UsageProblem
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey, SigningKey
+from hotline.roster import Role
 from hotline.tlog.note import NoteVerifier
 
 _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
@@ -164,3 +166,33 @@ class Profile:
         """Load the member's private key (passphrase from ``HOTLINE_PASSPHRASE`` if set)."""
         passphrase = os.environ.get("HOTLINE_PASSPHRASE")
         return load_private_key(self.key_file, passphrase.encode() if passphrase else None)
+
+
+def write_profile(home: Path, *, name: str, party: str, role: Role, servers: list[str],
+                  origin: str, authorities: dict[str, str], log_key: str,
+                  tls_ca: str | None = None, written_by: str = "hotline init") -> Path:
+    """Write ``HOME/profiles/NAME.toml`` (every value TOML-escaped: ``hotline join`` writes
+    values from a descriptor handed over)."""
+    q = toml_string
+    path = home / "profiles" / f"{name}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Profile of {name}, {role.value} of {party}. Written by `{written_by}`.",
+             f"member = {q(name)}", f"party = {q(party)}", f"role = {q(role.value)}",
+             f"key = {q(f'keys/{name}.pem')}",
+             "# Server endpoints, tried in order (failover).",
+             "servers = [" + ", ".join(q(s) for s in servers) + "]",
+             f"origin = {q(origin)}",
+             "# The transparency log's checkpoint key (C2SP note verifier key), pinned out of band.",
+             f"log_key = {q(log_key)}",
+             "# Protocol templates held by this member: forms and checks before sending.",
+             'protocols = "protocols"',
+             *(["# For wss:// servers whose certificate a private CA issued:",
+                '# tls_ca = "tls/ca.pem"'] if tls_ca is None else
+               ["# The deployment CA, pinned: only a server certificate it issued is trusted (not",
+                "# the system's CAs), and plain ws:// or http:// URLs are refused.",
+                f"tls_ca = {q(tls_ca)}"]),
+             "", "# Authority keys pinned out of band: the only keys this member trusts.",
+             "[authorities]"]
+    lines += [f"{q(party_id)} = {q(key)}" for party_id, key in authorities.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path

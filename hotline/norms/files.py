@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 from collections.abc import Collection
 from pathlib import Path
@@ -92,3 +93,12 @@ def load_pinned(folder: Path, digests: Collection[str]) -> tuple[list[Template],
         except ConfigError as exc:
             refused.append(exc)
     return found, refused
+
+
+def install_templates(folder: Path) -> TemplateSet:
+    """Copy the shipped templates into a deployment's ``protocols/`` and load them from there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(shipped_dir().iterdir()):
+        if path.suffix in TEMPLATE_SUFFIXES:
+            shutil.copyfile(path, folder / path.name)
+    return load_templates(folder)

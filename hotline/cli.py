@@ -147,7 +147,8 @@ def init(ctx: click.Context, parties: str, heartbeat_interval: int, port: int, o
     HOTLINE_LOG_KEY_PASSPHRASE if that is set); the server and every member command then need
     the same variable. With --tls the deployment serves wss:// (`hotline tls --help`).
     """
-    from hotline.deployment import CHANNEL, env_passphrase, init_deployment
+    from hotline.deployment import CHANNEL, init_deployment
+    from hotline.passphrase import env_passphrase
     from hotline.tlsca import DEFAULT_NAMES
     if tls_names and not use_tls:
         raise click.UsageError("--tls-name needs --tls")

@@ -12,7 +12,6 @@ only says which authority key belongs to which party, and grants nothing by itse
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -127,12 +126,6 @@ class Deployment:
 def _write_signed(path: Path, signed: SignedDocument) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps(signed.to_json()) + "\n")
-
-
-def env_passphrase(variable: str) -> bytes | None:
-    """The passphrase in environment variable ``variable``, if set and not empty."""
-    value = os.environ.get(variable)
-    return value.encode() if value else None
 
 
 def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, port: int,

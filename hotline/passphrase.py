@@ -28,19 +28,26 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
+def env_passphrase(*variables: str, env: Mapping[str, str] | None = None) -> bytes | None:
+    """The passphrase in the first of the environment ``variables`` set and not empty."""
+    values = os.environ if env is None else env
+    return next((values[v].encode() for v in variables if values.get(v)), None)
+
+
 def new_passphrase(what: str, *, no_passphrase: bool, env: Mapping[str, str] | None = None,
-                   prompt: Prompt = _prompt,
-                   interactive: Callable[[], bool] = _interactive) -> bytes | None:
+                   prompt: Prompt = _prompt, interactive: Callable[[], bool] = _interactive,
+                   variables: tuple[str, ...] = (VARIABLE,)) -> bytes | None:
     """The passphrase to encrypt a new private key with (None: unencrypted, only if
-    ``no_passphrase``). A prompt asks twice, and an empty answer is refused."""
+    ``no_passphrase``), from the first of ``variables`` set, else a prompt that asks twice (an
+    empty answer is refused)."""
     if no_passphrase:
         return None
-    value = (os.environ if env is None else env).get(VARIABLE)
+    value = env_passphrase(*variables, env=env)
     if value:
-        return value.encode()
+        return value
     if not interactive():
-        raise CeremonyError(f"{what} needs a passphrase: set {VARIABLE}, run this at a terminal "
-                            "to be asked, or pass --no-passphrase to keep it unencrypted (only "
+        raise CeremonyError(f"{what} needs a passphrase: set {' or '.join(variables)}, run this "
+                            "at a terminal to be asked, or pass --no-passphrase to keep it unencrypted (only "
                             "on a machine no one else uses)", code=Code.CEREMONY_NO_PASSPHRASE)
     typed = prompt(f"Passphrase for {what}", True)
     if not typed:
@@ -50,16 +57,17 @@ def new_passphrase(what: str, *, no_passphrase: bool, env: Mapping[str, str] | N
 
 
 def existing_passphrase(path: Path, *, env: Mapping[str, str] | None = None,
-                        prompt: Prompt = _prompt,
-                        interactive: Callable[[], bool] = _interactive) -> bytes | None:
-    """The passphrase to open the key in ``path``: None if it is not encrypted."""
+                        prompt: Prompt = _prompt, interactive: Callable[[], bool] = _interactive,
+                        variables: tuple[str, ...] = (VARIABLE,)) -> bytes | None:
+    """The passphrase to open the key in ``path`` (the first of ``variables`` set, else a
+    prompt): None if it is not encrypted."""
     if not is_encrypted(read_private(path)):
         return None
-    value = (os.environ if env is None else env).get(VARIABLE)
+    value = env_passphrase(*variables, env=env)
     if value:
-        return value.encode()
+        return value
     if not interactive():
-        raise CeremonyError(f"{path} is encrypted: set {VARIABLE} or run this at a terminal to "
+        raise CeremonyError(f"{path} is encrypted: set {' or '.join(variables)} or run this at a terminal to "
                             "be asked for its passphrase", code=Code.CEREMONY_NO_PASSPHRASE)
     return prompt(f"Passphrase for {path}", False).encode()
 

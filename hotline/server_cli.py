@@ -5,13 +5,13 @@ profile from the operator's descriptor); docs/deployment.md. The logic is in
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from hotline.canonical import dumps
+from hotline.ceremony import load_private
 from hotline.clock import utc_now
 from hotline.descriptor import (
     Descriptor,
@@ -21,10 +21,7 @@ from hotline.descriptor import (
     read_descriptor,
 )
 from hotline.display import shown
-from hotline.errorcodes import Code
-from hotline.errors import CryptoError, UsageProblem
 from hotline.join import LOG, JoinRefused, check_expected, join_profile
-from hotline.keyfiles import load_private_key
 from hotline.keys import SigningKey, safety_number
 from hotline.operator_home import (
     LOG_KEY,
@@ -34,6 +31,7 @@ from hotline.operator_home import (
     pin_authority,
     read_pin_file,
 )
+from hotline.passphrase import env_passphrase, existing_passphrase, new_passphrase
 from hotline.roster import Role
 from hotline.tlsca import DEFAULT_NAMES
 
@@ -41,47 +39,13 @@ LOG_VARIABLES = ("HOTLINE_LOG_KEY_PASSPHRASE", "HOTLINE_PASSPHRASE")
 MAX_DESCRIPTOR_READ = 64 * 1024 + 1
 
 
-def _env(*variables: str) -> bytes | None:
-    for variable in variables:
-        value = os.environ.get(variable)
-        if value:
-            return value.encode()
-    return None
-
-
-def _interactive() -> bool:
-    return sys.stdin.isatty()
-
-
-def _new_passphrase(no_passphrase: bool) -> bytes | None:
-    """The log key's passphrase: the environment, else a prompt, else (no terminal) refused
-    unless ``--no-passphrase``."""
-    value = _env(*LOG_VARIABLES)
-    if value is not None or no_passphrase:
-        return value
-    if not _interactive():
-        raise UsageProblem("no passphrase for the log key: set HOTLINE_LOG_KEY_PASSPHRASE (or "
-                           "HOTLINE_PASSPHRASE), run in a terminal to be asked, or give "
-                           "--no-passphrase to leave it unencrypted")
-    text: str = click.prompt("Passphrase for the log key", hide_input=True,
-                             confirmation_prompt=True)
-    return text.encode() or None
-
-
 def _open_log_key(home: Path) -> SigningKey:
     path = home / LOG_KEY
-    value = _env(*LOG_VARIABLES)
-    try:
-        return load_private_key(path, value)
-    except CryptoError as exc:
-        if value is not None or exc.code != Code.CRYPTO_BAD_KEY_FILE or not _interactive():
-            raise
-    text: str = click.prompt("Passphrase of the log key", hide_input=True)
-    return load_private_key(path, text.encode())
+    return load_private(path, existing_passphrase(path, variables=LOG_VARIABLES))
 
 
 def _confirm(question: str) -> bool:
-    if not _interactive():
+    if not sys.stdin.isatty():
         return False
     return click.confirm(question, default=False)
 
@@ -143,8 +107,9 @@ def new(ctx: click.Context, origin: str, listen: str, use_tls: bool, tls_names: 
     made = new_server_home(home, origin=origin, host=host, port=int(port_text),
                            tls_names=list(tls_names or DEFAULT_NAMES) if use_tls else None,
                            urls=list(urls), now=utc_now(),
-                           log_passphrase=_new_passphrase(no_passphrase),
-                           tls_passphrase=_env("HOTLINE_PASSPHRASE"))
+                           log_passphrase=new_passphrase("the log key", no_passphrase=no_passphrase,
+                                                         variables=LOG_VARIABLES),
+                           tls_passphrase=env_passphrase("HOTLINE_PASSPHRASE"))
     log = log_fingerprint(made.log_key)
     click.echo(f"Server home created in {home}/ (origin {origin}).")
     click.echo(shown(f"Log key: {home / LOG_KEY}, fingerprint {log}"))
@@ -288,7 +253,8 @@ def join(ctx: click.Context, descriptor_file: Path, name: str, party: str, role:
         raise JoinRefused("not confirmed: nothing written (compare the fingerprints, then "
                           f"answer yes, or give --expect PARTY=SAFETY ... --expect {LOG}=...)")
     joined = join_profile(home, descriptor=record, name=name, party=party, role=Role(role),
-                          key_file=key_file, passphrase=_env("HOTLINE_PASSPHRASE"),
+                          key_file=key_file,
+                              passphrase=existing_passphrase(key_file or home / "keys" / f"{name}.pem"),
                           expect=expect or None, force=force)
     click.echo(f"Profile written to {joined.profile} (key {joined.key}, safety number "
                f"{joined.safety_number}).")

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives import hashes
 
 from hotline import tlsfiles
 from hotline.clock import utc_now
-from hotline.deployment import env_passphrase
 from hotline.display import shown
+from hotline.passphrase import env_passphrase
 from hotline.tlsca import SERVER_DAYS, TlsError, names_of, parse_names
 
 

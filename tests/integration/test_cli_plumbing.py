@@ -70,9 +70,10 @@ def minimal_args(command: click.Command, tmp: Path, *, profile: str | None) -> l
     return args
 
 
-# ``keys new|show --as NAME`` name a key file, not a profile: covered by test_authority_cli.py
+# ``keys new|show --as NAME`` name a key file and ``join --as NAME`` the profile it makes, not a
+# profile that must exist: covered by test_authority_cli.py and test_operator_cli.py
 MEMBER_COMMANDS = sorted(" ".join(path) for path, command in leaves(main)
-                         if takes_as(command) and path[0] != "keys")
+                         if takes_as(command) and path[0] not in ("keys", "join"))
 
 
 def test_the_walk_finds_every_member_command() -> None:

@@ -127,7 +127,8 @@ async def test_show_lists_the_roster_against_the_members_own_pins(server: Runnin
 
     # a member who pinned only north and south: mediator's documents are unverified to her
     profile = (home / "profiles" / "alice.toml").read_text()
-    narrow = "\n".join(line for line in profile.splitlines() if not line.startswith("mediator ="))
+    narrow = "\n".join(line for line in profile.splitlines()
+                       if not line.startswith(("mediator =", '"mediator" =')))
     (home / "profiles" / "narrow.toml").write_text(narrow + "\n")
     text = await cli(home, "roster", "show", "--as", "narrow", "--server", server.url)
     assert text.returncode == 0, text.stderr

@@ -22,28 +22,21 @@ from hotline.clock import utc_now
 from hotline.config import load_config
 from hotline.display import article, shown
 from hotline.errorcodes import Code
-from hotline.errors import HotlineError, ProtocolViolation, WireError
+from hotline.errors import ProtocolViolation, WireError
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey
 from hotline.norms.agreement import Agreement, AgreementDocument, Heartbeat, Named, TemplateRef
 from hotline.norms.duration import describe_duration
 from hotline.norms.files import load_templates, shipped_dir
 from hotline.norms.forms import describe_fields
-from hotline.publicfiles import read_authority_key
+from hotline.publicfiles import read_authority_key, read_signed
 from hotline.roster import SignedDocument, sign_document, type_of
 from hotline.roster_cli import submit_files
 from hotline.times import format_time, parse_time
 
 
-def _read_signed(path: Path) -> SignedDocument:
-    try:
-        return SignedDocument.from_json(parse(path.read_bytes(), max_bytes=1024 * 1024))
-    except HotlineError as exc:
-        raise click.BadParameter(f"{path}: {exc.message}") from None
-
-
 def _read_agreement(path: Path) -> AgreementDocument:
-    document = _read_signed(path).document
+    document = read_signed(path).document
     if not isinstance(document, AgreementDocument):
         raise click.BadParameter(f"{path}: holds {article(type_of(document))}, not an agreement")
     return document
@@ -249,7 +242,7 @@ def _named(values: tuple[str, ...], pinned: Mapping[str, str], option: str) -> l
 def sign(file: Path, key_file: Path) -> None:
     """Add one party authority's signature to an agreement file (in place)."""
     import os
-    signed = _read_signed(file)
+    signed = read_signed(file)
     passphrase = os.environ.get("HOTLINE_PASSPHRASE")
     key = load_private_key(key_file, passphrase.encode() if passphrase else None)
     doc = Agreement.of(_read_agreement(file))

@@ -23,7 +23,7 @@ from hotline.canonical import dumps, parse
 from hotline.envelope import NAME
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError
-from hotline.keys import PublicKey, SigningKey
+from hotline.keys import PublicKey, SigningKey, same_safety_number
 from hotline.publicfiles import (
     AuthorityKeyFile,
     MemberKeyFile,
@@ -397,9 +397,7 @@ def rotate(home: Path, party: str, passphrase: bytes | None, now: datetime, *,
 def check_safety(key: PublicKey, expected: str, what: str) -> None:
     """Refuse (``ceremony.safety_mismatch``) unless ``expected`` is ``key``'s safety number
     (spaces and dashes ignored, as a person types it)."""
-    def digits(text: str) -> str:
-        return "".join(c for c in text if c not in " -")
-    if digits(expected) != digits(fingerprint(key)):
+    if not same_safety_number(expected, fingerprint(key)):
         raise CeremonyError(f"{what}'s safety number is {fingerprint(key)}, not the {expected!r} "
                             "you were given: do not use this file; ask for it again and compare "
                             "by voice or in person", code=Code.CEREMONY_SAFETY_MISMATCH)

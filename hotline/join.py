@@ -18,7 +18,7 @@ from hotline.envelope import NAME
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
-from hotline.keys import safety_number
+from hotline.keys import safety_number, same_safety_number
 from hotline.norms.files import install_templates
 from hotline.privatefiles import private_folder, write_private_atomically
 from hotline.roster import Role
@@ -41,10 +41,6 @@ class Joined:
     safety_number: str  # the member's own key, to read out to the party's authority
 
 
-def _digits(number: str) -> str:
-    return "".join(c for c in number if c.isdigit())
-
-
 def check_expected(descriptor: Descriptor, expect: Mapping[str, str]) -> None:
     """Compare the descriptor's fingerprints with those the member was given out of band:
     every party's (the log key's too when given); a name that is neither is refused, as a
@@ -65,7 +61,7 @@ def check_expected(descriptor: Descriptor, expect: Mapping[str, str]) -> None:
                           "authority fingerprint, or confirm interactively",
                           code=Code.JOIN_FINGERPRINT_MISMATCH)
     actual = {**prints.authorities, LOG: prints.log}
-    wrong = [who for who, number in expect.items() if _digits(number) != _digits(actual[who])]
+    wrong = [who for who, number in expect.items() if not same_safety_number(number, actual[who])]
     if wrong:
         raise JoinRefused(
             f"the fingerprint of {', '.join(wrong)} is not the one expected: this descriptor "

@@ -230,3 +230,11 @@ def safety_number(*key_ids: str) -> str:
     digest = hashlib.sha512(b"hotline/v1/safety-number\n" + "\n".join(sorted(key_ids)).encode()).digest()
     groups = [int.from_bytes(digest[i * 5:(i + 1) * 5], "big") % 100000 for i in range(12)]
     return " ".join(f"{g:05d}" for g in groups)
+
+
+def same_safety_number(typed: str, number: str) -> bool:
+    """Whether what a person typed (groups split by spaces or dashes, or not at all) is the
+    safety number ``number``: only the digits count, and all of them."""
+    def digits(text: str) -> str:
+        return "".join(c for c in text if c.isdigit())
+    return len(digits(typed)) == 60 and digits(typed) == digits(number)

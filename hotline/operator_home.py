@@ -34,7 +34,7 @@ from hotline.descriptor import make_descriptor
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError
 from hotline.keyfiles import save_private_key
-from hotline.keys import PublicKey, SigningKey, safety_number
+from hotline.keys import PublicKey, SigningKey, safety_number, same_safety_number
 from hotline.norms.files import install_templates
 from hotline.privatefiles import private_folder
 from hotline.publicfiles import BadPublicFile, read_authority_key
@@ -144,11 +144,6 @@ def read_pin_file(path: Path, *, party: str) -> PublicKey:
     return record.public_key
 
 
-def normalized(number: str) -> str:
-    """A safety number as typed (spaces, dashes) reduced to its digits."""
-    return "".join(c for c in number if c.isdigit())
-
-
 def pin_authority(home: Path, *, party: str, key: PublicKey, expect: str | None = None,
                   replace: bool = False) -> bool:
     """Pin ``key`` as ``party``'s authority in ``HOME/hotline.toml`` (the rest of the file
@@ -164,7 +159,7 @@ def pin_authority(home: Path, *, party: str, key: PublicKey, expect: str | None 
         raise ConfigError(f"no server home in {home} (`hotline server new` makes one)",
                           file=str(path))
     number = safety_number(key.key_id)
-    if expect is not None and normalized(expect) != normalized(number):
+    if expect is not None and not same_safety_number(expect, number):
         raise PinRefused(f"the key's safety number is {number}, not the one expected: do not pin "
                          "it; ask the party for its key file again, over another channel")
     text = path.read_text(encoding="utf-8")

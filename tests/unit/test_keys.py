@@ -28,6 +28,7 @@ from hotline.keys import (
     b64encode,
     b64url,
     safety_number,
+    same_safety_number,
     signed_bytes,
 )
 
@@ -433,3 +434,13 @@ def test_public_key_text_round_trip(key: SigningKey) -> None:
 ])
 def test_public_key_from_text_is_strict(text: Any, code: str) -> None:
     assert code_of(PublicKey.from_text, text) == code
+
+
+def test_a_typed_safety_number_is_compared_by_its_digits_all_of_them() -> None:
+    number = safety_number(SigningKey.from_seed(bytes(32)).key_id)
+    assert same_safety_number(number, number)
+    assert same_safety_number(number.replace(" ", "-"), number)
+    assert same_safety_number(number.replace(" ", ""), number)
+    assert not same_safety_number(number[:-1] + ("1" if number[-1] != "1" else "2"), number)
+    assert not same_safety_number(number[:-6], number)  # a prefix is no match
+    assert not same_safety_number("", "")

@@ -225,6 +225,29 @@ class Enrollment:
         return None
 
 
+class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One enrolled key as the views and reports show it (times in RFC 3339)."""
+
+    party: str
+    member: str
+    role: str
+    key: str  # KEY_ID
+    enrolled_by: str  # the KEY_ID of the authority key that signed the enrollment
+    not_before: str
+    not_after: str
+    revoked_at: str | None
+    reason: str | None  # the revocation's, in the authority's words
+
+
+def key_record(enrolled: Enrollment) -> KeyRecord:
+    return KeyRecord(party=enrolled.party, member=enrolled.member, role=enrolled.role.value,
+                     key=enrolled.key.key_id, enrolled_by=enrolled.authority,
+                     not_before=format_time(enrolled.not_before),
+                     not_after=format_time(enrolled.not_after),
+                     revoked_at=None if enrolled.revoked_at is None else format_time(enrolled.revoked_at),
+                     reason=enrolled.reason)
+
+
 @dataclass(frozen=True)
 class Member:
     """An authenticated identity: the enrollment behind one key."""

@@ -26,7 +26,7 @@ from hotline.display import shown
 from hotline.errors import HotlineError
 from hotline.keys import PublicKey
 from hotline.publicfiles import BadPublicFile, fingerprint, read_signed
-from hotline.roster import RefusedDocument, Roster, SignedDocument, describe
+from hotline.roster import KeyRecord, RefusedDocument, Roster, SignedDocument, describe, key_record
 from hotline.times import format_time
 
 # -- submitting --------------------------------------------------------------------------------
@@ -98,18 +98,6 @@ class PartyView(msgspec.Struct, frozen=True, kw_only=True):
     verified: bool  # False: named by documents this member could not check (no pin)
 
 
-class MemberView(msgspec.Struct, frozen=True, kw_only=True):
-    party: str
-    member: str
-    role: str
-    key: str
-    not_before: str
-    not_after: str
-    revoked_at: str | None
-    reason: str | None
-    authority: str  # KEY_ID of the authority key that enrolled it
-
-
 class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
     version: int
@@ -134,7 +122,7 @@ class RosterView(msgspec.Struct, frozen=True, kw_only=True):
 
     member: str
     parties: list[PartyView]
-    members: list[MemberView]
+    members: list[KeyRecord]
     channels: list[ChannelView]
     refused: list[RefusedView]
 
@@ -155,12 +143,8 @@ def roster_view(member: str, roster: Roster, pinned: dict[str, PublicKey],
     parties += [PartyView(party=p, pinned=None, pinned_safety=None, current=None,
                           current_safety=None, handed_over_at=None, verified=False)
                 for p in unpinned]
-    members = [MemberView(
-        party=e.party, member=e.member, role=e.role.value, key=key_id,
-        not_before=format_time(e.not_before), not_after=format_time(e.not_after),
-        revoked_at=format_time(e.revoked_at) if e.revoked_at else None, reason=e.reason,
-        authority=e.authority) for key_id, e in sorted(
-            roster.enrollments.items(), key=lambda kv: (kv[1].party, kv[1].member, kv[0]))]
+    members = sorted((key_record(e) for e in roster.enrollments.values()),
+                     key=lambda m: (m.party, m.member, m.key))
     channels = [ChannelView(
         channel=a.channel, version=a.version, parties=dict(a.parties), auditors=dict(a.auditors),
         witnesses=dict(a.witnesses),
@@ -191,7 +175,7 @@ def view_lines(view: RosterView) -> list[str]:
     lines += ["", "members:"]
     for m in view.members:
         line = (f"  {m.member} ({m.party}) {m.role} key {m.key} valid {m.not_before}..{m.not_after}"
-                f", enrolled by {m.authority}")
+                f", enrolled by {m.enrolled_by}")
         if m.revoked_at:
             line += f"; REVOKED at {m.revoked_at}" + (f" ({m.reason})" if m.reason else "")
         lines.append(line)

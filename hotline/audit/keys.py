@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from hotline.audit.text import Column, table, time_or_none
-from hotline.roster import Roster
+from hotline.audit.text import Column, table
+from hotline.roster import KeyRecord, Roster, key_record
 from hotline.times import format_time
 
 
@@ -25,22 +25,10 @@ class AuthorityKeyDoc(msgspec.Struct, frozen=True):
     successor: str | None
 
 
-class MemberKeyDoc(msgspec.Struct, frozen=True):
-    party: str
-    member: str
-    role: str
-    key: str  # KEY_ID
-    enrolled_by: str  # the authority KEY_ID that signed the enrollment
-    not_before: str
-    not_after: str
-    revoked_at: str | None
-    reason: str | None
-
-
 @dataclass(frozen=True)
 class ChannelKeys:
     authorities: tuple[AuthorityKeyDoc, ...]
-    members: tuple[MemberKeyDoc, ...]
+    members: tuple[KeyRecord, ...]
 
 
 def channel_keys(roster: Roster, channel: str) -> ChannelKeys:
@@ -60,10 +48,7 @@ def channel_keys(roster: Roster, channel: str) -> ChannelKeys:
                 format_time(retired.at) if retired else None,
                 retired.successor if retired else None))
     auditors = set(agreement.auditors)
-    members = [MemberKeyDoc(e.party, e.member, e.role.value, key_id, e.authority,
-                            format_time(e.not_before), format_time(e.not_after),
-                            time_or_none(e.revoked_at), e.reason)
-               for key_id, e in roster.enrollments.items()
+    members = [key_record(e) for e in roster.enrollments.values()
                if e.party in parties or e.member in auditors]
     members.sort(key=lambda m: (m.party, m.member, m.not_before, m.key))
     return ChannelKeys(tuple(authorities), tuple(members))

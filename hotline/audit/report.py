@@ -38,7 +38,6 @@ import msgspec
 from hotline.audit.keys import (
     AuthorityKeyDoc,
     ChannelKeys,
-    MemberKeyDoc,
     channel_keys,
     render_keys,
 )
@@ -55,7 +54,7 @@ from hotline.entries import Entry, EnvelopeEntry, Expects, OverdueEntry, Rejecte
 from hotline.envelope import Kind, Precedence
 from hotline.errorcodes import Code
 from hotline.errors import LogError, WireError
-from hotline.roster import Roster
+from hotline.roster import KeyRecord, Roster
 from hotline.times import format_time, parse_time
 from hotline.typed import to_json
 
@@ -362,7 +361,7 @@ class OverdueListDoc(msgspec.Struct, frozen=True):
 
 class KeysDoc(msgspec.Struct, frozen=True):
     authorities: list[AuthorityKeyDoc]
-    members: list[MemberKeyDoc]
+    members: list[KeyRecord]
 
 
 class ReportDoc(msgspec.Struct, frozen=True):

@@ -115,7 +115,7 @@ async def test_show_lists_the_roster_against_the_members_own_pins(server: Runnin
     assert all(p["verified"] and p["pinned"] == p["current"] for p in view["parties"])
     north = authority(home, "north").public_key.key_id
     alice = next(m for m in view["members"] if m["member"] == "alice")
-    assert (alice["party"], alice["role"], alice["authority"], alice["revoked_at"]) == (
+    assert (alice["party"], alice["role"], alice["enrolled_by"], alice["revoked_at"]) == (
         "north", "liaison", north, None)
     assert {m["member"] for m in view["members"]} >= {"alice", "bob", "carol", "audrey"}
     [channel] = view["channels"]

@@ -40,6 +40,7 @@ from hotline.canonical import dumps, parse
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.clock import utc_now
+from hotline.entries import ROSTER_KINDS
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey
 from hotline.roster import Role, enrollment, sign_document
@@ -50,7 +51,6 @@ pytestmark = pytest.mark.slow
 
 WAIT = 60.0  # seconds: a bound against hangs, never a synchronisation
 PASSPHRASE = "correct horse battery staple"
-ENV = {**os.environ, "HOTLINE_PASSPHRASE": PASSPHRASE}
 FAST = {"HOTLINE_HEALTH_SWEEP": "0.1", "HOTLINE_TLOG_CHECKPOINT_DELAY": "0.2",
         "HOTLINE_PASSPHRASE": PASSPHRASE}
 SAFETY = re.compile(r"\d{5}(?: \d{5}){11}")
@@ -63,11 +63,17 @@ MEMBERS = {"alice": ("north", "liaison"), "bob": ("south", "liaison"),
 def hotline(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     """``hotline --home HOME ARGS`` as its owner runs it; ``ok``: it must exit 0."""
     result = subprocess.run([sys.executable, "-m", "hotline.cli", "--home", str(home), *args],
-                            capture_output=True, text=True, timeout=WAIT, env=ENV,
+                            capture_output=True, text=True, timeout=WAIT, env=environment(),
                             stdin=subprocess.DEVNULL)
     if ok:
         assert result.returncode == 0, f"hotline {' '.join(args)}:\n{result.stdout}{result.stderr}"
     return result
+
+
+def environment() -> dict[str, str]:
+    """Every member's passphrase, and ``HOTLINE_SERVER`` when a test runs its own copy of the
+    deployment (its server on another port than the one the profiles name)."""
+    return {**os.environ, "HOTLINE_PASSPHRASE": PASSPHRASE}
 
 
 def refused(home: Path, code: str, *args: str) -> str:
@@ -124,6 +130,18 @@ class Deployment:
     def member(self, name: str) -> Path:
         return self.root / name
 
+    def copied(self, root: Path) -> Deployment:
+        """This deployment's folders copied to ``root`` (its server stopped), every path with it."""
+        shutil.copytree(self.root, root, symlinks=True)
+
+        def moved(path: Path) -> Path:
+            return root / path.relative_to(self.root)
+        assert self.agreement is not None
+        return Deployment(root, ServerProcess(root / "operator"),
+                          authority_files={p: moved(f) for p, f in self.authority_files.items()},
+                          safety=dict(self.safety), agreement=moved(self.agreement),
+                          owned={moved(f): set(keys) for f, keys in self.owned.items()})
+
     def submit(self, home: Path, file: Path) -> str:
         return hotline(home, "roster", "submit", str(file), "--server", self.url).stdout
 
@@ -161,13 +179,30 @@ class Deployment:
         return current
 
 
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    """Authorities, operator, the north-south agreement and every member, by ceremony; the
-    server running on a free port. Stopped when the test ends."""
-    world = Deployment(tmp_path, ServerProcess(tmp_path / "operator"))
+@pytest.fixture(scope="module")
+def ceremony(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    """Authorities, operator, the north-south agreement and every member, by ceremony, once for
+    the module (its server stopped after): each test runs on its own copy."""
+    root = tmp_path_factory.mktemp("ceremony")
+    world = Deployment(root, ServerProcess(root / "operator"))
     try:
         build(world)
+    finally:
+        world.server.stop()
+    return world
+
+
+@pytest.fixture
+def deployment(ceremony: Deployment, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    """A copy of the deployment with its server running on a free port, which every member
+    command reaches through ``HOTLINE_SERVER`` (the profiles name the first server's port).
+    Stopped when the test ends."""
+    world = ceremony.copied(tmp_path / "deployment")
+    try:
+        world.url = world.server.start(**cast(dict[str, Any], FAST))
+        monkeypatch.setenv("HOTLINE_SERVER", world.url)
+        hotline(world.operator, "server", "descriptor", "--url", world.url)  # for newcomers
         yield world
     finally:
         world.server.stop()
@@ -200,8 +235,10 @@ def build(world: Deployment) -> None:
 
 
 def entries_logged(world: Deployment) -> int:
+    """How many roster documents the server logged (its own health notices aside)."""
     with sqlite3.connect(f"file:{world.operator / 'hotline.db'}?mode=ro", uri=True) as db:
-        (count,) = db.execute("SELECT count(*) FROM entries").fetchone()
+        (count,) = db.execute("SELECT count(*) FROM entries WHERE kind IN (?, ?, ?, ?)",
+                              ROSTER_KINDS).fetchone()
     return int(count)
 
 
@@ -238,7 +275,8 @@ class Agent:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hotline.cli", "--home", str(home), "agent", "--as", name,
-                 "--witness-every", "0.5"], stdout=subprocess.DEVNULL, stderr=log, env=ENV)
+                 "--witness-every", "0.5"], stdout=subprocess.DEVNULL, stderr=log,
+                env=environment())
 
     def cosigned(self) -> bool:
         text = self.log.read_text() if self.log.exists() else ""

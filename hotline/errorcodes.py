@@ -201,6 +201,25 @@ class Code(StrEnum):
                               "a key or signature of an unsupported algorithm")
     CRYPTO_BAD_KEY_FILE = "crypto.bad_key_file", "CryptoError", "a private key file is unreadable"
 
+    # -- sealed fields and epoch keys --------------------------------------------------------------
+    SEAL_INVALID = ("seal.invalid", "SealError",
+                    "sealed fields, a disclosure or an epoch key are malformed")
+    SEAL_BAD_EPOCH_KEY = ("seal.bad_epoch_key", "SealError",
+                          "an epoch key is not the member's own for that epoch, signed by its "
+                          "enrolled key: nothing is sealed to it")
+    SEAL_NO_READER = ("seal.no_reader", "SealError",
+                      "a sealed field has nobody in its audience with an epoch key: it would be "
+                      "lost")
+    SEAL_NO_KEY = ("seal.no_key", "SealError",
+                   "the epoch key a box is sealed to is no longer held (retired): read it from "
+                   "the local store")
+    SEAL_CANNOT_OPEN = ("seal.cannot_open", "SealError",
+                        "a sealed box does not open (tampered, moved from another envelope, or "
+                        "sealed to another key)")
+    SEAL_DIGEST_MISMATCH = ("seal.digest_mismatch", "SealError",
+                            "a disclosure is not the one its signed digest commits to (forged or "
+                            "altered)")
+
     # -- the server's store and the client's outbox ----------------------------------------------
     STORE_FAILED = "store.failed", "StoreError", "the store could not commit or read"
     STORE_OPEN_FAILED = "store.open_failed", "StoreError", "the database cannot be opened"

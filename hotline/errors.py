@@ -83,6 +83,13 @@ class CryptoError(HotlineError):
     code = Code.CRYPTO_INVALID
 
 
+class SealError(HotlineError):
+    """Sealed fields, a disclosure or an epoch key are malformed, do not open, or do not match
+    what was signed (``seal.*``)."""
+
+    code = Code.SEAL_INVALID
+
+
 class AuthError(HotlineError):
     """Authentication failed: the session is closed after this error."""
 

@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -49,6 +49,7 @@ class Domain(StrEnum):
     HANDOVER = "hotline/v1/handover"
     HTTP = "hotline/v1/http"
     DESCRIPTOR = "hotline/v1/descriptor"
+    EPOCH_KEY = "hotline/v1/epoch-key"
 
 
 def b64encode(data: bytes) -> str:
@@ -79,6 +80,25 @@ def signed_bytes(domain: Domain, obj: Any) -> bytes:
 def domain_bytes(domain: Domain, canonical: bytes) -> bytes:
     """What is signed: ``DOMAIN || 0x0A || JCS(object)``."""
     return domain.value.encode("ascii") + b"\n" + canonical
+
+
+class Verifier(Protocol):
+    """A public key that checks signatures in a domain: an Ed25519 ``PublicKey`` or a hybrid
+    ``hotline.hybrid.HybridPublicKey`` (same errors)."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    def verify_canonical(self, *, domain: Domain, canonical: bytes, signature: Any) -> None: ...
+
+
+class Signer(Protocol):
+    """A private key that signs in a domain: a ``SigningKey`` or a ``HybridSigningKey``."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    def sign_canonical(self, *, domain: Domain, canonical: bytes) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)

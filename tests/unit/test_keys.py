@@ -110,7 +110,7 @@ def test_signed_bytes_format() -> None:
 def test_domain_strings_are_distinct_and_versioned() -> None:
     values = [d.value for d in Domain]
     assert len(set(values)) == len(values)
-    assert all(re.fullmatch(r"hotline/v1/[a-z]+", v) for v in values)
+    assert all(re.fullmatch(r"hotline/v1/[a-z]+(-[a-z]+)*", v) for v in values)
 
 
 def test_signature_checks_with_plain_cryptography(key: SigningKey) -> None:

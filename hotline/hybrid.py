@@ -1,0 +1,190 @@
+"""Hybrid post-quantum signatures: Ed25519 and ML-DSA-65 (FIPS 204) together, both required
+(docs/ARCHITECTURE.md "Hybrid signatures"). Pure: no files, no clock.
+
+Theory of operation:
+- A hybrid public key travels as ``{"alg": "ed25519+ml-dsa-65", "ed25519": B64, "ml-dsa-65":
+  B64}``; its KEY_ID follows ``hotline.keys``'s one rule (unpadded base64url SHA-256 of the
+  object's RFC 8785 bytes), so it commits to both halves.
+- Both halves sign the same message ``"hotline/v1/hybrid" || 0x0A || KEY_ID || 0x0A ||
+  DOMAIN || 0x0A || JCS(object)``; ML-DSA-65 also gets DOMAIN as its FIPS 204 context string.
+  Binding the hybrid KEY_ID makes the pair inseparable: the Ed25519 half of a hybrid signature
+  is never a valid plain Ed25519 signature in any domain (plain messages start with a DOMAIN,
+  never with ``hotline/v1/hybrid``), nor a half of another hybrid key's signature, so a forger
+  who breaks one algorithm cannot strip the other (the "non-separability" of the IETF LAMPS
+  composite signatures, built from the same parts).
+- A signature travels as ``{"alg": "ed25519+ml-dsa-65", "key": KEY_ID, "ed25519": B64,
+  "ml-dsa-65": B64}``. Verification checks both halves and refuses if either fails, naming it.
+- ML-DSA signing in ``cryptography`` is hedged (randomized), so hybrid signatures are not
+  byte-reproducible; keys are (``HybridSigningKey.from_seeds``), and so are the signed bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey, MLDSA65PublicKey
+
+from hotline.canonical import canonical_bytes
+from hotline.errorcodes import Code
+from hotline.errors import CryptoError
+from hotline.keys import ALG_ED25519, Domain, b64decode, b64encode, b64url
+
+ALG_HYBRID = "ed25519+ml-dsa-65"
+ALG_MLDSA65 = "ml-dsa-65"
+MLDSA65_PUBLIC_BYTES = 1952
+MLDSA65_SIGNATURE_BYTES = 3309
+HYBRID_PREFIX = b"hotline/v1/hybrid\n"
+
+HybridJSON = dict[str, str]
+"""A hybrid public key's or signature's JSON form (decoded by ``from_json``)."""
+
+
+def hybrid_message(key_id: str, domain: Domain, canonical: bytes) -> bytes:
+    """What both halves sign: the prefix, the hybrid KEY_ID, then the plain domain bytes."""
+    return HYBRID_PREFIX + key_id.encode("ascii") + b"\n" + domain.value.encode("ascii") + b"\n" + canonical
+
+
+@dataclass(frozen=True)
+class HybridPublicKey:
+    """An Ed25519 public key and an ML-DSA-65 public key that sign together."""
+
+    ed25519: bytes
+    mldsa: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.ed25519) != 32:
+            raise CryptoError("an Ed25519 public key is 32 bytes")
+        if len(self.mldsa) != MLDSA65_PUBLIC_BYTES:
+            raise CryptoError(f"an ML-DSA-65 public key is {MLDSA65_PUBLIC_BYTES} bytes")
+
+    @classmethod
+    def from_json(cls, obj: Any) -> HybridPublicKey:
+        if not isinstance(obj, dict) or set(obj) != {"alg", ALG_ED25519, ALG_MLDSA65}:
+            raise CryptoError(f'a hybrid public key is {{"alg", "{ALG_ED25519}", "{ALG_MLDSA65}"}}')
+        if obj["alg"] != ALG_HYBRID:
+            raise CryptoError(f"unsupported key algorithm {obj['alg']!r}", code=Code.CRYPTO_UNSUPPORTED_ALG)
+        return cls(b64decode(obj[ALG_ED25519], what="Ed25519 public key"),
+                   b64decode(obj[ALG_MLDSA65], what="ML-DSA-65 public key"))
+
+    def to_json(self) -> HybridJSON:
+        return {"alg": ALG_HYBRID, ALG_ED25519: b64encode(self.ed25519),
+                ALG_MLDSA65: b64encode(self.mldsa)}
+
+    @cached_property
+    def key_id(self) -> str:
+        return b64url(hashlib.sha256(canonical_bytes(self.to_json())).digest())
+
+    @cached_property
+    def _ed25519(self) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(self.ed25519)
+
+    @cached_property
+    def _mldsa(self) -> MLDSA65PublicKey:
+        try:
+            return MLDSA65PublicKey.from_public_bytes(self.mldsa)
+        except ValueError as exc:
+            raise CryptoError("the ML-DSA-65 public key is invalid") from exc
+
+    def verify(self, *, domain: Domain, obj: Any, signature: Any) -> None:
+        """Check a hybrid ``signature`` over ``obj`` in ``domain``: both halves must verify.
+
+        Raises:
+            CryptoError: ``auth.bad_signature`` naming the half that does not verify,
+                ``auth.wrong_key`` when it names another key, ``crypto.invalid`` or
+                ``crypto.unsupported_alg`` when the signature object is malformed.
+        """
+        self.verify_canonical(domain=domain, canonical=canonical_bytes(obj), signature=signature)
+
+    def verify_canonical(self, *, domain: Domain, canonical: bytes, signature: Any) -> None:
+        """``verify`` for an object already encoded with RFC 8785 (same errors)."""
+        sig = HybridSignature.from_json(signature)
+        if sig.key != self.key_id:
+            raise CryptoError(f"signature names key {sig.key}, expected {self.key_id}",
+                              code=Code.AUTH_WRONG_KEY)
+        message = hybrid_message(self.key_id, domain, canonical)
+        failed = []
+        try:
+            self._ed25519.verify(sig.ed25519, message)
+        except InvalidSignature:
+            failed.append("Ed25519")
+        try:
+            self._mldsa.verify(sig.mldsa, message, domain.value.encode("ascii"))
+        except InvalidSignature:
+            failed.append("ML-DSA-65")
+        if failed:
+            raise CryptoError(f"{domain.value} hybrid signature: the {' and the '.join(failed)} "
+                              f"half does not verify (both are required)",
+                              code=Code.AUTH_BAD_SIGNATURE)
+
+
+@dataclass(frozen=True)
+class HybridSignature:
+    key: str
+    ed25519: bytes
+    mldsa: bytes
+
+    @classmethod
+    def from_json(cls, obj: Any) -> HybridSignature:
+        if not isinstance(obj, dict) or set(obj) != {"alg", "key", ALG_ED25519, ALG_MLDSA65}:
+            raise CryptoError(f'a hybrid signature is {{"alg", "key", "{ALG_ED25519}", '
+                              f'"{ALG_MLDSA65}"}}')
+        if obj["alg"] != ALG_HYBRID:
+            raise CryptoError(f"unsupported signature algorithm {obj['alg']!r}",
+                              code=Code.CRYPTO_UNSUPPORTED_ALG)
+        if not isinstance(obj["key"], str) or not obj["key"]:
+            raise CryptoError("signature key id must be a non-empty string")
+        ed = b64decode(obj[ALG_ED25519], what="Ed25519 signature")
+        ml = b64decode(obj[ALG_MLDSA65], what="ML-DSA-65 signature")
+        if len(ed) != 64:
+            raise CryptoError("an Ed25519 signature is 64 bytes")
+        if len(ml) != MLDSA65_SIGNATURE_BYTES:
+            raise CryptoError(f"an ML-DSA-65 signature is {MLDSA65_SIGNATURE_BYTES} bytes")
+        return cls(obj["key"], ed, ml)
+
+    def to_json(self) -> HybridJSON:
+        return {"alg": ALG_HYBRID, "key": self.key, ALG_ED25519: b64encode(self.ed25519),
+                ALG_MLDSA65: b64encode(self.mldsa)}
+
+
+class HybridSigningKey:
+    """An Ed25519 and an ML-DSA-65 private key that always sign together."""
+
+    def __init__(self, ed25519: Ed25519PrivateKey, mldsa: MLDSA65PrivateKey) -> None:
+        self._ed25519 = ed25519
+        self._mldsa = mldsa
+        ed_raw = ed25519.public_key().public_bytes(serialization.Encoding.Raw,
+                                                   serialization.PublicFormat.Raw)
+        self.public_key = HybridPublicKey(ed_raw, mldsa.public_key().public_bytes_raw())
+
+    @classmethod
+    def generate(cls) -> HybridSigningKey:
+        return cls(Ed25519PrivateKey.generate(), MLDSA65PrivateKey.generate())
+
+    @classmethod
+    def from_seeds(cls, ed25519_seed: bytes, mldsa_seed: bytes) -> HybridSigningKey:
+        """Deterministic key for test vectors only (32-byte seeds, FIPS 204 ``xi`` for ML-DSA)."""
+        try:
+            return cls(Ed25519PrivateKey.from_private_bytes(ed25519_seed),
+                       MLDSA65PrivateKey.from_seed_bytes(mldsa_seed))
+        except ValueError as exc:
+            raise CryptoError("an Ed25519 or ML-DSA-65 seed is 32 bytes") from exc
+
+    @property
+    def key_id(self) -> str:
+        return self.public_key.key_id
+
+    def sign(self, *, domain: Domain, obj: Any) -> HybridJSON:
+        """Hybrid signature object over ``obj`` (which must not contain its own signature)."""
+        return self.sign_canonical(domain=domain, canonical=canonical_bytes(obj))
+
+    def sign_canonical(self, *, domain: Domain, canonical: bytes) -> HybridJSON:
+        """``sign`` for an object already encoded with RFC 8785."""
+        message = hybrid_message(self.key_id, domain, canonical)
+        return HybridSignature(self.key_id, self._ed25519.sign(message),
+                               self._mldsa.sign(message, domain.value.encode("ascii"))).to_json()

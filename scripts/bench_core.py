@@ -55,7 +55,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +77,13 @@ from hotline.client.profile import Profile
 from hotline.deployment import CHANNEL, init_deployment
 from hotline.entries import EnvelopeEntry
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
+from hotline.epochkeys import EpochPrivateKey
+from hotline.hybrid import HybridSigningKey
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, SigningKey, signed_bytes
 from hotline.norms.files import load_templates
 from hotline.roster import decode_document, sign_document
+from hotline.sealing import Reader, SealContext, make_disclosures, open_sealed, seal
 from hotline.wire.frames import Deliver, Submit, encode
 
 HOST = "127.0.0.1"
@@ -96,18 +99,9 @@ REPO = Path(__file__).resolve().parent.parent
 # -- small helpers -------------------------------------------------------------------------------
 
 
-
 def message_text(i: int, size: int) -> str:
     head = f"benchmark message {i}: "
     return (head + "x" * max(0, size - len(head)))[:max(size, len(head))]
-
-
-
-
-
-
-
-
 
 
 # -- child processes -----------------------------------------------------------------------------
@@ -460,8 +454,6 @@ async def run_workers(worker: Callable[[], Coroutine[Any, Any, None]], count: in
         raise group_exc.exceptions[0] from None
 
 
-
-
 def measure_crypto(params: Params, result: RunResult) -> None:
     """Baseline A (raw Ed25519 verify) and, for context, hotline's own verification paths."""
     key = SigningKey.generate()
@@ -479,6 +471,77 @@ def measure_crypto(params: Params, result: RunResult) -> None:
     as_json = env.to_json()
     result.figures["envelope_from_json_per_s"] = rate(lambda: Envelope.from_json(as_json),
                                                       params.crypto_seconds / 2)
+
+
+def measure_pq(params: Params, result: RunResult) -> None:
+    """Per-message cost of sealed fields and hybrid signatures, beside Ed25519-only in the same
+    run (one core, this process): signing and verifying a typical envelope with Ed25519 and with
+    Ed25519 + ML-DSA-65; sealing two fields to 3 parties x 2 members (one field to all six, one
+    to the mediator's two: six HPKE boxes, MLKEM768-X25519) and opening one box. Checking the six
+    epoch keys' signatures is left out: a sender does it once per epoch, not per message."""
+    seconds = params.crypto_seconds / 2
+    text = message_text(0, params.text_bytes)
+    env, _ = typical_envelope("alice", text, SigningKey.generate())
+    key, hybrid = SigningKey.generate(), HybridSigningKey.generate()
+    ed_sig, hy_sig = (k.sign_canonical(domain=Domain.ENVELOPE, canonical=env.canonical)
+                      for k in (key, hybrid))
+    us: dict[str, Callable[[], object]] = {
+        "ed25519_env_sign_us": lambda: key.sign_canonical(domain=Domain.ENVELOPE, canonical=env.canonical),
+        "ed25519_env_verify_us": lambda: key.public_key.verify_canonical(
+            domain=Domain.ENVELOPE, canonical=env.canonical, signature=ed_sig),
+        "hybrid_env_sign_us": lambda: hybrid.sign_canonical(domain=Domain.ENVELOPE,
+                                                            canonical=env.canonical),
+        "hybrid_env_verify_us": lambda: hybrid.public_key.verify_canonical(
+            domain=Domain.ENVELOPE, canonical=env.canonical, signature=hy_sig),
+    }
+    members = [(party, f"{party}-{i}", EpochPrivateKey.generate())
+               for party in ("north", "south", "mediator") for i in (1, 2)]
+    readers = [Reader(party, name, private.document(party=party, member=name, epoch=1,
+                                                    length=timedelta(hours=24)))
+               for party, name, private in members]
+    audience = {"assessment": readers, "private_note": [r for r in readers if r.party == "mediator"]}
+    context = SealContext(channel=CHANNEL, envelope=env.id)
+
+    def seal_one() -> Any:
+        fields = {"assessment": text, "private_note": text}
+        return seal(make_disclosures(fields, {name: os.urandom(16) for name in fields}), audience,
+                    context)
+    sealed = seal_one()
+    party, name, private = members[-1]
+    keys = {readers[-1].key.key_id: private}
+    us["seal_3x2_us"] = seal_one
+    us["open_box_us"] = lambda: open_sealed(sealed, party=party, member=name, keys=keys,
+                                            context=context)
+    for figure, fn in us.items():
+        result.figures[figure] = 1e6 / rate(fn, seconds)
+    result.figures["ed25519_sig_bytes"] = len(dumps(ed_sig))
+    result.figures["hybrid_sig_bytes"] = len(dumps(hy_sig))
+    result.figures["sealed_3x2_bytes"] = len(dumps(sealed.to_json()))
+
+
+def render_pq(med: dict[str, float]) -> list[str]:
+    """The table of ``measure_pq``'s figures, each beside its Ed25519-only baseline."""
+    def row(label: str, figure: str, base_label: str, base: str, unit: str = "µs") -> str:
+        top, bottom = med.get(figure), med.get(base)
+        ratio = f"{top / bottom:.1f}×" if top is not None and bottom else "n/a"
+
+        def show(value: float | None) -> str:
+            if unit != "µs":
+                return fmt(value, " B")
+            return "n/a" if value is None else f"{value:,.1f} µs"
+        return f"| {label} | {show(top)} | {base_label} {show(bottom)} | {ratio} |"
+    return ["", "Sealed fields and hybrid signatures, per message, one core (medians):", "",
+            "| per message | cost | Ed25519-only baseline | ratio |", "|---|---|---|---|",
+            row("sign an envelope, Ed25519 + ML-DSA-65", "hybrid_env_sign_us",
+                "Ed25519 sign", "ed25519_env_sign_us"),
+            row("verify an envelope, Ed25519 + ML-DSA-65", "hybrid_env_verify_us",
+                "Ed25519 verify", "ed25519_env_verify_us"),
+            row("seal 2 fields to 3 parties × 2 members (6 HPKE boxes)", "seal_3x2_us",
+                "Ed25519 sign", "ed25519_env_sign_us"),
+            row("open one box (a reader)", "open_box_us", "Ed25519 verify", "ed25519_env_verify_us"),
+            row("signature on the wire", "hybrid_sig_bytes", "Ed25519", "ed25519_sig_bytes", "B"),
+            row("sealed fields on the wire (6 boxes)", "sealed_3x2_bytes", "Ed25519 signature",
+                "ed25519_sig_bytes", "B")]
 
 
 def measure_sqlite(folder: Path, params: Params, result: RunResult) -> None:
@@ -550,6 +613,7 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
         await measure_echo(echo_url, params, frame_size, result)
         result.figures["submit_frame_bytes"] = frame_size
         measure_crypto(params, result)
+        measure_pq(params, result)
         measure_sqlite(workdir, params, result)
         result.figures["db_bytes"] = sum(p.stat().st_size for p in home.glob("hotline.db*"))
     except Exception:
@@ -585,9 +649,6 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
 
 
 # -- report --------------------------------------------------------------------------------------
-
-
-
 
 
 def fmt(value: float | None, unit: str) -> str:
@@ -657,6 +718,7 @@ def render(params: Params, med: dict[str, float], runs: list[RunResult],
             + (f"≥ {AIM_MSGS_PER_S:,.0f} msg/s durable and delivered: "
                f"{'met' if tput and tput >= AIM_MSGS_PER_S else 'NOT met'}; ")
             + f"p50 ≤ {AIM_P50_MS:g} ms: {'met' if p50 and p50 <= AIM_P50_MS else 'NOT met'}."]
+    out += render_pq(med)
     out += ["", f"Command: `{command}`",
             f"Parameters: messages={params.messages}, latency samples={params.latency_samples} "
             f"(after {params.warmup} warm-up), window={params.window}, text={params.text_bytes} "
@@ -838,6 +900,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--baseline-ref", metavar="REF",
                         help="before/after: also run the server from git REF (a temporary "
                              "worktree), alternating with this tree's; print both and the ratio")
+    parser.add_argument("--crypto-only", action="store_true",
+                        help="only the in-process figures (Ed25519, hybrid signatures, sealing): "
+                             "no server, a few seconds a run")
     parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("messages", "latency_samples", "window", "text_bytes", "runs", "sqlite_commits"):
@@ -850,6 +915,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def crypto_only(args: argparse.Namespace, params: Params, command: str) -> int:
+    """``--crypto-only``: the in-process figures, median of ``--runs`` runs, no server."""
+    load_before = os.getloadavg()[0]
+    runs = []
+    for _ in range(params.runs):
+        result = RunResult()
+        measure_crypto(params, result)
+        measure_pq(params, result)
+        runs.append(result)
+    med = median_figures(runs)
+    if args.json:
+        print(json.dumps({"params": vars(params), "median": med, "command": command}, indent=2))
+        return 0
+    machine = machine_info(Path(tempfile.gettempdir()), ("cryptography",))
+    machine.update(load_before=load_before, load_after=os.getloadavg()[0])
+    print("\n".join([f"# hotline crypto figures — median of {params.runs} run(s)", *render_pq(med),
+                     "", f"Command: `{command}`", *footer(machine, runs)]))
+    return 0
+
+
 async def amain(args: argparse.Namespace, command: str) -> int:
     params = Params(messages=args.messages, latency_samples=args.latency_samples,
                     warmup=args.warmup, window=args.window, text_bytes=args.text_bytes,
@@ -857,6 +942,8 @@ async def amain(args: argparse.Namespace, command: str) -> int:
                     sqlite_commits=args.sqlite_commits)
     if args.baseline_ref:
         return await compare(args, params, command)
+    if args.crypto_only:
+        return crypto_only(args, params, command)
     runs: list[RunResult] = []
     load_before = os.getloadavg()[0]
     started = time.perf_counter()

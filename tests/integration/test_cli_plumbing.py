@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 import pytest
 
-from hotline.cli import main
+from hotline.cli import GROUPS, main
 from hotline.client.logapi import http_base
 from tests.conftest import ServerProcess, hotline_cli
 
@@ -32,12 +32,25 @@ def run(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def leaves(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    """Every runnable (sub)command of the click tree, nested groups included."""
-    for name, command in sorted(group.commands.items()):
+    """Every runnable (sub)command of the click tree, nested groups included (through click's
+    ``list_commands``/``get_command``, which import the lazily loaded ones)."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             yield from leaves(command, (*path, name))
         else:
             yield (*path, name), command
+
+
+def command_at(path: tuple[str, ...]) -> click.Command:
+    leaf: click.Command | None = main
+    for name in path:
+        assert isinstance(leaf, click.Group)
+        leaf = leaf.get_command(click.Context(leaf), name)
+    assert leaf is not None, path
+    return leaf
 
 
 def takes_as(command: click.Command) -> bool:
@@ -91,10 +104,7 @@ def test_every_command_with_an_unknown_profile_says_so_and_exits_2(
     given a profile that does not exist, prints one `error: CODE: message` line naming the known
     profiles and exits 2 (a usage error)."""
     path = tuple(command.split())
-    leaf = main
-    for name in path:
-        assert isinstance(leaf, click.Group)
-        leaf = leaf.commands[name]
+    leaf = command_at(path)
     done = run(home, *path, *minimal_args(leaf, tmp_path, profile="alicia"))
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 2, (done.returncode, done.stderr)
@@ -113,10 +123,7 @@ def test_every_other_command_on_a_missing_home_fails_without_a_traceback(
     a typed error or a usage error (never a traceback) and creates nothing there."""
     missing = tmp_path / "nowhere"
     path = tuple(command.split())
-    leaf = main
-    for name in path:
-        assert isinstance(leaf, click.Group)
-        leaf = leaf.commands[name]
+    leaf = command_at(path)
     done = run(missing, *path, *minimal_args(leaf, tmp_path, profile=None))
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode in (1, 2), (done.returncode, done.stdout, done.stderr)
@@ -243,3 +250,21 @@ def test_ack_kind_is_explained(home: Path) -> None:
     shown = hotline_cli(home, "ack", "--help")
     text = " ".join(shown.stdout.split())
     assert "received: the message arrived" in text and "understood: a person read" in text
+
+
+def test_each_command_is_loaded_only_when_it_runs() -> None:
+    """``hotline.cli.GROUPS``: every name resolves to the command of that name, and a ceremony
+    command imports neither the store nor the network client (each ``hotline`` process a
+    ceremony or a script starts pays only for what it uses)."""
+    ctx = click.Context(main)
+    for name in GROUPS:
+        command = main.get_command(ctx, name)
+        assert command is not None and command.name == name
+    probe = ("import sys; from hotline.cli import main\n"
+             "try:\n    main(['keys', '--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('sqlite_utils', 'websockets', 'aiohttp', 'hotline.member_cli',"
+             " 'hotline.server.app') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -37,5 +37,8 @@ def test_the_help_lists_console_and_hides_the_old_name() -> None:
     listed = CliRunner().invoke(main, ["--help"]).output
     assert "  console " in listed
     assert "  client " not in listed
-    assert main.commands["client"].callback is main.commands["console"].callback
-    assert main.commands["client"].params is main.commands["console"].params
+    ctx = click.Context(main)
+    client, console = main.get_command(ctx, "client"), main.get_command(ctx, "console")
+    assert client is not None and console is not None
+    assert client.callback is console.callback
+    assert client.params is console.params

@@ -23,7 +23,8 @@ from hotline.canonical import dumps, parse
 from hotline.envelope import NAME
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError
-from hotline.keys import PublicKey, SigningKey, same_safety_number
+from hotline.hybrid import HybridSigningKey, MemberKey, MemberSigningKey, signing_key_from_pem
+from hotline.keys import PublicKey, Signer, SigningKey, Verifier, same_safety_number
 from hotline.publicfiles import (
     AuthorityKeyFile,
     MemberKeyFile,
@@ -91,7 +92,7 @@ def authority_name(party: str) -> str:
     return f"authority-{party}"
 
 
-def kid8(key: PublicKey | str) -> str:
+def kid8(key: Verifier | str) -> str:
     """The first 8 characters of a KEY_ID, as file names carry it."""
     return (key if isinstance(key, str) else key.key_id)[:8]
 
@@ -161,7 +162,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
             os.unlink(temp)
 
 
-def create_private(path: Path, key: SigningKey, passphrase: bytes | None) -> None:
+def create_private(path: Path, key: Signer, passphrase: bytes | None) -> None:
     """Write ``key`` (PKCS#8 PEM, mode 0600) to ``path``, which must not exist."""
     _write_new(path, key.to_pem(passphrase), 0o600)
 
@@ -192,19 +193,29 @@ def is_encrypted(data: bytes) -> bool:
 
 
 def load_private(path: Path, passphrase: bytes | None) -> SigningKey:
-    """The key in ``path``; a wrong or missing passphrase is ``crypto.bad_key_file``."""
+    """The Ed25519 key in ``path`` (an authority's, the log's); a wrong or missing passphrase
+    is ``crypto.bad_key_file``."""
+    key = load_member_private(path, passphrase)
+    if not isinstance(key, SigningKey):
+        raise CryptoError(f"{path}: an authority or log key is Ed25519; this one is hybrid",
+                          code=Code.CRYPTO_UNSUPPORTED_ALG)
+    return key
+
+
+def load_member_private(path: Path, passphrase: bytes | None) -> MemberSigningKey:
+    """A member's key in ``path``: Ed25519, or hybrid (Ed25519 + ML-DSA-65); errors as
+    ``load_private``."""
     data = read_private(path)
     try:
-        return SigningKey.from_pem(data, passphrase if is_encrypted(data) else None)
+        return signing_key_from_pem(data, passphrase if is_encrypted(data) else None)
     except CryptoError as exc:
         hint = " (wrong passphrase?)" if is_encrypted(data) else ""
         raise CryptoError(f"{path}: {exc.message}{hint}", code=Code.CRYPTO_BAD_KEY_FILE) from None
 
 
 def _new_key(paths: KeyPaths, record_of: type[MemberKeyFile] | type[AuthorityKeyFile], name: str,
-             passphrase: bytes | None, what: str) -> SigningKey:
+             passphrase: bytes | None, what: str, key: Signer) -> None:
     _refuse_existing(paths, what)
-    key = SigningKey.generate()
     record: PublicFile = (MemberKeyFile(name=name, key=key.public_key.to_json())
                           if record_of is MemberKeyFile
                           else AuthorityKeyFile(party=name, key=key.public_key.to_json()))
@@ -214,16 +225,17 @@ def _new_key(paths: KeyPaths, record_of: type[MemberKeyFile] | type[AuthorityKey
     except CeremonyError:  # the key never left: take it back rather than leave half a ceremony
         paths.private.unlink()
         raise
-    return key
 
 
-def new_member_key(home: Path, name: str,
-                   passphrase: bytes | None) -> tuple[SigningKey, Path, Path]:
+def new_member_key(home: Path, name: str, passphrase: bytes | None, *,
+                   hybrid: bool = False) -> tuple[MemberSigningKey, Path, Path]:
     """A member's signing key, HOME/keys/NAME.pem (0600, encrypted with ``passphrase`` if given),
-    and its public file HOME/keys/NAME.pub.json to hand to the party's authority. Refused
-    (``ceremony.key_exists``, nothing written) if either file exists."""
+    and its public file HOME/keys/NAME.pub.json to hand to the party's authority; ``hybrid``: an
+    Ed25519 + ML-DSA-65 key (hotline.hybrid). Refused (``ceremony.key_exists``, nothing written)
+    if either file exists."""
     paths = key_paths(home, _check_member_name(name))
-    key = _new_key(paths, MemberKeyFile, name, passphrase, f"{name}'s key")
+    key = HybridSigningKey.generate() if hybrid else SigningKey.generate()
+    _new_key(paths, MemberKeyFile, name, passphrase, f"{name}'s key", key)
     return key, paths.private, paths.public
 
 
@@ -233,7 +245,8 @@ def new_authority(home: Path, party: str,
     HOME/keys/authority-P.pub.json for the other parties and the operator to pin. Refused
     (``ceremony.key_exists``, nothing written) if either file exists."""
     paths = key_paths(home, authority_name(check_name(party, "party")))
-    key = _new_key(paths, AuthorityKeyFile, party, passphrase, f"{party}'s authority key")
+    key = SigningKey.generate()
+    _new_key(paths, AuthorityKeyFile, party, passphrase, f"{party}'s authority key", key)
     return key, paths.private, paths.public
 
 
@@ -276,7 +289,7 @@ def _checked_in_transit(signed: SignedDocument) -> SignedDocument:
 
 
 def enroll(authority_key: SigningKey, party: str, member: str, role: Role | str,
-           member_key: PublicKey, not_before: datetime, not_after: datetime, *,
+           member_key: MemberKey, not_before: datetime, not_after: datetime, *,
            key_name: str | None = None, other_name: bool = False) -> SignedDocument:
     """An enrollment of ``member_key`` as ``member`` of ``party`` in ``role``, signed by
     ``authority_key``, valid from ``not_before`` until ``not_after``.
@@ -394,7 +407,7 @@ def rotate(home: Path, party: str, passphrase: bytes | None, now: datetime, *,
     return Rotation(new, signed, target, retired)
 
 
-def check_safety(key: PublicKey, expected: str, what: str) -> None:
+def check_safety(key: Verifier, expected: str, what: str) -> None:
     """Refuse (``ceremony.safety_mismatch``) unless ``expected`` is ``key``'s safety number
     (spaces and dashes ignored, as a person types it)."""
     if not same_safety_number(expected, fingerprint(key)):

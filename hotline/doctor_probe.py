@@ -39,7 +39,7 @@ from hotline.doctor import (
 )
 from hotline.entries import HealthState
 from hotline.errors import AuthError, HotlineError, WireError
-from hotline.keys import SigningKey
+from hotline.keys import Signer
 from hotline.roster import Member, Role
 from hotline.times import parse_time
 from hotline.tlog import verify_checkpoint
@@ -72,7 +72,7 @@ def doctor(home: Path, name: str, servers: tuple[str, ...], *, wait: float, fanc
     return status, render(header, sections, fancy=fancy) + "\n" + closing
 
 
-def _key(profile: Profile) -> tuple[SigningKey | None, KeyFacts]:
+def _key(profile: Profile) -> tuple[Signer | None, KeyFacts]:
     try:
         encrypted = b"ENCRYPTED" in profile.key_file.read_bytes()[:64]
     except OSError:
@@ -85,12 +85,12 @@ def _key(profile: Profile) -> tuple[SigningKey | None, KeyFacts]:
     return key, KeyFacts(profile.key_file, None, encrypted, passphrase)
 
 
-async def _probe_all(profile: Profile, key: SigningKey | None, urls: tuple[str, ...],
+async def _probe_all(profile: Profile, key: Signer | None, urls: tuple[str, ...],
                      wait: float) -> list[EndpointFacts]:
     return [await probe(profile, key, url, wait=wait) for url in urls]
 
 
-async def probe(profile: Profile, key: SigningKey | None, url: str, *, wait: float) -> EndpointFacts:
+async def probe(profile: Profile, key: Signer | None, url: str, *, wait: float) -> EndpointFacts:
     """What ``url`` answers to ``profile`` (with ``key``, if it loaded, also as the member)."""
     facts = EndpointFacts(url=url)
     try:
@@ -156,7 +156,7 @@ class _Watched(ClientSession):
     """The client's session, noting the server's challenge (its origin and clock) before the
     handshake goes on: a wrong origin is refused right after, and an auth refusal may follow."""
 
-    def __init__(self, *, key: SigningKey, origin: str, facts: EndpointFacts) -> None:
+    def __init__(self, *, key: Signer, origin: str, facts: EndpointFacts) -> None:
         super().__init__(key=key, origin=origin)
         self.facts = facts
 
@@ -171,7 +171,7 @@ class _Watched(ClientSession):
         return super().receive(text)
 
 
-async def _session_facts(facts: EndpointFacts, profile: Profile, key: SigningKey,
+async def _session_facts(facts: EndpointFacts, profile: Profile, key: Signer,
                          context: ssl.SSLContext | None, wait: float) -> None:
     client = Client.for_profile(profile, key)
     client.session = _Watched(key=key, origin=profile.origin, facts=facts)
@@ -194,7 +194,7 @@ async def _session_facts(facts: EndpointFacts, profile: Profile, key: SigningKey
         await client.close()
 
 
-def _enrolled(client: Client, key: SigningKey) -> Enrolled | None:
+def _enrolled(client: Client, key: Signer) -> Enrolled | None:
     """This key's enrollment by the authorities the profile pinned (not as the host says)."""
     enrollment = client.roster.enrollments.get(key.public_key.key_id)
     if enrollment is None:

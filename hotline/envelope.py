@@ -23,7 +23,7 @@ from msgspec import Meta
 from hotline.canonical import JSONObject, canonical_bytes
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, WireError
-from hotline.keys import Domain, PublicKey, SigningKey, b64url
+from hotline.keys import Domain, Signer, Verifier, b64url
 from hotline.times import format_time, parse_time
 from hotline.typed import convert
 
@@ -172,10 +172,10 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         """The RFC 8785 bytes the sender signs (set once by ``from_json``)."""
         return canonical_bytes(self.to_json())
 
-    def sign(self, key: SigningKey) -> dict[str, str]:
+    def sign(self, key: Signer) -> dict[str, str]:
         return key.sign_canonical(domain=Domain.ENVELOPE, canonical=self.canonical)
 
-    def verify(self, key: PublicKey, sig: Any) -> None:
+    def verify(self, key: Verifier, sig: Any) -> None:
         """Raise CryptoError unless ``sig`` is ``key``'s envelope signature over this envelope."""
         try:
             key.verify_canonical(domain=Domain.ENVELOPE, canonical=self.canonical, signature=sig)

@@ -34,7 +34,7 @@ from hotline.canonical import canonical_bytes
 from hotline.envelope import Name
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, SealError
-from hotline.keys import Domain, Signer, Verifier, b64decode, b64encode, b64url
+from hotline.keys import Domain, Signer, Verifier, b64decode, b64encode, b64url, pem_blocks
 from hotline.typed import convert
 
 KEM = "MLKEM768-X25519"
@@ -183,11 +183,9 @@ class EpochPrivateKey:
 
     @classmethod
     def from_pem(cls, data: bytes, passphrase: bytes | None = None) -> EpochPrivateKey:
-        end = b"-----END ENCRYPTED PRIVATE KEY-----\n" if passphrase else b"-----END PRIVATE KEY-----\n"
-        blocks = [block + end for block in data.split(end) if block.strip()]
         try:
             keys = [serialization.load_pem_private_key(block, password=passphrase or None)
-                    for block in blocks]
+                    for block in pem_blocks(data)]
         except (ValueError, TypeError) as exc:
             raise CryptoError(f"cannot load epoch key: {exc}", code=Code.CRYPTO_BAD_KEY_FILE) from exc
         if (len(keys) != 2 or not isinstance(keys[0], MLKEM768PrivateKey)

@@ -33,7 +33,16 @@ from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey, M
 from hotline.canonical import canonical_bytes
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError
-from hotline.keys import ALG_ED25519, Domain, b64decode, b64encode, b64url
+from hotline.keys import (
+    ALG_ED25519,
+    Domain,
+    PublicKey,
+    SigningKey,
+    b64decode,
+    b64encode,
+    b64url,
+    pem_blocks,
+)
 
 ALG_HYBRID = "ed25519+ml-dsa-65"
 ALG_MLDSA65 = "ml-dsa-65"
@@ -188,3 +197,47 @@ class HybridSigningKey:
         message = hybrid_message(self.key_id, domain, canonical)
         return HybridSignature(self.key_id, self._ed25519.sign(message),
                                self._mldsa.sign(message, domain.value.encode("ascii"))).to_json()
+
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
+        """Both halves as PKCS#8 PEM blocks (Ed25519 first), encrypted under ``passphrase``
+        when given: the member's one key file."""
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase) if passphrase
+            else serialization.NoEncryption())
+        return b"".join(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          encryption) for key in (self._ed25519, self._mldsa))
+
+
+MemberKey = PublicKey | HybridPublicKey
+"""A member's enrolled public key: Ed25519, or Ed25519 + ML-DSA-65."""
+MemberSigningKey = SigningKey | HybridSigningKey
+"""A member's private key, as its key file holds it."""
+
+
+def member_key_from_json(obj: Any) -> MemberKey:
+    """An enrolled key's JSON form, by its ``alg`` (CryptoError as each form's ``from_json``)."""
+    if isinstance(obj, dict) and obj.get("alg") == ALG_HYBRID:
+        return HybridPublicKey.from_json(obj)
+    return PublicKey.from_json(obj)
+
+
+def signing_key_from_pem(data: bytes, passphrase: bytes | None = None) -> MemberSigningKey:
+    """A key file: one Ed25519 PKCS#8 block, or an Ed25519 block then an ML-DSA-65 block.
+
+    Raises:
+        CryptoError: ``crypto.bad_key_file`` (unreadable, wrong passphrase, another shape),
+            ``crypto.unsupported_alg`` (one block of another algorithm).
+    """
+    blocks = pem_blocks(data)
+    if len(blocks) <= 1:
+        return SigningKey.from_pem(data, passphrase)
+    try:
+        keys = [serialization.load_pem_private_key(block, password=passphrase or None)
+                for block in blocks]
+    except (ValueError, TypeError) as exc:
+        raise CryptoError(f"cannot load private key: {exc}", code=Code.CRYPTO_BAD_KEY_FILE) from exc
+    if (len(keys) != 2 or not isinstance(keys[0], Ed25519PrivateKey)
+            or not isinstance(keys[1], MLDSA65PrivateKey)):
+        raise CryptoError("a hybrid key file holds an Ed25519 key then an ML-DSA-65 key",
+                          code=Code.CRYPTO_BAD_KEY_FILE)
+    return HybridSigningKey(keys[0], keys[1])

@@ -17,7 +17,7 @@ from hotline.descriptor import Descriptor, fingerprints
 from hotline.envelope import NAME
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError
-from hotline.keyfiles import load_private_key
+from hotline.keyfiles import load_member_key
 from hotline.keys import safety_number, same_safety_number
 from hotline.norms.files import install_templates
 from hotline.privatefiles import private_folder, write_private_atomically
@@ -98,7 +98,7 @@ def join_profile(home: Path, *, descriptor: Descriptor, name: str, party: str, r
         raise JoinRefused(f"{profile} exists: give --force to replace it")
     dest = home / "keys" / f"{name}.pem"
     source = key_file or dest
-    key = load_private_key(source, passphrase)
+    key = load_member_key(source, passphrase)
     data = source.read_bytes()
     copy = source.resolve() != dest.resolve()
     if copy and dest.exists() and dest.read_bytes() != data:

@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 
 from hotline.errors import ConfigError
-from hotline.keys import SigningKey
+from hotline.hybrid import MemberSigningKey, signing_key_from_pem
+from hotline.keys import Signer, SigningKey
 
 
-def save_private_key(path: Path, key: SigningKey, passphrase: bytes | None = None) -> None:
+def save_private_key(path: Path, key: Signer, passphrase: bytes | None = None) -> None:
     """Write a PKCS#8 PEM readable by the owner only (created 0600, never world-readable)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -24,6 +25,15 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> SigningKey:
     except OSError as exc:
         raise ConfigError(f"cannot read key file: {exc.strerror}", file=str(path)) from exc
     return SigningKey.from_pem(data, passphrase)
+
+
+def load_member_key(path: Path, passphrase: bytes | None = None) -> MemberSigningKey:
+    """A member's key file: Ed25519, or Ed25519 + ML-DSA-65 (``hotline keys new --hybrid``)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file: {exc.strerror}", file=str(path)) from exc
+    return signing_key_from_pem(data, passphrase)
 
 
 def load_log_key(path: Path) -> SigningKey:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -89,6 +90,10 @@ class Verifier(Protocol):
     @property
     def key_id(self) -> str: ...
 
+    def to_json(self) -> dict[str, str]: ...
+
+    def verify(self, *, domain: Domain, obj: Any, signature: Any) -> None: ...
+
     def verify_canonical(self, *, domain: Domain, canonical: bytes, signature: Any) -> None: ...
 
 
@@ -98,7 +103,14 @@ class Signer(Protocol):
     @property
     def key_id(self) -> str: ...
 
+    @property
+    def public_key(self) -> Verifier: ...
+
+    def sign(self, *, domain: Domain, obj: Any) -> dict[str, str]: ...
+
     def sign_canonical(self, *, domain: Domain, canonical: bytes) -> dict[str, str]: ...
+
+    def to_pem(self, passphrase: bytes | None = None) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -258,3 +270,11 @@ def same_safety_number(typed: str, number: str) -> bool:
     def digits(text: str) -> str:
         return "".join(c for c in text if c.isdigit())
     return len(digits(typed)) == 60 and digits(typed) == digits(number)
+
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]{1,40})-----\n.*?\n-----END \1-----\n?", re.DOTALL)
+
+
+def pem_blocks(data: bytes) -> list[bytes]:
+    """The PEM blocks of a key file, in order (a hybrid or epoch key file holds two)."""
+    return [match.group(0) for match in _PEM_BLOCK.finditer(data)]

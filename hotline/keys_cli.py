@@ -16,8 +16,9 @@ from hotline.ceremony import (
     write_public_new,
 )
 from hotline.errorcodes import Code
-from hotline.keys import PublicKey
-from hotline.passphrase import new_passphrase, open_key
+from hotline.hybrid import ALG_HYBRID
+from hotline.keys import PublicKey, Verifier
+from hotline.passphrase import new_passphrase, open_member_key
 from hotline.publicfiles import (
     AuthorityKeyFile,
     MemberKeyFile,
@@ -27,11 +28,13 @@ from hotline.publicfiles import (
 )
 
 
-def public_key_lines(public_path: Path, key: PublicKey, *, to: str) -> list[str]:
+def public_key_lines(public_path: Path, key: Verifier, *, to: str) -> list[str]:
     """What a person needs to hand a key over: the file, its KEY_ID and the safety number."""
+    text = (key.to_text() if isinstance(key, PublicKey)
+            else f"{ALG_HYBRID} (Ed25519 and ML-DSA-65, both in the file)")
     return [f"Public key file: {public_path}",
             f"  hand it to {to} (email, USB, courier: it holds no secret)",
-            f"Public key:      {key.to_text()}",
+            f"Public key:      {text}",
             f"KEY_ID:          {key.key_id}",
             f"Safety number:   {fingerprint(key)}",
             f"  read it out to {to} by phone or in person; they compare it with the file they "
@@ -54,8 +57,12 @@ def keys() -> None:
 @click.option("--no-passphrase", is_flag=True,
               help="Leave the private key unencrypted (only on a machine no one else uses). "
                    "Otherwise HOTLINE_PASSPHRASE, or you are asked.")
+@click.option("--hybrid", is_flag=True,
+              help="A hybrid post-quantum key: Ed25519 and ML-DSA-65 sign together and both are "
+                   "checked (signatures of about 4.6 kB). Not for an agent that witnesses the "
+                   "log: cosignatures are Ed25519.")
 @click.pass_context
-def new_command(ctx: click.Context, name: str, no_passphrase: bool) -> None:
+def new_command(ctx: click.Context, name: str, no_passphrase: bool, hybrid: bool) -> None:
     """Make your signing key: HOME/keys/NAME.pem (yours alone, mode 0600, never leaves this
     machine) and HOME/keys/NAME.pub.json (for your party's authority). An existing key is never
     replaced.
@@ -67,7 +74,7 @@ def new_command(ctx: click.Context, name: str, no_passphrase: bool) -> None:
     home = Path(ctx.obj["home"])
     check_name(name, "member name")
     passphrase = new_passphrase(f"{name}'s new key", no_passphrase=no_passphrase)
-    key, private, public = new_member_key(home, name, passphrase)
+    key, private, public = new_member_key(home, name, passphrase, hybrid=hybrid)
     click.echo(f"Made {name}'s signing key: {private} (mode 0600"
                f"{', encrypted' if passphrase else ', NOT encrypted'}; it never leaves this "
                "machine).")
@@ -100,7 +107,7 @@ def show_command(ctx: click.Context, name: str) -> None:
                                 code=Code.CEREMONY_NAME_MISMATCH)
         key = record.public_key
     elif paths.private.exists():
-        key = open_key(paths.private)[0].public_key
+        key = open_member_key(paths.private).public_key
         record_new = (AuthorityKeyFile(party=name.removeprefix("authority-"), key=key.to_json())
                       if authority else MemberKeyFile(name=name, key=key.to_json()))
         write_public_new(paths.public, record_new)

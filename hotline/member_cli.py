@@ -468,7 +468,7 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
     that the log's agreements name as a witness (exit 1 if the server says it is not)."""
     import time
 
-    from hotline.agent.witness import WitnessAlarm, witness_round
+    from hotline.agent.witness import WitnessAlarm, witness_key, witness_round
     from hotline.client.logapi import BadAnswer, LogClient, http_base
     from hotline.operator_log import configure
 
@@ -478,7 +478,7 @@ def witness(ctx: click.Context, name: str, servers: tuple[str, ...], once: bool,
     profile = _agent_profile(home, name, "witnesses the log")
     if profile.log_key is None:
         raise ConfigError("the profile pins no log_key", file=str(profile.path))
-    key = profile.signing_key()
+    key = witness_key(profile.signing_key())
     url = profile.endpoints(servers)[0]
     client = LogClient(http_base(url), ssl_context=profile.tls_for(url))
     state_path = state or home / "state" / f"{name}.witness.json"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from hotline.ceremony import CeremonyError, is_encrypted, load_private, read_private
+from hotline.ceremony import CeremonyError, is_encrypted, load_member_private, load_private, read_private
 from hotline.errorcodes import Code
+from hotline.hybrid import MemberSigningKey
 from hotline.keys import SigningKey
 
 VARIABLE = "HOTLINE_PASSPHRASE"
@@ -76,3 +77,8 @@ def open_key(path: Path) -> tuple[SigningKey, bytes | None]:
     """The key in ``path`` and the passphrase that opened it (a wrong one: crypto.bad_key_file)."""
     passphrase = existing_passphrase(path)
     return load_private(path, passphrase), passphrase
+
+
+def open_member_key(path: Path) -> MemberSigningKey:
+    """A member's key in ``path``, Ed25519 or hybrid (errors as ``open_key``)."""
+    return load_member_private(path, existing_passphrase(path))

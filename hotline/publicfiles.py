@@ -18,7 +18,8 @@ from hotline.canonical import dumps, parse
 from hotline.envelope import Name
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError, HotlineError
-from hotline.keys import PublicKey, PublicKeyJSON, safety_number
+from hotline.hybrid import MemberKey, member_key_from_json
+from hotline.keys import PublicKey, PublicKeyJSON, Verifier, safety_number
 from hotline.roster import SignedDocument
 from hotline.typed import convert, to_json
 
@@ -37,11 +38,11 @@ class MemberKeyFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     """A member's public key, as its owner hands it to the party's authority."""
 
     name: Name
-    key: PublicKeyJSON
+    key: PublicKeyJSON  # Ed25519, or hybrid (``hotline.hybrid.member_key_from_json``)
 
     @property
-    def public_key(self) -> PublicKey:
-        return PublicKey.from_json(self.key)
+    def public_key(self) -> MemberKey:
+        return member_key_from_json(self.key)
 
 
 class AuthorityKeyFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True,
@@ -59,7 +60,7 @@ class AuthorityKeyFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
 PublicFile = MemberKeyFile | AuthorityKeyFile
 
 
-def fingerprint(key: PublicKey) -> str:
+def fingerprint(key: Verifier) -> str:
     """What a person reads out for one key: its safety number."""
     return safety_number(key.key_id)
 

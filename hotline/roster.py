@@ -35,6 +35,7 @@ from hotline.display import article
 from hotline.envelope import Kind, Name
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, WireError
+from hotline.hybrid import MemberKey, member_key_from_json
 from hotline.keys import Domain, PublicKey, SignatureJSON, SigningKey
 from hotline.norms.agreement import Agreement, AgreementDocument, decode_agreement
 from hotline.times import format_time, parse_time
@@ -175,7 +176,7 @@ def sign_document(doc: RosterDocument, *keys: SigningKey) -> SignedDocument:
                           sigs=[k.sign_canonical(domain=domain, canonical=canonical) for k in keys])
 
 
-def enrollment(*, party: str, member: str, role: Role | str, key: PublicKey, not_before: datetime,
+def enrollment(*, party: str, member: str, role: Role | str, key: MemberKey, not_before: datetime,
                not_after: datetime) -> EnrollmentDocument:
     return EnrollmentDocument(party=party, member=member, role=Role(role), keys=[key.to_json()],
                               not_before=format_time(not_before), not_after=format_time(not_after))
@@ -207,7 +208,7 @@ class Enrollment:
     party: str
     member: str
     role: Role
-    key: PublicKey
+    key: MemberKey
     not_before: datetime
     not_after: datetime
     revoked_at: datetime | None = None
@@ -374,7 +375,7 @@ class Roster:
         if len(doc.keys) != 1:
             raise _invalid("enrollment.keys must hold exactly one key")
         try:
-            key = PublicKey.from_json(doc.keys[0])
+            key = member_key_from_json(doc.keys[0])
         except CryptoError as exc:
             raise _invalid(f"enrollment.keys[0]: {exc.message}") from exc
         not_before = _moment(doc.not_before, "enrollment.not_before")
@@ -500,7 +501,7 @@ class Roster:
                             code=reason)
         return Member(enrolled.party, enrolled.member, enrolled.role, key_id)
 
-    def public_key(self, key_id: str) -> PublicKey:
+    def public_key(self, key_id: str) -> MemberKey:
         enrolled = self.enrollments.get(key_id)
         if enrolled is None:
             raise AuthError(f"key {key_id} is not enrolled by any party", code=Code.AUTH_UNKNOWN_KEY)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hotline.errors import LogError
+from hotline.keys import PublicKey
 from hotline.roster import Enrollment, Role, Roster
 from hotline.tlog import CosignatureVerifier
 from hotline.tlog.note import MAX_SIGNATURES, Note, NoteSignature, parse_note
@@ -81,7 +82,8 @@ def witness_keys(roster: Roster,
     slots: dict[tuple[str, bytes], list[WitnessKey]] = {}
     for enrolled in roster.enrollments.values():
         witness = wanted.get((enrolled.party, enrolled.member))
-        if witness is None or enrolled.role is not Role.AGENT:
+        # A witness cosigns in C2SP's Ed25519 form: a hybrid agent key is not a witness key.
+        if witness is None or enrolled.role is not Role.AGENT or not isinstance(enrolled.key, PublicKey):
             continue
         key = WitnessKey(witness, enrolled, CosignatureVerifier(name=enrolled.member,
                                                                 public_key=enrolled.key.raw))

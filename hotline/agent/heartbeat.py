@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from hotline.agent.witness import WitnessAlarm, witness_round
+from hotline.agent.witness import WitnessAlarm, witness_key, witness_round
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.failover import Failover
@@ -225,7 +225,8 @@ class HeartbeatAgent:
             try:
                 size = await asyncio.to_thread(
                     witness_round, log_client, state_path=state_path, log_key=self.profile.log_key,
-                    name=self.profile.member, key=self.failover.key, timestamp=int(time.time()))
+                    name=self.profile.member, key=witness_key(self.failover.key),
+                    timestamp=int(time.time()))
                 if size is not None:
                     log.info("witness.cosigned", size=size)
             except WitnessAlarm as exc:

@@ -14,8 +14,8 @@ from pathlib import Path
 from hotline.client.logapi import LogClient
 from hotline.client.loghead import read_head, write_head
 from hotline.errorcodes import Code
-from hotline.errors import LogError
-from hotline.keys import SigningKey
+from hotline.errors import ConfigError, LogError
+from hotline.keys import Signer, SigningKey
 from hotline.logwatch import Head
 from hotline.tlog import NoteVerifier, cosign, verify_checkpoint, verify_consistency
 from hotline.tlog.note import parse_note
@@ -25,6 +25,16 @@ class WitnessAlarm(LogError):
     """The log showed this witness something inconsistent with what it cosigned before."""
 
     code = Code.WITNESS_ALARM
+
+
+def witness_key(key: Signer) -> SigningKey:
+    """The member's key as a witness key: cosignatures are C2SP's Ed25519 form, so a hybrid
+    key cannot cosign (ConfigError saying so)."""
+    if not isinstance(key, SigningKey):
+        raise ConfigError("a witness cosigns checkpoints with an Ed25519 key (C2SP "
+                          "tlog-cosignature); this agent's key is hybrid (Ed25519 + ML-DSA-65): "
+                          "enroll an Ed25519 agent key to witness")
+    return key
 
 
 def check_and_cosign(*, note: str, consistency: list[bytes] | None, state: Head | None,

@@ -44,7 +44,7 @@ from hotline.entries import Entry, EnvelopeEntry, channel_of, kind_of, leaf_byte
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, HotlineError, LogError, PeerCode, ProtocolViolation, WireError
-from hotline.keys import SigningKey
+from hotline.keys import Signer
 from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, refused_document
 from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
 from hotline.verification import EntryRefused, verify_envelope_entry
@@ -117,7 +117,7 @@ notices, roster changes) as they came."""
 
 
 class Client:
-    def __init__(self, *, key: SigningKey, origin: str, roster: Roster) -> None:
+    def __init__(self, *, key: Signer, origin: str, roster: Roster) -> None:
         self.key = key
         self.session = ClientSession(key=key, origin=origin)
         self.roster = roster
@@ -144,7 +144,7 @@ class Client:
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     @classmethod
-    def for_profile(cls, profile: Profile, key: SigningKey | None = None) -> Client:
+    def for_profile(cls, profile: Profile, key: Signer | None = None) -> Client:
         """A client of ``profile``'s member that trusts only the authorities it pinned (``key``:
         the member's key if already loaded)."""
         return cls(key=key or profile.signing_key(), origin=profile.origin,

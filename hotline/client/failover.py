@@ -18,14 +18,14 @@ from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, unreachable
 from hotline.client.profile import Profile
 from hotline.errors import AuthError, ConfigError, HotlineError
-from hotline.keys import SigningKey
+from hotline.keys import Signer
 
 Down = Callable[[str | None, str, float], None]  # (url of the lost line or None, why, retry in s)
 
 
 class Failover:
     def __init__(self, profile: Profile, *, servers: tuple[str, ...] = (),
-                 key: SigningKey | None = None, backoff: Backoff | None = None,
+                 key: Signer | None = None, backoff: Backoff | None = None,
                  open_timeout: float = 10.0, trying: Callable[[str], None] | None = None) -> None:
         """``servers``: URLs given on the command line (else the profile's); ``trying(url)`` is
         told of each attempt."""

@@ -39,7 +39,7 @@ from hotline.display import shown
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError, PeerCode, WireError
 from hotline.httpauth import sign_request
-from hotline.keys import SigningKey, b64decode
+from hotline.keys import Signer, b64decode
 from hotline.roster import SignedDocument
 from hotline.typed import convert
 
@@ -108,7 +108,7 @@ def http_base(ws_url: str) -> str:
 
 
 class LogClient:
-    def __init__(self, base: str, *, key: SigningKey | None = None, origin: str = "",
+    def __init__(self, base: str, *, key: Signer | None = None, origin: str = "",
                  ssl_context: ssl.SSLContext | None = None, timeout: float = 30.0,
                  max_checkpoints: int = MAX_CHECKPOINTS) -> None:
         self.base, self.key, self.origin = base.rstrip("/"), key, origin

@@ -22,8 +22,9 @@ from pathlib import Path
 from hotline.config import toml_string
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError, LogError, UsageProblem
-from hotline.keyfiles import load_private_key
-from hotline.keys import PublicKey, SigningKey
+from hotline.hybrid import MemberSigningKey
+from hotline.keyfiles import load_member_key
+from hotline.keys import PublicKey
 from hotline.roster import Role
 from hotline.tlog.note import NoteVerifier
 
@@ -162,10 +163,10 @@ class Profile:
         context.verify_flags |= ssl.VERIFY_X509_STRICT
         return context
 
-    def signing_key(self) -> SigningKey:
+    def signing_key(self) -> MemberSigningKey:
         """Load the member's private key (passphrase from ``HOTLINE_PASSPHRASE`` if set)."""
         passphrase = os.environ.get("HOTLINE_PASSPHRASE")
-        return load_private_key(self.key_file, passphrase.encode() if passphrase else None)
+        return load_member_key(self.key_file, passphrase.encode() if passphrase else None)
 
 
 def write_profile(home: Path, *, name: str, party: str, role: Role, servers: list[str],

@@ -76,7 +76,7 @@ from hotline.display import shown
 from hotline.entries import Entry, EnvelopeEntry, channel_of
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id
 from hotline.errors import HotlineError
-from hotline.keys import SigningKey, safety_number
+from hotline.keys import Signer, safety_number
 from hotline.logwatch import Head, LogWatch
 from hotline.norms.obligations import own_party_ack
 from hotline.norms.rules import Context, Replied
@@ -187,7 +187,7 @@ class ConsoleApp(App[None]):
         ("x", "Dismiss", "Clear", 2), ("?", "Help", "Help", 0), ("q", "Quit", "Quit", 0),
     ]
 
-    def __init__(self, *, profile: Profile, key: SigningKey, outbox: Outbox, templates: TemplateSet,
+    def __init__(self, *, profile: Profile, key: Signer, outbox: Outbox, templates: TemplateSet,
                  servers: tuple[str, ...] = (), lang: str | None = None,
                  backoff: Backoff | None = None, clock: Callable[[], datetime] = utc_now,
                  local_tz: tzinfo | None = None, tick: float = 1.0,

@@ -49,7 +49,7 @@ from hotline.clock import utc_now
 from hotline.entries import Entry, EnvelopeEntry, channel_of
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError
-from hotline.keys import SigningKey
+from hotline.keys import Signer
 from hotline.roster import Roster
 from hotline.wire.frames import Deliver, Health, Welcome
 
@@ -124,7 +124,7 @@ Event = LinkStatus | Welcomed | EntryEvent | HealthEvent | OutboxEvent | Receipt
 class Link:
     """Keeps one member's connection up and its outbox flowing."""
 
-    def __init__(self, *, profile: Profile, key: SigningKey, outbox: Outbox,
+    def __init__(self, *, profile: Profile, key: Signer, outbox: Outbox,
                  emit: Callable[[Event], None], servers: tuple[str, ...] = (),
                  backoff: Backoff | None = None, history: int = HISTORY,
                  clock: Callable[[], datetime] = utc_now, open_timeout: float = 10.0) -> None:

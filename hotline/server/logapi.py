@@ -135,7 +135,7 @@ async def consistency_handler(request: web.Request) -> web.Response:
 def authenticate_request(request: web.Request, server: Server) -> Member:
     """The member whose signed ``Authorization: Hotline ...`` header this request carries."""
     header = request.headers.get("Authorization")
-    key_id, _, _ = parse_header(header)
+    key_id, *_ = parse_header(header)
     member = server.service.authenticate_key_id(key_id)
     verify_request(header, key=server.roster.public_key(key_id), method=request.method,
                    path=request.path, query=request.query_string,

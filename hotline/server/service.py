@@ -35,7 +35,7 @@ from hotline.entries import (
 from hotline.envelope import Envelope, Kind, check_ack_id
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation, WireError
-from hotline.keys import PublicKey
+from hotline.keys import Verifier
 from hotline.norms.agreement import Agreement
 from hotline.norms.duration import describe_duration
 from hotline.norms.files import load_pinned
@@ -264,7 +264,7 @@ class Hotline:
                 conn.close(CLOSE_AUTH_FAILED, exc.code)
             raise
 
-    def authenticate(self, key: PublicKey) -> Member:
+    def authenticate(self, key: Verifier) -> Member:
         return self.authenticate_key_id(key.key_id)
 
     def authenticate_key_id(self, key_id: str) -> Member:

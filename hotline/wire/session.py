@@ -27,7 +27,8 @@ from msgspec import UNSET
 
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, CryptoError, HotlineError, PeerCode, WireError
-from hotline.keys import Domain, PublicKey, SigningKey
+from hotline.hybrid import MemberKey, member_key_from_json
+from hotline.keys import Domain, Signer
 from hotline.times import format_time, parse_time
 from hotline.wire import frames
 from hotline.wire.frames import (
@@ -49,7 +50,7 @@ MAX_SERVER_FRAME = 8 * 1024 * 1024  # what a client reads of one server frame
 
 @dataclass(frozen=True)
 class Authenticated:
-    key: PublicKey
+    key: MemberKey
 
 
 ServerEvent = Authenticated | Submit | Resume | Fetch | Ping
@@ -114,7 +115,7 @@ class ServerSession:
                             code=Code.AUTH_WRONG_ORIGIN)
         try:
             client_time = parse_time(frame.client_time, field="auth.client_time")
-            key = PublicKey.from_json(frame.key)
+            key = member_key_from_json(frame.key)
             key.verify_canonical(domain=Domain.AUTH, canonical=frame.payload().signed_bytes(),
                                  signature=frame.sig)
         except (WireError, CryptoError) as exc:
@@ -148,7 +149,7 @@ class ClientSession:
     """Client side of one connection: answers the challenge, then decodes server frames, and
     numbers its requests (``next_req``)."""
 
-    def __init__(self, *, key: SigningKey, origin: str, max_frame_bytes: int = MAX_SERVER_FRAME) -> None:
+    def __init__(self, *, key: Signer, origin: str, max_frame_bytes: int = MAX_SERVER_FRAME) -> None:
         self.key = key
         self.origin = origin
         self.state = ClientState.START

@@ -18,6 +18,7 @@ from hotline.cli import main
 from hotline.clock import utc_now
 from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation
+from hotline.hybrid import HybridPublicKey, signing_key_from_pem
 from hotline.keyfiles import save_private_key
 from hotline.keys import SigningKey
 from hotline.publicfiles import fingerprint, read_authority_key, read_member_key, read_signed
@@ -316,3 +317,33 @@ def test_an_unencrypted_authority_rotates_with_no_passphrase(tmp_path: Path) -> 
     assert ran.code == 0, ran.err
     assert json.loads((tmp_path / "h.json").read_text())["document"]["type"] == "handover"
     assert b"ENCRYPTED" not in (tmp_path / "keys" / "authority-north.pem").read_bytes()
+
+
+def test_a_hybrid_key_is_made_shown_and_enrolled_by_the_same_ceremony(tmp_path: Path) -> None:
+    """``keys new --hybrid``: an Ed25519 + ML-DSA-65 key (two PKCS#8 blocks, both encrypted),
+    whose public file the authority enrolls like any other; ``keys show`` reads it back."""
+    member, authority = tmp_path / "alice", tmp_path / "north"
+    ran = hotline(member, "keys", "new", "--as", "alice", "--hybrid", passphrase="alice pw")
+    assert ran.code == 0, ran.err
+    assert "ed25519+ml-dsa-65" in ran.out
+    assert_no_secret(ran, member)
+    pem = (member / "keys" / "alice.pem").read_bytes()
+    assert pem.count(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") == 2
+    assert mode(member / "keys" / "alice.pem") == 0o600
+    alice = read_member_key(member / "keys" / "alice.pub.json").public_key
+    assert isinstance(alice, HybridPublicKey)
+    assert signing_key_from_pem(pem, b"alice pw").key_id == alice.key_id
+    shown = hotline(member, "keys", "show", "--as", "alice")
+    assert shown.code == 0 and fingerprint(alice) in shown.out
+
+    assert hotline(authority, "authority", "new", "--party", "north", passphrase="north pw").code == 0
+    shutil.copy(member / "keys" / "alice.pub.json", authority / "alice.pub.json")
+    ran = hotline(authority, "authority", "enroll", "--member", "alice", "--role", "liaison",
+                  "--key", str(authority / "alice.pub.json"), "--expect", fingerprint(alice),
+                  passphrase="north pw")
+    assert ran.code == 0, ran.err
+    signed = read_signed(authority / "roster" / f"enroll-alice-{alice.key_id[:8]}.json")
+    pinned = read_authority_key(authority / "keys" / "authority-north.pub.json").public_key
+    roster = Roster(authorities={"north": pinned})
+    roster.add(signed)
+    assert roster.public_key(alice.key_id) == alice

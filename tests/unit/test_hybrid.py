@@ -22,8 +22,10 @@ from hotline.hybrid import (
     HybridPublicKey,
     HybridSigningKey,
     hybrid_message,
+    member_key_from_json,
+    signing_key_from_pem,
 )
-from hotline.keys import Domain, PublicKey, SigningKey, Verifier, b64url
+from hotline.keys import Domain, PublicKey, SigningKey, Verifier, b64url, pem_blocks
 
 OBJ: dict[str, Any] = {"channel": "north-south", "body": {"text": "stand down"}, "n": 7}
 SEEDS = (bytes(range(32)), bytes(range(32, 64)))
@@ -151,3 +153,27 @@ def test_bad_seeds_are_a_typed_error() -> None:
         HybridSigningKey.from_seeds(b"short", SEEDS[1])
     with pytest.raises(CryptoError):
         HybridSigningKey.from_seeds(SEEDS[0], b"short")
+
+
+@pytest.mark.parametrize("passphrase", [None, b"pw"])
+def test_a_key_file_holds_either_kind_of_key(key: HybridSigningKey, passphrase: bytes | None) -> None:
+    again = signing_key_from_pem(key.to_pem(passphrase), passphrase)
+    assert isinstance(again, HybridSigningKey) and again.key_id == key.key_id
+    plain = SigningKey.from_seed(SEEDS[0])
+    assert signing_key_from_pem(plain.to_pem(passphrase), passphrase).key_id == plain.key_id
+    assert member_key_from_json(key.public_key.to_json()) == key.public_key
+    assert member_key_from_json(plain.public_key.to_json()) == plain.public_key
+
+
+def test_unreadable_hybrid_key_files_are_a_typed_error(key: HybridSigningKey) -> None:
+    pem = key.to_pem(b"pw")
+    ed_block, ml_block = pem_blocks(pem)
+    other = HybridSigningKey.generate().to_pem(b"pw")
+    for data, passphrase in ((pem, b"wrong"), (ml_block + ed_block, b"pw"),
+                             (pem + pem_blocks(other)[0], b"pw"), (ed_block + ed_block, b"pw")):
+        with pytest.raises(CryptoError) as err:
+            signing_key_from_pem(data, passphrase)
+        assert err.value.code == Code.CRYPTO_BAD_KEY_FILE
+    with pytest.raises(CryptoError) as err:  # one ML-DSA block alone: not a member key
+        signing_key_from_pem(ml_block, b"pw")
+    assert err.value.code == Code.CRYPTO_UNSUPPORTED_ALG

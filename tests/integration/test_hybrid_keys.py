@@ -1,0 +1,159 @@
+"""Hybrid post-quantum member keys (issue 16, acceptance 5 for envelopes): alice, enrolled by
+north's authority with an Ed25519 + ML-DSA-65 key, signs in and sends; the server, bob's client
+and the auditor check both halves. An envelope with a good Ed25519 half and a bad ML-DSA-65 half,
+or the reverse, is refused by the server, by a receiver (from a dishonest host) and by the
+auditor (after a dishonest host logged it)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hotline.clock import utc_now
+from hotline.entries import PENDING, EnvelopeEntry
+from hotline.errors import HotlineError
+from hotline.httpauth import sign_request
+from hotline.hybrid import ALG_HYBRID, HybridSigningKey
+from hotline.keyfiles import load_private_key, save_private_key
+from hotline.keys import Domain, Verifier
+from hotline.roster import Role, enrollment, sign_document
+from hotline.times import format_time
+from hotline.wire.frames import Deliver, encode
+from tests.conftest import Running, hotline_cli, running_server
+from tests.integration.test_exchange import deliver_frame, signed_get
+
+WAIT = 10.0  # seconds: a safety net against hangs, never a synchronisation
+HALVES = ("ed25519", "ml-dsa-65")
+
+
+def flip(text: str) -> str:
+    raw = bytearray(base64.b64decode(text))
+    raw[7] ^= 1
+    return base64.b64encode(bytes(raw)).decode()
+
+
+class OneBadHalf:
+    """alice's hybrid key, except that its envelope signatures have ``half`` damaged (what a
+    forger who can make only the other algorithm's signatures would send)."""
+
+    def __init__(self, key: HybridSigningKey, half: str) -> None:
+        self.inner, self.half = key, half
+
+    @property
+    def key_id(self) -> str:
+        return self.inner.key_id
+
+    @property
+    def public_key(self) -> Verifier:
+        return self.inner.public_key
+
+    def sign(self, *, domain: Domain, obj: Any) -> dict[str, str]:
+        return self.inner.sign(domain=domain, obj=obj)
+
+    def sign_canonical(self, *, domain: Domain, canonical: bytes) -> dict[str, str]:
+        sig = self.inner.sign_canonical(domain=domain, canonical=canonical)
+        return {**sig, self.half: flip(sig[self.half])} if domain is Domain.ENVELOPE else sig
+
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
+        return self.inner.to_pem(passphrase)
+
+
+async def enroll_hybrid_alice(server: Running) -> HybridSigningKey:
+    """North's authority enrolls a hybrid key for alice; her profile's key file becomes it."""
+    key = HybridSigningKey.generate()
+    authority = load_private_key(server.home / "keys" / "authority-north.pem")
+    now = utc_now()
+    doc = enrollment(party="north", member="alice", role=Role.LIAISON, key=key.public_key,
+                     not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
+    await server.hotline.add_document(sign_document(doc, authority).to_json())
+    save_private_key(server.home / "keys" / "alice.pem", key)
+    return key
+
+
+async def audit(home: Path, url: str) -> tuple[int, str]:
+    result = await asyncio.to_thread(hotline_cli, home, "audit", "verify", "--as", "audrey",
+                                     "--server", url, "--require-witnesses", "0", "--state",
+                                     str(home / "fresh-audit.json"))
+    return result.returncode, result.stdout + result.stderr
+
+
+async def checkpointed(server: Running) -> None:
+    """Wait (bounded) until a signed checkpoint covers the whole log."""
+    size = await server.hotline.store.size()
+    async with asyncio.timeout(WAIT):
+        while (latest := server.hotline.checkpointer.latest) is None or latest.size < size:
+            await asyncio.sleep(0.05)
+
+
+async def test_a_hybrid_member_signs_in_sends_and_is_verified_everywhere(home: Path) -> None:
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        key = await enroll_hybrid_alice(server)
+        alice, bob = await server.client("alice"), await server.client("bob")
+        assert alice.key.key_id == key.key_id  # the profile loaded the hybrid key file
+        await alice.send(channel="north-south", template="message", body={"text": "post-quantum"})
+        frame = await asyncio.wait_for(bob.deliveries.get(), WAIT)
+        assert isinstance(frame, Deliver)
+        delivered = bob.verify(frame)
+        sig = json.loads(encode(frame))["entry"]["sig"]
+        assert sig["alg"] == ALG_HYBRID and set(sig) == {"alg", "key", *HALVES}
+        assert delivered.envelope.body["text"] == "post-quantum"
+        await checkpointed(server)
+        code, out = await audit(home, server.url)
+        assert code == 0, out
+
+        # The log API takes her hybrid Authorization header (both halves), and refuses it with
+        # either half damaged.
+        status, answer = await signed_get(server, "alice", "/v1/log/entries", "start=9&end=10")
+        assert status == 200, answer
+        header = sign_request(key, method="GET", path="/v1/log/entries", query="start=9&end=10",
+                              origin="hotline.test", now=utc_now())
+        assert ', pq="' in header
+        for part in ('sig="', 'pq="'):
+            start = header.index(part) + len(part)
+            bad = header[:start] + ("B" if header[start] == "A" else "A") + header[start + 1:]
+            url = server.url.replace("ws://", "http://").replace("/v1/ws", "/v1/log/entries?start=9&end=10")
+            async with aiohttp.ClientSession() as http, \
+                    http.get(url, headers={"Authorization": bad}) as response:
+                assert response.status == 401
+                assert (await response.json())["code"] == "auth.bad_signature"
+
+
+@pytest.mark.parametrize("half", HALVES)
+async def test_one_bad_half_is_refused_by_server_receiver_and_auditor(home: Path, half: str) -> None:
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        key = await enroll_hybrid_alice(server)
+        alice, bob = await server.client("alice"), await server.client("bob")
+        named = {"ed25519": "Ed25519", "ml-dsa-65": "ML-DSA-65"}[half]
+
+        alice.key = OneBadHalf(key, half)  # the server refuses it, naming the half
+        with pytest.raises(HotlineError) as refused:
+            await alice.send(channel="north-south", template="message", body={"text": "forged"})
+        assert refused.value.code == "auth.bad_signature"
+        assert f"the {named} half does not verify" in refused.value.message
+
+        alice.key = key  # a good one, which a dishonest host alters on its way to bob
+        await alice.send(channel="north-south", template="message", body={"text": "genuine"})
+        frame = await asyncio.wait_for(bob.deliveries.get(), WAIT)
+        assert isinstance(frame, Deliver)
+        entry = json.loads(encode(frame))["entry"]
+        entry["sig"][half] = flip(entry["sig"][half])
+        with pytest.raises(HotlineError) as info:
+            bob.verify(deliver_frame(frame.index, entry))
+        assert info.value.code == "verify.failed" and f"the {named} half" in info.value.message
+
+        # A dishonest host logs an envelope with one bad half: the auditor refuses the log.
+        envelope = alice.envelope(channel="north-south", template="message", body={"text": "x"})
+        bad = OneBadHalf(key, half).sign_canonical(domain=Domain.ENVELOPE, canonical=envelope.canonical)
+        logged = EnvelopeEntry(index=PENDING, time=format_time(utc_now()), channel="north-south",
+                               party="north", envelope=envelope, sig=bad)
+        await server.hotline.store.append(logged, envelope_id=envelope.id)
+        await checkpointed(server)
+        code, out = await audit(home, server.url)
+    assert code == 1 and "FAILED" in out and f"the {named} half does not verify" in out, out

@@ -34,7 +34,7 @@ from hotline.canonical import canonical_bytes
 from hotline.envelope import Name
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, SealError
-from hotline.keys import Domain, Signer, Verifier, b64decode, b64encode, b64url, pem_blocks
+from hotline.keys import Domain, Signer, Verifier, b64decode, b64encode, b64url, pem_blocks, private_pem
 from hotline.typed import convert
 
 KEM = "MLKEM768-X25519"
@@ -175,11 +175,7 @@ class EpochPrivateKey:
 
     def to_pem(self, passphrase: bytes | None) -> bytes:
         """Both halves as PKCS#8 PEM blocks, encrypted under ``passphrase`` when given."""
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase) if passphrase
-            else serialization.NoEncryption())
-        return b"".join(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          encryption) for key in (self.mlkem, self.x25519))
+        return private_pem([self.mlkem, self.x25519], passphrase)
 
     @classmethod
     def from_pem(cls, data: bytes, passphrase: bytes | None = None) -> EpochPrivateKey:

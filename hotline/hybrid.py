@@ -42,6 +42,7 @@ from hotline.keys import (
     b64encode,
     b64url,
     pem_blocks,
+    private_pem,
 )
 
 ALG_HYBRID = "ed25519+ml-dsa-65"
@@ -201,11 +202,7 @@ class HybridSigningKey:
     def to_pem(self, passphrase: bytes | None = None) -> bytes:
         """Both halves as PKCS#8 PEM blocks (Ed25519 first), encrypted under ``passphrase``
         when given: the member's one key file."""
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase) if passphrase
-            else serialization.NoEncryption())
-        return b"".join(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          encryption) for key in (self._ed25519, self._mldsa))
+        return private_pem([self._ed25519, self._mldsa], passphrase)
 
 
 MemberKey = PublicKey | HybridPublicKey

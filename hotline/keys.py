@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -231,11 +232,7 @@ class SigningKey:
         return cls(key)
 
     def to_pem(self, passphrase: bytes | None = None) -> bytes:
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase) if passphrase
-            else serialization.NoEncryption())
-        return self._private.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8, encryption)
+        return private_pem([self._private], passphrase)
 
     @property
     def key_id(self) -> str:
@@ -270,6 +267,21 @@ def same_safety_number(typed: str, number: str) -> bool:
     def digits(text: str) -> str:
         return "".join(c for c in text if c.isdigit())
     return len(digits(typed)) == 60 and digits(typed) == digits(number)
+
+
+class _PrivateKey(Protocol):
+    def private_bytes(self, encoding: serialization.Encoding, format: serialization.PrivateFormat,
+                      encryption_algorithm: serialization.KeySerializationEncryption) -> bytes: ...
+
+
+def private_pem(keys: Sequence[_PrivateKey], passphrase: bytes | None) -> bytes:
+    """``keys`` as PKCS#8 PEM blocks, in order, encrypted under ``passphrase`` when given: one
+    key file (two blocks for a hybrid or an epoch key)."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase
+        else serialization.NoEncryption())
+    return b"".join(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      encryption) for key in keys)
 
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]{1,40})-----\n.*?\n-----END \1-----\n?", re.DOTALL)

@@ -26,8 +26,9 @@ from hotline.keys import Domain, Verifier
 from hotline.roster import Role, enrollment, sign_document
 from hotline.times import format_time
 from hotline.wire.frames import Deliver, encode
-from tests.conftest import Running, hotline_cli, running_server
+from tests.conftest import Running, running_server
 from tests.integration.test_exchange import deliver_frame, signed_get
+from tests.integration.test_rotation_audit import audit
 
 WAIT = 10.0  # seconds: a safety net against hangs, never a synchronisation
 HALVES = ("ed25519", "ml-dsa-65")
@@ -75,13 +76,6 @@ async def enroll_hybrid_alice(server: Running) -> HybridSigningKey:
     await server.hotline.add_document(sign_document(doc, authority).to_json())
     save_private_key(server.home / "keys" / "alice.pem", key)
     return key
-
-
-async def audit(home: Path, url: str) -> tuple[int, str]:
-    result = await asyncio.to_thread(hotline_cli, home, "audit", "verify", "--as", "audrey",
-                                     "--server", url, "--require-witnesses", "0", "--state",
-                                     str(home / "fresh-audit.json"))
-    return result.returncode, result.stdout + result.stderr
 
 
 async def checkpointed(server: Running) -> None:

@@ -160,7 +160,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "entries_page_bytes": _POSITIVE_INT,
     },
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
-    "tlog": {"key": _Spec(str), "checkpoint_delay": _POSITIVE_FLOAT},
+    "tlog": {"key": _Spec(str), "mldsa_key": _Spec(str, optional=True), "checkpoint_delay": _POSITIVE_FLOAT},
     "protocols": {"dir": _Spec(str), "deadline_sweep": _POSITIVE_FLOAT},
     "health": {"sweep": _POSITIVE_FLOAT, "missed": _POSITIVE_INT},
 }
@@ -360,6 +360,7 @@ class TlogSection:
     the longest a commit waits for a checkpoint covering it, in seconds."""
 
     key: str = "keys/log.pem"
+    mldsa_key: str | None = None  # an ML-DSA-65 key that also signs each checkpoint
     checkpoint_delay: float = 1.0
 
     def __post_init__(self) -> None:
@@ -424,6 +425,10 @@ class Config:
     @property
     def log_key_path(self) -> Path:
         return self._resolve(self.tlog.key)
+
+    @property
+    def log_mldsa_key_path(self) -> Path | None:
+        return self._resolve(self.tlog.mldsa_key) if self.tlog.mldsa_key else None
 
     @property
     def db_path(self) -> Path:
@@ -570,7 +575,7 @@ def toml_string(text: str) -> str:
 
 def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, str],
                             origin: str = "hotline.local", host: str = ServerSection.host,
-                            tls: tuple[str, str] | None = None) -> None:
+                            tls: tuple[str, str] | None = None, mldsa_key: str | None = None) -> None:
     """Write the small, commented config of a deployment (by default loopback, no TLS).
 
     Args:
@@ -580,6 +585,7 @@ def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, 
         authorities: party -> ``ed25519:BASE64`` authority key.
         host: the listen address.
         tls: the server's certificate and key files (relative to the home folder), if any.
+        mldsa_key: the ML-DSA-65 log key file that also signs checkpoints, if any.
 
     Raises:
         ConfigError: a bad port, host or authority, or a host off loopback without TLS
@@ -608,6 +614,8 @@ def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, 
         "# Name of this deployment, presented in every handshake; clients refuse another.",
         f"origin = {toml_string(origin)}",
         "",
+        *(["[tlog]", "# ML-DSA-65 key that signs every checkpoint beside the Ed25519 log key.",
+            f"mldsa_key = {toml_string(mldsa_key)}", ""] if mldsa_key else []),
         "[store]",
         "# SQLite database where the server keeps its log.",
         f"path = {toml_string(defaults.store.path)}",

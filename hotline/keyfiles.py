@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
+
 from hotline.errors import ConfigError
 from hotline.hybrid import MemberSigningKey, signing_key_from_pem
-from hotline.keys import Signer, SigningKey
+from hotline.keys import Signer, SigningKey, private_pem
 
 
-def save_private_key(path: Path, key: Signer, passphrase: bytes | None = None) -> None:
+def save_private_key(path: Path, key: Signer | MLDSA65PrivateKey, passphrase: bytes | None = None) -> None:
     """Write a PKCS#8 PEM readable by the owner only (created 0600, never world-readable)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(key.to_pem(passphrase))
+        handle.write(private_pem([key], passphrase) if isinstance(key, MLDSA65PrivateKey)
+                     else key.to_pem(passphrase))
     os.chmod(path, 0o600)
 
 
@@ -36,8 +40,25 @@ def load_member_key(path: Path, passphrase: bytes | None = None) -> MemberSignin
     return signing_key_from_pem(data, passphrase)
 
 
+def _log_passphrase() -> bytes | None:
+    value = os.environ.get("HOTLINE_LOG_KEY_PASSPHRASE") or os.environ.get("HOTLINE_PASSPHRASE")
+    return value.encode() if value else None
+
+
 def load_log_key(path: Path) -> SigningKey:
     """The log key, opened with ``HOTLINE_LOG_KEY_PASSPHRASE`` if set, else ``HOTLINE_PASSPHRASE``
     (the server, backup and restore all read it so)."""
-    value = os.environ.get("HOTLINE_LOG_KEY_PASSPHRASE") or os.environ.get("HOTLINE_PASSPHRASE")
-    return load_private_key(path, value.encode() if value else None)
+    return load_private_key(path, _log_passphrase())
+
+
+def load_mldsa_log_key(path: Path) -> MLDSA65PrivateKey:
+    """The log's ML-DSA-65 key (``[tlog] mldsa_key``), opened as the log key is."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=_log_passphrase())
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file: {exc.strerror}", file=str(path)) from exc
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"cannot load the ML-DSA-65 log key: {exc}", file=str(path)) from exc
+    if not isinstance(key, MLDSA65PrivateKey):
+        raise ConfigError("not an ML-DSA-65 key ([tlog] mldsa_key)", file=str(path))
+    return key

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
 from hotline import tlsfiles
 from hotline.canonical import parse
@@ -38,10 +39,13 @@ from hotline.keys import PublicKey, SigningKey, safety_number, same_safety_numbe
 from hotline.norms.files import install_templates
 from hotline.privatefiles import private_folder
 from hotline.publicfiles import BadPublicFile, read_authority_key
+from hotline.tlog.mldsa_note import MLDSANoteSigner
 from hotline.tlog.note import NoteVerifier
 from hotline.tlsca import names_of, parse_name, parse_names, url_host
 
 LOG_KEY = "keys/log.pem"
+MLDSA_LOG_KEY = "keys/log-mldsa.pem"
+MLDSA_LOG_VKEY = "keys/log-mldsa.vkey"  # its public verifier key (C2SP note form)
 URLS_FILE = "servers.json"  # the public URLs `server new --url` named, for the descriptor
 MAX_URLS_FILE = 16 * 1024
 
@@ -81,10 +85,13 @@ def check_urls(urls: list[str], *, tls: bool) -> None:
 
 def new_server_home(home: Path, *, origin: str, host: str, port: int,
                     tls_names: list[str] | None, urls: list[str], now: datetime,
-                    log_passphrase: bytes | None, tls_passphrase: bytes | None) -> ServerHome:
+                    log_passphrase: bytes | None, tls_passphrase: bytes | None,
+                    post_quantum: bool = False) -> ServerHome:
     """Create an operator's home: ``keys/log.pem``, with ``tls_names`` the deployment CA and
     server certificate (``tls/``), ``hotline.toml`` pinning no authority yet, ``protocols/``
-    and, with ``urls``, ``servers.json``.
+    and, with ``urls``, ``servers.json``; with ``post_quantum`` also an ML-DSA-65 log key
+    (``keys/log-mldsa.pem`` and its verifier key ``keys/log-mldsa.vkey``) that signs every
+    checkpoint beside the Ed25519 key.
 
     Raises:
         ConfigError: ``home`` already holds a deployment or keys, a bad origin, listen address,
@@ -106,12 +113,17 @@ def new_server_home(home: Path, *, origin: str, host: str, port: int,
     os.chmod(home, 0o700)
     log_key = SigningKey.generate()
     save_private_key(home / LOG_KEY, log_key, log_passphrase)
+    if post_quantum:
+        pq_key = MLDSA65PrivateKey.generate()
+        save_private_key(home / MLDSA_LOG_KEY, pq_key, log_passphrase)
+        (home / MLDSA_LOG_VKEY).write_text(
+            MLDSANoteSigner(name=origin, key=pq_key).verifier.to_text() + "\n", encoding="utf-8")
     ca = None
     if names is not None:
         ca = tlsfiles.create(home, origin=origin, names=names, now=now,
                              passphrase=tls_passphrase).cert
     write_deployment_config(home / "hotline.toml", port=port, origin=origin, authorities={},
-                            host=host, tls=tls)
+                            host=host, tls=tls, mldsa_key=MLDSA_LOG_KEY if post_quantum else None)
     install_templates(home / "protocols")
     if urls:
         (home / URLS_FILE).write_text(json.dumps(urls, indent=2) + "\n", encoding="utf-8")

@@ -25,6 +25,8 @@ from hotline.join import LOG, JoinRefused, check_expected, join_profile
 from hotline.keys import SigningKey, safety_number
 from hotline.operator_home import (
     LOG_KEY,
+    MLDSA_LOG_KEY,
+    MLDSA_LOG_VKEY,
     PinRefused,
     home_descriptor,
     new_server_home,
@@ -84,9 +86,13 @@ def server() -> None:
                    "repeat for failover. Default: from --listen (or the first --tls-name).")
 @click.option("--no-passphrase", is_flag=True,
               help="Leave the log key unencrypted when no passphrase is set or asked.")
+@click.option("--post-quantum", is_flag=True,
+              help="Also make an ML-DSA-65 log key (keys/log-mldsa.pem, same passphrase) that "
+                   "signs every checkpoint in a second line, which Ed25519-only verifiers skip; "
+                   "its verifier key is keys/log-mldsa.vkey.")
 @click.pass_context
 def new(ctx: click.Context, origin: str, listen: str, use_tls: bool, tls_names: tuple[str, ...],
-        urls: tuple[str, ...], no_passphrase: bool) -> None:
+        urls: tuple[str, ...], no_passphrase: bool, post_quantum: bool) -> None:
     """Create an operator's server home: the log key (keys/log.pem), with --tls the deployment
     CA and server certificate, hotline.toml pinning no authority yet, and protocols/.
 
@@ -109,10 +115,14 @@ def new(ctx: click.Context, origin: str, listen: str, use_tls: bool, tls_names: 
                            urls=list(urls), now=utc_now(),
                            log_passphrase=new_passphrase("the log key", no_passphrase=no_passphrase,
                                                          variables=LOG_VARIABLES),
-                           tls_passphrase=env_passphrase("HOTLINE_PASSPHRASE"))
+                           tls_passphrase=env_passphrase("HOTLINE_PASSPHRASE"),
+                           post_quantum=post_quantum)
     log = log_fingerprint(made.log_key)
     click.echo(f"Server home created in {home}/ (origin {origin}).")
     click.echo(shown(f"Log key: {home / LOG_KEY}, fingerprint {log}"))
+    if post_quantum:
+        click.echo(shown(f"ML-DSA-65 log key: {home / MLDSA_LOG_KEY}; its verifier key for "
+                         f"auditors: {home / MLDSA_LOG_VKEY}"))
     if made.tls_ca is not None:
         click.echo(shown(f"TLS: CA {home}/tls/ca.pem, SHA-256 {ca_fingerprint(made.tls_ca)}; "
                          f"server certificate for {', '.join(made.tls_names)}"))

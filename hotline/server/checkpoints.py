@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
 from hotline.audit.records import CheckpointNote
 from hotline.crashpoints import crashpoint
@@ -31,6 +32,7 @@ from hotline.store.checkpointfile import SavedCheckpoint, read_checkpoint_file, 
 from hotline.store.integrity import verify_store
 from hotline.times import format_time
 from hotline.tlog import Checkpoint, NoteVerifier, sign_checkpoint, verify_consistency
+from hotline.tlog.mldsa_note import MLDSANoteSigner, add_signature
 from hotline.tlog.note import NoteSignature, parse_note
 from hotline.wire import frames
 from hotline.witnesses import WitnessKey, named_witnesses, servable, verify_line, witness_keys
@@ -40,8 +42,12 @@ log = structlog.get_logger("hotline.server")
 
 class Checkpointer:
     def __init__(self, *, store: Store, hub: Hub, roster: Roster, key: SigningKey, origin: str,
-                 delay: float, clock: Callable[[], datetime], checkpoint_file: Path) -> None:
+                 delay: float, clock: Callable[[], datetime], checkpoint_file: Path,
+                 pq_key: MLDSA65PrivateKey | None = None) -> None:
         self.store, self.hub, self.roster = store, hub, roster
+        # With an ML-DSA-65 key, each checkpoint carries a second signature line (type 0xff,
+        # hotline/ml-dsa-65) that Ed25519-only note verifiers skip.
+        self.pq_signer = MLDSANoteSigner(name=origin, key=pq_key) if pq_key is not None else None
         self.checkpoint_file = checkpoint_file
         self.key, self.origin, self.delay, self.clock = key, origin, delay, clock
         self.verifier = NoteVerifier(name=origin, public_key=key.public_key.raw)
@@ -104,6 +110,8 @@ class Checkpointer:
                                    old_root=self.latest.root_hash, new_root=root, proof=proof)
         checkpoint = Checkpoint(self.origin, size, root)
         note = sign_checkpoint(checkpoint, self.key)
+        if self.pq_signer is not None:
+            note = add_signature(note, self.pq_signer)
         time = format_time(self.clock())
         crashpoint("checkpoint.signed")  # testing aid (hotline.crashpoints): no-op unless armed
         # On disk outside the database before anyone can see it: a database that later loses

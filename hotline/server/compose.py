@@ -21,7 +21,7 @@ import structlog
 from hotline.clock import utc_now
 from hotline.config import Config
 from hotline.errors import ConfigError, HotlineError
-from hotline.keyfiles import load_log_key
+from hotline.keyfiles import load_log_key, load_mldsa_log_key
 from hotline.keys import PublicKey, SigningKey
 from hotline.norms.templateset import TemplateSet
 from hotline.roster import Roster
@@ -130,7 +130,9 @@ def _parts(config: Config, store: Store, key: SigningKey, clock: Callable[[], da
                      for party, text in config.roster.authorities.items()})
     hub = Hub(clock)
     metrics = Metrics()
+    pq = config.log_mldsa_key_path
     checkpointer = Checkpointer(store=store, hub=hub, roster=roster, key=key,
+                                pq_key=load_mldsa_log_key(pq) if pq is not None else None,
                                 origin=config.server.origin, delay=config.tlog.checkpoint_delay,
                                 clock=clock, checkpoint_file=checkpoint_path(config.db_path))
     monitor = HealthMonitor(store=store, hub=hub, roster=roster, metrics=metrics,

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey, M
 from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.tlog._text import b64decode, b64encode
-from hotline.tlog.note import NoteSignature, check_body, check_key_name, key_id
+from hotline.tlog.note import Note, NoteSignature, check_body, check_key_name, key_id, parse_note
 
 RESERVED_TYPE = 0xFF
 IDENTIFIER = b"hotline/ml-dsa-65\n"
@@ -97,3 +97,9 @@ class MLDSANoteSigner:
         """The signature line over a note body (``log.bad_note`` if it cannot be a note text)."""
         check_body(body)
         return NoteSignature(self.name, self.verifier.key_id, self._key.sign(body.encode("utf-8"), CONTEXT))
+
+
+def add_signature(note: str, signer: MLDSANoteSigner) -> str:
+    """``note`` (a signed note) with ``signer``'s signature line added after its others."""
+    parsed = parse_note(note)
+    return Note(parsed.body, (*parsed.signatures, signer.sign(parsed.body))).text()

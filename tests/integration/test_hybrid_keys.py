@@ -1,22 +1,29 @@
-"""Hybrid post-quantum member keys (issue 16, acceptance 5 for envelopes): alice, enrolled by
+"""Hybrid post-quantum signatures (issue 16, acceptance 5). Member keys: alice, enrolled by
 north's authority with an Ed25519 + ML-DSA-65 key, signs in and sends; the server, bob's client
 and the auditor check both halves. An envelope with a good Ed25519 half and a bad ML-DSA-65 half,
 or the reverse, is refused by the server, by a receiver (from a dishonest host) and by the
-auditor (after a dishonest host logged it)."""
+auditor (after a dishonest host logged it). Checkpoints: with an ML-DSA-65 log key, each carries a
+second signature line that Ed25519-only note verifiers skip."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import shutil
+import stat
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from click.testing import CliRunner
 
+from hotline.cli import main
 from hotline.clock import utc_now
+from hotline.config import load_config
+from hotline.deployment import init_deployment
 from hotline.entries import PENDING, EnvelopeEntry
 from hotline.errors import HotlineError
 from hotline.httpauth import sign_request
@@ -25,13 +32,20 @@ from hotline.keyfiles import load_private_key, save_private_key
 from hotline.keys import Domain, Verifier
 from hotline.roster import Role, enrollment, sign_document
 from hotline.times import format_time
+from hotline.tlog.mldsa_note import MLDSANoteVerifier
+from hotline.tlog.note import NoteVerifier, open_note, parse_note
 from hotline.wire.frames import Deliver, encode
-from tests.conftest import Running, running_server
+from tests.conftest import Running, running_server, witness_all
 from tests.integration.test_exchange import deliver_frame, signed_get
 from tests.integration.test_rotation_audit import audit
+from tests.integration.test_tlog import independent_note_check
 
 WAIT = 10.0  # seconds: a safety net against hangs, never a synchronisation
 HALVES = ("ed25519", "ml-dsa-65")
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def flip(text: str) -> str:
@@ -151,3 +165,44 @@ async def test_one_bad_half_is_refused_by_server_receiver_and_auditor(home: Path
         await checkpointed(server)
         code, out = await audit(home, server.url)
     assert code == 1 and "FAILED" in out and f"the {named} half does not verify" in out, out
+
+
+async def test_checkpoints_carry_an_ml_dsa_line_that_ed25519_verifiers_skip(tmp_path: Path) -> None:
+    """`server new --post-quantum`: the server signs every checkpoint with its ML-DSA-65 log key
+    too. A Go-style note verifier written from the spec (Ed25519 only) accepts the checkpoint,
+    members' clients (who pin the Ed25519 key) get their receipts, witnesses cosign, the auditor
+    passes, and the ML-DSA line verifies with the published verifier key."""
+    op = tmp_path / "op"
+    made = CliRunner().invoke(main, ["--home", str(op), "server", "new", "--origin", "hotline.test",
+                                     "--post-quantum", "--no-passphrase"],
+                              env={"HOTLINE_PASSPHRASE": "", "HOTLINE_LOG_KEY_PASSPHRASE": ""})
+    assert made.exit_code == 0, made.output
+    assert "keys/log-mldsa.vkey" in made.output
+    assert mode_of(op / "keys" / "log-mldsa.pem") == 0o600
+    config = load_config(op / "hotline.toml", home=op, env={})
+    assert config.log_mldsa_key_path == op / "keys" / "log-mldsa.pem"
+    pq = MLDSANoteVerifier.from_text((op / "keys" / "log-mldsa.vkey").read_text().strip())
+
+    home = tmp_path / "home"  # the demo deployment, its server given that key
+    init_deployment(home, parties=["north", "south", "mediator"], heartbeat_interval=10, port=0,
+                    origin="hotline.test", force=False)
+    shutil.copy2(op / "keys" / "log-mldsa.pem", home / "keys" / "log-mldsa.pem")
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05",
+                              HOTLINE_TLOG_MLDSA_KEY="keys/log-mldsa.pem") as server:
+        alice = await server.client("alice")
+        index = (await alice.send(channel="north-south", template="message", body={"text": "pq"})).index
+        await asyncio.wait_for(alice.receipt(index), WAIT)  # verified with the Ed25519 key alone
+        await witness_all(home, server.url)
+        url = server.url.replace("ws://", "http://").replace("/v1/ws", "/v1/log/checkpoint")
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            note = await response.text()
+        code, out = await audit(home, server.url)
+    assert code == 0, out
+    log_vkey = NoteVerifier(name="hotline.test",
+                            public_key=load_private_key(home / "keys" / "log.pem").public_key.raw)
+    origin, size, _ = independent_note_check(note, log_vkey.to_text())
+    assert (origin, size) == ("hotline.test", index + 1)
+    body, names = open_note(note, [log_vkey, pq])
+    assert body.startswith("hotline.test\n")
+    assert names == ["hotline.test", "hotline.test"]
+    assert len(parse_note(note).signatures) == 2 + 3  # Ed25519, ML-DSA-65, three witnesses

@@ -114,6 +114,10 @@ class HandoverEntry(_RosterEntry, frozen=True, tag="handover"):
     pass
 
 
+class EpochKeyEntry(_RosterEntry, frozen=True, tag="epoch-key"):
+    """A member's encryption key for one epoch, signed by its enrolled key (``hotline.epochkeys``)."""
+
+
 # -- the host's notices ----------------------------------------------------------------------------
 
 class PartyHealthRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -177,10 +181,10 @@ class RejectionsEntry(_Entry, frozen=True, tag="rejections"):
 
 
 Entry = (EnvelopeEntry | EnrollmentEntry | RevocationEntry | AgreementEntry | HandoverEntry
-         | HealthEntry | OverdueEntry | RejectedEntry | RejectionsEntry)
-RosterEntry = EnrollmentEntry | RevocationEntry | AgreementEntry | HandoverEntry
+         | EpochKeyEntry | HealthEntry | OverdueEntry | RejectedEntry | RejectionsEntry)
+RosterEntry = EnrollmentEntry | RevocationEntry | AgreementEntry | HandoverEntry | EpochKeyEntry
 ChannelEntry = EnvelopeEntry | AgreementEntry | HealthEntry | OverdueEntry
-ROSTER_KINDS = ("enrollment", "revocation", "agreement", "handover")
+ROSTER_KINDS = ("enrollment", "revocation", "agreement", "handover", "epoch-key")
 _BY_KIND: dict[str, type[Entry]] = {cls.__struct_config__.tag: cls for cls in Entry.__args__}
 KINDS = tuple(sorted(_BY_KIND))
 
@@ -199,6 +203,8 @@ def roster_entry(signed: dict[str, Any], *, time: str) -> RosterEntry:
         return RevocationEntry(index=PENDING, time=time, document=document, sigs=sigs)
     if kind == "handover":
         return HandoverEntry(index=PENDING, time=time, document=document, sigs=sigs)
+    if kind == "epoch-key":
+        return EpochKeyEntry(index=PENDING, time=time, document=document, sigs=sigs)
     raise EntryError("a roster document of no known type", code=Code.ENTRY_UNKNOWN_KIND)
 
 

@@ -113,6 +113,9 @@ class Code(StrEnum):
     ROSTER_EXPIRED = ("roster.expired", "ProtocolViolation",
                       "an enrollment submitted after it expired: the authority enrolls the key "
                       "again")
+    ROSTER_SIGNER_NOT_VALID = ("roster.signer_not_valid", "ProtocolViolation",
+                               "a member's document (an epoch key) is signed by a key not enrolled, "
+                               "or not valid at the time it is for (revoked, expired, not yet valid)")
     ROSTER_RETIRED_AUTHORITY = ("roster.retired_authority", "ProtocolViolation",
                                 "a document is signed by an authority key its party handed "
                                 "over from: the current authority must sign it")

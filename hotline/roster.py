@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -33,10 +33,11 @@ from msgspec import Meta
 from hotline.canonical import canonical_bytes
 from hotline.display import article
 from hotline.envelope import Kind, Name
+from hotline.epochkeys import EpochKey, verify_epoch_key
 from hotline.errorcodes import Code
-from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, WireError
+from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, SealError, WireError
 from hotline.hybrid import MemberKey, member_key_from_json
-from hotline.keys import Domain, PublicKey, SignatureJSON, SigningKey
+from hotline.keys import Domain, PublicKey, SignatureJSON, Signer
 from hotline.norms.agreement import Agreement, AgreementDocument, decode_agreement
 from hotline.times import format_time, parse_time
 from hotline.typed import convert
@@ -93,10 +94,11 @@ class HandoverDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     at: str  # when the handover was signed
 
 
-RosterDocument = EnrollmentDocument | RevocationDocument | AgreementDocument | HandoverDocument
+RosterDocument = (EnrollmentDocument | RevocationDocument | AgreementDocument | HandoverDocument
+                  | EpochKey)
 DOCUMENT_TYPES = {"enrollment": Domain.ENROLLMENT, "revocation": Domain.REVOCATION,
-                  "agreement": Domain.AGREEMENT,
-                  "handover": Domain.HANDOVER}  # each type's signature domain
+                  "agreement": Domain.AGREEMENT, "handover": Domain.HANDOVER,
+                  "epoch-key": Domain.EPOCH_KEY}  # each type's signature domain
 _SIGNED_FORM = 'a signed roster document is {"document": {...}, "sigs": [...]}'
 
 
@@ -169,7 +171,7 @@ def decode_document(value: Any) -> RosterDocument:
     return document
 
 
-def sign_document(doc: RosterDocument, *keys: SigningKey) -> SignedDocument:
+def sign_document(doc: RosterDocument, *keys: Signer) -> SignedDocument:
     """``doc`` with one signature per key, in its type's domain."""
     domain, canonical = DOCUMENT_TYPES[type_of(doc)], document_bytes(doc)
     return SignedDocument(document=doc,
@@ -304,6 +306,8 @@ class Roster:
     agreements: dict[str, Agreement] = field(default_factory=dict)  # by channel
     current: dict[str, PublicKey] = field(default_factory=dict)  # party -> its authority now
     retired: dict[str, Retired] = field(default_factory=dict)  # by key id
+    # (party, member, epoch) -> the key and the KEY_ID of the enrolled key that signed it
+    epoch_keys: dict[tuple[str, str, int], tuple[EpochKey, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.current = {**self.authorities, **self.current}
@@ -367,6 +371,8 @@ class Roster:
             self._revoke(doc, signed, commit)
         elif isinstance(doc, HandoverDocument):
             self._hand_over(doc, signed, commit)
+        elif isinstance(doc, EpochKey):
+            self._publish_epoch_key(doc, signed, commit)
         else:
             self._agree(Agreement.of(doc), signed, commit)
         return signed.type
@@ -441,6 +447,39 @@ class Roster:
         if commit:
             self.retired[old.key_id] = Retired(doc.party, old, at, new.key_id)
             self.current[doc.party] = new
+
+    def _publish_epoch_key(self, doc: EpochKey, signed: SignedDocument, commit: bool) -> None:
+        """A member's encryption key for one epoch, signed by a key its party enrolled for it and
+        valid during the epoch; one key per member and epoch, never replaced (a host that
+        would swap one must forge the member's signature, and a member who lost one uses the
+        next epoch)."""
+        who = f"the epoch {doc.epoch} key of {doc.member} ({doc.party})"
+        if len(signed.sigs) != 1:
+            raise _invalid(f"{who} carries exactly one signature")
+        signer = self.enrollments.get(signed.sigs[0].get("key", ""))
+        if signer is None or (signer.party, signer.member) != (doc.party, doc.member):
+            raise ProtocolViolation(f"{who} is not signed by a key {doc.party} enrolled for "
+                                    f"{doc.member}", code=Code.ROSTER_SIGNER_NOT_VALID)
+        # The signing key must be valid at some moment of the epoch: from its start, or from
+        # the enrollment's if that is later (a member enrolled today publishes for today).
+        moment = max(doc.not_before, signer.not_before)
+        state = Code.AUTH_NOT_YET_VALID if moment >= doc.not_after else signer.state_at(moment)
+        if state is not None:
+            raise ProtocolViolation(f"{who}: its signing key is {state.split('.')[1].replace('_', ' ')} "
+                                    f"during the epoch", code=Code.ROSTER_SIGNER_NOT_VALID)
+        try:
+            doc.public_key  # noqa: B018 - a key no one could seal to is refused now
+            verify_epoch_key(doc, signed.sigs[0], enrolled=signer.key, party=doc.party,
+                             member=doc.member, epoch=doc.epoch, length=timedelta(seconds=doc.length))
+        except SealError as exc:
+            raise ProtocolViolation(exc.message, code=Code.ROSTER_BAD_SIGNATURE) from exc
+        slot = (doc.party, doc.member, doc.epoch)
+        existing = self.epoch_keys.get(slot)
+        if existing is not None and existing[0].key_id != doc.key_id:
+            raise ProtocolViolation(f"{who} is already published ({existing[0].key_id}): one key "
+                                    "per member and epoch", code=Code.ROSTER_CONFLICT)
+        if commit:
+            self.epoch_keys[slot] = (doc, signer.key.key_id)
 
     def _agree(self, agreement: Agreement, signed: SignedDocument, commit: bool) -> None:
         previous = self.agreements.get(agreement.channel)

@@ -27,6 +27,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -40,6 +41,7 @@ from hotline.epochkeys import EpochKey, EpochPrivateKey
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError, SealError
 from hotline.keys import b64decode, b64encode, b64url
+from hotline.roster import Role, Roster
 from hotline.typed import convert
 
 SALT_BYTES = 16
@@ -206,6 +208,22 @@ class Reader:
     party: str
     member: str
     key: EpochKey
+
+
+def readers_of(roster: Roster, parties: Iterable[str], *, epoch: int, at: datetime) -> list[Reader]:
+    """The members fields for ``parties`` are sealed to: every liaison and agent of those
+    parties who published a key for ``epoch`` that this roster verified, signed by a key its
+    party enrolled for it and still valid at ``at``. A key the host made, or one this roster
+    refused, is never among them: a sender seals nothing to it (``seal.no_reader`` if that
+    leaves a field with no reader)."""
+    wanted = set(parties)
+    readers = []
+    for (party, member, key_epoch), (key, signer) in sorted(roster.epoch_keys.items()):
+        enrolled = roster.enrollments.get(signer)
+        if (party in wanted and key_epoch == epoch and enrolled is not None
+                and enrolled.role is not Role.AUDITOR and enrolled.state_at(at) is None):
+            readers.append(Reader(party, member, key))
+    return readers
 
 
 def make_disclosures(fields: Mapping[str, JSONValue], salts: Mapping[str, bytes]) -> list[Disclosure]:

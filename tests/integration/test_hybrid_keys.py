@@ -24,19 +24,22 @@ from hotline.cli import main
 from hotline.clock import utc_now
 from hotline.config import load_config
 from hotline.deployment import init_deployment
-from hotline.entries import PENDING, EnvelopeEntry
+from hotline.entries import PENDING, EnvelopeEntry, roster_entry
+from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, epoch_of
 from hotline.errors import HotlineError
 from hotline.httpauth import sign_request
 from hotline.hybrid import ALG_HYBRID, HybridSigningKey
 from hotline.keyfiles import load_private_key, save_private_key
 from hotline.keys import Domain, Verifier
 from hotline.roster import Role, enrollment, sign_document
+from hotline.sealing import SealContext, make_disclosures, readers_of, seal
+from hotline.server.service import document_id
 from hotline.times import format_time
 from hotline.tlog.mldsa_note import MLDSANoteVerifier
 from hotline.tlog.note import NoteVerifier, open_note, parse_note
 from hotline.wire.frames import Deliver, encode
 from tests.conftest import Running, running_server, witness_all
-from tests.integration.test_exchange import deliver_frame, signed_get
+from tests.integration.test_exchange import deliver_frame, post_roster, signed_get
 from tests.integration.test_rotation_audit import audit
 from tests.integration.test_tlog import independent_note_check
 
@@ -206,3 +209,48 @@ async def test_checkpoints_carry_an_ml_dsa_line_that_ed25519_verifiers_skip(tmp_
     assert body.startswith("hotline.test\n")
     assert names == ["hotline.test", "hotline.test"]
     assert len(parse_note(note).signatures) == 2 + 3  # Ed25519, ML-DSA-65, three witnesses
+
+
+async def test_a_forged_epoch_key_is_refused_by_the_client_before_anything_is_sealed(
+        home: Path) -> None:
+    """Acceptance 2 (keys signed by the enrolled key): bob publishes his epoch key through the
+    roster API, alice's client seals to it, and the auditor accepts the logged key. A dishonest
+    host then logs and serves a key for carol that carol never signed (made and signed by the
+    host): alice's client refuses the document, finds no reader for mediator and refuses to seal
+    (``seal.no_reader``), so nothing is sealed to the host's key; the auditor fails the log."""
+    epoch = epoch_of(utc_now(), DEFAULT_EPOCH)
+    bob_key = EpochPrivateKey.generate().document(party="south", member="bob", epoch=epoch,
+                                                  length=DEFAULT_EPOCH)
+    bob_signer = load_private_key(home / "keys" / "bob.pem")
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        status, answer = await post_roster(server, sign_document(bob_key, bob_signer).to_json())
+        assert status == 200, answer
+        alice = await server.client("alice")
+        readers = readers_of(alice.roster, ["south"], epoch=epoch, at=utc_now())
+        assert [(r.member, r.key.key_id) for r in readers] == [("bob", bob_key.key_id)]
+        context = SealContext(channel="north-south", envelope="A" * 22)
+        sealed = seal(make_disclosures({"note": "for south"}, {"note": bytes(16)}),
+                      {"note": readers}, context)
+        assert [box.member for box in sealed.boxes] == ["bob"]
+        await checkpointed(server)
+        code, out = await audit(home, server.url)  # the auditor replays the logged key
+        assert code == 0, out
+
+        forged = EpochPrivateKey.generate().document(party="mediator", member="carol",
+                                                     epoch=epoch, length=DEFAULT_EPOCH)
+        host_key = load_private_key(home / "keys" / "log.pem")
+        signed = sign_document(forged, host_key)
+        await server.hotline.store.append(roster_entry(signed.to_json(), time=format_time(utc_now())),
+                                          envelope_id=document_id(signed.to_json()))
+        server.hotline.documents.append(signed)
+        alice = await server.client("alice")  # a new session: the host sends it the forged key
+        assert [r.code for r in alice.refused_documents] == ["roster.signer_not_valid"]
+        assert ("mediator", "carol", epoch) not in alice.roster.epoch_keys
+        with pytest.raises(HotlineError) as refused:
+            seal(make_disclosures({"note": "for the mediator"}, {"note": bytes(16)}),
+                 {"note": readers_of(alice.roster, ["mediator"], epoch=epoch, at=utc_now())},
+                 context)
+        assert refused.value.code == "seal.no_reader"
+        await checkpointed(server)
+        code, out = await audit(home, server.url)
+    assert code == 1 and "FAILED" in out and "not signed by a key mediator enrolled for carol" in out, out

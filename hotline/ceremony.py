@@ -17,7 +17,7 @@ import os
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from hotline.canonical import dumps, parse
 from hotline.envelope import NAME
@@ -162,7 +162,13 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
             os.unlink(temp)
 
 
-def create_private(path: Path, key: Signer, passphrase: bytes | None) -> None:
+class PrivateKeyFile(Protocol):
+    """A private key that writes its own key file (a signing key, hybrid or not; an epoch key)."""
+
+    def to_pem(self, passphrase: bytes | None = None) -> bytes: ...
+
+
+def create_private(path: Path, key: PrivateKeyFile, passphrase: bytes | None) -> None:
     """Write ``key`` (PKCS#8 PEM, mode 0600) to ``path``, which must not exist."""
     _write_new(path, key.to_pem(passphrase), 0o600)
 

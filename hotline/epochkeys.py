@@ -173,7 +173,7 @@ class EpochPrivateKey:
                                    "epoch": epoch, "length": int(length.total_seconds()),
                                    "kem": KEM, "pub": b64encode(self.public_bytes())})
 
-    def to_pem(self, passphrase: bytes | None) -> bytes:
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
         """Both halves as PKCS#8 PEM blocks, encrypted under ``passphrase`` when given."""
         return private_pem([self.mlkem, self.x25519], passphrase)
 

@@ -4,6 +4,7 @@ party's authority, who compares it with the file it received. No command prints 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -15,6 +16,8 @@ from hotline.ceremony import (
     new_member_key,
     write_public_new,
 )
+from hotline.clock import utc_now
+from hotline.epochkeys import EpochKey
 from hotline.errorcodes import Code
 from hotline.hybrid import ALG_HYBRID
 from hotline.keys import PublicKey, Verifier
@@ -26,6 +29,7 @@ from hotline.publicfiles import (
     read_authority_key,
     read_member_key,
 )
+from hotline.times import format_time
 
 
 def public_key_lines(public_path: Path, key: Verifier, *, to: str) -> list[str]:
@@ -118,3 +122,70 @@ def show_command(ctx: click.Context, name: str) -> None:
     who = "the other parties and the operator" if authority else "your party's authority"
     for line in public_key_lines(paths.public, key, to=who):
         click.echo(line)
+
+
+@keys.command("epoch")
+@click.option("--as", "name", required=True, metavar="NAME",
+              help="Your member name (your profile, HOME/profiles/NAME.toml, names your party).")
+@click.option("--epoch", type=click.IntRange(min=0),
+              help="The epoch's number (default: the current one).")
+@click.option("--next", "next_epoch", is_flag=True,
+              help="The epoch after the current one: publish it ahead, so that senders have it "
+                   "when it starts.")
+@click.option("--hours", type=click.IntRange(1, 744), default=24, show_default=True,
+              help="Epoch length, as the channel's agreement sets it.")
+@click.pass_context
+def epoch_command(ctx: click.Context, name: str, epoch: int | None, next_epoch: bool,
+                  hours: int) -> None:
+    """Make your encryption key for one epoch: its private half in HOME/keys/epoch/ (encrypted
+    with your key's passphrase, mode 0600) and its public document, signed by your key, in
+    HOME/roster/ for `hotline roster submit`. Senders seal fields for you to the keys you
+    published; `hotline keys retire` deletes the private halves of past epochs.
+
+    \b
+    Example:
+      hotline --home ~/hotline keys epoch --as bob --next
+      hotline --home ~/hotline roster submit ~/hotline/roster/epoch-bob-*.json
+    """
+    from hotline.ceremony import load_member_private
+    from hotline.client.profile import Profile
+    from hotline.epochfiles import make_epoch_key
+    from hotline.epochkeys import epoch_of
+    from hotline.passphrase import existing_passphrase
+    home = Path(ctx.obj["home"])
+    if epoch is not None and next_epoch:
+        raise click.UsageError("give --epoch or --next, not both")
+    profile = Profile.load(home, name)
+    length = timedelta(hours=hours)
+    chosen = epoch if epoch is not None else epoch_of(utc_now(), length) + (1 if next_epoch else 0)
+    passphrase = existing_passphrase(profile.key_file)
+    signer = load_member_private(profile.key_file, passphrase)
+    made = make_epoch_key(home, party=profile.party, member=name, signer=signer, epoch=chosen,
+                          length=length, passphrase=passphrase)
+    doc = made.signed.document
+    assert isinstance(doc, EpochKey)
+    click.echo(f"Made {name}'s key for epoch {chosen} ({format_time(doc.not_before)} to "
+               f"{format_time(doc.not_after)}): {made.private} (mode 0600"
+               f"{', encrypted' if passphrase else ', NOT encrypted'}; it never leaves this machine).")
+    click.echo(f"Its public document, signed by your key: {made.document}")
+    click.echo(f"next: hotline roster submit {made.document}")
+
+
+@keys.command("retire")
+@click.option("--as", "name", required=True, metavar="NAME", help="Your member name.")
+@click.option("--hours", type=click.IntRange(1, 744), default=24, show_default=True,
+              help="Epoch length, as the channel's agreement sets it.")
+@click.option("--keep-hours", type=click.IntRange(min=0), default=24, show_default=True,
+              help="Keep an epoch's key this long after the epoch ends (the longest ack deadline "
+                   "of your channels), for messages sealed late in it.")
+@click.pass_context
+def retire_command(ctx: click.Context, name: str, hours: int, keep_hours: int) -> None:
+    """Delete the private halves of your past epochs' keys (HOME/keys/epoch/NAME-*.pem), so a
+    stolen laptop exposes only the current epochs. Run it daily (cron, or your agent)."""
+    from hotline.epochfiles import retire_epoch_keys
+    home = Path(ctx.obj["home"])
+    check_name(name, "member name")
+    retired = retire_epoch_keys(home, member=name, now=utc_now(), length=timedelta(hours=hours),
+                                keep_after=timedelta(hours=keep_hours))
+    click.echo(f"Retired {name}'s keys of epochs {', '.join(map(str, retired))}." if retired
+               else f"No key of {name}'s is past its epoch and grace.")

@@ -1,0 +1,85 @@
+"""`hotline keys epoch` and `hotline keys retire` (issue 16): a member makes its key for an epoch,
+publishes it with `roster submit`, and senders seal to it; once retired, the private half is
+gone, so a box sealed to it two epochs ago no longer opens with what the laptop holds (only with
+a copy kept elsewhere, which stands in here for the member's local store)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from hotline.clock import utc_now
+from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, epoch_of
+from hotline.errors import SealError
+from hotline.roster import SignedDocument
+from hotline.sealing import Reader, SealContext, make_disclosures, open_sealed, readers_of, seal
+from tests.conftest import hotline_cli, running_server
+
+CONTEXT = SealContext(channel="north-south", envelope="B" * 22)
+
+
+def epoch_files(home: Path) -> list[str]:
+    return sorted(p.name for p in (home / "keys" / "epoch").glob("*.pem"))
+
+
+async def test_a_member_makes_publishes_and_retires_its_epoch_keys(home: Path) -> None:
+    before = epoch_of(utc_now(), DEFAULT_EPOCH)
+    made = hotline_cli(home, "keys", "epoch", "--as", "bob")
+    assert made.returncode == 0, made.stderr
+    assert "hotline roster submit" in made.stdout and "PRIVATE" not in made.stdout
+    [private] = (home / "keys" / "epoch").glob("bob-*.pem")
+    now = int(private.stem.split("-")[1])  # the current epoch (midnight may pass meanwhile)
+    assert now in (before, epoch_of(utc_now(), DEFAULT_EPOCH))
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    document = next((home / "roster").glob(f"epoch-bob-{now}-*.json"))
+
+    again = hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", str(now))  # never replaced
+    assert again.returncode == 1 and "ceremony.key_exists" in again.stderr
+    both = hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", "3", "--next")
+    assert both.returncode == 2
+
+    async with running_server(home) as server:
+        submitted = await asyncio.to_thread(hotline_cli, home, "roster", "submit", str(document),
+                                            "--server", server.url)
+        assert submitted.returncode == 0, submitted.stderr
+        alice = await server.client("alice")
+        readers = readers_of(alice.roster, ["south"], epoch=now, at=utc_now())
+        assert [r.member for r in readers] == ["bob"]
+    signed = SignedDocument.from_json(json.loads(document.read_text()))
+    assert readers[0].key == signed.document
+
+    # Two epochs ago: a key bob made then, and a box sealed to it.
+    old = hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", str(now - 2))
+    assert old.returncode == 0, old.stderr
+    old_pem = (home / "keys" / "epoch" / f"bob-{now - 2}.pem").read_bytes()
+    old_key = EpochPrivateKey.from_pem(old_pem)
+    old_doc = old_key.document(party="south", member="bob", epoch=now - 2, length=DEFAULT_EPOCH)
+    sealed = seal(make_disclosures({"note": "MARKER-for-bob"}, {"note": bytes(16)}),
+                  {"note": [Reader("south", "bob", old_doc)]}, CONTEXT)
+    assert hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", str(now - 1)).returncode == 0
+
+    retired = hotline_cli(home, "keys", "retire", "--as", "bob")
+    assert retired.returncode == 0, retired.stderr
+    assert f"epochs {now - 2}" in retired.stdout
+    assert epoch_files(home) == sorted([f"bob-{now - 1}.pem", f"bob-{now}.pem"])
+
+    # A stolen laptop: the keys still on it do not open the old box ...
+    held = {}
+    for path in (home / "keys" / "epoch").glob("bob-*.pem"):
+        key = EpochPrivateKey.from_pem(path.read_bytes())
+        epoch = int(path.stem.split("-")[1])
+        held[key.document(party="south", member="bob", epoch=epoch, length=DEFAULT_EPOCH).key_id] = key
+    with pytest.raises(SealError) as err:
+        open_sealed(sealed, party="south", member="bob", keys=held, context=CONTEXT)
+    assert err.value.code == "seal.no_key"
+    # ... which the key kept elsewhere (standing in for bob's local store) still opens.
+    kept = {old_doc.key_id: EpochPrivateKey.from_pem(old_pem)}
+    opened = open_sealed(sealed, party="south", member="bob", keys=kept, context=CONTEXT)
+    assert opened["note"].value == "MARKER-for-bob"
+
+    nothing = hotline_cli(home, "keys", "retire", "--as", "bob")
+    assert nothing.returncode == 0 and "No key" in nothing.stdout

@@ -1,7 +1,8 @@
-"""`hotline keys epoch` and `hotline keys retire` (issue 16): a member makes its key for an epoch,
-publishes it with `roster submit`, and senders seal to it; once retired, the private half is
-gone, so a box sealed to it two epochs ago no longer opens with what the laptop holds (only with
-a copy kept elsewhere, which stands in here for the member's local store)."""
+"""`hotline keys epoch` and `hotline keys retire` (issue 16, acceptance 3 at the level of files):
+a member makes its key for an epoch, publishes it with `roster submit`, and senders seal to it;
+once retired, the private half is gone, so a box sealed to it two epochs ago no longer opens with
+what the laptop holds, while the member's local store (encrypted under its passphrase) still
+shows what it read."""
 
 from __future__ import annotations
 
@@ -15,8 +16,17 @@ import pytest
 from hotline.clock import utc_now
 from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, epoch_of
 from hotline.errors import SealError
+from hotline.readstore import ReadStore
 from hotline.roster import SignedDocument
-from hotline.sealing import Reader, SealContext, make_disclosures, open_sealed, readers_of, seal
+from hotline.sealing import (
+    Reader,
+    SealContext,
+    make_disclosures,
+    open_sealed,
+    readers_of,
+    seal,
+    verify_disclosure,
+)
 from tests.conftest import hotline_cli, running_server
 
 CONTEXT = SealContext(channel="north-south", envelope="B" * 22)
@@ -61,6 +71,11 @@ async def test_a_member_makes_publishes_and_retires_its_epoch_keys(home: Path) -
     sealed = seal(make_disclosures({"note": "MARKER-for-bob"}, {"note": bytes(16)}),
                   {"note": [Reader("south", "bob", old_doc)]}, CONTEXT)
     assert hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", str(now - 1)).returncode == 0
+    # Bob read it then, with the key he held, and kept what he read in his local store.
+    store = ReadStore.open(home / "state" / "bob.read", b"bob's passphrase")
+    store.add(CONTEXT.envelope, open_sealed(sealed, party="south", member="bob",
+                                            keys={old_doc.key_id: old_key}, context=CONTEXT))
+    store.save()
 
     retired = hotline_cli(home, "keys", "retire", "--as", "bob")
     assert retired.returncode == 0, retired.stderr
@@ -76,10 +91,15 @@ async def test_a_member_makes_publishes_and_retires_its_epoch_keys(home: Path) -
     with pytest.raises(SealError) as err:
         open_sealed(sealed, party="south", member="bob", keys=held, context=CONTEXT)
     assert err.value.code == "seal.no_key"
-    # ... which the key kept elsewhere (standing in for bob's local store) still opens.
-    kept = {old_doc.key_id: EpochPrivateKey.from_pem(old_pem)}
-    opened = open_sealed(sealed, party="south", member="bob", keys=kept, context=CONTEXT)
-    assert opened["note"].value == "MARKER-for-bob"
+    # ... and his local store shows it again only with his passphrase, still matching the
+    # digest the sender signed.
+    kept = ReadStore.open(home / "state" / "bob.read", b"bob's passphrase").entries[CONTEXT.envelope]
+    assert verify_disclosure(kept["note"].encoded, name="note",
+                             digest=sealed.digests["note"]).value == "MARKER-for-bob"
+    with pytest.raises(SealError) as err:
+        ReadStore.open(home / "state" / "bob.read", b"a thief's guess")
+    assert err.value.code == "seal.cannot_open"
+    assert b"MARKER-for-bob" not in (home / "state" / "bob.read").read_bytes()
 
     nothing = hotline_cli(home, "keys", "retire", "--as", "bob")
     assert nothing.returncode == 0 and "No key" in nothing.stdout

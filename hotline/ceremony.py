@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from hotline.canonical import dumps, parse
-from hotline.envelope import NAME
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError
 from hotline.hybrid import HybridSigningKey, MemberKey, MemberSigningKey, signing_key_from_pem
 from hotline.keys import PublicKey, Signer, SigningKey, Verifier, same_safety_number
+from hotline.names import NAME
 from hotline.publicfiles import (
     AuthorityKeyFile,
     MemberKeyFile,

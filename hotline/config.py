@@ -30,10 +30,10 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from hotline.canonical import JSONObject
-from hotline.envelope import NAME
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError
 from hotline.keys import ALG_ED25519, PublicKey, b64decode, b64encode
+from hotline.names import NAME
 
 ENV_PREFIX: Final = "HOTLINE_"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")

@@ -23,10 +23,10 @@ from msgspec import Meta
 from hotline.canonical import parse
 from hotline.cli_options import WEBSOCKET, url_problem
 from hotline.config import format_authority_key, parse_authority_key
-from hotline.envelope import Name
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError, LogError
 from hotline.keys import Domain, PublicKey, SignatureJSON, SigningKey, safety_number
+from hotline.names import Name
 from hotline.times import format_time, parse_time
 from hotline.tlog.note import NoteVerifier
 from hotline.typed import convert, to_json

@@ -11,28 +11,23 @@ chosen: it is ``ack_id`` of its sender, message and kind (see there).
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
-from msgspec import Meta
 
 from hotline.canonical import JSONObject, canonical_bytes
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, WireError
 from hotline.keys import Domain, Signer, Verifier, b64url
+from hotline.names import EnvelopeId, Name
 from hotline.times import format_time, parse_time
 from hotline.typed import convert
 
 VERSION = 1
 MAX_ENVELOPE_BYTES = 64 * 1024
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}\Z"
-ENVELOPE_ID_PATTERN = r"^[A-Za-z0-9_-]{22}\Z"
-NAME = re.compile(NAME_PATTERN[1:-2])
-ENVELOPE_ID = re.compile(ENVELOPE_ID_PATTERN[1:-2])
 
 
 class Kind(StrEnum):
@@ -86,8 +81,6 @@ def check_ack_id(envelope: Envelope, *, party: str) -> None:
                         f"id {wanted}", code=Code.ENVELOPE_INVALID, ref=envelope.id)
 
 
-Name = Annotated[str, Meta(pattern=NAME_PATTERN)]
-EnvelopeId = Annotated[str, Meta(pattern=ENVELOPE_ID_PATTERN)]
 
 
 class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, dict=True,

@@ -31,10 +31,10 @@ from cryptography.hazmat.primitives.hpke import MLKEM768X25519PrivateKey, MLKEM7
 from msgspec import Meta
 
 from hotline.canonical import canonical_bytes
-from hotline.envelope import Name
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, SealError
 from hotline.keys import Domain, Signer, Verifier, b64decode, b64encode, b64url, pem_blocks, private_pem
+from hotline.names import Name
 from hotline.typed import convert
 
 KEM = "MLKEM768-X25519"
@@ -189,3 +189,13 @@ class EpochPrivateKey:
             raise CryptoError("an epoch key file holds an ML-KEM-768 key then an X25519 key",
                               code=Code.CRYPTO_BAD_KEY_FILE)
         return cls(keys[0], keys[1])
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A member fields may be sealed to, with its epoch key (from a roster that verified it:
+    ``hotline.roster.readers_of``)."""
+
+    party: str
+    member: str
+    key: EpochKey

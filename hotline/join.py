@@ -14,11 +14,11 @@ from pathlib import Path
 
 from hotline.client.profile import Profile, write_profile
 from hotline.descriptor import Descriptor, fingerprints
-from hotline.envelope import NAME
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError
 from hotline.keyfiles import load_member_key
 from hotline.keys import safety_number, same_safety_number
+from hotline.names import NAME
 from hotline.norms.files import install_templates
 from hotline.privatefiles import private_folder, write_private_atomically
 from hotline.roster import Role

@@ -35,9 +35,10 @@ from hotline.client.receipts import cosigners
 from hotline.clock import utc_now
 from hotline.display import article, folded, shown
 from hotline.entries import HealthEntry, HealthState, OverdueEntry
-from hotline.envelope import ENVELOPE_ID, AckKind, Kind, Precedence
+from hotline.envelope import AckKind, Kind, Precedence
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation
+from hotline.names import ENVELOPE_ID
 from hotline.norms.files import load_templates
 from hotline.norms.forms import body_from_fields, describe_fields, missing_fields
 from hotline.norms.obligations import check_ack_party, own_party_ack

@@ -15,11 +15,11 @@ from typing import Any
 import msgspec
 
 from hotline.canonical import dumps, parse
-from hotline.envelope import Name
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError, HotlineError
 from hotline.hybrid import MemberKey, member_key_from_json
 from hotline.keys import PublicKey, PublicKeyJSON, Verifier, safety_number
+from hotline.names import Name
 from hotline.roster import SignedDocument
 from hotline.typed import convert, to_json
 

@@ -21,7 +21,7 @@ A signed document travels as ``{"document": {...}, "sigs": [signature, ...]}``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -32,12 +32,13 @@ from msgspec import Meta
 
 from hotline.canonical import canonical_bytes
 from hotline.display import article
-from hotline.envelope import Kind, Name
-from hotline.epochkeys import EpochKey, verify_epoch_key
+from hotline.envelope import Kind
+from hotline.epochkeys import EpochKey, Reader, verify_epoch_key
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, SealError, WireError
 from hotline.hybrid import MemberKey, member_key_from_json
 from hotline.keys import Domain, PublicKey, SignatureJSON, Signer
+from hotline.names import Name
 from hotline.norms.agreement import Agreement, AgreementDocument, decode_agreement
 from hotline.times import format_time, parse_time
 from hotline.typed import convert
@@ -591,3 +592,19 @@ class Roster:
                                     f"by its agreement version {agreement.version}",
                                     code=Code.CHANNEL_CLOSED)
         return agreement
+
+
+def readers_of(roster: Roster, parties: Iterable[str], *, epoch: int, at: datetime) -> list[Reader]:
+    """The members fields for ``parties`` are sealed to: every liaison and agent of those
+    parties who published a key for ``epoch`` that this roster verified, signed by a key its
+    party enrolled for it and still valid at ``at``. A key the host made, or one this roster
+    refused, is never among them: a sender seals nothing to it (``seal.no_reader`` if that
+    leaves a field with no reader)."""
+    wanted = set(parties)
+    readers = []
+    for (party, member, key_epoch), (key, signer) in sorted(roster.epoch_keys.items()):
+        enrolled = roster.enrollments.get(signer)
+        if (party in wanted and key_epoch == epoch and enrolled is not None
+                and enrolled.role is not Role.AUDITOR and enrolled.state_at(at) is None):
+            readers.append(Reader(party, member, key))
+    return readers

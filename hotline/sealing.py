@@ -27,7 +27,6 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -36,12 +35,11 @@ from cryptography.hazmat.primitives import hpke
 from msgspec import Meta
 
 from hotline.canonical import JSONValue, canonical_bytes, parse
-from hotline.envelope import ENVELOPE_ID, NAME, Name
-from hotline.epochkeys import EpochKey, EpochPrivateKey
+from hotline.epochkeys import EpochPrivateKey, Reader
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError, SealError
 from hotline.keys import b64decode, b64encode, b64url
-from hotline.roster import Role, Roster
+from hotline.names import ENVELOPE_ID, NAME, Name
 from hotline.typed import convert
 
 SALT_BYTES = 16
@@ -198,32 +196,6 @@ class SealContext:
         return INFO_PREFIX + canonical_bytes({
             "channel": self.channel, "envelope": self.envelope, "party": party,
             "member": member, "key": key, "fields": sorted(fields)})
-
-
-@dataclass(frozen=True)
-class Reader:
-    """A member fields may be sealed to, with its epoch key (verified by the caller with
-    ``hotline.epochkeys.verify_epoch_key``)."""
-
-    party: str
-    member: str
-    key: EpochKey
-
-
-def readers_of(roster: Roster, parties: Iterable[str], *, epoch: int, at: datetime) -> list[Reader]:
-    """The members fields for ``parties`` are sealed to: every liaison and agent of those
-    parties who published a key for ``epoch`` that this roster verified, signed by a key its
-    party enrolled for it and still valid at ``at``. A key the host made, or one this roster
-    refused, is never among them: a sender seals nothing to it (``seal.no_reader`` if that
-    leaves a field with no reader)."""
-    wanted = set(parties)
-    readers = []
-    for (party, member, key_epoch), (key, signer) in sorted(roster.epoch_keys.items()):
-        enrolled = roster.enrollments.get(signer)
-        if (party in wanted and key_epoch == epoch and enrolled is not None
-                and enrolled.role is not Role.AUDITOR and enrolled.state_at(at) is None):
-            readers.append(Reader(party, member, key))
-    return readers
 
 
 def make_disclosures(fields: Mapping[str, JSONValue], salts: Mapping[str, bytes]) -> list[Disclosure]:

@@ -77,13 +77,13 @@ from hotline.client.profile import Profile
 from hotline.deployment import CHANNEL, init_deployment
 from hotline.entries import EnvelopeEntry
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
-from hotline.epochkeys import EpochPrivateKey
+from hotline.epochkeys import EpochPrivateKey, Reader
 from hotline.hybrid import HybridSigningKey
 from hotline.keyfiles import load_private_key
 from hotline.keys import Domain, SigningKey, signed_bytes
 from hotline.norms.files import load_templates
 from hotline.roster import decode_document, sign_document
-from hotline.sealing import Reader, SealContext, make_disclosures, open_sealed, seal
+from hotline.sealing import SealContext, make_disclosures, open_sealed, seal
 from hotline.wire.frames import Deliver, Submit, encode
 
 HOST = "127.0.0.1"

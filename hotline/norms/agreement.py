@@ -33,9 +33,9 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from hotline.envelope import Name
 from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation, WireError
+from hotline.names import Name
 from hotline.times import parse_time
 from hotline.typed import convert
 

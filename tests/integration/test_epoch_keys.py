@@ -14,19 +14,11 @@ from pathlib import Path
 import pytest
 
 from hotline.clock import utc_now
-from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, epoch_of
+from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, Reader, epoch_of
 from hotline.errors import SealError
 from hotline.readstore import ReadStore
-from hotline.roster import SignedDocument
-from hotline.sealing import (
-    Reader,
-    SealContext,
-    make_disclosures,
-    open_sealed,
-    readers_of,
-    seal,
-    verify_disclosure,
-)
+from hotline.roster import SignedDocument, readers_of
+from hotline.sealing import SealContext, make_disclosures, open_sealed, seal, verify_disclosure
 from tests.conftest import hotline_cli, running_server
 
 CONTEXT = SealContext(channel="north-south", envelope="B" * 22)

@@ -31,8 +31,8 @@ from hotline.httpauth import sign_request
 from hotline.hybrid import ALG_HYBRID, HybridSigningKey
 from hotline.keyfiles import load_private_key, save_private_key
 from hotline.keys import Domain, Verifier
-from hotline.roster import Role, enrollment, sign_document
-from hotline.sealing import SealContext, make_disclosures, readers_of, seal
+from hotline.roster import Role, enrollment, readers_of, sign_document
+from hotline.sealing import SealContext, make_disclosures, seal
 from hotline.server.service import document_id
 from hotline.times import format_time
 from hotline.tlog.mldsa_note import MLDSANoteVerifier

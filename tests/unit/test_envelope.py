@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from hotline.canonical import canonical_bytes, parse
 from hotline.envelope import (
-    ENVELOPE_ID,
     MAX_ENVELOPE_BYTES,
     AckKind,
     Envelope,
@@ -32,6 +31,7 @@ from hotline.envelope import (
 )
 from hotline.errors import CryptoError, WireError
 from hotline.keys import Domain, PublicKey, SigningKey, signed_bytes
+from hotline.names import ENVELOPE_ID
 from hotline.times import format_time, parse_time
 
 FAST = settings(derandomize=True, database=None, deadline=None, max_examples=150)

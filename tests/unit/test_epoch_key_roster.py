@@ -15,8 +15,8 @@ from hotline.epochkeys import DEFAULT_EPOCH, EpochKey, EpochPrivateKey, epoch_of
 from hotline.errors import SealError
 from hotline.hybrid import HybridSigningKey
 from hotline.keys import Domain, SigningKey
-from hotline.roster import Role, Roster
-from hotline.sealing import SealContext, make_disclosures, readers_of, seal
+from hotline.roster import Role, Roster, readers_of
+from hotline.sealing import SealContext, make_disclosures, seal
 from tests.unit.test_roster import AUTHORITIES, KEYS, NOW, enrolled, refused, sign_json
 
 EPOCH = epoch_of(NOW, DEFAULT_EPOCH)

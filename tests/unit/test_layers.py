@@ -16,6 +16,7 @@ PURE = ["canonical.py", "errors.py", "keys.py", "times.py", "envelope.py", "rost
         "display.py", "health.py", "client/problems.py", "client/streams.py", "client/receipts.py",
         "tlsca.py", "audit/records.py", "audit/report.py", "audit/availability.py", "audit/verify.py",
         "audit/text.py", "entries.py", "typed.py", "hybrid.py", "epochkeys.py", "sealing.py",
+        "names.py",
         *(f"norms/{p.name}" for p in (PACKAGE / "norms").glob("*.py") if p.name != "files.py"),
         *(f"tlog/{p.name}" for p in (PACKAGE / "tlog").glob("*.py"))]
 FORBIDDEN_IN_PURE = {"aiohttp", "websockets", "sqlite3", "sqlite_utils", "asyncio", "socket",

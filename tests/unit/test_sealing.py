@@ -17,13 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline.canonical import MAX_SAFE_INT, canonical_bytes
-from hotline.epochkeys import EpochKey, EpochPrivateKey
+from hotline.epochkeys import EpochKey, EpochPrivateKey, Reader
 from hotline.errorcodes import Code
 from hotline.errors import SealError
 from hotline.keys import b64url
 from hotline.sealing import (
     Disclosure,
-    Reader,
     SealContext,
     Sealed,
     digest_of,

@@ -1,7 +1,10 @@
 """Signed envelopes: build, sign, verify (docs/ARCHITECTURE.md "Envelope"). Pure: ids and times come in as
 arguments.
 
-An envelope is ``{v, id, kind, channel, sender, template, precedence, created, reply_to?, body}``;
+An envelope is ``{v, id, kind, channel, sender, template, precedence, created, reply_to?, body,
+sealed?}``: version 1 without sealed fields, version 2 with them (``hotline.sealing``: the digests
+of the fields the host may not read and the readers' boxes; ``body`` then holds the clear fields
+only), so that every envelope logged before sealed fields existed still verifies;
 its sender signs it in the ``hotline/v1/envelope`` domain and the signature travels beside it, never
 inside it. ``id`` is 128 random bits (base64url) chosen by the sender, which makes a resend
 idempotent: the server answers a known id with the original ``accepted``. An ack's id is not
@@ -20,13 +23,15 @@ import msgspec
 
 from hotline.canonical import JSONObject, canonical_bytes
 from hotline.errorcodes import Code
-from hotline.errors import CryptoError, WireError
+from hotline.errors import CryptoError, SealError, WireError
 from hotline.keys import Domain, Signer, Verifier, b64url
 from hotline.names import EnvelopeId, Name
+from hotline.sealing import Sealed
 from hotline.times import format_time, parse_time
 from hotline.typed import convert
 
 VERSION = 1
+SEALED_VERSION = 2  # an envelope that carries sealed fields
 MAX_ENVELOPE_BYTES = 64 * 1024
 
 
@@ -97,15 +102,18 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     created: str
     body: JSONObject  # free-form: its template's schema checks it
     reply_to: EnvelopeId | None = None
+    sealed: Sealed | None = None
 
     @classmethod
     def build(cls, *, id: str, kind: Kind | str, channel: str, sender: str, template: str,
               precedence: Precedence | str, created: datetime, body: JSONObject,
-              reply_to: str | None = None) -> Envelope:
+              reply_to: str | None = None, sealed: Sealed | None = None) -> Envelope:
         return cls.from_json({
-            "v": VERSION, "id": id, "kind": str(kind), "channel": channel, "sender": sender,
-            "template": template, "precedence": str(precedence), "created": format_time(created),
-            "body": body, **({"reply_to": reply_to} if reply_to is not None else {}),
+            "v": VERSION if sealed is None else SEALED_VERSION, "id": id, "kind": str(kind),
+            "channel": channel, "sender": sender, "template": template,
+            "precedence": str(precedence), "created": format_time(created), "body": body,
+            **({"reply_to": reply_to} if reply_to is not None else {}),
+            **({"sealed": sealed.to_json()} if sealed is not None else {}),
         })
 
     @classmethod
@@ -120,8 +128,20 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         an ack's body, its size); a decoder that built it from JSON (``from_json``, an entry's
         decoder) calls this once. Raises WireError naming the rule."""
         env = self
-        if env.v != VERSION:
-            raise WireError(f"envelope.v must be {VERSION}", code=Code.ENVELOPE_INVALID)
+        version = VERSION if env.sealed is None else SEALED_VERSION
+        if env.v != version:
+            raise WireError(f"envelope.v must be {version} (2 if and only if it has sealed fields)",
+                            code=Code.ENVELOPE_INVALID)
+        if env.sealed is not None:
+            if env.kind is not Kind.MESSAGE:
+                raise WireError("only a message has sealed fields", code=Code.ENVELOPE_INVALID)
+            try:
+                env.sealed.check()
+            except SealError as exc:
+                raise WireError(f"envelope.sealed: {exc.message}", code=Code.ENVELOPE_INVALID) from exc
+            if clear := set(env.sealed.digests) & set(env.body):
+                raise WireError(f"fields {', '.join(sorted(clear))} are both sealed and in clear",
+                                code=Code.ENVELOPE_INVALID)
         env.__dict__["created_at"] = parse_time(env.created, field="envelope.created")
         if env.kind in (Kind.ACK, Kind.ECHO) and env.reply_to is None:
             raise WireError(f"an {env.kind} envelope needs reply_to", code=Code.ENVELOPE_INVALID)
@@ -154,6 +174,8 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         }
         if self.reply_to is not None:
             obj["reply_to"] = self.reply_to
+        if self.sealed is not None:
+            obj["sealed"] = self.sealed.to_json()
         return obj
 
     @cached_property

@@ -149,6 +149,13 @@ class Sealed(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         every box names sorted, known, distinct fields and a distinct reader; every field has a
         reader. SealError (``seal.invalid``) names the rule."""
         sealed = convert(obj, cls, what="sealed", code=Code.SEAL_INVALID, error=SealError)
+        sealed.check()
+        return sealed
+
+    def check(self) -> None:
+        """The rules beyond the fields' shapes (``from_json`` applies them; a decoder that built
+        this from JSON otherwise, the envelope's, calls this once)."""
+        sealed = self
         readers: set[tuple[str, str]] = set()
         granted: set[str] = set()
         for box in sealed.boxes:
@@ -166,7 +173,6 @@ class Sealed(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         if unread := set(sealed.digests) - granted:
             raise SealError(f"no reader is given fields {', '.join(sorted(unread))}",
                             code=Code.SEAL_INVALID)
-        return sealed
 
     def to_json(self) -> dict[str, Any]:
         return msgspec.to_builtins(self)  # type: ignore[no-any-return]

@@ -26,6 +26,7 @@ import os
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,10 +43,13 @@ from hotline.clock import utc_now
 from hotline.display import article
 from hotline.entries import Entry, EnvelopeEntry, channel_of, kind_of, leaf_bytes
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
+from hotline.epochkeys import DEFAULT_EPOCH, epoch_of
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, HotlineError, LogError, PeerCode, ProtocolViolation, WireError
 from hotline.keys import Signer
-from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, refused_document
+from hotline.norms.template import Template
+from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, readers_of, refused_document
+from hotline.sealing import SALT_BYTES, SealContext, make_disclosures, seal
 from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
 from hotline.verification import EntryRefused, verify_envelope_entry
 from hotline.wire import frames
@@ -316,6 +320,35 @@ class Client:
         return Envelope.build(id=id or new_envelope_id(os.urandom(16)), kind=kind, channel=channel,
                               sender=self.member, template=template, precedence=precedence,
                               created=utc_now(), body=body, reply_to=reply_to)
+
+    def sealed_envelope(self, *, channel: str, template: Template, body: JSONObject,
+                        precedence: Precedence | str = Precedence.ROUTINE,
+                        reply_to: str | None = None,
+                        epoch_length: timedelta = DEFAULT_EPOCH) -> Envelope:
+        """A message of ``template`` whose fields ``template.readers`` names are sealed: each to
+        every liaison and agent of its readers' parties who published a key for the current
+        epoch that this client's own roster verified (never to a key only the host vouches
+        for). Raises SealError (``seal.no_reader``) when a field would have no reader."""
+        agreement = self.roster.agreements.get(channel)
+        if agreement is None:
+            raise ProtocolViolation(f"no agreement sets up channel {channel}",
+                                    code=Code.CHANNEL_UNKNOWN)
+        id = new_envelope_id(os.urandom(16))
+        names = sorted(name for name in body if name in template.readers)
+        if not names:
+            return self.envelope(channel=channel, template=template.id, body=body,
+                                 precedence=precedence, reply_to=reply_to, id=id)
+        now = utc_now()
+        epoch = epoch_of(now, epoch_length)
+        readers = {name: readers_of(self.roster, template.readers_of(name, agreement.parties),
+                                    epoch=epoch, at=now) for name in names}
+        disclosures = make_disclosures({name: body[name] for name in names},
+                                       {name: os.urandom(SALT_BYTES) for name in names})
+        sealed = seal(disclosures, readers, SealContext(channel=channel, envelope=id))
+        return Envelope.build(id=id, kind=Kind.MESSAGE, channel=channel, sender=self.member,
+                              template=template.id, precedence=precedence, created=now,
+                              body={k: v for k, v in body.items() if k not in template.readers},
+                              reply_to=reply_to, sealed=sealed)
 
     async def send(self, *, channel: str, template: str, body: JSONObject,
                    precedence: Precedence | str = Precedence.ROUTINE) -> Accepted:

@@ -16,10 +16,13 @@ Theory of operation:
   1    envelope kind is the template's kind        ``template.invalid``
   2    sender's role and party allowed             ``norm.sender_not_allowed``
   3    precedence allowed                          ``norm.precedence_not_allowed``
-  4    body valid against ``fields`` (JSON Schema)  ``template.invalid``; past the
-                                                  check's budget ``template.too_costly``
-  5    addressed parties are parties of the channel ``norm.audience``
-  6    every rule holds (``hotline.norms.rules``) ``norm.<rule>``
+  4    sealed fields as ``readers`` declares them:  ``template.invalid``; a box for a
+       each sealed, none in clear, boxes only for   party outside its field's readers
+       parties among the field's readers            ``norm.audience``
+  5    body valid against ``fields`` (JSON Schema;  ``template.invalid``; past the
+       the clear fields only, when some are sealed) check's budget ``template.too_costly``
+  6    addressed parties are parties of the channel ``norm.audience``
+  7    every rule holds (``hotline.norms.rules``) ``norm.<rule>``
   ===  ==========================================  ================================
 
   The rate limit is state, not form: the server keeps it (``Rate`` says how much).
@@ -34,7 +37,7 @@ import dataclasses
 import functools
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -133,6 +136,12 @@ TEMPLATE_SCHEMA: JSONObject = {
                                 "per": {"type": "string"}}},
         "audience": {"enum": [a.value for a in Audience]},
         "rules": {"type": "array", "items": {"type": "object", "required": ["rule"]}},
+        # Who may read each sealed field: every party of the channel, or the parties listed;
+        # a field not named here is clear (the host reads it and checks it).
+        "readers": {"type": "object", "additionalProperties": {"oneOf": [
+            {"const": "parties"},
+            {"type": "array", "minItems": 1, "uniqueItems": True,
+             "items": {"type": "string", "pattern": _NAME}}]}},
         "fields": {"type": "object"},
     },
 }
@@ -170,6 +179,9 @@ class Template:
     sha256: str
     source: str
     _validator: Any = field(repr=False, compare=False)  # bodyschema.body_validator
+    # sealed field -> "parties" (every party of the channel) or the parties that may read it
+    readers: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    _clear_validator: Any = field(default=None, repr=False, compare=False)  # the clear fields
 
     @classmethod
     def from_text(cls, data: bytes | str, *, source: str) -> Template:
@@ -222,6 +234,7 @@ class Template:
                 or to.get("items", {}).get("type") != "string"):
             raise ConfigError('an addressed template requires a body field "to": an array of '
                               "party ids (the parties addressed)", file=source, path=("audience",))
+        readers = _readers(doc, audience, source)
         rules = tuple(rule_from_json(rule, source=source, path=("rules", str(i)))
                       for i, rule in enumerate(doc.get("rules", [])))
         for i, rule in enumerate(rules):
@@ -233,8 +246,14 @@ class Template:
             default_precedence=default, allowed_precedence=allowed, ack=ack, rate=rate,
             audience=audience, rules=rules, fields=doc["fields"],
             sha256=hashlib.sha256(raw).hexdigest(), source=source,
-            _validator=body_validator(doc["fields"]),
+            _validator=body_validator(doc["fields"]), readers=readers,
+            _clear_validator=body_validator(_clear_fields(doc["fields"], set(readers))),
         )
+
+    def readers_of(self, name: str, channel_parties: Iterable[str]) -> set[str]:
+        """The parties that may read sealed field ``name`` on a channel of ``channel_parties``."""
+        readers = self.readers[name]
+        return set(channel_parties) if readers == "parties" else set(readers) & set(channel_parties)
 
     def ref(self) -> TemplateRef:
         """``{id, version, sha256}`` as an agreement pins it."""
@@ -294,7 +313,13 @@ class Template:
             raise ProtocolViolation(
                 f"{self.id}: precedence {envelope.precedence} is not allowed; the agreement allows "
                 f"{', '.join(self.allowed_precedence)}", code=Code.NORM_PRECEDENCE_NOT_ALLOWED)
-        self.check_body(envelope.body)
+        self._check_sealed(envelope, ctx)
+        try:
+            error = first_error(self._clear_validator, envelope.body)
+        except OutOfSteps:
+            raise self._too_costly() from None
+        if error is not None:
+            raise ProtocolViolation(f"{self.id}: {describe_error(error)}", code=Code.TEMPLATE_INVALID)
         if self.audience is Audience.ADDRESSED:
             others = set(ctx.agreement.parties) - {ctx.party}
             strangers = sorted(set(envelope.body["to"]) - others)
@@ -305,9 +330,61 @@ class Template:
         for rule in self.rules:
             rule.check(envelope, ctx)
 
+    def _check_sealed(self, envelope: Envelope, ctx: Context) -> None:
+        """What the host checks of sealed fields without reading them: each field ``readers``
+        names is sealed (never in clear), only those are, every required one is there, and each
+        box goes to a party among its fields' readers."""
+        sealed = envelope.sealed
+        if in_clear := sorted(set(envelope.body) & set(self.readers)):
+            raise ProtocolViolation(f"{self.id}: {', '.join(in_clear)} may be read only by its "
+                                    "readers: seal it (hotline send does)", code=Code.TEMPLATE_INVALID)
+        named = set(sealed.digests) if sealed is not None else set()
+        if not_sealed := sorted(named - set(self.readers)):
+            raise ProtocolViolation(f"{self.id}: {', '.join(not_sealed)} is not a sealed field: send "
+                                    "it in clear", code=Code.TEMPLATE_INVALID)
+        required = set(self.fields.get("required", [])) & set(self.readers)
+        if missing := sorted(required - named):
+            raise ProtocolViolation(f"{self.id}: the sealed field {', '.join(missing)} is required",
+                                    code=Code.TEMPLATE_INVALID)
+        for box in sealed.boxes if sealed is not None else ():
+            for name in box.fields:
+                if box.party not in self.readers_of(name, ctx.agreement.parties):
+                    raise ProtocolViolation(f"{self.id}: {name} is sealed to {box.member} of "
+                                            f"{box.party}, which may not read it",
+                                            code=Code.NORM_AUDIENCE)
+
     def field_specs(self) -> list[FieldSpec]:
         """The body's fields, flattened (``window.start``), in schema order: for forms and help."""
         return list(_field_specs(self.fields, prefix="", required=True))
+
+
+def _readers(doc: JSONObject, audience: Audience, source: str) -> dict[str, str | tuple[str, ...]]:
+    """The template's ``readers``, each naming a field of the body; a template with sealed fields
+    has no cross-field rules (the host could not check them on sealed values) and keeps ``to``
+    clear (it decides who must acknowledge)."""
+    given = doc.get("readers", {})
+    properties = doc["fields"].get("properties", {})
+    for name in given:
+        if name not in properties:
+            raise ConfigError(f"{name!r} is no field of the body", file=source, path=("readers", name))
+        if name == "to" and audience is Audience.ADDRESSED:
+            raise ConfigError('"to" says who must acknowledge: it stays clear', file=source,
+                              path=("readers", name))
+    if given and doc.get("rules"):
+        raise ConfigError("a template with sealed fields has no rules: the host cannot check a "
+                          "rule on values it may not read", file=source, path=("readers",))
+    return {name: value if value == "parties" else tuple(value) for name, value in given.items()}
+
+
+def _clear_fields(fields: JSONObject, sealed: set[str]) -> JSONObject:
+    """The body schema without the sealed fields: what the host checks."""
+    if not sealed:
+        return fields
+    clear = dict(fields, properties={k: v for k, v in fields.get("properties", {}).items()
+                                     if k not in sealed})
+    if "required" in fields:
+        clear["required"] = [name for name in fields["required"] if name not in sealed]
+    return clear
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,0 +1,181 @@
+"""Sealed fields end to end (issue 16, acceptance 1): a template whose ``assessment`` every party
+may read and whose ``private_note`` only the mediator may; alice (north) sends a message with a
+marker in both. The server's database, its WAL, its log output and `/v1/log/entries` hold no
+trace of the marker; bob (south) opens exactly the assessment, carol (mediator) both, the
+auditor neither; the server refuses the fields in clear, and a box for a party outside a field's
+readers; the audit verifies the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotline.canonical import dumps, parse
+from hotline.clock import utc_now
+from hotline.envelope import Envelope, Kind
+from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, epoch_of
+from hotline.errors import HotlineError
+from hotline.keyfiles import load_private_key
+from hotline.norms.files import load_templates
+from hotline.roster import decode_document, readers_of, sign_document
+from hotline.sealing import SealContext, make_disclosures, open_sealed, seal
+from hotline.wire.frames import Deliver
+from tests.conftest import Running, running_server, witness_all
+from tests.integration.test_exchange import signed_get
+from tests.integration.test_rotation_audit import audit
+
+WAIT = 10.0  # seconds: a safety net against hangs, never a synchronisation
+MARKER = "MARKER-5e1f-dawn-withdrawal"
+PARTIES = ("north", "south", "mediator")
+ASSESSMENT = """\
+format: 1
+id: assessment
+version: 1
+title: Sealed assessment
+basis: >-
+  A test template: an assessment every party reads, and a note for the mediator alone, neither
+  of them readable by the host.
+senders:
+  roles: [liaison]
+precedence:
+  default: ROUTINE
+  allowed: [ROUTINE]
+ack: none
+audience: all
+readers:
+  assessment: parties
+  private_note: [mediator]
+fields:
+  type: object
+  additionalProperties: false
+  required: [subject, assessment]
+  properties:
+    subject: {type: string, maxLength: 100}
+    assessment: {type: string, minLength: 1}
+    private_note: {type: string}
+"""
+
+
+def add_sealed_template(home: Path) -> None:
+    """Install the template and a version 2 of the channel's agreement naming it, signed by every
+    party's authority (the server logs it at start)."""
+    (home / "protocols" / "assessment.yaml").write_text(ASSESSMENT)
+    templates = load_templates(home / "protocols")
+    signed = parse((home / "roster" / "90-agreement-north-south-v1.json").read_bytes())
+    doc = dict(signed["document"], version=2, templates=[t.ref() for t in templates])
+    keys = [load_private_key(home / "keys" / f"authority-{p}.pem") for p in PARTIES]
+    signed_v2 = sign_document(decode_document(doc), *keys)
+    (home / "roster" / "91-agreement-north-south-v2.json").write_text(dumps(signed_v2.to_json()))
+
+
+async def publish_epoch_keys(server: Running, names: tuple[str, ...]) -> dict[str, EpochPrivateKey]:
+    """Each member makes its key for the current epoch and publishes it, signed by its own key."""
+    epoch = epoch_of(utc_now(), DEFAULT_EPOCH)
+    private = {}
+    for name in names:
+        client = await server.client(name)
+        key = EpochPrivateKey.generate()
+        doc = key.document(party=client.party, member=name, epoch=epoch, length=DEFAULT_EPOCH)
+        await server.hotline.add_document(
+            sign_document(doc, load_private_key(server.home / "keys" / f"{name}.pem")).to_json())
+        private[name] = key
+    return private
+
+
+@pytest.fixture
+def sealed_home(home: Path) -> Path:
+    add_sealed_template(home)
+    return home
+
+
+async def test_sealed_fields_reach_their_readers_and_no_one_else(
+        sealed_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = sealed_home
+    template = load_templates(home / "protocols").latest("assessment")
+    assert template is not None
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        keys = await publish_epoch_keys(server, ("alice", "bob", "carol"))
+        alice, bob, carol, audrey = [await server.client(n) for n in ("alice", "bob", "carol", "audrey")]
+        body = {"subject": "dawn", "assessment": f"north will withdraw ({MARKER})",
+                "private_note": f"only if south holds: {MARKER}"}
+        envelope = alice.sealed_envelope(channel="north-south", template=template, body=body)
+        assert envelope.v == 2 and set(envelope.body) == {"subject"}
+        accepted = await alice.submit_envelope(envelope)
+
+        opened: dict[str, dict[str, Any]] = {}
+        for name, client in (("bob", bob), ("carol", carol), ("audrey", audrey)):
+            while True:
+                frame = await asyncio.wait_for(client.deliveries.get(), WAIT)
+                if isinstance(frame, Deliver) and frame.index == accepted.index:
+                    break
+            got = client.verify(frame).envelope  # the signature covers the digests and boxes
+            assert got.sealed is not None
+            mine = {keys[name].document(party=client.party, member=name,
+                                        epoch=epoch_of(utc_now(), DEFAULT_EPOCH),
+                                        length=DEFAULT_EPOCH).key_id: keys[name]} if name in keys else {}
+            fields = open_sealed(got.sealed, party=client.party, member=name, keys=mine,
+                                 context=SealContext(channel="north-south", envelope=got.id))
+            opened[name] = {field: d.value for field, d in fields.items()}
+        assert opened == {"bob": {"assessment": body["assessment"]},
+                          "carol": {"assessment": body["assessment"],
+                                    "private_note": body["private_note"]},
+                          "audrey": {}}
+
+        # The host refuses the fields in clear, and a box for a party outside a field's readers.
+        with pytest.raises(HotlineError) as refused:
+            await alice.submit_envelope(alice.envelope(channel="north-south", template="assessment",
+                                                       body=body))
+        assert refused.value.code == "template.invalid" and "seal it" in refused.value.message
+        epoch = epoch_of(utc_now(), DEFAULT_EPOCH)
+        north_readers = readers_of(alice.roster, ["north"], epoch=epoch, at=utc_now())
+        leak_id = "L" * 22
+        leak = seal(make_disclosures({"assessment": "x", "private_note": "to north"},
+                                     {"assessment": bytes(16), "private_note": bytes(16)}),
+                    {"assessment": north_readers, "private_note": north_readers},
+                    SealContext(channel="north-south", envelope=leak_id))
+        leaky = Envelope.build(id=leak_id, kind=Kind.MESSAGE, channel="north-south", sender="alice",
+                               template="assessment", precedence="ROUTINE", created=utc_now(),
+                               body={"subject": "s"}, sealed=leak)
+        with pytest.raises(HotlineError) as refused:
+            await alice.submit_envelope(leaky)
+        assert refused.value.code == "norm.audience"
+
+        # What a non-audience party (the auditor) and a reader get from the log API.
+        size = await server.hotline.store.size()
+        served = [await signed_get(server, name, "/v1/log/entries", f"start=0&end={size}")
+                  for name in ("audrey", "bob")]
+        await asyncio.wait_for(alice.receipt(accepted.index), WAIT)
+        await witness_all(home, server.url)
+        code, out = await audit(home, server.url)
+    assert code == 0, out
+    for status, answer in served:
+        assert status == 200 and MARKER not in json.dumps(answer)
+    for path in home.glob("hotline.db*"):  # the database, its WAL and shared memory
+        assert MARKER.encode() not in path.read_bytes(), path
+    logs = capsys.readouterr()
+    assert "envelope.accepted" in logs.out + logs.err  # the server's log output was captured
+    assert MARKER not in logs.out + logs.err
+
+
+async def test_only_the_current_readers_keys_are_sealed_to(sealed_home: Path) -> None:
+    """A field nobody in its audience published a key for is not sent (nothing would read it:
+    ``seal.no_reader``); the others are sealed to exactly the members who published a key."""
+    template = load_templates(sealed_home / "protocols").latest("assessment")
+    assert template is not None
+    async with running_server(sealed_home) as server:
+        await publish_epoch_keys(server, ("alice", "bob"))  # carol (the mediator) has none
+        alice = await server.client("alice")
+        with pytest.raises(HotlineError) as refused:
+            alice.sealed_envelope(channel="north-south", template=template,
+                                  body={"subject": "s", "assessment": "a", "private_note": "n"})
+        assert refused.value.code == "seal.no_reader" and "private_note" in refused.value.message
+        envelope = alice.sealed_envelope(channel="north-south", template=template,
+                                         body={"subject": "s", "assessment": "a"})
+        assert envelope.sealed is not None
+        assert [(box.member, box.fields) for box in envelope.sealed.boxes] == [
+            ("alice", ["assessment"]), ("bob", ["assessment"])]

@@ -155,22 +155,21 @@ class Sealed(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     def check(self) -> None:
         """The rules beyond the fields' shapes (``from_json`` applies them; a decoder that built
         this from JSON otherwise, the envelope's, calls this once)."""
-        sealed = self
         readers: set[tuple[str, str]] = set()
         granted: set[str] = set()
-        for box in sealed.boxes:
+        for box in self.boxes:
             if (box.party, box.member) in readers:
                 raise SealError(f"two boxes for {box.member} ({box.party})", code=Code.SEAL_INVALID)
             readers.add((box.party, box.member))
             if box.fields != sorted(set(box.fields)):
                 raise SealError(f"the box for {box.member} must list distinct fields in order",
                                 code=Code.SEAL_INVALID)
-            if unknown := set(box.fields) - set(sealed.digests):
+            if unknown := set(box.fields) - set(self.digests):
                 raise SealError(f"the box for {box.member} names fields with no digest: "
                                 f"{', '.join(sorted(unknown))}", code=Code.SEAL_INVALID)
             granted.update(box.fields)
             _check_b64(box.enc)
-        if unread := set(sealed.digests) - granted:
+        if unread := set(self.digests) - granted:
             raise SealError(f"no reader is given fields {', '.join(sorted(unread))}",
                             code=Code.SEAL_INVALID)
 

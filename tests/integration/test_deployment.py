@@ -237,7 +237,8 @@ def build(world: Deployment) -> None:
 def entries_logged(world: Deployment) -> int:
     """How many roster documents the server logged (its own health notices aside)."""
     with sqlite3.connect(f"file:{world.operator / 'hotline.db'}?mode=ro", uri=True) as db:
-        (count,) = db.execute("SELECT count(*) FROM entries WHERE kind IN (?, ?, ?, ?)",
+        marks = ", ".join("?" for _ in ROSTER_KINDS)
+        (count,) = db.execute(f"SELECT count(*) FROM entries WHERE kind IN ({marks})",
                               ROSTER_KINDS).fetchone()
     return int(count)
 

@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from hotline.ceremony import create_private, kid8, write_public_new
-from hotline.epochkeys import EpochPrivateKey, epoch_start
+from hotline.epochkeys import EpochKey, EpochPrivateKey, epoch_start
 from hotline.hybrid import MemberSigningKey
+from hotline.keys import b64decode
+from hotline.publicfiles import read_signed
 from hotline.roster import SignedDocument, sign_document
 
 _FILE = re.compile(r"(?P<member>[a-z0-9][a-z0-9._-]{0,63})-(?P<epoch>\d{1,13})\.pem")
@@ -60,3 +62,21 @@ def retire_epoch_keys(home: Path, *, member: str, now: datetime, length: timedel
             path.unlink()
             retired.append(epoch)
     return retired
+
+
+def load_epoch_keys(home: Path, *, member: str, passphrase: bytes | None) -> dict[str, EpochPrivateKey]:
+    """``member``'s epoch private keys still on this machine, by epoch key id (each matched to
+    the public document ``make_epoch_key`` wrote beside it in ``HOME/roster``; a key whose
+    document is gone is skipped: nothing names it)."""
+    keys: dict[str, EpochPrivateKey] = {}
+    folder = epoch_folder(home)
+    for path in sorted(folder.glob(f"{member}-*.pem")) if folder.is_dir() else []:
+        match = _FILE.fullmatch(path.name)
+        if match is None or match["member"] != member:
+            continue
+        private = EpochPrivateKey.from_pem(path.read_bytes(), passphrase)
+        for doc_path in (home / "roster").glob(f"epoch-{member}-{match['epoch']}-*.json"):
+            doc = read_signed(doc_path).document
+            if isinstance(doc, EpochKey) and b64decode(doc.pub, what="epoch key") == private.public_bytes():
+                keys[doc.key_id] = private
+    return keys

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import shutil
 import sys
@@ -32,6 +33,7 @@ from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
 from hotline.client.receipts import cosigners
+from hotline.client.sealed_view import SealedView
 from hotline.clock import utc_now
 from hotline.display import article, folded, shown
 from hotline.entries import HealthEntry, HealthState, OverdueEntry
@@ -214,9 +216,14 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
         agreed = templates.resolve(agreement, template)
         _checked(agreed, content)
         chosen = Precedence(precedence.upper()) if precedence else agreed.default_precedence
-        envelope = client.envelope(channel=channel, template=template, body=content,
-                                   precedence=chosen,
-                                   reply_to=await _reply_target(client, channel, reply_to))
+        envelope = client.sealed_envelope(channel=channel, template=agreed, body=content,
+                                          precedence=chosen,
+                                          reply_to=await _reply_target(client, channel, reply_to))
+        if envelope.sealed is not None:  # who can read what, before it leaves
+            boxes = envelope.sealed.boxes
+            click.echo("sealed " + "; ".join(
+                f"{field} to " + ", ".join(f"{b.member} ({b.party})" for b in boxes if field in b.fields)
+                for field in sorted(envelope.sealed.digests)))
         accepted = await client.submit_envelope(envelope)
         claim = (f"accepted index={accepted.index} id={envelope.id}"
                  + (" (already accepted earlier)" if accepted.is_duplicate else ""))
@@ -305,7 +312,8 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
             async for item in client.deliveries_verified():
                 if not await _show(client, item, channel=channel, as_json=as_json,
                                    show_all=show_all, no_ack=no_ack, catalogue=catalogue_text,
-                                   prover=prover, schema=body_schema):
+                                   prover=prover, schema=body_schema,
+                                   view=lambda item: sealed.shown(item, client.roster)):
                     continue
                 printed += 1
                 if count is not None and printed >= count:
@@ -323,6 +331,11 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
         held = load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
     except HotlineError:
         held = TemplateSet()
+    passphrase = os.environ.get("HOTLINE_PASSPHRASE")  # as the member's key is opened
+    sealed = SealedView(home_of(ctx), party=profile.party, member=name,
+                        passphrase=passphrase.encode() if passphrase else None, templates=held)
+    if sealed.problem is not None:
+        click.echo(shown(f"note: sealed fields are shown as sealed: {sealed.problem}"), err=True)
     if run_coroutine(_connected(home_of(ctx), name, servers, go)):
         sys.exit(1)
 
@@ -349,7 +362,8 @@ def _say(text: str, *, as_json: bool) -> None:
 
 async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool, show_all: bool,
                 no_ack: bool, catalogue: Callable[[Delivered], str | None], prover: Prover,
-                schema: Callable[[Delivered], JSONObject | None] = lambda item: None) -> bool:
+                schema: Callable[[Delivered], JSONObject | None] = lambda item: None,
+                view: Callable[[Delivered], Delivered] = lambda item: item) -> bool:
     """Print one delivered item as ``listen`` shows it; a shown entry is handed to ``prover``;
     a message of another party is acked 'received'. Whether it counts for ``--count``: a HEALTH
     change is shown but not counted (it says how the line is, whatever traffic a script awaits)."""
@@ -370,9 +384,9 @@ async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool
         env = item.envelope
         if env.kind in (Kind.HEARTBEAT, Kind.ECHO) and not show_all:
             return False
-        text = catalogue(item)
-        _say(lines.delivered_json(item, text) if as_json
-             else "\n".join(lines.delivered_lines(item, text, schema(item))), as_json=as_json)
+        text, seen = catalogue(item), view(item)  # ``seen``: its sealed fields opened or marked
+        _say(lines.delivered_json(seen, text) if as_json
+             else "\n".join(lines.delivered_lines(seen, text, schema(item))), as_json=as_json)
         prover.add(item.index, item.entry)
         if (env.kind is Kind.MESSAGE and not no_ack and client.welcome.role != "auditor"
                 and not own_party_ack(party=client.party, message_party=item.entry.party)):

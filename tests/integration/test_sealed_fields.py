@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from hotline.norms.files import load_templates
 from hotline.roster import decode_document, readers_of, sign_document
 from hotline.sealing import SealContext, make_disclosures, open_sealed, seal
 from hotline.wire.frames import Deliver
-from tests.conftest import Running, running_server, witness_all
+from tests.conftest import Running, hotline_cli, running_server, witness_all
 from tests.integration.test_exchange import signed_get
 from tests.integration.test_rotation_audit import audit
 
@@ -179,3 +180,39 @@ async def test_only_the_current_readers_keys_are_sealed_to(sealed_home: Path) ->
         assert envelope.sealed is not None
         assert [(box.member, box.fields) for box in envelope.sealed.boxes] == [
             ("alice", ["assessment"]), ("bob", ["assessment"])]
+
+
+async def test_send_seals_and_listen_opens_what_each_member_may_read(sealed_home: Path) -> None:
+    """The product path: each member makes and publishes its epoch key (`keys epoch`, `roster
+    submit`); `send` seals the template's fields by itself; `listen` shows bob the assessment and
+    the mediator's note as sealed, with who may read it, and shows carol both."""
+    home = sealed_home
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        for name in ("alice", "bob", "carol"):
+            assert (await asyncio.to_thread(hotline_cli, home, "keys", "epoch", "--as", name)).returncode == 0
+            [document] = (home / "roster").glob(f"epoch-{name}-*.json")
+            submitted = await asyncio.to_thread(hotline_cli, home, "roster", "submit", str(document),
+                                                "--server", server.url)
+            assert submitted.returncode == 0, submitted.stderr
+        sent = await asyncio.to_thread(
+            hotline_cli, home, "send", "--as", "alice", "--server", server.url, "--channel",
+            "north-south", "--template", "assessment", "--field", "subject=dawn", "--field",
+            f"assessment=hold the line {MARKER}", "--field", f"private_note=a word {MARKER}")
+        assert sent.returncode == 0, sent.stderr
+        assert ("sealed assessment to carol (mediator), alice (north), bob (south); private_note to "
+                "carol (mediator)" in sent.stdout)
+        match = re.search(r"accepted index=(\d+)", sent.stdout)
+        assert match is not None, sent.stdout
+        index = int(match.group(1))
+        shown = {}
+        for name in ("bob", "carol"):
+            listened = await asyncio.to_thread(
+                hotline_cli, home, "listen", "--as", name, "--server", server.url, "--channel",
+                "north-south", "--after", str(index - 1), "--count", "1", "--no-ack")
+            assert listened.returncode == 0, listened.stderr
+            shown[name] = listened.stdout
+    assert f"hold the line {MARKER}" in shown["bob"] and f"a word {MARKER}" not in shown["bob"]
+    assert "[sealed: readable by mediator]" in shown["bob"]
+    assert f"hold the line {MARKER}" in shown["carol"] and f"a word {MARKER}" in shown["carol"]
+    for path in home.glob("hotline.db*"):
+        assert MARKER.encode() not in path.read_bytes(), path

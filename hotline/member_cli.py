@@ -36,10 +36,10 @@ from hotline.client.receipts import cosigners
 from hotline.client.sealed_view import SealedView
 from hotline.clock import utc_now
 from hotline.display import article, folded, shown
-from hotline.entries import HealthEntry, HealthState, OverdueEntry
+from hotline.entries import EnvelopeEntry, HealthEntry, HealthState, OverdueEntry
 from hotline.envelope import AckKind, Kind, Precedence
 from hotline.errorcodes import Code
-from hotline.errors import ConfigError, HotlineError, ProtocolViolation
+from hotline.errors import ConfigError, HotlineError, ProtocolViolation, SealError
 from hotline.names import ENVELOPE_ID
 from hotline.norms.files import load_templates
 from hotline.norms.forms import body_from_fields, describe_fields, missing_fields
@@ -584,3 +584,65 @@ def doctor(ctx: click.Context, name: str, servers: tuple[str, ...], wait: float)
     status, report = check(home_of(ctx), name, servers, wait=wait, fancy=can_show(sys.stdout.encoding))
     click.echo(report)
     sys.exit(status)
+
+
+@click.command()
+@as_option
+@click.option("--index", type=click.IntRange(min=0), required=True,
+              help="Log index of the message ([N] in `hotline listen`).")
+@click.option("--field", "field_name", required=True, help="The sealed field to disclose.")
+@click.option("--to", "audience", type=click.Choice(["auditor", "public"]), default="auditor",
+              show_default=True, help="Whom it is meant for (written into the file).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The disclosure file (default: HOME/disclosures/INDEX-FIELD.json).")
+@click.pass_context
+def disclose(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, field_name: str,
+             audience: str, out: Path | None) -> None:
+    """Disclose one sealed field you read: a file with the field's value and salt and a receipt
+    of the logged message, which anyone holding only the log's key checks with `hotline audit
+    disclosure FILE` (a forged or altered value fails). Nothing else of the message is in it.
+
+    \b
+    Example:
+      hotline disclose --as carol --index 12 --field private_note --to auditor
+    """
+    from hotline.client.logapi import LogClient, http_base
+    from hotline.disclosures import check_disclosure, decode_disclosure_file
+    from hotline.entries import decode_leaf
+    from hotline.tlog import ProofBundle, verify_checkpoint
+    home = home_of(ctx)
+    profile = Profile.load(home, name)
+    if profile.log_key is None:
+        raise ConfigError("the profile pins no log_key: nobody could check a disclosure",
+                          file=str(profile.path))
+    url = profile.endpoints(servers)[0]
+    log = LogClient(http_base(url), key=profile.signing_key(), origin=profile.origin,
+                    ssl_context=profile.tls_for(url))
+    note = log.checkpoint()
+    size = verify_checkpoint(note, profile.log_key).size
+    if index >= size:
+        raise ProtocolViolation(f"entry {index} is not under the latest checkpoint ({size} "
+                                "entries) yet: try again in a moment", code=Code.LOG_NO_ENTRY)
+    leaf = log.leaf(index)
+    entry = decode_leaf(leaf, index=index)
+    if not isinstance(entry, EnvelopeEntry):
+        raise ProtocolViolation(f"entry {index} is no message", code=Code.LOG_NO_ENTRY)
+    passphrase = os.environ.get("HOTLINE_PASSPHRASE")
+    view = SealedView(home, party=profile.party, member=name,
+                      passphrase=passphrase.encode() if passphrase else None, templates=TemplateSet())
+    disclosure = view.opened(entry.envelope).get(field_name)
+    if disclosure is None:
+        raise SealError(f"{name} cannot read field {field_name!r} of entry {index} (not sealed "
+                        f"to you, no such field, or your keys and read store lack it)"
+                        + (f": {view.problem}" if view.problem else ""), code=Code.SEAL_NO_KEY)
+    receipt = ProofBundle(index=index, proof=tuple(log.inclusion(index, size)), checkpoint_note=note,
+                          extra=leaf).to_text()
+    file = decode_disclosure_file({"type": "hotline-disclosure", "v": 1, "to": audience,
+                                   "field": field_name, "disclosure": disclosure.encoded,
+                                   "receipt": receipt})
+    check_disclosure(file, profile.log_key)  # never hand over what would not verify
+    target = out or home / "disclosures" / f"{index}-{field_name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(file.text(), encoding="utf-8")
+    click.echo(f"Disclosure of {field_name} of entry {index} written to {target} (for "
+               f"{audience}); anyone checks it with: hotline audit disclosure {target} --log-key KEY")

@@ -25,6 +25,7 @@ from hotline.audit.records import CheckpointNote, CheckpointRecord, EntryRecord,
 from hotline.audit.report import ComplianceReport, ReportBuilder, render_text
 from hotline.audit.text import WIDTH
 from hotline.audit.verify import AuditFailure, Auditor, Report
+from hotline.canonical import dumps, parse
 from hotline.cli_options import member_options
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
@@ -34,7 +35,7 @@ from hotline.display import shown, shown_lines
 from hotline.entries import Entry, EnvelopeEntry, kind_of
 from hotline.entries import decode as decode_entry
 from hotline.errorcodes import Code
-from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation
+from hotline.errors import ConfigError, HotlineError, LogError, ProtocolViolation, SealError
 from hotline.norms.files import load_templates
 from hotline.roster import Member, Roster
 from hotline.times import format_time
@@ -375,6 +376,38 @@ def receipt(ctx: click.Context, receipt_file: Path, name: str | None, log_key: s
     click.echo(shown(f"OK: entry {entry.index} ({kind_of(entry)}, id {envelope and envelope.id}, "
                      f"sender {envelope and envelope.sender}, logged {entry.time}) is in log "
                      f"{checkpoint.origin} at its signed checkpoint of size {checkpoint.size}"))
+
+
+@audit.command()
+@click.argument("disclosure_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "name", envvar="HOTLINE_AS", help="Take the log key from this profile.")
+@click.option("--log-key", help="The log's verifier key (origin+hash+base64), instead of --as.")
+@click.pass_context
+def disclosure(ctx: click.Context, disclosure_file: Path, name: str | None, log_key: str | None) -> None:
+    """Check a disclosed sealed field (`hotline disclose`) offline, with only the log's key: the
+    receipt proves the message is in the log, and the value must be the one its signed digest
+    commits to. Prints the field's value; exits 1 if anything does not hold."""
+    from hotline.disclosures import MAX_FILE, check_disclosure, decode_disclosure_file
+    try:
+        if log_key is not None:
+            verifier = NoteVerifier.from_text(log_key)
+        elif name is not None:
+            _, verifier = _profile(ctx.obj["home"], name)
+        else:
+            raise click.UsageError("give --as NAME or --log-key KEY")
+        data = disclosure_file.read_bytes()[:MAX_FILE + 1]
+        if len(data) > MAX_FILE:
+            raise SealError(f"larger than {MAX_FILE} bytes: not a disclosure", code=Code.SEAL_INVALID)
+        checkpoint, entry, disclosed = check_disclosure(decode_disclosure_file(parse(data)), verifier)
+    except (LogError, SealError) as exc:
+        click.echo(f"FAILED: {shown(exc.message)}", err=True)
+        sys.exit(1)
+    except HotlineError as exc:
+        _fail(exc)
+    click.echo(shown(f"OK: field {disclosed.name} of entry {entry.index} (id {entry.envelope.id}, "
+                     f"sender {entry.envelope.sender} of {entry.party}, logged {entry.time}; in log "
+                     f"{checkpoint.origin} at its signed checkpoint of size {checkpoint.size}) is: "
+                     f"{dumps(disclosed.value)}"))
 
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")

@@ -13,6 +13,7 @@ leaves) is checked by their callers: ``hotline.audit.verify``, the witness, the 
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import ssl
@@ -290,6 +291,25 @@ class LogClient:
                                          f"{end - 1}", Code.LOG_BAD_PAGE)
             yield from page
             start = last + 1
+
+    def leaf(self, index: int) -> bytes:
+        """The leaf bytes of entry ``index``, if the caller may read it.
+
+        Raises:
+            BadAnswer: ``log.bad_page`` if the answer is not that one readable entry.
+        """
+        request = f"GET /v1/log/entries?start={index}&end={index + 1}"
+        values = self._list("/v1/log/entries", {"start": index, "end": index + 1}, signed=True,
+                            code=Code.LOG_BAD_PAGE)
+        try:
+            page = [decode_entry(value) for value in values]
+        except RecordError as exc:
+            raise self._bad(request, f"an entry record that is malformed ({exc.message})",
+                            Code.LOG_BAD_PAGE) from exc
+        if len(page) != 1 or page[0].index != index or page[0].leaf is None:
+            raise self._bad(request, f"not entry {index} as a readable leaf (is it on one of "
+                                     "your channels?)", Code.LOG_BAD_PAGE)
+        return base64.b64decode(page[0].leaf)
 
     def _post(self, path: str, body: Any) -> Any:
         """POST ``body`` as JSON; the strict JSON answer."""

@@ -13,6 +13,7 @@ import msgspec
 
 from hotline.canonical import JSONValue
 from hotline.client.connection import Delivered
+from hotline.envelope import Envelope
 from hotline.epochfiles import load_epoch_keys
 from hotline.epochkeys import EpochPrivateKey
 from hotline.errors import HotlineError, SealError
@@ -43,15 +44,17 @@ class SealedView:
         env = item.envelope
         if env.sealed is None:
             return item
-        opened = self._opened(item)
+        opened = self.opened(env)
         body: dict[str, JSONValue] = dict(env.body)
         for name in env.sealed.digests:
             body[name] = opened[name].value if name in opened else self._sealed_mark(item, name, roster)
         return dataclasses.replace(item, envelope=msgspec.structs.replace(env, body=body))
 
-    def _opened(self, item: Delivered) -> dict[str, Disclosure]:
-        env = item.envelope
-        assert env.sealed is not None
+    def opened(self, env: Envelope) -> dict[str, Disclosure]:
+        """The fields of ``env`` this member reads: opened with its epoch keys (and kept in its
+        read store), or, for a key since retired, found in that store."""
+        if env.sealed is None:
+            return {}
         try:
             opened = open_sealed(env.sealed, party=self.party, member=self.member, keys=self.keys,
                                  context=SealContext(channel=env.channel, envelope=env.id))

@@ -9,6 +9,7 @@ readers; the audit verifies the log.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from hotline.canonical import dumps, parse
+from hotline.canonical import canonical_bytes, dumps, parse
 from hotline.clock import utc_now
 from hotline.envelope import Envelope, Kind
 from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, epoch_of
@@ -211,6 +212,30 @@ async def test_send_seals_and_listen_opens_what_each_member_may_read(sealed_home
                 "north-south", "--after", str(index - 1), "--count", "1", "--no-ack")
             assert listened.returncode == 0, listened.stderr
             shown[name] = listened.stdout
+
+        # Disclosure (acceptance 4): carol discloses the mediator's note to the auditor; anyone
+        # with the log key checks it; a forged value fails; bob cannot disclose what he never read.
+        disclosed = await asyncio.to_thread(hotline_cli, home, "disclose", "--as", "carol",
+                                            "--server", server.url, "--index", str(index),
+                                            "--field", "private_note")
+        assert disclosed.returncode == 0, disclosed.stderr
+        file = home / "disclosures" / f"{index}-private_note.json"
+        checked = await asyncio.to_thread(hotline_cli, home, "audit", "disclosure", str(file),
+                                          "--as", "audrey")
+        assert checked.returncode == 0, checked.stderr
+        assert f"OK: field private_note of entry {index}" in checked.stdout
+        assert f'"a word {MARKER}"' in checked.stdout
+        forged = json.loads(file.read_text())
+        salt, field, _ = json.loads(base64.urlsafe_b64decode(forged["disclosure"] + "=="))
+        forged["disclosure"] = base64.urlsafe_b64encode(canonical_bytes(
+            [salt, field, "a different word"])).decode().rstrip("=")
+        (home / "forged.json").write_text(json.dumps(forged))
+        refused = await asyncio.to_thread(hotline_cli, home, "audit", "disclosure",
+                                          str(home / "forged.json"), "--as", "audrey")
+        assert refused.returncode == 1 and "does not match its logged digest" in refused.stderr
+        by_bob = await asyncio.to_thread(hotline_cli, home, "disclose", "--as", "bob", "--server",
+                                         server.url, "--index", str(index), "--field", "private_note")
+        assert by_bob.returncode == 1 and "seal.no_key" in by_bob.stderr
     assert f"hold the line {MARKER}" in shown["bob"] and f"a word {MARKER}" not in shown["bob"]
     assert "[sealed: readable by mediator]" in shown["bob"]
     assert f"hold the line {MARKER}" in shown["carol"] and f"a word {MARKER}" in shown["carol"]

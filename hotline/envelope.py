@@ -23,9 +23,9 @@ import msgspec
 
 from hotline.canonical import JSONObject, canonical_bytes
 from hotline.errorcodes import Code
-from hotline.errors import CryptoError, SealError, WireError
+from hotline.errors import CODE_FORM, CryptoError, SealError, WireError
 from hotline.keys import Domain, Signer, Verifier, b64url
-from hotline.names import EnvelopeId, Name
+from hotline.names import NAME, EnvelopeId, Name
 from hotline.sealing import Sealed
 from hotline.times import format_time, parse_time
 from hotline.typed import convert
@@ -40,6 +40,7 @@ class Kind(StrEnum):
     ACK = "ack"
     HEARTBEAT = "heartbeat"
     ECHO = "echo"
+    VIOLATION = "violation"  # a recipient's report that a sealed field it opened breaks the template
 
 
 class Precedence(StrEnum):
@@ -74,16 +75,30 @@ def ack_id(*, party: str, member: str, reply_to: str, ack: AckKind) -> str:
     return b64url(hashlib.sha256(text.encode()).digest()[:16])
 
 
+def violation_id(*, party: str, member: str, reply_to: str, field: str) -> str:
+    """The one id a violation report of ``field`` of ``reply_to`` by ``member`` may have: one
+    report per reader, message and field (a resend is idempotent; a flood is not possible)."""
+    text = f"hotline/v1/violation-id\n{party}\n{member}\n{reply_to}\n{field}"
+    return b64url(hashlib.sha256(text.encode()).digest()[:16])
+
+
 def check_ack_id(envelope: Envelope, *, party: str) -> None:
-    """Raise WireError (``envelope.invalid``) unless an ack's id is ``ack_id`` of its sender."""
-    if envelope.kind is not Kind.ACK or envelope.reply_to is None:
+    """Raise WireError (``envelope.invalid``) unless an ack's (or a violation report's) id is
+    the one derived from its sender (``ack_id``, ``violation_id``)."""
+    if envelope.kind not in (Kind.ACK, Kind.VIOLATION) or envelope.reply_to is None:
         return
-    wanted = ack_id(party=party, member=envelope.sender, reply_to=envelope.reply_to,
-                    ack=AckKind(envelope.body["ack"]))
+    if envelope.kind is Kind.VIOLATION:
+        wanted = violation_id(party=party, member=envelope.sender, reply_to=envelope.reply_to,
+                              field=envelope.body["field"])
+    else:
+        wanted = ack_id(party=party, member=envelope.sender, reply_to=envelope.reply_to,
+                        ack=AckKind(envelope.body["ack"]))
     if envelope.id != wanted:
-        raise WireError(f"an ack's id is derived from its sender, the message and the ack kind: "
-                        f"this ack of {envelope.reply_to} by {envelope.sender} ({party}) must have "
-                        f"id {wanted}", code=Code.ENVELOPE_INVALID, ref=envelope.id)
+        raise WireError(f"an {envelope.kind}'s id is derived from its sender, the message and "
+                        f"the {'field' if envelope.kind is Kind.VIOLATION else 'ack kind'}: "
+                        f"this {envelope.kind} of {envelope.reply_to} by {envelope.sender} "
+                        f"({party}) must have id {wanted}", code=Code.ENVELOPE_INVALID,
+                        ref=envelope.id)
 
 
 
@@ -143,13 +158,21 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
                 raise WireError(f"fields {', '.join(sorted(clear))} are both sealed and in clear",
                                 code=Code.ENVELOPE_INVALID)
         env.__dict__["created_at"] = parse_time(env.created, field="envelope.created")
-        if env.kind in (Kind.ACK, Kind.ECHO) and env.reply_to is None:
+        if env.kind in (Kind.ACK, Kind.ECHO, Kind.VIOLATION) and env.reply_to is None:
             raise WireError(f"an {env.kind} envelope needs reply_to", code=Code.ENVELOPE_INVALID)
         if env.kind is Kind.ACK:
             ack = env.body.get("ack")
             if set(env.body) != {"ack"} or not isinstance(ack, str) or ack not in set(AckKind):
                 raise WireError('ack body must be {"ack": "received" | "understood"}',
                                 code=Code.ENVELOPE_INVALID)
+        if env.kind is Kind.VIOLATION:
+            body = env.body
+            if (set(body) != {"field", "code", "reason"} or not isinstance(body["field"], str)
+                    or not NAME.fullmatch(body["field"]) or not isinstance(body["code"], str)
+                    or not CODE_FORM.fullmatch(body["code"]) or len(body["code"]) > 64
+                    or not isinstance(body["reason"], str) or len(body["reason"]) > 500):
+                raise WireError('a violation body is {"field": NAME, "code": CODE, "reason": TEXT '
+                                "(at most 500 characters)}", code=Code.ENVELOPE_INVALID)
         # Encoded once: the size limit, the signature and the log entry all use these bytes.
         canonical = canonical_bytes(env.to_json())
         if len(canonical) > MAX_ENVELOPE_BYTES:
@@ -163,7 +186,9 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         """The log's dedup key: the id, in a namespace of its own for acks (``ack:<id>``), so that
         a message, heartbeat or echo can never pre-empt an ack's (predictable) id, and a
         ``reply_to`` lookup by plain id only ever finds what is not an ack."""
-        return f"ack:{self.id}" if self.kind is Kind.ACK else self.id
+        if self.kind in (Kind.ACK, Kind.VIOLATION):
+            return f"{self.kind.value}:{self.id}"
+        return self.id
 
     def to_json(self) -> JSONObject:
         """The envelope object as signed (``reply_to`` only when set; the body as given)."""

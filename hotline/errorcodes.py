@@ -90,6 +90,9 @@ class Code(StrEnum):
                        "an acknowledgement names no message on its channel")
     ECHO_UNKNOWN_REF = ("echo.unknown_ref", "ProtocolViolation",
                         "an echo names no heartbeat on its channel")
+    VIOLATION_INVALID = ("violation.invalid", "ProtocolViolation",
+                         "a violation report names no sealed field of that message its reporter "
+                         "was sent")
     ACK_OWN_PARTY = ("ack.own_party", "ProtocolViolation",
                      "a party acknowledged its own message")
     SUBMIT_RATE_LIMITED = ("submit.rate_limited", "ProtocolViolation",

@@ -37,7 +37,7 @@ from hotline.client.sealed_view import SealedView
 from hotline.clock import utc_now
 from hotline.display import article, folded, shown
 from hotline.entries import EnvelopeEntry, HealthEntry, HealthState, OverdueEntry
-from hotline.envelope import AckKind, Kind, Precedence
+from hotline.envelope import AckKind, Envelope, Kind, Precedence
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation, SealError
 from hotline.names import ENVELOPE_ID
@@ -247,7 +247,9 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
                    "--all heartbeats and echoes too: HEALTH changes are shown, not counted), once "
                    "the inclusion proofs of all shown are in.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--no-ack", is_flag=True, help="Do not send automatic 'received' acks.")
+@click.option("--no-ack", is_flag=True,
+              help="Do not send automatic 'received' acks, nor reports of sealed fields that "
+                   "break their template (violations).")
 @click.option("--all", "show_all", is_flag=True, help="Also show heartbeats and echoes.")
 @click.option("--lang", default="en", show_default=True,
               help="Language in which pre-agreed catalogue messages are shown.")
@@ -313,7 +315,8 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
                 if not await _show(client, item, channel=channel, as_json=as_json,
                                    show_all=show_all, no_ack=no_ack, catalogue=catalogue_text,
                                    prover=prover, schema=body_schema,
-                                   view=lambda item: sealed.shown(item, client.roster)):
+                                   view=lambda item: sealed.shown(item, client.roster),
+                                   broken=lambda item: list(sealed.violations.pop(item.envelope.id, []))):
                     continue
                 printed += 1
                 if count is not None and printed >= count:
@@ -363,7 +366,9 @@ def _say(text: str, *, as_json: bool) -> None:
 async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool, show_all: bool,
                 no_ack: bool, catalogue: Callable[[Delivered], str | None], prover: Prover,
                 schema: Callable[[Delivered], JSONObject | None] = lambda item: None,
-                view: Callable[[Delivered], Delivered] = lambda item: item) -> bool:
+                view: Callable[[Delivered], Delivered] = lambda item: item,
+                broken: Callable[[Delivered], list[tuple[str, HotlineError]]] = lambda item: []
+                ) -> bool:
     """Print one delivered item as ``listen`` shows it; a shown entry is handed to ``prover``;
     a message of another party is acked 'received'. Whether it counts for ``--count``: a HEALTH
     change is shown but not counted (it says how the line is, whatever traffic a script awaits)."""
@@ -388,6 +393,12 @@ async def _show(client: Client, item: Any, *, channel: str | None, as_json: bool
         _say(lines.delivered_json(seen, text) if as_json
              else "\n".join(lines.delivered_lines(seen, text, schema(item))), as_json=as_json)
         prover.add(item.index, item.entry)
+        for field, problem in broken(item):  # a sealed field we opened breaks the template
+            _say(f"[{item.index}] VIOLATION: sealed field {field} breaks template "
+                 f"{shown(env.template, limit=64)}: {shown(problem.message)}"
+                 + ("" if no_ack else " (reported)"), as_json=False)
+            if not no_ack and client.welcome.role != "auditor":
+                await _report(client, client.violation_envelope(item, field, problem), item.index)
         if (env.kind is Kind.MESSAGE and not no_ack and client.welcome.role != "auditor"
                 and not own_party_ack(party=client.party, message_party=item.entry.party)):
             await _auto_ack(client, item)
@@ -411,6 +422,18 @@ async def _failing_now(client: Client, channel: str | None, *, as_json: bool) ->
                 _say(lines.health_now_json(now) if as_json else lines.health_now_line(now),
                      as_json=as_json)
         await client.health_changed.wait()
+
+
+async def _report(client: Client, report: Envelope, index: int) -> None:
+    """Submit a violation report while listening; a refusal is said on stderr, and listening
+    goes on (resending it is the same report: its id is derived)."""
+    try:
+        await client.submit_envelope(report)
+    except ConnectError:
+        raise
+    except HotlineError as exc:
+        click.echo(f"[{index}] VIOLATION NOT REPORTED: {shown(exc.code, limit=64)}: "
+                   f"{shown(exc.message)}", err=True)
 
 
 async def _auto_ack(client: Client, item: Delivered) -> None:

@@ -51,8 +51,8 @@ class Role(StrEnum):
 
 
 SENDABLE: dict[Role, frozenset[Kind]] = {
-    Role.LIAISON: frozenset({Kind.MESSAGE, Kind.ACK}),
-    Role.AGENT: frozenset({Kind.HEARTBEAT, Kind.ECHO, Kind.ACK}),
+    Role.LIAISON: frozenset({Kind.MESSAGE, Kind.ACK, Kind.VIOLATION}),
+    Role.AGENT: frozenset({Kind.HEARTBEAT, Kind.ECHO, Kind.ACK, Kind.VIOLATION}),
     Role.AUDITOR: frozenset(),
 }
 

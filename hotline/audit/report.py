@@ -182,6 +182,7 @@ class Traffic:
     acks: int = 0
     heartbeats: int = 0
     echoes: int = 0
+    violations: int = 0  # recipients' reports of a sealed field breaking its template
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ class ComplianceReport:
             "first_time", "last_time", "entries"},
             "messages": {"total", "by_template": {TEMPLATE: {"FLASH", "IMMEDIATE", "PRIORITY",
             "ROUTINE", "total"}}, "by_precedence": {"FLASH", ..., "ROUTINE"}},
-            "traffic": {"acks", "heartbeats", "echoes"},
+            "traffic": {"acks", "heartbeats", "echoes", "violations"},
             "compliance": {"total": TALLY, "by_template": {TEMPLATE: TALLY},
             "by_party": {PARTY: TALLY}, "late": [REQ], "missing": [REQ], "pending": [REQ]},
             "overdue": {"count", "notices": [{"index", "time", "ref", "entry", "template",
@@ -369,7 +370,7 @@ class ReportDoc(msgspec.Struct, frozen=True):
     channel: str
     period: PeriodDoc
     messages: MessagesDoc
-    traffic: Traffic  # acks, heartbeats, echoes
+    traffic: Traffic  # acks, heartbeats, echoes, violations
     compliance: ComplianceDoc
     overdue: OverdueListDoc
     rejected: RejectionsDoc
@@ -492,6 +493,10 @@ class ReportBuilder:
             if in_window:
                 self._count(index, time)
                 self._traffic["acks"] += 1
+        elif envelope.kind is Kind.VIOLATION:
+            if in_window:
+                self._count(index, time)
+                self._traffic["violations"] += 1
         elif in_window:  # a heartbeat or an echo
             self._count(index, time)
             self._traffic["heartbeats" if envelope.kind is Kind.HEARTBEAT else "echoes"] += 1
@@ -581,7 +586,7 @@ class ReportBuilder:
             channel=self.channel, period=period,
             messages={t: {p: row[p] for p in PRECEDENCES} for t, row in sorted(self._messages.items())},
             traffic=Traffic(acks=self._traffic["acks"], heartbeats=self._traffic["heartbeats"],
-                            echoes=self._traffic["echoes"]),
+                            echoes=self._traffic["echoes"], violations=self._traffic["violations"]),
             requirements=requirements, by_template=dict(sorted(by_template.items())),
             by_party=dict(sorted(by_party.items())), total=total, overdue=tuple(self._overdue),
             rejected=Rejections(by_party=dict(sorted(self._rejected_by_party.items())),
@@ -713,6 +718,8 @@ def render_text(report: ComplianceReport) -> str:
     traffic = report.traffic
     lines.append(f"Other traffic: acks {traffic.acks}; agent traffic: heartbeats "
                  f"{traffic.heartbeats}, echoes {traffic.echoes}")
+    if traffic.violations:
+        lines.append(f"Violations reported by recipients of sealed fields: {traffic.violations}")
 
     lines += ["", f"Acknowledgements required: {report.total.required} (one per required party "
                   "of each message)"]

@@ -241,7 +241,8 @@ class Auditor:
             raise AuditFailure(f"envelope {envelope.id} is logged a second time (a replay)")
         if self.templates is not None:
             self._check_norms(verified)
-        self._logged[envelope.store_key] = None if envelope.kind is Kind.ACK else self._shape(
+        answers = envelope.kind in (Kind.ACK, Kind.VIOLATION)  # never the target of a reply
+        self._logged[envelope.store_key] = None if answers else self._shape(
             (envelope.channel, envelope.kind.value, envelope.template, verified.member.party))
         self._check_obligations(entry, envelope, verified.logged)
 
@@ -261,7 +262,8 @@ class Auditor:
         template = self.templates.resolve(agreement, envelope.template)
         replied = None
         if envelope.reply_to is not None:
-            wanted = {Kind.ACK: Kind.MESSAGE, Kind.MESSAGE: Kind.MESSAGE, Kind.ECHO: Kind.HEARTBEAT}
+            wanted = {Kind.ACK: Kind.MESSAGE, Kind.MESSAGE: Kind.MESSAGE, Kind.ECHO: Kind.HEARTBEAT,
+                      Kind.VIOLATION: Kind.MESSAGE}
             target = self._logged.get(envelope.reply_to)
             if (envelope.kind not in wanted or target is None or target[0] != envelope.channel
                     or target[1] != wanted[envelope.kind].value):
@@ -269,10 +271,10 @@ class Auditor:
                                    f"earlier {wanted.get(envelope.kind, 'envelope')} on channel "
                                    f"{envelope.channel}")
             replied = Replied(template=target[2], party=target[3], kind=target[1])
-        if envelope.kind is Kind.ACK:
+        if envelope.kind in (Kind.ACK, Kind.VIOLATION):
             if replied is None or replied.template != envelope.template:
-                raise AuditFailure(f"envelope {envelope.id}: an ack carries the template of the "
-                                   "message it acknowledges")
+                raise AuditFailure(f"envelope {envelope.id}: an {envelope.kind} carries the "
+                                   "template of the message it answers")
             return
         template.check(envelope, Context(agreement=agreement, party=member.party,
                                          role=member.role.value, logged=verified.logged,

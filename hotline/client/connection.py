@@ -42,7 +42,7 @@ from hotline.client.streams import Arrival, Streams
 from hotline.clock import utc_now
 from hotline.display import article
 from hotline.entries import Entry, EnvelopeEntry, channel_of, kind_of, leaf_bytes
-from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
+from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id, violation_id
 from hotline.epochkeys import DEFAULT_EPOCH, epoch_of
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, HotlineError, LogError, PeerCode, ProtocolViolation, WireError
@@ -349,6 +349,17 @@ class Client:
                               template=template.id, precedence=precedence, created=now,
                               body={k: v for k, v in body.items() if k not in template.readers},
                               reply_to=reply_to, sealed=sealed)
+
+    def violation_envelope(self, delivered: Delivered, field: str, problem: HotlineError) -> Envelope:
+        """Our report that sealed field ``field`` of ``delivered``, as we opened it, breaks its
+        template: the rule it breaks in the template's words, never the value. Its id is derived
+        (``violation_id``): one report per reader, message and field."""
+        env = delivered.envelope
+        return self.envelope(channel=env.channel, template=env.template, kind=Kind.VIOLATION,
+                             body={"field": field, "code": str(problem.code),
+                                   "reason": problem.message[:500]},
+                             reply_to=env.id, id=violation_id(party=self.party, member=self.member,
+                                                              reply_to=env.id, field=field))
 
     async def send(self, *, channel: str, template: str, body: JSONObject,
                    precedence: Precedence | str = Precedence.ROUTINE) -> Accepted:

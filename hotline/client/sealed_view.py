@@ -16,7 +16,7 @@ from hotline.client.connection import Delivered
 from hotline.envelope import Envelope
 from hotline.epochfiles import load_epoch_keys
 from hotline.epochkeys import EpochPrivateKey
-from hotline.errors import HotlineError, SealError
+from hotline.errors import HotlineError, ProtocolViolation, SealError
 from hotline.norms.templateset import TemplateSet
 from hotline.readstore import ReadStore
 from hotline.roster import Roster
@@ -30,6 +30,8 @@ class SealedView:
                  templates: TemplateSet) -> None:
         self.party, self.member, self.templates = party, member, templates
         self.problem: str | None = None  # why sealed fields cannot be opened here, if so
+        # envelope id -> the opened fields that break their template, with why (to report)
+        self.violations: dict[str, list[tuple[str, ProtocolViolation]]] = {}
         self.keys: dict[str, EpochPrivateKey] = {}
         self.store: ReadStore | None = None
         try:
@@ -45,6 +47,16 @@ class SealedView:
         if env.sealed is None:
             return item
         opened = self.opened(env)
+        template = self.templates.latest(env.template)
+        if template is not None:
+            broken = []
+            for name, disclosure in sorted(opened.items()):
+                try:
+                    template.check_sealed_field(env.body, name, disclosure.value)
+                except ProtocolViolation as exc:
+                    broken.append((name, exc))
+            if broken:
+                self.violations[env.id] = broken
         body: dict[str, JSONValue] = dict(env.body)
         for name in env.sealed.digests:
             body[name] = opened[name].value if name in opened else self._sealed_mark(item, name, roster)

@@ -250,6 +250,22 @@ class Template:
             _clear_validator=body_validator(_clear_fields(doc["fields"], set(readers))),
         )
 
+    def check_sealed_field(self, clear: JSONObject, name: str, value: Any) -> None:
+        """A recipient's check of sealed field ``name`` it opened, beside the clear fields (the
+        other sealed fields left out): ProtocolViolation (``template.invalid``) naming the rule
+        it breaks, never the value; what a ``violation`` report says."""
+        key = (self.sha256, name)
+        validator = _FIELD_VALIDATORS.get(key)
+        if validator is None:
+            validator = body_validator(_clear_fields(self.fields, set(self.readers) - {name}))
+            _FIELD_VALIDATORS[key] = validator
+        try:
+            error = first_error(validator, {**clear, name: value})
+        except OutOfSteps:
+            raise self._too_costly() from None
+        if error is not None:
+            raise ProtocolViolation(f"{self.id}: {describe_error(error)}", code=Code.TEMPLATE_INVALID)
+
     def readers_of(self, name: str, channel_parties: Iterable[str]) -> set[str]:
         """The parties that may read sealed field ``name`` on a channel of ``channel_parties``."""
         readers = self.readers[name]
@@ -356,6 +372,9 @@ class Template:
     def field_specs(self) -> list[FieldSpec]:
         """The body's fields, flattened (``window.start``), in schema order: for forms and help."""
         return list(_field_specs(self.fields, prefix="", required=True))
+
+
+_FIELD_VALIDATORS: dict[tuple[str, str], Any] = {}  # (template sha256, sealed field) -> validator
 
 
 def _readers(doc: JSONObject, audience: Audience, source: str) -> dict[str, str | tuple[str, ...]]:

@@ -43,6 +43,7 @@ from hotline.norms.obligations import Deadlines, RateLimits, check_ack_party, la
 from hotline.norms.rules import Context, Replied
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
+from hotline.norms.violations import check_violation
 from hotline.roster import EnrollmentDocument, Member, Roster, SignedDocument, describe
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
@@ -57,7 +58,7 @@ from hotline.wire.frames import Submit
 log = structlog.get_logger("hotline.server")
 
 UNKNOWN_REF = {Kind.MESSAGE: Code.MESSAGE_UNKNOWN_REF, Kind.ACK: Code.ACK_UNKNOWN_REF,
-               Kind.ECHO: Code.ECHO_UNKNOWN_REF}
+               Kind.ECHO: Code.ECHO_UNKNOWN_REF, Kind.VIOLATION: Code.MESSAGE_UNKNOWN_REF}
 """The code refusing an envelope whose ``reply_to`` names nothing it may answer, by its kind."""
 
 
@@ -365,7 +366,9 @@ class Hotline:
         template = self.templates.resolve(agreement, envelope.template)
         target = await self._reply_target(envelope)
         expects: Expects | None = None
-        if envelope.kind is Kind.ACK:
+        if envelope.kind is Kind.VIOLATION:
+            check_violation(envelope, target, party=member.party)
+        elif envelope.kind is Kind.ACK:
             if target is not None:  # no party owes an ack of its own message: none is logged
                 check_ack_party(party=member.party, message_party=target.party,
                                 message=f"message {target.index}")
@@ -429,7 +432,7 @@ class Hotline:
         # Liaisons get a receipt for every message and ack; agents' heartbeats and echoes get
         # none (their agent is the party's witness, and a proof per heartbeat would double the
         # server's work at a thousand channels).
-        if envelope.kind in (Kind.MESSAGE, Kind.ACK):
+        if envelope.kind in (Kind.MESSAGE, Kind.ACK, Kind.VIOLATION):
             self.checkpointer.want_receipt(conn, index)
         self.hub.publish(envelope.channel, index, appended.stored.leaf, skip=conn)
         log.info("envelope.accepted", index=index, id=envelope.id, channel=envelope.channel,
@@ -455,7 +458,7 @@ class Hotline:
         logged = entry.envelope
         if logged == envelope and entry.sig == sig:
             return True
-        return (checked and envelope.kind is Kind.ACK and logged.kind is Kind.ACK
+        return (checked and envelope.kind in (Kind.ACK, Kind.VIOLATION) and logged.kind is envelope.kind
                 and logged.id == envelope.id and logged.sender == envelope.sender
                 and logged.reply_to == envelope.reply_to and logged.body == envelope.body)
 

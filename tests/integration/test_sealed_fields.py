@@ -21,7 +21,8 @@ from hotline.canonical import canonical_bytes, dumps, parse
 from hotline.clock import utc_now
 from hotline.envelope import Envelope, Kind
 from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, epoch_of
-from hotline.errors import HotlineError
+from hotline.errorcodes import Code
+from hotline.errors import HotlineError, ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.norms.files import load_templates
 from hotline.roster import decode_document, readers_of, sign_document
@@ -87,6 +88,18 @@ async def publish_epoch_keys(server: Running, names: tuple[str, ...]) -> dict[st
             sign_document(doc, load_private_key(server.home / "keys" / f"{name}.pem")).to_json())
         private[name] = key
     return private
+
+
+async def publish_by_cli(server: Running, names: tuple[str, ...]) -> None:
+    """Each member makes its epoch key on its machine and submits it: `keys epoch`, `roster
+    submit` (the private halves stay in HOME/keys/epoch, where `listen` finds them)."""
+    for name in names:
+        made = await asyncio.to_thread(hotline_cli, server.home, "keys", "epoch", "--as", name)
+        assert made.returncode == 0, made.stderr
+        [document] = (server.home / "roster").glob(f"epoch-{name}-*.json")
+        submitted = await asyncio.to_thread(hotline_cli, server.home, "roster", "submit",
+                                            str(document), "--server", server.url)
+        assert submitted.returncode == 0, submitted.stderr
 
 
 @pytest.fixture
@@ -189,12 +202,7 @@ async def test_send_seals_and_listen_opens_what_each_member_may_read(sealed_home
     the mediator's note as sealed, with who may read it, and shows carol both."""
     home = sealed_home
     async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
-        for name in ("alice", "bob", "carol"):
-            assert (await asyncio.to_thread(hotline_cli, home, "keys", "epoch", "--as", name)).returncode == 0
-            [document] = (home / "roster").glob(f"epoch-{name}-*.json")
-            submitted = await asyncio.to_thread(hotline_cli, home, "roster", "submit", str(document),
-                                                "--server", server.url)
-            assert submitted.returncode == 0, submitted.stderr
+        await publish_by_cli(server, ("alice", "bob", "carol"))
         sent = await asyncio.to_thread(
             hotline_cli, home, "send", "--as", "alice", "--server", server.url, "--channel",
             "north-south", "--template", "assessment", "--field", "subject=dawn", "--field",
@@ -241,3 +249,55 @@ async def test_send_seals_and_listen_opens_what_each_member_may_read(sealed_home
     assert f"hold the line {MARKER}" in shown["carol"] and f"a word {MARKER}" in shown["carol"]
     for path in home.glob("hotline.db*"):
         assert MARKER.encode() not in path.read_bytes(), path
+
+
+async def test_a_recipient_reports_a_sealed_field_that_breaks_the_template(sealed_home: Path) -> None:
+    """Acceptance 4 (violation): a sender seals what the host cannot check, an empty assessment
+    (the template wants one character at least); the host logs it. Bob's `listen` opens it, finds
+    it breaking the template and reports a signed `violation`, which the server logs and the
+    compliance report counts. The server refuses a report of a field the reporter was never sent,
+    one whose id is not the reporter's, and a second, different report of the same field."""
+    home = sealed_home
+    template = load_templates(home / "protocols").latest("assessment")
+    assert template is not None
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        await publish_by_cli(server, ("alice", "bob", "carol"))
+        alice, bob = await server.client("alice"), await server.client("bob")
+        envelope = alice.sealed_envelope(channel="north-south", template=template,
+                                         body={"subject": "s", "assessment": "", "private_note": "n"})
+        accepted = await alice.submit_envelope(envelope)  # the host cannot see it is empty
+        listened = await asyncio.to_thread(
+            hotline_cli, home, "listen", "--as", "bob", "--server", server.url, "--channel",
+            "north-south", "--after", str(accepted.index - 1), "--count", "1")
+        assert listened.returncode == 0, listened.stderr
+        assert (f"[{accepted.index}] VIOLATION: sealed field assessment breaks template assessment"
+                in listened.stdout and "(reported)" in listened.stdout), listened.stdout
+
+        while True:
+            frame = await asyncio.wait_for(bob.deliveries.get(), WAIT)
+            if isinstance(frame, Deliver) and frame.index == accepted.index:
+                break
+        delivered = bob.verify(frame)
+        problem = ProtocolViolation("made up", code=Code.TEMPLATE_INVALID)
+        with pytest.raises(HotlineError) as refused:  # never sent to bob: mediator only
+            await bob.submit_envelope(bob.violation_envelope(delivered, "private_note", problem))
+        assert refused.value.code == "violation.invalid"
+        report = bob.violation_envelope(delivered, "assessment", problem)
+        moved = Envelope.build(id="M" * 22, kind=Kind.VIOLATION, channel=report.channel,
+                               sender="bob", template=report.template, precedence="ROUTINE",
+                               created=utc_now(), body=report.body, reply_to=report.reply_to)
+        with pytest.raises(HotlineError) as refused:
+            await bob.submit_envelope(moved)
+        assert refused.value.code == "envelope.invalid"
+        with pytest.raises(HotlineError) as refused:  # one report per reader and field: listen's
+            await bob.submit_envelope(report)
+        assert refused.value.code == "envelope.id_conflict"
+
+        await asyncio.wait_for(alice.receipt(accepted.index), WAIT)
+        await witness_all(home, server.url)
+        code, out = await audit(home, server.url)
+        assert code == 0, out
+        compliance = await asyncio.to_thread(hotline_cli, home, "audit", "report", "--as", "audrey",
+                                             "--server", server.url, "--channel", "north-south")
+    assert compliance.returncode == 0, compliance.stderr
+    assert "Violations reported by recipients of sealed fields: 1" in compliance.stdout

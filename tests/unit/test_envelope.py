@@ -117,8 +117,10 @@ def test_build_refuses_naive_time() -> None:
 @pytest.mark.parametrize("kind", list(Kind))
 @pytest.mark.parametrize("precedence", list(Precedence))
 def test_every_kind_and_precedence(kind: Kind, precedence: Precedence) -> None:
-    body = {"ack": "understood"} if kind is Kind.ACK else {}
-    reply_to = ID_B if kind in (Kind.ACK, Kind.ECHO) else None
+    body: dict[str, str] = {"ack": "understood"} if kind is Kind.ACK else {}
+    if kind is Kind.VIOLATION:
+        body = {"field": "assessment", "code": "template.invalid", "reason": "too short"}
+    reply_to = ID_B if kind in (Kind.ACK, Kind.ECHO, Kind.VIOLATION) else None
     obj = good(kind=kind.value, precedence=precedence.value, body=body, reply_to=reply_to)
     env = Envelope.from_json(obj)
     assert env.kind is kind and env.precedence is precedence
@@ -569,3 +571,16 @@ def test_envelope_vectors_refuse_tampering(asset: Any) -> None:
         with pytest.raises(CryptoError):
             Envelope.from_json(obj).verify(PublicKey.from_json(vector["public_key"]),
                                            vector["signature"])
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"field": "f", "code": "template.invalid"},
+    {"field": "Not A Name", "code": "template.invalid", "reason": ""},
+    {"field": "f", "code": "not a code", "reason": ""},
+    {"field": "f", "code": "template.invalid", "reason": "x" * 501},
+    {"field": "f", "code": "template.invalid", "reason": "", "value": "leaked"},
+])
+def test_a_violation_report_has_exactly_its_fields(body: dict[str, str]) -> None:
+    assert "violation body" in invalid(good(kind="violation", reply_to=ID_B, body=body)).message
+    assert "reply_to" in invalid(good(kind="violation", body={
+        "field": "f", "code": "template.invalid", "reason": ""})).message

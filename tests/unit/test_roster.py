@@ -707,6 +707,8 @@ SEND_TABLE = [
     ("north-relay", Kind.ACK, True), ("north-relay", Kind.MESSAGE, False),
     ("observer", Kind.MESSAGE, False), ("observer", Kind.ACK, False),
     ("observer", Kind.HEARTBEAT, False), ("observer", Kind.ECHO, False),
+    ("alice", Kind.VIOLATION, True), ("north-relay", Kind.VIOLATION, True),
+    ("observer", Kind.VIOLATION, False),
 ]
 
 

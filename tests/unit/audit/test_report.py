@@ -449,7 +449,7 @@ def test_to_json_keys_are_stable() -> None:
         "total": 3, "by_precedence": {"FLASH": 1, "IMMEDIATE": 1, "PRIORITY": 0, "ROUTINE": 1},
         "by_template": {"message": {"FLASH": 1, "IMMEDIATE": 1, "PRIORITY": 0, "ROUTINE": 1,
                                     "total": 3}}}
-    assert doc["traffic"] == {"acks": 2, "heartbeats": 1, "echoes": 1}
+    assert doc["traffic"] == {"acks": 2, "heartbeats": 1, "echoes": 1, "violations": 0}
     compliance = doc["compliance"]
     assert set(compliance) == {"total", "by_template", "by_party", "late", "missing", "pending"}
     assert compliance["total"] == {"required": 4, "on_time": 1, "late": 1, "missing": 1, "pending": 1}

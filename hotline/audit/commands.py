@@ -351,6 +351,15 @@ def witness_lines(report: Report, required: int | None) -> list[str]:
     return lines
 
 
+def _log_verifier(ctx: click.Context, name: str | None, log_key: str | None) -> NoteVerifier:
+    """The log's key for an offline check: given (``--log-key``), or pinned by a profile."""
+    if log_key is not None:
+        return NoteVerifier.from_text(log_key)
+    if name is not None:
+        return _profile(ctx.obj["home"], name)[1]
+    raise click.UsageError("give --as NAME or --log-key KEY")
+
+
 @audit.command()
 @click.argument("receipt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--as", "name", envvar="HOTLINE_AS", help="Take the log key from this profile.")
@@ -359,13 +368,8 @@ def witness_lines(report: Report, required: int | None) -> list[str]:
 def receipt(ctx: click.Context, receipt_file: Path, name: str | None, log_key: str | None) -> None:
     """Verify a saved receipt (C2SP tlog-proof bundle) offline, with only the log's key."""
     try:
-        if log_key is not None:
-            verifier = NoteVerifier.from_text(log_key)
-        elif name is not None:
-            _, verifier = _profile(ctx.obj["home"], name)
-        else:
-            raise click.UsageError("give --as NAME or --log-key KEY")
-        checkpoint, proven = verify_receipt(receipt_file.read_bytes(), verifier)
+        checkpoint, proven = verify_receipt(receipt_file.read_bytes(),
+                                            _log_verifier(ctx, name, log_key))
         entry = decode_entry(proven, what="the proven entry")
     except LogError as exc:
         click.echo(f"FAILED: {shown(exc.message)}", err=True)
@@ -389,12 +393,7 @@ def disclosure(ctx: click.Context, disclosure_file: Path, name: str | None, log_
     commits to. Prints the field's value; exits 1 if anything does not hold."""
     from hotline.disclosures import MAX_FILE, check_disclosure, decode_disclosure_file
     try:
-        if log_key is not None:
-            verifier = NoteVerifier.from_text(log_key)
-        elif name is not None:
-            _, verifier = _profile(ctx.obj["home"], name)
-        else:
-            raise click.UsageError("give --as NAME or --log-key KEY")
+        verifier = _log_verifier(ctx, name, log_key)
         data = disclosure_file.read_bytes()[:MAX_FILE + 1]
         if len(data) > MAX_FILE:
             raise SealError(f"larger than {MAX_FILE} bytes: not a disclosure", code=Code.SEAL_INVALID)

@@ -275,14 +275,7 @@ class LogClient:
         start = 0
         while start < size:
             end = min(start + PAGE, size)
-            request = f"GET /v1/log/entries?start={start}&end={end}"
-            values = self._list("/v1/log/entries", {"start": start, "end": end}, signed=True,
-                                code=Code.LOG_BAD_PAGE)
-            try:
-                page = [decode_entry(value) for value in values]
-            except RecordError as exc:
-                raise self._bad(request, f"an entry record that is malformed ({exc.message})",
-                                Code.LOG_BAD_PAGE) from exc
+            request, page = self._page(start, end)
             if not page:
                 raise self._bad(request, f"no entries, but the log has {size}", Code.LOG_BAD_PAGE)
             last = page[-1].index
@@ -292,20 +285,25 @@ class LogClient:
             yield from page
             start = last + 1
 
+    def _page(self, start: int, end: int) -> tuple[str, list[EntryRecord]]:
+        """One signed request for entries ``start``..``end - 1`` (the request, in words, and the
+        records as decoded; ``log.bad_page`` for a malformed one)."""
+        request = f"GET /v1/log/entries?start={start}&end={end}"
+        values = self._list("/v1/log/entries", {"start": start, "end": end}, signed=True,
+                            code=Code.LOG_BAD_PAGE)
+        try:
+            return request, [decode_entry(value) for value in values]
+        except RecordError as exc:
+            raise self._bad(request, f"an entry record that is malformed ({exc.message})",
+                            Code.LOG_BAD_PAGE) from exc
+
     def leaf(self, index: int) -> bytes:
         """The leaf bytes of entry ``index``, if the caller may read it.
 
         Raises:
             BadAnswer: ``log.bad_page`` if the answer is not that one readable entry.
         """
-        request = f"GET /v1/log/entries?start={index}&end={index + 1}"
-        values = self._list("/v1/log/entries", {"start": index, "end": index + 1}, signed=True,
-                            code=Code.LOG_BAD_PAGE)
-        try:
-            page = [decode_entry(value) for value in values]
-        except RecordError as exc:
-            raise self._bad(request, f"an entry record that is malformed ({exc.message})",
-                            Code.LOG_BAD_PAGE) from exc
+        request, page = self._page(index, index + 1)
         if len(page) != 1 or page[0].index != index or page[0].leaf is None:
             raise self._bad(request, f"not entry {index} as a readable leaf (is it on one of "
                                      "your channels?)", Code.LOG_BAD_PAGE)

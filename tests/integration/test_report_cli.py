@@ -70,7 +70,7 @@ def check_counts(doc: dict[str, Any]) -> None:
         "total": 4, "by_precedence": {"FLASH": 1, "IMMEDIATE": 1, "PRIORITY": 1, "ROUTINE": 1},
         "by_template": {"message": {"FLASH": 1, "IMMEDIATE": 1, "PRIORITY": 1, "ROUTINE": 1,
                                     "total": 4}}}
-    assert doc["traffic"] == {"acks": 1, "heartbeats": 0, "echoes": 0}
+    assert doc["traffic"] == {"acks": 1, "heartbeats": 0, "echoes": 0, "violations": 0}
     rejected = doc["rejected"]
     assert (rejected["total"], rejected["by_party"], rejected["no_channel"]) == (1, {"north": 1}, 1)
     assert list(rejected["by_code"]) == ["template.invalid"]

@@ -116,6 +116,16 @@ class EpochKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         return key.sign_canonical(domain=Domain.EPOCH_KEY, canonical=self.canonical)
 
 
+PUBLISH_AHEAD = 2  # epochs: how far ahead of its epoch a key may be published
+
+
+def publishable(doc: EpochKey, now: datetime) -> bool:
+    """Whether the host logs ``doc`` at ``now``: its epoch is not over and starts at most
+    ``PUBLISH_AHEAD`` epochs from now. This bounds what one member can add to the log (a few
+    keys per epoch, never keys for all of time in advance)."""
+    return doc.not_after > now and doc.epoch <= epoch_of(now, timedelta(seconds=doc.length)) + PUBLISH_AHEAD
+
+
 def verify_epoch_key(doc: EpochKey, sig: Any, *, enrolled: Verifier, party: str, member: str,
                      epoch: int, length: timedelta) -> None:
     """Refuse an epoch key unless it is ``member``'s (of ``party``) for ``epoch`` of ``length``,

@@ -119,6 +119,9 @@ class Code(StrEnum):
     ROSTER_SIGNER_NOT_VALID = ("roster.signer_not_valid", "ProtocolViolation",
                                "a member's document (an epoch key) is signed by a key not enrolled, "
                                "or not valid at the time it is for (revoked, expired, not yet valid)")
+    ROSTER_EPOCH_OUT_OF_RANGE = ("roster.epoch_out_of_range", "ProtocolViolation",
+                                 "an epoch key for an epoch already over, or more than two epochs "
+                                 "ahead: publish it nearer its epoch")
     ROSTER_RETIRED_AUTHORITY = ("roster.retired_authority", "ProtocolViolation",
                                 "a document is signed by an authority key its party handed "
                                 "over from: the current authority must sign it")

@@ -33,6 +33,7 @@ from hotline.entries import (
     roster_entry,
 )
 from hotline.envelope import Envelope, Kind, check_ack_id
+from hotline.epochkeys import PUBLISH_AHEAD, EpochKey, publishable
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation, WireError
 from hotline.keys import Verifier
@@ -207,6 +208,10 @@ class Hotline:
             raise ProtocolViolation(f"{describe(typed)} expired at {typed.document.not_after}: "
                                     "have the authority enroll the key again",
                                     code=Code.ROSTER_EXPIRED)
+        if isinstance(typed.document, EpochKey) and not publishable(typed.document, self.clock()):
+            raise ProtocolViolation(f"{describe(typed)} is for epoch {typed.document.epoch}, which is "
+                                    f"over or more than {PUBLISH_AHEAD} epochs ahead",
+                                    code=Code.ROSTER_EPOCH_OUT_OF_RANGE)
         doc = signed["document"]
         now = self.clock()
         if kind == "agreement":

@@ -48,6 +48,17 @@ async def test_a_member_makes_publishes_and_retires_its_epoch_keys(home: Path) -
         submitted = await asyncio.to_thread(hotline_cli, home, "roster", "submit", str(document),
                                             "--server", server.url)
         assert submitted.returncode == 0, submitted.stderr
+        # One member cannot fill the log with keys for all of time: only epochs not over and
+        # at most two ahead are logged.
+        for epoch, code in ((now + 1, None), (now + 5, "roster.epoch_out_of_range")):
+            made = hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", str(epoch))
+            assert made.returncode == 0, made.stderr
+            [doc] = (home / "roster").glob(f"epoch-bob-{epoch}-*.json")
+            answer = await asyncio.to_thread(hotline_cli, home, "roster", "submit", str(doc),
+                                             "--server", server.url)
+            assert (answer.returncode == 0) if code is None else (code in answer.stdout + answer.stderr), \
+                (epoch, answer.stdout, answer.stderr)
+            (home / "keys" / "epoch" / f"bob-{epoch}.pem").unlink()  # not part of what follows
         alice = await server.client("alice")
         readers = readers_of(alice.roster, ["south"], epoch=now, at=utc_now())
         assert [r.member for r in readers] == ["bob"]

@@ -18,6 +18,7 @@ from hotline.epochkeys import (
     EpochPrivateKey,
     epoch_of,
     epoch_start,
+    publishable,
     verify_epoch_key,
 )
 from hotline.errorcodes import Code
@@ -148,3 +149,13 @@ def test_unreadable_key_files_are_a_typed_error(private: EpochPrivateKey) -> Non
         assert err.value.code == Code.CRYPTO_BAD_KEY_FILE
     with pytest.raises(CryptoError):
         EpochPrivateKey.from_seeds(b"short", bytes(32))
+
+
+def test_the_host_logs_a_key_only_near_its_epoch(private: EpochPrivateKey) -> None:
+    """What bounds one member's keys in the log: an epoch not over, at most two ahead."""
+    def doc(epoch: int) -> EpochKey:
+        return private.document(party="south", member="bob", epoch=epoch, length=DAY)
+    now = epoch_start(EPOCH, DAY) + timedelta(hours=12)
+    assert [publishable(doc(e), now) for e in range(EPOCH - 2, EPOCH + 4)] == [
+        False, False, True, True, True, False]
+    assert not publishable(doc(EPOCH), epoch_start(EPOCH + 1, DAY))  # over the moment it ends

@@ -247,7 +247,8 @@ class Template:
             audience=audience, rules=rules, fields=doc["fields"],
             sha256=hashlib.sha256(raw).hexdigest(), source=source,
             _validator=body_validator(doc["fields"]), readers=readers,
-            _clear_validator=body_validator(_clear_fields(doc["fields"], set(readers))),
+            _clear_validator=(body_validator(_clear_fields(doc["fields"], set(readers)))
+                              if readers else None),  # built only when some fields are sealed
         )
 
     def check_sealed_field(self, clear: JSONObject, name: str, value: Any) -> None:
@@ -259,12 +260,7 @@ class Template:
         if validator is None:
             validator = body_validator(_clear_fields(self.fields, set(self.readers) - {name}))
             _FIELD_VALIDATORS[key] = validator
-        try:
-            error = first_error(validator, {**clear, name: value})
-        except OutOfSteps:
-            raise self._too_costly() from None
-        if error is not None:
-            raise ProtocolViolation(f"{self.id}: {describe_error(error)}", code=Code.TEMPLATE_INVALID)
+        self._validate(validator, {**clear, name: value})
 
     def readers_of(self, name: str, channel_parties: Iterable[str]) -> set[str]:
         """The parties that may read sealed field ``name`` on a channel of ``channel_parties``."""
@@ -291,8 +287,12 @@ class Template:
         """Raise ProtocolViolation (``template.invalid``) naming the first field at fault and the
         schema rule it breaks, never its value (see ``describe_error``); ``template.too_costly``
         if checking it would take more than the budget (``bodyschema``, rule 2)."""
+        self._validate(self._validator, body)
+
+    def _validate(self, validator: Any, body: Any) -> None:
+        """``check_body``'s check, with ``validator`` (the whole schema, or a part of it)."""
         try:
-            error = first_error(self._validator, body)
+            error = first_error(validator, body)
         except OutOfSteps:
             raise self._too_costly() from None
         if error is not None:
@@ -330,12 +330,7 @@ class Template:
                 f"{self.id}: precedence {envelope.precedence} is not allowed; the agreement allows "
                 f"{', '.join(self.allowed_precedence)}", code=Code.NORM_PRECEDENCE_NOT_ALLOWED)
         self._check_sealed(envelope, ctx)
-        try:
-            error = first_error(self._clear_validator, envelope.body)
-        except OutOfSteps:
-            raise self._too_costly() from None
-        if error is not None:
-            raise ProtocolViolation(f"{self.id}: {describe_error(error)}", code=Code.TEMPLATE_INVALID)
+        self._validate(self._clear_validator if self.readers else self._validator, envelope.body)
         if self.audience is Audience.ADDRESSED:
             others = set(ctx.agreement.parties) - {ctx.party}
             strangers = sorted(set(envelope.body["to"]) - others)

@@ -33,7 +33,7 @@ from msgspec import Meta
 from hotline.canonical import canonical_bytes
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, SealError
-from hotline.keys import Domain, Signer, Verifier, b64decode, b64encode, b64url, pem_blocks, private_pem
+from hotline.keys import Domain, Signer, Verifier, b64decode, b64encode, b64url, load_private_pem, private_pem
 from hotline.names import Name
 from hotline.typed import convert
 
@@ -189,11 +189,7 @@ class EpochPrivateKey:
 
     @classmethod
     def from_pem(cls, data: bytes, passphrase: bytes | None = None) -> EpochPrivateKey:
-        try:
-            keys = [serialization.load_pem_private_key(block, password=passphrase or None)
-                    for block in pem_blocks(data)]
-        except (ValueError, TypeError) as exc:
-            raise CryptoError(f"cannot load epoch key: {exc}", code=Code.CRYPTO_BAD_KEY_FILE) from exc
+        keys = load_private_pem(data, passphrase, what="epoch key")
         if (len(keys) != 2 or not isinstance(keys[0], MLKEM768PrivateKey)
                 or not isinstance(keys[1], X25519PrivateKey)):
             raise CryptoError("an epoch key file holds an ML-KEM-768 key then an X25519 key",

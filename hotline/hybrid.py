@@ -41,6 +41,7 @@ from hotline.keys import (
     b64decode,
     b64encode,
     b64url,
+    load_private_pem,
     pem_blocks,
     private_pem,
 )
@@ -225,14 +226,9 @@ def signing_key_from_pem(data: bytes, passphrase: bytes | None = None) -> Member
         CryptoError: ``crypto.bad_key_file`` (unreadable, wrong passphrase, another shape),
             ``crypto.unsupported_alg`` (one block of another algorithm).
     """
-    blocks = pem_blocks(data)
-    if len(blocks) <= 1:
+    if len(pem_blocks(data)) <= 1:
         return SigningKey.from_pem(data, passphrase)
-    try:
-        keys = [serialization.load_pem_private_key(block, password=passphrase or None)
-                for block in blocks]
-    except (ValueError, TypeError) as exc:
-        raise CryptoError(f"cannot load private key: {exc}", code=Code.CRYPTO_BAD_KEY_FILE) from exc
+    keys = load_private_pem(data, passphrase, what="private key")
     if (len(keys) != 2 or not isinstance(keys[0], Ed25519PrivateKey)
             or not isinstance(keys[1], MLDSA65PrivateKey)):
         raise CryptoError("a hybrid key file holds an Ed25519 key then an ML-DSA-65 key",

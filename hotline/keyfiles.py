@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
-from hotline.errors import ConfigError
+from hotline.errors import ConfigError, CryptoError
 from hotline.hybrid import MemberSigningKey, signing_key_from_pem
-from hotline.keys import Signer, SigningKey, private_pem
+from hotline.keys import Signer, SigningKey, load_private_pem, private_pem
 
 
 def save_private_key(path: Path, key: Signer | MLDSA65PrivateKey, passphrase: bytes | None = None) -> None:
@@ -54,11 +53,12 @@ def load_log_key(path: Path) -> SigningKey:
 def load_mldsa_log_key(path: Path) -> MLDSA65PrivateKey:
     """The log's ML-DSA-65 key (``[tlog] mldsa_key``), opened as the log key is."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=_log_passphrase())
+        keys = load_private_pem(path.read_bytes(), _log_passphrase(), what="the ML-DSA-65 log key")
     except OSError as exc:
         raise ConfigError(f"cannot read key file: {exc.strerror}", file=str(path)) from exc
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"cannot load the ML-DSA-65 log key: {exc}", file=str(path)) from exc
+    except CryptoError as exc:
+        raise ConfigError(exc.message, file=str(path)) from exc
+    key = keys[0] if len(keys) == 1 else None
     if not isinstance(key, MLDSA65PrivateKey):
         raise ConfigError("not an ML-DSA-65 key ([tlog] mldsa_key)", file=str(path))
     return key

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from hotline.canonical import canonical_bytes
 from hotline.errorcodes import Code
@@ -285,6 +286,19 @@ def private_pem(keys: Sequence[_PrivateKey], passphrase: bytes | None) -> bytes:
 
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]{1,40})-----\n.*?\n-----END \1-----\n?", re.DOTALL)
+
+
+def load_private_pem(data: bytes, passphrase: bytes | None, *, what: str) -> list[PrivateKeyTypes]:
+    """The private keys of a key file's PEM blocks, in order (what ``private_pem`` wrote).
+
+    Raises:
+        CryptoError: ``crypto.bad_key_file`` for a block that does not load (a wrong passphrase).
+    """
+    try:
+        return [serialization.load_pem_private_key(block, password=passphrase or None)
+                for block in pem_blocks(data)]
+    except (ValueError, TypeError) as exc:
+        raise CryptoError(f"cannot load {what}: {exc}", code=Code.CRYPTO_BAD_KEY_FILE) from exc
 
 
 def pem_blocks(data: bytes) -> list[bytes]:

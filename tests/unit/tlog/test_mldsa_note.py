@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
 from hotline.errorcodes import Code
-from hotline.errors import LogError
+from hotline.errors import ConfigError, LogError
+from hotline.keyfiles import load_mldsa_log_key, save_private_key
 from hotline.keys import SigningKey
 from hotline.tlog.mldsa_note import IDENTIFIER, MLDSANoteSigner, MLDSANoteVerifier
 from hotline.tlog.note import Note, NoteSigner, NoteVerifier, open_note
@@ -83,3 +85,19 @@ def test_malformed_ml_dsa_verifier_keys_are_refused(text: str) -> None:
 def test_ed25519_note_keys_refuse_an_ml_dsa_key_text() -> None:
     with pytest.raises(LogError):
         NoteVerifier.from_text(ML.verifier.to_text())
+
+
+def test_the_servers_ml_dsa_key_file_must_be_one(tmp_path: Path) -> None:
+    """``[tlog] mldsa_key`` naming a missing file, an Ed25519 key, or junk: the server does not
+    start (config.invalid naming the file), rather than sign checkpoints with the wrong key."""
+    pem = tmp_path / "log-mldsa.pem"
+    save_private_key(pem, MLDSA65PrivateKey.from_seed_bytes(bytes([9]) * 32))
+    assert load_mldsa_log_key(pem).public_key().public_bytes_raw() == ML.verifier.public_key
+    ed = tmp_path / "ed.pem"
+    save_private_key(ed, SigningKey.generate())
+    junk = tmp_path / "junk.pem"
+    junk.write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    for path in (tmp_path / "missing.pem", ed, junk):
+        with pytest.raises(ConfigError) as err:
+            load_mldsa_log_key(path)
+        assert err.value.code == Code.CONFIG_INVALID and str(path) in err.value.message

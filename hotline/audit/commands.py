@@ -394,7 +394,8 @@ def disclosure(ctx: click.Context, disclosure_file: Path, name: str | None, log_
     from hotline.disclosures import MAX_FILE, check_disclosure, decode_disclosure_file
     try:
         verifier = _log_verifier(ctx, name, log_key)
-        data = disclosure_file.read_bytes()[:MAX_FILE + 1]
+        with disclosure_file.open("rb") as handle:  # bounded: a file anyone may hand over
+            data = handle.read(MAX_FILE + 1)
         if len(data) > MAX_FILE:
             raise SealError(f"larger than {MAX_FILE} bytes: not a disclosure", code=Code.SEAL_INVALID)
         checkpoint, entry, disclosed = check_disclosure(decode_disclosure_file(parse(data)), verifier)

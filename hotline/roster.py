@@ -307,8 +307,8 @@ class Roster:
     agreements: dict[str, Agreement] = field(default_factory=dict)  # by channel
     current: dict[str, PublicKey] = field(default_factory=dict)  # party -> its authority now
     retired: dict[str, Retired] = field(default_factory=dict)  # by key id
-    # (party, member, epoch) -> the key and the KEY_ID of the enrolled key that signed it
-    epoch_keys: dict[tuple[str, str, int], tuple[EpochKey, str]] = field(default_factory=dict)
+    # epoch -> (party, member) -> the key and the KEY_ID of the enrolled key that signed it
+    epoch_keys: dict[int, dict[tuple[str, str], tuple[EpochKey, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.current = {**self.authorities, **self.current}
@@ -474,13 +474,13 @@ class Roster:
                              member=doc.member, epoch=doc.epoch, length=timedelta(seconds=doc.length))
         except SealError as exc:
             raise ProtocolViolation(exc.message, code=Code.ROSTER_BAD_SIGNATURE) from exc
-        slot = (doc.party, doc.member, doc.epoch)
-        existing = self.epoch_keys.get(slot)
+        slot = (doc.party, doc.member)
+        existing = self.epoch_keys.get(doc.epoch, {}).get(slot)
         if existing is not None and existing[0].key_id != doc.key_id:
             raise ProtocolViolation(f"{who} is already published ({existing[0].key_id}): one key "
                                     "per member and epoch", code=Code.ROSTER_CONFLICT)
         if commit:
-            self.epoch_keys[slot] = (doc, signer.key.key_id)
+            self.epoch_keys.setdefault(doc.epoch, {})[slot] = (doc, signer.key.key_id)
 
     def _agree(self, agreement: Agreement, signed: SignedDocument, commit: bool) -> None:
         previous = self.agreements.get(agreement.channel)
@@ -602,9 +602,9 @@ def readers_of(roster: Roster, parties: Iterable[str], *, epoch: int, at: dateti
     leaves a field with no reader)."""
     wanted = set(parties)
     readers = []
-    for (party, member, key_epoch), (key, signer) in sorted(roster.epoch_keys.items()):
+    for (party, member), (key, signer) in sorted(roster.epoch_keys.get(epoch, {}).items()):
         enrolled = roster.enrollments.get(signer)
-        if (party in wanted and key_epoch == epoch and enrolled is not None
-                and enrolled.role is not Role.AUDITOR and enrolled.state_at(at) is None):
+        if (party in wanted and enrolled is not None and enrolled.role is not Role.AUDITOR
+                and enrolled.state_at(at) is None):
             readers.append(Reader(party, member, key))
     return readers

@@ -333,19 +333,19 @@ class Client:
         if agreement is None:
             raise ProtocolViolation(f"no agreement sets up channel {channel}",
                                     code=Code.CHANNEL_UNKNOWN)
-        id = new_envelope_id(os.urandom(16))
+        envelope_id = new_envelope_id(os.urandom(16))
         names = sorted(name for name in body if name in template.readers)
         if not names:
             return self.envelope(channel=channel, template=template.id, body=body,
-                                 precedence=precedence, reply_to=reply_to, id=id)
+                                 precedence=precedence, reply_to=reply_to, id=envelope_id)
         now = utc_now()
         epoch = epoch_of(now, epoch_length)
         readers = {name: readers_of(self.roster, template.readers_of(name, agreement.parties),
                                     epoch=epoch, at=now) for name in names}
         disclosures = make_disclosures({name: body[name] for name in names},
                                        {name: os.urandom(SALT_BYTES) for name in names})
-        sealed = seal(disclosures, readers, SealContext(channel=channel, envelope=id))
-        return Envelope.build(id=id, kind=Kind.MESSAGE, channel=channel, sender=self.member,
+        sealed = seal(disclosures, readers, SealContext(channel=channel, envelope=envelope_id))
+        return Envelope.build(id=envelope_id, kind=Kind.MESSAGE, channel=channel, sender=self.member,
                               template=template.id, precedence=precedence, created=now,
                               body={k: v for k, v in body.items() if k not in template.readers},
                               reply_to=reply_to, sealed=sealed)

@@ -245,7 +245,7 @@ async def test_a_forged_epoch_key_is_refused_by_the_client_before_anything_is_se
         server.hotline.documents.append(signed)
         alice = await server.client("alice")  # a new session: the host sends it the forged key
         assert [r.code for r in alice.refused_documents] == ["roster.signer_not_valid"]
-        assert ("mediator", "carol", epoch) not in alice.roster.epoch_keys
+        assert ("mediator", "carol") not in alice.roster.epoch_keys.get(epoch, {})
         with pytest.raises(HotlineError) as refused:
             seal(make_disclosures({"note": "for the mediator"}, {"note": bytes(16)}),
                  {"note": readers_of(alice.roster, ["mediator"], epoch=epoch, at=utc_now())},

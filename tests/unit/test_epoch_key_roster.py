@@ -40,7 +40,7 @@ def test_a_member_publishes_its_own_key_and_senders_seal_to_it(roster: Roster) -
     bob = key_of("bob", "south")
     assert roster.add(sign_json(bob, KEYS["bob"])) == "epoch-key"
     roster.add(sign_json(bob, KEYS["bob"]))  # the same key again changes nothing
-    assert roster.epoch_keys[("south", "bob", EPOCH)] == (bob, KEYS["bob"].key_id)
+    assert roster.epoch_keys[EPOCH][("south", "bob")] == (bob, KEYS["bob"].key_id)
     readers = readers_of(roster, ["south"], epoch=EPOCH, at=NOW)
     assert [(r.party, r.member, r.key) for r in readers] == [("south", "bob", bob)]
     assert readers_of(roster, ["south"], epoch=EPOCH + 1, at=NOW) == []

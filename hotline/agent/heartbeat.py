@@ -41,6 +41,7 @@ from hotline.clock import utc_now
 from hotline.envelope import Kind, Precedence
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, ProtocolViolation
+from hotline.keys import SigningKey
 from hotline.times import format_time
 
 log = structlog.get_logger("hotline.agent")
@@ -115,6 +116,11 @@ class HeartbeatAgent:
         self.state = state
         self.failover = Failover(profile, servers=servers, backoff=backoff)
         self.witness_every = witness_every if profile.log_key is not None else None
+        if self.witness_every is not None and not isinstance(self.failover.key, SigningKey):
+            # Said once, here, rather than failing every witness round.
+            log.warning("witness.off", member=profile.member,
+                        reason="a hybrid agent key cannot cosign: C2SP cosignatures are Ed25519")
+            self.witness_every = None
         self.witness_state = witness_state
 
     @property

@@ -20,7 +20,9 @@ import aiohttp
 import pytest
 from click.testing import CliRunner
 
+from hotline.agent.heartbeat import AgentState, HeartbeatAgent
 from hotline.cli import main
+from hotline.client.profile import Profile
 from hotline.clock import utc_now
 from hotline.config import load_config
 from hotline.deployment import init_deployment
@@ -38,7 +40,7 @@ from hotline.times import format_time
 from hotline.tlog.mldsa_note import MLDSANoteVerifier
 from hotline.tlog.note import NoteVerifier, open_note, parse_note
 from hotline.wire.frames import Deliver, encode
-from tests.conftest import Running, running_server, witness_all
+from tests.conftest import Running, hotline_cli, running_server, witness_all
 from tests.integration.test_exchange import deliver_frame, post_roster, signed_get
 from tests.integration.test_rotation_audit import audit
 from tests.integration.test_tlog import independent_note_check
@@ -254,3 +256,15 @@ async def test_a_forged_epoch_key_is_refused_by_the_client_before_anything_is_se
         await checkpointed(server)
         code, out = await audit(home, server.url)
     assert code == 1 and "FAILED" in out and "not signed by a key mediator enrolled for carol" in out, out
+
+
+def test_an_agent_with_a_hybrid_key_does_not_witness(home: Path) -> None:
+    """Cosignatures are C2SP's Ed25519 form: an agent holding a hybrid key still beats and
+    echoes, but its witness is off (said once), and `hotline witness` refuses it plainly."""
+    save_private_key(home / "keys" / "north-agent.pem", HybridSigningKey.generate())
+    state = AgentState(home / "state" / "north-agent.agent.json")
+    hybrid = HeartbeatAgent(Profile.load(home, "north-agent"), state=state, witness_every=5.0)
+    plain = HeartbeatAgent(Profile.load(home, "south-agent"), state=state, witness_every=5.0)
+    assert (hybrid.witness_every, plain.witness_every) == (None, 5.0)
+    refused = hotline_cli(home, "witness", "--as", "north-agent", "--once")
+    assert refused.returncode == 1 and "a witness cosigns checkpoints with an Ed25519 key" in refused.stderr

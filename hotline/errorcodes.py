@@ -216,6 +216,9 @@ class Code(StrEnum):
     SEAL_BAD_EPOCH_KEY = ("seal.bad_epoch_key", "SealError",
                           "an epoch key is not the member's own for that epoch, signed by its "
                           "enrolled key: nothing is sealed to it")
+    SEAL_UNLOGGED_KEY = ("seal.unlogged_key", "SealError",
+                         "an epoch key is not proven in the log against the pinned log key: "
+                         "nothing is sealed to it")
     SEAL_NO_READER = ("seal.no_reader", "SealError",
                       "a sealed field has nobody in its audience with an epoch key: it would be "
                       "lost")

@@ -216,8 +216,9 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
         agreed = templates.resolve(agreement, template)
         _checked(agreed, content)
         chosen = Precedence(precedence.upper()) if precedence else agreed.default_precedence
-        envelope = client.sealed_envelope(channel=channel, template=agreed, body=content,
-                                          precedence=chosen,
+        envelope = await client.sealed_envelope(channel=channel, template=agreed, body=content,
+                                                log_key=profile.log_key, timeout=wait,
+                                                precedence=chosen,
                                           reply_to=await _reply_target(client, channel, reply_to))
         if envelope.sealed is not None:  # who can read what, before it leaves
             boxes = envelope.sealed.boxes

@@ -28,6 +28,7 @@ from hotline.deployment import init_deployment
 from hotline.server.app import start
 from hotline.server.appkeys import SERVER
 from hotline.server.service import Hotline
+from hotline.tlog import NoteVerifier
 
 
 @pytest.fixture
@@ -50,6 +51,13 @@ class Running:
     def hotline(self) -> Hotline:
         """The running service itself (the tests look at its sessions, never change them)."""
         return self.app[SERVER].service
+
+    @property
+    def log_key(self) -> NoteVerifier:
+        """The log key the members pinned (alice's profile's)."""
+        pinned = Profile.load(self.home, "alice").log_key
+        assert pinned is not None
+        return pinned
 
     async def client(self, name: str) -> Client:
         """A connected client of ``name``'s profile, closed when the test ends."""

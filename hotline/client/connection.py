@@ -41,11 +41,19 @@ from hotline.client.receipts import bundle_from_frame, verify_receipt
 from hotline.client.streams import Arrival, Streams
 from hotline.clock import utc_now
 from hotline.display import article
-from hotline.entries import Entry, EnvelopeEntry, channel_of, kind_of, leaf_bytes
+from hotline.entries import Entry, EnvelopeEntry, EpochKeyEntry, channel_of, decode_leaf, kind_of, leaf_bytes
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id, violation_id
-from hotline.epochkeys import DEFAULT_EPOCH, epoch_of
+from hotline.epochkeys import DEFAULT_EPOCH, EpochKey, epoch_of
 from hotline.errorcodes import Code
-from hotline.errors import AuthError, HotlineError, LogError, PeerCode, ProtocolViolation, WireError
+from hotline.errors import (
+    AuthError,
+    HotlineError,
+    LogError,
+    PeerCode,
+    ProtocolViolation,
+    SealError,
+    WireError,
+)
 from hotline.keys import Signer
 from hotline.norms.template import Template
 from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, readers_of, refused_document
@@ -139,6 +147,8 @@ class Client:
         self._roster_ready = asyncio.Event()
         self.documents: list[SignedDocument] = []  # the signed roster documents ``roster`` took
         self.refused_documents: list[RefusedDocument] = []  # those it refused (type and code)
+        self.logged_at: dict[str, int] = {}  # epoch key id -> the index the host says logs it
+        self._proven_keys: set[str] = set()  # epoch key ids proven logged (pinned log key)
         self.checkpoint = ""  # the latest checkpoint the server pushed (unverified)
         self.checkpoint_arrived = asyncio.Event()
         self.receipts: dict[int, Receipt] = {}  # index -> receipt frame
@@ -238,7 +248,8 @@ class Client:
         elif isinstance(frame, Deliver):
             self._arrive(frame)
         elif isinstance(frame, frames.Roster):
-            for value in frame.documents:
+            indexes = frame.indexes if isinstance(frame.indexes, list) else []
+            for position, value in enumerate(frame.documents):
                 try:
                     signed = SignedDocument.from_json(value)
                     self.roster.add(signed)
@@ -246,6 +257,8 @@ class Client:
                     self.refused_documents.append(refused_document(value, exc, self.roster))
                     continue
                 self.documents.append(signed)
+                if isinstance(signed.document, EpochKey) and position < len(indexes):
+                    self.logged_at[signed.document.key_id] = indexes[position]
             self._roster_ready.set()
         elif isinstance(frame, frames.Checkpoint):
             self.checkpoint = frame.note
@@ -321,14 +334,21 @@ class Client:
                               sender=self.member, template=template, precedence=precedence,
                               created=utc_now(), body=body, reply_to=reply_to)
 
-    def sealed_envelope(self, *, channel: str, template: Template, body: JSONObject,
-                        precedence: Precedence | str = Precedence.ROUTINE,
-                        reply_to: str | None = None,
-                        epoch_length: timedelta = DEFAULT_EPOCH) -> Envelope:
+    async def sealed_envelope(self, *, channel: str, template: Template, body: JSONObject,
+                              log_key: NoteVerifier | None, timeout: float = 10.0,
+                              precedence: Precedence | str = Precedence.ROUTINE,
+                              reply_to: str | None = None,
+                              epoch_length: timedelta = DEFAULT_EPOCH) -> Envelope:
         """A message of ``template`` whose fields ``template.readers`` names are sealed: each to
         every liaison and agent of its readers' parties who published a key for the current
-        epoch that this client's own roster verified (never to a key only the host vouches
-        for). Raises SealError (``seal.no_reader``) when a field would have no reader."""
+        epoch that this client's own roster verified and that is proven in the log against
+        ``log_key`` (``prove_logged``; never a key only the host vouches for).
+
+        Raises:
+            SealError: ``seal.no_reader`` when a field would have no reader,
+                ``seal.unlogged_key`` when a reader's key is not proven logged (within
+                ``timeout`` seconds): nothing is sealed then.
+        """
         agreement = self.roster.agreements.get(channel)
         if agreement is None:
             raise ProtocolViolation(f"no agreement sets up channel {channel}",
@@ -342,6 +362,8 @@ class Client:
         epoch = epoch_of(now, epoch_length)
         readers = {name: readers_of(self.roster, template.readers_of(name, agreement.parties),
                                     epoch=epoch, at=now) for name in names}
+        await self.prove_logged([r.key for field in readers.values() for r in field], log_key,
+                                timeout=timeout)
         disclosures = make_disclosures({name: body[name] for name in names},
                                        {name: os.urandom(SALT_BYTES) for name in names})
         sealed = seal(disclosures, readers, SealContext(channel=channel, envelope=envelope_id))
@@ -349,6 +371,51 @@ class Client:
                               template=template.id, precedence=precedence, created=now,
                               body={k: v for k, v in body.items() if k not in template.readers},
                               reply_to=reply_to, sealed=sealed)
+
+    async def prove_logged(self, keys: list[EpochKey], log_key: NoteVerifier | None, *,
+                           timeout: float) -> None:
+        """Prove each of ``keys`` in the log: the entry at the index the host gave with it (the
+        roster frame's ``indexes``) is that very epoch-key document, and a checkpoint signed by
+        the pinned ``log_key`` includes it. So every party sees the key a sender seals to, and
+        a key the host made up, or keeps out of the log, is refused before anything is sealed
+        to it. Proven keys are remembered for this connection.
+
+        Raises:
+            SealError: ``seal.unlogged_key``, naming the key and what did not hold.
+        """
+        for key in keys:
+            if key.key_id in self._proven_keys:
+                continue
+            who = f"{key.member}'s ({key.party}) epoch key {key.key_id} for epoch {key.epoch}"
+
+            def unlogged(why: str, who: str = who) -> SealError:
+                return SealError(f"{who} {why}: nothing is sealed to a key not proven in the log",
+                                 code=Code.SEAL_UNLOGGED_KEY)
+
+            index = self.logged_at.get(key.key_id)
+            if log_key is None:
+                raise unlogged("cannot be proven logged: the profile pins no log key")
+            if index is None:
+                raise unlogged("came with no log index from the host")
+            log = LogClient(http_base(self.url), key=self.key, origin=self.session.origin,
+                            ssl_context=self.ssl_context)
+            try:
+                entry = decode_leaf(await asyncio.to_thread(log.leaf, index), index=index)
+                logged = EpochKey.from_json(entry.document) if isinstance(entry, EpochKeyEntry) else None
+            except HotlineError as exc:
+                raise unlogged(f"is not readable as entry {index}: {exc.message}") from exc
+            if logged is None or logged.key_id != key.key_id:
+                raise unlogged(f"is not entry {index}, which logs {article(kind_of(entry))} "
+                               "entry" + (f" (of {logged.member})" if logged else ""))
+            claim = f"the host said entry {index} logs {who}"
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._proven(index, entry, log_key, claim)
+            except TimeoutError:
+                raise unlogged(f"is not in a checkpoint signed within {timeout:g} s") from None
+            except Unproven as exc:
+                raise unlogged(f"is not proven at entry {index}: {exc.message}") from exc
+            self._proven_keys.add(key.key_id)
 
     def violation_envelope(self, delivered: Delivered, field: str, problem: HotlineError) -> Envelope:
         """Our report that sealed field ``field`` of ``delivered``, as we opened it, breaks its
@@ -514,7 +581,7 @@ class Client:
             raise Unproven(f"{claim}, but no signed checkpoint proved it within {timeout:g} s: "
                            "NOT proven") from None
 
-    async def _proven(self, index: int, entry: EnvelopeEntry, log_key: NoteVerifier,
+    async def _proven(self, index: int, entry: Entry, log_key: NoteVerifier,
                       claim: str) -> Proof:
         log = LogClient(http_base(self.url), ssl_context=self.ssl_context)
         first = True
@@ -535,7 +602,7 @@ class Client:
                 raise Unproven(f"{claim}, but the proven entry {index} is not the one delivered")
             return Proof(index, checkpoint.size, text)
 
-    async def _receipt_text(self, log: LogClient, index: int, entry: EnvelopeEntry,
+    async def _receipt_text(self, log: LogClient, index: int, entry: Entry,
                             log_key: NoteVerifier, *, latest: bool) -> str | None:
         """The receipt of entry ``index``: the one pushed, or one built from the newest signed
         checkpoint (the log's ``latest``, else the one last pushed) if it covers the entry."""

@@ -202,7 +202,7 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     channels = hotline.roster.channels_of(member)
     conn.send(session.welcome(member=member.member, party=member.party, role=member.role.value,
                               channels=channels, log_size=await hotline.store.size()))
-    conn.send(frames.Roster(documents=hotline.documents))
+    conn.send(hotline.roster_frame())
     if hotline.watch_validity(conn):
         hotline.hub.join(conn, channels)
     for channel in channels:  # the state of each line at a glance, from the first moment

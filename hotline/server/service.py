@@ -104,6 +104,7 @@ class Hotline:
         self.clock = clock
         self.clock_skew = clock_skew
         self.documents: list[SignedDocument] = []  # the roster's signed documents, in log order
+        self.document_indexes: list[int] = []  # and the index each is logged at
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def load(self) -> None:
@@ -116,7 +117,7 @@ class Hotline:
             try:
                 signed = SignedDocument.from_json(entry.signed)
                 self.roster.add(signed)
-                self.documents.append(signed)
+                self._took(signed, stored.index)
             except HotlineError as exc:
                 log.warning("roster.skipped", index=stored.index, code=exc.code, reason=exc.message)
         await self.load_pinned_templates(self.roster.agreements.values())
@@ -222,14 +223,22 @@ class Hotline:
             if kind == "agreement":
                 await self.load_pinned_templates([Agreement.from_json(doc)])
             self.roster.add(typed)
-            self.documents.append(typed)
+            self._took(typed, appended.stored.index)
             if kind == "agreement":
                 self.monitor.sync_agreements()
             log.info("roster.added", index=appended.stored.index, kind=kind,
                      party=doc.get("party"), member=doc.get("member"), channel=doc.get("channel"))
-            self.hub.broadcast(frames.Roster(documents=[typed]))
+            self.hub.broadcast(frames.Roster(documents=[typed], indexes=[appended.stored.index]))
             self._refresh_channels()
         return appended
+
+    def _took(self, signed: SignedDocument, index: int) -> None:
+        self.documents.append(signed)
+        self.document_indexes.append(index)
+
+    def roster_frame(self) -> frames.Roster:
+        """Every document the roster took, with the index each is logged at."""
+        return frames.Roster(documents=self.documents, indexes=self.document_indexes)
 
     def _refresh_channels(self) -> None:
         """After an agreement or revocation: fix each live connection's channels and key

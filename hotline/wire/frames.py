@@ -137,9 +137,12 @@ class Welcome(_ServerFrame, frozen=True, tag="welcome"):
 
 
 class Roster(_ServerFrame, frozen=True, tag="roster"):
-    """Signed roster documents (each checked by the reader against its pinned authorities)."""
+    """Signed roster documents (each checked by the reader against its pinned authorities) and,
+    position for position, the log index the host says each is logged at (a claim the reader
+    proves before it relies on it, e.g. before sealing to an epoch key)."""
 
     documents: list[Any]
+    indexes: list[Annotated[int, Meta(ge=0)]] | UnsetType = UNSET
 
 
 class Accepted(_ServerFrame, frozen=True, tag="accepted"):

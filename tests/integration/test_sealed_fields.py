@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec import UNSET
 
 from hotline.canonical import canonical_bytes, dumps, parse
 from hotline.clock import utc_now
@@ -25,9 +26,10 @@ from hotline.errorcodes import Code
 from hotline.errors import HotlineError, ProtocolViolation
 from hotline.keyfiles import load_private_key
 from hotline.norms.files import load_templates
-from hotline.roster import decode_document, readers_of, sign_document
+from hotline.roster import SignedDocument, decode_document, readers_of, sign_document
 from hotline.sealing import SealContext, make_disclosures, open_sealed, seal
 from hotline.wire.frames import Deliver
+from hotline.wire.frames import Roster as RosterFrame
 from tests.conftest import Running, hotline_cli, running_server, witness_all
 from tests.integration.test_exchange import signed_get
 from tests.integration.test_rotation_audit import audit
@@ -118,7 +120,8 @@ async def test_sealed_fields_reach_their_readers_and_no_one_else(
         alice, bob, carol, audrey = [await server.client(n) for n in ("alice", "bob", "carol", "audrey")]
         body = {"subject": "dawn", "assessment": f"north will withdraw ({MARKER})",
                 "private_note": f"only if south holds: {MARKER}"}
-        envelope = alice.sealed_envelope(channel="north-south", template=template, body=body)
+        envelope = await alice.sealed_envelope(channel="north-south", template=template, body=body,
+                                               log_key=server.log_key)
         assert envelope.v == 2 and set(envelope.body) == {"subject"}
         accepted = await alice.submit_envelope(envelope)
 
@@ -186,11 +189,13 @@ async def test_only_the_current_readers_keys_are_sealed_to(sealed_home: Path) ->
         await publish_epoch_keys(server, ("alice", "bob"))  # carol (the mediator) has none
         alice = await server.client("alice")
         with pytest.raises(HotlineError) as refused:
-            alice.sealed_envelope(channel="north-south", template=template,
-                                  body={"subject": "s", "assessment": "a", "private_note": "n"})
+            await alice.sealed_envelope(channel="north-south", template=template,
+                                        body={"subject": "s", "assessment": "a", "private_note": "n"},
+                                        log_key=server.log_key)
         assert refused.value.code == "seal.no_reader" and "private_note" in refused.value.message
-        envelope = alice.sealed_envelope(channel="north-south", template=template,
-                                         body={"subject": "s", "assessment": "a"})
+        envelope = await alice.sealed_envelope(channel="north-south", template=template,
+                                               body={"subject": "s", "assessment": "a"},
+                                               log_key=server.log_key)
         assert envelope.sealed is not None
         assert [(box.member, box.fields) for box in envelope.sealed.boxes] == [
             ("alice", ["assessment"]), ("bob", ["assessment"])]
@@ -263,8 +268,9 @@ async def test_a_recipient_reports_a_sealed_field_that_breaks_the_template(seale
     async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
         await publish_by_cli(server, ("alice", "bob", "carol"))
         alice, bob = await server.client("alice"), await server.client("bob")
-        envelope = alice.sealed_envelope(channel="north-south", template=template,
-                                         body={"subject": "s", "assessment": "", "private_note": "n"})
+        envelope = await alice.sealed_envelope(
+            channel="north-south", template=template, log_key=server.log_key,
+            body={"subject": "s", "assessment": "", "private_note": "n"})
         accepted = await alice.submit_envelope(envelope)  # the host cannot see it is empty
         listened = await asyncio.to_thread(
             hotline_cli, home, "listen", "--as", "bob", "--server", server.url, "--channel",
@@ -301,3 +307,52 @@ async def test_a_recipient_reports_a_sealed_field_that_breaks_the_template(seale
                                              "--server", server.url, "--channel", "north-south")
     assert compliance.returncode == 0, compliance.stderr
     assert "Violations reported by recipients of sealed fields: 1" in compliance.stdout
+
+
+async def test_a_key_the_host_keeps_out_of_the_log_is_never_sealed_to(sealed_home: Path) -> None:
+    """Acceptance 2, "not in the log" (a key bob did not sign: ``test_hybrid_keys.py``): an epoch
+    key bob signed but the host keeps out of the log, serving it with no index, or the index of
+    another entry, or of none, is refused before anything is sealed (``seal.unlogged_key``); the
+    same key once logged and proven against the pinned log key is sealed to."""
+    home = sealed_home
+    template = load_templates(home / "protocols").latest("assessment")
+    assert template is not None
+    body = {"subject": "s", "assessment": "a"}
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        await publish_epoch_keys(server, ("alice", "carol"))
+        alice = await server.client("alice")
+        epoch = epoch_of(utc_now(), DEFAULT_EPOCH)
+
+        async def served(signed: SignedDocument, indexes: list[int] | None = None) -> None:
+            """The host pushes ``signed`` to alice as a roster document (with ``indexes``)."""
+            server.hotline.hub.broadcast(RosterFrame(documents=[signed], indexes=indexes or UNSET))
+            await alice.ping()  # answered after the roster frame: alice has read it
+
+        async def sealed() -> Envelope:
+            return await alice.sealed_envelope(channel="north-south", template=template, body=body,
+                                               log_key=server.log_key, timeout=WAIT)
+
+        bobs = sign_document(EpochPrivateKey.generate().document(
+            party="south", member="bob", epoch=epoch, length=DEFAULT_EPOCH),
+            load_private_key(home / "keys" / "bob.pem"))
+        for indexes, why in ((None, "came with no log index"), ([0], "which logs an enrollment"),
+                             ([10**6], "is not readable as entry")):
+            await served(bobs, indexes)
+            with pytest.raises(HotlineError) as refused:
+                await sealed()
+            assert refused.value.code == "seal.unlogged_key" and why in refused.value.message
+            assert "bob's (south) epoch key" in refused.value.message
+        alices_index = alice.logged_at[readers_of(alice.roster, ["north"], epoch=epoch,
+                                                  at=utc_now())[0].key.key_id]
+        await served(bobs, [alices_index])  # alice's own key's entry
+        with pytest.raises(HotlineError) as refused:
+            await sealed()
+        assert "(of alice)" in refused.value.message
+
+        await server.hotline.add_document(bobs.to_json())  # logged at last: the host says where
+        await alice.ping()
+        envelope = await sealed()
+        assert envelope.sealed is not None
+        assert sorted(box.member for box in envelope.sealed.boxes) == ["alice", "bob", "carol"]
+        accepted = await alice.submit_envelope(envelope)
+        assert accepted.index > alices_index

@@ -55,6 +55,7 @@ EXAMPLES: list[Frame] = [
     frames.Welcome(member="alice", party="north", role="liaison", channels=["north-south"],
                    log_size=9),
     frames.Roster(documents=[{"document": {"type": "enrollment"}, "sigs": []}]),
+    frames.Roster(documents=[{"document": {"type": "epoch-key"}, "sigs": []}], indexes=[9]),
     frames.Accepted(id=ENVELOPE.id, index=4, req=1),
     frames.Accepted(id=ENVELOPE.id, index=4, duplicate=True),
     frames.Deliver(index=5, entry=ENTRY),
@@ -139,6 +140,10 @@ REFUSED: list[tuple[str, Any, frozenset[str], str]] = [
      "entry.malformed"),
     ("a deliver under another index", {"type": "deliver", "index": 6,
                                        "entry": json.loads(leaf_bytes(ENTRY))}, ALL,
+     "frame.malformed"),
+    ("a roster's negative index", {"type": "roster", "documents": [], "indexes": [-1]}, ALL,
+     "frame.malformed"),
+    ("a roster's index that is text", {"type": "roster", "documents": [], "indexes": ["9"]}, ALL,
      "frame.malformed"),
     ("a health state unknown", obj(EXAMPLES[-1], state="FINE"), ALL, "frame.malformed"),
 ]

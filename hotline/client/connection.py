@@ -38,12 +38,13 @@ from hotline.client.logapi import LogClient, http_base
 from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
+from hotline.client.sealer import keys_of, readers_for, sealed
 from hotline.client.streams import Arrival, Streams
 from hotline.clock import utc_now
 from hotline.display import article
 from hotline.entries import Entry, EnvelopeEntry, EpochKeyEntry, channel_of, decode_leaf, kind_of, leaf_bytes
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id, violation_id
-from hotline.epochkeys import DEFAULT_EPOCH, EpochKey, epoch_of
+from hotline.epochkeys import DEFAULT_EPOCH, EpochKey
 from hotline.errorcodes import Code
 from hotline.errors import (
     AuthError,
@@ -56,8 +57,7 @@ from hotline.errors import (
 )
 from hotline.keys import Signer
 from hotline.norms.template import Template
-from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, readers_of, refused_document
-from hotline.sealing import SALT_BYTES, SealContext, make_disclosures, seal
+from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, refused_document
 from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
 from hotline.verification import EntryRefused, verify_envelope_entry
 from hotline.wire import frames
@@ -148,7 +148,7 @@ class Client:
         self.documents: list[SignedDocument] = []  # the signed roster documents ``roster`` took
         self.refused_documents: list[RefusedDocument] = []  # those it refused (type and code)
         self.logged_at: dict[str, int] = {}  # epoch key id -> the index the host says logs it
-        self._proven_keys: set[str] = set()  # epoch key ids proven logged (pinned log key)
+        self.proven_keys: set[str] = set()  # epoch key ids proven logged (pinned log key)
         self.checkpoint = ""  # the latest checkpoint the server pushed (unverified)
         self.checkpoint_arrived = asyncio.Event()
         self.receipts: dict[int, Receipt] = {}  # index -> receipt frame
@@ -349,28 +349,11 @@ class Client:
                 ``seal.unlogged_key`` when a reader's key is not proven logged (within
                 ``timeout`` seconds): nothing is sealed then.
         """
-        agreement = self.roster.agreements.get(channel)
-        if agreement is None:
-            raise ProtocolViolation(f"no agreement sets up channel {channel}",
-                                    code=Code.CHANNEL_UNKNOWN)
-        envelope_id = new_envelope_id(os.urandom(16))
-        names = sorted(name for name in body if name in template.readers)
-        if not names:
-            return self.envelope(channel=channel, template=template.id, body=body,
-                                 precedence=precedence, reply_to=reply_to, id=envelope_id)
-        now = utc_now()
-        epoch = epoch_of(now, epoch_length)
-        readers = {name: readers_of(self.roster, template.readers_of(name, agreement.parties),
-                                    epoch=epoch, at=now) for name in names}
-        await self.prove_logged([r.key for field in readers.values() for r in field], log_key,
-                                timeout=timeout)
-        disclosures = make_disclosures({name: body[name] for name in names},
-                                       {name: os.urandom(SALT_BYTES) for name in names})
-        sealed = seal(disclosures, readers, SealContext(channel=channel, envelope=envelope_id))
-        return Envelope.build(id=envelope_id, kind=Kind.MESSAGE, channel=channel, sender=self.member,
-                              template=template.id, precedence=precedence, created=now,
-                              body={k: v for k, v in body.items() if k not in template.readers},
-                              reply_to=reply_to, sealed=sealed)
+        envelope = self.envelope(channel=channel, template=template.id, body=body,
+                                 precedence=precedence, reply_to=reply_to)
+        readers = readers_for(self.roster, envelope, template, epoch_length=epoch_length)
+        await self.prove_logged(keys_of(readers), log_key, timeout=timeout)
+        return sealed(envelope, readers)
 
     async def prove_logged(self, keys: list[EpochKey], log_key: NoteVerifier | None, *,
                            timeout: float) -> None:
@@ -384,7 +367,7 @@ class Client:
             SealError: ``seal.unlogged_key``, naming the key and what did not hold.
         """
         for key in keys:
-            if key.key_id in self._proven_keys:
+            if key.key_id in self.proven_keys:
                 continue
             who = f"{key.member}'s ({key.party}) epoch key {key.key_id} for epoch {key.epoch}"
 
@@ -415,7 +398,7 @@ class Client:
                 raise unlogged(f"is not in a checkpoint signed within {timeout:g} s") from None
             except Unproven as exc:
                 raise unlogged(f"is not proven at entry {index}: {exc.message}") from exc
-            self._proven_keys.add(key.key_id)
+            self.proven_keys.add(key.key_id)
 
     def violation_envelope(self, delivered: Delivered, field: str, problem: HotlineError) -> Envelope:
         """Our report that sealed field ``field`` of ``delivered``, as we opened it, breaks its

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
 import sys
@@ -335,9 +334,7 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
         held = load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
     except HotlineError:
         held = TemplateSet()
-    passphrase = os.environ.get("HOTLINE_PASSPHRASE")  # as the member's key is opened
-    sealed = SealedView(home_of(ctx), party=profile.party, member=name,
-                        passphrase=passphrase.encode() if passphrase else None, templates=held)
+    sealed = SealedView.of_member(home_of(ctx), profile, held)
     if sealed.problem is not None:
         click.echo(shown(f"note: sealed fields are shown as sealed: {sealed.problem}"), err=True)
     if run_coroutine(_connected(home_of(ctx), name, servers, go)):
@@ -651,9 +648,7 @@ def disclose(ctx: click.Context, name: str, servers: tuple[str, ...], index: int
     entry = decode_leaf(leaf, index=index)
     if not isinstance(entry, EnvelopeEntry):
         raise ProtocolViolation(f"entry {index} is no message", code=Code.LOG_NO_ENTRY)
-    passphrase = os.environ.get("HOTLINE_PASSPHRASE")
-    view = SealedView(home, party=profile.party, member=name,
-                      passphrase=passphrase.encode() if passphrase else None, templates=TemplateSet())
+    view = SealedView.of_member(home, profile, TemplateSet())
     disclosure = view.opened(entry.envelope).get(field_name)
     if disclosure is None:
         raise SealError(f"{name} cannot read field {field_name!r} of entry {index} (not sealed "

@@ -353,7 +353,7 @@ class Client:
                                  precedence=precedence, reply_to=reply_to)
         readers = readers_for(self.roster, envelope, template, epoch_length=epoch_length)
         await self.prove_logged(keys_of(readers), log_key, timeout=timeout)
-        return sealed(envelope, readers)
+        return sealed(envelope, readers)[0]
 
     async def prove_logged(self, keys: list[EpochKey], log_key: NoteVerifier | None, *,
                            timeout: float) -> None:

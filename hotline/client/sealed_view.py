@@ -7,12 +7,14 @@ and every opened value is checked against its digest."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import msgspec
 
 from hotline.canonical import JSONValue
 from hotline.client.connection import Delivered
+from hotline.client.profile import Profile
 from hotline.envelope import Envelope
 from hotline.epochfiles import load_epoch_keys
 from hotline.epochkeys import EpochPrivateKey
@@ -41,11 +43,25 @@ class SealedView:
         except HotlineError as exc:
             self.problem = exc.message
 
+    @classmethod
+    def of_member(cls, home: Path, profile: Profile, templates: TemplateSet) -> SealedView:
+        """The view of ``profile``'s member, its epoch keys opened with the passphrase its
+        signing key is opened with (``HOTLINE_PASSPHRASE``)."""
+        passphrase = os.environ.get("HOTLINE_PASSPHRASE")
+        return cls(home, party=profile.party, member=profile.member,
+                   passphrase=passphrase.encode() if passphrase else None, templates=templates)
+
     def shown(self, item: Delivered, roster: Roster) -> Delivered:
-        """``item`` with its sealed fields in its body: opened, or ``[sealed: readers ...]``."""
+        """``item`` with its sealed fields in its body (``body``); an opened field that breaks
+        its template is noted in ``violations`` (to report)."""
+        return self.view(item, roster)[0]
+
+    def view(self, item: Delivered, roster: Roster) -> tuple[Delivered, frozenset[str]]:
+        """``shown``, and the sealed fields not opened here (known from the opening itself, never
+        from the text shown in their place, which a sender could imitate)."""
         env = item.envelope
         if env.sealed is None:
-            return item
+            return item, frozenset()
         opened = self.opened(env)
         template = self.templates.latest(env.template)
         if template is not None:
@@ -57,10 +73,20 @@ class SealedView:
                     broken.append((name, exc))
             if broken:
                 self.violations[env.id] = broken
+        body = self.body(env, roster, opened)
+        return (dataclasses.replace(item, envelope=msgspec.structs.replace(env, body=body)),
+                frozenset(env.sealed.digests) - set(opened))
+
+    def body(self, env: Envelope, roster: Roster,
+             opened: dict[str, Disclosure] | None = None) -> dict[str, JSONValue]:
+        """``env``'s body with each sealed field opened, or ``[sealed: readable by ...]``."""
         body: dict[str, JSONValue] = dict(env.body)
+        if env.sealed is None:
+            return body
+        opened = self.opened(env) if opened is None else opened
         for name in env.sealed.digests:
-            body[name] = opened[name].value if name in opened else self._sealed_mark(item, name, roster)
-        return dataclasses.replace(item, envelope=msgspec.structs.replace(env, body=body))
+            body[name] = opened[name].value if name in opened else self._sealed_mark(env, name, roster)
+        return body
 
     def opened(self, env: Envelope) -> dict[str, Disclosure]:
         """The fields of ``env`` this member reads: opened with its epoch keys (and kept in its
@@ -73,18 +99,24 @@ class SealedView:
         except SealError:
             opened = {}
         if self.store is not None:
-            if opened:
-                self.store.add(env.id, opened)
-                self.store.save()
-            else:  # read before, with a key since retired
-                for name, kept in self.store.entries.get(env.id, {}).items():
-                    if name in env.sealed.digests:
-                        opened[name] = verify_disclosure(kept.encoded, name=name,
-                                                         digest=env.sealed.digests[name])
+            kept = self.store.entries.get(env.id, {})
+            if set(opened) - set(kept):
+                self.keep(env.id, opened)
+            for name, disclosure in kept.items():  # read before with a key since retired, or sent
+                if name in env.sealed.digests and name not in opened:
+                    opened[name] = verify_disclosure(disclosure.encoded, name=name,
+                                                     digest=env.sealed.digests[name])
         return opened
 
-    def _sealed_mark(self, item: Delivered, name: str, roster: Roster) -> str:
-        env = item.envelope
+    def keep(self, envelope_id: str, disclosures: dict[str, Disclosure]) -> None:
+        """Keep ``disclosures`` of envelope ``envelope_id`` in the read store, if there is one:
+        what this member opened, or sealed and sent (a field it is not a reader of stays
+        readable to its sender)."""
+        if self.store is not None and disclosures:
+            self.store.add(envelope_id, disclosures)
+            self.store.save()
+
+    def _sealed_mark(self, env: Envelope, name: str, roster: Roster) -> str:
         agreement = roster.agreements.get(env.channel)
         template = self.templates.latest(env.template)
         if agreement is None or template is None or name not in template.readers:

@@ -14,7 +14,7 @@ from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation
 from hotline.norms.template import Template
 from hotline.roster import Roster, readers_of
-from hotline.sealing import SALT_BYTES, SealContext, make_disclosures, seal
+from hotline.sealing import SALT_BYTES, Disclosure, SealContext, make_disclosures, seal
 from hotline.times import parse_time
 
 Readers = dict[str, list[Reader]]  # field -> the members it is sealed to
@@ -41,12 +41,13 @@ def keys_of(readers: Readers) -> list[EpochKey]:
     return [keys[k] for k in sorted(keys)]
 
 
-def sealed(envelope: Envelope, readers: Readers) -> Envelope:
+def sealed(envelope: Envelope, readers: Readers) -> tuple[Envelope, dict[str, Disclosure]]:
     """``envelope`` with the fields ``readers`` names taken out of its body and sealed to them,
-    each with a fresh salt (``seal.no_reader`` if a field has none); the same envelope if none.
-    Sign the result, never the envelope before."""
+    each with a fresh salt (``seal.no_reader`` if a field has none), and their disclosures (what
+    the sender may keep in its read store); the same envelope if none. Sign the result, never
+    the envelope before."""
     if not readers:
-        return envelope
+        return envelope, {}
     disclosures = make_disclosures({name: envelope.body[name] for name in readers},
                                    {name: os.urandom(SALT_BYTES) for name in readers})
     boxes = seal(disclosures, readers, SealContext(channel=envelope.channel, envelope=envelope.id))
@@ -54,6 +55,4 @@ def sealed(envelope: Envelope, readers: Readers) -> Envelope:
                           sender=envelope.sender, template=envelope.template,
                           precedence=envelope.precedence, created=parse_time(envelope.created),
                           body={k: v for k, v in envelope.body.items() if k not in readers},
-                          reply_to=envelope.reply_to, sealed=boxes)
-
-
+                          reply_to=envelope.reply_to, sealed=boxes), {d.name: d for d in disclosures}

@@ -49,9 +49,10 @@ from hotline.client.logapi import LogClient, http_base
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
 from hotline.client.proofs import prove_round, witnesses_of
+from hotline.client.sealed_view import SealedView
 from hotline.clock import utc_now
 from hotline.console import render
-from hotline.console.forms import Form, build_form, envelope_from_form
+from hotline.console.forms import build_form, envelope_from_form
 from hotline.console.link import (
     EntryEvent,
     Event,
@@ -191,7 +192,7 @@ class ConsoleApp(App[None]):
                  servers: tuple[str, ...] = (), lang: str | None = None,
                  backoff: Backoff | None = None, clock: Callable[[], datetime] = utc_now,
                  local_tz: tzinfo | None = None, tick: float = 1.0,
-                 prove_every: float = PROVE_EVERY) -> None:
+                 prove_every: float = PROVE_EVERY, sealed_view: SealedView | None = None) -> None:
         super().__init__()
         self.profile, self.key, self.outbox, self.templates = profile, key, outbox, templates
         self.clock, self.tick_seconds = clock, tick
@@ -199,7 +200,7 @@ class ConsoleApp(App[None]):
         self.state = ConsoleState(member=profile.member, party=profile.party, role=profile.role,
                                   lang=lang or profile.lang)
         self.link = Link(profile=profile, key=key, outbox=outbox, emit=self.on_link_event,
-                         servers=servers, backoff=backoff, clock=clock)
+                         servers=servers, backoff=backoff, clock=clock, sealed_view=sealed_view)
         self.safety = safety_number(key.key_id)
         self.link_status = LinkStatus(LinkState.CONNECTING, None, "starting")
         self.pending_count = len(outbox.pending())
@@ -242,6 +243,10 @@ class ConsoleApp(App[None]):
         self.set_interval(self.prove_every, self.prove_soon)
         self.query_one("#messages", OptionList).focus()
         self._widgets_ready = True
+        view = self.link.sealed_view
+        if view is not None and view.problem is not None:
+            self.notify(shown(f"sealed fields are shown as sealed: {view.problem}", limit=300),
+                        severity="warning", markup=False)
         self.refresh_view()
 
     def on_resize(self) -> None:
@@ -354,7 +359,9 @@ class ConsoleApp(App[None]):
         envelope_entry = isinstance(event.entry, EnvelopeEntry)
         message = self.state.add_entry(event.index, event.entry,
                                        verified=event.delivered is not None or not envelope_entry,
-                                       error=event.error, now=now, unread=event.index > seen_before)
+                                       error=event.error, now=now, unread=event.index > seen_before,
+                                       body=event.delivered.envelope.body if event.delivered else None,
+                                       closed=event.closed)
         if message is None:
             return
         if (message.precedence is Precedence.FLASH and message.sender != self.state.member
@@ -386,8 +393,10 @@ class ConsoleApp(App[None]):
         env = item.envelope
         if env.kind is Kind.MESSAGE:
             accepted = item.state is OutboxState.ACCEPTED
-            self.state.add_outbox(env, item.sig, Delivery.ACCEPTED if accepted else Delivery.PENDING,
-                                  index=item.index)
+            message = self.state.add_outbox(env, item.sig, Delivery.ACCEPTED if accepted
+                                            else Delivery.PENDING, index=item.index)
+            if message is not None and message.entry is None and env.sealed is not None:
+                message.body, message.closed = self.link.body_of(env)  # from our read store
             if item.state is OutboxState.REFUSED:
                 self.state.refused(env.id, str(item.code), str(item.reason), now=self.clock(),
                                    alert=alert)
@@ -530,7 +539,8 @@ class ConsoleApp(App[None]):
         except HotlineError as exc:
             self.notify(shown(f"{exc.code}: {exc.message}", limit=300), severity="error", markup=False)
             return
-        form = build_form(template, catalogue=agreement.catalogue, lang=self.state.lang)
+        form = build_form(template, catalogue=agreement.catalogue, lang=self.state.lang,
+                          parties=agreement.parties)
         replied = None if reply_to is None else Replied(template=reply_to.template, party=reply_to.party,
                                                         kind="message")
         reply_id = reply_to.id if reply_to is not None else None
@@ -543,8 +553,12 @@ class ConsoleApp(App[None]):
                 self.link.build(channel=channel, template=template.id, body=body, precedence=p,
                                 reply_to=reply_id)))
 
+        async def seal(envelope: Envelope) -> Envelope:
+            return await self.link.seal(envelope, template)
+
         self.open_screen(ComposeScreen(form, channel=channel, check=check, reply_to=reply_id,
-                                       link_up=self.state.link_up), self._on_composed)
+                                       link_up=self.state.link_up,
+                                       seal=seal if template.readers else None), self._on_composed)
 
     def _on_composed(self, envelope: Envelope | None) -> None:
         if envelope is None:
@@ -634,6 +648,23 @@ class ConsoleApp(App[None]):
         self.open_screen(screen)
         self.prove_soon()
 
+    def _sealed_lines(self, message: Message) -> list[tuple[str, str]]:
+        """Each sealed field: opened here (its value matched the digest the sender signed) or
+        not, to whom it was sealed; and what readers reported of it."""
+        env = message.entry.envelope if message.entry is not None else message.envelope
+        if env is None or env.sealed is None:
+            return []
+        lines = []
+        for name in sorted(env.sealed.digests):
+            to = ", ".join(f"{b.member} ({b.party})" for b in env.sealed.boxes if name in b.fields)
+            state = ("SEALED, not readable here" if name in message.closed
+                     else "opened here, matches the signed digest")
+            lines.append((f"sealed {name}", f"{state}; sealed to {to or 'nobody'}"))
+        for v in message.violations:
+            lines.append(("violation", f"{v.member} ({v.party}) reports {v.field}: {v.code}: "
+                          f"{v.reason} [{v.index}]"))
+        return lines
+
     def _details_text(self, message: Message) -> Text:
         """What the sender signed, what this console checked, and what the server says, each
         under its own heading: the server's statements are never shown as verified."""
@@ -645,7 +676,7 @@ class ConsoleApp(App[None]):
         text = self.state.catalogue_text(message)
         if text:
             signed.append((f"catalogue ({self.state.lang})", text))
-        checked = []
+        checked = self._sealed_lines(message)
         if message.verified is None:
             checked.append(("signature", "signed here with your key"))
         elif message.verified:
@@ -808,10 +839,3 @@ class ConsoleApp(App[None]):
                                                         screen_stack=self._background_screens))
         return out.export_text()
 
-    def form_for(self, template_id: str) -> Form | None:
-        roster = self.link.roster
-        agreement = roster.agreements.get(self.state.selected or "") if roster else None
-        if agreement is None:
-            return None
-        return build_form(self.templates.resolve(agreement, template_id), catalogue=agreement.catalogue,
-                          lang=self.state.lang)

@@ -16,6 +16,7 @@ import click
 from hotline.cli_options import member_options
 from hotline.client.outbox import Outbox
 from hotline.client.profile import Profile
+from hotline.client.sealed_view import SealedView
 from hotline.norms.files import load_templates
 
 
@@ -41,7 +42,7 @@ def console(ctx: click.Context, name: str, servers: tuple[str, ...], outbox_path
     outbox = Outbox.open(outbox_path or home / "state" / f"{name}.outbox.db")
     try:
         ConsoleApp(profile=profile, key=key, outbox=outbox, templates=templates, servers=servers,
-                   lang=lang).run()
+                   lang=lang, sealed_view=SealedView.of_member(home, profile, templates)).run()
     finally:
         outbox.close()
 

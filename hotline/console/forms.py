@@ -16,8 +16,9 @@ Theory of operation:
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from hotline.canonical import JSONObject
@@ -75,8 +76,9 @@ class Form:
 
 
 def build_form(template: Template, *, catalogue: tuple[CatalogueItem, ...] = (),
-               lang: str = "en") -> Form:
-    """The form for ``template``; ``catalogue`` is the channel agreement's pre-agreed messages."""
+               lang: str = "en", parties: Iterable[str] = ()) -> Form:
+    """The form for ``template``; ``catalogue`` is the channel agreement's pre-agreed messages,
+    ``parties`` the channel's (a field the template seals says who will read it)."""
     fields = []
     for spec in template.field_specs():
         if template.id == "preagreed" and catalogue and spec.path == "code":
@@ -87,7 +89,12 @@ def build_form(template: Template, *, catalogue: tuple[CatalogueItem, ...] = (),
             fields.append(FormField("number", True, "choice", "the pre-agreed message to send "
                                     "(the receiver reads it in its own language)", choices))
             continue
-        fields.append(_field(spec, lang))
+        made = _field(spec, lang)
+        if spec.path in template.readers:  # the sender sees who will read it, before sending
+            readers = ", ".join(sorted(template.readers_of(spec.path, parties))) or "nobody"
+            made = dataclasses.replace(made, hint=f"SEALED: only {readers} can read it"
+                                       + (f" — {made.hint}" if made.hint else ""))
+        fields.append(made)
     return Form(template, tuple(fields), catalogue)
 
 
@@ -148,13 +155,15 @@ def body_from_form(form: Form, values: Mapping[str, str]) -> JSONObject:
 
 
 def check_envelope(form: Form, envelope: Envelope, ctx: Context) -> None:
-    """Run the template's full check (the server's, but for the rate) on ``envelope``.
+    """Run the template's full check (the server's, but for the rate) on ``envelope`` as
+    composed: the fields the template seals are still in clear (sealed once the console has
+    the readers' keys proven, ``hotline.console.link.Link.seal``).
 
     Raises:
         FormError: with the server's code and message, and the form field the message names.
     """
     try:
-        form.template.check(envelope, ctx)
+        form.template.check(envelope, ctx, composed=True)
     except ProtocolViolation as exc:
         raise FormError(exc.message, code=exc.code, field=_field_in(exc.message, form)) from None
 

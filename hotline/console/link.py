@@ -45,17 +45,24 @@ from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
+from hotline.client.sealed_view import SealedView
+from hotline.client.sealer import keys_of, readers_for, sealed
 from hotline.clock import utc_now
 from hotline.entries import Entry, EnvelopeEntry, channel_of
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
-from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError
+from hotline.errorcodes import Code
+from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, SealError
 from hotline.keys import Signer
+from hotline.norms.template import Template
 from hotline.roster import Roster
 from hotline.wire.frames import Deliver, Health, Welcome
 
 HISTORY = 5000  # on a first start, resume this many log indexes back (not the whole log)
 _CURSOR_EVERY = 200  # persist the resume cursor at least every so many entries
 ROSTER_MEMO = "roster"  # outbox memo: the last roster verified and the member's channels
+PROVEN_MEMO = "proven-keys"  # outbox memo: the epoch key ids proven in the log
+PROOF_TIMEOUT = 10.0  # seconds to prove a reader's key logged before refusing to seal
+MAX_PROVEN = 4096  # proven key ids remembered (a few per member and epoch; the oldest go first)
 
 
 class LinkState(StrEnum):
@@ -91,6 +98,7 @@ class EntryEvent:
     entry: Entry
     delivered: Delivered | None = None
     error: str | None = None
+    closed: frozenset[str] = frozenset()  # sealed fields this member could not open
 
 
 @dataclass(frozen=True)
@@ -127,8 +135,10 @@ class Link:
     def __init__(self, *, profile: Profile, key: Signer, outbox: Outbox,
                  emit: Callable[[Event], None], servers: tuple[str, ...] = (),
                  backoff: Backoff | None = None, history: int = HISTORY,
-                 clock: Callable[[], datetime] = utc_now, open_timeout: float = 10.0) -> None:
+                 clock: Callable[[], datetime] = utc_now, open_timeout: float = 10.0,
+                 sealed_view: SealedView | None = None) -> None:
         self.profile, self.key, self.outbox, self.emit = profile, key, outbox, emit
+        self.sealed_view = sealed_view  # opens the sealed fields this member may read
         self.failover = Failover(profile, servers=servers, key=key, backoff=backoff,
                                  open_timeout=open_timeout, trying=self._trying)
         self.history, self.clock = history, clock
@@ -136,6 +146,9 @@ class Link:
         self.client: Client | None = None
         # the last roster verified (kept while the line is down; from an earlier run at start)
         self.roster, self.channels = self._remembered()
+        # epoch key ids proven logged (a log only grows), oldest first
+        memo = self.outbox.recall(PROVEN_MEMO)
+        self.proven = dict.fromkeys(k for k in memo if isinstance(k, str)) if isinstance(memo, list) else {}
         self.welcome: Welcome | None = None
         self._inflight: set[str] = set()
         self._seen: dict[str, int] = {}  # shown, not yet written to the outbox file
@@ -196,6 +209,7 @@ class Link:
 
     async def _serve(self, client: Client) -> None:
         self.client, self.roster, self.welcome = client, client.roster, client.welcome
+        client.proven_keys |= self.proven.keys()
         self.channels = list(client.welcome.channels)
         self.outbox.remember(ROSTER_MEMO, {"channels": self.channels,
                                            "documents": [d.to_json() for d in client.documents]})
@@ -274,9 +288,11 @@ class Link:
         index, entry = frame.index, frame.entry
         if isinstance(entry, EnvelopeEntry):
             try:
-                self.emit(EntryEvent(index, entry, delivered=client.verify(frame)))
+                delivered = client.verify(frame)
             except CryptoError as exc:
                 self.emit(EntryEvent(index, entry, error=exc.message))
+            else:
+                self.emit(self._opened(client, delivered))
         else:
             self.emit(EntryEvent(index, entry))
         channel = channel_of(entry)
@@ -284,6 +300,62 @@ class Link:
             self._seen[channel] = max(index, self._seen.get(channel, -1))
             self._last[channel] = max(index, self._last.get(channel, -1))
         self._progress.set()
+
+    def _opened(self, client: Client, delivered: Delivered) -> EntryEvent:
+        """The event of ``delivered``, with the sealed fields this member may read opened (the
+        others marked sealed, with who may read them); a field that opened but breaks its
+        template is reported once as a signed ``violation`` through the outbox (its id is
+        derived, so a replay reports nothing new)."""
+        index, entry = delivered.index, delivered.entry
+        if self.sealed_view is None or delivered.envelope.sealed is None:
+            return EntryEvent(index, entry, delivered=delivered,
+                              closed=frozenset(delivered.envelope.sealed.digests
+                                               if delivered.envelope.sealed else ()))
+        shown, closed = self.sealed_view.view(delivered, client.roster)
+        for field, problem in self.sealed_view.violations.pop(delivered.envelope.id, []):
+            report = client.violation_envelope(delivered, field, problem)
+            if self.outbox.get(report.id) is None and delivered.envelope.sender != self.member:
+                self.send(self.store(report))
+        return EntryEvent(index, entry, delivered=shown, closed=closed)
+
+    def body_of(self, envelope: Envelope) -> tuple[JSONObject, frozenset[str]]:
+        """``envelope``'s body as this member sees it: sealed fields it may read (or sealed and
+        sent) opened, the others marked sealed; and the names of those others."""
+        sealed_names = frozenset(envelope.sealed.digests if envelope.sealed else ())
+        if self.sealed_view is None or self.roster is None or envelope.sealed is None:
+            return dict(envelope.body), sealed_names
+        opened = self.sealed_view.opened(envelope)
+        return self.sealed_view.body(envelope, self.roster, opened), sealed_names - set(opened)
+
+    async def seal(self, envelope: Envelope, template: Template) -> Envelope:
+        """``envelope`` as composed, with the fields ``template`` seals sealed to their readers
+        (``hotline.client.sealer``): from the roster last verified, each reader's key proven in
+        the log (now if the line is up, else on an earlier connection: a log only grows).
+
+        Raises:
+            SealError: ``seal.unlogged_key`` (a key not yet proven and the line down, or one that
+                fails its proof), ``seal.no_reader``; nothing is stored then.
+        """
+        if self.roster is None:
+            raise SealError("no roster verified yet: connect once before sending sealed fields",
+                            code=Code.SEAL_UNLOGGED_KEY)
+        readers = readers_for(self.roster, envelope, template)
+        keys = keys_of(readers)
+        unproven = [k for k in keys if k.key_id not in self.proven]
+        if unproven:
+            client = self.client
+            if client is None or self.state is not LinkState.UP:
+                raise SealError(f"the line is down and the epoch key of {unproven[0].member} is not "
+                                "yet proven in the log: send it when the line is up",
+                                code=Code.SEAL_UNLOGGED_KEY)
+            await client.prove_logged(unproven, self.profile.log_key, timeout=PROOF_TIMEOUT)
+            self.proven.update(dict.fromkeys(k.key_id for k in unproven))
+            self.proven = dict.fromkeys(list(self.proven)[-MAX_PROVEN:])
+            self.outbox.remember(PROVEN_MEMO, list(self.proven))
+        result, disclosures = sealed(envelope, readers)
+        if self.sealed_view is not None:
+            self.sealed_view.keep(result.id, disclosures)
+        return result
 
     def _save_cursor(self) -> None:
         for channel, index in self._seen.items():
@@ -368,7 +440,7 @@ class Link:
         checkpoint covers it; not again for a resend the server had logged)."""
         try:
             delivered = await client.fetch(index)
-            self.emit(EntryEvent(index, delivered.entry, delivered=delivered))
+            self.emit(self._opened(client, delivered))
             if not receipt:
                 return
             frame = await client.receipt(index)

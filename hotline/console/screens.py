@@ -11,7 +11,7 @@ order the keys came, before the next key is routed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import Any, ClassVar, TypeVar
 
@@ -33,6 +33,7 @@ from hotline.canonical import JSONObject
 from hotline.console.forms import Form, FormError, FormField, deadline_text
 from hotline.display import shown
 from hotline.envelope import Envelope, Precedence
+from hotline.errors import HotlineError
 from hotline.norms.template import Template
 
 MODAL_CSS = """
@@ -177,9 +178,11 @@ class ComposeScreen(Modal[Envelope | None]):
     ]
 
     def __init__(self, form: Form, *, channel: str, check: Callable[[dict[str, str], Precedence], Envelope],
-                 reply_to: str | None = None, link_up: bool = True) -> None:
+                 reply_to: str | None = None, link_up: bool = True,
+                 seal: Callable[[Envelope], Awaitable[Envelope]] | None = None) -> None:
         super().__init__()
-        self.form, self.channel, self.check = form, channel, check
+        self.form, self.channel, self.check, self.seal = form, channel, check, seal
+        self._sending = False  # sealing (it may prove keys over the line): one send at a time
         self.reply_to, self.link_up = reply_to, link_up
         self._hints: dict[str, tuple[Text, Text]] = {}  # field suffix: (first line, all of it)
 
@@ -274,7 +277,9 @@ class ComposeScreen(Modal[Envelope | None]):
         self.query_one("#deadline", Static).update(Text(text))
 
     @on(Button.Pressed, "#send")
-    def action_send(self) -> None:
+    async def action_send(self) -> None:
+        if self._sending:
+            return
         for widget in self.query(".-invalid"):
             widget.remove_class("-invalid")
         for widget in self.query(".field-error"):
@@ -285,6 +290,15 @@ class ComposeScreen(Modal[Envelope | None]):
         except FormError as exc:
             self.show_error(exc)
             return
+        if self.seal is not None:  # the form stays open if its sealed fields cannot be sealed
+            self._sending = True
+            try:
+                envelope = await self.seal(envelope)
+            except HotlineError as exc:
+                self.show_error(FormError(exc.message, code=exc.code))
+                return
+            finally:
+                self._sending = False
         self.dismiss(envelope)
 
     def show_error(self, exc: FormError) -> None:

@@ -129,6 +129,19 @@ class Obligation:
         return self.remaining < timedelta(0)
 
 
+@dataclass(frozen=True)
+class Violation:
+    """A reader's report that a sealed field of a message breaks its template (its own words,
+    shown as its claim)."""
+
+    member: str
+    party: str
+    field: str
+    code: str
+    reason: str
+    index: int
+
+
 @dataclass
 class Message:
     """A message (``kind: message``) of a channel, with everything shown about it."""
@@ -157,6 +170,8 @@ class Message:
     envelope: Envelope | None = None
     sig: SignatureJSON | None = None
     my_ack_pending: str | None = None  # our ack of it, stored but not yet accepted
+    violations: list[Violation] = field(default_factory=list)  # readers' reports on its fields
+    closed: frozenset[str] = frozenset()  # its sealed fields this member cannot open
 
     @property
     def urgent(self) -> bool:
@@ -194,7 +209,7 @@ class Health:
 @dataclass(frozen=True)
 class Alert:
     channel: str
-    kind: str  # down, overdue, refused, unverified, log
+    kind: str  # down, overdue, refused, unverified, log, violation
     text: str
     at: datetime
 
@@ -284,7 +299,8 @@ class ConsoleState:
     # -- entries from the log --------------------------------------------------------------------
 
     def add_entry(self, index: int, entry: Entry, *, verified: bool,
-                  error: str | None = None, now: datetime, unread: bool = True) -> Message | None:
+                  error: str | None = None, now: datetime, unread: bool = True,
+                  body: JSONObject | None = None, closed: frozenset[str] = frozenset()) -> Message | None:
         """Fold one delivered entry in. Returns the message it created (None for acks, notices,
         heartbeats and replays of entries already shown). ``unread=False`` for history the
         officer saw in an earlier run."""
@@ -313,16 +329,23 @@ class ConsoleState:
             if verified and env.reply_to is not None:
                 self._ack(env.reply_to, index, entry)
             return None
+        if env.kind is Kind.VIOLATION:
+            if verified:
+                self._violation(channel, index, entry, now)
+            return None
         return self._message(channel, index, entry, verified=verified, error=error, now=now,
-                             unread=unread)
+                             unread=unread, body=body, closed=closed)
 
-    def _message(self, channel: Channel, index: int, entry: EnvelopeEntry, *,
-                 verified: bool, error: str | None, now: datetime, unread: bool) -> Message | None:
+    def _message(self, channel: Channel, index: int, entry: EnvelopeEntry, *, verified: bool,
+                 error: str | None, now: datetime, unread: bool,
+                 body: JSONObject | None, closed: frozenset[str]) -> Message | None:
         env = entry.envelope
         known = channel.messages.get(env.id)
         if known is not None and known.entry is not None:
             return None  # a replay
         message = known or _message_from(env, entry.party)
+        if body is not None:  # the sealed fields this member opened (or marked as sealed)
+            message.body, message.closed = dict(body), closed
         message.index, message.logged = index, _time(entry.time)
         message.entry, message.envelope, message.sig = entry, env, dict(entry.sig)
         message.expects = Expectation.from_entry(entry.expects)
@@ -362,6 +385,23 @@ class ConsoleState:
             self.alerts.append(Alert(channel.name, "overdue", f"OVERDUE: {entry.precedence} "
                                      f"{what} was due {clock(due)}; {self.party} has not sent "
                                      f"{entry.ack}", now))
+
+    def _violation(self, channel: Channel, index: int, entry: EnvelopeEntry, now: datetime) -> None:
+        """A reader's signed report that a sealed field it opened breaks its template: noted on
+        the message and raised as an alert (the field's value is never in it)."""
+        env = entry.envelope
+        field_name = str(env.body.get("field", "?"))
+        target = self.find(env.reply_to) if env.reply_to is not None else None
+        if target is not None:
+            if any(v.index == index for v in target.violations):
+                return  # a replay
+            target.violations.append(Violation(env.sender, entry.party, field_name,
+                                               str(env.body.get("code", "")),
+                                               str(env.body.get("reason", "")), index))
+        what = f"[{target.index}] {target.template}" if target is not None else f"message {env.reply_to}"
+        self.alerts.append(Alert(channel.name, "violation", f"VIOLATION reported by {env.sender} "
+                                 f"({entry.party}): sealed field {field_name} of {what} breaks "
+                                 "its template", now))
 
     def _rejected(self, entry: RejectedEntry, now: datetime) -> None:
         if entry.member != self.member or not isinstance(entry.ref, str):

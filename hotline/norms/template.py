@@ -304,16 +304,17 @@ class Template:
             f"{MAX_CHECK_STEPS} steps; the agreed form (or the body) is too large to check",
             code=Code.TEMPLATE_TOO_COSTLY)
 
-    def check(self, envelope: Envelope, ctx: Context) -> None:
+    def check(self, envelope: Envelope, ctx: Context, *, composed: bool = False) -> None:
         """Everything the form of ``envelope`` must satisfy under this template (see module doc),
-        the schema and the rules on one budget."""
+        the schema and the rules on one budget. ``composed``: the sender's check before sealing,
+        with the fields it will seal still in clear, checked against the whole schema."""
         try:
             with budget():
-                self._check(envelope, ctx)
+                self._check(envelope, ctx, composed=composed)
         except OutOfSteps:
             raise self._too_costly() from None
 
-    def _check(self, envelope: Envelope, ctx: Context) -> None:
+    def _check(self, envelope: Envelope, ctx: Context, *, composed: bool) -> None:
         if envelope.kind is not self.kind:
             raise ProtocolViolation(f"{_article(envelope.kind)} {envelope.kind} envelope cannot use "
                                     f"template {self.id!r} (a template for {self.kind} envelopes)",
@@ -329,8 +330,11 @@ class Template:
             raise ProtocolViolation(
                 f"{self.id}: precedence {envelope.precedence} is not allowed; the agreement allows "
                 f"{', '.join(self.allowed_precedence)}", code=Code.NORM_PRECEDENCE_NOT_ALLOWED)
-        self._check_sealed(envelope, ctx)
-        self._validate(self._clear_validator if self.readers else self._validator, envelope.body)
+        if composed:
+            self._validate(self._validator, envelope.body)
+        else:
+            self._check_sealed(envelope, ctx)
+            self._validate(self._clear_validator if self.readers else self._validator, envelope.body)
         if self.audience is Audience.ADDRESSED:
             others = set(ctx.agreement.parties) - {ctx.party}
             strangers = sorted(set(envelope.body["to"]) - others)

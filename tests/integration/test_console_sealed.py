@@ -1,0 +1,152 @@
+"""The console with sealed fields (issue 16): its form says who will read each sealed field and
+seals them to the readers' keys, proven in the log, before the envelope is signed and stored; it
+opens what its member may read, shows the rest as sealed with who may read it, and reports a
+sealed field that breaks its template as a signed ``violation``. Real server, real sockets, real
+keys, driven headless by Textual's pilot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from hotline.client.outbox import Outbox
+from hotline.client.profile import Profile
+from hotline.client.sealed_view import SealedView
+from hotline.clock import utc_now
+from hotline.console.app import ConsoleApp
+from hotline.console.link import Link
+from hotline.console.screens import ComposeScreen
+from hotline.envelope import Kind
+from hotline.epochfiles import make_epoch_key
+from hotline.epochkeys import DEFAULT_EPOCH, epoch_of
+from hotline.errors import HotlineError
+from hotline.norms.files import load_templates
+from tests.conftest import Running, running_server
+from tests.integration.test_console import connected, console, messages_text, next_envelope, until
+from tests.integration.test_sealed_fields import MARKER, add_sealed_template
+
+PASSPHRASES = {"alice": b"alice's passphrase", "bob": b"bob's passphrase", "carol": None}
+
+
+@pytest.fixture
+def sealed_home(home: Path) -> Path:
+    add_sealed_template(home)
+    return home
+
+
+async def publish(server: Running, names: tuple[str, ...]) -> None:
+    """Each member's key for this epoch, made on its machine (encrypted under its passphrase)
+    and logged."""
+    for name in names:
+        profile = Profile.load(server.home, name)
+        made = make_epoch_key(server.home, party=profile.party, member=name,
+                              signer=profile.signing_key(), epoch=epoch_of(utc_now(), DEFAULT_EPOCH),
+                              length=DEFAULT_EPOCH, passphrase=PASSPHRASES[name])
+        await server.hotline.add_document(made.signed.to_json())
+
+
+def view_of(home: Path, name: str) -> SealedView:
+    profile = Profile.load(home, name)
+    return SealedView(home, party=profile.party, member=name, passphrase=PASSPHRASES[name],
+                      templates=load_templates(home / "protocols"))
+
+
+def sealed_console(home: Path, url: str, name: str) -> ConsoleApp:
+    return console(home, url, name, sealed_view=view_of(home, name))
+
+
+async def test_the_console_seals_what_it_sends(sealed_home: Path) -> None:
+    home = sealed_home
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        await publish(server, ("alice", "bob", "carol"))
+        bob = await server.client("bob")
+        app = sealed_console(home, server.url, "alice")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await connected(pilot, app)
+            app.action_compose("assessment")
+            await until(pilot, lambda: isinstance(app.screen, ComposeScreen)
+                        and bool(app.screen.query("#field-0")), "the assessment form")
+            form = app.screen
+            assert isinstance(form, ComposeScreen)
+            hints = {f.path: f.hint for f in form.form.fields}
+            assert hints["assessment"].startswith("SEALED: only mediator, north, south can read it")
+            assert hints["private_note"].startswith("SEALED: only mediator can read it")
+            assert "SEALED" not in hints["subject"]
+            paths = [f.path for f in form.form.fields]
+            for path, value in (("subject", "dawn"), ("assessment", f"we hold {MARKER}"),
+                                ("private_note", f"for the mediator {MARKER}")):
+                form.query_one(f"#field-{paths.index(path)}", Input).value = value
+            await pilot.press("ctrl+s")
+            got = await next_envelope(bob, Kind.MESSAGE, "assessment")
+            await until(pilot, lambda: any(f"[{got.index}]" in m for m in messages_text(app)),
+                        "alice's message as logged")
+            # alice reads her own message whole: she kept what she sealed in her read store
+            [line] = [m for m in messages_text(app) if f"[{got.index}]" in m]
+            assert f"we hold {MARKER}" in line
+            mine = app.state.find(got.envelope.id)
+            assert mine is not None and mine.closed == frozenset()
+            details = app._details_text(mine).plain
+            assert "sealed private_note: opened here" in details
+            assert "sealed to carol (mediator)" in details
+
+        # The host holds only digests and boxes; bob opens exactly the assessment.
+        assert got.envelope.sealed is not None and MARKER not in json.dumps(got.entry.envelope.to_json())
+        opened = view_of(home, "bob").opened(got.envelope)
+        assert set(opened) == {"assessment"} and opened["assessment"].value == f"we hold {MARKER}"
+        for path in home.glob("hotline.db*"):
+            assert MARKER.encode() not in path.read_bytes(), path
+
+        # Offline, the console seals only to keys it proved on an earlier connection.
+        profile = Profile.load(home, "alice")
+        outbox = Outbox.open(home / "state" / "alice.outbox.db")
+        try:
+            link = Link(profile=profile, key=profile.signing_key(), outbox=outbox, emit=lambda e: None)
+            template = load_templates(home / "protocols").latest("assessment")
+            assert template is not None and len(link.proven) == 3
+            envelope = link.build(channel="north-south", template="assessment", precedence="ROUTINE",
+                                  body={"subject": "s", "assessment": "offline"})
+            assert (await link.seal(envelope, template)).sealed is not None
+            link.proven.pop(next(iter(link.proven)))
+            with pytest.raises(HotlineError) as refused:
+                await link.seal(envelope, template)
+            assert refused.value.code == "seal.unlogged_key" and "line is down" in refused.value.message
+        finally:
+            outbox.close()
+
+
+async def test_the_console_opens_what_it_may_read_and_reports_a_violation(sealed_home: Path) -> None:
+    home = sealed_home
+    template = load_templates(home / "protocols").latest("assessment")
+    assert template is not None
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        await publish(server, ("alice", "bob", "carol"))
+        alice = await server.client("alice")
+        good = await alice.submit_envelope(await alice.sealed_envelope(
+            channel="north-south", template=template, log_key=server.log_key,
+            body={"subject": "good", "assessment": f"fine {MARKER}", "private_note": "n"}))
+        bad = await alice.submit_envelope(await alice.sealed_envelope(
+            channel="north-south", template=template, log_key=server.log_key,
+            body={"subject": "bad", "assessment": ""}))  # the template wants one character
+        app = sealed_console(home, server.url, "bob")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await connected(pilot, app)
+            await until(pilot, lambda: any(f"[{bad.index}]" in m for m in messages_text(app)),
+                        "both messages")
+            [line] = [m for m in messages_text(app) if f"[{good.index}]" in m]
+            assert f"fine {MARKER}" in line and "[sealed: readable by mediator]" in line
+            message = app.state.find(good.id)
+            assert message is not None and message.closed == frozenset({"private_note"})
+            details = app._details_text(message).plain
+            assert "sealed assessment: opened here, matches the signed digest" in details
+            assert "sealed private_note: SEALED, not readable here" in details
+
+            report = await next_envelope(alice, Kind.VIOLATION)  # bob's console reported it
+            assert report.envelope.reply_to == bad.id and report.envelope.sender == "bob"
+            assert report.envelope.body["field"] == "assessment"
+            await until(pilot, lambda: any(a.kind == "violation" for a in app.state.alerts),
+                        "the violation on bob's own console")
+            flagged = app.state.find(bad.id)
+            assert flagged is not None and [v.field for v in flagged.violations] == ["assessment"]

@@ -122,6 +122,9 @@ class Code(StrEnum):
     ROSTER_EPOCH_OUT_OF_RANGE = ("roster.epoch_out_of_range", "ProtocolViolation",
                                  "an epoch key for an epoch already over, or more than two epochs "
                                  "ahead: publish it nearer its epoch")
+    ROSTER_EPOCH_LENGTH = ("roster.epoch_length", "ProtocolViolation",
+                           "an epoch key whose epochs are of a length no agreement of its party "
+                           "sets (24 h, or an agreement's epoch_hours)")
     ROSTER_RETIRED_AUTHORITY = ("roster.retired_authority", "ProtocolViolation",
                                 "a document is signed by an authority key its party handed "
                                 "over from: the current authority must sign it")

@@ -173,19 +173,18 @@ def epoch_command(ctx: click.Context, name: str, epoch: int | None, next_epoch: 
 
 @keys.command("retire")
 @click.option("--as", "name", required=True, metavar="NAME", help="Your member name.")
-@click.option("--hours", type=click.IntRange(1, 744), default=24, show_default=True,
-              help="Epoch length, as the channel's agreement sets it.")
 @click.option("--keep-hours", type=click.IntRange(min=0), default=24, show_default=True,
               help="Keep an epoch's key this long after the epoch ends (the longest ack deadline "
                    "of your channels), for messages sealed late in it.")
 @click.pass_context
-def retire_command(ctx: click.Context, name: str, hours: int, keep_hours: int) -> None:
-    """Delete the private halves of your past epochs' keys (HOME/keys/epoch/NAME-*.pem), so a
-    stolen laptop exposes only the current epochs. Run it daily (cron, or your agent)."""
+def retire_command(ctx: click.Context, name: str, keep_hours: int) -> None:
+    """Delete the private halves of your past epochs' keys (HOME/keys/epoch/NAME-*.pem, each
+    named with its epoch's length), so a stolen laptop exposes only the current epochs. The
+    console does it by itself; run it daily (cron) if you only use the command line."""
     from hotline.epochfiles import retire_epoch_keys
     home = Path(ctx.obj["home"])
     check_name(name, "member name")
-    retired = retire_epoch_keys(home, member=name, now=utc_now(), length=timedelta(hours=hours),
+    retired = retire_epoch_keys(home, member=name, now=utc_now(),
                                 keep_after=timedelta(hours=keep_hours))
     click.echo(f"Retired {name}'s keys of epochs {', '.join(map(str, retired))}." if retired
                else f"No key of {name}'s is past its epoch and grace.")

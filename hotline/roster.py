@@ -33,7 +33,7 @@ from msgspec import Meta
 from hotline.canonical import canonical_bytes
 from hotline.display import article
 from hotline.envelope import Kind
-from hotline.epochkeys import EpochKey, Reader, verify_epoch_key
+from hotline.epochkeys import DEFAULT_EPOCH, EpochKey, Reader, epoch_of, verify_epoch_key
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, SealError, WireError
 from hotline.hybrid import MemberKey, member_key_from_json
@@ -307,8 +307,10 @@ class Roster:
     agreements: dict[str, Agreement] = field(default_factory=dict)  # by channel
     current: dict[str, PublicKey] = field(default_factory=dict)  # party -> its authority now
     retired: dict[str, Retired] = field(default_factory=dict)  # by key id
-    # epoch -> (party, member) -> the key and the KEY_ID of the enrolled key that signed it
-    epoch_keys: dict[int, dict[tuple[str, str], tuple[EpochKey, str]]] = field(default_factory=dict)
+    # (epoch length in seconds, epoch) -> (party, member) -> the key and the KEY_ID of the
+    # enrolled key that signed it
+    epoch_keys: dict[tuple[int, int], dict[tuple[str, str], tuple[EpochKey, str]]] = field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         self.current = {**self.authorities, **self.current}
@@ -474,13 +476,25 @@ class Roster:
                              member=doc.member, epoch=doc.epoch, length=timedelta(seconds=doc.length))
         except SealError as exc:
             raise ProtocolViolation(exc.message, code=Code.ROSTER_BAD_SIGNATURE) from exc
-        slot = (doc.party, doc.member)
-        existing = self.epoch_keys.get(doc.epoch, {}).get(slot)
+        lengths = self.epoch_lengths(doc.party)
+        if timedelta(seconds=doc.length) not in lengths:
+            raise ProtocolViolation(
+                f"{who} is for epochs of {doc.length} s; {doc.party}'s channels use "
+                + ", ".join(f"{int(t.total_seconds()) // 3600} h" for t in sorted(lengths)),
+                code=Code.ROSTER_EPOCH_LENGTH)
+        slot, epoch = (doc.party, doc.member), (doc.length, doc.epoch)
+        existing = self.epoch_keys.get(epoch, {}).get(slot)
         if existing is not None and existing[0].key_id != doc.key_id:
             raise ProtocolViolation(f"{who} is already published ({existing[0].key_id}): one key "
                                     "per member and epoch", code=Code.ROSTER_CONFLICT)
         if commit:
-            self.epoch_keys.setdefault(doc.epoch, {})[slot] = (doc, signer.key.key_id)
+            self.epoch_keys.setdefault(epoch, {})[slot] = (doc, signer.key.key_id)
+
+    def epoch_lengths(self, party: str) -> set[timedelta]:
+        """The epoch lengths ``party``'s members publish keys for: 24 h, and each its channels'
+        agreements set (a bound on what one member can add to the log: a few keys per epoch of
+        each length in use, never one per length anyone can name)."""
+        return {DEFAULT_EPOCH} | {a.epoch_length for a in self.agreements.values() if party in a.parties}
 
     def _agree(self, agreement: Agreement, signed: SignedDocument, commit: bool) -> None:
         previous = self.agreements.get(agreement.channel)
@@ -594,15 +608,17 @@ class Roster:
         return agreement
 
 
-def readers_of(roster: Roster, parties: Iterable[str], *, epoch: int, at: datetime) -> list[Reader]:
-    """The members fields for ``parties`` are sealed to: every liaison and agent of those
-    parties who published a key for ``epoch`` that this roster verified, signed by a key its
-    party enrolled for it and still valid at ``at``. A key the host made, or one this roster
-    refused, is never among them: a sender seals nothing to it (``seal.no_reader`` if that
-    leaves a field with no reader)."""
+def readers_of(roster: Roster, parties: Iterable[str], *, at: datetime,
+               length: timedelta = DEFAULT_EPOCH) -> list[Reader]:
+    """The members fields for ``parties`` are sealed to at ``at``: every liaison and agent of
+    those parties who published a key for the epoch of ``length`` that ``at`` falls in, that
+    this roster verified, signed by a key its party enrolled for it and still valid at ``at``.
+    A key the host made, or one this roster refused, is never among them: a sender seals
+    nothing to it (``seal.no_reader`` if that leaves a field with no reader)."""
     wanted = set(parties)
     readers = []
-    for (party, member), (key, signer) in sorted(roster.epoch_keys.get(epoch, {}).items()):
+    slot = (int(length.total_seconds()), epoch_of(at, length))
+    for (party, member), (key, signer) in sorted(roster.epoch_keys.get(slot, {}).items()):
         enrolled = roster.enrollments.get(signer)
         if (party in wanted and enrolled is not None and enrolled.role is not Role.AUDITOR
                 and enrolled.state_at(at) is None):

@@ -26,7 +26,6 @@ import os
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,7 +43,7 @@ from hotline.clock import utc_now
 from hotline.display import article
 from hotline.entries import Entry, EnvelopeEntry, EpochKeyEntry, channel_of, decode_leaf, kind_of, leaf_bytes
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id, violation_id
-from hotline.epochkeys import DEFAULT_EPOCH, EpochKey
+from hotline.epochkeys import EpochKey
 from hotline.errorcodes import Code
 from hotline.errors import (
     AuthError,
@@ -337,12 +336,12 @@ class Client:
     async def sealed_envelope(self, *, channel: str, template: Template, body: JSONObject,
                               log_key: NoteVerifier | None, timeout: float = 10.0,
                               precedence: Precedence | str = Precedence.ROUTINE,
-                              reply_to: str | None = None,
-                              epoch_length: timedelta = DEFAULT_EPOCH) -> Envelope:
+                              reply_to: str | None = None) -> Envelope:
         """A message of ``template`` whose fields ``template.readers`` names are sealed: each to
         every liaison and agent of its readers' parties who published a key for the current
-        epoch that this client's own roster verified and that is proven in the log against
-        ``log_key`` (``prove_logged``; never a key only the host vouches for).
+        epoch (of the agreement's length) that this client's own roster verified and that is
+        proven in the log against ``log_key`` (``prove_logged``; never a key only the host
+        vouches for).
 
         Raises:
             SealError: ``seal.no_reader`` when a field would have no reader,
@@ -351,7 +350,7 @@ class Client:
         """
         envelope = self.envelope(channel=channel, template=template.id, body=body,
                                  precedence=precedence, reply_to=reply_to)
-        readers = readers_for(self.roster, envelope, template, epoch_length=epoch_length)
+        readers = readers_for(self.roster, envelope, template)
         await self.prove_logged(keys_of(readers), log_key, timeout=timeout)
         return sealed(envelope, readers)[0]
 

@@ -6,10 +6,9 @@ log (``Client.prove_logged``) before ``sealed`` seals to them."""
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 
 from hotline.envelope import Envelope
-from hotline.epochkeys import DEFAULT_EPOCH, EpochKey, Reader, epoch_of
+from hotline.epochkeys import EpochKey, Reader
 from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation
 from hotline.norms.template import Template
@@ -20,18 +19,18 @@ from hotline.times import parse_time
 Readers = dict[str, list[Reader]]  # field -> the members it is sealed to
 
 
-def readers_for(roster: Roster, envelope: Envelope, template: Template, *,
-                epoch_length: timedelta = DEFAULT_EPOCH) -> Readers:
+def readers_for(roster: Roster, envelope: Envelope, template: Template) -> Readers:
     """The readers of each field of ``envelope``'s body that ``template`` seals (none: nothing
-    to seal): every liaison and agent of the field's parties with a key for the epoch of the
-    envelope's creation that ``roster`` verified (``hotline.roster.readers_of``)."""
+    to seal): every liaison and agent of the field's parties with a key that ``roster``
+    verified for the epoch of the envelope's creation, of the length the channel's agreement
+    sets (``hotline.roster.readers_of``)."""
     agreement = roster.agreements.get(envelope.channel)
     if agreement is None:
         raise ProtocolViolation(f"no agreement sets up channel {envelope.channel}",
                                 code=Code.CHANNEL_UNKNOWN)
     at = parse_time(envelope.created, field="envelope.created")
-    epoch = epoch_of(at, epoch_length)
-    return {name: readers_of(roster, template.readers_of(name, agreement.parties), epoch=epoch, at=at)
+    return {name: readers_of(roster, template.readers_of(name, agreement.parties), at=at,
+                             length=agreement.epoch_length)
             for name in sorted(envelope.body) if name in template.readers}
 
 

@@ -14,6 +14,10 @@ The signatures travel beside the document as a list, one per named party.
 code, text: {lang: text}}]``, each message stored in every party's language, so that a ``preagreed``
 message carries only its number and code word and each receiver reads the text in its own language.
 
+``epoch_hours`` (optional, 1 to 744; 24 when absent) is the length of the epochs of the members'
+encryption keys for fields sealed on this channel (``hotline.epochkeys``): the window a stolen
+laptop exposes.
+
 ``ends`` (optional, RFC 3339) closes the channel by ceremony: from that moment nothing more is
 sent on it (``Roster.check_send``), while its history stays readable. Absent, the document's
 bytes are those of an agreement written before ``ends`` existed, so old signatures still verify.
@@ -26,13 +30,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
+from hotline.epochkeys import DEFAULT_EPOCH, MAX_EPOCH_SECONDS
 from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation, WireError
 from hotline.names import Name
@@ -85,6 +90,9 @@ class CatalogueItem(_Part, frozen=True, kw_only=True):
         return self.text.get(lang) or next(iter(self.text.values()))
 
 
+MAX_EPOCH_HOURS = MAX_EPOCH_SECONDS // 3600
+
+
 class AgreementDocument(_Part, frozen=True, kw_only=True, tag_field="type", tag="agreement"):
     """The agreement as its parties sign it: what ``msgspec.to_builtins`` gives back is the
     object it was decoded from, so its RFC 8785 bytes are the signed bytes."""
@@ -99,6 +107,7 @@ class AgreementDocument(_Part, frozen=True, kw_only=True, tag_field="type", tag=
     effective: str
     catalogue: list[CatalogueItem] | msgspec.UnsetType = msgspec.UNSET
     ends: str | msgspec.UnsetType = msgspec.UNSET  # the channel closes at this moment
+    epoch_hours: Annotated[int, Meta(ge=1, le=MAX_EPOCH_HOURS)] | msgspec.UnsetType = msgspec.UNSET
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,7 @@ class Agreement:
     document: AgreementDocument
     catalogue: tuple[CatalogueItem, ...] = ()
     ends: datetime | None = None  # from this moment the channel is closed
+    epoch_length: timedelta = DEFAULT_EPOCH  # of its members' encryption keys (sealed fields)
 
     def closed_at(self, moment: datetime) -> bool:
         """Whether the channel is closed at ``moment`` (its agreement ended it by then)."""
@@ -149,7 +159,9 @@ class Agreement:
                    heartbeat_grace=doc.heartbeat.grace,
                    auditors=_named(doc.auditors, "auditors", least=0),
                    witnesses=_named(doc.witnesses, "witnesses", least=1),
-                   effective=doc.effective, document=doc, catalogue=catalogue, ends=ends)
+                   effective=doc.effective, document=doc, catalogue=catalogue, ends=ends,
+                   epoch_length=DEFAULT_EPOCH if isinstance(doc.epoch_hours, msgspec.UnsetType)
+                   else timedelta(hours=doc.epoch_hours))
 
     def template_ids(self) -> frozenset[str]:
         return frozenset(t.id for t in self.templates)

@@ -34,10 +34,10 @@ async def test_a_member_makes_publishes_and_retires_its_epoch_keys(home: Path) -
     assert made.returncode == 0, made.stderr
     assert "hotline roster submit" in made.stdout and "PRIVATE" not in made.stdout
     [private] = (home / "keys" / "epoch").glob("bob-*.pem")
-    now = int(private.stem.split("-")[1])  # the current epoch (midnight may pass meanwhile)
+    now = int(private.stem.split("-")[2])  # the current epoch (midnight may pass meanwhile)
     assert now in (before, epoch_of(utc_now(), DEFAULT_EPOCH))
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
-    document = next((home / "roster").glob(f"epoch-bob-{now}-*.json"))
+    document = next((home / "roster").glob(f"epoch-bob-24h-{now}-*.json"))
 
     again = hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", str(now))  # never replaced
     assert again.returncode == 1 and "ceremony.key_exists" in again.stderr
@@ -53,14 +53,14 @@ async def test_a_member_makes_publishes_and_retires_its_epoch_keys(home: Path) -
         for epoch, code in ((now + 1, None), (now + 5, "roster.epoch_out_of_range")):
             made = hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", str(epoch))
             assert made.returncode == 0, made.stderr
-            [doc] = (home / "roster").glob(f"epoch-bob-{epoch}-*.json")
+            [doc] = (home / "roster").glob(f"epoch-bob-24h-{epoch}-*.json")
             answer = await asyncio.to_thread(hotline_cli, home, "roster", "submit", str(doc),
                                              "--server", server.url)
             assert (answer.returncode == 0) if code is None else (code in answer.stdout + answer.stderr), \
                 (epoch, answer.stdout, answer.stderr)
-            (home / "keys" / "epoch" / f"bob-{epoch}.pem").unlink()  # not part of what follows
+            (home / "keys" / "epoch" / f"bob-24h-{epoch}.pem").unlink()  # not part of what follows
         alice = await server.client("alice")
-        readers = readers_of(alice.roster, ["south"], epoch=now, at=utc_now())
+        readers = readers_of(alice.roster, ["south"], at=utc_now())
         assert [r.member for r in readers] == ["bob"]
     signed = SignedDocument.from_json(json.loads(document.read_text()))
     assert readers[0].key == signed.document
@@ -68,7 +68,7 @@ async def test_a_member_makes_publishes_and_retires_its_epoch_keys(home: Path) -
     # Two epochs ago: a key bob made then, and a box sealed to it.
     old = hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", str(now - 2))
     assert old.returncode == 0, old.stderr
-    old_pem = (home / "keys" / "epoch" / f"bob-{now - 2}.pem").read_bytes()
+    old_pem = (home / "keys" / "epoch" / f"bob-24h-{now - 2}.pem").read_bytes()
     old_key = EpochPrivateKey.from_pem(old_pem)
     old_doc = old_key.document(party="south", member="bob", epoch=now - 2, length=DEFAULT_EPOCH)
     sealed = seal(make_disclosures({"note": "MARKER-for-bob"}, {"note": bytes(16)}),
@@ -83,13 +83,13 @@ async def test_a_member_makes_publishes_and_retires_its_epoch_keys(home: Path) -
     retired = hotline_cli(home, "keys", "retire", "--as", "bob")
     assert retired.returncode == 0, retired.stderr
     assert f"epochs {now - 2}" in retired.stdout
-    assert epoch_files(home) == sorted([f"bob-{now - 1}.pem", f"bob-{now}.pem"])
+    assert epoch_files(home) == sorted([f"bob-24h-{now - 1}.pem", f"bob-24h-{now}.pem"])
 
     # A stolen laptop: the keys still on it do not open the old box ...
     held = {}
     for path in (home / "keys" / "epoch").glob("bob-*.pem"):
         key = EpochPrivateKey.from_pem(path.read_bytes())
-        epoch = int(path.stem.split("-")[1])
+        epoch = int(path.stem.split("-")[2])
         held[key.document(party="south", member="bob", epoch=epoch, length=DEFAULT_EPOCH).key_id] = key
     with pytest.raises(SealError) as err:
         open_sealed(sealed, party="south", member="bob", keys=held, context=CONTEXT)

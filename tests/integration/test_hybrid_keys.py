@@ -228,7 +228,7 @@ async def test_a_forged_epoch_key_is_refused_by_the_client_before_anything_is_se
         status, answer = await post_roster(server, sign_document(bob_key, bob_signer).to_json())
         assert status == 200, answer
         alice = await server.client("alice")
-        readers = readers_of(alice.roster, ["south"], epoch=epoch, at=utc_now())
+        readers = readers_of(alice.roster, ["south"], at=utc_now())
         assert [(r.member, r.key.key_id) for r in readers] == [("bob", bob_key.key_id)]
         context = SealContext(channel="north-south", envelope="A" * 22)
         sealed = seal(make_disclosures({"note": "for south"}, {"note": bytes(16)}),
@@ -247,10 +247,10 @@ async def test_a_forged_epoch_key_is_refused_by_the_client_before_anything_is_se
         server.hotline.documents.append(signed)
         alice = await server.client("alice")  # a new session: the host sends it the forged key
         assert [r.code for r in alice.refused_documents] == ["roster.signer_not_valid"]
-        assert ("mediator", "carol") not in alice.roster.epoch_keys.get(epoch, {})
+        assert ("mediator", "carol") not in alice.roster.epoch_keys.get((86400, epoch), {})
         with pytest.raises(HotlineError) as refused:
             seal(make_disclosures({"note": "for the mediator"}, {"note": bytes(16)}),
-                 {"note": readers_of(alice.roster, ["mediator"], epoch=epoch, at=utc_now())},
+                 {"note": readers_of(alice.roster, ["mediator"], at=utc_now())},
                  context)
         assert refused.value.code == "seal.no_reader"
         await checkpointed(server)

@@ -149,8 +149,7 @@ async def test_sealed_fields_reach_their_readers_and_no_one_else(
             await alice.submit_envelope(alice.envelope(channel="north-south", template="assessment",
                                                        body=body))
         assert refused.value.code == "template.invalid" and "seal it" in refused.value.message
-        epoch = epoch_of(utc_now(), DEFAULT_EPOCH)
-        north_readers = readers_of(alice.roster, ["north"], epoch=epoch, at=utc_now())
+        north_readers = readers_of(alice.roster, ["north"], at=utc_now())
         leak_id = "L" * 22
         leak = seal(make_disclosures({"assessment": "x", "private_note": "to north"},
                                      {"assessment": bytes(16), "private_note": bytes(16)}),
@@ -342,8 +341,7 @@ async def test_a_key_the_host_keeps_out_of_the_log_is_never_sealed_to(sealed_hom
                 await sealed()
             assert refused.value.code == "seal.unlogged_key" and why in refused.value.message
             assert "bob's (south) epoch key" in refused.value.message
-        alices_index = alice.logged_at[readers_of(alice.roster, ["north"], epoch=epoch,
-                                                  at=utc_now())[0].key.key_id]
+        alices_index = alice.logged_at[readers_of(alice.roster, ["north"], at=utc_now())[0].key.key_id]
         await served(bobs, [alices_index])  # alice's own key's entry
         with pytest.raises(HotlineError) as refused:
             await sealed()

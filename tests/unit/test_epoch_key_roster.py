@@ -12,14 +12,16 @@ from datetime import timedelta
 import pytest
 
 from hotline.epochkeys import DEFAULT_EPOCH, EpochKey, EpochPrivateKey, epoch_of
-from hotline.errors import SealError
+from hotline.errors import ProtocolViolation, SealError
 from hotline.hybrid import HybridSigningKey
 from hotline.keys import Domain, SigningKey
+from hotline.norms.agreement import Agreement
 from hotline.roster import Role, Roster, readers_of
 from hotline.sealing import SealContext, make_disclosures, seal
-from tests.unit.test_roster import AUTHORITIES, KEYS, NOW, enrolled, refused, sign_json
+from tests.unit.test_roster import AUTHORITIES, KEYS, NOW, agreed, agreement_doc, enrolled, refused, sign_json
 
 EPOCH = epoch_of(NOW, DEFAULT_EPOCH)
+DAY = int(DEFAULT_EPOCH.total_seconds())
 HOST = SigningKey.from_seed(bytes(range(5, 37)))
 
 
@@ -40,11 +42,11 @@ def test_a_member_publishes_its_own_key_and_senders_seal_to_it(roster: Roster) -
     bob = key_of("bob", "south")
     assert roster.add(sign_json(bob, KEYS["bob"])) == "epoch-key"
     roster.add(sign_json(bob, KEYS["bob"]))  # the same key again changes nothing
-    assert roster.epoch_keys[EPOCH][("south", "bob")] == (bob, KEYS["bob"].key_id)
-    readers = readers_of(roster, ["south"], epoch=EPOCH, at=NOW)
+    assert roster.epoch_keys[(DAY, EPOCH)][("south", "bob")] == (bob, KEYS["bob"].key_id)
+    readers = readers_of(roster, ["south"], at=NOW)
     assert [(r.party, r.member, r.key) for r in readers] == [("south", "bob", bob)]
-    assert readers_of(roster, ["south"], epoch=EPOCH + 1, at=NOW) == []
-    assert readers_of(roster, ["north"], epoch=EPOCH, at=NOW) == []
+    assert readers_of(roster, ["south"], at=NOW + DEFAULT_EPOCH) == []
+    assert readers_of(roster, ["north"], at=NOW) == []
 
 
 def test_a_key_the_host_made_never_enters_the_roster(roster: Roster) -> None:
@@ -64,7 +66,7 @@ def test_a_key_the_host_made_never_enters_the_roster(roster: Roster) -> None:
     context = SealContext(channel="north-south", envelope="A" * 22)
     with pytest.raises(SealError) as err:
         seal(make_disclosures({"note": "x"}, {"note": bytes(16)}),
-             {"note": readers_of(roster, ["south"], epoch=EPOCH, at=NOW)}, context)
+             {"note": readers_of(roster, ["south"], at=NOW)}, context)
     assert err.value.code == "seal.no_reader"
 
 
@@ -80,16 +82,43 @@ def test_a_revoked_key_publishes_nothing_after_and_its_keys_stop_being_read(rost
     roster.add(sign_json(bob, KEYS["bob"]))
     revoked_at = NOW + timedelta(hours=1)
     roster.enrollments[KEYS["bob"].key_id].revoked_at = revoked_at
-    assert readers_of(roster, ["south"], epoch=EPOCH, at=NOW)  # before the revocation
-    assert readers_of(roster, ["south"], epoch=EPOCH, at=revoked_at) == []
+    assert readers_of(roster, ["south"], at=NOW)  # before the revocation
+    assert readers_of(roster, ["south"], at=revoked_at) == []
     later = key_of("bob", "south", EPOCH + 2)
     refused(roster, sign_json(later, KEYS["bob"]), "roster.signer_not_valid")
 
 
 def test_auditors_are_not_readers_and_hybrid_members_publish_alike(roster: Roster) -> None:
     roster.add(sign_json(key_of("observer", "mediator"), KEYS["observer"]))
-    assert readers_of(roster, ["mediator"], epoch=EPOCH, at=NOW) == []
+    assert readers_of(roster, ["mediator"], at=NOW) == []
     hybrid = HybridSigningKey.generate()
     roster.add(enrolled("bea", party="south", role=Role.LIAISON, key=hybrid))  # type: ignore[arg-type]
     roster.add(sign_json(key_of("bea", "south"), hybrid))  # type: ignore[arg-type]
-    assert [r.member for r in readers_of(roster, ["south"], epoch=EPOCH, at=NOW)] == ["bea"]
+    assert [r.member for r in readers_of(roster, ["south"], at=NOW)] == ["bea"]
+
+
+def test_a_key_is_for_epochs_of_a_length_its_partys_agreements_set(roster: Roster) -> None:
+    """24 h always; another length only once an agreement of the member's party sets it, and
+    senders on that channel seal to keys of that length (one member cannot fill the log with
+    keys of every length it can name)."""
+    half_day = timedelta(hours=12)
+
+    def key(length: timedelta) -> EpochKey:
+        return EpochPrivateKey.generate().document(party="south", member="bob",
+                                                   epoch=epoch_of(NOW, length), length=length)
+
+    early = key(half_day)
+    assert refused(roster, sign_json(early, KEYS["bob"]), "roster.epoch_length")
+    roster.add(agreed(agreement_doc(epoch_hours=12)))
+    assert roster.epoch_lengths("south") == {DEFAULT_EPOCH, half_day}
+    assert roster.epoch_lengths("west") == {DEFAULT_EPOCH}  # not on that channel
+    roster.add(sign_json(early, KEYS["bob"]))
+    daily = key(DEFAULT_EPOCH)
+    roster.add(sign_json(daily, KEYS["bob"]))  # one key per member, epoch and length
+    assert [r.key for r in readers_of(roster, ["south"], at=NOW, length=half_day)] == [early]
+    assert [r.key for r in readers_of(roster, ["south"], at=NOW)] == [daily]
+    assert Agreement.from_json(agreement_doc(epoch_hours=12)).epoch_length == half_day
+    assert Agreement.from_json(agreement_doc()).epoch_length == DEFAULT_EPOCH
+    for hours in (0, 745, "12"):
+        with pytest.raises(ProtocolViolation):
+            Agreement.from_json(agreement_doc(epoch_hours=hours))

@@ -25,7 +25,14 @@ from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation, WireError
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey
-from hotline.norms.agreement import Agreement, AgreementDocument, Heartbeat, Named, TemplateRef
+from hotline.norms.agreement import (
+    MAX_EPOCH_HOURS,
+    Agreement,
+    AgreementDocument,
+    Heartbeat,
+    Named,
+    TemplateRef,
+)
 from hotline.norms.duration import describe_duration
 from hotline.norms.files import load_templates, shipped_dir
 from hotline.norms.forms import describe_fields
@@ -102,6 +109,9 @@ CLOSE_NOTICE = timedelta(days=1)  # default time, after the draft, for the parti
                    "draft; the server refuses an end already past when it is submitted).")
 @click.option("--heartbeat-interval", type=click.IntRange(1, 86400), help="Seconds (default 10).")
 @click.option("--grace", type=click.IntRange(1, 86400), help="Seconds late before DEGRADED.")
+@click.option("--epoch-hours", type=click.IntRange(1, MAX_EPOCH_HOURS),
+              help="Length of the epochs of the members' encryption keys for sealed fields: how "
+                   "much a stolen laptop exposes (default 24, or that of --based-on).")
 @click.option("--auditor", "auditors", multiple=True, metavar="PARTY:NAME",
               help="Auditor who may read the channel, and the party whose authority may "
                    "enroll it (repeatable; default: those of --based-on).")
@@ -117,7 +127,7 @@ CLOSE_NOTICE = timedelta(days=1)  # default time, after the draft, for the parti
 def draft(ctx: click.Context, channel: str | None, parties: str | None,
           authority_files: tuple[Path, ...], protocols: Path | None, template_ids: str | None,
           based_on: Path | None, close: bool, ends_at: str | None,
-          heartbeat_interval: int | None, grace: int | None,
+          heartbeat_interval: int | None, grace: int | None, epoch_hours: int | None,
           auditors: tuple[str, ...], witnesses: tuple[str, ...], catalogue: Path | None,
           out: Path) -> None:
     """Write an unsigned agreement naming each party's authority key, each template's id,
@@ -196,6 +206,8 @@ def draft(ctx: click.Context, channel: str | None, parties: str | None,
            if catalogue is not None
            else {"catalogue": base.catalogue} if base and base.catalogue else {}),
         **({"ends": format_time(ends)} if ends is not None else {}),
+        **({"epoch_hours": epoch_hours} if epoch_hours is not None
+           else {"epoch_hours": base.epoch_hours} if base and base.epoch_hours else {}),
     }
     agreement = Agreement.from_json(doc)
     _write(out, SignedDocument(document=agreement.document, sigs=[]))

@@ -125,3 +125,22 @@ def test_send_types_fields_by_the_schema(server_process: ServerProcess) -> None:
                            "north-south", "--template", "preagreed", "--field", "number=six")
     assert mistyped.returncode == 2 and "number: 'six' is not an integer" in mistyped.stderr
     assert "fields (* required)" in mistyped.stderr
+
+
+def test_draft_sets_the_epoch_length_of_sealed_fields(home: Path) -> None:
+    """`--epoch-hours`: the agreement's epoch length (absent: 24 h), kept by the next version."""
+    first, second = home / "v1.json", home / "v2.json"
+    base = ["agreement", "draft", "--channel", "north-south", "--parties", "north,south",
+            "--witness", "north:north-agent"]
+    made = hotline_cli(home, *base, "--epoch-hours", "6", "--out", str(first))
+    assert made.returncode == 0, made.stderr
+    assert json.loads(first.read_text())["document"]["epoch_hours"] == 6
+    kept = hotline_cli(home, "agreement", "draft", "--based-on", str(first), "--out", str(second))
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(second.read_text())["document"]["epoch_hours"] == 6
+    plain = hotline_cli(home, *base, "--out", str(home / "plain.json"))
+    assert "epoch_hours" not in json.loads((home / "plain.json").read_text())["document"]
+    assert plain.returncode == 0
+    for hours in ("0", "745", "six"):
+        refused = hotline_cli(home, *base, "--epoch-hours", hours, "--out", str(home / "x.json"))
+        assert refused.returncode == 2 and "--epoch-hours" in refused.stderr

@@ -13,9 +13,11 @@ from hotline.ceremony import (
     CeremonyError,
     check_name,
     key_paths,
+    load_member_private,
     new_member_key,
     write_public_new,
 )
+from hotline.cli_options import member_options
 from hotline.clock import utc_now
 from hotline.epochkeys import EpochKey
 from hotline.errorcodes import Code
@@ -147,7 +149,6 @@ def epoch_command(ctx: click.Context, name: str, epoch: int | None, next_epoch: 
       hotline --home ~/hotline keys epoch --as bob --next
       hotline --home ~/hotline roster submit ~/hotline/roster/epoch-bob-*.json
     """
-    from hotline.ceremony import load_member_private
     from hotline.client.profile import Profile
     from hotline.epochfiles import make_epoch_key
     from hotline.epochkeys import epoch_of
@@ -169,6 +170,51 @@ def epoch_command(ctx: click.Context, name: str, epoch: int | None, next_epoch: 
                f"{', encrypted' if passphrase else ', NOT encrypted'}; it never leaves this machine).")
     click.echo(f"Its public document, signed by your key: {made.document}")
     click.echo(f"next: hotline roster submit {made.document}")
+
+
+@keys.command("renew")
+@member_options()
+@click.pass_context
+def renew_command(ctx: click.Context, name: str, servers: tuple[str, ...]) -> None:
+    """Publish your encryption keys for the current and the next epoch of each epoch length your
+    channels' agreements set (made here, signed by your key, logged by the server), then delete
+    your past epochs' keys once the longest ack deadline of your channels has passed. The
+    console does this by itself; a liaison who only uses the command line runs it daily (cron).
+    Exits 1 if something could not be done (said on stderr).
+
+    
+    Example:
+      hotline --home ~/hotline keys renew --as bob
+    """
+    from hotline.cli import run_coroutine
+    from hotline.client.epochrenewal import Renewed, keep_after, renew_epoch_keys
+    from hotline.client.failover import Failover
+    from hotline.client.profile import Profile
+    from hotline.norms.files import load_templates
+    from hotline.passphrase import existing_passphrase
+    home = Path(ctx.obj["home"])
+    profile = Profile.load(home, name)
+    passphrase = existing_passphrase(profile.key_file)
+    signer = load_member_private(profile.key_file, passphrase)
+    templates = load_templates(profile.protocols_dir or home / "protocols")
+
+    async def go() -> Renewed:
+        client = await Failover(profile, servers=servers, key=signer).connect()
+        try:
+            return await renew_epoch_keys(client, home, signer=signer, passphrase=passphrase,
+                                          now=utc_now(),
+                                          keep=keep_after(client.roster, templates, client.party))
+        finally:
+            await client.close()
+
+    renewed = run_coroutine(go())
+    lines = renewed.lines(name)
+    for line in lines:
+        click.echo(line, err=line.startswith("NOT DONE"))
+    if not lines:
+        click.echo(f"{name}'s keys are current: nothing to publish or retire.")
+    if renewed.problems:
+        raise SystemExit(1)
 
 
 @keys.command("retire")

@@ -7,7 +7,6 @@ and every opened value is checked against its digest."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import msgspec
@@ -20,6 +19,7 @@ from hotline.epochfiles import load_epoch_keys
 from hotline.epochkeys import EpochPrivateKey
 from hotline.errors import HotlineError, ProtocolViolation, SealError
 from hotline.norms.templateset import TemplateSet
+from hotline.passphrase import VARIABLE, env_passphrase
 from hotline.readstore import ReadStore
 from hotline.roster import Roster
 from hotline.sealing import Disclosure, SealContext, open_sealed, verify_disclosure
@@ -31,6 +31,7 @@ class SealedView:
     def __init__(self, home: Path, *, party: str, member: str, passphrase: bytes | None,
                  templates: TemplateSet) -> None:
         self.party, self.member, self.templates = party, member, templates
+        self.passphrase = passphrase  # the member's: its epoch keys and read store are under it
         self.problem: str | None = None  # why sealed fields cannot be opened here, if so
         # envelope id -> the opened fields that break their template, with why (to report)
         self.violations: dict[str, list[tuple[str, ProtocolViolation]]] = {}
@@ -47,9 +48,8 @@ class SealedView:
     def of_member(cls, home: Path, profile: Profile, templates: TemplateSet) -> SealedView:
         """The view of ``profile``'s member, its epoch keys opened with the passphrase its
         signing key is opened with (``HOTLINE_PASSPHRASE``)."""
-        passphrase = os.environ.get("HOTLINE_PASSPHRASE")
         return cls(home, party=profile.party, member=profile.member,
-                   passphrase=passphrase.encode() if passphrase else None, templates=templates)
+                   passphrase=env_passphrase(VARIABLE), templates=templates)
 
     def shown(self, item: Delivered, roster: Roster) -> Delivered:
         """``item`` with its sealed fields in its body (``body``); an opened field that breaks

@@ -124,6 +124,7 @@ Marks (none depends on colour):
 
 NOTICE_SECONDS = 15.0  # a notice (the answer to a key) stays this long, or until x or the next one
 KEY_STUCK = 2.0  # seconds after which a key not seen through is let go (a safety valve only)
+RENEW_EVERY = 3600.0  # seconds between two checks that this member's epoch keys are current
 PROVE_EVERY = 2.0  # seconds between log-watch rounds, while some message is not fully proven
 WATCH_IDLE = 30.0  # seconds between rounds when all is proven: the chain is still followed
 LOG_HEAD_MEMO = "log_head"  # outbox memo: the largest checkpoint this console verified
@@ -241,6 +242,7 @@ class ConsoleApp(App[None]):
         self.run_worker(self.link.run(), name="link", group="link", exit_on_error=False)
         self.set_interval(self.tick_seconds, self.refresh_view)
         self.set_interval(self.prove_every, self.prove_soon)
+        self.set_interval(RENEW_EVERY, self.renew_keys_soon)
         self.query_one("#messages", OptionList).focus()
         self._widgets_ready = True
         view = self.link.sealed_view
@@ -323,6 +325,7 @@ class ConsoleApp(App[None]):
             case Welcomed():
                 self._adopt(event.welcome.channels, event.roster)
                 self._replaying = set(event.welcome.channels)
+                self.renew_keys_soon()
             case EntryEvent():
                 self._entry(event, now)
             case HealthEvent():
@@ -711,6 +714,24 @@ class ConsoleApp(App[None]):
                              ("acknowledgements (each a signed entry; LATE is the server's word)", acks),
                              ("stated by the server (not signed)", server)],
                             message.envelope.to_json() if message.envelope is not None else None)
+
+    # -- epoch keys ------------------------------------------------------------------------------
+
+    def renew_keys_soon(self) -> None:
+        """Keep this member's epoch keys current, in the background (one run at a time)."""
+        self.run_worker(self._renew_keys(), name="renew-keys", group="renew-keys", exclusive=True,
+                        exit_on_error=False)
+
+    async def _renew_keys(self) -> None:
+        try:
+            renewed = await self.link.renew_keys(self.templates)
+        except HotlineError as exc:  # the line dropped meanwhile: the next connection retries
+            self.notify(shown(f"epoch keys not renewed: {exc.message}", limit=300),
+                        severity="warning", markup=False)
+            return
+        for line in renewed.lines(self.profile.member) if renewed is not None else []:
+            self.notify(shown(line, limit=300), markup=False,
+                        severity="error" if line.startswith("NOT DONE") else "information")
 
     # -- the log watch ---------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from websockets.exceptions import ConnectionClosed
 from hotline.canonical import JSONObject
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
+from hotline.client.epochrenewal import Renewed, keep_after, renew_epoch_keys
 from hotline.client.failover import Failover
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.problems import HostProblem
@@ -54,6 +55,7 @@ from hotline.errorcodes import Code
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, SealError
 from hotline.keys import Signer
 from hotline.norms.template import Template
+from hotline.norms.templateset import TemplateSet
 from hotline.roster import Roster
 from hotline.wire.frames import Deliver, Health, Welcome
 
@@ -317,6 +319,17 @@ class Link:
             if self.outbox.get(report.id) is None and delivered.envelope.sender != self.member:
                 self.send(self.store(report))
         return EntryEvent(index, entry, delivered=shown, closed=closed)
+
+    async def renew_keys(self, templates: TemplateSet) -> Renewed | None:
+        """Keep this member's epoch keys current (``hotline.client.epochrenewal``) when the line
+        is up and the console opens sealed fields; None when it did nothing."""
+        client, view = self.client, self.sealed_view
+        if client is None or self.state is not LinkState.UP or view is None:
+            return None
+        return await renew_epoch_keys(client, self.profile.path.parent.parent, signer=self.key,
+                                      passphrase=view.passphrase,
+                                      now=self.clock(),
+                                      keep=keep_after(client.roster, templates, client.party))
 
     def body_of(self, envelope: Envelope) -> tuple[JSONObject, frozenset[str]]:
         """``envelope``'s body as this member sees it: sealed fields it may read (or sealed and

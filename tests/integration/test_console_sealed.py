@@ -150,3 +150,43 @@ async def test_the_console_opens_what_it_may_read_and_reports_a_violation(sealed
                         "the violation on bob's own console")
             flagged = app.state.find(bad.id)
             assert flagged is not None and [v.field for v in flagged.violations] == ["assessment"]
+
+
+async def test_the_console_keeps_its_members_keys_current(sealed_home: Path) -> None:
+    """A liaison's console publishes its keys for this epoch and the next by itself on
+    connecting (made on its machine, encrypted under the passphrase), so senders can seal to it
+    before its officer does anything; the next connection finds them current."""
+    home = sealed_home
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        def bobs() -> list[int]:
+            return sorted(epoch for (length, epoch), keys in server.hotline.roster.epoch_keys.items()
+                          if ("south", "bob") in keys)
+
+        app = sealed_console(home, server.url, "bob")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await connected(pilot, app)
+            await until(pilot, lambda: len(bobs()) == 2, "bob's keys to be logged")
+        now = epoch_of(utc_now(), DEFAULT_EPOCH)
+        assert bobs() in ([now, now + 1], [now - 1, now])  # midnight may pass meanwhile
+        held = sorted(p.name for p in (home / "keys" / "epoch").glob("bob-*.pem"))
+        assert held == [f"bob-24h-{e}.pem" for e in bobs()]
+        assert b"ENCRYPTED" in (home / "keys" / "epoch" / held[0]).read_bytes()
+
+        alice = await server.client("alice")
+        template = load_templates(home / "protocols").latest("assessment")
+        assert template is not None
+        with pytest.raises(HotlineError) as refused:  # carol (the mediator) has no key yet
+            await alice.sealed_envelope(channel="north-south", template=template,
+                                        log_key=server.log_key,
+                                        body={"subject": "s", "assessment": "a", "private_note": "n"})
+        assert refused.value.code == "seal.no_reader"
+        sent = await alice.sealed_envelope(channel="north-south", template=template,
+                                           log_key=server.log_key, body={"subject": "s", "assessment": "a"})
+        assert sent.sealed is not None and [b.member for b in sent.sealed.boxes] == ["bob"]
+
+        again = sealed_console(home, server.url, "bob")
+        async with again.run_test(size=(120, 40)) as pilot:
+            await connected(pilot, again)
+            renewed = await again.link.renew_keys(again.templates)
+        assert renewed is not None and renewed.published == () and renewed.problems == ()
+        assert len(bobs()) == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -106,3 +107,33 @@ async def test_a_member_makes_publishes_and_retires_its_epoch_keys(home: Path) -
 
     nothing = hotline_cli(home, "keys", "retire", "--as", "bob")
     assert nothing.returncode == 0 and "No key" in nothing.stdout
+
+
+async def test_keys_renew_publishes_the_current_and_next_keys_and_retires_past_ones(home: Path) -> None:
+    """`hotline keys renew`: what a liaison on the command line runs daily. It makes and logs
+    its keys for this epoch and the next, says so, changes nothing when run again, retires a key
+    past its epoch and grace, and publishes none for an agent."""
+    async with running_server(home) as server:
+        now = epoch_of(utc_now(), DEFAULT_EPOCH)
+        # the longest ack deadline of bob's channels is 3 days (data-exchange): kept that long
+        old = hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", str(now - 5))
+        kept = hotline_cli(home, "keys", "epoch", "--as", "bob", "--epoch", str(now - 2))
+        assert old.returncode == 0 and kept.returncode == 0, old.stderr + kept.stderr
+        renewed = await asyncio.to_thread(hotline_cli, home, "keys", "renew", "--as", "bob",
+                                          "--server", server.url)
+        assert renewed.returncode == 0, renewed.stderr
+        published = [int(e) for e in
+                     re.findall(r"published bob's key for epoch (\d+) \(24 h", renewed.stdout)]
+        assert published in ([now, now + 1], [now + 1, now + 2])  # midnight may pass meanwhile
+        assert f"retired bob's keys of epochs {now - 5}\n" in renewed.stdout
+        logged = server.hotline.roster.epoch_keys
+        assert all(("south", "bob") in logged[(86400, e)] for e in published)
+        assert epoch_files(home) == sorted(f"bob-24h-{e}.pem" for e in [now - 2, *published])
+
+        again = await asyncio.to_thread(hotline_cli, home, "keys", "renew", "--as", "bob",
+                                        "--server", server.url)
+        assert again.returncode == 0 and "bob's keys are current" in again.stdout, again.stdout
+        agent = await asyncio.to_thread(hotline_cli, home, "keys", "renew", "--as", "south-agent",
+                                        "--server", server.url)
+        assert agent.returncode == 0 and "only liaisons publish keys" in agent.stdout
+        assert not list((home / "keys" / "epoch").glob("south-agent-*"))

@@ -53,11 +53,12 @@ from hotline.entries import (
 )
 from hotline.envelope import Envelope, Kind
 from hotline.errorcodes import Code
-from hotline.errors import HotlineError, LogError
+from hotline.errors import HotlineError, LogError, ProtocolViolation
 from hotline.keys import PublicKey
 from hotline.norms.obligations import Deadlines, lateness
 from hotline.norms.rules import Context, Replied
 from hotline.norms.templateset import TemplateSet
+from hotline.norms.violations import Reported, check_violation
 from hotline.roster import Roster
 from hotline.times import parse_time
 from hotline.tlog import Checkpoint, Frontier, NoteVerifier, leaf_hash, verify_checkpoint
@@ -132,6 +133,7 @@ class Auditor:
         # party)
         self._logged: dict[str, tuple[str, str, str, str] | None] = {}
         self._shapes: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
+        self._sealed: dict[str, Reported] = {}  # message id -> to whom its fields were sealed
         self._expects: dict[str, Expects] = {}  # envelope id -> the ack it owes
         self._deadlines = Deadlines()
         self._health: dict[str, HealthState] = {}  # channel -> its last logged health state
@@ -241,6 +243,14 @@ class Auditor:
             raise AuditFailure(f"envelope {envelope.id} is logged a second time (a replay)")
         if self.templates is not None:
             self._check_norms(verified)
+        if envelope.kind is Kind.VIOLATION:  # the server's check: could its reporter read it?
+            try:
+                check_violation(envelope, self._sealed.get(envelope.reply_to or ""),
+                                party=verified.member.party)
+            except ProtocolViolation as exc:
+                raise AuditFailure(f"violation report {envelope.id}: {exc.message}") from exc
+        elif envelope.sealed is not None:
+            self._sealed[envelope.id] = Reported.of(entry)
         answers = envelope.kind in (Kind.ACK, Kind.VIOLATION)  # never the target of a reply
         self._logged[envelope.store_key] = None if answers else self._shape(
             (envelope.channel, envelope.kind.value, envelope.template, verified.member.party))

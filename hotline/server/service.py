@@ -44,7 +44,7 @@ from hotline.norms.obligations import Deadlines, RateLimits, check_ack_party, la
 from hotline.norms.rules import Context, Replied
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
-from hotline.norms.violations import check_violation
+from hotline.norms.violations import Reported, check_violation
 from hotline.roster import EnrollmentDocument, Member, Roster, SignedDocument, describe
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
@@ -381,7 +381,8 @@ class Hotline:
         target = await self._reply_target(envelope)
         expects: Expects | None = None
         if envelope.kind is Kind.VIOLATION:
-            check_violation(envelope, target, party=member.party)
+            check_violation(envelope, None if target is None else Reported.of(target),
+                            party=member.party)
         elif envelope.kind is Kind.ACK:
             if target is not None:  # no party owes an ack of its own message: none is logged
                 check_ack_party(party=member.party, message_party=target.party,

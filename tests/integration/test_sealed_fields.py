@@ -20,6 +20,7 @@ from msgspec import UNSET
 
 from hotline.canonical import canonical_bytes, dumps, parse
 from hotline.clock import utc_now
+from hotline.entries import PENDING, EnvelopeEntry
 from hotline.envelope import Envelope, Kind
 from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, epoch_of
 from hotline.errorcodes import Code
@@ -28,10 +29,12 @@ from hotline.keyfiles import load_private_key
 from hotline.norms.files import load_templates
 from hotline.roster import SignedDocument, decode_document, readers_of, sign_document
 from hotline.sealing import SealContext, make_disclosures, open_sealed, seal
+from hotline.times import format_time
 from hotline.wire.frames import Deliver
 from hotline.wire.frames import Roster as RosterFrame
 from tests.conftest import Running, hotline_cli, running_server, witness_all
 from tests.integration.test_exchange import signed_get
+from tests.integration.test_hybrid_keys import checkpointed
 from tests.integration.test_rotation_audit import audit
 
 WAIT = 10.0  # seconds: a safety net against hangs, never a synchronisation
@@ -304,8 +307,20 @@ async def test_a_recipient_reports_a_sealed_field_that_breaks_the_template(seale
         assert code == 0, out
         compliance = await asyncio.to_thread(hotline_cli, home, "audit", "report", "--as", "audrey",
                                              "--server", server.url, "--channel", "north-south")
-    assert compliance.returncode == 0, compliance.stderr
-    assert "Violations reported by recipients of sealed fields: 1" in compliance.stdout
+        assert compliance.returncode == 0, compliance.stderr
+        assert "Violations reported by recipients of sealed fields: 1" in compliance.stdout
+
+        # A host that logs the report the server refused (a field never sealed to bob, signed
+        # by bob) fails the audit: the auditor runs the same check on what is logged.
+        unreadable = bob.violation_envelope(delivered, "private_note", problem)
+        await server.hotline.store.append(
+            EnvelopeEntry(index=PENDING, time=format_time(utc_now()), channel="north-south",
+                          party="south", envelope=unreadable, sig=unreadable.sign(bob.key)),
+            envelope_id=unreadable.store_key)
+        await checkpointed(server)
+        code, out = await audit(home, server.url)
+    assert code == 1 and f"violation report {unreadable.id}" in out, out
+    assert "was not sealed to bob (south)" in out
 
 
 async def test_a_key_the_host_keeps_out_of_the_log_is_never_sealed_to(sealed_home: Path) -> None:

@@ -22,7 +22,7 @@ from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
 from hotline.audit.plot import PlotError, plotter
 from hotline.audit.records import CheckpointNote, CheckpointRecord, EntryRecord, Header, Records
-from hotline.audit.report import ComplianceReport, ReportBuilder, render_text
+from hotline.audit.report import Claimed, ComplianceReport, ReportBuilder, render_text
 from hotline.audit.text import WIDTH
 from hotline.audit.verify import AuditFailure, Auditor, Report
 from hotline.canonical import dumps, parse
@@ -31,6 +31,7 @@ from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.client.receipts import verify_receipt
 from hotline.clock import utc_now
+from hotline.disclosures import MAX_FILE, DisclosureFile, check_disclosure, decode_disclosure_file
 from hotline.display import shown, shown_lines
 from hotline.entries import Entry, EnvelopeEntry, kind_of
 from hotline.entries import decode as decode_entry
@@ -391,14 +392,9 @@ def disclosure(ctx: click.Context, disclosure_file: Path, name: str | None, log_
     """Check a disclosed sealed field (`hotline disclose`) offline, with only the log's key: the
     receipt proves the message is in the log, and the value must be the one its signed digest
     commits to. Prints the field's value; exits 1 if anything does not hold."""
-    from hotline.disclosures import MAX_FILE, check_disclosure, decode_disclosure_file
     try:
         verifier = _log_verifier(ctx, name, log_key)
-        with disclosure_file.open("rb") as handle:  # bounded: a file anyone may hand over
-            data = handle.read(MAX_FILE + 1)
-        if len(data) > MAX_FILE:
-            raise SealError(f"larger than {MAX_FILE} bytes: not a disclosure", code=Code.SEAL_INVALID)
-        checkpoint, entry, disclosed = check_disclosure(decode_disclosure_file(parse(data)), verifier)
+        checkpoint, entry, disclosed = check_disclosure(_disclosure_file(disclosure_file), verifier)
     except (LogError, SealError) as exc:
         click.echo(f"FAILED: {shown(exc.message)}", err=True)
         sys.exit(1)
@@ -408,6 +404,32 @@ def disclosure(ctx: click.Context, disclosure_file: Path, name: str | None, log_
                      f"sender {entry.envelope.sender} of {entry.party}, logged {entry.time}; in log "
                      f"{checkpoint.origin} at its signed checkpoint of size {checkpoint.size}) is: "
                      f"{dumps(disclosed.value)}"))
+
+
+def _disclosure_file(path: Path) -> DisclosureFile:
+    """A disclosure file as handed over: read within its bound, decoded strictly."""
+    with path.open("rb") as handle:  # bounded: a file anyone may hand over
+        data = handle.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise SealError(f"larger than {MAX_FILE} bytes: not a disclosure", code=Code.SEAL_INVALID)
+    return decode_disclosure_file(parse(data))
+
+
+def _claimed(ctx: click.Context, name: str, paths: tuple[Path, ...]) -> list[Claimed]:
+    """The disclosures ``audit report --disclosure`` was given, each proven in the log by its
+    receipt (the report then checks it against the entry it reads); a failure is FAILED, exit 1."""
+    claimed = []
+    for path in paths:
+        try:
+            file = _disclosure_file(path)
+            _, entry, disclosed = check_disclosure(file, _log_verifier(ctx, name, None))
+        except (LogError, SealError) as exc:
+            click.echo(f"FAILED: disclosure {shown(str(path))}: {shown(exc.message)}", err=True)
+            sys.exit(1)
+        except HotlineError as exc:
+            _fail(exc)
+        claimed.append(Claimed(entry.index, disclosed.name, file.to, disclosed.encoded))
+    return claimed
 
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
@@ -459,11 +481,16 @@ def _check_readable(roster: Roster, profile: Profile, channel: str) -> None:
                    "midnight UTC). Default: the start of the log.")
 @click.option("--until", callback=_moment, metavar="TIME",
               help="Report entries logged before this time (same forms). Default: now.")
+@click.option("--disclosure", "disclosure_files", multiple=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A sealed field disclosed to you (`hotline disclose`): shown in the report "
+                   "once its receipt proves it in the log and it matches the digest its sender "
+                   "signed (repeatable; a forged one fails the report).")
 @_report_options
 @click.pass_context
 def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str,
-           since: datetime | None, until: datetime | None, export_file: Path | None,
-           require_witnesses: int | None, as_json: bool) -> None:
+           since: datetime | None, until: datetime | None, disclosure_files: tuple[Path, ...],
+           export_file: Path | None, require_witnesses: int | None, as_json: bool) -> None:
     """Compliance report of one channel, from a log that verified.
 
     First verifies the whole log exactly as `hotline audit verify` does (and updates the same
@@ -481,7 +508,8 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
     - the overdue notices the server logged;
     - refused attempts (rejected entries) by party and by code;
     - the keys the history rests on: each party's authority keys (pinned, or
-      reached by a handover), every member key with its validity and revocation.
+      reached by a handover), every member key with its validity and revocation;
+    - with --disclosure, the sealed fields disclosed to you, each checked.
 
     Messages are selected by their log time (--since <= time < --until); their acks count when
     logged before --until. Exits 0 with the report, 1 if the log fails verification or the
@@ -493,7 +521,8 @@ def report(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
       hotline audit report --as audrey --channel north-south --export log.jsonl --json
     """
     _check_period(since, until)
-    builder = ReportBuilder(channel=channel, since=since, until=until)
+    builder = ReportBuilder(channel=channel, since=since, until=until,
+                            disclosures=_claimed(ctx, name, disclosure_files))
     _channel_report(ctx, name, servers, export_file, channel, builder,
                     render_text, as_json, require_witnesses)
 

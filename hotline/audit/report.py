@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 
@@ -49,12 +50,13 @@ from hotline.audit.text import (
     table,
     time_or_none,
 )
-from hotline.canonical import JSONObject
+from hotline.canonical import JSONObject, dumps
 from hotline.entries import Entry, EnvelopeEntry, Expects, OverdueEntry, RejectedEntry, channel_of
 from hotline.envelope import Kind, Precedence
 from hotline.errorcodes import Code
-from hotline.errors import LogError, WireError
+from hotline.errors import LogError, SealError, WireError
 from hotline.roster import KeyRecord, Roster
+from hotline.sealing import verify_disclosure
 from hotline.times import format_time, parse_time
 from hotline.typed import to_json
 
@@ -233,6 +235,7 @@ class ComplianceReport:
     overdue: tuple[OverdueNotice, ...]
     rejected: Rejections
     keys: ChannelKeys = field(default_factory=lambda: ChannelKeys((), ()))  # ``with_keys``
+    disclosed: tuple[DisclosedDoc, ...] = ()  # sealed fields disclosed to the reader, checked
 
     def with_keys(self, roster: Roster) -> ComplianceReport:
         """This report with the channel's keys as ``roster`` (the verified one) knows them."""
@@ -262,7 +265,9 @@ class ComplianceReport:
             "overdue": {"count", "notices": [{"index", "time", "ref", "entry", "template",
             "precedence", "due", "ack", "missing": [PARTY]}]},
             "rejected": {"total", "by_party": {PARTY: n}, "by_code": {CODE: {"count",
-            "example"}}, "no_channel"}}``
+            "example"}}, "no_channel"}, "keys": {...},
+            "disclosed": [{"index", "time", "sender", "party", "template", "field", "to",
+            "value"}]}``
             where TALLY is ``{"required", "on_time", "late", "missing", "pending"}`` and REQ is
             ``{"index", "id", "template", "precedence", "party", "ack", "due", "status",
             "answered" (time or null), "answer_index" (int or null), "delay_ms" (int or null)}``.
@@ -284,7 +289,8 @@ class ComplianceReport:
                           requirements(Status.PENDING)),
             OverdueListDoc(len(self.overdue), [n.document() for n in self.overdue]),
             self.rejected.document(),
-            KeysDoc(list(self.keys.authorities), list(self.keys.members))))
+            KeysDoc(list(self.keys.authorities), list(self.keys.members)),
+            list(self.disclosed)))
         return doc
 
 
@@ -365,6 +371,31 @@ class KeysDoc(msgspec.Struct, frozen=True):
     members: list[KeyRecord]
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A disclosure handed to the report: the SD-JWT ``disclosure`` of sealed field ``field``
+    of entry ``index`` (``hotline disclose``), for ``to`` (auditor, public). The report shows it
+    only once it matches the digest its sender signed in the log the report reads."""
+
+    index: int
+    field: str
+    to: str
+    disclosure: str
+
+
+class DisclosedDoc(msgspec.Struct, frozen=True):
+    """A sealed field of a message disclosed to the report's reader (checked, never trusted)."""
+
+    index: int
+    time: str
+    sender: str
+    party: str
+    template: str
+    field: str
+    to: str  # auditor, public
+    value: Any
+
+
 class ReportDoc(msgspec.Struct, frozen=True):
     version: int
     channel: str
@@ -375,6 +406,7 @@ class ReportDoc(msgspec.Struct, frozen=True):
     overdue: OverdueListDoc
     rejected: RejectionsDoc
     keys: KeysDoc
+    disclosed: list[DisclosedDoc]
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -416,13 +448,16 @@ class ReportBuilder:
     verifies them (``hotline audit report``) without holding the log in memory.
     """
 
-    def __init__(self, *, channel: str, since: datetime | None, until: datetime | None) -> None:
+    def __init__(self, *, channel: str, since: datetime | None, until: datetime | None,
+                 disclosures: Iterable[Claimed] = ()) -> None:
         """Start an empty report.
 
         Args:
             channel: the channel reported on.
             since: first moment of the window (inclusive), or None for the start of the log.
             until: end of the window (exclusive), or None for no end.
+            disclosures: sealed fields disclosed to the reader, each checked against its entry
+                as the log gives it (a message of this channel, in the period or not).
 
         Raises:
             ReportError: a datetime is naive, or ``since`` is not before ``until``.
@@ -441,6 +476,10 @@ class ReportBuilder:
         self._rejected_by_party: Counter[str] = Counter()
         self._rejected_by_code: dict[str, CodeCount] = {}
         self._no_channel = 0
+        self._claimed: dict[int, list[Claimed]] = {}
+        for claimed in disclosures:
+            self._claimed.setdefault(claimed.index, []).append(claimed)
+        self._disclosed: list[DisclosedDoc] = []
 
     def add(self, entry: Entry) -> None:
         """Take the next log entry (any kind; those the report does not read are skipped).
@@ -472,9 +511,24 @@ class ReportBuilder:
         self._latest = (index, time)
         self._entries += 1
 
+    def _disclose(self, entry: EnvelopeEntry) -> None:
+        """Check the disclosures of ``entry``'s sealed fields against the digests its sender
+        signed: SealError (``seal.digest_mismatch``: forged or altered) otherwise."""
+        env = entry.envelope
+        for claimed in self._claimed.pop(entry.index):
+            digest = env.sealed.digests.get(claimed.field) if env.sealed is not None else None
+            if digest is None:
+                raise SealError(f"entry {entry.index} has no sealed field {claimed.field!r}: "
+                                "nothing to disclose", code=Code.SEAL_INVALID)
+            value = verify_disclosure(claimed.disclosure, name=claimed.field, digest=digest).value
+            self._disclosed.append(DisclosedDoc(entry.index, entry.time, env.sender, entry.party,
+                                                env.template, claimed.field, claimed.to, value))
+
     def _envelope(self, entry: EnvelopeEntry) -> None:
         index, time = entry.index, entry_time(entry.index, "envelope", "time", entry.time)
         envelope = entry.envelope
+        if index in self._claimed:
+            self._disclose(entry)
         in_window = self._in_window(time)
         if envelope.kind is Kind.MESSAGE:
             if envelope.reply_to is not None and self._before_until(time):
@@ -564,6 +618,10 @@ class ReportBuilder:
             ReportError: ``now`` is naive.
         """
         check_aware("now", now)
+        if self._claimed:  # a disclosure of an entry this log does not hold on the channel
+            index = min(self._claimed)
+            raise SealError(f"a disclosure names entry {index}, which is no message of channel "
+                            f"{self.channel} in this log", code=Code.SEAL_INVALID)
         first, latest = self._first, self._latest
         period = Period(since=self.since, until=self.until, now=now,
                         first_index=first[0] if first else None,
@@ -591,7 +649,8 @@ class ReportBuilder:
             by_party=dict(sorted(by_party.items())), total=total, overdue=tuple(self._overdue),
             rejected=Rejections(by_party=dict(sorted(self._rejected_by_party.items())),
                                 by_code=dict(sorted(self._rejected_by_code.items())),
-                                no_channel=self._no_channel))
+                                no_channel=self._no_channel),
+            disclosed=tuple(self._disclosed))
 
 
 def _judge(message: _Open, party: str, cutoff: datetime) -> Requirement:
@@ -756,4 +815,12 @@ def render_text(report: ComplianceReport) -> str:
                      "channel the sender may not use)")
     if report.keys.authorities:
         lines += render_keys(report.keys)
+    if report.disclosed:
+        lines += ["", f"Disclosed sealed fields: {len(report.disclosed)} (each proven in the log and "
+                  "matching the digest its sender signed; the value is the sender's words)"]
+        lines += table([Column("index", right=True), Column("template", shrink=True),
+                        Column("sender", shrink=True), Column("field"), Column("to"),
+                        Column("value", shrink=True)],
+                       [[str(d.index), d.template, f"{d.sender} ({d.party})", d.field, d.to,
+                         dumps(d.value)] for d in report.disclosed])
     return "\n".join(lines) + "\n"

@@ -251,6 +251,22 @@ async def test_send_seals_and_listen_opens_what_each_member_may_read(sealed_home
         by_bob = await asyncio.to_thread(hotline_cli, home, "disclose", "--as", "bob", "--server",
                                          server.url, "--index", str(index), "--field", "private_note")
         assert by_bob.returncode == 1 and "seal.no_key" in by_bob.stderr
+
+        # The compliance report shows a disclosure once it matches the log it verified; a
+        # forged one fails the report.
+        await witness_all(home, server.url)
+        report = ["audit", "report", "--as", "audrey", "--server", server.url, "--channel",
+                  "north-south", "--disclosure"]
+        reported = await asyncio.to_thread(hotline_cli, home, *report, str(file), "--json")
+        assert reported.returncode == 0, reported.stderr
+        [shown_field] = json.loads(reported.stdout)["disclosed"]
+        assert shown_field["index"] == index and shown_field["field"] == "private_note"
+        assert shown_field["value"] == f"a word {MARKER}" and shown_field["sender"] == "alice"
+        as_text = await asyncio.to_thread(hotline_cli, home, *report, str(file))
+        assert "Disclosed sealed fields: 1" in as_text.stdout and f'"a word {MARKER}"' in as_text.stdout
+        failed = await asyncio.to_thread(hotline_cli, home, *report, str(home / "forged.json"))
+        assert failed.returncode == 1 and "does not match its logged digest" in failed.stderr
+        assert "Disclosed" not in failed.stdout
     assert f"hold the line {MARKER}" in shown["bob"] and f"a word {MARKER}" not in shown["bob"]
     assert "[sealed: readable by mediator]" in shown["bob"]
     assert f"hold the line {MARKER}" in shown["carol"] and f"a word {MARKER}" in shown["carol"]

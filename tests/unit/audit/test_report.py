@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from hotline.audit.report import (
     PRECEDENCES,
+    Claimed,
     ComplianceReport,
     ReportBuilder,
     ReportError,
@@ -30,6 +31,9 @@ from hotline.audit.report import (
 from hotline.audit.text import WIDTH
 from hotline.entries import Entry, EntryError, decode
 from hotline.envelope import new_envelope_id
+from hotline.epochkeys import EpochPrivateKey, Reader
+from hotline.errors import SealError
+from hotline.sealing import SealContext, make_disclosures, seal
 from hotline.times import format_time
 from tests.unit.test_layers import FORBIDDEN_IN_PURE, imports, offending
 
@@ -341,6 +345,46 @@ def test_builder_gives_the_same_report_and_can_finish_twice() -> None:
     assert builder.finish(now=NOW).total == Tally(on_time=1)
 
 
+def test_a_disclosure_is_shown_only_if_it_matches_the_logged_digest() -> None:
+    """``--disclosure``: a sealed field disclosed to the reader is checked against the digest
+    its sender signed, as the log the report reads gives it; a forged value, a field the entry
+    does not seal, or an entry that is no message of the channel fails the report."""
+    key = EpochPrivateKey.generate().document(party="south", member="bob", epoch=0,
+                                              length=timedelta(hours=24))
+    [genuine] = make_disclosures({"note": "we hold"}, {"note": bytes(16)})
+    [forged] = make_disclosures({"note": "we withdraw"}, {"note": bytes(16)})
+    log = Log()
+    log.message(0)
+    eid = envelope_id(99)
+    sealed = seal([genuine], {"note": [Reader("south", "bob", key)]},
+                  SealContext(channel=CHANNEL, envelope=eid))
+    index = log.add({"time": stamp(1), "kind": "envelope", "channel": CHANNEL, "party": "north",
+                     "envelope": {"v": 2, "id": eid, "kind": "message", "channel": CHANNEL,
+                                  "sender": "alice", "template": "assessment",
+                                  "precedence": "ROUTINE", "created": stamp(1), "body": {},
+                                  "sealed": sealed.to_json()},
+                     "sig": {"alg": "ed25519", "key": "k", "sig": "s"}})
+
+    def report(*claimed: Claimed) -> ComplianceReport:
+        builder = ReportBuilder(channel=CHANNEL, since=None, until=None, disclosures=claimed)
+        for entry in log.typed():
+            builder.add(entry)
+        return builder.finish(now=NOW)
+
+    shown = report(Claimed(index, "note", "auditor", genuine.encoded))
+    assert [(d.index, d.field, d.value, d.sender, d.to) for d in shown.disclosed] == [
+        (index, "note", "we hold", "alice", "auditor")]
+    assert shown.to_json()["disclosed"][0]["value"] == "we hold"
+    assert "Disclosed sealed fields: 1" in render_text(shown) and '"we hold"' in render_text(shown)
+    for claimed, code in ((Claimed(index, "note", "public", forged.encoded), "seal.digest_mismatch"),
+                          (Claimed(index, "other", "public", genuine.encoded), "seal.invalid"),
+                          (Claimed(index - 1, "note", "public", genuine.encoded), "seal.invalid"),
+                          (Claimed(index + 5, "note", "public", genuine.encoded), "seal.invalid")):
+        with pytest.raises(SealError) as refused:
+            report(claimed)
+        assert refused.value.code == code, claimed
+
+
 # -- output --------------------------------------------------------------------------------------
 
 def sample() -> ComplianceReport:
@@ -437,7 +481,7 @@ def test_to_json_keys_are_stable() -> None:
     doc = sample().to_json()
     assert json.loads(json.dumps(doc)) == doc
     assert set(doc) == {"version", "channel", "period", "messages", "traffic", "compliance",
-                        "overdue", "rejected", "keys"}
+                        "overdue", "rejected", "keys", "disclosed"}
     assert doc["keys"] == {"authorities": [], "members": []}  # until ``with_keys``
     assert doc["version"] == 1 and doc["channel"] == CHANNEL
     assert doc["period"] == {"since": "2026-11-27T21:00:00.000Z", "until": "2026-11-28T21:00:00.000Z",
@@ -563,7 +607,7 @@ def test_report_module_is_pure() -> None:
     assert {n for n in names if n.startswith("hotline")} <= {
         "hotline.audit.keys", "hotline.audit.text", "hotline.roster", "hotline.canonical",
         "hotline.entries", "hotline.envelope", "hotline.errorcodes", "hotline.errors",
-        "hotline.times", "hotline.typed"}
+        "hotline.sealing", "hotline.times", "hotline.typed"}
     text = MODULE.read_text()
     assert "datetime.now(" not in text and ".utcnow(" not in text and "open(" not in text
 

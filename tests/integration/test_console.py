@@ -38,7 +38,7 @@ from hotline.entries import EnvelopeEntry
 from hotline.envelope import AckKind, Kind
 from hotline.norms.files import load_templates
 from hotline.server.app import start
-from hotline.times import format_time, parse_time
+from hotline.times import format_time
 from hotline.wire.frames import Deliver
 
 WAIT = 20.0
@@ -351,7 +351,8 @@ async def test_channel_going_down_changes_the_list_and_alerts_within_one_sweep(f
     sweep = 0.1
     async with serving(fast_home, HOTLINE_HEALTH_SWEEP=str(sweep)) as server, \
             agents(fast_home, server.url) as running:
-        app = console(fast_home, server.url, "alice")
+        # no redraw of its own for an hour: what it shows, the pushed health frames drew
+        app = console(fast_home, server.url, "alice", tick=3600.0)
         async with app.run_test() as pilot:
             await connected(pilot, app)
             await until(pilot, lambda: "● UP hb" in channels_text(app), "the channel UP")
@@ -361,7 +362,6 @@ async def test_channel_going_down_changes_the_list_and_alerts_within_one_sweep(f
             with contextlib.suppress(asyncio.CancelledError):
                 await running["south"]
             await until(pilot, lambda: "✖ DOWN" in screen_text(app), "the channel DOWN")
-            seen = datetime.now(UTC)
             screen = screen_text(app)
             assert "✖ DOWN" in screen  # a word and a mark: a monochrome terminal shows it
             assert "‼ ALERT" in screen and "CHANNEL north-south DOWN" in screen
@@ -369,9 +369,6 @@ async def test_channel_going_down_changes_the_list_and_alerts_within_one_sweep(f
 
             down = [e for e in logged(fast_home) if e["kind"] == "health" and e["to"] == "DOWN"]
             assert down, "the server logged the transition"
-            # the console shows it as soon as the sweep that found it pushes it: within one sweep
-            # (plus delivery and this poll's 20 ms), not at some later poll of its own
-            assert seen - parse_time(down[-1]["time"]) < timedelta(seconds=sweep + 0.5)
 
             await pilot.press("x")
             await until(pilot, lambda: "ALERT" not in screen_text(app), "the alert dismissed")

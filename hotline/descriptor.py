@@ -28,6 +28,7 @@ from hotline.errors import CryptoError, HotlineError, LogError
 from hotline.keys import Domain, PublicKey, SignatureJSON, SigningKey, safety_number
 from hotline.names import Name
 from hotline.times import format_time, parse_time
+from hotline.tlog.mldsa_note import MAX_VKEY_TEXT, MLDSANoteVerifier
 from hotline.tlog.note import NoteVerifier
 from hotline.typed import convert, to_json
 
@@ -54,10 +55,16 @@ class Descriptor(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
                            Meta(min_length=1, max_length=64)]  # party -> "ed25519:BASE64"
     issued: Annotated[str, Meta(max_length=40)]  # RFC 3339 UTC
     tls_ca: Annotated[str, Meta(max_length=16 * 1024)] | msgspec.UnsetType = msgspec.UNSET
+    # the log's ML-DSA-65 note key, when its server signs checkpoints with one (members pin it)
+    log_key_mldsa: Annotated[str, Meta(max_length=MAX_VKEY_TEXT)] | msgspec.UnsetType = msgspec.UNSET
 
     @property
     def log_verifier(self) -> NoteVerifier:
         return NoteVerifier.from_text(self.log_key)
+
+    @property
+    def mldsa_log_key(self) -> str | None:
+        return None if isinstance(self.log_key_mldsa, msgspec.UnsetType) else self.log_key_mldsa
 
     @property
     def log_public_key(self) -> PublicKey:
@@ -102,7 +109,8 @@ def fingerprints(descriptor: Descriptor) -> Fingerprints:
 
 def make_descriptor(*, origin: str, servers: list[str], log_key: SigningKey,
                     authorities: dict[str, PublicKey], issued: datetime,
-                    tls_ca: str | None = None) -> dict[str, Any]:
+                    tls_ca: str | None = None,
+                    mldsa_log_key: MLDSANoteVerifier | None = None) -> dict[str, Any]:
     """The signed descriptor ``{"descriptor", "sig"}`` (JSON values), checked by
     ``verify_descriptor`` before it is returned: nothing is issued that a member would refuse.
 
@@ -117,7 +125,9 @@ def make_descriptor(*, origin: str, servers: list[str], log_key: SigningKey,
     record = Descriptor(origin=origin, servers=list(servers), log_key=verifier.to_text(),
                         authorities={p: format_authority_key(k) for p, k in authorities.items()},
                         issued=format_time(issued),
-                        tls_ca=msgspec.UNSET if tls_ca is None else tls_ca)
+                        tls_ca=msgspec.UNSET if tls_ca is None else tls_ca,
+                        log_key_mldsa=msgspec.UNSET if mldsa_log_key is None
+                        else mldsa_log_key.to_text())
     body = to_json(record)
     signed = {"descriptor": body, "sig": log_key.sign(domain=Domain.DESCRIPTOR, obj=body)}
     verify_descriptor(signed)
@@ -175,6 +185,14 @@ def verify_descriptor(value: Any) -> Descriptor:
     if verifier.name != record.origin:
         raise DescriptorError(f"log_key is named {verifier.name!r}, not the origin "
                               f"{record.origin!r} (the server names its log key so)")
+    if record.mldsa_log_key is not None:
+        try:
+            pq = MLDSANoteVerifier.from_text(record.mldsa_log_key)
+        except LogError as exc:
+            raise DescriptorError(f"log_key_mldsa: {exc.message}") from None
+        if pq.name != record.origin:
+            raise DescriptorError(f"log_key_mldsa is named {pq.name!r}, not the origin "
+                                  f"{record.origin!r}")
     _check_fields(record)
     return record
 

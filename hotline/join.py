@@ -119,6 +119,6 @@ def join_profile(home: Path, *, descriptor: Descriptor, name: str, party: str, r
     write_profile(home, name=name, party=party, role=role, servers=list(descriptor.servers),
                   origin=descriptor.origin, authorities=dict(descriptor.authorities),
                   log_key=descriptor.log_key, tls_ca=CA_FILE if ca_text is not None else None,
-                  written_by="hotline join")
+                  written_by="hotline join", log_key_mldsa=descriptor.mldsa_log_key)
     Profile.load(home, name)  # what was written reads back
     return Joined(profile=profile, key=dest, safety_number=safety_number(key.key_id))

@@ -34,12 +34,12 @@ from hotline.config import (
 from hotline.descriptor import make_descriptor
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError
-from hotline.keyfiles import save_private_key
+from hotline.keyfiles import load_mldsa_log_key, save_private_key
 from hotline.keys import PublicKey, SigningKey, safety_number, same_safety_number
 from hotline.norms.files import install_templates
 from hotline.privatefiles import private_folder
 from hotline.publicfiles import BadPublicFile, read_authority_key
-from hotline.tlog.mldsa_note import MLDSANoteSigner
+from hotline.tlog.mldsa_note import MLDSANoteSigner, MLDSANoteVerifier
 from hotline.tlog.note import NoteVerifier
 from hotline.tlsca import names_of, parse_name, parse_names, url_host
 
@@ -234,5 +234,8 @@ def home_descriptor(home: Path, *, log_key: SigningKey, urls: list[str],
     check_urls(servers, tls=tls)
     ca = (home / tlsfiles.CA_CERT).read_text(encoding="ascii") \
         if tls and (home / tlsfiles.CA_CERT).is_file() else None
+    pq = config.log_mldsa_key_path  # its server signs checkpoints with it: members pin it too
+    mldsa = None if pq is None else MLDSANoteVerifier(
+        config.server.origin, load_mldsa_log_key(pq).public_key().public_bytes_raw())
     return make_descriptor(origin=config.server.origin, servers=servers, log_key=log_key,
-                           authorities=pins, issued=now, tls_ca=ca)
+                           authorities=pins, issued=now, tls_ca=ca, mldsa_log_key=mldsa)

@@ -26,7 +26,8 @@ from hotline.hybrid import MemberSigningKey
 from hotline.keyfiles import load_member_key
 from hotline.keys import PublicKey
 from hotline.roster import Role
-from hotline.tlog.note import NoteVerifier
+from hotline.tlog.mldsa_note import MLDSANoteVerifier
+from hotline.tlog.note import NoteVerifier, PinnedNoteVerifier
 
 _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 _TLS_SCHEMES = ("wss", "https")
@@ -85,7 +86,8 @@ class Profile:
                            for party, text in dict(data["authorities"]).items()}
             key_file = Path(data["key"])
             tls_ca = Path(data["tls_ca"]) if "tls_ca" in data else None
-            log_key = NoteVerifier.from_text(data["log_key"]) if "log_key" in data else None
+            log_key = pinned_log_key(data["log_key"], data.get("log_key_mldsa")) \
+                if "log_key" in data else None
             if tls_ca is not None and not tls_ca.is_absolute():
                 tls_ca = home / tls_ca
             protocols = Path(str(data.get("protocols", "protocols")))
@@ -169,9 +171,25 @@ class Profile:
         return load_member_key(self.key_file, passphrase.encode() if passphrase else None)
 
 
+def pinned_log_key(ed25519: object, mldsa: object = None) -> NoteVerifier:
+    """The log key a profile pins: its Ed25519 note key, and with ``log_key_mldsa`` its ML-DSA-65
+    key too, then required on every checkpoint (``PinnedNoteVerifier``).
+
+    Raises:
+        LogError: ``log.bad_key`` for a key text that is not one, or keys of two names.
+    """
+    if not isinstance(ed25519, str) or not (mldsa is None or isinstance(mldsa, str)):
+        raise LogError("a log key is a verifier key text", code=Code.LOG_BAD_KEY)
+    key = NoteVerifier.from_text(ed25519)
+    if mldsa is None:
+        return key
+    return PinnedNoteVerifier(key.name, key.public_key, also=(MLDSANoteVerifier.from_text(mldsa),))
+
+
 def write_profile(home: Path, *, name: str, party: str, role: Role, servers: list[str],
                   origin: str, authorities: dict[str, str], log_key: str,
-                  tls_ca: str | None = None, written_by: str = "hotline init") -> Path:
+                  tls_ca: str | None = None, written_by: str = "hotline init",
+                  log_key_mldsa: str | None = None) -> Path:
     """Write ``HOME/profiles/NAME.toml`` (every value TOML-escaped: ``hotline join`` writes
     values from a descriptor handed over)."""
     q = toml_string
@@ -185,6 +203,9 @@ def write_profile(home: Path, *, name: str, party: str, role: Role, servers: lis
              f"origin = {q(origin)}",
              "# The transparency log's checkpoint key (C2SP note verifier key), pinned out of band.",
              f"log_key = {q(log_key)}",
+             *([] if log_key_mldsa is None else
+               ["# Its ML-DSA-65 key: every checkpoint must carry its signature too.",
+                f"log_key_mldsa = {q(log_key_mldsa)}"]),
              "# Protocol templates held by this member: forms and checks before sending.",
              'protocols = "protocols"',
              *(["# For wss:// servers whose certificate a private CA issued:",

@@ -14,7 +14,16 @@ from hotline.errorcodes import Code
 from hotline.errors import LogError
 from hotline.tlog._text import b64decode, b64encode, check_no_controls, decode_text, parse_decimal
 from hotline.tlog.merkle import HASH_SIZE, MAX_SIZE
-from hotline.tlog.note import MAX_NOTE_BYTES, Ed25519Key, NoteVerifier, open_note, sign_note
+from hotline.tlog.note import (
+    MAX_NOTE_BYTES,
+    Ed25519Key,
+    NoteVerifier,
+    PinnedNoteVerifier,
+    open_note,
+    parse_note,
+    sign_note,
+    verified_signatures,
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,13 @@ def verify_checkpoint(text: str | bytes, log_verifier: NoteVerifier) -> Checkpoi
             not the log key's name.
     """
     body, _ = open_note(text, [log_verifier])
+    if isinstance(log_verifier, PinnedNoteVerifier):  # a post-quantum key pinned too: required
+        note = parse_note(text)
+        for other in log_verifier.also:
+            if not verified_signatures(note, [other]):
+                raise LogError(f"the checkpoint carries no signature by the pinned log key "
+                               f"{other.name}+{other.key_id.hex()} (post-quantum): the host signs "
+                               "with fewer keys than the profile pins", code=Code.LOG_UNKNOWN_KEY)
     checkpoint = Checkpoint.from_body(body)
     if checkpoint.origin != log_verifier.name:
         raise LogError(f"checkpoint origin {checkpoint.origin!r} is not the log key name "

@@ -165,6 +165,21 @@ class NoteVerifier(TypedKey):
                            code=Code.LOG_BAD_SIGNATURE) from exc
 
 
+@dataclass(frozen=True)
+class PinnedNoteVerifier(NoteVerifier):
+    """The log's Ed25519 note key pinned together with its other keys of the same name (its
+    ML-DSA-65 key, ``hotline.tlog.mldsa_note``): a checkpoint verified against it must carry a
+    valid signature by every one (``hotline.tlog.checkpoint.verify_checkpoint``). Everything
+    else about it is the Ed25519 key's, so Ed25519-only verifiers and texts are unchanged."""
+
+    also: tuple[Verifier, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if any(other.name != self.name for other in self.also):
+            raise LogError("the log's keys are all named by its origin", code=Code.LOG_BAD_KEY)
+
+
 class NoteSigner:
     """An Ed25519 note signing key with its name (signature type 0x01)."""
 

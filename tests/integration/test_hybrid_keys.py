@@ -26,21 +26,25 @@ from hotline.client.profile import Profile
 from hotline.clock import utc_now
 from hotline.config import load_config
 from hotline.deployment import init_deployment
+from hotline.descriptor import verify_descriptor
 from hotline.entries import PENDING, EnvelopeEntry, roster_entry
 from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, epoch_of
 from hotline.errors import HotlineError
 from hotline.httpauth import sign_request
 from hotline.hybrid import ALG_HYBRID, HybridSigningKey
+from hotline.join import join_profile
 from hotline.keyfiles import load_private_key, save_private_key
 from hotline.keys import Domain, Verifier
+from hotline.operator_home import home_descriptor
 from hotline.roster import Role, enrollment, readers_of, sign_document
 from hotline.sealing import SealContext, make_disclosures, seal
 from hotline.server.service import document_id
 from hotline.times import format_time
 from hotline.tlog.mldsa_note import MLDSANoteVerifier
-from hotline.tlog.note import NoteVerifier, open_note, parse_note
+from hotline.tlog.note import NoteVerifier, PinnedNoteVerifier, open_note, parse_note
 from hotline.wire.frames import Deliver, encode
 from tests.conftest import Running, hotline_cli, running_server, witness_all
+from tests.integration.test_agreement_cli import send_text
 from tests.integration.test_exchange import deliver_frame, post_roster, signed_get
 from tests.integration.test_rotation_audit import audit
 from tests.integration.test_tlog import independent_note_check
@@ -211,6 +215,33 @@ async def test_checkpoints_carry_an_ml_dsa_line_that_ed25519_verifiers_skip(tmp_
     assert body.startswith("hotline.test\n")
     assert names == ["hotline.test", "hotline.test"]
     assert len(parse_note(note).signatures) == 2 + 3  # Ed25519, ML-DSA-65, three witnesses
+
+    # The descriptor carries the ML-DSA-65 key (signed by the Ed25519 log key); members who
+    # join with it pin both, and then require both lines on every checkpoint.
+    config_text = (home / "hotline.toml").read_text()
+    (home / "hotline.toml").write_text(
+        config_text + '\n[tlog]\nkey = "keys/log.pem"\nmldsa_key = "keys/log-mldsa.pem"\n')
+    signed = home_descriptor(home, log_key=load_private_key(home / "keys" / "log.pem"),
+                             urls=["ws://127.0.0.1:1/v1/ws"], now=utc_now())
+    descriptor = verify_descriptor(signed)
+    assert descriptor.mldsa_log_key == pq.to_text()
+    for name, party, role in (("alice", "north", Role.LIAISON), ("audrey", "mediator", Role.AUDITOR)):
+        join_profile(home, descriptor=descriptor, name=name, party=party, role=role, force=True)
+        pinned = Profile.load(home, name).log_key
+        assert isinstance(pinned, PinnedNoteVerifier) and pinned.also == (pq,)
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        sent = await asyncio.to_thread(send_text, home, server.url, "both lines")
+        assert sent[0] == 0, sent[1]
+        await witness_all(home, server.url)
+        code, out = await audit(home, server.url)
+        assert code == 0, out
+    (home / "hotline.toml").write_text(config_text)
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:  # Ed25519 only
+        refused = await asyncio.to_thread(send_text, home, server.url, "one line")
+        await witness_all(home, server.url)
+        code, out = await audit(home, server.url)
+    assert refused[0] == 1 and "no signature by the pinned log key" in refused[1], refused[1]
+    assert code == 1 and "no signature by the pinned log key" in out, out
 
 
 async def test_a_forged_epoch_key_is_refused_by_the_client_before_anything_is_sealed(

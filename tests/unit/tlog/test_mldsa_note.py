@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
+from hotline.client.profile import pinned_log_key
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, LogError
 from hotline.keyfiles import load_mldsa_log_key, save_private_key
 from hotline.keys import SigningKey
+from hotline.tlog.checkpoint import verify_checkpoint
 from hotline.tlog.mldsa_note import IDENTIFIER, MLDSANoteSigner, MLDSANoteVerifier
-from hotline.tlog.note import Note, NoteSigner, NoteVerifier, open_note
+from hotline.tlog.note import Note, NoteSigner, NoteVerifier, PinnedNoteVerifier, open_note
 from tests.integration.test_tlog import independent_note_check
 
 NAME = "hotline.test"
@@ -101,3 +103,26 @@ def test_the_servers_ml_dsa_key_file_must_be_one(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as err:
             load_mldsa_log_key(path)
         assert err.value.code == Code.CONFIG_INVALID and str(path) in err.value.message
+
+
+def test_a_profile_that_pins_the_ml_dsa_key_requires_its_line_on_every_checkpoint() -> None:
+    """``PinnedNoteVerifier`` (a profile's ``log_key`` with ``log_key_mldsa``): a checkpoint
+    verifies only with a valid signature by both keys; the Ed25519 key alone still accepts a
+    checkpoint with one line (those who pin one key are unchanged)."""
+    pinned = pinned_log_key(ED.verifier.to_text(), ML.verifier.to_text())
+    assert isinstance(pinned, PinnedNoteVerifier) and pinned.to_text() == ED.verifier.to_text()
+    assert verify_checkpoint(both(), pinned).size == 3
+    ed_only = Note(BODY, (ED.sign(BODY),)).text()
+    assert verify_checkpoint(ed_only, ED.verifier).size == 3
+    with pytest.raises(LogError) as err:
+        verify_checkpoint(ed_only, pinned)
+    assert err.value.code == Code.LOG_UNKNOWN_KEY and "post-quantum" in err.value.message
+    ml = ML.sign(BODY)
+    forged = Note(BODY, (ED.sign(BODY), type(ml)(ml.name, ml.key_id, bytes(len(ml.signature))))).text()
+    with pytest.raises(LogError) as err:
+        verify_checkpoint(forged, pinned)
+    assert err.value.code == Code.LOG_BAD_SIGNATURE
+    other = MLDSANoteSigner(name="elsewhere", key=MLDSA65PrivateKey.from_seed_bytes(bytes([3]) * 32))
+    with pytest.raises(LogError):  # the log's keys share its name
+        pinned_log_key(ED.verifier.to_text(), other.verifier.to_text())
+    assert pinned_log_key(ED.verifier.to_text()) == ED.verifier

@@ -33,6 +33,7 @@ from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
 from hotline.client.receipts import cosigners
 from hotline.client.sealed_view import SealedView
+from hotline.client.sealer import unreadable, unreadable_lines
 from hotline.clock import utc_now
 from hotline.display import article, folded, shown
 from hotline.entries import EnvelopeEntry, HealthEntry, HealthState, OverdueEntry
@@ -224,6 +225,8 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
             click.echo("sealed " + "; ".join(
                 f"{field} to " + ", ".join(f"{b.member} ({b.party})" for b in boxes if field in b.fields)
                 for field in sorted(envelope.sealed.digests)))
+            for line in unreadable_lines(unreadable(envelope, agreed, client.roster)):
+                click.echo(line, err=True)
         accepted = await client.submit_envelope(envelope)
         claim = (f"accepted index={accepted.index} id={envelope.id}"
                  + (" (already accepted earlier)" if accepted.is_duplicate else ""))

@@ -55,3 +55,25 @@ def sealed(envelope: Envelope, readers: Readers) -> tuple[Envelope, dict[str, Di
                           precedence=envelope.precedence, created=parse_time(envelope.created),
                           body={k: v for k, v in envelope.body.items() if k not in readers},
                           reply_to=envelope.reply_to, sealed=boxes), {d.name: d for d in disclosures}
+
+
+def unreadable(envelope: Envelope, template: Template, roster: Roster) -> dict[str, list[str]]:
+    """For each sealed field of ``envelope``, the parties allowed to read it that got no box (none
+    of their liaisons had a key for the epoch): they will never read it, which the sender is
+    told before it is lost on them."""
+    agreement = roster.agreements.get(envelope.channel)
+    if envelope.sealed is None or agreement is None:
+        return {}
+    out = {}
+    for name in sorted(envelope.sealed.digests):
+        got = {box.party for box in envelope.sealed.boxes if name in box.fields}
+        if missing := sorted(template.readers_of(name, agreement.parties) - got):
+            out[name] = missing
+    return out
+
+
+def unreadable_lines(missing: dict[str, list[str]]) -> list[str]:
+    """``unreadable`` in words, a line per field."""
+    return [f"WARNING: {', '.join(parties)} cannot read {name}: none of its liaisons has published "
+            "a key for this epoch (their console publishes one, or `hotline keys renew`)"
+            for name, parties in missing.items()]

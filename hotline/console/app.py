@@ -50,6 +50,7 @@ from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
 from hotline.client.proofs import prove_round, witnesses_of
 from hotline.client.sealed_view import SealedView
+from hotline.client.sealer import unreadable, unreadable_lines
 from hotline.clock import utc_now
 from hotline.console import render
 from hotline.console.forms import build_form, envelope_from_form
@@ -557,7 +558,11 @@ class ConsoleApp(App[None]):
                                 reply_to=reply_id)))
 
         async def seal(envelope: Envelope) -> Envelope:
-            return await self.link.seal(envelope, template)
+            sealed = await self.link.seal(envelope, template)
+            if self.link.roster is not None:  # a party none of whose liaisons has a key yet
+                for line in unreadable_lines(unreadable(sealed, template, self.link.roster)):
+                    self.notify(shown(line, limit=300), severity="warning", markup=False)
+            return sealed
 
         self.open_screen(ComposeScreen(form, channel=channel, check=check, reply_to=reply_id,
                                        link_up=self.state.link_up,

@@ -201,6 +201,12 @@ async def test_only_the_current_readers_keys_are_sealed_to(sealed_home: Path) ->
         assert envelope.sealed is not None
         assert [(box.member, box.fields) for box in envelope.sealed.boxes] == [
             ("alice", ["assessment"]), ("bob", ["assessment"])]
+        sent = await asyncio.to_thread(  # the sender is told who will never read it
+            hotline_cli, sealed_home, "send", "--as", "alice", "--server", server.url, "--channel",
+            "north-south", "--template", "assessment", "--field", "subject=s", "--field",
+            "assessment=a")
+        assert sent.returncode == 0, sent.stderr
+        assert "WARNING: mediator cannot read assessment" in sent.stderr
 
 
 async def test_send_seals_and_listen_opens_what_each_member_may_read(sealed_home: Path) -> None:

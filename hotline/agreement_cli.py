@@ -112,6 +112,11 @@ CLOSE_NOTICE = timedelta(days=1)  # default time, after the draft, for the parti
 @click.option("--epoch-hours", type=click.IntRange(1, MAX_EPOCH_HOURS),
               help="Length of the epochs of the members' encryption keys for sealed fields: how "
                    "much a stolen laptop exposes (default 24, or that of --based-on).")
+@click.option("--ed25519-only", "ed25519_only", metavar="T1,T2",
+              help="Templates that members with hybrid post-quantum keys may sign with the "
+                   "Ed25519 half alone, for cost (heartbeat,echo: a forgery after quantum "
+                   "computers exist fakes liveness, not content). Default: none, or those of "
+                   "--based-on.")
 @click.option("--auditor", "auditors", multiple=True, metavar="PARTY:NAME",
               help="Auditor who may read the channel, and the party whose authority may "
                    "enroll it (repeatable; default: those of --based-on).")
@@ -128,8 +133,8 @@ def draft(ctx: click.Context, channel: str | None, parties: str | None,
           authority_files: tuple[Path, ...], protocols: Path | None, template_ids: str | None,
           based_on: Path | None, close: bool, ends_at: str | None,
           heartbeat_interval: int | None, grace: int | None, epoch_hours: int | None,
-          auditors: tuple[str, ...], witnesses: tuple[str, ...], catalogue: Path | None,
-          out: Path) -> None:
+          ed25519_only: str | None, auditors: tuple[str, ...], witnesses: tuple[str, ...],
+          catalogue: Path | None, out: Path) -> None:
     """Write an unsigned agreement naming each party's authority key, each template's id,
     version and SHA-256, and each auditor and witness with the authority key that may enroll
     it. With --authority files it needs no hotline.toml: an authority's offline machine drafts
@@ -208,6 +213,7 @@ def draft(ctx: click.Context, channel: str | None, parties: str | None,
         **({"ends": format_time(ends)} if ends is not None else {}),
         **({"epoch_hours": epoch_hours} if epoch_hours is not None
            else {"epoch_hours": base.epoch_hours} if base and base.epoch_hours else {}),
+        **_ed25519_only(ed25519_only, base, refs),
     }
     agreement = Agreement.from_json(doc)
     _write(out, SignedDocument(document=agreement.document, sigs=[]))
@@ -215,6 +221,21 @@ def draft(ctx: click.Context, channel: str | None, parties: str | None,
                f"{len(refs)} templates, parties {', '.join(names)}"
                + (f"; the channel closes at {format_time(ends)}" if ends is not None else ""))
     click.echo("next: each party's authority runs `hotline agreement sign " f"{out} --key KEYFILE`")
+
+
+def _ed25519_only(given: str | None, base: AgreementDocument | None,
+                  refs: list[TemplateRef]) -> dict[str, list[str]]:
+    """The ``ed25519_only`` field: the templates ``--ed25519-only`` names (each agreed here),
+    else those of ``base``; none: no field (the bytes of an agreement without it)."""
+    if given is None:
+        kept = base.ed25519_only if base is not None and base.ed25519_only else []
+        return {"ed25519_only": list(kept)} if kept else {}
+    names = sorted({t.strip() for t in given.split(",") if t.strip()})
+    agreed = {ref.id for ref in refs}
+    if unknown := [t for t in names if t not in agreed]:
+        raise click.BadParameter(f"{', '.join(unknown)} is not among the agreed templates "
+                                 f"({', '.join(sorted(agreed))})", param_hint="--ed25519-only")
+    return {"ed25519_only": names} if names else {}
 
 
 def _template_refs(folder: Path, template_ids: str | None) -> list[TemplateRef]:

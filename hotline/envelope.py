@@ -24,7 +24,7 @@ import msgspec
 from hotline.canonical import JSONObject, canonical_bytes
 from hotline.errorcodes import Code
 from hotline.errors import CODE_FORM, CryptoError, SealError, WireError
-from hotline.keys import Domain, Signer, Verifier, b64url
+from hotline.keys import CanonicalSigner, CanonicalVerifier, Domain, b64url
 from hotline.names import NAME, EnvelopeId, Name
 from hotline.sealing import Sealed
 from hotline.times import format_time, parse_time
@@ -212,10 +212,10 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         """The RFC 8785 bytes the sender signs (set once by ``from_json``)."""
         return canonical_bytes(self.to_json())
 
-    def sign(self, key: Signer) -> dict[str, str]:
+    def sign(self, key: CanonicalSigner) -> dict[str, str]:
         return key.sign_canonical(domain=Domain.ENVELOPE, canonical=self.canonical)
 
-    def verify(self, key: Verifier, sig: Any) -> None:
+    def verify(self, key: CanonicalVerifier, sig: Any) -> None:
         """Raise CryptoError unless ``sig`` is ``key``'s envelope signature over this envelope."""
         try:
             key.verify_canonical(domain=Domain.ENVELOPE, canonical=self.canonical, signature=sig)

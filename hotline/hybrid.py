@@ -14,6 +14,12 @@ Theory of operation:
   composite signatures, built from the same parts).
 - A signature travels as ``{"alg": "ed25519+ml-dsa-65", "key": KEY_ID, "ed25519": B64,
   "ml-dsa-65": B64}``. Verification checks both halves and refuses if either fails, naming it.
+- An agreement may let some templates be signed with the Ed25519 suite (``ed25519_only``:
+  heartbeats and echoes, frequent and cheap, whose forgery after quantum computers exist would
+  fake liveness, never content). A hybrid key then signs ``{"alg": "ed25519", "key": KEY_ID,
+  "sig": B64}``: exactly the Ed25519 half of its hybrid signature, over the same hybrid message,
+  so nothing new is built and the half is still bound to the hybrid KEY_ID and the domain
+  (``Ed25519Suite``; verified by ``HybridPublicKey.verify_canonical(..., ed25519_only=True)``).
 - ML-DSA signing in ``cryptography`` is hedged (randomized), so hybrid signatures are not
   byte-reproducible; keys are (``HybridSigningKey.from_seeds``), and so are the signed bytes.
 """
@@ -37,6 +43,7 @@ from hotline.keys import (
     ALG_ED25519,
     Domain,
     PublicKey,
+    Signer,
     SigningKey,
     b64decode,
     b64encode,
@@ -112,8 +119,13 @@ class HybridPublicKey:
         """
         self.verify_canonical(domain=domain, canonical=canonical_bytes(obj), signature=signature)
 
-    def verify_canonical(self, *, domain: Domain, canonical: bytes, signature: Any) -> None:
-        """``verify`` for an object already encoded with RFC 8785 (same errors)."""
+    def verify_canonical(self, *, domain: Domain, canonical: bytes, signature: Any,
+                         ed25519_only: bool = False) -> None:
+        """``verify`` for an object already encoded with RFC 8785 (same errors).
+        ``ed25519_only``: the Ed25519 suite is allowed too (see the module doc)."""
+        if ed25519_only and isinstance(signature, dict) and signature.get("alg") == ALG_ED25519:
+            self._verify_ed25519_half(domain, canonical, signature)
+            return
         sig = HybridSignature.from_json(signature)
         if sig.key != self.key_id:
             raise CryptoError(f"signature names key {sig.key}, expected {self.key_id}",
@@ -132,6 +144,36 @@ class HybridPublicKey:
             raise CryptoError(f"{domain.value} hybrid signature: the {' and the '.join(failed)} "
                               f"half does not verify (both are required)",
                               code=Code.AUTH_BAD_SIGNATURE)
+
+
+    def _verify_ed25519_half(self, domain: Domain, canonical: bytes, signature: dict[str, Any]) -> None:
+        if set(signature) != {"alg", "key", "sig"} or not isinstance(signature["key"], str):
+            raise CryptoError('an Ed25519-suite signature is {"alg", "key", "sig"}')
+        if signature["key"] != self.key_id:
+            raise CryptoError(f"signature names key {signature['key']}, expected {self.key_id}",
+                              code=Code.AUTH_WRONG_KEY)
+        half = b64decode(signature["sig"], what="Ed25519 signature")
+        try:
+            self._ed25519.verify(half, hybrid_message(self.key_id, domain, canonical))
+        except InvalidSignature as exc:
+            raise CryptoError(f"{domain.value} Ed25519-suite signature does not verify",
+                              code=Code.AUTH_BAD_SIGNATURE) from exc
+
+
+@dataclass(frozen=True)
+class Ed25519Suite:
+    """A member's enrolled key as a verifier of a template the agreement lets be signed with the
+    Ed25519 suite: a hybrid key accepts its Ed25519 half alone, or both; an Ed25519 key is
+    itself. ``hotline.keys.Verifier``."""
+
+    key: MemberKey
+
+    def verify_canonical(self, *, domain: Domain, canonical: bytes, signature: Any) -> None:
+        if isinstance(self.key, HybridPublicKey):
+            self.key.verify_canonical(domain=domain, canonical=canonical, signature=signature,
+                                      ed25519_only=True)
+        else:
+            self.key.verify_canonical(domain=domain, canonical=canonical, signature=signature)
 
 
 @dataclass(frozen=True)
@@ -200,6 +242,12 @@ class HybridSigningKey:
         return HybridSignature(self.key_id, self._ed25519.sign(message),
                                self._mldsa.sign(message, domain.value.encode("ascii"))).to_json()
 
+    def sign_ed25519_suite(self, *, domain: Domain, canonical: bytes) -> dict[str, str]:
+        """The Ed25519 half alone (see the module doc): for a template the agreement lets be
+        signed with the Ed25519 suite."""
+        message = hybrid_message(self.key_id, domain, canonical)
+        return {"alg": ALG_ED25519, "key": self.key_id, "sig": b64encode(self._ed25519.sign(message))}
+
     def to_pem(self, passphrase: bytes | None = None) -> bytes:
         """Both halves as PKCS#8 PEM blocks (Ed25519 first), encrypted under ``passphrase``
         when given: the member's one key file."""
@@ -210,6 +258,20 @@ MemberKey = PublicKey | HybridPublicKey
 """A member's enrolled public key: Ed25519, or Ed25519 + ML-DSA-65."""
 MemberSigningKey = SigningKey | HybridSigningKey
 """A member's private key, as its key file holds it."""
+
+
+@dataclass(frozen=True)
+class Ed25519SuiteSigner:
+    """A member's key signing a template the agreement lets be signed with the Ed25519 suite:
+    a hybrid key signs with its Ed25519 half alone; an Ed25519 key as always.
+    ``hotline.keys.Signer``."""
+
+    key: Signer
+
+    def sign_canonical(self, *, domain: Domain, canonical: bytes) -> dict[str, str]:
+        if isinstance(self.key, HybridSigningKey):
+            return self.key.sign_ed25519_suite(domain=domain, canonical=canonical)
+        return dict(self.key.sign_canonical(domain=domain, canonical=canonical))
 
 
 def member_key_from_json(obj: Any) -> MemberKey:

@@ -99,6 +99,20 @@ class Verifier(Protocol):
     def verify_canonical(self, *, domain: Domain, canonical: bytes, signature: Any) -> None: ...
 
 
+class CanonicalVerifier(Protocol):
+    """What checks one signature over RFC 8785 bytes: a ``Verifier``, or an enrolled key as a
+    template's signature suite admits it (``hotline.hybrid.Ed25519Suite``)."""
+
+    def verify_canonical(self, *, domain: Domain, canonical: bytes, signature: Any) -> None: ...
+
+
+class CanonicalSigner(Protocol):
+    """What signs RFC 8785 bytes: a ``Signer``, or one in a template's signature suite
+    (``hotline.hybrid.Ed25519SuiteSigner``)."""
+
+    def sign_canonical(self, *, domain: Domain, canonical: bytes) -> dict[str, str]: ...
+
+
 class Signer(Protocol):
     """A private key that signs in a domain: a ``SigningKey`` or a ``HybridSigningKey``."""
 

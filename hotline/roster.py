@@ -32,12 +32,17 @@ from msgspec import Meta
 
 from hotline.canonical import canonical_bytes
 from hotline.display import article
-from hotline.envelope import Kind
+from hotline.envelope import Envelope, Kind
 from hotline.epochkeys import DEFAULT_EPOCH, EpochKey, Reader, epoch_of, verify_epoch_key
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, CryptoError, HotlineError, ProtocolViolation, SealError, WireError
-from hotline.hybrid import MemberKey, member_key_from_json
-from hotline.keys import Domain, PublicKey, SignatureJSON, Signer
+from hotline.hybrid import (
+    Ed25519Suite,
+    Ed25519SuiteSigner,
+    MemberKey,
+    member_key_from_json,
+)
+from hotline.keys import CanonicalSigner, CanonicalVerifier, Domain, PublicKey, SignatureJSON, Signer
 from hotline.names import Name
 from hotline.norms.agreement import Agreement, AgreementDocument, decode_agreement
 from hotline.times import format_time, parse_time
@@ -561,6 +566,14 @@ class Roster:
             raise AuthError(f"key {key_id} is not enrolled by any party", code=Code.AUTH_UNKNOWN_KEY)
         return enrolled.key
 
+    def envelope_key(self, key_id: str, channel: str, template: str) -> CanonicalVerifier:
+        """The enrolled key ``key_id`` as it verifies an envelope of ``template`` on ``channel``:
+        in the Ed25519 suite when the channel's agreement lets that template be signed so
+        (``ed25519_only``), else as it is (both halves of a hybrid key)."""
+        key = self.public_key(key_id)
+        agreement = self.agreements.get(channel)
+        return Ed25519Suite(key) if agreement is not None and template in agreement.ed25519_only else key
+
     def channels_of(self, member: Member) -> list[str]:
         """Channels ``member`` may read, sorted."""
         return sorted(c for c, a in self.agreements.items() if self._in_agreement(member, a))
@@ -606,6 +619,15 @@ class Roster:
                                     f"by its agreement version {agreement.version}",
                                     code=Code.CHANNEL_CLOSED)
         return agreement
+
+
+def envelope_signer(roster: Roster, key: Signer, envelope: Envelope) -> CanonicalSigner:
+    """``key`` as it signs ``envelope``: in the Ed25519 suite when the channel's agreement (as
+    ``roster`` knows it) lets its template be signed so (``Roster.envelope_key``)."""
+    agreement = roster.agreements.get(envelope.channel)
+    if agreement is not None and envelope.template in agreement.ed25519_only:
+        return Ed25519SuiteSigner(key)
+    return key
 
 
 def readers_of(roster: Roster, parties: Iterable[str], *, at: datetime,

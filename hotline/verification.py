@@ -108,7 +108,8 @@ def verify_envelope_entry(roster: Roster, entry: entries.Entry | object, *, inde
             raise CryptoError(f"envelope {envelope.id} is for channel {envelope.channel}, but "
                               f"was logged on {entry.channel}")
         roster.check_send(member, envelope.channel, envelope.kind, at=logged)
-        envelope.verify(roster.public_key(member.key_id), entry.sig)
+        envelope.verify(roster.envelope_key(member.key_id, envelope.channel, envelope.template),
+                        entry.sig)
         check_ack_id(envelope, party=member.party)
     except HotlineError as exc:
         raise EntryRefused(exc.message, index=index, ref=envelope.id) from exc

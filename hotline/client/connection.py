@@ -56,7 +56,7 @@ from hotline.errors import (
 )
 from hotline.keys import Signer
 from hotline.norms.template import Template
-from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, refused_document
+from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, envelope_signer, refused_document
 from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
 from hotline.verification import EntryRefused, verify_envelope_entry
 from hotline.wire import frames
@@ -319,7 +319,8 @@ class Client:
 
     async def submit_envelope(self, envelope: Envelope) -> Accepted:
         """Sign, send and wait for ``accepted``; a typed error frame is raised as HotlineError."""
-        request = frames.Submit(envelope=envelope, sig=envelope.sign(self.key),
+        request = frames.Submit(envelope=envelope,
+                                sig=envelope.sign(envelope_signer(self.roster, self.key, envelope)),
                                 req=self.session.next_req())
         try:
             return await self._request(request, Accepted)

@@ -56,7 +56,7 @@ from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, Se
 from hotline.keys import Signer
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
-from hotline.roster import Roster
+from hotline.roster import Roster, envelope_signer
 from hotline.wire.frames import Deliver, Health, Welcome
 
 HISTORY = 5000  # on a first start, resume this many log indexes back (not the whole log)
@@ -399,7 +399,8 @@ class Link:
 
     def store(self, envelope: Envelope) -> OutboxItem:
         """Sign ``envelope`` and store it in the outbox (durably) as pending; nothing is sent."""
-        item = self.outbox.put(envelope, envelope.sign(self.key), now=self.clock())
+        signer = envelope_signer(self.roster, self.key, envelope) if self.roster else self.key
+        item = self.outbox.put(envelope, envelope.sign(signer), now=self.clock())
         self.emit(OutboxEvent(item))
         return item
 

@@ -18,6 +18,11 @@ message carries only its number and code word and each receiver reads the text i
 encryption keys for fields sealed on this channel (``hotline.epochkeys``): the window a stolen
 laptop exposes.
 
+``ed25519_only`` (optional) names the templates whose envelopes a member with a hybrid
+post-quantum key may sign with its Ed25519 half alone (``hotline.hybrid``: heartbeats and echoes,
+frequent and cheap; a forgery after quantum computers exist would fake liveness, not content).
+Every other template keeps both signatures of a hybrid key.
+
 ``ends`` (optional, RFC 3339) closes the channel by ceremony: from that moment nothing more is
 sent on it (``Roster.check_send``), while its history stays readable. Absent, the document's
 bytes are those of an agreement written before ``ends`` existed, so old signatures still verify.
@@ -108,6 +113,7 @@ class AgreementDocument(_Part, frozen=True, kw_only=True, tag_field="type", tag=
     catalogue: list[CatalogueItem] | msgspec.UnsetType = msgspec.UNSET
     ends: str | msgspec.UnsetType = msgspec.UNSET  # the channel closes at this moment
     epoch_hours: Annotated[int, Meta(ge=1, le=MAX_EPOCH_HOURS)] | msgspec.UnsetType = msgspec.UNSET
+    ed25519_only: Annotated[list[Name], Meta(max_length=64)] | msgspec.UnsetType = msgspec.UNSET
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,7 @@ class Agreement:
     catalogue: tuple[CatalogueItem, ...] = ()
     ends: datetime | None = None  # from this moment the channel is closed
     epoch_length: timedelta = DEFAULT_EPOCH  # of its members' encryption keys (sealed fields)
+    ed25519_only: frozenset[str] = frozenset()  # templates hybrid keys may sign with Ed25519 alone
 
     def closed_at(self, moment: datetime) -> bool:
         """Whether the channel is closed at ``moment`` (its agreement ended it by then)."""
@@ -161,7 +168,9 @@ class Agreement:
                    witnesses=_named(doc.witnesses, "witnesses", least=1),
                    effective=doc.effective, document=doc, catalogue=catalogue, ends=ends,
                    epoch_length=DEFAULT_EPOCH if isinstance(doc.epoch_hours, msgspec.UnsetType)
-                   else timedelta(hours=doc.epoch_hours))
+                   else timedelta(hours=doc.epoch_hours),
+                   ed25519_only=frozenset() if isinstance(doc.ed25519_only, msgspec.UnsetType)
+                   else frozenset(doc.ed25519_only))
 
     def template_ids(self) -> frozenset[str]:
         return frozenset(t.id for t in self.templates)

@@ -368,7 +368,8 @@ class Hotline:
             raise ProtocolViolation("envelope.created is in the future beyond the allowed clock "
                                     "skew", code=Code.ENVELOPE_CLOCK_SKEW)
         self.roster.member_for_key(member.key_id, at=created)
-        envelope.verify(self.roster.public_key(member.key_id), submit.sig)
+        envelope.verify(self.roster.envelope_key(member.key_id, envelope.channel, envelope.template),
+                        submit.sig)
         check_ack_id(envelope, party=member.party)  # an ack's id is its sender's, no one else's
         return agreement
 

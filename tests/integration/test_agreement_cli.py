@@ -144,3 +144,18 @@ def test_draft_sets_the_epoch_length_of_sealed_fields(home: Path) -> None:
     for hours in ("0", "745", "six"):
         refused = hotline_cli(home, *base, "--epoch-hours", hours, "--out", str(home / "x.json"))
         assert refused.returncode == 2 and "--epoch-hours" in refused.stderr
+
+
+def test_draft_names_the_templates_signed_with_the_ed25519_half_alone(home: Path) -> None:
+    """`--ed25519-only`: only agreed templates, kept by the next version."""
+    first, second = home / "v1.json", home / "v2.json"
+    base = ["agreement", "draft", "--channel", "north-south", "--parties", "north,south",
+            "--witness", "north:north-agent"]
+    made = hotline_cli(home, *base, "--ed25519-only", "heartbeat, echo", "--out", str(first))
+    assert made.returncode == 0, made.stderr
+    assert json.loads(first.read_text())["document"]["ed25519_only"] == ["echo", "heartbeat"]
+    kept = hotline_cli(home, "agreement", "draft", "--based-on", str(first), "--out", str(second))
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(second.read_text())["document"]["ed25519_only"] == ["echo", "heartbeat"]
+    unknown = hotline_cli(home, *base, "--ed25519-only", "telepathy", "--out", str(home / "x.json"))
+    assert unknown.returncode == 2 and "telepathy is not among the agreed templates" in unknown.stderr

@@ -19,6 +19,8 @@ from hotline.errors import CryptoError
 from hotline.hybrid import (
     ALG_HYBRID,
     HYBRID_PREFIX,
+    Ed25519Suite,
+    Ed25519SuiteSigner,
     HybridPublicKey,
     HybridSigningKey,
     hybrid_message,
@@ -177,3 +179,36 @@ def test_unreadable_hybrid_key_files_are_a_typed_error(key: HybridSigningKey) ->
     with pytest.raises(CryptoError) as err:  # one ML-DSA block alone: not a member key
         signing_key_from_pem(ml_block, b"pw")
     assert err.value.code == Code.CRYPTO_UNSUPPORTED_ALG
+
+
+def test_the_ed25519_suite_is_the_ed25519_half_and_only_where_admitted(key: HybridSigningKey) -> None:
+    """``ed25519_only``: the suite's signature is exactly the Ed25519 half of the hybrid one
+    (same message, bound to the hybrid KEY_ID and the domain); a hybrid key admits it only as
+    ``Ed25519Suite``, never by default, and it is no plain Ed25519 signature of the half."""
+    canonical = canonical_bytes(OBJ)
+    half = Ed25519SuiteSigner(key).sign_canonical(domain=Domain.ENVELOPE, canonical=canonical)
+    full = key.sign_canonical(domain=Domain.ENVELOPE, canonical=canonical)
+    assert set(half) == {"alg", "key", "sig"} and half["alg"] == "ed25519" and half["key"] == key.key_id
+    assert half["sig"] == full["ed25519"]  # Ed25519 is deterministic: the very half
+    suite = Ed25519Suite(key.public_key)
+    for sig in (half, full):
+        suite.verify_canonical(domain=Domain.ENVELOPE, canonical=canonical, signature=sig)
+    with pytest.raises(CryptoError):  # not admitted by default
+        key.public_key.verify_canonical(domain=Domain.ENVELOPE, canonical=canonical, signature=half)
+    for bad, code in (({**half, "sig": flip(half["sig"])}, Code.AUTH_BAD_SIGNATURE),
+                      ({**half, "key": "another"}, Code.AUTH_WRONG_KEY)):
+        with pytest.raises(CryptoError) as err:
+            suite.verify_canonical(domain=Domain.ENVELOPE, canonical=canonical, signature=bad)
+        assert err.value.code == code
+    with pytest.raises(CryptoError):  # another domain
+        suite.verify_canonical(domain=Domain.AUTH,
+                               canonical=canonical, signature=half)
+    ed_half = PublicKey(key.public_key.ed25519)
+    with pytest.raises(CryptoError):  # the half is no plain Ed25519 signature by that key
+        ed_half.verify_canonical(domain=Domain.ENVELOPE, canonical=canonical,
+                                 signature={**half, "key": ed_half.key_id})
+    plain = SigningKey.from_seed(SEEDS[0])  # an Ed25519 member is itself in the suite
+    sig = Ed25519SuiteSigner(plain).sign_canonical(domain=Domain.ENVELOPE, canonical=canonical)
+    Ed25519Suite(plain.public_key).verify_canonical(domain=Domain.ENVELOPE, canonical=canonical,
+                                                    signature=sig)
+    assert sig == plain.sign_canonical(domain=Domain.ENVELOPE, canonical=canonical)

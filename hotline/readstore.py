@@ -4,8 +4,10 @@ the only place its fields can still be read, and only with the passphrase.
 
 The file is ``hotline-readstore-v1`` || salt (16 bytes) || nonce (12 bytes) || ChaCha20-Poly1305
 ciphertext of the JSON ``{"entries": {envelope id: {field: disclosure}}}``, under a key derived
-from the passphrase with scrypt (RFC 7914; n=2^15, r=8, p=1), the header as associated data. Each
-save draws a new salt and nonce and replaces the file whole (written beside it, synced, renamed).
+from the passphrase with scrypt (RFC 7914; n=2^15, r=8, p=1), the header as associated data. The
+key is derived once per store opened (scrypt is slow on purpose: a guesser pays it per guess, a
+member once per session); each save draws a new nonce (96 random bits) under it and replaces the
+file whole (written beside it, synced, renamed).
 Disclosures are kept as they were sealed, so each can still be checked against its logged digest.
 """
 
@@ -44,6 +46,8 @@ class ReadStore:
                             code=Code.SEAL_INVALID)
         self.path, self._passphrase = path, passphrase
         self.entries: dict[str, dict[str, Disclosure]] = {}
+        self._salt = b""  # and the key derived from it: set by ``open`` or the first ``save``
+        self._key = b""
 
     @classmethod
     def open(cls, path: Path, passphrase: bytes) -> ReadStore:
@@ -63,8 +67,9 @@ class ReadStore:
         salt = data[len(MAGIC):len(MAGIC) + SALT_BYTES]
         nonce = data[len(MAGIC) + SALT_BYTES:len(MAGIC) + SALT_BYTES + NONCE_BYTES]
         header = data[:len(MAGIC) + SALT_BYTES + NONCE_BYTES]
+        key = _key(passphrase, salt)
         try:
-            plain = ChaCha20Poly1305(_key(passphrase, salt)).decrypt(nonce, data[len(header):], header)
+            plain = ChaCha20Poly1305(key).decrypt(nonce, data[len(header):], header)
         except InvalidTag as exc:
             raise SealError(f"{path} does not open: a wrong passphrase, or the file was altered",
                             code=Code.SEAL_CANNOT_OPEN) from exc
@@ -75,6 +80,7 @@ class ReadStore:
                              for ref, fields in entries.items()}
         except (HotlineError, KeyError, TypeError, AttributeError) as exc:
             raise SealError(f"{path} holds no read store", code=Code.SEAL_INVALID) from exc
+        store._salt, store._key, store._passphrase = salt, key, b""
         return store
 
     def add(self, ref: str, opened: dict[str, Disclosure]) -> None:
@@ -83,11 +89,14 @@ class ReadStore:
 
     def save(self) -> None:
         """Encrypt and write the whole store (mode 0600), replacing the file at once."""
-        salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
-        header = MAGIC + salt + nonce
+        if not self._key:  # a new store: its salt and key, once
+            self._salt = os.urandom(SALT_BYTES)
+            self._key, self._passphrase = _key(self._passphrase, self._salt), b""
+        nonce = os.urandom(NONCE_BYTES)
+        header = MAGIC + self._salt + nonce
         plain = canonical_bytes({"entries": {ref: {name: d.encoded for name, d in fields.items()}
                                              for ref, fields in self.entries.items()}})
-        data = header + ChaCha20Poly1305(_key(self._passphrase, salt)).encrypt(nonce, plain, header)
+        data = header + ChaCha20Poly1305(self._key).encrypt(nonce, plain, header)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:

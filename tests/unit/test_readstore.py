@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hotline import readstore
 from hotline.errors import SealError
 from hotline.readstore import MAGIC, ReadStore
 from hotline.sealing import Disclosure
@@ -35,7 +36,33 @@ def test_what_was_read_comes_back_with_the_passphrase(tmp_path: Path) -> None:
     again.add("B" * 22, {"note": OPENED["note"]})
     again.save()
     assert set(ReadStore.open(path, b"bob pw").entries) == {"A" * 22, "B" * 22}
-    assert path.read_bytes()[len(MAGIC):len(MAGIC) + 28] != data[len(MAGIC):len(MAGIC) + 28]  # new salt
+    salt = slice(len(MAGIC), len(MAGIC) + 16)
+    nonce = slice(len(MAGIC) + 16, len(MAGIC) + 28)
+    assert path.read_bytes()[salt] == data[salt] and path.read_bytes()[nonce] != data[nonce]
+
+
+def test_scrypt_runs_once_per_store_not_per_save(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member who reads a hundred sealed messages in a session pays scrypt once (on opening
+    its store), not once per message: each save draws a new nonce under the same key."""
+    calls = []
+    real = readstore._key
+
+    def counted(passphrase: bytes, salt: bytes) -> bytes:
+        calls.append(salt)
+        return real(passphrase, salt)
+    monkeypatch.setattr(readstore, "_key", counted)
+    path = tmp_path / "bob.read"
+    store = ReadStore.open(path, b"bob pw")
+    for n in range(5):
+        store.add(f"{n:022d}", OPENED)
+        store.save()
+    assert len(calls) == 1  # the first save of a new store
+    reopened = ReadStore.open(path, b"bob pw")
+    reopened.add("Z" * 22, OPENED)
+    reopened.save()
+    assert len(calls) == 2 and calls[0] == calls[1]  # the opening; the save reuses its key
+    assert len(ReadStore.open(path, b"bob pw").entries) == 6
 
 
 def test_without_the_passphrase_or_with_an_altered_file_nothing_opens(tmp_path: Path) -> None:

@@ -55,7 +55,9 @@ from hotline.errors import (
     WireError,
 )
 from hotline.keys import Signer
+from hotline.norms.files import load_templates
 from hotline.norms.template import Template
+from hotline.norms.templateset import TemplateSet
 from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, envelope_signer, refused_document
 from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
 from hotline.verification import EntryRefused, verify_envelope_entry
@@ -128,8 +130,11 @@ notices, roster changes) as they came."""
 
 
 class Client:
-    def __init__(self, *, key: Signer, origin: str, roster: Roster) -> None:
+    def __init__(self, *, key: Signer, origin: str, roster: Roster,
+                 protocols: Path | None = None, log_key: NoteVerifier | None = None) -> None:
         self.key = key
+        self.protocols, self.log_key = protocols, log_key  # to seal what ``send`` sends
+        self._templates: TemplateSet | None = None
         self.session = ClientSession(key=key, origin=origin)
         self.roster = roster
         self.ws: ClientConnection | None = None
@@ -161,7 +166,19 @@ class Client:
         """A client of ``profile``'s member that trusts only the authorities it pinned (``key``:
         the member's key if already loaded)."""
         return cls(key=key or profile.signing_key(), origin=profile.origin,
-                   roster=Roster(profile.authorities))
+                   roster=Roster(profile.authorities),
+                   protocols=profile.protocols_dir or profile.path.parent.parent / "protocols",
+                   log_key=profile.log_key)
+
+    @property
+    def templates(self) -> TemplateSet:
+        """The templates this member holds (read once, when first needed; none if unreadable)."""
+        if self._templates is None:
+            self._templates = TemplateSet()
+            if self.protocols is not None:
+                with contextlib.suppress(HotlineError):  # none held: ``send`` sends as given
+                    self._templates = load_templates(self.protocols)
+        return self._templates
 
     @property
     def welcome(self) -> Welcome:
@@ -413,8 +430,21 @@ class Client:
 
     async def send(self, *, channel: str, template: str, body: JSONObject,
                    precedence: Precedence | str = Precedence.ROUTINE) -> Accepted:
-        return await self.submit_envelope(self.envelope(channel=channel, template=template,
-                                                        body=body, precedence=precedence))
+        """Sign and send a message; the fields its agreed template seals are sealed first
+        (``sealed_envelope``, against the profile's pinned log key) when this client holds the
+        templates (``for_profile``)."""
+        agreement = self.roster.agreements.get(channel)
+        held = None
+        if agreement is not None:
+            with contextlib.suppress(ProtocolViolation):  # not held here: the server says why
+                held = self.templates.resolve(agreement, template)
+        if held is not None and held.readers:
+            envelope = await self.sealed_envelope(channel=channel, template=held, body=body,
+                                                  log_key=self.log_key, precedence=precedence)
+        else:
+            envelope = self.envelope(channel=channel, template=template, body=body,
+                                     precedence=precedence)
+        return await self.submit_envelope(envelope)
 
     def ack_envelope(self, delivered: Delivered, kind: AckKind) -> Envelope:
         """Our ``kind`` ack of a message. Its id is derived from (party, member, message, kind),

@@ -207,6 +207,10 @@ async def test_only_the_current_readers_keys_are_sealed_to(sealed_home: Path) ->
             "assessment=a")
         assert sent.returncode == 0, sent.stderr
         assert "WARNING: mediator cannot read assessment" in sent.stderr
+        # The library's send seals by itself what the agreed template seals.
+        logged = await alice.fetch((await alice.send(channel="north-south", template="assessment",
+                                                     body={"subject": "s", "assessment": "a"})).index)
+        assert logged.envelope.sealed is not None and set(logged.envelope.body) == {"subject"}
 
 
 async def test_send_seals_and_listen_opens_what_each_member_may_read(sealed_home: Path) -> None:

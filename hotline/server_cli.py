@@ -207,6 +207,9 @@ def _show(record: Descriptor) -> None:
     for party, number in prints.authorities.items():
         click.echo(shown(f"  authority of {party:<12} {number}"))
     click.echo(f"  {'log key':<25} {prints.log}")
+    if record.mldsa_log_key is not None:  # bound to the log key by its signature on the descriptor
+        click.echo("  the log also signs checkpoints with an ML-DSA-65 key, signed into this "
+                   "descriptor by the log key: your profile will require its signature too")
     if prints.tls_ca is not None:
         click.echo(f"  {'TLS CA (SHA-256)':<25} {prints.tls_ca}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,35 +128,28 @@ def test_send_types_fields_by_the_schema(server_process: ServerProcess) -> None:
     assert "fields (* required)" in mistyped.stderr
 
 
-def test_draft_sets_the_epoch_length_of_sealed_fields(home: Path) -> None:
-    """`--epoch-hours`: the agreement's epoch length (absent: 24 h), kept by the next version."""
+@pytest.mark.parametrize(("option", "given", "field", "stored", "bad", "refusal"), [
+    ("--epoch-hours", "6", "epoch_hours", 6, ("0", "745", "six"), "--epoch-hours"),
+    ("--ed25519-only", "heartbeat, echo", "ed25519_only", ["echo", "heartbeat"], ("telepathy",),
+     "telepathy is not among the agreed templates"),
+])
+def test_draft_sets_the_sealing_and_signature_options_and_keeps_them(
+        home: Path, option: str, given: str, field: str, stored: Any, bad: tuple[str, ...],
+        refusal: str) -> None:
+    """`--epoch-hours` (the epochs of the keys for sealed fields; absent: 24 h) and
+    `--ed25519-only` (templates hybrid keys may sign with the Ed25519 half alone; only agreed
+    ones): written as given, kept by the next version, absent unless given."""
     first, second = home / "v1.json", home / "v2.json"
     base = ["agreement", "draft", "--channel", "north-south", "--parties", "north,south",
             "--witness", "north:north-agent"]
-    made = hotline_cli(home, *base, "--epoch-hours", "6", "--out", str(first))
+    made = hotline_cli(home, *base, option, given, "--out", str(first))
     assert made.returncode == 0, made.stderr
-    assert json.loads(first.read_text())["document"]["epoch_hours"] == 6
+    assert json.loads(first.read_text())["document"][field] == stored
     kept = hotline_cli(home, "agreement", "draft", "--based-on", str(first), "--out", str(second))
     assert kept.returncode == 0, kept.stderr
-    assert json.loads(second.read_text())["document"]["epoch_hours"] == 6
+    assert json.loads(second.read_text())["document"][field] == stored
     plain = hotline_cli(home, *base, "--out", str(home / "plain.json"))
-    assert "epoch_hours" not in json.loads((home / "plain.json").read_text())["document"]
-    assert plain.returncode == 0
-    for hours in ("0", "745", "six"):
-        refused = hotline_cli(home, *base, "--epoch-hours", hours, "--out", str(home / "x.json"))
-        assert refused.returncode == 2 and "--epoch-hours" in refused.stderr
-
-
-def test_draft_names_the_templates_signed_with_the_ed25519_half_alone(home: Path) -> None:
-    """`--ed25519-only`: only agreed templates, kept by the next version."""
-    first, second = home / "v1.json", home / "v2.json"
-    base = ["agreement", "draft", "--channel", "north-south", "--parties", "north,south",
-            "--witness", "north:north-agent"]
-    made = hotline_cli(home, *base, "--ed25519-only", "heartbeat, echo", "--out", str(first))
-    assert made.returncode == 0, made.stderr
-    assert json.loads(first.read_text())["document"]["ed25519_only"] == ["echo", "heartbeat"]
-    kept = hotline_cli(home, "agreement", "draft", "--based-on", str(first), "--out", str(second))
-    assert kept.returncode == 0, kept.stderr
-    assert json.loads(second.read_text())["document"]["ed25519_only"] == ["echo", "heartbeat"]
-    unknown = hotline_cli(home, *base, "--ed25519-only", "telepathy", "--out", str(home / "x.json"))
-    assert unknown.returncode == 2 and "telepathy is not among the agreed templates" in unknown.stderr
+    assert plain.returncode == 0 and field not in json.loads((home / "plain.json").read_text())["document"]
+    for value in bad:
+        refused = hotline_cli(home, *base, option, value, "--out", str(home / "x.json"))
+        assert refused.returncode == 2 and refusal in refused.stderr

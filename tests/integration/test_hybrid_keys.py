@@ -92,15 +92,17 @@ class OneBadHalf:
         return self.inner.to_pem(passphrase)
 
 
-async def enroll_hybrid_alice(server: Running) -> HybridSigningKey:
-    """North's authority enrolls a hybrid key for alice; her profile's key file becomes it."""
+async def enroll_hybrid_alice(server: Running, member: str = "alice",
+                              role: Role = Role.LIAISON) -> HybridSigningKey:
+    """North's authority enrolls a hybrid key for ``member`` (alice); its profile's key file
+    becomes it."""
     key = HybridSigningKey.generate()
     authority = load_private_key(server.home / "keys" / "authority-north.pem")
     now = utc_now()
-    doc = enrollment(party="north", member="alice", role=Role.LIAISON, key=key.public_key,
+    doc = enrollment(party="north", member=member, role=role, key=key.public_key,
                      not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
     await server.hotline.add_document(sign_document(doc, authority).to_json())
-    save_private_key(server.home / "keys" / "alice.pem", key)
+    save_private_key(server.home / "keys" / f"{member}.pem", key)
     return key
 
 
@@ -311,13 +313,7 @@ async def test_the_agreement_lets_heartbeats_be_signed_with_the_ed25519_half_alo
     refused; after it, the agent's client signs it so by itself and the server, the other
     members and the auditor accept it; a message (not named) still needs both halves."""
     async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
-        key = HybridSigningKey.generate()
-        authority = load_private_key(server.home / "keys" / "authority-north.pem")
-        now = utc_now()
-        doc = enrollment(party="north", member="north-agent", role=Role.AGENT, key=key.public_key,
-                         not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
-        await server.hotline.add_document(sign_document(doc, authority).to_json())
-        save_private_key(server.home / "keys" / "north-agent.pem", key)
+        key = await enroll_hybrid_alice(server, "north-agent", Role.AGENT)
         agent, bob = await server.client("north-agent"), await server.client("bob")
 
         def heartbeat(seq: int) -> Envelope:

@@ -196,7 +196,7 @@ def renew_command(ctx: click.Context, name: str, servers: tuple[str, ...]) -> No
     profile = Profile.load(home, name)
     passphrase = existing_passphrase(profile.key_file)
     signer = load_member_private(profile.key_file, passphrase)
-    templates = load_templates(profile.protocols_dir or home / "protocols")
+    templates = load_templates(profile.protocols)
 
     async def go() -> Renewed:
         client = await Failover(profile, servers=servers, key=signer).connect()

@@ -89,7 +89,7 @@ def _parse_fields(body: str | None, fields: tuple[str, ...]) -> JSONObject | dic
 
 
 def _templates(profile: Profile) -> TemplateSet:
-    return load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
+    return load_templates(profile.protocols)
 
 
 def _compose(template: Template, body: str | None, fields: tuple[str, ...]) -> JSONObject:
@@ -334,7 +334,7 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
 
     profile = Profile.load(home_of(ctx), name)
     try:  # only for showing bodies by their titles: listening goes on without them
-        held = load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
+        held = load_templates(profile.protocols)
     except HotlineError:
         held = TemplateSet()
     sealed = SealedView.of_member(home_of(ctx), profile, held)

@@ -207,7 +207,7 @@ def _audited(home: Path, name: str, servers: tuple[str, ...], export_file: Path 
         records = read_export(export_file)
     else:
         records = _records(_client(profile, servers))
-    templates = load_templates(profile.protocols_dir or profile.path.parent.parent / "protocols")
+    templates = load_templates(profile.protocols)
     auditor = Auditor(log_key=log_key, authorities=profile.authorities, templates=templates)
     report = run_audit(auditor, checkpoints=records.checkpoints, entries=records.entries,
                        remembered=remembered, size_hint=records.size, witnessed=records.witnessed,
@@ -352,6 +352,14 @@ def witness_lines(report: Report, required: int | None) -> list[str]:
     return lines
 
 
+def _log_key_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--as NAME`` or ``--log-key KEY``: whose pinned log key an offline check uses."""
+    command = click.option("--log-key", help="The log's verifier key (origin+hash+base64), "
+                                             "instead of --as.")(command)
+    return click.option("--as", "name", envvar="HOTLINE_AS",
+                        help="Take the log key from this profile.")(command)
+
+
 def _log_verifier(ctx: click.Context, name: str | None, log_key: str | None) -> NoteVerifier:
     """The log's key for an offline check: given (``--log-key``), or pinned by a profile."""
     if log_key is not None:
@@ -363,8 +371,7 @@ def _log_verifier(ctx: click.Context, name: str | None, log_key: str | None) -> 
 
 @audit.command()
 @click.argument("receipt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--as", "name", envvar="HOTLINE_AS", help="Take the log key from this profile.")
-@click.option("--log-key", help="The log's verifier key (origin+hash+base64), instead of --as.")
+@_log_key_options
 @click.pass_context
 def receipt(ctx: click.Context, receipt_file: Path, name: str | None, log_key: str | None) -> None:
     """Verify a saved receipt (C2SP tlog-proof bundle) offline, with only the log's key."""
@@ -385,8 +392,7 @@ def receipt(ctx: click.Context, receipt_file: Path, name: str | None, log_key: s
 
 @audit.command()
 @click.argument("disclosure_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--as", "name", envvar="HOTLINE_AS", help="Take the log key from this profile.")
-@click.option("--log-key", help="The log's verifier key (origin+hash+base64), instead of --as.")
+@_log_key_options
 @click.pass_context
 def disclosure(ctx: click.Context, disclosure_file: Path, name: str | None, log_key: str | None) -> None:
     """Check a disclosed sealed field (`hotline disclose`) offline, with only the log's key: the
@@ -418,11 +424,29 @@ def _disclosure_file(path: Path) -> DisclosureFile:
 def _claimed(ctx: click.Context, name: str, paths: tuple[Path, ...]) -> list[Claimed]:
     """The disclosures ``audit report --disclosure`` was given, each proven in the log by its
     receipt (the report then checks it against the entry it reads); a failure is FAILED, exit 1."""
+    if not paths:
+        return []
+    try:
+        verifier = _log_verifier(ctx, name, None)
+    except HotlineError as exc:
+        _fail(exc)
     claimed = []
     for path in paths:
         try:
             file = _disclosure_file(path)
-            _, entry, disclosed = check_disclosure(file, _log_verifier(ctx, name, None))
+            _, entry, disclosed = check_disclosure(file, verifier)
+        except (LogError, SealError) as exc:
+            click.echo(f"FAILED: disclosure {shown(str(path))}: {shown(exc.message)}", err=True)
+            sys.exit(1)
+        except HotlineError as exc:
+            _fail(exc)
+        claimed.append(Claimed(entry.index, disclosed.name, file.to, disclosed.encoded))
+    return claimed
+    verifier = _log_verifier(ctx, name, None)
+    for path in paths:
+        try:
+            file = _disclosure_file(path)
+            _, entry, disclosed = check_disclosure(file, verifier)
         except (LogError, SealError) as exc:
             click.echo(f"FAILED: disclosure {shown(str(path))}: {shown(exc.message)}", err=True)
             sys.exit(1)

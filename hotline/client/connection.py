@@ -167,7 +167,7 @@ class Client:
         the member's key if already loaded)."""
         return cls(key=key or profile.signing_key(), origin=profile.origin,
                    roster=Roster(profile.authorities),
-                   protocols=profile.protocols_dir or profile.path.parent.parent / "protocols",
+                   protocols=profile.protocols,
                    log_key=profile.log_key)
 
     @property
@@ -383,6 +383,8 @@ class Client:
         Raises:
             SealError: ``seal.unlogged_key``, naming the key and what did not hold.
         """
+        log = LogClient(http_base(self.url), key=self.key, origin=self.session.origin,
+                        ssl_context=self.ssl_context)
         for key in keys:
             if key.key_id in self.proven_keys:
                 continue
@@ -397,8 +399,6 @@ class Client:
                 raise unlogged("cannot be proven logged: the profile pins no log key")
             if index is None:
                 raise unlogged("came with no log index from the host")
-            log = LogClient(http_base(self.url), key=self.key, origin=self.session.origin,
-                            ssl_context=self.ssl_context)
             try:
                 entry = decode_leaf(await asyncio.to_thread(log.leaf, index), index=index)
                 logged = EpochKey.from_json(entry.document) if isinstance(entry, EpochKeyEntry) else None

@@ -111,6 +111,16 @@ class Profile:
         except LogError as exc:
             raise ConfigError(exc.message, path=("log_key",), file=str(path)) from exc
 
+    @property
+    def home(self) -> Path:
+        """The member's home folder (the profile is HOME/profiles/NAME.toml)."""
+        return self.path.parent.parent
+
+    @property
+    def protocols(self) -> Path:
+        """The folder of the protocol templates this member holds (default HOME/protocols)."""
+        return self.protocols_dir or self.home / "protocols"
+
     def endpoints(self, overrides: tuple[str, ...]) -> tuple[str, ...]:
         """The server URLs to try: ``overrides`` (``--server``, ``HOTLINE_SERVER``) if any, else
         the profile's; each checked, and the pinned CA loaded, by ``tls_for``, so a command

@@ -38,7 +38,7 @@ def console(ctx: click.Context, name: str, servers: tuple[str, ...], outbox_path
     profile = Profile.load(home, name)
     profile.endpoints(servers)  # a plain URL to a profile that pins a CA: refused here
     key = profile.signing_key()
-    templates = load_templates(profile.protocols_dir or home / "protocols")
+    templates = load_templates(profile.protocols)
     outbox = Outbox.open(outbox_path or home / "state" / f"{name}.outbox.db")
     try:
         ConsoleApp(profile=profile, key=key, outbox=outbox, templates=templates, servers=servers,

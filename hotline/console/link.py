@@ -326,7 +326,7 @@ class Link:
         client, view = self.client, self.sealed_view
         if client is None or self.state is not LinkState.UP or view is None:
             return None
-        return await renew_epoch_keys(client, self.profile.path.parent.parent, signer=self.key,
+        return await renew_epoch_keys(client, self.profile.home, signer=self.key,
                                       passphrase=view.passphrase,
                                       now=self.clock(),
                                       keep=keep_after(client.roster, templates, client.party))

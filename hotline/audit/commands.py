@@ -442,18 +442,6 @@ def _claimed(ctx: click.Context, name: str, paths: tuple[Path, ...]) -> list[Cla
             _fail(exc)
         claimed.append(Claimed(entry.index, disclosed.name, file.to, disclosed.encoded))
     return claimed
-    verifier = _log_verifier(ctx, name, None)
-    for path in paths:
-        try:
-            file = _disclosure_file(path)
-            _, entry, disclosed = check_disclosure(file, verifier)
-        except (LogError, SealError) as exc:
-            click.echo(f"FAILED: disclosure {shown(str(path))}: {shown(exc.message)}", err=True)
-            sys.exit(1)
-        except HotlineError as exc:
-            _fail(exc)
-        claimed.append(Claimed(entry.index, disclosed.name, file.to, disclosed.encoded))
-    return claimed
 
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")

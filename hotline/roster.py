@@ -460,7 +460,9 @@ class Roster:
         """A member's encryption key for one epoch, signed by a key its party enrolled for it and
         valid during the epoch; one key per member and epoch, never replaced (a host that
         would swap one must forge the member's signature, and a member who lost one uses the
-        next epoch)."""
+        next epoch), except by one signed with another of the member's keys once the key that
+        signed it is revoked: the lost laptop holds that key's private half, and the member's
+        new one must be readable at once."""
         who = f"the epoch {doc.epoch} key of {doc.member} ({doc.party})"
         if len(signed.sigs) != 1:
             raise _invalid(f"{who} carries exactly one signature")
@@ -489,11 +491,19 @@ class Roster:
                 code=Code.ROSTER_EPOCH_LENGTH)
         slot, epoch = (doc.party, doc.member), (doc.length, doc.epoch)
         existing = self.epoch_keys.get(epoch, {}).get(slot)
-        if existing is not None and existing[0].key_id != doc.key_id:
+        if existing is not None and existing[0].key_id != doc.key_id and not self._superseded(
+                existing[1], by=signer.key.key_id):
             raise ProtocolViolation(f"{who} is already published ({existing[0].key_id}): one key "
                                     "per member and epoch", code=Code.ROSTER_CONFLICT)
         if commit:
             self.epoch_keys.setdefault(epoch, {})[slot] = (doc, signer.key.key_id)
+
+    def _superseded(self, signed_by: str, *, by: str) -> bool:
+        """Whether an epoch key signed with ``signed_by`` gives way to one signed with ``by``:
+        ``signed_by`` is revoked (in this log, so every replay decides alike) and ``by`` is
+        another key."""
+        before = self.enrollments.get(signed_by)
+        return before is not None and before.revoked_at is not None and by != signed_by
 
     def epoch_lengths(self, party: str) -> set[timedelta]:
         """The epoch lengths ``party``'s members publish keys for: 24 h, and each its channels'

@@ -88,6 +88,22 @@ def test_a_revoked_key_publishes_nothing_after_and_its_keys_stop_being_read(rost
     refused(roster, sign_json(later, KEYS["bob"]), "roster.signer_not_valid")
 
 
+def test_a_new_laptop_replaces_the_revoked_keys_epoch_key_and_only_it(roster: Roster) -> None:
+    """bob's laptop is lost: south revokes its key, enrolls his new one, and the new laptop
+    publishes this epoch's key at once, in place of the one the lost laptop holds. Without the
+    revocation, a second key of bob's is refused as before."""
+    lost = key_of("bob", "south")
+    roster.add(sign_json(lost, KEYS["bob"]))
+    new_signer = SigningKey.from_seed(bytes(range(40, 72)))
+    roster.add(enrolled("bob", party="south", role=Role.LIAISON, key=new_signer))
+    fresh = key_of("bob", "south")
+    refused(roster, sign_json(fresh, new_signer), "roster.conflict")  # both of bob's keys valid
+    roster.enrollments[KEYS["bob"].key_id].revoked_at = NOW
+    roster.add(sign_json(fresh, new_signer))
+    assert [r.key for r in readers_of(roster, ["south"], at=NOW)] == [fresh]
+    refused(roster, sign_json(key_of("bob", "south"), new_signer), "roster.conflict")  # one only
+
+
 def test_auditors_are_not_readers_and_hybrid_members_publish_alike(roster: Roster) -> None:
     roster.add(sign_json(key_of("observer", "mediator"), KEYS["observer"]))
     assert readers_of(roster, ["mediator"], at=NOW) == []

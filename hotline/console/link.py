@@ -51,12 +51,13 @@ from hotline.client.sealer import keys_of, readers_for, sealed
 from hotline.clock import utc_now
 from hotline.entries import Entry, EnvelopeEntry, channel_of
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, ack_id, new_envelope_id
+from hotline.epochkeys import EpochKey
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, SealError
 from hotline.keys import Signer
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
-from hotline.roster import Roster, envelope_signer
+from hotline.roster import Roster, envelope_signer, readers_of
 from hotline.wire.frames import Deliver, Health, Welcome
 
 HISTORY = 5000  # on a first start, resume this many log indexes back (not the whole log)
@@ -151,6 +152,7 @@ class Link:
         # epoch key ids proven logged (a log only grows), oldest first
         memo = self.outbox.recall(PROVEN_MEMO)
         self.proven = dict.fromkeys(k for k in memo if isinstance(k, str)) if isinstance(memo, list) else {}
+        self.proved_ahead = False  # this connection proved the keys its member may seal to
         self.welcome: Welcome | None = None
         self._inflight: set[str] = set()
         self._seen: dict[str, int] = {}  # shown, not yet written to the outbox file
@@ -217,6 +219,8 @@ class Link:
                                            "documents": [d.to_json() for d in client.documents]})
         self._inflight.clear()
         drain = asyncio.create_task(self._drain(client), name="console-drain")
+        proving: asyncio.Task[None] | None = None
+        self.proved_ahead = False
         health = asyncio.create_task(self._watch_health(client), name="console-health")
         self._status(LinkState.UP, self.url, f"connected to {self.url}")
         assert self.url is not None
@@ -237,13 +241,16 @@ class Link:
                 self.emit(ResumedEvent(channel, index))
             for item in self.outbox.pending():
                 await self._submit(client, item)
+            proving = asyncio.create_task(self._prove_ahead(client), name="console-prove-keys")
             await client.closed
         except (ConnectError, ConnectionClosed):
             pass  # the line dropped: run() reconnects
         finally:
             health.cancel()
             drain.cancel()
-            for task in (health, drain):
+            if proving is not None:
+                proving.cancel()
+            for task in (health, drain, *([proving] if proving else [])):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             while not client.deliveries.empty():  # nothing delivered is lost
@@ -353,22 +360,43 @@ class Link:
             raise SealError("no roster verified yet: connect once before sending sealed fields",
                             code=Code.SEAL_UNLOGGED_KEY)
         readers = readers_for(self.roster, envelope, template)
-        keys = keys_of(readers)
-        unproven = [k for k in keys if k.key_id not in self.proven]
+        unproven = [k for k in keys_of(readers) if k.key_id not in self.proven]
         if unproven:
             client = self.client
             if client is None or self.state is not LinkState.UP:
                 raise SealError(f"the line is down and the epoch key of {unproven[0].member} is not "
                                 "yet proven in the log: send it when the line is up",
                                 code=Code.SEAL_UNLOGGED_KEY)
-            await client.prove_logged(unproven, self.profile.log_key, timeout=PROOF_TIMEOUT)
-            self.proven.update(dict.fromkeys(k.key_id for k in unproven))
-            self.proven = dict.fromkeys(list(self.proven)[-MAX_PROVEN:])
-            self.outbox.remember(PROVEN_MEMO, list(self.proven))
+            await self._prove(client, unproven)
         result, disclosures = sealed(envelope, readers)
         if self.sealed_view is not None:
             self.sealed_view.keep(result.id, disclosures)
         return result
+
+    async def _prove(self, client: Client, keys: list[EpochKey]) -> None:
+        """Prove ``keys`` in the log (``Client.prove_logged``) and remember them, in the outbox
+        too: a log only grows, so a key proven once may be sealed to offline later."""
+        await client.prove_logged(keys, self.profile.log_key, timeout=PROOF_TIMEOUT)
+        self.proven.update(dict.fromkeys(k.key_id for k in keys))
+        self.proven = dict.fromkeys(list(self.proven)[-MAX_PROVEN:])
+        self.outbox.remember(PROVEN_MEMO, list(self.proven))
+
+    async def _prove_ahead(self, client: Client) -> None:
+        """Prove on connecting the keys this member may seal to, this epoch's and the next's,
+        so that what the officer composes once the line is down can still be sealed; a key
+        that fails its proof is left out (refused, with why, if a message is sealed to it)."""
+        now, keys = self.clock(), []
+        for channel in client.welcome.channels:
+            agreement = client.roster.agreements.get(channel)
+            if agreement is not None:
+                keys += [reader.key for at in (now, now + agreement.epoch_length)
+                         for reader in readers_of(client.roster, agreement.parties, at=at,
+                                                  length=agreement.epoch_length)]
+        for key in keys:
+            if key.key_id not in self.proven:
+                with contextlib.suppress(HotlineError):
+                    await self._prove(client, [key])
+        self.proved_ahead = True
 
     def _save_cursor(self) -> None:
         for channel, index in self._seen.items():

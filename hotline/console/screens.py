@@ -294,24 +294,26 @@ class ComposeScreen(Modal[Envelope | None]):
             self._sending = True
             try:
                 envelope = await self.seal(envelope)
-            except HotlineError as exc:
-                self.show_error(FormError(exc.message, code=exc.code))
+            except HotlineError as exc:  # SealError: shown as it is, its code its own
+                self.show_error(exc)
                 return
             finally:
                 self._sending = False
         self.dismiss(envelope)
 
-    def show_error(self, exc: FormError) -> None:
-        """The refusal above the form, and under the field it names, which takes the focus."""
-        where = f"{exc.field}: " if exc.field else ""
+    def show_error(self, exc: HotlineError) -> None:
+        """The refusal above the form, and under the field it names (a ``FormError``'s), which
+        takes the focus."""
+        field = exc.field if isinstance(exc, FormError) else None
+        where = f"{field}: " if field else ""
         text = Text(shown(f"✖ NOT SENT — {where}{exc.code}: {exc.message}", limit=500))
         error = self.query_one("#error", Static)
         error.update(text)
         error.add_class("-shown")
-        if exc.field is None:
+        if field is None:
             return
-        index = next((i for i, f in enumerate(self.form.fields) if f.path == exc.field), None)
-        suffix = "precedence" if exc.field == "precedence" else None if index is None else str(index)
+        index = next((i for i, f in enumerate(self.form.fields) if f.path == field), None)
+        suffix = "precedence" if field == "precedence" else None if index is None else str(index)
         if suffix is None:
             return
         widget = self.query_one(f"#{'precedence' if suffix == 'precedence' else 'field-' + suffix}",

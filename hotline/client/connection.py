@@ -26,6 +26,7 @@ import os
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +48,7 @@ from hotline.epochkeys import EpochKey
 from hotline.errorcodes import Code
 from hotline.errors import (
     AuthError,
+    ConfigError,
     HotlineError,
     LogError,
     PeerCode,
@@ -55,7 +57,7 @@ from hotline.errors import (
     WireError,
 )
 from hotline.keys import Signer
-from hotline.norms.files import load_templates
+from hotline.norms.files import load_pinned
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
 from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, envelope_signer, refused_document
@@ -134,7 +136,8 @@ class Client:
                  protocols: Path | None = None, log_key: NoteVerifier | None = None) -> None:
         self.key = key
         self.protocols, self.log_key = protocols, log_key  # to seal what ``send`` sends
-        self._templates: TemplateSet | None = None
+        self._templates = TemplateSet()
+        self._templates_for: frozenset[str] | None = None  # the digests they were read for
         self.session = ClientSession(key=key, origin=origin)
         self.roster = roster
         self.ws: ClientConnection | None = None
@@ -153,6 +156,7 @@ class Client:
         self.refused_documents: list[RefusedDocument] = []  # those it refused (type and code)
         self.logged_at: dict[str, int] = {}  # epoch key id -> the index the host says logs it
         self.proven_keys: set[str] = set()  # epoch key ids proven logged (pinned log key)
+        self._proving: dict[str, asyncio.Future[None]] = {}  # epoch key id -> its proof under way
         self.checkpoint = ""  # the latest checkpoint the server pushed (unverified)
         self.checkpoint_arrived = asyncio.Event()
         self.receipts: dict[int, Receipt] = {}  # index -> receipt frame
@@ -172,12 +176,24 @@ class Client:
 
     @property
     def templates(self) -> TemplateSet:
-        """The templates this member holds (read once, when first needed; none if unreadable)."""
-        if self._templates is None:
-            self._templates = TemplateSet()
-            if self.protocols is not None:
-                with contextlib.suppress(HotlineError):  # none held: ``send`` sends as given
-                    self._templates = load_templates(self.protocols)
+        """The templates this member holds that its roster's agreements pin, as last read
+        (``read_templates``: on connecting, and when an agreement pins new ones)."""
+        return self._templates
+
+    async def read_templates(self) -> TemplateSet:
+        """Read, in a thread, the templates of the profile's folder that the roster's agreements
+        pin (``load_pinned``: a file no agreement pins is hashed, never parsed; one that cannot
+        be read or parsed is left out, and what needs it is refused by ``resolve``); again only
+        when the agreements pin other digests."""
+        wanted = frozenset(ref.sha256 for agreement in self.roster.agreements.values()
+                           for ref in agreement.templates)
+        if self.protocols is not None and wanted != self._templates_for:
+            found, _ = await asyncio.to_thread(load_pinned, self.protocols, wanted)
+            held = TemplateSet()
+            for template in found:
+                with contextlib.suppress(ConfigError):  # two files of one id and version
+                    held.add(template)
+            self._templates, self._templates_for = held, wanted
         return self._templates
 
     @property
@@ -232,6 +248,7 @@ class Client:
         self._welcome = self.session.welcome
         self._reader = asyncio.create_task(self._read_loop(), name="client-reader")
         await self._roster_ready.wait()
+        await self.read_templates()
 
     async def _read_loop(self) -> None:
         assert self.ws is not None
@@ -378,7 +395,8 @@ class Client:
         roster frame's ``indexes``) is that very epoch-key document, and a checkpoint signed by
         the pinned ``log_key`` includes it. So every party sees the key a sender seals to, and
         a key the host made up, or keeps out of the log, is refused before anything is sealed
-        to it. Proven keys are remembered for this connection.
+        to it. Proven keys are remembered for this connection, and a key being proven is proven
+        once for every sender waiting on it (many messages sent at once make one proof).
 
         Raises:
             SealError: ``seal.unlogged_key``, naming the key and what did not hold.
@@ -388,34 +406,47 @@ class Client:
         for key in keys:
             if key.key_id in self.proven_keys:
                 continue
-            who = f"{key.member}'s ({key.party}) epoch key {key.key_id} for epoch {key.epoch}"
+            proving = self._proving.get(key.key_id)
+            if proving is None:
+                proving = self._proving[key.key_id] = asyncio.ensure_future(
+                    self._prove_key(key, log_key, log, timeout=timeout))
+                proving.add_done_callback(partial(self._proved, key.key_id))
+            await asyncio.shield(proving)  # one waiter cancelled leaves the proof to the others
 
-            def unlogged(why: str, who: str = who) -> SealError:
-                return SealError(f"{who} {why}: nothing is sealed to a key not proven in the log",
-                                 code=Code.SEAL_UNLOGGED_KEY)
+    def _proved(self, key_id: str, _: asyncio.Future[None]) -> None:
+        self._proving.pop(key_id, None)  # proven (``proven_keys``), or to be tried again
 
-            index = self.logged_at.get(key.key_id)
-            if log_key is None:
-                raise unlogged("cannot be proven logged: the profile pins no log key")
-            if index is None:
-                raise unlogged("came with no log index from the host")
-            try:
-                entry = decode_leaf(await asyncio.to_thread(log.leaf, index), index=index)
-                logged = EpochKey.from_json(entry.document) if isinstance(entry, EpochKeyEntry) else None
-            except HotlineError as exc:
-                raise unlogged(f"is not readable as entry {index}: {exc.message}") from exc
-            if logged is None or logged.key_id != key.key_id:
-                raise unlogged(f"is not entry {index}, which logs {article(kind_of(entry))} "
-                               "entry" + (f" (of {logged.member})" if logged else ""))
-            claim = f"the host said entry {index} logs {who}"
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._proven(index, entry, log_key, claim)
-            except TimeoutError:
-                raise unlogged(f"is not in a checkpoint signed within {timeout:g} s") from None
-            except Unproven as exc:
-                raise unlogged(f"is not proven at entry {index}: {exc.message}") from exc
-            self.proven_keys.add(key.key_id)
+    async def _prove_key(self, key: EpochKey, log_key: NoteVerifier | None, log: LogClient, *,
+                         timeout: float) -> None:
+        """``prove_logged`` of one key."""
+        who = f"{key.member}'s ({key.party}) epoch key {key.key_id} for epoch {key.epoch}"
+
+        def unlogged(why: str) -> SealError:
+            return SealError(f"{who} {why}: nothing is sealed to a key not proven in the log",
+                             code=Code.SEAL_UNLOGGED_KEY)
+
+        index = self.logged_at.get(key.key_id)
+        if log_key is None:
+            raise unlogged("cannot be proven logged: the profile pins no log key")
+        if index is None:
+            raise unlogged("came with no log index from the host")
+        try:
+            entry = decode_leaf(await asyncio.to_thread(log.leaf, index), index=index)
+            logged = EpochKey.from_json(entry.document) if isinstance(entry, EpochKeyEntry) else None
+        except HotlineError as exc:
+            raise unlogged(f"is not readable as entry {index}: {exc.message}") from exc
+        if logged is None or logged.key_id != key.key_id:
+            raise unlogged(f"is not entry {index}, which logs {article(kind_of(entry))} "
+                           "entry" + (f" (of {logged.member})" if logged else ""))
+        claim = f"the host said entry {index} logs {who}"
+        try:
+            async with asyncio.timeout(timeout):
+                await self._proven(index, entry, log_key, claim)
+        except TimeoutError:
+            raise unlogged(f"is not in a checkpoint signed within {timeout:g} s") from None
+        except Unproven as exc:
+            raise unlogged(f"is not proven at entry {index}: {exc.message}") from exc
+        self.proven_keys.add(key.key_id)
 
     def violation_envelope(self, delivered: Delivered, field: str, problem: HotlineError) -> Envelope:
         """Our report that sealed field ``field`` of ``delivered``, as we opened it, breaks its
@@ -431,14 +462,23 @@ class Client:
     async def send(self, *, channel: str, template: str, body: JSONObject,
                    precedence: Precedence | str = Precedence.ROUTINE) -> Accepted:
         """Sign and send a message; the fields its agreed template seals are sealed first
-        (``sealed_envelope``, against the profile's pinned log key) when this client holds the
-        templates (``for_profile``)."""
+        (``sealed_envelope``, against the profile's pinned log key). Nothing is sent unless this
+        client holds the very template the channel's agreement pins: without it, it cannot
+        know which fields the host may not read.
+
+        Raises:
+            ProtocolViolation: ``channel.unknown`` (no such channel in this member's roster),
+                ``template.unknown`` / ``template.mismatch`` (``TemplateSet.resolve``); the
+                server's refusal, as ``submit_envelope`` raises it.
+            SealError: as ``sealed_envelope`` raises it.
+        """
         agreement = self.roster.agreements.get(channel)
-        held = None
-        if agreement is not None:
-            with contextlib.suppress(ProtocolViolation):  # not held here: the server says why
-                held = self.templates.resolve(agreement, template)
-        if held is not None and held.readers:
+        if agreement is None:
+            raise ProtocolViolation(f"no channel {channel!r} in {self.member}'s roster (channels: "
+                                    f"{', '.join(sorted(self.roster.agreements)) or 'none'})",
+                                    code=Code.CHANNEL_UNKNOWN)
+        held = (await self.read_templates()).resolve(agreement, template)
+        if held.readers:
             envelope = await self.sealed_envelope(channel=channel, template=held, body=body,
                                                   log_key=self.log_key, precedence=precedence)
         else:

@@ -27,6 +27,7 @@ from hotline.client.connection import (
     Proof,
     Refused,
 )
+from hotline.client.epochrenewal import keep_current
 from hotline.client.failover import Failover
 from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
@@ -272,7 +273,8 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
     said at once. Each shown entry is then proven included in a checkpoint signed by
     the pinned log key that extends every checkpoint seen before ('proven in the log'), or
     flagged ('NOT PROVEN'). Exits 1 if any shown entry was not proven. A pre-agreed message is
-    shown with its catalogue text in --lang.
+    shown with its catalogue text in --lang. Sealed fields you may read are opened; a liaison's
+    epoch keys are kept current meanwhile, as `hotline keys renew` does (said on stderr).
     """
 
     async def go(client: Client) -> int:
@@ -304,6 +306,9 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
         proving = asyncio.create_task(prover.run(), name="listen-prover")
         failing = asyncio.create_task(_failing_now(client, channel, as_json=as_json),
                                       name="listen-health")
+        renewing = asyncio.create_task(keep_current(
+            client, home_of(ctx), passphrase=sealed.passphrase, templates=held,
+            say=lambda line: click.echo(shown(f"note: {line}"), err=True)), name="listen-keys")
         try:
             mine = list(client.welcome.channels)
             if channel is not None and channel not in mine:  # else it would wait forever
@@ -327,7 +332,7 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
                     return failures
             return failures
         finally:
-            for task in (proving, failing):
+            for task in (proving, failing, renewing):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

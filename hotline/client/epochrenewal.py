@@ -10,12 +10,14 @@ message.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from hotline.client.connection import Client
 from hotline.client.logapi import LogClient, http_base
+from hotline.clock import utc_now
 from hotline.display import article
 from hotline.epochfiles import document_paths, make_epoch_key, private_path, retire_epoch_keys
 from hotline.epochkeys import epoch_of
@@ -24,6 +26,8 @@ from hotline.keys import Signer
 from hotline.norms.templateset import TemplateSet
 from hotline.publicfiles import read_signed
 from hotline.roster import Role, Roster
+
+RENEW_EVERY = 3600.0  # seconds between two checks that a liaison's epoch keys are current
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,9 @@ async def renew_epoch_keys(client: Client, home: Path, *, signer: Signer, passph
     for length in sorted(lengths):
         seconds, current = int(length.total_seconds()), epoch_of(now, length)
         for epoch in (current, current + 1):
-            if (me.party, me.member) in client.roster.epoch_keys.get((seconds, epoch), {}):
-                continue
+            logged = client.roster.epoch_keys.get((seconds, epoch), {}).get((me.party, me.member))
+            if logged is not None and logged[1] == me.key_id:
+                continue  # published with this very key (one a lost laptop signed is replaced)
             try:
                 made = document_paths(home, me.member, epoch, length)
                 if private_path(home, me.member, epoch, length).exists():
@@ -90,3 +95,20 @@ async def renew_epoch_keys(client: Client, home: Path, *, signer: Signer, passph
             published.append((epoch, seconds // 3600))
     retired = retire_epoch_keys(home, member=me.member, now=now, keep_after=keep)
     return Renewed(tuple(published), tuple(retired), tuple(problems))
+
+
+async def keep_current(client: Client, home: Path, *, passphrase: bytes | None,
+                       templates: TemplateSet, say: Callable[[str], None]) -> None:
+    """``renew_epoch_keys`` now and every ``RENEW_EVERY`` seconds while ``client`` is connected
+    (what ``listen`` runs beside reading, as the console does); ``say`` gets each line of what
+    was done or could not be, and nothing for a member that publishes no key."""
+    while True:
+        try:
+            renewed = await renew_epoch_keys(client, home, signer=client.key, passphrase=passphrase,
+                                             now=utc_now(),
+                                             keep=keep_after(client.roster, templates, client.party))
+            for line in [] if renewed.none_needed else renewed.lines(client.member):
+                say(line)
+        except HotlineError as exc:
+            say(f"NOT DONE: epoch keys not renewed: {exc.code}: {exc.message}")
+        await asyncio.sleep(RENEW_EVERY)

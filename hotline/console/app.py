@@ -45,6 +45,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from hotline.client.backoff import Backoff
+from hotline.client.epochrenewal import RENEW_EVERY
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
 from hotline.client.profile import Profile
@@ -125,7 +126,6 @@ Marks (none depends on colour):
 
 NOTICE_SECONDS = 15.0  # a notice (the answer to a key) stays this long, or until x or the next one
 KEY_STUCK = 2.0  # seconds after which a key not seen through is let go (a safety valve only)
-RENEW_EVERY = 3600.0  # seconds between two checks that this member's epoch keys are current
 PROVE_EVERY = 2.0  # seconds between log-watch rounds, while some message is not fully proven
 WATCH_IDLE = 30.0  # seconds between rounds when all is proven: the chain is still followed
 LOG_HEAD_MEMO = "log_head"  # outbox memo: the largest checkpoint this console verified

@@ -25,6 +25,8 @@ from hotline.ceremony import enroll, new_authority, new_member_key
 from hotline.clock import utc_now
 from hotline.config import ServerSection, check_listen
 from hotline.descriptor import verify_descriptor
+from hotline.epochfiles import make_epoch_key
+from hotline.epochkeys import DEFAULT_EPOCH, epoch_of
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError
 from hotline.join import join_profile
@@ -184,11 +186,16 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
         deployment.members[LIAISONS.get(party, f"{party}-liaison")] = (party, Role.LIAISON)
         deployment.members[f"{party}-agent"] = (party, Role.AGENT)
     deployment.members[AUDITOR] = (auditor_party, Role.AUDITOR)
+    current = epoch_of(now, DEFAULT_EPOCH)
     for n, (name, (party, role)) in enumerate(deployment.members.items(), start=1):
-        _, _, public = new_member_key(home, name, passphrase)
+        key, _, public = new_member_key(home, name, passphrase)
         signed = enroll(authorities[party], party, name, role, read_member_key(public).public_key,
                         not_before, not_after)
         _write_signed(home / "roster" / f"{n:02d}-enroll-{name}.json", signed)
+        if role is Role.LIAISON:  # `keys renew`: this epoch's key and the next one's, logged at start
+            for epoch in (current, current + 1):
+                make_epoch_key(home, party=party, member=name, signer=key, epoch=epoch,
+                               length=DEFAULT_EPOCH, passphrase=passphrase)
 
     log_key = load_private_key(home / LOG_KEY, log_passphrase or passphrase)
     published = home_descriptor(home, log_key=log_key, urls=[], now=now)

@@ -307,9 +307,16 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
             raise RuntimeError(f"{who} failed during the benchmark: {detail}")
         return run()
 
+    # The text is sealed to the parties' liaisons, as `hotline send` seals it: their epoch keys
+    # proven logged once, then one HPKE box per liaison per message.
+    message = alice.templates.resolve(alice.roster.agreements[CHANNEL], "message")
+
+    async def sealed_message(i: int) -> Envelope:
+        return await alice.sealed_envelope(channel=CHANNEL, template=message, log_key=alice.log_key,
+                                           body={"text": message_text(i, params.text_bytes)})
+
     async def one(i: int) -> tuple[float, float, float]:
-        env = alice.envelope(channel=CHANNEL, template="message",
-                             body={"text": message_text(i, params.text_bytes)})
+        env = await sealed_message(i)
         future: asyncio.Future[float] = loop.create_future()
         waiting[env.id] = future
         t0 = time.perf_counter()
@@ -319,8 +326,8 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
         return t0, t_accepted, t_delivered
 
     try:
-        env, sig = typical_envelope(alice.member, message_text(0, params.text_bytes), alice.key)
-        frame_size = len(encode(Submit(envelope=env, sig=sig)).encode())
+        env = await sealed_message(0)
+        frame_size = len(encode(Submit(envelope=env, sig=env.sign(alice.key))).encode())
 
         # 1. sequential latency
         samples, accepted_only = [], []

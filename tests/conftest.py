@@ -20,15 +20,21 @@ import pytest
 from aiohttp import web
 
 from hotline.agent.witness import witness_round
-from hotline.client.connection import Client
+from hotline.canonical import JSONValue
+from hotline.client.connection import Client, Delivered
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
+from hotline.client.sealed_view import SealedView
 from hotline.config import load_config
 from hotline.deployment import init_deployment
 from hotline.server.app import start
 from hotline.server.appkeys import SERVER
 from hotline.server.service import Hotline
 from hotline.tlog import NoteVerifier
+
+# What the demo deployment logs at the server's first start: 7 enrollments, the agreement, and
+# this epoch's and the next one's encryption key of each of the 3 liaisons.
+DEMO_ROSTER = 14
 
 
 @pytest.fixture
@@ -38,6 +44,14 @@ def home(tmp_path: Path) -> Path:
     init_deployment(path, parties=["north", "south", "mediator"], heartbeat_interval=10, port=0,
                     origin="hotline.test", force=False)
     return path
+
+
+def without_epoch_keys(home: Path) -> Path:
+    """``home`` with the epoch keys ``init`` made taken away (never logged), for a test that
+    publishes its members' keys itself."""
+    for path in [*(home / "roster").glob("epoch-*.json"), *(home / "keys" / "epoch").glob("*.pem")]:
+        path.unlink()
+    return home
 
 
 @dataclass
@@ -66,6 +80,17 @@ class Running:
         await client.connect(self.url, ssl_context=profile.tls_for(self.url))
         self.opened.append(client)
         return client
+
+    def body_seen(self, client: Client, delivered: Delivered) -> dict[str, JSONValue]:
+        return body_seen(self.home, client, delivered)
+
+
+def body_seen(home: Path, client: Client, delivered: Delivered) -> dict[str, JSONValue]:
+    """The body ``client``'s member reads: the sealed fields its epoch keys in ``home`` open
+    (the demo's keys have no passphrase), the others marked sealed."""
+    view = SealedView(home, party=client.party, member=client.member, passphrase=None,
+                      templates=client.templates)
+    return view.body(delivered.envelope, client.roster)
 
 
 @contextlib.asynccontextmanager

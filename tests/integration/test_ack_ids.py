@@ -10,6 +10,7 @@ and the server logged south as overdue.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,12 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from hotline.client.connection import Client
+from hotline.client.sealer import keys_of, readers_for, sealed
 from hotline.envelope import AckKind, Envelope, Kind, ack_id, new_envelope_id
 from hotline.errors import ProtocolViolation
 from tests.conftest import Running, hotline_cli, running_server
 from tests.integration.test_norms import add_drill_agreement, logged, next_entry
 
 CHANNEL = "north-south"
+WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 
 
 class FrozenClock:
@@ -47,6 +51,16 @@ async def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(hotline_cli, home, *args)
 
 
+async def message_with_id(client: Client, text: str, id: str) -> Envelope:
+    """A ``message`` of ``client``'s under an id of its choosing, its text sealed to the
+    parties' liaisons as ``Client.send`` seals it (the server refuses it in clear)."""
+    template = client.templates.resolve(client.roster.agreements[CHANNEL], "message")
+    envelope = client.envelope(channel=CHANNEL, template=template.id, body={"text": text}, id=id)
+    readers = readers_for(client.roster, envelope, template)
+    await client.prove_logged(keys_of(readers), client.log_key, timeout=WAIT)
+    return sealed(envelope, readers)[0]
+
+
 @pytest.mark.slow
 async def test_a_squatted_ack_id_does_not_silence_the_ack(home: Path) -> None:
     add_drill_agreement(home)  # 'drill': north's, an 'understood' ack due within one second
@@ -56,8 +70,7 @@ async def test_a_squatted_ack_id_does_not_silence_the_ack(home: Path) -> None:
         drill = await alice.send(channel=CHANNEL, template="drill", body={"text": "drill"})
         # alice takes bob's future ack id first, with a message of her own
         bobs = ack_id(party="south", member="bob", reply_to=drill.id, ack=AckKind.UNDERSTOOD)
-        squat = await alice.submit_envelope(alice.envelope(
-            channel=CHANNEL, template="message", body={"text": "taking bob's ack id"}, id=bobs))
+        squat = await alice.submit_envelope(await message_with_id(alice, "taking bob's ack id", bobs))
         assert squat.id == bobs  # message ids are the sender's own: logged, but harmless
         await carol.ack(await carol.fetch(drill.index), AckKind.UNDERSTOOD)
 
@@ -144,11 +157,10 @@ async def test_other_content_under_a_logged_id_is_still_a_conflict(home: Path) -
     clock = FrozenClock()
     async with serving(home, clock) as server:
         alice = await server.client("alice")
-        first = alice.envelope(channel=CHANNEL, template="message", body={"text": "first"})
+        first = await message_with_id(alice, "first", new_envelope_id(os.urandom(16)))
         accepted = await alice.submit_envelope(first)
         again = await alice.submit_envelope(first)  # a resend after a lost `accepted`
         assert (again.index, again.is_duplicate) == (accepted.index, True)
         with pytest.raises(ProtocolViolation) as refused:
-            await alice.submit_envelope(alice.envelope(
-                channel=CHANNEL, template="message", body={"text": "other"}, id=first.id))
+            await alice.submit_envelope(await message_with_id(alice, "other", first.id))
         assert refused.value.code == "envelope.id_conflict"

@@ -19,7 +19,7 @@ from hotline.audit.export import MAX_LINE
 from hotline.cli import main
 from hotline.deployment import init_deployment
 from hotline.display import unsafe
-from tests.conftest import hotline_cli, running_server, witness_all
+from tests.conftest import DEMO_ROSTER, hotline_cli, running_server, witness_all
 
 WAIT = 10.0
 
@@ -181,8 +181,9 @@ def test_the_export_untouched_verifies(built: Built, tmp_path: Path) -> None:
     ("no header", 'export hostile.jsonl line 1: not a header ({"type": "log", ...}): the file is '
                   "not a hotline log export"),
     ("empty file", "export hostile.jsonl: the file is empty, not a hotline log export"),
-    ("cut at a line end", "checkpoint of size 9 (from the log) was signed, but the log now has 7 "
-                          "entries: it was truncated or rolled back"),
+    # the export's checkpoint covers the roster and alice's message; the cut keeps 7 entries
+    ("cut at a line end", f"checkpoint of size {DEMO_ROSTER + 1} (from the log) was signed, but the "
+                          "log now has 7 entries: it was truncated or rolled back"),
 ])
 def test_files_that_are_not_whole_exports_fail_in_one_line(built: Built, tmp_path: Path, case: str,
                                                            expected: str) -> None:

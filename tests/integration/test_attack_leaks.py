@@ -1,11 +1,12 @@
 """Issue 11, defect 12: no body value ever reaches a log line or a ``rejected`` entry.
 
 A marker value is sent in refused bodies (every kind of refusal a body can earn: an enum, a
-pattern, a length, a rule, an envelope field, a frame too large) and in an accepted one, while a
-receiver's connection is cut under a delivery (the path that once logged a traceback with the
-frame's locals). Then the server's stderr, every file beside the database, and every table of
-the database are searched: the refused marker is nowhere, the accepted one only in the entries
-table (the log itself).
+pattern, a length, a rule, an envelope field, a frame too large) and in an accepted one, in a
+field the host reads (a humanitarian notice's details), while a receiver's connection is cut
+under a delivery (the path that once logged a traceback with the frame's locals); another marker
+goes in a message's text, which is sealed to the parties. Then the server's stderr, every file
+beside the database, and every table of the database are searched: the refused marker is
+nowhere, the accepted one only in the entries table (the log itself), the sealed one nowhere.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from hotline.errors import HotlineError
 from hotline.httpauth import sign_request
 from hotline.server.gate import is_loopback
 from tests.conftest import ServerProcess, running_server
-from tests.integration.test_attack_line import http_url, login
+from tests.integration.test_attack_line import NOTICE, http_url, login
 
 REFUSED = "QZXREFUSEDMARKERQZX"
 ACCEPTED = "QZXACCEPTEDMARKERQZX"
+SEALED = "QZXSEALEDMARKERQZX"
 CHANNEL = "north-south"
 
 # body -> the template it is refused by; the marker is the offending value each time
@@ -41,7 +43,7 @@ REFUSED_BODIES = [
                              "launch_area": "a", "impact_area": "b"}),
     ("humanitarian-notice", {"category": "humanitarian_movement", "nature": "notification",
                              "location": {"name": "x", "latitude": REFUSED}, "details": "y"}),
-    ("message", {"text": REFUSED * 1000}),  # too long
+    ("humanitarian-notice", {**NOTICE, "details": REFUSED * 1000}),  # too long
     ("preagreed", {"number": 6, "code": REFUSED}),
     ("message", {"text": "ok", "lang": REFUSED}),
     ("no-such-template", {"text": REFUSED}),
@@ -64,35 +66,42 @@ async def test_no_body_value_reaches_a_log_line_or_a_rejected_entry(
         codes = []
         for template, body in REFUSED_BODIES:
             try:
-                await alice.send(channel=CHANNEL, template=template, body=body,
-                                 precedence=Precedence.IMMEDIATE)
+                if template == "no-such-template":  # Client.send refuses it unsent; another may not
+                    await alice.submit_envelope(alice.envelope(channel=CHANNEL, template=template,
+                                                               body=body, precedence=Precedence.IMMEDIATE))
+                else:
+                    await alice.send(channel=CHANNEL, template=template, body=body,
+                                     precedence=Precedence.IMMEDIATE)
             except HotlineError as exc:
                 codes.append(exc.code)
                 assert marker_free(exc.message, REFUSED), exc.message
         assert len(codes) == len(REFUSED_BODIES), codes
-        envelope = alice.envelope(channel=CHANNEL, template="message", body={"text": "x"})
+        envelope = alice.envelope(channel=CHANNEL, template="humanitarian-notice", body=NOTICE)
         raw = alice.ws
         assert raw is not None
         frame = {"type": "submit", "envelope": {**envelope.to_json(), "created": REFUSED},
                  "sig": envelope.sign(alice.key)}
         await raw.send(json.dumps(frame))
         await raw.send('{"type": "submit", "envelope": {"body": "' + REFUSED * 10_000 + '"}}')
-        bob.ws.transport.abort()  # cut under the delivery of the accepted message
-        accepted = await alice.send(channel=CHANNEL, template="message",
-                                    body={"text": f"coordinates {ACCEPTED}"})
-        assert accepted.index > 0
+        bob.ws.transport.abort()  # cut under the delivery of the accepted messages
+        accepted = await alice.send(channel=CHANNEL, template="humanitarian-notice",
+                                    body={**NOTICE, "details": f"coordinates {ACCEPTED}"})
+        sealed = await alice.send(channel=CHANNEL, template="message",
+                                  body={"text": f"coordinates {SEALED}"})
+        assert 0 < accepted.index < sealed.index
     finally:
         await alice.close()
     server_process.stop()
 
     log = server_process.log.read_text()
     assert "submit.rejected" in log and "envelope.accepted" in log
-    assert marker_free(log, REFUSED, ACCEPTED)
+    assert marker_free(log, REFUSED, ACCEPTED, SEALED)
     for path in home.rglob("*"):
         if path.is_file() and not path.name.startswith("hotline.db"):
-            assert marker_free(path.read_bytes().decode("latin-1"), REFUSED, ACCEPTED), path
+            assert marker_free(path.read_bytes().decode("latin-1"), REFUSED, ACCEPTED, SEALED), path
     for path in home.glob("hotline.db*"):  # no page, free or in use, ever held a refused value
-        assert REFUSED.encode() not in path.read_bytes(), path
+        content = path.read_bytes()  # nor the sealed text, which the host never reads
+        assert REFUSED.encode() not in content and SEALED.encode() not in content, path
 
     db = sqlite3.connect(home / "hotline.db")
     try:

@@ -9,6 +9,7 @@ own ``tarfile`` (an independent writer), as whoever holds one could.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -34,6 +35,7 @@ from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file
 from hotline.store.restores import read_restores
 from hotline.tlog import Checkpoint, sign_checkpoint
 from tests.conftest import (
+    DEMO_ROSTER,
     ServerProcess,
     hotline_cli,
     running_server,
@@ -86,15 +88,14 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 
 async def send(client: Client, text: str, *, notice: bool = False) -> tuple[int, str]:
-    """Send a message (or a humanitarian notice: never refused for rate, so senders can keep
-    on); its (index, envelope id) once the server accepted it."""
-    envelope = (client.envelope(channel="north-south", template="humanitarian-notice",
-                                body={**NOTICE, "details": text}, precedence=Precedence.ROUTINE)
-                if notice else
-                client.envelope(channel="north-south", template="message", body={"text": text},
-                                precedence=Precedence.ROUTINE))
-    accepted = await client.submit_envelope(envelope)
-    return int(accepted.index), envelope.id
+    """Send a message, its text sealed (or a humanitarian notice: never refused for rate, so
+    senders can keep on); its (index, envelope id) once the server accepted it."""
+    accepted = await (client.send(channel="north-south", template="humanitarian-notice",
+                                  body={**NOTICE, "details": text}, precedence=Precedence.ROUTINE)
+                      if notice else
+                      client.send(channel="north-south", template="message", body={"text": text},
+                                  precedence=Precedence.ROUTINE))
+    return int(accepted.index), accepted.id
 
 
 async def backup_under_load(home: Path, archive: Path) -> tuple[list[tuple[int, str]], int]:
@@ -444,12 +445,23 @@ def not_an_archive(archive: Path, home: Path) -> None:
 
 
 def edited_with_hashes_remade(archive: Path, home: Path) -> None:
-    """Whoever holds the archive edits an entry and recomputes every hash in the manifest."""
+    """Whoever holds the archive edits an entry (the sealed text of "message 1", entry
+    DEMO_ROSTER + 1: its digest in the signed body) and recomputes every hash in the manifest."""
     found = members(archive)
     db = found["hotline.db"]
-    at = db.find(b"message 1")
-    assert at > 0
-    rewrite(archive, with_manifest(found, db[:at] + b"massage 1" + db[at + 9:]))
+    copy = archive.with_name("inspected.db")  # read with SQLite, which writes nothing beside it
+    copy.write_bytes(db)
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{copy}?immutable=1", uri=True)) as sql:
+            (leaf,) = sql.execute("SELECT leaf FROM entries WHERE idx = ?",
+                                  (DEMO_ROSTER + 1,)).fetchone()
+    finally:
+        copy.unlink()
+    digest = json.loads(leaf)["envelope"]["sealed"]["digests"]["text"].encode()
+    assert db.count(digest) == 1  # in the leaf's bytes, and nowhere else
+    at = db.find(digest)
+    edited = (b"B" if digest[:1] == b"A" else b"A") + digest[1:]
+    rewrite(archive, with_manifest(found, db[:at] + edited + db[at + len(digest):]))
 
 
 def another_deployment(archive: Path, home: Path) -> None:

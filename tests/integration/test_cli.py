@@ -8,11 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from hotline.epochfiles import epoch_folder, load_epoch_keys
 from hotline.errors import HotlineError
 from hotline.keyfiles import load_private_key
-from tests.conftest import ServerProcess, hotline_cli
+from tests.conftest import DEMO_ROSTER, ServerProcess, hotline_cli
 
 pytestmark = pytest.mark.slow  # real servers or child processes in every test
+
+FIRST = DEMO_ROSTER  # the first message's index, right after the demo roster
+SEALED = "sealed text to carol (mediator), alice (north), bob (south)"  # to each party's liaison
 
 
 def test_send_listen_ack_round_trip(server_process: ServerProcess) -> None:
@@ -21,25 +25,27 @@ def test_send_listen_ack_round_trip(server_process: ServerProcess) -> None:
     sent = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel", "north-south",
                        "--field", "text=Unusual activity near the border", "--precedence", "flash")
     assert sent.returncode == 0, sent.stderr
-    assert sent.stdout.startswith("accepted index=8 ")
+    sealed, accepted = sent.stdout.split("\n", 1)
+    assert sealed == SEALED and accepted.startswith(f"accepted index={FIRST} ")
     assert ": proven, included in checkpoint " in sent.stdout  # the log proved it, not the host
 
     heard = hotline_cli(home, "listen", "--as", "bob", "--server", url, "--after", "-1",
                         "--count", "1", "--json")
     assert heard.returncode == 0, heard.stderr
     line, proof = (json.loads(text) for text in heard.stdout.splitlines())
-    assert line["index"] == 8 and line["verified"] is True
-    assert (proof["index"], proof["proof"]) == (8, "included") and proof["checkpoint"] > 8
+    assert line["index"] == FIRST and line["verified"] is True
+    assert (proof["index"], proof["proof"]) == (FIRST, "included") and proof["checkpoint"] > FIRST
     assert line["server"]["expects"]["ack"] == "received"  # the host's word, apart
     assert (line["sender"], line["party"], line["precedence"]) == ("alice", "north", "FLASH")
     assert line["body"] == {"text": "Unusual activity near the border"}
 
-    acked = hotline_cli(home, "ack", "--as", "bob", "--server", url, "--index", "8")
+    acked = hotline_cli(home, "ack", "--as", "bob", "--server", url, "--index", str(FIRST))
     assert acked.returncode == 0, acked.stderr
-    assert "understood ack of 8" in acked.stdout and ": proven, included in checkpoint " in acked.stdout
+    assert f"understood ack of {FIRST}" in acked.stdout
+    assert ": proven, included in checkpoint " in acked.stdout
 
     # alice sees bob's automatic 'received' ack (sent by listen) and the 'understood' one.
-    acks = hotline_cli(home, "listen", "--as", "alice", "--server", url, "--after", "8",
+    acks = hotline_cli(home, "listen", "--as", "alice", "--server", url, "--after", str(FIRST),
                        "--count", "2")
     assert acks.returncode == 0, acks.stderr
     assert "ack received of" in acks.stdout and "ack understood of" in acks.stdout
@@ -91,7 +97,7 @@ def test_operator_log_is_json_lines_without_secrets(server_process: ServerProces
     events = [line["event"] for line in lines]
     assert events[-1] == "server.stopped" and "server.listening" in events
     accepted = next(line for line in lines if line["event"] == "envelope.accepted")
-    assert (accepted["index"], accepted["sender"], accepted["member"]) == (8, "alice", "alice")
+    assert (accepted["index"], accepted["sender"], accepted["member"]) == (DEMO_ROSTER, "alice", "alice")
     assert "Secret coordinates" not in server_process.log.read_text()
 
 
@@ -109,6 +115,13 @@ def test_init_encrypts_every_key_with_the_passphrase(tmp_path: Path,
         assert path.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----"), path.name
         with pytest.raises(HotlineError):
             load_private_key(path)  # useless without the passphrase
+    epoch_keys = sorted(epoch_folder(home).glob("*.pem"))
+    assert len(epoch_keys) == 6  # this epoch's and the next one's, of each of the 3 liaisons
+    for path in epoch_keys:
+        assert path.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----"), path.name
+    with pytest.raises(HotlineError):
+        load_epoch_keys(home, member="alice", passphrase=None)
+    assert len(load_epoch_keys(home, member="alice", passphrase=b"correct horse battery staple")) == 2
     server = ServerProcess(home)
     try:
         url = server.start()  # the log key: HOTLINE_PASSPHRASE, as no log key passphrase is set

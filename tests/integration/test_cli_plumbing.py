@@ -19,7 +19,7 @@ import pytest
 
 from hotline.cli import GROUPS, main
 from hotline.client.logapi import http_base
-from tests.conftest import ServerProcess, hotline_cli
+from tests.conftest import DEMO_ROSTER, ServerProcess, hotline_cli
 
 TIMEOUT = 60  # seconds: a command that hangs fails the test instead of the suite
 
@@ -169,7 +169,7 @@ def test_a_duplicate_field_is_refused_naming_it(server_process: ServerProcess) -
     assert done.returncode == 2, done.stderr
     assert "'text' is given twice (text='a' and text='b'): give each field once" in done.stderr
     with urllib.request.urlopen(http_base(url) + "/healthz", timeout=TIMEOUT) as answer:
-        assert json.load(answer)["log_size"] == 8  # the roster `hotline init` wrote: nothing sent
+        assert json.load(answer)["log_size"] == DEMO_ROSTER  # the roster `hotline init` wrote: nothing sent
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, Delivered
 from hotline.client.outbox import Outbox, OutboxState
 from hotline.client.profile import Profile
+from hotline.client.sealed_view import SealedView
 from hotline.config import load_config
 from hotline.console.app import ConsoleApp
 from hotline.console.render import QUOTE
@@ -40,6 +41,7 @@ from hotline.norms.files import load_templates
 from hotline.server.app import start
 from hotline.times import format_time
 from hotline.wire.frames import Deliver
+from tests.conftest import body_seen
 
 WAIT = 20.0
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.2", "HOTLINE_PROTOCOLS_DEADLINE_SWEEP": "0.1"}
@@ -91,10 +93,15 @@ async def member(home: Path, url: str, name: str) -> AsyncIterator[Client]:
 
 
 def console(home: Path, url: str, name: str, **kwargs: Any) -> ConsoleApp:
+    """The console of ``name`` as ``hotline console --as NAME`` builds it: its member's sealed
+    view (the demo's epoch keys have no passphrase) unless the caller passes ``sealed_view``."""
     profile = Profile.load(home, name)
+    templates = load_templates(home / "protocols")
+    kwargs.setdefault("sealed_view", SealedView(home, party=profile.party, member=profile.member,
+                                                passphrase=None, templates=templates))
     return ConsoleApp(profile=profile, key=profile.signing_key(),
                       outbox=Outbox.open(home / "state" / f"{name}.outbox.db"),
-                      templates=load_templates(home / "protocols"), servers=(url,),
+                      templates=templates, servers=(url,),
                       backoff=Backoff(base=0.05, cap=0.3), local_tz=UTC, **kwargs)
 
 
@@ -126,8 +133,10 @@ def channels_text(app: ConsoleApp) -> str:
 
 
 async def connected(pilot: Pilot[None], app: ConsoleApp) -> None:
+    """Connected, replayed, and the keys its member may seal to proven (so that it may seal
+    once the line is down)."""
     await until(pilot, lambda: "LINK UP" in screen_text(app) and "north-south" in channels_text(app)
-                and not app.replaying, "the console to connect and replay")
+                and not app.replaying and app.link.proved_ahead, "the console to connect and replay")
 
 
 async def next_envelope(client: Client, kind: Kind, template: str | None = None) -> Delivered:
@@ -169,7 +178,8 @@ async def test_free_text_sent_received_and_understood(home: Path) -> None:
                                            for m in messages_text(app)), "the message as logged")
 
             got = await next_envelope(bob, Kind.MESSAGE)  # the second liaison receives it, verified
-            assert got.envelope.body == {"text": "Request consultation at 0900Z", "lang": "en"}
+            assert "text" not in got.envelope.body and got.envelope.sealed is not None  # sealed
+            assert body_seen(home, bob, got) == {"text": "Request consultation at 0900Z", "lang": "en"}
             assert got.envelope.sender == "alice" and got.entry.party == "north"
             [shown] = [m for m in messages_text(app) if "Request consultation" in m]
             assert f"[{got.index}] ROUTINE" in shown and "alice@north" in shown
@@ -287,8 +297,9 @@ async def test_message_typed_while_the_line_is_down_is_pending_then_delivered_on
             [shown] = [m for m in messages_text(app) if "Typed during" in m]
             assert "[—]" in shown and "PENDING ⧗ not yet accepted" in shown
             assert "outbox: 1 PENDING" in screen_text(app)
-            [stored] = app.outbox.pending()  # durably stored before any attempt to send
-            assert stored.envelope.body["text"] == "Typed during the outage"
+            [stored] = app.outbox.pending()  # durably stored, sealed, before any attempt to send
+            assert "text" not in stored.envelope.body and stored.envelope.sealed is not None
+            assert app.link.body_of(stored.envelope)[0]["text"] == "Typed during the outage"
 
             assert await server.start() == server.url  # the server returns on the same port
             await until(pilot, lambda: any("Typed during" in m and "logged" in m
@@ -504,6 +515,14 @@ async def test_fails_over_to_the_next_endpoint(home: Path) -> None:
 async def test_a_message_left_pending_is_sent_by_the_next_run(home: Path) -> None:
     server = Server(home)
     await server.start()
+    # what an earlier run composed: its text sealed to the channel's liaisons, whose keys it
+    # proved in the log while the line was up
+    async with member(home, server.url, "alice") as alice:
+        message = alice.templates.latest("message")
+        assert message is not None
+        composed = await alice.sealed_envelope(channel="north-south", template=message,
+                                               body={"text": "from the last shift"},
+                                               log_key=alice.log_key, precedence="IMMEDIATE")
     await server.stop()  # the line is down from the start: the console cannot connect
     try:
         first = console(home, server.url, "alice")
@@ -514,10 +533,8 @@ async def test_a_message_left_pending_is_sent_by_the_next_run(home: Path) -> Non
             await pilot.press("n")
             await pilot.pause()
             assert not isinstance(first.screen, ComposeScreen)
-            # an envelope stored by an earlier run: signed, in the outbox, never sent
-            envelope = first.link.build(channel="north-south", template="message",
-                                        body={"text": "from the last shift"}, precedence="IMMEDIATE")
-            first.link.store(envelope)
+            # an envelope stored by an earlier run: sealed, signed, in the outbox, never sent
+            first.link.store(composed)
             await until(pilot, lambda: "outbox: 1 PENDING" in screen_text(first), "the pending count")
         first.outbox.close()
 
@@ -528,7 +545,7 @@ async def test_a_message_left_pending_is_sent_by_the_next_run(home: Path) -> Non
                                            for m in messages_text(second)), "the message accepted")
             assert "outbox: 0 pending" in screen_text(second)
         ids = [e["envelope"]["id"] for e in logged(home) if e["kind"] == "envelope"]
-        assert ids.count(envelope.id) == 1
+        assert ids.count(composed.id) == 1
     finally:
         await server.stop()
 
@@ -561,11 +578,14 @@ async def test_after_one_connection_the_officer_can_compose_offline(home: Path) 
             await until(pilot, lambda: any("Composed offline" in m and "PENDING" in m
                                            for m in messages_text(second)), "the message pending")
 
+            [composed] = second.outbox.pending()
+            assert second.link.body_of(composed.envelope)[0]["text"] == "Composed offline"
+
             await server.start()
             await until(pilot, lambda: any("Composed offline" in m and "logged" in m
                                            for m in messages_text(second)), "the message accepted")
-        texts = [e["envelope"]["body"].get("text") for e in logged(home) if e["kind"] == "envelope"]
-        assert texts.count("Composed offline") == 1
+        ids = [e["envelope"]["id"] for e in logged(home) if e["kind"] == "envelope"]
+        assert ids.count(composed.id) == 1
     finally:
         await server.stop()
 

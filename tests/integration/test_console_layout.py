@@ -21,6 +21,7 @@ from hotline.console.app import ConsoleApp
 from hotline.console.screens import ComposeScreen, TextScreen
 from hotline.deployment import init_deployment
 from hotline.envelope import Kind
+from tests.conftest import body_seen
 from tests.integration.test_console import (
     agents,
     connected,
@@ -205,10 +206,10 @@ async def test_keys_typed_without_a_pause_reach_the_right_fields(home: Path) -> 
 
             burst(app, "escape", "n", *"Sent at once", "ctrl+s")  # typed and sent in one go
             got = await next_envelope(bob, Kind.MESSAGE)
-            assert got.envelope.body["text"] == "Sent at once"
+            assert body_seen(home, bob, got)["text"] == "Sent at once"
             await until(pilot, lambda: not isinstance(app.screen, ComposeScreen), "the form closed")
-            assert [e["envelope"]["body"]["text"] for e in logged(home) if e["kind"] == "envelope"
-                    and e["envelope"]["template"] == "message"] == ["Sent at once"]
+            assert [e["envelope"]["id"] for e in logged(home) if e["kind"] == "envelope"
+                    and e["envelope"]["template"] == "message"] == [got.envelope.id]
 
 
 # -- item 15: the details name the one checkpoint the inclusion proof is against ---------------------

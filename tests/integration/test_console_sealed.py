@@ -12,19 +12,21 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
+from hotline.ceremony import create_private
 from hotline.client.outbox import Outbox
 from hotline.client.profile import Profile
 from hotline.client.sealed_view import SealedView
+from hotline.client.sealer import keys_of, readers_for
 from hotline.clock import utc_now
 from hotline.console.app import ConsoleApp
 from hotline.console.link import Link
 from hotline.console.screens import ComposeScreen
 from hotline.envelope import Kind
-from hotline.epochfiles import make_epoch_key
-from hotline.epochkeys import DEFAULT_EPOCH, epoch_of
+from hotline.epochfiles import epoch_folder
+from hotline.epochkeys import DEFAULT_EPOCH, EpochPrivateKey, epoch_of
 from hotline.errors import HotlineError
 from hotline.norms.files import load_templates
-from tests.conftest import Running, running_server
+from tests.conftest import running_server, without_epoch_keys
 from tests.integration.test_console import connected, console, messages_text, next_envelope, until
 from tests.integration.test_sealed_fields import MARKER, add_sealed_template
 
@@ -33,19 +35,17 @@ PASSPHRASES = {"alice": b"alice's passphrase", "bob": b"bob's passphrase", "caro
 
 @pytest.fixture
 def sealed_home(home: Path) -> Path:
+    """The demo with the assessment template agreed; the epoch keys ``init`` made for this epoch
+    and the next (logged at the server's first start) kept, as on each member's machine,
+    encrypted under its passphrase."""
     add_sealed_template(home)
+    for name, passphrase in PASSPHRASES.items():
+        if passphrase is not None:
+            for path in sorted(epoch_folder(home).glob(f"{name}-*.pem")):
+                key = EpochPrivateKey.from_pem(path.read_bytes())
+                path.unlink()
+                create_private(path, key, passphrase)
     return home
-
-
-async def publish(server: Running, names: tuple[str, ...]) -> None:
-    """Each member's key for this epoch, made on its machine (encrypted under its passphrase)
-    and logged."""
-    for name in names:
-        profile = Profile.load(server.home, name)
-        made = make_epoch_key(server.home, party=profile.party, member=name,
-                              signer=profile.signing_key(), epoch=epoch_of(utc_now(), DEFAULT_EPOCH),
-                              length=DEFAULT_EPOCH, passphrase=PASSPHRASES[name])
-        await server.hotline.add_document(made.signed.to_json())
 
 
 def view_of(home: Path, name: str) -> SealedView:
@@ -61,7 +61,6 @@ def sealed_console(home: Path, url: str, name: str) -> ConsoleApp:
 async def test_the_console_seals_what_it_sends(sealed_home: Path) -> None:
     home = sealed_home
     async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
-        await publish(server, ("alice", "bob", "carol"))
         bob = await server.client("bob")
         app = sealed_console(home, server.url, "alice")
         async with app.run_test(size=(120, 40)) as pilot:
@@ -105,11 +104,12 @@ async def test_the_console_seals_what_it_sends(sealed_home: Path) -> None:
         try:
             link = Link(profile=profile, key=profile.signing_key(), outbox=outbox, emit=lambda e: None)
             template = load_templates(home / "protocols").latest("assessment")
-            assert template is not None and len(link.proven) == 3
+            assert template is not None and len(link.proven) == 6  # alice, bob, carol: now and next
             envelope = link.build(channel="north-south", template="assessment", precedence="ROUTINE",
                                   body={"subject": "s", "assessment": "offline"})
             assert (await link.seal(envelope, template)).sealed is not None
-            link.proven.pop(next(iter(link.proven)))
+            assert link.roster is not None  # one of the keys it seals to now forgotten:
+            link.proven.pop(keys_of(readers_for(link.roster, envelope, template))[0].key_id)
             with pytest.raises(HotlineError) as refused:
                 await link.seal(envelope, template)
             assert refused.value.code == "seal.unlogged_key" and "line is down" in refused.value.message
@@ -122,7 +122,6 @@ async def test_the_console_opens_what_it_may_read_and_reports_a_violation(sealed
     template = load_templates(home / "protocols").latest("assessment")
     assert template is not None
     async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
-        await publish(server, ("alice", "bob", "carol"))
         alice = await server.client("alice")
         good = await alice.submit_envelope(await alice.sealed_envelope(
             channel="north-south", template=template, log_key=server.log_key,
@@ -157,6 +156,7 @@ async def test_the_console_keeps_its_members_keys_current(sealed_home: Path) -> 
     connecting (made on its machine, encrypted under the passphrase), so senders can seal to it
     before its officer does anything; the next connection finds them current."""
     home = sealed_home
+    without_epoch_keys(home)  # as for a liaison whose keys init did not make
     async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
         def bobs() -> list[int]:
             return sorted(epoch for (length, epoch), keys in server.hotline.roster.epoch_keys.items()

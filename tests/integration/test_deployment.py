@@ -39,10 +39,13 @@ import pytest
 from hotline.canonical import dumps, parse
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
+from hotline.client.sealed_view import SealedView
 from hotline.clock import utc_now
 from hotline.entries import ROSTER_KINDS
+from hotline.envelope import Envelope
 from hotline.keyfiles import load_private_key
 from hotline.keys import PublicKey
+from hotline.norms.templateset import TemplateSet
 from hotline.roster import Role, enrollment, sign_document
 from hotline.times import format_time
 from tests.conftest import ServerProcess
@@ -161,6 +164,8 @@ class Deployment:
         assert str(document.name) in signed.stdout
         self.submit(home, carry(document, home))
         self.join(name, party, role, home)
+        if role == "liaison":  # its encryption keys, for what others seal to it (the console
+            hotline(home, "keys", "renew", "--as", name)  # and listen do it by themselves)
         return home
 
     def join(self, name: str, party: str, role: str, home: Path) -> None:
@@ -252,6 +257,10 @@ def assert_private_keys_stay_home(world: Deployment) -> None:
     """Each folder holds only its owner's private keys (an authority's retired ones included);
     no private key is a copy of another."""
     owned = {**world.owned, world.operator: {"keys/log.pem"}}
+    for folder, keys in world.owned.items():  # and a liaison's epoch keys, made where it is
+        names = "|".join(re.escape(Path(k).stem) for k in keys)
+        owned[folder] = keys | {p for p in private_keys(folder)
+                                if re.fullmatch(rf"keys/epoch/({names})-\d+h-\d+\.pem", p)}
     for party in PARTIES:
         held = private_keys(world.authority(party))
         assert f"keys/authority-{party}.pem" in held
@@ -323,9 +332,10 @@ def send(world: Deployment, name: str, text: str, *, channel: str = "north-south
     return int(found.group(1))
 
 
-def heard(world: Deployment, name: str, after: int, count: int) -> list[dict[str, Any]]:
+def heard(world: Deployment, name: str, after: int, count: int,
+          home: Path | None = None) -> list[dict[str, Any]]:
     """The signed entries ``listen`` shows (not its proof or health lines)."""
-    out = hotline(world.member(name), "listen", "--as", name, "--after", str(after), "--count",
+    out = hotline(home or world.member(name), "listen", "--as", name, "--after", str(after), "--count",
                   str(count), "--json", "--no-ack").stdout
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     return [line for line in lines if "sender" in line]
@@ -343,6 +353,7 @@ async def test_a_deployment_by_ceremony_exchanges_verified_messages(
         [line] = heard(world, name, index - 1, 1)
         assert (line["index"], line["sender"], line["kind"], line["verified"]) == (
             index, sender, "message", True)
+        assert line["body"]["text"] in ("Request consultation at 0900Z", "Agreed, 0900Z")  # opened
     agents = [Agent(world.member(f"{p}-agent"), f"{p}-agent", world.url) for p in PARTIES]
     try:
         await health_becomes(world.member("alice"), "alice", world.url, "UP")
@@ -379,6 +390,17 @@ async def test_a_lost_laptop_is_revoked_and_replaced(deployment: Deployment) -> 
     new_home = world.root / "bob-new-laptop"
     world.enroll("bob", "south", "liaison", home=new_home)
     send(world, "bob", "From my new laptop", home=new_home)
+    # the new laptop published its encryption key at once, in place of the lost one's: what
+    # alice seals now reaches it (and not the thief)
+    after = send(world, "alice", "Do you read me on the new laptop?")
+    [line] = heard(world, "bob", after - 1, 1, home=new_home)
+    assert line["body"]["text"] == "Do you read me on the new laptop?"
+    with sqlite3.connect(f"file:{world.operator / 'hotline.db'}?mode=ro", uri=True) as db:
+        (leaf,) = db.execute("SELECT leaf FROM entries WHERE idx = ?", (after,)).fetchone()
+    sealed = Envelope.from_json(json.loads(leaf)["envelope"])
+    thief = SealedView(world.member("bob"), party="south", member="bob",  # the lost laptop's keys
+                       passphrase=PASSPHRASE.encode(), templates=TemplateSet())
+    assert thief.keys and thief.opened(sealed) == {}
     new_key = key_id_of(new_home / "keys" / "bob.pub.json")
     hotline(world.member("audrey"), "audit", "verify", "--as", "audrey", "--require-witnesses", "0")
     report = hotline(world.member("audrey"), "audit", "report", "--as", "audrey", "--channel",

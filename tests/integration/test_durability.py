@@ -12,7 +12,7 @@ import pytest
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.envelope import Envelope
-from tests.conftest import ServerProcess, hotline_cli
+from tests.conftest import DEMO_ROSTER, ServerProcess, hotline_cli
 
 pytestmark = pytest.mark.slow  # real servers or child processes in every test
 
@@ -23,24 +23,30 @@ async def connect(process: ServerProcess, name: str) -> Client:
     return client
 
 
+async def message(client: Client, text: str) -> Envelope:
+    """A message of ``text``, sealed as `Client.send` seals it, not yet sent."""
+    template = client.templates.resolve(client.roster.agreements["north-south"], "message")
+    return await client.sealed_envelope(channel="north-south", template=template,
+                                        body={"text": text}, log_key=client.log_key)
+
+
 async def test_sigkill_after_accepted_loses_nothing(server_process: ServerProcess) -> None:
     server_process.start()
     alice = await connect(server_process, "alice")
     sent: list[tuple[Envelope, dict[str, object]]] = []
     try:
         for n in range(10):  # one by one
-            envelope = alice.envelope(channel="north-south", template="message",
-                                      body={"text": f"sequential {n}"})
+            envelope = await message(alice, f"sequential {n}")
             sent.append((envelope, await alice.submit_envelope(envelope)))
-        burst = [alice.envelope(channel="north-south", template="message",
-                                body={"text": f"burst {n}"}) for n in range(40)]
+        burst = [await message(alice, f"burst {n}") for n in range(40)]
         answers = await asyncio.gather(*(alice.submit_envelope(e) for e in burst))
         sent += list(zip(burst, answers, strict=True))
         server_process.kill()  # no shutdown, no flush: the process is gone
     finally:
         await alice.close()
 
-    assert sorted(a.index for _, a in sent) == list(range(8, 8 + len(sent)))  # 0..7: roster
+    # entries 0..DEMO_ROSTER - 1: the roster
+    assert sorted(a.index for _, a in sent) == list(range(DEMO_ROSTER, DEMO_ROSTER + len(sent)))
     server_process.start()
     result = await asyncio.to_thread(
         hotline_cli, server_process.home, "listen", "--as", "bob", "--server", server_process.url,
@@ -59,11 +65,11 @@ async def test_sigkill_after_accepted_loses_nothing(server_process: ServerProces
         envelope, original = sent[3]
         again = await alice.submit_envelope(envelope)  # same id, same signature
         assert (again.index, again.is_duplicate) == (original.index, True)
-        assert alice.welcome.log_size == 8 + len(sent)
+        assert alice.welcome.log_size == DEMO_ROSTER + len(sent)
     finally:
         await alice.close()
     bob = await connect(server_process, "bob")
     try:
-        assert bob.welcome.log_size == 8 + len(sent)  # the resend stored nothing
+        assert bob.welcome.log_size == DEMO_ROSTER + len(sent)  # the resend stored nothing
     finally:
         await bob.close()

@@ -20,7 +20,7 @@ from hotline.errors import SealError
 from hotline.readstore import ReadStore
 from hotline.roster import SignedDocument, readers_of
 from hotline.sealing import SealContext, make_disclosures, open_sealed, seal, verify_disclosure
-from tests.conftest import hotline_cli, running_server
+from tests.conftest import hotline_cli, running_server, without_epoch_keys
 
 CONTEXT = SealContext(channel="north-south", envelope="B" * 22)
 
@@ -30,6 +30,7 @@ def epoch_files(home: Path) -> list[str]:
 
 
 async def test_a_member_makes_publishes_and_retires_its_epoch_keys(home: Path) -> None:
+    without_epoch_keys(home)  # bob's machine holds none yet
     before = epoch_of(utc_now(), DEFAULT_EPOCH)
     made = hotline_cli(home, "keys", "epoch", "--as", "bob")
     assert made.returncode == 0, made.stderr
@@ -113,6 +114,7 @@ async def test_keys_renew_publishes_the_current_and_next_keys_and_retires_past_o
     """`hotline keys renew`: what a liaison on the command line runs daily. It makes and logs
     its keys for this epoch and the next, says so, changes nothing when run again, retires a key
     past its epoch and grace, and publishes none for an agent."""
+    without_epoch_keys(home)  # bob's machine holds none yet
     async with running_server(home) as server:
         now = epoch_of(utc_now(), DEFAULT_EPOCH)
         # the longest ack deadline of bob's channels is 3 days (data-exchange): kept that long

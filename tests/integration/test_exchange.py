@@ -23,7 +23,7 @@ from hotline.keyfiles import save_private_key
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, sign_document
 from hotline.wire.frames import SERVER_TYPES, Deliver, decode_value, encode
-from tests.conftest import Running, running_server
+from tests.conftest import DEMO_ROSTER, Running, running_server
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 
@@ -44,7 +44,7 @@ async def test_message_and_acks_between_parties(server: Running) -> None:
     got = await next_delivered(bob)
     assert got.index == accepted.index
     assert got.envelope.sender == "alice" and got.entry.party == "north"
-    assert got.envelope.body["text"] == "Request consultation at 0900Z"
+    assert server.body_seen(bob, got) == {"text": "Request consultation at 0900Z", "lang": "en"}
     assert got.envelope.precedence.value == "IMMEDIATE"
 
     received = await bob.ack(got, AckKind.RECEIVED)
@@ -82,9 +82,14 @@ async def test_receiver_refuses_a_forged_delivery(server: Running) -> None:
         change(entry)
         return deliver_frame(frame.index, entry)
 
-    with pytest.raises(CryptoError) as info:
-        bob.verify(altered(lambda e: e["envelope"]["body"].update(text="altered by the host")))
-    assert info.value.code == "verify.failed" and "signature does not verify" in info.value.message
+    def other_digest(entry: dict[str, Any]) -> None:  # the host swaps in another sealed text
+        digests = entry["envelope"]["sealed"]["digests"]
+        digests["text"] = ("B" if digests["text"][0] == "A" else "A") + digests["text"][1:]
+
+    for change in (other_digest, lambda e: e["envelope"]["body"].update(lang="ru")):
+        with pytest.raises(CryptoError) as info:
+            bob.verify(altered(change))
+        assert info.value.code == "verify.failed" and "signature does not verify" in info.value.message
     with pytest.raises(CryptoError):
         bob.verify(altered(lambda e: e.update(party="mediator")))
 
@@ -92,7 +97,7 @@ async def test_receiver_refuses_a_forged_delivery(server: Running) -> None:
 async def test_third_party_and_auditor_see_the_channel(server: Running) -> None:
     alice, carol, audrey = [await server.client(n) for n in ("alice", "carol", "audrey")]
     await alice.send(channel="north-south", template="message", body={"text": "to all parties"})
-    assert (await next_delivered(carol)).envelope.body["text"] == "to all parties"
+    assert server.body_seen(carol, await next_delivered(carol))["text"] == "to all parties"
     assert (await next_delivered(audrey)).envelope.sender == "alice"
     with pytest.raises(HotlineError) as info:  # auditors read, never send
         await audrey.send(channel="north-south", template="message", body={"text": "hi"})
@@ -149,7 +154,7 @@ async def test_healthz(server: Running) -> None:
     url = server.url.replace("ws://", "http://").replace("/v1/ws", "/healthz")
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         assert response.status == 200
-        assert await response.json() == {"status": "ok", "storage": "ok", "log_size": 9,
+        assert await response.json() == {"status": "ok", "storage": "ok", "log_size": DEMO_ROSTER + 1,
                                          "connections": 1}
 
 
@@ -180,7 +185,7 @@ async def test_auditor_name_squatted_by_a_pinned_outsider(home: Path) -> None:
         status, answer = await post_roster(server, sign_document(squat, west).to_json())
         assert status == 200, answer  # west may enroll its own "audrey": names are per party
         alice = await server.client("alice")
-        await alice.send(channel="north-south", template="message", body={"text": "not for west"})
+        sent = await alice.send(channel="north-south", template="message", body={"text": "not for west"})
 
         squatter = await server.client("west-audrey")
         assert (squatter.welcome.party, squatter.welcome.channels) == ("west", [])
@@ -201,7 +206,6 @@ async def test_auditor_name_squatted_by_a_pinned_outsider(home: Path) -> None:
         assert (audrey.welcome.party, audrey.welcome.channels) == ("mediator", ["north-south"])
         status, records = await signed_get(server, "audrey", "/v1/log/entries", f"start=0&end={size}")
         assert status == 200 and all("entry" in r for r in records)
-        assert any(r["entry"].get("envelope", {}).get("body") == {"text": "not for west"}
-                   for r in records)
+        assert any(r["entry"].get("envelope", {}).get("id") == sent.id for r in records)
         status, health = await signed_get(server, "audrey", "/v1/channels/north-south/health")
         assert status == 200 and health["channel"] == "north-south"

@@ -18,7 +18,7 @@ import pytest
 
 from hotline.agent.heartbeat import lock_state
 from hotline.deployment import init_deployment
-from tests.conftest import ServerProcess, hotline_cli
+from tests.conftest import DEMO_ROSTER, ServerProcess, hotline_cli
 
 pytestmark = pytest.mark.slow  # real servers or child processes in every test
 
@@ -72,7 +72,7 @@ def test_scripts_run_port_reaches_init_and_members_connect(tmp_path: Path) -> No
         sent = hotline_cli(home, "send", "--as", "alice", "--channel", "north-south",
                            "--field", "text=through the profile's own server")
         assert sent.returncode == 0, sent.stderr
-        assert sent.stdout.startswith("accepted index=8 ")
+        assert f"\naccepted index={DEMO_ROSTER} " in sent.stdout, sent.stdout
     finally:
         run.terminate()  # scripts/run execs the server: this stops it
         run.wait(timeout=30)

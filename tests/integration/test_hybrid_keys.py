@@ -46,7 +46,7 @@ from hotline.times import format_time
 from hotline.tlog.mldsa_note import MLDSANoteVerifier
 from hotline.tlog.note import NoteVerifier, PinnedNoteVerifier, open_note, parse_note
 from hotline.wire.frames import Accepted, Deliver, Submit, encode
-from tests.conftest import Running, hotline_cli, running_server, witness_all
+from tests.conftest import Running, hotline_cli, running_server, without_epoch_keys, witness_all
 from tests.integration.test_agreement_cli import send_text
 from tests.integration.test_exchange import deliver_frame, post_roster, signed_get
 from tests.integration.test_rotation_audit import audit
@@ -125,7 +125,7 @@ async def test_a_hybrid_member_signs_in_sends_and_is_verified_everywhere(home: P
         delivered = bob.verify(frame)
         sig = json.loads(encode(frame))["entry"]["sig"]
         assert sig["alg"] == ALG_HYBRID and set(sig) == {"alg", "key", *HALVES}
-        assert delivered.envelope.body["text"] == "post-quantum"
+        assert server.body_seen(bob, delivered)["text"] == "post-quantum"
         await checkpointed(server)
         code, out = await audit(home, server.url)
         assert code == 0, out
@@ -256,6 +256,7 @@ async def test_a_forged_epoch_key_is_refused_by_the_client_before_anything_is_se
     host then logs and serves a key for carol that carol never signed (made and signed by the
     host): alice's client refuses the document, finds no reader for mediator and refuses to seal
     (``seal.no_reader``), so nothing is sealed to the host's key; the auditor fails the log."""
+    without_epoch_keys(home)  # each member's key is published below
     epoch = epoch_of(utc_now(), DEFAULT_EPOCH)
     bob_key = EpochPrivateKey.generate().document(party="south", member="bob", epoch=epoch,
                                                   length=DEFAULT_EPOCH)

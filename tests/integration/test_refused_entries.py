@@ -22,6 +22,7 @@ import pytest
 
 from hotline.client.connection import Client, Delivered, Refused
 from hotline.client.profile import Profile
+from hotline.client.sealer import keys_of, readers_for, sealed
 from hotline.entries import to_json
 from hotline.envelope import Envelope, Kind, new_envelope_id
 from hotline.keyfiles import load_private_key
@@ -65,12 +66,16 @@ async def test_a_backdated_revocation_shows_refused_entries_and_the_replay_goes_
     async with running_server(home) as server:
         alice, bob = await server.client("alice"), await server.client("bob")
         revoked_at = datetime.now(UTC)
-        # bob's envelope dated before the revocation (the server logs it after), then one after
+        # bob's envelope dated before the revocation (the server logs it after), then one after;
+        # sealed as `Client.sealed_envelope` seals, but at the earlier date
         early = bob.envelope(channel=CHANNEL, template="message", body={"text": "dated earlier"})
         early = Envelope.build(id=early.id, kind=Kind.MESSAGE, channel=CHANNEL, sender="bob",
                                template="message", precedence="ROUTINE", body=early.body,
                                created=revoked_at - timedelta(seconds=2))
-        first = await bob.submit_envelope(early)
+        readers = readers_for(bob.roster, early, bob.templates.resolve(bob.roster.agreements[CHANNEL],
+                                                                       "message"))
+        await bob.prove_logged(keys_of(readers), bob.log_key, timeout=WAIT)
+        first = await bob.submit_envelope(sealed(early, readers)[0])
         second = await bob.send(channel=CHANNEL, template="message", body={"text": "dated later"})
         await revoke(server, home, "bob", "south", at=revoked_at)
         after = await alice.send(channel=CHANNEL, template="message", body={"text": "after it"})
@@ -83,7 +88,7 @@ async def test_a_backdated_revocation_shows_refused_entries_and_the_replay_goes_
         for refused in items[:2]:
             assert isinstance(refused, Refused) and refused.code == "verify.failed"
             assert "of bob (south): revoked at " in refused.reason, refused.reason
-        assert (await carol.fetch(after.index)).envelope.body == {"text": "after it"}
+        assert server.body_seen(carol, await carol.fetch(after.index)) == {"text": "after it"}
 
         text, as_json = await asyncio.gather(*(
             cli(home, "listen", "--as", "carol", "--server", server.url, "--after",

@@ -18,11 +18,14 @@ from typing import Any
 import pytest
 
 from hotline.errors import ProtocolViolation
-from tests.conftest import Running, hotline_cli, running_server, witness_all
+from tests.conftest import DEMO_ROSTER, Running, hotline_cli, running_server, witness_all
 
 pytestmark = pytest.mark.slow  # real servers or child processes in every test
 
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
+FIRST = DEMO_ROSTER  # the first message, right after the demo roster
+LAST = FIRST + 6  # the receipted message, after 3 messages, an ack and 2 refused attempts
+SEALED = "sealed text to carol (mediator), alice (north), bob (south)"  # `hotline send`'s first line
 
 
 async def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,20 +38,27 @@ async def run_ok(home: Path, *args: str) -> str:
     return result.stdout
 
 
+async def sent(home: Path, *args: str) -> str:
+    """What `hotline send` says after sealing the text to the parties' liaisons."""
+    first, rest = (await run_ok(home, *args)).split("\n", 1)
+    assert first == SEALED
+    return rest
+
+
 async def exchange(home: Path, server: Running, tmp_path: Path) -> None:
-    """Entries 8..14: four messages (one per precedence), bob's ack of 8, two refused attempts
+    """Entries FIRST..LAST: four messages (one per precedence), bob's ack of FIRST, two refused attempts
     (one on the channel, one naming no channel), and a receipt for the last, so that a signed
     checkpoint covers them all before anyone audits."""
     def send(name: str, precedence: str, text: str) -> list[str]:
         return ["send", "--as", name, "--server", server.url, "--channel", "north-south",
                 "--field", f"text={text}", "--precedence", precedence]
 
-    assert (await run_ok(home, *send("alice", "FLASH", "Unusual activity"))).startswith(
-        "accepted index=8 ")
-    await run_ok(home, *send("alice", "ROUTINE", "Daily summary"))
-    await run_ok(home, *send("bob", "IMMEDIATE", "Request consultation"))
-    assert "understood ack of 8" in await run_ok(home, "ack", "--as", "bob", "--server", server.url,
-                                                 "--index", "8")
+    assert (await sent(home, *send("alice", "FLASH", "Unusual activity"))).startswith(
+        f"accepted index={FIRST} ")
+    await sent(home, *send("alice", "ROUTINE", "Daily summary"))
+    await sent(home, *send("bob", "IMMEDIATE", "Request consultation"))
+    assert f"understood ack of {FIRST}" in await run_ok(home, "ack", "--as", "bob", "--server",
+                                                        server.url, "--index", str(FIRST))
     # `hotline send` checks a body before it leaves; another client may not: the server refuses
     # and logs the attempt (template.invalid on the channel; channel.unknown naming no channel).
     alice = await server.client("alice")
@@ -56,12 +66,16 @@ async def exchange(home: Path, server: Running, tmp_path: Path) -> None:
         await alice.send(channel="north-south", template="message",
                          body={"text": "x", "colour": "red"})
     assert refused.value.code == "template.invalid"
-    with pytest.raises(ProtocolViolation) as elsewhere:
+    with pytest.raises(ProtocolViolation) as elsewhere:  # Client.send refuses it unsent
         await alice.send(channel="elsewhere", template="message", body={"text": "x"})
     assert elsewhere.value.code == "channel.unknown"
+    with pytest.raises(ProtocolViolation) as elsewhere:  # a client that sends it anyway
+        await alice.submit_envelope(alice.envelope(channel="elsewhere", template="message",
+                                                   body={"lang": "en"}))
+    assert elsewhere.value.code == "channel.unknown"
     receipt = tmp_path / "last.tlog-proof"
-    last = await run_ok(home, *send("alice", "PRIORITY", "Closing"), "--receipt", str(receipt))
-    assert last.startswith("accepted index=14 ") and "receipt saved" in last
+    last = await sent(home, *send("alice", "PRIORITY", "Closing"), "--receipt", str(receipt))
+    assert last.startswith(f"accepted index={LAST} ") and "receipt saved" in last
 
 
 def check_counts(doc: dict[str, Any]) -> None:
@@ -78,7 +92,7 @@ def check_counts(doc: dict[str, Any]) -> None:
     assert "colour" in rejected["by_code"]["template.invalid"]["example"]
     period = doc["period"]
     assert (period["since"], period["until"]) == (None, None)
-    assert (period["first_index"], period["last_index"], period["entries"]) == (8, 14, 6)
+    assert (period["first_index"], period["last_index"], period["entries"]) == (FIRST, LAST, 6)
     assert doc["overdue"] == {"count": 0, "notices": []}
     compliance = doc["compliance"]
     total = compliance["total"]
@@ -86,7 +100,7 @@ def check_counts(doc: dict[str, Any]) -> None:
     assert total["required"] == sum(t["required"] for t in compliance["by_party"].values())
     assert len(compliance["late"]) == total["late"] and len(compliance["missing"]) == total["missing"]
     owed = compliance["late"] + compliance["missing"] + compliance["pending"]
-    assert (8, "south") not in {(r["index"], r["party"]) for r in owed}  # bob acked 8 at once
+    assert (FIRST, "south") not in {(r["index"], r["party"]) for r in owed}  # bob acked at once
 
 
 async def test_audit_report_live_and_from_an_export(home: Path, tmp_path: Path) -> None:
@@ -100,7 +114,7 @@ async def test_audit_report_live_and_from_an_export(home: Path, tmp_path: Path) 
         assert text.startswith("Log verified: hotline.test, all ")  # what it stands on first
         assert "\nCompliance report for channel north-south\n" in text
         assert "Period    start of the log to now (all times UTC)" in text
-        assert "Log       index 8 to 14: 6 entries of this channel" in text
+        assert f"Log       index {FIRST} to {LAST}: 6 entries of this channel" in text
         assert "Messages: 4\n" in text
         assert "\n  message       1          1         1        1      4\n" in text
         assert "Other traffic: acks 1; agent traffic: heartbeats 0, echoes 0" in text
@@ -132,19 +146,22 @@ async def test_audit_report_live_and_from_an_export(home: Path, tmp_path: Path) 
         del doc["period"]["now"], doc["period"]["cutoff"]
     assert offline == live
 
-    # A log that does not verify gets no report: entry 8 altered after it was signed.
+    # A log that does not verify gets no report: entry FIRST altered after it was signed (its
+    # sealed text's digest replaced by another).
     lines = export.read_text().splitlines()
     for n, line in enumerate(lines):
         record = json.loads(line)
-        if record.get("type") == "entry" and record["index"] == 8:
-            record["entry"]["envelope"]["body"]["text"] = "Nothing unusual"
+        if record.get("type") == "entry" and record["index"] == FIRST:
+            digests = record["entry"]["envelope"]["sealed"]["digests"]
+            digests["text"] = ("B" if digests["text"][0] == "A" else "A") + digests["text"][1:]
             lines[n] = json.dumps(record)
     tampered = tmp_path / "tampered.jsonl"
     tampered.write_text("\n".join(lines) + "\n")
     failed = await cli(home, "audit", "report", "--as", "audrey", "--channel", "north-south",
                        "--export", str(tampered))
     assert failed.returncode == 1 and failed.stdout == ""
-    assert failed.stderr.startswith("FAILED: entry 8: the entry object differs from its leaf bytes")
+    assert failed.stderr.startswith(
+        f"FAILED: entry {FIRST}: the entry object differs from its leaf bytes"), failed.stderr
 
 
 async def test_audit_report_refusals(home: Path, tmp_path: Path) -> None:

@@ -16,11 +16,11 @@ from hotline.client.profile import Profile
 from hotline.errors import ProtocolViolation
 from hotline.wire import frames
 from hotline.wire.session import ClientSession
-from tests.conftest import Running
+from tests.conftest import DEMO_ROSTER, Running
 
 CHANNEL = "north-south"
 WAIT = 10.0
-AGREEMENT = 7  # the channel's agreement entry: the demo roster is entries 0..7
+AGREEMENT = 7  # the channel's agreement entry, after the demo roster's 7 enrollments
 
 
 async def test_each_answer_echoes_its_request(server: Running) -> None:
@@ -75,6 +75,6 @@ async def test_an_error_goes_to_the_request_it_answers(server: Running) -> None:
     with pytest.raises(ProtocolViolation) as refused:
         await alice.fetch(999)
     assert refused.value.code == "log.no_entry"
-    assert await asyncio.wait_for(replay, WAIT) == AGREEMENT + 30
+    assert await asyncio.wait_for(replay, WAIT) == DEMO_ROSTER + 29  # the last of the 30
     accepted = await alice.send(channel=CHANNEL, template="message", body={"text": "after"})
-    assert accepted.index == AGREEMENT + 31 and not accepted.is_duplicate
+    assert accepted.index == DEMO_ROSTER + 30 and not accepted.is_duplicate

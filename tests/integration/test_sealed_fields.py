@@ -32,7 +32,7 @@ from hotline.sealing import SealContext, make_disclosures, open_sealed, seal
 from hotline.times import format_time
 from hotline.wire.frames import Deliver
 from hotline.wire.frames import Roster as RosterFrame
-from tests.conftest import Running, hotline_cli, running_server, witness_all
+from tests.conftest import Running, hotline_cli, running_server, without_epoch_keys, witness_all
 from tests.integration.test_exchange import signed_get
 from tests.integration.test_hybrid_keys import checkpointed
 from tests.integration.test_rotation_audit import audit
@@ -109,8 +109,10 @@ async def publish_by_cli(server: Running, names: tuple[str, ...]) -> None:
 
 @pytest.fixture
 def sealed_home(home: Path) -> Path:
+    """The demo with the assessment template agreed, and no epoch key yet: each test publishes
+    the keys it needs."""
     add_sealed_template(home)
-    return home
+    return without_epoch_keys(home)
 
 
 async def test_sealed_fields_reach_their_readers_and_no_one_else(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import sqlite3
@@ -33,12 +34,20 @@ from hotline.client.profile import Profile
 from hotline.httpauth import sign_request
 from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file
 from hotline.tlog import Frontier, leaf_hash
-from tests.conftest import Running, ServerProcess, copy_database, hotline_cli, running_server, witness_all
+from tests.conftest import (
+    DEMO_ROSTER,
+    Running,
+    ServerProcess,
+    body_seen,
+    copy_database,
+    hotline_cli,
+    running_server,
+    witness_all,
+)
 
 WAIT = 30  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 ORIGIN = "hotline.test"
-ROSTER = 8  # entries 0..7: the roster `hotline init` writes
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -120,28 +129,28 @@ async def test_a_truncated_wal_under_a_published_checkpoint_is_refused(
     home = server_process.home
     url = server_process.start(**FAST)
     wal = database(home).with_name("hotline.db-wal")
-    before = wal.stat().st_size  # the WAL as it was with the roster only (entries 0..7)
+    before = wal.stat().st_size  # the WAL as it was with the roster only
     alice = await connect(url, home, "alice")
     try:
         last = (await send_messages(alice, 5))[-1]
-        await asyncio.wait_for(alice.receipt(last), WAIT)  # checkpoint 13 signed and published
+        await asyncio.wait_for(alice.receipt(last), WAIT)  # checkpoint DEMO_ROSTER + 5 published
     finally:
         await alice.close()
     server_process.kill()  # the WAL is left as it is: nothing folded into the database
     published = read_checkpoint_file(checkpoint_path(database(home)))
-    assert published is not None and published.size == ROSTER + 5
+    assert published is not None and published.size == DEMO_ROSTER + 5
 
     os.truncate(wal, before)  # the attack (or the fault): every later transaction is gone
     line = refused_start(home)
     assert line == (
-        f"error: store.rolled_back: the database holds {ROSTER} entries but checkpoint "
-        f"{ROSTER + 5} was signed and published at {published.time} (the checkpoint file "
+        f"error: store.rolled_back: the database holds {DEMO_ROSTER} entries but checkpoint "
+        f"{DEMO_ROSTER + 5} was signed and published at {published.time} (the checkpoint file "
         f"{checkpoint_path(database(home))}): 5 accepted entries are missing. Restore "
         f"{database(home)} together with its -wal from a backup taken after that checkpoint; "
         f"never delete {checkpoint_path(database(home))} to get past this: it is the record of "
         "what the log published")
     with sqlite3.connect(database(home)) as db:  # and nothing smaller was signed
-        assert db.execute("SELECT MAX(size) FROM checkpoints").fetchone()[0] == ROSTER
+        assert db.execute("SELECT MAX(size) FROM checkpoints").fetchone()[0] == DEMO_ROSTER
     assert read_checkpoint_file(checkpoint_path(database(home))) == published
 
 
@@ -155,25 +164,26 @@ async def test_a_deleted_checkpoint_file_is_refused(home: Path) -> None:
                            "is missing, but the database holds signed checkpoints"), line
 
 
-def overflow_page_of(data: bytes, marker: bytes) -> int:
-    """The offset of a 4 KiB page of ``data`` that is an overflow page of a row holding
-    ``marker`` (its 4-byte next-page number, then nothing but the marker's bytes)."""
+def overflow_page_of(data: bytes, leaf: bytes) -> int:
+    """The offset of a 4 KiB page of ``data`` that is an overflow page of the row holding
+    ``leaf``, not its last (its 4-byte next-page number, then 4092 bytes of the leaf)."""
     for offset in range(0, len(data), 4096):
         body = data[offset + 4:offset + 4096]
-        if len(body) == 4092 and body == marker[:1] * 4092:
+        if len(body) == 4092 and body in leaf:
             return offset
-    raise AssertionError("no overflow page of the marker")
+    raise AssertionError("no overflow page of the leaf")
 
 
 @pytest.mark.slow
 async def test_a_damaged_page_fails_health_and_reads_while_running_and_start_after(
         home: Path) -> None:
-    marker = "Q" * 15000  # a leaf over three pages long: its text fills whole overflow pages
-    async with running_server(home, **FAST) as server:
-        await (await server.client("alice")).send(channel="north-south", template="message",
-                                                  body={"text": marker})
+    async with running_server(home, **FAST) as server:  # a leaf several pages long (sealed text)
+        sent = await (await server.client("alice")).send(channel="north-south", template="message",
+                                                         body={"text": "Q" * 3000})
+    with contextlib.closing(sqlite3.connect(database(home))) as db:
+        (leaf,) = db.execute("SELECT leaf FROM entries WHERE idx = ?", (sent.index,)).fetchone()
     data = database(home).read_bytes()  # the clean stop folded the WAL into the database
-    page = overflow_page_of(data, marker.encode())
+    page = overflow_page_of(data, bytes(leaf))
 
     async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
         status, body = await get(http, server.url, "/healthz")
@@ -181,7 +191,7 @@ async def test_a_damaged_page_fails_health_and_reads_while_running_and_start_aft
         with database(home).open("r+b") as handle:  # the disk goes bad under the server
             handle.seek(page)
             handle.write(b"\xff\xff\xff\xff")  # the overflow chain now points nowhere
-        status, body = await entries(http, server.url, home, 0, ROSTER + 1)
+        status, body = await entries(http, server.url, home, 0, DEMO_ROSTER + 1)
         answer = json.loads(body)
         assert status == 503 and answer["code"] == "store.read_failed", (status, answer)
         assert "malformed" in answer["message"], answer
@@ -257,7 +267,7 @@ async def test_a_row_appended_to_the_file_is_refused(home: Path, tmp_path: Path)
         audit = await asyncio.to_thread(hotline_cli, home, "audit", "verify", "--as", "audrey",
                                         "--server", server.url)
     assert audit.returncode == 0, audit.stderr
-    assert audit.stdout.startswith(f"OK: log {ORIGIN}: {ROSTER + 2} entries verified"), audit.stdout
+    assert audit.stdout.startswith(f"OK: log {ORIGIN}: {DEMO_ROSTER + 2} entries verified"), audit.stdout
 
 
 @pytest.mark.slow
@@ -274,23 +284,25 @@ async def test_rows_committed_after_the_last_checkpoint_survive_a_crash(
         await alice.close()
     server_process.kill()
     saved = read_checkpoint_file(checkpoint_path(database(home)))
-    assert saved is not None and saved.size == ROSTER < sent[-1]
+    assert saved is not None and saved.size == DEMO_ROSTER < sent[-1]
 
     url = server_process.start(**FAST)
     async with aiohttp.ClientSession() as http:
         status, body = await get(http, url, "/v1/log/checkpoint")
-    assert status == 200 and body.decode().split("\n")[1] == str(ROSTER + 5)
+    assert status == 200 and body.decode().split("\n")[1] == str(DEMO_ROSTER + 5)
     bob = await connect(url, home, "bob")
     try:
-        assert bob.welcome.log_size == ROSTER + 5
-        assert (await bob.fetch(sent[-1])).envelope.body == {"text": "message 4"}
+        assert bob.welcome.log_size == DEMO_ROSTER + 5
+        assert body_seen(home, bob, await bob.fetch(sent[-1])) == {"text": "message 4"}
     finally:
         await bob.close()
 
 
 # -- defect 13: /v1/log/entries is bounded in bytes and off the event loop ---------------------------
 
-BIG = "\U0001d54f" * 15000  # 60,000 bytes of UTF-8: each envelope near the 64 KiB limit
+# 10,800 bytes of UTF-8, sealed to the 3 liaisons: each box holds it base64url-encoded, encrypted,
+# then base64-encoded (16/9 of it), so each envelope is near the 64 KiB limit (about 63,000 bytes)
+BIG = "\U0001d54f" * 2700
 PAGE_BYTES = 4 * 1024 * 1024  # limits.entries_page_bytes, the default
 
 
@@ -321,7 +333,7 @@ async def test_concurrent_large_reads_stay_bounded_and_do_not_stall_a_member(
             await asyncio.gather(*(member.send(channel="north-south", template="message",
                                                body={"text": BIG})
                                    for member in (alice, bob) for _ in range(5)))
-        size = ROSTER + 200
+        size = DEMO_ROSTER + 200
         pages: list[tuple[int, int, int]] = []
         rtts: list[float] = []
         async with aiohttp.ClientSession() as http:

@@ -46,12 +46,14 @@ from hotline.store.checkpointfile import SavedCheckpoint, checkpoint_path, write
 from hotline.store.rowmac import row_mac
 from hotline.times import format_time, parse_time
 from hotline.tlog import Checkpoint, Frontier, leaf_hash, sign_checkpoint
-from tests.conftest import Running, copy_database, hotline_cli, running_server, witness_all
+from tests.conftest import DEMO_ROSTER, Running, copy_database, hotline_cli, running_server, witness_all
 
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 ORIGIN = "hotline.test"
-SIZE = 18  # 8 roster entries, then alice's messages at 8, 10, 12, 14, 16 and bob's acks after each
+# The roster entries, then alice's 5 messages, each followed by bob's ack:
+MSG = [DEMO_ROSTER + 2 * n for n in range(5)]  # where alice's messages are
+SIZE = DEMO_ROSTER + 10
 ROOT_MISMATCH = re.compile(r"checkpoint (\d+) \(from the log\): its root does not match entries "
                            r"(\d+)\.\.(\d+); one of them was modified, inserted, deleted or reordered")
 
@@ -245,9 +247,9 @@ async def test_untampered_log_and_export_verify(log: Log, tmp_path: Path) -> Non
         assert re.fullmatch(rf"OK: log {ORIGIN}: {SIZE} entries verified against \d+ signed "
                             rf"checkpoints \(largest {SIZE}\)", lines[0]), lines
         assert lines[1].strip() == (
-            "readable 18 (envelopes 10, roster documents 8, health transitions 0, overdue "
-            "notices 0, rejected attempts 0, rejection summaries 0); hidden from this auditor 0 "
-            "(hash only); 18 in all")
+            f"readable {SIZE} (envelopes 10, roster documents {DEMO_ROSTER}, health transitions 0, "
+            "overdue notices 0, rejected attempts 0, rejection summaries 0); hidden from this "
+            f"auditor 0 (hash only); {SIZE} in all")
         assert lines[2].strip() == (f"witnessed: entries 0..{SIZE - 1} (checkpoint {SIZE}), cosigned "
                                     "by all 3 named witnesses")
         assert lines[3].strip() == (
@@ -261,13 +263,13 @@ async def test_untampered_log_and_export_verify(log: Log, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 async def test_modified_entry(log: Log) -> None:
-    with attacker_db(log.home) as db:  # a message's text rewritten in its leaf bytes
-        entry = read_entry(db, 10)
-        entry["envelope"]["body"]["text"] = "message 1, says the host"
+    with attacker_db(log.home) as db:  # a message's sealed text replaced in its leaf bytes
+        entry = read_entry(db, MSG[1])
+        entry["envelope"]["sealed"]["digests"]["text"] = entry["envelope"]["sealed"]["digests"]["text"][::-1]
         write_entry(db, entry)
 
     def retimed(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        entries[12]["time"] = later(entries[12]["time"], milliseconds=1)  # no sender signed it
+        entries[MSG[2]]["time"] = later(entries[MSG[2]]["time"], milliseconds=1)  # no sender signed it
         return entries
     edit_export(log.export, retimed)
 
@@ -276,25 +278,26 @@ async def test_modified_entry(log: Log) -> None:
         live, exported = await asyncio.gather(verify_live(log.home, server),
                                               verify_export(log.home, log.export))
     message = failure(live)
-    assert message.startswith("FAILED: entry 10 (envelope): ") and "signature" in message, message
-    root_mismatch_covering(failure(exported), 12)
+    assert message.startswith(f"FAILED: entry {MSG[1]} (envelope): ") and "signature" in message, message
+    root_mismatch_covering(failure(exported), MSG[2])
 
 
 @pytest.mark.slow
 async def test_deleted_entry(log: Log) -> None:
     with attacker_db(log.home) as db:
-        db.execute("DELETE FROM entries WHERE idx = 12")
-    edit_export(log.export, lambda entries: renumbered(entries[:12] + entries[13:]))
+        db.execute("DELETE FROM entries WHERE idx = ?", (MSG[2],))
+    edit_export(log.export, lambda entries: renumbered(entries[:MSG[2]] + entries[MSG[2] + 1:]))
 
     async with running_server(log.home, **FAST) as server:
         live, exported = await asyncio.gather(verify_live(log.home, server),
                                               verify_export(log.home, log.export))
-    assert failure(live) == "FAILED: entry 12: missing (the next record is entry 13)"
+    assert failure(live) == f"FAILED: entry {MSG[2]}: missing (the next record is entry {MSG[2] + 1})"
     message = failure(exported)  # renumbered: the ack of the deleted message or the signed roots
     if "reply_to" in message:  # give it away
-        assert message.startswith("FAILED: entry 12 (envelope): ") and "names no earlier message" in message
+        assert message.startswith(f"FAILED: entry {MSG[2]} (envelope): "), message
+        assert "names no earlier message" in message, message
     elif "truncated" not in message:
-        root_mismatch_covering(message, 12)
+        root_mismatch_covering(message, MSG[2])
     else:
         assert f"checkpoint of size {SIZE} (from the log) was signed" in message
 
@@ -302,58 +305,60 @@ async def test_deleted_entry(log: Log) -> None:
 @pytest.mark.slow
 async def test_swapped_entries(log: Log, tmp_path: Path) -> None:
     with attacker_db(log.home) as db:
-        first, second = read_entry(db, 10), read_entry(db, 12)
-        write_entry(db, second, at=10)
-        write_entry(db, first, at=12)
-    records = load_export(log.export)  # the same swap in an export: rows 10 and 12 trade leaves
+        first, second = read_entry(db, MSG[1]), read_entry(db, MSG[2])
+        write_entry(db, second, at=MSG[1])
+        write_entry(db, first, at=MSG[2])
+    records = load_export(log.export)  # the same swap in an export: two rows trade leaves
     rows = {r["index"]: r for r in records if r["type"] == "entry"}
-    rows[10], rows[12] = {**rows[12], "index": 10}, {**rows[10], "index": 12}
+    rows[MSG[1]], rows[MSG[2]] = {**rows[MSG[2]], "index": MSG[1]}, {**rows[MSG[1]], "index": MSG[2]}
     in_place = tmp_path / "in-place.jsonl"
     save_export(in_place, [r for r in records if r["type"] != "entry"] + list(rows.values()))
 
     def swapped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        entries[10], entries[12] = entries[12], entries[10]
+        entries[MSG[1]], entries[MSG[2]] = entries[MSG[2]], entries[MSG[1]]
         return renumbered(entries)
     edit_export(log.export, swapped)
 
     # Even the key holder's server refuses it: it decodes the recent entries at start, and a
     # leaf holding another index is damage.
     host_passes_server_checks(log.home)
-    with pytest.raises(StoreError, match="entry 10 in the database is damaged: its leaf holds "
-                                         "another index"):
+    with pytest.raises(StoreError, match=f"entry {MSG[1]} in the database is damaged: its leaf "
+                                         "holds another index"):
         async with running_server(log.home, **FAST):
             pass
     moved, exported = await asyncio.gather(verify_export(log.home, in_place),
                                            verify_export(log.home, log.export))
-    assert failure(moved) == "FAILED: entry 10: its leaf holds index 12"
+    assert failure(moved) == f"FAILED: entry {MSG[1]}: its leaf holds index {MSG[2]}"
     message = failure(exported)  # renumbered: caught by the times going back, or by the root
     if "log times never go back" in message:
-        assert re.match(r"FAILED: entry 1[0-2]: logged at ", message), message
+        assert re.match(rf"FAILED: entry ({MSG[1]}|{MSG[1] + 1}|{MSG[2]}): logged at ", message), message
     else:
-        root_mismatch_covering(message, 10)
+        root_mismatch_covering(message, MSG[1])
 
 
 @pytest.mark.slow
 async def test_inserted_entry(log: Log) -> None:
-    with attacker_db(log.home) as db:  # a fabricated refusal slipped in before entry 12
-        for (index,) in db.execute("SELECT idx FROM entries WHERE idx >= 12 ORDER BY idx DESC").fetchall():
+    with attacker_db(log.home) as db:  # a fabricated refusal slipped in before alice's 3rd message
+        for (index,) in db.execute("SELECT idx FROM entries WHERE idx >= ? ORDER BY idx DESC",
+                                   (MSG[2],)).fetchall():
             moved = read_entry(db, index)
             db.execute("UPDATE entries SET idx = ? WHERE idx = ?", (index + 1, index))
             write_entry(db, {**moved, "index": index + 1})
-        insert_entry(db, fabricated_rejection(12, read_entry(db, 11)["time"]))
+        insert_entry(db, fabricated_rejection(MSG[2], read_entry(db, MSG[2] - 1)["time"]))
 
     def replayed(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        copy = {**entries[10], "time": entries[13]["time"]}  # alice's genuine, signed envelope again
-        return renumbered([*entries[:14], copy, *entries[14:]])
+        copy = {**entries[MSG[1]], "time": entries[MSG[2] + 1]["time"]}  # alice's signed envelope again
+        return renumbered([*entries[:MSG[3]], copy, *entries[MSG[3]:]])
     edit_export(log.export, replayed)
 
     host_passes_server_checks(log.home)
     async with running_server(log.home, **FAST) as server:
         live, exported = await asyncio.gather(verify_live(log.home, server),
                                               verify_export(log.home, log.export))
-    root_mismatch_covering(failure(live), 12)
+    root_mismatch_covering(failure(live), MSG[2])
     message = failure(exported)  # the copy is caught as a replay before the root is compared
-    assert message.startswith("FAILED: entry 14 (envelope): envelope ") and "a replay" in message, message
+    assert message.startswith(f"FAILED: entry {MSG[3]} (envelope): envelope "), message
+    assert "a replay" in message, message
 
 
 @pytest.mark.slow
@@ -365,12 +370,12 @@ async def test_truncated_log(log: Log) -> None:
         f"{truncated} entries: it was truncated or rolled back")
 
     async with running_server(log.home, **FAST) as server:
-        assert (await verify_live(log.home, server)).returncode == 0  # audrey remembers 18
+        assert (await verify_live(log.home, server)).returncode == 0  # audrey remembers SIZE
     with attacker_db(log.home) as db:  # entries removed, and the checkpoints that covered them
         db.execute("DELETE FROM entries WHERE idx >= ?", (truncated,))
         forget_tree_from(db, truncated)
     host_passes_server_checks(log.home)
-    async with running_server(log.home, **FAST) as server:  # the host re-signs at 15
+    async with running_server(log.home, **FAST) as server:  # the host re-signs at SIZE - 3
         async with aiohttp.ClientSession() as http, \
                 http.get(server.url.replace("ws://", "http://").replace("/v1/ws", "/v1/log/checkpoint")) as r:
             assert f"\n{truncated}\n" in await r.text()
@@ -393,31 +398,31 @@ async def test_truncated_database_with_its_checkpoints_left_is_refused_by_the_se
 @pytest.mark.slow
 async def test_forged_envelope_signature(log: Log) -> None:
     with attacker_db(log.home) as db:  # appended after the last checkpoint, with a copied signature
-        forged = read_entry(db, 16)
+        forged = read_entry(db, MSG[4])
         forged["index"] = SIZE
         forged["time"] = later(forged["time"], seconds=1)
         forged["envelope"] = {**forged["envelope"], "id": new_envelope_id(b"\x01" * 16),
-                              "body": {"text": "Stand down all units"}}
+                              "body": {"lang": "en"}}
         insert_entry(db, forged)
 
     def bad_signature(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        sig = entries[14]["sig"]["sig"]
-        entries[14]["sig"] = {**entries[14]["sig"], "sig": ("B" if sig[0] == "A" else "A") + sig[1:]}
+        sig = entries[MSG[3]]["sig"]["sig"]
+        entries[MSG[3]]["sig"] = {**entries[MSG[3]]["sig"], "sig": ("B" if sig[0] == "A" else "A") + sig[1:]}
         return entries
     edit_export(log.export, bad_signature)
 
     host_passes_server_checks(log.home)
-    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 19
+    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of SIZE + 1
         live, exported = await asyncio.gather(verify_live(log.home, server),
                                               verify_export(log.home, log.export))
-    for result, index in ((live, SIZE), (exported, 14)):
+    for result, index in ((live, SIZE), (exported, MSG[3])):
         message = failure(result)
         assert message.startswith(f"FAILED: entry {index} (envelope): "), message
         assert "signature" in message, message
 
 
 async def revoke_bob(home: Path) -> tuple[SigningKey, datetime]:
-    """South's authority revokes bob (entry 18, logged by the server); returns bob's key and the
+    """South's authority revokes bob (entry SIZE, logged by the server); returns bob's key and the
     revocation time."""
     bob = Profile.load(home, "bob").signing_key()
     south = load_private_key(home / "keys" / "authority-south.pem")
@@ -447,7 +452,7 @@ async def test_message_from_a_revoked_key(log: Log, tmp_path: Path) -> None:
                                        logged=revoked_at + timedelta(seconds=2)))
     backdated = tmp_path / "backdated.jsonl"
     host_passes_server_checks(log.home)
-    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 20
+    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of SIZE + 2
         exported = await cli(log.home, "audit", "export", "--as", "audrey", "--server", server.url,
                              "--out", str(backdated))
         assert exported.returncode == 0, exported.stderr
@@ -466,26 +471,26 @@ async def test_message_from_a_revoked_key(log: Log, tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_message_from_a_revoked_key_backdated_behind_the_revocation(log: Log) -> None:
     bob, revoked_at = await revoke_bob(log.home)
-    with attacker_db(log.home) as db:  # after entry 18 (the revocation), dated before it
+    with attacker_db(log.home) as db:  # after entry SIZE (the revocation), dated before it
         insert_entry(db, signed_by_bob(bob, index=SIZE + 1, created=revoked_at - timedelta(seconds=2),
                                        logged=revoked_at - timedelta(seconds=1)))
     host_passes_server_checks(log.home)
-    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 20
+    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of SIZE + 2
         message = failure(await verify_live(log.home, server))
-    assert message.startswith(f"FAILED: entry {SIZE + 1}: logged at "), message  # behind entry 18
+    assert message.startswith(f"FAILED: entry {SIZE + 1}: logged at "), message  # behind entry SIZE
     assert "log times never go back" in message, message
 
 
 @pytest.mark.slow
 async def test_replayed_envelope(log: Log) -> None:
     with attacker_db(log.home) as db:
-        replay = {**read_entry(db, 16), "index": SIZE}  # alice's message 4, signature and all
+        replay = {**read_entry(db, MSG[4]), "index": SIZE}  # alice's message 4, signature and all
         replay["time"] = later(replay["time"], seconds=30)
         db.execute("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf) "
                    "VALUES (?, ?, 'envelope', 'north-south', NULL, ?)",
                    (SIZE, replay["time"], canonical_bytes(replay)))
     host_passes_server_checks(log.home)
-    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of 19
+    async with running_server(log.home, **FAST) as server:  # the host signs a checkpoint of SIZE + 1
         message = failure(await verify_live(log.home, server))
     assert message.startswith(f"FAILED: entry {SIZE}"), message
 
@@ -494,7 +499,7 @@ async def test_replayed_envelope(log: Log) -> None:
 async def test_rolled_back_log(log: Log, tmp_path: Path) -> None:
     older = tmp_path / "older"
     older.mkdir()
-    copy_database(log.home, older)  # the host keeps a copy of the database as it is now (18)
+    copy_database(log.home, older)  # the host keeps a copy of the database as it is now (SIZE)
     async with running_server(log.home, **FAST) as server:
         alice = await server.client("alice")
         for n in range(2):
@@ -517,7 +522,7 @@ async def test_rolled_back_log(log: Log, tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_split_view(log: Log) -> None:
     async with running_server(log.home, **FAST) as server:
-        assert (await verify_live(log.home, server)).returncode == 0  # audrey remembers 18
+        assert (await verify_live(log.home, server)).returncode == 0  # audrey remembers SIZE
 
     # Another history of the same size, every leaf valid, signed with the key the host holds.
     log_key = load_private_key(log.home / "keys" / "log.pem")
@@ -550,7 +555,7 @@ async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) ->
     """A server signing one checkpoint per commit (default delay 1 s) passes 1000 checkpoints
     in under 20 minutes of traffic; the auditor must still verify up to the latest one."""
     async with running_server(home):
-        pass  # roster logged, checkpoint 8 signed
+        pass  # roster logged, its checkpoint signed
     key = load_private_key(home / "keys" / "log.pem")
     store = await Store.open(home / "hotline.db", mac_key=row_mac_key(key))
     try:  # 1001 refused attempts, as the server logs them
@@ -565,7 +570,7 @@ async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) ->
         frontier, notes = Frontier(), []
         for leaf in leaves:
             frontier.append(leaf_hash(leaf))
-            if frontier.size > 8:
+            if frontier.size > DEMO_ROSTER:
                 note = sign_checkpoint(Checkpoint(ORIGIN, frontier.size, frontier.root()), key)
                 notes.append((frontier.size, format_time(datetime.now(UTC)), note))
         db.executemany("INSERT INTO checkpoints (size, time, note) VALUES (?, ?, ?)", notes)

@@ -1,6 +1,8 @@
 """Issue 4, acceptance 1: every shipped template, end to end through the real server. Each valid
 example (tests/template_examples.py) is accepted and reaches another party, whose client verifies
-it; each invalid one is refused with its code and logged as a ``rejected`` entry."""
+it; each invalid one is refused with its code and logged as a ``rejected`` entry, except one whose
+fault lies in a sealed field: the host cannot read it, so it is accepted, and the recipient who
+opens it finds the fault with the template's own check (what its ``violation`` report says)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ import pytest
 
 from hotline.client.connection import Client, Delivered
 from hotline.entries import EnvelopeEntry
-from hotline.envelope import Kind
+from hotline.envelope import Envelope, Kind
 from hotline.errors import ProtocolViolation
 from hotline.norms.files import load_templates, shipped_dir
+from hotline.norms.template import Template
 from hotline.times import format_time
 from hotline.wire.frames import Deliver
 from tests.integration.test_norms import logged, serving
@@ -37,6 +40,17 @@ async def delivered_to(client: Client, envelope_id: str) -> Delivered:
     return await asyncio.wait_for(wait(), WAIT)
 
 
+async def composed(client: Client, template: Template, body: dict[str, object], *,
+                   precedence: str, reply_to: str | None = None) -> Envelope:
+    """``client``'s envelope of ``template``, its sealed fields sealed as ``hotline send`` does."""
+    if template.readers:
+        return await client.sealed_envelope(channel="north-south", template=template, body=body,
+                                            log_key=client.log_key, precedence=precedence,
+                                            reply_to=reply_to)
+    return client.envelope(channel="north-south", template=template.id, body=body,
+                           precedence=precedence, kind=template.kind, reply_to=reply_to)
+
+
 class Parties:
     """North sends the examples; south answers them and supplies what they reply to."""
 
@@ -55,14 +69,26 @@ class Parties:
             precedence = case.precedence.value
             if "to" in body:
                 body["to"] = [SENDER_PARTY]
-        envelope = self.clients[sender].envelope(channel="north-south", template=template,
-                                                 body=body, precedence=precedence, kind=kind)
-        await self.clients[sender].submit_envelope(envelope)
+        client = self.clients[sender]
+        if kind is Kind.MESSAGE:
+            held = client.templates.latest(template)
+            assert held is not None
+            envelope = await composed(client, held, body, precedence=precedence)
+        else:
+            envelope = client.envelope(channel="north-south", template=template, body=body,
+                                       precedence=precedence, kind=kind)
+        await client.submit_envelope(envelope)
         return envelope.id
 
     def sender(self, template_kind: Kind, role: str | None) -> Client:
         agent = role == "agent" if role else template_kind is not Kind.MESSAGE
         return self.clients["north-agent" if agent else "alice"]
+
+
+def sealed_fault(template: Template, case: Bad) -> bool:
+    """Whether ``case`` breaks its template only in what the host cannot read: its sealed fields."""
+    unknown = set(case.body) - set(template.fields.get("properties", {}))
+    return bool(set(case.body) & set(template.readers)) and not unknown and case.sender_role is None
 
 
 @pytest.mark.parametrize("template_id", sorted(EXAMPLES))
@@ -78,14 +104,22 @@ async def test_shipped_template_end_to_end(home: Path, template_id: str) -> None
                         if case.reply_template else None)
             role = case.sender_role if isinstance(case, Bad) else None
             sender = parties.sender(template.kind, role)
-            envelope = sender.envelope(channel="north-south", template=template_id, body=case.body,
-                                       precedence=case.precedence, kind=template.kind,
-                                       reply_to=reply_to)
+            envelope = await composed(sender, template, dict(case.body), precedence=case.precedence,
+                                      reply_to=reply_to)
+            receiver = parties.clients["south-agent" if template.kind is not Kind.MESSAGE else "bob"]
             if isinstance(case, Case):
                 accepted = await sender.submit_envelope(envelope)
-                receiver = parties.clients["south-agent" if template.kind is not Kind.MESSAGE else "bob"]
                 seen = await delivered_to(receiver, envelope.id)
-                assert seen.index == accepted.index and seen.envelope.body == case.body, case.name
+                assert seen.index == accepted.index, case.name
+                assert server.body_seen(receiver, seen) == case.body, case.name
+            elif sealed_fault(template, case):
+                accepted = await sender.submit_envelope(envelope)  # the host cannot see the fault
+                seen = await delivered_to(receiver, envelope.id)
+                opened = server.body_seen(receiver, seen)
+                with pytest.raises(ProtocolViolation) as caught:
+                    for name in template.readers:
+                        template.check_sealed_field(seen.envelope.body, name, opened[name])
+                assert caught.value.code == case.code, case.name
             else:
                 with pytest.raises(ProtocolViolation) as caught:
                     await sender.submit_envelope(envelope)

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hotline.agent.witness import WitnessAlarm
 from hotline.canonical import canonical_bytes, dumps
-from hotline.client.connection import Client
+from hotline.client.connection import Client, Delivered
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
@@ -53,9 +53,11 @@ from hotline.tlog import (
     verify_inclusion,
 )
 from hotline.typed import to_json
-from hotline.wire.frames import Receipt
+from hotline.wire.frames import Accepted, Receipt
 from tests.conftest import (
+    DEMO_ROSTER,
     Running,
+    body_seen,
     copy_database,
     hotline_cli,
     running_server,
@@ -66,7 +68,6 @@ from tests.conftest import (
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 ORIGIN = "hotline.test"
-ROSTER = 8  # `hotline init` logs 8 roster documents, entries 0..7
 
 
 # -- an independent RFC 9162 §2.1 implementation, straight from the RFC's definitions -------------
@@ -229,11 +230,16 @@ def log_key(home: Path) -> NoteVerifier:
 
 
 async def send_messages(client: Client, count: int, prefix: str = "message") -> list[int]:
-    """Send ``count`` messages pipelined; returns their indexes once all are accepted."""
-    answers = await asyncio.gather(*(client.send(channel="north-south", template="message",
-                                                 body={"text": f"{prefix} {n}"})
-                                     for n in range(count)))
-    return sorted(a.index for a in answers)
+    """Send ``count`` messages, the first alone (sealing it proves the readers' epoch keys in
+    the log, which the client then remembers), the others pipelined; returns their indexes once
+    all are accepted."""
+    async def send(n: int) -> Accepted:
+        return await client.send(channel="north-south", template="message",
+                                 body={"text": f"{prefix} {n}"})
+
+    first = await send(0)
+    answers = await asyncio.gather(*(send(n) for n in range(1, count)))
+    return sorted([first.index, *(a.index for a in answers)])
 
 
 async def covered(client: Client, index: int) -> Receipt:
@@ -273,7 +279,7 @@ async def test_checkpoint_and_key_are_c2sp_signed_note_and_vkey(home: Path) -> N
         assert (status, content_type) == (200, "text/plain")
         match = CHECKPOINT.fullmatch(note)
         assert match, note
-        assert int(match.group(1)) == last + 1 == ROSTER + 3
+        assert int(match.group(1)) == last + 1 == DEMO_ROSTER + 3
         signature = base64.b64decode(match.group(3))
         assert signature[:4].hex() == key_line.group(1)  # the key hash of the vkey
         assert len(signature) == 4 + 64
@@ -291,7 +297,7 @@ async def test_checkpoint_and_key_are_c2sp_signed_note_and_vkey(home: Path) -> N
             assert leaf == canonical_bytes(record["entry"])  # leaf bytes = JCS(entry)
             assert record["entry"]["index"] == record["index"]
         kinds = [r["entry"]["kind"] for r in records]
-        assert kinds == ["enrollment"] * 7 + ["agreement"] + ["envelope"] * 3
+        assert kinds == ["enrollment"] * 7 + ["agreement"] + ["epoch-key"] * 6 + ["envelope"] * 3
         hashes = hashes_of(records)
         assert root_of(hashes) == rfc_mth(hashes) == checkpoint.root_hash
 
@@ -299,7 +305,7 @@ async def test_checkpoint_and_key_are_c2sp_signed_note_and_vkey(home: Path) -> N
         history = await get_json(http, server, "/v1/log/checkpoints")
         assert [set(h) for h in history] == [{"size", "time", "note"}] * len(history)
         sizes = [h["size"] for h in history]
-        assert sizes == sorted(set(sizes)) and sizes[0] == ROSTER and sizes[-1] == checkpoint.size
+        assert sizes == sorted(set(sizes)) and sizes[0] == DEMO_ROSTER and sizes[-1] == checkpoint.size
         assert history[-1]["note"] == note
         for item in history:
             signed = verify_checkpoint(item["note"], log_key(home))
@@ -314,7 +320,7 @@ async def test_proofs_verify_with_an_independent_rfc9162_verifier(home: Path) ->
         await covered(alice, last)
         checkpoint = verify_checkpoint((await get(http, server, "/v1/log/checkpoint"))[2], log_key(home))
         size = checkpoint.size
-        assert size == ROSTER + 13 == 21  # not a power of two: every proof shape occurs
+        assert size == DEMO_ROSTER + 13 and size & (size - 1)  # not a power of two: every proof shape occurs
         hashes = hashes_of(await entries_as(http, server, "audrey", 0, size))
         roots = {n: rfc_mth(hashes[:n]) for n in range(1, size + 1)}
         assert roots[size] == checkpoint.root_hash  # the root only from the signed checkpoint
@@ -355,21 +361,21 @@ async def test_proofs_verify_with_an_independent_rfc9162_verifier(home: Path) ->
 
 async def test_proof_requests_outside_the_log_are_refused(home: Path) -> None:
     async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
-        size = ROSTER
+        size = DEMO_ROSTER
         assert (await get(http, server, f"/v1/log/proof/inclusion?index={size - 1}&size={size}"))[0] == 200
         assert (await get(http, server, f"/v1/log/proof/consistency?old=1&size={size}"))[0] == 200
         cases = {
-            "/v1/log/proof/consistency?old=0&size=8": "log.bad_range",  # never a proof from 0
+            f"/v1/log/proof/consistency?old=0&size={size}": "log.bad_range",  # never a proof from 0
             "/v1/log/proof/consistency?old=0&size=0": "log.bad_range",
             "/v1/log/proof/consistency?old=5&size=4": "log.bad_range",
-            "/v1/log/proof/consistency?old=1&size=9": "log.bad_range",  # beyond the log
-            "/v1/log/proof/inclusion?index=8&size=8": "log.bad_range",  # index >= size
+            f"/v1/log/proof/consistency?old=1&size={size + 1}": "log.bad_range",  # beyond the log
+            f"/v1/log/proof/inclusion?index={size}&size={size}": "log.bad_range",  # index >= size
             "/v1/log/proof/inclusion?index=0&size=0": "log.bad_range",
-            "/v1/log/proof/inclusion?index=0&size=9": "log.bad_range",  # beyond the log
-            "/v1/log/proof/inclusion?index=-1&size=8": "http.bad_parameter",
-            "/v1/log/proof/inclusion?index=01&size=8": "http.bad_parameter",
-            "/v1/log/proof/inclusion?index=1.0&size=8": "http.bad_parameter",
-            "/v1/log/proof/inclusion?size=8": "http.bad_parameter",
+            f"/v1/log/proof/inclusion?index=0&size={size + 1}": "log.bad_range",  # beyond the log
+            f"/v1/log/proof/inclusion?index=-1&size={size}": "http.bad_parameter",
+            f"/v1/log/proof/inclusion?index=01&size={size}": "http.bad_parameter",
+            f"/v1/log/proof/inclusion?index=1.0&size={size}": "http.bad_parameter",
+            f"/v1/log/proof/inclusion?size={size}": "http.bad_parameter",
             "/v1/log/proof/consistency?old=1": "http.bad_parameter",
             "/v1/log/proof/consistency?old=1&size=99999999999999999999": "http.bad_parameter",
         }
@@ -432,13 +438,13 @@ async def test_members_read_their_channels_and_only_hashes_of_others(home: Path)
     async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
         async with http.post(http_url(server, "/v1/roster"),
                              data=dumps(north_mediator_agreement(home))) as response:
-            assert response.status == 200 and (await response.json())["index"] == ROSTER
+            assert response.status == 200 and (await response.json())["index"] == DEMO_ROSTER
         alice = await server.client("alice")
         private = await alice.send(channel="north-mediator", template="message",
                                    body={"text": "north to mediator only"})
         public = await alice.send(channel="north-south", template="message",
                                   body={"text": "to both sides"})
-        assert (private.index, public.index) == (9, 10)
+        assert (private.index, public.index) == (DEMO_ROSTER + 1, DEMO_ROSTER + 2)
         await covered(alice, public.index)
         size = public.index + 1
 
@@ -447,7 +453,7 @@ async def test_members_read_their_channels_and_only_hashes_of_others(home: Path)
         for name in ("alice", "carol", "audrey"):  # north and mediator are in both channels
             assert all(set(r) == {"index", "leaf", "entry"} for r in full[name]), name
         seen_by_bob = full["bob"]
-        hidden = {8, 9}  # the north-mediator agreement and message
+        hidden = {DEMO_ROSTER, private.index}  # the north-mediator agreement and message
         for record, reference in zip(seen_by_bob, full["audrey"], strict=True):
             if record["index"] in hidden:
                 assert set(record) == {"index", "hash"}
@@ -455,7 +461,7 @@ async def test_members_read_their_channels_and_only_hashes_of_others(home: Path)
                     leaf_hash(base64.b64decode(reference["leaf"]))).decode()
             else:
                 assert record == reference  # roster documents and north-south: leaf and entry
-        assert "north to mediator only" not in json.dumps(seen_by_bob)
+        assert private.id not in json.dumps(seen_by_bob)  # (its text is sealed to north and mediator)
         # With hashes only, bob still checks the signed root over the whole log.
         checkpoint = verify_checkpoint((await get(http, server, "/v1/log/checkpoint"))[2], log_key(home))
         assert checkpoint.size == size
@@ -484,7 +490,7 @@ def altered(raw: bytes, position: int) -> bytes:
 @pytest.mark.slow
 async def test_receipt_verifies_offline_and_every_altered_byte_is_refused(home: Path) -> None:
     async with running_server(home, **FAST) as server:
-        alice = await server.client("alice")
+        alice, bob = await server.client("alice"), await server.client("bob")
         await send_messages(alice, 4, prefix="before")
         accepted = await alice.send(channel="north-south", template="message",
                                     body={"text": "Receipt wanted", "lang": "en"}, precedence="FLASH")
@@ -502,7 +508,8 @@ async def test_receipt_verifies_offline_and_every_altered_byte_is_refused(home: 
     assert isinstance(entry, EnvelopeEntry)
     assert (checkpoint.size, entry.index) == (frame["size"], accepted.index)
     assert entry.envelope.id == accepted.id
-    assert entry.envelope.body == {"text": "Receipt wanted", "lang": "en"}
+    assert body_seen(home, bob, Delivered(entry.index, entry, entry.envelope)) == {
+        "text": "Receipt wanted", "lang": "en"}
     # The independent verifier agrees, with the root from the independently checked note.
     _, size, root = independent_note_check(frame["checkpoint"], log_key(home).to_text())
     proof = [base64.b64decode(h) for h in frame["proof"]]
@@ -540,7 +547,7 @@ async def test_send_receipt_and_audit_receipt_cli(home: Path, tmp_path: Path) ->
         assert sent.returncode == 0, sent.stderr
         assert f"receipt saved to {receipt}" in sent.stdout
     text = receipt.read_text()
-    assert ProofBundle.from_text(text).index == ROSTER
+    assert ProofBundle.from_text(text).index == DEMO_ROSTER
 
     # Offline: the server is gone; only the pinned log key is needed.
     ok, by_key = await asyncio.gather(
@@ -548,13 +555,13 @@ async def test_send_receipt_and_audit_receipt_cli(home: Path, tmp_path: Path) ->
         cli(home, "audit", "receipt", str(receipt), "--log-key", log_key(home).to_text()))
     for result in (ok, by_key):
         assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith(f"OK: entry {ROSTER} (envelope, id ")
+        assert result.stdout.startswith(f"OK: entry {DEMO_ROSTER} (envelope, id ")
         assert "sender alice" in result.stdout and f"log {ORIGIN}" in result.stdout
 
     lines = text.split("\n")
-    index_line = lines.index(f"index {ROSTER}")
+    index_line = lines.index(f"index {DEMO_ROSTER}")
     note = lines.index("") + 1  # origin, size, root, "", the log's signature
-    assert lines[note:note + 5] == [ORIGIN, str(ROSTER + 1), lines[note + 2], "", lines[note + 4]]
+    assert lines[note:note + 5] == [ORIGIN, str(DEMO_ROSTER + 1), lines[note + 2], "", lines[note + 4]]
     variants = {
         "index line": alter_line(text, index_line, -1),
         "proof hash": alter_line(text, index_line + 1, 5),
@@ -598,12 +605,12 @@ async def test_witness_cosigns_each_new_checkpoint(home: Path) -> None:
         first = await witness(home, server)
         assert first.returncode == 0, first.stderr
         note = (await get(http, server, "/v1/log/checkpoint"))[2]
-        assert verify_checkpoint(note, log_key(home)).size == ROSTER
+        assert verify_checkpoint(note, log_key(home)).size == DEMO_ROSTER
         assert [line for line in note.split("\n") if line.startswith("\u2014 ")][1].startswith(
             "\u2014 north-agent ")
         stamps = verify_cosignatures(note, [witness_verifier(home, "north-agent")])
         assert set(stamps) == {"north-agent"} and before - 1 <= stamps["north-agent"] <= before + 60
-        assert json.loads(state.read_text())["size"] == ROSTER
+        assert json.loads(state.read_text())["size"] == DEMO_ROSTER
 
         saved = state.read_bytes()
         again = await witness(home, server)  # nothing new: a no-op
@@ -616,13 +623,13 @@ async def test_witness_cosigns_each_new_checkpoint(home: Path) -> None:
         await covered(alice, last)
         north, south = await asyncio.gather(witness(home, server), witness(home, server, "south-agent"))
         assert north.returncode == 0 and south.returncode == 0, north.stderr + south.stderr
-        assert json.loads(state.read_text())["size"] == last + 1  # proven consistent with 8
+        assert json.loads(state.read_text())["size"] == last + 1  # proven consistent with the roster's
         note = (await get(http, server, "/v1/log/checkpoint"))[2]
         assert verify_checkpoint(note, log_key(home)).size == last + 1
         verifiers = [witness_verifier(home, n) for n in ("north-agent", "south-agent", "mediator-agent")]
         assert set(verify_cosignatures(note, verifiers)) == {"north-agent", "south-agent"}
         history = {h["size"]: h["note"] for h in await get_json(http, server, "/v1/log/checkpoints")}
-        assert set(verify_cosignatures(history[ROSTER], verifiers)) == {"north-agent"}
+        assert set(verify_cosignatures(history[DEMO_ROSTER], verifiers)) == {"north-agent"}
 
         # The agreement names three witnesses; mediator's has not cosigned: by default (all) the
         # audit fails saying so, with two of three it passes.
@@ -658,7 +665,7 @@ async def test_witnessed_gives_the_latest_checkpoint_each_witness_cosigned(home:
         last = (await send_messages(alice, 2))[-1]
         await covered(alice, last)
         assert (await witness(home, server, "south-agent")).returncode == 0
-        expected = {ROSTER: {"north-agent"}, last + 1: {"south-agent"}}
+        expected = {DEMO_ROSTER: {"north-agent"}, last + 1: {"south-agent"}}
         assert seen(await get_json(http, server, "/v1/log/witnessed")) == expected
     async with running_server(home, **FAST) as server, aiohttp.ClientSession() as http:
         assert seen(await get_json(http, server, "/v1/log/witnessed")) == expected
@@ -670,7 +677,7 @@ async def test_witness_alarms_on_rollback_split_view_and_fork(home: Path, tmp_pa
     saved.mkdir()
     state = home / "state" / "north-agent.witness.json"
     async with running_server(home, **FAST):
-        pass  # the roster is logged and checkpoint 8 signed
+        pass  # the roster is logged and its checkpoint (DEMO_ROSTER) signed
     copy_database(home, saved)
 
     async with running_server(home, **FAST) as server:
@@ -686,7 +693,7 @@ async def test_witness_alarms_on_rollback_split_view_and_fork(home: Path, tmp_pa
     async with running_server(home, **FAST) as server:
         rolled_back = await witness(home, server)
         assert refused(rolled_back), rolled_back.stderr
-        assert "ALARM: rollback" in rolled_back.stderr and f"size {ROSTER}" in rolled_back.stderr
+        assert "ALARM: rollback" in rolled_back.stderr and f"size {DEMO_ROSTER}" in rolled_back.stderr
 
         alice = await server.client("alice")
         again = (await send_messages(alice, 3, prefix="history B"))[-1]
@@ -750,15 +757,15 @@ async def test_cosignature_by_anyone_but_a_named_witness_is_refused(home: Path) 
             "not a signature line": ("north-agent says ok", "log.bad_cosignature"),
         }
         for what, (line, code) in cases.items():
-            status, answer = await post(ROSTER, line)
+            status, answer = await post(DEMO_ROSTER, line)
             assert (status, answer["code"]) == (400, code), (what, answer)
         genuine = cosign(body, name="north-agent", key=key("north-agent"), timestamp=now)
-        status, answer = await post(ROSTER - 1, genuine)  # no checkpoint of that size
+        status, answer = await post(DEMO_ROSTER - 1, genuine)  # no checkpoint of that size
         assert (status, answer["code"]) == (400, "log.no_checkpoint")
-        status, answer = await post(str(ROSTER), genuine)
+        status, answer = await post(str(DEMO_ROSTER), genuine)
         assert (status, answer["code"]) == (400, "log.bad_cosignature")
-        assert await post(ROSTER, genuine) == (200, {"added": True})
-        assert await post(ROSTER, genuine) == (200, {"added": False})
+        assert await post(DEMO_ROSTER, genuine) == (200, {"added": True})
+        assert await post(DEMO_ROSTER, genuine) == (200, {"added": False})
 
         note = (await get(http, server, "/v1/log/checkpoint"))[2]
         signers = [line.split(" ")[1] for line in note.split("\n") if line.startswith("\u2014 ")]

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from hotline.client.connection import ConnectError
-from tests.conftest import running_server
+from tests.conftest import DEMO_ROSTER, running_server
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -51,4 +51,4 @@ async def test_wss_with_the_deployment_ca(home: Path) -> None:
                            .replace("ws://", "wss://"))
         alice = await server.client("alice")
         accepted = await alice.send(channel="north-south", template="message", body={"text": "over TLS"})
-        assert accepted.index == 8
+        assert accepted.index == DEMO_ROSTER  # the first entry after the roster

@@ -102,7 +102,12 @@ def test_every_file_in_the_folder_is_a_template_and_loads() -> None:
     for path in files:
         template = Template.from_text(path.read_bytes(), source=str(path))
         assert path.stem == template.id
-        assert template.version == 1
+        assert template.version == (2 if template.id == "message" else 1)  # message 2: text sealed
+
+
+def test_free_text_messages_are_for_the_parties_alone() -> None:
+    """The host never reads a free-text message: its text is sealed to the channel's parties."""
+    assert TEMPLATES["message"].readers == {"text": "parties"}
 
 
 def test_the_ids_are_exactly_designs_section_13() -> None:
@@ -253,11 +258,14 @@ def test_example(template_id: str, example: Example, now: datetime) -> None:
     template = TEMPLATES[template_id]
     env, ctx = envelope_and_context(template, example, now)
     if isinstance(example, Case):
-        template.check(env, ctx)
+        template.check(env, ctx, composed=True)  # as the sender composed it, before sealing
         assert template.recipients(AGREEMENT, SENDER_PARTY, env.body)
+        if template.readers:  # never sent so: the host refuses those fields in clear
+            with pytest.raises(ProtocolViolation, match="may be read only by its readers"):
+                template.check(env, ctx)
     else:
         with pytest.raises(ProtocolViolation) as info:
-            template.check(env, ctx)
+            template.check(env, ctx, composed=True)
         assert info.value.code == example.code, info.value.message
         if example.code == "template.invalid":
             assert template_id in info.value.message

@@ -176,12 +176,10 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         # Encoded once: the size limit, the signature and the log entry all use these bytes.
         canonical = canonical_bytes(env.to_json())
         if len(canonical) > MAX_ENVELOPE_BYTES:
-            carried = "" if env.sealed is None else (
-                f" (its sealed fields are carried once for each of their {len(env.sealed.boxes)} "
-                "readers)")
-            raise WireError(f"envelope of {len(canonical)} bytes exceeds {MAX_ENVELOPE_BYTES}"
-                            f"{carried}: shorten the body, or split it into several messages",
-                            code=Code.FRAME_TOO_LARGE)
+            boxes = "" if env.sealed is None else f", {len(env.sealed.boxes)} readers' boxes included"
+            raise WireError(f"envelope of {len(canonical)} bytes{boxes} exceeds "
+                            f"{MAX_ENVELOPE_BYTES}: shorten the body, or split it into several "
+                            "messages", code=Code.FRAME_TOO_LARGE)
         env.__dict__["canonical"] = canonical
         return env
 

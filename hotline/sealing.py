@@ -1,6 +1,6 @@
 """Sealed fields: salted digests in the signed envelope, disclosures sealed to their audience
-(docs/ARCHITECTURE.md "Sealed fields"). Pure: salts come in as arguments; HPKE draws its own
-ephemeral keys.
+(docs/ARCHITECTURE.md "Sealed fields"). Pure: salts come in as arguments; ``cryptography`` draws
+HPKE's ephemeral keys and the field keys.
 
 Theory of operation:
 - A field the host may not read is replaced by the digest of a **disclosure**, as SD-JWT does
@@ -8,16 +8,22 @@ Theory of operation:
   with a fresh 128-bit salt, its digest ``base64url(SHA-256(disclosure))``. The sender's signature
   covers the clear fields and the digests; the salt keeps a guessable value (``yes``, a time)
   from being found by hashing candidates.
+- Each field is encrypted **once**, whatever the number of its readers (the KEM-DEM way of CMS
+  and JWE with several recipients): its disclosure's JSON under a fresh 256-bit field key with
+  ChaCha20-Poly1305 (RFC 8439; one key seals one plaintext, so the nonce is zero), the channel,
+  the envelope id and the field's name as associated data, so a ciphertext moved to another
+  field, envelope or channel does not open.
 - Each reader gets one HPKE **box** (RFC 9180, base mode: KEM ``MLKEM768-X25519``, HKDF-SHA256,
-  ChaCha20-Poly1305) holding the disclosures of every field its audience grants, sealed to its
-  verified epoch key. The HPKE ``info`` binds the channel, the envelope id, the reader, its epoch
-  key and the fields, so a box copied into another envelope, another channel or under another
-  reader's name does not open. (``cryptography`` exposes ``info`` but no per-message AAD; in
-  HPKE both feed the same key schedule check, so ``info`` carries all the binding.)
-- A reader opens its box, checks each disclosure against the signed digest of its field (a host
-  or sender that swaps a box cannot make a reader accept another value), and gets exactly the
-  fields its audience grants. ``verify_disclosure`` is the same check for anyone shown a
-  disclosure later (an auditor, the public).
+  ChaCha20-Poly1305) holding the keys of every field its audience grants, sealed to its verified
+  epoch key. The HPKE ``info`` binds the channel, the envelope id, the reader, its epoch key and
+  the fields, so a box copied into another envelope, another channel or under another reader's
+  name does not open. (``cryptography`` exposes ``info`` but no per-message AAD; in HPKE both
+  feed the same key schedule check, so ``info`` carries all the binding.) A field sealed to many
+  readers thus costs its size once and a box (about 1.2 kB) per reader.
+- A reader opens its box, decrypts each of its fields, checks each disclosure against the signed
+  digest of its field (a host or sender that swaps a box or a ciphertext cannot make a reader
+  accept another value), and gets exactly the fields its audience grants. ``verify_disclosure``
+  is the same check for anyone shown a disclosure later (an auditor, the public).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Annotated, Any
 import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from msgspec import Meta
 
 from hotline.canonical import JSONValue, canonical_bytes, parse
@@ -47,6 +54,9 @@ MAX_BOXES = 64
 MAX_SEALED_FIELDS = 32
 SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 INFO_PREFIX = b"hotline/v1/seal\n"
+FIELD_AAD_PREFIX = b"hotline/v1/sealed-field\n"
+FIELD_KEY_BYTES = 32
+ZERO_NONCE = bytes(12)  # each field key encrypts one plaintext, once
 DIGEST_PATTERN = r"^[A-Za-z0-9_-]{43}\Z"
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -77,10 +87,15 @@ class Disclosure:
             raise SealError("a disclosure names a field by a name", code=Code.SEAL_INVALID)
 
     @property
+    def json(self) -> bytes:
+        """``JCS([base64url(salt), name, value])``: what a field's ciphertext holds."""
+        return canonical_bytes([b64url(self.salt), self.name, self.value])
+
+    @property
     def encoded(self) -> str:
-        """``base64url(JCS([base64url(salt), name, value]))``: the form that is sealed, shown
-        and hashed."""
-        return b64url(canonical_bytes([b64url(self.salt), self.name, self.value]))
+        """``base64url(JCS([base64url(salt), name, value]))``: the form that is shown and
+        hashed."""
+        return b64url(self.json)
 
     @property
     def digest(self) -> str:
@@ -128,7 +143,7 @@ def verify_disclosure(encoded: Any, *, name: str, digest: str) -> Disclosure:
 
 
 class Box(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """The disclosures one reader may read, sealed to its epoch key."""
+    """The keys of the fields one reader may read, sealed to its epoch key."""
 
     party: Name
     member: Name
@@ -138,16 +153,18 @@ class Box(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
 
 
 class Sealed(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """An envelope's sealed fields: the digests its signature covers and the readers' boxes."""
+    """An envelope's sealed fields: the digests its signature covers, each field's ciphertext
+    and the readers' boxes."""
 
     digests: Annotated[dict[Name, Digest], Meta(min_length=1, max_length=MAX_SEALED_FIELDS)]
+    ciphertexts: Annotated[dict[Name, str], Meta(min_length=1, max_length=MAX_SEALED_FIELDS)]
     boxes: Annotated[list[Box], Meta(min_length=1, max_length=MAX_BOXES)]
 
     @classmethod
     def from_json(cls, obj: Any) -> Sealed:
         """Strictly decoded and its shape checked (what the host validates without reading):
         every box names sorted, known, distinct fields and a distinct reader; every field has a
-        reader. SealError (``seal.invalid``) names the rule."""
+        reader and one ciphertext. SealError (``seal.invalid``) names the rule."""
         sealed = convert(obj, cls, what="sealed", code=Code.SEAL_INVALID, error=SealError)
         sealed.check()
         return sealed
@@ -155,6 +172,11 @@ class Sealed(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     def check(self) -> None:
         """The rules beyond the fields' shapes (``from_json`` applies them; a decoder that built
         this from JSON otherwise, the envelope's, calls this once)."""
+        if set(self.ciphertexts) != set(self.digests):
+            raise SealError("every sealed field has one digest and one ciphertext",
+                            code=Code.SEAL_INVALID)
+        for text in self.ciphertexts.values():
+            _check_b64(text)
         readers: set[tuple[str, str]] = set()
         granted: set[str] = set()
         for box in self.boxes:
@@ -202,6 +224,11 @@ class SealContext:
             "channel": self.channel, "envelope": self.envelope, "party": party,
             "member": member, "key": key, "fields": sorted(fields)})
 
+    def field_aad(self, name: str) -> bytes:
+        """A field ciphertext's associated data: where it belongs."""
+        return FIELD_AAD_PREFIX + canonical_bytes({
+            "channel": self.channel, "envelope": self.envelope, "field": name})
+
 
 def make_disclosures(fields: Mapping[str, JSONValue], salts: Mapping[str, bytes]) -> list[Disclosure]:
     """One disclosure per field, each with its own salt (the caller draws them, 16 bytes each)."""
@@ -210,8 +237,9 @@ def make_disclosures(fields: Mapping[str, JSONValue], salts: Mapping[str, bytes]
 
 def seal(disclosures: Iterable[Disclosure], readers: Mapping[str, Iterable[Reader]],
          context: SealContext) -> Sealed:
-    """Seal each disclosure to every reader of its field (``readers[name]``): one box per reader
-    with every field it may read.
+    """Seal each disclosure to every reader of its field (``readers[name]``): each field
+    encrypted once under a fresh key, and one box per reader with the keys of every field it
+    may read.
 
     Raises:
         SealError: ``seal.no_reader`` for a field nobody could read (it would be lost),
@@ -229,16 +257,20 @@ def seal(disclosures: Iterable[Disclosure], readers: Mapping[str, Iterable[Reade
                 raise SealError(f"the epoch key given for {reader.member} is "
                                 f"{reader.key.member}'s", code=Code.SEAL_BAD_EPOCH_KEY)
             per_reader.setdefault((reader.party, reader.member), (reader, []))[1].append(name)
+    field_keys = {name: ChaCha20Poly1305.generate_key() for name in by_name}
+    ciphertexts = {name: b64encode(ChaCha20Poly1305(field_keys[name]).encrypt(
+        ZERO_NONCE, d.json, context.field_aad(name))) for name, d in sorted(by_name.items())}
     boxes = []
     for (party, member), (reader, names) in sorted(per_reader.items()):
         names.sort()
         info = context.info(party=party, member=member, key=reader.key.key_id, fields=names)
-        plaintext = canonical_bytes([by_name[name].encoded for name in names])
+        plaintext = canonical_bytes([b64url(field_keys[name]) for name in names])
         enc = SUITE.encrypt(plaintext, reader.key.public_key, info)
         boxes.append(Box(party=party, member=member, key=reader.key.key_id, fields=names,
                          enc=b64encode(enc)))
     return Sealed.from_json(msgspec.to_builtins(
-        Sealed(digests={name: d.digest for name, d in sorted(by_name.items())}, boxes=boxes)))
+        Sealed(digests={name: d.digest for name, d in sorted(by_name.items())},
+               ciphertexts=ciphertexts, boxes=boxes)))
 
 
 def open_sealed(sealed: Sealed, *, party: str, member: str, keys: Mapping[str, EpochPrivateKey],
@@ -250,8 +282,9 @@ def open_sealed(sealed: Sealed, *, party: str, member: str, keys: Mapping[str, E
     Raises:
         SealError: ``seal.no_key`` when the box is sealed to an epoch key the member no longer
             holds (retired), ``seal.cannot_open`` when the box does not open (tampered, moved or
-            sealed to another key), ``seal.digest_mismatch`` when what it holds is not what the
-            sender signed, ``seal.invalid`` when its content is malformed.
+            sealed to another key) or a field it names does not open with the key it holds,
+            ``seal.digest_mismatch`` when a field is not what the sender signed, ``seal.invalid``
+            when its content is malformed.
     """
     box = next((b for b in sealed.boxes if (b.party, b.member) == (party, member)), None)
     if box is None:
@@ -268,10 +301,23 @@ def open_sealed(sealed: Sealed, *, party: str, member: str, keys: Mapping[str, E
                         f"from another envelope, or sealed to another key)",
                         code=Code.SEAL_CANNOT_OPEN) from exc
     try:
-        encoded = parse(plaintext)
+        field_keys = parse(plaintext)
     except HotlineError as exc:
         raise SealError("a sealed box holds no JSON", code=Code.SEAL_INVALID) from exc
-    if not isinstance(encoded, list) or len(encoded) != len(box.fields):
-        raise SealError("a sealed box holds one disclosure per field it names", code=Code.SEAL_INVALID)
-    return {name: verify_disclosure(text, name=name, digest=sealed.digests[name])
-            for name, text in zip(box.fields, encoded, strict=True)}
+    if not (isinstance(field_keys, list) and len(field_keys) == len(box.fields)
+            and all(isinstance(k, str) for k in field_keys)):
+        raise SealError("a sealed box holds one key per field it names", code=Code.SEAL_INVALID)
+    opened = {}
+    for name, text in zip(box.fields, field_keys, strict=True):
+        key = _b64url_decode(str(text), what="a field key")
+        if len(key) != FIELD_KEY_BYTES:
+            raise SealError(f"a field key is {FIELD_KEY_BYTES} bytes", code=Code.SEAL_INVALID)
+        try:
+            json = ChaCha20Poly1305(key).decrypt(ZERO_NONCE, _check_b64(sealed.ciphertexts[name]),
+                                                 context.field_aad(name))
+        except InvalidTag as exc:
+            raise SealError(f"sealed field {name} does not open with the key {member}'s box holds "
+                            "(tampered, or moved from another field or envelope)",
+                            code=Code.SEAL_CANNOT_OPEN) from exc
+        opened[name] = verify_disclosure(b64url(json), name=name, digest=sealed.digests[name])
+    return opened

@@ -397,3 +397,28 @@ async def test_a_key_the_host_keeps_out_of_the_log_is_never_sealed_to(sealed_hom
         assert sorted(box.member for box in envelope.sealed.boxes) == ["alice", "bob", "carol"]
         accepted = await alice.submit_envelope(envelope)
         assert accepted.index > alices_index
+
+
+async def test_the_longest_free_text_is_sealed_to_every_liaison_and_read_whole(home: Path) -> None:
+    """The shipped message's longest text (16,000 characters), in Cyrillic (two bytes each),
+    sealed to the three liaisons, fits one envelope: each field is encrypted once, and each
+    reader's box holds only its key. One character more breaks the template."""
+    text = "Ж" * 16_000
+    async with running_server(home) as server:
+        alice, bob, carol = [await server.client(n) for n in ("alice", "bob", "carol")]
+        accepted = await alice.send(channel="north-south", template="message",
+                                    body={"text": text, "lang": "ru"})
+        for reader in (bob, carol):
+            while True:
+                frame = await asyncio.wait_for(reader.deliveries.get(), WAIT)
+                if isinstance(frame, Deliver) and frame.index == accepted.index:
+                    break
+            delivered = reader.verify(frame)
+            assert delivered.envelope.sealed is not None
+            assert len(delivered.envelope.sealed.boxes) == 3
+            assert server.body_seen(reader, delivered) == {"text": text, "lang": "ru"}
+        template = alice.templates.latest("message")
+        assert template is not None
+        with pytest.raises(ProtocolViolation) as too_long:
+            template.check_sealed_field({"lang": "ru"}, "text", text + "Ж")
+        assert too_long.value.code == "template.invalid"

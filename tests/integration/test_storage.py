@@ -300,9 +300,9 @@ async def test_rows_committed_after_the_last_checkpoint_survive_a_crash(
 
 # -- defect 13: /v1/log/entries is bounded in bytes and off the event loop ---------------------------
 
-# 10,800 bytes of UTF-8, sealed to the 3 liaisons: each box holds it base64url-encoded, encrypted,
-# then base64-encoded (16/9 of it), so each envelope is near the 64 KiB limit (about 63,000 bytes)
-BIG = "\U0001d54f" * 2700
+# 42,400 bytes of UTF-8, sealed to the 3 liaisons: encrypted once and base64-encoded (4/3 of it)
+# beside three boxes, so each envelope is near the 64 KiB limit (about 62,500 bytes)
+BIG = "\U0001d54f" * 10_600
 PAGE_BYTES = 4 * 1024 * 1024  # limits.entries_page_bytes, the default
 
 

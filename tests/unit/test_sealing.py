@@ -150,6 +150,7 @@ def test_the_sealed_form_carries_no_trace_of_the_values(members: dict[str, Membe
     text = json.dumps(sealed.to_json())
     assert MARKER not in text and "north will hold" not in text
     blobs = [base64.b64decode(box.enc) for box in sealed.boxes]
+    blobs += [base64.b64decode(text) for text in sealed.ciphertexts.values()]
     assert not any(MARKER.encode() in blob for blob in blobs)
     assert Sealed.from_json(json.loads(text)) == sealed
 
@@ -178,6 +179,35 @@ def test_a_box_relabelled_for_another_reader_or_fields_does_not_open(members: di
         with pytest.raises(SealError) as err:
             (bob if box is as_bob else mia).open(tampered)
         assert err.value.code == Code.SEAL_CANNOT_OPEN
+
+
+def test_a_field_ciphertext_altered_or_moved_does_not_open(members: dict[str, Member]) -> None:
+    """The host flips a bit of a field's ciphertext, or puts one field's ciphertext under the
+    other's name: the key in the reader's box does not open it."""
+    sealed = audience_sealed(members)
+    raw = bytearray(base64.b64decode(sealed.ciphertexts["assessment"]))
+    raw[0] ^= 1
+    flipped = {**sealed.ciphertexts, "assessment": base64.b64encode(bytes(raw)).decode()}
+    swapped = {"assessment": sealed.ciphertexts["private_note"],
+               "private_note": sealed.ciphertexts["assessment"]}
+    for ciphertexts in (flipped, swapped):
+        with pytest.raises(SealError) as err:
+            members["mia"].open(msgspec.structs.replace(sealed, ciphertexts=ciphertexts))
+        assert err.value.code == Code.SEAL_CANNOT_OPEN and "sealed field" in err.value.message
+
+
+def test_a_field_is_carried_once_whatever_its_readers(members: dict[str, Member]) -> None:
+    """A long text sealed to six readers costs its size once, and a box of the same small size
+    per reader: the sealed part grows with the readers by boxes alone."""
+    text = "x" * 10_000
+    one, six = (seal(make_disclosures({"text": text}, salts("text")), {"text": readers}, CONTEXT)
+                for readers in ([members["bob"].reader], [m.reader for m in members.values()]))
+    assert one.ciphertexts.keys() == six.ciphertexts.keys() == {"text"}
+    assert len(six.ciphertexts["text"]) == len(one.ciphertexts["text"]) > 10_000
+    box_sizes = {len(box.enc) for box in six.boxes}
+    assert len(box_sizes) == 1 and box_sizes.pop() < 1_700  # a KEM ciphertext and one key
+    for member in members.values():
+        assert member.open(six) == {"text": text}
 
 
 def test_a_swapped_digest_is_caught_by_the_reader(members: dict[str, Member]) -> None:
@@ -226,17 +256,31 @@ def _box(member: str, fields: list[str]) -> dict[str, Any]:
             "enc": base64.b64encode(b"x" * 40).decode()}
 
 
+def _sealed(digests: dict[str, str], boxes: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A sealed part, each digest with a (well-formed) ciphertext unless ``extra`` says other."""
+    return {"digests": digests, "ciphertexts": dict.fromkeys(digests, "AAAA"), "boxes": boxes,
+            **extra}
+
+
+A, B = {"a": "A" * 43}, {"a": "A" * 43, "b": "A" * 43}
+
+
 @pytest.mark.parametrize(("sealed", "why"), [
-    ({"digests": {"a": "A" * 43}, "boxes": [_box("bob", ["a"]), _box("bob", ["a"])]}, "two boxes"),
-    ({"digests": {"a": "A" * 43, "b": "A" * 43}, "boxes": [_box("bob", ["b", "a"])]}, "in order"),
-    ({"digests": {"a": "A" * 43}, "boxes": [_box("bob", ["a", "a"])]}, "distinct"),
-    ({"digests": {"a": "A" * 43}, "boxes": [_box("bob", ["a", "b"])]}, "no digest"),
-    ({"digests": {"a": "A" * 43, "b": "A" * 43}, "boxes": [_box("bob", ["a"])]}, "no reader"),
-    ({"digests": {"a": "A" * 42}, "boxes": [_box("bob", ["a"])]}, "digests"),
-    ({"digests": {"a": "A" * 43}, "boxes": [{**_box("bob", ["a"]), "enc": "***"}]}, "base64"),
-    ({"digests": {"a": "A" * 43}, "boxes": []}, "boxes"),
-    ({"digests": {"a": "A" * 43}, "boxes": [_box(f"m{i}", ["a"]) for i in range(65)]}, "boxes"),
-    ({"digests": {"a": "A" * 43}, "boxes": [_box("bob", ["a"])], "clear": 1}, "clear"),
+    (_sealed(A, [_box("bob", ["a"]), _box("bob", ["a"])]), "two boxes"),
+    (_sealed(B, [_box("bob", ["b", "a"])]), "in order"),
+    (_sealed(A, [_box("bob", ["a", "a"])]), "distinct"),
+    (_sealed(A, [_box("bob", ["a", "b"])]), "no digest"),
+    (_sealed(B, [_box("bob", ["a"])]), "no reader"),
+    (_sealed({"a": "A" * 42}, [_box("bob", ["a"])]), "digests"),
+    (_sealed(A, [{**_box("bob", ["a"]), "enc": "***"}]), "base64"),
+    (_sealed(A, []), "boxes"),
+    (_sealed(A, [_box(f"m{i}", ["a"]) for i in range(65)]), "boxes"),
+    (_sealed(A, [_box("bob", ["a"])], clear=1), "clear"),
+    (_sealed(A, [_box("bob", ["a"])], ciphertexts={}), "ciphertexts"),
+    (_sealed(A, [_box("bob", ["a"])], ciphertexts={"b": "AAAA"}), "one digest and one ciphertext"),
+    (_sealed(A, [_box("bob", ["a"])], ciphertexts={"a": "AAAA", "b": "AAAA"}),
+     "one digest and one ciphertext"),
+    (_sealed(A, [_box("bob", ["a"])], ciphertexts={"a": "***"}), "base64"),
 ])
 def test_the_host_checks_the_shape_without_reading(sealed: dict[str, Any], why: str) -> None:
     with pytest.raises(SealError) as err:

@@ -14,7 +14,7 @@ from hotline.sealing import Sealed
 from tests.integration.test_sealed_fields import ASSESSMENT
 
 DIGEST = "A" * 43
-SEALED = {"digests": {"assessment": DIGEST},
+SEALED = {"digests": {"assessment": DIGEST}, "ciphertexts": {"assessment": "AAAA"},
           "boxes": [{"party": "south", "member": "bob", "key": DIGEST, "fields": ["assessment"],
                      "enc": "AAAA"}]}
 

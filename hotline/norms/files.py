@@ -18,6 +18,7 @@ import os
 import shutil
 import stat
 from collections.abc import Collection
+from functools import lru_cache
 from pathlib import Path
 
 from hotline.errors import ConfigError
@@ -89,10 +90,18 @@ def load_pinned(folder: Path, digests: Collection[str]) -> tuple[list[Template],
         try:
             data = read_template(path)
             if hashlib.sha256(data).hexdigest() in digests:
-                found.append(Template.from_text(data, source=str(path)))
+                found.append(_parsed(data, str(path)))
         except ConfigError as exc:
             refused.append(exc)
     return found, refused
+
+
+@lru_cache(maxsize=256)
+def _parsed(data: bytes, source: str) -> Template:
+    """``Template.from_text``, once per content and file in this process: every client reads
+    its pinned templates on connecting, and a template is immutable (a file that fails to parse
+    raises each time: errors are not cached)."""
+    return Template.from_text(data, source=source)
 
 
 def install_templates(folder: Path) -> TemplateSet:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hotline.config import is_loopback_host
 from hotline.display import shown
 from hotline.entries import HealthState
+from hotline.epochkeys import epoch_of
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError
 from hotline.times import format_time, parse_time
@@ -102,6 +103,9 @@ class EndpointFacts:
     enrolled: Enrolled | None = None
     agents: Mapping[str, list[str]] = field(default_factory=dict)  # party -> its agents' names
     health: Mapping[str, Health] = field(default_factory=dict)  # channel -> its latest frame
+    epoch_lengths: tuple[int, ...] = ()  # seconds: the epoch lengths its channels' agreements set
+    # epoch length in seconds -> the epochs this very key published an encryption key for
+    epoch_keys: Mapping[int, frozenset[int]] = field(default_factory=dict)
     now: datetime | None = None
 
 
@@ -313,9 +317,27 @@ def _member_lines(pins: Pins, facts: EndpointFacts) -> list[Line]:
                           "compare the profile's authorities with the operator's"))
     else:
         lines.append(Line(True, f"channels: {', '.join(shown(c) for c in channels)}"))
+    if (enrolled is not None and enrolled.role == "liaison" and facts.now is not None
+            and facts.epoch_lengths):
+        lines.append(_epoch_keys_line(pins, facts, facts.now))
     for channel in channels:
         lines.append(health_line(channel, facts.health.get(channel), facts.agents, facts.now))
     return lines
+
+
+def _epoch_keys_line(pins: Pins, facts: EndpointFacts, now: datetime) -> Line:
+    """A liaison's encryption keys: without one for this epoch, what the others seal (free text
+    to the parties) cannot be sealed to it."""
+    lengths = ", ".join(f"{seconds // 3600} h" for seconds in facts.epoch_lengths)
+    published = [(epoch_of(now, timedelta(seconds=s)) + ahead in facts.epoch_keys.get(s, ()))
+                 for s in facts.epoch_lengths for ahead in (0, 1)]
+    if not all(published[::2]):
+        return Line(False, f"encryption keys: none published for this epoch ({lengths} epochs): "
+                           f"nothing sealed for {pins.party} can be sealed to {pins.member}",
+                    f"hotline keys renew --as {pins.name} (the console and `listen` renew them "
+                    "by themselves)")
+    ahead = "" if all(published) else "; not yet for the next (`hotline keys renew` publishes it)"
+    return Line(True, f"encryption keys: published for this epoch ({lengths} epochs){ahead}")
 
 
 def health_line(channel: str, frame: Health | None, agents: Mapping[str, list[str]],

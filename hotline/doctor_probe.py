@@ -186,6 +186,7 @@ async def _session_facts(facts: EndpointFacts, profile: Profile, key: Signer,
     try:
         facts.welcome = client.welcome
         facts.enrolled = _enrolled(client, key)
+        facts.epoch_lengths, facts.epoch_keys = _epoch_keys(client, key)
         facts.agents = _agents(client)
         await _health(client, client.welcome.channels, wait)
         facts.health = dict(client.health)
@@ -203,6 +204,22 @@ def _enrolled(client: Client, key: Signer) -> Enrolled | None:
     return Enrolled(enrollment.party, enrollment.member, enrollment.role.value,
                     key.public_key.key_id, enrollment.not_after,
                     tuple(client.roster.channels_of(member)))
+
+
+def _epoch_keys(client: Client, key: Signer) -> tuple[tuple[int, ...], dict[int, frozenset[int]]]:
+    """The epoch lengths this member's channels use, and the epochs of each that this very key
+    published an encryption key for (as the roster built from the pinned authorities knows)."""
+    enrollment = client.roster.enrollments.get(key.public_key.key_id)
+    if enrollment is None:
+        return (), {}
+    me = (enrollment.party, enrollment.member)
+    lengths = {int(a.epoch_length.total_seconds()) for a in client.roster.agreements.values()
+               if enrollment.party in a.parties}
+    published: dict[int, set[int]] = {}
+    for (length, epoch), keys in client.roster.epoch_keys.items():
+        if me in keys and keys[me][1] == key.public_key.key_id:
+            published.setdefault(length, set()).add(epoch)
+    return tuple(sorted(lengths)), {length: frozenset(e) for length, e in published.items()}
 
 
 def _agents(client: Client) -> dict[str, list[str]]:

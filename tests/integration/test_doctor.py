@@ -92,6 +92,7 @@ async def test_a_healthy_deployment_is_all_ticks(home: Path) -> None:
                      "clock: this machine is ",
                      "enrolled: alice, liaison of north, by its pinned authority; valid until ",
                      "channels: north-south",
+                     "encryption keys: published for this epoch (24 h epochs)",  # init made them
                      "north-south: UP, every party beats"):
         assert any(line.startswith(expected) for line in ok), (expected, result.stdout)
     assert result.stdout.rstrip().endswith("all checks passed")

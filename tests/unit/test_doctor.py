@@ -101,3 +101,31 @@ def test_ascii_rendering_for_a_terminal_without_the_marks() -> None:
     assert text.isascii()
     assert "  [FAIL] clock: this machine is 120.0 s behind the server" in text
     assert "      -> set this machine's clock" in text
+
+
+def test_a_liaison_without_this_epochs_encryption_key_is_told_to_renew() -> None:
+    """Nothing can be sealed to a liaison who published no key for this epoch (a free-text
+    message to its party needs one): a cross, and the command that publishes it."""
+    day = 24 * 3600
+    today = int(NOW.timestamp()) // day
+
+    def keys_line(published: dict[int, frozenset[int]], role: str = "liaison") -> list[str]:
+        enrolled = Enrolled("north", "alice", role, "k1", NOW + timedelta(days=300), ("north-south",))
+        facts = reached(epoch_lengths=(day,), epoch_keys=published, enrolled=enrolled)
+        return [f"{MARKS_OF[line.ok]} {line.text} | {line.fix}" for line in endpoint_lines(PINS, facts)
+                if line.text.startswith("encryption keys")]
+
+    assert keys_line({}) == [
+        "✖ encryption keys: none published for this epoch (24 h epochs): nothing sealed for north "
+        "can be sealed to alice | hotline keys renew --as alice (the console and `listen` renew "
+        "them by themselves)"]
+    assert keys_line({day: frozenset({today + 1})})[0].startswith("✖")  # only the next one
+    assert keys_line({day: frozenset({today})}) == [
+        "✔ encryption keys: published for this epoch (24 h epochs); not yet for the next (`hotline "
+        "keys renew` publishes it) | "]
+    assert keys_line({day: frozenset({today, today + 1})}) == [
+        "✔ encryption keys: published for this epoch (24 h epochs) | "]
+    assert keys_line({}, role="agent") == []  # nothing is sealed to an agent
+
+
+MARKS_OF = {True: "✔", False: "✖"}

@@ -246,11 +246,10 @@ class Link:
         except (ConnectError, ConnectionClosed):
             pass  # the line dropped: run() reconnects
         finally:
-            health.cancel()
-            drain.cancel()
-            if proving is not None:
-                proving.cancel()
-            for task in (health, drain, *([proving] if proving else [])):
+            tasks = [task for task in (health, drain, proving) if task is not None]
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             while not client.deliveries.empty():  # nothing delivered is lost

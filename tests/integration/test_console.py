@@ -372,7 +372,8 @@ async def test_channel_going_down_changes_the_list_and_alerts_within_one_sweep(f
             running["south"].cancel()  # south's agent stops: south falls silent
             with contextlib.suppress(asyncio.CancelledError):
                 await running["south"]
-            await until(pilot, lambda: "✖ DOWN" in screen_text(app), "the channel DOWN")
+            await until(pilot, lambda: "✖ DOWN" in screen_text(app) and "‼ ALERT" in screen_text(app),
+                        "the channel DOWN and its alert")  # drawn one after the other
             screen = screen_text(app)
             assert "✖ DOWN" in screen  # a word and a mark: a monochrome terminal shows it
             assert "‼ ALERT" in screen and "CHANNEL north-south DOWN" in screen

@@ -212,14 +212,11 @@ def _epoch_keys(client: Client, key: Signer) -> tuple[tuple[int, ...], dict[int,
     enrollment = client.roster.enrollments.get(key.public_key.key_id)
     if enrollment is None:
         return (), {}
-    me = (enrollment.party, enrollment.member)
-    lengths = {int(a.epoch_length.total_seconds()) for a in client.roster.agreements.values()
-               if enrollment.party in a.parties}
-    published: dict[int, set[int]] = {}
-    for (length, epoch), keys in client.roster.epoch_keys.items():
-        if me in keys and keys[me][1] == key.public_key.key_id:
-            published.setdefault(length, set()).add(epoch)
-    return tuple(sorted(lengths)), {length: frozenset(e) for length, e in published.items()}
+    lengths = client.roster.agreed_epoch_lengths(enrollment.party)
+    published = client.roster.published_epochs(enrollment.party, enrollment.member,
+                                               key.public_key.key_id)
+    return (tuple(sorted(int(length.total_seconds()) for length in lengths)),
+            {length: frozenset(epochs) for length, epochs in published.items()})
 
 
 def _agents(client: Client) -> dict[str, list[str]]:

@@ -190,20 +190,19 @@ def renew_command(ctx: click.Context, name: str, servers: tuple[str, ...]) -> No
     from hotline.client.epochrenewal import Renewed, keep_after, renew_epoch_keys
     from hotline.client.failover import Failover
     from hotline.client.profile import Profile
-    from hotline.norms.files import load_templates
     from hotline.passphrase import existing_passphrase
     home = Path(ctx.obj["home"])
     profile = Profile.load(home, name)
     passphrase = existing_passphrase(profile.key_file)
     signer = load_member_private(profile.key_file, passphrase)
-    templates = load_templates(profile.protocols)
 
     async def go() -> Renewed:
         client = await Failover(profile, servers=servers, key=signer).connect()
         try:
             return await renew_epoch_keys(client, home, signer=signer, passphrase=passphrase,
                                           now=utc_now(),
-                                          keep=keep_after(client.roster, templates, client.party))
+                                          keep=keep_after(client.roster, client.templates,
+                                                          client.party))
         finally:
             await client.close()
 

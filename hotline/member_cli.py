@@ -307,7 +307,7 @@ def listen(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str
         failing = asyncio.create_task(_failing_now(client, channel, as_json=as_json),
                                       name="listen-health")
         renewing = asyncio.create_task(keep_current(
-            client, home_of(ctx), passphrase=sealed.passphrase, templates=held,
+            client, home_of(ctx), passphrase=sealed.passphrase,
             say=lambda line: click.echo(shown(f"note: {line}"), err=True)), name="listen-keys")
         try:
             mine = list(client.welcome.channels)

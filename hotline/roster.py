@@ -509,7 +509,22 @@ class Roster:
         """The epoch lengths ``party``'s members publish keys for: 24 h, and each its channels'
         agreements set (a bound on what one member can add to the log: a few keys per epoch of
         each length in use, never one per length anyone can name)."""
-        return {DEFAULT_EPOCH} | {a.epoch_length for a in self.agreements.values() if party in a.parties}
+        return {DEFAULT_EPOCH} | self.agreed_epoch_lengths(party)
+
+    def agreed_epoch_lengths(self, party: str) -> set[timedelta]:
+        """The epoch lengths the agreements of ``party``'s channels set: those its liaisons keep
+        keys for."""
+        return {a.epoch_length for a in self.agreements.values() if party in a.parties}
+
+    def published_epochs(self, party: str, member: str, key_id: str) -> dict[int, set[int]]:
+        """Epoch length (seconds) -> the epochs ``member`` of ``party`` published its key for,
+        signed with its key ``key_id`` (one signed by another of its keys is not counted)."""
+        out: dict[int, set[int]] = {}
+        for (length, epoch), keys in self.epoch_keys.items():
+            logged = keys.get((party, member))
+            if logged is not None and logged[1] == key_id:
+                out.setdefault(length, set()).add(epoch)
+        return out
 
     def _agree(self, agreement: Agreement, signed: SignedDocument, commit: bool) -> None:
         previous = self.agreements.get(agreement.channel)

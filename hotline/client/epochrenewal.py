@@ -67,15 +67,15 @@ async def renew_epoch_keys(client: Client, home: Path, *, signer: Signer, passph
         return Renewed(none_needed=f"{me.member} is {article(me.role.value)}: only liaisons "
                                   "publish keys (nothing is sealed to a machine that reads no "
                                   "message)")
-    lengths = {a.epoch_length for a in client.roster.agreements.values() if me.party in a.parties}
+    lengths = client.roster.agreed_epoch_lengths(me.party)
+    published_before = client.roster.published_epochs(me.party, me.member, me.key_id)
     log = LogClient(http_base(client.url), ssl_context=client.ssl_context)
     published: list[tuple[int, int]] = []
     problems: list[str] = []
     for length in sorted(lengths):
         seconds, current = int(length.total_seconds()), epoch_of(now, length)
         for epoch in (current, current + 1):
-            logged = client.roster.epoch_keys.get((seconds, epoch), {}).get((me.party, me.member))
-            if logged is not None and logged[1] == me.key_id:
+            if epoch in published_before.get(seconds, ()):
                 continue  # published with this very key (one a lost laptop signed is replaced)
             try:
                 made = document_paths(home, me.member, epoch, length)
@@ -98,7 +98,7 @@ async def renew_epoch_keys(client: Client, home: Path, *, signer: Signer, passph
 
 
 async def keep_current(client: Client, home: Path, *, passphrase: bytes | None,
-                       templates: TemplateSet, say: Callable[[str], None]) -> None:
+                       say: Callable[[str], None]) -> None:
     """``renew_epoch_keys`` now and every ``RENEW_EVERY`` seconds while ``client`` is connected
     (what ``listen`` runs beside reading, as the console does); ``say`` gets each line of what
     was done or could not be, and nothing for a member that publishes no key."""
@@ -106,7 +106,8 @@ async def keep_current(client: Client, home: Path, *, passphrase: bytes | None,
         try:
             renewed = await renew_epoch_keys(client, home, signer=client.key, passphrase=passphrase,
                                              now=utc_now(),
-                                             keep=keep_after(client.roster, templates, client.party))
+                                             keep=keep_after(client.roster, client.templates,
+                                                             client.party))
             for line in [] if renewed.none_needed else renewed.lines(client.member):
                 say(line)
         except HotlineError as exc:

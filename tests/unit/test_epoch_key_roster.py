@@ -101,6 +101,8 @@ def test_a_new_laptop_replaces_the_revoked_keys_epoch_key_and_only_it(roster: Ro
     roster.enrollments[KEYS["bob"].key_id].revoked_at = NOW
     roster.add(sign_json(fresh, new_signer))
     assert [r.key for r in readers_of(roster, ["south"], at=NOW)] == [fresh]
+    assert roster.published_epochs("south", "bob", new_signer.key_id) == {DAY: {EPOCH}}
+    assert roster.published_epochs("south", "bob", KEYS["bob"].key_id) == {}  # given way
     refused(roster, sign_json(key_of("bob", "south"), new_signer), "roster.conflict")  # one only
 
 

@@ -19,12 +19,12 @@ import click
 from hotline.canonical import dumps, parse
 from hotline.cli_options import member_options
 from hotline.clock import utc_now
-from hotline.config import load_config
+from hotline.config import load_config, parse_authority_key
 from hotline.display import article, shown
 from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation, WireError
-from hotline.keyfiles import load_private_key
-from hotline.keys import PublicKey
+from hotline.hybrid import MemberKey
+from hotline.keyfiles import load_member_key
 from hotline.norms.agreement import (
     MAX_EPOCH_HOURS,
     Agreement,
@@ -58,10 +58,10 @@ def agreement() -> None:
     """Draft, sign and submit a channel agreement (the templates every party signed)."""
 
 
-def authority_pins(files: tuple[Path, ...]) -> dict[str, PublicKey]:
+def authority_pins(files: tuple[Path, ...]) -> dict[str, MemberKey]:
     """Each party's authority key from its public key file (``hotline authority new``, or the
     current key after ``authority rotate``); one file per party. BadPublicFile or BadParameter."""
-    pins: dict[str, PublicKey] = {}
+    pins: dict[str, MemberKey] = {}
     for path in files:
         record = read_authority_key(path)
         if record.party in pins:
@@ -156,7 +156,7 @@ def draft(ctx: click.Context, channel: str | None, parties: str | None,
     # KEY_IDs by party: the --authority files, else the deployment's pins; a party of --based-on
     # known neither way keeps the key that version names (its signature is checked on submit)
     pinned = {p: k.key_id for p, k in authority_pins(authority_files).items()} if authority_files \
-        else {p: PublicKey.from_text(text).key_id for p, text in config.roster.authorities.items()} \
+        else {p: parse_authority_key(text).key_id for p, text in config.roster.authorities.items()} \
         if config is not None else {}
     pinned = {**{n.id: n.authority for n in (base.parties if base else [])}, **pinned}
     pins_from = "the --authority files" if authority_files else str(home / "hotline.toml")
@@ -271,13 +271,13 @@ def _named(values: tuple[str, ...], pinned: Mapping[str, str], option: str) -> l
 @agreement.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, help="The signing party's authority key (PEM).")
+              required=True, help="The signing party's authority key (PEM; Ed25519 or hybrid).")
 def sign(file: Path, key_file: Path) -> None:
     """Add one party authority's signature to an agreement file (in place)."""
     import os
     signed = read_signed(file)
     passphrase = os.environ.get("HOTLINE_PASSPHRASE")
-    key = load_private_key(key_file, passphrase.encode() if passphrase else None)
+    key = load_member_key(key_file, passphrase.encode() if passphrase else None)
     doc = Agreement.of(_read_agreement(file))
     party = next((p for p, k in doc.parties.items() if k == key.key_id), None)
     if party is None:

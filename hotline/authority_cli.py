@@ -23,7 +23,7 @@ from hotline.ceremony import (
     write_public_new,
 )
 from hotline.clock import utc_now
-from hotline.keys import SigningKey
+from hotline.hybrid import MemberSigningKey
 from hotline.keys_cli import public_key_lines
 from hotline.passphrase import new_passphrase, open_key
 from hotline.publicfiles import fingerprint, read_member_key
@@ -43,7 +43,7 @@ def _time(text: str | None, option: str, default: datetime) -> datetime:
     return parse_time(text, field=option)
 
 
-def _authority(home: Path, party: str | None) -> tuple[str, SigningKey]:
+def _authority(home: Path, party: str | None) -> tuple[str, MemberSigningKey]:
     chosen = choose_party(home, party)
     return chosen, open_key(key_paths(home, authority_name(chosen)).private)[0]
 
@@ -66,7 +66,7 @@ def authority() -> None:
     Meant for a machine that stays offline: only public files and signed documents leave it.
 
     \b
-    hotline --home A authority new --party north
+    hotline --home A authority new --party north [--hybrid]
     hotline --home A authority enroll --member alice --role liaison --key alice.pub.json
     hotline --home A authority revoke --member alice --key KEY_ID --reason "laptop lost"
     hotline --home A authority rotate
@@ -77,18 +77,21 @@ def authority() -> None:
 @click.option("--party", required=True, metavar="P", help="The party this authority speaks for.")
 @click.option("--no-passphrase", is_flag=True,
               help="Leave the private key unencrypted (not advised for an authority).")
+@click.option("--hybrid", is_flag=True,
+              help="A hybrid post-quantum key: Ed25519 and ML-DSA-65 sign every enrollment, "
+                   "revocation, handover and agreement together, and both are checked.")
 @click.pass_context
-def new_command(ctx: click.Context, party: str, no_passphrase: bool) -> None:
+def new_command(ctx: click.Context, party: str, no_passphrase: bool, hybrid: bool) -> None:
     """Make party P's authority key: HOME/keys/authority-P.pem (mode 0600, never leaves this
     machine) and HOME/keys/authority-P.pub.json, which the other parties and the operator pin
     after comparing its safety number. An existing key is never replaced.
 
     \b
     Example:
-      hotline --home ~/north-authority authority new --party north
+      hotline --home ~/north-authority authority new --party north --hybrid
     """
     passphrase = new_passphrase(f"{party}'s authority key", no_passphrase=no_passphrase)
-    key, private, public = new_authority(_home(ctx), party, passphrase)
+    key, private, public = new_authority(_home(ctx), party, passphrase, hybrid=hybrid)
     click.echo(f"Made {party}'s authority key: {private} (mode 0600"
                f"{', encrypted' if passphrase else ', NOT encrypted'}; keep it on this machine).")
     for line in public_key_lines(public, key.public_key, to="the other parties and the operator"):
@@ -186,17 +189,21 @@ def revoke_command(ctx: click.Context, party: str | None, member: str, key_id: s
 @out_option
 @click.option("--no-passphrase", is_flag=True,
               help="The old key is unencrypted and so is the new one.")
+@click.option("--hybrid", is_flag=True,
+              help="Hand over to a hybrid post-quantum key (Ed25519 + ML-DSA-65); a hybrid "
+                   "authority's successor is hybrid anyway.")
 @click.pass_context
 def rotate_command(ctx: click.Context, party: str | None, out: Path | None,
-                   no_passphrase: bool) -> None:
+                   no_passphrase: bool, hybrid: bool) -> None:
     """Hand party P's authority over to a new key: a handover signed by the old key and the
     new, which the roster follows; what the old key signed before stays valid, anything it signs
     after is refused. The new key replaces HOME/keys/authority-P.pem (same passphrase); the old
-    one is kept as authority-P.retired-KID.pem until you destroy it.
+    one is kept as authority-P.retired-KID.pem until you destroy it. With --hybrid, an Ed25519
+    authority moves to post-quantum signatures.
 
     \b
     Example:
-      hotline --home ~/north-authority authority rotate --party north
+      hotline --home ~/north-authority authority rotate --party north --hybrid
     """
     home = _home(ctx)
     chosen = choose_party(home, party)
@@ -204,7 +211,7 @@ def rotate_command(ctx: click.Context, party: str | None, out: Path | None,
     _, passphrase = open_key(private)
     if passphrase is None and not no_passphrase:
         passphrase = new_passphrase(f"{chosen}'s new authority key", no_passphrase=False)
-    done = rotate(home, chosen, passphrase, utc_now(), out=out)
+    done = rotate(home, chosen, passphrase, utc_now(), out=out, hybrid=hybrid or None)
     click.echo(f"{chosen}'s authority is now key {done.key.key_id}: {private}.")
     for line in public_key_lines(key_paths(home, authority_name(chosen)).public,
                                  done.key.public_key, to="the other parties and the operator"):

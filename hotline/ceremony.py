@@ -23,7 +23,7 @@ from hotline.canonical import dumps, parse
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError
 from hotline.hybrid import HybridSigningKey, MemberKey, MemberSigningKey, signing_key_from_pem
-from hotline.keys import PublicKey, Signer, SigningKey, Verifier, same_safety_number
+from hotline.keys import Signer, SigningKey, Verifier, same_safety_number
 from hotline.names import NAME
 from hotline.publicfiles import (
     AuthorityKeyFile,
@@ -66,7 +66,7 @@ class KeyPaths(NamedTuple):
 
 
 class Rotation(NamedTuple):
-    key: SigningKey  # the new authority key, now HOME/keys/authority-P.pem
+    key: MemberSigningKey  # the new authority key, now HOME/keys/authority-P.pem
     handover: SignedDocument  # signed by the old key and the new
     handover_path: Path
     retired_path: Path  # the old private key: destroy it once the handover is logged
@@ -199,18 +199,19 @@ def is_encrypted(data: bytes) -> bool:
 
 
 def load_private(path: Path, passphrase: bytes | None) -> SigningKey:
-    """The Ed25519 key in ``path`` (an authority's, the log's); a wrong or missing passphrase
+    """The log's key in ``path``: Ed25519 (C2SP signed notes); a wrong or missing passphrase
     is ``crypto.bad_key_file``."""
     key = load_member_private(path, passphrase)
     if not isinstance(key, SigningKey):
-        raise CryptoError(f"{path}: an authority or log key is Ed25519; this one is hybrid",
+        raise CryptoError(f"{path}: the log key is Ed25519 (its ML-DSA-65 key is a file of its "
+                          "own, [tlog] mldsa_key); this one is hybrid",
                           code=Code.CRYPTO_UNSUPPORTED_ALG)
     return key
 
 
 def load_member_private(path: Path, passphrase: bytes | None) -> MemberSigningKey:
-    """A member's key in ``path``: Ed25519, or hybrid (Ed25519 + ML-DSA-65); errors as
-    ``load_private``."""
+    """A member's or an authority's key in ``path``: Ed25519, or hybrid (Ed25519 + ML-DSA-65);
+    errors as ``load_private``."""
     data = read_private(path)
     try:
         return signing_key_from_pem(data, passphrase if is_encrypted(data) else None)
@@ -245,13 +246,14 @@ def new_member_key(home: Path, name: str, passphrase: bytes | None, *,
     return key, paths.private, paths.public
 
 
-def new_authority(home: Path, party: str,
-                  passphrase: bytes | None) -> tuple[SigningKey, Path, Path]:
+def new_authority(home: Path, party: str, passphrase: bytes | None, *,
+                  hybrid: bool = False) -> tuple[MemberSigningKey, Path, Path]:
     """Party ``party``'s authority key, HOME/keys/authority-P.pem (0600), and its public file
-    HOME/keys/authority-P.pub.json for the other parties and the operator to pin. Refused
-    (``ceremony.key_exists``, nothing written) if either file exists."""
+    HOME/keys/authority-P.pub.json for the other parties and the operator to pin; ``hybrid``:
+    Ed25519 + ML-DSA-65, so every roster document and agreement it signs needs both halves.
+    Refused (``ceremony.key_exists``, nothing written) if either file exists."""
     paths = key_paths(home, authority_name(check_name(party, "party")))
-    key = SigningKey.generate()
+    key = HybridSigningKey.generate() if hybrid else SigningKey.generate()
     _new_key(paths, AuthorityKeyFile, party, passphrase, f"{party}'s authority key", key)
     return key, paths.private, paths.public
 
@@ -283,7 +285,7 @@ def choose_party(home: Path, party: str | None) -> str:
     return held[0]
 
 
-def own_roster(party: str, authority: PublicKey) -> Roster:
+def own_roster(party: str, authority: MemberKey) -> Roster:
     """The roster a receiver who pinned only this authority builds: what it refuses, we do not
     sign."""
     return Roster(authorities={party: authority})
@@ -294,7 +296,7 @@ def _checked_in_transit(signed: SignedDocument) -> SignedDocument:
     return SignedDocument.from_json(parse(dumps(signed.to_json())))
 
 
-def enroll(authority_key: SigningKey, party: str, member: str, role: Role | str,
+def enroll(authority_key: MemberSigningKey, party: str, member: str, role: Role | str,
            member_key: MemberKey, not_before: datetime, not_after: datetime, *,
            key_name: str | None = None, other_name: bool = False) -> SignedDocument:
     """An enrollment of ``member_key`` as ``member`` of ``party`` in ``role``, signed by
@@ -327,7 +329,7 @@ def enroll(authority_key: SigningKey, party: str, member: str, role: Role | str,
     return signed
 
 
-def revoke(authority_key: SigningKey, party: str, member: str, key_id: str, at: datetime,
+def revoke(authority_key: MemberSigningKey, party: str, member: str, key_id: str, at: datetime,
            reason: str | None) -> SignedDocument:
     """A revocation of ``member``'s key ``key_id`` from ``at`` on, signed by ``authority_key``:
     what the key signed before ``at`` stays valid, anything at or after it is refused."""
@@ -356,10 +358,11 @@ def _pending(home: Path, party: str) -> list[Path]:
 
 
 def rotate(home: Path, party: str, passphrase: bytes | None, now: datetime, *,
-           out: Path | None = None) -> Rotation:
+           out: Path | None = None, hybrid: bool | None = None) -> Rotation:
     """Hand ``party``'s authority over to a new key (the new key encrypted with the same
-    ``passphrase``); the handover is signed by both keys and written to ``out`` (default
-    HOME/roster/handover-P-<new kid8>.json).
+    ``passphrase``; hybrid if ``hybrid``, or when None if the old one is: an authority moves to
+    post-quantum signatures by a rotation); the handover is signed by both keys and written to
+    ``out`` (default HOME/roster/handover-P-<new kid8>.json).
 
     Crash-safe order: the new key and its public file under ``.next-`` names, then the handover
     file; only then the old private key is moved to ``authority-P.retired-<old kid8>.pem`` and
@@ -375,14 +378,16 @@ def rotate(home: Path, party: str, passphrase: bytes | None, now: datetime, *,
                             "exists, finish it by moving the old key to .retired- and the .next- "
                             "files into place; else delete the .next- files and rotate again",
                             code=Code.CEREMONY_KEY_EXISTS)
-    old = load_private(paths.private, passphrase)
+    old = load_member_private(paths.private, passphrase)
     if paths.public.exists():
         pinned = read_authority_key(paths.public)
         if pinned.public_key.key_id != old.key_id or pinned.party != party:
             raise CeremonyError(f"{paths.public} is not the public file of {paths.private}: "
                                 "which is your authority key? Fix that first",
                                 code=Code.CEREMONY_SAFETY_MISMATCH)
-    new = SigningKey.generate()
+    if hybrid is None:
+        hybrid = isinstance(old, HybridSigningKey)
+    new = HybridSigningKey.generate() if hybrid else SigningKey.generate()
     doc = handover(party=party, old=old.public_key, new=new.public_key, at=now)
     signed = _checked_in_transit(sign_document(doc, old, new))
     own_roster(party, old.public_key).check(signed)

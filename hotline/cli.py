@@ -126,9 +126,13 @@ def main(ctx: click.Context, home: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Listen address written to hotline.toml; off loopback (0.0.0.0, ::, a real "
                    "address or name) only with --tls.")
+@click.option("--hybrid", is_flag=True,
+              help="Post-quantum signatures: authorities, liaisons and the auditor get Ed25519 + "
+                   "ML-DSA-65 keys, and every roster document, agreement and message they sign "
+                   "needs both (agents keep Ed25519: they cosign checkpoints).")
 @click.pass_context
 def init(ctx: click.Context, parties: str, heartbeat_interval: int, port: int, origin: str,
-         force: bool, use_tls: bool, tls_names: tuple[str, ...], host: str) -> None:
+         force: bool, use_tls: bool, tls_names: tuple[str, ...], host: str, hybrid: bool) -> None:
     """Create a complete demo deployment: keys, enrollments, an agreement, profiles, config.
 
     Private keys are encrypted with HOTLINE_PASSPHRASE when it is set (the log key with
@@ -146,7 +150,7 @@ def init(ctx: click.Context, parties: str, heartbeat_interval: int, port: int, o
                                  origin=origin, force=force,
                                  passphrase=env_passphrase("HOTLINE_PASSPHRASE"),
                                  log_passphrase=env_passphrase("HOTLINE_LOG_KEY_PASSPHRASE"),
-                                 host=host,
+                                 host=host, hybrid=hybrid,
                                  tls_names=list(tls_names or DEFAULT_NAMES) if use_tls else None)
     click.echo(f"Deployment created in {home}/ (channel {CHANNEL}, server port {port}).")
     if deployment.tls_ca is not None:

@@ -11,7 +11,8 @@ Theory of operation:
 - ``parse_config`` is pure; ``load_config`` and ``write_deployment_config`` do the file I/O.
 - Paths stay as written and are resolved against the home folder by ``Config`` properties, so the
   parsed object never depends on the current directory.
-- Authority keys are pinned as ``party = "ed25519:BASE64"``. They grant nothing by themselves:
+- Authority keys are pinned as ``party = "ed25519:BASE64"``, or
+  ``"ed25519+ml-dsa-65:BASE64:BASE64"`` for a hybrid one. They grant nothing by themselves:
   agreements name each party's key (docs/ARCHITECTURE.md "Roster: enrollments and agreements").
 """
 
@@ -32,7 +33,7 @@ from typing import Any, Final
 from hotline.canonical import JSONObject
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError
-from hotline.keys import ALG_ED25519, PublicKey, b64decode, b64encode
+from hotline.hybrid import KEY_TEXT_FORMS, MemberKey, member_key_from_text
 from hotline.names import NAME
 
 ENV_PREFIX: Final = "HOTLINE_"
@@ -168,32 +169,33 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
 _TABLES: Final[dict[str, tuple[str, ...]]] = {"roster": ("authorities",)}
 
 
-def parse_authority_key(text: str) -> PublicKey:
-    """Parse a pinned authority key written as ``ed25519:BASE64``.
+def parse_authority_key(text: str) -> MemberKey:
+    """Parse a pinned authority key: ``ed25519:BASE64``, or ``ed25519+ml-dsa-65:BASE64:BASE64``
+    for a hybrid (post-quantum) authority.
 
     Raises:
-        CryptoError: the text is not that form, or not a 32-byte Ed25519 key.
+        CryptoError: the text is neither form, or not a key of the right size.
     """
-    alg, sep, b64 = text.partition(":")
-    if not sep or alg != ALG_ED25519:
-        raise CryptoError('an authority key is written "ed25519:BASE64"')
-    return PublicKey(b64decode(b64, what="authority key"))
+    try:
+        return member_key_from_text(text)
+    except CryptoError as exc:
+        raise CryptoError(f"an authority key is written {KEY_TEXT_FORMS}: {exc.message}") from None
 
 
-def format_authority_key(key: PublicKey) -> str:
-    """The ``ed25519:BASE64`` text of an authority key, as ``parse_authority_key`` reads it."""
-    return f"{ALG_ED25519}:{b64encode(key.raw)}"
+def format_authority_key(key: MemberKey) -> str:
+    """The text of an authority key, as ``parse_authority_key`` reads it."""
+    return key.to_text()
 
 
 def _check_authorities(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
-        raise _Invalid(f'expected a table of party = "ed25519:BASE64", got {_describe(value)}')
+        raise _Invalid(f"expected a table of party = {KEY_TEXT_FORMS}, got {_describe(value)}")
     checked: dict[str, str] = {}
     for party, key in value.items():
         if not isinstance(party, str) or not NAME.fullmatch(party):
             raise _Invalid(f"party name must match {NAME.pattern}", sub=(str(party),))
         if not isinstance(key, str):
-            raise _Invalid(f'expected an "ed25519:BASE64" string, got {_describe(key)}', sub=(party,))
+            raise _Invalid(f"expected a {KEY_TEXT_FORMS} string, got {_describe(key)}", sub=(party,))
         try:
             parse_authority_key(key)
         except CryptoError as exc:
@@ -301,8 +303,8 @@ class RosterSection:
     """Signed roster documents and the pinned authority key of each party."""
 
     dir: str = "roster"
-    # party -> "ed25519:BASE64"; a read-only view of a private copy, so the section stays immutable.
-    # Left out of the hash (mappings are unhashable) but not out of equality.
+    # party -> its key's text (``parse_authority_key``); a read-only view of a private copy,
+    # so the section stays immutable. Left out of the hash (mappings are unhashable) but not out of equality.
     authorities: Mapping[str, str] = field(default_factory=_no_authorities, hash=False)
 
     def __post_init__(self) -> None:
@@ -582,7 +584,7 @@ def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, 
         path: the file to write (replaced if present).
         port: the listen port (0 picks any free port).
         origin: the deployment's name, which clients check in the handshake.
-        authorities: party -> ``ed25519:BASE64`` authority key.
+        authorities: party -> the text of its authority key (``parse_authority_key``).
         host: the listen address.
         tls: the server's certificate and key files (relative to the home folder), if any.
         mldsa_key: the ML-DSA-65 log key file that also signs checkpoints, if any.
@@ -652,7 +654,7 @@ def _pin_key(line: str) -> str | None:
     return next(iter(doc)) if len(doc) == 1 else None
 
 
-def with_authority_pin(text: str, *, party: str, key: PublicKey, file: str, home: Path) -> str:
+def with_authority_pin(text: str, *, party: str, key: MemberKey, file: str, home: Path) -> str:
     """``text`` (a server config) with ``party`` pinned to ``key`` in [roster.authorities],
     every other line kept: the line for ``party`` is replaced, or added to the table (the table
     added at the end when absent). Pure.

@@ -29,9 +29,10 @@ from hotline.epochfiles import make_epoch_key
 from hotline.epochkeys import DEFAULT_EPOCH, epoch_of
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError
+from hotline.hybrid import MemberSigningKey
 from hotline.join import join_profile
 from hotline.keyfiles import load_private_key
-from hotline.keys import SigningKey, safety_number
+from hotline.keys import safety_number
 from hotline.norms.agreement import AgreementDocument, CatalogueItem, Heartbeat, Named
 from hotline.norms.files import load_templates
 from hotline.operator_home import (
@@ -133,7 +134,8 @@ def _write_signed(path: Path, signed: SignedDocument) -> None:
 def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, port: int,
                     origin: str, force: bool, now: datetime | None = None,
                     passphrase: bytes | None = None, log_passphrase: bytes | None = None,
-                    host: str = "127.0.0.1", tls_names: list[str] | None = None) -> Deployment:
+                    host: str = "127.0.0.1", tls_names: list[str] | None = None,
+                    hybrid: bool = False) -> Deployment:
     """The whole deployment in ``home``, made by the same ceremonies a real one takes, each
     party, member and the operator playing its part in the one folder: ``server new``,
     ``authority new`` and ``server pin`` (after comparing the safety number), ``keys new`` and
@@ -148,6 +150,10 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
     the one the profiles connect to) are made under ``HOME/tls``; the server serves wss://, and
     every profile pins the CA. Without, the server listens on ``host`` in plain text, which must
     then be loopback.
+
+    With ``hybrid``, every authority and every liaison and auditor key is Ed25519 + ML-DSA-65
+    (roster documents, agreements and envelopes carry both signatures); agents keep Ed25519 keys,
+    since they cosign checkpoints in C2SP's Ed25519 form.
 
     Raises:
         ConfigError: bad parties, an existing deployment without ``force``, a bad TLS name
@@ -176,9 +182,9 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
                              tls_passphrase=passphrase)
     deployment = Deployment(home, port, origin, servers=server.servers, tls_ca=server.tls_ca,
                             tls_names=server.tls_names)
-    authorities: dict[str, SigningKey] = {}
+    authorities: dict[str, MemberSigningKey] = {}
     for party in parties:
-        authorities[party], _, public = new_authority(home, party, passphrase)
+        authorities[party], _, public = new_authority(home, party, passphrase, hybrid=hybrid)
         pin_authority(home, party=party, key=read_pin_file(public, party=party),
                       expect=safety_number(authorities[party].key_id))
     auditor_party = "mediator" if "mediator" in parties else parties[0]
@@ -188,7 +194,8 @@ def init_deployment(home: Path, *, parties: list[str], heartbeat_interval: int, 
     deployment.members[AUDITOR] = (auditor_party, Role.AUDITOR)
     current = epoch_of(now, DEFAULT_EPOCH)
     for n, (name, (party, role)) in enumerate(deployment.members.items(), start=1):
-        key, _, public = new_member_key(home, name, passphrase)
+        key, _, public = new_member_key(home, name, passphrase,
+                                        hybrid=hybrid and role is not Role.AGENT)
         signed = enroll(authorities[party], party, name, role, read_member_key(public).public_key,
                         not_before, not_after)
         _write_signed(home / "roster" / f"{n:02d}-enroll-{name}.json", signed)

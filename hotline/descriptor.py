@@ -25,6 +25,7 @@ from hotline.cli_options import WEBSOCKET, url_problem
 from hotline.config import format_authority_key, parse_authority_key
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError, LogError
+from hotline.hybrid import MAX_KEY_TEXT, MemberKey
 from hotline.keys import Domain, PublicKey, SignatureJSON, SigningKey, safety_number
 from hotline.names import Name
 from hotline.times import format_time, parse_time
@@ -32,7 +33,7 @@ from hotline.tlog.mldsa_note import MAX_VKEY_TEXT, MLDSANoteVerifier
 from hotline.tlog.note import NoteVerifier
 from hotline.typed import convert, to_json
 
-MAX_DESCRIPTOR = 64 * 1024  # a few keys, a CA certificate and URLs: far less
+MAX_DESCRIPTOR = 256 * 1024  # URLs, a CA certificate and up to 64 hybrid authority keys
 
 Url = Annotated[str, Meta(min_length=1, max_length=512)]
 
@@ -51,8 +52,8 @@ class Descriptor(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     origin: Annotated[str, Meta(min_length=1, max_length=253)]
     servers: Annotated[list[Url], Meta(min_length=1, max_length=16)]
     log_key: Annotated[str, Meta(max_length=1024)]  # C2SP note verifier key text
-    authorities: Annotated[dict[Name, Annotated[str, Meta(max_length=100)]],
-                           Meta(min_length=1, max_length=64)]  # party -> "ed25519:BASE64"
+    authorities: Annotated[dict[Name, Annotated[str, Meta(max_length=MAX_KEY_TEXT)]],
+                           Meta(min_length=1, max_length=64)]  # party -> its key's text form
     issued: Annotated[str, Meta(max_length=40)]  # RFC 3339 UTC
     tls_ca: Annotated[str, Meta(max_length=16 * 1024)] | msgspec.UnsetType = msgspec.UNSET
     # the log's ML-DSA-65 note key, when its server signs checkpoints with one (members pin it)
@@ -71,7 +72,7 @@ class Descriptor(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         """The log key as a hotline key (what signs the descriptor)."""
         return PublicKey(self.log_verifier.public_key)
 
-    def authority_keys(self) -> dict[str, PublicKey]:
+    def authority_keys(self) -> dict[str, MemberKey]:
         return {party: parse_authority_key(text) for party, text in self.authorities.items()}
 
     def ca_certificate(self) -> x509.Certificate | None:
@@ -108,7 +109,7 @@ def fingerprints(descriptor: Descriptor) -> Fingerprints:
 
 
 def make_descriptor(*, origin: str, servers: list[str], log_key: SigningKey,
-                    authorities: dict[str, PublicKey], issued: datetime,
+                    authorities: dict[str, MemberKey], issued: datetime,
                     tls_ca: str | None = None,
                     mldsa_log_key: MLDSANoteVerifier | None = None) -> dict[str, Any]:
     """The signed descriptor ``{"descriptor", "sig"}`` (JSON values), checked by

@@ -94,6 +94,11 @@ class HybridPublicKey:
         return {"alg": ALG_HYBRID, ALG_ED25519: b64encode(self.ed25519),
                 ALG_MLDSA65: b64encode(self.mldsa)}
 
+    def to_text(self) -> str:
+        """The config/profile form ``ed25519+ml-dsa-65:BASE64:BASE64`` (Ed25519 half first;
+        base64 has no colon), read by ``member_key_from_text``."""
+        return f"{ALG_HYBRID}:{b64encode(self.ed25519)}:{b64encode(self.mldsa)}"
+
     @cached_property
     def key_id(self) -> str:
         return b64url(hashlib.sha256(canonical_bytes(self.to_json())).digest())
@@ -255,7 +260,7 @@ class HybridSigningKey:
 
 
 MemberKey = PublicKey | HybridPublicKey
-"""A member's enrolled public key: Ed25519, or Ed25519 + ML-DSA-65."""
+"""A member's enrolled public key, or a party authority's: Ed25519, or Ed25519 + ML-DSA-65."""
 MemberSigningKey = SigningKey | HybridSigningKey
 """A member's private key, as its key file holds it."""
 
@@ -279,6 +284,31 @@ def member_key_from_json(obj: Any) -> MemberKey:
     if isinstance(obj, dict) and obj.get("alg") == ALG_HYBRID:
         return HybridPublicKey.from_json(obj)
     return PublicKey.from_json(obj)
+
+
+KEY_TEXT_FORMS = f'"{ALG_ED25519}:BASE64" or "{ALG_HYBRID}:BASE64:BASE64"'
+"""How a pinned key is written in a config file, a profile or a descriptor."""
+MAX_KEY_TEXT = 2700
+"""The longest text form: a hybrid key's is 2,667 characters (base64 of 32 and 1,952 bytes)."""
+
+
+def member_key_from_text(text: Any) -> MemberKey:
+    """A key's text form (``PublicKey.to_text`` or ``HybridPublicKey.to_text``), by its
+    algorithm prefix.
+
+    Raises:
+        CryptoError: neither form, or a key of the wrong size or bad base64.
+    """
+    if not isinstance(text, str) or ":" not in text:
+        raise CryptoError(f"a key is written {KEY_TEXT_FORMS}")
+    alg, _, rest = text.partition(":")
+    if alg != ALG_HYBRID:
+        return PublicKey.from_text(text)
+    ed, sep, ml = rest.partition(":")
+    if not sep:
+        raise CryptoError(f"a hybrid key is written {ALG_HYBRID}:BASE64:BASE64 (Ed25519, then "
+                          "ML-DSA-65)")
+    return HybridPublicKey.from_json({"alg": ALG_HYBRID, ALG_ED25519: ed, ALG_MLDSA65: ml})
 
 
 def signing_key_from_pem(data: bytes, passphrase: bytes | None = None) -> MemberSigningKey:

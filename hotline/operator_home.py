@@ -34,8 +34,9 @@ from hotline.config import (
 from hotline.descriptor import make_descriptor
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError
+from hotline.hybrid import MemberKey
 from hotline.keyfiles import load_mldsa_log_key, save_private_key
-from hotline.keys import PublicKey, SigningKey, safety_number, same_safety_number
+from hotline.keys import SigningKey, safety_number, same_safety_number
 from hotline.norms.files import install_templates
 from hotline.privatefiles import private_folder
 from hotline.publicfiles import BadPublicFile, read_authority_key
@@ -134,7 +135,7 @@ def new_server_home(home: Path, *, origin: str, host: str, port: int,
                       tls_ca=ca, tls_names=[str(n) for n in names or ()])
 
 
-def read_pin_file(path: Path, *, party: str) -> PublicKey:
+def read_pin_file(path: Path, *, party: str) -> MemberKey:
     """The authority public key in ``path`` for ``party``.
 
     Raises:
@@ -156,7 +157,7 @@ def read_pin_file(path: Path, *, party: str) -> PublicKey:
     return record.public_key
 
 
-def pin_authority(home: Path, *, party: str, key: PublicKey, expect: str | None = None,
+def pin_authority(home: Path, *, party: str, key: MemberKey, expect: str | None = None,
                   replace: bool = False) -> bool:
     """Pin ``key`` as ``party``'s authority in ``HOME/hotline.toml`` (the rest of the file
     kept). Returns False when it was pinned already (nothing written).

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import click
 
-from hotline.ceremony import CeremonyError, is_encrypted, load_member_private, load_private, read_private
+from hotline.ceremony import CeremonyError, is_encrypted, load_member_private, read_private
 from hotline.errorcodes import Code
 from hotline.hybrid import MemberSigningKey
-from hotline.keys import SigningKey
 
 VARIABLE = "HOTLINE_PASSPHRASE"
 Prompt = Callable[[str, bool], str]  # (text, confirm) -> what was typed
@@ -73,10 +72,11 @@ def existing_passphrase(path: Path, *, env: Mapping[str, str] | None = None,
     return prompt(f"Passphrase for {path}", False).encode()
 
 
-def open_key(path: Path) -> tuple[SigningKey, bytes | None]:
-    """The key in ``path`` and the passphrase that opened it (a wrong one: crypto.bad_key_file)."""
+def open_key(path: Path) -> tuple[MemberSigningKey, bytes | None]:
+    """The key in ``path`` (an authority's: Ed25519 or hybrid) and the passphrase that opened it
+    (a wrong one: crypto.bad_key_file)."""
     passphrase = existing_passphrase(path)
-    return load_private(path, passphrase), passphrase
+    return load_member_private(path, passphrase), passphrase
 
 
 def open_member_key(path: Path) -> MemberSigningKey:

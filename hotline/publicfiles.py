@@ -18,7 +18,7 @@ from hotline.canonical import dumps, parse
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError, HotlineError
 from hotline.hybrid import MemberKey, member_key_from_json
-from hotline.keys import PublicKey, PublicKeyJSON, Verifier, safety_number
+from hotline.keys import PublicKeyJSON, Verifier, safety_number
 from hotline.names import Name
 from hotline.roster import SignedDocument
 from hotline.typed import convert, to_json
@@ -50,11 +50,11 @@ class AuthorityKeyFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     """A party authority's public key, as the party hands it to the other parties and the host."""
 
     party: Name
-    key: PublicKeyJSON
+    key: PublicKeyJSON  # Ed25519, or hybrid (``authority new --hybrid``)
 
     @property
-    def public_key(self) -> PublicKey:
-        return PublicKey.from_json(self.key)
+    def public_key(self) -> MemberKey:
+        return member_key_from_json(self.key)
 
 
 PublicFile = MemberKeyFile | AuthorityKeyFile

@@ -42,7 +42,7 @@ from hotline.hybrid import (
     MemberKey,
     member_key_from_json,
 )
-from hotline.keys import CanonicalSigner, CanonicalVerifier, Domain, PublicKey, SignatureJSON, Signer
+from hotline.keys import CanonicalSigner, CanonicalVerifier, Domain, SignatureJSON, Signer
 from hotline.names import Name
 from hotline.norms.agreement import Agreement, AgreementDocument, decode_agreement
 from hotline.times import format_time, parse_time
@@ -73,7 +73,7 @@ class EnrollmentDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     party: Name
     member: Name
     role: Role
-    keys: list[dict[str, str]]  # exactly one public key's JSON form (``PublicKey.from_json``)
+    keys: list[dict[str, str]]  # exactly one public key's JSON form (``member_key_from_json``)
     not_before: str
     not_after: str
 
@@ -96,7 +96,7 @@ class HandoverDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
 
     party: Name
     old: str  # the KEY_ID of the authority key handing over
-    new: dict[str, str]  # the new authority's public key (``PublicKey.from_json``)
+    new: dict[str, str]  # the new authority's public key (``member_key_from_json``): Ed25519 or hybrid
     at: str  # when the handover was signed
 
 
@@ -197,7 +197,7 @@ def revocation(*, party: str, member: str, key_id: str, revoked_at: datetime,
                               reason=msgspec.UNSET if reason is None else reason)
 
 
-def handover(*, party: str, old: PublicKey | str, new: PublicKey, at: datetime) -> HandoverDocument:
+def handover(*, party: str, old: MemberKey | str, new: MemberKey, at: datetime) -> HandoverDocument:
     """The handover of ``party``'s authority from ``old`` (a key or its KEY_ID) to ``new``; sign
     it with both keys (``sign_document(doc, old_key, new_key)``)."""
     return HandoverDocument(party=party, old=old if isinstance(old, str) else old.key_id,
@@ -272,7 +272,7 @@ class Retired:
     """An authority key its party handed over from: what it signed before stays valid."""
 
     party: str
-    key: PublicKey
+    key: MemberKey
     at: datetime  # the handover's time
     successor: str  # the KEY_ID it handed over to
 
@@ -307,10 +307,10 @@ class Roster:
     """``authorities`` are the keys pinned out of band (each party's first); ``current`` follows
     the handovers logged since, in log order."""
 
-    authorities: Mapping[str, PublicKey]
+    authorities: Mapping[str, MemberKey]  # Ed25519, or hybrid: then both halves are required
     enrollments: dict[str, Enrollment] = field(default_factory=dict)  # by key id
     agreements: dict[str, Agreement] = field(default_factory=dict)  # by channel
-    current: dict[str, PublicKey] = field(default_factory=dict)  # party -> its authority now
+    current: dict[str, MemberKey] = field(default_factory=dict)  # party -> its authority now
     retired: dict[str, Retired] = field(default_factory=dict)  # by key id
     # (epoch length in seconds, epoch) -> (party, member) -> the key and the KEY_ID of the
     # enrolled key that signed it
@@ -320,7 +320,7 @@ class Roster:
     def __post_init__(self) -> None:
         self.current = {**self.authorities, **self.current}
 
-    def _authority(self, party: Any) -> PublicKey:
+    def _authority(self, party: Any) -> MemberKey:
         if not isinstance(party, str) or party not in self.current:
             raise ProtocolViolation(f"party {party!r} has no authority key known here",
                                     code=Code.ROSTER_UNKNOWN_PARTY)
@@ -431,7 +431,7 @@ class Roster:
                                     f"not {doc.party}'s authority ({old.key_id})",
                                     code=Code.ROSTER_BAD_SIGNATURE)
         try:
-            new = PublicKey.from_json(doc.new)
+            new = member_key_from_json(doc.new)
         except CryptoError as exc:
             raise _invalid(f"handover.new: {exc.message}") from exc
         if (new.key_id in self.retired or new.key_id in self.enrollments
@@ -556,8 +556,8 @@ class Roster:
                 authority.verify_canonical(domain=Domain.AGREEMENT, canonical=canonical,
                                            signature=sig)
             except CryptoError as exc:
-                raise ProtocolViolation(f"agreement signature of {party} does not verify",
-                                        code=Code.ROSTER_BAD_SIGNATURE) from exc
+                raise ProtocolViolation(f"agreement signature of {party} does not verify "
+                                        f"({exc.message})", code=Code.ROSTER_BAD_SIGNATURE) from exc
             signed_by.add(party)
         unsigned = sorted(set(required) - signed_by)
         if unsigned:

@@ -24,7 +24,7 @@ from hotline.client.logapi import BadAnswer, HostRefused, LogClient, Logged, Rem
 from hotline.client.profile import Profile
 from hotline.display import shown
 from hotline.errors import HotlineError
-from hotline.keys import PublicKey
+from hotline.hybrid import MemberKey
 from hotline.publicfiles import BadPublicFile, fingerprint, read_signed
 from hotline.roster import KeyRecord, RefusedDocument, Roster, SignedDocument, describe, key_record
 from hotline.times import format_time
@@ -127,7 +127,7 @@ class RosterView(msgspec.Struct, frozen=True, kw_only=True):
     refused: list[RefusedView]
 
 
-def roster_view(member: str, roster: Roster, pinned: dict[str, PublicKey],
+def roster_view(member: str, roster: Roster, pinned: dict[str, MemberKey],
                 refused: Sequence[RefusedDocument]) -> RosterView:
     """What ``roster`` (built from ``pinned``) holds, and what it refused (by type and code)."""
     parties = []

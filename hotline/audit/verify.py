@@ -54,7 +54,7 @@ from hotline.entries import (
 from hotline.envelope import Envelope, Kind
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, LogError, ProtocolViolation
-from hotline.keys import PublicKey
+from hotline.hybrid import MemberKey
 from hotline.norms.obligations import Deadlines, lateness
 from hotline.norms.rules import Context, Replied
 from hotline.norms.templateset import TemplateSet
@@ -113,7 +113,7 @@ def _b64(text: str | None, what: str) -> bytes:
 
 
 class Auditor:
-    def __init__(self, *, log_key: NoteVerifier, authorities: dict[str, PublicKey],
+    def __init__(self, *, log_key: NoteVerifier, authorities: dict[str, MemberKey],
                  clock_skew: timedelta = DEFAULT_SKEW, templates: TemplateSet | None = None) -> None:
         """``templates``: the protocol templates the auditor holds; with them, every logged
         envelope is also checked against its agreed template at its log time (``_check_norms``),

@@ -12,10 +12,10 @@ import click
 from hotline.backup.restore import Restored, restore
 from hotline.backup.snapshot import Taken, take_backup
 from hotline.clock import utc_now
-from hotline.config import Config, load_config
+from hotline.config import Config, load_config, parse_authority_key
 from hotline.display import shown
 from hotline.keyfiles import load_log_key
-from hotline.keys import PublicKey, SigningKey
+from hotline.keys import SigningKey
 
 
 def _deployment(home: Path) -> tuple[Config, SigningKey]:
@@ -89,7 +89,7 @@ def restore_command(ctx: click.Context, archive: Path, published: tuple[Path, ..
     """
     home = Path(ctx.obj["home"])
     config, key = _deployment(home)
-    authorities = {party: PublicKey.from_text(text)
+    authorities = {party: parse_authority_key(text)
                    for party, text in config.roster.authorities.items()}
     done = asyncio.run(restore(archive, database=config.db_path, origin=config.server.origin,
                                key=key, authorities=authorities, published_files=list(published),

@@ -42,7 +42,8 @@ from hotline.canonical import parse
 from hotline.display import shown
 from hotline.errorcodes import Code
 from hotline.errors import BackupError, HotlineError, LogError
-from hotline.keys import PublicKey, SigningKey, b64encode
+from hotline.hybrid import MemberKey
+from hotline.keys import SigningKey, b64encode
 from hotline.privatefiles import SQLITE_SIDE_FILES, private_folder
 from hotline.store import Store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file
@@ -213,7 +214,7 @@ def _own_checkpoint(extracted: Extracted, origin: str, verifier: NoteVerifier) -
 
 
 async def _audit(store: Store, own: Published, verifier: NoteVerifier,
-                 authorities: dict[str, PublicKey]) -> tuple[int, int]:
+                 authorities: dict[str, MemberKey]) -> tuple[int, int]:
     """Every entry through the auditor, matched against every checkpoint the backup holds;
     returns (entries, checkpoints)."""
     auditor = Auditor(log_key=verifier, authorities=authorities)
@@ -230,7 +231,7 @@ async def _audit(store: Store, own: Published, verifier: NoteVerifier,
 
 
 async def _verify(extracted: Extracted, own: Published, *, key: SigningKey, verifier: NoteVerifier,
-                  authorities: dict[str, PublicKey], published: list[Published]
+                  authorities: dict[str, MemberKey], published: list[Published]
                   ) -> tuple[int, int, list[Published], list[Published]]:
     """The backup's log verified and compared with ``published``: (entries audited, checkpoints,
     published within it, published beyond it)."""
@@ -276,7 +277,7 @@ def _aside(path: Path, stamp: str, kept: list[tuple[Path, Path]]) -> None:
 
 
 async def restore(archive: Path, *, database: Path, origin: str, key: SigningKey,
-                  authorities: dict[str, PublicKey], published_files: list[Path], force: bool,
+                  authorities: dict[str, MemberKey], published_files: list[Path], force: bool,
                   clock: Callable[[], datetime]) -> Restored:
     """Verify ``archive`` and restore it as ``database`` (with its checkpoint file).
 
@@ -322,7 +323,7 @@ async def restore(archive: Path, *, database: Path, origin: str, key: SigningKey
 
 
 async def _restore(archive: Path, folder: Path, *, database: Path, origin: str, key: SigningKey,
-                   verifier: NoteVerifier, authorities: dict[str, PublicKey],
+                   verifier: NoteVerifier, authorities: dict[str, MemberKey],
                    published: list[Published], force: bool, clock: Callable[[], datetime],
                    kept: list[tuple[Path, Path]]) -> Restored:
     current = checkpoint_path(database)

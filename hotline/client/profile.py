@@ -22,9 +22,8 @@ from pathlib import Path
 from hotline.config import toml_string
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, CryptoError, LogError, UsageProblem
-from hotline.hybrid import MemberSigningKey
+from hotline.hybrid import MemberKey, MemberSigningKey, member_key_from_text
 from hotline.keyfiles import load_member_key
-from hotline.keys import PublicKey
 from hotline.roster import Role
 from hotline.tlog.mldsa_note import MLDSANoteVerifier
 from hotline.tlog.note import NoteVerifier, PinnedNoteVerifier
@@ -59,7 +58,7 @@ class Profile:
     key_file: Path
     servers: tuple[str, ...]
     origin: str
-    authorities: dict[str, PublicKey]
+    authorities: dict[str, MemberKey]
     path: Path
     tls_ca: Path | None = None  # CA bundle for wss:// servers; None: the system's
     log_key: NoteVerifier | None = None  # the transparency log's pinned checkpoint key
@@ -82,7 +81,7 @@ class Profile:
             if not isinstance(servers, list) or not servers or not all(isinstance(s, str) for s in servers):
                 raise ConfigError("must be a non-empty list of ws:// or wss:// URLs",
                                   path=("servers",), file=str(path))
-            authorities = {party: PublicKey.from_text(text)
+            authorities = {party: member_key_from_text(text)
                            for party, text in dict(data["authorities"]).items()}
             key_file = Path(data["key"])
             tls_ca = Path(data["tls_ca"]) if "tls_ca" in data else None

@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 import structlog
 
 from hotline.clock import utc_now
-from hotline.config import Config
+from hotline.config import Config, parse_authority_key
 from hotline.errors import ConfigError, HotlineError
 from hotline.keyfiles import load_log_key, load_mldsa_log_key
-from hotline.keys import PublicKey, SigningKey
+from hotline.keys import SigningKey
 from hotline.norms.templateset import TemplateSet
 from hotline.roster import Roster
 from hotline.server.checkpoints import Checkpointer
@@ -126,7 +126,7 @@ async def build_server(config: Config, *, store: Store | None = None,
 def _parts(config: Config, store: Store, key: SigningKey, clock: Callable[[], datetime], *,
            owns_store: bool) -> Server:
     limits = config.limits
-    roster = Roster({party: PublicKey.from_text(text)
+    roster = Roster({party: parse_authority_key(text)
                      for party, text in config.roster.authorities.items()})
     hub = Hub(clock)
     metrics = Metrics()

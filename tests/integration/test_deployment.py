@@ -43,7 +43,7 @@ from hotline.client.sealed_view import SealedView
 from hotline.clock import utc_now
 from hotline.entries import ROSTER_KINDS
 from hotline.envelope import Envelope
-from hotline.keyfiles import load_private_key
+from hotline.keyfiles import load_member_key
 from hotline.keys import PublicKey
 from hotline.norms.templateset import TemplateSet
 from hotline.roster import Role, enrollment, sign_document
@@ -215,7 +215,8 @@ def deployment(ceremony: Deployment, tmp_path: Path,
 
 def build(world: Deployment) -> None:
     for party in PARTIES:  # each on its own (offline) machine
-        made = hotline(world.authority(party), "authority", "new", "--party", party)
+        hybrid = ["--hybrid"] if party == "south" else []  # south signs post-quantum too
+        made = hotline(world.authority(party), "authority", "new", "--party", party, *hybrid)
         world.safety[party] = safety_of(made.stdout)
         world.authority_files[party] = world.authority(party) / "keys" / f"authority-{party}.pub.json"
     hotline(world.operator, "server", "new", "--origin", "hotline.test", "--listen", "127.0.0.1:0")
@@ -418,7 +419,7 @@ async def test_a_lost_laptop_is_revoked_and_replaced(deployment: Deployment) -> 
 async def test_north_rotates_its_authority(deployment: Deployment) -> None:
     world = deployment
     north = world.authority("north")
-    hotline(north, "authority", "rotate", "--party", "north")
+    hotline(north, "authority", "rotate", "--party", "north", "--hybrid")  # now post-quantum too
     world.submit(north, newest(north / "roster", "handover-north-*.json"))
     # the agreement re-signed, naming north's new authority key
     assert world.agreement is not None
@@ -436,8 +437,8 @@ async def test_north_rotates_its_authority(deployment: Deployment) -> None:
     hotline(world.member("audrey"), "audit", "verify", "--as", "audrey", "--require-witnesses", "0")
     # the retired key signs an enrollment after the handover: refused by the server and by a client
     retired = newest(north / "keys", "authority-north.retired-*.pem")
-    old = load_private_key(retired, PASSPHRASE.encode())
-    intruder = load_private_key(north / "keys" / "authority-north.pem", PASSPHRASE.encode())
+    old = load_member_key(retired, PASSPHRASE.encode())
+    intruder = load_member_key(north / "keys" / "authority-north.pem", PASSPHRASE.encode())
     document = sign_document(enrollment(
         party="north", member="mallory", role=Role.LIAISON, key=intruder.public_key,
         not_before=utc_now() - timedelta(days=400), not_after=utc_now() + timedelta(days=30)), old)
@@ -505,7 +506,7 @@ async def test_bad_ceremony_input_is_refused_and_nothing_is_written(deployment: 
     refused(bob, "roster.unknown_party", "roster", "submit",
             str(newest(west / "roster", "enroll-mallory-*.json")), "--server", world.url)
     # an enrollment already expired
-    authority = load_private_key(south / "keys" / "authority-south.pem", PASSPHRASE.encode())
+    authority = load_member_key(south / "keys" / "authority-south.pem", PASSPHRASE.encode())
     lapsed = sign_document(enrollment(
         party="south", member="mallory", role=Role.LIAISON,
         key=PublicKey.from_json(parse(mallory.read_bytes())["key"]),

@@ -34,6 +34,7 @@ from hotline.console.forms import Form, FormError, FormField, deadline_text
 from hotline.display import shown
 from hotline.envelope import Envelope, Precedence
 from hotline.errors import HotlineError
+from hotline.norms.forms import sealed_audiences
 from hotline.norms.template import Template
 
 MODAL_CSS = """
@@ -68,6 +69,14 @@ class Modal(ModalScreen[R]):
         self.app.post_message(ScreenReady())
 
 
+def _picker_line(template: Template) -> str:
+    """A template as the picker lists it: id, title, precedence, and who reads what it seals
+    (before the form opens, so a sender knows the host will not see it)."""
+    line = f"{shown(template.id)}: {shown(template.title, limit=120)} [{template.default_precedence}]"
+    audiences = sealed_audiences(template)
+    return f"{line} · sealed: {shown(audiences, limit=200)}" if audiences else line
+
+
 class TemplatePicker(Modal[None]):
     """Choose which agreed template to compose: ``on_pick(template)`` is called as the picker
     closes, in the same step, so the form opens before the next key is routed."""
@@ -87,9 +96,8 @@ class TemplatePicker(Modal[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Text(shown(self.heading)), classes="title")
-            yield OptionList(*[Option(Text(f"{shown(t.id)}: {shown(t.title, limit=120)} "
-                                           f"[{t.default_precedence}]"), id=t.id)
-                               for t in self.templates], id="templates")
+            yield OptionList(*[Option(Text(_picker_line(t)), id=t.id) for t in self.templates],
+                             id="templates")
             yield Label("↑↓ choose · Enter compose · Esc cancel", classes="hint")
         yield Footer()
 

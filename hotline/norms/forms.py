@@ -122,7 +122,16 @@ def describe_fields(template: Template) -> str:
         name = f"{row.name:<{width - row.indent}}"
         text = f" — {row.help}" if row.help else ""
         lines.append(f"  {pad}{'*' if row.required else ' '} {name}  {row.kind}{text}".rstrip())
+    if template.readers:
+        lines.append(f"sealed (the host never reads them): {sealed_audiences(template)}")
     return shown_lines("\n".join(lines))  # titles and texts are a party's
+
+
+def sealed_audiences(template: Template) -> str:
+    """Who may read each field the template seals, on one line (``""`` when it seals none):
+    ``text: the parties; annex: mediator``."""
+    return "; ".join(f"{name}: {'the parties' if readers == 'parties' else ', '.join(readers)}"
+                     for name, readers in sorted(template.readers.items()))
 
 
 @dataclass(frozen=True)

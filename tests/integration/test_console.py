@@ -229,6 +229,10 @@ async def test_templated_form_refuses_a_bad_field_before_sending_then_sends(home
             await pilot.press("t")
             await until(pilot, lambda: isinstance(app.screen, TemplatePicker), "the template list")
             picker = app.screen.query_one(OptionList)
+            listed = [str(picker.get_option_at_index(i).prompt) for i in range(picker.option_count)]
+            assert any(line.startswith("message: ") and line.endswith("· sealed: text: the parties")
+                       for line in listed), listed  # who reads it, before the form opens
+            assert not any("sealed" in line for line in listed if line.startswith("risk-assessment"))
             for _ in range(picker.option_count):  # walk down to the template, as an officer would
                 option = picker.highlighted_option
                 if option is not None and option.id == "risk-assessment":

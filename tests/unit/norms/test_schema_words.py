@@ -4,6 +4,7 @@ with the fields it needs; a pattern is said in words, never as the regular expre
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from hotline.errors import ProtocolViolation
 from hotline.norms.bodyschema import walk_schema
 from hotline.norms.files import load_templates, shipped_dir
-from hotline.norms.forms import describe_fields
+from hotline.norms.forms import describe_fields, sealed_audiences
 from hotline.norms.schemawords import expected, kind, label, listing
 from hotline.norms.template import Template
 from tests.template_examples import launch_notification
@@ -173,3 +174,12 @@ def test_label_and_listing_vectors() -> None:
     assert expected({"examples": ["A1"]}) == "text like A1"
     assert expected({}) is None
     assert listing(["a"]) == "a" and listing(["a", "b"], "and") == "a and b"
+
+
+def test_help_says_who_reads_each_sealed_field_and_nothing_when_none_is() -> None:
+    text = describe_fields(template("message"))
+    assert text.splitlines()[-1] == "sealed (the host never reads them): text: the parties"
+    assert "sealed" not in describe_fields(template("incident-at-sea"))
+    to_mediator = dataclasses.replace(template("message"), readers={"text": ("mediator",),
+                                                                    "lang": "parties"})
+    assert sealed_audiences(to_mediator) == "lang: the parties; text: mediator"

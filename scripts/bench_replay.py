@@ -29,7 +29,7 @@ from typing import Any
 from benchlib import run_bench
 
 from hotline.entries import EnvelopeEntry
-from hotline.store import Store
+from hotline.store import Store, open_store
 
 MAC_KEY = bytes(32)  # row-MAC key of this synthetic log (a server derives it from its log key)
 
@@ -41,7 +41,7 @@ def envelope_kind(n: int) -> str:
 
 
 async def build(path: Path, entries: int, pad: int) -> None:
-    store = await Store.open(path, mac_key=MAC_KEY)
+    store = await open_store(path, mac_key=MAC_KEY)
     try:
         size = await store.size()
         pending = []
@@ -86,7 +86,7 @@ async def amain(args: Any, command: str) -> int:
     args.dir.mkdir(parents=True, exist_ok=True)
     path = args.dir / f"replay-{args.entries}-{args.pad}.db"
     await build(path, args.entries, args.pad)
-    store = await Store.open(path)
+    store = await open_store(path)
     try:
         base, ours = [], []
         for _ in range(args.runs):

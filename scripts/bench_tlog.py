@@ -90,7 +90,7 @@ from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
 from hotline.keys import Domain, PublicKey, SigningKey, b64encode, domain_bytes
 from hotline.norms.files import load_templates, shipped_dir
 from hotline.roster import Role, Roster, decode_document, enrollment, sign_document
-from hotline.store import Store, row_mac_key
+from hotline.store import open_store, row_mac_key
 from hotline.times import format_time, parse_time
 from hotline.tlog import (
     Checkpoint,
@@ -324,7 +324,7 @@ async def build(db: Path, args: argparse.Namespace) -> BuildInfo:
 
     loop = asyncio.get_running_loop()
     fixture = Fixture(text_bytes=args.text_bytes)
-    store = await Store.open(partial, batch=args.commit_batch, mac_key=row_mac_key(fixture.log_key))
+    store = await open_store(partial, batch=args.commit_batch, mac_key=row_mac_key(fixture.log_key))
     signer = ProcessPoolExecutor(max_workers=args.sign_workers, initializer=_worker_init,
                                  initargs=(args.text_bytes,))
     try:
@@ -466,7 +466,7 @@ async def timed_samples(name: str, make: Callable[[int], Any], args: argparse.Na
 
 async def measure_proofs(db: Path, args: argparse.Namespace, run: int, result: RunResult) -> None:
     rng = random.Random(run * 7919 + args.entries)
-    store = await Store.open(db, batch=args.commit_batch)
+    store = await open_store(db, batch=args.commit_batch)
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
     try:
         size, root = store.tree_head()
@@ -643,7 +643,7 @@ def audit_records(db: Path, limit: int, timer: list[float], baseline: RawVerifie
 async def checkpoint_note(db: Path, fixture: Fixture, size: int, commit_batch: int) -> str:
     """The log's signed checkpoint of ``size``: the stored one, or a fresh signature over the
     store's root at that size (an earlier tree head, for a shorter audit)."""
-    store = await Store.open(db, batch=commit_batch)
+    store = await open_store(db, batch=commit_batch)
     try:
         stored = [note for s, _, note in await store.checkpoints(since=size - 1) if s == size]
         if stored:

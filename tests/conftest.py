@@ -31,6 +31,9 @@ from hotline.server.app import start
 from hotline.server.appkeys import SERVER
 from hotline.server.service import Hotline
 from hotline.tlog import NoteVerifier
+from tests.postgres import postgres_server, postgres_url
+
+__all__ = ["postgres_server", "postgres_url"]  # fixtures for every test
 
 # What the demo deployment logs at the server's first start: 7 enrollments, the agreement, and
 # this epoch's and the next one's encryption key of each of the 3 liaisons.

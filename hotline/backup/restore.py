@@ -45,7 +45,7 @@ from hotline.errors import BackupError, HotlineError, LogError
 from hotline.hybrid import MemberKey
 from hotline.keys import SigningKey, b64encode
 from hotline.privatefiles import SQLITE_SIDE_FILES, private_folder
-from hotline.store import Store, row_mac_key
+from hotline.store import Store, open_store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file
 from hotline.store.integrity import verify_store
 from hotline.store.restores import (
@@ -236,7 +236,7 @@ async def _verify(extracted: Extracted, own: Published, *, key: SigningKey, veri
     """The backup's log verified and compared with ``published``: (entries audited, checkpoints,
     published within it, published beyond it)."""
     try:
-        store = await Store.open(extracted.database, mac_key=row_mac_key(key))
+        store = await open_store(extracted.database, mac_key=row_mac_key(key))
     except HotlineError as exc:
         raise _error(f"the backup's database does not open ({exc.code}): {exc.message}",
                      Code.RESTORE_BAD_LOG) from exc

@@ -38,7 +38,7 @@ from hotline.backup.archive import (
 from hotline.errorcodes import Code
 from hotline.errors import BackupError, HotlineError, StoreError
 from hotline.keys import SigningKey
-from hotline.store import Store, row_mac_key
+from hotline.store import open_store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path, read_checkpoint_file, write_checkpoint_file
 from hotline.store.integrity import verify_store
 from hotline.times import format_time
@@ -99,7 +99,7 @@ async def _verified_copy(copy: Path, checkpoint: Path, *, key: SigningKey,
                          origin: str) -> tuple[int, str | None]:
     """Check the copy as the server checks its database at start; returns its size and the log
     time of its last entry."""
-    store = await Store.open(copy, mac_key=row_mac_key(key))
+    store = await open_store(copy, mac_key=row_mac_key(key))
     try:
         await verify_store(store, file=checkpoint,
                            verifier=NoteVerifier(name=origin, public_key=key.public_key.raw))

@@ -29,7 +29,7 @@ from hotline.server.checkpoints import Checkpointer
 from hotline.server.hub import Hub
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.server.service import Hotline
-from hotline.store import Store, row_mac_key
+from hotline.store import Store, open_store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path
 from hotline.store.restores import read_restores, restores_path
 
@@ -109,7 +109,7 @@ async def build_server(config: Config, *, store: Store | None = None,
     if store is None:
         # The store authenticates every row it writes with a key derived from the log key, and
         # start-up checks the rows beyond the last checkpoint with that key.
-        store = await Store.open(config.db_path, batch=config.limits.commit_batch,
+        store = await open_store(config.db_path, batch=config.limits.commit_batch,
                                  mac_key=row_mac_key(key))
     try:
         server = _parts(config, store, key, clock, owns_store=owns_store)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from hotline.errorcodes import Code
 from hotline.errors import LogError, StoreError
+from hotline.store.base import Store
 from hotline.store.checkpointfile import read_checkpoint_file
-from hotline.store.sqlite import Store
 from hotline.tlog import Checkpoint, NoteVerifier, verify_checkpoint
 
 
@@ -43,9 +43,8 @@ class Published:
 
 
 def _restore(store: Store, file: Path) -> str:
-    return (f"Restore {store.path} together with its -wal from a backup taken after that "
-            f"checkpoint; never delete {file} to get past this: it is the record of what the "
-            "log published")
+    return (f"Restore {store.location} {store.restore_advice} taken after that checkpoint; "
+            f"never delete {file} to get past this: it is the record of what the log published")
 
 
 def _published(note: str, time: str, source: str, verifier: NoteVerifier, *, code: Code) -> Published:
@@ -89,7 +88,7 @@ async def verify_store(store: Store, *, file: Path, verifier: NoteVerifier) -> P
                 f"{file} is missing, but the database holds signed checkpoints (the latest: "
                 f"{latest[0]} entries, signed at {latest[1]}): without that file a rolled-back "
                 f"database cannot be told from a good one. Restore it from the backup taken with "
-                f"{store.path}", code=Code.STORE_CHECKPOINT_MISSING)
+                f"{store.location}", code=Code.STORE_CHECKPOINT_MISSING)
     for witness, cosigned in sorted((await store.witnessed()).items()):
         rows = await store.checkpoints(since=cosigned - 1, limit=1)
         if not rows or rows[0][0] != cosigned:

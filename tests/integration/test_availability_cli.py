@@ -32,7 +32,7 @@ from hotline.envelope import Envelope, Kind, new_envelope_id
 from hotline.health import ChannelHealth, Policy
 from hotline.keyfiles import load_private_key
 from hotline.server.service import document_id
-from hotline.store import Store, row_mac_key
+from hotline.store import open_store, row_mac_key
 from hotline.times import format_time, parse_time
 from tests.conftest import Running, hotline_cli, running_server, witness_all
 
@@ -65,7 +65,7 @@ async def write_history(home: Path, start: datetime) -> None:
     n at +0.1 n s) echoed 50-70 ms later by the other agents, south silent in SOUTH_SILENT,
     every agent silent from ALL_SILENT, and the health sweep every second."""
     # as the server writes it: each row authenticated with the key derived from the log key
-    store = await Store.open(home / "hotline.db",
+    store = await open_store(home / "hotline.db",
                              mac_key=row_mac_key(load_private_key(home / "keys" / "log.pem")))
     try:
         for n, path in enumerate(sorted((home / "roster").glob("*.json"))):

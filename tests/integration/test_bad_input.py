@@ -23,7 +23,7 @@ from hotline.entries import RejectedEntry
 from hotline.envelope import AckKind, Envelope, ack_id, new_envelope_id
 from hotline.keys import SigningKey
 from hotline.roster import Role, enrollment, revocation, sign_document
-from hotline.store import Store
+from hotline.store import Store, open_store
 from hotline.wire.frames import Challenge, Frame, encode
 from hotline.wire.session import ClientSession
 from tests.conftest import Running, running_server
@@ -328,7 +328,7 @@ async def test_revoked_member_cannot_log_in(server: Running) -> None:
 @contextlib.asynccontextmanager
 async def _store(home: Path) -> AsyncIterator[Store]:
     """A second reader of the server's database file."""
-    store = await Store.open(home / "hotline.db")
+    store = await open_store(home / "hotline.db")
     try:
         yield store
     finally:

@@ -41,7 +41,7 @@ from hotline.errors import StoreError
 from hotline.keyfiles import load_private_key
 from hotline.keys import SigningKey
 from hotline.roster import revocation, sign_document
-from hotline.store import Store, row_mac_key
+from hotline.store import open_store, row_mac_key
 from hotline.store.checkpointfile import SavedCheckpoint, checkpoint_path, write_checkpoint_file
 from hotline.store.rowmac import row_mac
 from hotline.times import format_time, parse_time
@@ -557,7 +557,7 @@ async def test_verify_reaches_the_latest_checkpoint_of_a_long_log(home: Path) ->
     async with running_server(home):
         pass  # roster logged, its checkpoint signed
     key = load_private_key(home / "keys" / "log.pem")
-    store = await Store.open(home / "hotline.db", mac_key=row_mac_key(key))
+    store = await open_store(home / "hotline.db", mac_key=row_mac_key(key))
     try:  # 1001 refused attempts, as the server logs them
         await asyncio.gather(*(store.enqueue(RejectedEntry(
             index=PENDING, time=format_time(datetime.now(UTC)), party="north", member="alice",

@@ -27,7 +27,7 @@ from hotline.keys import SigningKey
 from hotline.roster import Member, Role, Roster, decode_document, enrollment, sign_document
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.hub import Connection, Hub
-from hotline.store import Store
+from hotline.store import Store, open_store
 from hotline.store.checkpointfile import read_checkpoint_file
 from hotline.times import format_time
 from hotline.tlog import Checkpoint, NoteVerifier, cosign, leaf_hash, verify_checkpoint, verify_inclusion
@@ -93,7 +93,7 @@ def make_checkpointer(store: Store, hub: Hub, now: list[datetime], folder: Path)
 
 @pytest.fixture
 async def log(tmp_path: Path) -> AsyncIterator[Log]:
-    store = await Store.open(tmp_path / "hotline.db", mac_key=bytes(range(32)))
+    store = await open_store(tmp_path / "hotline.db", mac_key=bytes(range(32)))
     now = [T0]
     hub = Hub(clock=lambda: now[0])
     checkpointer = make_checkpointer(store, hub, now, tmp_path)

@@ -11,7 +11,7 @@ from hotline.config import load_config
 from hotline.deployment import init_deployment
 from hotline.keyfiles import load_log_key
 from hotline.server.compose import build_server
-from hotline.store import Store, row_mac_key
+from hotline.store import open_store, row_mac_key
 from hotline.times import format_time
 
 FIXED = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -22,7 +22,7 @@ async def test_a_server_built_on_an_injected_store_and_clock(tmp_path: Path) -> 
     init_deployment(home, parties=["north", "south"], heartbeat_interval=10, port=0,
                     origin="hotline.test", force=False)
     config = load_config(home / "hotline.toml", home=home)
-    store = await Store.open(config.db_path, mac_key=row_mac_key(load_log_key(config.log_key_path)))
+    store = await open_store(config.db_path, mac_key=row_mac_key(load_log_key(config.log_key_path)))
     try:
         server = await build_server(config, store=store, clock=lambda: FIXED)
         service = server.service

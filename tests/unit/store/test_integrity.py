@@ -13,7 +13,7 @@ import pytest
 from hotline.entries import RejectedEntry
 from hotline.errors import StoreError
 from hotline.keys import SigningKey
-from hotline.store import Store, row_mac_key
+from hotline.store import Store, open_store, row_mac_key
 from hotline.store.checkpointfile import (
     SavedCheckpoint,
     checkpoint_path,
@@ -34,13 +34,13 @@ def entry(n: int) -> RejectedEntry:
     return rejected(n, time=TIME)
 
 
-async def open_store(path: Path, key: SigningKey = LOG_KEY) -> Store:
-    return await Store.open(path, mac_key=row_mac_key(key))
+async def reopen(path: Path, key: SigningKey = LOG_KEY) -> Store:
+    return await open_store(path, mac_key=row_mac_key(key))
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await open_store(tmp_path / "hotline.db")
+    opened = await reopen(tmp_path / "hotline.db")
     for n in range(10):
         await opened.append(entry(n))
     try:
@@ -78,10 +78,10 @@ async def test_a_log_that_grew_from_its_checkpoints_is_accepted(store: Store) ->
 async def test_rows_beyond_the_checkpoint_need_the_servers_mac(store: Store, tmp_path: Path) -> None:
     await publish(store, 10)
     await store.close()
-    other = await open_store(store.path, SigningKey.from_seed(bytes(32)))  # not the log's key
+    other = await reopen(store.path, SigningKey.from_seed(bytes(32)))  # not the log's key
     await other.append(entry(10))
     await other.close()
-    reopened = await open_store(store.path)
+    reopened = await reopen(store.path)
     try:
         error = await refused(reopened)
     finally:
@@ -153,14 +153,14 @@ async def test_a_missing_checkpoint_file_is_refused_unless_upgrading(store: Stor
         db.executescript("DROP TRIGGER entries_next_index")
         db.execute("INSERT INTO entries (idx, time, kind, leaf) VALUES (10, ?, 'rejected', ?)",
                    (TIME, b'{"index":10,"kind":"rejected","time":"' + TIME.encode() + b'"}'))
-    upgraded = await open_store(store.path)
+    upgraded = await reopen(store.path)
     try:
         assert upgraded.upgraded and upgraded.tree_head()[0] == 11
         trusted = await verify_store(upgraded, file=checkpoint_path(store.path), verifier=VERIFIER)
         assert trusted is not None and trusted.size == 9
     finally:
         await upgraded.close()
-    again = await open_store(store.path)  # the next start is no upgrade: the file is required
+    again = await reopen(store.path)  # the next start is no upgrade: the file is required
     try:
         assert not again.upgraded
         assert (await refused(again)).code == "store.checkpoint_missing"
@@ -175,7 +175,7 @@ async def test_a_tree_that_does_not_match_the_rows_beyond_the_checkpoint_is_dama
     with sqlite3.connect(store.path) as db:  # the node over rows 8 and 9: the next root's part
         db.executescript("DROP TRIGGER nodes_no_update")
         db.execute("UPDATE nodes SET hash = ? WHERE level = 1 AND idx = 4", (b"\x04" * 32,))
-    reopened = await open_store(store.path)
+    reopened = await reopen(store.path)
     try:
         error = await refused(reopened)
     finally:
@@ -186,14 +186,14 @@ async def test_a_tree_that_does_not_match_the_rows_beyond_the_checkpoint_is_dama
 
 async def test_quick_check_refuses_a_damaged_file(tmp_path: Path) -> None:
     path = tmp_path / "hotline.db"
-    store = await open_store(path)
+    store = await reopen(path)
     await store.append(entry(0))
     await store.close()
     data = bytearray(path.read_bytes())
     data[4096 + 5:4096 + 9] = b"\xff\xff\xff\xff"  # page 2's header: cell count and more
     path.write_bytes(bytes(data))
     with pytest.raises(StoreError) as caught:
-        await open_store(path)
+        await reopen(path)
     assert caught.value.code == "store.damaged"
     assert caught.value.message.startswith(f"PRAGMA quick_check found damage in {path}: *** in "
                                            "database main *** Page 2: "), caught.value.message

@@ -1,0 +1,487 @@
+"""The store's one interface and what every engine shares (docs/ARCHITECTURE.md "Storage").
+
+Theory of operation:
+- ``Store`` holds the log's in-memory head (size, tree root, the tree's right border) and the
+  sequencer: callers ``await append(...)``; one task collects every append waiting at that moment
+  into one transaction (``_commit``, per engine), so a burst costs one durable commit. Futures
+  resolve after COMMIT: ``accepted`` is never sent for an entry that a crash could lose.
+- Indexes are 0, 1, 2, ... in commit order; each leaf is ``JCS(entry)`` with the index inside.
+  An envelope id is UNIQUE: a resend returns the stored entry with ``duplicate=True``.
+- Every read goes through ``_read`` with SQL written once, ``?`` for parameters (each engine
+  binds them its own way); whatever is read back is checked before use: every leaf against its
+  level-0 tree node (an edited leaf is ``store.damaged`` naming its index).
+- Every row carries a MAC (``hotline.store.rowmac``) keyed from the log key: rows beyond the last
+  signed checkpoint are the server's own only if their MAC verifies (``verify_tail``).
+- Engines: ``hotline.store.sqlite`` (one file, the embedded default) and
+  ``hotline.store.postgres`` (``postgresql://`` URLs); ``hotline.store.open_store`` picks one
+  by the location.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hotline.entries import ROSTER_KINDS, Entry, EnvelopeEntry, channel_of, kind_of, leaf_bytes, with_index
+from hotline.errorcodes import Code
+from hotline.errors import LogError, StoreError
+from hotline.store.records import Appended, StoredEntry, damaged
+from hotline.store.rowmac import row_mac, row_mac_valid
+from hotline.tlog.merkle import (
+    EMPTY_ROOT,
+    Frontier,
+    Node,
+    consistency_nodes,
+    consistency_proof,
+    frontier_nodes,
+    inclusion_nodes,
+    inclusion_proof,
+    leaf_hash,
+)
+
+# A stored leaf with its level-0 tree node, so every read can check one against the other.
+LEAVES = "SELECT e.idx, e.leaf, n.hash FROM entries e LEFT JOIN nodes n ON n.level = 0 AND n.idx = e.idx"
+INSERT_ENTRY = ("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf, envelope_kind, "
+                "mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_NODE = "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)"
+
+
+@dataclass(frozen=True)
+class PageRow:
+    """One row of a log API page: the leaf if it was asked for, else only its leaf hash."""
+
+    index: int
+    leaf: bytes | None
+    hash: bytes  # the leaf hash (the row's level-0 tree node)
+
+
+@dataclass
+class Pending:
+    entry: Entry
+    envelope_id: str | None
+    future: asyncio.Future[Appended]
+
+
+@dataclass(frozen=True)
+class Row:
+    """An entry ready to insert: its values in ``INSERT_ENTRY``'s order, and what it appends."""
+
+    values: tuple[Any, ...]
+    appended: Appended
+
+
+def checked(rows: Iterable[Sequence[Any]]) -> list[StoredEntry]:
+    """``(idx, leaf, level-0 hash)`` rows as entries, each leaf checked against the tree."""
+    found = []
+    for index, leaf, node in rows:
+        leaf = bytes(leaf)
+        if node is None or leaf_hash(leaf) != bytes(node):
+            raise damaged(int(index), "its leaf does not match the log's tree (its leaf hash)")
+        found.append(StoredEntry(int(index), leaf))
+    return found
+
+
+def new_row(item: Pending, index: int, last_time: str, mac_key: bytes) -> Row:
+    """The row for ``item`` at ``index``. Log times never go back (auditors check it): a caller
+    that read the clock before an await may come after one that read it later."""
+    entry = with_index(item.entry, index, time=max(item.entry.time, last_time))
+    leaf = leaf_bytes(entry)
+    envelope_kind = entry.envelope.kind.value if isinstance(entry, EnvelopeEntry) else None
+    return Row((index, entry.time, kind_of(entry), channel_of(entry), item.envelope_id, leaf,
+                envelope_kind, row_mac(mac_key, index, leaf)),
+               Appended(StoredEntry(index, leaf, entry), duplicate=False))
+
+
+def tree_lost(leaves: int, size: int, advice: str) -> StoreError:
+    return StoreError(f"the log's tree holds {leaves} leaves but the database only {size} "
+                      f"entries: entries were lost or removed. {advice}", code=Code.STORE_DAMAGED)
+
+
+class Store(ABC):
+    """The narrow store interface the server uses (opened by ``hotline.store.open_store``)."""
+
+    location: str  # for operators' messages: the file, or the URL without its password
+    restore_advice: str  # how to restore it: "together with its -wal from a backup"
+
+    def __init__(self, *, batch: int, mac_key: bytes | None) -> None:
+        self._batch = batch
+        self._mac_key = mac_key
+        self._queue: list[Pending] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._size = 0  # committed entries; only the sequencer advances it
+        self._frontier = Frontier()  # the tree's right border at self._size
+        self._root = EMPTY_ROOT  # tree root at self._size
+        self.committed = asyncio.Event()  # set after every commit (the checkpointer waits on it)
+        self.upgraded = False  # this open added row MACs to a database whose rows have none
+        self.problem: str | None = None  # the first damage or disk failure seen, for /healthz
+        self._broken: StoreError | None = None  # set when no further commit can be right
+
+    def _start(self) -> None:
+        self._task = asyncio.create_task(self._sequencer(), name="store-sequencer")
+
+    # -- what each engine provides -------------------------------------------------------------
+
+    @abstractmethod
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """Rows of a query (``?`` parameters); ``store.read_failed`` on an engine error."""
+
+    async def _read_bulk(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """``_read`` for the log API's large pages (an engine may keep them off the member path)."""
+        return await self._read(sql, params)
+
+    @abstractmethod
+    async def _write(self, sql: str, params: Sequence[Any]) -> bool:
+        """A small durable write outside the entry sequence; False if it would repeat a unique
+        key (nothing written); ``store.write_failed`` on another engine error."""
+
+    @abstractmethod
+    async def _commit(self, batch: list[Pending]) -> list[Appended]:
+        """Commit ``batch`` in one transaction, advancing ``_size``, ``_frontier`` and ``_root``
+        only once it is durable; one result per pending append, in order."""
+
+    @abstractmethod
+    async def _reload(self) -> None:
+        """Reload the head (size, frontier, root) from the database after a failed commit."""
+
+    @abstractmethod
+    def _is_failure(self, exc: BaseException) -> str | None:
+        """What ``exc`` says of damage or a failing disk or database link (for ``/healthz``),
+        or None when it is not such an error."""
+
+    @abstractmethod
+    async def _close_connections(self) -> None: ...
+
+    # -- appends -----------------------------------------------------------------------------
+
+    def enqueue(self, entry: Entry, *, envelope_id: str | None = None) -> asyncio.Future[Appended]:
+        """Queue ``entry`` (at index ``PENDING``: the sequencer assigns it, in enqueue order).
+
+        The future resolves only after COMMIT. With ``envelope_id`` already stored it resolves to
+        the stored entry with ``duplicate=True`` and nothing is written.
+        """
+        if self._closed:
+            raise StoreError("store is closed", code=Code.STORE_CLOSED)
+        if self._mac_key is None:
+            raise StoreError("store opened without the row-MAC key: read only", code=Code.STORE_READ_ONLY)
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._queue.append(Pending(entry, envelope_id, future))
+        self._wakeup.set()
+        return future
+
+    async def append(self, entry: Entry, *, envelope_id: str | None = None) -> Appended:
+        """``enqueue`` and wait for the commit."""
+        return await self.enqueue(entry, envelope_id=envelope_id)
+
+    @property
+    def mac_key(self) -> bytes:
+        assert self._mac_key is not None  # enqueue refuses appends without it
+        return self._mac_key
+
+    async def _sequencer(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:self._batch], self._queue[self._batch:]
+                try:
+                    if self._broken is not None:
+                        raise self._broken
+                    results = await self._commit(batch)
+                except Exception as exc:  # fail every caller of this batch, keep serving
+                    self.note_failure(exc)
+                    if self._broken is None:
+                        try:  # the failed batch moved the in-memory frontier: reload it
+                            await self._reload()
+                        except Exception as reload:
+                            # without a frontier no commit can be right: refuse them all
+                            self.note_failure(reload)
+                            self._broken = StoreError(f"the log's tree cannot be reloaded: {reload}",
+                                                      code=Code.STORE_DAMAGED)
+                    error = StoreError(f"commit failed: {exc}", code=Code.STORE_COMMIT_FAILED)
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(error)
+                    continue
+                self.committed.set()
+                for item, result in zip(batch, results, strict=True):
+                    if not item.future.done():
+                        item.future.set_result(result)
+            if self._closed:
+                return
+
+    def note_failure(self, exc: BaseException) -> None:
+        """Remember the first sign of damage or of a failing disk (``/healthz`` reports it):
+        also called for the storage beside the database (the checkpoint file)."""
+        if self.problem is not None:
+            return
+        if isinstance(exc, StoreError) and exc.code in (Code.STORE_DAMAGED,
+                                                        Code.STORE_CHECKPOINT_WRITE_FAILED):
+            self.problem = exc.message
+        else:
+            self.problem = self._is_failure(exc)
+
+    async def _read_entries(self, where: str, params: Sequence[Any] = ()) -> list[StoredEntry]:
+        """Entries ``{LEAVES} {where}``, each leaf checked against its level-0 tree node."""
+        rows = await self._read(f"{LEAVES} {where}", params)
+        try:
+            return checked(rows)
+        except StoreError as exc:
+            self.note_failure(exc)
+            raise
+
+    # -- the tree ------------------------------------------------------------------------------
+
+    async def size(self) -> int:
+        """Number of committed entries (kept in memory: no query)."""
+        return self._size
+
+    def tree_head(self) -> tuple[int, bytes]:
+        """``(size, root)`` of everything committed so far."""
+        return self._size, self._root
+
+    async def _nodes(self, wanted: list[Node]) -> dict[Node, bytes]:
+        if not wanted:
+            return {}
+        values = ",".join("(CAST(? AS BIGINT), CAST(? AS BIGINT))" for _ in wanted)
+        # A join, not a row-value IN: SQLite 3.40 plans ``(level, idx) IN (VALUES ...)`` as a
+        # full scan of the node table (0.3 s at 10^6 entries); the join uses the primary key.
+        rows = await self._read(f"WITH wanted(l, i) AS (VALUES {values}) SELECT n.level, n.idx, "
+                                "n.hash FROM wanted JOIN nodes n ON n.level = wanted.l AND "
+                                "n.idx = wanted.i", [n for node in wanted for n in node])
+        found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+        missing = [node for node in wanted if node not in found]
+        if missing:
+            error = StoreError(f"the log's tree has no node {missing[0]} (level, index)",
+                               code=Code.STORE_DAMAGED)
+            self.note_failure(error)
+            raise error
+        return found
+
+    async def frontier_at(self, size: int) -> Frontier:
+        """The tree's right border at ``size`` (O(log n) nodes read)."""
+        nodes = await self._nodes(frontier_nodes(size))
+        try:
+            return Frontier.from_nodes(size, lambda level, index: nodes[level, index])
+        except LogError as exc:
+            raise StoreError(f"the log's tree is damaged: {exc.message}", code=Code.STORE_DAMAGED) from exc
+
+    async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` (O(log n) reads).
+
+        Raises:
+            LogError: ``size`` beyond the committed tree, or ``index`` not below ``size``.
+        """
+        self._check_size(size)
+        wanted = inclusion_nodes(index, size)
+        return inclusion_proof(index, size, await self._nodes(wanted))
+
+    async def consistency_proof(self, old: int, size: int) -> list[bytes]:
+        self._check_size(size)
+        wanted = consistency_nodes(old, size)
+        return consistency_proof(old, size, await self._nodes(wanted))
+
+    async def root_at(self, size: int) -> bytes:
+        """Tree root at an earlier ``size`` (from its O(log n) complete subtrees)."""
+        self._check_size(size)
+        return (await self.frontier_at(size)).root()
+
+    def _check_size(self, size: int) -> None:
+        if size > self._size:
+            raise LogError(f"size {size} is beyond the log's {self._size} entries", code=Code.LOG_BAD_RANGE)
+
+    async def verify_tail(self, boundary: int) -> None:
+        """Check the rows from ``boundary`` on (beyond the last signed checkpoint): each must be
+        the next index, carry this server's row MAC, and the tree over them must be the stored
+        one. Rows below ``boundary`` are vouched for by the signed checkpoint of that size.
+
+        Raises:
+            StoreError: ``store.unauthenticated_rows`` naming the first row the server did not
+                write, ``store.damaged`` for a gap or a tree that does not match the rows.
+        """
+        size, root = self.tree_head()
+        if boundary >= size:
+            return
+        frontier = await self.frontier_at(boundary)
+        rows = await self._read("SELECT idx, leaf, mac FROM entries WHERE idx >= ? AND idx < ? "
+                                "ORDER BY idx", (boundary, size))
+        expected = boundary
+        for index, leaf, mac in rows:
+            if index != expected:
+                raise damaged(expected, "it is missing")
+            leaf = bytes(leaf)
+            if self._mac_key is None or not row_mac_valid(self._mac_key, index, leaf,
+                                                          None if mac is None else bytes(mac)):
+                raise StoreError(
+                    f"entry {index} is beyond the last signed checkpoint ({boundary} entries) "
+                    f"but does not carry this server's row MAC: it was not written by this "
+                    f"server (entries {index}..{size - 1} are suspect). Find out who wrote to "
+                    f"{self.location}, and restore it {self.restore_advice}",
+                    code=Code.STORE_UNAUTHENTICATED_ROWS)
+            frontier.append(leaf_hash(leaf))
+            expected += 1
+        if expected != size:
+            raise damaged(expected, "it is missing")
+        if frontier.root() != root:
+            raise StoreError(f"the log's tree over entries {boundary}..{size - 1} does not match "
+                             "their leaves", code=Code.STORE_DAMAGED)
+
+    # -- checkpoints and cosignatures ----------------------------------------------------------
+
+    async def add_checkpoint(self, size: int, time: str, note: str) -> None:
+        if not await self._write("INSERT INTO checkpoints (size, time, note) VALUES (?, ?, ?)",
+                                 (size, time, note)):
+            raise StoreError(f"a checkpoint of size {size} is stored already",
+                             code=Code.STORE_WRITE_FAILED)
+
+    async def checkpoints(self, *, since: int = -1, limit: int = -1) -> list[tuple[int, str, str]]:
+        """``(size, time, note)`` of the checkpoints larger than ``since``, oldest first."""
+        bounded = " LIMIT ?" if limit >= 0 else ""
+        rows = await self._read(f"SELECT size, time, note FROM checkpoints WHERE size > ? ORDER BY "
+                                f"size{bounded}", (since, limit) if limit >= 0 else (since,))
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    async def latest_checkpoint(self) -> tuple[int, str, str] | None:
+        """``(size, time, note)`` of the largest stored checkpoint."""
+        rows = await self._read("SELECT size, time, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+        return (int(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else None
+
+    async def checkpoint(self, size: int) -> str | None:
+        rows = await self._read("SELECT note FROM checkpoints WHERE size = ?", (size,))
+        return str(rows[0][0]) if rows else None
+
+    async def add_cosignature(self, size: int, witness: str, line: str) -> bool:
+        """Store a witness's cosignature line; False if it had already cosigned that size."""
+        return await self._write("INSERT INTO cosignatures (size, witness, line) VALUES (?, ?, ?)",
+                                 (size, witness, line))
+
+    async def cosignatures(self, low: int, high: int | None = None) -> dict[int, list[str]]:
+        """Cosignature lines of the checkpoints of sizes ``low..high`` (just ``low`` by default)."""
+        rows = await self._read("SELECT size, line FROM cosignatures WHERE size BETWEEN ? AND ? "
+                                "ORDER BY size, witness", (low, low if high is None else high))
+        found: dict[int, list[str]] = {}
+        for size, line in rows:
+            found.setdefault(int(size), []).append(str(line))
+        return found
+
+    async def witnessed(self) -> dict[str, int]:
+        """Each witness's largest cosigned checkpoint size (read once at start: O(cosignatures))."""
+        rows = await self._read("SELECT witness, MAX(size) FROM cosignatures GROUP BY witness")
+        return {str(witness): int(size) for witness, size in rows}
+
+    # -- entries -------------------------------------------------------------------------------
+
+    async def entries(self, *, channel: str | None = None, after: int = -1,
+                      limit: int = 1000) -> list[StoredEntry]:
+        """Entries with index > ``after`` in index order, of one channel or of all."""
+        if channel is None:
+            return await self._read_entries("WHERE e.idx > ? ORDER BY e.idx LIMIT ?", (after, limit))
+        return await self._read_entries("WHERE e.channel = ? AND e.idx > ? ORDER BY e.idx LIMIT ?",
+                                        (channel, after, limit))
+
+    async def page(self, *, start: int, end: int, max_bytes: int,
+                   wanted: Callable[[str, str | None], bool]) -> list[PageRow]:
+        """Rows ``start..end-1`` for the log API: the leaf of each row ``wanted(kind, channel)``
+        accepts, only the leaf hash of the others (their leaves are never read). Stops before
+        the wanted leaves would pass ``max_bytes``, after at least one row.
+
+        Raises:
+            StoreError: ``store.damaged`` naming a row whose leaf does not match the tree.
+        """
+        # length() of a blob reads no overflow page: the leaves are not read yet
+        heads = await self._read_bulk(
+            "SELECT e.idx, e.kind, e.channel, length(e.leaf), n.hash FROM entries e LEFT JOIN "
+            "nodes n ON n.level = 0 AND n.idx = e.idx WHERE e.idx >= ? AND e.idx < ? "
+            "ORDER BY e.idx", (start, end))
+        rows: list[tuple[int, bool, bytes]] = []
+        total = 0
+        for index, kind, channel, length, node in heads:
+            if node is None:
+                raise damaged(int(index), "it has no leaf hash in the log's tree")
+            visible = bool(wanted(str(kind), None if channel is None else str(channel)))
+            if visible:
+                if rows and total + int(length) > max_bytes:
+                    break
+                total += int(length)
+            rows.append((int(index), visible, bytes(node)))
+        shown = [index for index, visible, _ in rows if visible]
+        leaves: dict[int, bytes] = {}
+        for at in range(0, len(shown), 500):
+            chunk = shown[at:at + 500]
+            leaves.update((int(i), bytes(leaf)) for i, leaf in await self._read_bulk(
+                f"SELECT idx, leaf FROM entries WHERE idx IN ({','.join('?' * len(chunk))})", chunk))
+        page = []
+        for index, visible, node in rows:
+            leaf = leaves.get(index) if visible else None
+            if visible and (leaf is None or leaf_hash(leaf) != node):
+                error = damaged(index, "its leaf does not match the log's tree (its leaf hash)")
+                self.note_failure(error)
+                raise error
+            page.append(PageRow(index, leaf, node))
+        return page
+
+    async def selected(self, *, after: int, envelope_kinds: Sequence[str],
+                       kinds: Sequence[str] = ()) -> AsyncIterator[StoredEntry]:
+        """Entries with index > ``after``, in index order, that are envelopes of
+        ``envelope_kinds`` or entries of ``kinds``: found by index, so the entries around them
+        (e.g. heartbeats) are never read. Envelopes logged before their kind was recorded are
+        all included."""
+        env_marks, kind_marks = ",".join("?" * len(envelope_kinds)), ",".join("?" * len(kinds))
+        rows = await self._read(
+            f"SELECT idx FROM entries WHERE envelope_kind IN ({env_marks or 'NULL'}) AND idx > ? "
+            f"UNION ALL SELECT idx FROM entries WHERE envelope_kind IS NULL AND kind IN "
+            f"('envelope', {kind_marks or 'NULL'}) AND idx > ?",
+            (*envelope_kinds, after, *kinds, after))
+        indexes = sorted(int(r[0]) for r in rows)
+        for start in range(0, len(indexes), 500):
+            chunk = indexes[start:start + 500]
+            for stored in await self._read_entries(
+                    f"WHERE e.idx IN ({','.join('?' * len(chunk))}) ORDER BY e.idx", chunk):
+                yield stored
+
+    async def last_of_kind(self, kind: str) -> list[StoredEntry]:
+        """The last entry of ``kind`` of each channel (e.g. each channel's latest health state)."""
+        return await self._read_entries("WHERE e.idx IN (SELECT max(idx) FROM entries WHERE kind = ? "
+                                        "GROUP BY channel) ORDER BY e.idx", (kind,))
+
+    async def first_index_at(self, time: str) -> int:
+        """The first index logged at or after ``time`` (the size if none): a binary search, since
+        log times never go back (the sequencer keeps them monotonic)."""
+        low, high = 0, self._size
+        while low < high:
+            mid = (low + high) // 2
+            rows = await self._read("SELECT time FROM entries WHERE idx = ?", (mid,))
+            if not rows:
+                error = damaged(mid, "it is missing")
+                self.note_failure(error)
+                raise error
+            if rows[0][0] < time:
+                low = mid + 1
+            else:
+                high = mid
+        return low
+
+    async def entry(self, index: int) -> StoredEntry | None:
+        found = await self._read_entries("WHERE e.idx = ?", (index,))
+        return found[0] if found else None
+
+    async def by_envelope_id(self, envelope_id: str) -> StoredEntry | None:
+        found = await self._read_entries("WHERE e.envelope_id = ?", (envelope_id,))
+        return found[0] if found else None
+
+    async def roster_entries(self) -> list[StoredEntry]:
+        marks = ",".join("?" for _ in ROSTER_KINDS)
+        return await self._read_entries(f"WHERE e.kind IN ({marks}) ORDER BY e.idx", ROSTER_KINDS)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:  # the sequencer commits what is queued, then returns
+            self._wakeup.set()
+            await self._task
+        await self._close_connections()

@@ -1,0 +1,130 @@
+"""The PostgreSQL engine (issue 17): the database itself keeps the log append-only, whoever
+connects (acceptance 3: the same statements as SQLite's refused, and TRUNCATE); the schema is
+versioned and migrated once however many servers start together; two servers sharing one
+database give out indexes densely and never twice; damage and an unreachable database are typed
+errors that never show the password."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from hotline.errorcodes import Code
+from hotline.errors import StoreError
+from hotline.store import Store, open_store
+from hotline.store.postgres import SCHEMA_VERSION, public_url
+from hotline.tlog import leaf_hash, root_of
+from tests.log_entries import rejected as entry
+
+KEY = bytes(range(32))
+
+
+@pytest.fixture
+async def store(postgres_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(postgres_url, mac_key=KEY)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE entries SET leaf = '\\x00' WHERE idx = 0",
+    "DELETE FROM entries WHERE idx = 0",
+    "DELETE FROM entries",
+    "TRUNCATE entries",
+    "INSERT INTO entries (idx, time, kind, leaf) VALUES (0, 't', 'k', '\\x00') "
+    "ON CONFLICT (idx) DO UPDATE SET leaf = EXCLUDED.leaf",
+    "INSERT INTO entries (idx, time, kind, leaf) VALUES (5, 't', 'k', '\\x00')",
+    "UPDATE nodes SET hash = '\\x00'",
+    "DELETE FROM nodes",
+    "TRUNCATE nodes",
+    "UPDATE checkpoints SET note = 'forged'",
+    "DELETE FROM checkpoints",
+    "DELETE FROM cosignatures",
+    "TRUNCATE checkpoints, cosignatures",
+])
+async def test_the_database_refuses_any_change_but_the_next_entry(store: Store, postgres_url: str,
+                                                                  statement: str) -> None:
+    await store.append(entry(1))
+    await store.add_checkpoint(1, "2026-11-27T00:00:00.000Z", "note")
+    await store.add_cosignature(1, "w", "line")
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        with pytest.raises(asyncpg.PostgresError, match="append-only"):
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+    assert (await store.entry(0)).entry.member == "m1"  # type: ignore[union-attr]
+    assert await store.size() == 1 and await store.checkpoint(1) == "note"
+    assert (await store.append(entry(2))).stored.index == 1  # and the log goes on
+
+
+async def test_the_schema_is_versioned_and_made_once_by_servers_starting_together(
+        postgres_url: str) -> None:
+    stores = await asyncio.gather(*(open_store(postgres_url, mac_key=KEY) for _ in range(3)))
+    try:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            assert await conn.fetch("SELECT version FROM hotline_schema") == [(SCHEMA_VERSION,)]
+            await conn.execute("INSERT INTO hotline_schema (version) VALUES ($1)", SCHEMA_VERSION + 1)
+        finally:
+            await conn.close()
+    finally:
+        for opened in stores:
+            await opened.close()
+    with pytest.raises(StoreError) as refused:  # a newer release made it: never guessed at
+        await open_store(postgres_url, mac_key=KEY)
+    assert refused.value.code == Code.STORE_OPEN_FAILED and "newer" in refused.value.message
+
+
+async def test_two_servers_on_one_database_give_out_each_index_once(postgres_url: str) -> None:
+    """What N servers sharing one PostgreSQL rely on: the sequencer's lock on the log head."""
+    a, b = await open_store(postgres_url, mac_key=KEY), await open_store(postgres_url, mac_key=KEY)
+    try:
+        results = await asyncio.gather(*(store.append(entry(n))
+                                         for n in range(60) for store in (a, b)))
+        assert sorted(r.stored.index for r in results) == list(range(120))
+        leaves = [r.stored.leaf for r in sorted(results, key=lambda r: r.stored.index)]
+        await a.append(entry(1000))
+        await b.append(entry(1001))  # each follows the other's appends into its tree
+        last = (await b.entry(121)), (await a.entry(120))
+        leaves += [last[1].leaf, last[0].leaf]  # type: ignore[union-attr]
+        assert b.tree_head() == (122, root_of([leaf_hash(leaf) for leaf in leaves]))
+        assert await a.root_at(120) == await b.root_at(120)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_rows_removed_behind_the_triggers_back_are_found_at_open(postgres_url: str) -> None:
+    """An owner of the database can switch the triggers off: the next open finds the head, the
+    entries and the tree disagreeing, and refuses to serve."""
+    store = await open_store(postgres_url, mac_key=KEY)
+    for n in range(5):
+        await store.append(entry(n))
+    await store.close()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute("ALTER TABLE entries DISABLE TRIGGER ALL")
+        await conn.execute("DELETE FROM entries WHERE idx >= 3")
+    finally:
+        await conn.close()
+    with pytest.raises(StoreError) as refused:
+        await open_store(postgres_url, mac_key=KEY)
+    assert refused.value.code == Code.STORE_DAMAGED and "lost or removed" in refused.value.message
+
+
+async def test_an_unreachable_database_is_a_typed_error_without_its_password(
+        postgres_url: str) -> None:
+    parts = urlsplit(postgres_url)
+    wrong = urlunsplit(parts._replace(netloc="hotline:s3cret@", path="/no_such_database"))
+    with pytest.raises(StoreError) as refused:
+        await open_store(wrong, mac_key=KEY)
+    assert refused.value.code == Code.STORE_OPEN_FAILED
+    assert "s3cret" not in refused.value.message and "***" in refused.value.message
+    assert public_url("postgresql://u:pw@db.example:5433/h") == "postgresql://u:***@db.example:5433/h"

@@ -63,7 +63,7 @@ GROUPS = {"agreement": "hotline.agreement_cli:agreement", "templates": "hotline.
           "console": "hotline.console.command:console", "client": "hotline.console.command:client_alias",
           "keys": "hotline.keys_cli:keys", "roster": "hotline.roster_cli:roster",
           "server": "hotline.server_cli:server", "join": "hotline.server_cli:join",
-          "tls": "hotline.tls_cli:tls",
+          "tls": "hotline.tls_cli:tls", "store": "hotline.store_cli:store",
           **{name: f"hotline.member_cli:{name}"
              for name in ("send", "listen", "ack", "witness", "agent", "doctor", "disclose")}}
 

@@ -139,7 +139,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "insecure": _Spec(bool),
         "metrics": _Spec(str, choices=METRICS_ACCESS),
     },
-    "store": {"path": _Spec(str)},
+    "store": {"path": _Spec(str), "url": _Spec(str, optional=True)},
     "roster": {"dir": _Spec(str)},
     "limits": {
         "max_frame_bytes": _POSITIVE_INT,
@@ -286,12 +286,19 @@ def check_listen(server: ServerSection) -> None:
 
 @dataclass(frozen=True)
 class StoreSection:
-    """The SQLite database; a relative path is relative to the home folder."""
+    """Where the log is kept: the SQLite file ``path`` (relative to the home folder), or the
+    PostgreSQL database ``url`` when set (several servers may share it). ``path`` also places
+    the files kept beside the log on this machine (``hotline.db.checkpoint``)."""
 
     path: str = "hotline.db"
+    url: str | None = None  # postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (env HOTLINE_STORE_URL)
 
     def __post_init__(self) -> None:
         _validate_section(self, "store")
+        if self.url is not None and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("must be a postgresql:// URL (postgresql://USER@HOST:PORT/DATABASE); "
+                              "leave it out to keep the log in the SQLite file [store] path",
+                              path=("store", "url"))
 
 
 def _no_authorities() -> Mapping[str, str]:
@@ -435,6 +442,11 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self._resolve(self.store.path)
+
+    @property
+    def store_location(self) -> Path | str:
+        """The log's database: the PostgreSQL URL if set, else the SQLite file."""
+        return self.store.url if self.store.url is not None else self.db_path
 
     @property
     def protocols_dir(self) -> Path:
@@ -619,8 +631,11 @@ def write_deployment_config(path: Path, *, port: int, authorities: Mapping[str, 
         *(["[tlog]", "# ML-DSA-65 key that signs every checkpoint beside the Ed25519 log key.",
             f"mldsa_key = {toml_string(mldsa_key)}", ""] if mldsa_key else []),
         "[store]",
-        "# SQLite database where the server keeps its log.",
+        "# SQLite database where the server keeps its log (and, with url, the files kept beside it).",
         f"path = {toml_string(defaults.store.path)}",
+        "# Or a PostgreSQL database several servers share (docs/ha.md); the password is better",
+        "# given in the environment: HOTLINE_STORE_URL.",
+        '# url = "postgresql://hotline@db.example.org:5432/hotline"',
         "",
         "[roster]",
         "# Folder of signed enrollments and agreements.",

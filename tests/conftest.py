@@ -40,6 +40,23 @@ __all__ = ["postgres_server", "postgres_url"]  # fixtures for every test
 DEMO_ROSTER = 14
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test (or module) marked ``both_stores`` runs once with the log in SQLite and once in
+    PostgreSQL; ``HOTLINE_TEST_STORE=postgres`` runs every test with it in PostgreSQL."""
+    if metafunc.definition.get_closest_marker("both_stores") is not None:
+        metafunc.parametrize("store_engine", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def store_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the servers this test starts keep their log: with ``postgres``, a database of its
+    own, given to ``running_server`` and ``ServerProcess`` as ``HOTLINE_STORE_URL``."""
+    engine = getattr(request, "param", None) or os.environ.get("HOTLINE_TEST_STORE", "sqlite")
+    if engine == "postgres":
+        monkeypatch.setenv("HOTLINE_STORE_URL", request.getfixturevalue("postgres_url"))
+    return str(engine)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """A fresh demo deployment (north, south, mediator; alice, bob, carol, agents, audrey)."""
@@ -101,6 +118,8 @@ async def running_server(home: Path, clock: Callable[[], datetime] | None = None
                          **env: str) -> AsyncIterator[Running]:
     """The real aiohttp server of ``home`` on 127.0.0.1 with a free port, on the current loop;
     ``env`` holds HOTLINE_* setting overrides, ``clock`` stands in for the server's clock."""
+    if "HOTLINE_STORE_URL" in os.environ:  # the log in PostgreSQL (``store_engine``)
+        env = {"HOTLINE_STORE_URL": os.environ["HOTLINE_STORE_URL"], **env}
     config = load_config(home / "hotline.toml", home=home, env=env)
     runner, url = await (start(config) if clock is None else start(config, clock=clock))
     running = Running(home, url, runner.app)

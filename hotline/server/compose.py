@@ -109,7 +109,7 @@ async def build_server(config: Config, *, store: Store | None = None,
     if store is None:
         # The store authenticates every row it writes with a key derived from the log key, and
         # start-up checks the rows beyond the last checkpoint with that key.
-        store = await open_store(config.db_path, batch=config.limits.commit_batch,
+        store = await open_store(config.store_location, batch=config.limits.commit_batch,
                                  mac_key=row_mac_key(key))
     try:
         server = _parts(config, store, key, clock, owns_store=owns_store)
@@ -118,7 +118,7 @@ async def build_server(config: Config, *, store: Store | None = None,
         if owns_store:
             await store.close()
         raise
-    log.info("server.ready", db=str(config.db_path), log_size=await store.size(),
+    log.info("server.ready", db=store.location, log_size=await store.size(),
              members=len(server.roster.enrollments), channels=sorted(server.roster.agreements))
     return server
 

@@ -37,7 +37,7 @@ from hotline.store.base import INSERT_ENTRY, INSERT_NODE, LEAVES, Pending, Store
 from hotline.store.records import Appended
 from hotline.tlog.merkle import leaf_hash
 
-__all__ = ["SCHEMA_VERSION", "PostgresStore", "migrate", "public_url"]
+__all__ = ["SCHEMA_VERSION", "PostgresStore", "migrate", "migrate_url", "public_url"]
 
 SCHEMA_VERSION = 1
 _MIGRATION_LOCK = 0x686F746C696E65  # "hotline": the advisory lock servers take to migrate
@@ -83,7 +83,7 @@ MIGRATIONS: dict[int, list[str]] = {1: _SCHEMA_V1}  # version -> the statements 
 def public_url(url: str) -> str:
     """``url`` without its password, for messages and logs."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:
         return url
     host = parts.hostname or ""
     netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
@@ -121,6 +121,23 @@ async def migrate(conn: Any) -> tuple[int, int]:
             for statement in MIGRATIONS[version]:
                 await conn.execute(statement)
     return before, SCHEMA_VERSION
+
+
+async def migrate_url(url: str) -> tuple[int, int]:
+    """``migrate`` on a connection of its own to ``url`` (``hotline store migrate``).
+
+    Raises:
+        StoreError: ``store.open_failed``: unreachable, refused, or a newer schema.
+    """
+    try:
+        conn = await asyncpg.connect(url)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StoreError(f"cannot open database {public_url(url)}: {exc}",
+                         code=Code.STORE_OPEN_FAILED) from None
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
 
 
 class PostgresStore(Store):

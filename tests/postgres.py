@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -28,13 +29,19 @@ def database_url(server_url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The session's PostgreSQL server (stopped when the session ends)."""
-    server = _server(str(tmp_path_factory.mktemp("postgres")))
+def postgres_server() -> Iterator[Any]:
+    """The session's PostgreSQL server (stopped and removed when the session ends). Its folder
+    is not under pytest's base temp: a pytest run started by a test (the README's test command)
+    prunes the older base temps, and would take the running server's data with them."""
+    folder = tempfile.mkdtemp(prefix="hotline-postgres-")
     try:
-        yield server
+        server = _server(folder)
+        try:
+            yield server
+        finally:
+            server.cleanup()
     finally:
-        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -73,12 +73,19 @@ class Row:
     appended: Appended
 
 
+def blob(index: int, value: Any) -> bytes:
+    """A stored leaf, hash or MAC as bytes; another type (a value edited in as text) is damage."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise damaged(int(index), f"a stored value is {type(value).__name__}, not bytes")
+
+
 def checked(rows: Iterable[Sequence[Any]]) -> list[StoredEntry]:
     """``(idx, leaf, level-0 hash)`` rows as entries, each leaf checked against the tree."""
     found = []
-    for index, leaf, node in rows:
-        leaf = bytes(leaf)
-        if node is None or leaf_hash(leaf) != bytes(node):
+    for index, stored, node in rows:
+        leaf = blob(index, stored)
+        if node is None or leaf_hash(leaf) != blob(index, node):
             raise damaged(int(index), "its leaf does not match the log's tree (its leaf hash)")
         found.append(StoredEntry(int(index), leaf))
     return found
@@ -253,7 +260,7 @@ class Store(ABC):
         rows = await self._read(f"WITH wanted(l, i) AS (VALUES {values}) SELECT n.level, n.idx, "
                                 "n.hash FROM wanted JOIN nodes n ON n.level = wanted.l AND "
                                 "n.idx = wanted.i", [n for node in wanted for n in node])
-        found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+        found = {(int(r[0]), int(r[1])): blob(r[1], r[2]) for r in rows}
         missing = [node for node in wanted if node not in found]
         if missing:
             error = StoreError(f"the log's tree has no node {missing[0]} (level, index)",
@@ -313,9 +320,9 @@ class Store(ABC):
         for index, leaf, mac in rows:
             if index != expected:
                 raise damaged(expected, "it is missing")
-            leaf = bytes(leaf)
+            leaf = blob(index, leaf)
             if self._mac_key is None or not row_mac_valid(self._mac_key, index, leaf,
-                                                          None if mac is None else bytes(mac)):
+                                                          None if mac is None else blob(index, mac)):
                 raise StoreError(
                     f"entry {index} is beyond the last signed checkpoint ({boundary} entries) "
                     f"but does not carry this server's row MAC: it was not written by this "
@@ -361,12 +368,16 @@ class Store(ABC):
 
     async def cosignatures(self, low: int, high: int | None = None) -> dict[int, list[str]]:
         """Cosignature lines of the checkpoints of sizes ``low..high`` (just ``low`` by default)."""
-        rows = await self._read("SELECT size, line FROM cosignatures WHERE size BETWEEN ? AND ? "
-                                "ORDER BY size, witness", (low, low if high is None else high))
         found: dict[int, list[str]] = {}
-        for size, line in rows:
-            found.setdefault(int(size), []).append(str(line))
+        for size, _, line in await self.cosignature_rows(low, low if high is None else high):
+            found.setdefault(size, []).append(line)
         return found
+
+    async def cosignature_rows(self, low: int, high: int) -> list[tuple[int, str, str]]:
+        """``(size, witness, line)`` of the cosignatures of sizes ``low..high``."""
+        rows = await self._read("SELECT size, witness, line FROM cosignatures WHERE size BETWEEN ? "
+                                "AND ? ORDER BY size, witness", (low, high))
+        return [(int(size), str(witness), str(line)) for size, witness, line in rows]
 
     async def witnessed(self) -> dict[str, int]:
         """Each witness's largest cosigned checkpoint size (read once at start: O(cosignatures))."""
@@ -407,12 +418,12 @@ class Store(ABC):
                 if rows and total + int(length) > max_bytes:
                     break
                 total += int(length)
-            rows.append((int(index), visible, bytes(node)))
+            rows.append((int(index), visible, blob(index, node)))
         shown = [index for index, visible, _ in rows if visible]
         leaves: dict[int, bytes] = {}
         for at in range(0, len(shown), 500):
             chunk = shown[at:at + 500]
-            leaves.update((int(i), bytes(leaf)) for i, leaf in await self._read_bulk(
+            leaves.update((int(i), blob(i, leaf)) for i, leaf in await self._read_bulk(
                 f"SELECT idx, leaf FROM entries WHERE idx IN ({','.join('?' * len(chunk))})", chunk))
         page = []
         for index, visible, node in rows:
@@ -472,6 +483,13 @@ class Store(ABC):
     async def by_envelope_id(self, envelope_id: str) -> StoredEntry | None:
         found = await self._read_entries("WHERE e.envelope_id = ?", (envelope_id,))
         return found[0] if found else None
+
+    async def envelope_ids(self, start: int, end: int) -> dict[int, str]:
+        """The envelope (or document) id each entry of ``start..end-1`` was logged under, for
+        those logged under one (``hotline store copy`` logs each again under its own)."""
+        rows = await self._read("SELECT idx, envelope_id FROM entries WHERE idx >= ? AND idx < ? "
+                                "AND envelope_id IS NOT NULL", (start, end))
+        return {int(index): str(envelope_id) for index, envelope_id in rows}
 
     async def roster_entries(self) -> list[StoredEntry]:
         marks = ",".join("?" for _ in ROSTER_KINDS)

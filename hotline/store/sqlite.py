@@ -35,6 +35,7 @@ from hotline.store.base import (
     LEAVES,
     Pending,
     Store,
+    blob,
     checked,
     new_row,
     tree_lost,
@@ -152,7 +153,7 @@ def _load_frontier(conn: sqlite3.Connection, size: int) -> Frontier:
         row = conn.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)).fetchone()
         if row is None:
             raise KeyError((level, index))
-        return bytes(row[0])
+        return blob(index, row[0])
 
     try:
         frontier = Frontier.from_nodes(int(leaves), get)
@@ -160,9 +161,9 @@ def _load_frontier(conn: sqlite3.Connection, size: int) -> Frontier:
         raise StoreError(f"the log's tree is damaged: {exc.message}", code=Code.STORE_DAMAGED) from exc
     if leaves < size:
         conn.execute("BEGIN IMMEDIATE")
-        for (leaf,) in conn.execute("SELECT leaf FROM entries WHERE idx >= ? ORDER BY idx",
-                                    (leaves,)).fetchall():
-            _insert_nodes(conn, frontier, bytes(leaf))
+        for index, leaf in conn.execute("SELECT idx, leaf FROM entries WHERE idx >= ? ORDER BY idx",
+                                        (leaves,)).fetchall():
+            _insert_nodes(conn, frontier, blob(index, leaf))
         conn.execute("COMMIT")
     return frontier
 

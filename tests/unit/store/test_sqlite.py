@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hotline.errorcodes import Code
+from hotline.errors import StoreError
 from hotline.store import Store, open_store
 from tests.log_entries import envelope as envelope_entry
 from tests.log_entries import health, overdue
@@ -101,3 +103,18 @@ async def test_selected_reads_only_the_kinds_asked_for_in_order(tmp_path: Path) 
         assert await picked(after=5) == [8]
     finally:
         await store.close()
+
+
+async def test_a_leaf_edited_in_as_text_is_damage_naming_its_index(store: Store) -> None:
+    await store.append(entry(1))
+    conn = sqlite3.connect(store.path)  # type: ignore[attr-defined]
+    try:
+        conn.execute("DROP TRIGGER entries_no_update")
+        conn.execute("UPDATE entries SET leaf = CAST(leaf AS TEXT) WHERE idx = 0")
+        conn.commit()
+    finally:
+        conn.close()
+    with pytest.raises(StoreError) as caught:
+        await store.entry(0)
+    assert caught.value.code == Code.STORE_DAMAGED and "entry 0" in caught.value.message
+    assert store.problem is not None  # /healthz reports it

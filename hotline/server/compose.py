@@ -94,6 +94,10 @@ def check_home(config: Config) -> None:
                           file=str(config.protocols_dir))
 
 
+def _standby(message: str) -> None:
+    log.warning("store.standby", why=message)
+
+
 async def build_server(config: Config, *, store: Store | None = None,
                        clock: Callable[[], datetime] = utc_now) -> Server:
     """Build and load the server of ``config`` (``store``: an open store to serve instead of
@@ -110,7 +114,7 @@ async def build_server(config: Config, *, store: Store | None = None,
         # The store authenticates every row it writes with a key derived from the log key, and
         # start-up checks the rows beyond the last checkpoint with that key.
         store = await open_store(config.store_location, batch=config.limits.commit_batch,
-                                 mac_key=row_mac_key(key))
+                                 mac_key=row_mac_key(key), standby=_standby)
     try:
         server = _parts(config, store, key, clock, owns_store=owns_store)
         await _load(server)

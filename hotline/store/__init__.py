@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from hotline.store.base import PageRow, Store
@@ -18,8 +19,8 @@ def is_postgres(location: Path | str) -> bool:
     return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
 
 
-async def open_store(location: Path | str, *, batch: int = 512,
-                     mac_key: bytes | None = None) -> Store:
+async def open_store(location: Path | str, *, batch: int = 512, mac_key: bytes | None = None,
+                     lead: bool = True, standby: Callable[[str], None] | None = None) -> Store:
     """Open the store at ``location``: a ``postgresql://`` URL (``hotline.store.postgres``,
     which needs the ``postgres`` extra), else a SQLite file (``hotline.store.sqlite``, created
     0600 if missing).
@@ -28,6 +29,8 @@ async def open_store(location: Path | str, *, batch: int = 512,
         batch: most entries committed in one transaction.
         mac_key: the row-MAC key (``hotline.store.rowmac.row_mac_key`` of the log key); without
             it the store only reads (appends raise ``store.read_only``).
+        lead: PostgreSQL: lead the log (one server at a time does; a store without ``mac_key``
+            never leads); ``standby``: wait for the lead, telling it once, instead of refusing.
 
     Raises:
         StoreError: ``store.open_failed``, or ``store.damaged`` if the database or its tree is
@@ -35,6 +38,7 @@ async def open_store(location: Path | str, *, batch: int = 512,
     """
     if is_postgres(location):
         from hotline.store.postgres import PostgresStore
-        return await PostgresStore.connect(str(location), batch=batch, mac_key=mac_key)
+        return await PostgresStore.connect(str(location), batch=batch, mac_key=mac_key,
+                                           lead=lead, standby=standby)
     from hotline.store.sqlite import SqliteStore
     return await SqliteStore.open_file(Path(location), batch=batch, mac_key=mac_key)

@@ -13,6 +13,12 @@ Theory of operation (what every engine shares: ``hotline.store.base``):
 - Triggers refuse UPDATE, DELETE and TRUNCATE of entries, nodes, checkpoints and cosignatures,
   and any INSERT into entries that is not the next index: the database itself keeps the log
   append-only, whoever connects. The signed Merkle log is what stops an attacker who owns it.
+- One server at a time leads the log: the one holding a PostgreSQL advisory lock on its sequencer
+  connection. Another server started against the same database waits as a standby (``standby``
+  is told once) and takes the lead when the lock is free: when the leader stops, or dies and
+  PostgreSQL ends its session (at once for a dead process on the database's host; within the
+  TCP keepalives set below across a network). Appends stay safe even without it (the head row
+  lock), but two servers must not both sign checkpoints, sweep deadlines and judge health.
 - The schema is created and upgraded at open (and by ``hotline store migrate``) under an
   advisory lock, so servers starting together do not race; ``hotline_schema`` holds its version,
   and a database made by a newer release is refused rather than guessed at.
@@ -23,8 +29,9 @@ Theory of operation (what every engine shares: ``hotline.store.base``):
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,10 +44,17 @@ from hotline.store.base import INSERT_ENTRY, INSERT_NODE, LEAVES, Pending, Store
 from hotline.store.records import Appended
 from hotline.tlog.merkle import leaf_hash
 
-__all__ = ["SCHEMA_VERSION", "PostgresStore", "migrate", "migrate_url", "public_url"]
+__all__ = ["SCHEMA_VERSION", "PostgresStore", "Standby", "migrate", "migrate_url", "public_url"]
 
 SCHEMA_VERSION = 1
 _MIGRATION_LOCK = 0x686F746C696E65  # "hotline": the advisory lock servers take to migrate
+_LEADER_LOCK = _MIGRATION_LOCK + 1  # held, for its whole session, by the server that leads
+STANDBY_POLL = 0.5  # seconds between a standby's tries to take the lead
+# A leader cut off by the network loses its session (and the lead) within about 5 + 2 x 3 s.
+_KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
+
+Standby = Callable[[str], None]
+"""Told, once, that the store waits for another server to give up the lead (its message)."""
 
 _APPEND_ONLY = ("entries", "nodes", "checkpoints", "cosignatures")
 _SCHEMA_V1 = [
@@ -154,16 +168,23 @@ class PostgresStore(Store):
 
     @classmethod
     async def connect(cls, url: str, *, batch: int = 512, mac_key: bytes | None = None,
-                      readers: int = 4) -> PostgresStore:
-        """Connect, migrate the schema, check the head against the tree, start the sequencer.
+                      readers: int = 4, lead: bool = True,
+                      standby: Standby | None = None) -> PostgresStore:
+        """Connect, take the lead (a store with ``mac_key`` and ``lead``), migrate the schema,
+        check the head against the tree, start the sequencer.
+
+        Args:
+            standby: wait for the lead, telling it once; without it, another leader is refused.
 
         Raises:
-            StoreError: ``store.open_failed`` (unreachable, refused, a newer schema),
-                ``store.damaged`` (the head, entries and tree disagree).
+            StoreError: ``store.open_failed`` (unreachable, refused, a newer schema, led by
+                another server), ``store.damaged`` (the head, entries and tree disagree).
         """
         store = cls(url, batch=batch, mac_key=mac_key)
         try:
-            store._wconn = await asyncpg.connect(url)
+            store._wconn = await asyncpg.connect(url, server_settings=_KEEPALIVES)
+            if lead and mac_key is not None:
+                await store._take_lead(standby)
             await migrate(store._wconn)
             store._pool = await asyncpg.create_pool(url, min_size=1, max_size=readers)
             await store._load_head()
@@ -176,6 +197,19 @@ class PostgresStore(Store):
             raise
         store._start()
         return store
+
+    async def _take_lead(self, standby: Standby | None) -> None:
+        told = False
+        while not await self._wconn.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK):
+            message = (f"another server leads the log in {self.location}: this one waits as its "
+                       "standby, and takes the lead when that server stops or dies")
+            if standby is None:
+                raise StoreError(f"another server leads the log in {self.location}: stop it "
+                                 "first", code=Code.STORE_OPEN_FAILED)
+            if not told:
+                standby(message)
+                told = True
+            await asyncio.sleep(STANDBY_POLL)  # a poll: the lock has no wait with a wake-up
 
     async def _load_head(self) -> None:
         """The head as the database holds it: its size must be the entries' and the tree's."""

@@ -66,7 +66,8 @@ async def test_the_database_refuses_any_change_but_the_next_entry(store: Store, 
 
 async def test_the_schema_is_versioned_and_made_once_by_servers_starting_together(
         postgres_url: str) -> None:
-    stores = await asyncio.gather(*(open_store(postgres_url, mac_key=KEY) for _ in range(3)))
+    stores = await asyncio.gather(*(open_store(postgres_url, mac_key=KEY, lead=False)
+                                    for _ in range(3)))
     try:
         conn = await asyncpg.connect(postgres_url)
         try:
@@ -83,8 +84,10 @@ async def test_the_schema_is_versioned_and_made_once_by_servers_starting_togethe
 
 
 async def test_two_servers_on_one_database_give_out_each_index_once(postgres_url: str) -> None:
-    """What N servers sharing one PostgreSQL rely on: the sequencer's lock on the log head."""
-    a, b = await open_store(postgres_url, mac_key=KEY), await open_store(postgres_url, mac_key=KEY)
+    """Should two servers ever append at once (neither leading), the sequencer's lock on the log
+    head still gives out each index once."""
+    a = await open_store(postgres_url, mac_key=KEY, lead=False)
+    b = await open_store(postgres_url, mac_key=KEY, lead=False)
     try:
         results = await asyncio.gather(*(store.append(entry(n))
                                          for n in range(60) for store in (a, b)))
@@ -128,3 +131,26 @@ async def test_an_unreachable_database_is_a_typed_error_without_its_password(
     assert refused.value.code == Code.STORE_OPEN_FAILED
     assert "s3cret" not in refused.value.message and "***" in refused.value.message
     assert public_url("postgresql://u:pw@db.example:5433/h") == "postgresql://u:***@db.example:5433/h"
+
+
+async def test_one_store_leads_and_another_waits_until_it_is_gone(store: Store,
+                                                                  postgres_url: str) -> None:
+    with pytest.raises(StoreError) as refused:  # without a standby callback: refused
+        await open_store(postgres_url, mac_key=KEY)
+    assert refused.value.code == Code.STORE_OPEN_FAILED and "leads" in refused.value.message
+    told: list[str] = []
+    waiting = asyncio.ensure_future(open_store(postgres_url, mac_key=KEY, standby=told.append))
+    while not told:  # the event waited for: the standby said it waits
+        await asyncio.sleep(0.01)
+    assert not waiting.done() and "standby" in told[0]
+    await store.append(entry(1))
+    await store.close()  # the leader stops: the standby takes the lead, with the log as it was
+    successor = await asyncio.wait_for(waiting, 10)
+    try:
+        assert await successor.size() == 1 and len(told) == 1
+        assert (await successor.append(entry(2))).stored.index == 1
+        reader = await open_store(postgres_url)  # a reader (no row-MAC key) never leads
+        assert await reader.size() == 2
+        await reader.close()
+    finally:
+        await successor.close()

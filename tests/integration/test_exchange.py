@@ -25,6 +25,8 @@ from hotline.roster import Role, enrollment, sign_document
 from hotline.wire.frames import SERVER_TYPES, Deliver, decode_value, encode
 from tests.conftest import DEMO_ROSTER, Running, running_server
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 
 

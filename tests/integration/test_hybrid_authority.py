@@ -35,6 +35,8 @@ from tests.integration.test_exchange import post_roster
 from tests.integration.test_hybrid_keys import HALVES, checkpointed, flip
 from tests.integration.test_rotation_audit import audit
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
 WAIT = 10.0  # seconds: a safety net against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 PARTIES = ("north", "south", "mediator")

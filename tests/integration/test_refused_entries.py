@@ -32,6 +32,8 @@ from hotline.verification import EntryRefused
 from tests.conftest import Running, hotline_cli, running_server
 from tests.integration.test_exchange import deliver_frame, post_roster
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
 WAIT = 10  # seconds: a safety net against hangs, never a synchronisation
 CHANNEL = "north-south"
 

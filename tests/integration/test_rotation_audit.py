@@ -10,6 +10,8 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from hotline.clock import utc_now
 from hotline.entries import roster_entry
 from hotline.errorcodes import Code
@@ -20,6 +22,8 @@ from hotline.roster import Role, enrollment, handover, sign_document
 from hotline.server.service import document_id
 from hotline.times import format_time
 from tests.conftest import hotline_cli, running_server
+
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
 
 WAIT = 30.0  # seconds: a bound against hangs, never a synchronisation
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.1"}

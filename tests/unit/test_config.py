@@ -151,7 +151,7 @@ def test_env_names_that_are_not_settings_are_ignored() -> None:
 
 def test_every_scalar_setting_has_an_env_name() -> None:
     special = {"log.level": "debug", "log.format": "console", "server.metrics": "open",
-               "server.insecure": "true"}
+               "server.insecure": "true", "store.url": "postgresql://db.example/hotline"}
     defaults = parse("")
     for section, keys in cfg._SPECS.items():
         for key, spec in keys.items():
@@ -162,6 +162,12 @@ def test_every_scalar_setting_has_an_env_name() -> None:
             changed = getattr(getattr(parse("", env), section), key)
             assert changed != getattr(getattr(defaults, section), key), var
             assert changed is None or isinstance(changed, spec.kind), var
+
+
+def test_a_store_url_must_be_postgresql() -> None:
+    assert parse('[store]\nurl = "postgresql://db.example/hotline"').store.url is not None
+    err = refused('[store]\nurl = "mysql://db.example/hotline"')
+    assert err.path == ("store", "url") and "postgresql://" in err.message
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from hotline.canonical import parse
 from hotline.clock import utc_now
 from hotline.config import Config, check_listen, is_loopback_host
 from hotline.errorcodes import Code
-from hotline.errors import AuthError, HotlineError, WireError
+from hotline.errors import AuthError, HotlineError, StoreError, WireError
 from hotline.keys import b64url
 from hotline.roster import Member
 from hotline.server.appkeys import GATE, SERVER, SOCKETS
@@ -109,11 +109,14 @@ def _cannot_listen(config: Config, exc: OSError) -> ListenError:
 
 async def healthz_handler(request: web.Request) -> web.Response:
     """Liveness and storage health: 503 ``failing`` once a read or write found the database
-    damaged or the disk failing (the first such problem is named)."""
+    damaged or the disk failing, or the server lost the lead of its PostgreSQL log (the first
+    such problem is named). ``store``: the engine, and whether this server leads the log (a
+    server that serves leads; a standby does not listen yet)."""
     server = request.app[SERVER]
     store = server.store
     body = {"status": "ok", "storage": "ok", "log_size": await store.size(),
-            "connections": len(server.hub.all)}
+            "connections": len(server.hub.all),
+            "store": {"engine": store.engine, "leader": not store.lead_lost.is_set()}}
     if store.problem is not None:
         return web.json_response({**body, "status": "failing", "storage": store.problem}, status=503)
     return web.json_response(body)
@@ -351,7 +354,12 @@ def _fit_fd_limit(gate: Gate) -> None:
 
 
 async def serve_forever(config: Config) -> None:
-    """``hotline serve``: run until SIGINT or SIGTERM, then close sessions and the store."""
+    """``hotline serve``: run until SIGINT or SIGTERM, then close sessions and the store.
+
+    Raises:
+        StoreError: ``store.lead_lost`` once the sessions are closed, when the store lost the
+            lead of its PostgreSQL log (exit status 1: a supervisor restarts it as a standby).
+    """
     runner, url = await start(config)
     log.info("server.listening", url=url, tls=url.startswith("wss"))
     print(f"hotline server listening on {url}", flush=True)
@@ -359,8 +367,16 @@ async def serve_forever(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    store = runner.app[SERVER].store
+    stopped, lost = asyncio.ensure_future(stop.wait()), asyncio.ensure_future(store.lead_lost.wait())
     try:
-        await stop.wait()
+        await asyncio.wait((stopped, lost), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        stopped.cancel()
+        lost.cancel()
         log.info("server.stopping")
         await runner.cleanup()
+    if store.lead_lost.is_set():  # a standby leads now: serving beside it would split the log
+        raise StoreError(f"{store.problem}: stopped so that the standby that takes the lead is "
+                         "the only server; start this one again and it waits as a standby",
+                         code=Code.STORE_LEAD_LOST)

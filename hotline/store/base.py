@@ -110,6 +110,7 @@ def tree_lost(leaves: int, size: int, advice: str) -> StoreError:
 class Store(ABC):
     """The narrow store interface the server uses (opened by ``hotline.store.open_store``)."""
 
+    engine: str  # "sqlite" or "postgresql"
     location: str  # for operators' messages: the file, or the URL without its password
     restore_advice: str  # how to restore it: "together with its -wal from a backup"
 
@@ -127,6 +128,9 @@ class Store(ABC):
         self.upgraded = False  # this open added row MACs to a database whose rows have none
         self.problem: str | None = None  # the first damage or disk failure seen, for /healthz
         self._broken: StoreError | None = None  # set when no further commit can be right
+        # Set when this store can no longer lead the log (PostgreSQL: its session ended, and a
+        # standby may lead now): the server stops rather than serve beside the new leader.
+        self.lead_lost = asyncio.Event()
 
     def _start(self) -> None:
         self._task = asyncio.create_task(self._sequencer(), name="store-sequencer")
@@ -226,7 +230,7 @@ class Store(ABC):
         also called for the storage beside the database (the checkpoint file)."""
         if self.problem is not None:
             return
-        if isinstance(exc, StoreError) and exc.code in (Code.STORE_DAMAGED,
+        if isinstance(exc, StoreError) and exc.code in (Code.STORE_DAMAGED, Code.STORE_LEAD_LOST,
                                                         Code.STORE_CHECKPOINT_WRITE_FAILED):
             self.problem = exc.message
         else:

@@ -160,6 +160,7 @@ class PostgresStore(Store):
     def __init__(self, url: str, *, batch: int, mac_key: bytes | None) -> None:
         super().__init__(batch=batch, mac_key=mac_key)
         self.url = url
+        self.engine = "postgresql"
         self.location = public_url(url)
         self.restore_advice = ("from a backup or a standby (docs/ha.md), or copy a good log in "
                                "anew (`hotline store copy`)")
@@ -185,6 +186,7 @@ class PostgresStore(Store):
             store._wconn = await asyncpg.connect(url, server_settings=_KEEPALIVES)
             if lead and mac_key is not None:
                 await store._take_lead(standby)
+                store._wconn.add_termination_listener(store._session_ended)
             await migrate(store._wconn)
             store._pool = await asyncpg.create_pool(url, min_size=1, max_size=readers)
             await store._load_head()
@@ -210,6 +212,15 @@ class PostgresStore(Store):
                 standby(message)
                 told = True
             await asyncio.sleep(STANDBY_POLL)  # a poll: the lock has no wait with a wake-up
+
+    def _session_ended(self, _conn: Any) -> None:
+        """The leader's session ended (the database restarted or failed over, the network cut,
+        the session terminated): its lock is gone, so are its rights to lead."""
+        if not self._closed:
+            self._broken = StoreError(f"the session that made this server the leader of "
+                                      f"{self.location} ended", code=Code.STORE_LEAD_LOST)
+            self.note_failure(self._broken)
+            self.lead_lost.set()
 
     async def _load_head(self) -> None:
         """The head as the database holds it: its size must be the entries' and the tree's."""

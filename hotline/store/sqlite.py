@@ -206,6 +206,7 @@ class SqliteStore(Store):
     def __init__(self, path: Path, *, batch: int = 512, mac_key: bytes | None = None) -> None:
         super().__init__(batch=batch, mac_key=mac_key)
         self.path = path
+        self.engine = "sqlite"
         self.location = str(path)
         self.restore_advice = "together with its -wal from a backup"
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")

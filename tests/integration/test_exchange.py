@@ -150,14 +150,15 @@ async def post_roster(server: Running, signed: dict[str, object]) -> tuple[int, 
         return response.status, await response.json()
 
 
-async def test_healthz(server: Running) -> None:
+async def test_healthz(server: Running, store_engine: str) -> None:
     await (await server.client("alice")).send(channel="north-south", template="message",
                                                body={"text": "x"})
     url = server.url.replace("ws://", "http://").replace("/v1/ws", "/healthz")
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         assert response.status == 200
         assert await response.json() == {"status": "ok", "storage": "ok", "log_size": DEMO_ROSTER + 1,
-                                         "connections": 1}
+                                         "connections": 1, "store": {"engine": store_engine.replace(
+                                             "postgres", "postgresql"), "leader": True}}
 
 
 async def signed_get(server: Running, name: str, path: str, query: str = "") -> tuple[int, Any]:

@@ -111,3 +111,20 @@ def test_the_standby_takes_the_lead_when_the_leader_is_killed(home: Path, postgr
     verdict = hotline_cli(home, "audit", "verify", "--as", "audrey", "--server", b,
                           "--require-witnesses", "0")
     assert verdict.returncode == 0 and verdict.stdout.startswith("OK"), verdict.stdout + verdict.stderr
+
+
+def test_a_leader_that_loses_its_database_session_stops_and_the_standby_leads(
+        home: Path, postgres_url: str, postgres_server: object, servers: list[Serve]) -> None:
+    leader = Serve(home, postgres_url, "a")
+    servers.append(leader)
+    a = leader.listening()
+    standby = Serve(home, postgres_url, "b")
+    servers.append(standby)
+    wait_for_log(standby, "store.standby")
+    # what a database failover or a cut network does to the leader's session
+    postgres_server.psql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE "  # type: ignore[attr-defined]
+                         "locktype = 'advisory' AND granted;")
+    assert leader.proc.wait(timeout=READY) == 1  # it stops rather than serve beside a new leader
+    assert leader.logged("server.stopping") and "store.lead_lost" in leader.log.read_text()
+    b = standby.listening()
+    assert send(home, [a, b], "after the leader stepped down") == DEMO_ROSTER

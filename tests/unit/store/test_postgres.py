@@ -154,3 +154,27 @@ async def test_one_store_leads_and_another_waits_until_it_is_gone(store: Store,
         await reader.close()
     finally:
         await successor.close()
+
+
+async def test_a_leader_whose_session_ends_loses_the_lead_and_appends_no_more(
+        store: Store, postgres_url: str) -> None:
+    told: list[str] = []
+    waiting = asyncio.ensure_future(open_store(postgres_url, mac_key=KEY, standby=told.append))
+    while not told:
+        await asyncio.sleep(0.01)
+    admin = await asyncpg.connect(postgres_url)
+    try:  # what a database restart, a failover or a cut network does to the leader's session
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
+                            "'advisory' AND granted AND pid <> pg_backend_pid()")
+    finally:
+        await admin.close()
+    await asyncio.wait_for(store.lead_lost.wait(), 10)
+    assert store.problem is not None and "ended" in store.problem
+    with pytest.raises(StoreError) as refused:
+        await store.append(entry(1))
+    assert "lead" in refused.value.message
+    successor = await asyncio.wait_for(waiting, 10)  # the standby leads now
+    try:
+        assert (await successor.append(entry(2))).stored.index == 0
+    finally:
+        await successor.close()

@@ -137,6 +137,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
             return web.json_response({"code": exc.code, "message": exc.message}, status=401)
     server.metrics.connected.set(len(server.hub.all))
     server.metrics.log_size.set(await server.store.size())
+    server.metrics.leader.labels(server.store.engine).set(0 if server.store.lead_lost.is_set() else 1)
     # off the event loop: with a thousand channels rendering takes most of a second
     body = await asyncio.to_thread(generate_latest, server.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -57,6 +57,9 @@ class Metrics:
                                         "From a submission's queueing to its durable commit",
                                         registry=r)
         self.log_size = Gauge("hotline_log_entries", "Entries in the transparency log", registry=r)
+        self.leader = Gauge("hotline_store_leader", "1 while this server leads the log (it "
+                            "serves); 0 once it lost the lead of its PostgreSQL log",
+                            ["engine"], registry=r)
 
 
 class HealthMonitor:

@@ -9,6 +9,7 @@ import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 from click.testing import CliRunner
 
 from hotline.cli import main
@@ -48,6 +49,12 @@ async def test_the_demo_deployment_runs_on_postgresql(home: Path, postgres_url: 
         assert server.body_seen(bob, bob.verify(frame))["text"] == "on postgres"
         await checkpointed(server)
         size = await server.hotline.store.size()
+        base = server.url.replace("ws://", "http://").replace("/v1/ws", "")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(base + "/healthz") as response:
+                assert (await response.json())["store"] == {"engine": "postgresql", "leader": True}
+            async with http.get(base + "/metrics") as response:
+                assert 'hotline_store_leader{engine="postgresql"} 1.0' in await response.text()
     assert not (home / "hotline.db").exists()  # the log is in PostgreSQL alone
 
     async with running_server(home, **env) as again:  # another server process, the same log

@@ -17,17 +17,17 @@ from hotline.store import is_postgres
 from hotline.store.copy import Copied
 
 
-def _url(home: Path, given: str | None) -> str:
-    """``--url``, else the deployment's ``[store] url`` (or HOTLINE_STORE_URL)."""
+def _url(home: Path, given: str | None, option: str = "--url") -> str:
+    """``option``'s URL, else the deployment's ``[store] url`` (or HOTLINE_STORE_URL)."""
     if given is not None:
         if not is_postgres(given):
-            raise click.BadParameter("must be a postgresql:// URL", param_hint="--url")
+            raise click.BadParameter("must be a postgresql:// URL", param_hint=option)
         return given
     config = load_config(home / "hotline.toml", home=home)
     if config.store.url is None:
         raise ConfigError(f"this deployment keeps its log in the SQLite file {config.db_path}, "
                           "whose schema the server makes at each start; set [store] url (or "
-                          "HOTLINE_STORE_URL), or give --url", path=("store", "url"))
+                          "HOTLINE_STORE_URL), or give the URL", path=("store", "url"))
     return config.store.url
 
 
@@ -90,7 +90,7 @@ def copy(ctx: click.Context, source_text: str | None, url: str | None) -> None:
 
     home = Path(ctx.obj["home"])
     config = load_config(home / "hotline.toml", home=home)
-    source_path, target_url = _source(home, source_text), _url(home, url)
+    source_path, target_url = _source(home, source_text), _url(home, url, "--to")
     if not source_path.is_file():
         raise click.BadParameter(f"{source_path}: no such file", param_hint="--from")
     key = load_log_key(config.log_key_path)

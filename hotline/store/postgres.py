@@ -203,13 +203,12 @@ class PostgresStore(Store):
     async def _take_lead(self, standby: Standby | None) -> None:
         told = False
         while not await self._wconn.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK):
-            message = (f"another server leads the log in {self.location}: this one waits as its "
-                       "standby, and takes the lead when that server stops or dies")
             if standby is None:
                 raise StoreError(f"another server leads the log in {self.location}: stop it "
                                  "first", code=Code.STORE_OPEN_FAILED)
             if not told:
-                standby(message)
+                standby(f"another server leads the log in {self.location}: this one waits as "
+                        "its standby, and takes the lead when that server stops or dies")
                 told = True
             await asyncio.sleep(STANDBY_POLL)  # a poll: the lock has no wait with a wake-up
 

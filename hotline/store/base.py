@@ -131,6 +131,10 @@ class Store(ABC):
         # Set when this store can no longer lead the log (PostgreSQL: its session ended, and a
         # standby may lead now): the server stops rather than serve beside the new leader.
         self.lead_lost = asyncio.Event()
+        # Set when the database's log grew beyond this store's head by another server's commits
+        # (PostgreSQL's NOTIFY): ``refresh`` brings the head up to it.
+        self.moved = asyncio.Event()
+        self._head = asyncio.Lock()  # the head (size, frontier, root) moves under it alone
 
     def _start(self) -> None:
         self._task = asyncio.create_task(self._sequencer(), name="store-sequencer")
@@ -154,6 +158,35 @@ class Store(ABC):
     async def _commit(self, batch: list[Pending]) -> list[Appended]:
         """Commit ``batch`` in one transaction, advancing ``_size``, ``_frontier`` and ``_root``
         only once it is durable; one result per pending append, in order."""
+
+    async def _database_size(self) -> int:
+        """The log's size as the database holds it now (another server may have appended)."""
+        return self._size  # a SQLite file has one writer: this store
+
+    async def refresh(self) -> int:
+        """Bring the head up to the database's (entries appended by other servers sharing it),
+        its tree border rebuilt from the stored nodes; returns the size. Entries stay as
+        committed: read them with ``entries``.
+
+        Raises:
+            StoreError: ``store.damaged`` if the database's head is smaller than this store's
+                (the log went back) or its tree does not hold.
+        """
+        async with self._head:
+            self.moved.clear()
+            size = await self._database_size()
+            if size < self._size:
+                error = StoreError(f"the database's log holds {size} entries, fewer than the "
+                                   f"{self._size} this server saw committed: it went back. "
+                                   f"Restore {self.location} {self.restore_advice}",
+                                   code=Code.STORE_DAMAGED)
+                self.note_failure(error)
+                raise error
+            if size > self._size:
+                self._frontier = await self.frontier_at(size)
+                self._size, self._root = size, self._frontier.root()
+                self.committed.set()
+            return self._size
 
     @abstractmethod
     async def _reload(self) -> None:
@@ -202,12 +235,14 @@ class Store(ABC):
                 try:
                     if self._broken is not None:
                         raise self._broken
-                    results = await self._commit(batch)
+                    async with self._head:
+                        results = await self._commit(batch)
                 except Exception as exc:  # fail every caller of this batch, keep serving
                     self.note_failure(exc)
                     if self._broken is None:
                         try:  # the failed batch moved the in-memory frontier: reload it
-                            await self._reload()
+                            async with self._head:
+                                await self._reload()
                         except Exception as reload:
                             # without a frontier no commit can be right: refuse them all
                             self.note_failure(reload)

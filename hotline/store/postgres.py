@@ -50,6 +50,7 @@ SCHEMA_VERSION = 1
 _MIGRATION_LOCK = 0x686F746C696E65  # "hotline": the advisory lock servers take to migrate
 _LEADER_LOCK = _MIGRATION_LOCK + 1  # held, for its whole session, by the server that leads
 STANDBY_POLL = 0.5  # seconds between a standby's tries to take the lead
+_CHANNEL = "hotline_log"  # NOTIFY channel: the log's size after each commit
 # A leader cut off by the network loses its session (and the lead) within about 5 + 2 x 3 s.
 _KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
 
@@ -166,6 +167,7 @@ class PostgresStore(Store):
                                "anew (`hotline store copy`)")
         self._wconn: Any = None  # the sequencer's connection
         self._pool: Any = None  # reads and small writes
+        self._listener: Any = None  # LISTENs for other servers' commits
 
     @classmethod
     async def connect(cls, url: str, *, batch: int = 512, mac_key: bytes | None = None,
@@ -190,6 +192,8 @@ class PostgresStore(Store):
             await migrate(store._wconn)
             store._pool = await asyncpg.create_pool(url, min_size=1, max_size=readers)
             await store._load_head()
+            store._listener = await asyncpg.connect(url, server_settings=_KEEPALIVES)
+            await store._listener.add_listener(_CHANNEL, store._notified)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await store._close_connections()
             raise StoreError(f"cannot open database {store.location}: {exc}",
@@ -258,6 +262,8 @@ class PostgresStore(Store):
                 last_time = new.appended.stored.entry.time
                 size += 1
             await conn.execute("UPDATE log_head SET size = $1, last_time = $2", size, last_time)
+            # told, once this commits, to every server listening: their members' deliveries
+            await conn.execute("SELECT pg_notify($1, $2)", _CHANNEL, str(size))
             crashpoint("commit.before")  # testing aid (hotline.crashpoints): no-op unless armed
         crashpoint("commit.after")
         self._size, self._root = size, self._frontier.root()
@@ -265,6 +271,15 @@ class PostgresStore(Store):
 
     async def _reload(self) -> None:
         await self._load_head()
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        """A commit's NOTIFY (another server's, or this one's): the database's new size."""
+        if payload.isdigit() and int(payload) > self._size:
+            self.moved.set()
+
+    async def _database_size(self) -> int:
+        rows = await self._read("SELECT size FROM log_head")
+        return int(rows[0][0])
 
     def _is_failure(self, exc: BaseException) -> str | None:
         link = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
@@ -291,6 +306,9 @@ class PostgresStore(Store):
         return True
 
     async def _close_connections(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

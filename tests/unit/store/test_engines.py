@@ -52,7 +52,7 @@ async def test_indexes_are_consecutive_and_leaves_hold_them(store: Store) -> Non
     assert results[5].stored.leaf == (b'{"channel":"c","code":"template.invalid","index":5,'
                                       b'"kind":"rejected","member":"m5","party":"p","reason":"r",'
                                       b'"template":"t","time":"2026-11-27T00:00:00.000Z"}')
-    assert await store.size() == 100
+    assert await store.size() == 100 and await store.refresh() == 100  # no other writer here
     assert [e.index for e in await store.entries(channel="c", after=97)] == [98, 99]
     assert [e.index for e in await store.entries(after=10, limit=3)] == [11, 12, 13]
 

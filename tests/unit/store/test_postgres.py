@@ -178,3 +178,44 @@ async def test_a_leader_whose_session_ends_loses_the_lead_and_appends_no_more(
         assert (await successor.append(entry(2))).stored.index == 0
     finally:
         await successor.close()
+
+
+async def test_a_server_hears_of_another_servers_commits_and_follows_its_tree(
+        postgres_url: str) -> None:
+    """The ground of the fan-out between servers: each commit NOTIFYs the log's new size; a
+    store that hears it brings its head up to the database's, the same tree as the writer's."""
+    a = await open_store(postgres_url, mac_key=KEY, lead=False)
+    b = await open_store(postgres_url, mac_key=KEY, lead=False)
+    try:
+        for n in range(3):
+            await b.append(entry(n))
+        await asyncio.wait_for(a.moved.wait(), 10)  # told by b's commits, not polled
+        assert await a.size() == 0  # nothing moves until it refreshes
+        assert await a.refresh() == 3 and a.tree_head() == b.tree_head()
+        assert not a.moved.is_set()
+        assert [e.entry.member for e in await a.entries(after=-1)] == ["m0", "m1", "m2"]
+        assert (await a.append(entry(3))).stored.index == 3  # and appends after them
+        await asyncio.wait_for(b.moved.wait(), 10)
+        assert await b.refresh() == 4 and b.tree_head() == a.tree_head()
+        assert await b.consistency_proof(3, 4) == await a.consistency_proof(3, 4)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_database_that_went_back_is_refused_on_refresh(postgres_url: str) -> None:
+    store = await open_store(postgres_url, mac_key=KEY, lead=False)
+    try:
+        for n in range(3):
+            await store.append(entry(n))
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute("UPDATE log_head SET size = 1")  # the head is not append-only
+        finally:
+            await conn.close()
+        with pytest.raises(StoreError) as refused:
+            await store.refresh()
+        assert refused.value.code == Code.STORE_DAMAGED and "went back" in refused.value.message
+        assert store.problem is not None
+    finally:
+        await store.close()

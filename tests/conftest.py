@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -140,27 +141,40 @@ async def server(home: Path) -> AsyncIterator[Running]:
 class ServerProcess:
     """``hotline serve`` in a child process, stopped (or killed) by the test."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, log: str = "server.log") -> None:
         self.home = home
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
-        self.log = home / "server.log"  # the server's stderr: JSON log lines
+        self.log = home / log  # the server's stderr: JSON log lines
 
     def start(self, *args: str, port: int = 0, **settings: str) -> str:
         """Start ``hotline serve`` (``args``: its options; ``port`` 0: the OS picks one;
         ``settings``: HOTLINE_* overrides) and return its WebSocket URL once it listens."""
+        self.spawn(*args, port=port, **settings)
+        return self.listening()
+
+    def spawn(self, *args: str, port: int = 0, **settings: str) -> None:
+        """Start ``hotline serve`` without waiting for it to listen (a standby does not)."""
         env = {**os.environ, "HOTLINE_SERVER_PORT": str(port), **settings}
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hotline.cli", "--home", str(self.home), "serve", *args],
                 stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-        assert self.proc.stdout is not None
+
+    def listening(self) -> str:
+        """Block until the server prints the URL it listens on (or exits: RuntimeError)."""
+        assert self.proc is not None and self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until the server prints its URL (or exits)
         if "listening on " not in line:
             self.stop()
             raise RuntimeError(f"server did not start: {line!r}")
         self.url = line.rsplit(" ", 1)[1].strip()
         return self.url
+
+    def logged(self, event: str) -> bool:
+        """Whether the server's log has a line of ``event``."""
+        return any(json.loads(line).get("event") == event
+                   for line in self.log.read_text().splitlines() if line.startswith("{"))
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handler runs, nothing is flushed."""

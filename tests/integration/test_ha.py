@@ -7,73 +7,43 @@ signs checkpoints that extend the old ones, and ``hotline audit verify`` passes.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_ROSTER, hotline_cli
+from tests.conftest import DEMO_ROSTER, ServerProcess, hotline_cli
 
 pytestmark = pytest.mark.slow
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
 READY = 30.0  # seconds: a bound against hangs, never a synchronisation
 
 
-class Serve:
-    """``hotline serve`` in a child process, on the PostgreSQL log, stopped by the test."""
-
-    def __init__(self, home: Path, url: str, name: str) -> None:
-        self.log = home / f"{name}.log"
-        env = {**os.environ, **FAST, "HOTLINE_STORE_URL": url, "HOTLINE_SERVER_PORT": "0"}
-        with self.log.open("w") as sink:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hotline.cli", "--home", str(home), "serve"],
-                stdout=subprocess.PIPE, stderr=sink, text=True, env=env)
-
-    def listening(self) -> str:
-        """Block until the server prints the URL it listens on (it leads), or fail."""
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()  # the event waited for; the process ends on failure
-        assert "listening on " in line, (line, self.log.read_text())
-        return line.rsplit(" ", 1)[1].strip()
-
-    def logged(self, event: str) -> bool:
-        return any(json.loads(line).get("event") == event
-                   for line in self.log.read_text().splitlines() if line.startswith("{"))
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+def serve(home: Path, url: str, name: str) -> ServerProcess:
+    """``hotline serve`` on the PostgreSQL log, started without waiting for it to listen."""
+    server = ServerProcess(home, log=f"{name}.log")
+    server.spawn(HOTLINE_STORE_URL=url, **FAST)
+    return server
 
 
 @pytest.fixture
-def servers(home: Path, postgres_url: str) -> Iterator[list[Serve]]:
-    started: list[Serve] = []
+def servers() -> Iterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
     try:
         yield started
     finally:
-        for serve in started:
-            serve.stop()
+        for server in started:
+            server.stop()
 
 
-def wait_for_log(serve: Serve, event: str) -> None:
+def wait_for_log(server: ServerProcess, event: str) -> None:
     """The standby's line saying it waits: read as the server writes it (bounded)."""
     deadline = time.monotonic() + READY
-    while not serve.logged(event):
-        assert time.monotonic() < deadline and serve.proc.poll() is None, serve.log.read_text()
+    while not server.logged(event):
+        assert server.proc is not None and server.proc.poll() is None, server.log.read_text()
+        assert time.monotonic() < deadline, server.log.read_text()
         time.sleep(0.05)
 
 
@@ -86,18 +56,18 @@ def send(home: Path, urls: list[str], text: str) -> int:
     return int(found[1])
 
 
-def test_the_standby_takes_the_lead_when_the_leader_is_killed(home: Path, postgres_url: str,
-                                                              servers: list[Serve]) -> None:
-    leader = Serve(home, postgres_url, "a")
+def test_the_standby_takes_the_lead_when_the_leader_is_killed(
+        home: Path, postgres_url: str, servers: list[ServerProcess]) -> None:
+    leader = serve(home, postgres_url, "a")
     servers.append(leader)
     a = leader.listening()
-    standby = Serve(home, postgres_url, "b")
+    standby = serve(home, postgres_url, "b")
     servers.append(standby)
     wait_for_log(standby, "store.standby")  # it waits, and does not listen
     first = send(home, [a], "before the failover")
     assert first == DEMO_ROSTER
 
-    leader.stop(signal.SIGKILL)  # no handler runs; its session, and with it the lock, ends
+    leader.kill()  # no handler runs; its session, and with it the lock, ends
     b = standby.listening()  # the standby took the lead by itself
     second = send(home, [a, b], "after the failover")  # a is dead: the command goes on to b
     assert second > first
@@ -114,16 +84,18 @@ def test_the_standby_takes_the_lead_when_the_leader_is_killed(home: Path, postgr
 
 
 def test_a_leader_that_loses_its_database_session_stops_and_the_standby_leads(
-        home: Path, postgres_url: str, postgres_server: object, servers: list[Serve]) -> None:
-    leader = Serve(home, postgres_url, "a")
+        home: Path, postgres_url: str, postgres_server: object,
+        servers: list[ServerProcess]) -> None:
+    leader = serve(home, postgres_url, "a")
     servers.append(leader)
     a = leader.listening()
-    standby = Serve(home, postgres_url, "b")
+    standby = serve(home, postgres_url, "b")
     servers.append(standby)
     wait_for_log(standby, "store.standby")
     # what a database failover or a cut network does to the leader's session
     postgres_server.psql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE "  # type: ignore[attr-defined]
                          "locktype = 'advisory' AND granted;")
+    assert leader.proc is not None
     assert leader.proc.wait(timeout=READY) == 1  # it stops rather than serve beside a new leader
     assert leader.logged("server.stopping") and "store.lead_lost" in leader.log.read_text()
     b = standby.listening()

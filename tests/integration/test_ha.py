@@ -6,6 +6,7 @@ signs checkpoints that extend the old ones, and ``hotline audit verify`` passes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_ROSTER, ServerProcess, hotline_cli
+from tests.conftest import DEMO_ROSTER, ServerProcess, hotline_cli, running_server
+from tests.integration.test_hybrid_keys import checkpointed
+from tests.integration.test_rotation_audit import audit
+from tests.postgres import crash, database_url, replicated
 
 pytestmark = pytest.mark.slow
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -100,3 +104,34 @@ def test_a_leader_that_loses_its_database_session_stops_and_the_standby_leads(
     assert leader.logged("server.stopping") and "store.lead_lost" in leader.log.read_text()
     b = standby.listening()
     assert send(home, [a, b], "after the leader stepped down") == DEMO_ROSTER
+
+
+async def test_a_promoted_synchronous_standby_holds_every_accepted_entry(home: Path) -> None:
+    """Acceptance 2: the database's own failover. A primary and a synchronous streaming standby
+    (``pg_basebackup``); the server accepts messages and signs checkpoints; the primary crashes
+    (``pg_ctl stop -m immediate``), so the server loses the lead and stops appending; the
+    standby is promoted and a server on it holds every entry any member was told was accepted,
+    the same checkpoints, and goes on; the audit is clean."""
+    with replicated() as (primary, standby):
+        on_primary = database_url(primary.get_uri(), "hotline")
+        async with running_server(home, HOTLINE_STORE_URL=on_primary, **FAST) as server:
+            alice = await server.client("alice")
+            accepted = [await alice.send(channel="north-south", template="message",
+                                         body={"text": f"m{n}"}) for n in range(5)]
+            await checkpointed(server)
+            head, checkpoints = server.hotline.store.tree_head(), await server.hotline.store.checkpoints()
+            await asyncio.to_thread(crash, primary)
+            await asyncio.wait_for(server.hotline.store.lead_lost.wait(), READY)
+        standby.psql("SELECT pg_promote();")
+        on_standby = database_url(standby.get_uri(), "hotline")
+        async with running_server(home, HOTLINE_STORE_URL=on_standby, **FAST) as server:
+            store = server.hotline.store
+            assert store.tree_head() == head and await store.checkpoints() == checkpoints
+            for sent in accepted:
+                assert (await store.entry(sent.index)) is not None
+            bob = await server.client("bob")
+            after = await bob.send(channel="north-south", template="message", body={"text": "on"})
+            assert after.index == head[0]
+            await checkpointed(server)
+            code, out = await audit(home, server.url)
+        assert code == 0, out

@@ -169,6 +169,14 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
 _TABLES: Final[dict[str, tuple[str, ...]]] = {"roster": ("authorities",)}
 
 
+POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
+
+
+def is_postgres(location: Path | str) -> bool:
+    """Whether a store location is a PostgreSQL URL (else it is a SQLite file)."""
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
 def parse_authority_key(text: str) -> MemberKey:
     """Parse a pinned authority key: ``ed25519:BASE64``, or ``ed25519+ml-dsa-65:BASE64:BASE64``
     for a hybrid (post-quantum) authority.
@@ -295,7 +303,7 @@ class StoreSection:
 
     def __post_init__(self) -> None:
         _validate_section(self, "store")
-        if self.url is not None and not self.url.startswith(("postgresql://", "postgres://")):
+        if self.url is not None and not is_postgres(self.url):
             raise ConfigError("must be a postgresql:// URL (postgresql://USER@HOST:PORT/DATABASE); "
                               "leave it out to keep the log in the SQLite file [store] path",
                               path=("store", "url"))

@@ -5,18 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from hotline.config import is_postgres
 from hotline.store.base import PageRow, Store
 from hotline.store.records import Appended, StoredEntry
 from hotline.store.rowmac import row_mac_key
 
-__all__ = ["POSTGRES_SCHEMES", "Appended", "PageRow", "Store", "StoredEntry", "is_postgres",
-           "open_store", "row_mac_key"]
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_postgres(location: Path | str) -> bool:
-    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+__all__ = ["Appended", "PageRow", "Store", "StoredEntry", "is_postgres", "open_store",
+           "row_mac_key"]
 
 
 async def open_store(location: Path | str, *, batch: int = 512, mac_key: bytes | None = None,

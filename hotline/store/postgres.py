@@ -272,9 +272,11 @@ class PostgresStore(Store):
     async def _reload(self) -> None:
         await self._load_head()
 
-    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        """A commit's NOTIFY (another server's, or this one's): the database's new size."""
-        if payload.isdigit() and int(payload) > self._size:
+    def _notified(self, _conn: Any, pid: int, _channel: str, payload: str) -> None:
+        """A commit's NOTIFY: the database's new size. This store's own commits are skipped by
+        the sending session: their NOTIFY may arrive before the head they advance is set."""
+        own = self._wconn is not None and pid == self._wconn.get_server_pid()
+        if not own and payload.isdigit() and int(payload) > self._size:
             self.moved.set()
 
     async def _database_size(self) -> int:

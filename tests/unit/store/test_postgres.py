@@ -195,6 +195,7 @@ async def test_a_server_hears_of_another_servers_commits_and_follows_its_tree(
         assert not a.moved.is_set()
         assert [e.entry.member for e in await a.entries(after=-1)] == ["m0", "m1", "m2"]
         assert (await a.append(entry(3))).stored.index == 3  # and appends after them
+        assert not a.moved.is_set()  # its own commit tells it nothing new
         await asyncio.wait_for(b.moved.wait(), 10)
         assert await b.refresh() == 4 and b.tree_head() == a.tree_head()
         assert await b.consistency_proof(3, 4) == await a.consistency_proof(3, 4)

@@ -244,8 +244,9 @@ class Code(StrEnum):
     STORE_READ_FAILED = "store.read_failed", "StoreError", "reading the database failed"
     STORE_WRITE_FAILED = "store.write_failed", "StoreError", "writing the database failed"
     STORE_COMMIT_FAILED = "store.commit_failed", "StoreError", "a commit failed"
-    STORE_LEAD_LOST = ("store.lead_lost", "StoreError",
-                       "the server lost the database session that made it the leader: it stops")
+    STORE_SESSION_LOST = ("store.session_lost", "StoreError",
+                          "a database session of the server ended (failover, a cut network): it "
+                          "stops, to be started again on the database's primary")
     STORE_COPY_REFUSED = ("store.copy_refused", "StoreError",
                           "the log cannot be copied into that store as it is")
     STORE_DAMAGED = ("store.damaged", "StoreError",

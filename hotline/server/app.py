@@ -109,14 +109,14 @@ def _cannot_listen(config: Config, exc: OSError) -> ListenError:
 
 async def healthz_handler(request: web.Request) -> web.Response:
     """Liveness and storage health: 503 ``failing`` once a read or write found the database
-    damaged or the disk failing, or the server lost the lead of its PostgreSQL log (the first
-    such problem is named). ``store``: the engine, and whether this server leads the log (a
-    server that serves leads; a standby does not listen yet)."""
+    damaged or the disk failing, or a session with its PostgreSQL database ended (the first
+    such problem is named). ``store``: the engine, and whether this server leads the log (signs
+    checkpoints, sweeps deadlines, judges health: one server at a time; the others follow)."""
     server = request.app[SERVER]
     store = server.store
     body = {"status": "ok", "storage": "ok", "log_size": await store.size(),
             "connections": len(server.hub.all),
-            "store": {"engine": store.engine, "leader": not store.lead_lost.is_set()}}
+            "store": {"engine": store.engine, "leader": store.leading.is_set()}}
     if store.problem is not None:
         return web.json_response({**body, "status": "failing", "storage": store.problem}, status=503)
     return web.json_response(body)
@@ -137,7 +137,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
             return web.json_response({"code": exc.code, "message": exc.message}, status=401)
     server.metrics.connected.set(len(server.hub.all))
     server.metrics.log_size.set(await server.store.size())
-    server.metrics.leader.labels(server.store.engine).set(0 if server.store.lead_lost.is_set() else 1)
+    server.metrics.leader.labels(server.store.engine).set(1 if server.store.leading.is_set() else 0)
     # off the event loop: with a thousand channels rendering takes most of a second
     body = await asyncio.to_thread(generate_latest, server.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -358,8 +358,9 @@ async def serve_forever(config: Config) -> None:
     """``hotline serve``: run until SIGINT or SIGTERM, then close sessions and the store.
 
     Raises:
-        StoreError: ``store.lead_lost`` once the sessions are closed, when the store lost the
-            lead of its PostgreSQL log (exit status 1: a supervisor restarts it as a standby).
+        StoreError: ``store.session_lost`` once the sessions are closed, when a session with
+            its PostgreSQL database ended (exit status 1: a supervisor starts it again, on the
+            database's primary).
     """
     runner, url = await start(config)
     log.info("server.listening", url=url, tls=url.startswith("wss"))
@@ -369,7 +370,7 @@ async def serve_forever(config: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     store = runner.app[SERVER].store
-    stopped, lost = asyncio.ensure_future(stop.wait()), asyncio.ensure_future(store.lead_lost.wait())
+    stopped, lost = asyncio.ensure_future(stop.wait()), asyncio.ensure_future(store.session_lost.wait())
     try:
         await asyncio.wait((stopped, lost), return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -377,7 +378,7 @@ async def serve_forever(config: Config) -> None:
         lost.cancel()
         log.info("server.stopping")
         await runner.cleanup()
-    if store.lead_lost.is_set():  # a standby leads now: serving beside it would split the log
-        raise StoreError(f"{store.problem}: stopped so that the standby that takes the lead is "
-                         "the only server; start this one again and it waits as a standby",
-                         code=Code.STORE_LEAD_LOST)
+    if store.session_lost.is_set():  # another server may lead now; commits may have been missed
+        raise StoreError(f"{store.problem}: stopped, since another server may lead the log now "
+                         "and this one may have missed commits; start it again (on the "
+                         "database's primary) and it follows the leader", code=Code.STORE_SESSION_LOST)

@@ -2,8 +2,15 @@
 stores it, pushes it to every connected member, sends senders their inclusion receipts, and
 accepts the cosignatures of the witnesses the agreements name (and no one else's).
 
+Only the server that leads the log signs (``run``); on a log shared by several servers
+(PostgreSQL) the others ``follow``: they adopt each checkpoint the leader stores once its
+signature verifies with the log key and its root is their own tree's at its size, and push it
+and their own members' receipts exactly as the leader does. A follower that takes the lead
+starts from the last checkpoint it adopted.
+
 It never signs two inconsistent checkpoints: before signing size N it proves, from the stored
-tree, that the new root is consistent with the last checkpoint it signed, and refuses otherwise.
+tree, that the new root is consistent with the last checkpoint it signed or adopted, and
+refuses otherwise.
 At start it first checks the database against every checkpoint the log published
 (``hotline.store.integrity``); each new checkpoint is written to the checkpoint file, fsynced,
 before it is stored, broadcast or served.
@@ -31,7 +38,7 @@ from hotline.store import Store
 from hotline.store.checkpointfile import SavedCheckpoint, read_checkpoint_file, write_checkpoint_file
 from hotline.store.integrity import verify_store
 from hotline.times import format_time
-from hotline.tlog import Checkpoint, NoteVerifier, sign_checkpoint, verify_consistency
+from hotline.tlog import Checkpoint, NoteVerifier, sign_checkpoint, verify_checkpoint, verify_consistency
 from hotline.tlog.mldsa_note import MLDSANoteSigner, add_signature
 from hotline.tlog.note import NoteSignature, parse_note
 from hotline.wire import frames
@@ -76,8 +83,64 @@ class Checkpointer:
                 await self.store.add_checkpoint(trusted.size, trusted.time, trusted.note)
         self.witnessed = await self.store.witnessed()
 
+    async def follow(self, poll: float) -> None:
+        """Until the store leads: adopt each checkpoint another server stores (heard by NOTIFY,
+        or found by a poll every ``poll`` seconds in case a notification was lost)."""
+        store = self.store
+        while not store.leading.is_set():
+            waits = [asyncio.ensure_future(store.checkpointed.wait()),
+                     asyncio.ensure_future(store.leading.wait())]
+            try:
+                await asyncio.wait(waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+            store.checkpointed.clear()
+            try:
+                await self.adopt()
+            except HotlineError as exc:
+                store.note_failure(exc)
+                log.critical("checkpoint.not_adopted", code=exc.code, reason=exc.message)
+
+    async def adopt(self) -> None:
+        """Adopt the database's latest checkpoint if it is larger than the one held.
+
+        Raises:
+            StoreError: ``store.damaged``: its signature does not verify with the log key, or
+                its root is not this server's tree's at its size (the database was changed).
+        """
+        found = await self.store.latest_checkpoint()
+        if found is None or (self.latest is not None and found[0] <= self.latest.size):
+            return
+        size, time, note = found
+        try:
+            checkpoint = verify_checkpoint(note, self.verifier)
+        except LogError as exc:
+            raise StoreError(f"the checkpoint of size {size} in {self.store.location} does not "
+                             f"verify with the log key: {exc.message}", code=Code.STORE_DAMAGED) from exc
+        if checkpoint.size != size:
+            raise StoreError(f"the checkpoint stored as size {size} signs size {checkpoint.size}",
+                             code=Code.STORE_DAMAGED)
+        if size > self.store.tree_head()[0]:
+            await self.store.refresh()  # its entries committed before it was stored
+        if await self.store.root_at(size) != checkpoint.root_hash:
+            raise StoreError(f"the checkpoint of size {size} signs another tree than the one in "
+                             f"{self.store.location}", code=Code.STORE_DAMAGED)
+        try:
+            await self._check_extends(size, checkpoint.root_hash)
+        except LogError as exc:
+            raise StoreError(f"the checkpoint of size {size} does not extend the one this server "
+                             f"holds: {exc.message}", code=Code.STORE_DAMAGED) from exc
+        await asyncio.to_thread(write_checkpoint_file, self.checkpoint_file,
+                                SavedCheckpoint(size, time, note))
+        log.info("checkpoint.adopted", size=size, root=b64encode(checkpoint.root_hash))
+        self._published(checkpoint, note)
+
     async def run(self) -> None:
-        """Background loop: one checkpoint per burst of commits, at most ``delay`` after it."""
+        """The leader's loop: one checkpoint per burst of commits, at most ``delay`` after it
+        (first one of the tree head, if it moved while another server led)."""
+        await self.adopt()
+        await self.sign()
         while True:
             await self.store.committed.wait()
             await asyncio.sleep(self.delay)  # gather the burst: one signature covers it all
@@ -98,16 +161,9 @@ class Checkpointer:
     async def sign(self) -> None:
         """Sign the current tree head if it is new and consistent with the last one signed."""
         size, root = self.store.tree_head()
-        if self.latest is not None:
-            if size == self.latest.size:
-                return
-            if size < self.latest.size:
-                raise LogError(f"tree of {size} entries is smaller than the last checkpoint "
-                               f"({self.latest.size})", code=Code.LOG_INCONSISTENT)
-            if self.latest.size:
-                proof = await self.store.consistency_proof(self.latest.size, size)
-                verify_consistency(old_size=self.latest.size, new_size=size,
-                                   old_root=self.latest.root_hash, new_root=root, proof=proof)
+        if self.latest is not None and size == self.latest.size:
+            return
+        await self._check_extends(size, root)
         checkpoint = Checkpoint(self.origin, size, root)
         note = sign_checkpoint(checkpoint, self.key)
         if self.pq_signer is not None:
@@ -125,8 +181,31 @@ class Checkpointer:
         crashpoint("checkpoint.filed")
         await self.store.add_checkpoint(size, time, note)
         crashpoint("checkpoint.stored")
-        self.latest, self.latest_note = checkpoint, note
         log.info("checkpoint.signed", size=size, root=b64encode(root))
+        self._published(checkpoint, note)
+
+    async def _check_extends(self, size: int, root: bytes) -> None:
+        """The tree of ``size`` with ``root`` extends the last checkpoint held (a consistency
+        proof from the stored tree).
+
+        Raises:
+            LogError: ``log.inconsistent``: smaller, or not consistent.
+        """
+        if self.latest is None:
+            return
+        if size < self.latest.size:
+            raise LogError(f"tree of {size} entries is smaller than the last checkpoint "
+                           f"({self.latest.size})", code=Code.LOG_INCONSISTENT)
+        if self.latest.size and size > self.latest.size:
+            proof = await self.store.consistency_proof(self.latest.size, size)
+            verify_consistency(old_size=self.latest.size, new_size=size,
+                               old_root=self.latest.root_hash, new_root=root, proof=proof)
+
+    def _published(self, checkpoint: Checkpoint, note: str) -> None:
+        """A checkpoint signed here or adopted: held, pushed to every member connected here,
+        and the receipts it covers sent."""
+        size = checkpoint.size
+        self.latest, self.latest_note = checkpoint, note
         self.hub.broadcast(frames.Checkpoint(note=note))
         due = [(c, i) for c, i in self._receipts if i < size]
         self._receipts = [(c, i) for c, i in self._receipts if i >= size]

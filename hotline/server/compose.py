@@ -28,7 +28,7 @@ from hotline.roster import Roster
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.hub import Hub
 from hotline.server.monitor import HealthMonitor, Metrics
-from hotline.server.service import Hotline
+from hotline.server.service import FOLLOW_POLL, Hotline
 from hotline.store import Store, open_store, row_mac_key
 from hotline.store.checkpointfile import checkpoint_path
 from hotline.store.restores import read_restores, restores_path
@@ -56,10 +56,9 @@ class Server:
         """The background tasks while the context lasts; on exit the submissions already
         queued are answered before the checkpointer's last checkpoint."""
         service = self.service
-        tasks = [asyncio.create_task(self.checkpointer.run(), name="checkpointer"),
-                 asyncio.create_task(service.run_deadlines(self.config.protocols.deadline_sweep),
-                                     name="deadlines"),
-                 asyncio.create_task(self.monitor.run(self.config.health.sweep), name="health")]
+        sweep = self.config.protocols.deadline_sweep
+        tasks = [asyncio.create_task(self._lead(), name="lead"),
+                 asyncio.create_task(service.run_rejection_summaries(sweep), name="rejections")]
         intake = [asyncio.create_task(service.run_turns(), name="submission-turns"),
                   asyncio.create_task(self.hub.watch_stalled(), name="stalled-sessions")]
         try:
@@ -70,7 +69,19 @@ class Server:
             await _cancel(tasks)
             await self.checkpointer.stop()
 
+    async def _lead(self) -> None:
+        """Follow the log's leader until this server leads (at once on SQLite), then do what
+        one server at a time does: sign checkpoints, sweep deadlines, judge health."""
+        if not self.store.leading.is_set():
+            await self.checkpointer.follow(FOLLOW_POLL)
+            log.warning("store.leading", db=self.store.location, log_size=await self.store.size())
+        await asyncio.gather(
+            self.checkpointer.run(),
+            self.service.run_deadlines(self.config.protocols.deadline_sweep),
+            self.monitor.run(self.config.health.sweep))
+
     async def close(self) -> None:
+        await self.service.feed.stop()
         if self.owns_store:
             await self.store.close()
 
@@ -95,7 +106,7 @@ def check_home(config: Config) -> None:
 
 
 def _standby(message: str) -> None:
-    log.warning("store.standby", why=message)
+    log.warning("store.following", why=message)
 
 
 async def build_server(config: Config, *, store: Store | None = None,
@@ -117,10 +128,14 @@ async def build_server(config: Config, *, store: Store | None = None,
                                  mac_key=row_mac_key(key), standby=_standby)
     try:
         server = _parts(config, store, key, clock, owns_store=owns_store)
-        await _load(server)
     except BaseException:
         if owns_store:
             await store.close()
+        raise
+    try:
+        await _load(server)
+    except BaseException:
+        await server.close()
         raise
     log.info("server.ready", db=store.location, log_size=await store.size(),
              members=len(server.roster.enrollments), channels=sorted(server.roster.agreements))
@@ -154,17 +169,20 @@ async def _load(server: Server) -> None:
     """In this order: the checkpointer checks the database against every checkpoint the log
     published (refusing to start on a loss, a change, or rows the server did not write); only
     then is anything read from the log (the roster, the templates its agreements pin,
-    obligations) or appended to it (the roster folder); then the tree head is signed and health
-    restored."""
+    obligations, health) up to its head, and the feed started for what follows; then the roster
+    folder is appended (through the feed) and, by the leader, the tree head signed."""
     config = server.config
     await server.checkpointer.load()
     _log_restores(config)
-    await server.service.load()
+    size = server.store.tree_head()[0]  # the feed applies every entry logged after
+    await server.service.load(size)
+    await server.monitor.load(size)
+    server.service.feed.start(size)
     added = await server.service.import_dir(config.roster_dir)
     if added:
         log.info("roster.imported", documents=added, folder=str(config.roster_dir))
-    await server.checkpointer.sign()
-    await server.monitor.load()
+    if server.store.leading.is_set():
+        await server.checkpointer.sign()
 
 
 def _log_restores(config: Config) -> None:

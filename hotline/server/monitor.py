@@ -21,7 +21,7 @@ from datetime import datetime
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
-from hotline.entries import Entry, EnvelopeEntry, channel_of
+from hotline.entries import Entry, EnvelopeEntry, HealthEntry, channel_of
 from hotline.envelope import Kind
 from hotline.health import ChannelHealth, Policy, State
 from hotline.roster import Roster
@@ -57,8 +57,9 @@ class Metrics:
                                         "From a submission's queueing to its durable commit",
                                         registry=r)
         self.log_size = Gauge("hotline_log_entries", "Entries in the transparency log", registry=r)
-        self.leader = Gauge("hotline_store_leader", "1 while this server leads the log (it "
-                            "serves); 0 once it lost the lead of its PostgreSQL log",
+        self.leader = Gauge("hotline_store_leader", "1 while this server leads the log "
+                            "(signs checkpoints, sweeps deadlines, judges health); 0 while it "
+                            "follows another server on a shared PostgreSQL log",
                             ["engine"], registry=r)
 
 
@@ -85,16 +86,18 @@ class HealthMonitor:
             else:
                 health.reconfigure(agreement.parties, policy)
 
-    async def load(self) -> None:
+    async def load(self, size: int) -> None:
         """Restore each channel's last logged state, then replay the recent heartbeats: every
-        entry within ``missed + 1`` of the longest interval before the log's last entry."""
+        entry within ``missed + 1`` of the longest interval before the log's last entry, of the
+        first ``size`` (the service's feed applies what is logged after)."""
         self.sync_agreements()
         store = self.store
         for stored in await store.last_of_kind("health"):
+            if stored.index >= size:
+                continue
             health = self.channels.get(channel_of(stored.entry) or "")
             if health is not None:
                 health.observe(stored.entry)
-        size = await store.size()
         last = await store.entry(size - 1) if size else None
         if last is None or not self.channels:
             return
@@ -103,12 +106,20 @@ class HealthMonitor:
         while True:
             page = await store.entries(after=after, limit=1000)
             for stored in page:
+                if stored.index >= size:
+                    return
                 self.observe(stored.entry, replay=True)
                 after = stored.index
             if len(page) < 1000:
                 break
 
     def observe(self, entry: Entry, *, replay: bool = False) -> None:
+        """A committed entry: a heartbeat, an echo, or a health state (another server's judge)."""
+        if isinstance(entry, HealthEntry):
+            found = self.channels.get(entry.channel)
+            if found is not None:
+                found.observe(entry)
+            return
         if not isinstance(entry, EnvelopeEntry):
             return
         health = self.channels.get(entry.channel)
@@ -140,10 +151,8 @@ class HealthMonitor:
             self.metrics.channel_state.labels(channel).state(health.state.value)
             if transition is None:
                 continue
-            appended = await self.store.append(transition.entry(time=now))
-            index = appended.stored.index
-            self.hub.publish(channel, index, appended.stored.leaf)
-            self.hub.notify(channel, self.frame(channel))
+            # delivered, and the health frame sent, by ``Hotline.apply``
+            index = (await self.store.append(transition.entry(time=now))).stored.index
             event = log.warning if transition.new in (State.DOWN, State.DEGRADED) else log.info
             event("channel.down" if transition.new is State.DOWN else "channel.health",
                   channel=channel, index=index, old=transition.old.value, new=transition.new.value,

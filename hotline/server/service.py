@@ -27,6 +27,8 @@ from hotline.entries import (
     Entry,
     EnvelopeEntry,
     Expects,
+    HealthEntry,
+    OverdueEntry,
     RejectedEntry,
     RosterEntry,
     channel_of,
@@ -37,7 +39,7 @@ from hotline.epochkeys import PUBLISH_AHEAD, EpochKey, publishable
 from hotline.errorcodes import Code
 from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation, WireError
 from hotline.keys import Verifier
-from hotline.norms.agreement import Agreement
+from hotline.norms.agreement import Agreement, AgreementDocument
 from hotline.norms.duration import describe_duration
 from hotline.norms.files import load_pinned
 from hotline.norms.obligations import Deadlines, RateLimits, check_ack_party, lateness
@@ -48,6 +50,7 @@ from hotline.norms.violations import Reported, check_violation
 from hotline.roster import EnrollmentDocument, Member, Roster, SignedDocument, describe
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
+from hotline.server.feed import Feed
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hub
 from hotline.server.monitor import HealthMonitor, Metrics
 from hotline.store import Appended, Store, StoredEntry
@@ -105,12 +108,17 @@ class Hotline:
         self.clock_skew = clock_skew
         self.documents: list[SignedDocument] = []  # the roster's signed documents, in log order
         self.document_indexes: list[int] = []  # and the index each is logged at
+        # every committed entry, in log order, to ``apply`` (other servers' too, on PostgreSQL)
+        self.feed = Feed(store, self.apply, poll=FOLLOW_POLL if store.shared else None)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def load(self) -> None:
-        """Rebuild the roster from the log (a document the current authorities refuse is
-        skipped), then load the templates its agreements pin."""
+    async def load(self, size: int) -> None:
+        """Rebuild the roster from the log's first ``size`` entries (a document the current
+        authorities refuse is skipped), then load the templates its agreements pin, and the
+        obligations still open. The feed applies what is logged after (``hotline.server.feed``)."""
         for stored in await self.store.roster_entries():
+            if stored.index >= size:
+                break
             entry = stored.entry
             if not isinstance(entry, RosterEntry):  # the store selected them by kind
                 raise damaged(stored.index, "its kind is not the one its row names")
@@ -121,13 +129,12 @@ class Hotline:
             except HotlineError as exc:
                 log.warning("roster.skipped", index=stored.index, code=exc.code, reason=exc.message)
         await self.load_pinned_templates(self.roster.agreements.values())
-        await self._replay_obligations()
+        await self._replay_obligations(size)
 
-    async def _replay_obligations(self) -> None:
+    async def _replay_obligations(self, size: int) -> None:
         """Rebuild deadlines and rate windows from the log's recent window: every entry logged
         within the longest ack deadline or rate period before the last entry (log times never go
         back, so that window holds every message whose obligation may still be open)."""
-        size = await self.store.size()
         last = await self.store.entry(size - 1) if size else None
         spans = [t.rate.per for t in self.templates if t.rate is not None]
         spans += [t.ack_deadline(p) or timedelta(0) for t in self.templates for p in t.allowed_precedence]
@@ -141,6 +148,8 @@ class Hotline:
         kinds = {Kind.MESSAGE, Kind.ACK} | {t.kind for t in self.templates if t.rate or t.ack}
         async for stored in self.store.selected(after=after, envelope_kinds=sorted(kinds),
                                                 kinds=("overdue",)):
+            if stored.index >= size:
+                break
             self._observe(stored.entry)
             replayed += 1
         log.info("obligations.replayed", since=format_time(since), entries=replayed,
@@ -217,20 +226,52 @@ class Hotline:
         now = self.clock()
         if kind == "agreement":
             _not_ended_before(Agreement.from_json(doc), now)
+            # before it is logged, so that the feed, which delivers everyone's entries in log
+            # order, finds them held and never waits on a file
+            await self.load_pinned_templates([Agreement.from_json(doc)])
         appended = await self.store.append(roster_entry(signed, time=format_time(now)),
                                            envelope_id=doc_id)
-        if not appended.duplicate:
-            if kind == "agreement":
-                await self.load_pinned_templates([Agreement.from_json(doc)])
-            self.roster.add(typed)
-            self._took(typed, appended.stored.index)
-            if kind == "agreement":
-                self.monitor.sync_agreements()
-            log.info("roster.added", index=appended.stored.index, kind=kind,
-                     party=doc.get("party"), member=doc.get("member"), channel=doc.get("channel"))
-            self.hub.broadcast(frames.Roster(documents=[typed], indexes=[appended.stored.index]))
-            self._refresh_channels()
+        await self.feed.applied(appended.stored.index)  # the roster has taken it (``apply``)
         return appended
+
+    async def apply(self, stored: StoredEntry, own: bool, origin: object) -> None:
+        """One committed entry, in log order, whichever server logged it (``hotline.server.feed``;
+        ``own``: this one): what it changes in this server's state, and its delivery to the
+        members connected here (never back to the session that submitted it, ``origin``)."""
+        entry, index = stored.entry, stored.index
+        if isinstance(entry, RosterEntry):
+            await self._take_document(entry, index, own=own)
+            return
+        if isinstance(entry, EnvelopeEntry) and not own:  # this server's were counted at check
+            template = self._agreed_template(entry.channel, entry.envelope.template)
+            self.rates.observe(entry, template.rate if template is not None else None)
+        self.deadlines.observe(entry)
+        self.monitor.observe(entry)
+        if isinstance(entry, EnvelopeEntry | OverdueEntry | HealthEntry):  # live on the channel
+            self.hub.publish(entry.channel, index, stored.leaf,
+                             skip=origin if isinstance(origin, Connection) else None)
+            if isinstance(entry, HealthEntry):
+                self.hub.notify(entry.channel, self.monitor.frame(entry.channel))
+
+    async def _take_document(self, entry: RosterEntry, index: int, *, own: bool) -> None:
+        """A logged roster document, as ``load`` takes it (one the authorities refuse now is
+        skipped); then every session hears of it and has its channels fixed. An agreement's
+        templates are loaded here only when another server logged it (``add_document`` loads
+        them before it logs one)."""
+        try:
+            signed = SignedDocument.from_json(entry.signed)
+            if isinstance(signed.document, AgreementDocument) and not own:
+                await self.load_pinned_templates([Agreement.from_json(entry.signed["document"])])
+            self.roster.add(signed)
+        except HotlineError as exc:
+            log.warning("roster.skipped", index=index, code=exc.code, reason=exc.message)
+            return
+        self._took(signed, index)
+        if isinstance(signed.document, AgreementDocument):
+            self.monitor.sync_agreements()
+        log.info("roster.added", index=index, document=describe(signed))
+        self.hub.broadcast(frames.Roster(documents=[signed], indexes=[index]))
+        self._refresh_channels()
 
     def _took(self, signed: SignedDocument, index: int) -> None:
         self.documents.append(signed)
@@ -346,7 +387,7 @@ class Hotline:
                               party=conn.member.party, envelope=envelope, sig=submit.sig,
                               expects=msgspec.UNSET if expects is None else expects,
                               late=True if late else msgspec.UNSET)
-        future = self.store.enqueue(entry, envelope_id=envelope.store_key)
+        future = self.store.enqueue(entry, envelope_id=envelope.store_key, origin=conn)
         task = asyncio.create_task(self._commit(conn, submit, future, now, time.perf_counter()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -440,17 +481,14 @@ class Hotline:
                     "an envelope with this id but other content is already logged; a new message "
                     "needs a new id", code=Code.ENVELOPE_ID_CONFLICT, ref=envelope.id), req=submit.req))
             return
-        index, entry = appended.stored.index, appended.stored.entry
-        self.deadlines.observe(entry)
+        index = appended.stored.index
         self.metrics.accepted.labels(envelope.kind.value).inc()
-        self.monitor.observe(entry)
         conn.send(frames.Accepted(id=envelope.id, index=index, req=submit.req))
         # Liaisons get a receipt for every message and ack; agents' heartbeats and echoes get
         # none (their agent is the party's witness, and a proof per heartbeat would double the
         # server's work at a thousand channels).
         if envelope.kind in (Kind.MESSAGE, Kind.ACK, Kind.VIOLATION):
             self.checkpointer.want_receipt(conn, index)
-        self.hub.publish(envelope.channel, index, appended.stored.leaf, skip=conn)
         log.info("envelope.accepted", index=index, id=envelope.id, channel=envelope.channel,
                  sender=conn.member.member, party=conn.member.party, kind=envelope.kind.value,
                  template=envelope.template, precedence=envelope.precedence.value)
@@ -502,17 +540,21 @@ class Hotline:
         return entry
 
     async def run_deadlines(self, interval: float) -> None:
-        """Every ``interval`` seconds: log an ``overdue`` entry for each message whose deadline
-        passed without every recipient's acknowledgement, and deliver it to the channel."""
+        """The leader, every ``interval`` seconds: log an ``overdue`` entry for each message
+        whose deadline passed without every recipient's acknowledgement (``apply`` delivers it)."""
         while True:
             now = self.clock()
             for item in self.deadlines.overdue(now):
                 appended = await self.store.append(item.overdue_entry(time=format_time(now)))
-                index = appended.stored.index
-                self.hub.publish(item.channel, index, appended.stored.leaf)
-                log.warning("ack.overdue", index=index, message=item.index, channel=item.channel,
-                            template=item.template, precedence=item.precedence,
-                            missing=sorted(item.missing), due=format_time(item.due))
+                log.warning("ack.overdue", index=appended.stored.index, message=item.index,
+                            channel=item.channel, template=item.template,
+                            precedence=item.precedence, missing=sorted(item.missing),
+                            due=format_time(item.due))
+            await asyncio.sleep(interval)
+
+    async def run_rejection_summaries(self, interval: float) -> None:
+        """Every server, every ``interval`` seconds: its members' refusal windows that ended."""
+        while True:
             await self.log_rejection_summaries()
             await asyncio.sleep(interval)
 
@@ -609,3 +651,4 @@ class Hotline:
 
 
 REPLAY_PAGE = 500
+FOLLOW_POLL = 1.0  # seconds: a shared log is checked for other servers' commits at least this often

@@ -24,8 +24,9 @@ async def open_store(location: Path | str, *, batch: int = 512, mac_key: bytes |
         batch: most entries committed in one transaction.
         mac_key: the row-MAC key (``hotline.store.rowmac.row_mac_key`` of the log key); without
             it the store only reads (appends raise ``store.read_only``).
-        lead: PostgreSQL: lead the log (one server at a time does; a store without ``mac_key``
-            never leads); ``standby``: wait for the lead, telling it once, instead of refusing.
+        lead: PostgreSQL: try for the lead of the log (one server at a time leads, the others
+            follow; a store without ``mac_key`` never leads); ``standby`` is told once that
+            another server leads. ``Store.leading`` is set while the store leads.
 
     Raises:
         StoreError: ``store.open_failed``, or ``store.damaged`` if the database or its tree is

@@ -63,6 +63,12 @@ class Pending:
     entry: Entry
     envelope_id: str | None
     future: asyncio.Future[Appended]
+    origin: object = None  # the caller's, handed back with the entry to ``on_commit``
+
+
+Committed = Callable[[list[tuple[StoredEntry, object]]], None]
+"""Told of each commit's new entries (with their appends' ``origin``), in index order, before the
+store's head moves past them."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class Store(ABC):
     engine: str  # "sqlite" or "postgresql"
     location: str  # for operators' messages: the file, or the URL without its password
     restore_advice: str  # how to restore it: "together with its -wal from a backup"
+    shared = False  # other servers may append to the same log (PostgreSQL)
 
     def __init__(self, *, batch: int, mac_key: bytes | None) -> None:
         self._batch = batch
@@ -128,12 +135,20 @@ class Store(ABC):
         self.upgraded = False  # this open added row MACs to a database whose rows have none
         self.problem: str | None = None  # the first damage or disk failure seen, for /healthz
         self._broken: StoreError | None = None  # set when no further commit can be right
-        # Set when this store can no longer lead the log (PostgreSQL: its session ended, and a
-        # standby may lead now): the server stops rather than serve beside the new leader.
-        self.lead_lost = asyncio.Event()
+        # Set when one of the store's database sessions ended (PostgreSQL: the database failed
+        # over, the network cut, the session was terminated). A leader's lock went with it and
+        # another server may lead now; a follower may have missed notifications. Either way the
+        # server stops, and a supervisor starts it again on the database's new primary.
+        self.session_lost = asyncio.Event()
         # Set when the database's log grew beyond this store's head by another server's commits
         # (PostgreSQL's NOTIFY): ``refresh`` brings the head up to it.
         self.moved = asyncio.Event()
+        # Set when another server stored a checkpoint (PostgreSQL's NOTIFY): followers adopt it.
+        self.checkpointed = asyncio.Event()
+        # Set while this store leads the log: one server at a time signs checkpoints, sweeps
+        # deadlines and judges health. A SQLite file has one writer, which leads.
+        self.leading = asyncio.Event()
+        self.on_commit: Committed | None = None
         self._head = asyncio.Lock()  # the head (size, frontier, root) moves under it alone
 
     def _start(self) -> None:
@@ -202,24 +217,27 @@ class Store(ABC):
 
     # -- appends -----------------------------------------------------------------------------
 
-    def enqueue(self, entry: Entry, *, envelope_id: str | None = None) -> asyncio.Future[Appended]:
+    def enqueue(self, entry: Entry, *, envelope_id: str | None = None,
+                origin: object = None) -> asyncio.Future[Appended]:
         """Queue ``entry`` (at index ``PENDING``: the sequencer assigns it, in enqueue order).
 
         The future resolves only after COMMIT. With ``envelope_id`` already stored it resolves to
-        the stored entry with ``duplicate=True`` and nothing is written.
+        the stored entry with ``duplicate=True`` and nothing is written. ``origin`` is handed
+        back with the new entry to ``on_commit`` (the server: the session that submitted it).
         """
         if self._closed:
             raise StoreError("store is closed", code=Code.STORE_CLOSED)
         if self._mac_key is None:
             raise StoreError("store opened without the row-MAC key: read only", code=Code.STORE_READ_ONLY)
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._queue.append(Pending(entry, envelope_id, future))
+        self._queue.append(Pending(entry, envelope_id, future, origin))
         self._wakeup.set()
         return future
 
-    async def append(self, entry: Entry, *, envelope_id: str | None = None) -> Appended:
+    async def append(self, entry: Entry, *, envelope_id: str | None = None,
+                     origin: object = None) -> Appended:
         """``enqueue`` and wait for the commit."""
-        return await self.enqueue(entry, envelope_id=envelope_id)
+        return await self.enqueue(entry, envelope_id=envelope_id, origin=origin)
 
     @property
     def mac_key(self) -> bytes:
@@ -237,6 +255,9 @@ class Store(ABC):
                         raise self._broken
                     async with self._head:
                         results = await self._commit(batch)
+                        if self.on_commit is not None:  # before anyone sees the head past them
+                            self.on_commit([(r.stored, item.origin) for item, r
+                                            in zip(batch, results, strict=True) if not r.duplicate])
                 except Exception as exc:  # fail every caller of this batch, keep serving
                     self.note_failure(exc)
                     if self._broken is None:
@@ -265,7 +286,7 @@ class Store(ABC):
         also called for the storage beside the database (the checkpoint file)."""
         if self.problem is not None:
             return
-        if isinstance(exc, StoreError) and exc.code in (Code.STORE_DAMAGED, Code.STORE_LEAD_LOST,
+        if isinstance(exc, StoreError) and exc.code in (Code.STORE_DAMAGED, Code.STORE_SESSION_LOST,
                                                         Code.STORE_CHECKPOINT_WRITE_FAILED):
             self.problem = exc.message
         else:

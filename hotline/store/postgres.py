@@ -13,12 +13,16 @@ Theory of operation (what every engine shares: ``hotline.store.base``):
 - Triggers refuse UPDATE, DELETE and TRUNCATE of entries, nodes, checkpoints and cosignatures,
   and any INSERT into entries that is not the next index: the database itself keeps the log
   append-only, whoever connects. The signed Merkle log is what stops an attacker who owns it.
-- One server at a time leads the log: the one holding a PostgreSQL advisory lock on its sequencer
-  connection. Another server started against the same database waits as a standby (``standby``
-  is told once) and takes the lead when the lock is free: when the leader stops, or dies and
-  PostgreSQL ends its session (at once for a dead process on the database's host; within the
-  TCP keepalives set below across a network). Appends stay safe even without it (the head row
-  lock), but two servers must not both sign checkpoints, sweep deadlines and judge health.
+- Every server sharing the database serves members and appends; one at a time leads the log
+  (signs checkpoints, sweeps deadlines, judges health): the one holding a PostgreSQL advisory
+  lock on a session of its own. The others poll for the lock every ``STANDBY_POLL`` seconds
+  (``standby`` is told once) and take the lead when it is free: when the leader stops, or dies
+  and PostgreSQL ends its session (at once for a dead process on the database's host; within
+  the TCP keepalives set below across a network). ``leading`` is set while the store leads.
+- Each commit NOTIFYs the log's new size, each stored checkpoint ``checkpoint <size>``: another
+  server's commit sets ``moved`` (``refresh`` brings the head up), its checkpoint sets
+  ``checkpointed``. A store whose sequencer, listener or lead session ends sets
+  ``session_lost``: the server stops rather than lead beside a new leader or miss commits.
 - The schema is created and upgraded at open (and by ``hotline store migrate``) under an
   advisory lock, so servers starting together do not race; ``hotline_schema`` holds its version,
   and a database made by a newer release is refused rather than guessed at.
@@ -30,6 +34,7 @@ Theory of operation (what every engine shares: ``hotline.store.base``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -55,7 +60,7 @@ _CHANNEL = "hotline_log"  # NOTIFY channel: the log's size after each commit
 _KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
 
 Standby = Callable[[str], None]
-"""Told, once, that the store waits for another server to give up the lead (its message)."""
+"""Told, once, that another server leads the log and this one follows it (its message)."""
 
 _APPEND_ONLY = ("entries", "nodes", "checkpoints", "cosignatures")
 _SCHEMA_V1 = [
@@ -158,6 +163,8 @@ async def migrate_url(url: str) -> tuple[int, int]:
 class PostgresStore(Store):
     """The store in a PostgreSQL database (``Store.open`` of a ``postgresql://`` URL)."""
 
+    shared = True
+
     def __init__(self, url: str, *, batch: int, mac_key: bytes | None) -> None:
         super().__init__(batch=batch, mac_key=mac_key)
         self.url = url
@@ -167,33 +174,43 @@ class PostgresStore(Store):
                                "anew (`hotline store copy`)")
         self._wconn: Any = None  # the sequencer's connection
         self._pool: Any = None  # reads and small writes
-        self._listener: Any = None  # LISTENs for other servers' commits
+        self._listener: Any = None  # LISTENs for other servers' commits and checkpoints
+        self._lconn: Any = None  # holds the leader's advisory lock, or polls for it
+        self._leading: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(cls, url: str, *, batch: int = 512, mac_key: bytes | None = None,
                       readers: int = 4, lead: bool = True,
                       standby: Standby | None = None) -> PostgresStore:
-        """Connect, take the lead (a store with ``mac_key`` and ``lead``), migrate the schema,
-        check the head against the tree, start the sequencer.
+        """Connect, migrate the schema, check the head against the tree, start the sequencer,
+        and (a store with ``mac_key`` and ``lead``) try for the lead: at once, then in the
+        background until it is free (``leading``).
 
         Args:
-            standby: wait for the lead, telling it once; without it, another leader is refused.
+            standby: told once that another server leads (this one follows until it leads).
 
         Raises:
-            StoreError: ``store.open_failed`` (unreachable, refused, a newer schema, led by
-                another server), ``store.damaged`` (the head, entries and tree disagree).
+            StoreError: ``store.open_failed`` (unreachable, refused, a newer schema),
+                ``store.damaged`` (the head, entries and tree disagree).
         """
         store = cls(url, batch=batch, mac_key=mac_key)
         try:
             store._wconn = await asyncpg.connect(url, server_settings=_KEEPALIVES)
-            if lead and mac_key is not None:
-                await store._take_lead(standby)
-                store._wconn.add_termination_listener(store._session_ended)
+            store._wconn.add_termination_listener(store._session_ended)
             await migrate(store._wconn)
             store._pool = await asyncpg.create_pool(url, min_size=1, max_size=readers)
             await store._load_head()
             store._listener = await asyncpg.connect(url, server_settings=_KEEPALIVES)
+            store._listener.add_termination_listener(store._session_ended)
             await store._listener.add_listener(_CHANNEL, store._notified)
+            if lead and mac_key is not None:
+                store._lconn = await asyncpg.connect(url, server_settings=_KEEPALIVES)
+                store._lconn.add_termination_listener(store._session_ended)
+                if not await store._try_lead():
+                    if standby is not None:
+                        standby(f"another server leads the log in {store.location}: this one "
+                                "serves beside it and takes the lead when that server stops or dies")
+                    store._leading = asyncio.create_task(store._wait_for_lead(), name="store-lead")
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await store._close_connections()
             raise StoreError(f"cannot open database {store.location}: {exc}",
@@ -204,26 +221,31 @@ class PostgresStore(Store):
         store._start()
         return store
 
-    async def _take_lead(self, standby: Standby | None) -> None:
-        told = False
-        while not await self._wconn.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK):
-            if standby is None:
-                raise StoreError(f"another server leads the log in {self.location}: stop it "
-                                 "first", code=Code.STORE_OPEN_FAILED)
-            if not told:
-                standby(f"another server leads the log in {self.location}: this one waits as "
-                        "its standby, and takes the lead when that server stops or dies")
-                told = True
-            await asyncio.sleep(STANDBY_POLL)  # a poll: the lock has no wait with a wake-up
+    async def _try_lead(self) -> bool:
+        if await self._lconn.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK):
+            self.leading.set()
+        return self.leading.is_set()
+
+    async def _wait_for_lead(self) -> None:
+        try:
+            while not await self._try_lead():
+                await asyncio.sleep(STANDBY_POLL)  # a poll: the lock has no wait with a wake-up
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self._lost(f"its session polling for the lead failed: {exc}")
 
     def _session_ended(self, _conn: Any) -> None:
-        """The leader's session ended (the database restarted or failed over, the network cut,
-        the session terminated): its lock is gone, so are its rights to lead."""
-        if not self._closed:
-            self._broken = StoreError(f"the session that made this server the leader of "
-                                      f"{self.location} ended", code=Code.STORE_LEAD_LOST)
+        """A session of this store ended (the database restarted or failed over, the network
+        cut, the session terminated): a leader's lock went with it, a follower may miss commits."""
+        which = ("lead" if _conn is self._lconn else "listening" if _conn is self._listener
+                 else "sequencer")
+        self._lost(f"its {which} session with the database ended")
+
+    def _lost(self, why: str) -> None:
+        if not self._closed and not self.session_lost.is_set():
+            self._broken = StoreError(f"this server's store of {self.location}: {why}",
+                                      code=Code.STORE_SESSION_LOST)
             self.note_failure(self._broken)
-            self.lead_lost.set()
+            self.session_lost.set()
 
     async def _load_head(self) -> None:
         """The head as the database holds it: its size must be the entries' and the tree's."""
@@ -273,11 +295,19 @@ class PostgresStore(Store):
         await self._load_head()
 
     def _notified(self, _conn: Any, pid: int, _channel: str, payload: str) -> None:
-        """A commit's NOTIFY: the database's new size. This store's own commits are skipped by
-        the sending session: their NOTIFY may arrive before the head they advance is set."""
+        """A commit's NOTIFY (the database's new size) or a checkpoint's (``checkpoint N``).
+        This store's own commits are skipped by the sending session: their NOTIFY may arrive
+        before the head they advance is set."""
+        if payload.startswith("checkpoint "):
+            self.checkpointed.set()
+            return
         own = self._wconn is not None and pid == self._wconn.get_server_pid()
         if not own and payload.isdigit() and int(payload) > self._size:
             self.moved.set()
+
+    async def add_checkpoint(self, size: int, time: str, note: str) -> None:
+        await super().add_checkpoint(size, time, note)
+        await self._write("SELECT pg_notify(?, ?)", (_CHANNEL, f"checkpoint {size}"))
 
     async def _database_size(self) -> int:
         rows = await self._read("SELECT size FROM log_head")
@@ -308,6 +338,13 @@ class PostgresStore(Store):
         return True
 
     async def _close_connections(self) -> None:
+        if self._leading is not None:
+            self._leading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._leading
+        if self._lconn is not None:
+            await self._lconn.close()
+            self._lconn = None
         if self._listener is not None:
             await self._listener.close()
             self._listener = None

@@ -233,6 +233,8 @@ class SqliteStore(Store):
         except BaseException:
             await store._close_connections()
             raise
+        if mac_key is not None:  # the file's one writer leads its log
+            store.leading.set()
         store._start()
         return store
 

@@ -133,51 +133,57 @@ async def test_an_unreachable_database_is_a_typed_error_without_its_password(
     assert public_url("postgresql://u:pw@db.example:5433/h") == "postgresql://u:***@db.example:5433/h"
 
 
-async def test_one_store_leads_and_another_waits_until_it_is_gone(store: Store,
-                                                                  postgres_url: str) -> None:
-    with pytest.raises(StoreError) as refused:  # without a standby callback: refused
-        await open_store(postgres_url, mac_key=KEY)
-    assert refused.value.code == Code.STORE_OPEN_FAILED and "leads" in refused.value.message
+async def test_one_store_leads_and_another_follows_until_it_is_gone(store: Store,
+                                                                    postgres_url: str) -> None:
+    assert store.leading.is_set()
     told: list[str] = []
-    waiting = asyncio.ensure_future(open_store(postgres_url, mac_key=KEY, standby=told.append))
-    while not told:  # the event waited for: the standby said it waits
-        await asyncio.sleep(0.01)
-    assert not waiting.done() and "standby" in told[0]
-    await store.append(entry(1))
-    await store.close()  # the leader stops: the standby takes the lead, with the log as it was
-    successor = await asyncio.wait_for(waiting, 10)
-    try:
-        assert await successor.size() == 1 and len(told) == 1
-        assert (await successor.append(entry(2))).stored.index == 1
+    follower = await open_store(postgres_url, mac_key=KEY, standby=told.append)
+    try:  # it opens at once, and appends beside the leader, but does not lead
+        assert not follower.leading.is_set() and len(told) == 1 and "leads" in told[0]
+        await store.append(entry(1))
+        assert (await follower.append(entry(2))).stored.index == 1
+        await store.close()  # the leader stops: the follower takes the lead by itself
+        await asyncio.wait_for(follower.leading.wait(), 10)
+        assert len(told) == 1 and await follower.refresh() == 2
         reader = await open_store(postgres_url)  # a reader (no row-MAC key) never leads
-        assert await reader.size() == 2
+        assert await reader.size() == 2 and not reader.leading.is_set()
         await reader.close()
     finally:
-        await successor.close()
+        await follower.close()
 
 
 async def test_a_leader_whose_session_ends_loses_the_lead_and_appends_no_more(
         store: Store, postgres_url: str) -> None:
-    told: list[str] = []
-    waiting = asyncio.ensure_future(open_store(postgres_url, mac_key=KEY, standby=told.append))
-    while not told:
-        await asyncio.sleep(0.01)
+    follower = await open_store(postgres_url, mac_key=KEY, standby=lambda _: None)
     admin = await asyncpg.connect(postgres_url)
     try:  # what a database restart, a failover or a cut network does to the leader's session
         await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
                             "'advisory' AND granted AND pid <> pg_backend_pid()")
+        await asyncio.wait_for(store.session_lost.wait(), 10)
+        assert store.problem is not None and "lead session" in store.problem
+        with pytest.raises(StoreError) as refused:
+            await store.append(entry(1))
+        assert refused.value.code == Code.STORE_COMMIT_FAILED and "ended" in refused.value.message
+        await asyncio.wait_for(follower.leading.wait(), 10)  # the follower leads now
+        assert (await follower.append(entry(2))).stored.index == 0
+        assert not follower.session_lost.is_set()
     finally:
         await admin.close()
-    await asyncio.wait_for(store.lead_lost.wait(), 10)
-    assert store.problem is not None and "ended" in store.problem
-    with pytest.raises(StoreError) as refused:
-        await store.append(entry(1))
-    assert "lead" in refused.value.message
-    successor = await asyncio.wait_for(waiting, 10)  # the standby leads now
+        await follower.close()
+
+
+async def test_a_follower_whose_listening_session_ends_stops(store: Store, postgres_url: str) -> None:
+    """A follower that can no longer hear other servers' commits would fall silently behind."""
+    follower = await open_store(postgres_url, mac_key=KEY, standby=lambda _: None)
+    admin = await asyncpg.connect(postgres_url)
     try:
-        assert (await successor.append(entry(2))).stored.index == 0
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                            "query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+        await asyncio.wait_for(follower.session_lost.wait(), 10)
+        assert follower.problem is not None and "listening session" in follower.problem
     finally:
-        await successor.close()
+        await admin.close()
+        await follower.close()
 
 
 async def test_a_server_hears_of_another_servers_commits_and_follows_its_tree(

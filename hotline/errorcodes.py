@@ -246,7 +246,7 @@ class Code(StrEnum):
     STORE_COMMIT_FAILED = "store.commit_failed", "StoreError", "a commit failed"
     STORE_SESSION_LOST = ("store.session_lost", "StoreError",
                           "a database session of the server ended (failover, a cut network): it "
-                          "stops, to be started again on the database's primary")
+                          "closes its sessions and starts again once the database answers")
     STORE_COPY_REFUSED = ("store.copy_refused", "StoreError",
                           "the log cannot be copied into that store as it is")
     STORE_DAMAGED = ("store.damaged", "StoreError",

@@ -11,8 +11,9 @@ import errno
 import os
 import signal
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -354,31 +355,63 @@ def _fit_fd_limit(gate: Gate) -> None:
              max_anonymous=gate.max_anonymous, max_anonymous_per_address=gate.max_per_address)
 
 
+RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0)  # seconds between tries to start again; the last repeats
+
+
 async def serve_forever(config: Config) -> None:
     """``hotline serve``: run until SIGINT or SIGTERM, then close sessions and the store.
 
-    Raises:
-        StoreError: ``store.session_lost`` once the sessions are closed, when a session with
-            its PostgreSQL database ended (exit status 1: a supervisor starts it again, on the
-            database's primary).
+    A server whose PostgreSQL session ends (the database failed over or restarted, the network
+    cut) closes its members' sessions, which fail over to the other servers, and starts again by
+    itself: it reconnects (a URL naming every database host with
+    ``target_session_attrs=read-write`` reaches the new primary), checks the log against the
+    checkpoints it published as any start does, and follows or leads. It retries while the
+    database cannot be opened (``store.open_failed``), until stopped.
     """
-    runner, url = await start(config)
-    log.info("server.listening", url=url, tls=url.startswith("wss"))
-    print(f"hotline server listening on {url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    store = runner.app[SERVER].store
-    stopped, lost = asyncio.ensure_future(stop.wait()), asyncio.ensure_future(store.session_lost.wait())
-    try:
-        await asyncio.wait((stopped, lost), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        lost.cancel()
+    runner, url = await start(config)
+    while True:
+        log.info("server.listening", url=url, tls=url.startswith("wss"))
+        print(f"hotline server listening on {url}", flush=True)
+        store = runner.app[SERVER].store
+        await _first(stop.wait(), store.session_lost.wait())
         log.info("server.stopping")
         await runner.cleanup()
-    if store.session_lost.is_set():  # another server may lead now; commits may have been missed
-        raise StoreError(f"{store.problem}: stopped, since another server may lead the log now "
-                         "and this one may have missed commits; start it again (on the "
-                         "database's primary) and it follows the leader", code=Code.STORE_SESSION_LOST)
+        if stop.is_set():
+            return
+        # another server may lead now, and this one may have missed commits: start again
+        log.warning("server.restarting", code=Code.STORE_SESSION_LOST, reason=store.problem)
+        started = await _start_again(config, stop)
+        if started is None:
+            return
+        runner, url = started
+
+
+async def _start_again(config: Config, stop: asyncio.Event) -> tuple[web.AppRunner, str] | None:
+    """``start`` once the database answers (None: stopped first)."""
+    attempt = 0
+    while not stop.is_set():
+        try:
+            return await start(config)
+        except StoreError as exc:
+            if exc.code != Code.STORE_OPEN_FAILED:
+                raise
+            delay = RESTART_DELAYS[min(attempt, len(RESTART_DELAYS) - 1)]
+            attempt += 1
+            log.warning("server.restart_failed", reason=exc.message, retry_in=delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+    return None
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Return when the first of ``waits`` is done (the others are cancelled)."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

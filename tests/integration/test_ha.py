@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import pytest
@@ -28,10 +33,9 @@ from hotline.deployment import init_deployment
 from hotline.entries import EnvelopeEntry
 from hotline.envelope import Kind
 from hotline.norms.files import load_templates
-from tests.conftest import DEMO_ROSTER, ServerProcess, hotline_cli, running_server
-from tests.integration.test_hybrid_keys import checkpointed
+from tests.conftest import DEMO_ROSTER, ServerProcess, hotline_cli
 from tests.integration.test_rotation_audit import audit
-from tests.postgres import crash, database_url, replicated
+from tests.postgres import crash, replicated
 
 pytestmark = pytest.mark.slow
 FAST = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "0.05"}
@@ -255,12 +259,28 @@ async def test_three_servers_one_log_failover_of_the_leader_then_of_a_follower(
     assert code == 0 and out.startswith("OK"), out
 
 
-def test_a_leader_that_loses_its_database_session_stops_and_a_follower_leads(
+def healthz(ws_url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(ws_url.replace("ws://", "http://").replace("/v1/ws", "/healthz"),
+                                timeout=READY) as answer:
+        return cast(dict[str, Any], json.load(answer))
+
+
+def send(home: Path, url: str, text: str) -> int:
+    """``hotline send`` as alice; the index it was accepted at."""
+    done = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel", "north-south",
+                       "--template", "message", "--field", f"text={text}")
+    assert done.returncode == 0, done.stderr
+    found = re.search(r"accepted index=(\d+)", done.stdout)
+    assert found is not None, done.stdout
+    return int(found[1])
+
+
+def test_a_leader_that_loses_its_database_session_starts_again_and_follows(
         home: Path, postgres_url: str, postgres_server: object,
         servers: list[ServerProcess]) -> None:
     leader = serve(home, postgres_url, "a")
     servers.append(leader)
-    a = leader.listening()
+    leader.listening()
     follower = serve(home, postgres_url, "b")
     servers.append(follower)
     b = follower.listening()  # a follower serves at once
@@ -268,41 +288,41 @@ def test_a_leader_that_loses_its_database_session_stops_and_a_follower_leads(
     # what a database failover or a cut network does to the leader's session
     postgres_server.psql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE "  # type: ignore[attr-defined]
                          "locktype = 'advisory' AND granted;")
-    assert leader.proc is not None
-    assert leader.proc.wait(timeout=READY) == 1  # it stops rather than lead beside a new leader
-    assert leader.logged("server.stopping") and "store.session_lost" in leader.log.read_text()
-    wait_for_log(follower, "store.leading")
-    done = hotline_cli(home, "send", "--as", "alice", "--server", a, "--server", b, "--channel",
-                       "north-south", "--template", "message", "--field", "text=on")
-    assert done.returncode == 0 and f"accepted index={DEMO_ROSTER}" in done.stdout, done.stderr
+    again = leader.listening()  # it closed its sessions and started again by itself
+    assert leader.logged("server.restarting") and "store.session_lost" in leader.log.read_text()
+    deadline = time.monotonic() + READY
+    while sorted(healthz(url)["store"]["leader"] for url in (again, b)) != [False, True]:
+        assert time.monotonic() < deadline, "not exactly one leader"  # whichever took the lock
+        time.sleep(0.05)
+    assert send(home, again, "through the restarted server") == DEMO_ROSTER
+    assert send(home, b, "through the new leader") == DEMO_ROSTER + 1
 
 
-async def test_a_promoted_synchronous_standby_holds_every_accepted_entry(home: Path) -> None:
+def test_a_promoted_synchronous_standby_holds_every_accepted_entry_and_the_server_reconnects(
+        home: Path, servers: list[ServerProcess]) -> None:
     """Acceptance 2: the database's own failover. A primary and a synchronous streaming standby
-    (``pg_basebackup``); the server accepts messages and signs checkpoints; the primary crashes
-    (``pg_ctl stop -m immediate``), so the server loses the lead and stops appending; the
-    standby is promoted and a server on it holds every entry any member was told was accepted,
-    the same checkpoints, and goes on; the audit is clean."""
+    (``pg_basebackup``); the server's URL names both hosts with ``target_session_attrs=
+    read-write``. It accepts messages; the primary crashes (``pg_ctl stop -m immediate``), the
+    standby is promoted; the server starts again by itself on the promoted standby, which holds
+    every entry any member was told was accepted; the line goes on and the audit is clean."""
     with replicated() as (primary, standby):
-        on_primary = database_url(primary.get_uri(), "hotline")
-        async with running_server(home, HOTLINE_STORE_URL=on_primary, **FAST) as server:
-            alice = await server.client("alice")
-            accepted = [await alice.send(channel="north-south", template="message",
-                                         body={"text": f"m{n}"}) for n in range(5)]
-            await checkpointed(server)
-            head, checkpoints = server.hotline.store.tree_head(), await server.hotline.store.checkpoints()
-            await asyncio.to_thread(crash, primary)
-            await asyncio.wait_for(server.hotline.store.session_lost.wait(), READY)
+        sockets = [parse_qs(urlsplit(node.get_uri()).query)["host"][0] for node in (primary, standby)]
+        url = f"postgresql://postgres@/hotline?host={','.join(sockets)}&target_session_attrs=read-write"
+        server = serve(home, url, "a")
+        servers.append(server)
+        a = server.listening()
+        accepted = [send(home, a, f"m{n}") for n in range(5)]
+        crash(primary)
         standby.psql("SELECT pg_promote();")
-        on_standby = database_url(standby.get_uri(), "hotline")
-        async with running_server(home, HOTLINE_STORE_URL=on_standby, **FAST) as server:
-            store = server.hotline.store
-            assert store.tree_head() == head and await store.checkpoints() == checkpoints
-            for sent in accepted:
-                assert (await store.entry(sent.index)) is not None
-            bob = await server.client("bob")
-            after = await bob.send(channel="north-south", template="message", body={"text": "on"})
-            assert after.index == head[0]
-            await checkpointed(server)
-            code, out = await audit(home, server.url)
-        assert code == 0, out
+        b = server.listening()  # started again by itself, on the promoted standby
+        assert server.logged("server.restarting")
+        assert send(home, b, "after the failover") == accepted[-1] + 1  # nothing accepted lost
+        heard = hotline_cli(home, "listen", "--as", "bob", "--server", b, "--no-ack", "--after",
+                            str(DEMO_ROSTER - 1), "--count", "6", "--json")
+        assert heard.returncode == 0, heard.stderr
+        lines = [line for line in map(json.loads, heard.stdout.splitlines()) if "sender" in line]
+        assert [(m["index"], m["verified"]) for m in lines] == [(i, True) for i in
+                                                                [*accepted, accepted[-1] + 1]]
+        verdict = hotline_cli(home, "audit", "verify", "--as", "audrey", "--server", b,
+                              "--require-witnesses", "0")
+        assert verdict.returncode == 0 and verdict.stdout.startswith("OK"), verdict.stdout + verdict.stderr

@@ -139,7 +139,11 @@ class Checkpointer:
     async def run(self) -> None:
         """The leader's loop: one checkpoint per burst of commits, at most ``delay`` after it
         (first one of the tree head, if it moved while another server led)."""
-        await self.adopt()
+        try:
+            await self.adopt()  # the last checkpoint the previous leader stored
+        except HotlineError as exc:  # its own signed ones still extend the last one it holds
+            self.store.note_failure(exc)
+            log.critical("checkpoint.not_adopted", code=exc.code, reason=exc.message)
         await self.sign()
         while True:
             await self.store.committed.wait()

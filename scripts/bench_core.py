@@ -232,6 +232,7 @@ class Params:
     runs: int
     crypto_seconds: float
     sqlite_commits: int
+    servers: int = 1  # hotline servers sharing one PostgreSQL log (HOTLINE_STORE_URL)
 
 
 @dataclass
@@ -247,13 +248,20 @@ def typical_envelope(sender: str, text: str, key: SigningKey) -> tuple[Envelope,
     return env, env.sign(key)
 
 
-async def measure_hotline(url: str, home: Path, params: Params, server: Child, result: RunResult,
+def servers_cpu_seconds(servers: list[Child]) -> float | None:
+    """CPU seconds of every server process together (None where /proc is not readable)."""
+    found = [proc_cpu_seconds(s.proc.pid) if s.proc is not None else None for s in servers]
+    return None if None in found else sum(f for f in found if f is not None)
+
+
+async def measure_hotline(servers: list[Child], home: Path, params: Params, result: RunResult,
                           client_profile: cProfile.Profile | None) -> int:
-    """Latency then throughput against the running server; returns the submit frame size."""
+    """Latency then throughput against the running servers (alice sends through the first,
+    bob receives from the last); returns the submit frame size."""
     loop = asyncio.get_running_loop()
     clients: list[Client] = []
     try:
-        for name in ("alice", "bob"):
+        for name, url in (("alice", servers[0].url), ("bob", servers[-1].url)):
             profile = Profile.load(home, name)
             client = Client.for_profile(profile)
             await client.connect(url)
@@ -350,8 +358,7 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
                 t0, t_acc, t_del = await one(i)
                 under_load.append((max(t_acc, t_del) - t0) * 1000)
 
-        assert server.proc is not None
-        server_cpu0 = proc_cpu_seconds(server.proc.pid)
+        server_cpu0 = servers_cpu_seconds(servers)
         client_cpu0 = time.process_time()
         machine0 = machine_cpu()
         if client_profile is not None:
@@ -364,7 +371,7 @@ async def measure_hotline(url: str, home: Path, params: Params, server: Child, r
                 client_profile.disable()
         elapsed = time.perf_counter() - start
         client_cpu = time.process_time() - client_cpu0
-        server_cpu1 = proc_cpu_seconds(server.proc.pid)
+        server_cpu1 = servers_cpu_seconds(servers)
         machine1 = machine_cpu()
         result.figures["hotline_msgs_per_s"] = params.messages / elapsed
         result.figures["hotline_load_p50_ms"] = percentile(under_load, 50)
@@ -615,21 +622,28 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
     init_deployment(home, parties=["north", "south", "mediator"], heartbeat_interval=10, port=0,
                     origin="bench.hotline.local", force=False)
     without_rate_limit(home)
-    serve = [sys.executable]
+    serve: list[str] = [sys.executable]
     if server_profile is not None:
         out = server_profile if params.runs == 1 else server_profile.with_name(
             f"{server_profile.name}.run{k}")
         serve += ["-m", "cProfile", "-o", str(out.resolve())]
         result.notes.append(f"server ran under cProfile (slower); stats in {out}")
-    serve += ["-m", "hotline.cli", "--home", str(home), "serve"]
-    server = Child("hotline server", serve, HOTLINE_READY, workdir / "server.log", workdir)
+    server = Child("hotline server", [*serve, "-m", "hotline.cli", "--home", str(home), "serve"],
+                   HOTLINE_READY, workdir / "server.log", workdir)
+    servers = [server]
     echo = Child("echo server", [sys.executable, str(Path(__file__).resolve()), "--echo-server"],
                  ECHO_READY, workdir / "echo.log", workdir)
     profiler = cProfile.Profile() if client_profile is not None else None
     failed = False
     try:
-        url, echo_url = await asyncio.gather(server.start(), echo.start())
-        frame_size = await measure_hotline(url, home, params, server, result, profiler)
+        _, echo_url = await asyncio.gather(server.start(), echo.start())
+        for n in range(1, params.servers):  # followers: each home a copy of the first's
+            copy = Path(shutil.copytree(home, workdir / f"home-{n}"))
+            servers.append(Child(f"hotline server {n + 1}", [sys.executable, "-m", "hotline.cli",
+                                                            "--home", str(copy), "serve"],
+                                 HOTLINE_READY, workdir / f"server-{n + 1}.log", workdir))
+            await servers[-1].start()
+        frame_size = await measure_hotline(servers, home, params, result, profiler)
         await measure_echo(echo_url, params, frame_size, result)
         result.figures["submit_frame_bytes"] = frame_size
         measure_crypto(params, result)
@@ -641,21 +655,23 @@ async def one_run(k: int, params: Params, base_dir: Path | None, keep: bool,
         raise
     finally:
         codes = {}
-        for child in (server, echo):
+        for child in (*servers, echo):
             try:
                 codes[child.name] = await child.stop()
             except Exception as exc:  # keep stopping the others
                 result.notes.append(f"could not stop {child.name}: {exc!r}")
-        problems = log_problems(server.log_path)
-        if failed:
-            print(f"run {k} failed; server exit code {codes.get('hotline server')}, last lines "
-                  f"of its log:\n{server.tail(1500)}", file=sys.stderr)
-        elif any(problems.values()):
-            result.notes.append(f"server log: {problems['error']} error, {problems['warning']} "
-                                f"warning line(s), {problems['traceback']} traceback(s) "
-                                f"(last lines: {server.tail(600)!r})")
-        if codes.get("hotline server") not in (0, None):
-            result.notes.append(f"server exited with {codes['hotline server']} on SIGTERM")
+        for child in servers:
+            problems = log_problems(child.log_path)
+            if failed:
+                print(f"run {k} failed; {child.name} exit code {codes.get(child.name)}, last "
+                      f"lines of its log:\n{child.tail(1500)}", file=sys.stderr)
+            elif any(problems.values()):
+                result.notes.append(f"{child.name} log: {problems['error']} error, "
+                                    f"{problems['warning']} warning line(s), "
+                                    f"{problems['traceback']} traceback(s) (last lines: "
+                                    f"{child.tail(600)!r})")
+            if codes.get(child.name) not in (0, None):
+                result.notes.append(f"{child.name} exited with {codes[child.name]} on SIGTERM")
         if profiler is not None and client_profile is not None:
             out = client_profile if params.runs == 1 else client_profile.with_name(
                 f"{client_profile.name}.run{k}")
@@ -908,6 +924,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds spent on the raw Ed25519 verify baseline (default 0.5)")
     parser.add_argument("--sqlite-commits", type=int, default=200,
                         help="single-row commits timed for the fsync floor (default 200)")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="hotline servers sharing one log (more than one needs the log in "
+                             "PostgreSQL: HOTLINE_STORE_URL); alice sends through the first, bob "
+                             "receives from the last, so each message crosses between servers")
     parser.add_argument("--dir", type=Path, default=None,
                         help="where the temporary deployments go (default: the system temp "
                              "dir); the disk under it sets the fsync cost")
@@ -959,7 +979,11 @@ async def amain(args: argparse.Namespace, command: str) -> int:
     params = Params(messages=args.messages, latency_samples=args.latency_samples,
                     warmup=args.warmup, window=args.window, text_bytes=args.text_bytes,
                     runs=args.runs, crypto_seconds=args.crypto_seconds,
-                    sqlite_commits=args.sqlite_commits)
+                    sqlite_commits=args.sqlite_commits, servers=args.servers)
+    if args.servers > 1 and not os.environ.get("HOTLINE_STORE_URL", "").startswith("postgresql"):
+        print("--servers above 1 needs the log in PostgreSQL: set HOTLINE_STORE_URL (or run "
+              "scripts/bench_store.py, which sets one up)", file=sys.stderr)
+        return 2
     if args.baseline_ref:
         return await compare(args, params, command)
     if args.crypto_only:

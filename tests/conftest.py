@@ -154,7 +154,7 @@ class ServerProcess:
         return self.listening()
 
     def spawn(self, *args: str, port: int = 0, **settings: str) -> None:
-        """Start ``hotline serve`` without waiting for it to listen (a standby does not)."""
+        """Start ``hotline serve`` without waiting for it to listen (``listening`` waits)."""
         env = {**os.environ, "HOTLINE_SERVER_PORT": str(port), **settings}
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(

@@ -190,15 +190,8 @@ class Store(ABC):
         async with self._head:
             self.moved.clear()
             size = await self._database_size()
-            if size < self._size:
-                error = StoreError(f"the database's log holds {size} entries, fewer than the "
-                                   f"{self._size} this server saw committed: it went back. "
-                                   f"Restore {self.location} {self.restore_advice}",
-                                   code=Code.STORE_DAMAGED)
-                self.note_failure(error)
-                raise error
-            if size > self._size:
-                self._frontier = await self.frontier_at(size)
+            if size != self._size:
+                self._frontier = await self._followed(size)
                 self._size, self._root = size, self._frontier.root()
                 self.committed.set()
             return self._size
@@ -287,6 +280,7 @@ class Store(ABC):
         if self.problem is not None:
             return
         if isinstance(exc, StoreError) and exc.code in (Code.STORE_DAMAGED, Code.STORE_SESSION_LOST,
+                                                        Code.STORE_UNAUTHENTICATED_ROWS,
                                                         Code.STORE_CHECKPOINT_WRITE_FAILED):
             self.problem = exc.message
         else:
@@ -363,7 +357,7 @@ class Store(ABC):
 
     async def verify_tail(self, boundary: int) -> None:
         """Check the rows from ``boundary`` on (beyond the last signed checkpoint): each must be
-        the next index, carry this server's row MAC, and the tree over them must be the stored
+        the next index, carry the row MAC (the log key's), and the tree over them must be the stored
         one. Rows below ``boundary`` are vouched for by the signed checkpoint of that size.
 
         Raises:
@@ -373,29 +367,62 @@ class Store(ABC):
         size, root = self.tree_head()
         if boundary >= size:
             return
-        frontier = await self.frontier_at(boundary)
-        rows = await self._read("SELECT idx, leaf, mac FROM entries WHERE idx >= ? AND idx < ? "
-                                "ORDER BY idx", (boundary, size))
-        expected = boundary
-        for index, leaf, mac in rows:
-            if index != expected:
-                raise damaged(expected, "it is missing")
-            leaf = blob(index, leaf)
-            if self._mac_key is None or not row_mac_valid(self._mac_key, index, leaf,
-                                                          None if mac is None else blob(index, mac)):
-                raise StoreError(
-                    f"entry {index} is beyond the last signed checkpoint ({boundary} entries) "
-                    f"but does not carry this server's row MAC: it was not written by this "
-                    f"server (entries {index}..{size - 1} are suspect). Find out who wrote to "
-                    f"{self.location}, and restore it {self.restore_advice}",
-                    code=Code.STORE_UNAUTHENTICATED_ROWS)
-            frontier.append(leaf_hash(leaf))
-            expected += 1
-        if expected != size:
-            raise damaged(expected, "it is missing")
-        if frontier.root() != root:
+        grown = await self._authenticated(
+            await self.frontier_at(boundary), size,
+            f"is beyond the last signed checkpoint ({boundary} entries) but")
+        if grown.root() != root:
             raise StoreError(f"the log's tree over entries {boundary}..{size - 1} does not match "
                              "their leaves", code=Code.STORE_DAMAGED)
+
+    async def _followed(self, size: int) -> Frontier:
+        """The tree's border at ``size``, grown from this store's over the rows other servers
+        appended since: each must carry the row MAC of a server holding the log key (so that no
+        one who can merely write to the database gets a row into a signed checkpoint), and the
+        tree stored over them must be the one their leaves make.
+
+        Raises:
+            StoreError: as ``verify_tail``; ``store.damaged`` if the database holds fewer
+                entries than this store saw committed (the log went back).
+        """
+        if size < self._size:
+            error = StoreError(f"the database's log holds {size} entries, fewer than the "
+                               f"{self._size} this server saw committed: it went back. "
+                               f"Restore {self.location} {self.restore_advice}",
+                               code=Code.STORE_DAMAGED)
+            self.note_failure(error)
+            raise error
+        grown = await self._authenticated(self._frontier.copy(), size,
+                                          "was appended by another writer of the database but")
+        if grown.root() != (await self.frontier_at(size)).root():
+            raise StoreError(f"the log's tree over entries {self._size}..{size - 1} does not "
+                             "match their leaves", code=Code.STORE_DAMAGED)
+        return grown
+
+    async def _authenticated(self, frontier: Frontier, end: int, what: str) -> Frontier:
+        """``frontier`` grown over the rows from its size to ``end``, each of which must be the
+        next index and carry the row MAC (``what`` says where the row stands, for the error)."""
+        expected = frontier.size
+        while expected < end:
+            rows = await self._read("SELECT idx, leaf, mac FROM entries WHERE idx >= ? AND idx < ? "
+                                    "ORDER BY idx LIMIT 1000", (expected, end))
+            if not rows:
+                raise damaged(expected, "it is missing")
+            for index, leaf, mac in rows:
+                if index != expected:
+                    raise damaged(expected, "it is missing")
+                leaf = blob(index, leaf)
+                if self._mac_key is None or not row_mac_valid(
+                        self._mac_key, index, leaf, None if mac is None else blob(index, mac)):
+                    error = StoreError(
+                        f"entry {index} {what} does not carry the row MAC of a server holding the "
+                        f"log key: it was not written by a hotline server (entries {index}.."
+                        f"{end - 1} are suspect). Find out who wrote to {self.location}, and "
+                        f"restore it {self.restore_advice}", code=Code.STORE_UNAUTHENTICATED_ROWS)
+                    self.note_failure(error)
+                    raise error
+                frontier.append(leaf_hash(leaf))
+                expected += 1
+        return frontier
 
     # -- checkpoints and cosignatures ----------------------------------------------------------
 

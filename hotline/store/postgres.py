@@ -6,10 +6,11 @@ Theory of operation (what every engine shares: ``hotline.store.base``):
 - One connection is the sequencer's: each batch is one transaction that first locks the single
   row of ``log_head`` (``SELECT ... FOR UPDATE``), so appends from every server sharing the
   database are serialized and indexes are given out densely in commit order, never twice. A
-  server whose head is behind the locked one (another server appended) rebuilds its tree border
-  from the stored nodes (O(log n) reads) before it appends. ``accepted`` follows COMMIT, which
-  returns once the WAL is flushed (``synchronous_commit`` on; a synchronous standby makes that
-  survive the primary's loss).
+  server whose head is behind the locked one (another server appended) checks those rows' MACs
+  and grows its tree border over them (``Store._followed``) before it appends: a row that no
+  server holding the log key wrote never enters a tree this server extends or signs.
+  ``accepted`` follows COMMIT, which returns once the WAL is flushed (``synchronous_commit`` on;
+  a synchronous standby makes that survive the primary's loss).
 - Triggers refuse UPDATE, DELETE and TRUNCATE of entries, nodes, checkpoints and cosignatures,
   and any INSERT into entries that is not the next index: the database itself keeps the log
   append-only, whoever connects. The signed Merkle log is what stops an attacker who owns it.
@@ -266,8 +267,8 @@ class PostgresStore(Store):
         async with conn.transaction():
             head = await conn.fetchrow("SELECT size, last_time FROM log_head FOR UPDATE")
             size, last_time = int(head[0]), str(head[1])
-            if size != self._size:  # another server appended since: follow its tree
-                self._frontier = await self.frontier_at(size)
+            if size != self._size:  # another server appended since: follow its rows
+                self._frontier = await self._followed(size)
             for item in batch:
                 if item.envelope_id is not None:
                     rows = await conn.fetch(_numbered(f"{LEAVES} WHERE e.envelope_id = ?"),
@@ -292,7 +293,9 @@ class PostgresStore(Store):
         return results
 
     async def _reload(self) -> None:
-        await self._load_head()
+        # the border at the head this store has checked; rows beyond it are checked (their row
+        # MACs) before the next batch is appended after them
+        self._frontier = await self.frontier_at(self._size)
 
     def _notified(self, _conn: Any, pid: int, _channel: str, payload: str) -> None:
         """A commit's NOTIFY (the database's new size) or a checkpoint's (``checkpoint N``).

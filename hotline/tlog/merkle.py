@@ -96,6 +96,11 @@ class Frontier:
         frontier._size = size
         return frontier
 
+    def copy(self) -> Frontier:
+        twin = Frontier()
+        twin._size, twin._nodes = self._size, list(self._nodes)
+        return twin
+
     def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
         """Add one leaf hash.
 

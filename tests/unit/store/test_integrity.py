@@ -88,7 +88,7 @@ async def test_rows_beyond_the_checkpoint_need_the_servers_mac(store: Store, tmp
         await reopened.close()
     assert error.code == "store.unauthenticated_rows"
     assert error.message.startswith("entry 10 is beyond the last signed checkpoint (10 entries) "
-                                    "but does not carry this server's row MAC")
+                                    "but does not carry the row MAC of a server holding the log key")
 
 
 async def test_a_smaller_database_is_rolled_back(store: Store) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from hotline.entries import leaf_bytes, with_index
 from hotline.errorcodes import Code
 from hotline.errors import StoreError
 from hotline.store import Store, open_store
@@ -226,3 +227,40 @@ async def test_a_database_that_went_back_is_refused_on_refresh(postgres_url: str
         assert store.problem is not None
     finally:
         await store.close()
+
+
+async def test_a_row_no_server_wrote_never_enters_a_servers_tree(postgres_url: str) -> None:
+    """Whoever can write to the database, without the log key, can add the next row, its tree
+    nodes, move the head and NOTIFY. The row carries no row MAC of the log key: a server that
+    follows the log refuses it, on refresh and before appending after it, so no checkpoint it
+    signs covers it; /healthz names it."""
+    a = await open_store(postgres_url, mac_key=KEY, lead=False)
+    b = await open_store(postgres_url, mac_key=KEY, lead=False)
+    try:
+        await a.append(entry(0))
+        assert await b.refresh() == 1  # a server's row: followed
+        leaf = leaf_bytes(with_index(entry(1), 1))
+        nodes = (await a.frontier_at(1)).append(leaf_hash(leaf))
+        rogue = await asyncpg.connect(postgres_url)
+        try:
+            await rogue.execute("INSERT INTO entries (idx, time, kind, channel, leaf, mac) VALUES "
+                                "(1, $1, 'rejected', 'c', $2, $3)", "2026-11-27T00:00:00.000Z",
+                                leaf, bytes(32))
+            await rogue.executemany("INSERT INTO nodes (level, idx, hash) VALUES ($1, $2, $3)", nodes)
+            await rogue.execute("UPDATE log_head SET size = 2")
+            await rogue.execute("SELECT pg_notify('hotline_log', '2')")
+        finally:
+            await rogue.close()
+        await asyncio.wait_for(b.moved.wait(), 10)
+        with pytest.raises(StoreError) as refused:
+            await b.refresh()
+        assert refused.value.code == Code.STORE_UNAUTHENTICATED_ROWS
+        assert "entry 1" in refused.value.message and "row MAC" in refused.value.message
+        with pytest.raises(StoreError) as failed:  # nor does it append after it
+            await b.append(entry(2))
+        assert "row MAC" in failed.value.message
+        assert b.tree_head()[0] == 1 and b.problem is not None and "entry 1" in b.problem
+        assert (await b.entry(1)) is not None  # it is there; nothing this server holds covers it
+    finally:
+        await a.close()
+        await b.close()

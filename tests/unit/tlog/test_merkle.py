@@ -416,3 +416,15 @@ def test_malformed_consistency_raises_log_error_only(old: Any, new: Any, old_roo
             call()
         except LogError:
             pass
+
+
+def test_a_frontiers_copy_grows_on_its_own() -> None:
+    leaves = [leaf_hash(bytes([n])) for n in range(7)]
+    original = Frontier()
+    for leaf in leaves[:5]:
+        original.append(leaf)
+    twin = original.copy()
+    for leaf in leaves[5:]:
+        twin.append(leaf)
+    assert original.size == 5 and original.root() == root_of(leaves[:5])
+    assert twin.size == 7 and twin.root() == root_of(leaves)

@@ -191,6 +191,7 @@ def serve(ctx: click.Context, config_path: Path | None, host: str | None, port: 
     (`hotline init --tls`, or server.tls_cert and server.tls_key), unless --insecure.
     """
     import dataclasses
+    import faulthandler
 
     import structlog
 
@@ -213,6 +214,7 @@ def serve(ctx: click.Context, config_path: Path | None, host: str | None, port: 
             "server.port_overridden", port=port, configured=configured,
             fix=f"members reach this server with --server ws://HOST:{port}/v1/ws (or "
                 "HOTLINE_SERVER); or set server.port in hotline.toml and the profiles' servers")
+    faulthandler.enable()  # a fatal error (a crash in a C extension) leaves its stack in the log
     run_coroutine(serve_forever(config))
 
 

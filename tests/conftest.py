@@ -166,8 +166,10 @@ class ServerProcess:
         assert self.proc is not None and self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until the server prints its URL (or exits)
         if "listening on " not in line:
+            code = self.proc.poll()  # None: still running (it printed something else)
             self.stop()
-            raise RuntimeError(f"server did not start: {line!r}")
+            raise RuntimeError(f"server did not start: {line!r} (exit status {code}); its log: "
+                               f"{self.log.read_text()[-1500:]}")
         self.url = line.rsplit(" ", 1)[1].strip()
         return self.url
 

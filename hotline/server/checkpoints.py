@@ -144,15 +144,14 @@ class Checkpointer:
         except HotlineError as exc:  # its own signed ones still extend the last one it holds
             self.store.note_failure(exc)
             log.critical("checkpoint.not_adopted", code=exc.code, reason=exc.message)
-        await self.sign()
         while True:
-            await self.store.committed.wait()
-            await asyncio.sleep(self.delay)  # gather the burst: one signature covers it all
-            self.store.committed.clear()
             try:
                 await self.sign()
             except HotlineError as exc:
                 log.critical("checkpoint.refused", code=exc.code, reason=exc.message)
+            await self.store.committed.wait()
+            await asyncio.sleep(self.delay)  # gather the burst: one signature covers it all
+            self.store.committed.clear()
 
     async def stop(self) -> None:
         """Let the receipts already under way finish (shutdown, before the store closes)."""

@@ -545,7 +545,12 @@ class Hotline:
         while True:
             now = self.clock()
             for item in self.deadlines.overdue(now):
-                appended = await self.store.append(item.overdue_entry(time=format_time(now)))
+                try:
+                    appended = await self.store.append(item.overdue_entry(time=format_time(now)))
+                except HotlineError as exc:  # a failing disk must not end the deadline watch
+                    log.error("ack.overdue_not_logged", message=item.index, code=exc.code,
+                              reason=exc.message)
+                    continue
                 log.warning("ack.overdue", index=appended.stored.index, message=item.index,
                             channel=item.channel, template=item.template,
                             precedence=item.precedence, missing=sorted(item.missing),

@@ -257,8 +257,9 @@ async def test_a_row_appended_to_the_file_is_refused(home: Path, tmp_path: Path)
                               "channel": "north-south"})
     line = refused_start(home)
     assert line.startswith(f"error: store.unauthenticated_rows: entry {index} is beyond the last "
-                           f"signed checkpoint ({index} entries) but does not carry this server's "
-                           "row MAC: it was not written by this server"), line
+                           f"signed checkpoint ({index} entries) but does not carry the row MAC "
+                           "of a server holding the log key: it was not written by a hotline "
+                           "server"), line
     assert "restore it together with its -wal from a backup" in line, line
 
     copy_database(backup, home)  # the untouched log starts, and its audit passes

@@ -7,18 +7,23 @@ follower's own tree's at that size, and says on ``/healthz`` that the database l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from hotline.client.connection import Client
+from hotline.entries import OverdueEntry, decode_leaf
 from hotline.keyfiles import load_log_key
 from hotline.keys import SigningKey
 from hotline.tlog import Checkpoint, sign_checkpoint
+from hotline.wire.frames import Deliver
 from tests.conftest import Running, running_server
+from tests.integration.test_norms import Clock, add_drill_agreement
 
 WAIT = 30.0  # seconds: a bound against hangs, never a synchronisation
 SLOW_LEADER = {"HOTLINE_TLOG_CHECKPOINT_DELAY": "3600"}  # the test, not the leader, adds checkpoints
@@ -102,3 +107,50 @@ async def test_a_follower_refuses_a_checkpoint_over_another_tree(
             await until(lambda: store.problem is not None, "the follower refused it")
             assert "signs another tree" in str(store.problem)
             assert checkpointer.latest is held
+
+
+async def overdue_notices(url: str) -> list[int]:
+    """The message index of each overdue notice in the log."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT leaf FROM entries WHERE kind = 'overdue' ORDER BY idx")
+    finally:
+        await conn.close()
+    notices = [decode_leaf(bytes(row[0])) for row in rows]
+    return [n.entry for n in notices if isinstance(n, OverdueEntry)]
+
+
+async def test_deadlines_are_swept_once_by_whichever_server_leads(
+        home: Path, follower_home: Path, postgres_url: str) -> None:
+    """A drill owes an ack within a second. Sent through a follower, its deadline is swept by
+    the leader, once; the notice reaches bob on the follower. The leader stops: the follower,
+    whose obligations its feed kept from every server's entries, leads and sweeps the next."""
+    add_drill_agreement(home)
+    clock = Clock()
+    sweep = {"HOTLINE_STORE_URL": postgres_url, "HOTLINE_PROTOCOLS_DEADLINE_SWEEP": "0.05"}
+    async with contextlib.AsyncExitStack() as leading:
+        leader = await leading.enter_async_context(running_server(home, clock, **sweep))
+        shutil.copytree(home, follower_home)
+        async with running_server(follower_home, clock, **sweep) as follower:
+            alice, bob = await follower.client("alice"), await follower.client("bob")
+            first = await alice.send(channel="north-south", template="drill", body={"text": "1"})
+            await until(lambda: len(leader.hotline.deadlines) == 1, "the leader owes it")
+            clock.offset += timedelta(seconds=2)  # its deadline passes
+            assert (await next_overdue(bob)) == first.index
+            await until(lambda: len(follower.hotline.deadlines) == 0, "the follower saw it swept")
+
+            await leading.aclose()  # the leader stops: its session, and its lock, end
+            await until(follower.hotline.store.leading.is_set, "the follower leads")
+            second = await alice.send(channel="north-south", template="drill", body={"text": "2"})
+            clock.offset += timedelta(seconds=2)
+            assert (await next_overdue(bob)) == second.index
+            assert await overdue_notices(postgres_url) == [first.index, second.index]
+
+
+async def next_overdue(client: Client) -> int:
+    """The message index of the next overdue notice delivered to ``client``."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            frame = await client.deliveries.get()
+            if isinstance(frame, Deliver) and isinstance(frame.entry, OverdueEntry):
+                return frame.entry.entry

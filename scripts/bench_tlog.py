@@ -507,7 +507,7 @@ async def measure_proofs(db: Path, args: argparse.Namespace, run: int, result: R
         f["inclusion_sql_p50_ms"] = percentile(sql_t, 50)
         f["inclusion_join_p50_ms"] = percentile(join_t, 50)
         compute_t = []
-        fetched = [(i, nodes_join(conn, inclusion_nodes(i, size))) for i, _, _ in incl]
+        fetched = [(i, nodes_sql(conn, inclusion_nodes(i, size))) for i, _, _ in incl]
         for i, nodes in fetched:
             t0 = time.perf_counter()
             inclusion_nodes(i, size)  # what the store computes before its query
@@ -516,7 +516,7 @@ async def measure_proofs(db: Path, args: argparse.Namespace, run: int, result: R
         f["inclusion_compute_p50_ms"] = percentile(compute_t, 50)
         cons_compute = []
         for m, _, _ in cons:
-            nodes = nodes_join(conn, consistency_nodes(m, size))
+            nodes = nodes_sql(conn, consistency_nodes(m, size))
             t0 = time.perf_counter()
             consistency_nodes(m, size)
             consistency_proof(m, size, nodes)
@@ -554,7 +554,7 @@ async def measure_proofs(db: Path, args: argparse.Namespace, run: int, result: R
         f["verify_inclusion_per_s"] = len(verify_t) / sum(verify_t)
         for m, _, proof in cons:
             try:
-                old_root = root_from(m, nodes_join(conn, frontier_nodes(m)))
+                old_root = root_from(m, nodes_sql(conn, frontier_nodes(m)))
                 verify_consistency(old_size=m, new_size=size, old_root=old_root, new_root=root,
                                    proof=proof)
             except Exception as exc:

@@ -39,7 +39,7 @@ from hotline.server.gate import (
     is_loopback,
     raise_fd_limit,
 )
-from hotline.server.hub import CLOSE_AUTH_FAILED, Connection
+from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone
 from hotline.server.logapi import add_log_routes, authenticate_request
 from hotline.server.service import Hotline
 from hotline.store import Store
@@ -106,6 +106,15 @@ def _cannot_listen(config: Config, exc: OSError) -> ListenError:
                            "(--server, HOTLINE_SERVER)", code=Code.SERVER_PORT_IN_USE)
     return ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (server.host, "
                        "server.port in hotline.toml; --host, --port)")
+
+
+def queue_frames(configured: int, channels: int) -> int:
+    """A session's bound in frames: the configured one, but never less than what the server
+    itself sends a member of ``channels`` channels at once (its welcome, the roster, each
+    channel's health, then a frame per channel live): else a member of many channels would be
+    dropped for the server's own burst, reconnect, and be dropped again. The byte bound
+    (``send_queue_bytes``) still bounds its memory."""
+    return max(configured, 2 * channels + 64)
 
 
 async def healthz_handler(request: web.Request) -> web.Response:
@@ -201,21 +210,26 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many connections")
         return ws
 
-    conn = Connection(ws, member, limits.send_queue, queue_bytes=limits.send_queue_bytes,
-                      send_timeout=limits.send_timeout, transport=request.transport)
-    conn.start()
     channels = hotline.roster.channels_of(member)
-    conn.send(session.welcome(member=member.member, party=member.party, role=member.role.value,
-                              channels=channels, log_size=await hotline.store.size()))
-    conn.send(hotline.roster_frame())
-    if hotline.watch_validity(conn):
-        hotline.hub.join(conn, channels)
-    for channel in channels:  # the state of each line at a glance, from the first moment
-        if channel in server.monitor.channels:
-            conn.send(server.monitor.frame(channel))
+    conn = Connection(ws, member, queue_frames(limits.send_queue, len(channels)),
+                      queue_bytes=limits.send_queue_bytes, send_timeout=limits.send_timeout,
+                      transport=request.transport)
+    conn.start()
     structlog.contextvars.bind_contextvars(member=member.member, party=member.party)
-    log.info("session.welcome", peer=peer, role=member.role.value, channels=channels)
     try:
+        # What the server sends at once is this session's own output, queued as a replay's is
+        # (``put``: the member's reading paces it, and one frame, however large, fits an empty
+        # queue): a roster larger than the byte bound must not drop every connection.
+        await conn.put(frames.encode(session.welcome(
+            member=member.member, party=member.party, role=member.role.value, channels=channels,
+            log_size=await hotline.store.size())))
+        await conn.put(frames.encode(hotline.roster_frame()))
+        if hotline.watch_validity(conn):
+            hotline.hub.join(conn, channels)
+        for channel in channels:  # the state of each line at a glance, from the first moment
+            if channel in server.monitor.channels:
+                await conn.put(frames.encode(server.monitor.frame(channel)))
+        log.info("session.welcome", peer=peer, role=member.role.value, channels=channels)
         # This loop only reads: every request that waits (a submission's turn, a replay) waits
         # in the session's own tasks or races the connection's death, so a dead connection is
         # always seen here and cleaned up.
@@ -240,6 +254,8 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
                 if not isinstance(exc, WireError):
                     log.info("session.refused", code=exc.code, reason=exc.message, ref=exc.ref)
                 conn.send(frames.error(exc, req=session.req))
+    except ConnectionGone:
+        pass  # the member left, or stopped reading, during the connect burst
     finally:
         hotline.hub.leave(conn)
         if conn.closing is not None:

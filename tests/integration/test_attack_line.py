@@ -35,9 +35,11 @@ from hotline.roster import Role, enrollment, revocation, sign_document
 from hotline.server.appkeys import GATE
 from hotline.server.hub import Hub
 from hotline.times import format_time
+from hotline.wire.frames import encode
 from tests.conftest import Running, ServerProcess, hotline_cli, running_server, witness_all
 from tests.integration.test_bad_input import Raw, recv
 from tests.integration.test_exchange import post_roster
+from tests.integration.test_templates_e2e import delivered_to
 
 WAIT = 20  # seconds: a safety net against hangs, never a synchronisation
 CHANNEL = "north-south"
@@ -140,6 +142,21 @@ async def test_phantom_resumes_are_released_when_their_connection_dies(home: Pat
         bob = await server.client("bob")
         last = await bob.resume(CHANNEL, -1)
         assert last == await server.hotline.store.size() - 1
+
+
+async def test_the_servers_own_burst_at_connect_never_drops_a_member(home: Path) -> None:
+    """What the server sends a member at once (its welcome, the roster, each channel's health)
+    is paced by the member's reading, not taken for a member that does not read: with the byte
+    bound below the roster frame's size and a frame bound of one, members still connect, stay
+    and exchange. (Before, every such connection was dropped with 4008 at once: the agents of a
+    1,000-channel deployment, whose roster frame is 5 MB, reconnected for ever.)"""
+    async with running_server(home, HOTLINE_LIMITS_SEND_QUEUE_BYTES="16384",
+                              HOTLINE_LIMITS_SEND_QUEUE="1") as server:
+        assert len(encode(server.hotline.roster_frame())) > 16384
+        alice, bob = await server.client("alice"), await server.client("bob")
+        sent = (await asyncio.gather(*(alice.submit_envelope(e) for e in notices(alice, 3))))[-1]
+        assert (await delivered_to(bob, sent.id)).index == sent.index
+        assert sessions_left(server.hotline.hub, "alice") == sessions_left(server.hotline.hub, "bob") == 1
 
 
 @pytest.mark.slow

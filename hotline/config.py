@@ -159,6 +159,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "rejections_logged": _POSITIVE_INT,
         "rejection_summary": _POSITIVE_FLOAT,
         "entries_page_bytes": _POSITIVE_INT,
+        "verify_threads": _Spec(int, low=0, high=64),
     },
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
     "tlog": {"key": _Spec(str), "mldsa_key": _Spec(str, optional=True), "checkpoint_delay": _POSITIVE_FLOAT},
@@ -355,6 +356,8 @@ class LimitsSection:
     rejections_logged: int = 60
     rejection_summary: float = 60.0
     entries_page_bytes: int = 4 * 1024 * 1024
+    # Threads checking submissions' signatures ahead of their turn (0: in turn, on the event loop).
+    verify_threads: int = 2
 
     def __post_init__(self) -> None:
         _validate_section(self, "limits")

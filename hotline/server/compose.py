@@ -82,6 +82,7 @@ class Server:
 
     async def close(self) -> None:
         await self.service.feed.stop()
+        self.service.verifiers.close()
         if self.owns_store:
             await self.store.close()
 

@@ -9,6 +9,7 @@ owns the in-memory roster, deadlines and rate windows, rebuilt from the log at s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -19,6 +20,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from hotline.ahead import AHEAD, Early, Verifiers
 from hotline.canonical import canonical_bytes, parse
 from hotline.config import LimitsSection
 from hotline.display import article
@@ -101,6 +103,7 @@ class Hotline:
         self.hub = hub
         self.limits = limits  # how members share the server
         self.turns: FairQueue[tuple[Connection, Submit]] = FairQueue(per_member=limits.member_queue)
+        self.verifiers = Verifiers(limits.verify_threads)
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self.rejections = RejectionBudget(limit=limits.rejections_logged,
                                           window=timedelta(seconds=limits.rejection_summary))
@@ -345,24 +348,56 @@ class Hotline:
         await self.turns.put(who, (conn, submit), dead=conn.dead)
 
     async def run_turns(self) -> None:
-        """The submissions worker: every member's queued submissions, in fair turns."""
-        async def work(job: tuple[Connection, Submit]) -> None:
-            conn, submit = job
-            if conn.dead.is_set():
-                return
-            try:
-                with structlog.contextvars.bound_contextvars(member=conn.member.member,
-                                                             party=conn.member.party):
-                    await self.submit(conn, submit)
-            except AuthError:
-                pass  # check_key has closed the session
-            except HotlineError as exc:
-                conn.send(frames.error(exc, req=submit.req))
-            except Exception:  # one submission's bug must not stop everyone's turns
-                log.exception("submit.failed", id=submit.envelope.id)
-        await self.turns.run(work)
+        """The submissions worker: every member's queued submissions, in fair turns. A
+        submission's signature starts in a verification thread as its turn is taken, up to
+        ``AHEAD`` turns before it is checked (``hotline.ahead``); the checks themselves,
+        and the order of the log, follow the turns."""
+        ahead: asyncio.Queue[tuple[Connection, Submit, Early | None]] = asyncio.Queue(AHEAD)
 
-    async def submit(self, conn: Connection, submit: Submit) -> None:
+        async def take(job: tuple[Connection, Submit]) -> None:
+            conn, submit = job
+            if not conn.dead.is_set():
+                await ahead.put((conn, submit, self._verify_ahead(conn, submit)))
+
+        async def in_turn() -> None:
+            while True:
+                conn, submit, early = await ahead.get()
+                if early is not None:
+                    await early.settled()
+                if conn.dead.is_set():
+                    continue
+                try:
+                    with structlog.contextvars.bound_contextvars(member=conn.member.member,
+                                                                 party=conn.member.party):
+                        await self.submit(conn, submit, early)
+                except AuthError:
+                    pass  # check_key has closed the session
+                except HotlineError as exc:
+                    conn.send(frames.error(exc, req=submit.req))
+                except Exception:  # one submission's bug must not stop everyone's turns
+                    log.exception("submit.failed", id=submit.envelope.id)
+
+        checking = asyncio.create_task(in_turn(), name="submission-checks")
+        try:
+            await self.turns.run(take)
+        finally:
+            checking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checking
+
+    def _verify_ahead(self, conn: Connection, submit: Submit) -> Early | None:
+        """Start checking the signature of a submission whose cheap checks pass (so that a
+        member's mislabelled submissions cost no verification, as inline)."""
+        envelope, member = submit.envelope, conn.member
+        if envelope.sender != member.member or submit.sig.get("key") != member.key_id:
+            return None
+        try:
+            key = self.roster.envelope_key(member.key_id, envelope.channel, envelope.template)
+        except HotlineError:
+            return None  # refused in its turn, with the inline check's error
+        return self.verifiers.start(envelope, key, submit.sig)
+
+    async def submit(self, conn: Connection, submit: Submit, early: Early | None = None) -> None:
         """Check one envelope and queue it for commit, in the order this connection sent it.
 
         The member gets ``accepted`` (or a typed ``error``) once the commit is durable; the wait
@@ -373,7 +408,7 @@ class Hotline:
         self.check_key(conn)
         try:
             now = self.clock()
-            agreement = self._check(conn.member, submit)
+            agreement = self._check(conn.member, submit, early)
             expects, late = await self._check_norms(conn.member, envelope, agreement, now)
         except HotlineError as refused:
             exc = refused.with_ref(envelope.id)
@@ -392,8 +427,9 @@ class Hotline:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _check(self, member: Member, submit: Submit) -> Agreement:
-        """Identity, signature and channel membership; the agreement the envelope falls under."""
+    def _check(self, member: Member, submit: Submit, early: Early | None = None) -> Agreement:
+        """Identity, signature and channel membership; the agreement the envelope falls under.
+        ``early``: the signature's check started ahead, settled (``hotline.ahead``)."""
         envelope = submit.envelope
         if envelope.sender != member.member:
             raise ProtocolViolation(f"envelope.sender is {envelope.sender!r} but this session is "
@@ -409,8 +445,11 @@ class Hotline:
             raise ProtocolViolation("envelope.created is in the future beyond the allowed clock "
                                     "skew", code=Code.ENVELOPE_CLOCK_SKEW)
         self.roster.member_for_key(member.key_id, at=created)
-        envelope.verify(self.roster.envelope_key(member.key_id, envelope.channel, envelope.template),
-                        submit.sig)
+        key = self.roster.envelope_key(member.key_id, envelope.channel, envelope.template)
+        if early is not None:
+            early.verify(envelope, key, submit.sig)
+        else:
+            envelope.verify(key, submit.sig)
         check_ack_id(envelope, party=member.party)  # an ack's id is its sender's, no one else's
         return agreement
 

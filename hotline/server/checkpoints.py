@@ -19,6 +19,8 @@ before it is stored, broadcast or served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +35,7 @@ from hotline.errorcodes import Code
 from hotline.errors import HotlineError, LogError, ProtocolViolation, StoreError
 from hotline.keys import SigningKey, b64encode
 from hotline.roster import Roster
-from hotline.server.hub import Connection, Hub
+from hotline.server.hub import Connection, ConnectionGone, Hub
 from hotline.store import Store
 from hotline.store.checkpointfile import SavedCheckpoint, read_checkpoint_file, write_checkpoint_file
 from hotline.store.integrity import verify_store
@@ -62,6 +64,7 @@ class Checkpointer:
         self.latest_note = ""
         self._receipts: list[tuple[Connection, int]] = []
         self._sending: asyncio.Task[None] | None = None
+        self._to_member: dict[Connection, asyncio.Task[None]] = {}  # receipts being queued
         self.witnessed: dict[str, int] = {}  # witness label -> largest checkpoint size it cosigned
 
     async def load(self) -> None:
@@ -157,6 +160,10 @@ class Checkpointer:
         """Let the receipts already under way finish (shutdown, before the store closes)."""
         if self._sending is not None:
             await asyncio.gather(self._sending, return_exceptions=True)
+        queuing = list(self._to_member.values())
+        for task in queuing:
+            task.cancel()
+        await asyncio.gather(*queuing, return_exceptions=True)
 
     def want_receipt(self, conn: Connection, index: int) -> None:
         self._receipts.append((conn, index))
@@ -222,14 +229,34 @@ class Checkpointer:
                              due: list[tuple[Connection, int]]) -> None:
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
+        due = [(conn, index) for conn, index in due if not conn.dead.is_set()]
+        receipts = await self.store.receipts(sorted({index for _, index in due}), size)
+        texts: dict[Connection, list[str]] = {}
         for conn, index in due:
-            if conn.ws.closed:
-                continue
-            proof = await self.store.inclusion_proof(index, size)
-            stored = await self.store.entry(index)
-            assert stored is not None
-            conn.send(frames.Receipt(index=index, size=size, leaf=b64encode(stored.leaf),
-                                     proof=[b64encode(h) for h in proof], checkpoint=note))
+            leaf, proof = receipts[index]
+            texts.setdefault(conn, []).append(frames.encode(frames.Receipt(
+                index=index, size=size, leaf=b64encode(leaf), proof=[b64encode(h) for h in proof],
+                checkpoint=note)))
+        for conn, batch in texts.items():
+            task = asyncio.create_task(self._queue_receipts(conn, batch, self._to_member.get(conn)))
+            self._to_member[conn] = task
+            task.add_done_callback(functools.partial(self._forget, conn))
+
+    @staticmethod
+    async def _queue_receipts(conn: Connection, batch: list[str],
+                              previous: asyncio.Task[None] | None) -> None:
+        """A member's receipts, after its earlier ones, paced by its reading (a thousand at once
+        must not overflow its queue); a member that stops reading is dropped by its send
+        timeout, and delays only its own receipts."""
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        with contextlib.suppress(ConnectionGone):
+            for text in batch:
+                await conn.put(text)
+
+    def _forget(self, conn: Connection, done: asyncio.Task[None]) -> None:
+        if self._to_member.get(conn) is done:
+            del self._to_member[conn]
 
     def policy(self) -> dict[tuple[str, bytes], list[WitnessKey]]:
         """The keys of the witnesses the current agreements name (witness policy, defect 11)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hotline.errors import LogError
 from hotline.store import Store, open_store
 from hotline.tlog import leaf_hash, root_of, verify_consistency, verify_inclusion
 from tests.log_entries import envelope as envelope_entry
@@ -94,6 +95,19 @@ async def test_tree_and_proofs_match_the_reference(store: Store) -> None:
     verify_consistency(old_size=20, new_size=37, old_root=root_of(hashes[:20]), new_root=root,
                        proof=proof)
     await store.verify_tail(0)  # every row carries this key's MAC
+
+
+async def test_receipts_read_together_are_each_entrys_leaf_and_proof(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = await asyncio.gather(*(store.append(entry(n)) for n in range(37)))
+    monkeypatch.setattr("hotline.store.base.RECEIPTS_PER_READ", 4)  # several reads
+    wanted = [0, 5, 19, 20, 21, 28, 29]
+    receipts = await store.receipts(wanted, 30)
+    assert sorted(receipts) == wanted
+    for index in wanted:
+        assert receipts[index] == (results[index].stored.leaf, await store.inclusion_proof(index, 30))
+    with pytest.raises(LogError):
+        await store.receipts([30], 30)
 
 
 async def test_selected_reads_only_the_kinds_asked_for_in_order(store: Store) -> None:

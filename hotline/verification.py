@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hotline import entries
+from hotline.ahead import Early
 from hotline.entries import EntryError, EnvelopeEntry
 from hotline.envelope import Envelope, check_ack_id
 from hotline.errorcodes import Code
@@ -65,7 +66,7 @@ class Verified:
 
 
 def verify_envelope_entry(roster: Roster, entry: entries.Entry | object, *, index: int,
-                          skew: timedelta = DEFAULT_SKEW) -> Verified:
+                          skew: timedelta = DEFAULT_SKEW, early: Early | None = None) -> Verified:
     """Check one logged envelope entry against ``roster`` (see the module doc).
 
     Args:
@@ -74,6 +75,7 @@ def verify_envelope_entry(roster: Roster, entry: entries.Entry | object, *, inde
         entry: the entry, typed, or its JSON object as delivered (decoded here).
         index: the log index the entry was delivered or read at.
         skew: how much later than its log time an envelope may say it was created.
+        early: its signature, being checked in a thread (``hotline.ahead``).
 
     Returns:
         The verified entry.
@@ -108,8 +110,11 @@ def verify_envelope_entry(roster: Roster, entry: entries.Entry | object, *, inde
             raise CryptoError(f"envelope {envelope.id} is for channel {envelope.channel}, but "
                               f"was logged on {entry.channel}")
         roster.check_send(member, envelope.channel, envelope.kind, at=logged)
-        envelope.verify(roster.envelope_key(member.key_id, envelope.channel, envelope.template),
-                        entry.sig)
+        key = roster.envelope_key(member.key_id, envelope.channel, envelope.template)
+        if early is not None:
+            early.verify(envelope, key, entry.sig)
+        else:
+            envelope.verify(key, entry.sig)
         check_ack_id(envelope, party=member.party)
     except HotlineError as exc:
         raise EntryRefused(exc.message, index=index, ref=envelope.id) from exc

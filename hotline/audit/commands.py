@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from typing import Any, NoReturn, TextIO
 import click
 import msgspec
 
+from hotline.ahead import Verifiers
 from hotline.audit import availability as availability_report
 from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
@@ -183,13 +185,18 @@ def run_audit(auditor: Auditor, *, checkpoints: Iterable[CheckpointRecord],
         auditor.add_checkpoint(note, source="this auditor's state (seen before)")
     for checkpoint in (*checkpoints, *witnessed):
         auditor.add_checkpoint(checkpoint.note, source=checkpoint.source)
-    with _progress(size_hint, "verifying") as bar:
-        for n, record in enumerate(entries, start=1):
-            entry = auditor.add_entry(record)
-            if entry is not None and accepted is not None:
-                accepted(entry)
-            if n % 1000 == 0:
-                bar.update(1000)
+    # the signatures are checked on every core, ahead of the entry being checked (hotline.ahead)
+    verifiers = Verifiers(os.cpu_count() or 1)
+    try:
+        with _progress(size_hint, "verifying") as bar:
+            for n, (record, decoded) in enumerate(auditor.ahead(entries, verifiers), start=1):
+                entry = auditor.add_entry(record, decoded)
+                if entry is not None and accepted is not None:
+                    accepted(entry)
+                if n % 1000 == 0:
+                    bar.update(1000)
+    finally:
+        verifiers.close()
     return auditor.finish(require_witnesses=require_witnesses)
 
 

@@ -33,10 +33,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from hotline import entries
+from hotline.ahead import Early, Verifiers
 from hotline.audit.records import EntryRecord
 from hotline.canonical import parse
 from hotline.entries import (
@@ -112,6 +115,35 @@ def _b64(text: str | None, what: str) -> bytes:
         raise AuditFailure(f"{what} is not base64") from exc
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A readable record's leaf, decoded ahead of its turn; its failures are raised in turn, in
+    the order ``Auditor._check_entry`` checks (strict JSON, the claimed object, the entry)."""
+
+    leaf: bytes
+    value: object = None
+    entry: Entry | None = None
+    unparsed: AuditFailure | None = None
+    undecoded: AuditFailure | None = None
+    early: Early | None = None  # an envelope's signature, being checked in a thread
+
+
+def decode_leaf(index: int, leaf: bytes) -> Decoded:
+    try:
+        value = parse(leaf)
+    except HotlineError as exc:
+        return Decoded(leaf, unparsed=AuditFailure(
+            f"entry {index}: leaf is not strict JSON ({exc.message})"))
+    try:
+        return Decoded(leaf, value, entries.decode(value, what=f"entry {index}"))
+    except EntryError as exc:
+        return Decoded(leaf, value, undecoded=AuditFailure(exc.message))
+
+
+READ_AHEAD = 256
+"""Records decoded, and their signatures started in the threads, ahead of the one checked."""
+
+
 class Auditor:
     def __init__(self, *, log_key: NoteVerifier, authorities: dict[str, MemberKey],
                  clock_skew: timedelta = DEFAULT_SKEW, templates: TemplateSet | None = None) -> None:
@@ -159,18 +191,51 @@ class Auditor:
         self._notes.setdefault(checkpoint.size, {}).setdefault(note, source)  # its cosignatures
         return checkpoint
 
-    def add_entry(self, record: EntryRecord) -> Entry | None:
+    def ahead(self, records: Iterable[EntryRecord],
+              verifiers: Verifiers) -> Iterator[tuple[EntryRecord, Decoded | None]]:
+        """The records, each with its leaf decoded and its signature started in ``verifiers``'
+        threads up to ``READ_AHEAD`` records before ``add_entry`` takes it (with the key this
+        auditor's roster holds then: ``add_entry`` checks again whatever a roster document in
+        between changed)."""
+        window: deque[tuple[EntryRecord, Decoded | None]] = deque()
+        for record in records:
+            window.append((record, self._decode_ahead(record, verifiers)))
+            if len(window) >= READ_AHEAD:
+                yield window.popleft()
+        yield from window
+
+    def _decode_ahead(self, record: EntryRecord, verifiers: Verifiers) -> Decoded | None:
+        if record.leaf is None:
+            return None
+        try:
+            decoded = decode_leaf(record.index, _b64(record.leaf, f"entry {record.index} leaf"))
+        except AuditFailure:
+            return None  # raised in turn
+        entry = decoded.entry
+        if not isinstance(entry, EnvelopeEntry):
+            return decoded
+        envelope = entry.envelope
+        try:
+            key = self.roster.envelope_key(str(entry.sig.get("key")), envelope.channel,
+                                           envelope.template)
+        except HotlineError:
+            return decoded  # an unknown key: refused in turn
+        return replace(decoded, early=verifiers.start(envelope, key, entry.sig))
+
+    def add_entry(self, record: EntryRecord, decoded: Decoded | None = None) -> Entry | None:
         """The next entry: its leaf (with the entry the host claims it holds) or, when hidden,
-        its leaf hash. Returns the entry once checked (None for a hidden one)."""
+        its leaf hash. Returns the entry once checked (None for a hidden one). ``decoded``: its
+        leaf, decoded by ``ahead``."""
         expected, index = self.frontier.size, record.index
         if index != expected:
             what = "missing" if index > expected else "repeated or out of order"
             raise AuditFailure(f"entry {expected}: {what} (the next record is entry {index})")
         entry: Entry | None = None
         if record.leaf is not None:
-            leaf = _b64(record.leaf, f"entry {index} leaf")
-            entry = self._check_entry(index, leaf, record.entry)
-            digest = leaf_hash(leaf)
+            if decoded is None:
+                decoded = decode_leaf(index, _b64(record.leaf, f"entry {index} leaf"))
+            entry = self._check_entry(index, decoded, record.entry)
+            digest = leaf_hash(decoded.leaf)
             self.report.readable += 1
         else:
             digest = _b64(record.hash, f"entry {index} hash")
@@ -191,19 +256,17 @@ class Auditor:
                                f"entries {earlier}..{size - 1}; one of them was modified, "
                                "inserted, deleted or reordered since it was signed")
 
-    def _check_entry(self, index: int, leaf: bytes, claimed: object) -> Entry:
+    def _check_entry(self, index: int, decoded: Decoded, claimed: object) -> Entry:
         """The entry the leaf holds, once checked: the host's claimed entry object (if given)
         is the leaf's, the leaf the strict encoding of an entry at ``index``."""
-        try:
-            value = parse(leaf)
-        except HotlineError as exc:
-            raise AuditFailure(f"entry {index}: leaf is not strict JSON ({exc.message})") from exc
-        if claimed is not None and claimed != value:
+        if decoded.unparsed is not None:
+            raise decoded.unparsed
+        if claimed is not None and claimed != decoded.value:
             raise AuditFailure(f"entry {index}: the entry object differs from its leaf bytes")
-        try:
-            entry = entries.decode(value, what=f"entry {index}")
-        except EntryError as exc:
-            raise AuditFailure(exc.message) from exc
+        if decoded.undecoded is not None:
+            raise decoded.undecoded
+        entry = decoded.entry
+        assert entry is not None
         if entry.index != index:
             raise AuditFailure(f"entry {index}: its leaf holds index {entry.index}")
         kind = entries.kind_of(entry)
@@ -216,7 +279,7 @@ class Auditor:
                 self.roster.add(entry.signed)
                 self.report.roster_documents += 1
             elif isinstance(entry, EnvelopeEntry):
-                self._check_envelope(entry, index)
+                self._check_envelope(entry, index, decoded.early)
                 self.report.envelopes += 1
             elif isinstance(entry, RejectedEntry):
                 self.report.rejected += 1
@@ -233,9 +296,10 @@ class Auditor:
             raise AuditFailure(f"entry {index} ({kind}): {exc.message}") from exc
         return entry
 
-    def _check_envelope(self, entry: EnvelopeEntry, index: int) -> None:
+    def _check_envelope(self, entry: EnvelopeEntry, index: int, early: Early | None) -> None:
         try:
-            verified = verify_envelope_entry(self.roster, entry, index=index, skew=self.skew)
+            verified = verify_envelope_entry(self.roster, entry, index=index, skew=self.skew,
+                                             early=early)
         except EntryRefused as exc:  # the one check every receiver runs (hotline.verification)
             raise AuditFailure(exc.reason) from exc
         envelope = verified.envelope

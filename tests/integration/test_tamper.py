@@ -32,6 +32,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hotline.ahead import Verifiers
+from hotline.audit.records import decode_entry
+from hotline.audit.verify import AuditFailure, Auditor
 from hotline.canonical import canonical_bytes, dumps
 from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
@@ -40,6 +43,7 @@ from hotline.envelope import AckKind, Envelope, new_envelope_id
 from hotline.errors import StoreError
 from hotline.keyfiles import load_private_key
 from hotline.keys import SigningKey
+from hotline.norms.files import load_templates
 from hotline.roster import revocation, sign_document
 from hotline.store import open_store, row_mac_key
 from hotline.store.checkpointfile import SavedCheckpoint, checkpoint_path, write_checkpoint_file
@@ -617,3 +621,63 @@ async def test_export_rows_are_parsed_strictly(log: Log, tmp_path: Path) -> None
                                   f"{number}: "), (what, message)
         if what == "true as index":  # well-formed JSON, but not an integer index
             assert message.endswith(": entry.index must be an integer, not bool")
+
+
+# -- the auditor: signatures checked in threads, ahead of the entry being checked -------------------
+
+def tampered_signature(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    sig = entries[MSG[3]]["sig"]["sig"]
+    entries[MSG[3]]["sig"] = {**entries[MSG[3]]["sig"], "sig": ("B" if sig[0] == "A" else "A") + sig[1:]}
+    return entries
+
+
+def signed_by_bobs_key(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    entries[MSG[2]]["sig"] = entries[MSG[2] + 1]["sig"]  # bob's ack's signature on alice's message
+    return entries
+
+
+def audit(log: Log, *, threads: int) -> tuple[str, int]:
+    """The export through the auditor, as ``audit verify`` feeds it (signatures checked in
+    ``threads`` threads, or inline): its verdict, and how many signatures went to the threads."""
+    profile = Profile.load(log.home, "audrey")
+    assert profile.log_key is not None
+    auditor = Auditor(log_key=profile.log_key, authorities=profile.authorities,
+                      templates=load_templates(log.home / "protocols"))
+    records = load_export(log.export)
+    for record in records:
+        if record["type"] == "checkpoint":
+            auditor.add_checkpoint(record["note"], source="the log")
+    entries = [decode_entry({k: v for k, v in r.items() if k != "type"})
+               for r in records if r["type"] == "entry"]
+    verifiers = Verifiers(threads)
+    try:
+        for record, decoded in auditor.ahead(entries, verifiers):
+            auditor.add_entry(record, decoded)
+        verdict = f"passed: {auditor.report.envelopes} envelopes"
+    except AuditFailure as exc:
+        verdict = exc.message
+    finally:
+        verifiers.close()
+    return verdict, verifiers.started
+
+
+@pytest.mark.parametrize("edit", [None, tampered_signature, signed_by_bobs_key])
+@pytest.mark.parametrize("read_ahead", [1, 4, 256])
+def test_an_audit_with_signatures_checked_ahead_gives_the_inline_verdict(
+        log: Log, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None,
+        read_ahead: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read ahead by 1, 4 or 256 records: the roster documents at the log's start are taken
+    before, or after, the envelopes they enroll are read ahead (an unknown key, or another key,
+    is checked in turn)."""
+    if edit is not None:
+        edit_export(log.export, edit)
+    monkeypatch.setattr("hotline.audit.verify.READ_AHEAD", read_ahead)
+    inline, none_started = audit(log, threads=0)
+    ahead, started = audit(log, threads=2)
+    assert ahead == inline
+    assert none_started == 0
+    assert started > 0 if read_ahead < DEMO_ROSTER else started == 0
+    if edit is None:
+        assert inline == "passed: 10 envelopes"
+    else:
+        assert inline.startswith(f"entry {MSG[3] if edit is tampered_signature else MSG[2]} "), inline

@@ -118,10 +118,11 @@ class Child:
     proc: asyncio.subprocess.Process | None = None
     url: str = ""
     _log: Any = None
+    env: dict[str, str] = field(default_factory=dict)  # besides this process's environment
 
     async def start(self) -> str:
         self._log = self.log_path.open("wb")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         for var in ("all_proxy", "ALL_PROXY", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
             env.pop(var, None)
         self.proc = await asyncio.create_subprocess_exec(

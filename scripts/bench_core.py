@@ -119,6 +119,7 @@ class Child:
     url: str = ""
     _log: Any = None
     env: dict[str, str] = field(default_factory=dict)  # besides this process's environment
+    ready_timeout: float = READY_TIMEOUT
 
     async def start(self) -> str:
         self._log = self.log_path.open("wb")
@@ -129,11 +130,11 @@ class Child:
             *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=self._log, cwd=self.cwd, env=env)
         assert self.proc.stdout is not None
-        deadline = time.perf_counter() + READY_TIMEOUT
+        deadline = time.perf_counter() + self.ready_timeout
         while True:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
-                raise RuntimeError(f"{self.name}: not ready within {READY_TIMEOUT:.0f} s; "
+                raise RuntimeError(f"{self.name}: not ready within {self.ready_timeout:.0f} s; "
                                    f"log: {self.tail()}")
             try:
                 line = await asyncio.wait_for(self.proc.stdout.readline(), remaining)

@@ -76,6 +76,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench_core import HOTLINE_READY, Child
 from benchlib import footer, machine_info, median_figures, percentile, rate, run_bench
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -87,10 +88,12 @@ from hotline.deployment import AUDITOR, CHANNEL, LIAISONS
 from hotline.entries import PENDING, Entry, EnvelopeEntry, roster_entry
 from hotline.entries import decode as decode_entry
 from hotline.envelope import Envelope, Kind, Precedence, new_envelope_id
+from hotline.keyfiles import save_private_key
 from hotline.keys import Domain, PublicKey, SigningKey, b64encode, domain_bytes
 from hotline.norms.files import load_templates, shipped_dir
 from hotline.roster import Role, Roster, decode_document, enrollment, sign_document
 from hotline.store import open_store, row_mac_key
+from hotline.store.checkpointfile import SavedCheckpoint, checkpoint_path, write_checkpoint_file
 from hotline.times import format_time, parse_time
 from hotline.tlog import (
     Checkpoint,
@@ -661,6 +664,60 @@ def measure_audit(db: Path, fixture: Fixture, note: str, count: int, args: argpa
     f["audit_ratio_per_core"] = f["audit_ratio"] / max(1.0, f["audit_cores"])
 
 
+def server_home(folder: Path, fixture: Fixture) -> Path:
+    """A server home for the fixture's log: its log key, its parties' authorities pinned, the
+    shipped templates, no database yet."""
+    home = folder / "home"
+    (home / "keys").mkdir(parents=True)
+    (home / "roster").mkdir()
+    save_private_key(home / "keys" / "log.pem", fixture.log_key)
+    shutil.copytree(shipped_dir(), home / "protocols")
+    pinned = "".join(f'{p} = "{k.public_key.to_text()}"\n' for p, k in fixture.authorities.items())
+    (home / "hotline.toml").write_text(
+        f'[server]\nhost = "127.0.0.1"\nport = 0\norigin = "{ORIGIN}"\n\n[store]\n'
+        f'path = "hotline.db"\n\n[roster]\ndir = "roster"\n\n[roster.authorities]\n{pinned}')
+    return home
+
+
+STARTUP_TIMEOUT = 1800.0  # seconds: start-up at 10^6 entries replays minutes of work (README)
+
+
+async def time_to_listen(home: Path) -> float:
+    """Seconds from ``hotline serve``'s spawn to its listening line (then it is stopped)."""
+    child = Child("hotline server", [sys.executable, "-m", "hotline.cli", "--home", str(home),
+                                     "serve"], HOTLINE_READY, home.parent / "server.log",
+                  home.parent, ready_timeout=STARTUP_TIMEOUT)
+    started = time.perf_counter()
+    try:
+        await child.start()
+        return time.perf_counter() - started
+    finally:
+        code = await child.stop()
+        if code not in (0, None):
+            raise RuntimeError(f"hotline serve exited {code}: {child.tail()}")
+
+
+async def measure_startup(db: Path, fixture: Fixture, args: argparse.Namespace,
+                          result: RunResult) -> None:
+    """``hotline serve`` from spawn to listening: on a copy of the log (its checkpoint file
+    beside it, the page cache warm from the copy), and on an empty log in the same home (the
+    baseline: interpreter, imports, keys, templates)."""
+    folder = Path(tempfile.mkdtemp(prefix="hotline-bench-start-", dir=db.parent))
+    try:
+        home = server_home(folder, fixture)
+        empty = await time_to_listen(home)
+        remove_db(home / "hotline.db")
+        checkpoint_path(home / "hotline.db").unlink(missing_ok=True)
+        shutil.copyfile(db, home / "hotline.db")
+        note = await checkpoint_note(db, fixture, args.entries, args.commit_batch)
+        write_checkpoint_file(checkpoint_path(home / "hotline.db"),
+                              SavedCheckpoint(args.entries, format_time(BASE_TIME), note))
+        result.figures["startup_s"] = await time_to_listen(home)
+        result.figures["startup_empty_s"] = empty
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def measure_breakdown(db: Path, fixture: Fixture, count: int, rounds: int,
                       result: RunResult) -> None:
     """Each step ``Auditor.add_entry`` takes for an envelope record, stage by stage over ``count``
@@ -808,6 +865,10 @@ def render(args: argparse.Namespace, info: BuildInfo, med: dict[str, float],
         (f"build: append {size:,} entries (group commit {args.commit_batch})", build_text,
          "—", "—"),
     ]
+    if "startup_s" in med:
+        rows.append((f"`hotline serve` start-up at {size:,} entries (spawn to listening)",
+                     f"{g('startup_s'):.2f} s", f"empty log {g('startup_empty_s'):.2f} s",
+                     f"{g('startup_s') / g('startup_empty_s', 1):.2f}× (aim ≤ 2 s)"))
     out = [f"# hotline transparency-log benchmark — {len(runs)} run(s), medians", "",
            "| metric | value | baseline | ratio |", "|---|---|---|---|"]
     out += [f"| {m} | {v} | {b} | {r} |" for m, v, b, r in rows]
@@ -945,6 +1006,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default 1.0)")
     parser.add_argument("--runs", type=int, default=1,
                         help="repeat the measurements K times, report medians (default 1)")
+    parser.add_argument("--no-startup", dest="startup", action="store_false",
+                        help="skip timing `hotline serve`'s start-up on a copy of the log")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="also run the audit once under cProfile and write pstats to FILE")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
@@ -1006,6 +1069,10 @@ async def amain(args: argparse.Namespace, command: str) -> int:
                      f"({time.perf_counter() - started:.0f} s elapsed)")
             if args.breakdown_entries:
                 measure_breakdown(db, fixture, args.breakdown_entries, args.breakdown_rounds, result)
+            if args.startup and k == 1:  # one copy of the log, one start-up: it is slow at 10^6
+                await measure_startup(db, fixture, args, result)
+                progress(f"run {k}/{args.runs}: start-up {result.figures['startup_s']:.2f} s "
+                         f"(empty log {result.figures['startup_empty_s']:.2f} s)")
             runs.append(result)
         if args.profile is not None:
             profiler = cProfile.Profile()

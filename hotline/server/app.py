@@ -71,6 +71,7 @@ def create_app(server: Server, *, gate: Gate | None = None) -> web.Application:
             async with server.running():
                 yield
         finally:
+            gate.close()
             await server.close()
             log.info("server.stopped")
 

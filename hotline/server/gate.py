@@ -86,6 +86,7 @@ class Gate:
         self.members = 0
         self._open: dict[asyncio.BaseTransport, Gated] = {}
         self.refused: Counter[str] = Counter()  # reason -> connections refused or cut
+        self.closed = False
 
     def anonymous(self, source: str) -> int:
         return len(self._anonymous.get(source, ()))
@@ -107,7 +108,16 @@ class Gate:
         self._anonymous.setdefault(source, OrderedDict())[transport] = gated
         self.anonymous_total += 1
         self.arm(gated)
+        if self.closed:  # accepted as the listener closed
+            transport.abort()  # type: ignore[attr-defined]
         return gated
+
+    def close(self) -> None:
+        """The server stops: cut every connection still open, and any accepted after, so that no
+        socket outlives the server."""
+        self.closed = True
+        for gated in list(self._open.values()):
+            gated.transport.abort()  # type: ignore[attr-defined]
 
     def _evict(self, source: str, reason: str) -> None:
         _, oldest = next(iter(self._anonymous[source].items()))

@@ -48,3 +48,17 @@ async def test_a_flood_displaces_itself_and_members_leave_the_pool() -> None:
     gate.admit(second)
     assert not gate.promote(second)  # the members' cap
     assert gate.refused["member connection limit reached"] == 1
+
+
+async def test_a_closed_gate_cuts_every_connection_and_any_that_arrives_after() -> None:
+    """The server stops: no socket outlives it, not even one accepted as its listener closed."""
+    gate = Gate(max_members=4, max_anonymous=4, max_per_address=4, request_timeout=60)
+    anonymous, member = Transport("10.0.0.1"), Transport("10.0.0.2")
+    gate.admit(anonymous)
+    gate.admit(member)
+    assert gate.promote(member)
+    gate.close()
+    assert anonymous.aborted and member.aborted
+    late = Transport("10.0.0.3")
+    gate.admit(late)
+    assert late.aborted

@@ -63,6 +63,8 @@ from hotline.wire.frames import Submit
 
 log = structlog.get_logger("hotline.server")
 
+TURN_BUDGET = 0.002  # seconds of checks before the submissions worker yields to the event loop
+
 UNKNOWN_REF = {Kind.MESSAGE: Code.MESSAGE_UNKNOWN_REF, Kind.ACK: Code.ACK_UNKNOWN_REF,
                Kind.ECHO: Code.ECHO_UNKNOWN_REF, Kind.VIOLATION: Code.MESSAGE_UNKNOWN_REF}
 """The code refusing an envelope whose ``reply_to`` names nothing it may answer, by its kind."""
@@ -360,7 +362,11 @@ class Hotline:
                 await ahead.put((conn, submit, self._verify_ahead(conn, submit)))
 
         async def in_turn() -> None:
+            since = time.perf_counter()
             while True:
+                if time.perf_counter() - since >= TURN_BUDGET:  # reads, pings and deliveries go on
+                    await asyncio.sleep(0)
+                    since = time.perf_counter()
                 conn, submit, early = await ahead.get()
                 if early is not None:
                     await early.settled()

@@ -356,8 +356,9 @@ class LimitsSection:
     rejections_logged: int = 60
     rejection_summary: float = 60.0
     entries_page_bytes: int = 4 * 1024 * 1024
-    # Threads checking submissions' signatures ahead of their turn (0: in turn, on the event loop).
-    verify_threads: int = 2
+    # Threads checking submissions' signatures ahead of their turn (0: in turn, on the event loop;
+    # worth it only with cores to spare: config/hotline.toml).
+    verify_threads: int = 0
 
     def __post_init__(self) -> None:
         _validate_section(self, "limits")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,8 +50,7 @@ class SendQueue:
         self._bytes = 0
         self._unsent = 0  # queued, or popped and still being sent
         self._readable = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
+        self._popped = asyncio.Event()  # set, and replaced, at each pop
         self.drained = asyncio.Event()  # every queued frame has been sent
         self.drained.set()
 
@@ -63,14 +62,19 @@ class SendQueue:
         return bool(self._items) and (len(self._items) >= self.frames
                                       or self._bytes + len(text) > self.size)
 
+    def spare(self, text: str) -> bool:
+        """Room for ``text`` among the frames the server paces (a replay, its burst at connect,
+        receipts): at most half of each bound, so that live frames, which are never waited for,
+        always find the other half (one frame always fits an empty queue)."""
+        return not self._items or (2 * (len(self._items) + 1) <= self.frames
+                                   and 2 * (self._bytes + len(text)) <= self.size)
+
     def push(self, text: str) -> None:
         self._items.append(text)
         self._bytes += len(text)
         self._unsent += 1
         self.drained.clear()
         self._readable.set()
-        if self.full(""):
-            self._room.clear()
 
     async def pop(self) -> str:
         while not self._items:
@@ -78,8 +82,8 @@ class SendQueue:
             await self._readable.wait()
         text = self._items.popleft()
         self._bytes -= len(text)
-        if not self.full(""):
-            self._room.set()
+        self._popped.set()
+        self._popped = asyncio.Event()
         return text
 
     def sent(self) -> None:
@@ -88,8 +92,10 @@ class SendQueue:
         if not self._unsent:
             self.drained.set()
 
-    async def room(self) -> None:
-        await self._room.wait()
+    def next_pop(self) -> Coroutine[Any, Any, bool]:
+        """Done once a frame is taken from the queue after this call (the event is taken now,
+        so a pop before the caller gets to wait still counts)."""
+        return self._popped.wait()
 
 
 @dataclass(eq=False)
@@ -151,15 +157,16 @@ class Connection:
         self.queue.push(text)
 
     async def put(self, text: str) -> None:
-        """Queue a frame once there is room (the member's reading paces the caller).
+        """Queue a frame once there is room for it in the paced half of the queue
+        (``SendQueue.spare``): the member's reading paces the caller, and live frames still fit.
 
         Raises:
             ConnectionGone: the connection died first.
         """
-        while self.queue.full(text):
+        while not self.queue.spare(text):
             if self.dead.is_set():
                 raise ConnectionGone
-            room = asyncio.ensure_future(self.queue.room())
+            room = asyncio.ensure_future(self.queue.next_pop())
             died = asyncio.ensure_future(self.dead.wait())
             try:
                 await asyncio.wait({room, died}, return_when=asyncio.FIRST_COMPLETED)

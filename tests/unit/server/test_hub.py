@@ -111,6 +111,31 @@ async def test_put_waits_for_room_and_gives_up_when_the_connection_dies() -> Non
         await conn.put("d")
 
 
+async def test_paced_frames_fill_half_the_queue_so_live_frames_always_find_room() -> None:
+    """A replay, the connect burst or receipts (``put``) wait at half of either bound; the live
+    frames sent meanwhile (never waited for) take the other half instead of dropping the member
+    (a thousand receipts once overflowed a reading member's queue: 4008)."""
+    conn = unconnected(frames=8, size=1000)
+    for n in range(4):
+        await conn.put(f"paced {n}")
+    waiting = asyncio.create_task(conn.put("paced 4"))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    for n in range(4):
+        conn.send_text(f"live {n}")
+    assert conn.closing is None and len(conn.queue) == 8
+    while len(conn.queue) > 3:
+        await conn.queue.pop()
+    await waiting
+    big = unconnected(frames=8, size=1000)
+    await big.put("x" * 400)
+    assert not big.queue.spare("y" * 200)  # 600 of 1,000 bytes: over the paced half
+    big.send_text("z" * 500)  # a live frame still fits
+    assert big.closing is None
+    await conn.stop()
+    await big.stop()
+
+
 async def test_live_entries_of_a_channel_being_replayed_are_only_noted() -> None:
     """Rule 2: while ``north-south`` is replayed, its live entries are noted, not queued; once
     live, an entry the replay already sent is not sent again."""

@@ -47,6 +47,15 @@ class Early:
             envelope.verify(key, sig)
 
 
+def check_signature(envelope: Envelope, key: CanonicalVerifier, sig: Any, early: Early | None) -> None:
+    """The signature check in an envelope's turn: ``envelope.verify(key, sig)``, or its outcome
+    from a thread (``early``) when that checked this very key."""
+    if early is not None:
+        early.verify(envelope, key, sig)
+    else:
+        envelope.verify(key, sig)
+
+
 class Verifiers:
     """The verification threads (none: every signature is checked inline, in its turn)."""
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hotline import entries
-from hotline.ahead import Early
+from hotline.ahead import Early, check_signature
 from hotline.entries import EntryError, EnvelopeEntry
 from hotline.envelope import Envelope, check_ack_id
 from hotline.errorcodes import Code
@@ -110,11 +110,8 @@ def verify_envelope_entry(roster: Roster, entry: entries.Entry | object, *, inde
             raise CryptoError(f"envelope {envelope.id} is for channel {envelope.channel}, but "
                               f"was logged on {entry.channel}")
         roster.check_send(member, envelope.channel, envelope.kind, at=logged)
-        key = roster.envelope_key(member.key_id, envelope.channel, envelope.template)
-        if early is not None:
-            early.verify(envelope, key, entry.sig)
-        else:
-            envelope.verify(key, entry.sig)
+        check_signature(envelope, roster.envelope_key(member.key_id, envelope.channel,
+                                                      envelope.template), entry.sig, early)
         check_ack_id(envelope, party=member.party)
     except HotlineError as exc:
         raise EntryRefused(exc.message, index=index, ref=envelope.id) from exc

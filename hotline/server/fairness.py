@@ -31,6 +31,7 @@ from hotline.entries import PENDING, RejectionsEntry
 from hotline.times import format_time
 
 Job = TypeVar("Job")
+TURN_BUDGET = 0.002  # seconds of submissions' work before the worker yields to the event loop
 
 
 class FairQueue(Generic[Job]):
@@ -82,7 +83,7 @@ class FairQueue(Generic[Job]):
                 del self._room[member]
         return job
 
-    async def run(self, work: Callable[[Job], Awaitable[None]], *, budget: float = 0.002) -> None:
+    async def run(self, work: Callable[[Job], Awaitable[None]], *, budget: float = TURN_BUDGET) -> None:
         """Forever: one job of the next member in turn; ``work`` must not raise. After
         ``budget`` seconds of jobs the worker yields, so reads, pings and deliveries go on."""
         clock = time.perf_counter

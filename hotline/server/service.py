@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from hotline.ahead import AHEAD, Early, Verifiers
+from hotline.ahead import AHEAD, Early, Verifiers, check_signature
 from hotline.canonical import canonical_bytes, parse
 from hotline.config import LimitsSection
 from hotline.display import article
@@ -51,7 +51,7 @@ from hotline.norms.templateset import TemplateSet
 from hotline.norms.violations import Reported, check_violation
 from hotline.roster import EnrollmentDocument, Member, Roster, SignedDocument, describe
 from hotline.server.checkpoints import Checkpointer
-from hotline.server.fairness import FairQueue, RejectionBudget, TokenBucket
+from hotline.server.fairness import TURN_BUDGET, FairQueue, RejectionBudget, TokenBucket
 from hotline.server.feed import Feed
 from hotline.server.hub import CLOSE_AUTH_FAILED, Connection, ConnectionGone, Hub
 from hotline.server.monitor import HealthMonitor, Metrics
@@ -62,8 +62,6 @@ from hotline.wire import frames
 from hotline.wire.frames import Submit
 
 log = structlog.get_logger("hotline.server")
-
-TURN_BUDGET = 0.002  # seconds of checks before the submissions worker yields to the event loop
 
 UNKNOWN_REF = {Kind.MESSAGE: Code.MESSAGE_UNKNOWN_REF, Kind.ACK: Code.ACK_UNKNOWN_REF,
                Kind.ECHO: Code.ECHO_UNKNOWN_REF, Kind.VIOLATION: Code.MESSAGE_UNKNOWN_REF}
@@ -350,10 +348,13 @@ class Hotline:
         await self.turns.put(who, (conn, submit), dead=conn.dead)
 
     async def run_turns(self) -> None:
-        """The submissions worker: every member's queued submissions, in fair turns. A
-        submission's signature starts in a verification thread as its turn is taken, up to
-        ``AHEAD`` turns before it is checked (``hotline.ahead``); the checks themselves,
-        and the order of the log, follow the turns."""
+        """The submissions worker: every member's queued submissions, in fair turns. With
+        verification threads, a submission's signature starts in one as its turn is taken, up
+        to ``AHEAD`` turns before it is checked (``hotline.ahead``); the checks themselves, and
+        the order of the log, follow the turns."""
+        if not self.verifiers.threads:
+            await self.turns.run(lambda job: self._take_turn(job[0], job[1], None))
+            return
         ahead: asyncio.Queue[tuple[Connection, Submit, Early | None]] = asyncio.Queue(AHEAD)
 
         async def take(job: tuple[Connection, Submit]) -> None:
@@ -370,18 +371,7 @@ class Hotline:
                 conn, submit, early = await ahead.get()
                 if early is not None:
                     await early.settled()
-                if conn.dead.is_set():
-                    continue
-                try:
-                    with structlog.contextvars.bound_contextvars(member=conn.member.member,
-                                                                 party=conn.member.party):
-                        await self.submit(conn, submit, early)
-                except AuthError:
-                    pass  # check_key has closed the session
-                except HotlineError as exc:
-                    conn.send(frames.error(exc, req=submit.req))
-                except Exception:  # one submission's bug must not stop everyone's turns
-                    log.exception("submit.failed", id=submit.envelope.id)
+                await self._take_turn(conn, submit, early)
 
         checking = asyncio.create_task(in_turn(), name="submission-checks")
         try:
@@ -390,6 +380,21 @@ class Hotline:
             checking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checking
+
+    async def _take_turn(self, conn: Connection, submit: Submit, early: Early | None) -> None:
+        """One submission's turn; never raises (one submission's bug must not stop the turns)."""
+        if conn.dead.is_set():
+            return
+        try:
+            with structlog.contextvars.bound_contextvars(member=conn.member.member,
+                                                         party=conn.member.party):
+                await self.submit(conn, submit, early)
+        except AuthError:
+            pass  # check_key has closed the session
+        except HotlineError as exc:
+            conn.send(frames.error(exc, req=submit.req))
+        except Exception:
+            log.exception("submit.failed", id=submit.envelope.id)
 
     def _verify_ahead(self, conn: Connection, submit: Submit) -> Early | None:
         """Start checking the signature of a submission whose cheap checks pass (so that a
@@ -451,11 +456,8 @@ class Hotline:
             raise ProtocolViolation("envelope.created is in the future beyond the allowed clock "
                                     "skew", code=Code.ENVELOPE_CLOCK_SKEW)
         self.roster.member_for_key(member.key_id, at=created)
-        key = self.roster.envelope_key(member.key_id, envelope.channel, envelope.template)
-        if early is not None:
-            early.verify(envelope, key, submit.sig)
-        else:
-            envelope.verify(key, submit.sig)
+        check_signature(envelope, self.roster.envelope_key(member.key_id, envelope.channel,
+                                                           envelope.template), submit.sig, early)
         check_ack_id(envelope, party=member.party)  # an ack's id is its sender's, no one else's
         return agreement
 

@@ -163,7 +163,7 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
     },
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
     "tlog": {"key": _Spec(str), "mldsa_key": _Spec(str, optional=True), "checkpoint_delay": _POSITIVE_FLOAT},
-    "protocols": {"dir": _Spec(str), "deadline_sweep": _POSITIVE_FLOAT},
+    "protocols": {"dir": _Spec(str), "deadline_sweep": _POSITIVE_FLOAT, "state_save": _POSITIVE_FLOAT},
     "health": {"sweep": _POSITIVE_FLOAT, "missed": _POSITIVE_INT},
 }
 # Keys holding a table rather than a scalar; not overridable from the environment.
@@ -390,11 +390,13 @@ class TlogSection:
 
 @dataclass(frozen=True)
 class ProtocolsSection:
-    """The protocol templates this server holds (agreements pin them by SHA-256), and how often,
-    in seconds, it looks for acknowledgements past their deadline."""
+    """The protocol templates this server holds (agreements pin them by SHA-256), how often,
+    in seconds, it looks for acknowledgements past their deadline, and how often it saves the
+    open deadlines and rate windows (a start then reads only the log after them)."""
 
     dir: str = "protocols"
     deadline_sweep: float = 1.0
+    state_save: float = 60.0
 
     def __post_init__(self) -> None:
         _validate_section(self, "protocols")

@@ -115,7 +115,7 @@ GOALS = [
     Goal("audit verify, entries/s per core", "log",
          lambda m: (m["audit_per_s"] / m.get("audit_cores", 1.0)) if "audit_per_s" in m else None,
          "/s", lambda m: m.get("ed25519_verify_per_s"), "raw Ed25519 verify/s, one core", 0.8, True),
-    Goal("`hotline serve` start-up, spawn to listening", "log", lambda m: m.get("startup_s"), "s",
+    Goal("`hotline serve` restart, spawn to listening", "log", lambda m: m.get("startup_s"), "s",
          lambda m: m.get("startup_empty_s"), "s, the same server on an empty log", None, False,
          absolute=2.0),
     Goal("server RSS per idle authenticated connection", "idle",

@@ -699,9 +699,11 @@ async def time_to_listen(home: Path) -> float:
 
 async def measure_startup(db: Path, fixture: Fixture, args: argparse.Namespace,
                           result: RunResult) -> None:
-    """``hotline serve`` from spawn to listening: on a copy of the log (its checkpoint file
-    beside it, the page cache warm from the copy), and on an empty log in the same home (the
-    baseline: interpreter, imports, keys, templates)."""
+    """``hotline serve`` from spawn to listening, on a copy of the log (its checkpoint file
+    beside it, the page cache warm from the copy): its first start, with no saved obligations
+    (it reads every message and ack of the log's last 3 days: all of it here), then a restart
+    (it reads the obligations the first saved, and the log after them). The baseline: the same
+    server on an empty log in the same home (interpreter, imports, keys, templates)."""
     folder = Path(tempfile.mkdtemp(prefix="hotline-bench-start-", dir=db.parent))
     try:
         home = server_home(folder, fixture)
@@ -712,6 +714,7 @@ async def measure_startup(db: Path, fixture: Fixture, args: argparse.Namespace,
         note = await checkpoint_note(db, fixture, args.entries, args.commit_batch)
         write_checkpoint_file(checkpoint_path(home / "hotline.db"),
                               SavedCheckpoint(args.entries, format_time(BASE_TIME), note))
+        result.figures["startup_cold_s"] = await time_to_listen(home)
         result.figures["startup_s"] = await time_to_listen(home)
         result.figures["startup_empty_s"] = empty
     finally:
@@ -866,9 +869,12 @@ def render(args: argparse.Namespace, info: BuildInfo, med: dict[str, float],
          "—", "—"),
     ]
     if "startup_s" in med:
-        rows.append((f"`hotline serve` start-up at {size:,} entries (spawn to listening)",
+        rows.append((f"`hotline serve` restart at {size:,} entries (spawn to listening)",
                      f"{g('startup_s'):.2f} s", f"empty log {g('startup_empty_s'):.2f} s",
                      f"{g('startup_s') / g('startup_empty_s', 1):.2f}× (aim ≤ 2 s)"))
+        rows.append((f"`hotline serve` first start at {size:,} entries, nothing saved",
+                     f"{g('startup_cold_s'):.2f} s", f"empty log {g('startup_empty_s'):.2f} s",
+                     f"{g('startup_cold_s') / g('startup_empty_s', 1):.2f}×"))
     out = [f"# hotline transparency-log benchmark — {len(runs)} run(s), medians", "",
            "| metric | value | baseline | ratio |", "|---|---|---|---|"]
     out += [f"| {m} | {v} | {b} | {r} |" for m, v, b, r in rows]
@@ -1071,8 +1077,9 @@ async def amain(args: argparse.Namespace, command: str) -> int:
                 measure_breakdown(db, fixture, args.breakdown_entries, args.breakdown_rounds, result)
             if args.startup and k == 1:  # one copy of the log, one start-up: it is slow at 10^6
                 await measure_startup(db, fixture, args, result)
-                progress(f"run {k}/{args.runs}: start-up {result.figures['startup_s']:.2f} s "
-                         f"(empty log {result.figures['startup_empty_s']:.2f} s)")
+                progress(f"run {k}/{args.runs}: restart {result.figures['startup_s']:.2f} s, first "
+                         f"start {result.figures['startup_cold_s']:.2f} s (empty log "
+                         f"{result.figures['startup_empty_s']:.2f} s)")
             runs.append(result)
         if args.profile is not None:
             profiler = cProfile.Profile()

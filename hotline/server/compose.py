@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -57,10 +58,12 @@ class Server:
         queued are answered before the checkpointer's last checkpoint."""
         service = self.service
         sweep = self.config.protocols.deadline_sweep
-        tasks = [asyncio.create_task(self._lead(), name="lead"),
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self._lead(), name="lead"),
                  asyncio.create_task(service.run_rejection_summaries(sweep), name="rejections")]
         intake = [asyncio.create_task(service.run_turns(), name="submission-turns"),
                   asyncio.create_task(self.hub.watch_stalled(), name="stalled-sessions")]
+        service.unread_checked = asyncio.create_task(service.check_unread(), name="unread-window")
+        tasks.append(service.unread_checked)
         try:
             yield
         finally:
@@ -68,16 +71,20 @@ class Server:
             await service.drain()
             await _cancel(tasks)
             await self.checkpointer.stop()
+            with contextlib.suppress(HotlineError):  # a cache: the next start reads more of the log
+                await service.save_obligations()
 
     async def _lead(self) -> None:
         """Follow the log's leader until this server leads (at once on SQLite), then do what
-        one server at a time does: sign checkpoints, sweep deadlines, judge health."""
+        one server at a time does: sign checkpoints, sweep deadlines, save them, judge health."""
         if not self.store.leading.is_set():
             await self.checkpointer.follow(FOLLOW_POLL)
             log.warning("store.leading", db=self.store.location, log_size=await self.store.size())
+        protocols = self.config.protocols
         await asyncio.gather(
             self.checkpointer.run(),
-            self.service.run_deadlines(self.config.protocols.deadline_sweep),
+            self.service.run_deadlines(protocols.deadline_sweep),
+            self.service.run_saves(protocols.state_save),
             self.monitor.run(self.config.health.sweep))
 
     async def close(self) -> None:
@@ -87,7 +94,7 @@ class Server:
             await self.store.close()
 
 
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
     for task in tasks:
         task.cancel()
     for task in tasks:

@@ -87,9 +87,9 @@ class HealthMonitor:
                 health.reconfigure(agreement.parties, policy)
 
     async def load(self, size: int) -> None:
-        """Restore each channel's last logged state, then replay the recent heartbeats: every
-        entry within ``missed + 1`` of the longest interval before the log's last entry, of the
-        first ``size`` (the service's feed applies what is logged after)."""
+        """Restore each channel's last logged state, then replay the recent heartbeats, echoes and
+        health states: those within ``missed + 1`` of the longest interval before the log's last
+        entry, of the first ``size`` (the service's feed applies what is logged after)."""
         self.sync_agreements()
         store = self.store
         for stored in await store.last_of_kind("health"):
@@ -103,15 +103,10 @@ class HealthMonitor:
             return
         window = max(h.policy.interval for h in self.channels.values()) * (self.missed + 1)
         after = await store.first_index_at(format_time(last.entry.time_at - window)) - 1
-        while True:
-            page = await store.entries(after=after, limit=1000)
-            for stored in page:
-                if stored.index >= size:
-                    return
-                self.observe(stored.entry, replay=True)
-                after = stored.index
-            if len(page) < 1000:
-                break
+        # only what health is judged from: the messages around them are never read
+        async for stored in store.selected(after=after, before=size, kinds=("health",),
+                                           envelope_kinds=(Kind.HEARTBEAT.value, Kind.ECHO.value)):
+            self.observe(stored.entry, replay=True)
 
     def observe(self, entry: Entry, *, replay: bool = False) -> None:
         """A committed entry: a heartbeat, an echo, or a health state (another server's judge)."""

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,12 +39,27 @@ from hotline.entries import (
 from hotline.envelope import Envelope, Kind, check_ack_id
 from hotline.epochkeys import PUBLISH_AHEAD, EpochKey, publishable
 from hotline.errorcodes import Code
-from hotline.errors import AuthError, ConfigError, CryptoError, HotlineError, ProtocolViolation, WireError
-from hotline.keys import Verifier
+from hotline.errors import (
+    AuthError,
+    ConfigError,
+    CryptoError,
+    HotlineError,
+    ProtocolViolation,
+    StoreError,
+    WireError,
+)
+from hotline.keys import Verifier, b64encode
 from hotline.norms.agreement import Agreement, AgreementDocument
 from hotline.norms.duration import describe_duration
 from hotline.norms.files import load_pinned
-from hotline.norms.obligations import Deadlines, RateLimits, check_ack_party, lateness
+from hotline.norms.obligations import (
+    Deadlines,
+    ObligationsState,
+    RateLimits,
+    check_ack_party,
+    counts_toward_rate,
+    lateness,
+)
 from hotline.norms.rules import Context, Replied
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
@@ -62,6 +77,8 @@ from hotline.wire import frames
 from hotline.wire.frames import Submit
 
 log = structlog.get_logger("hotline.server")
+
+OBLIGATIONS = "obligations"  # the saved state's name in the store
 
 UNKNOWN_REF = {Kind.MESSAGE: Code.MESSAGE_UNKNOWN_REF, Kind.ACK: Code.ACK_UNKNOWN_REF,
                Kind.ECHO: Code.ECHO_UNKNOWN_REF, Kind.VIOLATION: Code.MESSAGE_UNKNOWN_REF}
@@ -113,6 +130,10 @@ class Hotline:
         self.document_indexes: list[int] = []  # and the index each is logged at
         # every committed entry, in log order, to ``apply`` (other servers' too, on PostgreSQL)
         self.feed = Feed(store, self.apply, poll=FOLLOW_POLL if store.shared else None)
+        self._saved_size = -1  # the log size whose obligations were saved last
+        self.restored_from: int | None = None  # the saved size the start restored (None: none)
+        self._unread: tuple[int, int] | None = None  # (after, end): the window the start skipped
+        self.unread_checked: asyncio.Task[HotlineError | None] | None = None  # ``check_unread``
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def load(self, size: int) -> None:
@@ -135,28 +156,109 @@ class Hotline:
         await self._replay_obligations(size)
 
     async def _replay_obligations(self, size: int) -> None:
-        """Rebuild deadlines and rate windows from the log's recent window: every entry logged
-        within the longest ack deadline or rate period before the last entry (log times never go
-        back, so that window holds every message whose obligation may still be open)."""
+        """Rebuild deadlines and rate windows of the log's first ``size`` entries: from the state
+        saved at a size ``S`` (``save_obligations``) and the entries from ``S`` on, or else from
+        every entry logged within the longest ack deadline or rate period before the last entry
+        (log times never go back, so that window holds every message whose obligation may still
+        be open). A saved state older than that window, or not this log's, is not used."""
         last = await self.store.entry(size - 1) if size else None
-        spans = [t.rate.per for t in self.templates if t.rate is not None]
-        spans += [t.ack_deadline(p) or timedelta(0) for t in self.templates for p in t.allowed_precedence]
+        spans = self._obligation_spans()
         if last is None or not spans:
             return
         since = last.entry.time_at - max(spans)
         after = await self.store.first_index_at(format_time(since)) - 1
+        saved = await self._saved_obligations(size)
+        if saved is not None and saved.size - 1 < after:
+            saved = None  # older than the window: reading the window is less work
+        if saved is not None:
+            self.deadlines.restore(saved.pending)
+            self.rates.restore(saved.rates)
+            self._unread = (after, saved.size)  # read after the start: ``check_unread``
+            after = saved.size - 1
+            self.restored_from = self._saved_size = saved.size
         replayed = 0
-        # only the kinds that owe, answer or are counted (heartbeats and echoes, most of a busy
-        # log, are none of these in the shipped templates), and the overdue notices
-        kinds = {Kind.MESSAGE, Kind.ACK} | {t.kind for t in self.templates if t.rate or t.ack}
-        async for stored in self.store.selected(after=after, envelope_kinds=sorted(kinds),
-                                                kinds=("overdue",)):
-            if stored.index >= size:
-                break
+        async for stored in self._obliging(after, size):
             self._observe(stored.entry)
             replayed += 1
         log.info("obligations.replayed", since=format_time(since), entries=replayed,
-                 pending_acks=len(self.deadlines))
+                 saved_at=saved.size if saved else None, pending_acks=len(self.deadlines))
+
+    def _obliging(self, after: int, end: int) -> AsyncIterator[StoredEntry]:
+        """The entries after ``after`` and before ``end`` that owe, answer or are counted
+        (heartbeats and echoes, most of a busy log, are none of these in the shipped
+        templates), and the overdue notices."""
+        kinds = {Kind.MESSAGE, Kind.ACK} | {t.kind for t in self.templates if t.rate or t.ack}
+        return self.store.selected(after=after, envelope_kinds=sorted(kinds), kinds=("overdue",),
+                                   before=end)
+
+    async def check_unread(self) -> HotlineError | None:
+        """After a start that restored saved obligations: decode the entries it did not read
+        (those a start without them decodes: ``_obliging`` in the recent window, up to the
+        saved size), so that damage there is still found, after the server listens rather than
+        before: ``store.damaged`` naming the entry, in the log and at ``/healthz`` (returned)."""
+        if self._unread is None:
+            return None
+        after, end = self._unread
+        try:
+            async for stored in self._obliging(after, end):
+                stored.entry  # noqa: B018 (decoded strictly, or ``store.damaged``)
+                if stored.index % 64 == 0:
+                    await asyncio.sleep(0)  # a background check: live requests go first
+        except HotlineError as exc:
+            self.store.note_failure(exc)
+            log.critical("store.damaged", code=exc.code, reason=exc.message,
+                         fix=f"restore the database {self.store.restore_advice}")
+            return exc
+        finally:
+            self._unread = None
+        log.info("obligations.window_checked", after=after, before=end)
+        return None
+
+    def _obligation_spans(self) -> list[timedelta]:
+        spans = [t.rate.per for t in self.templates if t.rate is not None]
+        return spans + [t.ack_deadline(p) or timedelta(0) for t in self.templates
+                        for p in t.allowed_precedence]
+
+    async def _saved_obligations(self, size: int) -> ObligationsState | None:
+        """The saved state, if it is this log's at a size up to ``size`` (else None, said)."""
+        try:
+            found = await self.store.load_state(OBLIGATIONS)
+            if found is None:
+                return None
+            saved = ObligationsState.decode(found)
+            if saved.size > size or b64encode(await self.store.root_at(saved.size)) != saved.root:
+                raise StoreError(f"it is of a log of {saved.size} entries that is not this one",
+                                 code=Code.STORE_DAMAGED)
+            return saved
+        except HotlineError as exc:
+            log.warning("obligations.saved_not_used", code=exc.code, reason=exc.message,
+                        fix="none needed: they are rebuilt from the log")
+            return None
+
+    async def save_obligations(self) -> None:
+        """Save the deadlines and rate windows of the entries applied so far, so that the next
+        start reads only the log after them (the leader, every ``protocols.state_save``
+        seconds, and at shutdown)."""
+        size = self.feed.next  # every entry below it has been observed (``apply``)
+        if size == self._saved_size or not self.store.leading.is_set():
+            return
+        # taken together, before any await: the feed may apply more meanwhile
+        span = max((t.rate.per for t in self.templates if t.rate is not None), default=timedelta(0))
+        pending, rates = self.deadlines.state(), self.rates.state(self.clock() - span)
+        state = ObligationsState(size=size, root=b64encode(await self.store.root_at(size)),
+                                 pending=pending, rates=rates)
+        await self.store.save_state(OBLIGATIONS, state.encode())
+        self._saved_size = size
+        log.debug("obligations.saved", size=size, pending_acks=len(pending))
+
+    async def run_saves(self, interval: float) -> None:
+        """The leader, every ``interval`` seconds: ``save_obligations``."""
+        while True:
+            try:
+                await self.save_obligations()
+            except HotlineError as exc:  # a cache: the next start reads more of the log
+                log.error("obligations.not_saved", code=exc.code, reason=exc.message)
+            await asyncio.sleep(interval)
 
     def _observe(self, entry: Entry) -> None:
         self.deadlines.observe(entry)
@@ -245,10 +347,7 @@ class Hotline:
         if isinstance(entry, RosterEntry):
             await self._take_document(entry, index, own=own)
             return
-        if isinstance(entry, EnvelopeEntry) and not own:  # this server's were counted at check
-            template = self._agreed_template(entry.channel, entry.envelope.template)
-            self.rates.observe(entry, template.rate if template is not None else None)
-        self.deadlines.observe(entry)
+        self._observe(entry)  # this server's own submissions were held in the windows till now
         self.monitor.observe(entry)
         if isinstance(entry, EnvelopeEntry | OverdueEntry | HealthEntry):  # live on the channel
             self.hub.publish(entry.channel, index, stored.leaf,
@@ -433,7 +532,11 @@ class Hotline:
                               party=conn.member.party, envelope=envelope, sig=submit.sig,
                               expects=msgspec.UNSET if expects is None else expects,
                               late=True if late else msgspec.UNSET)
-        future = self.store.enqueue(entry, envelope_id=envelope.store_key, origin=conn)
+        try:
+            future = self.store.enqueue(entry, envelope_id=envelope.store_key, origin=conn)
+        except HotlineError:
+            self.rates.release((envelope.channel, conn.member.party, envelope.template), envelope.id)
+            raise
         task = asyncio.create_task(self._commit(conn, submit, future, now, time.perf_counter()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -484,8 +587,6 @@ class Hotline:
                                kind=target.envelope.kind.value) if target is not None else None)
             template.check(envelope, Context(agreement=agreement, party=member.party,
                                              role=member.role.value, logged=now, replied=replied))
-            if template.rate is not None:
-                self._check_rate(template, member, envelope, now)
             deadline = template.ack_deadline(envelope.precedence)
             parties = template.recipients(agreement, member.party, envelope.body)
             if deadline is not None and parties and template.ack is not None:
@@ -493,6 +594,8 @@ class Hotline:
                                   due=format_time(now + deadline))
         late = (target is not None and isinstance(target.expects, Expects)
                 and lateness(target.expects, party=member.party, envelope=envelope, at=now) is True)
+        if counts_toward_rate(envelope.kind) and template.rate is not None:
+            self._check_rate(template, member, envelope, now)  # last: it holds a place in the window
         return expects, late
 
     def _check_rate(self, template: Template, member: Member, envelope: Envelope,
@@ -505,7 +608,7 @@ class Hotline:
                 f"{template.id}: the agreement allows {member.party} at most {template.rate.max} "
                 f"per {describe_duration(template.rate.per)} on channel {envelope.channel}; the "
                 f"next one is allowed at {format_time(until)}", code=Code.NORM_RATE_LIMITED)
-        self.rates.record(key, now)  # counted now, so that pipelined submissions count too
+        self.rates.hold(key, envelope.id, now)  # until logged: pipelined submissions count too
 
     async def _commit(self, conn: Connection, submit: Submit, future: asyncio.Future[Appended],
                       now: datetime, queued: float) -> None:
@@ -514,13 +617,13 @@ class Hotline:
             appended = await future
             self.metrics.commit_seconds.observe(time.perf_counter() - queued)
         except HotlineError as exc:
-            self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
+            self.rates.release((envelope.channel, conn.member.party, envelope.template), envelope.id)
             exc = exc.with_ref(envelope.id)
             log.error("envelope.commit_failed", id=envelope.id, code=exc.code, reason=exc.message)
             conn.send(frames.error(exc, req=submit.req))
             return
         if appended.duplicate:  # a resend: it was counted when first accepted
-            self.rates.forget((envelope.channel, conn.member.party, envelope.template), now)
+            self.rates.release((envelope.channel, conn.member.party, envelope.template), envelope.id)
             if self._same(appended.stored, envelope, submit.sig, checked=True):
                 conn.send(self._duplicate(appended.stored, submit))
             else:
@@ -593,10 +696,13 @@ class Hotline:
             now = self.clock()
             for item in self.deadlines.overdue(now):
                 try:
-                    appended = await self.store.append(item.overdue_entry(time=format_time(now)))
+                    # its own dedup key: a notice whose commit was in doubt is never logged twice
+                    appended = await self.store.append(item.overdue_entry(time=format_time(now)),
+                                                       envelope_id=f"overdue:{item.envelope_id}")
                 except HotlineError as exc:  # a failing disk must not end the deadline watch
                     log.error("ack.overdue_not_logged", message=item.index, code=exc.code,
                               reason=exc.message)
+                    self.deadlines.rearm(item)  # tried again at the next sweep
                     continue
                 log.warning("ack.overdue", index=appended.stored.index, message=item.index,
                             channel=item.channel, template=item.template,

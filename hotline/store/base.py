@@ -20,6 +20,7 @@ Theory of operation:
 from __future__ import annotations
 
 import asyncio
+import hmac
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from hotline.entries import ROSTER_KINDS, Entry, EnvelopeEntry, channel_of, kind
 from hotline.errorcodes import Code
 from hotline.errors import LogError, StoreError
 from hotline.store.records import Appended, StoredEntry, damaged
-from hotline.store.rowmac import row_mac, row_mac_valid
+from hotline.store.rowmac import row_mac, row_mac_valid, state_mac
 from hotline.tlog.merkle import (
     EMPTY_ROOT,
     Frontier,
@@ -496,6 +497,32 @@ class Store(ABC):
         rows = await self._read("SELECT witness, MAX(size) FROM cosignatures GROUP BY witness")
         return {str(witness): int(size) for witness, size in rows}
 
+    # -- saved state ---------------------------------------------------------------------------
+
+    async def save_state(self, name: str, data: bytes) -> None:
+        """Save ``data`` as ``name``, replacing what was saved before: state derived from the
+        log that a start may use instead of reading the log again (never the log itself)."""
+        await self._write("INSERT INTO saved_state (name, data, mac) VALUES (?, ?, ?) ON CONFLICT "
+                          "(name) DO UPDATE SET data = excluded.data, mac = excluded.mac",
+                          (name, data, state_mac(self.mac_key, name, data)))
+
+    async def load_state(self, name: str) -> bytes | None:
+        """What was saved as ``name`` (None if nothing).
+
+        Raises:
+            StoreError: ``store.damaged``: its MAC does not verify (changed or planted).
+        """
+        rows = await self._read("SELECT data, mac FROM saved_state WHERE name = ?", (name,))
+        if not rows:
+            return None
+        data, mac = rows[0]
+        if (self._mac_key is None or not isinstance(data, bytes | memoryview)
+                or not isinstance(mac, bytes | memoryview)
+                or not hmac.compare_digest(state_mac(self._mac_key, name, bytes(data)), bytes(mac))):
+            raise StoreError(f"the saved {name} in {self.location} does not carry this log's MAC",
+                             code=Code.STORE_DAMAGED)
+        return bytes(data)
+
     # -- entries -------------------------------------------------------------------------------
 
     async def entries(self, *, channel: str | None = None, after: int = -1,
@@ -548,17 +575,17 @@ class Store(ABC):
         return page
 
     async def selected(self, *, after: int, envelope_kinds: Sequence[str],
-                       kinds: Sequence[str] = ()) -> AsyncIterator[StoredEntry]:
-        """Entries with index > ``after``, in index order, that are envelopes of
+                       kinds: Sequence[str] = (), before: int = 2 ** 62) -> AsyncIterator[StoredEntry]:
+        """Entries with index > ``after`` and < ``before``, in index order, that are envelopes of
         ``envelope_kinds`` or entries of ``kinds``: found by index, so the entries around them
         (e.g. heartbeats) are never read. Envelopes logged before their kind was recorded are
         all included."""
         env_marks, kind_marks = ",".join("?" * len(envelope_kinds)), ",".join("?" * len(kinds))
         rows = await self._read(
             f"SELECT idx FROM entries WHERE envelope_kind IN ({env_marks or 'NULL'}) AND idx > ? "
-            f"UNION ALL SELECT idx FROM entries WHERE envelope_kind IS NULL AND kind IN "
-            f"('envelope', {kind_marks or 'NULL'}) AND idx > ?",
-            (*envelope_kinds, after, *kinds, after))
+            f"AND idx < ? UNION ALL SELECT idx FROM entries WHERE envelope_kind IS NULL AND kind "
+            f"IN ('envelope', {kind_marks or 'NULL'}) AND idx > ? AND idx < ?",
+            (*envelope_kinds, after, before, *kinds, after, before))
         indexes = sorted(int(r[0]) for r in rows)
         for start in range(0, len(indexes), 500):
             chunk = indexes[start:start + 500]

@@ -52,7 +52,7 @@ from hotline.tlog.merkle import leaf_hash
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "Standby", "migrate", "migrate_url", "public_url"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MIGRATION_LOCK = 0x686F746C696E65  # "hotline": the advisory lock servers take to migrate
 _LEADER_LOCK = _MIGRATION_LOCK + 1  # held, for its whole session, by the server that leads
 STANDBY_POLL = 0.5  # seconds between a standby's tries to take the lead
@@ -98,7 +98,10 @@ _SCHEMA_V1 = [
       "EXECUTE FUNCTION hotline_append_only()" for table in _APPEND_ONLY),
     "INSERT INTO hotline_schema (version) VALUES (1)",
 ]
-MIGRATIONS: dict[int, list[str]] = {1: _SCHEMA_V1}  # version -> the statements that reach it
+# State derived from the log, saved to start faster (``Store.save_state``); not the log.
+_SCHEMA_V2 = ["CREATE TABLE saved_state (name text PRIMARY KEY, data bytea NOT NULL, mac bytea NOT NULL)",
+              "UPDATE hotline_schema SET version = 2"]
+MIGRATIONS: dict[int, list[str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}  # version -> its statements
 
 
 def public_url(url: str) -> str:

@@ -6,6 +6,9 @@ big-endian) || leaf), with K derived by HKDF-SHA256 from the log signing key's p
 A checkpoint signed with that key already vouches for the rows below it; at start the rows beyond
 the last signed checkpoint (committed, perhaps acknowledged, not yet checkpointed when the server
 stopped) must each carry a valid MAC (``hotline.store.integrity``).
+
+State the server saves to start faster (``Store.save_state``) carries HMAC-SHA256(K,
+"hotline/v1/store-state\n" || name || "\n" || data): a damaged or planted save is not used.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from hotline.tlog.note import private_key
 
 ROW_MAC_INFO = b"hotline/v1/store-row-mac"
 _ROW_DOMAIN = b"hotline/v1/store-row\n"
+_STATE_DOMAIN = b"hotline/v1/store-state\n"
 
 
 def row_mac_key(key: SigningKey) -> bytes:
@@ -47,3 +51,9 @@ def row_mac_valid(key: bytes, index: int, leaf: bytes, mac: bytes | None) -> boo
     except InvalidSignature:
         return False
     return True
+
+
+def state_mac(key: bytes, name: str, data: bytes) -> bytes:
+    h = hmac.HMAC(key, hashes.SHA256())
+    h.update(_STATE_DOMAIN + name.encode() + b"\n" + data)
+    return h.finalize()

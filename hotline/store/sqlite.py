@@ -78,6 +78,9 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS cosignatures (
         size INTEGER NOT NULL, witness TEXT NOT NULL, line TEXT NOT NULL,
         PRIMARY KEY (size, witness))""",
+    # State derived from the log, saved to start faster (``Store.save_state``); not the log.
+    """CREATE TABLE IF NOT EXISTS saved_state (
+        name TEXT PRIMARY KEY, data BLOB NOT NULL, mac BLOB NOT NULL)""",
     *(f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table}
         BEGIN SELECT RAISE(ABORT, '{table} are append-only: {verb} refused'); END"""
       for table in ("nodes", "checkpoints", "cosignatures") for verb in ("UPDATE", "DELETE")),

@@ -323,11 +323,19 @@ async def test_swapped_entries(log: Log, tmp_path: Path) -> None:
         return renumbered(entries)
     edit_export(log.export, swapped)
 
-    # Even the key holder's server refuses it: it decodes the recent entries at start, and a
-    # leaf holding another index is damage.
+    # Even the key holder's server finds it: it decodes the recent entries, and a leaf holding
+    # another index is damage. With the obligations it saved at its stop, it decodes them after
+    # it listens, and says so (/healthz: failing); with none saved, before, and does not start.
     host_passes_server_checks(log.home)
-    with pytest.raises(StoreError, match=f"entry {MSG[1]} in the database is damaged: its leaf "
-                                         "holds another index"):
+    damage = f"entry {MSG[1]} in the database is damaged: its leaf holds another index"
+    async with running_server(log.home, **FAST) as server:
+        service = server.hotline
+        assert service.restored_from is not None and service.unread_checked is not None
+        found = await service.unread_checked
+        assert found is not None and found.message == damage and service.store.problem == damage
+    with attacker_db(log.home) as db:
+        db.execute("DELETE FROM saved_state")
+    with pytest.raises(StoreError, match=damage):
         async with running_server(log.home, **FAST):
             pass
     moved, exported = await asyncio.gather(verify_export(log.home, in_place),

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from hotline.entries import PENDING, EnvelopeEntry, Expects, OverdueEntry, RejectionsEntry, to_json
 from hotline.envelope import Envelope, Kind, Precedence
-from hotline.errors import ProtocolViolation
+from hotline.errorcodes import Code
+from hotline.errors import ProtocolViolation, StoreError
 from hotline.norms.obligations import (
     Deadlines,
+    ObligationsState,
     RateLimits,
     check_ack_party,
     lateness,
@@ -95,7 +97,12 @@ def test_a_missed_deadline_is_handed_out_once_naming_the_parties_still_missing()
     assert deadlines.overdue(due - timedelta(milliseconds=1)) == []
     (item,) = deadlines.overdue(due)
     assert (item.envelope_id, item.index, item.missing) == ("m1", 7, {"mediator"})
-    assert deadlines.overdue(due + timedelta(hours=1)) == [] and len(deadlines) == 0
+    assert deadlines.overdue(due + timedelta(hours=1)) == []
+    # pending until its notice is logged: what is pending is a function of the log alone
+    assert len(deadlines) == 1
+    deadlines.observe(msgspec.convert({**to_json(item.overdue_entry(time=format_time(due))),
+                                       "index": 9}, OverdueEntry))
+    assert len(deadlines) == 0
     assert to_json(item.overdue_entry(time=format_time(due))) == {
         "index": PENDING, "time": format_time(due), "kind": "overdue", "channel": "north-south", "ref": "m1",
         "entry": 7, "template": "launch-notification", "precedence": "FLASH",
@@ -150,16 +157,28 @@ def test_overdue_hands_out_exactly_the_unanswered_messages_oldest_first(
                 if answered != set(PARTIES)]
     assert sorted((item.envelope_id, item.missing) for item in found) == sorted(expected, key=lambda e: e[0])
     assert [item.due for item in found] == sorted(item.due for item in found)
-    assert deadlines.overdue(T0 + timedelta(days=1)) == [] and len(deadlines) == 0
+    assert deadlines.overdue(T0 + timedelta(days=1)) == [] and len(deadlines) == len(found)
+
+
+def test_a_notice_that_could_not_be_logged_is_handed_out_again() -> None:
+    deadlines = Deadlines()
+    deadlines.observe(message(1, "m1", due=T0))
+    (item,) = deadlines.overdue(T0)
+    deadlines.rearm(item)
+    assert deadlines.overdue(T0) == [item]
+    deadlines.observe(ack(2, "m1", party="south"))
+    deadlines.observe(ack(3, "m1", party="mediator"))
+    deadlines.rearm(item)  # answered meanwhile: nothing to hand out
+    assert deadlines.overdue(T0 + timedelta(days=1)) == []
 
 
 def test_a_rate_window_slides_and_refused_attempts_do_not_count() -> None:
     limits = RateLimits()
     rate = Rate(max=2, per=timedelta(minutes=10))
     key = ("north-south", "north", "message")
-    for minute in (0, 3):
+    for n, minute in enumerate((0, 3)):
         assert limits.check(key, rate, T0 + timedelta(minutes=minute)) is None
-        limits.record(key, T0 + timedelta(minutes=minute))
+        limits.hold(key, f"m{n}", T0 + timedelta(minutes=minute))
     # a third within the window: refused until the oldest leaves it (and a refusal is not recorded)
     assert limits.check(key, rate, T0 + timedelta(minutes=9)) == T0 + timedelta(minutes=10)
     assert limits.check(key, rate, T0 + timedelta(minutes=9, seconds=59)) == T0 + timedelta(minutes=10)
@@ -167,17 +186,37 @@ def test_a_rate_window_slides_and_refused_attempts_do_not_count() -> None:
     assert limits.check(("north-south", "south", "message"), rate, T0) is None  # per party
 
 
+def test_a_held_message_counts_until_logged_then_at_its_log_time() -> None:
+    limits = RateLimits()
+    rate = Rate(max=1, per=timedelta(hours=1))
+    key = ("north-south", "north", "launch-notification")
+    limits.hold(key, "m1", T0)
+    assert limits.check(key, rate, T0) == T0 + timedelta(hours=1)
+    limits.observe(message(5, "m1", at=T0 + timedelta(seconds=1)), rate)  # logged: no longer held
+    assert limits.check(key, rate, T0 + timedelta(hours=1)) == T0 + timedelta(hours=1, seconds=1)
+    assert limits.check(key, rate, T0 + timedelta(hours=1, seconds=1)) is None
+
+
 def test_a_message_not_logged_after_all_is_taken_back() -> None:
     limits = RateLimits()
     rate = Rate(max=1, per=timedelta(hours=1))
     key = ("north-south", "north", "message")
-    limits.record(key, T0)
+    limits.hold(key, "m1", T0)
     assert limits.check(key, rate, T0) is not None
-    limits.forget(key, T0 + timedelta(seconds=1))  # not a recorded time: nothing to take back
+    limits.release(key, "m2")  # not held: nothing to take back
     assert limits.check(key, rate, T0) is not None
-    limits.forget(key, T0)
+    limits.release(key, "m1")
     assert limits.check(key, rate, T0) is None
-    limits.forget(("other", "x", "y"), T0)  # never recorded: no error
+    limits.release(("other", "x", "y"), "m1")  # never held: no error
+
+
+def test_a_hold_never_released_counts_no_longer_than_the_window() -> None:
+    limits = RateLimits()
+    rate = Rate(max=1, per=timedelta(hours=1))
+    key = ("north-south", "north", "message")
+    limits.hold(key, "lost", T0)
+    assert limits.check(key, rate, T0 + timedelta(minutes=59)) is not None
+    assert limits.check(key, rate, T0 + timedelta(hours=1)) is None
 
 
 def test_start_up_replay_counts_only_accepted_messages_of_limited_templates() -> None:
@@ -189,3 +228,41 @@ def test_start_up_replay_counts_only_accepted_messages_of_limited_templates() ->
     assert limits.check(key, rate, T0) is None
     limits.observe(message(3, "m3"), rate)
     assert limits.check(key, rate, T0 + timedelta(minutes=1)) == T0 + timedelta(hours=1)
+
+
+def test_saved_obligations_restore_the_same_deadlines_and_windows() -> None:
+    """What a start restores from a save is what it would have rebuilt from the log."""
+    rate = Rate(max=2, per=timedelta(hours=1))
+    entries = [message(1, "m1", due=T0 + timedelta(minutes=5), at=T0),
+               message(2, "m2", due=T0 + timedelta(minutes=9), at=T0 + timedelta(minutes=2)),
+               ack(3, "m1", party="south"),
+               message(4, "m4", due=T0 + timedelta(minutes=7), party="south", at=T0 + timedelta(minutes=3))]
+    deadlines, limits = Deadlines(), RateLimits()
+    for entry in entries:
+        deadlines.observe(entry)
+        if entry.envelope.kind is Kind.MESSAGE:
+            limits.observe(entry, rate)
+    saved = ObligationsState(size=5, root="root", pending=deadlines.state(),
+                             rates=limits.state(T0 - timedelta(hours=1)))
+    loaded = ObligationsState.decode(saved.encode())
+    assert loaded == saved
+    again, windows = Deadlines(), RateLimits()
+    again.restore(loaded.pending)
+    windows.restore(loaded.rates)
+    later = T0 + timedelta(minutes=10)
+    assert [(p.envelope_id, p.missing) for p in again.overdue(later)] == \
+        [(p.envelope_id, p.missing) for p in deadlines.overdue(later)] == \
+        [("m1", {"mediator"}), ("m4", {"south", "mediator"}), ("m2", {"south", "mediator"})]
+    key = ("north-south", "north", "launch-notification")
+    assert windows.check(key, rate, later) == limits.check(key, rate, later) == T0 + timedelta(hours=1)
+    # times outside every window are not saved
+    assert limits.state(T0 + timedelta(minutes=1))[0].sent == [format_time(T0 + timedelta(minutes=2))]
+
+
+@pytest.mark.parametrize("data", [b"", b"[]", b"{", b'{"size": 1}',
+                                  b'{"size": "1", "root": "", "pending": [], "rates": []}',
+                                  b'{"size": 1, "root": "", "pending": [], "rates": [], "x": 1}'])
+def test_a_damaged_save_is_a_typed_error(data: bytes) -> None:
+    with pytest.raises(StoreError) as refused:
+        ObligationsState.decode(data)
+    assert refused.value.code == Code.STORE_DAMAGED

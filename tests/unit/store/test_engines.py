@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline.errors import LogError
+from hotline.errorcodes import Code
+from hotline.errors import LogError, StoreError
 from hotline.store import Store, open_store
 from hotline.tlog import leaf_hash, root_of, verify_consistency, verify_inclusion
 from tests.log_entries import envelope as envelope_entry
@@ -135,3 +136,36 @@ async def test_checkpoints_and_cosignatures_are_kept_once(store: Store) -> None:
     assert await store.witnessed() == {"w": 3}
     page = await store.page(start=0, end=3, max_bytes=10**6, wanted=lambda kind, channel: True)
     assert [(row.index, row.leaf is not None) for row in page] == [(0, True), (1, True), (2, True)]
+
+
+async def test_saved_state_is_replaced_in_place_and_only_this_logs_is_read_back(
+        reopen: Opener, location: str) -> None:
+    """State saved beside the log comes back as saved, across reopening; saved under another
+    log's key (planted, or a file from elsewhere), it is ``store.damaged``, never used."""
+    store = await reopen()
+    try:
+        assert await store.load_state("obligations") is None
+        await store.save_state("obligations", b'{"size": 1}')
+        await store.save_state("obligations", b'{"size": 2}')  # replaces it
+        await store.save_state("other", b"x")
+    finally:
+        await store.close()
+    again = await reopen()
+    try:
+        assert await again.load_state("obligations") == b'{"size": 2}'
+        assert await again.load_state("other") == b"x"
+    finally:
+        await again.close()
+    foreign = await open_store(location, mac_key=bytes(32))  # another log's row-MAC key
+    try:
+        await foreign.save_state("obligations", b'{"size": 99}')
+    finally:
+        await foreign.close()
+    planted = await reopen()
+    try:
+        with pytest.raises(StoreError) as refused:
+            await planted.load_state("obligations")
+        assert refused.value.code == Code.STORE_DAMAGED and "MAC" in refused.value.message
+        assert await planted.load_state("other") == b"x"  # each save stands alone
+    finally:
+        await planted.close()

@@ -17,7 +17,7 @@ from hotline.entries import leaf_bytes, with_index
 from hotline.errorcodes import Code
 from hotline.errors import StoreError
 from hotline.store import Store, open_store
-from hotline.store.postgres import SCHEMA_VERSION, public_url
+from hotline.store.postgres import MIGRATIONS, SCHEMA_VERSION, public_url
 from hotline.tlog import leaf_hash, root_of
 from tests.log_entries import rejected as entry
 
@@ -264,3 +264,27 @@ async def test_a_row_no_server_wrote_never_enters_a_servers_tree(postgres_url: s
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_database_of_schema_1_is_upgraded_in_place(postgres_url: str) -> None:
+    """A database made by the release before saved state (schema 1) gets its table at the next
+    open; its log is untouched."""
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        async with conn.transaction():
+            for statement in MIGRATIONS[1]:
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+    upgraded = await open_store(postgres_url, mac_key=KEY)
+    try:
+        await upgraded.append(entry(1))
+        await upgraded.save_state("obligations", b"{}")
+        assert await upgraded.load_state("obligations") == b"{}"
+    finally:
+        await upgraded.close()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        assert await conn.fetch("SELECT version FROM hotline_schema") == [(SCHEMA_VERSION,)] == [(2,)]
+    finally:
+        await conn.close()

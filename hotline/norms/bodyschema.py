@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -39,6 +40,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from hotline.canonical import JSONObject
 from hotline.errors import ConfigError, WireError
+from hotline.norms.fastschema import Check, compile_schema, json_key
 from hotline.norms.patterns import Pattern, compile_pattern
 from hotline.times import parse_time
 
@@ -192,23 +194,6 @@ def _pattern_keyword(patterns: dict[str, Pattern]) -> Keyword:
     return pattern
 
 
-def _json_key(value: Any, size: list[int]) -> Any:
-    """A hashable stand-in for ``value`` with JSON's equality; counts the values it visits."""
-    size[0] += 1
-    if isinstance(value, bool) or value is None:
-        return ("literal", value)
-    if isinstance(value, (int, float)):
-        return ("number", value)
-    if isinstance(value, str):
-        size[0] += len(value) // 256
-        return ("text", value)
-    if isinstance(value, list):
-        return ("list", tuple(_json_key(v, size) for v in value))
-    if isinstance(value, dict):
-        return ("map", frozenset((k, _json_key(v, size)) for k, v in value.items()))
-    return ("other", id(value))
-
-
 def _unique_items(validator: Any, unique: Any, instance: Any,
                   schema: Any) -> Iterator[ValidationError]:
     if not unique or not isinstance(instance, list):
@@ -216,7 +201,7 @@ def _unique_items(validator: Any, unique: Any, instance: Any,
     seen: set[Any] = set()
     for item in instance:
         size = [0]
-        key = _json_key(item, size)
+        key = json_key(item, size)
         spend(size[0])
         if key in seen:
             yield ValidationError("has non-unique elements")
@@ -231,24 +216,57 @@ _BodyValidator = _extend(_Base, validators={
     for name in KEYWORDS if name in _Base.VALIDATORS and name != "pattern"})
 
 
-def body_validator(schema: JSONObject) -> Any:
+@dataclass(frozen=True)
+class BodyValidator:
+    """A ``fields`` schema's metered jsonschema validator, and its compiled check of valid
+    bodies where it has one (``hotline.norms.fastschema``)."""
+
+    metered: Any
+    valid: Check | None
+
+
+_METERED = frozenset(_BodyValidator.VALIDATORS) & KEYWORDS
+
+
+def body_validator(schema: JSONObject) -> BodyValidator:
     """The validator for a ``fields`` schema that passed ``check_fields``: one class per
     template, holding its compiled patterns."""
     patterns = {sub["pattern"]: compile_pattern(sub["pattern"]) for sub, _ in walk_schema(schema, ())
                 if isinstance(sub, dict) and isinstance(sub.get("pattern"), str)}
-    validator = _extend(_BodyValidator, validators={
+    cls = _extend(_BodyValidator, validators={
         "pattern": _metered("pattern", _pattern_keyword(patterns))})
-    return validator(schema, format_checker=FORMAT_CHECKER)
+    metered = cls(schema, format_checker=FORMAT_CHECKER)
+
+    def delegate(name: str, value: Any, where: dict[str, Any]) -> Check:
+        keyword, at = cls.VALIDATORS[name], metered.evolve(schema=where)
+
+        def check(instance: Any) -> int | None:
+            return None if next(iter(keyword(at, value, instance, where)), None) else 0
+        return check
+
+    return BodyValidator(metered=metered, valid=compile_schema(
+        schema, cost=_cost, keywords=frozenset(_BodyValidator.VALIDATORS), metered=_METERED,
+        patterns=patterns, conforms=FORMAT_CHECKER.conforms, delegate=delegate))
 
 
-def first_error(validator: Any, body: Any) -> ValidationError | None:
-    """The most relevant error of ``body``, or None.
+def first_error(validator: BodyValidator, body: Any) -> ValidationError | None:
+    """The most relevant error of ``body``, or None: a valid body by the compiled check where
+    the schema has one (charged the steps the metered check would take), anything else by the
+    metered check.
 
     Raises:
         OutOfSteps: the check would cost more than ``MAX_CHECK_STEPS``.
     """
     with budget():
-        found: ValidationError | None = best_match(validator.iter_errors(body))
+        left = _budget.get()
+        assert left is not None
+        before = left[0]
+        steps = validator.valid(body) if validator.valid is not None else None
+        if steps is not None:
+            spend(steps)
+            return None
+        left[0] = before  # what a delegated keyword charged, the metered check charges again
+        found: ValidationError | None = best_match(validator.metered.iter_errors(body))
     return found
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,8 @@ LEAVES = "SELECT e.idx, e.leaf, n.hash FROM entries e LEFT JOIN nodes n ON n.lev
 INSERT_ENTRY = ("INSERT INTO entries (idx, time, kind, channel, envelope_id, leaf, envelope_kind, "
                 "mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_NODE = "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)"
+RECENT_ENTRIES = 4096  # entries kept for lookups by envelope id (``RecentEntries``)
+RECENT_BYTES = 8 << 20  # and at most this many bytes of their leaves
 RECEIPTS_PER_READ = 256  # entries' proofs per node query: at 10^6 entries ~5,400 nodes, within
 # the bound on a statement's parameters (SQLite 32,766; PostgreSQL 32,767)
 
@@ -111,6 +114,28 @@ def new_row(item: Pending, index: int, last_time: str, mac_key: bytes) -> Row:
                Appended(StoredEntry(index, leaf, entry), duplicate=False))
 
 
+class RecentEntries:
+    """The entries a store committed last, by envelope id, within ``RECENT_ENTRIES`` and
+    ``RECENT_BYTES`` of leaves: entries never change once committed, so a lookup of one of
+    them (``by_envelope_id``) needs no read of the database."""
+
+    def __init__(self) -> None:
+        self._by_id: OrderedDict[str, StoredEntry] = OrderedDict()
+        self._bytes = 0
+
+    def add(self, committed: Iterable[tuple[str | None, StoredEntry]]) -> None:
+        for envelope_id, stored in committed:
+            if envelope_id is None or envelope_id in self._by_id:
+                continue
+            self._by_id[envelope_id] = stored
+            self._bytes += len(stored.leaf)
+        while len(self._by_id) > RECENT_ENTRIES or self._bytes > RECENT_BYTES:
+            self._bytes -= len(self._by_id.popitem(last=False)[1].leaf)
+
+    def get(self, envelope_id: str) -> StoredEntry | None:
+        return self._by_id.get(envelope_id)
+
+
 def tree_lost(leaves: int, size: int, advice: str) -> StoreError:
     return StoreError(f"the log's tree holds {leaves} leaves but the database only {size} "
                       f"entries: entries were lost or removed. {advice}", code=Code.STORE_DAMAGED)
@@ -153,6 +178,7 @@ class Store(ABC):
         self.leading = asyncio.Event()
         self.on_commit: Committed | None = None
         self._head = asyncio.Lock()  # the head (size, frontier, root) moves under it alone
+        self._recent = RecentEntries()  # this store's latest commits, by envelope id
 
     def _start(self) -> None:
         self._task = asyncio.create_task(self._sequencer(), name="store-sequencer")
@@ -251,6 +277,8 @@ class Store(ABC):
                         raise self._broken
                     async with self._head:
                         results = await self._commit(batch)
+                        self._recent.add((item.envelope_id, r.stored) for item, r
+                                         in zip(batch, results, strict=True) if not r.duplicate)
                         if self.on_commit is not None:  # before anyone sees the head past them
                             self.on_commit([(r.stored, item.origin) for item, r
                                             in zip(batch, results, strict=True) if not r.duplicate])
@@ -620,6 +648,11 @@ class Store(ABC):
         return found[0] if found else None
 
     async def by_envelope_id(self, envelope_id: str) -> StoredEntry | None:
+        """The entry logged under ``envelope_id``: one this store committed lately without a
+        read (what an echo or an ack answers, most often), else from the database."""
+        recent = self._recent.get(envelope_id)
+        if recent is not None:
+            return recent
         found = await self._read_entries("WHERE e.envelope_id = ?", (envelope_id,))
         return found[0] if found else None
 

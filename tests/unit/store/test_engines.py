@@ -12,7 +12,8 @@ import pytest
 
 from hotline.errorcodes import Code
 from hotline.errors import LogError, StoreError
-from hotline.store import Store, open_store
+from hotline.store import Store, StoredEntry, open_store
+from hotline.store.base import RECENT_BYTES, RECENT_ENTRIES, RecentEntries
 from hotline.tlog import leaf_hash, root_of, verify_consistency, verify_inclusion
 from tests.log_entries import envelope as envelope_entry
 from tests.log_entries import health, overdue
@@ -169,3 +170,33 @@ async def test_saved_state_is_replaced_in_place_and_only_this_logs_is_read_back(
         assert await planted.load_state("other") == b"x"  # each save stands alone
     finally:
         await planted.close()
+
+
+async def test_an_entry_looked_up_by_id_soon_after_its_commit_is_the_databases(reopen: Opener) -> None:
+    """The store keeps its latest commits for lookups by envelope id (an echo's heartbeat, an
+    ack's message): the same entries a read of the database gives, within bounds."""
+    store = await reopen()
+    try:
+        logged = [await store.append(envelope_entry(n, "message"), envelope_id=f"id-{n}")
+                  for n in range(1, 6)]
+        held = [await store.by_envelope_id(f"id-{n}") for n in range(1, 6)]
+    finally:
+        await store.close()
+    again = await reopen()  # nothing committed by this one: every lookup reads the database
+    try:
+        read = [await again.by_envelope_id(f"id-{n}") for n in range(1, 6)]
+        assert await again.by_envelope_id("id-9") is None
+    finally:
+        await again.close()
+    assert held == read == [a.stored for a in logged]
+    assert [h.entry for h in held if h is not None] == [r.entry for r in read if r is not None]
+
+
+def test_recent_entries_are_bounded_in_number_and_bytes() -> None:
+    recent = RecentEntries()
+    recent.add((f"id-{n}", StoredEntry(n, b"x")) for n in range(RECENT_ENTRIES + 10))
+    assert recent.get("id-9") is None and recent.get(f"id-{RECENT_ENTRIES + 9}") is not None
+    big = RECENT_BYTES // 4 + 1
+    recent.add((f"big-{n}", StoredEntry(n, b"x" * big)) for n in range(4))
+    assert recent.get("big-0") is None and recent.get("big-3") is not None
+    recent.add([(None, StoredEntry(0, b"y"))])  # an entry without an id is not kept

@@ -235,6 +235,8 @@ class Params:
     crypto_seconds: float
     sqlite_commits: int
     servers: int = 1  # hotline servers sharing one PostgreSQL log (HOTLINE_STORE_URL)
+    offered_rate: float = 1000.0  # msg/s offered in the open-loop phase (0: skip it)
+    offered_seconds: float = 3.0
 
 
 @dataclass
@@ -325,11 +327,15 @@ async def measure_hotline(servers: list[Child], home: Path, params: Params, resu
         return await alice.sealed_envelope(channel=CHANNEL, template=message, log_key=alice.log_key,
                                            body={"text": message_text(i, params.text_bytes)})
 
-    async def one(i: int) -> tuple[float, float, float]:
-        env = await sealed_message(i)
+    async def one(i: int, env: Envelope | None = None, at: float | None = None
+                  ) -> tuple[float, float, float]:
+        """Message ``i`` (``env``: sealed beforehand), sent now or at ``at`` (perf_counter)."""
+        env = env or await sealed_message(i)
         future: asyncio.Future[float] = loop.create_future()
         waiting[env.id] = future
-        t0 = time.perf_counter()
+        if at is not None:
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        t0 = time.perf_counter() if at is None else at  # open loop: from when it was due
         await alice.submit_envelope(env)  # accepted, or the typed error raised
         t_accepted = time.perf_counter()
         t_delivered = await future
@@ -387,6 +393,9 @@ async def measure_hotline(servers: list[Child], home: Path, params: Params, resu
                 others = (machine1[0] - machine0[0]) - client_cpu - (server_cpu1 - server_cpu0)
                 result.figures["other_cpu_pct"] = max(0.0, 100 * others / elapsed)
                 result.figures["steal_pct"] = 100 * (machine1[1] - machine0[1]) / elapsed
+        if params.offered_rate > 0:
+            await guard(measure_offered(one, sealed_message, base + params.messages, params,
+                                        result))
         if verify_failures:
             result.notes.append(f"{verify_failures} deliveries failed verification at bob")
         return frame_size
@@ -397,6 +406,26 @@ async def measure_hotline(servers: list[Child], home: Path, params: Params, resu
         for client in clients:
             with contextlib.suppress(Exception):
                 await client.close()
+
+
+async def measure_offered(one: Callable[..., Awaitable[tuple[float, float, float]]],
+                          seal: Callable[[int], Awaitable[Envelope]], first: int,
+                          params: Params, result: RunResult) -> None:
+    """3. Open loop: ``offered_rate`` msg/s for ``offered_seconds``, each message sealed
+    beforehand (the server's load, not the sender's sealing) and sent when due whatever the
+    others' progress; send→verified delivery timed from when it was due, so a server that falls
+    behind shows in the latency, not in a slower sender."""
+    count = max(1, round(params.offered_rate * params.offered_seconds))
+    sealed = [await seal(first + k) for k in range(count)]
+    start = time.perf_counter() + 0.05
+    timed = await asyncio.gather(*(one(first + k, env, start + k / params.offered_rate)
+                                   for k, env in enumerate(sealed)))
+    latencies = [(max(acc, delivered) - due) * 1000 for due, acc, delivered in timed]
+    done = max(max(acc, delivered) for _, acc, delivered in timed)
+    result.figures["offered_rate"] = params.offered_rate
+    result.figures["offered_p50_ms"] = percentile(latencies, 50)
+    result.figures["offered_p99_ms"] = percentile(latencies, 99)
+    result.figures["offered_achieved_per_s"] = count / (done - start)
 
 
 async def measure_echo(url: str, params: Params, frame_size: int, result: RunResult) -> None:
@@ -731,6 +760,10 @@ def render(params: Params, med: dict[str, float], runs: list[RunResult],
             "| figure | value |", "|---|---|",
             f"| latency under load p50 / p99 (window {params.window}) | "
             f"{fmt(g('hotline_load_p50_ms'), 'ms')} / {fmt(g('hotline_load_p99_ms'), 'ms')} |",
+            f"| open loop, {fmt(g('offered_rate'), ' msg/s')} offered (sealed beforehand): "
+            f"send→verified delivery p50 / p99, from when due; achieved | "
+            f"{fmt(g('offered_p50_ms'), 'ms')} / {fmt(g('offered_p99_ms'), 'ms')}; "
+            f"{fmt(g('offered_achieved_per_s'), ' msg/s')} |",
             f"| server process CPU during throughput | {fmt(g('server_cpu_pct'), '%')} of one core |",
             f"| bench process CPU (alice + bob) during throughput | "
             f"{fmt(g('client_cpu_pct'), '%')} of one core |",
@@ -918,6 +951,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="sequential messages sent first and not timed (default 50)")
     parser.add_argument("--window", type=int, default=64,
                         help="messages in flight in the throughput phase (default 64)")
+    parser.add_argument("--offered-rate", type=float, default=1000.0,
+                        help="msg/s offered in the open-loop phase, each message sealed "
+                             "beforehand (default 1000; 0 skips the phase)")
+    parser.add_argument("--offered-seconds", type=float, default=3.0,
+                        help="seconds of the open-loop phase (default 3)")
     parser.add_argument("--text-bytes", type=int, default=200,
                         help="characters of message text (default 200)")
     parser.add_argument("--runs", type=int, default=3,
@@ -952,6 +990,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup < 0 or args.crypto_seconds <= 0:
         parser.error("--warmup must be >= 0 and --crypto-seconds > 0")
+    if args.offered_rate < 0 or args.offered_seconds <= 0:
+        parser.error("--offered-rate must be >= 0 and --offered-seconds > 0")
     if args.baseline_ref and (args.profile_server or args.profile_client):
         parser.error("--baseline-ref measures without the profilers")
     return args
@@ -981,7 +1021,8 @@ async def amain(args: argparse.Namespace, command: str) -> int:
     params = Params(messages=args.messages, latency_samples=args.latency_samples,
                     warmup=args.warmup, window=args.window, text_bytes=args.text_bytes,
                     runs=args.runs, crypto_seconds=args.crypto_seconds,
-                    sqlite_commits=args.sqlite_commits, servers=args.servers)
+                    sqlite_commits=args.sqlite_commits, servers=args.servers,
+                    offered_rate=args.offered_rate, offered_seconds=args.offered_seconds)
     if args.servers > 1 and not os.environ.get("HOTLINE_STORE_URL", "").startswith("postgresql"):
         print("--servers above 1 needs the log in PostgreSQL: set HOTLINE_STORE_URL (or run "
               "scripts/bench_store.py, which sets one up)", file=sys.stderr)

@@ -25,7 +25,7 @@ does what jsonschema 4's does for draft 2020-12 (``jsonschema/_keywords.py``);
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hotline.norms.patterns import Pattern
@@ -169,47 +169,35 @@ class _Compiler:
             return total
         return check
 
-    def k_additionalProperties(self, value: Any, schema: Any) -> Check | None:
-        if "patternProperties" in schema:
+    def _each(self, name: str, value: Any, members: Callable[[Any], Iterable[Any] | None]) -> Check | None:
+        """Keyword ``name``, whose subschema ``value`` (``false``: no member may be there)
+        checks each of ``members(instance)`` (None: the keyword does not apply to it)."""
+        sub = self.schema(value) if value is not False else None
+        if value is not False and sub is None:
             return None
-        declared = schema.get("properties", {})
-        extra = self.schema(value) if value is not False else None
-        if value is not False and extra is None:
-            return None
-        cost = self.cost("additionalProperties")
+        cost = self.cost(name)
 
         def check(instance: Any) -> int | None:
             total = cost(value, instance)
-            if not isinstance(instance, dict):
-                return total
-            for name in instance:
-                if name not in declared:
-                    steps = extra(instance[name]) if extra is not None else None
-                    if steps is None:
-                        return None
-                    total += steps
-            return total
-        return check
-
-    def k_items(self, value: Any, schema: Any) -> Check | None:
-        if "prefixItems" in schema:
-            return None
-        each = self.schema(value) if value is not False else None
-        if value is not False and each is None:
-            return None
-        cost = self.cost("items")
-
-        def check(instance: Any) -> int | None:
-            total = cost(value, instance)
-            if not isinstance(instance, list):
-                return total
-            for item in instance:
-                steps = each(item) if each is not None else None
+            for member in members(instance) or ():
+                steps = sub(member) if sub is not None else None
                 if steps is None:
                     return None
                 total += steps
             return total
         return check
+
+    def k_additionalProperties(self, value: Any, schema: Any) -> Check | None:
+        if "patternProperties" in schema:
+            return None
+        declared = schema.get("properties", {})
+        return self._each("additionalProperties", value, lambda i: [
+            v for k, v in i.items() if k not in declared] if isinstance(i, dict) else None)
+
+    def k_items(self, value: Any, schema: Any) -> Check | None:
+        if "prefixItems" in schema:
+            return None  # items then checks only those after the prefix: the metered check does
+        return self._each("items", value, lambda i: i if isinstance(i, list) else None)
 
     def k_uniqueItems(self, value: Any, schema: Any) -> Check | None:
         own = self.cost("uniqueItems")(value, None)

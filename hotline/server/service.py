@@ -535,7 +535,7 @@ class Hotline:
         try:
             future = self.store.enqueue(entry, envelope_id=envelope.store_key, origin=conn)
         except HotlineError:
-            self.rates.release((envelope.channel, conn.member.party, envelope.template), envelope.id)
+            self._release_rate(conn, envelope)
             raise
         task = asyncio.create_task(self._commit(conn, submit, future, now, time.perf_counter()))
         self._tasks.add(task)
@@ -610,6 +610,10 @@ class Hotline:
                 f"next one is allowed at {format_time(until)}", code=Code.NORM_RATE_LIMITED)
         self.rates.hold(key, envelope.id, now)  # until logged: pipelined submissions count too
 
+    def _release_rate(self, conn: Connection, envelope: Envelope) -> None:
+        """Its place in the rate window: it was not logged after all (a failure, a resend)."""
+        self.rates.release((envelope.channel, conn.member.party, envelope.template), envelope.id)
+
     async def _commit(self, conn: Connection, submit: Submit, future: asyncio.Future[Appended],
                       now: datetime, queued: float) -> None:
         envelope = submit.envelope
@@ -617,13 +621,13 @@ class Hotline:
             appended = await future
             self.metrics.commit_seconds.observe(time.perf_counter() - queued)
         except HotlineError as exc:
-            self.rates.release((envelope.channel, conn.member.party, envelope.template), envelope.id)
+            self._release_rate(conn, envelope)
             exc = exc.with_ref(envelope.id)
             log.error("envelope.commit_failed", id=envelope.id, code=exc.code, reason=exc.message)
             conn.send(frames.error(exc, req=submit.req))
             return
         if appended.duplicate:  # a resend: it was counted when first accepted
-            self.rates.release((envelope.channel, conn.member.party, envelope.template), envelope.id)
+            self._release_rate(conn, envelope)
             if self._same(appended.stored, envelope, submit.sig, checked=True):
                 conn.send(self._duplicate(appended.stored, submit))
             else:

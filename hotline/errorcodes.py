@@ -235,6 +235,17 @@ class Code(StrEnum):
                             "a disclosure is not the one its signed digest commits to (forged or "
                             "altered)")
 
+    # -- attachments -------------------------------------------------------------------------------
+    ATTACHMENT_INVALID = ("attachment.invalid", "WireError",
+                          "an attachment reference is malformed (its digest, size, media type, "
+                          "or a file name that is not safe to save under)")
+    ATTACHMENT_CANNOT_OPEN = ("attachment.cannot_open", "SealError",
+                              "a chunk of a sealed attachment does not open (altered, moved, "
+                              "repeated, sealed with another key) or the attachment was cut short")
+    ATTACHMENT_DIGEST_MISMATCH = ("attachment.digest_mismatch", "SealError",
+                                  "an attachment's bytes are not the ones its signed reference "
+                                  "names (altered, cut short or replaced)")
+
     # -- the server's store and the client's outbox ----------------------------------------------
     STORE_FAILED = "store.failed", "StoreError", "the store could not commit or read"
     STORE_OPEN_FAILED = "store.open_failed", "StoreError", "the database cannot be opened"

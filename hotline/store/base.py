@@ -20,6 +20,7 @@ Theory of operation:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -29,7 +30,8 @@ from typing import Any
 
 from hotline.entries import ROSTER_KINDS, Entry, EnvelopeEntry, channel_of, kind_of, leaf_bytes, with_index
 from hotline.errorcodes import Code
-from hotline.errors import LogError, StoreError
+from hotline.errors import LogError, SealError, StoreError, WireError
+from hotline.keys import b64url
 from hotline.store.records import Appended, StoredEntry, damaged
 from hotline.store.rowmac import row_mac, row_mac_valid, state_mac
 from hotline.tlog.merkle import (
@@ -53,6 +55,16 @@ RECENT_ENTRIES = 4096  # entries kept for lookups by envelope id (``RecentEntrie
 RECENT_BYTES = 8 << 20  # and at most this many bytes of their leaves
 RECEIPTS_PER_READ = 256  # entries' proofs per node query: at 10^6 entries ~5,400 nodes, within
 # the bound on a statement's parameters (SQLite 32,766; PostgreSQL 32,767)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A party's upload of an attachment under way: ``received`` of its ``size`` bytes held."""
+
+    party: str
+    sha256: str
+    size: int
+    received: int
 
 
 @dataclass(frozen=True)
@@ -197,6 +209,11 @@ class Store(ABC):
     async def _write(self, sql: str, params: Sequence[Any]) -> bool:
         """A small durable write outside the entry sequence; False if it would repeat a unique
         key (nothing written); ``store.write_failed`` on another engine error."""
+
+    @abstractmethod
+    async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """Several writes in one durable transaction; the rows each changed. ``store.write_failed``
+        on an engine error (nothing written), a repeated unique key included."""
 
     @abstractmethod
     async def _commit(self, batch: list[Pending]) -> list[Appended]:
@@ -550,6 +567,106 @@ class Store(ABC):
             raise StoreError(f"the saved {name} in {self.location} does not carry this log's MAC",
                              code=Code.STORE_DAMAGED)
         return bytes(data)
+
+    # -- attachments ---------------------------------------------------------------------------
+
+    async def attachment_size(self, sha256: str) -> int | None:
+        """The size of the stored, verified attachment of digest ``sha256`` (None: not held)."""
+        rows = await self._read("SELECT size FROM attachments WHERE sha256 = ?", (sha256,))
+        return int(rows[0][0]) if rows else None
+
+    async def upload_state(self, party: str, sha256: str) -> Upload | None:
+        """``party``'s upload of ``sha256`` under way (None: none)."""
+        rows = await self._read("SELECT size, received FROM uploads WHERE party = ? AND sha256 = ?",
+                                (party, sha256))
+        return Upload(party, sha256, int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    async def begin_upload(self, party: str, sha256: str, size: int, time: str) -> Upload:
+        """``party``'s upload of ``sha256`` (``size`` bytes): begun now, or the one under way.
+
+        Raises:
+            StoreError: ``store.write_failed``; an upload under way of another size is kept
+                (``attachment.invalid``: the caller names another size for the same digest).
+        """
+        await self._write("INSERT INTO uploads (party, sha256, size, received, time) VALUES "
+                          "(?, ?, ?, 0, ?) ON CONFLICT (party, sha256) DO NOTHING",
+                          (party, sha256, size, time))
+        found = await self.upload_state(party, sha256)
+        assert found is not None  # inserted, or there already
+        if found.size != size:
+            raise WireError(f"an upload of this digest of {found.size} bytes is under way, not of "
+                            f"{size}", code=Code.ATTACHMENT_INVALID)
+        return found
+
+    async def add_upload_chunk(self, party: str, sha256: str, start: int, data: bytes) -> bool:
+        """Append ``data`` at byte ``start`` of ``party``'s upload of ``sha256``, durably; False
+        (nothing written) unless ``start`` is exactly what it holds so far and ``data`` fits
+        in its size. A chunk is appended once however its senders race."""
+        fits = ("EXISTS (SELECT 1 FROM uploads WHERE party = ? AND sha256 = ? AND received = ? "
+                "AND size >= ?)")
+        where = (party, sha256, start, start + len(data))
+        changed = await self._write_all([
+            (f"INSERT INTO upload_chunks (party, sha256, start, data) SELECT ?, ?, ?, ? WHERE {fits}",
+             (party, sha256, start, data, *where)),
+            ("UPDATE uploads SET received = received + ? WHERE party = ? AND sha256 = ? AND "
+             "received = ? AND size >= ?", (len(data), *where))])
+        return changed == [1, 1]
+
+    async def upload_chunks(self, party: str, sha256: str, *, after: int = -1,
+                            limit: int = 64) -> list[tuple[int, bytes]]:
+        """``(start, data)`` of the chunks of ``party``'s upload starting after byte ``after``."""
+        rows = await self._read("SELECT start, data FROM upload_chunks WHERE party = ? AND "
+                                "sha256 = ? AND start > ? ORDER BY start LIMIT ?",
+                                (party, sha256, after, limit))
+        return [(int(start), blob(start, data)) for start, data in rows]
+
+    async def finish_upload(self, party: str, sha256: str, time: str) -> int:
+        """Check ``party``'s complete upload of ``sha256`` against its digest, reading it a page
+        of chunks at a time; if it matches, store it as the attachment of that digest (kept
+        once, whoever uploaded it too) and end the upload. Returns its size.
+
+        Raises:
+            SealError: ``attachment.digest_mismatch``: incomplete, or its bytes are not that
+                digest's (the upload is dropped: it must be sent again).
+            StoreError: ``store.write_failed``.
+        """
+        upload = await self.upload_state(party, sha256)
+        if upload is None:
+            raise WireError("no upload of this digest is under way", code=Code.ATTACHMENT_INVALID)
+        digest, at = hashlib.sha256(), -1
+        while page := await self.upload_chunks(party, sha256, after=at):
+            for _, data in page:
+                digest.update(data)
+            at = page[-1][0]
+        complete = upload.received == upload.size
+        if not complete or b64url(digest.digest()) != sha256:
+            if complete:
+                await self.drop_upload(party, sha256)
+            raise SealError(f"the upload holds {upload.received} of {upload.size} bytes"
+                            + ("" if not complete else ", and they are not that digest's: send "
+                               "it again"), code=Code.ATTACHMENT_DIGEST_MISMATCH)
+        owned = "WHERE party = ? AND sha256 = ?"
+        await self._write_all([
+            ("INSERT INTO attachments (sha256, size, time) VALUES (?, ?, ?) ON CONFLICT (sha256) "
+             "DO NOTHING", (sha256, upload.size, time)),
+            ("INSERT INTO attachment_chunks (sha256, start, data) SELECT sha256, start, data FROM "
+             f"upload_chunks {owned} AND NOT EXISTS (SELECT 1 FROM attachment_chunks WHERE "
+             "sha256 = ?)", (party, sha256, sha256)),
+            (f"DELETE FROM upload_chunks {owned}", (party, sha256)),
+            (f"DELETE FROM uploads {owned}", (party, sha256))])
+        return upload.size
+
+    async def drop_upload(self, party: str, sha256: str) -> None:
+        owned = "WHERE party = ? AND sha256 = ?"
+        await self._write_all([(f"DELETE FROM upload_chunks {owned}", (party, sha256)),
+                               (f"DELETE FROM uploads {owned}", (party, sha256))])
+
+    async def attachment_chunks(self, sha256: str, *, after: int = -1,
+                                limit: int = 64) -> list[tuple[int, bytes]]:
+        """``(start, data)`` of the stored attachment's chunks starting after byte ``after``."""
+        rows = await self._read("SELECT start, data FROM attachment_chunks WHERE sha256 = ? AND "
+                                "start > ? ORDER BY start LIMIT ?", (sha256, after, limit))
+        return [(int(start), blob(start, data)) for start, data in rows]
 
     # -- entries -------------------------------------------------------------------------------
 

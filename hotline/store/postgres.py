@@ -52,7 +52,7 @@ from hotline.tlog.merkle import leaf_hash
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "Standby", "migrate", "migrate_url", "public_url"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _MIGRATION_LOCK = 0x686F746C696E65  # "hotline": the advisory lock servers take to migrate
 _LEADER_LOCK = _MIGRATION_LOCK + 1  # held, for its whole session, by the server that leads
 STANDBY_POLL = 0.5  # seconds between a standby's tries to take the lead
@@ -101,7 +101,17 @@ _SCHEMA_V1 = [
 # State derived from the log, saved to start faster (``Store.save_state``); not the log.
 _SCHEMA_V2 = ["CREATE TABLE saved_state (name text PRIMARY KEY, data bytea NOT NULL, mac bytea NOT NULL)",
               "UPDATE hotline_schema SET version = 2"]
-MIGRATIONS: dict[int, list[str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}  # version -> its statements
+# Attachments (issue 19): each party's uploads under way and the verified content of each digest.
+_SCHEMA_V3 = [
+    """CREATE TABLE uploads (party text NOT NULL, sha256 text NOT NULL, size bigint NOT NULL,
+        received bigint NOT NULL, time text NOT NULL, PRIMARY KEY (party, sha256))""",
+    """CREATE TABLE upload_chunks (party text NOT NULL, sha256 text NOT NULL, start bigint NOT NULL,
+        data bytea NOT NULL, PRIMARY KEY (party, sha256, start))""",
+    "CREATE TABLE attachments (sha256 text PRIMARY KEY, size bigint NOT NULL, time text NOT NULL)",
+    """CREATE TABLE attachment_chunks (sha256 text NOT NULL, start bigint NOT NULL,
+        data bytea NOT NULL, PRIMARY KEY (sha256, start))""",
+    "UPDATE hotline_schema SET version = 3"]
+MIGRATIONS: dict[int, list[str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}  # version -> its statements
 
 
 def public_url(url: str) -> str:
@@ -342,6 +352,16 @@ class PostgresStore(Store):
             self.note_failure(exc)
             raise StoreError(f"write failed: {exc}", code=Code.STORE_WRITE_FAILED) from exc
         return True
+
+    async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                # each status is "INSERT 0 n", "UPDATE n" or "DELETE n": n rows changed
+                return [int((await conn.execute(_numbered(sql), *params)).rsplit(" ", 1)[1])
+                        for sql, params in statements]
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self.note_failure(exc)
+            raise StoreError(f"write failed: {exc}", code=Code.STORE_WRITE_FAILED) from exc
 
     async def _close_connections(self) -> None:
         if self._leading is not None:

@@ -78,6 +78,19 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS cosignatures (
         size INTEGER NOT NULL, witness TEXT NOT NULL, line TEXT NOT NULL,
         PRIMARY KEY (size, witness))""",
+    # Attachments (issue 19): each party's uploads under way, chunk by chunk, and the verified
+    # content of each digest, kept once. Not the log: the log commits to their digests.
+    """CREATE TABLE IF NOT EXISTS uploads (
+        party TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+        received INTEGER NOT NULL, time TEXT NOT NULL, PRIMARY KEY (party, sha256))""",
+    """CREATE TABLE IF NOT EXISTS upload_chunks (
+        party TEXT NOT NULL, sha256 TEXT NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (party, sha256, start))""",
+    """CREATE TABLE IF NOT EXISTS attachments (
+        sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, time TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS attachment_chunks (
+        sha256 TEXT NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (sha256, start))""",
     # State derived from the log, saved to start faster (``Store.save_state``); not the log.
     """CREATE TABLE IF NOT EXISTS saved_state (
         name TEXT PRIMARY KEY, data BLOB NOT NULL, mac BLOB NOT NULL)""",
@@ -302,6 +315,25 @@ class SqliteStore(Store):
                     return False
                 raise
             return True
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, run)
+        except sqlite3.Error as exc:
+            self.note_failure(exc)
+            raise StoreError(f"write failed: {exc}", code=Code.STORE_WRITE_FAILED) from exc
+
+    async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """On the writer thread, in one ``BEGIN IMMEDIATE`` transaction."""
+        def run() -> list[int]:
+            conn = self._wconn
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                changed = [conn.execute(sql, tuple(params)).rowcount for sql, params in statements]
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return changed
         try:
             return await asyncio.get_running_loop().run_in_executor(self._writer, run)
         except sqlite3.Error as exc:

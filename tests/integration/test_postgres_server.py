@@ -26,10 +26,10 @@ def test_store_migrate_makes_the_schema_once(home: Path, postgres_url: str) -> N
     runner = CliRunner()
     first = runner.invoke(main, ["--home", str(home), "store", "migrate", "--url", postgres_url])
     assert first.exit_code == 0, first.output
-    assert "schema version 2 (was empty)" in first.output
+    assert "schema version 3 (was empty)" in first.output
     again = runner.invoke(main, ["--home", str(home), "store", "migrate"],
                           env={"HOTLINE_STORE_URL": postgres_url})
-    assert again.exit_code == 0 and "schema version 2 (already)" in again.output, again.output
+    assert again.exit_code == 0 and "schema version 3 (already)" in again.output, again.output
     unset = runner.invoke(main, ["--home", str(home), "store", "migrate"])
     assert unset.exit_code != 0 and "SQLite file" in unset.output and "[store] url" in unset.output
     wrong = runner.invoke(main, ["--home", str(home), "store", "migrate", "--url", "mysql://x/y"])

@@ -5,13 +5,15 @@ and its proofs, reads by kind. Engine-specific checks: ``test_sqlite.py``, ``tes
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from hotline.errorcodes import Code
-from hotline.errors import LogError, StoreError
+from hotline.errors import LogError, SealError, StoreError, WireError
+from hotline.keys import b64url
 from hotline.store import Store, StoredEntry, open_store
 from hotline.store.base import RECENT_BYTES, RECENT_ENTRIES, RecentEntries
 from hotline.tlog import leaf_hash, root_of, verify_consistency, verify_inclusion
@@ -200,3 +202,87 @@ def test_recent_entries_are_bounded_in_number_and_bytes() -> None:
     recent.add((f"big-{n}", StoredEntry(n, b"x" * big)) for n in range(4))
     assert recent.get("big-0") is None and recent.get("big-3") is not None
     recent.add([(None, StoredEntry(0, b"y"))])  # an entry without an id is not kept
+
+
+# -- attachments (issue 19) ---------------------------------------------------------------------
+
+CHUNKS = [bytes([n]) * (1000 + n) for n in range(5)]
+CONTENT = b"".join(CHUNKS)
+DIGEST = b64url(hashlib.sha256(CONTENT).digest())
+NOW = "2026-12-07T12:00:00.000Z"
+
+
+async def send(store: Store, party: str, chunks: list[bytes], *, first: int = 0) -> None:
+    start = sum(len(c) for c in chunks[:first])
+    for chunk in chunks[first:]:
+        assert await store.add_upload_chunk(party, DIGEST, start, chunk)
+        start += len(chunk)
+
+
+async def test_an_upload_cut_off_resumes_where_the_store_left_it(reopen: Opener) -> None:
+    store = await reopen()
+    try:
+        await store.begin_upload("north", DIGEST, len(CONTENT), NOW)
+        await send(store, "north", CHUNKS[:3])
+    finally:
+        await store.close()
+    again = await reopen()  # the line was cut, the server restarted: nothing is lost
+    try:
+        held = await again.begin_upload("north", DIGEST, len(CONTENT), NOW)  # the one under way
+        assert held.received == sum(map(len, CHUNKS[:3]))
+        await send(again, "north", CHUNKS, first=3)
+        assert await again.attachment_size(DIGEST) is None  # not before it is checked
+        assert await again.finish_upload("north", DIGEST, NOW) == len(CONTENT)
+        assert await again.attachment_size(DIGEST) == len(CONTENT)
+        assert await again.upload_state("north", DIGEST) is None
+        stored, at = b"", -1
+        while page := await again.attachment_chunks(DIGEST, after=at, limit=2):
+            stored += b"".join(data for _, data in page)
+            at = page[-1][0]
+        assert stored == CONTENT
+    finally:
+        await again.close()
+
+
+async def test_a_chunk_not_at_the_end_of_what_is_held_is_refused_and_nothing_is_written(
+        store: Store) -> None:
+    await store.begin_upload("north", DIGEST, len(CONTENT), NOW)
+    assert not await store.add_upload_chunk("north", DIGEST, 5, CHUNKS[0])  # a gap
+    assert not await store.add_upload_chunk("south", DIGEST, 0, CHUNKS[0])  # not its upload
+    await send(store, "north", CHUNKS[:1])
+    assert not await store.add_upload_chunk("north", DIGEST, 0, CHUNKS[0])  # again
+    assert not await store.add_upload_chunk("north", DIGEST, len(CHUNKS[0]), CONTENT)  # too long
+    state = await store.upload_state("north", DIGEST)
+    assert state is not None and state.received == len(CHUNKS[0])
+    assert [start for start, _ in await store.upload_chunks("north", DIGEST)] == [0]
+    with pytest.raises(WireError) as other_size:
+        await store.begin_upload("north", DIGEST, len(CONTENT) + 1, NOW)
+    assert other_size.value.code == Code.ATTACHMENT_INVALID
+
+
+async def test_an_upload_is_stored_only_once_complete_and_its_digest_s(store: Store) -> None:
+    await store.begin_upload("north", DIGEST, len(CONTENT), NOW)
+    await send(store, "north", CHUNKS[:2])
+    with pytest.raises(SealError) as short:
+        await store.finish_upload("north", DIGEST, NOW)
+    assert short.value.code == Code.ATTACHMENT_DIGEST_MISMATCH
+    assert await store.upload_state("north", DIGEST) is not None  # kept: it resumes
+    forged = [b"x" * len(c) for c in CHUNKS]
+    await store.begin_upload("south", DIGEST, len(CONTENT), NOW)
+    await send(store, "south", forged)
+    with pytest.raises(SealError) as wrong:
+        await store.finish_upload("south", DIGEST, NOW)
+    assert wrong.value.code == Code.ATTACHMENT_DIGEST_MISMATCH
+    assert await store.upload_state("south", DIGEST) is None  # dropped: it must be sent again
+    assert await store.attachment_size(DIGEST) is None
+    # another party's forged bytes never touched north's upload of the same digest
+    await send(store, "north", CHUNKS, first=2)
+    assert await store.finish_upload("north", DIGEST, NOW) == len(CONTENT)
+
+
+async def test_the_same_content_from_two_parties_is_kept_once(store: Store) -> None:
+    for party in ("north", "south"):
+        await store.begin_upload(party, DIGEST, len(CONTENT), NOW)
+        await send(store, party, CHUNKS)
+        assert await store.finish_upload(party, DIGEST, NOW) == len(CONTENT)
+    assert len(await store.attachment_chunks(DIGEST, limit=100)) == len(CHUNKS)

@@ -160,6 +160,8 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "rejection_summary": _POSITIVE_FLOAT,
         "entries_page_bytes": _POSITIVE_INT,
         "verify_threads": _Spec(int, low=0, high=64),
+        "attachment_bytes": _Spec(int, low=1, high=1 << 30),
+        "uploads_bytes": _POSITIVE_INT,
     },
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
     "tlog": {"key": _Spec(str), "mldsa_key": _Spec(str, optional=True), "checkpoint_delay": _POSITIVE_FLOAT},
@@ -359,6 +361,9 @@ class LimitsSection:
     # Threads checking submissions' signatures ahead of their turn (0: in turn, on the event loop;
     # worth it only with cores to spare: config/hotline.toml).
     verify_threads: int = 0
+    # Attachments: the largest one accepted, and the bytes one party's uploads under way may hold.
+    attachment_bytes: int = 64 * 1024 * 1024
+    uploads_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         _validate_section(self, "limits")

@@ -242,6 +242,9 @@ class Code(StrEnum):
     ATTACHMENT_CANNOT_OPEN = ("attachment.cannot_open", "SealError",
                               "a chunk of a sealed attachment does not open (altered, moved, "
                               "repeated, sealed with another key) or the attachment was cut short")
+    ATTACHMENT_REFUSED = ("attachment.refused", "ProtocolViolation",
+                          "an upload this member may not make: not a liaison, larger than the "
+                          "server accepts, or past its party's share of uploads under way")
     ATTACHMENT_DIGEST_MISMATCH = ("attachment.digest_mismatch", "SealError",
                                   "an attachment's bytes are not the ones its signed reference "
                                   "names (altered, cut short or replaced)")

@@ -21,10 +21,12 @@ whose id (``req``, ``hotline.wire.frames``) it echoes, ``roster`` into the local
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import ssl
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -67,6 +69,7 @@ from hotline.wire import frames
 from hotline.wire.frames import Accepted, Deliver, Health, Receipt, Request, Resumed, Welcome, encode
 from hotline.wire.session import ClientSession
 
+UPLOAD_WINDOW = 8  # chunks of an upload in flight at once (64 KiB each)
 MAX_RECEIPTS = 4096  # receipts kept for ``receipt()`` waiters; older ones are dropped
 MAX_SHOWN = 1 << 16  # envelope ids remembered as shown (a long-running member forgets the oldest)
 A = TypeVar("A", bound=frames.Answer)
@@ -275,7 +278,8 @@ class Client:
                 self.closed.set_result(reason)
 
     def _route(self, frame: frames.ServerFrame) -> None:
-        if isinstance(frame, frames.Accepted | frames.Error | frames.Resumed | frames.Pong) or (
+        if isinstance(frame, frames.Accepted | frames.Error | frames.Resumed | frames.Pong
+                      | frames.Uploaded) or (
                 isinstance(frame, Deliver) and isinstance(frame.req, int)):
             self._answer(frame)
         elif isinstance(frame, Deliver):
@@ -530,6 +534,53 @@ class Client:
     async def ping(self) -> None:
         """A round trip to the server (its answer is read by the same reader as everything)."""
         await self._request(frames.Ping(req=self.session.next_req()), frames.Pong)
+
+    async def upload(self, read_at: Callable[[int, int], bytes], *, sha256: str, size: int,
+                     window: int = UPLOAD_WINDOW) -> frames.Uploaded:
+        """Upload the attachment of digest ``sha256`` (``size`` bytes; ``read_at(start, n)``
+        gives its bytes from ``start``, at most ``n``): from where the server's copy of this
+        party's upload stands, so a call after a cut line resumes; up to ``window`` chunks in
+        flight. Returns the server's answer once it holds all of it (``stored``: its digest
+        checked).
+
+        Raises:
+            ProtocolViolation: the server's refusal (``attachment.refused``,
+                ``attachment.digest_mismatch``: the bytes are not that digest's, ...).
+            ConnectError: the line was cut (call again once connected: it resumes).
+        """
+        def status() -> Awaitable[frames.Uploaded]:
+            return self._request(frames.UploadStatus(sha256=sha256, size=size,
+                                                     req=self.session.next_req()), frames.Uploaded)
+
+        answer = await status()
+        start, inflight = answer.received, deque[tuple[int, asyncio.Future[frames.Uploaded]]]()
+        try:
+            while not answer.stored:
+                while start < size and len(inflight) < window:
+                    data = read_at(start, frames.UPLOAD_CHUNK)
+                    if not data:
+                        raise WireError(f"the attachment ends at byte {start}, before its {size} "
+                                        "bytes", code=Code.ATTACHMENT_INVALID)
+                    inflight.append((start + len(data), asyncio.ensure_future(self._request(
+                        frames.Upload(sha256=sha256, size=size, start=start,
+                                      data=base64.b64encode(data).decode("ascii"),
+                                      req=self.session.next_req()), frames.Uploaded))))
+                    start += len(data)
+                if not inflight:  # all sent, not all held (another session of the party raced)
+                    answer = await status()
+                    start = answer.received
+                    continue
+                end, pending = inflight.popleft()
+                answer = await pending
+                if not answer.stored and answer.received != end:  # not taken: resend from there
+                    for _, rest in inflight:
+                        answer = await rest
+                    inflight.clear()
+                    start = answer.received
+        finally:
+            for _, rest in inflight:
+                rest.cancel()
+        return answer
 
     async def fetch(self, index: int) -> Delivered:
         answer = await self._request(frames.Fetch(index=index, req=self.session.next_req()), Deliver)

@@ -9,6 +9,8 @@ owns the in-memory roster, deadlines and rate windows, rebuilt from the log at s
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
 import time
@@ -64,7 +66,7 @@ from hotline.norms.rules import Context, Replied
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
 from hotline.norms.violations import Reported, check_violation
-from hotline.roster import EnrollmentDocument, Member, Roster, SignedDocument, describe
+from hotline.roster import EnrollmentDocument, Member, Role, Roster, SignedDocument, describe
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.fairness import TURN_BUDGET, FairQueue, RejectionBudget, TokenBucket
 from hotline.server.feed import Feed
@@ -801,6 +803,54 @@ class Hotline:
             return False
         return True
 
+    async def upload(self, conn: Connection, frame: frames.Upload | frames.UploadStatus) -> frames.Uploaded:
+        """A chunk of an attachment this member's party uploads, or where its upload stands
+        (``hotline.store.base``: appended only at exactly the end of what is held, stored once
+        complete and its digest checked). Bounded per party: ``limits.attachment_bytes`` an
+        attachment, ``limits.uploads_bytes`` under way at once.
+
+        Raises:
+            ProtocolViolation: ``attachment.refused`` (not a liaison, too large, past the share).
+            WireError: ``attachment.invalid`` (not base64, too long for a frame, another size
+                than the upload under way).
+            SealError: ``attachment.digest_mismatch`` (complete, but not that digest's bytes:
+                dropped, to be sent again).
+        """
+        self.check_key(conn)
+        member, limits = conn.member, self.limits
+        if member.role is not Role.LIAISON:
+            raise ProtocolViolation(f"only liaisons upload attachments; {member.member} is "
+                                    f"{article(member.role.value)} {member.role.value}",
+                                    code=Code.ATTACHMENT_REFUSED)
+        if frame.size > limits.attachment_bytes:
+            raise ProtocolViolation(f"an attachment of {frame.size} bytes is larger than this server "
+                                    f"accepts ({limits.attachment_bytes})", code=Code.ATTACHMENT_REFUSED)
+        party, sha256, now = member.party, frame.sha256, format_time(self.clock())
+        held = await self.store.upload_state(party, sha256)
+        if held is None and (size := await self.store.uploaded_by(party, sha256)) is not None:
+            # this party's upload of it finished before (its answer lost with the line); a
+            # party never learns here whether another holds some content
+            return frames.Uploaded(sha256=sha256, received=size, stored=True, req=frame.req)
+        if isinstance(frame, frames.Upload):
+            data = _chunk_bytes(frame.data)
+            if held is None and frame.start == 0:
+                if await self.store.uploading(party) + frame.size > limits.uploads_bytes:
+                    raise ProtocolViolation(
+                        f"{party}'s uploads under way would hold more than {limits.uploads_bytes} "
+                        "bytes: finish or abandon one first", code=Code.ATTACHMENT_REFUSED)
+                held = await self.store.begin_upload(party, sha256, frame.size, now)
+            if held is not None and held.size != frame.size:
+                raise WireError(f"an upload of this digest of {held.size} bytes is under way, not "
+                                f"of {frame.size}", code=Code.ATTACHMENT_INVALID)
+            if held is not None and await self.store.add_upload_chunk(party, sha256, frame.start, data):
+                held = await self.store.upload_state(party, sha256)
+        if held is not None and held.received == held.size:
+            await self.store.finish_upload(party, sha256, now)
+            log.info("attachment.stored", party=party, size=held.size)
+            return frames.Uploaded(sha256=sha256, received=held.size, stored=True, req=frame.req)
+        return frames.Uploaded(sha256=sha256, received=held.received if held else 0, stored=False,
+                               req=frame.req)
+
     async def fetch(self, conn: Connection, index: int, *, req: frames.Req) -> str:
         """The ``deliver`` frame (as sent) answering a fetch of entry ``index``."""
         self.check_key(conn)
@@ -810,6 +860,17 @@ class Hotline:
             raise ProtocolViolation(f"no entry {index} on this session's channels",
                                     code=Code.LOG_NO_ENTRY)
         return frames.deliver_text(index, stored.leaf, req=req)
+
+
+def _chunk_bytes(text: str) -> bytes:
+    """An ``upload`` frame's data: strict base64 of at most ``UPLOAD_CHUNK`` bytes."""
+    if len(text) > 4 * (-(-frames.UPLOAD_CHUNK // 3)):
+        raise WireError(f"an upload frame carries at most {frames.UPLOAD_CHUNK} bytes",
+                        code=Code.ATTACHMENT_INVALID)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise WireError("an upload frame's data is not base64", code=Code.ATTACHMENT_INVALID) from None
 
 
 REPLAY_PAGE = 500

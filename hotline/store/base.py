@@ -183,6 +183,7 @@ class Store(ABC):
         # Set when the database's log grew beyond this store's head by another server's commits
         # (PostgreSQL's NOTIFY): ``refresh`` brings the head up to it.
         self.moved = asyncio.Event()
+        self._heard = 0  # the largest log size another server's commit was heard to reach
         # Set when another server stored a checkpoint (PostgreSQL's NOTIFY): followers adopt it.
         self.checkpointed = asyncio.Event()
         # Set while this store leads the log: one server at a time signs checkpoints, sweeps
@@ -211,9 +212,10 @@ class Store(ABC):
         key (nothing written); ``store.write_failed`` on another engine error."""
 
     @abstractmethod
-    async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
-        """Several writes in one durable transaction; the rows each changed. ``store.write_failed``
-        on an engine error (nothing written), a repeated unique key included."""
+    async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int] | None:
+        """Several writes in one durable transaction; the rows each changed, or None if one
+        would repeat a unique key (nothing written); ``store.write_failed`` on another engine
+        error (nothing written)."""
 
     @abstractmethod
     async def _commit(self, batch: list[Pending]) -> list[Appended]:
@@ -240,6 +242,8 @@ class Store(ABC):
                 self._frontier = await self._followed(size)
                 self._size, self._root = size, self._frontier.root()
                 self.committed.set()
+            if self._heard <= self._size:  # what was heard while reading is in hand too
+                self.moved.clear()
             return self._size
 
     @abstractmethod
@@ -575,11 +579,24 @@ class Store(ABC):
         rows = await self._read("SELECT size FROM attachments WHERE sha256 = ?", (sha256,))
         return int(rows[0][0]) if rows else None
 
+    async def uploaded_by(self, party: str, sha256: str) -> int | None:
+        """The size of the attachment of ``sha256`` if ``party`` finished an upload of it."""
+        rows = await self._read("SELECT a.size FROM attachments a JOIN attachment_parties p ON "
+                                "p.sha256 = a.sha256 WHERE p.sha256 = ? AND p.party = ?",
+                                (sha256, party))
+        return int(rows[0][0]) if rows else None
+
     async def upload_state(self, party: str, sha256: str) -> Upload | None:
         """``party``'s upload of ``sha256`` under way (None: none)."""
         rows = await self._read("SELECT size, received FROM uploads WHERE party = ? AND sha256 = ?",
                                 (party, sha256))
         return Upload(party, sha256, int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    async def uploading(self, party: str) -> int:
+        """The bytes ``party``'s uploads under way will hold (their sizes, not what arrived)."""
+        rows = await self._read("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE party = ?",
+                                (party,))
+        return int(rows[0][0])
 
     async def begin_upload(self, party: str, sha256: str, size: int, time: str) -> Upload:
         """``party``'s upload of ``sha256`` (``size`` bytes): begun now, or the one under way.
@@ -623,7 +640,8 @@ class Store(ABC):
     async def finish_upload(self, party: str, sha256: str, time: str) -> int:
         """Check ``party``'s complete upload of ``sha256`` against its digest, reading it a page
         of chunks at a time; if it matches, store it as the attachment of that digest (kept
-        once, whoever uploaded it too) and end the upload. Returns its size.
+        once, whoever uploaded it too), note that ``party`` uploaded it, and end the upload.
+        Returns its size.
 
         Raises:
             SealError: ``attachment.digest_mismatch``: incomplete, or its bytes are not that
@@ -646,14 +664,21 @@ class Store(ABC):
                             + ("" if not complete else ", and they are not that digest's: send "
                                "it again"), code=Code.ATTACHMENT_DIGEST_MISMATCH)
         owned = "WHERE party = ? AND sha256 = ?"
-        await self._write_all([
+        store = [
             ("INSERT INTO attachments (sha256, size, time) VALUES (?, ?, ?) ON CONFLICT (sha256) "
              "DO NOTHING", (sha256, upload.size, time)),
+            ("INSERT INTO attachment_parties (sha256, party) VALUES (?, ?) ON CONFLICT (sha256, "
+             "party) DO NOTHING", (sha256, party)),
             ("INSERT INTO attachment_chunks (sha256, start, data) SELECT sha256, start, data FROM "
              f"upload_chunks {owned} AND NOT EXISTS (SELECT 1 FROM attachment_chunks WHERE "
              "sha256 = ?)", (party, sha256, sha256)),
             (f"DELETE FROM upload_chunks {owned}", (party, sha256)),
-            (f"DELETE FROM uploads {owned}", (party, sha256))])
+            (f"DELETE FROM uploads {owned}", (party, sha256))]
+        # A party finishing the same content at the same moment stores its chunks first: then
+        # they are there, and the second try only ends this upload.
+        if await self._write_all(store) is None and await self._write_all(store) is None:
+            raise StoreError("the attachment could not be stored: try again",
+                             code=Code.STORE_WRITE_FAILED)
         return upload.size
 
     async def drop_upload(self, party: str, sha256: str) -> None:

@@ -108,6 +108,8 @@ _SCHEMA_V3 = [
     """CREATE TABLE upload_chunks (party text NOT NULL, sha256 text NOT NULL, start bigint NOT NULL,
         data bytea NOT NULL, PRIMARY KEY (party, sha256, start))""",
     "CREATE TABLE attachments (sha256 text PRIMARY KEY, size bigint NOT NULL, time text NOT NULL)",
+    """CREATE TABLE attachment_parties (sha256 text NOT NULL, party text NOT NULL,
+        PRIMARY KEY (sha256, party))""",
     """CREATE TABLE attachment_chunks (sha256 text NOT NULL, start bigint NOT NULL,
         data bytea NOT NULL, PRIMARY KEY (sha256, start))""",
     "UPDATE hotline_schema SET version = 3"]
@@ -318,8 +320,10 @@ class PostgresStore(Store):
             self.checkpointed.set()
             return
         own = self._wconn is not None and pid == self._wconn.get_server_pid()
-        if not own and payload.isdigit() and int(payload) > self._size:
-            self.moved.set()
+        if not own and payload.isdigit():
+            self._heard = max(self._heard, int(payload))
+            if self._heard > self._size:
+                self.moved.set()
 
     async def add_checkpoint(self, size: int, time: str, note: str) -> None:
         await super().add_checkpoint(size, time, note)
@@ -353,12 +357,14 @@ class PostgresStore(Store):
             raise StoreError(f"write failed: {exc}", code=Code.STORE_WRITE_FAILED) from exc
         return True
 
-    async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+    async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int] | None:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 # each status is "INSERT 0 n", "UPDATE n" or "DELETE n": n rows changed
                 return [int((await conn.execute(_numbered(sql), *params)).rsplit(" ", 1)[1])
                         for sql, params in statements]
+        except asyncpg.UniqueViolationError:
+            return None
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             self.note_failure(exc)
             raise StoreError(f"write failed: {exc}", code=Code.STORE_WRITE_FAILED) from exc

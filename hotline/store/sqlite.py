@@ -88,6 +88,8 @@ _SCHEMA = [
         PRIMARY KEY (party, sha256, start))""",
     """CREATE TABLE IF NOT EXISTS attachments (
         sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, time TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS attachment_parties (
+        sha256 TEXT NOT NULL, party TEXT NOT NULL, PRIMARY KEY (sha256, party))""",
     """CREATE TABLE IF NOT EXISTS attachment_chunks (
         sha256 TEXT NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
         PRIMARY KEY (sha256, start))""",
@@ -321,15 +323,20 @@ class SqliteStore(Store):
             self.note_failure(exc)
             raise StoreError(f"write failed: {exc}", code=Code.STORE_WRITE_FAILED) from exc
 
-    async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+    async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int] | None:
         """On the writer thread, in one ``BEGIN IMMEDIATE`` transaction."""
-        def run() -> list[int]:
+        def run() -> list[int] | None:
             conn = self._wconn
             assert conn is not None
             conn.execute("BEGIN IMMEDIATE")
             try:
                 changed = [conn.execute(sql, tuple(params)).rowcount for sql, params in statements]
                 conn.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                conn.execute("ROLLBACK")
+                if "UNIQUE" in str(exc):
+                    return None
+                raise
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

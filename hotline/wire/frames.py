@@ -40,6 +40,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from hotline.attachments.refs import MAX_ATTACHMENT_BYTES
+from hotline.attachments.stream import SEALED_CHUNK
 from hotline.canonical import JSONObject, canonical_bytes, parse
 from hotline.display import shown
 from hotline.entries import Entry, HealthState, leaf_bytes
@@ -51,6 +53,8 @@ from hotline.keys import PublicKeyJSON, SignatureJSON
 from hotline.typed import convert
 
 Index = Annotated[int, Meta(ge=0)]
+Sha256 = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{43}\Z")]  # unpadded base64url
+UPLOAD_CHUNK = SEALED_CHUNK  # the most bytes one ``upload`` frame carries: one sealed chunk
 Req = int | UnsetType
 """A request id: absent (``UNSET``) or a non-negative integer."""
 _ReqField = Annotated[int, Meta(ge=0)] | UnsetType
@@ -108,14 +112,34 @@ class Ping(_ClientFrame, frozen=True, tag="ping"):
     req: _ReqField = UNSET
 
 
+class Upload(_ClientFrame, frozen=True, tag="upload"):
+    """Bytes ``start`` on of the attachment of digest ``sha256``, ``size`` bytes in all, as
+    base64 (at most ``UPLOAD_CHUNK`` bytes a frame): the server appends them only at exactly the
+    end of what it holds of this member's party's upload, and answers ``uploaded``."""
+
+    sha256: Sha256
+    size: Annotated[int, Meta(ge=0, le=MAX_ATTACHMENT_BYTES)]
+    start: Annotated[int, Meta(ge=0)]
+    data: str
+    req: _ReqField = UNSET
+
+
+class UploadStatus(_ClientFrame, frozen=True, tag="upload_status"):
+    """How much of the attachment of digest ``sha256`` the server holds (to resume an upload)."""
+
+    sha256: Sha256
+    size: Annotated[int, Meta(ge=0, le=MAX_ATTACHMENT_BYTES)]
+    req: _ReqField = UNSET
+
+
 class _SubmitWire(_ClientFrame, frozen=True, tag="submit"):
     envelope: JSONObject  # decoded by ``Envelope.from_json``, which names its id in a refusal
     sig: SignatureJSON
     req: _ReqField = UNSET
 
 
-ClientFrame = Auth | Submit | Resume | Fetch | Ping
-Request = Submit | Resume | Fetch | Ping
+ClientFrame = Auth | Submit | Resume | Fetch | Ping | Upload | UploadStatus
+Request = Submit | Resume | Fetch | Ping | Upload | UploadStatus
 
 
 # -- server -> client ------------------------------------------------------------------------------
@@ -187,6 +211,16 @@ class Error(_ServerFrame, frozen=True, tag="error"):
         return self.ref if isinstance(self.ref, str) else None
 
 
+class Uploaded(_ServerFrame, frozen=True, tag="uploaded"):
+    """What the server holds of this party's upload of ``sha256``: ``received`` bytes (send on
+    from there); ``stored``: all of it, its digest checked, kept."""
+
+    sha256: str
+    received: int
+    stored: bool
+    req: _ReqField = UNSET
+
+
 class Pong(_ServerFrame, frozen=True, tag="pong"):
     data: str | UnsetType = UNSET
     req: _ReqField = UNSET
@@ -242,9 +276,9 @@ class _DeliverWire(_ServerFrame, frozen=True, tag="deliver"):
 
 
 ServerFrame = (Challenge | Welcome | Roster | Accepted | Deliver | Resumed | Error | Pong
-               | Checkpoint | Receipt | Health)
+               | Checkpoint | Receipt | Health | Uploaded)
 Frame = ClientFrame | ServerFrame
-Answer = Accepted | Deliver | Resumed | Error | Pong
+Answer = Accepted | Deliver | Resumed | Error | Pong | Uploaded
 
 CLIENT_TYPES = frozenset(cls.__struct_config__.tag for cls in ClientFrame.__args__)
 SERVER_TYPES = frozenset(cls.__struct_config__.tag for cls in ServerFrame.__args__)

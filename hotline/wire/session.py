@@ -36,12 +36,8 @@ from hotline.wire.frames import (
     SERVER_TYPES,
     Auth,
     Challenge,
-    Fetch,
-    Ping,
     Req,
-    Resume,
     ServerFrame,
-    Submit,
     Welcome,
 )
 
@@ -53,7 +49,7 @@ class Authenticated:
     key: MemberKey
 
 
-ServerEvent = Authenticated | Submit | Resume | Fetch | Ping
+ServerEvent = Authenticated | frames.Request
 
 
 class ServerState(Enum):
@@ -94,7 +90,7 @@ class ServerSession:
         frame = frames.decode_value(value, allowed=CLIENT_TYPES)
         if isinstance(frame, Auth):
             raise WireError("already authenticated", code=Code.FRAME_OUT_OF_ORDER)
-        assert isinstance(frame, Submit | Resume | Fetch | Ping)
+        assert isinstance(frame, frames.Request)  # every client frame but auth
         return frame
 
     def _receive_auth(self, text: str | bytes, now: datetime) -> Authenticated:

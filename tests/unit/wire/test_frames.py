@@ -68,6 +68,9 @@ EXAMPLES: list[Frame] = [
     frames.Receipt(index=4, size=9, proof=["AA=="], checkpoint="note", leaf="eA=="),
     frames.Health(channel="north-south", state=HealthState.DOWN, since="2026-12-01T08:00:00.000Z",
                   interval=30, parties={"south": PARTY}),
+    frames.Upload(sha256="A" * 43, size=3, start=0, data="AAAA", req=5),
+    frames.UploadStatus(sha256="A" * 43, size=3, req=6),
+    frames.Uploaded(sha256="A" * 43, received=3, stored=True, req=5),
 ]
 
 
@@ -145,7 +148,9 @@ REFUSED: list[tuple[str, Any, frozenset[str], str]] = [
      "frame.malformed"),
     ("a roster's index that is text", {"type": "roster", "documents": [], "indexes": ["9"]}, ALL,
      "frame.malformed"),
-    ("a health state unknown", obj(EXAMPLES[-1], state="FINE"), ALL, "frame.malformed"),
+    ("a health state unknown", obj(EXAMPLES[-4], state="FINE"), ALL, "frame.malformed"),
+    ("an upload of a negative start", obj(EXAMPLES[-3], start=-1), ALL, "frame.malformed"),
+    ("an upload status of no digest", obj(EXAMPLES[-2], sha256="x"), ALL, "frame.malformed"),
 ]
 
 

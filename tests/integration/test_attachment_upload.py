@@ -1,0 +1,146 @@
+"""Issue 19: a liaison uploads an attachment over its authenticated WebSocket in chunks; a line
+cut during the upload resumes where the server's copy stands, and the server keeps the content
+only once all of it has arrived and its SHA-256 is the one named. Who may upload, how large and
+how much at once are bounded, and every malformed frame is a typed error. Real server, real
+sockets, real SQLite file and PostgreSQL database."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hotline.client.connection import Client, ConnectError
+from hotline.errorcodes import Code
+from hotline.errors import ProtocolViolation
+from hotline.keys import b64url
+from hotline.store import Store
+from hotline.wire import frames
+from tests.conftest import Running, running_server
+
+pytestmark = pytest.mark.both_stores
+
+CONTENT = hashlib.sha256(b"seed").digest() * (1_500_000 // 32)  # 1.5 MB: 23 chunks
+DIGEST = b64url(hashlib.sha256(CONTENT).digest())
+
+
+def reader(content: bytes, cut: Callable[[int], None] | None = None) -> Callable[[int, int], bytes]:
+    """``read_at`` over ``content``; ``cut(start)`` is called before each chunk is read."""
+    def read_at(start: int, n: int) -> bytes:
+        if cut is not None:
+            cut(start)
+        return content[start:start + n]
+    return read_at
+
+
+def cut_after(client: Client, limit: int) -> Callable[[int], None]:
+    """Cut the line (the TCP connection aborted, as a network fault does) once ``limit`` bytes
+    have been read for sending."""
+    def cut(start: int) -> None:
+        if start >= limit and client.ws is not None:
+            client.ws.transport.abort()
+    return cut
+
+
+async def stored(store: Store) -> bytes:
+    content, at = b"", -1
+    while page := await store.attachment_chunks(DIGEST, after=at):
+        content += b"".join(data for _, data in page)
+        at = page[-1][0]
+    return content
+
+
+async def test_an_upload_cut_twice_resumes_and_the_content_is_kept_once_verified(home: Path) -> None:
+    async with running_server(home) as server:
+        store = server.hotline.store
+        held = 0
+        # The line is cut twice, part-way: each time after the server answered for some chunks
+        # (at most UPLOAD_WINDOW = 8 of 64 KiB are in flight unanswered).
+        for limit in (700_000, 1_300_000):
+            alice = await server.client("alice")
+            with pytest.raises(ConnectError):
+                await alice.upload(reader(CONTENT, cut_after(alice, limit)), sha256=DIGEST,
+                                   size=len(CONTENT))
+            state = await store.upload_state("north", DIGEST)
+            assert state is not None and held < state.received < len(CONTENT)
+            held = state.received
+            assert await store.attachment_size(DIGEST) is None
+        alice = await server.client("alice")
+        answer = await alice.upload(reader(CONTENT), sha256=DIGEST, size=len(CONTENT))
+        assert answer.stored and answer.received == len(CONTENT)
+        assert await stored(store) == CONTENT
+        assert await store.upload_state("north", DIGEST) is None
+        again = await alice.upload(reader(CONTENT), sha256=DIGEST, size=len(CONTENT))
+        assert again.stored  # its answer lost with a line, asked again: nothing is resent
+
+
+async def test_bytes_that_are_not_the_named_digests_are_refused_and_dropped(home: Path) -> None:
+    forged = bytes(len(CONTENT))
+    async with running_server(home) as server:
+        alice = await server.client("alice")
+        with pytest.raises(ProtocolViolation) as refused:
+            await alice.upload(reader(forged), sha256=DIGEST, size=len(CONTENT))
+        assert refused.value.code == Code.ATTACHMENT_DIGEST_MISMATCH
+        store = server.hotline.store
+        assert await store.upload_state("north", DIGEST) is None  # to be sent again
+        assert await store.attachment_size(DIGEST) is None
+        bob = await server.client("bob")  # another party's upload of that digest is its own
+        assert (await bob.upload(reader(CONTENT), sha256=DIGEST, size=len(CONTENT))).stored
+        status = await alice._request(frames.UploadStatus(sha256=DIGEST, size=len(CONTENT),
+                                                          req=alice.session.next_req()),
+                                      frames.Uploaded)
+        assert (status.received, status.stored) == (0, False)  # north never learns south's
+
+
+async def refusal(client: Client, content: bytes, *, size: int | None = None) -> str:
+    digest = b64url(hashlib.sha256(content).digest())
+    with pytest.raises(ProtocolViolation) as refused:
+        await client.upload(reader(content), sha256=digest, size=len(content) if size is None else size)
+    return str(refused.value.code)
+
+
+async def test_who_may_upload_how_large_and_how_much_at_once_is_bounded(home: Path) -> None:
+    async with running_server(home, HOTLINE_LIMITS_ATTACHMENT_BYTES="200000",
+                              HOTLINE_LIMITS_UPLOADS_BYTES="300000") as server:
+        agent = await server.client("north-agent")
+        assert await refusal(agent, b"an agent's file") == Code.ATTACHMENT_REFUSED
+        alice = await server.client("alice")
+        assert await refusal(alice, os.urandom(200_001)) == Code.ATTACHMENT_REFUSED
+        first, second = os.urandom(200_000), os.urandom(150_000)
+        digest = b64url(hashlib.sha256(first).digest())
+        begun = await alice._request(frames.Upload(sha256=digest, size=len(first), start=0,
+                                                   data="AAAA", req=alice.session.next_req()),
+                                     frames.Uploaded)
+        assert (begun.received, begun.stored) == (3, False)  # under way, holding 200,000
+        assert await refusal(alice, second) == Code.ATTACHMENT_REFUSED  # past 300,000
+        carol = await server.client("carol")  # each party has its own share
+        assert (await carol.upload(reader(second), sha256=b64url(hashlib.sha256(second).digest()),
+                                   size=len(second))).stored
+
+
+@pytest.mark.parametrize(("fields", "code"), [
+    ({"sha256": "not-a-digest"}, Code.FRAME_MALFORMED),
+    ({"start": -1}, Code.FRAME_MALFORMED),
+    ({"size": 2 ** 31}, Code.FRAME_MALFORMED),
+    ({"data": "!!!!"}, Code.ATTACHMENT_INVALID),
+    ({"data": "A" * 90_000}, Code.ATTACHMENT_INVALID),
+    ({"size": 10, "start": 8, "data": "AAAA"}, None),  # past its size: not taken
+    ({"start": 3, "data": "AAAA"}, None),  # a gap: not taken
+])
+async def test_a_malformed_or_misplaced_chunk_writes_nothing(server: Running, fields: dict[str, object],
+                                                             code: str | None) -> None:
+    alice = await server.client("alice")
+    frame = {"sha256": DIGEST, "size": len(CONTENT), "start": 0, "data": "AAAA", **fields}
+    request = frames.Upload(**frame, req=alice.session.next_req())  # type: ignore[arg-type]
+    if code is None:
+        answer = await alice._request(request, frames.Uploaded)
+        assert (answer.received, answer.stored) == (0, False)
+    else:
+        with pytest.raises(ProtocolViolation) as refused:
+            await alice._request(request, frames.Uploaded)
+        assert refused.value.code == code
+    held = await server.hotline.store.upload_state("north", str(frame["sha256"]))
+    assert held is None or held.received == 0

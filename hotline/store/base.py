@@ -206,10 +206,10 @@ class Store(ABC):
         """``_read`` for the log API's large pages (an engine may keep them off the member path)."""
         return await self._read(sql, params)
 
-    @abstractmethod
     async def _write(self, sql: str, params: Sequence[Any]) -> bool:
         """A small durable write outside the entry sequence; False if it would repeat a unique
         key (nothing written); ``store.write_failed`` on another engine error."""
+        return await self._write_all([(sql, params)]) is not None
 
     @abstractmethod
     async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int] | None:

@@ -346,17 +346,6 @@ class PostgresStore(Store):
             self.note_failure(exc)
             raise StoreError(f"read failed: {exc}", code=Code.STORE_READ_FAILED) from exc
 
-    async def _write(self, sql: str, params: Sequence[Any]) -> bool:
-        try:
-            async with self._pool.acquire() as conn:
-                await conn.execute(_numbered(sql), *params)
-        except asyncpg.UniqueViolationError:
-            return False
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            self.note_failure(exc)
-            raise StoreError(f"write failed: {exc}", code=Code.STORE_WRITE_FAILED) from exc
-        return True
-
     async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int] | None:
         try:
             async with self._pool.acquire() as conn, conn.transaction():

@@ -306,23 +306,6 @@ class SqliteStore(Store):
             return list(self._bconn.execute(sql, tuple(params)).fetchall())
         return await self._run(self._bulk, run)
 
-    async def _write(self, sql: str, params: Sequence[Any]) -> bool:
-        """On the writer thread (autocommit: durable on return)."""
-        def run() -> bool:
-            assert self._wconn is not None
-            try:
-                self._wconn.execute(sql, tuple(params))
-            except sqlite3.IntegrityError as exc:
-                if "UNIQUE" in str(exc):
-                    return False
-                raise
-            return True
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._writer, run)
-        except sqlite3.Error as exc:
-            self.note_failure(exc)
-            raise StoreError(f"write failed: {exc}", code=Code.STORE_WRITE_FAILED) from exc
-
     async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int] | None:
         """On the writer thread, in one ``BEGIN IMMEDIATE`` transaction."""
         def run() -> list[int] | None:

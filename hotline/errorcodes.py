@@ -245,6 +245,9 @@ class Code(StrEnum):
     ATTACHMENT_REFUSED = ("attachment.refused", "ProtocolViolation",
                           "an upload this member may not make: not a liaison, larger than the "
                           "server accepts, or past its party's share of uploads under way")
+    ATTACHMENT_MISSING = ("attachment.missing", "ProtocolViolation",
+                          "a message names an attachment its sender's party has not uploaded in "
+                          "full: upload it first (a message is accepted only with all of them)")
     ATTACHMENT_DIGEST_MISMATCH = ("attachment.digest_mismatch", "SealError",
                                   "an attachment's bytes are not the ones its signed reference "
                                   "names (altered, cut short or replaced)")

@@ -46,10 +46,11 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from hotline.attachments.refs import MAX_ATTACHMENT_BYTES, MAX_NAME_BYTES, MEDIA_TYPE_PATTERN, AttachmentRef
 from hotline.canonical import JSONObject
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errorcodes import Code
-from hotline.errors import ConfigError, ProtocolViolation
+from hotline.errors import ConfigError, HotlineError, ProtocolViolation
 from hotline.norms.agreement import Agreement, TemplateRef
 from hotline.norms.bodyschema import (
     MAX_CHECK_STEPS,
@@ -74,6 +75,7 @@ from hotline.norms.schemawords import (
 
 FORMAT = 1
 MAX_TEMPLATE_BYTES = MAX_BYTES
+MAX_ATTACHMENT_FIELDS = 8
 
 DEFAULT_ACK_DEADLINE: Mapping[Precedence, timedelta] = {
     Precedence.FLASH: timedelta(minutes=10),
@@ -143,6 +145,15 @@ TEMPLATE_SCHEMA: JSONObject = {
             {"type": "array", "minItems": 1, "uniqueItems": True,
              "items": {"type": "string", "pattern": _NAME}}]}},
         "fields": {"type": "object"},
+        # Attachment fields (issue 19): each a list of references to content sent apart.
+        "attachments": {"type": "object", "maxProperties": MAX_ATTACHMENT_FIELDS,
+                        "propertyNames": {"pattern": _NAME}, "additionalProperties": {
+            "type": "object", "required": ["media_types", "max_bytes", "max_count"],
+            "additionalProperties": False, "properties": {
+                "media_types": {"type": "array", "minItems": 1, "maxItems": 32, "uniqueItems": True,
+                                "items": {"type": "string", "pattern": MEDIA_TYPE_PATTERN}},
+                "max_bytes": {"type": "integer", "minimum": 1, "maximum": MAX_ATTACHMENT_BYTES},
+                "max_count": {"type": "integer", "minimum": 1, "maximum": 64}}}},
     },
 }
 _TEMPLATE_VALIDATOR = jsonschema.Draft202012Validator(TEMPLATE_SCHEMA)
@@ -181,6 +192,7 @@ class Template:
     _validator: Any = field(repr=False, compare=False)  # bodyschema.body_validator
     # sealed field -> "parties" (every party of the channel) or the parties that may read it
     readers: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    attachments: tuple[str, ...] = ()  # the attachment fields (their schemas are in ``fields``)
     _clear_validator: Any = field(default=None, repr=False, compare=False)  # the clear fields
 
     @classmethod
@@ -205,6 +217,7 @@ class Template:
         if error is not None:
             raise ConfigError(error.message, file=source, path=_path(error.absolute_path))
         check_fields(doc["fields"])  # what a body schema may declare (bodyschema, rule 1)
+        doc = dict(doc, fields=_with_attachments(doc, source))
         if doc["fields"].get("type") != "object":
             raise ConfigError('the body is an object: "type: object"', file=source,
                               path=("fields", "type"))
@@ -247,9 +260,29 @@ class Template:
             audience=audience, rules=rules, fields=doc["fields"],
             sha256=hashlib.sha256(raw).hexdigest(), source=source,
             _validator=body_validator(doc["fields"]), readers=readers,
+            attachments=tuple(sorted(doc.get("attachments", {}))),
             _clear_validator=(body_validator(_clear_fields(doc["fields"], set(readers)))
                               if readers else None),  # built only when some fields are sealed
         )
+
+    def attachment_refs(self, body: JSONObject) -> list[tuple[str, AttachmentRef]]:
+        """The attachments ``body`` names, each as ``(where, reference)`` (``body.F[i]``); the
+        body has passed the schema, which checked each reference's shape and limits.
+
+        Raises:
+            ProtocolViolation: ``template.invalid``: a file name that is not safe to save under
+                (``hotline.attachments.refs``), named by its place, never quoted.
+        """
+        found = []
+        for name in self.attachments:
+            for i, value in enumerate(body.get(name, [])):
+                where = f"body.{name}[{i}]"
+                try:
+                    found.append((where, AttachmentRef.from_json(value, what=where)))
+                except HotlineError as exc:
+                    raise ProtocolViolation(f"{self.id}: {exc.message}",
+                                            code=Code.TEMPLATE_INVALID) from None
+        return found
 
     def check_sealed_field(self, clear: JSONObject, name: str, value: Any) -> None:
         """A recipient's check of sealed field ``name`` it opened, beside the clear fields (the
@@ -335,6 +368,7 @@ class Template:
         else:
             self._check_sealed(envelope, ctx)
             self._validate(self._clear_validator if self.readers else self._validator, envelope.body)
+        self.attachment_refs(envelope.body)  # each file name safe to save under
         if self.audience is Audience.ADDRESSED:
             others = set(ctx.agreement.parties) - {ctx.party}
             strangers = sorted(set(envelope.body["to"]) - others)
@@ -392,6 +426,39 @@ def _readers(doc: JSONObject, audience: Audience, source: str) -> dict[str, str 
         raise ConfigError("a template with sealed fields has no rules: the host cannot check a "
                           "rule on values it may not read", file=source, path=("readers",))
     return {name: value if value == "parties" else tuple(value) for name, value in given.items()}
+
+
+def attachment_schema(declared: JSONObject) -> JSONObject:
+    """The body schema of an attachment field as a template declares it: a list of at most
+    ``max_count`` references (``hotline.attachments.refs``), each of an allowed media type and
+    at most ``max_bytes``."""
+    return {"type": "array", "minItems": 1, "maxItems": declared["max_count"], "items": {
+        "type": "object", "additionalProperties": False,
+        "required": ["sha256", "size", "media_type", "name"], "properties": {
+            "sha256": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{43}$"},
+            "size": {"type": "integer", "minimum": 0, "maximum": declared["max_bytes"]},
+            "media_type": {"enum": list(declared["media_types"])},
+            "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_BYTES}}}}
+
+
+def _with_attachments(doc: JSONObject, source: str) -> JSONObject:
+    """``fields`` with each attachment field's schema added (none may be declared twice, nor
+    sealed: a sealed attachment is not built yet)."""
+    declared = doc.get("attachments", {})
+    fields: JSONObject = doc["fields"]
+    properties = fields.get("properties", {})
+    for name in declared:
+        if name in properties:
+            raise ConfigError(f"{name!r} is declared in fields too: an attachment field is "
+                              "declared once, under attachments", file=source,
+                              path=("attachments", name))
+        if name in doc.get("readers", {}):
+            raise ConfigError("a sealed attachment field is not supported yet", file=source,
+                              path=("readers", name))
+    if not declared:
+        return fields
+    return dict(fields, properties={
+        **properties, **{name: attachment_schema(d) for name, d in declared.items()}})
 
 
 def _clear_fields(fields: JSONObject, sealed: set[str]) -> JSONObject:

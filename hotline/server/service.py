@@ -589,6 +589,7 @@ class Hotline:
                                kind=target.envelope.kind.value) if target is not None else None)
             template.check(envelope, Context(agreement=agreement, party=member.party,
                                              role=member.role.value, logged=now, replied=replied))
+            await self._check_attachments(template, member, envelope)
             deadline = template.ack_deadline(envelope.precedence)
             parties = template.recipients(agreement, member.party, envelope.body)
             if deadline is not None and parties and template.ack is not None:
@@ -611,6 +612,15 @@ class Hotline:
                 f"per {describe_duration(template.rate.per)} on channel {envelope.channel}; the "
                 f"next one is allowed at {format_time(until)}", code=Code.NORM_RATE_LIMITED)
         self.rates.hold(key, envelope.id, now)  # until logged: pipelined submissions count too
+
+    async def _check_attachments(self, template: Template, member: Member, envelope: Envelope) -> None:
+        """Every attachment the body names is stored, uploaded in full by the sender's party:
+        ``accepted`` then means the whole document is durable (``attachment.missing``)."""
+        for where, ref in template.attachment_refs(envelope.body):
+            if await self.store.uploaded_by(member.party, ref.sha256) != ref.size:
+                raise ProtocolViolation(f"{where} names an attachment {member.party} has not "
+                                        "uploaded in full: upload it first",
+                                        code=Code.ATTACHMENT_MISSING)
 
     def _release_rate(self, conn: Connection, envelope: Envelope) -> None:
         """Its place in the rate window: it was not logged after all (a failure, a resend)."""

@@ -13,13 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from hotline.canonical import dumps, parse
 from hotline.client.connection import Client, ConnectError
 from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation
+from hotline.keyfiles import load_private_key
 from hotline.keys import b64url
+from hotline.norms.files import load_templates
+from hotline.roster import decode_document, sign_document
 from hotline.store import Store
 from hotline.wire import frames
 from tests.conftest import Running, running_server
+from tests.unit.norms.test_template_attachments import FORM
 
 pytestmark = pytest.mark.both_stores
 
@@ -144,3 +149,45 @@ async def test_a_malformed_or_misplaced_chunk_writes_nothing(server: Running, fi
         assert refused.value.code == code
     held = await server.hotline.store.upload_state("north", str(frame["sha256"]))
     assert held is None or held.received == 0
+
+
+# -- a message with attachments is accepted only once they are all stored -----------------------
+
+def add_dossier_agreement(home: Path) -> None:
+    """The dossier template (files: PDF or PNG, 2 MB, 2 at most) in a version 2 of the demo
+    agreement, signed by every party's authority (the server logs it at start)."""
+    (home / "protocols" / "dossier.yaml").write_text(FORM)
+    templates = load_templates(home / "protocols")
+    signed = parse((home / "roster" / "90-agreement-north-south-v1.json").read_bytes())
+    doc = dict(signed["document"], version=2, templates=[t.ref() for t in templates])
+    keys = [load_private_key(home / "keys" / f"authority-{p}.pem")
+            for p in ("north", "south", "mediator")]
+    (home / "roster" / "91-agreement-north-south-v2.json").write_text(
+        dumps(sign_document(decode_document(doc), *keys).to_json()))
+
+
+async def test_a_message_naming_its_attachments_is_accepted_only_once_its_party_stored_them(
+        home: Path) -> None:
+    add_dossier_agreement(home)
+    report = b"%PDF-1.7 the report" * 1000
+    ref = {"sha256": b64url(hashlib.sha256(report).digest()), "size": len(report),
+           "media_type": "application/pdf", "name": "report.pdf"}
+    async with running_server(home) as server:
+        alice, bob = await server.client("alice"), await server.client("bob")
+        body = {"text": "see the report", "files": [ref]}
+        with pytest.raises(ProtocolViolation) as missing:  # not uploaded yet: never accepted
+            await alice.send(channel="north-south", template="dossier", body=body)
+        assert missing.value.code == Code.ATTACHMENT_MISSING
+        assert "body.files[0]" in missing.value.message and "report" not in missing.value.message
+        assert (await bob.upload(reader(report), sha256=ref["sha256"], size=len(report))).stored
+        with pytest.raises(ProtocolViolation) as others:  # south's upload is not north's
+            await alice.send(channel="north-south", template="dossier", body=body)
+        assert others.value.code == Code.ATTACHMENT_MISSING
+        assert (await alice.upload(reader(report), sha256=ref["sha256"], size=len(report))).stored
+        with pytest.raises(ProtocolViolation) as wrong_size:
+            await alice.send(channel="north-south", template="dossier",
+                             body={**body, "files": [{**ref, "size": len(report) - 1}]})
+        assert wrong_size.value.code == Code.ATTACHMENT_MISSING
+        accepted = await alice.send(channel="north-south", template="dossier", body=body)
+        delivered = await bob.fetch(accepted.index)
+        assert delivered.envelope.body["files"] == [ref]  # the log commits to the reference

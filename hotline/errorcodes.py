@@ -246,8 +246,9 @@ class Code(StrEnum):
                           "an upload this member may not make: not a liaison, larger than the "
                           "server accepts, or past its party's share of uploads under way")
     ATTACHMENT_MISSING = ("attachment.missing", "ProtocolViolation",
-                          "a message names an attachment its sender's party has not uploaded in "
-                          "full: upload it first (a message is accepted only with all of them)")
+                          "an attachment named is not held: its sender's party has not uploaded "
+                          "it in full (a message is accepted only with all of them), or the entry "
+                          "a download names has no such attachment")
     ATTACHMENT_DIGEST_MISMATCH = ("attachment.digest_mismatch", "SealError",
                                   "an attachment's bytes are not the ones its signed reference "
                                   "names (altered, cut short or replaced)")

@@ -30,11 +30,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from hotline.attachments.refs import AttachmentRef, Digester
 from hotline.canonical import JSONObject
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.problems import HostProblem
@@ -279,7 +280,7 @@ class Client:
 
     def _route(self, frame: frames.ServerFrame) -> None:
         if isinstance(frame, frames.Accepted | frames.Error | frames.Resumed | frames.Pong
-                      | frames.Uploaded) or (
+                      | frames.Uploaded | frames.Chunk) or (
                 isinstance(frame, Deliver) and isinstance(frame.req, int)):
             self._answer(frame)
         elif isinstance(frame, Deliver):
@@ -581,6 +582,60 @@ class Client:
             for _, rest in inflight:
                 rest.cancel()
         return answer
+
+    async def download(self, index: int, field: str, position: int, ref: AttachmentRef,
+                       out: BinaryIO, *, window: int = UPLOAD_WINDOW) -> None:
+        """Save attachment ``position`` of field ``field`` of entry ``index`` (its signed
+        reference ``ref``) to ``out`` (a file opened ``a+b``): after what ``out`` already holds,
+        so a call after a cut line resumes; up to ``window`` chunks in flight. Nothing is left in
+        ``out`` unless all of it is the signed content.
+
+        Raises:
+            SealError: ``attachment.digest_mismatch`` (the host sent other bytes: ``out`` is
+                emptied), naming the attachment by its place.
+            ProtocolViolation: the server's refusal (``attachment.missing``, ``log.no_entry``).
+            ConnectError: the line was cut (call again once connected: it resumes).
+        """
+        where = f"body.{field}[{position}] of entry {index}"
+        digester, have = Digester(ref), out.seek(0, os.SEEK_END)
+        out.seek(0)
+        while part := out.read(frames.UPLOAD_CHUNK):
+            digester.update(part)
+        inflight = deque[tuple[int, asyncio.Future[frames.Chunk]]]()
+        sent = have
+        try:
+            while have < ref.size:
+                while sent < ref.size and len(inflight) < window:
+                    inflight.append((sent, asyncio.ensure_future(self._request(frames.Download(
+                        index=index, field=field, position=position, start=sent,
+                        req=self.session.next_req()), frames.Chunk))))
+                    sent += frames.UPLOAD_CHUNK
+                start, pending = inflight.popleft()
+                chunk = await pending
+                try:
+                    data = base64.b64decode(chunk.data, validate=True)
+                except ValueError:  # binascii.Error: not base64
+                    data = b""
+                if (chunk.start, chunk.size, chunk.sha256) != (start, ref.size, ref.sha256) or not data:
+                    raise SealError(f"the host answered for {where} with other bytes than asked",
+                                    code=Code.ATTACHMENT_DIGEST_MISMATCH)
+                digester.update(data)
+                out.write(data)
+                have += len(data)
+                if have != start + frames.UPLOAD_CHUNK and have < ref.size:  # a shorter chunk
+                    for _, rest in inflight:
+                        rest.cancel()
+                    inflight.clear()
+                    sent = have
+            digester.finish()
+        except SealError as exc:
+            out.seek(0)
+            out.truncate()
+            raise SealError(f"{where}: {exc.message}", code=exc.code) from None
+        finally:
+            for _, rest in inflight:
+                rest.cancel()
+            out.flush()
 
     async def fetch(self, index: int) -> Delivered:
         answer = await self._request(frames.Fetch(index=index, req=self.session.next_req()), Deliver)

@@ -251,6 +251,8 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
                     conn.send(frames.Pong(data=event.data or UNSET, req=event.req))
                 elif isinstance(event, frames.Upload | frames.UploadStatus):
                     conn.send(await hotline.upload(conn, event))
+                elif isinstance(event, frames.Download):
+                    conn.send(await hotline.download(conn, event))
             except AuthError:
                 break  # the key stopped being valid: check_key sent the error and closes (4001)
             except HotlineError as exc:

@@ -861,6 +861,32 @@ class Hotline:
         return frames.Uploaded(sha256=sha256, received=held.received if held else 0, stored=False,
                                req=frame.req)
 
+    async def download(self, conn: Connection, frame: frames.Download) -> frames.Chunk:
+        """A chunk of an attachment a logged entry on this session's channels names: who may
+        read the entry may read what it names, and the entry says which content that is.
+
+        Raises:
+            ProtocolViolation: ``log.no_entry`` (no such entry on this session's channels),
+                ``attachment.missing`` (the entry names no such attachment, or it is not held).
+        """
+        self.check_key(conn)
+        stored = await self.store.entry(frame.index)
+        entry = stored.entry if stored is not None else None
+        if not isinstance(entry, EnvelopeEntry) or entry.channel not in conn.channels:
+            raise ProtocolViolation(f"no entry {frame.index} on this session's channels",
+                                    code=Code.LOG_NO_ENTRY)
+        where = f"body.{frame.field}[{frame.position}] of entry {frame.index}"
+        template = self._agreed_template(entry.channel, entry.envelope.template)
+        refs = dict(template.attachment_refs(entry.envelope.body)) if template is not None else {}
+        ref = refs.get(f"body.{frame.field}[{frame.position}]")
+        if ref is None or await self.store.attachment_size(ref.sha256) != ref.size:
+            raise ProtocolViolation(f"{where} is no attachment this server holds",
+                                    code=Code.ATTACHMENT_MISSING)
+        data = await self.store.attachment_bytes(ref.sha256, min(frame.start, ref.size),
+                                                 frames.UPLOAD_CHUNK)
+        return frames.Chunk(sha256=ref.sha256, size=ref.size, start=frame.start,
+                            data=base64.b64encode(data).decode("ascii"), req=frame.req)
+
     async def fetch(self, conn: Connection, index: int, *, req: frames.Req) -> str:
         """The ``deliver`` frame (as sent) answering a fetch of entry ``index``."""
         self.check_key(conn)

@@ -686,6 +686,16 @@ class Store(ABC):
         await self._write_all([(f"DELETE FROM upload_chunks {owned}", (party, sha256)),
                                (f"DELETE FROM uploads {owned}", (party, sha256))])
 
+    async def attachment_bytes(self, sha256: str, start: int, limit: int) -> bytes:
+        """At most ``limit`` bytes of the stored attachment from byte ``start`` (fewer at its
+        end; none past it): from the one stored chunk that holds ``start``."""
+        rows = await self._read("SELECT start, data FROM attachment_chunks WHERE sha256 = ? AND "
+                                "start <= ? ORDER BY start DESC LIMIT 1", (sha256, start))
+        if not rows:
+            return b""
+        offset = start - int(rows[0][0])
+        return blob(rows[0][0], rows[0][1])[offset:offset + limit]
+
     async def attachment_chunks(self, sha256: str, *, after: int = -1,
                                 limit: int = 64) -> list[tuple[int, bytes]]:
         """``(start, data)`` of the stored attachment's chunks starting after byte ``after``."""

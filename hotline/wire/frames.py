@@ -132,14 +132,25 @@ class UploadStatus(_ClientFrame, frozen=True, tag="upload_status"):
     req: _ReqField = UNSET
 
 
+class Download(_ClientFrame, frozen=True, tag="download"):
+    """Bytes ``start`` on of attachment ``position`` of field ``field`` of logged entry
+    ``index`` (one on this session's channels), answered by one ``chunk``."""
+
+    index: Index
+    field: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}\Z")]
+    position: Annotated[int, Meta(ge=0, le=63)]
+    start: Annotated[int, Meta(ge=0)]
+    req: _ReqField = UNSET
+
+
 class _SubmitWire(_ClientFrame, frozen=True, tag="submit"):
     envelope: JSONObject  # decoded by ``Envelope.from_json``, which names its id in a refusal
     sig: SignatureJSON
     req: _ReqField = UNSET
 
 
-ClientFrame = Auth | Submit | Resume | Fetch | Ping | Upload | UploadStatus
-Request = Submit | Resume | Fetch | Ping | Upload | UploadStatus
+ClientFrame = Auth | Submit | Resume | Fetch | Ping | Upload | UploadStatus | Download
+Request = Submit | Resume | Fetch | Ping | Upload | UploadStatus | Download
 
 
 # -- server -> client ------------------------------------------------------------------------------
@@ -221,6 +232,17 @@ class Uploaded(_ServerFrame, frozen=True, tag="uploaded"):
     req: _ReqField = UNSET
 
 
+class Chunk(_ServerFrame, frozen=True, tag="chunk"):
+    """Bytes ``start`` on of the attachment of digest ``sha256`` (``size`` bytes in all), as
+    base64: at most ``UPLOAD_CHUNK`` of them, none past the end."""
+
+    sha256: str
+    size: int
+    start: int
+    data: str
+    req: _ReqField = UNSET
+
+
 class Pong(_ServerFrame, frozen=True, tag="pong"):
     data: str | UnsetType = UNSET
     req: _ReqField = UNSET
@@ -276,9 +298,9 @@ class _DeliverWire(_ServerFrame, frozen=True, tag="deliver"):
 
 
 ServerFrame = (Challenge | Welcome | Roster | Accepted | Deliver | Resumed | Error | Pong
-               | Checkpoint | Receipt | Health | Uploaded)
+               | Checkpoint | Receipt | Health | Uploaded | Chunk)
 Frame = ClientFrame | ServerFrame
-Answer = Accepted | Deliver | Resumed | Error | Pong | Uploaded
+Answer = Accepted | Deliver | Resumed | Error | Pong | Uploaded | Chunk
 
 CLIENT_TYPES = frozenset(cls.__struct_config__.tag for cls in ClientFrame.__args__)
 SERVER_TYPES = frozenset(cls.__struct_config__.tag for cls in ServerFrame.__args__)

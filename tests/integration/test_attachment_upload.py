@@ -7,16 +7,19 @@ sockets, real SQLite file and PostgreSQL database."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from hotline.attachments.refs import AttachmentRef
 from hotline.canonical import dumps, parse
 from hotline.client.connection import Client, ConnectError
 from hotline.errorcodes import Code
-from hotline.errors import ProtocolViolation
+from hotline.errors import ProtocolViolation, SealError
 from hotline.keyfiles import load_private_key
 from hotline.keys import b64url
 from hotline.norms.files import load_templates
@@ -191,3 +194,80 @@ async def test_a_message_naming_its_attachments_is_accepted_only_once_its_party_
         accepted = await alice.send(channel="north-south", template="dossier", body=body)
         delivered = await bob.fetch(accepted.index)
         assert delivered.envelope.body["files"] == [ref]  # the log commits to the reference
+
+
+# -- download -------------------------------------------------------------------------------------
+
+class CutAfter:
+    """A file that cuts ``client``'s line (TCP aborted) once it holds ``limit`` bytes."""
+
+    def __init__(self, path: Path, client: Client, limit: int) -> None:
+        self.file, self.client, self.limit = path.open("a+b"), client, limit
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.file, name)
+
+    def write(self, data: bytes) -> int:
+        written = self.file.write(data)
+        if self.file.tell() >= self.limit and self.client.ws is not None:
+            self.client.ws.transport.abort()
+        return written
+
+
+async def logged_dossier(server: Running, content: bytes) -> tuple[int, AttachmentRef]:
+    alice = await server.client("alice")
+    ref = AttachmentRef(sha256=b64url(hashlib.sha256(content).digest()), size=len(content),
+                        media_type="application/pdf", name="report.pdf")
+    assert (await alice.upload(reader(content), sha256=ref.sha256, size=ref.size)).stored
+    sent = await alice.send(channel="north-south", template="dossier",
+                            body={"text": "see the report", "files": [ref.to_json()]})
+    return sent.index, ref
+
+
+async def test_a_download_cut_twice_resumes_and_is_verified_before_it_is_kept(
+        home: Path, tmp_path: Path) -> None:
+    add_dossier_agreement(home)
+    saved = tmp_path / "report.pdf"
+    async with running_server(home) as server:
+        index, ref = await logged_dossier(server, CONTENT)
+        for limit in (400_000, 1_000_000):  # the line is cut twice, part-way
+            bob = await server.client("bob")
+            out = CutAfter(saved, bob, limit)
+            with pytest.raises(ConnectError):
+                await bob.download(index, "files", 0, ref, out)  # type: ignore[arg-type]
+            out.file.close()
+            assert limit <= saved.stat().st_size < len(CONTENT)
+        bob = await server.client("bob")
+        with saved.open("a+b") as out_file:
+            await bob.download(index, "files", 0, ref, out_file)
+    assert saved.read_bytes() == CONTENT
+
+
+async def test_a_chunk_altered_on_the_servers_disk_is_refused_naming_the_attachment(
+        home: Path, tmp_path: Path, store_engine: str) -> None:
+    if store_engine == "postgres":
+        pytest.skip("the disk edited here is the SQLite file")
+    add_dossier_agreement(home)
+    async with running_server(home) as server:
+        index, ref = await logged_dossier(server, CONTENT)
+    with sqlite3.connect(home / "hotline.db") as db:  # the server stopped: its disk edited
+        start, data = db.execute("SELECT start, data FROM attachment_chunks WHERE sha256 = ? "
+                                 "ORDER BY start LIMIT 1 OFFSET 3", (ref.sha256,)).fetchone()
+        db.execute("UPDATE attachment_chunks SET data = ? WHERE sha256 = ? AND start = ?",
+                   (bytes([data[0] ^ 1]) + data[1:], ref.sha256, start))
+    saved = tmp_path / "report.pdf"
+    async with running_server(home) as server:
+        bob = await server.client("bob")
+        with saved.open("a+b") as out, pytest.raises(SealError) as refused:
+            await bob.download(index, "files", 0, ref, out)
+        assert refused.value.code == Code.ATTACHMENT_DIGEST_MISMATCH
+        assert refused.value.message.startswith(f"body.files[0] of entry {index}: ")
+        assert saved.read_bytes() == b""  # nothing of it is kept
+        for field, position, what in (("files", 1, Code.ATTACHMENT_MISSING),
+                                      ("other", 0, Code.ATTACHMENT_MISSING)):
+            with pytest.raises(ProtocolViolation) as missing:
+                await bob.download(index, field, position, ref, io.BytesIO())
+            assert missing.value.code == what
+        with pytest.raises(ProtocolViolation) as no_entry:  # a roster entry names no attachment
+            await bob.download(0, "files", 0, ref, io.BytesIO())
+        assert no_entry.value.code == Code.LOG_NO_ENTRY

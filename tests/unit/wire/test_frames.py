@@ -71,6 +71,8 @@ EXAMPLES: list[Frame] = [
     frames.Upload(sha256="A" * 43, size=3, start=0, data="AAAA", req=5),
     frames.UploadStatus(sha256="A" * 43, size=3, req=6),
     frames.Uploaded(sha256="A" * 43, received=3, stored=True, req=5),
+    frames.Download(index=9, field="files", position=0, start=0, req=7),
+    frames.Chunk(sha256="A" * 43, size=3, start=0, data="AAAA", req=7),
 ]
 
 
@@ -148,9 +150,11 @@ REFUSED: list[tuple[str, Any, frozenset[str], str]] = [
      "frame.malformed"),
     ("a roster's index that is text", {"type": "roster", "documents": [], "indexes": ["9"]}, ALL,
      "frame.malformed"),
-    ("a health state unknown", obj(EXAMPLES[-4], state="FINE"), ALL, "frame.malformed"),
-    ("an upload of a negative start", obj(EXAMPLES[-3], start=-1), ALL, "frame.malformed"),
-    ("an upload status of no digest", obj(EXAMPLES[-2], sha256="x"), ALL, "frame.malformed"),
+    ("a health state unknown", obj(EXAMPLES[-6], state="FINE"), ALL, "frame.malformed"),
+    ("an upload of a negative start", obj(EXAMPLES[-5], start=-1), ALL, "frame.malformed"),
+    ("an upload status of no digest", obj(EXAMPLES[-4], sha256="x"), ALL, "frame.malformed"),
+    ("a download of a field that is no name", obj(EXAMPLES[-2], field="../x"), ALL, "frame.malformed"),
+    ("a download of a position past 63", obj(EXAMPLES[-2], position=64), ALL, "frame.malformed"),
 ]
 
 

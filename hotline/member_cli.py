@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import mimetypes
 import re
 import shutil
 import sys
@@ -16,6 +18,7 @@ from typing import Any, TypeVar
 import click
 import structlog
 
+from hotline.attachments.refs import AttachmentRef
 from hotline.canonical import JSONObject, parse
 from hotline.cli import home_of, run_coroutine
 from hotline.cli_options import member_options
@@ -41,6 +44,7 @@ from hotline.entries import EnvelopeEntry, HealthEntry, HealthState, OverdueEntr
 from hotline.envelope import AckKind, Envelope, Kind, Precedence
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation, SealError
+from hotline.keys import b64url
 from hotline.names import ENVELOPE_ID
 from hotline.norms.files import load_templates
 from hotline.norms.forms import body_from_fields, describe_fields, missing_fields
@@ -115,8 +119,42 @@ def _checked(template: Template, content: JSONObject) -> None:
     usage error (exit 2), said in the template's words with its fields."""
     try:
         template.check_body(content)
+        template.attachment_refs(content)  # each file name safe to save under
     except ProtocolViolation as exc:
         raise click.UsageError(f"{exc.code}: {exc.message}\n\n{describe_fields(template)}") from None
+
+
+def _attachments(template: Template, given: tuple[str, ...]) -> list[tuple[str, Path, AttachmentRef]]:
+    """``--attach FIELD=PATH`` as ``(field, path, reference)``: each file read once for its
+    SHA-256 (a chunk at a time), its media type guessed from its name."""
+    found = []
+    for item in given:
+        field, sep, name = item.partition("=")
+        if not sep or not field or not name:
+            raise click.BadParameter(f"{item!r} is not FIELD=PATH", param_hint="--attach")
+        if field not in template.attachments:
+            fields = ", ".join(template.attachments) or "none"
+            raise click.BadParameter(f"template {template.id} has no attachment field {field!r} "
+                                     f"(its attachment fields: {fields})", param_hint="--attach")
+        path = Path(name)
+        if not path.is_file():
+            raise click.BadParameter(f"{name} is not a file", param_hint="--attach")
+        with path.open("rb") as content:
+            digest = hashlib.file_digest(content, "sha256").digest()
+        media_type = mimetypes.guess_type(path.name, strict=True)[0] or "application/octet-stream"
+        found.append((field, path, AttachmentRef(sha256=b64url(digest), size=path.stat().st_size,
+                                                 media_type=media_type, name=path.name)))
+    return found
+
+
+async def _upload(client: Client, path: Path, ref: AttachmentRef) -> None:
+    """Upload one attached file (resumed where the server's copy stands), then say so."""
+    with path.open("rb") as content:
+        def read_at(start: int, n: int) -> bytes:
+            content.seek(start)
+            return content.read(n)
+        await client.upload(read_at, sha256=ref.sha256, size=ref.size)
+    click.echo(f"uploaded {shown(ref.name)} ({ref.size:,} bytes, {ref.media_type})")
 
 
 def proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -181,6 +219,10 @@ async def _reply_target(client: Client, channel: str, reply_to: str | None) -> s
 @click.option("--reply-to", metavar="INDEX|ID",
               help="The message this one answers: its log index (the [N] `listen` shows) or its "
                    "envelope id (id=... in `listen`).")
+@click.option("--attach", "attached", multiple=True, metavar="FIELD=PATH",
+              help="Attach a file to the template's attachment field FIELD (repeat for several): "
+                   "uploaded first, resumed after a cut line; the server accepts the message only "
+                   "once it holds every one, each checked against its SHA-256.")
 @click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the signed inclusion receipt here (C2SP tlog-proof); check it later "
                    "with `hotline audit receipt`. Its checkpoint is the first that covers the "
@@ -189,7 +231,7 @@ async def _reply_target(client: Client, channel: str, reply_to: str | None) -> s
 @click.pass_context
 def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, template: str,
          body: str | None, fields: tuple[str, ...], precedence: str | None, reply_to: str | None,
-         receipt_file: Path | None, no_wait: bool, wait: float) -> None:
+         attached: tuple[str, ...], receipt_file: Path | None, no_wait: bool, wait: float) -> None:
     """Sign and send a message; prints the log index once the server has accepted it and the
     log has proven it (a signed checkpoint and an inclusion proof of this very message).
 
@@ -205,6 +247,9 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
                                  f"{', '.join(sorted({t.id for t in templates}))})",
                                  param_hint="--template")
     content = _compose(local, body, fields)
+    files = _attachments(local, attached)
+    for field, _, ref in files:
+        content.setdefault(field, []).append(ref.to_json())
     if reply_to is not None and not (_INDEX.fullmatch(reply_to) or ENVELOPE_ID.fullmatch(reply_to)):
         raise click.BadParameter("give the log index of the message ([N] in `hotline listen`) "
                                  "or its envelope id (22 characters, id=... in `hotline listen`)",
@@ -216,6 +261,8 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
         agreement = client.roster.check_send(me, channel, Kind.MESSAGE, at=now)
         agreed = templates.resolve(agreement, template)
         _checked(agreed, content)
+        for _, path, ref in files:
+            await _upload(client, path, ref)
         chosen = Precedence(precedence.upper()) if precedence else agreed.default_precedence
         envelope = await client.sealed_envelope(channel=channel, template=agreed, body=content,
                                                 log_key=profile.log_key, timeout=wait,

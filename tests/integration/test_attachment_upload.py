@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from hotline.norms.files import load_templates
 from hotline.roster import decode_document, sign_document
 from hotline.store import Store
 from hotline.wire import frames
-from tests.conftest import Running, running_server
+from tests.conftest import Running, ServerProcess, hotline_cli, running_server
 from tests.unit.norms.test_template_attachments import FORM
 
 pytestmark = pytest.mark.both_stores
@@ -271,3 +272,35 @@ async def test_a_chunk_altered_on_the_servers_disk_is_refused_naming_the_attachm
         with pytest.raises(ProtocolViolation) as no_entry:  # a roster entry names no attachment
             await bob.download(0, "files", 0, ref, io.BytesIO())
         assert no_entry.value.code == Code.LOG_NO_ENTRY
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_send_attach_uploads_the_files_then_sends_the_message_naming_them(
+        server_process: ServerProcess, tmp_path: Path) -> None:
+    add_dossier_agreement(server_process.home)
+    url = server_process.start()
+    home = server_process.home
+    report = tmp_path / "convoy report.pdf"
+    report.write_bytes(b"%PDF-1.7 " + CONTENT[:300_000])
+    sent = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel", "north-south",
+                       "--template", "dossier", "--field", "text=see the report",
+                       "--attach", f"files={report}")
+    assert sent.returncode == 0, sent.stderr
+    assert "uploaded convoy report.pdf (300,009 bytes, application/pdf)" in sent.stdout
+    assert "accepted index=" in sent.stdout
+    heard = hotline_cli(home, "listen", "--as", "bob", "--server", url, "--after", "-1",
+                        "--count", "1", "--json")
+    assert heard.returncode == 0, heard.stderr
+    line = json.loads(heard.stdout.splitlines()[0])
+    assert line["body"]["files"] == [{"sha256": b64url(hashlib.sha256(report.read_bytes()).digest()),
+                                      "size": 300_009, "media_type": "application/pdf",
+                                      "name": "convoy report.pdf"}]
+    for attach, said in ((f"pictures={report}", "has no attachment field 'pictures'"),
+                         (f"files={tmp_path / 'none.pdf'}", "is not a file"),
+                         ("files", "is not FIELD=PATH")):
+        refused = hotline_cli(home, "send", "--as", "alice", "--server", url, "--channel",
+                              "north-south", "--template", "dossier", "--field", "text=x",
+                              "--attach", attach)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr

@@ -65,7 +65,7 @@ GROUPS = {"agreement": "hotline.agreement_cli:agreement", "templates": "hotline.
           "server": "hotline.server_cli:server", "join": "hotline.server_cli:join",
           "tls": "hotline.tls_cli:tls", "store": "hotline.store_cli:store",
           **{name: f"hotline.member_cli:{name}"
-             for name in ("send", "listen", "ack", "witness", "agent", "doctor", "disclose")}}
+             for name in ("send", "listen", "ack", "fetch", "witness", "agent", "doctor", "disclose")}}
 
 
 class Commands(click.Group):

@@ -532,6 +532,52 @@ def ack(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, kin
     run_coroutine(_connected(home_of(ctx), name, servers, go))
 
 
+@click.command()
+@as_option
+@click.option("--index", type=click.IntRange(min=0), required=True,
+              help="Log index of the message whose attachments to save.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder to save them in (made if missing).")
+@click.pass_context
+def fetch(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, out: Path) -> None:
+    """Save the attachments of a delivered message, each under the name its signed reference
+    gives (a name safe in any folder). Each is checked against its signed size and SHA-256
+    before it takes that name: until then it is NAME.part, and a fetch cut off resumes from
+    it. A file already there with the signed content is left as it is; one with other content is
+    never overwritten (exit 1)."""
+
+    async def go(client: Client) -> None:
+        message = await client.fetch(index)  # its signature verified
+        agreement = client.roster.agreements.get(message.envelope.channel)
+        template = client.templates.resolve(agreement, message.envelope.template) if agreement else None
+        refs = template.attachment_refs(message.envelope.body) if template is not None else []
+        if not refs:
+            click.echo(f"message {index} has no attachments")
+            return
+        if out.exists() and not out.is_dir():
+            raise click.BadParameter(f"{out} is a file, not a folder", param_hint="--out")
+        out.mkdir(parents=True, exist_ok=True)
+        for named in refs:
+            where, ref = named.where, named.ref
+            target = out / ref.name
+            if target.exists():
+                with target.open("rb") as held:
+                    same = b64url(hashlib.file_digest(held, "sha256").digest()) == ref.sha256
+                if not same:
+                    raise click.ClickException(f"{target} exists with other content: move it, or "
+                                               "choose another --out")
+                click.echo(f"{where}: {shown(ref.name)} is already saved in {out}")
+                continue
+            partial = target.with_name(target.name + ".part")
+            with partial.open("a+b") as saving:
+                await client.download(index, named.field, named.position, ref, saving)
+            partial.replace(target)
+            click.echo(f"{where}: saved {shown(str(target))} ({ref.size:,} bytes, {ref.media_type}, "
+                       "its SHA-256 the signed one)")
+
+    run_coroutine(_connected(home_of(ctx), name, servers, go))
+
+
 def _agent_profile(home: Path, name: str, doing: str) -> Profile:
     """``name``'s profile, which must be a party's agent (usage error otherwise)."""
     profile = Profile.load(home, name)

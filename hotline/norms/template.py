@@ -172,6 +172,23 @@ class Ack:
 
 
 @dataclass(frozen=True)
+class NamedAttachment:
+    """An attachment a body names: attachment ``position`` of field ``field``."""
+
+    field: str
+    position: int
+    ref: AttachmentRef
+
+    @staticmethod
+    def place(field: str, position: int) -> str:
+        return f"body.{field}[{position}]"
+
+    @property
+    def where(self) -> str:
+        return self.place(self.field, self.position)
+
+
+@dataclass(frozen=True)
 class Template:
     id: str
     version: int
@@ -265,9 +282,9 @@ class Template:
                               if readers else None),  # built only when some fields are sealed
         )
 
-    def attachment_refs(self, body: JSONObject) -> list[tuple[str, AttachmentRef]]:
-        """The attachments ``body`` names, each as ``(where, reference)`` (``body.F[i]``); the
-        body has passed the schema, which checked each reference's shape and limits.
+    def attachment_refs(self, body: JSONObject) -> list[NamedAttachment]:
+        """The attachments ``body`` names, each with its place; the body has passed the
+        schema, which checked each reference's shape and limits.
 
         Raises:
             ProtocolViolation: ``template.invalid``: a file name that is not safe to save under
@@ -276,9 +293,9 @@ class Template:
         found = []
         for name in self.attachments:
             for i, value in enumerate(body.get(name, [])):
-                where = f"body.{name}[{i}]"
+                where = NamedAttachment.place(name, i)
                 try:
-                    found.append((where, AttachmentRef.from_json(value, what=where)))
+                    found.append(NamedAttachment(name, i, AttachmentRef.from_json(value, what=where)))
                 except HotlineError as exc:
                     raise ProtocolViolation(f"{self.id}: {exc.message}",
                                             code=Code.TEMPLATE_INVALID) from None

@@ -63,7 +63,7 @@ from hotline.norms.obligations import (
     lateness,
 )
 from hotline.norms.rules import Context, Replied
-from hotline.norms.template import Template
+from hotline.norms.template import NamedAttachment, Template
 from hotline.norms.templateset import TemplateSet
 from hotline.norms.violations import Reported, check_violation
 from hotline.roster import EnrollmentDocument, Member, Role, Roster, SignedDocument, describe
@@ -616,9 +616,9 @@ class Hotline:
     async def _check_attachments(self, template: Template, member: Member, envelope: Envelope) -> None:
         """Every attachment the body names is stored, uploaded in full by the sender's party:
         ``accepted`` then means the whole document is durable (``attachment.missing``)."""
-        for where, ref in template.attachment_refs(envelope.body):
-            if await self.store.uploaded_by(member.party, ref.sha256) != ref.size:
-                raise ProtocolViolation(f"{where} names an attachment {member.party} has not "
+        for named in template.attachment_refs(envelope.body):
+            if await self.store.uploaded_by(member.party, named.ref.sha256) != named.ref.size:
+                raise ProtocolViolation(f"{named.where} names an attachment {member.party} has not "
                                         "uploaded in full: upload it first",
                                         code=Code.ATTACHMENT_MISSING)
 
@@ -875,10 +875,11 @@ class Hotline:
         if not isinstance(entry, EnvelopeEntry) or entry.channel not in conn.channels:
             raise ProtocolViolation(f"no entry {frame.index} on this session's channels",
                                     code=Code.LOG_NO_ENTRY)
-        where = f"body.{frame.field}[{frame.position}] of entry {frame.index}"
+        where = f"{NamedAttachment.place(frame.field, frame.position)} of entry {frame.index}"
         template = self._agreed_template(entry.channel, entry.envelope.template)
-        refs = dict(template.attachment_refs(entry.envelope.body)) if template is not None else {}
-        ref = refs.get(f"body.{frame.field}[{frame.position}]")
+        named = template.attachment_refs(entry.envelope.body) if template is not None else []
+        ref = next((n.ref for n in named if (n.field, n.position) == (frame.field, frame.position)),
+                   None)
         if ref is None or await self.store.attachment_size(ref.sha256) != ref.size:
             raise ProtocolViolation(f"{where} is no attachment this server holds",
                                     code=Code.ATTACHMENT_MISSING)

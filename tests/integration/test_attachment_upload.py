@@ -277,7 +277,7 @@ async def test_a_chunk_altered_on_the_servers_disk_is_refused_naming_the_attachm
 # -- the command -----------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_send_attach_uploads_the_files_then_sends_the_message_naming_them(
+def test_send_attach_uploads_the_files_and_fetch_saves_them_verified(
         server_process: ServerProcess, tmp_path: Path) -> None:
     add_dossier_agreement(server_process.home)
     url = server_process.start()
@@ -297,6 +297,22 @@ def test_send_attach_uploads_the_files_then_sends_the_message_naming_them(
     assert line["body"]["files"] == [{"sha256": b64url(hashlib.sha256(report.read_bytes()).digest()),
                                       "size": 300_009, "media_type": "application/pdf",
                                       "name": "convoy report.pdf"}]
+    index = line["index"]
+    saved = tmp_path / "saved"
+    fetched = hotline_cli(home, "fetch", "--as", "bob", "--server", url, "--index", str(index),
+                          "--out", str(saved))
+    assert fetched.returncode == 0, fetched.stderr
+    assert "body.files[0]: saved" in fetched.stdout and "its SHA-256 the signed one" in fetched.stdout
+    assert (saved / "convoy report.pdf").read_bytes() == report.read_bytes()
+    assert [p.name for p in saved.iterdir()] == ["convoy report.pdf"]  # no .part left
+    again = hotline_cli(home, "fetch", "--as", "bob", "--server", url, "--index", str(index),
+                        "--out", str(saved))
+    assert again.returncode == 0 and "is already saved" in again.stdout, again.stderr
+    (saved / "convoy report.pdf").write_bytes(b"something else")
+    clash = hotline_cli(home, "fetch", "--as", "bob", "--server", url, "--index", str(index),
+                        "--out", str(saved))
+    assert clash.returncode == 1 and "exists with other content" in clash.stderr
+    assert (saved / "convoy report.pdf").read_bytes() == b"something else"  # never overwritten
     for attach, said in ((f"pictures={report}", "has no attachment field 'pictures'"),
                          (f"files={tmp_path / 'none.pdf'}", "is not a file"),
                          ("files", "is not FIELD=PATH")):

@@ -63,8 +63,8 @@ def test_attachment_fields_are_declared_once_and_checked_like_any_field() -> Non
     assert form.fields["properties"]["files"]["maxItems"] == 2
     refs = form.attachment_refs({"text": "see attached", "files": [REF, {**REF, "name": "map.png",
                                                                          "media_type": "image/png"}]})
-    assert [(where, ref.name) for where, ref in refs] == [("body.files[0]", "report.pdf"),
-                                                           ("body.files[1]", "map.png")]
+    assert [(n.where, n.ref.name) for n in refs] == [("body.files[0]", "report.pdf"),
+                                                      ("body.files[1]", "map.png")]
     form.check_body({"text": "no files"})  # an attachment field is optional
 
 

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -849,11 +850,11 @@ class Hotline:
                         f"{party}'s uploads under way would hold more than {limits.uploads_bytes} "
                         "bytes: finish or abandon one first", code=Code.ATTACHMENT_REFUSED)
                 held = await self.store.begin_upload(party, sha256, frame.size, now)
-            if held is not None and held.size != frame.size:
-                raise WireError(f"an upload of this digest of {held.size} bytes is under way, not "
-                                f"of {frame.size}", code=Code.ATTACHMENT_INVALID)
-            if held is not None and await self.store.add_upload_chunk(party, sha256, frame.start, data):
-                held = await self.store.upload_state(party, sha256)
+            if held is not None:
+                held.check_size(frame.size)
+                if await self.store.add_upload_chunk(party, sha256, frame.start, data):
+                    # appended only where the upload ended: it now ends after this chunk
+                    held = dataclasses.replace(held, received=frame.start + len(data))
         if held is not None and held.received == held.size:
             await self.store.finish_upload(party, sha256, now)
             log.info("attachment.stored", party=party, size=held.size)

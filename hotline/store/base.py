@@ -66,6 +66,12 @@ class Upload:
     size: int
     received: int
 
+    def check_size(self, size: int) -> None:
+        """Raises: WireError (``attachment.invalid``) if ``size`` is not this upload's."""
+        if size != self.size:
+            raise WireError(f"an upload of this digest of {self.size} bytes is under way, not "
+                            f"of {size}", code=Code.ATTACHMENT_INVALID)
+
 
 @dataclass(frozen=True)
 class PageRow:
@@ -610,9 +616,7 @@ class Store(ABC):
                           (party, sha256, size, time))
         found = await self.upload_state(party, sha256)
         assert found is not None  # inserted, or there already
-        if found.size != size:
-            raise WireError(f"an upload of this digest of {found.size} bytes is under way, not of "
-                            f"{size}", code=Code.ATTACHMENT_INVALID)
+        found.check_size(size)
         return found
 
     async def add_upload_chunk(self, party: str, sha256: str, start: int, data: bytes) -> bool:

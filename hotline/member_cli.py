@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import mimetypes
+import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,11 +19,12 @@ from typing import Any, TypeVar
 import click
 import structlog
 
-from hotline.attachments.refs import AttachmentRef
+from hotline.attachments.stream import StreamPlace
 from hotline.canonical import JSONObject, parse
 from hotline.cli import home_of, run_coroutine
 from hotline.cli_options import member_options
 from hotline.client import lines
+from hotline.client.attaching import Attached, seal_file, upload_file, with_references
 from hotline.client.connection import (
     Client,
     ConnectError,
@@ -41,7 +43,7 @@ from hotline.client.sealer import unreadable, unreadable_lines
 from hotline.clock import utc_now
 from hotline.display import article, folded, shown
 from hotline.entries import EnvelopeEntry, HealthEntry, HealthState, OverdueEntry
-from hotline.envelope import AckKind, Envelope, Kind, Precedence
+from hotline.envelope import AckKind, Envelope, Kind, Precedence, new_envelope_id
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation, SealError
 from hotline.keys import b64url
@@ -51,6 +53,7 @@ from hotline.norms.forms import body_from_fields, describe_fields, missing_field
 from hotline.norms.obligations import check_ack_party, own_party_ack
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
+from hotline.sealing import StoredStream
 from hotline.verification import EntryRefused
 
 T = TypeVar("T")
@@ -124,9 +127,9 @@ def _checked(template: Template, content: JSONObject) -> None:
         raise click.UsageError(f"{exc.code}: {exc.message}\n\n{describe_fields(template)}") from None
 
 
-def _attachments(template: Template, given: tuple[str, ...]) -> list[tuple[str, Path, AttachmentRef]]:
-    """``--attach FIELD=PATH`` as ``(field, path, reference)``: each file read once for its
-    SHA-256 (a chunk at a time), its media type guessed from its name."""
+def _attachments(template: Template, given: tuple[str, ...]) -> list[Attached]:
+    """``--attach FIELD=PATH`` as the files to attach, each read once for its SHA-256 (a chunk at
+    a time), its media type guessed from its name."""
     found = []
     for item in given:
         field, sep, name = item.partition("=")
@@ -139,22 +142,30 @@ def _attachments(template: Template, given: tuple[str, ...]) -> list[tuple[str, 
         path = Path(name)
         if not path.is_file():
             raise click.BadParameter(f"{name} is not a file", param_hint="--attach")
-        with path.open("rb") as content:
-            digest = hashlib.file_digest(content, "sha256").digest()
-        media_type = mimetypes.guess_type(path.name, strict=True)[0] or "application/octet-stream"
-        found.append((field, path, AttachmentRef(sha256=b64url(digest), size=path.stat().st_size,
-                                                 media_type=media_type, name=path.name)))
+        found.append(Attached.of(field, path))
     return found
 
 
-async def _upload(client: Client, path: Path, ref: AttachmentRef) -> None:
-    """Upload one attached file (resumed where the server's copy stands), then say so."""
-    with path.open("rb") as content:
-        def read_at(start: int, n: int) -> bytes:
-            content.seek(start)
-            return content.read(n)
-        await client.upload(read_at, sha256=ref.sha256, size=ref.size)
-    click.echo(f"uploaded {shown(ref.name)} ({ref.size:,} bytes, {ref.media_type})")
+async def _upload_all(client: Client, files: list[Attached], template: Template, *, channel: str,
+                      envelope_id: str, positions: list[int], staging: Path
+                      ) -> dict[str, list[StoredStream]]:
+    """Upload each file (resumed where the server's copy stands), then say so; a file of a field
+    ``template`` seals is sealed first, for its place in envelope ``envelope_id``, and only its
+    sealed stream leaves. The sealed streams, per field."""
+    streams: dict[str, list[StoredStream]] = {}
+    for file, position in zip(files, positions, strict=True):
+        ref, what = file.ref, f"{shown(file.ref.name)} ({file.ref.size:,} bytes, {file.ref.media_type}"
+        if file.field in template.readers:
+            staged = staging / f"{position}-{file.field}.sealed"
+            stream = seal_file(file, StreamPlace(channel=channel, envelope=envelope_id,
+                                                 field=file.field, position=position), staged)
+            await upload_file(client, staged, sha256=stream.sha256, size=stream.size)
+            streams.setdefault(file.field, []).append(stream)
+            click.echo(f"uploaded {what}, sealed to the readers of {file.field})")
+        else:
+            await upload_file(client, file.path, sha256=ref.sha256, size=ref.size)
+            click.echo(f"uploaded {what})")
+    return streams
 
 
 def proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -248,8 +259,7 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
                                  param_hint="--template")
     content = _compose(local, body, fields)
     files = _attachments(local, attached)
-    for field, _, ref in files:
-        content.setdefault(field, []).append(ref.to_json())
+    _checked(local, with_references(content, files, set(local.readers))[0])
     if reply_to is not None and not (_INDEX.fullmatch(reply_to) or ENVELOPE_ID.fullmatch(reply_to)):
         raise click.BadParameter("give the log index of the message ([N] in `hotline listen`) "
                                  "or its envelope id (22 characters, id=... in `hotline listen`)",
@@ -260,13 +270,20 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
         me = client.roster.member_for_key(client.key.key_id, at=now)
         agreement = client.roster.check_send(me, channel, Kind.MESSAGE, at=now)
         agreed = templates.resolve(agreement, template)
-        _checked(agreed, content)
-        for _, path, ref in files:
-            await _upload(client, path, ref)
+        full, positions = with_references(content, files, set(agreed.readers))
+        _checked(agreed, full)
+        envelope_id = new_envelope_id(os.urandom(16))  # a sealed attachment is bound to it
+        staging = home_of(ctx) / "state"
+        staging.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="sealing-", dir=staging) as sealing:
+            streams = await _upload_all(client, files, agreed, channel=channel,
+                                        envelope_id=envelope_id, positions=positions,
+                                        staging=Path(sealing))
         chosen = Precedence(precedence.upper()) if precedence else agreed.default_precedence
-        envelope = await client.sealed_envelope(channel=channel, template=agreed, body=content,
+        envelope = await client.sealed_envelope(channel=channel, template=agreed, body=full,
                                                 log_key=profile.log_key, timeout=wait,
-                                                precedence=chosen,
+                                                precedence=chosen, id=envelope_id,
+                                                attachments=streams,
                                           reply_to=await _reply_target(client, channel, reply_to))
         if envelope.sealed is not None:  # who can read what, before it leaves
             boxes = envelope.sealed.boxes
@@ -548,11 +565,24 @@ def fetch(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, o
 
     async def go(client: Client) -> None:
         message = await client.fetch(index)  # its signature verified
-        agreement = client.roster.agreements.get(message.envelope.channel)
-        template = client.templates.resolve(agreement, message.envelope.template) if agreement else None
-        refs = template.attachment_refs(message.envelope.body) if template is not None else []
-        if not refs:
+        env = message.envelope
+        agreement = client.roster.agreements.get(env.channel)
+        template = client.templates.resolve(agreement, env.template) if agreement else None
+        if template is None:
             click.echo(f"message {index} has no attachments")
+            return
+        opened = {}
+        if env.sealed is not None and env.sealed.attachments:  # the sealed ones this member reads
+            view = SealedView.of_member(home_of(ctx), Profile.load(home_of(ctx), name),
+                                        client.templates)
+            opened = {field: d.value for field, d in view.opened(env).items()}
+        refs = template.opened_attachments(env, opened)
+        closed = sorted(set(env.sealed.attachments if env.sealed is not None else ()) - set(opened))
+        for field in closed:
+            click.echo(f"body.{field}: sealed to others than {client.party}; not fetched", err=True)
+        if not refs:
+            if not closed:
+                click.echo(f"message {index} has no attachments")
             return
         if out.exists() and not out.is_dir():
             raise click.BadParameter(f"{out} is a file, not a folder", param_hint="--out")
@@ -570,10 +600,11 @@ def fetch(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, o
                 continue
             partial = target.with_name(target.name + ".part")
             with partial.open("a+b") as saving:
-                await client.download(index, named.field, named.position, ref, saving)
+                await client.download(index, named, saving)
             partial.replace(target)
+            opened_here = ", opened here" if named.stored is not None else ""
             click.echo(f"{where}: saved {shown(str(target))} ({ref.size:,} bytes, {ref.media_type}, "
-                       "its SHA-256 the signed one)")
+                       f"its SHA-256 the signed one{opened_here})")
 
     run_coroutine(_connected(home_of(ctx), name, servers, go))
 

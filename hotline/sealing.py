@@ -41,6 +41,8 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from msgspec import Meta
 
+from hotline.attachments.refs import MAX_ATTACHMENT_BYTES
+from hotline.attachments.stream import TAG, chunk_count, sealed_size
 from hotline.canonical import JSONValue, canonical_bytes, parse
 from hotline.epochkeys import EpochPrivateKey, Reader
 from hotline.errorcodes import Code
@@ -52,6 +54,7 @@ from hotline.typed import convert
 SALT_BYTES = 16
 MAX_BOXES = 64
 MAX_SEALED_FIELDS = 32
+MAX_ATTACHMENTS = 64  # per field: the most a template may allow (``max_count``)
 SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 INFO_PREFIX = b"hotline/v1/seal\n"
 FIELD_AAD_PREFIX = b"hotline/v1/sealed-field\n"
@@ -152,13 +155,25 @@ class Box(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
     enc: str  # base64: HPKE encapsulated key || ciphertext
 
 
-class Sealed(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class StoredStream(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A sealed attachment's stream as the server stores it (``hotline.attachments.stream``):
+    what the host checks it holds before it accepts the message, and serves."""
+
+    sha256: Digest
+    size: Annotated[int, Meta(ge=TAG, le=sealed_size(MAX_ATTACHMENT_BYTES))]
+
+
+class Sealed(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True,
+             omit_defaults=True):
     """An envelope's sealed fields: the digests its signature covers, each field's ciphertext
-    and the readers' boxes."""
+    and the readers' boxes; for a sealed attachment field, the streams its attachments are
+    sealed in, in the order of the field's references (``attachments``: in clear, signed)."""
 
     digests: Annotated[dict[Name, Digest], Meta(min_length=1, max_length=MAX_SEALED_FIELDS)]
     ciphertexts: Annotated[dict[Name, str], Meta(min_length=1, max_length=MAX_SEALED_FIELDS)]
     boxes: Annotated[list[Box], Meta(min_length=1, max_length=MAX_BOXES)]
+    attachments: dict[Name, Annotated[list[StoredStream], Meta(
+        min_length=1, max_length=MAX_ATTACHMENTS)]] = msgspec.field(default_factory=dict)
 
     @classmethod
     def from_json(cls, obj: Any) -> Sealed:
@@ -175,6 +190,16 @@ class Sealed(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         if set(self.ciphertexts) != set(self.digests):
             raise SealError("every sealed field has one digest and one ciphertext",
                             code=Code.SEAL_INVALID)
+        if unknown := set(self.attachments) - set(self.digests):
+            raise SealError(f"attachments are named for fields that are not sealed: "
+                            f"{', '.join(sorted(unknown))}", code=Code.SEAL_INVALID)
+        for name, streams in self.attachments.items():
+            for i, stream in enumerate(streams):
+                try:
+                    chunk_count(stream.size)
+                except SealError:
+                    raise SealError(f"sealed.attachments.{name}[{i}]: no sealed stream is "
+                                    f"{stream.size} bytes long", code=Code.SEAL_INVALID) from None
         for text in self.ciphertexts.values():
             _check_b64(text)
         readers: set[tuple[str, str]] = set()
@@ -236,10 +261,11 @@ def make_disclosures(fields: Mapping[str, JSONValue], salts: Mapping[str, bytes]
 
 
 def seal(disclosures: Iterable[Disclosure], readers: Mapping[str, Iterable[Reader]],
-         context: SealContext) -> Sealed:
+         context: SealContext, attachments: Mapping[str, list[StoredStream]] | None = None) -> Sealed:
     """Seal each disclosure to every reader of its field (``readers[name]``): each field
     encrypted once under a fresh key, and one box per reader with the keys of every field it
-    may read.
+    may read. ``attachments``: the sealed streams of each sealed attachment field, named in
+    clear beside them.
 
     Raises:
         SealError: ``seal.no_reader`` for a field nobody could read (it would be lost),
@@ -270,7 +296,7 @@ def seal(disclosures: Iterable[Disclosure], readers: Mapping[str, Iterable[Reade
                          enc=b64encode(enc)))
     return Sealed.from_json(msgspec.to_builtins(
         Sealed(digests={name: d.digest for name, d in sorted(by_name.items())},
-               ciphertexts=ciphertexts, boxes=boxes)))
+               ciphertexts=ciphertexts, boxes=boxes, attachments=dict(attachments or {}))))
 
 
 def open_sealed(sealed: Sealed, *, party: str, member: str, keys: Mapping[str, EpochPrivateKey],

@@ -1,9 +1,13 @@
 """What a signed body says of an attachment: its reference. Pure.
 
-Theory of operation: the signed body carries, per attachment, the SHA-256 of the bytes the
-server stores (for a sealed attachment: its sealed stream, ``hotline.attachments.stream``), their
+Theory of operation: the signed body carries, per attachment, the SHA-256 of its content, its
 size, a media type and a file name; the log commits to these only, the content travels apart.
-Everything here is hostile input, above all to the receiver who saves the file:
+A clear attachment's content is what the server stores. A sealed attachment field is sealed like
+any sealed field: its references, each with the key of its sealed stream
+(``SealedAttachmentRef``, ``hotline.attachments.stream``), are read only by the field's readers;
+the envelope names in clear only the SHA-256 and size of each sealed stream the server stores
+(``hotline.sealing.StoredStream``). Everything here is hostile input, above all to the receiver
+who saves the file:
 
 - ``name`` is one file name that is safe to create in any folder on Linux, macOS and Windows:
   no path (no ``/`` or ``\\``, not ``.`` or ``..``), no character a terminal obeys or that hides
@@ -17,6 +21,7 @@ Everything here is hostile input, above all to the receiver who saves the file:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from typing import Annotated, Any
@@ -77,6 +82,17 @@ class AttachmentRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
     def to_json(self) -> dict[str, Any]:
         return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+
+
+class SealedAttachmentRef(AttachmentRef, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One attachment as a sealed field names it: its content's reference and the key of its
+    sealed stream (base64url of 32 bytes), which only the field's readers see."""
+
+    key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]\Z")]
+
+    @property
+    def key_bytes(self) -> bytes:
+        return base64.urlsafe_b64decode(self.key + "=")
 
 
 class Digester:

@@ -26,7 +26,7 @@ import contextlib
 import os
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -35,7 +35,8 @@ from typing import Any, BinaryIO, TypeVar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from hotline.attachments.refs import AttachmentRef, Digester
+from hotline.attachments.refs import Digester, SealedAttachmentRef
+from hotline.attachments.stream import CHUNK, ChunkOpener
 from hotline.canonical import JSONObject
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.problems import HostProblem
@@ -61,9 +62,10 @@ from hotline.errors import (
 )
 from hotline.keys import Signer
 from hotline.norms.files import load_pinned
-from hotline.norms.template import Template
+from hotline.norms.template import NamedAttachment, Template
 from hotline.norms.templateset import TemplateSet
 from hotline.roster import Member, RefusedDocument, Roster, SignedDocument, envelope_signer, refused_document
+from hotline.sealing import StoredStream
 from hotline.tlog import NoteVerifier, ProofBundle, verify_checkpoint
 from hotline.verification import EntryRefused, verify_envelope_entry
 from hotline.wire import frames
@@ -376,12 +378,16 @@ class Client:
     async def sealed_envelope(self, *, channel: str, template: Template, body: JSONObject,
                               log_key: NoteVerifier | None, timeout: float = 10.0,
                               precedence: Precedence | str = Precedence.ROUTINE,
-                              reply_to: str | None = None) -> Envelope:
+                              reply_to: str | None = None, id: str | None = None,
+                              attachments: Mapping[str, list[StoredStream]] | None = None
+                              ) -> Envelope:
         """A message of ``template`` whose fields ``template.readers`` names are sealed: each to
         every liaison and agent of its readers' parties who published a key for the current
         epoch (of the agreement's length) that this client's own roster verified and that is
         proven in the log against ``log_key`` (``prove_logged``; never a key only the host
-        vouches for).
+        vouches for). ``id``: the envelope's id, when chosen before (a sealed attachment's
+        stream is bound to it); ``attachments``: the sealed streams of each sealed attachment
+        field (``hotline.client.attaching``).
 
         Raises:
             SealError: ``seal.no_reader`` when a field would have no reader,
@@ -389,10 +395,10 @@ class Client:
                 ``timeout`` seconds): nothing is sealed then.
         """
         envelope = self.envelope(channel=channel, template=template.id, body=body,
-                                 precedence=precedence, reply_to=reply_to)
+                                 precedence=precedence, reply_to=reply_to, id=id)
         readers = readers_for(self.roster, envelope, template)
         await self.prove_logged(keys_of(readers), log_key, timeout=timeout)
-        return sealed(envelope, readers)[0]
+        return sealed(envelope, readers, attachments)[0]
 
     async def prove_logged(self, keys: list[EpochKey], log_key: NoteVerifier | None, *,
                            timeout: float) -> None:
@@ -583,59 +589,90 @@ class Client:
                 rest.cancel()
         return answer
 
-    async def download(self, index: int, field: str, position: int, ref: AttachmentRef,
-                       out: BinaryIO, *, window: int = UPLOAD_WINDOW) -> None:
-        """Save attachment ``position`` of field ``field`` of entry ``index`` (its signed
-        reference ``ref``) to ``out`` (a file opened ``a+b``): after what ``out`` already holds,
-        so a call after a cut line resumes; up to ``window`` chunks in flight. Nothing is left in
+    async def download(self, index: int, named: NamedAttachment, out: BinaryIO, *,
+                       window: int = UPLOAD_WINDOW) -> None:
+        """Save the attachment ``named`` of entry ``index`` (its signed reference, and for a
+        sealed one the key and stream it opened) to ``out`` (a file opened ``a+b``): after what
+        ``out`` already holds, so a call after a cut line resumes; up to ``window`` chunks in
+        flight. A sealed attachment is opened chunk by chunk as it arrives. Nothing is left in
         ``out`` unless all of it is the signed content.
 
         Raises:
-            SealError: ``attachment.digest_mismatch`` (the host sent other bytes: ``out`` is
-                emptied), naming the attachment by its place.
-            ProtocolViolation: the server's refusal (``attachment.missing``, ``log.no_entry``).
+            SealError: ``attachment.digest_mismatch`` (the host sent other bytes),
+                ``attachment.cannot_open`` (a sealed chunk altered): ``out`` is emptied; both
+                name the attachment by its place.
+            ProtocolViolation: the server's refusal (``attachment.missing``, ``log.no_entry``,
+                ``attachment.refused``).
             ConnectError: the line was cut (call again once connected: it resumes).
         """
-        where = f"body.{field}[{position}] of entry {index}"
+        where, ref = f"{named.where} of entry {index}", named.ref
         digester, have = Digester(ref), out.seek(0, os.SEEK_END)
-        out.seek(0)
-        while part := out.read(frames.UPLOAD_CHUNK):
-            digester.update(part)
-        inflight = deque[tuple[int, asyncio.Future[frames.Chunk]]]()
-        sent = have
+        opener = None
+        if named.stored is not None:
+            if not isinstance(ref, SealedAttachmentRef) or named.stream_place is None:
+                raise SealError(f"{where}: a sealed attachment is opened with its key, where it "
+                                "belongs", code=Code.SEAL_INVALID)
+            opener = ChunkOpener(ref.key_bytes, named.stream_place, named.stored.size)
+            if have < ref.size:  # whole chunks only: a torn last write is fetched again
+                have -= have % CHUNK
+                out.truncate(have)
+        # the stored bytes from where ``out`` stands: for a sealed stream, the chunk after the
+        # last whole one (a stored piece is one sealed chunk, ``UPLOAD_CHUNK``)
+        held = named.held
+        at = (min(have, held.size) if opener is None
+              else held.size if have >= ref.size else have // CHUNK * frames.UPLOAD_CHUNK)
         try:
-            while have < ref.size:
-                while sent < ref.size and len(inflight) < window:
-                    inflight.append((sent, asyncio.ensure_future(self._request(frames.Download(
-                        index=index, field=field, position=position, start=sent,
-                        req=self.session.next_req()), frames.Chunk))))
-                    sent += frames.UPLOAD_CHUNK
-                start, pending = inflight.popleft()
-                chunk = await pending
-                try:
-                    data = base64.b64decode(chunk.data, validate=True)
-                except ValueError:  # binascii.Error: not base64
-                    data = b""
-                if (chunk.start, chunk.size, chunk.sha256) != (start, ref.size, ref.sha256) or not data:
-                    raise SealError(f"the host answered for {where} with other bytes than asked",
-                                    code=Code.ATTACHMENT_DIGEST_MISMATCH)
-                digester.update(data)
-                out.write(data)
-                have += len(data)
-                if have != start + frames.UPLOAD_CHUNK and have < ref.size:  # a shorter chunk
-                    for _, rest in inflight:
-                        rest.cancel()
-                    inflight.clear()
-                    sent = have
+            out.seek(0)
+            while part := out.read(CHUNK):
+                digester.update(part)
+            async with contextlib.aclosing(self._pieces(index, named, at, window)) as pieces:
+                async for start, data in pieces:
+                    if opener is not None:
+                        data = opener.open(start // frames.UPLOAD_CHUNK, data)
+                    digester.update(data)
+                    out.seek(0, os.SEEK_END)
+                    out.write(data)
             digester.finish()
         except SealError as exc:
             out.seek(0)
             out.truncate()
             raise SealError(f"{where}: {exc.message}", code=exc.code) from None
         finally:
+            out.flush()
+
+    async def _pieces(self, index: int, named: NamedAttachment, start: int,
+                      window: int) -> AsyncGenerator[tuple[int, bytes]]:
+        """The stored bytes of ``named`` from ``start`` on, a ``chunk`` answer at a time and in
+        order, with up to ``window`` requests in flight.
+
+        Raises:
+            SealError: ``attachment.digest_mismatch``: the host answered other than asked.
+        """
+        held = named.held
+        inflight = deque[tuple[int, asyncio.Future[frames.Chunk]]]()
+        sent = start
+        try:
+            while start < held.size:
+                while sent < held.size and len(inflight) < window:
+                    inflight.append((sent, asyncio.ensure_future(self._request(frames.Download(
+                        index=index, field=named.field, position=named.position, start=sent,
+                        req=self.session.next_req()), frames.Chunk))))
+                    sent += frames.UPLOAD_CHUNK
+                at, pending = inflight.popleft()
+                chunk = await pending
+                try:
+                    data = base64.b64decode(chunk.data, validate=True)
+                except ValueError:  # binascii.Error: not base64
+                    data = b""
+                if ((chunk.start, chunk.size, chunk.sha256) != (at, held.size, held.sha256)
+                        or len(data) != min(frames.UPLOAD_CHUNK, held.size - at)):
+                    raise SealError("the host answered with other bytes than asked",
+                                    code=Code.ATTACHMENT_DIGEST_MISMATCH)
+                yield at, data
+                start = at + len(data)
+        finally:
             for _, rest in inflight:
                 rest.cancel()
-            out.flush()
 
     async def fetch(self, index: int) -> Delivered:
         answer = await self._request(frames.Fetch(index=index, req=self.session.next_req()), Deliver)

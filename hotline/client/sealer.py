@@ -6,6 +6,7 @@ log (``Client.prove_logged``) before ``sealed`` seals to them."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from hotline.envelope import Envelope
 from hotline.epochkeys import EpochKey, Reader
@@ -13,7 +14,7 @@ from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation
 from hotline.norms.template import Template
 from hotline.roster import Roster, readers_of
-from hotline.sealing import SALT_BYTES, Disclosure, SealContext, make_disclosures, seal
+from hotline.sealing import SALT_BYTES, Disclosure, SealContext, StoredStream, make_disclosures, seal
 from hotline.times import parse_time
 
 Readers = dict[str, list[Reader]]  # field -> the members it is sealed to
@@ -40,16 +41,20 @@ def keys_of(readers: Readers) -> list[EpochKey]:
     return [keys[k] for k in sorted(keys)]
 
 
-def sealed(envelope: Envelope, readers: Readers) -> tuple[Envelope, dict[str, Disclosure]]:
+def sealed(envelope: Envelope, readers: Readers,
+           attachments: Mapping[str, list[StoredStream]] | None = None
+           ) -> tuple[Envelope, dict[str, Disclosure]]:
     """``envelope`` with the fields ``readers`` names taken out of its body and sealed to them,
     each with a fresh salt (``seal.no_reader`` if a field has none), and their disclosures (what
-    the sender may keep in its read store); the same envelope if none. Sign the result, never
-    the envelope before."""
+    the sender may keep in its read store); the same envelope if none. ``attachments``: the
+    sealed streams of its sealed attachment fields, named in clear. Sign the result, never the
+    envelope before."""
     if not readers:
         return envelope, {}
     disclosures = make_disclosures({name: envelope.body[name] for name in readers},
                                    {name: os.urandom(SALT_BYTES) for name in readers})
-    boxes = seal(disclosures, readers, SealContext(channel=envelope.channel, envelope=envelope.id))
+    boxes = seal(disclosures, readers, SealContext(channel=envelope.channel, envelope=envelope.id),
+                 attachments)
     return Envelope.build(id=envelope.id, kind=envelope.kind, channel=envelope.channel,
                           sender=envelope.sender, template=envelope.template,
                           precedence=envelope.precedence, created=parse_time(envelope.created),

@@ -18,7 +18,8 @@ Theory of operation:
   3    precedence allowed                          ``norm.precedence_not_allowed``
   4    sealed fields as ``readers`` declares them:  ``template.invalid``; a box for a
        each sealed, none in clear, boxes only for   party outside its field's readers
-       parties among the field's readers            ``norm.audience``
+       parties among the field's readers; a sealed  ``norm.audience``
+       attachment field's streams as declared
   5    body valid against ``fields`` (JSON Schema;  ``template.invalid``; past the
        the clear fields only, when some are sealed) check's budget ``template.too_costly``
   6    addressed parties are parties of the channel ``norm.audience``
@@ -46,7 +47,14 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from hotline.attachments.refs import MAX_ATTACHMENT_BYTES, MAX_NAME_BYTES, MEDIA_TYPE_PATTERN, AttachmentRef
+from hotline.attachments.refs import (
+    MAX_ATTACHMENT_BYTES,
+    MAX_NAME_BYTES,
+    MEDIA_TYPE_PATTERN,
+    AttachmentRef,
+    SealedAttachmentRef,
+)
+from hotline.attachments.stream import StreamPlace, sealed_size
 from hotline.canonical import JSONObject
 from hotline.envelope import Envelope, Kind, Precedence
 from hotline.errorcodes import Code
@@ -72,6 +80,7 @@ from hotline.norms.schemawords import (
     label,
     listing,
 )
+from hotline.sealing import MAX_ATTACHMENTS, StoredStream
 
 FORMAT = 1
 MAX_TEMPLATE_BYTES = MAX_BYTES
@@ -153,7 +162,7 @@ TEMPLATE_SCHEMA: JSONObject = {
                 "media_types": {"type": "array", "minItems": 1, "maxItems": 32, "uniqueItems": True,
                                 "items": {"type": "string", "pattern": MEDIA_TYPE_PATTERN}},
                 "max_bytes": {"type": "integer", "minimum": 1, "maximum": MAX_ATTACHMENT_BYTES},
-                "max_count": {"type": "integer", "minimum": 1, "maximum": 64}}}},
+                "max_count": {"type": "integer", "minimum": 1, "maximum": MAX_ATTACHMENTS}}}},
     },
 }
 _TEMPLATE_VALIDATOR = jsonschema.Draft202012Validator(TEMPLATE_SCHEMA)
@@ -172,12 +181,24 @@ class Ack:
 
 
 @dataclass(frozen=True)
+class AttachmentSpec:
+    """What a template allows in one attachment field."""
+
+    media_types: tuple[str, ...]
+    max_bytes: int
+    max_count: int
+
+
+@dataclass(frozen=True)
 class NamedAttachment:
-    """An attachment a body names: attachment ``position`` of field ``field``."""
+    """An attachment a body names: attachment ``position`` of field ``field``, its signed
+    reference, and for a sealed one (``ref`` then holds its key) the stream the server stores."""
 
     field: str
     position: int
     ref: AttachmentRef
+    stored: StoredStream | None = None
+    stream_place: StreamPlace | None = None  # a sealed one's: what its stream is bound to
 
     @staticmethod
     def place(field: str, position: int) -> str:
@@ -186,6 +207,26 @@ class NamedAttachment:
     @property
     def where(self) -> str:
         return self.place(self.field, self.position)
+
+    @property
+    def held(self) -> StoredStream:
+        """The bytes the server stores: the content itself, or its sealed stream."""
+        return self.stored or StoredStream(sha256=self.ref.sha256, size=self.ref.size)
+
+
+@dataclass(frozen=True)
+class HeldAttachment:
+    """What the host knows of one attachment a logged entry names: its place, and the SHA-256 and
+    size of the bytes it stores (a sealed attachment's stream), and whether it is sealed."""
+
+    field: str
+    position: int
+    held: StoredStream
+    sealed: bool
+
+    @property
+    def where(self) -> str:
+        return NamedAttachment.place(self.field, self.position)
 
 
 @dataclass(frozen=True)
@@ -209,7 +250,8 @@ class Template:
     _validator: Any = field(repr=False, compare=False)  # bodyschema.body_validator
     # sealed field -> "parties" (every party of the channel) or the parties that may read it
     readers: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
-    attachments: tuple[str, ...] = ()  # the attachment fields (their schemas are in ``fields``)
+    # the attachment fields and what each allows (their schemas are in ``fields``)
+    attachments: Mapping[str, AttachmentSpec] = field(default_factory=dict)
     _clear_validator: Any = field(default=None, repr=False, compare=False)  # the clear fields
 
     @classmethod
@@ -277,14 +319,16 @@ class Template:
             audience=audience, rules=rules, fields=doc["fields"],
             sha256=hashlib.sha256(raw).hexdigest(), source=source,
             _validator=body_validator(doc["fields"]), readers=readers,
-            attachments=tuple(sorted(doc.get("attachments", {}))),
+            attachments={name: AttachmentSpec(tuple(d["media_types"]), d["max_bytes"], d["max_count"])
+                         for name, d in sorted(doc.get("attachments", {}).items())},
             _clear_validator=(body_validator(_clear_fields(doc["fields"], set(readers)))
                               if readers else None),  # built only when some fields are sealed
         )
 
     def attachment_refs(self, body: JSONObject) -> list[NamedAttachment]:
-        """The attachments ``body`` names, each with its place; the body has passed the
-        schema, which checked each reference's shape and limits.
+        """The attachments ``body`` names, each with its place (a sealed field's references,
+        with their keys, when ``body`` holds it: the sender's, or a reader's once opened); the
+        body has passed the schema, which checked each reference's shape and limits.
 
         Raises:
             ProtocolViolation: ``template.invalid``: a file name that is not safe to save under
@@ -292,14 +336,52 @@ class Template:
         """
         found = []
         for name in self.attachments:
+            kind = SealedAttachmentRef if name in self.readers else AttachmentRef
             for i, value in enumerate(body.get(name, [])):
                 where = NamedAttachment.place(name, i)
                 try:
-                    found.append(NamedAttachment(name, i, AttachmentRef.from_json(value, what=where)))
+                    found.append(NamedAttachment(name, i, kind.from_json(value, what=where)))
                 except HotlineError as exc:
                     raise ProtocolViolation(f"{self.id}: {exc.message}",
                                             code=Code.TEMPLATE_INVALID) from None
         return found
+
+    def opened_attachments(self, envelope: Envelope, opened: Mapping[str, Any]) -> list[NamedAttachment]:
+        """The attachments a reader of ``envelope`` may fetch: those of its clear fields, and those
+        of its sealed fields it opened (``opened``: field -> value), each paired with the
+        stream the envelope names for it.
+
+        Raises:
+            ProtocolViolation: ``template.invalid`` when an opened field's references do not
+                match the streams the envelope names (a sender's fault: report it).
+        """
+        streams = envelope.sealed.attachments if envelope.sealed is not None else {}
+        found = []
+        for named in self.attachment_refs({**envelope.body, **{
+                name: value for name, value in opened.items() if name in streams}}):
+            if named.field not in self.readers:
+                found.append(named)
+                continue
+            given = streams[named.field]
+            if (len(given) != len(opened[named.field]) or named.position >= len(given)
+                    or given[named.position].size != sealed_size(named.ref.size)):
+                raise ProtocolViolation(f"{self.id}: {named.where} does not match the sealed "
+                                        "stream the envelope names for it",
+                                        code=Code.TEMPLATE_INVALID)
+            found.append(dataclasses.replace(named, stored=given[named.position], stream_place=StreamPlace(
+                channel=envelope.channel, envelope=envelope.id, field=named.field,
+                position=named.position)))
+        return found
+
+    def held_attachments(self, envelope: Envelope) -> list[HeldAttachment]:
+        """What the host stores for each attachment ``envelope`` names, clear or sealed (it has
+        passed ``check``)."""
+        streams = envelope.sealed.attachments if envelope.sealed is not None else {}
+        held = [HeldAttachment(n.field, n.position, n.held, False)
+                for n in self.attachment_refs(envelope.body)]
+        held += [HeldAttachment(name, i, stream, True)
+                 for name, given in sorted(streams.items()) for i, stream in enumerate(given)]
+        return held
 
     def check_sealed_field(self, clear: JSONObject, name: str, value: Any) -> None:
         """A recipient's check of sealed field ``name`` it opened, beside the clear fields (the
@@ -418,6 +500,21 @@ class Template:
                     raise ProtocolViolation(f"{self.id}: {name} is sealed to {box.member} of "
                                             f"{box.party}, which may not read it",
                                             code=Code.NORM_AUDIENCE)
+        streams = sealed.attachments if sealed is not None else {}
+        for name in sorted(named & set(self.attachments)):
+            spec, given = self.attachments[name], streams.get(name, [])
+            if not 1 <= len(given) <= spec.max_count:
+                raise ProtocolViolation(f"{self.id}: sealed.attachments.{name} names from 1 to "
+                                        f"{spec.max_count} sealed streams, one per attachment",
+                                        code=Code.TEMPLATE_INVALID)
+            for i, stream in enumerate(given):
+                if stream.size > sealed_size(spec.max_bytes):
+                    raise ProtocolViolation(f"{self.id}: {NamedAttachment.place(name, i)} is larger "
+                                            f"than the {spec.max_bytes} bytes allowed",
+                                            code=Code.TEMPLATE_INVALID)
+        if stray := sorted(set(streams) - set(self.attachments)):
+            raise ProtocolViolation(f"{self.id}: {', '.join(stray)} is no attachment field",
+                                    code=Code.TEMPLATE_INVALID)
 
     def field_specs(self) -> list[FieldSpec]:
         """The body's fields, flattened (``window.start``), in schema order: for forms and help."""
@@ -445,22 +542,24 @@ def _readers(doc: JSONObject, audience: Audience, source: str) -> dict[str, str 
     return {name: value if value == "parties" else tuple(value) for name, value in given.items()}
 
 
-def attachment_schema(declared: JSONObject) -> JSONObject:
+def attachment_schema(declared: JSONObject, *, sealed: bool = False) -> JSONObject:
     """The body schema of an attachment field as a template declares it: a list of at most
     ``max_count`` references (``hotline.attachments.refs``), each of an allowed media type and
-    at most ``max_bytes``."""
+    at most ``max_bytes``; a sealed field's references each hold the key of its stream."""
+    properties: JSONObject = {
+        "sha256": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{43}$"},
+        "size": {"type": "integer", "minimum": 0, "maximum": declared["max_bytes"]},
+        "media_type": {"enum": list(declared["media_types"])},
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_BYTES}}
+    if sealed:
+        properties["key"] = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{43}$"}
     return {"type": "array", "minItems": 1, "maxItems": declared["max_count"], "items": {
-        "type": "object", "additionalProperties": False,
-        "required": ["sha256", "size", "media_type", "name"], "properties": {
-            "sha256": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{43}$"},
-            "size": {"type": "integer", "minimum": 0, "maximum": declared["max_bytes"]},
-            "media_type": {"enum": list(declared["media_types"])},
-            "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_BYTES}}}}
+        "type": "object", "additionalProperties": False, "required": list(properties),
+        "properties": properties}}
 
 
 def _with_attachments(doc: JSONObject, source: str) -> JSONObject:
-    """``fields`` with each attachment field's schema added (none may be declared twice, nor
-    sealed: a sealed attachment is not built yet)."""
+    """``fields`` with each attachment field's schema added (none may be declared twice)."""
     declared = doc.get("attachments", {})
     fields: JSONObject = doc["fields"]
     properties = fields.get("properties", {})
@@ -469,13 +568,11 @@ def _with_attachments(doc: JSONObject, source: str) -> JSONObject:
             raise ConfigError(f"{name!r} is declared in fields too: an attachment field is "
                               "declared once, under attachments", file=source,
                               path=("attachments", name))
-        if name in doc.get("readers", {}):
-            raise ConfigError("a sealed attachment field is not supported yet", file=source,
-                              path=("readers", name))
     if not declared:
         return fields
-    return dict(fields, properties={
-        **properties, **{name: attachment_schema(d) for name, d in declared.items()}})
+    sealed = doc.get("readers", {})
+    return dict(fields, properties={**properties, **{
+        name: attachment_schema(d, sealed=name in sealed) for name, d in declared.items()}})
 
 
 def _clear_fields(fields: JSONObject, sealed: set[str]) -> JSONObject:

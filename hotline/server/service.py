@@ -617,8 +617,8 @@ class Hotline:
     async def _check_attachments(self, template: Template, member: Member, envelope: Envelope) -> None:
         """Every attachment the body names is stored, uploaded in full by the sender's party:
         ``accepted`` then means the whole document is durable (``attachment.missing``)."""
-        for named in template.attachment_refs(envelope.body):
-            if await self.store.uploaded_by(member.party, named.ref.sha256) != named.ref.size:
+        for named in template.held_attachments(envelope):
+            if await self.store.uploaded_by(member.party, named.held.sha256) != named.held.size:
                 raise ProtocolViolation(f"{named.where} names an attachment {member.party} has not "
                                         "uploaded in full: upload it first",
                                         code=Code.ATTACHMENT_MISSING)
@@ -864,11 +864,13 @@ class Hotline:
 
     async def download(self, conn: Connection, frame: frames.Download) -> frames.Chunk:
         """A chunk of an attachment a logged entry on this session's channels names: who may
-        read the entry may read what it names, and the entry says which content that is.
+        read the entry may read what it names, and the entry says which content that is; a
+        sealed attachment's stream only to the parties its field is sealed to.
 
         Raises:
             ProtocolViolation: ``log.no_entry`` (no such entry on this session's channels),
-                ``attachment.missing`` (the entry names no such attachment, or it is not held).
+                ``attachment.missing`` (the entry names no such attachment, or it is not held),
+                ``attachment.refused`` (sealed to other parties than this member's).
         """
         self.check_key(conn)
         stored = await self.store.entry(frame.index)
@@ -878,15 +880,22 @@ class Hotline:
                                     code=Code.LOG_NO_ENTRY)
         where = f"{NamedAttachment.place(frame.field, frame.position)} of entry {frame.index}"
         template = self._agreed_template(entry.channel, entry.envelope.template)
-        named = template.attachment_refs(entry.envelope.body) if template is not None else []
-        ref = next((n.ref for n in named if (n.field, n.position) == (frame.field, frame.position)),
-                   None)
-        if ref is None or await self.store.attachment_size(ref.sha256) != ref.size:
+        named = template.held_attachments(entry.envelope) if template is not None else []
+        found = next((n for n in named if (n.field, n.position) == (frame.field, frame.position)),
+                     None)
+        if found is not None and found.sealed and template is not None:
+            readers = template.readers_of(found.field, self.roster.agreements[entry.channel].parties)
+            if conn.member.party not in readers:
+                raise ProtocolViolation(f"{where} is sealed to {', '.join(sorted(readers))}; "
+                                        f"{conn.member.party} may not download it",
+                                        code=Code.ATTACHMENT_REFUSED)
+        held = found.held if found is not None else None
+        if held is None or await self.store.attachment_size(held.sha256) != held.size:
             raise ProtocolViolation(f"{where} is no attachment this server holds",
                                     code=Code.ATTACHMENT_MISSING)
-        data = await self.store.attachment_bytes(ref.sha256, min(frame.start, ref.size),
+        data = await self.store.attachment_bytes(held.sha256, min(frame.start, held.size),
                                                  frames.UPLOAD_CHUNK)
-        return frames.Chunk(sha256=ref.sha256, size=ref.size, start=frame.start,
+        return frames.Chunk(sha256=held.sha256, size=held.size, start=frame.start,
                             data=base64.b64encode(data).decode("ascii"), req=frame.req)
 
     async def fetch(self, conn: Connection, index: int, *, req: frames.Req) -> str:

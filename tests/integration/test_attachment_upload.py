@@ -24,6 +24,7 @@ from hotline.errors import ProtocolViolation, SealError
 from hotline.keyfiles import load_private_key
 from hotline.keys import b64url
 from hotline.norms.files import load_templates
+from hotline.norms.template import NamedAttachment
 from hotline.roster import decode_document, sign_document
 from hotline.store import Store
 from hotline.wire import frames
@@ -157,10 +158,10 @@ async def test_a_malformed_or_misplaced_chunk_writes_nothing(server: Running, fi
 
 # -- a message with attachments is accepted only once they are all stored -----------------------
 
-def add_dossier_agreement(home: Path) -> None:
+def add_dossier_agreement(home: Path, form: str = FORM) -> None:
     """The dossier template (files: PDF or PNG, 2 MB, 2 at most) in a version 2 of the demo
     agreement, signed by every party's authority (the server logs it at start)."""
-    (home / "protocols" / "dossier.yaml").write_text(FORM)
+    (home / "protocols" / "dossier.yaml").write_text(form)
     templates = load_templates(home / "protocols")
     signed = parse((home / "roster" / "90-agreement-north-south-v1.json").read_bytes())
     doc = dict(signed["document"], version=2, templates=[t.ref() for t in templates])
@@ -215,14 +216,14 @@ class CutAfter:
         return written
 
 
-async def logged_dossier(server: Running, content: bytes) -> tuple[int, AttachmentRef]:
+async def logged_dossier(server: Running, content: bytes) -> tuple[int, NamedAttachment]:
     alice = await server.client("alice")
     ref = AttachmentRef(sha256=b64url(hashlib.sha256(content).digest()), size=len(content),
                         media_type="application/pdf", name="report.pdf")
     assert (await alice.upload(reader(content), sha256=ref.sha256, size=ref.size)).stored
     sent = await alice.send(channel="north-south", template="dossier",
                             body={"text": "see the report", "files": [ref.to_json()]})
-    return sent.index, ref
+    return sent.index, NamedAttachment("files", 0, ref)
 
 
 async def test_a_download_cut_twice_resumes_and_is_verified_before_it_is_kept(
@@ -230,17 +231,17 @@ async def test_a_download_cut_twice_resumes_and_is_verified_before_it_is_kept(
     add_dossier_agreement(home)
     saved = tmp_path / "report.pdf"
     async with running_server(home) as server:
-        index, ref = await logged_dossier(server, CONTENT)
+        index, named = await logged_dossier(server, CONTENT)
         for limit in (400_000, 1_000_000):  # the line is cut twice, part-way
             bob = await server.client("bob")
             out = CutAfter(saved, bob, limit)
             with pytest.raises(ConnectError):
-                await bob.download(index, "files", 0, ref, out)  # type: ignore[arg-type]
+                await bob.download(index, named, out)  # type: ignore[arg-type]
             out.file.close()
             assert limit <= saved.stat().st_size < len(CONTENT)
         bob = await server.client("bob")
         with saved.open("a+b") as out_file:
-            await bob.download(index, "files", 0, ref, out_file)
+            await bob.download(index, named, out_file)
     assert saved.read_bytes() == CONTENT
 
 
@@ -250,7 +251,8 @@ async def test_a_chunk_altered_on_the_servers_disk_is_refused_naming_the_attachm
         pytest.skip("the disk edited here is the SQLite file")
     add_dossier_agreement(home)
     async with running_server(home) as server:
-        index, ref = await logged_dossier(server, CONTENT)
+        index, named = await logged_dossier(server, CONTENT)
+    ref = named.ref
     with sqlite3.connect(home / "hotline.db") as db:  # the server stopped: its disk edited
         start, data = db.execute("SELECT start, data FROM attachment_chunks WHERE sha256 = ? "
                                  "ORDER BY start LIMIT 1 OFFSET 3", (ref.sha256,)).fetchone()
@@ -260,17 +262,17 @@ async def test_a_chunk_altered_on_the_servers_disk_is_refused_naming_the_attachm
     async with running_server(home) as server:
         bob = await server.client("bob")
         with saved.open("a+b") as out, pytest.raises(SealError) as refused:
-            await bob.download(index, "files", 0, ref, out)
+            await bob.download(index, named, out)
         assert refused.value.code == Code.ATTACHMENT_DIGEST_MISMATCH
         assert refused.value.message.startswith(f"body.files[0] of entry {index}: ")
         assert saved.read_bytes() == b""  # nothing of it is kept
         for field, position, what in (("files", 1, Code.ATTACHMENT_MISSING),
                                       ("other", 0, Code.ATTACHMENT_MISSING)):
             with pytest.raises(ProtocolViolation) as missing:
-                await bob.download(index, field, position, ref, io.BytesIO())
+                await bob.download(index, NamedAttachment(field, position, ref), io.BytesIO())
             assert missing.value.code == what
         with pytest.raises(ProtocolViolation) as no_entry:  # a roster entry names no attachment
-            await bob.download(0, "files", 0, ref, io.BytesIO())
+            await bob.download(0, named, io.BytesIO())
         assert no_entry.value.code == Code.LOG_NO_ENTRY
 
 

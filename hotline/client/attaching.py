@@ -1,0 +1,88 @@
+"""Attaching files to a message (the shell around ``hotline.attachments``): each file's reference
+read from it a chunk at a time; for a field the template seals, the file sealed under a fresh key
+to a staging file, which is what is uploaded, so the host only ever receives the sealed stream."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from hotline.attachments.refs import AttachmentRef, SealedAttachmentRef
+from hotline.attachments.stream import StreamPlace, new_key, seal_stream
+from hotline.canonical import JSONObject
+from hotline.client.connection import Client
+from hotline.keys import b64url
+from hotline.sealing import StoredStream
+
+
+def reference_of(path: Path) -> AttachmentRef:
+    """``path``'s reference: its SHA-256 (read a chunk at a time), its size, its media type
+    guessed from its name (``application/octet-stream`` if unknown) and its name."""
+    with path.open("rb") as content:
+        digest = hashlib.file_digest(content, "sha256").digest()
+        size = content.tell()
+    media_type = mimetypes.guess_type(path.name, strict=True)[0] or "application/octet-stream"
+    return AttachmentRef(sha256=b64url(digest), size=size, media_type=media_type, name=path.name)
+
+
+@dataclass(frozen=True)
+class Attached:
+    """A file given for attachment field ``field``, with its reference and, should the field be
+    sealed, the key its stream is sealed under (drawn once, whichever way it is sent)."""
+
+    field: str
+    path: Path
+    ref: AttachmentRef
+    key: bytes
+
+    @classmethod
+    def of(cls, field: str, path: Path) -> Attached:
+        return cls(field, path, reference_of(path), new_key())
+
+    def reference(self, sealed: bool) -> JSONObject:
+        """What the body names: the reference, and for a sealed field its stream's key."""
+        if not sealed:
+            return self.ref.to_json()
+        return SealedAttachmentRef(**self.ref.to_json(), key=b64url(self.key)).to_json()
+
+
+def with_references(body: JSONObject, files: list[Attached], sealed: set[str]
+                    ) -> tuple[JSONObject, list[int]]:
+    """``body`` with each file's reference appended to its field (``sealed``: the fields the
+    template seals), and each file's position in its field."""
+    out, positions = dict(body), []
+    for file in files:
+        given = out.get(file.field)
+        refs = list(given) if isinstance(given, list) else []
+        positions.append(len(refs))
+        out[file.field] = [*refs, file.reference(file.field in sealed)]
+    return out, positions
+
+
+def seal_file(file: Attached, place: StreamPlace, staged: Path) -> StoredStream:
+    """Seal ``file`` for ``place`` under its key into ``staged`` (a chunk in memory at a time);
+    the stream's SHA-256 and size, as the envelope names them."""
+    digest, size = hashlib.sha256(), 0
+    with file.path.open("rb") as plain, staged.open("wb") as out:
+        for chunk in seal_stream(plain.read, file.key, place):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return StoredStream(sha256=b64url(digest.digest()), size=size)
+
+
+async def upload_file(client: Client, path: Path, *, sha256: str, size: int) -> None:
+    """Upload ``path`` as the content of ``sha256`` (resumed where the server's copy stands)."""
+    with path.open("rb") as content:
+        await client.upload(_reader(content), sha256=sha256, size=size)
+
+
+def _reader(content: BinaryIO) -> Callable[[int, int], bytes]:
+    def read_at(start: int, n: int) -> bytes:
+        content.seek(start)
+        return content.read(n)
+    return read_at

@@ -1,0 +1,152 @@
+"""Issue 19, acceptance 3: a sealed attachment field (``files``, sealed to south) carries a file
+with a marker through `hotline send --attach` and `hotline fetch`. Only the sealed stream leaves
+the sender: the server's database, every file under the home and the server's log output hold no
+trace of the marker; bob (south) saves the very file, opened chunk by chunk, also after his line
+is cut part-way; carol (mediator), alice (north, the sender, no reader) and the auditor obtain
+neither the stream nor the key. A stream altered on the server's disk does not open, and the
+reader is told which chunk of which attachment. Real server, real sockets, real SQLite file and
+PostgreSQL database, real keys."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hotline.client.connection import Client, ConnectError
+from hotline.client.sealed_view import SealedView
+from hotline.errorcodes import Code
+from hotline.errors import ProtocolViolation
+from hotline.norms.template import NamedAttachment
+from hotline.wire import frames
+from tests.conftest import Running, hotline_cli, running_server
+from tests.integration.test_attachment_upload import CutAfter, add_dossier_agreement
+from tests.unit.norms.test_template_attachments import SEALED_FORM
+
+MARKER = b"MARKER-sealed-attachment-7c41-convoy-photo "
+CONTENT = MARKER * 35_000 + os.urandom(1000)  # 1.5 MB: 24 sealed chunks
+
+
+async def sent_sealed(server: Running, tmp_path: Path) -> int:
+    """alice sends the file through `hotline send --attach`: sealed, then uploaded."""
+    photo = tmp_path / "convoy.png"
+    photo.write_bytes(CONTENT)
+    sent = await asyncio.to_thread(
+        hotline_cli, server.home, "send", "--as", "alice", "--server", server.url, "--channel",
+        "north-south", "--template", "dossier", "--field", "text=the convoy, photographed",
+        "--attach", f"files={photo}")
+    assert sent.returncode == 0, sent.stderr
+    assert (f"uploaded convoy.png ({len(CONTENT):,} bytes, image/png, sealed to the readers of "
+            "files)") in sent.stdout
+    assert "sealed files to bob (south)" in sent.stdout
+    match = re.search(r"accepted index=(\d+)", sent.stdout)
+    assert match is not None, sent.stdout
+    return int(match.group(1))
+
+
+async def opened_by(client: Client, home: Path, index: int) -> NamedAttachment:
+    """The attachment as ``client``'s member opens it: its reference, key and stream."""
+    delivered = await client.fetch(index)
+    view = SealedView(home, party=client.party, member=client.member, passphrase=None,
+                      templates=client.templates)
+    assert view.problem is None, view.problem
+    opened = {name: d.value for name, d in view.opened(delivered.envelope).items()}
+    template = client.templates.latest("dossier")
+    assert template is not None
+    [named] = template.opened_attachments(delivered.envelope, opened)
+    return named
+
+
+async def refused(client: Client, index: int) -> str:
+    """What the server answers ``client`` asking for the stored stream itself."""
+    with pytest.raises(ProtocolViolation) as refusal:
+        await client._request(frames.Download(index=index, field="files", position=0, start=0,
+                                              req=client.session.next_req()), frames.Chunk)
+    return str(refusal.value.code)
+
+
+@pytest.mark.both_stores
+async def test_a_sealed_attachment_reaches_its_readers_and_its_plaintext_nothing_else(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], store_engine: str) -> None:
+    add_dossier_agreement(home, SEALED_FORM)
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        index = await sent_sealed(server, tmp_path)
+        logged = (await (await server.client("bob")).fetch(index)).envelope
+        assert logged.sealed is not None and set(logged.body) == {"text"}
+        [stream] = logged.sealed.attachments["files"]  # all the host knows: a sealed stream
+        assert await server.hotline.store.attachment_size(stream.sha256) == stream.size
+
+        fetched = await asyncio.to_thread(hotline_cli, home, "fetch", "--as", "bob", "--server",
+                                          server.url, "--index", str(index), "--out",
+                                          str(tmp_path / "bob"))
+        assert fetched.returncode == 0, fetched.stderr
+        assert "body.files[0]: saved" in fetched.stdout and "opened here" in fetched.stdout
+        assert (tmp_path / "bob" / "convoy.png").read_bytes() == CONTENT
+
+        # bob's line is cut twice part-way through; each time the fetch resumes after the last
+        # chunk that opened, and what is kept is the signed content.
+        bob = await server.client("bob")
+        named = await opened_by(bob, home, index)
+        saved = tmp_path / "resumed.png"
+        for limit in (400_000, 1_000_000):
+            bob = await server.client("bob")
+            out = CutAfter(saved, bob, limit)
+            with pytest.raises(ConnectError):
+                await bob.download(index, named, out)  # type: ignore[arg-type]
+            out.file.close()
+            assert limit <= saved.stat().st_size < len(CONTENT)
+        bob = await server.client("bob")
+        with saved.open("a+b") as resumed:
+            await bob.download(index, named, resumed)
+        assert saved.read_bytes() == CONTENT
+
+        # No one outside the field's readers obtains the stream, the key or the file.
+        for name in ("carol", "alice", "audrey"):
+            client = await server.client(name)
+            assert await refused(client, index) in (Code.ATTACHMENT_REFUSED, Code.LOG_NO_ENTRY), name
+        carol = await asyncio.to_thread(hotline_cli, home, "fetch", "--as", "carol", "--server",
+                                        server.url, "--index", str(index), "--out",
+                                        str(tmp_path / "carol"))
+        assert carol.returncode == 0, carol.stderr
+        assert "body.files: sealed to others than mediator; not fetched" in carol.stderr
+        assert not (tmp_path / "carol").exists()
+    for path in home.rglob("*"):  # the database, its WAL, the state, the staging: no plaintext
+        if path.is_file():
+            assert MARKER not in path.read_bytes(), path
+    logs = capsys.readouterr()
+    assert "attachment.stored" in logs.out + logs.err  # the server's log output was captured
+    assert MARKER.decode() not in logs.out + logs.err
+    if store_engine == "postgres":
+        async with running_server(home) as server:  # the stored stream itself, read back
+            content, at = b"", -1
+            while page := await server.hotline.store.attachment_chunks(stream.sha256, after=at):
+                content += b"".join(data for _, data in page)
+                at = page[-1][0]
+        assert len(content) == stream.size and MARKER not in content
+
+
+async def test_a_sealed_chunk_altered_on_the_servers_disk_does_not_open(
+        home: Path, tmp_path: Path) -> None:
+    add_dossier_agreement(home, SEALED_FORM)
+    async with running_server(home) as server:
+        index = await sent_sealed(server, tmp_path)
+        stream = (await (await server.client("bob")).fetch(index)).envelope.sealed
+        assert stream is not None
+        digest = stream.attachments["files"][0].sha256
+    with sqlite3.connect(home / "hotline.db") as db:  # the server stopped: its disk edited
+        start, data = db.execute("SELECT start, data FROM attachment_chunks WHERE sha256 = ? "
+                                 "ORDER BY start LIMIT 1 OFFSET 1", (digest,)).fetchone()
+        db.execute("UPDATE attachment_chunks SET data = ? WHERE sha256 = ? AND start = ?",
+                   (data[:100] + bytes([data[100] ^ 1]) + data[101:], digest, start))
+    async with running_server(home) as server:
+        fetched = await asyncio.to_thread(hotline_cli, home, "fetch", "--as", "bob", "--server",
+                                          server.url, "--index", str(index), "--out",
+                                          str(tmp_path / "bob"))
+    assert fetched.returncode == 1, fetched.stdout
+    assert "attachment.cannot_open" in fetched.stderr and "body.files[0] of entry" in fetched.stderr
+    assert "chunk 1 of attachment 0 of field files does not open" in fetched.stderr
+    assert [p.stat().st_size for p in (tmp_path / "bob").iterdir()] == [0]  # nothing kept

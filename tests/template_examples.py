@@ -20,6 +20,8 @@ The unit tests (``tests/unit/norms/test_shipped_templates.py``) run each example
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,6 +66,18 @@ class Bad:
 
 
 Example = Case | Bad
+
+# The content of every file an example attaches, by its SHA-256 (``attached``): an end-to-end
+# sender uploads it before it sends the example.
+FILES: dict[str, bytes] = {}
+
+
+def attached(name: str, media_type: str, content: bytes) -> dict[str, Any]:
+    """The reference a body gives to a file ``name`` of ``content``, which ``FILES`` keeps."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).decode().rstrip("=")
+    FILES[digest] = content
+    return {"sha256": digest, "size": len(content), "media_type": media_type, "name": name}
+
 
 # The demo agreement's pre-agreed catalogue (``preagreed`` examples pick from it).
 DEMO_CATALOGUE = to_json(deployment.DEMO_CATALOGUE)  # as an agreement file holds it
@@ -122,6 +136,8 @@ def risk_assessment(now: datetime) -> list[Example]:
         Case("critical at FLASH", FLASH, body),
         Case("low at ROUTINE", ROUTINE, low),
         Case("high at FLASH (above the floor)", FLASH, {**body, "threat_level": "high"}),
+        Case("with the map of the sector", FLASH, {**body, "annexes": [
+            attached("sector map.png", "image/png", b"\x89PNG\r\n\x1a\n the sector" * 300)]}),
         Bad("unknown threat level", FLASH, {**body, "threat_level": "severe"}, "template.invalid"),
         Bad("no indicators", FLASH, {**body, "indicators": []}, "template.invalid"),
         Bad("critical at IMMEDIATE", IMMEDIATE, body, "norm.precedence_too_low"),
@@ -261,6 +277,12 @@ def incident_at_sea(now: datetime) -> list[Example]:
              {**body, "prohibited_acts": ["dangerous_manoeuvre"], "damage": "Port side hull breach.",
               "casualties": 2, "closest_approach": {"distance": 0, "unit": "yards"},
               "request": "assistance"}),
+        Case("with photographs", IMMEDIATE, {**body, "photos": [
+            attached("low pass 1.jpg", "image/jpeg", b"\xff\xd8\xff first pass" * 500),
+            attached("low pass 2.jpg", "image/jpeg", b"\xff\xd8\xff second pass" * 500)]}),
+        Bad("a photograph as an archive", IMMEDIATE, {**body, "photos": [
+            {**attached("passes.zip", "image/jpeg", b"PK archive"), "media_type": "application/zip"}]},
+            "template.invalid"),
         Bad("distance in feet", IMMEDIATE,
             {**body, "closest_approach": {"distance": 450, "unit": "feet"}}, "template.invalid"),
         Bad("act the agreements do not name", IMMEDIATE,
@@ -297,6 +319,8 @@ def data_exchange(now: datetime) -> list[Example]:
     return [
         Case("annual exchange", ROUTINE, annual),
         Case("change notification", PRIORITY, change),
+        Case("annual exchange with its tables as a spreadsheet", ROUTINE, {**annual, "data_files": [
+            attached("holdings.csv", "text/csv", b"line,designation,personnel\n1,1st Army,1200\n")]}),
         Bad("impossible effective date", ROUTINE, {**annual, "effective_date": f"{year + 1}-13-01"},
             "template.invalid"),
         Bad("line without designation", ROUTINE,
@@ -363,6 +387,11 @@ def humanitarian_notice(now: datetime) -> list[Example]:
               "location": {"name": "Old town, besieged district"}, "route": "Old town - bridge - Eastfield",
               "window": {"start": _at(now, hours=2), "end": _at(now, hours=8)}, "persons": 400,
               "details": "Evacuation of wounded, elderly people and children by 10 marked buses."}),
+        Case("detained persons, with the list of names", ROUTINE, {**detained, "documents": [
+            attached("detained.pdf", "application/pdf", b"%PDF-1.7 three names" * 100)]}),
+        Bad("a file name that is a path", ROUTINE, {**detained, "documents": [
+            {**attached("detained.pdf", "application/pdf", b"%PDF-1.7 three names" * 100),
+             "name": "../../detained.pdf"}]}, "template.invalid"),
         Bad("category outside the conventions", IMMEDIATE, {**rescue, "category": "ceasefire"},
             "template.invalid"),
         Bad("blank details", IMMEDIATE, {**rescue, "details": "   "}, "template.invalid"),

@@ -542,20 +542,31 @@ def _readers(doc: JSONObject, audience: Audience, source: str) -> dict[str, str 
     return {name: value if value == "parties" else tuple(value) for name, value in given.items()}
 
 
+_DIGEST_EXAMPLE = "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg"  # SHA-256 of "test"
+
+
 def attachment_schema(declared: JSONObject, *, sealed: bool = False) -> JSONObject:
     """The body schema of an attachment field as a template declares it: a list of at most
     ``max_count`` references (``hotline.attachments.refs``), each of an allowed media type and
     at most ``max_bytes``; a sealed field's references each hold the key of its stream."""
+    digest = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{43}$", "examples": [_DIGEST_EXAMPLE]}
     properties: JSONObject = {
-        "sha256": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{43}$"},
-        "size": {"type": "integer", "minimum": 0, "maximum": declared["max_bytes"]},
-        "media_type": {"enum": list(declared["media_types"])},
-        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_BYTES}}
+        "sha256": {**digest, "title": "SHA-256",
+                   "description": "The file's SHA-256, unpadded base64url (43 characters)."},
+        "size": {"type": "integer", "minimum": 0, "maximum": declared["max_bytes"],
+                 "description": "The file's size in bytes."},
+        "media_type": {"enum": list(declared["media_types"]),
+                       "description": "The file's media type."},
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_BYTES, "pattern": r"\S",
+                 "description": "The file name it is saved under (one name, no path)."}}
     if sealed:
-        properties["key"] = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{43}$"}
-    return {"type": "array", "minItems": 1, "maxItems": declared["max_count"], "items": {
-        "type": "object", "additionalProperties": False, "required": list(properties),
-        "properties": properties}}
+        properties["key"] = {**digest, "title": "Stream key", "description": (
+            "The key its sealed stream opens with (32 bytes, base64url): only its readers see it.")}
+    return {"type": "array", "minItems": 1, "maxItems": declared["max_count"],
+            "description": "Attached files, each sent apart and named here by reference "
+                           "(hotline send --attach FIELD=PATH fills it in).",
+            "items": {"type": "object", "additionalProperties": False, "required": list(properties),
+                      "description": "One attached file.", "properties": properties}}
 
 
 def _with_attachments(doc: JSONObject, source: str) -> JSONObject:

@@ -21,7 +21,7 @@ from hotline.norms.template import Template
 from hotline.times import format_time
 from hotline.wire.frames import Deliver
 from tests.integration.test_norms import logged, serving
-from tests.template_examples import EXAMPLES, SENDER_PARTY, TEMPLATE_IDS, Bad, Case
+from tests.template_examples import EXAMPLES, FILES, SENDER_PARTY, TEMPLATE_IDS, Bad, Case
 
 WAIT = 10
 
@@ -42,7 +42,16 @@ async def delivered_to(client: Client, envelope_id: str) -> Delivered:
 
 async def composed(client: Client, template: Template, body: dict[str, object], *,
                    precedence: str, reply_to: str | None = None) -> Envelope:
-    """``client``'s envelope of ``template``, its sealed fields sealed as ``hotline send`` does."""
+    """``client``'s envelope of ``template``, its sealed fields sealed as ``hotline send`` does,
+    and the files it names that an example attaches uploaded first."""
+    try:
+        files = template.attachment_refs(body)
+    except ProtocolViolation:  # a bad example's file name: the server refuses it, unsent
+        files = []
+    for named in files:
+        if (content := FILES.get(named.ref.sha256)) is not None:
+            await client.upload(lambda start, n, data=content: data[start:start + n],
+                                sha256=named.ref.sha256, size=len(content))
     if template.readers:
         return await client.sealed_envelope(channel="north-south", template=template, body=body,
                                             log_key=client.log_key, precedence=precedence,

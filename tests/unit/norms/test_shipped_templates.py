@@ -102,7 +102,21 @@ def test_every_file_in_the_folder_is_a_template_and_loads() -> None:
     for path in files:
         template = Template.from_text(path.read_bytes(), source=str(path))
         assert path.stem == template.id
-        assert template.version == (2 if template.id == "message" else 1)  # message 2: text sealed
+        assert template.version == (2 if template.id in VERSION_2 else 1)
+
+
+# Version 2: the message's text sealed (issue 16); these four carry files (issue 19).
+VERSION_2 = {"message", "data-exchange", "incident-at-sea", "risk-assessment", "humanitarian-notice"}
+
+
+def test_documents_travel_with_the_reports_that_need_them() -> None:
+    """What the hotlines the templates follow carry beside text: imagery of an incident at sea,
+    the map of a risk, the exchanged data, the lists and documents of a humanitarian notice."""
+    assert {t.id: list(t.attachments) for t in TEMPLATES.values() if t.attachments} == {
+        "data-exchange": ["data_files"], "incident-at-sea": ["photos"],
+        "risk-assessment": ["annexes"], "humanitarian-notice": ["documents"]}
+    assert TEMPLATES["data-exchange"].attachments["data_files"].max_bytes >= 50_000_000
+    assert "image/jpeg" in TEMPLATES["incident-at-sea"].attachments["photos"].media_types
 
 
 def test_free_text_messages_are_for_the_parties_alone() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -24,7 +23,14 @@ from hotline.canonical import JSONObject, parse
 from hotline.cli import home_of, run_coroutine
 from hotline.cli_options import member_options
 from hotline.client import lines
-from hotline.client.attaching import Attached, seal_file, upload_file, with_references
+from hotline.client.attaching import (
+    Attached,
+    SaveClash,
+    save_attachments,
+    seal_file,
+    upload_file,
+    with_references,
+)
 from hotline.client.connection import (
     Client,
     ConnectError,
@@ -46,7 +52,6 @@ from hotline.entries import EnvelopeEntry, HealthEntry, HealthState, OverdueEntr
 from hotline.envelope import AckKind, Envelope, Kind, Precedence, new_envelope_id
 from hotline.errorcodes import Code
 from hotline.errors import ConfigError, HotlineError, ProtocolViolation, SealError
-from hotline.keys import b64url
 from hotline.names import ENVELOPE_ID
 from hotline.norms.files import load_templates
 from hotline.norms.forms import body_from_fields, describe_fields, missing_fields
@@ -586,25 +591,10 @@ def fetch(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, o
             return
         if out.exists() and not out.is_dir():
             raise click.BadParameter(f"{out} is a file, not a folder", param_hint="--out")
-        out.mkdir(parents=True, exist_ok=True)
-        for named in refs:
-            where, ref = named.where, named.ref
-            target = out / ref.name
-            if target.exists():
-                with target.open("rb") as held:
-                    same = b64url(hashlib.file_digest(held, "sha256").digest()) == ref.sha256
-                if not same:
-                    raise click.ClickException(f"{target} exists with other content: move it, or "
-                                               "choose another --out")
-                click.echo(f"{where}: {shown(ref.name)} is already saved in {out}")
-                continue
-            partial = target.with_name(target.name + ".part")
-            with partial.open("a+b") as saving:
-                await client.download(index, named, saving)
-            partial.replace(target)
-            opened_here = ", opened here" if named.stored is not None else ""
-            click.echo(f"{where}: saved {shown(str(target))} ({ref.size:,} bytes, {ref.media_type}, "
-                       f"its SHA-256 the signed one{opened_here})")
+        try:
+            await save_attachments(client, index, refs, out, click.echo)
+        except SaveClash as exc:
+            raise click.ClickException(f"{exc} (choose another --out)") from None
 
     run_coroutine(_connected(home_of(ctx), name, servers, go))
 

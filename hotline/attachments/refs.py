@@ -35,6 +35,8 @@ from hotline.errors import SealError, WireError
 from hotline.keys import b64url
 from hotline.typed import convert
 
+# The ``$comment`` of an attachment field's derived schema: how a renderer knows a list of files.
+FILES_COMMENT = "hotline: attachment references (files sent apart)"
 MAX_ATTACHMENT_BYTES = 1 << 30  # no agreement may allow more per attachment (1 GiB)
 MAX_NAME_BYTES = 255
 MEDIA_TYPE_PATTERN = r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}\Z"

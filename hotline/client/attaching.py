@@ -15,7 +15,9 @@ from hotline.attachments.refs import AttachmentRef, SealedAttachmentRef
 from hotline.attachments.stream import StreamPlace, new_key, seal_stream
 from hotline.canonical import JSONObject
 from hotline.client.connection import Client
+from hotline.display import shown
 from hotline.keys import b64url
+from hotline.norms.template import NamedAttachment
 from hotline.sealing import StoredStream
 
 
@@ -86,3 +88,54 @@ def _reader(content: BinaryIO) -> Callable[[int, int], bytes]:
         content.seek(start)
         return content.read(n)
     return read_at
+
+
+def saved_as(out: Path, named: NamedAttachment) -> Path | None:
+    """Where ``named`` is saved in ``out`` if it is there with its signed content (None: not yet).
+
+    Raises:
+        SaveClash: a file of that name holds other content (it is never overwritten).
+    """
+    target = out / named.ref.name
+    if not target.exists():
+        return None
+    with target.open("rb") as held:
+        if b64url(hashlib.file_digest(held, "sha256").digest()) != named.ref.sha256:
+            raise SaveClash(target)
+    return target
+
+
+class SaveClash(Exception):
+    """A file of the attachment's name is there with other content."""
+
+    def __init__(self, target: Path) -> None:
+        super().__init__(f"{target} exists with other content: move it, or save elsewhere")
+        self.target = target
+
+
+async def save_attachments(client: Client, index: int, files: list[NamedAttachment], out: Path,
+                           say: Callable[[str], None]) -> None:
+    """Save each of ``files`` (the attachments of entry ``index``) in ``out`` under its signed
+    name: downloaded to ``NAME.part`` (a save cut off resumes from it), checked against its
+    signed size and SHA-256 (a sealed one opened chunk by chunk), then renamed; one already
+    there with its signed content is left as it is. ``say`` hears a line per file.
+
+    Raises:
+        SaveClash: a file of that name holds other content (nothing is overwritten).
+        SealError, ProtocolViolation, ConnectError: as ``Client.download`` (the ``.part`` file
+            is kept for a resume, or emptied if its bytes were not the signed ones).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    for named in files:
+        ref = named.ref
+        if saved_as(out, named) is not None:
+            say(f"{named.where}: {shown(ref.name)} is already saved in {out}")
+            continue
+        target = out / ref.name
+        partial = target.with_name(target.name + ".part")
+        with partial.open("a+b") as saving:
+            await client.download(index, named, saving)
+        partial.replace(target)
+        opened_here = ", opened here" if named.stored is not None else ""
+        say(f"{named.where}: saved {shown(str(target))} ({ref.size:,} bytes, {ref.media_type}, "
+            f"its SHA-256 the signed one{opened_here})")

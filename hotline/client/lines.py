@@ -25,7 +25,7 @@ from hotline.client.problems import HostProblem
 from hotline.display import shown
 from hotline.entries import EnvelopeEntry, HealthEntry, OverdueEntry
 from hotline.envelope import Kind
-from hotline.norms.bodytext import body_line, body_lines, is_flat
+from hotline.norms.bodytext import body_line, body_lines, has_files, is_flat
 from hotline.typed import to_json
 from hotline.wire.frames import Health
 
@@ -83,6 +83,9 @@ def delivered_lines(item: Delivered, catalogue: str | None,
     head = (f"[{item.index}] {shown(env.created, limit=64)} {shown(env.channel, limit=64)} "
             f"{shown(env.sender, limit=64)}({shown(item.entry.party, limit=64)}) "
             f"{env.precedence.value} {shown(env.template, limit=64)}{_ids(item)}: {what}  {VERIFIED}")
+    if has_files(env.body, schema):
+        more.append(f"  files: `hotline fetch --index {item.index} --out DIR` saves them, each "
+                    "checked against its signed SHA-256")
     host = _host_says(item.entry)
     return [head, *more] if host is None else [head, *more, host]
 

@@ -29,6 +29,7 @@ import io
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.console import Console
@@ -44,7 +45,9 @@ from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from hotline.client.attaching import SaveClash, save_attachments, saved_as
 from hotline.client.backoff import Backoff
+from hotline.client.connection import Client
 from hotline.client.epochrenewal import RENEW_EVERY
 from hotline.client.logapi import LogClient, http_base
 from hotline.client.outbox import Outbox, OutboxItem, OutboxState
@@ -83,7 +86,7 @@ from hotline.keys import Signer, safety_number
 from hotline.logwatch import Head, LogWatch
 from hotline.norms.obligations import own_party_ack
 from hotline.norms.rules import Context, Replied
-from hotline.norms.template import Template
+from hotline.norms.template import NamedAttachment, Template
 from hotline.norms.templateset import TemplateSet
 from hotline.roster import Roster
 
@@ -94,7 +97,10 @@ Keys (the bar at the bottom lists them too):
   p          send a pre-agreed message from the catalogue
   r          reply to the selected message
   u          acknowledge the selected message 'understood'
-  d, Enter   details: envelope, signature, log index, proof, cosignatures
+  d, Enter   details: envelope, signature, log index, proof, cosignatures,
+             attached files and where they are saved
+  f          save the selected message's attached files (HOME/received/NAME/INDEX/),
+             each checked against its signed SHA-256 before it takes its name
   a          go to the next acknowledgement you owe
   s          safety numbers, to compare keys out of band
   x          dismiss the alerts and clear the notice line
@@ -173,6 +179,7 @@ class ConsoleApp(App[None]):
         Binding("r", "reply", "Reply"),
         Binding("u", "understood", "Understood"),
         Binding("d", "details", "Details"),
+        Binding("f", "save_files", "Save files"),
         Binding("a", "next_owed", "Next owed"),
         Binding("s", "safety", "Safety numbers"),
         Binding("x", "dismiss_alerts", "Dismiss"),
@@ -186,6 +193,7 @@ class ConsoleApp(App[None]):
     KEY_BAR: ClassVar[list[tuple[str, str, str, int]]] = [
         ("n", "Message", "Msg", 1), ("t", "Form", "Form", 3), ("p", "Pre-agreed", "Pre", 4),
         ("r", "Reply", "Reply", 2), ("u", "Understood", "Ack", 1), ("d", "Details", "Info", 3),
+        ("f", "Save files", "Files", 4),
         ("a", "Next owed", "Owed", 1), ("s", "Safety numbers", "Safety", 5),
         ("x", "Dismiss", "Clear", 2), ("?", "Help", "Help", 0), ("q", "Quit", "Quit", 0),
     ]
@@ -194,8 +202,11 @@ class ConsoleApp(App[None]):
                  servers: tuple[str, ...] = (), lang: str | None = None,
                  backoff: Backoff | None = None, clock: Callable[[], datetime] = utc_now,
                  local_tz: tzinfo | None = None, tick: float = 1.0,
-                 prove_every: float = PROVE_EVERY, sealed_view: SealedView | None = None) -> None:
+                 prove_every: float = PROVE_EVERY, sealed_view: SealedView | None = None,
+                 received: Path | None = None) -> None:
         super().__init__()
+        # where a message's attached files are saved, a folder per log index
+        self.received = received if received is not None else Path("received")
         self.profile, self.key, self.outbox, self.templates = profile, key, outbox, templates
         self.clock, self.tick_seconds = clock, tick
         self.local_tz = local_tz  # None: the system's zone, at each moment shown
@@ -656,6 +667,92 @@ class ConsoleApp(App[None]):
         self.open_screen(screen)
         self.prove_soon()
 
+    # -- attached files --------------------------------------------------------------------------
+
+    def files_of(self, message: Message) -> tuple[list[NamedAttachment], list[str]]:
+        """The files the selected ``message`` names that this member may save (those of its clear
+        fields, and of the sealed ones it opened), and its sealed attachment fields it cannot
+        open. Raises ProtocolViolation when an opened field does not match its streams."""
+        env = message.entry.envelope if message.entry is not None else None
+        roster = self.link.roster
+        agreement = roster.agreements.get(env.channel) if env is not None and roster else None
+        if env is None or agreement is None:
+            return [], []
+        try:
+            template = self.templates.resolve(agreement, env.template)
+        except HotlineError:
+            return [], []
+        sealed = env.sealed
+        opened = {name: message.body[name] for name in (sealed.digests if sealed else ())
+                  if name not in message.closed and name in message.body}
+        closed = sorted(set(sealed.attachments if sealed else ()) - set(opened))
+        return template.opened_attachments(env, opened), closed
+
+    def folder_of(self, message: Message) -> Path:
+        return self.received / str(message.index)
+
+    def action_save_files(self) -> None:
+        """Save the selected message's attached files in its folder, each checked against its
+        signed SHA-256 (a sealed one opened here) before it takes its name."""
+        message = self.selected_message()
+        if message is None or message.index is None or message.entry is None:
+            self.notify("select a logged message first", severity="warning")
+            return
+        if not message.verified and message.verified is not None:
+            self.notify("this message did NOT verify: not saving its files", severity="error")
+            return
+        try:
+            files, closed = self.files_of(message)
+        except HotlineError as exc:
+            self.notify(shown(f"{exc.code}: {exc.message}", limit=300), severity="error", markup=False)
+            return
+        if not files:
+            self.notify("sealed to other parties: its files are not for you" if closed
+                        else f"[{message.index}] has no attached files", severity="warning")
+            return
+        client = self.link.client
+        if client is None:
+            self.notify("the line is down: save the files once it is up", severity="warning")
+            return
+        self.notify(shown(f"saving {len(files)} file(s) of [{message.index}] in "
+                          f"{self.folder_of(message)}", limit=300), markup=False)
+        self.run_worker(self._save_files(client, message.index, files, self.folder_of(message)),
+                        group="save-files", exit_on_error=False)
+
+    async def _save_files(self, client: Client, index: int, files: list[NamedAttachment],
+                          out: Path) -> None:
+        def say(line: str) -> None:
+            self.notify(shown(line, limit=300), markup=False)
+        try:
+            await save_attachments(client, index, files, out, say)
+        except SaveClash as exc:
+            self.notify(shown(str(exc), limit=300), severity="error", markup=False)
+        except HotlineError as exc:
+            self.notify(shown(f"files of [{index}] not saved: {exc.code}: {exc.message}", limit=300),
+                        severity="error", markup=False)
+        if self._details is not None:
+            self.refresh_view()
+
+    def _file_lines(self, message: Message) -> list[tuple[str, str]]:
+        """Each attached file: what the sender signed of it, and whether it is saved here."""
+        try:
+            files, closed = self.files_of(message)
+        except HotlineError as exc:
+            return [("files", f"FAILED: {exc.message}")]
+        lines = []
+        for named in files:
+            ref = named.ref
+            folder = self.folder_of(message)
+            try:
+                where = saved_as(folder, named)
+                state = f"saved in {where}" if where else f"not saved yet (f saves it in {folder})"
+            except SaveClash as exc:
+                state = str(exc)
+            lines.append((named.where, f"{ref.name} ({ref.size:,} bytes, {ref.media_type}), SHA-256 "
+                          f"{ref.sha256}{', sealed' if named.stored else ''}; {state}"))
+        lines += [(f"body.{name}", "sealed to other parties: not for you") for name in closed]
+        return lines
+
     def _sealed_lines(self, message: Message) -> list[tuple[str, str]]:
         """Each sealed field: opened here (its value matched the digest the sender signed) or
         not, to whom it was sealed; and what readers reported of it."""
@@ -715,7 +812,10 @@ class ConsoleApp(App[None]):
         if message.expects is not None:
             server.append(("expects", f"{message.expects.ack} from "
                            f"{', '.join(message.expects.parties)} by {message.expects.due.isoformat()}"))
-        return details_text([("signed by the sender", signed), ("checked by this console", checked),
+        return details_text([("signed by the sender", signed),
+                             ("attached files (each checked against its signed SHA-256 as it is saved)",
+                              self._file_lines(message)),
+                             ("checked by this console", checked),
                              ("acknowledgements (each a signed entry; LATE is the server's word)", acks),
                              ("stated by the server (not signed)", server)],
                             message.envelope.to_json() if message.envelope is not None else None)

@@ -42,7 +42,8 @@ def console(ctx: click.Context, name: str, servers: tuple[str, ...], outbox_path
     outbox = Outbox.open(outbox_path or home / "state" / f"{name}.outbox.db")
     try:
         ConsoleApp(profile=profile, key=key, outbox=outbox, templates=templates, servers=servers,
-                   lang=lang, sealed_view=SealedView.of_member(home, profile, templates)).run()
+                   lang=lang, sealed_view=SealedView.of_member(home, profile, templates),
+                   received=home / "received" / name).run()
     finally:
         outbox.close()
 

@@ -10,6 +10,8 @@ for booleans, lists of plain values as ``a, b``.
   objects numbered ``1.``, ``2.``), for a view with room for several lines.
 - ``body_line``: the same on one line, ``Title: value; Title: (Sub: value, Sub: value)``, lists
   in brackets when nested, for a view that needs one line.
+- An attachment field (its derived schema says so) is a file a line, ``NAME (SIZE bytes,
+  MEDIA TYPE), SHA-256 DIGEST``: never a sealed file's stream key.
 
 Every string from the body, and every title (a template is a party's text), goes through
 ``hotline.display.shown``: no returned line holds a control character or a line break.
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from hotline.attachments.refs import FILES_COMMENT
 from hotline.display import shown
 from hotline.norms.schemawords import label
 
@@ -71,6 +74,8 @@ def body_lines(body: Mapping[str, Any], schema: Any = None, *, indent: str = "  
 
 
 def _field_lines(name: str, value: Any, schema: Any, indent: str) -> list[str]:
+    if _is_files(value, schema):
+        return [f"{name}:"] + [f"{indent}{n}. {_file(item)}" for n, item in enumerate(value, 1)]
     if isinstance(value, dict):
         inner = body_lines(value, schema, indent=indent)
         return [f"{name}:" + ("" if inner else " (none)")] + [indent + line for line in inner]
@@ -103,8 +108,36 @@ def _value(value: Any) -> str:
 
 def body_line(body: Mapping[str, Any], schema: Any = None) -> str:
     """``body`` on one line: ``Title: value; Title: (Sub: value, Sub: value); Title: a, b``."""
-    return "; ".join(f"{name}: {_value(value) if not _nested(value) else _compact(value, sub)}"
-                     for name, value, sub in _fields(body, schema))
+    return "; ".join(f"{name}: {_one_line(value, sub)}" for name, value, sub in _fields(body, schema))
+
+
+def _one_line(value: Any, schema: Any) -> str:
+    if _is_files(value, schema):
+        return "[" + ", ".join(_file(item, digest=False) for item in value) + "]"
+    return _value(value) if not _nested(value) else _compact(value, schema)
+
+
+# -- attached files ----------------------------------------------------------------------------
+
+def _is_files(value: Any, schema: Any) -> bool:
+    """Whether ``value`` is an attachment field's list of references (its schema says so)."""
+    return (isinstance(schema, Mapping) and schema.get("$comment") == FILES_COMMENT
+            and isinstance(value, list) and all(isinstance(item, dict) for item in value))
+
+
+def _file(ref: Mapping[str, Any], *, digest: bool = True) -> str:
+    """One attached file as a person reads it: name, size, media type and (``digest``) SHA-256;
+    a sealed one's stream key is never shown."""
+    size = ref.get("size")
+    amount = f"{size:,} bytes" if isinstance(size, int) and not isinstance(size, bool) else "size ?"
+    text = (f"{shown(ref.get('name'), limit=LABEL_LIMIT)} ({amount}, "
+            f"{shown(ref.get('media_type'), limit=LABEL_LIMIT)})")
+    return text + (f", SHA-256 {shown(ref.get('sha256'), limit=64)}" if digest else "")
+
+
+def has_files(body: Mapping[str, Any], schema: Any = None) -> bool:
+    """Whether ``body`` names attached files (a field whose schema is an attachment field's)."""
+    return any(_is_files(value, sub) for _, value, sub in _fields(body, schema))
 
 
 def _compact(value: Any, schema: Any) -> str:

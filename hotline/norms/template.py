@@ -48,6 +48,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from hotline.attachments.refs import (
+    FILES_COMMENT,
     MAX_ATTACHMENT_BYTES,
     MAX_NAME_BYTES,
     MEDIA_TYPE_PATTERN,
@@ -563,6 +564,7 @@ def attachment_schema(declared: JSONObject, *, sealed: bool = False) -> JSONObje
         properties["key"] = {**digest, "title": "Stream key", "description": (
             "The key its sealed stream opens with (32 bytes, base64url): only its readers see it.")}
     return {"type": "array", "minItems": 1, "maxItems": declared["max_count"],
+            "$comment": FILES_COMMENT,
             "description": "Attached files, each sent apart and named here by reference "
                            "(hotline send --attach FIELD=PATH fills it in).",
             "items": {"type": "object", "additionalProperties": False, "required": list(properties),

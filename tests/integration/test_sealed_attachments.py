@@ -19,12 +19,14 @@ import pytest
 
 from hotline.client.connection import Client, ConnectError
 from hotline.client.sealed_view import SealedView
+from hotline.console.screens import TextScreen
 from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation
 from hotline.norms.template import NamedAttachment
 from hotline.wire import frames
 from tests.conftest import Running, hotline_cli, running_server
 from tests.integration.test_attachment_upload import CutAfter, add_dossier_agreement
+from tests.integration.test_console import connected, console, messages_text, screen_text, until
 from tests.unit.norms.test_template_attachments import SEALED_FORM
 
 MARKER = b"MARKER-sealed-attachment-7c41-convoy-photo "
@@ -150,3 +152,27 @@ async def test_a_sealed_chunk_altered_on_the_servers_disk_does_not_open(
     assert "attachment.cannot_open" in fetched.stderr and "body.files[0] of entry" in fetched.stderr
     assert "chunk 1 of attachment 0 of field files does not open" in fetched.stderr
     assert [p.stat().st_size for p in (tmp_path / "bob").iterdir()] == [0]  # nothing kept
+
+
+async def test_the_console_lists_the_files_and_saves_them_with_a_key(
+        home: Path, tmp_path: Path) -> None:
+    """bob's console shows the sealed file in the message's details, saves it with ``f`` in its
+    folder (opened here, checked against the signed SHA-256), and says so in the details."""
+    add_dossier_agreement(home, SEALED_FORM)
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        app = console(home, server.url, "bob", received=tmp_path / "received")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await connected(pilot, app)
+            index = await sent_sealed(server, tmp_path)
+            await until(pilot, lambda: f"[{index}]" in screen_text(app), "the message")
+            assert f"convoy.png ({len(CONTENT):,} bytes, image/png)" in "".join(messages_text(app))
+            await pilot.press("f")  # the newest message is selected
+            saved = tmp_path / "received" / str(index) / "convoy.png"
+            await until(pilot, lambda: saved.exists(), "the file to be saved")
+            assert saved.read_bytes() == CONTENT
+            await pilot.press("d")
+            await until(pilot, lambda: app.screen.id == "details", "the details")
+            assert isinstance(app.screen, TextScreen)
+            details = app.screen.text.plain
+            assert f"body.files[0]: convoy.png ({len(CONTENT):,} bytes, image/png), SHA-256" in details
+            assert f"sealed; saved in {saved}" in details

@@ -30,6 +30,7 @@ from hotline.client.problems import HostProblem
 from hotline.display import unsafe
 from hotline.entries import EnvelopeEntry, Expects, OverdueEntry
 from hotline.envelope import Envelope, Kind, Precedence
+from hotline.norms.bodytext import body_line
 from hotline.norms.files import load_templates, shipped_dir
 from tests.hostile_text import hostile_text as hostile
 
@@ -128,6 +129,27 @@ def test_a_units_body_reads_as_titled_lines_under_its_verified_line() -> None:
     flat = delivered_lines(incident({"narrative": "Low passes.", "lang": "en"}), None, INCIDENT.fields)
     assert flat == ["[12] 2026-12-01T08:00:00.000Z north-south alice(north) IMMEDIATE "
                     f"incident-at-sea id=e1: Narrative: Low passes.; Language tag: en  {VERIFIED}"]
+
+
+def test_attached_files_read_as_one_line_each_with_how_to_save_them() -> None:
+    """Issue 19: a file's name, size, media type and SHA-256, never a sealed stream's key; then
+    the client's own line (not the body's) saying how to save them."""
+    assert INCIDENT is not None
+    photo = {"sha256": "p3a-u4Kb0UuZzkUItAl3m5QQB1nlELAY0ufQ8Z9FDPM", "size": 7000,
+             "media_type": "image/jpeg", "name": "low pass\u202e1.jpg", "key": "K" * 43}
+    lines = delivered_lines(incident({"narrative": "Low passes.", "photos": [photo]}), None,
+                            INCIDENT.fields)
+    assert lines[1:] == [
+        f"{BODY}Narrative: Low passes.",
+        f"{BODY}Photos:",
+        f"{BODY}  1. low pass⟨U+202E⟩1.jpg (7,000 bytes, image/jpeg), SHA-256 "
+        "p3a-u4Kb0UuZzkUItAl3m5QQB1nlELAY0ufQ8Z9FDPM",
+        "  files: `hotline fetch --index 12 --out DIR` saves them, each checked against its signed "
+        "SHA-256"]
+    assert "K" * 43 not in "".join(lines)
+    assert body_line({"photos": [photo, photo]}, INCIDENT.fields) == (
+        "Photos: [low pass⟨U+202E⟩1.jpg (7,000 bytes, image/jpeg), low pass⟨U+202E⟩1.jpg (7,000 "
+        "bytes, image/jpeg)]")
 
 
 @given(st.dictionaries(hostile, st.lists(st.dictionaries(hostile, hostile, max_size=2), max_size=2)

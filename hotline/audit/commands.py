@@ -20,6 +20,7 @@ import msgspec
 
 from hotline.ahead import Verifiers
 from hotline.audit import availability as availability_report
+from hotline.audit.attachments import hash_folder, match_files
 from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
 from hotline.audit.plot import PlotError, plotter
@@ -236,10 +237,15 @@ def _remember(state_path: Path, auditor: Auditor) -> None:
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoints seen before (default HOME/state/NAME.audit.json); updated on success.")
 @_policy_option
+@click.option("--attachments", "attachments", metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also check every file under DIR against the attachments the verified entries "
+                   "name (by SHA-256 and size): a file no entry names fails the audit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def verify(ctx: click.Context, name: str, servers: tuple[str, ...], export_file: Path | None,
-           state: Path | None, require_witnesses: int | None, as_json: bool) -> None:
+           state: Path | None, require_witnesses: int | None, attachments: Path | None,
+           as_json: bool) -> None:
     """Check every leaf against signed checkpoints, every signature against pinned keys, the
     roster rules, cosignatures, and consistency with every checkpoint seen before and with the
     latest checkpoint each witness cosigned (a larger one is a rollback, another root a split
@@ -249,6 +255,10 @@ def verify(ctx: click.Context, name: str, servers: tuple[str, ...], export_file:
     agreements name (--require-witnesses: all of them by default); entries after it are verified
     and counted as not yet cosigned. If no checkpoint is cosigned by the required witnesses, it
     fails naming those that did not cosign.
+
+    With --attachments DIR, every file under DIR must be one a verified entry names (a clear
+    file by its own SHA-256, a sealed one by its sealed stream's); the attachments no given file
+    matches are listed.
     """
     home: Path = ctx.obj["home"]
     state_path = _state_path(home, name, state)
@@ -261,14 +271,29 @@ def verify(ctx: click.Context, name: str, servers: tuple[str, ...], export_file:
     except HotlineError as exc:
         _fail(exc)
     _remember(state_path, auditor)
+    findings = None
+    if attachments is not None:
+        total = sum(p.stat().st_size for p in attachments.rglob("*")
+                    if p.is_file() and not p.is_symlink())
+        with _progress(total, "hashing files") as bar:
+            findings = match_files(hash_folder(attachments, bar.update), auditor.files)
     if as_json:
-        click.echo(json.dumps({"ok": True, **to_json(report)}))
+        files = {"attachments": findings.to_json()} if findings is not None else {}
+        click.echo(json.dumps({"ok": findings is None or findings.ok, **to_json(report), **files}))
+        if findings is not None and not findings.ok:
+            sys.exit(1)
         return
     click.echo(f"OK: log {shown(report.origin)}: {report.size} entries verified against "
                f"{report.checkpoints} signed checkpoints (largest {report.largest_checkpoint})")
     click.echo(f"  {kinds_line(report)}")
     for line in witness_lines(report, require_witnesses):
         click.echo(f"  {shown(line)}")
+    if findings is not None:
+        for line in findings.lines():
+            failed = line.startswith("FAILED")
+            click.echo(shown(line) if failed else f"  {shown(line)}", err=failed)
+        if not findings.ok:
+            sys.exit(1)
 
 
 def kinds_line(report: Report) -> str:

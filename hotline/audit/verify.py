@@ -40,6 +40,7 @@ from datetime import datetime, timedelta
 
 from hotline import entries
 from hotline.ahead import Early, Verifiers
+from hotline.audit.attachments import LoggedFile, logged_files
 from hotline.audit.records import EntryRecord
 from hotline.canonical import parse
 from hotline.entries import (
@@ -60,6 +61,7 @@ from hotline.errors import HotlineError, LogError, ProtocolViolation
 from hotline.hybrid import MemberKey
 from hotline.norms.obligations import Deadlines, lateness
 from hotline.norms.rules import Context, Replied
+from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
 from hotline.norms.violations import Reported, check_violation
 from hotline.roster import Roster
@@ -166,6 +168,7 @@ class Auditor:
         self._logged: dict[str, tuple[str, str, str, str] | None] = {}
         self._shapes: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
         self._sealed: dict[str, Reported] = {}  # message id -> to whom its fields were sealed
+        self.files: list[LoggedFile] = []  # the attachments the verified entries name
         self._expects: dict[str, Expects] = {}  # envelope id -> the ack it owes
         self._deadlines = Deadlines()
         self._health: dict[str, HealthState] = {}  # channel -> its last logged health state
@@ -306,7 +309,9 @@ class Auditor:
         if envelope.store_key in self._logged:  # unique per namespace: acks have their own
             raise AuditFailure(f"envelope {envelope.id} is logged a second time (a replay)")
         if self.templates is not None:
-            self._check_norms(verified)
+            template = self._check_norms(verified)
+            if template is not None and template.attachments:
+                self.files += logged_files(entry, template)
         if envelope.kind is Kind.VIOLATION:  # the server's check: could its reporter read it?
             try:
                 check_violation(envelope, self._sealed.get(envelope.reply_to or ""),
@@ -325,11 +330,11 @@ class Auditor:
         holds a handful of these, not one per entry."""
         return self._shapes.setdefault(shape, shape)
 
-    def _check_norms(self, verified: Verified) -> None:
+    def _check_norms(self, verified: Verified) -> Template | None:
         """The agreed template's check, as the server ran it when it logged the envelope: at the
         entry's log time (never the sender's ``created``), against the agreement and roster of
         that moment and the logged envelope ``reply_to`` names. Only the rate limit is left out
-        (the server's window state)."""
+        (the server's window state). The template a message passed (None for an answer)."""
         assert self.templates is not None
         envelope, member = verified.envelope, verified.member
         agreement = self.roster.agreements[envelope.channel]  # check_send found it
@@ -349,10 +354,11 @@ class Auditor:
             if replied is None or replied.template != envelope.template:
                 raise AuditFailure(f"envelope {envelope.id}: an {envelope.kind} carries the "
                                    "template of the message it answers")
-            return
+            return None
         template.check(envelope, Context(agreement=agreement, party=member.party,
                                          role=member.role.value, logged=verified.logged,
                                          replied=replied))
+        return template
 
     def _check_obligations(self, entry: EnvelopeEntry, envelope: Envelope, logged: datetime) -> None:
         """The server's own additions: ``late`` is true exactly when an ack or reply fulfilled a

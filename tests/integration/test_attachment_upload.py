@@ -6,6 +6,7 @@ sockets, real SQLite file and PostgreSQL database."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -216,13 +217,18 @@ class CutAfter:
         return written
 
 
-async def logged_dossier(server: Running, content: bytes) -> tuple[int, NamedAttachment]:
+async def logged_dossier(server: Running, content: bytes, *,
+                         receipt: bool = False) -> tuple[int, NamedAttachment]:
+    """alice's dossier with ``content`` as its file, logged (``receipt``: and covered by a
+    checkpoint)."""
     alice = await server.client("alice")
     ref = AttachmentRef(sha256=b64url(hashlib.sha256(content).digest()), size=len(content),
                         media_type="application/pdf", name="report.pdf")
     assert (await alice.upload(reader(content), sha256=ref.sha256, size=ref.size)).stored
     sent = await alice.send(channel="north-south", template="dossier",
                             body={"text": "see the report", "files": [ref.to_json()]})
+    if receipt:
+        await asyncio.wait_for(alice.receipt(sent.index), 10)
     return sent.index, NamedAttachment("files", 0, ref)
 
 
@@ -322,3 +328,38 @@ def test_send_attach_uploads_the_files_and_fetch_saves_them_verified(
                               "north-south", "--template", "dossier", "--field", "text=x",
                               "--attach", attach)
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+
+
+# -- the audit -------------------------------------------------------------------------------------
+
+async def test_audit_verify_checks_the_files_it_is_given_against_the_log(
+        home: Path, tmp_path: Path) -> None:
+    """`hotline audit verify --attachments DIR`: each file under DIR is matched to the verified
+    entry that names its SHA-256 and size; a file no entry names fails the audit, naming it."""
+    add_dossier_agreement(home)
+    given = tmp_path / "given"
+    given.mkdir()
+    async with running_server(home, HOTLINE_TLOG_CHECKPOINT_DELAY="0.05") as server:
+        index, named = await logged_dossier(server, CONTENT, receipt=True)
+        bob = await server.client("bob")
+        with (given / "report.pdf").open("a+b") as out:
+            await bob.download(index, named, out)
+        command = ["audit", "verify", "--as", "audrey", "--server", server.url,
+                   "--require-witnesses", "0", "--state", str(home / "audit.json"),
+                   "--attachments", str(given)]
+        checked = await asyncio.to_thread(hotline_cli, home, *command)
+        assert checked.returncode == 0, checked.stderr
+        assert "attachments: 1 named by verified entries; 1 of the 1 files given match one" in \
+            checked.stdout
+        assert (f"{given / 'report.pdf'}: entry {index} body.files[0]: report.pdf (1,500,000 "
+                "bytes, application/pdf), its SHA-256 the signed one") in checked.stdout
+        (given / "annex.pdf").write_bytes(CONTENT[:-1])  # not what any entry names
+        failed = await asyncio.to_thread(hotline_cli, home, *command)
+        assert failed.returncode == 1
+        assert f"FAILED: {given / 'annex.pdf'} (1,499,999 bytes) is named by no verified entry" in \
+            failed.stderr
+        as_json = await asyncio.to_thread(hotline_cli, home, *command, "--json")
+        assert as_json.returncode == 1
+        files = json.loads(as_json.stdout)["attachments"]
+        assert files["unnamed"] == [str(given / "annex.pdf")] and files["named"] == 1
+        assert [(m["index"], m["where"]) for m in files["matched"]] == [(index, "body.files[0]")]

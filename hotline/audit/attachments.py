@@ -1,5 +1,5 @@
 """The files an auditor is given, checked against the attachments the verified log names (issue
-19; ``hotline audit verify --attachments DIR``). Pure but for ``hash_folder``, which reads files.
+19; ``hotline audit verify --attachments DIR``). Pure: ``hotline.audit.folder`` reads the files.
 
 Theory of operation: a logged entry commits to each attachment by the SHA-256 and size of the
 bytes the server stores: a clear file's own, a sealed file's stream (``hotline.sealing``). The
@@ -12,15 +12,12 @@ stream: its content is for its readers, who can disclose it.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import msgspec
 
 from hotline.entries import EnvelopeEntry
-from hotline.keys import b64url
 from hotline.norms.template import Template
 
 
@@ -30,6 +27,7 @@ class LoggedFile:
 
     index: int
     time: str
+    channel: str
     sender: str
     party: str
     where: str  # body.FIELD[i]
@@ -55,7 +53,8 @@ def logged_files(entry: EnvelopeEntry, template: Template) -> list[LoggedFile]:
     out = []
     for held in template.held_attachments(env):
         ref = clear.get((held.field, held.position))
-        out.append(LoggedFile(entry.index, entry.time, env.sender, entry.party, held.where,
+        out.append(LoggedFile(entry.index, entry.time, entry.channel, env.sender, entry.party,
+                              held.where,
                               held.held.sha256, held.held.size,
                               ref.name if ref is not None else None,
                               ref.media_type if ref is not None else None))
@@ -64,26 +63,11 @@ def logged_files(entry: EnvelopeEntry, template: Template) -> list[LoggedFile]:
 
 @dataclass(frozen=True)
 class GivenFile:
-    path: Path
+    """A file the auditor was given (``hotline.audit.folder`` reads them)."""
+
+    path: str
     sha256: str
     size: int
-
-
-def hash_folder(folder: Path, progress: Callable[[int], None] = lambda n: None) -> list[GivenFile]:
-    """Every regular file under ``folder`` (links not followed), with its SHA-256 and size, in
-    path order; ``progress`` hears the bytes read."""
-    given = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_symlink() or not path.is_file():
-            continue
-        digest, size = hashlib.sha256(), 0
-        with path.open("rb") as content:
-            while chunk := content.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-                progress(len(chunk))
-        given.append(GivenFile(path, b64url(digest.digest()), size))
-    return given
 
 
 class MatchDoc(msgspec.Struct, frozen=True):
@@ -119,9 +103,9 @@ class FileFindings:
 
     def to_json(self) -> dict[str, object]:
         return {"named": self.named,
-                "matched": [msgspec.to_builtins(MatchDoc(str(g.path), f.index, f.where, f.name,
-                                                         f.sealed)) for g, f in self.matched],
-                "unnamed": [str(g.path) for g in self.unnamed],
+                "matched": [msgspec.to_builtins(MatchDoc(g.path, f.index, f.where, f.name, f.sealed))
+                            for g, f in self.matched],
+                "unnamed": [g.path for g in self.unnamed],
                 "not_given": [{"index": f.index, "where": f.where, "sha256": f.sha256,
                                "size": f.size} for f in self.not_given]}
 

@@ -20,9 +20,10 @@ import msgspec
 
 from hotline.ahead import Verifiers
 from hotline.audit import availability as availability_report
-from hotline.audit.attachments import hash_folder, match_files
+from hotline.audit.attachments import match_files
 from hotline.audit.availability import AvailabilityBuilder
 from hotline.audit.export import read_export
+from hotline.audit.folder import hash_folder
 from hotline.audit.plot import PlotError, plotter
 from hotline.audit.records import CheckpointNote, CheckpointRecord, EntryRecord, Header, Records
 from hotline.audit.report import Claimed, ComplianceReport, ReportBuilder, render_text
@@ -660,7 +661,7 @@ def _channel_report(ctx: click.Context, name: str, servers: tuple[str, ...],
         _check_readable(auditor.roster, profile, channel)
         report = builder.finish(now=utc_now())
         if isinstance(report, ComplianceReport):  # it lists the keys the history rests on
-            report = report.with_keys(auditor.roster)
+            report = report.with_keys(auditor.roster).with_files(auditor.files)
     except AuditFailure as exc:
         click.echo(f"FAILED: {shown(exc.message)}", err=True)
         sys.exit(1)

@@ -36,6 +36,7 @@ from typing import Any
 
 import msgspec
 
+from hotline.audit.attachments import LoggedFile
 from hotline.audit.keys import (
     AuthorityKeyDoc,
     ChannelKeys,
@@ -236,6 +237,18 @@ class ComplianceReport:
     rejected: Rejections
     keys: ChannelKeys = field(default_factory=lambda: ChannelKeys((), ()))  # ``with_keys``
     disclosed: tuple[DisclosedDoc, ...] = ()  # sealed fields disclosed to the reader, checked
+    files: tuple[FileDoc, ...] = ()  # the attachments its messages in the period name (``with_files``)
+
+    def with_files(self, files: Iterable[LoggedFile]) -> ComplianceReport:
+        """This report with the attachments of the channel's messages logged in its period (the
+        auditor's, each of a verified entry)."""
+        period = self.period
+        return replace(self, files=tuple(
+            FileDoc(f.index, f.time, f.sender, f.party, f.where, f.name, f.media_type, f.size,
+                    f.sha256, f.sealed) for f in files
+            if f.channel == self.channel
+            and (period.since is None or period.since <= parse_time(f.time))
+            and (period.until is None or parse_time(f.time) < period.until)))
 
     def with_keys(self, roster: Roster) -> ComplianceReport:
         """This report with the channel's keys as ``roster`` (the verified one) knows them."""
@@ -267,7 +280,9 @@ class ComplianceReport:
             "rejected": {"total", "by_party": {PARTY: n}, "by_code": {CODE: {"count",
             "example"}}, "no_channel"}, "keys": {...},
             "disclosed": [{"index", "time", "sender", "party", "template", "field", "to",
-            "value"}]}``
+            "value"}], "files": [{"index", "time", "sender", "party", "where", "name",
+            "media_type", "size", "sha256", "sealed"}]}`` (a sealed file: no name or media type,
+            the size and SHA-256 of its sealed stream)
             where TALLY is ``{"required", "on_time", "late", "missing", "pending"}`` and REQ is
             ``{"index", "id", "template", "precedence", "party", "ack", "due", "status",
             "answered" (time or null), "answer_index" (int or null), "delay_ms" (int or null)}``.
@@ -290,7 +305,7 @@ class ComplianceReport:
             OverdueListDoc(len(self.overdue), [n.document() for n in self.overdue]),
             self.rejected.document(),
             KeysDoc(list(self.keys.authorities), list(self.keys.members)),
-            list(self.disclosed)))
+            list(self.disclosed), list(self.files)))
         return doc
 
 
@@ -396,6 +411,21 @@ class DisclosedDoc(msgspec.Struct, frozen=True):
     value: Any
 
 
+class FileDoc(msgspec.Struct, frozen=True):
+    """A file a message of the period names (by the verified log)."""
+
+    index: int
+    time: str
+    sender: str
+    party: str
+    where: str  # body.FIELD[i]
+    name: str | None  # None: sealed
+    media_type: str | None
+    size: int
+    sha256: str
+    sealed: bool
+
+
 class ReportDoc(msgspec.Struct, frozen=True):
     version: int
     channel: str
@@ -407,6 +437,7 @@ class ReportDoc(msgspec.Struct, frozen=True):
     rejected: RejectionsDoc
     keys: KeysDoc
     disclosed: list[DisclosedDoc]
+    files: list[FileDoc]
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -823,4 +854,13 @@ def render_text(report: ComplianceReport) -> str:
                         Column("value", shrink=True)],
                        [[str(d.index), d.template, f"{d.sender} ({d.party})", d.field, d.to,
                          dumps(d.value)] for d in report.disclosed])
+    if report.files:
+        lines += ["", f"Attached files: {len(report.files)} (named by SHA-256 in verified entries; "
+                  "`audit verify --attachments DIR` checks copies)"]
+        lines += table([Column("index", right=True), Column("sender", shrink=True),
+                        Column("field"), Column("file", shrink=True), Column("bytes", right=True),
+                        Column("SHA-256")],
+                       [[str(f.index), f"{f.sender} ({f.party})", f.where,
+                         f"{f.name} ({f.media_type})" if f.name is not None else "(sealed)",
+                         f"{f.size:,}", f.sha256] for f in report.files])
     return "\n".join(lines) + "\n"

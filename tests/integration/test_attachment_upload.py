@@ -363,3 +363,9 @@ async def test_audit_verify_checks_the_files_it_is_given_against_the_log(
         files = json.loads(as_json.stdout)["attachments"]
         assert files["unnamed"] == [str(given / "annex.pdf")] and files["named"] == 1
         assert [(m["index"], m["where"]) for m in files["matched"]] == [(index, "body.files[0]")]
+        report = await asyncio.to_thread(hotline_cli, home, "audit", "report", "--as", "audrey",
+                                         "--server", server.url, "--channel", "north-south",
+                                         "--require-witnesses", "0")
+        assert report.returncode == 0, report.stderr
+        assert "Attached files: 1 (named by SHA-256 in verified entries" in report.stdout
+        assert "body.files[0]" in report.stdout and named.ref.sha256 in report.stdout

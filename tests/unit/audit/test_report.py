@@ -481,7 +481,7 @@ def test_to_json_keys_are_stable() -> None:
     doc = sample().to_json()
     assert json.loads(json.dumps(doc)) == doc
     assert set(doc) == {"version", "channel", "period", "messages", "traffic", "compliance",
-                        "overdue", "rejected", "keys", "disclosed"}
+                        "overdue", "rejected", "keys", "disclosed", "files"}
     assert doc["keys"] == {"authorities": [], "members": []}  # until ``with_keys``
     assert doc["version"] == 1 and doc["channel"] == CHANNEL
     assert doc["period"] == {"since": "2026-11-27T21:00:00.000Z", "until": "2026-11-28T21:00:00.000Z",
@@ -605,8 +605,8 @@ def test_report_module_is_pure() -> None:
     names = imports(MODULE)
     assert not offending(names, FORBIDDEN_IN_PURE)
     assert {n for n in names if n.startswith("hotline")} <= {
-        "hotline.audit.keys", "hotline.audit.text", "hotline.roster", "hotline.canonical",
-        "hotline.entries", "hotline.envelope", "hotline.errorcodes", "hotline.errors",
+        "hotline.audit.attachments", "hotline.audit.keys", "hotline.audit.text", "hotline.roster",
+        "hotline.canonical", "hotline.entries", "hotline.envelope", "hotline.errorcodes", "hotline.errors",
         "hotline.sealing", "hotline.times", "hotline.typed"}
     text = MODULE.read_text()
     assert "datetime.now(" not in text and ".utcnow(" not in text and "open(" not in text

@@ -162,6 +162,8 @@ _SPECS: Final[dict[str, dict[str, _Spec]]] = {
         "verify_threads": _Spec(int, low=0, high=64),
         "attachment_bytes": _Spec(int, low=1, high=1 << 30),
         "uploads_bytes": _POSITIVE_INT,
+        "upload_bytes_per_day": _POSITIVE_INT,
+        "upload_expiry": _POSITIVE_FLOAT,
     },
     "log": {"level": _Spec(str, choices=LOG_LEVELS), "format": _Spec(str, choices=LOG_FORMATS)},
     "tlog": {"key": _Spec(str), "mldsa_key": _Spec(str, optional=True), "checkpoint_delay": _POSITIVE_FLOAT},
@@ -364,6 +366,10 @@ class LimitsSection:
     # Attachments: the largest one accepted, and the bytes one party's uploads under way may hold.
     attachment_bytes: int = 64 * 1024 * 1024
     uploads_bytes: int = 256 * 1024 * 1024
+    # ... the bytes one party may upload in 24 hours, and the seconds after its last chunk at which
+    # an upload not finished is dropped
+    upload_bytes_per_day: int = 2 * 1024 * 1024 * 1024
+    upload_expiry: float = 86400.0
 
     def __post_init__(self) -> None:
         _validate_section(self, "limits")

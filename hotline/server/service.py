@@ -24,6 +24,7 @@ import msgspec
 import structlog
 
 from hotline.ahead import AHEAD, Early, Verifiers, check_signature
+from hotline.attachments.quota import DailyShares
 from hotline.canonical import canonical_bytes, parse
 from hotline.config import LimitsSection
 from hotline.display import article
@@ -124,6 +125,7 @@ class Hotline:
         self.limits = limits  # how members share the server
         self.turns: FairQueue[tuple[Connection, Submit]] = FairQueue(per_member=limits.member_queue)
         self.verifiers = Verifiers(limits.verify_threads)
+        self.upload_shares = DailyShares(limits.upload_bytes_per_day)  # each party's, this process
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self.rejections = RejectionBudget(limit=limits.rejections_logged,
                                           window=timedelta(seconds=limits.rejection_summary))
@@ -818,7 +820,8 @@ class Hotline:
         """A chunk of an attachment this member's party uploads, or where its upload stands
         (``hotline.store.base``: appended only at exactly the end of what is held, stored once
         complete and its digest checked). Bounded per party: ``limits.attachment_bytes`` an
-        attachment, ``limits.uploads_bytes`` under way at once.
+        attachment, ``limits.uploads_bytes`` under way at once (an upload idle for
+        ``limits.upload_expiry`` is dropped), ``limits.upload_bytes_per_day`` in any 24 hours.
 
         Raises:
             ProtocolViolation: ``attachment.refused`` (not a liaison, too large, past the share).
@@ -836,7 +839,8 @@ class Hotline:
         if frame.size > limits.attachment_bytes:
             raise ProtocolViolation(f"an attachment of {frame.size} bytes is larger than this server "
                                     f"accepts ({limits.attachment_bytes})", code=Code.ATTACHMENT_REFUSED)
-        party, sha256, now = member.party, frame.sha256, format_time(self.clock())
+        moment = self.clock()
+        party, sha256, now = member.party, frame.sha256, format_time(moment)
         held = await self.store.upload_state(party, sha256)
         if held is None and (size := await self.store.uploaded_by(party, sha256)) is not None:
             # this party's upload of it finished before (its answer lost with the line); a
@@ -845,6 +849,10 @@ class Hotline:
         if isinstance(frame, frames.Upload):
             data = _chunk_bytes(frame.data)
             if held is None and frame.start == 0:
+                expired = await self.store.expire_uploads(
+                    format_time(moment - timedelta(seconds=limits.upload_expiry)))
+                if expired:
+                    log.info("attachment.uploads_expired", count=expired)
                 if await self.store.uploading(party) + frame.size > limits.uploads_bytes:
                     raise ProtocolViolation(
                         f"{party}'s uploads under way would hold more than {limits.uploads_bytes} "
@@ -852,7 +860,14 @@ class Hotline:
                 held = await self.store.begin_upload(party, sha256, frame.size, now)
             if held is not None:
                 held.check_size(frame.size)
-                if await self.store.add_upload_chunk(party, sha256, frame.start, data):
+                until = self.upload_shares.allowed_at(party, len(data), moment)
+                if until is not None:
+                    raise ProtocolViolation(
+                        f"{party} has uploaded its share of {limits.upload_bytes_per_day} bytes "
+                        f"in 24 hours; the upload can go on from {format_time(until)}",
+                        code=Code.ATTACHMENT_REFUSED)
+                if await self.store.add_upload_chunk(party, sha256, frame.start, data, now):
+                    self.upload_shares.add(party, len(data), moment)
                     # appended only where the upload ended: it now ends after this chunk
                     held = dataclasses.replace(held, received=frame.start + len(data))
         if held is not None and held.received == held.size:

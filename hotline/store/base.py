@@ -619,19 +619,31 @@ class Store(ABC):
         found.check_size(size)
         return found
 
-    async def add_upload_chunk(self, party: str, sha256: str, start: int, data: bytes) -> bool:
-        """Append ``data`` at byte ``start`` of ``party``'s upload of ``sha256``, durably; False
-        (nothing written) unless ``start`` is exactly what it holds so far and ``data`` fits
-        in its size. A chunk is appended once however its senders race."""
+    async def add_upload_chunk(self, party: str, sha256: str, start: int, data: bytes,
+                               time: str) -> bool:
+        """Append ``data`` at byte ``start`` of ``party``'s upload of ``sha256``, durably, at
+        ``time`` (the upload's last activity); False (nothing written) unless ``start`` is
+        exactly what it holds so far and ``data`` fits in its size. A chunk is appended once
+        however its senders race."""
         fits = ("EXISTS (SELECT 1 FROM uploads WHERE party = ? AND sha256 = ? AND received = ? "
                 "AND size >= ?)")
         where = (party, sha256, start, start + len(data))
         changed = await self._write_all([
             (f"INSERT INTO upload_chunks (party, sha256, start, data) SELECT ?, ?, ?, ? WHERE {fits}",
              (party, sha256, start, data, *where)),
-            ("UPDATE uploads SET received = received + ? WHERE party = ? AND sha256 = ? AND "
-             "received = ? AND size >= ?", (len(data), *where))])
+            ("UPDATE uploads SET received = received + ?, time = ? WHERE party = ? AND sha256 = ? "
+             "AND received = ? AND size >= ?", (len(data), time, *where))])
         return changed == [1, 1]
+
+    async def expire_uploads(self, before: str) -> int:
+        """Drop every upload under way whose last chunk (or start) came before ``before``, with
+        the chunks it held: an upload abandoned stops counting against its party's share.
+        Returns how many were dropped."""
+        changed = await self._write_all([
+            ("DELETE FROM upload_chunks WHERE (party, sha256) IN (SELECT party, sha256 FROM "
+             "uploads WHERE time < ?)", (before,)),
+            ("DELETE FROM uploads WHERE time < ?", (before,))])
+        return changed[1] if changed is not None else 0
 
     async def upload_chunks(self, party: str, sha256: str, *, after: int = -1,
                             limit: int = 64) -> list[tuple[int, bytes]]:

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,37 @@ async def test_who_may_upload_how_large_and_how_much_at_once_is_bounded(home: Pa
         carol = await server.client("carol")  # each party has its own share
         assert (await carol.upload(reader(second), sha256=b64url(hashlib.sha256(second).digest()),
                                    size=len(second))).stored
+
+
+async def test_a_partys_day_of_uploads_is_bounded_and_an_abandoned_upload_expires(home: Path) -> None:
+    """``limits.upload_bytes_per_day``: a party's share comes back as its bytes leave the day;
+    ``limits.upload_expiry``: an upload with no chunk for that long is dropped, and stops counting
+    against the party's uploads under way. The server's clock is the test's."""
+    now = [datetime.now(UTC)]
+    first, second = os.urandom(200_000), os.urandom(150_000)
+    async with running_server(home, lambda: now[0], HOTLINE_LIMITS_UPLOADS_BYTES="300000",
+                              HOTLINE_LIMITS_UPLOAD_BYTES_PER_DAY="250000",
+                              HOTLINE_LIMITS_UPLOAD_EXPIRY="3600") as server:
+        alice = await server.client("alice")
+        begun = await alice._request(frames.Upload(sha256=b64url(hashlib.sha256(first).digest()),
+                                                   size=len(first), start=0, data="AAAA",
+                                                   req=alice.session.next_req()), frames.Uploaded)
+        assert begun.received == 3  # ... then alice goes quiet: 200,000 of the 300,000 held
+        assert await refusal(alice, second) == Code.ATTACHMENT_REFUSED
+        now[0] += timedelta(hours=2)  # an hour without a chunk: the first upload is dropped
+        digest = b64url(hashlib.sha256(second).digest())
+        assert (await alice.upload(reader(second), sha256=digest, size=len(second))).stored
+        store = server.hotline.store
+        assert await store.upload_state("north", b64url(hashlib.sha256(first).digest())) is None
+        with pytest.raises(ProtocolViolation) as spent:  # 150,003 of 250,000 used today
+            await alice.upload(reader(first), sha256=b64url(hashlib.sha256(first).digest()),
+                               size=len(first))
+        assert spent.value.code == Code.ATTACHMENT_REFUSED
+        assert "north has uploaded its share of 250000 bytes in 24 hours" in spent.value.message
+        now[0] += timedelta(hours=24)  # the day has passed: the upload resumes where it stopped
+        answer = await alice.upload(reader(first), sha256=b64url(hashlib.sha256(first).digest()),
+                                    size=len(first))
+        assert answer.stored
 
 
 @pytest.mark.parametrize(("fields", "code"), [

@@ -215,7 +215,7 @@ NOW = "2026-12-07T12:00:00.000Z"
 async def send(store: Store, party: str, chunks: list[bytes], *, first: int = 0) -> None:
     start = sum(len(c) for c in chunks[:first])
     for chunk in chunks[first:]:
-        assert await store.add_upload_chunk(party, DIGEST, start, chunk)
+        assert await store.add_upload_chunk(party, DIGEST, start, chunk, NOW)
         start += len(chunk)
 
 
@@ -247,11 +247,11 @@ async def test_an_upload_cut_off_resumes_where_the_store_left_it(reopen: Opener)
 async def test_a_chunk_not_at_the_end_of_what_is_held_is_refused_and_nothing_is_written(
         store: Store) -> None:
     await store.begin_upload("north", DIGEST, len(CONTENT), NOW)
-    assert not await store.add_upload_chunk("north", DIGEST, 5, CHUNKS[0])  # a gap
-    assert not await store.add_upload_chunk("south", DIGEST, 0, CHUNKS[0])  # not its upload
+    assert not await store.add_upload_chunk("north", DIGEST, 5, CHUNKS[0], NOW)  # a gap
+    assert not await store.add_upload_chunk("south", DIGEST, 0, CHUNKS[0], NOW)  # not its upload
     await send(store, "north", CHUNKS[:1])
-    assert not await store.add_upload_chunk("north", DIGEST, 0, CHUNKS[0])  # again
-    assert not await store.add_upload_chunk("north", DIGEST, len(CHUNKS[0]), CONTENT)  # too long
+    assert not await store.add_upload_chunk("north", DIGEST, 0, CHUNKS[0], NOW)  # again
+    assert not await store.add_upload_chunk("north", DIGEST, len(CHUNKS[0]), CONTENT, NOW)  # too long
     state = await store.upload_state("north", DIGEST)
     assert state is not None and state.received == len(CHUNKS[0])
     assert [start for start, _ in await store.upload_chunks("north", DIGEST)] == [0]
@@ -278,6 +278,24 @@ async def test_an_upload_is_stored_only_once_complete_and_its_digest_s(store: St
     # another party's forged bytes never touched north's upload of the same digest
     await send(store, "north", CHUNKS, first=2)
     assert await store.finish_upload("north", DIGEST, NOW) == len(CONTENT)
+
+
+async def test_an_upload_idle_past_the_expiry_is_dropped_with_its_chunks(store: Store) -> None:
+    """Only uploads whose last chunk came before the cut-off: a live one stays, and a finished
+    attachment is never touched."""
+    other = b64url(hashlib.sha256(b"other").digest())
+    await store.begin_upload("north", DIGEST, len(CONTENT), "2026-12-06T08:00:00.000Z")
+    await store.begin_upload("south", DIGEST, len(CONTENT), "2026-12-06T08:00:00.000Z")
+    assert await store.add_upload_chunk("south", DIGEST, 0, CHUNKS[0], "2026-12-07T11:00:00.000Z")
+    await store.begin_upload("north", other, 5, "2026-12-06T09:00:00.000Z")
+    assert await store.add_upload_chunk("north", other, 0, b"other", "2026-12-06T09:00:00.000Z")
+    assert await store.finish_upload("north", other, NOW) == 5
+    assert await store.expire_uploads("2026-12-07T00:00:00.000Z") == 1
+    assert await store.upload_state("north", DIGEST) is None
+    south = await store.upload_state("south", DIGEST)  # a chunk came after the cut-off
+    assert south is not None and south.received == len(CHUNKS[0])
+    assert await store.uploading("north") == 0 and await store.attachment_size(other) == 5
+    assert await store.expire_uploads("2026-12-07T00:00:00.000Z") == 0
 
 
 async def test_the_same_content_from_two_parties_is_kept_once(store: Store) -> None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Benchmark of attachment uploads (issue 19): MB/s into the server, next to what the disk and
-the crypto alone do in the same run, and the server's memory while several members upload at
+"""Benchmark of attachments (issue 19): MB/s into and out of the server, next to what the disk
+and the crypto alone do in the same run, and the server's memory while several members upload at
 once. A benchmark, not a test: it prints figures and never fails on them.
 
 Per run, on a fresh demo deployment with the real server in a child process (``synchronous=FULL``):
@@ -12,7 +12,13 @@ Per run, on a fresh demo deployment with the real server in a child process (``s
    each durable before it is answered, the SHA-256 checked at the end), MB/s from the first
    chunk to ``stored``. Baseline: the same bytes written to a file on the same disk in 64 KiB
    writes with an fsync each, MB/s (what durable chunk by chunk costs without hotline).
-3. **Memory**: ``--uploaders`` liaisons of different parties upload ``--mb`` MB each at once;
+3. **Download**: alice names a clear ``--mb`` MB file in a ``data-exchange`` (version 2, its
+   ``data_files``); bob downloads it (``Client.download``: 8 chunks in flight, every byte checked
+   against the signed size and SHA-256), MB/s. Baseline: the same stored chunks read straight
+   from the server's SQLite file in this process, MB/s (what reading the blobs costs without
+   hotline). Beside it, opening a sealed stream chunk by chunk in this process
+   (``ChunkOpener``), MB/s.
+4. **Memory**: ``--uploaders`` liaisons of different parties upload ``--mb`` MB each at once;
    the server's peak RSS (``/proc/PID/status``, sampled every 50 ms) against its RSS before.
 
     .venv/bin/python scripts/bench_attachments.py                 # 50 MB, 3 uploaders (~1 min)
@@ -28,21 +34,25 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench_core import HOTLINE_READY, Child
 from benchlib import footer, machine_info, median_figures, proc_rss_bytes, run_bench
 
-from hotline.attachments.stream import CHUNK, StreamPlace, new_key, seal_stream
+from hotline.attachments.refs import AttachmentRef
+from hotline.attachments.stream import CHUNK, ChunkOpener, StreamPlace, new_key, seal_stream
 from hotline.client.connection import Client
 from hotline.client.profile import Profile
 from hotline.deployment import init_deployment
 from hotline.epochkeys import EpochPrivateKey
 from hotline.keys import b64url
+from hotline.norms.template import NamedAttachment
 from hotline.sealing import SUITE
 
 PLACE = StreamPlace(channel="north-south", envelope="A" * 22, field="imagery", position=0)
@@ -54,10 +64,10 @@ class Run:
     figures: dict[str, float] = field(default_factory=dict)
 
 
-def sealed_content(plain: bytes) -> tuple[bytes, float]:
-    """``plain`` sealed as a stream, and the seconds sealing took."""
+def sealed_content(plain: bytes, key: bytes) -> tuple[bytes, float]:
+    """``plain`` sealed as a stream under ``key``, and the seconds sealing took."""
     started = time.perf_counter()
-    sealed = b"".join(seal_stream(io.BytesIO(plain).read, new_key(), PLACE))
+    sealed = b"".join(seal_stream(io.BytesIO(plain).read, key, PLACE))
     return sealed, time.perf_counter() - started
 
 
@@ -95,6 +105,46 @@ async def upload(client: Client, data: bytes) -> float:
     return time.perf_counter() - started
 
 
+def open_mb_per_s(sealed: bytes, key: bytes) -> float:
+    """``sealed`` opened chunk by chunk (``ChunkOpener``), MB/s of plaintext."""
+    opener = ChunkOpener(key, PLACE, len(sealed))
+    started, plain = time.perf_counter(), 0
+    for index in range(opener.chunks):
+        start, end = opener.span(index)
+        plain += len(opener.open(index, sealed[start:end]))
+    return plain / 1e6 / (time.perf_counter() - started)
+
+
+def sqlite_read_mb_per_s(database: Path, sha256: str) -> float:
+    """The stored chunks of ``sha256`` read straight from the server's SQLite file, MB/s."""
+    started, size = time.perf_counter(), 0
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        for (data,) in db.execute("SELECT data FROM attachment_chunks WHERE sha256 = ? ORDER BY "
+                                  "start", (sha256,)):
+            size += len(data)
+    return size / 1e6 / (time.perf_counter() - started)
+
+
+async def download(sender: Client, receiver: Client, plain: bytes, folder: Path) -> float:
+    """Seconds ``receiver`` takes to download ``plain``, named by ``sender`` in a logged
+    ``data-exchange``, checked against its signed SHA-256."""
+    ref = AttachmentRef(sha256=b64url(hashlib.sha256(plain).digest()), size=len(plain),
+                        media_type="text/csv", name="holdings.csv")
+    await upload(sender, plain)
+    year = datetime.now(UTC).year
+    body = {"party": sender.party, "exchange_type": "annual", "exchange_date": f"{year}-12-10",
+            "effective_date": f"{year + 1}-01-01", "data_files": [ref.to_json()],
+            "tables": [{"table": "military_forces", "lines": [{"line": 1, "designation": "1st Army"}]}]}
+    accepted = await sender.send(channel="north-south", template="data-exchange", body=body)
+    out = folder / "download.bin"
+    started = time.perf_counter()
+    with out.open("a+b") as saving:
+        await receiver.download(accepted.index, NamedAttachment("data_files", 0, ref), saving)
+    elapsed = time.perf_counter() - started
+    out.unlink()
+    return elapsed
+
+
 async def peak_rss(pid: int, done: asyncio.Event) -> int:
     peak = 0
     while not done.is_set():
@@ -116,9 +166,11 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> Run:
     server.env.update(HOTLINE_LIMITS_ATTACHMENT_BYTES=str(size),
                       HOTLINE_LIMITS_UPLOADS_BYTES=str(2 * size))
     plain = os.urandom(args.mb * 1_000_000)
-    sealed, seconds = sealed_content(plain)
+    key = new_key()
+    sealed, seconds = sealed_content(plain, key)
     figures = {"seal_mb_per_s": args.mb / seconds, "hpke_mb_per_s": hpke_mb_per_s(plain),
-               "fsync_mb_per_s": fsync_mb_per_s(workdir, sealed)}
+               "fsync_mb_per_s": fsync_mb_per_s(workdir, sealed),
+               "open_mb_per_s": open_mb_per_s(sealed, key)}
     clients: list[Client] = []
     try:
         await server.start()
@@ -129,6 +181,14 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> Run:
             await client.connect(server.url)
             clients.append(client)
         figures["upload_mb_per_s"] = args.mb / await upload(clients[0], sealed)
+        receiver = Client.for_profile(Profile.load(home, "bob"))
+        await receiver.connect(server.url)
+        clients.append(receiver)
+        figures["download_mb_per_s"] = args.mb / await download(clients[0], receiver, plain, workdir)
+        figures["sqlite_read_mb_per_s"] = sqlite_read_mb_per_s(
+            home / "hotline.db", b64url(hashlib.sha256(plain).digest()))
+        clients.remove(receiver)
+        await receiver.close()
         contents = [os.urandom(len(sealed)) for _ in clients]
         before = proc_rss_bytes(server.proc.pid) or 0
         done = asyncio.Event()
@@ -157,7 +217,8 @@ async def amain(args: argparse.Namespace, command: str) -> int:
             workdir.mkdir()
             runs.append(await one_run(args, workdir))
             got = runs[-1].figures
-            print(f"run {k + 1}/{args.runs}: upload {got['upload_mb_per_s']:.1f} MB/s, "
+            print(f"run {k + 1}/{args.runs}: upload {got['upload_mb_per_s']:.1f} MB/s, download "
+                  f"{got['download_mb_per_s']:.1f} MB/s, "
                   f"{args.uploaders} at once peak RSS "
                   f"{(got['rss_peak_bytes'] - got['rss_before_bytes']) / 1e6:+.1f} MB",
                   file=sys.stderr, flush=True)
@@ -182,6 +243,13 @@ async def amain(args: argparse.Namespace, command: str) -> int:
         f"| upload, each 64 KiB chunk durable, digest checked | {med['upload_mb_per_s']:.1f} MB/s | "
         f"64 KiB writes + fsync each {med['fsync_mb_per_s']:.1f} MB/s | "
         f"{med['upload_mb_per_s'] / med['fsync_mb_per_s']:.2f}× |",
+        f"| download, every byte checked against the signed SHA-256 | "
+        f"{med['download_mb_per_s']:.1f} MB/s | the stored chunks read from SQLite "
+        f"{med['sqlite_read_mb_per_s']:.0f} MB/s | "
+        f"{med['download_mb_per_s'] / med['sqlite_read_mb_per_s']:.2f}× |",
+        f"| open a sealed stream chunk by chunk | {med['open_mb_per_s']:.0f} MB/s | "
+        f"the seal above {med['seal_mb_per_s']:.0f} MB/s | "
+        f"{med['open_mb_per_s'] / med['seal_mb_per_s']:.2f}× |",
         f"| {args.uploaders} members uploading {args.mb} MB each at once | "
         f"{med['concurrent_mb_per_s']:.1f} MB/s in all | | |",
         f"| server RSS: before / peak during those uploads | "

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -69,6 +70,7 @@ from hotline.norms.template import NamedAttachment, Template
 from hotline.norms.templateset import TemplateSet
 from hotline.norms.violations import Reported, check_violation
 from hotline.roster import EnrollmentDocument, Member, Role, Roster, SignedDocument, describe
+from hotline.sealing import StoredStream
 from hotline.server.checkpoints import Checkpointer
 from hotline.server.fairness import TURN_BUDGET, FairQueue, RejectionBudget, TokenBucket
 from hotline.server.feed import Feed
@@ -126,6 +128,7 @@ class Hotline:
         self.turns: FairQueue[tuple[Connection, Submit]] = FairQueue(per_member=limits.member_queue)
         self.verifiers = Verifiers(limits.verify_threads)
         self.upload_shares = DailyShares(limits.upload_bytes_per_day)  # each party's, this process
+        self._downloads: OrderedDict[tuple[int, str, int], Downloadable] = OrderedDict()
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self.rejections = RejectionBudget(limit=limits.rejections_logged,
                                           window=timedelta(seconds=limits.rejection_summary))
@@ -888,30 +891,54 @@ class Hotline:
                 ``attachment.refused`` (sealed to other parties than this member's).
         """
         self.check_key(conn)
-        stored = await self.store.entry(frame.index)
-        entry = stored.entry if stored is not None else None
-        if not isinstance(entry, EnvelopeEntry) or entry.channel not in conn.channels:
+        found = await self._downloadable(frame.index, frame.field, frame.position)
+        if found is None or found.channel not in conn.channels:
             raise ProtocolViolation(f"no entry {frame.index} on this session's channels",
                                     code=Code.LOG_NO_ENTRY)
         where = f"{NamedAttachment.place(frame.field, frame.position)} of entry {frame.index}"
-        template = self._agreed_template(entry.channel, entry.envelope.template)
-        named = template.held_attachments(entry.envelope) if template is not None else []
-        found = next((n for n in named if (n.field, n.position) == (frame.field, frame.position)),
-                     None)
-        if found is not None and found.sealed and template is not None:
-            readers = template.readers_of(found.field, self.roster.agreements[entry.channel].parties)
-            if conn.member.party not in readers:
-                raise ProtocolViolation(f"{where} is sealed to {', '.join(sorted(readers))}; "
-                                        f"{conn.member.party} may not download it",
-                                        code=Code.ATTACHMENT_REFUSED)
-        held = found.held if found is not None else None
-        if held is None or await self.store.attachment_size(held.sha256) != held.size:
+        if found.readers is not None and conn.member.party not in found.readers:
+            raise ProtocolViolation(f"{where} is sealed to {', '.join(sorted(found.readers))}; "
+                                    f"{conn.member.party} may not download it",
+                                    code=Code.ATTACHMENT_REFUSED)
+        held = found.held
+        if held is None or not found.stored:
             raise ProtocolViolation(f"{where} is no attachment this server holds",
                                     code=Code.ATTACHMENT_MISSING)
         data = await self.store.attachment_bytes(held.sha256, min(frame.start, held.size),
                                                  frames.UPLOAD_CHUNK)
         return frames.Chunk(sha256=held.sha256, size=held.size, start=frame.start,
                             data=base64.b64encode(data).decode("ascii"), req=frame.req)
+
+    async def _downloadable(self, index: int, field: str, position: int) -> Downloadable | None:
+        """What entry ``index`` says of its attachment ``position`` of ``field`` (None: no
+        envelope entry there), under the channel's current agreement. An entry never changes
+        and stored content is never removed, so a download's chunks after the first reuse it
+        (the last ``DOWNLOADS_KEPT`` asked for, until the agreement changes); who asks is checked
+        by the caller every time."""
+        key = (index, field, position)
+        found = self._downloads.get(key)
+        if found is not None and self.roster.agreements.get(found.channel) is found.agreement:
+            self._downloads.move_to_end(key)
+            return found
+        stored = await self.store.entry(index)
+        entry = stored.entry if stored is not None else None
+        if not isinstance(entry, EnvelopeEntry):
+            return None
+        agreement = self.roster.agreements.get(entry.channel)
+        template = self._agreed_template(entry.channel, entry.envelope.template)
+        named = template.held_attachments(entry.envelope) if template is not None else []
+        hit = next((n for n in named if (n.field, n.position) == (field, position)), None)
+        readers = (template.readers_of(field, agreement.parties)
+                   if hit is not None and hit.sealed and template and agreement else None)
+        held = hit.held if hit is not None else None
+        stored_now = held is not None and await self.store.attachment_size(held.sha256) == held.size
+        found = Downloadable(entry.channel, agreement, held,
+                             None if readers is None else frozenset(readers), stored_now)
+        if found.stored:  # what is not held yet is looked up again next time
+            self._downloads[key] = found
+            while len(self._downloads) > DOWNLOADS_KEPT:
+                self._downloads.popitem(last=False)
+        return found
 
     async def fetch(self, conn: Connection, index: int, *, req: frames.Req) -> str:
         """The ``deliver`` frame (as sent) answering a fetch of entry ``index``."""
@@ -922,6 +949,22 @@ class Hotline:
             raise ProtocolViolation(f"no entry {index} on this session's channels",
                                     code=Code.LOG_NO_ENTRY)
         return frames.deliver_text(index, stored.leaf, req=req)
+
+
+DOWNLOADS_KEPT = 256  # attachments whose entry a download's next chunk need not read again
+
+
+@dataclasses.dataclass(frozen=True)
+class Downloadable:
+    """An attachment a logged entry names, as a download request finds it: the entry's channel,
+    the agreement it was resolved under, the stored bytes it names (None: no such attachment),
+    the parties it is sealed to (None: clear), and whether the server holds those bytes."""
+
+    channel: str
+    agreement: Agreement | None
+    held: StoredStream | None
+    readers: frozenset[str] | None
+    stored: bool
 
 
 def _chunk_bytes(text: str) -> bytes:

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from hotline.attachments.refs import AttachmentRef, SealedAttachmentRef
+from hotline.attachments.refs import AttachmentRef, Digester, SealedAttachmentRef
 from hotline.attachments.stream import StreamPlace, new_key, seal_stream
 from hotline.canonical import JSONObject
 from hotline.client.connection import Client
+from hotline.client.outbox import StagedFile
 from hotline.display import shown
 from hotline.keys import b64url
 from hotline.norms.template import NamedAttachment
@@ -75,6 +77,39 @@ def seal_file(file: Attached, place: StreamPlace, staged: Path) -> StoredStream:
             size += len(chunk)
             out.write(chunk)
     return StoredStream(sha256=b64url(digest.digest()), size=size)
+
+
+def stage(files: list[Attached], *, channel: str, envelope: str, sealed: set[str],
+          folder: Path) -> tuple[list[StagedFile], dict[str, list[StoredStream]]]:
+    """Each of ``files`` (in the body's order) staged in ``folder`` for envelope ``envelope`` on
+    ``channel``: a file of a field in ``sealed`` sealed for its place, a clear one copied (so
+    what leaves is what was signed, whatever happens to the original), each flushed to disk.
+    The staged files, and the sealed streams per field (``Client.sealed_envelope``).
+
+    Raises:
+        SealError: ``attachment.digest_mismatch``: a clear file changed since it was read.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    staged, streams, positions = [], dict[str, list[StoredStream]](), dict[str, int]()
+    for file in files:
+        position = positions[file.field] = positions.get(file.field, -1) + 1
+        target = folder / f"{file.field}-{position}"
+        if file.field in sealed:
+            stream = seal_file(file, StreamPlace(channel=channel, envelope=envelope,
+                                                 field=file.field, position=position), target)
+            streams.setdefault(file.field, []).append(stream)
+            staged.append(StagedFile(str(target), stream.sha256, stream.size))
+        else:
+            digester = Digester(file.ref)
+            with file.path.open("rb") as source, target.open("wb") as out:
+                while chunk := source.read(1 << 20):
+                    digester.update(chunk)
+                    out.write(chunk)
+            digester.finish()
+            staged.append(StagedFile(str(target), file.ref.sha256, file.ref.size))
+        with target.open("rb+") as written:
+            os.fsync(written.fileno())
+    return staged, streams
 
 
 async def upload_file(client: Client, path: Path, *, sha256: str, size: int) -> None:

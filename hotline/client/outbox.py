@@ -10,6 +10,10 @@ Theory of operation:
   with the original ``accepted``, so an envelope is logged exactly once) makes it ``accepted``
   with its log index; a typed refusal makes it ``refused`` with the code and reason (kept, shown
   to the officer, never resent). Nothing is ever deleted: the file is also the officer's record.
+- The files an envelope names (issue 19) are staged beside the outbox (``files_dir``: a clear
+  file's copy, a sealed file's sealed stream) and listed with it in the same transaction; each
+  (re)send uploads them first, resuming where the server's copy stands. Once the envelope is
+  settled (accepted or refused), they are deleted: the server holds them, or nobody needs them.
 - Ed25519 signatures are deterministic, so the client's fresh signature on a resend is the stored
   one byte for byte, and the server's idempotency check (same id, same content) holds.
 - ``see(channel, index)`` records the last log index the console has shown of each channel;
@@ -22,7 +26,9 @@ Theory of operation:
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -61,6 +67,14 @@ CREATE TABLE IF NOT EXISTS memo (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outbox_files (
+    id     TEXT NOT NULL,
+    n      INTEGER NOT NULL,
+    path   TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size   INTEGER NOT NULL,
+    PRIMARY KEY (id, n)
+);
 """
 
 
@@ -86,6 +100,16 @@ class OutboxItem:
     @property
     def id(self) -> str:
         return self.envelope.id
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A file a pending envelope names, kept beside the outbox until the server has it: what is
+    uploaded (a clear file's copy, or a sealed file's stream), by the SHA-256 and size named."""
+
+    path: str
+    sha256: str
+    size: int
 
 
 class Outbox:
@@ -129,8 +153,10 @@ class Outbox:
 
     # -- envelopes -------------------------------------------------------------------------------
 
-    def put(self, envelope: Envelope, sig: SignatureJSON, *, now: datetime) -> OutboxItem:
-        """Store a signed envelope as ``pending``, durably, before it is sent.
+    def put(self, envelope: Envelope, sig: SignatureJSON, *, now: datetime,
+            files: Sequence[StagedFile] = ()) -> OutboxItem:
+        """Store a signed envelope as ``pending``, durably, before it is sent, with the files
+        (``files``, staged in ``files_dir``) to upload before it.
 
         Storing the same envelope again returns the stored item (a no-op).
 
@@ -145,13 +171,36 @@ class Outbox:
                 raise StoreError(f"the outbox already holds another envelope with id {envelope.id}",
                                  code=Code.STORE_OUTBOX_CONFLICT)
             return existing
-        self._write("INSERT INTO outbox (id, channel, kind, envelope, sig, state, stored) "
-                    "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-                    (envelope.id, envelope.channel, envelope.kind.value, text, sig_text,
-                     format_time(now)))
+        try:
+            with self._conn:  # the envelope and its files in one transaction
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("INSERT INTO outbox (id, channel, kind, envelope, sig, state, "
+                                   "stored) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                                   (envelope.id, envelope.channel, envelope.kind.value, text,
+                                    sig_text, format_time(now)))
+                self._conn.executemany(
+                    "INSERT INTO outbox_files (id, n, path, sha256, size) VALUES (?, ?, ?, ?, ?)",
+                    [(envelope.id, n, f.path, f.sha256, f.size) for n, f in enumerate(files)])
+        except sqlite3.Error as exc:
+            raise StoreError(f"outbox {self.path}: {exc}", code=Code.STORE_OUTBOX) from exc
         item = self.get(envelope.id)
         assert item is not None
         return item
+
+    def files(self, envelope_id: str) -> list[StagedFile]:
+        """The files to upload before envelope ``envelope_id``, in the order stored."""
+        rows = self._conn.execute("SELECT path, sha256, size FROM outbox_files WHERE id = ? "
+                                  "ORDER BY n", (envelope_id,))
+        return [StagedFile(str(path), str(sha256), int(size)) for path, sha256, size in rows]
+
+    def files_dir(self, envelope_id: str) -> Path:
+        """Where the files of a pending envelope are staged (the caller makes it)."""
+        return self.path.parent / f"{self.path.stem}.files" / envelope_id
+
+    def _settled(self, envelope_id: str) -> None:
+        """Its files are no longer needed: the server has them, or refused the envelope."""
+        self._write("DELETE FROM outbox_files WHERE id = ?", (envelope_id,))
+        shutil.rmtree(self.files_dir(envelope_id), ignore_errors=True)
 
     def get(self, envelope_id: str) -> OutboxItem | None:
         row = self._conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (envelope_id,)).fetchone()
@@ -186,12 +235,14 @@ class Outbox:
             return
         self._write("UPDATE outbox SET state = 'accepted', log_index = ?, settled = ? "
                     "WHERE id = ? AND state = 'pending'", (index, format_time(now), envelope_id))
+        self._settled(envelope_id)
 
     def mark_refused(self, envelope_id: str, code: str, reason: str, *, now: datetime) -> None:
         """The server refused it (typed error): keep it, never resend it."""
         self._known(envelope_id)
         self._write("UPDATE outbox SET state = 'refused', code = ?, reason = ?, settled = ? "
                     "WHERE id = ? AND state = 'pending'", (code, reason, format_time(now), envelope_id))
+        self._settled(envelope_id)
 
     def _known(self, envelope_id: str) -> OutboxItem:
         item = self.get(envelope_id)

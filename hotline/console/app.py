@@ -25,8 +25,9 @@ Theory of operation:
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from functools import partial
 from pathlib import Path
@@ -45,19 +46,19 @@ from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from hotline.client.attaching import SaveClash, save_attachments, saved_as
+from hotline.client.attaching import Attached, SaveClash, save_attachments, saved_as, stage
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client
 from hotline.client.epochrenewal import RENEW_EVERY
 from hotline.client.logapi import LogClient, http_base
-from hotline.client.outbox import Outbox, OutboxItem, OutboxState
+from hotline.client.outbox import Outbox, OutboxItem, OutboxState, StagedFile
 from hotline.client.profile import Profile
 from hotline.client.proofs import prove_round, witnesses_of
 from hotline.client.sealed_view import SealedView
 from hotline.client.sealer import unreadable, unreadable_lines
 from hotline.clock import utc_now
 from hotline.console import render
-from hotline.console.forms import build_form, envelope_from_form
+from hotline.console.forms import Form, FormError, build_form, envelope_from_form, file_paths
 from hotline.console.link import (
     EntryEvent,
     Event,
@@ -152,6 +153,27 @@ class KeyBar(Widget):
         return render.key_bar(self.keys, self.size.width)
 
 
+def attached_files(form: Form, values: Mapping[str, str]) -> dict[str, list[Attached]]:
+    """Each files field's files, read for their references (a chunk at a time).
+
+    Raises:
+        FormError: a path that is no readable file, naming its field.
+    """
+    found: dict[str, list[Attached]] = {}
+    for field in form.fields:
+        if field.kind != "files":
+            continue
+        for text in file_paths(values.get(field.path, "")):
+            path = Path(text).expanduser()
+            if not path.is_file():
+                raise FormError(f"{text} is not a file", field=field.path)
+            try:
+                found.setdefault(field.path, []).append(Attached.of(field.path, path))
+            except OSError as exc:
+                raise FormError(f"{text} cannot be read: {exc.strerror}", field=field.path) from None
+    return found
+
+
 class ConsoleApp(App[None]):
     """The liaison console for one member's profile."""
 
@@ -222,6 +244,7 @@ class ConsoleApp(App[None]):
         self._message_ids: list[str] = []
         self._channel_names: list[str] = []
         self._details: tuple[TextScreen, str] | None = None
+        self._staged: dict[str, list[StagedFile]] = {}  # envelope id -> its files, staged
         self._widgets_ready = False  # mounted: the widgets exist
         self._notice: tuple[str, str, datetime] | None = None  # text, severity, since
         self._holding = False  # keys wait while a screen opens (open_screen)
@@ -560,30 +583,46 @@ class ConsoleApp(App[None]):
                                                         kind="message")
         reply_id = reply_to.id if reply_to is not None else None
 
+        attaching: dict[str, list[Attached]] = {}  # envelope id -> the files its body names
+
         def check(values: dict[str, str], precedence: Precedence) -> Envelope:
             # norms are judged as the server will: at the time it logs it, about now
             ctx = Context(agreement=agreement, party=self.profile.party, role=self.profile.role,
                           logged=self.clock(), replied=replied)
-            return envelope_from_form(form, values, precedence=precedence, ctx=ctx, build=lambda body, p: (
-                self.link.build(channel=channel, template=template.id, body=body, precedence=p,
-                                reply_to=reply_id)))
+            files = attached_files(form, values)
+            refs = {name: [f.reference(name in template.readers) for f in given]
+                    for name, given in files.items()}
+            envelope = envelope_from_form(form, values, precedence=precedence, ctx=ctx, files=refs,
+                                          build=lambda body, p: self.link.build(
+                                              channel=channel, template=template.id, body=body,
+                                              precedence=p, reply_to=reply_id))
+            attaching.clear()  # only the last envelope checked is sent
+            attaching[envelope.id] = [f for name in template.attachments for f in files.get(name, [])]
+            return envelope
 
         async def seal(envelope: Envelope) -> Envelope:
-            sealed = await self.link.seal(envelope, template)
-            if self.link.roster is not None:  # a party none of whose liaisons has a key yet
-                for line in unreadable_lines(unreadable(sealed, template, self.link.roster)):
-                    self.notify(shown(line, limit=300), severity="warning", markup=False)
-            return sealed
+            files = attaching.get(envelope.id, [])
+            staged, streams = await asyncio.to_thread(
+                stage, files, channel=channel, envelope=envelope.id, sealed=set(template.readers),
+                folder=self.outbox.files_dir(envelope.id))
+            if template.readers:
+                envelope = await self.link.seal(envelope, template, streams)
+                if self.link.roster is not None:  # a party none of whose liaisons has a key yet
+                    for line in unreadable_lines(unreadable(envelope, template, self.link.roster)):
+                        self.notify(shown(line, limit=300), severity="warning", markup=False)
+            self._staged[envelope.id] = staged
+            return envelope
 
         self.open_screen(ComposeScreen(form, channel=channel, check=check, reply_to=reply_id,
                                        link_up=self.state.link_up,
-                                       seal=seal if template.readers else None), self._on_composed)
+                                       seal=seal if template.readers or template.attachments
+                                       else None), self._on_composed)
 
     def _on_composed(self, envelope: Envelope | None) -> None:
         if envelope is None:
             return
         try:
-            item = self.link.store(envelope)
+            item = self.link.store(envelope, self._staged.pop(envelope.id, []))
         except HotlineError as exc:
             self.notify(shown(f"NOT STORED, NOT SENT: {exc.message}", limit=300), severity="error",
                         markup=False)

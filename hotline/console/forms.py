@@ -51,7 +51,7 @@ class FormField:
 
     path: str  # dotted body path (window.start)
     required: bool
-    kind: str  # text, choice
+    kind: str  # text, choice, files (paths of files to attach)
     hint: str  # type, format and description
     choices: tuple[tuple[str, str], ...] = ()  # (label, value) for choices
     default: str = ""
@@ -90,12 +90,23 @@ def build_form(template: Template, *, catalogue: tuple[CatalogueItem, ...] = (),
                                     "(the receiver reads it in its own language)", choices))
             continue
         made = _field(spec, lang)
+        if spec.path in template.attachments:
+            made = FormField(spec.path, spec.required, "files", FILES_HINT)
         if spec.path in template.readers:  # the sender sees who will read it, before sending
             readers = ", ".join(sorted(template.readers_of(spec.path, parties))) or "nobody"
             made = dataclasses.replace(made, hint=f"SEALED: only {readers} can read it"
                                        + (f" — {made.hint}" if made.hint else ""))
         fields.append(made)
     return Form(template, tuple(fields), catalogue)
+
+
+FILES_HINT = ("paths of the files to attach, comma-separated: each is uploaded before the message "
+              "and checked against its SHA-256")
+
+
+def file_paths(text: str) -> list[str]:
+    """A files field's paths, as typed (comma-separated, blanks dropped)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _field(spec: FieldSpec, lang: str) -> FormField:
@@ -132,17 +143,22 @@ def deadline_text(template: Template, precedence: Precedence) -> str:
         else f"recipients owe {owed}"
 
 
-def body_from_form(form: Form, values: Mapping[str, str]) -> JSONObject:
-    """The body the form's values describe (empty values are left out), typed by the schema.
+def body_from_form(form: Form, values: Mapping[str, str],
+                   files: Mapping[str, list[JSONObject]] | None = None) -> JSONObject:
+    """The body the form's values describe (empty values are left out), typed by the schema;
+    a files field's value is the references in ``files`` (the shell reads the files).
 
     Raises:
         FormError: a value of the wrong type, or a required field left empty (``field`` names it).
     """
-    given = {path: text for path, text in values.items() if text.strip()}
+    kinds = {f.path: f.kind for f in form.fields}
+    given = {path: text for path, text in values.items()
+             if text.strip() and kinds.get(path) != "files"}
     try:
         body = body_from_fields(form.template, given)
     except HotlineError as exc:
         raise FormError(exc.message, field=_field_in(exc.message, form, prefix=True)) from None
+    body.update({name: list(refs) for name, refs in (files or {}).items() if refs})
     if form.template.id == "preagreed" and form.catalogue and "number" in body and "code" not in body:
         entry = next((c for c in form.catalogue if c.number == body["number"]), None)
         if entry is not None:
@@ -169,13 +185,15 @@ def check_envelope(form: Form, envelope: Envelope, ctx: Context) -> None:
 
 
 def envelope_from_form(form: Form, values: Mapping[str, str], *, precedence: Precedence,
-                       ctx: Context, build: Callable[[JSONObject, Precedence], Envelope]) -> Envelope:
-    """Type and check the values; ``build(body, precedence)`` makes the (unsigned) envelope.
+                       ctx: Context, build: Callable[[JSONObject, Precedence], Envelope],
+                       files: Mapping[str, list[JSONObject]] | None = None) -> Envelope:
+    """Type and check the values (``files``: each files field's references);
+    ``build(body, precedence)`` makes the (unsigned) envelope.
 
     Raises:
         FormError: what is wrong, naming the field where there is one.
     """
-    body = body_from_form(form, values)
+    body = body_from_form(form, values, files)
     envelope = build(body, precedence)
     check_envelope(form, envelope, ctx)
     return envelope

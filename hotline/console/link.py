@@ -29,20 +29,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
 from hotline.canonical import JSONObject
+from hotline.client.attaching import upload_file
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client, ConnectError, Delivered
 from hotline.client.epochrenewal import Renewed, keep_after, renew_epoch_keys
 from hotline.client.failover import Failover
-from hotline.client.outbox import Outbox, OutboxItem, OutboxState
+from hotline.client.outbox import Outbox, OutboxItem, OutboxState, StagedFile
 from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
 from hotline.client.receipts import bundle_from_frame, verify_receipt
@@ -58,6 +60,7 @@ from hotline.keys import Signer
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
 from hotline.roster import Roster, envelope_signer, readers_of
+from hotline.sealing import StoredStream
 from hotline.wire.frames import Deliver, Health, Welcome
 
 HISTORY = 5000  # on a first start, resume this many log indexes back (not the whole log)
@@ -346,7 +349,8 @@ class Link:
         opened = self.sealed_view.opened(envelope)
         return self.sealed_view.body(envelope, self.roster, opened), sealed_names - set(opened)
 
-    async def seal(self, envelope: Envelope, template: Template) -> Envelope:
+    async def seal(self, envelope: Envelope, template: Template,
+                   streams: Mapping[str, list[StoredStream]] | None = None) -> Envelope:
         """``envelope`` as composed, with the fields ``template`` seals sealed to their readers
         (``hotline.client.sealer``): from the roster last verified, each reader's key proven in
         the log (now if the line is up, else on an earlier connection: a log only grows).
@@ -367,7 +371,7 @@ class Link:
                                 "yet proven in the log: send it when the line is up",
                                 code=Code.SEAL_UNLOGGED_KEY)
             await self._prove(client, unproven)
-        result, disclosures = sealed(envelope, readers)
+        result, disclosures = sealed(envelope, readers, streams)
         if self.sealed_view is not None:
             self.sealed_view.keep(result.id, disclosures)
         return result
@@ -424,10 +428,11 @@ class Link:
                               sender=self.member, template=template, precedence=precedence,
                               created=self.clock(), body=body, reply_to=reply_to)
 
-    def store(self, envelope: Envelope) -> OutboxItem:
-        """Sign ``envelope`` and store it in the outbox (durably) as pending; nothing is sent."""
+    def store(self, envelope: Envelope, files: Sequence[StagedFile] = ()) -> OutboxItem:
+        """Sign ``envelope`` and store it in the outbox (durably) as pending, with the staged
+        ``files`` it names (uploaded before it is sent); nothing is sent."""
         signer = envelope_signer(self.roster, self.key, envelope) if self.roster else self.key
-        item = self.outbox.put(envelope, envelope.sign(signer), now=self.clock())
+        item = self.outbox.put(envelope, envelope.sign(signer), now=self.clock(), files=files)
         self.emit(OutboxEvent(item))
         return item
 
@@ -455,11 +460,18 @@ class Link:
             return
         self._inflight.add(item.id)
         try:
+            for file in self.outbox.files(item.id):  # the files it names, first (resumed)
+                await upload_file(client, Path(file.path), sha256=file.sha256, size=file.size)
             answer = await client.submit_envelope(item.envelope)
         except (ConnectError, ConnectionClosed):
             return  # stays pending: resent on the next connection
         except HotlineError as exc:
             self.outbox.mark_refused(item.id, exc.code, exc.message, now=self.clock())
+            self._changed(item.id)
+            return
+        except OSError as exc:  # a staged file gone from the disk: it can never be sent
+            self.outbox.mark_refused(item.id, Code.ATTACHMENT_MISSING, f"a file it names is no "
+                                     f"longer on this disk ({exc.strerror})", now=self.clock())
             self._changed(item.id)
             return
         finally:

@@ -16,17 +16,26 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from hotline.client.connection import Client, ConnectError
+from hotline.client.outbox import OutboxState
 from hotline.client.sealed_view import SealedView
-from hotline.console.screens import TextScreen
+from hotline.console.screens import ComposeScreen, TextScreen
 from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation
 from hotline.norms.template import NamedAttachment
 from hotline.wire import frames
 from tests.conftest import Running, hotline_cli, running_server
 from tests.integration.test_attachment_upload import CutAfter, add_dossier_agreement
-from tests.integration.test_console import connected, console, messages_text, screen_text, until
+from tests.integration.test_console import (
+    Server,
+    connected,
+    console,
+    messages_text,
+    screen_text,
+    until,
+)
 from tests.unit.norms.test_template_attachments import SEALED_FORM
 
 MARKER = b"MARKER-sealed-attachment-7c41-convoy-photo "
@@ -176,3 +185,59 @@ async def test_the_console_lists_the_files_and_saves_them_with_a_key(
             details = app.screen.text.plain
             assert f"body.files[0]: convoy.png ({len(CONTENT):,} bytes, image/png), SHA-256" in details
             assert f"sealed; saved in {saved}" in details
+
+
+async def test_files_composed_offline_wait_in_the_outbox_across_a_restart_then_go(
+        home: Path, tmp_path: Path) -> None:
+    """The console's form takes the files' paths; composed while the line is down, the sealed
+    file is staged beside the outbox (its sealed stream only) and kept across the console's
+    restart, even with the original gone; the next run uploads it, then sends the message; bob
+    saves the very file."""
+    add_dossier_agreement(home, SEALED_FORM)
+    photo = tmp_path / "convoy.png"
+    photo.write_bytes(CONTENT)
+    server = Server(home)
+    await server.start()
+    try:
+        first = console(home, server.url, "alice")
+        async with first.run_test(size=(120, 40)) as pilot:
+            await connected(pilot, first)  # the readers' keys proven in the log, for offline
+            await server.stop()
+            await until(pilot, lambda: "retry" in screen_text(first), "the line down")
+            first.action_compose("dossier")
+            await until(pilot, lambda: isinstance(first.screen, ComposeScreen)
+                        and bool(first.screen.query("#field-0")), "the dossier form")
+            form = first.screen
+            assert isinstance(form, ComposeScreen)
+            files = form.form.field("files")
+            assert files is not None and files.kind == "files"
+            assert "SEALED: only south can read it" in files.hint
+            paths = [f.path for f in form.form.fields]
+            form.query_one(f"#field-{paths.index('text')}", Input).value = "the convoy"
+            form.query_one(f"#field-{paths.index('files')}", Input).value = str(photo)
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: bool(first.outbox.pending()), "the message stored")
+            [item] = first.outbox.pending()
+            [staged] = first.outbox.files(item.id)
+            assert MARKER not in Path(staged.path).read_bytes()  # its sealed stream only
+        first.outbox.close()  # the console is gone; its outbox and staged file stay
+        photo.unlink()  # so is the original: what leaves is what was staged and signed
+
+        await server.start()
+        second = console(home, server.url, "alice")
+        async with second.run_test(size=(120, 40)) as pilot:
+            def accepted() -> bool:
+                got = second.outbox.get(item.id)
+                return got is not None and got.state is OutboxState.ACCEPTED
+            await until(pilot, accepted, "the message accepted, once its file was uploaded")
+        done = second.outbox.get(item.id)
+        assert done is not None and done.index is not None
+        assert second.outbox.files(item.id) == [] and not Path(staged.path).exists()
+        second.outbox.close()
+        fetched = await asyncio.to_thread(hotline_cli, home, "fetch", "--as", "bob", "--server",
+                                          server.url, "--index", str(done.index), "--out",
+                                          str(tmp_path / "bob"))
+        assert fetched.returncode == 0, fetched.stderr
+        assert (tmp_path / "bob" / "convoy.png").read_bytes() == CONTENT
+    finally:
+        await server.stop()

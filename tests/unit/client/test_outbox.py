@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.client.outbox import Outbox, OutboxState
+from hotline.client.outbox import Outbox, OutboxState, StagedFile
 from hotline.envelope import AckKind, Envelope, Kind, ack_id, new_envelope_id
 from hotline.errors import StoreError
 from hotline.keys import SigningKey
@@ -64,6 +64,32 @@ def test_pending_keeps_the_order_composed_and_survives_reopening(tmp_path: Path)
         assert [i.id for i in again.pending()] == ids
     finally:
         again.close()
+
+
+def test_the_files_an_envelope_names_stay_with_it_until_it_is_settled(tmp_path: Path) -> None:
+    """Issue 19: staged beside the outbox, listed with the envelope in one transaction, kept
+    across a reopening (a crash), deleted once the server accepted or refused it."""
+    path = tmp_path / "state" / "alice.outbox.db"
+    box = Outbox.open(path)
+    first, second = envelope(1), envelope(2)
+    folders = [box.files_dir(first.id), box.files_dir(second.id)]
+    assert folders[0] == tmp_path / "state" / "alice.outbox.files" / first.id
+    staged = []
+    for env, folder in zip((first, second), folders, strict=True):
+        folder.mkdir(parents=True)
+        (folder / "files-0").write_bytes(b"content")
+        staged.append(StagedFile(str(folder / "files-0"), "A" * 43, 7))
+        box.put(env, env.sign(KEY), now=NOW, files=[staged[-1]])
+    box.close()
+    box = Outbox.open(path)
+    try:
+        assert box.files(first.id) == [staged[0]] and box.files(envelope(3).id) == []
+        box.mark_accepted(first.id, 12, now=NOW)
+        box.mark_refused(second.id, "attachment.refused", "too large", now=NOW)
+        assert box.files(first.id) == [] == box.files(second.id)
+        assert not folders[0].exists() and not folders[1].exists()
+    finally:
+        box.close()
 
 
 def test_accepted_leaves_the_pending_list_and_keeps_its_index(outbox: Outbox) -> None:

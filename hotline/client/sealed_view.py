@@ -69,6 +69,8 @@ class SealedView:
             for name, disclosure in sorted(opened.items()):
                 try:
                     template.check_sealed_field(env.body, name, disclosure.value)
+                    if name in template.attachments:  # its files, against the streams named
+                        template.opened_attachments(env, {name: disclosure.value})
                 except ProtocolViolation as exc:
                     broken.append((name, exc))
             if broken:

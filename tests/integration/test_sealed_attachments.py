@@ -10,6 +10,8 @@ PostgreSQL database, real keys."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import os
 import re
 import sqlite3
@@ -18,13 +20,19 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
+from hotline.attachments.refs import SealedAttachmentRef
+from hotline.attachments.stream import StreamPlace, new_key, seal_stream
 from hotline.client.connection import Client, ConnectError
 from hotline.client.outbox import OutboxState
 from hotline.client.sealed_view import SealedView
+from hotline.client.sealer import keys_of, readers_for, sealed
 from hotline.console.screens import ComposeScreen, TextScreen
+from hotline.envelope import new_envelope_id
 from hotline.errorcodes import Code
 from hotline.errors import ProtocolViolation
+from hotline.keys import b64url
 from hotline.norms.template import NamedAttachment
+from hotline.sealing import StoredStream
 from hotline.wire import frames
 from tests.conftest import Running, hotline_cli, running_server
 from tests.integration.test_attachment_upload import CutAfter, add_dossier_agreement
@@ -241,3 +249,42 @@ async def test_files_composed_offline_wait_in_the_outbox_across_a_restart_then_g
         assert (tmp_path / "bob" / "convoy.png").read_bytes() == CONTENT
     finally:
         await server.stop()
+
+
+async def test_a_reader_reports_references_that_do_not_match_their_sealed_streams(
+        home: Path, tmp_path: Path) -> None:
+    """The host cannot see a sealed reference, so alice can sign one that does not match the
+    stream she names (a size one byte off): bob's view reports it as a violation of the template,
+    and `hotline fetch` refuses to save it."""
+    add_dossier_agreement(home, SEALED_FORM)
+    async with running_server(home) as server:
+        alice, bob = await server.client("alice"), await server.client("bob")
+        template = alice.templates.latest("dossier")
+        assert template is not None
+        envelope_id, key = new_envelope_id(os.urandom(16)), new_key()
+        place = StreamPlace(channel="north-south", envelope=envelope_id, field="files", position=0)
+        stream = b"".join(seal_stream(io.BytesIO(CONTENT).read, key, place))
+        digest = b64url(hashlib.sha256(stream).digest())
+        assert (await alice.upload(lambda s, n: stream[s:s + n], sha256=digest,
+                                   size=len(stream))).stored
+        ref = SealedAttachmentRef(sha256=b64url(hashlib.sha256(CONTENT).digest()),
+                                  size=len(CONTENT) + 1, media_type="image/png", name="convoy.png",
+                                  key=b64url(key))
+        composed = alice.envelope(channel="north-south", template="dossier", id=envelope_id,
+                                  body={"text": "the convoy", "files": [ref.to_json()]})
+        readers = readers_for(alice.roster, composed, template)
+        await alice.prove_logged(keys_of(readers), server.log_key, timeout=10)
+        forged, _ = sealed(composed, readers, {"files": [StoredStream(sha256=digest,
+                                                                      size=len(stream))]})
+        accepted = await alice.submit_envelope(forged)  # the host cannot tell
+        view = SealedView(home, party="south", member="bob", passphrase=None,
+                          templates=bob.templates)
+        view.view(await bob.fetch(accepted.index), bob.roster)
+        [(field, problem)] = view.violations[envelope_id]
+        assert field == "files" and problem.code == Code.TEMPLATE_INVALID
+        assert "body.files[0] does not match the sealed stream" in problem.message
+        fetched = await asyncio.to_thread(hotline_cli, home, "fetch", "--as", "bob", "--server",
+                                          server.url, "--index", str(accepted.index), "--out",
+                                          str(tmp_path / "bob"))
+    assert fetched.returncode == 1 and "does not match the sealed stream" in fetched.stderr
+    assert not (tmp_path / "bob").exists()

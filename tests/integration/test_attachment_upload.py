@@ -57,9 +57,10 @@ def cut_after(client: Client, limit: int) -> Callable[[int], None]:
     return cut
 
 
-async def stored(store: Store) -> bytes:
+async def stored(store: Store, digest: str = DIGEST) -> bytes:
+    """The content the store keeps for ``digest``."""
     content, at = b"", -1
-    while page := await store.attachment_chunks(DIGEST, after=at):
+    while page := await store.attachment_chunks(digest, after=at):
         content += b"".join(data for _, data in page)
         at = page[-1][0]
     return content
@@ -249,6 +250,22 @@ class CutAfter:
         return written
 
 
+async def download_cut_twice(server: Running, index: int, named: NamedAttachment, saved: Path,
+                             size: int) -> None:
+    """bob downloads ``named`` of entry ``index`` into ``saved``, his line cut twice part-way
+    (at 400 kB and 1 MB), each time resuming from what the file holds."""
+    for limit in (400_000, 1_000_000):
+        bob = await server.client("bob")
+        out = CutAfter(saved, bob, limit)
+        with pytest.raises(ConnectError):
+            await bob.download(index, named, out)  # type: ignore[arg-type]
+        out.file.close()
+        assert limit <= saved.stat().st_size < size
+    bob = await server.client("bob")
+    with saved.open("a+b") as resumed:
+        await bob.download(index, named, resumed)
+
+
 async def logged_dossier(server: Running, content: bytes, *,
                          receipt: bool = False) -> tuple[int, NamedAttachment]:
     """alice's dossier with ``content`` as its file, logged (``receipt``: and covered by a
@@ -270,16 +287,7 @@ async def test_a_download_cut_twice_resumes_and_is_verified_before_it_is_kept(
     saved = tmp_path / "report.pdf"
     async with running_server(home) as server:
         index, named = await logged_dossier(server, CONTENT)
-        for limit in (400_000, 1_000_000):  # the line is cut twice, part-way
-            bob = await server.client("bob")
-            out = CutAfter(saved, bob, limit)
-            with pytest.raises(ConnectError):
-                await bob.download(index, named, out)  # type: ignore[arg-type]
-            out.file.close()
-            assert limit <= saved.stat().st_size < len(CONTENT)
-        bob = await server.client("bob")
-        with saved.open("a+b") as out_file:
-            await bob.download(index, named, out_file)
+        await download_cut_twice(server, index, named, saved, len(CONTENT))
     assert saved.read_bytes() == CONTENT
 
 

@@ -22,7 +22,7 @@ from textual.widgets import Input
 
 from hotline.attachments.refs import SealedAttachmentRef
 from hotline.attachments.stream import StreamPlace, new_key, seal_stream
-from hotline.client.connection import Client, ConnectError
+from hotline.client.connection import Client
 from hotline.client.outbox import OutboxState
 from hotline.client.sealed_view import SealedView
 from hotline.client.sealer import keys_of, readers_for, sealed
@@ -35,7 +35,7 @@ from hotline.norms.template import NamedAttachment
 from hotline.sealing import StoredStream
 from hotline.wire import frames
 from tests.conftest import Running, hotline_cli, running_server
-from tests.integration.test_attachment_upload import CutAfter, add_dossier_agreement
+from tests.integration.test_attachment_upload import add_dossier_agreement, download_cut_twice, stored
 from tests.integration.test_console import (
     Server,
     connected,
@@ -111,16 +111,7 @@ async def test_a_sealed_attachment_reaches_its_readers_and_its_plaintext_nothing
         bob = await server.client("bob")
         named = await opened_by(bob, home, index)
         saved = tmp_path / "resumed.png"
-        for limit in (400_000, 1_000_000):
-            bob = await server.client("bob")
-            out = CutAfter(saved, bob, limit)
-            with pytest.raises(ConnectError):
-                await bob.download(index, named, out)  # type: ignore[arg-type]
-            out.file.close()
-            assert limit <= saved.stat().st_size < len(CONTENT)
-        bob = await server.client("bob")
-        with saved.open("a+b") as resumed:
-            await bob.download(index, named, resumed)
+        await download_cut_twice(server, index, named, saved, len(CONTENT))
         assert saved.read_bytes() == CONTENT
 
         # No one outside the field's readers obtains the stream, the key or the file.
@@ -141,10 +132,7 @@ async def test_a_sealed_attachment_reaches_its_readers_and_its_plaintext_nothing
     assert MARKER.decode() not in logs.out + logs.err
     if store_engine == "postgres":
         async with running_server(home) as server:  # the stored stream itself, read back
-            content, at = b"", -1
-            while page := await server.hotline.store.attachment_chunks(stream.sha256, after=at):
-                content += b"".join(data for _, data in page)
-                at = page[-1][0]
+            content = await stored(server.hotline.store, stream.sha256)
         assert len(content) == stream.size and MARKER not in content
 
 

@@ -576,15 +576,22 @@ def fetch(ctx: click.Context, name: str, servers: tuple[str, ...], index: int, o
         if template is None:
             click.echo(f"message {index} has no attachments")
             return
-        opened = {}
+        opened, problem = {}, None
         if env.sealed is not None and env.sealed.attachments:  # the sealed ones this member reads
             view = SealedView.of_member(home_of(ctx), Profile.load(home_of(ctx), name),
                                         client.templates)
             opened = {field: d.value for field, d in view.opened(env).items()}
+            problem = view.problem
         refs = template.opened_attachments(env, opened)
         closed = sorted(set(env.sealed.attachments if env.sealed is not None else ()) - set(opened))
         for field in closed:
-            click.echo(f"body.{field}: sealed to others than {client.party}; not fetched", err=True)
+            if agreement is not None and client.party in template.readers_of(field, agreement.parties):
+                why = problem or "no epoch key of yours opens it (retired, or never published)"
+                click.echo(f"body.{field}: sealed to {client.party}, but not opened here: {why}; "
+                           "not fetched", err=True)
+            else:
+                click.echo(f"body.{field}: sealed to others than {client.party}; not fetched",
+                           err=True)
         if not refs:
             if not closed:
                 click.echo(f"message {index} has no attachments")

@@ -124,6 +124,14 @@ async def test_a_sealed_attachment_reaches_its_readers_and_its_plaintext_nothing
         assert carol.returncode == 0, carol.stderr
         assert "body.files: sealed to others than mediator; not fetched" in carol.stderr
         assert not (tmp_path / "carol").exists()
+        for key in (home / "keys" / "epoch").glob("bob-*.pem"):  # bob on a machine without them
+            key.rename(tmp_path / key.name)
+        keyless = await asyncio.to_thread(hotline_cli, home, "fetch", "--as", "bob", "--server",
+                                          server.url, "--index", str(index), "--out",
+                                          str(tmp_path / "keyless"))
+        assert keyless.returncode == 0, keyless.stderr
+        assert "body.files: sealed to south, but not opened here: no epoch key of yours" in \
+            keyless.stderr
     for path in home.rglob("*"):  # the database, its WAL, the state, the staging: no plaintext
         if path.is_file():
             assert MARKER not in path.read_bytes(), path

@@ -5,11 +5,14 @@ check (the server's), every refusal naming the form field at fault."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hotline.console.app import attached_files
 from hotline.console.forms import FormError, body_from_form, build_form, deadline_text, envelope_from_form
 from hotline.console.state import flatten
 from hotline.envelope import Envelope, Precedence, new_envelope_id
@@ -146,3 +149,27 @@ def _text(value: Any) -> str:
             return ", ".join(value)
         return json.dumps(value)
     return str(value)
+
+
+def test_an_attachment_field_takes_file_paths_read_by_the_shell(tmp_path: Path) -> None:
+    """Issue 19: the form's files field holds paths; the console (the shell) reads each file for
+    its reference, and anything that is no readable file is refused naming the field."""
+    form = build_form(TEMPLATES["incident-at-sea"])
+    photos = form.field("photos")
+    assert photos is not None and photos.kind == "files" and not photos.required
+    photo = tmp_path / "low pass.jpg"
+    photo.write_bytes(b"\xff\xd8\xff a photo")
+    values = {"photos": f" {photo} , "}
+    found = attached_files(form, values)
+    assert [(a.field, a.ref.name, a.ref.media_type, a.ref.size) for a in found["photos"]] == [
+        ("photos", "low pass.jpg", "image/jpeg", 11)]
+    refs = {"photos": [found["photos"][0].reference(False)]}
+    case = next(c for c in EXAMPLES["incident-at-sea"](NOW) if isinstance(c, Case))
+    typed = {path: _text(value) for path, value in flatten(case.body)}
+    body = body_from_form(form, {**typed, **values}, refs)
+    assert body == {**case.body, **refs}  # the paths typed never reach the body
+    os.mkfifo(tmp_path / "fifo")
+    for given in (tmp_path / "fifo", tmp_path, tmp_path / "missing.jpg"):
+        with pytest.raises(FormError) as refused:  # a FIFO would block the reader: never opened
+            attached_files(form, {"photos": str(given)})
+        assert refused.value.field == "photos" and "is not a file" in refused.value.message

@@ -366,8 +366,8 @@ class LimitsSection:
     # Attachments: the largest one accepted, and the bytes one party's uploads under way may hold.
     attachment_bytes: int = 64 * 1024 * 1024
     uploads_bytes: int = 256 * 1024 * 1024
-    # ... the bytes one party may upload in 24 hours, and the seconds after its last chunk at which
-    # an upload not finished is dropped
+    # ... the bytes one party may upload in 24 hours, and the seconds after which an upload not
+    # finished (since its last chunk) or content no message named (since stored) is dropped
     upload_bytes_per_day: int = 2 * 1024 * 1024 * 1024
     upload_expiry: float = 86400.0
 

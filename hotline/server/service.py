@@ -260,13 +260,28 @@ class Hotline:
         log.debug("obligations.saved", size=size, pending_acks=len(pending))
 
     async def run_saves(self, interval: float) -> None:
-        """The leader, every ``interval`` seconds: ``save_obligations``."""
+        """The leader, every ``interval`` seconds: ``save_obligations``, and the uploads and
+        unnamed content past ``limits.upload_expiry`` dropped (``expire_uploads``)."""
         while True:
             try:
                 await self.save_obligations()
             except HotlineError as exc:  # a cache: the next start reads more of the log
                 log.error("obligations.not_saved", code=exc.code, reason=exc.message)
+            try:
+                await self.expire_uploads(self.clock())
+            except HotlineError as exc:  # the next sweep, or the next upload, tries again
+                log.error("attachment.not_expired", code=exc.code, reason=exc.message)
             await asyncio.sleep(interval)
+
+    async def expire_uploads(self, now: datetime) -> None:
+        """Drop the uploads with no chunk for ``limits.upload_expiry``, and the content no
+        message named that was stored that long ago: what a party begins or sends and never
+        names stops taking room."""
+        cutoff = format_time(now - timedelta(seconds=self.limits.upload_expiry))
+        expired = await self.store.expire_uploads(cutoff)
+        forgotten = await self.store.forget_unnamed(cutoff)
+        if expired or forgotten:
+            log.info("attachment.expired", uploads=expired, unnamed=forgotten)
 
     def _observe(self, entry: Entry) -> None:
         self.deadlines.observe(entry)
@@ -595,7 +610,6 @@ class Hotline:
                                kind=target.envelope.kind.value) if target is not None else None)
             template.check(envelope, Context(agreement=agreement, party=member.party,
                                              role=member.role.value, logged=now, replied=replied))
-            await self._check_attachments(template, member, envelope)
             deadline = template.ack_deadline(envelope.precedence)
             parties = template.recipients(agreement, member.party, envelope.body)
             if deadline is not None and parties and template.ack is not None:
@@ -604,7 +618,13 @@ class Hotline:
         late = (target is not None and isinstance(target.expects, Expects)
                 and lateness(target.expects, party=member.party, envelope=envelope, at=now) is True)
         if counts_toward_rate(envelope.kind) and template.rate is not None:
-            self._check_rate(template, member, envelope, now)  # last: it holds a place in the window
+            self._check_rate(template, member, envelope, now)  # it holds a place in the window
+        if envelope.kind is Kind.MESSAGE and template.attachments:
+            try:  # last: what a message that passed every check names is kept from now on
+                await self._check_attachments(template, member, envelope)
+            except HotlineError:
+                self.rates.release((envelope.channel, member.party, template.id), envelope.id)
+                raise
         return expects, late
 
     def _check_rate(self, template: Template, member: Member, envelope: Envelope,
@@ -621,8 +641,12 @@ class Hotline:
 
     async def _check_attachments(self, template: Template, member: Member, envelope: Envelope) -> None:
         """Every attachment the body names is stored, uploaded in full by the sender's party:
-        ``accepted`` then means the whole document is durable (``attachment.missing``)."""
-        for named in template.held_attachments(envelope):
+        ``accepted`` then means the whole document is durable (``attachment.missing``). Named
+        first, then looked for, so content is never forgotten (``Store.forget_unnamed``) between
+        the two."""
+        held = template.held_attachments(envelope)
+        await self.store.name_attachments([n.held.sha256 for n in held])  # kept from now on
+        for named in held:
             if await self.store.uploaded_by(member.party, named.held.sha256) != named.held.size:
                 raise ProtocolViolation(f"{named.where} names an attachment {member.party} has not "
                                         "uploaded in full: upload it first",
@@ -852,10 +876,7 @@ class Hotline:
         if isinstance(frame, frames.Upload):
             data = _chunk_bytes(frame.data)
             if held is None and frame.start == 0:
-                expired = await self.store.expire_uploads(
-                    format_time(moment - timedelta(seconds=limits.upload_expiry)))
-                if expired:
-                    log.info("attachment.uploads_expired", count=expired)
+                await self.expire_uploads(moment)
                 if await self.store.uploading(party) + frame.size > limits.uploads_bytes:
                     raise ProtocolViolation(
                         f"{party}'s uploads under way would hold more than {limits.uploads_bytes} "

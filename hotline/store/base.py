@@ -681,6 +681,10 @@ class Store(ABC):
                                "it again"), code=Code.ATTACHMENT_DIGEST_MISMATCH)
         owned = "WHERE party = ? AND sha256 = ?"
         store = [
+            # new content is named by no message yet (content kept before may be: never this)
+            ("INSERT INTO attachment_unnamed (sha256, time) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 "
+             "FROM attachments WHERE sha256 = ?) ON CONFLICT (sha256) DO NOTHING",
+             (sha256, time, sha256)),
             ("INSERT INTO attachments (sha256, size, time) VALUES (?, ?, ?) ON CONFLICT (sha256) "
              "DO NOTHING", (sha256, upload.size, time)),
             ("INSERT INTO attachment_parties (sha256, party) VALUES (?, ?) ON CONFLICT (sha256, "
@@ -696,6 +700,26 @@ class Store(ABC):
             raise StoreError("the attachment could not be stored: try again",
                              code=Code.STORE_WRITE_FAILED)
         return upload.size
+
+    async def name_attachments(self, digests: Sequence[str]) -> None:
+        """A message about to be logged names the content of ``digests``: it is kept from now on
+        (done before the message is checked and logged, so content a logged entry names is never
+        counted as unnamed, whatever fails in between)."""
+        if digests:
+            await self._write_all([("DELETE FROM attachment_unnamed WHERE sha256 = ?", (d,))
+                                   for d in sorted(set(digests))])
+
+    async def forget_unnamed(self, before: str) -> int:
+        """Drop the content that no message named and that was first stored before ``before``,
+        with who uploaded it: what a party uploads and never sends stops taking room. Returns
+        how many were dropped."""
+        old = "sha256 IN (SELECT sha256 FROM attachment_unnamed WHERE time < ?)"
+        changed = await self._write_all([
+            (f"DELETE FROM attachment_chunks WHERE {old}", (before,)),
+            (f"DELETE FROM attachment_parties WHERE {old}", (before,)),
+            (f"DELETE FROM attachments WHERE {old}", (before,)),
+            ("DELETE FROM attachment_unnamed WHERE time < ?", (before,))])
+        return changed[2] if changed is not None else 0
 
     async def drop_upload(self, party: str, sha256: str) -> None:
         owned = "WHERE party = ? AND sha256 = ?"

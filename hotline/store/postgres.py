@@ -52,7 +52,7 @@ from hotline.tlog.merkle import leaf_hash
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "Standby", "migrate", "migrate_url", "public_url"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _MIGRATION_LOCK = 0x686F746C696E65  # "hotline": the advisory lock servers take to migrate
 _LEADER_LOCK = _MIGRATION_LOCK + 1  # held, for its whole session, by the server that leads
 STANDBY_POLL = 0.5  # seconds between a standby's tries to take the lead
@@ -113,7 +113,11 @@ _SCHEMA_V3 = [
     """CREATE TABLE attachment_chunks (sha256 text NOT NULL, start bigint NOT NULL,
         data bytea NOT NULL, PRIMARY KEY (sha256, start))""",
     "UPDATE hotline_schema SET version = 3"]
-MIGRATIONS: dict[int, list[str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}  # version -> its statements
+# Attachments stored but named by no message yet (``Store.forget_unnamed``).
+_SCHEMA_V4 = ["CREATE TABLE attachment_unnamed (sha256 text PRIMARY KEY, time text NOT NULL)",
+              "UPDATE hotline_schema SET version = 4"]
+MIGRATIONS: dict[int, list[str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3,
+                                    4: _SCHEMA_V4}  # version -> its statements
 
 
 def public_url(url: str) -> str:

@@ -93,6 +93,9 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS attachment_chunks (
         sha256 TEXT NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
         PRIMARY KEY (sha256, start))""",
+    # ... and those named by no message yet (``Store.forget_unnamed``)
+    """CREATE TABLE IF NOT EXISTS attachment_unnamed (
+        sha256 TEXT PRIMARY KEY, time TEXT NOT NULL)""",
     # State derived from the log, saved to start faster (``Store.save_state``); not the log.
     """CREATE TABLE IF NOT EXISTS saved_state (
         name TEXT PRIMARY KEY, data BLOB NOT NULL, mac BLOB NOT NULL)""",

@@ -134,35 +134,47 @@ async def test_who_may_upload_how_large_and_how_much_at_once_is_bounded(home: Pa
                                    size=len(second))).stored
 
 
-async def test_a_partys_day_of_uploads_is_bounded_and_an_abandoned_upload_expires(home: Path) -> None:
-    """``limits.upload_bytes_per_day``: a party's share comes back as its bytes leave the day;
-    ``limits.upload_expiry``: an upload with no chunk for that long is dropped, and stops counting
-    against the party's uploads under way. The server's clock is the test's."""
+async def test_a_partys_day_of_uploads_is_bounded_and_what_is_never_named_expires(
+        home: Path) -> None:
+    """``limits.upload_bytes_per_day``: a party's share comes back as its bytes leave the day.
+    ``limits.upload_expiry``: an upload with no chunk for that long is dropped (it stops counting
+    against the party's uploads under way), and so is content no message named for that long;
+    content a logged message names stays. The server's clock is the test's."""
+    add_dossier_agreement(home)
     now = [datetime.now(UTC)]
-    first, second = os.urandom(200_000), os.urandom(150_000)
+    first, second, unsent = os.urandom(200_000), os.urandom(150_000), os.urandom(1000)
+    digest = {name: b64url(hashlib.sha256(data).digest())
+              for name, data in (("first", first), ("second", second), ("unsent", unsent))}
     async with running_server(home, lambda: now[0], HOTLINE_LIMITS_UPLOADS_BYTES="300000",
                               HOTLINE_LIMITS_UPLOAD_BYTES_PER_DAY="250000",
                               HOTLINE_LIMITS_UPLOAD_EXPIRY="3600") as server:
-        alice = await server.client("alice")
-        begun = await alice._request(frames.Upload(sha256=b64url(hashlib.sha256(first).digest()),
-                                                   size=len(first), start=0, data="AAAA",
+        store, alice = server.hotline.store, await server.client("alice")
+        begun = await alice._request(frames.Upload(sha256=digest["first"], size=len(first),
+                                                   start=0, data="AAAA",
                                                    req=alice.session.next_req()), frames.Uploaded)
         assert begun.received == 3  # ... then alice goes quiet: 200,000 of the 300,000 held
         assert await refusal(alice, second) == Code.ATTACHMENT_REFUSED
         now[0] += timedelta(hours=2)  # an hour without a chunk: the first upload is dropped
-        digest = b64url(hashlib.sha256(second).digest())
-        assert (await alice.upload(reader(second), sha256=digest, size=len(second))).stored
-        store = server.hotline.store
-        assert await store.upload_state("north", b64url(hashlib.sha256(first).digest())) is None
-        with pytest.raises(ProtocolViolation) as spent:  # 150,003 of 250,000 used today
-            await alice.upload(reader(first), sha256=b64url(hashlib.sha256(first).digest()),
-                               size=len(first))
+        assert (await alice.upload(reader(second), sha256=digest["second"], size=len(second))).stored
+        assert await store.upload_state("north", digest["first"]) is None
+        assert (await alice.upload(reader(unsent), sha256=digest["unsent"], size=len(unsent))).stored
+        ref = {"sha256": digest["second"], "size": len(second), "media_type": "application/pdf",
+               "name": "annex.pdf"}
+        await alice.send(channel="north-south", template="dossier",  # the second is named
+                         body={"text": "the annex", "files": [ref]})
+        with pytest.raises(ProtocolViolation) as spent:  # 151,003 of 250,000 used today
+            await alice.upload(reader(first), sha256=digest["first"], size=len(first))
         assert spent.value.code == Code.ATTACHMENT_REFUSED
         assert "north has uploaded its share of 250000 bytes in 24 hours" in spent.value.message
         now[0] += timedelta(hours=24)  # the day has passed: the upload resumes where it stopped
-        answer = await alice.upload(reader(first), sha256=b64url(hashlib.sha256(first).digest()),
-                                    size=len(first))
-        assert answer.stored
+        assert (await alice.upload(reader(first), sha256=digest["first"], size=len(first))).stored
+        assert await store.attachment_size(digest["unsent"]) == len(unsent)
+        # the next upload begins (as the leader's periodic sweep does): what was kept a day ago
+        # and never named is forgotten; what a logged message names stays
+        assert await refusal(alice, b"x" * 300_001) == Code.ATTACHMENT_REFUSED
+        assert await store.attachment_size(digest["unsent"]) is None
+        assert await store.attachment_size(digest["second"]) == len(second)
+        assert await store.attachment_size(digest["first"]) == len(first)
 
 
 @pytest.mark.parametrize(("fields", "code"), [

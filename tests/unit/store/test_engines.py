@@ -298,6 +298,35 @@ async def test_an_upload_idle_past_the_expiry_is_dropped_with_its_chunks(store: 
     assert await store.expire_uploads("2026-12-07T00:00:00.000Z") == 0
 
 
+async def test_content_no_message_named_is_forgotten_after_the_cutoff(store: Store) -> None:
+    """What a party uploads and never names goes once it is older than the cut-off; content a
+    message named stays, and so does content stored before this rule existed (never listed);
+    another party's later upload of kept content does not make it forgettable again."""
+    def digest_of(data: bytes) -> str:
+        return b64url(hashlib.sha256(data).digest())
+
+    async def keep(party: str, data: bytes, time: str) -> str:
+        digest = digest_of(data)
+        await store.begin_upload(party, digest, len(data), time)
+        assert await store.add_upload_chunk(party, digest, 0, data, time)
+        await store.finish_upload(party, digest, time)
+        return digest
+
+    unnamed = await keep("north", b"never sent", "2026-12-06T08:00:00.000Z")
+    named = await keep("north", b"sent", "2026-12-06T08:00:00.000Z")
+    await store.name_attachments([named, named])
+    await keep("south", b"sent", "2026-12-07T11:00:00.000Z")  # kept content: stays named
+    recent = await keep("south", b"just now", "2026-12-07T11:00:00.000Z")
+    assert await store.forget_unnamed("2026-12-07T00:00:00.000Z") == 1
+    assert await store.attachment_size(unnamed) is None
+    assert await store.uploaded_by("north", unnamed) is None
+    assert await store.attachment_chunks(unnamed) == []
+    assert await store.attachment_size(named) == 4 and await store.uploaded_by("south", named) == 4
+    assert await store.attachment_size(recent) == 8  # not old enough yet
+    assert await store.forget_unnamed("2026-12-08T00:00:00.000Z") == 1  # now it is
+    assert await store.attachment_size(named) == 4
+
+
 async def test_the_same_content_from_two_parties_is_kept_once(store: Store) -> None:
     for party in ("north", "south"):
         await store.begin_upload(party, DIGEST, len(CONTENT), NOW)

@@ -114,7 +114,8 @@ def copy(ctx: click.Context, source_text: str | None, url: str | None) -> None:
 
     location, copied = asyncio.run(run())
     click.echo(shown(f"Copied {copied.entries} entries from {source_path} into {location}, each "
-                     f"verified; {copied.checkpoints} checkpoints, each a root of the copy, and "
-                     f"{copied.cosignatures} cosignatures."))
+                     f"verified; {copied.checkpoints} checkpoints, each a root of the copy; "
+                     f"{copied.cosignatures} cosignatures; and {copied.attachments} attachments, "
+                     "each checked against its SHA-256."))
     click.echo(f"Root: {b64encode(copied.root)}")
     click.echo("next: set [store] url in hotline.toml (or HOTLINE_STORE_URL) and start the servers.")

@@ -58,6 +58,17 @@ RECEIPTS_PER_READ = 256  # entries' proofs per node query: at 10^6 entries ~5,40
 
 
 @dataclass(frozen=True)
+class KeptAttachment:
+    """A stored attachment's content: its digest, size, when it was first kept, and whether no
+    message has named it yet."""
+
+    sha256: str
+    size: int
+    time: str
+    unnamed: bool
+
+
+@dataclass(frozen=True)
 class Upload:
     """A party's upload of an attachment under way: ``received`` of its ``size`` bytes held."""
 
@@ -720,6 +731,37 @@ class Store(ABC):
             (f"DELETE FROM attachments WHERE {old}", (before,)),
             ("DELETE FROM attachment_unnamed WHERE time < ?", (before,))])
         return changed[2] if changed is not None else 0
+
+    async def attachment_list(self, *, after: str = "", limit: int = 100) -> list[KeptAttachment]:
+        """The stored attachments with a digest after ``after``, in digest order (a copy's)."""
+        rows = await self._read(
+            "SELECT a.sha256, a.size, a.time, EXISTS (SELECT 1 FROM attachment_unnamed u WHERE "
+            "u.sha256 = a.sha256) FROM attachments a WHERE a.sha256 > ? ORDER BY a.sha256 LIMIT ?",
+            (after, limit))
+        return [KeptAttachment(str(sha256), int(size), str(time), bool(unnamed))
+                for sha256, size, time, unnamed in rows]
+
+    async def attachment_uploaders(self, sha256: str) -> list[str]:
+        """The parties that uploaded the content of ``sha256`` in full."""
+        rows = await self._read("SELECT party FROM attachment_parties WHERE sha256 = ? ORDER BY "
+                                "party", (sha256,))
+        return [str(party) for (party,) in rows]
+
+    async def add_attachment_chunks(self, sha256: str, chunks: Sequence[tuple[int, bytes]]) -> None:
+        """Chunks of content being copied in (``keep_attachment`` then keeps it)."""
+        await self._write_all([("INSERT INTO attachment_chunks (sha256, start, data) VALUES "
+                                "(?, ?, ?)", (sha256, start, data)) for start, data in chunks])
+
+    async def keep_attachment(self, held: KeptAttachment, parties: Sequence[str]) -> None:
+        """Keep content copied in by ``add_attachment_chunks`` (its digest checked by the
+        caller), as ``held`` says, uploaded by ``parties``."""
+        await self._write_all([
+            ("INSERT INTO attachments (sha256, size, time) VALUES (?, ?, ?)",
+             (held.sha256, held.size, held.time)),
+            *(("INSERT INTO attachment_parties (sha256, party) VALUES (?, ?)", (held.sha256, party))
+              for party in parties),
+            *([("INSERT INTO attachment_unnamed (sha256, time) VALUES (?, ?)",
+                (held.sha256, held.time))] if held.unnamed else [])])
 
     async def drop_upload(self, party: str, sha256: str) -> None:
         owned = "WHERE party = ? AND sha256 = ?"

@@ -8,12 +8,14 @@ the source's tree (the store's reads do that), and re-encoded at its index it mu
 leaf bytes, since the target's sequencer logs it anew. The target must be empty (the log is
 append-only: a copy that went wrong could not be taken back). At the end the target's tree must
 have the source's root at every checkpoint the source holds, whose notes and cosignatures are
-then copied over.
+then copied over. Last the attachments (issue 19): each digest's content, checked against its
+SHA-256 before it is kept in the target, with who uploaded it and whether a message named it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 from hotline.entries import leaf_bytes, with_index
 from hotline.errorcodes import Code
 from hotline.errors import StoreError
+from hotline.keys import b64url
 from hotline.store.base import Store
 from hotline.store.integrity import verify_store
 from hotline.tlog import NoteVerifier, verify_checkpoint
@@ -34,6 +37,7 @@ class Copied:
     checkpoints: int  # each verified against the target's tree, then copied
     cosignatures: int
     root: bytes
+    attachments: int = 0  # each checked against its digest, then kept
 
 
 def _refused(message: str) -> StoreError:
@@ -84,4 +88,29 @@ async def copy_log(source: Store, target: Store, *, checkpoint_file: Path, verif
     cosigned = 0
     for size, witness, line in await source.cosignature_rows(0, total):
         cosigned += await target.add_cosignature(size, witness, line)
-    return Copied(total, len(checkpoints), cosigned, target.tree_head()[1])
+    attachments = await _copy_attachments(source, target)
+    return Copied(total, len(checkpoints), cosigned, target.tree_head()[1], attachments)
+
+
+async def _copy_attachments(source: Store, target: Store) -> int:
+    """Every stored attachment of ``source`` into ``target``, a page of chunks at a time, each
+    kept there only once its bytes are its digest's. Uploads under way are not copied (their
+    parties resend them). Returns how many were copied."""
+    copied, after = 0, ""
+    while listed := await source.attachment_list(after=after):
+        for held in listed:
+            digest, size, at = hashlib.sha256(), 0, -1
+            while page := await source.attachment_chunks(held.sha256, after=at):
+                for _, data in page:
+                    digest.update(data)
+                    size += len(data)
+                await target.add_attachment_chunks(held.sha256, page)
+                at = page[-1][0]
+            if size != held.size or b64url(digest.digest()) != held.sha256:
+                raise _refused(f"the attachment {held.sha256} in {source.location} is not its "
+                               f"digest's content ({size} of {held.size} bytes): the source is "
+                               f"damaged; stop and drop {target.location}")
+            await target.keep_attachment(held, await source.attachment_uploaders(held.sha256))
+            copied += 1
+        after = listed[-1].sha256
+    return copied

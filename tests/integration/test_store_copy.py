@@ -6,14 +6,23 @@ clean. A damaged source or a target that is not empty is refused and nothing is 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
 from hotline.cli import main
+from hotline.keys import b64url
 from hotline.store import open_store
 from tests.conftest import Running, running_server
+from tests.integration.test_attachment_upload import (
+    CONTENT,
+    add_dossier_agreement,
+    logged_dossier,
+    reader,
+    stored,
+)
 from tests.integration.test_hybrid_keys import checkpointed
 from tests.integration.test_rotation_audit import audit
 
@@ -34,13 +43,20 @@ async def some_messages(server: Running, count: int) -> None:
 
 async def test_a_sqlite_log_is_copied_verified_with_the_same_roots(home: Path,
                                                                    postgres_url: str) -> None:
+    add_dossier_agreement(home)
+    unsent = b"uploaded, never named" * 100
     async with running_server(home, **FAST) as server:
         await some_messages(server, 3)
+        index, named = await logged_dossier(server, CONTENT)  # a message with a file
+        alice = await server.client("alice")
+        assert (await alice.upload(reader(unsent), sha256=b64url(hashlib.sha256(unsent).digest()),
+                                   size=len(unsent))).stored
         await some_messages(server, 2)  # a second checkpoint
         source = server.hotline.store
         checkpoints, head = await source.checkpoints(), source.tree_head()
         roots = {size: await source.root_at(size) for size, _, _ in checkpoints}
-    assert len(checkpoints) >= 2
+        kept = await source.attachment_list()
+    assert len(checkpoints) >= 2 and len(kept) == 2
 
     copied = await store_copy(home, "--from", f"sqlite:{home / 'hotline.db'}", "--to", postgres_url)
     assert copied.exit_code == 0, copied.output
@@ -51,11 +67,20 @@ async def test_a_sqlite_log_is_copied_verified_with_the_same_roots(home: Path,
         assert target.tree_head() == head
         assert await target.checkpoints() == checkpoints
         assert {size: await target.root_at(size) for size in roots} == roots
+        assert await target.attachment_list() == kept  # the unnamed one still unnamed
+        assert await stored(target, named.ref.sha256) == CONTENT
+        assert await target.attachment_uploaders(named.ref.sha256) == ["north"]
     finally:
         await target.close()
+    assert "2 attachments, each checked against its SHA-256" in copied.output
 
     async with running_server(home, HOTLINE_STORE_URL=postgres_url, **FAST) as server:
         assert server.hotline.store.tree_head() == head  # the same log, served from PostgreSQL
+        bob = await server.client("bob")
+        saved = home / "received.pdf"
+        with saved.open("a+b") as out:  # its file too
+            await bob.download(index, named, out)
+        assert saved.read_bytes() == CONTENT
         await some_messages(server, 1)
         code, out = await audit(home, server.url)
     assert code == 0, out
@@ -78,3 +103,16 @@ async def test_a_damaged_source_is_refused_and_nothing_is_written(home: Path,
         assert await target.size() == 0 and await target.latest_checkpoint() is None
     finally:
         await target.close()
+
+
+async def test_an_attachment_damaged_in_the_source_is_refused(home: Path, postgres_url: str) -> None:
+    add_dossier_agreement(home)
+    async with running_server(home, **FAST) as server:
+        _, named = await logged_dossier(server, CONTENT, receipt=True)
+    with sqlite3.connect(home / "hotline.db") as db:
+        db.execute("UPDATE attachment_chunks SET data = zeroblob(length(data)) WHERE sha256 = ? "
+                   "AND start = 0", (named.ref.sha256,))
+    refused = await store_copy(home, "--to", postgres_url)
+    assert refused.exit_code == 1 and "store.copy_refused" in refused.output, refused.output
+    assert f"the attachment {named.ref.sha256} in" in refused.output
+    assert "is not its digest's content" in refused.output

@@ -9,7 +9,8 @@ leaf bytes, since the target's sequencer logs it anew. The target must be empty 
 append-only: a copy that went wrong could not be taken back). At the end the target's tree must
 have the source's root at every checkpoint the source holds, whose notes and cosignatures are
 then copied over. Last the attachments (issue 19): each digest's content, checked against its
-SHA-256 before it is kept in the target, with who uploaded it and whether a message named it.
+SHA-256 before anything is written and again as it is kept in the target, with who uploaded it
+and whether a message named it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ async def copy_log(source: Store, target: Store, *, checkpoint_file: Path, verif
                        "into an empty database (the log is append-only: nothing in it could be "
                        "replaced)")
     await verify_store(source, file=checkpoint_file, verifier=verifier)
+    await _copy_attachments(source, None)  # all checked before anything is written
     total, _ = source.tree_head()
     last_time, done = "", 0
     while done < total:
@@ -92,10 +94,10 @@ async def copy_log(source: Store, target: Store, *, checkpoint_file: Path, verif
     return Copied(total, len(checkpoints), cosigned, target.tree_head()[1], attachments)
 
 
-async def _copy_attachments(source: Store, target: Store) -> int:
-    """Every stored attachment of ``source`` into ``target``, a page of chunks at a time, each
-    kept there only once its bytes are its digest's. Uploads under way are not copied (their
-    parties resend them). Returns how many were copied."""
+async def _copy_attachments(source: Store, target: Store | None) -> int:
+    """Every stored attachment of ``source`` into ``target`` (None: only checked), a page of
+    chunks at a time, each kept there only once its bytes are its digest's. Uploads under way
+    are not copied (their parties resend them). Returns how many there are."""
     copied, after = 0, ""
     while listed := await source.attachment_list(after=after):
         for held in listed:
@@ -104,13 +106,15 @@ async def _copy_attachments(source: Store, target: Store) -> int:
                 for _, data in page:
                     digest.update(data)
                     size += len(data)
-                await target.add_attachment_chunks(held.sha256, page)
+                if target is not None:
+                    await target.add_attachment_chunks(held.sha256, page)
                 at = page[-1][0]
             if size != held.size or b64url(digest.digest()) != held.sha256:
                 raise _refused(f"the attachment {held.sha256} in {source.location} is not its "
                                f"digest's content ({size} of {held.size} bytes): the source is "
-                               f"damaged; stop and drop {target.location}")
-            await target.keep_attachment(held, await source.attachment_uploaders(held.sha256))
+                               "damaged" + (f"; stop and drop {target.location}" if target else ""))
+            if target is not None:
+                await target.keep_attachment(held, await source.attachment_uploaders(held.sha256))
             copied += 1
         after = listed[-1].sha256
     return copied

@@ -116,3 +116,8 @@ async def test_an_attachment_damaged_in_the_source_is_refused(home: Path, postgr
     assert refused.exit_code == 1 and "store.copy_refused" in refused.output, refused.output
     assert f"the attachment {named.ref.sha256} in" in refused.output
     assert "is not its digest's content" in refused.output
+    target = await open_store(postgres_url)  # checked before anything was written
+    try:
+        assert await target.size() == 0 and await target.attachment_list() == []
+    finally:
+        await target.close()

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import click
 import structlog
 
-from hotline.attachments.stream import StreamPlace
 from hotline.canonical import JSONObject, parse
 from hotline.cli import home_of, run_coroutine
 from hotline.cli_options import member_options
@@ -27,7 +26,7 @@ from hotline.client.attaching import (
     Attached,
     SaveClash,
     save_attachments,
-    seal_file,
+    stage,
     upload_file,
     with_references,
 )
@@ -40,6 +39,7 @@ from hotline.client.connection import (
 )
 from hotline.client.epochrenewal import keep_current
 from hotline.client.failover import Failover
+from hotline.client.outbox import StagedFile
 from hotline.client.problems import HostProblem
 from hotline.client.profile import Profile
 from hotline.client.proofs import Prover
@@ -58,7 +58,6 @@ from hotline.norms.forms import body_from_fields, describe_fields, missing_field
 from hotline.norms.obligations import check_ack_party, own_party_ack
 from hotline.norms.template import Template
 from hotline.norms.templateset import TemplateSet
-from hotline.sealing import StoredStream
 from hotline.verification import EntryRefused
 
 T = TypeVar("T")
@@ -151,26 +150,14 @@ def _attachments(template: Template, given: tuple[str, ...]) -> list[Attached]:
     return found
 
 
-async def _upload_all(client: Client, files: list[Attached], template: Template, *, channel: str,
-                      envelope_id: str, positions: list[int], staging: Path
-                      ) -> dict[str, list[StoredStream]]:
-    """Upload each file (resumed where the server's copy stands), then say so; a file of a field
-    ``template`` seals is sealed first, for its place in envelope ``envelope_id``, and only its
-    sealed stream leaves. The sealed streams, per field."""
-    streams: dict[str, list[StoredStream]] = {}
-    for file, position in zip(files, positions, strict=True):
-        ref, what = file.ref, f"{shown(file.ref.name)} ({file.ref.size:,} bytes, {file.ref.media_type}"
-        if file.field in template.readers:
-            staged = staging / f"{position}-{file.field}.sealed"
-            stream = seal_file(file, StreamPlace(channel=channel, envelope=envelope_id,
-                                                 field=file.field, position=position), staged)
-            await upload_file(client, staged, sha256=stream.sha256, size=stream.size)
-            streams.setdefault(file.field, []).append(stream)
-            click.echo(f"uploaded {what}, sealed to the readers of {file.field})")
-        else:
-            await upload_file(client, file.path, sha256=ref.sha256, size=ref.size)
-            click.echo(f"uploaded {what})")
-    return streams
+async def _upload_all(client: Client, files: list[Attached], staged: list[StagedFile],
+                      sealed: set[str]) -> None:
+    """Upload each staged file (resumed where the server's copy stands), then say so."""
+    for file, copy in zip(files, staged, strict=True):
+        await upload_file(client, Path(copy.path), sha256=copy.sha256, size=copy.size)
+        how = f", sealed to the readers of {file.field}" if file.field in sealed else ""
+        click.echo(f"uploaded {shown(file.ref.name)} ({file.ref.size:,} bytes, "
+                   f"{file.ref.media_type}{how})")
 
 
 def proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -280,10 +267,11 @@ def send(ctx: click.Context, name: str, servers: tuple[str, ...], channel: str, 
         envelope_id = new_envelope_id(os.urandom(16))  # a sealed attachment is bound to it
         staging = home_of(ctx) / "state"
         staging.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="sealing-", dir=staging) as sealing:
-            streams = await _upload_all(client, files, agreed, channel=channel,
-                                        envelope_id=envelope_id, positions=positions,
-                                        staging=Path(sealing))
+        with tempfile.TemporaryDirectory(prefix="sending-", dir=staging) as folder:
+            staged, streams = await asyncio.to_thread(
+                stage, files, channel=channel, envelope=envelope_id, sealed=set(agreed.readers),
+                folder=Path(folder), positions=positions)
+            await _upload_all(client, files, staged, set(agreed.readers))
         chosen = Precedence(precedence.upper()) if precedence else agreed.default_precedence
         envelope = await client.sealed_envelope(channel=channel, template=agreed, body=full,
                                                 log_key=profile.log_key, timeout=wait,

@@ -67,7 +67,7 @@ def with_references(body: JSONObject, files: list[Attached], sealed: set[str]
     return out, positions
 
 
-def seal_file(file: Attached, place: StreamPlace, staged: Path) -> StoredStream:
+def _seal_file(file: Attached, place: StreamPlace, staged: Path) -> StoredStream:
     """Seal ``file`` for ``place`` under its key into ``staged`` (a chunk in memory at a time);
     the stream's SHA-256 and size, as the envelope names them."""
     digest, size = hashlib.sha256(), 0
@@ -80,23 +80,26 @@ def seal_file(file: Attached, place: StreamPlace, staged: Path) -> StoredStream:
 
 
 def stage(files: list[Attached], *, channel: str, envelope: str, sealed: set[str],
-          folder: Path) -> tuple[list[StagedFile], dict[str, list[StoredStream]]]:
-    """Each of ``files`` (in the body's order) staged in ``folder`` for envelope ``envelope`` on
-    ``channel``: a file of a field in ``sealed`` sealed for its place, a clear one copied (so
-    what leaves is what was signed, whatever happens to the original), each flushed to disk.
-    The staged files, and the sealed streams per field (``Client.sealed_envelope``).
+          folder: Path, positions: list[int] | None = None
+          ) -> tuple[list[StagedFile], dict[str, list[StoredStream]]]:
+    """Each of ``files`` (in the body's order; ``positions``: each one's place in its field,
+    by default counted from 0) staged in ``folder`` for envelope ``envelope`` on ``channel``: a
+    file of a field in ``sealed`` sealed for its place, a clear one copied (so what leaves is
+    what was signed, whatever happens to the original), each flushed to disk. The staged
+    files, and the sealed streams per field (``Client.sealed_envelope``).
 
     Raises:
         SealError: ``attachment.digest_mismatch``: a clear file changed since it was read.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    staged, streams, positions = [], dict[str, list[StoredStream]](), dict[str, int]()
-    for file in files:
-        position = positions[file.field] = positions.get(file.field, -1) + 1
+    staged, streams, counted = [], dict[str, list[StoredStream]](), dict[str, int]()
+    for n, file in enumerate(files):
+        counted[file.field] = counted.get(file.field, -1) + 1
+        position = positions[n] if positions is not None else counted[file.field]
         target = folder / f"{file.field}-{position}"
         if file.field in sealed:
-            stream = seal_file(file, StreamPlace(channel=channel, envelope=envelope,
-                                                 field=file.field, position=position), target)
+            stream = _seal_file(file, StreamPlace(channel=channel, envelope=envelope,
+                                                  field=file.field, position=position), target)
             streams.setdefault(file.field, []).append(stream)
             staged.append(StagedFile(str(target), stream.sha256, stream.size))
         else:
@@ -125,7 +128,7 @@ def _reader(content: BinaryIO) -> Callable[[int, int], bytes]:
     return read_at
 
 
-def saved_as(out: Path, named: NamedAttachment) -> Path | None:
+def _saved_as(out: Path, named: NamedAttachment) -> Path | None:
     """Where ``named`` is saved in ``out`` if it is there with its signed content (None: not yet).
 
     Raises:
@@ -163,7 +166,7 @@ async def save_attachments(client: Client, index: int, files: list[NamedAttachme
     out.mkdir(parents=True, exist_ok=True)
     for named in files:
         ref = named.ref
-        if saved_as(out, named) is not None:
+        if _saved_as(out, named) is not None:
             say(f"{named.where}: {shown(ref.name)} is already saved in {out}")
             continue
         target = out / ref.name

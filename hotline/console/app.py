@@ -46,7 +46,7 @@ from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from hotline.client.attaching import Attached, SaveClash, save_attachments, saved_as, stage
+from hotline.client.attaching import Attached, SaveClash, save_attachments, stage
 from hotline.client.backoff import Backoff
 from hotline.client.connection import Client
 from hotline.client.epochrenewal import RENEW_EVERY
@@ -746,7 +746,7 @@ class ConsoleApp(App[None]):
             self.notify(shown(f"{exc.code}: {exc.message}", limit=300), severity="error", markup=False)
             return
         if not files:
-            self.notify("sealed to other parties: its files are not for you" if closed
+            self.notify("its files are sealed, and not opened here" if closed
                         else f"[{message.index}] has no attached files", severity="warning")
             return
         client = self.link.client
@@ -778,18 +778,17 @@ class ConsoleApp(App[None]):
             files, closed = self.files_of(message)
         except HotlineError as exc:
             return [("files", f"FAILED: {exc.message}")]
-        lines = []
+        lines, folder = [], self.folder_of(message)
         for named in files:
-            ref = named.ref
-            folder = self.folder_of(message)
-            try:
-                where = saved_as(folder, named)
-                state = f"saved in {where}" if where else f"not saved yet (f saves it in {folder})"
-            except SaveClash as exc:
-                state = str(exc)
+            ref, target = named.ref, folder / named.ref.name
+            # by its size only: each redraw of the details must not read the files (the save
+            # checked the SHA-256 before the file took its name)
+            state = (f"saved in {target}" if target.is_file() and target.stat().st_size == ref.size
+                     else f"not saved yet (f saves it in {folder})")
             lines.append((named.where, f"{ref.name} ({ref.size:,} bytes, {ref.media_type}), SHA-256 "
                           f"{ref.sha256}{', sealed' if named.stored else ''}; {state}"))
-        lines += [(f"body.{name}", "sealed to other parties: not for you") for name in closed]
+        lines += [(f"body.{name}", "sealed, and not opened here (sealed to other parties, or no "
+                   "epoch key of yours here opens it)") for name in closed]
         return lines
 
     def _sealed_lines(self, message: Message) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ import aiohttp
 from click.testing import CliRunner
 
 from hotline.cli import main
+from hotline.store.postgres import SCHEMA_VERSION
 from hotline.wire.frames import Deliver
 from tests.conftest import DEMO_ROSTER, running_server
 from tests.integration.test_hybrid_keys import checkpointed
@@ -26,10 +27,11 @@ def test_store_migrate_makes_the_schema_once(home: Path, postgres_url: str) -> N
     runner = CliRunner()
     first = runner.invoke(main, ["--home", str(home), "store", "migrate", "--url", postgres_url])
     assert first.exit_code == 0, first.output
-    assert "schema version 3 (was empty)" in first.output
+    assert f"schema version {SCHEMA_VERSION} (was empty)" in first.output
     again = runner.invoke(main, ["--home", str(home), "store", "migrate"],
                           env={"HOTLINE_STORE_URL": postgres_url})
-    assert again.exit_code == 0 and "schema version 3 (already)" in again.output, again.output
+    assert again.exit_code == 0 and f"schema version {SCHEMA_VERSION} (already)" in again.output, \
+        again.output
     unset = runner.invoke(main, ["--home", str(home), "store", "migrate"])
     assert unset.exit_code != 0 and "SQLite file" in unset.output and "[store] url" in unset.output
     wrong = runner.invoke(main, ["--home", str(home), "store", "migrate", "--url", "mysql://x/y"])

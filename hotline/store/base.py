@@ -723,7 +723,8 @@ class Store(ABC):
     async def forget_unnamed(self, before: str) -> int:
         """Drop the content that no message named and that was first stored before ``before``,
         with who uploaded it: what a party uploads and never sends stops taking room. Returns
-        how many were dropped."""
+        how many were dropped. (One writer at a time here, so nothing names the content between
+        the statements; PostgreSQL, with writers on many connections, does it in one.)"""
         old = "sha256 IN (SELECT sha256 FROM attachment_unnamed WHERE time < ?)"
         changed = await self._write_all([
             (f"DELETE FROM attachment_chunks WHERE {old}", (before,)),

@@ -350,6 +350,18 @@ class PostgresStore(Store):
             self.note_failure(exc)
             raise StoreError(f"read failed: {exc}", code=Code.STORE_READ_FAILED) from exc
 
+    async def forget_unnamed(self, before: str) -> int:
+        """As the base store's, in one statement: the unnamed rows it deletes (locked as they
+        are) say what content goes, so a message naming that content at the same moment on
+        another connection either names it first (and it stays) or finds it gone (and is
+        refused); never a message accepted whose content was dropped."""
+        changed = await self._write_all([(
+            "WITH gone AS (DELETE FROM attachment_unnamed WHERE time < ? RETURNING sha256), "
+            "chunks AS (DELETE FROM attachment_chunks WHERE sha256 IN (SELECT sha256 FROM gone)), "
+            "parties AS (DELETE FROM attachment_parties WHERE sha256 IN (SELECT sha256 FROM gone)) "
+            "DELETE FROM attachments WHERE sha256 IN (SELECT sha256 FROM gone)", (before,))])
+        return changed[0] if changed is not None else 0
+
     async def _write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int] | None:
         try:
             async with self._pool.acquire() as conn, conn.transaction():

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from functools import partial
@@ -602,14 +603,23 @@ class ConsoleApp(App[None]):
 
         async def seal(envelope: Envelope) -> Envelope:
             files = attaching.get(envelope.id, [])
-            staged, streams = await asyncio.to_thread(
-                stage, files, channel=channel, envelope=envelope.id, sealed=set(template.readers),
-                folder=self.outbox.files_dir(envelope.id))
-            if template.readers:
-                envelope = await self.link.seal(envelope, template, streams)
-                if self.link.roster is not None:  # a party none of whose liaisons has a key yet
-                    for line in unreadable_lines(unreadable(envelope, template, self.link.roster)):
-                        self.notify(shown(line, limit=300), severity="warning", markup=False)
+            folder = self.outbox.files_dir(envelope.id)
+            try:
+                staged, streams = await asyncio.to_thread(
+                    stage, files, channel=channel, envelope=envelope.id,
+                    sealed=set(template.readers), folder=folder)
+                if template.readers:
+                    envelope = await self.link.seal(envelope, template, streams)
+            except HotlineError:  # the form stays open; another try stages under another id
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            except OSError as exc:  # a file moved or unreadable since the form was checked
+                shutil.rmtree(folder, ignore_errors=True)
+                raise FormError(f"a file to attach cannot be read: {exc.strerror}") from None
+            if template.readers and self.link.roster is not None:
+                # a party none of whose liaisons has a key yet
+                for line in unreadable_lines(unreadable(envelope, template, self.link.roster)):
+                    self.notify(shown(line, limit=300), severity="warning", markup=False)
             self._staged[envelope.id] = staged
             return envelope
 
@@ -624,6 +634,8 @@ class ConsoleApp(App[None]):
         try:
             item = self.link.store(envelope, self._staged.pop(envelope.id, []))
         except HotlineError as exc:
+            if self.outbox.get(envelope.id) is None:  # its staged files are nobody's
+                shutil.rmtree(self.outbox.files_dir(envelope.id), ignore_errors=True)
             self.notify(shown(f"NOT STORED, NOT SENT: {exc.message}", limit=300), severity="error",
                         markup=False)
             return

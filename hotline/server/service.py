@@ -558,7 +558,7 @@ class Hotline:
         try:
             future = self.store.enqueue(entry, envelope_id=envelope.store_key, origin=conn)
         except HotlineError:
-            self._release_rate(conn, envelope)
+            self._release_rate(conn.member.party, envelope)
             raise
         task = asyncio.create_task(self._commit(conn, submit, future, now, time.perf_counter()))
         self._tasks.add(task)
@@ -623,7 +623,7 @@ class Hotline:
             try:  # last: what a message that passed every check names is kept from now on
                 await self._check_attachments(template, member, envelope)
             except HotlineError:
-                self.rates.release((envelope.channel, member.party, template.id), envelope.id)
+                self._release_rate(member.party, envelope)
                 raise
         return expects, late
 
@@ -652,9 +652,10 @@ class Hotline:
                                         "uploaded in full: upload it first",
                                         code=Code.ATTACHMENT_MISSING)
 
-    def _release_rate(self, conn: Connection, envelope: Envelope) -> None:
-        """Its place in the rate window: it was not logged after all (a failure, a resend)."""
-        self.rates.release((envelope.channel, conn.member.party, envelope.template), envelope.id)
+    def _release_rate(self, party: str, envelope: Envelope) -> None:
+        """Its place in the rate window: it was not logged after all (a failure, a resend, a
+        refusal after the rate check)."""
+        self.rates.release((envelope.channel, party, envelope.template), envelope.id)
 
     async def _commit(self, conn: Connection, submit: Submit, future: asyncio.Future[Appended],
                       now: datetime, queued: float) -> None:
@@ -663,13 +664,13 @@ class Hotline:
             appended = await future
             self.metrics.commit_seconds.observe(time.perf_counter() - queued)
         except HotlineError as exc:
-            self._release_rate(conn, envelope)
+            self._release_rate(conn.member.party, envelope)
             exc = exc.with_ref(envelope.id)
             log.error("envelope.commit_failed", id=envelope.id, code=exc.code, reason=exc.message)
             conn.send(frames.error(exc, req=submit.req))
             return
         if appended.duplicate:  # a resend: it was counted when first accepted
-            self._release_rate(conn, envelope)
+            self._release_rate(conn.member.party, envelope)
             if self._same(appended.stored, envelope, submit.sig, checked=True):
                 conn.send(self._duplicate(appended.stored, submit))
             else:
@@ -933,7 +934,8 @@ class Hotline:
     async def _downloadable(self, index: int, field: str, position: int) -> Downloadable | None:
         """What entry ``index`` says of its attachment ``position`` of ``field`` (None: no
         envelope entry there), under the channel's current agreement. An entry never changes
-        and stored content is never removed, so a download's chunks after the first reuse it
+        and the content a logged entry names is never removed (``Store.forget_unnamed`` drops
+        only content no message named), so a download's chunks after the first reuse it
         (the last ``DOWNLOADS_KEPT`` asked for, until the agreement changes); who asks is checked
         by the caller every time."""
         key = (index, field, position)

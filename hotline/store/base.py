@@ -143,6 +143,13 @@ def new_row(item: Pending, index: int, last_time: str, mac_key: bytes) -> Row:
                Appended(StoredEntry(index, leaf, entry), duplicate=False))
 
 
+def _ended(party: str, sha256: str) -> list[tuple[str, Sequence[Any]]]:
+    """The statements that end ``party``'s upload of ``sha256``: its chunks, then itself."""
+    owned = "WHERE party = ? AND sha256 = ?"
+    return [(f"DELETE FROM upload_chunks {owned}", (party, sha256)),
+            (f"DELETE FROM uploads {owned}", (party, sha256))]
+
+
 class RecentEntries:
     """The entries a store committed last, by envelope id, within ``RECENT_ENTRIES`` and
     ``RECENT_BYTES`` of leaves: entries never change once committed, so a lookup of one of
@@ -703,8 +710,7 @@ class Store(ABC):
             ("INSERT INTO attachment_chunks (sha256, start, data) SELECT sha256, start, data FROM "
              f"upload_chunks {owned} AND NOT EXISTS (SELECT 1 FROM attachment_chunks WHERE "
              "sha256 = ?)", (party, sha256, sha256)),
-            (f"DELETE FROM upload_chunks {owned}", (party, sha256)),
-            (f"DELETE FROM uploads {owned}", (party, sha256))]
+            *_ended(party, sha256)]
         # A party finishing the same content at the same moment stores its chunks first: then
         # they are there, and the second try only ends this upload.
         if await self._write_all(store) is None and await self._write_all(store) is None:
@@ -765,9 +771,7 @@ class Store(ABC):
                 (held.sha256, held.time))] if held.unnamed else [])])
 
     async def drop_upload(self, party: str, sha256: str) -> None:
-        owned = "WHERE party = ? AND sha256 = ?"
-        await self._write_all([(f"DELETE FROM upload_chunks {owned}", (party, sha256)),
-                               (f"DELETE FROM uploads {owned}", (party, sha256))])
+        await self._write_all(_ended(party, sha256))
 
     async def attachment_bytes(self, sha256: str, start: int, limit: int) -> bytes:
         """At most ``limit`` bytes of the stored attachment from byte ``start`` (fewer at its

@@ -48,7 +48,7 @@ from hotline.epochkeys import EpochPrivateKey, Reader
 from hotline.errorcodes import Code
 from hotline.errors import CryptoError, HotlineError, SealError
 from hotline.keys import b64decode, b64encode, b64url
-from hotline.names import ENVELOPE_ID, NAME, Name
+from hotline.names import ENVELOPE_ID, NAME, Digest, Name
 from hotline.typed import convert
 
 SALT_BYTES = 16
@@ -60,10 +60,8 @@ INFO_PREFIX = b"hotline/v1/seal\n"
 FIELD_AAD_PREFIX = b"hotline/v1/sealed-field\n"
 FIELD_KEY_BYTES = 32
 ZERO_NONCE = bytes(12)  # each field key encrypts one plaintext, once
-DIGEST_PATTERN = r"^[A-Za-z0-9_-]{43}\Z"
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
-Digest = Annotated[str, Meta(pattern=DIGEST_PATTERN)]
 
 
 def _b64url_decode(text: str, *, what: str) -> bytes:

@@ -33,6 +33,7 @@ from hotline.display import unsafe
 from hotline.errorcodes import Code
 from hotline.errors import SealError, WireError
 from hotline.keys import b64url
+from hotline.names import Digest
 from hotline.typed import convert
 
 # The ``$comment`` of an attachment field's derived schema: how a renderer knows a list of files.
@@ -64,7 +65,7 @@ def file_name_problem(name: str) -> str | None:
 class AttachmentRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One attachment as a signed body names it."""
 
-    sha256: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{43}\Z")]
+    sha256: Digest
     size: Annotated[int, Meta(ge=0, le=MAX_ATTACHMENT_BYTES)]
     media_type: Annotated[str, Meta(pattern=MEDIA_TYPE_PATTERN)]
     name: Annotated[str, Meta(min_length=1, max_length=MAX_NAME_BYTES)]

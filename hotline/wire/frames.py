@@ -50,10 +50,10 @@ from hotline.envelope import Envelope
 from hotline.errorcodes import Code
 from hotline.errors import HotlineError, PeerCode, WireError
 from hotline.keys import PublicKeyJSON, SignatureJSON
+from hotline.names import Digest, Name
 from hotline.typed import convert
 
 Index = Annotated[int, Meta(ge=0)]
-Sha256 = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{43}\Z")]  # unpadded base64url
 UPLOAD_CHUNK = SEALED_CHUNK  # the most bytes one ``upload`` frame carries: one sealed chunk
 Req = int | UnsetType
 """A request id: absent (``UNSET``) or a non-negative integer."""
@@ -117,7 +117,7 @@ class Upload(_ClientFrame, frozen=True, tag="upload"):
     base64 (at most ``UPLOAD_CHUNK`` bytes a frame): the server appends them only at exactly the
     end of what it holds of this member's party's upload, and answers ``uploaded``."""
 
-    sha256: Sha256
+    sha256: Digest
     size: Annotated[int, Meta(ge=0, le=MAX_ATTACHMENT_BYTES)]
     start: Annotated[int, Meta(ge=0)]
     data: str
@@ -127,7 +127,7 @@ class Upload(_ClientFrame, frozen=True, tag="upload"):
 class UploadStatus(_ClientFrame, frozen=True, tag="upload_status"):
     """How much of the attachment of digest ``sha256`` the server holds (to resume an upload)."""
 
-    sha256: Sha256
+    sha256: Digest
     size: Annotated[int, Meta(ge=0, le=MAX_ATTACHMENT_BYTES)]
     req: _ReqField = UNSET
 
@@ -137,7 +137,7 @@ class Download(_ClientFrame, frozen=True, tag="download"):
     ``index`` (one on this session's channels), answered by one ``chunk``."""
 
     index: Index
-    field: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}\Z")]
+    field: Name
     position: Annotated[int, Meta(ge=0, le=63)]
     start: Annotated[int, Meta(ge=0)]
     req: _ReqField = UNSET
